@@ -1,0 +1,28 @@
+// The single place that loads libsodium. Every primitive fastchat uses comes from it; callers
+// `await sodiumReady()` once at start-up, after which every crypto/ function is synchronous.
+import _sodium from 'libsodium-wrappers';
+
+let loaded = false;
+
+export async function sodiumReady(): Promise<void> {
+  if (loaded) return;
+  await _sodium.ready;
+  loaded = true;
+}
+
+/** The initialised libsodium instance; throws if `sodiumReady()` has not completed. */
+export function sodium(): typeof _sodium {
+  if (!loaded) throw new Error('libsodium used before sodiumReady() resolved');
+  return _sodium;
+}
+
+/**
+ * Randomness is handed in, never taken: the protocol layer stays deterministic under test
+ * (fixed seeds make the vectors) and portable to a browser.
+ */
+export type RandomBytes = (length: number) => Uint8Array;
+
+/** The production source of randomness, for callers outside crypto/ to pass in. */
+export function systemRandom(): RandomBytes {
+  return (n) => sodium().randombytes_buf(n);
+}
