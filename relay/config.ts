@@ -1,0 +1,115 @@
+// Every limit the relay enforces, as an option with a safe default (the ws `maxPayload` model):
+// an operator can raise or lower each one, and docs/RELAY.md lists them with these defaults.
+
+/** How hard SQLite works to keep a committed transaction (see store/sqlite.ts for the trade-off). */
+export type SyncLevel = 'NORMAL' | 'FULL';
+
+export interface RelayConfig {
+  host: string;
+  port: number;
+  /** SQLite file; ':memory:' for tests that need no file. */
+  db: string;
+  tls: { cert: string; key: string } | null;
+  /** FULL: a commit survives power loss; NORMAL: survives a process crash (kill -9) only. */
+  synchronous: SyncLevel;
+
+  /** Largest HTTP request body, refused from Content-Length or while streaming, before buffering. */
+  maxBodyBytes: number;
+  /** Largest WebSocket frame (ws `maxPayload`); bigger frames close the socket with 1009. */
+  maxFrameBytes: number;
+  /** Largest message body (decoded ciphertext bytes). Padded plaintext tops out at 64 KiB. */
+  maxMessageBytes: number;
+  /** Most recipients of one send (a group fan-out). */
+  maxRecipients: number;
+
+  /** Per recipient device: most queued messages, and most queued body bytes. */
+  queueMaxMessages: number;
+  queueMaxBytes: number;
+  /** Undelivered messages are deleted after this long. */
+  messageTtlMs: number;
+  /** How often expired messages and sessions are swept, and bans re-checked on live sockets. */
+  sweepIntervalMs: number;
+
+  /** Bearer tokens expire this long after login. */
+  tokenTtlMs: number;
+
+  /** Token buckets for register and login: burst size and refill per minute. */
+  rateLimitPerAddress: { burst: number; perMinute: number };
+  rateLimitPerAccount: { burst: number; perMinute: number };
+
+  /** argon2id cost. Defaults follow RFC 9106's second recommendation (64 MiB, t=3). */
+  argon2MemoryKiB: number;
+  argon2Time: number;
+  argon2Parallelism: number;
+  /** Most argon2 computations at once; the rest wait, so a login flood cannot starve messages. */
+  argon2Concurrency: number;
+  /** Most callers waiting for an argon2 slot before new ones are refused with 429. */
+  argon2QueueMax: number;
+
+  /** Most one-time prekeys stored per device, and per upload. */
+  maxOneTimePreKeys: number;
+  /** Below this many one-time prekeys the device is told `prekeys_low`. */
+  preKeysLowThreshold: number;
+
+  /** Above this many bytes buffered on a socket the relay stops pushing until it drains. */
+  wsHighWaterBytes: number;
+  /** Messages read from the store per push batch. */
+  pushBatch: number;
+  /** Bad frames (wrong type/fields) tolerated on one connection before closing with 1008. */
+  wsMaxBadFrames: number;
+  /** Server pings to detect dead peers; a socket that misses one pong is terminated. */
+  wsPingIntervalMs: number;
+
+  /** pino level; 'silent' turns logging off. */
+  logLevel: string;
+}
+
+export const DEFAULTS: RelayConfig = {
+  host: '127.0.0.1',
+  port: 8787,
+  db: './fastchat-relay.db',
+  tls: null,
+  synchronous: 'FULL',
+  maxBodyBytes: 256 * 1024,
+  maxFrameBytes: 256 * 1024,
+  maxMessageBytes: 96 * 1024,
+  maxRecipients: 1000,
+  queueMaxMessages: 10_000,
+  queueMaxBytes: 100 * 1024 * 1024,
+  messageTtlMs: 30 * 24 * 3600_000,
+  sweepIntervalMs: 60_000,
+  tokenTtlMs: 30 * 24 * 3600_000,
+  rateLimitPerAddress: { burst: 20, perMinute: 20 },
+  rateLimitPerAccount: { burst: 10, perMinute: 5 },
+  argon2MemoryKiB: 64 * 1024,
+  argon2Time: 3,
+  argon2Parallelism: 1,
+  argon2Concurrency: 4,
+  argon2QueueMax: 64,
+  maxOneTimePreKeys: 1000,
+  preKeysLowThreshold: 10,
+  wsHighWaterBytes: 1024 * 1024,
+  pushBatch: 100,
+  wsMaxBadFrames: 5,
+  wsPingIntervalMs: 30_000,
+  logLevel: 'info',
+};
+
+export type RelayOptions = Partial<RelayConfig>;
+
+export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
+  const c: RelayConfig = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  const positive: (keyof RelayConfig)[] = [
+    'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
+    'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
+    'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
+  ];
+  for (const k of positive) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k} must be a positive number, got ${String(v)}`);
+  }
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
+  if (c.argon2MemoryKiB < 8 * c.argon2Parallelism) throw new RangeError('argon2 memory must be at least 8 KiB per lane');
+  return c;
+}

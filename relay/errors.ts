@@ -1,0 +1,94 @@
+// Relay errors: one class with stable codes, and the ONE place that maps a code to an HTTP status
+// and a WebSocket close code (the Hono `onError` model). Handlers throw; they never pick statuses.
+import { FastchatError, isFastchatError } from '../crypto/errors.js';
+
+export const RELAY_ERROR_CODES = [
+  'bad_request', // a body or frame that does not validate (shape, types, base64url, sizes)
+  'invalid_username', // a username outside [a-z0-9_]{3,32} after lowercasing
+  'username_taken', // register with a name that exists (case-folded)
+  'bad_credentials', // wrong username or password (never says which)
+  'unauthorized', // missing, unknown, expired or revoked token
+  'banned', // the account is banned by an operator
+  'rate_limited', // a token bucket is empty, or argon2 work is saturated
+  'unknown_user', // a username with no account
+  'unknown_device', // a device that never logged in for that account
+  'bad_signature', // a bundle whose identity or signed-prekey signature does not verify
+  'queue_full', // a recipient's queue is at its count or byte quota
+  'payload_too_large', // a body over maxBodyBytes or a message over maxMessageBytes
+  'not_found', // an unknown route
+  'internal', // a bug; the message says nothing more
+] as const;
+
+export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
+
+export class RelayError extends FastchatError<RelayErrorCode> {
+  /** Seconds the client should wait (rate_limited only): becomes Retry-After. */
+  readonly retryAfter: number | undefined;
+  constructor(code: RelayErrorCode, message: string, opts: { retryAfter?: number; cause?: unknown } = {}) {
+    super(code, message, { cause: opts.cause });
+    this.name = 'RelayError';
+    this.retryAfter = opts.retryAfter;
+  }
+}
+
+export function isRelayError(e: unknown, code?: RelayErrorCode): e is RelayError {
+  return e instanceof RelayError && (code === undefined || e.code === code);
+}
+
+const HTTP_STATUS: Record<RelayErrorCode, number> = {
+  bad_request: 400,
+  invalid_username: 400,
+  bad_signature: 400,
+  bad_credentials: 401,
+  unauthorized: 401,
+  banned: 403,
+  unknown_user: 404,
+  unknown_device: 404,
+  not_found: 404,
+  username_taken: 409,
+  payload_too_large: 413,
+  queue_full: 507,
+  rate_limited: 429,
+  internal: 500,
+};
+
+export function httpStatus(code: RelayErrorCode): number {
+  return HTTP_STATUS[code];
+}
+
+/** WebSocket close codes (RFC 6455 §7.4.1 and our 4xxx range), listed in docs/RELAY.md. */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001, // relay shutting down
+  invalidPayload: 1007, // a frame that is not JSON text
+  policy: 1008, // repeated bad frames, banned
+  tooBig: 1009, // a frame over maxFrameBytes
+  unauthorized: 4001,
+  replaced: 4002, // a newer connection of the same device took over
+} as const;
+
+/** Errors that end a WebSocket connection rather than being answered with an error frame. */
+export function wsCloseCode(code: RelayErrorCode): number | null {
+  if (code === 'unauthorized') return CLOSE.unauthorized;
+  if (code === 'banned') return CLOSE.policy;
+  return null;
+}
+
+/**
+ * Any thrown value → a RelayError safe to show a client. Crypto errors from bundle checks keep
+ * their meaning (bad_signature) or become bad_request; anything else is `internal` with no detail.
+ */
+export function toRelayError(e: unknown): RelayError {
+  if (e instanceof RelayError) return e;
+  if (isFastchatError(e)) {
+    if (e.code === 'bad_signature') return new RelayError('bad_signature', e.message);
+    if (e.code === 'malformed' || e.code === 'invalid_argument' || e.code === 'unsupported_version' || e.code === 'bad_key') {
+      return new RelayError('bad_request', e.message);
+    }
+  }
+  return new RelayError('internal', 'internal error');
+}
+
+export function errorBody(e: RelayError): { error: { code: RelayErrorCode; message: string } } {
+  return { error: { code: e.code, message: e.message } };
+}
