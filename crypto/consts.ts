@@ -36,6 +36,38 @@ export const LABELS = {
   ratchetMessageKey: 'fastchat/v1/ratchet/message-key',
   /** HKDF info expanding a message key into the AEAD key and nonce. */
   ratchetMessageKeys: 'fastchat/v1/ratchet/message-keys',
+  /** First BLAKE2b input of one half of a safety number (separates it from the fingerprint). */
+  safetyNumber: 'fastchat/v1/safety-number',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];
+
+// ---- handshake: addresses, identity, prekeys, X3DH -------------------------------------------
+/** Usernames are short ASCII so they are unambiguous on screen and have one byte encoding. */
+export const USERNAME_PATTERN = /^[a-z0-9_]{3,32}$/;
+/** Device ids are positive 31-bit integers: they fit every JSON/SQL integer type without care. */
+export const DEVICE_ID_MAX = 0x7fffffff;
+/** Prekey ids are u32 on the wire; any value is allowed (the owner chooses them). */
+export const PREKEY_ID_MAX = 0xffffffff;
+/** Fingerprint = BLAKE2b-256: 128-bit collision resistance, 64 hex digits on screen. */
+export const FINGERPRINT_BYTES = 32;
+/**
+ * Hash iterations per safety-number half (Signal's value). A half is only ~100 bits (30 digits),
+ * so the iterations add ~12 bits of work to a search for a second identity that displays the same.
+ */
+export const SAFETY_NUMBER_ITERATIONS = 5200;
+/** Digits per safety-number half: 6 chunks of 5 digits; the full number is two halves. */
+export const SAFETY_NUMBER_HALF_DIGITS = 30;
+/** X3DH output (SK) size: one 32-byte root key for the ratchet. */
+export const X3DH_SHARED_SECRET_BYTES = 32;
+/**
+ * Second byte of every stored/encoded handshake structure (after PROTOCOL_VERSION), so a blob of
+ * one kind can never be parsed as another. 0x10.. keeps clear of the envelope types (1, 2).
+ */
+export const FORMAT_TAGS = {
+  identityKeyPair: 0x10,
+  publicIdentity: 0x11,
+  signedPreKey: 0x12,
+  oneTimePreKey: 0x13,
+  preKeyBundle: 0x14,
+} as const;
