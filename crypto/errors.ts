@@ -11,6 +11,12 @@ export const CRYPTO_ERROR_CODES = [
   'too_far_ahead', // a message counter more than MAX_SKIP past the chain position
   'duplicate_message', // a message whose key was already used (replay)
   'invalid_argument', // a caller passed a value outside the documented range
+  // groups (crypto/group/): why a membership record or group key is refused, so a member can say so
+  'wrong_group', // a record, distribution or message names another group id
+  'wrong_epoch', // not the next epoch (a replayed or out-of-order record) or not the key's epoch
+  'broken_chain', // a record's previous-state hash is not the hash of the state held (fork/forgery)
+  'not_authorized', // the author may not make this change (not an admin / not a member / not self)
+  'invalid_change', // a well-formed change that does not apply (add a member twice, remove a stranger)
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];
