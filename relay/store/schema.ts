@@ -1,0 +1,83 @@
+// The relay's SQLite schema. Usernames are the keys (already case-folded), so operator tools can
+// read the file with plain SQL. ON DELETE CASCADE does the clean-up when an account is deleted.
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  username      TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,          -- argon2id PHC string
+  created_at    INTEGER NOT NULL,       -- ms since epoch
+  banned_at     INTEGER                 -- NULL = not banned
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS devices (
+  username        TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id       INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL,
+  identity_dh     BLOB,                 -- public identity: NULL until the first PUT /v1/keys
+  identity_sign   BLOB,
+  identity_sig    BLOB,
+  spk_id          INTEGER,
+  spk_created_at  INTEGER,
+  spk_public      BLOB,
+  spk_sig         BLOB,
+  PRIMARY KEY (username, device_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS one_time_prekeys (
+  username   TEXT NOT NULL,
+  device_id  INTEGER NOT NULL,
+  key_id     INTEGER NOT NULL,
+  public_key BLOB NOT NULL,
+  PRIMARY KEY (username, device_id, key_id),
+  FOREIGN KEY (username, device_id) REFERENCES devices(username, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash BLOB PRIMARY KEY,          -- SHA-256 of the bearer token; the token itself is never stored
+  username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id  INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(username);
+
+-- One row per message body (stored once however many recipients it has).
+CREATE TABLE IF NOT EXISTS messages (
+  id            INTEGER PRIMARY KEY,
+  sender        TEXT NOT NULL,
+  sender_device INTEGER NOT NULL,
+  client_id     TEXT NOT NULL,
+  body          BLOB NOT NULL,          -- opaque ciphertext
+  stored_at     INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages(expires_at);
+
+-- One row per (message, recipient device) still to be delivered. AUTOINCREMENT: a delivery id is
+-- never reused, so a stale ack can never delete a newer message.
+CREATE TABLE IF NOT EXISTS deliveries (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  username   TEXT NOT NULL,
+  device_id  INTEGER NOT NULL,
+  size       INTEGER NOT NULL,
+  FOREIGN KEY (username, device_id) REFERENCES devices(username, device_id) ON DELETE CASCADE
+);
+-- Covers both the in-order queue scan and the quota's count/sum.
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(username, device_id, id, size);
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+
+-- Client ids seen per sender device, kept for the message TTL, so a resubmit after the message was
+-- delivered and deleted is still recognised as a duplicate.
+CREATE TABLE IF NOT EXISTS sent_ids (
+  sender        TEXT NOT NULL,
+  sender_device INTEGER NOT NULL,
+  client_id     TEXT NOT NULL,
+  stored_at     INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL,
+  PRIMARY KEY (sender, sender_device, client_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_ids_expiry ON sent_ids(expires_at);
+`;

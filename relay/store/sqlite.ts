@@ -1,0 +1,274 @@
+// The SQLite Store (better-sqlite3: synchronous, so one transaction never interleaves with another
+// in this process).
+//
+// Durability. WAL journal; `synchronous` is an option:
+//  - FULL (default): every commit fsyncs the WAL, so a message acknowledged to its sender survives
+//    a process crash AND a power loss or kernel panic. The relay batches every submission of one
+//    event-loop turn into one transaction, so the fsync is paid once per batch, not per message.
+//  - NORMAL: commits reach the OS page cache before the ack but are fsynced only at checkpoints.
+//    That survives kill -9 of the process (the OS still writes the WAL) but a power loss can lose
+//    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
+import Database from 'better-sqlite3';
+import { RelayError } from '../errors.js';
+import type { SyncLevel } from '../config.js';
+import { SCHEMA } from './schema.js';
+import type {
+  Address, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
+  SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  synchronous?: SyncLevel;
+}
+
+type Row = Record<string, any>;
+
+const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  db.pragma('foreign_keys = ON');
+  // A second process (the admin command) may hold the write lock briefly.
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return new SqliteStore(db);
+}
+
+class SqliteStore implements Store {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
+      getUser: p('SELECT username, password_hash, created_at, banned_at FROM users WHERE username = ?'),
+      touchDevice: p('INSERT OR IGNORE INTO devices (username, device_id, created_at) VALUES (?, ?, ?)'),
+      deviceExists: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ?'),
+      userExists: p('SELECT 1 FROM users WHERE username = ?'),
+      createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
+                     JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
+      deleteSession: p('DELETE FROM sessions WHERE token_hash = ?'),
+      setBundle: p(`UPDATE devices SET identity_dh = ?, identity_sign = ?, identity_sig = ?, spk_id = ?, spk_created_at = ?,
+                    spk_public = ?, spk_sig = ? WHERE username = ? AND device_id = ?`),
+      setSpk: p(`UPDATE devices SET spk_id = ?, spk_created_at = ?, spk_public = ?, spk_sig = ?
+                 WHERE username = ? AND device_id = ? AND identity_dh IS NOT NULL`),
+      hasBundle: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ? AND identity_dh IS NOT NULL'),
+      clearOtks: p('DELETE FROM one_time_prekeys WHERE username = ? AND device_id = ?'),
+      putOtk: p('INSERT OR REPLACE INTO one_time_prekeys (username, device_id, key_id, public_key) VALUES (?, ?, ?, ?)'),
+      countOtks: p('SELECT count(*) AS n FROM one_time_prekeys WHERE username = ? AND device_id = ?'),
+      bundleDevices: p(`SELECT device_id, identity_dh, identity_sign, identity_sig, spk_id, spk_created_at, spk_public, spk_sig
+                        FROM devices WHERE username = ? AND identity_dh IS NOT NULL ORDER BY device_id`),
+      // The lowest-id key of the device, deleted and returned in one statement.
+      takeOtk: p(`DELETE FROM one_time_prekeys WHERE username = ? AND device_id = ? AND key_id =
+                    (SELECT key_id FROM one_time_prekeys WHERE username = ? AND device_id = ? ORDER BY key_id LIMIT 1)
+                  RETURNING key_id, public_key`),
+      sentId: p('SELECT stored_at FROM sent_ids WHERE sender = ? AND sender_device = ? AND client_id = ?'),
+      insertSentId: p('INSERT INTO sent_ids (sender, sender_device, client_id, stored_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      insertMessage: p(`INSERT INTO messages (sender, sender_device, client_id, body, stored_at, expires_at)
+                        VALUES (?, ?, ?, ?, ?, ?)`),
+      insertDelivery: p('INSERT INTO deliveries (message_id, username, device_id, size) VALUES (?, ?, ?, ?)'),
+      queueUsage: p('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM deliveries WHERE username = ? AND device_id = ?'),
+      deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id'),
+      deleteMessageIfDone: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
+      pending: p(`SELECT d.id, m.client_id, m.sender, m.sender_device, m.body, m.stored_at FROM deliveries d
+                  JOIN messages m ON m.id = d.message_id
+                  WHERE d.username = ? AND d.device_id = ? AND d.id > ? ORDER BY d.id LIMIT ?`),
+      expireMessages: p('DELETE FROM messages WHERE expires_at <= ?'),
+      orphanMessages: p('DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)'),
+      expireSentIds: p('DELETE FROM sent_ids WHERE expires_at <= ?'),
+      expireSessions: p('DELETE FROM sessions WHERE expires_at <= ?'),
+      queueDepth: p('SELECT count(*) AS n FROM deliveries'),
+      listUsers: p(`SELECT u.username, u.password_hash, u.created_at, u.banned_at,
+                      (SELECT count(*) FROM devices d WHERE d.username = u.username) AS devices,
+                      (SELECT count(*) FROM deliveries q WHERE q.username = u.username) AS queued
+                    FROM users u ORDER BY u.username`),
+      setBanned: p('UPDATE users SET banned_at = ? WHERE username = ?'),
+      deleteUser: p('DELETE FROM users WHERE username = ?'),
+    };
+  }
+
+  createUser(username: string, passwordHash: string, now: number): boolean {
+    return this.s.createUser.run(username, passwordHash, now).changes === 1;
+  }
+
+  getUser(username: string): UserRecord | undefined {
+    const r = this.s.getUser.get(username) as Row | undefined;
+    return r && { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at };
+  }
+
+  touchDevice(user: string, device: number, now: number): void {
+    this.s.touchDevice.run(user, device, now);
+  }
+
+  deviceExists(user: string, device: number): boolean {
+    return this.s.deviceExists.get(user, device) !== undefined;
+  }
+
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void {
+    this.s.createSession.run(tokenHash, user, device, now, expiresAt);
+  }
+
+  getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
+    const r = this.s.getSession.get(tokenHash, now) as Row | undefined;
+    return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null };
+  }
+
+  deleteSession(tokenHash: Uint8Array): void {
+    this.s.deleteSession.run(tokenHash);
+  }
+
+  putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
+    return this.db.transaction(() => {
+      this.s.touchDevice.run(user, device, now);
+      this.s.setBundle.run(id.dhPublic, id.signPublic, id.signature, spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device);
+      this.s.clearOtks.run(user, device);
+      for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
+      return this.countOneTimePreKeys(user, device);
+    }).immediate();
+  }
+
+  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number {
+    return this.db.transaction(() => {
+      for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
+      const n = this.countOneTimePreKeys(user, device);
+      // Throwing inside the transaction rolls the whole upload back.
+      if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
+      return n;
+    }).immediate();
+  }
+
+  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean {
+    return this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1;
+  }
+
+  countOneTimePreKeys(user: string, device: number): number {
+    return (this.s.countOtks.get(user, device) as Row).n as number;
+  }
+
+  hasBundle(user: string, device: number): boolean {
+    return this.s.hasBundle.get(user, device) !== undefined;
+  }
+
+  takeBundles(username: string): DeviceBundle[] | undefined {
+    // IMMEDIATE takes the write lock up front, so two relays (or the admin tool) sharing the file
+    // cannot both read the same key before either deletes it.
+    return this.db.transaction(() => {
+      if (this.s.userExists.get(username) === undefined) return undefined;
+      const rows = this.s.bundleDevices.all(username) as Row[];
+      return rows.map((r): DeviceBundle => {
+        const k = this.s.takeOtk.get(username, r.device_id, username, r.device_id) as Row | undefined;
+        return {
+          deviceId: r.device_id,
+          identity: { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) },
+          signedPreKey: { id: r.spk_id, createdAt: r.spk_created_at, publicKey: u8(r.spk_public), signature: u8(r.spk_sig) },
+          oneTimePreKey: k ? { id: k.key_id, publicKey: u8(k.public_key) } : null,
+          remaining: this.countOneTimePreKeys(username, r.device_id),
+        };
+      });
+    }).immediate();
+  }
+
+  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[] {
+    return this.db.transaction(() => reqs.map((r) => this.submitOne(r, now, limits))).immediate();
+  }
+
+  private submitOne(r: SubmitRequest, now: number, limits: QueueLimits): SubmitResult {
+    const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
+    if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [] };
+    const recipients = uniqueAddresses(r.to);
+    for (const to of recipients) {
+      if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
+      if (this.s.userExists.get(to.user) === undefined) return fail('unknown_user', `unknown user: ${to.user}`);
+      return fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
+    }
+    for (const to of recipients) {
+      const q = this.s.queueUsage.get(to.user, to.device) as Row;
+      if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) {
+        return fail('queue_full', `queue full for ${to.user}/${to.device}`);
+      }
+    }
+    const expiresAt = now + limits.ttlMs;
+    this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
+    const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
+    for (const to of recipients) this.s.insertDelivery.run(id, to.user, to.device, r.body.length);
+    return { ok: true, duplicate: false, storedAt: now, recipients };
+  }
+
+  ackBatch(acks: { to: Address; deliveryId: number }[]): number {
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const a of acks) {
+        const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
+        if (!r) continue;
+        n++;
+        this.s.deleteMessageIfDone.run(r.message_id, r.message_id);
+      }
+      return n;
+    }).immediate();
+  }
+
+  pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
+    return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
+      deliveryId: r.id,
+      clientId: r.client_id,
+      from: { user: r.sender, device: r.sender_device },
+      body: u8(r.body),
+      storedAt: r.stored_at,
+    }));
+  }
+
+  sweep(now: number): { messages: number; sessions: number } {
+    return this.db.transaction(() => {
+      const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
+      this.s.expireSentIds.run(now);
+      const sessions = this.s.expireSessions.run(now).changes;
+      return { messages, sessions };
+    }).immediate();
+  }
+
+  queueDepth(): number {
+    return (this.s.queueDepth.get() as Row).n as number;
+  }
+
+  listUsers(): (UserRecord & { devices: number; queued: number })[] {
+    return (this.s.listUsers.all() as Row[]).map((r) => ({
+      username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at, devices: r.devices, queued: r.queued,
+    }));
+  }
+
+  setBanned(username: string, bannedAt: number | null): boolean {
+    return this.s.setBanned.run(bannedAt, username).changes === 1;
+  }
+
+  deleteUser(username: string): boolean {
+    return this.db.transaction(() => {
+      const gone = this.s.deleteUser.run(username).changes === 1;
+      if (gone) this.s.orphanMessages.run();
+      return gone;
+    }).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full', message: string): SubmitResult {
+  return { ok: false, error: new RelayError(code, message) };
+}
+
+function uniqueAddresses(to: Address[]): Address[] {
+  const seen = new Set<string>();
+  const out: Address[] = [];
+  for (const a of to) {
+    const k = `${a.user}\0${a.device}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(a);
+    }
+  }
+  return out;
+}

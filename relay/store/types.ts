@@ -1,0 +1,128 @@
+// The storage interface every relay handler talks to. SQLite implements it today (sqlite.ts); a
+// PostgreSQL implementation can replace it without touching a handler, as long as each method
+// keeps its atomicity promise (written beside it).
+import type { RelayError } from '../errors.js';
+
+export interface Address {
+  user: string;
+  device: number;
+}
+
+export interface UserRecord {
+  username: string;
+  passwordHash: string;
+  createdAt: number;
+  bannedAt: number | null;
+}
+
+export interface SessionRecord {
+  user: string;
+  device: number;
+  expiresAt: number;
+  banned: boolean;
+}
+
+export interface PublicIdentityBytes {
+  dhPublic: Uint8Array;
+  signPublic: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface SignedPreKeyBytes {
+  id: number;
+  createdAt: number;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface OneTimePreKeyBytes {
+  id: number;
+  publicKey: Uint8Array;
+}
+
+export interface DeviceBundle {
+  deviceId: number;
+  identity: PublicIdentityBytes;
+  signedPreKey: SignedPreKeyBytes;
+  oneTimePreKey: OneTimePreKeyBytes | null;
+  /** One-time prekeys left for this device after this fetch. */
+  remaining: number;
+}
+
+export interface SubmitRequest {
+  sender: Address;
+  clientId: string;
+  to: Address[];
+  body: Uint8Array;
+}
+
+export type SubmitResult =
+  | { ok: true; duplicate: boolean; storedAt: number; recipients: Address[] }
+  | { ok: false; error: RelayError };
+
+export interface QueuedMessage {
+  deliveryId: number;
+  clientId: string;
+  from: Address;
+  body: Uint8Array;
+  storedAt: number;
+}
+
+export interface QueueLimits {
+  maxMessages: number;
+  maxBytes: number;
+  ttlMs: number;
+}
+
+export interface Store {
+  /** false when the (already case-folded) name exists. */
+  createUser(username: string, passwordHash: string, now: number): boolean;
+  getUser(username: string): UserRecord | undefined;
+  /** Records that a device of the account exists (first login); idempotent. */
+  touchDevice(user: string, device: number, now: number): void;
+  deviceExists(user: string, device: number): boolean;
+
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void;
+  /** The live session for a token hash, or undefined when unknown or expired. */
+  getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined;
+  deleteSession(tokenHash: Uint8Array): void;
+
+  /** Replaces the device's whole bundle (identity, signed prekey, all one-time prekeys), atomically. */
+  putBundle(user: string, device: number, identity: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number;
+  /** Adds one-time prekeys (same id replaces); refuses when the total would pass `max`. Returns the count. */
+  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number;
+  /** false when the device has no bundle yet. */
+  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean;
+  countOneTimePreKeys(user: string, device: number): number;
+  hasBundle(user: string, device: number): boolean;
+  /**
+   * Every device's bundle of `username`, each with at most one one-time prekey that is deleted in
+   * the same transaction (so no key is ever handed out twice). undefined = no such user.
+   */
+  takeBundles(username: string): DeviceBundle[] | undefined;
+
+  /**
+   * Stores a batch of submissions in ONE transaction and commits before returning: each result is
+   * durable when this returns. Dedup, recipient checks and quotas are decided inside it.
+   */
+  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[];
+  /** Deletes deliveries acknowledged by their recipient (and bodies no one else waits for). */
+  ackBatch(acks: { to: Address; deliveryId: number }[]): number;
+  /** Queued messages of a device with delivery id > afterId, in order. */
+  pending(to: Address, afterId: number, limit: number): QueuedMessage[];
+
+  /** Deletes expired messages, dedup records and sessions. */
+  sweep(now: number): { messages: number; sessions: number };
+  /** Total queued deliveries (a metric). */
+  queueDepth(): number;
+
+  // Operator actions (fastchat relay users ...).
+  listUsers(): (UserRecord & { devices: number; queued: number })[];
+  setBanned(username: string, bannedAt: number | null): boolean;
+  /** Deletes the account with its devices, keys, sessions and queued messages. */
+  deleteUser(username: string): boolean;
+
+  close(): void;
+}
+
+export type { RelayError };
