@@ -38,6 +38,18 @@ export const LABELS = {
   ratchetMessageKeys: 'fastchat/v1/ratchet/message-keys',
   /** First BLAKE2b input of one half of a safety number (separates it from the fingerprint). */
   safetyNumber: 'fastchat/v1/safety-number',
+  /** Ed25519 signature by an admin's (or leaver's) identity key over a group change record. */
+  groupRecordSignature: 'fastchat/v1/group/record-signature',
+  /** BLAKE2b-256 input prefix of a group state's hash (the chain link of the next record). */
+  groupStateHash: 'fastchat/v1/group/state-hash',
+  /** Keyed-BLAKE2b message of the sender-chain step that yields the next chain key. */
+  groupChainKey: 'fastchat/v1/group/chain-key',
+  /** Keyed-BLAKE2b message of the sender-chain step that yields a message key. */
+  groupMessageKey: 'fastchat/v1/group/message-key',
+  /** HKDF info expanding a group message key into the AEAD key and nonce. */
+  groupMessageKeys: 'fastchat/v1/group/message-keys',
+  /** Ed25519 signature by a member's group signature key over a group message. */
+  groupMessageSignature: 'fastchat/v1/group/message-signature',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];
@@ -71,3 +83,80 @@ export const FORMAT_TAGS = {
   oneTimePreKey: 0x13,
   preKeyBundle: 0x14,
 } as const;
+
+// ---- Double Ratchet limits (crypto/ratchet.ts) -------------------------------------------------
+/**
+ * Most message keys one chain may skip for one incoming message (Signal's MAX_SKIP). Bounds the
+ * work a single message can demand (each skipped key is two PRF calls) and how far a sender may
+ * run ahead of what the receiver saw; 1000 covers any real burst of lost messages.
+ */
+export const MAX_SKIP = 1000;
+/**
+ * Most skipped message keys a session stores in total; when more arrive the oldest are evicted.
+ * Bounds the session's size (2000 × 68 bytes ≈ 136 KiB) and the number of old keys an attacker who
+ * later steals the state could use. Equals 2 × MAX_SKIP so one message that skips the rest of an
+ * old chain and the start of a new one never evicts its own keys.
+ */
+export const MAX_SKIPPED_KEYS = 2 * MAX_SKIP;
+/**
+ * Receiving chains whose skipped keys are kept: the current one and the previous four. Skipped
+ * keys expire after this many receiving DH ratchet steps (crypto/ has no clock, so expiry counts
+ * ratchet steps): a message held back for five round trips is treated as lost, not kept forever.
+ */
+export const MAX_RECEIVING_CHAINS = 5;
+/** Ratchet header: version u8 || ratchet public key (32) || pn u32 || n u32. */
+export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4;
+/** Ratchet key material sizes: root, chain and message keys are all 32 bytes. */
+export const RATCHET_KEY_BYTES = 32;
+
+// ---- padding (crypto/padding.ts) ---------------------------------------------------------------
+/** Small messages pad to a multiple of this: one bucket holds a typical chat line and its marker. */
+export const PADDING_BLOCK_BYTES = 160;
+/** Largest multiple-of-PADDING_BLOCK_BYTES bucket; above it buckets are powers of two from 1024. */
+export const PADDING_SMALL_MAX_BYTES = 960;
+/**
+ * Largest plaintext one message carries (the padded form is then at most 64 KiB). Chat text is far
+ * smaller; files travel as attachments, so a bigger message is a caller bug, refused up front.
+ */
+export const MAX_PLAINTEXT_BYTES = 65535;
+/** Largest padded plaintext: the top bucket. */
+export const MAX_PADDED_BYTES = 65536;
+
+// ---- envelope (crypto/session.ts) --------------------------------------------------------------
+/** Envelope type byte: a ratchet message that also carries the X3DH header (before any reply). */
+export const ENVELOPE_TYPE_PREKEY = 1;
+/** Envelope type byte: a plain ratchet message. */
+export const ENVELOPE_TYPE_MESSAGE = 2;
+/**
+ * Second byte of the stored ratchet and session states (after PROTOCOL_VERSION), continuing
+ * FORMAT_TAGS: a stored session can never be parsed as a key or a bundle, nor the reverse.
+ */
+export const RATCHET_STATE_TAG = 0x20;
+export const SESSION_STATE_TAG = 0x21;
+
+// ---- groups (crypto/group/) --------------------------------------------------------------------
+/** Group ids are 32 random bytes: collision-free without coordination, unguessable by the relay. */
+export const GROUP_ID_BYTES = 32;
+/** State hash = BLAKE2b-256: 128-bit collision resistance for the record hash chain. */
+export const GROUP_HASH_BYTES = 32;
+/** Display names are 1..128 UTF-8 bytes without control characters (no terminal escapes). */
+export const GROUP_NAME_MAX_BYTES = 128;
+/** Most members (and most users one record names): bounds state size and fan-out per change. */
+export const MAX_GROUP_MEMBERS = 1000;
+/** Sender chain key size: same as the ratchet's chain keys. */
+export const GROUP_CHAIN_KEY_BYTES = 32;
+/** Most message keys one group message may skip: the ratchet's MAX_SKIP, for the same reasons. */
+export const GROUP_MAX_SKIP = MAX_SKIP;
+/** Most skipped keys one sender's chain keeps (oldest evicted): two full bursts, 2000 × 36 B. */
+export const GROUP_MAX_SKIPPED_KEYS = 2 * GROUP_MAX_SKIP;
+/** Second byte of every group structure (after PROTOCOL_VERSION); 0x30.. keeps clear of the rest. */
+export const GROUP_FORMAT_TAGS = {
+  groupChange: 0x30,
+  groupState: 0x31,
+  senderKeyDistribution: 0x32,
+  groupMessage: 0x33,
+  ourSenderKey: 0x34,
+  theirSenderKey: 0x35,
+} as const;
+/** Op byte of a group change record; a new op is a new number, never a reused one. */
+export const GROUP_OPS = { create: 1, add: 2, remove: 3, leave: 4, promote: 5, rename: 6 } as const;

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as consts from './consts.js';
+import { LABELS, MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS } from './consts.js';
+
+test('all KDF and signature labels are distinct', () => {
+  const values = Object.values(LABELS);
+  assert.equal(new Set(values).size, values.length);
+});
+
+test('every label carries the protocol version prefix fastchat/v1/', () => {
+  for (const [name, value] of Object.entries(LABELS)) {
+    assert.ok(value.startsWith('fastchat/v1/'), `${name} = ${value}`);
+    assert.ok(value.length > 'fastchat/v1/'.length, `${name} has nothing after the prefix`);
+  }
+});
+
+test('no other exported string constant reuses a label value', () => {
+  const labels = new Set<string>(Object.values(LABELS));
+  for (const [name, value] of Object.entries(consts)) {
+    if (name !== 'LABELS' && typeof value === 'string') assert.ok(!labels.has(value), name);
+  }
+});
+
+test('ratchet limits keep one message able to skip two whole chains without evicting its own keys', () => {
+  assert.ok(MAX_SKIP >= 1);
+  assert.ok(MAX_SKIPPED_KEYS >= 2 * MAX_SKIP);
+  assert.ok(MAX_RECEIVING_CHAINS >= 2);
+  // The stored count of skipped keys is a u16 and of previous chains a u8.
+  assert.ok(MAX_SKIPPED_KEYS <= 0xffff);
+  assert.ok(MAX_RECEIVING_CHAINS - 1 <= 0xff);
+});

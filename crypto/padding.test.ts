@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isBucketSize, pad, paddedLength, unpad } from './padding.js';
+import { MAX_PADDED_BYTES, MAX_PLAINTEXT_BYTES } from './consts.js';
+import { isCryptoError } from './errors.js';
+
+const BUCKETS = [160, 320, 480, 640, 800, 960, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+test('pads to multiples of 160 up to 960 bytes, then to powers of two up to 64 KiB', () => {
+  const cases: [number, number][] = [
+    [0, 160], [159, 160], [160, 320], [319, 320], [959, 960], [960, 1024], [1023, 1024],
+    [1024, 2048], [32767, 32768], [32768, 65536], [MAX_PLAINTEXT_BYTES, MAX_PADDED_BYTES],
+  ];
+  for (const [len, size] of cases) assert.equal(paddedLength(len), size, `length ${len}`);
+  const sizes = new Set<number>();
+  for (let len = 0; len <= MAX_PLAINTEXT_BYTES; len += 7) sizes.add(paddedLength(len));
+  assert.deepEqual([...sizes].sort((a, b) => a - b), BUCKETS);
+  for (const b of BUCKETS) assert.ok(isBucketSize(b));
+});
+
+test('the padding is the marker 0x80 followed by zeros', () => {
+  const p = pad(Uint8Array.of(1, 2, 3));
+  assert.equal(p.length, 160);
+  assert.deepEqual([...p.subarray(0, 5)], [1, 2, 3, 0x80, 0]);
+  assert.ok(p.subarray(4).every((x) => x === 0));
+});
+
+test('refuses a plaintext longer than MAX_PLAINTEXT_BYTES', () => {
+  assert.throws(() => pad(new Uint8Array(MAX_PLAINTEXT_BYTES + 1)), (e) => isCryptoError(e, 'invalid_argument'));
+});
+
+test('unpad refuses a size that is not a bucket, a missing marker, garbage after it, and spare buckets', () => {
+  const bad = (b: Uint8Array) => assert.throws(() => unpad(b), (e) => isCryptoError(e, 'malformed'));
+  bad(new Uint8Array(0));
+  bad(new Uint8Array(161));
+  bad(new Uint8Array(160)); // all zeros: no marker
+  const noMarker = pad(Uint8Array.of(9));
+  noMarker[1] = 0x81;
+  bad(noMarker);
+  const trailing = pad(Uint8Array.of(9));
+  trailing[159] = 1;
+  bad(trailing);
+  // 10 bytes padded into the 320 bucket: valid-looking but not canonical.
+  const spare = new Uint8Array(320);
+  spare[10] = 0x80;
+  bad(spare);
+  bad(new Uint8Array(MAX_PADDED_BYTES * 2).fill(0x80));
+});
+
+test('pad then unpad returns the plaintext for any length, including trailing 0x80 and zero bytes', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 3000 }), fc.constantFrom(0, 0x80), (body, last) => {
+      const pt = Uint8Array.from([...body, last]);
+      assert.deepEqual(unpad(pad(pt)), pt);
+    }),
+  );
+});
+
+test('the padded length depends only on the bucket of the plaintext length', () => {
+  fc.assert(
+    fc.property(fc.nat({ max: MAX_PLAINTEXT_BYTES }), fc.nat({ max: MAX_PLAINTEXT_BYTES }), (a, b) => {
+      const sameBucket = paddedLength(a) === paddedLength(b);
+      assert.equal(pad(new Uint8Array(a)).length === pad(new Uint8Array(b)).length, sameBucket);
+      // Within a bucket the length is constant; different buckets never collide.
+      const bucketA = BUCKETS.find((s) => s >= a + 1);
+      const bucketB = BUCKETS.find((s) => s >= b + 1);
+      assert.equal(sameBucket, bucketA === bucketB);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('unpad on random bytes throws only a CryptoError', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...BUCKETS.slice(0, 7), 17, 0), fc.uint8Array({ maxLength: 64 }), (size, head) => {
+      const b = new Uint8Array(size);
+      b.set(head.subarray(0, size));
+      try {
+        unpad(b);
+      } catch (e) {
+        assert.ok(isCryptoError(e, 'malformed'));
+      }
+    }),
+  );
+});

@@ -1,0 +1,339 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sodiumReady, systemRandom } from './sodium.js';
+import {
+  encodeHeader,
+  encodeRatchetState,
+  kdfCk,
+  kdfRk,
+  messageKeys,
+  parseHeader,
+  parseRatchetState,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  ratchetInitAlice,
+  ratchetInitBob,
+  type RatchetHeader,
+  type RatchetState,
+} from './ratchet.js';
+import { generateKeyPair } from './dh.js';
+import { aeadOpen } from './aead.js';
+import { concat, toHex, utf8 } from './encoding.js';
+import { isCryptoError, type CryptoErrorCode } from './errors.js';
+import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS, RATCHET_HEADER_BYTES } from './consts.js';
+
+await sodiumReady();
+const random = systemRandom();
+const AD = utf8('associated data of this session');
+
+interface Party {
+  state: RatchetState;
+}
+interface Sent {
+  header: RatchetHeader;
+  ciphertext: Uint8Array;
+  plaintext: string;
+}
+
+function pair(): { alice: Party; bob: Party } {
+  const sk = random(32);
+  const bobKeys = generateKeyPair(random);
+  return { alice: { state: ratchetInitAlice(sk, bobKeys.publicKey) }, bob: { state: ratchetInitBob(sk, bobKeys) } };
+}
+
+let counter = 0;
+function send(from: Party, text = `message ${counter++}`): Sent {
+  const r = ratchetEncrypt(from.state, AD, utf8(text), random);
+  from.state = r.state;
+  return { header: r.header, ciphertext: r.ciphertext, plaintext: text };
+}
+
+function receive(to: Party, m: Sent): void {
+  const r = ratchetDecrypt(to.state, AD, m.header, m.ciphertext);
+  to.state = r.state;
+  assert.equal(new TextDecoder().decode(r.plaintext), m.plaintext);
+}
+
+/** Asserts the refusal code and that the state's bytes did not change. */
+function refused(to: Party, m: Sent, code: CryptoErrorCode, ad = AD): void {
+  const before = toHex(encodeRatchetState(to.state));
+  assert.throws(() => ratchetDecrypt(to.state, ad, m.header, m.ciphertext), (e) => isCryptoError(e, code));
+  assert.equal(toHex(encodeRatchetState(to.state)), before);
+}
+
+function flip(b: Uint8Array, i: number): Uint8Array {
+  const c = b.slice();
+  c[i]! ^= 1;
+  return c;
+}
+
+test('alice and bob exchange messages across several ratchet steps', () => {
+  const { alice, bob } = pair();
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 3; i++) receive(bob, send(alice));
+    for (let i = 0; i < 2; i++) receive(alice, send(bob));
+  }
+});
+
+test('the responder cannot send before it has received the first message', () => {
+  const { bob } = pair();
+  assert.throws(() => ratchetEncrypt(bob.state, AD, utf8('x'), random), (e) => isCryptoError(e, 'invalid_argument'));
+});
+
+test('encrypt and decrypt leave the caller state untouched and return a new one', () => {
+  const { alice, bob } = pair();
+  const aliceBefore = toHex(encodeRatchetState(alice.state));
+  const r = ratchetEncrypt(alice.state, AD, utf8('hi'), random);
+  assert.equal(toHex(encodeRatchetState(alice.state)), aliceBefore);
+  const bobBefore = toHex(encodeRatchetState(bob.state));
+  const d = ratchetDecrypt(bob.state, AD, r.header, r.ciphertext);
+  assert.equal(toHex(encodeRatchetState(bob.state)), bobBefore);
+  assert.notEqual(toHex(encodeRatchetState(d.state)), bobBefore);
+});
+
+test('out-of-order delivery within and across ratchet steps decrypts every message exactly once', () => {
+  const { alice, bob } = pair();
+  const a1 = [send(alice), send(alice), send(alice), send(alice)];
+  receive(bob, a1[2]!); // skips 0 and 1
+  const b1 = [send(bob), send(bob), send(bob)];
+  receive(alice, b1[1]!);
+  const a2 = [send(alice), send(alice)];
+  receive(bob, a2[1]!); // new chain: skips a1[3] (via pn) and a2[0]
+  receive(alice, b1[2]!);
+  receive(alice, b1[0]!);
+  for (const m of [a1[0]!, a2[0]!, a1[3]!, a1[1]!]) receive(bob, m);
+  assert.equal(bob.state.MKSKIPPED.length, 0);
+  assert.equal(alice.state.MKSKIPPED.length, 0);
+  for (const m of [...a1, ...a2]) refused(bob, m, 'duplicate_message');
+  for (const m of b1) refused(alice, m, 'duplicate_message');
+});
+
+test('refuses a replay of a message already decrypted, then still decrypts the next one', () => {
+  const { alice, bob } = pair();
+  const m = send(alice);
+  receive(bob, m);
+  refused(bob, m, 'duplicate_message');
+  receive(bob, send(alice));
+  const r = send(bob);
+  receive(alice, r);
+  refused(alice, r, 'duplicate_message');
+  receive(alice, send(bob));
+});
+
+test('refuses header tampering (every byte) and ciphertext tampering, then decrypts the honest message', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  receive(alice, send(bob));
+  const m = send(alice);
+  const h = encodeHeader(m.header);
+  for (let i = 0; i < RATCHET_HEADER_BYTES; i++) {
+    let header: RatchetHeader;
+    try {
+      header = parseHeader(flip(h, i));
+    } catch (e) {
+      assert.ok(isCryptoError(e, 'unsupported_version'), `byte ${i}`);
+      continue;
+    }
+    const before = toHex(encodeRatchetState(bob.state));
+    assert.throws(() => ratchetDecrypt(bob.state, AD, header, m.ciphertext), (e) => isCryptoError(e), `byte ${i}`);
+    assert.equal(toHex(encodeRatchetState(bob.state)), before);
+  }
+  for (const i of [0, 5, m.ciphertext.length - 1]) {
+    refused(bob, { ...m, ciphertext: flip(m.ciphertext, i) }, 'decrypt_failed');
+  }
+  refused(bob, { ...m, ciphertext: m.ciphertext.subarray(0, 10) }, 'decrypt_failed');
+  refused(bob, m, 'decrypt_failed', utf8('another session'));
+  receive(bob, m);
+});
+
+test('refuses a message more than MAX_SKIP ahead, then decrypts the next honest message', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  const skipped: Sent[] = [];
+  for (let i = 0; i < MAX_SKIP + 1; i++) skipped.push(send(alice));
+  const far = send(alice); // MAX_SKIP + 1 messages ahead of bob's position
+  refused(bob, far, 'too_far_ahead');
+  receive(bob, skipped[MAX_SKIP]!); // exactly MAX_SKIP ahead is allowed
+  assert.equal(bob.state.MKSKIPPED.length, MAX_SKIP);
+  receive(bob, far);
+  receive(bob, skipped[0]!);
+});
+
+test('refuses a new chain whose previous chain length is more than MAX_SKIP ahead', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  receive(alice, send(bob));
+  const tampered = send(alice);
+  // pn is authenticated, so a forged pn is refused (too far ahead or by the tag), never stored.
+  refused(bob, { ...tampered, header: { ...tampered.header, pn: MAX_SKIP + 5 } }, 'too_far_ahead');
+  receive(bob, tampered);
+});
+
+test('the skipped-key store stays within MAX_SKIPPED_KEYS under a flood of gaps, evicting the oldest', () => {
+  const { alice, bob } = pair();
+  const all: Sent[] = [];
+  for (let i = 0; i < 3 * MAX_SKIP + 1; i++) all.push(send(alice));
+  for (let i = MAX_SKIP; i < all.length; i += MAX_SKIP) {
+    receive(bob, all[i]!);
+    assert.ok(bob.state.MKSKIPPED.length <= MAX_SKIPPED_KEYS);
+  }
+  assert.equal(bob.state.MKSKIPPED.length, MAX_SKIPPED_KEYS);
+  // 2998 keys were skipped (0..999, 1001..1999, 2001..2999); the 998 oldest were evicted.
+  refused(bob, all[0]!, 'duplicate_message');
+  refused(bob, all[997]!, 'duplicate_message');
+  receive(bob, all[998]!);
+  receive(bob, all[3 * MAX_SKIP - 1]!);
+  receive(bob, send(alice));
+});
+
+test('skipped keys expire after MAX_RECEIVING_CHAINS receiving ratchet steps', () => {
+  const { alice, bob } = pair();
+  const late: Sent[] = [];
+  for (let step = 0; step < MAX_RECEIVING_CHAINS + 1; step++) {
+    const held = send(alice);
+    receive(bob, send(alice));
+    late.push(held);
+    receive(alice, send(bob));
+  }
+  // The chain of late[0] is now MAX_RECEIVING_CHAINS steps old: its key and its ratchet key are
+  // forgotten, so it reads as an unknown chain and fails; late[1] is within the bound and works.
+  assert.equal(bob.state.previousDHr.length, MAX_RECEIVING_CHAINS - 1);
+  refused(bob, late[0]!, 'decrypt_failed');
+  for (const m of late.slice(1)) receive(bob, m);
+});
+
+test('a message from a ratchet key we have not replied to yet is refused without changing state', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  // A second initiator with the same SK would start another chain; bob has no DHs for it.
+  const other = { state: ratchetInitAlice(new Uint8Array(32).fill(7), generateKeyPair(random).publicKey) };
+  refused(bob, send(other), 'decrypt_failed');
+  receive(bob, send(alice));
+});
+
+test('a low-order ratchet key in a header is refused', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  receive(alice, send(bob));
+  const m = send(alice);
+  const before = toHex(encodeRatchetState(bob.state));
+  assert.throws(() => ratchetDecrypt(bob.state, AD, { ...m.header, dh: new Uint8Array(32) }, m.ciphertext), (e) => isCryptoError(e));
+  assert.equal(toHex(encodeRatchetState(bob.state)), before);
+  receive(bob, m);
+});
+
+/** True when some 32-byte window of `bytes`, used as a message key or chain key, opens `m`. */
+function windowDecrypts(bytes: Uint8Array, m: Sent): boolean {
+  const ad = concat(AD, encodeHeader(m.header));
+  const tryMk = (mk: Uint8Array): boolean => {
+    const { key, nonce } = messageKeys(mk);
+    try {
+      aeadOpen(key, nonce, m.ciphertext, ad);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i + 32 <= bytes.length; i++) {
+    const w = bytes.slice(i, i + 32);
+    if (tryMk(w)) return true;
+    let ck: Uint8Array = w;
+    for (let step = 0; step < 3; step++) {
+      const [next, mk] = kdfCk(ck);
+      if (tryMk(mk)) return true;
+      ck = next;
+    }
+  }
+  return false;
+}
+
+test('forward secrecy: after decrypting, the serialised state holds nothing that decrypts the message again', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  receive(alice, send(bob));
+  const inOrder = [send(alice), send(alice)];
+  const skippedOne = send(alice);
+  const ahead = send(alice);
+  receive(bob, inOrder[0]!);
+  // The check can fail: before decrypting, the chain key in bob's state does open the message.
+  assert.ok(windowDecrypts(encodeRatchetState(bob.state), inOrder[1]!));
+  receive(bob, inOrder[1]!);
+  assert.ok(!windowDecrypts(encodeRatchetState(bob.state), inOrder[1]!));
+  receive(bob, ahead);
+  assert.ok(windowDecrypts(encodeRatchetState(bob.state), skippedOne)); // stored as a skipped key
+  receive(bob, skippedOne);
+  const after = encodeRatchetState(bob.state);
+  for (const m of [...inOrder, skippedOne, ahead]) assert.ok(!windowDecrypts(after, m));
+});
+
+test('post-compromise security: a clone of bob taken at time t cannot decrypt after one full round trip', () => {
+  const { alice, bob } = pair();
+  receive(bob, send(alice));
+  receive(alice, send(bob));
+  receive(bob, send(alice));
+  const clone: Party = { state: parseRatchetState(encodeRatchetState(bob.state)) }; // stolen at time t
+  // The thief sees every message and tracks them as bob does (a passive attacker with bob's state).
+  const a0 = send(alice);
+  receive(bob, a0);
+  receive(clone, a0); // still the chain known at time t
+  const b1 = send(bob); // bob's fresh ratchet key: the thief does not have its private half
+  receive(alice, b1);
+  const a1 = send(alice);
+  receive(bob, a1);
+  assert.throws(() => ratchetDecrypt(clone.state, AD, a1.header, a1.ciphertext), (e) => isCryptoError(e, 'decrypt_failed'));
+  const b2 = send(bob);
+  receive(alice, b2);
+  const a2 = send(alice);
+  receive(bob, a2);
+  assert.throws(() => ratchetDecrypt(clone.state, AD, a2.header, a2.ciphertext), (e) => isCryptoError(e));
+});
+
+test('KDF_RK splits one 64-byte HKDF output into the new root key and chain key', () => {
+  const [rk, ck] = kdfRk(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2));
+  assert.equal(rk.length, 32);
+  assert.equal(ck.length, 32);
+  assert.notEqual(toHex(rk), toHex(ck));
+  const [ck2, mk] = kdfCk(ck);
+  assert.notEqual(toHex(ck2), toHex(mk));
+  const { key, nonce } = messageKeys(mk);
+  assert.equal(key.length, 32);
+  assert.equal(nonce.length, 24);
+});
+
+test('the ratchet state round-trips through its encoding, and the parser refuses any other shape', () => {
+  const { alice, bob } = pair();
+  const a = [send(alice), send(alice), send(alice)];
+  receive(bob, a[2]!);
+  receive(alice, send(bob));
+  for (const s of [alice.state, bob.state, pair().bob.state, pair().alice.state]) {
+    const bytes = encodeRatchetState(s);
+    assert.equal(toHex(encodeRatchetState(parseRatchetState(bytes))), toHex(bytes));
+  }
+  const bytes = encodeRatchetState(bob.state);
+  const bad = (b: Uint8Array, code: CryptoErrorCode = 'malformed') =>
+    assert.throws(() => parseRatchetState(b), (e) => isCryptoError(e, code));
+  bad(flip(bytes, 0), 'unsupported_version');
+  bad(flip(bytes, 1));
+  const badFlags = bytes.slice();
+  badFlags[2] = 0x10;
+  bad(badFlags);
+  bad(bytes.subarray(0, bytes.length - 1));
+  bad(concat(bytes, new Uint8Array(1)));
+  for (let n = 0; n < 80; n++) {
+    try {
+      parseRatchetState(random(n));
+    } catch (e) {
+      assert.ok(isCryptoError(e));
+    }
+  }
+});
+
+test('the header is 41 bytes and its parser checks length and version first', () => {
+  const { alice } = pair();
+  const m = send(alice);
+  const h = encodeHeader(m.header);
+  assert.equal(h.length, RATCHET_HEADER_BYTES);
+  assert.deepEqual(parseHeader(h), m.header);
+  assert.throws(() => parseHeader(h.subarray(1)), (e) => isCryptoError(e, 'malformed'));
+  assert.throws(() => parseHeader(flip(h, 0)), (e) => isCryptoError(e, 'unsupported_version'));
+});

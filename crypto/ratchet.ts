@@ -1,0 +1,383 @@
+// The Double Ratchet (Signal specification, revision 1), named as the spec names it: DHs, DHr,
+// RK, CKs, CKr, Ns, Nr, PN, MKSKIPPED. docs/PROTOCOL.md §8 gives every step as assignments.
+//
+// Two deliberate differences from the spec's pseudocode, neither visible on the wire:
+// - The sending half of a DH ratchet step is deferred to the next encrypt (the only operation
+//   given randomness). After a receiving step DHs is null; the next encrypt generates DHs and
+//   derives CKs. The root-key chain is the same as the spec's, because a peer cannot start a new
+//   chain before it has seen our new DHs. It also means a decrypt needs no randomness, and a stolen
+//   state holds no private key for a chain that has not been used yet.
+// - Skipped keys are bounded three ways (consts.ts): MAX_SKIP per chain, MAX_SKIPPED_KEYS in
+//   total (oldest evicted) and MAX_RECEIVING_CHAINS (keys of older chains expire, counted in DH
+//   ratchet steps because crypto/ has no clock).
+//
+// State values are immutable by contract: encrypt and decrypt work on a deep copy and return the
+// new state, so a refused message leaves the caller's state exactly as it was.
+import { aeadOpen, aeadSeal } from './aead.js';
+import {
+  AEAD_KEY_BYTES,
+  AEAD_NONCE_BYTES,
+  LABELS,
+  MAX_RECEIVING_CHAINS,
+  MAX_SKIP,
+  MAX_SKIPPED_KEYS,
+  PROTOCOL_VERSION,
+  RATCHET_HEADER_BYTES,
+  RATCHET_KEY_BYTES,
+  RATCHET_STATE_TAG,
+  X25519_KEY_BYTES,
+} from './consts.js';
+import { dh, generateKeyPair } from './dh.js';
+import { concat, equalBytes, Reader, u16, u32, u8, utf8, wipe } from './encoding.js';
+import { CryptoError } from './errors.js';
+import { hkdf, prf } from './kdf.js';
+import type { RandomBytes } from './sodium.js';
+import type { KeyPair } from './types.js';
+
+export interface RatchetHeader {
+  /** The sender's current ratchet public key (its DHs). */
+  dh: Uint8Array;
+  /** PN: number of messages in the sender's previous sending chain. */
+  pn: number;
+  /** N: this message's number in the sender's current sending chain. */
+  n: number;
+}
+
+export interface SkippedMessageKey {
+  /** The ratchet public key (DHr) of the chain the key belongs to. */
+  dh: Uint8Array;
+  n: number;
+  mk: Uint8Array;
+}
+
+export interface RatchetState {
+  /** Our ratchet key pair; null from a receiving step until the next encrypt makes a new one. */
+  DHs: KeyPair | null;
+  /** Their current ratchet public key; null only for the responder before its first message. */
+  DHr: Uint8Array | null;
+  RK: Uint8Array;
+  CKs: Uint8Array | null;
+  CKr: Uint8Array | null;
+  Ns: number;
+  Nr: number;
+  PN: number;
+  /** Earlier DHr values, oldest first, at most MAX_RECEIVING_CHAINS - 1: their chains' skipped keys live on. */
+  previousDHr: Uint8Array[];
+  /** Skipped message keys, oldest first (eviction order), at most MAX_SKIPPED_KEYS. */
+  MKSKIPPED: SkippedMessageKey[];
+}
+
+const U32_MAX = 0xffffffff;
+
+// ---- KDFs ------------------------------------------------------------------------------------
+
+/** KDF_RK(rk, dh_out): HKDF(salt = rk, IKM = dh_out, info = LABELS.ratchetRoot, 64) = rk' || ck. */
+export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [rootKey: Uint8Array, chainKey: Uint8Array] {
+  const out = hkdf(rk, dhOut, LABELS.ratchetRoot, 2 * RATCHET_KEY_BYTES);
+  return [out.slice(0, RATCHET_KEY_BYTES), out.slice(RATCHET_KEY_BYTES)];
+}
+
+const CHAIN_KEY_INPUT = utf8(LABELS.ratchetChainKey);
+const MESSAGE_KEY_INPUT = utf8(LABELS.ratchetMessageKey);
+
+/**
+ * KDF_CK(ck): ck' = PRF(ck, LABELS.ratchetChainKey)[0..32], mk = PRF(ck, LABELS.ratchetMessageKey)[0..32]
+ * (PRF = keyed BLAKE2b-512; the first 32 bytes of each 64-byte output are kept).
+ */
+export function kdfCk(ck: Uint8Array): [chainKey: Uint8Array, messageKey: Uint8Array] {
+  return [prf(ck, CHAIN_KEY_INPUT).slice(0, RATCHET_KEY_BYTES), prf(ck, MESSAGE_KEY_INPUT).slice(0, RATCHET_KEY_BYTES)];
+}
+
+/**
+ * Message key expansion: HKDF(salt = empty, IKM = mk, info = LABELS.ratchetMessageKeys, 56) =
+ * key (32) || nonce (24). Each mk encrypts exactly one message, so a derived nonce never repeats.
+ */
+export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const out = hkdf(new Uint8Array(0), mk, LABELS.ratchetMessageKeys, AEAD_KEY_BYTES + AEAD_NONCE_BYTES);
+  return { key: out.slice(0, AEAD_KEY_BYTES), nonce: out.slice(AEAD_KEY_BYTES) };
+}
+
+// ---- header ----------------------------------------------------------------------------------
+
+/** header = u8(PROTOCOL_VERSION) || dh (32) || u32(pn) || u32(n): 41 bytes, all of it AEAD AD. */
+export function encodeHeader(h: RatchetHeader): Uint8Array {
+  if (!(h.dh instanceof Uint8Array) || h.dh.length !== X25519_KEY_BYTES) {
+    throw new CryptoError('invalid_argument', 'header ratchet key must be 32 bytes');
+  }
+  return concat(u8(PROTOCOL_VERSION), h.dh, u32(h.pn), u32(h.n));
+}
+
+/** Reads a header from a larger buffer (the envelope); the version is checked before anything else. */
+export function readHeader(r: Reader): RatchetHeader {
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `ratchet header version ${version}`);
+  const dhPub = r.bytes(X25519_KEY_BYTES);
+  const pn = r.u32();
+  const n = r.u32();
+  return { dh: dhPub, pn, n };
+}
+
+export function parseHeader(bytes: Uint8Array): RatchetHeader {
+  if (bytes.length !== RATCHET_HEADER_BYTES) throw new CryptoError('malformed', `ratchet header must be ${RATCHET_HEADER_BYTES} bytes`);
+  const r = new Reader(bytes);
+  const h = readHeader(r);
+  r.end();
+  return h;
+}
+
+// ---- initialisation --------------------------------------------------------------------------
+
+function checkKey(b: Uint8Array, what: string): void {
+  if (!(b instanceof Uint8Array) || b.length !== RATCHET_KEY_BYTES) {
+    throw new CryptoError('invalid_argument', `${what} must be 32 bytes`);
+  }
+}
+
+/**
+ * RatchetInitAlice(SK, bob_dh_public_key). The spec's first sending step (DHs = GENERATE_DH();
+ * RK, CKs = KDF_RK(SK, DH(DHs, DHr))) happens at the first encrypt, which has randomness.
+ */
+export function ratchetInitAlice(sk: Uint8Array, theirRatchetKey: Uint8Array): RatchetState {
+  checkKey(sk, 'shared secret');
+  checkKey(theirRatchetKey, 'their ratchet key');
+  return {
+    DHs: null,
+    DHr: theirRatchetKey.slice(),
+    RK: sk.slice(),
+    CKs: null,
+    CKr: null,
+    Ns: 0,
+    Nr: 0,
+    PN: 0,
+    previousDHr: [],
+    MKSKIPPED: [],
+  };
+}
+
+/** RatchetInitBob(SK, bob_dh_key_pair): Bob's signed prekey pair is his first DHs. */
+export function ratchetInitBob(sk: Uint8Array, ourRatchetKeyPair: KeyPair): RatchetState {
+  checkKey(sk, 'shared secret');
+  checkKey(ourRatchetKeyPair.privateKey, 'our ratchet private key');
+  checkKey(ourRatchetKeyPair.publicKey, 'our ratchet public key');
+  return {
+    DHs: { publicKey: ourRatchetKeyPair.publicKey.slice(), privateKey: ourRatchetKeyPair.privateKey.slice() },
+    DHr: null,
+    RK: sk.slice(),
+    CKs: null,
+    CKr: null,
+    Ns: 0,
+    Nr: 0,
+    PN: 0,
+    previousDHr: [],
+    MKSKIPPED: [],
+  };
+}
+
+export function cloneRatchetState(s: RatchetState): RatchetState {
+  return {
+    DHs: s.DHs === null ? null : { publicKey: s.DHs.publicKey.slice(), privateKey: s.DHs.privateKey.slice() },
+    DHr: s.DHr === null ? null : s.DHr.slice(),
+    RK: s.RK.slice(),
+    CKs: s.CKs === null ? null : s.CKs.slice(),
+    CKr: s.CKr === null ? null : s.CKr.slice(),
+    Ns: s.Ns,
+    Nr: s.Nr,
+    PN: s.PN,
+    previousDHr: s.previousDHr.map((k) => k.slice()),
+    MKSKIPPED: s.MKSKIPPED.map((k) => ({ dh: k.dh.slice(), n: k.n, mk: k.mk.slice() })),
+  };
+}
+
+// ---- encrypt ---------------------------------------------------------------------------------
+
+/**
+ * RatchetEncrypt(state, plaintext, AD). The AEAD associated data is AD || encodeHeader(header),
+ * so the header is authenticated and bound to the session's identities.
+ */
+export function ratchetEncrypt(
+  state: RatchetState,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+  random: RandomBytes,
+): { state: RatchetState; header: RatchetHeader; ciphertext: Uint8Array } {
+  const s = cloneRatchetState(state);
+  if (s.CKs === null) {
+    // The deferred sending step: a new DHs against their current DHr.
+    if (s.DHr === null) throw new CryptoError('invalid_argument', 'cannot send before the first message is received');
+    wipe(s.DHs?.privateKey);
+    const DHs = generateKeyPair(random);
+    s.DHs = DHs;
+    [s.RK, s.CKs] = kdfRk(s.RK, dh(DHs.privateKey, s.DHr));
+  }
+  if (s.DHs === null || s.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
+  const [CKs, mk] = kdfCk(s.CKs);
+  s.CKs = CKs;
+  const header: RatchetHeader = { dh: s.DHs.publicKey.slice(), pn: s.PN, n: s.Ns };
+  s.Ns += 1;
+  const { key, nonce } = messageKeys(mk);
+  const ciphertext = aeadSeal(key, nonce, plaintext, concat(ad, encodeHeader(header)));
+  wipe(mk, key);
+  return { state: s, header, ciphertext };
+}
+
+// ---- decrypt ---------------------------------------------------------------------------------
+
+/**
+ * RatchetDecrypt(state, header, ciphertext, AD) on a copy of `state`. Throws CryptoError:
+ * `duplicate_message` for a message whose key was already used (or has expired),
+ * `too_far_ahead` for one more than MAX_SKIP past its chain position, `decrypt_failed` (or a
+ * parse/DH error) for anything else. The input state is never modified.
+ */
+export function ratchetDecrypt(
+  state: RatchetState,
+  ad: Uint8Array,
+  header: RatchetHeader,
+  ciphertext: Uint8Array,
+): { state: RatchetState; plaintext: Uint8Array } {
+  const aeadAd = concat(ad, encodeHeader(header));
+  const s = cloneRatchetState(state);
+
+  const skippedIndex = s.MKSKIPPED.findIndex((k) => k.n === header.n && equalBytes(k.dh, header.dh));
+  if (skippedIndex >= 0) {
+    const plaintext = open(s.MKSKIPPED[skippedIndex]!.mk, ciphertext, aeadAd);
+    const [used] = s.MKSKIPPED.splice(skippedIndex, 1);
+    wipe(used?.mk);
+    return { state: s, plaintext };
+  }
+
+  if (s.DHr !== null && equalBytes(header.dh, s.DHr)) {
+    if (s.CKr === null) throw new CryptoError('decrypt_failed', 'no receiving chain for this ratchet key');
+    if (header.n < s.Nr) throw new CryptoError('duplicate_message', 'message key already used');
+  } else if (s.previousDHr.some((k) => equalBytes(k, header.dh))) {
+    throw new CryptoError('duplicate_message', 'message key already used or expired');
+  } else {
+    // A new ratchet public key: finish the current receiving chain, then a receiving DH step.
+    if (s.DHs === null) throw new CryptoError('decrypt_failed', 'new ratchet key before our reply');
+    skipMessageKeys(s, header.pn);
+    dhRatchetReceive(s, header.dh);
+  }
+  skipMessageKeys(s, header.n);
+  const [CKr, mk] = kdfCk(s.CKr!);
+  s.CKr = CKr;
+  s.Nr += 1;
+  const plaintext = open(mk, ciphertext, aeadAd);
+  wipe(mk);
+  return { state: s, plaintext };
+}
+
+function open(mk: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8Array {
+  const { key, nonce } = messageKeys(mk);
+  try {
+    return aeadOpen(key, nonce, ciphertext, aeadAd);
+  } finally {
+    wipe(key);
+  }
+}
+
+/** SkipMessageKeys(state, until): store the keys of messages Nr..until-1 of the receiving chain. */
+function skipMessageKeys(s: RatchetState, until: number): void {
+  if (s.Nr + MAX_SKIP < until) throw new CryptoError('too_far_ahead', `message ${until} is more than ${MAX_SKIP} ahead`);
+  if (s.CKr === null || s.DHr === null) return;
+  while (s.Nr < until) {
+    const [CKr, mk] = kdfCk(s.CKr);
+    s.CKr = CKr;
+    s.MKSKIPPED.push({ dh: s.DHr.slice(), n: s.Nr, mk });
+    s.Nr += 1;
+    // Oldest first out: a flood of gaps can never grow the store past its cap.
+    if (s.MKSKIPPED.length > MAX_SKIPPED_KEYS) wipe(s.MKSKIPPED.shift()?.mk);
+  }
+}
+
+/**
+ * The receiving half of DHRatchet(state, header): PN = Ns; Ns = Nr = 0; DHr = header.dh;
+ * RK, CKr = KDF_RK(RK, DH(DHs, DHr)); then DHs and CKs are cleared for the deferred sending step.
+ * The old DHr joins previousDHr; a chain pushed out of it takes its skipped keys with it.
+ */
+function dhRatchetReceive(s: RatchetState, theirRatchetKey: Uint8Array): void {
+  const DHs = s.DHs!;
+  if (s.DHr !== null && s.CKr !== null) {
+    s.previousDHr.push(s.DHr);
+    while (s.previousDHr.length > MAX_RECEIVING_CHAINS - 1) {
+      const expired = s.previousDHr.shift()!;
+      s.MKSKIPPED = s.MKSKIPPED.filter((k) => {
+        if (!equalBytes(k.dh, expired)) return true;
+        wipe(k.mk);
+        return false;
+      });
+    }
+  }
+  s.PN = s.Ns;
+  s.Ns = 0;
+  s.Nr = 0;
+  s.DHr = theirRatchetKey.slice();
+  [s.RK, s.CKr] = kdfRk(s.RK, dh(DHs.privateKey, s.DHr));
+  wipe(DHs.privateKey, s.CKs ?? undefined);
+  s.DHs = null;
+  s.CKs = null;
+}
+
+// ---- serialisation ---------------------------------------------------------------------------
+
+const FLAG_DHS = 1;
+const FLAG_DHR = 2;
+const FLAG_CKS = 4;
+const FLAG_CKR = 8;
+
+/**
+ * u8(PROTOCOL_VERSION) || u8(RATCHET_STATE_TAG) || u8(flags) || [DHs.private || DHs.public] ||
+ * [DHr] || RK || [CKs] || [CKr] || u32(Ns) || u32(Nr) || u32(PN) || u8(#previousDHr) || keys ||
+ * u16(#MKSKIPPED) || (dh || u32(n) || mk)*. Optional fields are present iff their flag is set.
+ */
+export function encodeRatchetState(s: RatchetState): Uint8Array {
+  const flags = (s.DHs ? FLAG_DHS : 0) | (s.DHr ? FLAG_DHR : 0) | (s.CKs ? FLAG_CKS : 0) | (s.CKr ? FLAG_CKR : 0);
+  const parts: Uint8Array[] = [u8(PROTOCOL_VERSION), u8(RATCHET_STATE_TAG), u8(flags)];
+  if (s.DHs) parts.push(s.DHs.privateKey, s.DHs.publicKey);
+  if (s.DHr) parts.push(s.DHr);
+  parts.push(s.RK);
+  if (s.CKs) parts.push(s.CKs);
+  if (s.CKr) parts.push(s.CKr);
+  parts.push(u32(s.Ns), u32(s.Nr), u32(s.PN), u8(s.previousDHr.length), ...s.previousDHr, u16(s.MKSKIPPED.length));
+  for (const k of s.MKSKIPPED) parts.push(k.dh, u32(k.n), k.mk);
+  for (const p of parts) if (!(p instanceof Uint8Array)) throw new CryptoError('invalid_argument', 'ratchet state field is not bytes');
+  return concat(...parts);
+}
+
+/** Reads a stored ratchet state; every length, flag and count is checked before any use. */
+export function readRatchetState(r: Reader): RatchetState {
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `ratchet state version ${version}`);
+  const tag = r.u8();
+  if (tag !== RATCHET_STATE_TAG) throw new CryptoError('malformed', `ratchet state: wrong format tag ${tag}`);
+  const flags = r.u8();
+  // Unknown flag bits, or a sending chain without both ratchet keys, or a receiving chain without
+  // DHr, cannot come from encodeRatchetState: refuse rather than guess.
+  if ((flags & ~(FLAG_DHS | FLAG_DHR | FLAG_CKS | FLAG_CKR)) !== 0) throw new CryptoError('malformed', 'ratchet state: unknown flags');
+  if (flags & FLAG_CKS && !(flags & FLAG_DHS && flags & FLAG_DHR)) throw new CryptoError('malformed', 'ratchet state: CKs without keys');
+  if (flags & FLAG_CKR && !(flags & FLAG_DHR)) throw new CryptoError('malformed', 'ratchet state: CKr without DHr');
+  const DHs = flags & FLAG_DHS ? { privateKey: r.bytes(X25519_KEY_BYTES), publicKey: r.bytes(X25519_KEY_BYTES) } : null;
+  const DHr = flags & FLAG_DHR ? r.bytes(X25519_KEY_BYTES) : null;
+  const RK = r.bytes(RATCHET_KEY_BYTES);
+  const CKs = flags & FLAG_CKS ? r.bytes(RATCHET_KEY_BYTES) : null;
+  const CKr = flags & FLAG_CKR ? r.bytes(RATCHET_KEY_BYTES) : null;
+  const Ns = r.u32();
+  const Nr = r.u32();
+  const PN = r.u32();
+  const previousCount = r.u8();
+  if (previousCount > MAX_RECEIVING_CHAINS - 1) throw new CryptoError('malformed', `ratchet state: ${previousCount} previous chains`);
+  const previousDHr: Uint8Array[] = [];
+  for (let i = 0; i < previousCount; i++) previousDHr.push(r.bytes(X25519_KEY_BYTES));
+  const skippedCount = r.u16();
+  if (skippedCount > MAX_SKIPPED_KEYS) throw new CryptoError('malformed', `ratchet state: ${skippedCount} skipped keys`);
+  const MKSKIPPED: SkippedMessageKey[] = [];
+  for (let i = 0; i < skippedCount; i++) {
+    MKSKIPPED.push({ dh: r.bytes(X25519_KEY_BYTES), n: r.u32(), mk: r.bytes(RATCHET_KEY_BYTES) });
+  }
+  return { DHs, DHr, RK, CKs, CKr, Ns, Nr, PN, previousDHr, MKSKIPPED };
+}
+
+export function parseRatchetState(bytes: Uint8Array): RatchetState {
+  const r = new Reader(bytes);
+  const s = readRatchetState(r);
+  r.end();
+  return s;
+}
