@@ -1,0 +1,258 @@
+// The face the client uses for pairwise messaging: X3DH to start, the Double Ratchet after, padding
+// inside, one binary envelope on the wire (docs/PROTOCOL.md "Envelope" and "Session state").
+//
+//   PreKeyMessage = u8(PROTOCOL_VERSION) || u8(ENVELOPE_TYPE_PREKEY) || X3DH header || ratchet header || ciphertext
+//   Message       = u8(PROTOCOL_VERSION) || u8(ENVELOPE_TYPE_MESSAGE) || ratchet header || ciphertext
+//
+// The initiator sends PreKeyMessages until a reply decrypts, so whichever of its first messages
+// arrives first can set up the responder's session. Every failure of acceptPreKeyMessage and
+// decryptMessage leaves crypto/ coarse (decrypt_failed, duplicate_message or too_far_ahead), and a
+// failure never changes the state the caller holds: the new state is returned only on success.
+import { AEAD_TAG_BYTES, ENVELOPE_TYPE_MESSAGE, ENVELOPE_TYPE_PREKEY, PROTOCOL_VERSION, SESSION_STATE_TAG } from './consts.js';
+import { concat, lp, Reader, u8, wipe } from './encoding.js';
+import { coarse, CryptoError } from './errors.js';
+import { readPublicIdentity, writePublicIdentity, type IdentityKeyPair, type PublicIdentity } from './identity.js';
+import { isBucketSize, pad, unpad } from './padding.js';
+import type { PreKeyBundle } from './prekeys.js';
+import {
+  cloneRatchetState,
+  encodeHeader,
+  encodeRatchetState,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  ratchetInitAlice,
+  ratchetInitBob,
+  readHeader,
+  readRatchetState,
+  type RatchetHeader,
+  type RatchetState,
+} from './ratchet.js';
+import type { RandomBytes } from './sodium.js';
+import { encodeAddress, readAddress, type Address } from './types.js';
+import {
+  encodeX3DHHeader,
+  readX3DHHeader,
+  x3dhInitiate,
+  x3dhRespond,
+  type PreKeyStore,
+  type X3DHInitHeader,
+} from './x3dh.js';
+
+/** One pairwise session with one device of a peer. Immutable by contract: operations return a new one. */
+export interface SessionState {
+  readonly theirAddress: Address;
+  readonly theirIdentity: PublicIdentity;
+  /** The X3DH associated data; every ratchet message is authenticated under AD || header. */
+  readonly associatedData: Uint8Array;
+  /** Initiator only: the X3DH header repeated in each PreKeyMessage until a reply decrypts. */
+  readonly pendingPreKey: X3DHInitHeader | null;
+  readonly ratchet: RatchetState;
+}
+
+export type EnvelopeType = 'prekey' | 'message';
+
+export interface Envelope {
+  type: EnvelopeType;
+  /** Present exactly when type is 'prekey'. */
+  preKey: X3DHInitHeader | null;
+  header: RatchetHeader;
+  /** AEAD output: padded plaintext (a padding bucket) || 16-byte tag. */
+  ciphertext: Uint8Array;
+}
+
+// ---- envelope --------------------------------------------------------------------------------
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  if ((e.type === 'prekey') !== (e.preKey !== null)) throw new CryptoError('invalid_argument', 'prekey header iff prekey envelope');
+  return concat(
+    u8(PROTOCOL_VERSION),
+    u8(e.type === 'prekey' ? ENVELOPE_TYPE_PREKEY : ENVELOPE_TYPE_MESSAGE),
+    e.preKey === null ? new Uint8Array(0) : encodeX3DHHeader(e.preKey),
+    encodeHeader(e.header),
+    e.ciphertext,
+  );
+}
+
+/**
+ * Structure only, before any crypto: version first (a later version may be laid out differently),
+ * then the type, the headers at their exact sizes, and a ciphertext whose length is a padding
+ * bucket plus the tag, so a truncated or padded-out message never reaches libsodium.
+ */
+export function parseEnvelope(bytes: Uint8Array): Envelope {
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `envelope version ${version}`);
+  const typeByte = r.u8();
+  if (typeByte !== ENVELOPE_TYPE_PREKEY && typeByte !== ENVELOPE_TYPE_MESSAGE) {
+    throw new CryptoError('malformed', `unknown envelope type ${typeByte}`);
+  }
+  const preKey = typeByte === ENVELOPE_TYPE_PREKEY ? readX3DHHeader(r) : null;
+  const header = readHeader(r);
+  const ciphertext = r.bytes(r.remaining);
+  if (!isBucketSize(ciphertext.length - AEAD_TAG_BYTES)) {
+    throw new CryptoError('malformed', `ciphertext length ${ciphertext.length} is not a padding bucket plus tag`);
+  }
+  return { type: typeByte === ENVELOPE_TYPE_PREKEY ? 'prekey' : 'message', preKey, header, ciphertext };
+}
+
+/** Peeks at a whole envelope's type after validating its structure (throws malformed/unsupported_version). */
+export function messageType(envelope: Uint8Array): EnvelopeType {
+  return parseEnvelope(envelope).type;
+}
+
+// ---- the session operations --------------------------------------------------------------------
+
+/** Starts a session from a peer's bundle (verified by X3DH). The first encrypt emits a PreKeyMessage. */
+export function initiateSession(
+  our: IdentityKeyPair,
+  ourAddress: Address,
+  theirBundle: PreKeyBundle,
+  random: RandomBytes,
+): SessionState {
+  const x = x3dhInitiate(our, ourAddress, theirBundle, random);
+  const ratchet = ratchetInitAlice(x.sharedSecret, x.theirRatchetKey);
+  wipe(x.sharedSecret);
+  return {
+    theirAddress: { ...theirBundle.address },
+    theirIdentity: copyIdentity(theirBundle.identity),
+    associatedData: x.associatedData,
+    pendingPreKey: x.header,
+    ratchet,
+  };
+}
+
+export function encryptMessage(
+  state: SessionState,
+  plaintext: Uint8Array,
+  random: RandomBytes,
+): { state: SessionState; envelope: Uint8Array } {
+  const padded = pad(plaintext);
+  const r = ratchetEncrypt(state.ratchet, state.associatedData, padded, random);
+  wipe(padded);
+  const envelope = encodeEnvelope({
+    type: state.pendingPreKey === null ? 'message' : 'prekey',
+    preKey: state.pendingPreKey,
+    header: r.header,
+    ciphertext: r.ciphertext,
+  });
+  return { state: { ...copySession(state), ratchet: r.state }, envelope };
+}
+
+/**
+ * The responder's side of a first message: X3DH from the envelope's header, then the ratchet.
+ * Nothing is deleted here: the caller removes `usedOneTimePreKeyId` from its store after this
+ * returns, so a forged first message can never burn a one-time prekey, and a replayed one finds
+ * its prekey gone and fails.
+ */
+export function acceptPreKeyMessage(
+  our: IdentityKeyPair,
+  ourAddress: Address,
+  store: PreKeyStore,
+  theirAddress: Address,
+  envelope: Uint8Array,
+): { state: SessionState; plaintext: Uint8Array; usedOneTimePreKeyId: number | null; theirIdentity: PublicIdentity } {
+  try {
+    const e = parseEnvelope(envelope);
+    if (e.preKey === null) throw new CryptoError('malformed', 'not a prekey message');
+    const x = x3dhRespond(our, ourAddress, store, theirAddress, e.preKey);
+    const initial = ratchetInitBob(x.sharedSecret, x.ourRatchetKeyPair);
+    wipe(x.sharedSecret, x.ourRatchetKeyPair.privateKey);
+    const r = ratchetDecrypt(initial, x.associatedData, e.header, e.ciphertext);
+    const plaintext = unpad(r.plaintext);
+    const state: SessionState = {
+      theirAddress: { ...theirAddress },
+      theirIdentity: copyIdentity(e.preKey.identity),
+      associatedData: x.associatedData,
+      pendingPreKey: null,
+      ratchet: r.state,
+    };
+    return { state, plaintext, usedOneTimePreKeyId: x.usedOneTimePreKeyId, theirIdentity: copyIdentity(e.preKey.identity) };
+  } catch (err) {
+    throw coarse(err);
+  }
+}
+
+/**
+ * Decrypts a Message, or a PreKeyMessage for a session that already exists (the initiator repeats
+ * the X3DH header until it hears back; the ratchet message inside is decrypted with this session).
+ * A PreKeyMessage that starts another session fails here; the caller may then try acceptPreKeyMessage.
+ */
+export function decryptMessage(state: SessionState, envelope: Uint8Array): { state: SessionState; plaintext: Uint8Array } {
+  try {
+    const e = parseEnvelope(envelope);
+    const r = ratchetDecrypt(state.ratchet, state.associatedData, e.header, e.ciphertext);
+    const plaintext = unpad(r.plaintext);
+    // Any message that decrypts proves the peer holds the session: stop repeating the X3DH header.
+    return { state: { ...copySession(state), pendingPreKey: null, ratchet: r.state }, plaintext };
+  } catch (err) {
+    throw coarse(err);
+  }
+}
+
+export function sessionIdentity(state: SessionState): PublicIdentity {
+  return copyIdentity(state.theirIdentity);
+}
+
+export function sessionPeer(state: SessionState): Address {
+  return { ...state.theirAddress };
+}
+
+function copyIdentity(p: PublicIdentity): PublicIdentity {
+  return { dhPublic: p.dhPublic.slice(), signPublic: p.signPublic.slice(), signature: p.signature.slice() };
+}
+
+function copySession(s: SessionState): SessionState {
+  return {
+    theirAddress: { ...s.theirAddress },
+    theirIdentity: copyIdentity(s.theirIdentity),
+    associatedData: s.associatedData.slice(),
+    pendingPreKey:
+      s.pendingPreKey === null
+        ? null
+        : { ...s.pendingPreKey, identity: copyIdentity(s.pendingPreKey.identity), ephemeral: s.pendingPreKey.ephemeral.slice() },
+    ratchet: cloneRatchetState(s.ratchet),
+  };
+}
+
+// ---- session serialisation -----------------------------------------------------------------------
+
+/** The AD is 1 + 2 × (64 + address) bytes; an address is at most 2 + 32 + 4 bytes. */
+const MAX_ASSOCIATED_DATA_BYTES = 1 + 2 * (64 + 38);
+
+/**
+ * u8(PROTOCOL_VERSION) || u8(SESSION_STATE_TAG) || encodeAddress(theirAddress) ||
+ * theirIdentity (dhPublic 32 || signPublic 32 || signature 64) || lp(associatedData) ||
+ * u8(0) | u8(1) || encodeX3DHHeader(pendingPreKey) || encodeRatchetState(ratchet) (to the end).
+ */
+export function encodeSession(s: SessionState): Uint8Array {
+  return concat(
+    u8(PROTOCOL_VERSION),
+    u8(SESSION_STATE_TAG),
+    encodeAddress(s.theirAddress),
+    writePublicIdentity(s.theirIdentity),
+    lp(s.associatedData),
+    s.pendingPreKey === null ? u8(0) : concat(u8(1), encodeX3DHHeader(s.pendingPreKey)),
+    encodeRatchetState(s.ratchet),
+  );
+}
+
+/** Checks version, tag and every length and count before returning; no crypto runs here. */
+export function parseSession(bytes: Uint8Array): SessionState {
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `session state version ${version}`);
+  const tag = r.u8();
+  if (tag !== SESSION_STATE_TAG) throw new CryptoError('malformed', `session state: wrong format tag ${tag}`);
+  const theirAddress = readAddress(r);
+  const theirIdentity = readPublicIdentity(r);
+  const associatedData = r.lp();
+  if (associatedData.length === 0 || associatedData.length > MAX_ASSOCIATED_DATA_BYTES) {
+    throw new CryptoError('malformed', `session state: associated data of ${associatedData.length} bytes`);
+  }
+  const flag = r.u8();
+  if (flag !== 0 && flag !== 1) throw new CryptoError('malformed', `session state: bad pending flag ${flag}`);
+  const pendingPreKey = flag === 1 ? readX3DHHeader(r) : null;
+  const ratchet = readRatchetState(r);
+  r.end();
+  return { theirAddress, theirIdentity, associatedData, pendingPreKey, ratchet };
+}
