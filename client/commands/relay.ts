@@ -1,14 +1,125 @@
-// `fastchat relay ...`: owned by the relay worker; replaced when the relay lands.
-import type { Command } from 'commander';
+// `fastchat relay start` runs the relay; `fastchat relay cert` makes a self-signed TLS certificate.
+// Every limit of relay/config.ts is an option here, and each option can also come from the
+// environment (FASTCHAT_RELAY_<OPTION>, e.g. FASTCHAT_RELAY_ARGON2_TIME); the flag wins.
+import { Command, Option } from 'commander';
+import { CliError, usageError } from '../errors.js';
+import { registerUsers } from './relay-users.js';
+
+const int = (name: string) => (v: string): number => {
+  if (!/^\d+$/.test(v)) throw usageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+};
+
+function opt(flags: string, description: string, env: string, parse?: (v: string) => unknown): Option {
+  const o = new Option(flags, description).env(`FASTCHAT_RELAY_${env}`);
+  if (parse) o.argParser(parse as (v: string, prev: unknown) => unknown);
+  return o;
+}
 
 export function register(program: Command): void {
-  program
-    .command('relay')
-    .description('run and administer the relay')
+  const relay = program.command('relay').description('run and administer the relay');
+
+  relay
     .command('start')
-    .description('start the relay (not built yet)')
-    .action(() => {
-      process.stderr.write('fastchat: error: relay not built yet\n');
-      process.exitCode = 1;
+    .description('start the relay (prints "fastchat relay listening on URL" when ready; logs JSON lines to stderr)')
+    .addOption(opt('--host <host>', 'address to bind', 'HOST').default('127.0.0.1'))
+    .addOption(opt('--port <port>', 'port (0 = any free port)', 'PORT', int('port')).default(8787))
+    .addOption(opt('--db <file>', 'SQLite database file', 'DB').default('./fastchat-relay.db'))
+    .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM); serves https/wss', 'TLS_CERT'))
+    .addOption(opt('--tls-key <file>', 'TLS private key (PEM)', 'TLS_KEY'))
+    .addOption(opt('--synchronous <level>', 'SQLite durability: full (survives power loss) or normal (survives a process crash)', 'SYNCHRONOUS').choices(['full', 'normal']).default('full'))
+    .addOption(opt('--max-body-bytes <n>', 'largest HTTP body', 'MAX_BODY_BYTES', int('max-body-bytes')))
+    .addOption(opt('--max-frame-bytes <n>', 'largest WebSocket frame (bigger: close 1009)', 'MAX_FRAME_BYTES', int('max-frame-bytes')))
+    .addOption(opt('--max-message-bytes <n>', 'largest message body (decoded)', 'MAX_MESSAGE_BYTES', int('max-message-bytes')))
+    .addOption(opt('--max-recipients <n>', 'most recipients of one message', 'MAX_RECIPIENTS', int('max-recipients')))
+    .addOption(opt('--queue-max-messages <n>', 'queue quota per device: messages', 'QUEUE_MAX_MESSAGES', int('queue-max-messages')))
+    .addOption(opt('--queue-max-bytes <n>', 'queue quota per device: bytes', 'QUEUE_MAX_BYTES', int('queue-max-bytes')))
+    .addOption(opt('--message-ttl-seconds <n>', 'undelivered messages expire after this', 'MESSAGE_TTL_SECONDS', int('message-ttl-seconds')))
+    .addOption(opt('--sweep-interval-seconds <n>', 'how often expired rows are deleted', 'SWEEP_INTERVAL_SECONDS', int('sweep-interval-seconds')))
+    .addOption(opt('--token-ttl-seconds <n>', 'login tokens expire after this', 'TOKEN_TTL_SECONDS', int('token-ttl-seconds')))
+    .addOption(opt('--rate-limit-address <n>', 'register/login attempts per client address per minute (also the burst)', 'RATE_LIMIT_ADDRESS', int('rate-limit-address')))
+    .addOption(opt('--rate-limit-account <n>', 'register/login attempts per account per minute (burst: twice this)', 'RATE_LIMIT_ACCOUNT', int('rate-limit-account')))
+    .addOption(opt('--argon2-memory-kib <n>', 'argon2id memory cost in KiB', 'ARGON2_MEMORY_KIB', int('argon2-memory-kib')))
+    .addOption(opt('--argon2-time <n>', 'argon2id iterations', 'ARGON2_TIME', int('argon2-time')))
+    .addOption(opt('--argon2-concurrency <n>', 'argon2 computations at once', 'ARGON2_CONCURRENCY', int('argon2-concurrency')))
+    .addOption(opt('--max-one-time-prekeys <n>', 'one-time prekeys stored per device', 'MAX_ONE_TIME_PREKEYS', int('max-one-time-prekeys')))
+    .addOption(opt('--ws-high-water-bytes <n>', 'pause pushing to a socket above this many buffered bytes', 'WS_HIGH_WATER_BYTES', int('ws-high-water-bytes')))
+    .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
+    .action(async (o: Record<string, any>) => {
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
+      const { startRelay } = await import('../../relay/index.js');
+      const sec = (v: number | undefined) => (v === undefined ? undefined : v * 1000);
+      let relayHandle: Awaited<ReturnType<typeof startRelay>>;
+      try {
+        relayHandle = await startRelay({
+          host: o.host,
+          port: o.port,
+          db: o.db,
+          tls: o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey } : null,
+          synchronous: o.synchronous === 'normal' ? 'NORMAL' : 'FULL',
+          maxBodyBytes: o.maxBodyBytes,
+          maxFrameBytes: o.maxFrameBytes,
+          maxMessageBytes: o.maxMessageBytes,
+          maxRecipients: o.maxRecipients,
+          queueMaxMessages: o.queueMaxMessages,
+          queueMaxBytes: o.queueMaxBytes,
+          messageTtlMs: sec(o.messageTtlSeconds),
+          sweepIntervalMs: sec(o.sweepIntervalSeconds),
+          tokenTtlMs: sec(o.tokenTtlSeconds),
+          rateLimitPerAddress: o.rateLimitAddress === undefined ? undefined : { burst: o.rateLimitAddress, perMinute: o.rateLimitAddress },
+          rateLimitPerAccount: o.rateLimitAccount === undefined ? undefined : { burst: 2 * o.rateLimitAccount, perMinute: o.rateLimitAccount },
+          argon2MemoryKiB: o.argon2MemoryKib,
+          argon2Time: o.argon2Time,
+          argon2Concurrency: o.argon2Concurrency,
+          maxOneTimePreKeys: o.maxOneTimePrekeys,
+          wsHighWaterBytes: o.wsHighWaterBytes,
+          logLevel: o.logLevel,
+        });
+      } catch (e) {
+        if (e instanceof RangeError) throw usageError(e.message);
+        throw e;
+      }
+      process.stdout.write(`fastchat relay listening on ${relayHandle.url}\n`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          relayHandle.ctx.log.info({ event: 'signal', signal }, 'stopping');
+          relayHandle.close().then(resolve, (e: unknown) => {
+            process.stderr.write(`fastchat: error: shutdown failed: ${e instanceof Error ? e.message : String(e)}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
     });
+
+  relay
+    .command('cert')
+    .description('make a self-signed TLS certificate and key (key mode 0600) with openssl')
+    .requiredOption('--host <name>', 'DNS name or IP address the certificate is for')
+    .requiredOption('--out <dir>', 'directory for cert.pem and key.pem')
+    .option('--days <n>', 'validity in days', int('days'), 825)
+    .option('--force', 'overwrite an existing key')
+    .option('--json', 'print the paths as JSON')
+    .action(async (o: { host: string; out: string; days: number; force?: boolean; json?: boolean }) => {
+      const { makeSelfSignedCert } = await import('../../relay/cert.js');
+      let r;
+      try {
+        r = await makeSelfSignedCert(o);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'invalid_argument') throw usageError((e as Error).message);
+        if (code === 'exists') throw new CliError('exists', (e as Error).message, { hint: 'pass --force to replace it' });
+        if (code === 'no_openssl') throw new CliError('no_openssl', (e as Error).message, { hint: 'install openssl (apt-get install openssl), or pass your own --tls-cert/--tls-key to relay start' });
+        throw e;
+      }
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else process.stdout.write(`certificate: ${r.cert}\nkey: ${r.key}\nsha256 fingerprint: ${r.fingerprint}\n`);
+    });
+
+  registerUsers(relay);
 }

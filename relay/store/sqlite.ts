@@ -55,6 +55,7 @@ class SqliteStore implements Store {
                     spk_public = ?, spk_sig = ? WHERE username = ? AND device_id = ?`),
       setSpk: p(`UPDATE devices SET spk_id = ?, spk_created_at = ?, spk_public = ?, spk_sig = ?
                  WHERE username = ? AND device_id = ? AND identity_dh IS NOT NULL`),
+      getIdentity: p('SELECT identity_dh, identity_sign, identity_sig FROM devices WHERE username = ? AND device_id = ? AND identity_dh IS NOT NULL'),
       hasBundle: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ? AND identity_dh IS NOT NULL'),
       clearOtks: p('DELETE FROM one_time_prekeys WHERE username = ? AND device_id = ?'),
       putOtk: p('INSERT OR REPLACE INTO one_time_prekeys (username, device_id, key_id, public_key) VALUES (?, ?, ?, ?)'),
@@ -150,6 +151,11 @@ class SqliteStore implements Store {
 
   hasBundle(user: string, device: number): boolean {
     return this.s.hasBundle.get(user, device) !== undefined;
+  }
+
+  getIdentity(user: string, device: number): PublicIdentityBytes | undefined {
+    const r = this.s.getIdentity.get(user, device) as Row | undefined;
+    return r && { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) };
   }
 
   takeBundles(username: string): DeviceBundle[] | undefined {

@@ -95,6 +95,8 @@ export interface Store {
   setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean;
   countOneTimePreKeys(user: string, device: number): number;
   hasBundle(user: string, device: number): boolean;
+  /** The device's published public identity (to check a signed-prekey rotation against). */
+  getIdentity(user: string, device: number): PublicIdentityBytes | undefined;
   /**
    * Every device's bundle of `username`, each with at most one one-time prekey that is deleted in
    * the same transaction (so no key is ever handed out twice). undefined = no such user.

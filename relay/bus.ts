@@ -1,0 +1,31 @@
+// In-process fan-out between the parts of the relay that learn of an event (a message stored, a
+// device connected, a prekey taken) and the WebSocket connections that must hear of it. A
+// multi-node relay swaps this for Redis pub/sub or NATS behind the same interface; events carry
+// only addresses and counts, never bodies (bodies are read from the store by whoever pushes).
+export type BusEvent =
+  | { kind: 'queued'; user: string; device: number } // new messages for this device are committed
+  | { kind: 'presence'; user: string; online: boolean }
+  | { kind: 'prekeys_low'; user: string; device: number; count: number };
+
+export interface Bus {
+  publish(e: BusEvent): void;
+  subscribe(fn: (e: BusEvent) => void): () => void;
+  close(): void;
+}
+
+export class LocalBus implements Bus {
+  private readonly subs = new Set<(e: BusEvent) => void>();
+
+  publish(e: BusEvent): void {
+    for (const fn of this.subs) fn(e);
+  }
+
+  subscribe(fn: (e: BusEvent) => void): () => void {
+    this.subs.add(fn);
+    return () => this.subs.delete(fn);
+  }
+
+  close(): void {
+    this.subs.clear();
+  }
+}

@@ -1,0 +1,59 @@
+// Everything a handler needs, built once per relay instance and passed in (no module globals), so
+// tests can build several relays in one process and swap the store or the bus.
+import { LocalBus, type Bus } from './bus.js';
+import { resolveConfig, type RelayConfig, type RelayOptions } from './config.js';
+import { Submitter } from './delivery/submitter.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { Passwords } from './passwords.js';
+import { RateLimiter } from './ratelimit.js';
+import { openSqliteStore, type Store } from './store/index.js';
+
+/** What the HTTP side needs from the WebSocket side (the Hub implements it). */
+export interface Presence {
+  onlineUsers(): string[];
+}
+
+export interface RelayContext {
+  cfg: RelayConfig;
+  store: Store;
+  bus: Bus;
+  log: Logger;
+  metrics: Metrics;
+  passwords: Passwords;
+  limits: { address: RateLimiter; account: RateLimiter };
+  submitter: Submitter;
+  presence: Presence;
+  now: () => number;
+}
+
+export interface ContextParts {
+  store?: Store;
+  bus?: Bus;
+  log?: Logger;
+  now?: () => number;
+}
+
+export function createContext(opts: RelayOptions = {}, parts: ContextParts = {}): RelayContext {
+  const cfg = resolveConfig(opts);
+  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous });
+  const bus = parts.bus ?? new LocalBus();
+  const log = parts.log ?? createLogger(cfg.logLevel);
+  const metrics = createMetrics();
+  const now = parts.now ?? Date.now;
+  return {
+    cfg,
+    store,
+    bus,
+    log,
+    metrics,
+    passwords: new Passwords(cfg),
+    limits: {
+      address: new RateLimiter(cfg.rateLimitPerAddress.burst, cfg.rateLimitPerAddress.perMinute, 'address'),
+      account: new RateLimiter(cfg.rateLimitPerAccount.burst, cfg.rateLimitPerAccount.perMinute, 'account'),
+    },
+    submitter: new Submitter(store, bus, cfg, log, metrics, now),
+    presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
+    now,
+  };
+}

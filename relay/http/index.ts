@@ -1,0 +1,2 @@
+export { createApp } from './app.js';
+export { authenticate, bearer, type Auth } from './auth.js';

@@ -1,0 +1,85 @@
+// The key directory. Bundles are parsed by crypto/'s strict JSON readers (exact key lengths, no
+// extra fields) and both signatures verified before anything is stored; the relay only ever sees
+// public keys. GET /v1/keys/:username hands out each one-time prekey at most once (store.takeBundles).
+import { Hono } from 'hono';
+import { toBase64url } from '../../crypto/encoding.js';
+import { verifyIdentity } from '../../crypto/identity.js';
+import { identityFromJson, oneTimePreKeyFromJson, signedPreKeyFromJson, verifySignedPreKey } from '../../crypto/prekeys.js';
+import { sodiumReady } from '../../crypto/sodium.js';
+import type { RelayContext } from '../context.js';
+import { RelayError } from '../errors.js';
+import { isUsername, putKeysBody, rotateBody, topUpBody } from '../schemas.js';
+import type { DeviceBundle, OneTimePreKeyBytes } from '../store/index.js';
+import { readJson } from './body.js';
+import { requireAuth, type Env } from './auth.js';
+
+export function keyRoutes(ctx: RelayContext): Hono<Env> {
+  const app = new Hono<Env>();
+  const auth = requireAuth(ctx);
+
+  app.put('/v1/keys', auth, async (c) => {
+    const a = c.get('auth');
+    const body = await readJson(c, putKeysBody, ctx.cfg.maxBodyBytes);
+    await sodiumReady();
+    const identity = identityFromJson(body.identity);
+    verifyIdentity(identity);
+    const spk = signedPreKeyFromJson(body.signedPreKey);
+    verifySignedPreKey(identity, spk);
+    const otks = parseOneTimePreKeys(body.oneTimePreKeys, ctx.cfg.maxOneTimePreKeys);
+    const n = ctx.store.putBundle(a.user, a.device, identity, spk, otks, ctx.now());
+    ctx.log.info({ event: 'keys_put', user: a.user, device: a.device, oneTimePreKeys: n }, 'bundle published');
+    return c.json({ oneTimePreKeys: n });
+  });
+
+  app.post('/v1/keys/one-time', auth, async (c) => {
+    const a = c.get('auth');
+    const body = await readJson(c, topUpBody, ctx.cfg.maxBodyBytes);
+    const otks = parseOneTimePreKeys(body.oneTimePreKeys, ctx.cfg.maxOneTimePreKeys);
+    ctx.store.touchDevice(a.user, a.device, ctx.now());
+    const n = ctx.store.addOneTimePreKeys(a.user, a.device, otks, ctx.cfg.maxOneTimePreKeys);
+    return c.json({ oneTimePreKeys: n });
+  });
+
+  app.put('/v1/keys/signed', auth, async (c) => {
+    const a = c.get('auth');
+    const body = await readJson(c, rotateBody, ctx.cfg.maxBodyBytes);
+    await sodiumReady();
+    const spk = signedPreKeyFromJson(body.signedPreKey);
+    const identity = ctx.store.getIdentity(a.user, a.device);
+    if (!identity) throw new RelayError('not_found', 'no key bundle published for this device yet');
+    verifySignedPreKey(identity, spk);
+    ctx.store.setSignedPreKey(a.user, a.device, spk);
+    return c.json({});
+  });
+
+  app.get('/v1/keys/count', auth, (c) => {
+    const a = c.get('auth');
+    return c.json({ oneTimePreKeys: ctx.store.countOneTimePreKeys(a.user, a.device) });
+  });
+
+  app.get('/v1/keys/:username', auth, (c) => {
+    const username = c.req.param('username').toLowerCase();
+    const bundles = isUsername(username) ? ctx.store.takeBundles(username) : undefined;
+    if (!bundles) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
+    for (const b of bundles) {
+      if (b.remaining < ctx.cfg.preKeysLowThreshold) ctx.bus.publish({ kind: 'prekeys_low', user: username, device: b.deviceId, count: b.remaining });
+    }
+    return c.json({ username, devices: bundles.map(bundleJson) });
+  });
+
+  return app;
+}
+
+function parseOneTimePreKeys(raw: unknown[], max: number): OneTimePreKeyBytes[] {
+  if (raw.length > max) throw new RelayError('bad_request', `too many one-time prekeys: ${raw.length} > ${max}`);
+  return raw.map((k) => oneTimePreKeyFromJson(k));
+}
+
+function bundleJson(b: DeviceBundle) {
+  return {
+    deviceId: b.deviceId,
+    identity: { dhPublic: toBase64url(b.identity.dhPublic), signPublic: toBase64url(b.identity.signPublic), signature: toBase64url(b.identity.signature) },
+    signedPreKey: { id: b.signedPreKey.id, createdAt: b.signedPreKey.createdAt, publicKey: toBase64url(b.signedPreKey.publicKey), signature: toBase64url(b.signedPreKey.signature) },
+    oneTimePreKey: b.oneTimePreKey && { id: b.oneTimePreKey.id, publicKey: toBase64url(b.oneTimePreKey.publicKey) },
+  };
+}

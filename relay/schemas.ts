@@ -1,0 +1,46 @@
+// zod schemas for every HTTP body and WebSocket frame the relay accepts. Shapes only; key bytes
+// are then parsed by crypto/'s strict JSON readers (exact lengths) and signatures verified.
+import { z } from 'zod';
+import { DEVICE_ID_MAX, USERNAME_PATTERN } from '../crypto/consts.js';
+
+/** Usernames are case-folded: input is lowercased, then must match [a-z0-9_]{3,32}. */
+export const usernameInput = z.string().max(64).transform((s) => s.toLowerCase());
+export const isUsername = (s: string): boolean => USERNAME_PATTERN.test(s);
+
+export const deviceId = z.number().int().min(1).max(DEVICE_ID_MAX);
+/** Passwords: 8..1024 chars. The upper bound keeps argon2's input (and our memory) bounded. */
+export const password = z.string().min(8).max(1024);
+export const clientId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const b64url = z.string().regex(/^[A-Za-z0-9_-]*$/);
+
+export const registerBody = z.object({ username: usernameInput, password: z.string().max(1024) }).strict();
+export const loginBody = z.object({ username: usernameInput, password: z.string().max(1024), deviceId: deviceId.optional() }).strict();
+
+const rawKey = z.unknown();
+export const putKeysBody = z.object({ identity: rawKey, signedPreKey: rawKey, oneTimePreKeys: z.array(rawKey).max(10_000) }).strict();
+export const topUpBody = z.object({ oneTimePreKeys: z.array(rawKey).min(1).max(10_000) }).strict();
+export const rotateBody = z.object({ signedPreKey: rawKey }).strict();
+
+export const address = z.object({ user: z.string().max(64), device: deviceId }).strict();
+
+export const sendFields = {
+  id: clientId,
+  to: z.array(address).min(1).max(100_000),
+  body: b64url,
+};
+export const sendBody = z.object(sendFields).strict();
+
+export const clientFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('send'), ...sendFields }).strict(),
+  z.object({ type: z.literal('ack'), id: z.string().regex(/^[0-9]{1,16}$/) }).strict(),
+  z.object({ type: z.literal('ping') }).strict(),
+]);
+export type ClientFrame = z.infer<typeof clientFrame>;
+
+/** The first issue of a failed parse, as a short lowercase message (no values echoed). */
+export function describeIssue(err: z.ZodError): string {
+  const i = err.issues[0];
+  if (!i) return 'invalid input';
+  const where = i.path.length ? i.path.join('.') : 'body';
+  return `${where}: ${i.message}`.toLowerCase();
+}

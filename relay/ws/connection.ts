@@ -1,0 +1,177 @@
+// One authenticated WebSocket of one device: reads client frames, and pushes the device's queue
+// from the store. Pushing always reads from the store from a cursor (the last delivery id sent),
+// for the backlog and for live traffic alike, so order is the store's order, nothing is held in
+// memory per connection, and a slow reader simply falls behind: above wsHighWaterBytes of unsent
+// data the pump stops and polls until the socket drains, then resumes from the cursor.
+import type WebSocket from 'ws';
+import type { RawData } from 'ws';
+import { toBase64url } from '../../crypto/encoding.js';
+import type { RelayContext } from '../context.js';
+import { toSubmitRequest } from '../delivery/send.js';
+import { CLOSE, RelayError, toRelayError } from '../errors.js';
+import { clientFrame, describeIssue } from '../schemas.js';
+import type { Address } from '../store/index.js';
+
+const DRAIN_POLL_MS = 20;
+
+export class Connection {
+  readonly addr: Address;
+  private cursor = 0;
+  private drainedSent = false;
+  private pumpScheduled = false;
+  private drainTimer: NodeJS.Timeout | null = null;
+  private badFrames = 0;
+  private alive = true;
+  closed = false;
+
+  constructor(
+    private readonly ctx: RelayContext,
+    readonly ws: WebSocket,
+    readonly tokenHash: Uint8Array,
+    user: string,
+    device: number,
+  ) {
+    this.addr = { user, device };
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+  }
+
+  start(): void {
+    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device) });
+    this.pump();
+  }
+
+  send(frame: object): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  sendError(e: RelayError, id?: string): void {
+    this.ctx.metrics.rejects.inc({ code: e.code });
+    this.send({ type: 'error', code: e.code, message: e.message, ...(id !== undefined ? { id } : {}) });
+  }
+
+  close(code: number, reason: string): void {
+    this.stopPump();
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+  }
+
+  /** Server ping; a peer that did not answer the previous one is gone. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** New messages may be queued for this device: read them from the store soon. */
+  pump(): void {
+    if (this.closed || this.pumpScheduled || this.drainTimer) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pumpNow();
+    });
+  }
+
+  private pumpNow(): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = null;
+        this.pumpNow();
+      }, DRAIN_POLL_MS);
+      return;
+    }
+    const batch = this.ctx.store.pending(this.addr, this.cursor, this.ctx.cfg.pushBatch);
+    for (const m of batch) {
+      this.send({
+        type: 'message',
+        id: String(m.deliveryId),
+        clientId: m.clientId,
+        from: m.from,
+        body: toBase64url(m.body),
+        sentAt: new Date(m.storedAt).toISOString(),
+      });
+      this.cursor = m.deliveryId;
+    }
+    this.ctx.metrics.pushed.inc(batch.length);
+    if (batch.length === this.ctx.cfg.pushBatch) {
+      this.pump(); // more to read: yield to other connections first
+      return;
+    }
+    if (!this.drainedSent) {
+      this.drainedSent = true;
+      this.send({ type: 'drained' });
+    }
+  }
+
+  private stopPump(): void {
+    this.closed = true;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+  }
+
+  onClosed(): void {
+    this.stopPump();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    let json: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      json = JSON.parse(rawToString(data));
+    } catch {
+      this.sendError(new RelayError('bad_request', 'frame is not json text'));
+      this.close(CLOSE.invalidPayload, 'invalid frame');
+      return;
+    }
+    const parsed = clientFrame.safeParse(json);
+    if (!parsed.success) {
+      const id = typeof (json as { id?: unknown })?.id === 'string' ? ((json as { id: string }).id.slice(0, 64)) : undefined;
+      this.badFrame(new RelayError('bad_request', describeIssue(parsed.error)), id);
+      return;
+    }
+    const f = parsed.data;
+    switch (f.type) {
+      case 'ping':
+        this.send({ type: 'pong' });
+        return;
+      case 'ack':
+        this.ctx.submitter.ack(this.addr, Number(f.id));
+        return;
+      case 'send': {
+        let req;
+        try {
+          req = toSubmitRequest(this.addr, f, this.ctx.cfg);
+        } catch (e) {
+          const err = toRelayError(e);
+          if (err.code === 'bad_request') this.badFrame(err, f.id);
+          else this.sendError(err, f.id);
+          return;
+        }
+        void this.ctx.submitter.submit(req).then((r) => {
+          if (r.ok) this.send({ type: 'sent', id: f.id, storedAt: new Date(r.storedAt).toISOString() });
+          else this.sendError(r.error, f.id);
+        });
+        return;
+      }
+    }
+  }
+
+  private badFrame(e: RelayError, id?: string): void {
+    this.sendError(e, id);
+    this.badFrames++;
+    if (this.badFrames >= this.ctx.cfg.wsMaxBadFrames) this.close(CLOSE.policy, 'too many bad frames');
+  }
+}
+
+function rawToString(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}

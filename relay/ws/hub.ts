@@ -1,0 +1,95 @@
+// All open connections of this relay, one per device: a newer connection of the same device
+// replaces the older one (closed with 4002), because two readers acking the same queue would
+// race. Listens on the bus for queued messages, presence changes and low prekeys.
+import type { Bus, BusEvent } from '../bus.js';
+import type { RelayContext } from '../context.js';
+import { CLOSE, RelayError } from '../errors.js';
+import type { Connection } from './connection.js';
+
+export class Hub {
+  private readonly conns = new Map<string, Connection>();
+  /** Connected device count per user: presence is per user. */
+  private readonly users = new Map<string, number>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly ctx: RelayContext, bus: Bus) {
+    this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
+  }
+
+  add(c: Connection): void {
+    const key = keyOf(c.addr.user, c.addr.device);
+    const old = this.conns.get(key);
+    this.conns.set(key, c);
+    if (old) {
+      old.close(CLOSE.replaced, 'replaced');
+    } else {
+      const n = (this.users.get(c.addr.user) ?? 0) + 1;
+      this.users.set(c.addr.user, n);
+      if (n === 1) this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: true });
+    }
+    this.ctx.metrics.connections.set(this.conns.size);
+  }
+
+  remove(c: Connection): void {
+    c.onClosed();
+    const key = keyOf(c.addr.user, c.addr.device);
+    if (this.conns.get(key) !== c) return; // already replaced
+    this.conns.delete(key);
+    const n = (this.users.get(c.addr.user) ?? 1) - 1;
+    if (n <= 0) {
+      this.users.delete(c.addr.user);
+      this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: false });
+    } else this.users.set(c.addr.user, n);
+    this.ctx.metrics.connections.set(this.conns.size);
+  }
+
+  onlineUsers(): string[] {
+    return [...this.users.keys()].sort();
+  }
+
+  all(): Connection[] {
+    return [...this.conns.values()];
+  }
+
+  private onEvent(e: BusEvent): void {
+    switch (e.kind) {
+      case 'queued':
+        this.conns.get(keyOf(e.user, e.device))?.pump();
+        return;
+      case 'prekeys_low':
+        this.conns.get(keyOf(e.user, e.device))?.send({ type: 'prekeys_low', oneTimePreKeys: e.count });
+        return;
+      case 'presence':
+        // v1: every connected user hears every presence change (see docs/RELAY.md, metadata).
+        for (const c of this.conns.values()) if (c.addr.user !== e.user) c.send({ type: 'presence', user: e.user, online: e.online });
+        return;
+    }
+  }
+
+  /** Closes every socket whose token was revoked or expired, or whose account was banned/deleted. */
+  recheckAuth(): void {
+    const now = this.ctx.now();
+    for (const c of this.conns.values()) {
+      const s = this.ctx.store.getSession(c.tokenHash, now);
+      if (!s) {
+        c.sendError(new RelayError('unauthorized', 'session ended'));
+        c.close(CLOSE.unauthorized, 'unauthorized');
+      } else if (s.banned) {
+        c.sendError(new RelayError('banned', 'account is banned'));
+        c.close(CLOSE.policy, 'banned');
+      }
+    }
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const c of this.conns.values()) c.close(code, reason);
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+}
+
+function keyOf(user: string, device: number): string {
+  return `${user}\0${device}`;
+}
