@@ -31,6 +31,7 @@ import { hkdf } from './kdf.js';
 import { isCryptoError } from './errors.js';
 import { LABELS } from './consts.js';
 import type { Address } from './types.js';
+import { acceptPreKeyMessage, encodeEnvelope, encryptMessage, initiateSession, parseEnvelope } from './session.js';
 import { seededRandom } from '../scripts/vectors/seeded.js';
 
 await sodiumReady();
@@ -290,4 +291,44 @@ test('the header parser on random and mutated bytes throws only typed errors', (
     ),
     { numRuns: 500 },
   );
+});
+
+// ---- through the session face: a handshake the two sides disagree on must kill the first message
+
+function firstMessage(seed: string) {
+  const s = setup(seed);
+  const session = initiateSession(s.alice, A, s.bundle(true), s.random);
+  const { envelope } = encryptMessage(session, utf8('hello bob'), s.random);
+  return { s, envelope };
+}
+
+test('an honest first message decrypts and names the used one-time prekey', () => {
+  const { s, envelope } = firstMessage('session-honest');
+  const r = acceptPreKeyMessage(s.bob, B, s.store, A, envelope);
+  assert.equal(new TextDecoder().decode(r.plaintext), 'hello bob');
+  assert.equal(r.usedOneTimePreKeyId, 10);
+});
+
+test('a first message whose header identity was swapped for a validly signed other one fails to decrypt', () => {
+  const { s, envelope } = firstMessage('session-swap-id');
+  const e = parseEnvelope(envelope);
+  const mallory = publicIdentity(generateIdentity(seededRandom('mallory')));
+  const forged = encodeEnvelope({ ...e, preKey: { ...e.preKey!, identity: mallory } });
+  assert.throws(() => acceptPreKeyMessage(s.bob, B, s.store, A, forged), (err) => isCryptoError(err, 'decrypt_failed'));
+});
+
+test('a first message attributed to another sender or delivered to another device fails to decrypt', () => {
+  const { s, envelope } = firstMessage('session-swap-addr');
+  assert.throws(() => acceptPreKeyMessage(s.bob, B, s.store, { user: 'carol', device: 1 }, envelope), (err) => isCryptoError(err, 'decrypt_failed'));
+  assert.throws(() => acceptPreKeyMessage(s.bob, B, s.store, { user: 'alice', device: 9 }, envelope), (err) => isCryptoError(err, 'decrypt_failed'));
+  assert.throws(() => acceptPreKeyMessage(s.bob, { user: 'bob', device: 3 }, s.store, A, envelope), (err) => isCryptoError(err, 'decrypt_failed'));
+  // The refusals consumed nothing: the honest delivery still works.
+  assert.equal(new TextDecoder().decode(acceptPreKeyMessage(s.bob, B, s.store, A, envelope).plaintext), 'hello bob');
+});
+
+test('a replayed first message fails once its one-time prekey was deleted', () => {
+  const { s, envelope } = firstMessage('session-replay');
+  const r = acceptPreKeyMessage(s.bob, B, s.store, A, envelope);
+  s.store.otpks.delete(r.usedOneTimePreKeyId!);
+  assert.throws(() => acceptPreKeyMessage(s.bob, B, s.store, A, envelope), (err) => isCryptoError(err, 'decrypt_failed'));
 });
