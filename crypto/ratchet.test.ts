@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sodiumReady, systemRandom } from './sodium.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sodium, sodiumReady, systemRandom } from './sodium.js';
+import { ROOT } from '../test/util/paths.js';
 import {
   encodeHeader,
   encodeRatchetState,
@@ -18,7 +21,7 @@ import {
 } from './ratchet.js';
 import { generateKeyPair } from './dh.js';
 import { aeadOpen } from './aead.js';
-import { concat, toHex, utf8 } from './encoding.js';
+import { concat, fromHex, toHex, utf8 } from './encoding.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
 import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS, RATCHET_HEADER_BYTES } from './consts.js';
 
@@ -336,4 +339,64 @@ test('the header is 41 bytes and its parser checks length and version first', ()
   assert.deepEqual(parseHeader(h), m.header);
   assert.throws(() => parseHeader(h.subarray(1)), (e) => isCryptoError(e, 'malformed'));
   assert.throws(() => parseHeader(flip(h, 0)), (e) => isCryptoError(e, 'unsupported_version'));
+});
+
+// ---- docs/vectors/ratchet.json, re-derived in pieces from raw libsodium ----------------------------
+
+test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b and XChaCha20-Poly1305', () => {
+  // eslint-style escape hatch: the vector file is untyped JSON read field by field.
+  type J = any;
+  const v = (JSON.parse(readFileSync(join(ROOT, 'docs/vectors/ratchet.json'), 'utf8')) as J).vectors;
+  const s = sodium();
+  const h = fromHex;
+  const blake = (key: Uint8Array, data: Uint8Array) => s.crypto_generichash(64, data, key);
+  const rawHkdf = (salt: Uint8Array, ikm: Uint8Array, info: string, length: number) => {
+    const prk = blake(salt.length === 0 ? new Uint8Array(64) : salt, ikm);
+    let t: Uint8Array = new Uint8Array(0);
+    let okm: Uint8Array = new Uint8Array(0);
+    for (let i = 1; okm.length < length; i++) {
+      t = blake(prk, concat(t, utf8(info), Uint8Array.of(i)));
+      okm = concat(okm, t);
+    }
+    return okm.subarray(0, length);
+  };
+  assert.equal(v.steps.length, 10);
+  const chainStarts = new Set<string>();
+  for (const step of v.steps as J[]) {
+    assert.equal(toHex(s.crypto_scalarmult_base(h(step.ourPrivate))), step.ourPublic);
+    assert.equal(toHex(s.crypto_scalarmult(h(step.ourPrivate), h(step.theirPublic))), step.dhOutput);
+    const out = rawHkdf(h(step.rootKeyIn), h(step.dhOutput), 'fastchat/v1/ratchet/root', 64);
+    assert.equal(toHex(out.subarray(0, 32)), step.rootKeyOut);
+    assert.equal(toHex(out.subarray(32)), step.chainKey);
+    chainStarts.add(step.chainKey);
+  }
+  // Root keys chain: each step starts from the root key the previous step ended with.
+  for (let i = 1; i < v.steps.length; i += 2) {
+    // Steps come in pairs (a sending step on one side, the matching receiving step on the other).
+    assert.equal(v.steps[i].rootKeyIn, v.steps[i - 1].rootKeyIn);
+    assert.equal(v.steps[i].chainKey, v.steps[i - 1].chainKey);
+    if (i + 1 < v.steps.length) assert.equal(v.steps[i + 1].rootKeyIn, v.steps[i].rootKeyOut);
+  }
+  assert.equal(v.steps[0].rootKeyIn, v.sharedSecret);
+  const nextKeys = new Set<string>();
+  for (const m of v.messages as J[]) {
+    assert.ok(chainStarts.has(m.chainKey) || nextKeys.has(m.chainKey), `${m.id} chain key comes from a step or the previous message`);
+    assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/chain-key')).subarray(0, 32)), m.nextChainKey);
+    assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/message-key')).subarray(0, 32)), m.messageKey);
+    nextKeys.add(m.nextChainKey);
+    const keys = rawHkdf(new Uint8Array(0), h(m.messageKey), 'fastchat/v1/ratchet/message-keys', 56);
+    assert.equal(toHex(keys.subarray(0, 32)), m.aeadKey);
+    assert.equal(toHex(keys.subarray(32)), m.aeadNonce);
+    const header = concat(Uint8Array.of(1), h(m.header.dh), Uint8Array.of(0, 0, m.header.pn >> 8, m.header.pn & 255, 0, 0, m.header.n >> 8, m.header.n & 255));
+    assert.equal(toHex(header), m.headerEncoded);
+    assert.equal(m.aeadAssociatedData, v.associatedData + m.headerEncoded);
+    const pt = s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, h(m.ciphertext), h(m.aeadAssociatedData), h(m.aeadNonce), h(m.aeadKey));
+    assert.equal(toHex(pt), m.plaintext);
+  }
+  // Every message was delivered exactly once, several out of order, and decrypted to its plaintext.
+  const delivered = (v.deliveries as J[]).map((d) => d.message);
+  assert.deepEqual([...delivered].sort(), (v.messages as J[]).map((m) => m.id).sort());
+  for (const d of v.deliveries as J[]) assert.equal(d.plaintext, (v.messages as J[]).find((m) => m.id === d.message).plaintext);
+  assert.ok((v.deliveries as J[]).some((d) => d.skippedKeysAfter > 0));
+  for (const st of Object.values(v.finalStates) as string[]) assert.equal(toHex(encodeRatchetState(parseRatchetState(h(st)))), st);
 });

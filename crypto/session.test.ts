@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { sodiumReady, systemRandom } from './sodium.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sodium, sodiumReady, systemRandom } from './sodium.js';
+import { ROOT } from '../test/util/paths.js';
 import {
   acceptPreKeyMessage,
   decryptMessage,
@@ -16,7 +19,7 @@ import {
   sessionPeer,
   type SessionState,
 } from './session.js';
-import { generateIdentity, publicIdentity, type IdentityKeyPair } from './identity.js';
+import { generateIdentity, identitySignatureMessage, publicIdentity, type IdentityKeyPair } from './identity.js';
 import {
   generateOneTimePreKeys,
   generateSignedPreKey,
@@ -30,7 +33,7 @@ import type { PreKeyStore } from './x3dh.js';
 import type { Address } from './types.js';
 import { aeadOpen } from './aead.js';
 import { encodeHeader, kdfCk, messageKeys } from './ratchet.js';
-import { concat, fromUtf8, toHex, utf8 } from './encoding.js';
+import { concat, fromHex, fromUtf8, toHex, utf8 } from './encoding.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
 import { paddedLength } from './padding.js';
 import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS } from './consts.js';
@@ -447,4 +450,66 @@ test('random schedules of sends, drops, duplicates and reorderings decrypt every
   );
   // The schedules did exercise what the property is about.
   assert.ok(stats.duplicates > 0 && stats.reordered > 0 && stats.chains > MAX_RECEIVING_CHAINS, JSON.stringify(stats));
+});
+
+// ---- docs/vectors/session.json, checked in pieces ---------------------------------------------------
+
+test('the session vectors have the documented envelope layout and decrypt from the published private keys', () => {
+  // The vector file is untyped JSON read field by field; a wrong field name fails the assertions.
+  type J = any;
+  const v = (JSON.parse(readFileSync(join(ROOT, 'docs/vectors/session.json'), 'utf8')) as J).vectors;
+  const s = sodium();
+  const h = fromHex;
+  const identityFrom = (dhPrivate: string, signSeed: string): IdentityKeyPair => {
+    const dhKeys = { privateKey: h(dhPrivate), publicKey: s.crypto_scalarmult_base(h(dhPrivate)) };
+    const sign = s.crypto_sign_seed_keypair(h(signSeed));
+    return {
+      dh: dhKeys,
+      signPublic: sign.publicKey,
+      signPrivate: sign.privateKey,
+      signature: s.crypto_sign_detached(identitySignatureMessage(dhKeys.publicKey), sign.privateKey),
+    };
+  };
+  const bob = identityFrom(v.bob.identityDhPrivate, v.bob.identitySignSeed);
+  const spk = v.bob.signedPreKey;
+  const otpk = v.bob.oneTimePreKey;
+  const store: PreKeyStore = {
+    signedPreKey: (id) => (id === spk.id ? { id, createdAt: spk.createdAt, keyPair: { privateKey: h(spk.privateKey), publicKey: s.crypto_scalarmult_base(h(spk.privateKey)) }, signature: h(spk.signature) } : undefined),
+    oneTimePreKey: (id) => (id === otpk.id ? { id, keyPair: { privateKey: h(otpk.privateKey), publicKey: s.crypto_scalarmult_base(h(otpk.privateKey)) } } : undefined),
+  };
+  const msgs = v.messages as J[];
+  assert.deepEqual(msgs.map((m) => [m.id, m.type]), [
+    ['first_prekey_message', 'prekey'],
+    ['second_prekey_message', 'prekey'],
+    ['reply', 'message'],
+    ['first_plain_message', 'message'],
+  ]);
+  for (const m of msgs) {
+    const env = h(m.envelope);
+    assert.equal(env[0], 1);
+    assert.equal(env[1], m.type === 'prekey' ? 1 : 2);
+    // Padding: plaintext || 0x80 || zeros, to the bucket; the ciphertext is that plus the 16-byte tag.
+    const padded = h(m.paddedPlaintext);
+    const ptLen = m.plaintext.length / 2;
+    assert.equal(m.paddedPlaintext.slice(0, 2 * ptLen), m.plaintext);
+    assert.equal(padded[ptLen], 0x80);
+    assert.ok(padded.subarray(ptLen + 1).every((x) => x === 0));
+    const x3dhLen = m.type === 'prekey' ? 128 + 32 + 4 + 5 : 0; // with a one-time prekey id
+    const header = env.subarray(2 + x3dhLen, 2 + x3dhLen + 41);
+    assert.equal(header[0], 1);
+    assert.equal(toHex(header.subarray(1, 33)), m.ratchetHeader.dh);
+    assert.equal(env.length, 2 + x3dhLen + 41 + padded.length + 16);
+  }
+  assert.equal(h(msgs[1].paddedPlaintext).length, 1024);
+  // Bob, from nothing but the published private keys, accepts the first message and follows on.
+  const alice: Address = v.alice.address;
+  const accepted = acceptPreKeyMessage(bob, v.bob.address, store, alice, h(msgs[0].envelope));
+  assert.equal(toHex(accepted.plaintext), msgs[0].plaintext);
+  assert.equal(toHex(accepted.state.associatedData), v.associatedData);
+  assert.equal(accepted.usedOneTimePreKeyId, otpk.id);
+  const second = decryptMessage(accepted.state, h(msgs[1].envelope));
+  assert.equal(toHex(second.plaintext), msgs[1].plaintext);
+  for (const st of Object.values(v.finalSessions) as string[]) assert.equal(toHex(encodeSession(parseSession(h(st)))), st);
+  // Alice's stored session decrypts Bob's reply only once: it was already consumed before storing.
+  assert.throws(() => decryptMessage(parseSession(h(v.finalSessions.alice)), h(msgs[2].envelope)), (e) => isCryptoError(e, 'duplicate_message'));
 });

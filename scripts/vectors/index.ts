@@ -6,6 +6,9 @@ import { toHex } from '../../crypto/encoding.js';
 import * as kdf from './kdf.js';
 import * as identity from './identity.js';
 import * as x3dh from './x3dh.js';
+import * as ratchet from './ratchet.js';
+import * as session from './session.js';
+import * as group from './group.js';
 
 export interface VectorArea {
   name: string;
@@ -19,6 +22,9 @@ export const AREAS: VectorArea[] = [
   { name: 'kdf', description: kdf.description, generate: kdf.generate },
   { name: 'identity', description: identity.description, generate: identity.generate },
   { name: 'x3dh', description: x3dh.description, generate: x3dh.generate },
+  { name: 'ratchet', description: ratchet.description, generate: ratchet.generate },
+  { name: 'session', description: session.description, generate: session.generate },
+  { name: 'group', description: group.description, generate: group.generate },
 ];
 
 /** Uint8Array → lowercase hex, recursively; everything else as JSON has it. */
