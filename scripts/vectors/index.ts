@@ -8,6 +8,7 @@ import * as identity from './identity.js';
 import * as x3dh from './x3dh.js';
 import * as ratchet from './ratchet.js';
 import * as session from './session.js';
+import * as group from './group.js';
 
 export interface VectorArea {
   name: string;
@@ -23,6 +24,7 @@ export const AREAS: VectorArea[] = [
   { name: 'x3dh', description: x3dh.description, generate: x3dh.generate },
   { name: 'ratchet', description: ratchet.description, generate: ratchet.generate },
   { name: 'session', description: session.description, generate: session.generate },
+  { name: 'group', description: group.description, generate: group.generate },
 ];
 
 /** Uint8Array → lowercase hex, recursively; everything else as JSON has it. */
