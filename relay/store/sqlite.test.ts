@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isRelayError } from '../errors.js';
+import { openSqliteStore } from './sqlite.js';
+import type { Store, SubmitRequest } from './types.js';
+
+const LIMITS = { maxMessages: 100, maxBytes: 1 << 20, ttlMs: 60_000 };
+
+function setup(): Store {
+  const s = openSqliteStore(':memory:');
+  for (const u of ['alice', 'bob', 'carol']) {
+    s.createUser(u, '$argon2id$x', 0);
+    s.touchDevice(u, 1, 0);
+  }
+  s.touchDevice('bob', 2, 0);
+  return s;
+}
+
+const msg = (id: string, to: [string, number][], body = 'hello'): SubmitRequest => ({
+  sender: { user: 'alice', device: 1 },
+  clientId: id,
+  to: to.map(([user, device]) => ({ user, device })),
+  body: new TextEncoder().encode(body),
+});
+
+const rows = (s: Store, table: string): number => ((s as any).db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+test('a resubmitted client id returns the first ack and adds no rows', () => {
+  const s = setup();
+  const [a] = s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  const [b] = s.submitBatch([msg('m1', [['bob', 1]], 'different')], 2000, LIMITS);
+  assert.ok(a!.ok && b!.ok);
+  assert.equal(b.duplicate, true);
+  assert.equal(b.storedAt, 1000);
+  assert.equal(rows(s, 'messages'), 1);
+  assert.equal(rows(s, 'deliveries'), 1);
+});
+
+test('a duplicate is still recognised after the message was delivered and deleted', () => {
+  const s = setup();
+  s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  const [d] = s.pending({ user: 'bob', device: 1 }, 0, 10);
+  assert.equal(s.ackBatch([{ to: { user: 'bob', device: 1 }, deliveryId: d!.deliveryId }]), 1);
+  const [again] = s.submitBatch([msg('m1', [['bob', 1]])], 2000, LIMITS);
+  assert.ok(again!.ok && again.duplicate);
+  assert.equal(rows(s, 'messages'), 0);
+});
+
+test('a group message is stored once and deleted when the last recipient acknowledges it', () => {
+  const s = setup();
+  s.submitBatch([msg('g1', [['bob', 1], ['bob', 2], ['carol', 1], ['carol', 1]])], 1000, LIMITS);
+  assert.equal(rows(s, 'messages'), 1);
+  assert.equal(rows(s, 'deliveries'), 3);
+  for (const [user, device] of [['bob', 1], ['bob', 2]] as const) {
+    const [d] = s.pending({ user, device }, 0, 10);
+    s.ackBatch([{ to: { user, device }, deliveryId: d!.deliveryId }]);
+  }
+  assert.equal(rows(s, 'messages'), 1);
+  const [d] = s.pending({ user: 'carol', device: 1 }, 0, 10);
+  assert.deepEqual(d!.from, { user: 'alice', device: 1 });
+  s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: d!.deliveryId }]);
+  assert.equal(rows(s, 'messages'), 0);
+});
+
+test('an ack names the recipient: another device cannot delete someone else\'s delivery', () => {
+  const s = setup();
+  s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  const [d] = s.pending({ user: 'bob', device: 1 }, 0, 10);
+  assert.equal(s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: d!.deliveryId }]), 0);
+  assert.equal(s.pending({ user: 'bob', device: 1 }, 0, 10).length, 1);
+});
+
+test('refuses unknown users and devices and a full queue (count or bytes) with typed errors, storing nothing', () => {
+  const s = setup();
+  const lim = { ...LIMITS, maxMessages: 2, maxBytes: 12 };
+  const res = s.submitBatch(
+    [msg('a', [['ghost', 1]]), msg('b', [['bob', 9]]), msg('c', [['bob', 1]], '12345'), msg('d', [['bob', 1]], '12345'), msg('e', [['bob', 1]], '12345'), msg('f', [['bob', 2]], 'x'.repeat(13))],
+    1000,
+    lim,
+  );
+  const codes = res.map((r) => (r.ok ? 'ok' : r.error.code));
+  assert.deepEqual(codes, ['unknown_user', 'unknown_device', 'ok', 'ok', 'queue_full', 'queue_full']);
+  assert.ok(res.every((r) => r.ok || isRelayError(r.error)));
+  // The refused group message to bob/1 (full) and carol/1 stores nothing for carol either.
+  const [g] = s.submitBatch([msg('g', [['carol', 1], ['bob', 1]])], 1000, lim);
+  assert.ok(!g!.ok);
+  assert.equal(s.pending({ user: 'carol', device: 1 }, 0, 10).length, 0);
+  assert.equal(rows(s, 'messages'), 2);
+});
+
+test('pending returns a device queue in order from a cursor', () => {
+  const s = setup();
+  s.submitBatch([1, 2, 3, 4, 5].map((i) => msg(`m${i}`, [['bob', 1]], `body${i}`)), 1000, LIMITS);
+  const first = s.pending({ user: 'bob', device: 1 }, 0, 2);
+  assert.deepEqual(first.map((m) => m.clientId), ['m1', 'm2']);
+  const rest = s.pending({ user: 'bob', device: 1 }, first[1]!.deliveryId, 10);
+  assert.deepEqual(rest.map((m) => m.clientId), ['m3', 'm4', 'm5']);
+  assert.equal(new TextDecoder().decode(rest[2]!.body), 'body5');
+});
+
+test('the sweep deletes messages past their TTL, expired sessions and old dedup records', () => {
+  const s = setup();
+  s.submitBatch([msg('old', [['bob', 1]])], 1000, LIMITS);
+  s.submitBatch([msg('new', [['bob', 1]])], 50_000, LIMITS);
+  s.createSession(new Uint8Array(32).fill(1), 'bob', 1, 0, 30_000);
+  const r = s.sweep(1000 + LIMITS.ttlMs);
+  assert.equal(r.messages, 1);
+  assert.equal(r.sessions, 1);
+  assert.deepEqual(s.pending({ user: 'bob', device: 1 }, 0, 10).map((m) => m.clientId), ['new']);
+  assert.equal(rows(s, 'sent_ids'), 1);
+});
+
+test('deleting a user removes its devices, keys, sessions and queued messages', () => {
+  const s = setup();
+  s.putBundle('bob', 1, { dhPublic: new Uint8Array(32), signPublic: new Uint8Array(32), signature: new Uint8Array(64) }, { id: 1, createdAt: 0, publicKey: new Uint8Array(32), signature: new Uint8Array(64) }, [{ id: 1, publicKey: new Uint8Array(32) }], 0);
+  s.createSession(new Uint8Array(32).fill(2), 'bob', 1, 0, 1e15);
+  s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  assert.equal(s.deleteUser('bob'), true);
+  for (const t of ['devices WHERE username = \'bob\'', 'one_time_prekeys', 'sessions', 'deliveries', 'messages']) assert.equal(rows(s, t), 0, t);
+  assert.equal(s.takeBundles('bob'), undefined);
+});
+
+test('uses WAL and the configured synchronous level', () => {
+  const full = openSqliteStore(':memory:');
+  assert.equal((full as any).db.pragma('synchronous', { simple: true }), 2);
+  const normal = openSqliteStore(':memory:', { synchronous: 'NORMAL' });
+  assert.equal((normal as any).db.pragma('synchronous', { simple: true }), 1);
+});
