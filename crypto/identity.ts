@@ -18,7 +18,7 @@ import { generateKeyPair } from './dh.js';
 import { concat, equalBytes, lp, Reader, toHex, u8, utf8, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { sodium, type RandomBytes } from './sodium.js';
-import { fixed, isValidUsername, readHeader, type KeyPair } from './types.js';
+import { fixed, isValidUsername, readFormatHeader, type KeyPair } from './types.js';
 
 export interface IdentityKeyPair {
   dh: KeyPair;
@@ -162,7 +162,7 @@ export function encodeIdentityKeyPair(id: IdentityKeyPair): Uint8Array {
  */
 export function parseIdentityKeyPair(bytes: Uint8Array): IdentityKeyPair {
   const r = new Reader(bytes);
-  readHeader(r, FORMAT_TAGS.identityKeyPair, 'identity key pair');
+  readFormatHeader(r, FORMAT_TAGS.identityKeyPair, 'identity key pair');
   if (bytes.length !== IDENTITY_KEY_PAIR_BYTES) throw new CryptoError('malformed', `identity key pair must be ${IDENTITY_KEY_PAIR_BYTES} bytes`);
   const dhPrivate = r.bytes(32);
   const dhPublic = r.bytes(32);
@@ -194,7 +194,7 @@ export function encodePublicIdentity(pub: PublicIdentity): Uint8Array {
 /** Structure only: callers that trust the result call verifyIdentity (x3dh does). */
 export function parsePublicIdentity(bytes: Uint8Array): PublicIdentity {
   const r = new Reader(bytes);
-  readHeader(r, FORMAT_TAGS.publicIdentity, 'public identity');
+  readFormatHeader(r, FORMAT_TAGS.publicIdentity, 'public identity');
   const pub = readPublicIdentity(r);
   r.end();
   return pub;

@@ -15,7 +15,7 @@ import {
   type PublicIdentity,
 } from './identity.js';
 import type { RandomBytes } from './sodium.js';
-import { encodeAddress, fixed, isValidAddress, readAddress, readHeader, type Address, type KeyPair } from './types.js';
+import { encodeAddress, fixed, isValidAddress, readAddress, readFormatHeader, type Address, type KeyPair } from './types.js';
 
 export interface SignedPreKey {
   id: number;
@@ -126,7 +126,7 @@ export function encodeBundle(b: PreKeyBundle): Uint8Array {
 
 export function parseBundle(bytes: Uint8Array): PreKeyBundle {
   const r = new Reader(bytes);
-  readHeader(r, FORMAT_TAGS.preKeyBundle, 'prekey bundle');
+  readFormatHeader(r, FORMAT_TAGS.preKeyBundle, 'prekey bundle');
   const address = readAddress(r);
   const identity = readPublicIdentity(r);
   const signedPreKey = readPublicSignedPreKey(r);
@@ -154,7 +154,7 @@ export function encodeSignedPreKey(spk: SignedPreKey): Uint8Array {
 /** Checks the public half derives from the private half, so a corrupted store entry is refused. */
 export function parseSignedPreKey(bytes: Uint8Array): SignedPreKey {
   const r = new Reader(bytes);
-  readHeader(r, FORMAT_TAGS.signedPreKey, 'signed prekey');
+  readFormatHeader(r, FORMAT_TAGS.signedPreKey, 'signed prekey');
   const id = r.u32();
   const createdAt = r.u64();
   const privateKey = r.bytes(32);
@@ -178,7 +178,7 @@ export function encodeOneTimePreKey(otpk: OneTimePreKey): Uint8Array {
 
 export function parseOneTimePreKey(bytes: Uint8Array): OneTimePreKey {
   const r = new Reader(bytes);
-  readHeader(r, FORMAT_TAGS.oneTimePreKey, 'one-time prekey');
+  readFormatHeader(r, FORMAT_TAGS.oneTimePreKey, 'one-time prekey');
   const id = r.u32();
   const privateKey = r.bytes(32);
   const publicKey = r.bytes(32);

@@ -64,7 +64,7 @@ export function formatAddress(a: Address): string {
  * version may have another length, so it is `unsupported_version`, not `malformed`), then the
  * format tag, so a blob of one kind is never taken for another.
  */
-export function readHeader(r: Reader, tag: number, what: string): void {
+export function readFormatHeader(r: Reader, tag: number, what: string): void {
   const version = r.u8();
   if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `${what}: unsupported version ${version}`);
   const t = r.u8();
