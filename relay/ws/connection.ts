@@ -79,15 +79,18 @@ export class Connection {
 
   private pumpNow(): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
-      this.drainTimer = setTimeout(() => {
-        this.drainTimer = null;
-        this.pumpNow();
-      }, DRAIN_POLL_MS);
-      return;
-    }
     const batch = this.ctx.store.pending(this.addr, this.cursor, this.ctx.cfg.pushBatch);
+    let sent = 0;
     for (const m of batch) {
+      // Checked before every frame: at most one frame above the high-water mark is ever buffered.
+      if (this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
+        this.ctx.metrics.pushed.inc(sent);
+        this.drainTimer = setTimeout(() => {
+          this.drainTimer = null;
+          this.pumpNow();
+        }, DRAIN_POLL_MS);
+        return;
+      }
       this.send({
         type: 'message',
         id: String(m.deliveryId),
@@ -97,8 +100,9 @@ export class Connection {
         sentAt: new Date(m.storedAt).toISOString(),
       });
       this.cursor = m.deliveryId;
+      sent++;
     }
-    this.ctx.metrics.pushed.inc(batch.length);
+    this.ctx.metrics.pushed.inc(sent);
     if (batch.length === this.ctx.cfg.pushBatch) {
       this.pump(); // more to read: yield to other connections first
       return;

@@ -1,0 +1,177 @@
+// The WebSocket endpoint in-process (startRelay on 127.0.0.1:0 with an in-memory database).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRelay } from '../server.js';
+import type { RelayOptions } from '../config.js';
+import type { Hub } from './hub.js';
+import { RelayHttp, RelayWs, makeBundle } from '../../test/util/relay-client.js';
+
+async function relay(t: TestContext, opts: RelayOptions = {}) {
+  const r = await startRelay({ port: 0, db: ':memory:', argon2MemoryKiB: 256, argon2Time: 1, logLevel: 'silent', ...opts });
+  t.after(() => r.close());
+  const wsUrl = `${r.url.replace('http', 'ws')}/v1/ws`;
+  const user = async (name: string, device = 1) => {
+    const h = new RelayHttp(r.url);
+    await h.signup(name, 'password123', device);
+    const ws = await RelayWs.connect(wsUrl, h.token);
+    t.after(() => ws.terminate());
+    await ws.next('hello');
+    await ws.next('drained');
+    return { http: h, ws };
+  };
+  return { r, wsUrl, user };
+}
+
+test('malformed JSON gets a bad_request error frame and close 1007; the relay keeps serving', async (t) => {
+  const { user } = await relay(t);
+  const a = await user('alice');
+  a.ws.sendRaw('{"type":');
+  assert.equal((await a.ws.next('error')).code, 'bad_request');
+  assert.equal((await a.ws.closed).code, 1007);
+  const b = await user('bob');
+  b.ws.send({ type: 'ping' });
+  await b.ws.next('pong');
+});
+
+test('binary frames are refused like malformed JSON (1007)', async (t) => {
+  const { user } = await relay(t);
+  const a = await user('alice');
+  a.ws.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+  assert.equal((await a.ws.closed).code, 1007);
+});
+
+test('unknown types and wrong field types get bad_request frames, and repeated ones close with 1008', async (t) => {
+  const { user } = await relay(t, { wsMaxBadFrames: 3 });
+  const a = await user('alice');
+  a.ws.send({ type: 'nope' });
+  assert.equal((await a.ws.next('error')).code, 'bad_request');
+  a.ws.send({ type: 'send', id: 'x1', to: 'bob', body: 'aGk' });
+  const e = await a.ws.next('error');
+  assert.equal(e.code, 'bad_request');
+  assert.equal(e.id, 'x1');
+  a.ws.send({ type: 'ping' });
+  await a.ws.next('pong');
+  a.ws.send({ type: 'ack', id: 5 });
+  await a.ws.next('error');
+  assert.equal((await a.ws.closed).code, 1008);
+});
+
+test('a frame over maxFrameBytes closes the socket with 1009', async (t) => {
+  const { user } = await relay(t, { maxFrameBytes: 4096 });
+  const a = await user('alice');
+  a.ws.sendRaw('x'.repeat(5000));
+  assert.equal((await a.ws.closed).code, 1009);
+});
+
+test('a sender cannot choose who a message is from: a from field is refused and delivery uses the connection', async (t) => {
+  const { user } = await relay(t);
+  const a = await user('alice');
+  const b = await user('bob');
+  a.ws.send({ type: 'send', id: 's1', from: { user: 'bob', device: 1 }, to: [{ user: 'bob', device: 1 }], body: 'aGk' });
+  assert.equal((await a.ws.next('error')).id, 's1');
+  assert.equal((await a.ws.sendMessage('s2', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
+  const m = await b.ws.next('message');
+  assert.deepEqual(m.from, { user: 'alice', device: 1 });
+});
+
+test('unknown recipients, oversized bodies and full queues are refused to the sender with typed errors', async (t) => {
+  const { user } = await relay(t, { queueMaxMessages: 2, maxMessageBytes: 100 });
+  const a = await user('alice');
+  await user('bob');
+  assert.equal((await a.ws.sendMessage('u1', [{ user: 'ghost', device: 1 }], 'aGk')).code, 'unknown_user');
+  assert.equal((await a.ws.sendMessage('u2', [{ user: 'bob', device: 7 }], 'aGk')).code, 'unknown_device');
+  assert.equal((await a.ws.sendMessage('u3', [{ user: 'bob', device: 1 }], 'A'.repeat(200))).code, 'payload_too_large');
+  assert.equal((await a.ws.sendMessage('u4', [{ user: 'bob', device: 1 }], 'not base64!')).code, 'bad_request');
+  // bob is connected but never acks: his queue fills.
+  assert.equal((await a.ws.sendMessage('q1', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
+  assert.equal((await a.ws.sendMessage('q2', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
+  const full = await a.ws.sendMessage('q3', [{ user: 'bob', device: 1 }], 'aGk');
+  assert.equal(full.type, 'error');
+  assert.equal(full.code, 'queue_full');
+});
+
+test('a group send is stored once, pushed to every recipient device, and one ack removes only that copy', async (t) => {
+  const { r, user } = await relay(t);
+  const a = await user('alice');
+  const b1 = await user('bob', 1);
+  const b2 = await user('bob', 2);
+  const c = await user('carol');
+  await a.ws.sendMessage('g1', [{ user: 'bob', device: 1 }, { user: 'bob', device: 2 }, { user: 'carol', device: 1 }], 'Z3JvdXA');
+  const got = await Promise.all([b1.ws.next('message'), b2.ws.next('message'), c.ws.next('message')]);
+  assert.deepEqual(got.map((m) => m.body), ['Z3JvdXA', 'Z3JvdXA', 'Z3JvdXA']);
+  b1.ws.ack(got[0]!.id);
+  b1.ws.send({ type: 'ping' });
+  await b1.ws.next('pong');
+  await new Promise((res) => setImmediate(res));
+  assert.equal(r.ctx.store.queueDepth(), 2);
+});
+
+test('sends prekeys_low to a connected device when a fetch leaves it below the threshold', async (t) => {
+  const { user } = await relay(t, { preKeysLowThreshold: 5 });
+  const b = await user('bob');
+  await b.http.putKeys((await makeBundle({ oneTimePreKeys: 5 })).body);
+  const a = await user('alice');
+  await a.http.fetchKeys('bob');
+  assert.deepEqual(await b.ws.next('prekeys_low'), { type: 'prekeys_low', oneTimePreKeys: 4 });
+});
+
+test('a slow reader never makes the relay buffer more than the high-water mark plus one frame, and still gets everything in order', async (t) => {
+  const hw = 64 * 1024;
+  const { r, user } = await relay(t, { wsHighWaterBytes: hw });
+  const a = await user('alice');
+  const b = await user('bob');
+  const sock = (b.ws.ws as any)._socket;
+  sock.pause();
+  const body = Buffer.alloc(40_000, 7).toString('base64url');
+  const n = 200;
+  for (let i = 0; i < n; i++) a.ws.send({ type: 'send', id: `bp${i}`, to: [{ user: 'bob', device: 1 }], body });
+  await a.ws.next((f) => f.type === 'sent' && f.id === `bp${n - 1}`, 20_000);
+  const hub = r.ctx.presence as Hub;
+  const server = hub.all().find((c) => c.addr.user === 'bob')!;
+  let max = 0;
+  for (let i = 0; i < 20; i++) {
+    max = Math.max(max, server.ws.bufferedAmount);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  assert.ok(max <= hw + 60_000, `buffered ${max}`);
+  // The pump really was paused by the reader (not merely fast enough to never buffer).
+  assert.ok(max > 0 && (server as any).drainTimer !== null, `buffered ${max}`);
+  sock.resume();
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await b.ws.next('message', 20_000)).clientId);
+  assert.deepEqual(ids, Array.from({ length: n }, (_, i) => `bp${i}`));
+});
+
+test('presence: others hear online/offline, and GET /v1/presence lists who is connected', async (t) => {
+  const { user } = await relay(t);
+  const a = await user('alice');
+  const b = await user('bob');
+  assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'bob', online: true });
+  assert.deepEqual((await a.http.request('GET', '/v1/presence')).body, { online: ['alice', 'bob'] });
+  await b.ws.close();
+  assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'bob', online: false });
+});
+
+test('a live socket is closed within seconds when its account is banned or its token revoked', async (t) => {
+  const { r, user } = await relay(t);
+  const a = await user('alice');
+  const b = await user('bob');
+  r.ctx.store.setBanned('alice', Date.now());
+  await b.http.request('DELETE', '/v1/sessions');
+  assert.equal((await a.ws.closed).code, 1008);
+  assert.equal((await b.ws.closed).code, 4001);
+});
+
+test('close() flushes accepted writes, closes sockets with 1001 and the sender got its ack', async (t) => {
+  const r = await startRelay({ port: 0, db: ':memory:', argon2MemoryKiB: 256, argon2Time: 1, logLevel: 'silent' });
+  const h = new RelayHttp(r.url);
+  await h.signup('alice');
+  const ws = await RelayWs.connect(`${r.url.replace('http', 'ws')}/v1/ws`, h.token);
+  t.after(() => ws.terminate());
+  await ws.next('drained');
+  ws.send({ type: 'send', id: 'last', to: [{ user: 'alice', device: 1 }], body: 'aGk' });
+  await new Promise((res) => setTimeout(res, 20));
+  await r.close();
+  assert.equal((await ws.closed).code, 1001);
+  assert.ok(ws.frames.some((f) => f.type === 'sent' && f.id === 'last'));
+});
