@@ -9,7 +9,17 @@ const VERSION = '0.1.0';
 type Registrar = (program: Command) => void;
 
 async function commandModules(): Promise<Registrar[]> {
-  const mods = await Promise.all([import('./commands/relay.js')]);
+  const mods = await Promise.all([
+    import('./commands/keygen.js'),
+    import('./commands/account.js'),
+    import('./commands/send.js'),
+    import('./commands/inbox.js'),
+    import('./commands/chat.js'),
+    import('./commands/history.js'),
+    import('./commands/who.js'),
+    import('./commands/trust.js'),
+    import('./commands/relay.js'),
+  ]);
   return mods.map((m) => m.register);
 }
 

@@ -1,0 +1,103 @@
+// `fastchat register | login | logout | whoami`
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('register')
+    .description('create an account on a relay and publish this home\'s keys')
+    .argument('<username>', '3 to 32 characters: a-z, 0-9, _')
+    .requiredOption('--relay <url>', 'relay URL, e.g. http://127.0.0.1:8443')
+    .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt.\nExample:\n  fastchat register alice --relay http://127.0.0.1:8443')
+    .action(async (username: string, opts: { relay: string; ca?: string; json?: boolean }) => {
+      const a = await import('../core/account.js');
+      const { openClient } = await import('../core/context.js');
+      const { print, printJson } = await import('../format.js');
+      const user = a.checkUsername(username);
+      const relay = a.checkRelayUrl(opts.relay);
+      const ca = a.checkCaFile(opts.ca);
+      const c = await openClient();
+      try {
+        const r = await a.register(c, user, relay, ca);
+        if (opts.json) printJson(r);
+        else print(`registered @${r.username} on ${r.relay}; published keys (${r.oneTimePreKeys} one-time prekeys)`);
+      } finally {
+        c.close();
+      }
+    });
+
+  program
+    .command('login')
+    .description('log in to an existing account from this home (also re-publishes its keys)')
+    .argument('<username>', 'the account name')
+    .option('--relay <url>', 'relay URL (default: the one remembered in this home)')
+    .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, opts: { relay?: string; ca?: string; json?: boolean }) => {
+      const a = await import('../core/account.js');
+      const { openClient } = await import('../core/context.js');
+      const { print, printJson } = await import('../format.js');
+      const user = a.checkUsername(username);
+      const relay = opts.relay === undefined ? undefined : a.checkRelayUrl(opts.relay);
+      const ca = a.checkCaFile(opts.ca);
+      const c = await openClient();
+      try {
+        const r = await a.login(c, user, relay, ca);
+        if (opts.json) printJson(r);
+        else print(`logged in as @${r.username} on ${r.relay}; published keys (${r.oneTimePreKeys} one-time prekeys)`);
+      } finally {
+        c.close();
+      }
+    });
+
+  program
+    .command('logout')
+    .description('revoke this home\'s relay token and forget it')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { logout } = await import('../core/account.js');
+      const { openPublic } = await import('../core/context.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openPublic();
+      try {
+        const r = await logout(c);
+        if (opts.json) printJson({ loggedOut: true, revoked: r.revoked });
+        else print(r.revoked ? 'logged out' : 'logged out locally (the relay could not be told)');
+      } finally {
+        c.close();
+      }
+    });
+
+  program
+    .command('whoami')
+    .description('show this home\'s username, relay and fingerprint')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { openPublic } = await import('../core/context.js');
+      const { loadToken } = await import('../core/config.js');
+      const { ownPublicIdentity } = await import('../core/identity-view.js');
+      const { fingerprint } = await import('../../crypto/identity.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openPublic();
+      try {
+        const fp = fingerprint(ownPublicIdentity(c.config));
+        const r = {
+          username: c.config.username ?? null,
+          deviceId: c.config.username ? (c.config.deviceId ?? 1) : null,
+          relay: c.config.relay ?? null,
+          loggedIn: loadToken(c.home) !== undefined,
+          home: c.home.dir,
+          fingerprint: fp,
+        };
+        if (opts.json) printJson(r);
+        else {
+          print(r.username ? `@${r.username} (device ${r.deviceId}) on ${r.relay}${r.loggedIn ? '' : ' — logged out'}` : 'not registered on a relay');
+          print(`home: ${r.home}`);
+          print(`fingerprint: ${fp}`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+}

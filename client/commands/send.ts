@@ -1,0 +1,33 @@
+// `fastchat send <@user> <text...>`
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('send')
+    .description('encrypt and send a message; it is queued locally if the relay is unreachable')
+    .argument('<to>', '@username (groups, #name, come later)')
+    .argument('<text...>', 'the message; several words are joined with spaces')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExit codes: 0 sent or queued, 1 failure, 2 usage, 4 the recipient\'s identity key changed.\nExample:\n  fastchat send @bob "hello there"')
+    .action(async (to: string, words: string[], opts: { json?: boolean }) => {
+      const { parsePeer, print, printJson } = await import('../format.js');
+      const { usageError, CliError } = await import('../errors.js');
+      const peer = parsePeer(to);
+      const text = words.join(' ');
+      if (text.trim().length === 0) throw usageError('the message is empty');
+      const { MAX_TEXT_CHARS } = await import('../core/payload.js');
+      if (text.length > MAX_TEXT_CHARS) throw usageError(`the message is longer than ${MAX_TEXT_CHARS} characters`);
+      const { openClient, ourAddress } = await import('../core/context.js');
+      const { sendText } = await import('../core/send.js');
+      const c = await openClient();
+      try {
+        if (ourAddress(c).user === peer) throw new CliError('self', 'sending to yourself is not supported');
+        const r = await sendText(c, peer, text);
+        if (opts.json) printJson(r);
+        else if (r.status === 'sent') print(`sent to @${peer} (stored by the relay)`);
+        else print(`queued locally for @${peer} (${r.reason}); the next fastchat command that reaches the relay sends it`);
+      } finally {
+        c.close();
+      }
+    });
+}

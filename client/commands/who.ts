@@ -1,0 +1,23 @@
+// `fastchat who [--json]`
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('who')
+    .description('who is online on the relay')
+    .option('--json', 'print {"online":[...]}')
+    .action(async (opts: { json?: boolean }) => {
+      const { openPublic, relayTarget } = await import('../core/context.js');
+      const { presence } = await import('../core/relay-api.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openPublic();
+      try {
+        const online = (await presence(relayTarget(c))).sort();
+        if (opts.json) printJson({ online });
+        else if (online.length === 0) print('nobody is online');
+        else for (const u of online) print(`@${u}${u === c.config.username ? ' (you)' : ''}`);
+      } finally {
+        c.close();
+      }
+    });
+}

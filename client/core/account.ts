@@ -1,0 +1,107 @@
+// The relay account of a home: register (create + log in + publish keys), log in again (which
+// also re-publishes our bundle, e.g. after `keygen --force`), log out.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isValidUsername } from '../../crypto/types.js';
+import { CliError, usageError } from '../errors.js';
+import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
+import type { Client } from './context.js';
+import { publishKeys } from './prekeys.js';
+import { getPassword } from './prompt.js';
+import { createAccount, createSession, deleteSession } from './relay-api.js';
+import { RelayError, type RelayTarget } from './relay-http.js';
+
+export function checkUsername(username: string): string {
+  const u = username.startsWith('@') ? username.slice(1) : username;
+  if (!isValidUsername(u)) throw usageError(`invalid username "${username}"`, 'usernames are 3 to 32 characters: a-z, 0-9 and _');
+  return u;
+}
+
+export function checkRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw usageError(`invalid relay URL "${url}"`, 'for example http://127.0.0.1:8443 or https://chat.example.org');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`the relay URL must be http or https, got "${url}"`);
+  return u.origin;
+}
+
+export function checkCaFile(ca: string | undefined): string | undefined {
+  if (ca === undefined) return undefined;
+  const p = resolve(ca);
+  if (!existsSync(p)) throw usageError(`CA file not found: ${ca}`);
+  return p;
+}
+
+export interface AccountResult {
+  username: string;
+  relay: string;
+  deviceId: number;
+  oneTimePreKeys: number;
+}
+
+async function logInAndPublish(c: Client, t: RelayTarget, username: string, password: string): Promise<AccountResult> {
+  const deviceId = c.config.username === username ? (c.config.deviceId ?? 1) : 1;
+  let s;
+  try {
+    s = await createSession(t, username, password, deviceId);
+  } catch (e) {
+    if (e instanceof RelayError && e.code === 'bad_credentials') {
+      throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: 'check FASTCHAT_PASSWORD' });
+    }
+    throw e;
+  }
+  saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
+  c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}) };
+  if (!t.ca) delete c.config.ca;
+  saveConfig(c.home, c.config);
+  const n = await publishKeys(c, { ...t, token: s.token });
+  return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
+}
+
+export async function register(c: Client, username: string, relay: string, ca: string | undefined): Promise<AccountResult> {
+  if (c.config.username && c.config.username !== username && loadToken(c.home)) {
+    throw new CliError('already_registered', `this home is already logged in as @${c.config.username}`, {
+      hint: 'use another FASTCHAT_HOME for a second account, or `fastchat logout` first',
+    });
+  }
+  const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}) };
+  const password = await getPassword({ confirm: true });
+  try {
+    await createAccount(t, username, password);
+  } catch (e) {
+    if (e instanceof RelayError && e.code === 'username_taken') {
+      throw new CliError('username_taken', `the username @${username} is already taken on ${relay}`, {
+        hint: `if it is yours, run \`fastchat login ${username} --relay ${relay}\`; otherwise pick another name`,
+      });
+    }
+    if (e instanceof RelayError && e.code === 'invalid_username') throw usageError(`the relay refuses the username "${username}": ${e.message}`);
+    throw e;
+  }
+  return logInAndPublish(c, t, username, password);
+}
+
+export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined): Promise<AccountResult> {
+  const url = relay ?? c.config.relay;
+  if (!url) throw usageError('no relay URL', 'pass --relay URL (it is remembered afterwards)');
+  const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}) };
+  return logInAndPublish(c, t, username, await getPassword());
+}
+
+/** Revokes the token on the relay (best effort) and forgets it locally. */
+export async function logout(c: { home: Client['home']; config: Client['config'] }): Promise<{ revoked: boolean }> {
+  const token = loadToken(c.home);
+  let revoked = false;
+  if (token && c.config.relay) {
+    try {
+      await deleteSession({ url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}) });
+      revoked = true;
+    } catch {
+      // The relay is down or the token already expired: forgetting it locally is what matters.
+    }
+  }
+  clearToken(c.home);
+  return { revoked };
+}

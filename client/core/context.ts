@@ -1,0 +1,89 @@
+// An unlocked home: config, secrets, the store and the relay target, opened once per command.
+import { sodiumReady, systemRandom, type RandomBytes } from '../../crypto/sodium.js';
+import type { Address } from '../../crypto/types.js';
+import { CliError } from '../errors.js';
+import { makeSealer, type Sealer } from './at-rest.js';
+import { loadConfig, loadToken, type Config } from './config.js';
+import { openDb, type DB } from './db.js';
+import { ensureHome, hasKeys, homePaths, type Home } from './home.js';
+import { readKeystore, type Secrets } from './keystore.js';
+import { getPassphrase } from './prompt.js';
+import { closeAgents, type RelayTarget } from './relay-http.js';
+
+export interface Client {
+  home: Home;
+  config: Config;
+  secrets: Secrets;
+  db: DB;
+  sealer: Sealer;
+  random: RandomBytes;
+  now: () => number;
+  close(): void;
+}
+
+/** The parts of a home that need no passphrase: config and the public columns of the store. */
+export interface PublicHome {
+  home: Home;
+  config: Config;
+  db: DB;
+  close(): void;
+}
+
+export async function openPublic(): Promise<PublicHome> {
+  await sodiumReady();
+  const home = homePaths();
+  if (!hasKeys(home)) {
+    throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
+  }
+  const db = openDb(home.store);
+  return {
+    home,
+    config: loadConfig(home),
+    db,
+    close() {
+      db.close();
+      closeAgents();
+    },
+  };
+}
+
+export async function openClient(): Promise<Client> {
+  await sodiumReady();
+  const home = homePaths();
+  if (!hasKeys(home)) {
+    throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
+  }
+  ensureHome(home);
+  const config = loadConfig(home);
+  const secrets = await readKeystore(home.keystore, await getPassphrase());
+  const random = systemRandom();
+  const db = openDb(home.store);
+  return {
+    home,
+    config,
+    secrets,
+    db,
+    sealer: makeSealer(secrets.storageKey, random),
+    random,
+    now: () => Date.now(),
+    close() {
+      db.close();
+      closeAgents();
+    },
+  };
+}
+
+/** Our address on the relay; fails with a hint when this home has no account yet. */
+export function ourAddress(c: { config: Config }): Address {
+  if (!c.config.username) throw new CliError('not_registered', 'this home has no relay account', { hint: 'run `fastchat register <username> --relay URL` or `fastchat login <username> --relay URL`' });
+  return { user: c.config.username, device: c.config.deviceId ?? 1 };
+}
+
+/** Where and as whom to talk to the relay; fails with a hint when logged out. */
+export function relayTarget(c: { home: Home; config: Config }): RelayTarget {
+  ourAddress(c);
+  const token = loadToken(c.home);
+  if (!c.config.relay) throw new CliError('no_relay', 'no relay configured', { hint: 'run `fastchat login <username> --relay URL`' });
+  if (!token) throw new CliError('logged_out', 'not logged in to the relay', { hint: `run \`fastchat login ${c.config.username}\`` });
+  return { url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}) };
+}

@@ -1,0 +1,95 @@
+// store.db: the local SQLite store. WAL mode and a busy timeout let two fastchat processes share
+// one home; every state change is one IMMEDIATE transaction (see `tx`), so a session state is
+// always committed together with the message it produced or consumed, or not at all.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+
+export type DB = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+  username TEXT PRIMARY KEY,
+  identity BLOB NOT NULL,              -- encodePublicIdentity, trusted (first seen or accepted)
+  trust TEXT NOT NULL CHECK (trust IN ('unverified', 'verified', 'changed')),
+  pending_identity BLOB,               -- the new identity seen while trust = 'changed'
+  added_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  username TEXT NOT NULL,
+  device INTEGER NOT NULL,
+  state BLOB NOT NULL,                 -- sealed encodeSession bytes
+  previous BLOB,                       -- the state this one replaced (see sessions.ts)
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (username, device)
+);
+CREATE TABLE IF NOT EXISTS signed_prekeys (
+  id INTEGER PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  secret BLOB NOT NULL                 -- sealed encodeSignedPreKey bytes
+);
+CREATE TABLE IF NOT EXISTS one_time_prekeys (
+  id INTEGER PRIMARY KEY,
+  secret BLOB NOT NULL                 -- sealed encodeOneTimePreKey bytes
+);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL,                    -- message id chosen by the sender (inside the ciphertext)
+  peer TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+  body BLOB,                           -- sealed text; NULL for a message that failed to decrypt
+  sent_at TEXT NOT NULL,
+  received_at TEXT,
+  status TEXT NOT NULL,                -- out: queued | sent | delivered ; in: received | failed
+  error TEXT,
+  identity_changed INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (peer, direction, id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('text', 'receipt')),
+  peer TEXT NOT NULL,
+  device INTEGER,                      -- NULL until encrypted for each device of the peer
+  client_id TEXT UNIQUE,               -- the relay's idempotency id, set once encrypted
+  payload BLOB,                        -- sealed payload while not yet encrypted
+  envelope BLOB,                       -- ratchet envelope once encrypted (already ciphertext)
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen (
+  sender TEXT NOT NULL,
+  device INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (sender, device, client_id)
+);
+`;
+
+export function openDb(path: string): DB {
+  // Create the file 0600 before SQLite does, so it never exists with a wider mode.
+  if (!existsSync(path)) writeFileSync(path, '', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  const db = new Database(path);
+  db.pragma('busy_timeout = 10000');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.exec(SCHEMA);
+  for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
+  return db;
+}
+
+/** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
+export function tx<T>(db: DB, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}
+
+export function getMeta(db: DB, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function setMeta(db: DB, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}

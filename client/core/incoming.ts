@@ -1,0 +1,123 @@
+// Receiving: one relay `message` frame → decrypt, store, dedupe, in one transaction with the
+// session state it advanced. The caller acks the frame to the relay only after this returns, so a
+// crash in between means a redelivery, which the `seen` table turns into a no-op.
+//
+// Nothing is dropped silently: a frame that cannot be decrypted becomes a `failed` result (and a
+// history row) naming the sender and a typed reason.
+import { isCryptoError } from '../../crypto/errors.js';
+import { fromBase64url } from '../../crypto/encoding.js';
+import { acceptPreKeyMessage, decryptMessage, messageType } from '../../crypto/session.js';
+import { getContact, observeIdentity } from './contacts.js';
+import { ourAddress, type Client } from './context.js';
+import { tx } from './db.js';
+import { queueReceipt } from './outbox.js';
+import { parsePayload, PayloadError } from './payload.js';
+import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
+import type { MessageFrame } from './relay-ws.js';
+import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
+
+export type Incoming =
+  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean }
+  | { kind: 'receipt'; from: string; id: string }
+  | { kind: 'duplicate'; from: string }
+  | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string };
+
+export const FAILURE_TEXT: Record<string, string> = {
+  no_session: 'no session with the sender (they must start a new one; see docs/CLI.md "repair")',
+  decrypt_failed: 'the message did not decrypt (tampered, or encrypted for a session we no longer have)',
+  too_far_ahead: 'the message is too far ahead of the session (too many messages lost)',
+  unknown_prekey: 'the first message names a prekey we do not hold (used or expired)',
+  bad_signature: 'a signature in the first message does not verify',
+  malformed: 'the message is malformed',
+  unsupported_version: 'the message uses a protocol version we do not speak',
+  bad_key: 'the message carries a refused key',
+  bad_payload: 'the message decrypted but its content is not a fastchat message',
+};
+
+class Failure extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/**
+ * Tries the current session, then the previous one (see sessions.ts). A PreKeyMessage is tried
+ * here too: the initiator repeats its X3DH header until we reply, and those repeats belong to the
+ * session the first one created. Returns undefined when no session opens it.
+ */
+function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number): Uint8Array | undefined {
+  const current = loadSession(c.db, c.sealer, user, device);
+  if (current) {
+    try {
+      const r = decryptMessage(current, envelope);
+      saveSession(c.db, c.sealer, user, device, r.state, now);
+      return r.plaintext;
+    } catch (e) {
+      if (isCryptoError(e, 'duplicate_message')) throw e;
+    }
+  }
+  const previous = loadPreviousSession(c.db, c.sealer, user, device);
+  if (previous) {
+    try {
+      const r = decryptMessage(previous, envelope);
+      promotePreviousSession(c.db, c.sealer, user, device, r.state, now);
+      return r.plaintext;
+    } catch (e) {
+      if (isCryptoError(e, 'duplicate_message')) throw e;
+    }
+  }
+  return undefined;
+}
+
+export function processIncoming(c: Client, f: MessageFrame): Incoming {
+  const me = ourAddress(c);
+  const from = f.from;
+  const now = c.now();
+  const receivedAt = new Date(now).toISOString();
+  return tx(c.db, (): Incoming => {
+    const seen = c.db.prepare('SELECT 1 FROM seen WHERE sender = ? AND device = ? AND client_id = ?').get(from.user, from.device, f.clientId);
+    if (seen) return { kind: 'duplicate', from: from.user };
+    c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
+    try {
+      const envelope = fromBase64url(f.body);
+      let plaintext: Uint8Array;
+      let identityChanged = false;
+      let newContact = false;
+      const opened = openWithSessions(c, from.user, from.device, envelope, now);
+      if (opened) {
+        plaintext = opened;
+        identityChanged = getContact(c.db, from.user)?.trust === 'changed';
+      } else if (messageType(envelope) === 'prekey') {
+        const r = acceptPreKeyMessage(c.secrets.identity, me, preKeyStore(c.db, c.sealer), from, envelope);
+        const seenAs = observeIdentity(c.db, from.user, r.theirIdentity, now);
+        identityChanged = seenAs === 'changed';
+        newContact = seenAs === 'new';
+        replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
+        if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
+        plaintext = r.plaintext;
+      } else {
+        throw new Failure(loadSession(c.db, c.sealer, from.user, from.device) ? 'decrypt_failed' : 'no_session');
+      }
+      const p = parsePayload(plaintext);
+      if (p.type === 'receipt') {
+        c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
+        return { kind: 'receipt', from: from.user, id: p.id };
+      }
+      const inserted = c.db
+        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, identity_changed) VALUES (?, ?, 'in', ?, ?, ?, 'received', ?)")
+        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
+      if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
+      // Receipts go only to a trusted identity: an unverified new key learns nothing from us.
+      if (!identityChanged) queueReceipt(c, from.user, p.id);
+      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, identityChanged, newContact };
+    } catch (e) {
+      const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
+      if (reason === undefined) throw e;
+      if (reason === 'duplicate_message') return { kind: 'duplicate', from: from.user };
+      c.db
+        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, error) VALUES (?, ?, 'in', NULL, ?, ?, 'failed', ?)")
+        .run(f.clientId, from.user, f.sentAt, receivedAt, reason);
+      return { kind: 'failed', from: from.user, device: from.device, id: f.clientId, reason, message: FAILURE_TEXT[reason] ?? reason, receivedAt };
+    }
+  });
+}

@@ -1,0 +1,55 @@
+// keygen: a new identity, a new storage key and fresh prekeys. Never overwrites existing keys
+// unless forced; with --force the old store (sessions, prekeys, contacts, history) goes too,
+// because it is encrypted under the old storage key and bound to the old identity.
+import { toBase64url } from '../../crypto/encoding.js';
+import { encodePublicIdentity, fingerprint, generateIdentity, publicIdentity } from '../../crypto/identity.js';
+import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
+import { CliError } from '../errors.js';
+import { makeSealer } from './at-rest.js';
+import { loadConfig, saveConfig } from './config.js';
+import type { Client } from './context.js';
+import { openDb } from './db.js';
+import { ensureHome, hasKeys, homePaths, removeFile } from './home.js';
+import { kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
+import { createInitialPreKeys } from './prekeys.js';
+import { getPassphrase } from './prompt.js';
+import { closeAgents } from './relay-http.js';
+
+export async function keygen(opts: { force: boolean }): Promise<Client> {
+  await sodiumReady();
+  const home = homePaths();
+  if (hasKeys(home) && !opts.force) {
+    throw new CliError('keys_exist', `keys already exist in ${home.dir}; nothing was changed`, {
+      hint: 'use `fastchat keygen --force` to replace them (this deletes sessions and history of this home), or set FASTCHAT_HOME',
+    });
+  }
+  const kdf = kdfParamsFromEnv();
+  ensureHome(home);
+  const passphrase = await getPassphrase({ confirm: true });
+  const random = systemRandom();
+  const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES) };
+  if (opts.force) for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`]) removeFile(f);
+  await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
+  const config = { ...loadConfig(home), identity: toBase64url(encodePublicIdentity(publicIdentity(secrets.identity))) };
+  saveConfig(home, config);
+  const db = openDb(home.store);
+  const c: Client = {
+    home,
+    config,
+    secrets,
+    db,
+    sealer: makeSealer(secrets.storageKey, random),
+    random,
+    now: () => Date.now(),
+    close() {
+      db.close();
+      closeAgents();
+    },
+  };
+  createInitialPreKeys(c);
+  return c;
+}
+
+export function ownFingerprint(c: Client): string {
+  return fingerprint(publicIdentity(c.secrets.identity));
+}

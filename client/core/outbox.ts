@@ -1,0 +1,227 @@
+// The outbox. A message is stored before anything is sent, in two stages:
+//   1. queued: the payload, sealed at rest, addressed to a peer (no session needed, so `send`
+//      works with the relay down);
+//   2. encrypted: one ratchet envelope per peer device, written in the same transaction as the
+//      session state that produced it.
+// Rows leave the outbox only when the relay has acknowledged them (stored durably). The relay
+// deduplicates by client id, so resending after a lost answer is harmless.
+import { toBase64url } from '../../crypto/encoding.js';
+import type { PreKeyBundle } from '../../crypto/prekeys.js';
+import { encryptMessage, initiateSession, type SessionState } from '../../crypto/session.js';
+import { CliError } from '../errors.js';
+import { getContact, observeIdentity } from './contacts.js';
+import { ourAddress, type Client } from './context.js';
+import { tx, type DB } from './db.js';
+import { encodePayload, type Payload } from './payload.js';
+import { fetchBundles, postMessage } from './relay-api.js';
+import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
+import { loadSession, saveSession, sessionDevices } from './sessions.js';
+
+export function newMessageId(c: Client): string {
+  return toBase64url(c.random(16));
+}
+
+/** Stage 1 for a text: outbox row + history row, one transaction. */
+export function queueText(c: Client, peer: string, text: string): { id: string; sentAt: string } {
+  const id = newMessageId(c);
+  const sentAt = new Date(c.now()).toISOString();
+  const payload: Payload = { v: 1, type: 'text', id, text, sentAt };
+  tx(c.db, () => {
+    insertQueued(c, peer, payload);
+    c.db
+      .prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')")
+      .run(id, peer, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(text))), sentAt);
+  });
+  return { id, sentAt };
+}
+
+/** Stage 1 for a delivery receipt; call inside the transaction that stored the message. */
+export function queueReceipt(c: Client, peer: string, messageId: string): void {
+  insertQueued(c, peer, { v: 1, type: 'receipt', id: messageId, text: '', sentAt: new Date(c.now()).toISOString() });
+}
+
+function insertQueued(c: Client, peer: string, p: Payload): void {
+  c.db
+    .prepare('INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, ?, ?, ?, ?)')
+    .run(p.id, p.type, peer, Buffer.from(c.sealer.seal('outbox', encodePayload(p))), c.now());
+}
+
+export class UntrustedIdentity extends CliError {
+  constructor(peer: string) {
+    super('identity_changed', `the identity key of @${peer} has changed; nothing is sent to @${peer} until you verify it`, {
+      exitCode: 4,
+      hint: `compare the safety number (\`fastchat fingerprint @${peer}\`) with ${peer} out of band, then run \`fastchat verify @${peer} --accept\``,
+    });
+  }
+}
+
+/** Records the identities of freshly fetched bundles (TOFU); throws UntrustedIdentity on a change. */
+export function checkBundles(c: { db: DB; now: () => number }, peer: string, bundles: PreKeyBundle[]): 'new' | 'same' {
+  let seen: 'new' | 'same' = 'same';
+  for (const b of bundles) {
+    const r = tx(c.db, () => observeIdentity(c.db, peer, b.identity, c.now()));
+    if (r === 'changed') throw new UntrustedIdentity(peer);
+    if (r === 'new') seen = 'new';
+  }
+  return seen;
+}
+
+export interface SealReport {
+  held: string[]; // peers whose identity changed: their messages wait for `verify --accept`
+  failed: { peer: string; code: string; message: string }[];
+}
+
+function failQueued(c: Client, peer: string, code: string): void {
+  tx(c.db, () => {
+    c.db.prepare("UPDATE messages SET status = 'failed', error = ? WHERE peer = ? AND direction = 'out' AND id IN (SELECT message_id FROM outbox WHERE peer = ?)").run(code, peer, peer);
+    c.db.prepare('DELETE FROM outbox WHERE peer = ?').run(peer);
+  });
+}
+
+/**
+ * Stage 2: encrypts every queued payload for each device of its peer. Peers without a session need
+ * their bundle (from `bundles`, or fetched when a relay target is given; skipped otherwise).
+ */
+export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundles = new Map<string, PreKeyBundle[]>()): Promise<SealReport> {
+  const report: SealReport = { held: [], failed: [] };
+  const peers = (c.db.prepare('SELECT DISTINCT peer FROM outbox WHERE envelope IS NULL').all() as { peer: string }[]).map((r) => r.peer);
+  for (const peer of peers) {
+    if (getContact(c.db, peer)?.trust === 'changed') {
+      report.held.push(peer);
+      continue;
+    }
+    let peerBundles = bundles.get(peer);
+    if (sessionDevices(c.db, peer).length === 0 && !peerBundles) {
+      if (!t) continue;
+      try {
+        peerBundles = await fetchBundles(t, peer);
+        checkBundles(c, peer, peerBundles);
+      } catch (e) {
+        if (e instanceof UntrustedIdentity) {
+          report.held.push(peer);
+          continue;
+        }
+        if (e instanceof CliError && e.code === 'unknown_user') {
+          // Queued while the relay was down, to a name the relay does not know: fail it visibly.
+          failQueued(c, peer, e.code);
+          report.failed.push({ peer, code: e.code, message: e.message });
+          continue;
+        }
+        if (e instanceof CliError && e.code === 'no_keys_published') continue;
+        throw e;
+      }
+    }
+    encryptForPeer(c, peer, peerBundles ?? []);
+  }
+  return report;
+}
+
+function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void {
+  const me = ourAddress(c);
+  tx(c.db, () => {
+    if (getContact(c.db, peer)?.trust === 'changed') return;
+    const states = new Map<number, SessionState>();
+    for (const device of sessionDevices(c.db, peer)) states.set(device, loadSession(c.db, c.sealer, peer, device)!);
+    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random));
+    if (states.size === 0) return;
+    const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
+      seq: number;
+      message_id: string;
+      kind: string;
+      payload: Buffer;
+    }[];
+    const insert = c.db.prepare('INSERT INTO outbox (message_id, kind, peer, device, client_id, envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const r of rows) {
+      const plaintext = c.sealer.open('outbox', new Uint8Array(r.payload));
+      for (const [device, state] of states) {
+        const out = encryptMessage(state, plaintext, c.random);
+        states.set(device, out.state);
+        const clientId = `${r.kind === 'receipt' ? 'r' : 'm'}${r.message_id}-${device}`;
+        insert.run(r.message_id, r.kind, peer, device, clientId, Buffer.from(out.envelope), c.now());
+      }
+      c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+    }
+    for (const [device, state] of states) saveSession(c.db, c.sealer, peer, device, state, c.now());
+  });
+}
+
+export interface FlushReport {
+  sent: number; // envelopes the relay acknowledged
+  pending: number; // rows still in the outbox (relay down, queue full, identity held)
+  failed: { peer: string; code: string; message: string }[];
+  unreachable: boolean;
+}
+
+/** Sends every encrypted row in order; stops at the first sign the relay is down. */
+export async function flushOutbox(c: Client, t: RelayTarget): Promise<FlushReport> {
+  const report: FlushReport = { sent: 0, pending: 0, failed: [], unreachable: false };
+  const rows = c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as {
+    seq: number;
+    message_id: string;
+    kind: string;
+    peer: string;
+    device: number;
+    client_id: string;
+    envelope: Buffer;
+  }[];
+  const blocked = new Set<string>();
+  for (const r of rows) {
+    if (blocked.has(r.peer)) continue;
+    try {
+      await postMessage(t, r.client_id, [{ user: r.peer, device: r.device }], toBase64url(new Uint8Array(r.envelope)));
+      tx(c.db, () => {
+        c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+        if (r.kind === 'text') markSentIfDone(c, r.peer, r.message_id);
+      });
+      report.sent++;
+    } catch (e) {
+      if (isUnreachable(e)) {
+        report.unreachable = true;
+        break;
+      }
+      if (e instanceof RelayError && (e.code === 'queue_full' || e.code === 'rate_limited' || e.status >= 500)) {
+        // Keep it and everything after it for this peer, so order is kept; retried next time.
+        blocked.add(r.peer);
+        report.failed.push({ peer: r.peer, code: e.code, message: e.message });
+        continue;
+      }
+      if (e instanceof RelayError && e.status !== 401) {
+        // The relay refuses this message for good (unknown user or device, too large): say so,
+        // mark it failed in the history and drop it from the outbox.
+        tx(c.db, () => {
+          c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+          if (r.kind === 'text') {
+            c.db.prepare("UPDATE messages SET status = 'failed', error = ? WHERE peer = ? AND direction = 'out' AND id = ?").run(e.code, r.peer, r.message_id);
+          }
+        });
+        report.failed.push({ peer: r.peer, code: e.code, message: e.message });
+        continue;
+      }
+      throw e;
+    }
+  }
+  report.pending = (c.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+  return report;
+}
+
+function markSentIfDone(c: Client, peer: string, messageId: string): void {
+  const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE peer = ? AND message_id = ? AND kind = 'text'").get(peer, messageId) as { n: number };
+  if (left.n === 0) c.db.prepare("UPDATE messages SET status = 'sent' WHERE peer = ? AND direction = 'out' AND id = ? AND status = 'queued'").run(peer, messageId);
+}
+
+/** Stage 2 + send: what every command that reaches the relay does first. */
+export async function deliverOutbox(c: Client, t: RelayTarget): Promise<FlushReport & { held: string[] }> {
+  let sealed: SealReport;
+  try {
+    sealed = await encryptQueued(c, t);
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    return { sent: 0, pending: countOutbox(c), failed: [], unreachable: true, held: [] };
+  }
+  const flushed = await flushOutbox(c, t);
+  return { ...flushed, held: sealed.held, failed: [...sealed.failed, ...flushed.failed] };
+}
+
+export function countOutbox(c: Client): number {
+  return (c.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+}

@@ -1,0 +1,85 @@
+// Typed calls of the relay's HTTP API. Answers are validated before use: the relay is not trusted
+// with anything that matters (a bad bundle fails its signatures in verifyBundle), but a malformed
+// answer should be a clear error, not a TypeError somewhere later.
+import { z } from 'zod';
+import { bundleFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
+import { CliError } from '../errors.js';
+import { request, RelayError, type RelayTarget } from './relay-http.js';
+
+const SessionAnswer = z.object({ token: z.string().min(1), expiresAt: z.string(), username: z.string(), deviceId: z.number().int() });
+const KeysAnswer = z.object({
+  username: z.string(),
+  devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown(), signedPreKey: z.unknown(), oneTimePreKey: z.unknown() })),
+});
+
+function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
+  const r = schema.safeParse(v);
+  if (!r.success) throw new CliError('bad_response', `the relay sent a malformed ${what} answer`);
+  return r.data;
+}
+
+export async function createAccount(t: RelayTarget, username: string, password: string): Promise<void> {
+  await request(t, 'POST', '/v1/accounts', { username, password });
+}
+
+export async function createSession(t: RelayTarget, username: string, password: string, deviceId: number): Promise<z.infer<typeof SessionAnswer>> {
+  return parse(SessionAnswer, await request(t, 'POST', '/v1/sessions', { username, password, deviceId }), 'login');
+}
+
+export async function deleteSession(t: RelayTarget): Promise<void> {
+  await request(t, 'DELETE', '/v1/sessions');
+}
+
+export interface KeyUpload {
+  identity: PublicIdentityJson;
+  signedPreKey: PublicSignedPreKeyJson;
+  oneTimePreKeys: PublicOneTimePreKeyJson[];
+}
+
+export async function putKeys(t: RelayTarget, keys: KeyUpload): Promise<void> {
+  await request(t, 'PUT', '/v1/keys', keys);
+}
+
+export async function addOneTimePreKeys(t: RelayTarget, oneTimePreKeys: PublicOneTimePreKeyJson[]): Promise<number> {
+  const r = (await request(t, 'POST', '/v1/keys/one-time', { oneTimePreKeys })) as { oneTimePreKeys?: unknown };
+  return typeof r.oneTimePreKeys === 'number' ? r.oneTimePreKeys : -1;
+}
+
+export async function putSignedPreKey(t: RelayTarget, signedPreKey: PublicSignedPreKeyJson): Promise<void> {
+  await request(t, 'PUT', '/v1/keys/signed', { signedPreKey });
+}
+
+export async function oneTimePreKeyCount(t: RelayTarget): Promise<number> {
+  const r = (await request(t, 'GET', '/v1/keys/count')) as { oneTimePreKeys?: unknown };
+  return typeof r.oneTimePreKeys === 'number' ? r.oneTimePreKeys : 0;
+}
+
+/** Every device's bundle of `username`, each with both signatures verified. */
+export async function fetchBundles(t: RelayTarget, username: string): Promise<PreKeyBundle[]> {
+  let raw: unknown;
+  try {
+    raw = await request(t, 'GET', `/v1/keys/${encodeURIComponent(username)}`);
+  } catch (e) {
+    if (e instanceof RelayError && (e.code === 'unknown_user' || e.status === 404)) {
+      throw new CliError('unknown_user', `unknown user @${username} on this relay`, { hint: 'check the spelling; `fastchat who` lists who is online' });
+    }
+    throw e;
+  }
+  const a = parse(KeysAnswer, raw, 'key directory');
+  if (a.devices.length === 0) throw new CliError('no_keys_published', `@${username} has not published keys yet`);
+  return a.devices.map((d) => {
+    const b = bundleFromJson({ address: { user: username, device: d.deviceId }, identity: d.identity, signedPreKey: d.signedPreKey, oneTimePreKey: d.oneTimePreKey ?? null });
+    verifyBundle(b);
+    return b;
+  });
+}
+
+export async function postMessage(t: RelayTarget, id: string, to: { user: string; device: number }[], body: string): Promise<{ storedAt: string }> {
+  const r = (await request(t, 'POST', '/v1/messages', { id, to, body })) as { storedAt?: unknown };
+  return { storedAt: typeof r.storedAt === 'string' ? r.storedAt : new Date().toISOString() };
+}
+
+export async function presence(t: RelayTarget): Promise<string[]> {
+  const r = parse(z.object({ online: z.array(z.string()) }), await request(t, 'GET', '/v1/presence'), 'presence');
+  return r.online;
+}

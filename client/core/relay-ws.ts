@@ -1,0 +1,139 @@
+// One WebSocket connection to the relay (docs/RELAY.md): validates each frame, turns it into an
+// event, and answers pings. Reconnecting is the caller's business (chat does, inbox does not).
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { CliError } from '../errors.js';
+import { RelayUnreachable, type RelayTarget } from './relay-http.js';
+
+const Addr = z.object({ user: z.string(), device: z.number().int() });
+const Frame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional() }),
+  z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.string().optional() }),
+  z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
+  z.object({ type: z.literal('drained') }),
+  z.object({ type: z.literal('presence'), user: z.string(), online: z.boolean() }),
+  z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional() }),
+  z.object({ type: z.literal('pong') }),
+]);
+export type RelayFrame = z.infer<typeof Frame>;
+export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
+export type HelloFrame = Extract<RelayFrame, { type: 'hello' }>;
+
+/** Pings keep NAT and proxies from dropping an idle chat. */
+const PING_INTERVAL_MS = 25_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface RelaySocketEvents {
+  frame: [RelayFrame];
+  close: [code: number, reason: string];
+}
+
+export class RelaySocket extends EventEmitter<RelaySocketEvents> {
+  private ping: NodeJS.Timeout | undefined;
+  private constructor(private readonly ws: WebSocket) {
+    super();
+  }
+
+  /**
+   * Opens the socket and resolves with the hello frame; rejects with RelayUnreachable or an auth
+   * error. `onFrame` is attached before the first frame can arrive: the relay pushes the backlog
+   * right after hello, often in the same TCP read, so a listener added after `await` would miss it.
+   */
+  static connect(t: RelayTarget, onFrame: (f: RelayFrame, socket: RelaySocket) => void): Promise<{ socket: RelaySocket; hello: HelloFrame }> {
+    const url = `${t.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws`;
+    const ws = new WebSocket(url, {
+      headers: t.token ? { authorization: `Bearer ${t.token}` } : {},
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
+    });
+    const socket = new RelaySocket(ws);
+    socket.on('frame', (f) => onFrame(f, socket));
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Error): void => {
+        if (settled) return;
+        settled = true;
+        ws.terminate();
+        reject(e);
+      };
+      ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        fail(
+          status === 401
+            ? new RelayUnauthorized()
+            : new RelayUnreachable(t.url, new Error(`websocket upgrade refused with ${status}`)),
+        );
+      });
+      ws.on('error', (e) => fail(new RelayUnreachable(t.url, e)));
+      ws.on('close', (code, reason) => {
+        if (!settled) {
+          if (code === 4001) fail(new RelayUnauthorized());
+          else fail(new RelayUnreachable(t.url, new Error(`closed with ${code}`)));
+          return;
+        }
+        socket.stopPing();
+        socket.emit('close', code, reason.toString());
+      });
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        let frame: RelayFrame;
+        try {
+          const parsed = Frame.safeParse(JSON.parse(data.toString()));
+          if (!parsed.success) return; // a frame type from a newer relay: ignore it
+          frame = parsed.data;
+        } catch {
+          return;
+        }
+        if (!settled && frame.type === 'hello') {
+          settled = true;
+          socket.startPing();
+          resolve({ socket, hello: frame });
+          return;
+        }
+        socket.emit('frame', frame);
+      });
+    });
+  }
+
+  send(frame: Record<string, unknown>): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  ack(deliveryId: string): void {
+    this.send({ type: 'ack', id: deliveryId });
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  close(): void {
+    this.stopPing();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
+  }
+
+  /** Resolves when the socket is closed (at once if it already is). */
+  closed(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((r) => this.ws.once('close', () => r()));
+  }
+
+  private startPing(): void {
+    this.ping = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
+    this.ping.unref();
+  }
+
+  private stopPing(): void {
+    if (this.ping) clearInterval(this.ping);
+    this.ping = undefined;
+  }
+}
+
+export class RelayUnauthorized extends CliError {
+  constructor() {
+    super('unauthorized', 'the relay refused our token (expired or logged out)', { hint: 'run `fastchat login <username>`' });
+  }
+}

@@ -1,0 +1,48 @@
+// send: check the peer's identity against the key directory (this is where a changed key is
+// noticed before anything is encrypted for it), queue, encrypt, deliver. With the relay down the
+// message stays queued and the command still succeeds.
+import type { PreKeyBundle } from '../../crypto/prekeys.js';
+import { getContact } from './contacts.js';
+import { relayTarget, type Client } from './context.js';
+import { checkBundles, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from './outbox.js';
+import { fetchBundles } from './relay-api.js';
+import { isUnreachable } from './relay-http.js';
+
+export interface SendResult {
+  id: string;
+  to: string;
+  sentAt: string;
+  status: 'sent' | 'queued';
+  reason?: string; // why it stayed queued
+}
+
+export async function sendText(c: Client, peer: string, text: string): Promise<SendResult> {
+  if (getContact(c.db, peer)?.trust === 'changed') throw new UntrustedIdentity(peer);
+  const t = relayTarget(c);
+  let bundles: PreKeyBundle[] | undefined;
+  try {
+    bundles = await fetchBundles(t, peer);
+    checkBundles(c, peer, bundles);
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+  }
+  const q = queueText(c, peer, text);
+  const result: SendResult = { id: q.id, to: peer, sentAt: q.sentAt, status: 'queued' };
+  if (!bundles) return { ...result, reason: 'relay unreachable' };
+  try {
+    await encryptQueued(c, t, new Map([[peer, bundles]]));
+    const r = await flushOutbox(c, t);
+    if (r.unreachable) return { ...result, reason: 'relay unreachable' };
+    const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE message_id = ? AND kind = 'text'").get(q.id) as { n: number };
+    if (left.n > 0) {
+      const f = r.failed.find((x) => x.peer === peer);
+      return { ...result, reason: f ? `${f.code}: ${f.message}` : 'not acknowledged' };
+    }
+    const row = c.db.prepare("SELECT status, error FROM messages WHERE peer = ? AND direction = 'out' AND id = ?").get(peer, q.id) as { status: string; error: string | null };
+    if (row.status === 'failed') return { ...result, status: 'queued', reason: row.error ?? 'failed' };
+    return { ...result, status: 'sent' };
+  } catch (e) {
+    if (isUnreachable(e)) return { ...result, reason: 'relay unreachable' };
+    throw e;
+  }
+}

@@ -1,0 +1,113 @@
+// One receive pass over a WebSocket: flush our outbox, take the backlog the relay pushes until it
+// says `drained`, optionally wait for live messages, then flush the receipts that produced. Also
+// the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
+import type { Client } from './context.js';
+import { processIncoming, type Incoming } from './incoming.js';
+import { deliverOutbox, type FlushReport } from './outbox.js';
+import { rotateIfDue, topUpIfLow } from './prekeys.js';
+import type { RelayTarget } from './relay-http.js';
+import { RelaySocket, type RelayFrame } from './relay-ws.js';
+
+/** After a live message, keep listening this long for the rest of a burst before returning. */
+const QUIET_MS = 400;
+const DRAIN_TIMEOUT_MS = 30_000;
+
+export interface SyncOptions {
+  waitSeconds?: number;
+  onIncoming(r: Incoming): void;
+  onWarning(message: string): void;
+}
+
+export interface SyncReport {
+  received: number;
+  outbox: FlushReport & { held: string[] };
+}
+
+/** Keeps prekeys topped up and the signed prekey fresh; failures are only warnings. */
+export async function maintainKeys(c: Client, t: RelayTarget, relayCount: number | undefined, warn: (m: string) => void): Promise<void> {
+  try {
+    await topUpIfLow(c, t, relayCount);
+    await rotateIfDue(c, t);
+  } catch (e) {
+    warn(`could not refresh prekeys on the relay: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): Promise<SyncReport> {
+  let received = 0;
+  let drained = false;
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  const pokeWaiter = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onFrame = (f: RelayFrame, socket: RelaySocket): void => {
+    try {
+      if (f.type === 'message') {
+        const r = processIncoming(c, f);
+        socket.ack(f.id);
+        if (r.kind !== 'duplicate') {
+          if (r.kind !== 'receipt') received++;
+          opts.onIncoming(r);
+        }
+        pokeWaiter();
+      } else if (f.type === 'drained') {
+        drained = true;
+        pokeWaiter();
+      } else if (f.type === 'prekeys_low') {
+        void maintainKeys(c, t, f.oneTimePreKeys, opts.onWarning);
+      } else if (f.type === 'error') {
+        opts.onWarning(`relay error: ${f.code}${f.message ? ` (${f.message})` : ''}`);
+      }
+    } catch (e) {
+      failure = e;
+      pokeWaiter();
+    }
+  };
+  const { socket, hello } = await RelaySocket.connect(t, onFrame);
+  let closed = false;
+  socket.on('close', () => {
+    closed = true;
+    pokeWaiter();
+  });
+  const waitFor = (ms: number): Promise<void> =>
+    new Promise((r) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        r();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        r();
+      };
+    });
+
+  try {
+    await maintainKeys(c, t, hello.oneTimePreKeys, opts.onWarning);
+    const first = await deliverOutbox(c, t);
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (!drained && !closed && failure === undefined && Date.now() < deadline) await waitFor(deadline - Date.now());
+    if (failure !== undefined) throw failure;
+    const waitMs = (opts.waitSeconds ?? 0) * 1000;
+    if (waitMs > 0 && received === 0 && !closed) {
+      const until = Date.now() + waitMs;
+      while (received === 0 && !closed && failure === undefined && Date.now() < until) await waitFor(until - Date.now());
+      // A burst rarely arrives as one frame: collect until the line goes quiet.
+      let before = received > 0 ? -1 : received;
+      while (received !== before && !closed && failure === undefined) {
+        before = received;
+        await waitFor(QUIET_MS);
+      }
+      if (failure !== undefined) throw failure;
+    }
+    const second = await deliverOutbox(c, t);
+    return {
+      received,
+      outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
+    };
+  } finally {
+    socket.close();
+  }
+}

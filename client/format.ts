@@ -1,0 +1,43 @@
+// Output helpers shared by the commands: peers on the command line, timestamps, JSON lines.
+import { usageError } from './errors.js';
+import { isValidUsername } from '../crypto/types.js';
+
+/** `@bob` (or `bob`) → "bob". `#team` is a group: not supported before the groups issue. */
+export function parsePeer(arg: string): string {
+  if (arg.startsWith('#')) throw usageError(`groups are not supported yet: "${arg}"`, 'send to one person with @username');
+  const u = arg.startsWith('@') ? arg.slice(1) : arg;
+  if (!isValidUsername(u)) throw usageError(`invalid user "${arg}"`, 'write a user as @username (3 to 32 characters: a-z, 0-9, _)');
+  return u;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** Local time, minutes precision: "2025-01-31 14:05". */
+export function shortTime(iso: string | number): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '????-??-?? ??:??';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function warn(line: string): void {
+  process.stderr.write(`fastchat: warning: ${line}\n`);
+}
+
+/** Terminal control characters in a peer's text could rewrite the screen: show them escaped. */
+export function safeText(s: string): string {
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export function parsePositiveInt(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw usageError(`${what} must be a non-negative integer, got "${v}"`);
+  return n;
+}
