@@ -30,6 +30,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = ON');
+  // Deleted rows are overwritten with zeros, not left in free pages: a delivered and acked body
+  // (or a deleted account's keys) must not be recoverable from the file (test/relay-scan.test.ts).
+  db.pragma('secure_delete = ON');
   // A second process (the admin command) may hold the write lock briefly.
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
