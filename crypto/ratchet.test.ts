@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sodium, sodiumReady, systemRandom } from './sodium.js';
@@ -399,4 +400,30 @@ test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b 
   for (const d of v.deliveries as J[]) assert.equal(d.plaintext, (v.messages as J[]).find((m) => m.id === d.message).plaintext);
   assert.ok((v.deliveries as J[]).some((d) => d.skippedKeysAfter > 0));
   for (const st of Object.values(v.finalStates) as string[]) assert.equal(toHex(encodeRatchetState(parseRatchetState(h(st)))), st);
+});
+
+test('any header round-trips through encodeHeader and parseHeader (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), (dhKey, pn, n) => {
+      const h = { dh: dhKey, pn, n };
+      const bytes = encodeHeader(h);
+      assert.equal(bytes.length, RATCHET_HEADER_BYTES);
+      assert.deepEqual(parseHeader(bytes), h);
+    }),
+  );
+});
+
+test('header and ratchet-state parsers on random bytes throw only CryptoError (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 400 }), fc.boolean(), (bytes, versioned) => {
+      const b = versioned && bytes.length > 1 ? Uint8Array.of(1, 0x20, ...bytes.subarray(2)) : bytes;
+      for (const parse of [parseHeader, parseRatchetState]) {
+        try {
+          parse(b);
+        } catch (e) {
+          assert.ok(isCryptoError(e), String(e));
+        }
+      }
+    }),
+  );
 });
