@@ -28,7 +28,11 @@ export async function main(argv: string[]): Promise<number> {
     .description('end-to-end encrypted chat with a blind relay')
     .version(VERSION, '-V, --version')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      // One error format for the whole CLI: commander's usage errors too.
+      outputError: (s, write) => write(s.replace(/^error: /, 'fastchat: error: ')),
+    })
     .showSuggestionAfterError();
   // Only load the command modules when something other than --version/--help of the root runs.
   const wantsOnlyVersion = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
