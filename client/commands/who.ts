@@ -12,7 +12,12 @@ export function register(program: Command): void {
       const { print, printJson } = await import('../format.js');
       const c = await openPublic();
       try {
-        const online = (await presence(relayTarget(c))).sort();
+        const t = relayTarget(c);
+        const online = (await presence(t)).sort();
+        // Connected anyway: hand over whatever is already encrypted in the outbox.
+        const { flushOutbox } = await import('../core/outbox.js');
+        const flushed = await flushOutbox(c, t);
+        if (flushed.sent > 0 && !opts.json) process.stderr.write(`sent ${flushed.sent} queued message(s)\n`);
         if (opts.json) printJson({ online });
         else if (online.length === 0) print('nobody is online');
         else for (const u of online) print(`@${u}${u === c.config.username ? ' (you)' : ''}`);

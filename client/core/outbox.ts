@@ -153,7 +153,7 @@ export interface FlushReport {
 }
 
 /** Sends every encrypted row in order; stops at the first sign the relay is down. */
-export async function flushOutbox(c: Client, t: RelayTarget): Promise<FlushReport> {
+export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushReport> {
   const report: FlushReport = { sent: 0, pending: 0, failed: [], unreachable: false };
   const rows = c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as {
     seq: number;
@@ -204,7 +204,7 @@ export async function flushOutbox(c: Client, t: RelayTarget): Promise<FlushRepor
   return report;
 }
 
-function markSentIfDone(c: Client, peer: string, messageId: string): void {
+function markSentIfDone(c: { db: DB }, peer: string, messageId: string): void {
   const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE peer = ? AND message_id = ? AND kind = 'text'").get(peer, messageId) as { n: number };
   if (left.n === 0) c.db.prepare("UPDATE messages SET status = 'sent' WHERE peer = ? AND direction = 'out' AND id = ? AND status = 'queued'").run(peer, messageId);
 }
@@ -222,6 +222,6 @@ export async function deliverOutbox(c: Client, t: RelayTarget): Promise<FlushRep
   return { ...flushed, held: sealed.held, failed: [...sealed.failed, ...flushed.failed] };
 }
 
-export function countOutbox(c: Client): number {
+export function countOutbox(c: { db: DB }): number {
   return (c.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
 }

@@ -28,7 +28,12 @@ export async function sendText(c: Client, peer: string, text: string): Promise<S
   }
   const q = queueText(c, peer, text);
   const result: SendResult = { id: q.id, to: peer, sentAt: q.sentAt, status: 'queued' };
-  if (!bundles) return { ...result, reason: 'relay unreachable' };
+  if (!bundles) {
+    // Encrypt now when a session exists, so any later command (even one without the passphrase,
+    // like `who`) can hand the ciphertext to the relay.
+    await encryptQueued(c, undefined);
+    return { ...result, reason: 'relay unreachable' };
+  }
   try {
     await encryptQueued(c, t, new Map([[peer, bundles]]));
     const r = await flushOutbox(c, t);
