@@ -1,0 +1,135 @@
+// `fastchat relay users list|ban|unban|delete --db F`, run as the real binary against the database
+// of a RUNNING relay: a ban stops the user's tokens at once and closes their socket; delete
+// removes the account with its keys and queued messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { startRelayProcess } from './util/relay-process.js';
+import { RelayHttp, RelayWs, makeBundle } from './util/relay-client.js';
+import { FASTCHAT_BIN } from './util/paths.js';
+import { RELAY_TEST_ARGS, within } from './util/fault.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function fastchat(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [FASTCHAT_BIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('relay users list/ban/unban/delete act on a running relay through its database', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'relay.db');
+  // Live sockets are re-checked for bans every sweep interval (capped at 5 s); 1 s here.
+  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--sweep-interval-seconds', '1'] });
+  t.after(() => relay.stop());
+
+  const alice = new RelayHttp(relay.url);
+  const aliceToken = await alice.signup('alice', 'alice password');
+  assert.equal((await alice.putKeys((await makeBundle({ oneTimePreKeys: 5 })).body)).status, 200);
+  const bob = new RelayHttp(relay.url);
+  const bobToken = await bob.signup('bob', 'bob password');
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await bob.request('POST', '/v1/messages', { id: `q${i}`, to: [{ user: 'alice', device: 1 }], body: 'AQID' })).status, 200);
+  }
+
+  // list (JSON and table)
+  const listed = await fastchat(['relay', 'users', 'list', '--db', db, '--json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  const users = JSON.parse(listed.stdout).users as { username: string; banned: boolean; devices: number; queued: number }[];
+  assert.deepEqual(
+    users.map((u) => [u.username, u.banned, u.devices, u.queued]),
+    [['alice', false, 1, 3], ['bob', false, 1, 0]],
+  );
+  const table = await fastchat(['relay', 'users', 'list', '--db', db]);
+  assert.equal(table.code, 0);
+  assert.match(table.stdout, /^USERNAME\s+CREATED\s+DEVICES\s+QUEUED\s+BANNED\n/);
+  assert.match(table.stdout, /\nalice\s+\S+\s+1\s+3\s+-\n/);
+  assert.ok(!table.stdout.includes('argon2'), 'no password hashes printed');
+
+  // ban: a connected socket is closed, the token stops working, login is refused
+  const ws = await RelayWs.connect(relay.wsUrl, aliceToken);
+  t.after(() => ws.terminate());
+  await ws.next('hello');
+  assert.equal((await alice.request('GET', '/v1/keys/count')).status, 200);
+  const banned = await fastchat(['relay', 'users', 'ban', 'ALICE', '--db', db, '--json']);
+  assert.equal(banned.code, 0, banned.stderr);
+  assert.equal(JSON.parse(banned.stdout).banned, true);
+  const afterBan = await alice.request('GET', '/v1/keys/count');
+  assert.equal(afterBan.status, 403, 'the very next request with the old token is refused');
+  assert.equal(afterBan.body.error.code, 'banned');
+  const closed = await within(ws.closed, 8000, "the banned user's socket to be closed");
+  assert.equal(closed.code, 1008);
+  const login = await alice.request('POST', '/v1/sessions', { username: 'alice', password: 'alice password' }, { token: null });
+  assert.equal(login.status, 403);
+  assert.equal(login.body.error.code, 'banned');
+  await assert.rejects(
+    RelayWs.connect(relay.wsUrl, aliceToken).then(async (w) => {
+      const c = await w.closed;
+      throw new Error(`closed ${c.code}`);
+    }),
+    /closed 1008|upgrade refused: 403/,
+  );
+  // Others are unaffected.
+  assert.equal((await bob.request('GET', '/v1/keys/count')).status, 200);
+
+  // unban: the account works again
+  const unbanned = await fastchat(['relay', 'users', 'unban', 'alice', '--db', db]);
+  assert.equal(unbanned.code, 0, unbanned.stderr);
+  assert.match(unbanned.stdout, /unbanned alice/);
+  assert.equal((await alice.request('GET', '/v1/keys/count')).status, 200);
+
+  // delete: keys and queued messages go with the account
+  const deleted = await fastchat(['relay', 'users', 'delete', 'alice', '--db', db, '--json']);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual(JSON.parse(deleted.stdout), { username: 'alice', deleted: true });
+  assert.equal((await alice.request('GET', '/v1/keys/count')).status, 401, 'the token of a deleted account is dead');
+  const keys = await bob.request('GET', '/v1/keys/alice');
+  assert.equal(keys.status, 404);
+  assert.equal(keys.body.error.code, 'unknown_user');
+  const raw = new Database(db, { readonly: true });
+  t.after(() => raw.close());
+  const count = (sql: string): number => (raw.prepare(sql).get() as { n: number }).n;
+  assert.equal(count("SELECT count(*) AS n FROM one_time_prekeys WHERE username = 'alice'"), 0);
+  assert.equal(count("SELECT count(*) AS n FROM devices WHERE username = 'alice'"), 0);
+  assert.equal(count("SELECT count(*) AS n FROM deliveries WHERE username = 'alice'"), 0);
+  assert.equal(count("SELECT count(*) AS n FROM sessions WHERE username = 'alice'"), 0);
+  assert.equal(count('SELECT count(*) AS n FROM messages'), 0, 'no orphaned message bodies');
+  const after = JSON.parse((await fastchat(['relay', 'users', 'list', '--db', db, '--json'])).stdout).users;
+  assert.deepEqual(after.map((u: { username: string }) => u.username), ['bob']);
+  assert.ok(bobToken);
+});
+
+test('relay users reports unknown users, bad names and a missing database file as errors', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'relay.db');
+  const relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS });
+  await relay.stop();
+
+  const unknown = await fastchat(['relay', 'users', 'ban', 'carol', '--db', db]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^fastchat: error: unknown user: carol\n/);
+  const bad = await fastchat(['relay', 'users', 'delete', 'no such name!', '--db', db]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /fastchat: error: invalid username/);
+  const missing = await fastchat(['relay', 'users', 'list', '--db', join(dir, 'typo.db')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /fastchat: error: no relay database at .*typo\.db\nhint: /);
+  const noDb = await fastchat(['relay', 'users', 'list']);
+  assert.equal(noDb.code, 2, 'usage error without --db');
+  const empty = await fastchat(['relay', 'users', 'list', '--db', db, '--json']);
+  assert.deepEqual(JSON.parse(empty.stdout), { users: [] });
+});
