@@ -1,13 +1,29 @@
-// `fastchat chat <@user>`: placeholder until the interactive UI lands.
+// `fastchat chat <@user>`: the interactive conversation (client/chat/).
 import type { Command } from 'commander';
 
 export function register(program: Command): void {
   program
     .command('chat')
-    .description('interactive conversation with @user')
+    .description('interactive conversation: history, queued and live messages, typed lines are sent')
     .argument('<peer>', '@username')
+    .addHelpText(
+      'after',
+      '\nInside: /who, /history N, /verify [confirm], /quit (or Ctrl-D, Ctrl-C), and @user to switch conversation.\nExample:\n  fastchat chat @bob',
+    )
     .action(async (peerArg: string) => {
       const { parsePeer } = await import('../format.js');
-      parsePeer(peerArg);
+      const peer = parsePeer(peerArg);
+      const { CliError } = await import('../errors.js');
+      const { openClient, ourAddress } = await import('../core/context.js');
+      const { Chat } = await import('../chat/chat.js');
+      const c = await openClient();
+      try {
+        if (ourAddress(c).user === peer) throw new CliError('self', 'chatting with yourself is not supported');
+        const chat = new Chat(c, peer);
+        await chat.start();
+        if (chat.fatal) throw chat.fatal;
+      } finally {
+        c.close();
+      }
     });
 }

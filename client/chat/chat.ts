@@ -1,0 +1,239 @@
+// `fastchat chat @bob`: history, then the backlog, then live messages; typed lines are sent.
+// Every message goes through the same core as `send` and `inbox` (outbox, processIncoming), so the
+// store stays the single truth and a crash loses nothing.
+import { getContact } from '../core/contacts.js';
+import { relayTarget, type Client } from '../core/context.js';
+import { history } from '../core/history.js';
+import type { Incoming } from '../core/incoming.js';
+import { processIncoming } from '../core/incoming.js';
+import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
+import { fetchBundles, presence } from '../core/relay-api.js';
+import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { maintainKeys } from '../core/sync.js';
+import { safetyNumberWith, verifyContact } from '../core/trust.js';
+import { parsePeer, safeText, shortTime } from '../format.js';
+import { MAX_TEXT_CHARS } from '../core/payload.js';
+import { RelayLink } from './link.js';
+import { Screen } from './screen.js';
+
+const HISTORY_ON_OPEN = 10;
+const HELP = 'commands: /who  /history N  /verify [confirm]  /quit (or Ctrl-D)  @user to switch';
+
+export class Chat {
+  private peer: string;
+  private readonly t: RelayTarget;
+  private readonly screen: Screen;
+  private readonly link: RelayLink;
+  private online = new Set<string>();
+  /** Why the chat ended with an error (the CLI prints it); undefined after a normal quit. */
+  fatal: Error | undefined;
+  private busy: Promise<void> = Promise.resolve();
+  private finished!: (code: number) => void;
+  readonly done: Promise<number>;
+
+  constructor(private readonly c: Client, peer: string) {
+    this.peer = peer;
+    this.t = relayTarget(c);
+    this.done = new Promise((r) => (this.finished = r));
+    this.screen = new Screen(this.promptText());
+    this.link = new RelayLink(this.t, {
+      onFrame: (f, socket) => {
+        if (f.type === 'message') {
+          const r = processIncoming(this.c, f);
+          socket.ack(f.id);
+          this.show(r);
+        } else if (f.type === 'presence') {
+          if (f.online) this.online.add(f.user);
+          else this.online.delete(f.user);
+          if (f.user === this.peer) this.screen.print(`* @${f.user} is ${f.online ? 'online' : 'offline'}`);
+        } else if (f.type === 'prekeys_low') {
+          void maintainKeys(this.c, this.t, f.oneTimePreKeys, (m) => this.screen.print(`! ${m}`));
+        } else if (f.type === 'error') {
+          this.screen.print(`! relay error: ${f.code}${f.message ? ` (${f.message})` : ''}`);
+        }
+      },
+      onUp: (hello, _socket, reconnected) => {
+        if (reconnected) this.screen.print('* reconnected to the relay');
+        this.serial(async () => {
+          await maintainKeys(this.c, this.t, hello.oneTimePreKeys, (m) => this.screen.print(`! ${m}`));
+          await this.refreshPresence();
+          const r = await deliverOutbox(this.c, this.t);
+          for (const p of r.held) this.screen.print(`! messages to @${p} are held: their identity key changed (/verify)`);
+        });
+      },
+      onDown: (reason) => this.screen.print(`* ${reason}; reconnecting… (messages you type are queued)`),
+      onFatal: (e) => {
+        this.fatal = e;
+        this.quit(1);
+      },
+    });
+  }
+
+  private promptText(): string {
+    return `@${this.peer}> `;
+  }
+
+  /** Runs network work one piece at a time, in order, so messages leave in the order typed. */
+  private serial(fn: () => Promise<void>): void {
+    this.busy = this.busy.then(fn).catch((e: unknown) => this.screen.print(`! ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  async start(): Promise<number> {
+    this.screen.print(`chat with @${this.peer} as @${this.c.config.username} — ${HELP}`);
+    this.showHistory(HISTORY_ON_OPEN);
+    await this.checkPeerIdentity();
+    this.screen.rl.on('line', (line) => this.onLine(line));
+    this.screen.rl.on('close', () => this.quit(0)); // Ctrl-D
+    this.screen.rl.on('SIGINT', () => this.quit(0)); // Ctrl-C
+    this.link.start();
+    this.screen.prompt();
+    return this.done;
+  }
+
+  private showHistory(n: number): void {
+    const entries = history(this.c, this.peer, n);
+    if (entries.length === 0) this.screen.print(`(no messages with @${this.peer} yet)`);
+    for (const e of entries) {
+      const who = e.direction === 'out' ? 'you' : `@${this.peer}`;
+      const mark = e.direction === 'out' ? ` (${e.status})` : e.status === 'failed' ? ` (could not decrypt: ${e.error})` : '';
+      this.screen.print(`${shortTime(e.sentAt)}  ${who}: ${e.text === null ? '—' : safeText(e.text)}${mark}`);
+    }
+  }
+
+  /** TOFU / key-change check against the directory when a conversation opens. */
+  private async checkPeerIdentity(): Promise<void> {
+    try {
+      checkBundles(this.c, this.peer, await fetchBundles(this.t, this.peer));
+    } catch (e) {
+      if (e instanceof UntrustedIdentity) this.screen.print(`!!! the identity key of @${this.peer} CHANGED — sending is blocked. Compare safety numbers with /verify.`);
+      else if (isUnreachable(e)) return;
+      else this.screen.print(`! ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private async refreshPresence(): Promise<void> {
+    try {
+      this.online = new Set(await presence(this.t));
+      this.screen.print(`* @${this.peer} is ${this.online.has(this.peer) ? 'online' : 'offline'}`);
+    } catch {
+      // presence is a nicety; the next presence frame corrects it
+    }
+  }
+
+  private show(r: Incoming): void {
+    if (r.kind === 'text') {
+      if (r.from === this.peer) {
+        const warn = r.identityChanged ? ' [KEY CHANGED — unverified]' : '';
+        this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.text)}`);
+      } else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
+    } else if (r.kind === 'failed') {
+      this.screen.print(`! could not decrypt a message from @${r.from} (${r.reason}): ${r.message}`);
+    }
+  }
+
+  private onLine(raw: string): void {
+    const line = raw.trim();
+    this.screen.eraseTypedLine();
+    if (line.length === 0) return this.screen.prompt();
+    if (line.startsWith('/')) return this.command(line);
+    if (/^[@#]\S+$/.test(line)) return this.switchTo(line);
+    if (line.length > MAX_TEXT_CHARS) return this.screen.print(`! the message is longer than ${MAX_TEXT_CHARS} characters`);
+    this.sendLine(line);
+  }
+
+  private sendLine(text: string): void {
+    const peer = this.peer;
+    if (getContact(this.c.db, peer)?.trust === 'changed') {
+      this.screen.print(`! not sent: the identity key of @${peer} changed. Compare safety numbers (/verify), then /verify confirm.`);
+      return;
+    }
+    const q = queueText(this.c, peer, text);
+    this.screen.print(`${shortTime(q.sentAt)}  you: ${safeText(text)}`);
+    this.serial(async () => {
+      try {
+        const sealed = await encryptQueued(this.c, this.t);
+        if (sealed.held.includes(peer)) this.screen.print(`! held: the identity key of @${peer} changed`);
+        const r = await flushOutbox(this.c, this.t);
+        if (r.unreachable) this.screen.print('* queued: the relay is unreachable; sent when it is back');
+        for (const f of r.failed) this.screen.print(`! @${f.peer}: ${f.code} (${f.message})`);
+      } catch (e) {
+        if (isUnreachable(e)) this.screen.print('* queued: the relay is unreachable; sent when it is back');
+        else throw e;
+      }
+    });
+  }
+
+  private switchTo(arg: string): void {
+    let peer: string;
+    try {
+      peer = parsePeer(arg);
+    } catch (e) {
+      this.screen.print(`! ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (peer === this.c.config.username) return this.screen.print('! that is you');
+    this.peer = peer;
+    this.screen.setPrompt(this.promptText());
+    this.screen.print(`— now chatting with @${peer} (${this.online.has(peer) ? 'online' : 'offline'}) —`);
+    this.showHistory(HISTORY_ON_OPEN);
+    this.serial(() => this.checkPeerIdentity());
+  }
+
+  private command(line: string): void {
+    const [cmd, ...args] = line.split(/\s+/);
+    switch (cmd) {
+      case '/quit':
+      case '/exit':
+        this.quit(0);
+        return;
+      case '/who':
+        this.serial(async () => {
+          try {
+            const list = (await presence(this.t)).sort();
+            this.screen.print(`online: ${list.length ? list.map((u) => `@${u}`).join(' ') : 'nobody'}`);
+          } catch (e) {
+            this.screen.print(`! ${isUnreachable(e) ? 'the relay is unreachable' : e instanceof Error ? e.message : String(e)}`);
+          }
+        });
+        return;
+      case '/history': {
+        const n = args[0] === undefined ? 20 : Number(args[0]);
+        if (!Number.isInteger(n) || n < 0) return this.screen.print('! usage: /history N');
+        this.showHistory(n);
+        return;
+      }
+      case '/verify':
+        return this.verify(args[0] === 'confirm');
+      case '/help':
+        return this.screen.print(HELP);
+      default:
+        this.screen.print(`! unknown command ${cmd}; ${HELP}`);
+    }
+  }
+
+  private verify(confirm: boolean): void {
+    const contact = getContact(this.c.db, this.peer);
+    if (!contact) return this.screen.print(`! no identity known for @${this.peer} yet`);
+    this.screen.print(`safety number with @${this.peer} (${contact.trust}): ${safetyNumberWith(this.c, contact)}`);
+    if (!confirm) {
+      this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
+      return;
+    }
+    const after = verifyContact(this.c, this.c.sealer, this.peer, true);
+    this.screen.print(`@${this.peer} is now ${after.trust}`);
+  }
+
+  private quitting = false;
+  quit(code: number): void {
+    if (this.quitting) return;
+    this.quitting = true;
+    this.link.stop();
+    // Let queued sends finish (bounded), so a line typed right before /quit is not left behind.
+    const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());
+    void Promise.race([this.busy, timeout]).then(() => {
+      this.screen.close();
+      process.stdout.write('\n');
+      this.finished(code);
+    });
+  }
+}
