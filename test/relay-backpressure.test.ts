@@ -21,10 +21,11 @@ const SENDS = 900; // past the quota, so the last ones must be refused with queu
 const MAX_PUSHED_WHILE_STALLED = 300;
 /**
  * RSS growth allowed over the whole run, which also takes in ~70 MiB of frames from the sender
- * (measured: 50-90 MiB with a reading, a stalled or no recipient). Holding the stalled reader's
- * queue in memory would add the whole ~64 MiB backlog on top.
+ * (measured: 50-100 MiB with a reading, a stalled or no recipient, mostly garbage not yet
+ * collected). Holding the stalled reader's backlog in memory would add it twice on top (~64 MiB
+ * of frame strings and ~64 MiB of socket buffers); the pushed count above is the sharp check.
  */
-const RSS_GROWTH_LIMIT_KIB = 128 * 1024;
+const RSS_GROWTH_LIMIT_KIB = 160 * 1024;
 
 test('a reader that stops reading does not make the relay buffer without bound, and gets everything in order when it resumes', { timeout: 90_000 }, async (t) => {
   const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--queue-max-messages', String(QUOTA), '--synchronous', 'normal'] });
