@@ -1,0 +1,33 @@
+// How big and how long each measurement is. `--quick` keeps the whole run under two minutes on two
+// cores; the full run stays under ten. Every load loop is bounded by these counts and times.
+export interface Params {
+  quick: boolean;
+  bodyBytes: number; // pre-encrypted payload size for relay figures (1 KiB)
+  warmupMs: number;
+  measureMs: number;
+  maxMessages: number; // per throughput run
+  latencyRate: number; // offered msg/s
+  latencyPairs: number;
+  latencyMeasureMs: number;
+  fanoutRecipients: number;
+  drainCount: number;
+  idleCounts: number[]; // idle connections, measured cumulatively
+  cryptoMs: number;
+  clientMessages: number;
+  loginMs: number;
+  cliRuns: number;
+}
+
+export function params(quick: boolean): Params {
+  return quick
+    ? {
+        quick, bodyBytes: 1024, warmupMs: 500, measureMs: 2000, maxMessages: 200_000, latencyRate: 2000, latencyPairs: 10,
+        latencyMeasureMs: 3000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [1000], cryptoMs: 400,
+        clientMessages: 1000, loginMs: 3000, cliRuns: 5,
+      }
+    : {
+        quick, bodyBytes: 1024, warmupMs: 1000, measureMs: 5000, maxMessages: 1_000_000, latencyRate: 2000, latencyPairs: 10,
+        latencyMeasureMs: 10_000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [5000, 10_000], cryptoMs: 1500,
+        clientMessages: 10_000, loginMs: 8000, cliRuns: 15,
+      };
+}

@@ -1,0 +1,97 @@
+// `npm run bench [-- --quick] [-- --only relay,idle,crypto,client,login,cli]`
+// Runs every figure next to its baseline in this one run, prints the table and writes
+// bench/results.json with machine information. Every child process is stopped on the way out,
+// including on an error or Ctrl-C.
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { params } from './lib/params.js';
+import { BENCH_DIR, killAllNow, stopAll } from './lib/procs.js';
+import { formatMarkdown, formatTable, ratio, type Row } from './lib/stats.js';
+import { cliSuite } from './suites/cli.js';
+import { clientSuite } from './suites/client.js';
+import { cryptoSuite } from './suites/crypto.js';
+import { idleSuite } from './suites/idle.js';
+import { loginSuite } from './suites/login.js';
+import { relaySuite } from './suites/relay.js';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
+const only = onlyArg ? new Set(onlyArg.split(',')) : null;
+const wanted = (name: string): boolean => only === null || only.has(name);
+const p = params(quick);
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    interrupted = true;
+    log(`bench: ${sig}, stopping child processes`);
+    void stopAll(2000).finally(() => process.exit(130));
+  });
+}
+process.once('exit', killAllNow);
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const rows: Row[] = [];
+  const details: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  const suite = async (name: string, fn: () => Promise<{ rows: Row[]; details: unknown }>): Promise<void> => {
+    if (!wanted(name) || interrupted) return;
+    const t0 = performance.now();
+    log(`bench: ${name}`);
+    try {
+      const r = await fn();
+      rows.push(...r.rows);
+      details[name] = r.details;
+    } catch (e) {
+      errors[name] = e instanceof Error ? e.message : String(e);
+      log(`bench: ${name} failed: ${errors[name]}`);
+    } finally {
+      await stopAll();
+      log(`bench: ${name} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  };
+
+  let relayOnePair = Number.NaN;
+  await suite('relay', async () => {
+    const r = await relaySuite(p, log);
+    relayOnePair = r.relayOnePair;
+    return r;
+  });
+  await suite('client', () => clientSuite(p, relayOnePair, log));
+  await suite('crypto', () => cryptoSuite(p));
+  await suite('idle', () => idleSuite(p, log));
+  await suite('login', () => loginSuite(p, log));
+  await suite('cli', () => cliSuite(p));
+
+  const cpu = cpus();
+  const results = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    seconds: +((performance.now() - started) / 1000).toFixed(1),
+    machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform}-${process.arch}`, loadavgAtEnd: loadavg() },
+    rows: rows.map((r) => ({ ...r, ratio: ratio(r.fastchat, r.baseline) })),
+    errors,
+    details,
+  };
+  const file = join(BENCH_DIR, '../../bench/results.json');
+  writeFileSync(file, `${JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  process.stdout.write(`\nfastchat bench (${results.mode}) — ${results.machine.cpu}, ${results.machine.cores} cores, node ${results.machine.node}, ${results.date}\n\n`);
+  process.stdout.write(`${formatTable(rows)}\n`);
+  if (argv.includes('--markdown')) process.stdout.write(`\n${formatMarkdown(rows)}\n`);
+  for (const [name, message] of Object.entries(errors)) process.stdout.write(`\n${name}: FAILED — ${message}\n`);
+  process.stdout.write(`\n${results.seconds} s; details in bench/results.json\n`);
+  if (Object.keys(errors).length > 0) process.exitCode = 1;
+}
+
+main().catch(async (e: unknown) => {
+  log(`bench: ${e instanceof Error ? e.stack : String(e)}`);
+  await stopAll();
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+// Item 7: two client cores (client/core, no CLI), each in its own process and home, exchanging
+// messages through a relay process with real crypto and real local stores. Baseline: the same
+// relay path with pre-encrypted payloads and no client store (the 1:1 figure of this run).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Params } from '../lib/params.js';
+import { startWorker, type Worker } from '../lib/procs.js';
+import { PASSWORD, startBenchRelay } from '../lib/setup.js';
+import type { Row } from '../lib/stats.js';
+
+let tag = 0;
+async function step(w: Worker<unknown>, s: Record<string, unknown>, timeoutMs: number): Promise<any> {
+  const t = ++tag;
+  w.send({ type: 'step', tag: t, ...s });
+  const m = await w.waitFor(`done:${s.step as string}:${t}`, timeoutMs);
+  if (m.error) throw new Error(`client ${s.step as string}: ${m.error}`);
+  return m.value;
+}
+
+export async function clientSuite(p: Params, relayOnePair: number, log: (s: string) => void): Promise<{ rows: Row[]; details: unknown }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-bench-client-'));
+  const relay = await startBenchRelay();
+  const peers: Worker<unknown>[] = [];
+  try {
+    for (const name of ['bench_alice', 'bench_bob']) {
+      const env = {
+        ...process.env,
+        FASTCHAT_HOME: join(dir, name),
+        FASTCHAT_PASSPHRASE: 'bench passphrase',
+        FASTCHAT_PASSWORD: PASSWORD,
+        FASTCHAT_KDF_MEMORY_KIB: '1024',
+        FASTCHAT_KDF_ITERATIONS: '1',
+      };
+      peers.push(startWorker<unknown>('client-peer', { username: name, relay: relay.url }, 600_000, { env }));
+    }
+    await Promise.all(peers.map((w) => w.waitFor('ready', 60_000)));
+    const [a, b] = peers as [Worker<unknown>, Worker<unknown>];
+    // Sessions both ways first, so the timed part is steady-state messaging.
+    await step(a, { step: 'send', peer: 'bench_bob', count: 1, bytes: 64 }, 30_000);
+    await step(b, { step: 'receive', count: 1, timeoutMs: 30_000 }, 35_000);
+    await step(b, { step: 'send', peer: 'bench_alice', count: 1, bytes: 64 }, 30_000);
+    await step(a, { step: 'receive', count: 1, timeoutMs: 30_000 }, 35_000);
+
+    const half = Math.floor(p.clientMessages / 2);
+    log(`  client cores: ${half} each way`);
+    const t0 = performance.now();
+    const [sa, sb, ra, rb] = await Promise.all([
+      step(a, { step: 'send', peer: 'bench_bob', count: half, bytes: 1000 }, 300_000),
+      step(b, { step: 'send', peer: 'bench_alice', count: half, bytes: 1000 }, 300_000),
+      step(a, { step: 'receive', count: 1 + half, timeoutMs: 240_000 }, 300_000),
+      step(b, { step: 'receive', count: 1 + half, timeoutMs: 240_000 }, 300_000),
+    ]);
+    const ms = performance.now() - t0;
+    const received = ra.texts - 1 + (rb.texts - 1);
+    for (const w of peers) w.send({ type: 'finish' });
+    await Promise.all(peers.map((w) => w.result.catch(() => undefined)));
+    const rate = received === 2 * half ? (received * 1000) / ms : Number.NaN;
+    return {
+      rows: [
+        {
+          id: 'client_cores', figure: `2 client cores, ${(2 * half).toLocaleString('en-US')} msgs (both ways)`, unit: 'msg/s', fastchat: rate, baseline: relayOnePair,
+          baselineName: 'relay 1:1, pre-encrypted', better: 'higher', ...(received !== 2 * half ? { note: `${received} of ${2 * half} received` } : {}),
+        },
+      ],
+      details: { ms, received, send: [sa, sb], receive: [ra, rb] },
+    };
+  } finally {
+    await Promise.all(peers.map((w) => w.stop()));
+    await relay.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
