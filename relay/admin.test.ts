@@ -92,6 +92,17 @@ test('deleting an account leaves no orphaned message bodies or key rows in the f
   }
 });
 
+test("a name registered again after delete is not mistaken for the deleted account's resubmits", () => {
+  const s = seeded();
+  deleteUser(s, 'bob'); // bob sent m1 before he was deleted
+  s.createUser('bob', '$argon2id$fake', NOW + 10);
+  s.touchDevice('bob', 1, NOW + 10);
+  const [r] = s.submitBatch([{ sender: { user: 'bob', device: 1 }, clientId: 'm1', to: [{ user: 'alice', device: 1 }], body: new Uint8Array([9]) }], NOW + 10, LIMITS);
+  assert.ok(r?.ok && !r.duplicate, 'stored as a new message, not acked as a duplicate and dropped');
+  assert.deepEqual(s.pending({ user: 'alice', device: 1 }, 0, 10).map((m) => [m.from.user, m.clientId, [...m.body]]), [['bob', 'm1', [1, 2, 3]], ['bob', 'm1', [9]]]);
+  s.close();
+});
+
 test('refuses unknown accounts, invalid names and a database file that does not exist', () => {
   const s = seeded();
   assert.throws(() => banUser(s, 'carol', NOW), (e) => isRelayError(e, 'unknown_user'));

@@ -91,6 +91,9 @@ class SqliteStore implements Store {
                     FROM users u ORDER BY u.username`),
       setBanned: p('UPDATE users SET banned_at = ? WHERE username = ?'),
       deleteUser: p('DELETE FROM users WHERE username = ?'),
+      // The dedup record of a deleted account's sends: a new account of the same name must not have
+      // its first messages acked as duplicates of the old one's and dropped.
+      deleteSentIds: p('DELETE FROM sent_ids WHERE sender = ?'),
     };
   }
 
@@ -255,7 +258,10 @@ class SqliteStore implements Store {
   deleteUser(username: string): boolean {
     return this.db.transaction(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
-      if (gone) this.s.orphanMessages.run();
+      if (gone) {
+        this.s.deleteSentIds.run(username);
+        this.s.orphanMessages.run();
+      }
       return gone;
     }).immediate();
   }
