@@ -41,7 +41,8 @@ async function stream(ws: RelayWs, s: Sender, to: { user: string; device: number
       wake?.();
     }
   });
-  while (!stop() && !ws.closeInfo && n < MAX_PER_SENDER) {
+  const deadline = Date.now() + 30_000;
+  while (!stop() && !ws.closeInfo && n < MAX_PER_SENDER && Date.now() < deadline) {
     if (inFlight >= WINDOW) {
       await Promise.race([new Promise<void>((r) => (wake = r)), ws.closed, sleep(2000)]);
       wake = null;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, RelayWs, makeBundle, type Frame } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, RssSampler, prng, rssKiB, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, RssSampler, prng, rssKiB, waitFor, within } from './util/fault.js';
 import { RELAY_ERROR_CODES } from '../relay/errors.js';
 
 const SEED = Number(process.env.FASTCHAT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -367,13 +367,7 @@ test('a relay fuzzed with thousands of bad frames and requests stays up, bounded
   await within(honest, 15_000, 'the honest sender to finish');
 
   // The honest pair got everything, in bounded time, throughout the run.
-  await within(
-    (async () => {
-      while (received.size < acked.length) await new Promise((r) => setTimeout(r, 20));
-    })(),
-    10_000,
-    `carol to receive all ${acked.length} acked messages (has ${received.size})`,
-  );
+  await waitFor(() => received.size >= acked.length, 10_000, `carol to receive all ${acked.length} acked messages (has ${received.size})`);
   const peak = sampler.stop();
   const res = await fetch(`${relay.url}/healthz`);
   assert.equal(res.status, 200, 'relay healthy after the fuzz run');
