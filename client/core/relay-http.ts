@@ -15,7 +15,7 @@ export interface RelayTarget {
 export class RelayError extends CliError {
   readonly status: number;
   constructor(status: number, code: string, message: string) {
-    super(code, message);
+    super(code, message, status === 401 ? { hint: 'the relay token expired or was revoked: run `fastchat login <username>`' } : {});
     this.name = 'RelayError';
     this.status = status;
   }
@@ -25,7 +25,11 @@ export class RelayError extends CliError {
 export class RelayUnreachable extends CliError {
   constructor(url: string, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super('relay_unreachable', `cannot reach the relay at ${url} (${why})`, { cause });
+    const tls = /certificate|self.signed|CERT_|SSL/i.test(why);
+    super('relay_unreachable', `cannot reach the relay at ${url} (${why})`, {
+      cause,
+      hint: tls ? 'for a relay with a self-signed certificate pass --ca FILE (its cert.pem) to register or login' : 'is the relay running? `fastchat send` still queues messages locally',
+    });
     this.name = 'RelayUnreachable';
   }
 }
