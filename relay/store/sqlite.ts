@@ -30,6 +30,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = ON');
+  // Overwrite deleted rows with zeros, so delivered ciphertext and used prekeys do not linger in
+  // free pages of the file (the WAL still holds recent pages until its next checkpoint).
+  db.pragma('secure_delete = ON');
   // Deleted rows are overwritten with zeros, not left in free pages: a delivered and acked body
   // (or a deleted account's keys) must not be recoverable from the file (test/relay-scan.test.ts).
   db.pragma('secure_delete = ON');
