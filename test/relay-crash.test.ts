@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, RelayWs, type Frame } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, sleep, waitFor, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, sleep, waitFor, within, onFrames } from './util/fault.js';
 
 const SENDERS = 4;
 /** Most messages each sender puts in flight without an ack (a client outbox window). */
@@ -30,8 +30,7 @@ async function stream(ws: RelayWs, s: Sender, to: { user: string; device: number
   let inFlight = 0;
   let n = 0;
   let wake: (() => void) | null = null;
-  ws.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(ws, (f) => {
     if (f.type === 'sent') {
       s.acked.add(f.id);
       inFlight--;
@@ -83,8 +82,7 @@ test('every message acknowledged before a kill -9 is delivered after restart, on
   const deliveredOnline: Frame[] = [];
   const online = await RelayWs.connect(relay1.wsUrl, rOnlineToken);
   t.after(() => online.terminate());
-  online.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(online, (f) => {
     if (f.type === 'message') {
       deliveredOnline.push(f);
       online.ack(f.id);
@@ -141,8 +139,7 @@ test('every message acknowledged before a kill -9 is delivered after restart, on
     const ws = await RelayWs.connect(relay2.wsUrl, token);
     t.after(() => ws.terminate());
     let drained = false;
-    ws.ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
+    onFrames(ws, (f) => {
       if (f.type === 'message') {
         into.push(f);
         ws.ack(f.id);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, RelayWs, makeBundle, type Frame } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, RssSampler, prng, rssKiB, waitFor, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, RssSampler, prng, rssKiB, waitFor, within, onFrames } from './util/fault.js';
 import { RELAY_ERROR_CODES } from '../relay/errors.js';
 
 const SEED = Number(process.env.FASTCHAT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -181,8 +181,7 @@ test('a relay fuzzed with thousands of bad frames and requests stays up, bounded
   await bob.next('hello');
   await carol.next('hello');
   const received = new Set<string>();
-  carol.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(carol, (f) => {
     if (f.type === 'message') {
       if (f.from?.user !== 'bob') problems.push(`carol got a message from ${JSON.stringify(f.from)}`);
       received.add(f.clientId);

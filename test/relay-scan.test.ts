@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, RelayWs, type Frame } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, findInFiles, sqliteFiles, waitFor, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, findInFiles, sqliteFiles, waitFor, within, onFrames } from './util/fault.js';
 
 const MESSAGES = 60;
 
@@ -49,8 +49,7 @@ test('neither the database files nor the logs hold message bodies, tokens or pas
   const bob = await RelayWs.connect(relay.wsUrl, bobToken);
   t.after(() => bob.terminate());
   const got = new Set<string>();
-  bob.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(bob, (f) => {
     if (f.type === 'message') {
       got.add(f.clientId);
       bob.ack(f.id);

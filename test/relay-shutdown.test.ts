@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, RelayWs, type Frame } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, sleep, waitFor, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, sleep, waitFor, within, onFrames } from './util/fault.js';
 
 const MAX_MESSAGES = 20_000;
 
@@ -47,8 +47,7 @@ test('SIGTERM with clients connected and sends in flight: acked messages are dur
   const acked = new Set<string>();
   const refused: Frame[] = [];
   let sent = 0;
-  alice.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(alice, (f) => {
     if (f.type === 'sent') acked.add(f.id);
     else if (f.type === 'error') refused.push(f);
   });
@@ -96,8 +95,7 @@ test('SIGTERM with clients connected and sends in flight: acked messages are dur
   t.after(() => carol.terminate());
   const got = new Set<string>();
   let drained = false;
-  carol.ws.on('message', (data) => {
-    const f = JSON.parse(data.toString()) as Frame;
+  onFrames(carol, (f) => {
     if (f.type === 'message') {
       got.add(f.clientId);
       carol.ack(f.id);

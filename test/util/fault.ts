@@ -190,3 +190,14 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number
  * per-account login limits are lifted (the rate limiter has its own tests).
  */
 export const RELAY_TEST_ARGS: string[] = ['--rate-limit-address', '100000', '--rate-limit-account', '100000'];
+
+/**
+ * Calls `fn` for every frame of a RelayWs from now on, starting with those it already queued.
+ * A listener added after `RelayWs.connect()` resolves can miss frames that came in the same TCP
+ * read as the upgrade response (ws emits them on nextTick, before the awaiting code resumes);
+ * RelayWs keeps those in `frames`, so they are taken from there first.
+ */
+export function onFrames(ws: { frames: { type: string; [k: string]: any }[]; ws: { on(ev: 'message', fn: (data: unknown) => void): unknown } }, fn: (f: { type: string; [k: string]: any }) => void): void {
+  for (const f of ws.frames.splice(0)) fn(f);
+  ws.ws.on('message', (data) => fn(JSON.parse(String(data)) as { type: string }));
+}
