@@ -72,7 +72,14 @@ async function connectReady(target: Target, peer: Peer, onFrame: (f: Parsed, ws:
   return ws;
 }
 
-const sendFrame = (id: string, toJson: string, body: string): string => `{"type":"send","id":"${id}","to":${toJson},"body":"${body}"}`;
+/**
+ * The relay treats a resubmitted client id as a no-op (and does not deliver it again), so every
+ * run tags its ids: a later run by the same account must not look like a resend of an earlier one.
+ */
+const RUN = `_${process.pid.toString(36)}${Date.now().toString(36)}`;
+const sendFrame = (id: string, toJson: string, body: string): string => `{"type":"send","id":"${id}${RUN}","to":${toJson},"body":"${body}"}`;
+/** The number after the one-letter kind: parseInt stops at the run tag. */
+const seqOf = (clientId: string): number => Number.parseInt(clientId.slice(1), 10);
 const toList = (peers: Peer[]): string => JSON.stringify(peers.map((p) => ({ user: p.name, device: 1 })));
 
 function ack(target: Target, ws: WebSocket, f: Parsed): void {
@@ -152,7 +159,7 @@ async function latency(j: Extract<LoadJob, { mode: 'latency' }>) {
       await connectReady(j.target, j.pairs[i]!.to, (f, ws) => {
         if (f.type !== 'message' || !f.clientId) return;
         ack(j.target, ws, f);
-        const seq = Number(f.clientId.slice(1));
+        const seq = seqOf(f.clientId);
         if (seq >= 0 && seq < count && Number.isNaN(got[seq]!)) {
           got[seq] = performance.now() - scheduled[seq]!;
           received++;
@@ -212,7 +219,7 @@ async function fanout(j: Extract<LoadJob, { mode: 'fanout' }>) {
         if (f.type !== 'message' || !f.clientId) return;
         ack(j.target, ws, f);
         deliveries++;
-        const seq = Number(f.clientId.slice(1));
+        const seq = seqOf(f.clientId);
         if (++per[seq]! === r) {
           complete++;
           topUp();

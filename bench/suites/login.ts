@@ -17,7 +17,8 @@ export async function loginSuite(p: Params, log: (s: string) => void): Promise<{
 
   const relay = await startBenchRelay(['--argon2-memory-kib', String(cost.memoryKiB), '--argon2-time', String(cost.time), '--argon2-concurrency', String(cost.concurrency)]);
   try {
-    const n = p.latencyPairs;
+    // Few accounts: each costs two argon2 runs at the default cost just to set up.
+    const n = Math.min(p.latencyPairs, 4);
     const names = ['flood_user', ...Array.from({ length: n }, (_, i) => [`lat_s${i}`, `lat_r${i}`]).flat()];
     log(`  login relay: ${names.length} accounts at the default cost`);
     const tokens = await signupAll(relay.url, names, 4);
@@ -30,10 +31,10 @@ export async function loginSuite(p: Params, log: (s: string) => void): Promise<{
     log('  logins/s alone');
     const alone = await runLoad<{ perSecond: number; statuses: Record<string, number> }>(floodJob);
     log('  latency without a flood');
-    const quiet = await runLoad<{ latenciesMs: number[]; lost: number }>(latencyJob);
+    const quiet = await runLoad<{ latenciesMs: number[]; lost: number; errors: number }>(latencyJob);
     log('  latency during a login flood');
     const [flooded, during] = await Promise.all([
-      runLoad<{ latenciesMs: number[]; lost: number }>(latencyJob),
+      runLoad<{ latenciesMs: number[]; lost: number; errors: number }>(latencyJob),
       runLoad<{ perSecond: number; statuses: Record<string, number> }>({ ...floodJob, durationMs: p.warmupMs + p.loginMs + 500 }),
     ]);
     const q = summarize(quiet.latenciesMs);
@@ -48,7 +49,7 @@ export async function loginSuite(p: Params, log: (s: string) => void): Promise<{
         baselineName: 'same, no flood', better: 'lower', ...(flooded.lost ? { note: `${flooded.lost} not delivered in time` } : {}),
       },
     ];
-    return { rows, details: { cost, raw, alone, during, quiet: { ...q, lost: quiet.lost }, flooded: { ...f, lost: flooded.lost }, floodConcurrency: FLOOD_CONCURRENCY } };
+    return { rows, details: { cost, raw, alone, during, quiet: { ...q, lost: quiet.lost, errors: quiet.errors }, flooded: { ...f, lost: flooded.lost, errors: flooded.errors }, floodConcurrency: FLOOD_CONCURRENCY } };
   } finally {
     await relay.stop();
   }
