@@ -104,23 +104,25 @@ export function workerMain<Job, Res>(run: (job: Job, ctl: { post(m: object): voi
   const post = (m: object): void => {
     process.send?.(m);
   };
+  // A large result (e.g. 20,000 latencies) is still being written when run() returns: exit only
+  // once the IPC layer has handed it over, or it is lost with the channel.
+  const postThenExit = (m: object, code: number): void => {
+    if (!process.send) process.exit(code);
+    process.send(m, undefined, {}, () => {
+      process.exitCode = code;
+      process.disconnect?.();
+    });
+  };
   process.on('message', (m: any) => {
     if (m?.type === 'job') {
       run(m.job as Job, { post, on: (type, fn) => handlers.set(type, fn) }).then(
-        (value) => {
-          post({ type: 'result', value });
-          process.disconnect?.();
-          setTimeout(() => process.exit(0), 50).unref();
-        },
-        (e: unknown) => {
-          post({ type: 'result', error: e instanceof Error ? e.stack ?? e.message : String(e) });
-          setTimeout(() => process.exit(1), 50).unref();
-        },
+        (value) => postThenExit({ type: 'result', value }, 0),
+        (e: unknown) => postThenExit({ type: 'result', error: e instanceof Error ? e.stack ?? e.message : String(e) }, 1),
       );
     } else handlers.get(m?.type)?.(m);
   });
   // The parent went away (killed, or Ctrl-C): nothing left to report to.
-  process.on('disconnect', () => setTimeout(() => process.exit(0), 100).unref());
+  process.on('disconnect', () => setTimeout(() => process.exit(), 100).unref());
 }
 
 /** Resident set size of a process in bytes, from /proc (Linux). */
