@@ -2,6 +2,7 @@
 // the clear errors of the first-run commands, and a contact's key change blocking sends (exit 4).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
@@ -54,6 +55,20 @@ describe('fastchat between two homes', () => {
     assert.equal(jsonLines(again.stdout).length, 0);
     const hist = jsonLines((await bob.ok(['history', '@alice', '-n', '50', '--json'])).stdout);
     assert.equal(hist.filter((m) => m.text === 'hello bob').length, 1);
+  });
+
+  it('spends none of the peer\'s one-time prekeys once a session exists', async () => {
+    const db = new Database(relay.db, { readonly: true });
+    try {
+      const count = (): number => (db.prepare("SELECT count(*) AS n FROM one_time_prekeys WHERE username = 'bob'").get() as { n: number }).n;
+      const before = count();
+      for (const text of ['one', 'two', 'three']) await alice.ok(['send', '@bob', text]);
+      assert.equal(count(), before);
+    } finally {
+      db.close();
+    }
+    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
+    assert.deepEqual(got, ['one', 'two', 'three']);
   });
 
   it('refuses keygen on a home with keys unless --force, changing nothing', async () => {

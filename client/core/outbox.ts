@@ -13,6 +13,7 @@ import { getContact, observeIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { encodePayload, type Payload } from './payload.js';
+import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
@@ -56,7 +57,7 @@ export class UntrustedIdentity extends CliError {
 }
 
 /** Records the identities of freshly fetched bundles (TOFU); throws UntrustedIdentity on a change. */
-export function checkBundles(c: { db: DB; now: () => number }, peer: string, bundles: PreKeyBundle[]): 'new' | 'same' {
+export function checkBundles(c: { db: DB; now: () => number }, peer: string, bundles: { identity: PreKeyBundle['identity'] }[]): 'new' | 'same' {
   let seen: 'new' | 'same' = 'same';
   for (const b of bundles) {
     const r = tx(c.db, () => observeIdentity(c.db, peer, b.identity, c.now()));
@@ -200,7 +201,14 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushR
       throw e;
     }
   }
-  report.pending = (c.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+  if (!report.unreachable) {
+    // Group messages after the pairwise rows, so the sender keys they need are uploaded first.
+    const g = await flushGroupOutbox(c, t);
+    report.sent += g.sent;
+    report.unreachable = g.unreachable;
+    for (const f of g.failed) report.failed.push({ peer: `#${f.group.slice(0, 8)}`, code: f.code, message: f.message });
+  }
+  report.pending = countOutbox(c);
   return report;
 }
 
@@ -223,5 +231,5 @@ export async function deliverOutbox(c: Client, t: RelayTarget): Promise<FlushRep
 }
 
 export function countOutbox(c: { db: DB }): number {
-  return (c.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+  return (c.db.prepare('SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM group_outbox) AS n').get() as { n: number }).n;
 }

@@ -2,7 +2,8 @@
 // with anything that matters (a bad bundle fails its signatures in verifyBundle), but a malformed
 // answer should be a clear error, not a TypeError somewhere later.
 import { z } from 'zod';
-import { bundleFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
+import { verifyIdentity, type PublicIdentity } from '../../crypto/identity.js';
+import { bundleFromJson, identityFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
 import { CliError } from '../errors.js';
 import { request, RelayError, type RelayTarget } from './relay-http.js';
 
@@ -11,6 +12,8 @@ const KeysAnswer = z.object({
   username: z.string(),
   devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown(), signedPreKey: z.unknown(), oneTimePreKey: z.unknown() })),
 });
+
+const IdentitiesAnswer = z.object({ username: z.string(), devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown() })) });
 
 function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
   const r = schema.safeParse(v);
@@ -54,19 +57,39 @@ export async function oneTimePreKeyCount(t: RelayTarget): Promise<number> {
   return typeof r.oneTimePreKeys === 'number' ? r.oneTimePreKeys : 0;
 }
 
-/** Every device's bundle of `username`, each with both signatures verified. */
-export async function fetchBundles(t: RelayTarget, username: string): Promise<PreKeyBundle[]> {
-  let raw: unknown;
+async function keyDirectory(t: RelayTarget, username: string, suffix: string): Promise<unknown> {
   try {
-    raw = await request(t, 'GET', `/v1/keys/${encodeURIComponent(username)}`);
+    return await request(t, 'GET', `/v1/keys/${encodeURIComponent(username)}${suffix}`);
   } catch (e) {
     if (e instanceof RelayError && (e.code === 'unknown_user' || e.status === 404)) {
       throw new CliError('unknown_user', `unknown user @${username} on this relay`, { hint: 'check the spelling; `fastchat who` lists who is online' });
     }
     throw e;
   }
-  const a = parse(KeysAnswer, raw, 'key directory');
-  if (a.devices.length === 0) throw new CliError('no_keys_published', `@${username} has not published keys yet`);
+}
+
+function noKeys(username: string): CliError {
+  return new CliError('no_keys_published', `@${username} has not published keys yet`);
+}
+
+/**
+ * Every device's public identity of `username`, signatures verified, consuming no one-time
+ * prekey: what `send` checks for a changed key when sessions already exist.
+ */
+export async function fetchIdentities(t: RelayTarget, username: string): Promise<{ identity: PublicIdentity }[]> {
+  const a = parse(IdentitiesAnswer, await keyDirectory(t, username, '/identity'), 'key directory');
+  if (a.devices.length === 0) throw noKeys(username);
+  return a.devices.map((d) => {
+    const identity = identityFromJson(d.identity);
+    verifyIdentity(identity);
+    return { identity };
+  });
+}
+
+/** Every device's bundle of `username`, each with both signatures verified (takes one-time prekeys). */
+export async function fetchBundles(t: RelayTarget, username: string): Promise<PreKeyBundle[]> {
+  const a = parse(KeysAnswer, await keyDirectory(t, username, ''), 'key directory');
+  if (a.devices.length === 0) throw noKeys(username);
   return a.devices.map((d) => {
     const b = bundleFromJson({ address: { user: username, device: d.deviceId }, identity: d.identity, signedPreKey: d.signedPreKey, oneTimePreKey: d.oneTimePreKey ?? null });
     verifyBundle(b);

@@ -5,7 +5,8 @@ import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { getContact } from './contacts.js';
 import { relayTarget, type Client } from './context.js';
 import { checkBundles, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from './outbox.js';
-import { fetchBundles } from './relay-api.js';
+import { fetchBundles, fetchIdentities } from './relay-api.js';
+import { sessionDevices } from './sessions.js';
 import { isUnreachable } from './relay-http.js';
 
 export interface SendResult {
@@ -19,23 +20,32 @@ export interface SendResult {
 export async function sendText(c: Client, peer: string, text: string): Promise<SendResult> {
   if (getContact(c.db, peer)?.trust === 'changed') throw new UntrustedIdentity(peer);
   const t = relayTarget(c);
+  // With a session, the identity lookup is enough to notice a changed key and spends no one-time
+  // prekey of the peer; only a first message needs a bundle.
   let bundles: PreKeyBundle[] | undefined;
+  let reached = false;
   try {
-    bundles = await fetchBundles(t, peer);
-    checkBundles(c, peer, bundles);
+    if (sessionDevices(c.db, peer).length > 0) {
+      checkBundles(c, peer, await fetchIdentities(t, peer));
+      bundles = [];
+    } else {
+      bundles = await fetchBundles(t, peer);
+      checkBundles(c, peer, bundles);
+    }
+    reached = true;
   } catch (e) {
     if (!isUnreachable(e)) throw e;
   }
   const q = queueText(c, peer, text);
   const result: SendResult = { id: q.id, to: peer, sentAt: q.sentAt, status: 'queued' };
-  if (!bundles) {
+  if (!reached) {
     // Encrypt now when a session exists, so any later command (even one without the passphrase,
     // like `who`) can hand the ciphertext to the relay.
     await encryptQueued(c, undefined);
     return { ...result, reason: 'relay unreachable' };
   }
   try {
-    await encryptQueued(c, t, new Map([[peer, bundles]]));
+    await encryptQueued(c, t, bundles && bundles.length > 0 ? new Map([[peer, bundles]]) : undefined);
     const r = await flushOutbox(c, t);
     if (r.unreachable) return { ...result, reason: 'relay unreachable' };
     const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE message_id = ? AND kind = 'text'").get(q.id) as { n: number };

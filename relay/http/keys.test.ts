@@ -127,3 +127,22 @@ test('tells the owner on the bus when a fetch leaves fewer one-time prekeys than
   await r.call('GET', '/v1/keys/bob', undefined, alice);
   assert.deepEqual(events, [{ kind: 'prekeys_low', user: 'bob', device: 1, count: 1 }]);
 });
+
+test('an identity lookup returns every device identity and consumes no one-time prekey', async (t) => {
+  const r = await testRelay();
+  t.after(r.close);
+  const bob = await r.signup('bob');
+  const alice = await r.signup('alice');
+  const { body } = await makeBundle({ oneTimePreKeys: 2 });
+  await r.call('PUT', '/v1/keys', body, bob);
+  for (let i = 0; i < 3; i++) {
+    const f = await r.call('GET', '/v1/keys/Bob/identity', undefined, alice);
+    assert.equal(f.status, 200);
+    assert.deepEqual(f.body, { username: 'bob', devices: [{ deviceId: 1, identity: body.identity }] });
+  }
+  assert.deepEqual((await r.call('GET', '/v1/keys/count', undefined, bob)).body, { oneTimePreKeys: 2 });
+  const unknown = await r.call('GET', '/v1/keys/nobody/identity', undefined, alice);
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, 'unknown_user');
+  assert.equal((await r.call('GET', '/v1/keys/bob/identity')).status, 401);
+});

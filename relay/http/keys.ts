@@ -57,6 +57,14 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     return c.json({ oneTimePreKeys: ctx.store.countOneTimePreKeys(a.user, a.device) });
   });
 
+  // Registered before /v1/keys/:username so `identity` is never read as a username.
+  app.get('/v1/keys/:username/identity', auth, (c) => {
+    const username = c.req.param('username').toLowerCase();
+    const devices = isUsername(username) ? ctx.store.listIdentities(username) : undefined;
+    if (!devices) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
+    return c.json({ username, devices: devices.map((d) => ({ deviceId: d.deviceId, identity: identityJson(d.identity) })) });
+  });
+
   app.get('/v1/keys/:username', auth, (c) => {
     const username = c.req.param('username').toLowerCase();
     const bundles = isUsername(username) ? ctx.store.takeBundles(username) : undefined;
@@ -75,10 +83,14 @@ function parseOneTimePreKeys(raw: unknown[], max: number): OneTimePreKeyBytes[] 
   return raw.map((k) => oneTimePreKeyFromJson(k));
 }
 
+function identityJson(i: DeviceBundle['identity']) {
+  return { dhPublic: toBase64url(i.dhPublic), signPublic: toBase64url(i.signPublic), signature: toBase64url(i.signature) };
+}
+
 function bundleJson(b: DeviceBundle) {
   return {
     deviceId: b.deviceId,
-    identity: { dhPublic: toBase64url(b.identity.dhPublic), signPublic: toBase64url(b.identity.signPublic), signature: toBase64url(b.identity.signature) },
+    identity: identityJson(b.identity),
     signedPreKey: { id: b.signedPreKey.id, createdAt: b.signedPreKey.createdAt, publicKey: toBase64url(b.signedPreKey.publicKey), signature: toBase64url(b.signedPreKey.signature) },
     oneTimePreKey: b.oneTimePreKey && { id: b.oneTimePreKey.id, publicKey: toBase64url(b.oneTimePreKey.publicKey) },
   };

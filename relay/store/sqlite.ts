@@ -167,6 +167,14 @@ class SqliteStore implements Store {
     return r && { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) };
   }
 
+  listIdentities(username: string): { deviceId: number; identity: PublicIdentityBytes }[] | undefined {
+    if (this.s.userExists.get(username) === undefined) return undefined;
+    return (this.s.bundleDevices.all(username) as Row[]).map((r) => ({
+      deviceId: r.device_id,
+      identity: { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) },
+    }));
+  }
+
   takeBundles(username: string): DeviceBundle[] | undefined {
     // IMMEDIATE takes the write lock up front, so two relays (or the admin tool) sharing the file
     // cannot both read the same key before either deletes it.

@@ -102,6 +102,11 @@ export interface Store {
    * the same transaction (so no key is ever handed out twice). undefined = no such user.
    */
   takeBundles(username: string): DeviceBundle[] | undefined;
+  /**
+   * Every device's public identity of `username`, consuming nothing: what a client checks before
+   * each send to notice a changed key without spending a one-time prekey. undefined = no such user.
+   */
+  listIdentities(username: string): { deviceId: number; identity: PublicIdentityBytes }[] | undefined;
 
   /**
    * Stores a batch of submissions in ONE transaction and commits before returning: each result is
