@@ -15,6 +15,7 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/send.js'),
     import('./commands/inbox.js'),
     import('./commands/chat.js'),
+    import('./commands/group.js'),
     import('./commands/history.js'),
     import('./commands/who.js'),
     import('./commands/trust.js'),

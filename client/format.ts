@@ -2,12 +2,17 @@
 import { usageError } from './errors.js';
 import { isValidUsername } from '../crypto/types.js';
 
-/** `@bob` (or `bob`) → "bob". `#team` is a group: not supported before the groups issue. */
+/** `@bob` (or `bob`) → "bob". `#team` is a group: commands that take one check isGroupArg first. */
 export function parsePeer(arg: string): string {
-  if (arg.startsWith('#')) throw usageError(`groups are not supported yet: "${arg}"`, 'send to one person with @username');
+  if (isGroupArg(arg)) throw usageError(`"${arg}" is a group; this takes a @username`);
   const u = arg.startsWith('@') ? arg.slice(1) : arg;
   if (!isValidUsername(u)) throw usageError(`invalid user "${arg}"`, 'write a user as @username (3 to 32 characters: a-z, 0-9, _)');
   return u;
+}
+
+/** `#team` (or `#team~3fa2`): a group, resolved by the client core (client/core/groups.ts). */
+export function isGroupArg(arg: string): boolean {
+  return arg.startsWith('#') && arg.length > 1;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');

@@ -106,13 +106,13 @@ describe('fastchat between two homes', () => {
     assert.match(r.stderr, /fastchat login bob/);
   });
 
-  it('reports an unknown user with exit 1 and a group target as a usage error', async () => {
+  it('reports an unknown user and an unknown group with exit 1', async () => {
     const unknown = await alice.run(['send', '@nobody_here', 'hi']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /unknown user @nobody_here/);
     const group = await alice.run(['send', '#team', 'hi']);
-    assert.equal(group.code, 2);
-    assert.match(group.stderr, /groups are not supported yet/);
+    assert.equal(group.code, 1);
+    assert.match(group.stderr, /no group named #team/);
     const usage = await alice.run(['send', '@bob']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /^fastchat: error: missing required argument/m);
@@ -139,7 +139,7 @@ describe('fastchat between two homes', () => {
   });
 
   it('answers --help on every command', async () => {
-    for (const cmd of ['keygen', 'register', 'login', 'logout', 'whoami', 'send', 'inbox', 'chat', 'history', 'who', 'contacts', 'fingerprint', 'verify']) {
+    for (const cmd of ['keygen', 'register', 'login', 'logout', 'whoami', 'send', 'inbox', 'chat', 'history', 'who', 'contacts', 'fingerprint', 'verify', 'group']) {
       const r = await alice.run([cmd, '--help']);
       assert.equal(r.code, 0, cmd);
       assert.match(r.stdout, new RegExp(`^Usage: fastchat ${cmd}`, 'm'));

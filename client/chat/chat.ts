@@ -11,7 +11,8 @@ import { fetchBundles, presence } from '../core/relay-api.js';
 import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
 import { maintainKeys } from '../core/sync.js';
 import { safetyNumberWith, verifyContact } from '../core/trust.js';
-import { parsePeer, safeText, shortTime } from '../format.js';
+import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
+import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
 import { RelayLink } from './link.js';
 import { Screen } from './screen.js';
@@ -41,7 +42,7 @@ export class Chat {
         if (f.type === 'message') {
           const r = processIncoming(this.c, f);
           socket.ack(f.id);
-          this.show(r);
+          for (const x of r.kind === 'control' ? r.released : [r]) this.show(x);
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);
@@ -69,8 +70,13 @@ export class Chat {
     });
   }
 
+  /** `@bob`, or `#team` in a group conversation (then `peer` holds the group's label with its #). */
+  private get target(): string {
+    return isGroupArg(this.peer) ? this.peer : `@${this.peer}`;
+  }
+
   private promptText(): string {
-    return `@${this.peer}> `;
+    return `${this.target}> `;
   }
 
   /** Runs network work one piece at a time, in order, so messages leave in the order typed. */
@@ -79,7 +85,7 @@ export class Chat {
   }
 
   async start(): Promise<number> {
-    this.screen.print(`chat with @${this.peer} as @${this.c.config.username} — ${HELP}`);
+    this.screen.print(`chat with ${this.target} as @${this.c.config.username} — ${HELP}`);
     this.showHistory(HISTORY_ON_OPEN);
     await this.checkPeerIdentity();
     this.screen.rl.on('line', (line) => this.onLine(line));
@@ -91,6 +97,12 @@ export class Chat {
   }
 
   private showHistory(n: number): void {
+    if (isGroupArg(this.peer)) {
+      const entries = groupHistory(this.c, resolveGroup(this.c, this.peer), n);
+      if (entries.length === 0) this.screen.print(`(no messages in ${this.peer} yet)`);
+      for (const e of entries) this.screen.print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? ` (${e.status})` : ''}`);
+      return;
+    }
     const entries = history(this.c, this.peer, n);
     if (entries.length === 0) this.screen.print(`(no messages with @${this.peer} yet)`);
     for (const e of entries) {
@@ -102,6 +114,7 @@ export class Chat {
 
   /** TOFU / key-change check against the directory when a conversation opens. */
   private async checkPeerIdentity(): Promise<void> {
+    if (isGroupArg(this.peer)) return; // members' keys are checked per member (fastchat group info)
     try {
       checkBundles(this.c, this.peer, await fetchBundles(this.t, this.peer));
     } catch (e) {
@@ -114,14 +127,22 @@ export class Chat {
   private async refreshPresence(): Promise<void> {
     try {
       this.online = new Set(await presence(this.t));
-      this.screen.print(`* @${this.peer} is ${this.online.has(this.peer) ? 'online' : 'offline'}`);
+      if (!isGroupArg(this.peer)) this.screen.print(`* @${this.peer} is ${this.online.has(this.peer) ? 'online' : 'offline'}`);
     } catch {
       // presence is a nicety; the next presence frame corrects it
     }
   }
 
   private show(r: Incoming): void {
-    if (r.kind === 'text') {
+    if (r.kind === 'text' && r.group) {
+      const here = this.peer === `#${r.group.label}`;
+      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.text)}`);
+      else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
+    } else if (r.kind === 'group_event') {
+      this.screen.print(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
+    } else if (r.kind === 'group_rejected') {
+      this.screen.print(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
+    } else if (r.kind === 'text') {
       if (r.from === this.peer) {
         const warn = r.identityChanged ? ' [KEY CHANGED — unverified]' : '';
         this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.text)}`);
@@ -143,6 +164,14 @@ export class Chat {
 
   private sendLine(text: string): void {
     const peer = this.peer;
+    if (isGroupArg(peer)) {
+      this.screen.print(`${shortTime(Date.now())}  you: ${safeText(text)}`);
+      this.serial(async () => {
+        const r = await sendGroupText(this.c, peer, text);
+        if (r.status !== 'sent') this.screen.print(`* queued: ${r.reason}`);
+      });
+      return;
+    }
     if (getContact(this.c.db, peer)?.trust === 'changed') {
       this.screen.print(`! not sent: the identity key of @${peer} changed. Compare safety numbers (/verify), then /verify confirm.`);
       return;
@@ -166,7 +195,7 @@ export class Chat {
   private switchTo(arg: string): void {
     let peer: string;
     try {
-      peer = parsePeer(arg);
+      peer = isGroupArg(arg) ? `#${labelOf(this.c, resolveGroup(this.c, arg))}` : parsePeer(arg);
     } catch (e) {
       this.screen.print(`! ${e instanceof Error ? e.message : String(e)}`);
       return;
@@ -174,7 +203,7 @@ export class Chat {
     if (peer === this.c.config.username) return this.screen.print('! that is you');
     this.peer = peer;
     this.screen.setPrompt(this.promptText());
-    this.screen.print(`— now chatting with @${peer} (${this.online.has(peer) ? 'online' : 'offline'}) —`);
+    this.screen.print(`— now chatting with ${this.target}${isGroupArg(peer) ? '' : ` (${this.online.has(peer) ? 'online' : 'offline'})`} —`);
     this.showHistory(HISTORY_ON_OPEN);
     this.serial(() => this.checkPeerIdentity());
   }

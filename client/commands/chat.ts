@@ -5,19 +5,23 @@ export function register(program: Command): void {
   program
     .command('chat')
     .description('interactive conversation: history, queued and live messages, typed lines are sent')
-    .argument('<peer>', '@username')
+    .argument('<peer>', '@username or #group')
     .addHelpText(
       'after',
       '\nInside: /who, /history N, /verify [confirm], /quit (or Ctrl-D, Ctrl-C), and @user to switch conversation.\nExample:\n  fastchat chat @bob',
     )
     .action(async (peerArg: string) => {
-      const { parsePeer } = await import('../format.js');
-      const peer = parsePeer(peerArg);
+      const { isGroupArg, parsePeer } = await import('../format.js');
+      let peer = isGroupArg(peerArg) ? peerArg : parsePeer(peerArg);
       const { CliError } = await import('../errors.js');
       const { openClient, ourAddress } = await import('../core/context.js');
       const { Chat } = await import('../chat/chat.js');
       const c = await openClient();
       try {
+        if (isGroupArg(peer)) {
+          const { labelOf, resolveGroup } = await import('../core/groups.js');
+          peer = `#${labelOf(c, resolveGroup(c, peer))}`;
+        }
         if (ourAddress(c).user === peer) throw new CliError('self', 'chatting with yourself is not supported');
         const chat = new Chat(c, peer);
         await chat.start();

@@ -19,7 +19,18 @@ export function register(program: Command): void {
           waitSeconds,
           onWarning: warn,
           onIncoming(m) {
-            if (m.kind === 'text') {
+            if (m.kind === 'text' && m.group) {
+              if (opts.json) printJson({ id: m.id, from: m.from, group: m.group.label, groupId: m.group.id, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt });
+              else print(`${shortTime(m.sentAt)}  #${safeText(m.group.label)} @${m.from}: ${safeText(m.text)}`);
+            } else if (m.kind === 'group_event') {
+              if (opts.json) process.stderr.write(`#${safeText(m.group.label)}: ${safeText(m.text)}\n`);
+              else print(`* #${safeText(m.group.label)}: ${safeText(m.text)}`);
+            } else if (m.kind === 'group_rejected') {
+              warn(`refused a group ${m.group ? `update for #${safeText(m.group.label)} ` : 'update '}from @${m.from} (${m.reason}): ${safeText(m.message)}`);
+              if (opts.json) printJson({ id: m.id, from: m.from, group: m.group?.label ?? null, text: null, sentAt: null, receivedAt: m.receivedAt, error: { code: m.reason, message: m.message } });
+            } else if (m.kind === 'group_held') {
+              warn(`holding ${m.what} from @${m.from}${m.group ? ` for #${safeText(m.group.label)}` : ''} until the key or change it needs arrives`);
+            } else if (m.kind === 'text') {
               if (m.identityChanged) {
                 warn(`!!! the identity key of @${m.from} has CHANGED. This message may not be from the @${m.from} you know. Compare safety numbers: fastchat fingerprint @${m.from}`);
               }

@@ -3,6 +3,7 @@
 // always committed together with the message it produced or consumed, or not at all.
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { GROUP_SCHEMA } from './group-schema.js';
 
 export type DB = Database.Database;
 
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   message_id TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('text', 'receipt')),
+  kind TEXT NOT NULL CHECK (kind IN ('text', 'receipt', 'group')), -- group: a group_change / sender_key payload
   peer TEXT NOT NULL,
   device INTEGER,                      -- NULL until encrypted for each device of the peer
   client_id TEXT UNIQUE,               -- the relay's idempotency id, set once encrypted
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS seen (
   at INTEGER NOT NULL,
   PRIMARY KEY (sender, device, client_id)
 );
-`;
+${GROUP_SCHEMA}`;
 
 export function openDb(path: string): DB {
   // Create the file 0600 before SQLite does, so it never exists with a wider mode.

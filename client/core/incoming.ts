@@ -6,10 +6,12 @@
 // history row) naming the sender and a typed reason.
 import { isCryptoError } from '../../crypto/errors.js';
 import { fromBase64url } from '../../crypto/encoding.js';
-import { acceptPreKeyMessage, decryptMessage, messageType } from '../../crypto/session.js';
+import type { PublicIdentity } from '../../crypto/identity.js';
+import { acceptPreKeyMessage, decryptMessage, messageType, sessionIdentity } from '../../crypto/session.js';
 import { getContact, observeIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
+import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt } from './outbox.js';
 import { parsePayload, PayloadError } from './payload.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
@@ -17,10 +19,11 @@ import type { MessageFrame } from './relay-ws.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 
 export type Incoming =
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean }
+  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef }
   | { kind: 'receipt'; from: string; id: string }
-  | { kind: 'duplicate'; from: string }
-  | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string };
+  | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
+  | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
+  | GroupIncoming;
 
 export const FAILURE_TEXT: Record<string, string> = {
   no_session: 'no session with the sender (they must start a new one; see docs/CLI.md "repair")',
@@ -32,6 +35,7 @@ export const FAILURE_TEXT: Record<string, string> = {
   unsupported_version: 'the message uses a protocol version we do not speak',
   bad_key: 'the message carries a refused key',
   bad_payload: 'the message decrypted but its content is not a fastchat message',
+  identity_changed: 'a group change or key from a contact whose identity key changed (verify them first)',
 };
 
 class Failure extends Error {
@@ -45,13 +49,13 @@ class Failure extends Error {
  * here too: the initiator repeats its X3DH header until we reply, and those repeats belong to the
  * session the first one created. Returns undefined when no session opens it.
  */
-function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number): Uint8Array | undefined {
+function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number): { plaintext: Uint8Array; identity: PublicIdentity } | undefined {
   const current = loadSession(c.db, c.sealer, user, device);
   if (current) {
     try {
       const r = decryptMessage(current, envelope);
       saveSession(c.db, c.sealer, user, device, r.state, now);
-      return r.plaintext;
+      return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
     }
@@ -61,7 +65,7 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
     try {
       const r = decryptMessage(previous, envelope);
       promotePreviousSession(c.db, c.sealer, user, device, r.state, now);
-      return r.plaintext;
+      return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
     }
@@ -80,12 +84,14 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
     c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
     try {
       const envelope = fromBase64url(f.body);
+      if (isGroupMessageBody(envelope)) return receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, envelope);
       let plaintext: Uint8Array;
+      let identity: PublicIdentity;
       let identityChanged = false;
       let newContact = false;
       const opened = openWithSessions(c, from.user, from.device, envelope, now);
       if (opened) {
-        plaintext = opened;
+        ({ plaintext, identity } = opened);
         identityChanged = getContact(c.db, from.user)?.trust === 'changed';
       } else if (messageType(envelope) === 'prekey') {
         const r = acceptPreKeyMessage(c.secrets.identity, me, preKeyStore(c.db, c.sealer), from, envelope);
@@ -95,10 +101,16 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
         if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
         plaintext = r.plaintext;
+        identity = r.theirIdentity;
       } else {
         throw new Failure(loadSession(c.db, c.sealer, from.user, from.device) ? 'decrypt_failed' : 'no_session');
       }
       const p = parsePayload(plaintext);
+      if (p.type === 'group_change' || p.type === 'sender_key') {
+        // Group state follows only identities we trust: a changed key waits for `verify --accept`.
+        if (identityChanged) throw new Failure('identity_changed');
+        return receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, identity, p);
+      }
       if (p.type === 'receipt') {
         c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
         return { kind: 'receipt', from: from.user, id: p.id };
@@ -113,7 +125,7 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
       if (reason === undefined) throw e;
-      if (reason === 'duplicate_message') return { kind: 'duplicate', from: from.user };
+      if (reason === 'duplicate_message') return { kind: 'duplicate', from: from.user, replayed: true };
       c.db
         .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, error) VALUES (?, ?, 'in', NULL, ?, ?, 'failed', ?)")
         .run(f.clientId, from.user, f.sentAt, receivedAt, reason);

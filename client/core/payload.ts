@@ -17,7 +17,29 @@ const PayloadSchema = z.object({
 /** text: a message; receipt: `id` names the message that arrived (text is empty). */
 export type Payload = z.infer<typeof PayloadSchema>;
 
-export function encodePayload(p: Payload): Uint8Array {
+// Group control (docs/PROTOCOL.md "Group transport"): binary group structures, base64url, carried
+// by the pairwise sessions. The bounds only stop absurd input; crypto/group parses every byte.
+const B64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
+const GroupChangeSchema = z.object({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('group_change'),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
+  sentAt: z.string().datetime(),
+  records: z.array(B64.max(200_000)).min(1).max(10_000), // one record, or the chain from create
+});
+const SenderKeySchema = z.object({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('sender_key'),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
+  sentAt: z.string().datetime(),
+  distribution: B64.max(1_000),
+});
+export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
+export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
+export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
+const AnySchema = z.union([PayloadSchema, GroupChangeSchema, SenderKeySchema]);
+
+export function encodePayload(p: Payload | GroupControlPayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -25,14 +47,14 @@ export class PayloadError extends Error {
   readonly code = 'bad_payload';
 }
 
-export function parsePayload(bytes: Uint8Array): Payload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));
   } catch {
     throw new PayloadError('the decrypted message is not JSON');
   }
-  const r = PayloadSchema.safeParse(json);
+  const r = AnySchema.safeParse(json);
   if (!r.success) throw new PayloadError('the decrypted message has an unknown shape');
   return r.data;
 }

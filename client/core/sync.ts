@@ -48,9 +48,14 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       if (f.type === 'message') {
         const r = processIncoming(c, f);
         socket.ack(f.id);
-        if (r.kind !== 'duplicate') {
-          if (r.kind !== 'receipt') received++;
-          opts.onIncoming(r);
+        // A group payload may release messages held until its key or change arrived.
+        for (const x of r.kind === 'control' ? r.released : [r]) {
+          if (x.kind === 'duplicate') {
+            if (x.replayed) opts.onWarning(`ignored a replayed message from @${x.from} (already received once)`);
+            continue;
+          }
+          if (x.kind !== 'receipt') received++;
+          opts.onIncoming(x);
         }
         pokeWaiter();
       } else if (f.type === 'drained') {

@@ -1,0 +1,115 @@
+// `fastchat group create|add|remove|leave|promote|list|info`: end-to-end encrypted groups whose
+// membership only admins can change (docs/CLI.md "group").
+import type { Command } from 'commander';
+
+const USERS_HELP = 'one or more @username';
+
+async function users(args: string[]): Promise<string[]> {
+  const { parsePeer } = await import('../format.js');
+  return args.map(parsePeer);
+}
+
+async function withClient<T>(fn: (c: import('../core/context.js').Client) => Promise<T>): Promise<T> {
+  const { openClient } = await import('../core/context.js');
+  const c = await openClient();
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
+async function printChange(r: import('../core/groups.js').ChangeResult, what: string, json: boolean | undefined): Promise<void> {
+  const { print, printJson, warn } = await import('../format.js');
+  if (json) return printJson(r);
+  print(`${what} #${r.group} (epoch ${r.epoch}; members: ${r.members.map((m) => `@${m}`).join(' ')})`);
+  if (r.delivery.unreachable) warn('the relay is unreachable: the change is queued and sent by the next command that reaches it');
+  for (const p of r.delivery.held) warn(`nothing is sent to @${p} until you verify their changed identity key (fastchat verify @${p} --accept)`);
+}
+
+export function register(program: Command): void {
+  const group = program
+    .command('group')
+    .description('end-to-end encrypted groups: create, add, remove, leave, promote, list, info')
+    .addHelpText('after', '\nGroups are named #name; when two of your groups share a name, `group list` shows #name~id, which is accepted too.\nExamples:\n  fastchat group create "#team" @bob @carol\n  fastchat send "#team" hello all');
+
+  group
+    .command('create')
+    .description('create a group with you as its admin and send it to the members')
+    .argument('<group>', '#name (a local label: the members see the same name)')
+    .argument('[users...]', USERS_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
+      const list = await users(userArgs);
+      const { createGroupCmd } = await import('../core/groups.js');
+      await withClient(async (c) => printChange(await createGroupCmd(c, name.startsWith('#') ? name.slice(1) : name, list), 'created', opts.json));
+    });
+
+  for (const [op, desc] of [
+    ['add', 'add members (admins only); they receive the group from its create record on'],
+    ['remove', 'remove members (admins only); everyone left moves to fresh keys'],
+    ['promote', 'make members admins (admins only)'],
+  ] as const) {
+    group
+      .command(op)
+      .description(desc)
+      .argument('<group>', '#name')
+      .argument('<users...>', USERS_HELP)
+      .option('--json', 'print the result as JSON')
+      .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
+        const list = await users(userArgs);
+        const { changeGroupCmd } = await import('../core/groups.js');
+        await withClient(async (c) => printChange(await changeGroupCmd(c, name, op, list), op === 'add' ? 'added to' : op === 'remove' ? 'removed from' : 'promoted in', opts.json));
+      });
+  }
+
+  group
+    .command('leave')
+    .description('leave a group (the last admin must promote someone first)')
+    .argument('<group>', '#name')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { changeGroupCmd } = await import('../core/groups.js');
+      await withClient(async (c) => printChange(await changeGroupCmd(c, name, 'leave', []), 'left', opts.json));
+    });
+
+  group
+    .command('list')
+    .description('your groups: name, members, your role')
+    .option('--json', 'one JSON object per line: group, groupId, name, status, epoch, members, admin')
+    .action(async (opts: { json?: boolean }) => {
+      const { print, printJson, safeText } = await import('../format.js');
+      const { listGroups } = await import('../core/group-store.js');
+      const { groupInfo } = await import('../core/groups.js');
+      await withClient(async (c) => {
+        const all = listGroups(c);
+        for (const g of all) {
+          const i = groupInfo(c, g);
+          const admin = i.admins.includes(c.config.username ?? '');
+          if (opts.json) printJson({ group: i.group, groupId: i.groupId, name: i.name, status: i.status, epoch: i.epoch, members: i.members.map((m) => m.user), admin });
+          else print(`#${safeText(i.group)}  ${i.members.length} members${admin ? '  (admin)' : ''}${i.status === 'active' ? '' : `  [${i.status}]`}`);
+        }
+        if (!opts.json && all.length === 0) print('no groups yet (fastchat group create "#name" @user ...)');
+      });
+    });
+
+  group
+    .command('info')
+    .description("a group's members, admins, epoch and each member's verification state")
+    .argument('<group>', '#name')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { print, printJson, safeText } = await import('../format.js');
+      const { groupInfo, resolveGroup } = await import('../core/groups.js');
+      await withClient(async (c) => {
+        const i = groupInfo(c, resolveGroup(c, name));
+        if (opts.json) return printJson(i);
+        print(`#${safeText(i.group)}  id ${i.groupId}`);
+        print(`status ${i.status}, epoch ${i.epoch}${i.held ? `, ${i.held} held (waiting for a key or change)` : ''}`);
+        for (const m of i.members) {
+          const trust = m.you ? 'you' : !m.keyMatches ? 'KEY MISMATCH' : m.trust === 'changed' ? 'CHANGED KEY' : m.trust;
+          print(`  @${m.user}${m.admin ? '  admin' : ''}  ${trust}`);
+        }
+      });
+    });
+}

@@ -1,0 +1,252 @@
+// Groups end to end: a real relay process, the real binary for every user-facing step, and the
+// client core of a home where a test plays a misbehaving member (crafting what the CLI refuses)
+// or feeds a home a ciphertext captured from the relay's database.
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { after, before, describe, it } from 'node:test';
+import { encodePayload } from '../client/core/payload.js';
+import { closeAgents } from '../client/core/relay-http.js';
+import { fromBase64url, toBase64url } from '../crypto/encoding.js';
+import { decryptGroupMessage, encryptGroupMessage, groupStateHash, signGroupChange } from '../crypto/group/index.js';
+import { withCore } from './util/client-core.js';
+import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { RelayHttp, RelayWs } from './util/relay-client.js';
+import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+
+/** Bodies the relay holds for `to` from `sender`, oldest first (what a malicious relay could keep). */
+function relayBodies(relay: RelayProcess, sender: string, to: string): { clientId: string; body: string }[] {
+  const db = new Database(relay.db, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare('SELECT m.client_id, m.body FROM messages m JOIN deliveries d ON d.message_id = m.id WHERE m.sender = ? AND d.username = ? ORDER BY m.id')
+      .all(sender, to) as { client_id: string; body: Uint8Array }[];
+    return rows.map((r) => ({ clientId: r.client_id, body: toBase64url(new Uint8Array(r.body)) }));
+  } finally {
+    db.close();
+  }
+}
+
+/** The relay posing as `user` (it can mint a session for any account it serves). */
+async function relayAs(relay: RelayProcess, user: string): Promise<RelayWs> {
+  const http = new RelayHttp(relay.url);
+  await http.login(user, `password-of-${user}`, 2);
+  const ws = await RelayWs.connect(relay.wsUrl, http.token);
+  await ws.next('hello');
+  return ws;
+}
+
+async function inbox(home: TestHome): Promise<{ messages: any[]; stderr: string }> {
+  const r = await home.ok(['inbox', '--json']);
+  return { messages: jsonLines(r.stdout), stderr: r.stderr };
+}
+
+async function info(home: TestHome, group = '#team'): Promise<any> {
+  return JSON.parse((await home.ok(['group', 'info', group, '--json'])).stdout);
+}
+
+describe('groups between homes through a real relay', () => {
+  let relay: RelayProcess;
+  let tmp: ReturnType<typeof makeTempRoot>;
+  let alice: TestHome;
+  let bob: TestHome;
+  let carol: TestHome;
+  let dave: TestHome;
+
+  before(async () => {
+    relay = await startRelayProcess();
+    tmp = makeTempRoot('fastchat-groups-');
+    [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((n) => makeHome(tmp.root, n)) as [TestHome, TestHome, TestHome, TestHome];
+    await Promise.all([alice, bob, carol, dave].map((h) => setUpUser(h, relay.url)));
+  });
+  after(async () => {
+    closeAgents();
+    await relay?.stop();
+    tmp?.cleanup();
+  });
+
+  it('lets three members exchange messages, each seen once with the right sender', async () => {
+    const created = JSON.parse((await alice.ok(['group', 'create', '#team', '@bob', '@carol', '--json'])).stdout);
+    assert.equal(created.epoch, 0);
+    assert.deepEqual(created.members, ['alice', 'bob', 'carol']);
+    await bob.ok(['inbox']);
+    await carol.ok(['inbox']);
+    await alice.ok(['inbox']);
+    await alice.ok(['send', '#team', 'hi from alice']);
+    await bob.ok(['send', '#team', 'hi from bob']);
+    await carol.ok(['send', '#team', 'hi from carol']);
+    const seen = {
+      alice: (await inbox(alice)).messages,
+      bob: (await inbox(bob)).messages,
+      carol: (await inbox(carol)).messages,
+    };
+    const pairs = (ms: any[]): string[] => ms.map((m) => `${m.group}:${m.from}:${m.text}`).sort();
+    assert.deepEqual(pairs(seen.alice), ['team:bob:hi from bob', 'team:carol:hi from carol']);
+    assert.deepEqual(pairs(seen.bob), ['team:alice:hi from alice', 'team:carol:hi from carol']);
+    assert.deepEqual(pairs(seen.carol), ['team:alice:hi from alice', 'team:bob:hi from bob']);
+    for (const h of [alice, bob, carol]) assert.deepEqual((await inbox(h)).messages, [], `${h.name} sees nothing twice`);
+    const hist = jsonLines((await bob.ok(['history', '#team', '--json'])).stdout);
+    assert.deepEqual(hist.map((m) => `${m.from}:${m.text}`).sort(), ['alice:hi from alice', 'bob:hi from bob', 'carol:hi from carol']);
+  });
+
+  it('delivers the group backlog to an offline member on the next inbox, in order', async () => {
+    await alice.ok(['send', '#team', 'backlog 1']);
+    await bob.ok(['send', '#team', 'backlog 2']);
+    await alice.ok(['send', '#team', 'backlog 3']);
+    const got = (await inbox(carol)).messages;
+    assert.deepEqual(got.map((m) => `${m.from}:${m.text}`), ['alice:backlog 1', 'bob:backlog 2', 'alice:backlog 3']);
+    await alice.ok(['inbox']);
+    await bob.ok(['inbox']);
+  });
+
+  it('shows members, admins, epoch and verification state, and refuses a non-admin add up front', async () => {
+    const i = await info(bob);
+    assert.equal(i.epoch, 0);
+    assert.deepEqual(i.admins, ['alice']);
+    assert.deepEqual(i.members.map((m: any) => [m.user, m.trust]), [['alice', 'unverified'], ['bob', 'you'], ['carol', 'unverified']]);
+    const r = await bob.run(['group', 'add', '#team', '@dave']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not an admin of #team/);
+    const unknown = await bob.run(['send', '#nosuch', 'hi']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no group named #nosuch/);
+  });
+
+  it('has every member reject an add signed by a non-admin, leaving the group unchanged', async () => {
+    const { queueRecords } = await import('../client/core/group-keys.js');
+    const { loadGroup, listGroups } = await import('../client/core/group-store.js');
+    const { deliverOutbox } = await import('../client/core/outbox.js');
+    const { relayTarget } = await import('../client/core/context.js');
+    const daveKey = await withCore(dave, (c) => c.secrets.identity.signPublic);
+    await withCore(bob, async (c) => {
+      const g = loadGroup(c, listGroups(c)[0]!.groupId)!;
+      const record = signGroupChange(
+        { user: 'bob', identity: c.secrets.identity },
+        { groupId: g.groupId, epoch: g.state.epoch + 1, prevHash: groupStateHash(g.state), change: { op: 'add', members: [{ user: 'dave', signPublic: daveKey }] } },
+      );
+      for (const peer of ['alice', 'carol']) queueRecords(c, peer, [record]);
+      await deliverOutbox(c, relayTarget(c));
+    });
+    for (const h of [alice, carol]) {
+      const r = await inbox(h);
+      assert.match(r.stderr, /refused a group update for #team from @bob \(not_authorized\)/, h.name);
+      const i = await info(h);
+      assert.equal(i.epoch, 0);
+      assert.deepEqual(i.members.map((m: any) => m.user), ['alice', 'bob', 'carol']);
+    }
+  });
+
+  it('gives an added member the whole chain and keys of the new epoch only', async () => {
+    const r = JSON.parse((await alice.ok(['group', 'add', '#team', '@dave', '--json'])).stdout);
+    assert.equal(r.epoch, 1);
+    const d = await inbox(dave);
+    assert.deepEqual(d.messages, [], 'no history before the add');
+    assert.deepEqual((await info(dave)).members.map((m: any) => m.user), ['alice', 'bob', 'carol', 'dave']);
+    for (const h of [bob, carol, alice]) await h.ok(['inbox']);
+    await dave.ok(['inbox']);
+    await dave.ok(['send', '#team', 'hello from dave']);
+    for (const h of [alice, bob, carol]) {
+      assert.deepEqual((await inbox(h)).messages.map((m) => `${m.from}:${m.text}`), ['dave:hello from dave'], h.name);
+    }
+  });
+
+  let afterRemoval: { clientId: string; body: string };
+
+  it('removes carol: she cannot read what follows, alice and bob keep talking', async () => {
+    await alice.ok(['group', 'remove', '#team', '@carol']);
+    for (const h of [bob, dave, carol]) await h.ok(['inbox']);
+    assert.equal((await info(carol)).status, 'removed');
+    await alice.ok(['inbox']);
+    await alice.ok(['send', '#team', 'carol must not read this']);
+    const held = relayBodies(relay, 'alice', 'bob');
+    afterRemoval = held[held.length - 1]!;
+    assert.ok(afterRemoval.clientId.startsWith('g'), 'the last body for bob is the group message');
+    // Feed the ciphertext to carol's home: her core refuses it and none of her keys opens it.
+    await withCore(carol, async (c) => {
+      const { processIncoming } = await import('../client/core/incoming.js');
+      const r = processIncoming(c, { type: 'message', id: '1', clientId: 'captured-1', from: { user: 'alice', device: 1 }, body: afterRemoval.body, sentAt: new Date().toISOString() });
+      assert.notEqual(r.kind, 'text');
+      const { parseTheirSenderKey } = await import('../crypto/group/index.js');
+      const keys = c.db.prepare("SELECT key FROM group_sender_keys WHERE sender = 'alice' AND ours = 0").all() as { key: Buffer }[];
+      assert.ok(keys.length > 0);
+      for (const k of keys) {
+        const theirs = parseTheirSenderKey(c.sealer.open('group_sender_key', new Uint8Array(k.key)));
+        assert.throws(() => decryptGroupMessage(theirs, fromBase64url(afterRemoval.body)));
+      }
+    });
+    assert.deepEqual((await inbox(bob)).messages.map((m) => m.text), ['carol must not read this']);
+    await bob.ok(['send', '#team', 'still here']);
+    assert.deepEqual((await inbox(alice)).messages.map((m) => `${m.from}:${m.text}`), ['bob:still here']);
+    await dave.ok(['inbox']);
+  });
+
+  it('shows a replayed group message once', async () => {
+    const ws = await relayAs(relay, 'alice');
+    try {
+      const ack = await ws.sendMessage('replay-1', [{ user: 'bob', device: 1 }], afterRemoval.body);
+      assert.equal(ack.type, 'sent');
+    } finally {
+      await ws.close();
+    }
+    const r = await inbox(bob);
+    assert.deepEqual(r.messages, []);
+    assert.match(r.stderr, /replayed message from @alice/);
+    const hist = jsonLines((await bob.ok(['history', '#team', '-n', '100', '--json'])).stdout);
+    assert.equal(hist.filter((m) => m.text === 'carol must not read this').length, 1);
+  });
+
+  it('rejects forged and replayed membership changes from a malicious relay or a removed member', async () => {
+    const before = await info(bob);
+    // 1. A bare record injected by the relay in alice's name: not inside any session.
+    const forged = await withCore(carol, (c) =>
+      signGroupChange({ user: 'carol', identity: c.secrets.identity }, { groupId: new Uint8Array(32).fill(1), epoch: 9, prevHash: new Uint8Array(32), change: { op: 'leave' } }),
+    );
+    const ws = await relayAs(relay, 'alice');
+    try {
+      await ws.sendMessage('forged-1', [{ user: 'bob', device: 1 }], toBase64url(forged));
+    } finally {
+      await ws.close();
+    }
+    const r1 = await inbox(bob);
+    assert.match(r1.stderr, /could not decrypt a message from @alice \(malformed\)/);
+    // 2. Carol, removed, replays the old change that added dave, inside her real session with bob.
+    const { queueRecords } = await import('../client/core/group-keys.js');
+    const { loadRecords, listGroups } = await import('../client/core/group-store.js');
+    const { deliverOutbox } = await import('../client/core/outbox.js');
+    const { relayTarget } = await import('../client/core/context.js');
+    await withCore(carol, async (c) => {
+      const g = listGroups(c)[0]!;
+      const chain = loadRecords(c, g.groupId);
+      queueRecords(c, 'bob', [chain[1]!]);
+      await deliverOutbox(c, relayTarget(c));
+    });
+    const r2 = await inbox(bob);
+    assert.match(r2.stderr, /refused a group update for #team from @carol \(wrong_epoch\)/);
+    assert.deepEqual(await info(bob), before);
+  });
+
+  it('stops member bob from sending as dave', async () => {
+    const { listGroups, loadTheirKey, loadOurKey } = await import('../client/core/group-store.js');
+    const forgedBody = await withCore(bob, (c) => {
+      const g = listGroups(c)[0]!;
+      const daves = loadTheirKey(c, g.groupId, 'dave', g.state.epoch)!;
+      const bobs = loadOurKey(c, g.groupId, 'bob', g.state.epoch)!;
+      // Bob knows dave's chain key (every member does) but signs with his own key.
+      const plaintext = encodePayload({ v: 1, type: 'text', id: 'forged_msg', text: 'dave says pay bob', sentAt: new Date().toISOString() });
+      return toBase64url(encryptGroupMessage({ ...daves, signPublic: bobs.signPublic, signPrivate: bobs.signPrivate }, plaintext).message);
+    });
+    for (const as of ['dave', 'bob']) {
+      const ws = await relayAs(relay, as);
+      try {
+        await ws.sendMessage(`forge-${as}`, [{ user: 'alice', device: 1 }], forgedBody);
+      } finally {
+        await ws.close();
+      }
+    }
+    const r = await inbox(alice);
+    assert.deepEqual(r.messages.filter((m) => m.text !== null), []);
+    assert.match(r.stderr, /from @dave \(bad_signature\)/);
+    assert.match(r.stderr, /from @bob \(not_authorized\)/);
+    await dave.ok(['send', '#team', 'the real dave']);
+    assert.deepEqual((await inbox(alice)).messages.map((m) => `${m.from}:${m.text}`), ['dave:the real dave']);
+  });
+});
