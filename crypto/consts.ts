@@ -160,3 +160,32 @@ export const GROUP_FORMAT_TAGS = {
 } as const;
 /** Op byte of a group change record; a new op is a new number, never a reused one. */
 export const GROUP_OPS = { create: 1, add: 2, remove: 3, leave: 4, promote: 5, rename: 6 } as const;
+
+// ---- attachments (crypto/attachment.ts) --------------------------------------------------------
+/** Second byte of an attachment blob (after PROTOCOL_VERSION); 0x40.. keeps clear of the rest. */
+export const ATTACHMENT_FORMAT_TAG = 0x40;
+/**
+ * Plaintext bytes per secretstream chunk. 64 KiB makes the 17-byte per-chunk overhead 0.03% and
+ * the JS→libsodium call cost negligible, while a reader holds at most one chunk in memory (flat
+ * memory for any file size) and a tampered chunk is caught after at most 64 KiB. It is also
+ * Node's default read size for files, so a disk read maps onto one chunk.
+ */
+export const ATTACHMENT_CHUNK_BYTES = 64 * 1024;
+/** secretstream: 24-byte header; 17 bytes per chunk (1 encrypted tag byte + 16-byte MAC). */
+export const SECRETSTREAM_HEADER_BYTES = 24;
+export const SECRETSTREAM_ABYTES = 17;
+export const ATTACHMENT_KEY_BYTES = 32;
+/** Blob header: version || tag || secretstream header. */
+export const ATTACHMENT_HEADER_BYTES = 2 + SECRETSTREAM_HEADER_BYTES;
+/** BLAKE2b-256 of the whole blob: 128-bit collision resistance, as the fingerprints. */
+export const ATTACHMENT_HASH_BYTES = 32;
+/**
+ * Smallest padded plaintext (length prefix + file + zeros). Every file under ~4 KiB (notes, keys,
+ * icons) has the same blob size, so the relay learns nothing from it; the cost is a few KiB.
+ */
+export const ATTACHMENT_MIN_PADDED_BYTES = 4096;
+/**
+ * Largest file the format describes: 2^48 bytes (256 TiB) keeps every length computation (padding,
+ * chunk count, blob size) far inside the safe-integer range. Relays cap blobs much lower.
+ */
+export const ATTACHMENT_MAX_BYTES = 2 ** 48;

@@ -15,3 +15,4 @@ export * from './padding.js';
 export * from './ratchet.js';
 export * from './session.js';
 export * from './group/index.js';
+export * from './attachment.js';

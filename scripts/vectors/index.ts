@@ -9,6 +9,7 @@ import * as x3dh from './x3dh.js';
 import * as ratchet from './ratchet.js';
 import * as session from './session.js';
 import * as group from './group.js';
+import * as attachment from './attachment.js';
 
 export interface VectorArea {
   name: string;
@@ -25,6 +26,7 @@ export const AREAS: VectorArea[] = [
   { name: 'ratchet', description: ratchet.description, generate: ratchet.generate },
   { name: 'session', description: session.description, generate: session.generate },
   { name: 'group', description: group.description, generate: group.generate },
+  { name: 'attachment', description: attachment.description, generate: attachment.generate },
 ];
 
 /** Uint8Array → lowercase hex, recursively; everything else as JSON has it. */
