@@ -53,7 +53,7 @@ describe('groups between homes through a real relay', () => {
   let dave: TestHome;
 
   before(async () => {
-    relay = await startRelayProcess();
+    relay = await startRelayProcess({ args: ['--rate-limit-address', '1000'] }); // many logins from 127.0.0.1
     tmp = makeTempRoot('fastchat-groups-');
     [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((n) => makeHome(tmp.root, n)) as [TestHome, TestHome, TestHome, TestHome];
     await Promise.all([alice, bob, carol, dave].map((h) => setUpUser(h, relay.url)));
@@ -248,5 +248,24 @@ describe('groups between homes through a real relay', () => {
     assert.match(r.stderr, /from @bob \(not_authorized\)/);
     await dave.ok(['send', '#team', 'the real dave']);
     assert.deepEqual((await inbox(alice)).messages.map((m) => `${m.from}:${m.text}`), ['dave:the real dave']);
+  });
+
+  it('holds a group message that arrives before its sender key and shows it once the key comes', async () => {
+    await bob.ok(['inbox']);
+    await alice.ok(['group', 'promote', '#team', '@bob']); // a new epoch: alice sends bob a new sender key
+    await alice.ok(['send', '#team', 'reordered by the relay']);
+    const [change, key, message] = relayBodies(relay, 'alice', 'bob').slice(-3);
+    assert.ok(change && key && message && message.clientId.startsWith('g') && !key.clientId.startsWith('g'));
+    const results = await withCore(bob, async (c) => {
+      const { processIncoming } = await import('../client/core/incoming.js');
+      const frame = (x: { clientId: string; body: string }) => ({ type: 'message' as const, id: x.clientId, clientId: x.clientId, from: { user: 'alice', device: 1 }, body: x.body, sentAt: new Date().toISOString() });
+      return [change, message, key].map((x) => processIncoming(c, frame(x)));
+    });
+    assert.equal(results[1]!.kind, 'group_held');
+    const released = results[2]!.kind === 'control' ? results[2]!.released : [];
+    assert.deepEqual(released.map((r) => (r.kind === 'text' ? `${r.from}:${r.text}` : r.kind)), ['alice:reordered by the relay']);
+    // The relay then delivers the same frames in order: each is recognised, nothing shows twice.
+    assert.deepEqual((await inbox(bob)).messages, []);
+    assert.deepEqual((await info(bob)).admins, ['alice', 'bob']);
   });
 });
