@@ -62,6 +62,17 @@ export interface RelayConfig {
   /** Server pings to detect dead peers; a socket that misses one pong is terminated. */
   wsPingIntervalMs: number;
 
+  /** Blob files (encrypted attachments): this directory; null = `<db>-blobs` (a temp dir for ':memory:'). */
+  blobDir: string | null;
+  /** Largest blob, refused from Content-Length before the body is read. */
+  maxBlobBytes: number;
+  /** Per uploading account: most bytes of blobs stored (and being uploaded) at once. */
+  blobQuotaBytes: number;
+  /** Blobs not yet fetched by every recipient are deleted this long after upload. */
+  blobTtlMs: number;
+  /** Most recipients named on one upload (they fit in the request line: 256 × 33 bytes). */
+  maxBlobRecipients: number;
+
   /** pino level; 'silent' turns logging off. */
   logLevel: string;
 }
@@ -97,6 +108,11 @@ export const DEFAULTS: RelayConfig = {
   pushBatch: 100,
   wsMaxBadFrames: 5,
   wsPingIntervalMs: 30_000,
+  blobDir: null,
+  maxBlobBytes: 100 * 1024 * 1024,
+  blobQuotaBytes: 1024 * 1024 * 1024,
+  blobTtlMs: 7 * 24 * 3600_000,
+  maxBlobRecipients: 256,
   logLevel: 'info',
 };
 
@@ -109,6 +125,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
     'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
+    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients',
   ];
   for (const k of positive) {
     const v = c[k];

@@ -1,5 +1,6 @@
 // Everything a handler needs, built once per relay instance and passed in (no module globals), so
 // tests can build several relays in one process and swap the store or the bus.
+import { Blobs } from './blobs/index.js';
 import { LocalBus, type Bus } from './bus.js';
 import { resolveConfig, type RelayConfig, type RelayOptions } from './config.js';
 import { Submitter } from './delivery/submitter.js';
@@ -23,6 +24,8 @@ export interface RelayContext {
   passwords: Passwords;
   limits: { address: RateLimiter; account: RateLimiter };
   submitter: Submitter;
+  /** Attachment blob files and their quota (relay/blobs/). */
+  blobs: Blobs;
   presence: Presence;
   now: () => number;
 }
@@ -53,6 +56,7 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
       account: new RateLimiter(cfg.rateLimitPerAccount.burst, cfg.rateLimitPerAccount.perMinute, 'account'),
     },
     submitter: new Submitter(store, bus, cfg, log, metrics, now),
+    blobs: new Blobs(cfg, store.blobs, log, now),
     presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
     now,
   };

@@ -15,7 +15,10 @@ export const RELAY_ERROR_CODES = [
   'bad_signature', // a bundle whose identity or signed-prekey signature does not verify
   'queue_full', // a recipient's queue is at its count or byte quota
   'payload_too_large', // a body over maxBodyBytes or a message over maxMessageBytes
-  'not_found', // an unknown route
+  'not_found', // an unknown route, or a blob that does not exist (or is not shared with the caller)
+  'length_required', // a blob upload without Content-Length (the size is checked before the body)
+  'quota_exceeded', // the uploader's blob storage quota would be exceeded; nothing was stored
+  'range_not_satisfiable', // a blob download Range outside the blob
   'internal', // a bug; the message says nothing more
 ] as const;
 
@@ -47,6 +50,9 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   not_found: 404,
   username_taken: 409,
   payload_too_large: 413,
+  length_required: 411,
+  range_not_satisfiable: 416,
+  quota_exceeded: 507,
   queue_full: 507,
   rate_limited: 429,
   internal: 500,

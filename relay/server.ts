@@ -68,6 +68,7 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
       await stopped;
       ctx.submitter.flush();
       ctx.bus.close();
+      ctx.blobs.close();
       ctx.store.close();
       log.info({ event: 'stopped' }, 'relay stopped');
     })();

@@ -7,7 +7,8 @@ export function startSweeper(ctx: RelayContext): () => void {
     try {
       const r = ctx.store.sweep(ctx.now());
       if (r.messages > 0) ctx.metrics.expired.inc(r.messages);
-      if (r.messages > 0 || r.sessions > 0) ctx.log.info({ event: 'sweep', messages: r.messages, sessions: r.sessions }, 'expired rows deleted');
+      const blobs = ctx.blobs.sweep(ctx.now());
+      if (r.messages > 0 || r.sessions > 0 || blobs > 0) ctx.log.info({ event: 'sweep', messages: r.messages, sessions: r.sessions, blobs }, 'expired rows deleted');
     } catch (e) {
       ctx.log.error({ err: errInfo(e) }, 'sweep failed');
     }

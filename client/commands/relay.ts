@@ -44,6 +44,10 @@ export function register(program: Command): void {
     .addOption(opt('--argon2-concurrency <n>', 'argon2 computations at once', 'ARGON2_CONCURRENCY', int('argon2-concurrency')))
     .addOption(opt('--max-one-time-prekeys <n>', 'one-time prekeys stored per device', 'MAX_ONE_TIME_PREKEYS', int('max-one-time-prekeys')))
     .addOption(opt('--ws-high-water-bytes <n>', 'pause pushing to a socket above this many buffered bytes', 'WS_HIGH_WATER_BYTES', int('ws-high-water-bytes')))
+    .addOption(opt('--blob-dir <dir>', 'directory for attachment blobs (default: <db>-blobs)', 'BLOB_DIR'))
+    .addOption(opt('--max-blob-bytes <n>', 'largest attachment blob (refused from Content-Length)', 'MAX_BLOB_BYTES', int('max-blob-bytes')))
+    .addOption(opt('--blob-quota-bytes <n>', 'blob storage quota per uploading account', 'BLOB_QUOTA_BYTES', int('blob-quota-bytes')))
+    .addOption(opt('--blob-ttl-seconds <n>', 'blobs not acknowledged by every recipient are deleted after this', 'BLOB_TTL_SECONDS', int('blob-ttl-seconds')))
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
     .action(async (o: Record<string, any>) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
@@ -73,6 +77,10 @@ export function register(program: Command): void {
           argon2Concurrency: o.argon2Concurrency,
           maxOneTimePreKeys: o.maxOneTimePrekeys,
           wsHighWaterBytes: o.wsHighWaterBytes,
+          blobDir: o.blobDir,
+          maxBlobBytes: o.maxBlobBytes,
+          blobQuotaBytes: o.blobQuotaBytes,
+          blobTtlMs: sec(o.blobTtlSeconds),
           logLevel: o.logLevel,
         });
       } catch (e) {

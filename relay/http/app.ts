@@ -4,6 +4,7 @@ import type { RelayContext } from '../context.js';
 import { errorBody, httpStatus, RelayError, toRelayError } from '../errors.js';
 import { errInfo } from '../delivery/submitter.js';
 import { accountRoutes } from './accounts.js';
+import { blobRoutes } from './blobs.js';
 import type { Env } from './auth.js';
 import { keyRoutes } from './keys.js';
 import { messageRoutes } from './messages.js';
@@ -15,6 +16,7 @@ export function createApp(ctx: RelayContext): Hono<Env> {
   app.route('/', accountRoutes(ctx));
   app.route('/', keyRoutes(ctx));
   app.route('/', messageRoutes(ctx));
+  app.route('/', blobRoutes(ctx));
 
   app.notFound(() => {
     throw new RelayError('not_found', 'no such route');

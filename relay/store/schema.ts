@@ -80,4 +80,22 @@ CREATE TABLE IF NOT EXISTS sent_ids (
   PRIMARY KEY (sender, sender_device, client_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_ids_expiry ON sent_ids(expires_at);
+
+-- Attachment blobs: metadata only. The ciphertext is a file named by the id in the blob directory
+-- (relay/blobs/), so large blobs never pass through SQLite pages, the WAL or backups of the DB.
+CREATE TABLE IF NOT EXISTS blobs (
+  id         TEXT PRIMARY KEY,          -- 16 random bytes, base64url
+  owner      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  size       INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_owner ON blobs(owner, size);
+CREATE INDEX IF NOT EXISTS blobs_expiry ON blobs(expires_at);
+-- Recipients named at upload that have not acknowledged the blob yet; the last ack deletes it.
+CREATE TABLE IF NOT EXISTS blob_recipients (
+  blob_id  TEXT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+  username TEXT NOT NULL,
+  PRIMARY KEY (blob_id, username)
+) WITHOUT ROWID;
 `;

@@ -12,8 +12,9 @@ import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
 import { SCHEMA } from './schema.js';
+import { SqliteBlobIndex } from './sqlite-blobs.js';
 import type {
-  Address, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
+  Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
   SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
 } from './types.js';
 
@@ -44,8 +45,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
 
 class SqliteStore implements Store {
   private readonly s;
+  readonly blobs: BlobIndex;
 
   constructor(private readonly db: Database.Database) {
+    this.blobs = new SqliteBlobIndex(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),

@@ -74,6 +74,35 @@ export interface QueueLimits {
   ttlMs: number;
 }
 
+/** Metadata of one stored blob; its bytes are a file in the blob directory, never in a row. */
+export interface BlobRecord {
+  id: string;
+  owner: string;
+  size: number;
+  createdAt: number;
+  expiresAt: number;
+  /** Recipients that have not acknowledged it yet. */
+  recipients: string[];
+}
+
+/** Blob metadata (relay/blobs/ keeps the files). Each method is one transaction. */
+export interface BlobIndex {
+  create(rec: BlobRecord): void;
+  get(id: string): BlobRecord | undefined;
+  /** Bytes of blobs the account owns. */
+  usage(owner: string): number;
+  /**
+   * A recipient is done with the blob. 'deleted' when it was the last one (the row is gone and
+   * the caller removes the file), 'kept' when others still wait, 'not_recipient' otherwise.
+   */
+  ack(id: string, user: string): 'deleted' | 'kept' | 'not_recipient';
+  delete(id: string): boolean;
+  /** Deletes expired rows and returns their ids (the caller removes the files). */
+  expire(now: number): string[];
+  /** Whether a row exists for each id (orphan-file clean-up). */
+  existing(ids: string[]): Set<string>;
+}
+
 export interface Store {
   /** false when the (already case-folded) name exists. */
   createUser(username: string, passwordHash: string, now: number): boolean;
@@ -128,6 +157,9 @@ export interface Store {
   setBanned(username: string, bannedAt: number | null): boolean;
   /** Deletes the account with its devices, keys, sessions and queued messages. */
   deleteUser(username: string): boolean;
+
+  /** Attachment blob metadata. */
+  readonly blobs: BlobIndex;
 
   close(): void;
 }

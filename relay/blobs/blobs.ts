@@ -1,0 +1,191 @@
+// Attachment blobs: opaque encrypted files the relay stores on disk (one file per blob, named by
+// its random id) with a metadata row in the store. The relay never holds a blob in memory: an
+// upload is written as it arrives, a download is read as the socket drains.
+//
+// Crash safety: an upload goes to `<id>.part` and is renamed to `<id>` only when every declared
+// byte arrived and was fsynced; the row is written after the rename. Anything else in the
+// directory — a `.part` left by a crash, a file whose row was deleted (expiry, account deletion)
+// — is garbage, removed at start-up and by every sweep.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RelayConfig } from '../config.js';
+import { RelayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BlobIndex, BlobRecord } from '../store/types.js';
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+const PART = '.part';
+
+export function isBlobId(s: string): boolean {
+  return ID_PATTERN.test(s);
+}
+
+/** Where blobs live: the configured directory, else `<db>-blobs`; null for an in-memory DB. */
+function blobDirFor(cfg: RelayConfig): string | null {
+  if (cfg.blobDir) return cfg.blobDir;
+  if (cfg.db === ':memory:' || cfg.db === '') return null;
+  return `${cfg.db}-blobs`;
+}
+
+export class Blobs {
+  private readonly configuredDir: string | null;
+  /** A temp dir made on first use for a relay with an in-memory DB (tests); removed by close(). */
+  private ephemeralDir: string | null = null;
+  /** Bytes of uploads in flight per owner: counted against the quota until they finish. */
+  private readonly inflight = new Map<string, number>();
+  /** Ids being written, so a sweep never takes an in-flight `.part` for garbage. */
+  private readonly writing = new Set<string>();
+
+  constructor(
+    private readonly cfg: RelayConfig,
+    private readonly index: BlobIndex,
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {
+    this.configuredDir = blobDirFor(cfg);
+    if (this.configuredDir) {
+      mkdirSync(this.configuredDir, { recursive: true, mode: 0o700 });
+      const removed = this.collectGarbage();
+      if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
+    }
+  }
+
+  get dir(): string {
+    if (this.configuredDir) return this.configuredDir;
+    this.ephemeralDir ??= mkdtempSync(join(tmpdir(), 'fastchat-blobs-'));
+    return this.ephemeralDir;
+  }
+
+  path(id: string): string {
+    return join(this.dir, id);
+  }
+
+  /**
+   * Checks the declared size against the cap and the owner's quota and reserves it. Called before
+   * a byte of the body is read, so an oversized or over-quota upload costs the relay nothing.
+   */
+  reserve(owner: string, size: number): () => void {
+    if (size > this.cfg.maxBlobBytes) throw new RelayError('payload_too_large', `blob over ${this.cfg.maxBlobBytes} bytes`);
+    const pending = this.inflight.get(owner) ?? 0;
+    if (this.index.usage(owner) + pending + size > this.cfg.blobQuotaBytes) {
+      throw new RelayError('quota_exceeded', `blob storage quota of ${this.cfg.blobQuotaBytes} bytes exceeded`);
+    }
+    this.inflight.set(owner, pending + size);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.inflight.get(owner) ?? size) - size;
+      if (left > 0) this.inflight.set(owner, left);
+      else this.inflight.delete(owner);
+    };
+  }
+
+  /**
+   * Streams `body` to disk; exactly `size` bytes must arrive. A body that ends short, runs long or
+   * breaks off leaves nothing behind. Backpressure: the next piece is read only after the last
+   * one was written.
+   */
+  async receive(owner: string, size: number, recipients: string[], body: ReadableStream<Uint8Array> | null): Promise<BlobRecord> {
+    const id = randomBytes(16).toString('base64url');
+    const part = this.path(id) + PART;
+    this.writing.add(id);
+    const file = await open(part, 'wx', 0o600);
+    let ok = false;
+    try {
+      let total = 0;
+      if (body) {
+        for await (const chunk of body) {
+          total += chunk.byteLength;
+          if (total > size) throw new RelayError('bad_request', `body longer than the declared ${size} bytes`);
+          await file.write(chunk);
+        }
+      }
+      if (total !== size) throw new RelayError('bad_request', `body of ${total} bytes, ${size} declared`);
+      await file.sync();
+      await file.close();
+      await rename(part, this.path(id));
+      const now = this.now();
+      const rec: BlobRecord = { id, owner, size, createdAt: now, expiresAt: now + this.cfg.blobTtlMs, recipients };
+      this.index.create(rec);
+      ok = true;
+      return rec;
+    } finally {
+      this.writing.delete(id);
+      if (!ok) {
+        await file.close().catch(() => {});
+        rmSync(part, { force: true });
+        rmSync(this.path(id), { force: true });
+      }
+    }
+  }
+
+  /** The blob if `user` may read it (its owner or a recipient that has not acked), else not_found. */
+  readable(id: string, user: string): BlobRecord {
+    const rec = isBlobId(id) ? this.index.get(id) : undefined;
+    // Existence is not revealed to anyone else: same answer as an unknown id.
+    if (!rec || (rec.owner !== user && !rec.recipients.includes(user)) || rec.expiresAt <= this.now()) {
+      throw new RelayError('not_found', 'no such blob');
+    }
+    return rec;
+  }
+
+  /** The owner deletes the blob; a recipient acknowledges it (the last ack deletes it). */
+  release(id: string, user: string): 'deleted' | 'kept' {
+    const rec = this.readable(id, user);
+    if (rec.recipients.includes(user)) {
+      const r = this.index.ack(id, user);
+      if (r === 'deleted') this.unlink(id);
+      if (r !== 'not_recipient') return r;
+    }
+    if (rec.owner !== user) throw new RelayError('not_found', 'no such blob');
+    if (this.index.delete(id)) this.unlink(id);
+    return 'deleted';
+  }
+
+  /** Deletes expired blobs and garbage files; returns how many blobs expired. */
+  sweep(now: number): number {
+    const expired = this.index.expire(now);
+    for (const id of expired) this.unlink(id);
+    this.collectGarbage();
+    return expired.length;
+  }
+
+  close(): void {
+    if (this.ephemeralDir) rmSync(this.ephemeralDir, { recursive: true, force: true });
+    this.ephemeralDir = null;
+  }
+
+  private unlink(id: string): void {
+    try {
+      unlinkSync(this.path(id));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ event: 'blob_unlink_failed', code: (e as NodeJS.ErrnoException).code }, 'could not delete a blob file');
+    }
+  }
+
+  /** Removes `.part` files not being written and files without a metadata row. */
+  private collectGarbage(): number {
+    if (!this.configuredDir && !this.ephemeralDir) return 0;
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return 0;
+    }
+    const done = names.filter((n) => isBlobId(n));
+    const keep = this.index.existing(done);
+    let removed = 0;
+    for (const n of names) {
+      const id = n.endsWith(PART) ? n.slice(0, -PART.length) : n;
+      if (this.writing.has(id) || keep.has(n)) continue;
+      if (!isBlobId(id)) continue; // not ours: leave an operator's files alone
+      rmSync(join(this.dir, n), { force: true });
+      removed++;
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,1 @@
+export { Blobs, isBlobId } from './blobs.js';
