@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createGroup } from '../../crypto/group/index.js';
+import { generateIdentity } from '../../crypto/identity.js';
+import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
+import { CliError } from '../errors.js';
+import { makeSealer } from './at-rest.js';
+import { openDb, type DB } from './db.js';
+import { groupLabel, listGroups, saveGroup } from './group-store.js';
+import { resolveGroup } from './groups.js';
+
+describe('group names', () => {
+  let dir: string;
+  let db: DB;
+  let store: { db: DB; sealer: ReturnType<typeof makeSealer> };
+
+  before(async () => {
+    await sodiumReady();
+    dir = mkdtempSync(join(tmpdir(), 'fastchat-groups-unit-'));
+    db = openDb(join(dir, 'store.db'));
+    const random = systemRandom();
+    store = { db, sealer: makeSealer(random(32), random) };
+    const alice = { user: 'alice', identity: generateIdentity(random) };
+    let t = 1;
+    for (const name of ['team', 'team', 'ops']) saveGroup(store, createGroup(alice, name, [], random).state, 'active', t++);
+  });
+  after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows a unique name bare and two groups of one name with a short id each', () => {
+    const all = listGroups(store);
+    const labels = all.map((g) => groupLabel(all, g));
+    assert.equal(labels[2], 'ops');
+    for (const [i, l] of labels.slice(0, 2).entries()) assert.equal(l, `team~${all[i]!.idHex.slice(0, l.length - 5)}`);
+    assert.notEqual(labels[0], labels[1]);
+  });
+
+  it('resolves #name~id to its group and refuses an ambiguous #name as a usage error', () => {
+    const all = listGroups(store);
+    const second = all[1]!;
+    assert.equal(resolveGroup(store, `#${groupLabel(all, second)}`).idHex, second.idHex);
+    assert.equal(resolveGroup(store, '#ops').state.name, 'ops');
+    assert.throws(() => resolveGroup(store, '#team'), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /names 2 groups/.test(e.message));
+    assert.throws(() => resolveGroup(store, '#nope'), (e: unknown) => e instanceof CliError && e.code === 'unknown_group');
+  });
+});
