@@ -265,6 +265,14 @@ test('a relay fuzzed with thousands of bad frames and requests stays up, bounded
     ['PATCH', '/v1/accounts'],
     ['GET', '/nope/../../etc/passwd'],
     ['POST', '/v1/keys/bob'],
+    ['GET', '/v1/keys/bob/identity'],
+    ['POST', '/v1/blobs?to=sink'],
+    ['POST', '/v1/blobs?to=sink,nobody_here,' + 'x'.repeat(100)],
+    ['POST', '/v1/blobs'],
+    ['GET', '/v1/blobs/0'],
+    ['GET', '/v1/blobs/..%2f..%2fetc%2fpasswd'],
+    ['GET', '/v1/blobs/' + 'f'.repeat(64)],
+    ['DELETE', '/v1/blobs/%00'],
   ];
   const validBodies: Record<string, () => unknown> = {
     '/v1/accounts': () => ({ username: `fz${SEED % 1000}_${httpSent}`, password: 'pw-pw-pw-pw' }),
@@ -294,6 +302,7 @@ test('a relay fuzzed with thousands of bad frames and requests stays up, bounded
       const token = path === '/v1/sessions' && method === 'DELETE' ? 'bogus' : rng.pick([fuzzToken, fuzzToken, 'bogus', '', 'a'.repeat(500)]);
       const headers: Record<string, string> = {};
       if (token) headers.authorization = rng.next() < 0.9 ? `Bearer ${token}` : rng.pick([`Basic ${token}`, 'Bearer', `bearer  ${token}`]);
+      if (rng.next() < 0.1) headers.range = rng.pick(['bytes=0-', 'bytes=5-1', 'bytes=0-1,3-4', 'bytes=99999999999-', 'items=1-2']);
       let body: string | Buffer | undefined;
       if (method !== 'GET') {
         const kind = rng.int(7);
