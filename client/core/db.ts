@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS outbox (
   envelope BLOB,                       -- ratchet envelope once encrypted (already ciphertext)
   created_at INTEGER NOT NULL
 );
+-- X3DH ephemeral keys of first messages we accepted. Without a one-time prekey nothing else
+-- stops a relay from replaying an old first message once its ratchet chain has expired: it would
+-- decrypt again and install a stale session. Kept while the signed prekey they used is kept.
+CREATE TABLE IF NOT EXISTS accepted_prekey_messages (
+  ephemeral BLOB PRIMARY KEY,
+  signed_prekey_id INTEGER NOT NULL,
+  at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS seen (
   sender TEXT NOT NULL,
   device INTEGER NOT NULL,

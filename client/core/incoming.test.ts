@@ -144,4 +144,27 @@ describe('receiving messages', () => {
     const receipts = bob.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'receipt'").get() as { n: number };
     assert.equal(receipts.n, 1, 'no receipt goes to the changed identity');
   });
+  it('refuses a replayed first message made without a one-time prekey, leaving the session as it was', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    // No one-time prekey: the X3DH ephemeral is the only thing that makes this first message unique.
+    queueText(alice, 'bob', 'first');
+    await encryptQueued(alice, undefined, new Map([['bob', [{ ...bundleOf(bob), oneTimePreKey: null }]]]));
+    const [first] = await send(alice, bob, 'unused');
+    assert.equal(processIncoming(bob, first!).kind, 'text');
+    // Enough round trips that the first message's chain is no longer kept by bob's ratchet.
+    for (let i = 0; i < 8; i++) {
+      for (const f of await send(bob, alice, `b${i}`)) assert.equal(processIncoming(alice, f).kind, 'text');
+      for (const f of await send(alice, bob, `a${i}`)) assert.equal(processIncoming(bob, f).kind, 'text');
+    }
+    const sessionRow = () => bob.db.prepare("SELECT state, previous FROM sessions WHERE username = 'alice'").get();
+    const before = sessionRow();
+    const replay = processIncoming(bob, { ...first!, id: 'relay-9', clientId: 'replayed-under-a-new-id' });
+    assert.equal(replay.kind, 'failed');
+    assert.equal(replay.kind === 'failed' && replay.reason, 'decrypt_failed');
+    assert.deepEqual(sessionRow(), before);
+    const [next] = await send(alice, bob, 'after the replay');
+    const r = processIncoming(bob, next!);
+    assert.equal(r.kind === 'text' && r.text, 'after the replay');
+  });
 });

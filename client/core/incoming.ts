@@ -7,7 +7,7 @@
 import { isCryptoError } from '../../crypto/errors.js';
 import { fromBase64url } from '../../crypto/encoding.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
-import { acceptPreKeyMessage, decryptMessage, messageType, sessionIdentity } from '../../crypto/session.js';
+import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity } from '../../crypto/session.js';
 import { getContact, observeIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
@@ -94,7 +94,13 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         ({ plaintext, identity } = opened);
         identityChanged = getContact(c.db, from.user)?.trust === 'changed';
       } else if (messageType(envelope) === 'prekey') {
+        const x3dh = parseEnvelope(envelope).preKey!;
+        const ephemeral = Buffer.from(x3dh.ephemeral);
+        // Our sessions could not open it, so it is a replay from an expired chain or a tampered
+        // repeat of a first message: never a reason to start the session over.
+        if (c.db.prepare('SELECT 1 FROM accepted_prekey_messages WHERE ephemeral = ?').get(ephemeral)) throw new Failure('decrypt_failed');
         const r = acceptPreKeyMessage(c.secrets.identity, me, preKeyStore(c.db, c.sealer), from, envelope);
+        c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
         const seenAs = observeIdentity(c.db, from.user, r.theirIdentity, now);
         identityChanged = seenAs === 'changed';
         newContact = seenAs === 'new';

@@ -65,7 +65,10 @@ export function reserveIds(db: DB, name: 'next_one_time_id' | 'next_signed_id', 
 /** Deletes signed prekeys older than the grace period, never the current one. */
 export function pruneSignedPreKeys(db: DB, now: number): number {
   const current = Number(getMeta(db, 'current_signed_prekey') ?? '0');
-  return db.prepare('DELETE FROM signed_prekeys WHERE id != ? AND created_at < ?').run(current, now - SIGNED_PREKEY_KEEP_MS).changes;
+  const n = db.prepare('DELETE FROM signed_prekeys WHERE id != ? AND created_at < ?').run(current, now - SIGNED_PREKEY_KEEP_MS).changes;
+  // A first message naming a deleted signed prekey fails with unknown_prekey anyway.
+  db.prepare('DELETE FROM accepted_prekey_messages WHERE signed_prekey_id NOT IN (SELECT id FROM signed_prekeys)').run();
+  return n;
 }
 
 export function preKeyStore(db: DB, sealer: Sealer): PreKeyStore {
