@@ -7,8 +7,9 @@ import { track } from './procs.js';
 
 export const PASSWORD = 'bench password 1';
 
-export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<RelayProcess> {
+export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
   const relay = await startRelayProcess({
+    ...(db ? { db } : {}),
     args: [
       '--log-level', 'warn',
       '--rate-limit-address', '100000000',

@@ -2,6 +2,9 @@
 // and after N connections are open and settled; the same count against the baseline forwarder.
 // Connections are devices of one account, so the figure is the connection's own cost: with N
 // distinct users every connect would also broadcast presence to everyone online (O(N²) frames).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Peer, Target } from '../loadgen.js';
 import type { Params } from '../lib/params.js';
 import { openFileLimit, rssBytes, sleep, startWorker, type Worker } from '../lib/procs.js';
@@ -59,15 +62,29 @@ export async function idleSuite(p: Params, log: (s: string) => void): Promise<{ 
     await baseline.stop();
   }
 
-  const relay = await startBenchRelay();
+  // Logins happen on one relay process; a fresh one on the same database file is measured, so
+  // the heap left over from thousands of logins does not blur the per-connection figure.
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-bench-idle-'));
   let ours;
   try {
-    await registerUser(relay.url, 'idle_user');
-    log(`  idle relay: ${max} device logins`);
-    const tokens = await pool(Array.from({ length: max }, (_, i) => i + 1), 8, (device) => login(relay.url, 'idle_user', device));
-    ours = await measure({ kind: 'relay', wsUrl: relay.wsUrl }, relay.proc.pid!, tokens.map((token) => ({ name: 'idle_user', token })), counts, log);
+    const db = join(dir, 'relay.db');
+    const setup = await startBenchRelay([], {}, db);
+    let tokens: string[];
+    try {
+      await registerUser(setup.url, 'idle_user');
+      log(`  idle relay: ${max} device logins`);
+      tokens = await pool(Array.from({ length: max }, (_, i) => i + 1), 8, (device) => login(setup.url, 'idle_user', device));
+    } finally {
+      await setup.stop();
+    }
+    const relay = await startBenchRelay([], {}, db);
+    try {
+      ours = await measure({ kind: 'relay', wsUrl: relay.wsUrl }, relay.proc.pid!, tokens.map((token) => ({ name: 'idle_user', token })), counts, log);
+    } finally {
+      await relay.stop();
+    }
   } finally {
-    await relay.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
   counts.forEach((count, i) => {
     const r = ours[i]!.perConnection / 1024;
