@@ -1,0 +1,46 @@
+// The docs are part of the API: an auditor reads them without the code. These checks fail when
+// the code grows a name the docs do not mention — an error code, a KDF label, a command.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { LABELS } from '../crypto/consts.js';
+import { CRYPTO_ERROR_CODES } from '../crypto/errors.js';
+import { RELAY_ERROR_CODES } from '../relay/errors.js';
+import { FASTCHAT_BIN, ROOT } from './util/paths.js';
+
+const doc = (name: string): string => readFileSync(join(ROOT, 'docs', name), 'utf8');
+
+function missing(names: readonly string[], text: string, wrap: (n: string) => string): string[] {
+  return names.filter((n) => !text.includes(wrap(n)));
+}
+
+test('docs/errors.md lists every protocol and relay error code', () => {
+  const errors = doc('errors.md');
+  assert.deepEqual(missing(CRYPTO_ERROR_CODES, errors, (c) => `| \`${c}\` |`), []);
+  assert.deepEqual(missing(RELAY_ERROR_CODES, errors, (c) => `| \`${c}\` |`), []);
+});
+
+test('docs/PROTOCOL.md names every KDF and signature label exactly', () => {
+  const protocol = doc('PROTOCOL.md');
+  assert.deepEqual(missing(Object.values(LABELS), protocol, (l) => l), []);
+});
+
+function helpCommands(args: string[]): string[] {
+  const r = spawnSync(process.execPath, [FASTCHAT_BIN, ...args, '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const section = r.stdout.split(/^Commands:$/m)[1] ?? '';
+  return [...section.matchAll(/^  ([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+}
+
+test('docs/CLI.md has a section for every command that --help lists', () => {
+  const cli = doc('CLI.md');
+  const headings = [...cli.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]!);
+  const top = helpCommands([]);
+  assert.ok(top.length >= 10, `found only ${top.join(', ')} in --help`);
+  const relay = helpCommands(['relay']).map((c) => `relay ${c}`);
+  assert.ok(relay.length >= 3);
+  const undocumented = [...top, ...relay].filter((cmd) => !headings.some((h) => h.split(/,\s*/).includes(cmd)));
+  assert.deepEqual(undocumented, []);
+});
