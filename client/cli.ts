@@ -13,6 +13,7 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/keygen.js'),
     import('./commands/account.js'),
     import('./commands/send.js'),
+    import('./commands/send-file.js'),
     import('./commands/inbox.js'),
     import('./commands/chat.js'),
     import('./commands/group.js'),

@@ -14,11 +14,13 @@ import { safetyNumberWith, verifyContact } from '../core/trust.js';
 import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
 import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
+import { fetchPendingFiles, filesDir, sendFile } from '../core/files/send.js';
+import { fileLine } from '../core/files/names.js';
 import { RelayLink } from './link.js';
 import { Screen } from './screen.js';
 
 const HISTORY_ON_OPEN = 10;
-const HELP = 'commands: /who  /history N  /verify [confirm]  /quit (or Ctrl-D)  @user to switch';
+const HELP = 'commands: /who  /history N  /verify [confirm]  /file PATH  /quit (or Ctrl-D)  @user to switch';
 
 export class Chat {
   private peer: string;
@@ -42,7 +44,10 @@ export class Chat {
         if (f.type === 'message') {
           const r = processIncoming(this.c, f);
           socket.ack(f.id);
-          for (const x of r.kind === 'control' ? r.released : [r]) this.show(x);
+          for (const x of r.kind === 'control' ? r.released : [r]) {
+            this.show(x);
+            if (x.kind === 'text' && x.file) this.fetchFiles();
+          }
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);
@@ -61,6 +66,7 @@ export class Chat {
           const r = await deliverOutbox(this.c, this.t);
           for (const p of r.held) this.screen.print(`! messages to @${p} are held: their identity key changed (/verify)`);
         });
+        this.fetchFiles(); // files that arrived while we were away, or whose download broke off
       },
       onDown: (reason) => this.screen.print(`* ${reason}; reconnecting… (messages you type are queued)`),
       onFatal: (e) => {
@@ -136,7 +142,7 @@ export class Chat {
   private show(r: Incoming): void {
     if (r.kind === 'text' && r.group) {
       const here = this.peer === `#${r.group.label}`;
-      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.text)}`);
+      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
       else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
     } else if (r.kind === 'group_event') {
       this.screen.print(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
@@ -145,7 +151,7 @@ export class Chat {
     } else if (r.kind === 'text') {
       if (r.from === this.peer) {
         const warn = r.identityChanged ? ' [KEY CHANGED — unverified]' : '';
-        this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.text)}`);
+        this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
       } else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
     } else if (r.kind === 'failed') {
       this.screen.print(`! could not decrypt a message from @${r.from} (${r.reason}): ${r.message}`);
@@ -233,11 +239,38 @@ export class Chat {
       }
       case '/verify':
         return this.verify(args[0] === 'confirm');
+      case '/file':
+        return this.sendFileLine(line.slice(cmd.length).trim());
       case '/help':
         return this.screen.print(HELP);
       default:
         this.screen.print(`! unknown command ${cmd}; ${HELP}`);
     }
+  }
+
+  /** `/file PATH`: upload the encrypted file, then send the file message to the current peer. */
+  private sendFileLine(path: string): void {
+    if (!path) return this.screen.print('! usage: /file PATH');
+    const peer = this.peer;
+    this.screen.print(`* sending ${safeText(path)} ...`);
+    this.serial(async () => {
+      try {
+        const r = await sendFile(this.c, peer, path, '', false);
+        this.screen.print(`${shortTime(Date.now())}  you: ${safeText(fileLine(r.file, ''))}${r.status === 'sent' ? '' : ` (queued: ${r.reason ?? ''})`}`);
+      } catch (e) {
+        this.screen.print(`! file not sent: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+  }
+
+  /** Downloads, checks and saves every pending file to $FASTCHAT_HOME/files/. */
+  private fetchFiles(): void {
+    this.serial(async () => {
+      for (const f of await fetchPendingFiles(this.c, this.t, filesDir(this.c), false)) {
+        if (f.error) this.screen.print(`! file ${safeText(f.file.name)} from @${f.from}: ${safeText(f.error.message)}`);
+        else this.screen.print(`* saved ${safeText(f.file.name)} from @${f.from} to ${safeText(f.file.path ?? '')}`);
+      }
+    });
   }
 
   private verify(confirm: boolean): void {

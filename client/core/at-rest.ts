@@ -7,7 +7,7 @@ import { AEAD_NONCE_BYTES } from '../../crypto/consts.js';
 import { concat, utf8 } from '../../crypto/encoding.js';
 import type { RandomBytes } from '../../crypto/sodium.js';
 
-export type Column = 'session' | 'signed_prekey' | 'one_time_prekey' | 'message' | 'outbox' | 'group_state' | 'group_record' | 'group_sender_key' | 'group_pending';
+export type Column = 'session' | 'signed_prekey' | 'one_time_prekey' | 'message' | 'outbox' | 'group_state' | 'group_record' | 'group_sender_key' | 'group_pending' | 'file_ref';
 
 export interface Sealer {
   seal(column: Column, plaintext: Uint8Array): Uint8Array;

@@ -44,6 +44,8 @@ import {
 } from './group-store.js';
 import type { Incoming } from './incoming.js';
 import { parsePayload, PayloadError, type GroupControlPayload } from './payload.js';
+import { fileLine } from './files/names.js';
+import { recordIncomingFile } from './files/store.js';
 
 export interface GroupRef {
   id: string; // group id, hex
@@ -150,7 +152,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   let p;
   try {
     p = parsePayload(opened.plaintext);
-    if (p.type !== 'text') throw new PayloadError('a group message must be text');
+    if (p.type !== 'text' && p.type !== 'file') throw new PayloadError('a group message must be text or a file');
   } catch (e) {
     saveTheirKey(c, opened.state);
     return refusal(c, h.groupId, m, e);
@@ -158,8 +160,10 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   saveTheirKey(c, opened.state);
   const inserted = c.db
     .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, status) VALUES (?, ?, ?, 'in', ?, ?, ?, 'received')")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('message', utf8(p.text))), p.sentAt, m.receivedAt);
+    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('message', utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt);
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
+  const file = p.type === 'file' ? p.file : undefined;
+  if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });
   return {
     kind: 'text',
     id: p.id,
@@ -171,6 +175,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     identityChanged: false,
     newContact: false,
     group: refFor(c, h.groupId)!,
+    ...(file ? { file } : {}),
   };
 }
 

@@ -24,7 +24,8 @@ import { tx } from './db.js';
 import { queueRecords, startEpoch } from './group-keys.js';
 import { appendRecord, countPending, deleteOurKeys, groupLabel, listGroups, loadGroup, loadOurKey, loadRecords, saveGroup, saveOurKey, type StoredGroup } from './group-store.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
-import { encodePayload } from './payload.js';
+import { encodePayload, type FileRef } from './payload.js';
+import { fileLine } from './files/names.js';
 import { fetchBundles } from './relay-api.js';
 import { isUnreachable } from './relay-http.js';
 
@@ -163,7 +164,8 @@ export interface GroupSendResult {
   reason?: string;
 }
 
-export async function sendGroupText(c: Client, arg: string, text: string): Promise<GroupSendResult> {
+/** `file`: a file message (client/core/files/send.ts), `text` its caption. */
+export async function sendGroupText(c: Client, arg: string, text: string, file?: FileRef): Promise<GroupSendResult> {
   const me = ourAddress(c).user;
   relayTarget(c);
   const g = resolveGroup(c, arg);
@@ -175,11 +177,11 @@ export async function sendGroupText(c: Client, arg: string, text: string): Promi
   tx(c.db, () => {
     const current = loadGroup(c, g.groupId)!;
     const ours = loadOurKey(c, g.groupId, me, current.state.epoch) ?? startEpoch(c, current.state);
-    const { state, message } = encryptGroupMessage(ours, encodePayload({ v: 1, type: 'text', id, text, sentAt }));
+    const { state, message } = encryptGroupMessage(ours, encodePayload(file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt }));
     saveOurKey(c, state);
     c.db
       .prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, status) VALUES (?, ?, ?, 'out', ?, ?, 'queued')")
-      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('message', utf8(text))), sentAt);
+      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('message', utf8(file ? fileLine(file, text) : text))), sentAt);
     c.db
       .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(Buffer.from(g.groupId), id, `g${id}`, JSON.stringify(recipients), Buffer.from(message), c.now());

@@ -13,13 +13,15 @@ import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt } from './outbox.js';
-import { parsePayload, PayloadError } from './payload.js';
+import { parsePayload, PayloadError, type FileRef } from './payload.js';
+import { fileLine } from './files/names.js';
+import { recordIncomingFile } from './files/store.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
 import type { MessageFrame } from './relay-ws.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 
 export type Incoming =
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef }
+  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef }
   | { kind: 'receipt'; from: string; id: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
@@ -121,13 +123,16 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
         return { kind: 'receipt', from: from.user, id: p.id };
       }
+      const file = p.type === 'file' ? p.file : undefined;
       const inserted = c.db
         .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, identity_changed) VALUES (?, ?, 'in', ?, ?, ?, 'received', ?)")
-        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
+        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
       if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
+      // The blob is fetched after this transaction (network); the key waits sealed in the store.
+      if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });
       // Receipts go only to a trusted identity: an unverified new key learns nothing from us.
       if (!identityChanged) queueReceipt(c, from.user, p.id);
-      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, identityChanged, newContact };
+      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, identityChanged, newContact, ...(file ? { file } : {}) };
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
       if (reason === undefined) throw e;

@@ -12,7 +12,8 @@ import { CliError } from '../errors.js';
 import { getContact, observeIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, type Payload } from './payload.js';
+import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
+import { fileLine } from './files/names.js';
 import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
@@ -23,15 +24,16 @@ export function newMessageId(c: Client): string {
 }
 
 /** Stage 1 for a text: outbox row + history row, one transaction. */
-export function queueText(c: Client, peer: string, text: string): { id: string; sentAt: string } {
+export function queueText(c: Client, peer: string, text: string, file?: FileRef): { id: string; sentAt: string } {
   const id = newMessageId(c);
   const sentAt = new Date(c.now()).toISOString();
-  const payload: Payload = { v: 1, type: 'text', id, text, sentAt };
+  // A file message (client/core/files/) takes the same path; its history line names the file.
+  const payload: Payload | FilePayload = file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt };
   tx(c.db, () => {
     insertQueued(c, peer, payload);
     c.db
       .prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')")
-      .run(id, peer, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(text))), sentAt);
+      .run(id, peer, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
   });
   return { id, sentAt };
 }
@@ -41,10 +43,10 @@ export function queueReceipt(c: Client, peer: string, messageId: string): void {
   insertQueued(c, peer, { v: 1, type: 'receipt', id: messageId, text: '', sentAt: new Date(c.now()).toISOString() });
 }
 
-function insertQueued(c: Client, peer: string, p: Payload): void {
+function insertQueued(c: Client, peer: string, p: Payload | FilePayload): void {
   c.db
     .prepare('INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, ?, ?, ?, ?)')
-    .run(p.id, p.type, peer, Buffer.from(c.sealer.seal('outbox', encodePayload(p))), c.now());
+    .run(p.id, p.type === 'file' ? 'text' : p.type, peer, Buffer.from(c.sealer.seal('outbox', encodePayload(p))), c.now());
 }
 
 export class UntrustedIdentity extends CliError {

@@ -37,9 +37,31 @@ const SenderKeySchema = z.object({
 export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
 export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
 export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
-const AnySchema = z.union([PayloadSchema, GroupChangeSchema, SenderKeySchema]);
 
-export function encodePayload(p: Payload | GroupControlPayload): Uint8Array {
+// A file (docs/CLI.md "Files"): the encrypted blob's id on the relay and what opens and checks it
+// (crypto/attachment.ts); `text` is the caption. name and mime are the sender's word only: the
+// receiver neutralises the name before it touches the disk (client/core/files/names.ts).
+const FileRefSchema = z.object({
+  blob: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/), // 32 bytes
+  hash: z.string().regex(/^[A-Za-z0-9_-]{43}$/), // BLAKE2b-256 of the blob
+  size: z.number().int().min(0).max(2 ** 48),
+  name: z.string().max(1024),
+  mime: z.string().max(255),
+}).strict();
+export type FileRef = z.infer<typeof FileRefSchema>;
+const FileSchema = z.object({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('file'),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
+  text: z.string().max(MAX_TEXT_CHARS),
+  sentAt: z.string().datetime(),
+  file: FileRefSchema,
+});
+export type FilePayload = z.infer<typeof FileSchema>;
+const AnySchema = z.union([PayloadSchema, GroupChangeSchema, SenderKeySchema, FileSchema]);
+
+export function encodePayload(p: Payload | GroupControlPayload | FilePayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -47,7 +69,7 @@ export class PayloadError extends Error {
   readonly code = 'bad_payload';
 }
 
-export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));

@@ -3,6 +3,7 @@
 // message stays queued and the command still succeeds.
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { getContact } from './contacts.js';
+import type { FileRef } from './payload.js';
 import { relayTarget, type Client } from './context.js';
 import { checkBundles, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
@@ -17,7 +18,8 @@ export interface SendResult {
   reason?: string; // why it stayed queued
 }
 
-export async function sendText(c: Client, peer: string, text: string): Promise<SendResult> {
+/** `file`: a file message (client/core/files/send.ts), `text` its caption. */
+export async function sendText(c: Client, peer: string, text: string, file?: FileRef): Promise<SendResult> {
   if (getContact(c.db, peer)?.trust === 'changed') throw new UntrustedIdentity(peer);
   const t = relayTarget(c);
   // With a session, the identity lookup is enough to notice a changed key and spends no one-time
@@ -36,7 +38,7 @@ export async function sendText(c: Client, peer: string, text: string): Promise<S
   } catch (e) {
     if (!isUnreachable(e)) throw e;
   }
-  const q = queueText(c, peer, text);
+  const q = queueText(c, peer, text, file);
   const result: SendResult = { id: q.id, to: peer, sentAt: q.sentAt, status: 'queued' };
   if (!reached) {
     // Encrypt now when a session exists, so any later command (even one without the passphrase,

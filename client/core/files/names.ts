@@ -1,0 +1,70 @@
+// File names from a peer are untrusted: they decide where bytes land on our disk and are printed
+// in a terminal. A name is reduced to one harmless path component before it is used, and a file
+// never replaces one that exists.
+import { extname } from 'node:path';
+import type { FileRef } from '../payload.js';
+
+/** Longest name kept, in UTF-8 bytes (most file systems allow 255). */
+const MAX_NAME_BYTES = 200;
+
+/**
+ * One path component: no directory parts (`../`, `/abs`, `C:\`), no control or bidi-override
+ * characters (terminal escapes, names that display reversed), no leading dots (hidden files,
+ * `.` and `..`), not empty.
+ */
+export function safeFileName(raw: string): string {
+  let name = raw.split(/[/\\]/).pop() ?? '';
+  name = name.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u200e\u200f\ufeff]/g, '');
+  name = name.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+  name = name.replace(/[:*?"<>|]/g, '_'); // reserved on Windows file systems
+  if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) {
+    const ext = extname(name).slice(0, 16);
+    let stem = name.slice(0, name.length - ext.length);
+    while (new TextEncoder().encode(stem + ext).length > MAX_NAME_BYTES) stem = [...stem].slice(0, -1).join('');
+    name = stem + ext;
+  }
+  return name.length > 0 ? name : 'file';
+}
+
+/** `name`, then `name (1).ext`, `name (2).ext`, ... */
+export function candidateNames(name: string): Generator<string> {
+  const ext = extname(name);
+  const stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name;
+  const e = stem === name ? '' : ext;
+  return (function* () {
+    yield name;
+    for (let i = 1; ; i++) yield `${stem} (${i})${e}`;
+  })();
+}
+
+const MIME: Record<string, string> = {
+  '.txt': 'text/plain', '.md': 'text/markdown', '.csv': 'text/csv', '.html': 'text/html', '.json': 'application/json',
+  '.pdf': 'application/pdf', '.zip': 'application/zip', '.gz': 'application/gzip', '.tar': 'application/x-tar',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.svg': 'image/svg+xml', '.heic': 'image/heic', '.mp3': 'audio/mpeg', '.m4a': 'audio/mp4', '.ogg': 'audio/ogg',
+  '.opus': 'audio/opus', '.wav': 'audio/wav', '.mp4': 'video/mp4', '.mov': 'video/quicktime', '.webm': 'video/webm',
+  '.doc': 'application/msword', '.docx': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  '.odt': 'application/vnd.oasis.opendocument.text',
+};
+
+/** MIME type from the extension; unknown → application/octet-stream. */
+export function guessMime(name: string): string {
+  return MIME[extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
+
+export function humanBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = -1;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** The history line of a file message: `[file] name (size) — caption`. */
+export function fileLine(f: Pick<FileRef, 'name' | 'size'>, caption: string): string {
+  return `[file] ${safeFileName(f.name)} (${humanBytes(f.size)})${caption ? ` — ${caption}` : ''}`;
+}
