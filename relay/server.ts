@@ -9,7 +9,8 @@ import { createAdaptorServer } from '@hono/node-server';
 import { sodiumReady } from '../crypto/sodium.js';
 import type { RelayOptions } from './config.js';
 import { createContext, type ContextParts, type RelayContext } from './context.js';
-import { CLOSE } from './errors.js';
+import { CLOSE, errorBody, httpStatus } from './errors.js';
+import { precheckUpload } from './http/blobs.js';
 import { createApp } from './http/index.js';
 import { startSweeper } from './sweep.js';
 import { attachWebSockets } from './ws/attach.js';
@@ -39,6 +40,18 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   // Slow-loris guards: a request must arrive whole within these times.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
+  // `Expect: 100-continue` on a blob upload: answer from the headers alone (see precheckUpload).
+  server.on('checkContinue', (req, res) => {
+    const refusal = req.method === 'POST' && req.url?.split('?')[0] === '/v1/blobs' ? precheckUpload(ctx, req.headers.authorization, req.headers['content-length']) : null;
+    if (refusal) {
+      ctx.metrics.rejects.inc({ code: refusal.code });
+      res.writeHead(httpStatus(refusal.code), { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify(errorBody(refusal)));
+      return;
+    }
+    res.writeContinue();
+    server.emit('request', req, res);
+  });
   const ws = attachWebSockets(server, ctx);
   const stopSweeper = startSweeper(ctx);
 

@@ -233,6 +233,26 @@ describe('encrypted file transfer', () => {
     assert.ok(!readdirSync(join(bob.dir, 'files', '.partial')).length, 'the bad download is not kept for resume');
   });
 
+  it('resumes an interrupted download from where it stopped (Range), fetching only the rest', async () => {
+    const p = join(tmp.root, 'resume.bin');
+    writeRandomFile(p, 300_000);
+    const r = JSON.parse((await alice.ok(['send-file', '@bob', p, '--json'])).stdout);
+    const blobPath = join(`${relay.db}-blobs`, r.file.blob);
+    const blob = readFileSync(blobPath);
+    // Bob's earlier attempt got the first 100 000 bytes before the connection broke.
+    const partial = join(bob.dir, 'files', '.partial');
+    writeFileSync(join(partial, `${r.file.blob}.blob`), blob.subarray(0, 100_000));
+    // Spoil the relay's copy of those first bytes: only a client that resumes (and never
+    // re-reads them) can still produce a file that verifies.
+    const fd = openSync(blobPath, 'r+');
+    writeSync(fd, Buffer.alloc(1000, 0xee), 0, 1000, 5000);
+    closeSync(fd);
+    const m = jsonLines((await bob.ok(['inbox', '--json'])).stdout).find((x) => x.file?.name === 'resume.bin');
+    assert.ok(m && !m.error, JSON.stringify(m));
+    assert.equal(sha(m.file.path), sha(p));
+    assert.deepEqual(readdirSync(partial), []);
+  });
+
   it('refuses an over-size upload from its Content-Length before reading the body (413)', async () => {
     const token = JSON.parse(readFileSync(join(alice.dir, 'token.json'), 'utf8')).token as string;
     const started = Date.now();
@@ -254,6 +274,27 @@ describe('encrypted file transfer', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /payload_too_large/);
     assert.deepEqual(readdirSync(`${relay.db}-blobs`).filter((n) => n.endsWith('.part')), []);
+  });
+
+  it('sends a file to a group through the group send path: one blob, every member gets it', async () => {
+    await alice.ok(['group', 'create', '#team', '@bob', '@carol']);
+    await Promise.all([bob.ok(['inbox']), carol.ok(['inbox'])]);
+    const p = join(tmp.root, 'notes.md');
+    writeFileSync(p, '# plan\n'.repeat(5000));
+    const r = JSON.parse((await alice.ok(['send-file', '#team', p, '--json', '--caption', 'for the meeting'])).stdout);
+    assert.equal(r.status, 'sent');
+    assert.equal(r.to, '#team');
+    assert.equal(r.recipients, 2);
+    assert.equal(readdirSync(`${relay.db}-blobs`).length, 1, 'uploaded once for the whole group');
+    for (const h of [bob, carol]) {
+      const m = jsonLines((await h.ok(['inbox', '--json'])).stdout).find((x) => x.file);
+      assert.ok(m, `${h.name} got the file`);
+      assert.equal(m.group, 'team');
+      assert.equal(m.text, 'for the meeting');
+      assert.equal(m.file.mime, 'text/markdown');
+      assert.equal(sha(m.file.path), sha(p));
+    }
+    assert.equal(readdirSync(`${relay.db}-blobs`).length, 0, 'deleted after both members acknowledged');
   });
 
   it('an upload over the sender\'s storage quota fails with quota_exceeded and stores nothing', async () => {

@@ -4,9 +4,9 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import type { RelayContext } from '../context.js';
-import { RelayError } from '../errors.js';
+import { RelayError, toRelayError } from '../errors.js';
 import { isUsername } from '../schemas.js';
-import { requireAuth, type Env } from './auth.js';
+import { authenticate, bearer, requireAuth, type Env } from './auth.js';
 
 /** `to=alice,bob`: the accounts that may fetch the blob; the last one to acknowledge deletes it. */
 function recipientsOf(ctx: RelayContext, raw: string | undefined): string[] {
@@ -38,6 +38,21 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   if (start >= size || end < start) throw new RelayError('range_not_satisfiable', `range outside the blob of ${size} bytes`);
   return { start, end };
+}
+
+/**
+ * The checks of an upload that need only its headers (token, size cap, quota), for a client that
+ * sent `Expect: 100-continue`: it is refused before it sends a byte, instead of racing our early
+ * answer with its body (which can end in a reset instead of a readable 413/507).
+ */
+export function precheckUpload(ctx: RelayContext, authorization: string | undefined, contentLength: string | undefined): RelayError | null {
+  try {
+    const a = authenticate(ctx, bearer(authorization));
+    ctx.blobs.reserve(a.user, declaredSize(contentLength))(); // check only: released at once
+    return null;
+  } catch (e) {
+    return toRelayError(e);
+  }
 }
 
 export function blobRoutes(ctx: RelayContext): Hono<Env> {

@@ -73,8 +73,15 @@ export async function uploadFile(t: RelayTarget, path: string, recipients: strin
   if (!st.isFile()) throw new CliError('no_file', `${path} is not a regular file`);
   const sealer = new AttachmentSealer(st.size, random);
   const to = recipients.map(encodeURIComponent).join(',');
-  const { lib, url, opts } = requestOptions(t, 'POST', `/v1/blobs?to=${to}`, { 'content-type': 'application/octet-stream', 'content-length': String(sealer.blobSize), accept: 'application/json' });
+  // Expect: 100-continue: the relay refuses a too-large or over-quota upload from the headers,
+  // before any byte of the body is on the wire (otherwise its early answer races our body).
+  const { lib, url, opts } = requestOptions(t, 'POST', `/v1/blobs?to=${to}`, { 'content-type': 'application/octet-stream', 'content-length': String(sealer.blobSize), accept: 'application/json', expect: '100-continue' });
   const req = lib.request(url, opts);
+  const mayStart = new Promise<void>((resolve) => {
+    req.once('continue', resolve);
+    setTimeout(resolve, 2000).unref(); // a server that ignores Expect: send anyway (RFC 9110 §10.1.1)
+  });
+  req.flushHeaders();
   const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);
@@ -90,7 +97,7 @@ export async function uploadFile(t: RelayTarget, path: string, recipients: strin
     yield* sealer.finish();
   }
   // The upload runs while we wait for the answer: the relay may refuse (413, 507) before the body.
-  const uploading = pipeline(createReadStream(path, { highWaterMark: 64 * 1024 }), encrypt, req).then(() => null, (e: unknown) => e);
+  const uploading = mayStart.then(() => pipeline(createReadStream(path, { highWaterMark: 64 * 1024 }), encrypt, req)).then(() => null, (e: unknown) => e);
   let res: http.IncomingMessage;
   try {
     res = await answered;
