@@ -1,7 +1,7 @@
 // The docs are part of the API: an auditor reads them without the code. These checks fail when
 // the code grows a name the docs do not mention — an error code, a KDF label, a command.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +20,25 @@ test('docs/errors.md lists every protocol and relay error code', () => {
   const errors = doc('errors.md');
   assert.deepEqual(missing(CRYPTO_ERROR_CODES, errors, (c) => `| \`${c}\` |`), []);
   assert.deepEqual(missing(RELAY_ERROR_CODES, errors, (c) => `| \`${c}\` |`), []);
+});
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) sources(p, out);
+    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+test('docs/errors.md lists every error code the client raises', () => {
+  const errors = doc('errors.md');
+  const codes = new Set<string>();
+  for (const file of sources(join(ROOT, 'client'))) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:new CliError|super)\('([a-z_]+)'/g)) codes.add(m[1]!);
+  }
+  assert.ok(codes.size >= 20, `found only ${codes.size} client codes: is the scan still matching?`);
+  assert.deepEqual(missing([...codes].sort(), errors, (c) => `| \`${c}\` |`), []);
 });
 
 test('docs/PROTOCOL.md names every KDF and signature label exactly', () => {
