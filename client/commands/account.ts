@@ -74,30 +74,31 @@ export function register(program: Command): void {
     .description('show this home\'s username, relay and fingerprint')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const { openPublic } = await import('../core/context.js');
-      const { loadToken } = await import('../core/config.js');
-      const { ownPublicIdentity } = await import('../core/identity-view.js');
-      const { fingerprint } = await import('../../crypto/identity.js');
-      const { print, printJson } = await import('../format.js');
-      const c = await openPublic();
-      try {
-        const fp = fingerprint(ownPublicIdentity(c.config));
-        const r = {
-          username: c.config.username ?? null,
-          deviceId: c.config.username ? (c.config.deviceId ?? 1) : null,
-          relay: c.config.relay ?? null,
-          loggedIn: loadToken(c.home) !== undefined,
-          home: c.home.dir,
-          fingerprint: fp,
-        };
-        if (opts.json) printJson(r);
-        else {
-          print(r.username ? `@${r.username} (device ${r.deviceId}) on ${r.relay}${r.loggedIn ? '' : ' — logged out'}` : 'not registered on a relay');
-          print(`home: ${r.home}`);
-          print(`fingerprint: ${fp}`);
-        }
-      } finally {
-        c.close();
+      // Only the config and libsodium (for the fingerprint): no store, no keystore, no HTTP.
+      const [{ openConfig }, { loadToken }, { ownPublicIdentity }, { fingerprint }, { sodiumReady }, { print, printJson }] = await Promise.all([
+        import('../core/context.js'),
+        import('../core/config.js'),
+        import('../core/identity-view.js'),
+        import('../../crypto/identity.js'),
+        import('../../crypto/sodium.js'),
+        import('../format.js'),
+      ]);
+      const c = openConfig();
+      await sodiumReady();
+      const fp = fingerprint(ownPublicIdentity(c.config));
+      const r = {
+        username: c.config.username ?? null,
+        deviceId: c.config.username ? (c.config.deviceId ?? 1) : null,
+        relay: c.config.relay ?? null,
+        loggedIn: loadToken(c.home) !== undefined,
+        home: c.home.dir,
+        fingerprint: fp,
+      };
+      if (opts.json) printJson(r);
+      else {
+        print(r.username ? `@${r.username} (device ${r.deviceId}) on ${r.relay}${r.loggedIn ? '' : ' — logged out'}` : 'not registered on a relay');
+        print(`home: ${r.home}`);
+        print(`fingerprint: ${fp}`);
       }
     });
 }

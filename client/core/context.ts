@@ -1,14 +1,15 @@
 // An unlocked home: config, secrets, the store and the relay target, opened once per command.
-import { sodiumReady, systemRandom, type RandomBytes } from '../../crypto/sodium.js';
+// Modules a command may not need (the store, the keystore with its argon2 addon, the prompt, the
+// HTTP client) are imported inside the functions that use them, so `whoami` loads none of them.
+import type { RandomBytes } from '../../crypto/sodium.js';
 import type { Address } from '../../crypto/types.js';
 import { CliError } from '../errors.js';
-import { makeSealer, type Sealer } from './at-rest.js';
+import type { Sealer } from './at-rest.js';
 import { loadConfig, loadToken, type Config } from './config.js';
-import { openDb, type DB } from './db.js';
+import type { DB } from './db.js';
 import { ensureHome, hasKeys, homePaths, type Home } from './home.js';
-import { readKeystore, type Secrets } from './keystore.js';
-import { getPassphrase } from './prompt.js';
-import { closeAgents, type RelayTarget } from './relay-http.js';
+import type { Secrets } from './keystore.js';
+import type { RelayTarget } from './relay-http.js';
 
 export interface Client {
   home: Home;
@@ -29,7 +30,17 @@ export interface PublicHome {
   close(): void;
 }
 
+/** Config and paths only, no store and no secrets: for `whoami`. */
+export function openConfig(): { home: Home; config: Config } {
+  const home = homePaths();
+  if (!hasKeys(home)) {
+    throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
+  }
+  return { home, config: loadConfig(home) };
+}
+
 export async function openPublic(): Promise<PublicHome> {
+  const [{ sodiumReady }, { openDb }, { closeAgents }] = await Promise.all([import('../../crypto/sodium.js'), import('./db.js'), import('./relay-http.js')]);
   await sodiumReady();
   const home = homePaths();
   if (!hasKeys(home)) {
@@ -48,6 +59,14 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 export async function openClient(): Promise<Client> {
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { makeSealer }, { readKeystore }, { getPassphrase }] = await Promise.all([
+    import('../../crypto/sodium.js'),
+    import('./db.js'),
+    import('./relay-http.js'),
+    import('./at-rest.js'),
+    import('./keystore.js'),
+    import('./prompt.js'),
+  ]);
   await sodiumReady();
   const home = homePaths();
   if (!hasKeys(home)) {
