@@ -98,7 +98,9 @@ export async function fetchBundles(t: RelayTarget, username: string): Promise<Pr
 }
 
 export async function postMessage(t: RelayTarget, id: string, to: { user: string; device: number }[], body: string): Promise<{ storedAt: string }> {
-  const r = (await request(t, 'POST', '/v1/messages', { id, to, body })) as { storedAt?: unknown };
+  // Idempotent: the relay stores a client id once and answers a resubmission like the first
+  // submission, so a retry after a dropped connection cannot deliver a message twice.
+  const r = (await request(t, 'POST', '/v1/messages', { id, to, body }, { idempotent: true })) as { storedAt?: unknown };
   return { storedAt: typeof r.storedAt === 'string' ? r.storedAt : new Date().toISOString() };
 }
 

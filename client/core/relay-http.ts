@@ -55,7 +55,53 @@ export function closeAgents(): void {
   agents.clear();
 }
 
-export function request<T = unknown>(target: RelayTarget, method: string, path: string, body?: unknown): Promise<T> {
+export interface RequestOptions {
+  /**
+   * Safe to send twice. GET, HEAD, PUT and DELETE are by HTTP semantics; a POST only when the
+   * caller says so (POST /v1/messages is: the relay drops a resubmitted client id).
+   */
+  idempotent?: boolean;
+}
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+
+/** The request went out on a kept-alive socket that the relay had already closed. */
+class StaleSocket extends Error {
+  constructor(readonly error: Error) {
+    super(error.message);
+  }
+}
+
+/**
+ * One HTTP call. A keep-alive socket can go stale while this process is busy: the relay closes
+ * idle connections after its keep-alive timeout (5 s by default), and if the event loop was
+ * blocked meanwhile (encrypting thousands of queued messages) we never saw the close and reuse the
+ * dead socket. That fails with ECONNRESET ("socket hang up") or EPIPE before any answer. The relay
+ * almost certainly never saw the request, but it may have: so only an idempotent request is sent
+ * once more, on a fresh connection (not from the pool, where more stale sockets may wait). This is
+ * not a general retry: a refused connection or a reset of a new socket still means unreachable.
+ */
+export async function request<T = unknown>(target: RelayTarget, method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+  try {
+    return await requestOnce<T>(target, method, path, body, true);
+  } catch (e) {
+    if (!(e instanceof StaleSocket)) throw e;
+    if (!(opts.idempotent ?? IDEMPOTENT_METHODS.has(method))) throw new RelayUnreachable(target.url, e.error);
+    try {
+      return await requestOnce<T>(target, method, path, body, false);
+    } catch (again) {
+      throw again instanceof StaleSocket ? new RelayUnreachable(target.url, again.error) : again;
+    }
+  }
+}
+
+/** A connection dropped under a request: what a stale kept-alive socket produces. */
+function isConnectionDrop(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+function requestOnce<T>(target: RelayTarget, method: string, path: string, body: unknown, pooled: boolean): Promise<T> {
   const url = new URL(path, target.url.endsWith('/') ? target.url : `${target.url}/`);
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -65,8 +111,10 @@ export function request<T = unknown>(target: RelayTarget, method: string, path: 
   }
   if (target.token) headers.authorization = `Bearer ${target.token}`;
   const lib = url.protocol === 'https:' ? https : http;
+  // `agent: false` gives a one-off connection; it needs the CA itself.
+  const connection = pooled ? { agent: agentFor(target) } : { agent: false as const, ...(target.ca ? { ca: readFileSync(target.ca) } : {}) };
   return new Promise<T>((resolve, reject) => {
-    const req = lib.request(url, { method, headers, agent: agentFor(target), timeout: REQUEST_TIMEOUT_MS }, (res) => {
+    const req = lib.request(url, { method, headers, ...connection, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (e) => reject(new RelayUnreachable(target.url, e)));
@@ -91,7 +139,7 @@ export function request<T = unknown>(target: RelayTarget, method: string, path: 
       });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => reject(new RelayUnreachable(target.url, e)));
+    req.on('error', (e) => reject(req.reusedSocket && isConnectionDrop(e) ? new StaleSocket(e) : new RelayUnreachable(target.url, e)));
     if (data) req.write(data);
     req.end();
   });
