@@ -54,6 +54,8 @@ export interface SubmitRequest {
   clientId: string;
   to: Address[];
   body: Uint8Array;
+  /** The body as the validated base64url text it arrived in: pushed live as is (never stored). */
+  bodyText?: string;
 }
 
 export type SubmitResult =
