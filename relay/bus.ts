@@ -3,7 +3,9 @@
 // multi-node relay swaps this for Redis pub/sub or NATS behind the same interface; events carry
 // only addresses and counts, never bodies (bodies are read from the store by whoever pushes).
 export type BusEvent =
-  | { kind: 'queued'; user: string; device: number } // new messages for this device are committed
+  // New messages for this device are committed, the last with delivery id `upTo`: a connection
+  // that already pushed that far (from the local pusher) need not read the store.
+  | { kind: 'queued'; user: string; device: number; upTo?: number }
   | { kind: 'presence'; user: string; online: boolean }
   | { kind: 'prekeys_low'; user: string; device: number; count: number };
 

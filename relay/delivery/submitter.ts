@@ -2,23 +2,44 @@
 // SQLite transaction at the end of the turn (setImmediate); only after that commit do senders get
 // their `sent` acks and recipients get pushed. One fsync per batch instead of per message is what
 // makes synchronous=FULL affordable (measured on this machine: ~11k msg/s with one transaction per
-// message, ~31–43k msg/s batched).
+// message, ~31–43k msg/s batched); one transaction for acks and sends together halves the commits
+// of a turn that has both (the common case: a conversation both sends and acks).
+//
+// After the commit, the messages just stored are handed to the local pusher (the WebSocket hub)
+// with their bodies still in memory, so a connected, caught-up recipient gets them without the
+// store being read back; then the bus hears "device X has messages up to delivery id N", which is
+// all a remote node (or a connection that was behind) needs to read them from the store.
 import type { Bus } from '../bus.js';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Address, Store, SubmitRequest, SubmitResult } from '../store/index.js';
+import type { AckRequest, Address, Store, SubmitRequest, SubmitResult } from '../store/index.js';
+import { encodeBase64url } from '../wire/base64url.js';
 
 interface Waiting {
   req: SubmitRequest;
   resolve: (r: SubmitResult) => void;
 }
 
+/** One delivery committed in the last batch, in delivery-id order. */
+export interface Committed {
+  to: Address;
+  deliveryId: number;
+  clientId: string;
+  from: Address;
+  /** base64url of the body, as it arrived. */
+  body: string;
+  storedAt: number;
+}
+
+export type LocalPusher = (committed: Committed[]) => void;
+
 export class Submitter {
   private submits: Waiting[] = [];
-  private acks: { to: Address; deliveryId: number }[] = [];
+  private acks: AckRequest[] = [];
   private scheduled: NodeJS.Immediate | null = null;
+  private pusher: LocalPusher | null = null;
 
   constructor(
     private readonly store: Store,
@@ -28,6 +49,11 @@ export class Submitter {
     private readonly metrics: Metrics,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Who pushes committed messages to this process's sockets (the hub), called right after each commit. */
+  setLocalPusher(fn: LocalPusher | null): void {
+    this.pusher = fn;
+  }
 
   /** Resolves once the message is committed (or refused); never rejects. */
   submit(req: SubmitRequest): Promise<SubmitResult> {
@@ -52,6 +78,54 @@ export class Submitter {
     this.scheduled = null;
     const acks = this.acks;
     this.acks = [];
+    const batch = this.submits;
+    this.submits = [];
+    if (acks.length === 0 && batch.length === 0) return;
+    const reqs = batch.map((w) => w.req);
+    const limits = { maxMessages: this.cfg.queueMaxMessages, maxBytes: this.cfg.queueMaxBytes, ttlMs: this.cfg.messageTtlMs };
+    let results: SubmitResult[];
+    try {
+      const r = this.store.commitBatch(acks, reqs, this.now(), limits);
+      this.metrics.delivered.inc(r.acked);
+      results = r.results;
+    } catch (e) {
+      // The shared transaction failed: retry the two halves apart, so a failing ack cannot cost a
+      // sender its message (and the other way round).
+      this.log.error({ err: errInfo(e), acks: acks.length, n: batch.length }, 'commit batch failed, retrying acks and sends apart');
+      results = this.commitApart(acks, reqs, limits);
+    }
+    if (batch.length === 0) return;
+    this.metrics.batchSize.observe(batch.length);
+    const committed: Committed[] = [];
+    const upTo = new Map<string, { a: Address; id: number }>();
+    results.forEach((r, i) => {
+      const w = batch[i]!;
+      if (r.ok && !r.duplicate) {
+        this.metrics.stored.inc();
+        const { req } = w;
+        const body = req.bodyText ?? encodeBase64url(req.body);
+        r.recipients.forEach((to, j) => {
+          const deliveryId = r.deliveryIds[j]!;
+          committed.push({ to, deliveryId, clientId: req.clientId, from: req.sender, body, storedAt: r.storedAt });
+          upTo.set(`${to.user}\0${to.device}`, { a: to, id: deliveryId });
+        });
+      }
+      w.resolve(r);
+    });
+    if (committed.length === 0) return;
+    if (this.pusher) {
+      try {
+        this.pusher(committed);
+      } catch (e) {
+        // Nothing is lost: the messages are committed and the bus event below makes the
+        // connections read them from the store.
+        this.log.error({ err: errInfo(e) }, 'local push failed');
+      }
+    }
+    for (const { a, id } of upTo.values()) this.bus.publish({ kind: 'queued', user: a.user, device: a.device, upTo: id });
+  }
+
+  private commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number }): SubmitResult[] {
     if (acks.length > 0) {
       try {
         this.metrics.delivered.inc(this.store.ackBatch(acks));
@@ -60,31 +134,14 @@ export class Submitter {
         this.log.error({ err: errInfo(e), n: acks.length }, 'ack batch failed');
       }
     }
-    const batch = this.submits;
-    this.submits = [];
-    if (batch.length === 0) return;
-    let results: SubmitResult[];
+    if (reqs.length === 0) return [];
     try {
-      results = this.store.submitBatch(batch.map((w) => w.req), this.now(), {
-        maxMessages: this.cfg.queueMaxMessages,
-        maxBytes: this.cfg.queueMaxBytes,
-        ttlMs: this.cfg.messageTtlMs,
-      });
+      return this.store.submitBatch(reqs, this.now(), limits);
     } catch (e) {
-      this.log.error({ err: errInfo(e), n: batch.length }, 'submit batch failed');
+      this.log.error({ err: errInfo(e), n: reqs.length }, 'submit batch failed');
       const err = new RelayError('internal', 'message could not be stored');
-      results = batch.map(() => ({ ok: false, error: err }));
+      return reqs.map(() => ({ ok: false, error: err }));
     }
-    this.metrics.batchSize.observe(batch.length);
-    const notify = new Map<string, Address>();
-    results.forEach((r, i) => {
-      if (r.ok && !r.duplicate) {
-        this.metrics.stored.inc();
-        for (const a of r.recipients) notify.set(`${a.user}\0${a.device}`, a);
-      }
-      batch[i]!.resolve(r);
-    });
-    for (const a of notify.values()) this.bus.publish({ kind: 'queued', user: a.user, device: a.device });
   }
 }
 

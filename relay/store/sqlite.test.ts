@@ -127,3 +127,21 @@ test('uses WAL and the configured synchronous level', () => {
   const normal = openSqliteStore(':memory:', { synchronous: 'NORMAL' });
   assert.equal((normal as any).db.pragma('synchronous', { simple: true }), 1);
 });
+
+test('commitBatch applies acks before sends in one transaction, and returns delivery ids the queue then lists', () => {
+  const s = setup();
+  const lim = { ...LIMITS, maxMessages: 1 };
+  const [first] = s.submitBatch([msg('m1', [['bob', 1]])], 1000, lim);
+  assert.ok(first && first.ok);
+  const [queued] = s.pending({ user: 'bob', device: 1 }, 0, 10);
+  assert.deepEqual(first.deliveryIds, [queued!.deliveryId]);
+  // bob's queue is full (1 of 1); his ack in the same batch makes room for the send.
+  const r = s.commitBatch([{ to: { user: 'bob', device: 1 }, deliveryId: queued!.deliveryId }], [msg('m2', [['bob', 1], ['bob', 2]])], 2000, lim);
+  assert.equal(r.acked, 1);
+  const [second] = r.results;
+  assert.ok(second && second.ok && !second.duplicate);
+  assert.deepEqual(second.recipients, [{ user: 'bob', device: 1 }, { user: 'bob', device: 2 }]);
+  assert.deepEqual(second.deliveryIds, [1, 2].map((d) => s.pending({ user: 'bob', device: d }, 0, 10)[0]!.deliveryId));
+  assert.ok(second.deliveryIds[0]! > queued!.deliveryId);
+  assert.equal(rows(s, 'messages'), 1);
+});

@@ -14,7 +14,7 @@ import type { SyncLevel } from '../config.js';
 import { SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import type {
-  Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
+  AckRequest, Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
   SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
 } from './types.js';
 
@@ -198,15 +198,24 @@ class SqliteStore implements Store {
   }
 
   submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[] {
-    // Queue usage is read once per recipient per batch and then counted up in memory: the count/sum
-    // scan is the expensive part of a send, and inside one transaction nothing else changes it.
-    const usage = new Map<string, { n: number; bytes: number }>();
-    return this.db.transaction(() => reqs.map((r) => this.submitOne(r, now, limits, usage))).immediate();
+    return this.commitBatch([], reqs, now, limits).results;
+  }
+
+  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
+    return this.db.transaction(() => {
+      // Acks first: a recipient that acked frees its quota for the sends of the same turn.
+      const acked = this.ackAll(acks);
+      // Queue usage is read once per recipient per batch and then counted up in memory: the
+      // count/sum scan is the expensive part of a send, and inside one transaction nothing else
+      // changes it.
+      const usage = new Map<string, { n: number; bytes: number }>();
+      return { acked, results: reqs.map((r) => this.submitOne(r, now, limits, usage)) };
+    }).immediate();
   }
 
   private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
-    if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [] };
+    if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
     const recipients = uniqueAddresses(r.to);
     for (const to of recipients) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
@@ -236,21 +245,23 @@ class SqliteStore implements Store {
     const expiresAt = now + limits.ttlMs;
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
-    for (const to of recipients) this.s.insertDelivery.run(id, to.user, to.device, r.body.length);
-    return { ok: true, duplicate: false, storedAt: now, recipients };
+    const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
+    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds };
   }
 
-  ackBatch(acks: { to: Address; deliveryId: number }[]): number {
-    return this.db.transaction(() => {
-      let n = 0;
-      for (const a of acks) {
-        const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
-        if (!r) continue;
-        n++;
-        this.s.deleteMessageIfDone.run(r.message_id, r.message_id);
-      }
-      return n;
-    }).immediate();
+  ackBatch(acks: AckRequest[]): number {
+    return this.db.transaction(() => this.ackAll(acks)).immediate();
+  }
+
+  private ackAll(acks: AckRequest[]): number {
+    let n = 0;
+    for (const a of acks) {
+      const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
+      if (!r) continue;
+      n++;
+      this.s.deleteMessageIfDone.run(r.message_id, r.message_id);
+    }
+    return n;
   }
 
   pending(to: Address, afterId: number, limit: number): QueuedMessage[] {

@@ -59,8 +59,20 @@ export interface SubmitRequest {
 }
 
 export type SubmitResult =
-  | { ok: true; duplicate: boolean; storedAt: number; recipients: Address[] }
+  | {
+      ok: true;
+      duplicate: boolean;
+      storedAt: number;
+      /** Recipient devices (none for a duplicate) and, index for index, their new delivery ids. */
+      recipients: Address[];
+      deliveryIds: number[];
+    }
   | { ok: false; error: RelayError };
+
+export interface AckRequest {
+  to: Address;
+  deliveryId: number;
+}
 
 export interface QueuedMessage {
   deliveryId: number;
@@ -145,7 +157,12 @@ export interface Store {
    */
   submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[];
   /** Deletes deliveries acknowledged by their recipient (and bodies no one else waits for). */
-  ackBatch(acks: { to: Address; deliveryId: number }[]): number;
+  ackBatch(acks: AckRequest[]): number;
+  /**
+   * ackBatch then submitBatch in ONE transaction (one commit, one fsync, for everything that
+   * arrived in an event-loop turn). Returns the number of deliveries deleted and the submit results.
+   */
+  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] };
   /** Queued messages of a device with delivery id > afterId, in order. */
   pending(to: Address, afterId: number, limit: number): QueuedMessage[];
 

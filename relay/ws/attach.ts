@@ -21,6 +21,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.cfg.maxFrameBytes, perMessageDeflate: false });
   const hub = new Hub(ctx, ctx.bus);
   ctx.presence = hub;
+  ctx.submitter.setLocalPusher((committed) => hub.deliver(committed));
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://relay');
@@ -63,6 +64,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
       clearInterval(recheck);
       hub.closeAll(code, 'relay shutting down');
       hub.stop();
+      ctx.submitter.setLocalPusher(null);
       // Give close frames a moment to go out, then drop whatever is left.
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {

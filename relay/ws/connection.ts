@@ -1,14 +1,22 @@
-// One authenticated WebSocket of one device: reads client frames, and pushes the device's queue
-// from the store. Pushing always reads from the store from a cursor (the last delivery id sent),
-// for the backlog and for live traffic alike, so order is the store's order, nothing is held in
-// memory per connection, and a slow reader simply falls behind: above wsHighWaterBytes of unsent
-// data the pump stops and polls until the socket drains, then resumes from the cursor.
+// One authenticated WebSocket of one device: reads client frames, and pushes the device's queue.
+// The pump reads the store from a cursor (the last delivery id sent), so order is the store's
+// order, nothing is held in memory per connection, and a slow reader simply falls behind: above
+// wsHighWaterBytes of unsent data the pump stops and polls until the socket drains, then resumes
+// from the cursor.
+//
+// Live fast path: once a read found nothing after the cursor (`live`), every message committed
+// for this device afterwards is offered by the hub right after its commit, in delivery-id order,
+// with its body in memory, and pushed as is. Order holds because nothing can be committed for the
+// device without being offered. An offer that cannot be pushed at once (socket over the
+// high-water mark, a read still pending) turns `live` off and leaves the message to the next read
+// of the store, which starts after the cursor and so picks it up in order.
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { RelayContext } from '../context.js';
 import { toSubmitRequest } from '../delivery/send.js';
 import { CLOSE, RelayError, toRelayError } from '../errors.js';
 import { clientFrame, describeIssue } from '../schemas.js';
+import type { Committed } from '../delivery/submitter.js';
 import type { Address } from '../store/index.js';
 import { encodeBase64url } from '../wire/base64url.js';
 import { messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
@@ -19,6 +27,8 @@ export class Connection {
   readonly addr: Address;
   private cursor = 0;
   private drainedSent = false;
+  /** The cursor is at the last delivery committed for this device: offers may be pushed directly. */
+  private live = false;
   private pumpScheduled = false;
   private drainTimer: NodeJS.Timeout | null = null;
   private badFrames = 0;
@@ -72,8 +82,30 @@ export class Connection {
     this.ws.ping();
   }
 
+  /**
+   * A message just committed for this device. Pushed now (true) when the connection is live and
+   * the socket has room; otherwise (false) it is left in the store for the next read.
+   */
+  offer(m: Committed, sentAt: string): boolean {
+    if (!this.live || this.closed || this.ws.readyState !== this.ws.OPEN || m.deliveryId <= this.cursor || this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
+      this.live = false;
+      return false;
+    }
+    this.sendText(messageFrame(m.deliveryId, m.clientId, m.from.user, m.from.device, m.body, sentAt));
+    this.cursor = m.deliveryId;
+    return true;
+  }
+
+  /** Messages up to delivery id `upTo` (unknown: undefined) are committed for this device. */
+  queued(upTo?: number): void {
+    if (upTo !== undefined && this.live && this.cursor >= upTo) return; // already pushed by offer()
+    this.pump();
+  }
+
   /** New messages may be queued for this device: read them from the store soon. */
   pump(): void {
+    // Until that read has run, the store may hold messages before any new offer.
+    this.live = false;
     if (this.closed || this.pumpScheduled || this.drainTimer) return;
     this.pumpScheduled = true;
     setImmediate(() => {
@@ -109,6 +141,8 @@ export class Connection {
       this.drainedSent = true;
       this.send({ type: 'drained' });
     }
+    // Everything committed so far is pushed, and the pump runs on the event loop, between commits.
+    this.live = true;
   }
 
   private stopPump(): void {

@@ -4,6 +4,7 @@
 import type { Bus, BusEvent } from '../bus.js';
 import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
+import type { Committed } from '../delivery/submitter.js';
 import type { Connection } from './connection.js';
 
 export class Hub {
@@ -43,6 +44,27 @@ export class Hub {
     this.ctx.metrics.connections.set(this.conns.size);
   }
 
+  /**
+   * Messages just committed by this process (in delivery-id order): each is offered to its
+   * recipient's connection, which pushes it at once when it is caught up with its queue, or else
+   * leaves it to its next read of the store.
+   */
+  deliver(committed: Committed[]): void {
+    let pushed = 0;
+    let storedAt = Number.NaN;
+    let sentAt = '';
+    for (const m of committed) {
+      const c = this.conns.get(keyOf(m.to.user, m.to.device));
+      if (!c) continue;
+      if (m.storedAt !== storedAt) {
+        storedAt = m.storedAt;
+        sentAt = new Date(storedAt).toISOString();
+      }
+      if (c.offer(m, sentAt)) pushed++;
+    }
+    if (pushed > 0) this.ctx.metrics.pushed.inc(pushed);
+  }
+
   onlineUsers(): string[] {
     return [...this.users.keys()].sort();
   }
@@ -54,7 +76,7 @@ export class Hub {
   private onEvent(e: BusEvent): void {
     switch (e.kind) {
       case 'queued':
-        this.conns.get(keyOf(e.user, e.device))?.pump();
+        this.conns.get(keyOf(e.user, e.device))?.queued(e.upTo);
         return;
       case 'prekeys_low':
         this.conns.get(keyOf(e.user, e.device))?.send({ type: 'prekeys_low', oneTimePreKeys: e.count });

@@ -175,3 +175,33 @@ test('close() flushes accepted writes, closes sockets with 1001 and the sender g
   assert.equal((await ws.closed).code, 1001);
   assert.ok(ws.frames.some((f) => f.type === 'sent' && f.id === 'last'));
 });
+
+test('a backlog larger than one read, then live sends while it drains, arrive once each and in send order', async (t) => {
+  const { r, user } = await relay(t, { pushBatch: 16 });
+  const a = await user('alice');
+  const h = new RelayHttp(r.url);
+  await h.signup('bob');
+  const to = [{ user: 'bob', device: 1 }];
+  for (let i = 0; i < 100; i++) a.ws.send({ type: 'send', id: `q${i}`, to, body: 'aGk' });
+  await a.ws.next((f) => f.type === 'sent' && f.id === 'q99');
+  const b = await RelayWs.connect(`${r.url.replace('http', 'ws')}/v1/ws`, h.token);
+  t.after(() => b.terminate());
+  // Live sends race the backlog pages; some are committed while bob is still behind, some after.
+  const live = (async () => {
+    for (let i = 100; i < 300; i++) {
+      a.ws.send({ type: 'send', id: `q${i}`, to, body: 'aGk' });
+      if (i % 20 === 0) await new Promise((res) => setImmediate(res));
+    }
+  })();
+  const ids: string[] = [];
+  while (ids.length < 300) {
+    const m = await b.next('message');
+    ids.push(m.clientId);
+    if (ids.length % 3 === 0) b.ack(m.id);
+  }
+  await live;
+  assert.deepEqual(ids, Array.from({ length: 300 }, (_, i) => `q${i}`));
+  b.send({ type: 'ping' });
+  await b.next('pong');
+  assert.equal(b.frames.filter((f) => f.type === 'message').length, 0);
+});
