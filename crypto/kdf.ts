@@ -16,8 +16,11 @@ export function prf(key: Uint8Array, data: Uint8Array): Uint8Array {
 
 /** HKDF-Extract: PRK = PRF(salt, IKM); an empty salt means 64 zero bytes, as in the RFC. */
 export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return prf(salt.length === 0 ? new Uint8Array(KDF_HASH_BYTES) : salt, ikm);
+  return prf(salt.length === 0 ? ZERO_SALT : salt, ikm);
 }
+
+/** Never written to (libsodium copies its inputs), so one instance serves every call. */
+const ZERO_SALT = new Uint8Array(KDF_HASH_BYTES);
 
 /** HKDF-Expand: T(i) = PRF(PRK, T(i-1) || info || i), output the first `length` bytes. */
 export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {

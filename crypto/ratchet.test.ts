@@ -95,6 +95,52 @@ test('encrypt and decrypt leave the caller state untouched and return a new one'
   assert.notEqual(toHex(encodeRatchetState(d.state)), bobBefore);
 });
 
+test('no step ever writes to a state it was given: every earlier state still encodes to its bytes (property)', () => {
+  // New states share unchanged fields with old ones (copy on write), so a write through a shared
+  // array or key would show here as a changed encoding of some earlier state.
+  const op = fc.record({ aliceActs: fc.boolean(), send: fc.boolean(), pick: fc.nat(50) });
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+      const { alice, bob } = pair();
+      const inFlight = new Map<Party, Sent[]>([
+        [alice, []],
+        [bob, []],
+      ]);
+      const seen: [RatchetState, string][] = [];
+      const keep = (p: Party): void => {
+        seen.push([p.state, toHex(encodeRatchetState(p.state))]);
+      };
+      keep(alice);
+      keep(bob);
+      inFlight.get(bob)!.push(send(alice));
+      keep(alice);
+      for (const o of ops) {
+        const [me, peer] = o.aliceActs ? [alice, bob] : [bob, alice];
+        const queue = inFlight.get(me)!;
+        if (o.send) {
+          try {
+            inFlight.get(peer)!.push(send(me));
+          } catch (e) {
+            // Bob cannot send before his first message has arrived.
+            assert.ok(isCryptoError(e, 'invalid_argument') && me === bob, String(e));
+          }
+        } else if (queue.length > 0) {
+          const [m] = queue.splice(o.pick % queue.length, 1);
+          try {
+            receive(me, m!);
+          } catch (e) {
+            // Only a message whose chain has expired may fail (MAX_RECEIVING_CHAINS).
+            assert.ok(isCryptoError(e), String(e));
+          }
+        }
+        keep(me);
+      }
+      for (const [state, hex] of seen) assert.equal(toHex(encodeRatchetState(state)), hex);
+    }),
+    { numRuns: 40 },
+  );
+});
+
 test('out-of-order delivery within and across ratchet steps decrypts every message exactly once', () => {
   const { alice, bob } = pair();
   const a1 = [send(alice), send(alice), send(alice), send(alice)];

@@ -11,8 +11,12 @@
 //   total (oldest evicted) and MAX_RECEIVING_CHAINS (keys of older chains expire, counted in DH
 //   ratchet steps because crypto/ has no clock).
 //
-// State values are immutable by contract: encrypt and decrypt work on a deep copy and return the
-// new state, so a refused message leaves the caller's state exactly as it was.
+// State values are immutable by contract: encrypt and decrypt never write to a state, its arrays
+// or its byte arrays; they return a new state that shares every field they did not change (copy
+// on write: a new MKSKIPPED or previousDHr array only when the step changes it). So a refused
+// message leaves the caller's state exactly as it was, without the cost of a deep copy per message.
+// The same holds for key material: a key the new state drops is not wiped, because the caller's
+// previous state still holds it (the old deep copy wiped only its own copy).
 import { aeadOpen, aeadSeal } from './aead.js';
 import {
   AEAD_KEY_BYTES,
@@ -30,7 +34,7 @@ import {
 import { dh, generateKeyPair } from './dh.js';
 import { concat, equalBytes, Reader, u16, u32, u8, utf8, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { hkdf, prf } from './kdf.js';
+import { hkdf, hkdfExtract, prf } from './kdf.js';
 import type { RandomBytes } from './sodium.js';
 import type { KeyPair } from './types.js';
 
@@ -93,9 +97,16 @@ export function kdfCk(ck: Uint8Array): [chainKey: Uint8Array, messageKey: Uint8A
  * key (32) || nonce (24). Each mk encrypts exactly one message, so a derived nonce never repeats.
  */
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const out = hkdf(new Uint8Array(0), mk, LABELS.ratchetMessageKeys, AEAD_KEY_BYTES + AEAD_NONCE_BYTES);
-  return { key: out.slice(0, AEAD_KEY_BYTES), nonce: out.slice(AEAD_KEY_BYTES) };
+  // The same HKDF, unrolled: 56 bytes are HKDF-Expand's first block alone, T(1) = PRF(PRK, info ||
+  // 0x01), whose input is a constant built once. This runs twice per message.
+  const prk = hkdfExtract(EMPTY, mk);
+  const t1 = prf(prk, MESSAGE_KEYS_T1_INPUT);
+  wipe(prk);
+  return { key: t1.subarray(0, AEAD_KEY_BYTES), nonce: t1.subarray(AEAD_KEY_BYTES, AEAD_KEY_BYTES + AEAD_NONCE_BYTES) };
 }
+
+const EMPTY = new Uint8Array(0);
+const MESSAGE_KEYS_T1_INPUT = concat(utf8(LABELS.ratchetMessageKeys), u8(1));
 
 // ---- header ----------------------------------------------------------------------------------
 
@@ -105,6 +116,15 @@ export function encodeHeader(h: RatchetHeader): Uint8Array {
     throw new CryptoError('invalid_argument', 'header ratchet key must be 32 bytes');
   }
   return concat(u8(PROTOCOL_VERSION), h.dh, u32(h.pn), u32(h.n));
+}
+
+/** AD || encodeHeader(h) in one buffer: the AEAD associated data of a ratchet message. */
+export function headerAssociatedData(ad: Uint8Array, h: RatchetHeader): Uint8Array {
+  const header = encodeHeader(h);
+  const out = new Uint8Array(ad.length + header.length);
+  out.set(ad);
+  out.set(header, ad.length);
+  return out;
 }
 
 /** Reads a header from a larger buffer (the envelope); the version is checked before anything else. */
@@ -173,21 +193,6 @@ export function ratchetInitBob(sk: Uint8Array, ourRatchetKeyPair: KeyPair): Ratc
   };
 }
 
-export function cloneRatchetState(s: RatchetState): RatchetState {
-  return {
-    DHs: s.DHs === null ? null : { publicKey: s.DHs.publicKey.slice(), privateKey: s.DHs.privateKey.slice() },
-    DHr: s.DHr === null ? null : s.DHr.slice(),
-    RK: s.RK.slice(),
-    CKs: s.CKs === null ? null : s.CKs.slice(),
-    CKr: s.CKr === null ? null : s.CKr.slice(),
-    Ns: s.Ns,
-    Nr: s.Nr,
-    PN: s.PN,
-    previousDHr: s.previousDHr.map((k) => k.slice()),
-    MKSKIPPED: s.MKSKIPPED.map((k) => ({ dh: k.dh.slice(), n: k.n, mk: k.mk.slice() })),
-  };
-}
-
 // ---- encrypt ---------------------------------------------------------------------------------
 
 /**
@@ -200,30 +205,26 @@ export function ratchetEncrypt(
   plaintext: Uint8Array,
   random: RandomBytes,
 ): { state: RatchetState; header: RatchetHeader; ciphertext: Uint8Array } {
-  const s = cloneRatchetState(state);
-  if (s.CKs === null) {
+  let { DHs, RK, CKs } = state;
+  if (CKs === null) {
     // The deferred sending step: a new DHs against their current DHr.
-    if (s.DHr === null) throw new CryptoError('invalid_argument', 'cannot send before the first message is received');
-    wipe(s.DHs?.privateKey);
-    const DHs = generateKeyPair(random);
-    s.DHs = DHs;
-    [s.RK, s.CKs] = kdfRk(s.RK, dh(DHs.privateKey, s.DHr));
+    if (state.DHr === null) throw new CryptoError('invalid_argument', 'cannot send before the first message is received');
+    DHs = generateKeyPair(random);
+    [RK, CKs] = kdfRk(RK, dh(DHs.privateKey, state.DHr));
   }
-  if (s.DHs === null || s.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
-  const [CKs, mk] = kdfCk(s.CKs);
-  s.CKs = CKs;
-  const header: RatchetHeader = { dh: s.DHs.publicKey.slice(), pn: s.PN, n: s.Ns };
-  s.Ns += 1;
+  if (DHs === null || state.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
+  const [nextCKs, mk] = kdfCk(CKs);
+  const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns };
   const { key, nonce } = messageKeys(mk);
-  const ciphertext = aeadSeal(key, nonce, plaintext, concat(ad, encodeHeader(header)));
+  const ciphertext = aeadSeal(key, nonce, plaintext, headerAssociatedData(ad, header));
   wipe(mk, key);
-  return { state: s, header, ciphertext };
+  return { state: { ...state, DHs, RK, CKs: nextCKs, Ns: state.Ns + 1 }, header, ciphertext };
 }
 
 // ---- decrypt ---------------------------------------------------------------------------------
 
 /**
- * RatchetDecrypt(state, header, ciphertext, AD) on a copy of `state`. Throws CryptoError:
+ * RatchetDecrypt(state, header, ciphertext, AD), returning a new state. Throws CryptoError:
  * `duplicate_message` for a message whose key was already used (or has expired),
  * `too_far_ahead` for one more than MAX_SKIP past its chain position, `decrypt_failed` (or a
  * parse/DH error) for anything else. The input state is never modified.
@@ -234,14 +235,14 @@ export function ratchetDecrypt(
   header: RatchetHeader,
   ciphertext: Uint8Array,
 ): { state: RatchetState; plaintext: Uint8Array } {
-  const aeadAd = concat(ad, encodeHeader(header));
-  const s = cloneRatchetState(state);
+  const aeadAd = headerAssociatedData(ad, header);
+  // A shallow copy: fields are reassigned below, never written through (see the top of the file).
+  const s: RatchetState = { ...state };
 
   const skippedIndex = s.MKSKIPPED.findIndex((k) => k.n === header.n && equalBytes(k.dh, header.dh));
   if (skippedIndex >= 0) {
     const plaintext = open(s.MKSKIPPED[skippedIndex]!.mk, ciphertext, aeadAd);
-    const [used] = s.MKSKIPPED.splice(skippedIndex, 1);
-    wipe(used?.mk);
+    s.MKSKIPPED = s.MKSKIPPED.filter((_, i) => i !== skippedIndex);
     return { state: s, plaintext };
   }
 
@@ -260,9 +261,11 @@ export function ratchetDecrypt(
   const [CKr, mk] = kdfCk(s.CKr!);
   s.CKr = CKr;
   s.Nr += 1;
-  const plaintext = open(mk, ciphertext, aeadAd);
-  wipe(mk);
-  return { state: s, plaintext };
+  try {
+    return { state: s, plaintext: open(mk, ciphertext, aeadAd) };
+  } finally {
+    wipe(mk);
+  }
 }
 
 function open(mk: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8Array {
@@ -274,18 +277,22 @@ function open(mk: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8
   }
 }
 
-/** SkipMessageKeys(state, until): store the keys of messages Nr..until-1 of the receiving chain. */
+/**
+ * SkipMessageKeys(state, until): store the keys of messages Nr..until-1 of the receiving chain.
+ * `s` is the caller's shallow copy: MKSKIPPED is replaced by a new array, never pushed to.
+ */
 function skipMessageKeys(s: RatchetState, until: number): void {
   if (s.Nr + MAX_SKIP < until) throw new CryptoError('too_far_ahead', `message ${until} is more than ${MAX_SKIP} ahead`);
-  if (s.CKr === null || s.DHr === null) return;
+  if (s.CKr === null || s.DHr === null || s.Nr >= until) return;
+  const skipped = s.MKSKIPPED.slice();
   while (s.Nr < until) {
     const [CKr, mk] = kdfCk(s.CKr);
     s.CKr = CKr;
-    s.MKSKIPPED.push({ dh: s.DHr.slice(), n: s.Nr, mk });
+    skipped.push({ dh: s.DHr, n: s.Nr, mk });
     s.Nr += 1;
-    // Oldest first out: a flood of gaps can never grow the store past its cap.
-    if (s.MKSKIPPED.length > MAX_SKIPPED_KEYS) wipe(s.MKSKIPPED.shift()?.mk);
   }
+  // Oldest first out: a flood of gaps can never grow the store past its cap.
+  s.MKSKIPPED = skipped.length > MAX_SKIPPED_KEYS ? skipped.slice(skipped.length - MAX_SKIPPED_KEYS) : skipped;
 }
 
 /**
@@ -296,22 +303,18 @@ function skipMessageKeys(s: RatchetState, until: number): void {
 function dhRatchetReceive(s: RatchetState, theirRatchetKey: Uint8Array): void {
   const DHs = s.DHs!;
   if (s.DHr !== null && s.CKr !== null) {
-    s.previousDHr.push(s.DHr);
-    while (s.previousDHr.length > MAX_RECEIVING_CHAINS - 1) {
-      const expired = s.previousDHr.shift()!;
-      s.MKSKIPPED = s.MKSKIPPED.filter((k) => {
-        if (!equalBytes(k.dh, expired)) return true;
-        wipe(k.mk);
-        return false;
-      });
+    const previous = [...s.previousDHr, s.DHr];
+    while (previous.length > MAX_RECEIVING_CHAINS - 1) {
+      const expired = previous.shift()!;
+      s.MKSKIPPED = s.MKSKIPPED.filter((k) => !equalBytes(k.dh, expired));
     }
+    s.previousDHr = previous;
   }
   s.PN = s.Ns;
   s.Ns = 0;
   s.Nr = 0;
   s.DHr = theirRatchetKey.slice();
   [s.RK, s.CKr] = kdfRk(s.RK, dh(DHs.privateKey, s.DHr));
-  wipe(DHs.privateKey, s.CKs ?? undefined);
   s.DHs = null;
   s.CKs = null;
 }

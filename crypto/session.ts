@@ -15,7 +15,6 @@ import { readPublicIdentity, writePublicIdentity, type IdentityKeyPair, type Pub
 import { isBucketSize, pad, unpad } from './padding.js';
 import type { PreKeyBundle } from './prekeys.js';
 import {
-  cloneRatchetState,
   encodeHeader,
   encodeRatchetState,
   ratchetDecrypt,
@@ -135,7 +134,8 @@ export function encryptMessage(
     header: r.header,
     ciphertext: r.ciphertext,
   });
-  return { state: { ...copySession(state), ratchet: r.state }, envelope };
+  // Immutable by contract, so the new session shares every field but the ratchet with the old one.
+  return { state: { ...state, ratchet: r.state }, envelope };
 }
 
 /**
@@ -183,7 +183,7 @@ export function decryptMessage(state: SessionState, envelope: Uint8Array): { sta
     const r = ratchetDecrypt(state.ratchet, state.associatedData, e.header, e.ciphertext);
     const plaintext = unpad(r.plaintext);
     // Any message that decrypts proves the peer holds the session: stop repeating the X3DH header.
-    return { state: { ...copySession(state), pendingPreKey: null, ratchet: r.state }, plaintext };
+    return { state: { ...state, pendingPreKey: null, ratchet: r.state }, plaintext };
   } catch (err) {
     throw coarse(err);
   }
@@ -199,19 +199,6 @@ export function sessionPeer(state: SessionState): Address {
 
 function copyIdentity(p: PublicIdentity): PublicIdentity {
   return { dhPublic: p.dhPublic.slice(), signPublic: p.signPublic.slice(), signature: p.signature.slice() };
-}
-
-function copySession(s: SessionState): SessionState {
-  return {
-    theirAddress: { ...s.theirAddress },
-    theirIdentity: copyIdentity(s.theirIdentity),
-    associatedData: s.associatedData.slice(),
-    pendingPreKey:
-      s.pendingPreKey === null
-        ? null
-        : { ...s.pendingPreKey, identity: copyIdentity(s.pendingPreKey.identity), ephemeral: s.pendingPreKey.ephemeral.slice() },
-    ratchet: cloneRatchetState(s.ratchet),
-  };
 }
 
 // ---- session serialisation -----------------------------------------------------------------------

@@ -1,0 +1,95 @@
+// `node dist/bench/ratchet-micro.js [ms]`: bench item 6's ratchet figures alone, in this process,
+// for quick before/after checks and `node --cpu-prof`. Bounded: each figure runs for `ms`
+// (default 1500, at most 10,000) in alternating 10 ms slices, and at most 2,000,000 operations.
+// Prints µs per operation and the ratios against raw XChaCha20-Poly1305 seal+open.
+import { performance } from 'node:perf_hooks';
+import { paddedLength } from '../crypto/padding.js';
+import { generateIdentity, publicIdentity } from '../crypto/identity.js';
+import { generateSignedPreKey } from '../crypto/prekeys.js';
+import { acceptPreKeyMessage, decryptMessage, encryptMessage, initiateSession, type SessionState } from '../crypto/session.js';
+import { sodium, sodiumReady, systemRandom } from '../crypto/sodium.js';
+
+const MAX_OPS = 2_000_000;
+const ms = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 1500) || 1500));
+
+function rates(fns: Record<string, () => void>): Record<string, number> {
+  const names = Object.keys(fns);
+  const ops = new Map(names.map((n) => [n, 0]));
+  const spent = new Map(names.map((n) => [n, 0]));
+  for (const n of names) for (let i = 0; i < 2000; i++) fns[n]!();
+  const end = performance.now() + ms * names.length;
+  while (performance.now() < end && Math.max(...ops.values()) < MAX_OPS) {
+    for (const n of names) {
+      const fn = fns[n]!;
+      const t0 = performance.now();
+      let k = 0;
+      let now = t0;
+      while (now - t0 < 10) {
+        fn();
+        fn();
+        k += 2;
+        now = performance.now();
+      }
+      ops.set(n, ops.get(n)! + k);
+      spent.set(n, spent.get(n)! + (now - t0));
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, (spent.get(n)! * 1000) / ops.get(n)!]));
+}
+
+await sodiumReady();
+const na = sodium();
+const random = systemRandom();
+const plaintext = random(1024);
+const key = random(32);
+const nonce = random(24);
+const ad = random(64);
+const padded = random(paddedLength(plaintext.length));
+const seal = (p: Uint8Array) => (): void => {
+  const c = na.crypto_aead_xchacha20poly1305_ietf_encrypt(p, ad, null, nonce, key);
+  na.crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key);
+};
+
+const alice = generateIdentity(random);
+const bob = generateIdentity(random);
+const aAddr = { user: 'alice', device: 1 };
+const bAddr = { user: 'bob', device: 1 };
+const spk = generateSignedPreKey(bob, 1, 0, random);
+const bundle = {
+  address: bAddr,
+  identity: publicIdentity(bob),
+  signedPreKey: { id: spk.id, createdAt: spk.createdAt, publicKey: spk.keyPair.publicKey, signature: spk.signature },
+  oneTimePreKey: null,
+};
+const store = { signedPreKey: (id: number) => (id === spk.id ? spk : undefined), oneTimePreKey: () => undefined };
+let a: SessionState = initiateSession(alice, aAddr, bundle, random);
+const first = encryptMessage(a, plaintext, random);
+a = first.state;
+let b = acceptPreKeyMessage(bob, bAddr, store, aAddr, first.envelope).state;
+const reply = encryptMessage(b, plaintext, random);
+b = reply.state;
+a = decryptMessage(a, reply.envelope).state;
+
+let turn = 0;
+const r = rates({
+  rawAead: seal(plaintext),
+  rawAeadPadded: seal(padded),
+  ratchetChain: () => {
+    const e = encryptMessage(a, plaintext, random);
+    a = e.state;
+    b = decryptMessage(b, e.envelope).state;
+  },
+  ratchetPingPong: () => {
+    const [from, to] = turn++ % 2 === 0 ? [a, b] : [b, a];
+    const e = encryptMessage(from, plaintext, random);
+    const d = decryptMessage(to, e.envelope).state;
+    if (turn % 2 === 1) [a, b] = [e.state, d];
+    else [b, a] = [e.state, d];
+  },
+});
+const f = (x: number): string => x.toFixed(2);
+process.stdout.write(
+  `raw seal+open 1 KiB ${f(r.rawAead!)} µs, ${padded.length} B ${f(r.rawAeadPadded!)} µs\n` +
+    `ratchet same chain ${f(r.ratchetChain!)} µs = ${f(r.ratchetChain! / r.rawAead!)}× raw 1 KiB, ${f(r.ratchetChain! / r.rawAeadPadded!)}× raw padded\n` +
+    `ratchet ping-pong  ${f(r.ratchetPingPong!)} µs = ${f(r.ratchetPingPong! / r.rawAead!)}× raw 1 KiB\n`,
+);
