@@ -82,6 +82,22 @@ describe('offline delivery, outbox and a blind relay', () => {
     assert.deepEqual(got.map((m) => m.text), [text, `${text} (json)`]);
   });
 
+  it('delivers a backlog queued while the relay was down in order when inbox sends it over its WebSocket', async () => {
+    const texts = Array.from({ length: 30 }, (_, i) => `backlog ${i + 1} of 30 ${Math.random().toString(36).slice(2)}`);
+    plaintexts.push(...texts);
+    const port = relay.port;
+    await relay.stop();
+    relayLogs.push(...relay.stdout, ...relay.stderr);
+    for (const text of texts) assert.match((await alice.ok(['send', '@bob', text])).stdout, /queued locally/);
+    relay = await startRelayProcess({ db: dbPath, port });
+    // inbox flushes the outbox over its socket, many sends in flight at once.
+    await alice.ok(['inbox']);
+    const hist = jsonLines((await alice.ok(['history', '@bob', '-n', '30', '--json'])).stdout);
+    assert.ok(hist.every((m) => m.status === 'sent' || m.status === 'delivered'), JSON.stringify(hist.map((m) => m.status)));
+    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout);
+    assert.deepEqual(got.map((m) => m.text), texts);
+  });
+
   it('leaves no plaintext and no private key of any home in the relay database or logs', async () => {
     await sodiumReady();
     const reply = `bob's reply that the relay must not read ${Math.random().toString(36).slice(2)}`;

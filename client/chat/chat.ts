@@ -58,12 +58,12 @@ export class Chat {
           this.screen.print(`! relay error: ${f.code}${f.message ? ` (${f.message})` : ''}`);
         }
       },
-      onUp: (hello, _socket, reconnected) => {
+      onUp: (hello, socket, reconnected) => {
         if (reconnected) this.screen.print('* reconnected to the relay');
         this.serial(async () => {
           await maintainKeys(this.c, this.t, hello.oneTimePreKeys, (m) => this.screen.print(`! ${m}`));
           await this.refreshPresence();
-          const r = await deliverOutbox(this.c, this.t);
+          const r = await deliverOutbox(this.c, this.t, socket.open ? socket : undefined);
           for (const p of r.held) this.screen.print(`! messages to @${p} are held: their identity key changed (/verify)`);
         });
         this.fetchFiles(); // files that arrived while we were away, or whose download broke off
@@ -188,7 +188,7 @@ export class Chat {
       try {
         const sealed = await encryptQueued(this.c, this.t);
         if (sealed.held.includes(peer)) this.screen.print(`! held: the identity key of @${peer} changed`);
-        const r = await flushOutbox(this.c, this.t);
+        const r = await flushOutbox(this.c, this.t, this.link.openSocket);
         if (r.unreachable) this.screen.print('* queued: the relay is unreachable; sent when it is back');
         for (const f of r.failed) this.screen.print(`! @${f.peer}: ${f.code} (${f.message})`);
       } catch (e) {

@@ -31,6 +31,11 @@ export class RelayLink {
     return this.socket?.open === true;
   }
 
+  /** The open socket, for sending over it; undefined while down. */
+  get openSocket(): RelaySocket | undefined {
+    return this.socket?.open ? this.socket : undefined;
+  }
+
   private async connect(): Promise<void> {
     if (this.stopped) return;
     try {

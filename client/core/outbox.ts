@@ -17,6 +17,7 @@ import { fileLine } from './files/names.js';
 import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
+import type { RelaySocket } from './relay-ws.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
 
 export function newMessageId(c: Client): string {
@@ -155,23 +156,36 @@ export interface FlushReport {
   unreachable: boolean;
 }
 
-/** Sends every encrypted row in order; stops at the first sign the relay is down. */
-export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushReport> {
+type OutboxRow = { seq: number; message_id: string; kind: string; peer: string; device: number; client_id: string; envelope: Buffer };
+
+/** Over HTTP: peers flushed at the same time, each over its own sequence of requests. */
+const HTTP_PEER_LANES = 8;
+/** Over the WebSocket: sends in flight (unanswered) at once, whatever their recipients. */
+const WS_WINDOW = 64;
+
+/**
+ * Sends every encrypted row; stops at the first sign the relay is down. A row leaves the outbox
+ * only when the relay has acknowledged it, and each peer's rows reach the relay in outbox order
+ * (the relay queues a recipient's messages in the order it stores them):
+ *  - with an open WebSocket, over it, up to WS_WINDOW unanswered `send` frames at a time: the relay
+ *    stores the frames of one connection in the order they arrive;
+ *  - otherwise one HTTP request at a time per peer (separate connections give no order), with up
+ *    to HTTP_PEER_LANES peers in parallel.
+ */
+export async function flushOutbox(c: { db: DB }, t: RelayTarget, socket?: RelaySocket): Promise<FlushReport> {
   const report: FlushReport = { sent: 0, pending: 0, failed: [], unreachable: false };
-  const rows = c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as {
-    seq: number;
-    message_id: string;
-    kind: string;
-    peer: string;
-    device: number;
-    client_id: string;
-    envelope: Buffer;
-  }[];
+  const rows = c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as OutboxRow[];
   const blocked = new Set<string>();
-  for (const r of rows) {
-    if (blocked.has(r.peer)) continue;
+  // Chosen once: if the socket drops mid-flush, the rest waits for the next flush rather than
+  // racing over HTTP past sends still unanswered on the socket.
+  const ws = socket?.open ? socket : undefined;
+  const sendRow = async (r: OutboxRow): Promise<void> => {
+    if (blocked.has(r.peer) || report.unreachable) return;
     try {
-      await postMessage(t, r.client_id, [{ user: r.peer, device: r.device }], toBase64url(new Uint8Array(r.envelope)));
+      const to = [{ user: r.peer, device: r.device }];
+      const body = toBase64url(new Uint8Array(r.envelope));
+      if (ws) await ws.submit(r.client_id, to, body);
+      else await postMessage(t, r.client_id, to, body);
       tx(c.db, () => {
         c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
         if (r.kind === 'text') markSentIfDone(c, r.peer, r.message_id);
@@ -180,13 +194,15 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushR
     } catch (e) {
       if (isUnreachable(e)) {
         report.unreachable = true;
-        break;
+        return;
       }
       if (e instanceof RelayError && (e.code === 'queue_full' || e.code === 'rate_limited' || e.status >= 500)) {
         // Keep it and everything after it for this peer, so order is kept; retried next time.
+        // (Over the WebSocket, later rows of this peer already in flight may still be stored;
+        // the recipient's ratchet accepts them out of order.)
         blocked.add(r.peer);
         report.failed.push({ peer: r.peer, code: e.code, message: e.message });
-        continue;
+        return;
       }
       if (e instanceof RelayError && e.status !== 401) {
         // The relay refuses this message for good (unknown user or device, too large): say so,
@@ -198,10 +214,22 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushR
           }
         });
         report.failed.push({ peer: r.peer, code: e.code, message: e.message });
-        continue;
+        return;
       }
       throw e;
     }
+  };
+  if (ws) await inWindow(rows, WS_WINDOW, sendRow, () => report.unreachable);
+  else {
+    const byPeer = new Map<string, OutboxRow[]>();
+    for (const r of rows) {
+      const list = byPeer.get(r.peer);
+      if (list) list.push(r);
+      else byPeer.set(r.peer, [r]);
+    }
+    await inWindow([...byPeer.values()], HTTP_PEER_LANES, async (peerRows) => {
+      for (const r of peerRows) await sendRow(r);
+    }, () => report.unreachable);
   }
   if (!report.unreachable) {
     // Group messages after the pairwise rows, so the sender keys they need are uploaded first.
@@ -214,13 +242,36 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget): Promise<FlushR
   return report;
 }
 
+/**
+ * Starts `run` on the items in order, at most `window` unfinished at once; stops starting new ones
+ * once `stop()` says so. Waits for every started one; the first unexpected error is rethrown.
+ */
+async function inWindow<T>(items: T[], window: number, run: (item: T) => Promise<void>, stop: () => boolean): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: { e: unknown } | undefined;
+  for (const item of items) {
+    if (stop() || failure) break;
+    const p: Promise<void> = run(item).then(
+      () => void running.delete(p),
+      (e: unknown) => {
+        running.delete(p);
+        failure ??= { e };
+      },
+    );
+    running.add(p);
+    if (running.size >= window) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw failure.e;
+}
+
 function markSentIfDone(c: { db: DB }, peer: string, messageId: string): void {
   const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE peer = ? AND message_id = ? AND kind = 'text'").get(peer, messageId) as { n: number };
   if (left.n === 0) c.db.prepare("UPDATE messages SET status = 'sent' WHERE peer = ? AND direction = 'out' AND id = ? AND status = 'queued'").run(peer, messageId);
 }
 
 /** Stage 2 + send: what every command that reaches the relay does first. */
-export async function deliverOutbox(c: Client, t: RelayTarget): Promise<FlushReport & { held: string[] }> {
+export async function deliverOutbox(c: Client, t: RelayTarget, socket?: RelaySocket): Promise<FlushReport & { held: string[] }> {
   let sealed: SealReport;
   try {
     sealed = await encryptQueued(c, t);
@@ -228,7 +279,7 @@ export async function deliverOutbox(c: Client, t: RelayTarget): Promise<FlushRep
     if (!isUnreachable(e)) throw e;
     return { sent: 0, pending: countOutbox(c), failed: [], unreachable: true, held: [] };
   }
-  const flushed = await flushOutbox(c, t);
+  const flushed = await flushOutbox(c, t, socket);
   return { ...flushed, held: sealed.held, failed: [...sealed.failed, ...flushed.failed] };
 }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
-import { RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
@@ -31,9 +31,20 @@ export interface RelaySocketEvents {
   close: [code: number, reason: string];
 }
 
+/** How long a `send` frame may wait for its `sent` (or `error`) answer before we give up on it. */
+const SEND_TIMEOUT_MS = 15_000;
+
+interface PendingSend {
+  resolve: (storedAt: string) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class RelaySocket extends EventEmitter<RelaySocketEvents> {
   private ping: NodeJS.Timeout | undefined;
-  private constructor(private readonly ws: WebSocket) {
+  /** Our `send` frames awaiting their answer, by client id; their answers are not emitted as frames. */
+  private readonly sends = new Map<string, PendingSend>();
+  private constructor(private readonly ws: WebSocket, private readonly url: string) {
     super();
   }
 
@@ -49,7 +60,7 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
       handshakeTimeout: CONNECT_TIMEOUT_MS,
       ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
     });
-    const socket = new RelaySocket(ws);
+    const socket = new RelaySocket(ws, t.url);
     socket.on('frame', (f) => onFrame(f, socket));
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -75,6 +86,7 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
           return;
         }
         socket.stopPing();
+        socket.failSends(new RelayUnreachable(t.url, new Error(`connection closed with ${code}`)));
         socket.emit('close', code, reason.toString());
       });
       ws.on('message', (data, isBinary) => {
@@ -93,6 +105,7 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
           resolve({ socket, hello: frame });
           return;
         }
+        if (socket.answerSend(frame)) return;
         socket.emit('frame', frame);
       });
     });
@@ -100,6 +113,46 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
 
   send(frame: Record<string, unknown>): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  /**
+   * Hands one message to the relay over this socket; resolves with `storedAt` once the relay has
+   * stored it durably (`sent`), rejects with a RelayError for an `error` answer and with
+   * RelayUnreachable when the socket closes or no answer comes in time. Frames on one socket are
+   * stored in the order they were sent, so several sends may be in flight without reordering.
+   */
+  submit(id: string, to: { user: string; device: number }[], body: string): Promise<string> {
+    if (!this.open) return Promise.reject(new RelayUnreachable(this.url, new Error('the connection is closed')));
+    if (this.sends.has(id)) return Promise.reject(new Error(`client id ${id} is already in flight`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sends.delete(id);
+        reject(new RelayUnreachable(this.url, new Error('no answer to a send in time')));
+      }, SEND_TIMEOUT_MS);
+      this.sends.set(id, { resolve, reject, timer });
+      this.send({ type: 'send', id, to, body });
+    });
+  }
+
+  /** Settles a pending `submit` with its answer; true when the frame was one. */
+  private answerSend(f: RelayFrame): boolean {
+    if ((f.type !== 'sent' && f.type !== 'error') || f.id === undefined) return false;
+    const p = this.sends.get(f.id);
+    if (!p) return false;
+    this.sends.delete(f.id);
+    clearTimeout(p.timer);
+    if (f.type === 'sent') p.resolve(f.storedAt ?? new Date().toISOString());
+    // The WebSocket answer has no HTTP status; 500 marks the relay's own failure as temporary.
+    else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code));
+    return true;
+  }
+
+  private failSends(e: Error): void {
+    for (const p of this.sends.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+    this.sends.clear();
   }
 
   ack(deliveryId: string): void {

@@ -91,7 +91,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
 
   try {
     await maintainKeys(c, t, hello.oneTimePreKeys, opts.onWarning);
-    const first = await deliverOutbox(c, t);
+    const first = await deliverOutbox(c, t, socket);
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while (!drained && !closed && failure === undefined && Date.now() < deadline) await waitFor(deadline - Date.now());
     if (failure !== undefined) throw failure;
@@ -107,7 +107,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       }
       if (failure !== undefined) throw failure;
     }
-    const second = await deliverOutbox(c, t);
+    const second = await deliverOutbox(c, t, socket);
     return {
       received,
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
