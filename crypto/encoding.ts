@@ -80,6 +80,19 @@ export class Reader {
     return out;
   }
 
+  /**
+   * Like bytes(n) but a view into the input, not a copy: only for data that is used at once and
+   * not kept, since a later change to the input would show through it.
+   */
+  view(n: number): Uint8Array {
+    if (n < 0 || this.offset + n > this.buf.length) {
+      throw new CryptoError('malformed', `truncated: wanted ${n} bytes, ${this.remaining} left`);
+    }
+    const out = this.buf.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return out;
+  }
+
   u8(): number {
     return this.bytes(1)[0]!;
   }

@@ -112,18 +112,37 @@ const MESSAGE_KEYS_T1_INPUT = concat(utf8(LABELS.ratchetMessageKeys), u8(1));
 
 /** header = u8(PROTOCOL_VERSION) || dh (32) || u32(pn) || u32(n): 41 bytes, all of it AEAD AD. */
 export function encodeHeader(h: RatchetHeader): Uint8Array {
+  const out = new Uint8Array(RATCHET_HEADER_BYTES);
+  writeHeader(out, 0, h);
+  return out;
+}
+
+/**
+ * encodeHeader(h) written into `out` at `offset`, so the AEAD's AD and the envelope each take one
+ * allocation (this runs twice per message).
+ */
+export function writeHeader(out: Uint8Array, offset: number, h: RatchetHeader): void {
   if (!(h.dh instanceof Uint8Array) || h.dh.length !== X25519_KEY_BYTES) {
     throw new CryptoError('invalid_argument', 'header ratchet key must be 32 bytes');
   }
-  return concat(u8(PROTOCOL_VERSION), h.dh, u32(h.pn), u32(h.n));
+  checkU32(h.pn);
+  checkU32(h.n);
+  out[offset] = PROTOCOL_VERSION;
+  out.set(h.dh, offset + 1);
+  const view = new DataView(out.buffer, out.byteOffset + offset + 1 + X25519_KEY_BYTES, 8);
+  view.setUint32(0, h.pn);
+  view.setUint32(4, h.n);
+}
+
+function checkU32(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > U32_MAX) throw new CryptoError('invalid_argument', `integer out of range: ${n}`);
 }
 
 /** AD || encodeHeader(h) in one buffer: the AEAD associated data of a ratchet message. */
 export function headerAssociatedData(ad: Uint8Array, h: RatchetHeader): Uint8Array {
-  const header = encodeHeader(h);
-  const out = new Uint8Array(ad.length + header.length);
+  const out = new Uint8Array(ad.length + RATCHET_HEADER_BYTES);
   out.set(ad);
-  out.set(header, ad.length);
+  writeHeader(out, ad.length, h);
   return out;
 }
 

@@ -8,14 +8,20 @@
 // arrives first can set up the responder's session. Every failure of acceptPreKeyMessage and
 // decryptMessage leaves crypto/ coarse (decrypt_failed, duplicate_message or too_far_ahead), and a
 // failure never changes the state the caller holds: the new state is returned only on success.
-import { AEAD_TAG_BYTES, ENVELOPE_TYPE_MESSAGE, ENVELOPE_TYPE_PREKEY, PROTOCOL_VERSION, SESSION_STATE_TAG } from './consts.js';
+import {
+  AEAD_TAG_BYTES,
+  ENVELOPE_TYPE_MESSAGE,
+  ENVELOPE_TYPE_PREKEY,
+  PROTOCOL_VERSION,
+  RATCHET_HEADER_BYTES,
+  SESSION_STATE_TAG,
+} from './consts.js';
 import { concat, lp, Reader, u8, wipe } from './encoding.js';
 import { coarse, CryptoError } from './errors.js';
 import { readPublicIdentity, writePublicIdentity, type IdentityKeyPair, type PublicIdentity } from './identity.js';
 import { isBucketSize, pad, unpad } from './padding.js';
 import type { PreKeyBundle } from './prekeys.js';
 import {
-  encodeHeader,
   encodeRatchetState,
   ratchetDecrypt,
   ratchetEncrypt,
@@ -25,6 +31,7 @@ import {
   readRatchetState,
   type RatchetHeader,
   type RatchetState,
+  writeHeader,
 } from './ratchet.js';
 import type { RandomBytes } from './sodium.js';
 import { encodeAddress, readAddress, type Address } from './types.js';
@@ -63,13 +70,17 @@ export interface Envelope {
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   if ((e.type === 'prekey') !== (e.preKey !== null)) throw new CryptoError('invalid_argument', 'prekey header iff prekey envelope');
-  return concat(
-    u8(PROTOCOL_VERSION),
-    u8(e.type === 'prekey' ? ENVELOPE_TYPE_PREKEY : ENVELOPE_TYPE_MESSAGE),
-    e.preKey === null ? new Uint8Array(0) : encodeX3DHHeader(e.preKey),
-    encodeHeader(e.header),
-    e.ciphertext,
-  );
+  if (!(e.ciphertext instanceof Uint8Array)) throw new CryptoError('invalid_argument', 'ciphertext must be bytes');
+  // Written in place into one buffer: the envelope is about 2 KiB for a 1 KiB message.
+  const preKey = e.preKey === null ? null : encodeX3DHHeader(e.preKey);
+  const headerAt = 2 + (preKey?.length ?? 0);
+  const out = new Uint8Array(headerAt + RATCHET_HEADER_BYTES + e.ciphertext.length);
+  out[0] = PROTOCOL_VERSION;
+  out[1] = e.type === 'prekey' ? ENVELOPE_TYPE_PREKEY : ENVELOPE_TYPE_MESSAGE;
+  if (preKey !== null) out.set(preKey, 2);
+  writeHeader(out, headerAt, e.header);
+  out.set(e.ciphertext, headerAt + RATCHET_HEADER_BYTES);
+  return out;
 }
 
 /**
@@ -78,6 +89,14 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
  * bucket plus the tag, so a truncated or padded-out message never reaches libsodium.
  */
 export function parseEnvelope(bytes: Uint8Array): Envelope {
+  return readEnvelope(bytes, false);
+}
+
+/**
+ * parseEnvelope; with `ciphertextView` the ciphertext is a view into `bytes`, not a copy, for
+ * the decrypt paths, which only hand it to the AEAD (libsodium copies it) and keep nothing.
+ */
+function readEnvelope(bytes: Uint8Array, ciphertextView: boolean): Envelope {
   const r = new Reader(bytes);
   const version = r.u8();
   if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `envelope version ${version}`);
@@ -87,7 +106,7 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
   }
   const preKey = typeByte === ENVELOPE_TYPE_PREKEY ? readX3DHHeader(r) : null;
   const header = readHeader(r);
-  const ciphertext = r.bytes(r.remaining);
+  const ciphertext = ciphertextView ? r.view(r.remaining) : r.bytes(r.remaining);
   if (!isBucketSize(ciphertext.length - AEAD_TAG_BYTES)) {
     throw new CryptoError('malformed', `ciphertext length ${ciphertext.length} is not a padding bucket plus tag`);
   }
@@ -152,7 +171,7 @@ export function acceptPreKeyMessage(
   envelope: Uint8Array,
 ): { state: SessionState; plaintext: Uint8Array; usedOneTimePreKeyId: number | null; theirIdentity: PublicIdentity } {
   try {
-    const e = parseEnvelope(envelope);
+    const e = readEnvelope(envelope, true);
     if (e.preKey === null) throw new CryptoError('malformed', 'not a prekey message');
     const x = x3dhRespond(our, ourAddress, store, theirAddress, e.preKey);
     const initial = ratchetInitBob(x.sharedSecret, x.ourRatchetKeyPair);
@@ -179,7 +198,7 @@ export function acceptPreKeyMessage(
  */
 export function decryptMessage(state: SessionState, envelope: Uint8Array): { state: SessionState; plaintext: Uint8Array } {
   try {
-    const e = parseEnvelope(envelope);
+    const e = readEnvelope(envelope, true);
     const r = ratchetDecrypt(state.ratchet, state.associatedData, e.header, e.ciphertext);
     const plaintext = unpad(r.plaintext);
     // Any message that decrypts proves the peer holds the session: stop repeating the X3DH header.
