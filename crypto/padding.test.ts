@@ -48,6 +48,22 @@ test('unpad refuses a size that is not a bucket, a missing marker, garbage after
   bad(new Uint8Array(MAX_PADDED_BYTES * 2).fill(0x80));
 });
 
+test('unpad finds a stray byte anywhere in a long zero tail, at any alignment of the buffer', () => {
+  // The tail is scanned a word at a time where aligned: every byte position and offset must count.
+  const pt = new Uint8Array(1024).fill(3);
+  for (const offset of [0, 1, 2, 3, 4]) {
+    const backing = new Uint8Array(offset + 2048);
+    backing.set(pad(pt), offset);
+    const padded = backing.subarray(offset, offset + 2048);
+    assert.deepEqual(unpad(padded), pt);
+    for (let i = 1025; i < 2048; i++) {
+      padded[i] = 1;
+      assert.throws(() => unpad(padded), (e) => isCryptoError(e, 'malformed'), `offset ${offset}, byte ${i}`);
+      padded[i] = 0;
+    }
+  }
+});
+
 test('pad then unpad returns the plaintext for any length, including trailing 0x80 and zero bytes', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 3000 }), fc.constantFrom(0, 0x80), (body, last) => {

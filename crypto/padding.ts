@@ -48,12 +48,35 @@ export function pad(plaintext: Uint8Array): Uint8Array {
  * padded message has exactly one valid encoding.
  */
 export function unpad(padded: Uint8Array): Uint8Array {
+  return padded.slice(0, unpaddedLength(padded));
+}
+
+/** The checks of `unpad`, returning the plaintext's length (for a caller that wants a view). */
+export function unpaddedLength(padded: Uint8Array): number {
   if (!isBucketSize(padded.length)) throw new CryptoError('malformed', `not a padding bucket: ${padded.length}`);
-  let i = padded.length - 1;
-  while (i >= 0 && padded[i] === 0) i--;
+  const i = lastNonZero(padded);
   if (i < 0 || padded[i] !== MARKER) throw new CryptoError('malformed', 'bad padding');
   if (i > MAX_PLAINTEXT_BYTES || paddedLength(i) !== padded.length) {
     throw new CryptoError('malformed', 'non-canonical padding');
   }
-  return padded.slice(0, i);
+  return i;
+}
+
+/**
+ * Index of the last non-zero byte, or -1. The zero tail can be most of the bucket (1,023 bytes
+ * for a 1 KiB message), so whole 4-byte words are tested where the buffer is aligned; a small
+ * array is scanned byte by byte (asking a small array for its .buffer would move it off V8's heap).
+ */
+function lastNonZero(b: Uint8Array): number {
+  let i = b.length - 1;
+  const wordsEnd = b.length & ~3;
+  while (i >= wordsEnd && b[i] === 0) i--;
+  if (i === wordsEnd - 1 && wordsEnd >= 256 && b.byteOffset % 4 === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset, wordsEnd >>> 2);
+    let j = words.length - 1;
+    while (j >= 0 && words[j] === 0) j--;
+    i = 4 * j + 3;
+  }
+  while (i >= 0 && b[i] === 0) i--;
+  return i;
 }

@@ -102,7 +102,10 @@ export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Arra
   const prk = hkdfExtract(EMPTY, mk);
   const t1 = prf(prk, MESSAGE_KEYS_T1_INPUT);
   wipe(prk);
-  return { key: t1.subarray(0, AEAD_KEY_BYTES), nonce: t1.subarray(AEAD_KEY_BYTES, AEAD_KEY_BYTES + AEAD_NONCE_BYTES) };
+  // slice, not subarray: a view of a small typed array makes V8 move it off the heap (slower).
+  const keys = { key: t1.slice(0, AEAD_KEY_BYTES), nonce: t1.slice(AEAD_KEY_BYTES, AEAD_KEY_BYTES + AEAD_NONCE_BYTES) };
+  wipe(t1);
+  return keys;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -129,9 +132,16 @@ export function writeHeader(out: Uint8Array, offset: number, h: RatchetHeader): 
   checkU32(h.n);
   out[offset] = PROTOCOL_VERSION;
   out.set(h.dh, offset + 1);
-  const view = new DataView(out.buffer, out.byteOffset + offset + 1 + X25519_KEY_BYTES, 8);
-  view.setUint32(0, h.pn);
-  view.setUint32(4, h.n);
+  putU32(out, offset + 1 + X25519_KEY_BYTES, h.pn);
+  putU32(out, offset + 1 + X25519_KEY_BYTES + 4, h.n);
+}
+
+/** u32(v) written at out[at..at+4], big-endian; v is checked by the caller. */
+function putU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
 }
 
 function checkU32(n: number): void {

@@ -19,7 +19,7 @@ import {
 import { concat, lp, Reader, u8, wipe } from './encoding.js';
 import { coarse, CryptoError } from './errors.js';
 import { readPublicIdentity, writePublicIdentity, type IdentityKeyPair, type PublicIdentity } from './identity.js';
-import { isBucketSize, pad, unpad } from './padding.js';
+import { isBucketSize, pad, unpaddedLength } from './padding.js';
 import type { PreKeyBundle } from './prekeys.js';
 import {
   encodeRatchetState,
@@ -177,7 +177,7 @@ export function acceptPreKeyMessage(
     const initial = ratchetInitBob(x.sharedSecret, x.ourRatchetKeyPair);
     wipe(x.sharedSecret, x.ourRatchetKeyPair.privateKey);
     const r = ratchetDecrypt(initial, x.associatedData, e.header, e.ciphertext);
-    const plaintext = unpad(r.plaintext);
+    const plaintext = unpadView(r.plaintext);
     const state: SessionState = {
       theirAddress: { ...theirAddress },
       theirIdentity: copyIdentity(e.preKey.identity),
@@ -200,7 +200,7 @@ export function decryptMessage(state: SessionState, envelope: Uint8Array): { sta
   try {
     const e = readEnvelope(envelope, true);
     const r = ratchetDecrypt(state.ratchet, state.associatedData, e.header, e.ciphertext);
-    const plaintext = unpad(r.plaintext);
+    const plaintext = unpadView(r.plaintext);
     // Any message that decrypts proves the peer holds the session: stop repeating the X3DH header.
     return { state: { ...state, pendingPreKey: null, ratchet: r.state }, plaintext };
   } catch (err) {
@@ -214,6 +214,14 @@ export function sessionIdentity(state: SessionState): PublicIdentity {
 
 export function sessionPeer(state: SessionState): Address {
   return { ...state.theirAddress };
+}
+
+/**
+ * unpad() without its copy: the AEAD's output is a fresh buffer that nothing else holds, so the
+ * plaintext is a view of it (its .buffer also holds the padding, which is no secret).
+ */
+function unpadView(padded: Uint8Array): Uint8Array {
+  return padded.subarray(0, unpaddedLength(padded));
 }
 
 function copyIdentity(p: PublicIdentity): PublicIdentity {
