@@ -71,7 +71,7 @@ workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {
   };
 
   // The ratchet encrypts the padded plaintext: a 1 KiB message lands in the 2 KiB bucket (the
-  // padding adds a length prefix), so the same AEAD over the padded size is the fairer floor.
+  // padding's 0x80 marker makes it 1,025 bytes), so the same AEAD over the padded size is the fairer floor.
   const padded = random(paddedLength(bytes));
   const rawAeadPadded = (): void => {
     const c = na.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, nonce, key);
