@@ -30,12 +30,16 @@ export interface PublicHome {
   close(): void;
 }
 
-/** Config and paths only, no store and no secrets: for `whoami`. */
-export function openConfig(): { home: Home; config: Config } {
-  const home = homePaths();
+function requireKeys(home: Home): void {
   if (!hasKeys(home)) {
     throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
   }
+}
+
+/** Config and paths only, no store and no secrets: for `whoami`. */
+export function openConfig(): { home: Home; config: Config } {
+  const home = homePaths();
+  requireKeys(home);
   return { home, config: loadConfig(home) };
 }
 
@@ -43,9 +47,7 @@ export async function openPublic(): Promise<PublicHome> {
   const [{ sodiumReady }, { openDb }, { closeAgents }] = await Promise.all([import('../../crypto/sodium.js'), import('./db.js'), import('./relay-http.js')]);
   await sodiumReady();
   const home = homePaths();
-  if (!hasKeys(home)) {
-    throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
-  }
+  requireKeys(home);
   const db = openDb(home.store);
   return {
     home,
@@ -59,37 +61,21 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 export async function openClient(): Promise<Client> {
-  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { makeSealer }, { readKeystore }, { getPassphrase }] = await Promise.all([
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { readKeystore }, { getPassphrase }] = await Promise.all([
     import('../../crypto/sodium.js'),
     import('./db.js'),
     import('./relay-http.js'),
-    import('./at-rest.js'),
+    import('./assemble.js'),
     import('./keystore.js'),
     import('./prompt.js'),
   ]);
   await sodiumReady();
   const home = homePaths();
-  if (!hasKeys(home)) {
-    throw new CliError('no_keys', `no keys in ${home.dir}`, { hint: 'run `fastchat keygen` first (or set FASTCHAT_HOME)' });
-  }
+  requireKeys(home);
   ensureHome(home);
   const config = loadConfig(home);
   const secrets = await readKeystore(home.keystore, await getPassphrase());
-  const random = systemRandom();
-  const db = openDb(home.store);
-  return {
-    home,
-    config,
-    secrets,
-    db,
-    sealer: makeSealer(secrets.storageKey, random),
-    random,
-    now: () => Date.now(),
-    close() {
-      db.close();
-      closeAgents();
-    },
-  };
+  return assembleClient({ home, config, secrets, db: openDb(home.store), random: systemRandom() }, closeAgents);
 }
 
 /** Our address on the relay; fails with a hint when this home has no account yet. */

@@ -5,7 +5,7 @@ import { toBase64url } from '../../crypto/encoding.js';
 import { encodePublicIdentity, fingerprint, generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
-import { makeSealer } from './at-rest.js';
+import { assembleClient } from './assemble.js';
 import { loadConfig, saveConfig } from './config.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
@@ -32,20 +32,7 @@ export async function keygen(opts: { force: boolean }): Promise<Client> {
   await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
   const config = { ...loadConfig(home), identity: toBase64url(encodePublicIdentity(publicIdentity(secrets.identity))) };
   saveConfig(home, config);
-  const db = openDb(home.store);
-  const c: Client = {
-    home,
-    config,
-    secrets,
-    db,
-    sealer: makeSealer(secrets.storageKey, random),
-    random,
-    now: () => Date.now(),
-    close() {
-      db.close();
-      closeAgents();
-    },
-  };
+  const c: Client = assembleClient({ home, config, secrets, db: openDb(home.store), random }, closeAgents);
   createInitialPreKeys(c);
   return c;
 }

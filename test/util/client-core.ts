@@ -11,24 +11,11 @@ export async function openCore(home: TestHome): Promise<Client> {
   const { loadConfig } = await import('../../client/core/config.js');
   const { readKeystore } = await import('../../client/core/keystore.js');
   const { openDb } = await import('../../client/core/db.js');
-  const { makeSealer } = await import('../../client/core/at-rest.js');
+  const { assembleClient } = await import('../../client/core/assemble.js');
   await sodiumReady();
   const h = homePaths(home.dir);
   const secrets = await readKeystore(h.keystore, home.env.FASTCHAT_PASSPHRASE!);
-  const random = systemRandom();
-  const db = openDb(h.store);
-  return {
-    home: h,
-    config: loadConfig(h),
-    secrets,
-    db,
-    sealer: makeSealer(secrets.storageKey, random),
-    random,
-    now: () => Date.now(),
-    close() {
-      db.close();
-    },
-  };
+  return assembleClient({ home: h, config: loadConfig(h), secrets, db: openDb(h.store), random: systemRandom() });
 }
 
 /** Runs fn with the home's core open, closing it afterwards. */
