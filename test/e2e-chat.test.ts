@@ -1,42 +1,16 @@
 // `fastchat chat` through a real terminal: two tmux panes on a private tmux server, one per home.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FASTCHAT_BIN } from './util/paths.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './util/fastchat-cli.js';
+import { makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { Tmux } from './util/tmux.js';
 
-const SOCKET = `fastchat-test-${process.pid}-${Date.now()}`;
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-}
-
-function screen(pane: string): string {
-  return tmux('capture-pane', '-p', '-J', '-t', pane);
-}
-
-async function waitFor(pane: string, re: RegExp, timeoutMs = 15_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let s = '';
-  while (Date.now() < until) {
-    s = screen(pane);
-    if (re.test(s)) return s;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`pane ${pane}: ${re} did not appear within ${timeoutMs} ms; screen:\n${s}`);
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+const tmux = new Tmux();
+const waitFor = tmux.waitFor.bind(tmux);
 
 function startChat(home: TestHome, peer: string): void {
-  const env = { ...TEST_CLIENT_ENV, ...home.env };
-  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-  const cmd = `env ${vars.join(' ')} ${shellQuote(process.execPath)} ${shellQuote(FASTCHAT_BIN)} chat @${peer}; echo "CHAT-EXIT=$?"; sleep 60`;
-  tmux('new-session', '-d', '-s', home.name, '-x', '160', '-y', '40', cmd);
+  tmux.startFastchat(home.name, home, ['chat', `@${peer}`]);
 }
 
 describe('fastchat chat in a terminal', () => {
@@ -54,11 +28,7 @@ describe('fastchat chat in a terminal', () => {
     await alice.ok(['send', '@bob', 'sent before the chat opened']);
   });
   after(async () => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
+    tmux.killServer();
     await relay?.stop();
     tmp?.cleanup();
   });
@@ -70,23 +40,19 @@ describe('fastchat chat in a terminal', () => {
     await waitFor('bob', /@alice: sent before the chat opened/); // the queued message shows on open
     await waitFor('bob', /@alice is online/);
 
-    tmux('send-keys', '-t', 'alice', '-l', 'hello bob, from the chat');
-    tmux('send-keys', '-t', 'alice', 'Enter');
+    tmux.type('alice', 'hello bob, from the chat');
     await waitFor('bob', /@alice: hello bob, from the chat/);
 
-    tmux('send-keys', '-t', 'bob', '-l', 'hi alice, typing back');
-    tmux('send-keys', '-t', 'bob', 'Enter');
+    tmux.type('bob', 'hi alice, typing back');
     await waitFor('alice', /@bob: hi alice, typing back/);
 
     // A half-typed line survives an incoming message.
-    tmux('send-keys', '-t', 'bob', '-l', 'half typed');
-    tmux('send-keys', '-t', 'alice', '-l', 'one more');
-    tmux('send-keys', '-t', 'alice', 'Enter');
+    tmux.run('send-keys', '-t', 'bob', '-l', 'half typed');
+    tmux.type('alice', 'one more');
     const bobScreen = await waitFor('bob', /@alice: one more/);
     assert.match(bobScreen, /@alice> half typed\s*$/);
 
-    tmux('send-keys', '-t', 'alice', '-l', '/who');
-    tmux('send-keys', '-t', 'alice', 'Enter');
+    tmux.type('alice', '/who');
     await waitFor('alice', /online: @alice @bob/);
 
     // The relay restarts: both chats reconnect by themselves and keep talking.
@@ -96,12 +62,10 @@ describe('fastchat chat in a terminal', () => {
     relay = await startRelayProcess({ db: join(tmp.root, 'relay.db'), port });
     await waitFor('alice', /reconnected to the relay/);
     await waitFor('bob', /reconnected to the relay/);
-    tmux('send-keys', '-t', 'alice', '-l', 'after the restart');
-    tmux('send-keys', '-t', 'alice', 'Enter');
+    tmux.type('alice', 'after the restart');
     await waitFor('bob', /@alice: after the restart/);
 
-    tmux('send-keys', '-t', 'alice', '-l', '/quit');
-    tmux('send-keys', '-t', 'alice', 'Enter');
+    tmux.type('alice', '/quit');
     await waitFor('alice', /CHAT-EXIT=0/);
     await waitFor('bob', /@alice is offline/);
 
