@@ -19,7 +19,7 @@ import { encodeBase64url } from '../wire/base64url.js';
 
 interface Waiting {
   req: SubmitRequest;
-  resolve: (r: SubmitResult) => void;
+  done: (r: SubmitResult) => void;
 }
 
 /** One delivery committed in the last batch, in delivery-id order. */
@@ -33,7 +33,13 @@ export interface Committed {
   storedAt: number;
 }
 
-export type LocalPusher = (committed: Committed[]) => void;
+/** This process's sockets (the WebSocket hub), told about each commit. */
+export interface LocalPusher {
+  /** Pushes messages just committed to connected, caught-up recipients. */
+  deliver(committed: Committed[]): void;
+  /** Runs the answers and pushes of one commit with their socket writes coalesced. */
+  batch(fn: () => void): void;
+}
 
 export class Submitter {
   private submits: Waiting[] = [];
@@ -57,10 +63,16 @@ export class Submitter {
 
   /** Resolves once the message is committed (or refused); never rejects. */
   submit(req: SubmitRequest): Promise<SubmitResult> {
-    return new Promise((resolve) => {
-      this.submits.push({ req, resolve });
-      this.schedule();
-    });
+    return new Promise((resolve) => this.submitThen(req, resolve));
+  }
+
+  /**
+   * Calls `done` right after the commit (or refusal), synchronously inside the post-commit batch,
+   * so a WebSocket `sent` ack shares its socket write with the others of the same commit.
+   */
+  submitThen(req: SubmitRequest, done: (r: SubmitResult) => void): void {
+    this.submits.push({ req, done });
+    this.schedule();
   }
 
   ack(to: Address, deliveryId: number): void {
@@ -96,6 +108,12 @@ export class Submitter {
     }
     if (batch.length === 0) return;
     this.metrics.batchSize.observe(batch.length);
+    if (this.pusher) this.pusher.batch(() => this.afterCommit(batch, results));
+    else this.afterCommit(batch, results);
+  }
+
+  /** Answers the senders, pushes to local recipients, then tells the bus. */
+  private afterCommit(batch: Waiting[], results: SubmitResult[]): void {
     const committed: Committed[] = [];
     const upTo = new Map<string, { a: Address; id: number }>();
     results.forEach((r, i) => {
@@ -110,12 +128,16 @@ export class Submitter {
           upTo.set(`${to.user}\0${to.device}`, { a: to, id: deliveryId });
         });
       }
-      w.resolve(r);
+      try {
+        w.done(r);
+      } catch (e) {
+        this.log.error({ err: errInfo(e) }, 'submit callback failed');
+      }
     });
     if (committed.length === 0) return;
     if (this.pusher) {
       try {
-        this.pusher(committed);
+        this.pusher.deliver(committed);
       } catch (e) {
         // Nothing is lost: the messages are committed and the bus event below makes the
         // connections read them from the store.

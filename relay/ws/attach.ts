@@ -21,7 +21,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.cfg.maxFrameBytes, perMessageDeflate: false });
   const hub = new Hub(ctx, ctx.bus);
   ctx.presence = hub;
-  ctx.submitter.setLocalPusher((committed) => hub.deliver(committed));
+  ctx.submitter.setLocalPusher({ deliver: (committed) => hub.deliver(committed), batch: (fn) => hub.writes.run(fn) });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://relay');
@@ -42,7 +42,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
         ws.close(wsCloseCode(err.code) ?? CLOSE.unauthorized, err.code);
         return;
       }
-      const conn = new Connection(ctx, ws, auth.tokenHash, auth.user, auth.device);
+      const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device);
       ws.on('close', () => hub.remove(conn));
       hub.add(conn);
       conn.start();

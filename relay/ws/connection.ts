@@ -18,6 +18,7 @@ import { CLOSE, RelayError, toRelayError } from '../errors.js';
 import { clientFrame, describeIssue } from '../schemas.js';
 import type { Committed } from '../delivery/submitter.js';
 import type { Address } from '../store/index.js';
+import type { WriteBatch } from './writes.js';
 import { encodeBase64url } from '../wire/base64url.js';
 import { messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
 
@@ -37,6 +38,7 @@ export class Connection {
 
   constructor(
     private readonly ctx: RelayContext,
+    private readonly writes: WriteBatch,
     readonly ws: WebSocket,
     readonly tokenHash: Uint8Array,
     user: string,
@@ -59,7 +61,9 @@ export class Connection {
   }
 
   private sendText(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.writes.join(this.ws);
+    this.ws.send(text);
   }
 
   sendError(e: RelayError, id?: string): void {
@@ -87,7 +91,7 @@ export class Connection {
    * the socket has room; otherwise (false) it is left in the store for the next read.
    */
   offer(m: Committed, sentAt: string): boolean {
-    if (!this.live || this.closed || this.ws.readyState !== this.ws.OPEN || m.deliveryId <= this.cursor || this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
+    if (!this.live || this.closed || this.ws.readyState !== this.ws.OPEN || m.deliveryId <= this.cursor || this.overHighWater()) {
       this.live = false;
       return false;
     }
@@ -115,12 +119,16 @@ export class Connection {
   }
 
   private pumpNow(): void {
+    this.writes.run(() => this.pumpPage());
+  }
+
+  private pumpPage(): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     const batch = this.ctx.store.pending(this.addr, this.cursor, this.ctx.cfg.pushBatch);
     let sent = 0;
     for (const m of batch) {
       // Checked before every frame: at most one frame above the high-water mark is ever buffered.
-      if (this.ws.bufferedAmount > this.ctx.cfg.wsHighWaterBytes) {
+      if (this.overHighWater()) {
         this.ctx.metrics.pushed.inc(sent);
         this.drainTimer = setTimeout(() => {
           this.drainTimer = null;
@@ -143,6 +151,14 @@ export class Connection {
     }
     // Everything committed so far is pushed, and the pump runs on the event loop, between commits.
     this.live = true;
+  }
+
+  /** More than wsHighWaterBytes are waiting for the kernel (corked frames are handed over first). */
+  private overHighWater(): boolean {
+    const hw = this.ctx.cfg.wsHighWaterBytes;
+    if (this.ws.bufferedAmount <= hw) return false;
+    this.writes.release(this.ws);
+    return this.ws.bufferedAmount > hw;
   }
 
   private stopPump(): void {
@@ -194,9 +210,10 @@ export class Connection {
           else this.sendError(err, f.id);
           return;
         }
-        void this.ctx.submitter.submit(req).then((r) => {
-          if (r.ok) this.sendText(sentFrame(f.id, new Date(r.storedAt).toISOString()));
-          else this.sendError(r.error, f.id);
+        const id = f.id;
+        this.ctx.submitter.submitThen(req, (r) => {
+          if (r.ok) this.sendText(sentFrame(id, new Date(r.storedAt).toISOString()));
+          else this.sendError(r.error, id);
         });
         return;
       }

@@ -6,8 +6,11 @@ import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
 import type { Committed } from '../delivery/submitter.js';
 import type { Connection } from './connection.js';
+import { WriteBatch } from './writes.js';
 
 export class Hub {
+  /** Coalesces socket writes of one commit or one backlog page (see writes.ts). */
+  readonly writes = new WriteBatch();
   private readonly conns = new Map<string, Connection>();
   /** Connected device count per user: presence is per user. */
   private readonly users = new Map<string, number>();
