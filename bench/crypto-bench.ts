@@ -1,6 +1,5 @@
 // Crypto figures against the raw libsodium operations they are built from, in one process so
 // both sides run on the same warmed-up JIT. Each loop runs for a fixed time (bounded by a count).
-import { performance } from 'node:perf_hooks';
 import { createGroup } from '../crypto/group/membership.js';
 import { createSenderKey, type OurSenderKey } from '../crypto/group/sender-keys.js';
 import { encryptGroupMessage } from '../crypto/group/group-message.js';
@@ -11,48 +10,11 @@ import { acceptPreKeyMessage, decryptMessage, encryptMessage, type SessionState,
 import { sodium, sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { x3dhInitiate, x3dhRespond } from '../crypto/x3dh.js';
 import { workerMain } from './lib/procs.js';
+import { rates } from './lib/rates.js';
 
 export interface CryptoJob {
   ms: number; // time per loop
   bytes: number; // message size
-}
-
-type Rate = { perSecond: number; usPerOp: number; ops: number };
-
-/**
- * Operations per second of each function, measured in alternating 10 ms slices so that a noisy
- * neighbour (this machine is shared) slows a figure and its baseline alike. Bounded by time.
- */
-function rates(ms: number, fns: Record<string, () => void>): Record<string, Rate> {
-  const names = Object.keys(fns);
-  const ops = new Map(names.map((n) => [n, 0]));
-  const spent = new Map(names.map((n) => [n, 0]));
-  for (const n of names) {
-    const warm = performance.now() + 50;
-    while (performance.now() < warm) fns[n]!();
-  }
-  const end = performance.now() + ms * names.length;
-  while (performance.now() < end) {
-    for (const n of names) {
-      const fn = fns[n]!;
-      const t0 = performance.now();
-      let k = 0;
-      let now = t0;
-      while (now - t0 < 10) {
-        fn();
-        fn();
-        k += 2;
-        now = performance.now();
-      }
-      ops.set(n, ops.get(n)! + k);
-      spent.set(n, spent.get(n)! + (now - t0));
-    }
-  }
-  return Object.fromEntries(names.map((n) => {
-    const s = spent.get(n)! / 1000;
-    const k = ops.get(n)!;
-    return [n, { perSecond: k / s, usPerOp: (s * 1e6) / k, ops: k }];
-  }));
 }
 
 workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {

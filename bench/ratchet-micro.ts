@@ -2,7 +2,7 @@
 // for quick before/after checks and `node --cpu-prof`. Bounded: each figure runs for `ms`
 // (default 1500, at most 10,000) in alternating 10 ms slices, and at most 2,000,000 operations.
 // Prints µs per operation and the ratios against raw XChaCha20-Poly1305 seal+open.
-import { performance } from 'node:perf_hooks';
+import { rates } from './lib/rates.js';
 import { paddedLength } from '../crypto/padding.js';
 import { generateIdentity, publicIdentity } from '../crypto/identity.js';
 import { generateSignedPreKey } from '../crypto/prekeys.js';
@@ -11,31 +11,6 @@ import { sodium, sodiumReady, systemRandom } from '../crypto/sodium.js';
 
 const MAX_OPS = 2_000_000;
 const ms = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 1500) || 1500));
-
-function rates(fns: Record<string, () => void>): Record<string, number> {
-  const names = Object.keys(fns);
-  const ops = new Map(names.map((n) => [n, 0]));
-  const spent = new Map(names.map((n) => [n, 0]));
-  for (const n of names) for (let i = 0; i < 2000; i++) fns[n]!();
-  const end = performance.now() + ms * names.length;
-  while (performance.now() < end && Math.max(...ops.values()) < MAX_OPS) {
-    for (const n of names) {
-      const fn = fns[n]!;
-      const t0 = performance.now();
-      let k = 0;
-      let now = t0;
-      while (now - t0 < 10) {
-        fn();
-        fn();
-        k += 2;
-        now = performance.now();
-      }
-      ops.set(n, ops.get(n)! + k);
-      spent.set(n, spent.get(n)! + (now - t0));
-    }
-  }
-  return Object.fromEntries(names.map((n) => [n, (spent.get(n)! * 1000) / ops.get(n)!]));
-}
 
 await sodiumReady();
 const na = sodium();
@@ -71,7 +46,7 @@ b = reply.state;
 a = decryptMessage(a, reply.envelope).state;
 
 let turn = 0;
-const r = rates({
+const us = rates(ms, {
   rawAead: seal(plaintext),
   rawAeadPadded: seal(padded),
   ratchetChain: () => {
@@ -86,7 +61,8 @@ const r = rates({
     if (turn % 2 === 1) [a, b] = [e.state, d];
     else [b, a] = [e.state, d];
   },
-});
+}, MAX_OPS);
+const r = Object.fromEntries(Object.entries(us).map(([n, x]) => [n, x.usPerOp]));
 const f = (x: number): string => x.toFixed(2);
 process.stdout.write(
   `raw seal+open 1 KiB ${f(r.rawAead!)} µs, ${padded.length} B ${f(r.rawAeadPadded!)} µs\n` +
