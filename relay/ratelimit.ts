@@ -1,6 +1,7 @@
-// Token buckets keyed by client address or account name. Each key holds `burst` tokens and gets
-// `perMinute` back per minute; an empty bucket refuses with rate_limited + Retry-After. Memory is
-// bounded: buckets that have refilled completely are forgotten, and at most `maxKeys` are kept.
+// Token buckets keyed by client address, account name or sending device. Each key holds `burst`
+// tokens and gets `perMinute` back per minute; a bucket short of the cost refuses with rate_limited
+// + Retry-After and takes nothing. Memory is bounded: buckets that have refilled completely are
+// forgotten, and at most `maxKeys` are kept.
 import { RelayError } from './errors.js';
 
 interface Bucket {
@@ -16,10 +17,17 @@ export class RateLimiter {
     private readonly perMinute: number,
     private readonly what: string,
     private readonly maxKeys = 100_000,
+    /** What is counted, for the refusal's message ("too many <noun> for this <what>"). */
+    private readonly noun = 'attempts',
   ) {}
 
-  /** Takes one token for `key` or throws rate_limited. */
-  take(key: string, now: number): void {
+  /**
+   * Takes `cost` tokens for `key` or throws rate_limited (taking none). A cost above the burst is
+   * charged as the whole burst: it could never be paid otherwise, and a full bucket is the most a
+   * key can have saved up.
+   */
+  take(key: string, now: number, cost = 1): void {
+    const need = Math.min(cost, this.burst);
     const rate = this.perMinute / 60_000;
     let b = this.buckets.get(key);
     if (b) b.tokens = Math.min(this.burst, b.tokens + (now - b.at) * rate);
@@ -29,11 +37,11 @@ export class RateLimiter {
       this.buckets.set(key, b);
     }
     b.at = now;
-    if (b.tokens < 1) {
-      const retryAfter = Math.max(1, Math.ceil((1 - b.tokens) / rate / 1000));
-      throw new RelayError('rate_limited', `too many attempts for this ${this.what}, retry in ${retryAfter}s`, { retryAfter });
+    if (b.tokens < need) {
+      const retryAfter = Math.max(1, Math.ceil((need - b.tokens) / rate / 1000));
+      throw new RelayError('rate_limited', `too many ${this.noun} for this ${this.what}, retry in ${retryAfter}s`, { retryAfter });
     }
-    b.tokens -= 1;
+    b.tokens -= need;
   }
 
   private prune(now: number): void {
