@@ -22,7 +22,8 @@ export interface RelayContext {
   log: Logger;
   metrics: Metrics;
   passwords: Passwords;
-  limits: { address: RateLimiter; account: RateLimiter };
+  /** Token buckets: register/login per client address and per account; message sends per device. */
+  limits: { address: RateLimiter; account: RateLimiter; send: RateLimiter };
   submitter: Submitter;
   /** Attachment blob files and their quota (relay/blobs/). */
   blobs: Blobs;
@@ -54,6 +55,7 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     limits: {
       address: new RateLimiter(cfg.rateLimitPerAddress.burst, cfg.rateLimitPerAddress.perMinute, 'address'),
       account: new RateLimiter(cfg.rateLimitPerAccount.burst, cfg.rateLimitPerAccount.perMinute, 'account'),
+      send: new RateLimiter(cfg.rateLimitSend.burst, cfg.rateLimitSend.perSecond * 60, 'device', 100_000, 'messages'),
     },
     submitter: new Submitter(store, bus, cfg, log, metrics, now),
     blobs: new Blobs(cfg, store.blobs, log, now),

@@ -241,3 +241,55 @@ test('a token is bound to its account: another user cannot read or ack your queu
   assert.equal(m.clientId, 'm1');
   assert.deepEqual(m.from, { user: 'alice', device: 1 });
 });
+
+test('a device bursting past the send limit gets rate_limited over WebSocket and HTTP, stores nothing for those, and can send again after waiting', async (t) => {
+  // Burst 4 at 2 per second; the same flags from the environment are covered by the CLI parser.
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--rate-limit-send', '2', '--rate-limit-send-burst', '4'] });
+  t.after(() => relay.stop());
+  const http: Record<string, RelayHttp> = {};
+  const tokens: Record<string, string> = {};
+  for (const n of ['alice', 'bob', 'carol']) {
+    http[n] = new RelayHttp(relay.url);
+    tokens[n] = await http[n].signup(n);
+  }
+  const to = [{ user: 'bob', device: 1 }];
+  const body = Buffer.from('hello').toString('base64url');
+  const alice = await RelayWs.connect(relay.wsUrl, tokens.alice!);
+  t.after(() => alice.terminate());
+  await alice.next('hello');
+
+  // Pipelined like the client's outbox: 10 sends at once, the first 4 pass.
+  for (let i = 0; i < 10; i++) alice.send({ type: 'send', id: `burst-${i}`, to, body });
+  const answers = [];
+  for (let i = 0; i < 10; i++) answers.push(await alice.next((f) => (f.type === 'sent' || f.type === 'error') && f.id === `burst-${i}`));
+  const refused = answers.filter((f) => f.type === 'error');
+  assert.ok(answers.filter((f) => f.type === 'sent').length <= 4, 'at most the burst passes');
+  assert.ok(refused.length >= 6, `${refused.length} refused`);
+  for (const f of refused) {
+    assert.equal(f.code, 'rate_limited');
+    assert.ok(Number.isInteger(f.retryAfter) && f.retryAfter >= 1, `retryAfter ${f.retryAfter}`);
+  }
+  const h = await http.alice!.request('POST', '/v1/messages', { id: 'http-over', to, body });
+  assert.equal(h.status, 429);
+  assert.equal(h.body.error.code, 'rate_limited');
+  assert.ok(Number(h.headers.get('retry-after')) >= 1, `Retry-After ${h.headers.get('retry-after')}`);
+
+  // Another device is not slowed by alice's empty bucket.
+  const c = await http.carol!.request('POST', '/v1/messages', { id: 'carol-1', to, body });
+  assert.equal(c.status, 200);
+
+  // After Retry-After, alice can send again, over either transport.
+  await new Promise((r) => setTimeout(r, 1000 * Math.max(...refused.map((f) => f.retryAfter as number))));
+  assert.equal((await alice.sendMessage('later-ws', to, body)).type, 'sent');
+  assert.equal((await http.alice!.request('POST', '/v1/messages', { id: 'later-http', to, body })).status, 200);
+
+  const bob = await RelayWs.connect(relay.wsUrl, tokens.bob!);
+  t.after(() => bob.terminate());
+  await bob.next('hello');
+  await bob.next('drained');
+  const got = bob.frames.filter((f) => f.type === 'message').map((f) => f.clientId as string);
+  const passed = answers.filter((f) => f.type === 'sent').map((f) => f.id as string);
+  assert.deepEqual(got, [...passed, 'carol-1', 'later-ws', 'later-http'], 'refused sends were not stored');
+  const metrics = (await http.alice!.request('GET', '/metrics')).body as string;
+  assert.match(metrics, /fastchat_rejects_total\{code="rate_limited"\} ([7-9]|\d\d)/);
+});

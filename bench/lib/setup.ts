@@ -1,6 +1,6 @@
 // Starting the relay for a measurement and making its accounts. The relay is the real
 // `fastchat relay start` child process (test/util/relay-process.ts); setup uses a cheap argon2 cost
-// and lifted rate limits so making hundreds of accounts from 127.0.0.1 is quick — except for the
+// and lifted rate limits (login, and sends per device) so making hundreds of accounts from 127.0.0.1 is quick — except for the
 // login figure, which runs the relay at its default cost.
 import { startRelayProcess, type RelayProcess } from '../../test/util/relay-process.js';
 import { track } from './procs.js';
@@ -14,6 +14,9 @@ export async function startBenchRelay(extraArgs: string[] = [], env: Record<stri
       '--log-level', 'warn',
       '--rate-limit-address', '100000000',
       '--rate-limit-account', '100000000',
+      // One device pipelines ~30k msg/s here: the send limit would measure itself, not the relay.
+      '--rate-limit-send', '100000000',
+      '--rate-limit-send-burst', '100000000',
       // Room for the drain figure's backlog plus whatever a slow receiver leaves queued.
       '--queue-max-messages', '200000',
       '--argon2-memory-kib', '256',

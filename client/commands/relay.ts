@@ -39,6 +39,8 @@ export function register(program: Command): void {
     .addOption(opt('--token-ttl-seconds <n>', 'login tokens expire after this', 'TOKEN_TTL_SECONDS', int('token-ttl-seconds')))
     .addOption(opt('--rate-limit-address <n>', 'register/login attempts per client address per minute (also the burst)', 'RATE_LIMIT_ADDRESS', int('rate-limit-address')))
     .addOption(opt('--rate-limit-account <n>', 'register/login attempts per account per minute (burst: twice this)', 'RATE_LIMIT_ACCOUNT', int('rate-limit-account')))
+    .addOption(opt('--rate-limit-send <n>', 'message deliveries (a send to k devices counts k) per sending device per second, WebSocket and HTTP together (default 200)', 'RATE_LIMIT_SEND', int('rate-limit-send')))
+    .addOption(opt('--rate-limit-send-burst <n>', 'deliveries a device may send at once before --rate-limit-send applies (default 1000)', 'RATE_LIMIT_SEND_BURST', int('rate-limit-send-burst')))
     .addOption(opt('--argon2-memory-kib <n>', 'argon2id memory cost in KiB', 'ARGON2_MEMORY_KIB', int('argon2-memory-kib')))
     .addOption(opt('--argon2-time <n>', 'argon2id iterations', 'ARGON2_TIME', int('argon2-time')))
     .addOption(opt('--argon2-concurrency <n>', 'argon2 computations at once', 'ARGON2_CONCURRENCY', int('argon2-concurrency')))
@@ -51,7 +53,7 @@ export function register(program: Command): void {
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
     .action(async (o: Record<string, any>) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
-      const { startRelay } = await import('../../relay/index.js');
+      const { startRelay, DEFAULTS } = await import('../../relay/index.js');
       const sec = (v: number | undefined) => (v === undefined ? undefined : v * 1000);
       let relayHandle: Awaited<ReturnType<typeof startRelay>>;
       try {
@@ -72,6 +74,10 @@ export function register(program: Command): void {
           tokenTtlMs: sec(o.tokenTtlSeconds),
           rateLimitPerAddress: o.rateLimitAddress === undefined ? undefined : { burst: o.rateLimitAddress, perMinute: o.rateLimitAddress },
           rateLimitPerAccount: o.rateLimitAccount === undefined ? undefined : { burst: 2 * o.rateLimitAccount, perMinute: o.rateLimitAccount },
+          rateLimitSend:
+            o.rateLimitSend === undefined && o.rateLimitSendBurst === undefined
+              ? undefined
+              : { perSecond: o.rateLimitSend ?? DEFAULTS.rateLimitSend.perSecond, burst: o.rateLimitSendBurst ?? DEFAULTS.rateLimitSend.burst },
           argon2MemoryKiB: o.argon2MemoryKib,
           argon2Time: o.argon2Time,
           argon2Concurrency: o.argon2Concurrency,

@@ -3,6 +3,7 @@
 // must be base64url within maxMessageBytes, recipients are case-folded and counted.
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
+import type { RateLimiter } from '../ratelimit.js';
 import { isUsername } from '../schemas.js';
 import type { Address, SubmitRequest } from '../store/index.js';
 import { decodeBase64url } from '../wire/base64url.js';
@@ -25,4 +26,19 @@ export function toSubmitRequest(sender: Address, f: { id: string; to: { user: st
 
 function tooLarge(cfg: RelayConfig): RelayError {
   return new RelayError('payload_too_large', `message body over ${cfg.maxMessageBytes} bytes`);
+}
+
+/**
+ * Charges one send to its device's bucket before anything of it is decoded or queued; throws
+ * rate_limited (and charges nothing) when the bucket is short. WebSocket `send` and POST
+ * /v1/messages share the bucket, so switching transport gains nothing.
+ *
+ * The cost is the number of recipient devices, not 1 per send: the relay's work grows with the
+ * fan-out (one delivery row and index entry written per recipient, one push and one ack
+ * transaction per recipient, up to maxRecipients), while the body is stored once. Counting sends
+ * would let one device write maxRecipients times the rows of the limit. A fan-out above the burst
+ * costs the whole burst (see RateLimiter.take), so a group of maxRecipients can still be reached.
+ */
+export function chargeSend(limiter: RateLimiter, sender: Address, recipients: number, now: number): void {
+  limiter.take(`${sender.user}\0${sender.device}`, now, Math.max(1, recipients));
 }

@@ -13,7 +13,7 @@
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { RelayContext } from '../context.js';
-import { toSubmitRequest } from '../delivery/send.js';
+import { chargeSend, toSubmitRequest } from '../delivery/send.js';
 import { CLOSE, RelayError, toRelayError } from '../errors.js';
 import { clientFrame, describeIssue } from '../schemas.js';
 import type { Committed } from '../delivery/submitter.js';
@@ -68,7 +68,7 @@ export class Connection {
 
   sendError(e: RelayError, id?: string): void {
     this.ctx.metrics.rejects.inc({ code: e.code });
-    this.send({ type: 'error', code: e.code, message: e.message, ...(id !== undefined ? { id } : {}) });
+    this.send({ type: 'error', code: e.code, message: e.message, ...(id !== undefined ? { id } : {}), ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}) });
   }
 
   close(code: number, reason: string): void {
@@ -203,6 +203,13 @@ export class Connection {
       case 'send': {
         let req;
         try {
+          // Charged first: a refused send is never decoded, queued or stored.
+          chargeSend(this.ctx.limits.send, this.addr, f.to.length, this.ctx.now());
+        } catch (e) {
+          this.rateLimited(toRelayError(e), f.id);
+          return;
+        }
+        try {
           req = toSubmitRequest(this.addr, f, this.ctx.cfg);
         } catch (e) {
           const err = toRelayError(e);
@@ -218,6 +225,21 @@ export class Connection {
         return;
       }
     }
+  }
+
+  /**
+   * A send refused by the device's rate limit: answered with an error frame (the client retries
+   * after `retryAfter`). A peer that keeps sending without reading its answers would pile refusals
+   * up in the socket buffer, so once that is over the high-water mark the connection is closed
+   * instead: a flood costs the relay a parse and a bucket look-up per frame, and bounded memory.
+   */
+  private rateLimited(e: RelayError, id: string): void {
+    if (this.overHighWater()) {
+      this.ctx.metrics.rejects.inc({ code: e.code });
+      this.close(CLOSE.policy, 'rate limit ignored');
+      return;
+    }
+    this.sendError(e, id);
   }
 
   private badFrame(e: RelayError, id?: string): void {

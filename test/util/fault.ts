@@ -187,9 +187,16 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number
 
 /**
  * Relay flags for fault tests: every test account logs in from 127.0.0.1, so the per-address and
- * per-account login limits are lifted (the rate limiter has its own tests).
+ * per-account login limits are lifted, and so is the per-device send limit, since these tests
+ * stream thousands of messages from one device (the rate limiter has its own tests; a later
+ * repeat of a flag overrides these).
  */
-export const RELAY_TEST_ARGS: string[] = ['--rate-limit-address', '100000', '--rate-limit-account', '100000'];
+export const RELAY_TEST_ARGS: string[] = [
+  '--rate-limit-address', '100000',
+  '--rate-limit-account', '100000',
+  '--rate-limit-send', '1000000',
+  '--rate-limit-send-burst', '1000000',
+];
 
 /**
  * Calls `fn` for every frame of a RelayWs from now on, starting with those it already queued.
