@@ -268,4 +268,55 @@ describe('groups between homes through a real relay', () => {
     assert.deepEqual((await inbox(bob)).messages, []);
     assert.deepEqual((await info(bob)).admins, ['alice', 'bob']);
   });
+
+  it('refuses a rename from a non-admin before anything is sent, and an invalid new name as a usage error', async () => {
+    const r = await dave.run(['group', 'rename', '#team', 'crew']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not an admin of #team; only admins may rename the group/);
+    const { changeGroupCmd } = await import('../client/core/groups.js');
+    await withCore(dave, (c) => assert.rejects(changeGroupCmd(c, '#team', { op: 'rename', name: 'crew' }), { code: 'not_admin' }));
+    const bad = await alice.run(['group', 'rename', '#team', 'bad\u0007name']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid group name/);
+    assert.match(bad.stderr, /hint: a name is 1 to 128 bytes/);
+    for (const h of [alice, dave]) assert.equal((await info(h)).name, 'team', `${h.name}: nothing changed`);
+  });
+
+  it('renames the group for every member: the new name resolves, the old one does not', async () => {
+    const r = JSON.parse((await alice.ok(['group', 'rename', '#team', '#crew', '--json'])).stdout);
+    assert.equal(r.group, 'crew');
+    for (const h of [bob, dave]) assert.match((await inbox(h)).stderr, /#crew: @alice renamed the group to "crew"/, h.name);
+    await alice.ok(['inbox']);
+    for (const h of [alice, bob, dave]) {
+      const active = jsonLines((await h.ok(['group', 'list', '--json'])).stdout).filter((g) => g.status === 'active');
+      assert.deepEqual(active.map((g) => [g.group, g.name]), [['crew', 'crew']], h.name);
+      assert.equal((await info(h, '#crew')).name, 'crew', h.name);
+      const old = await h.run(['send', '#team', 'to the old name']);
+      assert.equal(old.code, 1, h.name);
+      assert.match(old.stderr, /no group named #team/);
+    }
+    await dave.ok(['send', '#crew', 'hello crew']);
+    for (const h of [alice, bob]) {
+      assert.deepEqual((await inbox(h)).messages.map((m) => `${m.group}:${m.from}:${m.text}`), ['crew:dave:hello crew'], h.name);
+    }
+  });
+
+  it('shows #name~id for every member who holds two groups of the renamed name, and drops it once they differ', async () => {
+    await alice.ok(['group', 'create', '#side', '@bob']);
+    await bob.ok(['inbox']);
+    const other = JSON.parse((await alice.ok(['group', 'rename', '#side', 'crew', '--json'])).stdout);
+    assert.match(other.group, /^crew~[0-9a-f]{4,}$/);
+    await bob.ok(['inbox']);
+    for (const h of [alice, bob]) {
+      const labels = jsonLines((await h.ok(['group', 'list', '--json'])).stdout).filter((g) => g.status === 'active').map((g) => g.group);
+      assert.equal(labels.length, 2, h.name);
+      assert.ok(labels.every((l) => /^crew~[0-9a-f]{4,}$/.test(l)), `${h.name}: ${labels.join(' ')}`);
+      assert.equal((await h.run(['send', '#crew', 'which one?'])).code, 2, h.name);
+      assert.equal((await info(h, `#${other.group}`)).groupId, other.groupId, h.name);
+    }
+    assert.equal((await info(dave, '#crew')).name, 'crew', 'dave holds one crew: no suffix needed');
+    await alice.ok(['group', 'rename', `#${other.group}`, 'side']);
+    await bob.ok(['inbox']);
+    for (const h of [alice, bob]) assert.equal((await info(h, '#crew')).name, 'crew', h.name);
+  });
 });

@@ -1,8 +1,10 @@
-// `fastchat group create|add|remove|leave|promote|list|info`: end-to-end encrypted groups whose
-// membership only admins can change (docs/CLI.md "group").
+// `fastchat group create|add|remove|leave|promote|rename|list|info`: end-to-end encrypted groups whose
+// membership and name only admins can change (docs/CLI.md "group").
 import type { Command } from 'commander';
 
 const USERS_HELP = 'one or more @username';
+
+const bare = (name: string): string => (name.startsWith('#') ? name.slice(1) : name);
 
 async function users(args: string[]): Promise<string[]> {
   const { parsePeer } = await import('../format.js');
@@ -30,19 +32,19 @@ async function printChange(r: import('../core/groups.js').ChangeResult, what: st
 export function register(program: Command): void {
   const group = program
     .command('group')
-    .description('end-to-end encrypted groups: create, add, remove, leave, promote, list, info')
-    .addHelpText('after', '\nGroups are named #name; when two of your groups share a name, `group list` shows #name~id, which is accepted too.\nExamples:\n  fastchat group create "#team" @bob @carol\n  fastchat send "#team" hello all');
+    .description('end-to-end encrypted groups: create, add, remove, leave, promote, rename, list, info')
+    .addHelpText('after', '\nGroups are named #name; a group is shown under the name its admins last signed (`group rename`); when two of your groups\nshare a name, `group list` shows #name~id, which is accepted too.\nExamples:\n  fastchat group create "#team" @bob @carol\n  fastchat send "#team" hello all');
 
   group
     .command('create')
     .description('create a group with you as its admin and send it to the members')
-    .argument('<group>', '#name (a local label: the members see the same name)')
+    .argument('<group>', '#name (every member sees this name until an admin renames the group)')
     .argument('[users...]', USERS_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
       const list = await users(userArgs);
       const { createGroupCmd } = await import('../core/groups.js');
-      await withClient(async (c) => printChange(await createGroupCmd(c, name.startsWith('#') ? name.slice(1) : name, list), 'created', opts.json));
+      await withClient(async (c) => printChange(await createGroupCmd(c, bare(name), list), 'created', opts.json));
     });
 
   for (const [op, desc] of [
@@ -59,7 +61,7 @@ export function register(program: Command): void {
       .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
         const list = await users(userArgs);
         const { changeGroupCmd } = await import('../core/groups.js');
-        await withClient(async (c) => printChange(await changeGroupCmd(c, name, op, list), op === 'add' ? 'added to' : op === 'remove' ? 'removed from' : 'promoted in', opts.json));
+        await withClient(async (c) => printChange(await changeGroupCmd(c, name, { op, users: list }), op === 'add' ? 'added to' : op === 'remove' ? 'removed from' : 'promoted in', opts.json));
       });
   }
 
@@ -70,7 +72,18 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
       const { changeGroupCmd } = await import('../core/groups.js');
-      await withClient(async (c) => printChange(await changeGroupCmd(c, name, 'leave', []), 'left', opts.json));
+      await withClient(async (c) => printChange(await changeGroupCmd(c, name, { op: 'leave' }), 'left', opts.json));
+    });
+
+  group
+    .command('rename')
+    .description('rename the group for every member (admins only); the old name stops resolving')
+    .argument('<group>', '#name')
+    .argument('<newname>', 'the new name, with or without #: 1 to 128 bytes, no control characters')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, newName: string, opts: { json?: boolean }) => {
+      const { changeGroupCmd } = await import('../core/groups.js');
+      await withClient(async (c) => printChange(await changeGroupCmd(c, name, { op: 'rename', name: bare(newName) }), 'renamed to', opts.json));
     });
 
   group

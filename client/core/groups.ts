@@ -1,4 +1,4 @@
-// Group commands in the client core: create, change membership, send, read. A change is signed and
+// Group commands in the client core: create, change membership or name, send, read. A change is signed and
 // applied here first (so a change we may not make is refused before anything leaves), stored with
 // its record, and sent to the members over the pairwise sessions: the new record to those who hold
 // the group, the whole chain to those who are new. Then every remaining member, us included, starts
@@ -6,11 +6,11 @@
 import { toBase64url, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import {
-  checkGroupName,
   createGroup,
   encryptGroupMessage,
   isAdmin,
   isMember,
+  isValidGroupName,
   proposeChange,
   type GroupMember,
   type GroupOp,
@@ -92,12 +92,13 @@ function result(c: Client, g: StoredGroup, d: { unreachable: boolean; held: stri
   return { group: labelOf(c, g), groupId: g.idHex, epoch: g.state.epoch, members: g.state.members.map((m) => m.user), delivery: { unreachable: d.unreachable, held: d.held } };
 }
 
+/** A name the user gives a group (create, rename): refused as a usage error before any lookup. */
+function checkNewName(name: string): void {
+  if (!isValidGroupName(name)) throw usageError(`invalid group name ${JSON.stringify(name)}`, 'a name is 1 to 128 bytes with no control characters');
+}
+
 export async function createGroupCmd(c: Client, name: string, users: string[]): Promise<ChangeResult> {
-  try {
-    checkGroupName(name);
-  } catch {
-    throw usageError(`invalid group name ${JSON.stringify(name)}`, 'a name is 1 to 128 bytes with no control characters');
-  }
+  checkNewName(name);
   const me = ourAddress(c).user;
   const { members, bundles } = await lookUpMembers(c, users);
   const g = tx(c.db, () => {
@@ -111,20 +112,28 @@ export async function createGroupCmd(c: Client, name: string, users: string[]): 
   return result(c, g, await deliver(c, bundles));
 }
 
-/** add / remove / leave / promote on a group we are an active member of. */
-export async function changeGroupCmd(c: Client, arg: string, op: 'add' | 'remove' | 'leave' | 'promote', users: string[]): Promise<ChangeResult> {
+/** What a member asks of a group it holds: users by name (add looks up their keys first). */
+export type ChangeRequest = { op: 'add' | 'remove' | 'promote'; users: string[] } | { op: 'leave' } | { op: 'rename'; name: string };
+
+/** add / remove / leave / promote / rename on a group we are an active member of. */
+export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest): Promise<ChangeResult> {
+  const op = req.op;
+  if (req.op === 'rename') checkNewName(req.name);
   const me = ourAddress(c).user;
   const g = resolveGroup(c, arg);
   const label = labelOf(c, g);
   if (g.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of #${label}`);
   if (op !== 'leave' && !isAdmin(g.state, me)) {
-    throw new CliError('not_admin', `you are not an admin of #${label}; only admins may ${op} members`, { hint: `\`fastchat group info #${label}\` lists the admins` });
+    const what = op === 'rename' ? 'rename the group' : `${op} members`;
+    throw new CliError('not_admin', `you are not an admin of #${label}; only admins may ${what}`, { hint: `\`fastchat group info #${label}\` lists the admins` });
   }
+  // A same-name rename would cost every member a new epoch and change nothing they can see.
+  if (req.op === 'rename' && req.name === g.state.name) throw new CliError('invalid_change', `#${label} is already named ${JSON.stringify(req.name)}`);
   let added: GroupMember[] = [];
   let bundles = new Map<string, PreKeyBundle[]>();
-  if (op === 'add') ({ members: added, bundles } = await lookUpMembers(c, users));
+  if (req.op === 'add') ({ members: added, bundles } = await lookUpMembers(c, req.users));
   const change: GroupOp =
-    op === 'add' ? { op, members: added } : op === 'leave' ? { op } : { op, users: [...new Set(users)] };
+    req.op === 'add' ? { op: 'add', members: added } : req.op === 'leave' || req.op === 'rename' ? req : { op: req.op, users: [...new Set(req.users)] };
   const after = tx(c.db, () => {
     const current = loadGroup(c, g.groupId)!; // re-read inside the lock: a change may have arrived
     let next: { state: GroupState; record: Uint8Array };
