@@ -24,6 +24,8 @@ const HELP = 'commands: /who  /history N  /verify [confirm]  /file PATH  /quit (
 
 export class Chat {
   private peer: string;
+  /** The current group's id: its label follows renames, so the conversation is kept by id. */
+  private groupId: string | null;
   private readonly t: RelayTarget;
   private readonly screen: Screen;
   private readonly link: RelayLink;
@@ -36,6 +38,7 @@ export class Chat {
 
   constructor(private readonly c: Client, peer: string) {
     this.peer = peer;
+    this.groupId = isGroupArg(peer) ? resolveGroup(c, peer).idHex : null;
     this.t = relayTarget(c);
     this.done = new Promise((r) => (this.finished = r));
     this.screen = new Screen(this.promptText());
@@ -140,8 +143,9 @@ export class Chat {
   }
 
   private show(r: Incoming): void {
+    if ((r.kind === 'text' || r.kind === 'group_event') && r.group?.id === this.groupId) this.followLabel(r.group.label);
     if (r.kind === 'text' && r.group) {
-      const here = this.peer === `#${r.group.label}`;
+      const here = r.group.id === this.groupId;
       if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
       else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
     } else if (r.kind === 'group_event') {
@@ -198,16 +202,29 @@ export class Chat {
     });
   }
 
+  /** A rename of the current group (or a new name clash) changes its label: keep typing to it. */
+  private followLabel(label: string): void {
+    if (this.peer === `#${label}`) return;
+    this.peer = `#${label}`;
+    this.screen.setPrompt(this.promptText());
+  }
+
   private switchTo(arg: string): void {
     let peer: string;
+    let groupId: string | null = null;
     try {
-      peer = isGroupArg(arg) ? `#${labelOf(this.c, resolveGroup(this.c, arg))}` : parsePeer(arg);
+      if (isGroupArg(arg)) {
+        const g = resolveGroup(this.c, arg);
+        peer = `#${labelOf(this.c, g)}`;
+        groupId = g.idHex;
+      } else peer = parsePeer(arg);
     } catch (e) {
       this.screen.print(`! ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
     if (peer === this.c.config.username) return this.screen.print('! that is you');
     this.peer = peer;
+    this.groupId = groupId;
     this.screen.setPrompt(this.promptText());
     this.screen.print(`— now chatting with ${this.target}${isGroupArg(peer) ? '' : ` (${this.online.has(peer) ? 'online' : 'offline'})`} —`);
     this.showHistory(HISTORY_ON_OPEN);
