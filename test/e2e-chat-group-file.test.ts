@@ -6,8 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
+import { jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -28,10 +28,7 @@ describe('fastchat chat in a terminal: groups and files', () => {
   let carol: TestHome;
 
   before(async () => {
-    tmp = makeTempRoot();
-    relay = await startRelayProcess({ db: join(tmp.root, 'relay.db') });
-    [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => makeHome(tmp.root, n)) as [TestHome, TestHome, TestHome];
-    await Promise.all([alice, bob, carol].map((h) => setUpUser(h, relay.url)));
+    ({ relay, tmp, homes: { alice, bob, carol } } = await startUsers(['alice', 'bob', 'carol']));
   });
   after(async () => {
     tmux.killServer();

@@ -1,9 +1,8 @@
 // `fastchat chat` through a real terminal: two tmux panes on a private tmux server, one per home.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 
 const tmux = new Tmux();
@@ -20,11 +19,7 @@ describe('fastchat chat in a terminal', () => {
   let bob: TestHome;
 
   before(async () => {
-    tmp = makeTempRoot();
-    relay = await startRelayProcess({ db: join(tmp.root, 'relay.db') });
-    alice = makeHome(tmp.root, 'alice');
-    bob = makeHome(tmp.root, 'bob');
-    await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob']));
     await alice.ok(['send', '@bob', 'sent before the chat opened']);
   });
   after(async () => {
@@ -56,10 +51,10 @@ describe('fastchat chat in a terminal', () => {
     await waitFor('alice', /online: @alice @bob/);
 
     // The relay restarts: both chats reconnect by themselves and keep talking.
-    const port = relay.port;
+    const { port, db } = relay;
     await relay.stop();
     await waitFor('alice', /relay is (restarting|unreachable)/);
-    relay = await startRelayProcess({ db: join(tmp.root, 'relay.db'), port });
+    relay = await startRelayProcess({ db, port });
     await waitFor('alice', /reconnected to the relay/);
     await waitFor('bob', /reconnected to the relay/);
     tmux.type('alice', 'after the restart');

@@ -10,8 +10,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FASTCHAT_BIN } from './util/paths.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
+import { jsonLines, makeTempRoot, TEST_CLIENT_ENV, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 const MB = 1000 * 1000;
 const CHUNK = 64 * 1024;
@@ -124,12 +124,10 @@ describe('encrypted file transfer', () => {
   const QUOTA = 80 * MB;
 
   before(async () => {
-    relay = await startRelayProcess({ args: ['--max-blob-bytes', String(MAX_BLOB), '--blob-quota-bytes', String(QUOTA)] });
-    tmp = makeTempRoot('fastchat-files-');
-    alice = makeHome(tmp.root, 'alice');
-    bob = makeHome(tmp.root, 'bob');
-    carol = makeHome(tmp.root, 'carol');
-    await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url), setUpUser(carol, relay.url)]);
+    ({ relay, tmp, homes: { alice, bob, carol } } = await startUsers(['alice', 'bob', 'carol'], {
+      prefix: 'fastchat-files-',
+      relayArgs: ['--max-blob-bytes', String(MAX_BLOB), '--blob-quota-bytes', String(QUOTA)],
+    }));
   });
   after(async () => {
     await relay?.stop();

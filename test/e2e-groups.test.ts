@@ -9,9 +9,9 @@ import { closeAgents } from '../client/core/relay-http.js';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { decryptGroupMessage, encryptGroupMessage, groupStateHash, signGroupChange } from '../crypto/group/index.js';
 import { withCore } from './util/client-core.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { RelayHttp, RelayWs } from './util/relay-client.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import type { RelayProcess } from './util/relay-process.js';
 
 /** Bodies the relay holds for `to` from `sender`, oldest first (what a malicious relay could keep). */
 function relayBodies(relay: RelayProcess, sender: string, to: string): { clientId: string; body: string }[] {
@@ -53,10 +53,8 @@ describe('groups between homes through a real relay', () => {
   let dave: TestHome;
 
   before(async () => {
-    relay = await startRelayProcess({ args: ['--rate-limit-address', '1000'] }); // many logins from 127.0.0.1
-    tmp = makeTempRoot('fastchat-groups-');
-    [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((n) => makeHome(tmp.root, n)) as [TestHome, TestHome, TestHome, TestHome];
-    await Promise.all([alice, bob, carol, dave].map((h) => setUpUser(h, relay.url)));
+    // Many logins from 127.0.0.1: the per-address login limit is lifted.
+    ({ relay, tmp, homes: { alice, bob, carol, dave } } = await startUsers(['alice', 'bob', 'carol', 'dave'], { prefix: 'fastchat-groups-', relayArgs: ['--rate-limit-address', '1000'] }));
   });
   after(async () => {
     closeAgents();

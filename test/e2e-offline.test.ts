@@ -13,7 +13,7 @@ import { openDb } from '../client/core/db.js';
 import { readKeystore } from '../client/core/keystore.js';
 import { allOneTimePreKeys, getSignedPreKey } from '../client/core/prekey-store.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 describe('offline delivery, outbox and a blind relay', () => {
   let tmp: ReturnType<typeof makeTempRoot>;
@@ -32,12 +32,7 @@ describe('offline delivery, outbox and a blind relay', () => {
   }
 
   before(async () => {
-    tmp = makeTempRoot();
-    dbPath = join(tmp.root, 'relay.db');
-    relay = await startRelayProcess({ db: dbPath });
-    alice = makeHome(tmp.root, 'alice');
-    bob = makeHome(tmp.root, 'bob');
-    await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+    ({ relay, tmp, dbPath, homes: { alice, bob } } = await startUsers(['alice', 'bob']));
   });
   after(async () => {
     await relay?.stop();

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
+import { jsonLines, makeHome, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 describe('fastchat between two homes', () => {
   let relay: RelayProcess;
@@ -15,11 +15,7 @@ describe('fastchat between two homes', () => {
   let bob: TestHome;
 
   before(async () => {
-    relay = await startRelayProcess();
-    tmp = makeTempRoot();
-    alice = makeHome(tmp.root, 'alice');
-    bob = makeHome(tmp.root, 'bob');
-    await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob']));
   });
   after(async () => {
     await relay?.stop();

@@ -4,8 +4,8 @@
 // as messages bob cannot decrypt, or as fewer than all of them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
+import { jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 describe('one home used by several processes at once', () => {
   let relay: RelayProcess;
@@ -14,11 +14,7 @@ describe('one home used by several processes at once', () => {
   let bob: TestHome;
 
   before(async () => {
-    relay = await startRelayProcess();
-    tmp = makeTempRoot();
-    alice = makeHome(tmp.root, 'alice');
-    bob = makeHome(tmp.root, 'bob');
-    await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob']));
     // A session in both directions first, so the concurrent sends all advance one ratchet chain.
     await alice.ok(['send', '@bob', 'opening']);
     await bob.ok(['inbox']);

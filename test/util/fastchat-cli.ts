@@ -2,10 +2,11 @@
 // cheap argon2 (the defaults would make every command take a quarter second longer), and `run`
 // spawns the real `node bin/fastchat.js`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FASTCHAT_BIN } from './paths.js';
+import { startRelayProcess, type RelayProcess } from './relay-process.js';
 
 export interface RunResult {
   code: number | null;
@@ -83,4 +84,23 @@ export function jsonLines(s: string): any[] {
     .split('\n')
     .filter((l) => l.trim().length > 0)
     .map((l) => JSON.parse(l));
+}
+
+/**
+ * The usual end-to-end world: a temp root, a real relay on `<root>/relay/relay.db` (so a test can restart
+ * it on the same file), and one registered home per name, set up in parallel. The caller stops
+ * the relay and cleans up the root in `after`.
+ */
+export async function startUsers<N extends string>(
+  names: readonly N[],
+  opts: { relayArgs?: string[]; prefix?: string } = {},
+): Promise<{ tmp: ReturnType<typeof makeTempRoot>; relay: RelayProcess; dbPath: string; homes: Record<N, TestHome> }> {
+  const tmp = makeTempRoot(opts.prefix);
+  // The relay gets a folder of its own, so a scan of "the relay's disk" never sees the homes.
+  mkdirSync(join(tmp.root, 'relay'));
+  const dbPath = join(tmp.root, 'relay', 'relay.db');
+  const relay = await startRelayProcess({ db: dbPath, ...(opts.relayArgs ? { args: opts.relayArgs } : {}) });
+  const homes = Object.fromEntries(names.map((n) => [n, makeHome(tmp.root, n)])) as Record<N, TestHome>;
+  await Promise.all(Object.values<TestHome>(homes).map((h) => setUpUser(h, relay.url)));
+  return { tmp, relay, dbPath, homes };
 }
