@@ -101,7 +101,11 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         // Our sessions could not open it, so it is a replay from an expired chain or a tampered
         // repeat of a first message: never a reason to start the session over.
         if (c.db.prepare('SELECT 1 FROM accepted_prekey_messages WHERE ephemeral = ?').get(ephemeral)) throw new Failure('decrypt_failed');
-        const r = acceptPreKeyMessage(c.secrets.identity, me, preKeyStore(c.db, c.sealer), from, envelope);
+        // crypto/ reports every failed first message as decrypt_failed; whether we still hold the
+        // prekeys its public header names tells the user why (rotated out and pruned, or used).
+        const store = preKeyStore(c.db, c.sealer);
+        if (!store.signedPreKey(x3dh.signedPreKeyId) || (x3dh.oneTimePreKeyId !== null && !store.oneTimePreKey(x3dh.oneTimePreKeyId))) throw new Failure('unknown_prekey');
+        const r = acceptPreKeyMessage(c.secrets.identity, me, store, from, envelope);
         c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
         const seenAs = observeIdentity(c.db, from.user, r.theirIdentity, now);
         identityChanged = seenAs === 'changed';
