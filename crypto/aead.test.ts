@@ -6,7 +6,7 @@ import { sodiumReady } from './sodium.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { concat, fromHex, toHex } from './encoding.js';
 import { isCryptoError } from './errors.js';
-import { SHARED_VECTORS } from '../test/util/paths.js';
+import { VENDORED_VECTORS } from '../test/util/paths.js';
 
 await sodiumReady();
 
@@ -28,7 +28,7 @@ interface WycheproofFile {
 }
 
 const file = JSON.parse(
-  readFileSync(join(SHARED_VECTORS, 'wycheproof/xchacha20_poly1305_test.json'), 'utf8'),
+  readFileSync(join(VENDORED_VECTORS, 'wycheproof/xchacha20_poly1305_test.json'), 'utf8'),
 ) as WycheproofFile;
 const cases = file.testGroups.flatMap((g) => g.tests);
 

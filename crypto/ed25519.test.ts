@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SHARED_VECTORS } from '../test/util/paths.js';
+import { VENDORED_VECTORS } from '../test/util/paths.js';
 import { sodiumReady } from './sodium.js';
 import { verify } from './identity.js';
 import { fromHex, utf8 } from './encoding.js';
@@ -17,7 +17,7 @@ import { fromHex, utf8 } from './encoding.js';
 await sodiumReady();
 
 function load<T>(path: string): T {
-  return JSON.parse(readFileSync(join(SHARED_VECTORS, path), 'utf8')) as T;
+  return JSON.parse(readFileSync(join(VENDORED_VECTORS, path), 'utf8')) as T;
 }
 
 /** CCTV ed25519vectors.json numbers that verify() accepts (43 of 914). */

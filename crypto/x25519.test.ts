@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SHARED_VECTORS } from '../test/util/paths.js';
+import { VENDORED_VECTORS } from '../test/util/paths.js';
 import { sodiumReady } from './sodium.js';
 import { dh } from './dh.js';
 import { fromHex, toHex } from './encoding.js';
@@ -15,7 +15,7 @@ import { isCryptoError } from './errors.js';
 await sodiumReady();
 
 interface Case { tcId: number; comment: string; flags: string[]; public: string; private: string; shared: string; result: string }
-const suite = JSON.parse(readFileSync(join(SHARED_VECTORS, 'wycheproof/x25519_test.json'), 'utf8')) as {
+const suite = JSON.parse(readFileSync(join(VENDORED_VECTORS, 'wycheproof/x25519_test.json'), 'utf8')) as {
   testGroups: { curve: string; tests: Case[] }[];
 };
 const cases = suite.testGroups.flatMap((g) => g.tests);

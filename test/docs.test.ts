@@ -22,13 +22,18 @@ test('docs/errors.md lists every protocol and relay error code', () => {
   assert.deepEqual(missing(RELAY_ERROR_CODES, errors, (c) => `| \`${c}\` |`), []);
 });
 
-function sources(dir: string, out: string[] = []): string[] {
+/** Every .ts file under dir, tests included. */
+function tsFiles(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) sources(p, out);
-    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
+    if (statSync(p).isDirectory()) tsFiles(p, out);
+    else if (name.endsWith('.ts')) out.push(p);
   }
   return out;
+}
+
+function sources(dir: string): string[] {
+  return tsFiles(dir).filter((p) => !p.endsWith('.test.ts'));
 }
 
 test('docs/errors.md lists every error code the client raises', () => {
@@ -63,3 +68,22 @@ test('docs/CLI.md has a section for every command that --help lists', () => {
   const undocumented = [...top, ...relay].filter((cmd) => !headings.some((h) => h.split(/,\s*/).includes(cmd)));
   assert.deepEqual(undocumented, []);
 });
+
+test('the vendored third-party vectors are the upstream files named in test/vectors/README.md', async () => {
+  const { createHash } = await import('node:crypto');
+  const readme = readFileSync(join(ROOT, 'test/vectors/README.md'), 'utf8');
+  const rows = [...readme.matchAll(/^\| ([\w-]+) \| ([\w.]+) \| .* \| ([0-9a-f]{64}) \|/gm)];
+  assert.equal(rows.length, 5, 'one row per vendored vector file');
+  for (const [, folder, file, expected] of rows) {
+    const digest = createHash('sha256').update(readFileSync(join(ROOT, 'test/vectors', folder!, file!))).digest('hex');
+    assert.equal(digest, expected, `${folder}/${file} differs from the upstream file`);
+  }
+});
+
+test('no source file reads ../shared (a clone of the repository has nothing beside it)', () => {
+  const offenders = ['crypto', 'relay', 'client', 'test', 'scripts', 'bench']
+    .flatMap((d) => tsFiles(join(ROOT, d)))
+        .filter((p) => readFileSync(p, 'utf8').includes(['..', 'shared', ''].join('/')));
+  assert.deepEqual(offenders, []);
+});
+

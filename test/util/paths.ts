@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root (this file is test/util/paths.ts, compiled to dist/test/util/paths.js). */
 export const ROOT = resolve(here, here.includes(`${'/'}dist${'/'}`) ? '../../..' : '../..');
-/** Third-party vectors, kept beside the project in ../shared/vectors. */
-export const SHARED_VECTORS = resolve(ROOT, '../shared/vectors');
+/** Third-party vectors vendored in the repository (test/vectors/README.md gives their provenance). */
+export const VENDORED_VECTORS = resolve(ROOT, 'test/vectors');
 /** The built CLI entry point used by end-to-end tests. */
 export const FASTCHAT_BIN = resolve(ROOT, 'bin/fastchat.js');
