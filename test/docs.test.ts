@@ -87,3 +87,26 @@ test('no source file reads ../shared (a clone of the repository has nothing besi
   assert.deepEqual(offenders, []);
 });
 
+
+test('every claim of docs/THREAT_MODEL.md names a test that exists', () => {
+  const model = doc('THREAT_MODEL.md');
+  const table = model.slice(model.indexOf('## Claims and the tests that prove them'));
+  const rows = [...table.matchAll(/^\| `([a-z0-9-]+)` (.+?) \| (\w[\w ,-]*) \| `([\w/.-]+\.test\.ts)` \| (.+) \|$/gm)];
+  const problems: string[] = [];
+  const slugs = new Set<string>();
+  for (const [, slug, , , file, name] of rows) {
+    if (slugs.has(slug!)) problems.push(`${slug}: claim listed twice`);
+    slugs.add(slug!);
+    let text = '';
+    try {
+      text = readFileSync(join(ROOT, file!), 'utf8');
+    } catch {
+      problems.push(`${slug}: ${file} does not exist`);
+      continue;
+    }
+    if (!text.includes(`'${name}'`) && !text.includes(`"${name}"`) && !text.includes(`\`${name}\``)) problems.push(`${slug}: no test named "${name}" in ${file}`);
+  }
+  const bodyRows = table.split('\n').filter((l) => l.startsWith('| `'));
+  assert.equal(rows.length, bodyRows.length, 'a claims row is not in the form | `slug` claim | adversary | `file.test.ts` | test name |');
+  assert.deepEqual(problems, []);
+});

@@ -75,6 +75,20 @@ CREATE TABLE IF NOT EXISTS seen (
 );
 ${GROUP_SCHEMA}`;
 
+/**
+ * Columns added after a table first shipped: [table, column, declaration]. CREATE TABLE IF NOT
+ * EXISTS leaves an older home's tables as they were, so each is added here when missing (an
+ * ALTER TABLE ADD COLUMN, which SQLite does without rewriting the table). Append, never edit.
+ */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [];
+
+function addMissingColumns(db: DB): void {
+  for (const [table, column, declaration] of ADDED_COLUMNS) {
+    const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+    if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${declaration}`);
+  }
+}
+
 export function openDb(path: string): DB {
   // Create the file 0600 before SQLite does, so it never exists with a wider mode.
   if (!existsSync(path)) writeFileSync(path, '', { mode: 0o600 });
@@ -85,6 +99,7 @@ export function openDb(path: string): DB {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
+  addMissingColumns(db);
   for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
   return db;
 }

@@ -99,3 +99,10 @@ CREATE TABLE IF NOT EXISTS blob_recipients (
   PRIMARY KEY (blob_id, username)
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Columns added after a table first shipped: [table, column, declaration], added by
+ * addMissingColumns when an older database lacks them (CREATE TABLE IF NOT EXISTS leaves its
+ * tables as they were). Append, never edit.
+ */
+export const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [];

@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
-import { SCHEMA } from './schema.js';
+import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
@@ -31,15 +31,16 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = ON');
-  // Overwrite deleted rows with zeros, so delivered ciphertext and used prekeys do not linger in
-  // free pages of the file (the WAL still holds recent pages until its next checkpoint).
-  db.pragma('secure_delete = ON');
   // Deleted rows are overwritten with zeros, not left in free pages: a delivered and acked body
   // (or a deleted account's keys) must not be recoverable from the file (test/relay-scan.test.ts).
   db.pragma('secure_delete = ON');
   // A second process (the admin command) may hold the write lock briefly.
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  for (const [table, column, declaration] of ADDED_COLUMNS) {
+    const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+    if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${declaration}`);
+  }
   return new SqliteStore(db);
 }
 
