@@ -56,6 +56,12 @@ export interface SubmitRequest {
   body: Uint8Array;
   /** The body as the validated base64url text it arrived in: pushed live as is (never stored). */
   bodyText?: string;
+  /**
+   * A group message's cleartext group id and epoch (docs/PROTOCOL.md G.6): refused as stale_epoch
+   * when the relay has stored a newer epoch of that group, unless `synced` (the sender ran a receive
+   * pass and is still behind: the fence is ahead of what it can learn).
+   */
+  fence?: { groupId: Uint8Array; epoch: number; synced: boolean };
 }
 
 export type SubmitResult =
