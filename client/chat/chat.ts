@@ -8,11 +8,13 @@ import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, presence } from '../core/relay-api.js';
-import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
 import { maintainKeys } from '../core/sync.js';
 import { safetyNumberWith, verifyContact } from '../core/trust.js';
 import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
-import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
+import { groupHistory, labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
+import { flushGroupOutbox } from '../core/group-outbox.js';
+import { forkLine, GroupNotices } from '../core/group-notices.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
 import { fetchPendingFiles, filesDir, sendFile } from '../core/files/send.js';
 import { fileLine } from '../core/files/names.js';
@@ -55,6 +57,9 @@ export class Chat {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);
           if (f.user === this.peer) this.screen.print(`* @${f.user} is ${f.online ? 'online' : 'offline'}`);
+        } else if (f.type === 'drained') {
+          // The backlog is in: queued group messages may go now (sync before send).
+          this.serial(() => this.flushGroups());
         } else if (f.type === 'prekeys_low') {
           void maintainKeys(this.c, this.t, f.oneTimePreKeys, (m) => this.screen.print(`! ${m}`));
         } else if (f.type === 'error') {
@@ -146,10 +151,19 @@ export class Chat {
     if ((r.kind === 'text' || r.kind === 'group_event') && r.group?.id === this.groupId) this.followLabel(r.group.label);
     if (r.kind === 'text' && r.group) {
       const here = r.group.id === this.groupId;
-      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
+      const before = r.beforeChange ? ' (sent before the last change)' : '';
+      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${before}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
       else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
     } else if (r.kind === 'group_event') {
-      this.screen.print(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
+      this.screen.print(`${r.loud ? '!!!' : '*'} #${safeText(r.group.label)}: ${safeText(r.text)}`);
+    } else if (r.kind === 'group_fork') {
+      if (this.notices.add(r) === 'first') this.screen.print(safeText(forkLine(r)));
+    } else if (r.kind === 'group_held' || r.kind === 'group_removed') {
+      // Said once per group per chat; `fastchat group info` has the count.
+      if (this.notices.add(r) === 'first') {
+        const where = r.group ? `#${safeText(r.group.label)}` : 'a group you do not hold';
+        this.screen.print(r.kind === 'group_removed' ? `* ${where}: a message was sent after you ${r.status === 'left' ? 'left' : 'were removed'}; you cannot read it` : `* ${where}: holding group items until the change or key they need arrives`);
+      }
     } else if (r.kind === 'group_rejected') {
       this.screen.print(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
     } else if (r.kind === 'text') {
@@ -177,7 +191,8 @@ export class Chat {
     if (isGroupArg(peer)) {
       this.screen.print(`${shortTime(Date.now())}  you: ${safeText(text)}`);
       this.serial(async () => {
-        const r = await sendGroupText(this.c, peer, text);
+        // Our socket is already receiving: a round trip on it is the receive pass before the send.
+        const r = await sendGroupText(this.c, peer, text, undefined, this.syncer);
         if (r.status !== 'sent') this.screen.print(`* queued: ${r.reason}`);
       });
       return;
@@ -200,6 +215,25 @@ export class Chat {
         else throw e;
       }
     });
+  }
+
+  private readonly notices = new GroupNotices();
+
+  /** The receive pass before a group send: everything the relay pushed before a ping is handled. */
+  private readonly syncer: Syncer = async () => {
+    const socket = this.link.openSocket;
+    if (!socket) throw new RelayUnreachable(this.t.url, new Error('the chat is offline'));
+    await socket.roundTrip();
+    return { incoming: [], warnings: [] };
+  };
+
+  private async flushGroups(): Promise<void> {
+    try {
+      const r = await flushGroupOutbox(this.c, this.t, { afterSync: true });
+      for (const f of r.failed) this.screen.print(`! a group message was not sent (${f.code}: ${f.message})`);
+    } catch (e) {
+      if (!isUnreachable(e)) throw e;
+    }
   }
 
   /** A rename of the current group (or a new name clash) changes its label: keep typing to it. */

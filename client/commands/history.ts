@@ -22,8 +22,8 @@ export function register(program: Command): void {
           const label = labelOf(c, g);
           for (const e of groupHistory(c, g, n)) {
             if (opts.json) {
-              printJson({ id: e.id, from: e.from, to: null, group: label, groupId: g.idHex, text: e.text, sentAt: e.sentAt, receivedAt: e.receivedAt, status: e.status, ...(e.error ? { error: e.error } : {}) });
-            } else print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? `  (${e.status})` : ''}`);
+              printJson({ id: e.id, from: e.from, to: null, group: label, groupId: g.idHex, text: e.text, sentAt: e.sentAt, receivedAt: e.receivedAt, status: e.status, ...(e.error ? { error: e.error } : {}), ...(e.beforeChange ? { beforeChange: true } : {}) });
+            } else print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}${e.beforeChange ? ' (sent before the last change)' : ''}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? `  (${e.status})` : ''}`);
           }
           return;
         }

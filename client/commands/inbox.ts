@@ -13,7 +13,9 @@ export function register(program: Command): void {
       const waitSeconds = parsePositiveInt(opts.wait, '--wait');
       const { openClient, relayTarget } = await import('../core/context.js');
       const { syncInbox } = await import('../core/sync.js');
+      const { GroupNotices, forkLine } = await import('../core/group-notices.js');
       const c = await openClient();
+      const notices = new GroupNotices();
       try {
         const t = relayTarget(c);
         // File messages print once their file is saved (below), with the path it got.
@@ -26,16 +28,25 @@ export function register(program: Command): void {
               if (m.identityChanged) warn(`!!! the identity key of @${m.from} has CHANGED. This file may not be from the @${m.from} you know. Compare safety numbers: fastchat fingerprint @${m.from}`);
               fileMessages.set(`${m.from}/${m.id}`, { text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, group: m.group?.label ?? null, ...(m.group ? { groupId: m.group.id } : {}) });
             } else if (m.kind === 'text' && m.group) {
-              if (opts.json) printJson({ id: m.id, from: m.from, group: m.group.label, groupId: m.group.id, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt });
-              else print(`${shortTime(m.sentAt)}  #${safeText(m.group.label)} @${m.from}: ${safeText(m.text)}`);
+              const before = m.beforeChange ? ' (sent before the last change)' : '';
+              if (opts.json) printJson({ id: m.id, from: m.from, group: m.group.label, groupId: m.group.id, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, ...(m.beforeChange ? { beforeChange: true } : {}) });
+              else print(`${shortTime(m.sentAt)}  #${safeText(m.group.label)} @${m.from}${before}: ${safeText(m.text)}`);
             } else if (m.kind === 'group_event') {
-              if (opts.json) process.stderr.write(`#${safeText(m.group.label)}: ${safeText(m.text)}\n`);
-              else print(`* #${safeText(m.group.label)}: ${safeText(m.text)}`);
+              const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
+              if (opts.json) {
+                process.stderr.write(`${line}\n`);
+                if (m.loud) printJson({ id: null, from: m.from, group: m.group.label, groupId: m.group.id, text: null, sentAt: null, receivedAt: null, error: { code: 'group_fork', message: m.text } });
+              } else print(`${m.loud ? '' : '* '}${line}`);
+            } else if (m.kind === 'group_fork') {
+              if (notices.add(m) === 'first') {
+                warn(safeText(forkLine(m)));
+                if (opts.json) printJson({ id: null, from: m.from, group: m.group.label, groupId: m.group.id, text: null, sentAt: null, receivedAt: null, error: { code: 'group_fork', message: forkLine(m) }, fork: { epoch: m.epoch, ours: m.ours, theirs: m.theirs } });
+              }
             } else if (m.kind === 'group_rejected') {
               warn(`refused a group ${m.group ? `update for #${safeText(m.group.label)} ` : 'update '}from @${m.from} (${m.reason}): ${safeText(m.message)}`);
               if (opts.json) printJson({ id: m.id, from: m.from, group: m.group?.label ?? null, text: null, sentAt: null, receivedAt: m.receivedAt, error: { code: m.reason, message: m.message } });
-            } else if (m.kind === 'group_held') {
-              warn(`holding ${m.what} from @${m.from}${m.group ? ` for #${safeText(m.group.label)}` : ''} until the key or change it needs arrives`);
+            } else if (m.kind === 'group_held' || m.kind === 'group_removed') {
+              notices.add(m);
             } else if (m.kind === 'text') {
               if (m.identityChanged) {
                 warn(`!!! the identity key of @${m.from} has CHANGED. This message may not be from the @${m.from} you know. Compare safety numbers: fastchat fingerprint @${m.from}`);
@@ -61,6 +72,15 @@ export function register(program: Command): void {
             print(`${m ? shortTime(m.sentAt) : '                '}  ${where}: ${safeText(fileLine(f.file, m?.text ?? ''))} → ${safeText(f.file.path ?? '')}`);
           }
         }
+        const { loadGroup } = await import('../core/group-store.js');
+        const { fromHex } = await import('../../crypto/encoding.js');
+        const { labelOf } = await import('../core/groups.js');
+        notices.expired(r.expired, (id) => {
+          const g = loadGroup(c, fromHex(id));
+          return g ? labelOf(c, g) : null;
+        });
+        for (const l of notices.lines()) warn(safeText(l));
+        for (const f of r.groups.failed) warn(`a group message was not sent (${f.code}: ${f.message})`);
         if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed (fastchat verify @${p} --accept)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
         if (!opts.json && r.received === 0) process.stderr.write('no new messages\n');

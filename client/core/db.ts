@@ -80,7 +80,14 @@ ${GROUP_SCHEMA}`;
  * EXISTS leaves an older home's tables as they were, so each is added here when missing (an
  * ALTER TABLE ADD COLUMN, which SQLite does without rewriting the table). Append, never edit.
  */
-const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [];
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [
+  // groups, format 2 (client/core/group-schema.ts says what each holds)
+  ['group_sender_keys', 'late', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_pending', 'bytes', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_pending', 'transcript', 'BLOB'],
+  ['group_messages', 'before_change', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_outbox', 'payload', 'BLOB'],
+];
 
 function addMissingColumns(db: DB): void {
   for (const [table, column, declaration] of ADDED_COLUMNS) {

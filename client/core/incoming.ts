@@ -21,7 +21,21 @@ import type { MessageFrame } from './relay-ws.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 
 export type Incoming =
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef }
+  | {
+      kind: 'text';
+      id: string;
+      from: string;
+      device: number;
+      text: string;
+      sentAt: string;
+      receivedAt: string;
+      identityChanged: boolean;
+      newContact: boolean;
+      group?: GroupRef;
+      /** A group message sent at an epoch that had ended when it arrived (read within the grace). */
+      beforeChange?: boolean;
+      file?: FileRef;
+    }
   | { kind: 'receipt'; from: string; id: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
