@@ -113,9 +113,11 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
   });
 
   it('has members refuse a removed member who keeps her old key and sends with it (a modified client)', async () => {
-    // Carol's client hears of the removal; a modified one kept the key of the epoch before it.
-    await carol.ok(['group', 'info', '#team']);
-    const forged = craft(carolsOldKey, 'sent with a key kept after removal');
+    // A modified client sends with the key it had before the removal, straight to the relay (the
+    // key as it is now: the one her honest send moved on).
+    const kept = await currentKey(carol, 'team');
+    assert.equal(kept.epoch, carolsOldKey.epoch);
+    const forged = craft(kept, 'sent with a key kept after removal');
     await inject(relay, 'carol', ['alice', 'bob'], forged.body, 'carol-kept-key-1');
     for (const h of [alice, bob]) {
       const r = await inbox(h);
