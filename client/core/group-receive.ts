@@ -38,6 +38,7 @@ import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '
 import type { Address } from '../../crypto/types.js';
 import { ourAddress, type Client } from './context.js';
 import { commitChange, storeApplied, type Applied } from './group-change.js';
+import { queueRecords } from './group-keys.js';
 import { holdItem } from './group-held.js';
 import {
   addLate,
@@ -357,6 +358,16 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
     out.push(hold(c, pendingControl('change', groupId, parsed[from]!.epoch, m, identity, encodeChain(records.slice(from))), 'a group change'));
     return null;
   };
+  // A record that does not follow the state we hold may follow one we are about to settle on (it
+  // was made after a concurrent change we have not received yet): keep it, do not refuse it.
+  const orWait = (from: number, run: () => Uint8Array | null): Uint8Array | null | 'still_held' => {
+    try {
+      return run();
+    } catch (e) {
+      if (isCryptoError(e, 'broken_chain')) return waitFor(from);
+      throw e;
+    }
+  };
   try {
     if (parsed.some((p) => !equalBytes(p.groupId, groupId))) throw new Refused('wrong_group', 'the records name different groups');
     if (!g) {
@@ -387,16 +398,18 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
       if (!mine || !equalBytes(parseGroupChange(mine).signed, parsed[i]!.signed)) break;
       i++;
     }
-    if (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) return settleSibling(c, m, g, records.slice(i), parsed.slice(i), out);
+    if (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) return orWait(i, () => settleSibling(c, m, g, records.slice(i), parsed.slice(i), out));
     if (i === parsed.length) {
       throw new Refused('wrong_epoch', `a replayed change: epoch ${parsed[parsed.length - 1]!.epoch} is already applied (the group is at epoch ${g.state.epoch})`);
     }
     if (parsed[i]!.epoch > g.state.epoch + 1) return waitFor(i);
-    const applied = applyAll(g.state, records.slice(i), parsed.slice(i));
-    storeApplied(c, g.state, applied);
-    const ref = refFor(c, groupId)!;
-    for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change) });
-    return groupId;
+    return orWait(i, () => {
+      const applied = applyAll(g.state, records.slice(i), parsed.slice(i));
+      storeApplied(c, g.state, applied);
+      const ref = refFor(c, groupId)!;
+      for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change) });
+      return groupId;
+    });
   } catch (e) {
     out.push(refusal(c, groupId, m, e));
     return null;
@@ -444,13 +457,23 @@ function settleSibling(c: Client, m: Meta, g: StoredGroup, records: Uint8Array[]
   for (const undone of oldChain) {
     if (undone.author !== me || undone.change.op === 'create') continue;
     const current = loadGroup(c, groupId)!;
-    if (current.status !== 'active') break;
-    try {
-      const next = commitChange(c, current, undone.change);
-      out.push({ kind: 'group_event', from: me, group: refOf(c, next), text: `proposed your undone change again at epoch ${next.state.epoch}: ${describe(undone)}` });
-    } catch (e) {
-      if (!isCryptoError(e)) throw e;
-      out.push({ kind: 'group_event', from: me, group: refOf(c, current), loud: true, text: `your change (${describe(undone)}) was undone by a concurrent change and no longer applies (${e.code}): ${e.message}` });
+    let again = false;
+    if (current.status === 'active') {
+      try {
+        const next = commitChange(c, current, undone.change);
+        out.push({ kind: 'group_event', from: me, group: refOf(c, next), text: `proposed your undone change again at epoch ${next.state.epoch}: ${describe(undone)}` });
+        again = true;
+      } catch (e) {
+        if (!isCryptoError(e)) throw e;
+        out.push({ kind: 'group_event', from: me, group: refOf(c, current), loud: true, text: `your change (${describe(undone)}) was undone by a concurrent change and no longer applies (${e.code}): ${e.message}` });
+      }
+    }
+    // Whom our undone add brought in hold the losing history, and nobody else would tell them:
+    // they get the chain we keep now, and settle on it as we did (they are not in it).
+    if (!again && undone.change.op === 'add') {
+      const now = loadGroup(c, groupId)!;
+      const chain = loadRecords(c, groupId);
+      for (const m of undone.change.members) if (memberKey(now.state, m.user) === undefined) queueRecords(c, m.user, chain);
     }
   }
   return groupId;
