@@ -209,14 +209,16 @@ export interface GroupHistoryEntry {
   text: string | null;
   sentAt: string;
   receivedAt: string | null;
+  relayAt: string | null;
   status: string;
   error: string | null;
 }
 
+/** The last `limit` messages of the group, in the order they arrived (or were written) here. */
 export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHistoryEntry[] {
   const rows = c.db
     .prepare('SELECT * FROM (SELECT * FROM group_messages WHERE group_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
-    .all(Buffer.from(g.groupId), limit) as { id: string; sender: string; direction: 'in' | 'out'; body: Buffer | null; sent_at: string; received_at: string | null; status: string; error: string | null }[];
+    .all(Buffer.from(g.groupId), limit) as { id: string; sender: string; direction: 'in' | 'out'; body: Buffer | null; sent_at: string; received_at: string | null; relay_at: string | null; status: string; error: string | null }[];
   return rows.map((r) => ({
     id: r.id,
     from: r.sender,
@@ -224,6 +226,7 @@ export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHis
     text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
+    relayAt: r.relay_at,
     status: r.status,
     error: r.error,
   }));

@@ -8,6 +8,7 @@ export interface HistoryEntry {
   text: string | null;
   sentAt: string;
   receivedAt: string | null;
+  relayAt: string | null; // the relay's clock when it stored an incoming message
   status: string; // out: queued | sent | delivered | failed ; in: received | failed
   error: string | null;
   identityChanged: boolean;
@@ -20,12 +21,13 @@ interface Row {
   body: Buffer | null;
   sent_at: string;
   received_at: string | null;
+  relay_at: string | null;
   status: string;
   error: string | null;
   identity_changed: number;
 }
 
-/** The last `limit` entries with `peer`, oldest first. */
+/** The last `limit` entries with `peer`, in the order they arrived (or were written) here. */
 export function history(c: Client, peer: string, limit: number): HistoryEntry[] {
   const rows = c.db.prepare('SELECT * FROM (SELECT * FROM messages WHERE peer = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq').all(peer, limit) as Row[];
   return rows.map((r) => ({
@@ -35,6 +37,7 @@ export function history(c: Client, peer: string, limit: number): HistoryEntry[] 
     text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
+    relayAt: r.relay_at,
     status: r.status,
     error: r.error,
     identityChanged: r.identity_changed === 1,

@@ -20,6 +20,10 @@ export interface SyncOptions {
 
 export interface SyncReport {
   received: number;
+  /** The relay said `drained`: everything queued at connect was received. */
+  drained: boolean;
+  /** When not drained: how many of the messages queued at connect were not received (if known). */
+  left: number | undefined;
   outbox: FlushReport & { held: string[] };
 }
 
@@ -35,6 +39,7 @@ export async function maintainKeys(c: Client, t: RelayTarget, relayCount: number
 
 export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): Promise<SyncReport> {
   let received = 0;
+  let frames = 0;
   let drained = false;
   let wake: (() => void) | undefined;
   let failure: unknown;
@@ -48,6 +53,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       if (f.type === 'message') {
         const r = processIncoming(c, f);
         socket.ack(f.id);
+        frames++;
         // A group payload may release messages held until its key or change arrived.
         for (const x of r.kind === 'control' ? r.released : [r]) {
           if (x.kind === 'duplicate') {
@@ -110,6 +116,8 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     const second = await deliverOutbox(c, t, socket);
     return {
       received,
+      drained,
+      left: drained || hello.queued === undefined ? undefined : Math.max(0, hello.queued - frames),
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
     };
   } finally {

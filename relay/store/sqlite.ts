@@ -276,6 +276,10 @@ class SqliteStore implements Store {
     return n;
   }
 
+  queuedFor(to: Address): number {
+    return (this.s.queueUsage.get(to.user, to.device) as Row).n as number;
+  }
+
   pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
     return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
       deliveryId: r.id,

@@ -169,6 +169,8 @@ export interface Store {
    * arrived in an event-loop turn). Returns the number of deliveries deleted and the submit results.
    */
   commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] };
+  /** How many deliveries are queued for a device (told in its `hello`). */
+  queuedFor(to: Address): number;
   /** Queued messages of a device with delivery id > afterId, in order. */
   pending(to: Address, afterId: number, limit: number): QueuedMessage[];
 

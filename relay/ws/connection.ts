@@ -58,7 +58,14 @@ export class Connection {
   }
 
   start(): void {
-    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device) });
+    this.send({
+      type: 'hello',
+      user: this.addr.user,
+      device: this.addr.device,
+      oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device),
+      // So a client that stops before `drained` can say how much it left behind.
+      queued: this.ctx.store.queuedFor(this.addr),
+    });
     this.pump();
   }
 
