@@ -5,35 +5,22 @@
 // printing can repeat the one message being shown, never skip one.
 import { listGroups, groupLabel, loadGroup } from './group-store.js';
 import type { Client } from './context.js';
+import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
 
-export interface UnreadMessage {
+export interface UnreadMessage extends StoredEntry {
   table: 'messages' | 'group_messages';
   seq: number;
   unread: number; // arrival number
-  id: string;
   from: string;
   group: { id: string; label: string } | null;
-  text: string | null;
-  sentAt: string;
-  receivedAt: string | null;
-  relayAt: string | null;
-  status: string; // received | failed
-  error: string | null;
   identityChanged: boolean;
 }
 
-interface Row {
+interface Row extends StoredRow {
   seq: number;
   unread: number;
-  id: string;
   from_user: string;
   group_id: Buffer | null;
-  body: Buffer | null;
-  sent_at: string;
-  received_at: string | null;
-  relay_at: string | null;
-  status: string;
-  error: string | null;
   identity_changed: number;
 }
 
@@ -44,13 +31,13 @@ interface Row {
 export function unreadAfter(c: Client, after: number, limit: number): UnreadMessage[] {
   const direct = c.db
     .prepare(
-      `SELECT seq, unread, id, peer AS from_user, NULL AS group_id, body, sent_at, received_at, relay_at, status, error, identity_changed
+      `SELECT seq, unread, id, direction, peer AS from_user, NULL AS group_id, body, sent_at, received_at, relay_at, status, error, identity_changed
        FROM messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
   const group = c.db
     .prepare(
-      `SELECT seq, unread, id, sender AS from_user, group_id, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed
+      `SELECT seq, unread, id, direction, sender AS from_user, group_id, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed
        FROM group_messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
@@ -67,18 +54,12 @@ export function unreadAfter(c: Client, after: number, limit: number): UnreadMess
     return labels.get(hex)!;
   };
   return rows.map(([table, r]) => ({
+    ...storedEntry(c, r),
     table,
     seq: r.seq,
     unread: r.unread,
-    id: r.id,
     from: r.from_user,
     group: r.group_id ? labelFor(r.group_id) : null,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
-    sentAt: r.sent_at,
-    receivedAt: r.received_at,
-    relayAt: r.relay_at,
-    status: r.status,
-    error: r.error,
     identityChanged: r.identity_changed === 1,
   }));
 }
