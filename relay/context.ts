@@ -40,9 +40,12 @@ export interface ContextParts {
 
 export function createContext(opts: RelayOptions = {}, parts: ContextParts = {}): RelayContext {
   const cfg = resolveConfig(opts);
-  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous });
-  const bus = parts.bus ?? new LocalBus();
   const log = parts.log ?? createLogger(cfg.logLevel);
+  const onModeFixed = (file: string, oldMode: number): void => {
+    log.warn({ event: 'file_mode_fixed', file, oldMode: oldMode.toString(8), mode: '600' }, 'a relay database file was readable by others; narrowed to 0600');
+  };
+  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed });
+  const bus = parts.bus ?? new LocalBus();
   const metrics = createMetrics();
   const now = parts.now ?? Date.now;
   return {

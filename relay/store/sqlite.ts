@@ -11,6 +11,7 @@
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
+import { secureDbFiles } from './file-modes.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import type {
@@ -20,6 +21,8 @@ import type {
 
 export interface SqliteStoreOptions {
   synchronous?: SyncLevel;
+  /** Told about each database file whose mode was too open and has been narrowed to 0600. */
+  onModeFixed?: (file: string, oldMode: number) => void;
 }
 
 type Row = Record<string, any>;
@@ -27,6 +30,8 @@ type Row = Record<string, any>;
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+  // 0600 before SQLite creates anything: the -wal and -shm take the database file's mode.
+  for (const f of secureDbFiles(path)) opts.onModeFixed?.(f.file, f.mode);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
