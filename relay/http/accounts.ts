@@ -1,8 +1,10 @@
 // POST /v1/accounts (register), POST /v1/sessions (login), DELETE /v1/sessions (logout).
 import { Hono, type Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import { addressKey } from '../address.js';
 import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
+import { takeAll } from '../ratelimit.js';
 import { isUsername, loginBody, registerBody } from '../schemas.js';
 import { newToken, hashToken } from '../tokens.js';
 import { readJson } from './body.js';
@@ -20,9 +22,8 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw new RelayError('invalid_username', 'username must be 3-32 characters of a-z, 0-9 and _');
     }
     if (password.length < 8) throw new RelayError('bad_request', 'password must be at least 8 characters');
-    const now = ctx.now();
-    ctx.limits.address.take(clientAddress(c), now);
-    ctx.limits.account.take(`register:${username}`, now);
+    // Per address (/64 for IPv6, address.ts) and per name, both or neither.
+    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `register:${username}` }], ctx.now());
     if (ctx.store.getUser(username)) throw taken(username);
     const hash = await ctx.passwords.hash(password);
     if (!ctx.store.createUser(username, hash, ctx.now())) throw taken(username);
@@ -33,10 +34,11 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
   app.post('/v1/sessions', async (c) => {
     const started = performance.now();
     const { username, password, deviceId = 1 } = await readJson(c, loginBody, ctx.cfg.maxBodyBytes);
-    const now = ctx.now();
-    ctx.limits.address.take(clientAddress(c), now);
-    if (!isUsername(username)) throw badCredentials();
-    ctx.limits.account.take(`login:${username}`, now);
+    if (!isUsername(username)) {
+      ctx.limits.address.take(addressKey(clientAddress(c)), ctx.now());
+      throw badCredentials();
+    }
+    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `login:${username}` }], ctx.now());
     const user = ctx.store.getUser(username);
     const ok = await ctx.passwords.verify(user?.passwordHash, password);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
@@ -45,9 +47,11 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw badCredentials();
     }
     if (user.bannedAt !== null) throw new RelayError('banned', 'account is banned');
+    if (!ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount)) {
+      throw new RelayError('too_many_devices', `this account already has ${ctx.cfg.maxDevicesPerAccount} devices`);
+    }
     const token = newToken();
     const expiresAt = ctx.now() + ctx.cfg.tokenTtlMs;
-    ctx.store.touchDevice(username, deviceId, ctx.now());
     ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt);
     ctx.log.info({ event: 'login', user: username, device: deviceId }, 'logged in');
     return c.json({ token, expiresAt: new Date(expiresAt).toISOString(), username, deviceId });

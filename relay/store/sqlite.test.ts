@@ -145,3 +145,11 @@ test('commitBatch applies acks before sends in one transaction, and returns deli
   assert.ok(second.deliveryIds[0]! > queued!.deliveryId);
   assert.equal(rows(s, 'messages'), 1);
 });
+
+test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', () => {
+  const s = setup();
+  for (const d of [2, 3]) assert.equal(s.addDevice('alice', d, 0, 3), true);
+  assert.equal(s.addDevice('alice', 4, 0, 3), false);
+  assert.equal(s.deviceExists('alice', 4), false);
+  assert.equal(s.addDevice('alice', 2, 0, 3), true);
+});

@@ -62,6 +62,7 @@ class SqliteStore implements Store {
       touchDevice: p('INSERT OR IGNORE INTO devices (username, device_id, created_at) VALUES (?, ?, ?)'),
       deviceExists: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
+      countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
                      JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
@@ -120,6 +121,15 @@ class SqliteStore implements Store {
 
   touchDevice(user: string, device: number, now: number): void {
     this.s.touchDevice.run(user, device, now);
+  }
+
+  addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
+    return this.db.transaction(() => {
+      if (this.s.deviceExists.get(user, device) !== undefined) return true;
+      if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
+      this.s.touchDevice.run(user, device, now);
+      return true;
+    }).immediate();
   }
 
   deviceExists(user: string, device: number): boolean {

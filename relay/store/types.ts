@@ -123,6 +123,12 @@ export interface Store {
   getUser(username: string): UserRecord | undefined;
   /** Records that a device of the account exists (first login); idempotent. */
   touchDevice(user: string, device: number, now: number): void;
+  /**
+   * Like touchDevice, but refuses (false) a device the account does not have yet when it already
+   * has `maxDevices`. Counting and adding are one transaction, so concurrent logins (on any node)
+   * cannot pass the cap together.
+   */
+  addDevice(user: string, device: number, now: number, maxDevices: number): boolean;
   deviceExists(user: string, device: number): boolean;
 
   createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void;
