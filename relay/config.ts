@@ -62,6 +62,12 @@ export interface RelayConfig {
 
   /** Most devices of one account; a login with a new device id beyond it is refused (too_many_devices). */
   maxDevicesPerAccount: number;
+  /**
+   * How often live sockets are re-checked against the database. Logout, log-out-everywhere and a
+   * password change close sockets at once; this catches what another process changed (a ban or
+   * deletion by `fastchat relay users`) and token expiry.
+   */
+  authRecheckMs: number;
 
   /** argon2id cost. Defaults follow RFC 9106's second recommendation (64 MiB, t=3). */
   argon2MemoryKiB: number;
@@ -135,6 +141,7 @@ export const DEFAULTS: RelayConfig = {
   rateLimitBundlesPerTarget: { burst: 6, perHour: 6 },
   rateLimitMaxKeys: 100_000,
   maxDevicesPerAccount: 8,
+  authRecheckMs: 5000,
   argon2MemoryKiB: 64 * 1024,
   argon2Time: 3,
   argon2Parallelism: 1,
@@ -166,7 +173,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
     'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
-    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount',
+    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'authRecheckMs',
   ];
   for (const k of positive) {
     const v = c[k];

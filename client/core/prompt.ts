@@ -70,3 +70,18 @@ export async function getPassword(opts: { confirm?: boolean } = {}): Promise<str
   }
   return first;
 }
+
+/** A new relay account password (`passwd`): FASTCHAT_NEW_PASSWORD, else asked twice. */
+export async function getNewPassword(): Promise<string> {
+  const env = process.env.FASTCHAT_NEW_PASSWORD;
+  if (env !== undefined && env.length > 0) return env;
+  if (!canPrompt()) {
+    throw new CliError('no_password', 'no new relay password: not a terminal and FASTCHAT_NEW_PASSWORD is not set', {
+      hint: 'set FASTCHAT_NEW_PASSWORD or run the command in a terminal',
+    });
+  }
+  const first = await readHidden('new relay password: ');
+  const again = await readHidden('new relay password (again): ');
+  if (again !== first) throw new CliError('password_mismatch', 'the two passwords differ; nothing was changed');
+  return first;
+}

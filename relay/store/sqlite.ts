@@ -64,6 +64,10 @@ class SqliteStore implements Store {
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
       countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
+                              SELECT ?, username, ?, ?, ? FROM users WHERE username = ? AND password_hash = ?`),
+      deleteSessions: p('DELETE FROM sessions WHERE username = ?'),
+      setPasswordIfHash: p('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?'),
       getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
                      JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
       deleteSession: p('DELETE FROM sessions WHERE token_hash = ?'),
@@ -136,8 +140,9 @@ class SqliteStore implements Store {
     return this.s.deviceExists.get(user, device) !== undefined;
   }
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void {
-    this.s.createSession.run(tokenHash, user, device, now, expiresAt);
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
+    if (passwordHash === undefined) return this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1;
+    return this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1;
   }
 
   getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
@@ -147,6 +152,19 @@ class SqliteStore implements Store {
 
   deleteSession(tokenHash: Uint8Array): void {
     this.s.deleteSession.run(tokenHash);
+  }
+
+  deleteSessions(user: string): number {
+    return this.s.deleteSessions.run(user).changes;
+  }
+
+  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
+    return this.db.transaction(() => {
+      if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
+      const revoked = this.s.deleteSessions.run(user).changes;
+      this.s.createSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt);
+      return revoked;
+    }).immediate();
   }
 
   putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
