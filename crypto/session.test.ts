@@ -387,7 +387,10 @@ test('session and envelope parsers check version and tag first and refuse traili
   code(() => messageType(new Uint8Array(0)), 'malformed');
   // Outside crypto/, a decrypt of junk is coarse, but for an envelope of another version.
   code(() => decryptMessage(bob.state, Uint8Array.of(2, 9, 9)), 'decrypt_failed');
-  code(() => decryptMessage(bob.state, Uint8Array.of(9, 9, 9)), 'unsupported_version');
+  code(() => decryptMessage(bob.state, Uint8Array.of(9, 9, 9)), 'decrypt_failed');
+  code(() => decryptMessage(bob.state, Uint8Array.of(9, 2, 9)), 'unsupported_version');
+  // Not an envelope of any version (a group record, tag 0x30, sent as a message body).
+  code(() => messageType(Uint8Array.of(1, 0x30, ...m.subarray(2))), 'malformed');
 });
 
 test('parsers on random bytes and on mutated encodings throw only CryptoError', () => {

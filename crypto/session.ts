@@ -100,9 +100,10 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
  * the decrypt paths, which only hand it to the AEAD (libsodium copies it) and keep nothing.
  */
 function readEnvelope(bytes: Uint8Array, ciphertextView: boolean): Envelope {
+  if (isOtherVersion(bytes)) throw new CryptoError('unsupported_version', `envelope version ${bytes[0]}`);
   const r = new Reader(bytes);
   const version = r.u8();
-  if (version !== MESSAGE_VERSION) throw new CryptoError('unsupported_version', `envelope version ${version}`);
+  if (version !== MESSAGE_VERSION) throw new CryptoError('malformed', `not an envelope (first bytes ${version}, ${bytes[1]})`);
   const typeByte = r.u8();
   if (typeByte !== ENVELOPE_TYPE_PREKEY && typeByte !== ENVELOPE_TYPE_MESSAGE) {
     throw new CryptoError('malformed', `unknown envelope type ${typeByte}`);
@@ -227,9 +228,16 @@ export function sessionPeer(state: SessionState): Address {
  * send, and tells the user what to do. Anything after the first byte stays coarse.
  */
 function checkEnvelopeVersion(envelope: Uint8Array): void {
-  if (envelope.length > 0 && envelope[0] !== MESSAGE_VERSION) {
-    throw new CryptoError('unsupported_version', `envelope version ${envelope[0]}`);
-  }
+  if (isOtherVersion(envelope)) throw new CryptoError('unsupported_version', `envelope version ${envelope[0]}`);
+}
+
+/**
+ * An envelope of another version: a version byte other than ours before one of the envelope type
+ * bytes. Bytes that do not even look like an envelope (a group record sent as a message body, say)
+ * are malformed, not "another version".
+ */
+function isOtherVersion(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] !== MESSAGE_VERSION && (bytes[1] === ENVELOPE_TYPE_PREKEY || bytes[1] === ENVELOPE_TYPE_MESSAGE);
 }
 
 /**

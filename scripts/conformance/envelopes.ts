@@ -36,6 +36,7 @@ export function envelopeCases(): { cases: Case[] } {
       accept('message_1024_bucket', 'a Message in the 1024-byte bucket (§9)', long),
       refuse('version_1', 'a version-1 envelope is refused by its first byte (§1)', set(message, 0, 1), 'unsupported_version'),
       refuse('version_3', 'an unknown later version (§1)', set(message, 0, 3), 'unsupported_version'),
+      refuse('not_an_envelope', 'a group record (0x01 0x30) is no envelope of any version (§10.1)', concat(Uint8Array.of(1, 0x30), message.subarray(2)), 'malformed'),
       refuse('type_3', 'an unknown envelope type (§10.1)', set(message, 1, 3), 'malformed'),
       refuse('header_version_1', 'the ratchet header has its own version byte (§8.3)', set(message, 2, 1), 'unsupported_version'),
       refuse('x3dh_flag_2', 'hasOneTimePreKey other than 0 or 1 (§7.4)', set(first, x3dhFlagAt, 2), 'malformed'),
