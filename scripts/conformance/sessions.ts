@@ -29,6 +29,14 @@ function run(name: string, about: string, setup: (alice: Party, bob: Party, begi
 const ok = (envelope: Uint8Array, text: string): Step => ({ envelope, expect: 'accept', plaintext: utf8(text) });
 const no = (envelope: Uint8Array, error: string): Step => ({ envelope, expect: 'refuse', error });
 
+/** One message, then another from the state before it (a restore from an older copy). */
+function restoredTwice(alice: Party): [Uint8Array, Uint8Array] {
+  const saved = alice.state;
+  const m1 = send(alice, 'before the restore');
+  alice.state = saved;
+  return [m1, send(alice, 'after the restore')];
+}
+
 export function sessionCases(): { cases: Case[] } {
   return {
     cases: [
@@ -74,17 +82,11 @@ export function sessionCases(): { cases: Case[] } {
       run('rollback_same_slot', 'two messages for one chain position (a sender restored from an old copy): the first wins, the other is a duplicate (§8.8)', (alice, bob, begin) => {
         receive(bob, send(alice, 'first of this chain'));
         begin();
-        const saved = alice.state;
-        const m1 = send(alice, 'before the restore');
-        alice.state = saved;
-        const m2 = send(alice, 'after the restore');
+        const [m1, m2] = restoredTwice(alice);
         return [ok(m1, 'before the restore'), no(m2, 'duplicate_message')];
       }),
       run('rollback_new_chain', 'a sender restored to just after a receiving step makes a new ratchet key the peer cannot open (§8.8)', (alice) => {
-        const saved = alice.state;
-        const m1 = send(alice, 'before the restore');
-        alice.state = saved;
-        const m2 = send(alice, 'after the restore');
+        const [m1, m2] = restoredTwice(alice);
         return [ok(m1, 'before the restore'), no(m2, 'decrypt_failed')];
       }),
       run('old_version', 'a version-1 envelope: unsupported_version, not decrypt_failed (§10.2)', (alice) => {
