@@ -15,7 +15,7 @@ import type { RelayProcess } from './util/relay-process.js';
 /** Deliveries per second and burst: a backlog of BACKLOG overruns the burst many times over. */
 const RATE = 100;
 const BURST = 40;
-const BACKLOG = 600;
+const BACKLOG = 400;
 /** Bounds on the commands each flush may take (every one must make progress, so few are needed). */
 const MAX_RUNS = 30;
 
