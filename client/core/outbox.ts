@@ -126,7 +126,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
     if (getContact(c.db, peer)?.trust === 'changed') return;
     const states = new Map<number, SessionState>();
     for (const device of sessionDevices(c.db, peer)) states.set(device, loadSession(c.db, c.sealer, peer, device)!);
-    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random));
+    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
     if (states.size === 0) return;
     const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
