@@ -61,7 +61,7 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 export async function openClient(): Promise<Client> {
-  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { readKeystore }, { getPassphrase }] = await Promise.all([
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { unlockKeystore }, { getPassphrase }] = await Promise.all([
     import('../../crypto/sodium.js'),
     import('./db.js'),
     import('./relay-http.js'),
@@ -74,8 +74,11 @@ export async function openClient(): Promise<Client> {
   requireKeys(home);
   ensureHome(home);
   const config = loadConfig(home);
-  const secrets = await readKeystore(home.keystore, await getPassphrase());
-  return assembleClient({ home, config, secrets, db: openDb(home.store), random: systemRandom() }, closeAgents);
+  const unlocked = await unlockKeystore(home.keystore, await getPassphrase());
+  const random = systemRandom();
+  const c = assembleClient({ home, config, secrets: unlocked.secrets, db: openDb(home.store), random }, closeAgents);
+  unlocked.upgrade(random); // a format-1 keystore is rewritten as format 2 (docs/PROTOCOL.md S.1)
+  return c;
 }
 
 /** Our address on the relay; fails with a hint when this home has no account yet. */

@@ -10,12 +10,12 @@ import { loadConfig, saveConfig } from './config.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { ensureHome, hasKeys, homePaths, removeFile } from './home.js';
-import { kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
+import { belowOwaspMinimum, kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { getPassphrase } from './prompt.js';
 import { closeAgents } from './relay-http.js';
 
-export async function keygen(opts: { force: boolean }): Promise<Client> {
+export async function keygen(opts: { force: boolean; warn?: (message: string) => void }): Promise<Client> {
   await sodiumReady();
   const home = homePaths();
   if (hasKeys(home) && !opts.force) {
@@ -24,6 +24,12 @@ export async function keygen(opts: { force: boolean }): Promise<Client> {
     });
   }
   const kdf = kdfParamsFromEnv();
+  if (belowOwaspMinimum(kdf)) {
+    opts.warn?.(
+      `argon2id cost ${kdf.memoryKiB} KiB × ${kdf.iterations} pass(es) is below the OWASP minimum (19 MiB × 2 passes, or an equivalent); ` +
+        'a stolen keystore is cheap to guess passphrases against (FASTCHAT_KDF_MEMORY_KIB / FASTCHAT_KDF_ITERATIONS)',
+    );
+  }
   ensureHome(home);
   const passphrase = await getPassphrase({ confirm: true });
   const random = systemRandom();
