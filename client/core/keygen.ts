@@ -34,12 +34,22 @@ export async function keygen(opts: { force: boolean; warn?: (message: string) =>
   const passphrase = await getPassphrase({ confirm: true });
   const random = systemRandom();
   const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES) };
-  if (opts.force) for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`]) removeFile(f);
-  await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
+  // Whatever store is here was sealed under a storage key that is gone (forced, or a keystore that
+  // was deleted): it cannot be read, and keeping it would only confuse the rollback check.
+  for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`, home.counter]) removeFile(f);
   const config = { ...loadConfig(home), identity: toBase64url(encodePublicIdentity(publicIdentity(secrets.identity))) };
   saveConfig(home, config);
-  const c: Client = assembleClient({ home, config, secrets, db: openDb(home.store), random }, closeAgents);
-  createInitialPreKeys(c);
+  // The store and its counter first, the keystore last: a keystore in the current format always
+  // has a store with a manifest beside it, which is what lets open.ts notice a store swapped for
+  // an empty or older one.
+  const c: Client = assembleClient({ home, config, secrets, db: openDb(home.store), random, keystoreWasCurrent: false }, closeAgents);
+  try {
+    createInitialPreKeys(c);
+    await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
+  } catch (e) {
+    c.close();
+    throw e;
+  }
   return c;
 }
 
