@@ -72,11 +72,11 @@ describe('a disk thief without the passphrase', () => {
 
   it('a contact record deleted from store.db is not trusted again on first use', async () => {
     const { alice, bob, mallory } = await homes('alice', 'bob', 'mallory');
-    await converse(alice, bob);
-    withStoreFile(alice, (db) => {
-      db.prepare('DELETE FROM contacts WHERE username = ?').run(bob.name);
-      db.prepare('DELETE FROM sessions WHERE username = ?').run(bob.name);
-    });
+    // alice looked bob up and verified him in person; they have not talked yet (no session).
+    const sn = JSON.parse((await alice.ok(['fingerprint', `@${bob.name}`, '--json'])).stdout).safetyNumber as string;
+    await alice.ok(['verify', `@${bob.name}`, sn]);
+    // Without the record, the next send would trust whatever the relay serves, as for a stranger.
+    withStoreFile(alice, (db) => db.prepare('DELETE FROM contacts WHERE username = ?').run(bob.name));
     serveKeysOf(relay.db, bob.name, mallory.name);
     const queued = queuedFor(relay.db, bob.name);
     const sent = await alice.run(['send', `@${bob.name}`, 'are you there?']);
