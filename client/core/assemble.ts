@@ -39,6 +39,7 @@ export function assembleClient(p: ClientParts, onClose?: () => void): Client {
     alarm: opened.alarm,
     close() {
       p.db.close();
+      opened.close();
       onClose?.();
     },
   };

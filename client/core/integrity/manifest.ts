@@ -10,6 +10,7 @@
 import { concat, lp, Reader, u32, u64, u8, utf8, fromUtf8, equalBytes } from '../../../crypto/encoding.js';
 import { sodium } from '../../../crypto/sodium.js';
 import type { Sealer } from '../at-rest.js';
+import type Database from 'better-sqlite3';
 import { afterCommit, type DB } from '../db.js';
 
 const MANIFEST_FORMAT = 1;
@@ -116,14 +117,47 @@ export function hasManifest(db: DB): boolean {
   return db.prepare('SELECT 1 FROM store_manifest WHERE id = 1').get() !== undefined;
 }
 
+/**
+ * The last manifest this process read or wrote, by its sealed bytes: every message reads it a few
+ * times, and opening and parsing it each time would cost more than the message. A copy is handed
+ * out, so a caller's changes reach the cache only through saveManifest.
+ */
+interface Cached {
+  sealed: Buffer;
+  manifest: Manifest;
+}
+const cache = new WeakMap<DB, Cached>();
+const statements = new WeakMap<DB, { get: Database.Statement; put: Database.Statement }>();
+
+function stmts(db: DB): { get: Database.Statement; put: Database.Statement } {
+  let st = statements.get(db);
+  if (!st) {
+    st = {
+      get: db.prepare('SELECT sealed FROM store_manifest WHERE id = 1'),
+      put: db.prepare('INSERT INTO store_manifest (id, sealed) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed'),
+    };
+    statements.set(db, st);
+  }
+  return st;
+}
+
+function copy(m: Manifest): Manifest {
+  return { generation: m.generation, alarm: m.alarm && { ...m.alarm }, contacts: new Map(m.contacts), sessions: new Map(m.sessions) };
+}
+
 export function loadManifest(s: Store): Manifest {
-  const r = s.db.prepare('SELECT sealed FROM store_manifest WHERE id = 1').get() as { sealed: Buffer } | undefined;
+  const r = stmts(s.db).get.get() as { sealed: Buffer } | undefined;
   if (!r) throw new ManifestUnreadable('missing');
+  const hit = cache.get(s.db);
+  if (hit && hit.sealed.equals(r.sealed)) return copy(hit.manifest);
+  let m: Manifest;
   try {
-    return parseManifest(s.sealer.open('manifest', ROW, new Uint8Array(r.sealed)));
+    m = parseManifest(s.sealer.open('manifest', ROW, new Uint8Array(r.sealed)));
   } catch {
     throw new ManifestUnreadable('unreadable');
   }
+  cache.set(s.db, { sealed: r.sealed, manifest: copy(m) });
+  return m;
 }
 
 type GenerationSink = (generation: number) => void;
@@ -141,22 +175,13 @@ export function onGenerationCommitted(db: DB, sink: GenerationSink): void {
  */
 export function saveManifest(s: Store, m: Manifest): void {
   m.generation += 1;
-  s.db
-    .prepare('INSERT INTO store_manifest (id, sealed) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed')
-    .run(Buffer.from(s.sealer.seal('manifest', ROW, encodeManifest(m))));
+  const sealed = Buffer.from(s.sealer.seal('manifest', ROW, encodeManifest(m)));
+  stmts(s.db).put.run(sealed);
+  cache.set(s.db, { sealed, manifest: copy(m) });
   const sink = sinks.get(s.db);
-  if (sink) {
-    afterCommit(s.db, 'store-generation', () => {
-      // Read again after the commit: another process may have moved it further (never back).
-      let generation: number;
-      try {
-        generation = loadManifest(s).generation;
-      } catch {
-        return; // the next open reports it; a missed counter write only weakens detection
-      }
-      sink(generation);
-    });
-  }
+  // The generation this transaction commits (a rolled-back savepoint's save is replaced by a later one).
+  const generation = m.generation;
+  if (sink) afterCommit(s.db, 'store-generation', () => sink(generation));
 }
 
 /** Load, change, save: the one way row modules update their entries. */

@@ -15,6 +15,8 @@ export interface OpenedStore {
   alarm: Alarm | null;
   /** A format-1 store was migrated just now. */
   migrated: boolean;
+  /** Releases the counter file (call when the store is closed). */
+  close(): void;
 }
 
 export interface PrepareOptions {
@@ -35,7 +37,7 @@ function counterProblem(c: CounterRead, storeGeneration: number): { reason: Alar
 export function prepareStore(s: Store, o: PrepareOptions): OpenedStore {
   const sink = counterSink(o.counterPath, s.sealer);
   onGenerationCommitted(s.db, sink);
-  const opened = tx(s.db, (): OpenedStore & { generation: number } => {
+  const opened = tx(s.db, (): { alarm: Alarm | null; migrated: boolean; generation: number } => {
     let migrated = false;
     let problem: { reason: AlarmReason; counterGeneration: number } | null = null;
     const format = Number(getMeta(s.db, 'store_format') ?? '1');
@@ -74,7 +76,7 @@ export function prepareStore(s: Store, o: PrepareOptions): OpenedStore {
   });
   // A counter behind the store (a crash between a commit and its counter write) catches up here.
   sink(opened.generation);
-  return { alarm: opened.alarm, migrated: opened.migrated };
+  return { alarm: opened.alarm, migrated: opened.migrated, close: () => sink.close() };
 }
 
 /** Clears the alarm (reset-sessions, after the sessions were dropped). Call inside its transaction. */
