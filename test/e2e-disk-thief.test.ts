@@ -4,43 +4,26 @@
 // counter file) with sqlite or the file system while no fastchat runs, often with a hostile relay
 // serving the attacker's keys under the victim's name, then runs the real `fastchat` again.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import { converse, jsonLines, startScenarios, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
 import { queuedFor, serveKeysOf, withStoreFile } from './util/tamper.js';
 import { withCore } from './util/client-core.js';
 
 describe('a disk thief without the passphrase', () => {
   let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let n = 0;
+  let scenarios: Awaited<ReturnType<typeof startScenarios>>;
+  const homes = <N extends string>(...names: N[]): Promise<Record<N, TestHome>> => scenarios.homes(...names);
 
   before(async () => {
-    tmp = makeTempRoot('fastchat-thief-');
-    relay = await startRelayProcess({ args: ['--rate-limit-address', '1000'] }); // many registrations from 127.0.0.1
+    scenarios = await startScenarios('fastchat-thief-');
+    relay = scenarios.relay;
   });
   after(async () => {
-    await relay?.stop();
-    tmp?.cleanup();
+    await scenarios?.close();
   });
-
-  /** Fresh registered homes for one test (usernames are unique per relay). */
-  async function homes<N extends string>(...names: N[]): Promise<Record<N, TestHome>> {
-    n++;
-    const hs = Object.fromEntries(names.map((name) => [name, makeHome(tmp.root, `${name}${n}`)])) as Record<N, TestHome>;
-    await Promise.all(Object.values<TestHome>(hs).map((h) => setUpUser(h, relay.url)));
-    return hs;
-  }
-
-  /** a → b and b → a, so both hold a session and a contact record for the other. */
-  async function converse(a: TestHome, b: TestHome): Promise<void> {
-    await a.ok(['send', `@${b.name}`, `hello ${b.name}`]);
-    await b.ok(['inbox']);
-    await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
-    await a.ok(['inbox']);
-  }
 
   /** encodePublicIdentity of a home, as config.json holds it (public). */
   function publicIdentityBytes(h: TestHome): Buffer {
@@ -125,12 +108,12 @@ describe('a disk thief without the passphrase', () => {
     const { alice, bob } = await homes('alice', 'bob');
     await converse(alice, bob);
     const store = join(alice.dir, 'store.db');
-    copyFileSync(store, join(tmp.root, `backup-${alice.name}.db`));
+    copyFileSync(store, join(scenarios.root, `backup-${alice.name}.db`));
     await alice.ok(['send', `@${bob.name}`, 'after the backup']);
     await bob.ok(['inbox']);
     // The older copy goes back (a backup restore, or a thief undoing the last messages).
     for (const f of ['-wal', '-shm']) rmSync(store + f, { force: true });
-    copyFileSync(join(tmp.root, `backup-${alice.name}.db`), store);
+    copyFileSync(join(scenarios.root, `backup-${alice.name}.db`), store);
     const queued = queuedFor(relay.db, bob.name);
     const refused = await alice.run(['send', `@${bob.name}`, 'would reuse a message key']);
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);

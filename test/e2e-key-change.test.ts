@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { toBase64url } from '../crypto/encoding.js';
 import { encryptMessage, initiateSession } from '../crypto/session.js';
 import { encodePayload } from '../client/core/payload.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import { converse, jsonLines, startScenarios, type TestHome } from './util/fastchat-cli.js';
+import type { RelayProcess } from './util/relay-process.js';
 import { queuedFor, serveKeysOf } from './util/tamper.js';
 import { withCore } from './util/client-core.js';
 
@@ -15,31 +15,16 @@ const DAY = 24 * 3600 * 1000;
 
 describe('key changes against a hostile relay', () => {
   let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let n = 0;
+  let scenarios: Awaited<ReturnType<typeof startScenarios>>;
+  const homes = <N extends string>(...names: N[]): Promise<Record<N, TestHome>> => scenarios.homes(...names);
 
   before(async () => {
-    tmp = makeTempRoot('fastchat-keychange-');
-    relay = await startRelayProcess({ args: ['--rate-limit-address', '1000'] });
+    scenarios = await startScenarios('fastchat-keychange-');
+    relay = scenarios.relay;
   });
   after(async () => {
-    await relay?.stop();
-    tmp?.cleanup();
+    await scenarios?.close();
   });
-
-  async function homes<N extends string>(...names: N[]): Promise<Record<N, TestHome>> {
-    n++;
-    const hs = Object.fromEntries(names.map((name) => [name, makeHome(tmp.root, `${name}${n}`)])) as Record<N, TestHome>;
-    await Promise.all(Object.values<TestHome>(hs).map((h) => setUpUser(h, relay.url)));
-    return hs;
-  }
-
-  async function converse(a: TestHome, b: TestHome): Promise<void> {
-    await a.ok(['send', `@${b.name}`, `hello ${b.name}`]);
-    await b.ok(['inbox']);
-    await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
-    await a.ok(['inbox']);
-  }
 
   /**
    * A first message made with `attacker`'s keys claiming to come from `as`, delivered to `to` as
