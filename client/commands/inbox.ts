@@ -48,7 +48,7 @@ export function register(program: Command): void {
           }
         }
         await printer.all();
-        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed (fastchat verify @${p} --accept)`);
+        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
         if (!r.drained) {
           const left = r.left === undefined || r.left === 0 ? 'some messages may still be' : `${r.left} message${r.left === 1 ? ' is' : 's are'} still`;

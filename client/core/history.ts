@@ -1,5 +1,6 @@
 // Reading the local history back (bodies decrypted with the storage key). Pairwise messages
 // (messages) and group messages (group_messages) share the columns read here.
+import type { Column, RowKey } from './at-rest.js';
 import type { Client } from './context.js';
 
 /** What every view of a stored message holds, direct or group. */
@@ -26,11 +27,12 @@ export interface StoredRow {
   error: string | null;
 }
 
-export function storedEntry(c: Pick<Client, 'sealer'>, r: StoredRow): StoredEntry {
+/** `column` and `row`: what the body is sealed under (messages: peer, direction, id; groups: group, sender, id). */
+export function storedEntry(c: Pick<Client, 'sealer'>, r: StoredRow, column: Column, row: RowKey): StoredEntry {
   return {
     id: r.id,
     direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
+    text: r.body ? new TextDecoder().decode(c.sealer.open(column, row, new Uint8Array(r.body))) : null,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
     relayAt: r.relay_at,
@@ -50,5 +52,5 @@ export function history(c: Client, peer: string, limit: number): HistoryEntry[] 
     peer: string;
     identity_changed: number;
   })[];
-  return rows.map((r) => ({ ...storedEntry(c, r), peer: r.peer, identityChanged: r.identity_changed === 1 }));
+  return rows.map((r) => ({ ...storedEntry(c, r, 'message', [r.peer, r.direction, r.id]), peer: r.peer, identityChanged: r.identity_changed === 1 }));
 }

@@ -54,7 +54,7 @@ export function unreadAfter(c: Client, after: number, limit: number): UnreadMess
     return labels.get(hex)!;
   };
   return rows.map(([table, r]) => ({
-    ...storedEntry(c, r),
+    ...(r.group_id ? storedEntry(c, r, 'group_message', [new Uint8Array(r.group_id), r.from_user, r.id]) : storedEntry(c, r, 'message', [r.from_user, r.direction, r.id])),
     table,
     seq: r.seq,
     unread: r.unread,
