@@ -131,7 +131,8 @@ describe('what a peer can make the receiver see', () => {
       await tmux.waitFor(`bob-carol-${when}`, /CHAT-EXIT=0/);
     };
     await check('before');
-    await bob.ok(['verify', '@carol', '--accept']);
+    const compared = JSON.parse((await bob.ok(['fingerprint', '@carol', '--json'])).stdout).safetyNumber as string;
+    await bob.ok(['verify', '@carol', '--accept', compared]);
     await check('after');
   });
 
