@@ -2,6 +2,7 @@
 // Every message goes through the same core as `send` and `inbox` (outbox, processIncoming), so the
 // store stays the single truth and a crash loses nothing.
 import { getContact } from '../core/contacts.js';
+import { gapGraceMs, gapLine, takeGaps } from '../core/gaps.js';
 import { relayTarget, type Client } from '../core/context.js';
 import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
@@ -51,6 +52,9 @@ export class Chat {
             this.show(x);
             if (x.kind === 'text' && x.file) this.fetchFiles();
           }
+          this.reportGaps();
+        } else if (f.type === 'drained') {
+          this.reportGaps();
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);
@@ -101,6 +105,8 @@ export class Chat {
     this.screen.rl.on('close', () => this.quit(0)); // Ctrl-D
     this.screen.rl.on('SIGINT', () => this.quit(0)); // Ctrl-C
     this.link.start();
+    this.gapTimer = setInterval(() => this.reportGaps(), Math.max(this.graceMs, 5000));
+    this.gapTimer.unref();
     this.screen.prompt();
     return this.done;
   }
@@ -290,6 +296,14 @@ export class Chat {
     });
   }
 
+  /** Missing messages whose grace ran out (gaps.ts): one summarised line. Also checked on a timer. */
+  private readonly graceMs = gapGraceMs();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private reportGaps(): void {
+    const gaps = takeGaps(this.c, Date.now(), this.graceMs);
+    if (gaps.length > 0) this.screen.print(`! ${gapLine(gaps)}`);
+  }
+
   private verify(confirm: boolean): void {
     const contact = getContact(this.c.db, this.peer);
     if (!contact) return this.screen.print(`! no identity known for @${this.peer} yet`);
@@ -306,6 +320,7 @@ export class Chat {
   quit(code: number): void {
     if (this.quitting) return;
     this.quitting = true;
+    clearInterval(this.gapTimer);
     this.link.stop();
     // Let queued sends finish (bounded), so a line typed right before /quit is not left behind.
     const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());
