@@ -104,6 +104,19 @@ export function openDb(path: string): DB {
   return db;
 }
 
+/**
+ * A table a module creates on first use (CREATE TABLE IF NOT EXISTS …): returns the function to
+ * call before each use, which runs `sql` once per database.
+ */
+export function lazySchema(sql: string): (c: { db: DB }) => void {
+  const ready = new WeakSet<object>();
+  return (c) => {
+    if (ready.has(c.db)) return;
+    c.db.exec(sql);
+    ready.add(c.db);
+  };
+}
+
 /** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
 export function tx<T>(db: DB, fn: () => T): T {
   return db.transaction(fn).immediate();

@@ -8,6 +8,7 @@
 import type { SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
 import type { Client } from './context.js';
+import { lazySchema } from './db.js';
 
 /** How long a gap may stay open before it counts as a lost message: longer than any honest reordering. */
 export const GAP_GRACE_MS = 60_000;
@@ -24,12 +25,7 @@ CREATE TABLE IF NOT EXISTS message_gaps (
   PRIMARY KEY (peer, device, dh, n)
 );`;
 
-const ready = new WeakSet<object>();
-function ensure(c: Pick<Client, 'db'>): void {
-  if (ready.has(c.db)) return;
-  c.db.exec(SCHEMA);
-  ready.add(c.db);
-}
+const ensure = lazySchema(SCHEMA);
 
 /** FASTCHAT_GAP_GRACE_SECONDS overrides GAP_GRACE_MS (tests use 0). */
 export function gapGraceMs(env: NodeJS.ProcessEnv = process.env): number {
