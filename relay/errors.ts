@@ -19,6 +19,7 @@ export const RELAY_ERROR_CODES = [
   'length_required', // a blob upload without Content-Length (the size is checked before the body)
   'quota_exceeded', // the uploader's blob storage quota would be exceeded; nothing was stored
   'range_not_satisfiable', // a blob download Range outside the blob
+  'too_many_devices', // a login with a new device id on an account at its device cap
   'internal', // a bug; the message says nothing more
 ] as const;
 
@@ -45,6 +46,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   bad_credentials: 401,
   unauthorized: 401,
   banned: 403,
+  too_many_devices: 403,
   unknown_user: 404,
   unknown_device: 404,
   not_found: 404,

@@ -26,11 +26,11 @@ describe('the hostile relay proxy', () => {
   });
 
   /** A fresh account logged in through the proxy, with its socket (hello and drained consumed). */
-  async function user(prefix: string, via: 'header' | 'query' = 'header'): Promise<{ name: string; http: RelayHttp; ws: RelayWs }> {
+  async function user(prefix: string): Promise<{ name: string; http: RelayHttp; ws: RelayWs }> {
     const name = uniqueUser(prefix);
     const http = new RelayHttp(hostile.url);
     await http.signup(name);
-    const ws = await RelayWs.connect(hostile.wsUrl, http.token, { via });
+    const ws = await RelayWs.connect(hostile.wsUrl, http.token);
     open.push(ws);
     assert.equal((await ws.next('hello')).user, name);
     await ws.next('drained');
@@ -52,9 +52,9 @@ describe('the hostile relay proxy', () => {
     return m;
   }
 
-  it('passes traffic unchanged without hooks, over HTTP and WebSocket, token in header or query', async () => {
+  it('passes traffic unchanged without hooks, over HTTP and WebSocket', async () => {
     const a = await user('pa');
-    const b = await user('pb', 'query');
+    const b = await user('pb');
     const keys = await makeBundle({ oneTimePreKeys: 1 });
     assert.equal((await b.http.putKeys(keys.body)).status, 200);
     assert.equal((await a.http.fetchKeys(b.name)).body.devices[0].oneTimePreKey.id, 1);
@@ -66,11 +66,17 @@ describe('the hostile relay proxy', () => {
     assert.deepEqual(hostile.sentBy(a.name, b.name).map((f) => f.id), ['p1', 'p2']);
   });
 
-  it('refuses a bad token exactly as the relay does', async () => {
-    const ws = await RelayWs.connect(hostile.wsUrl, 'not-a-token');
-    open.push(ws);
-    assert.equal((await ws.next('error')).code, 'unauthorized');
-    assert.equal((await ws.closed).code, 4001);
+  it('passes the upgrade request as it came: a bad token, or a good one in the URL, is refused as the relay refuses it', async () => {
+    const a = await user('ta');
+    for (const [url, token] of [
+      [hostile.wsUrl, 'not-a-token'],
+      [`${hostile.wsUrl}?token=${encodeURIComponent(a.http.token!)}`, null],
+    ] as const) {
+      const ws = await RelayWs.connect(url, token);
+      open.push(ws);
+      assert.equal((await ws.next('error')).code, 'unauthorized', url);
+      assert.equal((await ws.closed).code, 4001, url);
+    }
   });
 
   it('drops a delivery for good, and holds one until released, after a later one (reorder)', async () => {

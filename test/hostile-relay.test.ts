@@ -4,9 +4,11 @@
 // replays, tampers with, reorders, drops and forges traffic the way a relay running modified code
 // could. Each test names the claim it attacks (the claims table at the end of THREAT_MODEL.md).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { encodeEnvelope, parseEnvelope } from '../crypto/session.js';
 import { deviceEntry, firstMessage, messageFrame, mintIdentity, receipt } from './util/forge.js';
 import { jsonLines, runFastchat, type RunResult, type TestHome } from './util/fastchat-cli.js';
 import { fakeId, startHostileWorld, type HostileRelay, type MessageFrame } from './util/hostile-relay.js';
@@ -234,12 +236,13 @@ describe('a hostile relay against two homes', () => {
       if (to.user !== bob.name) return undefined;
       const body = Buffer.from(f.body, 'base64url');
       body[body.length - 20]! ^= 1;
-      return { deliver: [{ ...f, body: body.toString('base64url') }] };
+      // And a message of its own making in alice's name: a well-formed envelope with a ratchet key
+      // and ciphertext of its choosing.
+      const e = parseEnvelope(new Uint8Array(Buffer.from(f.body, 'base64url')));
+      const forged = encodeEnvelope({ ...e, header: { ...e.header, dh: new Uint8Array(randomBytes(32)) }, ciphertext: new Uint8Array(randomBytes(e.ciphertext.length)) });
+      return { deliver: [{ ...f, body: body.toString('base64url') }, { ...f, id: fakeId(), clientId: fakeId(), body: Buffer.from(forged).toString('base64url') }] };
     });
     await alice.ok(['send', '@bob10', 'pay 10']);
-    // A well-formed Message of the relay's own making: version, type, header (a ratchet key, pn 0, n 0), 160 + 16 bytes.
-    const forged = Buffer.concat([Buffer.from([1, 2, 1]), Buffer.alloc(32, 7), Buffer.alloc(8), Buffer.alloc(176, 9)]);
-    hostile.inject({ user: bob.name, device: 1 }, messageFrame({ user: alice.name, device: 1 }, forged.toString('base64url')));
     const r = await inbox(bob);
     off();
     assert.deepEqual(texts(r.messages), []);

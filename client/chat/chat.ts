@@ -8,8 +8,9 @@ import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
-import { fetchBundles, presence } from '../core/relay-api.js';
+import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
 import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
 import { safetyNumberWith, verifyContact } from '../core/trust.js';
 import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
@@ -131,7 +132,10 @@ export class Chat {
   private async checkPeerIdentity(): Promise<void> {
     if (isGroupArg(this.peer)) return; // members' keys are checked per member (fastchat group info)
     try {
-      checkBundles(this.c, this.peer, await fetchBundles(this.t, this.peer));
+      // With a session the identity lookup suffices and spends none of the peer's one-time prekeys
+      // (the relay limits bundle fetches per pair, docs/RELAY.md).
+      const known = sessionDevices(this.c.db, this.peer).length > 0;
+      checkBundles(this.c, this.peer, known ? await fetchIdentities(this.t, this.peer) : await fetchBundles(this.t, this.peer));
     } catch (e) {
       if (e instanceof UntrustedIdentity) this.screen.print(`!!! the identity key of @${this.peer} CHANGED — sending is blocked. Compare safety numbers with /verify.`);
       else if (isUnreachable(e)) return;

@@ -26,8 +26,9 @@ import { appendRecord, countPending, deleteOurKeys, groupLabel, listGroups, load
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
-import { fetchBundles } from './relay-api.js';
+import { fetchBundles, fetchIdentities } from './relay-api.js';
 import { isUnreachable } from './relay-http.js';
+import { sessionDevices } from './sessions.js';
 
 // ---- naming -----------------------------------------------------------------------------------
 
@@ -59,9 +60,14 @@ async function lookUpMembers(c: Client, users: string[]): Promise<{ members: Gro
   const members: GroupMember[] = [];
   for (const user of [...new Set(users)]) {
     if (user === me) throw usageError('you are always a member of your own group; name the others');
-    const b = await fetchBundles(t, user);
-    checkBundles(c, user, b);
-    bundles.set(user, b);
+    // With a session the identity lookup suffices and spends none of the member's one-time
+    // prekeys (the relay limits bundle fetches per pair of accounts).
+    if (sessionDevices(c.db, user).length > 0) checkBundles(c, user, await fetchIdentities(t, user));
+    else {
+      const b = await fetchBundles(t, user);
+      checkBundles(c, user, b);
+      bundles.set(user, b);
+    }
     members.push({ user, signPublic: getContact(c.db, user)!.identity.signPublic });
   }
   return { members, bundles };

@@ -218,13 +218,9 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
     };
   };
   const same = (a: Addr | null, b: Addr): boolean => a !== null && a.user === b.user && a.device === b.device;
-  const tokenOf = (h: http.IncomingHttpHeaders, url: URL): string | null => {
-    const m = /^Bearer (.+)$/.exec(h.authorization ?? '');
-    return m ? m[1]! : url.searchParams.get('token');
-  };
-  const requesterOf = (req: http.IncomingMessage, url: URL): Addr | null => {
-    const t = tokenOf(req.headers, url);
-    return t ? (tokens.get(t) ?? null) : null;
+  const requesterOf = (req: http.IncomingMessage): Addr | null => {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    return m ? (tokens.get(m[1]!) ?? null) : null;
   };
 
   function push(conn: Conn, frame: Frame): void {
@@ -407,7 +403,7 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
       } catch {
         f = undefined;
       }
-      const from = requesterOf(req, url);
+      const from = requesterOf(req);
       if (!f) return forward(req, res, raw);
       log.push({ dir: 'up', via: 'http', conn: from, frame: f });
       const v = firstVerdict(sendHooks, f, from);
@@ -421,14 +417,14 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
     if (req.method === 'GET' && keys && keys[1] !== 'count' && keysHooks.length > 0) {
       return forward(req, res, Buffer.alloc(0), (status, headers, answer) => {
         if (status !== 200) return answerJson(res, status, headers, answer.toString('utf8'));
-        const ctx: KeysContext = { user: decodeURIComponent(keys[1]!), kind: keys[2] ? 'identity' : 'bundle', requester: requesterOf(req, url), answer: JSON.parse(answer.toString('utf8')) };
+        const ctx: KeysContext = { user: decodeURIComponent(keys[1]!), kind: keys[2] ? 'identity' : 'bundle', requester: requesterOf(req), answer: JSON.parse(answer.toString('utf8')) };
         answerJson(res, status, headers, firstVerdict(keysHooks, ctx) ?? ctx.answer);
       });
     }
     const blob = /^\/v1\/blobs\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && blob && blobHooks.length > 0) {
       return forward(req, res, Buffer.alloc(0), (status, headers, answer) => {
-        const ctx: BlobContext = { id: decodeURIComponent(blob[1]!), range: req.headers.range, requester: requesterOf(req, url), status, headers: forwardHeaders(headers) as Record<string, string>, body: answer };
+        const ctx: BlobContext = { id: decodeURIComponent(blob[1]!), range: req.headers.range, requester: requesterOf(req), status, headers: forwardHeaders(headers) as Record<string, string>, body: answer };
         const a = firstVerdict(blobHooks, ctx) ?? {};
         const h: Record<string, string> = { ...ctx.headers };
         for (const [k, v] of Object.entries(a.headers ?? {})) {
