@@ -201,7 +201,8 @@ describe('a hostile relay against two homes', () => {
     await alice.ok(['keygen', '--force']);
     await alice.ok(['send', '@bob8', 'new key, same alice']);
     await bob.ok(['inbox']);
-    await bob.ok(['verify', '@alice8', '--accept']);
+    const compared = JSON.parse((await bob.ok(['fingerprint', '@alice8', '--json'])).stdout).safetyNumber as string;
+    await bob.ok(['verify', '@alice8', '--accept', ...compared.split(' ')]);
     hostile.inject({ user: bob.name, device: 1 }, messageFrame({ user: alice.name, device: 1 }, captured!.body));
     const r = await inbox(bob);
     assert.deepEqual(texts(r.messages), []);

@@ -66,7 +66,7 @@ export function register(program: Command): void {
           warn(gapLine(r.gaps));
           if (opts.json) for (const g of r.gaps) printJson({ id: null, from: g.peer, group: null, text: null, sentAt: null, receivedAt: null, gap: { missing: g.missing, since: g.since } });
         }
-        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed (fastchat verify @${p} --accept)`);
+        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
         if (!opts.json && r.received === 0) process.stderr.write('no new messages\n');
       } finally {

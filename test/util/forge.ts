@@ -26,7 +26,7 @@ export function deviceEntry(identity: IdentityKeyPair, deviceId: number, kind: '
 /** A first message (PreKeyMessage) from `as` with `identity` to the device of `device` (an entry of a key-directory answer for `to`). */
 export function firstMessage(identity: IdentityKeyPair, as: Addr, to: string, device: any, payload: Parameters<typeof encodePayload>[0]): string {
   const bundle = bundleFromJson({ address: { user: to, device: device.deviceId }, identity: device.identity, signedPreKey: device.signedPreKey, oneTimePreKey: device.oneTimePreKey ?? null });
-  const session = initiateSession(identity, as, bundle, random);
+  const session = initiateSession(identity, as, bundle, random, Date.now());
   return toBase64url(encryptMessage(session, encodePayload(payload), random).envelope);
 }
 
