@@ -2,6 +2,7 @@
 // says `drained`, optionally wait for live messages, then flush the receipts that produced. Also
 // the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
 import type { Client } from './context.js';
+import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
@@ -24,6 +25,8 @@ export interface SyncReport {
   drained: boolean;
   /** When not drained: how many of the messages queued at connect were not received (if known). */
   left: number | undefined;
+  /** Messages that later ones showed missing and that stayed missing past the grace (gaps.ts). */
+  gaps: Gap[];
   outbox: FlushReport & { held: string[] };
 }
 
@@ -38,6 +41,7 @@ export async function maintainKeys(c: Client, t: RelayTarget, relayCount: number
 }
 
 export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): Promise<SyncReport> {
+  const graceMs = gapGraceMs();
   let received = 0;
   let frames = 0;
   let drained = false;
@@ -118,6 +122,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       received,
       drained,
       left: drained || hello.queued === undefined ? undefined : Math.max(0, hello.queued - frames),
+      gaps: takeGaps(c, c.now(), graceMs),
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
     };
   } finally {
