@@ -10,7 +10,6 @@ import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import {
   decryptGroupMessage,
   encryptGroupMessage,
-  parseTheirSenderKey,
   peekGroupMessage,
   proposeChange,
   signGroupChange,
@@ -19,14 +18,14 @@ import {
 import { sodium } from '../crypto/sodium.js';
 import { relayTarget } from '../client/core/context.js';
 import { queueRecords } from '../client/core/group-keys.js';
-import { listGroups, loadGroup, loadOurKey } from '../client/core/group-store.js';
+import { listGroups, loadGroup, loadOurKey, loadTheirKey } from '../client/core/group-store.js';
 import { processIncoming } from '../client/core/incoming.js';
 import { deliverOutbox } from '../client/core/outbox.js';
 import { encodePayload } from '../client/core/payload.js';
 import { postMessage } from '../client/core/relay-api.js';
 import { closeAgents, RelayError } from '../client/core/relay-http.js';
 import { withCore } from './util/client-core.js';
-import { inject, relayAs, relayBodies, withhold } from './util/group-e2e.js';
+import { inject, isGroupBody, relayAs, relayBodies, withhold } from './util/group-e2e.js';
 import { jsonLines, makeTempRoot, startUsers, type TestHome } from './util/fastchat-cli.js';
 import type { RelayProcess } from './util/relay-process.js';
 
@@ -61,10 +60,10 @@ function craft(key: OurSenderKey, text: string): { body: string; key: OurSenderK
 /** Every receiving chain in `home`'s store tries `body`: true when one opens it. */
 function anyKeyOpens(home: TestHome, body: string): Promise<boolean> {
   return withCore(home, (c) => {
-    const rows = c.db.prepare('SELECT key FROM group_sender_keys WHERE ours = 0').all() as { key: Buffer }[];
+    const rows = c.db.prepare('SELECT group_id, sender, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; epoch: number }[];
     return rows.some((r) => {
       try {
-        decryptGroupMessage(parseTheirSenderKey(c.sealer.open('group_sender_key', new Uint8Array(r.key))), fromBase64url(body));
+        decryptGroupMessage(loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!, fromBase64url(body));
         return true;
       } catch {
         return false;
@@ -182,12 +181,12 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     await alice.ok(['group', 'remove', '#ops', '@dave']);
     // Bob has not run anything since: `send` learns of the removal first.
     const r = await bob.ok(['send', '#ops', 'dave must not read this', '--json']);
-    const toAlice = relayBodies(relay, 'bob', 'alice').filter((b) => b.clientId.startsWith('g'));
+    const toAlice = relayBodies(relay, 'bob', 'alice').filter(isGroupBody);
     const body = toAlice[toAlice.length - 1]!.body;
     // Dave's modified client tries every key it holds, whatever it was told.
     await dave.ok(['inbox']);
     assert.equal(await anyKeyOpens(dave, body), false, 'dave opens nothing bob sent after the removal');
-    assert.equal(relayBodies(relay, 'bob', 'dave').filter((b) => b.clientId.startsWith('g')).length, 0, 'nothing for dave');
+    assert.equal(relayBodies(relay, 'bob', 'dave').filter(isGroupBody).length, 0, 'nothing for dave');
     assert.match(r.stderr, /#ops: @alice removed @dave/);
     assert.equal(JSON.parse(r.stdout).recipients, 1);
     assert.deepEqual((await inbox(alice)).messages.map((m) => m.text), ['dave must not read this']);
@@ -204,17 +203,17 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     const r = JSON.parse((await bob.ok(['send', '#hold', 'carol must not read this either', '--json'])).stdout);
     assert.equal(r.status, 'queued');
     assert.match(r.reason, /already use a newer epoch whose change has not reached us/);
-    assert.equal(relayBodies(relay, 'bob', 'carol').filter((b) => b.clientId.startsWith('g')).length, 0, 'nothing went to carol');
+    assert.equal(relayBodies(relay, 'bob', 'carol').filter(isGroupBody).length, 0, 'nothing went to carol');
     // Once the change arrives, the message goes at the new epoch, to alice only.
     await inject(relay, 'alice', ['bob'], record!.body, 'withheld-removal');
     await bob.ok(['inbox']);
-    assert.equal(relayBodies(relay, 'bob', 'carol').filter((b) => b.clientId.startsWith('g')).length, 0);
+    assert.equal(relayBodies(relay, 'bob', 'carol').filter(isGroupBody).length, 0);
     assert.deepEqual((await inbox(alice)).messages.map((m) => m.text), ['carol must not read this either']);
   });
 
   it('has a removed member handed a post-removal message say it was removed, not hold it', async () => {
     await bob.ok(['send', '#ops', 'second after dave']);
-    const body = relayBodies(relay, 'bob', 'alice').filter((b) => b.clientId.startsWith('g')).pop()!.body;
+    const body = relayBodies(relay, 'bob', 'alice').filter(isGroupBody).pop()!.body;
     await inject(relay, 'bob', ['dave'], body, 'handed-to-dave');
     const r = await inbox(dave);
     assert.match(r.stderr, /1 message for #ops was sent after you were removed: you cannot read it/);
@@ -234,7 +233,7 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     assert.equal(err.code, 'stale_epoch');
     assert.equal(err.status, 409);
     // A stranger who learned the group id raises the fence far ahead: the group still talks.
-    const h = peekGroupMessage(fromBase64url(relayBodies(relay, 'alice', 'bob').filter((b) => b.clientId.startsWith('g')).pop()!.body));
+    const h = peekGroupMessage(fromBase64url(relayBodies(relay, 'alice', 'bob').filter(isGroupBody).pop()!.body));
     const junk = craft({ groupId: h.groupId, epoch: 1000, transcript: h.transcript, sender: 'mallory', counter: 0, chainKey: new Uint8Array(32), ...signPair() }, 'x');
     await inject(relay, 'mallory', ['mallory'], junk.body, 'raise-fence');
     await mallory.ok(['inbox']);

@@ -1,17 +1,24 @@
 // `fastchat chat @bob`: history, then the backlog, then live messages; typed lines are sent.
 // Every message goes through the same core as `send` and `inbox` (outbox, processIncoming), so the
 // store stays the single truth and a crash loses nothing.
-import { getContact } from '../core/contacts.js';
+import { gapGraceMs, gapLine, takeGaps } from '../core/gaps.js';
+import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js';
+import { toHex } from '../../crypto/encoding.js';
+import { CliError } from '../errors.js';
 import { relayTarget, type Client } from '../core/context.js';
 import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
-import { fetchBundles, presence } from '../core/relay-api.js';
+import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
 import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
-import { safetyNumberWith, verifyContact } from '../core/trust.js';
-import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
+import { contactOrLookup, safetyNumberWith, verifyContact } from '../core/trust.js';
+import { sendRefusal } from '../core/send-guard.js';
+import { isGroupArg, messageLines, parsePeer, safeText, shortTime, terminalColumns } from '../format.js';
+import { messageBlock } from '../render.js';
+import { markIncomingShown, rowsSinceOldestUnread } from '../core/unread.js';
 import { groupHistory, labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
 import { flushGroupOutbox } from '../core/group-outbox.js';
 import { forkLine, GroupNotices } from '../core/group-notices.js';
@@ -53,13 +60,15 @@ export class Chat {
             this.show(x);
             if (x.kind === 'text' && x.file) this.fetchFiles();
           }
+          this.reportGaps();
+        } else if (f.type === 'drained') {
+          this.reportGaps();
+          // The backlog is in: queued group messages may go now (sync before send).
+          this.serial(() => this.flushGroups());
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);
           if (f.user === this.peer) this.screen.print(`* @${f.user} is ${f.online ? 'online' : 'offline'}`);
-        } else if (f.type === 'drained') {
-          // The backlog is in: queued group messages may go now (sync before send).
-          this.serial(() => this.flushGroups());
         } else if (f.type === 'prekeys_low') {
           void maintainKeys(this.c, this.t, f.oneTimePreKeys, (m) => this.screen.print(`! ${m}`));
         } else if (f.type === 'error') {
@@ -106,31 +115,47 @@ export class Chat {
     this.screen.rl.on('close', () => this.quit(0)); // Ctrl-D
     this.screen.rl.on('SIGINT', () => this.quit(0)); // Ctrl-C
     this.link.start();
+    this.gapTimer = setInterval(() => this.reportGaps(), Math.max(this.graceMs, 5000));
+    this.gapTimer.unref();
     this.screen.prompt();
     return this.done;
   }
 
+  /**
+   * The last `n` messages of the conversation, or more when its unread ones reach further back:
+   * everything unread is shown, and what is shown counts as read.
+   */
   private showHistory(n: number): void {
     if (isGroupArg(this.peer)) {
-      const entries = groupHistory(this.c, resolveGroup(this.c, this.peer), n);
+      const g = resolveGroup(this.c, this.peer);
+      const entries = groupHistory(this.c, g, Math.max(n, rowsSinceOldestUnread(this.c, { groupId: g.groupId })));
       if (entries.length === 0) this.screen.print(`(no messages in ${this.peer} yet)`);
-      for (const e of entries) this.screen.print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? ` (${e.status})` : ''}`);
+      for (const e of entries) {
+        this.printBlock(messageBlock({ ...e, identityChanged: false }, '', terminalColumns()));
+        if (e.direction === 'in') markIncomingShown(this.c, e.from, e.id, g.idHex);
+      }
       return;
     }
-    const entries = history(this.c, this.peer, n);
+    const entries = history(this.c, this.peer, Math.max(n, rowsSinceOldestUnread(this.c, { peer: this.peer })));
     if (entries.length === 0) this.screen.print(`(no messages with @${this.peer} yet)`);
     for (const e of entries) {
-      const who = e.direction === 'out' ? 'you' : `@${this.peer}`;
-      const mark = e.direction === 'out' ? ` (${e.status})` : e.status === 'failed' ? ` (could not decrypt: ${e.error})` : '';
-      this.screen.print(`${shortTime(e.sentAt)}  ${who}: ${e.text === null ? '—' : safeText(e.text)}${mark}`);
+      this.printBlock(messageBlock({ ...e, from: e.direction === 'out' ? 'you' : this.peer }, '', terminalColumns()));
+      if (e.direction === 'in') markIncomingShown(this.c, this.peer, e.id);
     }
+  }
+
+  private printBlock(lines: string[]): void {
+    for (const line of lines) this.screen.print(line);
   }
 
   /** TOFU / key-change check against the directory when a conversation opens. */
   private async checkPeerIdentity(): Promise<void> {
     if (isGroupArg(this.peer)) return; // members' keys are checked per member (fastchat group info)
     try {
-      checkBundles(this.c, this.peer, await fetchBundles(this.t, this.peer));
+      // With a session the identity lookup suffices and spends none of the peer's one-time prekeys
+      // (the relay limits bundle fetches per pair, docs/RELAY.md).
+      const known = sessionDevices(this.c.db, this.c.sealer, this.peer).length > 0;
+      checkBundles(this.c, this.peer, known ? await fetchIdentities(this.t, this.peer) : await fetchBundles(this.t, this.peer));
     } catch (e) {
       if (e instanceof UntrustedIdentity) this.screen.print(`!!! the identity key of @${this.peer} CHANGED — sending is blocked. Compare safety numbers with /verify.`);
       else if (isUnreachable(e)) return;
@@ -149,11 +174,17 @@ export class Chat {
 
   private show(r: Incoming): void {
     if ((r.kind === 'text' || r.kind === 'group_event') && r.group?.id === this.groupId) this.followLabel(r.group.label);
-    if (r.kind === 'text' && r.group) {
-      const here = r.group.id === this.groupId;
-      const before = r.beforeChange ? ' (sent before the last change)' : '';
-      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${before}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
-      else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
+    if (r.kind === 'text') {
+      const here = r.group ? r.group.id === this.groupId : !isGroupArg(this.peer) && r.from === this.peer;
+      if (!here) {
+        // Left unread: shown when the user switches there (or by the next inbox).
+        if (r.group) this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
+        else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
+        return;
+      }
+      const text = r.file ? fileLine(r.file, r.text) : r.text;
+      this.printBlock(messageBlock({ direction: 'in', from: r.from, text, sentAt: r.sentAt, receivedAt: r.receivedAt, relayAt: r.relayAt, status: 'received', error: null, identityChanged: r.identityChanged, ...(r.beforeChange ? { beforeChange: true } : {}) }, '', terminalColumns()));
+      markIncomingShown(this.c, r.from, r.id, r.group?.id);
     } else if (r.kind === 'group_event') {
       this.screen.print(`${r.loud ? '!!!' : '*'} #${safeText(r.group.label)}: ${safeText(r.text)}`);
     } else if (r.kind === 'group_fork') {
@@ -166,13 +197,9 @@ export class Chat {
       }
     } else if (r.kind === 'group_rejected') {
       this.screen.print(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
-    } else if (r.kind === 'text') {
-      if (r.from === this.peer) {
-        const warn = r.identityChanged ? ' [KEY CHANGED — unverified]' : '';
-        this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
-      } else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
     } else if (r.kind === 'failed') {
       this.screen.print(`! could not decrypt a message from @${r.from} (${r.reason}): ${r.message}`);
+      markIncomingShown(this.c, r.from, r.id);
     }
   }
 
@@ -189,7 +216,7 @@ export class Chat {
   private sendLine(text: string): void {
     const peer = this.peer;
     if (isGroupArg(peer)) {
-      this.screen.print(`${shortTime(Date.now())}  you: ${safeText(text)}`);
+      this.printBlock(messageLines(`${shortTime(Date.now())}  you: `, text, '', terminalColumns()));
       this.serial(async () => {
         // Our socket is already receiving: a round trip on it is the receive pass before the send.
         const r = await sendGroupText(this.c, peer, text, undefined, this.syncer);
@@ -197,12 +224,13 @@ export class Chat {
       });
       return;
     }
-    if (getContact(this.c.db, peer)?.trust === 'changed') {
-      this.screen.print(`! not sent: the identity key of @${peer} changed. Compare safety numbers (/verify), then /verify confirm.`);
+    const refusal = sendRefusal(this.c, peer);
+    if (refusal) {
+      this.screen.print(`! not sent: ${refusal.message}. ${refusal.code === 'store_rolled_back' ? 'Run `fastchat reset-sessions`.' : 'Compare safety numbers (/verify), then /verify confirm.'}`);
       return;
     }
     const q = queueText(this.c, peer, text);
-    this.screen.print(`${shortTime(q.sentAt)}  you: ${safeText(text)}`);
+    this.printBlock(messageLines(`${shortTime(q.sentAt)}  you: `, text, '', terminalColumns()));
     this.serial(async () => {
       try {
         const sealed = await encryptQueued(this.c, this.t);
@@ -324,22 +352,46 @@ export class Chat {
     });
   }
 
+  /** Missing messages whose grace ran out (gaps.ts): one summarised line. Also checked on a timer. */
+  private readonly graceMs = gapGraceMs();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private reportGaps(): void {
+    const gaps = takeGaps(this.c, Date.now(), this.graceMs);
+    if (gaps.length > 0) this.screen.print(`! ${gapLine(gaps)}`);
+  }
+
+  /** The key /verify last showed for each peer: /verify confirm accepts that key and no other. */
+  private readonly shownKeys = new Map<string, PublicIdentity>();
+
   private verify(confirm: boolean): void {
-    const contact = getContact(this.c.db, this.peer);
-    if (!contact) return this.screen.print(`! no identity known for @${this.peer} yet`);
-    this.screen.print(`safety number with @${this.peer} (${contact.trust}): ${safetyNumberWith(this.c, contact)}`);
-    if (!confirm) {
-      this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
-      return;
-    }
-    const after = verifyContact(this.c, this.c.sealer, this.peer, true);
-    this.screen.print(`@${this.peer} is now ${after.trust}`);
+    const peer = this.peer;
+    this.serial(async () => {
+      if (!confirm) {
+        const shown = await contactOrLookup(this.c, peer);
+        if (!shown.identity) return this.screen.print(`! no key of @${peer} can be shown now`);
+        this.shownKeys.set(peer, shown.identity);
+        const state = shown.contact ? shown.contact.trust : 'FAILED INTEGRITY CHECK';
+        this.screen.print(`safety number with @${peer} (${state}): ${safetyNumberWith(this.c, peer, shown.identity)}`);
+        this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
+        return;
+      }
+      const key = this.shownKeys.get(peer);
+      if (!key) return this.screen.print('! type /verify first: it shows the number to compare');
+      try {
+        const after = await verifyContact(this.c, peer, { accept: true, key: { kind: 'fingerprint', hex: toHex(fingerprintBytes(key)) } });
+        this.screen.print(`@${peer} is now ${after.trust}`);
+      } catch (e) {
+        if (!(e instanceof CliError)) throw e;
+        this.screen.print(`! ${e.message}${e.code === 'key_mismatch' ? ' — the key changed since /verify showed it; /verify again' : ''}`);
+      }
+    });
   }
 
   private quitting = false;
   quit(code: number): void {
     if (this.quitting) return;
     this.quitting = true;
+    clearInterval(this.gapTimer);
     this.link.stop();
     // Let queued sends finish (bounded), so a line typed right before /quit is not left behind.
     const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());

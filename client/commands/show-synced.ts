@@ -1,7 +1,7 @@
 // What the receive pass before a group send or change brought in (sync before send), said on
 // stderr so the command's own output (and --json) stays one result: membership changes, refusals
-// and forks line by line, held items summarised, and how many messages arrived (`inbox` will not
-// show them again; `history` does).
+// and forks line by line, held items summarised, and how many messages arrived (they stay unread:
+// the next `inbox` prints them).
 import type { Synced } from '../core/groups.js';
 
 export async function showSynced(s: Synced): Promise<void> {
@@ -20,5 +20,5 @@ export async function showSynced(s: Synced): Promise<void> {
   }
   for (const l of notices.lines()) warn(safeText(l));
   for (const w of s.warnings) warn(w);
-  if (messages > 0) warn(`${messages} new message${messages === 1 ? '' : 's'} arrived while syncing before the send (fastchat history shows ${messages === 1 ? 'it' : 'them'})`);
+  if (messages > 0) warn(`${messages} new message${messages === 1 ? '' : 's'} arrived while syncing before the send (\`fastchat inbox\` shows ${messages === 1 ? 'it' : 'them'})`);
 }

@@ -16,6 +16,13 @@ CREATE TABLE IF NOT EXISTS contacts (
   pending_identity BLOB,               -- the new identity seen while trust = 'changed'
   added_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
+  -- sealed BLOB (ADDED_COLUMNS): the sealed contact record; the columns above are a readable copy
+);
+-- The integrity manifest (client/core/integrity/manifest.ts): one sealed row naming every contact
+-- and session row with a digest, and the store's generation counter.
+CREATE TABLE IF NOT EXISTS store_manifest (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  sealed BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
   username TEXT NOT NULL,
@@ -81,6 +88,17 @@ ${GROUP_SCHEMA}`;
  * ALTER TABLE ADD COLUMN, which SQLite does without rewriting the table). Append, never edit.
  */
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [
+  // The sealed contact record (identity, trust, pending identity, rejected keys) bound to the username.
+  ['contacts', 'sealed', 'BLOB'],
+  // 0 once the message was shown (printed by inbox, displayed by chat); otherwise this home's
+  // arrival number (nextArrival), so inbox shows what is unread across conversations oldest first.
+  // A row of an older home counts as shown.
+  ['messages', 'unread', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_messages', 'unread', 'INTEGER NOT NULL DEFAULT 0'],
+  // The relay's clock when it stored an incoming message (its frame's sentAt): what the sender's
+  // claimed time is checked against (client/render.ts).
+  ['messages', 'relay_at', 'TEXT'],
+  ['group_messages', 'relay_at', 'TEXT'],
   // groups, format 2 (client/core/group-schema.ts says what each holds)
   ['group_sender_keys', 'late', 'INTEGER NOT NULL DEFAULT 0'],
   ['group_pending', 'bytes', 'INTEGER NOT NULL DEFAULT 0'],
@@ -88,6 +106,12 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declarat
   ['group_messages', 'before_change', 'INTEGER NOT NULL DEFAULT 0'],
   ['group_outbox', 'payload', 'BLOB'],
 ];
+
+/** Indexes on added columns: created after the columns exist. */
+const ADDED_INDEXES = `
+CREATE INDEX IF NOT EXISTS messages_unread ON messages (unread) WHERE unread > 0;
+CREATE INDEX IF NOT EXISTS group_messages_unread ON group_messages (unread) WHERE unread > 0;
+`;
 
 function addMissingColumns(db: DB): void {
   for (const [table, column, declaration] of ADDED_COLUMNS) {
@@ -107,13 +131,56 @@ export function openDb(path: string): DB {
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
   addMissingColumns(db);
+  db.exec(ADDED_INDEXES);
   for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
   return db;
 }
 
+/**
+ * A table a module creates on first use (CREATE TABLE IF NOT EXISTS …): returns the function to
+ * call before each use, which runs `sql` once per database.
+ */
+export function lazySchema(sql: string): (c: { db: DB }) => void {
+  const ready = new WeakSet<object>();
+  return (c) => {
+    if (ready.has(c.db)) return;
+    c.db.exec(sql);
+    ready.add(c.db);
+  };
+}
+
+const afterCommitHooks = new WeakMap<DB, Map<string, () => void>>();
+
+/**
+ * Runs `fn` once the outermost transaction commits (at once when none is open); dropped if it rolls
+ * back. One hook per key: a later registration replaces an earlier one. For side effects outside
+ * the database that must never run ahead of it (the store counter file, integrity/counter.ts).
+ */
+export function afterCommit(db: DB, key: string, fn: () => void): void {
+  if (!db.inTransaction) {
+    fn();
+    return;
+  }
+  let hooks = afterCommitHooks.get(db);
+  if (!hooks) afterCommitHooks.set(db, (hooks = new Map()));
+  hooks.set(key, fn);
+}
+
 /** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
 export function tx<T>(db: DB, fn: () => T): T {
-  return db.transaction(fn).immediate();
+  // Nested: a savepoint inside the caller's transaction; its hooks run when that one commits.
+  if (db.inTransaction) return db.transaction(fn)();
+  let result: T;
+  try {
+    result = db.transaction(fn).immediate();
+  } catch (e) {
+    afterCommitHooks.delete(db);
+    throw e;
+  }
+  const hooks = afterCommitHooks.get(db);
+  afterCommitHooks.delete(db);
+  if (hooks) for (const h of hooks.values()) h();
+  return result;
 }
 
 export function getMeta(db: DB, key: string): string | undefined {
@@ -123,4 +190,15 @@ export function getMeta(db: DB, key: string): string | undefined {
 
 export function setMeta(db: DB, key: string, value: string): void {
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+/**
+ * The next arrival number of this home (1, 2, …), for a message being stored as unread. Call inside
+ * the transaction that stores it, so numbers follow commit order.
+ */
+export function nextArrival(db: DB): number {
+  const row = db
+    .prepare("INSERT INTO meta (key, value) VALUES ('arrival', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
+    .get() as { value: string | number };
+  return Number(row.value);
 }

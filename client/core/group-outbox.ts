@@ -13,12 +13,14 @@
 // (a relay may be withholding it), so what we would send could reach a member it removed.
 import { equalBytes, toBase64url, toHex } from '../../crypto/encoding.js';
 import { encryptGroupMessage, isMember, peekGroupMessage } from '../../crypto/group/index.js';
+import type { RowKey } from './at-rest.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { startEpoch } from './group-keys.js';
 import { loadGroup, loadOurKey, saveOurKey } from './group-store.js';
 import { postMessage } from './relay-api.js';
-import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
+import { assertNotRolledBack } from './send-guard.js';
+import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 
 export interface GroupFlushReport {
   sent: number;
@@ -30,6 +32,11 @@ export interface GroupFlushReport {
   pastFence: number;
   /** Groups (hex id) whose messages wait because members already use an epoch we have not reached. */
   behind: string[];
+}
+
+/** What a queued group message's payload is sealed under (column `outbox`): its group and message id. */
+export function groupOutboxRowKey(groupId: Uint8Array, messageId: string): RowKey {
+  return [groupId, messageId, 'group'];
 }
 
 function devicesOf(db: DB, user: string): number[] {
@@ -69,8 +76,10 @@ function current(c: Client, r: Row): Row | { fail: string } | 'behind' {
     if (h.epoch === g.state.epoch && equalBytes(h.transcript, g.state.transcript)) return r;
     if (!r.payload) return { fail: 'stale_epoch' }; // queued by a build that kept no payload
     const me = ourAddress(c).user;
+    // A rolled-back store holds an old position of our sender chain: encrypting would reuse its keys.
+    assertNotRolledBack(c);
     const ours = loadOurKey(c, g.groupId, me, g.state.epoch) ?? startEpoch(c, g.state);
-    const { state, message } = encryptGroupMessage(ours, c.sealer.open('outbox', new Uint8Array(r.payload)));
+    const { state, message } = encryptGroupMessage(ours, c.sealer.open('outbox', groupOutboxRowKey(g.groupId, r.message_id), new Uint8Array(r.payload)));
     saveOurKey(c, state);
     const recipients = JSON.stringify(g.state.members.map((m) => m.user).filter((u) => u !== me));
     c.db.prepare('UPDATE group_outbox SET body = ?, recipients = ? WHERE seq = ?').run(Buffer.from(message), recipients, r.seq);
@@ -131,7 +140,7 @@ export async function flushGroupOutbox(c: Client, t: RelayTarget | undefined, op
         report.stale.push(group);
         continue;
       }
-      if (e instanceof RelayError && (e.code === 'queue_full' || e.code === 'rate_limited' || e.status >= 500)) {
+      if (isRetryableRefusal(e)) {
         report.failed.push({ group, code: e.code, message: e.message });
         break; // keep it (and the order) for the next command
       }

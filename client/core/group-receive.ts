@@ -37,6 +37,7 @@ import {
 import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import type { Address } from '../../crypto/types.js';
 import { ourAddress, type Client } from './context.js';
+import { nextArrival } from './db.js';
 import { commitChange, storeApplied, type Applied } from './group-change.js';
 import { queueRecords } from './group-keys.js';
 import { holdItem } from './group-held.js';
@@ -219,8 +220,8 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     return refusal(c, h.groupId, m, e);
   }
   const inserted = c.db
-    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, status, before_change) VALUES (?, ?, ?, 'in', ?, ?, ?, 'received', ?)")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('message', utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, late ? 1 : 0);
+    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread, before_change) VALUES (?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
+    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, m.sentAt, nextArrival(c.db), late ? 1 : 0);
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
   const file = p.type === 'file' ? p.file : undefined;
   if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });
@@ -232,6 +233,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     text: p.text,
     sentAt: p.sentAt,
     receivedAt: m.receivedAt,
+    relayAt: m.sentAt,
     identityChanged: false,
     newContact: false,
     group: refOf(c, g),

@@ -18,14 +18,17 @@ import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
 import { commitChange, storeApplied } from './group-change.js';
 import { queueRecords, startEpoch } from './group-keys.js';
-import { flushGroupOutbox, type GroupFlushReport } from './group-outbox.js';
+import { flushGroupOutbox, groupOutboxRowKey, type GroupFlushReport } from './group-outbox.js';
 import { countPending, groupLabel, listGroups, loadGroup, loadOurKey, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
 import type { Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
-import { fetchBundles } from './relay-api.js';
+import { fetchBundles, fetchIdentities } from './relay-api.js';
+import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
+import { assertNotRolledBack } from './send-guard.js';
 import { isUnreachable } from './relay-http.js';
+import { sessionDevices } from './sessions.js';
 import { syncInbox } from './sync.js';
 
 // ---- naming -----------------------------------------------------------------------------------
@@ -58,10 +61,15 @@ async function lookUpMembers(c: Client, users: string[]): Promise<{ members: Gro
   const members: GroupMember[] = [];
   for (const user of [...new Set(users)]) {
     if (user === me) throw usageError('you are always a member of your own group; name the others');
-    const b = await fetchBundles(t, user);
-    checkBundles(c, user, b);
-    bundles.set(user, b);
-    members.push({ user, signPublic: getContact(c.db, user)!.identity.signPublic });
+    // With a session the identity lookup suffices and spends none of the member's one-time
+    // prekeys (the relay limits bundle fetches per pair of accounts).
+    if (sessionDevices(c.db, c.sealer, user).length > 0) checkBundles(c, user, await fetchIdentities(t, user));
+    else {
+      const b = await fetchBundles(t, user);
+      checkBundles(c, user, b);
+      bundles.set(user, b);
+    }
+    members.push({ user, signPublic: getContact(c, user)!.identity.signPublic });
   }
   return { members, bundles };
 }
@@ -199,6 +207,8 @@ export interface GroupSendResult {
 /** Queues one group message under our key of the group's current epoch (one transaction). */
 export function queueGroupMessage(c: Client, g: StoredGroup, id: string, text: string, sentAt: string, file?: FileRef): string[] {
   const me = ourAddress(c).user;
+  // A rolled-back store holds an old position of our sender chain: sending would reuse its keys.
+  assertNotRolledBack(c);
   return tx(c.db, () => {
     const current = loadGroup(c, g.groupId)!;
     const recipients = current.state.members.map((m) => m.user).filter((u) => u !== me);
@@ -208,10 +218,10 @@ export function queueGroupMessage(c: Client, g: StoredGroup, id: string, text: s
     saveOurKey(c, state);
     c.db
       .prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, status) VALUES (?, ?, ?, 'out', ?, ?, 'queued')")
-      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('message', utf8(file ? fileLine(file, text) : text))), sentAt);
+      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('group_message', [g.groupId, me, id], utf8(file ? fileLine(file, text) : text))), sentAt);
     c.db
       .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(Buffer.from(g.groupId), id, `g${id}`, JSON.stringify(recipients), Buffer.from(message), c.now(), Buffer.from(c.sealer.seal('outbox', payload)));
+      .run(Buffer.from(g.groupId), id, toBase64url(c.random(16)), JSON.stringify(recipients), Buffer.from(message), c.now(), Buffer.from(c.sealer.seal('outbox', groupOutboxRowKey(g.groupId, id), payload))); // random client id: names no message
     return recipients;
   });
 }
@@ -266,34 +276,18 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   return { ...out, status: 'queued', reason: row.error ?? reason ?? 'not acknowledged' };
 }
 
-export interface GroupHistoryEntry {
-  id: string;
+export interface GroupHistoryEntry extends StoredEntry {
   from: string;
-  direction: 'in' | 'out';
-  text: string | null;
-  sentAt: string;
-  receivedAt: string | null;
-  status: string;
-  error: string | null;
   /** Received at an epoch that had ended (within the grace): sent before the change that ended it. */
   beforeChange: boolean;
 }
 
+/** The last `limit` messages of the group, in the order they arrived (or were written) here. */
 export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHistoryEntry[] {
   const rows = c.db
     .prepare('SELECT * FROM (SELECT * FROM group_messages WHERE group_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
-    .all(Buffer.from(g.groupId), limit) as { id: string; sender: string; direction: 'in' | 'out'; body: Buffer | null; sent_at: string; received_at: string | null; status: string; error: string | null; before_change: number }[];
-  return rows.map((r) => ({
-    id: r.id,
-    from: r.sender,
-    direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
-    sentAt: r.sent_at,
-    receivedAt: r.received_at,
-    status: r.status,
-    error: r.error,
-    beforeChange: r.before_change === 1,
-  }));
+    .all(Buffer.from(g.groupId), limit) as (StoredRow & { sender: string; before_change: number })[];
+  return rows.map((r) => ({ ...storedEntry(c, r, 'group_message', [g.groupId, r.sender, r.id]), from: r.sender, beforeChange: r.before_change === 1 }));
 }
 
 // ---- views ------------------------------------------------------------------------------------
@@ -323,7 +317,7 @@ export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: Stored
     admins: [...g.state.admins],
     members: g.state.members.map((m) => {
       if (m.user === me) return { user: m.user, admin: isAdmin(g.state, m.user), you: true, trust: 'you' as const, keyMatches: true };
-      const contact = getContact(c.db, m.user);
+      const contact = getContact(c, m.user);
       const keyMatches = contact !== undefined && Buffer.from(contact.identity.signPublic).equals(Buffer.from(m.signPublic));
       return { user: m.user, admin: isAdmin(g.state, m.user), you: false, trust: contact?.trust ?? ('unknown' as const), keyMatches };
     }),

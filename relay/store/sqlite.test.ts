@@ -145,3 +145,48 @@ test('commitBatch applies acks before sends in one transaction, and returns deli
   assert.ok(second.deliveryIds[0]! > queued!.deliveryId);
   assert.equal(rows(s, 'messages'), 1);
 });
+
+test('within one batch, a send refused as queue_full refuses the later sends of its stream to that recipient (out_of_order), not those of other streams', () => {
+  const s = setup();
+  const limits = { ...LIMITS, maxBytes: 1000 };
+  const sized = (id: string, bytes: number, stream?: number): SubmitRequest => ({ ...msg(id, [['bob', 1]], 'x'.repeat(bytes)), ...(stream !== undefined ? { stream } : {}) });
+  assert.ok(s.submitBatch([sized('m1', 600)], 1000, limits)[0]!.ok);
+  // m2 does not fit, m3 would: stored, it would reach bob before m2 is sent again.
+  const r = s.submitBatch([sized('m2', 600, 7), sized('m3', 100, 7), sized('c1', 100, 8), { ...sized('m4', 100, 7), to: [{ user: 'carol', device: 1 }] }], 2000, limits);
+  assert.deepEqual(
+    r.map((x) => (x.ok ? 'ok' : x.error.code)),
+    ['queue_full', 'out_of_order', 'ok', 'ok'],
+  );
+  assert.ok(!r[1]!.ok && isRelayError(r[1]!.error, 'out_of_order'));
+  // Without a stream (HTTP, one request at a time per recipient) each send is judged alone.
+  assert.deepEqual(s.submitBatch([sized('h1', 600), sized('h2', 100)], 3000, limits).map((x) => (x.ok ? 'ok' : x.error.code)), ['queue_full', 'ok']);
+});
+
+test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', () => {
+  const s = setup();
+  const token = (n: number) => new Uint8Array(32).fill(n);
+  const session = (n: number) => ({ tokenHash: token(n), device: 1, now: 0, expiresAt: 1e15 });
+  assert.equal(s.createSession(token(1), 'alice', 1, 0, 1e15), true);
+  assert.equal(s.createSession(token(2), 'alice', 2, 0, 1e15), true);
+  assert.equal(s.changePassword('alice', '$argon2id$x', '$argon2id$new', session(3)), 2);
+  assert.equal(s.getSession(token(1), 1), undefined);
+  assert.equal(s.getSession(token(2), 1), undefined);
+  assert.equal(s.getSession(token(3), 1)?.user, 'alice');
+  // A login whose argon2 check ran against the old hash while the change committed.
+  assert.equal(s.createSession(token(4), 'alice', 1, 0, 1e15, '$argon2id$x'), false);
+  assert.equal(s.getSession(token(4), 1), undefined);
+  // A second change verified against the old hash loses and changes nothing.
+  assert.equal(s.changePassword('alice', '$argon2id$x', '$argon2id$other', session(5)), undefined);
+  assert.equal(s.getUser('alice')!.passwordHash, '$argon2id$new');
+  assert.equal(s.getSession(token(3), 1)?.user, 'alice');
+  assert.equal(s.createSession(token(6), 'alice', 1, 0, 1e15, '$argon2id$new'), true);
+  assert.equal(s.deleteSessions('alice'), 2);
+});
+
+test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', () => {
+  const s = setup();
+  for (const d of [2, 3]) assert.equal(s.addDevice('alice', d, 0, 3), true);
+  assert.equal(s.addDevice('alice', 4, 0, 3), false);
+  assert.equal(s.deviceExists('alice', 4), false);
+  assert.equal(s.addDevice('alice', 2, 0, 3), true);
+});

@@ -9,8 +9,9 @@
 //    That survives kill -9 of the process (the OS still writes the WAL) but a power loss can lose
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
-import { RelayError } from '../errors.js';
+import { isRetryable, RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
+import { secureDbFiles } from './file-modes.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import type {
@@ -20,6 +21,8 @@ import type {
 
 export interface SqliteStoreOptions {
   synchronous?: SyncLevel;
+  /** Told about each database file whose mode was too open and has been narrowed to 0600. */
+  onModeFixed?: (file: string, oldMode: number) => void;
 }
 
 type Row = Record<string, any>;
@@ -27,6 +30,8 @@ type Row = Record<string, any>;
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+  // 0600 before SQLite creates anything: the -wal and -shm take the database file's mode.
+  for (const f of secureDbFiles(path)) opts.onModeFixed?.(f.file, f.mode);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
@@ -57,7 +62,12 @@ class SqliteStore implements Store {
       touchDevice: p('INSERT OR IGNORE INTO devices (username, device_id, created_at) VALUES (?, ?, ?)'),
       deviceExists: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
+      countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
+                              SELECT ?, username, ?, ?, ? FROM users WHERE username = ? AND password_hash = ?`),
+      deleteSessions: p('DELETE FROM sessions WHERE username = ?'),
+      setPasswordIfHash: p('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?'),
       getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
                      JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
       deleteSession: p('DELETE FROM sessions WHERE token_hash = ?'),
@@ -121,12 +131,22 @@ class SqliteStore implements Store {
     this.s.touchDevice.run(user, device, now);
   }
 
+  addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
+    return this.db.transaction(() => {
+      if (this.s.deviceExists.get(user, device) !== undefined) return true;
+      if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
+      this.s.touchDevice.run(user, device, now);
+      return true;
+    }).immediate();
+  }
+
   deviceExists(user: string, device: number): boolean {
     return this.s.deviceExists.get(user, device) !== undefined;
   }
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void {
-    this.s.createSession.run(tokenHash, user, device, now, expiresAt);
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
+    if (passwordHash === undefined) return this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1;
+    return this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1;
   }
 
   getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
@@ -136,6 +156,19 @@ class SqliteStore implements Store {
 
   deleteSession(tokenHash: Uint8Array): void {
     this.s.deleteSession.run(tokenHash);
+  }
+
+  deleteSessions(user: string): number {
+    return this.s.deleteSessions.run(user).changes;
+  }
+
+  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
+    return this.db.transaction(() => {
+      if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
+      const revoked = this.s.deleteSessions.run(user).changes;
+      this.s.createSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt);
+      return revoked;
+    }).immediate();
   }
 
   putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
@@ -214,7 +247,18 @@ class SqliteStore implements Store {
       // count/sum scan is the expensive part of a send, and inside one transaction nothing else
       // changes it.
       const usage = new Map<string, { n: number; bytes: number }>();
-      return { acked, results: reqs.map((r) => this.submitOne(r, now, limits, usage)) };
+      // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
+      const refused = new Set<string>();
+      const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
+      const results = reqs.map((r): SubmitResult => {
+        if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
+        const keys = streamKeys(r);
+        if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
+        const res = this.submitOne(r, now, limits, usage);
+        if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
+        return res;
+      });
+      return { acked, results };
     }).immediate();
   }
 
@@ -279,6 +323,10 @@ class SqliteStore implements Store {
     return n;
   }
 
+  queuedFor(to: Address): number {
+    return (this.s.queueUsage.get(to.user, to.device) as Row).n as number;
+  }
+
   pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
     return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
       deliveryId: r.id,
@@ -329,7 +377,7 @@ class SqliteStore implements Store {
   }
 }
 
-function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'stale_epoch', message: string): SubmitResult {
+function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'out_of_order' | 'stale_epoch', message: string): SubmitResult {
   return { ok: false, error: new RelayError(code, message) };
 }
 

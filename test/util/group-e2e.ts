@@ -3,9 +3,15 @@
 // account it serves (it can mint a session for any of them). Homes' passwords follow
 // test/util/fastchat-cli.ts (`password-of-<name>`).
 import Database from 'better-sqlite3';
-import { toBase64url } from '../../crypto/encoding.js';
+import { GROUP_FORMAT_TAGS } from '../../crypto/consts.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { RelayHttp, RelayWs } from './relay-client.js';
 import type { RelayProcess } from './relay-process.js';
+
+/** A relay body that is a group message (tag 0x33), not a pairwise envelope: client ids name nothing. */
+export function isGroupBody(b: { body: string }): boolean {
+  return fromBase64url(b.body)[1] === GROUP_FORMAT_TAGS.groupMessage;
+}
 
 /** Bodies the relay holds for `to` from `sender`, oldest first (what a malicious relay could keep). */
 export function relayBodies(relay: RelayProcess, sender: string, to: string): { clientId: string; body: string }[] {

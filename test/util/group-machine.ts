@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { toBase64url, toHex } from '../../crypto/encoding.js';
-import { createGroup, decryptGroupMessage, encryptGroupMessage, parseGroupChange, parseTheirSenderKey, peekGroupMessage, type GroupOp, type TheirSenderKey } from '../../crypto/group/index.js';
+import { createGroup, decryptGroupMessage, encryptGroupMessage, parseGroupChange, peekGroupMessage, type GroupOp, type TheirSenderKey } from '../../crypto/group/index.js';
 import { tx } from '../../client/core/db.js';
 import { commitChange, storeApplied } from '../../client/core/group-change.js';
-import { epochInfo, listGroups, loadGroup, loadOurKey, saveOurKey } from '../../client/core/group-store.js';
+import { epochInfo, listGroups, loadGroup, loadOurKey, loadTheirKey, saveOurKey } from '../../client/core/group-store.js';
 import { queueGroupMessage } from '../../client/core/groups.js';
 import type { Incoming } from '../../client/core/incoming.js';
 import { queueRecords } from '../../client/core/group-keys.js';
@@ -61,8 +61,8 @@ class World {
   snapshotKeys(): void {
     for (const [name, c] of this.sim.users) {
       const mine = this.keysEver.get(name) ?? new Map<string, TheirSenderKey>();
-      for (const r of c.db.prepare('SELECT key FROM group_sender_keys WHERE ours = 0').all() as { key: Buffer }[]) {
-        const k = parseTheirSenderKey(c.sealer.open('group_sender_key', new Uint8Array(r.key)));
+      for (const r of c.db.prepare('SELECT group_id, sender, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; epoch: number }[]) {
+        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!;
         mine.set(`${k.sender}/${k.epoch}/${toHex(k.signPublic)}`, k);
       }
       this.keysEver.set(name, mine);

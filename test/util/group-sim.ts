@@ -10,6 +10,7 @@ import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { generateSignedPreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from '../../client/core/assemble.js';
+import { observeIdentity } from '../../client/core/contacts.js';
 import type { Client } from '../../client/core/context.js';
 import { openDb } from '../../client/core/db.js';
 import { homePaths } from '../../client/core/home.js';
@@ -46,12 +47,15 @@ export class GroupSim {
       const random = systemRandom();
       const home = homePaths(join(sim.dir, name));
       const secrets = { identity: generateIdentity(random), storageKey: random(32) };
-      const c = assembleClient({ home, config: { username: name, deviceId: 1 }, secrets, db: openDb(join(sim.dir, `${name}.db`)), random });
+      const c = assembleClient({ home, config: { username: name, deviceId: 1 }, secrets, db: openDb(join(sim.dir, `${name}.db`)), random, keystoreWasCurrent: false });
       c.now = () => sim.clock;
       // A signed prekey only: the sim's bundles carry no one-time prekey (X3DH allows it).
       saveSignedPreKey(c.db, c.sealer, generateSignedPreKey(c.secrets.identity, 1, sim.clock, random));
       sim.users.set(name, c);
     }
+    // Everyone has looked everyone up in the key directory once (trust on first use), as a member
+    // does before a group change names someone.
+    for (const [a, ca] of sim.users) for (const [b, cb] of sim.users) if (a !== b) observeIdentity(ca, b, publicIdentity(cb.secrets.identity), sim.clock);
     return sim;
   }
 
