@@ -26,7 +26,7 @@ import { postMessage } from '../client/core/relay-api.js';
 import { closeAgents, RelayError } from '../client/core/relay-http.js';
 import { withCore } from './util/client-core.js';
 import { inject, isGroupBody, relayAs, relayBodies, withhold } from './util/group-e2e.js';
-import { jsonLines, makeTempRoot, startUsers, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, startUsers, type TestHome } from './util/fastchat-cli.js';
 import type { RelayProcess } from './util/relay-process.js';
 
 async function inbox(home: TestHome): Promise<{ messages: any[]; stderr: string }> {
@@ -73,26 +73,20 @@ function anyKeyOpens(home: TestHome, body: string): Promise<boolean> {
 }
 
 describe('groups against a hostile relay, hostile members and strangers', () => {
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
-  let carol: TestHome;
-  let dave: TestHome;
-  let mallory: TestHome;
+  let world: Awaited<ReturnType<typeof startUsers<'alice' | 'bob' | 'carol' | 'dave' | 'mallory'>>> | undefined;
+  let relay: RelayProcess, alice: TestHome, bob: TestHome, carol: TestHome, dave: TestHome, mallory: TestHome;
 
   before(async () => {
-    ({ relay, tmp, homes: { alice, bob, carol, dave, mallory } } = await startUsers(['alice', 'bob', 'carol', 'dave', 'mallory'], {
-      prefix: 'fastchat-groups-hostile-',
-      relayArgs: ['--rate-limit-address', '1000'],
-    }));
+    // Many logins from 127.0.0.1 (the relay posing as users): the per-address limit is lifted.
+    world = await startUsers(['alice', 'bob', 'carol', 'dave', 'mallory'], { prefix: 'fastchat-groups-hostile-', relayArgs: ['--rate-limit-address', '1000'] });
+    ({ relay, homes: { alice, bob, carol, dave, mallory } } = world);
     await alice.ok(['group', 'create', '#team', '@bob', '@carol']);
     await syncAll(bob, carol, alice);
   });
   after(async () => {
     closeAgents();
-    await relay?.stop();
-    tmp?.cleanup();
+    await world?.relay.stop();
+    world?.tmp.cleanup();
   });
 
   let carolsOldKey: OurSenderKey;

@@ -8,7 +8,8 @@ import { toBase64url, toHex } from '../../crypto/encoding.js';
 import { createGroup, decryptGroupMessage, encryptGroupMessage, parseGroupChange, peekGroupMessage, type GroupOp, type TheirSenderKey } from '../../crypto/group/index.js';
 import { tx } from '../../client/core/db.js';
 import { commitChange, storeApplied } from '../../client/core/group-change.js';
-import { epochInfo, listGroups, loadGroup, loadOurKey, loadTheirKey, saveOurKey } from '../../client/core/group-store.js';
+import { epochInfo, listGroups, loadGroup, loadOurKey, loadTheirKey, saveOurKey, type StoredGroup } from '../../client/core/group-store.js';
+import type { Client } from '../../client/core/context.js';
 import { queueGroupMessage } from '../../client/core/groups.js';
 import type { Incoming } from '../../client/core/incoming.js';
 import { queueRecords } from '../../client/core/group-keys.js';
@@ -118,6 +119,14 @@ async function setUp(): Promise<World> {
   return w;
 }
 
+/** `by` about to act: an honest client first receives what the relay lets through (`sync`); undefined once it is out. */
+async function actAs(w: World, by: Name, sync: boolean): Promise<{ c: Client; g: StoredGroup } | undefined> {
+  if (sync) await w.sim.syncAll(by, (shown) => w.check(by, shown));
+  const c = w.sim.user(by);
+  const g = loadGroup(c, w.groupId);
+  return g && g.status === 'active' ? { c, g } : undefined;
+}
+
 async function run(w: World, a: Action, allowDrops: boolean): Promise<void> {
   const sim = w.sim;
   sim.clock += 1000;
@@ -131,10 +140,9 @@ async function run(w: World, a: Action, allowDrops: boolean): Promise<void> {
       });
       if (admins.length === 0) return;
       const by = admins[a.by % admins.length]!;
-      if (a.sync) await sim.syncAll(by, (shown) => w.check(by, shown));
-      const c = sim.user(by);
-      const g = loadGroup(c, w.groupId);
-      if (!g || g.status !== 'active') return;
+      const actor = await actAs(w, by, a.sync);
+      if (!actor) return;
+      const { c, g } = actor;
       const members = g.state.members.map((m) => m.user);
       const pool =
         a.op === 'add' ? NAMES.filter((n) => !members.includes(n)) : a.op === 'promote' ? members.filter((n) => !g.state.admins.includes(n)) : members.filter((n) => n !== by);
@@ -159,10 +167,9 @@ async function run(w: World, a: Action, allowDrops: boolean): Promise<void> {
       const senders = NAMES.filter((n) => loadGroup(sim.user(n), w.groupId)?.status === 'active');
       if (senders.length === 0) return;
       const by = senders[a.by % senders.length]!;
-      if (a.sync) await sim.syncAll(by, (shown) => w.check(by, shown));
-      const c = sim.user(by);
-      const g = loadGroup(c, w.groupId);
-      if (!g || g.status !== 'active') return;
+      const actor = await actAs(w, by, a.sync);
+      if (!actor) return;
+      const { c, g } = actor;
       const out = new Set([...w.everMember].filter((u) => !g.state.members.some((m) => m.user === u)));
       const id = `m${sim.clock}${by}`;
       queueGroupMessage(c, g, id, `hello from ${by}`, new Date(sim.clock).toISOString());
