@@ -9,7 +9,7 @@ import { getContact } from '../contacts.js';
 import { ourAddress, relayTarget, type Client } from '../context.js';
 import { resolveGroup } from '../groups.js';
 import { UntrustedIdentity } from '../outbox.js';
-import { RelayError, request, type RelayTarget } from '../relay-http.js';
+import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
 import { safeFileName } from './names.js';
 import { progressBar } from './progress.js';
@@ -45,7 +45,13 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   const size = statSync(path, { throwIfNoEntry: false })?.size;
   if (size === undefined) throw new CliError('no_file', `cannot read ${path}`);
   const progress = progressBar(`sending ${safeFileName(path.split(/[/\\]/).pop() ?? '')}`, size, showProgress);
-  const up = await uploadFile(t, path, recipients, c.random, progress);
+  let up;
+  try {
+    up = await uploadFile(t, path, recipients, c.random, progress);
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    throw new CliError('relay_unreachable', e.message, { cause: e, hint: 'a file is not queued like a message: send it again once the relay can be reached' });
+  }
   const file = { name: up.ref.name, size: up.ref.size, mime: up.ref.mime, blob: up.ref.blob };
   if (group) {
     const { sendGroupText } = await import('../groups.js');
