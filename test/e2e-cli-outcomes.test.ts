@@ -52,6 +52,7 @@ describe('every command says what happened', () => {
     });
     after(async () => {
       relay = await startRelayProcess({ db: relay.db, port: relay.port });
+      await alice.ok(['login', 'alice']);
     });
 
     it('send-file exits 1 with relay_unreachable, as text and as JSON, to a user and to a group', async () => {
@@ -63,6 +64,112 @@ describe('every command says what happened', () => {
       const group = await alice.run(['send-file', '#team', file]);
       assert.equal(group.code, 1, `stdout: ${group.stdout}\nstderr: ${group.stderr}`);
       assert.match(group.stderr, /cannot reach the relay/);
+    });
+
+    it('fails every one-shot command that needs the relay with exit 1 and relay_unreachable, and says what send queued', async () => {
+      const fails: string[][] = [
+        ['inbox'],
+        ['who'],
+        ['fingerprint', '@carol'],
+        ['group', 'create', '#other', '@bob'],
+        ['group', 'add', '#team', '@carol'],
+        ['login', 'alice'],
+        ['passwd'],
+        ['logout', '--all'],
+      ];
+      for (const args of fails) {
+        const r = await alice.run(args, { env: { FASTCHAT_NEW_PASSWORD: 'a new password here' } });
+        assertSaid(args.join(' '), r);
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /cannot reach the relay/, args.join(' '));
+        const json = await alice.run([...args, '--json'], { env: { FASTCHAT_NEW_PASSWORD: 'a new password here' } });
+        assert.equal(jsonError(`${args.join(' ')} --json`, json).code, 'relay_unreachable');
+      }
+      const dave = makeHome(tmp.root, 'dave');
+      await dave.ok(['keygen']);
+      const reg = await dave.run(['register', 'dave', '--relay', relay.url, '--json']);
+      assert.equal(jsonError('register --json', reg).code, 'relay_unreachable');
+      const queued: [string[], RegExp][] = [
+        [['send', '@bob', 'while the relay is down'], /^queued locally for @bob \(relay unreachable\)/m],
+        [['send', '#team', 'to the group, relay down'], /^queued locally for #team/m],
+        [['group', 'rename', '#team', 'crew'], /renamed to #crew[\s\S]*relay is unreachable: the change is queued/],
+      ];
+      for (const [args, said] of queued) {
+        const r = await alice.run(args);
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stdout + r.stderr, said, args.join(' '));
+      }
+      const local: string[][] = [['whoami'], ['contacts'], ['history', '@bob'], ['history', '#crew'], ['group', 'list'], ['group', 'info', '#crew'], ['verify', '@bob'], ['fingerprint']];
+      for (const args of local) {
+        const r = await alice.run(args);
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+        assertSaid(args.join(' '), r);
+        assert.ok(r.stdout.trim().length > 0, `${args.join(' ')} printed nothing`);
+      }
+    });
+
+    it('logs out locally and says the relay was not told', async () => {
+      const out = await alice.run(['logout']);
+      assert.equal(out.code, 0);
+      assert.match(out.stdout, /logged out locally \(the relay could not be told\)/);
+    });
+
+  });
+
+  describe('with the relay refusing the account (banned by the operator)', () => {
+    let bob: TestHome;
+    before(async () => {
+      bob = makeHome(tmp.root, 'bob');
+      await bob.ok(['relay', 'users', 'ban', 'bob', '--db', relay.db]);
+    });
+    after(async () => {
+      await bob.ok(['relay', 'users', 'unban', 'bob', '--db', relay.db]);
+    });
+
+    it('fails every command that reaches the relay with exit 1 and the relay\'s reason, not as unreachable', async () => {
+      const cmds: string[][] = [['send', '@alice', 'hi'], ['send-file', '@alice', file], ['inbox'], ['who'], ['group', 'create', '#b', '@alice'], ['login', 'bob']];
+      for (const args of cmds) {
+        const r = await bob.run(args);
+        assertSaid(args.join(' '), r);
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /cannot reach the relay/, args.join(' '));
+        assert.match(r.stderr, /banned/, args.join(' '));
+        const json = await bob.run([...args, '--json']);
+        assert.equal(jsonError(`${args.join(' ')} --json`, json).code, 'banned');
+      }
+    });
+  });
+
+  describe('with bad input', () => {
+    it('exits 2 with a usage error, as text and as one JSON object under --json, before touching anything', async () => {
+      const bad: string[][] = [
+        ['send', '@no', 'x'],
+        ['send', '@bob', ' '],
+        ['send-file', '@bob', join(tmp.root, 'missing.bin')],
+        ['send-file', '@bob', tmp.root],
+        ['inbox', '--wait', 'soon'],
+        ['history', '@bob', '-n', 'many'],
+        ['fingerprint', '@Bad-Name!'],
+        ['verify', '#team'],
+        ['register', 'x', '--relay', 'http://127.0.0.1:1'],
+        ['register', 'someone', '--relay', 'ftp://relay'],
+        ['login', 'a'],
+        ['group', 'create'],
+        ['group', 'rename', '#team', ''],
+        ['relay', 'cert', '--out', tmp.root],
+        ['send'],
+        ['no-such-command'],
+        ['send', '@bob', 'hi', '--no-such-option'],
+      ];
+      for (const args of bad) {
+        const r = await alice.run(args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /^fastchat: error: \S/m, args.join(' '));
+        assert.equal(r.stdout, '', args.join(' '));
+        const json = await alice.run([...args, '--json']);
+        assert.equal(json.code, 2, `${args.join(' ')} --json: ${json.stderr}`);
+        assert.equal(jsonError(`${args.join(' ')} --json`, json).code, 'usage');
+      }
     });
   });
 });

@@ -15,7 +15,8 @@ export interface RelayTarget {
 export class RelayError extends CliError {
   readonly status: number;
   constructor(status: number, code: string, message: string) {
-    super(code, message, status === 401 ? { hint: 'the relay token expired or was revoked: run `fastchat login <username>`' } : {});
+    const hint = status === 401 ? 'the relay token expired or was revoked: run `fastchat login <username>`' : code === 'banned' ? 'the relay\'s operator banned this account; only they can lift it' : undefined;
+    super(code, message, hint ? { hint } : {});
     this.name = 'RelayError';
     this.status = status;
   }

@@ -5,8 +5,8 @@ import type { Client } from './context.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
-import type { RelayTarget } from './relay-http.js';
-import { RelaySocket, type RelayFrame } from './relay-ws.js';
+import { RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { describeClose, RelaySocket, type RelayFrame } from './relay-ws.js';
 
 /** After a live message, keep listening this long for the rest of a burst before returning. */
 const QUIET_MS = 400;
@@ -73,8 +73,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
   };
   const { socket, hello } = await RelaySocket.connect(t, onFrame);
   let closed = false;
-  socket.on('close', () => {
+  let closeReason = '';
+  socket.on('close', (code) => {
     closed = true;
+    closeReason = describeClose(code);
     pokeWaiter();
   });
   const waitFor = (ms: number): Promise<void> =>
@@ -95,6 +97,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while (!drained && !closed && failure === undefined && Date.now() < deadline) await waitFor(deadline - Date.now());
     if (failure !== undefined) throw failure;
+    // What arrived is stored and acknowledged; the rest waits on the relay. Say so rather than
+    // end as if the inbox were empty.
+    if (!drained && closed) throw new RelayUnreachable(t.url, new Error(`${closeReason}, before the relay had sent everything`));
+    if (!drained) opts.onWarning('the relay did not finish sending what it holds in time; run `fastchat inbox` again for the rest');
     const waitMs = (opts.waitSeconds ?? 0) * 1000;
     if (waitMs > 0 && received === 0 && !closed) {
       const until = Date.now() + waitMs;
