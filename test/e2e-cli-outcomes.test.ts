@@ -116,6 +116,23 @@ describe('every command says what happened', () => {
 
   });
 
+  it('inbox --wait whose connection drops says so in words (no bare close code) and exits 1', async () => {
+    const waiting = alice.run(['inbox', '--wait', '60']);
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+      if (/^fastchat_ws_connections 1$/m.test(metrics)) break;
+      assert.ok(Date.now() < until, 'inbox never connected');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await relay.kill(); // no close frame: the client sees 1006
+    const r = await waiting;
+    relay = await startRelayProcess({ db: relay.db, port: relay.port });
+    assert.equal(r.code, 1, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stderr, /^fastchat: error: cannot reach the relay at \S+ \(the connection dropped \(the relay stopped, or the network is down\), while waiting for messages\)/m);
+    assert.doesNotMatch(r.stderr, /1006|no new messages/);
+  });
+
   describe('with the relay refusing the account (banned by the operator)', () => {
     let bob: TestHome;
     before(async () => {

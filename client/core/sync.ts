@@ -102,9 +102,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     if (!drained && closed) throw new RelayUnreachable(t.url, new Error(`${closeReason}, before the relay had sent everything`));
     if (!drained) opts.onWarning('the relay did not finish sending what it holds in time; run `fastchat inbox` again for the rest');
     const waitMs = (opts.waitSeconds ?? 0) * 1000;
-    if (waitMs > 0 && received === 0 && !closed) {
+    if (waitMs > 0 && received === 0) {
       const until = Date.now() + waitMs;
       while (received === 0 && !closed && failure === undefined && Date.now() < until) await waitFor(until - Date.now());
+      if (received === 0 && closed) throw new RelayUnreachable(t.url, new Error(`${closeReason}, while waiting for messages`));
       // A burst rarely arrives as one frame: collect until the line goes quiet.
       let before = received > 0 ? -1 : received;
       while (received !== before && !closed && failure === undefined) {
