@@ -13,6 +13,7 @@ async function commandModules(): Promise<Registrar[]> {
   const mods = await Promise.all([
     import('./commands/keygen.js'),
     import('./commands/account.js'),
+    import('./commands/agent.js'),
     import('./commands/send.js'),
     import('./commands/send-file.js'),
     import('./commands/inbox.js'),

@@ -61,20 +61,20 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 export async function openClient(): Promise<Client> {
-  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { readKeystore }, { getPassphrase }] = await Promise.all([
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { unlockSecrets }, { warn }] = await Promise.all([
     import('../../crypto/sodium.js'),
     import('./db.js'),
     import('./relay-http.js'),
     import('./assemble.js'),
-    import('./keystore.js'),
-    import('./prompt.js'),
+    import('./unlock.js'),
+    import('../format.js'),
   ]);
   await sodiumReady();
   const home = homePaths();
   requireKeys(home);
   ensureHome(home);
   const config = loadConfig(home);
-  const secrets = await readKeystore(home.keystore, await getPassphrase());
+  const secrets = await unlockSecrets(home, warn);
   return assembleClient({ home, config, secrets, db: openDb(home.store), random: systemRandom() }, closeAgents);
 }
 
