@@ -3,7 +3,7 @@
 // the password.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isValidUsername } from '../../crypto/types.js';
+import { foldUsername } from '../format.js';
 import { CliError, usageError } from '../errors.js';
 import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
@@ -13,8 +13,8 @@ import { changePassword as changePasswordOnRelay, createAccount, createSession, 
 import { RelayError, type RelayTarget } from './relay-http.js';
 
 export function checkUsername(username: string): string {
-  const u = username.startsWith('@') ? username.slice(1) : username;
-  if (!isValidUsername(u)) throw usageError(`invalid username "${username}"`, 'usernames are 3 to 32 characters: a-z, 0-9 and _');
+  const u = foldUsername(username);
+  if (u === undefined) throw usageError(`invalid username "${username}"`, 'usernames are 3 to 32 characters: a-z, 0-9 and _ (capitals are folded to lower case)');
   return u;
 }
 
@@ -69,7 +69,7 @@ export async function register(c: Client, username: string, relay: string, ca: s
     });
   }
   const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}) };
-  const password = await getPassword({ confirm: true });
+  const password = await getPassword({ fresh: true });
   try {
     await createAccount(t, username, password);
   } catch (e) {
@@ -129,7 +129,6 @@ export async function changePassword(c: PublicHome): Promise<{ username: string;
   const username = c.config.username!;
   const oldPassword = await getPassword();
   const newPassword = await getNewPassword();
-  if (newPassword.length < 8) throw usageError('the new password must be at least 8 characters');
   let r;
   try {
     r = await changePasswordOnRelay(t, oldPassword, newPassword);

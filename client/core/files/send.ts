@@ -16,9 +16,12 @@ import { progressBar } from './progress.js';
 import { markFile, pendingFiles, type IncomingFile } from './store.js';
 import { attachmentBlobSize, decryptToFile, downloadBlob, uploadFile } from './transfer.js';
 
+/** JSON has one form for a peer (as `send` and `history`): `to` the bare username, or a group. */
 export interface SendFileResult {
   id: string;
-  to: string;
+  to: string | null;
+  group: string | null;
+  groupId?: string;
   file: { name: string; size: number; mime: string; blob: string };
   status: 'sent' | 'queued';
   reason?: string;
@@ -56,10 +59,10 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   if (group) {
     const { sendGroupText } = await import('../groups.js');
     const r = await sendGroupText(c, to, caption, up.ref);
-    return { id: r.id, to: `#${r.group}`, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
+    return { id: r.id, to: null, group: r.group, groupId: r.groupId, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
   }
   const r: SendResult = await sendText(c, to, caption, up.ref);
-  return { id: r.id, to: `@${to}`, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
+  return { id: r.id, to, group: null, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
 }
 
 export interface FetchedFile {
