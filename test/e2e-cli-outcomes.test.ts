@@ -204,7 +204,7 @@ run(['node', 'fastchat', ...${JSON.stringify(args)}], [(p) => p.command('broken'
 }
 
 describe('the program itself', () => {
-  it('exits 1 with an internal error when a command\'s promise can never settle, instead of 0 in silence', () => {
+  it("exits 1 with an internal error when a command's promise can never settle, instead of 0 in silence", () => {
     // What send-file did: an await on a promise only an unref'd timer would have settled.
     const hang = 'await new Promise((resolve) => setTimeout(resolve, 60_000).unref());';
     const r = runWithCommand(hang, ['broken']);

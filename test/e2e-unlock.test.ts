@@ -150,7 +150,7 @@ describe('unlock once: the agent', () => {
     await gone(a.pid);
   });
 
-  it('serves no other local user: a stranger\'s process cannot connect to the socket', async (t) => {
+  it("serves no other local user: a stranger's process cannot connect to the socket", async (t) => {
     const a = await unlock(alice);
     t.after(() => alice.run(['lock']));
     // The home and the temp root are 0700 already; open them up as a careless user might, so the
