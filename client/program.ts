@@ -23,6 +23,7 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/who.js'),
     import('./commands/trust.js'),
     import('./commands/relay.js'),
+    import('./commands/completion.js'),
   ]);
   return mods.map((m) => m.register);
 }
