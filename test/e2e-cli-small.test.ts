@@ -88,6 +88,20 @@ describe('small things people hit on their first day', () => {
     assert.match(env.stderr, /^hint: check FASTCHAT_PASSPHRASE/m);
   });
 
+  it('words a wrong password\'s hint by where the password came from', async () => {
+    tmux.startFastchat('password', aliceTyping, ['login', 'alice']);
+    await tmux.waitFor('password', /passphrase: $/m);
+    tmux.type('password', alice.env.FASTCHAT_PASSPHRASE!);
+    await tmux.waitFor('password', /relay password: $/m);
+    tmux.type('password', 'not the password');
+    const typed = await tmux.waitFor('password', /CHAT-EXIT=\d+/);
+    assert.match(typed, /^fastchat: error: wrong username or password for @alice$/m);
+    assert.match(typed, /^hint: check the username and the password you typed/m);
+    assert.doesNotMatch(typed, /FASTCHAT_PASSWORD/);
+    const env = await alice.run(['login', 'alice'], { env: { FASTCHAT_PASSWORD: 'not the password' } });
+    assert.match(env.stderr, /^hint: check FASTCHAT_PASSWORD$/m);
+  });
+
   it('asks for the passphrase at a terminal once the agent is locked', async () => {
     await alice.ok(['unlock', '--for', '1h']);
     tmux.startFastchat('unlocked', aliceTyping, ['history', '@bob', '-n', '1']);

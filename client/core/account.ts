@@ -10,7 +10,7 @@ import { CliError, usageError } from '../errors.js';
 import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
 import { publishKeys } from './prekeys.js';
-import { getNewPassword, getPassword } from './prompt.js';
+import { getNewPassword, getPassword, passwordHint } from './prompt.js';
 import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
 import { RelayError, type RelayTarget } from './relay-http.js';
 
@@ -75,7 +75,7 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
     s = await createSession(t, username, password, deviceId);
   } catch (e) {
     if (e instanceof RelayError && e.code === 'bad_credentials') {
-      throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: 'check FASTCHAT_PASSWORD' });
+      throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: passwordHint() });
     }
     throw e;
   }
@@ -161,7 +161,7 @@ export async function changePassword(c: PublicHome): Promise<{ username: string;
     r = await changePasswordOnRelay(t, oldPassword, newPassword);
   } catch (e) {
     if (e instanceof RelayError && e.code === 'bad_credentials') {
-      throw new CliError('bad_credentials', `wrong current password for @${username}; nothing was changed`, { hint: 'check FASTCHAT_PASSWORD' });
+      throw new CliError('bad_credentials', `wrong current password for @${username}; nothing was changed`, { hint: passwordHint() });
     }
     throw e;
   }

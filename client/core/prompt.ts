@@ -146,6 +146,12 @@ export async function getPassword(opts: { fresh?: boolean; env?: string; what?: 
   }
 }
 
+/** A hint for a refused password, worded by where it came from (the variable only to who set it). */
+export function passwordHint(env = 'FASTCHAT_PASSWORD'): string {
+  const v = process.env[env];
+  return v !== undefined && v.length > 0 ? `check ${env}` : 'check the username and the password you typed (repeated failures are rate-limited by the relay)';
+}
+
 /** The new password of `passwd`: FASTCHAT_NEW_PASSWORD, else asked twice. */
 export function getNewPassword(): Promise<string> {
   return getPassword({ fresh: true, env: 'FASTCHAT_NEW_PASSWORD', what: 'new relay password' });
