@@ -91,6 +91,17 @@ export const FINGERPRINT_BYTES = 32;
 export const SAFETY_NUMBER_ITERATIONS = 5200;
 /** Digits per safety-number half: 6 chunks of 5 digits; the full number is two halves. */
 export const SAFETY_NUMBER_HALF_DIGITS = 30;
+/**
+ * Oldest signed prekey an initiator accepts: the owner replaces its signed prekey every 7 days
+ * (SIGNED_PREKEY_ROTATE_MS) and keeps a replaced one 30 days for first messages in flight
+ * (SIGNED_PREKEY_KEEP_MS), so an honest relay never serves one older than 37 days unless its owner
+ * has not connected for a month. An older one is refused (`stale_prekey`): a relay replaying an old,
+ * validly signed prekey whose private half may have leaked gains nothing, at the price of not
+ * starting a session with someone who has been away longer than that.
+ */
+export const SIGNED_PREKEY_ROTATE_MS = 7 * 24 * 3600 * 1000;
+export const SIGNED_PREKEY_KEEP_MS = 30 * 24 * 3600 * 1000;
+export const SIGNED_PREKEY_MAX_AGE_MS = SIGNED_PREKEY_ROTATE_MS + SIGNED_PREKEY_KEEP_MS;
 /** X3DH output (SK) size: one 32-byte root key for the ratchet. */
 export const X3DH_SHARED_SECRET_BYTES = 32;
 /**

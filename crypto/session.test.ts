@@ -40,6 +40,8 @@ import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS } from './consts.js';
 
 await sodiumReady();
 const random = systemRandom();
+/** When the test users' signed prekeys were made, and the initiator's clock. */
+const T0 = 1_700_000_000_000;
 
 interface User {
   address: Address;
@@ -51,7 +53,7 @@ interface User {
 
 function makeUser(user: string, device = 1): User {
   const identity = generateIdentity(random);
-  const signed = generateSignedPreKey(identity, 1, 1_700_000_000_000, random);
+  const signed = generateSignedPreKey(identity, 1, T0, random);
   const oneTime = new Map(generateOneTimePreKeys(100, 3, random).map((k) => [k.id, k]));
   const store: PreKeyStore = {
     signedPreKey: (id) => (id === signed.id ? signed : undefined),
@@ -97,7 +99,7 @@ function refused(side: Side, envelope: Uint8Array, code: CryptoErrorCode): void 
 function established(): { alice: Side; bob: Side; a: User; b: User; first: Uint8Array } {
   const a = makeUser('alice');
   const b = makeUser('bob');
-  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random) };
+  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random, T0) };
   const first = enc(alice, 'hello bob');
   const r = acceptPreKeyMessage(b.identity, b.address, b.store, a.address, first);
   assert.equal(fromUtf8(r.plaintext), 'hello bob');
@@ -182,7 +184,7 @@ test('the initiator sends PreKeyMessages until a reply decrypts, then plain Mess
 test('when the first PreKeyMessage is lost, a later one sets up the session and the first still decrypts', () => {
   const a = makeUser('alice');
   const b = makeUser('bob');
-  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random) };
+  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random, T0) };
   const m1 = enc(alice, 'one');
   const m2 = enc(alice, 'two');
   const r = acceptPreKeyMessage(b.identity, b.address, b.store, a.address, m2);
@@ -195,7 +197,7 @@ test('when the first PreKeyMessage is lost, a later one sets up the session and 
 test('a session without a one-time prekey works too', () => {
   const a = makeUser('alice');
   const b = makeUser('bob');
-  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b, false), random) };
+  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b, false), random, T0) };
   const r = acceptPreKeyMessage(b.identity, b.address, b.store, a.address, enc(alice, 'x'));
   assert.equal(r.usedOneTimePreKeyId, null);
   const bob: Side = { state: r.state };
@@ -216,7 +218,7 @@ test('AD mismatch: a first message claimed by another address, or with a swapped
   const a = makeUser('alice');
   const b = makeUser('bob');
   const mallory = makeUser('mallory');
-  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random) };
+  const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random, T0) };
   const first = enc(alice, 'hello');
   const fail = (f: () => unknown) => assert.throws(f, (e) => isCryptoError(e, 'decrypt_failed'));
   // The relay says it came from mallory.1, or from alice's device 2.
@@ -230,7 +232,7 @@ test('AD mismatch: a first message claimed by another address, or with a swapped
   fail(() => acceptPreKeyMessage(b.identity, b.address, b.store, a.address, swapped));
   // A bundle for bob.1 relabelled as bob.2: alice's AD names bob.2, bob's names bob.1.
   const relabelled: Side = {
-    state: initiateSession(a.identity, a.address, { ...bundleOf(b), address: { user: 'bob', device: 2 } }, random),
+    state: initiateSession(a.identity, a.address, { ...bundleOf(b), address: { user: 'bob', device: 2 } }, random, T0),
   };
   fail(() => acceptPreKeyMessage(b.identity, b.address, b.store, a.address, enc(relabelled, 'x')));
   const ok = acceptPreKeyMessage(b.identity, b.address, b.store, a.address, first);
@@ -475,7 +477,7 @@ test('random schedules of sends, drops, duplicates and reorderings decrypt every
     fc.property(fc.array(action, { minLength: 1, maxLength: 150, size: 'max' }), (actions) => {
       const a = makeUser('alice');
       const b = makeUser('bob');
-      const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random) };
+      const alice: Side = { state: initiateSession(a.identity, a.address, bundleOf(b), random, T0) };
       let bob: Side | null = null;
       const flight: InFlight[] = [];
       const decrypted = new Set<number>();

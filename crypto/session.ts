@@ -130,8 +130,9 @@ export function initiateSession(
   ourAddress: Address,
   theirBundle: PreKeyBundle,
   random: RandomBytes,
+  now: number,
 ): SessionState {
-  const x = x3dhInitiate(our, ourAddress, theirBundle, random);
+  const x = x3dhInitiate(our, ourAddress, theirBundle, random, now);
   const ratchet = ratchetInitAlice(x.sharedSecret, x.theirRatchetKey);
   wipe(x.sharedSecret);
   return {

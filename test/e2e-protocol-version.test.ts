@@ -43,7 +43,7 @@ describe('a peer on message version 1', () => {
     assert.equal(fetched.status, 200);
     const d = fetched.body.devices[0];
     const bundle = bundleFromJson({ address: { user: 'bob', device: d.deviceId }, identity: d.identity, signedPreKey: d.signedPreKey, oneTimePreKey: d.oneTimePreKey });
-    let session = initiateSession(mine.identity, { user: 'oldpeer', device: 1 }, bundle, random);
+    let session = initiateSession(mine.identity, { user: 'oldpeer', device: 1 }, bundle, random, Date.now());
     session = encryptMessage(session, utf8('unsent'), random).state; // runs the sending step: CKs is set
     // A version-1 PreKeyMessage, built as v1 did: key and nonce from mk alone, a 41-byte header.
     const r = session.ratchet;

@@ -17,24 +17,23 @@ export function register(program: Command): void {
       const { usageError } = await import('../errors.js');
       const ms = parseDuration(opts.for);
       if (ms === undefined) throw usageError(`--for must be a duration from 1s to 7d such as 90s, 30m, 8h or 2d, got "${opts.for}"`);
-      const [{ openConfig }, { sodiumReady }, { openKeystore }, { keystoreSha256, startAgent }, { wipe }, { print, printJson, shortTime }] = await Promise.all([
+      const [{ openClient }, { keystoreSha256, startAgent }, { wipe }, { print, printJson, shortTime }] = await Promise.all([
         import('../core/context.js'),
-        import('../../crypto/sodium.js'),
-        import('../core/unlock.js'),
         import('../agent/client.js'),
         import('../../crypto/encoding.js'),
         import('../format.js'),
       ]);
-      const { home } = openConfig();
-      await sodiumReady();
-      const hash = keystoreSha256(home);
-      const secrets = await openKeystore(home);
+      // Opened as any command opens the home (so an older keystore or store is brought up to date
+      // first), but always with the passphrase: the agent gets what that unlock produced.
+      const c = await openClient({ useAgent: false });
       let r;
       try {
-        r = await startAgent(home, secrets, hash, ms);
+        r = await startAgent(c.home, c.secrets, keystoreSha256(c.home), ms);
       } finally {
-        wipe(secrets.storageKey, secrets.identity.dh.privateKey, secrets.identity.signPrivate);
+        c.close();
+        wipe(c.secrets.storageKey, c.secrets.identity.dh.privateKey, c.secrets.identity.signPrivate);
       }
+      const home = c.home;
       if (opts.json) printJson({ unlocked: true, home: home.dir, expiresAt: r.expiresAt, pid: r.pid, socket: r.socket });
       else print(`unlocked ${home.dir} until ${shortTime(r.expiresAt)} (agent pid ${r.pid}); \`fastchat lock\` locks it again`);
     });

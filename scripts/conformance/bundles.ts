@@ -28,7 +28,7 @@ export function bundleCases(): { shared: Record<string, unknown>; cases: Case[] 
   const signSpk = (id: number, createdAt: number, publicKey: Uint8Array) => sodium().crypto_sign_detached(signedPreKeySignatureMessage(id, createdAt, publicKey), bob.signPrivate);
   const withSpk = (publicKey: Uint8Array): PreKeyBundle => ({ ...good, signedPreKey: { id: 1, createdAt: CREATED_AT, publicKey, signature: signSpk(1, CREATED_AT, publicKey) } });
   const accept = (name: string, about: string, b: PreKeyBundle): Case => {
-    const x = x3dhInitiate(alice, ALICE, b, seededRandom(ephemeralSeed));
+    const x = x3dhInitiate(alice, ALICE, b, seededRandom(ephemeralSeed), CREATED_AT);
     return { name, about, input: { bundle: bundleToJson(b) }, expect: 'accept', output: { sharedSecret: x.sharedSecret, associatedData: x.associatedData } };
   };
   const refuse = (name: string, about: string, bundle: unknown, error: string): Case => ({ name, about, input: { bundle }, expect: 'refuse', error });

@@ -25,7 +25,7 @@ export function parties(seed: string): { alice: Party; bob: Party; aliceIdentity
   const spk = generateSignedPreKey(bobIdentity, 1, CREATED_AT, bRandom);
   const opk = generateOneTimePreKeys(100, 1, bRandom)[0]!;
   const bundle: PreKeyBundle = { address: BOB, identity: publicIdentity(bobIdentity), signedPreKey: publicSignedPreKey(spk), oneTimePreKey: publicOneTimePreKey(opk) };
-  const a = encryptMessage(initiateSession(aliceIdentity, ALICE, bundle, aRandom), utf8('hello'), aRandom);
+  const a = encryptMessage(initiateSession(aliceIdentity, ALICE, bundle, aRandom, CREATED_AT), utf8('hello'), aRandom);
   const b = acceptPreKeyMessage(bobIdentity, BOB, { signedPreKey: (id) => (id === 1 ? spk : undefined), oneTimePreKey: (id) => (id === 100 ? opk : undefined) }, ALICE, a.envelope);
   return { alice: { state: a.state, random: aRandom }, bob: { state: b.state, random: bRandom }, aliceIdentity, bobIdentity, bundle, first: a.envelope };
 }

@@ -3,6 +3,7 @@
 // download loses nothing: the next inbox or chat fetches it.
 import { fromUtf8, utf8 } from '../../../crypto/encoding.js';
 import type { Client } from '../context.js';
+import { lazySchema } from '../db.js';
 import type { FileRef } from '../payload.js';
 
 export type TransferStatus = 'pending' | 'done' | 'failed';
@@ -30,18 +31,13 @@ CREATE TABLE IF NOT EXISTS incoming_files (
   PRIMARY KEY (sender, message_id)
 );`;
 
-const ready = new WeakSet<object>();
-function ensure(c: Pick<Client, 'db'>): void {
-  if (ready.has(c.db)) return;
-  c.db.exec(SCHEMA);
-  ready.add(c.db);
-}
+const ensure = lazySchema(SCHEMA);
 
 export function recordIncomingFile(c: Client, f: { id: string; from: string; group: Uint8Array | null; file: FileRef }): void {
   ensure(c);
   c.db
     .prepare("INSERT OR IGNORE INTO incoming_files (message_id, sender, group_id, ref, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
-    .run(f.id, f.from, f.group ? Buffer.from(f.group) : null, Buffer.from(c.sealer.seal('file_ref', utf8(JSON.stringify(f.file)))), c.now());
+    .run(f.id, f.from, f.group ? Buffer.from(f.group) : null, Buffer.from(c.sealer.seal('file_ref', [f.from, f.id], utf8(JSON.stringify(f.file)))), c.now());
 }
 
 type Row = { message_id: string; sender: string; group_id: Buffer | null; ref: Buffer; status: TransferStatus; path: string | null; error: string | null };
@@ -51,7 +47,7 @@ function fromRow(c: Client, r: Row): IncomingFile {
     id: r.message_id,
     from: r.sender,
     group: r.group_id ? new Uint8Array(r.group_id) : null,
-    file: JSON.parse(fromUtf8(c.sealer.open('file_ref', new Uint8Array(r.ref)))) as FileRef,
+    file: JSON.parse(fromUtf8(c.sealer.open('file_ref', [r.sender, r.message_id], new Uint8Array(r.ref)))) as FileRef,
     status: r.status,
     path: r.path,
     error: r.error,
