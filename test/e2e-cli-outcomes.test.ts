@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from './util/paths.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import { startRelayProcess, waitForSockets, type RelayProcess } from './util/relay-process.js';
 import { makeHome, makeTempRoot, type RunResult, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 /** A result that tells the user nothing: exit 0 and no output at all. */
@@ -118,13 +118,7 @@ describe('every command says what happened', () => {
 
   it('inbox --wait whose connection drops says so in words (no bare close code) and exits 1', async () => {
     const waiting = alice.run(['inbox', '--wait', '60']);
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const metrics = await (await fetch(`${relay.url}/metrics`)).text();
-      if (/^fastchat_ws_connections 1$/m.test(metrics)) break;
-      assert.ok(Date.now() < until, 'inbox never connected');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForSockets(relay.url, 1);
     await relay.kill(); // no close frame: the client sees 1006
     const r = await waiting;
     relay = await startRelayProcess({ db: relay.db, port: relay.port });

@@ -2,7 +2,7 @@
 // has sent a message to; a stranger sees nobody (issue 15: `who` listed every online user).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RelayProcess } from './util/relay-process.js';
+import { waitForSockets, type RelayProcess } from './util/relay-process.js';
 import { makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
 
 describe('who is online, as the relay shows it', () => {
@@ -24,11 +24,7 @@ describe('who is online, as the relay shows it', () => {
   it('shows alice to bob, whom she wrote to, and to no stranger', async () => {
     // alice is online while her inbox waits on its WebSocket.
     const waiting = alice.run(['inbox', '--wait', '60']);
-    const until = Date.now() + 20_000;
-    while (!/^fastchat_ws_connections 1$/m.test(await (await fetch(`${relay.url}/metrics`)).text())) {
-      assert.ok(Date.now() < until, 'alice never connected');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForSockets(relay.url, 1);
     assert.match((await bob.ok(['who'])).stdout, /^@alice$/m);
     assert.deepEqual(JSON.parse((await bob.ok(['who', '--json'])).stdout), { online: ['alice'] });
     assert.deepEqual(JSON.parse((await stranger.ok(['who', '--json'])).stdout), { online: [] });
