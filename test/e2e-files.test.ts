@@ -302,8 +302,9 @@ describe('encrypted file transfer', () => {
     await carol.ok(['send-file', '@bob', f]); // bob has not fetched it: it counts against carol
     const r = await carol.run(['send-file', '@bob', f, '--json']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /quota_exceeded/);
-    assert.match(r.stderr, /hint: /);
+    const e = JSON.parse(r.stderr).error; // under --json, the error is one JSON object
+    assert.equal(e.code, 'quota_exceeded');
+    assert.ok(e.hint, 'with a hint');
     assert.equal(readdirSync(`${relay.db}-blobs`).length, 1);
     await bob.ok(['inbox', '--json']); // fetched and acknowledged: the quota is free again
     assert.equal(readdirSync(`${relay.db}-blobs`).length, 0);

@@ -61,7 +61,7 @@ export async function withPassphrase<T>(use: (passphrase: string, source: Secret
   }
   if (!canPrompt()) {
     throw new CliError('no_passphrase', 'no passphrase: not a terminal and FASTCHAT_PASSPHRASE is not set', {
-      hint: 'run `fastchat unlock` once in a terminal (the keys stay unlocked for a while), set FASTCHAT_PASSPHRASE, or run the command in a terminal',
+      hint: 'set FASTCHAT_PASSPHRASE, run `fastchat unlock` once in a terminal (the keys then stay unlocked for a while), or run the command in a terminal',
     });
   }
   for (let attempt = 1; ; attempt++) {
