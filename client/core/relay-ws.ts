@@ -9,13 +9,13 @@ import { RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js'
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional() }),
+  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional(), queued: z.number().int().nonnegative().optional() }),
   z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.string().optional() }),
   z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
   z.object({ type: z.literal('drained') }),
   z.object({ type: z.literal('presence'), user: z.string(), online: z.boolean() }),
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
-  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional(), retryAfter: z.number().nonnegative().optional() }),
   z.object({ type: z.literal('pong') }),
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
@@ -126,7 +126,9 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
    * Hands one message to the relay over this socket; resolves with `storedAt` once the relay has
    * stored it durably (`sent`), rejects with a RelayError for an `error` answer and with
    * RelayUnreachable when the socket closes or no answer comes in time. Frames on one socket are
-   * stored in the order they were sent, so several sends may be in flight without reordering.
+   * stored in the order they were sent, and after a retryable refusal the relay refuses the later
+   * ones to the same recipient (`out_of_order`) until the refused one is sent again, so several
+   * sends may be in flight without reordering.
    */
   submit(id: string, to: { user: string; device: number }[], body: string): Promise<string> {
     if (!this.open) return Promise.reject(new RelayUnreachable(this.url, new Error('the connection is closed')));
@@ -149,8 +151,8 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
     this.sends.delete(f.id);
     clearTimeout(p.timer);
     if (f.type === 'sent') p.resolve(f.storedAt ?? new Date().toISOString());
-    // The WebSocket answer has no HTTP status; 500 marks the relay's own failure as temporary.
-    else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code));
+    // The WebSocket answer has no HTTP status: the code says what it is (isRetryableRefusal).
+    else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code, f.retryAfter));
     return true;
   }
 
