@@ -334,7 +334,7 @@ export class Chat {
     this.screen.print(`* sending ${safeText(path)} ...`);
     this.serial(async () => {
       try {
-        const r = await sendFile(this.c, peer, path, '', false);
+        const r = await sendFile(this.c, peer, path, '', false, isGroupArg(peer) ? this.syncer : undefined);
         this.screen.print(`${shortTime(Date.now())}  you: ${safeText(fileLine(r.file, ''))}${r.status === 'sent' ? '' : ` (queued: ${r.reason ?? ''})`}`);
       } catch (e) {
         this.screen.print(`! file not sent: ${e instanceof Error ? e.message : String(e)}`);

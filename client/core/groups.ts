@@ -193,6 +193,8 @@ export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest,
 
 export interface GroupSendResult {
   id: string;
+  /** Always null: a group message has no one `to` (the one JSON form shared with `send @user`). */
+  to: null;
   group: string;
   groupId: string;
   sentAt: string;
@@ -244,7 +246,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   const id = toBase64url(c.random(16));
   const sentAt = new Date(c.now()).toISOString();
   const recipients = queueGroupMessage(c, g, id, text, sentAt, file);
-  const base = { id, group: label, groupId: g.idHex, sentAt, recipients: recipients.length };
+  const base = { id, to: null, group: label, groupId: g.idHex, sentAt, recipients: recipients.length };
   let reason: string | undefined;
   let pastFence = false;
   if (synced.offline) reason = 'relay unreachable';

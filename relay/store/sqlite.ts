@@ -14,6 +14,7 @@ import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
+import { SqliteCorrespondents } from './sqlite-correspondents.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
   SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
@@ -52,9 +53,11 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
 class SqliteStore implements Store {
   private readonly s;
   readonly blobs: BlobIndex;
+  readonly correspondents: SqliteCorrespondents;
 
   constructor(private readonly db: Database.Database) {
     this.blobs = new SqliteBlobIndex(db);
+    this.correspondents = new SqliteCorrespondents(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -240,26 +243,31 @@ class SqliteStore implements Store {
   }
 
   commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
-    return this.db.transaction(() => {
-      // Acks first: a recipient that acked frees its quota for the sends of the same turn.
-      const acked = this.ackAll(acks);
-      // Queue usage is read once per recipient per batch and then counted up in memory: the
-      // count/sum scan is the expensive part of a send, and inside one transaction nothing else
-      // changes it.
-      const usage = new Map<string, { n: number; bytes: number }>();
-      // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
-      const refused = new Set<string>();
-      const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
-      const results = reqs.map((r): SubmitResult => {
-        if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
-        const keys = streamKeys(r);
-        if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
-        const res = this.submitOne(r, now, limits, usage);
-        if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
-        return res;
-      });
-      return { acked, results };
-    }).immediate();
+    try {
+      return this.db.transaction(() => {
+        // Acks first: a recipient that acked frees its quota for the sends of the same turn.
+        const acked = this.ackAll(acks);
+        // Queue usage is read once per recipient per batch and then counted up in memory: the
+        // count/sum scan is the expensive part of a send, and inside one transaction nothing else
+        // changes it.
+        const usage = new Map<string, { n: number; bytes: number }>();
+        // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
+        const refused = new Set<string>();
+        const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
+        const results = reqs.map((r): SubmitResult => {
+          if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
+          const keys = streamKeys(r);
+          if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
+          const res = this.submitOne(r, now, limits, usage);
+          if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
+          return res;
+        });
+        return { acked, results };
+      }).immediate();
+    } catch (e) {
+      this.correspondents.forgetWritten();
+      throw e;
+    }
   }
 
   private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
@@ -305,7 +313,8 @@ class SqliteStore implements Store {
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
-    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds };
+    const revealedTo = this.correspondents.record(r.sender.user, recipients.map((to) => to.user), now, expiresAt);
+    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds, ...(revealedTo.length > 0 ? { revealedTo } : {}) };
   }
 
   ackBatch(acks: AckRequest[]): number {
@@ -342,6 +351,7 @@ class SqliteStore implements Store {
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
       this.s.expireSentIds.run(now);
       this.s.expireFences.run(now);
+      this.correspondents.sweep(now);
       const sessions = this.s.expireSessions.run(now).changes;
       return { messages, sessions };
     }).immediate();
@@ -365,6 +375,7 @@ class SqliteStore implements Store {
     return this.db.transaction(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
       if (gone) {
+        this.correspondents.forgetWritten(); // its rows went with the account (ON DELETE CASCADE)
         this.s.deleteSentIds.run(username);
         this.s.orphanMessages.run();
       }
