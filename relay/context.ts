@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Passwords } from './passwords.js';
 import { RateLimiter } from './ratelimit.js';
+import { Headroom } from './storage.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
@@ -27,8 +28,21 @@ export interface RelayContext {
   submitter: Submitter;
   /** Attachment blob files and their quota (relay/blobs/). */
   blobs: Blobs;
+  /** Free-space floor and reserve file (relay/storage.ts). */
+  headroom: Headroom;
+  /** Set while the sweep holds back a mass expiry for an operator (relay/sweep.ts). */
+  expiryHold: ExpiryHold | null;
   presence: Presence;
   now: () => number;
+}
+
+/** Why expiry is held: what would have gone, and the clock gap that made it suspect. */
+export interface ExpiryHold {
+  since: number;
+  reason: string;
+  expiring: number;
+  queued: number;
+  gapMs: number;
 }
 
 export interface ContextParts {
@@ -45,6 +59,7 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
   const log = parts.log ?? createLogger(cfg.logLevel);
   const metrics = createMetrics();
   const now = parts.now ?? Date.now;
+  const headroom = new Headroom(cfg, log);
   return {
     cfg,
     store,
@@ -57,8 +72,10 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
       account: new RateLimiter(cfg.rateLimitPerAccount.burst, cfg.rateLimitPerAccount.perMinute, 'account'),
       send: new RateLimiter(cfg.rateLimitSend.burst, cfg.rateLimitSend.perSecond * 60, 'device', 100_000, 'messages'),
     },
-    submitter: new Submitter(store, bus, cfg, log, metrics, now),
-    blobs: new Blobs(cfg, store.blobs, log, now),
+    submitter: new Submitter(store, bus, cfg, log, metrics, now, headroom),
+    blobs: new Blobs(cfg, store.blobs, log, now, headroom),
+    headroom,
+    expiryHold: null,
     presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
     now,
   };
