@@ -3,6 +3,7 @@
 // store stays the single truth and a crash loses nothing.
 import { getContact } from '../core/contacts.js';
 import { relayTarget, type Client } from '../core/context.js';
+import { expiredWarning, markExpired } from '../core/expired.js';
 import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
@@ -51,6 +52,10 @@ export class Chat {
             this.show(x);
             if (x.kind === 'text' && x.file) this.fetchFiles();
           }
+        } else if (f.type === 'expired') {
+          const w = expiredWarning(markExpired(this.c, f.messages));
+          socket.ack(f.id);
+          if (w) this.screen.print(`! ${w}`);
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);

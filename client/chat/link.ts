@@ -1,5 +1,6 @@
 // The chat's relay link: a WebSocket that comes back by itself when the relay restarts or the
 // network drops (backoff from 0.5 s up to 10 s), and says so once per change.
+import { WrongRelay } from '../core/relay-http.js';
 import { RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from '../core/relay-ws.js';
 import type { RelayTarget } from '../core/relay-http.js';
 
@@ -57,7 +58,7 @@ export class RelayLink {
       });
       this.ev.onUp(hello, socket, reconnected);
     } catch (e) {
-      if (e instanceof RelayUnauthorized) {
+      if (e instanceof RelayUnauthorized || e instanceof WrongRelay) {
         this.ev.onFatal(e);
         return;
       }

@@ -14,6 +14,7 @@ export function register(program: Command): void {
       const n = parsePositiveInt(opts.lines, '-n');
       const { openClient, ourAddress } = await import('../core/context.js');
       const { history } = await import('../core/history.js');
+      const { statusWord } = await import('../core/expired.js');
       const c = await openClient();
       try {
         if (isGroupArg(peerArg)) {
@@ -23,7 +24,7 @@ export function register(program: Command): void {
           for (const e of groupHistory(c, g, n)) {
             if (opts.json) {
               printJson({ id: e.id, from: e.from, to: null, group: label, groupId: g.idHex, text: e.text, sentAt: e.sentAt, receivedAt: e.receivedAt, status: e.status, ...(e.error ? { error: e.error } : {}) });
-            } else print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? `  (${e.status})` : ''}`);
+            } else print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? `  (${statusWord(e.status)})` : ''}`);
           }
           return;
         }
@@ -35,7 +36,7 @@ export function register(program: Command): void {
             printJson({ id: e.id, from, to, group: null, text: e.text, sentAt: e.sentAt, receivedAt: e.receivedAt, status: e.status, ...(e.error ? { error: e.error } : {}) });
             continue;
           }
-          const mark = e.direction === 'out' ? `  (${e.status})` : e.status === 'failed' ? `  (could not decrypt: ${e.error})` : '';
+          const mark = e.direction === 'out' ? `  (${statusWord(e.status)})` : e.status === 'failed' ? `  (could not decrypt: ${e.error})` : '';
           print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${peer}`}: ${e.text === null ? '—' : safeText(e.text)}${mark}`);
         }
       } finally {

@@ -8,7 +8,7 @@ export interface HistoryEntry {
   text: string | null;
   sentAt: string;
   receivedAt: string | null;
-  status: string; // out: queued | sent | delivered | failed ; in: received | failed
+  status: string; // out: queued | sent | delivered | failed | expired (undelivered, client/core/expired.ts) ; in: received | failed
   error: string | null;
   identityChanged: boolean;
 }

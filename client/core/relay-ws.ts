@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
-import { RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { checkRelayId, RELAY_ID_HEADER, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
@@ -17,6 +17,8 @@ const Frame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional() }),
   z.object({ type: z.literal('pong') }),
+  // The relay's notice that some of our messages expired undelivered (docs/RELAY.md); ack it by id.
+  z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.string().optional() })).max(10_000) }),
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
 export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
@@ -30,6 +32,8 @@ export interface RelaySocketEvents {
   frame: [RelayFrame];
   close: [code: number, reason: string];
 }
+
+const WS_ERROR_STATUS: Record<string, number> = { internal: 500, queue_full: 507, storage_full: 507 };
 
 /** How long a `send` frame may wait for its `sent` (or `error`) answer before we give up on it. */
 const SEND_TIMEOUT_MS = 15_000;
@@ -70,6 +74,14 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
         ws.terminate();
         reject(e);
       };
+      // The upgrade names the relay's database: a different one is refused before any frame.
+      ws.on('upgrade', (res) => {
+        try {
+          checkRelayId(t, res.headers[RELAY_ID_HEADER]);
+        } catch (e) {
+          fail(e as Error);
+        }
+      });
       ws.on('unexpected-response', (_req, res) => {
         const status = res.statusCode ?? 0;
         fail(
@@ -142,8 +154,9 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
     this.sends.delete(f.id);
     clearTimeout(p.timer);
     if (f.type === 'sent') p.resolve(f.storedAt ?? new Date().toISOString());
-    // The WebSocket answer has no HTTP status; 500 marks the relay's own failure as temporary.
-    else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code));
+    // The WebSocket answer has no HTTP status: give it the one the HTTP API uses for the code, so
+    // the outbox treats the relay's own failure (500) and a full queue or disk (507) as temporary.
+    else p.reject(new RelayError(WS_ERROR_STATUS[f.code] ?? 400, f.code, f.message ?? f.code));
     return true;
   }
 

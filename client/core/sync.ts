@@ -2,6 +2,7 @@
 // says `drained`, optionally wait for live messages, then flush the receipts that produced. Also
 // the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
 import type { Client } from './context.js';
+import { expiredWarning, markExpired } from './expired.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
@@ -58,6 +59,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
           opts.onIncoming(x);
         }
         pokeWaiter();
+      } else if (f.type === 'expired') {
+        const w = expiredWarning(markExpired(c, f.messages));
+        socket.ack(f.id);
+        if (w) opts.onWarning(w);
       } else if (f.type === 'drained') {
         drained = true;
         pokeWaiter();

@@ -1,0 +1,48 @@
+// Expiry notices (docs/RELAY.md "Expiry notices"): the relay tells a sender which of its messages
+// expired on the relay before the recipient device fetched them. Those messages were acknowledged
+// as stored ("sent"), so without the notice the sender would read "sent" forever. The relay is
+// trusted with delivery status anyway (it could drop a message and still say "sent"), so a
+// notice needs no more proof than a `sent` ack does.
+import type { Client } from './context.js';
+import { tx } from './db.js';
+
+/** One message named by a notice: our client id and the device it did not reach. */
+export interface ExpiredItem {
+  id: string;
+  to: { user: string; device: number };
+}
+
+/** Status word of an outgoing message whose notice came (history status `expired`). */
+export const EXPIRED_WORD = 'expired undelivered';
+
+/** What history prints for an outgoing message's status. */
+export function statusWord(status: string): string {
+  return status === 'expired' ? EXPIRED_WORD : status;
+}
+
+/**
+ * Marks the messages a notice names as expired, unless a delivery receipt already came for them.
+ * Pairwise client ids are `m<message id>-<device>`, group ones `g<message id>`; receipts (`r…`)
+ * expiring undelivered change nothing here. Returns the peers and messages marked, for the warning.
+ */
+export function markExpired(c: Pick<Client, 'db'>, items: ExpiredItem[]): { peer: string; id: string }[] {
+  const marked: { peer: string; id: string }[] = [];
+  tx(c.db, () => {
+    const pairwise = c.db.prepare("UPDATE messages SET status = 'expired', error = 'expired_undelivered' WHERE peer = ? AND direction = 'out' AND id = ? AND status IN ('queued', 'sent')");
+    const group = c.db.prepare("UPDATE group_messages SET status = 'expired', error = 'expired_undelivered' WHERE direction = 'out' AND id = ? AND status IN ('queued', 'sent')");
+    for (const it of items) {
+      const m = /^m(.+)-\d+$/.exec(it.id);
+      if (m && pairwise.run(it.to.user, m[1]).changes > 0) marked.push({ peer: it.to.user, id: m[1]! });
+      const g = /^g(.+)$/.exec(it.id);
+      if (g && group.run(g[1]).changes > 0) marked.push({ peer: it.to.user, id: g[1]! });
+    }
+  });
+  return marked;
+}
+
+/** The warning a command prints for a notice. */
+export function expiredWarning(marked: { peer: string }[]): string | null {
+  if (marked.length === 0) return null;
+  const peers = [...new Set(marked.map((m) => `@${m.peer}`))].join(', ');
+  return `${marked.length} message${marked.length === 1 ? '' : 's'} to ${peers} ${marked.length === 1 ? 'was' : 'were'} never fetched and expired on the relay (${EXPIRED_WORD}); send again if it still matters`;
+}
