@@ -1,0 +1,181 @@
+// Fault suite: the relay's disk fills up (issue 13 item 2), on a real tmpfs mount holding its
+// database and blob directory. The queue grows until the relay refuses with storage_full (507)
+// above its headroom; /healthz and /metrics say so; a file upload is refused with the same code
+// and the CLI words it plainly; then something else takes the rest of the disk, and still every
+// ack commits and the queue drains; with space back, messages are accepted again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeliveryChecker } from './util/delivery-checker.js';
+import { makeHome, setUpUser } from './util/fastchat-cli.js';
+import { diskUsage, mountTmpfs, onFrames, RELAY_TEST_ARGS, waitFor } from './util/fault.js';
+import { RelayHttp, RelayWs, type Frame } from './util/relay-client.js';
+import { startRelayProcess } from './util/relay-process.js';
+
+const LONG = process.env.FASTCHAT_FAULTS === 'long';
+const MiB = 1024 * 1024;
+const DISK = (LONG ? 64 : 16) * MiB;
+const MIN_FREE = 4 * MiB;
+const BODY = 16 * 1024;
+/** More than fit on the disk: the loop ends at the first storage_full, or fails here. */
+const MAX_SENDS = Math.ceil((2 * DISK) / BODY);
+
+/** Fills the rest of the disk with one file (as another program would), until ENOSPC. */
+function fillDisk(path: string): number {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(256 * 1024, 1);
+  let written = 0;
+  try {
+    for (;;) {
+      try {
+        written += writeSync(fd, chunk);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+        if (chunk.length === 1) break;
+        return written + fillRest(fd);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
+
+function fillRest(fd: number): number {
+  let written = 0;
+  for (let size = 64 * 1024; size >= 1; size = Math.floor(size / 2)) {
+    const b = Buffer.alloc(size, 1);
+    for (;;) {
+      try {
+        written += writeSync(fd, b);
+      } catch {
+        break;
+      }
+    }
+  }
+  return written;
+}
+
+test('a relay at a full disk refuses new messages and files with storage_full, says so, and its queue still drains', { timeout: 180_000 }, async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'fastchat-disk-'));
+  const mnt = join(root, 'disk');
+  mkdirSync(mnt);
+  const mount = await mountTmpfs(mnt, DISK);
+  if ('reason' in mount) {
+    rmSync(root, { recursive: true, force: true });
+    t.skip(mount.reason);
+    return;
+  }
+  const sockets: RelayWs[] = [];
+  let relay: Awaited<ReturnType<typeof startRelayProcess>> | null = null;
+  // One clean-up, in order: sockets, the relay, the mount, the files.
+  t.after(async () => {
+    try {
+      for (const s of sockets) await s.terminate();
+      await relay?.stop();
+    } finally {
+      await mount.unmount();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+  const db = join(mnt, 'relay.db');
+  relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--min-free-bytes', String(MIN_FREE), '--queue-max-bytes', String(4 * DISK)] });
+  // Homes live off the small disk; they only meet the relay.
+  const alice = makeHome(root, 'alice');
+  const bob = makeHome(root, 'bob');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+  const http = new RelayHttp(relay.url);
+  const senderToken = await http.signup('sender');
+  const readerToken = await http.signup('reader');
+
+  const check = new DeliveryChecker();
+  const sample = (label: string): void => {
+    const d = diskUsage(mnt);
+    // The relay's own writes stop at the headroom; what an ack needs then comes out of it.
+    check.diskSample(`${label}: free`, MIN_FREE - d.free, MIN_FREE / 2);
+  };
+  const sender = await RelayWs.connect(relay.wsUrl, senderToken);
+  sockets.push(sender);
+  await sender.next('hello');
+  // One send at a time, as a client keeps its order across a refusal: stop at the first refusal.
+  let refusal: Frame | null = null;
+  let n = 0;
+  for (; n < MAX_SENDS && !refusal; n++) {
+    const id = `d${n}`;
+    check.queued('sender', id, 'reader');
+    const r = await sender.sendMessage(id, [{ user: 'reader', device: 1 }], Buffer.alloc(BODY, n % 251).toString('base64url'));
+    if (r.type === 'sent') check.sent('sender', id);
+    else refusal = r;
+    if (n % 16 === 0) sample(`after ${n} sends`);
+  }
+  assert.ok(refusal, `no refusal after ${n} messages of ${BODY} bytes on a ${DISK}-byte disk`);
+  assert.equal(refusal.code, 'storage_full', JSON.stringify(refusal));
+  assert.match(refusal.message, /the relay's disk is full: no new messages are stored until its operator frees space/);
+  sample('at storage_full');
+  t.diagnostic(`storage_full after ${check.counts().sent} messages of ${BODY} bytes; ${diskUsage(mnt).free} bytes free`);
+
+  const health = await fetch(`${relay.url}/healthz`);
+  assert.equal(health.status, 503);
+  const h = (await health.json()) as { ok: boolean; storage: { full: boolean; freeBytes: number; minFreeBytes: number } };
+  assert.deepEqual([h.ok, h.storage.full, h.storage.minFreeBytes], [false, true, MIN_FREE]);
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+  assert.match(metrics, /^fastchat_storage_full 1$/m);
+  assert.match(metrics, /^fastchat_rejects_total\{code="storage_full"\} [1-9]/m);
+  const post = await http.request('POST', '/v1/messages', { id: 'http-1', to: [{ user: 'reader', device: 1 }], body: 'aGk' }, { token: senderToken });
+  assert.deepEqual([post.status, post.body.error.code], [507, 'storage_full']);
+
+  // The CLI words it plainly: a message stays queued with the reason, a file is refused.
+  const sent = await alice.ok(['send', '@bob', 'hello while full']);
+  assert.match(sent.stdout, /queued locally for @bob \(storage_full: the relay's disk is full: no new messages are stored until its operator frees space\)/);
+  const photo = join(root, 'photo.bin');
+  writeFileSync(photo, Buffer.alloc(256 * 1024, 7));
+  const file = await alice.run(['send-file', '@bob', photo]);
+  assert.equal(file.code, 1);
+  assert.match(file.stderr, /fastchat: error: the relay refused the file \(storage_full\): the relay's disk is full: no new files are stored until its operator frees space/);
+  assert.match(file.stderr, /hint: the relay's disk is full/);
+  assert.doesNotMatch(file.stderr, /cannot reach the relay|internal/);
+
+  // Something else takes every byte that is left. Acks must still commit.
+  const filler = join(mnt, 'filler');
+  fillDisk(filler);
+  assert.ok(diskUsage(mnt).free < 64 * 1024, 'the disk is full');
+  const reader = await RelayWs.connect(relay.wsUrl, readerToken);
+  sockets.push(reader);
+  let drained = false;
+  onFrames(reader, (f: Frame) => {
+    if (f.type === 'message') {
+      check.shown('reader', f.from.user, f.clientId);
+      reader.ack(f.id);
+    } else if (f.type === 'drained') drained = true;
+  });
+  await waitFor(() => drained, 30_000, 'the reader to get the backlog');
+  await waitFor(async () => /^fastchat_queue_depth 0$/m.test(await (await fetch(`${relay.url}/metrics`)).text()), 30_000, 'every ack to commit (queue depth 0)');
+  assert.equal(existsSync(`${db}-reserve`), false, 'the reserve was given up for the acks');
+  assert.ok(relay.stderr.some((l) => l.includes('"event":"reserve_released"')));
+  await reader.terminate();
+  // A reconnect gets nothing again: the acks are durable.
+  const again = await RelayWs.connect(relay.wsUrl, readerToken);
+  sockets.push(again);
+  await again.next('drained', 10_000);
+  assert.equal(again.frames.filter((f) => f.type === 'message').length, 0);
+  await again.terminate();
+
+  // Space comes back: new messages are stored again, and alice's queued one goes out.
+  rmSync(filler);
+  const id = `d${n}`;
+  check.queued('sender', id, 'reader');
+  const ok = await sender.sendMessage(id, [{ user: 'reader', device: 1 }], 'aGk');
+  assert.equal(ok.type, 'sent', JSON.stringify(ok));
+  check.sent('sender', id);
+  assert.equal((await fetch(`${relay.url}/healthz`)).status, 200);
+  const flushed = await alice.ok(['inbox']);
+  assert.doesNotMatch(flushed.stderr, /refused/);
+  assert.match((await bob.ok(['inbox'])).stdout, /hello while full/);
+  const last = await RelayWs.connect(relay.wsUrl, readerToken);
+  sockets.push(last);
+  const m = await last.next('message', 10_000);
+  check.shown('reader', m.from.user, m.clientId);
+  assert.equal(check.report(), '');
+});
