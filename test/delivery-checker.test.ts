@@ -41,6 +41,21 @@ test('each violation is reported under its own name', () => {
   assert.match(c.report(['lost']), /^lost: 3 /);
 });
 
+test('only the last line of a killed display run may be shown again', () => {
+  const c = twoSenders();
+  c.shown('r', 'a', 'a0', 'run1');
+  c.shown('r', 'a', 'a1', 'run1');
+  c.killed('run1');
+  c.shown('r', 'a', 'a1', 'run2'); // the killed run's last line: excused
+  c.shown('r', 'a', 'a0', 'run2'); // not its last line: a duplicate
+  c.shown('r', 'a', 'a2', 'run2');
+  c.shown('r', 'b', 'b0', 'run2');
+  c.shown('r', 'b', 'b0', 'run3'); // run2 was not killed: a duplicate
+  const v = c.violations();
+  assert.deepEqual(v.duplicated, ['a/a0 at r', 'b/b0 at r']);
+  assert.equal(c.counts().reshown, 1);
+});
+
 test('a message told expired is not lost; one never told sent may stay unshown', () => {
   const c = new DeliveryChecker();
   c.queued('a', 'x', 'r');

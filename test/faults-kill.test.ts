@@ -25,10 +25,12 @@ const FAULTS = ['kill-inbox', 'stop-inbox', 'kill-relay', 'stop-relay'] as const
 interface InboxRun {
   proc: ChildProcess;
   done: Promise<number | null>;
+  run: string;
 }
 
 /** `fastchat inbox --json` for bob; every complete line it prints counts as shown, in order. */
-function startInbox(home: TestHome, onShown: (from: string, id: string) => void): InboxRun {
+function startInbox(home: TestHome, onShown: (from: string, id: string, run: string) => void): InboxRun {
+  const run = `inbox-${++runs}`;
   const proc = spawn(process.execPath, [FASTCHAT_BIN, 'inbox', '--json'], { env: { ...process.env, ...TEST_CLIENT_ENV, ...home.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -38,13 +40,15 @@ function startInbox(home: TestHome, onShown: (from: string, id: string) => void)
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       const m = JSON.parse(line) as { id: string; from: string };
-      onShown(m.from, m.id);
+      onShown(m.from, m.id, run);
     }
   });
   proc.stderr!.resume();
   const done = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
-  return { proc, done };
+  return { proc, done, run };
 }
+
+let runs = 0;
 
 test('killing and stopping the relay and the receiving client at random points loses, repeats and reorders nothing', { timeout: 240_000 }, async (t) => {
   const seed = Number(process.env.FASTCHAT_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -80,7 +84,7 @@ test('killing and stopping the relay and the receiving client at random points l
   const restartRelay = async (): Promise<void> => {
     relay = await startRelayProcess({ db: dbPath, port: first.port, args: RELAY_TEST_ARGS });
   };
-  const shown = (from: string, id: string): void => check.shown('bob', from, id);
+  const shown = (from: string, id: string, run: string): void => check.shown('bob', from, id, run);
 
   const deadline = Date.now() + (LONG ? 180_000 : 60_000);
   for (let round = 0; round < ROUNDS && Date.now() < deadline; round++) {
@@ -96,7 +100,10 @@ test('killing and stopping the relay and the receiving client at random points l
     while (check.counts().shown === before && Date.now() - started < 3000 && inbox.proc.exitCode === null) await sleep(5);
     await sleep(rnd.int(150));
     const at = Date.now() - started;
-    if (fault === 'kill-inbox') inbox.proc.kill('SIGKILL');
+    if (fault === 'kill-inbox') {
+      inbox.proc.kill('SIGKILL');
+      check.killed(inbox.run);
+    }
     else if (fault === 'stop-inbox' || fault === 'stop-relay') {
       const target = fault === 'stop-inbox' ? inbox.proc : relay.proc;
       target.kill('SIGSTOP');

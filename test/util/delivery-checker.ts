@@ -14,6 +14,12 @@
 //   overDisk    a disk (or a file set) above its limit at some sample
 // "Shown" is what a user saw: lines `fastchat inbox`/`chat` printed, or frames a raw test client
 // acked — never the store alone (a message stored and acked but never printed is lost to its user).
+//
+// One repeat is not a violation: the last line a display process printed before it was killed
+// (kill -9 between handing the line to the OS and recording it as shown). No program can make a
+// printed line and its record one atomic step; the client chooses to repeat that one line rather
+// than risk skipping it. So `shown` takes the run that printed it, `killed` names a killed run,
+// and only the final line of a killed run may appear again (counted in counts().reshown).
 export interface Violations {
   lost: string[];
   duplicated: string[];
@@ -31,7 +37,10 @@ export class DeliveryChecker {
   private readonly toldSent = new Set<string>();
   private readonly toldExpired = new Set<string>();
   /** Per receiver: what it showed, in the order shown. */
-  private readonly shownAt = new Map<string, { sender: string; id: string }[]>();
+  private readonly shownAt = new Map<string, { sender: string; id: string; run: string | undefined }[]>();
+  /** The last line each display run printed, and which runs were killed. */
+  private readonly lastOfRun = new Map<string, string>();
+  private readonly killedRuns = new Set<string>();
   private readonly receiverOf = new Map<string, string>();
   private readonly disk: string[] = [];
 
@@ -53,11 +62,20 @@ export class DeliveryChecker {
     this.toldExpired.add(key(sender, id));
   }
 
-  /** The receiver showed (printed, or a raw client acked) this message; call in display order. */
-  shown(receiver: string, sender: string, id: string): void {
+  /**
+   * The receiver showed (printed, or a raw client acked) this message; call in display order.
+   * `run` names the process that printed it (see `killed`).
+   */
+  shown(receiver: string, sender: string, id: string, run?: string): void {
     let list = this.shownAt.get(receiver);
     if (!list) this.shownAt.set(receiver, (list = []));
-    list.push({ sender, id });
+    list.push({ sender, id, run });
+    if (run !== undefined) this.lastOfRun.set(run, key(sender, id));
+  }
+
+  /** The display process `run` was killed: its last line may be shown again by the next one. */
+  killed(run: string): void {
+    this.killedRuns.add(run);
   }
 
   /** A disk or set of files at `usedBytes`; over `limitBytes` is a violation. */
@@ -66,21 +84,26 @@ export class DeliveryChecker {
   }
 
   /** How many messages were told sent / shown (for diagnostics). */
-  counts(): { queued: number; sent: number; expired: number; shown: number } {
+  counts(): { queued: number; sent: number; expired: number; shown: number; reshown: number } {
+    this.violations(); // counts the excused repeats
     let queued = 0;
     for (const m of this.order.values()) queued += m.size;
     let shown = 0;
     for (const l of this.shownAt.values()) shown += l.length;
-    return { queued, sent: this.toldSent.size, expired: this.toldExpired.size, shown };
+    return { queued, sent: this.toldSent.size, expired: this.toldExpired.size, shown, reshown: this.reshown };
   }
+
+  private reshown = 0;
 
   violations(): Violations {
     const v: Violations = { lost: [], duplicated: [], reordered: [], phantom: [], contradicted: [], overDisk: [...this.disk] };
     const shownKeys = new Set<string>();
+    this.reshown = 0;
     for (const [receiver, list] of this.shownAt) {
-      const seen = new Set<string>();
+      /** Each message shown so far, with the run that showed it last. */
+      const seen = new Map<string, string | undefined>();
       const last = new Map<string, { id: string; pos: number }>();
-      for (const { sender, id } of list) {
+      for (const { sender, id, run } of list) {
         const k = key(sender, id);
         const pos = this.order.get(sender)?.get(id);
         if (pos === undefined || this.receiverOf.get(k) !== receiver) {
@@ -89,10 +112,14 @@ export class DeliveryChecker {
         }
         shownKeys.add(k);
         if (seen.has(k)) {
-          v.duplicated.push(`${k} at ${receiver}`);
+          const before = seen.get(k);
+          const excused = before !== undefined && before !== run && this.killedRuns.has(before) && this.lastOfRun.get(before) === k;
+          if (excused) this.reshown++;
+          else v.duplicated.push(`${k} at ${receiver}`);
+          seen.set(k, run);
           continue;
         }
-        seen.add(k);
+        seen.set(k, run);
         const prev = last.get(sender);
         if (prev && pos < prev.pos) v.reordered.push(`${k} shown after ${key(sender, prev.id)} at ${receiver}`);
         else last.set(sender, { id, pos });
