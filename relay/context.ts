@@ -9,7 +9,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { Passwords } from './passwords.js';
 import { RateLimiter } from './ratelimit.js';
 import { Headroom } from './storage.js';
-import { openSqliteStore, type Store } from './store/index.js';
+import { openSqliteStore, type SqliteRelayStore, type Store } from './store/index.js';
 
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
 export interface Presence {
@@ -59,7 +59,8 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
   const log = parts.log ?? createLogger(cfg.logLevel);
   const metrics = createMetrics();
   const now = parts.now ?? Date.now;
-  const headroom = new Headroom(cfg, log);
+  const inside = (store as Partial<SqliteRelayStore>).freeBytesInside;
+  const headroom = new Headroom(cfg, log, inside ? () => inside.call(store) : undefined);
   return {
     cfg,
     store,

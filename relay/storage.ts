@@ -7,7 +7,13 @@
 //    write fails for lack of space the relay deletes it and tries the acks again, and makes it
 //    again once the disk is back above the floor.
 // statfs is one cheap syscall, so the floor is checked on every commit batch and upload.
-import { closeSync, existsSync, fsyncSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+//
+// SQLite never gives a file's space back: pages freed by acks go to its free list and are reused by
+// the next inserts. So a queue that filled the disk to the floor and then drained leaves the disk
+// as full as before, with the room inside the database. The floor counts those free pages (when
+// the store can say how many) — but at least a quarter of the floor must be real free disk, for the
+// -wal to grow into before a checkpoint.
+import { closeSync, existsSync, fsyncSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { RelayConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -39,6 +45,8 @@ export class Headroom {
   constructor(
     private readonly cfg: RelayConfig,
     private readonly log: Logger,
+    /** Bytes free inside the database file (its free pages), reused before the file grows. */
+    private readonly freeInside: () => number = () => 0,
   ) {
     const inMemory = cfg.db === ':memory:' || cfg.db === '';
     this.dbDir = inMemory ? null : dirname(resolve(cfg.db));
@@ -54,7 +62,10 @@ export class Headroom {
 
   /** New messages would eat into the floor of the database's disk. */
   messagesFull(): boolean {
-    return this.dbDir !== null && this.cfg.minFreeBytes > 0 && Headroom.free(this.dbDir) < this.cfg.minFreeBytes;
+    if (this.dbDir === null || this.cfg.minFreeBytes === 0) return false;
+    const disk = Headroom.free(this.dbDir);
+    if (disk >= this.cfg.minFreeBytes) return false;
+    return disk < this.cfg.minFreeBytes / 4 || disk + this.freeInside() < this.cfg.minFreeBytes;
   }
 
   /** A blob of `size` bytes in `dir` leaves the floor intact. */
@@ -65,10 +76,12 @@ export class Headroom {
   status(blobDir: string | null): StorageStatus {
     const dirs = [this.dbDir, blobDir].filter((d): d is string => d !== null && existsSync(d));
     const freeBytes = dirs.length > 0 ? Math.min(...dirs.map((d) => Headroom.free(d))) : null;
+    // A blob directory on a disk of its own is full on its own terms.
+    const blobDisk = blobDir !== null && this.dbDir !== null && existsSync(blobDir) && statSync(blobDir).dev !== statSync(this.dbDir).dev;
     return {
       freeBytes,
       minFreeBytes: this.cfg.minFreeBytes,
-      full: freeBytes !== null && this.cfg.minFreeBytes > 0 && freeBytes < this.cfg.minFreeBytes,
+      full: this.messagesFull() || (blobDisk && this.cfg.minFreeBytes > 0 && Headroom.free(blobDir) < this.cfg.minFreeBytes),
       reserve: this.reservePath !== null && existsSync(this.reservePath),
     };
   }

@@ -36,7 +36,7 @@ type Row = Record<string, any>;
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** The SQLite store, plus what only a SQLite file has: the commit counter of its meta rows. */
-export type SqliteRelayStore = Store & { commits(): number };
+export type SqliteRelayStore = Store & { commits(): number; freeBytesInside(): number };
 
 export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): SqliteRelayStore {
   const db = new Database(path);
@@ -152,6 +152,11 @@ class SqliteStore implements SqliteRelayStore {
 
   commits(): number {
     return readMeta(this.db)!.commits;
+  }
+
+  /** Bytes of free pages in the file: reused by inserts before the file grows (storage.ts). */
+  freeBytesInside(): number {
+    return (this.db.pragma('freelist_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
   createUser(username: string, passwordHash: string, now: number): boolean {
