@@ -54,7 +54,7 @@ workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {
     oneTimePreKey: opk ? { id: opks[0]!.id, publicKey: opks[0]!.keyPair.publicKey } : null,
   });
   const store = { signedPreKey: (id: number) => (id === spk.id ? spk : undefined), oneTimePreKey: (id: number) => opks.find((k) => k.id === id) };
-  let a: SessionState = initiateSession(alice, aAddr, bundle(true), random);
+  let a: SessionState = initiateSession(alice, aAddr, bundle(true), random, Date.now());
   const first = encryptMessage(a, plaintext, random);
   a = first.state;
   const accepted = acceptPreKeyMessage(bob, bAddr, store, aAddr, first.envelope);
@@ -87,7 +87,7 @@ workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {
   // verifies (bundle identity + signed prekey; initiator identity), 1 key generation, 4+4 X25519.
   const theirBundle = bundle(true);
   const x3dh = (): void => {
-    const init = x3dhInitiate(alice, aAddr, theirBundle, random);
+    const init = x3dhInitiate(alice, aAddr, theirBundle, random, Date.now());
     x3dhRespond(bob, bAddr, store, aAddr, init.header);
   };
   const pubA = publicIdentity(alice);

@@ -37,7 +37,7 @@ const bundle = {
   oneTimePreKey: null,
 };
 const store = { signedPreKey: (id: number) => (id === spk.id ? spk : undefined), oneTimePreKey: () => undefined };
-let a: SessionState = initiateSession(alice, aAddr, bundle, random);
+let a: SessionState = initiateSession(alice, aAddr, bundle, random, 0);
 const first = encryptMessage(a, plaintext, random);
 a = first.state;
 let b = acceptPreKeyMessage(bob, bAddr, store, aAddr, first.envelope).state;

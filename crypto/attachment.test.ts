@@ -4,17 +4,29 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { sodium, sodiumReady, type RandomBytes } from './sodium.js';
-import { AttachmentOpener, AttachmentSealer, attachmentBlobSize, attachmentPaddedSize, padme, type AttachmentRef } from './attachment.js';
+import { AttachmentOpener, AttachmentSealer, attachmentBlobSize, attachmentKeys, attachmentPaddedSize, padme, type AttachmentRef } from './attachment.js';
 import { ATTACHMENT_CHUNK_BYTES, ATTACHMENT_HEADER_BYTES, ATTACHMENT_MAX_BYTES, ATTACHMENT_MIN_PADDED_BYTES, SECRETSTREAM_ABYTES } from './consts.js';
-import { concat, fromHex, toHex, u64 } from './encoding.js';
+import { concat, fromHex, toHex, u64, utf8 } from './encoding.js';
 import { isCryptoError } from './errors.js';
 import { ROOT } from '../test/util/paths.js';
 import { seededRandom } from '../scripts/vectors/seeded.js';
+import { tagKeystreamByte, twoKeyChunk } from '../test/util/two-key-chunk.js';
 
 await sodiumReady();
 
 const CHUNK = ATTACHMENT_CHUNK_BYTES;
 const CT = CHUNK + SECRETSTREAM_ABYTES;
+/** Blob layout (v2): version || tag || commitment (32) || secretstream header (24) || chunks. */
+const COMMIT_AT = 2;
+const SS_HEADER_AT = 34;
+const CHUNKS_AT = 58;
+const AD = Uint8Array.of(2, 0x40);
+
+/** streamKey || commitment = keyed BLAKE2b-512(key, "fastchat/v2/attachment/keys"), from libsodium directly. */
+function rawKeys(key: Uint8Array): { streamKey: Uint8Array; commitment: Uint8Array } {
+  const out = sodium().crypto_generichash(64, utf8('fastchat/v2/attachment/keys'), key);
+  return { streamKey: out.subarray(0, 32), commitment: out.subarray(32) };
+}
 
 /** A deterministic RandomBytes (counter bytes), so failures reproduce. */
 function counterRandom(seed: number): RandomBytes {
@@ -67,7 +79,8 @@ test('Padmé keeps at most log2(log2 L)+1 significant bits and adds at most ~12%
   }
 });
 
-test('blob sizes: at least the 4 KiB minimum, one 17-byte tag per chunk, plus the 26-byte header', () => {
+test('blob sizes: at least the 4 KiB minimum, one 17-byte tag per chunk, plus the 58-byte header', () => {
+  assert.equal(ATTACHMENT_HEADER_BYTES, CHUNKS_AT);
   assert.equal(attachmentPaddedSize(0), ATTACHMENT_MIN_PADDED_BYTES);
   assert.equal(attachmentBlobSize(0), ATTACHMENT_HEADER_BYTES + 4096 + 17);
   assert.equal(attachmentBlobSize(1), attachmentBlobSize(0), 'small files all look alike');
@@ -122,32 +135,35 @@ test('interoperates with stock libsodium secretstream in both directions', () =>
   const file = fileOf(CHUNK + 300);
   // Ours → stock init_pull / pull.
   const { blob, ref } = seal(file);
-  const st = s.crypto_secretstream_xchacha20poly1305_init_pull(blob.subarray(2, 26), ref.key);
-  const c1 = s.crypto_secretstream_xchacha20poly1305_pull(st, blob.subarray(26, 26 + CT), blob.subarray(0, 2));
+  const { streamKey, commitment } = rawKeys(ref.key);
+  assert.deepEqual(blob.subarray(COMMIT_AT, SS_HEADER_AT), commitment);
+  const st = s.crypto_secretstream_xchacha20poly1305_init_pull(blob.subarray(SS_HEADER_AT, CHUNKS_AT), streamKey);
+  const c1 = s.crypto_secretstream_xchacha20poly1305_pull(st, blob.subarray(CHUNKS_AT, CHUNKS_AT + CT), blob.subarray(0, 2));
   assert.ok(c1);
   assert.equal(c1.tag, s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
   assert.deepEqual(c1.message.subarray(0, 8), u64(file.length));
   assert.deepEqual(c1.message.subarray(8), file.subarray(0, CHUNK - 8));
-  const c2 = s.crypto_secretstream_xchacha20poly1305_pull(st, blob.subarray(26 + CT), blob.subarray(0, 2));
+  const c2 = s.crypto_secretstream_xchacha20poly1305_pull(st, blob.subarray(CHUNKS_AT + CT), blob.subarray(0, 2));
   assert.ok(c2);
   assert.equal(c2.tag, s.crypto_secretstream_xchacha20poly1305_TAG_FINAL);
 
   // Stock init_push (libsodium's own random header) → ours.
   const key = s.crypto_secretstream_xchacha20poly1305_keygen();
-  const push = s.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const stock = rawKeys(key);
+  const push = s.crypto_secretstream_xchacha20poly1305_init_push(stock.streamKey);
   const padded = new Uint8Array(attachmentPaddedSize(file.length));
   padded.set(u64(file.length));
   padded.set(file, 8);
-  const ad = Uint8Array.of(1, 0x40);
-  const parts: Uint8Array[] = [ad, push.header];
+  const ad = AD;
+  const parts: Uint8Array[] = [ad, stock.commitment, push.header];
   for (let off = 0; off < padded.length; off += CHUNK) {
     const end = Math.min(off + CHUNK, padded.length);
     const tag = end === padded.length ? s.crypto_secretstream_xchacha20poly1305_TAG_FINAL : s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
     parts.push(s.crypto_secretstream_xchacha20poly1305_push(push.state, padded.subarray(off, end), ad, tag));
   }
-  const stock = concat(...parts);
-  const hash = s.crypto_generichash(32, stock, null);
-  assert.deepEqual(open(stock, { key, size: file.length, hash }), file);
+  const stockBlob = concat(...parts);
+  const hash = s.crypto_generichash(32, stockBlob, null);
+  assert.deepEqual(open(stockBlob, { key, size: file.length, hash }), file);
 });
 
 test('a blob cut anywhere is refused as truncated, including exactly at a chunk boundary', () => {
@@ -161,15 +177,16 @@ test('a blob cut anywhere is refused as truncated, including exactly at a chunk 
 test('a truncated stream re-tagged FINAL early, or one missing its FINAL tag, is refused', () => {
   const s = sodium();
   const key = new Uint8Array(32).fill(9);
+  const { streamKey, commitment } = rawKeys(key);
   const header = new Uint8Array(24).fill(5);
-  const ad = Uint8Array.of(1, 0x40);
+  const ad = AD;
   const size = 2 * CHUNK;
   const padded = new Uint8Array(attachmentPaddedSize(size));
   padded.set(u64(size));
   const chunks = Math.ceil(padded.length / CHUNK);
   const build = (tagOf: (i: number) => number) => {
-    const st = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
-    const parts: Uint8Array[] = [ad, header];
+    const st = s.crypto_secretstream_xchacha20poly1305_init_pull(header, streamKey);
+    const parts: Uint8Array[] = [ad, commitment, header];
     for (let i = 0; i < chunks; i++) {
       parts.push(s.crypto_secretstream_xchacha20poly1305_push(st, padded.subarray(i * CHUNK, Math.min((i + 1) * CHUNK, padded.length)), ad, tagOf(i)));
     }
@@ -205,9 +222,11 @@ test('a flipped bit anywhere in the blob is refused with a typed error', () => {
     }),
     { numRuns: 60 },
   );
-  const versionFlip = blob.slice();
-  versionFlip[0] = 2;
-  refused(() => open(versionFlip, ref), 'unsupported_version');
+  for (const v of [1, 3]) {
+    const versionFlip = blob.slice();
+    versionFlip[0] = v;
+    refused(() => open(versionFlip, ref), 'unsupported_version');
+  }
   const tagFlip = blob.slice();
   tagFlip[1] = 0x33;
   refused(() => open(tagFlip, ref), 'malformed');
@@ -229,6 +248,51 @@ test('a blob that opens but is not the one the message named (hash, size, key) i
   refused(() => open(blob, { ...ref, key: new Uint8Array(32).fill(1) }), 'decrypt_failed');
   refused(() => new AttachmentOpener({ ...ref, key: new Uint8Array(31) }), 'invalid_argument');
   refused(() => new AttachmentOpener({ ...ref, hash: new Uint8Array(64) }), 'invalid_argument');
+});
+
+test('a blob built to open under two keys is refused under the key it does not commit to, before any chunk is decrypted', () => {
+  // A hostile sender wants two recipients to keep different files "with the same hash": one blob,
+  // one hash in both messages, key1 in one and key2 in the other. The chunk below authenticates
+  // under both stream keys (Poly1305 is not key-committing); only the commitment tells them apart.
+  const s = sodium();
+  const size = 4096 - 8; // one chunk, no padding: every byte of P is file for key1
+  const file1 = utf8('the file recipient one is meant to keep. '.repeat(100)).subarray(0, size);
+  const ssHeader = new Uint8Array(24).fill(0x5a);
+  const key1 = new Uint8Array(32).fill(0x11);
+  const k1 = rawKeys(key1);
+  // Draw key2 until its stream key decrypts the tag byte to FINAL too (1 in 256).
+  let key2: Uint8Array | null = null;
+  for (let i = 0; i < 20_000 && key2 === null; i++) {
+    const candidate = s.crypto_generichash(32, u64(i), key1);
+    if (tagKeystreamByte(rawKeys(candidate).streamKey, ssHeader) === tagKeystreamByte(k1.streamKey, ssHeader)) key2 = candidate;
+  }
+  assert.ok(key2, 'a second key with the same tag keystream byte');
+  const k2 = rawKeys(key2);
+  const FINAL = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  let chunk: Uint8Array | null = null;
+  for (let salt = 0; salt < 64 && chunk === null; salt++) chunk = twoKeyChunk(k1.streamKey, k2.streamKey, ssHeader, AD, concat(u64(size), file1), FINAL, 100, salt);
+  assert.ok(chunk, 'the two-key chunk was built');
+
+  // The attack is real at the primitive: stock libsodium accepts the chunk under both keys.
+  const pulled = [k1, k2].map((k) => s.crypto_secretstream_xchacha20poly1305_pull(s.crypto_secretstream_xchacha20poly1305_init_pull(ssHeader, k.streamKey), chunk, AD));
+  assert.ok(pulled[0] && pulled[1], 'both keys authenticate the chunk');
+  assert.equal(pulled[0].tag, FINAL);
+  assert.equal(pulled[1].tag, FINAL);
+  assert.notDeepEqual(pulled[0].message, pulled[1].message, 'two different plaintexts from one ciphertext');
+
+  // The blob commits to key1; both messages name its one hash.
+  const blob = concat(AD, k1.commitment, ssHeader, chunk);
+  const hash = s.crypto_generichash(32, blob, null);
+  const opened = open(blob, { key: key1, size, hash });
+  assert.equal(opened.length, size);
+  assert.deepEqual(opened.subarray(0, 1000), file1.subarray(0, 1000));
+  // Under key2 the opener stops at the header: nothing is decrypted, no byte released.
+  const o = new AttachmentOpener({ key: key2, size, hash });
+  refused(() => o.pull(blob.subarray(0, ATTACHMENT_HEADER_BYTES)), 'decrypt_failed');
+  refused(() => open(blob, { key: key2, size, hash }), 'decrypt_failed');
+  // And a blob committing to key2 instead is refused under key1, the same way.
+  const other = concat(AD, k2.commitment, ssHeader, chunk);
+  refused(() => new AttachmentOpener({ key: key1, size, hash: s.crypto_generichash(32, other, null) }).pull(other.subarray(0, ATTACHMENT_HEADER_BYTES)), 'decrypt_failed');
 });
 
 test('the sealer refuses more or fewer bytes than declared', () => {
@@ -260,11 +324,15 @@ test('attachment vectors: each blob decrypts with raw secretstream to the size p
     const blob = fromHex(c.blob);
     assert.equal(blob.length, c.blobSize, c.name);
     assert.equal(toHex(s.crypto_generichash(32, blob, null)), c.hash, c.name);
-    assert.equal(toHex(blob.subarray(0, 2)), '0140');
-    assert.equal(toHex(blob.subarray(2, 26)), c.streamHeader);
-    const st = s.crypto_secretstream_xchacha20poly1305_init_pull(blob.subarray(2, 26), fromHex(c.key));
+    assert.equal(toHex(blob.subarray(0, 2)), '0240');
+    const { streamKey, commitment } = rawKeys(fromHex(c.key));
+    assert.equal(toHex(streamKey), c.streamKey, c.name);
+    assert.equal(toHex(commitment), c.commitment, c.name);
+    assert.equal(toHex(blob.subarray(COMMIT_AT, SS_HEADER_AT)), c.commitment);
+    assert.equal(toHex(blob.subarray(SS_HEADER_AT, CHUNKS_AT)), c.streamHeader);
+    const st = s.crypto_secretstream_xchacha20poly1305_init_pull(blob.subarray(SS_HEADER_AT, CHUNKS_AT), streamKey);
     const plain: Uint8Array[] = [];
-    let off = 26;
+    let off = CHUNKS_AT;
     while (off < blob.length) {
       const end = Math.min(off + CT, blob.length);
       const r = s.crypto_secretstream_xchacha20poly1305_pull(st, blob.subarray(off, end), blob.subarray(0, 2));
@@ -280,7 +348,7 @@ test('attachment vectors: each blob decrypts with raw secretstream to the size p
     assert.equal(toHex(p.subarray(8, 8 + c.size)), file, c.name);
     assert.ok(p.subarray(8 + c.size).every((x) => x === 0), c.name);
     assert.equal(toHex(open(blob, { key: fromHex(c.key), size: c.size, hash: fromHex(c.hash) })), file);
-    chunked ||= blob.length > 26 + CT;
+    chunked ||= blob.length > CHUNKS_AT + CT;
   }
   assert.ok(chunked, 'a case spans more than one chunk');
 });

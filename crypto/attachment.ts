@@ -2,21 +2,29 @@
 // libsodium's secretstream (XChaCha20-Poly1305) under a fresh random key. The blob goes to the
 // relay; the key, size and BLAKE2b hash of the blob travel inside an ordinary ratchet message.
 //
+//   streamKey || commitment = PRF(key, LABELS.attachmentKeys)         32 + 32 bytes
 //   P     = u64(size) || file || 0x00^(paddedSize − 8 − size)      paddedSize = attachmentPaddedSize(size)
-//   blob  = u8(PROTOCOL_VERSION) || u8(ATTACHMENT_FORMAT_TAG) || ssHeader[24] || c_1 || ... || c_n
-//   c_i   = secretstream_push(P[(i−1)·CHUNK .. min(i·CHUNK, len P)], ad = blob[0..2],
+//   blob  = u8(ATTACHMENT_VERSION) || u8(ATTACHMENT_FORMAT_TAG) || commitment[32] || ssHeader[24] || c_1 || ... || c_n
+//   c_i   = secretstream_push(streamKey, P[(i−1)·CHUNK .. min(i·CHUNK, len P)], ad = blob[0..2],
 //                             tag = i < n ? TAG_MESSAGE : TAG_FINAL)
 //   hash  = BLAKE2b-256(blob)
+//
+// Key commitment: Poly1305 is not key-committing, so without the commitment a sender can build one
+// blob whose every chunk authenticates under two keys and opens to two files; giving two recipients
+// the same hash and different keys, each would keep a different file "with the same hash". The
+// commitment is in the blob, so the hash covers it, and an opener checks it before it decrypts a
+// byte: one hash, one key, one file.
 //
 // Both directions are streaming: `push` / `pull` take any slice of the input and return what is
 // ready, holding at most one chunk. Nothing here reads a file; the caller streams from disk.
 import {
-  ATTACHMENT_CHUNK_BYTES, ATTACHMENT_FORMAT_TAG, ATTACHMENT_HASH_BYTES, ATTACHMENT_HEADER_BYTES,
-  ATTACHMENT_KEY_BYTES, ATTACHMENT_MAX_BYTES, ATTACHMENT_MIN_PADDED_BYTES, PROTOCOL_VERSION,
-  SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES,
+  ATTACHMENT_CHUNK_BYTES, ATTACHMENT_COMMITMENT_BYTES, ATTACHMENT_FORMAT_TAG, ATTACHMENT_HASH_BYTES,
+  ATTACHMENT_HEADER_BYTES, ATTACHMENT_KEY_BYTES, ATTACHMENT_MAX_BYTES, ATTACHMENT_MIN_PADDED_BYTES,
+  ATTACHMENT_VERSION, LABELS, SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES,
 } from './consts.js';
-import { concat, equalBytes, Reader, u64 } from './encoding.js';
+import { concat, equalBytes, Reader, u64, utf8, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
+import { prf } from './kdf.js';
 import { sodium, type RandomBytes } from './sodium.js';
 
 const SIZE_PREFIX_BYTES = 8;
@@ -55,7 +63,22 @@ export function attachmentBlobSize(size: number): number {
   return ATTACHMENT_HEADER_BYTES + padded + Math.ceil(padded / CHUNK) * SECRETSTREAM_ABYTES;
 }
 
-const AD = Uint8Array.of(PROTOCOL_VERSION, ATTACHMENT_FORMAT_TAG);
+const AD = Uint8Array.of(ATTACHMENT_VERSION, ATTACHMENT_FORMAT_TAG);
+const KEYS_INPUT = utf8(LABELS.attachmentKeys);
+
+/**
+ * The key in the message → the secretstream key and the commitment written into the blob:
+ * PRF(key, LABELS.attachmentKeys) = streamKey (32) || commitment (32). Finding two keys with one
+ * commitment is a BLAKE2b collision (the key is hashed as BLAKE2b's first block), so a blob — and
+ * its hash — names exactly one key. The commitment reveals nothing of streamKey (other PRF half).
+ */
+export function attachmentKeys(key: Uint8Array): { streamKey: Uint8Array; commitment: Uint8Array } {
+  if (key.length !== ATTACHMENT_KEY_BYTES) throw new CryptoError('invalid_argument', 'attachment key must be 32 bytes');
+  const out = prf(key, KEYS_INPUT);
+  const keys = { streamKey: out.slice(0, ATTACHMENT_KEY_BYTES), commitment: out.slice(ATTACHMENT_KEY_BYTES, ATTACHMENT_KEY_BYTES + ATTACHMENT_COMMITMENT_BYTES) };
+  wipe(out);
+  return keys;
+}
 
 /** Incremental BLAKE2b-256 over every blob byte, in order. */
 class BlobHash {
@@ -124,12 +147,14 @@ export class AttachmentSealer {
     this.blobSize = attachmentBlobSize(size);
     this.key = random(ATTACHMENT_KEY_BYTES);
     const ssHeader = random(SECRETSTREAM_HEADER_BYTES);
+    const { streamKey, commitment } = attachmentKeys(this.key);
     // libsodium's init_push draws the header from its own RNG. init_pull derives exactly the same
     // state from a given header (secretstream.c: k = HChaCha20(key, header[0..16]), counter = 1,
     // nonce = header[16..24]), so a push state made this way is the standard one with our header;
     // crypto/attachment.test.ts checks both directions against stock init_push / init_pull.
-    this.state = sodium().crypto_secretstream_xchacha20poly1305_init_pull(ssHeader, this.key) as unknown as number;
-    this.header = concat(AD, ssHeader);
+    this.state = sodium().crypto_secretstream_xchacha20poly1305_init_pull(ssHeader, streamKey) as unknown as number;
+    wipe(streamKey);
+    this.header = concat(AD, commitment, ssHeader);
     this.pending.add(u64(size));
   }
 
@@ -200,7 +225,8 @@ export interface AttachmentRef {
  * keep it only after `finish()`.
  */
 export class AttachmentOpener {
-  private readonly key: Uint8Array;
+  private readonly streamKey: Uint8Array;
+  private readonly commitment: Uint8Array;
   private readonly size: number;
   private readonly hash: Uint8Array;
   private readonly paddedSize: number;
@@ -215,7 +241,7 @@ export class AttachmentOpener {
   constructor(ref: AttachmentRef) {
     if (ref.key.length !== ATTACHMENT_KEY_BYTES) throw new CryptoError('invalid_argument', 'attachment key must be 32 bytes');
     if (ref.hash.length !== ATTACHMENT_HASH_BYTES) throw new CryptoError('invalid_argument', 'attachment hash must be 32 bytes');
-    this.key = ref.key;
+    ({ streamKey: this.streamKey, commitment: this.commitment } = attachmentKeys(ref.key));
     this.size = ref.size;
     this.hash = ref.hash;
     this.paddedSize = attachmentPaddedSize(ref.size);
@@ -251,9 +277,14 @@ export class AttachmentOpener {
     if (this.state === null) {
       if (this.pending.length < ATTACHMENT_HEADER_BYTES) return out;
       const header = this.pending.take(ATTACHMENT_HEADER_BYTES);
-      if (header[0] !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `unsupported attachment version ${header[0]}`);
+      if (header[0] !== ATTACHMENT_VERSION) throw new CryptoError('unsupported_version', `unsupported attachment version ${header[0]}`);
       if (header[1] !== ATTACHMENT_FORMAT_TAG) throw new CryptoError('malformed', 'not an attachment blob');
-      this.state = s.crypto_secretstream_xchacha20poly1305_init_pull(header.subarray(2), this.key) as unknown as number;
+      // Before any chunk is decrypted: the blob must commit to the key the message gave us. A blob
+      // built to open under two keys commits to at most one of them (see the top of the file).
+      if (!equalBytes(header.subarray(2, 2 + ATTACHMENT_COMMITMENT_BYTES), this.commitment)) {
+        throw new CryptoError('decrypt_failed', 'attachment blob commits to another key');
+      }
+      this.state = s.crypto_secretstream_xchacha20poly1305_init_pull(header.subarray(2 + ATTACHMENT_COMMITMENT_BYTES), this.streamKey) as unknown as number;
     }
     for (;;) {
       const plainLen = Math.min(CHUNK, this.paddedSize - this.opened);

@@ -8,11 +8,17 @@ test('all KDF and signature labels are distinct', () => {
   assert.equal(new Set(values).size, values.length);
 });
 
-test('every label carries the protocol version prefix fastchat/v1/', () => {
+test('every label carries a protocol version prefix fastchat/v<n>/', () => {
   for (const [name, value] of Object.entries(LABELS)) {
-    assert.ok(value.startsWith('fastchat/v1/'), `${name} = ${value}`);
-    assert.ok(value.length > 'fastchat/v1/'.length, `${name} has nothing after the prefix`);
+    const m = /^fastchat\/v([0-9]+)\/(.+)$/.exec(value);
+    assert.ok(m, `${name} = ${value}`);
+    assert.ok(Number(m[1]) >= 1, `${name} version`);
   }
+});
+
+test('labels of changed derivations carry the version of the structure that uses them', () => {
+  assert.ok(LABELS.ratchetMessageKeys.startsWith(`fastchat/v${consts.MESSAGE_VERSION}/`));
+  assert.ok(LABELS.attachmentKeys.startsWith(`fastchat/v${consts.ATTACHMENT_VERSION}/`));
 });
 
 test('no other exported string constant reuses a label value', () => {

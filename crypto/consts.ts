@@ -1,8 +1,24 @@
 // Every protocol label, size and limit lives here, each with the reason it has the value it has.
 // docs/PROTOCOL.md quotes these names; a test checks that all labels are distinct.
 
-/** Wire and storage version byte. A parser refuses any other value before it touches crypto. */
+/**
+ * Version byte of the structures that have not changed since the first protocol version (keys,
+ * bundles, stored states, groups). A parser refuses any other value before it touches crypto.
+ */
 export const PROTOCOL_VERSION = 1;
+/**
+ * Version byte of pairwise messages (the envelope and its ratchet header). 2 since the header
+ * carries a random salt mixed into the message keys (docs/PROTOCOL.md §8.2): in version 1 key and
+ * nonce came from the chain alone, so a store rolled back to an older state (a backup restore, a
+ * VM snapshot) encrypted the next messages under (key, nonce) pairs already used. A version-1
+ * peer's envelope is refused with unsupported_version before any crypto, and the reverse.
+ */
+export const MESSAGE_VERSION = 2;
+/**
+ * Version byte of attachment blobs. 2 since a blob carries a commitment to its key (docs/PROTOCOL.md
+ * "Attachments"): a version-1 blob could be built to open under two keys to two different files.
+ */
+export const ATTACHMENT_VERSION = 2;
 
 // ---- primitive sizes (libsodium) -------------------------------------------------------------
 export const X25519_KEY_BYTES = 32;
@@ -34,8 +50,11 @@ export const LABELS = {
   ratchetChainKey: 'fastchat/v1/ratchet/chain-key',
   /** Keyed-BLAKE2b message of the chain step that yields a message key (KDF_CK). */
   ratchetMessageKey: 'fastchat/v1/ratchet/message-key',
-  /** HKDF info expanding a message key into the AEAD key and nonce. */
-  ratchetMessageKeys: 'fastchat/v1/ratchet/message-keys',
+  /**
+   * HKDF info expanding a message key and the header's random salt into the AEAD key and nonce.
+   * v2: the salt (MESSAGE_VERSION 2) makes this a different derivation from v1's.
+   */
+  ratchetMessageKeys: 'fastchat/v2/ratchet/message-keys',
   /** First BLAKE2b input of one half of a safety number (separates it from the fingerprint). */
   safetyNumber: 'fastchat/v1/safety-number',
   /** Ed25519 signature by an admin's (or leaver's) identity key over a group change record. */
@@ -50,6 +69,8 @@ export const LABELS = {
   groupMessageKeys: 'fastchat/v1/group/message-keys',
   /** Ed25519 signature by a member's group signature key over a group message. */
   groupMessageSignature: 'fastchat/v1/group/message-signature',
+  /** Keyed-BLAKE2b message turning an attachment key into its stream key and key commitment. */
+  attachmentKeys: 'fastchat/v2/attachment/keys',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];
@@ -70,6 +91,17 @@ export const FINGERPRINT_BYTES = 32;
 export const SAFETY_NUMBER_ITERATIONS = 5200;
 /** Digits per safety-number half: 6 chunks of 5 digits; the full number is two halves. */
 export const SAFETY_NUMBER_HALF_DIGITS = 30;
+/**
+ * Oldest signed prekey an initiator accepts: the owner replaces its signed prekey every 7 days
+ * (SIGNED_PREKEY_ROTATE_MS) and keeps a replaced one 30 days for first messages in flight
+ * (SIGNED_PREKEY_KEEP_MS), so an honest relay never serves one older than 37 days unless its owner
+ * has not connected for a month. An older one is refused (`stale_prekey`): a relay replaying an old,
+ * validly signed prekey whose private half may have leaked gains nothing, at the price of not
+ * starting a session with someone who has been away longer than that.
+ */
+export const SIGNED_PREKEY_ROTATE_MS = 7 * 24 * 3600 * 1000;
+export const SIGNED_PREKEY_KEEP_MS = 30 * 24 * 3600 * 1000;
+export const SIGNED_PREKEY_MAX_AGE_MS = SIGNED_PREKEY_ROTATE_MS + SIGNED_PREKEY_KEEP_MS;
 /** X3DH output (SK) size: one 32-byte root key for the ratchet. */
 export const X3DH_SHARED_SECRET_BYTES = 32;
 /**
@@ -104,8 +136,16 @@ export const MAX_SKIPPED_KEYS = 2 * MAX_SKIP;
  * ratchet steps): a message held back for five round trips is treated as lost, not kept forever.
  */
 export const MAX_RECEIVING_CHAINS = 5;
-/** Ratchet header: version u8 || ratchet public key (32) || pn u32 || n u32. */
-export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4;
+/**
+ * Random bytes the sender draws for every message and sends in its header; they are mixed into the
+ * message's AEAD key and nonce. A rolled-back sending state derives the same message key again, but
+ * under a fresh salt it yields another (key, nonce): reuse is harmless (the Double Ratchet spec,
+ * §5.2, asks for misuse resistance "in case a key is mistakenly used multiple times"). 16 bytes:
+ * two encryptions of one message key collide with probability 2^-128.
+ */
+export const RATCHET_SALT_BYTES = 16;
+/** Ratchet header: version u8 || ratchet public key (32) || pn u32 || n u32 || salt (16). */
+export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4 + RATCHET_SALT_BYTES;
 /** Ratchet key material sizes: root, chain and message keys are all 32 bytes. */
 export const RATCHET_KEY_BYTES = 32;
 
@@ -175,8 +215,13 @@ export const ATTACHMENT_CHUNK_BYTES = 64 * 1024;
 export const SECRETSTREAM_HEADER_BYTES = 24;
 export const SECRETSTREAM_ABYTES = 17;
 export const ATTACHMENT_KEY_BYTES = 32;
-/** Blob header: version || tag || secretstream header. */
-export const ATTACHMENT_HEADER_BYTES = 2 + SECRETSTREAM_HEADER_BYTES;
+/**
+ * Key commitment in the blob header: 32 bytes of PRF(key, LABELS.attachmentKeys). Binds the blob
+ * (and so its hash) to one key: 128-bit collision resistance, as the hash itself.
+ */
+export const ATTACHMENT_COMMITMENT_BYTES = 32;
+/** Blob header: version || tag || key commitment || secretstream header. */
+export const ATTACHMENT_HEADER_BYTES = 2 + ATTACHMENT_COMMITMENT_BYTES + SECRETSTREAM_HEADER_BYTES;
 /** BLAKE2b-256 of the whole blob: 128-bit collision resistance, as the fingerprints. */
 export const ATTACHMENT_HASH_BYTES = 32;
 /**

@@ -11,6 +11,7 @@ export const CRYPTO_ERROR_CODES = [
   'too_far_ahead', // a message counter more than MAX_SKIP past the chain position
   'duplicate_message', // a message whose key was already used (replay)
   'invalid_argument', // a caller passed a value outside the documented range
+  'stale_prekey', // a bundle's signed prekey is older than SIGNED_PREKEY_MAX_AGE_MS (refused by the initiator)
   // groups (crypto/group/): why a membership record or group key is refused, so a member can say so
   'wrong_group', // a record, distribution or message names another group id
   'wrong_epoch', // not the next epoch (a replayed or out-of-order record) or not the key's epoch

@@ -1,7 +1,7 @@
 // Prekeys: a signed prekey (rotated; the identity signing key signs id, time and key together so
 // the relay can neither swap the key nor replay an old one under a new id) and one-time prekeys.
 // A bundle is what the relay hands an initiator: identity + signed prekey + at most one OTPK.
-import { ED25519_SIGNATURE_BYTES, FORMAT_TAGS, LABELS, PREKEY_ID_MAX, PROTOCOL_VERSION, X25519_KEY_BYTES } from './consts.js';
+import { ED25519_SIGNATURE_BYTES, FORMAT_TAGS, LABELS, PREKEY_ID_MAX, PROTOCOL_VERSION, SIGNED_PREKEY_MAX_AGE_MS, X25519_KEY_BYTES } from './consts.js';
 import { generateKeyPair, keyPairFromPrivate } from './dh.js';
 import { concat, equalBytes, fromBase64url, Reader, toBase64url, u32, u64, u8, utf8 } from './encoding.js';
 import { CryptoError } from './errors.js';
@@ -95,6 +95,18 @@ export function verifySignedPreKey(identity: PublicIdentity, spk: PublicSignedPr
   }
   if (!verify(identity.signPublic, signedPreKeySignatureMessage(spk.id, spk.createdAt, spk.publicKey), spk.signature)) {
     throw new CryptoError('bad_signature', 'signed prekey signature does not verify');
+  }
+}
+
+/**
+ * Throws `stale_prekey` when the signed prekey was made more than SIGNED_PREKEY_MAX_AGE_MS before
+ * `now` (the caller's clock; crypto/ has none). Its `createdAt` is signed, so a relay cannot make an
+ * old key look new; a key dated in the future is not refused (the owner's clock may run ahead).
+ */
+export function checkSignedPreKeyAge(spk: PublicSignedPreKey, now: number): void {
+  if (now - spk.createdAt > SIGNED_PREKEY_MAX_AGE_MS) {
+    const days = Math.floor((now - spk.createdAt) / (24 * 3600 * 1000));
+    throw new CryptoError('stale_prekey', `signed prekey ${spk.id} is ${days} days old, older than the ${SIGNED_PREKEY_MAX_AGE_MS / (24 * 3600 * 1000)} days an initiator accepts`);
   }
 }
 

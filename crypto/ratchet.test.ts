@@ -276,7 +276,7 @@ test('a low-order ratchet key in a header is refused', () => {
 function windowDecrypts(bytes: Uint8Array, m: Sent): boolean {
   const ad = concat(AD, encodeHeader(m.header));
   const tryMk = (mk: Uint8Array): boolean => {
-    const { key, nonce } = messageKeys(mk);
+    const { key, nonce } = messageKeys(mk, m.header.salt);
     try {
       aeadOpen(key, nonce, m.ciphertext, ad);
       return true;
@@ -345,9 +345,12 @@ test('KDF_RK splits one 64-byte HKDF output into the new root key and chain key'
   assert.notEqual(toHex(rk), toHex(ck));
   const [ck2, mk] = kdfCk(ck);
   assert.notEqual(toHex(ck2), toHex(mk));
-  const { key, nonce } = messageKeys(mk);
+  const { key, nonce } = messageKeys(mk, new Uint8Array(16).fill(3));
   assert.equal(key.length, 32);
   assert.equal(nonce.length, 24);
+  const other = messageKeys(mk, new Uint8Array(16).fill(4));
+  assert.notEqual(toHex(other.key), toHex(key), 'the salt changes the key');
+  assert.notEqual(toHex(other.nonce), toHex(nonce), 'the salt changes the nonce');
 });
 
 test('the ratchet state round-trips through its encoding, and the parser refuses any other shape', () => {
@@ -378,7 +381,7 @@ test('the ratchet state round-trips through its encoding, and the parser refuses
   }
 });
 
-test('the header is 41 bytes and its parser checks length and version first', () => {
+test('the header is 57 bytes and its parser checks length and version first', () => {
   const { alice } = pair();
   const m = send(alice);
   const h = encodeHeader(m.header);
@@ -386,6 +389,8 @@ test('the header is 41 bytes and its parser checks length and version first', ()
   assert.deepEqual(parseHeader(h), m.header);
   assert.throws(() => parseHeader(h.subarray(1)), (e) => isCryptoError(e, 'malformed'));
   assert.throws(() => parseHeader(flip(h, 0)), (e) => isCryptoError(e, 'unsupported_version'));
+  // A version-1 header (41 bytes, no salt) is refused by its version, never read as a short v2 one.
+  assert.throws(() => parseHeader(concat(Uint8Array.of(1), h.subarray(1))), (e) => isCryptoError(e, 'unsupported_version'));
 });
 
 // ---- docs/vectors/ratchet.json, re-derived in pieces from raw libsodium ----------------------------
@@ -431,10 +436,11 @@ test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b 
     assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/chain-key')).subarray(0, 32)), m.nextChainKey);
     assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/message-key')).subarray(0, 32)), m.messageKey);
     nextKeys.add(m.nextChainKey);
-    const keys = rawHkdf(new Uint8Array(0), h(m.messageKey), 'fastchat/v1/ratchet/message-keys', 56);
+    assert.equal(m.header.salt.length, 32, 'a 16-byte salt per message');
+    const keys = rawHkdf(h(m.header.salt), h(m.messageKey), 'fastchat/v2/ratchet/message-keys', 56);
     assert.equal(toHex(keys.subarray(0, 32)), m.aeadKey);
     assert.equal(toHex(keys.subarray(32)), m.aeadNonce);
-    const header = concat(Uint8Array.of(1), h(m.header.dh), Uint8Array.of(0, 0, m.header.pn >> 8, m.header.pn & 255, 0, 0, m.header.n >> 8, m.header.n & 255));
+    const header = concat(Uint8Array.of(2), h(m.header.dh), Uint8Array.of(0, 0, m.header.pn >> 8, m.header.pn & 255, 0, 0, m.header.n >> 8, m.header.n & 255), h(m.header.salt));
     assert.equal(toHex(header), m.headerEncoded);
     assert.equal(m.aeadAssociatedData, v.associatedData + m.headerEncoded);
     const pt = s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, h(m.ciphertext), h(m.aeadAssociatedData), h(m.aeadNonce), h(m.aeadKey));
@@ -450,8 +456,8 @@ test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b 
 
 test('any header round-trips through encodeHeader and parseHeader (property)', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), (dhKey, pn, n) => {
-      const h = { dh: dhKey, pn, n };
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (dhKey, pn, n, salt) => {
+      const h = { dh: dhKey, pn, n, salt };
       const bytes = encodeHeader(h);
       assert.equal(bytes.length, RATCHET_HEADER_BYTES);
       assert.deepEqual(parseHeader(bytes), h);

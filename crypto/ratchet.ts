@@ -11,6 +11,12 @@
 //   total (oldest evicted) and MAX_RECEIVING_CHAINS (keys of older chains expire, counted in DH
 //   ratchet steps because crypto/ has no clock).
 //
+// And one addition to it: every header carries RATCHET_SALT_BYTES random bytes that the message
+// key is expanded with (messageKeys). The spec's ENCRYPT takes key and nonce from mk alone, which
+// is safe only while no mk is ever used twice; a state restored from a backup uses its message
+// keys again, and under a stream cipher two plaintexts under one (key, nonce) give away their XOR
+// (and the Poly1305 key). With the salt a reused mk still yields a fresh (key, nonce).
+//
 // State values are immutable by contract: encrypt and decrypt never write to a state, its arrays
 // or its byte arrays; they return a new state that shares every field they did not change (copy
 // on write: a new MKSKIPPED or previousDHr array only when the step changes it). So a refused
@@ -25,16 +31,18 @@ import {
   MAX_RECEIVING_CHAINS,
   MAX_SKIP,
   MAX_SKIPPED_KEYS,
+  MESSAGE_VERSION,
   PROTOCOL_VERSION,
   RATCHET_HEADER_BYTES,
   RATCHET_KEY_BYTES,
+  RATCHET_SALT_BYTES,
   RATCHET_STATE_TAG,
   X25519_KEY_BYTES,
 } from './consts.js';
 import { dh, generateKeyPair } from './dh.js';
 import { concat, equalBytes, Reader, u16, u32, u8, utf8, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { hkdf, hkdfExtract, prf } from './kdf.js';
+import { hkdf, prf } from './kdf.js';
 import type { RandomBytes } from './sodium.js';
 import type { KeyPair } from './types.js';
 
@@ -45,6 +53,8 @@ export interface RatchetHeader {
   pn: number;
   /** N: this message's number in the sender's current sending chain. */
   n: number;
+  /** RATCHET_SALT_BYTES drawn by the sender for this message, mixed into its key and nonce. */
+  salt: Uint8Array;
 }
 
 export interface SkippedMessageKey {
@@ -93,13 +103,15 @@ export function kdfCk(ck: Uint8Array): [chainKey: Uint8Array, messageKey: Uint8A
 }
 
 /**
- * Message key expansion: HKDF(salt = empty, IKM = mk, info = LABELS.ratchetMessageKeys, 56) =
- * key (32) || nonce (24). Each mk encrypts exactly one message, so a derived nonce never repeats.
+ * Message key expansion: HKDF(salt = header.salt, IKM = mk, info = LABELS.ratchetMessageKeys, 56)
+ * = key (32) || nonce (24). An mk is meant to encrypt one message; if a rolled-back state uses it
+ * again, the fresh random salt still gives another (key, nonce).
  */
-export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+export function messageKeys(mk: Uint8Array, salt: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  if (salt.length !== RATCHET_SALT_BYTES) throw new CryptoError('invalid_argument', `message salt must be ${RATCHET_SALT_BYTES} bytes`);
   // The same HKDF, unrolled: 56 bytes are HKDF-Expand's first block alone, T(1) = PRF(PRK, info ||
   // 0x01), whose input is a constant built once. This runs twice per message.
-  const prk = hkdfExtract(EMPTY, mk);
+  const prk = prf(salt, mk);
   const t1 = prf(prk, MESSAGE_KEYS_T1_INPUT);
   wipe(prk);
   // slice, not subarray: a view of a small typed array makes V8 move it off the heap (slower).
@@ -108,12 +120,11 @@ export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Arra
   return keys;
 }
 
-const EMPTY = new Uint8Array(0);
 const MESSAGE_KEYS_T1_INPUT = concat(utf8(LABELS.ratchetMessageKeys), u8(1));
 
 // ---- header ----------------------------------------------------------------------------------
 
-/** header = u8(PROTOCOL_VERSION) || dh (32) || u32(pn) || u32(n): 41 bytes, all of it AEAD AD. */
+/** header = u8(MESSAGE_VERSION) || dh (32) || u32(pn) || u32(n) || salt (16): 57 bytes, all of it AEAD AD. */
 export function encodeHeader(h: RatchetHeader): Uint8Array {
   const out = new Uint8Array(RATCHET_HEADER_BYTES);
   writeHeader(out, 0, h);
@@ -128,12 +139,16 @@ export function writeHeader(out: Uint8Array, offset: number, h: RatchetHeader): 
   if (!(h.dh instanceof Uint8Array) || h.dh.length !== X25519_KEY_BYTES) {
     throw new CryptoError('invalid_argument', 'header ratchet key must be 32 bytes');
   }
+  if (!(h.salt instanceof Uint8Array) || h.salt.length !== RATCHET_SALT_BYTES) {
+    throw new CryptoError('invalid_argument', `header salt must be ${RATCHET_SALT_BYTES} bytes`);
+  }
   checkU32(h.pn);
   checkU32(h.n);
-  out[offset] = PROTOCOL_VERSION;
+  out[offset] = MESSAGE_VERSION;
   out.set(h.dh, offset + 1);
   putU32(out, offset + 1 + X25519_KEY_BYTES, h.pn);
   putU32(out, offset + 1 + X25519_KEY_BYTES + 4, h.n);
+  out.set(h.salt, offset + 1 + X25519_KEY_BYTES + 8);
 }
 
 /** u32(v) written at out[at..at+4], big-endian; v is checked by the caller. */
@@ -156,14 +171,18 @@ export function headerAssociatedData(ad: Uint8Array, h: RatchetHeader): Uint8Arr
   return out;
 }
 
-/** Reads a header from a larger buffer (the envelope); the version is checked before anything else. */
+/**
+ * Reads a header from a larger buffer (the envelope); the version is checked before anything else,
+ * so a version-1 header (no salt, 41 bytes) is unsupported_version, never misread.
+ */
 export function readHeader(r: Reader): RatchetHeader {
   const version = r.u8();
-  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `ratchet header version ${version}`);
+  if (version !== MESSAGE_VERSION) throw new CryptoError('unsupported_version', `ratchet header version ${version}`);
   const dhPub = r.bytes(X25519_KEY_BYTES);
   const pn = r.u32();
   const n = r.u32();
-  return { dh: dhPub, pn, n };
+  const salt = r.bytes(RATCHET_SALT_BYTES);
+  return { dh: dhPub, pn, n, salt };
 }
 
 export function parseHeader(bytes: Uint8Array): RatchetHeader {
@@ -243,8 +262,11 @@ export function ratchetEncrypt(
   }
   if (DHs === null || state.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
   const [nextCKs, mk] = kdfCk(CKs);
-  const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns };
-  const { key, nonce } = messageKeys(mk);
+  // Drawn after the deferred step's key pair (the vectors rely on the order).
+  const salt = random(RATCHET_SALT_BYTES);
+  if (!(salt instanceof Uint8Array) || salt.length !== RATCHET_SALT_BYTES) throw new CryptoError('invalid_argument', 'random source returned a wrong length');
+  const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns, salt };
+  const { key, nonce } = messageKeys(mk, salt);
   const ciphertext = aeadSeal(key, nonce, plaintext, headerAssociatedData(ad, header));
   wipe(mk, key);
   return { state: { ...state, DHs, RK, CKs: nextCKs, Ns: state.Ns + 1 }, header, ciphertext };
@@ -270,7 +292,7 @@ export function ratchetDecrypt(
 
   const skippedIndex = s.MKSKIPPED.findIndex((k) => k.n === header.n && equalBytes(k.dh, header.dh));
   if (skippedIndex >= 0) {
-    const plaintext = open(s.MKSKIPPED[skippedIndex]!.mk, ciphertext, aeadAd);
+    const plaintext = open(s.MKSKIPPED[skippedIndex]!.mk, header.salt, ciphertext, aeadAd);
     s.MKSKIPPED = s.MKSKIPPED.filter((_, i) => i !== skippedIndex);
     return { state: s, plaintext };
   }
@@ -291,14 +313,14 @@ export function ratchetDecrypt(
   s.CKr = CKr;
   s.Nr += 1;
   try {
-    return { state: s, plaintext: open(mk, ciphertext, aeadAd) };
+    return { state: s, plaintext: open(mk, header.salt, ciphertext, aeadAd) };
   } finally {
     wipe(mk);
   }
 }
 
-function open(mk: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8Array {
-  const { key, nonce } = messageKeys(mk);
+function open(mk: Uint8Array, salt: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8Array {
+  const { key, nonce } = messageKeys(mk, salt);
   try {
     return aeadOpen(key, nonce, ciphertext, aeadAd);
   } finally {

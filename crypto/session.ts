@@ -1,17 +1,20 @@
 // The face the client uses for pairwise messaging: X3DH to start, the Double Ratchet after, padding
 // inside, one binary envelope on the wire (docs/PROTOCOL.md "Envelope" and "Session state").
 //
-//   PreKeyMessage = u8(PROTOCOL_VERSION) || u8(ENVELOPE_TYPE_PREKEY) || X3DH header || ratchet header || ciphertext
-//   Message       = u8(PROTOCOL_VERSION) || u8(ENVELOPE_TYPE_MESSAGE) || ratchet header || ciphertext
+//   PreKeyMessage = u8(MESSAGE_VERSION) || u8(ENVELOPE_TYPE_PREKEY) || X3DH header || ratchet header || ciphertext
+//   Message       = u8(MESSAGE_VERSION) || u8(ENVELOPE_TYPE_MESSAGE) || ratchet header || ciphertext
 //
 // The initiator sends PreKeyMessages until a reply decrypts, so whichever of its first messages
 // arrives first can set up the responder's session. Every failure of acceptPreKeyMessage and
-// decryptMessage leaves crypto/ coarse (decrypt_failed, duplicate_message or too_far_ahead), and a
-// failure never changes the state the caller holds: the new state is returned only on success.
+// decryptMessage leaves crypto/ coarse (decrypt_failed, duplicate_message or too_far_ahead) — but
+// for an envelope of another version, which is unsupported_version: that is read from the first
+// byte before any crypto, tells the sender nothing secret and tells the user what to do. A failure
+// never changes the state the caller holds: the new state is returned only on success.
 import {
   AEAD_TAG_BYTES,
   ENVELOPE_TYPE_MESSAGE,
   ENVELOPE_TYPE_PREKEY,
+  MESSAGE_VERSION,
   PROTOCOL_VERSION,
   RATCHET_HEADER_BYTES,
   SESSION_STATE_TAG,
@@ -75,7 +78,7 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
   const preKey = e.preKey === null ? null : encodeX3DHHeader(e.preKey);
   const headerAt = 2 + (preKey?.length ?? 0);
   const out = new Uint8Array(headerAt + RATCHET_HEADER_BYTES + e.ciphertext.length);
-  out[0] = PROTOCOL_VERSION;
+  out[0] = MESSAGE_VERSION;
   out[1] = e.type === 'prekey' ? ENVELOPE_TYPE_PREKEY : ENVELOPE_TYPE_MESSAGE;
   if (preKey !== null) out.set(preKey, 2);
   writeHeader(out, headerAt, e.header);
@@ -97,9 +100,10 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
  * the decrypt paths, which only hand it to the AEAD (libsodium copies it) and keep nothing.
  */
 function readEnvelope(bytes: Uint8Array, ciphertextView: boolean): Envelope {
+  if (isOtherVersion(bytes)) throw new CryptoError('unsupported_version', `envelope version ${bytes[0]}`);
   const r = new Reader(bytes);
   const version = r.u8();
-  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `envelope version ${version}`);
+  if (version !== MESSAGE_VERSION) throw new CryptoError('malformed', `not an envelope (first bytes ${version}, ${bytes[1]})`);
   const typeByte = r.u8();
   if (typeByte !== ENVELOPE_TYPE_PREKEY && typeByte !== ENVELOPE_TYPE_MESSAGE) {
     throw new CryptoError('malformed', `unknown envelope type ${typeByte}`);
@@ -126,8 +130,9 @@ export function initiateSession(
   ourAddress: Address,
   theirBundle: PreKeyBundle,
   random: RandomBytes,
+  now: number,
 ): SessionState {
-  const x = x3dhInitiate(our, ourAddress, theirBundle, random);
+  const x = x3dhInitiate(our, ourAddress, theirBundle, random, now);
   const ratchet = ratchetInitAlice(x.sharedSecret, x.theirRatchetKey);
   wipe(x.sharedSecret);
   return {
@@ -170,6 +175,7 @@ export function acceptPreKeyMessage(
   theirAddress: Address,
   envelope: Uint8Array,
 ): { state: SessionState; plaintext: Uint8Array; usedOneTimePreKeyId: number | null; theirIdentity: PublicIdentity } {
+  checkEnvelopeVersion(envelope);
   try {
     const e = readEnvelope(envelope, true);
     if (e.preKey === null) throw new CryptoError('malformed', 'not a prekey message');
@@ -197,6 +203,7 @@ export function acceptPreKeyMessage(
  * A PreKeyMessage that starts another session fails here; the caller may then try acceptPreKeyMessage.
  */
 export function decryptMessage(state: SessionState, envelope: Uint8Array): { state: SessionState; plaintext: Uint8Array } {
+  checkEnvelopeVersion(envelope);
   try {
     const e = readEnvelope(envelope, true);
     const r = ratchetDecrypt(state.ratchet, state.associatedData, e.header, e.ciphertext);
@@ -214,6 +221,24 @@ export function sessionIdentity(state: SessionState): PublicIdentity {
 
 export function sessionPeer(state: SessionState): Address {
   return { ...state.theirAddress };
+}
+
+/**
+ * The one refusal that is not coarse: an envelope whose first byte is another version (a peer on
+ * an older or newer protocol). Read before any crypto, it tells the sender nothing it did not
+ * send, and tells the user what to do. Anything after the first byte stays coarse.
+ */
+function checkEnvelopeVersion(envelope: Uint8Array): void {
+  if (isOtherVersion(envelope)) throw new CryptoError('unsupported_version', `envelope version ${envelope[0]}`);
+}
+
+/**
+ * An envelope of another version: a version byte other than ours before one of the envelope type
+ * bytes. Bytes that do not even look like an envelope (a group record sent as a message body, say)
+ * are malformed, not "another version".
+ */
+function isOtherVersion(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] !== MESSAGE_VERSION && (bytes[1] === ENVELOPE_TYPE_PREKEY || bytes[1] === ENVELOPE_TYPE_MESSAGE);
 }
 
 /**

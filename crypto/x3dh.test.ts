@@ -29,7 +29,7 @@ import { dh } from './dh.js';
 import { concat, fromHex, toHex, u32, u8, utf8 } from './encoding.js';
 import { hkdf } from './kdf.js';
 import { isCryptoError } from './errors.js';
-import { LABELS } from './consts.js';
+import { LABELS, SIGNED_PREKEY_MAX_AGE_MS } from './consts.js';
 import type { Address } from './types.js';
 import { acceptPreKeyMessage, encodeEnvelope, encryptMessage, initiateSession, parseEnvelope } from './session.js';
 import { seededRandom } from '../scripts/vectors/seeded.js';
@@ -37,6 +37,8 @@ import { seededRandom } from '../scripts/vectors/seeded.js';
 await sodiumReady();
 
 const A: Address = { user: 'alice', device: 1 };
+/** When the test's signed prekey was made, and the initiator's clock. */
+const T0 = 1_700_000_000_000;
 const B: Address = { user: 'bob', device: 2 };
 /** An order-8 point of Curve25519 (Wycheproof): X25519 with it is all zeros for every scalar. */
 const LOW_ORDER = fromHex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800');
@@ -56,7 +58,7 @@ function setup(seed: string) {
   const random = seededRandom(seed);
   const alice = generateIdentity(random);
   const bob = generateIdentity(random);
-  const spk = generateSignedPreKey(bob, 1, 1_700_000_000_000, random);
+  const spk = generateSignedPreKey(bob, 1, T0, random);
   const otpks = generateOneTimePreKeys(10, 2, random);
   const store = new MemoryStore();
   store.spks.set(spk.id, spk);
@@ -73,7 +75,7 @@ function setup(seed: string) {
 test('both sides derive the same SK and AD, with and without a one-time prekey', () => {
   const s = setup('agree');
   for (const withOtpk of [true, false]) {
-    const init = x3dhInitiate(s.alice, A, s.bundle(withOtpk), s.random);
+    const init = x3dhInitiate(s.alice, A, s.bundle(withOtpk), s.random, T0);
     const resp = x3dhRespond(s.bob, B, s.store, A, init.header);
     assert.equal(init.sharedSecret.length, 32);
     assert.equal(toHex(resp.sharedSecret), toHex(init.sharedSecret));
@@ -93,7 +95,7 @@ test('SK is HKDF over F and the DH outputs in the spec order', () => {
     ek = b.slice();
     return b;
   };
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), spy);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), spy, T0);
   const spkB = s.spk.keyPair.publicKey;
   const ikm = concat(
     new Uint8Array(32).fill(0xff),
@@ -107,7 +109,7 @@ test('SK is HKDF over F and the DH outputs in the spec order', () => {
 
 test('AD is version, initiator keys and address, then responder keys and address', () => {
   const s = setup('ad');
-  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random, T0);
   const expected = concat(
     u8(1),
     s.alice.dh.publicKey,
@@ -130,10 +132,25 @@ test('the initiator aborts on a bad signed-prekey signature before any DH', () =
     drew++;
     return s.random(n);
   };
-  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, signedPreKey: { ...b.signedPreKey, signature: sig } }, counting), (e) =>
+  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, signedPreKey: { ...b.signedPreKey, signature: sig } }, counting, T0), (e) =>
     isCryptoError(e, 'bad_signature'),
   );
   assert.equal(drew, 0, 'no ephemeral key was made');
+});
+
+test('the initiator refuses a signed prekey older than SIGNED_PREKEY_MAX_AGE_MS, before any DH', () => {
+  const s = setup('stale-spk');
+  let drew = 0;
+  const counting = (n: number) => {
+    drew++;
+    return s.random(n);
+  };
+  // The signature covers createdAt, so a relay serving this key cannot make it look newer.
+  assert.throws(() => x3dhInitiate(s.alice, A, s.bundle(true), counting, T0 + SIGNED_PREKEY_MAX_AGE_MS + 1), (e) => isCryptoError(e, 'stale_prekey'));
+  assert.equal(drew, 0, 'no ephemeral key was made');
+  assert.doesNotThrow(() => x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0 + SIGNED_PREKEY_MAX_AGE_MS));
+  assert.doesNotThrow(() => x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0 - 3600_000), 'a key dated ahead of our clock is not refused');
+  assert.throws(() => initiateSession(s.alice, A, s.bundle(false), s.random, T0 + 40 * 24 * 3600_000), (e) => isCryptoError(e, 'stale_prekey'));
 });
 
 test('the initiator aborts on a bad identity signature', () => {
@@ -142,12 +159,12 @@ test('the initiator aborts on a bad identity signature', () => {
   const mallory = generateIdentity(seededRandom('mallory'));
   // The relay swaps in Mallory's DH key but cannot re-sign it with Bob's signing key.
   const forged = { ...b, identity: { ...b.identity, dhPublic: mallory.dh.publicKey } };
-  assert.throws(() => x3dhInitiate(s.alice, A, forged, s.random), (e) => isCryptoError(e, 'bad_signature'));
+  assert.throws(() => x3dhInitiate(s.alice, A, forged, s.random, T0), (e) => isCryptoError(e, 'bad_signature'));
 });
 
 test('the responder refuses a header whose identity signature does not verify', () => {
   const s = setup('bad-header-id');
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0);
   const sig = init.header.identity.signature.slice();
   sig[5]! ^= 4;
   const header = { ...init.header, identity: { ...init.header.identity, signature: sig } };
@@ -156,7 +173,7 @@ test('the responder refuses a header whose identity signature does not verify', 
 
 test('a swapped initiator identity gives the responder a different SK and AD', () => {
   const s = setup('swap-id');
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0);
   const mallory = generateIdentity(seededRandom('mallory'));
   const header: X3DHInitHeader = { ...init.header, identity: publicIdentity(mallory) };
   const resp = x3dhRespond(s.bob, B, s.store, A, header);
@@ -166,7 +183,7 @@ test('a swapped initiator identity gives the responder a different SK and AD', (
 
 test('a swapped address on either side gives a different AD', () => {
   const s = setup('swap-addr');
-  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random, T0);
   for (const [ours, theirs] of [
     [B, { user: 'carol', device: 1 }],
     [B, { user: 'alice', device: 2 }],
@@ -180,21 +197,21 @@ test('a swapped address on either side gives a different AD', () => {
 
 test('a bundle re-addressed to another account gives a different AD', () => {
   const s = setup('readdress');
-  const init = x3dhInitiate(s.alice, A, { ...s.bundle(false), address: { user: 'bobby', device: 2 } }, s.random);
+  const init = x3dhInitiate(s.alice, A, { ...s.bundle(false), address: { user: 'bobby', device: 2 } }, s.random, T0);
   const resp = x3dhRespond(s.bob, B, s.store, A, init.header);
   assert.notEqual(toHex(resp.associatedData), toHex(init.associatedData));
 });
 
 test('the responder refuses unknown signed and one-time prekey ids', () => {
   const s = setup('unknown');
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0);
   assert.throws(() => x3dhRespond(s.bob, B, s.store, A, { ...init.header, signedPreKeyId: 2 }), (e) => isCryptoError(e, 'unknown_prekey'));
   assert.throws(() => x3dhRespond(s.bob, B, s.store, A, { ...init.header, oneTimePreKeyId: 99 }), (e) => isCryptoError(e, 'unknown_prekey'));
 });
 
 test('a replayed first message fails once the caller deleted the used one-time prekey', () => {
   const s = setup('replay');
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0);
   const first = x3dhRespond(s.bob, B, s.store, A, init.header);
   assert.equal(first.usedOneTimePreKeyId, 10);
   s.store.otpks.delete(first.usedOneTimePreKeyId);
@@ -206,21 +223,21 @@ test('the initiator refuses an all-zero DH from a validly signed low-order signe
   const b = s.bundle(false);
   const signature = sign(s.bob, signedPreKeySignatureMessage(b.signedPreKey.id, b.signedPreKey.createdAt, LOW_ORDER));
   const evil = { ...b, signedPreKey: { ...b.signedPreKey, publicKey: LOW_ORDER, signature } };
-  assert.throws(() => x3dhInitiate(s.alice, A, evil, s.random), (e) => isCryptoError(e, 'bad_key'));
+  assert.throws(() => x3dhInitiate(s.alice, A, evil, s.random, T0), (e) => isCryptoError(e, 'bad_key'));
 });
 
 test('the initiator refuses a validly signed low-order identity key and a low-order one-time prekey', () => {
   const s = setup('low-id');
   const b = s.bundle(true);
   const evilId = { ...b.identity, dhPublic: LOW_ORDER, signature: sign(s.bob, identitySignatureMessage(LOW_ORDER)) };
-  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, identity: evilId }, s.random), (e) => isCryptoError(e, 'bad_key'));
+  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, identity: evilId }, s.random, T0), (e) => isCryptoError(e, 'bad_key'));
   const evilOtpk = { id: 10, publicKey: LOW_ORDER };
-  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, oneTimePreKey: evilOtpk }, s.random), (e) => isCryptoError(e, 'bad_key'));
+  assert.throws(() => x3dhInitiate(s.alice, A, { ...b, oneTimePreKey: evilOtpk }, s.random, T0), (e) => isCryptoError(e, 'bad_key'));
 });
 
 test('the responder refuses a low-order ephemeral or identity key in the header', () => {
   const s = setup('low-header');
-  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0);
   assert.throws(() => x3dhRespond(s.bob, B, s.store, A, { ...init.header, ephemeral: LOW_ORDER }), (e) => isCryptoError(e, 'bad_key'));
   const evil: IdentityKeyPair = { ...s.alice, dh: { ...s.alice.dh, publicKey: LOW_ORDER }, signature: sign(s.alice, identitySignatureMessage(LOW_ORDER)) };
   const header = { ...init.header, identity: publicIdentity(evil) };
@@ -230,18 +247,18 @@ test('the responder refuses a low-order ephemeral or identity key in the header'
 test('the initiator wipes its ephemeral private key', () => {
   const s = setup('wipe');
   let ek: Uint8Array | undefined;
-  x3dhInitiate(s.alice, A, s.bundle(true), (n) => (ek = s.random(n)));
+  x3dhInitiate(s.alice, A, s.bundle(true), (n) => (ek = s.random(n)), T0);
   assert.equal(toHex(ek!), '00'.repeat(32));
 });
 
 test('refuses invalid addresses with invalid_argument', () => {
   const s = setup('addr');
-  assert.throws(() => x3dhInitiate(s.alice, { user: 'Al', device: 1 }, s.bundle(true), s.random), (e) => isCryptoError(e, 'invalid_argument'));
+  assert.throws(() => x3dhInitiate(s.alice, { user: 'Al', device: 1 }, s.bundle(true), s.random, T0), (e) => isCryptoError(e, 'invalid_argument'));
 });
 
 test('the SK helper and AD helper agree with what the handshake returns', () => {
   const s = setup('helpers');
-  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random);
+  const init = x3dhInitiate(s.alice, A, s.bundle(false), s.random, T0);
   assert.equal(toHex(init.associatedData), toHex(x3dhAssociatedData(publicIdentity(s.alice), A, publicIdentity(s.bob), B)));
   assert.notEqual(toHex(x3dhSharedSecret([new Uint8Array(32)])), toHex(init.sharedSecret));
 });
@@ -270,7 +287,7 @@ test('headers round-trip with and without a one-time prekey id, at the documente
 
 test('the header parser on random and mutated bytes throws only typed errors', () => {
   const s = setup('fuzz');
-  const valid = encodeX3DHHeader(x3dhInitiate(s.alice, A, s.bundle(true), s.random).header);
+  const valid = encodeX3DHHeader(x3dhInitiate(s.alice, A, s.bundle(true), s.random, T0).header);
   fc.assert(
     fc.property(
       fc.oneof(
@@ -297,7 +314,7 @@ test('the header parser on random and mutated bytes throws only typed errors', (
 
 function firstMessage(seed: string) {
   const s = setup(seed);
-  const session = initiateSession(s.alice, A, s.bundle(true), s.random);
+  const session = initiateSession(s.alice, A, s.bundle(true), s.random, T0);
   const { envelope } = encryptMessage(session, utf8('hello bob'), s.random);
   return { s, envelope };
 }

@@ -15,7 +15,7 @@ import {
   type PublicIdentity,
 } from './identity.js';
 import { hkdf } from './kdf.js';
-import { verifySignedPreKey, type OneTimePreKey, type PreKeyBundle, type SignedPreKey } from './prekeys.js';
+import { checkSignedPreKeyAge, verifySignedPreKey, type OneTimePreKey, type PreKeyBundle, type SignedPreKey } from './prekeys.js';
 import type { RandomBytes } from './sodium.js';
 import { checkAddress, encodeAddress, fixed, type Address, type KeyPair } from './types.js';
 
@@ -89,18 +89,22 @@ export function x3dhAssociatedData(
 
 /**
  * The initiator (Alice) side. Verifies the bundle's identity signature and signed-prekey signature
- * before any DH (`bad_signature` aborts), refuses any all-zero DH (`bad_key`), and wipes EK.
+ * before any DH (`bad_signature` aborts), refuses a signed prekey older than
+ * SIGNED_PREKEY_MAX_AGE_MS at `now` (`stale_prekey`), refuses any all-zero DH (`bad_key`), and
+ * wipes EK.
  */
 export function x3dhInitiate(
   our: IdentityKeyPair,
   ourAddress: Address,
   their: PreKeyBundle,
   random: RandomBytes,
+  now: number,
 ): X3DHInitiatorResult {
   checkAddress(ourAddress);
   checkAddress(their.address);
   verifyIdentity(their.identity);
   verifySignedPreKey(their.identity, their.signedPreKey);
+  checkSignedPreKeyAge(their.signedPreKey, now);
   const spkB = their.signedPreKey.publicKey;
   const opkB = their.oneTimePreKey;
   const ek = generateKeyPair(random);

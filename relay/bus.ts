@@ -7,7 +7,10 @@ export type BusEvent =
   // that already pushed that far (from the local pusher) need not read the store.
   | { kind: 'queued'; user: string; device: number; upTo?: number }
   | { kind: 'presence'; user: string; online: boolean }
-  | { kind: 'prekeys_low'; user: string; device: number; count: number };
+  | { kind: 'prekeys_low'; user: string; device: number; count: number }
+  // Tokens of this account were revoked (logout, log out everywhere, password change): every
+  // node closes the account's sockets whose token is no longer in the store, at once.
+  | { kind: 'sessions_revoked'; user: string };
 
 export interface Bus {
   publish(e: BusEvent): void;

@@ -44,6 +44,30 @@ export interface RelayConfig {
    * disk one account can take; the per-recipient queue quotas bound only what piles up.
    */
   rateLimitSend: { burst: number; perSecond: number };
+  /**
+   * Per account, all its devices together, counted like rateLimitSend. Without it an account
+   * would multiply the device limit by its number of devices.
+   */
+  rateLimitSendAccount: { burst: number; perSecond: number };
+  /**
+   * Bundle fetches (GET /v1/keys/:username, which hands out one-time prekeys) per requesting
+   * account over all targets, and per (requesting account, target account). The pair limit is what
+   * keeps a stranger from draining one victim's one-time prekeys; the total bounds how many
+   * victims one account reaches. Over either: rate_limited, nothing handed out.
+   */
+  rateLimitBundles: { burst: number; perHour: number };
+  rateLimitBundlesPerTarget: { burst: number; perHour: number };
+  /** Most buckets each rate limiter keeps in memory (ratelimit.ts: a bucket not full is never forgotten). */
+  rateLimitMaxKeys: number;
+
+  /** Most devices of one account; a login with a new device id beyond it is refused (too_many_devices). */
+  maxDevicesPerAccount: number;
+  /**
+   * How often live sockets are re-checked against the database. Logout, log-out-everywhere and a
+   * password change close sockets at once; this catches what another process changed (a ban or
+   * deletion by `fastchat relay users`) and token expiry.
+   */
+  authRecheckMs: number;
 
   /** argon2id cost. Defaults follow RFC 9106's second recommendation (64 MiB, t=3). */
   argon2MemoryKiB: number;
@@ -113,6 +137,19 @@ export const DEFAULTS: RelayConfig = {
   // Retry-After between windows. One device alone can still not take more than a sliver of a relay
   // that stores 30k+/s (docs/PERFORMANCE.md). The bench lifts it: it measures the relay, not this.
   rateLimitSend: { burst: 1000, perSecond: 200 },
+  // Twice one device: a user's devices rarely send at once, and 8 devices at the device limit
+  // would otherwise be 1,600/s from one account.
+  rateLimitSendAccount: { burst: 2000, perSecond: 400 },
+  // Signal-Server's prekey limiter is 6 per (requester, target device), one back every 10 minutes.
+  // An honest client fetches a bundle only to start a session (it checks keys later with the
+  // identity route, which consumes nothing), so 6 an hour per target is far above its need, and a
+  // stranger takes at most 6 + 6/hour of a victim's one-time prekeys (a client uploads 100).
+  // 200 over all targets covers creating a large group at once.
+  rateLimitBundles: { burst: 200, perHour: 200 },
+  rateLimitBundlesPerTarget: { burst: 6, perHour: 6 },
+  rateLimitMaxKeys: 100_000,
+  maxDevicesPerAccount: 8,
+  authRecheckMs: 5000,
   argon2MemoryKiB: 64 * 1024,
   argon2Time: 3,
   argon2Parallelism: 1,
@@ -149,14 +186,16 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
     'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
-    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients',
+    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'authRecheckMs',
   ];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k} must be a positive number, got ${String(v)}`);
   }
-  for (const [k, v] of [['rateLimitSend.burst', c.rateLimitSend.burst], ['rateLimitSend.perSecond', c.rateLimitSend.perSecond]] as const) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k} must be a positive number, got ${String(v)}`);
+  for (const k of ['rateLimitPerAddress', 'rateLimitPerAccount', 'rateLimitSend', 'rateLimitSendAccount', 'rateLimitBundles', 'rateLimitBundlesPerTarget'] as const) {
+    for (const [field, v] of Object.entries(c[k])) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k}.${field} must be a positive number, got ${String(v)}`);
+    }
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
   if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);

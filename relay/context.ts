@@ -7,7 +7,7 @@ import { Submitter } from './delivery/submitter.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Passwords } from './passwords.js';
-import { RateLimiter } from './ratelimit.js';
+import { RateLimiter, type Limiter } from './ratelimit.js';
 import { Headroom } from './storage.js';
 import { openSqliteStore, type SqliteRelayStore, type Store } from './store/index.js';
 
@@ -23,8 +23,12 @@ export interface RelayContext {
   log: Logger;
   metrics: Metrics;
   passwords: Passwords;
-  /** Token buckets: register/login per client address and per account; message sends per device. */
-  limits: { address: RateLimiter; account: RateLimiter; send: RateLimiter };
+  /**
+   * Token buckets: register/login per client address (/64 for IPv6, address.ts) and per account;
+   * message deliveries per device and per account; bundle fetches per requester and per
+   * (requester, target).
+   */
+  limits: { address: Limiter; account: Limiter; send: Limiter; sendAccount: Limiter; bundles: Limiter; bundlesPerTarget: Limiter };
   submitter: Submitter;
   /** Attachment blob files and their quota (relay/blobs/). */
   blobs: Blobs;
@@ -52,11 +56,18 @@ export interface ContextParts {
   now?: () => number;
 }
 
+/** The warning for a database file whose mode was too open (store/file-modes.ts). */
+export function modeFixedWarning(log: Logger): (file: string, oldMode: number) => void {
+  return (file, oldMode) => {
+    log.warn({ event: 'file_mode_fixed', file, oldMode: oldMode.toString(8), mode: '600' }, 'a relay database file was readable by others; narrowed to 0600');
+  };
+}
+
 export function createContext(opts: RelayOptions = {}, parts: ContextParts = {}): RelayContext {
   const cfg = resolveConfig(opts);
-  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous });
-  const bus = parts.bus ?? new LocalBus();
   const log = parts.log ?? createLogger(cfg.logLevel);
+  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed: modeFixedWarning(log) });
+  const bus = parts.bus ?? new LocalBus();
   const metrics = createMetrics();
   const now = parts.now ?? Date.now;
   const inside = (store as Partial<SqliteRelayStore>).freeBytesInside;
@@ -68,16 +79,25 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     log,
     metrics,
     passwords: new Passwords(cfg),
-    limits: {
-      address: new RateLimiter(cfg.rateLimitPerAddress.burst, cfg.rateLimitPerAddress.perMinute, 'address'),
-      account: new RateLimiter(cfg.rateLimitPerAccount.burst, cfg.rateLimitPerAccount.perMinute, 'account'),
-      send: new RateLimiter(cfg.rateLimitSend.burst, cfg.rateLimitSend.perSecond * 60, 'device', 100_000, 'messages'),
-    },
+    limits: createLimits(cfg),
     submitter: new Submitter(store, bus, cfg, log, metrics, now, headroom),
     blobs: new Blobs(cfg, store.blobs, log, now, headroom),
     headroom,
     expiryHold: null,
     presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
     now,
+  };
+}
+
+function createLimits(cfg: RelayConfig): RelayContext['limits'] {
+  const keys = cfg.rateLimitMaxKeys;
+  const { rateLimitPerAddress: addr, rateLimitPerAccount: acct, rateLimitSend: send, rateLimitSendAccount: sendAcct } = cfg;
+  return {
+    address: new RateLimiter(addr.burst, addr.perMinute, 'address', keys),
+    account: new RateLimiter(acct.burst, acct.perMinute, 'account', keys),
+    send: new RateLimiter(send.burst, send.perSecond * 60, 'device', keys, 'messages'),
+    sendAccount: new RateLimiter(sendAcct.burst, sendAcct.perSecond * 60, 'account', keys, 'messages'),
+    bundles: new RateLimiter(cfg.rateLimitBundles.burst, cfg.rateLimitBundles.perHour / 60, 'account', keys, 'key bundle fetches'),
+    bundlesPerTarget: new RateLimiter(cfg.rateLimitBundlesPerTarget.burst, cfg.rateLimitBundlesPerTarget.perHour / 60, 'account and target', keys, 'key bundle fetches'),
   };
 }

@@ -20,6 +20,7 @@ export const RELAY_ERROR_CODES = [
   'quota_exceeded', // the uploader's blob storage quota would be exceeded; nothing was stored
   'storage_full', // the relay's disk is below its headroom (--min-free-bytes): no new messages or blobs; acks still work
   'range_not_satisfiable', // a blob download Range outside the blob
+  'too_many_devices', // a login with a new device id on an account at its device cap
   'internal', // a bug; the message says nothing more
 ] as const;
 
@@ -46,6 +47,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   bad_credentials: 401,
   unauthorized: 401,
   banned: 403,
+  too_many_devices: 403,
   unknown_user: 404,
   unknown_device: 404,
   not_found: 404,

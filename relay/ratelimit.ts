@@ -1,16 +1,38 @@
-// Token buckets keyed by client address, account name or sending device. Each key holds `burst`
-// tokens and gets `perMinute` back per minute; a bucket short of the cost refuses with rate_limited
-// + Retry-After and takes nothing. Memory is bounded: buckets that have refilled completely are
-// forgotten, and at most `maxKeys` are kept.
+// Token buckets keyed by client address, account name, sending device or (requester, target)
+// pair. Each key holds `burst` tokens and gets `perMinute` back per minute; a bucket short of the
+// cost refuses with rate_limited + Retry-After and takes nothing.
+//
+// Memory is bounded without ever forgetting a bucket that is not full: forgetting a partly drained
+// bucket would hand its owner a fresh burst, so an attacker could reset their own limit by making
+// the relay see many other keys. Only buckets that have refilled completely are forgotten (they
+// hold nothing a new bucket would not). When `maxKeys` buckets are all still draining, a new key
+// is charged to one shared overflow bucket instead: everyone new shares one burst until buckets
+// refill, which is stricter, never looser, than their own would be.
+//
+// Limiter is the face handlers use. This class is one process's memory; a relay of several nodes
+// (issue 19) shares buckets behind the same interface (e.g. in PostgreSQL or Redis), so a limit
+// holds across nodes.
 import { RelayError } from './errors.js';
+
+export interface Limiter {
+  /** Takes `cost` tokens for `key` or throws rate_limited, taking none. */
+  take(key: string, now: number, cost?: number): void;
+  /** Throws rate_limited when `take` would, taking nothing either way. */
+  check(key: string, now: number, cost?: number): void;
+}
 
 interface Bucket {
   tokens: number;
   at: number;
 }
 
-export class RateLimiter {
+/** Looking for full buckets costs a pass over all of them: at most this often while at capacity. */
+const PRUNE_EVERY_MS = 1000;
+
+export class RateLimiter implements Limiter {
   private readonly buckets = new Map<string, Bucket>();
+  private overflow: Bucket | null = null;
+  private lastPrune = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly burst: number,
@@ -27,30 +49,88 @@ export class RateLimiter {
    * key can have saved up.
    */
   take(key: string, now: number, cost = 1): void {
-    const need = Math.min(cost, this.burst);
-    const rate = this.perMinute / 60_000;
-    let b = this.buckets.get(key);
-    if (b) b.tokens = Math.min(this.burst, b.tokens + (now - b.at) * rate);
-    else {
-      if (this.buckets.size >= this.maxKeys) this.prune(now);
-      b = { tokens: this.burst, at: now };
-      this.buckets.set(key, b);
-    }
-    b.at = now;
-    if (b.tokens < need) {
-      const retryAfter = Math.max(1, Math.ceil((need - b.tokens) / rate / 1000));
-      throw new RelayError('rate_limited', `too many ${this.noun} for this ${this.what}, retry in ${retryAfter}s`, { retryAfter });
-    }
+    const b = this.bucket(key, now);
+    const need = this.need(cost);
+    this.refuseIfShort(b, need);
     b.tokens -= need;
   }
 
-  private prune(now: number): void {
+  check(key: string, now: number, cost = 1): void {
+    this.refuseIfShort(this.peek(key, now), this.need(cost));
+  }
+
+  /** Buckets held (the overflow bucket not counted). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  private need(cost: number): number {
+    return Math.min(cost, this.burst);
+  }
+
+  private refuseIfShort(b: Bucket, need: number): void {
+    if (b.tokens >= need) return;
     const rate = this.perMinute / 60_000;
-    for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) * rate >= this.burst) this.buckets.delete(k);
-    // Still full of active keys: drop the oldest insertions rather than grow.
-    for (const k of this.buckets.keys()) {
-      if (this.buckets.size < this.maxKeys) break;
-      this.buckets.delete(k);
+    const retryAfter = Math.max(1, Math.ceil((need - b.tokens) / rate / 1000));
+    throw new RelayError('rate_limited', `too many ${this.noun} for this ${this.what}, retry in ${retryAfter}s`, { retryAfter });
+  }
+
+  /** The key's bucket brought up to `now`, made (full) when new. */
+  private bucket(key: string, now: number): Bucket {
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= this.maxKeys && now - this.lastPrune >= PRUNE_EVERY_MS) this.prune(now);
+      if (this.buckets.size >= this.maxKeys) {
+        this.overflow ??= { tokens: this.burst, at: now };
+        b = this.overflow;
+      } else {
+        b = { tokens: this.burst, at: now };
+        this.buckets.set(key, b);
+      }
+    }
+    this.refill(b, now);
+    return b;
+  }
+
+  /** What `bucket` would return, without making or changing anything. */
+  private peek(key: string, now: number): Bucket {
+    const b = this.buckets.get(key) ?? (this.buckets.size >= this.maxKeys ? this.overflow : null);
+    if (!b) return { tokens: this.burst, at: now };
+    const copy = { ...b };
+    this.refill(copy, now);
+    return copy;
+  }
+
+  private refill(b: Bucket, now: number): void {
+    // A clock that steps back must not mint tokens (or take them): time only moves forward here.
+    const elapsed = Math.max(0, now - b.at);
+    b.tokens = Math.min(this.burst, b.tokens + (elapsed * this.perMinute) / 60_000);
+    b.at = Math.max(b.at, now);
+  }
+
+  /** Forgets buckets that have refilled completely, and only those. */
+  private prune(now: number): void {
+    this.lastPrune = now;
+    const rate = this.perMinute / 60_000;
+    for (const [k, b] of this.buckets) if (b.tokens + Math.max(0, now - b.at) * rate >= this.burst) this.buckets.delete(k);
+    if (this.overflow && this.overflow.tokens + Math.max(0, now - this.overflow.at) * rate >= this.burst) this.overflow = null;
+  }
+}
+
+/**
+ * Takes `cost` from every (limiter, key) or from none: each is checked first, so a refusal by the
+ * second bucket does not leave the first charged. Throws the refusal with the longest wait.
+ */
+export function takeAll(charges: readonly { limiter: Limiter; key: string }[], now: number, cost = 1): void {
+  let worst: RelayError | null = null;
+  for (const c of charges) {
+    try {
+      c.limiter.check(c.key, now, cost);
+    } catch (e) {
+      if (!(e instanceof RelayError)) throw e;
+      if (!worst || (e.retryAfter ?? 0) > (worst.retryAfter ?? 0)) worst = e;
     }
   }
+  if (worst) throw worst;
+  for (const c of charges) c.limiter.take(c.key, now, cost);
 }

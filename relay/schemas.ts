@@ -15,6 +15,7 @@ const b64url = z.string().regex(/^[A-Za-z0-9_-]*$/);
 
 export const registerBody = z.object({ username: usernameInput, password: z.string().max(1024) }).strict();
 export const loginBody = z.object({ username: usernameInput, password: z.string().max(1024), deviceId: deviceId.optional() }).strict();
+export const passwordBody = z.object({ oldPassword: z.string().max(1024), newPassword: z.string().max(1024) }).strict();
 
 const rawKey = z.unknown();
 export const putKeysBody = z.object({ identity: rawKey, signedPreKey: rawKey, oneTimePreKeys: z.array(rawKey).max(10_000) }).strict();

@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { sodiumReady } from '../crypto/sodium.js';
 import { resolveConfig, type RelayConfig, type RelayOptions } from './config.js';
-import { createContext, type ContextParts, type RelayContext } from './context.js';
+import { createContext, modeFixedWarning, type ContextParts, type RelayContext } from './context.js';
+import { createLogger, type Logger } from './log.js';
 import { CLOSE, errorBody, httpStatus } from './errors.js';
 import { precheckUpload } from './http/blobs.js';
 import { createApp } from './http/index.js';
@@ -38,14 +39,15 @@ interface OpenedDatabase {
 }
 
 /** Steps 2-4 above for a database file; an injected store (tests) or ':memory:' skips them. */
-function openDatabase(cfg: RelayConfig, parts: ContextParts): OpenedDatabase {
+function openDatabase(cfg: RelayConfig, parts: ContextParts, log: Logger): OpenedDatabase {
   if (parts.store) return { store: parts.store, report: null, release: () => {} };
-  if (cfg.db === ':memory:' || cfg.db === '') return { store: openSqliteStore(cfg.db, { synchronous: cfg.synchronous }), report: null, release: () => {} };
+  const onModeFixed = modeFixedWarning(log);
+  if (cfg.db === ':memory:' || cfg.db === '') return { store: openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed }), report: null, release: () => {} };
   const lock = DatabaseLock.take(cfg.db);
   let mark: MarkWriter | null = null;
   try {
     const report = assertServable(cfg.db, cfg.integrityCheck);
-    const store = openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onCommit: (n) => mark?.write(n) });
+    const store = openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onCommit: (n) => mark?.write(n), onModeFixed });
     writeMarkNow(cfg.db, { relayId: store.relayId, commits: store.commits() });
     mark = new MarkWriter(cfg.db, store.relayId);
     const opened = mark;
@@ -100,10 +102,11 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   });
   let db: OpenedDatabase;
   let ctx: RelayContext;
+  const log = parts.log ?? createLogger(cfg.logLevel);
   try {
-    db = openDatabase(cfg, parts);
+    db = openDatabase(cfg, parts, log);
     try {
-      ctx = createContext(opts, { ...parts, store: db.store });
+      ctx = createContext(opts, { ...parts, log, store: db.store });
     } catch (e) {
       db.store.close();
       db.release();
@@ -113,7 +116,6 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
     server.close();
     throw e;
   }
-  const { log } = ctx;
   relayId = ctx.store.relayId;
   for (const w of db.report?.warnings ?? []) log.warn({ event: 'database_warning' }, w);
   if (db.report?.integrity) log.info({ event: 'integrity_check', mode: db.report.integrity.mode, ms: db.report.integrity.ms }, 'database checked');

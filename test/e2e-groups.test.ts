@@ -164,10 +164,10 @@ describe('groups between homes through a real relay', () => {
       const r = processIncoming(c, { type: 'message', id: '1', clientId: 'captured-1', from: { user: 'alice', device: 1 }, body: afterRemoval.body, sentAt: new Date().toISOString() });
       assert.notEqual(r.kind, 'text');
       const { parseTheirSenderKey } = await import('../crypto/group/index.js');
-      const keys = c.db.prepare("SELECT key FROM group_sender_keys WHERE sender = 'alice' AND ours = 0").all() as { key: Buffer }[];
+      const keys = c.db.prepare("SELECT group_id, epoch, key FROM group_sender_keys WHERE sender = 'alice' AND ours = 0").all() as { group_id: Buffer; epoch: number; key: Buffer }[];
       assert.ok(keys.length > 0);
       for (const k of keys) {
-        const theirs = parseTheirSenderKey(c.sealer.open('group_sender_key', new Uint8Array(k.key)));
+        const theirs = parseTheirSenderKey(c.sealer.open('group_sender_key', [k.group_id, 'alice', k.epoch, 0], new Uint8Array(k.key)));
         assert.throws(() => decryptGroupMessage(theirs, fromBase64url(afterRemoval.body)));
       }
     });

@@ -53,7 +53,12 @@ describe('signed prekey rotation and one-time prekey top-up', () => {
   let homes: Record<'alice' | 'bob' | 'carol' | 'dave', TestHome>;
 
   before(async () => {
-    ({ tmp, relay, homes } = await startUsers(['alice', 'bob', 'carol', 'dave'], { prefix: 'fastchat-e2e-prekeys-' }));
+    // The top-up test drains carol's one-time prekeys from one account on purpose: lift the bundle
+    // fetch limits that stop exactly that (test/relay-prekey-drain.test.ts tests them).
+    ({ tmp, relay, homes } = await startUsers(['alice', 'bob', 'carol', 'dave'], {
+      prefix: 'fastchat-e2e-prekeys-',
+      relayArgs: ['--rate-limit-bundles-per-target', '1000', '--rate-limit-bundles', '1000'],
+    }));
   });
   after(async () => {
     closeAgents();

@@ -120,7 +120,7 @@ describe('fastchat between two homes', () => {
     const blocked = await alice.run(['send', '@bob', 'are you still you?']);
     assert.equal(blocked.code, 4);
     assert.match(blocked.stderr, /identity key of @bob has changed/);
-    assert.match(blocked.stderr, /verify @bob --accept/);
+    assert.match(blocked.stderr, /verify @bob --accept <safety number>/);
     const contacts = jsonLines((await alice.ok(['contacts', '--json'])).stdout);
     assert.equal(contacts.find((c) => c.username === 'bob')?.trust, 'changed');
     const fpAfter = JSON.parse((await alice.ok(['fingerprint', '@bob', '--json'])).stdout);
@@ -128,14 +128,16 @@ describe('fastchat between two homes', () => {
 
     const plainVerify = await alice.run(['verify', '@bob']);
     assert.equal(plainVerify.code, 4);
-    await alice.ok(['verify', '@bob', '--accept']);
+    const bare = await alice.run(['verify', '@bob', '--accept']);
+    assert.equal(bare.code, 2, 'accepting names the key compared');
+    await alice.ok(['verify', '@bob', '--accept', ...fpAfter.safetyNumber.split(' ')]);
     await alice.ok(['send', '@bob', 'welcome back']);
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout);
     assert.deepEqual(got.map((m) => m.text), ['welcome back']);
   });
 
   it('answers --help on every command', async () => {
-    for (const cmd of ['keygen', 'register', 'login', 'logout', 'whoami', 'send', 'inbox', 'chat', 'history', 'who', 'contacts', 'fingerprint', 'verify', 'group']) {
+    for (const cmd of ['keygen', 'register', 'login', 'logout', 'whoami', 'send', 'inbox', 'chat', 'history', 'who', 'contacts', 'fingerprint', 'verify', 'reset-sessions', 'group']) {
       const r = await alice.run([cmd, '--help']);
       assert.equal(r.code, 0, cmd);
       assert.match(r.stdout, new RegExp(`^Usage: fastchat ${cmd}`, 'm'));

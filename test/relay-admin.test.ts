@@ -32,8 +32,8 @@ test('relay users list/ban/unban/delete act on a running relay through its datab
   const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const db = join(dir, 'relay.db');
-  // Live sockets are re-checked for bans every sweep interval (capped at 5 s); 1 s here.
-  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--sweep-interval-seconds', '1'] });
+  // A ban made by another process reaches live sockets at the next re-check (default 5 s); 1 s here.
+  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--auth-recheck-seconds', '1'] });
   t.after(() => relay.stop());
 
   const alice = new RelayHttp(relay.url);

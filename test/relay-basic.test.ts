@@ -36,8 +36,8 @@ test('a real relay process registers, logs in, serves keys and delivers, redeliv
   // Resubmitting the same client id is a no-op with the same ack.
   assert.deepEqual(await wa.sendMessage('c1', [{ user: 'bob', device: 1 }], 'Y2lwaGVydGV4dA'), sent);
 
-  // Bob connects (token in the query string this time), gets the message but does not ack it.
-  const wb1 = await RelayWs.connect(relay.wsUrl, bob.token, { via: 'query' });
+  // Bob connects, gets the message but does not ack it.
+  const wb1 = await RelayWs.connect(relay.wsUrl, bob.token);
   assert.equal((await wb1.next('hello')).oneTimePreKeys, 1);
   const m1 = await wb1.next('message');
   assert.deepEqual({ ...m1, id: undefined, sentAt: undefined }, { type: 'message', id: undefined, clientId: 'c1', from: { user: 'alice', device: 1 }, body: 'Y2lwaGVydGV4dA', sentAt: undefined });

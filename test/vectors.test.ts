@@ -14,6 +14,7 @@ import { bundleFromJson, parseBundle, type OneTimePreKey, type SignedPreKey } fr
 import { parseX3DHHeader, x3dhRespond } from '../crypto/x3dh.js';
 import { AREAS, render } from '../scripts/vectors/index.js';
 import { seededRandom } from '../scripts/vectors/seeded.js';
+import * as spec from './util/from-spec.js';
 
 await sodiumReady();
 
@@ -119,5 +120,123 @@ test('x3dh vectors: every DH, IKM, SK and AD recomputed, and the responder deriv
     assert.equal(toHex(resp.associatedData), c.associatedData);
     assert.equal(resp.usedOneTimePreKeyId, otpk === null ? null : otpk.id);
     assert.equal(c.responderAgrees, true);
+  }
+});
+
+// ---- docs alone: PROTOCOL.md §14 and the sections it cites, rebuilt by test/util/from-spec.ts ----
+
+test('the seed stream of PROTOCOL.md §14 yields every drawn input of the kdf, identity and x3dh vectors', () => {
+  const kdf = vectors('kdf');
+  const k = spec.seedStream('kdf');
+  const drawn = [['ikm', 32], ['ikm', 128], ['salt', 64], ['ikm', 32], ['salt', 16], ['ikm', 40], ['salt', 64], ['ikm', 1]] as const;
+  const cases = kdf.hkdf as J[];
+  const expected = [cases[0].ikm, cases[1].ikm, cases[2].salt, cases[2].ikm, cases[3].salt, cases[3].ikm, cases[4].salt, cases[4].ikm];
+  drawn.forEach(([, n], i) => assert.equal(spec.hex(k(n)), expected[i], `kdf draw ${i}`));
+  assert.equal(spec.hex(k(64)), kdf.prf.key);
+  for (const c of cases) assert.equal(spec.hex(spec.hkdf(spec.unhex(c.salt), spec.unhex(c.ikm), spec.unhex(c.info), c.length)), c.okm, c.name);
+
+  for (const id of vectors('identity').identities as J[]) {
+    const i = spec.identity(spec.seedStream(`identity/${id.user}`));
+    assert.deepEqual([spec.hex(i.dhPrivate), spec.hex(i.signSeed), spec.hex(i.signature)], [id.dhPrivate, id.signSeed, id.signature], id.user);
+  }
+
+  for (const c of vectors('x3dh') as J[]) {
+    const alice = spec.identity(spec.seedStream(`x3dh/${c.name}/alice`));
+    const bobDraw = spec.seedStream(`x3dh/${c.name}/bob`);
+    const bob = spec.identity(bobDraw);
+    const spk = spec.signedPreKey(bob, 1, 1_767_225_600_000, bobDraw);
+    const opkPrivate = bobDraw(32);
+    const opk = { id: 1000, publicKey: spec.x25519Base(opkPrivate) };
+    assert.equal(spec.hex(alice.dhPrivate), c.initiator.dhPrivate);
+    assert.equal(spec.hex(bob.dhPrivate), c.responder.dhPrivate);
+    assert.equal(spec.hex(spk.signature), c.responder.signedPreKey.signature);
+    const init = spec.x3dhInitiator(alice, { user: 'alice', device: 1 }, spec.publicIdentity(bob), { user: 'bob', device: 7 }, spk, c.responder.oneTimePreKey ? opk : null, spec.seedStream(`x3dh/${c.name}/alice-ephemeral`));
+    assert.equal(spec.hex(init.SK), c.sharedSecret, c.name);
+    assert.equal(spec.hex(init.AD), c.associatedData, c.name);
+    assert.equal(spec.hex(init.header), c.headerEncoded, c.name);
+  }
+});
+
+test('the ratchet vector is rebuilt from PROTOCOL.md alone: every message, in the order §14 gives, and both final states', () => {
+  const v = vectors('ratchet');
+  const setup = spec.seedStream('ratchet/setup');
+  const SK = setup(32);
+  const bobPriv = setup(32);
+  assert.equal(spec.hex(SK), v.sharedSecret);
+  assert.equal(spec.hex(bobPriv), v.bobRatchetKeyPair.privateKey);
+  const AD = spec.text('fastchat ratchet vector associated data');
+  const state = { alice: spec.ratchetAlice(SK, spec.x25519Base(bobPriv)), bob: spec.ratchetBob(SK, { priv: bobPriv, pub: spec.x25519Base(bobPriv) }) };
+  const draw = { alice: spec.seedStream('ratchet/alice'), bob: spec.seedStream('ratchet/bob') };
+  const sent = new Map<string, ReturnType<typeof spec.encrypt>>();
+  const other = (p: 'alice' | 'bob') => (p === 'alice' ? 'bob' : 'alice');
+  const send = (id: string) => {
+    const from = id.startsWith('a') ? 'alice' : 'bob';
+    const m = spec.encrypt(state[from], AD, spec.text(`${id}: message from ${from}`), draw[from]);
+    const published = (v.messages as J[]).find((x) => x.id === id);
+    assert.equal(spec.hex(m.headerBytes), published.headerEncoded, id);
+    assert.equal(spec.hex(m.ciphertext), published.ciphertext, id);
+    sent.set(id, m);
+  };
+  const deliver = (id: string) => {
+    const m = sent.get(id)!;
+    const to = other(id.startsWith('a') ? 'alice' : 'bob');
+    assert.equal(Buffer.from(spec.decrypt(state[to], AD, m.header, m.ciphertext)).toString(), `${id}: message from ${to === 'bob' ? 'alice' : 'bob'}`);
+  };
+  const order = 'send a0 a1 a2; deliver a0 a2; send b0 b1; deliver b1; send a3 a4; deliver a4 a1 b0 a3; send b2; deliver b2; send a5; deliver a5';
+  for (const step of order.split('; ')) {
+    const [op, ...ids] = step.split(' ');
+    for (const id of ids) (op === 'send' ? send : deliver)(id!);
+  }
+  assert.equal(sent.size, v.messages.length);
+  assert.deepEqual((v.deliveries as J[]).map((d) => d.message), ['a0', 'a2', 'b1', 'a4', 'a1', 'b0', 'a3', 'b2', 'a5']);
+  assert.equal(spec.hex(spec.encodeRatchetState(state.alice)), v.finalStates.alice);
+  assert.equal(spec.hex(spec.encodeRatchetState(state.bob)), v.finalStates.bob);
+});
+
+test('the session vector is rebuilt from PROTOCOL.md alone: X3DH, every envelope and both stored sessions', () => {
+  const v = vectors('session');
+  const aDraw = spec.seedStream('session/alice');
+  const bDraw = spec.seedStream('session/bob');
+  const alice = spec.identity(aDraw);
+  const bob = spec.identity(bDraw);
+  const spk = spec.signedPreKey(bob, 7, 1_767_225_600_000, bDraw);
+  const opkPrivate = bDraw(32);
+  const A = { user: 'alice', device: 1 };
+  const B = { user: 'bob', device: 2 };
+  const init = spec.x3dhInitiator(alice, A, spec.publicIdentity(bob), B, spk, { id: 500, publicKey: spec.x25519Base(opkPrivate) }, aDraw);
+  const aliceR = spec.ratchetAlice(init.SK, spk.publicKey);
+  const envelopes: string[] = [];
+  const m1 = spec.encrypt(aliceR, init.AD, spec.pad(spec.text('hello bob')), aDraw);
+  envelopes.push(spec.hex(spec.envelope(init.header, m1.headerBytes, m1.ciphertext)));
+  const m2 = spec.encrypt(aliceR, init.AD, spec.pad(new Uint8Array(1000).fill(0x61)), aDraw);
+  envelopes.push(spec.hex(spec.envelope(init.header, m2.headerBytes, m2.ciphertext)));
+  const resp = spec.x3dhResponder(bob, B, spec.publicIdentity(alice), A, init.header.subarray(128, 160), spk.privateKey, opkPrivate);
+  assert.equal(spec.hex(resp.SK), spec.hex(init.SK));
+  assert.equal(spec.hex(resp.AD), v.associatedData);
+  const bobR = spec.ratchetBob(resp.SK, { priv: spk.privateKey, pub: spk.publicKey });
+  assert.equal(Buffer.from(spec.decrypt(bobR, resp.AD, m1.header, m1.ciphertext).subarray(0, 9)).toString(), 'hello bob');
+  spec.decrypt(bobR, resp.AD, m2.header, m2.ciphertext);
+  const m3 = spec.encrypt(bobR, resp.AD, spec.pad(spec.text('hi alice')), bDraw);
+  envelopes.push(spec.hex(spec.envelope(null, m3.headerBytes, m3.ciphertext)));
+  spec.decrypt(aliceR, init.AD, m3.header, m3.ciphertext); // a reply decrypted: Alice stops sending the X3DH header
+  const m4 = spec.encrypt(aliceR, init.AD, spec.pad(new Uint8Array(0)), aDraw);
+  envelopes.push(spec.hex(spec.envelope(null, m4.headerBytes, m4.ciphertext)));
+  spec.decrypt(bobR, resp.AD, m4.header, m4.ciphertext);
+  assert.deepEqual(envelopes, (v.messages as J[]).map((m) => m.envelope));
+  assert.equal(spec.hex(spec.encodeSession(B, spec.publicIdentity(bob), init.AD, null, aliceR)), v.finalSessions.alice);
+  assert.equal(spec.hex(spec.encodeSession(A, spec.publicIdentity(alice), resp.AD, null, bobR)), v.finalSessions.bob);
+});
+
+test('the attachment vector is rebuilt from PROTOCOL.md alone: keys, commitment, blob and hash of every case', () => {
+  const v = vectors('attachment');
+  for (const c of v.cases as J[]) {
+    const file = c.file !== undefined ? spec.unhex(c.file) : spec.seedStream(c.fileFromSeed)(c.size);
+    const a = spec.attachment(file, spec.seedStream(`attachment/${c.name}`));
+    assert.deepEqual(
+      [spec.hex(a.key), spec.hex(a.streamKey), spec.hex(a.commitment), spec.hex(a.ssHeader), a.paddedSize, spec.hex(a.hash)],
+      [c.key, c.streamKey, c.commitment, c.streamHeader, c.paddedSize, c.hash],
+      c.name,
+    );
+    assert.equal(spec.hex(a.blob), c.blob, c.name);
   }
 });

@@ -17,6 +17,10 @@ export async function startBenchRelay(extraArgs: string[] = [], env: Record<stri
       // One device pipelines ~30k msg/s here: the send limit would measure itself, not the relay.
       '--rate-limit-send', '100000000',
       '--rate-limit-send-burst', '100000000',
+      '--rate-limit-send-account', '100000000',
+      '--rate-limit-send-account-burst', '100000000',
+      // The idle figure logs thousands of devices of one account in.
+      '--max-devices', '100000000',
       // Room for the drain figure's backlog plus whatever a slow receiver leaves queued.
       '--queue-max-messages', '200000',
       '--argon2-memory-kib', '256',

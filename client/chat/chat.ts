@@ -1,17 +1,21 @@
 // `fastchat chat @bob`: history, then the backlog, then live messages; typed lines are sent.
 // Every message goes through the same core as `send` and `inbox` (outbox, processIncoming), so the
 // store stays the single truth and a crash loses nothing.
-import { getContact } from '../core/contacts.js';
+import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js';
+import { toHex } from '../../crypto/encoding.js';
+import { CliError } from '../errors.js';
 import { relayTarget, type Client } from '../core/context.js';
 import { expiredWarning, markExpired } from '../core/expired.js';
 import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
-import { fetchBundles, presence } from '../core/relay-api.js';
+import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
 import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
-import { safetyNumberWith, verifyContact } from '../core/trust.js';
+import { contactOrLookup, safetyNumberWith, verifyContact } from '../core/trust.js';
+import { sendRefusal } from '../core/send-guard.js';
 import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
 import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
@@ -130,7 +134,10 @@ export class Chat {
   private async checkPeerIdentity(): Promise<void> {
     if (isGroupArg(this.peer)) return; // members' keys are checked per member (fastchat group info)
     try {
-      checkBundles(this.c, this.peer, await fetchBundles(this.t, this.peer));
+      // With a session the identity lookup suffices and spends none of the peer's one-time prekeys
+      // (the relay limits bundle fetches per pair, docs/RELAY.md).
+      const known = sessionDevices(this.c.db, this.c.sealer, this.peer).length > 0;
+      checkBundles(this.c, this.peer, known ? await fetchIdentities(this.t, this.peer) : await fetchBundles(this.t, this.peer));
     } catch (e) {
       if (e instanceof UntrustedIdentity) this.screen.print(`!!! the identity key of @${this.peer} CHANGED — sending is blocked. Compare safety numbers with /verify.`);
       else if (isUnreachable(e)) return;
@@ -187,8 +194,9 @@ export class Chat {
       });
       return;
     }
-    if (getContact(this.c.db, peer)?.trust === 'changed') {
-      this.screen.print(`! not sent: the identity key of @${peer} changed. Compare safety numbers (/verify), then /verify confirm.`);
+    const refusal = sendRefusal(this.c, peer);
+    if (refusal) {
+      this.screen.print(`! not sent: ${refusal.message}. ${refusal.code === 'store_rolled_back' ? 'Run `fastchat reset-sessions`.' : 'Compare safety numbers (/verify), then /verify confirm.'}`);
       return;
     }
     const q = queueText(this.c, peer, text);
@@ -295,16 +303,31 @@ export class Chat {
     });
   }
 
+  /** The key /verify last showed for each peer: /verify confirm accepts that key and no other. */
+  private readonly shownKeys = new Map<string, PublicIdentity>();
+
   private verify(confirm: boolean): void {
-    const contact = getContact(this.c.db, this.peer);
-    if (!contact) return this.screen.print(`! no identity known for @${this.peer} yet`);
-    this.screen.print(`safety number with @${this.peer} (${contact.trust}): ${safetyNumberWith(this.c, contact)}`);
-    if (!confirm) {
-      this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
-      return;
-    }
-    const after = verifyContact(this.c, this.c.sealer, this.peer, true);
-    this.screen.print(`@${this.peer} is now ${after.trust}`);
+    const peer = this.peer;
+    this.serial(async () => {
+      if (!confirm) {
+        const shown = await contactOrLookup(this.c, peer);
+        if (!shown.identity) return this.screen.print(`! no key of @${peer} can be shown now`);
+        this.shownKeys.set(peer, shown.identity);
+        const state = shown.contact ? shown.contact.trust : 'FAILED INTEGRITY CHECK';
+        this.screen.print(`safety number with @${peer} (${state}): ${safetyNumberWith(this.c, peer, shown.identity)}`);
+        this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
+        return;
+      }
+      const key = this.shownKeys.get(peer);
+      if (!key) return this.screen.print('! type /verify first: it shows the number to compare');
+      try {
+        const after = await verifyContact(this.c, peer, { accept: true, key: { kind: 'fingerprint', hex: toHex(fingerprintBytes(key)) } });
+        this.screen.print(`@${peer} is now ${after.trust}`);
+      } catch (e) {
+        if (!(e instanceof CliError)) throw e;
+        this.screen.print(`! ${e.message}${e.code === 'key_mismatch' ? ' — the key changed since /verify showed it; /verify again' : ''}`);
+      }
+    });
   }
 
   private quitting = false;

@@ -1,4 +1,4 @@
-// `fastchat register | login | logout | whoami`
+// `fastchat register | login | logout | passwd | whoami`
 import type { Command } from 'commander';
 
 export function register(program: Command): void {
@@ -55,17 +55,47 @@ export function register(program: Command): void {
 
   program
     .command('logout')
-    .description('revoke this home\'s relay token and forget it')
+    .description('revoke this home\'s relay token and forget it (--all: log out every device of the account)')
+    .option('--all', 'revoke every token of the account, on every device, and close their connections')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const { logout } = await import('../core/account.js');
+    .addHelpText('after', '\nWithout --all, a relay that cannot be reached still logs this home out locally.\nWith --all, the relay must be reached (otherwise nothing changes and the command fails).')
+    .action(async (opts: { all?: boolean; json?: boolean }) => {
+      const { logout, logoutEverywhere } = await import('../core/account.js');
       const { openPublic } = await import('../core/context.js');
       const { print, printJson } = await import('../format.js');
       const c = await openPublic();
       try {
+        if (opts.all) {
+          const r = await logoutEverywhere(c);
+          if (opts.json) printJson({ loggedOut: true, all: true, revoked: r.revoked });
+          else print(`logged out everywhere (${r.revoked} ${r.revoked === 1 ? 'session' : 'sessions'} revoked)`);
+          return;
+        }
         const r = await logout(c);
         if (opts.json) printJson({ loggedOut: true, revoked: r.revoked });
         else print(r.revoked ? 'logged out' : 'logged out locally (the relay could not be told)');
+      } finally {
+        c.close();
+      }
+    });
+
+  program
+    .command('passwd')
+    .description('change the relay account password; every other device is logged out')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nThe current password comes from FASTCHAT_PASSWORD, the new one from FASTCHAT_NEW_PASSWORD\n(otherwise hidden prompts; the new one is asked twice). The relay revokes every token of the\naccount and closes their connections; this home gets a new token and stays logged in.',
+    )
+    .action(async (opts: { json?: boolean }) => {
+      const { changePassword } = await import('../core/account.js');
+      const { openPublic } = await import('../core/context.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openPublic();
+      try {
+        const r = await changePassword(c);
+        if (opts.json) printJson({ changed: true, username: r.username, revoked: r.revoked });
+        else print(`password changed for @${r.username}; ${r.revoked} ${r.revoked === 1 ? 'token' : 'tokens'} revoked, this home has a new one`);
       } finally {
         c.close();
       }

@@ -26,7 +26,7 @@ async function printChange(r: import('../core/groups.js').ChangeResult, what: st
   if (json) return printJson(r);
   print(`${what} #${r.group} (epoch ${r.epoch}; members: ${r.members.map((m) => `@${m}`).join(' ')})`);
   if (r.delivery.unreachable) warn('the relay is unreachable: the change is queued and sent by the next command that reaches it');
-  for (const p of r.delivery.held) warn(`nothing is sent to @${p} until you verify their changed identity key (fastchat verify @${p} --accept)`);
+  for (const p of r.delivery.held) warn(`nothing is sent to @${p} until you verify their changed identity key (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
 }
 
 export function register(program: Command): void {

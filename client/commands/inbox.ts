@@ -61,7 +61,7 @@ export function register(program: Command): void {
             print(`${m ? shortTime(m.sentAt) : '                '}  ${where}: ${safeText(fileLine(f.file, m?.text ?? ''))} → ${safeText(f.file.path ?? '')}`);
           }
         }
-        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed (fastchat verify @${p} --accept)`);
+        if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
         if (!opts.json && r.received === 0) process.stderr.write('no new messages\n');
       } finally {

@@ -12,7 +12,7 @@ export function register(program: Command): void {
       const { keygen, ownFingerprint } = await import('../core/keygen.js');
       const { loadToken } = await import('../core/config.js');
       const { print, printJson, warn } = await import('../format.js');
-      const c = await keygen({ force: opts.force === true });
+      const c = await keygen({ force: opts.force === true, warn });
       try {
         let published = false;
         // After --force on a registered home, the relay still has the old bundle: replace it now.

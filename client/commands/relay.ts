@@ -42,6 +42,13 @@ export function register(program: Command): void {
     .addOption(opt('--rate-limit-account <n>', 'register/login attempts per account per minute (burst: twice this)', 'RATE_LIMIT_ACCOUNT', int('rate-limit-account')))
     .addOption(opt('--rate-limit-send <n>', 'message deliveries (a send to k devices counts k) per sending device per second, WebSocket and HTTP together (default 200)', 'RATE_LIMIT_SEND', int('rate-limit-send')))
     .addOption(opt('--rate-limit-send-burst <n>', 'deliveries a device may send at once before --rate-limit-send applies (default 1000)', 'RATE_LIMIT_SEND_BURST', int('rate-limit-send-burst')))
+    .addOption(opt('--rate-limit-send-account <n>', 'message deliveries per account (all its devices together) per second (default 400)', 'RATE_LIMIT_SEND_ACCOUNT', int('rate-limit-send-account')))
+    .addOption(opt('--rate-limit-send-account-burst <n>', 'deliveries an account may send at once before --rate-limit-send-account applies (default 2000)', 'RATE_LIMIT_SEND_ACCOUNT_BURST', int('rate-limit-send-account-burst')))
+    .addOption(opt('--rate-limit-bundles <n>', 'key bundle fetches (which hand out one-time prekeys) per requesting account per hour, over all targets (also the burst; default 200)', 'RATE_LIMIT_BUNDLES', int('rate-limit-bundles')))
+    .addOption(opt('--rate-limit-bundles-per-target <n>', 'key bundle fetches per requesting account per target account per hour (also the burst; default 6)', 'RATE_LIMIT_BUNDLES_PER_TARGET', int('rate-limit-bundles-per-target')))
+    .addOption(opt('--rate-limit-max-keys <n>', 'buckets each rate limiter keeps in memory (default 100000)', 'RATE_LIMIT_MAX_KEYS', int('rate-limit-max-keys')))
+    .addOption(opt('--max-devices <n>', 'devices per account (default 8)', 'MAX_DEVICES', int('max-devices')))
+    .addOption(opt('--auth-recheck-seconds <n>', 'how often open sockets are re-checked against bans and deletions made on the database by another process (default 5)', 'AUTH_RECHECK_SECONDS', int('auth-recheck-seconds')))
     .addOption(opt('--argon2-memory-kib <n>', 'argon2id memory cost in KiB', 'ARGON2_MEMORY_KIB', int('argon2-memory-kib')))
     .addOption(opt('--argon2-time <n>', 'argon2id iterations', 'ARGON2_TIME', int('argon2-time')))
     .addOption(opt('--argon2-concurrency <n>', 'argon2 computations at once', 'ARGON2_CONCURRENCY', int('argon2-concurrency')))
@@ -81,6 +88,15 @@ export function register(program: Command): void {
             o.rateLimitSend === undefined && o.rateLimitSendBurst === undefined
               ? undefined
               : { perSecond: o.rateLimitSend ?? DEFAULTS.rateLimitSend.perSecond, burst: o.rateLimitSendBurst ?? DEFAULTS.rateLimitSend.burst },
+          rateLimitSendAccount:
+            o.rateLimitSendAccount === undefined && o.rateLimitSendAccountBurst === undefined
+              ? undefined
+              : { perSecond: o.rateLimitSendAccount ?? DEFAULTS.rateLimitSendAccount.perSecond, burst: o.rateLimitSendAccountBurst ?? DEFAULTS.rateLimitSendAccount.burst },
+          rateLimitBundles: o.rateLimitBundles === undefined ? undefined : { burst: o.rateLimitBundles, perHour: o.rateLimitBundles },
+          rateLimitBundlesPerTarget: o.rateLimitBundlesPerTarget === undefined ? undefined : { burst: o.rateLimitBundlesPerTarget, perHour: o.rateLimitBundlesPerTarget },
+          rateLimitMaxKeys: o.rateLimitMaxKeys,
+          maxDevicesPerAccount: o.maxDevices,
+          authRecheckMs: sec(o.authRecheckSeconds),
           argon2MemoryKiB: o.argon2MemoryKib,
           argon2Time: o.argon2Time,
           argon2Concurrency: o.argon2Concurrency,

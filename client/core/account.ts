@@ -1,14 +1,15 @@
 // The relay account of a home: register (create + log in + publish keys), log in again (which
-// also re-publishes our bundle, e.g. after `keygen --force`), log out.
+// also re-publishes our bundle, e.g. after `keygen --force`), log out (here or everywhere), change
+// the password.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isValidUsername } from '../../crypto/types.js';
 import { CliError, usageError } from '../errors.js';
 import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
-import type { Client } from './context.js';
+import { relayTarget, type Client, type PublicHome } from './context.js';
 import { publishKeys } from './prekeys.js';
-import { getPassword } from './prompt.js';
-import { createAccount, createSession, deleteSession } from './relay-api.js';
+import { getNewPassword, getPassword } from './prompt.js';
+import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession } from './relay-api.js';
 import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
 export function checkUsername(username: string): string {
@@ -130,4 +131,40 @@ export async function logout(c: { home: Client['home']; config: Client['config']
   }
   clearToken(c.home);
   return { revoked };
+}
+
+/**
+ * Logs every device of the account out (the relay revokes every token and closes their sockets),
+ * then forgets this home's token. Unlike `logout`, a relay that cannot be told is an error: the
+ * other devices would still be logged in, so the token is kept for a retry.
+ */
+export async function logoutEverywhere(c: PublicHome): Promise<{ revoked: number }> {
+  const revoked = await deleteAllSessions(relayTarget(c));
+  clearToken(c.home);
+  return { revoked };
+}
+
+/**
+ * Changes the account password (the current one from FASTCHAT_PASSWORD or a prompt, the new one
+ * from FASTCHAT_NEW_PASSWORD or a prompt asked twice). The relay revokes every token of the account
+ * and closes their sockets; this home keeps working with the new token it is given.
+ */
+/** `revoked` counts every token the relay revoked, this home's old one included. */
+export async function changePassword(c: PublicHome): Promise<{ username: string; revoked: number }> {
+  const t = relayTarget(c);
+  const username = c.config.username!;
+  const oldPassword = await getPassword();
+  const newPassword = await getNewPassword();
+  if (newPassword.length < 8) throw usageError('the new password must be at least 8 characters');
+  let r;
+  try {
+    r = await changePasswordOnRelay(t, oldPassword, newPassword);
+  } catch (e) {
+    if (e instanceof RelayError && e.code === 'bad_credentials') {
+      throw new CliError('bad_credentials', `wrong current password for @${username}; nothing was changed`, { hint: 'check FASTCHAT_PASSWORD' });
+    }
+    throw e;
+  }
+  saveToken(c.home, { token: r.token, expiresAt: r.expiresAt });
+  return { username, revoked: r.revoked };
 }

@@ -1,29 +1,72 @@
-// Encryption at rest inside store.db: every secret column (session state, prekey private keys,
-// message bodies) is XChaCha20-Poly1305 under the storage key from the keystore, with a fresh
-// random nonce and the column's purpose as associated data, so a value cannot be moved from one
-// column (or row kind) to another without failing to open.
+// Encryption at rest inside store.db: every secret or security-relevant value (session state,
+// prekey private keys, message bodies, contact records, the integrity manifest) is
+// XChaCha20-Poly1305 under the storage key from the keystore, with a fresh random nonce. The
+// associated data names the column *and the row the value belongs to* (user and device, message
+// id, prekey id, group id …), so someone who can rewrite store.db but does not know the storage key
+// cannot move a value to another row or column: it fails to open there (docs/PROTOCOL.md S.2).
 import { aeadOpen, aeadSeal } from '../../crypto/aead.js';
 import { AEAD_NONCE_BYTES } from '../../crypto/consts.js';
-import { concat, utf8 } from '../../crypto/encoding.js';
+import { concat, lp, u64, u8, utf8 } from '../../crypto/encoding.js';
 import type { RandomBytes } from '../../crypto/sodium.js';
 
-export type Column = 'session' | 'signed_prekey' | 'one_time_prekey' | 'message' | 'outbox' | 'group_state' | 'group_record' | 'group_sender_key' | 'group_pending' | 'file_ref';
+export type Column =
+  | 'session'
+  | 'signed_prekey'
+  | 'one_time_prekey'
+  | 'message'
+  | 'group_message'
+  | 'outbox'
+  | 'group_state'
+  | 'group_record'
+  | 'group_sender_key'
+  | 'group_pending'
+  | 'file_ref'
+  | 'contact'
+  | 'manifest'
+  | 'counter';
+
+/** The parts of a row's primary key, in a fixed order per column (see each store module). */
+export type RowKey = readonly (string | number | Uint8Array)[];
 
 export interface Sealer {
-  seal(column: Column, plaintext: Uint8Array): Uint8Array;
-  open(column: Column, stored: Uint8Array): Uint8Array;
+  seal(column: Column, row: RowKey, plaintext: Uint8Array): Uint8Array;
+  open(column: Column, row: RowKey, stored: Uint8Array): Uint8Array;
+}
+
+/** Tag bytes keep a string, a number and a byte string with the same bytes apart. */
+const PART_STRING = 0x73;
+const PART_NUMBER = 0x6e;
+const PART_BYTES = 0x62;
+
+/**
+ * AD = lp(utf8("fastchat/v1/at-rest/" || column)) || u8(parts) || part* ; each part is
+ * 's' || lp(utf8), 'n' || u64 or 'b' || lp(bytes). The leading length prefix makes every AD of
+ * this format differ from the format-1 AD (the bare label), so an old value never opens as a new one.
+ */
+export function atRestAd(column: Column, row: RowKey): Uint8Array {
+  const parts = row.map((p) => {
+    if (typeof p === 'string') return concat(u8(PART_STRING), lp(utf8(p)));
+    if (typeof p === 'number') return concat(u8(PART_NUMBER), u64(p));
+    return concat(u8(PART_BYTES), lp(p));
+  });
+  return concat(lp(utf8(`fastchat/v1/at-rest/${column}`)), u8(row.length), ...parts);
 }
 
 export function makeSealer(storageKey: Uint8Array, random: RandomBytes): Sealer {
-  const ad = (c: Column): Uint8Array => utf8(`fastchat/v1/at-rest/${c}`);
   return {
-    seal(column, plaintext) {
+    seal(column, row, plaintext) {
       const nonce = random(AEAD_NONCE_BYTES);
-      return concat(nonce, aeadSeal(storageKey, nonce, plaintext, ad(column)));
+      return concat(nonce, aeadSeal(storageKey, nonce, plaintext, atRestAd(column, row)));
     },
-    open(column, stored) {
+    open(column, row, stored) {
       const nonce = stored.subarray(0, AEAD_NONCE_BYTES);
-      return aeadOpen(storageKey, nonce, stored.subarray(AEAD_NONCE_BYTES), ad(column));
+      return aeadOpen(storageKey, nonce, stored.subarray(AEAD_NONCE_BYTES), atRestAd(column, row));
     },
   };
+}
+
+/** Format 1 (before rows were bound): AD = the column label alone. Only the migration opens it. */
+export function openFormat1(storageKey: Uint8Array, column: string, stored: Uint8Array): Uint8Array {
+  const nonce = stored.subarray(0, AEAD_NONCE_BYTES);
+  return aeadOpen(storageKey, nonce, stored.subarray(AEAD_NONCE_BYTES), utf8(`fastchat/v1/at-rest/${column}`));
 }

@@ -1,91 +1,148 @@
 // Contacts and trust: the first identity key seen for a username is trusted (TOFU). A different
 // key later flips the contact to `changed`: its messages are still shown (with a warning) but
-// nothing is sent to it until the user runs `fastchat verify @x --accept`.
+// nothing is sent to it until the user accepts the key they compared (`verify @x --accept <number>`)
+// or rejects it (`verify @x --reject`).
+//
+// Each contact is a sealed record bound to its username (contact-record.ts) and listed in the
+// integrity manifest, so a disk writer without the passphrase cannot re-pin a contact, move a
+// record to another name, delete one (TOFU would start over) or put back an older one. A record
+// that fails any of these checks is `failed`: treated as a key change, never trusted.
+import { encodePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { equalBytes } from '../../crypto/encoding.js';
-import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
-import type { DB } from './db.js';
+import {
+  encodeContactRecord,
+  isRejected,
+  parseContactRecord,
+  sameIdentity,
+  type ContactRecord,
+  type Trust,
+} from './contact-record.js';
+import { IntegrityError } from './integrity/errors.js';
+import { loadManifest, rowDigest, sameDigest, updateManifest, type Store } from './integrity/manifest.js';
 
-export type Trust = 'unverified' | 'verified' | 'changed';
+export { sameIdentity, type Trust };
 
-export interface Contact {
+export interface Contact extends ContactRecord {
   username: string;
-  identity: PublicIdentity;
-  trust: Trust;
-  pendingIdentity: PublicIdentity | null;
-  addedAt: number;
+  integrity: 'ok';
   updatedAt: number;
 }
+
+export interface FailedContact {
+  username: string;
+  integrity: 'failed';
+  /** deleted: listed in the manifest, row gone; unlisted: a row the manifest does not know; altered: anything else. */
+  why: 'deleted' | 'unlisted' | 'altered';
+}
+
+export type ContactRead = Contact | FailedContact;
 
 interface Row {
   username: string;
   identity: Buffer;
   trust: Trust;
   pending_identity: Buffer | null;
-  added_at: number;
   updated_at: number;
+  sealed: Buffer | null;
 }
 
-function fromRow(r: Row): Contact {
-  return {
-    username: r.username,
-    identity: parsePublicIdentity(new Uint8Array(r.identity)),
-    trust: r.trust,
-    pendingIdentity: r.pending_identity ? parsePublicIdentity(new Uint8Array(r.pending_identity)) : null,
-    addedAt: r.added_at,
-    updatedAt: r.updated_at,
-  };
+function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
+  const failed = (why: FailedContact['why']): FailedContact => ({ username: r.username, integrity: 'failed', why });
+  if (listed === undefined) return failed('unlisted');
+  if (!r.sealed || !sameDigest(listed, rowDigest(new Uint8Array(r.sealed)))) return failed('altered');
+  let rec: ContactRecord;
+  try {
+    rec = parseContactRecord(s.sealer.open('contact', [r.username], new Uint8Array(r.sealed)));
+  } catch {
+    return failed('altered');
+  }
+  // The readable copy must say the same; if it does not, the file was edited.
+  const pending = rec.pendingIdentity ? encodePublicIdentity(rec.pendingIdentity) : null;
+  const copyPending = r.pending_identity ? new Uint8Array(r.pending_identity) : null;
+  const copyAgrees =
+    equalBytes(encodePublicIdentity(rec.identity), new Uint8Array(r.identity)) &&
+    rec.trust === r.trust &&
+    (pending === null ? copyPending === null : copyPending !== null && equalBytes(pending, copyPending));
+  if (!copyAgrees) return failed('altered');
+  return { ...rec, username: r.username, integrity: 'ok', updatedAt: r.updated_at };
 }
 
-export function getContact(db: DB, username: string): Contact | undefined {
-  const r = db.prepare('SELECT * FROM contacts WHERE username = ?').get(username) as Row | undefined;
-  return r ? fromRow(r) : undefined;
+/** The contact as stored and checked; undefined when we never saw this user. */
+export function readContact(s: Store, username: string): ContactRead | undefined {
+  const r = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed FROM contacts WHERE username = ?').get(username) as Row | undefined;
+  const listed = loadManifest(s).contacts.get(username);
+  if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
+  return check(s, r, listed);
 }
 
-export function listContacts(db: DB): Contact[] {
-  return (db.prepare('SELECT * FROM contacts ORDER BY username').all() as Row[]).map(fromRow);
+/** Every contact the store holds or the manifest names, by username. */
+export function listContacts(s: Store): ContactRead[] {
+  const rows = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed FROM contacts').all() as Row[];
+  const m = loadManifest(s);
+  const out = new Map<string, ContactRead>();
+  for (const r of rows) out.set(r.username, check(s, r, m.contacts.get(r.username)));
+  for (const username of m.contacts.keys()) if (!out.has(username)) out.set(username, { username, integrity: 'failed', why: 'deleted' });
+  return [...out.values()].sort((a, b) => (a.username < b.username ? -1 : 1));
 }
 
-export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {
-  return equalBytes(encodePublicIdentity(a), encodePublicIdentity(b));
+/** A trustworthy contact or undefined; a record that failed its check throws (exit 4). */
+export function getContact(s: Store, username: string): Contact | undefined {
+  const c = readContact(s, username);
+  if (c?.integrity === 'failed') throw new IntegrityError(username, 'contact record');
+  return c;
+}
+
+/** Nothing may be sent to this contact, and what arrives from them is flagged. */
+export function isBlocked(s: Store, username: string): boolean {
+  const c = readContact(s, username);
+  return c !== undefined && (c.integrity === 'failed' || c.trust === 'changed');
+}
+
+/** Writes the record and its readable copy, and its manifest entry. Call inside a transaction. */
+export function writeContact(s: Store, username: string, rec: ContactRecord, now: number): void {
+  const sealed = putContactRow(s, username, rec, now);
+  updateManifest(s, (m) => m.contacts.set(username, rowDigest(sealed)));
+}
+
+/** The row alone (the caller records its digest): for the format migration, which builds the manifest once. */
+export function putContactRow(s: Store, username: string, rec: ContactRecord, now: number): Uint8Array {
+  const sealed = s.sealer.seal('contact', [username], encodeContactRecord(rec));
+  s.db
+    .prepare(
+      `INSERT INTO contacts (username, identity, trust, pending_identity, added_at, updated_at, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (username) DO UPDATE SET identity = excluded.identity, trust = excluded.trust, pending_identity = excluded.pending_identity,
+         updated_at = excluded.updated_at, sealed = excluded.sealed`,
+    )
+    .run(
+      username,
+      Buffer.from(encodePublicIdentity(rec.identity)),
+      rec.trust,
+      rec.pendingIdentity ? Buffer.from(encodePublicIdentity(rec.pendingIdentity)) : null,
+      rec.addedAt,
+      now,
+      Buffer.from(sealed),
+    );
+  return sealed;
 }
 
 /**
  * Records an identity seen for `username` (from the key directory or a first message) and says
- * what it means: `new` (first sight, now trusted), `same`, or `changed` (contact now blocked).
- * Call inside the transaction that uses the identity.
+ * what it means: `new` (first sight, now trusted), `same`, `changed` (contact now blocked; also for
+ * a record that failed its check, which is never overwritten here) or `rejected` (a key the user
+ * rejected: nothing changes, and nothing is sent to or accepted from it). Call inside the
+ * transaction that uses the identity.
  */
-export function observeIdentity(db: DB, username: string, identity: PublicIdentity, now: number): 'new' | 'same' | 'changed' {
-  const c = getContact(db, username);
-  const bytes = encodePublicIdentity(identity);
+export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number): 'new' | 'same' | 'changed' | 'rejected' {
+  const c = readContact(s, username);
+  if (c?.integrity === 'failed') return 'changed';
   if (!c) {
-    db.prepare('INSERT INTO contacts (username, identity, trust, pending_identity, added_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)').run(
-      username,
-      Buffer.from(bytes),
-      'unverified',
-      now,
-      now,
-    );
+    writeContact(s, username, { identity, trust: 'unverified', pendingIdentity: null, trustBefore: 'unverified', rejected: [], addedAt: now }, now);
     return 'new';
   }
   if (sameIdentity(c.identity, identity)) return c.trust === 'changed' ? 'changed' : 'same';
-  db.prepare("UPDATE contacts SET trust = 'changed', pending_identity = ?, updated_at = ? WHERE username = ?").run(Buffer.from(bytes), now, username);
+  if (isRejected(c, identity)) return 'rejected';
+  if (c.trust === 'changed' && c.pendingIdentity && sameIdentity(c.pendingIdentity, identity)) return 'changed';
+  const trustBefore = c.trust === 'changed' ? c.trustBefore : c.trust;
+  writeContact(s, username, { ...c, trust: 'changed', pendingIdentity: identity, trustBefore }, now);
   return 'changed';
-}
-
-/** `verify @x`: the user compared safety numbers. With accept, a changed key becomes the key. */
-export function markVerified(db: DB, username: string, now: number, accept: boolean): Contact | undefined {
-  const c = getContact(db, username);
-  if (!c) return undefined;
-  if (c.trust === 'changed' && accept && c.pendingIdentity) {
-    db.prepare("UPDATE contacts SET identity = ?, pending_identity = NULL, trust = 'verified', updated_at = ? WHERE username = ?").run(
-      Buffer.from(encodePublicIdentity(c.pendingIdentity)),
-      now,
-      username,
-    );
-  } else if (c.trust === 'changed' && accept) {
-    db.prepare("UPDATE contacts SET trust = 'verified', updated_at = ? WHERE username = ?").run(now, username);
-  } else if (c.trust !== 'changed') {
-    db.prepare("UPDATE contacts SET trust = 'verified', updated_at = ? WHERE username = ?").run(now, username);
-  }
-  return getContact(db, username);
 }

@@ -5,6 +5,7 @@ import type { RandomBytes } from '../../crypto/sodium.js';
 import type { Address } from '../../crypto/types.js';
 import { CliError } from '../errors.js';
 import type { Sealer } from './at-rest.js';
+import type { Alarm } from './integrity/manifest.js';
 import { loadConfig, loadToken, type Config } from './config.js';
 import type { DB } from './db.js';
 import { ensureHome, hasKeys, homePaths, type Home } from './home.js';
@@ -19,6 +20,8 @@ export interface Client {
   sealer: Sealer;
   random: RandomBytes;
   now: () => number;
+  /** Set when the store was found rolled back or replaced at open (sending refused until reset-sessions). */
+  alarm: Alarm | null;
   close(): void;
 }
 
@@ -61,21 +64,35 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 export async function openClient(): Promise<Client> {
-  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { readKeystore }, { getPassphrase }] = await Promise.all([
-    import('../../crypto/sodium.js'),
-    import('./db.js'),
-    import('./relay-http.js'),
-    import('./assemble.js'),
-    import('./keystore.js'),
-    import('./prompt.js'),
-  ]);
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { unlockKeystore, KEYSTORE_FORMAT }, { getPassphrase }, { warn }, { checkConfigIdentity }] =
+    await Promise.all([
+      import('../../crypto/sodium.js'),
+      import('./db.js'),
+      import('./relay-http.js'),
+      import('./assemble.js'),
+      import('./keystore.js'),
+      import('./prompt.js'),
+      import('../format.js'),
+      import('./identity-view.js'),
+    ]);
   await sodiumReady();
   const home = homePaths();
   requireKeys(home);
   ensureHome(home);
-  const config = loadConfig(home);
-  const secrets = await readKeystore(home.keystore, await getPassphrase());
-  return assembleClient({ home, config, secrets, db: openDb(home.store), random: systemRandom() }, closeAgents);
+  const unlocked = await unlockKeystore(home.keystore, await getPassphrase());
+  const random = systemRandom();
+  // Our public identity is the keystore's; config.json only caches it for commands without a passphrase.
+  const config = checkConfigIdentity(home, loadConfig(home), unlocked.secrets.identity, warn);
+  const c = assembleClient({ home, config, secrets: unlocked.secrets, db: openDb(home.store), random, keystoreWasCurrent: unlocked.format === KEYSTORE_FORMAT }, closeAgents);
+  // Only now, with the store migrated and its counter written: an upgraded keystore implies both.
+  unlocked.upgrade(random);
+  if (c.alarm) {
+    warn(
+      `store.db was rolled back or replaced since this home last wrote it (${c.alarm.reason.replace(/_/g, ' ')}, detected ${new Date(c.alarm.at).toISOString()}); ` +
+        'sending is refused until you run `fastchat reset-sessions`',
+    );
+  }
+  return c;
 }
 
 /** Our address on the relay; fails with a hint when this home has no account yet. */

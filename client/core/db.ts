@@ -16,6 +16,13 @@ CREATE TABLE IF NOT EXISTS contacts (
   pending_identity BLOB,               -- the new identity seen while trust = 'changed'
   added_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
+  -- sealed BLOB (ADDED_COLUMNS): the sealed contact record; the columns above are a readable copy
+);
+-- The integrity manifest (client/core/integrity/manifest.ts): one sealed row naming every contact
+-- and session row with a digest, and the store's generation counter.
+CREATE TABLE IF NOT EXISTS store_manifest (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  sealed BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
   username TEXT NOT NULL,
@@ -80,7 +87,10 @@ ${GROUP_SCHEMA}`;
  * EXISTS leaves an older home's tables as they were, so each is added here when missing (an
  * ALTER TABLE ADD COLUMN, which SQLite does without rewriting the table). Append, never edit.
  */
-const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [];
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [
+  // The sealed contact record (identity, trust, pending identity, rejected keys) bound to the username.
+  ['contacts', 'sealed', 'BLOB'],
+];
 
 function addMissingColumns(db: DB): void {
   for (const [table, column, declaration] of ADDED_COLUMNS) {
@@ -104,9 +114,38 @@ export function openDb(path: string): DB {
   return db;
 }
 
+const afterCommitHooks = new WeakMap<DB, Map<string, () => void>>();
+
+/**
+ * Runs `fn` once the outermost transaction commits (at once when none is open); dropped if it rolls
+ * back. One hook per key: a later registration replaces an earlier one. For side effects outside
+ * the database that must never run ahead of it (the store counter file, integrity/counter.ts).
+ */
+export function afterCommit(db: DB, key: string, fn: () => void): void {
+  if (!db.inTransaction) {
+    fn();
+    return;
+  }
+  let hooks = afterCommitHooks.get(db);
+  if (!hooks) afterCommitHooks.set(db, (hooks = new Map()));
+  hooks.set(key, fn);
+}
+
 /** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
 export function tx<T>(db: DB, fn: () => T): T {
-  return db.transaction(fn).immediate();
+  // Nested: a savepoint inside the caller's transaction; its hooks run when that one commits.
+  if (db.inTransaction) return db.transaction(fn)();
+  let result: T;
+  try {
+    result = db.transaction(fn).immediate();
+  } catch (e) {
+    afterCommitHooks.delete(db);
+    throw e;
+  }
+  const hooks = afterCommitHooks.get(db);
+  afterCommitHooks.delete(db);
+  if (hooks) for (const h of hooks.values()) h();
+  return result;
 }
 
 export function getMeta(db: DB, key: string): string | undefined {

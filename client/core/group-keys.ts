@@ -5,6 +5,7 @@ import { toBase64url } from '../../crypto/encoding.js';
 import { createSenderKey, encodeSenderKeyDistribution, senderKeyDistribution, type GroupState, type OurSenderKey } from '../../crypto/group/index.js';
 import { ourAddress, type Client } from './context.js';
 import { deleteOurKeys, saveOurKey } from './group-store.js';
+import { outboxRowKey } from './outbox.js';
 import { encodePayload, type GroupControlPayload } from './payload.js';
 
 function newId(c: Client): string {
@@ -15,7 +16,7 @@ function newId(c: Client): string {
 export function queueControl(c: Client, peer: string, p: GroupControlPayload): void {
   c.db
     .prepare("INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, 'group', ?, ?, ?)")
-    .run(p.id, peer, Buffer.from(c.sealer.seal('outbox', encodePayload(p))), c.now());
+    .run(p.id, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, 'group'), encodePayload(p))), c.now());
 }
 
 export function queueRecords(c: Client, peer: string, records: Uint8Array[]): void {

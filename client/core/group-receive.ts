@@ -160,7 +160,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   saveTheirKey(c, opened.state);
   const inserted = c.db
     .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, status) VALUES (?, ?, ?, 'in', ?, ?, ?, 'received')")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('message', utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt);
+    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt);
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
   const file = p.type === 'file' ? p.file : undefined;
   if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });

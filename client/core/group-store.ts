@@ -47,7 +47,7 @@ function fromRow(s: Store, r: GroupRow): StoredGroup {
   return {
     groupId,
     idHex: toHex(groupId),
-    state: parseGroupState(s.sealer.open('group_state', new Uint8Array(r.state))),
+    state: parseGroupState(s.sealer.open('group_state', [groupId], new Uint8Array(r.state))),
     status: r.status,
     createdAt: r.created_at,
   };
@@ -67,17 +67,17 @@ export function saveGroup(s: Store, state: GroupState, status: GroupStatus, now:
     .prepare(
       'INSERT INTO groups (group_id, state, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, status = excluded.status, updated_at = excluded.updated_at',
     )
-    .run(b(state.groupId), b(s.sealer.seal('group_state', encodeGroupState(state))), status, now, now);
+    .run(b(state.groupId), b(s.sealer.seal('group_state', [state.groupId], encodeGroupState(state))), status, now, now);
 }
 
 export function appendRecord(s: Store, groupId: Uint8Array, epoch: number, record: Uint8Array): void {
-  s.db.prepare('INSERT OR REPLACE INTO group_records (group_id, epoch, record) VALUES (?, ?, ?)').run(b(groupId), epoch, b(s.sealer.seal('group_record', record)));
+  s.db.prepare('INSERT OR REPLACE INTO group_records (group_id, epoch, record) VALUES (?, ?, ?)').run(b(groupId), epoch, b(s.sealer.seal('group_record', [groupId, epoch], record)));
 }
 
 /** The chain from the create record up to `upTo` (inclusive; all when absent). */
 export function loadRecords(s: Store, groupId: Uint8Array, upTo = Number.MAX_SAFE_INTEGER): Uint8Array[] {
-  const rows = s.db.prepare('SELECT record FROM group_records WHERE group_id = ? AND epoch <= ? ORDER BY epoch').all(b(groupId), upTo) as { record: Buffer }[];
-  return rows.map((r) => s.sealer.open('group_record', new Uint8Array(r.record)));
+  const rows = s.db.prepare('SELECT epoch, record FROM group_records WHERE group_id = ? AND epoch <= ? ORDER BY epoch').all(b(groupId), upTo) as { epoch: number; record: Buffer }[];
+  return rows.map((r) => s.sealer.open('group_record', [groupId, r.epoch], new Uint8Array(r.record)));
 }
 
 /** The state as it was at `epoch`, rebuilt from our own chain (for keys of an earlier epoch). */
@@ -90,12 +90,12 @@ export function stateAtEpoch(s: Store, groupId: Uint8Array, epoch: number): Grou
 export function saveOurKey(s: Store, k: OurSenderKey): void {
   s.db
     .prepare('INSERT OR REPLACE INTO group_sender_keys (group_id, sender, epoch, ours, key) VALUES (?, ?, ?, 1, ?)')
-    .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', encodeOurSenderKey(k))));
+    .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 1], encodeOurSenderKey(k))));
 }
 
 export function loadOurKey(s: Store, groupId: Uint8Array, us: string, epoch: number): OurSenderKey | undefined {
   const r = s.db.prepare('SELECT key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 1').get(b(groupId), us, epoch) as { key: Buffer } | undefined;
-  return r ? parseOurSenderKey(s.sealer.open('group_sender_key', new Uint8Array(r.key))) : undefined;
+  return r ? parseOurSenderKey(s.sealer.open('group_sender_key', [groupId, us, epoch, 1], new Uint8Array(r.key))) : undefined;
 }
 
 /** Our sending chains end with their epoch: only the current one may ever be used. */
@@ -106,12 +106,12 @@ export function deleteOurKeys(s: Store, groupId: Uint8Array): void {
 export function saveTheirKey(s: Store, k: TheirSenderKey): void {
   s.db
     .prepare('INSERT OR REPLACE INTO group_sender_keys (group_id, sender, epoch, ours, key) VALUES (?, ?, ?, 0, ?)')
-    .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', encodeTheirSenderKey(k))));
+    .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 0], encodeTheirSenderKey(k))));
 }
 
 export function loadTheirKey(s: Store, groupId: Uint8Array, sender: string, epoch: number): TheirSenderKey | undefined {
   const r = s.db.prepare('SELECT key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, epoch) as { key: Buffer } | undefined;
-  return r ? parseTheirSenderKey(s.sealer.open('group_sender_key', new Uint8Array(r.key))) : undefined;
+  return r ? parseTheirSenderKey(s.sealer.open('group_sender_key', [groupId, sender, epoch, 0], new Uint8Array(r.key))) : undefined;
 }
 
 export interface Pending {
@@ -128,10 +128,15 @@ export interface Pending {
   receivedAt: string;
 }
 
+/** A held item's row key: what it is and which relay frame brought it. */
+export function pendingRowKey(p: Pick<Pending, 'groupId' | 'kind' | 'sender' | 'device' | 'epoch' | 'clientId'>): (string | number | Uint8Array)[] {
+  return [p.groupId, p.kind, p.sender, p.device, p.epoch, p.clientId];
+}
+
 export function addPending(s: Store, p: Omit<Pending, 'seq'>): void {
   s.db
     .prepare('INSERT INTO group_pending (group_id, kind, sender, device, epoch, body, identity, client_id, sent_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    .run(b(p.groupId), p.kind, p.sender, p.device, p.epoch, b(s.sealer.seal('group_pending', p.body)), p.identity ? b(p.identity) : null, p.clientId, p.sentAt, p.receivedAt);
+    .run(b(p.groupId), p.kind, p.sender, p.device, p.epoch, b(s.sealer.seal('group_pending', pendingRowKey(p), p.body)), p.identity ? b(p.identity) : null, p.clientId, p.sentAt, p.receivedAt);
 }
 
 /** Held items of one group, records first, then keys, then messages (the order they unblock). */
@@ -146,7 +151,7 @@ export function listPending(s: Store, groupId: Uint8Array): Pending[] {
     sender: r.sender,
     device: r.device,
     epoch: r.epoch,
-    body: s.sealer.open('group_pending', new Uint8Array(r.body)),
+    body: s.sealer.open('group_pending', pendingRowKey({ groupId: new Uint8Array(r.group_id), kind: r.kind, sender: r.sender, device: r.device, epoch: r.epoch, clientId: r.client_id }), new Uint8Array(r.body)),
     identity: r.identity ? new Uint8Array(r.identity) : null,
     clientId: r.client_id,
     sentAt: r.sent_at,

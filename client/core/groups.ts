@@ -26,8 +26,10 @@ import { appendRecord, countPending, deleteOurKeys, groupLabel, listGroups, load
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
-import { fetchBundles } from './relay-api.js';
+import { fetchBundles, fetchIdentities } from './relay-api.js';
+import { assertNotRolledBack } from './send-guard.js';
 import { isUnreachable } from './relay-http.js';
+import { sessionDevices } from './sessions.js';
 
 // ---- naming -----------------------------------------------------------------------------------
 
@@ -59,10 +61,15 @@ async function lookUpMembers(c: Client, users: string[]): Promise<{ members: Gro
   const members: GroupMember[] = [];
   for (const user of [...new Set(users)]) {
     if (user === me) throw usageError('you are always a member of your own group; name the others');
-    const b = await fetchBundles(t, user);
-    checkBundles(c, user, b);
-    bundles.set(user, b);
-    members.push({ user, signPublic: getContact(c.db, user)!.identity.signPublic });
+    // With a session the identity lookup suffices and spends none of the member's one-time
+    // prekeys (the relay limits bundle fetches per pair of accounts).
+    if (sessionDevices(c.db, c.sealer, user).length > 0) checkBundles(c, user, await fetchIdentities(t, user));
+    else {
+      const b = await fetchBundles(t, user);
+      checkBundles(c, user, b);
+      bundles.set(user, b);
+    }
+    members.push({ user, signPublic: getContact(c, user)!.identity.signPublic });
   }
   return { members, bundles };
 }
@@ -177,6 +184,8 @@ export interface GroupSendResult {
 export async function sendGroupText(c: Client, arg: string, text: string, file?: FileRef): Promise<GroupSendResult> {
   const me = ourAddress(c).user;
   relayTarget(c);
+  // A rolled-back store holds an old position of our sender chain: sending would reuse its keys.
+  assertNotRolledBack(c);
   const g = resolveGroup(c, arg);
   const label = labelOf(c, g);
   if (g.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of #${label}`);
@@ -190,7 +199,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
     saveOurKey(c, state);
     c.db
       .prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, status) VALUES (?, ?, ?, 'out', ?, ?, 'queued')")
-      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('message', utf8(file ? fileLine(file, text) : text))), sentAt);
+      .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('group_message', [g.groupId, me, id], utf8(file ? fileLine(file, text) : text))), sentAt);
     c.db
       .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(Buffer.from(g.groupId), id, `g${id}`, JSON.stringify(recipients), Buffer.from(message), c.now());
@@ -221,7 +230,7 @@ export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHis
     id: r.id,
     from: r.sender,
     direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
+    text: r.body ? new TextDecoder().decode(c.sealer.open('group_message', [g.groupId, r.sender, r.id], new Uint8Array(r.body))) : null,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
     status: r.status,
@@ -253,7 +262,7 @@ export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: Stored
     admins: [...g.state.admins],
     members: g.state.members.map((m) => {
       if (m.user === me) return { user: m.user, admin: isAdmin(g.state, m.user), you: true, trust: 'you' as const, keyMatches: true };
-      const contact = getContact(c.db, m.user);
+      const contact = getContact(c, m.user);
       const keyMatches = contact !== undefined && Buffer.from(contact.identity.signPublic).equals(Buffer.from(m.signPublic));
       return { user: m.user, admin: isAdmin(g.state, m.user), you: false, trust: contact?.trust ?? ('unknown' as const), keyMatches };
     }),

@@ -32,7 +32,7 @@ export function history(c: Client, peer: string, limit: number): HistoryEntry[] 
     id: r.id,
     peer: r.peer,
     direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('message', new Uint8Array(r.body))) : null,
+    text: r.body ? new TextDecoder().decode(c.sealer.open('message', [r.peer, r.direction, r.id], new Uint8Array(r.body))) : null,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
     status: r.status,

@@ -9,6 +9,7 @@ export interface Home {
   dir: string;
   keystore: string; // passphrase-encrypted identity key and storage key
   store: string; // SQLite: contacts, sessions, prekeys, outbox, history
+  counter: string; // the store's generation, sealed: notices a store.db put back from an older copy
   config: string; // relay URL, username, device, CA file (not secret)
   token: string; // relay bearer token (secret, 0600, never printed)
 }
@@ -23,6 +24,7 @@ export function homePaths(dir: string = homeDir()): Home {
     dir,
     keystore: join(dir, 'keystore.json'),
     store: join(dir, 'store.db'),
+    counter: join(dir, 'store.counter'),
     config: join(dir, 'config.json'),
     token: join(dir, 'token.json'),
   };

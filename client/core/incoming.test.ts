@@ -8,13 +8,13 @@ import { toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
-import { makeSealer } from './at-rest.js';
+import { assembleClient } from './assemble.js';
 import { getContact } from './contacts.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
 import { processIncoming } from './incoming.js';
-import { encryptQueued, queueText } from './outbox.js';
+import { checkBundles, encryptQueued, queueText } from './outbox.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 
@@ -27,8 +27,7 @@ function makeClient(user: string): Client {
   const home = homePaths(dir);
   mkdirSync(dir, { recursive: true });
   const secrets = { identity: generateIdentity(random), storageKey: random(32) };
-  const db = openDb(home.store);
-  const c: Client = { home, config: { username: user, deviceId: 1 }, secrets, db, sealer: makeSealer(secrets.storageKey, random), random, now: () => Date.now(), close: () => db.close() };
+  const c: Client = assembleClient({ home, config: { username: user, deviceId: 1 }, secrets, db: openDb(home.store), random, keystoreWasCurrent: false });
   createInitialPreKeys(c);
   return c;
 }
@@ -45,7 +44,10 @@ function bundleOf(c: Client): PreKeyBundle {
 /** Sends `text` from `a` to `b` the way the CLI does, and returns the frames the relay would push. */
 async function send(a: Client, b: Client, text: string) {
   queueText(a, b.config.username!, text);
-  await encryptQueued(a, undefined, new Map([[b.config.username!, [bundleOf(b)]]]));
+  // As `send` does: the bundle's identity is recorded (TOFU) before anything is encrypted for it.
+  const bundle = bundleOf(b);
+  checkBundles(a, b.config.username!, [bundle]);
+  await encryptQueued(a, undefined, new Map([[b.config.username!, [bundle]]]));
   const rows = a.db.prepare("SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND kind = 'text' ORDER BY seq").all() as { seq: number; client_id: string; envelope: Buffer }[];
   a.db.prepare('DELETE FROM outbox WHERE envelope IS NOT NULL').run();
   return rows.map((r) => ({
@@ -73,7 +75,7 @@ describe('receiving messages', () => {
     assert.equal(r.kind, 'text');
     assert.equal(r.kind === 'text' && r.text, 'hello bob');
     assert.equal(r.kind === 'text' && r.newContact, true);
-    assert.equal(getContact(bob.db, 'alice')?.trust, 'unverified');
+    assert.equal(getContact(bob, 'alice')?.trust, 'unverified');
     const receipts = bob.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'receipt'").get() as { n: number };
     assert.equal(receipts.n, 1);
   });
@@ -140,7 +142,7 @@ describe('receiving messages', () => {
     const [g] = await send(impostor, bob, 'it is me, alice');
     const r = processIncoming(bob, g!);
     assert.equal(r.kind === 'text' && r.identityChanged, true);
-    assert.equal(getContact(bob.db, 'alice')?.trust, 'changed');
+    assert.equal(getContact(bob, 'alice')?.trust, 'changed');
     const receipts = bob.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'receipt'").get() as { n: number };
     assert.equal(receipts.n, 1, 'no receipt goes to the changed identity');
   });
@@ -149,6 +151,7 @@ describe('receiving messages', () => {
     const bob = makeClient('bob');
     // No one-time prekey: the X3DH ephemeral is the only thing that makes this first message unique.
     queueText(alice, 'bob', 'first');
+    checkBundles(alice, 'bob', [bundleOf(bob)]);
     await encryptQueued(alice, undefined, new Map([['bob', [{ ...bundleOf(bob), oneTimePreKey: null }]]]));
     const [first] = await send(alice, bob, 'unused');
     assert.equal(processIncoming(bob, first!).kind, 'text');

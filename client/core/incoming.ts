@@ -8,7 +8,8 @@ import { isCryptoError } from '../../crypto/errors.js';
 import { fromBase64url } from '../../crypto/encoding.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity } from '../../crypto/session.js';
-import { getContact, observeIdentity } from './contacts.js';
+import { isRejected } from './contact-record.js';
+import { isBlocked, observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
@@ -18,6 +19,7 @@ import { fileLine } from './files/names.js';
 import { recordIncomingFile } from './files/store.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
 import type { MessageFrame } from './relay-ws.js';
+import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 
 export type Incoming =
@@ -38,6 +40,8 @@ export const FAILURE_TEXT: Record<string, string> = {
   bad_key: 'the message carries a refused key',
   bad_payload: 'the message decrypted but its content is not a fastchat message',
   identity_changed: 'a group change or key from a contact whose identity key changed (verify them first)',
+  identity_rejected: 'a first message under an identity key you rejected for this contact (not shown)',
+  integrity_failed: 'our stored session with the sender failed its integrity check (changed outside fastchat); not used',
 };
 
 class Failure extends Error {
@@ -52,7 +56,14 @@ class Failure extends Error {
  * session the first one created. Returns undefined when no session opens it.
  */
 function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number): { plaintext: Uint8Array; identity: PublicIdentity } | undefined {
-  const current = loadSession(c.db, c.sealer, user, device);
+  // A row that failed its integrity check is never used (a first message replaces it).
+  let current;
+  try {
+    current = loadSession(c.db, c.sealer, user, device);
+  } catch (e) {
+    if (e instanceof IntegrityError) return undefined;
+    throw e;
+  }
   if (current) {
     try {
       const r = decryptMessage(current, envelope);
@@ -94,10 +105,15 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       const opened = openWithSessions(c, from.user, from.device, envelope, now);
       if (opened) {
         ({ plaintext, identity } = opened);
-        identityChanged = getContact(c.db, from.user)?.trust === 'changed';
+        // Flagged when the contact is blocked, and when the session disagrees with the pinned key.
+        const contact = readContact(c, from.user);
+        identityChanged = isBlocked(c, from.user) || contact === undefined || (contact.integrity === 'ok' && !sameIdentity(contact.identity, identity));
       } else if (messageType(envelope) === 'prekey') {
         const x3dh = parseEnvelope(envelope).preKey!;
         const ephemeral = Buffer.from(x3dh.ephemeral);
+        // A key the user rejected starts no session and shows nothing (checked before any prekey is used).
+        const known = readContact(c, from.user);
+        if (known?.integrity === 'ok' && !sameIdentity(known.identity, x3dh.identity) && isRejected(known, x3dh.identity)) throw new Failure('identity_rejected');
         // Our sessions could not open it, so it is a replay from an expired chain or a tampered
         // repeat of a first message: never a reason to start the session over.
         if (c.db.prepare('SELECT 1 FROM accepted_prekey_messages WHERE ephemeral = ?').get(ephemeral)) throw new Failure('decrypt_failed');
@@ -107,15 +123,22 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         if (!store.signedPreKey(x3dh.signedPreKeyId) || (x3dh.oneTimePreKeyId !== null && !store.oneTimePreKey(x3dh.oneTimePreKeyId))) throw new Failure('unknown_prekey');
         const r = acceptPreKeyMessage(c.secrets.identity, me, store, from, envelope);
         c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
-        const seenAs = observeIdentity(c.db, from.user, r.theirIdentity, now);
-        identityChanged = seenAs === 'changed';
+        const seenAs = observeIdentity(c, from.user, r.theirIdentity, now);
+        identityChanged = seenAs === 'changed' || seenAs === 'rejected';
         newContact = seenAs === 'new';
         replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
         if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
         plaintext = r.plaintext;
         identity = r.theirIdentity;
       } else {
-        throw new Failure(loadSession(c.db, c.sealer, from.user, from.device) ? 'decrypt_failed' : 'no_session');
+        let reason = 'no_session';
+        try {
+          if (loadSession(c.db, c.sealer, from.user, from.device)) reason = 'decrypt_failed';
+        } catch (e) {
+          if (!(e instanceof IntegrityError)) throw e;
+          reason = 'integrity_failed';
+        }
+        throw new Failure(reason);
       }
       const p = parsePayload(plaintext);
       if (p.type === 'group_change' || p.type === 'sender_key') {
@@ -130,7 +153,7 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       const file = p.type === 'file' ? p.file : undefined;
       const inserted = c.db
         .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, identity_changed) VALUES (?, ?, 'in', ?, ?, ?, 'received', ?)")
-        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
+        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', [from.user, 'in', p.id], new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
       if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
       // The blob is fetched after this transaction (network); the key waits sealed in the store.
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });

@@ -10,12 +10,12 @@ import { loadConfig, saveConfig } from './config.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { ensureHome, hasKeys, homePaths, removeFile } from './home.js';
-import { kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
+import { belowOwaspMinimum, kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { getPassphrase } from './prompt.js';
 import { closeAgents } from './relay-http.js';
 
-export async function keygen(opts: { force: boolean }): Promise<Client> {
+export async function keygen(opts: { force: boolean; warn?: (message: string) => void }): Promise<Client> {
   await sodiumReady();
   const home = homePaths();
   if (hasKeys(home) && !opts.force) {
@@ -24,16 +24,32 @@ export async function keygen(opts: { force: boolean }): Promise<Client> {
     });
   }
   const kdf = kdfParamsFromEnv();
+  if (belowOwaspMinimum(kdf)) {
+    opts.warn?.(
+      `argon2id cost ${kdf.memoryKiB} KiB × ${kdf.iterations} pass(es) is below the OWASP minimum (19 MiB × 2 passes, or an equivalent); ` +
+        'a stolen keystore is cheap to guess passphrases against (FASTCHAT_KDF_MEMORY_KIB / FASTCHAT_KDF_ITERATIONS)',
+    );
+  }
   ensureHome(home);
   const passphrase = await getPassphrase({ confirm: true });
   const random = systemRandom();
   const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES) };
-  if (opts.force) for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`]) removeFile(f);
-  await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
+  // Whatever store is here was sealed under a storage key that is gone (forced, or a keystore that
+  // was deleted): it cannot be read, and keeping it would only confuse the rollback check.
+  for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`, home.counter]) removeFile(f);
   const config = { ...loadConfig(home), identity: toBase64url(encodePublicIdentity(publicIdentity(secrets.identity))) };
   saveConfig(home, config);
-  const c: Client = assembleClient({ home, config, secrets, db: openDb(home.store), random }, closeAgents);
-  createInitialPreKeys(c);
+  // The store and its counter first, the keystore last: a keystore in the current format always
+  // has a store with a manifest beside it, which is what lets open.ts notice a store swapped for
+  // an empty or older one.
+  const c: Client = assembleClient({ home, config, secrets, db: openDb(home.store), random, keystoreWasCurrent: false }, closeAgents);
+  try {
+    createInitialPreKeys(c);
+    await writeKeystore(home.keystore, passphrase, secrets, random, kdf);
+  } catch (e) {
+    c.close();
+    throw e;
+  }
   return c;
 }
 

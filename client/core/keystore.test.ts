@@ -3,11 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { equalBytes } from '../../crypto/encoding.js';
+import argon2 from 'argon2';
+import { writeFileSync } from 'node:fs';
+import { aeadOpen, aeadSeal } from '../../crypto/aead.js';
+import { concat, equalBytes, fromBase64url, lp, toBase64url, u32, u8, utf8 } from '../../crypto/encoding.js';
 import { encodeIdentityKeyPair, generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
-import { kdfParamsFromEnv, readKeystore, writeKeystore } from './keystore.js';
+import { belowOwaspMinimum, kdfParamsFromEnv, readKeystore, unlockKeystore, writeKeystore } from './keystore.js';
 
 const CHEAP = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 
@@ -53,8 +56,74 @@ describe('keystore', () => {
     await assert.rejects(readKeystore(join(dir, 'none.json'), 'pw'), (e: unknown) => e instanceof CliError && e.code === 'no_keys' && /keygen/.test(e.hint ?? ''));
   });
 
+  it('refuses argon2 parameters beyond the limits before running argon2', { timeout: 20_000 }, async () => {
+    const random = systemRandom();
+    const path = join(dir, 'hostile.json');
+    await writeKeystore(path, 'pw', { identity: generateIdentity(random), storageKey: random(32) }, random, CHEAP);
+    const good = JSON.parse(readFileSync(path, 'utf8'));
+    // Each would take hours or terabytes if argon2 ran.
+    for (const kdf of [
+      { memoryKiB: 2 ** 40, iterations: 1, parallelism: 1 },
+      { memoryKiB: 1024, iterations: 1_000_000, parallelism: 1 },
+      { memoryKiB: 4 * 1024 * 1024, iterations: 100, parallelism: 1 },
+      { memoryKiB: 1024, iterations: 1, parallelism: 1000 },
+    ]) {
+      writeFileSync(path, JSON.stringify({ ...good, kdf: { ...good.kdf, ...kdf } }));
+      // If argon2 ran, this would fail with an allocation error or outlive the test's timeout.
+      await assert.rejects(unlockKeystore(path, 'pw'), (e: unknown) => e instanceof CliError && e.code === 'corrupt_keystore' && /beyond the limits/.test(e.message), JSON.stringify(kdf));
+    }
+  });
+
+  it('binds the KDF parameters and salt into the associated data', async () => {
+    const random = systemRandom();
+    const path = join(dir, 'ad.json');
+    const secrets = { identity: generateIdentity(random), storageKey: random(32) };
+    await writeKeystore(path, 'pw', secrets, random, CHEAP);
+    const f = JSON.parse(readFileSync(path, 'utf8'));
+    assert.equal(f.v, 2);
+    const salt = fromBase64url(f.kdf.salt);
+    const key = new Uint8Array(await argon2.hash('pw', { type: argon2.argon2id, raw: true, salt: Buffer.from(salt), hashLength: 32, memoryCost: 1024, timeCost: 1, parallelism: 1 }));
+    const ad = concat(utf8('fastchat/v1/keystore'), u8(2), u32(1024), u32(1), u32(1), lp(salt));
+    const nonce = fromBase64url(f.nonce);
+    const ct = fromBase64url(f.ciphertext);
+    assert.doesNotThrow(() => aeadOpen(key, nonce, ct, ad));
+    assert.throws(() => aeadOpen(key, nonce, ct, utf8('fastchat/v1/keystore')), 'the format-1 AD no longer opens it');
+  });
+
+  it('opens a format-1 keystore and rewrites it as format 2 with the same secrets', async () => {
+    const random = systemRandom();
+    const path = join(dir, 'v1.json');
+    const identity = generateIdentity(random);
+    const storageKey = random(32);
+    // Written the way format 1 was: AD = the label alone.
+    const salt = random(16);
+    const nonce = random(24);
+    const key = new Uint8Array(await argon2.hash('pw', { type: argon2.argon2id, raw: true, salt: Buffer.from(salt), hashLength: 32, memoryCost: 1024, timeCost: 1, parallelism: 1 }));
+    const plain = concat(u8(1), lp(encodeIdentityKeyPair(identity)), lp(storageKey));
+    writeFileSync(path, JSON.stringify({ v: 1, kdf: { alg: 'argon2id', salt: toBase64url(salt), ...CHEAP }, nonce: toBase64url(nonce), ciphertext: toBase64url(aeadSeal(key, nonce, plain, utf8('fastchat/v1/keystore'))) }));
+    const u = await unlockKeystore(path, 'pw');
+    assert.equal(u.format, 1);
+    u.upgrade(random);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).v, 2);
+    const again = await unlockKeystore(path, 'pw');
+    assert.equal(again.format, 2);
+    assert.ok(equalBytes(again.secrets.storageKey, storageKey));
+    assert.ok(equalBytes(encodeIdentityKeyPair(again.secrets.identity), encodeIdentityKeyPair(identity)));
+    await assert.rejects(unlockKeystore(path, 'wrong'), (e: unknown) => e instanceof CliError && e.code === 'bad_passphrase');
+  });
+
+  it('knows the OWASP minimum argon2id costs', () => {
+    assert.equal(belowOwaspMinimum({ memoryKiB: 65536, iterations: 3, parallelism: 1 }), false);
+    assert.equal(belowOwaspMinimum({ memoryKiB: 19456, iterations: 2, parallelism: 1 }), false);
+    assert.equal(belowOwaspMinimum({ memoryKiB: 7168, iterations: 5, parallelism: 1 }), false);
+    assert.equal(belowOwaspMinimum({ memoryKiB: 19455, iterations: 2, parallelism: 1 }), true);
+    assert.equal(belowOwaspMinimum({ memoryKiB: 1024, iterations: 1, parallelism: 1 }), true);
+    assert.equal(belowOwaspMinimum({ memoryKiB: 40000, iterations: 1, parallelism: 1 }), true);
+  });
+
   it('reads argon2 cost from the environment and refuses nonsense', () => {
     assert.deepEqual(kdfParamsFromEnv({ FASTCHAT_KDF_MEMORY_KIB: '2048', FASTCHAT_KDF_ITERATIONS: '2' }), { memoryKiB: 2048, iterations: 2, parallelism: 1 });
     assert.throws(() => kdfParamsFromEnv({ FASTCHAT_KDF_MEMORY_KIB: '12' }), /FASTCHAT_KDF_MEMORY_KIB/);
+    assert.throws(() => kdfParamsFromEnv({ FASTCHAT_KDF_MEMORY_KIB: String(4 * 1024 * 1024), FASTCHAT_KDF_ITERATIONS: '5' }), /at most/);
   });
 });

@@ -2,58 +2,113 @@
 // in store.db) sealed under a key derived from the passphrase with argon2id (raw mode, 32 bytes)
 // and XChaCha20-Poly1305. A wrong passphrase fails the AEAD tag check, so nothing is ever derived
 // from a wrong key. The KDF parameters and salt are stored beside the ciphertext so they can be
-// raised later without breaking old files.
+// raised later without breaking old files, and (format 2) bound into the AEAD associated data.
+//
+// The file is read by someone who may have written it: every field is checked against fixed
+// bounds before argon2 runs, so a corrupted or hostile file cannot ask for terabytes of memory or
+// hours of work (KDF_READ_LIMITS). Secret bytes stay bytes; the base64 of the file goes through
+// libsodium's constant-time codec, not a table lookup indexed by secret bytes.
 import argon2 from 'argon2';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { aeadOpen, aeadSeal } from '../../crypto/aead.js';
-import { concat, fromBase64url, lp, Reader, toBase64url, u8, utf8, wipe } from '../../crypto/encoding.js';
+import { AEAD_NONCE_BYTES } from '../../crypto/consts.js';
+import { concat, lp, Reader, u32, u8, utf8, wipe } from '../../crypto/encoding.js';
 import { encodeIdentityKeyPair, parseIdentityKeyPair, type IdentityKeyPair } from '../../crypto/identity.js';
-import type { RandomBytes } from '../../crypto/sodium.js';
+import { sodium, type RandomBytes } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
 import { writeSecretFile } from './home.js';
 
-const KEYSTORE_VERSION = 1;
-/** AEAD associated data: binds the ciphertext to its purpose and format version. */
-const KEYSTORE_AD = utf8('fastchat/v1/keystore');
+/** Format 1: AD = the label alone. Format 2 (written since): AD also binds the KDF parameters and salt. */
+export const KEYSTORE_FORMAT = 2;
+const SECRETS_FORMAT = 1;
+const KEYSTORE_LABEL = 'fastchat/v1/keystore';
 export const STORAGE_KEY_BYTES = 32;
+const SALT_BYTES = 16;
 
-/**
- * Default argon2id cost: 64 MiB, 3 passes (above the OWASP minimum of 19 MiB / 2 passes), about a
- * quarter second on a laptop. FASTCHAT_KDF_MEMORY_KIB / FASTCHAT_KDF_ITERATIONS lower it for tests
- * and slow machines; the values used are stored in the keystore, so only keygen reads them.
- */
 export interface KdfParams {
   memoryKiB: number;
   iterations: number;
   parallelism: number;
 }
+
+/**
+ * Default argon2id cost: 64 MiB, 3 passes (above the OWASP minimum), about a quarter second on a
+ * laptop. FASTCHAT_KDF_MEMORY_KIB / FASTCHAT_KDF_ITERATIONS change it for a new keystore (lower for
+ * tests and slow machines); the values used are stored in the keystore, so only keygen reads them.
+ */
 export const DEFAULT_KDF: KdfParams = { memoryKiB: 65536, iterations: 3, parallelism: 1 };
+
+/**
+ * The most a keystore may ask for, checked before argon2 runs (and when one is made):
+ * 4 GiB of memory, 100 passes, 16 lanes, and at most 16 GiB·passes in all (4 GiB × 4, 1 GiB × 16,
+ * 64 MiB × 100 …: well under a minute on a laptop). A file asking for more is refused as corrupt.
+ */
+export const KDF_READ_LIMITS = { minMemoryKiB: 1024, maxMemoryKiB: 4 * 1024 * 1024, maxIterations: 100, maxParallelism: 16, maxWorkKiBPasses: 16 * 1024 * 1024 } as const;
+
+/**
+ * OWASP's minimum argon2id settings (Password Storage Cheat Sheet): any one of these rows, each
+ * (memory KiB, passes) with one lane. Below all of them keygen warns: a stolen keystore is then
+ * cheaper to guess passphrases against than the guidance allows.
+ */
+export const OWASP_MINIMUMS: readonly (readonly [memoryKiB: number, iterations: number])[] = [
+  [47104, 1],
+  [19456, 2],
+  [12288, 3],
+  [9216, 4],
+  [7168, 5],
+];
+
+export function belowOwaspMinimum(p: KdfParams): boolean {
+  return !OWASP_MINIMUMS.some(([m, t]) => p.memoryKiB >= m && p.iterations >= t);
+}
+
+function withinLimits(p: KdfParams): boolean {
+  const L = KDF_READ_LIMITS;
+  return (
+    Number.isSafeInteger(p.memoryKiB) &&
+    Number.isSafeInteger(p.iterations) &&
+    Number.isSafeInteger(p.parallelism) &&
+    p.memoryKiB >= L.minMemoryKiB &&
+    p.memoryKiB <= L.maxMemoryKiB &&
+    p.iterations >= 1 &&
+    p.iterations <= L.maxIterations &&
+    p.parallelism >= 1 &&
+    p.parallelism <= L.maxParallelism &&
+    p.memoryKiB * p.iterations <= L.maxWorkKiBPasses &&
+    // argon2 needs at least 8 KiB per lane
+    p.memoryKiB >= 8 * p.parallelism
+  );
+}
 
 export function kdfParamsFromEnv(env: NodeJS.ProcessEnv = process.env): KdfParams {
   const mem = Number(env.FASTCHAT_KDF_MEMORY_KIB ?? DEFAULT_KDF.memoryKiB);
   const it = Number(env.FASTCHAT_KDF_ITERATIONS ?? DEFAULT_KDF.iterations);
-  // argon2 itself refuses less than 1 MiB / 1 pass; these bounds keep a typo from hanging keygen.
-  if (!Number.isInteger(mem) || mem < 1024 || mem > 4 * 1024 * 1024) {
-    throw new CliError('bad_env', `FASTCHAT_KDF_MEMORY_KIB must be an integer 1024..4194304, got "${env.FASTCHAT_KDF_MEMORY_KIB}"`);
+  const L = KDF_READ_LIMITS;
+  if (!Number.isInteger(mem) || mem < L.minMemoryKiB || mem > L.maxMemoryKiB) {
+    throw new CliError('bad_env', `FASTCHAT_KDF_MEMORY_KIB must be an integer ${L.minMemoryKiB}..${L.maxMemoryKiB}, got "${env.FASTCHAT_KDF_MEMORY_KIB}"`);
   }
-  if (!Number.isInteger(it) || it < 1 || it > 100) {
-    throw new CliError('bad_env', `FASTCHAT_KDF_ITERATIONS must be an integer 1..100, got "${env.FASTCHAT_KDF_ITERATIONS}"`);
+  if (!Number.isInteger(it) || it < 1 || it > L.maxIterations) {
+    throw new CliError('bad_env', `FASTCHAT_KDF_ITERATIONS must be an integer 1..${L.maxIterations}, got "${env.FASTCHAT_KDF_ITERATIONS}"`);
   }
-  return { memoryKiB: mem, iterations: it, parallelism: 1 };
+  const p = { memoryKiB: mem, iterations: it, parallelism: 1 };
+  if (!withinLimits(p)) {
+    throw new CliError('bad_env', `FASTCHAT_KDF_MEMORY_KIB × FASTCHAT_KDF_ITERATIONS must be at most ${L.maxWorkKiBPasses} (KiB × passes), got ${mem * it}`);
+  }
+  return p;
 }
 
 const FileSchema = z.object({
-  v: z.literal(KEYSTORE_VERSION),
+  v: z.union([z.literal(1), z.literal(2)]),
   kdf: z.object({
     alg: z.literal('argon2id'),
-    salt: z.string(),
+    salt: z.string().max(128),
     memoryKiB: z.number().int(),
     iterations: z.number().int(),
     parallelism: z.number().int(),
   }),
-  nonce: z.string(),
-  ciphertext: z.string(),
+  nonce: z.string().max(64),
+  ciphertext: z.string().max(4096),
 });
 
 /** What the keystore holds once unlocked. */
@@ -62,26 +117,53 @@ export interface Secrets {
   storageKey: Uint8Array; // 32 bytes, encrypts sessions, prekeys and history in store.db
 }
 
+function b64(bytes: Uint8Array): string {
+  const s = sodium();
+  return s.to_base64(bytes, s.base64_variants.URLSAFE_NO_PADDING);
+}
+
+function unb64(text: string, what: string, path: string): Uint8Array {
+  const s = sodium();
+  try {
+    return s.from_base64(text, s.base64_variants.URLSAFE_NO_PADDING);
+  } catch {
+    throw new CliError('corrupt_keystore', `the keystore ${path} has an invalid ${what}`);
+  }
+}
+
+/** AD of format 2: the label, the format, the KDF parameters and the salt. */
+function keystoreAd(format: 1 | 2, p: KdfParams, salt: Uint8Array): Uint8Array {
+  if (format === 1) return utf8(KEYSTORE_LABEL);
+  return concat(utf8(KEYSTORE_LABEL), u8(2), u32(p.memoryKiB), u32(p.iterations), u32(p.parallelism), lp(salt));
+}
+
 async function deriveKey(passphrase: string, salt: Uint8Array, p: KdfParams): Promise<Uint8Array> {
-  const key = await argon2.hash(passphrase, {
-    type: argon2.argon2id,
-    raw: true,
-    salt: Buffer.from(salt),
-    hashLength: 32,
-    memoryCost: p.memoryKiB,
-    timeCost: p.iterations,
-    parallelism: p.parallelism,
-  });
-  return new Uint8Array(key);
+  const pw = Buffer.from(passphrase, 'utf8');
+  try {
+    const key = await argon2.hash(pw, {
+      type: argon2.argon2id,
+      raw: true,
+      salt: Buffer.from(salt),
+      hashLength: 32,
+      memoryCost: p.memoryKiB,
+      timeCost: p.iterations,
+      parallelism: p.parallelism,
+    });
+    const out = new Uint8Array(key);
+    key.fill(0);
+    return out;
+  } finally {
+    pw.fill(0);
+  }
 }
 
 function encodeSecrets(s: Secrets): Uint8Array {
-  return concat(u8(KEYSTORE_VERSION), lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey));
+  return concat(u8(SECRETS_FORMAT), lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey));
 }
 
 function parseSecrets(b: Uint8Array): Secrets {
   const r = new Reader(b);
-  if (r.u8() !== KEYSTORE_VERSION) throw new CliError('corrupt_keystore', 'unsupported keystore version');
+  if (r.u8() !== SECRETS_FORMAT) throw new CliError('corrupt_keystore', 'unsupported keystore version');
   const identity = parseIdentityKeyPair(r.lp());
   const storageKey = r.lp();
   r.end();
@@ -89,25 +171,37 @@ function parseSecrets(b: Uint8Array): Secrets {
   return { identity, storageKey };
 }
 
-/** Encrypts the secrets under the passphrase and writes the keystore file (0600). */
-export async function writeKeystore(path: string, passphrase: string, secrets: Secrets, random: RandomBytes, kdf: KdfParams = DEFAULT_KDF): Promise<void> {
-  const salt = random(16);
-  const nonce = random(24);
-  const key = await deriveKey(passphrase, salt, kdf);
+function writeSealed(path: string, key: Uint8Array, salt: Uint8Array, kdf: KdfParams, secrets: Secrets, random: RandomBytes): void {
+  const nonce = random(AEAD_NONCE_BYTES);
   const plain = encodeSecrets(secrets);
-  const ciphertext = aeadSeal(key, nonce, plain, KEYSTORE_AD);
-  wipe(key, plain);
-  const file = {
-    v: KEYSTORE_VERSION,
-    kdf: { alg: 'argon2id', salt: toBase64url(salt), ...kdf },
-    nonce: toBase64url(nonce),
-    ciphertext: toBase64url(ciphertext),
-  };
+  const ciphertext = aeadSeal(key, nonce, plain, keystoreAd(2, kdf, salt));
+  wipe(plain);
+  const file = { v: KEYSTORE_FORMAT, kdf: { alg: 'argon2id', salt: b64(salt), ...kdf }, nonce: b64(nonce), ciphertext: b64(ciphertext) };
   writeSecretFile(path, `${JSON.stringify(file, null, 2)}\n`);
 }
 
+/** Encrypts the secrets under the passphrase and writes the keystore file (0600), format 2. */
+export async function writeKeystore(path: string, passphrase: string, secrets: Secrets, random: RandomBytes, kdf: KdfParams = DEFAULT_KDF): Promise<void> {
+  if (!withinLimits(kdf)) throw new CliError('bad_env', `argon2 parameters out of range: ${JSON.stringify(kdf)}`);
+  const salt = random(SALT_BYTES);
+  const key = await deriveKey(passphrase, salt, kdf);
+  try {
+    writeSealed(path, key, salt, kdf, secrets, random);
+  } finally {
+    wipe(key);
+  }
+}
+
+export interface Unlocked {
+  secrets: Secrets;
+  /** The file's format before this unlock (1: written by an older fastchat). */
+  format: 1 | 2;
+  /** Rewrites a format-1 file as format 2 under the same passphrase and KDF; a no-op for format 2. */
+  upgrade(random: RandomBytes): void;
+}
+
 /** Decrypts the keystore. A wrong passphrase is `bad_passphrase` (exit 1) and changes nothing. */
-export async function readKeystore(path: string, passphrase: string): Promise<Secrets> {
+export async function unlockKeystore(path: string, passphrase: string): Promise<Unlocked> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -120,20 +214,55 @@ export async function readKeystore(path: string, passphrase: string): Promise<Se
   const parsed = FileSchema.safeParse(raw);
   if (!parsed.success) throw new CliError('corrupt_keystore', `the keystore ${path} is not in a known format`);
   const f = parsed.data;
-  const key = await deriveKey(passphrase, fromBase64url(f.kdf.salt), f.kdf);
+  const kdf: KdfParams = { memoryKiB: f.kdf.memoryKiB, iterations: f.kdf.iterations, parallelism: f.kdf.parallelism };
+  // Before argon2 runs: the file decides how much memory and time it takes.
+  if (!withinLimits(kdf)) {
+    throw new CliError('corrupt_keystore', `the keystore ${path} asks for argon2 parameters beyond the limits (${kdf.memoryKiB} KiB, ${kdf.iterations} passes, ${kdf.parallelism} lanes)`, {
+      hint: `at most ${KDF_READ_LIMITS.maxMemoryKiB} KiB, ${KDF_READ_LIMITS.maxIterations} passes, ${KDF_READ_LIMITS.maxParallelism} lanes and ${KDF_READ_LIMITS.maxWorkKiBPasses} KiB × passes; a file written by fastchat never does`,
+    });
+  }
+  const salt = unb64(f.kdf.salt, 'salt', path);
+  const nonce = unb64(f.nonce, 'nonce', path);
+  const ciphertext = unb64(f.ciphertext, 'ciphertext', path);
+  if (salt.length < SALT_BYTES || salt.length > 64) throw new CliError('corrupt_keystore', `the keystore ${path} has a salt of ${salt.length} bytes`);
+  if (nonce.length !== AEAD_NONCE_BYTES) throw new CliError('corrupt_keystore', `the keystore ${path} has a nonce of ${nonce.length} bytes`);
+  const key = await deriveKey(passphrase, salt, kdf);
   let plain: Uint8Array;
   try {
-    plain = aeadOpen(key, fromBase64url(f.nonce), fromBase64url(f.ciphertext), KEYSTORE_AD);
+    plain = aeadOpen(key, nonce, ciphertext, keystoreAd(f.v, kdf, salt));
   } catch {
+    wipe(key);
     throw new CliError('bad_passphrase', 'wrong passphrase (the keystore did not decrypt)', {
       hint: 'check FASTCHAT_PASSPHRASE, or FASTCHAT_HOME if this is not the home you meant',
     });
-  } finally {
-    wipe(key);
   }
+  let secrets: Secrets;
   try {
-    return parseSecrets(plain);
+    secrets = parseSecrets(plain);
+  } catch (e) {
+    wipe(key);
+    throw e;
   } finally {
     wipe(plain);
   }
+  if (f.v === KEYSTORE_FORMAT) wipe(key);
+  let upgraded = f.v === KEYSTORE_FORMAT;
+  return {
+    secrets,
+    format: f.v,
+    upgrade(random) {
+      if (upgraded) return;
+      upgraded = true;
+      try {
+        writeSealed(path, key, salt, kdf, secrets, random);
+      } finally {
+        wipe(key);
+      }
+    },
+  };
+}
+
+/** Decrypts the keystore without upgrading it (tests, tools). */
+export async function readKeystore(path: string, passphrase: string): Promise<Secrets> {
+  return (await unlockKeystore(path, passphrase)).secrets;
 }

@@ -9,7 +9,8 @@ import { toBase64url } from '../../crypto/encoding.js';
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { encryptMessage, initiateSession, type SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
-import { getContact, observeIdentity } from './contacts.js';
+import type { Sealer } from './at-rest.js';
+import { observeIdentity } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
@@ -18,7 +19,12 @@ import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 import type { RelaySocket } from './relay-ws.js';
+import { sendRefusal, storeAlarm } from './send-guard.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
+import { staleSignedPreKey } from './stale-prekey.js';
+import { RejectedIdentity, UntrustedIdentity } from './trust-errors.js';
+
+export { UntrustedIdentity };
 
 export function newMessageId(c: Client): string {
   return toBase64url(c.random(16));
@@ -34,7 +40,7 @@ export function queueText(c: Client, peer: string, text: string, file?: FileRef)
     insertQueued(c, peer, payload);
     c.db
       .prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')")
-      .run(id, peer, Buffer.from(c.sealer.seal('message', new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
+      .run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
   });
   return { id, sentAt };
 }
@@ -44,35 +50,38 @@ export function queueReceipt(c: Client, peer: string, messageId: string): void {
   insertQueued(c, peer, { v: 1, type: 'receipt', id: messageId, text: '', sentAt: new Date(c.now()).toISOString() });
 }
 
+/** The outbox payload's row key: peer, message id and kind name the row it belongs to. */
+export function outboxRowKey(peer: string, messageId: string, kind: string): (string | number)[] {
+  return [peer, messageId, kind];
+}
+
 function insertQueued(c: Client, peer: string, p: Payload | FilePayload): void {
+  const kind = p.type === 'file' ? 'text' : p.type;
   c.db
     .prepare('INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, ?, ?, ?, ?)')
-    .run(p.id, p.type === 'file' ? 'text' : p.type, peer, Buffer.from(c.sealer.seal('outbox', encodePayload(p))), c.now());
+    .run(p.id, kind, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, kind), encodePayload(p))), c.now());
 }
 
-export class UntrustedIdentity extends CliError {
-  constructor(peer: string) {
-    super('identity_changed', `the identity key of @${peer} has changed; nothing is sent to @${peer} until you verify it`, {
-      exitCode: 4,
-      hint: `compare the safety number (\`fastchat fingerprint @${peer}\`) with ${peer} out of band, then run \`fastchat verify @${peer} --accept\``,
-    });
-  }
-}
-
-/** Records the identities of freshly fetched bundles (TOFU); throws UntrustedIdentity on a change. */
-export function checkBundles(c: { db: DB; now: () => number }, peer: string, bundles: { identity: PreKeyBundle['identity'] }[]): 'new' | 'same' {
+/**
+ * Records the identities of freshly fetched bundles (TOFU); throws UntrustedIdentity on a change
+ * (or a record that failed its integrity check) and RejectedIdentity for a key the user rejected.
+ */
+export function checkBundles(c: { db: DB; sealer: Sealer; now: () => number }, peer: string, bundles: { identity: PreKeyBundle['identity'] }[]): 'new' | 'same' {
   let seen: 'new' | 'same' = 'same';
   for (const b of bundles) {
-    const r = tx(c.db, () => observeIdentity(c.db, peer, b.identity, c.now()));
+    const r = tx(c.db, () => observeIdentity(c, peer, b.identity, c.now()));
     if (r === 'changed') throw new UntrustedIdentity(peer);
+    if (r === 'rejected') throw new RejectedIdentity(peer);
     if (r === 'new') seen = 'new';
   }
   return seen;
 }
 
 export interface SealReport {
-  held: string[]; // peers whose identity changed: their messages wait for `verify --accept`
+  held: string[]; // peers nothing may be sent to (key changed, record failed its check): their messages wait for `verify`
   failed: { peer: string; code: string; message: string }[];
+  /** The store was rolled back (integrity/open.ts): nothing was encrypted, everything stays queued. */
+  rolledBack: boolean;
 }
 
 function failQueued(c: Client, peer: string, code: string): void {
@@ -87,21 +96,22 @@ function failQueued(c: Client, peer: string, code: string): void {
  * their bundle (from `bundles`, or fetched when a relay target is given; skipped otherwise).
  */
 export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundles = new Map<string, PreKeyBundle[]>()): Promise<SealReport> {
-  const report: SealReport = { held: [], failed: [] };
+  const report: SealReport = { held: [], failed: [], rolledBack: false };
+  if (storeAlarm(c)) return { ...report, rolledBack: true };
   const peers = (c.db.prepare('SELECT DISTINCT peer FROM outbox WHERE envelope IS NULL').all() as { peer: string }[]).map((r) => r.peer);
   for (const peer of peers) {
-    if (getContact(c.db, peer)?.trust === 'changed') {
+    if (sendRefusal(c, peer)) {
       report.held.push(peer);
       continue;
     }
     let peerBundles = bundles.get(peer);
-    if (sessionDevices(c.db, peer).length === 0 && !peerBundles) {
+    if (sessionDevices(c.db, c.sealer, peer).length === 0 && !peerBundles) {
       if (!t) continue;
       try {
         peerBundles = await fetchBundles(t, peer);
         checkBundles(c, peer, peerBundles);
       } catch (e) {
-        if (e instanceof UntrustedIdentity) {
+        if (e instanceof UntrustedIdentity || e instanceof RejectedIdentity) {
           report.held.push(peer);
           continue;
         }
@@ -115,6 +125,13 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
         throw e;
       }
     }
+    const stale = (peerBundles ?? []).find((b) => staleSignedPreKey(b, c.now()));
+    if (stale && sessionDevices(c.db, c.sealer, peer).length === 0) {
+      // Stays queued: a fresh bundle may come once the peer's client rotates its signed prekey.
+      const e = staleSignedPreKey(stale, c.now())!;
+      report.failed.push({ peer, code: e.code, message: e.message });
+      continue;
+    }
     encryptForPeer(c, peer, peerBundles ?? []);
   }
   return report;
@@ -123,10 +140,11 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
 function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void {
   const me = ourAddress(c);
   tx(c.db, () => {
-    if (getContact(c.db, peer)?.trust === 'changed') return;
+    // Checked again under the write lock: another process may have changed the contact meanwhile.
+    if (sendRefusal(c, peer)) return;
     const states = new Map<number, SessionState>();
-    for (const device of sessionDevices(c.db, peer)) states.set(device, loadSession(c.db, c.sealer, peer, device)!);
-    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random));
+    for (const device of sessionDevices(c.db, c.sealer, peer)) states.set(device, loadSession(c.db, c.sealer, peer, device)!);
+    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
     if (states.size === 0) return;
     const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
@@ -136,7 +154,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
     }[];
     const insert = c.db.prepare('INSERT INTO outbox (message_id, kind, peer, device, client_id, envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const r of rows) {
-      const plaintext = c.sealer.open('outbox', new Uint8Array(r.payload));
+      const plaintext = c.sealer.open('outbox', outboxRowKey(peer, r.message_id, r.kind), new Uint8Array(r.payload));
       for (const [device, state] of states) {
         const out = encryptMessage(state, plaintext, c.random);
         states.set(device, out.state);

@@ -1,65 +1,94 @@
 // What travels inside the ratchet: a small JSON object (the crypto layer pads it). Validated with
 // zod after decryption, so a peer running other code cannot make us store or print garbage.
+//
+// These validators are the one source of truth for the payload format: docs/schemas/<type>.json
+// are generated from them (`npm run schemas`, scripts/gen-schemas.ts) and a test fails when the
+// files differ, so only what JSON Schema can say is used here (a limit a schema cannot express is
+// written twice, as a check and as .meta(), and docs/PROTOCOL.md §12 says so).
 import { z } from 'zod';
 import { fromUtf8, utf8 } from '../../crypto/encoding.js';
 
 export const PAYLOAD_VERSION = 1;
-/** Longest text accepted in one message, in characters; the relay caps the frame size anyway. */
+/**
+ * Longest text accepted in one message, in Unicode code points (JSON Schema's maxLength unit).
+ * The whole payload must also fit MAX_PLAINTEXT_BYTES once encoded.
+ */
 export const MAX_TEXT_CHARS = 16_000;
+/** Payload ids: the relay's id alphabet, at most 48 characters (the relay allows 64). */
+export const PAYLOAD_ID_PATTERN = /^[A-Za-z0-9_-]{1,48}$/;
 
-const PayloadSchema = z.object({
-  v: z.literal(PAYLOAD_VERSION),
-  type: z.enum(['text', 'receipt']),
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
-  text: z.string().max(MAX_TEXT_CHARS),
-  sentAt: z.string().datetime(),
-});
-/** text: a message; receipt: `id` names the message that arrived (text is empty). */
-export type Payload = z.infer<typeof PayloadSchema>;
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+const Version = z.literal(PAYLOAD_VERSION).describe('payload format version');
+const Id = z.string().regex(PAYLOAD_ID_PATTERN).describe('the sender\'s id for this message, unique per sender');
+const SentAt = z.iso.datetime().describe('sender\'s clock, ISO 8601 UTC ending in Z');
+/** A string of at most `max` code points (zod's .max counts UTF-16 units; JSON Schema counts code points). */
+const chars = (max: number) => z.string().refine((s) => codePoints(s) <= max, `longer than ${max} code points`).meta({ maxLength: max });
+const Text = chars(MAX_TEXT_CHARS);
+/** 32 bytes in canonical base64url: 43 characters, the last one's two unused bits zero. */
+const Bytes32 = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/);
+const B64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
+
+// Top-level objects are not strict: a receiver ignores a field it does not know, so a later
+// version can add optional fields. The file reference is strict: it names what opens a blob.
+const TextSchema = z.object({ v: Version, type: z.literal('text'), id: Id, text: Text, sentAt: SentAt }).describe('a chat message');
+const ReceiptSchema = z
+  .object({ v: Version, type: z.literal('receipt'), id: Id.describe('the id of the message that arrived'), text: Text.describe('sent empty; ignored'), sentAt: SentAt })
+  .describe('an end-to-end delivery receipt');
 
 // Group control (docs/PROTOCOL.md "Group transport"): binary group structures, base64url, carried
 // by the pairwise sessions. The bounds only stop absurd input; crypto/group parses every byte.
-const B64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
-const GroupChangeSchema = z.object({
-  v: z.literal(PAYLOAD_VERSION),
-  type: z.literal('group_change'),
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
-  sentAt: z.string().datetime(),
-  records: z.array(B64.max(200_000)).min(1).max(10_000), // one record, or the chain from create
-});
-const SenderKeySchema = z.object({
-  v: z.literal(PAYLOAD_VERSION),
-  type: z.literal('sender_key'),
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
-  sentAt: z.string().datetime(),
-  distribution: B64.max(1_000),
-});
-export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
-export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
-export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
+const GroupChangeSchema = z
+  .object({
+    v: Version,
+    type: z.literal('group_change'),
+    id: Id,
+    sentAt: SentAt,
+    records: z.array(B64.max(200_000)).min(1).max(10_000).describe('one change record, or the chain from the create record'),
+  })
+  .describe('group membership change records');
+const SenderKeySchema = z
+  .object({ v: Version, type: z.literal('sender_key'), id: Id, sentAt: SentAt, distribution: B64.max(1_000).describe('a SenderKeyDistribution') })
+  .describe('a sender-key distribution');
 
 // A file (docs/CLI.md "Files"): the encrypted blob's id on the relay and what opens and checks it
 // (crypto/attachment.ts); `text` is the caption. name and mime are the sender's word only: the
 // receiver neutralises the name before it touches the disk (client/core/files/names.ts).
-const FileRefSchema = z.object({
-  blob: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
-  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/), // 32 bytes
-  hash: z.string().regex(/^[A-Za-z0-9_-]{43}$/), // BLAKE2b-256 of the blob
-  size: z.number().int().min(0).max(2 ** 48),
-  name: z.string().max(1024),
-  mime: z.string().max(255),
-}).strict();
+const FileRefSchema = z
+  .object({
+    blob: z.string().regex(/^[A-Za-z0-9_-]{22}$/).describe('relay blob id'),
+    key: Bytes32.describe('attachment key, 32 bytes base64url'),
+    hash: Bytes32.describe('BLAKE2b-256 of the blob, 32 bytes base64url'),
+    size: z.number().int().min(0).max(2 ** 48).describe('file size in bytes'),
+    name: chars(1024).describe('file name as the sender gave it; the receiver neutralises it'),
+    mime: chars(255).describe('MIME type as the sender gave it'),
+  })
+  .strict();
 export type FileRef = z.infer<typeof FileRefSchema>;
-const FileSchema = z.object({
-  v: z.literal(PAYLOAD_VERSION),
-  type: z.literal('file'),
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/),
-  text: z.string().max(MAX_TEXT_CHARS),
-  sentAt: z.string().datetime(),
-  file: FileRefSchema,
-});
+const FileSchema = z
+  .object({ v: Version, type: z.literal('file'), id: Id, text: Text.describe('caption'), sentAt: SentAt, file: FileRefSchema })
+  .describe('a file sent as an attachment');
+
+/** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
+export const PAYLOAD_SCHEMAS = {
+  text: TextSchema,
+  receipt: ReceiptSchema,
+  file: FileSchema,
+  group_change: GroupChangeSchema,
+  sender_key: SenderKeySchema,
+} as const;
+export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
+
+/** text: a message; receipt: `id` names the message that arrived (text is empty). */
+export type Payload = z.infer<typeof TextSchema> | z.infer<typeof ReceiptSchema>;
+export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
+export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
+export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
 export type FilePayload = z.infer<typeof FileSchema>;
-const AnySchema = z.union([PayloadSchema, GroupChangeSchema, SenderKeySchema, FileSchema]);
 
 export function encodePayload(p: Payload | GroupControlPayload | FilePayload): Uint8Array {
   return utf8(JSON.stringify(p));
@@ -69,6 +98,7 @@ export class PayloadError extends Error {
   readonly code = 'bad_payload';
 }
 
+/** Strict UTF-8, JSON, a known `type`, then that type's schema; anything else is bad_payload. */
 export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload {
   let json: unknown;
   try {
@@ -76,7 +106,9 @@ export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload |
   } catch {
     throw new PayloadError('the decrypted message is not JSON');
   }
-  const r = AnySchema.safeParse(json);
-  if (!r.success) throw new PayloadError('the decrypted message has an unknown shape');
+  const type = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(PAYLOAD_SCHEMAS, type)) throw new PayloadError('the decrypted message has an unknown type');
+  const r = PAYLOAD_SCHEMAS[type as PayloadType].safeParse(json);
+  if (!r.success) throw new PayloadError(`the decrypted ${type} message has an unknown shape`);
   return r.data;
 }

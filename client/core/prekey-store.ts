@@ -10,6 +10,7 @@ import {
   type SignedPreKey,
 } from '../../crypto/prekeys.js';
 import type { PreKeyStore } from '../../crypto/x3dh.js';
+import { SIGNED_PREKEY_KEEP_MS, SIGNED_PREKEY_ROTATE_MS } from '../../crypto/consts.js';
 import type { Sealer } from './at-rest.js';
 import { getMeta, setMeta, type DB } from './db.js';
 
@@ -17,28 +18,30 @@ import { getMeta, setMeta, type DB } from './db.js';
 export const ONE_TIME_PREKEY_BATCH = 100;
 /** Top up when the relay holds fewer than this many (it also says so with `prekeys_low`). */
 export const ONE_TIME_PREKEY_LOW = 25;
-/** The signed prekey is replaced after a week, bounding how long one key protects new sessions. */
-export const SIGNED_PREKEY_ROTATE_MS = 7 * 24 * 3600 * 1000;
-/** Old signed prekeys are kept this long so first messages still in flight to us can be opened. */
-export const SIGNED_PREKEY_KEEP_MS = 30 * 24 * 3600 * 1000;
+/**
+ * The signed prekey is replaced after a week, bounding how long one key protects new sessions; old
+ * ones are kept 30 days so first messages still in flight to us can be opened. Both live in
+ * crypto/consts.ts beside the age limit initiators enforce from them.
+ */
+export { SIGNED_PREKEY_KEEP_MS, SIGNED_PREKEY_ROTATE_MS };
 
 export function saveSignedPreKey(db: DB, sealer: Sealer, spk: SignedPreKey): void {
   db.prepare('INSERT OR REPLACE INTO signed_prekeys (id, created_at, secret) VALUES (?, ?, ?)').run(
     spk.id,
     spk.createdAt,
-    Buffer.from(sealer.seal('signed_prekey', encodeSignedPreKey(spk))),
+    Buffer.from(sealer.seal('signed_prekey', [spk.id], encodeSignedPreKey(spk))),
   );
   setMeta(db, 'current_signed_prekey', String(spk.id));
 }
 
 export function saveOneTimePreKeys(db: DB, sealer: Sealer, keys: OneTimePreKey[]): void {
   const stmt = db.prepare('INSERT OR REPLACE INTO one_time_prekeys (id, secret) VALUES (?, ?)');
-  for (const k of keys) stmt.run(k.id, Buffer.from(sealer.seal('one_time_prekey', encodeOneTimePreKey(k))));
+  for (const k of keys) stmt.run(k.id, Buffer.from(sealer.seal('one_time_prekey', [k.id], encodeOneTimePreKey(k))));
 }
 
 export function getSignedPreKey(db: DB, sealer: Sealer, id: number): SignedPreKey | undefined {
   const r = db.prepare('SELECT secret FROM signed_prekeys WHERE id = ?').get(id) as { secret: Buffer } | undefined;
-  return r ? parseSignedPreKey(sealer.open('signed_prekey', new Uint8Array(r.secret))) : undefined;
+  return r ? parseSignedPreKey(sealer.open('signed_prekey', [id], new Uint8Array(r.secret))) : undefined;
 }
 
 export function currentSignedPreKey(db: DB, sealer: Sealer): SignedPreKey | undefined {
@@ -47,8 +50,8 @@ export function currentSignedPreKey(db: DB, sealer: Sealer): SignedPreKey | unde
 }
 
 export function allOneTimePreKeys(db: DB, sealer: Sealer): OneTimePreKey[] {
-  const rows = db.prepare('SELECT secret FROM one_time_prekeys ORDER BY id').all() as { secret: Buffer }[];
-  return rows.map((r) => parseOneTimePreKey(sealer.open('one_time_prekey', new Uint8Array(r.secret))));
+  const rows = db.prepare('SELECT id, secret FROM one_time_prekeys ORDER BY id').all() as { id: number; secret: Buffer }[];
+  return rows.map((r) => parseOneTimePreKey(sealer.open('one_time_prekey', [r.id], new Uint8Array(r.secret))));
 }
 
 export function deleteOneTimePreKey(db: DB, id: number): void {
@@ -76,7 +79,7 @@ export function preKeyStore(db: DB, sealer: Sealer): PreKeyStore {
     signedPreKey: (id) => getSignedPreKey(db, sealer, id),
     oneTimePreKey: (id) => {
       const r = db.prepare('SELECT secret FROM one_time_prekeys WHERE id = ?').get(id) as { secret: Buffer } | undefined;
-      return r ? parseOneTimePreKey(sealer.open('one_time_prekey', new Uint8Array(r.secret))) : undefined;
+      return r ? parseOneTimePreKey(sealer.open('one_time_prekey', [id], new Uint8Array(r.secret))) : undefined;
     },
   };
 }

@@ -54,19 +54,29 @@ export async function getPassphrase(opts: { confirm?: boolean } = {}): Promise<s
   return first;
 }
 
-/** The relay account password: FASTCHAT_PASSWORD, else asked. */
-export async function getPassword(opts: { confirm?: boolean } = {}): Promise<string> {
-  const env = process.env.FASTCHAT_PASSWORD;
+/**
+ * A relay account password: from the environment variable `env` (FASTCHAT_PASSWORD unless said),
+ * else asked on the terminal, twice with `confirm`.
+ */
+export async function getPassword(opts: { confirm?: boolean; env?: string; what?: string } = {}): Promise<string> {
+  const name = opts.env ?? 'FASTCHAT_PASSWORD';
+  const what = opts.what ?? 'relay password';
+  const env = process.env[name];
   if (env !== undefined && env.length > 0) return env;
   if (!canPrompt()) {
-    throw new CliError('no_password', 'no relay password: not a terminal and FASTCHAT_PASSWORD is not set', {
-      hint: 'set FASTCHAT_PASSWORD or run the command in a terminal',
+    throw new CliError('no_password', `no ${what}: not a terminal and ${name} is not set`, {
+      hint: `set ${name} or run the command in a terminal`,
     });
   }
-  const first = await readHidden('relay password: ');
+  const first = await readHidden(`${what}: `);
   if (opts.confirm) {
-    const again = await readHidden('relay password (again): ');
-    if (again !== first) throw new CliError('password_mismatch', 'the two passwords differ');
+    const again = await readHidden(`${what} (again): `);
+    if (again !== first) throw new CliError('password_mismatch', 'the two passwords differ; nothing was changed');
   }
   return first;
+}
+
+/** The new password of `passwd`: FASTCHAT_NEW_PASSWORD, else asked twice. */
+export function getNewPassword(): Promise<string> {
+  return getPassword({ confirm: true, env: 'FASTCHAT_NEW_PASSWORD', what: 'new relay password' });
 }

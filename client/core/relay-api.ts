@@ -33,6 +33,20 @@ export async function deleteSession(t: RelayTarget): Promise<void> {
   await request(t, 'DELETE', '/v1/sessions');
 }
 
+const RevokedAnswer = z.object({ revoked: z.number().int().nonnegative() });
+
+/** Revokes every token of the account (this one too); returns how many there were. */
+export async function deleteAllSessions(t: RelayTarget): Promise<number> {
+  return parse(RevokedAnswer, await request(t, 'DELETE', '/v1/sessions/all'), 'logout').revoked;
+}
+
+const PasswordAnswer = SessionAnswer.extend({ revoked: z.number().int().nonnegative() });
+
+/** Changes the password; every token is revoked and the answer carries this device's new one. */
+export async function changePassword(t: RelayTarget, oldPassword: string, newPassword: string): Promise<z.infer<typeof PasswordAnswer>> {
+  return parse(PasswordAnswer, await request(t, 'POST', '/v1/password', { oldPassword, newPassword }), 'password change');
+}
+
 export interface KeyUpload {
   identity: PublicIdentityJson;
   signedPreKey: PublicSignedPreKeyJson;

@@ -2,12 +2,13 @@
 // noticed before anything is encrypted for it), queue, encrypt, deliver. With the relay down the
 // message stays queued and the command still succeeds.
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
-import { getContact } from './contacts.js';
 import type { FileRef } from './payload.js';
 import { relayTarget, type Client } from './context.js';
-import { checkBundles, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from './outbox.js';
+import { checkBundles, encryptQueued, flushOutbox, queueText } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
+import { assertSendable } from './send-guard.js';
 import { sessionDevices } from './sessions.js';
+import { staleSignedPreKey } from './stale-prekey.js';
 import { isUnreachable } from './relay-http.js';
 
 export interface SendResult {
@@ -20,19 +21,25 @@ export interface SendResult {
 
 /** `file`: a file message (client/core/files/send.ts), `text` its caption. */
 export async function sendText(c: Client, peer: string, text: string, file?: FileRef): Promise<SendResult> {
-  if (getContact(c.db, peer)?.trust === 'changed') throw new UntrustedIdentity(peer);
+  // Rollback, a changed key, a record or session that failed its integrity check, a session made
+  // with another key than the pinned one: refused before anything is queued.
+  assertSendable(c, peer);
   const t = relayTarget(c);
   // With a session, the identity lookup is enough to notice a changed key and spends no one-time
   // prekey of the peer; only a first message needs a bundle.
   let bundles: PreKeyBundle[] | undefined;
   let reached = false;
   try {
-    if (sessionDevices(c.db, peer).length > 0) {
+    if (sessionDevices(c.db, c.sealer, peer).length > 0) {
       checkBundles(c, peer, await fetchIdentities(t, peer));
       bundles = [];
     } else {
       bundles = await fetchBundles(t, peer);
       checkBundles(c, peer, bundles);
+      for (const b of bundles) {
+        const stale = staleSignedPreKey(b, c.now());
+        if (stale) throw stale;
+      }
     }
     reached = true;
   } catch (e) {

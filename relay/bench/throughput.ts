@@ -11,7 +11,7 @@ const SIZE = Number(process.argv[4] ?? 256);
 const SYNC = process.argv[5] ?? 'full';
 if (!(N > 0 && N <= 1_000_000 && W > 0 && SIZE > 0 && SIZE <= 65_536)) throw new Error('usage: throughput.js [N<=1e6] [W] [bodyBytes<=65536] [full|normal]');
 
-const relay = await startRelayProcess({ args: ['--synchronous', SYNC, '--log-level', 'warn', '--queue-max-messages', String(N + 10), '--rate-limit-send', '100000000', '--rate-limit-send-burst', '100000000'] });
+const relay = await startRelayProcess({ args: ['--synchronous', SYNC, '--log-level', 'warn', '--queue-max-messages', String(N + 10), '--rate-limit-send', '100000000', '--rate-limit-send-burst', '100000000', '--rate-limit-send-account', '100000000', '--rate-limit-send-account-burst', '100000000'] });
 try {
   const a = new RelayHttp(relay.url);
   const b = new RelayHttp(relay.url);

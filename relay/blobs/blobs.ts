@@ -15,6 +15,7 @@ import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isStorageError, type Headroom } from '../storage.js';
+import { fixMode } from '../store/file-modes.js';
 import type { BlobIndex, BlobRecord } from '../store/types.js';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
@@ -29,6 +30,17 @@ function blobDirFor(cfg: RelayConfig): string | null {
   if (cfg.blobDir) return cfg.blobDir;
   if (cfg.db === ':memory:' || cfg.db === '') return null;
   return `${cfg.db}-blobs`;
+}
+
+/** Narrows the blob directory to 0700 and every blob file in it to 0600; returns how many changed. */
+function secureBlobDir(dir: string): number {
+  const fixed: { file: string; mode: number }[] = [];
+  fixMode(dir, 0o700, fixed);
+  for (const name of readdirSync(dir)) {
+    const id = name.endsWith(PART) ? name.slice(0, -PART.length) : name;
+    if (isBlobId(id)) fixMode(join(dir, name), 0o600, fixed);
+  }
+  return fixed.length;
 }
 
 export class Blobs {
@@ -50,6 +62,9 @@ export class Blobs {
     this.configuredDir = blobDirFor(cfg);
     if (this.configuredDir) {
       mkdirSync(this.configuredDir, { recursive: true, mode: 0o700 });
+      // A directory or files left by an older relay (or copied in) may be open to others.
+      const fixed = secureBlobDir(this.configuredDir);
+      if (fixed > 0) log.warn({ event: 'file_mode_fixed', dir: this.configuredDir, files: fixed }, 'blob directory or files were readable by others; narrowed to 0700/0600');
       const removed = this.collectGarbage();
       if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
     }

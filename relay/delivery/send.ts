@@ -3,7 +3,7 @@
 // must be base64url within maxMessageBytes, recipients are case-folded and counted.
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
-import type { RateLimiter } from '../ratelimit.js';
+import { takeAll, type Limiter } from '../ratelimit.js';
 import { isUsername } from '../schemas.js';
 import type { Address, SubmitRequest } from '../store/index.js';
 import { decodeBase64url } from '../wire/base64url.js';
@@ -29,7 +29,7 @@ function tooLarge(cfg: RelayConfig): RelayError {
 }
 
 /**
- * Charges one send to its device's bucket before anything of it is decoded or queued; throws
+ * Charges one send to its device's and its account's buckets before anything of it is decoded or queued; throws
  * rate_limited (and charges nothing) when the bucket is short. WebSocket `send` and POST
  * /v1/messages share the bucket, so switching transport gains nothing.
  *
@@ -39,6 +39,7 @@ function tooLarge(cfg: RelayConfig): RelayError {
  * would let one device write maxRecipients times the rows of the limit. A fan-out above the burst
  * costs the whole burst (see RateLimiter.take), so a group of maxRecipients can still be reached.
  */
-export function chargeSend(limiter: RateLimiter, sender: Address, recipients: number, now: number): void {
-  limiter.take(`${sender.user}\0${sender.device}`, now, Math.max(1, recipients));
+export function chargeSend(limits: { send: Limiter; sendAccount: Limiter }, sender: Address, recipients: number, now: number): void {
+  // The device's bucket and its account's (all devices together), both or neither.
+  takeAll([{ limiter: limits.send, key: `${sender.user}\0${sender.device}` }, { limiter: limits.sendAccount, key: sender.user }], now, Math.max(1, recipients));
 }

@@ -10,6 +10,7 @@ import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
 import { isUsername, putKeysBody, rotateBody, topUpBody } from '../schemas.js';
 import type { DeviceBundle, OneTimePreKeyBytes } from '../store/index.js';
+import { takeAll } from '../ratelimit.js';
 import { readJson } from './body.js';
 import { requireAuth, type Env } from './auth.js';
 
@@ -66,7 +67,16 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
   });
 
   app.get('/v1/keys/:username', auth, (c) => {
+    const a = c.get('auth');
     const username = c.req.param('username').toLowerCase();
+    // Each fetch hands out one-time prekeys, so without a limit any account could empty a
+    // stranger's supply in a few dozen calls. Over a limit the fetch is refused (rate_limited,
+    // nothing handed out), as Signal-Server does, rather than served without a one-time prekey: a
+    // silent downgrade would weaken the first message (no one-time prekey in X3DH) with no sign
+    // to the sender, and would make a bundle without one normal from an honest relay.
+    if (isUsername(username)) {
+      takeAll([{ limiter: ctx.limits.bundles, key: a.user }, { limiter: ctx.limits.bundlesPerTarget, key: `${a.user}\0${username}` }], ctx.now());
+    }
     const bundles = isUsername(username) ? ctx.store.takeBundles(username) : undefined;
     if (!bundles) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
     for (const b of bundles) {

@@ -14,7 +14,7 @@ export function messageRoutes(ctx: RelayContext): Hono<Env> {
     const a = c.get('auth');
     const f = await readJson(c, sendBody, ctx.cfg.maxBodyBytes);
     const sender = { user: a.user, device: a.device };
-    chargeSend(ctx.limits.send, sender, f.to.length, ctx.now());
+    chargeSend(ctx.limits, sender, f.to.length, ctx.now());
     const r = await ctx.submitter.submit(toSubmitRequest(sender, f, ctx.cfg));
     if (!r.ok) throw r.error;
     return c.json({ id: f.id, storedAt: new Date(r.storedAt).toISOString() });

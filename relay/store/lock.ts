@@ -7,7 +7,7 @@
 // drops it when the process dies, so a kill -9 never leaves a stale lock behind (a pid file would).
 // The relay database itself stays in normal WAL locking, so `fastchat relay users` and `relay
 // check` keep working beside a running relay.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DatabaseRefused } from './refused.js';
 
@@ -18,6 +18,7 @@ export class DatabaseLock {
 
   static take(db: string): DatabaseLock {
     const path = lockPath(db);
+    closeSync(openSync(path, 'a', 0o600)); // 0600 like the database's files (it names our pid)
     const conn = new Database(path, { timeout: 0 });
     try {
       conn.pragma('locking_mode = EXCLUSIVE');

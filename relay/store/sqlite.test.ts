@@ -215,3 +215,32 @@ test('an expiry preview counts what would go and the clock of the last sweep', (
   s.sweep(5000, LIMITS.ttlMs);
   assert.equal(s.expiryPreview(6000).clockHigh, 5000);
 });
+
+test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', () => {
+  const s = setup();
+  const token = (n: number) => new Uint8Array(32).fill(n);
+  const session = (n: number) => ({ tokenHash: token(n), device: 1, now: 0, expiresAt: 1e15 });
+  assert.equal(s.createSession(token(1), 'alice', 1, 0, 1e15), true);
+  assert.equal(s.createSession(token(2), 'alice', 2, 0, 1e15), true);
+  assert.equal(s.changePassword('alice', '$argon2id$x', '$argon2id$new', session(3)), 2);
+  assert.equal(s.getSession(token(1), 1), undefined);
+  assert.equal(s.getSession(token(2), 1), undefined);
+  assert.equal(s.getSession(token(3), 1)?.user, 'alice');
+  // A login whose argon2 check ran against the old hash while the change committed.
+  assert.equal(s.createSession(token(4), 'alice', 1, 0, 1e15, '$argon2id$x'), false);
+  assert.equal(s.getSession(token(4), 1), undefined);
+  // A second change verified against the old hash loses and changes nothing.
+  assert.equal(s.changePassword('alice', '$argon2id$x', '$argon2id$other', session(5)), undefined);
+  assert.equal(s.getUser('alice')!.passwordHash, '$argon2id$new');
+  assert.equal(s.getSession(token(3), 1)?.user, 'alice');
+  assert.equal(s.createSession(token(6), 'alice', 1, 0, 1e15, '$argon2id$new'), true);
+  assert.equal(s.deleteSessions('alice'), 2);
+});
+
+test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', () => {
+  const s = setup();
+  for (const d of [2, 3]) assert.equal(s.addDevice('alice', d, 0, 3), true);
+  assert.equal(s.addDevice('alice', 4, 0, 3), false);
+  assert.equal(s.deviceExists('alice', 4), false);
+  assert.equal(s.addDevice('alice', 2, 0, 3), true);
+});

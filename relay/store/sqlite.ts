@@ -11,6 +11,7 @@
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
+import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
@@ -26,6 +27,8 @@ export interface SqliteStoreOptions {
    * writes its high-water mark from it (mark.ts). The admin tool passes nothing.
    */
   onCommit?: (commits: number) => void;
+  /** Told about each database file whose mode was too open and has been narrowed to 0600. */
+  onModeFixed?: (file: string, oldMode: number) => void;
 }
 
 /** Most expired messages named in one expiry notice (a notice is one queued frame). */
@@ -39,6 +42,8 @@ const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.by
 export type SqliteRelayStore = Store & { commits(): number; freeBytesInside(): number };
 
 export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): SqliteRelayStore {
+  // 0600 before SQLite creates anything: the -wal and -shm take the database file's mode.
+  for (const f of secureDbFiles(path)) opts.onModeFixed?.(f.file, f.mode);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
@@ -77,7 +82,12 @@ class SqliteStore implements SqliteRelayStore {
       touchDevice: p('INSERT OR IGNORE INTO devices (username, device_id, created_at) VALUES (?, ?, ?)'),
       deviceExists: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
+      countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
+                              SELECT ?, username, ?, ?, ? FROM users WHERE username = ? AND password_hash = ?`),
+      deleteSessions: p('DELETE FROM sessions WHERE username = ?'),
+      setPasswordIfHash: p('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?'),
       getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
                      JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
       deleteSession: p('DELETE FROM sessions WHERE token_hash = ?'),
@@ -172,12 +182,25 @@ class SqliteStore implements SqliteRelayStore {
     this.write(() => this.s.touchDevice.run(user, device, now));
   }
 
+  addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
+    return this.write(() => {
+      if (this.s.deviceExists.get(user, device) !== undefined) return true;
+      if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
+      this.s.touchDevice.run(user, device, now);
+      return true;
+    });
+  }
+
   deviceExists(user: string, device: number): boolean {
     return this.s.deviceExists.get(user, device) !== undefined;
   }
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void {
-    this.write(() => this.s.createSession.run(tokenHash, user, device, now, expiresAt));
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
+    return this.write(() =>
+      passwordHash === undefined
+        ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
+        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1,
+    );
   }
 
   getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
@@ -187,6 +210,19 @@ class SqliteStore implements SqliteRelayStore {
 
   deleteSession(tokenHash: Uint8Array): void {
     this.write(() => this.s.deleteSession.run(tokenHash));
+  }
+
+  deleteSessions(user: string): number {
+    return this.write(() => this.s.deleteSessions.run(user).changes);
+  }
+
+  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
+    return this.write(() => {
+      if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
+      const revoked = this.s.deleteSessions.run(user).changes;
+      this.s.createSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt);
+      return revoked;
+    });
   }
 
   putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {

@@ -154,12 +154,32 @@ export interface Store {
   getUser(username: string): UserRecord | undefined;
   /** Records that a device of the account exists (first login); idempotent. */
   touchDevice(user: string, device: number, now: number): void;
+  /**
+   * Like touchDevice, but refuses (false) a device the account does not have yet when it already
+   * has `maxDevices`. Counting and adding are one transaction, so concurrent logins (on any node)
+   * cannot pass the cap together.
+   */
+  addDevice(user: string, device: number, now: number, maxDevices: number): boolean;
   deviceExists(user: string, device: number): boolean;
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number): void;
+  /**
+   * Stores a login. With `passwordHash` (the hash the password was verified against), only while
+   * the account's hash is still that one: a login verified against the old password while a
+   * password change committed is refused (false), not left valid after the change.
+   */
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean;
   /** The live session for a token hash, or undefined when unknown or expired. */
   getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined;
   deleteSession(tokenHash: Uint8Array): void;
+  /** Revokes every token of the account; returns how many there were. */
+  deleteSessions(user: string): number;
+  /**
+   * Replaces the password hash, revokes every token of the account and stores `session` (the
+   * caller's new login), in one transaction, only while the hash is still `oldHash` (the one the
+   * old password was verified against; two concurrent changes cannot both win). Returns the
+   * number of tokens revoked, or undefined when the hash had changed (nothing done).
+   */
+  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined;
 
   /** Replaces the device's whole bundle (identity, signed prekey, all one-time prekeys), atomically. */
   putBundle(user: string, device: number, identity: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number;

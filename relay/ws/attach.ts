@@ -5,7 +5,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RelayContext } from '../context.js';
-import { CLOSE, toRelayError, wsCloseCode } from '../errors.js';
+import { CLOSE, RelayError, toRelayError, wsCloseCode } from '../errors.js';
 import { authenticate, bearer } from '../http/auth.js';
 import { Connection } from './connection.js';
 import { Hub } from './hub.js';
@@ -34,7 +34,10 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
       ws.on('error', () => {}); // e.g. 1009 from maxPayload: ws closes the socket itself
       let auth;
       try {
-        auth = authenticate(ctx, bearer(req.headers.authorization) ?? url.searchParams.get('token'));
+        // The token travels only in the Authorization header: a URL is written to proxy and
+        // access logs, so a `?token=` is refused even when it is valid (docs/RELAY.md).
+        if (url.searchParams.has('token')) throw new RelayError('unauthorized', 'a token in the url is not accepted; send it as Authorization: Bearer');
+        auth = authenticate(ctx, bearer(req.headers.authorization));
       } catch (e) {
         const err = toRelayError(e);
         ctx.metrics.rejects.inc({ code: err.code });
@@ -52,7 +55,9 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
   const ping = setInterval(() => {
     for (const c of hub.all()) c.heartbeat();
   }, ctx.cfg.wsPingIntervalMs);
-  const recheck = setInterval(() => hub.recheckAuth(), Math.min(5000, ctx.cfg.sweepIntervalMs));
+  // Revocations made through this relay close sockets at once (the sessions_revoked bus event);
+  // this catches bans and deletions made by another process on the database, and expiry.
+  const recheck = setInterval(() => hub.recheckAuth(), ctx.cfg.authRecheckMs);
   ping.unref();
   recheck.unref();
 

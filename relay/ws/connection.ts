@@ -208,7 +208,7 @@ export class Connection {
         let req;
         try {
           // Charged first: a refused send is never decoded, queued or stored.
-          chargeSend(this.ctx.limits.send, this.addr, f.to.length, this.ctx.now());
+          chargeSend(this.ctx.limits, this.addr, f.to.length, this.ctx.now());
         } catch (e) {
           this.rateLimited(toRelayError(e), f.id);
           return;

@@ -84,6 +84,9 @@ export class Hub {
       case 'prekeys_low':
         this.conns.get(keyOf(e.user, e.device))?.send({ type: 'prekeys_low', oneTimePreKeys: e.count });
         return;
+      case 'sessions_revoked':
+        this.recheckAuth(e.user);
+        return;
       case 'presence':
         // v1: every connected user hears every presence change (see docs/RELAY.md, metadata).
         for (const c of this.conns.values()) if (c.addr.user !== e.user) c.send({ type: 'presence', user: e.user, online: e.online });
@@ -91,10 +94,14 @@ export class Hub {
     }
   }
 
-  /** Closes every socket whose token was revoked or expired, or whose account was banned/deleted. */
-  recheckAuth(): void {
+  /**
+   * Closes every socket (of `user`, or of everyone) whose token was revoked or expired, or whose
+   * account was banned or deleted.
+   */
+  recheckAuth(user?: string): void {
     const now = this.ctx.now();
     for (const c of this.conns.values()) {
+      if (user !== undefined && c.addr.user !== user) continue;
       const s = this.ctx.store.getSession(c.tokenHash, now);
       if (!s) {
         c.sendError(new RelayError('unauthorized', 'session ended'));

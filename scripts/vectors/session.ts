@@ -64,7 +64,7 @@ export function generate(): unknown {
     });
   }
 
-  let aliceSession: SessionState = initiateSession(alice, ALICE, bundle, aliceRandom);
+  let aliceSession: SessionState = initiateSession(alice, ALICE, bundle, aliceRandom, 1_767_225_600_000);
   const send = (s: SessionState, id: string, from: string, text: Uint8Array) => {
     const r = encryptMessage(s, text, from === 'alice' ? aliceRandom : bobRandom);
     record(id, from, text, r.envelope);

@@ -46,7 +46,7 @@ function run(name: string, withOtpk: boolean) {
     const b = aliceRandom(n);
     ekPrivate = b.slice();
     return b;
-  });
+  }, spk.createdAt);
   const store: PreKeyStore = { signedPreKey: (id) => (id === spk.id ? spk : undefined), oneTimePreKey: (id) => (id === otpk.id ? otpk : undefined) };
   const resp = x3dhRespond(bob, BOB, store, ALICE, init.header);
   const dhs = [

@@ -9,13 +9,16 @@ export async function openCore(home: TestHome): Promise<Client> {
   const { sodiumReady, systemRandom } = await import('../../crypto/sodium.js');
   const { homePaths } = await import('../../client/core/home.js');
   const { loadConfig } = await import('../../client/core/config.js');
-  const { readKeystore } = await import('../../client/core/keystore.js');
+  const { unlockKeystore, KEYSTORE_FORMAT } = await import('../../client/core/keystore.js');
   const { openDb } = await import('../../client/core/db.js');
   const { assembleClient } = await import('../../client/core/assemble.js');
   await sodiumReady();
   const h = homePaths(home.dir);
-  const secrets = await readKeystore(h.keystore, home.env.FASTCHAT_PASSPHRASE!);
-  return assembleClient({ home: h, config: loadConfig(h), secrets, db: openDb(h.store), random: systemRandom() });
+  const unlocked = await unlockKeystore(h.keystore, home.env.FASTCHAT_PASSPHRASE!);
+  const random = systemRandom();
+  const c = assembleClient({ home: h, config: loadConfig(h), secrets: unlocked.secrets, db: openDb(h.store), random, keystoreWasCurrent: unlocked.format === KEYSTORE_FORMAT });
+  unlocked.upgrade(random);
+  return c;
 }
 
 /** Runs fn with the home's core open, closing it afterwards. */

@@ -104,3 +104,41 @@ export async function startUsers<N extends string>(
   await Promise.all(Object.values<TestHome>(homes).map((h) => setUpUser(h, relay.url)));
   return { tmp, relay, dbPath, homes };
 }
+
+/**
+ * One relay for many small scenarios: each `homes(...)` call registers fresh users (names get a
+ * per-call number, since usernames are unique on a relay). The relay allows many registrations from
+ * 127.0.0.1. Stop it and clean the root with `close()` in `after`.
+ */
+export async function startScenarios(prefix: string): Promise<{
+  relay: RelayProcess;
+  root: string;
+  homes<N extends string>(...names: N[]): Promise<Record<N, TestHome>>;
+  close(): Promise<void>;
+}> {
+  const tmp = makeTempRoot(prefix);
+  const relay = await startRelayProcess({ args: ['--rate-limit-address', '1000'] });
+  let n = 0;
+  return {
+    relay,
+    root: tmp.root,
+    async homes<N extends string>(...names: N[]): Promise<Record<N, TestHome>> {
+      n++;
+      const hs = Object.fromEntries(names.map((name) => [name, makeHome(tmp.root, `${name}${n}`)])) as Record<N, TestHome>;
+      await Promise.all(Object.values<TestHome>(hs).map((h) => setUpUser(h, relay.url)));
+      return hs;
+    },
+    async close() {
+      await relay.stop();
+      tmp.cleanup();
+    },
+  };
+}
+
+/** a → b and b → a, so both hold a session and a contact record for the other. */
+export async function converse(a: TestHome, b: TestHome): Promise<void> {
+  await a.ok(['send', `@${b.name}`, `hello ${b.name}`]);
+  await b.ok(['inbox']);
+  await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
+  await a.ok(['inbox']);
+}

@@ -196,6 +196,10 @@ export const RELAY_TEST_ARGS: string[] = [
   '--rate-limit-account', '100000',
   '--rate-limit-send', '1000000',
   '--rate-limit-send-burst', '1000000',
+  '--rate-limit-send-account', '1000000',
+  '--rate-limit-send-account-burst', '1000000',
+  '--rate-limit-bundles', '1000000',
+  '--rate-limit-bundles-per-target', '1000000',
 ];
 
 /**

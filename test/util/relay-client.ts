@@ -99,13 +99,12 @@ export class RelayWs {
   }
 
   /**
-   * Opens /v1/ws with a bearer token (header by default, `?token=` with via: 'query').
-   * Resolves once open; the hello frame is then the first in `frames`/`next()`.
+   * Opens /v1/ws with a bearer token in the Authorization header (the only place the relay takes
+   * it). Resolves once open; the hello frame is then the first in `frames`/`next()`.
    */
-  static connect(wsUrl: string, token: string | null, opts: { via?: 'header' | 'query'; maxPayload?: number } = {}): Promise<RelayWs> {
-    const url = token && opts.via === 'query' ? `${wsUrl}?token=${encodeURIComponent(token)}` : wsUrl;
-    const headers = token && opts.via !== 'query' ? { authorization: `Bearer ${token}` } : undefined;
-    const ws = new WebSocket(url, { ...(headers ? { headers } : {}), maxPayload: opts.maxPayload ?? 64 * 1024 * 1024 });
+  static connect(wsUrl: string, token: string | null, opts: { maxPayload?: number } = {}): Promise<RelayWs> {
+    const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+    const ws = new WebSocket(wsUrl, { ...(headers ? { headers } : {}), maxPayload: opts.maxPayload ?? 64 * 1024 * 1024 });
     const client = new RelayWs(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));

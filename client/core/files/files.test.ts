@@ -50,10 +50,11 @@ test('MIME types come from the extension, unknown ones are octet-stream', () => 
 });
 
 test('a file payload round-trips and a malformed reference is refused', () => {
-  const file: FileRef = { blob: 'A'.repeat(22), key: 'B'.repeat(43), hash: 'C'.repeat(43), size: 10, name: 'x.txt', mime: 'text/plain' };
+  const file: FileRef = { blob: 'A'.repeat(22), key: 'B'.repeat(42) + 'E', hash: 'C'.repeat(42) + 'Q', size: 10, name: 'x.txt', mime: 'text/plain' };
   const p = { v: 1 as const, type: 'file' as const, id: 'm1', text: 'caption', sentAt: '2025-01-02T03:04:05.000Z', file };
   assert.deepEqual(parsePayload(encodePayload(p)), p);
   assert.throws(() => parsePayload(encodePayload({ ...p, file: { ...file, key: 'short' } })));
+  assert.throws(() => parsePayload(encodePayload({ ...p, file: { ...file, key: 'B'.repeat(43) } })), 'a non-canonical base64url key');
   assert.throws(() => parsePayload(encodePayload({ ...p, file: { ...file, size: -1 } })));
 });
 

@@ -5,10 +5,9 @@ import { mkdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliError } from '../../errors.js';
-import { getContact } from '../contacts.js';
 import { ourAddress, relayTarget, type Client } from '../context.js';
 import { resolveGroup } from '../groups.js';
-import { UntrustedIdentity } from '../outbox.js';
+import { assertSendable } from '../send-guard.js';
 import { RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
 import { safeFileName } from './names.js';
@@ -39,7 +38,7 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   } else {
     if (to === me) throw new CliError('self', 'sending to yourself is not supported');
     // Refuse before uploading anything a message we could not send anyway.
-    if (getContact(c.db, to)?.trust === 'changed') throw new UntrustedIdentity(to);
+    assertSendable(c, to);
     recipients = [to];
   }
   const size = statSync(path, { throwIfNoEntry: false })?.size;

@@ -41,7 +41,7 @@ export function recordIncomingFile(c: Client, f: { id: string; from: string; gro
   ensure(c);
   c.db
     .prepare("INSERT OR IGNORE INTO incoming_files (message_id, sender, group_id, ref, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
-    .run(f.id, f.from, f.group ? Buffer.from(f.group) : null, Buffer.from(c.sealer.seal('file_ref', utf8(JSON.stringify(f.file)))), c.now());
+    .run(f.id, f.from, f.group ? Buffer.from(f.group) : null, Buffer.from(c.sealer.seal('file_ref', [f.from, f.id], utf8(JSON.stringify(f.file)))), c.now());
 }
 
 type Row = { message_id: string; sender: string; group_id: Buffer | null; ref: Buffer; status: TransferStatus; path: string | null; error: string | null };
@@ -51,7 +51,7 @@ function fromRow(c: Client, r: Row): IncomingFile {
     id: r.message_id,
     from: r.sender,
     group: r.group_id ? new Uint8Array(r.group_id) : null,
-    file: JSON.parse(fromUtf8(c.sealer.open('file_ref', new Uint8Array(r.ref)))) as FileRef,
+    file: JSON.parse(fromUtf8(c.sealer.open('file_ref', [r.sender, r.message_id], new Uint8Array(r.ref)))) as FileRef,
     status: r.status,
     path: r.path,
     error: r.error,

@@ -1,0 +1,74 @@
+// The sealed contact record: what we decided about a contact's identity key, bound to the username
+// (at-rest column `contact`, row key [username]). The plain columns of the contacts table are a
+// readable copy; only this record is believed, and a copy that disagrees with it means someone
+// edited the file.
+import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
+import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
+import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
+
+export type Trust = 'unverified' | 'verified' | 'changed';
+
+export interface ContactRecord {
+  identity: PublicIdentity; // the pinned key: first seen, or accepted by the user
+  trust: Trust;
+  /** The key seen while trust = 'changed', waiting for `verify --accept` or `--reject`. */
+  pendingIdentity: PublicIdentity | null;
+  /** The trust before the change, restored by `verify --reject`. */
+  trustBefore: 'unverified' | 'verified';
+  /** Fingerprints (bytes) of keys the user rejected for this contact, newest last. */
+  rejected: Uint8Array[];
+  addedAt: number;
+}
+
+const RECORD_FORMAT = 1;
+/** Rejected keys remembered per contact; the oldest is forgotten beyond this. */
+export const MAX_REJECTED_KEYS = 16;
+const TRUSTS: readonly Trust[] = ['unverified', 'verified', 'changed'];
+
+export function encodeContactRecord(r: ContactRecord): Uint8Array {
+  return concat(
+    u8(RECORD_FORMAT),
+    lp(encodePublicIdentity(r.identity)),
+    u8(TRUSTS.indexOf(r.trust)),
+    u8(TRUSTS.indexOf(r.trustBefore)),
+    r.pendingIdentity ? concat(u8(1), lp(encodePublicIdentity(r.pendingIdentity))) : u8(0),
+    u64(r.addedAt),
+    u8(r.rejected.length),
+    ...r.rejected,
+  );
+}
+
+export function parseContactRecord(b: Uint8Array): ContactRecord {
+  const r = new Reader(b);
+  if (r.u8() !== RECORD_FORMAT) throw new Error('unknown contact record format');
+  const identity = parsePublicIdentity(r.lp());
+  const trust = TRUSTS[r.u8()];
+  const trustBefore = TRUSTS[r.u8()];
+  if (!trust || (trustBefore !== 'unverified' && trustBefore !== 'verified')) throw new Error('bad trust in contact record');
+  const pendingIdentity = r.u8() === 1 ? parsePublicIdentity(r.lp()) : null;
+  const addedAt = r.u64();
+  const rejected: Uint8Array[] = [];
+  for (let n = r.u8(); n > 0; n--) rejected.push(r.bytes(FINGERPRINT_BYTES));
+  r.end();
+  return { identity, trust, pendingIdentity, trustBefore, rejected, addedAt };
+}
+
+export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {
+  return equalBytes(encodePublicIdentity(a), encodePublicIdentity(b));
+}
+
+export function isRejected(r: ContactRecord, identity: PublicIdentity): boolean {
+  const fp = fingerprintBytes(identity);
+  return r.rejected.some((x) => equalBytes(x, fp));
+}
+
+/** The list with `identity` added (once, newest last, bounded). */
+export function withRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
+  const fp = fingerprintBytes(identity);
+  return [...list.filter((x) => !equalBytes(x, fp)), fp].slice(-MAX_REJECTED_KEYS);
+}
+
+export function withoutRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
+  const fp = fingerprintBytes(identity);
+  return list.filter((x) => !equalBytes(x, fp));
+}
