@@ -13,7 +13,7 @@
 // as full as before, with the room inside the database. The floor counts those free pages (when
 // the store can say how many) — but at least a quarter of the floor must be real free disk, for the
 // -wal to grow into before a checkpoint.
-import { closeSync, existsSync, fsyncSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { RelayConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -94,8 +94,9 @@ export class Headroom {
     try {
       fd = openSync(this.reservePath, 'wx', 0o600);
       const zeros = Buffer.alloc(Math.min(this.reserveBytes, 1024 * 1024));
+      // Written, not fsynced: the file system takes the space at write() (ENOSPC comes here, even
+      // with delayed allocation), and a reserve lost to a crash is simply made again.
       for (let left = this.reserveBytes; left > 0; left -= zeros.length) writeSync(fd, zeros, 0, Math.min(left, zeros.length));
-      fsyncSync(fd);
     } catch (e) {
       this.log.warn({ event: 'reserve_failed', code: (e as NodeJS.ErrnoException).code }, 'could not make the disk reserve file');
       if (fd !== null) rmSync(this.reservePath, { force: true });
