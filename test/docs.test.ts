@@ -110,3 +110,50 @@ test('every claim of docs/THREAT_MODEL.md names a test that exists', () => {
   assert.equal(rows.length, bodyRows.length, 'a claims row is not in the form | `slug` claim | adversary | `file.test.ts` | test name |');
   assert.deepEqual(problems, []);
 });
+
+/**
+ * The text of THREAT_MODEL.md before its claims table, cut into blocks: a list item with its
+ * continuation lines, a table row, or a paragraph.
+ */
+function threatModelBlocks(prose: string): string[] {
+  const blocks: string[] = [];
+  let cur: string[] = [];
+  const flush = (): void => {
+    if (cur.length > 0) blocks.push(cur.join(' '));
+    cur = [];
+  };
+  for (const line of prose.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) flush();
+    else if (line.startsWith('|')) {
+      flush();
+      blocks.push(line);
+    } else if (line.startsWith('- ')) {
+      flush();
+      cur.push(line);
+    } else cur.push(line.trim());
+  }
+  flush();
+  return blocks;
+}
+
+test('every promise of docs/THREAT_MODEL.md cites a row of its claims table, and every row is cited', () => {
+  const model = doc('THREAT_MODEL.md');
+  const at = model.indexOf('## Claims and the tests that prove them');
+  assert.ok(at > 0);
+  const rows = new Set([...model.slice(at).matchAll(/^\| `([a-z0-9-]+)` /gm)].map((m) => m[1]!));
+  const cited = new Set<string>();
+  const problems: string[] = [];
+  for (const block of threatModelBlocks(model.slice(0, at))) {
+    const slugs = [...block.matchAll(/\[`([a-z0-9-]+)`\]/g)].map((m) => m[1]!);
+    for (const s of slugs) {
+      cited.add(s);
+      if (!rows.has(s)) problems.push(`[${s}] is cited but has no row in the claims table`);
+    }
+    // A promise: "cannot"/"never" in any case, MUST/SHOULD as RFC 2119 words. A line ending in ':'
+    // introduces a list whose items carry the slugs.
+    const promise = /\b(cannot|never)\b/i.test(block) || /\b(MUST|SHOULD)\b/.test(block);
+    if (promise && slugs.length === 0 && !block.trimEnd().endsWith(':')) problems.push(`a promise cites no claims row: "${block.slice(0, 100)}…"`);
+  }
+  for (const r of rows) if (!cited.has(r)) problems.push(`the row \`${r}\` is cited by no promise (add [\`${r}\`] to the text it proves)`);
+  assert.deepEqual(problems, []);
+});

@@ -67,8 +67,10 @@ describe('a 20-member group', () => {
 
     const db = new Database(relay.db, { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare("SELECT id FROM messages WHERE sender = 'alice' AND client_id = ?").all(`g${sent.id}`) as { id: number }[];
+      // The group message is the last body alice stored (client ids are random and name nothing).
+      const rows = db.prepare("SELECT id, body FROM messages WHERE sender = 'alice' ORDER BY id DESC LIMIT 1").all() as { id: number; body: Uint8Array }[];
       assert.equal(rows.length, 1, 'one stored body');
+      assert.equal(rows[0]!.body[1], 0x33, 'a group message (tag 0x33)');
       const to = db.prepare('SELECT username FROM deliveries WHERE message_id = ? ORDER BY username').all(rows[0]!.id) as { username: string }[];
       assert.deepEqual(to.map((r) => r.username), others.map((h) => h.name), 'one delivery per other member');
     } finally {

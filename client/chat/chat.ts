@@ -1,6 +1,7 @@
 // `fastchat chat @bob`: history, then the backlog, then live messages; typed lines are sent.
 // Every message goes through the same core as `send` and `inbox` (outbox, processIncoming), so the
 // store stays the single truth and a crash loses nothing.
+import { gapGraceMs, gapLine, takeGaps } from '../core/gaps.js';
 import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js';
 import { toHex } from '../../crypto/encoding.js';
 import { CliError } from '../errors.js';
@@ -56,6 +57,9 @@ export class Chat {
             this.show(x);
             if (x.kind === 'text' && x.file) this.fetchFiles();
           }
+          this.reportGaps();
+        } else if (f.type === 'drained') {
+          this.reportGaps();
         } else if (f.type === 'expired') {
           const w = expiredWarning(markExpired(this.c, f.messages));
           socket.ack(f.id);
@@ -110,6 +114,8 @@ export class Chat {
     this.screen.rl.on('close', () => this.quit(0)); // Ctrl-D
     this.screen.rl.on('SIGINT', () => this.quit(0)); // Ctrl-C
     this.link.start();
+    this.gapTimer = setInterval(() => this.reportGaps(), Math.max(this.graceMs, 5000));
+    this.gapTimer.unref();
     this.screen.prompt();
     return this.done;
   }
@@ -303,6 +309,14 @@ export class Chat {
     });
   }
 
+  /** Missing messages whose grace ran out (gaps.ts): one summarised line. Also checked on a timer. */
+  private readonly graceMs = gapGraceMs();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private reportGaps(): void {
+    const gaps = takeGaps(this.c, Date.now(), this.graceMs);
+    if (gaps.length > 0) this.screen.print(`! ${gapLine(gaps)}`);
+  }
+
   /** The key /verify last showed for each peer: /verify confirm accepts that key and no other. */
   private readonly shownKeys = new Map<string, PublicIdentity>();
 
@@ -334,6 +348,7 @@ export class Chat {
   quit(code: number): void {
     if (this.quitting) return;
     this.quitting = true;
+    clearInterval(this.gapTimer);
     this.link.stop();
     // Let queued sends finish (bounded), so a line typed right before /quit is not left behind.
     const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());

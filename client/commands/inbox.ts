@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .command('inbox')
     .description('receive, decrypt, store and print pending messages (and send what is queued)')
     .option('--wait <seconds>', 'if nothing is pending, wait up to this long for a message', '0')
-    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt (files: file {name, path, size, mime})')
+    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt (files: file {name, path, size, mime}; missing messages: gap {missing, since})')
     .option('--out <dir>', 'save received files here (default: $FASTCHAT_HOME/files)')
     .action(async (opts: { wait: string; json?: boolean; out?: string }) => {
       const { parsePositiveInt, print, printJson, safeText, shortTime, warn } = await import('../format.js');
@@ -60,6 +60,11 @@ export function register(program: Command): void {
           } else if (!f.error) {
             print(`${m ? shortTime(m.sentAt) : '                '}  ${where}: ${safeText(fileLine(f.file, m?.text ?? ''))} → ${safeText(f.file.path ?? '')}`);
           }
+        }
+        if (r.gaps.length > 0) {
+          const { gapLine } = await import('../core/gaps.js');
+          warn(gapLine(r.gaps));
+          if (opts.json) for (const g of r.gaps) printJson({ id: null, from: g.peer, group: null, text: null, sentAt: null, receivedAt: null, gap: { missing: g.missing, since: g.since } });
         }
         if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);

@@ -114,6 +114,19 @@ export function openDb(path: string): DB {
   return db;
 }
 
+/**
+ * A table a module creates on first use (CREATE TABLE IF NOT EXISTS …): returns the function to
+ * call before each use, which runs `sql` once per database.
+ */
+export function lazySchema(sql: string): (c: { db: DB }) => void {
+  const ready = new WeakSet<object>();
+  return (c) => {
+    if (ready.has(c.db)) return;
+    c.db.exec(sql);
+    ready.add(c.db);
+  };
+}
+
 const afterCommitHooks = new WeakMap<DB, Map<string, () => void>>();
 
 /**

@@ -202,7 +202,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
       .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('group_message', [g.groupId, me, id], utf8(file ? fileLine(file, text) : text))), sentAt);
     c.db
       .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(Buffer.from(g.groupId), id, `g${id}`, JSON.stringify(recipients), Buffer.from(message), c.now());
+      .run(Buffer.from(g.groupId), id, toBase64url(c.random(16)), JSON.stringify(recipients), Buffer.from(message), c.now()); // random: names no message
   });
   const r = await deliver(c);
   const row = c.db.prepare("SELECT status, error FROM group_messages WHERE group_id = ? AND direction = 'out' AND id = ?").get(Buffer.from(g.groupId), id) as { status: string; error: string | null };

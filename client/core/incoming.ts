@@ -10,6 +10,7 @@ import type { PublicIdentity } from '../../crypto/identity.js';
 import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity } from '../../crypto/session.js';
 import { isRejected } from './contact-record.js';
 import { isBlocked, observeIdentity, readContact, sameIdentity } from './contacts.js';
+import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
@@ -39,7 +40,8 @@ export const FAILURE_TEXT: Record<string, string> = {
   unsupported_version: 'the message uses a protocol version we do not speak',
   bad_key: 'the message carries a refused key',
   bad_payload: 'the message decrypted but its content is not a fastchat message',
-  identity_changed: 'a group change or key from a contact whose identity key changed (verify them first)',
+  identity_changed: 'a receipt, group change or key from a contact whose identity key changed (verify them first)',
+  new_identity: 'a receipt from an identity first seen in that very message: no message of ours went to it',
   identity_rejected: 'a first message under an identity key you rejected for this contact (not shown)',
   integrity_failed: 'our stored session with the sender failed its integrity check (changed outside fastchat); not used',
 };
@@ -68,6 +70,7 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
     try {
       const r = decryptMessage(current, envelope);
       saveSession(c.db, c.sealer, user, device, r.state, now);
+      noteGaps(c, user, device, current, r.state, parseEnvelope(envelope).header, now);
       return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
@@ -78,6 +81,7 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
     try {
       const r = decryptMessage(previous, envelope);
       promotePreviousSession(c.db, c.sealer, user, device, r.state, now);
+      noteGaps(c, user, device, previous, r.state, parseEnvelope(envelope).header, now);
       return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
@@ -127,6 +131,7 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         identityChanged = seenAs === 'changed' || seenAs === 'rejected';
         newContact = seenAs === 'new';
         replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
+        noteGaps(c, from.user, from.device, undefined, r.state, parseEnvelope(envelope).header, now);
         if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
         plaintext = r.plaintext;
         identity = r.theirIdentity;
@@ -147,6 +152,12 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         return receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, identity, p);
       }
       if (p.type === 'receipt') {
+        // A receipt changes what we believe about our own messages, so it is taken only from the
+        // identity we sent them to: never from a changed key, and never from an identity that first
+        // shows itself in this very message (no message of ours went to it; a relay minting keys
+        // under the peer's name would otherwise mark undelivered messages delivered).
+        if (identityChanged) throw new Failure('identity_changed');
+        if (newContact) throw new Failure('new_identity');
         c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
         return { kind: 'receipt', from: from.user, id: p.id };
       }

@@ -158,8 +158,9 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       for (const [device, state] of states) {
         const out = encryptMessage(state, plaintext, c.random);
         states.set(device, out.state);
-        const clientId = `${r.kind === 'receipt' ? 'r' : 'm'}${r.message_id}-${device}`;
-        insert.run(r.message_id, r.kind, peer, device, clientId, Buffer.from(out.envelope), c.now());
+        // The relay's idempotency id: random, so it names neither the message nor, for a receipt,
+        // the message acknowledged (the relay would link the two). Fixed here, so a resend reuses it.
+        insert.run(r.message_id, r.kind, peer, device, newMessageId(c), Buffer.from(out.envelope), c.now());
       }
       c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
     }

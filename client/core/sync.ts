@@ -3,6 +3,7 @@
 // the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
 import type { Client } from './context.js';
 import { expiredWarning, markExpired } from './expired.js';
+import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
@@ -21,6 +22,8 @@ export interface SyncOptions {
 
 export interface SyncReport {
   received: number;
+  /** Messages that later ones showed missing and that stayed missing past the grace (gaps.ts). */
+  gaps: Gap[];
   outbox: FlushReport & { held: string[] };
 }
 
@@ -35,6 +38,7 @@ export async function maintainKeys(c: Client, t: RelayTarget, relayCount: number
 }
 
 export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): Promise<SyncReport> {
+  const graceMs = gapGraceMs();
   let received = 0;
   let drained = false;
   let wake: (() => void) | undefined;
@@ -115,6 +119,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     const second = await deliverOutbox(c, t, socket);
     return {
       received,
+      gaps: takeGaps(c, c.now(), graceMs),
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
     };
   } finally {

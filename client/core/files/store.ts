@@ -3,6 +3,7 @@
 // download loses nothing: the next inbox or chat fetches it.
 import { fromUtf8, utf8 } from '../../../crypto/encoding.js';
 import type { Client } from '../context.js';
+import { lazySchema } from '../db.js';
 import type { FileRef } from '../payload.js';
 
 export type TransferStatus = 'pending' | 'done' | 'failed';
@@ -30,12 +31,7 @@ CREATE TABLE IF NOT EXISTS incoming_files (
   PRIMARY KEY (sender, message_id)
 );`;
 
-const ready = new WeakSet<object>();
-function ensure(c: Pick<Client, 'db'>): void {
-  if (ready.has(c.db)) return;
-  c.db.exec(SCHEMA);
-  ready.add(c.db);
-}
+const ensure = lazySchema(SCHEMA);
 
 export function recordIncomingFile(c: Client, f: { id: string; from: string; group: Uint8Array | null; file: FileRef }): void {
   ensure(c);

@@ -132,6 +132,12 @@ async function textOf(res: http.IncomingMessage): Promise<string> {
 /**
  * Downloads the blob to `part` (ciphertext), resuming from whatever `part` already holds with a
  * Range request, retrying a broken transfer a few times. Memory: one socket read at a time.
+ *
+ * The message named the file's size, so the blob's size is known before a byte arrives: the relay
+ * must send exactly the rest of a blob of that size. More bytes, a range or length that says
+ * otherwise, or an answer that ends complete but short is an integrity error (the relay is lying,
+ * or serving another blob), never a reason to keep writing or to retry. A connection that breaks
+ * off leaves a consistent prefix, which the next attempt resumes.
  */
 export async function downloadBlob(t: RelayTarget, blobId: string, blobSize: number, part: string, progress: Progress): Promise<void> {
   let lastError: unknown;
@@ -143,12 +149,12 @@ export async function downloadBlob(t: RelayTarget, blobId: string, blobSize: num
     }
     if (have === blobSize) return;
     try {
-      await fetchRange(t, blobId, part, have, progress);
+      await fetchRange(t, blobId, part, have, blobSize, progress);
       const now = statSync(part).size;
       if (now === blobSize) return;
       lastError = new Error(`download stopped at ${now} of ${blobSize} bytes`);
     } catch (e) {
-      if (e instanceof RelayError) throw e; // 404 (gone, or not ours), 401: retrying will not help
+      if (e instanceof RelayError || e instanceof CliError) throw e; // 404 (gone, or not ours), 401, integrity: retrying will not help
       lastError = e;
     }
     await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
@@ -156,7 +162,30 @@ export async function downloadBlob(t: RelayTarget, blobId: string, blobSize: num
   throw new RelayUnreachable(t.url, lastError);
 }
 
-async function fetchRange(t: RelayTarget, blobId: string, part: string, from: number, progress: Progress): Promise<void> {
+export class DownloadIntegrityError extends CliError {
+  constructor(what: string) {
+    super('integrity', `the relay ${what}: the file failed its integrity check; the download was stopped and nothing was saved`);
+  }
+}
+
+/** The answer must be exactly bytes `from`..blobSize-1 (206) or the whole blob (200). */
+function expectedStart(res: http.IncomingMessage, from: number, blobSize: number): number {
+  let start = 0;
+  if (res.statusCode === 206) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers['content-range'] ?? '');
+    if (!m || Number(m[1]) !== from || Number(m[2]) !== blobSize - 1 || Number(m[3]) !== blobSize) {
+      throw new DownloadIntegrityError(`answered the range ${JSON.stringify(res.headers['content-range'] ?? null)} where bytes ${from}-${blobSize - 1}/${blobSize} were asked for`);
+    }
+    start = from;
+  }
+  const length = res.headers['content-length'];
+  if (length !== undefined && Number(length) !== blobSize - start) {
+    throw new DownloadIntegrityError(`announced ${length} bytes where the rest of the file's blob is ${blobSize - start}`);
+  }
+  return start;
+}
+
+async function fetchRange(t: RelayTarget, blobId: string, part: string, from: number, blobSize: number, progress: Progress): Promise<void> {
   const { lib, url, opts } = requestOptions(t, 'GET', `/v1/blobs/${encodeURIComponent(blobId)}`, from > 0 ? { range: `bytes=${from}-` } : {});
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = lib.request(url, opts, resolve);
@@ -165,16 +194,31 @@ async function fetchRange(t: RelayTarget, blobId: string, part: string, from: nu
     req.end();
   });
   if (res.statusCode !== 200 && res.statusCode !== 206) throw await errorFrom(res);
-  const append = res.statusCode === 206 && from > 0;
-  let got = append ? from : 0;
+  let start: number;
+  try {
+    start = expectedStart(res, from, blobSize);
+  } catch (e) {
+    res.destroy();
+    throw e;
+  }
+  let got = start;
   async function* count(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const c of src) {
+      // Stop at the blob's size: a relay streaming more must not fill the disk.
+      if (got + c.length > blobSize) throw new DownloadIntegrityError(`sent more than the ${blobSize} bytes of the file's blob`);
       got += c.length;
       progress.update(got);
       yield c;
     }
   }
-  await pipeline(res, count, createWriteStream(part, { flags: append ? 'a' : 'w', mode: 0o600 }));
+  try {
+    await pipeline(res, count, createWriteStream(part, { flags: start > 0 ? 'a' : 'w', mode: 0o600 }));
+  } catch (e) {
+    res.destroy();
+    throw e;
+  }
+  // The answer ended as complete (not broken off) yet short: the relay says this is all there is.
+  if (got < blobSize && res.complete) throw new DownloadIntegrityError(`ended the file's blob after ${got} of its ${blobSize} bytes`);
 }
 
 /**
