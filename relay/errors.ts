@@ -14,6 +14,7 @@ export const RELAY_ERROR_CODES = [
   'unknown_device', // a device that never logged in for that account
   'bad_signature', // a bundle whose identity or signed-prekey signature does not verify
   'queue_full', // a recipient's queue is at its count or byte quota
+  'out_of_order', // an earlier send to the same recipient on this connection was refused: resend that first
   'payload_too_large', // a body over maxBodyBytes or a message over maxMessageBytes
   'not_found', // an unknown route, or a blob that does not exist (or is not shared with the caller)
   'length_required', // a blob upload without Content-Length (the size is checked before the body)
@@ -52,6 +53,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   unknown_device: 404,
   not_found: 404,
   username_taken: 409,
+  out_of_order: 409,
   payload_too_large: 413,
   length_required: 411,
   range_not_satisfiable: 416,
@@ -64,6 +66,16 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
 
 export function httpStatus(code: RelayErrorCode): number {
   return HTTP_STATUS[code];
+}
+
+/**
+ * A refusal the client is expected to resend later with the same id (a limit, a full queue or
+ * disk, a failure of ours), as opposed to one that will never pass (bad input, unknown recipient).
+ * Per-recipient order on a connection holds across these (ws/order-gate.ts).
+ */
+export function isRetryable(code: RelayErrorCode): boolean {
+  const status = HTTP_STATUS[code];
+  return code === 'out_of_order' || status === 429 || status >= 500;
 }
 
 /** WebSocket close codes (RFC 6455 §7.4.1 and our 4xxx range), listed in docs/RELAY.md. */

@@ -262,7 +262,9 @@ describe('groups between homes through a real relay', () => {
     assert.equal(results[1]!.kind, 'group_held');
     const released = results[2]!.kind === 'control' ? results[2]!.released : [];
     assert.deepEqual(released.map((r) => (r.kind === 'text' ? `${r.from}:${r.text}` : r.kind)), ['alice:reordered by the relay']);
-    // The relay then delivers the same frames in order: each is recognised, nothing shows twice.
+    // The relay then delivers the same frames in order: each is recognised as a duplicate. The
+    // message was stored but never printed, so the next inbox shows it, once.
+    assert.deepEqual((await inbox(bob)).messages.map((m: { text: string }) => m.text), ['reordered by the relay']);
     assert.deepEqual((await inbox(bob)).messages, []);
     assert.deepEqual((await info(bob)).admins, ['alice', 'bob']);
   });

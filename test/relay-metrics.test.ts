@@ -38,10 +38,12 @@ test('metrics count connections, stored and delivered messages, queue depth, rej
   const alice = await RelayWs.connect(relay.wsUrl, aliceToken);
   t.after(() => alice.terminate());
   await alice.next('hello');
-  // 7 sends to offline bob with a quota of 5: 5 stored, 2 refused with queue_full.
+  // 7 sends to offline bob with a quota of 5: 5 stored, the sixth refused with queue_full and the
+  // seventh with out_of_order (it waits for the sixth, docs/RELAY.md "Order"); m5 sent again: refused again.
   const answers: Frame[] = [];
   for (let i = 0; i < 7; i++) answers.push(await alice.sendMessage(`m${i}`, [{ user: 'bob', device: 1 }], 'AQID'));
-  assert.deepEqual(answers.map((a) => a.type), ['sent', 'sent', 'sent', 'sent', 'sent', 'error', 'error']);
+  answers.push(await alice.sendMessage('m5', [{ user: 'bob', device: 1 }], 'AQID'));
+  assert.deepEqual(answers.map((a) => a.code ?? a.type), ['sent', 'sent', 'sent', 'sent', 'sent', 'queue_full', 'out_of_order', 'queue_full']);
   alice.sendRaw('{"type":"nope"}');
   await alice.next('error');
 
@@ -50,6 +52,7 @@ test('metrics count connections, stored and delivered messages, queue depth, rej
   assert.equal(metric(mid, 'fastchat_messages_stored_total'), 5);
   assert.equal(metric(mid, 'fastchat_queue_depth'), 5);
   assert.equal(metric(mid, 'fastchat_rejects_total{code="queue_full"}'), 2);
+  assert.equal(metric(mid, 'fastchat_rejects_total{code="out_of_order"}'), 1);
   assert.equal(metric(mid, 'fastchat_rejects_total{code="bad_credentials"}'), 1);
   assert.equal(metric(mid, 'fastchat_rejects_total{code="bad_request"}'), 1);
   // Three logins (two signups and the failed one) were timed.

@@ -17,7 +17,9 @@ import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
 import { contactOrLookup, safetyNumberWith, verifyContact } from '../core/trust.js';
 import { sendRefusal } from '../core/send-guard.js';
-import { isGroupArg, parsePeer, safeText, shortTime } from '../format.js';
+import { isGroupArg, messageLines, parsePeer, safeText, shortTime, terminalColumns } from '../format.js';
+import { messageBlock } from '../render.js';
+import { markIncomingShown, rowsSinceOldestUnread } from '../core/unread.js';
 import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
 import { fetchPendingFiles, filesDir, sendFile } from '../core/files/send.js';
@@ -120,20 +122,31 @@ export class Chat {
     return this.done;
   }
 
+  /**
+   * The last `n` messages of the conversation, or more when its unread ones reach further back:
+   * everything unread is shown, and what is shown counts as read.
+   */
   private showHistory(n: number): void {
     if (isGroupArg(this.peer)) {
-      const entries = groupHistory(this.c, resolveGroup(this.c, this.peer), n);
+      const g = resolveGroup(this.c, this.peer);
+      const entries = groupHistory(this.c, g, Math.max(n, rowsSinceOldestUnread(this.c, { groupId: g.groupId })));
       if (entries.length === 0) this.screen.print(`(no messages in ${this.peer} yet)`);
-      for (const e of entries) this.screen.print(`${shortTime(e.sentAt)}  ${e.direction === 'out' ? 'you' : `@${e.from}`}: ${e.text === null ? '—' : safeText(e.text)}${e.direction === 'out' ? ` (${e.status})` : ''}`);
+      for (const e of entries) {
+        this.printBlock(messageBlock({ ...e, identityChanged: false }, '', terminalColumns()));
+        if (e.direction === 'in') markIncomingShown(this.c, e.from, e.id, g.idHex);
+      }
       return;
     }
-    const entries = history(this.c, this.peer, n);
+    const entries = history(this.c, this.peer, Math.max(n, rowsSinceOldestUnread(this.c, { peer: this.peer })));
     if (entries.length === 0) this.screen.print(`(no messages with @${this.peer} yet)`);
     for (const e of entries) {
-      const who = e.direction === 'out' ? 'you' : `@${this.peer}`;
-      const mark = e.direction === 'out' ? ` (${e.status})` : e.status === 'failed' ? ` (could not decrypt: ${e.error})` : '';
-      this.screen.print(`${shortTime(e.sentAt)}  ${who}: ${e.text === null ? '—' : safeText(e.text)}${mark}`);
+      this.printBlock(messageBlock({ ...e, from: e.direction === 'out' ? 'you' : this.peer }, '', terminalColumns()));
+      if (e.direction === 'in') markIncomingShown(this.c, this.peer, e.id);
     }
+  }
+
+  private printBlock(lines: string[]): void {
+    for (const line of lines) this.screen.print(line);
   }
 
   /** TOFU / key-change check against the directory when a conversation opens. */
@@ -162,21 +175,24 @@ export class Chat {
 
   private show(r: Incoming): void {
     if ((r.kind === 'text' || r.kind === 'group_event') && r.group?.id === this.groupId) this.followLabel(r.group.label);
-    if (r.kind === 'text' && r.group) {
-      const here = r.group.id === this.groupId;
-      if (here) this.screen.print(`${shortTime(r.sentAt)}  @${r.from}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
-      else this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
+    if (r.kind === 'text') {
+      const here = r.group ? r.group.id === this.groupId : !isGroupArg(this.peer) && r.from === this.peer;
+      if (!here) {
+        // Left unread: shown when the user switches there (or by the next inbox).
+        if (r.group) this.screen.print(`* new message in #${safeText(r.group.label)} (type #${safeText(r.group.label)} to switch)`);
+        else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
+        return;
+      }
+      const text = r.file ? fileLine(r.file, r.text) : r.text;
+      this.printBlock(messageBlock({ direction: 'in', from: r.from, text, sentAt: r.sentAt, receivedAt: r.receivedAt, relayAt: r.relayAt, status: 'received', error: null, identityChanged: r.identityChanged }, '', terminalColumns()));
+      markIncomingShown(this.c, r.from, r.id, r.group?.id);
     } else if (r.kind === 'group_event') {
       this.screen.print(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
     } else if (r.kind === 'group_rejected') {
       this.screen.print(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
-    } else if (r.kind === 'text') {
-      if (r.from === this.peer) {
-        const warn = r.identityChanged ? ' [KEY CHANGED — unverified]' : '';
-        this.screen.print(`${shortTime(r.sentAt)}  @${r.from}${warn}: ${safeText(r.file ? fileLine(r.file, r.text) : r.text)}`);
-      } else this.screen.print(`* new message from @${r.from} (type @${r.from} to switch)`);
     } else if (r.kind === 'failed') {
       this.screen.print(`! could not decrypt a message from @${r.from} (${r.reason}): ${r.message}`);
+      markIncomingShown(this.c, r.from, r.id);
     }
   }
 
@@ -193,7 +209,7 @@ export class Chat {
   private sendLine(text: string): void {
     const peer = this.peer;
     if (isGroupArg(peer)) {
-      this.screen.print(`${shortTime(Date.now())}  you: ${safeText(text)}`);
+      this.printBlock(messageLines(`${shortTime(Date.now())}  you: `, text, '', terminalColumns()));
       this.serial(async () => {
         const r = await sendGroupText(this.c, peer, text);
         if (r.status !== 'sent') this.screen.print(`* queued: ${r.reason}`);
@@ -206,7 +222,7 @@ export class Chat {
       return;
     }
     const q = queueText(this.c, peer, text);
-    this.screen.print(`${shortTime(q.sentAt)}  you: ${safeText(text)}`);
+    this.printBlock(messageLines(`${shortTime(q.sentAt)}  you: `, text, '', terminalColumns()));
     this.serial(async () => {
       try {
         const sealed = await encryptQueued(this.c, this.t);

@@ -100,7 +100,22 @@ ${GROUP_SCHEMA}`;
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [
   // The sealed contact record (identity, trust, pending identity, rejected keys) bound to the username.
   ['contacts', 'sealed', 'BLOB'],
+  // 0 once the message was shown (printed by inbox, displayed by chat); otherwise this home's
+  // arrival number (nextArrival), so inbox shows what is unread across conversations oldest first.
+  // A row of an older home counts as shown.
+  ['messages', 'unread', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_messages', 'unread', 'INTEGER NOT NULL DEFAULT 0'],
+  // The relay's clock when it stored an incoming message (its frame's sentAt): what the sender's
+  // claimed time is checked against (client/render.ts).
+  ['messages', 'relay_at', 'TEXT'],
+  ['group_messages', 'relay_at', 'TEXT'],
 ];
+
+/** Indexes on added columns: created after the columns exist. */
+const ADDED_INDEXES = `
+CREATE INDEX IF NOT EXISTS messages_unread ON messages (unread) WHERE unread > 0;
+CREATE INDEX IF NOT EXISTS group_messages_unread ON group_messages (unread) WHERE unread > 0;
+`;
 
 function addMissingColumns(db: DB): void {
   for (const [table, column, declaration] of ADDED_COLUMNS) {
@@ -120,6 +135,7 @@ export function openDb(path: string): DB {
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
   addMissingColumns(db);
+  db.exec(ADDED_INDEXES);
   for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
   return db;
 }
@@ -178,4 +194,15 @@ export function getMeta(db: DB, key: string): string | undefined {
 
 export function setMeta(db: DB, key: string, value: string): void {
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+/**
+ * The next arrival number of this home (1, 2, …), for a message being stored as unread. Call inside
+ * the transaction that stores it, so numbers follow commit order.
+ */
+export function nextArrival(db: DB): number {
+  const row = db
+    .prepare("INSERT INTO meta (key, value) VALUES ('arrival', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
+    .get() as { value: string | number };
+  return Number(row.value);
 }

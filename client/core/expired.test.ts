@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from './db.js';
-import { markExpired, rememberSent, statusWord } from './expired.js';
+import { markExpired, rememberSent } from './expired.js';
+import { statusWord } from './status.js';
 
 const GROUP = Buffer.alloc(32, 7);
 

@@ -5,6 +5,7 @@
 // notice needs no more proof than a `sent` ack does.
 import type { Client } from './context.js';
 import { tx, type DB } from './db.js';
+import { EXPIRED_WORD } from './status.js';
 
 /**
  * How long the client id of a message the relay acknowledged is kept: past the relay's message TTL
@@ -28,13 +29,6 @@ export interface ExpiredItem {
   to: { user: string; device: number };
 }
 
-/** Status word of an outgoing message whose notice came (history status `expired`). */
-export const EXPIRED_WORD = 'expired undelivered';
-
-/** What history prints for an outgoing message's status. */
-export function statusWord(status: string): string {
-  return status === 'expired' ? EXPIRED_WORD : status;
-}
 
 /**
  * Marks the messages a notice names as expired, unless a delivery receipt already came for them.

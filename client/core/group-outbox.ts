@@ -6,7 +6,7 @@ import { toBase64url } from '../../crypto/encoding.js';
 import { tx, type DB } from './db.js';
 import { rememberSent } from './expired.js';
 import { postMessage } from './relay-api.js';
-import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
+import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 
 export interface GroupFlushReport {
   sent: number;
@@ -52,7 +52,7 @@ export async function flushGroupOutbox(c: { db: DB }, t: RelayTarget): Promise<G
         report.unreachable = true;
         break;
       }
-      if (e instanceof RelayError && (e.code === 'queue_full' || e.code === 'rate_limited' || e.status >= 500)) {
+      if (isRetryableRefusal(e)) {
         report.failed.push({ group: r.group_id.toString('hex'), code: e.code, message: e.message });
         break; // keep it (and the order) for the next command
       }

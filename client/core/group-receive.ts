@@ -25,6 +25,7 @@ import {
 import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import type { Address } from '../../crypto/types.js';
 import { ourAddress, type Client } from './context.js';
+import { nextArrival } from './db.js';
 import { startEpoch } from './group-keys.js';
 import {
   addPending,
@@ -159,8 +160,8 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   }
   saveTheirKey(c, opened.state);
   const inserted = c.db
-    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, status) VALUES (?, ?, ?, 'in', ?, ?, ?, 'received')")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt);
+    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread) VALUES (?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?)")
+    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, m.sentAt, nextArrival(c.db));
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
   const file = p.type === 'file' ? p.file : undefined;
   if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });
@@ -172,6 +173,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     text: p.text,
     sentAt: p.sentAt,
     receivedAt: m.receivedAt,
+    relayAt: m.sentAt,
     identityChanged: false,
     newContact: false,
     group: refFor(c, h.groupId)!,

@@ -27,6 +27,7 @@ import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './ou
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
+import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
 import { assertNotRolledBack } from './send-guard.js';
 import { isUnreachable } from './relay-http.js';
 import { sessionDevices } from './sessions.js';
@@ -211,31 +212,16 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   return { ...base, status: 'queued', reason: row.error ?? (r.unreachable ? 'relay unreachable' : 'not acknowledged') };
 }
 
-export interface GroupHistoryEntry {
-  id: string;
+export interface GroupHistoryEntry extends StoredEntry {
   from: string;
-  direction: 'in' | 'out';
-  text: string | null;
-  sentAt: string;
-  receivedAt: string | null;
-  status: string;
-  error: string | null;
 }
 
+/** The last `limit` messages of the group, in the order they arrived (or were written) here. */
 export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHistoryEntry[] {
   const rows = c.db
     .prepare('SELECT * FROM (SELECT * FROM group_messages WHERE group_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
-    .all(Buffer.from(g.groupId), limit) as { id: string; sender: string; direction: 'in' | 'out'; body: Buffer | null; sent_at: string; received_at: string | null; status: string; error: string | null }[];
-  return rows.map((r) => ({
-    id: r.id,
-    from: r.sender,
-    direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open('group_message', [g.groupId, r.sender, r.id], new Uint8Array(r.body))) : null,
-    sentAt: r.sent_at,
-    receivedAt: r.received_at,
-    status: r.status,
-    error: r.error,
-  }));
+    .all(Buffer.from(g.groupId), limit) as (StoredRow & { sender: string })[];
+  return rows.map((r) => ({ ...storedEntry(c, r, 'group_message', [g.groupId, r.sender, r.id]), from: r.sender }));
 }
 
 // ---- views ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { isRejected } from './contact-record.js';
 import { isBlocked, observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
-import { tx } from './db.js';
+import { nextArrival, tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt } from './outbox.js';
 import { parsePayload, PayloadError, type FileRef } from './payload.js';
@@ -24,7 +24,8 @@ import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 
 export type Incoming =
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef }
+  // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
+  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; relayAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef }
   | { kind: 'receipt'; from: string; id: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
@@ -163,21 +164,21 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       }
       const file = p.type === 'file' ? p.file : undefined;
       const inserted = c.db
-        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, identity_changed) VALUES (?, ?, 'in', ?, ?, ?, 'received', ?)")
-        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', [from.user, 'in', p.id], new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, identityChanged ? 1 : 0);
+        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, relay_at, status, identity_changed, unread) VALUES (?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
+        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', [from.user, 'in', p.id], new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, f.sentAt, identityChanged ? 1 : 0, nextArrival(c.db));
       if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
       // The blob is fetched after this transaction (network); the key waits sealed in the store.
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });
       // Receipts go only to a trusted identity: an unverified new key learns nothing from us.
       if (!identityChanged) queueReceipt(c, from.user, p.id);
-      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, identityChanged, newContact, ...(file ? { file } : {}) };
+      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}) };
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
       if (reason === undefined) throw e;
       if (reason === 'duplicate_message') return { kind: 'duplicate', from: from.user, replayed: true };
       c.db
-        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, status, error) VALUES (?, ?, 'in', NULL, ?, ?, 'failed', ?)")
-        .run(f.clientId, from.user, f.sentAt, receivedAt, reason);
+        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, relay_at, status, error, unread) VALUES (?, ?, 'in', NULL, ?, ?, ?, 'failed', ?, ?)")
+        .run(f.clientId, from.user, f.sentAt, receivedAt, f.sentAt, reason, nextArrival(c.db));
       return { kind: 'failed', from: from.user, device: from.device, id: f.clientId, reason, message: FAILURE_TEXT[reason] ?? reason, receivedAt };
     }
   });

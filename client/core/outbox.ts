@@ -18,7 +18,7 @@ import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
 import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
-import { isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
+import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 import type { RelaySocket } from './relay-ws.js';
 import { sendRefusal, storeAlarm } from './send-guard.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
@@ -171,7 +171,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
 
 export interface FlushReport {
   sent: number; // envelopes the relay acknowledged
-  pending: number; // rows still in the outbox (relay down, queue full, identity held)
+  pending: number; // rows still in the outbox (relay down, queue full, rate limited, identity held)
   failed: { peer: string; code: string; message: string }[];
   unreachable: boolean;
 }
@@ -182,25 +182,71 @@ type OutboxRow = { seq: number; message_id: string; kind: string; peer: string; 
 const HTTP_PEER_LANES = 8;
 /** Over the WebSocket: sends in flight (unanswered) at once, whatever their recipients. */
 const WS_WINDOW = 64;
+/**
+ * A flush refused by the relay's send rate limit waits its `retryAfter` and goes on, for at most
+ * this long in all: a backlog of thousands leaves in one command instead of one burst per
+ * command, and no command hangs for minutes on a relay that keeps refusing.
+ */
+const RATE_LIMIT_WAIT_MS = 30_000;
+/** The wait when a rate_limited refusal names no retryAfter. */
+const DEFAULT_RETRY_MS = 1000;
 
 /**
  * Sends every encrypted row; stops at the first sign the relay is down. A row leaves the outbox
- * only when the relay has acknowledged it, and each peer's rows reach the relay in outbox order
- * (the relay queues a recipient's messages in the order it stores them):
+ * only when the relay has acknowledged it, and each peer's rows are stored by the relay in outbox
+ * order (the relay queues a recipient's messages in the order it stores them), whatever it
+ * refuses and we resend:
  *  - with an open WebSocket, over it, up to WS_WINDOW unanswered `send` frames at a time: the relay
- *    stores the frames of one connection in the order they arrive;
+ *    stores the frames of one connection in the order they arrive, and once it refuses one with a
+ *    retryable error it refuses every later one to that recipient on the connection
+ *    (`out_of_order`) until the refused one comes back (docs/RELAY.md "Order");
  *  - otherwise one HTTP request at a time per peer (separate connections give no order), with up
  *    to HTTP_PEER_LANES peers in parallel.
+ * Either way, after a retryable refusal nothing more is sent to that peer in this pass, and the
+ * next pass (after a rate limit's wait, or the next command) starts again at the refused row.
  */
 export async function flushOutbox(c: { db: DB }, t: RelayTarget, socket?: RelaySocket): Promise<FlushReport> {
   const report: FlushReport = { sent: 0, pending: 0, failed: [], unreachable: false };
-  const rows = c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as OutboxRow[];
-  const blocked = new Set<string>();
   // Chosen once: if the socket drops mid-flush, the rest waits for the next flush rather than
   // racing over HTTP past sends still unanswered on the socket.
   const ws = socket?.open ? socket : undefined;
+  const until = Date.now() + RATE_LIMIT_WAIT_MS;
+  let waiting = await flushPass(c, t, ws, report, undefined);
+  for (;;) {
+    if (report.unreachable || waiting.size === 0) break;
+    const limited = [...waiting].filter(([, e]) => e.code === 'rate_limited' || e.code === 'out_of_order');
+    if (limited.length === 0) break;
+    const waitMs = Math.max(DEFAULT_RETRY_MS, ...limited.map(([, e]) => (e.retryAfter ?? 0) * 1000));
+    if (Date.now() + waitMs > until) break;
+    await new Promise((r) => setTimeout(r, waitMs));
+    const again = await flushPass(c, t, ws, report, new Set(limited.map(([peer]) => peer)));
+    for (const [peer] of limited) waiting.delete(peer);
+    waiting = new Map([...waiting, ...again]);
+  }
+  for (const [peer, e] of waiting) report.failed.push({ peer, code: e.code, message: e.message });
+  if (!report.unreachable) {
+    // Group messages after the pairwise rows, so the sender keys they need are uploaded first.
+    const g = await flushGroupOutbox(c, t);
+    report.sent += g.sent;
+    report.unreachable = g.unreachable;
+    for (const f of g.failed) report.failed.push({ peer: `#${f.group.slice(0, 8)}`, code: f.code, message: f.message });
+  }
+  report.pending = countOutbox(c);
+  return report;
+}
+
+/**
+ * One pass over the outbox (only `peers`, when given). Returns the peers whose rows stopped at a
+ * retryable refusal, each with the refusal that stopped them (the first that was not out_of_order,
+ * which only follows another).
+ */
+async function flushPass(c: { db: DB }, t: RelayTarget, ws: RelaySocket | undefined, report: FlushReport, peers: Set<string> | undefined): Promise<Map<string, RelayError>> {
+  const rows = (c.db.prepare('SELECT seq, message_id, kind, peer, device, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as OutboxRow[]).filter(
+    (r) => !peers || peers.has(r.peer),
+  );
+  const stopped = new Map<string, RelayError>();
   const sendRow = async (r: OutboxRow): Promise<void> => {
-    if (blocked.has(r.peer) || report.unreachable) return;
+    if (stopped.has(r.peer) || report.unreachable) return;
     try {
       const to = [{ user: r.peer, device: r.device }];
       const body = toBase64url(new Uint8Array(r.envelope));
@@ -219,12 +265,10 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget, socket?: RelayS
         report.unreachable = true;
         return;
       }
-      if (e instanceof RelayError && (e.code === 'queue_full' || e.code === 'rate_limited' || e.status >= 500)) {
-        // Keep it and everything after it for this peer, so order is kept; retried next time.
-        // (Over the WebSocket, later rows of this peer already in flight may still be stored;
-        // the recipient's ratchet accepts them out of order.)
-        blocked.add(r.peer);
-        report.failed.push({ peer: r.peer, code: e.code, message: e.message });
+      if (isRetryableRefusal(e)) {
+        // Kept, with everything after it for this peer: sent again in order from here.
+        const first = stopped.get(r.peer);
+        if (!first || (first.code === 'out_of_order' && e.code !== 'out_of_order')) stopped.set(r.peer, e);
         return;
       }
       if (e instanceof RelayError && e.status !== 401) {
@@ -254,15 +298,7 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget, socket?: RelayS
       for (const r of peerRows) await sendRow(r);
     }, () => report.unreachable);
   }
-  if (!report.unreachable) {
-    // Group messages after the pairwise rows, so the sender keys they need are uploaded first.
-    const g = await flushGroupOutbox(c, t);
-    report.sent += g.sent;
-    report.unreachable = g.unreachable;
-    for (const f of g.failed) report.failed.push({ peer: `#${f.group.slice(0, 8)}`, code: f.code, message: f.message });
-  }
-  report.pending = countOutbox(c);
-  return report;
+  return stopped;
 }
 
 /**

@@ -48,11 +48,22 @@ export function relayIdSeen(url: string): string | undefined {
 /** An error answer of the relay: `{"error":{"code","message"}}` with its HTTP status. */
 export class RelayError extends CliError {
   readonly status: number;
-  constructor(status: number, code: string, message: string) {
+  /** Seconds to wait before sending again (`Retry-After`, or `retryAfter` of a WebSocket error). */
+  readonly retryAfter: number | undefined;
+  constructor(status: number, code: string, message: string, retryAfter?: number) {
     super(code, message, status === 401 ? { hint: 'the relay token expired or was revoked: run `fastchat login <username>`' } : {});
     this.name = 'RelayError';
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** Refusals of a send that pass later with the same id (docs/RELAY.md "Order"); the rest never will. */
+const RETRYABLE_CODES = new Set(['rate_limited', 'queue_full', 'storage_full', 'internal', 'out_of_order']);
+
+/** The relay refused a send for now: keep it, and everything after it to that recipient, in order. */
+export function isRetryableRefusal(e: unknown): e is RelayError {
+  return e instanceof RelayError && (RETRYABLE_CODES.has(e.code) || e.status === 429 || e.status >= 500);
 }
 
 /** The relay could not be reached at all (refused, reset, DNS, TLS): callers queue and retry. */
@@ -176,7 +187,8 @@ function requestOnce<T>(target: RelayTarget, method: string, path: string, body:
         const err = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
         const code = typeof err?.code === 'string' ? err.code : `http_${status}`;
         const message = typeof err?.message === 'string' ? err.message : `the relay answered ${status}`;
-        reject(new RelayError(status, code, message));
+        const retryAfter = Number(res.headers['retry-after']);
+        reject(new RelayError(status, code, message, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined));
       });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));

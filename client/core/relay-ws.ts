@@ -9,13 +9,13 @@ import { checkRelayId, RELAY_ID_HEADER, RelayError, RelayUnreachable, type Relay
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional() }),
+  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional(), queued: z.number().int().nonnegative().optional() }),
   z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.string().optional() }),
   z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
   z.object({ type: z.literal('drained') }),
   z.object({ type: z.literal('presence'), user: z.string(), online: z.boolean() }),
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
-  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional(), retryAfter: z.number().nonnegative().optional() }),
   z.object({ type: z.literal('pong') }),
   // The relay's notice that some of our messages expired undelivered (docs/RELAY.md); ack it by id.
   z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.string().optional() })).max(10_000) }),
@@ -32,8 +32,6 @@ export interface RelaySocketEvents {
   frame: [RelayFrame];
   close: [code: number, reason: string];
 }
-
-const WS_ERROR_STATUS: Record<string, number> = { internal: 500, queue_full: 507, storage_full: 507 };
 
 /** How long a `send` frame may wait for its `sent` (or `error`) answer before we give up on it. */
 const SEND_TIMEOUT_MS = 15_000;
@@ -131,7 +129,9 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
    * Hands one message to the relay over this socket; resolves with `storedAt` once the relay has
    * stored it durably (`sent`), rejects with a RelayError for an `error` answer and with
    * RelayUnreachable when the socket closes or no answer comes in time. Frames on one socket are
-   * stored in the order they were sent, so several sends may be in flight without reordering.
+   * stored in the order they were sent, and after a retryable refusal the relay refuses the later
+   * ones to the same recipient (`out_of_order`) until the refused one is sent again, so several
+   * sends may be in flight without reordering.
    */
   submit(id: string, to: { user: string; device: number }[], body: string): Promise<string> {
     if (!this.open) return Promise.reject(new RelayUnreachable(this.url, new Error('the connection is closed')));
@@ -154,9 +154,8 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
     this.sends.delete(f.id);
     clearTimeout(p.timer);
     if (f.type === 'sent') p.resolve(f.storedAt ?? new Date().toISOString());
-    // The WebSocket answer has no HTTP status: give it the one the HTTP API uses for the code, so
-    // the outbox treats the relay's own failure (500) and a full queue or disk (507) as temporary.
-    else p.reject(new RelayError(WS_ERROR_STATUS[f.code] ?? 400, f.code, f.message ?? f.code));
+    // The WebSocket answer has no HTTP status: the code says what it is (isRetryableRefusal).
+    else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code, f.retryAfter));
     return true;
   }
 

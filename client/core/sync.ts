@@ -22,6 +22,10 @@ export interface SyncOptions {
 
 export interface SyncReport {
   received: number;
+  /** The relay said `drained`: everything queued at connect was received. */
+  drained: boolean;
+  /** When not drained: how many of the messages queued at connect were not received (if known). */
+  left: number | undefined;
   /** Messages that later ones showed missing and that stayed missing past the grace (gaps.ts). */
   gaps: Gap[];
   outbox: FlushReport & { held: string[] };
@@ -40,6 +44,7 @@ export async function maintainKeys(c: Client, t: RelayTarget, relayCount: number
 export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): Promise<SyncReport> {
   const graceMs = gapGraceMs();
   let received = 0;
+  let frames = 0;
   let drained = false;
   let wake: (() => void) | undefined;
   let failure: unknown;
@@ -53,6 +58,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       if (f.type === 'message') {
         const r = processIncoming(c, f);
         socket.ack(f.id);
+        frames++;
         // A group payload may release messages held until its key or change arrived.
         for (const x of r.kind === 'control' ? r.released : [r]) {
           if (x.kind === 'duplicate') {
@@ -119,6 +125,8 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     const second = await deliverOutbox(c, t, socket);
     return {
       received,
+      drained,
+      left: drained || hello.queued === undefined ? undefined : Math.max(0, hello.queued - frames),
       gaps: takeGaps(c, c.now(), graceMs),
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
     };

@@ -216,6 +216,22 @@ test('an expiry preview counts what would go and the clock of the last sweep', (
   assert.equal(s.expiryPreview(6000).clockHigh, 5000);
 });
 
+test('within one batch, a send refused as queue_full refuses the later sends of its stream to that recipient (out_of_order), not those of other streams', () => {
+  const s = setup();
+  const limits = { ...LIMITS, maxBytes: 1000 };
+  const sized = (id: string, bytes: number, stream?: number): SubmitRequest => ({ ...msg(id, [['bob', 1]], 'x'.repeat(bytes)), ...(stream !== undefined ? { stream } : {}) });
+  assert.ok(s.submitBatch([sized('m1', 600)], 1000, limits)[0]!.ok);
+  // m2 does not fit, m3 would: stored, it would reach bob before m2 is sent again.
+  const r = s.submitBatch([sized('m2', 600, 7), sized('m3', 100, 7), sized('c1', 100, 8), { ...sized('m4', 100, 7), to: [{ user: 'carol', device: 1 }] }], 2000, limits);
+  assert.deepEqual(
+    r.map((x) => (x.ok ? 'ok' : x.error.code)),
+    ['queue_full', 'out_of_order', 'ok', 'ok'],
+  );
+  assert.ok(!r[1]!.ok && isRelayError(r[1]!.error, 'out_of_order'));
+  // Without a stream (HTTP, one request at a time per recipient) each send is judged alone.
+  assert.deepEqual(s.submitBatch([sized('h1', 600), sized('h2', 100)], 3000, limits).map((x) => (x.ok ? 'ok' : x.error.code)), ['queue_full', 'ok']);
+});
+
 test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', () => {
   const s = setup();
   const token = (n: number) => new Uint8Array(32).fill(n);

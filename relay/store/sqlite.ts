@@ -9,7 +9,7 @@
 //    That survives kill -9 of the process (the OS still writes the WAL) but a power loss can lose
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
-import { RelayError } from '../errors.js';
+import { isRetryable, RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
@@ -301,7 +301,18 @@ class SqliteStore implements SqliteRelayStore {
       // count/sum scan is the expensive part of a send, and inside one transaction nothing else
       // changes it.
       const usage = new Map<string, { n: number; bytes: number }>();
-      return { acked, results: reqs.map((r) => this.submitOne(r, now, limits, usage)) };
+      // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
+      const refused = new Set<string>();
+      const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
+      const results = reqs.map((r): SubmitResult => {
+        if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
+        const keys = streamKeys(r);
+        if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
+        const res = this.submitOne(r, now, limits, usage);
+        if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
+        return res;
+      });
+      return { acked, results };
     });
   }
 
@@ -356,6 +367,10 @@ class SqliteStore implements SqliteRelayStore {
       this.s.deleteMessageIfDone.run(r.message_id, r.message_id);
     }
     return n;
+  }
+
+  queuedFor(to: Address): number {
+    return (this.s.queueUsage.get(to.user, to.device) as Row).n as number;
   }
 
   pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
@@ -449,7 +464,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 }
 
-function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full', message: string): SubmitResult {
+function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order', message: string): SubmitResult {
   return { ok: false, error: new RelayError(code, message) };
 }
 

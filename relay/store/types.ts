@@ -56,6 +56,12 @@ export interface SubmitRequest {
   body: Uint8Array;
   /** The body as the validated base64url text it arrived in: pushed live as is (never stored). */
   bodyText?: string;
+  /**
+   * Sends of one stream (one WebSocket connection) keep per-recipient order inside a commit
+   * batch: once one is refused with a retryable error (isRetryable), every later one of the same
+   * stream to any of its recipients is refused with out_of_order (see relay/ws/order-gate.ts).
+   */
+  stream?: number;
 }
 
 export type SubmitResult =
@@ -214,6 +220,8 @@ export interface Store {
    * arrived in an event-loop turn). Returns the number of deliveries deleted and the submit results.
    */
   commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] };
+  /** How many deliveries are queued for a device (told in its `hello`). */
+  queuedFor(to: Address): number;
   /** Queued messages of a device with delivery id > afterId, in order. */
   pending(to: Address, afterId: number, limit: number): QueuedMessage[];
 

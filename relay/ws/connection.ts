@@ -14,7 +14,8 @@ import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { RelayContext } from '../context.js';
 import { chargeSend, toSubmitRequest } from '../delivery/send.js';
-import { CLOSE, RelayError, toRelayError } from '../errors.js';
+import { CLOSE, isRetryable, RelayError, toRelayError } from '../errors.js';
+import { OrderGate } from './order-gate.js';
 import { clientFrame, describeIssue } from '../schemas.js';
 import type { Committed } from '../delivery/submitter.js';
 import type { Address } from '../store/index.js';
@@ -23,6 +24,7 @@ import { encodeBase64url } from '../wire/base64url.js';
 import { expiredFrame, messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
 
 const DRAIN_POLL_MS = 20;
+let streams = 0;
 
 export class Connection {
   readonly addr: Address;
@@ -33,6 +35,10 @@ export class Connection {
   private pumpScheduled = false;
   private drainTimer: NodeJS.Timeout | null = null;
   private badFrames = 0;
+  /** Per-recipient order of this connection's sends across refusals. */
+  private readonly order = new OrderGate();
+  /** Names this connection's sends to the store (SubmitRequest.stream). */
+  private readonly stream = ++streams;
   private alive = true;
   closed = false;
 
@@ -52,7 +58,14 @@ export class Connection {
   }
 
   start(): void {
-    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device) });
+    this.send({
+      type: 'hello',
+      user: this.addr.user,
+      device: this.addr.device,
+      oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device),
+      // So a client that stops before `drained` can say how much it left behind.
+      queued: this.ctx.store.queuedFor(this.addr),
+    });
     this.pump();
   }
 
@@ -205,12 +218,20 @@ export class Connection {
         this.ctx.submitter.ack(this.addr, Number(f.id));
         return;
       case 'send': {
+        const { seq, waitFor } = this.order.admit(f.id, f.to);
+        if (waitFor !== undefined) {
+          // Not charged: it is refused for the order's sake, and will be sent again.
+          const err = new RelayError('out_of_order', `an earlier send to the same recipient on this connection (${waitFor}) was refused; resend it first`);
+          if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
+          return;
+        }
         let req;
         try {
           // Charged first: a refused send is never decoded, queued or stored.
           chargeSend(this.ctx.limits, this.addr, f.to.length, this.ctx.now());
         } catch (e) {
-          this.rateLimited(toRelayError(e), f.id);
+          const err = toRelayError(e);
+          if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
           return;
         }
         try {
@@ -222,28 +243,42 @@ export class Connection {
           return;
         }
         const id = f.id;
-        this.ctx.submitter.submitThen(req, (r) => {
+        const to = f.to;
+        this.ctx.submitter.submitThen({ ...req, stream: this.stream }, (r) => {
           if (r.ok) this.sendText(sentFrame(id, new Date(r.storedAt).toISOString()));
-          else this.sendError(r.error, id);
+          else this.refuse(r.error, id, seq, to);
         });
         return;
       }
     }
   }
 
+  /** Answers a refused send; a retryable refusal holds its recipients (OrderGate). */
+  private refuse(e: RelayError, id: string, seq: number, to: readonly { user: string; device: number }[]): void {
+    this.sendError(e, id);
+    this.held(id, seq, to, e);
+  }
+
+  private held(id: string, seq: number, to: readonly { user: string; device: number }[], e: RelayError): void {
+    if (!isRetryable(e.code) || this.order.refused(id, seq, to)) return;
+    this.close(CLOSE.policy, 'too many refused sends outstanding');
+  }
+
   /**
-   * A send refused by the device's rate limit: answered with an error frame (the client retries
-   * after `retryAfter`). A peer that keeps sending without reading its answers would pile refusals
-   * up in the socket buffer, so once that is over the high-water mark the connection is closed
-   * instead: a flood costs the relay a parse and a bucket look-up per frame, and bounded memory.
+   * A send refused before it cost anything (the device's rate limit, the order gate): answered
+   * with an error frame (the client resends, after `retryAfter` for a rate limit); false when the
+   * connection was closed instead. A peer that keeps sending without reading its answers would
+   * pile refusals up in the socket buffer, so once that is over the high-water mark the connection
+   * is closed: a flood costs the relay a parse and a bucket look-up per frame, and bounded memory.
    */
-  private rateLimited(e: RelayError, id: string): void {
+  private refuseUncharged(e: RelayError, id: string): boolean {
     if (this.overHighWater()) {
       this.ctx.metrics.rejects.inc({ code: e.code });
       this.close(CLOSE.policy, 'rate limit ignored');
-      return;
+      return false;
     }
     this.sendError(e, id);
+    return true;
   }
 
   private badFrame(e: RelayError, id?: string): void {
