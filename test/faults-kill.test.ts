@@ -50,7 +50,7 @@ function startInbox(home: TestHome, onShown: (from: string, id: string, run: str
 
 let runs = 0;
 
-test('killing and stopping the relay and the receiving client at random points loses and reorders nothing, and repeats only a killed client's last line', { timeout: 240_000 }, async (t) => {
+test("killing and stopping the relay and the receiving client at random points loses and reorders nothing, and repeats only a killed client's last line", { timeout: 240_000 }, async (t) => {
   const seed = Number(process.env.FASTCHAT_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
   t.diagnostic(`seed ${seed} (replay: FASTCHAT_FAULTS_SEED=${seed})`);
   const rnd = prng(seed);
