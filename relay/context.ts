@@ -13,7 +13,8 @@ import { openSqliteStore, type SqliteRelayStore, type Store } from './store/inde
 
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
 export interface Presence {
-  onlineUsers(): string[];
+  /** The online users `viewer` may see (relay/ws/hub.ts says who that is). */
+  onlineUsers(viewer: string): string[];
 }
 
 export interface RelayContext {

@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .argument('<peer>', '@username or #group')
     .addHelpText(
       'after',
-      '\nInside: /who, /history N, /verify [confirm], /quit (or Ctrl-D, Ctrl-C), and @user to switch conversation.\nExample:\n  fastchat chat @bob',
+      "\nInside: /who, /history N, /verify [confirm], /file PATH (send a file), /help, /quit (or Ctrl-D,\nCtrl-C), and @user or #group to switch conversation. Quote a #group in a shell, where # starts a\ncomment.\nExamples:\n  fastchat chat @bob\n  fastchat chat '#team'",
     )
     .action(async (peerArg: string) => {
       const { isGroupArg, parsePeer } = await import('../format.js');

@@ -154,6 +154,9 @@ export class Submitter {
       }
     }
     for (const { a, id } of upTo.values()) this.bus.publish({ kind: 'queued', user: a.user, device: a.device, upTo: id });
+    results.forEach((r, i) => {
+      if (r.ok && r.revealedTo) for (const to of r.revealedTo) this.bus.publish({ kind: 'presence_revealed', user: batch[i]!.req.sender.user, to });
+    });
   }
 
   private commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number; storageFull: boolean }): SubmitResult[] {

@@ -99,6 +99,16 @@ CREATE TABLE IF NOT EXISTS blob_recipients (
   PRIMARY KEY (blob_id, username)
 ) WITHOUT ROWID;
 
+-- Presence is visible only to the users someone has sent a message to (sqlite-correspondents.ts):
+-- one row per (recipient account, sender account), kept for the message TTL after the last send.
+CREATE TABLE IF NOT EXISTS correspondents (
+  recipient  TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  sender     TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (recipient, sender)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS correspondents_sender ON correspondents(sender, expires_at);
+CREATE INDEX IF NOT EXISTS correspondents_expiry ON correspondents(expires_at);
 -- Facts about this database itself (relay/store/meta.ts): relay_id (made once, reported to
 -- clients so they notice a different or fresh database), commits (counted up by every write
 -- transaction; compared at start with the high-water mark kept outside the file, so a discarded

@@ -15,6 +15,7 @@ import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
+import { SqliteCorrespondents } from './sqlite-correspondents.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, ExpiryPreview, ExpiredNotice, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
   SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, SweepResult, UserRecord,
@@ -65,6 +66,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
 class SqliteStore implements SqliteRelayStore {
   private readonly s;
   readonly blobs: BlobIndex;
+  readonly correspondents: SqliteCorrespondents;
   private readonly bump;
 
   constructor(
@@ -75,6 +77,7 @@ class SqliteStore implements SqliteRelayStore {
     const bumpStmt = db.prepare("UPDATE relay_meta SET value = value + 1 WHERE key = 'commits' RETURNING value");
     this.bump = (): number => (bumpStmt.get() as { value: number }).value;
     this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
+    this.correspondents = new SqliteCorrespondents(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -294,26 +297,31 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
-    return this.write(() => {
-      // Acks first: a recipient that acked frees its quota for the sends of the same turn.
-      const acked = this.ackAll(acks);
-      // Queue usage is read once per recipient per batch and then counted up in memory: the
-      // count/sum scan is the expensive part of a send, and inside one transaction nothing else
-      // changes it.
-      const usage = new Map<string, { n: number; bytes: number }>();
-      // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
-      const refused = new Set<string>();
-      const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
-      const results = reqs.map((r): SubmitResult => {
-        if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
-        const keys = streamKeys(r);
-        if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
-        const res = this.submitOne(r, now, limits, usage);
-        if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
-        return res;
+    try {
+      return this.write(() => {
+        // Acks first: a recipient that acked frees its quota for the sends of the same turn.
+        const acked = this.ackAll(acks);
+        // Queue usage is read once per recipient per batch and then counted up in memory: the
+        // count/sum scan is the expensive part of a send, and inside one transaction nothing else
+        // changes it.
+        const usage = new Map<string, { n: number; bytes: number }>();
+        // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
+        const refused = new Set<string>();
+        const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
+        const results = reqs.map((r): SubmitResult => {
+          if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
+          const keys = streamKeys(r);
+          if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
+          const res = this.submitOne(r, now, limits, usage);
+          if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
+          return res;
+        });
+        return { acked, results };
       });
-      return { acked, results };
-    });
+    } catch (e) {
+      this.correspondents.forgetWritten();
+      throw e;
+    }
   }
 
   private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
@@ -351,7 +359,8 @@ class SqliteStore implements SqliteRelayStore {
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
-    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds };
+    const revealedTo = this.correspondents.record(r.sender.user, recipients.map((to) => to.user), now, expiresAt);
+    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds, ...(revealedTo.length > 0 ? { revealedTo } : {}) };
   }
 
   ackBatch(acks: AckRequest[]): number {
@@ -401,6 +410,7 @@ class SqliteStore implements SqliteRelayStore {
       const notices = this.queueExpiryNotices(now, ttlMs);
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
       this.s.expireSentIds.run(now);
+      this.correspondents.sweep(now);
       const sessions = this.s.expireSessions.run(now).changes;
       this.s.setClockHigh.run(now);
       return { messages, sessions, notices };
@@ -452,6 +462,7 @@ class SqliteStore implements SqliteRelayStore {
     return this.write(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
       if (gone) {
+        this.correspondents.forgetWritten(); // its rows went with the account (ON DELETE CASCADE)
         this.s.deleteSentIds.run(username);
         this.s.orphanMessages.run();
       }

@@ -72,6 +72,8 @@ export type SubmitResult =
       /** Recipient devices (none for a duplicate) and, index for index, their new delivery ids. */
       recipients: Address[];
       deliveryIds: number[];
+      /** Recipient accounts that this message made able to see the sender's presence (its first in the TTL). */
+      revealedTo?: string[];
     }
   | { ok: false; error: RelayError };
 
@@ -135,6 +137,19 @@ export interface BlobRecord {
 }
 
 /** Blob metadata (relay/blobs/ keeps the files). Each method is one transaction. */
+/**
+ * Who has sent whom a message, for presence: a user's presence is visible to the accounts it has
+ * sent a message to within the message TTL, and to nobody else.
+ */
+export interface CorrespondentIndex {
+  /** Notes that `sender` sent to `recipients` (inside the submit transaction); returns those it is new for. */
+  record(sender: string, recipients: string[], now: number, expiresAt: number): string[];
+  /** The accounts whose presence `viewer` may see. */
+  visibleTo(viewer: string, now: number): string[];
+  /** The accounts that may see `user`'s presence. */
+  audienceOf(user: string, now: number): string[];
+}
+
 export interface BlobIndex {
   create(rec: BlobRecord): void;
   get(id: string): BlobRecord | undefined;
@@ -244,6 +259,8 @@ export interface Store {
 
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
+  /** Who has sent whom a message (presence). */
+  readonly correspondents: CorrespondentIndex;
 
   close(): void;
 }
