@@ -6,6 +6,7 @@
 // the ciphertext: a wrong clock, or a lie, would otherwise show a reply before its question. The
 // relay's clock when it stored the message is the check on that claim.
 import { messageLines, safeText, shortTime } from './format.js';
+import { statusWord } from './core/status.js';
 
 /**
  * How far a sender's claimed time may be from the relay's clock at store before the claim is
@@ -56,7 +57,7 @@ export function messageBlock(v: MessageView, extra = '', columns?: number): stri
   const where = v.group ? `#${safeText(v.group)} ` : '';
   const head = `${shortTime(shownTime(v))}  ${where}${who}${v.identityChanged ? ' [KEY CHANGED]' : ''}${v.beforeChange ? ' (sent before the last change)' : ''}: `;
   let tail = extra;
-  if (v.direction === 'out') tail += `  (${v.status})`;
+  if (v.direction === 'out') tail += `  (${statusWord(v.status)})`;
   else if (v.status === 'failed') tail += `  (could not decrypt: ${safeText(v.error ?? 'failed')})`;
   if (clockSkewed(v)) tail += `  (sender's clock: ${shortTime(v.sentAt)})`;
   return messageLines(head, v.text ?? '—', tail, columns);

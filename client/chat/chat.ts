@@ -6,6 +6,7 @@ import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js'
 import { toHex } from '../../crypto/encoding.js';
 import { CliError } from '../errors.js';
 import { relayTarget, type Client } from '../core/context.js';
+import { expiredWarning, markExpired } from '../core/expired.js';
 import { history } from '../core/history.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
@@ -65,6 +66,10 @@ export class Chat {
           this.reportGaps();
           // The backlog is in: queued group messages may go now (sync before send).
           this.serial(() => this.flushGroups());
+        } else if (f.type === 'expired') {
+          const w = expiredWarning(markExpired(this.c, f.messages));
+          socket.ack(f.id);
+          if (w) this.screen.print(`! ${w}`);
         } else if (f.type === 'presence') {
           if (f.online) this.online.add(f.user);
           else this.online.delete(f.user);

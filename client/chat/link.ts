@@ -1,7 +1,7 @@
 // The chat's relay link: a WebSocket that comes back by itself when the relay restarts or the
 // network drops (backoff from 0.5 s up to 10 s), and says so once per change.
 import { describeClose, RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from '../core/relay-ws.js';
-import { RelayError, type RelayTarget } from '../core/relay-http.js';
+import { RelayError, WrongRelay, type RelayTarget } from '../core/relay-http.js';
 
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -58,7 +58,7 @@ export class RelayLink {
       this.ev.onUp(hello, socket, reconnected);
     } catch (e) {
       // A refusal (bad token, banned account) will not go away by retrying.
-      if (e instanceof RelayUnauthorized || e instanceof RelayError) {
+      if (e instanceof RelayUnauthorized || e instanceof RelayError || e instanceof WrongRelay) {
         this.ev.onFatal(e);
         return;
       }

@@ -12,7 +12,7 @@ import { relayTarget, type Client, type PublicHome } from './context.js';
 import { publishKeys } from './prekeys.js';
 import { getNewPassword, getPassword, passwordHint } from './prompt.js';
 import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
-import { RelayError, type RelayTarget } from './relay-http.js';
+import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
 export function checkUsername(username: string): string {
   const u = foldUsername(username);
@@ -43,6 +43,28 @@ export interface AccountResult {
   relay: string;
   deviceId: number;
   oneTimePreKeys: number;
+}
+
+/**
+ * The relay id this home expects at `url`: the one it registered on, unless the user says the
+ * relay there is a new one (`--new-relay`) or names another URL.
+ */
+function expectedRelay(c: Client, url: string, newRelay: boolean): { relayId?: string } {
+  return !newRelay && c.config.relayId && url === c.config.relay ? { relayId: c.config.relayId } : {};
+}
+
+/**
+ * Before register or login (which change state on the relay), asks which relay answers: a reset
+ * or replaced relay is named as such, instead of "wrong password" or a fresh account made there.
+ */
+async function checkSameRelay(t: RelayTarget): Promise<void> {
+  if (!t.relayId) return;
+  try {
+    await request(t, 'GET', '/healthz');
+  } catch (e) {
+    if (e instanceof RelayError) return; // e.g. 503 storage full: the id was checked before the status
+    throw e;
+  }
 }
 
 /**
@@ -81,20 +103,23 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
   }
   if (!replaceKeys) await refuseOtherKeys(c, { ...t, token: s.token }, username, s.deviceId);
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
-  c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}) };
+  const relayId = relayIdSeen(t.url);
+  c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
   if (!t.ca) delete c.config.ca;
+  if (!relayId) delete c.config.relayId;
   saveConfig(c.home, c.config);
   const n = await publishKeys(c, { ...t, token: s.token });
   return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
 }
 
-export async function register(c: Client, username: string, relay: string, ca: string | undefined): Promise<AccountResult> {
+export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false): Promise<AccountResult> {
   if (c.config.username && c.config.username !== username && loadToken(c.home)) {
     throw new CliError('already_registered', `this home is already logged in as @${c.config.username}`, {
       hint: 'use another FASTCHAT_HOME for a second account, or `fastchat logout` first',
     });
   }
-  const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}) };
+  const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}), ...expectedRelay(c, relay, newRelay) };
+  await checkSameRelay(t);
   const password = await getPassword({ fresh: true });
   try {
     await createAccount(t, username, password);
@@ -111,10 +136,11 @@ export async function register(c: Client, username: string, relay: string, ca: s
   return logInAndPublish(c, t, username, password, false);
 }
 
-export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined, replaceKeys = false): Promise<AccountResult> {
+export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined, replaceKeys = false, newRelay = false): Promise<AccountResult> {
   const url = relay ?? c.config.relay;
   if (!url) throw usageError('no relay URL', 'pass --relay URL (it is remembered afterwards)');
-  const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}) };
+  const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}), ...expectedRelay(c, url, newRelay) };
+  await checkSameRelay(t);
   return logInAndPublish(c, t, username, await getPassword(), replaceKeys);
 }
 

@@ -108,5 +108,5 @@ export function relayTarget(c: { home: Home; config: Config }): RelayTarget {
   const token = loadToken(c.home);
   if (!c.config.relay) throw new CliError('no_relay', 'no relay configured', { hint: 'run `fastchat login <username> --relay URL`' });
   if (!token) throw new CliError('logged_out', 'not logged in to the relay', { hint: `run \`fastchat login ${c.config.username}\`` });
-  return { url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}) };
+  return { url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}), ...(c.config.relayId ? { relayId: c.config.relayId } : {}) };
 }

@@ -16,6 +16,7 @@ import { encryptGroupMessage, isMember, peekGroupMessage } from '../../crypto/gr
 import type { RowKey } from './at-rest.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
+import { rememberSent } from './expired.js';
 import { startEpoch } from './group-keys.js';
 import { loadGroup, loadOurKey, saveOurKey } from './group-store.js';
 import { postMessage } from './relay-api.js';
@@ -58,6 +59,7 @@ function finish(c: Pick<Client, 'db'>, r: Row, status: 'sent' | 'failed', error:
   tx(c.db, () => {
     c.db.prepare('DELETE FROM group_outbox WHERE seq = ?').run(r.seq);
     c.db.prepare("UPDATE group_messages SET status = ?, error = ? WHERE group_id = ? AND direction = 'out' AND id = ?").run(status, error, r.group_id, r.message_id);
+    if (status === 'sent') rememberSent(c.db, r.client_id, 'group', r.group_id.toString('hex'), r.message_id, Date.now());
   });
 }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
-import { RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { checkRelayId, RELAY_ID_HEADER, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
@@ -17,6 +17,8 @@ const Frame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional(), retryAfter: z.number().nonnegative().optional() }),
   z.object({ type: z.literal('pong') }),
+  // The relay's notice that some of our messages expired undelivered (docs/RELAY.md); ack it by id.
+  z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.string().optional() })).max(10_000) }),
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
 export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
@@ -70,6 +72,14 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
         ws.terminate();
         reject(e);
       };
+      // The upgrade names the relay's database: a different one is refused before any frame.
+      ws.on('upgrade', (res) => {
+        try {
+          checkRelayId(t, res.headers[RELAY_ID_HEADER]);
+        } catch (e) {
+          fail(e as Error);
+        }
+      });
       ws.on('unexpected-response', (_req, res) => {
         res.resume();
         const status = res.statusCode ?? 0;

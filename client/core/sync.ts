@@ -5,6 +5,7 @@
 import type { Client } from './context.js';
 import { expireHeld } from './group-held.js';
 import { flushGroupOutbox, type GroupFlushReport } from './group-outbox.js';
+import { expiredWarning, markExpired } from './expired.js';
 import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
@@ -75,6 +76,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
           opts.onIncoming(x);
         }
         pokeWaiter();
+      } else if (f.type === 'expired') {
+        const w = expiredWarning(markExpired(c, f.messages));
+        socket.ack(f.id);
+        if (w) opts.onWarning(w);
       } else if (f.type === 'drained') {
         drained = true;
         pokeWaiter();

@@ -66,6 +66,6 @@ test('forgets a group\'s fence a message TTL after its last message', async (t) 
   const to = [{ user: 'bob', device: 1 }];
   assert.equal((await a.ws.sendMessage('f9', to, groupBody(1, 9))).type, 'sent');
   assert.equal((await a.ws.sendMessage('f1', to, groupBody(1, 1))).code, 'stale_epoch');
-  r.ctx.store.sweep(advance(61_000));
+  r.ctx.store.sweep(advance(61_000), 60_000);
   assert.equal((await a.ws.sendMessage('f1-later', to, groupBody(1, 1))).type, 'sent');
 });

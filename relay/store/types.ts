@@ -90,6 +90,8 @@ export interface AckRequest {
 
 export interface QueuedMessage {
   deliveryId: number;
+  /** 'message': a sender's ciphertext; 'expired': the relay's expiry notice (body: JSON, docs/RELAY.md). */
+  kind: 'message' | 'expired';
   clientId: string;
   from: Address;
   body: Uint8Array;
@@ -100,6 +102,33 @@ export interface QueueLimits {
   maxMessages: number;
   maxBytes: number;
   ttlMs: number;
+  /** The disk is below its headroom: new messages are refused with storage_full (acks still commit). */
+  storageFull?: boolean;
+}
+
+/** What a sweep at some time would delete (relay/sweep.ts decides whether it may). */
+export interface ExpiryPreview {
+  /** Deliveries queued, and those whose message would expire. */
+  queued: number;
+  expiring: number;
+  /** Login sessions, and those that would expire. */
+  sessions: number;
+  expiringSessions: number;
+  /** The relay's clock at its last completed sweep, or null before the first. */
+  clockHigh: number | null;
+}
+
+/** An expiry notice queued for a sender device. */
+export interface ExpiredNotice {
+  to: Address;
+  deliveryId: number;
+  messages: number;
+}
+
+export interface SweepResult {
+  messages: number;
+  sessions: number;
+  notices: ExpiredNotice[];
 }
 
 /** Metadata of one stored blob; its bytes are a file in the blob directory, never in a row. */
@@ -145,6 +174,8 @@ export interface BlobIndex {
 }
 
 export interface Store {
+  /** This database's id, made once (relay/store/meta.ts); clients remember it. */
+  readonly relayId: string;
   /** false when the (already case-folded) name exists. */
   createUser(username: string, passwordHash: string, now: number): boolean;
   getUser(username: string): UserRecord | undefined;
@@ -215,8 +246,14 @@ export interface Store {
   /** Queued messages of a device with delivery id > afterId, in order. */
   pending(to: Address, afterId: number, limit: number): QueuedMessage[];
 
-  /** Deletes expired messages, dedup records and sessions. */
-  sweep(now: number): { messages: number; sessions: number };
+  /** What sweep(now) would delete, and the clock of the last sweep (a jump shows as a gap). */
+  expiryPreview(now: number): ExpiryPreview;
+  /**
+   * Deletes expired messages, dedup records and sessions, and records `now` as the last sweep's
+   * clock, in one transaction. Each sender device with an undelivered expired message first gets
+   * an expiry notice in its queue (kept for `noticeTtlMs`).
+   */
+  sweep(now: number, noticeTtlMs: number): SweepResult;
   /** Total queued deliveries (a metric). */
   queueDepth(): number;
 

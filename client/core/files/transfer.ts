@@ -55,6 +55,7 @@ const UPLOAD_HINTS: Record<string, string> = {
   quota_exceeded: 'your files on the relay count against a quota until every recipient has fetched them; try again later, or ask the relay operator (--blob-quota-bytes)',
   payload_too_large: 'the relay has a size limit for files (--max-blob-bytes); split the file or ask the operator',
   unknown_user: 'check the recipient\'s username',
+  storage_full: 'the relay\'s disk is full, so it takes no new files or messages until its operator frees space; try again later',
 };
 
 export interface Uploaded {
