@@ -106,7 +106,7 @@ workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {
   const group = createGroup({ user: 'alice', identity: alice }, 'bench', [{ user: 'carol', signPublic: carol.signPublic }], random).state;
   let ours: OurSenderKey = createSenderKey(group, 'alice', random);
   const groupEncrypt = (): void => {
-    ours = encryptGroupMessage(ours, plaintext).state;
+    ours = encryptGroupMessage(ours, group, plaintext, random).state;
   };
   const signKey = na.crypto_sign_keypair();
   const rawSealSign = (): void => {

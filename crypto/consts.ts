@@ -65,8 +65,11 @@ export const LABELS = {
   groupChainKey: 'fastchat/v1/group/chain-key',
   /** Keyed-BLAKE2b message of the sender-chain step that yields a message key. */
   groupMessageKey: 'fastchat/v1/group/message-key',
-  /** HKDF info expanding a group message key into the AEAD key and nonce. */
-  groupMessageKeys: 'fastchat/v1/group/message-keys',
+  /**
+   * HKDF info expanding a group message key and the message's random salt into the AEAD key and
+   * nonce. v2: the salt (group format 3) makes this a different derivation from v1's.
+   */
+  groupMessageKeys: 'fastchat/v2/group/message-keys',
   /** Ed25519 signature by a member's group signature key over a group message. */
   groupMessageSignature: 'fastchat/v1/group/message-signature',
   /** BLAKE2b-256 prefix of a group id: binds the id to its creator's key and salt (no squatting). */
@@ -181,11 +184,14 @@ export const SESSION_STATE_TAG = 0x21;
 // ---- groups (crypto/group/) --------------------------------------------------------------------
 /**
  * First byte of every group structure (records, states, distributions, messages, stored keys),
- * in place of PROTOCOL_VERSION. Format 2 binds the membership transcript into every epoch-scoped
- * object and the group id to its creator; a format-1 structure is refused as unsupported_version
- * before anything else is read, so an old peer gets a clear error, not a wrong parse.
+ * in place of PROTOCOL_VERSION. Format 2 bound the membership transcript into every epoch-scoped
+ * object and the group id to its creator; format 3 lets a sender key outlive changes that take
+ * nobody out (the key's own epoch travels beside the message's), records in the state the epoch
+ * from which keys must date (`keyFloor`), and salts every group message so a rolled-back sender
+ * chain never repeats a (key, nonce). An older structure is refused as unsupported_version before
+ * anything else is read, so an old peer gets a clear error, not a wrong parse.
  */
-export const GROUP_VERSION = 2;
+export const GROUP_VERSION = 3;
 /**
  * Group ids are BLAKE2b-256(LABELS.groupId || creator || creator's key || 32 random salt bytes):
  * collision-free without coordination, unguessable, and only the creator can make a create record
@@ -204,6 +210,12 @@ export const GROUP_NAME_MAX_BYTES = 128;
 export const MAX_GROUP_MEMBERS = 1000;
 /** Sender chain key size: same as the ratchet's chain keys. */
 export const GROUP_CHAIN_KEY_BYTES = 32;
+/**
+ * Random salt in every group message, expanded with the message key into the AEAD key and nonce:
+ * a sender chain restored from an old copy derives the same message keys again, and two
+ * encryptions under one message key then collide only with probability 2^-128 (as RATCHET_SALT_BYTES).
+ */
+export const GROUP_MESSAGE_SALT_BYTES = 16;
 /** Most message keys one group message may skip: the ratchet's MAX_SKIP, for the same reasons. */
 export const GROUP_MAX_SKIP = MAX_SKIP;
 /** Most skipped keys one sender's chain keeps (oldest evicted): two full bursts, 2000 × 36 B. */
@@ -256,6 +268,14 @@ export const GROUP_HELD_MAX_BYTES_PER_SENDER = 2 * 1024 * 1024;
  * 30 days; a week covers a member who was offline while the rest of the group moved on.
  */
 export const GROUP_HELD_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Most recipient devices in one relay submission of a group message: the relay's default
+ * `--max-recipients` (docs/RELAY.md). A group of up to MAX_GROUP_MEMBERS accounts with several
+ * devices each goes as several submissions of the same body; the k-th after the first has the
+ * client id `<id>-<k>`, so a resend after a partial failure is a no-op for the parts stored already.
+ */
+export const GROUP_FANOUT_MAX_RECIPIENTS = 1000;
 
 // ---- attachments (crypto/attachment.ts) --------------------------------------------------------
 /** Second byte of an attachment blob (after PROTOCOL_VERSION); 0x40.. keeps clear of the rest. */

@@ -19,6 +19,7 @@ export const CRYPTO_ERROR_CODES = [
   'not_authorized', // the author may not make this change (not an admin / not a member / not self)
   'invalid_change', // a well-formed change that does not apply (add a member twice, remove a stranger)
   'fork', // a key, message or record bound to another membership transcript of the same epoch
+  'stale_key', // a group sender key made before the last removal (its sender had to rotate) or after the epoch it is used in
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];

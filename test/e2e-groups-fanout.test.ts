@@ -55,9 +55,16 @@ describe('a 20-member group', () => {
     tmp?.cleanup();
   });
 
-  it('sends one message as one upload that the relay fans out to the 19 other members', async () => {
+  it('sends one message as one upload that the relay fans out to the 19 other members, after one key per member on the first', async () => {
+    const start = await storedTotal(relay);
     const created = JSON.parse((await alice.ok(['group', 'create', '#big', ...others.map((h) => `@${h.name}`), '--json'])).stdout);
     assert.equal(created.members.length, 20);
+    assert.equal((await storedTotal(relay)) - start, 19, 'the create cost one record per member, nothing more');
+
+    const first = await storedTotal(relay);
+    const hello = JSON.parse((await alice.ok(['send', '#big', 'the first message', '--json'])).stdout);
+    assert.equal(hello.status, 'sent');
+    assert.equal((await storedTotal(relay)) - first, 19 + 1, 'the first message: her key to each member, then one upload');
 
     const before = await storedTotal(relay);
     const sent = JSON.parse((await alice.ok(['send', '#big', 'one upload for all', '--json'])).stdout);
@@ -78,8 +85,8 @@ describe('a 20-member group', () => {
     }
 
     // Two recipients read it: one through the binary, one through the core.
-    const first = jsonLines((await others[0]!.ok(['inbox', '--json'])).stdout);
-    assert.deepEqual(first.map((m) => [m.group, m.from, m.text]), [['big', 'alice', 'one upload for all']]);
+    const read = jsonLines((await others[0]!.ok(['inbox', '--json'])).stdout);
+    assert.deepEqual(read.map((m) => [m.group, m.from, m.text]), [['big', 'alice', 'the first message'], ['big', 'alice', 'one upload for all']]);
     const last = await withCore(others[18]!, async (c) => {
       const { syncInbox } = await import('../client/core/sync.js');
       const { relayTarget } = await import('../client/core/context.js');
@@ -87,6 +94,6 @@ describe('a 20-member group', () => {
       await syncInbox(c, relayTarget(c), { onIncoming: (m) => void (m.kind === 'text' && got.push({ from: m.from, text: m.text, group: m.group?.label })), onWarning: () => {} });
       return got;
     });
-    assert.deepEqual(last, [{ from: 'alice', text: 'one upload for all', group: 'big' }]);
+    assert.deepEqual(last, [{ from: 'alice', text: 'the first message', group: 'big' }, { from: 'alice', text: 'one upload for all', group: 'big' }]);
   });
 });

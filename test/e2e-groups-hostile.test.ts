@@ -13,6 +13,7 @@ import {
   peekGroupMessage,
   proposeChange,
   signGroupChange,
+  type EpochView,
   type OurSenderKey,
 } from '../crypto/group/index.js';
 import { sodium } from '../crypto/sodium.js';
@@ -42,28 +43,46 @@ async function syncAll(...homes: TestHome[]): Promise<void> {
   for (const h of homes) await h.ok(['inbox']);
 }
 
-/** The key `home` sends with in `group` now (a modified client can keep it after it should not). */
-function currentKey(home: TestHome, group: string): Promise<OurSenderKey> {
+/** What `home` sends with in `group` now: its key and the state it holds (a modified client can keep both after it should not). */
+interface Kept {
+  key: OurSenderKey;
+  at: EpochView;
+}
+
+function currentKey(home: TestHome, group: string): Promise<Kept> {
   return withCore(home, (c) => {
     const g = listGroups(c).find((x) => x.state.name === group)!;
-    return loadOurKey(c, g.groupId, home.name, g.state.epoch)!;
+    return { key: loadOurKey(c, g.groupId, home.name)!, at: g.state };
   });
 }
 
-/** A group message under `key`, as a modified client would make it; the key moves on. */
-function craft(key: OurSenderKey, text: string): { body: string; key: OurSenderKey } {
-  const id = toBase64url(sodium().randombytes_buf(12));
-  const { state, message } = encryptGroupMessage(key, encodePayload({ v: 1, type: 'text', id, text, sentAt: new Date().toISOString() }));
-  return { body: toBase64url(message), key: state };
+const random = (n: number): Uint8Array => sodium().randombytes_buf(n);
+
+/** A group message under `kept.key` on the state `kept.at`, as a modified client would make it; the key moves on. */
+function craft(kept: Kept, text: string): { body: string; kept: Kept } {
+  const id = toBase64url(random(12));
+  const { state, message } = encryptGroupMessage(kept.key, kept.at, encodePayload({ v: 1, type: 'text', id, text, sentAt: new Date().toISOString() }), random);
+  return { body: toBase64url(message), kept: { key: state, at: kept.at } };
 }
 
-/** Every receiving chain in `home`'s store tries `body`: true when one opens it. */
+/** A stranger's key and state for a group id it names (junk that only has to parse). */
+function junkKey(groupId: Uint8Array, epoch: number, transcript: Uint8Array): Kept {
+  return { key: { groupId, epoch, sender: 'mallory', counter: 0, chainKey: random(32), ...signPair() }, at: { groupId, epoch, transcript, keyFloor: 0 } };
+}
+
+/**
+ * Every receiving chain in `home`'s store tries `body` under the view the message itself names,
+ * as a modified client would (no key floor, whatever key epoch it claims): true when one opens it.
+ */
 function anyKeyOpens(home: TestHome, body: string): Promise<boolean> {
   return withCore(home, (c) => {
+    const bytes = fromBase64url(body);
+    const h = peekGroupMessage(bytes);
     const rows = c.db.prepare('SELECT group_id, sender, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; epoch: number }[];
     return rows.some((r) => {
       try {
-        decryptGroupMessage(loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!, fromBase64url(body));
+        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!;
+        decryptGroupMessage({ ...k, epoch: h.keyEpoch }, { groupId: h.groupId, epoch: h.epoch, transcript: h.transcript, keyFloor: 0 }, bytes);
         return true;
       } catch {
         return false;
@@ -89,9 +108,12 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     world?.tmp.cleanup();
   });
 
-  let carolsOldKey: OurSenderKey;
+  let carolsOldKey: Kept;
 
   it('has every member, the admin included, refuse a removed member whose client never heard of the removal', async () => {
+    // Everyone has spoken once, so each holds the others' keys.
+    for (const h of [alice, bob, carol]) await h.ok(['send', '#team', `hello from ${h.name}`]);
+    await syncAll(alice, bob, carol);
     carolsOldKey = await currentKey(carol, 'team');
     await alice.ok(['group', 'remove', '#team', '@carol']);
     // The relay keeps the removal (and alice's new key) from carol: her client still thinks she is in.
@@ -109,7 +131,7 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     // A modified client sends with the key it had before the removal, straight to the relay (the
     // key as it is now: the one her honest send moved on).
     const kept = await currentKey(carol, 'team');
-    assert.equal(kept.epoch, carolsOldKey.epoch);
+    assert.equal(kept.key.epoch, carolsOldKey.key.epoch);
     const forged = craft(kept, 'sent with a key kept after removal');
     await inject(relay, 'carol', ['alice', 'bob'], forged.body, 'carol-kept-key-1');
     for (const h of [alice, bob]) {
@@ -119,10 +141,11 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     }
   });
 
-  let bobsEpochOneKey: OurSenderKey;
+  let bobsEpochOneKey: Kept;
 
   it('shows an old-epoch message of a current member within the grace as sent before the change, and refuses it past the grace count and time', async () => {
-    await bob.ok(['inbox']);
+    await bob.ok(['send', '#team', 'bob after the removal']); // his key of the new epoch
+    await alice.ok(['inbox']);
     bobsEpochOneKey = await currentKey(bob, 'team');
     await alice.ok(['group', 'rename', '#team', 'crew']);
     // Bob's modified client does not sync and keeps sending with the key of the epoch before.
@@ -130,7 +153,7 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     const bodies: string[] = [];
     for (let i = 0; i <= GROUP_LATE_GRACE_MESSAGES; i++) {
       const m = craft(key, `late ${i}`);
-      key = m.key;
+      key = m.kept;
       bodies.push(m.body);
     }
     await withCore(bob, async (c) => {
@@ -148,30 +171,35 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     assert.match(text.stdout, /@bob \(sent before the last change\): late 0/);
   });
 
-  it('drops the receiving chains of an ended epoch once the grace time is over', async () => {
+  it('keeps a receiving chain across changes that take nobody out, and drops it once a removal retired it and the grace time is over', async () => {
     await bob.ok(['inbox']);
-    await alice.ok(['group', 'promote', '#crew', '@bob']);
-    const late = craft(await currentKey(bob, 'crew'), 'one epoch late');
+    await alice.ok(['group', 'add', '#crew', '@dave']);
+    await syncAll(bob, dave);
+    const kept = await currentKey(bob, 'crew');
+    const late = craft(kept, 'one epoch late');
+    await alice.ok(['group', 'remove', '#crew', '@dave']);
     const results = await withCore(alice, (c) => {
       const g = listGroups(c).find((x) => x.state.name === 'crew')!;
-      const epoch = g.state.epoch - 1;
-      const count = (): number => (c.db.prepare("SELECT COUNT(*) AS n FROM group_sender_keys WHERE group_id = ? AND sender = 'bob' AND epoch = ? AND ours = 0").get(Buffer.from(g.groupId), epoch) as { n: number }).n;
+      assert.ok(g.state.keyFloor > kept.key.epoch && kept.key.epoch < g.state.epoch - 1, 'bob\'s key served epochs after it was made, until the removal');
+      const count = (): number => (c.db.prepare("SELECT COUNT(*) AS n FROM group_sender_keys WHERE group_id = ? AND sender = 'bob' AND epoch = ? AND ours = 0").get(Buffer.from(g.groupId), kept.key.epoch) as { n: number }).n;
       const before = count();
       const frame = (b: string, id: string) => ({ type: 'message' as const, id, clientId: id, from: { user: 'bob', device: 1 }, body: b, sentAt: new Date().toISOString() });
       c.now = () => Date.now() + GROUP_LATE_GRACE_MS + 60_000;
       const r = processIncoming(c, frame(late.body, 'grace-over'));
       return { before, after: count(), r };
     });
-    assert.equal(results.before, 1, 'alice kept bob\'s chain of the epoch that just ended');
+    assert.equal(results.before, 1, 'alice kept bob\'s chain, which served until the removal');
     assert.equal(results.r.kind, 'group_rejected');
     assert.equal(results.r.kind === 'group_rejected' && results.r.reason, 'late');
     assert.equal(results.after, 0, 'and dropped it when its grace was over');
   });
 
-  it('makes a member that has not synced since a removal send at the new epoch, so the removed member cannot read it', async () => {
+  it('makes a member that has not synced since a removal send at the new epoch under a new key, so the removed member cannot read it', async () => {
     await syncAll(alice, bob, dave);
     await alice.ok(['group', 'create', '#ops', '@bob', '@dave']);
     await syncAll(bob, dave, alice);
+    await bob.ok(['send', '#ops', 'dave may read this']); // dave holds bob's key from here
+    await syncAll(dave, alice);
     await alice.ok(['group', 'remove', '#ops', '@dave']);
     // Bob has not run anything since: `send` learns of the removal first.
     const r = await bob.ok(['send', '#ops', 'dave must not read this', '--json']);
@@ -221,14 +249,14 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     await alice.ok(['group', 'rename', '#ops', 'ops2']);
     await alice.ok(['send', '#ops2', 'new epoch']); // the relay has now seen the new epoch
     // Bob's modified client skips the sync and sends with the old epoch's key.
-    const stale = craft(bobsKey, 'from the old epoch');
+    const stale = craft(bobsKey, 'from the old epoch'); // on the state before the rename
     const err = await withCore(bob, (c) => postMessage(relayTarget(c), 'stale-1', [{ user: 'alice', device: 1 }], stale.body).then(() => null, (e: unknown) => e));
     assert.ok(err instanceof RelayError, String(err));
     assert.equal(err.code, 'stale_epoch');
     assert.equal(err.status, 409);
     // A stranger who learned the group id raises the fence far ahead: the group still talks.
     const h = peekGroupMessage(fromBase64url(relayBodies(relay, 'alice', 'bob').filter(isGroupBody).pop()!.body));
-    const junk = craft({ groupId: h.groupId, epoch: 1000, transcript: h.transcript, sender: 'mallory', counter: 0, chainKey: new Uint8Array(32), ...signPair() }, 'x');
+    const junk = craft(junkKey(h.groupId, 1000, h.transcript), 'x');
     await inject(relay, 'mallory', ['mallory'], junk.body, 'raise-fence');
     await mallory.ok(['inbox']);
     // Bob still knows the group as #ops: his send renames it on the way (the pass applies it).
@@ -335,7 +363,7 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     const ws = await relayAs(relay, 'mallory', 1);
     try {
       for (let i = 0; i < n; i++) {
-        const junk = craft({ groupId: sodium().randombytes_buf(32), epoch: 0, transcript: sodium().randombytes_buf(32), sender: 'mallory', counter: 0, chainKey: sodium().randombytes_buf(32), ...signPair() }, 'x'.repeat(7000));
+        const junk = craft(junkKey(random(32), 0, random(32)), 'x'.repeat(7000));
         const ack = await ws.sendMessage(`flood-${i}`, [{ user: 'carol', device: 1 }], junk.body);
         assert.equal(ack.type, 'sent');
       }
@@ -359,12 +387,14 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
   });
 
   it('refuses a group message in the old group format with a clear error, not garbage', async () => {
-    const old = new Uint8Array(200);
-    old[0] = 1; // group format 1
-    old[1] = 0x33;
-    await inject(relay, 'bob', ['alice'], toBase64url(old), 'old-format-1');
-    const r = await inbox(alice);
-    assert.match(r.stderr, /\(unsupported_version\): it uses another group format/);
+    for (const version of [1, 2]) {
+      const old = new Uint8Array(200);
+      old[0] = version; // group formats 1 and 2
+      old[1] = 0x33;
+      await inject(relay, 'bob', ['alice'], toBase64url(old), `old-format-${version}`);
+      const r = await inbox(alice);
+      assert.match(r.stderr, /\(unsupported_version\): it uses another group format/);
+    }
   });
 });
 

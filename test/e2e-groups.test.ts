@@ -6,10 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { encodePayload } from '../client/core/payload.js';
 import { closeAgents } from '../client/core/relay-http.js';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
-import { decryptGroupMessage, encryptGroupMessage, groupStateHash, signGroupChange } from '../crypto/group/index.js';
+import { decryptGroupMessage, encryptGroupMessage, groupStateHash, peekGroupMessage, signGroupChange } from '../crypto/group/index.js';
+import { sodium } from '../crypto/sodium.js';
 import { withCore } from './util/client-core.js';
 import { jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
-import { relayAs, relayBodies } from './util/group-e2e.js';
+import { isGroupBody, relayAs, relayBodies } from './util/group-e2e.js';
 import type { RelayProcess } from './util/relay-process.js';
 
 async function inbox(home: TestHome): Promise<{ messages: any[]; stderr: string }> {
@@ -116,17 +117,28 @@ describe('groups between homes through a real relay', () => {
     }
   });
 
-  it('gives an added member the whole chain and keys of the new epoch only', async () => {
+  it('gives an added member the whole chain and each member\'s key from its next message on: nothing sent before, and nobody rotates', async () => {
+    const keyEpoch = async (h: TestHome): Promise<number> => {
+      const { listGroups, loadOurKey } = await import('../client/core/group-store.js');
+      return withCore(h, (c) => loadOurKey(c, listGroups(c)[0]!.groupId, h.name)!.epoch);
+    };
+    const before = await keyEpoch(alice);
+    await bob.ok(['inbox']);
     const r = JSON.parse((await alice.ok(['group', 'add', '#team', '@dave', '--json'])).stdout);
     assert.equal(r.epoch, 1);
+    assert.equal(relayBodies(relay, 'alice', 'bob').length, 1, 'bob got the record, and nothing else');
     const d = await inbox(dave);
     assert.deepEqual(d.messages, [], 'no history before the add');
     assert.deepEqual((await info(dave)).members.map((m: any) => m.user), ['alice', 'bob', 'carol', 'dave']);
     for (const h of [bob, carol, alice]) await h.ok(['inbox']);
-    await dave.ok(['inbox']);
+    await alice.ok(['send', '#team', 'welcome dave']);
+    assert.equal(await keyEpoch(alice), before, 'alice kept her key across the add');
+    const toBob = relayBodies(relay, 'alice', 'bob');
+    assert.deepEqual(toBob.map(isGroupBody), [true], 'bob got the message only: he holds the key already');
+    assert.deepEqual((await inbox(dave)).messages.map((m) => `${m.from}:${m.text}`), ['alice:welcome dave']);
     await dave.ok(['send', '#team', 'hello from dave']);
     for (const h of [alice, bob, carol]) {
-      assert.deepEqual((await inbox(h)).messages.map((m) => `${m.from}:${m.text}`), ['dave:hello from dave'], h.name);
+      assert.deepEqual((await inbox(h)).messages.map((m) => `${m.from}:${m.text}`), h === alice ? ['dave:hello from dave'] : ['alice:welcome dave', 'dave:hello from dave'], h.name);
     }
   });
 
@@ -149,9 +161,13 @@ describe('groups between homes through a real relay', () => {
       const { parseTheirSenderKey } = await import('../crypto/group/index.js');
       const keys = c.db.prepare("SELECT group_id, epoch, key FROM group_sender_keys WHERE sender = 'alice' AND ours = 0").all() as { group_id: Buffer; epoch: number; key: Buffer }[];
       assert.ok(keys.length > 0);
+      // Her modified client would try each chain under the view the message itself names.
+      const h = peekGroupMessage(fromBase64url(afterRemoval.body));
       for (const k of keys) {
         const theirs = parseTheirSenderKey(c.sealer.open('group_sender_key', [k.group_id, 'alice', k.epoch, 0], new Uint8Array(k.key)));
-        assert.throws(() => decryptGroupMessage(theirs, fromBase64url(afterRemoval.body)));
+        for (const keyFloor of [0, theirs.epoch]) {
+          assert.throws(() => decryptGroupMessage({ ...theirs, epoch: h.keyEpoch }, { groupId: h.groupId, epoch: h.epoch, transcript: h.transcript, keyFloor }, fromBase64url(afterRemoval.body)));
+        }
       }
     });
     assert.deepEqual((await inbox(bob)).messages.map((m) => m.text), ['carol must not read this']);
@@ -206,14 +222,17 @@ describe('groups between homes through a real relay', () => {
   });
 
   it('stops member bob from sending as dave', async () => {
+    // Dave speaks after the removal: bob holds his new chain.
+    await dave.ok(['send', '#team', 'dave after the removal']);
+    for (const h of [alice, bob]) await h.ok(['inbox']);
     const { listGroups, loadTheirKey, loadOurKey } = await import('../client/core/group-store.js');
     const forgedBody = await withCore(bob, (c) => {
       const g = listGroups(c)[0]!;
-      const daves = loadTheirKey(c, g.groupId, 'dave', g.state.epoch)!;
-      const bobs = loadOurKey(c, g.groupId, 'bob', g.state.epoch)!;
+      const daves = loadTheirKey(c, g.groupId, 'dave', g.state.keyFloor)!;
+      const bobs = loadOurKey(c, g.groupId, 'bob')!;
       // Bob knows dave's chain key (every member does) but signs with his own key.
       const plaintext = encodePayload({ v: 1, type: 'text', id: 'forged_msg', text: 'dave says pay bob', sentAt: new Date().toISOString() });
-      return toBase64url(encryptGroupMessage({ ...daves, signPublic: bobs.signPublic, signPrivate: bobs.signPrivate }, plaintext).message);
+      return toBase64url(encryptGroupMessage({ ...daves, signPublic: bobs.signPublic, signPrivate: bobs.signPrivate }, g.state, plaintext, (n) => sodium().randombytes_buf(n)).message);
     });
     for (const as of ['dave', 'bob']) {
       const ws = await relayAs(relay, as);
@@ -233,8 +252,8 @@ describe('groups between homes through a real relay', () => {
 
   it('holds a group message that arrives before its sender key and shows it once the key comes', async () => {
     await bob.ok(['inbox']);
-    await alice.ok(['group', 'promote', '#team', '@bob']); // a new epoch: alice sends bob a new sender key
-    await alice.ok(['send', '#team', 'reordered by the relay']);
+    await alice.ok(['group', 'create', '#pair', '@bob']); // bob gets the record; alice's key goes with her first message
+    await alice.ok(['send', '#pair', 'reordered by the relay']);
     const [change, key, message] = relayBodies(relay, 'alice', 'bob').slice(-3);
     assert.ok(change && key && message && fromBase64url(message.body)[1] === 0x33 && fromBase64url(key.body)[1] !== 0x33); // a group message has tag 0x33
     const results = await withCore(bob, async (c) => {
@@ -249,7 +268,10 @@ describe('groups between homes through a real relay', () => {
     // message was stored but never printed, so the next inbox shows it, once.
     assert.deepEqual((await inbox(bob)).messages.map((m: { text: string }) => m.text), ['reordered by the relay']);
     assert.deepEqual((await inbox(bob)).messages, []);
-    assert.deepEqual((await info(bob)).admins, ['alice', 'bob']);
+    // #pair is done with: nobody is left in it, so later tests see #team alone.
+    await alice.ok(['group', 'remove', '#pair', '@bob']);
+    await alice.ok(['group', 'leave', '#pair']);
+    await bob.ok(['inbox']);
   });
 
   it('refuses a rename from a non-admin before anything is sent, and an invalid new name as a usage error', async () => {

@@ -110,7 +110,7 @@ export function register(program: Command): void {
         const old = oldFormatGroups(c);
         if (old > 0) {
           const { warn } = await import('../format.js');
-          warn(`${old} group${old === 1 ? '' : 's'} from an older fastchat (group format 1) cannot be used any more; its admin must create it again`);
+          warn(`${old} group${old === 1 ? '' : 's'} from an older fastchat (an older group format) cannot be used any more; its admin must create it again`);
         }
       });
     });

@@ -115,6 +115,8 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declarat
   ['group_pending', 'transcript', 'BLOB'],
   ['group_messages', 'before_change', 'INTEGER NOT NULL DEFAULT 0'],
   ['group_outbox', 'payload', 'BLOB'],
+  // groups, format 3: the epoch from which sender keys must date, per epoch we applied
+  ['group_epochs', 'key_floor', 'INTEGER NOT NULL DEFAULT 0'],
 ];
 
 /** Indexes on added columns: created after the columns exist. */

@@ -4,7 +4,11 @@
 // honest relay leaves such a gap open only briefly (two processes of the sender racing); one that
 // stays open is a message the relay dropped, or acknowledged to the sender without storing.
 // We remember when each gap was first seen and tell the user about the ones still open after
-// GAP_GRACE_MS, once (docs/CLI.md "inbox"). Pairwise sessions only: group chains are not tracked.
+// GAP_GRACE_MS, once (docs/CLI.md "inbox"). Group sender chains are tracked the same way: a group
+// message numbered n makes every earlier number of its sender's chain that has not arrived a gap
+// (noteGroupGaps); the chain is named by its group id and key epoch, the peer is the sender.
+import { concat, u32 } from '../../crypto/encoding.js';
+import type { TheirSenderKey } from '../../crypto/group/index.js';
 import type { SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
 import type { Client } from './context.js';
@@ -19,7 +23,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS message_gaps (
   peer    TEXT NOT NULL,
   device  INTEGER NOT NULL,
-  dh      BLOB NOT NULL,                   -- the sender's ratchet public key of the chain (public, on the wire)
+  dh      BLOB NOT NULL,                   -- the chain: the sender's ratchet public key, or group id || u32 key epoch (public, on the wire)
   n       INTEGER NOT NULL,                -- the missing message's number in that chain
   seen_at INTEGER NOT NULL,                -- when a later message showed it missing
   PRIMARY KEY (peer, device, dh, n)
@@ -46,10 +50,25 @@ const key = (dh: Uint8Array, n: number): string => `${Buffer.from(dh).toString('
  * Call in the transaction that stores `after`.
  */
 export function noteGaps(c: Pick<Client, 'db'>, peer: string, device: number, before: SessionState | undefined, after: SessionState, arrived: { dh: Uint8Array; n: number }, now: number): void {
+  const known = new Set((before?.ratchet.MKSKIPPED ?? []).map((k) => key(k.dh, k.n)));
+  recordGaps(c, peer, device, arrived, after.ratchet.MKSKIPPED.filter((k) => !known.has(key(k.dh, k.n))), now);
+}
+
+/**
+ * The same for a group message numbered `counter` that moved `sender`'s chain from `before` to
+ * `after`: the numbers it skipped are gaps, and it closes its own. Call in the transaction that
+ * stores `after`.
+ */
+export function noteGroupGaps(c: Pick<Client, 'db'>, sender: string, device: number, before: TheirSenderKey, after: TheirSenderKey, counter: number, now: number): void {
+  const chain = concat(after.groupId, u32(after.epoch));
+  const known = new Set(before.skipped.map((k) => k.counter));
+  const fresh = after.skipped.filter((k) => !known.has(k.counter)).map((k) => ({ dh: chain, n: k.counter }));
+  recordGaps(c, sender, device, { dh: chain, n: counter }, fresh, now);
+}
+
+function recordGaps(c: Pick<Client, 'db'>, peer: string, device: number, arrived: { dh: Uint8Array; n: number }, fresh: { dh: Uint8Array; n: number }[], now: number): void {
   ensure(c);
   c.db.prepare('DELETE FROM message_gaps WHERE peer = ? AND device = ? AND dh = ? AND n = ?').run(peer, device, Buffer.from(arrived.dh), arrived.n);
-  const known = new Set((before?.ratchet.MKSKIPPED ?? []).map((k) => key(k.dh, k.n)));
-  const fresh = after.ratchet.MKSKIPPED.filter((k) => !known.has(key(k.dh, k.n)));
   if (fresh.length === 0) return;
   const insert = c.db.prepare('INSERT OR IGNORE INTO message_gaps (peer, device, dh, n, seen_at) VALUES (?, ?, ?, ?, ?)');
   for (const k of fresh) insert.run(peer, device, Buffer.from(k.dh), k.n, now);

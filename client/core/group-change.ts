@@ -1,10 +1,12 @@
 // Applying records to what we store, whether we made them (create, add, remove …) or received them:
-// the state, the record chain, each epoch's transcript, and the epoch rule (docs/PROTOCOL.md G.5,
-// G.9): a member still in the group starts a fresh sender key; members who left lose every
-// receiving chain at once, whatever its epoch. Callers run these inside one transaction.
+// the state, the record chain, each epoch's transcript and keyFloor, and the key rules
+// (docs/PROTOCOL.md G.5, G.9): our sending key goes at once when the new state no longer admits it
+// (a new one is made at our next send, not now: a change costs nobody else a message); members who
+// are out lose every receiving chain at once, whatever its epoch. Callers run these inside one
+// transaction.
 import { isMember, parseGroupChange, proposeChange, type GroupChange, type GroupOp, type GroupState } from '../../crypto/group/index.js';
 import { ourAddress, type Client } from './context.js';
-import { queueRecords, startEpoch } from './group-keys.js';
+import { queueRecords, retireStaleKey } from './group-keys.js';
 import { appendRecord, deleteOurKeys, deleteTheirKeys, loadGroup, loadRecords, saveGroup, startedEpoch, type GroupStatus, type StoredGroup } from './group-store.js';
 
 export interface Applied {
@@ -30,12 +32,12 @@ export function storeApplied(c: Client, before: GroupState | null, applied: Appl
   saveGroup(c, last, status, now);
   for (const a of applied) {
     appendRecord(c, groupId, a.change.epoch, a.record);
-    startedEpoch(c, groupId, a.state.epoch, a.state.transcript, now);
+    startedEpoch(c, a.state, now);
   }
   const gone = new Set([...(before?.members ?? []), ...applied.flatMap((a) => a.state.members)].map((m) => m.user));
   for (const m of last.members) gone.delete(m.user);
   for (const user of gone) deleteTheirKeys(c, groupId, user);
-  if (member) startEpoch(c, last);
+  if (member) retireStaleKey(c, last);
   else deleteOurKeys(c, groupId);
   return status;
 }
@@ -52,7 +54,7 @@ export function commitChange(c: Client, current: StoredGroup, change: GroupOp): 
   const chain = newcomers.size > 0 ? [...loadRecords(c, state.groupId), record] : [];
   const told = new Set([...current.state.members.map((m) => m.user), ...state.members.map((m) => m.user)]);
   told.delete(me);
-  // The records first: our new sender key (queued by storeApplied) is for an epoch they start.
+  // Only the records: keys follow lazily, with the first message each member sends on the new state.
   for (const user of told) queueRecords(c, user, newcomers.has(user) ? chain : [record]);
   storeApplied(c, current.state, [{ record, change: parseGroupChange(record), state }]);
   return loadGroup(c, state.groupId)!;

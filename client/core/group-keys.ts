@@ -1,10 +1,15 @@
-// Our side of the epoch rule (docs/PROTOCOL.md G.5): after every change we are still part of, a
-// fresh sender key for the new epoch, sent to every other member over the pairwise sessions. The
-// payloads go through the ordinary outbox, so they are encrypted per device and retried like text.
+// Our side of the sender-key rules (docs/PROTOCOL.md G.5): keys are made and shared lazily, at our
+// first send on a state, so a membership change costs the admin its records (O(N)) and nobody else
+// anything until they speak. At a send, the key we hold serves unless the state's keyFloor has
+// passed it (someone was removed or left since it was made) or someone we gave it to is no longer
+// a member (a concurrent change undid their add); then a new one is made. Either way, every member
+// of the state we send on who does not hold the key yet gets its distribution first: everyone after
+// a new key (O(N)), only the newcomers after an add. The distributions go through the ordinary
+// outbox, so they are encrypted per device and retried like text.
 import { toBase64url } from '../../crypto/encoding.js';
-import { createSenderKey, encodeSenderKeyDistribution, senderKeyDistribution, type GroupState, type OurSenderKey } from '../../crypto/group/index.js';
+import { createSenderKey, encodeSenderKeyDistribution, isMember, senderKeyDistribution, type GroupState, type OurSenderKey } from '../../crypto/group/index.js';
 import { ourAddress, type Client } from './context.js';
-import { deleteOurKeys, saveOurKey } from './group-store.js';
+import { addKeyHolders, deleteOurKeys, keyHolders, loadOurKey, saveOurKey } from './group-store.js';
 import { outboxRowKey } from './outbox.js';
 import { encodePayload, type GroupControlPayload } from './payload.js';
 
@@ -23,23 +28,44 @@ export function queueRecords(c: Client, peer: string, records: Uint8Array[]): vo
   queueControl(c, peer, { v: 1, type: 'group_change', id: newId(c), sentAt: new Date(c.now()).toISOString(), records: records.map(toBase64url) });
 }
 
+/** Whether our key may still be used on `state`: made no earlier than its keyFloor, and held by members only. */
+function serves(c: Client, state: GroupState, ours: OurSenderKey): boolean {
+  if (ours.epoch < state.keyFloor || ours.epoch > state.epoch) return false;
+  for (const holder of keyHolders(c, state.groupId, ours.epoch)) if (!isMember(state, holder)) return false;
+  return true;
+}
+
 /**
- * A fresh sending chain for the group's current epoch, distributed to every other member. Every
- * member does this after every change, so a change costs O(N²) pairwise messages in all. The O(N)
- * form (issue 16) would keep this function's contract for removals (rotate before the next send)
- * but queue the distribution from queueGroupMessage instead, on our first send of the epoch, to the
- * members of the state we send on; the transcript in the distribution already lets a receiver
- * that is behind hold it until the change arrives.
+ * After a change is applied: a key the new state no longer admits is deleted at once, so a
+ * removal rotates our key before our next send whatever happens meanwhile (and the old chain key
+ * does not stay on disk). Call inside the transaction that stores the state.
  */
-export function startEpoch(c: Client, state: GroupState): OurSenderKey {
+export function retireStaleKey(c: Client, state: GroupState): void {
+  const ours = loadOurKey(c, state.groupId, ourAddress(c).user);
+  if (ours && !serves(c, state, ours)) deleteOurKeys(c, state.groupId);
+}
+
+/**
+ * Our key for a message on `state` (a new one when the one we hold does not serve it), with its
+ * distribution queued, at the key's current position, for every member of `state` who does not
+ * hold it yet. Returns the key and whom it was just queued for. Call inside the transaction that
+ * encrypts the message, so the message never leaves without the key being on its way.
+ */
+export function keyForSend(c: Client, state: GroupState): { ours: OurSenderKey; sharedWith: string[] } {
   const me = ourAddress(c).user;
-  const ours = createSenderKey(state, me, c.random);
-  deleteOurKeys(c, state.groupId);
-  saveOurKey(c, ours);
-  const distribution = toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours)));
-  for (const m of state.members) {
-    if (m.user === me) continue;
-    queueControl(c, m.user, { v: 1, type: 'sender_key', id: newId(c), sentAt: new Date(c.now()).toISOString(), distribution });
+  let ours = loadOurKey(c, state.groupId, me);
+  if (!ours || !serves(c, state, ours)) {
+    deleteOurKeys(c, state.groupId);
+    ours = createSenderKey(state, me, c.random);
+    saveOurKey(c, ours);
   }
-  return ours;
+  const holders = keyHolders(c, state.groupId, ours.epoch);
+  const missing = state.members.map((m) => m.user).filter((u) => u !== me && !holders.has(u));
+  if (missing.length > 0) {
+    const distribution = toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours, state)));
+    const sentAt = new Date(c.now()).toISOString();
+    for (const user of missing) queueControl(c, user, { v: 1, type: 'sender_key', id: newId(c), sentAt, distribution });
+    addKeyHolders(c, state.groupId, ours.epoch, missing);
+  }
+  return { ours, sharedWith: missing };
 }

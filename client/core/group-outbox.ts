@@ -1,6 +1,7 @@
-// Group messages leave as ONE relay submission each: the message is encrypted once under our sender
-// key and the relay stores the body once and fans it out to the recipient list. Recipient devices
-// are resolved at send time from our pairwise sessions (the sender keys went over them).
+// Group messages leave as ONE relay submission each (one per GROUP_FANOUT_MAX_RECIPIENTS recipient
+// devices): the message is encrypted once under our sender key and the relay stores the body once
+// and fans it out to the recipient list. Recipient devices are resolved at send time from our
+// pairwise sessions (the sender keys went over them).
 //
 // Only a flush that follows a receive pass sends group messages (sync before send, docs/PROTOCOL.md
 // G.9): what we learn in that pass (a removal above all) must come before what we send. A queued
@@ -11,14 +12,16 @@
 // anything we can learn — sent with `synced: true`. And a message waits while we hold anything a
 // member sent at a newer epoch than ours: the group has moved on and the change has not reached us
 // (a relay may be withholding it), so what we would send could reach a member it removed.
+import { GROUP_FANOUT_MAX_RECIPIENTS } from '../../crypto/consts.js';
 import { equalBytes, toBase64url, toHex } from '../../crypto/encoding.js';
 import { encryptGroupMessage, isMember, peekGroupMessage } from '../../crypto/group/index.js';
 import type { RowKey } from './at-rest.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { rememberSent } from './expired.js';
-import { startEpoch } from './group-keys.js';
-import { loadGroup, loadOurKey, saveOurKey } from './group-store.js';
+import { keyForSend } from './group-keys.js';
+import { loadGroup, saveOurKey } from './group-store.js';
+import { deliverOutbox } from './outbox.js';
 import { postMessage } from './relay-api.js';
 import { assertNotRolledBack } from './send-guard.js';
 import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
@@ -55,20 +58,29 @@ interface Row {
   payload: Buffer | null;
 }
 
-function finish(c: Pick<Client, 'db'>, r: Row, status: 'sent' | 'failed', error: string | null): void {
+function finish(c: Pick<Client, 'db'>, r: Row, status: 'sent' | 'failed', error: string | null, clientIds: string[] = [r.client_id]): void {
   tx(c.db, () => {
     c.db.prepare('DELETE FROM group_outbox WHERE seq = ?').run(r.seq);
     c.db.prepare("UPDATE group_messages SET status = ?, error = ? WHERE group_id = ? AND direction = 'out' AND id = ?").run(status, error, r.group_id, r.message_id);
-    if (status === 'sent') rememberSent(c.db, r.client_id, 'group', r.group_id.toString('hex'), r.message_id, Date.now());
+    if (status === 'sent') for (const id of clientIds) rememberSent(c.db, id, 'group', r.group_id.toString('hex'), r.message_id, Date.now());
   });
 }
 
 /**
- * Brings a queued row to the group as it is now: the same ciphertext when the epoch and transcript
- * it was made for are still current, else the payload encrypted again under our key of the current
- * epoch, for its current members. Returns the row to send, or the reason it cannot be sent.
+ * A fan-out refused by the relay's send rate limit (a fan-out costs one token per recipient device,
+ * docs/RELAY.md) waits its `retryAfter` and goes on, for at most this long in one flush: the same
+ * bound as the pairwise outbox's, so a create of a large group and its first message leave in one
+ * command rather than one per minute.
  */
-function current(c: Client, r: Row): Row | { fail: string } | 'behind' {
+const RATE_LIMIT_WAIT_MS = 30_000;
+
+/**
+ * Brings a queued row to the group as it is now: the same ciphertext when the epoch and transcript
+ * it was made for are still current, else the payload encrypted again under our key for the
+ * current state (a new one after a removal), for its current members. Returns the row to send
+ * (`keys`: distributions of our key were just queued, to go before it), or why it cannot be sent.
+ */
+function current(c: Client, r: Row): (Row & { keys?: boolean }) | { fail: string } | 'behind' {
   return tx(c.db, () => {
     const g = loadGroup(c, new Uint8Array(r.group_id));
     if (!g || g.status !== 'active') return { fail: 'not_a_member' };
@@ -80,12 +92,14 @@ function current(c: Client, r: Row): Row | { fail: string } | 'behind' {
     const me = ourAddress(c).user;
     // A rolled-back store holds an old position of our sender chain: encrypting would reuse its keys.
     assertNotRolledBack(c);
-    const ours = loadOurKey(c, g.groupId, me, g.state.epoch) ?? startEpoch(c, g.state);
-    const { state, message } = encryptGroupMessage(ours, c.sealer.open('outbox', groupOutboxRowKey(g.groupId, r.message_id), new Uint8Array(r.payload)));
+    const { ours, sharedWith } = keyForSend(c, g.state);
+    const { state, message } = encryptGroupMessage(ours, g.state, c.sealer.open('outbox', groupOutboxRowKey(g.groupId, r.message_id), new Uint8Array(r.payload)), c.random);
     saveOurKey(c, state);
     const recipients = JSON.stringify(g.state.members.map((m) => m.user).filter((u) => u !== me));
-    c.db.prepare('UPDATE group_outbox SET body = ?, recipients = ? WHERE seq = ?').run(Buffer.from(message), recipients, r.seq);
-    return { ...r, body: Buffer.from(message), recipients };
+    // A new client id too: parts of the old body the relay stored under the old one stay as they are.
+    const clientId = toBase64url(c.random(16));
+    c.db.prepare('UPDATE group_outbox SET body = ?, recipients = ?, client_id = ? WHERE seq = ?').run(Buffer.from(message), recipients, clientId, r.seq);
+    return { ...r, body: Buffer.from(message), recipients, client_id: clientId, keys: sharedWith.length > 0 };
   });
 }
 
@@ -97,9 +111,15 @@ export type PostGroup = (clientId: string, to: { user: string; device: number }[
  * stale_epoch answer cannot be cured by learning more; the row is sent past the fence instead.
  * Call it after the pairwise outbox is flushed (the sender keys the messages need go first).
  */
-export async function flushGroupOutbox(c: Client, t: RelayTarget | undefined, opts: { afterSync: boolean; post?: PostGroup }): Promise<GroupFlushReport> {
+export async function flushGroupOutbox(
+  c: Client,
+  t: RelayTarget | undefined,
+  opts: { afterSync: boolean; post?: PostGroup; pairwise?: () => Promise<unknown> },
+): Promise<GroupFlushReport> {
   const post: PostGroup = opts.post ?? ((id, to, body, o) => postMessage(t!, id, to, body, o));
   const report: GroupFlushReport = { sent: 0, failed: [], unreachable: false, stale: [], pastFence: 0, behind: [] };
+  const pairwise = opts.pairwise ?? (t ? () => deliverOutbox(c, t) : undefined);
+  const until = Date.now() + RATE_LIMIT_WAIT_MS;
   const rows = c.db.prepare('SELECT seq, group_id, message_id, client_id, recipients, body, payload FROM group_outbox ORDER BY seq').all() as Row[];
   const waiting = new Set<string>();
   for (const row of rows) {
@@ -116,21 +136,41 @@ export async function flushGroupOutbox(c: Client, t: RelayTarget | undefined, op
       report.failed.push({ group, code: r.fail, message: r.fail === 'not_a_member' ? 'no longer a member of the group' : 'queued for an epoch that has passed' });
       continue;
     }
+    // Encrypted again under a new key: its distributions leave first, so members do not hold the
+    // message waiting for them until our next command.
+    if (r.keys && pairwise) await pairwise();
     const to = (JSON.parse(r.recipients) as string[]).flatMap((user) => devicesOf(c.db, user).map((device) => ({ user, device })));
     if (to.length === 0) {
       finish(c, r, 'sent', null); // a group of one: nothing to upload
       continue;
     }
     const body = toBase64url(new Uint8Array(r.body));
-    try {
-      try {
-        await post(r.client_id, to, body, {});
-      } catch (e) {
-        if (!(e instanceof RelayError && e.code === 'stale_epoch' && opts.afterSync)) throw e;
-        await post(r.client_id, to, body, { synced: true });
-        report.pastFence++;
+    const ids: string[] = [];
+    const sendPart = async (id: string, part: { user: string; device: number }[]): Promise<void> => {
+      for (;;) {
+        try {
+          try {
+            await post(id, part, body, {});
+          } catch (e) {
+            if (!(e instanceof RelayError && e.code === 'stale_epoch' && opts.afterSync)) throw e;
+            await post(id, part, body, { synced: true });
+            report.pastFence++;
+          }
+          return;
+        } catch (e) {
+          const waitMs = e instanceof RelayError && e.code === 'rate_limited' ? Math.max(1000, (e.retryAfter ?? 1) * 1000) : undefined;
+          if (waitMs === undefined || Date.now() + waitMs > until) throw e;
+          await new Promise((done) => setTimeout(done, waitMs));
+        }
       }
-      finish(c, r, 'sent', null);
+    };
+    try {
+      for (let i = 0; i * GROUP_FANOUT_MAX_RECIPIENTS < to.length; i++) {
+        const id = i === 0 ? r.client_id : `${r.client_id}-${i}`;
+        await sendPart(id, to.slice(i * GROUP_FANOUT_MAX_RECIPIENTS, (i + 1) * GROUP_FANOUT_MAX_RECIPIENTS));
+        ids.push(id);
+      }
+      finish(c, r, 'sent', null, ids);
       report.sent++;
     } catch (e) {
       if (isUnreachable(e)) {

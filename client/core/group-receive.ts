@@ -12,8 +12,10 @@
 //     loudly, never read; two valid records for one epoch are settled by preferSibling, the same
 //     way on every member, and a change of ours that lost is proposed again on the winner;
 //   - after a change, only current members are read; a current member's message of an epoch that
-//     has ended is read within a grace (GROUP_LATE_GRACE_*) and marked as sent before the change,
-//     and the old chains go when the grace does;
+//     has ended is read within a grace (GROUP_LATE_GRACE_*) and marked as sent before the change;
+//     a key serves every epoch its keyFloor admits, and goes when the last of them has ended and
+//     its grace is over;
+//   - a sequence number a sender chain skipped and that never arrives is a gap (gaps.ts);
 //   - a member that was removed says so for what was sent after, rather than hold it.
 // Nothing is dropped silently: a refused change or message is reported with a reason.
 import { GROUP_LATE_GRACE_MESSAGES, GROUP_LATE_GRACE_MS } from '../../crypto/consts.js';
@@ -38,6 +40,7 @@ import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '
 import type { Address } from '../../crypto/types.js';
 import { ourAddress, type Client } from './context.js';
 import { nextArrival } from './db.js';
+import { noteGroupGaps } from './gaps.js';
 import { commitChange, storeApplied, type Applied } from './group-change.js';
 import { queueRecords } from './group-keys.js';
 import { holdItem } from './group-held.js';
@@ -45,7 +48,6 @@ import {
   addLate,
   countLate,
   deletePending,
-  deleteTheirKey,
   dropExpiredChains,
   epochInfo,
   groupLabel,
@@ -101,6 +103,7 @@ const REFUSAL_TEXT: Record<string, string> = {
   malformed: 'it is malformed',
   unsupported_version: 'it uses another group format (the sender runs an incompatible fastchat; both need the same version)',
   decrypt_failed: 'the group message did not decrypt',
+  stale_key: 'its sender used a key made before a removal, when it had to make a new one',
   too_far_ahead: 'the group message is too far ahead of its sender chain',
 };
 
@@ -181,7 +184,14 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   dropExpiredChains(c, h.groupId, now);
   // Our state stops at the record that took us out. What arrives after it was sent after it (the
   // relay queues in order), by a member that had not applied it yet: not ours to read any more.
-  if (g.status !== 'active') return { kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' };
+  // One sent at a later epoch is also kept (bounded, group-held.ts), silently: a change that adds
+  // us back may be on its way, and then it opens.
+  if (g.status !== 'active') {
+    if (h.epoch <= g.state.epoch) return { kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' };
+    if (!first) return 'still_held';
+    holdItem(c, pendingMessage(h, m, body));
+    return { kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' };
+  }
   if (h.epoch > g.state.epoch) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   const epoch = epochInfo(c, h.groupId, h.epoch);
   if (!epoch) return refusal(c, h.groupId, m, new Refused('late', `epoch ${h.epoch} ended long ago (we are at epoch ${g.state.epoch})`));
@@ -192,26 +202,29 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   }
   const late = h.epoch < g.state.epoch;
   if (late) {
-    const used = countLate(c, h.groupId, h.sender, h.epoch);
+    const used = countLate(c, h.groupId, h.sender, h.keyEpoch);
     if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS || used >= GROUP_LATE_GRACE_MESSAGES) {
-      deleteTheirKey(c, h.groupId, h.sender, h.epoch);
       return refusal(c, h.groupId, m, new Refused('late', `@${h.sender} sent it at epoch ${h.epoch}, which ended here before the grace allows (${GROUP_LATE_GRACE_MESSAGES} messages, ${GROUP_LATE_GRACE_MS / 60000} minutes)`));
     }
   }
-  const key = loadTheirKey(c, h.groupId, h.sender, h.epoch);
-  if (!key) {
-    if (late) return refusal(c, h.groupId, m, new Refused('late', `no key of @${h.sender} for epoch ${h.epoch}, which has ended`));
-    return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
+  const at = { groupId: h.groupId, epoch: h.epoch, transcript: epoch.transcript, keyFloor: epoch.keyFloor };
+  // A key its epoch does not admit (kept past a removal) is refused, not waited for.
+  if (h.keyEpoch < at.keyFloor || h.keyEpoch > at.epoch) {
+    return refusal(c, h.groupId, m, new Refused('stale_key', `@${h.sender} sent at epoch ${h.epoch} under a key of epoch ${h.keyEpoch}; keys from epoch ${at.keyFloor} on are read`));
   }
+  const key = loadTheirKey(c, h.groupId, h.sender, h.keyEpoch);
+  // Its key is on its way (or the relay withholds it): kept, and tried again when a key arrives.
+  if (!key) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   let opened: ReturnType<typeof decryptGroupMessage>;
   try {
-    opened = decryptGroupMessage(key, body);
+    opened = decryptGroupMessage(key, at, body);
   } catch (e) {
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);
   }
   saveTheirKey(c, opened.state);
-  if (late) addLate(c, h.groupId, h.sender, h.epoch);
+  noteGroupGaps(c, h.sender, m.from.device, key, opened.state, h.counter, now);
+  if (late) addLate(c, h.groupId, h.sender, h.keyEpoch);
   let p;
   try {
     p = parsePayload(opened.plaintext);
@@ -251,7 +264,21 @@ export function receiveGroupControl(c: Client, m: Meta, identity: PublicIdentity
       ? handleSenderKey(c, m, identity, fromBase64url(p.distribution), out, true)
       : handleChange(c, m, identity, p.records.map(fromBase64url), out, true);
   if (groupId instanceof Uint8Array) retryPending(c, groupId, out);
+  else if (p.type === 'sender_key') {
+    // A key refused (late, a stranger's …): what was held for it is judged again now, so a message
+    // whose grace ran out while it waited is refused rather than held until it expires.
+    const named = namedGroup(p.distribution);
+    if (named && loadGroup(c, named)) retryPending(c, named, out);
+  }
   return { kind: 'control', from: m.from.user, released: out };
+}
+
+function namedGroup(distribution: string): Uint8Array | undefined {
+  try {
+    return parseSenderKeyDistribution(fromBase64url(distribution)).groupId;
+  } catch {
+    return undefined;
+  }
 }
 
 function pendingControl(kind: 'change' | 'sender_key', groupId: Uint8Array, epoch: number, m: Meta, identity: PublicIdentity, body: Uint8Array, fork: Uint8Array | null = null): Omit<Pending, 'seq'> {
@@ -274,7 +301,9 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
     return null;
   };
   if (!g) return waitFor();
-  if (g.status !== 'active' && d.epoch >= g.state.epoch) {
+  // A key for the epoch that took us out is not ours; one for a later epoch may be, if a change
+  // that adds us back is on its way (its sender counts us as holding it and will not send it again).
+  if (g.status !== 'active' && d.epoch === g.state.epoch) {
     out.push({ kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' });
     return null;
   }
@@ -283,20 +312,24 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
   const now = c.now();
   try {
     const epoch = epochInfo(c, d.groupId, d.epoch);
-    if (!epoch) throw new Refused('late', `a sender key for epoch ${d.epoch}, which ended long ago`);
+    if (!epoch) throw new Refused('late', `a sender key shared at epoch ${d.epoch}, which ended long ago`);
     if (!equalBytes(epoch.transcript, d.transcript)) {
       if (first) out.push(holdFork(c, g, pendingControl('sender_key', d.groupId, d.epoch, m, identity, bytes, d.transcript), epoch.transcript));
       return first ? null : 'still_held';
     }
     if (d.epoch < g.state.epoch) {
-      // A key for an epoch that ended: only a current member's, only within the grace.
+      // Shared before a change we have applied: only a current member's, and only if the key still
+      // serves now (no removal since it was made) or the epoch it was shared at is within its grace.
       if (memberKey(g.state, m.from.user) === undefined) throw new Refused('not_a_member', `@${m.from.user} is not a member any more`);
-      if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS) throw new Refused('late', `a sender key for epoch ${d.epoch}, which ended here before the grace allows`);
+      const servesNow = d.keyEpoch >= g.state.keyFloor && d.keyEpoch <= g.state.epoch;
+      if (!servesNow && (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS)) {
+        throw new Refused('late', `a sender key shared at epoch ${d.epoch}, which ended here before the grace allows`);
+      }
     }
     const state = d.epoch === g.state.epoch ? g.state : stateAtEpoch(c, d.groupId, d.epoch);
     if (!state) throw new Refused('wrong_epoch', `no state for epoch ${d.epoch}`);
     const theirs = acceptSenderKeyDistribution(state, { user: m.from.user, signPublic: identity.signPublic }, bytes);
-    const existing = loadTheirKey(c, d.groupId, d.sender, d.epoch);
+    const existing = loadTheirKey(c, d.groupId, d.sender, d.keyEpoch);
     // The same chain again (a re-send) must not rewind it: that would make old messages readable twice.
     if (existing && equalBytes(existing.signPublic, theirs.signPublic)) return d.groupId;
     saveTheirKey(c, theirs);

@@ -19,11 +19,20 @@ CREATE TABLE IF NOT EXISTS group_records (
 CREATE TABLE IF NOT EXISTS group_sender_keys (
   group_id BLOB NOT NULL,
   sender TEXT NOT NULL,                -- our username for our own sending chain
-  epoch INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,              -- the key epoch: the epoch the key was made in
   ours INTEGER NOT NULL,               -- 1: encodeOurSenderKey, 0: encodeTheirSenderKey
   key BLOB NOT NULL,                   -- sealed
-  late INTEGER NOT NULL DEFAULT 0,     -- messages opened after the epoch ended (GROUP_LATE_GRACE_MESSAGES)
+  late INTEGER NOT NULL DEFAULT 0,     -- messages of ended epochs this chain opened (GROUP_LATE_GRACE_MESSAGES)
   PRIMARY KEY (group_id, sender, epoch, ours)
+);
+-- Whom we gave our own sending key of a key epoch (a distribution was queued for them): the rest
+-- of the members get it before our next message; a holder who is no longer a member makes us
+-- rotate. Deleted with the key.
+CREATE TABLE IF NOT EXISTS group_key_shares (
+  group_id BLOB NOT NULL,
+  epoch INTEGER NOT NULL,              -- our key's epoch
+  member TEXT NOT NULL,
+  PRIMARY KEY (group_id, epoch, member)
 );
 -- One row per epoch we applied: its membership transcript (to check what arrives for it) and when
 -- it started and ended on this device (the old-epoch grace counts from ended_at).
@@ -33,6 +42,7 @@ CREATE TABLE IF NOT EXISTS group_epochs (
   transcript BLOB NOT NULL,            -- 32 bytes
   started_at INTEGER NOT NULL,
   ended_at INTEGER,                    -- NULL while it is the current epoch
+  key_floor INTEGER NOT NULL DEFAULT 0, -- the state's keyFloor: keys of older epochs are not read at this one
   PRIMARY KEY (group_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS group_pending (

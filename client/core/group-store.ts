@@ -44,7 +44,7 @@ interface GroupRow {
 
 const b = (u: Uint8Array): Buffer => Buffer.from(u);
 
-/** undefined for a group stored by a build that spoke group format 1: it cannot continue (see oldFormatGroups). */
+/** undefined for a group stored by a build that spoke an older group format: it cannot continue (see oldFormatGroups). */
 function fromRow(s: Store, r: GroupRow): StoredGroup | undefined {
   const groupId = new Uint8Array(r.group_id);
   let state: GroupState;
@@ -66,7 +66,7 @@ export function listGroups(s: Store): StoredGroup[] {
   return (s.db.prepare('SELECT * FROM groups ORDER BY created_at, group_id').all() as GroupRow[]).flatMap((r) => fromRow(s, r) ?? []);
 }
 
-/** Groups this home joined under group format 1: their members must make the group again. */
+/** Groups this home joined under an older group format: their members must make the group again. */
 export function oldFormatGroups(s: Store): number {
   const n = (s.db.prepare('SELECT COUNT(*) AS n FROM groups').get() as { n: number }).n;
   return n - listGroups(s).length;
@@ -86,9 +86,10 @@ export function appendRecord(s: Store, groupId: Uint8Array, epoch: number, recor
 
 /** The records of `groupId` from epoch `from` on are undone (a concurrent change won): forget them. */
 export function truncateChain(s: Store, groupId: Uint8Array, from: number): void {
-  for (const table of ['group_records', 'group_epochs']) s.db.prepare(`DELETE FROM ${table} WHERE group_id = ? AND epoch >= ?`).run(b(groupId), from);
-  // Keys of those epochs were bound to the undone transcripts and can never open anything again.
-  s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND epoch >= ?').run(b(groupId), from);
+  // Keys made at those epochs were made on the undone history and can never open anything again.
+  for (const table of ['group_records', 'group_epochs', 'group_sender_keys', 'group_key_shares']) {
+    s.db.prepare(`DELETE FROM ${table} WHERE group_id = ? AND epoch >= ?`).run(b(groupId), from);
+  }
 }
 
 /** The chain from the create record up to `upTo` (inclusive; all when absent). */
@@ -107,34 +108,43 @@ export function stateAtEpoch(s: Store, groupId: Uint8Array, epoch: number): Grou
 // ---- epochs ------------------------------------------------------------------------------------
 
 export interface EpochInfo {
+  epoch: number;
   transcript: Uint8Array;
+  keyFloor: number;
   startedAt: number;
   endedAt: number | null;
 }
 
 /** A new current epoch: the previous ones end now (their grace starts). */
-export function startedEpoch(s: Store, groupId: Uint8Array, epoch: number, transcript: Uint8Array, now: number): void {
-  s.db.prepare('UPDATE group_epochs SET ended_at = ? WHERE group_id = ? AND ended_at IS NULL AND epoch < ?').run(now, b(groupId), epoch);
-  s.db.prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, transcript, started_at, ended_at) VALUES (?, ?, ?, ?, NULL)').run(b(groupId), epoch, b(transcript), now);
+export function startedEpoch(s: Store, state: GroupState, now: number): void {
+  const groupId = b(state.groupId);
+  s.db.prepare('UPDATE group_epochs SET ended_at = ? WHERE group_id = ? AND ended_at IS NULL AND epoch < ?').run(now, groupId, state.epoch);
+  s.db
+    .prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, transcript, started_at, ended_at, key_floor) VALUES (?, ?, ?, ?, NULL, ?)')
+    .run(groupId, state.epoch, b(state.transcript), now, state.keyFloor);
 }
 
 export function epochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
-  const r = s.db.prepare('SELECT transcript, started_at, ended_at FROM group_epochs WHERE group_id = ? AND epoch = ?').get(b(groupId), epoch) as
-    | { transcript: Buffer; started_at: number; ended_at: number | null }
+  const r = s.db.prepare('SELECT transcript, started_at, ended_at, key_floor FROM group_epochs WHERE group_id = ? AND epoch = ?').get(b(groupId), epoch) as
+    | { transcript: Buffer; started_at: number; ended_at: number | null; key_floor: number }
     | undefined;
-  return r && { transcript: new Uint8Array(r.transcript), startedAt: r.started_at, endedAt: r.ended_at };
+  return r && { epoch, transcript: new Uint8Array(r.transcript), keyFloor: r.key_floor, startedAt: r.started_at, endedAt: r.ended_at };
 }
 
 /**
- * Drops the receiving chains of epochs whose grace has run out (GROUP_LATE_GRACE_MS after they
- * ended here): an old-epoch chain is kept only to read what raced the change, never for good.
+ * Drops the receiving chains nothing may open any more: a key of epoch K serves every epoch E ≥ K
+ * whose keyFloor is ≤ K; once each of those has ended here more than GROUP_LATE_GRACE_MS ago (a
+ * removal moved the floor past K, and the grace for what raced it is over), the chain goes. A
+ * key that still serves the current epoch stays, however old.
  */
 export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): void {
   s.db
     .prepare(
-      'DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND epoch IN (SELECT epoch FROM group_epochs WHERE group_id = ? AND ended_at IS NOT NULL AND ended_at <= ?)',
+      `DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND NOT EXISTS (
+         SELECT 1 FROM group_epochs e WHERE e.group_id = group_sender_keys.group_id AND e.epoch >= group_sender_keys.epoch
+           AND e.key_floor <= group_sender_keys.epoch AND (e.ended_at IS NULL OR e.ended_at > ?))`,
     )
-    .run(b(groupId), b(groupId), now - GROUP_LATE_GRACE_MS);
+    .run(b(groupId), now - GROUP_LATE_GRACE_MS);
 }
 
 /** A member who is out: none of their chains may open anything any more, of any epoch. */
@@ -142,11 +152,7 @@ export function deleteTheirKeys(s: Store, groupId: Uint8Array, sender: string): 
   s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND sender = ? AND ours = 0').run(b(groupId), sender);
 }
 
-export function deleteTheirKey(s: Store, groupId: Uint8Array, sender: string, epoch: number): void {
-  s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').run(b(groupId), sender, epoch);
-}
-
-/** How many messages this chain opened after its epoch ended (0 when there is no such chain). */
+/** How many messages of ended epochs this chain opened (0 when there is no such chain). */
 export function countLate(s: Store, groupId: Uint8Array, sender: string, epoch: number): number {
   const r = s.db.prepare('SELECT late FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, epoch) as { late: number } | undefined;
   return r?.late ?? 0;
@@ -162,14 +168,29 @@ export function saveOurKey(s: Store, k: OurSenderKey): void {
     .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 1], encodeOurSenderKey(k))));
 }
 
-export function loadOurKey(s: Store, groupId: Uint8Array, us: string, epoch: number): OurSenderKey | undefined {
-  const r = s.db.prepare('SELECT key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 1').get(b(groupId), us, epoch) as { key: Buffer } | undefined;
-  return r ? parseOurSenderKey(s.sealer.open('group_sender_key', [groupId, us, epoch, 1], new Uint8Array(r.key))) : undefined;
+/** Our sending key of the group (we hold at most one: a new one replaces the old). */
+export function loadOurKey(s: Store, groupId: Uint8Array, us: string): OurSenderKey | undefined {
+  const r = s.db.prepare('SELECT epoch, key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND ours = 1 ORDER BY epoch DESC LIMIT 1').get(b(groupId), us) as
+    | { epoch: number; key: Buffer }
+    | undefined;
+  return r ? parseOurSenderKey(s.sealer.open('group_sender_key', [groupId, us, r.epoch, 1], new Uint8Array(r.key))) : undefined;
 }
 
-/** Our sending chains end with their epoch: only the current one may ever be used. */
+/** Our sending key is gone (a new one is due, or we are out), and with it the record of whom it went to. */
 export function deleteOurKeys(s: Store, groupId: Uint8Array): void {
   s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 1').run(b(groupId));
+  s.db.prepare('DELETE FROM group_key_shares WHERE group_id = ?').run(b(groupId));
+}
+
+/** Whom our key of `epoch` was given to. */
+export function keyHolders(s: Store, groupId: Uint8Array, epoch: number): Set<string> {
+  const rows = s.db.prepare('SELECT member FROM group_key_shares WHERE group_id = ? AND epoch = ?').all(b(groupId), epoch) as { member: string }[];
+  return new Set(rows.map((r) => r.member));
+}
+
+export function addKeyHolders(s: Store, groupId: Uint8Array, epoch: number, members: string[]): void {
+  const insert = s.db.prepare('INSERT OR IGNORE INTO group_key_shares (group_id, epoch, member) VALUES (?, ?, ?)');
+  for (const m of members) insert.run(b(groupId), epoch, m);
 }
 
 /** Stores a receiving chain; its `late` count is kept when the chain only moved on. */

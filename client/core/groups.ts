@@ -1,8 +1,8 @@
 // Group commands in the client core: create, change membership or name, send, read. A change is
 // signed and applied here first (so a change we may not make is refused before anything leaves),
 // stored with its record, and sent to the members over the pairwise sessions: the new record to
-// those who hold the group, the whole chain to those who are new. Then every remaining member, us
-// included, starts a new epoch with fresh sender keys.
+// those who hold the group, the whole chain to those who are new. Nothing else: sender keys are
+// made and shared at each member's next send (group-keys.ts), so a change costs O(N) messages.
 //
 // Sync before send: every command that sends to a group (a message or a change) first runs a
 // receive pass (`Syncer`), so a change that was waiting for us — a removal above all — is applied
@@ -17,9 +17,9 @@ import { getContact, type Trust } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
 import { commitChange, storeApplied } from './group-change.js';
-import { queueRecords, startEpoch } from './group-keys.js';
+import { keyForSend, queueRecords } from './group-keys.js';
 import { flushGroupOutbox, groupOutboxRowKey, type GroupFlushReport } from './group-outbox.js';
-import { countPending, groupLabel, listGroups, loadGroup, loadOurKey, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
+import { countPending, groupLabel, listGroups, loadGroup, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
 import type { Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
@@ -140,7 +140,7 @@ export async function createGroupCmd(c: Client, name: string, users: string[]): 
   const { members, bundles } = await lookUpMembers(c, users);
   const g = tx(c.db, () => {
     const { state, record } = createGroup({ user: me, identity: c.secrets.identity }, name, members, c.random);
-    for (const m of members) queueRecords(c, m.user, [record]); // before our sender key (storeApplied)
+    for (const m of members) queueRecords(c, m.user, [record]);
     storeApplied(c, null, [{ record, change: parseGroupChange(record), state }]);
     return loadGroup(c, state.groupId)!;
   });
@@ -215,8 +215,9 @@ export function queueGroupMessage(c: Client, g: StoredGroup, id: string, text: s
     const current = loadGroup(c, g.groupId)!;
     const recipients = current.state.members.map((m) => m.user).filter((u) => u !== me);
     const payload = encodePayload(file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt });
-    const ours = loadOurKey(c, g.groupId, me, current.state.epoch) ?? startEpoch(c, current.state);
-    const { state, message } = encryptGroupMessage(ours, payload);
+    // Our key, new after a removal, with its distribution queued for whoever lacks it (newcomers).
+    const { ours } = keyForSend(c, current.state);
+    const { state, message } = encryptGroupMessage(ours, current.state, payload, c.random);
     saveOurKey(c, state);
     c.db
       .prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, status) VALUES (?, ?, ?, 'out', ?, ?, 'queued')")
@@ -251,7 +252,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   let pastFence = false;
   if (synced.offline) reason = 'relay unreachable';
   else {
-    // Sender keys queued by startEpoch go first, over the pairwise sessions.
+    // Sender keys queued by keyForSend go first, over the pairwise sessions.
     const pairwise = await deliver(c);
     let flushed: GroupFlushReport | undefined;
     if (!pairwise.unreachable) flushed = await flushGroupOutbox(c, t, { afterSync: false });

@@ -1,8 +1,11 @@
 // Group messages: encrypted once with the sender's chain, signed with the sender's group signature
 // key, fanned out by the relay. Receiving is transactional like the ratchet: every check runs on
 // copies and the new state is returned only when the message decrypted. The cleartext header names
-// the membership transcript the sender was on; it is in the AD and must equal the chain's, so a
-// message from the other side of a fork is refused as `fork` before any key is used.
+// the epoch and membership transcript the sender was on and the epoch its key was made in; they are
+// in the AD, the transcript must equal the receiver's for that epoch (else `fork`, before any key is
+// used) and the key must be one the epoch admits (else `stale_key`). Every message carries a random
+// salt that the message key is expanded with, so a sender chain restored from an old copy (which
+// derives the same message keys again) still never encrypts twice under one (key, nonce).
 import {
   AEAD_TAG_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -10,6 +13,7 @@ import {
   GROUP_ID_BYTES,
   GROUP_MAX_SKIP,
   GROUP_MAX_SKIPPED_KEYS,
+  GROUP_MESSAGE_SALT_BYTES,
   GROUP_TRANSCRIPT_BYTES,
   GROUP_VERSION,
   LABELS,
@@ -19,17 +23,19 @@ import { concat, equalBytes, Reader, u32, u8, utf8, wipe } from '../encoding.js'
 import { CryptoError } from '../errors.js';
 import { verify } from '../identity.js';
 import { isBucketSize, pad, unpad } from '../padding.js';
-import { sodium } from '../sodium.js';
-import { groupChainStep, groupMessageKeys, type OurSenderKey, type SkippedGroupKey, type TheirSenderKey } from './sender-keys.js';
+import { sodium, type RandomBytes } from '../sodium.js';
+import { checkKeyEpoch, groupChainStep, groupMessageKeys, type EpochView, type OurSenderKey, type SkippedGroupKey, type TheirSenderKey } from './sender-keys.js';
 import { readGroupHeader, readUser, writeUser } from './wire.js';
 
 /** The cleartext fields of a group message: what a receiver uses to pick the sender's chain. */
 export interface GroupMessageHeader {
   groupId: Uint8Array;
-  epoch: number;
+  epoch: number; // the epoch of the state the sender sent on
   transcript: Uint8Array; // 32, the membership transcript the sender was on
   sender: string;
+  keyEpoch: number; // the epoch the sender's key was made in (picks the chain)
   counter: number;
+  salt: Uint8Array; // 16, random per message
 }
 
 interface ParsedGroupMessage extends GroupMessageHeader {
@@ -40,9 +46,9 @@ interface ParsedGroupMessage extends GroupMessageHeader {
 
 const COUNTER_MAX = 0xffffffff;
 
-/** AD = groupId[32] || u32 epoch || transcript[32] || lp(utf8(sender)) || u32 counter. */
+/** AD = groupId[32] || u32 epoch || transcript[32] || lp(utf8(sender)) || u32 keyEpoch || u32 counter || salt[16]. */
 export function groupMessageAd(h: GroupMessageHeader): Uint8Array {
-  return concat(h.groupId, u32(h.epoch), h.transcript, writeUser(h.sender), u32(h.counter));
+  return concat(h.groupId, u32(h.epoch), h.transcript, writeUser(h.sender), u32(h.keyEpoch), u32(h.counter), h.salt);
 }
 
 function signatureMessage(signed: Uint8Array): Uint8Array {
@@ -50,30 +56,28 @@ function signatureMessage(signed: Uint8Array): Uint8Array {
 }
 
 /**
- * GroupMessage = version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter ||
- * ciphertext || signature[64], with ciphertext = XChaCha20-Poly1305(key, nonce, pad(plaintext), AD)
- * and signature = Ed25519(group signature key, utf8(LABELS.groupMessageSignature) || all before it).
- * Returns our advanced chain; the input state is not modified.
+ * GroupMessage = version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) ||
+ * u32 keyEpoch || u32 counter || salt[16] || ciphertext || signature[64], with ciphertext =
+ * XChaCha20-Poly1305(key, nonce, pad(plaintext), AD), (key, nonce) = groupMessageKeys(mk, salt), and
+ * signature = Ed25519(group signature key, utf8(LABELS.groupMessageSignature) || all before it).
+ * `at` is the state we send on (its epoch and transcript go in the header; our key must be one it
+ * admits). Returns our advanced chain; the input state is not modified.
  */
-export function encryptGroupMessage(ours: OurSenderKey, plaintext: Uint8Array): { state: OurSenderKey; message: Uint8Array } {
+export function encryptGroupMessage(ours: OurSenderKey, at: EpochView, plaintext: Uint8Array, random: RandomBytes): { state: OurSenderKey; message: Uint8Array } {
   // The counter is a u32 on the wire: an exhausted chain must not wrap and reuse a key.
   if (ours.counter >= COUNTER_MAX) throw new CryptoError('invalid_argument', 'sender chain exhausted; create a new sender key');
+  if (!equalBytes(ours.groupId, at.groupId)) throw new CryptoError('invalid_argument', 'sender key of another group');
+  checkKeyEpoch(at, ours.epoch, ours.sender);
+  const salt = random(GROUP_MESSAGE_SALT_BYTES);
+  if (salt.length !== GROUP_MESSAGE_SALT_BYTES) throw new CryptoError('invalid_argument', 'random source returned a short salt');
   const padded = pad(plaintext);
   const [chainKey, messageKey] = groupChainStep(ours.chainKey);
-  const { key, nonce } = groupMessageKeys(messageKey);
-  const header: GroupMessageHeader = { groupId: ours.groupId, epoch: ours.epoch, transcript: ours.transcript, sender: ours.sender, counter: ours.counter };
-  const ciphertext = aeadSeal(key, nonce, padded, groupMessageAd(header));
+  const { key, nonce } = groupMessageKeys(messageKey, salt);
+  const header: GroupMessageHeader = { groupId: ours.groupId, epoch: at.epoch, transcript: at.transcript, sender: ours.sender, keyEpoch: ours.epoch, counter: ours.counter, salt };
+  const ad = groupMessageAd(header);
+  const ciphertext = aeadSeal(key, nonce, padded, ad);
   wipe(messageKey, key, padded);
-  const signed = concat(
-    u8(GROUP_VERSION),
-    u8(GROUP_FORMAT_TAGS.groupMessage),
-    header.groupId,
-    u32(header.epoch),
-    header.transcript,
-    writeUser(header.sender),
-    u32(header.counter),
-    ciphertext,
-  );
+  const signed = concat(u8(GROUP_VERSION), u8(GROUP_FORMAT_TAGS.groupMessage), ad, ciphertext);
   const signature = sodium().crypto_sign_detached(signatureMessage(signed), ours.signPrivate);
   return { state: { ...ours, counter: ours.counter + 1, chainKey }, message: concat(signed, signature) };
 }
@@ -85,9 +89,11 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   const epoch = r.u32();
   const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
   const sender = readUser(r);
+  const keyEpoch = r.u32();
   const counter = r.u32();
   // Senders stop before 2^32 - 1 (see encrypt), so the receiver's next counter always fits a u32.
   if (counter >= COUNTER_MAX) throw new CryptoError('malformed', 'group message counter out of range');
+  const salt = r.bytes(GROUP_MESSAGE_SALT_BYTES);
   const ciphertextLength = r.remaining - ED25519_SIGNATURE_BYTES;
   // Only a padding bucket plus the tag is a length an honest sender produces: anything else is
   // refused before the signature check and the AEAD, and never reaches libsodium.
@@ -96,32 +102,37 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   const signed = bytes.slice(0, bytes.length - r.remaining);
   const signature = r.bytes(ED25519_SIGNATURE_BYTES);
   r.end();
-  return { groupId, epoch, transcript, sender, counter, ciphertext, signature, signed };
+  return { groupId, epoch, transcript, sender, keyEpoch, counter, salt, ciphertext, signature, signed };
 }
 
 /** Parses and validates the structure; returns the cleartext header. Verifies nothing. */
 export function peekGroupMessage(bytes: Uint8Array): GroupMessageHeader {
-  const { groupId, epoch, transcript, sender, counter } = parseGroupMessage(bytes);
-  return { groupId, epoch, transcript, sender, counter };
+  const { groupId, epoch, transcript, sender, keyEpoch, counter, salt } = parseGroupMessage(bytes);
+  return { groupId, epoch, transcript, sender, keyEpoch, counter, salt };
 }
 
 /**
- * Decrypts a message with the sender's chain for its group and epoch. Order: structure; the header
- * names this chain's group (wrong_group), epoch (wrong_epoch), transcript (fork: the sender is on
- * another history of this epoch) and sender (invalid_argument: the caller picked the wrong chain);
- * the signature (bad_signature) before any key derivation, so a
- * forged message costs no chain steps and cannot move the chain; the counter (duplicate_message
- * for a key already used or evicted, too_far_ahead beyond GROUP_MAX_SKIP); then AEAD and padding,
- * which fail as a coarse decrypt_failed. On any error the input state is unchanged.
+ * Decrypts a message with the sender's chain. `at` is our state at the message's epoch (its
+ * transcript and keyFloor). Order: structure; the header names this chain's group (wrong_group),
+ * the epoch of `at` (wrong_epoch: the caller passed another epoch), its transcript (fork: the
+ * sender is on another history of this epoch), this chain's key epoch (wrong_epoch) and sender
+ * (invalid_argument: the caller picked the wrong chain), and a key epoch the epoch admits
+ * (stale_key: the sender did not make a new key after a removal); the signature (bad_signature)
+ * before any key derivation, so a forged message costs no chain steps and cannot move the chain;
+ * the counter (duplicate_message for a key already used or evicted, too_far_ahead beyond
+ * GROUP_MAX_SKIP); then AEAD and padding, which fail as a coarse decrypt_failed. On any error the
+ * input state is unchanged.
  */
-export function decryptGroupMessage(theirs: TheirSenderKey, bytes: Uint8Array): { state: TheirSenderKey; plaintext: Uint8Array } {
+export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes: Uint8Array): { state: TheirSenderKey; plaintext: Uint8Array } {
   const m = parseGroupMessage(bytes);
-  if (!equalBytes(m.groupId, theirs.groupId)) throw new CryptoError('wrong_group', 'group message is for another group');
-  if (m.epoch !== theirs.epoch) {
-    throw new CryptoError('wrong_epoch', `group message is for epoch ${m.epoch}, this key is for epoch ${theirs.epoch}`);
+  if (!equalBytes(m.groupId, theirs.groupId) || !equalBytes(m.groupId, at.groupId)) throw new CryptoError('wrong_group', 'group message is for another group');
+  if (m.epoch !== at.epoch) throw new CryptoError('wrong_epoch', `group message is for epoch ${m.epoch}, not epoch ${at.epoch}`);
+  if (!equalBytes(m.transcript, at.transcript)) throw new CryptoError('fork', `group message of ${m.sender} was sent on another history of epoch ${m.epoch}`);
+  if (m.keyEpoch !== theirs.epoch) {
+    throw new CryptoError('wrong_epoch', `group message is under a key of epoch ${m.keyEpoch}, this key is of epoch ${theirs.epoch}`);
   }
-  if (!equalBytes(m.transcript, theirs.transcript)) throw new CryptoError('fork', `group message of ${m.sender} was sent on another history of epoch ${m.epoch}`);
   if (m.sender !== theirs.sender) throw new CryptoError('invalid_argument', 'sender key of another member');
+  checkKeyEpoch(at, m.keyEpoch, m.sender);
   if (!verify(theirs.signPublic, signatureMessage(m.signed), m.signature)) {
     throw new CryptoError('bad_signature', `group message signature of ${m.sender} does not verify`);
   }
@@ -154,7 +165,7 @@ export function decryptGroupMessage(theirs: TheirSenderKey, bytes: Uint8Array): 
     if (skipped.length > GROUP_MAX_SKIPPED_KEYS) skipped = skipped.slice(skipped.length - GROUP_MAX_SKIPPED_KEYS);
   }
 
-  const { key, nonce } = groupMessageKeys(messageKey);
+  const { key, nonce } = groupMessageKeys(messageKey, m.salt);
   let plaintext: Uint8Array;
   try {
     plaintext = unpad(aeadOpen(key, nonce, m.ciphertext, groupMessageAd(m)));

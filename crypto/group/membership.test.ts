@@ -72,6 +72,16 @@ test('a create, add, promote, rename, remove and leave chain verifies for every 
   assert.equal(toHex(encodeGroupState(replayChanges(H.records))), toHex(encodeGroupState(s)));
 });
 
+test('the key floor moves to the epoch of each remove and leave, and only those', () => {
+  const ops = ['create', ...H.records.slice(1).map((r) => parseGroupChange(r).change.op)];
+  let floor = 0;
+  H.states.forEach((s, i) => {
+    if (ops[i] === 'remove' || ops[i] === 'leave') floor = s.epoch;
+    assert.equal(s.keyFloor, floor, `after ${ops[i]}`);
+  });
+  assert.ok(ops.includes('remove') && ops.includes('leave') && ops.includes('add'));
+});
+
 test('each state links to the hash of the one before it, and the genesis link is all zeros', () => {
   assert.ok(H.states[0]!.prevHash.every((b) => b === 0));
   for (let i = 1; i < H.states.length; i++) {
@@ -256,9 +266,15 @@ test('every single-byte change to a valid record is refused with a typed error',
 test('the state encoding round-trips and refuses other versions and tags first', () => {
   for (const s of H.states) assert.equal(toHex(encodeGroupState(parseGroupState(encodeGroupState(s)))), toHex(encodeGroupState(s)));
   const bytes = encodeGroupState(last());
-  const v2 = bytes.slice();
-  v2[0] = 1; // group format 1 (before transcripts)
-  assert.throws(() => parseGroupState(v2), code('unsupported_version'));
+  for (const version of [1, 2]) {
+    const old = bytes.slice();
+    old[0] = version; // group format 1 (before transcripts), 2 (before key floors)
+    assert.throws(() => parseGroupState(old), code('unsupported_version'));
+  }
+  // A key floor after the epoch cannot come from applying records.
+  const floor = bytes.slice();
+  floor.set([0, 0, 0, 99], 2 + 32 + 4 + 32 + 32);
+  assert.throws(() => parseGroupState(floor), code('malformed'));
   const tag = bytes.slice();
   tag[1] = 0x30;
   assert.throws(() => parseGroupState(tag), code('malformed'));
@@ -279,6 +295,7 @@ test('property: random group states round-trip through encode and parse', () => 
           epoch,
           prevHash: id.slice().reverse(),
           transcript: id.map((b) => b ^ 0x5a),
+          keyFloor: epoch >>> 3,
           members: ms.map((m) => ({ user: m.user, signPublic: m.key })).sort((a, b) => (a.user < b.user ? -1 : 1)),
           admins: ms.filter((m) => m.admin).map((m) => m.user).sort(),
         };

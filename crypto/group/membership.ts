@@ -46,6 +46,11 @@ export interface GroupState {
   epoch: number; // 0 at create, +1 per applied record
   prevHash: Uint8Array; // groupStateHash of the state before the last record; zeros at create
   transcript: Uint8Array; // 32, hash over every record body applied (transcriptLink)
+  /**
+   * The epoch from which sender keys must date: the epoch of the last record that took a member
+   * out (remove, leave), 0 at create. A key made before it was held by someone who is out.
+   */
+  keyFloor: number;
   members: GroupMember[]; // strictly ascending by user
   admins: string[]; // strictly ascending, each a member
 }
@@ -121,7 +126,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 // ---- state ------------------------------------------------------------------------------------
 
-/** version || tag || groupId[32] || u32 epoch || prevHash[32] || transcript[32] || lp(name) || members || admins */
+/** version || tag || groupId[32] || u32 epoch || prevHash[32] || transcript[32] || u32 keyFloor || lp(name) || members || admins */
 export function encodeGroupState(state: GroupState): Uint8Array {
   return concat(
     u8(GROUP_VERSION),
@@ -130,6 +135,7 @@ export function encodeGroupState(state: GroupState): Uint8Array {
     u32(state.epoch),
     fixedLength(state.prevHash, GROUP_HASH_BYTES, 'previous hash'),
     fixedLength(state.transcript, GROUP_TRANSCRIPT_BYTES, 'transcript'),
+    u32(state.keyFloor),
     writeName(state.name),
     writeMembers(state.members),
     writeUsers(state.admins),
@@ -144,13 +150,15 @@ export function parseGroupState(bytes: Uint8Array): GroupState {
   const epoch = r.u32();
   const prevHash = r.bytes(GROUP_HASH_BYTES);
   const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
+  const keyFloor = r.u32();
   const name = readName(r);
   const members = readMembers(r, 0);
   const admins = readUsers(r, 0);
   r.end();
+  if (keyFloor > epoch) throw new CryptoError('malformed', 'key floor after the epoch');
   const names = new Set(members.map((m) => m.user));
   if (!admins.every((a) => names.has(a))) throw new CryptoError('malformed', 'an admin is not a member');
-  return { groupId, name, epoch, prevHash, transcript, members, admins };
+  return { groupId, name, epoch, prevHash, transcript, keyFloor, members, admins };
 }
 
 /** groupStateHash = BLAKE2b-256(utf8(LABELS.groupStateHash) || encodeGroupState(state)). */
@@ -288,7 +296,9 @@ export function applyChange(state: GroupState | null, record: Uint8Array): Group
     throw new CryptoError('bad_signature', `record signature of ${c.author} does not verify`);
   }
   const next = nextState(state, c.author, c.change);
-  return { ...next, epoch: c.epoch, prevHash: c.prevHash.slice(), transcript: transcriptLink(state.transcript, c.signed) };
+  // Whoever is out holds every key made so far: from this epoch on, only newer keys are read.
+  const keyFloor = c.change.op === 'remove' || c.change.op === 'leave' ? c.epoch : state.keyFloor;
+  return { ...next, epoch: c.epoch, prevHash: c.prevHash.slice(), transcript: transcriptLink(state.transcript, c.signed), keyFloor };
 }
 
 function applyCreate(c: GroupChange): GroupState {
@@ -311,6 +321,7 @@ function applyCreate(c: GroupChange): GroupState {
     epoch: 0,
     prevHash: ZERO_HASH.slice(),
     transcript: transcriptLink(ZERO_TRANSCRIPT, c.signed),
+    keyFloor: 0,
     members: c.change.members,
     admins: [c.author],
   };
@@ -320,7 +331,7 @@ function requireAdmin(state: GroupState, author: string, what: string): void {
   if (!isAdmin(state, author)) throw new CryptoError('not_authorized', `${author} is not an admin and may not ${what}`);
 }
 
-function nextState(state: GroupState, author: string, change: GroupOp): GroupState {
+function nextState(state: GroupState, author: string, change: GroupOp): Omit<GroupState, 'keyFloor'> {
   const members = state.members.map((m) => ({ user: m.user, signPublic: m.signPublic.slice() }));
   const base = { groupId: state.groupId.slice(), name: state.name, epoch: state.epoch, prevHash: state.prevHash, transcript: state.transcript };
   switch (change.op) {

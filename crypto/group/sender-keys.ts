@@ -1,10 +1,14 @@
-// Sender keys: each member has, per group and epoch, one symmetric chain and one Ed25519 signature
-// key pair. The chain (like one Double Ratchet sending chain) gives a fresh message key per message;
-// the signature key proves which member sent it, because every member holds every chain key. The
-// first chain key and the public signature key reach the other members in a SenderKeyDistribution
-// sent over the pairwise Double Ratchet sessions (modelled on libsignal's sender_keys.rs). Every key
-// is bound to the membership transcript of its epoch, so a key made on one side of a fork is
-// refused on the other (code `fork`).
+// Sender keys: each member has, per group, one symmetric chain and one Ed25519 signature key pair.
+// The chain (like one Double Ratchet sending chain) gives a fresh message key per message; the
+// signature key proves which member sent it, because every member holds every chain key. The first
+// chain key and the public signature key reach the other members in a SenderKeyDistribution sent
+// over the pairwise Double Ratchet sessions (modelled on libsignal's sender_keys.rs).
+//
+// A key is made at one epoch (its `epoch`, the key epoch) and serves every later epoch until a
+// record takes someone out (the state's keyFloor moves past it): an add, a promotion or a rename
+// costs nobody a new key, a removal costs every member one, made and shared lazily at its next
+// send. A distribution names the epoch and membership transcript the sender shares it on, so a key
+// handed out on one side of a fork is refused on the other (code `fork`).
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SECRET_KEY_BYTES,
@@ -13,6 +17,7 @@ import {
   GROUP_FORMAT_TAGS,
   GROUP_ID_BYTES,
   GROUP_MAX_SKIPPED_KEYS,
+  GROUP_MESSAGE_SALT_BYTES,
   GROUP_TRANSCRIPT_BYTES,
   GROUP_VERSION,
   LABELS,
@@ -26,11 +31,10 @@ import { sodium, type RandomBytes } from '../sodium.js';
 import { isMember, memberKey, type GroupState } from './membership.js';
 import { readGroupHeader, readUser, writeUser, type GroupMember } from './wire.js';
 
-/** Our own sending chain in one group and epoch. `counter` is the number the next message gets. */
+/** Our own sending chain in one group. `counter` is the number the next message gets. */
 export interface OurSenderKey {
   groupId: Uint8Array;
-  epoch: number;
-  transcript: Uint8Array; // 32, the membership transcript of the epoch
+  epoch: number; // the key epoch: the epoch it was made in
   sender: string; // our username
   counter: number;
   chainKey: Uint8Array; // 32, the chain key for message `counter`
@@ -47,8 +51,7 @@ export interface SkippedGroupKey {
 /** Another member's chain as we receive it. `counter` is the next message we have no key for yet. */
 export interface TheirSenderKey {
   groupId: Uint8Array;
-  epoch: number;
-  transcript: Uint8Array;
+  epoch: number; // the key epoch
   sender: string;
   counter: number;
   chainKey: Uint8Array; // 32
@@ -59,9 +62,10 @@ export interface TheirSenderKey {
 /** What a member sends every other member (over the pairwise sessions) to let them read it. */
 export interface SenderKeyDistribution {
   groupId: Uint8Array;
-  epoch: number;
-  transcript: Uint8Array;
+  epoch: number; // the epoch of the state it is shared on
+  transcript: Uint8Array; // that state's membership transcript
   sender: string;
+  keyEpoch: number; // the epoch the key was made in: keyFloor <= keyEpoch <= epoch
   counter: number;
   chainKey: Uint8Array;
   signPublic: Uint8Array;
@@ -82,18 +86,44 @@ export function groupChainStep(chainKey: Uint8Array): [chainKey: Uint8Array, mes
   return [prf(chainKey, CHAIN_KEY_INPUT).slice(0, 32), prf(chainKey, MESSAGE_KEY_INPUT).slice(0, 32)];
 }
 
-/** HKDF(salt = empty, IKM = mk, info = LABELS.groupMessageKeys, 56) = key[32] || nonce[24]. */
-export function groupMessageKeys(messageKey: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const out = hkdf(new Uint8Array(0), messageKey, LABELS.groupMessageKeys, AEAD_KEY_BYTES + AEAD_NONCE_BYTES);
+/**
+ * HKDF(salt = the message's random salt, IKM = mk, info = LABELS.groupMessageKeys, 56) = key[32] ||
+ * nonce[24]. The salt is what keeps (key, nonce) unique when one mk encrypts twice: a sender chain
+ * restored from an old copy of the store derives the same mk for the same counter again.
+ */
+export function groupMessageKeys(messageKey: Uint8Array, salt: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  if (salt.length !== GROUP_MESSAGE_SALT_BYTES) throw new CryptoError('invalid_argument', `salt must be ${GROUP_MESSAGE_SALT_BYTES} bytes`);
+  const out = hkdf(salt, messageKey, LABELS.groupMessageKeys, AEAD_KEY_BYTES + AEAD_NONCE_BYTES);
   return { key: out.slice(0, AEAD_KEY_BYTES), nonce: out.slice(AEAD_KEY_BYTES) };
+}
+
+/** The receiver's view of one epoch: what a key or message used at that epoch is checked against. */
+export interface EpochView {
+  groupId: Uint8Array;
+  epoch: number;
+  transcript: Uint8Array;
+  keyFloor: number;
+}
+
+/**
+ * A key made at `keyEpoch` may serve at `at.epoch` only if it was made at or after the last removal
+ * before it (every member who held an older key may be out) and not after it (no key of a later
+ * epoch can have been shared on an earlier state).
+ */
+export function checkKeyEpoch(at: EpochView, keyEpoch: number, who: string): void {
+  if (keyEpoch < at.keyFloor) {
+    throw new CryptoError('stale_key', `the sender key of ${who} was made at epoch ${keyEpoch}, before the removal at epoch ${at.keyFloor}: a new one was due`);
+  }
+  if (keyEpoch > at.epoch) throw new CryptoError('stale_key', `the sender key of ${who} was made at epoch ${keyEpoch}, after epoch ${at.epoch} it is used at`);
 }
 
 // ---- creating and distributing -----------------------------------------------------------------
 
 /**
- * Fresh sending keys for `us` in the group's current epoch: 32 random bytes of chain key and 32 of
- * Ed25519 seed. Called after creating or joining a group and after every applied change (every
- * epoch has its own keys, so a removed member's keys end with the epoch they were removed in).
+ * Fresh sending keys for `us` at the group's current epoch: 32 random bytes of chain key and 32 of
+ * Ed25519 seed. Made at our first send in a group, and again at the first send after a record that
+ * took someone out (the state's keyFloor passed our key's epoch): a removed member, who holds our
+ * older keys, never receives this one.
  */
 export function createSenderKey(group: GroupState, us: string, random: RandomBytes): OurSenderKey {
   if (!isMember(group, us)) throw new CryptoError('invalid_argument', `${us} is not a member of the group`);
@@ -107,7 +137,6 @@ export function createSenderKey(group: GroupState, us: string, random: RandomByt
   return {
     groupId: group.groupId.slice(),
     epoch: group.epoch,
-    transcript: group.transcript.slice(),
     sender: us,
     counter: 0,
     chainKey,
@@ -116,20 +145,26 @@ export function createSenderKey(group: GroupState, us: string, random: RandomByt
   };
 }
 
-/** The distribution for our chain at its current position (earlier messages stay unreadable). */
-export function senderKeyDistribution(ours: OurSenderKey): SenderKeyDistribution {
+/**
+ * The distribution for our chain at its current position, shared on the state `at` (our current
+ * one): earlier messages of the chain stay unreadable to whoever receives it.
+ */
+export function senderKeyDistribution(ours: OurSenderKey, at: GroupState): SenderKeyDistribution {
+  if (!equalBytes(ours.groupId, at.groupId)) throw new CryptoError('invalid_argument', 'sender key of another group');
+  checkKeyEpoch(at, ours.epoch, ours.sender);
   return {
     groupId: ours.groupId.slice(),
-    epoch: ours.epoch,
-    transcript: ours.transcript.slice(),
+    epoch: at.epoch,
+    transcript: at.transcript.slice(),
     sender: ours.sender,
+    keyEpoch: ours.epoch,
     counter: ours.counter,
     chainKey: ours.chainKey.slice(),
     signPublic: ours.signPublic.slice(),
   };
 }
 
-/** version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter || chainKey[32] || signPublic[32] */
+/** version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 keyEpoch || u32 counter || chainKey[32] || signPublic[32] */
 export function encodeSenderKeyDistribution(d: SenderKeyDistribution): Uint8Array {
   return concat(
     u8(GROUP_VERSION),
@@ -138,6 +173,7 @@ export function encodeSenderKeyDistribution(d: SenderKeyDistribution): Uint8Arra
     u32(d.epoch),
     exact(d.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(d.sender),
+    u32(d.keyEpoch),
     u32(d.counter),
     exact(d.chainKey, GROUP_CHAIN_KEY_BYTES),
     exact(d.signPublic, ED25519_PUBLIC_KEY_BYTES),
@@ -152,6 +188,7 @@ export function parseSenderKeyDistribution(bytes: Uint8Array): SenderKeyDistribu
     epoch: r.u32(),
     transcript: r.bytes(GROUP_TRANSCRIPT_BYTES),
     sender: readUser(r),
+    keyEpoch: r.u32(),
     counter: r.u32(),
     chainKey: r.bytes(GROUP_CHAIN_KEY_BYTES),
     signPublic: r.bytes(ED25519_PUBLIC_KEY_BYTES),
@@ -162,40 +199,43 @@ export function parseSenderKeyDistribution(bytes: Uint8Array): SenderKeyDistribu
 
 /**
  * Turns a distribution that arrived over the pairwise session with `from` (the peer's username and
- * identity signing key, as that session authenticated them) into a receiving chain. Refused unless
- * it is for this group (wrong_group) and its current epoch (wrong_epoch: the caller may hold it until
- * it has applied the record that starts that epoch), was made on the same membership transcript
- * (fork: the sender applied other records for this epoch than we did), names `from` as its sender,
- * and `from` is a member whose identity key is the one the group state lists (not_authorized): a
- * member cannot hand out keys in another member's name, nor can a stranger inject a chain.
+ * identity signing key, as that session authenticated them) into a receiving chain. `group` is our
+ * state at the distribution's epoch. Refused unless it is for this group (wrong_group) and that
+ * epoch (wrong_epoch: the caller may hold it until it has applied the record that starts that
+ * epoch), was shared on the same membership transcript (fork: the sender applied other records for
+ * this epoch than we did), its key was made no earlier than the epoch's keyFloor and no later than
+ * the epoch (stale_key: a sender that did not make a new key after a removal), names `from` as its
+ * sender, and `from` is a member whose identity key is the one the group state lists
+ * (not_authorized): a member cannot hand out keys in another member's name, nor can a stranger
+ * inject a chain.
  */
 export function acceptSenderKeyDistribution(group: GroupState, from: GroupMember, bytes: Uint8Array): TheirSenderKey {
   const d = parseSenderKeyDistribution(bytes);
   if (!equalBytes(d.groupId, group.groupId)) throw new CryptoError('wrong_group', 'sender key is for another group');
   if (d.epoch !== group.epoch) {
-    throw new CryptoError('wrong_epoch', `sender key is for epoch ${d.epoch}, the group is at ${group.epoch}`);
+    throw new CryptoError('wrong_epoch', `sender key is shared at epoch ${d.epoch}, the group is at ${group.epoch}`);
   }
   if (!equalBytes(d.transcript, group.transcript)) {
-    throw new CryptoError('fork', `sender key of ${d.sender} was made on another history of epoch ${d.epoch}`);
+    throw new CryptoError('fork', `sender key of ${d.sender} was shared on another history of epoch ${d.epoch}`);
   }
+  checkKeyEpoch(group, d.keyEpoch, d.sender);
   if (d.sender !== from.user) throw new CryptoError('not_authorized', `${from.user} sent a sender key in the name of ${d.sender}`);
   const listed = memberKey(group, d.sender);
   if (listed === undefined || !equalBytes(listed, from.signPublic)) {
     throw new CryptoError('not_authorized', `${d.sender} is not a member with this identity`);
   }
-  return { ...d, skipped: [] };
+  return { groupId: d.groupId, epoch: d.keyEpoch, sender: d.sender, counter: d.counter, chainKey: d.chainKey, signPublic: d.signPublic, skipped: [] };
 }
 
 // ---- serialisation ----------------------------------------------------------------------------
 
-/** version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter || chainKey[32] || signPublic[32] || signPrivate[64] */
+/** version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter || chainKey[32] || signPublic[32] || signPrivate[64] */
 export function encodeOurSenderKey(k: OurSenderKey): Uint8Array {
   return concat(
     u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.ourSenderKey),
     exact(k.groupId, GROUP_ID_BYTES),
     u32(k.epoch),
-    exact(k.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(k.sender),
     u32(k.counter),
     exact(k.chainKey, GROUP_CHAIN_KEY_BYTES),
@@ -210,7 +250,6 @@ export function parseOurSenderKey(bytes: Uint8Array): OurSenderKey {
   const k = {
     groupId: r.bytes(GROUP_ID_BYTES),
     epoch: r.u32(),
-    transcript: r.bytes(GROUP_TRANSCRIPT_BYTES),
     sender: readUser(r),
     counter: r.u32(),
     chainKey: r.bytes(GROUP_CHAIN_KEY_BYTES),
@@ -224,8 +263,8 @@ export function parseOurSenderKey(bytes: Uint8Array): OurSenderKey {
 }
 
 /**
- * version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter ||
- * chainKey[32] || signPublic[32] || u16 n || (u32 counter || messageKey[32])^n
+ * version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter || chainKey[32] ||
+ * signPublic[32] || u16 n || (u32 counter || messageKey[32])^n
  */
 export function encodeTheirSenderKey(k: TheirSenderKey): Uint8Array {
   if (k.skipped.length > GROUP_MAX_SKIPPED_KEYS) throw new CryptoError('invalid_argument', 'too many skipped keys');
@@ -234,7 +273,6 @@ export function encodeTheirSenderKey(k: TheirSenderKey): Uint8Array {
     u8(GROUP_FORMAT_TAGS.theirSenderKey),
     exact(k.groupId, GROUP_ID_BYTES),
     u32(k.epoch),
-    exact(k.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(k.sender),
     u32(k.counter),
     exact(k.chainKey, GROUP_CHAIN_KEY_BYTES),
@@ -249,7 +287,6 @@ export function parseTheirSenderKey(bytes: Uint8Array): TheirSenderKey {
   readGroupHeader(r, GROUP_FORMAT_TAGS.theirSenderKey, 'their sender key');
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
-  const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
   const sender = readUser(r);
   const counter = r.u32();
   const chainKey = r.bytes(GROUP_CHAIN_KEY_BYTES);
@@ -267,7 +304,7 @@ export function parseTheirSenderKey(bytes: Uint8Array): TheirSenderKey {
     skipped.push(s);
   }
   r.end();
-  return { groupId, epoch, transcript, sender, counter, chainKey, signPublic, skipped };
+  return { groupId, epoch, sender, counter, chainKey, signPublic, skipped };
 }
 
 function exact(b: Uint8Array, n: number): Uint8Array {

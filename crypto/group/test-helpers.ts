@@ -26,7 +26,7 @@ export function people<N extends string>(names: N[], random: RandomBytes): Recor
   return Object.fromEntries(names.map((n) => [n, person(n, random)])) as Record<N, Person>;
 }
 
-/** Everyone's keys for one epoch: ours[user] sends, theirs[receiver][sender] receives. */
+/** Everyone's keys made at one epoch: ours[user] sends, theirs[receiver][sender] receives. */
 export interface EpochKeys {
   ours: Record<string, OurSenderKey>;
   theirs: Record<string, Record<string, TheirSenderKey>>;
@@ -41,7 +41,7 @@ export function distributeKeys(state: GroupState, byUser: Record<string, Person>
     theirs[receiver.user] = {};
     for (const sender of state.members) {
       if (sender.user === receiver.user) continue;
-      const bytes = encodeSenderKeyDistribution(senderKeyDistribution(ours[sender.user]!));
+      const bytes = encodeSenderKeyDistribution(senderKeyDistribution(ours[sender.user]!, state));
       theirs[receiver.user]![sender.user] = acceptSenderKeyDistribution(state, byUser[sender.user]!.member, bytes);
     }
   }

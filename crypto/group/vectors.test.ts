@@ -25,7 +25,7 @@ const PREV_HASH_AT = 2 + 32 + 4;
 
 test('group vectors: each record is signed by its author over label || body and links to the previous state hash', () => {
   const keys = new Map<string, Uint8Array>((v.members as J[]).map((m) => [m.user, h(m.signPublic)]));
-  assert.equal(v.chain.length, 6);
+  assert.equal(v.chain.length, 7);
   let prev: Uint8Array = new Uint8Array(32);
   let transcript: Uint8Array = new Uint8Array(32);
   for (const c of v.chain as J[]) {
@@ -43,7 +43,11 @@ test('group vectors: each record is signed by its author over label || body and 
     transcript = s().crypto_generichash(32, concat(h(v.labels.groupTranscript), transcript, body), null);
     assert.equal(toHex(transcript), c.transcriptAfter, `${c.op} transcript`);
     assert.equal(toHex(h(c.stateAfter).subarray(PREV_HASH_AT + 32, PREV_HASH_AT + 64)), c.transcriptAfter);
+    // The key floor follows the transcript, and moves only at a remove or a leave.
+    assert.equal(Buffer.from(h(c.stateAfter).subarray(PREV_HASH_AT + 64, PREV_HASH_AT + 68)).readUInt32BE(), c.keyFloorAfter);
+    if (c.op === 'remove' || c.op === 'leave') assert.equal(c.keyFloorAfter, c.epoch);
   }
+  assert.deepEqual((v.chain as J[]).map((c) => c.keyFloorAfter), [0, 0, 0, 0, 4, 5, 5]);
 });
 
 test('group vectors: the group id is derived from the creator, its key and the create record\'s salt', () => {
@@ -85,13 +89,14 @@ test('group vectors: the sender chain, message keys, AD and signed messages reco
   const sk = v.senderKey;
   const kp = s().crypto_sign_seed_keypair(h(sk.signSeed));
   assert.equal(toHex(kp.publicKey), sk.signPublic);
-  let ck = h(sk.chainSteps[0].chainKey);
+  let ck = h(sk.chainKey);
   for (const st of sk.chainSteps as J[]) {
     assert.equal(toHex(ck), st.chainKey);
     const mk = s().crypto_generichash(64, h(v.labels.groupMessageKey), ck).subarray(0, 32);
     assert.equal(toHex(mk), st.messageKey);
-    // HKDF: prk = PRF(64 zero bytes, mk); t1 = PRF(prk, info || 0x01) gives 64 >= 56 bytes.
-    const prk = s().crypto_generichash(64, mk, new Uint8Array(64));
+    // HKDF: prk = PRF(salt, mk); t1 = PRF(prk, info || 0x01) gives 64 >= 56 bytes.
+    assert.equal(h(st.salt).length, v.limits.GROUP_MESSAGE_SALT_BYTES);
+    const prk = s().crypto_generichash(64, mk, h(st.salt));
     const t1 = s().crypto_generichash(64, concat(h(v.labels.groupMessageKeys), u8(1)), prk);
     assert.equal(toHex(t1.subarray(0, 32)), st.aeadKey);
     assert.equal(toHex(t1.subarray(32, 56)), st.nonce);
@@ -102,7 +107,8 @@ test('group vectors: the sender chain, message keys, AD and signed messages reco
     const st = sk.chainSteps[m.counter];
     const signed = bytes.subarray(0, bytes.length - SIG);
     assert.ok(s().crypto_sign_verify_detached(bytes.subarray(bytes.length - SIG), concat(h(v.labels.groupMessageSignature), signed), kp.publicKey));
-    const ad = concat(h(v.groupId), Uint8Array.of(0, 0, 0, sk.epoch), h(sk.transcript), Uint8Array.of(0, 5), utf8('alice'), Uint8Array.of(0, 0, 0, m.counter));
+    const transcript = h(v.chain[m.epoch].transcriptAfter);
+    const ad = concat(h(v.groupId), Uint8Array.of(0, 0, 0, m.epoch), transcript, Uint8Array.of(0, 5), utf8('alice'), Uint8Array.of(0, 0, 0, sk.keyEpoch), Uint8Array.of(0, 0, 0, m.counter), h(st.salt));
     assert.equal(toHex(ad), m.ad);
     const header = 2 + ad.length;
     assert.equal(toHex(signed.subarray(2, header)), m.ad, 'the cleartext header is the AD');
@@ -113,9 +119,18 @@ test('group vectors: the sender chain, message keys, AD and signed messages reco
   }
 });
 
-test('group vectors: the receiver that got message 2 first holds skipped keys for 0 and 1', () => {
-  const r = parseTheirSenderKey(h(v.senderKey.receiverAfterMessage2));
-  assert.equal(r.counter, 3);
+test('group vectors: the receiver that got message 2 first holds skipped keys for 0 and 1, and the newcomer starts at 1', () => {
+  const sk = v.senderKey;
+  const r = parseTheirSenderKey(h(sk.bobAfterMessage2));
+  assert.deepEqual([r.epoch, r.counter], [5, 3]);
   assert.deepEqual(r.skipped.map((k) => k.counter), [0, 1]);
-  assert.deepEqual(r.skipped.map((k) => toHex(k.messageKey)), [v.senderKey.chainSteps[0].messageKey, v.senderKey.chainSteps[1].messageKey]);
+  assert.deepEqual(r.skipped.map((k) => toHex(k.messageKey)), [sk.chainSteps[0].messageKey, sk.chainSteps[1].messageKey]);
+  const e = parseTheirSenderKey(h(sk.erinAfterMessage1));
+  assert.deepEqual([e.epoch, e.counter, e.skipped.length], [5, 2, 0]);
+  // The newcomer's distribution is shared at epoch 6 and carries the chain at position 1.
+  const d = h(sk.distributionToErin);
+  assert.equal(toHex(d.subarray(2 + 32 + 4, 2 + 32 + 4 + 32)), v.chain[6].transcriptAfter);
+  const at = 2 + 32 + 4 + 32 + 2 + 5;
+  assert.deepEqual([...d.subarray(at, at + 8)], [0, 0, 0, 5, 0, 0, 0, 1]);
+  assert.equal(toHex(d.subarray(at + 8, at + 40)), sk.chainSteps[1].chainKey);
 });

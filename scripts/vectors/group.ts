@@ -1,16 +1,20 @@
-// Groups (format GROUP_VERSION) from fixed seeds: a membership chain (create, add, promote, rename,
-// remove, leave) with every record, state encoding, state hash and transcript; the group id derived
-// from the creator; records that must be refused, each with the error code it must get (a squatted
-// create among them); two concurrent records and which one wins; and one sender chain step by step
-// (chain and message keys, AEAD key and nonce, AD, signed message), including a receiver state
-// holding skipped keys.
-import { LABELS, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS, GROUP_VERSION } from '../../crypto/consts.js';
+// Groups (format GROUP_VERSION), reproducible from docs/PROTOCOL.md §14 alone: members from their
+// own seeds, a membership chain (create, add, promote, rename, remove, leave, add) with every
+// record, state encoding, state hash, transcript and key floor; the group id derived from the
+// creator; records that must be refused, each with the error code it must get (a squatted create
+// among them); two concurrent records and which one wins; and one sender key made before an add
+// and used after it: its chain step by step (chain and message keys, salts, AEAD key and nonce),
+// its distributions to an old member and to the newcomer, three signed messages across the add,
+// and two receivers' stored chains.
+import { LABELS, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS, GROUP_MESSAGE_SALT_BYTES, GROUP_VERSION } from '../../crypto/consts.js';
 import { utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { pad } from '../../crypto/padding.js';
 import {
+  acceptSenderKeyDistribution,
   applyChange,
   createGroup,
+  createSenderKey,
   decryptGroupMessage,
   encodeGroupState,
   encodeOurSenderKey,
@@ -22,20 +26,22 @@ import {
   groupMessageKeys,
   groupStateHash,
   parseGroupChange,
+  peekGroupMessage,
   preferSibling,
   proposeChange,
-  signGroupChange,
-  acceptSenderKeyDistribution,
-  createSenderKey,
   senderKeyDistribution,
+  signGroupChange,
   type GroupOp,
   type GroupState,
+  type OurSenderKey,
 } from '../../crypto/group/index.js';
-import { people, type Person } from '../../crypto/group/test-helpers.js';
+import { person, type Person } from '../../crypto/group/test-helpers.js';
 import { seededRandom } from './seeded.js';
 
 export const description =
-  'Groups (format 2): change records = body || Ed25519(author, utf8(label) || body), chained by prevHash = BLAKE2b-256(utf8(state-hash label) || encoded state); groupId = BLAKE2b-256(utf8(id label) || lp(creator) || creator signPublic || salt); transcript_n = BLAKE2b-256(utf8(transcript label) || transcript_{n-1} || body_n), transcript_{-1} = 0^32; refused records with their error code; two concurrent records, the lower transcript winning; a sender chain (ck\' = PRF(ck, chain-key label)[0..32], mk = PRF(ck, message-key label)[0..32], key || nonce = HKDF(empty, mk, message-keys label, 56)) and signed group messages with AD = groupId || u32 epoch || transcript || lp(sender) || u32 counter.';
+  'Groups (format 3): change records = body || Ed25519(author, utf8(label) || body), chained by prevHash = BLAKE2b-256(utf8(state-hash label) || encoded state); groupId = BLAKE2b-256(utf8(id label) || lp(creator) || creator signPublic || salt); transcript_n = BLAKE2b-256(utf8(transcript label) || transcript_{n-1} || body_n), transcript_{-1} = 0^32; keyFloor = epoch of the last remove or leave; refused records with their error code; two concurrent records, the lower transcript winning; a sender key made at epoch 5 and used across the add of epoch 6 (ck\' = PRF(ck, chain-key label)[0..32], mk = PRF(ck, message-key label)[0..32], key || nonce = HKDF(salt, mk, message-keys label, 56)) with signed group messages whose AD = groupId || u32 epoch || transcript || lp(sender) || u32 keyEpoch || u32 counter || salt.';
+
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory'] as const;
 
 function refusal(held: GroupState | null, record: Uint8Array): string {
   try {
@@ -48,18 +54,18 @@ function refusal(held: GroupState | null, record: Uint8Array): string {
 }
 
 export function generate(): unknown {
-  const random = seededRandom('group');
-  const P = people(['alice', 'bob', 'carol', 'dave', 'mallory'], random);
-  const { alice, bob, carol, dave, mallory } = P;
+  const P = Object.fromEntries(USERS.map((u) => [u, person(u, seededRandom(`group/${u}`))])) as Record<(typeof USERS)[number], Person>;
+  const { alice, bob, carol, dave, erin, mallory } = P;
 
   // ---- membership chain ----
-  const created = createGroup(alice, 'fastchat devs', [bob.member, carol.member], random);
+  const created = createGroup(alice, 'fastchat devs', [bob.member, carol.member], seededRandom('group/salt'));
   const steps: [Person, GroupOp][] = [
     [alice, { op: 'add', members: [dave.member] }],
     [alice, { op: 'promote', users: ['bob'] }],
     [bob, { op: 'rename', name: 'fastchat core' }],
     [bob, { op: 'remove', users: ['carol'] }],
     [dave, { op: 'leave' }],
+    [bob, { op: 'add', members: [erin.member] }],
   ];
   const states: GroupState[] = [created.state];
   const records: Uint8Array[] = [created.record];
@@ -76,13 +82,14 @@ export function generate(): unknown {
     stateAfter: encodeGroupState(states[i]!),
     stateHashAfter: groupStateHash(states[i]!),
     transcriptAfter: states[i]!.transcript,
+    keyFloorAfter: states[i]!.keyFloor,
   }));
   const salt = (parseGroupChange(created.record).change as { salt: Uint8Array }).salt;
 
   // ---- refused records (each against states[1]: alice admin; bob, carol, dave members) ----
   const held = states[1]!;
   const next = { groupId: held.groupId, epoch: held.epoch + 1, prevHash: groupStateHash(held) };
-  const other = createGroup(alice, 'other', [bob.member], random).state;
+  const other = createGroup(alice, 'other', [bob.member], seededRandom('group/other-salt')).state;
   const flipped = records[2]!.slice();
   flipped[flipped.length - 1]! ^= 0x01;
   const refused = [
@@ -109,35 +116,37 @@ export function generate(): unknown {
     winner: preferSibling(a.state, b.state) ? 1 : 0,
   };
 
-  // ---- sender keys and messages in the final epoch (alice and bob) ----
-  const final = states[states.length - 1]!;
-  const ours = createSenderKey(final, 'alice', random);
-  const distribution = encodeSenderKeyDistribution(senderKeyDistribution(ours));
-  const theirs = acceptSenderKeyDistribution(final, alice.member, distribution);
+  // ---- alice's sender key: made at epoch 5 (after dave left), used at 5 and, across erin's add, at 6 ----
+  const [, , , , , atFive, atSix] = states as [GroupState, GroupState, GroupState, GroupState, GroupState, GroupState, GroupState];
+  const ours = createSenderKey(atFive, 'alice', seededRandom('group/sender-key'));
+  const saltStream = seededRandom('group/message-salts');
   const chainSteps = [];
   let ck = ours.chainKey;
-  for (let counter = 0; counter < 3; counter++) {
-    const [nextCk, mk] = groupChainStep(ck);
-    const { key, nonce } = groupMessageKeys(mk);
-    chainSteps.push({ counter, chainKey: ck, messageKey: mk, aeadKey: key, nonce });
-    ck = nextCk;
-  }
   const texts = ['hello group', '', 'x'.repeat(200)];
+  const sentAt = [atFive, atSix, atSix];
   const messages = [];
-  let sending = ours;
+  const toBob = encodeSenderKeyDistribution(senderKeyDistribution(ours, atFive));
+  let toErin: Uint8Array = new Uint8Array(0);
+  let sending: OurSenderKey = ours;
   for (const [counter, text] of texts.entries()) {
-    const r = encryptGroupMessage(sending, utf8(text));
-    messages.push({
-      counter,
-      plaintext: utf8(text),
-      padded: pad(utf8(text)),
-      ad: groupMessageAd({ groupId: final.groupId, epoch: final.epoch, transcript: final.transcript, sender: 'alice', counter }),
-      message: r.message,
-    });
+    if (counter === 1) toErin = encodeSenderKeyDistribution(senderKeyDistribution(sending, atSix)); // first send after the add
+    const at = sentAt[counter]!;
+    const r = encryptGroupMessage(sending, at, utf8(text), saltStream);
+    const h = peekGroupMessage(r.message);
+    const [nextCk, mk] = groupChainStep(ck);
+    const { key, nonce } = groupMessageKeys(mk, h.salt);
+    chainSteps.push({ counter, chainKey: ck, messageKey: mk, salt: h.salt, aeadKey: key, nonce });
+    ck = nextCk;
+    messages.push({ counter, epoch: at.epoch, plaintext: utf8(text), padded: pad(utf8(text)), ad: groupMessageAd(h), message: r.message });
     sending = r.state;
   }
-  // Bob receives message 2 first: messages 0 and 1 become skipped keys.
-  const afterTwo = decryptGroupMessage(theirs, messages[2]!.message).state;
+  // Bob took the key at epoch 5 and receives message 2 first: messages 0 and 1 become skipped keys.
+  const bobs = acceptSenderKeyDistribution(atFive, alice.member, toBob);
+  const bobAfterTwo = decryptGroupMessage(bobs, atSix, messages[2]!.message).state;
+  // Erin, added at epoch 6, got the key at its position 1: message 0 (sent before she joined) is
+  // not hers to read; she reads message 1.
+  const erins = acceptSenderKeyDistribution(atSix, alice.member, toErin);
+  const erinAfterOne = decryptGroupMessage(erins, atSix, messages[1]!.message).state;
 
   return {
     labels: {
@@ -150,24 +159,26 @@ export function generate(): unknown {
       groupId: utf8(LABELS.groupId),
       groupTranscript: utf8(LABELS.groupTranscript),
     },
-    limits: { GROUP_VERSION, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS },
-    members: Object.values(P).map((p) => ({ user: p.user, signSeed: p.identity.signPrivate.subarray(0, 32), signPublic: p.identity.signPublic })),
+    limits: { GROUP_VERSION, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS, GROUP_MESSAGE_SALT_BYTES },
+    members: USERS.map((u) => ({ user: u, seed: `group/${u}`, signSeed: P[u].identity.signPrivate.subarray(0, 32), signPublic: P[u].identity.signPublic })),
     groupId: created.state.groupId,
     creatorSalt: salt,
     chain,
     refused: { heldState: encodeGroupState(held), vectors: refused, withoutState: [squatted] },
     concurrent,
     senderKey: {
-      epoch: final.epoch,
-      transcript: final.transcript,
+      keyEpoch: ours.epoch,
       sender: 'alice',
+      chainKey: ours.chainKey,
       signSeed: ours.signPrivate.subarray(0, 32),
       signPublic: ours.signPublic,
       ourSenderKeyEncoded: encodeOurSenderKey(ours),
-      distribution,
+      distributionToBob: toBob,
+      distributionToErin: toErin,
       chainSteps,
       messages,
-      receiverAfterMessage2: encodeTheirSenderKey(afterTwo),
+      bobAfterMessage2: encodeTheirSenderKey(bobAfterTwo),
+      erinAfterMessage1: encodeTheirSenderKey(erinAfterOne),
     },
   };
 }

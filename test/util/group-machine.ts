@@ -2,13 +2,26 @@
 // cores on GroupSim, the actions fast-check draws for them and the hostile relay, the checks made
 // after every frame, and the heal at the end. `scenario` runs one action list; a failing list that
 // fast-check prints can be replayed with it (GM_DEBUG=1 prints what each client showed).
+//
+// What every member's client hands the relay is recorded as it leaves (GroupSim.onGroupPost), with
+// the members its sender held as out at that moment: the removal check runs on exactly what was
+// sent, and the liveness check (nothing an honest member can read stays unread) on who it went to.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { toBase64url, toHex } from '../../crypto/encoding.js';
-import { createGroup, decryptGroupMessage, encryptGroupMessage, parseGroupChange, peekGroupMessage, type GroupOp, type TheirSenderKey } from '../../crypto/group/index.js';
+import {
+  createGroup,
+  decryptGroupMessage,
+  encryptGroupMessage,
+  parseGroupChange,
+  peekGroupMessage,
+  type GroupOp,
+  type OurSenderKey,
+  type TheirSenderKey,
+} from '../../crypto/group/index.js';
 import { tx } from '../../client/core/db.js';
 import { commitChange, storeApplied } from '../../client/core/group-change.js';
-import { epochInfo, listGroups, loadGroup, loadOurKey, loadTheirKey, saveOurKey, type StoredGroup } from '../../client/core/group-store.js';
+import { epochInfo, listGroups, listPending, loadGroup, loadOurKey, loadTheirKey, saveOurKey, type StoredGroup } from '../../client/core/group-store.js';
 import type { Client } from '../../client/core/context.js';
 import { queueGroupMessage } from '../../client/core/groups.js';
 import type { Incoming } from '../../client/core/incoming.js';
@@ -39,9 +52,11 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
 );
 
 interface Sent {
-  by: Name;
+  by: string;
   id: string;
   body: Uint8Array;
+  /** Whom the relay was asked to deliver it to. */
+  to: string[];
   /** Members the sender had applied removals of (it held them as out when it sent). */
   outAtSend: Set<string>;
 }
@@ -50,6 +65,9 @@ class World {
   everMember = new Set<string>(['alice', 'bob', 'carol', 'dave']);
   /** Every receiving chain each user's store ever held (what a hostile client could have kept). */
   keysEver = new Map<string, Map<string, TheirSenderKey>>();
+  /** The newest sending key each user's store ever held (what an outcast's client could keep). */
+  oursEver = new Map<string, OurSenderKey>();
+  /** Every group message honest clients handed the relay, as it left. */
   sent: Sent[] = [];
   /** Every group message body by payload id, outcasts' too. */
   bodies = new Map<string, Uint8Array>();
@@ -57,7 +75,15 @@ class World {
   dropped = 0;
   forks = 0;
 
-  constructor(readonly sim: GroupSim) {}
+  constructor(readonly sim: GroupSim) {
+    sim.onGroupPost = (p) => {
+      const c = sim.user(p.from);
+      const g = loadGroup(c, this.groupId)!;
+      const out = new Set([...this.everMember].filter((u) => !g.state.members.some((m) => m.user === u)));
+      this.sent.push({ by: p.from, id: p.messageId, body: p.body, to: p.to, outAtSend: out });
+      this.bodies.set(p.messageId, p.body);
+    };
+  }
 
   snapshotKeys(): void {
     for (const [name, c] of this.sim.users) {
@@ -67,6 +93,8 @@ class World {
         mine.set(`${k.sender}/${k.epoch}/${toHex(k.signPublic)}`, k);
       }
       this.keysEver.set(name, mine);
+      const ours = this.groupId && loadOurKey(c, this.groupId, name);
+      if (ours && ours.epoch >= (this.oursEver.get(name)?.epoch ?? -1)) this.oursEver.set(name, ours);
     }
   }
 
@@ -86,13 +114,53 @@ class World {
     }
   }
 
-  /** No message sent by a member that held X as out opens under any key X ever held. */
+  /**
+   * No message sent by a member that held X as out opens under any key X ever held, tried the way
+   * a modified client would: under the view the message names, with no key floor, whatever key
+   * epoch it claims.
+   */
   checkOutcasts(): void {
     for (const s of this.sent) {
+      const h = peekGroupMessage(s.body);
+      const view = { groupId: h.groupId, epoch: h.epoch, transcript: h.transcript, keyFloor: 0 };
       for (const x of s.outAtSend) {
+        assert.ok(!s.to.includes(x), `@${s.by} sent to @${x}, whom it held as out`);
         for (const k of this.keysEver.get(x)?.values() ?? []) {
-          assert.throws(() => decryptGroupMessage(k, s.body), `@${x}, out of the group, opened a message @${s.by} sent after applying that`);
+          assert.throws(() => decryptGroupMessage({ ...k, epoch: h.keyEpoch }, view, s.body), `@${x}, out of the group, opened a message @${s.by} sent after applying that`);
         }
+      }
+    }
+  }
+
+  /**
+   * With nothing dropped and the relay healed, nothing an honest member can read is left unread:
+   * a message sent at the epoch a recipient ends at, on its history, by someone it still holds as
+   * a member, is shown to it (the old-epoch grace cannot have refused it); and no message from a
+   * member on its history waits in its store for a key that never came.
+   */
+  checkReadable(): void {
+    for (const [name, c] of this.sim.users) {
+      const g = loadGroup(c, this.groupId);
+      if (!g || g.status !== 'active') continue;
+      const onHistory = (epoch: number, transcript: Uint8Array): boolean => {
+        const e = epochInfo(c, this.groupId, epoch);
+        return e !== undefined && toHex(e.transcript) === toHex(transcript);
+      };
+      for (const s of this.sent) {
+        if (!s.to.includes(name) || s.by === name) continue;
+        const h = peekGroupMessage(s.body);
+        if (h.epoch !== g.state.epoch || !onHistory(h.epoch, h.transcript) || !g.state.members.some((m) => m.user === s.by)) continue;
+        const row = c.db.prepare('SELECT 1 FROM group_messages WHERE group_id = ? AND sender = ? AND id = ?').get(Buffer.from(this.groupId), s.by, s.id);
+        assert.ok(row, `${name} never read @${s.by}'s message ${s.id} of epoch ${h.epoch}, its current epoch`);
+      }
+      // Held messages an honest member addressed to this one (not what an outcast or the relay
+      // pushed at it), on its history, from someone it holds as a member: none may be left.
+      const addressed = new Set(this.sent.filter((s) => s.to.includes(name)).map((s) => toHex(s.body)));
+      for (const p of listPending(c, this.groupId)) {
+        if (p.kind !== 'message' || !addressed.has(toHex(p.body))) continue;
+        const h = peekGroupMessage(p.body);
+        if (h.epoch > g.state.epoch || !onHistory(h.epoch, h.transcript) || !g.state.members.some((m) => m.user === p.sender)) continue;
+        assert.fail(`${name} still holds @${p.sender}'s message of epoch ${h.epoch} waiting for a key`);
       }
     }
   }
@@ -170,12 +238,7 @@ async function run(w: World, a: Action, allowDrops: boolean): Promise<void> {
       const actor = await actAs(w, by, a.sync);
       if (!actor) return;
       const { c, g } = actor;
-      const out = new Set([...w.everMember].filter((u) => !g.state.members.some((m) => m.user === u)));
-      const id = `m${sim.clock}${by}`;
-      queueGroupMessage(c, g, id, `hello from ${by}`, new Date(sim.clock).toISOString());
-      const row = c.db.prepare('SELECT body FROM group_outbox WHERE message_id = ?').get(id) as { body: Buffer };
-      w.sent.push({ by, id, body: new Uint8Array(row.body), outAtSend: out });
-      w.bodies.set(id, new Uint8Array(row.body));
+      queueGroupMessage(c, g, `m${sim.clock}${by}`, `hello from ${by}`, new Date(sim.clock).toISOString());
       await sim.flush(by);
       return;
     }
@@ -188,14 +251,17 @@ async function run(w: World, a: Action, allowDrops: boolean): Promise<void> {
       const by = out.length > 0 ? out[a.by % out.length]! : name(a.by);
       const c = sim.user(by);
       const g = loadGroup(c, w.groupId);
-      if (!g) return;
-      const row = c.db.prepare('SELECT MAX(epoch) AS e FROM group_sender_keys WHERE group_id = ? AND ours = 1').get(Buffer.from(w.groupId)) as { e: number | null };
-      if (row.e === null) return;
-      const ours = loadOurKey(c, w.groupId, by, row.e)!;
+      // The key its store holds (moved on in the store, as its own client would), else the newest
+      // it ever held (a modified client keeps what the honest one deleted on applying its removal).
+      const stored = g ? loadOurKey(c, w.groupId, by) : undefined;
+      const ours = stored ?? w.oursEver.get(by);
+      if (!g || !ours) return;
       const id = `x${sim.clock}${by}`;
       const payload = encodePayload({ v: 1, type: 'text', id, text: `outcast ${by}`, sentAt: new Date(sim.clock).toISOString() });
-      const { state, message } = encryptGroupMessage(ours, payload);
-      saveOurKey(c, state);
+      // On the newest state it holds, ignoring any key floor (its client does not care).
+      const { state, message } = encryptGroupMessage(ours, { ...g.state, keyFloor: 0, epoch: Math.max(g.state.epoch, ours.epoch) }, payload, c.random);
+      if (stored) saveOurKey(c, state);
+      w.oursEver.set(by, state);
       w.bodies.set(id, message);
       for (const u of NAMES) if (u !== by) sim.pending.push({ seq: sim.sent.length + 100_000, to: u, from: by, clientId: `x${sim.clock}${by}${u}`, body: toBase64url(message), group: true });
       return;
@@ -255,9 +321,11 @@ export async function scenario(actions: Action[], allowDrops: boolean): Promise<
     w.snapshotKeys();
     w.checkOutcasts();
     if (w.dropped === 0) {
-      // Nothing withheld for good: every member still in the group is on one history.
+      // Nothing withheld for good: every member still in the group is on one history, and has
+      // read what it can read.
       const h = histories(w);
       assert.equal(new Set(h.values()).size, 1, `members ended on different histories: ${JSON.stringify([...h])}`);
+      w.checkReadable();
     }
   } finally {
     w.sim.close();

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toBase64url } from '../../crypto/encoding.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { generateSignedPreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
@@ -17,8 +17,9 @@ import { homePaths } from '../../client/core/home.js';
 import type { Incoming } from '../../client/core/incoming.js';
 import { processIncoming } from '../../client/core/incoming.js';
 import { flushGroupOutbox } from '../../client/core/group-outbox.js';
-import { encryptQueued } from '../../client/core/outbox.js';
+import { checkBundles, encryptQueued } from '../../client/core/outbox.js';
 import { currentSignedPreKey, saveSignedPreKey } from '../../client/core/prekey-store.js';
+import { sessionDevices } from '../../client/core/sessions.js';
 
 export interface Frame {
   seq: number;
@@ -29,6 +30,14 @@ export interface Frame {
   group: boolean;
 }
 
+/** One group message as its sender's client handed it to the relay: one body, many recipients. */
+export interface GroupPost {
+  from: string;
+  messageId: string;
+  to: string[];
+  body: Uint8Array;
+}
+
 export class GroupSim {
   readonly users = new Map<string, Client>();
   /** Frames the relay holds and has not delivered (it may still deliver them, or never). */
@@ -37,10 +46,13 @@ export class GroupSim {
   readonly sent: Frame[] = [];
   private seq = 0;
   clock = Date.UTC(2030, 0, 1);
+  /** Told of every group message a client posts (before its frames are queued). */
+  onGroupPost: ((p: GroupPost) => void) | undefined;
 
   private constructor(private readonly dir: string) {}
 
-  static async create(names: string[]): Promise<GroupSim> {
+  /** `introduce`: everyone has looked everyone up once (else only as bundles are fetched). */
+  static async create(names: string[], opts: { introduce?: boolean } = {}): Promise<GroupSim> {
     await sodiumReady();
     const sim = new GroupSim(mkdtempSync(join(tmpdir(), 'fastchat-groupsim-')));
     for (const name of names) {
@@ -55,7 +67,9 @@ export class GroupSim {
     }
     // Everyone has looked everyone up in the key directory once (trust on first use), as a member
     // does before a group change names someone.
-    for (const [a, ca] of sim.users) for (const [b, cb] of sim.users) if (a !== b) observeIdentity(ca, b, publicIdentity(cb.secrets.identity), sim.clock);
+    if (opts.introduce ?? true) {
+      for (const [a, ca] of sim.users) for (const [b, cb] of sim.users) if (a !== b) observeIdentity(ca, b, publicIdentity(cb.secrets.identity), sim.clock);
+    }
     return sim;
   }
 
@@ -71,20 +85,40 @@ export class GroupSim {
 
   /** What `name`'s client hands the relay now: its pairwise outbox, then its group outbox. */
   async flush(name: string): Promise<void> {
+    await this.flushPairwise(name);
     const c = this.user(name);
-    const bundles = new Map([...this.users.keys()].filter((u) => u !== name).map((u) => [u, [this.bundle(u)]]));
+    await flushGroupOutbox(c, undefined, {
+      afterSync: true,
+      post: async (clientId, to, body) => {
+        const row = c.db.prepare('SELECT message_id FROM group_outbox WHERE client_id = ?').get(clientId) as { message_id: string } | undefined;
+        this.onGroupPost?.({ from: name, messageId: row?.message_id ?? '', to: to.map((a) => a.user), body: fromBase64url(body) });
+        for (const a of to) this.submit({ to: a.user, from: name, clientId, body, group: true });
+      },
+      // A message encrypted again under a new key: its distributions go first, as a client's would.
+      pairwise: () => this.flushPairwise(name),
+    });
+  }
+
+  /**
+   * `name`'s pairwise outbox: encrypted and handed to the relay. A peer without a session gets its
+   * bundle from the sim's directory, checked as a client checks a fetched one (trust on first use).
+   */
+  async flushPairwise(name: string): Promise<void> {
+    const c = this.user(name);
+    const peers = (c.db.prepare('SELECT DISTINCT peer FROM outbox WHERE envelope IS NULL').all() as { peer: string }[]).map((r) => r.peer);
+    const bundles = new Map<string, PreKeyBundle[]>();
+    for (const peer of peers) {
+      if (sessionDevices(c.db, c.sealer, peer).length > 0) continue;
+      const b = [this.bundle(peer)];
+      checkBundles(c, peer, b);
+      bundles.set(peer, b);
+    }
     await encryptQueued(c, undefined, bundles);
     const rows = c.db.prepare('SELECT seq, peer, client_id, envelope FROM outbox WHERE envelope IS NOT NULL ORDER BY seq').all() as { seq: number; peer: string; client_id: string; envelope: Buffer }[];
     for (const r of rows) {
       this.submit({ to: r.peer, from: name, clientId: r.client_id, body: toBase64url(new Uint8Array(r.envelope)), group: false });
       c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
     }
-    await flushGroupOutbox(c, undefined, {
-      afterSync: true,
-      post: async (clientId, to, body) => {
-        for (const a of to) this.submit({ to: a.user, from: name, clientId, body, group: true });
-      },
-    });
   }
 
   private submit(f: Omit<Frame, 'seq'>): void {
