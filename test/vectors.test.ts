@@ -227,6 +227,14 @@ test('the session vector is rebuilt from PROTOCOL.md alone: X3DH, every envelope
   assert.equal(spec.hex(spec.encodeSession(A, spec.publicIdentity(alice), resp.AD, null, bobR)), v.finalSessions.bob);
 });
 
+test('the group vector is rebuilt from PROTOCOL.md alone: chain, refusals and their codes, concurrent records, sender key, messages and receivers', () => {
+  const v = vectors('group');
+  const rebuilt = spec.groupVectors();
+  // Key by key, so a difference names the part of the document that parts from the code.
+  for (const k of Object.keys(v)) assert.deepEqual(rebuilt[k], v[k], `group.json ${k}`);
+  assert.deepEqual(Object.keys(rebuilt).sort(), Object.keys(v).sort());
+});
+
 test('the attachment vector is rebuilt from PROTOCOL.md alone: keys, commitment, blob and hash of every case', () => {
   const v = vectors('attachment');
   for (const c of v.cases as J[]) {

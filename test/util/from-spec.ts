@@ -1,6 +1,7 @@
 // A second, deliberately naive implementation of the pieces of docs/PROTOCOL.md that the vector
 // files need, written from the document alone (§14's seed stream, §3 HKDF, §4 identities, §6
-// prekeys, §7 X3DH, §8 the ratchet, §9 padding, §10-11 envelope and stored states, "Attachments")
+// prekeys, §7 X3DH, §8 the ratchet, §9 padding, §10-11 envelope and stored states, "Groups",
+// "Attachments")
 // with raw libsodium calls and nothing from crypto/ but the libsodium loader. test/vectors.test.ts
 // rebuilds docs/vectors/ with it: if the document and the code part ways, the test says where.
 import { sodium } from '../../crypto/sodium.js';
@@ -227,4 +228,303 @@ export function attachment(file: Bytes, draw: (n: number) => Bytes) {
   }
   const blob = cat(AD, K.subarray(32), ssHeader, ...chunks);
   return { key, ssHeader, streamKey: K.subarray(0, 32), commitment: K.subarray(32), paddedSize, blob, hash: H(32, blob) };
+}
+
+// ---- Groups (G.1–G.7) --------------------------------------------------------------------------
+const GV = 3; // GROUP_VERSION
+const gl = (x: string): Bytes => text(`fastchat/v1/group/${x}`);
+export const groupLabels = {
+  recordSignature: gl('record-signature'),
+  stateHash: gl('state-hash'),
+  chainKey: gl('chain-key'),
+  messageKey: gl('message-key'),
+  messageKeys: text('fastchat/v2/group/message-keys'),
+  messageSignature: gl('message-signature'),
+  id: gl('id'),
+  transcript: gl('transcript'),
+};
+const ZERO32 = new Uint8Array(32);
+
+export interface GMember { user: string; signPublic: Bytes }
+export interface GState { groupId: Bytes; epoch: number; prevHash: Bytes; transcript: Bytes; keyFloor: number; name: string; members: GMember[]; admins: string[] }
+export type GOp =
+  | { op: 'create'; salt: Bytes; name: string; members: GMember[] }
+  | { op: 'add'; members: GMember[] }
+  | { op: 'remove' | 'promote'; users: string[] }
+  | { op: 'leave' }
+  | { op: 'rename'; name: string };
+const OPS = { create: 1, add: 2, remove: 3, leave: 4, promote: 5, rename: 6 } as const;
+
+const byUser = <T extends { user: string } | string>(xs: T[]): T[] =>
+  [...xs].sort((a, b) => {
+    const [x, y] = [typeof a === 'string' ? a : a.user, typeof b === 'string' ? b : b.user];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+const users = (us: string[]): Bytes => cat(U16(us.length), ...byUser(us).map((u) => lp(text(u))));
+const members = (ms: GMember[]): Bytes => cat(U16(ms.length), ...byUser(ms).map((m) => cat(lp(text(m.user)), m.signPublic)));
+
+/** G.2 */
+export const encodeGroupState = (g: GState): Bytes =>
+  cat(U8(GV), U8(0x31), g.groupId, U32(g.epoch), g.prevHash, g.transcript, U32(g.keyFloor), lp(text(g.name)), members(g.members), users(g.admins));
+export const groupStateHash = (g: GState): Bytes => H(32, cat(groupLabels.stateHash, encodeGroupState(g)));
+export const transcriptLink = (t: Bytes, body: Bytes): Bytes => H(32, cat(groupLabels.transcript, t, body));
+export const deriveGroupId = (creator: string, signPublic: Bytes, salt: Bytes): Bytes => H(32, cat(groupLabels.id, lp(text(creator)), signPublic, salt));
+
+/** G.3: body || Ed25519(author, label || body) */
+export function signRecord(author: { user: string; signPrivate: Bytes }, groupId: Bytes, epoch: number, prevHash: Bytes, op: GOp): Bytes {
+  let args: Bytes;
+  switch (op.op) {
+    case 'create': args = cat(op.salt, lp(text(op.name)), members(op.members)); break;
+    case 'add': args = members(op.members); break;
+    case 'remove': case 'promote': args = users(op.users); break;
+    case 'leave': args = new Uint8Array(0); break;
+    case 'rename': args = lp(text(op.name)); break;
+  }
+  const body = cat(U8(GV), U8(0x30), groupId, U32(epoch), prevHash, lp(text(author.user)), U8(OPS[op.op]), args);
+  return cat(body, s().crypto_sign_detached(cat(groupLabels.recordSignature, body), author.signPrivate));
+}
+
+/** G.3 parsing, as much as the vectors need (their records are well formed). */
+function readRecord(record: Bytes): { groupId: Bytes; epoch: number; prevHash: Bytes; author: string; op: GOp; body: Bytes; signature: Bytes } {
+  let o = 2;
+  const take = (n: number): Bytes => record.slice(o, (o += n));
+  const u16 = (): number => Buffer.from(take(2)).readUInt16BE();
+  const str = (): string => Buffer.from(take(u16())).toString('utf8');
+  const ms = (): GMember[] => Array.from({ length: u16() }, () => ({ user: str(), signPublic: take(32) }));
+  const groupId = take(32);
+  const epoch = Buffer.from(take(4)).readUInt32BE();
+  const prevHash = take(32);
+  const author = str();
+  const code = take(1)[0]!;
+  let op: GOp;
+  if (code === 1) op = { op: 'create', salt: take(32), name: str(), members: ms() };
+  else if (code === 2) op = { op: 'add', members: ms() };
+  else if (code === 3 || code === 5) op = { op: code === 3 ? 'remove' : 'promote', users: Array.from({ length: u16() }, str) };
+  else if (code === 4) op = { op: 'leave' };
+  else op = { op: 'rename', name: str() };
+  return { groupId, epoch, prevHash, author, op, body: record.subarray(0, o), signature: record.subarray(o) };
+}
+
+/** G.4, in its order; returns the new state or the error code. */
+export function applyRecord(S: GState | null, record: Bytes): GState | string {
+  const r = readRecord(record);
+  const verifies = (key: Bytes): boolean => s().crypto_sign_verify_detached(r.signature, cat(groupLabels.recordSignature, r.body), key);
+  if (S === null) {
+    if (r.op.op !== 'create') return 'invalid_change';
+    if (r.epoch !== 0) return 'wrong_epoch';
+    if (!same(r.prevHash, ZERO32)) return 'broken_chain';
+    const key = r.op.members.find((m) => m.user === r.author)?.signPublic;
+    if (!key) return 'not_authorized';
+    if (!verifies(key)) return 'bad_signature';
+    if (!same(r.groupId, deriveGroupId(r.author, key, r.op.salt))) return 'not_authorized';
+    return { groupId: r.groupId, epoch: 0, prevHash: ZERO32, transcript: transcriptLink(ZERO32, r.body), keyFloor: 0, name: r.op.name, members: r.op.members, admins: [r.author] };
+  }
+  if (!same(r.groupId, S.groupId)) return 'wrong_group';
+  if (r.epoch !== S.epoch + 1) return 'wrong_epoch';
+  if (!same(r.prevHash, groupStateHash(S))) return 'broken_chain';
+  const key = S.members.find((m) => m.user === r.author)?.signPublic;
+  if (!key) return 'not_authorized';
+  if (!verifies(key)) return 'bad_signature';
+  const admin = S.admins.includes(r.author);
+  const isMember = (u: string): boolean => S.members.some((m) => m.user === u);
+  let next: Pick<GState, 'name' | 'members' | 'admins'> = { name: S.name, members: S.members, admins: S.admins };
+  const op = r.op;
+  if (op.op === 'create') return 'invalid_change';
+  if (op.op === 'leave') {
+    const admins = S.admins.filter((a) => a !== r.author);
+    const rest = S.members.filter((m) => m.user !== r.author);
+    if (admins.length === 0 && rest.length > 0) return 'invalid_change';
+    next = { ...next, members: rest, admins };
+  } else {
+    if (!admin) return 'not_authorized';
+    if (op.op === 'add') {
+      if (op.members.some((m) => isMember(m.user)) || S.members.length + op.members.length > 1000) return 'invalid_change';
+      next = { ...next, members: byUser([...S.members, ...op.members]) };
+    } else if (op.op === 'remove') {
+      if (op.users.some((u) => u === r.author || !isMember(u))) return 'invalid_change';
+      next = { ...next, members: S.members.filter((m) => !op.users.includes(m.user)), admins: S.admins.filter((a) => !op.users.includes(a)) };
+    } else if (op.op === 'promote') {
+      if (op.users.some((u) => !isMember(u) || S.admins.includes(u))) return 'invalid_change';
+      next = { ...next, admins: byUser([...S.admins, ...op.users]) };
+    } else if (op.op === 'rename') next = { ...next, name: op.name };
+  }
+  const keyFloor = op.op === 'remove' || op.op === 'leave' ? r.epoch : S.keyFloor;
+  return { ...next, groupId: S.groupId, epoch: r.epoch, prevHash: r.prevHash, transcript: transcriptLink(S.transcript, r.body), keyFloor };
+}
+
+/** G.5: one chain step. */
+export const groupChainStep = (ck: Bytes): [Bytes, Bytes] => [PRF(ck, groupLabels.chainKey).slice(0, 32), PRF(ck, groupLabels.messageKey).slice(0, 32)];
+export function groupMessageKeys(mk: Bytes, salt: Bytes): { key: Bytes; nonce: Bytes } {
+  const out = hkdf(salt, mk, groupLabels.messageKeys, 56);
+  return { key: out.slice(0, 32), nonce: out.slice(32) };
+}
+
+export interface GKey { groupId: Bytes; epoch: number; sender: string; counter: number; chainKey: Bytes; signSeed: Bytes; signPublic: Bytes }
+export function makeSenderKey(S: GState, sender: string, draw: (n: number) => Bytes): GKey {
+  const chainKey = draw(32);
+  const signSeed = draw(32);
+  return { groupId: S.groupId, epoch: S.epoch, sender, counter: 0, chainKey, signSeed, signPublic: s().crypto_sign_seed_keypair(signSeed).publicKey };
+}
+/** G.5 distribution, shared on S. */
+export const distribution = (k: GKey, S: GState): Bytes =>
+  cat(U8(GV), U8(0x32), k.groupId, U32(S.epoch), S.transcript, lp(text(k.sender)), U32(k.epoch), U32(k.counter), k.chainKey, k.signPublic);
+/** G.7 */
+export const encodeOurKey = (k: GKey): Bytes =>
+  cat(U8(GV), U8(0x34), k.groupId, U32(k.epoch), lp(text(k.sender)), U32(k.counter), k.chainKey, k.signPublic, s().crypto_sign_seed_keypair(k.signSeed).privateKey);
+export interface GChain { groupId: Bytes; epoch: number; sender: string; counter: number; chainKey: Bytes; signPublic: Bytes; skipped: { counter: number; mk: Bytes }[] }
+export const encodeTheirKey = (r: GChain): Bytes =>
+  cat(U8(GV), U8(0x35), r.groupId, U32(r.epoch), lp(text(r.sender)), U32(r.counter), r.chainKey, r.signPublic, U16(r.skipped.length), ...r.skipped.map((x) => cat(U32(x.counter), x.mk)));
+
+/** G.6 encrypt; mutates `k` (this implementation keeps one key per sender). */
+export function encryptGroup(k: GKey, S: GState, plaintext: Bytes, draw: (n: number) => Bytes) {
+  const salt = draw(16);
+  const [next, mk] = groupChainStep(k.chainKey);
+  const ad = cat(k.groupId, U32(S.epoch), S.transcript, lp(text(k.sender)), U32(k.epoch), U32(k.counter), salt);
+  const { key, nonce } = groupMessageKeys(mk, salt);
+  const signed = cat(U8(GV), U8(0x33), ad, s().crypto_aead_xchacha20poly1305_ietf_encrypt(pad(plaintext), ad, null, nonce, key));
+  const message = cat(signed, s().crypto_sign_detached(cat(groupLabels.messageSignature, signed), s().crypto_sign_seed_keypair(k.signSeed).privateKey));
+  const step = { counter: k.counter, chainKey: k.chainKey, messageKey: mk, salt, aeadKey: key, nonce };
+  k.chainKey = next;
+  k.counter += 1;
+  return { message, ad, step };
+}
+
+/** G.6 receiving, for honest input: the chain steps to the message's counter (skipped keys kept), then opens it; mutates `R`. */
+export function decryptGroup(R: GChain, message: Bytes): Bytes {
+  const at = 2 + 32 + 4 + 32 + 2 + Buffer.from(message.subarray(2 + 32 + 4 + 32, 2 + 32 + 4 + 32 + 2)).readUInt16BE() + 4;
+  const counter = Buffer.from(message.subarray(at, at + 4)).readUInt32BE();
+  const salt = message.subarray(at + 4, at + 20);
+  const ad = message.subarray(2, at + 20);
+  let mk: Bytes;
+  const i = R.skipped.findIndex((x) => x.counter === counter);
+  if (i >= 0) {
+    mk = R.skipped[i]!.mk;
+    R.skipped.splice(i, 1);
+  } else {
+    for (;;) {
+      const [next, m] = groupChainStep(R.chainKey);
+      R.chainKey = next;
+      if (R.counter === counter) {
+        mk = m;
+        R.counter += 1;
+        break;
+      }
+      R.skipped.push({ counter: R.counter, mk: m });
+      R.counter += 1;
+    }
+  }
+  const { key, nonce } = groupMessageKeys(mk, salt);
+  const padded = s().crypto_aead_xchacha20poly1305_ietf_decrypt(null, message.subarray(at + 20, message.length - 64), ad, nonce, key);
+  return padded.subarray(0, padded.lastIndexOf(0x80));
+}
+
+/** docs/vectors/group.json as §14 makes it: every value the file holds, from the document alone. */
+export function groupVectors(): Record<string, unknown> {
+  const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory'] as const;
+  const P = Object.fromEntries(names.map((u) => [u, { user: u, ...identity(seedStream(`group/${u}`)) }])) as Record<(typeof names)[number], Identity & { user: string }>;
+  const member = (u: keyof typeof P): GMember => ({ user: u, signPublic: P[u].signPublic });
+  const apply = (S: GState | null, record: Bytes): GState => {
+    const r = applyRecord(S, record);
+    if (typeof r === 'string') throw new Error(`a chain record is refused: ${r}`);
+    return r;
+  };
+  const salt = seedStream('group/salt')(32);
+  const groupId = deriveGroupId('alice', P.alice.signPublic, salt);
+  const create = signRecord(P.alice, groupId, 0, ZERO32, { op: 'create', salt, name: 'fastchat devs', members: byUser([member('bob'), member('carol'), member('alice')]) });
+  const steps: [keyof typeof P, GOp][] = [
+    ['alice', { op: 'add', members: [member('dave')] }],
+    ['alice', { op: 'promote', users: ['bob'] }],
+    ['bob', { op: 'rename', name: 'fastchat core' }],
+    ['bob', { op: 'remove', users: ['carol'] }],
+    ['dave', { op: 'leave' }],
+    ['bob', { op: 'add', members: [member('erin')] }],
+  ];
+  const states = [apply(null, create)];
+  const records = [create];
+  for (const [author, op] of steps) {
+    const S = states[states.length - 1]!;
+    const record = signRecord(P[author], groupId, S.epoch + 1, groupStateHash(S), op);
+    records.push(record);
+    states.push(apply(S, record));
+  }
+  const chain = records.map((record, i) => ({
+    epoch: i, author: i === 0 ? 'alice' : steps[i - 1]![0], op: i === 0 ? 'create' : steps[i - 1]![1].op, record: hex(record),
+    stateAfter: hex(encodeGroupState(states[i]!)), stateHashAfter: hex(groupStateHash(states[i]!)), transcriptAfter: hex(states[i]!.transcript), keyFloorAfter: states[i]!.keyFloor,
+  }));
+
+  const held = states[1]!;
+  const next = (op: GOp, author: { user: string; signPrivate: Bytes } = P.alice, prevHash = groupStateHash(held)) => signRecord(author, groupId, held.epoch + 1, prevHash, op);
+  const otherSalt = seedStream('group/other-salt')(32);
+  const otherId = deriveGroupId('alice', P.alice.signPublic, otherSalt);
+  const otherCreate = signRecord(P.alice, otherId, 0, ZERO32, { op: 'create', salt: otherSalt, name: 'other', members: byUser([member('bob'), member('alice')]) });
+  const other = apply(null, otherCreate);
+  const flipped = records[2]!.slice();
+  flipped[flipped.length - 1]! ^= 0x01;
+  const refusedRecords: [string, Bytes][] = [
+    ['replayed_old_record', records[1]!],
+    ['non_admin_add', next({ op: 'add', members: [member('mallory')] }, P.bob)],
+    ['relay_signs_as_admin', next({ op: 'add', members: [member('mallory')] }, { user: 'alice', signPrivate: P.mallory.signPrivate })],
+    ['flipped_signature_bit', flipped],
+    ['other_group', signRecord(P.alice, otherId, held.epoch + 1, groupStateHash(other), { op: 'rename', name: 'x' })],
+    ['forked_prev_hash', next({ op: 'rename', name: 'fork' }, P.alice, groupStateHash(states[0]!))],
+    ['skips_an_epoch', records[3]!],
+    ['remove_self', next({ op: 'remove', users: ['alice'] })],
+  ];
+  const squat = signRecord(P.mallory, groupId, 0, ZERO32, { op: 'create', salt, name: 'fastchat devs', members: byUser([member('bob'), member('mallory')]) });
+  const code = (S: GState | null, r: Bytes): string => {
+    const out = applyRecord(S, r);
+    if (typeof out !== 'string') throw new Error('a refused record is accepted');
+    return out;
+  };
+
+  const base = states[2]!;
+  const a = signRecord(P.alice, groupId, 3, groupStateHash(base), { op: 'remove', users: ['dave'] });
+  const b = signRecord(P.bob, groupId, 3, groupStateHash(base), { op: 'rename', name: 'concurrent' });
+  const [sa, sb] = [apply(base, a), apply(base, b)];
+  const winner = Buffer.compare(Buffer.from(sb.transcript), Buffer.from(sa.transcript)) < 0 ? 1 : 0;
+
+  const [atFive, atSix] = [states[5]!, states[6]!];
+  const key = makeSenderKey(atFive, 'alice', seedStream('group/sender-key'));
+  const ourEncoded = encodeOurKey(key);
+  const initial = { chainKey: key.chainKey, signSeed: key.signSeed, signPublic: key.signPublic };
+  const toBob = distribution(key, atFive);
+  const saltDraw = seedStream('group/message-salts');
+  const texts = [text('hello group'), new Uint8Array(0), text('x'.repeat(200))];
+  let toErin: Bytes = new Uint8Array(0);
+  const messages = [];
+  const chainSteps = [];
+  for (const [counter, plaintext] of texts.entries()) {
+    if (counter === 1) toErin = distribution(key, atSix);
+    const at = counter === 0 ? atFive : atSix;
+    const m = encryptGroup(key, at, plaintext, saltDraw);
+    chainSteps.push({ counter, chainKey: hex(m.step.chainKey), messageKey: hex(m.step.messageKey), salt: hex(m.step.salt), aeadKey: hex(m.step.aeadKey), nonce: hex(m.step.nonce) });
+    messages.push({ counter, epoch: at.epoch, plaintext: hex(plaintext), padded: hex(pad(plaintext)), ad: hex(m.ad), message: hex(m.message) });
+  }
+  const chainFrom = (d: Bytes): GChain => ({ groupId, epoch: 5, sender: 'alice', counter: Buffer.from(d.subarray(d.length - 68, d.length - 64)).readUInt32BE(), chainKey: d.slice(d.length - 64, d.length - 32), signPublic: d.slice(d.length - 32), skipped: [] });
+  const bob = chainFrom(toBob);
+  decryptGroup(bob, unhex(messages[2]!.message));
+  const erin = chainFrom(toErin);
+  decryptGroup(erin, unhex(messages[1]!.message));
+
+  return {
+    labels: Object.fromEntries(Object.entries({
+      groupRecordSignature: groupLabels.recordSignature, groupStateHash: groupLabels.stateHash, groupChainKey: groupLabels.chainKey, groupMessageKey: groupLabels.messageKey,
+      groupMessageKeys: groupLabels.messageKeys, groupMessageSignature: groupLabels.messageSignature, groupId: groupLabels.id, groupTranscript: groupLabels.transcript,
+    }).map(([k, v]) => [k, hex(v)])),
+    limits: { GROUP_VERSION: GV, GROUP_MAX_SKIP: 1000, GROUP_MAX_SKIPPED_KEYS: 2000, GROUP_MESSAGE_SALT_BYTES: 16 },
+    members: names.map((u) => ({ user: u, seed: `group/${u}`, signSeed: hex(P[u].signSeed), signPublic: hex(P[u].signPublic) })),
+    groupId: hex(groupId),
+    creatorSalt: hex(salt),
+    chain,
+    refused: {
+      heldState: hex(encodeGroupState(held)),
+      vectors: refusedRecords.map(([name, record]) => ({ name, record: hex(record), expect: code(held, record) })),
+      withoutState: [{ name: 'squatted_group_id', record: hex(squat), expect: code(null, squat) }],
+    },
+    concurrent: { base: hex(encodeGroupState(base)), records: [hex(a), hex(b)], transcripts: [hex(sa.transcript), hex(sb.transcript)], winner },
+    senderKey: {
+      keyEpoch: 5, sender: 'alice', chainKey: hex(initial.chainKey), signSeed: hex(initial.signSeed), signPublic: hex(initial.signPublic), ourSenderKeyEncoded: hex(ourEncoded),
+      distributionToBob: hex(toBob), distributionToErin: hex(toErin), chainSteps, messages, bobAfterMessage2: hex(encodeTheirKey(bob)), erinAfterMessage1: hex(encodeTheirKey(erin)),
+    },
+  };
 }
