@@ -372,8 +372,11 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     }
     const r = await carol.run(['inbox'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+    // Only the hold's own lines count: a gap from an earlier test's withheld record may be
+    // reported in the same pass once its grace has run out (it depends on how long the suite took).
+    const lines = r.stderr.split('\n').filter((l) => /group items?\b/.test(l));
     assert.ok(lines.length <= 3, `one summary, not one line per item:\n${lines.slice(0, 5).join('\n')}`);
+    assert.ok(r.stderr.split('\n').length < 10, `a line per item:\n${r.stderr.slice(0, 500)}`);
     assert.match(r.stderr, /dropped \d+ group items for groups you do not hold over the hold limits \(@mallory: \d+\)/);
     const held = await withCore(carol, (c) => c.db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM group_pending WHERE sender = 'mallory'").get() as { n: number; bytes: number });
     assert.ok(held.n <= GROUP_HELD_PER_SENDER && held.bytes <= GROUP_HELD_MAX_BYTES_PER_SENDER, JSON.stringify(held));
