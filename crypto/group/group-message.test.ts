@@ -237,7 +237,7 @@ test('a member that keeps its pre-removal key is refused as stale_key by every r
   assert.equal(snapshot(alicesBob), before);
 });
 
-test('an add rotates nobody: the newcomer reads a member\'s messages from the key it is given on, never the ones before', () => {
+test('an add rotates nobody: the newcomer reads the messages of a member from the key it is given on, never the ones before', () => {
   const keys = fresh();
   const early = sendAll(keys.ours.alice!, ['before the add 0', 'before the add 1']);
   const dave = people(['dave'], random).dave;
