@@ -14,6 +14,16 @@ import { bundleFromJson } from '../crypto/prekeys.js';
 import { x3dhInitiate } from '../crypto/x3dh.js';
 import { decryptMessage, encodeSession, parseEnvelope, parseSession } from '../crypto/session.js';
 import { AttachmentOpener } from '../crypto/attachment.js';
+import {
+  acceptSenderKeyDistribution,
+  applyChange,
+  decryptGroupMessage,
+  encodeGroupState,
+  encodeTheirSenderKey,
+  peekGroupMessage,
+  type GroupState,
+  type TheirSenderKey,
+} from '../crypto/group/index.js';
 import { parsePayload, PayloadError } from '../client/core/payload.js';
 import { CONFORMANCE, renderConformance } from '../scripts/conformance/index.js';
 import { seededRandom } from '../scripts/vectors/seeded.js';
@@ -90,6 +100,40 @@ const runners: Record<string, (c: J, file: J) => void> = {
       }
     });
     assert.equal(toHex(encodeSession(state)), c.output.finalSession, `${c.name}: final session`);
+  },
+  group: (c, file) => {
+    let state: GroupState | null = null;
+    const chains = new Map<string, TheirSenderKey>();
+    const held = (): string => JSON.stringify([state && toHex(encodeGroupState(state)), [...chains].map(([k, v]) => [k, toHex(encodeTheirSenderKey(v))])]);
+    c.input.steps.forEach((st: J, i: number) => {
+      const before = held();
+      const accepted = (): void => assert.equal(st.expect, 'accept', `${c.name} step ${i}: accepted, expected ${st.error}`);
+      try {
+        if (st.record !== undefined) {
+          state = applyChange(state, h(st.record));
+          accepted();
+        } else if (st.distribution !== undefined) {
+          const k = acceptSenderKeyDistribution(state!, { user: st.from, signPublic: h(file.shared.members[st.from]) }, h(st.distribution));
+          accepted();
+          chains.set(`${k.sender}/${k.epoch}`, k);
+        } else {
+          const message = h(st.message);
+          const header = peekGroupMessage(message);
+          const chain = chains.get(`${header.sender}/${header.keyEpoch}`);
+          assert.ok(chain, `${c.name} step ${i}: no chain of @${header.sender} for key epoch ${header.keyEpoch}`);
+          const r = decryptGroupMessage(chain, state!, message);
+          accepted();
+          assert.equal(toHex(r.plaintext), st.plaintext, `${c.name} step ${i}`);
+          chains.set(`${header.sender}/${header.keyEpoch}`, r.state);
+        }
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+        assert.equal(st.expect, 'refuse', `${c.name} step ${i}: refused with ${codeOf(e)} (${(e as Error).message})`);
+        assert.equal(codeOf(e), st.error, `${c.name} step ${i}`);
+        assert.equal(held(), before, `${c.name} step ${i}: a refusal changed the state or a chain`);
+      }
+    });
+    assert.equal(state && toHex(encodeGroupState(state)), c.output.state, `${c.name}: final state`);
   },
   attachment: (c, file) => {
     const b = c.input.blob;

@@ -7,6 +7,7 @@
 import { attachmentCases } from './attachments.js';
 import { bundleCases } from './bundles.js';
 import { envelopeCases } from './envelopes.js';
+import { groupCases } from './groups.js';
 import { payloadCases } from './payloads.js';
 import { sessionCases } from './sessions.js';
 
@@ -36,6 +37,12 @@ export const CONFORMANCE: ConformanceArea[] = [
   { name: 'envelopes', kind: 'envelope', description: 'Envelopes (PROTOCOL.md §10.1, §8.3, §7.4): parse the bytes, before any cryptography.', generate: envelopeCases },
   { name: 'bundles', kind: 'bundle', description: 'Prekey bundles and X3DH (PROTOCOL.md §6.3, §7.2): parse the JSON bundle, verify it and run the initiator.', generate: bundleCases },
   { name: 'sessions', kind: 'session', description: 'The ratchet through sessions (PROTOCOL.md §8.6, §10.2): decrypt envelopes in order with a stored session.', generate: sessionCases },
+  {
+    name: 'groups',
+    kind: 'group',
+    description: 'Groups (PROTOCOL.md G.3-G.6): one member applies change records, accepts sender-key distributions and decrypts group messages, in order.',
+    generate: groupCases,
+  },
   { name: 'attachments', kind: 'attachment', description: 'Attachments (PROTOCOL.md "Attachments" A.3): open a blob with the reference from its message.', generate: attachmentCases },
 ];
 
