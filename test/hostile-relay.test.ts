@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { encodeEnvelope, parseEnvelope } from '../crypto/session.js';
 import { deviceEntry, firstMessage, messageFrame, mintIdentity, receipt } from './util/forge.js';
 import { jsonLines, runFastchat, type RunResult, type TestHome } from './util/fastchat-cli.js';
-import { isGroupBody } from './util/group-e2e.js';
 import { fakeId, startHostileWorld, type HostileRelay, type MessageFrame } from './util/hostile-relay.js';
 import { RelayHttp } from './util/relay-client.js';
 import type { RelayProcess } from './util/relay-process.js';
@@ -358,29 +357,6 @@ describe('a hostile relay against two homes', () => {
     const late = await inbox(bob, { FASTCHAT_GAP_GRACE_SECONDS: '0' });
     assert.deepEqual(late.messages.map((m) => [m.from, m.text, m.gap?.missing]), [['alice16', null, 1]]);
     assert.match(late.stderr, /1 message from @alice16 never arrived/);
-    // Said once.
-    assert.deepEqual((await inbox(bob, { FASTCHAT_GAP_GRACE_SECONDS: '0' })).messages, []);
-  });
-
-  it('drops a group message it acked: once a later one from the same sender arrives and the bound passes, the member is told one is missing', async () => {
-    const [alice, bob] = [await home('alice18'), await home('bob18')];
-    await exchange(alice, bob);
-    await alice.ok(['group', 'create', '#gaps18', '@bob18']);
-    await alice.ok(['send', '#gaps18', 'first']);
-    assert.deepEqual(texts((await inbox(bob)).messages), ['alice18:first']);
-    let lied = 0;
-    const off = hostile.onSend((f, from) => (from?.user === alice.name && isGroupBody(f) && lied++ === 0 ? 'lie' : undefined));
-    assert.equal(JSON.parse((await alice.ok(['send', '#gaps18', 'lost on the way', '--json'])).stdout).status, 'sent');
-    off();
-    assert.equal(lied, 1, 'the relay acked one group message without storing it');
-    await alice.ok(['send', '#gaps18', 'arrives']);
-    // Within the bound a gap may still be a reordering: nothing is said yet.
-    const early = await inbox(bob);
-    assert.deepEqual(texts(early.messages), ['alice18:arrives']);
-    assert.doesNotMatch(early.stderr, /never arrived/);
-    const late = await inbox(bob, { FASTCHAT_GAP_GRACE_SECONDS: '0' });
-    assert.deepEqual(late.messages.map((m) => [m.from, m.text, m.gap?.missing]), [['alice18', null, 1]]);
-    assert.match(late.stderr, /1 message from @alice18 never arrived/);
     // Said once.
     assert.deepEqual((await inbox(bob, { FASTCHAT_GAP_GRACE_SECONDS: '0' })).messages, []);
   });
