@@ -5,6 +5,7 @@
 // time shown is when they arrived (ours for our own). The sender's clock is only a claim inside
 // the ciphertext: a wrong clock, or a lie, would otherwise show a reply before its question. The
 // relay's clock when it stored the message is the check on that claim.
+import { NO_PAINT, type Painter } from './colour.js';
 import { messageLines, safeText, shortTime } from './format.js';
 
 /**
@@ -48,15 +49,16 @@ export function shownTime(v: Pick<MessageView, 'direction' | 'sentAt' | 'receive
  * The lines of one message: `2025-01-31 12:03  [#team ]@alice [KEY CHANGED]: text`, continuation
  * lines indented, then the marks: our message's status, a decryption failure, the sender's clock
  * when skewed, and `extra` (e.g. where a file was saved). `columns`: wrap for a terminal this wide.
+ * `paint` colours our parts of it (times, names, marks), never the text.
  */
-export function messageBlock(v: MessageView, extra = '', columns?: number): string[] {
-  const who = v.direction === 'out' ? 'you' : `@${v.from}`;
-  const where = v.group ? `#${safeText(v.group)} ` : '';
-  const head = `${shortTime(shownTime(v))}  ${where}${who}${v.identityChanged ? ' [KEY CHANGED]' : ''}: `;
+export function messageBlock(v: MessageView, extra = '', columns?: number, paint: Painter = NO_PAINT): string[] {
+  const who = v.direction === 'out' ? paint('you', 'you') : paint('name', `@${v.from}`);
+  const where = v.group ? `${paint('name', `#${safeText(v.group)}`)} ` : '';
+  const head = `${paint('dim', shortTime(shownTime(v)))}  ${where}${who}${v.identityChanged ? paint('alert', ' [KEY CHANGED]') : ''}: `;
   let tail = extra;
-  if (v.direction === 'out') tail += `  (${v.status})`;
-  else if (v.status === 'failed') tail += `  (could not decrypt: ${safeText(v.error ?? 'failed')})`;
-  if (clockSkewed(v)) tail += `  (sender's clock: ${shortTime(v.sentAt)})`;
+  if (v.direction === 'out') tail += paint(v.status === 'failed' ? 'alert' : v.status.startsWith('queued') ? 'warn' : 'dim', `  (${v.status})`);
+  else if (v.status === 'failed') tail += paint('alert', `  (could not decrypt: ${safeText(v.error ?? 'failed')})`);
+  if (clockSkewed(v)) tail += paint('warn', `  (sender's clock: ${shortTime(v.sentAt)})`);
   return messageLines(head, v.text ?? '—', tail, columns);
 }
 

@@ -98,6 +98,15 @@ CREATE TABLE IF NOT EXISTS blob_recipients (
   username TEXT NOT NULL,
   PRIMARY KEY (blob_id, username)
 ) WITHOUT ROWID;
+
+-- Whom each account refuses messages from (sqlite-blocks.ts): the relay queues nothing from
+-- \`blocked\` for \`blocker\`.
+CREATE TABLE IF NOT EXISTS blocks (
+  blocker    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  blocked    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+) WITHOUT ROWID;
 `;
 
 /**

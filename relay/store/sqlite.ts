@@ -14,6 +14,7 @@ import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
+import { SqliteBlocks } from './sqlite-blocks.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
   SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
@@ -52,9 +53,11 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
 class SqliteStore implements Store {
   private readonly s;
   readonly blobs: BlobIndex;
+  readonly blocks: SqliteBlocks;
 
   constructor(private readonly db: Database.Database) {
     this.blobs = new SqliteBlobIndex(db);
+    this.blocks = new SqliteBlocks(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -261,12 +264,14 @@ class SqliteStore implements Store {
   private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
-    const recipients = uniqueAddresses(r.to);
-    for (const to of recipients) {
+    const named = uniqueAddresses(r.to);
+    for (const to of named) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
       if (this.s.userExists.get(to.user) === undefined) return fail('unknown_user', `unknown user: ${to.user}`);
       return fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
     }
+    // Recipients who block the sender get nothing; the sender is answered as for any send.
+    const recipients = named.filter((to) => !this.blocks.blocks(to.user, r.sender.user));
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
       let q = usage.get(k);
@@ -289,6 +294,8 @@ class SqliteStore implements Store {
     }
     const expiresAt = now + limits.ttlMs;
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
+    // Everyone named blocks the sender: nothing is kept (the id is, so a resend is a duplicate).
+    if (recipients.length === 0) return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds: [] };
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
     return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds };
