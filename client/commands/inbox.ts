@@ -21,6 +21,20 @@ export function register(program: Command): void {
         // Messages print from the store (what is unread, oldest first), not from the frames: a
         // message is marked shown only once its line left this process (client/unread-printer.ts).
         const printer = new UnreadPrinter(c, Boolean(opts.json));
+        // One home, one relay connection: while a chat of this home holds it, that chat receives
+        // (and stores) everything; opening a second connection would knock it off. Print what it
+        // stored and left unread, and ask it to send what is queued.
+        const { chatOwnerPid, pokeOwner } = await import('../chat/share.js');
+        const owner = await chatOwnerPid(c.home.dir);
+        if (owner !== undefined) {
+          process.stderr.write(`a chat of this home (pid ${owner}) holds the relay connection; printing what it received and left unread\n`);
+          await pokeOwner(c.home.dir);
+          await printer.all();
+          const { announceRequests } = await import('../request-lines.js');
+          const announced = announceRequests(c, Boolean(opts.json));
+          if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
+          return;
+        }
         const r = await syncInbox(c, t, {
           waitSeconds,
           onWarning: warn,
@@ -48,6 +62,8 @@ export function register(program: Command): void {
           }
         }
         await printer.all();
+        const { announceRequests } = await import('../request-lines.js');
+        const announced = announceRequests(c, Boolean(opts.json));
         if (r.gaps.length > 0) {
           const { gapLine } = await import('../core/gaps.js');
           warn(gapLine(r.gaps));
@@ -58,7 +74,7 @@ export function register(program: Command): void {
         if (!r.drained) {
           const left = r.left === undefined || r.left === 0 ? 'some messages may still be' : `${r.left} message${r.left === 1 ? ' is' : 's are'} still`;
           process.stderr.write(`stopped before the relay had sent everything: ${left} queued there (run fastchat inbox again)\n`);
-        } else if (!opts.json && printer.shown === 0) process.stderr.write('no new messages\n');
+        } else if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
       } finally {
         c.close();
       }

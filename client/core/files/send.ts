@@ -83,7 +83,14 @@ export async function fetchPendingFiles(c: Client, t: RelayTarget, outDir: strin
     const part = join(partDir, `${f.file.blob}.blob`);
     try {
       const blobSize = attachmentBlobSize(f.file.size);
-      await downloadBlob(t, f.file.blob, blobSize, part, progressBar(`receiving ${meta.name}`, blobSize, showProgress));
+      // The bar's line is always ended (or cleared), so the next line printed starts a line of its own.
+      const bar = progressBar(`receiving ${meta.name}`, blobSize, showProgress);
+      try {
+        await downloadBlob(t, f.file.blob, blobSize, part, bar);
+        bar.done();
+      } finally {
+        bar.clear();
+      }
       const path = await decryptToFile(part, f.file, outDir);
       await rm(part, { force: true });
       markFile(c, f.from, f.id, 'done', path, null);
