@@ -21,6 +21,9 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/who.js'),
     import('./commands/trust.js'),
     import('./commands/relay.js'),
+    import('./commands/requests.js'),
+    import('./commands/conversations.js'),
+    import('./commands/passphrase.js'),
   ]);
   return mods.map((m) => m.register);
 }

@@ -6,22 +6,24 @@ export function register(program: Command): void {
     .command('send')
     .description('encrypt and send a message; it is queued locally if the relay is unreachable')
     .argument('<to>', '@username, or #group (encrypted once, fanned out by the relay)')
-    .argument('<text...>', 'the message; several words are joined with spaces')
+    .argument('<text...>', 'the message; several words are joined with spaces; - reads it from stdin (several lines make one message)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExit codes: 0 sent or queued, 1 failure, 2 usage, 4 the recipient\'s identity key changed.\nExample:\n  fastchat send @bob "hello there"')
+    .addHelpText('after', '\nExit codes: 0 sent or queued, 1 failure, 2 usage, 4 the recipient\'s identity key changed.\nExamples:\n  fastchat send @bob "hello there"\n  fortune | fastchat send @bob -')
     .action(async (to: string, words: string[], opts: { json?: boolean }) => {
       const { isGroupArg, parsePeer, print, printJson } = await import('../format.js');
       const { usageError, CliError } = await import('../errors.js');
       const peer = isGroupArg(to) ? to : parsePeer(to);
-      const text = words.join(' ');
-      if (text.trim().length === 0) throw usageError('the message is empty');
       const { MAX_TEXT_CHARS } = await import('../core/payload.js');
+      const text = words.length === 1 && words[0] === '-' ? await readStdin(MAX_TEXT_CHARS) : words.join(' ');
+      if (text.trim().length === 0) throw usageError('the message is empty');
       if (text.length > MAX_TEXT_CHARS) throw usageError(`the message is longer than ${MAX_TEXT_CHARS} characters`);
       const { openClient, ourAddress } = await import('../core/context.js');
       if (isGroupArg(to)) {
         const { sendGroupText } = await import('../core/groups.js');
         const g = await openClient();
         try {
+          const { refuseIfInvited } = await import('../core/requests.js');
+          refuseIfInvited(g, to);
           const r = await sendGroupText(g, to, text);
           if (opts.json) printJson(r);
           else if (r.status === 'sent') print(`sent to #${r.group} (${r.recipients} recipients, one upload)`);
@@ -43,4 +45,20 @@ export function register(program: Command): void {
         c.close();
       }
     });
+}
+
+/**
+ * The message from stdin: all of it, one final line break dropped (what `echo` and editors add).
+ * Reading stops a little past the limit, so a huge input is refused without being held in memory.
+ */
+async function readStdin(maxChars: number): Promise<string> {
+  const { usageError } = await import('../errors.js');
+  if (process.stdin.isTTY) process.stderr.write('type the message, then Ctrl-D on a line of its own\n');
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin as AsyncIterable<string>) {
+    text += chunk;
+    if (text.length > maxChars + 2) throw usageError(`the message is longer than ${maxChars} characters`);
+  }
+  return text.replace(/\r?\n$/, '');
 }

@@ -42,6 +42,11 @@ function read(c: Client, conv: ConversationRef, where: string, args: unknown[], 
   }));
 }
 
+/** Every row of a conversation, oldest first (a request is bounded: client/core/requests.ts). */
+export function conversationRowsOf(c: Client, conv: ConversationRef): ConversationRow[] {
+  return read(c, conv, '1', [], 'ASC', 1_000_000);
+}
+
 /** Rows stored after `seq`, oldest first (at most `limit`). */
 export function rowsAfter(c: Client, conv: ConversationRef, seq: number, limit: number): ConversationRow[] {
   return read(c, conv, 'seq > ?', [seq], 'ASC', limit);

@@ -8,9 +8,11 @@
 // The standing of each peer is a row of peer_states: accepted, request or blocked. No row means
 // never seen: the first message makes it a request.
 import type { Client } from './context.js';
-import { nextArrival, type DB } from './db.js';
+import { nextArrival, tx, type DB } from './db.js';
 import type { IncomingFile } from './files/store.js';
 import { queueReceipt } from './outbox.js';
+import { CliError } from '../errors.js';
+import { labelOf, resolveGroup } from './groups.js';
 
 export type Standing = 'accepted' | 'request' | 'blocked';
 
@@ -74,6 +76,13 @@ export function markAccepted(c: Client, user: string): void {
   if (s === 'accepted' || s === 'blocked') return;
   if (s === 'request') return acceptRequest(c, user);
   setStanding(c, user, 'accepted', c.now());
+}
+
+/** markAccepted for each (users we added to a group), one transaction. */
+export function acceptUsers(c: Client, users: string[]): void {
+  tx(c.db, () => {
+    for (const u of users) markAccepted(c, u);
+  });
 }
 
 /**
@@ -156,6 +165,14 @@ export function admitInvitedGroupMessage(c: Client, groupIdHex: string): boolean
   if (n.n <= INVITE_MAX_MESSAGES) return true;
   c.db.prepare('UPDATE group_invites SET dropped = dropped + 1 WHERE group_id = ?').run(Buffer.from(groupIdHex, 'hex'));
   return false;
+}
+
+/** Sending to a group still an invitation is refused: joining is the user's decision, not a side effect. */
+export function refuseIfInvited(c: Client, arg: string): void {
+  const g = resolveGroup(c, arg);
+  if (invitedGroups(c).has(g.idHex)) {
+    throw new CliError('not_joined', `you have not joined #${labelOf(c, g)} yet`, { hint: `fastchat requests accept '#${labelOf(c, g)}'` });
+  }
 }
 
 export function acceptInvitation(c: Client, groupIdHex: string): boolean {

@@ -11,6 +11,7 @@ import { assertSendable } from '../send-guard.js';
 import { RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
 import { safeFileName } from './names.js';
+import { fileWaits } from '../requests.js';
 import { progressBar } from './progress.js';
 import { markFile, pendingFiles, type IncomingFile } from './store.js';
 import { attachmentBlobSize, decryptToFile, downloadBlob, uploadFile } from './transfer.js';
@@ -78,6 +79,8 @@ export async function fetchPendingFiles(c: Client, t: RelayTarget, outDir: strin
   mkdirSync(partDir, { recursive: true, mode: 0o700 });
   for (const f of pendingFiles(c)) {
     if (only && !only(f)) continue;
+    // From someone not accepted: waits for a yes (client/core/requests.ts).
+    if (fileWaits(c, f)) continue;
     const base = { id: f.id, from: f.from, group: f.group };
     const meta = { name: safeFileName(f.file.name), size: f.file.size, mime: f.file.mime };
     const part = join(partDir, `${f.file.blob}.blob`);
