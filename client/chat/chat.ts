@@ -554,7 +554,7 @@ export class Chat {
         return this.screen.print(HELP);
       default:
         // Not a command: nothing is lost, the line goes back to the input to fix (or // to send it).
-        this.screen.print(this.warn(`! unknown command ${safeText(cmd)} (the line is back in the input; start it with // to send a leading /). ${HELP}`));
+        this.screen.print(this.warn(`! unknown command ${safeText(cmd)}: the line is back in the input (start it with // to send a leading /; /help lists the commands)`));
         this.screen.putBack(line);
     }
   }
