@@ -3,11 +3,20 @@ import { usageError } from './errors.js';
 import { isValidUsername } from '../crypto/types.js';
 import { colourOn, painter, stripColour } from './colour.js';
 
-/** `@bob` (or `bob`) → "bob". `#team` is a group: commands that take one check isGroupArg first. */
+/**
+ * A username as typed → as the relay knows it: without the `@`, case-folded like the relay folds
+ * it (relay/schemas.ts), so `@Bob` is @bob everywhere. Undefined when it is not a valid name.
+ */
+export function foldUsername(arg: string): string | undefined {
+  const u = (arg.startsWith('@') ? arg.slice(1) : arg).toLowerCase();
+  return isValidUsername(u) ? u : undefined;
+}
+
+/** `@bob`, `@Bob` (or `bob`) → "bob". `#team` is a group: commands that take one check isGroupArg first. */
 export function parsePeer(arg: string): string {
   if (isGroupArg(arg)) throw usageError(`"${arg}" is a group; this takes a @username`);
-  const u = arg.startsWith('@') ? arg.slice(1) : arg;
-  if (!isValidUsername(u)) throw usageError(`invalid user "${arg}"`, 'write a user as @username (3 to 32 characters: a-z, 0-9, _)');
+  const u = foldUsername(arg);
+  if (u === undefined) throw usageError(`invalid user "${arg}"`, 'write a user as @username (3 to 32 characters: a-z, 0-9, _)');
   return u;
 }
 

@@ -7,6 +7,7 @@
 // relay's clock when it stored the message is the check on that claim.
 import { NO_PAINT, type Painter } from './colour.js';
 import { messageLines, safeText, shortTime } from './format.js';
+import { statusWord } from './core/status.js';
 
 /**
  * How far a sender's claimed time may be from the relay's clock at store before the claim is
@@ -56,8 +57,10 @@ export function messageBlock(v: MessageView, extra = '', columns?: number, paint
   const where = v.group ? `${paint('name', `#${safeText(v.group)}`)} ` : '';
   const head = `${paint('dim', shortTime(shownTime(v)))}  ${where}${who}${v.identityChanged ? paint('alert', ' [KEY CHANGED]') : ''}: `;
   let tail = extra;
-  if (v.direction === 'out') tail += paint(v.status === 'failed' ? 'alert' : v.status.startsWith('queued') ? 'warn' : 'dim', `  (${v.status})`);
-  else if (v.status === 'failed') tail += paint('alert', `  (could not decrypt: ${safeText(v.error ?? 'failed')})`);
+  if (v.direction === 'out') {
+    const word = statusWord(v.status);
+    tail += paint(/^(failed|expired|not sent)/.test(word) ? 'alert' : word.startsWith('queued') ? 'warn' : 'dim', `  (${word})`);
+  } else if (v.status === 'failed') tail += paint('alert', `  (could not decrypt: ${safeText(v.error ?? 'failed')})`);
   if (clockSkewed(v)) tail += paint('warn', `  (sender's clock: ${shortTime(v.sentAt)})`);
   return messageLines(head, v.text ?? '—', tail, columns);
 }

@@ -2,10 +2,14 @@
 // directly, through the same Store the relay uses, so they also work while the relay is running:
 // the running relay reads ban status with every request and re-checks live sockets on its sweep,
 // so a ban made here takes effect there without a restart.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { DEFAULTS } from './config.js';
 import { RelayError } from './errors.js';
 import { isUsername } from './schemas.js';
 import { openSqliteStore, type Store } from './store/index.js';
+import { DatabaseLock } from './store/lock.js';
+import { markPath, readMark, writeMarkNow } from './store/mark.js';
+import { inspectDatabase, type DatabaseReport } from './store/verify.js';
 
 /** One account as the operator sees it: metadata only, never a password hash. */
 export interface AdminUser {
@@ -69,4 +73,45 @@ export function deleteUser(store: Store, username: string): { username: string; 
   const name = normaliseUsername(username);
   if (!store.deleteUser(name)) throw new RelayError('unknown_user', `unknown user: ${name}`);
   return { username: name, deleted: true };
+}
+
+/** `relay check`: the start-up checks, with the full integrity_check unless `quick`. Read-only. */
+export function checkDatabase(dbPath: string, mode: 'quick' | 'full'): DatabaseReport {
+  if (!existsSync(dbPath) && readMark(dbPath) === null) throw new RelayError('not_found', `no relay database at ${dbPath}`);
+  return inspectDatabase(dbPath, mode);
+}
+
+/**
+ * `relay check --accept-loss`: the operator accepts the database as it is (a -wal was lost, or a
+ * backup was restored on purpose). Only for a stopped relay (takes its lock), only for a file that
+ * passes the full integrity check; then the high-water mark is set to the database's counter.
+ */
+export function acceptLoss(dbPath: string): DatabaseReport & { accepted: boolean } {
+  if (!existsSync(dbPath)) throw new RelayError('not_found', `no relay database at ${dbPath}`);
+  const lock = DatabaseLock.take(dbPath);
+  try {
+    const r = inspectDatabase(dbPath, 'full');
+    const fixable = r.refusal === null || r.refusal.code === 'database_rolled_back' || r.refusal.code === 'database_replaced';
+    if (!fixable) return { ...r, accepted: false };
+    // A file without even its relay id gets a new one at start: drop the mark of the old one.
+    if (r.meta) writeMarkNow(dbPath, { relayId: r.meta.relayId, commits: r.meta.commits });
+    else rmSync(markPath(dbPath), { force: true });
+    return { ...inspectDatabase(dbPath, 'quick'), accepted: true };
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * `relay expire`: the operator lets a held expiry go (relay/sweep.ts), by this machine's clock.
+ * Senders get their expiry notices on their next connection. Blob files whose rows go are removed
+ * by the relay's next sweep.
+ */
+export function expireNow(store: Store, now: number, dryRun: boolean): { now: string; expiring: number; queued: number; expiringSessions: number; sessions: number; done: boolean; messages: number; notices: number; blobs: number } {
+  const p = store.expiryPreview(now);
+  const base = { now: new Date(now).toISOString(), expiring: p.expiring, queued: p.queued, expiringSessions: p.expiringSessions, sessions: p.sessions };
+  if (dryRun) return { ...base, done: false, messages: 0, notices: 0, blobs: 0 };
+  const r = store.sweep(now, DEFAULTS.messageTtlMs);
+  const blobs = store.blobs.expire(now).length;
+  return { ...base, done: true, messages: r.messages, notices: r.notices.length, blobs };
 }

@@ -7,6 +7,9 @@ export type BusEvent =
   // that already pushed that far (from the local pusher) need not read the store.
   | { kind: 'queued'; user: string; device: number; upTo?: number }
   | { kind: 'presence'; user: string; online: boolean }
+  // `user` sent `to` a message for the first time (in the message TTL): `to` may now see whether
+  // `user` is online, so a node where `user` is connected tells `to` at once.
+  | { kind: 'presence_revealed'; user: string; to: string }
   | { kind: 'prekeys_low'; user: string; device: number; count: number }
   // Tokens of this account were revoked (logout, log out everywhere, password change): every
   // node closes the account's sockets whose token is no longer in the store, at once.

@@ -103,6 +103,14 @@ export interface RelayConfig {
   /** Most recipients named on one upload (they fit in the request line: 256 × 33 bytes). */
   maxBlobRecipients: number;
 
+  /**
+   * Headroom on the disks of the database and of the blobs: below this many free bytes new
+   * messages and uploads are refused (storage_full) so acks and deletes always have room. 0 = off.
+   */
+  minFreeBytes: number;
+  /** Check run on the database before serving it: quick_check (default) or the full integrity_check. */
+  integrityCheck: 'quick' | 'full';
+
   /** pino level; 'silent' turns logging off. */
   logLevel: string;
 }
@@ -161,6 +169,11 @@ export const DEFAULTS: RelayConfig = {
   blobQuotaBytes: 1024 * 1024 * 1024,
   blobTtlMs: 7 * 24 * 3600_000,
   maxBlobRecipients: 256,
+  // What a relay needs to keep working at a full disk: SQLite's WAL grows by up to ~4 MiB before
+  // a checkpoint (1000 pages), acks rewrite pages (secure_delete), and logs go to the same disk on
+  // most hosts. 64 MiB is that many times over and small next to any real disk.
+  minFreeBytes: 64 * 1024 * 1024,
+  integrityCheck: 'quick',
   logLevel: 'info',
 };
 
@@ -185,6 +198,8 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     }
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
+  if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);
+  if (c.integrityCheck !== 'quick' && c.integrityCheck !== 'full') throw new RangeError(`relay option integrityCheck must be quick or full, got ${String(c.integrityCheck)}`);
   if (c.argon2MemoryKiB < 8 * c.argon2Parallelism) throw new RangeError('argon2 memory must be at least 8 KiB per lane');
   return c;
 }

@@ -8,11 +8,13 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Passwords } from './passwords.js';
 import { RateLimiter, type Limiter } from './ratelimit.js';
-import { openSqliteStore, type Store } from './store/index.js';
+import { Headroom } from './storage.js';
+import { openSqliteStore, type SqliteRelayStore, type Store } from './store/index.js';
 
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
 export interface Presence {
-  onlineUsers(): string[];
+  /** The online users `viewer` may see (relay/ws/hub.ts says who that is). */
+  onlineUsers(viewer: string): string[];
 }
 
 export interface RelayContext {
@@ -31,8 +33,21 @@ export interface RelayContext {
   submitter: Submitter;
   /** Attachment blob files and their quota (relay/blobs/). */
   blobs: Blobs;
+  /** Free-space floor and reserve file (relay/storage.ts). */
+  headroom: Headroom;
+  /** Set while the sweep holds back a mass expiry for an operator (relay/sweep.ts). */
+  expiryHold: ExpiryHold | null;
   presence: Presence;
   now: () => number;
+}
+
+/** Why expiry is held: what would have gone, and the clock gap that made it suspect. */
+export interface ExpiryHold {
+  since: number;
+  reason: string;
+  expiring: number;
+  queued: number;
+  gapMs: number;
 }
 
 export interface ContextParts {
@@ -42,16 +57,22 @@ export interface ContextParts {
   now?: () => number;
 }
 
+/** The warning for a database file whose mode was too open (store/file-modes.ts). */
+export function modeFixedWarning(log: Logger): (file: string, oldMode: number) => void {
+  return (file, oldMode) => {
+    log.warn({ event: 'file_mode_fixed', file, oldMode: oldMode.toString(8), mode: '600' }, 'a relay database file was readable by others; narrowed to 0600');
+  };
+}
+
 export function createContext(opts: RelayOptions = {}, parts: ContextParts = {}): RelayContext {
   const cfg = resolveConfig(opts);
   const log = parts.log ?? createLogger(cfg.logLevel);
-  const onModeFixed = (file: string, oldMode: number): void => {
-    log.warn({ event: 'file_mode_fixed', file, oldMode: oldMode.toString(8), mode: '600' }, 'a relay database file was readable by others; narrowed to 0600');
-  };
-  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed });
+  const store = parts.store ?? openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed: modeFixedWarning(log) });
   const bus = parts.bus ?? new LocalBus();
   const metrics = createMetrics();
   const now = parts.now ?? Date.now;
+  const inside = (store as Partial<SqliteRelayStore>).freeBytesInside;
+  const headroom = new Headroom(cfg, log, inside ? () => inside.call(store) : undefined);
   return {
     cfg,
     store,
@@ -60,8 +81,10 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     metrics,
     passwords: new Passwords(cfg),
     limits: createLimits(cfg),
-    submitter: new Submitter(store, bus, cfg, log, metrics, now),
-    blobs: new Blobs(cfg, store.blobs, log, now),
+    submitter: new Submitter(store, bus, cfg, log, metrics, now, headroom),
+    blobs: new Blobs(cfg, store.blobs, log, now, headroom),
+    headroom,
+    expiryHold: null,
     presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
     now,
   };

@@ -19,6 +19,7 @@ export const RELAY_ERROR_CODES = [
   'not_found', // an unknown route, or a blob that does not exist (or is not shared with the caller)
   'length_required', // a blob upload without Content-Length (the size is checked before the body)
   'quota_exceeded', // the uploader's blob storage quota would be exceeded; nothing was stored
+  'storage_full', // the relay's disk is below its headroom (--min-free-bytes): no new messages or blobs; acks still work
   'range_not_satisfiable', // a blob download Range outside the blob
   'too_many_devices', // a login with a new device id on an account at its device cap
   'internal', // a bug; the message says nothing more
@@ -58,6 +59,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   range_not_satisfiable: 416,
   quota_exceeded: 507,
   queue_full: 507,
+  storage_full: 507,
   rate_limited: 429,
   internal: 500,
 };

@@ -144,7 +144,7 @@ describe('encrypted file transfer', () => {
       const r = JSON.parse((await alice.ok(['send-file', '@bob', p, '--json', '--caption', `size ${size}`])).stdout);
       assert.equal(r.status, 'sent');
       assert.equal(r.file.size, size);
-      assert.equal(r.to, '@bob');
+      assert.equal(r.to, 'bob');
     }
     const lines = jsonLines((await bob.ok(['inbox', '--json'])).stdout).filter((m) => m.file);
     assert.equal(lines.length, sizes.length);
@@ -281,7 +281,8 @@ describe('encrypted file transfer', () => {
     writeFileSync(p, '# plan\n'.repeat(5000));
     const r = JSON.parse((await alice.ok(['send-file', '#team', p, '--json', '--caption', 'for the meeting'])).stdout);
     assert.equal(r.status, 'sent');
-    assert.equal(r.to, '#team');
+    assert.equal(r.to, null);
+    assert.equal(r.group, 'team');
     assert.equal(r.recipients, 2);
     assert.equal(readdirSync(`${relay.db}-blobs`).length, 1, 'uploaded once for the whole group');
     for (const h of [bob, carol]) {
@@ -301,8 +302,9 @@ describe('encrypted file transfer', () => {
     await carol.ok(['send-file', '@bob', f]); // bob has not fetched it: it counts against carol
     const r = await carol.run(['send-file', '@bob', f, '--json']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /quota_exceeded/);
-    assert.match(r.stderr, /hint: /);
+    const e = JSON.parse(r.stderr).error; // under --json, the error is one JSON object
+    assert.equal(e.code, 'quota_exceeded');
+    assert.ok(e.hint, 'with a hint');
     assert.equal(readdirSync(`${relay.db}-blobs`).length, 1);
     await bob.ok(['inbox', '--json']); // fetched and acknowledged: the quota is free again
     assert.equal(readdirSync(`${relay.db}-blobs`).length, 0);

@@ -92,7 +92,7 @@ describe('key changes against a hostile relay', () => {
     const history = jsonLines((await alice.ok(['history', `@${bob.name}`, '--json'])).stdout);
     assert.equal(history.some((m) => m.text?.includes('new phone')), false);
     // bob's real keys come back: the kept session works, no re-verification needed.
-    await bob.ok(['login', bob.name]);
+    await bob.ok(['login', bob.name, '--replace-keys']); // the relay serves mallory's: login refuses without it
     await alice.ok(['send', `@${bob.name}`, 'glad it was not you']);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['glad it was not you']);
   });

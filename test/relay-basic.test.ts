@@ -43,6 +43,8 @@ test('a real relay process registers, logs in, serves keys and delivers, redeliv
   assert.deepEqual({ ...m1, id: undefined, sentAt: undefined }, { type: 'message', id: undefined, clientId: 'c1', from: { user: 'alice', device: 1 }, body: 'Y2lwaGVydGV4dA', sentAt: undefined });
   assert.equal(m1.sentAt, sent.storedAt);
   await wb1.next('drained');
+  // Presence: alice sees bob once bob has written to her (docs/THREAT_MODEL.md "Presence").
+  await wb1.sendMessage('b1', [{ user: 'alice', device: 1 }], 'aGk');
   assert.deepEqual(await wa.next('presence'), { type: 'presence', user: 'bob', online: true });
   await wb1.terminate();
   assert.deepEqual(await wa.next('presence'), { type: 'presence', user: 'bob', online: false });

@@ -9,6 +9,7 @@
 // and sent once that is resolved; and our lines show their state, updated as it changes.
 import { homedir } from 'node:os';
 import { gapGraceMs, gapLine, takeGaps } from '../core/gaps.js';
+import { expiredWarning, markExpired } from '../core/expired.js';
 import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js';
 import { toHex } from '../../crypto/encoding.js';
 import { CliError } from '../errors.js';
@@ -141,6 +142,11 @@ export class Chat {
           this.handle(r);
           this.reportGaps();
           this.scheduleRefresh();
+        } else if (f.type === 'expired') {
+          const w = expiredWarning(markExpired(this.c, f.messages));
+          socket.ack(f.id);
+          if (w) this.notice(`! ${w}`);
+          this.scheduleRefresh(); // our lines it names show expired
         } else if (f.type === 'drained') {
           this.reportGaps();
         } else if (f.type === 'presence') {

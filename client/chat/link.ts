@@ -1,7 +1,7 @@
 // The chat's relay link: a WebSocket that comes back by itself when the relay restarts or the
 // network drops (backoff from 0.5 s up to 10 s), and says so once per change.
-import { RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from '../core/relay-ws.js';
-import type { RelayTarget } from '../core/relay-http.js';
+import { describeClose, RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from '../core/relay-ws.js';
+import { RelayError, WrongRelay, type RelayTarget } from '../core/relay-http.js';
 
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -52,12 +52,13 @@ export class RelayLink {
       socket.on('close', (code) => {
         this.socket = undefined;
         if (this.stopped) return;
-        this.markDown(code === 1001 ? 'the relay is restarting' : code === 4002 ? 'replaced by another connection of this device' : `connection closed (${code})`);
+        this.markDown(describeClose(code));
         this.schedule();
       });
       this.ev.onUp(hello, socket, reconnected);
     } catch (e) {
-      if (e instanceof RelayUnauthorized) {
+      // A refusal (bad token, banned account) will not go away by retrying.
+      if (e instanceof RelayUnauthorized || e instanceof RelayError || e instanceof WrongRelay) {
         this.ev.onFatal(e);
         return;
       }

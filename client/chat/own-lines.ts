@@ -17,7 +17,7 @@ export interface OwnLine {
 
 /** States after which nothing changes any more. Group messages have no receipts: sent is final. */
 function isFinal(l: OwnLine): boolean {
-  return l.state === 'delivered' || l.state.startsWith('failed') || l.state.startsWith('not sent') || (l.conv.kind === 'group' && l.state === 'sent');
+  return l.state === 'delivered' || l.state === 'expired' || l.state.startsWith('failed') || l.state.startsWith('not sent') || (l.conv.kind === 'group' && l.state === 'sent');
 }
 
 /** Lines still followed; older ones are let go (their state is in `history`). */

@@ -8,9 +8,10 @@ export function register(program: Command): void {
     .argument('<username>', '3 to 32 characters: a-z, 0-9, _')
     .requiredOption('--relay <url>', 'relay URL, e.g. http://127.0.0.1:8443')
     .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--new-relay', 'the relay at this URL is a new one (its database was reset): register there anyway')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt.\nExample:\n  fastchat register alice --relay http://127.0.0.1:8443')
-    .action(async (username: string, opts: { relay: string; ca?: string; json?: boolean }) => {
+    .action(async (username: string, opts: { relay: string; ca?: string; newRelay?: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');
       const { openClient } = await import('../core/context.js');
       const { print, printJson } = await import('../format.js');
@@ -19,7 +20,7 @@ export function register(program: Command): void {
       const ca = a.checkCaFile(opts.ca);
       const c = await openClient();
       try {
-        const r = await a.register(c, user, relay, ca);
+        const r = await a.register(c, user, relay, ca, opts.newRelay === true);
         if (opts.json) printJson(r);
         else print(`registered @${r.username} on ${r.relay}; published keys (${r.oneTimePreKeys} one-time prekeys)`);
       } finally {
@@ -33,8 +34,14 @@ export function register(program: Command): void {
     .argument('<username>', 'the account name')
     .option('--relay <url>', 'relay URL (default: the one remembered in this home)')
     .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--new-relay', 'the relay at this URL is a new one (its database was reset or replaced): log in there anyway')
+    .option('--replace-keys', 'replace the keys another home published for this account (every contact sees a changed key)')
     .option('--json', 'print the result as JSON')
-    .action(async (username: string, opts: { relay?: string; ca?: string; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      "\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt. An account has one device\nfor now: when the relay has other keys for it (published from another home), login refuses and\nchanges nothing, unless --replace-keys makes this home's keys the account's.",
+    )
+    .action(async (username: string, opts: { relay?: string; ca?: string; replaceKeys?: boolean; newRelay?: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');
       const { openClient } = await import('../core/context.js');
       const { print, printJson } = await import('../format.js');
@@ -43,7 +50,7 @@ export function register(program: Command): void {
       const ca = a.checkCaFile(opts.ca);
       const c = await openClient();
       try {
-        const r = await a.login(c, user, relay, ca);
+        const r = await a.login(c, user, relay, ca, opts.replaceKeys === true, opts.newRelay === true);
         if (opts.json) printJson(r);
         else print(`logged in as @${r.username} on ${r.relay}; published keys (${r.oneTimePreKeys} one-time prekeys)`);
       } finally {

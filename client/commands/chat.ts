@@ -16,12 +16,14 @@ export function register(program: Command): void {
         '  @user, #group      switch conversation',
         '  /list              conversations with unread counts',
         '  /requests          message requests and group invitations; /accept, /block, /unblock [@user|#group]',
-        '  /who, /history N, /verify [confirm], /file PATH (~ is your home folder), /help',
+        '  /who, /history N, /verify [confirm], /file PATH (send a file; ~ is your home folder), /help',
         '  /quit, Ctrl-D, Ctrl-C',
         'A paste of several lines asks once: one message, one message per line, or none.',
         'A second chat on the same home works through the first one\'s relay connection.',
-        'Example:',
+        'Quote a #group in a shell, where # starts a comment.',
+        'Examples:',
         '  fastchat chat @bob',
+        "  fastchat chat '#team'",
       ].join('\n'),
     )
     .action(async (peerArg: string) => {

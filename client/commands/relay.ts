@@ -3,6 +3,7 @@
 // environment (FASTCHAT_RELAY_<OPTION>, e.g. FASTCHAT_RELAY_ARGON2_TIME); the flag wins.
 import { Command, Option } from 'commander';
 import { CliError, usageError } from '../errors.js';
+import { registerOps } from './relay-ops.js';
 import { registerUsers } from './relay-users.js';
 
 const int = (name: string) => (v: string): number => {
@@ -57,6 +58,8 @@ export function register(program: Command): void {
     .addOption(opt('--max-blob-bytes <n>', 'largest attachment blob (refused from Content-Length)', 'MAX_BLOB_BYTES', int('max-blob-bytes')))
     .addOption(opt('--blob-quota-bytes <n>', 'blob storage quota per uploading account', 'BLOB_QUOTA_BYTES', int('blob-quota-bytes')))
     .addOption(opt('--blob-ttl-seconds <n>', 'blobs not acknowledged by every recipient are deleted after this', 'BLOB_TTL_SECONDS', int('blob-ttl-seconds')))
+    .addOption(opt('--min-free-bytes <n>', 'refuse new messages and uploads (storage_full) when the disk has less free space than this (0 = off; default 64 MiB)', 'MIN_FREE_BYTES', int('min-free-bytes')))
+    .addOption(opt('--integrity-check <mode>', 'database check before serving: quick (quick_check) or full (integrity_check)', 'INTEGRITY_CHECK').choices(['quick', 'full']).default('quick'))
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
     .action(async (o: Record<string, any>) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
@@ -103,10 +106,17 @@ export function register(program: Command): void {
           maxBlobBytes: o.maxBlobBytes,
           blobQuotaBytes: o.blobQuotaBytes,
           blobTtlMs: sec(o.blobTtlSeconds),
+          minFreeBytes: o.minFreeBytes,
+          integrityCheck: o.integrityCheck,
           logLevel: o.logLevel,
         });
       } catch (e) {
         if (e instanceof RangeError) throw usageError(e.message);
+        const { DatabaseRefused } = await import('../../relay/store/refused.js');
+        if (e instanceof DatabaseRefused) throw new CliError(e.code, e.message, { hint: e.hint });
+        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CliError('address_in_use', `port ${o.port} on ${o.host} is already in use; the database was not opened`, { hint: 'stop whatever listens there, or pass another --port' });
+        }
         throw e;
       }
       process.stdout.write(`fastchat relay listening on ${relayHandle.url}\n`);
@@ -152,4 +162,5 @@ export function register(program: Command): void {
     });
 
   registerUsers(relay);
+  registerOps(relay);
 }

@@ -26,9 +26,10 @@ export function register(program: Command): void {
       const c = await openClient();
       try {
         const r = await sendFile(c, peer, path, caption, !opts.json);
+        const where = r.group === null ? `@${r.to}` : `#${r.group}`;
         if (opts.json) printJson(r);
-        else if (r.status === 'sent') print(`sent ${safeFileName(r.file.name)} (${humanBytes(r.file.size)}) to ${r.to}`);
-        else print(`uploaded ${safeFileName(r.file.name)}; the message to ${r.to} is queued locally (${r.reason ?? 'not acknowledged'}); the next fastchat command that reaches the relay sends it`);
+        else if (r.status === 'sent') print(`sent ${safeFileName(r.file.name)} (${humanBytes(r.file.size)}) to ${where}`);
+        else print(`uploaded ${safeFileName(r.file.name)}; the message to ${where} is queued locally (${r.reason ?? 'not acknowledged'}); the next fastchat command that reaches the relay sends it`);
       } finally {
         c.close();
       }

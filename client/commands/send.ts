@@ -38,7 +38,7 @@ export function register(program: Command): void {
       try {
         if (ourAddress(c).user === peer) throw new CliError('self', 'sending to yourself is not supported');
         const r = await sendText(c, peer, text);
-        if (opts.json) printJson(r);
+        if (opts.json) printJson({ ...r, group: null });
         else if (r.status === 'sent') print(`sent to @${peer} (stored by the relay)`);
         else print(`queued locally for @${peer} (${r.reason}); the next fastchat command that reaches the relay sends it`);
       } finally {

@@ -4,8 +4,9 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('who')
-    .description('who is online on the relay')
+    .description('which of the users who have written to you are online')
     .option('--json', 'print {"online":[...]}')
+    .addHelpText('after', '\nThe relay shows a user\'s presence only to the users that user has sent a message to (in the\nlast 30 days, the relay\'s message TTL); everyone else, a stranger included, sees nothing.')
     .action(async (opts: { json?: boolean }) => {
       const { openPublic, relayTarget } = await import('../core/context.js');
       const { presence } = await import('../core/relay-api.js');
@@ -19,7 +20,7 @@ export function register(program: Command): void {
         const flushed = await flushOutbox(c, t);
         if (flushed.sent > 0 && !opts.json) process.stderr.write(`sent ${flushed.sent} queued message(s)\n`);
         if (opts.json) printJson({ online });
-        else if (online.length === 0) print('nobody is online');
+        else if (online.length === 0) print('nobody you can see is online (you see the users who have written to you)');
         else for (const u of online) print(`@${u}${u === c.config.username ? ' (you)' : ''}`);
       } finally {
         c.close();

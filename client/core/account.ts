@@ -3,18 +3,20 @@
 // the password.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isValidUsername } from '../../crypto/types.js';
+import { equalBytes } from '../../crypto/encoding.js';
+import { encodePublicIdentity, fingerprint, publicIdentity } from '../../crypto/identity.js';
+import { foldUsername } from '../format.js';
 import { CliError, usageError } from '../errors.js';
 import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
 import { publishKeys } from './prekeys.js';
-import { getNewPassword, getPassword } from './prompt.js';
-import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession } from './relay-api.js';
-import { RelayError, type RelayTarget } from './relay-http.js';
+import { getNewPassword, getPassword, passwordHint } from './prompt.js';
+import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
+import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
 export function checkUsername(username: string): string {
-  const u = username.startsWith('@') ? username.slice(1) : username;
-  if (!isValidUsername(u)) throw usageError(`invalid username "${username}"`, 'usernames are 3 to 32 characters: a-z, 0-9 and _');
+  const u = foldUsername(username);
+  if (u === undefined) throw usageError(`invalid username "${username}"`, 'usernames are 3 to 32 characters: a-z, 0-9 and _ (capitals are folded to lower case)');
   return u;
 }
 
@@ -43,33 +45,82 @@ export interface AccountResult {
   oneTimePreKeys: number;
 }
 
-async function logInAndPublish(c: Client, t: RelayTarget, username: string, password: string): Promise<AccountResult> {
+/**
+ * The relay id this home expects at `url`: the one it registered on, unless the user says the
+ * relay there is a new one (`--new-relay`) or names another URL.
+ */
+function expectedRelay(c: Client, url: string, newRelay: boolean): { relayId?: string } {
+  return !newRelay && c.config.relayId && url === c.config.relay ? { relayId: c.config.relayId } : {};
+}
+
+/**
+ * Before register or login (which change state on the relay), asks which relay answers: a reset
+ * or replaced relay is named as such, instead of "wrong password" or a fresh account made there.
+ */
+async function checkSameRelay(t: RelayTarget): Promise<void> {
+  if (!t.relayId) return;
+  try {
+    await request(t, 'GET', '/healthz');
+  } catch (e) {
+    if (e instanceof RelayError) return; // e.g. 503 storage full: the id was checked before the status
+    throw e;
+  }
+}
+
+/**
+ * Until an account can have several devices that each keep their own keys, one home's login must
+ * not silently replace the keys another home published for the same device: every contact would
+ * see a changed identity, and both homes would go on working with different keys. Unless told to
+ * replace them, a login whose device already has other keys on the relay is refused, and the
+ * token it was given is handed back.
+ */
+async function refuseOtherKeys(c: Client, t: RelayTarget, username: string, deviceId: number): Promise<void> {
+  const theirs = await publishedIdentity(t, username, deviceId);
+  const ours = publicIdentity(c.secrets.identity);
+  if (theirs === null || equalBytes(encodePublicIdentity(theirs), encodePublicIdentity(ours))) return;
+  // Best effort: the refusal is the answer either way, and an unused token expires by itself.
+  await deleteSession(t).catch(() => undefined);
+  const short = (fp: string): string => fp.split(' ').slice(0, 4).join(' ');
+  throw new CliError(
+    'keys_differ',
+    `the relay has other keys for @${username} (device ${deviceId}, fingerprint ${short(fingerprint(theirs))} …) than this home (${short(fingerprint(ours))} …): another home published them; nothing was changed`,
+    {
+      hint: `logging in here would replace them, and every contact would see a changed key and have to verify it again. Use the home that has them (FASTCHAT_HOME), or run \`fastchat login ${username} --replace-keys\` to make this home's keys the account's`,
+    },
+  );
+}
+
+async function logInAndPublish(c: Client, t: RelayTarget, username: string, password: string, replaceKeys: boolean): Promise<AccountResult> {
   const deviceId = c.config.username === username ? (c.config.deviceId ?? 1) : 1;
   let s;
   try {
     s = await createSession(t, username, password, deviceId);
   } catch (e) {
     if (e instanceof RelayError && e.code === 'bad_credentials') {
-      throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: 'check FASTCHAT_PASSWORD' });
+      throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: passwordHint() });
     }
     throw e;
   }
+  if (!replaceKeys) await refuseOtherKeys(c, { ...t, token: s.token }, username, s.deviceId);
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
-  c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}) };
+  const relayId = relayIdSeen(t.url);
+  c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
   if (!t.ca) delete c.config.ca;
+  if (!relayId) delete c.config.relayId;
   saveConfig(c.home, c.config);
   const n = await publishKeys(c, { ...t, token: s.token });
   return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
 }
 
-export async function register(c: Client, username: string, relay: string, ca: string | undefined): Promise<AccountResult> {
+export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false): Promise<AccountResult> {
   if (c.config.username && c.config.username !== username && loadToken(c.home)) {
     throw new CliError('already_registered', `this home is already logged in as @${c.config.username}`, {
       hint: 'use another FASTCHAT_HOME for a second account, or `fastchat logout` first',
     });
   }
-  const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}) };
-  const password = await getPassword({ confirm: true });
+  const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}), ...expectedRelay(c, relay, newRelay) };
+  await checkSameRelay(t);
+  const password = await getPassword({ fresh: true });
   try {
     await createAccount(t, username, password);
   } catch (e) {
@@ -81,14 +132,16 @@ export async function register(c: Client, username: string, relay: string, ca: s
     if (e instanceof RelayError && e.code === 'invalid_username') throw usageError(`the relay refuses the username "${username}": ${e.message}`);
     throw e;
   }
-  return logInAndPublish(c, t, username, password);
+  // A new account has no keys published yet; the same check as login guards a race for the name.
+  return logInAndPublish(c, t, username, password, false);
 }
 
-export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined): Promise<AccountResult> {
+export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined, replaceKeys = false, newRelay = false): Promise<AccountResult> {
   const url = relay ?? c.config.relay;
   if (!url) throw usageError('no relay URL', 'pass --relay URL (it is remembered afterwards)');
-  const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}) };
-  return logInAndPublish(c, t, username, await getPassword());
+  const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}), ...expectedRelay(c, url, newRelay) };
+  await checkSameRelay(t);
+  return logInAndPublish(c, t, username, await getPassword(), replaceKeys);
 }
 
 /** Revokes the token on the relay (best effort) and forgets it locally. */
@@ -129,13 +182,12 @@ export async function changePassword(c: PublicHome): Promise<{ username: string;
   const username = c.config.username!;
   const oldPassword = await getPassword();
   const newPassword = await getNewPassword();
-  if (newPassword.length < 8) throw usageError('the new password must be at least 8 characters');
   let r;
   try {
     r = await changePasswordOnRelay(t, oldPassword, newPassword);
   } catch (e) {
     if (e instanceof RelayError && e.code === 'bad_credentials') {
-      throw new CliError('bad_credentials', `wrong current password for @${username}; nothing was changed`, { hint: 'check FASTCHAT_PASSWORD' });
+      throw new CliError('bad_credentials', `wrong current password for @${username}; nothing was changed`, { hint: passwordHint() });
     }
     throw e;
   }

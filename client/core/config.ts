@@ -12,6 +12,8 @@ export interface Config {
   deviceId?: number; // integer ≥ 1
   /** Our public identity (encodePublicIdentity, base64url): lets whoami/fingerprint run without the passphrase. */
   identity?: string;
+  /** The relay database's id (its `Fastchat-Relay-Id` header) when we registered or logged in there. */
+  relayId?: string;
 }
 
 export interface TokenFile {
@@ -33,7 +35,7 @@ function optionalString(o: Record<string, unknown>, key: string): string | undef
 export function parseConfig(raw: unknown): Config | undefined {
   if (!isRecord(raw)) return undefined;
   const out: Config = {};
-  for (const key of ['relay', 'ca', 'username', 'identity'] as const) {
+  for (const key of ['relay', 'ca', 'username', 'identity', 'relayId'] as const) {
     const v = optionalString(raw, key);
     if (v === false) return undefined;
     if (v !== undefined) out[key] = v;

@@ -63,15 +63,16 @@ export async function openPublic(): Promise<PublicHome> {
   };
 }
 
-export async function openClient(): Promise<Client> {
-  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { unlockKeystore, KEYSTORE_FORMAT }, { getPassphrase }, { warn }, { checkConfigIdentity }] =
+/** `useAgent: false`: ask for the passphrase even when an unlock agent runs (what `unlock` does). */
+export async function openClient(opts: { useAgent?: boolean } = {}): Promise<Client> {
+  const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { KEYSTORE_FORMAT }, { unlockHome }, { warn }, { checkConfigIdentity }] =
     await Promise.all([
       import('../../crypto/sodium.js'),
       import('./db.js'),
       import('./relay-http.js'),
       import('./assemble.js'),
       import('./keystore.js'),
-      import('./prompt.js'),
+      import('./unlock.js'),
       import('../format.js'),
       import('./identity-view.js'),
     ]);
@@ -79,7 +80,7 @@ export async function openClient(): Promise<Client> {
   const home = homePaths();
   requireKeys(home);
   ensureHome(home);
-  const unlocked = await unlockKeystore(home.keystore, await getPassphrase());
+  const unlocked = await unlockHome(home, warn, opts.useAgent ?? true);
   const random = systemRandom();
   // Our public identity is the keystore's; config.json only caches it for commands without a passphrase.
   const config = checkConfigIdentity(home, loadConfig(home), unlocked.secrets.identity, warn);
@@ -107,5 +108,5 @@ export function relayTarget(c: { home: Home; config: Config }): RelayTarget {
   const token = loadToken(c.home);
   if (!c.config.relay) throw new CliError('no_relay', 'no relay configured', { hint: 'run `fastchat login <username> --relay URL`' });
   if (!token) throw new CliError('logged_out', 'not logged in to the relay', { hint: `run \`fastchat login ${c.config.username}\`` });
-  return { url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}) };
+  return { url: c.config.relay, token: token.token, ...(c.config.ca ? { ca: c.config.ca } : {}), ...(c.config.relayId ? { relayId: c.config.relayId } : {}) };
 }

@@ -73,6 +73,16 @@ CREATE TABLE IF NOT EXISTS accepted_prekey_messages (
   signed_prekey_id INTEGER NOT NULL,
   at INTEGER NOT NULL
 );
+-- Relay client ids of our messages the relay acknowledged (they are random, client/core/outbox.ts),
+-- kept while the relay may still report them expired undelivered (client/core/expired.ts).
+CREATE TABLE IF NOT EXISTS sent_client_ids (
+  client_id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('text', 'group')),
+  peer TEXT NOT NULL,                  -- the contact, or the group id (hex) for a group message
+  message_id TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sent_client_ids_at ON sent_client_ids(at);
 CREATE TABLE IF NOT EXISTS seen (
   sender TEXT NOT NULL,
   device INTEGER NOT NULL,

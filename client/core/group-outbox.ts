@@ -4,6 +4,7 @@
 // flush needs no passphrase, like the pairwise outbox.
 import { toBase64url } from '../../crypto/encoding.js';
 import { tx, type DB } from './db.js';
+import { rememberSent } from './expired.js';
 import { postMessage } from './relay-api.js';
 import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 
@@ -34,6 +35,7 @@ export async function flushGroupOutbox(c: { db: DB }, t: RelayTarget): Promise<G
       c.db
         .prepare("UPDATE group_messages SET status = ?, error = ? WHERE group_id = ? AND direction = 'out' AND id = ?")
         .run(status, error, r.group_id, r.message_id);
+      if (status === 'sent') rememberSent(c.db, r.client_id, 'group', r.group_id.toString('hex'), r.message_id, Date.now());
     });
   for (const r of rows) {
     const to = (JSON.parse(r.recipients) as string[]).flatMap((user) => devicesOf(c.db, user).map((device) => ({ user, device })));

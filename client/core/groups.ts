@@ -173,6 +173,8 @@ export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest)
 
 export interface GroupSendResult {
   id: string;
+  /** Always null: a group message has no one `to` (the one JSON form shared with `send @user`). */
+  to: null;
   group: string;
   groupId: string;
   sentAt: string;
@@ -207,7 +209,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   });
   const r = await deliver(c);
   const row = c.db.prepare("SELECT status, error FROM group_messages WHERE group_id = ? AND direction = 'out' AND id = ?").get(Buffer.from(g.groupId), id) as { status: string; error: string | null };
-  const base = { id, group: label, groupId: g.idHex, sentAt, recipients: recipients.length };
+  const base = { id, to: null, group: label, groupId: g.idHex, sentAt, recipients: recipients.length };
   if (row.status === 'sent') return { ...base, status: 'sent' };
   return { ...base, status: 'queued', reason: row.error ?? (r.unreachable ? 'relay unreachable' : 'not acknowledged') };
 }

@@ -15,6 +15,7 @@ import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
 import { fileLine } from './files/names.js';
+import { rememberSent } from './expired.js';
 import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
@@ -257,7 +258,10 @@ async function flushPass(c: { db: DB }, t: RelayTarget, ws: RelaySocket | undefi
       else await postMessage(t, r.client_id, to, body);
       tx(c.db, () => {
         c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
-        if (r.kind === 'text') markSentIfDone(c, r.peer, r.message_id);
+        if (r.kind === 'text') {
+          markSentIfDone(c, r.peer, r.message_id);
+          rememberSent(c.db, r.client_id, 'text', r.peer, r.message_id, Date.now());
+        }
       });
       report.sent++;
     } catch (e) {

@@ -100,6 +100,16 @@ export async function fetchIdentities(t: RelayTarget, username: string): Promise
   });
 }
 
+/**
+ * The identity the relay publishes for one device of `username`, or null when that device has
+ * published none. Only compared with our own (login), so the signature is not what matters here.
+ */
+export async function publishedIdentity(t: RelayTarget, username: string, deviceId: number): Promise<PublicIdentity | null> {
+  const a = parse(IdentitiesAnswer, await keyDirectory(t, username, '/identity'), 'key directory');
+  const d = a.devices.find((x) => x.deviceId === deviceId);
+  return d ? identityFromJson(d.identity) : null;
+}
+
 /** Every device's bundle of `username`, each with both signatures verified (takes one-time prekeys). */
 export async function fetchBundles(t: RelayTarget, username: string): Promise<PreKeyBundle[]> {
   const a = parse(KeysAnswer, await keyDirectory(t, username, ''), 'key directory');

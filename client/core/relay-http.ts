@@ -9,6 +9,40 @@ export interface RelayTarget {
   url: string; // http(s)://host:port
   ca?: string; // path of a PEM file trusted for this relay
   token?: string;
+  /** The relay id this home registered on: an answer naming another one is refused (WrongRelay). */
+  relayId?: string;
+}
+
+/** The header naming the relay database that answered (docs/RELAY.md "Relay id"). */
+export const RELAY_ID_HEADER = 'fastchat-relay-id';
+
+/**
+ * The relay at our URL answers with another database's id: it was reset to a fresh database, or
+ * another relay took its place. Nothing it says about our token, password or contacts applies to
+ * us, so we stop here instead of saying "log in again" or failing queued messages.
+ */
+export class WrongRelay extends CliError {
+  constructor(url: string, expected: string, got: string) {
+    super('wrong_relay', `this is not the relay you registered on: ${url} now answers as relay ${got}, but this home registered on relay ${expected} (its database was reset or replaced)`, {
+      hint: 'your queued messages are kept; ask the relay operator (docs/RELAY.md "Operations"). If that relay is gone for good, register again with --new-relay',
+    });
+    this.name = 'WrongRelay';
+  }
+}
+
+/** Throws WrongRelay when `got` (a relay id header) differs from the id the target expects. */
+export function checkRelayId(t: RelayTarget, got: string | string[] | undefined): void {
+  if (typeof got === 'string' && got.length > 0) {
+    seenRelayIds.set(t.url, got);
+    if (t.relayId && got !== t.relayId) throw new WrongRelay(t.url, t.relayId, got);
+  }
+}
+
+const seenRelayIds = new Map<string, string>();
+
+/** The relay id last seen from `url` in this process (what register and login remember). */
+export function relayIdSeen(url: string): string | undefined {
+  return seenRelayIds.get(url);
 }
 
 /** An error answer of the relay: `{"error":{"code","message"}}` with its HTTP status. */
@@ -17,7 +51,8 @@ export class RelayError extends CliError {
   /** Seconds to wait before sending again (`Retry-After`, or `retryAfter` of a WebSocket error). */
   readonly retryAfter: number | undefined;
   constructor(status: number, code: string, message: string, retryAfter?: number) {
-    super(code, message, status === 401 ? { hint: 'the relay token expired or was revoked: run `fastchat login <username>`' } : {});
+    const hint = status === 401 ? 'the relay token expired or was revoked: run `fastchat login <username>`' : code === 'banned' ? 'the relay\'s operator banned this account; only they can lift it' : undefined;
+    super(code, message, hint ? { hint } : {});
     this.name = 'RelayError';
     this.status = status;
     this.retryAfter = retryAfter;
@@ -126,6 +161,13 @@ function requestOnce<T>(target: RelayTarget, method: string, path: string, body:
   const connection = pooled ? { agent: agentFor(target) } : { agent: false as const, ...(target.ca ? { ca: readFileSync(target.ca) } : {}) };
   return new Promise<T>((resolve, reject) => {
     const req = lib.request(url, { method, headers, ...connection, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      try {
+        checkRelayId(target, res.headers[RELAY_ID_HEADER]);
+      } catch (e) {
+        res.resume();
+        reject(e);
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (e) => reject(new RelayUnreachable(target.url, e)));

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
-import { RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { checkRelayId, RELAY_ID_HEADER, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
@@ -17,6 +17,8 @@ const Frame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional(), retryAfter: z.number().nonnegative().optional() }),
   z.object({ type: z.literal('pong') }),
+  // The relay's notice that some of our messages expired undelivered (docs/RELAY.md); ack it by id.
+  z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.string().optional() })).max(10_000) }),
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
 export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
@@ -70,7 +72,16 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
         ws.terminate();
         reject(e);
       };
+      // The upgrade names the relay's database: a different one is refused before any frame.
+      ws.on('upgrade', (res) => {
+        try {
+          checkRelayId(t, res.headers[RELAY_ID_HEADER]);
+        } catch (e) {
+          fail(e as Error);
+        }
+      });
       ws.on('unexpected-response', (_req, res) => {
+        res.resume();
         const status = res.statusCode ?? 0;
         fail(
           status === 401
@@ -82,11 +93,11 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
       ws.on('close', (code, reason) => {
         if (!settled) {
           if (code === 4001) fail(new RelayUnauthorized());
-          else fail(new RelayUnreachable(t.url, new Error(`closed with ${code}`)));
+          else fail(new RelayUnreachable(t.url, new Error(describeClose(code))));
           return;
         }
         socket.stopPing();
-        socket.failSends(new RelayUnreachable(t.url, new Error(`connection closed with ${code}`)));
+        socket.failSends(new RelayUnreachable(t.url, new Error(describeClose(code))));
         socket.emit('close', code, reason.toString());
       });
       ws.on('message', (data, isBinary) => {
@@ -103,6 +114,12 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
           settled = true;
           socket.startPing();
           resolve({ socket, hello: frame });
+          return;
+        }
+        // An error before hello is the relay refusing this connection (banned, bad token): that,
+        // not the close that follows, is what the user needs to hear.
+        if (!settled && frame.type === 'error' && (frame.code === 'unauthorized' || frame.code === 'banned')) {
+          fail(frame.code === 'unauthorized' ? new RelayUnauthorized() : new RelayError(403, 'banned', 'the relay refused this account: it is banned'));
           return;
         }
         if (socket.answerSend(frame)) return;
@@ -184,6 +201,36 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
   private stopPing(): void {
     if (this.ping) clearInterval(this.ping);
     this.ping = undefined;
+  }
+}
+
+/**
+ * A WebSocket close code in words (docs/RELAY.md "Close codes"): people see these when a chat
+ * drops, and "1006" tells them nothing.
+ */
+export function describeClose(code: number): string {
+  switch (code) {
+    case 1000:
+      return 'the relay closed the connection';
+    case 1001:
+      return 'the relay is restarting or shutting down';
+    case 1006:
+      return 'the connection dropped (the relay stopped, or the network is down)';
+    case 1007:
+    case 1008:
+      return 'the relay closed the connection: it refused what this client sent, or the account is banned';
+    case 1009:
+      return 'the relay closed the connection: a message was over its size limit';
+    case 1011:
+      return 'the relay closed the connection after an internal error';
+    case 1013:
+      return 'the relay is overloaded; try again later';
+    case 4001:
+      return 'the relay ended this login (the token expired or was revoked)';
+    case 4002:
+      return 'replaced by another connection of this home (another fastchat of this home connected)';
+    default:
+      return `the connection closed (code ${code})`;
   }
 }
 

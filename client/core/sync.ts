@@ -2,12 +2,13 @@
 // says `drained`, optionally wait for live messages, then flush the receipts that produced. Also
 // the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
 import type { Client } from './context.js';
+import { expiredWarning, markExpired } from './expired.js';
 import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { processIncoming, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
-import type { RelayTarget } from './relay-http.js';
-import { RelaySocket, type RelayFrame } from './relay-ws.js';
+import { RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { describeClose, RelaySocket, type RelayFrame } from './relay-ws.js';
 
 /** After a live message, keep listening this long for the rest of a burst before returning. */
 const QUIET_MS = 400;
@@ -68,6 +69,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
           opts.onIncoming(x);
         }
         pokeWaiter();
+      } else if (f.type === 'expired') {
+        const w = expiredWarning(markExpired(c, f.messages));
+        socket.ack(f.id);
+        if (w) opts.onWarning(w);
       } else if (f.type === 'drained') {
         drained = true;
         pokeWaiter();
@@ -83,8 +88,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
   };
   const { socket, hello } = await RelaySocket.connect(t, onFrame);
   let closed = false;
-  socket.on('close', () => {
+  let closeReason = '';
+  socket.on('close', (code) => {
     closed = true;
+    closeReason = describeClose(code);
     pokeWaiter();
   });
   const waitFor = (ms: number): Promise<void> =>
@@ -106,9 +113,12 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     while (!drained && !closed && failure === undefined && Date.now() < deadline) await waitFor(deadline - Date.now());
     if (failure !== undefined) throw failure;
     const waitMs = (opts.waitSeconds ?? 0) * 1000;
-    if (waitMs > 0 && received === 0 && !closed) {
+    // Not drained: the report says so (`drained`, `left`). Drained but closed before or while
+    // waiting: the wait that was asked for did not happen, which is an error, not "no messages".
+    if (waitMs > 0 && received === 0 && drained) {
       const until = Date.now() + waitMs;
       while (received === 0 && !closed && failure === undefined && Date.now() < until) await waitFor(until - Date.now());
+      if (received === 0 && closed) throw new RelayUnreachable(t.url, new Error(`${closeReason}, while waiting for messages`));
       // A burst rarely arrives as one frame: collect until the line goes quiet.
       let before = received > 0 ? -1 : received;
       while (received !== before && !closed && failure === undefined) {

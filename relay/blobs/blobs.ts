@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isStorageError, type Headroom } from '../storage.js';
 import { fixMode } from '../store/file-modes.js';
 import type { BlobIndex, BlobRecord } from '../store/types.js';
 
@@ -56,6 +57,7 @@ export class Blobs {
     private readonly index: BlobIndex,
     private readonly log: Logger,
     private readonly now: () => number,
+    private readonly headroom: Pick<Headroom, 'blobFits'> | null = null,
   ) {
     this.configuredDir = blobDirFor(cfg);
     if (this.configuredDir) {
@@ -66,6 +68,11 @@ export class Blobs {
       const removed = this.collectGarbage();
       if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
     }
+  }
+
+  /** The blob directory when it exists (a relay on ':memory:' makes one only on first use). */
+  get existingDir(): string | null {
+    return this.configuredDir ?? this.ephemeralDir;
   }
 
   get dir(): string {
@@ -87,6 +94,12 @@ export class Blobs {
     const pending = this.inflight.get(owner) ?? 0;
     if (this.index.usage(owner) + pending + size > this.cfg.blobQuotaBytes) {
       throw new RelayError('quota_exceeded', `blob storage quota of ${this.cfg.blobQuotaBytes} bytes exceeded`);
+    }
+    // Every upload in flight may still write all of its declared bytes.
+    let inflight = 0;
+    for (const n of this.inflight.values()) inflight += n;
+    if (this.headroom && !this.headroom.blobFits(this.dir, size + inflight)) {
+      throw new RelayError('storage_full', "the relay's disk is full: no new files are stored until its operator frees space");
     }
     this.inflight.set(owner, pending + size);
     let released = false;
@@ -128,6 +141,10 @@ export class Blobs {
       this.index.create(rec);
       ok = true;
       return rec;
+    } catch (e) {
+      // The disk filled up under the upload after all: say so, not "internal".
+      if (isStorageError(e)) throw new RelayError('storage_full', "the relay's disk is full: no new files are stored until its operator frees space", { cause: e });
+      throw e;
     } finally {
       this.writing.delete(id);
       if (!ok) {

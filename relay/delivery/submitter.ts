@@ -14,6 +14,7 @@ import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { isStorageError, type Headroom } from '../storage.js';
 import type { AckRequest, Address, Store, SubmitRequest, SubmitResult } from '../store/index.js';
 import { encodeBase64url } from '../wire/base64url.js';
 
@@ -54,6 +55,7 @@ export class Submitter {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly now: () => number = Date.now,
+    private readonly headroom: Pick<Headroom, 'messagesFull' | 'releaseReserve'> | null = null,
   ) {}
 
   /** Who pushes committed messages to this process's sockets (the hub), called right after each commit. */
@@ -94,13 +96,20 @@ export class Submitter {
     this.submits = [];
     if (acks.length === 0 && batch.length === 0) return;
     const reqs = batch.map((w) => w.req);
-    const limits = { maxMessages: this.cfg.queueMaxMessages, maxBytes: this.cfg.queueMaxBytes, ttlMs: this.cfg.messageTtlMs };
+    const limits = {
+      maxMessages: this.cfg.queueMaxMessages,
+      maxBytes: this.cfg.queueMaxBytes,
+      ttlMs: this.cfg.messageTtlMs,
+      storageFull: batch.length > 0 && this.headroom !== null && this.headroom.messagesFull(),
+    };
     let results: SubmitResult[];
     try {
       const r = this.store.commitBatch(acks, reqs, this.now(), limits);
       this.metrics.delivered.inc(r.acked);
       results = r.results;
     } catch (e) {
+      // Out of disk after all (something else filled it): free the reserve so the acks can commit.
+      if (isStorageError(e)) this.headroom?.releaseReserve();
       // The shared transaction failed: retry the two halves apart, so a failing ack cannot cost a
       // sender its message (and the other way round).
       this.log.error({ err: errInfo(e), acks: acks.length, n: batch.length }, 'commit batch failed, retrying acks and sends apart');
@@ -145,9 +154,12 @@ export class Submitter {
       }
     }
     for (const { a, id } of upTo.values()) this.bus.publish({ kind: 'queued', user: a.user, device: a.device, upTo: id });
+    results.forEach((r, i) => {
+      if (r.ok && r.revealedTo) for (const to of r.revealedTo) this.bus.publish({ kind: 'presence_revealed', user: batch[i]!.req.sender.user, to });
+    });
   }
 
-  private commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number }): SubmitResult[] {
+  private commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number; storageFull: boolean }): SubmitResult[] {
     if (acks.length > 0) {
       try {
         this.metrics.delivered.inc(this.store.ackBatch(acks));
@@ -161,7 +173,7 @@ export class Submitter {
       return this.store.submitBatch(reqs, this.now(), limits);
     } catch (e) {
       this.log.error({ err: errInfo(e), n: reqs.length }, 'submit batch failed');
-      const err = new RelayError('internal', 'message could not be stored');
+      const err = isStorageError(e) ? new RelayError('storage_full', "the relay's disk is full: no new messages are stored until its operator frees space") : new RelayError('internal', 'message could not be stored');
       return reqs.map(() => ({ ok: false, error: err }));
     }
   }

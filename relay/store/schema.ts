@@ -99,6 +99,25 @@ CREATE TABLE IF NOT EXISTS blob_recipients (
   PRIMARY KEY (blob_id, username)
 ) WITHOUT ROWID;
 
+-- Presence is visible only to the users someone has sent a message to (sqlite-correspondents.ts):
+-- one row per (recipient account, sender account), kept for the message TTL after the last send.
+CREATE TABLE IF NOT EXISTS correspondents (
+  recipient  TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  sender     TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (recipient, sender)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS correspondents_sender ON correspondents(sender, expires_at);
+CREATE INDEX IF NOT EXISTS correspondents_expiry ON correspondents(expires_at);
+-- Facts about this database itself (relay/store/meta.ts): relay_id (made once, reported to
+-- clients so they notice a different or fresh database), commits (counted up by every write
+-- transaction; compared at start with the high-water mark kept outside the file, so a discarded
+-- -wal is noticed), clock_high (the relay's clock at its last sweep, so a clock jump is noticed).
+CREATE TABLE IF NOT EXISTS relay_meta (
+  key   TEXT PRIMARY KEY,
+  value
+) WITHOUT ROWID;
+
 -- Whom each account refuses messages from (sqlite-blocks.ts): the relay queues nothing from
 -- \`blocked\` for \`blocker\`.
 CREATE TABLE IF NOT EXISTS blocks (
@@ -114,4 +133,8 @@ CREATE TABLE IF NOT EXISTS blocks (
  * addMissingColumns when an older database lacks them (CREATE TABLE IF NOT EXISTS leaves its
  * tables as they were). Append, never edit.
  */
-export const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [];
+export const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declaration: string])[] = [
+  // 'message': a sender's opaque ciphertext; 'expired': the relay's notice to a sender that some of
+  // its messages expired undelivered (body: JSON, see docs/RELAY.md "Expiry notices").
+  ['messages', 'kind', "TEXT NOT NULL DEFAULT 'message'"],
+];

@@ -7,7 +7,11 @@ type Row = Record<string, any>;
 export class SqliteBlobIndex implements BlobIndex {
   private readonly s;
 
-  constructor(private readonly db: Database.Database) {
+  /** `write` runs a function as one counted write transaction of the store (sqlite.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly write: <T>(fn: () => T) => T,
+  ) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insert: p('INSERT INTO blobs (id, owner, size, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
@@ -24,10 +28,10 @@ export class SqliteBlobIndex implements BlobIndex {
   }
 
   create(rec: BlobRecord): void {
-    this.db.transaction(() => {
+    this.write(() => {
       this.s.insert.run(rec.id, rec.owner, rec.size, rec.createdAt, rec.expiresAt);
       for (const r of rec.recipients) this.s.insertRecipient.run(rec.id, r);
-    })();
+    });
   }
 
   get(id: string): BlobRecord | undefined {
@@ -42,20 +46,20 @@ export class SqliteBlobIndex implements BlobIndex {
   }
 
   ack(id: string, user: string): 'deleted' | 'kept' | 'not_recipient' {
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (this.s.deleteRecipient.run(id, user).changes === 0) return 'not_recipient' as const;
       if ((this.s.left.get(id) as Row).n > 0) return 'kept' as const;
       this.s.delete.run(id);
       return 'deleted' as const;
-    }).immediate();
+    });
   }
 
   delete(id: string): boolean {
-    return this.s.delete.run(id).changes > 0;
+    return this.write(() => this.s.delete.run(id).changes > 0);
   }
 
   expire(now: number): string[] {
-    return (this.s.expire.all(now) as Row[]).map((r) => r.id as string);
+    return this.write(() => (this.s.expire.all(now) as Row[]).map((r) => r.id as string));
   }
 
   existing(ids: string[]): Set<string> {

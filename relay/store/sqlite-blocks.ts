@@ -9,7 +9,11 @@ type Row = Record<string, any>;
 export class SqliteBlocks implements BlockIndex {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  /** `write` runs a function as one counted write transaction of the store (sqlite.ts). */
+  constructor(
+    db: Database.Database,
+    private readonly write: <T>(fn: () => T) => T,
+  ) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       add: p('INSERT OR IGNORE INTO blocks (blocker, blocked, created_at) VALUES (?, ?, ?)'),
@@ -21,14 +25,16 @@ export class SqliteBlocks implements BlockIndex {
   }
 
   block(blocker: string, blocked: string, now: number, max: number): boolean {
-    if (this.s.has.get(blocker, blocked)) return true;
-    if ((this.s.count.get(blocker) as Row).n >= max) return false;
-    this.s.add.run(blocker, blocked, now);
-    return true;
+    return this.write(() => {
+      if (this.s.has.get(blocker, blocked)) return true;
+      if ((this.s.count.get(blocker) as Row).n >= max) return false;
+      this.s.add.run(blocker, blocked, now);
+      return true;
+    });
   }
 
   unblock(blocker: string, blocked: string): void {
-    this.s.remove.run(blocker, blocked);
+    this.write(() => this.s.remove.run(blocker, blocked));
   }
 
   list(blocker: string): string[] {

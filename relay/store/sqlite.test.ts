@@ -104,7 +104,7 @@ test('the sweep deletes messages past their TTL, expired sessions and old dedup 
   s.submitBatch([msg('old', [['bob', 1]])], 1000, LIMITS);
   s.submitBatch([msg('new', [['bob', 1]])], 50_000, LIMITS);
   s.createSession(new Uint8Array(32).fill(1), 'bob', 1, 0, 30_000);
-  const r = s.sweep(1000 + LIMITS.ttlMs);
+  const r = s.sweep(1000 + LIMITS.ttlMs, LIMITS.ttlMs);
   assert.equal(r.messages, 1);
   assert.equal(r.sessions, 1);
   assert.deepEqual(s.pending({ user: 'bob', device: 1 }, 0, 10).map((m) => m.clientId), ['new']);
@@ -144,6 +144,76 @@ test('commitBatch applies acks before sends in one transaction, and returns deli
   assert.deepEqual(second.deliveryIds, [1, 2].map((d) => s.pending({ user: 'bob', device: d }, 0, 10)[0]!.deliveryId));
   assert.ok(second.deliveryIds[0]! > queued!.deliveryId);
   assert.equal(rows(s, 'messages'), 1);
+});
+
+test('every write transaction counts one commit and reports it after it committed', () => {
+  const seen: number[] = [];
+  const s = openSqliteStore(':memory:', { onCommit: (n) => seen.push(n) });
+  const before = s.commits();
+  s.createUser('alice', '$argon2id$x', 0);
+  s.touchDevice('alice', 1, 0);
+  s.createUser('bob', '$argon2id$x', 0);
+  s.touchDevice('bob', 1, 0);
+  s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  s.setBanned('bob', 5);
+  assert.deepEqual(seen, [before + 1, before + 2, before + 3, before + 4, before + 5, before + 6]);
+  assert.equal(s.commits(), before + 6);
+  // A write that fails rolls its count back with it and reports nothing.
+  assert.throws(() => s.addOneTimePreKeys('bob', 1, [{ id: 1, publicKey: new Uint8Array(32) }, { id: 2, publicKey: new Uint8Array(32) }], 1));
+  assert.equal(s.commits(), before + 6);
+  assert.equal(seen.length, 6);
+});
+
+test('below the disk headroom new messages are refused with storage_full, acks commit and a resubmit is still acked', () => {
+  const s = setup();
+  const [first] = s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+  assert.ok(first!.ok);
+  const queued = s.pending({ user: 'bob', device: 1 }, 0, 10)[0]!;
+  const full = { ...LIMITS, storageFull: true };
+  const r = s.commitBatch([{ to: { user: 'bob', device: 1 }, deliveryId: queued.deliveryId }], [msg('m2', [['bob', 1]]), msg('m1', [['bob', 1]])], 2000, full);
+  assert.equal(r.acked, 1, 'the ack committed');
+  const [m2, again] = r.results;
+  assert.ok(!m2!.ok && isRelayError(m2!.error, 'storage_full'), 'a new message is refused');
+  assert.ok(again!.ok && again!.duplicate, 'an already stored one is answered as stored');
+  assert.equal(rows(s, 'deliveries'), 0);
+});
+
+test('the sweep queues an expiry notice to the sender of each undelivered expired message, and none for delivered ones', () => {
+  const s = setup();
+  s.submitBatch([msg('gone1', [['bob', 1], ['carol', 1]]), msg('gone2', [['bob', 2]])], 1000, LIMITS);
+  s.submitBatch([msg('fresh', [['bob', 1]])], 50_000, LIMITS);
+  // carol fetched gone1: only bob/1's copy of it expires undelivered.
+  const carol = s.pending({ user: 'carol', device: 1 }, 0, 10)[0]!;
+  s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: carol.deliveryId }]);
+  const r = s.sweep(1000 + LIMITS.ttlMs, LIMITS.ttlMs);
+  assert.equal(r.messages, 2);
+  assert.deepEqual(r.notices.map((n) => [n.to, n.messages]), [[{ user: 'alice', device: 1 }, 2]]);
+  const [notice] = s.pending({ user: 'alice', device: 1 }, 0, 10);
+  assert.equal(notice!.kind, 'expired');
+  assert.equal(notice!.deliveryId, r.notices[0]!.deliveryId);
+  const items = JSON.parse(new TextDecoder().decode(notice!.body)) as { id: string; to: { user: string; device: number }; sentAt: string }[];
+  assert.deepEqual(items.map((i) => [i.id, i.to]), [['gone1', { user: 'bob', device: 1 }], ['gone2', { user: 'bob', device: 2 }]]);
+  assert.equal(items[0]!.sentAt, new Date(1000).toISOString());
+  assert.deepEqual(s.pending({ user: 'bob', device: 1 }, 0, 10).map((m) => m.clientId), ['fresh']);
+  // A notice never fetched expires in turn without a notice of its own: the next one names only 'fresh'.
+  const later = s.sweep(10 * LIMITS.ttlMs, LIMITS.ttlMs);
+  assert.deepEqual(later.notices.map((n) => [n.to.user, n.messages]), [['alice', 1]]);
+  const left = s.pending({ user: 'alice', device: 1 }, 0, 10);
+  assert.deepEqual(left.map((m) => JSON.parse(new TextDecoder().decode(m.body))[0].id), ['fresh']);
+  // It is acked like a message.
+  s.ackBatch([{ to: { user: 'alice', device: 1 }, deliveryId: left[0]!.deliveryId }]);
+  assert.equal(s.pending({ user: 'alice', device: 1 }, 0, 10).length, 0);
+});
+
+test('an expiry preview counts what would go and the clock of the last sweep', () => {
+  const s = setup();
+  assert.equal(s.expiryPreview(0).clockHigh, null);
+  s.submitBatch([msg('a', [['bob', 1]]), msg('b', [['bob', 1], ['carol', 1]])], 1000, LIMITS);
+  s.createSession(new Uint8Array(32).fill(1), 'bob', 1, 0, 30_000);
+  const p = s.expiryPreview(1000 + LIMITS.ttlMs);
+  assert.deepEqual(p, { queued: 3, expiring: 3, sessions: 1, expiringSessions: 1, clockHigh: null });
+  s.sweep(5000, LIMITS.ttlMs);
+  assert.equal(s.expiryPreview(6000).clockHigh, 5000);
 });
 
 test('within one batch, a send refused as queue_full refuses the later sends of its stream to that recipient (out_of_order), not those of other streams', () => {

@@ -12,25 +12,38 @@ import Database from 'better-sqlite3';
 import { isRetryable, RelayError } from '../errors.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
+import { ensureMeta, readMeta } from './meta.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import { SqliteBlocks } from './sqlite-blocks.js';
+import { SqliteCorrespondents } from './sqlite-correspondents.js';
 import type {
-  AckRequest, Address, BlobIndex, DeviceBundle, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
-  SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, UserRecord,
+  AckRequest, Address, BlobIndex, DeviceBundle, ExpiryPreview, ExpiredNotice, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
+  SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, SweepResult, UserRecord,
 } from './types.js';
 
 export interface SqliteStoreOptions {
   synchronous?: SyncLevel;
+  /**
+   * Called after every committed write transaction with the database's commit counter: the relay
+   * writes its high-water mark from it (mark.ts). The admin tool passes nothing.
+   */
+  onCommit?: (commits: number) => void;
   /** Told about each database file whose mode was too open and has been narrowed to 0600. */
   onModeFixed?: (file: string, oldMode: number) => void;
 }
+
+/** Most expired messages named in one expiry notice (a notice is one queued frame). */
+const NOTICE_MAX_MESSAGES = 500;
 
 type Row = Record<string, any>;
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+/** The SQLite store, plus what only a SQLite file has: the commit counter of its meta rows. */
+export type SqliteRelayStore = Store & { commits(): number; freeBytesInside(): number };
+
+export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): SqliteRelayStore {
   // 0600 before SQLite creates anything: the -wal and -shm take the database file's mode.
   for (const f of secureDbFiles(path)) opts.onModeFixed?.(f.file, f.mode);
   const db = new Database(path);
@@ -47,17 +60,27 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
     if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${declaration}`);
   }
-  return new SqliteStore(db);
+  const meta = ensureMeta(db);
+  return new SqliteStore(db, meta.relayId, opts.onCommit ?? (() => {}));
 }
 
-class SqliteStore implements Store {
+class SqliteStore implements SqliteRelayStore {
   private readonly s;
   readonly blobs: BlobIndex;
+  readonly correspondents: SqliteCorrespondents;
   readonly blocks: SqliteBlocks;
+  private readonly bump;
 
-  constructor(private readonly db: Database.Database) {
-    this.blobs = new SqliteBlobIndex(db);
-    this.blocks = new SqliteBlocks(db);
+  constructor(
+    private readonly db: Database.Database,
+    readonly relayId: string,
+    private readonly onCommit: (commits: number) => void,
+  ) {
+    const bumpStmt = db.prepare("UPDATE relay_meta SET value = value + 1 WHERE key = 'commits' RETURNING value");
+    this.bump = (): number => (bumpStmt.get() as { value: number }).value;
+    this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
+    this.correspondents = new SqliteCorrespondents(db);
+    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -97,10 +120,20 @@ class SqliteStore implements Store {
       queueUsage: p('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM deliveries WHERE username = ? AND device_id = ?'),
       deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id'),
       deleteMessageIfDone: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
-      pending: p(`SELECT d.id, m.client_id, m.sender, m.sender_device, m.body, m.stored_at FROM deliveries d
+      pending: p(`SELECT d.id, m.kind, m.client_id, m.sender, m.sender_device, m.body, m.stored_at FROM deliveries d
                   JOIN messages m ON m.id = d.message_id
                   WHERE d.username = ? AND d.device_id = ? AND d.id > ? ORDER BY d.id LIMIT ?`),
       expireMessages: p('DELETE FROM messages WHERE expires_at <= ?'),
+      // Deliveries of messages about to expire: who sent what to whom, for the senders' notices.
+      expiringDeliveries: p(`SELECT m.sender, m.sender_device, m.client_id, m.stored_at, d.username, d.device_id
+                             FROM messages m JOIN deliveries d ON d.message_id = m.id
+                             WHERE m.expires_at <= ? AND m.kind = 'message' ORDER BY m.sender, m.sender_device, d.id`),
+      insertNotice: p(`INSERT INTO messages (sender, sender_device, client_id, body, stored_at, expires_at, kind)
+                       VALUES ('', 0, 'expired', ?, ?, ?, 'expired')`),
+      countExpiring: p('SELECT count(*) AS n FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.expires_at <= ?'),
+      countSessions: p('SELECT count(*) AS n, coalesce(sum(expires_at <= ?), 0) AS expiring FROM sessions'),
+      clockHigh: p("SELECT value FROM relay_meta WHERE key = 'clock_high'"),
+      setClockHigh: p("INSERT OR REPLACE INTO relay_meta (key, value) VALUES ('clock_high', ?)"),
       orphanMessages: p('DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)'),
       expireSentIds: p('DELETE FROM sent_ids WHERE expires_at <= ?'),
       expireSessions: p('DELETE FROM sessions WHERE expires_at <= ?'),
@@ -117,8 +150,33 @@ class SqliteStore implements Store {
     };
   }
 
+  /**
+   * Every write goes through here: one IMMEDIATE transaction that also counts up the commit
+   * counter, and once it committed, the high-water mark outside the file hears the new count.
+   */
+  private write<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn(); // inside another write: that one counts and reports
+    let commits = 0;
+    const r = this.db.transaction(() => {
+      const out = fn();
+      commits = this.bump();
+      return out;
+    }).immediate();
+    this.onCommit(commits);
+    return r;
+  }
+
+  commits(): number {
+    return readMeta(this.db)!.commits;
+  }
+
+  /** Bytes of free pages in the file: reused by inserts before the file grows (storage.ts). */
+  freeBytesInside(): number {
+    return (this.db.pragma('freelist_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
+  }
+
   createUser(username: string, passwordHash: string, now: number): boolean {
-    return this.s.createUser.run(username, passwordHash, now).changes === 1;
+    return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1);
   }
 
   getUser(username: string): UserRecord | undefined {
@@ -127,16 +185,16 @@ class SqliteStore implements Store {
   }
 
   touchDevice(user: string, device: number, now: number): void {
-    this.s.touchDevice.run(user, device, now);
+    this.write(() => this.s.touchDevice.run(user, device, now));
   }
 
   addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (this.s.deviceExists.get(user, device) !== undefined) return true;
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
       this.s.touchDevice.run(user, device, now);
       return true;
-    }).immediate();
+    });
   }
 
   deviceExists(user: string, device: number): boolean {
@@ -144,8 +202,11 @@ class SqliteStore implements Store {
   }
 
   createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
-    if (passwordHash === undefined) return this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1;
-    return this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1;
+    return this.write(() =>
+      passwordHash === undefined
+        ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
+        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1,
+    );
   }
 
   getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
@@ -154,44 +215,44 @@ class SqliteStore implements Store {
   }
 
   deleteSession(tokenHash: Uint8Array): void {
-    this.s.deleteSession.run(tokenHash);
+    this.write(() => this.s.deleteSession.run(tokenHash));
   }
 
   deleteSessions(user: string): number {
-    return this.s.deleteSessions.run(user).changes;
+    return this.write(() => this.s.deleteSessions.run(user).changes);
   }
 
   changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
       const revoked = this.s.deleteSessions.run(user).changes;
       this.s.createSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt);
       return revoked;
-    }).immediate();
+    });
   }
 
   putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
-    return this.db.transaction(() => {
+    return this.write(() => {
       this.s.touchDevice.run(user, device, now);
       this.s.setBundle.run(id.dhPublic, id.signPublic, id.signature, spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device);
       this.s.clearOtks.run(user, device);
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
       return this.countOneTimePreKeys(user, device);
-    }).immediate();
+    });
   }
 
   addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number {
-    return this.db.transaction(() => {
+    return this.write(() => {
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
       const n = this.countOneTimePreKeys(user, device);
       // Throwing inside the transaction rolls the whole upload back.
       if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
       return n;
-    }).immediate();
+    });
   }
 
   setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean {
-    return this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1;
+    return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1);
   }
 
   countOneTimePreKeys(user: string, device: number): number {
@@ -218,7 +279,7 @@ class SqliteStore implements Store {
   takeBundles(username: string): DeviceBundle[] | undefined {
     // IMMEDIATE takes the write lock up front, so two relays (or the admin tool) sharing the file
     // cannot both read the same key before either deletes it.
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (this.s.userExists.get(username) === undefined) return undefined;
       const rows = this.s.bundleDevices.all(username) as Row[];
       return rows.map((r): DeviceBundle => {
@@ -231,7 +292,7 @@ class SqliteStore implements Store {
           remaining: this.countOneTimePreKeys(username, r.device_id),
         };
       });
-    }).immediate();
+    });
   }
 
   submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[] {
@@ -239,31 +300,38 @@ class SqliteStore implements Store {
   }
 
   commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
-    return this.db.transaction(() => {
-      // Acks first: a recipient that acked frees its quota for the sends of the same turn.
-      const acked = this.ackAll(acks);
-      // Queue usage is read once per recipient per batch and then counted up in memory: the
-      // count/sum scan is the expensive part of a send, and inside one transaction nothing else
-      // changes it.
-      const usage = new Map<string, { n: number; bytes: number }>();
-      // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
-      const refused = new Set<string>();
-      const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
-      const results = reqs.map((r): SubmitResult => {
-        if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
-        const keys = streamKeys(r);
-        if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
-        const res = this.submitOne(r, now, limits, usage);
-        if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
-        return res;
+    try {
+      return this.write(() => {
+        // Acks first: a recipient that acked frees its quota for the sends of the same turn.
+        const acked = this.ackAll(acks);
+        // Queue usage is read once per recipient per batch and then counted up in memory: the
+        // count/sum scan is the expensive part of a send, and inside one transaction nothing else
+        // changes it.
+        const usage = new Map<string, { n: number; bytes: number }>();
+        // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
+        const refused = new Set<string>();
+        const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
+        const results = reqs.map((r): SubmitResult => {
+          if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
+          const keys = streamKeys(r);
+          if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
+          const res = this.submitOne(r, now, limits, usage);
+          if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
+          return res;
+        });
+        return { acked, results };
       });
-      return { acked, results };
-    }).immediate();
+    } catch (e) {
+      this.correspondents.forgetWritten();
+      throw e;
+    }
   }
 
   private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
+    // Below the disk's headroom only what is already stored is answered (above); acks still commit.
+    if (limits.storageFull) return fail('storage_full', "the relay's disk is full: no new messages are stored until its operator frees space");
     const named = uniqueAddresses(r.to);
     for (const to of named) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
@@ -298,11 +366,12 @@ class SqliteStore implements Store {
     if (recipients.length === 0) return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds: [] };
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
-    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds };
+    const revealedTo = this.correspondents.record(r.sender.user, recipients.map((to) => to.user), now, expiresAt);
+    return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds, ...(revealedTo.length > 0 ? { revealedTo } : {}) };
   }
 
   ackBatch(acks: AckRequest[]): number {
-    return this.db.transaction(() => this.ackAll(acks)).immediate();
+    return this.write(() => this.ackAll(acks));
   }
 
   private ackAll(acks: AckRequest[]): number {
@@ -323,6 +392,7 @@ class SqliteStore implements Store {
   pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
     return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
       deliveryId: r.id,
+      kind: r.kind,
       clientId: r.client_id,
       from: { user: r.sender, device: r.sender_device },
       body: u8(r.body),
@@ -330,13 +400,55 @@ class SqliteStore implements Store {
     }));
   }
 
-  sweep(now: number): { messages: number; sessions: number } {
-    return this.db.transaction(() => {
+  expiryPreview(now: number): ExpiryPreview {
+    const sessions = this.s.countSessions.get(now) as Row;
+    const high = this.s.clockHigh.get() as Row | undefined;
+    return {
+      queued: this.queueDepth(),
+      expiring: (this.s.countExpiring.get(now) as Row).n as number,
+      sessions: sessions.n as number,
+      expiringSessions: sessions.expiring as number,
+      clockHigh: typeof high?.value === 'number' ? high.value : null,
+    };
+  }
+
+  sweep(now: number, ttlMs: number): SweepResult {
+    return this.write(() => {
+      const notices = this.queueExpiryNotices(now, ttlMs);
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
       this.s.expireSentIds.run(now);
+      this.correspondents.sweep(now);
       const sessions = this.s.expireSessions.run(now).changes;
-      return { messages, sessions };
-    }).immediate();
+      this.s.setClockHigh.run(now);
+      return { messages, sessions, notices };
+    });
+  }
+
+  /**
+   * Before expired messages are deleted, each sender device with an undelivered one gets a notice
+   * in its own queue naming them (client id, recipient, store time), so its client can show
+   * "expired undelivered" instead of "sent" forever. Notices are never noticed in turn.
+   */
+  private queueExpiryNotices(now: number, ttlMs: number): ExpiredNotice[] {
+    const bySender = new Map<string, { to: Address; items: { id: string; to: Address; storedAt: number }[] }>();
+    for (const r of this.s.expiringDeliveries.iterate(now) as Iterable<Row>) {
+      const k = `${r.sender}\0${r.sender_device}`;
+      let e = bySender.get(k);
+      if (!e) bySender.set(k, (e = { to: { user: r.sender, device: r.sender_device }, items: [] }));
+      e.items.push({ id: r.client_id, to: { user: r.username, device: r.device_id }, storedAt: r.stored_at });
+    }
+    const notices: ExpiredNotice[] = [];
+    for (const { to, items } of bySender.values()) {
+      if (this.s.deviceExists.get(to.user, to.device) === undefined) continue; // the sender's account is gone
+      for (let i = 0; i < items.length; i += NOTICE_MAX_MESSAGES) {
+        const chunk = items.slice(i, i + NOTICE_MAX_MESSAGES).map((x) => ({ id: x.id, to: x.to, sentAt: new Date(x.storedAt).toISOString() }));
+        const body = Buffer.from(JSON.stringify(chunk));
+        const id = this.s.insertNotice.run(body, now, now + ttlMs).lastInsertRowid;
+        const deliveryId = Number(this.s.insertDelivery.run(id, to.user, to.device, body.length).lastInsertRowid);
+        notices.push({ to, deliveryId, messages: chunk.length });
+      }
+    }
+    return notices;
   }
 
   queueDepth(): number {
@@ -350,18 +462,19 @@ class SqliteStore implements Store {
   }
 
   setBanned(username: string, bannedAt: number | null): boolean {
-    return this.s.setBanned.run(bannedAt, username).changes === 1;
+    return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1);
   }
 
   deleteUser(username: string): boolean {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
       if (gone) {
+        this.correspondents.forgetWritten(); // its rows went with the account (ON DELETE CASCADE)
         this.s.deleteSentIds.run(username);
         this.s.orphanMessages.run();
       }
       return gone;
-    }).immediate();
+    });
   }
 
   close(): void {
@@ -369,7 +482,7 @@ class SqliteStore implements Store {
   }
 }
 
-function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'out_of_order', message: string): SubmitResult {
+function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order', message: string): SubmitResult {
   return { ok: false, error: new RelayError(code, message) };
 }
 

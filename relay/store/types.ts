@@ -72,6 +72,8 @@ export type SubmitResult =
       /** Recipient devices (none for a duplicate) and, index for index, their new delivery ids. */
       recipients: Address[];
       deliveryIds: number[];
+      /** Recipient accounts that this message made able to see the sender's presence (its first in the TTL). */
+      revealedTo?: string[];
     }
   | { ok: false; error: RelayError };
 
@@ -82,6 +84,8 @@ export interface AckRequest {
 
 export interface QueuedMessage {
   deliveryId: number;
+  /** 'message': a sender's ciphertext; 'expired': the relay's expiry notice (body: JSON, docs/RELAY.md). */
+  kind: 'message' | 'expired';
   clientId: string;
   from: Address;
   body: Uint8Array;
@@ -92,6 +96,33 @@ export interface QueueLimits {
   maxMessages: number;
   maxBytes: number;
   ttlMs: number;
+  /** The disk is below its headroom: new messages are refused with storage_full (acks still commit). */
+  storageFull?: boolean;
+}
+
+/** What a sweep at some time would delete (relay/sweep.ts decides whether it may). */
+export interface ExpiryPreview {
+  /** Deliveries queued, and those whose message would expire. */
+  queued: number;
+  expiring: number;
+  /** Login sessions, and those that would expire. */
+  sessions: number;
+  expiringSessions: number;
+  /** The relay's clock at its last completed sweep, or null before the first. */
+  clockHigh: number | null;
+}
+
+/** An expiry notice queued for a sender device. */
+export interface ExpiredNotice {
+  to: Address;
+  deliveryId: number;
+  messages: number;
+}
+
+export interface SweepResult {
+  messages: number;
+  sessions: number;
+  notices: ExpiredNotice[];
 }
 
 /** Metadata of one stored blob; its bytes are a file in the blob directory, never in a row. */
@@ -106,6 +137,19 @@ export interface BlobRecord {
 }
 
 /** Blob metadata (relay/blobs/ keeps the files). Each method is one transaction. */
+/**
+ * Who has sent whom a message, for presence: a user's presence is visible to the accounts it has
+ * sent a message to within the message TTL, and to nobody else.
+ */
+export interface CorrespondentIndex {
+  /** Notes that `sender` sent to `recipients` (inside the submit transaction); returns those it is new for. */
+  record(sender: string, recipients: string[], now: number, expiresAt: number): string[];
+  /** The accounts whose presence `viewer` may see. */
+  visibleTo(viewer: string, now: number): string[];
+  /** The accounts that may see `user`'s presence. */
+  audienceOf(user: string, now: number): string[];
+}
+
 export interface BlobIndex {
   create(rec: BlobRecord): void;
   get(id: string): BlobRecord | undefined;
@@ -124,6 +168,8 @@ export interface BlobIndex {
 }
 
 export interface Store {
+  /** This database's id, made once (relay/store/meta.ts); clients remember it. */
+  readonly relayId: string;
   /** false when the (already case-folded) name exists. */
   createUser(username: string, passwordHash: string, now: number): boolean;
   getUser(username: string): UserRecord | undefined;
@@ -194,8 +240,14 @@ export interface Store {
   /** Queued messages of a device with delivery id > afterId, in order. */
   pending(to: Address, afterId: number, limit: number): QueuedMessage[];
 
-  /** Deletes expired messages, dedup records and sessions. */
-  sweep(now: number): { messages: number; sessions: number };
+  /** What sweep(now) would delete, and the clock of the last sweep (a jump shows as a gap). */
+  expiryPreview(now: number): ExpiryPreview;
+  /**
+   * Deletes expired messages, dedup records and sessions, and records `now` as the last sweep's
+   * clock, in one transaction. Each sender device with an undelivered expired message first gets
+   * an expiry notice in its queue (kept for `noticeTtlMs`).
+   */
+  sweep(now: number, noticeTtlMs: number): SweepResult;
   /** Total queued deliveries (a metric). */
   queueDepth(): number;
 
@@ -208,6 +260,8 @@ export interface Store {
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
   readonly blocks: BlockIndex;
+  /** Who has sent whom a message (presence). */
+  readonly correspondents: CorrespondentIndex;
 
   close(): void;
 }

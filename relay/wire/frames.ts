@@ -65,6 +65,14 @@ export function messageFrame(deliveryId: number, clientId: string, fromUser: str
   return `{"type":"message","id":"${deliveryId}","clientId":${JSON.stringify(clientId)},"from":{"user":${JSON.stringify(fromUser)},"device":${fromDevice}},"body":"${body}","sentAt":"${sentAt}"}`;
 }
 
+/**
+ * An expiry notice (docs/RELAY.md "Expiry notices"): `messages` is the JSON array the sweep stored
+ * as the notice's body, written by the relay itself (store/sqlite.ts), so it is spliced in as is.
+ */
+export function expiredFrame(deliveryId: number, messagesJson: Uint8Array): string {
+  return `{"type":"expired","id":"${deliveryId}","messages":${Buffer.from(messagesJson.buffer, messagesJson.byteOffset, messagesJson.byteLength).toString('utf8')}}`;
+}
+
 /** The durable ack of a send. */
 export function sentFrame(clientId: string, storedAt: string): string {
   return `{"type":"sent","id":${JSON.stringify(clientId)},"storedAt":"${storedAt}"}`;

@@ -21,7 +21,7 @@ import type { Committed } from '../delivery/submitter.js';
 import type { Address } from '../store/index.js';
 import type { WriteBatch } from './writes.js';
 import { encodeBase64url } from '../wire/base64url.js';
-import { messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
+import { expiredFrame, messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
 
 const DRAIN_POLL_MS = 20;
 let streams = 0;
@@ -149,7 +149,11 @@ export class Connection {
         }, DRAIN_POLL_MS);
         return;
       }
-      this.sendText(messageFrame(m.deliveryId, m.clientId, m.from.user, m.from.device, encodeBase64url(m.body), new Date(m.storedAt).toISOString()));
+      this.sendText(
+        m.kind === 'expired'
+          ? expiredFrame(m.deliveryId, m.body)
+          : messageFrame(m.deliveryId, m.clientId, m.from.user, m.from.device, encodeBase64url(m.body), new Date(m.storedAt).toISOString()),
+      );
       this.cursor = m.deliveryId;
       sent++;
     }

@@ -68,8 +68,11 @@ export class Hub {
     if (pushed > 0) this.ctx.metrics.pushed.inc(pushed);
   }
 
-  onlineUsers(): string[] {
-    return [...this.users.keys()].sort();
+  /** Who `viewer` may see online: those who have sent it a message, and itself. */
+  onlineUsers(viewer: string): string[] {
+    const visible = new Set(this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));
+    visible.add(viewer);
+    return [...visible].filter((u) => this.users.has(u)).sort();
   }
 
   all(): Connection[] {
@@ -87,9 +90,16 @@ export class Hub {
       case 'sessions_revoked':
         this.recheckAuth(e.user);
         return;
-      case 'presence':
-        // v1: every connected user hears every presence change (see docs/RELAY.md, metadata).
-        for (const c of this.conns.values()) if (c.addr.user !== e.user) c.send({ type: 'presence', user: e.user, online: e.online });
+      case 'presence': {
+        // Only the users `e.user` has sent a message to hear it (docs/THREAT_MODEL.md "Presence").
+        const audience = new Set(this.ctx.store.correspondents.audienceOf(e.user, this.ctx.now()));
+        if (audience.size === 0) return;
+        for (const c of this.conns.values()) if (audience.has(c.addr.user)) c.send({ type: 'presence', user: e.user, online: e.online });
+        return;
+      }
+      case 'presence_revealed':
+        if (!this.users.has(e.user)) return;
+        for (const c of this.conns.values()) if (c.addr.user === e.to) c.send({ type: 'presence', user: e.user, online: true });
         return;
     }
   }

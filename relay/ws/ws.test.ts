@@ -142,14 +142,32 @@ test('a slow reader never makes the relay buffer more than the high-water mark p
   assert.deepEqual(ids, Array.from({ length: n }, (_, i) => `bp${i}`));
 });
 
-test('presence: others hear online/offline, and GET /v1/presence lists who is connected', async (t) => {
+test('presence: a user is seen only by the users it has sent a message to; a stranger sees nothing', async (t) => {
   const { user } = await relay(t);
   const a = await user('alice');
   const b = await user('bob');
+  const s = await user('stranger');
+  const online = async (u: typeof a) => (await u.http.request('GET', '/v1/presence')).body.online;
+  // Nobody has written to anybody yet: each sees only itself.
+  assert.deepEqual([await online(a), await online(b), await online(s)], [['alice'], ['bob'], ['stranger']]);
+  // bob writes to alice: alice hears at once that bob is online, and lists him.
+  b.ws.send({ type: 'send', id: 'm1', to: [{ user: 'alice', device: 1 }], body: 'AAAA' });
   assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'bob', online: true });
-  assert.deepEqual((await a.http.request('GET', '/v1/presence')).body, { online: ['alice', 'bob'] });
+  assert.deepEqual(await online(a), ['alice', 'bob']);
+  assert.deepEqual(await online(b), ['bob'], 'alice never wrote to bob');
+  // The stranger writing to alice shows the stranger to alice, not alice to the stranger.
+  s.ws.send({ type: 'send', id: 's1', to: [{ user: 'alice', device: 1 }], body: 'AAAA' });
+  assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'stranger', online: true });
+  assert.deepEqual(await online(s), ['stranger']);
   await b.ws.close();
   assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'bob', online: false });
+  const late = await user('bob');
+  assert.deepEqual(await a.ws.next('presence'), { type: 'presence', user: 'bob', online: true });
+  await late.ws.close();
+  // Every presence change above went out before this round trip: the stranger heard none of them.
+  s.ws.send({ type: 'ping' });
+  await s.ws.next('pong');
+  assert.deepEqual(s.ws.frames.filter((f) => f.type === 'presence'), []);
 });
 
 test('a live socket is closed within seconds when its account is banned or its token revoked', async (t) => {

@@ -2,7 +2,7 @@
 // a relay process, a seeded PRNG so a failing fuzz run can be replayed, raw HTTP over a socket
 // (for requests `fetch` refuses to make), and byte scans of files.
 import { connect } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 
 /** Resident set size of a process in KiB, from /proc (Linux). Null once the process is gone. */
 export function rssKiB(pid: number): number | null {
@@ -211,4 +211,54 @@ export const RELAY_TEST_ARGS: string[] = [
 export function onFrames(ws: { frames: { type: string; [k: string]: any }[]; ws: { on(ev: 'message', fn: (data: unknown) => void): unknown } }, fn: (f: { type: string; [k: string]: any }) => void): void {
   for (const f of ws.frames.splice(0)) fn(f);
   ws.ws.on('message', (data) => fn(JSON.parse(String(data)) as { type: string }));
+}
+
+/** Runs `fastchat relay start ARGS` expecting it to exit (a refused start); kills it after `ms`. */
+export async function relayStartExit(args: string[], env: Record<string, string> = {}, ms = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  const { FASTCHAT_BIN } = await import('./paths.js');
+  const { TEST_RELAY_ENV } = await import('./relay-process.js');
+  const child = spawn(process.execPath, [FASTCHAT_BIN, 'relay', 'start', '--host', '127.0.0.1', ...args], { env: { ...process.env, ...TEST_RELAY_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Environment that runs a process with its wall clock moved by `offset` (libfaketime, e.g. '+31d'),
+ * its monotonic clock left alone, as a stepped system clock would. Debian: apt-get install
+ * faketime (.ci/run installs it).
+ */
+export function fakeTimeEnv(offset: string): Record<string, string> {
+  const candidates = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1', '/usr/local/lib/faketime/libfaketime.so.1'];
+  const lib = candidates.find((p) => existsSync(p));
+  if (!lib) throw new Error('libfaketime is not installed: apt-get install faketime (.ci/run installs it)');
+  return { LD_PRELOAD: lib, FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' };
+}
+
+/** A tmpfs of `bytes` mounted on `dir` (root only), or why not. */
+export async function mountTmpfs(dir: string, bytes: number): Promise<{ unmount(): Promise<void> } | { reason: string }> {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) return { reason: `cannot mount a tmpfs on ${dir} (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}); the disk-full test needs root (CI runs as root)` };
+  return {
+    unmount: async () => {
+      for (let i = 0; i < 20; i++) {
+        if (spawnSync('umount', [dir]).status === 0) return;
+        await sleep(100); // a process we stopped may still hold a file open for a moment
+      }
+      spawnSync('umount', ['-l', dir]);
+    },
+  };
+}
+
+/** Size, used and free bytes of the file system holding `dir`. */
+export function diskUsage(dir: string): { size: number; used: number; free: number } {
+  const s = statfsSync(dir);
+  return { size: s.blocks * s.bsize, used: (s.blocks - s.bfree) * s.bsize, free: s.bavail * s.bsize };
 }

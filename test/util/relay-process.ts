@@ -136,3 +136,16 @@ function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {
     if (buf) into.push(buf);
   });
 }
+
+/**
+ * Waits (bounded by a deadline, polling /metrics) until the relay holds `n` WebSocket connections:
+ * how a test knows a client command is connected, e.g. `inbox --wait` running in the background.
+ */
+export async function waitForSockets(url: string, n: number, deadlineMs = 20_000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  const line = new RegExp(`^fastchat_ws_connections ${n}$`, 'm');
+  while (!line.test(await (await fetch(`${url}/metrics`)).text())) {
+    if (Date.now() > until) throw new Error(`the relay never held ${n} WebSocket connection(s)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

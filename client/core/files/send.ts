@@ -8,7 +8,7 @@ import { CliError } from '../../errors.js';
 import { ourAddress, relayTarget, type Client } from '../context.js';
 import { resolveGroup } from '../groups.js';
 import { assertSendable } from '../send-guard.js';
-import { RelayError, request, type RelayTarget } from '../relay-http.js';
+import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
 import { safeFileName } from './names.js';
 import { fileWaits } from '../requests.js';
@@ -16,9 +16,12 @@ import { progressBar } from './progress.js';
 import { markFile, pendingFiles, type IncomingFile } from './store.js';
 import { attachmentBlobSize, decryptToFile, downloadBlob, uploadFile } from './transfer.js';
 
+/** JSON has one form for a peer (as `send` and `history`): `to` the bare username, or a group. */
 export interface SendFileResult {
   id: string;
-  to: string;
+  to: string | null;
+  group: string | null;
+  groupId?: string;
   file: { name: string; size: number; mime: string; blob: string };
   status: 'sent' | 'queued';
   reason?: string;
@@ -45,15 +48,21 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   const size = statSync(path, { throwIfNoEntry: false })?.size;
   if (size === undefined) throw new CliError('no_file', `cannot read ${path}`);
   const progress = progressBar(`sending ${safeFileName(path.split(/[/\\]/).pop() ?? '')}`, size, showProgress);
-  const up = await uploadFile(t, path, recipients, c.random, progress);
+  let up;
+  try {
+    up = await uploadFile(t, path, recipients, c.random, progress);
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    throw new CliError('relay_unreachable', e.message, { cause: e, hint: 'a file is not queued like a message: send it again once the relay can be reached' });
+  }
   const file = { name: up.ref.name, size: up.ref.size, mime: up.ref.mime, blob: up.ref.blob };
   if (group) {
     const { sendGroupText } = await import('../groups.js');
     const r = await sendGroupText(c, to, caption, up.ref);
-    return { id: r.id, to: `#${r.group}`, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
+    return { id: r.id, to: null, group: r.group, groupId: r.groupId, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
   }
   const r: SendResult = await sendText(c, to, caption, up.ref);
-  return { id: r.id, to: `@${to}`, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
+  return { id: r.id, to, group: null, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
 }
 
 export interface FetchedFile {

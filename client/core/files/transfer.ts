@@ -55,6 +55,7 @@ const UPLOAD_HINTS: Record<string, string> = {
   quota_exceeded: 'your files on the relay count against a quota until every recipient has fetched them; try again later, or ask the relay operator (--blob-quota-bytes)',
   payload_too_large: 'the relay has a size limit for files (--max-blob-bytes); split the file or ask the operator',
   unknown_user: 'check the recipient\'s username',
+  storage_full: 'the relay\'s disk is full, so it takes no new files or messages until its operator frees space; try again later',
 };
 
 export interface Uploaded {
@@ -77,10 +78,14 @@ export async function uploadFile(t: RelayTarget, path: string, recipients: strin
   // before any byte of the body is on the wire (otherwise its early answer races our body).
   const { lib, url, opts } = requestOptions(t, 'POST', `/v1/blobs?to=${to}`, { 'content-type': 'application/octet-stream', 'content-length': String(sealer.blobSize), accept: 'application/json', expect: '100-continue' });
   const req = lib.request(url, opts);
+  let expectTimer: NodeJS.Timeout | undefined;
   const mayStart = new Promise<void>((resolve) => {
     req.once('continue', resolve);
-    setTimeout(resolve, 2000).unref(); // a server that ignores Expect: send anyway (RFC 9110 §10.1.1)
-  });
+    // A request that failed (relay unreachable) starts nothing, but must not leave this pending:
+    // `uploading` is awaited on the error path too.
+    req.once('error', () => resolve());
+    expectTimer = setTimeout(resolve, 2000); // a server that ignores Expect: send anyway (RFC 9110 §10.1.1)
+  }).finally(() => clearTimeout(expectTimer));
   req.flushHeaders();
   const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
@@ -107,6 +112,7 @@ export async function uploadFile(t: RelayTarget, path: string, recipients: strin
     throw new RelayUnreachable(t.url, e);
   }
   if (res.statusCode !== 201) {
+    clearTimeout(expectTimer); // refused from the headers: the body is never sent
     req.destroy();
     const err = await errorFrom(res);
     const hint = UPLOAD_HINTS[err.code];
