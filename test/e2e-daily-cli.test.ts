@@ -30,6 +30,15 @@ function runWithStdin(home: TestHome, args: string[], input: string): Promise<{ 
 
 const ESC = '\u001b[';
 
+/** The process is gone (or a zombie: it has ended, only not been reaped). */
+function ended(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
 describe('everyday commands', () => {
   const tmux = new Tmux('fastchat-daily-cli');
   let relay: RelayProcess;
@@ -89,12 +98,24 @@ describe('everyday commands', () => {
     assert.ok(!plain.includes(`${ESC}3`), `NO_COLOR is respected:\n${JSON.stringify(plain)}`);
   });
 
-  it('passphrase changes the keystore\'s passphrase: the old one stops working, keys and history stay', async () => {
+  it('passphrase changes the keystore\'s passphrase: the old one stops working, keys and history stay, the unlock agent is locked', async () => {
     const before = jsonLines((await alice.ok(['history', '@bob', '--json'])).stdout).length;
+    const agent = JSON.parse((await alice.ok(['unlock', '--json'])).stdout) as { pid: number };
+    const noPassphrase = { FASTCHAT_PASSPHRASE: '' };
+    // With the agent running, the current passphrase is still asked for: the agent's copy is not enough.
+    const viaAgent = await alice.run(['passphrase'], { env: { ...noPassphrase, FASTCHAT_NEW_PASSPHRASE: 'taken over' } });
+    assert.equal(viaAgent.code, 1);
+    assert.match(viaAgent.stderr, /no passphrase/);
     const wrong = await alice.run(['passphrase'], { env: { FASTCHAT_PASSPHRASE: 'not the passphrase', FASTCHAT_NEW_PASSPHRASE: 'new-one' } });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /wrong passphrase/);
-    await alice.ok(['passphrase'], { env: { FASTCHAT_NEW_PASSPHRASE: 'a brand new passphrase' } });
+    const changed = JSON.parse((await alice.ok(['passphrase', '--json'], { env: { FASTCHAT_NEW_PASSPHRASE: 'a brand new passphrase' } })).stdout);
+    assert.equal(changed.agentLocked, true);
+    const afterLock = await alice.run(['history', '@bob'], { env: noPassphrase });
+    assert.equal(afterLock.code, 1, 'the agent no longer hands out the keys');
+    // The agent process ends (bounded wait).
+    for (let i = 0; i < 100 && !ended(agent.pid); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ended(agent.pid), 'the agent ended');
     const old = await alice.run(['history', '@bob']);
     assert.equal(old.code, 1, 'the old passphrase no longer opens the keystore');
     alice.env.FASTCHAT_PASSPHRASE = 'a brand new passphrase';

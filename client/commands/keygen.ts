@@ -20,6 +20,11 @@ export function register(program: Command): void {
       const home = homePaths();
       if (opts.force && hasKeys(home)) await confirmReplace(home, loadConfig(home).username, opts.yes === true);
       const c = await keygen({ force: opts.force === true, warn });
+      if (opts.force) {
+        // An unlock agent holds the keys just replaced: end it.
+        const { lockAgent } = await import('../core/passphrase.js');
+        await lockAgent(c.home);
+      }
       try {
         let published = false;
         // After --force on a registered home, the relay still has the old bundle: replace it now.

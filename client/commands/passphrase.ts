@@ -12,7 +12,8 @@ export function register(program: Command): void {
         '',
         'The current passphrase comes from FASTCHAT_PASSPHRASE or a hidden prompt; the new one from',
         'FASTCHAT_NEW_PASSPHRASE or a hidden prompt, asked twice. Only keystore.json is rewritten (at once,',
-        'under a new salt): the storage key inside it, and so store.db, stay the same.',
+        'under a new salt): the storage key inside it, and so store.db, stay the same. The current passphrase',
+        'is always asked (an unlock agent is not used for it), and a running agent is locked.',
         'Example:',
         '  fastchat passphrase',
       ].join('\n'),
@@ -21,7 +22,7 @@ export function register(program: Command): void {
       const { changePassphrase } = await import('../core/passphrase.js');
       const { print, printJson, warn } = await import('../format.js');
       const r = await changePassphrase(warn);
-      if (opts.json) printJson({ changed: true, home: r.home });
-      else print(`passphrase changed for ${r.home}; the old one no longer opens the keystore`);
+      if (opts.json) printJson({ changed: true, home: r.home, agentLocked: r.agentLocked });
+      else print(`passphrase changed for ${r.home}; the old one no longer opens the keystore${r.agentLocked ? ' (the unlock agent was locked: `fastchat unlock` again)' : ''}`);
     });
 }

@@ -7,6 +7,19 @@ import { CliError } from '../errors.js';
 import { openClient } from './context.js';
 import { belowOwaspMinimum, kdfParamsFromEnv, writeKeystore } from './keystore.js';
 import { readHidden } from './prompt.js';
+import type { Home } from './home.js';
+
+/** Locks this home's unlock agent, if one runs; true when one did. */
+export async function lockAgent(home: Home): Promise<boolean> {
+  const { askAgent } = await import('../agent/client.js');
+  try {
+    // An agent that answers at all is told to lock; one that already noticed the new keystore
+    // answers that it is stale and ends itself just the same.
+    return (await askAgent(home, { op: 'lock' })) !== undefined;
+  } catch {
+    return false; // an agent we cannot talk to is not one we hand anything to either
+  }
+}
 
 async function newPassphrase(): Promise<string> {
   const env = process.env.FASTCHAT_NEW_PASSPHRASE;
@@ -21,15 +34,19 @@ async function newPassphrase(): Promise<string> {
   return first;
 }
 
-export async function changePassphrase(warn: (m: string) => void): Promise<{ home: string }> {
-  // Opened like any command (an older keystore or store is upgraded first), with the current passphrase.
-  const c = await openClient();
+export async function changePassphrase(warn: (m: string) => void): Promise<{ home: string; agentLocked: boolean }> {
+  // Opened like any command (an older keystore or store is upgraded first), but with the current
+  // passphrase itself, never the unlock agent's copy: whoever finds a session unlocked must not be
+  // able to lock its owner out.
+  const c = await openClient({ useAgent: false });
   try {
     const next = await newPassphrase();
     const kdf = kdfParamsFromEnv();
     if (belowOwaspMinimum(kdf)) warn(`argon2id cost ${kdf.memoryKiB} KiB × ${kdf.iterations} pass(es) is below the OWASP minimum (19 MiB × 2 passes, or an equivalent)`);
     await writeKeystore(c.home.keystore, next, c.secrets, systemRandom(), kdf);
-    return { home: c.home.dir };
+    // An unlock agent holds what the old passphrase opened: it ends now (it would also notice the
+    // changed keystore.json by itself), so the next command asks for the new passphrase.
+    return { home: c.home.dir, agentLocked: await lockAgent(c.home) };
   } finally {
     c.close();
   }
