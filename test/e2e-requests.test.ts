@@ -55,7 +55,7 @@ describe('message requests and blocking', () => {
     tmp?.cleanup();
   });
 
-  it('keeps a stranger\'s first messages as a request: one line in inbox, none of their text, no receipt, until accepted', async () => {
+  it("keeps a stranger's first messages as a request: one line in inbox, none of their text, no receipt, until accepted", async () => {
     for (const t of ['hi alice, it is dave', 'from the conference', 'call me?']) await dave.ok(['send', '@alice', t]);
     await bob.ok(['send', '@alice', 'a contact is shown as always']);
     const r = await alice.ok(['inbox']);
@@ -116,7 +116,7 @@ describe('message requests and blocking', () => {
     assert.match((await alice.ok(['inbox'])).stdout, /#party @trent: welcome to the party/);
   });
 
-  it('never shows a blocked user\'s messages, and the relay stops queueing them', async () => {
+  it("never shows a blocked user's messages, and the relay stops queueing them", async () => {
     await alice.ok(['block', '@mallory']);
     const sent = await mallory.ok(['send', '@alice', 'after the block', '--json']);
     assert.equal(JSON.parse(sent.stdout).status, 'sent', 'the relay does not tell the blocked user');
