@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FASTCHAT_BIN } from './util/paths.js';
 import type { RelayProcess } from './util/relay-process.js';
-import { converse, jsonLines, makeTempRoot, TEST_CLIENT_ENV, type TestHome, startUsers } from './util/fastchat-cli.js';
+import { converse, jsonLines, makeTempRoot, processEnded, TEST_CLIENT_ENV, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 
 function runWithStdin(home: TestHome, args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -30,14 +30,6 @@ function runWithStdin(home: TestHome, args: string[], input: string): Promise<{ 
 
 const ESC = '\u001b[';
 
-/** The process is gone (or a zombie: it has ended, only not been reaped). */
-function ended(pid: number): boolean {
-  try {
-    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
 
 describe('everyday commands', () => {
   const tmux = new Tmux('fastchat-daily-cli');
@@ -114,8 +106,8 @@ describe('everyday commands', () => {
     const afterLock = await alice.run(['history', '@bob'], { env: noPassphrase });
     assert.equal(afterLock.code, 1, 'the agent no longer hands out the keys');
     // The agent process ends (bounded wait).
-    for (let i = 0; i < 100 && !ended(agent.pid); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(ended(agent.pid), 'the agent ended');
+    for (let i = 0; i < 100 && !processEnded(agent.pid); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(processEnded(agent.pid), 'the agent ended');
     const old = await alice.run(['history', '@bob']);
     assert.equal(old.code, 1, 'the old passphrase no longer opens the keystore');
     alice.env.FASTCHAT_PASSPHRASE = 'a brand new passphrase';

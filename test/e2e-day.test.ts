@@ -4,21 +4,13 @@
 // relay restart — and at the end nothing typed or sent is lost on either side.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { converse, jsonLines, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
+import { converse, jsonLines, makeTempRoot, processEnded, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 
 const NO_PASSPHRASE = { FASTCHAT_PASSPHRASE: '' };
 
-function ended(pid: number): boolean {
-  try {
-    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
 
 describe('a day in the terminal', () => {
   const tmux = new Tmux('fastchat-day');
@@ -38,7 +30,7 @@ describe('a day in the terminal', () => {
   });
   after(async () => {
     tmux.killServer();
-    if (agentPid && !ended(agentPid)) process.kill(agentPid, 'SIGTERM');
+    if (agentPid && !processEnded(agentPid)) process.kill(agentPid, 'SIGTERM');
     await relay?.stop();
     tmp?.cleanup();
   });
