@@ -42,6 +42,8 @@ import { Screen } from './screen.js';
 import { joinHome, type Guest, type Owner, type ShareMsg } from './share.js';
 
 const HISTORY_ON_OPEN = 10;
+/** How often the store is read for what another process of the home wrote (a few indexed queries). */
+const STORE_POLL_MS = 2000;
 const HELP =
   'commands: /list  /who  /history N  /verify [confirm]  /file PATH  /requests  /accept  /block  /quit (or Ctrl-D)  @user or #group to switch  //text sends "/text"';
 
@@ -124,6 +126,10 @@ export class Chat {
     for (const line of this.early.splice(0)) this.onLine(line, true);
     this.gapTimer = setInterval(() => this.reportGaps(), Math.max(this.graceMs, 5000));
     this.gapTimer.unref();
+    // What other processes of the home store without telling us (`send` in another terminal, a
+    // receipt it took in) shows within this long.
+    this.storeTimer = setInterval(() => this.scheduleRefresh(), STORE_POLL_MS);
+    this.storeTimer.unref();
     this.refresh();
     this.screen.prompt();
     return this.done;
@@ -632,6 +638,7 @@ export class Chat {
   /** Missing messages whose grace ran out (gaps.ts): one summarised line. Also checked on a timer. */
   private readonly graceMs = gapGraceMs();
   private gapTimer: NodeJS.Timeout | undefined;
+  private storeTimer: NodeJS.Timeout | undefined;
   private reportGaps(): void {
     if (this.guest) return; // the window holding the connection reports them
     const gaps = takeGaps(this.c, Date.now(), this.graceMs);
@@ -674,6 +681,7 @@ export class Chat {
     if (this.quitting) return;
     this.quitting = true;
     clearInterval(this.gapTimer);
+    clearInterval(this.storeTimer);
     this.link?.stop();
     // Let queued sends finish (bounded), so a line typed right before /quit is not left behind.
     const timeout = new Promise<void>((r) => setTimeout(r, 3000).unref());
