@@ -114,6 +114,22 @@ describe('message requests and blocking', () => {
     assert.notEqual(sendBefore.code, 0, 'nothing is sent to a group not joined');
     await alice.ok(['requests', 'accept', '#party']);
     assert.match((await alice.ok(['inbox'])).stdout, /#party @trent: welcome to the party/);
+
+    // In the group now, trent is still no contact of alice's: his small file is fetched, a big one
+    // waits for a yes.
+    const small = join(tmp.root, 'small.bin');
+    const big = join(tmp.root, 'big.bin');
+    writeFileSync(small, randomBytes(50_000));
+    writeFileSync(big, randomBytes(1_500_000));
+    await trent.ok(['send-file', '#party', small]);
+    await trent.ok(['send-file', '#party', big]);
+    const files = jsonLines((await alice.ok(['inbox', '--json'])).stdout).filter((m) => m.file);
+    assert.deepEqual(files.map((m) => [m.file.name, m.file.path !== null, m.file.waiting ?? false]).sort(), [['big.bin', false, true], ['small.bin', true, false]]);
+    assert.ok(!existsSync(join(alice.dir, 'files', 'big.bin')));
+    await alice.ok(['requests', 'accept', '@trent']);
+    const after = jsonLines((await alice.ok(['inbox', '--json'])).stdout).filter((m) => m.file);
+    assert.deepEqual(after.map((m) => m.file.name), ['big.bin']);
+    assert.ok(existsSync(after[0].file.path), 'fetched once accepted');
   });
 
   it("never shows a blocked user's messages, and the relay stops queueing them", async () => {

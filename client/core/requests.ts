@@ -76,6 +76,7 @@ export function markAccepted(c: Client, user: string): void {
   if (s === 'accepted' || s === 'blocked') return;
   if (s === 'request') return acceptRequest(c, user);
   setStanding(c, user, 'accepted', c.now());
+  showWaitingFilesAgain(c, user);
 }
 
 /** markAccepted for each (users we added to a group), one transaction. */
@@ -116,11 +117,20 @@ export function acceptRequest(c: Client, user: string): void {
   const rows = c.db.prepare("SELECT id, identity_changed FROM messages WHERE peer = ? AND direction = 'in' AND status = 'received'").all(user) as { id: string; identity_changed: number }[];
   for (const r of rows) if (r.identity_changed === 0) queueReceipt(c, user, r.id);
   c.db.prepare('UPDATE peer_states SET dropped = 0 WHERE username = ?').run(user);
-  // Their files are fetched from now on; each file message is shown again once its file is saved.
-  const files = c.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'incoming_files'").get()
-    ? (c.db.prepare("SELECT message_id FROM incoming_files WHERE sender = ? AND group_id IS NULL AND status = 'pending'").all(user) as { message_id: string }[])
-    : [];
-  for (const f of files) c.db.prepare("UPDATE messages SET unread = ? WHERE peer = ? AND direction = 'in' AND id = ?").run(nextArrival(c.db), user, f.message_id);
+  showWaitingFilesAgain(c, user);
+}
+
+/**
+ * Files of `user` that waited for a yes are fetched from now on; each file message (direct or in
+ * a group) becomes unread again, so inbox prints it once its file is saved, with where.
+ */
+function showWaitingFilesAgain(c: Client, user: string): void {
+  if (!c.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incoming_files'").get()) return;
+  const files = c.db.prepare("SELECT message_id, group_id FROM incoming_files WHERE sender = ? AND status = 'pending'").all(user) as { message_id: string; group_id: Buffer | null }[];
+  for (const f of files) {
+    if (f.group_id === null) c.db.prepare("UPDATE messages SET unread = ? WHERE peer = ? AND direction = 'in' AND id = ?").run(nextArrival(c.db), user, f.message_id);
+    else c.db.prepare("UPDATE group_messages SET unread = ? WHERE group_id = ? AND sender = ? AND direction = 'in' AND id = ?").run(nextArrival(c.db), f.group_id, user, f.message_id);
+  }
 }
 
 /** Blocks `user`: nothing more of theirs is stored or shown, and the relay is told (syncBlocks). */
