@@ -30,6 +30,8 @@ export interface MessageView {
   status: string;
   error: string | null;
   identityChanged: boolean;
+  /** A group message of an epoch that had ended when it arrived, read within the grace. */
+  beforeChange?: boolean;
 }
 
 /** The sender's claimed time is far from the relay's clock at store (see MAX_CLOCK_SKEW_MS). */
@@ -55,7 +57,7 @@ export function shownTime(v: Pick<MessageView, 'direction' | 'sentAt' | 'receive
 export function messageBlock(v: MessageView, extra = '', columns?: number, paint: Painter = NO_PAINT): string[] {
   const who = v.direction === 'out' ? paint('you', 'you') : paint('name', `@${v.from}`);
   const where = v.group ? `${paint('name', `#${safeText(v.group)}`)} ` : '';
-  const head = `${paint('dim', shortTime(shownTime(v)))}  ${where}${who}${v.identityChanged ? paint('alert', ' [KEY CHANGED]') : ''}: `;
+  const head = `${paint('dim', shortTime(shownTime(v)))}  ${where}${who}${v.identityChanged ? paint('alert', ' [KEY CHANGED]') : ''}${v.beforeChange ? paint('warn', ' (sent before the last change)') : ''}: `;
   let tail = extra;
   if (v.direction === 'out') {
     const word = statusWord(v.status);
@@ -66,8 +68,9 @@ export function messageBlock(v: MessageView, extra = '', columns?: number, paint
 }
 
 /** The JSON form's marks: present only when true, so ordinary lines stay as they were. */
-export function jsonMarks(v: MessageView): { identityChanged?: true; clockSkew?: true; storedAt?: string } {
+export function jsonMarks(v: MessageView): { identityChanged?: true; clockSkew?: true; storedAt?: string; beforeChange?: true } {
   return {
+    ...(v.beforeChange ? { beforeChange: true as const } : {}),
     ...(v.relayAt !== null ? { storedAt: v.relayAt } : {}),
     ...(v.identityChanged ? { identityChanged: true as const } : {}),
     ...(clockSkewed(v) ? { clockSkew: true as const } : {}),

@@ -19,7 +19,7 @@ import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
-import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
 import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
 import { contactOrLookup, safetyNumberWith, verifyContact } from '../core/trust.js';
@@ -27,7 +27,9 @@ import { sendRefusal } from '../core/send-guard.js';
 import { isGroupArg, parsePeer, safeText } from '../format.js';
 import { messageBlock, type MessageView } from '../render.js';
 import { markIncomingShown } from '../core/unread.js';
-import { labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
+import { labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
+import { flushGroupOutbox } from '../core/group-outbox.js';
+import { forkLine, GroupNotices } from '../core/group-notices.js';
 import { loadGroup } from '../core/group-store.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
 import { fetchPendingFiles, filesDir, sendFile } from '../core/files/send.js';
@@ -116,7 +118,7 @@ export class Chat {
       }
     }
     const share = await joinHome(this.c.home.dir, {
-      fromGuest: (m) => this.fromGuest(m),
+      fromGuest: (m, reply) => this.fromGuest(m, reply),
       fromOwner: (m) => this.fromOwner(m),
       ownerGone: () => this.takeOver(),
     });
@@ -155,6 +157,8 @@ export class Chat {
           this.scheduleRefresh(); // our lines it names show expired
         } else if (f.type === 'drained') {
           this.reportGaps();
+          // The backlog is in: queued group messages may go now (sync before send).
+          this.serial(() => this.flushGroups());
         } else if (f.type === 'presence') {
           this.presence(f.user, f.online);
           this.owner?.broadcast({ type: 'presence', user: f.user, online: f.online });
@@ -199,7 +203,7 @@ export class Chat {
   private takeOver(): void {
     if (this.quitting) return;
     this.serial(async () => {
-      const share = await joinHome(this.c.home.dir, { fromGuest: (m) => this.fromGuest(m), fromOwner: (m) => this.fromOwner(m), ownerGone: () => this.takeOver() });
+      const share = await joinHome(this.c.home.dir, { fromGuest: (m, reply) => this.fromGuest(m, reply), fromOwner: (m) => this.fromOwner(m), ownerGone: () => this.takeOver() });
       if (this.quitting) {
         share?.close();
         return;
@@ -212,8 +216,25 @@ export class Chat {
     });
   }
 
-  private fromGuest(m: ShareMsg): void {
+  private fromGuest(m: ShareMsg, reply: (m: ShareMsg) => void): void {
     if (m.type === 'flush') this.flushOutbox();
+    else if (m.type === 'sync') {
+      // Another window (or command) of this home sends to a group: our socket's round trip is its receive pass.
+      this.serial(async () => {
+        const socket = this.link?.openSocket;
+        let ok = false;
+        if (socket) {
+          try {
+            await socket.roundTrip();
+            ok = true;
+          } catch {
+            ok = false;
+          }
+        }
+        this.scheduleRefresh();
+        reply({ type: 'synced', ok });
+      });
+    }
   }
 
   private fromOwner(m: ShareMsg): void {
@@ -248,7 +269,15 @@ export class Chat {
       if (invitedGroups(this.c).has(r.group.id)) {
         if (!this.announced.has(r.group.id)) this.notice(`* @${r.from} invited you to #${safeText(r.group.label)}: /requests, then /accept #${safeText(r.group.label)}`);
         this.announced.add(r.group.id);
-      } else this.notice(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
+      } else this.notice(`${r.loud ? '!!!' : '*'} #${safeText(r.group.label)}: ${safeText(r.text)}`);
+    } else if (r.kind === 'group_fork') {
+      if (this.notices.add(r) === 'first') this.notice(safeText(forkLine(r)));
+    } else if (r.kind === 'group_held' || r.kind === 'group_removed') {
+      // Said once per group per chat; `fastchat group info` has the count.
+      if (this.notices.add(r) === 'first') {
+        const where = r.group ? `#${safeText(r.group.label)}` : 'a group you do not hold';
+        this.notice(r.kind === 'group_removed' ? `* ${where}: a message was sent after you ${r.status === 'left' ? 'left' : 'were removed'}; you cannot read it` : `* ${where}: holding group items until the change or key they need arrives`);
+      }
     } else if (r.kind === 'group_rejected') {
       this.notice(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
     }
@@ -306,7 +335,18 @@ export class Chat {
   }
 
   private view(r: ConversationRow): MessageView {
-    return { direction: r.direction, from: r.from, text: r.text, sentAt: r.sentAt, receivedAt: r.receivedAt, relayAt: r.relayAt, status: r.status, error: r.error, identityChanged: r.identityChanged };
+    return {
+      direction: r.direction,
+      from: r.from,
+      text: r.text,
+      sentAt: r.sentAt,
+      receivedAt: r.receivedAt,
+      relayAt: r.relayAt,
+      status: r.status,
+      error: r.error,
+      identityChanged: r.identityChanged,
+      ...(r.beforeChange ? { beforeChange: true } : {}),
+    };
   }
 
   private daySeparator(iso: string): void {
@@ -452,7 +492,9 @@ export class Chat {
     const byId = `#${g.state.name}~${conv.idHex}`;
     this.serial(async () => {
       try {
-        const r = await sendGroupText(this.c, byId, text);
+        // Our socket (or the owning window's) is already receiving: a round trip on it is the
+        // receive pass before the send (groups.ts).
+        const r = await sendGroupText(this.c, byId, text, undefined, this.syncer);
         this.mine.settle(line, r.id);
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
@@ -461,6 +503,33 @@ export class Chat {
       }
       this.scheduleRefresh();
     });
+  }
+
+  private readonly notices = new GroupNotices();
+
+  /**
+   * The receive pass before a group send: everything the relay pushed before a ping is handled —
+   * on our socket, or, in a second window, on the owning window's (share.ts `sync`).
+   */
+  private readonly syncer: Syncer = async () => {
+    if (this.guest) {
+      if (!(await this.guest.sync())) throw new RelayUnreachable(this.t.url, new Error('the chat holding the connection is offline'));
+      return { incoming: [], warnings: [] };
+    }
+    const socket = this.link?.openSocket;
+    if (!socket) throw new RelayUnreachable(this.t.url, new Error('the chat is offline'));
+    await socket.roundTrip();
+    return { incoming: [], warnings: [] };
+  };
+
+  private async flushGroups(): Promise<void> {
+    try {
+      const r = await flushGroupOutbox(this.c, this.t, { afterSync: true });
+      for (const f of r.failed) this.screen.print(this.warn(`! a group message was not sent (${f.code}: ${f.message})`));
+    } catch (e) {
+      if (!isUnreachable(e)) throw e;
+    }
+    this.scheduleRefresh();
   }
 
   /** Sends what is queued: over our connection, or by asking the window that holds it. */
@@ -615,7 +684,7 @@ export class Chat {
     this.screen.print(`* sending ${safeText(path)} ...`);
     this.serial(async () => {
       try {
-        const r = await sendFile(this.c, conv.kind === 'group' ? `#${loadGroup(this.c, Buffer.from(conv.idHex, 'hex'))?.state.name ?? ''}~${conv.idHex}` : to, path, '', false);
+        const r = await sendFile(this.c, conv.kind === 'group' ? `#${loadGroup(this.c, Buffer.from(conv.idHex, 'hex'))?.state.name ?? ''}~${conv.idHex}` : to, path, '', false, conv.kind === 'group' ? this.syncer : undefined);
         const sentAt = new Date(this.c.now()).toISOString();
         this.mine.show(conv, r.id, fileLine(r.file, ''), sentAt, this.stateOf(conv, r.id) ?? r.status);
       } catch (e) {

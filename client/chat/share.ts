@@ -22,7 +22,10 @@ export type ShareMsg =
   | { type: 'notice'; line: string }
   | { type: 'link'; up: boolean; reason?: string }
   | { type: 'presence'; user: string; online: boolean }
-  | { type: 'flush' };
+  | { type: 'flush' }
+  // A receive pass before a group send (client/core/groups.ts Syncer), done on the owner's socket.
+  | { type: 'sync' }
+  | { type: 'synced'; ok: boolean };
 
 export interface Owner {
   role: 'owner';
@@ -35,12 +38,14 @@ export interface Guest {
   /** The owner's process id, to name it to the user. */
   pid: number;
   send(m: ShareMsg): void;
+  /** Asks the owner for a receive pass on its socket; false when it is offline (or gone). */
+  sync(): Promise<boolean>;
   close(): void;
 }
 
 export interface ShareEvents {
-  /** A guest asked something of us (the owner). */
-  fromGuest(m: ShareMsg): void;
+  /** A guest asked something of us (the owner); `reply` answers that guest alone. */
+  fromGuest(m: ShareMsg, reply: (m: ShareMsg) => void): void;
   /** The owner told us something (we are a guest). */
   fromOwner(m: ShareMsg): void;
   /** The owner went away (we are a guest): join again to take over. */
@@ -91,7 +96,10 @@ function parseMsg(line: string): ShareMsg | undefined {
       return typeof m.pid === 'number' && Number.isInteger(m.pid) ? { type: 'hello', pid: m.pid } : undefined;
     case 'changed':
     case 'flush':
+    case 'sync':
       return { type: m.type };
+    case 'synced':
+      return typeof m.ok === 'boolean' ? { type: 'synced', ok: m.ok } : undefined;
     case 'notice':
       return typeof m.line === 'string' ? { type: 'notice', line: m.line } : undefined;
     case 'link':
@@ -123,6 +131,8 @@ function connectOwner(path: string, ev: ShareEvents | undefined): Promise<Guest 
       settle(undefined);
     }, 3000);
     sock.on('error', () => settle(undefined));
+    // Sync requests in flight, answered in order (the owner runs them one at a time).
+    const syncs: ((ok: boolean) => void)[] = [];
     readMessages(sock, (m) => {
       if (m.type === 'hello' && !settled) {
         const guest: Guest = {
@@ -131,15 +141,26 @@ function connectOwner(path: string, ev: ShareEvents | undefined): Promise<Guest 
           send: (x) => {
             if (!sock.destroyed) sock.write(frame(x));
           },
+          sync: () =>
+            new Promise<boolean>((resolve) => {
+              if (sock.destroyed) return resolve(false);
+              syncs.push(resolve);
+              sock.write(frame({ type: 'sync' }));
+            }),
           close: () => sock.end(),
         };
         joined = true;
         settle(guest);
         return;
       }
+      if (m.type === 'synced') {
+        syncs.shift()?.(m.ok);
+        return;
+      }
       ev?.fromOwner(m);
     });
     sock.on('close', () => {
+      for (const done of syncs.splice(0)) done(false);
       if (joined) ev?.ownerGone();
       else settle(undefined);
     });
@@ -154,7 +175,11 @@ function listen(path: string, ev: ShareEvents): Promise<Owner | 'in_use'> {
       sock.on('close', () => guests.delete(sock));
       sock.on('error', () => sock.destroy());
       sock.write(frame({ type: 'hello', pid: process.pid }));
-      readMessages(sock, (m) => ev.fromGuest(m));
+      readMessages(sock, (m) =>
+        ev.fromGuest(m, (answer) => {
+          if (!sock.destroyed) sock.write(frame(answer));
+        }),
+      );
     });
     server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve('in_use') : reject(e)));
     server.listen(path, () => {
@@ -235,4 +260,37 @@ export async function pokeOwner(homeDir: string): Promise<boolean> {
   g.send({ type: 'flush' });
   g.close(); // ends after the write is flushed
   return true;
+}
+
+/**
+ * The receive pass before a group send, for a command (`send`, `send-file`) run while a chat of
+ * the home holds the connection: done on the chat's socket instead of a second connection, which
+ * would knock the chat off. undefined when no chat runs (the command syncs itself); otherwise
+ * whether the chat could (false: it is offline).
+ */
+export async function syncThroughOwner(homeDir: string): Promise<boolean | undefined> {
+  const path = socketPath(homeDir);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return undefined;
+  const g = await connectOwner(path, undefined);
+  if (!g) return undefined;
+  try {
+    return await g.sync();
+  } finally {
+    g.close();
+  }
+}
+
+/**
+ * A Syncer (client/core/groups.ts) for a command run while a chat of the home may hold the
+ * connection: the chat's socket when one does, undefined (the command's own pass) when none does.
+ */
+export async function ownerSyncer(homeDir: string): Promise<import('../core/groups.js').Syncer | undefined> {
+  if ((await chatOwnerPid(homeDir)) === undefined) return undefined;
+  return async () => {
+    if (!(await syncThroughOwner(homeDir))) {
+      const { RelayUnreachable } = await import('../core/relay-http.js');
+      throw new RelayUnreachable('(through the open chat)', new Error('the chat holding the connection is offline'));
+    }
+    return { incoming: [], warnings: [] };
+  };
 }

@@ -13,22 +13,25 @@ export interface ConversationRow extends StoredEntry {
   seq: number;
   from: string; // the sender (for 'out': us)
   identityChanged: boolean;
+  /** A group message sent at an epoch that had ended when it arrived (group-receive.ts). */
+  beforeChange: boolean;
 }
 
 interface Row extends StoredRow {
   seq: number;
   from_user: string;
   identity_changed: number;
+  before_change: number;
 }
 
 function read(c: Client, conv: ConversationRef, where: string, args: unknown[], order: 'ASC' | 'DESC', limit: number): ConversationRow[] {
   const rows =
     conv.kind === 'user'
       ? (c.db
-          .prepare(`SELECT seq, id, direction, peer AS from_user, body, sent_at, received_at, relay_at, status, error, identity_changed FROM messages WHERE peer = ? AND ${where} ORDER BY seq ${order} LIMIT ?`)
+          .prepare(`SELECT seq, id, direction, peer AS from_user, body, sent_at, received_at, relay_at, status, error, identity_changed, 0 AS before_change FROM messages WHERE peer = ? AND ${where} ORDER BY seq ${order} LIMIT ?`)
           .all(conv.peer, ...args, limit) as Row[])
       : (c.db
-          .prepare(`SELECT seq, id, direction, sender AS from_user, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed FROM group_messages WHERE group_id = ? AND ${where} ORDER BY seq ${order} LIMIT ?`)
+          .prepare(`SELECT seq, id, direction, sender AS from_user, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed, before_change FROM group_messages WHERE group_id = ? AND ${where} ORDER BY seq ${order} LIMIT ?`)
           .all(Buffer.from(conv.idHex, 'hex'), ...args, limit) as Row[]);
   if (order === 'DESC') rows.reverse();
   const me = c.config.username ?? '';
@@ -39,6 +42,7 @@ function read(c: Client, conv: ConversationRef, where: string, args: unknown[], 
     seq: r.seq,
     from: conv.kind === 'user' && r.direction === 'out' ? me : r.from_user,
     identityChanged: r.identity_changed === 1,
+    beforeChange: r.before_change === 1,
   }));
 }
 

@@ -28,8 +28,24 @@ import { utf8 } from '../../crypto/encoding.js';
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
-  // request: from a stranger (client/core/requests.ts), kept but not shown as a message.
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; relayAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef; request?: true }
+  | {
+      kind: 'text';
+      id: string;
+      from: string;
+      device: number;
+      text: string;
+      sentAt: string;
+      receivedAt: string;
+      relayAt: string;
+      identityChanged: boolean;
+      newContact: boolean;
+      group?: GroupRef;
+      /** A group message sent at an epoch that had ended when it arrived (read within the grace). */
+      beforeChange?: boolean;
+      file?: FileRef;
+      /** From a stranger (client/core/requests.ts): kept, not shown as a message. */
+      request?: true;
+    }
   // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
   | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
   | { kind: 'receipt'; from: string; id: string }
