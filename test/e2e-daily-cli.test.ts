@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FASTCHAT_BIN } from './util/paths.js';
-import type { RelayProcess } from './util/relay-process.js';
+import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { converse, jsonLines, makeTempRoot, processEnded, TEST_CLIENT_ENV, type TestHome, startUsers } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 
@@ -115,6 +115,17 @@ describe('everyday commands', () => {
     await alice.ok(['send', '@bob', 'still me']);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['still me']);
     assert.equal(readFileSync(join(alice.dir, 'keystore.json'), 'utf8').includes('a brand new passphrase'), false);
+  });
+
+  it('inbox says when it sent what was queued, not only that nothing new arrived', async () => {
+    const { port, db } = relay;
+    await relay.stop();
+    const queued = JSON.parse((await bob.ok(['send', '@alice', 'written while the relay was down', '--json'])).stdout);
+    assert.equal(queued.status, 'queued');
+    relay = await startRelayProcess({ db, port });
+    const r = await bob.ok(['inbox']);
+    assert.match(r.stderr, /^sent 1 queued message$/m);
+    assert.match(r.stderr, /^no new messages$/m);
   });
 
   it('keygen --force says what it deletes and asks for the username; without a terminal it needs --yes', async () => {

@@ -1,5 +1,23 @@
 // `fastchat inbox [--wait SECONDS] [--json]`
 import type { Command } from 'commander';
+import type { DB } from '../core/db.js';
+
+type Queued = { pairwise: number[]; group: number[] };
+
+function queuedOwn(db: DB): Queued {
+  const seqs = (table: string): number[] =>
+    (db.prepare(`SELECT seq FROM ${table} WHERE direction = 'out' AND status = 'queued'`).all() as { seq: number }[]).map((r) => r.seq);
+  return { pairwise: seqs('messages'), group: seqs('group_messages') };
+}
+
+/** How many of the messages that were queued are now sent (or already delivered). */
+function sentSince(db: DB, before: Queued): number {
+  const sent = (table: string, seqs: number[]): number =>
+    seqs.length === 0
+      ? 0
+      : (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('sent', 'delivered')`).get(JSON.stringify(seqs)) as { n: number }).n;
+  return sent('messages', before.pairwise) + sent('group_messages', before.group);
+}
 
 export function register(program: Command): void {
   program
@@ -37,6 +55,10 @@ export function register(program: Command): void {
           if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
           return;
         }
+        // Our messages waiting to be sent when this run starts: those it gets out are said, so an
+        // inbox that only sent is not "no new messages". Counted by row, so a queued message that
+        // ends failed or expired is not counted as sent.
+        const queuedBefore = queuedOwn(c.db);
         const r = await syncInbox(c, t, {
           waitSeconds,
           onWarning: warn,
@@ -90,6 +112,8 @@ export function register(program: Command): void {
         for (const f of r.groups.failed) warn(`a group message was not sent (${f.code}: ${f.message})`);
         if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
+        const sentNow = sentSince(c.db, queuedBefore);
+        if (sentNow > 0 && !opts.json) process.stderr.write(`sent ${sentNow} queued message${sentNow === 1 ? '' : 's'}\n`);
         if (!r.drained) {
           const left = r.left === undefined || r.left === 0 ? 'some messages may still be' : `${r.left} message${r.left === 1 ? ' is' : 's are'} still`;
           process.stderr.write(`stopped before the relay had sent everything: ${left} queued there (run fastchat inbox again)\n`);
