@@ -7,6 +7,7 @@
 // relay's clock when it stored the message is the check on that claim.
 import { NO_PAINT, type Painter } from './colour.js';
 import { messageLines, safeText, shortTime } from './format.js';
+import { STORED_BODY_UNREADABLE } from './core/history.js';
 import { statusWord } from './core/status.js';
 
 /**
@@ -63,6 +64,7 @@ export function messageBlock(v: MessageView, extra = '', columns?: number, paint
     const word = statusWord(v.status);
     tail += paint(/^(failed|expired|not sent)/.test(word) ? 'alert' : word.startsWith('queued') ? 'warn' : 'dim', `  (${word})`);
   } else if (v.status === 'failed') tail += paint('alert', `  (could not decrypt: ${safeText(v.error ?? 'failed')})`);
+  if (v.error === STORED_BODY_UNREADABLE) tail += paint('alert', '  (its stored text failed the integrity check: changed outside fastchat)');
   if (clockSkewed(v)) tail += paint('warn', `  (sender's clock: ${shortTime(v.sentAt)})`);
   return messageLines(head, v.text ?? '—', tail, columns);
 }
