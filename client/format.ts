@@ -1,6 +1,7 @@
 // Output helpers shared by the commands: peers on the command line, timestamps, JSON lines.
 import { usageError } from './errors.js';
 import { isValidUsername } from '../crypto/types.js';
+import { colourOn, painter, stripColour } from './colour.js';
 
 /**
  * A username as typed → as the relay knows it: without the `@`, case-folded like the relay folds
@@ -55,7 +56,7 @@ export function print(line: string): void {
 }
 
 export function warn(line: string): void {
-  process.stderr.write(`fastchat: warning: ${line}\n`);
+  process.stderr.write(`fastchat: ${painter(colourOn(process.stderr))('warn', 'warning:')} ${line}\n`);
 }
 
 /**
@@ -96,7 +97,8 @@ export function safeText(s: string): string {
  * `tail` (a status mark) ends the last line. With `columns` (a terminal), long lines are wrapped.
  */
 export function messageLines(head: string, text: string, tail = '', columns?: number): string[] {
-  const indent = ' '.repeat(Math.max(2, Math.min(head.length, MAX_INDENT, columns === undefined ? MAX_INDENT : Math.floor(columns / 3))));
+  // head and tail are ours and may carry colour (client/colour.ts): measured without it.
+  const indent = ' '.repeat(Math.max(2, Math.min(stripColour(head).length, MAX_INDENT, columns === undefined ? MAX_INDENT : Math.floor(columns / 3))));
   const lines = text.split(LINE_BREAK).map(safeText);
   lines[lines.length - 1] += tail;
   const out = lines.map((l, i) => (i === 0 ? head + l : indent + l));
@@ -115,7 +117,14 @@ function wrap(line: string, indent: string, columns: number): string[] {
   const rows: string[] = [];
   let row = '';
   let width = 0;
+  let inEscape = false; // one of our colour sequences: zero width (a peer's text holds no ESC)
   for (const ch of line) {
+    if (ch === '\u001b') inEscape = true;
+    if (inEscape) {
+      row += ch;
+      if (ch === 'm') inEscape = false;
+      continue;
+    }
     const w = ch >= ' ' && ch <= '~' ? 1 : 2;
     if (width + w > max) {
       rows.push(row);

@@ -23,6 +23,9 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/who.js'),
     import('./commands/trust.js'),
     import('./commands/relay.js'),
+    import('./commands/requests.js'),
+    import('./commands/conversations.js'),
+    import('./commands/passphrase.js'),
     import('./commands/completion.js'),
   ]);
   return mods.map((m) => m.register);

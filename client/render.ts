@@ -5,7 +5,9 @@
 // time shown is when they arrived (ours for our own). The sender's clock is only a claim inside
 // the ciphertext: a wrong clock, or a lie, would otherwise show a reply before its question. The
 // relay's clock when it stored the message is the check on that claim.
+import { NO_PAINT, type Painter } from './colour.js';
 import { messageLines, safeText, shortTime } from './format.js';
+import { STORED_BODY_UNREADABLE } from './core/history.js';
 import { statusWord } from './core/status.js';
 
 /**
@@ -51,15 +53,19 @@ export function shownTime(v: Pick<MessageView, 'direction' | 'sentAt' | 'receive
  * The lines of one message: `2025-01-31 12:03  [#team ]@alice [KEY CHANGED]: text`, continuation
  * lines indented, then the marks: our message's status, a decryption failure, the sender's clock
  * when skewed, and `extra` (e.g. where a file was saved). `columns`: wrap for a terminal this wide.
+ * `paint` colours our parts of it (times, names, marks), never the text.
  */
-export function messageBlock(v: MessageView, extra = '', columns?: number): string[] {
-  const who = v.direction === 'out' ? 'you' : `@${v.from}`;
-  const where = v.group ? `#${safeText(v.group)} ` : '';
-  const head = `${shortTime(shownTime(v))}  ${where}${who}${v.identityChanged ? ' [KEY CHANGED]' : ''}${v.beforeChange ? ' (sent before the last change)' : ''}: `;
+export function messageBlock(v: MessageView, extra = '', columns?: number, paint: Painter = NO_PAINT): string[] {
+  const who = v.direction === 'out' ? paint('you', 'you') : paint('name', `@${v.from}`);
+  const where = v.group ? `${paint('name', `#${safeText(v.group)}`)} ` : '';
+  const head = `${paint('dim', shortTime(shownTime(v)))}  ${where}${who}${v.identityChanged ? paint('alert', ' [KEY CHANGED]') : ''}${v.beforeChange ? paint('warn', ' (sent before the last change)') : ''}: `;
   let tail = extra;
-  if (v.direction === 'out') tail += `  (${statusWord(v.status)})`;
-  else if (v.status === 'failed') tail += `  (could not decrypt: ${safeText(v.error ?? 'failed')})`;
-  if (clockSkewed(v)) tail += `  (sender's clock: ${shortTime(v.sentAt)})`;
+  if (v.direction === 'out') {
+    const word = statusWord(v.status);
+    tail += paint(/^(failed|expired|not sent)/.test(word) ? 'alert' : word.startsWith('queued') ? 'warn' : 'dim', `  (${word})`);
+  } else if (v.status === 'failed') tail += paint('alert', `  (could not decrypt: ${safeText(v.error ?? 'failed')})`);
+  if (v.error === STORED_BODY_UNREADABLE) tail += paint('alert', '  (its stored text failed the integrity check: changed outside fastchat)');
+  if (clockSkewed(v)) tail += paint('warn', `  (sender's clock: ${shortTime(v.sentAt)})`);
   return messageLines(head, v.text ?? '—', tail, columns);
 }
 

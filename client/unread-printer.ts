@@ -8,7 +8,9 @@ import type { Client } from './core/context.js';
 import { fileLine, safeFileName } from './core/files/names.js';
 import { getIncomingFile, type IncomingFile } from './core/files/store.js';
 import { FAILURE_TEXT } from './core/incoming.js';
+import { STORED_BODY_UNREADABLE } from './core/history.js';
 import { markShown, unreadAfter, type UnreadMessage } from './core/unread.js';
+import { fileWaits } from './core/requests.js';
 import { jsonLine, safeText, terminalColumns } from './format.js';
 import { jsonMarks, messageBlock, type MessageView } from './render.js';
 
@@ -87,7 +89,8 @@ export class UnreadPrinter {
       for (const m of batch) {
         this.cursor = m.unread;
         const file = m.status === 'received' ? getIncomingFile(this.c, m.from, m.id) : undefined;
-        if (file?.status === 'pending') continue; // printed once saved, with where it was saved
+        // Printed once saved, with where it was saved; one waiting for a yes is printed as waiting.
+        if (file?.status === 'pending' && !fileWaits(this.c, file)) continue;
         await this.print(m, file);
         markShown(this.c, m);
         this.shown++;
@@ -111,6 +114,12 @@ export class UnreadPrinter {
       const what = file ? 'file' : 'message';
       await write(process.stderr, warning(`!!! the identity key of @${m.from} has CHANGED. This ${what} may not be from the @${m.from} you know. Compare safety numbers: fastchat fingerprint @${m.from}`));
     }
+    if (m.error === STORED_BODY_UNREADABLE) {
+      await write(process.stderr, warning(`the stored text of a message from @${m.from} failed its integrity check (store.db was changed outside fastchat): it is shown without text`));
+      if (this.json) await write(process.stdout, `${jsonLine({ ...base, error: { code: STORED_BODY_UNREADABLE, message: 'its stored text failed the integrity check' } })}\n`);
+      else await write(process.stdout, `${messageBlock(v, '', terminalColumns()).join('\n')}\n`);
+      return;
+    }
     if (m.status === 'failed') {
       const reason = m.error ?? 'failed';
       const message = FAILURE_TEXT[reason] ?? reason;
@@ -131,6 +140,13 @@ export class UnreadPrinter {
       const err = this.fileErrors.get(`${f.from}/${f.id}`) ?? { code, message: code === 'blob_gone' ? 'the file is no longer on the relay (expired or deleted)' : 'the file could not be saved' };
       await write(process.stderr, warning(`could not fetch the file "${safeText(meta.name)}" from @${m.from} (${err.code}): ${safeText(err.message)}`));
       if (this.json) await write(process.stdout, `${jsonLine({ ...base, text: caption, file: { ...meta, path: null }, error: err })}\n`);
+      return;
+    }
+    if (f.status === 'pending') {
+      // From someone not accepted and over the size fetched unasked (client/core/requests.ts).
+      const yes = `fastchat requests accept @${m.from}`;
+      if (this.json) await write(process.stdout, `${jsonLine({ ...base, text: caption, file: { ...meta, path: null, waiting: true } })}\n`);
+      else await write(process.stdout, `${messageBlock(v, `  (not fetched: @${m.from} is not a contact; \`${yes}\` fetches it)`, terminalColumns()).join('\n')}\n`);
       return;
     }
     if (this.json) await write(process.stdout, `${jsonLine({ ...base, text: caption, file: { ...meta, path: f.path } })}\n`);

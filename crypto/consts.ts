@@ -78,6 +78,17 @@ export const LABELS = {
   groupTranscript: 'fastchat/v1/group/transcript',
   /** Keyed-BLAKE2b message turning an attachment key into its stream key and key commitment. */
   attachmentKeys: 'fastchat/v2/attachment/keys',
+  /** Ed25519 signature by an account key over a device list body (crypto/device-list.ts). */
+  deviceListSignature: 'fastchat/v1/device-list/signature',
+  /** BLAKE2b-256 prefix of a device list's hash (the chain link of the next version). */
+  deviceListHash: 'fastchat/v1/device-list/hash',
+  /** BLAKE2b-256 prefix of an account key's fingerprint (crypto/account.ts). */
+  accountFingerprint: 'fastchat/v1/account/fingerprint',
+  /**
+   * First BLAKE2b input of an account safety-number half: not LABELS.safetyNumber, so a half made
+   * from an account key can never equal one made from a device identity of the same bytes.
+   */
+  accountSafetyNumber: 'fastchat/v1/account/safety-number',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];
@@ -310,3 +321,25 @@ export const ATTACHMENT_MIN_PADDED_BYTES = 4096;
  * chunk count, blob size) far inside the safe-integer range. Relays cap blobs much lower.
  */
 export const ATTACHMENT_MAX_BYTES = 2 ** 48;
+
+// ---- accounts and device lists (crypto/account.ts, crypto/device-list.ts) ---------------------------
+/**
+ * Most devices one account lists. Every message to the account is encrypted once per device and
+ * every device holds the account's contacts and groups, so the list bounds the fan-out of one send
+ * and what one stolen account key can spread to. 8 covers a laptop, a desktop, a phone and
+ * browsers; it is also the relay's `--max-devices` default (relay/config.ts), so an honest relay
+ * never holds more devices than a list can name.
+ */
+export const MAX_DEVICES = 8;
+/** Device list hash = BLAKE2b-256: 128-bit collision resistance, as the group state hash. */
+export const DEVICE_LIST_HASH_BYTES = 32;
+/** Account fingerprint = BLAKE2b-256, displayed like an identity fingerprint. */
+export const ACCOUNT_FINGERPRINT_BYTES = FINGERPRINT_BYTES;
+/**
+ * Second byte of the account structures (after PROTOCOL_VERSION); 0x50.. keeps clear of the
+ * handshake (0x10..), session (0x20..), group (0x30..) and attachment (0x40) tags.
+ */
+export const ACCOUNT_FORMAT_TAGS = {
+  accountKeyPair: 0x50,
+  deviceList: 0x51,
+} as const;

@@ -18,8 +18,12 @@ export const CRYPTO_ERROR_CODES = [
   'broken_chain', // a record's previous-state hash is not the hash of the state held (fork/forgery)
   'not_authorized', // the author may not make this change (not an admin / not a member / not self)
   'invalid_change', // a well-formed change that does not apply (add a member twice, remove a stranger)
-  'fork', // a key, message or record bound to another membership transcript of the same epoch
+  'fork', // a key, message or record bound to another membership transcript of the same epoch; two device lists of one version
   'stale_key', // a group sender key made before the last removal (its sender had to rotate) or after the epoch it is used in
+  // device lists (crypto/device-list.ts): why a list served for a contact is refused
+  'wrong_account', // a device list for another username than the one asked for
+  'account_key_changed', // a device list under another account key than the one pinned for the contact
+  'stale_device_list', // a device list older than the last one accepted (a rollback)
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];

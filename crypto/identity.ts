@@ -107,10 +107,17 @@ export function fingerprint(pub: PublicIdentity): string {
  * mod 100000, written as 5 zero-padded digits.
  */
 export function safetyNumberHalf(user: string, identity: PublicIdentity): string {
+  return safetyNumberDigits(LABELS.safetyNumber, user, fingerprintBytes(identity));
+}
+
+/**
+ * The half computation shared by identities (§5) and account keys (crypto/account.ts), which differ
+ * only in the label and the fingerprint fed in.
+ */
+export function safetyNumberDigits(label: string, user: string, fp: Uint8Array): string {
   if (!isValidUsername(user)) throw new CryptoError('invalid_argument', `invalid username: ${JSON.stringify(user)}`);
-  const fp = fingerprintBytes(identity);
   const s = sodium();
-  let h = s.crypto_generichash(64, concat(utf8(LABELS.safetyNumber), lp(utf8(user)), fp), null);
+  let h = s.crypto_generichash(64, concat(utf8(label), lp(utf8(user)), fp), null);
   for (let i = 0; i < SAFETY_NUMBER_ITERATIONS; i++) h = s.crypto_generichash(64, concat(h, fp), null);
   let digits = '';
   for (let k = 0; k < SAFETY_NUMBER_HALF_DIGITS / 5; k++) {
@@ -126,8 +133,11 @@ export function safetyNumber(
   a: { user: string; identity: PublicIdentity },
   b: { user: string; identity: PublicIdentity },
 ): string {
-  const ha = safetyNumberHalf(a.user, a.identity);
-  const hb = safetyNumberHalf(b.user, b.identity);
+  return joinSafetyNumberHalves(safetyNumberHalf(a.user, a.identity), safetyNumberHalf(b.user, b.identity));
+}
+
+/** Sorting the halves gives both sides one number, whoever computes it. */
+export function joinSafetyNumberHalves(ha: string, hb: string): string {
   return ha <= hb ? ha + hb : hb + ha;
 }
 

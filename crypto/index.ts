@@ -16,3 +16,5 @@ export * from './ratchet.js';
 export * from './session.js';
 export * from './group/index.js';
 export * from './attachment.js';
+export * from './account.js';
+export * from './device-list.js';

@@ -84,8 +84,10 @@ async function main(): Promise<void> {
     section('what the relay holds meanwhile');
     showRelayStorage();
 
-    section('bob reads and answers');
+    section('bob reads (a first message from someone new is a request) and answers');
     fastchat('bob', ['inbox']);
+    fastchat('bob', ['requests']);
+    fastchat('bob', ['requests', 'accept', '@alice']);
     fastchat('bob', ['send', '@alice', 'Sounds good, see you there.']);
     fastchat('alice', ['inbox']);
 

@@ -12,8 +12,12 @@ import { Tmux } from './util/tmux.js';
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-/** One chat line as the pane shows it: "2025-01-31 14:05  @bob: text" (the text matched exactly). */
-const chatLine = (who: string, text: string): RegExp => new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  ${who}: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+/**
+ * One chat line as the pane shows it: "2025-01-31 14:05  @bob: text" (the text matched exactly);
+ * our own lines end with their state, "  (sent)".
+ */
+const chatLine = (who: string, text: string): RegExp =>
+  new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  ${who}: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${who === 'you' ? '  \\((queued|sent|delivered)\\)' : ''}$`, 'm');
 
 async function inbox(home: TestHome): Promise<any[]> {
   return jsonLines((await home.ok(['inbox', '--json'])).stdout);

@@ -109,7 +109,7 @@ describe('what a peer can make the receiver see', () => {
   it('keeps the key-change mark on a message in inbox, history, --json and chat, before and after the key is accepted', async (t) => {
     await carol.ok(['send', '@bob', 'before the change']);
     await bob.ok(['inbox']);
-    await carol.ok(['keygen', '--force']); // a new identity: what a forger with carol's account would have
+    await carol.ok(['keygen', '--force', '--yes']); // a new identity: what a forger with carol's account would have
     await carol.ok(['send', '@bob', 'trust me, new phone']);
     const seen = await bob.ok(['inbox']);
     assert.match(seen.stdout, /@carol \[KEY CHANGED\]: trust me, new phone/);

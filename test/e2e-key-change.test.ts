@@ -53,7 +53,7 @@ describe('key changes against a hostile relay', () => {
   it('verify --accept refuses a key the relay swapped in after the user compared its safety number', async () => {
     const { alice, bob, mallory } = await homes('alice', 'bob', 'mallory');
     await converse(alice, bob);
-    await bob.ok(['keygen', '--force']); // a real key change, re-published
+    await bob.ok(['keygen', '--force', '--yes']); // a real key change, re-published
     assert.equal((await alice.run(['send', `@${bob.name}`, 'still you?'])).code, 4);
     const compared = await safetyNumber(alice, bob); // alice reads this one to bob over the phone
     // Meanwhile the relay delivers a first message made with mallory's key "from bob": the pending key is now mallory's.

@@ -116,7 +116,7 @@ describe('fastchat between two homes', () => {
 
   it('blocks sending with exit 4 after the peer re-keys, until verify --accept', async () => {
     const fpBefore = JSON.parse((await alice.ok(['fingerprint', '@bob', '--json'])).stdout);
-    await bob.ok(['keygen', '--force']); // re-publishes the new keys, since bob is logged in
+    await bob.ok(['keygen', '--force', '--yes']); // re-publishes the new keys, since bob is logged in
     const blocked = await alice.run(['send', '@bob', 'are you still you?']);
     assert.equal(blocked.code, 4);
     assert.match(blocked.stderr, /identity key of @bob has changed/);

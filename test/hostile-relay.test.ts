@@ -198,7 +198,7 @@ describe('a hostile relay against two homes', () => {
     const [captured] = hostile.sentBy(alice.name, bob.name);
     assert.deepEqual(texts((await inbox(bob)).messages), ['alice8:the first message']);
     // alice re-keys; bob accepts the new key, which drops the session the first message made.
-    await alice.ok(['keygen', '--force']);
+    await alice.ok(['keygen', '--force', '--yes']);
     await alice.ok(['send', '@bob8', 'new key, same alice']);
     await bob.ok(['inbox']);
     const compared = JSON.parse((await bob.ok(['fingerprint', '@alice8', '--json'])).stdout).safetyNumber as string;

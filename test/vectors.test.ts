@@ -248,3 +248,41 @@ test('the attachment vector is rebuilt from PROTOCOL.md alone: keys, commitment,
     assert.equal(spec.hex(a.blob), c.blob, c.name);
   }
 });
+
+test('the devices vector is rebuilt from PROTOCOL.md alone: account keys, safety number, every list, and each refused list\'s error', () => {
+  const v = vectors('devices');
+  const halves: string[] = [];
+  for (const a of v.accounts as J[]) {
+    const kp = spec.accountKey(spec.seedStream(a.seed));
+    assert.equal(spec.hex(kp.publicKey), a.publicKey, a.user);
+    assert.equal(spec.hex(spec.cat(Uint8Array.of(1, 0x50), kp.privateKey)), a.accountKeyPairEncoded, a.user);
+    const fp = spec.accountFingerprint(kp.publicKey);
+    assert.equal(spec.hex(fp), a.fingerprintBytes, a.user);
+    const half = spec.safetyNumberHalf('fastchat/v1/account/safety-number', a.user, fp);
+    assert.equal(half, a.safetyNumberHalf, a.user);
+    halves.push(half);
+  }
+  assert.equal(v.accountSafetyNumber, halves.sort().join(''));
+
+  const alice = spec.accountKey(spec.seedStream('devices/alice/account'));
+  const devices: spec.Device[] = (v.devices as J[]).map((d, i) => {
+    const id = spec.identity(spec.seedStream(`devices/alice/device-${i + 1}`));
+    assert.deepEqual([spec.hex(id.dhPublic), spec.hex(id.signPublic), d.addedAt, d.device], [d.dhPublic, d.signPublic, 1_767_225_600_000 + (i + 1) * 60_000, i + 1]);
+    return { device: i + 1, dhPublic: id.dhPublic, signPublic: id.signPublic, addedAt: d.addedAt };
+  });
+  let prev: { version: number; body: Uint8Array } | null = null;
+  for (const l of v.lists as J[]) {
+    const body = spec.deviceListBody('alice', alice.publicKey, l.version, prev === null ? new Uint8Array(32) : spec.deviceListHash(prev.body), l.deviceIds.map((n: number) => devices[n - 1]!));
+    const list = spec.signDeviceList(alice.privateKey, body);
+    assert.deepEqual([spec.hex(body), spec.hex(list), spec.hex(spec.deviceListHash(body))], [l.body, l.encoded, l.hash], `version ${l.version}`);
+    assert.equal(spec.deviceListVerdict('alice', alice.publicKey, prev, list), 'accepted');
+    prev = { version: l.version, body };
+  }
+  assert.equal((v.lists as J[]).length, 3);
+
+  const held = (n: number) => (n === 0 ? null : { version: n, body: spec.unhex(v.lists[n - 1].body) });
+  for (const r of v.refused as J[]) {
+    assert.equal(spec.deviceListVerdict('alice', alice.publicKey, held(r.held), spec.unhex(r.list)), r.expect, r.name);
+  }
+  assert.deepEqual(new Set((v.refused as J[]).map((r) => r.expect)), new Set(['account_key_changed', 'bad_signature', 'wrong_account', 'stale_device_list', 'fork', 'broken_chain', 'malformed']));
+});

@@ -8,22 +8,35 @@ export function register(program: Command): void {
     .argument('<peer>', '@username or #group')
     .addHelpText(
       'after',
-      "\nInside: /who, /history N, /verify [confirm], /file PATH (send a file), /help, /quit (or Ctrl-D,\nCtrl-C), and @user or #group to switch conversation. Quote a #group in a shell, where # starts a\ncomment.\nExamples:\n  fastchat chat @bob\n  fastchat chat '#team'",
+      [
+        '',
+        'Inside:',
+        '  text + Enter       send it (shown with its state: queued, sent, delivered, failed)',
+        '  //text             send a line that starts with /',
+        '  @user, #group      switch conversation',
+        '  /list              conversations with unread counts',
+        '  /requests          message requests and group invitations; /accept, /block, /unblock [@user|#group]',
+        '  /who, /history N, /verify [confirm], /file PATH (send a file; ~ is your home folder), /help',
+        '  /quit, Ctrl-D, Ctrl-C',
+        'A paste of several lines asks once: one message, one message per line, or none.',
+        'A second chat on the same home works through the first one\'s relay connection.',
+        'Quote a #group in a shell, where # starts a comment.',
+        'Examples:',
+        '  fastchat chat @bob',
+        "  fastchat chat '#team'",
+      ].join('\n'),
     )
     .action(async (peerArg: string) => {
       const { isGroupArg, parsePeer } = await import('../format.js');
-      let peer = isGroupArg(peerArg) ? peerArg : parsePeer(peerArg);
+      if (!isGroupArg(peerArg)) parsePeer(peerArg); // a usage error before any passphrase prompt
       const { CliError } = await import('../errors.js');
       const { openClient, ourAddress } = await import('../core/context.js');
-      const { Chat } = await import('../chat/chat.js');
+      const { Chat, conversationOf } = await import('../chat/chat.js');
       const c = await openClient();
       try {
-        if (isGroupArg(peer)) {
-          const { labelOf, resolveGroup } = await import('../core/groups.js');
-          peer = `#${labelOf(c, resolveGroup(c, peer))}`;
-        }
-        if (ourAddress(c).user === peer) throw new CliError('self', 'chatting with yourself is not supported');
-        const chat = new Chat(c, peer);
+        const conv = conversationOf(c, peerArg);
+        if (conv.kind === 'user' && ourAddress(c).user === conv.peer) throw new CliError('self', 'chatting with yourself is not supported');
+        const chat = new Chat(c, conv);
         await chat.start();
         if (chat.fatal) throw chat.fatal;
       } finally {

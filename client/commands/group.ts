@@ -47,7 +47,12 @@ export function register(program: Command): void {
     .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
       const list = await users(userArgs);
       const { createGroupCmd } = await import('../core/groups.js');
-      await withClient(async (c) => printChange(await createGroupCmd(c, bare(name), list), 'created', opts.json));
+      const { acceptUsers } = await import('../core/requests.js');
+      await withClient(async (c) => {
+        const r = await createGroupCmd(c, bare(name), list);
+        acceptUsers(c, list); // whom we put in a group we talk to: not strangers
+        await printChange(r, 'created', opts.json);
+      });
     });
 
   for (const [op, desc] of [
@@ -64,7 +69,12 @@ export function register(program: Command): void {
       .action(async (name: string, userArgs: string[], opts: { json?: boolean }) => {
         const list = await users(userArgs);
         const { changeGroupCmd } = await import('../core/groups.js');
-        await withClient(async (c) => printChange(await changeGroupCmd(c, name, { op, users: list }), op === 'add' ? 'added to' : op === 'remove' ? 'removed from' : 'promoted in', opts.json));
+        const { acceptUsers } = await import('../core/requests.js');
+        await withClient(async (c) => {
+          const r = await changeGroupCmd(c, name, { op, users: list });
+          if (op === 'add') acceptUsers(c, list);
+          await printChange(r, op === 'add' ? 'added to' : op === 'remove' ? 'removed from' : 'promoted in', opts.json);
+        });
       });
   }
 

@@ -1,5 +1,23 @@
 // `fastchat inbox [--wait SECONDS] [--json]`
 import type { Command } from 'commander';
+import type { DB } from '../core/db.js';
+
+type Queued = { pairwise: number[]; group: number[] };
+
+function queuedOwn(db: DB): Queued {
+  const seqs = (table: string): number[] =>
+    (db.prepare(`SELECT seq FROM ${table} WHERE direction = 'out' AND status = 'queued'`).all() as { seq: number }[]).map((r) => r.seq);
+  return { pairwise: seqs('messages'), group: seqs('group_messages') };
+}
+
+/** How many of the messages that were queued are now sent (or already delivered). */
+function sentSince(db: DB, before: Queued): number {
+  const sent = (table: string, seqs: number[]): number =>
+    seqs.length === 0
+      ? 0
+      : (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('sent', 'delivered')`).get(JSON.stringify(seqs)) as { n: number }).n;
+  return sent('messages', before.pairwise) + sent('group_messages', before.group);
+}
 
 export function register(program: Command): void {
   program
@@ -23,6 +41,24 @@ export function register(program: Command): void {
         // Messages print from the store (what is unread, oldest first), not from the frames: a
         // message is marked shown only once its line left this process (client/unread-printer.ts).
         const printer = new UnreadPrinter(c, Boolean(opts.json));
+        // One home, one relay connection: while a chat of this home holds it, that chat receives
+        // (and stores) everything; opening a second connection would knock it off. Print what it
+        // stored and left unread, and ask it to send what is queued.
+        const { chatOwnerPid, pokeOwner } = await import('../chat/share.js');
+        const owner = await chatOwnerPid(c.home.dir);
+        if (owner !== undefined) {
+          process.stderr.write(`a chat of this home (pid ${owner}) holds the relay connection; printing what it received and left unread\n`);
+          await pokeOwner(c.home.dir);
+          await printer.all();
+          const { announceRequests } = await import('../request-lines.js');
+          const announced = announceRequests(c, Boolean(opts.json));
+          if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
+          return;
+        }
+        // Our messages waiting to be sent when this run starts: those it gets out are said, so an
+        // inbox that only sent is not "no new messages". Counted by row, so a queued message that
+        // ends failed or expired is not counted as sent.
+        const queuedBefore = queuedOwn(c.db);
         const r = await syncInbox(c, t, {
           waitSeconds,
           onWarning: warn,
@@ -58,6 +94,8 @@ export function register(program: Command): void {
           }
         }
         await printer.all();
+        const { announceRequests } = await import('../request-lines.js');
+        const announced = announceRequests(c, Boolean(opts.json));
         if (r.gaps.length > 0) {
           const { gapLine } = await import('../core/gaps.js');
           warn(gapLine(r.gaps));
@@ -74,10 +112,12 @@ export function register(program: Command): void {
         for (const f of r.groups.failed) warn(`a group message was not sent (${f.code}: ${f.message})`);
         if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
+        const sentNow = sentSince(c.db, queuedBefore);
+        if (sentNow > 0 && !opts.json) process.stderr.write(`sent ${sentNow} queued message${sentNow === 1 ? '' : 's'}\n`);
         if (!r.drained) {
           const left = r.left === undefined || r.left === 0 ? 'some messages may still be' : `${r.left} message${r.left === 1 ? ' is' : 's are'} still`;
           process.stderr.write(`stopped before the relay had sent everything: ${left} queued there (run fastchat inbox again)\n`);
-        } else if (!opts.json && printer.shown === 0) process.stderr.write('no new messages\n');
+        } else if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
       } finally {
         c.close();
       }

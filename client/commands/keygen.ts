@@ -1,18 +1,30 @@
-// `fastchat keygen [--force]`
+// `fastchat keygen [--force [--yes]]`
 import type { Command } from 'commander';
 
 export function register(program: Command): void {
   program
     .command('keygen')
     .description('create the identity key, prekeys and the encrypted keystore of this home')
-    .option('--force', 'replace existing keys (deletes this home\'s sessions, contacts and history)')
+    .option('--force', 'replace existing keys: says what it deletes (sessions, contacts, history), then asks you to type the username')
+    .option('--yes', 'with --force: do not ask (for scripts)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nThe passphrase comes from FASTCHAT_PASSPHRASE or a hidden prompt.\nExample:\n  FASTCHAT_HOME=/tmp/alice fastchat keygen')
-    .action(async (opts: { force?: boolean; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nThe passphrase comes from FASTCHAT_PASSPHRASE or a hidden prompt.\n--force without --yes needs a terminal to confirm on.\nExamples:\n  FASTCHAT_HOME=/tmp/alice fastchat keygen\n  fastchat keygen --force',
+    )
+    .action(async (opts: { force?: boolean; yes?: boolean; json?: boolean }) => {
       const { keygen, ownFingerprint } = await import('../core/keygen.js');
-      const { loadToken } = await import('../core/config.js');
+      const { loadConfig, loadToken } = await import('../core/config.js');
+      const { hasKeys, homePaths } = await import('../core/home.js');
       const { print, printJson, warn } = await import('../format.js');
+      const home = homePaths();
+      if (opts.force && hasKeys(home)) await confirmReplace(home, loadConfig(home).username, opts.yes === true);
       const c = await keygen({ force: opts.force === true, warn });
+      if (opts.force) {
+        // An unlock agent holds the keys just replaced: end it.
+        const { lockAgent } = await import('../core/passphrase.js');
+        await lockAgent(c.home);
+      }
       try {
         let published = false;
         // After --force on a registered home, the relay still has the old bundle: replace it now.
@@ -38,4 +50,40 @@ export function register(program: Command): void {
         c.close();
       }
     });
+}
+
+/**
+ * Says exactly what `keygen --force` deletes, then asks for the username to be typed (the home's
+ * folder name when it has no account): a replaced identity cannot be undone, and every contact
+ * sees a changed key. `--yes` skips the question; without a terminal it is required.
+ */
+async function confirmReplace(home: { dir: string }, username: string | undefined, yes: boolean): Promise<void> {
+  const { inventory } = await import('../core/home-inventory.js');
+  const { homePaths } = await import('../core/home.js');
+  const { CliError } = await import('../errors.js');
+  const { basename } = await import('node:path');
+  const inv = inventory(homePaths(home.dir));
+  const n = (k: number, one: string, many = `${one}s`): string => `${k} ${k === 1 ? one : many}`;
+  const lines = [
+    `keygen --force replaces the keys of ${home.dir}${username ? ` (@${username})` : ''} and deletes:`,
+    `  the identity key: contacts see a changed key and must verify you again`,
+    `  ${n(inv.contacts, 'contact')} with their verification, ${n(inv.sessions, 'session')}`,
+    `  ${n(inv.messages, 'message')} of history${inv.unsent > 0 ? `, of them ${n(inv.unsent, 'message')} not sent yet` : ''}`,
+    `  ${n(inv.groups, 'group')} (you stop receiving their messages until an admin adds you again)`,
+    `kept: the relay account and login, and the ${n(inv.files, 'received file')} in ${home.dir}/files`,
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+  if (yes) return;
+  const word = username ?? basename(home.dir);
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new CliError('confirmation_needed', 'keygen --force needs a confirmation; nothing was changed', { hint: 'run it in a terminal, or add --yes' });
+  }
+  const readline = await import('node:readline/promises');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const typed = (await rl.question(`type ${username ? 'the username' : 'the folder name'} (${word}) to go on: `)).trim().replace(/^@/, '');
+    if (typed !== word) throw new CliError('not_confirmed', 'not confirmed; nothing was changed');
+  } finally {
+    rl.close();
+  }
 }

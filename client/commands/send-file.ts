@@ -25,7 +25,9 @@ export function register(program: Command): void {
       const { humanBytes, safeFileName } = await import('../core/files/names.js');
       const c = await openClient();
       try {
-        const r = await sendFile(c, peer, path, caption, !opts.json);
+        // While a chat of this home holds the relay connection, its socket does a group's receive pass.
+        const { ownerSyncer } = await import('../chat/share.js');
+        const r = await sendFile(c, peer, path, caption, !opts.json, isGroupArg(to) ? await ownerSyncer(c.home.dir) : undefined);
         const where = r.group === null ? `@${r.to}` : `#${r.group}`;
         if (opts.json) printJson(r);
         else if (r.status === 'sent') print(`sent ${safeFileName(r.file.name)} (${humanBytes(r.file.size)}) to ${where}`);

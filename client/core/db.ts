@@ -90,6 +90,21 @@ CREATE TABLE IF NOT EXISTS seen (
   at INTEGER NOT NULL,
   PRIMARY KEY (sender, device, client_id)
 );
+-- Message requests and blocks (client/core/requests.ts). No row: a user never seen.
+CREATE TABLE IF NOT EXISTS peer_states (
+  username TEXT PRIMARY KEY,
+  state TEXT NOT NULL CHECK (state IN ('accepted', 'request', 'blocked')),
+  since INTEGER NOT NULL,
+  dropped INTEGER NOT NULL DEFAULT 0,  -- a request's messages past its bound: counted, not kept
+  relay_pending TEXT CHECK (relay_pending IN ('block', 'unblock')) -- not yet told to the relay
+);
+-- Groups we were added to by someone not accepted: hidden until accepted.
+CREATE TABLE IF NOT EXISTS group_invites (
+  group_id BLOB PRIMARY KEY,
+  inviter TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  dropped INTEGER NOT NULL DEFAULT 0
+);
 ${GROUP_SCHEMA}`;
 
 /**
@@ -144,8 +159,23 @@ export function openDb(path: string): DB {
   db.exec(SCHEMA);
   addMissingColumns(db);
   db.exec(ADDED_INDEXES);
+  acceptKnownPeers(db);
   for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
   return db;
+}
+
+/**
+ * A home from before message requests: everyone it already holds a contact or a conversation with
+ * counts as accepted, so upgrading turns no existing conversation into a request. Once per home.
+ */
+function acceptKnownPeers(db: DB): void {
+  if (getMeta(db, 'peer_states') !== undefined) return;
+  db.transaction(() => {
+    db.prepare(
+      "INSERT OR IGNORE INTO peer_states (username, state, since) SELECT username, 'accepted', ? FROM (SELECT username FROM contacts UNION SELECT peer FROM messages)",
+    ).run(Date.now());
+    setMeta(db, 'peer_states', '1');
+  }).immediate();
 }
 
 /**

@@ -61,11 +61,35 @@ async function send(a: Client, b: Client, text: string) {
 }
 
 describe('receiving messages', () => {
+  const requests = process.env.FASTCHAT_REQUESTS;
   before(async () => {
     await sodiumReady();
     root = mkdtempSync(join(tmpdir(), 'fastchat-incoming-'));
+    // These are about sessions and receipts between people who talk; a stranger's first message
+    // is a request (requests.ts), tested on its own below.
+    process.env.FASTCHAT_REQUESTS = 'off';
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
+  after(() => {
+    rmSync(root, { recursive: true, force: true });
+    if (requests === undefined) delete process.env.FASTCHAT_REQUESTS;
+    else process.env.FASTCHAT_REQUESTS = requests;
+  });
+
+  it('keeps a stranger\'s first message as a request: stored, flagged, no receipt queued', async () => {
+    process.env.FASTCHAT_REQUESTS = 'on';
+    try {
+      const alice = makeClient('alice');
+      const bob = makeClient('bob');
+      const [f] = await send(alice, bob, 'hello bob');
+      const r = processIncoming(bob, f!);
+      assert.equal(r.kind === 'text' && r.request, true, JSON.stringify(r));
+      const receipts = bob.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'receipt'").get() as { n: number };
+      assert.equal(receipts.n, 0);
+      assert.equal((bob.db.prepare("SELECT COUNT(*) AS n FROM messages WHERE peer = 'alice'").get() as { n: number }).n, 1);
+    } finally {
+      process.env.FASTCHAT_REQUESTS = 'off';
+    }
+  });
 
   it('decrypts a first message, trusts the sender on first use and queues a receipt', async () => {
     const alice = makeClient('alice');

@@ -22,6 +22,9 @@ import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
 import type { MessageFrame } from './relay-ws.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
+import { listGroups } from './group-store.js';
+import { admitInvitedGroupMessage, admitMessage, invitedGroups, noteInvitation, standing } from './requests.js';
+import { utf8 } from '../../crypto/encoding.js';
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
@@ -40,7 +43,11 @@ export type Incoming =
       /** A group message sent at an epoch that had ended when it arrived (read within the grace). */
       beforeChange?: boolean;
       file?: FileRef;
+      /** From a stranger (client/core/requests.ts): kept, not shown as a message. */
+      request?: true;
     }
+  // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
+  | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
   | { kind: 'receipt'; from: string; id: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
@@ -117,7 +124,7 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
     c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
     try {
       const envelope = fromBase64url(f.body);
-      if (isGroupMessageBody(envelope)) return receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, envelope);
+      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, envelope));
       let plaintext: Uint8Array;
       let identity: PublicIdentity;
       let identityChanged = false;
@@ -165,7 +172,12 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');
-        return receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, identity, p);
+        // A group that appears with this change is one we were added to: an invitation when the
+        // one who added us is not accepted (requests.ts).
+        const before = p.type === 'group_change' ? new Set(listGroups(c).map((g) => g.idHex)) : undefined;
+        const r = receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, identity, p);
+        if (before) for (const g of listGroups(c)) if (!before.has(g.idHex)) noteInvitation(c, g.idHex, from.user);
+        return r;
       }
       if (p.type === 'receipt') {
         // A receipt changes what we believe about our own messages, so it is taken only from the
@@ -178,15 +190,23 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         return { kind: 'receipt', from: from.user, id: p.id };
       }
       const file = p.type === 'file' ? p.file : undefined;
+      const body = c.sealer.seal('message', [from.user, 'in', p.id], utf8(file ? fileLine(file, p.text) : p.text));
+      // A blocked user's message is not kept; a stranger's is a request, kept within its bound.
+      const admit = admitMessage(c, from.user, body);
+      if (admit === 'drop') {
+        c.db.prepare('DELETE FROM seen WHERE sender = ? AND device = ? AND client_id = ?').run(from.user, from.device, f.clientId);
+        return { kind: 'dropped', from: from.user, reason: standing(c, from.user) === 'blocked' ? 'blocked' : 'request_full' };
+      }
       const inserted = c.db
         .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, relay_at, status, identity_changed, unread) VALUES (?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
-        .run(p.id, from.user, Buffer.from(c.sealer.seal('message', [from.user, 'in', p.id], new TextEncoder().encode(file ? fileLine(file, p.text) : p.text))), p.sentAt, receivedAt, f.sentAt, identityChanged ? 1 : 0, nextArrival(c.db));
+        .run(p.id, from.user, Buffer.from(body), p.sentAt, receivedAt, f.sentAt, identityChanged ? 1 : 0, nextArrival(c.db));
       if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
       // The blob is fetched after this transaction (network); the key waits sealed in the store.
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });
-      // Receipts go only to a trusted identity: an unverified new key learns nothing from us.
-      if (!identityChanged) queueReceipt(c, from.user, p.id);
-      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}) };
+      // Receipts go only to a trusted identity: an unverified new key learns nothing from us, and
+      // a stranger learns nothing until the request is accepted (requests.ts sends them then).
+      if (!identityChanged && admit === 'show') queueReceipt(c, from.user, p.id);
+      return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}), ...(admit === 'request' ? { request: true as const } : {}) };
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
       if (reason === undefined) throw e;
@@ -197,4 +217,19 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       return { kind: 'failed', from: from.user, device: from.device, id: f.clientId, reason, message: FAILURE_TEXT[reason] ?? reason, receivedAt };
     }
   });
+}
+
+/**
+ * A group message just stored: one from a blocked member is removed again (never shown), and one
+ * in a group still an invitation is kept only within the invitation's bound. (Stored first, so
+ * the sender's chain advances as in every other member's client.)
+ */
+function admitGroupMessage(c: Client, r: Incoming): Incoming {
+  if (r.kind !== 'text' || !r.group) return r;
+  const blocked = standing(c, r.from) === 'blocked';
+  if (!blocked && (!invitedGroups(c).has(r.group.id) || admitInvitedGroupMessage(c, r.group.id))) return r;
+  const gid = Buffer.from(r.group.id, 'hex');
+  c.db.prepare("DELETE FROM group_messages WHERE group_id = ? AND sender = ? AND direction = 'in' AND id = ?").run(gid, r.from, r.id);
+  if (r.file) c.db.prepare('DELETE FROM incoming_files WHERE sender = ? AND message_id = ?').run(r.from, r.id);
+  return { kind: 'dropped', from: r.from, reason: blocked ? 'blocked' : 'request_full' };
 }

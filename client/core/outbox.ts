@@ -23,6 +23,8 @@ import { sendRefusal, storeAlarm } from './send-guard.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
 import { staleSignedPreKey } from './stale-prekey.js';
 import { RejectedIdentity, UntrustedIdentity } from './trust-errors.js';
+import { markAccepted } from './requests.js';
+import { syncBlocks } from './block-sync.js';
 
 export { UntrustedIdentity };
 
@@ -37,6 +39,8 @@ export function queueText(c: Client, peer: string, text: string, file?: FileRef)
   // A file message (client/core/files/) takes the same path; its history line names the file.
   const payload: Payload | FilePayload = file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt };
   tx(c.db, () => {
+    // Writing to someone accepts them (and answers their request, if they sent one).
+    markAccepted(c, peer);
     insertQueued(c, peer, payload);
     c.db
       .prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')")
@@ -327,6 +331,7 @@ function markSentIfDone(c: { db: DB }, peer: string, messageId: string): void {
 export async function deliverOutbox(c: Client, t: RelayTarget, socket?: RelaySocket): Promise<FlushReport & { held: string[] }> {
   let sealed: SealReport;
   try {
+    await syncBlocks(c, t);
     sealed = await encryptQueued(c, t);
   } catch (e) {
     if (!isUnreachable(e)) throw e;

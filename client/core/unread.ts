@@ -29,19 +29,25 @@ interface Row extends StoredRow {
 
 /**
  * Up to `limit` unread messages with an arrival number above `after`, across conversations, in the
- * order they arrived.
+ * order they arrived. Message requests, blocked users and group invitations not accepted are left
+ * out: they are announced as one line each (client/core/requests.ts), not printed as messages.
  */
 export function unreadAfter(c: Client, after: number, limit: number): UnreadMessage[] {
   const direct = c.db
     .prepare(
       `SELECT seq, unread, id, direction, peer AS from_user, NULL AS group_id, body, sent_at, received_at, relay_at, status, error, identity_changed, 0 AS before_change
-       FROM messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
+       FROM messages WHERE unread > ? AND direction = 'in'
+         AND peer NOT IN (SELECT username FROM peer_states WHERE state IN ('request', 'blocked'))
+       ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
   const group = c.db
     .prepare(
       `SELECT seq, unread, id, direction, sender AS from_user, group_id, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed, before_change
-       FROM group_messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
+       FROM group_messages WHERE unread > ? AND direction = 'in'
+         AND group_id NOT IN (SELECT group_id FROM group_invites)
+         AND sender NOT IN (SELECT username FROM peer_states WHERE state = 'blocked')
+       ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
   const rows = [...direct.map((r) => ['messages', r] as const), ...group.map((r) => ['group_messages', r] as const)]

@@ -5,6 +5,7 @@ import { errorBody, httpStatus, RelayError, toRelayError } from '../errors.js';
 import { errInfo } from '../delivery/submitter.js';
 import { accountRoutes } from './accounts.js';
 import { blobRoutes } from './blobs.js';
+import { blockRoutes } from './blocks.js';
 import type { Env } from './auth.js';
 import { keyRoutes } from './keys.js';
 import { messageRoutes } from './messages.js';
@@ -17,6 +18,7 @@ export function createApp(ctx: RelayContext): Hono<Env> {
   app.route('/', keyRoutes(ctx));
   app.route('/', messageRoutes(ctx));
   app.route('/', blobRoutes(ctx));
+  app.route('/', blockRoutes(ctx));
 
   app.notFound(() => {
     throw new RelayError('not_found', 'no such route');

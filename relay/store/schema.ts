@@ -128,6 +128,15 @@ CREATE TABLE IF NOT EXISTS relay_meta (
   key   TEXT PRIMARY KEY,
   value
 ) WITHOUT ROWID;
+
+-- Whom each account refuses messages from (sqlite-blocks.ts): the relay queues nothing from
+-- \`blocked\` for \`blocker\`.
+CREATE TABLE IF NOT EXISTS blocks (
+  blocker    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  blocked    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+) WITHOUT ROWID;
 `;
 
 /**

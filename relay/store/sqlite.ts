@@ -15,6 +15,7 @@ import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
+import { SqliteBlocks } from './sqlite-blocks.js';
 import { SqliteCorrespondents } from './sqlite-correspondents.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, ExpiryPreview, ExpiredNotice, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
@@ -67,6 +68,7 @@ class SqliteStore implements SqliteRelayStore {
   private readonly s;
   readonly blobs: BlobIndex;
   readonly correspondents: SqliteCorrespondents;
+  readonly blocks: SqliteBlocks;
   private readonly bump;
 
   constructor(
@@ -78,6 +80,7 @@ class SqliteStore implements SqliteRelayStore {
     this.bump = (): number => (bumpStmt.get() as { value: number }).value;
     this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
     this.correspondents = new SqliteCorrespondents(db);
+    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -342,12 +345,14 @@ class SqliteStore implements SqliteRelayStore {
       const f = this.s.fence.get(Buffer.from(r.fence.groupId)) as Row | undefined;
       if (f && r.fence.epoch < f.epoch) return fail('stale_epoch', `group epoch ${r.fence.epoch} is older than epoch ${f.epoch} already seen for this group`);
     }
-    const recipients = uniqueAddresses(r.to);
-    for (const to of recipients) {
+    const named = uniqueAddresses(r.to);
+    for (const to of named) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
       if (this.s.userExists.get(to.user) === undefined) return fail('unknown_user', `unknown user: ${to.user}`);
       return fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
     }
+    // Recipients who block the sender get nothing; the sender is answered as for any send.
+    const recipients = named.filter((to) => !this.blocks.blocks(to.user, r.sender.user));
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
       let q = usage.get(k);
@@ -371,6 +376,8 @@ class SqliteStore implements SqliteRelayStore {
     const expiresAt = now + limits.ttlMs;
     if (r.fence) this.s.raiseFence.run(Buffer.from(r.fence.groupId), r.fence.epoch, now, expiresAt);
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
+    // Everyone named blocks the sender: nothing is kept (the id is, so a resend is a duplicate).
+    if (recipients.length === 0) return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds: [] };
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
     const revealedTo = this.correspondents.record(r.sender.user, recipients.map((to) => to.user), now, expiresAt);

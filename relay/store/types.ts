@@ -265,6 +265,7 @@ export interface Store {
 
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
+  readonly blocks: BlockIndex;
   /** Who has sent whom a message (presence). */
   readonly correspondents: CorrespondentIndex;
 
@@ -272,3 +273,13 @@ export interface Store {
 }
 
 export type { RelayError };
+
+/** Whom each account refuses messages from (docs/RELAY.md "Blocks"). */
+export interface BlockIndex {
+  /** Adds a block; false when the blocker already has `max` (nothing added). Idempotent. */
+  block(blocker: string, blocked: string, now: number, max: number): boolean;
+  unblock(blocker: string, blocked: string): void;
+  list(blocker: string): string[];
+  /** Whether `recipient` blocks messages from `sender`. */
+  blocks(recipient: string, sender: string): boolean;
+}

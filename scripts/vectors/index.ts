@@ -10,6 +10,7 @@ import * as ratchet from './ratchet.js';
 import * as session from './session.js';
 import * as group from './group.js';
 import * as attachment from './attachment.js';
+import * as devices from './devices.js';
 
 export interface VectorArea {
   name: string;
@@ -27,6 +28,7 @@ export const AREAS: VectorArea[] = [
   { name: 'session', description: session.description, generate: session.generate },
   { name: 'group', description: group.description, generate: group.generate },
   { name: 'attachment', description: attachment.description, generate: attachment.generate },
+  { name: 'devices', description: devices.description, generate: devices.generate },
 ];
 
 /** Uint8Array → lowercase hex, recursively; everything else as JSON has it. */

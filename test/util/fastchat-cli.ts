@@ -2,7 +2,7 @@
 // cheap argon2 (the defaults would make every command take a quarter second longer), and `run`
 // spawns the real `node bin/fastchat.js`.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FASTCHAT_BIN } from './paths.js';
@@ -26,6 +26,9 @@ export interface TestHome {
 export const TEST_CLIENT_ENV: Record<string, string> = {
   FASTCHAT_KDF_MEMORY_KIB: '1024',
   FASTCHAT_KDF_ITERATIONS: '1',
+  // Most tests start conversations between fresh homes and read them at once; message requests
+  // (client/core/requests.ts) are tested where they are the subject, with FASTCHAT_REQUESTS=on.
+  FASTCHAT_REQUESTS: 'off',
 };
 
 /** A temp dir holding several homes; remove it with `cleanup()` in `after`. */
@@ -77,6 +80,15 @@ export function makeHome(root: string, name: string, extraEnv: Record<string, st
 export async function setUpUser(home: TestHome, relayUrl: string): Promise<void> {
   await home.ok(['keygen']);
   await home.ok(['register', home.name, '--relay', relayUrl]);
+}
+
+/** The process is gone, or a zombie (it has ended, only not been reaped yet). */
+export function processEnded(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
 }
 
 export function jsonLines(s: string): any[] {

@@ -528,3 +528,58 @@ export function groupVectors(): Record<string, unknown> {
     },
   };
 }
+
+// ---- Accounts and devices ------------------------------------------------------------------------
+export function accountKey(draw: (n: number) => Bytes) {
+  const kp = s().crypto_sign_seed_keypair(draw(32));
+  return { publicKey: kp.publicKey, privateKey: kp.privateKey };
+}
+export const accountFingerprint = (key: Bytes): Bytes => H(32, cat(text('fastchat/v1/account/fingerprint'), key));
+/** §5's half, with the label and fingerprint as parameters. */
+export function safetyNumberHalf(label: string, user: string, fp: Bytes): string {
+  let h = H(64, cat(text(label), lp(text(user)), fp));
+  for (let i = 0; i < 5200; i++) h = H(64, cat(h, fp));
+  let digits = '';
+  for (let k = 0; k < 6; k++) digits += String(Number(BigInt('0x' + hex(h.subarray(5 * k, 5 * k + 5))) % 100000n)).padStart(5, '0');
+  return digits;
+}
+export interface Device { device: number; dhPublic: Bytes; signPublic: Bytes; addedAt: number }
+export const deviceListBody = (user: string, key: Bytes, version: number, prevHash: Bytes, devices: Device[]): Bytes =>
+  cat(U8(1), U8(0x51), lp(text(user)), key, U32(version), prevHash, U8(devices.length), ...[...devices].sort((a, b) => a.device - b.device).map((d) => cat(U32(d.device), d.dhPublic, d.signPublic, U64(d.addedAt))));
+export const signDeviceList = (privateKey: Bytes, body: Bytes): Bytes => cat(body, s().crypto_sign_detached(cat(text('fastchat/v1/device-list/signature'), body), privateKey));
+export const deviceListHash = (body: Bytes): Bytes => H(32, cat(text('fastchat/v1/device-list/hash'), body));
+
+/** "Verifying a device list": the error code a contact holding `held` (or nothing) gives `list`, or "accepted". */
+export function deviceListVerdict(user: string, pinned: Bytes, held: { version: number; body: Bytes } | null, list: Bytes): string {
+  const num = (o: number, n: number) => Number(BigInt('0x' + (hex(list.subarray(o, o + n)) || '0')));
+  if (list.length < 2) return 'malformed';
+  if (list[0] !== 1) return 'unsupported_version';
+  if (list[1] !== 0x51 || list.length < 4) return 'malformed';
+  const ulen = num(2, 2);
+  let o = 4 + ulen;
+  const name = new TextDecoder().decode(list.subarray(4, o));
+  if (!/^[a-z0-9_]{3,32}$/.test(name) || list.length < o + 32 + 4 + 32 + 1) return 'malformed';
+  const key = list.subarray(o, o + 32);
+  const version = num(o + 32, 4);
+  const prevHash = list.subarray(o + 36, o + 68);
+  const n = list[o + 68]!;
+  o += 69;
+  if (version === 0 || n < 1 || n > 8 || list.length !== o + 76 * n + 64) return 'malformed';
+  const ids: number[] = [];
+  const keys = new Set<string>();
+  for (let i = 0; i < n; i++, o += 76) {
+    ids.push(num(o, 4));
+    keys.add('d' + hex(list.subarray(o + 4, o + 36))).add('s' + hex(list.subarray(o + 36, o + 68)));
+  }
+  if (ids.some((id, i) => id < 1 || id > 2 ** 31 - 1 || (i > 0 && id <= ids[i - 1]!)) || keys.size !== 2 * n) return 'malformed';
+  const body = list.subarray(0, o);
+  if (name !== user) return 'wrong_account';
+  if (!same(key, pinned)) return 'account_key_changed';
+  if (!s().crypto_sign_verify_detached(list.subarray(o), cat(text('fastchat/v1/device-list/signature'), body), pinned)) return 'bad_signature';
+  if (version === 1 && prevHash.some((b) => b !== 0)) return 'broken_chain';
+  if (held === null) return 'accepted';
+  if (version < held.version) return 'stale_device_list';
+  if (version === held.version) return same(body, held.body) ? 'accepted' : 'fork';
+  if (version !== held.version + 1 || !same(prevHash, deviceListHash(held.body))) return 'broken_chain';
+  return 'accepted';
+}

@@ -32,12 +32,20 @@ export class Tmux {
     return this.run('capture-pane', '-p', '-J', '-t', pane);
   }
 
-  /** Polls the pane until `re` matches its screen; throws with the screen after `timeoutMs`. */
-  async waitFor(pane: string, re: RegExp, timeoutMs = 15_000): Promise<string> {
+  /** The pane's screen and all its scrollback, wrapped lines joined. */
+  scrollback(pane: string): string {
+    return this.run('capture-pane', '-p', '-J', '-S', '-', '-t', pane);
+  }
+
+  /**
+   * Polls the pane until `re` matches its screen (or, with `scrolled`, its scrollback too); throws
+   * with the screen after `timeoutMs`.
+   */
+  async waitFor(pane: string, re: RegExp, timeoutMs = 15_000, opts: { scrolled?: boolean } = {}): Promise<string> {
     const until = Date.now() + timeoutMs;
     let s = '';
     while (Date.now() < until) {
-      s = this.screen(pane);
+      s = opts.scrolled ? this.scrollback(pane) : this.screen(pane);
       if (re.test(s)) return s;
       await new Promise((r) => setTimeout(r, 100));
     }

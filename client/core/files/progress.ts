@@ -3,10 +3,13 @@ import { humanBytes } from './names.js';
 
 export interface Progress {
   update(bytes: number): void;
+  /** The transfer finished: the bar is drawn complete and its line ended. */
   done(): void;
+  /** The transfer stopped (an error): the bar is taken off its line, so what is printed next starts a line of its own. */
+  clear(): void;
 }
 
-const NONE: Progress = { update() {}, done() {} };
+const NONE: Progress = { update() {}, done() {}, clear() {} };
 
 function clock(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--:--';
@@ -19,7 +22,10 @@ export function progressBar(label: string, total: number, enabled: boolean, out:
   const started = Date.now();
   let last = 0;
   let current = 0;
+  let drawn = false;
+  let ended = false;
   const draw = (): void => {
+    drawn = true;
     const secs = Math.max((Date.now() - started) / 1000, 0.001);
     const rate = current / secs;
     const frac = total > 0 ? Math.min(current / total, 1) : 1;
@@ -31,6 +37,7 @@ export function progressBar(label: string, total: number, enabled: boolean, out:
   };
   return {
     update(bytes) {
+      if (ended) return;
       current = bytes;
       const now = Date.now();
       if (now - last >= 100) {
@@ -39,8 +46,15 @@ export function progressBar(label: string, total: number, enabled: boolean, out:
       }
     },
     done() {
+      if (ended) return;
+      ended = true;
       draw();
       out.write('\n');
+    },
+    clear() {
+      if (ended) return;
+      ended = true;
+      if (drawn) out.write('\r\u001b[K');
     },
   };
 }

@@ -11,6 +11,7 @@ import { assertSendable } from '../send-guard.js';
 import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
 import { safeFileName } from './names.js';
+import { fileWaits } from '../requests.js';
 import { progressBar } from './progress.js';
 import { markFile, pendingFiles, type IncomingFile } from './store.js';
 import { attachmentBlobSize, decryptToFile, downloadBlob, uploadFile } from './transfer.js';
@@ -90,12 +91,21 @@ export async function fetchPendingFiles(c: Client, t: RelayTarget, outDir: strin
   mkdirSync(partDir, { recursive: true, mode: 0o700 });
   for (const f of pendingFiles(c)) {
     if (only && !only(f)) continue;
+    // From someone not accepted: waits for a yes (client/core/requests.ts).
+    if (fileWaits(c, f)) continue;
     const base = { id: f.id, from: f.from, group: f.group };
     const meta = { name: safeFileName(f.file.name), size: f.file.size, mime: f.file.mime };
     const part = join(partDir, `${f.file.blob}.blob`);
     try {
       const blobSize = attachmentBlobSize(f.file.size);
-      await downloadBlob(t, f.file.blob, blobSize, part, progressBar(`receiving ${meta.name}`, blobSize, showProgress));
+      // The bar's line is always ended (or cleared), so the next line printed starts a line of its own.
+      const bar = progressBar(`receiving ${meta.name}`, blobSize, showProgress);
+      try {
+        await downloadBlob(t, f.file.blob, blobSize, part, bar);
+        bar.done();
+      } finally {
+        bar.clear();
+      }
       const path = await decryptToFile(part, f.file, outDir);
       await rm(part, { force: true });
       markFile(c, f.from, f.id, 'done', path, null);
