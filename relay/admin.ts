@@ -39,8 +39,8 @@ export function normaliseUsername(input: string): string {
   return name;
 }
 
-export function listUsers(store: Store): AdminUser[] {
-  return store.listUsers().map((u) => ({
+export async function listUsers(store: Store): Promise<AdminUser[]> {
+  return (await store.listUsers()).map((u) => ({
     username: u.username,
     createdAt: new Date(u.createdAt).toISOString(),
     banned: u.bannedAt !== null,
@@ -51,27 +51,27 @@ export function listUsers(store: Store): AdminUser[] {
 }
 
 /** Bans an account: its tokens stop working and the relay closes its sockets. Idempotent. */
-export function banUser(store: Store, username: string, now: number): BanState {
+export async function banUser(store: Store, username: string, now: number): Promise<BanState> {
   const name = normaliseUsername(username);
-  const user = store.getUser(name);
+  const user = await store.getUser(name);
   if (!user) throw new RelayError('unknown_user', `unknown user: ${name}`);
   // Re-banning keeps the first ban time: it is the one the operator wants to see.
   const bannedAt = user.bannedAt ?? now;
-  if (user.bannedAt === null) store.setBanned(name, bannedAt);
+  if (user.bannedAt === null) await store.setBanned(name, bannedAt);
   return { username: name, banned: true, bannedAt: new Date(bannedAt).toISOString() };
 }
 
-export function unbanUser(store: Store, username: string): BanState {
+export async function unbanUser(store: Store, username: string): Promise<BanState> {
   const name = normaliseUsername(username);
-  if (!store.getUser(name)) throw new RelayError('unknown_user', `unknown user: ${name}`);
-  store.setBanned(name, null);
+  if (!(await store.getUser(name))) throw new RelayError('unknown_user', `unknown user: ${name}`);
+  await store.setBanned(name, null);
   return { username: name, banned: false, bannedAt: null };
 }
 
 /** Deletes an account with its devices, keys, sessions and queued messages. */
-export function deleteUser(store: Store, username: string): { username: string; deleted: true } {
+export async function deleteUser(store: Store, username: string): Promise<{ username: string; deleted: true }> {
   const name = normaliseUsername(username);
-  if (!store.deleteUser(name)) throw new RelayError('unknown_user', `unknown user: ${name}`);
+  if (!(await store.deleteUser(name))) throw new RelayError('unknown_user', `unknown user: ${name}`);
   return { username: name, deleted: true };
 }
 
@@ -107,11 +107,11 @@ export function acceptLoss(dbPath: string): DatabaseReport & { accepted: boolean
  * Senders get their expiry notices on their next connection. Blob files whose rows go are removed
  * by the relay's next sweep.
  */
-export function expireNow(store: Store, now: number, dryRun: boolean): { now: string; expiring: number; queued: number; expiringSessions: number; sessions: number; done: boolean; messages: number; notices: number; blobs: number } {
-  const p = store.expiryPreview(now);
+export async function expireNow(store: Store, now: number, dryRun: boolean): Promise<{ now: string; expiring: number; queued: number; expiringSessions: number; sessions: number; done: boolean; messages: number; notices: number; blobs: number }> {
+  const p = await store.expiryPreview(now);
   const base = { now: new Date(now).toISOString(), expiring: p.expiring, queued: p.queued, expiringSessions: p.expiringSessions, sessions: p.sessions };
   if (dryRun) return { ...base, done: false, messages: 0, notices: 0, blobs: 0 };
-  const r = store.sweep(now, DEFAULTS.messageTtlMs);
-  const blobs = store.blobs.expire(now).length;
+  const r = await store.sweep(now, DEFAULTS.messageTtlMs);
+  const blobs = (await store.blobs.expire(now)).length;
   return { ...base, done: true, messages: r.messages, notices: r.notices.length, blobs };
 }

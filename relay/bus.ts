@@ -6,7 +6,8 @@ export type BusEvent =
   // New messages for this device are committed, the last with delivery id `upTo`: a connection
   // that already pushed that far (from the local pusher) need not read the store.
   | { kind: 'queued'; user: string; device: number; upTo?: number }
-  | { kind: 'presence'; user: string; online: boolean }
+  // `audience`: the accounts that may see `user`'s presence (looked up once, by the announcer).
+  | { kind: 'presence'; user: string; online: boolean; audience: string[] }
   // `user` sent `to` a message for the first time (in the message TTL): `to` may now see whether
   // `user` is online, so a node where `user` is connected tells `to` at once.
   | { kind: 'presence_revealed'; user: string; to: string }

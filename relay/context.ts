@@ -14,7 +14,7 @@ import { openSqliteStore, type SqliteRelayStore, type Store } from './store/inde
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
 export interface Presence {
   /** The online users `viewer` may see (relay/ws/hub.ts says who that is). */
-  onlineUsers(viewer: string): string[];
+  onlineUsers(viewer: string): Promise<string[]>;
 }
 
 export interface RelayContext {
@@ -85,7 +85,7 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     blobs: new Blobs(cfg, store.blobs, log, now, headroom),
     headroom,
     expiryHold: null,
-    presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
+    presence: { onlineUsers: async () => [] }, // replaced by the Hub when WebSockets are attached
     now,
   };
 }

@@ -86,6 +86,7 @@ export const CLOSE = {
   policy: 1008, // repeated bad frames, banned
   tooBig: 1009, // a frame over maxFrameBytes
   unauthorized: 4001,
+  tryAgainLater: 1013, // the relay cannot reach its store right now
   replaced: 4002, // a newer connection of the same device took over
 } as const;
 

@@ -108,7 +108,7 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
     try {
       ctx = createContext(opts, { ...parts, log, store: db.store });
     } catch (e) {
-      db.store.close();
+      await db.store.close();
       db.release();
       throw e;
     }
@@ -125,8 +125,8 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
   // `Expect: 100-continue` on a blob upload: answer from the headers alone (see precheckUpload).
-  server.on('checkContinue', (req, res) => {
-    const refusal = req.method === 'POST' && req.url?.split('?')[0] === '/v1/blobs' ? precheckUpload(ctx, req.headers.authorization, req.headers['content-length']) : null;
+  server.on('checkContinue', async (req, res) => {
+    const refusal = req.method === 'POST' && req.url?.split('?')[0] === '/v1/blobs' ? await precheckUpload(ctx, req.headers.authorization, req.headers['content-length']) : null;
     if (refusal) {
       ctx.metrics.rejects.inc({ code: refusal.code });
       res.writeHead(httpStatus(refusal.code), { 'content-type': 'application/json', connection: 'close', [RELAY_ID_HEADER]: relayId });
@@ -136,6 +136,8 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
     res.writeContinue();
     server.emit('request', req, res);
   });
+  const removed = await ctx.blobs.collectGarbage();
+  if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
   const ws = attachWebSockets(server, ctx);
   ws.wss.on('headers', (headers) => headers.push(`${RELAY_ID_HEADER}: ${relayId}`));
   const stopSweeper = startSweeper(ctx);
@@ -149,17 +151,18 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   const close = (): Promise<void> => {
     closing ??= (async () => {
       log.info({ event: 'shutdown' }, 'relay shutting down');
-      stopSweeper();
+      const swept = stopSweeper();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      ctx.submitter.flush(); // in-flight writes are committed and acked before sockets close
+      await ctx.submitter.flush(); // in-flight writes are committed and acked before sockets close
       await new Promise((r) => setImmediate(r)); // let the acks of that flush go out
       await ws.close(CLOSE.goingAway);
       server.closeAllConnections();
       await stopped;
-      ctx.submitter.flush();
+      await ctx.submitter.flush();
+      await swept;
       ctx.bus.close();
       ctx.blobs.close();
-      ctx.store.close();
+      await ctx.store.close();
       db.release();
       log.info({ event: 'stopped' }, 'relay stopped');
     })();

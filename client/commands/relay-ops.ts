@@ -61,12 +61,12 @@ export function registerOps(relayCommand: Command): void {
         throw e;
       }
       try {
-        const r = admin.expireNow(store, Date.now(), o.dryRun === true);
+        const r = await admin.expireNow(store, Date.now(), o.dryRun === true);
         if (o.json) print(JSON.stringify(r));
         else if (!r.done) print(`at ${r.now}: ${r.expiring} of ${r.queued} queued deliveries and ${r.expiringSessions} of ${r.sessions} sessions would expire`);
         else print(`at ${r.now}: expired ${r.messages} messages (${r.expiring} undelivered deliveries; ${r.notices} expiry notices queued for their senders), ${r.expiringSessions} sessions, ${r.blobs} blobs`);
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

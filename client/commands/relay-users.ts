@@ -18,7 +18,7 @@ export function registerUsers(relayCommand: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: UsersOpts) => {
       await withStore(opts.db, async (store, admin) => {
-        const list = admin.listUsers(store);
+        const list = await admin.listUsers(store);
         if (opts.json) return print(JSON.stringify({ users: list }));
         if (list.length === 0) return print('no accounts');
         print(table(['USERNAME', 'CREATED', 'DEVICES', 'QUEUED', 'BANNED'], list.map((u) => [u.username, u.createdAt, String(u.devices), String(u.queued), u.bannedAt ?? '-'])));
@@ -32,7 +32,7 @@ export function registerUsers(relayCommand: Command): void {
     .option('--json', 'print JSON')
     .action(async (username: string, opts: UsersOpts) => {
       await withStore(opts.db, async (store, admin) => {
-        const r = admin.banUser(store, username, Date.now());
+        const r = await admin.banUser(store, username, Date.now());
         print(opts.json ? JSON.stringify(r) : `banned ${r.username} (since ${r.bannedAt})`);
       });
     });
@@ -44,7 +44,7 @@ export function registerUsers(relayCommand: Command): void {
     .option('--json', 'print JSON')
     .action(async (username: string, opts: UsersOpts) => {
       await withStore(opts.db, async (store, admin) => {
-        const r = admin.unbanUser(store, username);
+        const r = await admin.unbanUser(store, username);
         print(opts.json ? JSON.stringify(r) : `unbanned ${r.username}`);
       });
     });
@@ -56,7 +56,7 @@ export function registerUsers(relayCommand: Command): void {
     .option('--json', 'print JSON')
     .action(async (username: string, opts: UsersOpts) => {
       await withStore(opts.db, async (store, admin) => {
-        const r = admin.deleteUser(store, username);
+        const r = await admin.deleteUser(store, username);
         print(opts.json ? JSON.stringify(r) : `deleted ${r.username}`);
       });
     });
@@ -82,7 +82,7 @@ async function withStore(db: string, fn: (store: Store, admin: Admin) => Promise
     if (isRelayError(e, 'unknown_user')) throw new CliError('unknown_user', e.message, { hint: 'see `fastchat relay users list --db FILE`' });
     throw e;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

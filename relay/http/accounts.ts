@@ -36,9 +36,9 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     }
     checkNewPassword(password);
     takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `register:${username}` }], ctx.now());
-    if (ctx.store.getUser(username)) throw taken(username);
+    if (await ctx.store.getUser(username)) throw taken(username);
     const hash = await ctx.passwords.hash(password);
-    if (!ctx.store.createUser(username, hash, ctx.now())) throw taken(username);
+    if (!(await ctx.store.createUser(username, hash, ctx.now()))) throw taken(username);
     ctx.log.info({ event: 'register', user: username }, 'account created');
     return c.json({ username }, 201);
   });
@@ -51,7 +51,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw badCredentials();
     }
     chargeLogin(c, username);
-    const user = ctx.store.getUser(username);
+    const user = await ctx.store.getUser(username);
     const ok = await ctx.passwords.verify(user?.passwordHash, password);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
     if (!user || !ok) {
@@ -59,29 +59,29 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw badCredentials();
     }
     if (user.bannedAt !== null) throw new RelayError('banned', 'account is banned');
-    if (!ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount)) {
+    if (!(await ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount))) {
       throw new RelayError('too_many_devices', `this account already has ${ctx.cfg.maxDevicesPerAccount} devices`);
     }
     const token = newToken();
     const expiresAt = ctx.now() + ctx.cfg.tokenTtlMs;
     // Only while the password is still the one just verified (a change may have committed while
     // argon2 ran): a password change must not leave a login made with the old password behind.
-    if (!ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash)) throw badCredentials();
+    if (!(await ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash))) throw badCredentials();
     ctx.log.info({ event: 'login', user: username, device: deviceId }, 'logged in');
     return c.json({ token, expiresAt: new Date(expiresAt).toISOString(), username, deviceId });
   });
 
-  app.delete('/v1/sessions', auth, (c) => {
+  app.delete('/v1/sessions', auth, async (c) => {
     const a = c.get('auth');
-    ctx.store.deleteSession(a.tokenHash);
+    await ctx.store.deleteSession(a.tokenHash);
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     ctx.log.info({ event: 'logout', user: a.user, device: a.device }, 'logged out');
     return c.body(null, 204);
   });
 
-  app.delete('/v1/sessions/all', auth, (c) => {
+  app.delete('/v1/sessions/all', auth, async (c) => {
     const a = c.get('auth');
-    const revoked = ctx.store.deleteSessions(a.user);
+    const revoked = await ctx.store.deleteSessions(a.user);
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     ctx.log.info({ event: 'logout_all', user: a.user, device: a.device, revoked }, 'logged out everywhere');
     return c.json({ revoked });
@@ -93,7 +93,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const { oldPassword, newPassword } = await readJson(c, passwordBody, ctx.cfg.maxBodyBytes);
     checkNewPassword(newPassword);
     chargeLogin(c, a.user);
-    const user = ctx.store.getUser(a.user);
+    const user = await ctx.store.getUser(a.user);
     const ok = await ctx.passwords.verify(user?.passwordHash, oldPassword);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
     if (!user || !ok) {
@@ -106,7 +106,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const token = newToken();
     const now = ctx.now();
     const expiresAt = now + ctx.cfg.tokenTtlMs;
-    const revoked = ctx.store.changePassword(a.user, user.passwordHash, newHash, { tokenHash: hashToken(token), device: a.device, now, expiresAt });
+    const revoked = await ctx.store.changePassword(a.user, user.passwordHash, newHash, { tokenHash: hashToken(token), device: a.device, now, expiresAt });
     // Another change won while argon2 ran; it revoked this caller's token as well.
     if (revoked === undefined) throw new RelayError('unauthorized', 'the password was changed meanwhile; log in again');
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });

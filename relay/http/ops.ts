@@ -36,7 +36,7 @@ export function opsRoutes(ctx: RelayContext): Hono {
     );
   });
   app.get('/metrics', async (c) => {
-    ctx.metrics.queueDepth.set(ctx.store.queueDepth());
+    ctx.metrics.queueDepth.set(await ctx.store.queueDepth());
     health(ctx);
     const text = await ctx.metrics.registry.metrics();
     return c.text(text, 200, { 'content-type': ctx.metrics.registry.contentType });

@@ -1,5 +1,6 @@
 // The SQLite Store (better-sqlite3: synchronous, so one transaction never interleaves with another
-// in this process).
+// in this process). Each method does its work when called and answers with a settled promise
+// (store/types.ts): the interface is PostgreSQL's, the cost is one microtask per await.
 //
 // Durability. WAL journal; `synchronous` is an option:
 //  - FULL (default): every commit fsyncs the WAL, so a message acknowledged to its sender survives
@@ -172,20 +173,20 @@ class SqliteStore implements SqliteRelayStore {
     return (this.db.pragma('freelist_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
-  createUser(username: string, passwordHash: string, now: number): boolean {
+  async createUser(username: string, passwordHash: string, now: number): Promise<boolean> {
     return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1);
   }
 
-  getUser(username: string): UserRecord | undefined {
+  async getUser(username: string): Promise<UserRecord | undefined> {
     const r = this.s.getUser.get(username) as Row | undefined;
     return r && { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at };
   }
 
-  touchDevice(user: string, device: number, now: number): void {
+  async touchDevice(user: string, device: number, now: number): Promise<void> {
     this.write(() => this.s.touchDevice.run(user, device, now));
   }
 
-  addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
+  async addDevice(user: string, device: number, now: number, maxDevices: number): Promise<boolean> {
     return this.write(() => {
       if (this.s.deviceExists.get(user, device) !== undefined) return true;
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
@@ -194,11 +195,11 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  deviceExists(user: string, device: number): boolean {
+  async deviceExists(user: string, device: number): Promise<boolean> {
     return this.s.deviceExists.get(user, device) !== undefined;
   }
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
+  async createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): Promise<boolean> {
     return this.write(() =>
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
@@ -206,20 +207,20 @@ class SqliteStore implements SqliteRelayStore {
     );
   }
 
-  getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
+  async getSession(tokenHash: Uint8Array, now: number): Promise<SessionRecord | undefined> {
     const r = this.s.getSession.get(tokenHash, now) as Row | undefined;
     return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null };
   }
 
-  deleteSession(tokenHash: Uint8Array): void {
+  async deleteSession(tokenHash: Uint8Array): Promise<void> {
     this.write(() => this.s.deleteSession.run(tokenHash));
   }
 
-  deleteSessions(user: string): number {
+  async deleteSessions(user: string): Promise<number> {
     return this.write(() => this.s.deleteSessions.run(user).changes);
   }
 
-  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
+  async changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined> {
     return this.write(() => {
       if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
       const revoked = this.s.deleteSessions.run(user).changes;
@@ -228,44 +229,48 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
+  async putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): Promise<number> {
     return this.write(() => {
       this.s.touchDevice.run(user, device, now);
       this.s.setBundle.run(id.dhPublic, id.signPublic, id.signature, spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device);
       this.s.clearOtks.run(user, device);
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
-      return this.countOneTimePreKeys(user, device);
+      return this.otkCount(user, device);
     });
   }
 
-  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number {
+  async addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): Promise<number> {
     return this.write(() => {
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
-      const n = this.countOneTimePreKeys(user, device);
+      const n = this.otkCount(user, device);
       // Throwing inside the transaction rolls the whole upload back.
       if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
       return n;
     });
   }
 
-  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean {
+  async setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): Promise<boolean> {
     return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1);
   }
 
-  countOneTimePreKeys(user: string, device: number): number {
+  async countOneTimePreKeys(user: string, device: number): Promise<number> {
+    return this.otkCount(user, device);
+  }
+
+  private otkCount(user: string, device: number): number {
     return (this.s.countOtks.get(user, device) as Row).n as number;
   }
 
-  hasBundle(user: string, device: number): boolean {
+  async hasBundle(user: string, device: number): Promise<boolean> {
     return this.s.hasBundle.get(user, device) !== undefined;
   }
 
-  getIdentity(user: string, device: number): PublicIdentityBytes | undefined {
+  async getIdentity(user: string, device: number): Promise<PublicIdentityBytes | undefined> {
     const r = this.s.getIdentity.get(user, device) as Row | undefined;
     return r && { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) };
   }
 
-  listIdentities(username: string): { deviceId: number; identity: PublicIdentityBytes }[] | undefined {
+  async listIdentities(username: string): Promise<{ deviceId: number; identity: PublicIdentityBytes }[] | undefined> {
     if (this.s.userExists.get(username) === undefined) return undefined;
     return (this.s.bundleDevices.all(username) as Row[]).map((r) => ({
       deviceId: r.device_id,
@@ -273,7 +278,7 @@ class SqliteStore implements SqliteRelayStore {
     }));
   }
 
-  takeBundles(username: string): DeviceBundle[] | undefined {
+  async takeBundles(username: string): Promise<DeviceBundle[] | undefined> {
     // IMMEDIATE takes the write lock up front, so two relays (or the admin tool) sharing the file
     // cannot both read the same key before either deletes it.
     return this.write(() => {
@@ -286,17 +291,17 @@ class SqliteStore implements SqliteRelayStore {
           identity: { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) },
           signedPreKey: { id: r.spk_id, createdAt: r.spk_created_at, publicKey: u8(r.spk_public), signature: u8(r.spk_sig) },
           oneTimePreKey: k ? { id: k.key_id, publicKey: u8(k.public_key) } : null,
-          remaining: this.countOneTimePreKeys(username, r.device_id),
+          remaining: this.otkCount(username, r.device_id),
         };
       });
     });
   }
 
-  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[] {
-    return this.commitBatch([], reqs, now, limits).results;
+  async submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<SubmitResult[]> {
+    return (await this.commitBatch([], reqs, now, limits)).results;
   }
 
-  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
+  async commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<{ acked: number; results: SubmitResult[] }> {
     try {
       return this.write(() => {
         // Acks first: a recipient that acked frees its quota for the sends of the same turn.
@@ -363,7 +368,7 @@ class SqliteStore implements SqliteRelayStore {
     return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds, ...(revealedTo.length > 0 ? { revealedTo } : {}) };
   }
 
-  ackBatch(acks: AckRequest[]): number {
+  async ackBatch(acks: AckRequest[]): Promise<number> {
     return this.write(() => this.ackAll(acks));
   }
 
@@ -378,11 +383,11 @@ class SqliteStore implements SqliteRelayStore {
     return n;
   }
 
-  queuedFor(to: Address): number {
+  async queuedFor(to: Address): Promise<number> {
     return (this.s.queueUsage.get(to.user, to.device) as Row).n as number;
   }
 
-  pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
+  async pending(to: Address, afterId: number, limit: number): Promise<QueuedMessage[]> {
     return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
       deliveryId: r.id,
       kind: r.kind,
@@ -393,11 +398,11 @@ class SqliteStore implements SqliteRelayStore {
     }));
   }
 
-  expiryPreview(now: number): ExpiryPreview {
+  async expiryPreview(now: number): Promise<ExpiryPreview> {
     const sessions = this.s.countSessions.get(now) as Row;
     const high = this.s.clockHigh.get() as Row | undefined;
     return {
-      queued: this.queueDepth(),
+      queued: (this.s.queueDepth.get() as Row).n as number,
       expiring: (this.s.countExpiring.get(now) as Row).n as number,
       sessions: sessions.n as number,
       expiringSessions: sessions.expiring as number,
@@ -405,7 +410,7 @@ class SqliteStore implements SqliteRelayStore {
     };
   }
 
-  sweep(now: number, ttlMs: number): SweepResult {
+  async sweep(now: number, ttlMs: number): Promise<SweepResult> {
     return this.write(() => {
       const notices = this.queueExpiryNotices(now, ttlMs);
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
@@ -444,21 +449,21 @@ class SqliteStore implements SqliteRelayStore {
     return notices;
   }
 
-  queueDepth(): number {
+  async queueDepth(): Promise<number> {
     return (this.s.queueDepth.get() as Row).n as number;
   }
 
-  listUsers(): (UserRecord & { devices: number; queued: number })[] {
+  async listUsers(): Promise<(UserRecord & { devices: number; queued: number })[]> {
     return (this.s.listUsers.all() as Row[]).map((r) => ({
       username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at, devices: r.devices, queued: r.queued,
     }));
   }
 
-  setBanned(username: string, bannedAt: number | null): boolean {
+  async setBanned(username: string, bannedAt: number | null): Promise<boolean> {
     return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1);
   }
 
-  deleteUser(username: string): boolean {
+  async deleteUser(username: string): Promise<boolean> {
     return this.write(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
       if (gone) {
@@ -470,7 +475,7 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -4,7 +4,7 @@
 import type { Bus, BusEvent } from '../bus.js';
 import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
-import type { Committed } from '../delivery/submitter.js';
+import { errInfo, type Committed } from '../delivery/submitter.js';
 import type { Connection } from './connection.js';
 import { WriteBatch } from './writes.js';
 
@@ -15,6 +15,8 @@ export class Hub {
   /** Connected device count per user: presence is per user. */
   private readonly users = new Map<string, number>();
   private readonly unsubscribe: () => void;
+  /** Presence announcements still looking up their audience, per user (announce()). */
+  private readonly announcing = new Map<string, Promise<void>>();
 
   constructor(private readonly ctx: RelayContext, bus: Bus) {
     this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
@@ -29,7 +31,7 @@ export class Hub {
     } else {
       const n = (this.users.get(c.addr.user) ?? 0) + 1;
       this.users.set(c.addr.user, n);
-      if (n === 1) this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: true });
+      if (n === 1) this.announce(c.addr.user, true);
     }
     this.ctx.metrics.connections.set(this.conns.size);
   }
@@ -42,7 +44,7 @@ export class Hub {
     const n = (this.users.get(c.addr.user) ?? 1) - 1;
     if (n <= 0) {
       this.users.delete(c.addr.user);
-      this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: false });
+      this.announce(c.addr.user, false);
     } else this.users.set(c.addr.user, n);
     this.ctx.metrics.connections.set(this.conns.size);
   }
@@ -69,10 +71,29 @@ export class Hub {
   }
 
   /** Who `viewer` may see online: those who have sent it a message, and itself. */
-  onlineUsers(viewer: string): string[] {
-    const visible = new Set(this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));
+  async onlineUsers(viewer: string): Promise<string[]> {
+    const visible = new Set(await this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));
     visible.add(viewer);
     return [...visible].filter((u) => this.users.has(u)).sort();
+  }
+
+  /**
+   * Tells the bus that `user` came online or went offline, with its audience (the accounts that
+   * may see it, store/types.ts CorrespondentIndex) looked up once here rather than by every
+   * listener. Announcements of one user go out in the order they were made.
+   */
+  private announce(user: string, online: boolean): void {
+    const prev = this.announcing.get(user) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.ctx.store.correspondents.audienceOf(user, this.ctx.now()))
+      .then(
+        (audience) => this.ctx.bus.publish({ kind: 'presence', user, online, audience }),
+        (e: unknown) => this.ctx.log.warn({ err: errInfo(e) }, 'presence not announced: the store did not answer'),
+      )
+      .finally(() => {
+        if (this.announcing.get(user) === next) this.announcing.delete(user);
+      });
+    this.announcing.set(user, next);
   }
 
   all(): Connection[] {
@@ -88,11 +109,11 @@ export class Hub {
         this.conns.get(keyOf(e.user, e.device))?.send({ type: 'prekeys_low', oneTimePreKeys: e.count });
         return;
       case 'sessions_revoked':
-        this.recheckAuth(e.user);
+        void this.recheckAuth(e.user);
         return;
       case 'presence': {
         // Only the users `e.user` has sent a message to hear it (docs/THREAT_MODEL.md "Presence").
-        const audience = new Set(this.ctx.store.correspondents.audienceOf(e.user, this.ctx.now()));
+        const audience = new Set(e.audience);
         if (audience.size === 0) return;
         for (const c of this.conns.values()) if (audience.has(c.addr.user)) c.send({ type: 'presence', user: e.user, online: e.online });
         return;
@@ -106,21 +127,30 @@ export class Hub {
 
   /**
    * Closes every socket (of `user`, or of everyone) whose token was revoked or expired, or whose
-   * account was banned or deleted.
+   * account was banned or deleted. A store that does not answer closes nothing (it is asked again
+   * at the next re-check).
    */
-  recheckAuth(user?: string): void {
+  async recheckAuth(user?: string): Promise<void> {
     const now = this.ctx.now();
-    for (const c of this.conns.values()) {
-      if (user !== undefined && c.addr.user !== user) continue;
-      const s = this.ctx.store.getSession(c.tokenHash, now);
-      if (!s) {
-        c.sendError(new RelayError('unauthorized', 'session ended'));
-        c.close(CLOSE.unauthorized, 'unauthorized');
-      } else if (s.banned) {
-        c.sendError(new RelayError('banned', 'account is banned'));
-        c.close(CLOSE.policy, 'banned');
-      }
-    }
+    const conns = [...this.conns.values()].filter((c) => user === undefined || c.addr.user === user);
+    await Promise.all(
+      conns.map(async (c) => {
+        let s;
+        try {
+          s = await this.ctx.store.getSession(c.tokenHash, now);
+        } catch (e) {
+          this.ctx.log.warn({ err: errInfo(e) }, 'session re-check failed: the store did not answer');
+          return;
+        }
+        if (!s) {
+          c.sendError(new RelayError('unauthorized', 'session ended'));
+          c.close(CLOSE.unauthorized, 'unauthorized');
+        } else if (s.banned) {
+          c.sendError(new RelayError('banned', 'account is banned'));
+          c.close(CLOSE.policy, 'banned');
+        }
+      }),
+    );
   }
 
   closeAll(code: number, reason: string): void {
