@@ -10,7 +10,8 @@
 //    That survives kill -9 of the process (the OS still writes the WAL) but a power loss can lose
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
-import { isRetryable, RelayError } from '../errors.js';
+import { RelayError } from '../errors.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
@@ -32,9 +33,6 @@ export interface SqliteStoreOptions {
   /** Told about each database file whose mode was too open and has been narrowed to 0600. */
   onModeFixed?: (file: string, oldMode: number) => void;
 }
-
-/** Most expired messages named in one expiry notice (a notice is one queued frame). */
-const NOTICE_MAX_MESSAGES = 500;
 
 type Row = Record<string, any>;
 
@@ -310,17 +308,8 @@ class SqliteStore implements SqliteRelayStore {
         // count/sum scan is the expensive part of a send, and inside one transaction nothing else
         // changes it.
         const usage = new Map<string, { n: number; bytes: number }>();
-        // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
-        const refused = new Set<string>();
-        const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
-        const results = reqs.map((r): SubmitResult => {
-          if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
-          const keys = streamKeys(r);
-          if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
-          const res = this.submitOne(r, now, limits, usage);
-          if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
-          return res;
-        });
+        const holds = new StreamHolds();
+        const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, usage)));
         return { acked, results };
       });
     } catch (e) {
@@ -333,12 +322,12 @@ class SqliteStore implements SqliteRelayStore {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
     // Below the disk's headroom only what is already stored is answered (above); acks still commit.
-    if (limits.storageFull) return fail('storage_full', "the relay's disk is full: no new messages are stored until its operator frees space");
+    if (limits.storageFull) return storageFull();
     const recipients = uniqueAddresses(r.to);
     for (const to of recipients) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
-      if (this.s.userExists.get(to.user) === undefined) return fail('unknown_user', `unknown user: ${to.user}`);
-      return fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
+      if (this.s.userExists.get(to.user) === undefined) return unknownUser(to.user);
+      return unknownDevice(to);
     }
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
@@ -352,8 +341,7 @@ class SqliteStore implements SqliteRelayStore {
     });
     for (const [i, q] of queues.entries()) {
       if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) {
-        const to = recipients[i]!;
-        return fail('queue_full', `queue full for ${to.user}/${to.device}`);
+        return queueFull(recipients[i]!);
       }
     }
     for (const q of queues) {
@@ -439,8 +427,8 @@ class SqliteStore implements SqliteRelayStore {
     for (const { to, items } of bySender.values()) {
       if (this.s.deviceExists.get(to.user, to.device) === undefined) continue; // the sender's account is gone
       for (let i = 0; i < items.length; i += NOTICE_MAX_MESSAGES) {
-        const chunk = items.slice(i, i + NOTICE_MAX_MESSAGES).map((x) => ({ id: x.id, to: x.to, sentAt: new Date(x.storedAt).toISOString() }));
-        const body = Buffer.from(JSON.stringify(chunk));
+        const chunk = items.slice(i, i + NOTICE_MAX_MESSAGES);
+        const body = noticeBody(chunk);
         const id = this.s.insertNotice.run(body, now, now + ttlMs).lastInsertRowid;
         const deliveryId = Number(this.s.insertDelivery.run(id, to.user, to.device, body.length).lastInsertRowid);
         notices.push({ to, deliveryId, messages: chunk.length });
@@ -478,21 +466,4 @@ class SqliteStore implements SqliteRelayStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order', message: string): SubmitResult {
-  return { ok: false, error: new RelayError(code, message) };
-}
-
-function uniqueAddresses(to: Address[]): Address[] {
-  const seen = new Set<string>();
-  const out: Address[] = [];
-  for (const a of to) {
-    const k = `${a.user}\0${a.device}`;
-    if (!seen.has(k)) {
-      seen.add(k);
-      out.push(a);
-    }
-  }
-  return out;
 }

@@ -1,7 +1,7 @@
 // The Store's promises (store/types.ts), checked against every engine: SQLite always, and
 // PostgreSQL on a server the test starts on 127.0.0.1 (test/util/postgres.ts). What only one
 // engine has (SQLite's commit counter and pragmas) is tested beside it (sqlite.test.ts).
-import { describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRelayError } from '../errors.js';
 import { storeBackends, type StoreUnderTest } from '../../test/util/stores.js';
@@ -30,6 +30,8 @@ async function populated(b: { open(t: TestContext): Promise<StoreUnderTest> }, t
 
 for (const backend of storeBackends()) {
 describe(`${backend.name} store`, () => {
+  before(() => backend.start());
+  after(() => backend.stop());
   const engine = { setup: (t: TestContext) => populated(backend, t) };
 
   test('a resubmitted client id returns the first ack and adds no rows', async (t) => {

@@ -1,9 +1,13 @@
-// The store engines the store tests run against (relay/store/store.test.ts): each opens an empty
-// store for one test and closes it after, and counts a table's rows (what a test checks besides
-// the Store's own answers).
+// The store engines the store tests run against (relay/store/store.test.ts): SQLite in memory,
+// and PostgreSQL on a server started for the suite (test/util/postgres.ts), a fresh database per
+// test. Each opens an empty store for one test and closes it after, and counts a table's rows
+// (what a test checks besides the Store's own answers).
 import type { TestContext } from 'node:test';
+import pg from 'pg';
 import { openSqliteStore } from '../../relay/store/sqlite.js';
+import { migratePostgres, openPostgresStore } from '../../relay/store/postgres/index.js';
 import type { Store } from '../../relay/store/types.js';
+import { startPostgres, type PgServer } from './postgres.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -13,11 +17,17 @@ export interface StoreUnderTest {
 
 export interface StoreBackend {
   name: string;
+  /** Before the suite (starts a server if the engine needs one). */
+  start(): Promise<void>;
+  /** After the suite. */
+  stop(): Promise<void>;
   open(t: TestContext): Promise<StoreUnderTest>;
 }
 
 const sqlite: StoreBackend = {
   name: 'sqlite',
+  start: async () => {},
+  stop: async () => {},
   async open(t) {
     const store = openSqliteStore(':memory:');
     t.after(() => store.close());
@@ -26,6 +36,34 @@ const sqlite: StoreBackend = {
   },
 };
 
+/** PostgreSQL: a migrated fresh database for each test. */
+function postgres(): StoreBackend {
+  let server: PgServer | null = null;
+  return {
+    name: 'postgres',
+    async start() {
+      server = await startPostgres();
+    },
+    async stop() {
+      await server?.stop();
+      server = null;
+    },
+    async open(t) {
+      if (!server) throw new Error('postgres backend not started');
+      const url = await server.createDatabase();
+      await migratePostgres(url);
+      const store = await openPostgresStore(url, { poolMax: 4 });
+      const peek = new pg.Client({ connectionString: url });
+      await peek.connect();
+      t.after(async () => {
+        await peek.end();
+        await store.close();
+      });
+      return { store, rows: async (table) => Number((await peek.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n) };
+    },
+  };
+}
+
 export function storeBackends(): StoreBackend[] {
-  return [sqlite];
+  return [sqlite, postgres()];
 }
