@@ -77,7 +77,7 @@ test('deleting an account leaves no orphaned message bodies or key rows in the f
     await s.addOneTimePreKeys('alice', 1, [{ id: 7, publicKey: new Uint8Array(32) }], 100);
     await s.submitBatch([{ sender: { user: 'bob', device: 1 }, clientId: 'x', to: [{ user: 'alice', device: 1 }], body: new Uint8Array(10) }], NOW, LIMITS);
     await s.close();
-    const admin = openAdminStore(path);
+    const admin = await openAdminStore(path);
     await deleteUser(admin, 'alice');
     await admin.close();
     const db = new Database(path, { readonly: true });
@@ -111,6 +111,6 @@ test('refuses unknown accounts, invalid names and a database file that does not 
   await assert.rejects(banUser(s, "x'; DROP TABLE users; --", NOW), (e) => isRelayError(e, 'invalid_username'));
   assert.throws(() => normaliseUsername('ab'), (e) => isRelayError(e, 'invalid_username'));
   assert.equal(normaliseUsername('Alice_1'), 'alice_1');
-  assert.throws(() => openAdminStore(join(tmpdir(), 'fastchat-no-such-dir', 'relay.db')), (e) => isRelayError(e, 'not_found'));
+  await assert.rejects(openAdminStore(join(tmpdir(), 'fastchat-no-such-dir', 'relay.db')), (e) => isRelayError(e, 'not_found'));
   await s.close();
 });

@@ -6,7 +6,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { DEFAULTS } from './config.js';
 import { RelayError } from './errors.js';
 import { isUsername } from './schemas.js';
+import { publishOnce } from './bus/nats.js';
 import { openSqliteStore, type Store } from './store/index.js';
+import { openPostgresStore } from './store/postgres/index.js';
 import { DatabaseLock } from './store/lock.js';
 import { markPath, readMark, writeMarkNow } from './store/mark.js';
 import { inspectDatabase, type DatabaseReport } from './store/verify.js';
@@ -24,12 +26,23 @@ export interface AdminUser {
 export type BanState = Pick<AdminUser, 'username' | 'banned' | 'bannedAt'>;
 
 /**
- * Opens an existing relay database. A missing file is an error rather than a fresh empty database,
- * so a mistyped --db path cannot make `ban` look like it worked.
+ * Opens an existing relay database: a SQLite file, or (`postgres`) the PostgreSQL database of a
+ * relay of several nodes. A missing file is an error rather than a fresh empty database, so a
+ * mistyped --db path cannot make `ban` look like it worked.
  */
-export function openAdminStore(dbPath: string): Store {
+export async function openAdminStore(dbPath: string, postgres: string | null = null): Promise<Store> {
+  if (postgres !== null) return openPostgresStore(postgres, { poolMax: 2 });
   if (dbPath !== ':memory:' && !existsSync(dbPath)) throw new RelayError('not_found', `no relay database at ${dbPath}`);
   return openSqliteStore(dbPath);
+}
+
+/**
+ * Tells every relay node on the bus that `username`'s tokens must be checked again now (a ban or
+ * a deletion made here, in another process): their sockets close at once instead of at the
+ * nodes' next periodic re-check.
+ */
+export async function announceRevocation(bus: string, username: string): Promise<void> {
+  await publishOnce(bus.split(',').map((u) => u.trim()), { kind: 'sessions_revoked', user: username });
 }
 
 /** Usernames are case-folded like the relay does, and checked before they reach SQL. */

@@ -1,7 +1,7 @@
 // Everything a handler needs, built once per relay instance and passed in (no module globals), so
 // tests can build several relays in one process and swap the store or the bus.
 import { Blobs } from './blobs/index.js';
-import { LocalBus, type Bus } from './bus.js';
+import { LocalBus, type Bus } from './bus/index.js';
 import { resolveConfig, type RelayConfig, type RelayOptions } from './config.js';
 import { Submitter } from './delivery/submitter.js';
 import { createLogger, type Logger } from './log.js';
@@ -82,7 +82,7 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     passwords: new Passwords(cfg),
     limits: createLimits(cfg),
     submitter: new Submitter(store, bus, cfg, log, metrics, now, headroom),
-    blobs: new Blobs(cfg, store.blobs, log, now, headroom),
+    blobs: new Blobs(cfg, store.blobs, log, now, headroom, cfg.postgres !== null),
     headroom,
     expiryHold: null,
     presence: { onlineUsers: async () => [] }, // replaced by the Hub when WebSockets are attached

@@ -70,7 +70,7 @@ function hold(ctx: RelayContext, h: ExpiryHold): void {
   lastHoldLog.set(ctx, now);
   ctx.log.warn(
     { event: 'expiry_held', expiring: h.expiring, queued: h.queued, gapHours: Math.round(h.gapMs / 3600_000) },
-    `expiry held: ${h.reason}. Nothing was deleted. If the clock is wrong, fix it; if it is right, run \`fastchat relay expire --db ${ctx.cfg.db}\``,
+    `expiry held: ${h.reason}. Nothing was deleted. If the clock is wrong, fix it; if it is right, run \`fastchat relay expire ${ctx.cfg.postgres === null ? `--db ${ctx.cfg.db}` : '--store URL'}\``,
   );
 }
 

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } fro
 import { open, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RelayConfig } from '../config.js';
+import { sqliteFile, type RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isStorageError, type Headroom } from '../storage.js';
@@ -30,8 +30,8 @@ export function isBlobId(s: string): boolean {
 /** Where blobs live: the configured directory, else `<db>-blobs`; null for an in-memory DB. */
 function blobDirFor(cfg: RelayConfig): string | null {
   if (cfg.blobDir) return cfg.blobDir;
-  if (cfg.db === ':memory:' || cfg.db === '') return null;
-  return `${cfg.db}-blobs`;
+  const file = sqliteFile(cfg);
+  return file === null ? null : `${file}-blobs`;
 }
 
 /** Narrows the blob directory to 0700 and every blob file in it to 0600; returns how many changed. */

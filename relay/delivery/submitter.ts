@@ -13,7 +13,7 @@
 // with their bodies still in memory, so a connected, caught-up recipient gets them without the
 // store being read back; then the bus hears "device X has messages up to delivery id N", which is
 // all a remote node (or a connection that was behind) needs to read them from the store.
-import type { Bus } from '../bus.js';
+import type { Bus } from '../bus/index.js';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';

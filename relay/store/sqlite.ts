@@ -463,6 +463,10 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

@@ -264,6 +264,9 @@ export interface Store {
   /** Deletes the account with its devices, keys, sessions and queued messages. */
   deleteUser(username: string): Promise<boolean>;
 
+  /** Answers when the database does (for /healthz); rejects when it cannot be reached. */
+  ping(): Promise<void>;
+
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
   /** Who has sent whom a message (presence). */

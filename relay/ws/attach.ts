@@ -50,7 +50,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
         const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device);
         ws.on('close', () => hub.remove(conn));
         hub.add(conn);
-        await conn.start();
+        await conn.start(hub.ready(conn.addr.user));
       })();
     });
   });

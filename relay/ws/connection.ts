@@ -44,8 +44,11 @@ export class Connection {
   private badFrames = 0;
   /** Per-recipient order of this connection's sends across refusals. */
   private readonly order = new OrderGate();
-  /** Names this connection's sends to the store (SubmitRequest.stream). */
-  private readonly stream = ++streams;
+  /** Names this connection: its sends to the store (SubmitRequest.stream), and on the bus. */
+  readonly id = ++streams;
+  private readonly stream = this.id;
+  /** When it opened (the newer of two connections of one device wins, also across nodes). */
+  readonly openedAt: number;
   private alive = true;
   closed = false;
 
@@ -58,17 +61,23 @@ export class Connection {
     device: number,
   ) {
     this.addr = { user, device };
+    this.openedAt = ctx.now();
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
     });
   }
 
-  /** Says hello, then pushes the queue. Nothing is pushed before the hello. */
-  async start(): Promise<void> {
+  /**
+   * Says hello, then pushes the queue. Nothing is pushed before the hello, and nothing is read
+   * before `ready` (the bus carries this user's events to this node from then on, so a commit on
+   * another node after the first read is heard).
+   */
+  async start(ready: Promise<void> = Promise.resolve()): Promise<void> {
     let oneTimePreKeys: number;
     let queued: number;
     try {
+      await ready;
       [oneTimePreKeys, queued] = await Promise.all([this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device), this.ctx.store.queuedFor(this.addr)]);
     } catch (e) {
       this.ctx.log.error({ err: errInfo(e) }, 'connection start failed');

@@ -601,6 +601,10 @@ export class PostgresStore implements Store {
     return gone;
   }
 
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
