@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { startCluster, type Cluster } from './util/cluster.js';
 import { FASTCHAT_BIN } from './util/paths.js';
 import { RelayHttp, RelayWs, makeBundle } from './util/relay-client.js';
-import { RELAY_TEST_ARGS, within } from './util/fault.js';
+import { RELAY_TEST_ARGS, waitFor, within } from './util/fault.js';
 import { TEST_RELAY_ENV } from './util/relay-process.js';
 
 const B = 'aGVsbG8'; // "hello", base64url
@@ -45,7 +45,7 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
       assert.equal(b.clientId, 'g1');
       alice.ws.ack(a.id);
       bob.ws.ack(b.id);
-      await waitFor(async () => (await queueDepth(c)) === 0, 20_000, 'the acks on nodes 0 and 1 deleted every delivery');
+      await waitFor(async () => (await queueDepth(c).catch(() => -1)) === 0, 20_000, 'the acks on nodes 0 and 1 deleted every delivery');
     } finally {
       await Promise.all([alice.ws.terminate(), bob.ws.terminate(), carol.ws.terminate()]);
     }
@@ -168,14 +168,4 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
 async function queueDepth(c: Cluster): Promise<number> {
   const text = await (await fetch(`${c.nodes[0]!.url}/metrics`)).text();
   return Number(/^fastchat_queue_depth (\d+)$/m.exec(text)?.[1] ?? NaN);
-}
-
-/** Resolves once `check` is true, polled every 100 ms; rejects after `ms` (a failed check counts as false). */
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

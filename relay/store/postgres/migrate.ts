@@ -27,6 +27,7 @@ export async function schemaVersion(q: pg.Pool | pg.PoolClient): Promise<number>
 
 export async function migrate(pool: pg.Pool): Promise<MigrateResult> {
   const c = await pool.connect();
+  c.on('error', () => {}); // a dying connection fails the next statement instead
   try {
     await c.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
     try {

@@ -80,6 +80,12 @@ export class PostgresStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
       let broken: Error | undefined;
+      // A connection that dies between two statements of ours emits 'error' on the client, which
+      // would crash the process without a listener; the next statement then fails, and we with it.
+      const onError = (e: Error): void => {
+        broken = e;
+      };
+      c.on('error', onError);
       try {
         await c.query('BEGIN');
         const r = await fn(c);
@@ -95,6 +101,7 @@ export class PostgresStore implements Store {
         if ((code === '40P01' || code === '40001' || e instanceof Rejudge) && attempt < MAX_TRIES) continue;
         throw e;
       } finally {
+        c.off('error', onError);
         c.release(broken);
       }
     }
