@@ -169,3 +169,43 @@ async function queueDepth(c: Cluster): Promise<number> {
   const text = await (await fetch(`${c.nodes[0]!.url}/metrics`)).text();
   return Number(/^fastchat_queue_depth (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
+
+describe('limits shared by the nodes of a relay', { timeout: 120_000 }, () => {
+  let c: Cluster;
+  before(async () => {
+    // Per account: burst 4 (twice the per-minute 2); per requester and target: 3; 2 devices.
+    c = await startCluster(3, { args: ['--rate-limit-address', '1000', '--rate-limit-account', '2', '--rate-limit-bundles-per-target', '3', '--max-devices', '2'] });
+  });
+  after(() => c?.stop());
+
+  test('password guesses spread over three nodes share one per-account limit', async () => {
+    await new RelayHttp(c.nodes[0]!.url).register('kim1', 'password123');
+    const codes: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const r = await new RelayHttp(c.nodes[i % 3]!.url).request('POST', '/v1/sessions', { username: 'kim1', password: `guess${i}xyz` });
+      codes.push(r.body.error.code);
+    }
+    // register took one token of its own bucket (register:kim1), not of login:kim1.
+    assert.deepEqual(codes, ['bad_credentials', 'bad_credentials', 'bad_credentials', 'bad_credentials', 'rate_limited', 'rate_limited', 'rate_limited']);
+  });
+
+  test('bundle fetches of one target spread over three nodes share one per-target limit', async () => {
+    const lee = new RelayHttp(c.nodes[0]!.url);
+    await lee.signup('lee1', 'password123');
+    assert.equal((await lee.putKeys((await makeBundle({ oneTimePreKeys: 10 })).body)).status, 200);
+    const max = new RelayHttp(c.nodes[1]!.url);
+    await max.signup('max1', 'password123');
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await new RelayHttp(c.nodes[i % 3]!.url).request('GET', '/v1/keys/lee1', undefined, { token: max.token! })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+    assert.equal((await lee.request('GET', '/v1/keys/count')).body.oneTimePreKeys, 7, 'the refused fetches handed nothing out');
+  });
+
+  test('logins of new devices on three nodes at once cannot pass the device cap together', async () => {
+    await new RelayHttp(c.nodes[0]!.url).register('ned1', 'password123');
+    const tries = await Promise.all([1, 2, 3, 4, 5, 6].map((d) => new RelayHttp(c.nodes[d % 3]!.url).request('POST', '/v1/sessions', { username: 'ned1', password: 'password123', deviceId: d })));
+    const ok = tries.filter((r) => r.status === 200).length;
+    assert.equal(ok, 2, tries.map((r) => r.body.error?.code ?? 'ok').join(','));
+    assert.ok(tries.every((r) => r.status === 200 || r.body.error.code === 'too_many_devices' || r.body.error.code === 'rate_limited'));
+  });
+});

@@ -10,7 +10,6 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { addressKey } from '../address.js';
 import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
-import { takeAll } from '../ratelimit.js';
 import { isUsername, loginBody, passwordBody, registerBody } from '../schemas.js';
 import { newToken, hashToken } from '../tokens.js';
 import { readJson } from './body.js';
@@ -25,9 +24,8 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
   const auth = requireAuth(ctx);
 
   /** The login buckets: the client's address (/64 for IPv6) and the account's name. */
-  const chargeLogin = (c: Context, username: string): void => {
-    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `login:${username}` }], ctx.now());
-  };
+  const chargeLogin = (c: Context, username: string): Promise<void> =>
+    ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }, { limit: 'account', key: `login:${username}` }], ctx.now());
 
   app.post('/v1/accounts', async (c) => {
     const { username, password } = await readJson(c, registerBody, ctx.cfg.maxBodyBytes);
@@ -35,7 +33,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw new RelayError('invalid_username', 'username must be 3-32 characters of a-z, 0-9 and _');
     }
     checkNewPassword(password);
-    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `register:${username}` }], ctx.now());
+    await ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }, { limit: 'account', key: `register:${username}` }], ctx.now());
     if (await ctx.store.getUser(username)) throw taken(username);
     const hash = await ctx.passwords.hash(password);
     if (!(await ctx.store.createUser(username, hash, ctx.now()))) throw taken(username);
@@ -47,10 +45,10 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const started = performance.now();
     const { username, password, deviceId = 1 } = await readJson(c, loginBody, ctx.cfg.maxBodyBytes);
     if (!isUsername(username)) {
-      ctx.limits.address.take(addressKey(clientAddress(c)), ctx.now());
+      await ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }], ctx.now());
       throw badCredentials();
     }
-    chargeLogin(c, username);
+    await chargeLogin(c, username);
     const user = await ctx.store.getUser(username);
     const ok = await ctx.passwords.verify(user?.passwordHash, password);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
@@ -92,7 +90,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const a = c.get('auth');
     const { oldPassword, newPassword } = await readJson(c, passwordBody, ctx.cfg.maxBodyBytes);
     checkNewPassword(newPassword);
-    chargeLogin(c, a.user);
+    await chargeLogin(c, a.user);
     const user = await ctx.store.getUser(a.user);
     const ok = await ctx.passwords.verify(user?.passwordHash, oldPassword);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);

@@ -10,7 +10,6 @@ import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
 import { isUsername, putKeysBody, rotateBody, topUpBody } from '../schemas.js';
 import type { DeviceBundle, OneTimePreKeyBytes } from '../store/index.js';
-import { takeAll } from '../ratelimit.js';
 import { readJson } from './body.js';
 import { requireAuth, type Env } from './auth.js';
 
@@ -75,7 +74,8 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     // silent downgrade would weaken the first message (no one-time prekey in X3DH) with no sign
     // to the sender, and would make a bundle without one normal from an honest relay.
     if (isUsername(username)) {
-      takeAll([{ limiter: ctx.limits.bundles, key: a.user }, { limiter: ctx.limits.bundlesPerTarget, key: `${a.user}\0${username}` }], ctx.now());
+      // (Bucket keys are text in PostgreSQL, which takes no NUL: the pair is joined with ">".)
+      await ctx.charge([{ limit: 'bundles', key: a.user }, { limit: 'bundlesPerTarget', key: `${a.user}>${username}` }], ctx.now());
     }
     const bundles = isUsername(username) ? await ctx.store.takeBundles(username) : undefined;
     if (!bundles) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);

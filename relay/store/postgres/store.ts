@@ -17,6 +17,8 @@
 //    nodes fetching at once take different keys, never the same one twice.
 import pg from 'pg';
 import { RelayError } from '../../errors.js';
+import type { TakeTokens } from '../../ratelimit.js';
+import { takeTokens } from './buckets.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
   AckRequest, Address, BlobIndex, BlobRecord, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
@@ -59,6 +61,8 @@ export function createPool(url: string, opts: PostgresStoreOptions = {}): pg.Poo
 }
 
 export class PostgresStore implements Store {
+  /** Shared rate-limit buckets (buckets.ts). */
+  readonly takeTokens: TakeTokens;
   readonly blobs: BlobIndex;
   readonly correspondents: CorrespondentIndex;
   /** `${sender}\0${recipient}` → when this node last wrote the pair's row. */
@@ -69,6 +73,7 @@ export class PostgresStore implements Store {
     readonly relayId: string,
   ) {
     this.blobs = new PgBlobIndex(pool, (fn) => this.tx(fn));
+    this.takeTokens = takeTokens((fn) => this.tx(fn));
     this.correspondents = {
       visibleTo: async (viewer, now) => (await pool.query('SELECT sender FROM correspondents WHERE recipient = $1 AND expires_at > $2', [viewer, now])).rows.map((r: Row) => r.sender as string),
       audienceOf: async (user, now) => (await pool.query('SELECT recipient FROM correspondents WHERE sender = $1 AND expires_at > $2', [user, now])).rows.map((r: Row) => r.recipient as string),
