@@ -247,3 +247,59 @@ describe(`${backend.name} store`, () => {
   });
 });
 }
+
+// Two nodes on one database: what one store's transactions promise must hold against another's
+// running at the same moment (engines that nodes share only).
+for (const backend of storeBackends().filter((b) => b.shared)) {
+describe(`${backend.name} store, two nodes at once`, () => {
+  before(() => backend.start());
+  after(() => backend.stop());
+
+  const nodes = async (t: TestContext) => {
+    const u = await backend.open(t);
+    return { a: u.store, b: await u.twin!(), rows: u.rows };
+  };
+
+  test('concurrent logins of new devices on two nodes never pass the device cap', async (t) => {
+    const n = await nodes(t);
+    await n.a.createUser('alice', '$argon2id$x', 0);
+    const tries = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? n.a : n.b).addDevice('alice', i + 1, 0, 3)));
+    assert.equal(tries.filter(Boolean).length, 3);
+    assert.equal(await n.rows("devices WHERE username = 'alice'"), 3);
+  });
+
+  test('concurrent batches on two nodes for one device get distinct delivery ids in commit order, and the quota holds exactly', async (t) => {
+    const n = await nodes(t);
+    for (const u of ['alice', 'bob']) {
+      await n.a.createUser(u, '$argon2id$x', 0);
+      await n.a.touchDevice(u, 1, 0);
+    }
+    const lim = { ...LIMITS, maxMessages: 30 };
+    const batches = Array.from({ length: 12 }, (_, k) => Array.from({ length: 5 }, (_, i) => msg(`k${k}-${i}`, [['bob', 1]])));
+    const results = (await Promise.all(batches.map((b, k) => (k % 2 ? n.a : n.b).submitBatch(b, 1000, lim)))).flat();
+    const stored = results.filter((r) => r.ok && !r.duplicate);
+    assert.equal(stored.length, 30, 'exactly the quota was stored');
+    assert.ok(results.every((r) => r.ok || isRelayError(r.error, 'queue_full')));
+    const ids = stored.map((r) => (r.ok ? r.deliveryIds[0]! : 0));
+    assert.equal(new Set(ids).size, 30);
+    const queue = await n.a.pending({ user: 'bob', device: 1 }, 0, 100);
+    assert.deepEqual(queue.map((m) => m.deliveryId), [...ids].sort((x, y) => x - y));
+    // Within each batch the ids follow arrival order (a reader's cursor depends on it).
+    for (const b of batches) {
+      const mine = queue.filter((m) => b.some((x) => x.clientId === m.clientId)).map((m) => m.clientId);
+      assert.deepEqual(mine, b.map((x) => x.clientId).filter((id) => mine.includes(id)));
+    }
+  });
+
+  test('concurrent bundle fetches on two nodes hand out each one-time prekey once', async (t) => {
+    const n = await nodes(t);
+    await n.a.createUser('bob', '$argon2id$x', 0);
+    const k = (i: number): Uint8Array => new Uint8Array(32).fill(i);
+    await n.a.putBundle('bob', 1, { dhPublic: k(1), signPublic: k(2), signature: new Uint8Array(64) }, { id: 1, createdAt: 0, publicKey: k(3), signature: new Uint8Array(64) }, Array.from({ length: 20 }, (_, i) => ({ id: i + 1, publicKey: k(i + 10) })), 0);
+    const got = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? n.a : n.b).takeBundles('bob')));
+    const ids = got.map((b) => b![0]!.oneTimePreKey?.id).filter((x): x is number => x !== undefined);
+    assert.equal(ids.length, 20);
+    assert.equal(new Set(ids).size, 20);
+  });
+});
+}

@@ -13,10 +13,14 @@ export interface StoreUnderTest {
   store: Store;
   /** Rows of `table` (optionally with a WHERE clause), read beside the Store. */
   rows(tableAndWhere: string): Promise<number>;
+  /** Another store on the same database, as a second relay node has (engines shared by nodes only). */
+  twin?(): Promise<Store>;
 }
 
 export interface StoreBackend {
   name: string;
+  /** Several relay nodes can share one database of this engine (its stores have twin()). */
+  shared: boolean;
   /** Before the suite (starts a server if the engine needs one). */
   start(): Promise<void>;
   /** After the suite. */
@@ -26,6 +30,7 @@ export interface StoreBackend {
 
 const sqlite: StoreBackend = {
   name: 'sqlite',
+  shared: false,
   start: async () => {},
   stop: async () => {},
   async open(t) {
@@ -41,6 +46,7 @@ function postgres(): StoreBackend {
   let server: PgServer | null = null;
   return {
     name: 'postgres',
+    shared: true,
     async start() {
       server = await startPostgres();
     },
@@ -59,7 +65,15 @@ function postgres(): StoreBackend {
         await peek.end();
         await store.close();
       });
-      return { store, rows: async (table) => Number((await peek.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n) };
+      return {
+        store,
+        rows: async (table) => Number((await peek.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n),
+        twin: async () => {
+          const other = await openPostgresStore(url, { poolMax: 4 });
+          t.after(() => other.close());
+          return other;
+        },
+      };
     },
   };
 }
