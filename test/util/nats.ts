@@ -7,6 +7,8 @@ import { connect } from 'node:net';
 import { freePort } from './postgres.js';
 
 export interface NatsServer {
+  /** The server process now (a restart makes a new one), for a caller that tracks its children. */
+  child(): ChildProcess | null;
   port: number;
   url: string;
   kill(): Promise<void>;
@@ -45,6 +47,7 @@ export async function startNats(): Promise<NatsServer> {
     await exited;
   };
   return {
+    child: () => proc,
     port,
     url: `nats://127.0.0.1:${port}`,
     kill,

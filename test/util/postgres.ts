@@ -13,6 +13,8 @@ import pg from 'pg';
 import { join } from 'node:path';
 
 export interface PgServer {
+  /** The server process now (a restart makes a new one), for a caller that tracks its children. */
+  child(): ChildProcess | null;
   port: number;
   /** postgres://USER@127.0.0.1:PORT/DB */
   url(db: string): string;
@@ -117,6 +119,7 @@ export async function startPostgres(): Promise<PgServer> {
     while (Date.now() < until && children.some(alive)) await new Promise((r) => setTimeout(r, 50));
   };
   return {
+    child: () => proc,
     port,
     url,
     async createDatabase() {
@@ -150,7 +153,7 @@ async function sql(url: string, text: string): Promise<void> {
 }
 
 /** The direct children of `pid` (the postmaster's backends and helpers). */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
