@@ -118,7 +118,7 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
     assert.equal(new Set(ids).size, 50, `a key was handed out twice: ${ids.sort((a, b) => a - b).join(',')}`);
   });
 
-  test('a password change on one node closes the account\'s sockets on the others at once', async () => {
+  test("a password change on one node closes the account's sockets on the others at once", async () => {
     const ida = await user('ida1', 0);
     const other = await RelayWs.connect(c.nodes[2]!.wsUrl, await new RelayHttp(c.nodes[2]!.url).login('ida1', 'password123', 2));
     await other.next('hello');
@@ -133,7 +133,7 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
     }
   });
 
-  test('a ban made with `relay users ban --bus` closes the account\'s sockets on every node at once', async () => {
+  test("a ban made with `relay users ban --bus` closes the account's sockets on every node at once", async () => {
     const jo = await user('jo1', 1);
     const jo2 = await RelayWs.connect(c.nodes[2]!.wsUrl, await new RelayHttp(c.nodes[2]!.url).login('jo1', 'password123', 2));
     await jo2.next('hello');
