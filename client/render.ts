@@ -29,6 +29,8 @@ export interface MessageView {
   status: string;
   error: string | null;
   identityChanged: boolean;
+  /** A group message of an epoch that had ended when it arrived, read within the grace. */
+  beforeChange?: boolean;
 }
 
 /** The sender's claimed time is far from the relay's clock at store (see MAX_CLOCK_SKEW_MS). */
@@ -53,7 +55,7 @@ export function shownTime(v: Pick<MessageView, 'direction' | 'sentAt' | 'receive
 export function messageBlock(v: MessageView, extra = '', columns?: number): string[] {
   const who = v.direction === 'out' ? 'you' : `@${v.from}`;
   const where = v.group ? `#${safeText(v.group)} ` : '';
-  const head = `${shortTime(shownTime(v))}  ${where}${who}${v.identityChanged ? ' [KEY CHANGED]' : ''}: `;
+  const head = `${shortTime(shownTime(v))}  ${where}${who}${v.identityChanged ? ' [KEY CHANGED]' : ''}${v.beforeChange ? ' (sent before the last change)' : ''}: `;
   let tail = extra;
   if (v.direction === 'out') tail += `  (${statusWord(v.status)})`;
   else if (v.status === 'failed') tail += `  (could not decrypt: ${safeText(v.error ?? 'failed')})`;
@@ -62,8 +64,9 @@ export function messageBlock(v: MessageView, extra = '', columns?: number): stri
 }
 
 /** The JSON form's marks: present only when true, so ordinary lines stay as they were. */
-export function jsonMarks(v: MessageView): { identityChanged?: true; clockSkew?: true; storedAt?: string } {
+export function jsonMarks(v: MessageView): { identityChanged?: true; clockSkew?: true; storedAt?: string; beforeChange?: true } {
   return {
+    ...(v.beforeChange ? { beforeChange: true as const } : {}),
     ...(v.relayAt !== null ? { storedAt: v.relayAt } : {}),
     ...(v.identityChanged ? { identityChanged: true as const } : {}),
     ...(clockSkewed(v) ? { clockSkew: true as const } : {}),

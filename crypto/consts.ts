@@ -69,6 +69,10 @@ export const LABELS = {
   groupMessageKeys: 'fastchat/v1/group/message-keys',
   /** Ed25519 signature by a member's group signature key over a group message. */
   groupMessageSignature: 'fastchat/v1/group/message-signature',
+  /** BLAKE2b-256 prefix of a group id: binds the id to its creator's key and salt (no squatting). */
+  groupId: 'fastchat/v1/group/id',
+  /** BLAKE2b-256 prefix of a membership transcript link: commits to every record applied so far. */
+  groupTranscript: 'fastchat/v1/group/transcript',
   /** Keyed-BLAKE2b message turning an attachment key into its stream key and key commitment. */
   attachmentKeys: 'fastchat/v2/attachment/keys',
 } as const;
@@ -175,8 +179,23 @@ export const RATCHET_STATE_TAG = 0x20;
 export const SESSION_STATE_TAG = 0x21;
 
 // ---- groups (crypto/group/) --------------------------------------------------------------------
-/** Group ids are 32 random bytes: collision-free without coordination, unguessable by the relay. */
+/**
+ * First byte of every group structure (records, states, distributions, messages, stored keys),
+ * in place of PROTOCOL_VERSION. Format 2 binds the membership transcript into every epoch-scoped
+ * object and the group id to its creator; a format-1 structure is refused as unsupported_version
+ * before anything else is read, so an old peer gets a clear error, not a wrong parse.
+ */
+export const GROUP_VERSION = 2;
+/**
+ * Group ids are BLAKE2b-256(LABELS.groupId || creator || creator's key || 32 random salt bytes):
+ * collision-free without coordination, unguessable, and only the creator can make a create record
+ * for one (a contact who learns an id cannot squat it).
+ */
 export const GROUP_ID_BYTES = 32;
+/** Random salt in a create record, from which (with the creator's key) the group id is derived. */
+export const GROUP_SALT_BYTES = 32;
+/** Membership transcript hash = BLAKE2b-256: 128-bit collision resistance, as the state hash. */
+export const GROUP_TRANSCRIPT_BYTES = 32;
 /** State hash = BLAKE2b-256: 128-bit collision resistance for the record hash chain. */
 export const GROUP_HASH_BYTES = 32;
 /** Display names are 1..128 UTF-8 bytes without control characters (no terminal escapes). */
@@ -200,6 +219,43 @@ export const GROUP_FORMAT_TAGS = {
 } as const;
 /** Op byte of a group change record; a new op is a new number, never a reused one. */
 export const GROUP_OPS = { create: 1, add: 2, remove: 3, leave: 4, promote: 5, rename: 6 } as const;
+
+// ---- groups: receiver policy (client/core/group-*.ts; docs/PROTOCOL.md G.9) -----------------------
+// crypto/ has no clock: these bound what a receiving client does with time and storage, and live
+// here so the spec and the code quote one number.
+/**
+ * Old-epoch grace, in messages per sender and epoch. After a change, a current member's message at
+ * the epoch before it can only be one that raced the change (sent before its sender synced). With
+ * sync-before-send that is a handful at most; 20 covers a burst typed in a chat meanwhile, and a
+ * sender that keeps using an old key (a modified client) is cut off after 20.
+ */
+export const GROUP_LATE_GRACE_MESSAGES = 20;
+/**
+ * Old-epoch grace in time, from when the receiver applied the change that ended the epoch. A racing
+ * message reaches the relay seconds after the change; ten minutes allows a slow link or a retry
+ * after a relay restart. After it the old receiving chains are deleted, not kept forever.
+ */
+export const GROUP_LATE_GRACE_MS = 10 * 60 * 1000;
+/**
+ * Held group items (group_pending: messages, keys and changes that arrived before what they
+ * need), per relay sender. One member needs one key per epoch and a burst of messages behind it;
+ * anyone may send us items for a group we do not hold, so one account's share is small.
+ */
+export const GROUP_HELD_PER_SENDER = 200;
+/** Held items per group: every other member's key after a change whose record is late, twice. */
+export const GROUP_HELD_PER_GROUP = 2 * MAX_GROUP_MEMBERS;
+/** Held items in total, across groups and senders. */
+export const GROUP_HELD_TOTAL = 4000;
+/** Bytes of held items in total (relay bodies up to 64 KiB each): what a flood can take of the disk. */
+export const GROUP_HELD_MAX_BYTES = 16 * 1024 * 1024;
+/** Bytes of held items per relay sender: one account cannot take more than an eighth of the total. */
+export const GROUP_HELD_MAX_BYTES_PER_SENDER = 2 * 1024 * 1024;
+/**
+ * A held item older than this is deleted and reported: what it waited for is not coming (a
+ * withheld change, a key never sent, or we were removed). The relay keeps undelivered messages
+ * 30 days; a week covers a member who was offline while the rest of the group moved on.
+ */
+export const GROUP_HELD_TTL_MS = 7 * 24 * 3600 * 1000;
 
 // ---- attachments (crypto/attachment.ts) --------------------------------------------------------
 /** Second byte of an attachment blob (after PROTOCOL_VERSION); 0x40.. keeps clear of the rest. */

@@ -18,6 +18,7 @@ export const CRYPTO_ERROR_CODES = [
   'broken_chain', // a record's previous-state hash is not the hash of the state held (fork/forgery)
   'not_authorized', // the author may not make this change (not an admin / not a member / not self)
   'invalid_change', // a well-formed change that does not apply (add a member twice, remove a stranger)
+  'fork', // a key, message or record bound to another membership transcript of the same epoch
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];

@@ -14,6 +14,7 @@ export const RELAY_ERROR_CODES = [
   'unknown_device', // a device that never logged in for that account
   'bad_signature', // a bundle whose identity or signed-prekey signature does not verify
   'queue_full', // a recipient's queue is at its count or byte quota
+  'stale_epoch', // a group message for an epoch older than the newest the relay has seen for its group
   'out_of_order', // an earlier send to the same recipient on this connection was refused: resend that first
   'payload_too_large', // a body over maxBodyBytes or a message over maxMessageBytes
   'not_found', // an unknown route, or a blob that does not exist (or is not shared with the caller)
@@ -54,6 +55,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   unknown_device: 404,
   not_found: 404,
   username_taken: 409,
+  stale_epoch: 409,
   out_of_order: 409,
   payload_too_large: 413,
   length_required: 411,

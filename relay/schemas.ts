@@ -28,6 +28,8 @@ export const sendFields = {
   id: clientId,
   to: z.array(address).min(1).max(100_000),
   body: b64url,
+  /** A group message the sender sends after a receive pass although it is behind the fence (stale_epoch). */
+  synced: z.literal(true).optional(),
 };
 export const sendBody = z.object(sendFields).strict();
 

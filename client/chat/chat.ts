@@ -12,7 +12,7 @@ import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
 import { checkBundles, deliverOutbox, encryptQueued, flushOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
-import { isUnreachable, type RelayTarget } from '../core/relay-http.js';
+import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
 import { sessionDevices } from '../core/sessions.js';
 import { maintainKeys } from '../core/sync.js';
 import { contactOrLookup, safetyNumberWith, verifyContact } from '../core/trust.js';
@@ -20,7 +20,9 @@ import { sendRefusal } from '../core/send-guard.js';
 import { isGroupArg, messageLines, parsePeer, safeText, shortTime, terminalColumns } from '../format.js';
 import { messageBlock } from '../render.js';
 import { markIncomingShown, rowsSinceOldestUnread } from '../core/unread.js';
-import { groupHistory, labelOf, resolveGroup, sendGroupText } from '../core/groups.js';
+import { groupHistory, labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
+import { flushGroupOutbox } from '../core/group-outbox.js';
+import { forkLine, GroupNotices } from '../core/group-notices.js';
 import { MAX_TEXT_CHARS } from '../core/payload.js';
 import { fetchPendingFiles, filesDir, sendFile } from '../core/files/send.js';
 import { fileLine } from '../core/files/names.js';
@@ -62,6 +64,8 @@ export class Chat {
           this.reportGaps();
         } else if (f.type === 'drained') {
           this.reportGaps();
+          // The backlog is in: queued group messages may go now (sync before send).
+          this.serial(() => this.flushGroups());
         } else if (f.type === 'expired') {
           const w = expiredWarning(markExpired(this.c, f.messages));
           socket.ack(f.id);
@@ -184,10 +188,18 @@ export class Chat {
         return;
       }
       const text = r.file ? fileLine(r.file, r.text) : r.text;
-      this.printBlock(messageBlock({ direction: 'in', from: r.from, text, sentAt: r.sentAt, receivedAt: r.receivedAt, relayAt: r.relayAt, status: 'received', error: null, identityChanged: r.identityChanged }, '', terminalColumns()));
+      this.printBlock(messageBlock({ direction: 'in', from: r.from, text, sentAt: r.sentAt, receivedAt: r.receivedAt, relayAt: r.relayAt, status: 'received', error: null, identityChanged: r.identityChanged, ...(r.beforeChange ? { beforeChange: true } : {}) }, '', terminalColumns()));
       markIncomingShown(this.c, r.from, r.id, r.group?.id);
     } else if (r.kind === 'group_event') {
-      this.screen.print(`* #${safeText(r.group.label)}: ${safeText(r.text)}`);
+      this.screen.print(`${r.loud ? '!!!' : '*'} #${safeText(r.group.label)}: ${safeText(r.text)}`);
+    } else if (r.kind === 'group_fork') {
+      if (this.notices.add(r) === 'first') this.screen.print(safeText(forkLine(r)));
+    } else if (r.kind === 'group_held' || r.kind === 'group_removed') {
+      // Said once per group per chat; `fastchat group info` has the count.
+      if (this.notices.add(r) === 'first') {
+        const where = r.group ? `#${safeText(r.group.label)}` : 'a group you do not hold';
+        this.screen.print(r.kind === 'group_removed' ? `* ${where}: a message was sent after you ${r.status === 'left' ? 'left' : 'were removed'}; you cannot read it` : `* ${where}: holding group items until the change or key they need arrives`);
+      }
     } else if (r.kind === 'group_rejected') {
       this.screen.print(`! refused a group update from @${r.from} (${r.reason}): ${safeText(r.message)}`);
     } else if (r.kind === 'failed') {
@@ -211,7 +223,8 @@ export class Chat {
     if (isGroupArg(peer)) {
       this.printBlock(messageLines(`${shortTime(Date.now())}  you: `, text, '', terminalColumns()));
       this.serial(async () => {
-        const r = await sendGroupText(this.c, peer, text);
+        // Our socket is already receiving: a round trip on it is the receive pass before the send.
+        const r = await sendGroupText(this.c, peer, text, undefined, this.syncer);
         if (r.status !== 'sent') this.screen.print(`* queued: ${r.reason}`);
       });
       return;
@@ -235,6 +248,25 @@ export class Chat {
         else throw e;
       }
     });
+  }
+
+  private readonly notices = new GroupNotices();
+
+  /** The receive pass before a group send: everything the relay pushed before a ping is handled. */
+  private readonly syncer: Syncer = async () => {
+    const socket = this.link.openSocket;
+    if (!socket) throw new RelayUnreachable(this.t.url, new Error('the chat is offline'));
+    await socket.roundTrip();
+    return { incoming: [], warnings: [] };
+  };
+
+  private async flushGroups(): Promise<void> {
+    try {
+      const r = await flushGroupOutbox(this.c, this.t, { afterSync: true });
+      for (const f of r.failed) this.screen.print(`! a group message was not sent (${f.code}: ${f.message})`);
+    } catch (e) {
+      if (!isUnreachable(e)) throw e;
+    }
   }
 
   /** A rename of the current group (or a new name clash) changes its label: keep typing to it. */
@@ -307,7 +339,7 @@ export class Chat {
     this.screen.print(`* sending ${safeText(path)} ...`);
     this.serial(async () => {
       try {
-        const r = await sendFile(this.c, peer, path, '', false);
+        const r = await sendFile(this.c, peer, path, '', false, isGroupArg(peer) ? this.syncer : undefined);
         this.screen.print(`${shortTime(Date.now())}  you: ${safeText(fileLine(r.file, ''))}${r.status === 'sent' ? '' : ` (queued: ${r.reason ?? ''})`}`);
       } catch (e) {
         this.screen.print(`! file not sent: ${e instanceof Error ? e.message : String(e)}`);

@@ -23,7 +23,10 @@ async function withClient<T>(fn: (c: import('../core/context.js').Client) => Pro
 
 async function printChange(r: import('../core/groups.js').ChangeResult, what: string, json: boolean | undefined): Promise<void> {
   const { print, printJson, warn } = await import('../format.js');
-  if (json) return printJson(r);
+  const { showSynced } = await import('./show-synced.js');
+  await showSynced(r.synced);
+  const { synced: _synced, ...result } = r;
+  if (json) return printJson(result);
   print(`${what} #${r.group} (epoch ${r.epoch}; members: ${r.members.map((m) => `@${m}`).join(' ')})`);
   if (r.delivery.unreachable) warn('the relay is unreachable: the change is queued and sent by the next command that reaches it');
   for (const p of r.delivery.held) warn(`nothing is sent to @${p} until you verify their changed identity key (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
@@ -33,7 +36,7 @@ export function register(program: Command): void {
   const group = program
     .command('group')
     .description('end-to-end encrypted groups: create, add, remove, leave, promote, rename, list, info')
-    .addHelpText('after', '\nGroups are named #name; a group is shown under the name its admins last signed (`group rename`); when two of your groups\nshare a name, `group list` shows #name~id, which is accepted too.\nExamples:\n  fastchat group create "#team" @bob @carol\n  fastchat send "#team" hello all');
+    .addHelpText('after', '\nGroups are named #name; a group is shown under the name its admins last signed (`group rename`); when two of your groups\nshare a name, `group list` shows #name~id, which is accepted too. Changes first receive what the relay holds for you.\nExamples:\n  fastchat group create "#team" @bob @carol\n  fastchat send "#team" hello all');
 
   group
     .command('create')
@@ -103,6 +106,12 @@ export function register(program: Command): void {
           else print(`#${safeText(i.group)}  ${i.members.length} members${admin ? '  (admin)' : ''}${i.status === 'active' ? '' : `  [${i.status}]`}`);
         }
         if (!opts.json && all.length === 0) print('no groups yet (fastchat group create "#name" @user ...)');
+        const { oldFormatGroups } = await import('../core/group-store.js');
+        const old = oldFormatGroups(c);
+        if (old > 0) {
+          const { warn } = await import('../format.js');
+          warn(`${old} group${old === 1 ? '' : 's'} from an older fastchat (group format 1) cannot be used any more; its admin must create it again`);
+        }
       });
     });
 
@@ -119,6 +128,7 @@ export function register(program: Command): void {
         if (opts.json) return printJson(i);
         print(`#${safeText(i.group)}  id ${i.groupId}`);
         print(`status ${i.status}, epoch ${i.epoch}${i.held ? `, ${i.held} held (waiting for a key or change)` : ''}`);
+        for (const f of i.forks) print(`!!! FORK: @${f.from} is on another history of epoch ${f.epoch} (theirs ${f.theirs.slice(0, 16)}…, ours ${i.transcript.slice(0, 16)}…); nothing from it is read until the group settles`);
         for (const m of i.members) {
           const trust = m.you ? 'you' : !m.keyMatches ? 'KEY MISMATCH' : m.trust === 'changed' ? 'CHANGED KEY' : m.trust;
           print(`  @${m.user}${m.admin ? '  admin' : ''}  ${trust}`);

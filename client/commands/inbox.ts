@@ -13,9 +13,11 @@ export function register(program: Command): void {
       const waitSeconds = parsePositiveInt(opts.wait, '--wait');
       const { openClient, relayTarget } = await import('../core/context.js');
       const { syncInbox } = await import('../core/sync.js');
+      const { GroupNotices, forkLine } = await import('../core/group-notices.js');
       const { UnreadPrinter } = await import('../unread-printer.js');
       const { getIncomingFile } = await import('../core/files/store.js');
       const c = await openClient();
+      const notices = new GroupNotices();
       try {
         const t = relayTarget(c);
         // Messages print from the store (what is unread, oldest first), not from the frames: a
@@ -27,13 +29,21 @@ export function register(program: Command): void {
           onIncoming(m) {
             if (m.kind === 'text' || m.kind === 'failed') printer.poke();
             else if (m.kind === 'group_event') {
-              if (opts.json) process.stderr.write(`#${safeText(m.group.label)}: ${safeText(m.text)}\n`);
-              else print(`* #${safeText(m.group.label)}: ${safeText(m.text)}`);
+              const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
+              if (opts.json) {
+                process.stderr.write(`${line}\n`);
+                if (m.loud) printJson({ id: null, from: m.from, group: m.group.label, groupId: m.group.id, text: null, sentAt: null, receivedAt: null, error: { code: 'group_fork', message: m.text } });
+              } else print(`${m.loud ? '' : '* '}${line}`);
+            } else if (m.kind === 'group_fork') {
+              if (notices.add(m) === 'first') {
+                warn(safeText(forkLine(m)));
+                if (opts.json) printJson({ id: null, from: m.from, group: m.group.label, groupId: m.group.id, text: null, sentAt: null, receivedAt: null, error: { code: 'group_fork', message: forkLine(m) }, fork: { epoch: m.epoch, ours: m.ours, theirs: m.theirs } });
+              }
             } else if (m.kind === 'group_rejected') {
               warn(`refused a group ${m.group ? `update for #${safeText(m.group.label)} ` : 'update '}from @${m.from} (${m.reason}): ${safeText(m.message)}`);
               if (opts.json) printJson({ id: m.id, from: m.from, group: m.group?.label ?? null, text: null, sentAt: null, receivedAt: m.receivedAt, error: { code: m.reason, message: m.message } });
-            } else if (m.kind === 'group_held') {
-              warn(`holding ${m.what} from @${m.from}${m.group ? ` for #${safeText(m.group.label)}` : ''} until the key or change it needs arrives`);
+            } else if (m.kind === 'group_held' || m.kind === 'group_removed') {
+              notices.add(m);
             }
           },
         });
@@ -53,6 +63,15 @@ export function register(program: Command): void {
           warn(gapLine(r.gaps));
           if (opts.json) for (const g of r.gaps) printJson({ id: null, from: g.peer, group: null, text: null, sentAt: null, receivedAt: null, gap: { missing: g.missing, since: g.since } });
         }
+        const { loadGroup } = await import('../core/group-store.js');
+        const { fromHex } = await import('../../crypto/encoding.js');
+        const { labelOf } = await import('../core/groups.js');
+        notices.expired(r.expired, (id) => {
+          const g = loadGroup(c, fromHex(id));
+          return g ? labelOf(c, g) : null;
+        });
+        for (const l of notices.lines()) warn(safeText(l));
+        for (const f of r.groups.failed) warn(`a group message was not sent (${f.code}: ${f.message})`);
         if (r.outbox.held.length > 0) for (const p of r.outbox.held) warn(`messages to @${p} are held: their identity key changed or their record failed its integrity check (fastchat fingerprint @${p}, then fastchat verify @${p} --accept <safety number>)`);
         for (const f of r.outbox.failed) warn(`a message to @${f.peer} was refused by the relay (${f.code}: ${f.message})`);
         if (!r.drained) {

@@ -8,7 +8,10 @@ export function register(program: Command): void {
     .argument('<to>', '@username, or #group (encrypted once, fanned out by the relay)')
     .argument('<text...>', 'the message; several words are joined with spaces')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExit codes: 0 sent or queued, 1 failure, 2 usage, 4 the recipient\'s identity key changed.\nExample:\n  fastchat send @bob "hello there"')
+    .addHelpText(
+      'after',
+      '\nTo a #group, send first receives what the relay holds for you (changes, messages) so it sends to the group as it is now;\nwhat arrived is summarised on stderr and kept in the history.\nExit codes: 0 sent or queued, 1 failure, 2 usage, 4 the recipient\'s identity key changed.\nExample:\n  fastchat send @bob "hello there"',
+    )
     .action(async (to: string, words: string[], opts: { json?: boolean }) => {
       const { isGroupArg, parsePeer, print, printJson } = await import('../format.js');
       const { usageError, CliError } = await import('../errors.js');
@@ -22,8 +25,11 @@ export function register(program: Command): void {
         const { sendGroupText } = await import('../core/groups.js');
         const g = await openClient();
         try {
+          const { showSynced } = await import('./show-synced.js');
           const r = await sendGroupText(g, to, text);
-          if (opts.json) printJson(r);
+          await showSynced(r.synced);
+          const { synced: _synced, ...result } = r;
+          if (opts.json) printJson(result);
           else if (r.status === 'sent') print(`sent to #${r.group} (${r.recipients} recipients, one upload)`);
           else print(`queued locally for #${r.group} (${r.reason}); the next fastchat command that reaches the relay sends it`);
         } finally {

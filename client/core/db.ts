@@ -109,6 +109,12 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declarat
   // claimed time is checked against (client/render.ts).
   ['messages', 'relay_at', 'TEXT'],
   ['group_messages', 'relay_at', 'TEXT'],
+  // groups, format 2 (client/core/group-schema.ts says what each holds)
+  ['group_sender_keys', 'late', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_pending', 'bytes', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_pending', 'transcript', 'BLOB'],
+  ['group_messages', 'before_change', 'INTEGER NOT NULL DEFAULT 0'],
+  ['group_outbox', 'payload', 'BLOB'],
 ];
 
 /** Indexes on added columns: created after the columns exist. */

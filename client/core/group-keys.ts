@@ -23,7 +23,14 @@ export function queueRecords(c: Client, peer: string, records: Uint8Array[]): vo
   queueControl(c, peer, { v: 1, type: 'group_change', id: newId(c), sentAt: new Date(c.now()).toISOString(), records: records.map(toBase64url) });
 }
 
-/** A fresh sending chain for the group's current epoch, distributed to every other member. */
+/**
+ * A fresh sending chain for the group's current epoch, distributed to every other member. Every
+ * member does this after every change, so a change costs O(N²) pairwise messages in all. The O(N)
+ * form (issue 16) would keep this function's contract for removals (rotate before the next send)
+ * but queue the distribution from queueGroupMessage instead, on our first send of the epoch, to the
+ * members of the state we send on; the transcript in the distribution already lets a receiver
+ * that is behind hold it until the change arrives.
+ */
 export function startEpoch(c: Client, state: GroupState): OurSenderKey {
   const me = ourAddress(c).user;
   const ours = createSenderKey(state, me, c.random);

@@ -4,43 +4,60 @@
 // A record is applied only if it verifies against the state we hold (crypto/group applyChange); a
 // group we do not hold yet is accepted only as a whole chain from its create record whose last
 // change was signed by the peer of the session it came on, with the key that session proved. What
-// arrives before the record or key it needs is held (group_pending) and retried when they come.
+// arrives before the record or key it needs is held (group_pending, bounded: group-held.ts) and
+// retried when they come.
+//
+// The rules on top of crypto/group (docs/PROTOCOL.md G.9):
+//   - a message or key bound to another transcript of an epoch we hold is a fork: held, and shown
+//     loudly, never read; two valid records for one epoch are settled by preferSibling, the same
+//     way on every member, and a change of ours that lost is proposed again on the winner;
+//   - after a change, only current members are read; a current member's message of an epoch that
+//     has ended is read within a grace (GROUP_LATE_GRACE_*) and marked as sent before the change,
+//     and the old chains go when the grace does;
+//   - a member that was removed says so for what was sent after, rather than hold it.
 // Nothing is dropped silently: a refused change or message is reported with a reason.
-import { GROUP_FORMAT_TAGS, PROTOCOL_VERSION } from '../../crypto/consts.js';
-import { equalBytes, fromBase64url, fromUtf8, toBase64url, utf8 } from '../../crypto/encoding.js';
+import { GROUP_LATE_GRACE_MESSAGES, GROUP_LATE_GRACE_MS } from '../../crypto/consts.js';
+import { equalBytes, fromBase64url, fromUtf8, toBase64url, toHex, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import {
   acceptSenderKeyDistribution,
   applyChange,
   decryptGroupMessage,
-  isMember,
+  looksLikeGroupMessage,
   memberKey,
   parseGroupChange,
   parseSenderKeyDistribution,
   peekGroupMessage,
+  preferSibling,
   type GroupChange,
   type GroupMessageHeader,
   type GroupState,
+  type SenderKeyDistribution,
 } from '../../crypto/group/index.js';
 import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import type { Address } from '../../crypto/types.js';
 import { ourAddress, type Client } from './context.js';
 import { nextArrival } from './db.js';
-import { startEpoch } from './group-keys.js';
+import { commitChange, storeApplied, type Applied } from './group-change.js';
+import { queueRecords } from './group-keys.js';
+import { holdItem } from './group-held.js';
 import {
-  addPending,
-  appendRecord,
-  deleteOurKeys,
+  addLate,
+  countLate,
   deletePending,
+  deleteTheirKey,
+  dropExpiredChains,
+  epochInfo,
   groupLabel,
   listGroups,
   listPending,
   loadGroup,
   loadRecords,
   loadTheirKey,
-  saveGroup,
   saveTheirKey,
   stateAtEpoch,
+  truncateChain,
+  type Pending,
   type StoredGroup,
 } from './group-store.js';
 import type { Incoming } from './incoming.js';
@@ -54,9 +71,15 @@ export interface GroupRef {
 }
 
 export type GroupIncoming =
-  | { kind: 'group_event'; from: string; group: GroupRef; text: string }
+  /** A change applied (or settled); `loud` when it undid something members had applied. */
+  | { kind: 'group_event'; from: string; group: GroupRef; text: string; loud?: boolean }
   | { kind: 'group_rejected'; from: string; group: GroupRef | null; id: string; reason: string; message: string; receivedAt: string }
-  | { kind: 'group_held'; from: string; group: GroupRef | null; what: string }
+  /** Kept until what it needs arrives, or not kept because a hold limit was reached. */
+  | { kind: 'group_held'; from: string; group: GroupRef | null; groupId: string; what: string; outcome: 'held' | 'dropped' }
+  /** From a member on another history of an epoch we hold: held, never read. */
+  | { kind: 'group_fork'; from: string; group: GroupRef; epoch: number; ours: string; theirs: string; outcome: 'held' | 'dropped' }
+  /** Sent to the group after we were removed (or left): we cannot read it, and say why. */
+  | { kind: 'group_removed'; from: string; group: GroupRef; status: 'removed' | 'left' }
   /** A pairwise group payload: what it caused (events, refusals, held messages now readable). */
   | { kind: 'control'; from: string; released: Incoming[] };
 
@@ -70,17 +93,20 @@ const REFUSAL_TEXT: Record<string, string> = {
   wrong_epoch: 'the change is not the next one for the group we hold (a replayed or stale change)',
   broken_chain: 'the change does not follow the group state we hold (a fork or a forgery)',
   not_authorized: 'the author may not make this change',
+  not_a_member: 'the sender is not a member of the group',
+  late: 'it was sent at an epoch that ended here and its grace is over',
   bad_signature: 'a signature does not verify (forged)',
   invalid_change: 'the change does not apply to the group',
   wrong_group: 'it names another group',
   malformed: 'it is malformed',
+  unsupported_version: 'it uses another group format (the sender runs an incompatible fastchat; both need the same version)',
   decrypt_failed: 'the group message did not decrypt',
   too_far_ahead: 'the group message is too far ahead of its sender chain',
 };
 
-/** The relay body is a group message (version, then the group message tag) rather than an envelope. */
+/** The relay body is a group message (its tag, any format) rather than a ratchet envelope. */
 export function isGroupMessageBody(body: Uint8Array): boolean {
-  return body.length > 2 && body[0] === PROTOCOL_VERSION && body[1] === GROUP_FORMAT_TAGS.groupMessage;
+  return looksLikeGroupMessage(body);
 }
 
 function refOf(c: Client, g: StoredGroup): GroupRef {
@@ -115,6 +141,17 @@ function refusal(c: Client, groupId: Uint8Array | null, m: Meta, e: unknown): In
   };
 }
 
+/** Holds an item (hold limits apply) and says what happened to it. */
+function hold(c: Client, p: Omit<Pending, 'seq'>, what: string): Incoming {
+  const outcome = holdItem(c, p);
+  return { kind: 'group_held', from: p.sender, group: refFor(c, p.groupId), groupId: toHex(p.groupId), what, outcome };
+}
+
+function holdFork(c: Client, g: StoredGroup, p: Omit<Pending, 'seq'>, ours: Uint8Array): Incoming {
+  const outcome = holdItem(c, p);
+  return { kind: 'group_fork', from: p.sender, group: refOf(c, g), epoch: p.epoch, ours: toHex(ours), theirs: toHex(p.fork!), outcome };
+}
+
 // ---- group messages --------------------------------------------------------------------------
 
 export function receiveGroupMessage(c: Client, m: Meta, body: Uint8Array): Incoming {
@@ -128,20 +165,43 @@ export function receiveGroupMessage(c: Client, m: Meta, body: Uint8Array): Incom
   // caught here, and a relay lying about `from` is caught by the signature below.
   if (h.sender !== m.from.user) return refusal(c, h.groupId, m, new Refused('not_authorized', `@${m.from.user} sent a group message in the name of @${h.sender}`));
   const r = openGroupMessage(c, h, m, body, true);
-  return r === 'still_held' ? { kind: 'group_held', from: m.from.user, group: refFor(c, h.groupId), what: 'a group message' } : r;
+  if (r === 'still_held') throw new Error('a first delivery is held or answered, never left pending');
+  return r;
 }
 
-function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8Array, hold: boolean): Incoming | 'still_held' {
+function pendingMessage(h: GroupMessageHeader, m: Meta, body: Uint8Array, fork: Uint8Array | null = null): Omit<Pending, 'seq'> {
+  return { groupId: h.groupId, kind: 'message', sender: h.sender, device: m.from.device, epoch: h.epoch, body, identity: null, clientId: m.clientId, sentAt: m.sentAt, receivedAt: m.receivedAt, fork };
+}
+
+/** `first`: the first time this message is handled (hold it if it must wait); else a retry. */
+function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8Array, first: boolean): Incoming | 'still_held' {
   const g = loadGroup(c, h.groupId);
-  const key = g ? loadTheirKey(c, h.groupId, h.sender, h.epoch) : undefined;
+  if (!g) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
+  const now = c.now();
+  dropExpiredChains(c, h.groupId, now);
+  // Our state stops at the record that took us out. What arrives after it was sent after it (the
+  // relay queues in order), by a member that had not applied it yet: not ours to read any more.
+  if (g.status !== 'active') return { kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' };
+  if (h.epoch > g.state.epoch) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
+  const epoch = epochInfo(c, h.groupId, h.epoch);
+  if (!epoch) return refusal(c, h.groupId, m, new Refused('late', `epoch ${h.epoch} ended long ago (we are at epoch ${g.state.epoch})`));
+  if (!equalBytes(epoch.transcript, h.transcript)) return first ? holdFork(c, g, pendingMessage(h, m, body, h.transcript), epoch.transcript) : 'still_held';
+  // After a change only current members are read, whatever epoch their message names.
+  if (memberKey(g.state, h.sender) === undefined) {
+    return refusal(c, h.groupId, m, new Refused('not_a_member', `@${h.sender} is not a member of #${refOf(c, g).label}`));
+  }
+  const late = h.epoch < g.state.epoch;
+  if (late) {
+    const used = countLate(c, h.groupId, h.sender, h.epoch);
+    if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS || used >= GROUP_LATE_GRACE_MESSAGES) {
+      deleteTheirKey(c, h.groupId, h.sender, h.epoch);
+      return refusal(c, h.groupId, m, new Refused('late', `@${h.sender} sent it at epoch ${h.epoch}, which ended here before the grace allows (${GROUP_LATE_GRACE_MESSAGES} messages, ${GROUP_LATE_GRACE_MS / 60000} minutes)`));
+    }
+  }
+  const key = loadTheirKey(c, h.groupId, h.sender, h.epoch);
   if (!key) {
-    if (g && g.status !== 'active' && h.epoch > g.state.epoch) {
-      return refusal(c, h.groupId, m, new Refused('not_a_member', `we are no longer a member of #${refOf(c, g).label}`));
-    }
-    if (hold) {
-      addPending(c, { groupId: h.groupId, kind: 'message', sender: h.sender, device: m.from.device, epoch: h.epoch, body, identity: null, clientId: m.clientId, sentAt: m.sentAt, receivedAt: m.receivedAt });
-    }
-    return 'still_held';
+    if (late) return refusal(c, h.groupId, m, new Refused('late', `no key of @${h.sender} for epoch ${h.epoch}, which has ended`));
+    return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   }
   let opened: ReturnType<typeof decryptGroupMessage>;
   try {
@@ -150,18 +210,18 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);
   }
+  saveTheirKey(c, opened.state);
+  if (late) addLate(c, h.groupId, h.sender, h.epoch);
   let p;
   try {
     p = parsePayload(opened.plaintext);
     if (p.type !== 'text' && p.type !== 'file') throw new PayloadError('a group message must be text or a file');
   } catch (e) {
-    saveTheirKey(c, opened.state);
     return refusal(c, h.groupId, m, e);
   }
-  saveTheirKey(c, opened.state);
   const inserted = c.db
-    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread) VALUES (?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?)")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, m.sentAt, nextArrival(c.db));
+    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread, before_change) VALUES (?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
+    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, m.sentAt, nextArrival(c.db), late ? 1 : 0);
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
   const file = p.type === 'file' ? p.file : undefined;
   if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });
@@ -176,7 +236,8 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     relayAt: m.sentAt,
     identityChanged: false,
     newContact: false,
-    group: refFor(c, h.groupId)!,
+    group: refOf(c, g),
+    ...(late ? { beforeChange: true } : {}),
     ...(file ? { file } : {}),
   };
 }
@@ -193,13 +254,13 @@ export function receiveGroupControl(c: Client, m: Meta, identity: PublicIdentity
   return { kind: 'control', from: m.from.user, released: out };
 }
 
-function holdControl(c: Client, kind: 'change' | 'sender_key', groupId: Uint8Array, epoch: number, m: Meta, identity: PublicIdentity, body: Uint8Array): void {
-  addPending(c, { groupId, kind, sender: m.from.user, device: m.from.device, epoch, body, identity: encodePublicIdentity(identity), clientId: m.clientId, sentAt: m.sentAt, receivedAt: m.receivedAt });
+function pendingControl(kind: 'change' | 'sender_key', groupId: Uint8Array, epoch: number, m: Meta, identity: PublicIdentity, body: Uint8Array, fork: Uint8Array | null = null): Omit<Pending, 'seq'> {
+  return { groupId, kind, sender: m.from.user, device: m.from.device, epoch, body, identity: encodePublicIdentity(identity), clientId: m.clientId, sentAt: m.sentAt, receivedAt: m.receivedAt, fork };
 }
 
 /** Returns the group id when something was stored (so held items may now go through). */
-function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Uint8Array, out: Incoming[], hold: boolean): Uint8Array | null | 'still_held' {
-  let d;
+function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Uint8Array, out: Incoming[], first: boolean): Uint8Array | null | 'still_held' {
+  let d: SenderKeyDistribution;
   try {
     d = parseSenderKeyDistribution(bytes);
   } catch (e) {
@@ -207,16 +268,31 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
     return null;
   }
   const g = loadGroup(c, d.groupId);
-  if (!g || d.epoch > g.state.epoch) {
-    if (g && g.status !== 'active') {
-      out.push(refusal(c, d.groupId, m, new Refused('not_a_member', 'a sender key for an epoch after we left the group')));
-      return null;
-    }
-    // The record that starts this epoch has not arrived yet: keep the key until it has.
-    if (hold) holdControl(c, 'sender_key', d.groupId, d.epoch, m, identity, bytes);
-    return hold ? null : 'still_held';
+  const waitFor = (): null | 'still_held' => {
+    if (!first) return 'still_held';
+    out.push(hold(c, pendingControl('sender_key', d.groupId, d.epoch, m, identity, bytes), 'a sender key'));
+    return null;
+  };
+  if (!g) return waitFor();
+  if (g.status !== 'active' && d.epoch >= g.state.epoch) {
+    out.push({ kind: 'group_removed', from: m.from.user, group: refOf(c, g), status: g.status === 'left' ? 'left' : 'removed' });
+    return null;
   }
+  // The record that starts this epoch has not arrived yet: keep the key until it has.
+  if (d.epoch > g.state.epoch) return waitFor();
+  const now = c.now();
   try {
+    const epoch = epochInfo(c, d.groupId, d.epoch);
+    if (!epoch) throw new Refused('late', `a sender key for epoch ${d.epoch}, which ended long ago`);
+    if (!equalBytes(epoch.transcript, d.transcript)) {
+      if (first) out.push(holdFork(c, g, pendingControl('sender_key', d.groupId, d.epoch, m, identity, bytes, d.transcript), epoch.transcript));
+      return first ? null : 'still_held';
+    }
+    if (d.epoch < g.state.epoch) {
+      // A key for an epoch that ended: only a current member's, only within the grace.
+      if (memberKey(g.state, m.from.user) === undefined) throw new Refused('not_a_member', `@${m.from.user} is not a member any more`);
+      if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS) throw new Refused('late', `a sender key for epoch ${d.epoch}, which ended here before the grace allows`);
+    }
     const state = d.epoch === g.state.epoch ? g.state : stateAtEpoch(c, d.groupId, d.epoch);
     if (!state) throw new Refused('wrong_epoch', `no state for epoch ${d.epoch}`);
     const theirs = acceptSenderKeyDistribution(state, { user: m.from.user, signPublic: identity.signPublic }, bytes);
@@ -231,7 +307,8 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
   return d.groupId;
 }
 
-function describe(c: GroupChange, state: GroupState): string {
+/** What a change does, in a line (the record carries everything it names). */
+function describe(c: GroupChange): string {
   const who = (users: string[]): string => users.map((u) => `@${u}`).join(', ');
   switch (c.change.op) {
     case 'create':
@@ -245,7 +322,7 @@ function describe(c: GroupChange, state: GroupState): string {
     case 'promote':
       return `@${c.author} made ${who(c.change.users)} admin`;
     case 'rename':
-      return `@${c.author} renamed the group to ${JSON.stringify(state.name)}`;
+      return `@${c.author} renamed the group to ${JSON.stringify(c.change.name)}`;
   }
 }
 
@@ -257,7 +334,17 @@ function decodeChain(b: Uint8Array): Uint8Array[] {
   return (JSON.parse(fromUtf8(b)) as string[]).map(fromBase64url);
 }
 
-function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uint8Array[], out: Incoming[], hold: boolean): Uint8Array | null | 'still_held' {
+function applyAll(base: GroupState | null, records: Uint8Array[], parsed: GroupChange[]): Applied[] {
+  const applied: Applied[] = [];
+  let s = base;
+  for (let i = 0; i < records.length; i++) {
+    s = applyChange(s, records[i]!);
+    applied.push({ record: records[i]!, change: parsed[i]!, state: s });
+  }
+  return applied;
+}
+
+function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uint8Array[], out: Incoming[], first: boolean): Uint8Array | null | 'still_held' {
   const me = ourAddress(c).user;
   let parsed: GroupChange[];
   try {
@@ -266,25 +353,30 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
     out.push(refusal(c, null, m, e));
     return null;
   }
-  const first = parsed[0]!;
-  const groupId = first.groupId;
+  const groupId = parsed[0]!.groupId;
   const g = loadGroup(c, groupId);
+  const waitFor = (from: number): null | 'still_held' => {
+    if (!first) return 'still_held';
+    out.push(hold(c, pendingControl('change', groupId, parsed[from]!.epoch, m, identity, encodeChain(records.slice(from))), 'a group change'));
+    return null;
+  };
+  // A record that does not follow the state we hold may follow one we are about to settle on (it
+  // was made after a concurrent change we have not received yet): keep it, do not refuse it.
+  const orWait = (from: number, run: () => Uint8Array | null): Uint8Array | null | 'still_held' => {
+    try {
+      return run();
+    } catch (e) {
+      if (isCryptoError(e, 'broken_chain')) return waitFor(from);
+      throw e;
+    }
+  };
   try {
     if (parsed.some((p) => !equalBytes(p.groupId, groupId))) throw new Refused('wrong_group', 'the records name different groups');
-    let state: GroupState;
-    let applied: { record: Uint8Array; change: GroupChange; state: GroupState }[] = [];
     if (!g) {
-      if (first.change.op !== 'create') {
-        // A change to a group whose chain has not reached us yet (it comes from another member).
-        if (hold) holdControl(c, 'change', groupId, first.epoch, m, identity, encodeChain(records));
-        return hold ? null : 'still_held';
-      }
-      let s: GroupState | null = null;
-      for (let i = 0; i < records.length; i++) {
-        s = applyChange(s, records[i]!);
-        applied.push({ record: records[i]!, change: parsed[i]!, state: s });
-      }
-      state = s!;
+      // A change to a group whose chain has not reached us yet (it comes from another member).
+      if (parsed[0]!.change.op !== 'create') return waitFor(0);
+      const applied = applyAll(null, records, parsed);
+      const state = applied[applied.length - 1]!.state;
       // A new group is authenticated by the session it came on: the peer signed its last change
       // (the create, or the add that brought us in) with the identity key that session proved.
       const last = parsed[parsed.length - 1]!;
@@ -294,41 +386,99 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
       }
       const ours = memberKey(state, me);
       if (!ours || !equalBytes(ours, c.secrets.identity.signPublic)) throw new Refused('not_a_member', 'we are not a member of that group');
-    } else {
-      state = g.state;
-      const fresh: Uint8Array[] = [];
-      const stored = loadRecords(c, groupId);
-      for (let i = 0; i < parsed.length; i++) {
-        const e = parsed[i]!.epoch;
-        if (e > g.state.epoch) fresh.push(records[i]!);
-        else if (!(stored[e] && equalBytes(stored[e]!, records[i]!))) applyChange(g.state, records[i]!); // throws: a fork or a forgery
-      }
-      if (fresh.length === 0) {
-        throw new Refused('wrong_epoch', `a replayed change: epoch ${parsed[parsed.length - 1]!.epoch} is already applied (the group is at epoch ${g.state.epoch})`);
-      }
-      const next = parseGroupChange(fresh[0]!);
-      if (next.epoch > g.state.epoch + 1) {
-        if (hold) holdControl(c, 'change', groupId, next.epoch, m, identity, encodeChain(fresh));
-        return hold ? null : 'still_held';
-      }
-      for (const r of fresh) {
-        state = applyChange(state, r);
-        applied.push({ record: r, change: parseGroupChange(r), state });
-      }
+      storeApplied(c, null, applied);
+      const ref = refFor(c, groupId)!;
+      for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change) });
+      return groupId;
     }
-    const member = isMember(state, me);
-    const left = applied.some((a) => a.change.author === me && a.change.change.op === 'leave');
-    saveGroup(c, state, member ? 'active' : left ? 'left' : 'removed', c.now());
-    for (const a of applied) appendRecord(c, groupId, a.change.epoch, a.record);
-    const ref = refFor(c, groupId)!;
-    for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change, a.state) });
-    if (member) startEpoch(c, state);
-    else deleteOurKeys(c, groupId);
-    return groupId;
+    // Skip what we hold already (the same record body); the first record that differs from ours
+    // for an epoch we hold is a concurrent change or a forgery.
+    const stored = loadRecords(c, groupId);
+    let i = 0;
+    while (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) {
+      const mine = stored[parsed[i]!.epoch];
+      if (!mine || !equalBytes(parseGroupChange(mine).signed, parsed[i]!.signed)) break;
+      i++;
+    }
+    if (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) return orWait(i, () => settleSibling(c, m, g, records.slice(i), parsed.slice(i), out));
+    if (i === parsed.length) {
+      throw new Refused('wrong_epoch', `a replayed change: epoch ${parsed[parsed.length - 1]!.epoch} is already applied (the group is at epoch ${g.state.epoch})`);
+    }
+    if (parsed[i]!.epoch > g.state.epoch + 1) return waitFor(i);
+    return orWait(i, () => {
+      const applied = applyAll(g.state, records.slice(i), parsed.slice(i));
+      storeApplied(c, g.state, applied);
+      const ref = refFor(c, groupId)!;
+      for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change) });
+      return groupId;
+    });
   } catch (e) {
     out.push(refusal(c, groupId, m, e));
     return null;
   }
+}
+
+/**
+ * `records[0]` is a valid-looking record for an epoch we have applied another record for. If it
+ * verifies on the state we held before that epoch, the two are concurrent changes: every member
+ * keeps the one preferSibling picks. When it is theirs, our records from that epoch on are undone,
+ * theirs applied, and a change of ours that was undone is proposed again on the new state (or
+ * reported when it no longer applies).
+ */
+function settleSibling(c: Client, m: Meta, g: StoredGroup, records: Uint8Array[], parsed: GroupChange[], out: Incoming[]): Uint8Array | null {
+  const me = ourAddress(c).user;
+  const groupId = g.groupId;
+  const at = parsed[0]!.epoch;
+  const base = at === 0 ? null : (stateAtEpoch(c, groupId, at - 1) ?? null);
+  if (at > 0 && !base) throw new Refused('wrong_epoch', `no state for epoch ${at - 1}`);
+  // Throws (broken_chain, bad_signature …) for a record that does not extend that state: a forgery.
+  const theirs = applyAll(base, records, parsed);
+  const ours = stateAtEpoch(c, groupId, at)!;
+  const oldChain = loadRecords(c, groupId).slice(at).map(parseGroupChange);
+  const ref = refOf(c, g);
+  if (!preferSibling(ours, theirs[0]!.state)) {
+    out.push({
+      kind: 'group_event',
+      from: m.from.user,
+      group: ref,
+      text: `a concurrent change at epoch ${at} (${describe(parsed[0]!)}) lost to the one every member keeps (${describe(oldChain[0]!)}); its author proposes it again`,
+    });
+    return null;
+  }
+  truncateChain(c, groupId, at);
+  storeApplied(c, g.state, theirs);
+  const now = refFor(c, groupId)!;
+  out.push({
+    kind: 'group_event',
+    from: m.from.user,
+    group: now,
+    loud: true,
+    text: `concurrent changes at epoch ${at}: ${describe(parsed[0]!)} replaces ${describe(oldChain[0]!)} on every member (the lower transcript wins); undone here: ${oldChain.map(describe).join('; ')}`,
+  });
+  for (const a of theirs.slice(1)) out.push({ kind: 'group_event', from: m.from.user, group: now, text: describe(a.change) });
+  for (const undone of oldChain) {
+    if (undone.author !== me || undone.change.op === 'create') continue;
+    const current = loadGroup(c, groupId)!;
+    let again = false;
+    if (current.status === 'active') {
+      try {
+        const next = commitChange(c, current, undone.change);
+        out.push({ kind: 'group_event', from: me, group: refOf(c, next), text: `proposed your undone change again at epoch ${next.state.epoch}: ${describe(undone)}` });
+        again = true;
+      } catch (e) {
+        if (!isCryptoError(e)) throw e;
+        out.push({ kind: 'group_event', from: me, group: refOf(c, current), loud: true, text: `your change (${describe(undone)}) was undone by a concurrent change and no longer applies (${e.code}): ${e.message}` });
+      }
+    }
+    // Whom our undone add brought in hold the losing history, and nobody else would tell them:
+    // they get the chain we keep now, and settle on it as we did (they are not in it).
+    if (!again && undone.change.op === 'add') {
+      const now = loadGroup(c, groupId)!;
+      const chain = loadRecords(c, groupId);
+      for (const m of undone.change.members) if (memberKey(now.state, m.user) === undefined) queueRecords(c, m.user, chain);
+    }
+  }
+  return groupId;
 }
 
 /** Tries every held item of the group again until a pass changes nothing. */

@@ -1,6 +1,7 @@
-// The group tables of store.db (appended to db.ts's schema). Group ids are stored in the clear (the
-// relay sees them in every group message header anyway); names, membership, records and keys are
-// sealed with the storage key like sessions.
+// The group tables of store.db (appended to db.ts's schema). Group ids, epochs and transcripts are
+// stored in the clear (the relay sees them in every group message header anyway); names,
+// membership, records and keys are sealed with the storage key like sessions. Columns added to a
+// table after it shipped are also listed in db.ts's ADDED_COLUMNS, so older homes get them.
 export const GROUP_SCHEMA = `
 CREATE TABLE IF NOT EXISTS groups (
   group_id BLOB PRIMARY KEY,           -- 32 bytes
@@ -21,7 +22,18 @@ CREATE TABLE IF NOT EXISTS group_sender_keys (
   epoch INTEGER NOT NULL,
   ours INTEGER NOT NULL,               -- 1: encodeOurSenderKey, 0: encodeTheirSenderKey
   key BLOB NOT NULL,                   -- sealed
+  late INTEGER NOT NULL DEFAULT 0,     -- messages opened after the epoch ended (GROUP_LATE_GRACE_MESSAGES)
   PRIMARY KEY (group_id, sender, epoch, ours)
+);
+-- One row per epoch we applied: its membership transcript (to check what arrives for it) and when
+-- it started and ended on this device (the old-epoch grace counts from ended_at).
+CREATE TABLE IF NOT EXISTS group_epochs (
+  group_id BLOB NOT NULL,
+  epoch INTEGER NOT NULL,
+  transcript BLOB NOT NULL,            -- 32 bytes
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER,                    -- NULL while it is the current epoch
+  PRIMARY KEY (group_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS group_pending (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,8 +46,12 @@ CREATE TABLE IF NOT EXISTS group_pending (
   identity BLOB,                       -- encodePublicIdentity of the pairwise session it came on
   client_id TEXT NOT NULL,
   sent_at TEXT NOT NULL,
-  received_at TEXT NOT NULL
+  received_at TEXT NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,    -- size of body, for the hold limits (GROUP_HELD_*)
+  transcript BLOB                      -- set when held because it is bound to another history (a fork)
 );
+CREATE INDEX IF NOT EXISTS group_pending_group ON group_pending(group_id);
+CREATE INDEX IF NOT EXISTS group_pending_sender ON group_pending(sender);
 CREATE TABLE IF NOT EXISTS group_messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   group_id BLOB NOT NULL,
@@ -47,6 +63,7 @@ CREATE TABLE IF NOT EXISTS group_messages (
   received_at TEXT,
   status TEXT NOT NULL,                -- out: queued | sent | failed ; in: received
   error TEXT,
+  before_change INTEGER NOT NULL DEFAULT 0, -- in: sent at an epoch that had ended when it arrived
   UNIQUE (group_id, sender, id)
 );
 CREATE TABLE IF NOT EXISTS group_outbox (
@@ -54,8 +71,10 @@ CREATE TABLE IF NOT EXISTS group_outbox (
   group_id BLOB NOT NULL,
   message_id TEXT NOT NULL,
   client_id TEXT NOT NULL UNIQUE,
-  recipients TEXT NOT NULL,            -- JSON [{user, device}]: one relay submission, fanned out
+  recipients TEXT NOT NULL,            -- JSON [user]: one relay submission, fanned out to their devices
   body BLOB NOT NULL,                  -- the group message (already ciphertext)
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  payload BLOB                         -- sealed plaintext payload: re-encrypted if the epoch moves first
 );
 `;
+

@@ -1,8 +1,10 @@
-// Groups at rest: the state we hold, the record chain, sender keys (ours and theirs) and what is
-// held back until the record or key it needs arrives. Every value that is not already public to the
-// relay is sealed with the storage key. Callers run these inside the transaction of the message
-// that caused them.
+// Groups at rest: the state we hold, the record chain, each epoch's transcript, sender keys (ours
+// and theirs) and what is held back until the record or key it needs arrives. Every value that is
+// not already public to the relay is sealed with the storage key. Callers run these inside the
+// transaction of the message that caused them.
+import { GROUP_LATE_GRACE_MS } from '../../crypto/consts.js';
 import { toHex } from '../../crypto/encoding.js';
+import { isCryptoError } from '../../crypto/errors.js';
 import {
   encodeGroupState,
   encodeOurSenderKey,
@@ -42,15 +44,17 @@ interface GroupRow {
 
 const b = (u: Uint8Array): Buffer => Buffer.from(u);
 
-function fromRow(s: Store, r: GroupRow): StoredGroup {
+/** undefined for a group stored by a build that spoke group format 1: it cannot continue (see oldFormatGroups). */
+function fromRow(s: Store, r: GroupRow): StoredGroup | undefined {
   const groupId = new Uint8Array(r.group_id);
-  return {
-    groupId,
-    idHex: toHex(groupId),
-    state: parseGroupState(s.sealer.open('group_state', [groupId], new Uint8Array(r.state))),
-    status: r.status,
-    createdAt: r.created_at,
-  };
+  let state: GroupState;
+  try {
+    state = parseGroupState(s.sealer.open('group_state', [groupId], new Uint8Array(r.state)));
+  } catch (e) {
+    if (isCryptoError(e, 'unsupported_version')) return undefined;
+    throw e;
+  }
+  return { groupId, idHex: toHex(groupId), state, status: r.status, createdAt: r.created_at };
 }
 
 export function loadGroup(s: Store, groupId: Uint8Array): StoredGroup | undefined {
@@ -59,7 +63,13 @@ export function loadGroup(s: Store, groupId: Uint8Array): StoredGroup | undefine
 }
 
 export function listGroups(s: Store): StoredGroup[] {
-  return (s.db.prepare('SELECT * FROM groups ORDER BY created_at, group_id').all() as GroupRow[]).map((r) => fromRow(s, r));
+  return (s.db.prepare('SELECT * FROM groups ORDER BY created_at, group_id').all() as GroupRow[]).flatMap((r) => fromRow(s, r) ?? []);
+}
+
+/** Groups this home joined under group format 1: their members must make the group again. */
+export function oldFormatGroups(s: Store): number {
+  const n = (s.db.prepare('SELECT COUNT(*) AS n FROM groups').get() as { n: number }).n;
+  return n - listGroups(s).length;
 }
 
 export function saveGroup(s: Store, state: GroupState, status: GroupStatus, now: number): void {
@@ -74,6 +84,13 @@ export function appendRecord(s: Store, groupId: Uint8Array, epoch: number, recor
   s.db.prepare('INSERT OR REPLACE INTO group_records (group_id, epoch, record) VALUES (?, ?, ?)').run(b(groupId), epoch, b(s.sealer.seal('group_record', [groupId, epoch], record)));
 }
 
+/** The records of `groupId` from epoch `from` on are undone (a concurrent change won): forget them. */
+export function truncateChain(s: Store, groupId: Uint8Array, from: number): void {
+  for (const table of ['group_records', 'group_epochs']) s.db.prepare(`DELETE FROM ${table} WHERE group_id = ? AND epoch >= ?`).run(b(groupId), from);
+  // Keys of those epochs were bound to the undone transcripts and can never open anything again.
+  s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND epoch >= ?').run(b(groupId), from);
+}
+
 /** The chain from the create record up to `upTo` (inclusive; all when absent). */
 export function loadRecords(s: Store, groupId: Uint8Array, upTo = Number.MAX_SAFE_INTEGER): Uint8Array[] {
   const rows = s.db.prepare('SELECT epoch, record FROM group_records WHERE group_id = ? AND epoch <= ? ORDER BY epoch').all(b(groupId), upTo) as { epoch: number; record: Buffer }[];
@@ -85,6 +102,58 @@ export function stateAtEpoch(s: Store, groupId: Uint8Array, epoch: number): Grou
   const records = loadRecords(s, groupId, epoch);
   if (records.length !== epoch + 1) return undefined;
   return replayChanges(records);
+}
+
+// ---- epochs ------------------------------------------------------------------------------------
+
+export interface EpochInfo {
+  transcript: Uint8Array;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+/** A new current epoch: the previous ones end now (their grace starts). */
+export function startedEpoch(s: Store, groupId: Uint8Array, epoch: number, transcript: Uint8Array, now: number): void {
+  s.db.prepare('UPDATE group_epochs SET ended_at = ? WHERE group_id = ? AND ended_at IS NULL AND epoch < ?').run(now, b(groupId), epoch);
+  s.db.prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, transcript, started_at, ended_at) VALUES (?, ?, ?, ?, NULL)').run(b(groupId), epoch, b(transcript), now);
+}
+
+export function epochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
+  const r = s.db.prepare('SELECT transcript, started_at, ended_at FROM group_epochs WHERE group_id = ? AND epoch = ?').get(b(groupId), epoch) as
+    | { transcript: Buffer; started_at: number; ended_at: number | null }
+    | undefined;
+  return r && { transcript: new Uint8Array(r.transcript), startedAt: r.started_at, endedAt: r.ended_at };
+}
+
+/**
+ * Drops the receiving chains of epochs whose grace has run out (GROUP_LATE_GRACE_MS after they
+ * ended here): an old-epoch chain is kept only to read what raced the change, never for good.
+ */
+export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): void {
+  s.db
+    .prepare(
+      'DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND epoch IN (SELECT epoch FROM group_epochs WHERE group_id = ? AND ended_at IS NOT NULL AND ended_at <= ?)',
+    )
+    .run(b(groupId), b(groupId), now - GROUP_LATE_GRACE_MS);
+}
+
+/** A member who is out: none of their chains may open anything any more, of any epoch. */
+export function deleteTheirKeys(s: Store, groupId: Uint8Array, sender: string): void {
+  s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND sender = ? AND ours = 0').run(b(groupId), sender);
+}
+
+export function deleteTheirKey(s: Store, groupId: Uint8Array, sender: string, epoch: number): void {
+  s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').run(b(groupId), sender, epoch);
+}
+
+/** How many messages this chain opened after its epoch ended (0 when there is no such chain). */
+export function countLate(s: Store, groupId: Uint8Array, sender: string, epoch: number): number {
+  const r = s.db.prepare('SELECT late FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, epoch) as { late: number } | undefined;
+  return r?.late ?? 0;
+}
+
+export function addLate(s: Store, groupId: Uint8Array, sender: string, epoch: number): void {
+  s.db.prepare('UPDATE group_sender_keys SET late = late + 1 WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').run(b(groupId), sender, epoch);
 }
 
 export function saveOurKey(s: Store, k: OurSenderKey): void {
@@ -103,9 +172,12 @@ export function deleteOurKeys(s: Store, groupId: Uint8Array): void {
   s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 1').run(b(groupId));
 }
 
+/** Stores a receiving chain; its `late` count is kept when the chain only moved on. */
 export function saveTheirKey(s: Store, k: TheirSenderKey): void {
   s.db
-    .prepare('INSERT OR REPLACE INTO group_sender_keys (group_id, sender, epoch, ours, key) VALUES (?, ?, ?, 0, ?)')
+    .prepare(
+      'INSERT INTO group_sender_keys (group_id, sender, epoch, ours, key) VALUES (?, ?, ?, 0, ?) ON CONFLICT (group_id, sender, epoch, ours) DO UPDATE SET key = excluded.key',
+    )
     .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 0], encodeTheirSenderKey(k))));
 }
 
@@ -126,6 +198,8 @@ export interface Pending {
   clientId: string;
   sentAt: string;
   receivedAt: string;
+  /** The other history's transcript, when held because it is bound to another history (a fork). */
+  fork: Uint8Array | null;
 }
 
 /** A held item's row key: what it is and which relay frame brought it. */
@@ -133,17 +207,18 @@ export function pendingRowKey(p: Pick<Pending, 'groupId' | 'kind' | 'sender' | '
   return [p.groupId, p.kind, p.sender, p.device, p.epoch, p.clientId];
 }
 
+/** Stores a held item; the hold limits are checked by the caller (group-held.ts). */
 export function addPending(s: Store, p: Omit<Pending, 'seq'>): void {
   s.db
-    .prepare('INSERT INTO group_pending (group_id, kind, sender, device, epoch, body, identity, client_id, sent_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    .run(b(p.groupId), p.kind, p.sender, p.device, p.epoch, b(s.sealer.seal('group_pending', pendingRowKey(p), p.body)), p.identity ? b(p.identity) : null, p.clientId, p.sentAt, p.receivedAt);
+    .prepare('INSERT INTO group_pending (group_id, kind, sender, device, epoch, body, identity, client_id, sent_at, received_at, bytes, transcript) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(b(p.groupId), p.kind, p.sender, p.device, p.epoch, b(s.sealer.seal('group_pending', pendingRowKey(p), p.body)), p.identity ? b(p.identity) : null, p.clientId, p.sentAt, p.receivedAt, p.body.length, p.fork ? b(p.fork) : null);
 }
 
 /** Held items of one group, records first, then keys, then messages (the order they unblock). */
 export function listPending(s: Store, groupId: Uint8Array): Pending[] {
   const rows = s.db
     .prepare("SELECT * FROM group_pending WHERE group_id = ? ORDER BY CASE kind WHEN 'change' THEN 0 WHEN 'sender_key' THEN 1 ELSE 2 END, epoch, seq")
-    .all(b(groupId)) as { seq: number; group_id: Buffer; kind: Pending['kind']; sender: string; device: number; epoch: number; body: Buffer; identity: Buffer | null; client_id: string; sent_at: string; received_at: string }[];
+    .all(b(groupId)) as { seq: number; group_id: Buffer; kind: Pending['kind']; sender: string; device: number; epoch: number; body: Buffer; identity: Buffer | null; client_id: string; sent_at: string; received_at: string; transcript: Buffer | null }[];
   return rows.map((r) => ({
     seq: r.seq,
     groupId: new Uint8Array(r.group_id),
@@ -156,6 +231,7 @@ export function listPending(s: Store, groupId: Uint8Array): Pending[] {
     clientId: r.client_id,
     sentAt: r.sent_at,
     receivedAt: r.received_at,
+    fork: r.transcript ? new Uint8Array(r.transcript) : null,
   }));
 }
 
@@ -165,6 +241,14 @@ export function deletePending(s: Store, seq: number): void {
 
 export function countPending(s: Store, groupId: Uint8Array): number {
   return (s.db.prepare('SELECT COUNT(*) AS n FROM group_pending WHERE group_id = ?').get(b(groupId)) as { n: number }).n;
+}
+
+/** Who is held as being on another history of the group (a fork), by sender and epoch. */
+export function pendingForks(s: Store, groupId: Uint8Array): { sender: string; epoch: number; transcript: string }[] {
+  const rows = s.db
+    .prepare('SELECT DISTINCT sender, epoch, transcript FROM group_pending WHERE group_id = ? AND transcript IS NOT NULL ORDER BY epoch, sender')
+    .all(b(groupId)) as { sender: string; epoch: number; transcript: Buffer }[];
+  return rows.map((r) => ({ sender: r.sender, epoch: r.epoch, transcript: toHex(new Uint8Array(r.transcript)) }));
 }
 
 // ---- labels ------------------------------------------------------------------------------------

@@ -1,28 +1,26 @@
-// Group commands in the client core: create, change membership or name, send, read. A change is signed and
-// applied here first (so a change we may not make is refused before anything leaves), stored with
-// its record, and sent to the members over the pairwise sessions: the new record to those who hold
-// the group, the whole chain to those who are new. Then every remaining member, us included, starts
-// a new epoch with fresh sender keys.
-import { toBase64url, utf8 } from '../../crypto/encoding.js';
+// Group commands in the client core: create, change membership or name, send, read. A change is
+// signed and applied here first (so a change we may not make is refused before anything leaves),
+// stored with its record, and sent to the members over the pairwise sessions: the new record to
+// those who hold the group, the whole chain to those who are new. Then every remaining member, us
+// included, starts a new epoch with fresh sender keys.
+//
+// Sync before send: every command that sends to a group (a message or a change) first runs a
+// receive pass (`Syncer`), so a change that was waiting for us — a removal above all — is applied
+// before we encrypt for the group; otherwise a member that had not heard of a removal would still
+// send to the removed member (docs/PROTOCOL.md G.9).
+import { toBase64url, toHex, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
-import {
-  createGroup,
-  encryptGroupMessage,
-  isAdmin,
-  isMember,
-  isValidGroupName,
-  proposeChange,
-  type GroupMember,
-  type GroupOp,
-  type GroupState,
-} from '../../crypto/group/index.js';
+import { createGroup, encryptGroupMessage, isAdmin, isValidGroupName, parseGroupChange, type GroupMember, type GroupOp } from '../../crypto/group/index.js';
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { CliError, usageError } from '../errors.js';
 import { getContact, type Trust } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
+import { commitChange, storeApplied } from './group-change.js';
 import { queueRecords, startEpoch } from './group-keys.js';
-import { appendRecord, countPending, deleteOurKeys, groupLabel, listGroups, loadGroup, loadOurKey, loadRecords, saveGroup, saveOurKey, type StoredGroup } from './group-store.js';
+import { flushGroupOutbox, groupOutboxRowKey, type GroupFlushReport } from './group-outbox.js';
+import { countPending, groupLabel, listGroups, loadGroup, loadOurKey, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
+import type { Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
@@ -31,6 +29,7 @@ import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
 import { assertNotRolledBack } from './send-guard.js';
 import { isUnreachable } from './relay-http.js';
 import { sessionDevices } from './sessions.js';
+import { syncInbox } from './sync.js';
 
 // ---- naming -----------------------------------------------------------------------------------
 
@@ -88,16 +87,46 @@ async function deliver(c: Client, bundles = new Map<string, PreKeyBundle[]>()): 
   }
 }
 
+/** What a receive pass before a send brought in: the caller shows it like `inbox` would. */
+export interface Synced {
+  incoming: Incoming[];
+  warnings: string[];
+}
+
+/**
+ * A receive pass that returns once everything the relay holds for us is processed. The CLI's is
+ * a whole `syncInbox`; chat, whose socket is already receiving, waits for a round trip on it.
+ * Throws RelayUnreachable when the relay cannot be reached.
+ */
+export type Syncer = (c: Client) => Promise<Synced>;
+
+export const syncOverSocket: Syncer = async (c) => {
+  const got: Synced = { incoming: [], warnings: [] };
+  await syncInbox(c, relayTarget(c), { onIncoming: (m) => got.incoming.push(m), onWarning: (w) => got.warnings.push(w) });
+  return got;
+};
+
+/** Runs the receive pass; `offline` when the relay is unreachable (the send is then queued). */
+async function syncFirst(c: Client, sync: Syncer): Promise<Synced & { offline: boolean }> {
+  try {
+    return { ...(await sync(c)), offline: false };
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    return { incoming: [], warnings: [], offline: true };
+  }
+}
+
 export interface ChangeResult {
   group: string; // label
   groupId: string;
   epoch: number;
   members: string[];
   delivery: { unreachable: boolean; held: string[] };
+  synced: Synced;
 }
 
-function result(c: Client, g: StoredGroup, d: { unreachable: boolean; held: string[] }): ChangeResult {
-  return { group: labelOf(c, g), groupId: g.idHex, epoch: g.state.epoch, members: g.state.members.map((m) => m.user), delivery: { unreachable: d.unreachable, held: d.held } };
+function result(c: Client, g: StoredGroup, d: { unreachable: boolean; held: string[] }, synced: Synced): ChangeResult {
+  return { group: labelOf(c, g), groupId: g.idHex, epoch: g.state.epoch, members: g.state.members.map((m) => m.user), delivery: { unreachable: d.unreachable, held: d.held }, synced };
 }
 
 /** A name the user gives a group (create, rename): refused as a usage error before any lookup. */
@@ -111,30 +140,36 @@ export async function createGroupCmd(c: Client, name: string, users: string[]): 
   const { members, bundles } = await lookUpMembers(c, users);
   const g = tx(c.db, () => {
     const { state, record } = createGroup({ user: me, identity: c.secrets.identity }, name, members, c.random);
-    saveGroup(c, state, 'active', c.now());
-    appendRecord(c, state.groupId, 0, record);
-    for (const m of members) queueRecords(c, m.user, [record]);
-    startEpoch(c, state);
+    for (const m of members) queueRecords(c, m.user, [record]); // before our sender key (storeApplied)
+    storeApplied(c, null, [{ record, change: parseGroupChange(record), state }]);
     return loadGroup(c, state.groupId)!;
   });
-  return result(c, g, await deliver(c, bundles));
+  return result(c, g, await deliver(c, bundles), { incoming: [], warnings: [] });
 }
 
 /** What a member asks of a group it holds: users by name (add looks up their keys first). */
 export type ChangeRequest = { op: 'add' | 'remove' | 'promote'; users: string[] } | { op: 'leave' } | { op: 'rename'; name: string };
 
 /** add / remove / leave / promote / rename on a group we are an active member of. */
-export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest): Promise<ChangeResult> {
+export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest, sync: Syncer = syncOverSocket): Promise<ChangeResult> {
   const op = req.op;
   if (req.op === 'rename') checkNewName(req.name);
   const me = ourAddress(c).user;
-  const g = resolveGroup(c, arg);
+  let g = resolveGroup(c, arg);
   const label = labelOf(c, g);
-  if (g.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of #${label}`);
-  if (op !== 'leave' && !isAdmin(g.state, me)) {
-    const what = op === 'rename' ? 'rename the group' : `${op} members`;
-    throw new CliError('not_admin', `you are not an admin of #${label}; only admins may ${what}`, { hint: `\`fastchat group info #${label}\` lists the admins` });
-  }
+  const check = (x: StoredGroup): void => {
+    if (x.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of #${labelOf(c, x)}`);
+    if (op !== 'leave' && !isAdmin(x.state, me)) {
+      const what = op === 'rename' ? 'rename the group' : `${op} members`;
+      throw new CliError('not_admin', `you are not an admin of #${label}; only admins may ${what}`, { hint: `\`fastchat group info #${label}\` lists the admins` });
+    }
+  };
+  check(g);
+  // A change made on a state that is already out of date is a concurrent change: it would lose to
+  // (or undo) the one we had not received yet. Learn of pending changes first.
+  const synced = await syncFirst(c, sync);
+  g = loadGroup(c, g.groupId)!;
+  check(g);
   // A same-name rename would cost every member a new epoch and change nothing they can see.
   if (req.op === 'rename' && req.name === g.state.name) throw new CliError('invalid_change', `#${label} is already named ${JSON.stringify(req.name)}`);
   let added: GroupMember[] = [];
@@ -144,29 +179,14 @@ export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest)
     req.op === 'add' ? { op: 'add', members: added } : req.op === 'leave' || req.op === 'rename' ? req : { op: req.op, users: [...new Set(req.users)] };
   const after = tx(c.db, () => {
     const current = loadGroup(c, g.groupId)!; // re-read inside the lock: a change may have arrived
-    let next: { state: GroupState; record: Uint8Array };
     try {
-      next = proposeChange(current.state, { user: me, identity: c.secrets.identity }, change);
+      return commitChange(c, current, change);
     } catch (e) {
       if (isCryptoError(e)) throw new CliError(e.code, `cannot ${op}: ${e.message}`);
       throw e;
     }
-    const { state, record } = next;
-    const stillMember = isMember(state, me);
-    saveGroup(c, state, stillMember ? 'active' : 'left', c.now());
-    appendRecord(c, state.groupId, state.epoch, record);
-    const newcomers = new Set(added.map((m) => m.user));
-    const chain = newcomers.size > 0 ? loadRecords(c, state.groupId) : [];
-    // Everyone who was or is a member hears of the change (a removed member learns it is out);
-    // newcomers get the whole chain so they can check it from the create record.
-    const told = new Set([...current.state.members.map((m) => m.user), ...state.members.map((m) => m.user)]);
-    told.delete(me);
-    for (const user of told) queueRecords(c, user, newcomers.has(user) ? chain : [record]);
-    if (stillMember) startEpoch(c, state);
-    else deleteOurKeys(c, state.groupId);
-    return loadGroup(c, state.groupId)!;
   });
-  return result(c, after, await deliver(c, bundles));
+  return result(c, after, await deliver(c, bundles), { incoming: synced.incoming, warnings: synced.warnings });
 }
 
 // ---- messages ---------------------------------------------------------------------------------
@@ -181,49 +201,95 @@ export interface GroupSendResult {
   recipients: number;
   status: 'sent' | 'queued';
   reason?: string;
+  /** Sent although the relay had seen a newer epoch of the group than a receive pass taught us. */
+  pastFence?: boolean;
+  synced: Synced;
 }
 
-/** `file`: a file message (client/core/files/send.ts), `text` its caption. */
-export async function sendGroupText(c: Client, arg: string, text: string, file?: FileRef): Promise<GroupSendResult> {
+/** Queues one group message under our key of the group's current epoch (one transaction). */
+export function queueGroupMessage(c: Client, g: StoredGroup, id: string, text: string, sentAt: string, file?: FileRef): string[] {
   const me = ourAddress(c).user;
-  relayTarget(c);
   // A rolled-back store holds an old position of our sender chain: sending would reuse its keys.
   assertNotRolledBack(c);
-  const g = resolveGroup(c, arg);
-  const label = labelOf(c, g);
-  if (g.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of #${label}`);
-  const id = toBase64url(c.random(16));
-  const sentAt = new Date(c.now()).toISOString();
-  const recipients = g.state.members.map((m) => m.user).filter((u) => u !== me);
-  tx(c.db, () => {
+  return tx(c.db, () => {
     const current = loadGroup(c, g.groupId)!;
+    const recipients = current.state.members.map((m) => m.user).filter((u) => u !== me);
+    const payload = encodePayload(file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt });
     const ours = loadOurKey(c, g.groupId, me, current.state.epoch) ?? startEpoch(c, current.state);
-    const { state, message } = encryptGroupMessage(ours, encodePayload(file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt }));
+    const { state, message } = encryptGroupMessage(ours, payload);
     saveOurKey(c, state);
     c.db
       .prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, status) VALUES (?, ?, ?, 'out', ?, ?, 'queued')")
       .run(Buffer.from(g.groupId), id, me, Buffer.from(c.sealer.seal('group_message', [g.groupId, me, id], utf8(file ? fileLine(file, text) : text))), sentAt);
     c.db
-      .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(Buffer.from(g.groupId), id, toBase64url(c.random(16)), JSON.stringify(recipients), Buffer.from(message), c.now()); // random: names no message
+      .prepare('INSERT INTO group_outbox (group_id, message_id, client_id, recipients, body, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(Buffer.from(g.groupId), id, toBase64url(c.random(16)), JSON.stringify(recipients), Buffer.from(message), c.now(), Buffer.from(c.sealer.seal('outbox', groupOutboxRowKey(g.groupId, id), payload))); // random client id: names no message
+    return recipients;
   });
-  const r = await deliver(c);
-  const row = c.db.prepare("SELECT status, error FROM group_messages WHERE group_id = ? AND direction = 'out' AND id = ?").get(Buffer.from(g.groupId), id) as { status: string; error: string | null };
+}
+
+/**
+ * Sends a text (or, with `file`, a file message: client/core/files/send.ts) to a group: a receive
+ * pass first (sync before send), then the message under our key of the epoch that pass left us in.
+ * If the relay answers stale_epoch (it has seen a newer epoch than ours), one more receive pass,
+ * which sends it again for whatever epoch we are in then.
+ */
+export async function sendGroupText(c: Client, arg: string, text: string, file?: FileRef, sync: Syncer = syncOverSocket): Promise<GroupSendResult> {
+  const t = relayTarget(c);
+  const first = resolveGroup(c, arg);
+  const synced = await syncFirst(c, sync);
+  const g = loadGroup(c, first.groupId)!;
+  const label = labelOf(c, g);
+  if (g.status !== 'active') {
+    throw new CliError('not_a_member', `you are no longer a member of #${label}${g.status === 'removed' ? ' (you were removed)' : ''}; nothing was sent`);
+  }
+  const id = toBase64url(c.random(16));
+  const sentAt = new Date(c.now()).toISOString();
+  const recipients = queueGroupMessage(c, g, id, text, sentAt, file);
   const base = { id, to: null, group: label, groupId: g.idHex, sentAt, recipients: recipients.length };
-  if (row.status === 'sent') return { ...base, status: 'sent' };
-  return { ...base, status: 'queued', reason: row.error ?? (r.unreachable ? 'relay unreachable' : 'not acknowledged') };
+  let reason: string | undefined;
+  let pastFence = false;
+  if (synced.offline) reason = 'relay unreachable';
+  else {
+    // Sender keys queued by startEpoch go first, over the pairwise sessions.
+    const pairwise = await deliver(c);
+    let flushed: GroupFlushReport | undefined;
+    if (!pairwise.unreachable) flushed = await flushGroupOutbox(c, t, { afterSync: false });
+    if (flushed?.stale.includes(g.idHex)) {
+      const again = await syncFirst(c, sync);
+      synced.incoming.push(...again.incoming);
+      synced.warnings.push(...again.warnings);
+      if (again.offline) reason = 'relay unreachable';
+      else {
+        // A CLI pass ends with its own flush of the group outbox (syncInbox); chat's does not.
+        const retried = await flushGroupOutbox(c, t, { afterSync: true });
+        if (retried.unreachable) reason = 'relay unreachable';
+      }
+      // Still at the epoch the relay called stale: the fence is ahead of anything we could learn.
+      pastFence = loadGroup(c, g.groupId)!.state.epoch === g.state.epoch;
+    }
+    if (pairwise.unreachable || flushed?.unreachable) reason = 'relay unreachable';
+    if (flushed?.behind.includes(g.idHex)) reason = `members of #${label} already use a newer epoch whose change has not reached us; the message waits for it`;
+  }
+  const row = c.db.prepare("SELECT status, error FROM group_messages WHERE group_id = ? AND direction = 'out' AND id = ?").get(Buffer.from(g.groupId), id) as { status: string; error: string | null };
+  const out = { ...base, synced: { incoming: synced.incoming, warnings: synced.warnings }, ...(pastFence ? { pastFence } : {}) };
+  if (row.status === 'sent') return { ...out, status: 'sent' };
+  if (row.status === 'failed') throw new CliError(row.error ?? 'refused', `the message to #${label} was not sent (${row.error ?? 'refused'}); it stays in the history as failed`);
+  return { ...out, status: 'queued', reason: row.error ?? reason ?? 'not acknowledged' };
 }
 
 export interface GroupHistoryEntry extends StoredEntry {
   from: string;
+  /** Received at an epoch that had ended (within the grace): sent before the change that ended it. */
+  beforeChange: boolean;
 }
 
 /** The last `limit` messages of the group, in the order they arrived (or were written) here. */
 export function groupHistory(c: Client, g: StoredGroup, limit: number): GroupHistoryEntry[] {
   const rows = c.db
     .prepare('SELECT * FROM (SELECT * FROM group_messages WHERE group_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
-    .all(Buffer.from(g.groupId), limit) as (StoredRow & { sender: string })[];
-  return rows.map((r) => ({ ...storedEntry(c, r, 'group_message', [g.groupId, r.sender, r.id]), from: r.sender }));
+    .all(Buffer.from(g.groupId), limit) as (StoredRow & { sender: string; before_change: number })[];
+  return rows.map((r) => ({ ...storedEntry(c, r, 'group_message', [g.groupId, r.sender, r.id]), from: r.sender, beforeChange: r.before_change === 1 }));
 }
 
 // ---- views ------------------------------------------------------------------------------------
@@ -237,6 +303,9 @@ export interface GroupInfo {
   admins: string[];
   members: { user: string; admin: boolean; you: boolean; trust: Trust | 'you' | 'unknown'; keyMatches: boolean }[];
   held: number; // group messages and keys waiting for what they need
+  /** Members held as being on another history of the group (a fork): never read until it settles. */
+  forks: { from: string; epoch: number; theirs: string }[];
+  transcript: string; // hex, the membership transcript of the current epoch
 }
 
 export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: StoredGroup): GroupInfo {
@@ -255,5 +324,7 @@ export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: Stored
       return { user: m.user, admin: isAdmin(g.state, m.user), you: false, trust: contact?.trust ?? ('unknown' as const), keyMatches };
     }),
     held: countPending(c, g.groupId),
+    forks: pendingForks(c, g.groupId).map((f) => ({ from: f.sender, epoch: f.epoch, theirs: f.transcript })),
+    transcript: toHex(g.state.transcript),
   };
 }

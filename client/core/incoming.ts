@@ -25,7 +25,22 @@ import { loadPreviousSession, loadSession, promotePreviousSession, replaceSessio
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
-  | { kind: 'text'; id: string; from: string; device: number; text: string; sentAt: string; receivedAt: string; relayAt: string; identityChanged: boolean; newContact: boolean; group?: GroupRef; file?: FileRef }
+  | {
+      kind: 'text';
+      id: string;
+      from: string;
+      device: number;
+      text: string;
+      sentAt: string;
+      receivedAt: string;
+      relayAt: string;
+      identityChanged: boolean;
+      newContact: boolean;
+      group?: GroupRef;
+      /** A group message sent at an epoch that had ended when it arrived (read within the grace). */
+      beforeChange?: boolean;
+      file?: FileRef;
+    }
   | { kind: 'receipt'; from: string; id: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }

@@ -16,7 +16,6 @@ import { tx, type DB } from './db.js';
 import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
-import { flushGroupOutbox } from './group-outbox.js';
 import { fetchBundles, postMessage } from './relay-api.js';
 import { isRetryableRefusal, isUnreachable, RelayError, type RelayTarget } from './relay-http.js';
 import type { RelaySocket } from './relay-ws.js';
@@ -224,13 +223,8 @@ export async function flushOutbox(c: { db: DB }, t: RelayTarget, socket?: RelayS
     waiting = new Map([...waiting, ...again]);
   }
   for (const [peer, e] of waiting) report.failed.push({ peer, code: e.code, message: e.message });
-  if (!report.unreachable) {
-    // Group messages after the pairwise rows, so the sender keys they need are uploaded first.
-    const g = await flushGroupOutbox(c, t);
-    report.sent += g.sent;
-    report.unreachable = g.unreachable;
-    for (const f of g.failed) report.failed.push({ peer: `#${f.group.slice(0, 8)}`, code: f.code, message: f.message });
-  }
+  // Group messages are not sent from here: they leave only after a receive pass (sync before
+  // send), by flushGroupOutbox after this flush (so the sender keys they need go first).
   report.pending = countOutbox(c);
   return report;
 }

@@ -121,10 +121,14 @@ export async function fetchBundles(t: RelayTarget, username: string): Promise<Pr
   });
 }
 
-export async function postMessage(t: RelayTarget, id: string, to: { user: string; device: number }[], body: string): Promise<{ storedAt: string }> {
+/**
+ * `synced`: for a group message, that we ran a receive pass and still want it stored though the
+ * relay has seen a newer epoch of the group (its stale_epoch fence; docs/RELAY.md).
+ */
+export async function postMessage(t: RelayTarget, id: string, to: { user: string; device: number }[], body: string, opts: { synced?: boolean } = {}): Promise<{ storedAt: string }> {
   // Idempotent: the relay stores a client id once and answers a resubmission like the first
   // submission, so a retry after a dropped connection cannot deliver a message twice.
-  const r = (await request(t, 'POST', '/v1/messages', { id, to, body }, { idempotent: true })) as { storedAt?: unknown };
+  const r = (await request(t, 'POST', '/v1/messages', { id, to, body, ...(opts.synced ? { synced: true } : {}) }, { idempotent: true })) as { storedAt?: unknown };
   return { storedAt: typeof r.storedAt === 'string' ? r.storedAt : new Date().toISOString() };
 }
 

@@ -182,6 +182,32 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
+  /**
+   * Resolves once the relay has answered a ping sent now. The relay writes to one socket in order,
+   * and frames are handled as they are read, so by then every message it had pushed us before the
+   * ping has been handled: a receive pass for a connection that is already receiving.
+   */
+  roundTrip(): Promise<void> {
+    if (!this.open) return Promise.reject(new RelayUnreachable(this.url, new Error('the connection is closed')));
+    return new Promise((resolve, reject) => {
+      const done = (e?: Error): void => {
+        clearTimeout(timer);
+        this.off('frame', onFrame);
+        this.off('close', onClose);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onFrame = (f: RelayFrame): void => {
+        if (f.type === 'pong') done();
+      };
+      const onClose = (): void => done(new RelayUnreachable(this.url, new Error('the connection closed')));
+      const timer = setTimeout(() => done(new RelayUnreachable(this.url, new Error('no answer to a ping in time'))), SEND_TIMEOUT_MS);
+      this.on('frame', onFrame);
+      this.on('close', onClose);
+      this.send({ type: 'ping' });
+    });
+  }
+
   close(): void {
     this.stopPing();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);

@@ -1,7 +1,10 @@
 // One receive pass over a WebSocket: flush our outbox, take the backlog the relay pushes until it
-// says `drained`, optionally wait for live messages, then flush the receipts that produced. Also
-// the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
+// says `drained`, optionally wait for live messages, then flush the receipts that produced and, now
+// that we know every change the relay had for us, the queued group messages (sync before send).
+// Also the moment to keep our prekeys healthy (top-up, rotation), since we are connected anyway.
 import type { Client } from './context.js';
+import { expireHeld } from './group-held.js';
+import { flushGroupOutbox, type GroupFlushReport } from './group-outbox.js';
 import { expiredWarning, markExpired } from './expired.js';
 import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { processIncoming, type Incoming } from './incoming.js';
@@ -29,6 +32,10 @@ export interface SyncReport {
   /** Messages that later ones showed missing and that stayed missing past the grace (gaps.ts). */
   gaps: Gap[];
   outbox: FlushReport & { held: string[] };
+  /** The group messages flushed after the pass. */
+  groups: GroupFlushReport;
+  /** Held group items that expired at the start of the pass, per group id (hex). */
+  expired: Map<string, number>;
 }
 
 /** Keeps prekeys topped up and the signed prekey fresh; failures are only warnings. */
@@ -87,6 +94,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     }
   };
   const { socket, hello } = await RelaySocket.connect(t, onFrame);
+  const expired = expireHeld(c, c.now());
   let closed = false;
   let closeReason = '';
   socket.on('close', (code) => {
@@ -128,12 +136,16 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       if (failure !== undefined) throw failure;
     }
     const second = await deliverOutbox(c, t, socket);
+    // Group messages only after a complete pass: what it taught us (a removal) comes first.
+    const groups = drained && !second.unreachable ? await flushGroupOutbox(c, t, { afterSync: true }) : { sent: 0, failed: [], unreachable: second.unreachable, stale: [], pastFence: 0, behind: [] };
     return {
       received,
       drained,
       left: drained || hello.queued === undefined ? undefined : Math.max(0, hello.queued - frames),
       gaps: takeGaps(c, c.now(), graceMs),
       outbox: { ...second, sent: first.sent + second.sent, failed: [...first.failed, ...second.failed], held: second.held },
+      groups,
+      expired,
     };
   } finally {
     socket.close();

@@ -14,6 +14,8 @@ export interface UnreadMessage extends StoredEntry {
   from: string;
   group: { id: string; label: string } | null;
   identityChanged: boolean;
+  /** A group message read within the old-epoch grace (group_messages.before_change). */
+  beforeChange: boolean;
 }
 
 interface Row extends StoredRow {
@@ -22,6 +24,7 @@ interface Row extends StoredRow {
   from_user: string;
   group_id: Buffer | null;
   identity_changed: number;
+  before_change: number;
 }
 
 /**
@@ -31,13 +34,13 @@ interface Row extends StoredRow {
 export function unreadAfter(c: Client, after: number, limit: number): UnreadMessage[] {
   const direct = c.db
     .prepare(
-      `SELECT seq, unread, id, direction, peer AS from_user, NULL AS group_id, body, sent_at, received_at, relay_at, status, error, identity_changed
+      `SELECT seq, unread, id, direction, peer AS from_user, NULL AS group_id, body, sent_at, received_at, relay_at, status, error, identity_changed, 0 AS before_change
        FROM messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
   const group = c.db
     .prepare(
-      `SELECT seq, unread, id, direction, sender AS from_user, group_id, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed
+      `SELECT seq, unread, id, direction, sender AS from_user, group_id, body, sent_at, received_at, relay_at, status, error, 0 AS identity_changed, before_change
        FROM group_messages WHERE unread > ? AND direction = 'in' ORDER BY unread LIMIT ?`,
     )
     .all(after, limit) as Row[];
@@ -61,6 +64,7 @@ export function unreadAfter(c: Client, after: number, limit: number): UnreadMess
     from: r.from_user,
     group: r.group_id ? labelFor(r.group_id) : null,
     identityChanged: r.identity_changed === 1,
+    beforeChange: r.before_change === 1,
   }));
 }
 

@@ -5,7 +5,7 @@ import { sodiumReady } from '../sodium.js';
 import { seededRandom } from '../../scripts/vectors/seeded.js';
 import { concat, toHex, utf8, fromUtf8 } from '../encoding.js';
 import { isCryptoError, type CryptoErrorCode } from '../errors.js';
-import { AEAD_TAG_BYTES, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS } from '../consts.js';
+import { AEAD_TAG_BYTES, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS, GROUP_VERSION } from '../consts.js';
 import { paddedLength } from '../padding.js';
 import { proposeChange } from './membership.js';
 import { createSenderKey, encodeTheirSenderKey, type OurSenderKey, type TheirSenderKey } from './sender-keys.js';
@@ -140,7 +140,7 @@ test('a failed decryption leaves the receiving chain exactly as it was', () => {
   assert.throws(() => decryptGroupMessage(wrongChain, messages[2]!), code('decrypt_failed'));
   assert.equal(snapshot(wrongChain), before);
   const tampered = messages[0]!.slice();
-  tampered[60]! ^= 1;
+  tampered[tampered.length - 70]! ^= 1; // a ciphertext byte
   assert.throws(() => decryptGroupMessage(s, tampered), code('bad_signature'));
   assert.equal(fromUtf8(decryptGroupMessage(s, messages[0]!).plaintext), 'a');
 });
@@ -154,6 +154,25 @@ test('a message is refused by the chain of another group, epoch or sender', () =
   assert.throws(() => decryptGroupMessage(keys.theirs.bob!.carol!, message), code('invalid_argument'));
 });
 
+test('a message sent on another history of the same epoch is refused as a fork before any key is used', () => {
+  const a = proposeChange(group, alice, { op: 'rename', name: 'history a' }).state;
+  const b = proposeChange(group, alice, { op: 'rename', name: 'history b' }).state;
+  const onA = distributeKeys(a, P, random);
+  const { message } = encryptGroupMessage(onA.ours.bob!, utf8('from history a'));
+  const h = peekGroupMessage(message);
+  assert.equal(toHex(h.transcript), toHex(a.transcript));
+  // Carol applied history b; even holding bob's chain (a hostile relay cannot give her more) the
+  // transcript check refuses it, and leaves the chain unmoved.
+  const carolsBob = { ...onA.theirs.carol!.bob!, transcript: b.transcript };
+  const before = snapshot(carolsBob);
+  assert.throws(() => decryptGroupMessage(carolsBob, message), code('fork'));
+  assert.equal(snapshot(carolsBob), before);
+  // The transcript is in the AD as well: rewriting the header's transcript breaks the signature.
+  const relabelled = message.slice();
+  relabelled.set(b.transcript, 2 + 32 + 4);
+  assert.throws(() => decryptGroupMessage(carolsBob, relabelled), code('bad_signature'));
+});
+
 test('after carol is removed her old-epoch keys cannot decrypt the new epoch\'s messages', () => {
   const old = fresh();
   const next = proposeChange(group, alice, { op: 'remove', users: ['carol'] }).state;
@@ -165,8 +184,9 @@ test('after carol is removed her old-epoch keys cannot decrypt the new epoch\'s 
   const carolsAlice = old.theirs.carol!.alice!;
   assert.throws(() => decryptGroupMessage(carolsAlice, message), code('wrong_epoch'));
   // Relabelling her old chain with the new epoch does not help: the keys themselves are new.
-  assert.throws(() => decryptGroupMessage({ ...carolsAlice, epoch: next.epoch }, message), code('bad_signature'));
-  const withNewSigner = { ...carolsAlice, epoch: next.epoch, signPublic: keys.ours.alice!.signPublic };
+  assert.throws(() => decryptGroupMessage({ ...carolsAlice, epoch: next.epoch }, message), code('fork'));
+  assert.throws(() => decryptGroupMessage({ ...carolsAlice, epoch: next.epoch, transcript: next.transcript }, message), code('bad_signature'));
+  const withNewSigner = { ...carolsAlice, epoch: next.epoch, transcript: next.transcript, signPublic: keys.ours.alice!.signPublic };
   assert.throws(() => decryptGroupMessage(withNewSigner, message), code('decrypt_failed'));
 });
 
@@ -207,7 +227,7 @@ test('property: peek and decrypt on random bytes throw only CryptoError', () => 
     b[i]! ^= x;
     return b;
   });
-  const prefixed = fc.uint8Array({ maxLength: 400 }).map((b) => concat(Uint8Array.of(1, 0x33), b));
+  const prefixed = fc.uint8Array({ maxLength: 400 }).map((b) => concat(Uint8Array.of(GROUP_VERSION, 0x33), b));
   fc.assert(
     fc.property(fc.oneof(fc.uint8Array({ maxLength: 400 }), prefixed, mutated), (bytes) => {
       const s = keys.theirs.bob!.alice!;

@@ -1,6 +1,8 @@
 // Group messages: encrypted once with the sender's chain, signed with the sender's group signature
 // key, fanned out by the relay. Receiving is transactional like the ratchet: every check runs on
-// copies and the new state is returned only when the message decrypted.
+// copies and the new state is returned only when the message decrypted. The cleartext header names
+// the membership transcript the sender was on; it is in the AD and must equal the chain's, so a
+// message from the other side of a fork is refused as `fork` before any key is used.
 import {
   AEAD_TAG_BYTES,
   ED25519_SIGNATURE_BYTES,
@@ -8,8 +10,9 @@ import {
   GROUP_ID_BYTES,
   GROUP_MAX_SKIP,
   GROUP_MAX_SKIPPED_KEYS,
+  GROUP_TRANSCRIPT_BYTES,
+  GROUP_VERSION,
   LABELS,
-  PROTOCOL_VERSION,
 } from '../consts.js';
 import { aeadOpen, aeadSeal } from '../aead.js';
 import { concat, equalBytes, Reader, u32, u8, utf8, wipe } from '../encoding.js';
@@ -24,6 +27,7 @@ import { readGroupHeader, readUser, writeUser } from './wire.js';
 export interface GroupMessageHeader {
   groupId: Uint8Array;
   epoch: number;
+  transcript: Uint8Array; // 32, the membership transcript the sender was on
   sender: string;
   counter: number;
 }
@@ -36,9 +40,9 @@ interface ParsedGroupMessage extends GroupMessageHeader {
 
 const COUNTER_MAX = 0xffffffff;
 
-/** AD = groupId[32] || u32 epoch || lp(utf8(sender)) || u32 counter. */
+/** AD = groupId[32] || u32 epoch || transcript[32] || lp(utf8(sender)) || u32 counter. */
 export function groupMessageAd(h: GroupMessageHeader): Uint8Array {
-  return concat(h.groupId, u32(h.epoch), writeUser(h.sender), u32(h.counter));
+  return concat(h.groupId, u32(h.epoch), h.transcript, writeUser(h.sender), u32(h.counter));
 }
 
 function signatureMessage(signed: Uint8Array): Uint8Array {
@@ -46,7 +50,7 @@ function signatureMessage(signed: Uint8Array): Uint8Array {
 }
 
 /**
- * GroupMessage = version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter ||
+ * GroupMessage = version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter ||
  * ciphertext || signature[64], with ciphertext = XChaCha20-Poly1305(key, nonce, pad(plaintext), AD)
  * and signature = Ed25519(group signature key, utf8(LABELS.groupMessageSignature) || all before it).
  * Returns our advanced chain; the input state is not modified.
@@ -57,14 +61,15 @@ export function encryptGroupMessage(ours: OurSenderKey, plaintext: Uint8Array): 
   const padded = pad(plaintext);
   const [chainKey, messageKey] = groupChainStep(ours.chainKey);
   const { key, nonce } = groupMessageKeys(messageKey);
-  const header: GroupMessageHeader = { groupId: ours.groupId, epoch: ours.epoch, sender: ours.sender, counter: ours.counter };
+  const header: GroupMessageHeader = { groupId: ours.groupId, epoch: ours.epoch, transcript: ours.transcript, sender: ours.sender, counter: ours.counter };
   const ciphertext = aeadSeal(key, nonce, padded, groupMessageAd(header));
   wipe(messageKey, key, padded);
   const signed = concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.groupMessage),
     header.groupId,
     u32(header.epoch),
+    header.transcript,
     writeUser(header.sender),
     u32(header.counter),
     ciphertext,
@@ -78,6 +83,7 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   readGroupHeader(r, GROUP_FORMAT_TAGS.groupMessage, 'group message');
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
+  const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
   const sender = readUser(r);
   const counter = r.u32();
   // Senders stop before 2^32 - 1 (see encrypt), so the receiver's next counter always fits a u32.
@@ -90,19 +96,20 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   const signed = bytes.slice(0, bytes.length - r.remaining);
   const signature = r.bytes(ED25519_SIGNATURE_BYTES);
   r.end();
-  return { groupId, epoch, sender, counter, ciphertext, signature, signed };
+  return { groupId, epoch, transcript, sender, counter, ciphertext, signature, signed };
 }
 
 /** Parses and validates the structure; returns the cleartext header. Verifies nothing. */
 export function peekGroupMessage(bytes: Uint8Array): GroupMessageHeader {
-  const { groupId, epoch, sender, counter } = parseGroupMessage(bytes);
-  return { groupId, epoch, sender, counter };
+  const { groupId, epoch, transcript, sender, counter } = parseGroupMessage(bytes);
+  return { groupId, epoch, transcript, sender, counter };
 }
 
 /**
  * Decrypts a message with the sender's chain for its group and epoch. Order: structure; the header
- * names this chain's group (wrong_group), epoch (wrong_epoch) and sender (invalid_argument: the
- * caller picked the wrong chain); the signature (bad_signature) before any key derivation, so a
+ * names this chain's group (wrong_group), epoch (wrong_epoch), transcript (fork: the sender is on
+ * another history of this epoch) and sender (invalid_argument: the caller picked the wrong chain);
+ * the signature (bad_signature) before any key derivation, so a
  * forged message costs no chain steps and cannot move the chain; the counter (duplicate_message
  * for a key already used or evicted, too_far_ahead beyond GROUP_MAX_SKIP); then AEAD and padding,
  * which fail as a coarse decrypt_failed. On any error the input state is unchanged.
@@ -113,6 +120,7 @@ export function decryptGroupMessage(theirs: TheirSenderKey, bytes: Uint8Array): 
   if (m.epoch !== theirs.epoch) {
     throw new CryptoError('wrong_epoch', `group message is for epoch ${m.epoch}, this key is for epoch ${theirs.epoch}`);
   }
+  if (!equalBytes(m.transcript, theirs.transcript)) throw new CryptoError('fork', `group message of ${m.sender} was sent on another history of epoch ${m.epoch}`);
   if (m.sender !== theirs.sender) throw new CryptoError('invalid_argument', 'sender key of another member');
   if (!verify(theirs.signPublic, signatureMessage(m.signed), m.signature)) {
     throw new CryptoError('bad_signature', `group message signature of ${m.sender} does not verify`);

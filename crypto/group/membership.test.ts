@@ -5,19 +5,22 @@ import { sodiumReady } from '../sodium.js';
 import { seededRandom } from '../../scripts/vectors/seeded.js';
 import { concat, equalBytes, toHex, u8 } from '../encoding.js';
 import { isCryptoError, type CryptoErrorCode } from '../errors.js';
-import { GROUP_NAME_MAX_BYTES } from '../consts.js';
+import { GROUP_NAME_MAX_BYTES, GROUP_VERSION } from '../consts.js';
 import {
   applyChange,
   createGroup,
+  deriveGroupId,
   encodeGroupState,
   groupStateHash,
   isAdmin,
   isMember,
   parseGroupChange,
   parseGroupState,
+  preferSibling,
   proposeChange,
   replayChanges,
   signGroupChange,
+  transcriptLink,
   type GroupState,
 } from './membership.js';
 import { isValidGroupName } from './wire.js';
@@ -123,7 +126,7 @@ test('a forged create record is rejected', () => {
   const forged = g.record.slice();
   forged[forged.length - 10]! ^= 0x40;
   assert.throws(() => applyChange(null, forged), code('bad_signature'));
-  const fake = signGroupChange({ user: 'alice', identity: mallory.identity }, { groupId: g.state.groupId, epoch: 0, prevHash: new Uint8Array(32), change: { op: 'create', name: 'x', members: [alice.member, bob.member] } });
+  const fake = signGroupChange({ user: 'alice', identity: mallory.identity }, { groupId: g.state.groupId, epoch: 0, prevHash: new Uint8Array(32), change: { op: 'create', salt: random(32), name: 'x', members: [alice.member, bob.member] } });
   assert.throws(() => applyChange(null, fake), code('bad_signature'));
 });
 
@@ -158,6 +161,48 @@ test('a record on a forked history (wrong previous hash) is rejected', () => {
   assert.throws(() => applyChange(next, b.record), code('wrong_epoch'));
 });
 
+test('a create record for a known group id by anyone but its creator is refused (no squatting)', () => {
+  const real = newGroup(alice, [bob, carol], random);
+  // Mallory learned the id (every member and the relay see it) and signs her own create for it,
+  // naming bob so that bob would accept it from her session.
+  const squat = signGroupChange(mallory, {
+    groupId: real.state.groupId,
+    epoch: 0,
+    prevHash: new Uint8Array(32),
+    change: { op: 'create', salt: random(32), name: 'friends', members: [bob.member, mallory.member] },
+  });
+  assert.throws(() => applyChange(null, squat), code('not_authorized'));
+  // Nor can she reuse alice's salt: the id is derived from the creator's key as well.
+  const salt = (parseGroupChange(real.record).change as { salt: Uint8Array }).salt;
+  const withSalt = signGroupChange(mallory, { groupId: real.state.groupId, epoch: 0, prevHash: new Uint8Array(32), change: { op: 'create', salt, name: 'friends', members: [bob.member, mallory.member] } });
+  assert.throws(() => applyChange(null, withSalt), code('not_authorized'));
+  assert.ok(equalBytes(real.state.groupId, deriveGroupId('alice', alice.identity.signPublic, salt)));
+  assert.ok(equalBytes(applyChange(null, real.record).groupId, real.state.groupId));
+});
+
+test('the transcript commits to every record body, so two changes to one state never share it', () => {
+  const s = H.states[2]!;
+  const a = proposeChange(s, alice, { op: 'rename', name: 'same' });
+  const b = proposeChange(s, bob, { op: 'rename', name: 'same' });
+  // Same name, members and admins: only the author differs, and the transcripts tell them apart.
+  assert.deepEqual(a.state.members, b.state.members);
+  assert.notEqual(toHex(a.state.transcript), toHex(b.state.transcript));
+  assert.notEqual(toHex(groupStateHash(a.state)), toHex(groupStateHash(b.state)));
+  assert.equal(toHex(a.state.transcript), toHex(transcriptLink(s.transcript, parseGroupChange(a.record).signed)));
+  // A re-signed body (the signature is not part of the transcript) gives the same transcript.
+  for (let i = 1; i < H.states.length; i++) assert.equal(toHex(H.states[i]!.transcript), toHex(transcriptLink(H.states[i - 1]!.transcript, parseGroupChange(H.records[i]!).signed)));
+});
+
+test('of two concurrent changes every member keeps the same one, whichever it applied first', () => {
+  const s = H.states[2]!;
+  const a = proposeChange(s, alice, { op: 'remove', users: ['dave'] });
+  const b = proposeChange(s, bob, { op: 'rename', name: 'b' });
+  const winner = preferSibling(a.state, b.state) ? b : a;
+  assert.equal(preferSibling(b.state, a.state), winner === a);
+  assert.equal(preferSibling(winner.state, winner === a ? b.state : a.state), false);
+  assert.throws(() => preferSibling(s, a.state), code('invalid_argument'));
+});
+
 test('changes that do not apply are refused as invalid_change', () => {
   const s = H.states[2]!; // alice, bob (admin), carol, dave
   const cases: [typeof alice, Parameters<typeof proposeChange>[2]][] = [
@@ -166,7 +211,7 @@ test('changes that do not apply are refused as invalid_change', () => {
     [alice, { op: 'remove', users: ['alice'] }],
     [alice, { op: 'promote', users: ['bob'] }],
     [alice, { op: 'promote', users: ['mallory'] }],
-    [alice, { op: 'create', name: 'again', members: [alice.member] }],
+    [alice, { op: 'create', salt: random(32), name: 'again', members: [alice.member] }],
   ];
   for (const [author, change] of cases) assert.throws(() => proposeChange(s, author, change), code('invalid_change'), change.op);
   const solo = H.states[1]!; // alice is the only admin of four members
@@ -212,7 +257,7 @@ test('the state encoding round-trips and refuses other versions and tags first',
   for (const s of H.states) assert.equal(toHex(encodeGroupState(parseGroupState(encodeGroupState(s)))), toHex(encodeGroupState(s)));
   const bytes = encodeGroupState(last());
   const v2 = bytes.slice();
-  v2[0] = 2;
+  v2[0] = 1; // group format 1 (before transcripts)
   assert.throws(() => parseGroupState(v2), code('unsupported_version'));
   const tag = bytes.slice();
   tag[1] = 0x30;
@@ -233,6 +278,7 @@ test('property: random group states round-trip through encode and parse', () => 
           name,
           epoch,
           prevHash: id.slice().reverse(),
+          transcript: id.map((b) => b ^ 0x5a),
           members: ms.map((m) => ({ user: m.user, signPublic: m.key })).sort((a, b) => (a.user < b.user ? -1 : 1)),
           admins: ms.filter((m) => m.admin).map((m) => m.user).sort(),
         };
@@ -248,7 +294,7 @@ test('property: random group states round-trip through encode and parse', () => 
 
 test('property: parsers and applyChange on random bytes throw only CryptoError', () => {
   const held = H.states[1]!;
-  const prefixed = fc.uint8Array({ maxLength: 300 }).map((b) => concat(Uint8Array.of(1, 0x30 + (b[0] ?? 0) % 2), b));
+  const prefixed = fc.uint8Array({ maxLength: 300 }).map((b) => concat(Uint8Array.of(GROUP_VERSION, 0x30 + (b[0] ?? 0) % 2), b));
   fc.assert(
     fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), prefixed), (bytes) => {
       for (const f of [() => parseGroupState(bytes), () => parseGroupChange(bytes), () => applyChange(null, bytes), () => applyChange(held, bytes)]) {

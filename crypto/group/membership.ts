@@ -3,17 +3,25 @@
 // the hash of the state held, signed by an identity key the held state names and allowed to make
 // that change. The relay forwards records but holds no key that can sign one, so it can neither
 // add anyone nor replay an old change (the epoch and the hash moved on).
+//
+// The state also carries the membership transcript: a hash over every record body applied since the
+// create record. Sender keys and group messages bind it, so two members who applied different
+// records for one epoch (a fork) cannot read each other, and two valid records for one epoch
+// (concurrent changes by two admins) are ordered the same way by every member: the one giving the
+// lower transcript wins (preferSibling).
 import {
   ED25519_SIGNATURE_BYTES,
   GROUP_FORMAT_TAGS,
   GROUP_HASH_BYTES,
   GROUP_ID_BYTES,
   GROUP_OPS,
+  GROUP_SALT_BYTES,
+  GROUP_TRANSCRIPT_BYTES,
+  GROUP_VERSION,
   LABELS,
   MAX_GROUP_MEMBERS,
-  PROTOCOL_VERSION,
 } from '../consts.js';
-import { concat, equalBytes, isAllZero, Reader, u32, u8, utf8 } from '../encoding.js';
+import { concat, equalBytes, isAllZero, lp, Reader, u32, u8, utf8 } from '../encoding.js';
 import { CryptoError } from '../errors.js';
 import { sign, verify, type IdentityKeyPair } from '../identity.js';
 import { sodium, type RandomBytes } from '../sodium.js';
@@ -33,16 +41,17 @@ import {
 } from './wire.js';
 
 export interface GroupState {
-  groupId: Uint8Array; // 32 random bytes
+  groupId: Uint8Array; // 32 bytes, deriveGroupId of the creator and the create record's salt
   name: string;
   epoch: number; // 0 at create, +1 per applied record
   prevHash: Uint8Array; // groupStateHash of the state before the last record; zeros at create
+  transcript: Uint8Array; // 32, hash over every record body applied (transcriptLink)
   members: GroupMember[]; // strictly ascending by user
   admins: string[]; // strictly ascending, each a member
 }
 
 export type GroupOp =
-  | { op: 'create'; name: string; members: GroupMember[] } // members include the author
+  | { op: 'create'; salt: Uint8Array; name: string; members: GroupMember[] } // members include the author
   | { op: 'add'; members: GroupMember[] }
   | { op: 'remove'; users: string[] }
   | { op: 'leave' }
@@ -67,17 +76,60 @@ export interface GroupAuthor {
 }
 
 const ZERO_HASH = new Uint8Array(GROUP_HASH_BYTES);
+const ZERO_TRANSCRIPT = new Uint8Array(GROUP_TRANSCRIPT_BYTES);
+
+/**
+ * groupId = BLAKE2b-256(utf8(LABELS.groupId) || lp(utf8(creator)) || creator's signPublic || salt).
+ * A create record must carry an id derived this way from its own author and salt, so nobody but the
+ * holder of the creator's identity key can make a create record for an id: a contact who learns a
+ * group's id cannot start another group under it and have members take it for the real one.
+ */
+export function deriveGroupId(creator: string, signPublic: Uint8Array, salt: Uint8Array): Uint8Array {
+  return sodium().crypto_generichash(
+    GROUP_ID_BYTES,
+    concat(utf8(LABELS.groupId), lp(utf8(creator)), fixedLength(signPublic, 32, 'creator key'), fixedLength(salt, GROUP_SALT_BYTES, 'salt')),
+    null,
+  );
+}
+
+/**
+ * transcript_n = BLAKE2b-256(utf8(LABELS.groupTranscript) || transcript_{n-1} || body_n), where body_n
+ * is record n without its signature and transcript_{-1} is 32 zero bytes. The signature is left out
+ * so a re-encoded signature cannot make one change look like two; the body names its author.
+ */
+export function transcriptLink(previous: Uint8Array, recordBody: Uint8Array): Uint8Array {
+  return sodium().crypto_generichash(GROUP_TRANSCRIPT_BYTES, concat(utf8(LABELS.groupTranscript), fixedLength(previous, GROUP_TRANSCRIPT_BYTES, 'transcript'), recordBody), null);
+}
+
+/**
+ * Two valid records for the same epoch on the same state (concurrent changes by two admins, or one
+ * admin showing members different changes): every member keeps the one whose resulting transcript
+ * is lower in byte order, whatever order they arrived in, so honest members converge on one chain.
+ * Returns true when `theirs` should replace `ours`.
+ */
+export function preferSibling(ours: GroupState, theirs: GroupState): boolean {
+  if (ours.epoch !== theirs.epoch || !equalBytes(ours.prevHash, theirs.prevHash)) {
+    throw new CryptoError('invalid_argument', 'only two states that extend the same state can be compared');
+  }
+  return compareBytes(theirs.transcript, ours.transcript) < 0;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
 
 // ---- state ------------------------------------------------------------------------------------
 
-/** version || tag || groupId[32] || u32 epoch || prevHash[32] || lp(name) || members || admins */
+/** version || tag || groupId[32] || u32 epoch || prevHash[32] || transcript[32] || lp(name) || members || admins */
 export function encodeGroupState(state: GroupState): Uint8Array {
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.groupState),
     fixedLength(state.groupId, GROUP_ID_BYTES, 'group id'),
     u32(state.epoch),
     fixedLength(state.prevHash, GROUP_HASH_BYTES, 'previous hash'),
+    fixedLength(state.transcript, GROUP_TRANSCRIPT_BYTES, 'transcript'),
     writeName(state.name),
     writeMembers(state.members),
     writeUsers(state.admins),
@@ -91,13 +143,14 @@ export function parseGroupState(bytes: Uint8Array): GroupState {
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
   const prevHash = r.bytes(GROUP_HASH_BYTES);
+  const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
   const name = readName(r);
   const members = readMembers(r, 0);
   const admins = readUsers(r, 0);
   r.end();
   const names = new Set(members.map((m) => m.user));
   if (!admins.every((a) => names.has(a))) throw new CryptoError('malformed', 'an admin is not a member');
-  return { groupId, name, epoch, prevHash, members, admins };
+  return { groupId, name, epoch, prevHash, transcript, members, admins };
 }
 
 /** groupStateHash = BLAKE2b-256(utf8(LABELS.groupStateHash) || encodeGroupState(state)). */
@@ -122,7 +175,7 @@ export function memberKey(state: GroupState, user: string): Uint8Array | undefin
 function writeOp(change: GroupOp): Uint8Array {
   switch (change.op) {
     case 'create':
-      return concat(u8(GROUP_OPS.create), writeName(change.name), writeMembers(change.members));
+      return concat(u8(GROUP_OPS.create), fixedLength(change.salt, GROUP_SALT_BYTES, 'salt'), writeName(change.name), writeMembers(change.members));
     case 'add':
       return concat(u8(GROUP_OPS.add), nonEmpty(change.members), writeMembers(change.members));
     case 'remove':
@@ -147,7 +200,7 @@ function readOp(r: Reader): GroupOp {
   const op = r.u8();
   switch (op) {
     case GROUP_OPS.create:
-      return { op: 'create', name: readName(r), members: readMembers(r, 1) };
+      return { op: 'create', salt: r.bytes(GROUP_SALT_BYTES), name: readName(r), members: readMembers(r, 1) };
     case GROUP_OPS.add:
       return { op: 'add', members: readMembers(r, 1) };
     case GROUP_OPS.remove:
@@ -169,7 +222,7 @@ function readOp(r: Reader): GroupOp {
  */
 function changeBody(groupId: Uint8Array, epoch: number, prevHash: Uint8Array, author: string, change: GroupOp): Uint8Array {
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.groupChange),
     fixedLength(groupId, GROUP_ID_BYTES, 'group id'),
     u32(epoch),
@@ -235,7 +288,7 @@ export function applyChange(state: GroupState | null, record: Uint8Array): Group
     throw new CryptoError('bad_signature', `record signature of ${c.author} does not verify`);
   }
   const next = nextState(state, c.author, c.change);
-  return { ...next, epoch: c.epoch, prevHash: c.prevHash.slice() };
+  return { ...next, epoch: c.epoch, prevHash: c.prevHash.slice(), transcript: transcriptLink(state.transcript, c.signed) };
 }
 
 function applyCreate(c: GroupChange): GroupState {
@@ -247,11 +300,17 @@ function applyCreate(c: GroupChange): GroupState {
   if (!verify(authorKey, signatureMessage(c.signed), c.signature)) {
     throw new CryptoError('bad_signature', `record signature of ${c.author} does not verify`);
   }
+  // After the signature: the id must be the creator's own, so a validly signed create by someone
+  // else for a known id (a squat) is refused here.
+  if (!equalBytes(c.groupId, deriveGroupId(c.author, authorKey, c.change.salt))) {
+    throw new CryptoError('not_authorized', `the group id is not derived from the key of its creator ${c.author}`);
+  }
   return {
     groupId: c.groupId,
     name: c.change.name,
     epoch: 0,
     prevHash: ZERO_HASH.slice(),
+    transcript: transcriptLink(ZERO_TRANSCRIPT, c.signed),
     members: c.change.members,
     admins: [c.author],
   };
@@ -263,7 +322,7 @@ function requireAdmin(state: GroupState, author: string, what: string): void {
 
 function nextState(state: GroupState, author: string, change: GroupOp): GroupState {
   const members = state.members.map((m) => ({ user: m.user, signPublic: m.signPublic.slice() }));
-  const base = { groupId: state.groupId.slice(), name: state.name, epoch: state.epoch, prevHash: state.prevHash };
+  const base = { groupId: state.groupId.slice(), name: state.name, epoch: state.epoch, prevHash: state.prevHash, transcript: state.transcript };
   switch (change.op) {
     case 'create':
       throw new CryptoError('invalid_change', 'the group already exists');
@@ -312,8 +371,9 @@ function nextState(state: GroupState, author: string, change: GroupOp): GroupSta
 // ---- making changes ---------------------------------------------------------------------------
 
 /**
- * Starts a group: a fresh random id, the author as its only admin, `others` as the other members.
- * Returns the genesis state and the create record to send to every member.
+ * Starts a group: a fresh salt and the id derived from it and the author's key, the author as its
+ * only admin, `others` as the other members. Returns the genesis state and the create record to
+ * send to every member.
  */
 export function createGroup(
   author: GroupAuthor,
@@ -322,10 +382,11 @@ export function createGroup(
   random: RandomBytes,
 ): { state: GroupState; record: Uint8Array } {
   if (others.some((m) => m.user === author.user)) throw new CryptoError('invalid_argument', 'the creator is added automatically');
-  const groupId = random(GROUP_ID_BYTES);
-  if (groupId.length !== GROUP_ID_BYTES) throw new CryptoError('invalid_argument', 'random source returned a short group id');
+  const salt = random(GROUP_SALT_BYTES);
+  if (salt.length !== GROUP_SALT_BYTES) throw new CryptoError('invalid_argument', 'random source returned a short salt');
+  const groupId = deriveGroupId(author.user, author.identity.signPublic, salt);
   const members = sortedMembers([...others, { user: author.user, signPublic: author.identity.signPublic }]);
-  const record = signGroupChange(author, { groupId, epoch: 0, prevHash: ZERO_HASH, change: { op: 'create', name, members } });
+  const record = signGroupChange(author, { groupId, epoch: 0, prevHash: ZERO_HASH, change: { op: 'create', salt, name, members } });
   return { state: applyChange(null, record), record };
 }
 

@@ -5,7 +5,7 @@ import { sodiumReady } from '../sodium.js';
 import { seededRandom } from '../../scripts/vectors/seeded.js';
 import { concat, toHex } from '../encoding.js';
 import { isCryptoError, type CryptoErrorCode } from '../errors.js';
-import { GROUP_MAX_SKIPPED_KEYS } from '../consts.js';
+import { GROUP_MAX_SKIPPED_KEYS, GROUP_VERSION } from '../consts.js';
 import { kdfCk } from '../ratchet.js';
 import { proposeChange } from './membership.js';
 import {
@@ -56,7 +56,7 @@ test('a member cannot hand out a sender key in another member\'s name', () => {
 test('a stranger\'s sender key is refused', () => {
   const withMallory = proposeChange(group, alice, { op: 'add', members: [mallory.member] }).state;
   const theirKey = createSenderKey(withMallory, 'mallory', random);
-  const bytes = encodeSenderKeyDistribution(senderKeyDistribution({ ...theirKey, epoch: group.epoch }));
+  const bytes = encodeSenderKeyDistribution(senderKeyDistribution({ ...theirKey, epoch: group.epoch, transcript: group.transcript }));
   assert.throws(() => acceptSenderKeyDistribution(group, mallory.member, bytes), code('not_authorized'));
   assert.throws(() => createSenderKey(group, 'mallory', random), code('invalid_argument'));
 });
@@ -68,6 +68,16 @@ test('a sender key for another group or another epoch is refused', () => {
   const next = proposeChange(group, alice, { op: 'rename', name: 'next' }).state;
   const newer = encodeSenderKeyDistribution(senderKeyDistribution(createSenderKey(next, 'alice', random)));
   assert.throws(() => acceptSenderKeyDistribution(group, alice.member, newer), code('wrong_epoch'));
+});
+
+test('a sender key made on another history of the same epoch is refused as a fork', () => {
+  const s = proposeChange(group, alice, { op: 'promote', users: ['bob'] }).state; // alice and bob admins
+  // Alice shows bob one change and carol another: both are epoch 2, signed and valid.
+  const toBob = proposeChange(s, alice, { op: 'rename', name: 'for bob' }).state;
+  const toCarol = proposeChange(s, alice, { op: 'rename', name: 'for carol' }).state;
+  const bobs = encodeSenderKeyDistribution(senderKeyDistribution(createSenderKey(toBob, 'bob', random)));
+  assert.throws(() => acceptSenderKeyDistribution(toCarol, bob.member, bobs), code('fork'));
+  assert.equal(acceptSenderKeyDistribution(toBob, bob.member, bobs).sender, 'bob');
 });
 
 test('the sender chain uses its own labels: it never yields the pairwise ratchet\'s keys', () => {
@@ -93,7 +103,7 @@ test('our sender key round-trips and a spliced signing key is refused', () => {
   const spliced = encodeOurSenderKey({ ...ours, signPublic: mallory.identity.signPublic });
   assert.throws(() => parseOurSenderKey(spliced), code('malformed'));
   const v2 = bytes.slice();
-  v2[0] = 2;
+  v2[0] = 1; // group format 1
   assert.throws(() => parseOurSenderKey(v2), code('unsupported_version'));
 });
 
@@ -118,7 +128,7 @@ test('property: sender key states and distributions round-trip through encode an
   const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
   fc.assert(
     fc.property(key32, fc.integer({ min: 0, max: 0xffffffff }), user, fc.integer({ min: 1, max: 0xffffffff }), key32, key32, fc.uniqueArray(fc.nat(), { maxLength: 20 }), (groupId, epoch, sender, counter, chainKey, signPublic, skippedCounters) => {
-      const d = { groupId, epoch, sender, counter, chainKey, signPublic };
+      const d = { groupId, epoch, transcript: signPublic.slice().reverse(), sender, counter, chainKey, signPublic };
       const db = encodeSenderKeyDistribution(d);
       assert.equal(toHex(encodeSenderKeyDistribution(parseSenderKeyDistribution(db))), toHex(db));
       const skipped = skippedCounters.map((c) => c % counter).filter((c, i, a) => a.indexOf(c) === i).sort((a, b) => a - b).map((c) => ({ counter: c, messageKey: chainKey }));
@@ -130,7 +140,7 @@ test('property: sender key states and distributions round-trip through encode an
 });
 
 test('property: sender key parsers on random bytes throw only CryptoError', () => {
-  const prefixed = fc.uint8Array({ maxLength: 200 }).map((b) => concat(Uint8Array.of(1, 0x32 + ((b[0] ?? 0) % 4)), b));
+  const prefixed = fc.uint8Array({ maxLength: 200 }).map((b) => concat(Uint8Array.of(GROUP_VERSION, 0x32 + ((b[0] ?? 0) % 4)), b));
   fc.assert(
     fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), prefixed), (bytes) => {
       for (const f of [

@@ -2,7 +2,9 @@
 // key pair. The chain (like one Double Ratchet sending chain) gives a fresh message key per message;
 // the signature key proves which member sent it, because every member holds every chain key. The
 // first chain key and the public signature key reach the other members in a SenderKeyDistribution
-// sent over the pairwise Double Ratchet sessions (modelled on libsignal's sender_keys.rs).
+// sent over the pairwise Double Ratchet sessions (modelled on libsignal's sender_keys.rs). Every key
+// is bound to the membership transcript of its epoch, so a key made on one side of a fork is
+// refused on the other (code `fork`).
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SECRET_KEY_BYTES,
@@ -11,10 +13,11 @@ import {
   GROUP_FORMAT_TAGS,
   GROUP_ID_BYTES,
   GROUP_MAX_SKIPPED_KEYS,
+  GROUP_TRANSCRIPT_BYTES,
+  GROUP_VERSION,
   LABELS,
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
-  PROTOCOL_VERSION,
 } from '../consts.js';
 import { concat, equalBytes, Reader, u16, u32, u8, utf8, wipe } from '../encoding.js';
 import { CryptoError } from '../errors.js';
@@ -27,6 +30,7 @@ import { readGroupHeader, readUser, writeUser, type GroupMember } from './wire.j
 export interface OurSenderKey {
   groupId: Uint8Array;
   epoch: number;
+  transcript: Uint8Array; // 32, the membership transcript of the epoch
   sender: string; // our username
   counter: number;
   chainKey: Uint8Array; // 32, the chain key for message `counter`
@@ -44,6 +48,7 @@ export interface SkippedGroupKey {
 export interface TheirSenderKey {
   groupId: Uint8Array;
   epoch: number;
+  transcript: Uint8Array;
   sender: string;
   counter: number;
   chainKey: Uint8Array; // 32
@@ -55,6 +60,7 @@ export interface TheirSenderKey {
 export interface SenderKeyDistribution {
   groupId: Uint8Array;
   epoch: number;
+  transcript: Uint8Array;
   sender: string;
   counter: number;
   chainKey: Uint8Array;
@@ -101,6 +107,7 @@ export function createSenderKey(group: GroupState, us: string, random: RandomByt
   return {
     groupId: group.groupId.slice(),
     epoch: group.epoch,
+    transcript: group.transcript.slice(),
     sender: us,
     counter: 0,
     chainKey,
@@ -114,6 +121,7 @@ export function senderKeyDistribution(ours: OurSenderKey): SenderKeyDistribution
   return {
     groupId: ours.groupId.slice(),
     epoch: ours.epoch,
+    transcript: ours.transcript.slice(),
     sender: ours.sender,
     counter: ours.counter,
     chainKey: ours.chainKey.slice(),
@@ -121,13 +129,14 @@ export function senderKeyDistribution(ours: OurSenderKey): SenderKeyDistribution
   };
 }
 
-/** version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter || chainKey[32] || signPublic[32] */
+/** version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter || chainKey[32] || signPublic[32] */
 export function encodeSenderKeyDistribution(d: SenderKeyDistribution): Uint8Array {
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.senderKeyDistribution),
     exact(d.groupId, GROUP_ID_BYTES),
     u32(d.epoch),
+    exact(d.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(d.sender),
     u32(d.counter),
     exact(d.chainKey, GROUP_CHAIN_KEY_BYTES),
@@ -141,6 +150,7 @@ export function parseSenderKeyDistribution(bytes: Uint8Array): SenderKeyDistribu
   const d = {
     groupId: r.bytes(GROUP_ID_BYTES),
     epoch: r.u32(),
+    transcript: r.bytes(GROUP_TRANSCRIPT_BYTES),
     sender: readUser(r),
     counter: r.u32(),
     chainKey: r.bytes(GROUP_CHAIN_KEY_BYTES),
@@ -154,15 +164,19 @@ export function parseSenderKeyDistribution(bytes: Uint8Array): SenderKeyDistribu
  * Turns a distribution that arrived over the pairwise session with `from` (the peer's username and
  * identity signing key, as that session authenticated them) into a receiving chain. Refused unless
  * it is for this group (wrong_group) and its current epoch (wrong_epoch: the caller may hold it until
- * it has applied the record that starts that epoch), names `from` as its sender, and `from` is a
- * member whose identity key is the one the group state lists (not_authorized): a member cannot
- * hand out keys in another member's name, nor can a stranger inject a chain.
+ * it has applied the record that starts that epoch), was made on the same membership transcript
+ * (fork: the sender applied other records for this epoch than we did), names `from` as its sender,
+ * and `from` is a member whose identity key is the one the group state lists (not_authorized): a
+ * member cannot hand out keys in another member's name, nor can a stranger inject a chain.
  */
 export function acceptSenderKeyDistribution(group: GroupState, from: GroupMember, bytes: Uint8Array): TheirSenderKey {
   const d = parseSenderKeyDistribution(bytes);
   if (!equalBytes(d.groupId, group.groupId)) throw new CryptoError('wrong_group', 'sender key is for another group');
   if (d.epoch !== group.epoch) {
     throw new CryptoError('wrong_epoch', `sender key is for epoch ${d.epoch}, the group is at ${group.epoch}`);
+  }
+  if (!equalBytes(d.transcript, group.transcript)) {
+    throw new CryptoError('fork', `sender key of ${d.sender} was made on another history of epoch ${d.epoch}`);
   }
   if (d.sender !== from.user) throw new CryptoError('not_authorized', `${from.user} sent a sender key in the name of ${d.sender}`);
   const listed = memberKey(group, d.sender);
@@ -174,13 +188,14 @@ export function acceptSenderKeyDistribution(group: GroupState, from: GroupMember
 
 // ---- serialisation ----------------------------------------------------------------------------
 
-/** version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter || chainKey[32] || signPublic[32] || signPrivate[64] */
+/** version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter || chainKey[32] || signPublic[32] || signPrivate[64] */
 export function encodeOurSenderKey(k: OurSenderKey): Uint8Array {
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.ourSenderKey),
     exact(k.groupId, GROUP_ID_BYTES),
     u32(k.epoch),
+    exact(k.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(k.sender),
     u32(k.counter),
     exact(k.chainKey, GROUP_CHAIN_KEY_BYTES),
@@ -195,6 +210,7 @@ export function parseOurSenderKey(bytes: Uint8Array): OurSenderKey {
   const k = {
     groupId: r.bytes(GROUP_ID_BYTES),
     epoch: r.u32(),
+    transcript: r.bytes(GROUP_TRANSCRIPT_BYTES),
     sender: readUser(r),
     counter: r.u32(),
     chainKey: r.bytes(GROUP_CHAIN_KEY_BYTES),
@@ -208,16 +224,17 @@ export function parseOurSenderKey(bytes: Uint8Array): OurSenderKey {
 }
 
 /**
- * version || tag || groupId[32] || u32 epoch || lp(sender) || u32 counter || chainKey[32] ||
- * signPublic[32] || u16 n || (u32 counter || messageKey[32])^n
+ * version || tag || groupId[32] || u32 epoch || transcript[32] || lp(sender) || u32 counter ||
+ * chainKey[32] || signPublic[32] || u16 n || (u32 counter || messageKey[32])^n
  */
 export function encodeTheirSenderKey(k: TheirSenderKey): Uint8Array {
   if (k.skipped.length > GROUP_MAX_SKIPPED_KEYS) throw new CryptoError('invalid_argument', 'too many skipped keys');
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(GROUP_VERSION),
     u8(GROUP_FORMAT_TAGS.theirSenderKey),
     exact(k.groupId, GROUP_ID_BYTES),
     u32(k.epoch),
+    exact(k.transcript, GROUP_TRANSCRIPT_BYTES),
     writeUser(k.sender),
     u32(k.counter),
     exact(k.chainKey, GROUP_CHAIN_KEY_BYTES),
@@ -232,6 +249,7 @@ export function parseTheirSenderKey(bytes: Uint8Array): TheirSenderKey {
   readGroupHeader(r, GROUP_FORMAT_TAGS.theirSenderKey, 'their sender key');
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
+  const transcript = r.bytes(GROUP_TRANSCRIPT_BYTES);
   const sender = readUser(r);
   const counter = r.u32();
   const chainKey = r.bytes(GROUP_CHAIN_KEY_BYTES);
@@ -249,7 +267,7 @@ export function parseTheirSenderKey(bytes: Uint8Array): TheirSenderKey {
     skipped.push(s);
   }
   r.end();
-  return { groupId, epoch, sender, counter, chainKey, signPublic, skipped };
+  return { groupId, epoch, transcript, sender, counter, chainKey, signPublic, skipped };
 }
 
 function exact(b: Uint8Array, n: number): Uint8Array {

@@ -27,8 +27,10 @@ test('group vectors: each record is signed by its author over label || body and 
   const keys = new Map<string, Uint8Array>((v.members as J[]).map((m) => [m.user, h(m.signPublic)]));
   assert.equal(v.chain.length, 6);
   let prev: Uint8Array = new Uint8Array(32);
+  let transcript: Uint8Array = new Uint8Array(32);
   for (const c of v.chain as J[]) {
     const record = h(c.record);
+    assert.equal(record[0], v.limits.GROUP_VERSION, 'every record starts with the group format version');
     const body = record.subarray(0, record.length - SIG);
     const ok = s().crypto_sign_verify_detached(record.subarray(record.length - SIG), concat(h(v.labels.groupRecordSignature), body), keys.get(c.author)!);
     assert.ok(ok, `${c.op} signature`);
@@ -37,7 +39,38 @@ test('group vectors: each record is signed by its author over label || body and 
     const stateHash = s().crypto_generichash(32, concat(h(v.labels.groupStateHash), h(c.stateAfter)), null);
     assert.equal(toHex(stateHash), c.stateHashAfter, `${c.op} state hash`);
     prev = stateHash;
+    // transcript_n = H(label || transcript_{n-1} || body_n), and the state carries it after prevHash.
+    transcript = s().crypto_generichash(32, concat(h(v.labels.groupTranscript), transcript, body), null);
+    assert.equal(toHex(transcript), c.transcriptAfter, `${c.op} transcript`);
+    assert.equal(toHex(h(c.stateAfter).subarray(PREV_HASH_AT + 32, PREV_HASH_AT + 64)), c.transcriptAfter);
   }
+});
+
+test('group vectors: the group id is derived from the creator, its key and the create record\'s salt', () => {
+  const alice = (v.members as J[]).find((m) => m.user === 'alice');
+  const id = s().crypto_generichash(32, concat(h(v.labels.groupId), Uint8Array.of(0, 5), utf8('alice'), h(alice.signPublic), h(v.creatorSalt)), null);
+  assert.equal(toHex(id), v.groupId);
+  // The salt sits right after the create op byte: version tag id epoch prevHash lp("alice") op.
+  const create = h(v.chain[0].record);
+  const at = PREV_HASH_AT + 32 + 2 + 5 + 1;
+  assert.equal(toHex(create.subarray(at, at + 32)), v.creatorSalt);
+  for (const r of v.refused.withoutState as J[]) {
+    assert.throws(() => applyChange(null, h(r.record)), (e) => isCryptoError(e) && e.code === r.expect, r.name);
+  }
+  assert.equal(v.refused.withoutState[0].expect, 'not_authorized');
+});
+
+test('group vectors: of two concurrent records the one with the lower transcript wins', () => {
+  const c = v.concurrent;
+  const base = parseGroupState(h(c.base));
+  const got = (c.records as string[]).map((r) => applyChange(base, h(r)));
+  for (const [i, g] of got.entries()) {
+    const body = h(c.records[i]).subarray(0, h(c.records[i]).length - SIG);
+    assert.equal(toHex(s().crypto_generichash(32, concat(h(v.labels.groupTranscript), base.transcript, body), null)), c.transcripts[i]);
+    assert.equal(toHex(g.transcript), c.transcripts[i]);
+  }
+  const lower = Buffer.compare(Buffer.from(h(c.transcripts[0])), Buffer.from(h(c.transcripts[1]))) < 0 ? 0 : 1;
+  assert.equal(c.winner, lower);
 });
 
 test('group vectors: every refused record is refused with the code the file names', () => {
@@ -69,7 +102,7 @@ test('group vectors: the sender chain, message keys, AD and signed messages reco
     const st = sk.chainSteps[m.counter];
     const signed = bytes.subarray(0, bytes.length - SIG);
     assert.ok(s().crypto_sign_verify_detached(bytes.subarray(bytes.length - SIG), concat(h(v.labels.groupMessageSignature), signed), kp.publicKey));
-    const ad = concat(h(v.groupId), Uint8Array.of(0, 0, 0, sk.epoch), Uint8Array.of(0, 5), utf8('alice'), Uint8Array.of(0, 0, 0, m.counter));
+    const ad = concat(h(v.groupId), Uint8Array.of(0, 0, 0, sk.epoch), h(sk.transcript), Uint8Array.of(0, 5), utf8('alice'), Uint8Array.of(0, 0, 0, m.counter));
     assert.equal(toHex(ad), m.ad);
     const header = 2 + ad.length;
     assert.equal(toHex(signed.subarray(2, header)), m.ad, 'the cleartext header is the AD');

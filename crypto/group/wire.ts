@@ -1,20 +1,38 @@
 // Byte forms shared by the group structures: usernames, member lists and display names. Lists are
 // canonical (strictly ascending, no duplicates), so one group state has exactly one encoding and
 // therefore one hash, whichever member computes it.
-import { ED25519_PUBLIC_KEY_BYTES, GROUP_NAME_MAX_BYTES, MAX_GROUP_MEMBERS, PROTOCOL_VERSION } from '../consts.js';
+import { ED25519_PUBLIC_KEY_BYTES, GROUP_FORMAT_TAGS, GROUP_ID_BYTES, GROUP_NAME_MAX_BYTES, GROUP_VERSION, MAX_GROUP_MEMBERS } from '../consts.js';
 import { concat, fromUtf8, lp, Reader, u16, utf8 } from '../encoding.js';
 import { CryptoError } from '../errors.js';
 import { isValidUsername } from '../types.js';
 
 /**
- * Every group structure starts version u8 || tag u8. The version is checked first (a future version
- * may have another layout), then the tag, so one kind of blob is never parsed as another.
+ * Every group structure starts GROUP_VERSION u8 || tag u8. The version is checked first (another
+ * version has another layout: format 1 lacked the transcript), then the tag, so one kind of blob is
+ * never parsed as another.
  */
 export function readGroupHeader(r: Reader, tag: number, what: string): void {
   const version = r.u8();
-  if (version !== PROTOCOL_VERSION) throw new CryptoError('unsupported_version', `${what}: unsupported version ${version}`);
+  if (version !== GROUP_VERSION) throw new CryptoError('unsupported_version', `${what}: group format ${version}, this build speaks ${GROUP_VERSION}`);
   const t = r.u8();
   if (t !== tag) throw new CryptoError('malformed', `${what}: wrong format tag ${t}`);
+}
+
+/**
+ * What the relay may read of a group message without any key: the group id and epoch of its
+ * cleartext header (docs/PROTOCOL.md G.6), for its stale-epoch fence. Null for anything that is
+ * not a group message of this format. Only the fixed-offset prefix is read; nothing is verified.
+ */
+export function peekGroupFence(body: Uint8Array): { groupId: Uint8Array; epoch: number } | null {
+  if (body.length < 2 + GROUP_ID_BYTES + 4 || body[0] !== GROUP_VERSION || body[1] !== GROUP_FORMAT_TAGS.groupMessage) return null;
+  const at = 2 + GROUP_ID_BYTES;
+  const epoch = ((body[at]! << 24) >>> 0) + (body[at + 1]! << 16) + (body[at + 2]! << 8) + body[at + 3]!;
+  return { groupId: body.slice(2, at), epoch };
+}
+
+/** Whether bytes are a group message of any format (the tag), so an old format gets a clear error. */
+export function looksLikeGroupMessage(body: Uint8Array): boolean {
+  return body.length > 2 && body[1] === GROUP_FORMAT_TAGS.groupMessage;
 }
 
 /** A member of a group: an account name and the Ed25519 key of its identity. */

@@ -1,6 +1,8 @@
 // One send, from a WebSocket frame or POST /v1/messages, checked the same way: the sender comes
 // from the authenticated connection (a `from` field is refused by the strict schema), the body
-// must be base64url within maxMessageBytes, recipients are case-folded and counted.
+// must be base64url within maxMessageBytes, recipients are case-folded and counted. A group
+// message's cleartext group id and epoch are read for the stale-epoch fence (the store applies it).
+import { peekGroupFence } from '../../crypto/group/wire.js';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import { takeAll, type Limiter } from '../ratelimit.js';
@@ -8,7 +10,7 @@ import { isUsername } from '../schemas.js';
 import type { Address, SubmitRequest } from '../store/index.js';
 import { decodeBase64url } from '../wire/base64url.js';
 
-export function toSubmitRequest(sender: Address, f: { id: string; to: { user: string; device: number }[]; body: string }, cfg: RelayConfig): SubmitRequest {
+export function toSubmitRequest(sender: Address, f: { id: string; to: { user: string; device: number }[]; body: string; synced?: true }, cfg: RelayConfig): SubmitRequest {
   if (f.to.length > cfg.maxRecipients) throw new RelayError('bad_request', `too many recipients: ${f.to.length} > ${cfg.maxRecipients}`);
   // base64url of maxMessageBytes is at most 4/3 as long: refuse before decoding anything bigger.
   if (f.body.length > Math.ceil((cfg.maxMessageBytes * 4) / 3)) throw tooLarge(cfg);
@@ -21,7 +23,8 @@ export function toSubmitRequest(sender: Address, f: { id: string; to: { user: st
     if (!isUsername(user)) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(a.user.slice(0, 64))}`);
     return { user, device: a.device };
   });
-  return { sender, clientId: f.id, to, body, bodyText: f.body };
+  const group = peekGroupFence(body);
+  return { sender, clientId: f.id, to, body, bodyText: f.body, ...(group ? { fence: { ...group, synced: f.synced === true } } : {}) };
 }
 
 function tooLarge(cfg: RelayConfig): RelayError {

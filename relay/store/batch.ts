@@ -7,7 +7,7 @@ import type { Address, SubmitRequest, SubmitResult } from './types.js';
 /** Most expired messages named in one expiry notice (a notice is one queued frame). */
 export const NOTICE_MAX_MESSAGES = 500;
 
-export type BatchRefusal = 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order';
+export type BatchRefusal = 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order' | 'stale_epoch';
 
 export function fail(code: BatchRefusal, message: string): SubmitResult {
   return { ok: false, error: new RelayError(code, message) };
@@ -17,6 +17,7 @@ export const storageFull = (): SubmitResult => fail('storage_full', "the relay's
 export const outOfOrder = (): SubmitResult => fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
 export const queueFull = (to: Address): SubmitResult => fail('queue_full', `queue full for ${to.user}/${to.device}`);
 export const unknownUser = (user: string): SubmitResult => fail('unknown_user', `unknown user: ${user}`);
+export const staleEpoch = (epoch: number, newest: number): SubmitResult => fail('stale_epoch', `group epoch ${epoch} is older than epoch ${newest} already seen for this group`);
 export const unknownDevice = (to: Address): SubmitResult => fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
 
 export function uniqueAddresses(to: Address[]): Address[] {

@@ -81,6 +81,17 @@ CREATE TABLE IF NOT EXISTS sent_ids (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_ids_expiry ON sent_ids(expires_at);
 
+-- The newest epoch seen in a group message per group id (the stale_epoch fence, docs/RELAY.md). The
+-- id and epoch are in every group message's cleartext header; kept until a message TTL after the
+-- last message of the group.
+CREATE TABLE IF NOT EXISTS group_fences (
+  group_id   BLOB PRIMARY KEY,          -- 32 bytes
+  epoch      INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_fences_expiry ON group_fences(expires_at);
+
 -- Attachment blobs: metadata only. The ciphertext is a file named by the id in the blob directory
 -- (relay/blobs/), so large blobs never pass through SQLite pages, the WAL or backups of the DB.
 CREATE TABLE IF NOT EXISTS blobs (

@@ -11,7 +11,7 @@
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
@@ -113,6 +113,10 @@ class SqliteStore implements SqliteRelayStore {
       insertMessage: p(`INSERT INTO messages (sender, sender_device, client_id, body, stored_at, expires_at)
                         VALUES (?, ?, ?, ?, ?, ?)`),
       insertDelivery: p('INSERT INTO deliveries (message_id, username, device_id, size) VALUES (?, ?, ?, ?)'),
+      fence: p('SELECT epoch FROM group_fences WHERE group_id = ?'),
+      raiseFence: p(`INSERT INTO group_fences (group_id, epoch, updated_at, expires_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (group_id) DO UPDATE SET epoch = max(epoch, excluded.epoch), updated_at = excluded.updated_at, expires_at = excluded.expires_at`),
+      expireFences: p('DELETE FROM group_fences WHERE expires_at <= ?'),
       queueUsage: p('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM deliveries WHERE username = ? AND device_id = ?'),
       deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id'),
       deleteMessageIfDone: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
@@ -323,6 +327,15 @@ class SqliteStore implements SqliteRelayStore {
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
     // Below the disk's headroom only what is already stored is answered (above); acks still commit.
     if (limits.storageFull) return storageFull();
+    // The stale-epoch fence: a group message for an epoch older than one already stored for its
+    // group comes from a member that has not applied a change the others have (a removal above
+    // all), and would reach whom that change took out. Defence in depth: the client syncs before
+    // it sends; anyone can raise a group's fence (nothing here is verified), so a sender that
+    // synced and is still behind passes with `synced`.
+    if (r.fence && !r.fence.synced) {
+      const f = this.s.fence.get(Buffer.from(r.fence.groupId)) as Row | undefined;
+      if (f && r.fence.epoch < f.epoch) return staleEpoch(r.fence.epoch, f.epoch);
+    }
     const recipients = uniqueAddresses(r.to);
     for (const to of recipients) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
@@ -349,6 +362,7 @@ class SqliteStore implements SqliteRelayStore {
       q.bytes += r.body.length;
     }
     const expiresAt = now + limits.ttlMs;
+    if (r.fence) this.s.raiseFence.run(Buffer.from(r.fence.groupId), r.fence.epoch, now, expiresAt);
     this.s.insertSentId.run(r.sender.user, r.sender.device, r.clientId, now, expiresAt);
     const id = this.s.insertMessage.run(r.sender.user, r.sender.device, r.clientId, r.body, now, expiresAt).lastInsertRowid;
     const deliveryIds = recipients.map((to) => Number(this.s.insertDelivery.run(id, to.user, to.device, r.body.length).lastInsertRowid));
@@ -403,6 +417,7 @@ class SqliteStore implements SqliteRelayStore {
       const notices = this.queueExpiryNotices(now, ttlMs);
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
       this.s.expireSentIds.run(now);
+      this.s.expireFences.run(now);
       this.correspondents.sweep(now);
       const sessions = this.s.expireSessions.run(now).changes;
       this.s.setClockHigh.run(now);

@@ -16,6 +16,12 @@ const msg = (id: string, to: [string, number][], body = 'hello'): SubmitRequest 
   body: new TextEncoder().encode(body),
 });
 
+/** A group message of group `g` at `epoch` (its cleartext header, as send.ts reads it). */
+const grp = (id: string, to: [string, number][], g: number, epoch: number, synced = false): SubmitRequest => ({
+  ...msg(id, to),
+  fence: { groupId: new Uint8Array(32).fill(g), epoch, synced },
+});
+
 /** A store with alice/1, bob/1, bob/2 and carol/1. */
 async function populated(b: { open(t: TestContext): Promise<StoreUnderTest> }, t: TestContext): Promise<{ s: StoreUnderTest['store']; rows: StoreUnderTest['rows'] }> {
   const u = await b.open(t);
@@ -201,6 +207,18 @@ describe(`${backend.name} store`, () => {
     assert.equal((await s.expiryPreview(6000)).clockHigh, 5000);
   });
 
+  test('the stale-epoch fence refuses an older epoch of a group within a batch and across batches, a synced send passes without lowering it, and the sweep forgets it', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const codes = (rs: Awaited<ReturnType<typeof s.submitBatch>>) => rs.map((r) => (r.ok ? 'ok' : r.error.code));
+    assert.deepEqual(codes(await s.submitBatch([grp('a3', [['bob', 1]], 1, 3), grp('a2', [['bob', 1]], 1, 2), grp('b0', [['bob', 1]], 2, 0)], 1000, LIMITS)), ['ok', 'stale_epoch', 'ok']);
+    assert.deepEqual(codes(await s.submitBatch([grp('a2b', [['carol', 1]], 1, 2), grp('a2s', [['carol', 1]], 1, 2, true), grp('a2c', [['carol', 1]], 1, 2), grp('a4', [['carol', 1]], 1, 4)], 2000, LIMITS)), ['stale_epoch', 'ok', 'stale_epoch', 'ok']);
+    assert.deepEqual(codes(await s.submitBatch([grp('a3x', [['bob', 1]], 1, 3), grp('a3', [['bob', 1]], 1, 3)], 3000, LIMITS)), ['stale_epoch', 'ok'], 'a resubmitted id is a duplicate, not stale');
+    assert.equal(await rows('group_fences WHERE epoch >= 0'), 2);
+    await s.sweep(2000 + LIMITS.ttlMs, LIMITS.ttlMs);
+    assert.equal(await rows('group_fences'), 0, 'forgotten a message TTL after the group\'s last message');
+    assert.deepEqual(codes(await s.submitBatch([grp('late', [['bob', 1]], 1, 1)], 70_000, LIMITS)), ['ok']);
+  });
+
   test('within one batch, a send refused as queue_full refuses the later sends of its stream to that recipient (out_of_order), not those of other streams', async (t) => {
     const { s, rows } = await engine.setup(t);
     const limits = { ...LIMITS, maxBytes: 1000 };
@@ -289,6 +307,28 @@ describe(`${backend.name} store, two nodes at once`, () => {
       const mine = queue.filter((m) => b.some((x) => x.clientId === m.clientId)).map((m) => m.clientId);
       assert.deepEqual(mine, b.map((x) => x.clientId).filter((id) => mine.includes(id)));
     }
+  });
+
+  test("concurrent batches on two nodes to different recipients decide a group's stale-epoch fence one after the other", async (t) => {
+    const n = await nodes(t);
+    for (const u of ['alice', 'bob', 'carol']) {
+      await n.a.createUser(u, '$argon2id$x', 0);
+      await n.a.touchDevice(u, 1, 0);
+    }
+    // Node a sends [g 5, h 3] to bob while node b sends [h 5, g 3] to carol: in either order one
+    // of the two epoch-3 sends is behind the fence the other batch raised. Both passing would mean
+    // the batches read the fences before either raised them.
+    const rounds = 16;
+    const results = await Promise.all(Array.from({ length: rounds }, async (_, i) => {
+      const g = 2 * i + 1;
+      const h = 2 * i + 2;
+      const [ra, rb] = await Promise.all([
+        n.a.submitBatch([grp(`a${i}-g`, [['bob', 1]], g, 5), grp(`a${i}-h`, [['bob', 1]], h, 3)], 1000, LIMITS),
+        n.b.submitBatch([grp(`b${i}-h`, [['carol', 1]], h, 5), grp(`b${i}-g`, [['carol', 1]], g, 3)], 1000, LIMITS),
+      ]);
+      return [...ra!, ...rb!].filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.code));
+    }));
+    for (const [i, refused] of results.entries()) assert.deepEqual(refused, ['stale_epoch'], `round ${i}`);
   });
 
   test('concurrent bundle fetches on two nodes hand out each one-time prekey once', async (t) => {

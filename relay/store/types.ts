@@ -67,6 +67,12 @@ export interface SubmitRequest {
    * stream to any of its recipients is refused with out_of_order (see relay/ws/order-gate.ts).
    */
   stream?: number;
+  /**
+   * A group message's cleartext group id and epoch (docs/PROTOCOL.md G.6): refused as stale_epoch
+   * when the relay has stored a newer epoch of that group, unless `synced` (the sender ran a receive
+   * pass and is still behind: the fence is ahead of what it can learn).
+   */
+  fence?: { groupId: Uint8Array; epoch: number; synced: boolean };
 }
 
 export type SubmitResult =

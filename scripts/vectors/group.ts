@@ -1,8 +1,10 @@
-// Groups from fixed seeds: a membership chain (create, add, promote, rename, remove, leave) with
-// every record, state encoding and state hash; records that must be refused, each with the error
-// code it must get; and one sender chain step by step (chain and message keys, AEAD key and nonce,
-// AD, signed message), including a receiver state holding skipped keys.
-import { LABELS, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS } from '../../crypto/consts.js';
+// Groups (format GROUP_VERSION) from fixed seeds: a membership chain (create, add, promote, rename,
+// remove, leave) with every record, state encoding, state hash and transcript; the group id derived
+// from the creator; records that must be refused, each with the error code it must get (a squatted
+// create among them); two concurrent records and which one wins; and one sender chain step by step
+// (chain and message keys, AEAD key and nonce, AD, signed message), including a receiver state
+// holding skipped keys.
+import { LABELS, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS, GROUP_VERSION } from '../../crypto/consts.js';
 import { utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { pad } from '../../crypto/padding.js';
@@ -19,6 +21,8 @@ import {
   groupMessageAd,
   groupMessageKeys,
   groupStateHash,
+  parseGroupChange,
+  preferSibling,
   proposeChange,
   signGroupChange,
   acceptSenderKeyDistribution,
@@ -31,7 +35,7 @@ import { people, type Person } from '../../crypto/group/test-helpers.js';
 import { seededRandom } from './seeded.js';
 
 export const description =
-  'Groups: change records = body || Ed25519(author, utf8(label) || body), chained by prevHash = BLAKE2b-256(utf8(state-hash label) || encoded state); refused records with their error code; a sender chain (ck\' = PRF(ck, chain-key label)[0..32], mk = PRF(ck, message-key label)[0..32], key || nonce = HKDF(empty, mk, message-keys label, 56)) and signed group messages with AD = groupId || u32 epoch || lp(sender) || u32 counter.';
+  'Groups (format 2): change records = body || Ed25519(author, utf8(label) || body), chained by prevHash = BLAKE2b-256(utf8(state-hash label) || encoded state); groupId = BLAKE2b-256(utf8(id label) || lp(creator) || creator signPublic || salt); transcript_n = BLAKE2b-256(utf8(transcript label) || transcript_{n-1} || body_n), transcript_{-1} = 0^32; refused records with their error code; two concurrent records, the lower transcript winning; a sender chain (ck\' = PRF(ck, chain-key label)[0..32], mk = PRF(ck, message-key label)[0..32], key || nonce = HKDF(empty, mk, message-keys label, 56)) and signed group messages with AD = groupId || u32 epoch || transcript || lp(sender) || u32 counter.';
 
 function refusal(held: GroupState | null, record: Uint8Array): string {
   try {
@@ -71,7 +75,9 @@ export function generate(): unknown {
     record,
     stateAfter: encodeGroupState(states[i]!),
     stateHashAfter: groupStateHash(states[i]!),
+    transcriptAfter: states[i]!.transcript,
   }));
+  const salt = (parseGroupChange(created.record).change as { salt: Uint8Array }).salt;
 
   // ---- refused records (each against states[1]: alice admin; bob, carol, dave members) ----
   const held = states[1]!;
@@ -89,6 +95,19 @@ export function generate(): unknown {
     { name: 'skips_an_epoch', record: records[3]!, expect: '' },
     { name: 'remove_self', record: signGroupChange(alice, { ...next, change: { op: 'remove', users: ['alice'] } }), expect: '' },
   ].map((v) => ({ ...v, expect: refusal(held, v.record) }));
+  // Mallory, who learned the id, signs her own create record for it (refused with no state held).
+  const squat = signGroupChange(mallory, { groupId: held.groupId, epoch: 0, prevHash: new Uint8Array(32), change: { op: 'create', salt, name: 'fastchat devs', members: [bob.member, mallory.member] } });
+  const squatted = { name: 'squatted_group_id', record: squat, expect: refusal(null, squat) };
+
+  // ---- two admins change the same state (states[2]: alice and bob are admins) ----
+  const a = proposeChange(states[2]!, alice, { op: 'remove', users: ['dave'] });
+  const b = proposeChange(states[2]!, bob, { op: 'rename', name: 'concurrent' });
+  const concurrent = {
+    base: encodeGroupState(states[2]!),
+    records: [a.record, b.record],
+    transcripts: [a.state.transcript, b.state.transcript],
+    winner: preferSibling(a.state, b.state) ? 1 : 0,
+  };
 
   // ---- sender keys and messages in the final epoch (alice and bob) ----
   const final = states[states.length - 1]!;
@@ -112,7 +131,7 @@ export function generate(): unknown {
       counter,
       plaintext: utf8(text),
       padded: pad(utf8(text)),
-      ad: groupMessageAd({ groupId: final.groupId, epoch: final.epoch, sender: 'alice', counter }),
+      ad: groupMessageAd({ groupId: final.groupId, epoch: final.epoch, transcript: final.transcript, sender: 'alice', counter }),
       message: r.message,
     });
     sending = r.state;
@@ -128,14 +147,19 @@ export function generate(): unknown {
       groupMessageKey: utf8(LABELS.groupMessageKey),
       groupMessageKeys: utf8(LABELS.groupMessageKeys),
       groupMessageSignature: utf8(LABELS.groupMessageSignature),
+      groupId: utf8(LABELS.groupId),
+      groupTranscript: utf8(LABELS.groupTranscript),
     },
-    limits: { GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS },
+    limits: { GROUP_VERSION, GROUP_MAX_SKIP, GROUP_MAX_SKIPPED_KEYS },
     members: Object.values(P).map((p) => ({ user: p.user, signSeed: p.identity.signPrivate.subarray(0, 32), signPublic: p.identity.signPublic })),
     groupId: created.state.groupId,
+    creatorSalt: salt,
     chain,
-    refused: { heldState: encodeGroupState(held), vectors: refused },
+    refused: { heldState: encodeGroupState(held), vectors: refused, withoutState: [squatted] },
+    concurrent,
     senderKey: {
       epoch: final.epoch,
+      transcript: final.transcript,
       sender: 'alice',
       signSeed: ours.signPrivate.subarray(0, 32),
       signPublic: ours.signPublic,

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliError } from '../../errors.js';
 import { ourAddress, relayTarget, type Client } from '../context.js';
-import { resolveGroup } from '../groups.js';
+import { resolveGroup, type Syncer } from '../groups.js';
 import { assertSendable } from '../send-guard.js';
 import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
@@ -27,8 +27,11 @@ export interface SendFileResult {
   recipients?: number;
 }
 
-/** `to` is "@user" / "user" (validated by the command) or "#group". */
-export async function sendFile(c: Client, to: string, path: string, caption: string, showProgress: boolean): Promise<SendFileResult> {
+/**
+ * `to` is "@user" / "user" (validated by the command) or "#group". `sync`: the receive pass a group
+ * send runs first (chat passes its own: a second connection of this device would replace its socket).
+ */
+export async function sendFile(c: Client, to: string, path: string, caption: string, showProgress: boolean, sync?: Syncer): Promise<SendFileResult> {
   const t = relayTarget(c);
   const me = ourAddress(c).user;
   let recipients: string[];
@@ -57,7 +60,7 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   const file = { name: up.ref.name, size: up.ref.size, mime: up.ref.mime, blob: up.ref.blob };
   if (group) {
     const { sendGroupText } = await import('../groups.js');
-    const r = await sendGroupText(c, to, caption, up.ref);
+    const r = await sendGroupText(c, to, caption, up.ref, sync);
     return { id: r.id, to: null, group: r.group, groupId: r.groupId, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
   }
   const r: SendResult = await sendText(c, to, caption, up.ref);

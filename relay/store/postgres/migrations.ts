@@ -147,6 +147,21 @@ CREATE TABLE rate_buckets (
 CREATE INDEX rate_buckets_full ON rate_buckets(full_at);
 `,
   },
+  {
+    version: 2,
+    description: 'group_fences: the newest epoch seen per group (the stale_epoch fence)',
+    sql: `
+-- As SQLite's group_fences (store/schema.ts). A commit batch locks the rows of its groups (after
+-- the queue heads, in group id order) so two nodes decide the fence one after the other.
+CREATE TABLE group_fences (
+  group_id   BYTEA PRIMARY KEY,          -- 32 bytes
+  epoch      BIGINT NOT NULL,             -- -1: locked by a batch whose sends were all refused
+  updated_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX group_fences_expiry ON group_fences(expires_at);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -13,13 +13,15 @@
 //    resubmitting through two nodes at once) conflicts on sent_ids; then the whole batch is rolled
 //    back and judged again, when the other commit is visible and the send is a duplicate.
 //  - A deadlock or serialization failure PostgreSQL reports (it aborts one side) is retried.
+//  - The stale-epoch fence of each group a batch sends to is locked (created if new) after the
+//    queue heads, in group id order, so two nodes never let a message behind the fence through.
 //  - One-time prekeys: DELETE … RETURNING of a row picked with FOR UPDATE SKIP LOCKED, so two
 //    nodes fetching at once take different keys, never the same one twice.
 import pg from 'pg';
 import { RelayError } from '../../errors.js';
 import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
-import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
   AckRequest, Address, BlobIndex, BlobRecord, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
   QueueLimits, QueuedMessage, SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, SweepResult, UserRecord,
@@ -373,8 +375,23 @@ export class PostgresStore implements Store {
       for (const r of u.rows) usage.set(key(r.username, r.device_id), { n: r.n, bytes: r.bytes });
     }
 
-    // 4. Each send judged in arrival order, as SQLite does.
+    // The stale-epoch fences of the batch's groups, each row locked (made at -1 if new) in group
+    // id order: a batch on another node raising one waits for this commit, or this for it.
     const expiresAt = now + limits.ttlMs;
+    const fences = new Map<string, number>();
+    const groups = [...new Set(reqs.flatMap((r) => (r.fence ? [Buffer.from(r.fence.groupId).toString('hex')] : [])))].sort();
+    if (groups.length > 0) {
+      const f = await c.query(
+        `INSERT INTO group_fences (group_id, epoch, updated_at, expires_at)
+         SELECT g, -1, $2, $3 FROM unnest($1::bytea[]) WITH ORDINALITY AS t(g, o) ORDER BY o
+         ON CONFLICT (group_id) DO UPDATE SET epoch = group_fences.epoch RETURNING group_id, epoch`,
+        [groups.map((g) => Buffer.from(g, 'hex')), now, expiresAt],
+      );
+      for (const r of f.rows) fences.set((r.group_id as Buffer).toString('hex'), r.epoch);
+    }
+    const raised = new Set<string>();
+
+    // 4. Each send judged in arrival order, as SQLite does.
     const holds = new StreamHolds();
     const accepted: { i: number; r: SubmitRequest; recipients: Address[]; seqs: number[] }[] = [];
     const results = reqs.map((r, i) =>
@@ -383,6 +400,11 @@ export class PostgresStore implements Store {
         const storedAt = seen.get(dedup);
         if (storedAt !== undefined) return { ok: true, duplicate: true, storedAt, recipients: [], deliveryIds: [] };
         if (limits.storageFull) return storageFull();
+        const group = r.fence ? Buffer.from(r.fence.groupId).toString('hex') : null;
+        if (r.fence && group !== null && !r.fence.synced) {
+          const newest = fences.get(group)!;
+          if (r.fence.epoch < newest) return staleEpoch(r.fence.epoch, newest);
+        }
         const recipients = uniqueAddresses(r.to);
         for (const to of recipients) {
           if (heads.has(key(to.user, to.device))) continue;
@@ -401,6 +423,10 @@ export class PostgresStore implements Store {
           return s;
         });
         seen.set(dedup, now); // a second copy in this batch is its duplicate
+        if (r.fence && group !== null) {
+          fences.set(group, Math.max(fences.get(group)!, r.fence.epoch));
+          raised.add(group);
+        }
         accepted.push({ i, r, recipients, seqs });
         return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds: seqs };
       }),
@@ -446,6 +472,13 @@ export class PostgresStore implements Store {
       'UPDATE queue_heads h SET last_seq = t.s FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, d, s) WHERE h.username = t.u AND h.device_id = t.d',
       [moved.map((a) => a.user), moved.map((a) => a.device), moved.map((a) => heads.get(key(a.user, a.device))!)],
     );
+    if (raised.size > 0) {
+      const gs = [...raised];
+      await c.query(
+        'UPDATE group_fences f SET epoch = t.e, updated_at = $3, expires_at = $4 FROM unnest($1::bytea[], $2::bigint[]) AS t(g, e) WHERE f.group_id = t.g',
+        [gs.map((g) => Buffer.from(g, 'hex')), gs.map((g) => fences.get(g)!), now, expiresAt],
+      );
+    }
     const revealed = await this.recordCorrespondents(c, accepted.map((a) => ({ sender: a.r.sender.user, recipients: a.recipients.map((t) => t.user) })), now, expiresAt);
     for (const a of accepted) {
       const to = revealed.get(a.r.sender.user);
@@ -540,6 +573,7 @@ export class PostgresStore implements Store {
       const expired = (await c.query('DELETE FROM messages WHERE expires_at <= $1', [now])).rowCount ?? 0;
       const orphans = (await c.query('DELETE FROM messages m WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id)')).rowCount ?? 0;
       await c.query('DELETE FROM sent_ids WHERE expires_at <= $1', [now]);
+      await c.query('DELETE FROM group_fences WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM correspondents WHERE expires_at <= $1', [now]);
       await c.query('DELETE FROM rate_buckets WHERE full_at <= $1', [now]);
       const sessions = (await c.query('DELETE FROM sessions WHERE expires_at <= $1', [now])).rowCount ?? 0;
