@@ -2,7 +2,7 @@
 // refusals' wording, a send's distinct recipient devices, the per-stream order rule, and the body
 // of an expiry notice. The engines differ only in how they look facts up.
 import { isRetryable, RelayError } from '../errors.js';
-import type { Address, SubmitRequest, SubmitResult } from './types.js';
+import type { Address, QueuedMessage, SubmitRequest, SubmitResult } from './types.js';
 
 /** Most expired messages named in one expiry notice (a notice is one queued frame). */
 export const NOTICE_MAX_MESSAGES = 500;
@@ -59,4 +59,26 @@ export class StreamHolds {
 /** An expiry notice's body: the expired messages of one sender device (docs/RELAY.md "Expiry notices"). */
 export function noticeBody(items: { id: string; to: Address; storedAt: number }[]): Buffer {
   return Buffer.from(JSON.stringify(items.map((x) => ({ id: x.id, to: x.to, sentAt: new Date(x.storedAt).toISOString() }))));
+}
+
+/** The columns of a queued message's row, as both engines read them. */
+export interface QueuedRow {
+  kind: QueuedMessage['kind'];
+  client_id: string;
+  sender: string;
+  sender_device: number;
+  body: Buffer;
+  stored_at: number;
+}
+
+/** A queued delivery as both engines read it back: the message row and the delivery's id. */
+export function queuedMessage(deliveryId: number, r: QueuedRow): QueuedMessage {
+  return {
+    deliveryId,
+    kind: r.kind,
+    clientId: r.client_id,
+    from: { user: r.sender, device: r.sender_device },
+    body: new Uint8Array(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+    storedAt: r.stored_at,
+  };
 }

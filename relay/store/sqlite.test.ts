@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteStore } from './sqlite.js';
-import type { SubmitRequest } from './types.js';
-
-const LIMITS = { maxMessages: 100, maxBytes: 1 << 20, ttlMs: 60_000 };
-
-const msg = (id: string, to: [string, number][], body = 'hello'): SubmitRequest => ({
-  sender: { user: 'alice', device: 1 },
-  clientId: id,
-  to: to.map(([user, device]) => ({ user, device })),
-  body: new TextEncoder().encode(body),
-});
+import { LIMITS, msg } from '../../test/util/stores.js';
 
 test('uses WAL and the configured synchronous level', () => {
   const full = openSqliteStore(':memory:');

@@ -11,7 +11,7 @@
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
@@ -390,14 +390,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async pending(to: Address, afterId: number, limit: number): Promise<QueuedMessage[]> {
-    return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
-      deliveryId: r.id,
-      kind: r.kind,
-      clientId: r.client_id,
-      from: { user: r.sender, device: r.sender_device },
-      body: u8(r.body),
-      storedAt: r.stored_at,
-    }));
+    return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => queuedMessage(r.id, r as QueuedRow));
   }
 
   async expiryPreview(now: number): Promise<ExpiryPreview> {

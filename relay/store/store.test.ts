@@ -4,17 +4,8 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRelayError } from '../errors.js';
-import { storeBackends, type StoreUnderTest } from '../../test/util/stores.js';
+import { LIMITS, msg, storeBackends, type StoreUnderTest } from '../../test/util/stores.js';
 import type { SubmitRequest } from './types.js';
-
-const LIMITS = { maxMessages: 100, maxBytes: 1 << 20, ttlMs: 60_000 };
-
-const msg = (id: string, to: [string, number][], body = 'hello'): SubmitRequest => ({
-  sender: { user: 'alice', device: 1 },
-  clientId: id,
-  to: to.map(([user, device]) => ({ user, device })),
-  body: new TextEncoder().encode(body),
-});
 
 /** A group message of group `g` at `epoch` (its cleartext header, as send.ts reads it). */
 const grp = (id: string, to: [string, number][], g: number, epoch: number, synced = false): SubmitRequest => ({

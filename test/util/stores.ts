@@ -6,8 +6,19 @@ import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { openSqliteStore } from '../../relay/store/sqlite.js';
 import { migratePostgres, openPostgresStore } from '../../relay/store/postgres/index.js';
-import type { Store } from '../../relay/store/types.js';
+import type { Store, SubmitRequest } from '../../relay/store/types.js';
 import { startPostgres, type PgServer } from './postgres.js';
+
+/** Queue limits roomy enough for the store tests. */
+export const LIMITS = { maxMessages: 100, maxBytes: 1 << 20, ttlMs: 60_000 };
+
+/** A send from alice/1 to the given devices. */
+export const msg = (id: string, to: [string, number][], body = 'hello'): SubmitRequest => ({
+  sender: { user: 'alice', device: 1 },
+  clientId: id,
+  to: to.map(([user, device]) => ({ user, device })),
+  body: new TextEncoder().encode(body),
+});
 
 export interface StoreUnderTest {
   store: Store;

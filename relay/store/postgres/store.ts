@@ -21,7 +21,7 @@ import pg from 'pg';
 import { RelayError } from '../../errors.js';
 import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
-import { NOTICE_MAX_MESSAGES, noticeBody, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
   AckRequest, Address, BlobIndex, BlobRecord, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
   QueueLimits, QueuedMessage, SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, SweepResult, UserRecord,
@@ -542,14 +542,7 @@ export class PostgresStore implements Store {
              WHERE d.username = $1 AND d.device_id = $2 AND d.seq > $3 ORDER BY d.seq LIMIT $4`,
       values: [to.user, to.device, afterId, limit],
     });
-    return r.rows.map((x: Row) => ({
-      deliveryId: x.seq,
-      kind: x.kind,
-      clientId: x.client_id,
-      from: { user: x.sender, device: x.sender_device },
-      body: u8(x.body),
-      storedAt: x.stored_at,
-    }));
+    return r.rows.map((x: Row) => queuedMessage(x.seq, x as QueuedRow));
   }
 
   async expiryPreview(now: number): Promise<ExpiryPreview> {
