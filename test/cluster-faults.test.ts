@@ -209,15 +209,22 @@ test('NATS killed and started again mid-stream: no acknowledged message is lost,
   assert.equal(rs[0]!.ws!.closeInfo, null, 'the receiver kept its one connection throughout');
 });
 
-test('PostgreSQL killed and started again mid-stream: no acknowledged message is lost', { timeout: 180_000 }, async (t) => {
+test('PostgreSQL killed and started again mid-stream: no acknowledged message is lost, and /healthz says 503 while it is gone', { timeout: 180_000 }, async (t) => {
   const { c, rs, ss } = await setup(t, 3, { receiverNodes: [1], senderNode: 0 });
   let stop = false;
   let streams = ss.map((s) => s.stream(() => stop));
   await waitFor(() => ss.every((s) => s.acked.size >= 50), 60_000, 'each sender to get 50 acks', 50);
   await c.pg.kill();
   const atKill = ss.reduce((n, s) => n + s.acked.size, 0);
-  await sleep(1500);
+  // A load balancer watching /healthz steers new clients away while the database is gone.
+  const health = async () => {
+    const r = await fetch(`${c.nodes[1]!.url}/healthz`);
+    return { status: r.status, store: ((await r.json()) as { store: unknown }).store };
+  };
+  await waitFor(async () => (await health()).status === 503, 20_000, 'healthz says 503 without PostgreSQL');
+  assert.deepEqual((await health()).store, { engine: 'postgres', up: false });
   await c.pg.restart();
+  await waitFor(async () => (await health()).status === 200, 30_000, 'healthz is 200 again once PostgreSQL is back');
   // The nodes were not restarted: their pools reconnect. Senders whose sends were refused while
   // the database was away send them again (a new connection, in order) and go on.
   stop = true;
