@@ -6,6 +6,7 @@
 // the ciphertext: a wrong clock, or a lie, would otherwise show a reply before its question. The
 // relay's clock when it stored the message is the check on that claim.
 import { messageLines, safeText, shortTime } from './format.js';
+import { STORED_BODY_UNREADABLE } from './core/history.js';
 import { statusWord } from './core/status.js';
 
 /**
@@ -59,6 +60,7 @@ export function messageBlock(v: MessageView, extra = '', columns?: number): stri
   let tail = extra;
   if (v.direction === 'out') tail += `  (${statusWord(v.status)})`;
   else if (v.status === 'failed') tail += `  (could not decrypt: ${safeText(v.error ?? 'failed')})`;
+  if (v.error === STORED_BODY_UNREADABLE) tail += '  (its stored text failed the integrity check: changed outside fastchat)';
   if (clockSkewed(v)) tail += `  (sender's clock: ${shortTime(v.sentAt)})`;
   return messageLines(head, v.text ?? '—', tail, columns);
 }

@@ -8,6 +8,7 @@ import type { Client } from './core/context.js';
 import { fileLine, safeFileName } from './core/files/names.js';
 import { getIncomingFile, type IncomingFile } from './core/files/store.js';
 import { FAILURE_TEXT } from './core/incoming.js';
+import { STORED_BODY_UNREADABLE } from './core/history.js';
 import { markShown, unreadAfter, type UnreadMessage } from './core/unread.js';
 import { jsonLine, safeText, terminalColumns } from './format.js';
 import { jsonMarks, messageBlock, type MessageView } from './render.js';
@@ -110,6 +111,12 @@ export class UnreadPrinter {
     if (m.identityChanged) {
       const what = file ? 'file' : 'message';
       await write(process.stderr, warning(`!!! the identity key of @${m.from} has CHANGED. This ${what} may not be from the @${m.from} you know. Compare safety numbers: fastchat fingerprint @${m.from}`));
+    }
+    if (m.error === STORED_BODY_UNREADABLE) {
+      await write(process.stderr, warning(`the stored text of a message from @${m.from} failed its integrity check (store.db was changed outside fastchat): it is shown without text`));
+      if (this.json) await write(process.stdout, `${jsonLine({ ...base, error: { code: STORED_BODY_UNREADABLE, message: 'its stored text failed the integrity check' } })}\n`);
+      else await write(process.stdout, `${messageBlock(v, '', terminalColumns()).join('\n')}\n`);
+      return;
     }
     if (m.status === 'failed') {
       const reason = m.error ?? 'failed';

@@ -68,8 +68,8 @@ const runners: Record<string, (c: J, file: J) => void> = {
     const us: IdentityKeyPair = { dh: { privateKey: h(i.dhPrivate), publicKey: dhPublic }, signPublic: sign.publicKey, signPrivate: sign.privateKey, signature: s.crypto_sign_detached(identitySignatureMessage(dhPublic), sign.privateKey) };
     expectOutcome(c, () => {
       const bundle = bundleFromJson(c.input.bundle);
-      // The kit's bundles are checked at their own creation time (no case is about age).
-      const x = x3dhInitiate(us, i.address, bundle, seededRandom(file.shared.ephemeralSeed), bundle.signedPreKey.createdAt);
+      // The initiator's clock is the case's `now`, or else the signed prekey's own creation time.
+      const x = x3dhInitiate(us, i.address, bundle, seededRandom(file.shared.ephemeralSeed), c.input.now ?? bundle.signedPreKey.createdAt);
       return { sharedSecret: x.sharedSecret, associatedData: x.associatedData };
     });
   },

@@ -27,16 +27,30 @@ const FINAL_RUNS = 10;
 interface Run {
   lines: string[];
   killed: boolean;
+  code: number | null;
+  /** The run's last stderr line (warnings and errors only: never a message body). */
+  lastError: string;
 }
 
 /** One `inbox --json` run, killed after `killAfterMs` unless it ends first; complete lines only. */
 async function inboxRun(home: TestHome, killAfterMs: number | null, stallReader: boolean): Promise<Run> {
   const child = spawn(process.execPath, [FASTCHAT_BIN, 'inbox', '--json'], { env: { ...process.env, ...TEST_CLIENT_ENV, ...home.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout.setEncoding('utf8');
-  child.stderr.resume();
-  const exited = new Promise<void>((r) => child.once('close', () => r()));
-  if (!stallReader) child.stdout.on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let code: number | null = null;
+  const exited = new Promise<void>((r) =>
+    child.once('close', (c) => {
+      code = c;
+      r();
+    }),
+  );
+  // The listener is attached at once even for a stalled reader, which pauses it instead: a child
+  // that exits while nobody listens has its output flushed away by Node (child_process resumes
+  // unread stdio on exit), which would read as lines the inbox lost.
+  child.stdout.on('data', (d: string) => (out += d));
+  if (stallReader) child.stdout.pause();
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
@@ -46,7 +60,7 @@ async function inboxRun(home: TestHome, killAfterMs: number | null, stallReader:
     if (stallReader) {
       // Read nothing until the kill, then everything the pipe still holds.
       await Promise.race([exited, sleep(killAfterMs ?? 0)]);
-      child.stdout.on('data', (d: string) => (out += d));
+      child.stdout.resume();
     }
     await exited;
   } finally {
@@ -54,7 +68,8 @@ async function inboxRun(home: TestHome, killAfterMs: number | null, stallReader:
   }
   // A line cut by the kill (no newline yet) was not printed; its message is printed again later.
   const complete = out.slice(0, out.lastIndexOf('\n') + 1);
-  return { lines: complete.split('\n').filter((l) => l.length > 0), killed };
+  const errLines = err.split('\n').filter((l) => l.length > 0);
+  return { lines: complete.split('\n').filter((l) => l.length > 0), killed, code, lastError: errLines.at(-1) ?? '' };
 }
 
 function count(db: string, sql: string): number {
@@ -96,23 +111,42 @@ describe('inbox killed at random points', () => {
       for (const m of jsonLines(r.lines.join('\n'))) printed.set(m.text, (printed.get(m.text) ?? 0) + 1);
     };
     let kills = 0;
+    const runs: string[] = [];
+    const log = (r: Run, stalled: boolean): void => {
+      const texts = jsonLines(r.lines.join('\n')).map((m: { text: string }) => m.text);
+      const range = texts.length > 0 ? ` (${texts[0]} … ${texts.at(-1)})` : '';
+      runs.push(`${stalled ? 'stalled reader, ' : ''}${r.killed ? 'killed' : `exit ${r.code}`}, ${r.lines.length} lines${range}${r.lastError ? `, stderr: ${r.lastError}` : ''}`);
+    };
     for (let k = 0; k < KILLS; k++) {
-      const r = await inboxRun(bob, KILL_AFTER_MS[0] + rng.int(KILL_AFTER_MS[1] - KILL_AFTER_MS[0]), rng.next() < 0.5);
+      const killAfter = KILL_AFTER_MS[0] + rng.int(KILL_AFTER_MS[1] - KILL_AFTER_MS[0]);
+      const stalled = rng.next() < 0.5;
+      const r = await inboxRun(bob, killAfter, stalled);
       if (r.killed) kills++;
       note(r);
+      log(r, stalled);
     }
     for (let k = 0; k < FINAL_RUNS; k++) {
       const r = await inboxRun(bob, null, false);
       note(r);
+      log(r, false);
+      // An unkilled run must succeed: one that failed printed nothing because it failed, not
+      // because nothing was left.
+      assert.equal(r.code, 0, `an inbox run that was not killed failed (seed ${seed}):\n${runs.join('\n')}`);
       if (r.lines.length === 0 && count(relay.db, "SELECT COUNT(*) AS n FROM deliveries WHERE username = 'bob'") === 0) break;
     }
-    const context = `seed ${seed}, ${kills} kills (FASTCHAT_TEST_SEED=${seed} replays it)`;
+    const store = join(bob.dir, 'store.db');
+    const failures = new Database(store, { readonly: true });
+    const failed = failures.prepare("SELECT error, COUNT(*) AS n FROM messages WHERE direction = 'in' AND status = 'failed' GROUP BY error").all() as { error: string; n: number }[];
+    const unread = count(store, "SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND unread > 0");
+    failures.close();
+    const context = `seed ${seed}, ${kills} kills (FASTCHAT_TEST_SEED=${seed} replays it); bob's store: ${unread} unread, failed ${JSON.stringify(failed)}; runs:\n${runs.join('\n')}`;
     assert.equal(count(relay.db, "SELECT COUNT(*) AS n FROM deliveries WHERE username = 'bob'"), 0, `bob acknowledged everything (${context})`);
     const never = sent.filter((t) => !printed.has(t));
     assert.deepEqual(never.slice(0, 10), [], `${never.length} acknowledged messages were never printed (${context})`);
     const repeats = [...printed.values()].reduce((n, c) => n + c - 1, 0);
     assert.ok(repeats <= kills, `${repeats} repeated lines for ${kills} kills (${context})`);
-    assert.equal(count(join(bob.dir, 'store.db'), "SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND unread > 0"), 0, 'nothing is left unread');
+    assert.deepEqual(failed, [], `no message failed to decrypt (${context})`);
+    assert.equal(unread, 0, `nothing is left unread (${context})`);
   });
 
   it('says how many messages are still queued when the connection ends before the relay sent everything', { timeout: 300_000 }, async () => {

@@ -1,7 +1,15 @@
 // Reading the local history back (bodies decrypted with the storage key). Pairwise messages
 // (messages) and group messages (group_messages) share the columns read here.
+import { isCryptoError } from '../../crypto/errors.js';
 import type { Column, RowKey } from './at-rest.js';
 import type { Client } from './context.js';
+
+/**
+ * StoredEntry.error of a message whose sealed text did not open under its own row (moved from
+ * another row, altered, or truncated outside fastchat). The message is listed without text, never
+ * with the text of another row, and the rest of the history still reads.
+ */
+export const STORED_BODY_UNREADABLE = 'stored_body_unreadable';
 
 /** What every view of a stored message holds, direct or group. */
 export interface StoredEntry {
@@ -29,16 +37,17 @@ export interface StoredRow {
 
 /** `column` and `row`: what the body is sealed under (messages: peer, direction, id; groups: group, sender, id). */
 export function storedEntry(c: Pick<Client, 'sealer'>, r: StoredRow, column: Column, row: RowKey): StoredEntry {
-  return {
-    id: r.id,
-    direction: r.direction,
-    text: r.body ? new TextDecoder().decode(c.sealer.open(column, row, new Uint8Array(r.body))) : null,
-    sentAt: r.sent_at,
-    receivedAt: r.received_at,
-    relayAt: r.relay_at,
-    status: r.status,
-    error: r.error,
-  };
+  let text: string | null = null;
+  let error = r.error;
+  if (r.body) {
+    try {
+      text = new TextDecoder().decode(c.sealer.open(column, row, new Uint8Array(r.body)));
+    } catch (e) {
+      if (!isCryptoError(e)) throw e;
+      error = STORED_BODY_UNREADABLE;
+    }
+  }
+  return { id: r.id, direction: r.direction, text, sentAt: r.sent_at, receivedAt: r.received_at, relayAt: r.relay_at, status: r.status, error };
 }
 
 export interface HistoryEntry extends StoredEntry {

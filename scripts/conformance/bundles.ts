@@ -2,6 +2,7 @@
 // with it (§7.2): the shared secret and AD, or malformed / bad_signature / bad_key.
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { bundleToJson, generateOneTimePreKeys, generateSignedPreKey, publicOneTimePreKey, signedPreKeySignatureMessage, type PreKeyBundle } from '../../crypto/prekeys.js';
+import { SIGNED_PREKEY_MAX_AGE_MS } from '../../crypto/consts.js';
 import { sodium } from '../../crypto/sodium.js';
 import { toBase64url } from '../../crypto/encoding.js';
 import { x3dhInitiate } from '../../crypto/x3dh.js';
@@ -27,11 +28,12 @@ export function bundleCases(): { shared: Record<string, unknown>; cases: Case[] 
   const ephemeralSeed = 'conformance/bundles/ephemeral';
   const signSpk = (id: number, createdAt: number, publicKey: Uint8Array) => sodium().crypto_sign_detached(signedPreKeySignatureMessage(id, createdAt, publicKey), bob.signPrivate);
   const withSpk = (publicKey: Uint8Array): PreKeyBundle => ({ ...good, signedPreKey: { id: 1, createdAt: CREATED_AT, publicKey, signature: signSpk(1, CREATED_AT, publicKey) } });
-  const accept = (name: string, about: string, b: PreKeyBundle): Case => {
-    const x = x3dhInitiate(alice, ALICE, b, seededRandom(ephemeralSeed), CREATED_AT);
-    return { name, about, input: { bundle: bundleToJson(b) }, expect: 'accept', output: { sharedSecret: x.sharedSecret, associatedData: x.associatedData } };
+  // `now`: the initiator's clock (§6.1); a case without it is checked at the signed prekey's createdAt.
+  const accept = (name: string, about: string, b: PreKeyBundle, now?: number): Case => {
+    const x = x3dhInitiate(alice, ALICE, b, seededRandom(ephemeralSeed), now ?? b.signedPreKey.createdAt);
+    return { name, about, input: { bundle: bundleToJson(b), ...(now !== undefined ? { now } : {}) }, expect: 'accept', output: { sharedSecret: x.sharedSecret, associatedData: x.associatedData } };
   };
-  const refuse = (name: string, about: string, bundle: unknown, error: string): Case => ({ name, about, input: { bundle }, expect: 'refuse', error });
+  const refuse = (name: string, about: string, bundle: unknown, error: string, now?: number): Case => ({ name, about, input: { bundle, ...(now !== undefined ? { now } : {}) }, expect: 'refuse', error });
   const json = bundleToJson(good) as unknown as Record<string, Record<string, unknown>>;
   const flip = (s: string) => (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
   // Our own low-order identity: a bundle whose identity DH key is low-order, signed by its owner.
@@ -55,6 +57,9 @@ export function bundleCases(): { shared: Record<string, unknown>; cases: Case[] 
       refuse('signed_prekey_low_order_8', 'a validly signed signed prekey of order 8 (§2)', bundleToJson(withSpk(LOW_ORDER.order8)), 'bad_key'),
       refuse('one_time_prekey_low_order', 'a low-order one-time prekey (unsigned, §2)', bundleToJson({ ...good, oneTimePreKey: { id: 1000, publicKey: LOW_ORDER.zero } }), 'bad_key'),
       refuse('identity_low_order', 'a validly self-signed low-order identity DH key: DH2 is all zero (§2)', bundleToJson({ ...good, identity: lowIdentity, signedPreKey: good.signedPreKey }), 'bad_key'),
+      accept('signed_prekey_at_max_age', 'a signed prekey exactly SIGNED_PREKEY_MAX_AGE_MS old is still taken (§6.1)', good, CREATED_AT + SIGNED_PREKEY_MAX_AGE_MS),
+      refuse('signed_prekey_stale', 'a signed prekey one ms older than SIGNED_PREKEY_MAX_AGE_MS is stale (§6.1)', bundleToJson(good), 'stale_prekey', CREATED_AT + SIGNED_PREKEY_MAX_AGE_MS + 1),
+      accept('signed_prekey_from_the_future', 'a signed prekey dated after the initiator\'s clock is not refused (§6.1)', good, CREATED_AT - 86_400_000),
       refuse('extra_field', 'no field beyond those listed (§6.3)', { ...json, relay: 'x' }, 'malformed'),
       refuse('missing_address', 'the §6.3 form has address (the relay\'s answer does not: §13)', { identity: json.identity, signedPreKey: json.signedPreKey, oneTimePreKey: json.oneTimePreKey }, 'malformed'),
       refuse('padded_base64', 'byte fields are base64url without padding (§1)', { ...json, signedPreKey: { ...json.signedPreKey, publicKey: `${json.signedPreKey!.publicKey as string}=` } }, 'malformed'),
