@@ -346,7 +346,7 @@ class SqliteStore implements SqliteRelayStore {
       return unknownDevice(to);
     }
     // Recipients who block the sender get nothing; the sender is answered as for any send.
-    const recipients = named.filter((to) => !this.blocks.blocks(to.user, r.sender.user));
+    const recipients = named.filter((to) => !this.blocks.isBlocked(to.user, r.sender.user));
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
       let q = usage.get(k);

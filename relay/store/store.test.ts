@@ -247,6 +247,35 @@ describe(`${backend.name} store`, () => {
     assert.equal((await s.deleteSessions('alice')), 2);
   });
 
+  test('a recipient that blocks the sender gets nothing, the sender is answered as for any send, and the block is capped, listed and lifted', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    assert.equal(await s.blocks.block('bob', 'alice', 500, 2), true);
+    assert.equal(await s.blocks.block('bob', 'alice', 500, 2), true, 'idempotent');
+    assert.equal(await s.blocks.blocks('bob', 'alice'), true);
+    assert.equal(await s.blocks.blocks('alice', 'bob'), false, 'a block goes one way');
+    // To bob alone (both devices): acked, nothing kept but the dedup record.
+    const [only] = await s.submitBatch([msg('b1', [['bob', 1], ['bob', 2]])], 1000, LIMITS);
+    assert.ok(only && only.ok && !only.duplicate);
+    assert.deepEqual(only.recipients, []);
+    assert.equal(await rows('messages'), 0);
+    const [again] = await s.submitBatch([msg('b1', [['bob', 1]])], 1100, LIMITS);
+    assert.ok(again && again.ok && again.duplicate, 'a resend is a duplicate');
+    // To bob and carol in one batch with another send: carol alone gets it.
+    const [mixed, other] = await s.submitBatch([msg('b2', [['bob', 1], ['carol', 1]]), msg('b3', [['carol', 1]])], 1200, LIMITS);
+    assert.ok(mixed && mixed.ok && other && other.ok);
+    assert.deepEqual(mixed.recipients, [{ user: 'carol', device: 1 }]);
+    assert.equal((await s.pending({ user: 'bob', device: 1 }, 0, 10)).length, 0);
+    assert.deepEqual((await s.pending({ user: 'carol', device: 1 }, 0, 10)).map((m) => m.clientId), ['b2', 'b3']);
+    assert.equal(await s.blocks.block('bob', 'carol', 500, 2), true);
+    assert.equal(await s.blocks.block('bob', 'dave', 500, 2), false, 'the cap');
+    assert.deepEqual(await s.blocks.list('bob'), ['alice', 'carol']);
+    await s.blocks.unblock('bob', 'alice');
+    assert.deepEqual(await s.blocks.list('bob'), ['carol']);
+    const [after] = await s.submitBatch([msg('b4', [['bob', 1]])], 1300, LIMITS);
+    assert.ok(after && after.ok);
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['b4']);
+  });
+
   test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', async (t) => {
     const { s, rows } = await engine.setup(t);
     for (const d of [2, 3]) assert.equal((await s.addDevice('alice', d, 0, 3)), true);

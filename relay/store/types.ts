@@ -287,9 +287,9 @@ export type { RelayError };
 /** Whom each account refuses messages from (docs/RELAY.md "Blocks"). */
 export interface BlockIndex {
   /** Adds a block; false when the blocker already has `max` (nothing added). Idempotent. */
-  block(blocker: string, blocked: string, now: number, max: number): boolean;
-  unblock(blocker: string, blocked: string): void;
-  list(blocker: string): string[];
+  block(blocker: string, blocked: string, now: number, max: number): Promise<boolean>;
+  unblock(blocker: string, blocked: string): Promise<void>;
+  list(blocker: string): Promise<string[]>;
   /** Whether `recipient` blocks messages from `sender`. */
-  blocks(recipient: string, sender: string): boolean;
+  blocks(recipient: string, sender: string): Promise<boolean>;
 }

@@ -162,6 +162,19 @@ CREATE TABLE group_fences (
 CREATE INDEX group_fences_expiry ON group_fences(expires_at);
 `,
   },
+  {
+    version: 3,
+    description: 'blocks: whom each account refuses messages from',
+    sql: `
+-- As SQLite's blocks (store/schema.ts): the relay queues nothing from \`blocked\` for \`blocker\`.
+CREATE TABLE blocks (
+  blocker    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  blocked    TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;

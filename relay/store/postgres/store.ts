@@ -23,7 +23,7 @@ import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
-  AckRequest, Address, BlobIndex, BlobRecord, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
+  AckRequest, Address, BlobIndex, BlobRecord, BlockIndex, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
   QueueLimits, QueuedMessage, SessionRecord, SignedPreKeyBytes, Store, SubmitRequest, SubmitResult, SweepResult, UserRecord,
 } from '../types.js';
 
@@ -66,6 +66,7 @@ export class PostgresStore implements Store {
   /** Shared rate-limit buckets (buckets.ts). */
   readonly takeTokens: TakeTokens;
   readonly blobs: BlobIndex;
+  readonly blocks: BlockIndex;
   readonly correspondents: CorrespondentIndex;
   /** `${sender}\0${recipient}` → when this node last wrote the pair's row. */
   private readonly written = new Map<string, number>();
@@ -75,6 +76,7 @@ export class PostgresStore implements Store {
     readonly relayId: string,
   ) {
     this.blobs = new PgBlobIndex(pool, (fn) => this.tx(fn));
+    this.blocks = new PgBlocks(pool, (fn) => this.tx(fn));
     this.takeTokens = takeTokens((fn) => this.tx(fn));
     this.correspondents = {
       visibleTo: async (viewer, now) => (await pool.query('SELECT sender FROM correspondents WHERE recipient = $1 AND expires_at > $2', [viewer, now])).rows.map((r: Row) => r.sender as string),
@@ -375,6 +377,17 @@ export class PostgresStore implements Store {
       for (const r of u.rows) usage.set(key(r.username, r.device_id), { n: r.n, bytes: r.bytes });
     }
 
+    // Who among the named blocks whom (as SQLite's submit: a blocker gets nothing from the blocked).
+    const blocked = new Set<string>();
+    const pairs = [...new Set(reqs.flatMap((r) => r.to.map((to) => `${to.user}\0${r.sender.user}`)))].map((k) => k.split('\0') as [string, string]);
+    if (pairs.length > 0) {
+      const b = await c.query('SELECT b.blocker, b.blocked FROM blocks b JOIN unnest($1::text[], $2::text[]) AS t(r, s) ON b.blocker = t.r AND b.blocked = t.s', [
+        pairs.map((p) => p[0]),
+        pairs.map((p) => p[1]),
+      ]);
+      for (const r of b.rows) blocked.add(`${r.blocker}\0${r.blocked}`);
+    }
+
     // The stale-epoch fences of the batch's groups, each row locked (made at -1 if new) in group
     // id order: a batch on another node raising one waits for this commit, or this for it.
     const expiresAt = now + limits.ttlMs;
@@ -405,11 +418,13 @@ export class PostgresStore implements Store {
           const newest = fences.get(group)!;
           if (r.fence.epoch < newest) return staleEpoch(r.fence.epoch, newest);
         }
-        const recipients = uniqueAddresses(r.to);
-        for (const to of recipients) {
+        const named = uniqueAddresses(r.to);
+        for (const to of named) {
           if (heads.has(key(to.user, to.device))) continue;
           return users.has(to.user) ? unknownDevice(to) : unknownUser(to.user);
         }
+        // Recipients who block the sender get nothing; the sender is answered as for any send.
+        const recipients = named.filter((to) => !blocked.has(`${to.user}\0${r.sender.user}`));
         const queues = recipients.map((to) => usage.get(key(to.user, to.device)) ?? { n: 0, bytes: 0 });
         for (const [j, q] of queues.entries()) if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) return queueFull(recipients[j]!);
         for (const q of queues) {
@@ -441,37 +456,41 @@ export class PostgresStore implements Store {
       [accepted.map((a) => a.r.sender.user), accepted.map((a) => a.r.sender.device), accepted.map((a) => a.r.clientId), now, expiresAt],
     );
     if (claimed.rowCount !== accepted.length) throw new Rejudge('a client id was claimed meanwhile');
-    const ids = await c.query(
-      `INSERT INTO messages (sender, sender_device, client_id, body, stored_at, expires_at)
-       SELECT u, d, id, b, $5, $6 FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(u, d, id, b, o) ORDER BY o
-       RETURNING id`,
-      [accepted.map((a) => a.r.sender.user), accepted.map((a) => a.r.sender.device), accepted.map((a) => a.r.clientId), accepted.map((a) => Buffer.from(a.r.body)), now, expiresAt],
-    );
-    // Ids come from one sequence in insertion order; sorted, they line up with `accepted`.
-    const messageIds = ids.rows.map((r) => r.id as number).sort((a, b) => a - b);
-    const dUser: string[] = [];
-    const dDev: number[] = [];
-    const dSeq: number[] = [];
-    const dMsg: number[] = [];
-    const dSize: number[] = [];
-    accepted.forEach((a, k) => {
-      a.recipients.forEach((to, j) => {
-        dUser.push(to.user);
-        dDev.push(to.device);
-        dSeq.push(a.seqs[j]!);
-        dMsg.push(messageIds[k]!);
-        dSize.push(a.r.body.length);
+    // Everyone named blocks the sender: nothing is kept but the dedup record (a resend is a duplicate).
+    const stored = accepted.filter((a) => a.recipients.length > 0);
+    if (stored.length > 0) {
+      const ids = await c.query(
+        `INSERT INTO messages (sender, sender_device, client_id, body, stored_at, expires_at)
+         SELECT u, d, id, b, $5, $6 FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(u, d, id, b, o) ORDER BY o
+         RETURNING id`,
+        [stored.map((a) => a.r.sender.user), stored.map((a) => a.r.sender.device), stored.map((a) => a.r.clientId), stored.map((a) => Buffer.from(a.r.body)), now, expiresAt],
+      );
+      // Ids come from one sequence in insertion order; sorted, they line up with `stored`.
+      const messageIds = ids.rows.map((r) => r.id as number).sort((a, b) => a - b);
+      const dUser: string[] = [];
+      const dDev: number[] = [];
+      const dSeq: number[] = [];
+      const dMsg: number[] = [];
+      const dSize: number[] = [];
+      stored.forEach((a, k) => {
+        a.recipients.forEach((to, j) => {
+          dUser.push(to.user);
+          dDev.push(to.device);
+          dSeq.push(a.seqs[j]!);
+          dMsg.push(messageIds[k]!);
+          dSize.push(a.r.body.length);
+        });
       });
-    });
-    await c.query(
-      'INSERT INTO deliveries (username, device_id, seq, message_id, size) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[])',
-      [dUser, dDev, dSeq, dMsg, dSize],
-    );
-    const moved = [...new Set(dUser.map((u, i) => key(u, dDev[i]!)))].map((k) => touched.get(k)!);
-    await c.query(
-      'UPDATE queue_heads h SET last_seq = t.s FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, d, s) WHERE h.username = t.u AND h.device_id = t.d',
-      [moved.map((a) => a.user), moved.map((a) => a.device), moved.map((a) => heads.get(key(a.user, a.device))!)],
-    );
+      await c.query(
+        'INSERT INTO deliveries (username, device_id, seq, message_id, size) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[])',
+        [dUser, dDev, dSeq, dMsg, dSize],
+      );
+      const moved = [...new Set(dUser.map((u, i) => key(u, dDev[i]!)))].map((k) => touched.get(k)!);
+      await c.query(
+        'UPDATE queue_heads h SET last_seq = t.s FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, d, s) WHERE h.username = t.u AND h.device_id = t.d',
+        [moved.map((a) => a.user), moved.map((a) => a.device), moved.map((a) => heads.get(key(a.user, a.device))!)],
+      );
+    }
     if (raised.size > 0) {
       const gs = [...raised];
       await c.query(
@@ -697,5 +716,37 @@ class PgBlobIndex implements BlobIndex {
   async existing(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     return new Set((await this.pool.query('SELECT id FROM blobs WHERE id = ANY($1::text[])', [ids])).rows.map((r: Row) => r.id as string));
+  }
+}
+
+/** The BlockIndex of store/types.ts on PostgreSQL (as sqlite-blocks.ts). */
+class PgBlocks implements BlockIndex {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>,
+  ) {}
+
+  async block(blocker: string, blocked: string, now: number, max: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      // One blocker's blocks are counted and added by one node at a time, so two nodes cannot
+      // both pass the cap with the last free place.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`blocks:${blocker}`]);
+      if ((await c.query('SELECT 1 FROM blocks WHERE blocker = $1 AND blocked = $2', [blocker, blocked])).rowCount! > 0) return true;
+      if ((await c.query('SELECT count(*) AS n FROM blocks WHERE blocker = $1', [blocker])).rows[0].n >= max) return false;
+      await c.query('INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [blocker, blocked, now]);
+      return true;
+    });
+  }
+
+  async unblock(blocker: string, blocked: string): Promise<void> {
+    await this.pool.query('DELETE FROM blocks WHERE blocker = $1 AND blocked = $2', [blocker, blocked]);
+  }
+
+  async list(blocker: string): Promise<string[]> {
+    return (await this.pool.query('SELECT blocked FROM blocks WHERE blocker = $1 ORDER BY blocked', [blocker])).rows.map((r: Row) => r.blocked as string);
+  }
+
+  async blocks(recipient: string, sender: string): Promise<boolean> {
+    return ((await this.pool.query('SELECT 1 FROM blocks WHERE blocker = $1 AND blocked = $2', [recipient, sender])).rowCount ?? 0) > 0;
   }
 }
