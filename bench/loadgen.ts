@@ -17,6 +17,8 @@ export interface Target {
 export interface Peer {
   name: string;
   token?: string;
+  /** Another node of the same relay than the target's (a relay of several nodes). */
+  wsUrl?: string;
 }
 
 export type LoadJob =
@@ -47,7 +49,7 @@ function parsePrefix(data: WebSocket.RawData, kind: Target['kind']): Parsed | nu
 }
 
 function connect(target: Target, peer: Peer, onFrame: (f: Parsed, ws: WebSocket) => void, timeoutMs = 15_000): Promise<WebSocket> {
-  const url = target.kind === 'baseline' ? `${target.wsUrl}?id=${encodeURIComponent(peer.name)}` : target.wsUrl;
+  const url = target.kind === 'baseline' ? `${target.wsUrl}?id=${encodeURIComponent(peer.name)}` : (peer.wsUrl ?? target.wsUrl);
   const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, ...(peer.token ? { headers: { authorization: `Bearer ${peer.token}` } } : {}) });
   ws.on('message', (data) => {
     const f = parsePrefix(data, target.kind);

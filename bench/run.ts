@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only relay,idle,crypto,client,login,cli]`
+// `npm run bench [-- --quick] [-- --only relay,cluster,idle,crypto,client,login,cli]`
 // Runs every figure next to its baseline in this one run, prints the table and writes
 // bench/results.json with machine information. Every child process is stopped on the way out,
 // including on an error or Ctrl-C.
@@ -10,6 +10,7 @@ import { params } from './lib/params.js';
 import { BENCH_DIR, killAllNow, stopAll } from './lib/procs.js';
 import { formatMarkdown, formatTable, ratio, type Row } from './lib/stats.js';
 import { cliSuite } from './suites/cli.js';
+import { clusterSuite } from './suites/cluster.js';
 import { clientSuite } from './suites/client.js';
 import { cryptoSuite } from './suites/crypto.js';
 import { idleSuite } from './suites/idle.js';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     relayOnePair = r.relayOnePair;
     return r;
   });
+  await suite('cluster', () => clusterSuite(p, log));
   await suite('client', () => clientSuite(p, relayOnePair, log));
   await suite('crypto', () => cryptoSuite(p));
   await suite('idle', () => idleSuite(p, log));

@@ -6,7 +6,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { DEFAULTS } from './config.js';
 import { RelayError } from './errors.js';
 import { isUsername } from './schemas.js';
+import { publishOnce } from './bus/nats.js';
 import { openSqliteStore, type Store } from './store/index.js';
+import { openPostgresStore } from './store/postgres/index.js';
 import { DatabaseLock } from './store/lock.js';
 import { markPath, readMark, writeMarkNow } from './store/mark.js';
 import { inspectDatabase, type DatabaseReport } from './store/verify.js';
@@ -24,12 +26,23 @@ export interface AdminUser {
 export type BanState = Pick<AdminUser, 'username' | 'banned' | 'bannedAt'>;
 
 /**
- * Opens an existing relay database. A missing file is an error rather than a fresh empty database,
- * so a mistyped --db path cannot make `ban` look like it worked.
+ * Opens an existing relay database: a SQLite file, or (`postgres`) the PostgreSQL database of a
+ * relay of several nodes. A missing file is an error rather than a fresh empty database, so a
+ * mistyped --db path cannot make `ban` look like it worked.
  */
-export function openAdminStore(dbPath: string): Store {
+export async function openAdminStore(dbPath: string, postgres: string | null = null): Promise<Store> {
+  if (postgres !== null) return openPostgresStore(postgres, { poolMax: 2 });
   if (dbPath !== ':memory:' && !existsSync(dbPath)) throw new RelayError('not_found', `no relay database at ${dbPath}`);
   return openSqliteStore(dbPath);
+}
+
+/**
+ * Tells every relay node on the bus that `username`'s tokens must be checked again now (a ban or
+ * a deletion made here, in another process): their sockets close at once instead of at the
+ * nodes' next periodic re-check.
+ */
+export async function announceRevocation(bus: string, username: string): Promise<void> {
+  await publishOnce(bus.split(',').map((u) => u.trim()), { kind: 'sessions_revoked', user: username });
 }
 
 /** Usernames are case-folded like the relay does, and checked before they reach SQL. */
@@ -39,8 +52,8 @@ export function normaliseUsername(input: string): string {
   return name;
 }
 
-export function listUsers(store: Store): AdminUser[] {
-  return store.listUsers().map((u) => ({
+export async function listUsers(store: Store): Promise<AdminUser[]> {
+  return (await store.listUsers()).map((u) => ({
     username: u.username,
     createdAt: new Date(u.createdAt).toISOString(),
     banned: u.bannedAt !== null,
@@ -51,27 +64,27 @@ export function listUsers(store: Store): AdminUser[] {
 }
 
 /** Bans an account: its tokens stop working and the relay closes its sockets. Idempotent. */
-export function banUser(store: Store, username: string, now: number): BanState {
+export async function banUser(store: Store, username: string, now: number): Promise<BanState> {
   const name = normaliseUsername(username);
-  const user = store.getUser(name);
+  const user = await store.getUser(name);
   if (!user) throw new RelayError('unknown_user', `unknown user: ${name}`);
   // Re-banning keeps the first ban time: it is the one the operator wants to see.
   const bannedAt = user.bannedAt ?? now;
-  if (user.bannedAt === null) store.setBanned(name, bannedAt);
+  if (user.bannedAt === null) await store.setBanned(name, bannedAt);
   return { username: name, banned: true, bannedAt: new Date(bannedAt).toISOString() };
 }
 
-export function unbanUser(store: Store, username: string): BanState {
+export async function unbanUser(store: Store, username: string): Promise<BanState> {
   const name = normaliseUsername(username);
-  if (!store.getUser(name)) throw new RelayError('unknown_user', `unknown user: ${name}`);
-  store.setBanned(name, null);
+  if (!(await store.getUser(name))) throw new RelayError('unknown_user', `unknown user: ${name}`);
+  await store.setBanned(name, null);
   return { username: name, banned: false, bannedAt: null };
 }
 
 /** Deletes an account with its devices, keys, sessions and queued messages. */
-export function deleteUser(store: Store, username: string): { username: string; deleted: true } {
+export async function deleteUser(store: Store, username: string): Promise<{ username: string; deleted: true }> {
   const name = normaliseUsername(username);
-  if (!store.deleteUser(name)) throw new RelayError('unknown_user', `unknown user: ${name}`);
+  if (!(await store.deleteUser(name))) throw new RelayError('unknown_user', `unknown user: ${name}`);
   return { username: name, deleted: true };
 }
 
@@ -107,11 +120,11 @@ export function acceptLoss(dbPath: string): DatabaseReport & { accepted: boolean
  * Senders get their expiry notices on their next connection. Blob files whose rows go are removed
  * by the relay's next sweep.
  */
-export function expireNow(store: Store, now: number, dryRun: boolean): { now: string; expiring: number; queued: number; expiringSessions: number; sessions: number; done: boolean; messages: number; notices: number; blobs: number } {
-  const p = store.expiryPreview(now);
+export async function expireNow(store: Store, now: number, dryRun: boolean): Promise<{ now: string; expiring: number; queued: number; expiringSessions: number; sessions: number; done: boolean; messages: number; notices: number; blobs: number }> {
+  const p = await store.expiryPreview(now);
   const base = { now: new Date(now).toISOString(), expiring: p.expiring, queued: p.queued, expiringSessions: p.expiringSessions, sessions: p.sessions };
   if (dryRun) return { ...base, done: false, messages: 0, notices: 0, blobs: 0 };
-  const r = store.sweep(now, DEFAULTS.messageTtlMs);
-  const blobs = store.blobs.expire(now).length;
+  const r = await store.sweep(now, DEFAULTS.messageTtlMs);
+  const blobs = (await store.blobs.expire(now)).length;
   return { ...base, done: true, messages: r.messages, notices: r.notices.length, blobs };
 }

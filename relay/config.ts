@@ -9,8 +9,24 @@ export type SyncLevel = 'NORMAL' | 'FULL';
 export interface RelayConfig {
   host: string;
   port: number;
-  /** SQLite file; ':memory:' for tests that need no file. */
+  /** SQLite file; ':memory:' for tests that need no file. Unused with `postgres`. */
   db: string;
+  /**
+   * PostgreSQL (postgres://USER@HOST/DB) instead of SQLite: the store several relay nodes share
+   * (docs/SCALING.md). null = SQLite at `db`, one node.
+   */
+  postgres: string | null;
+  /** Connections each node keeps open to PostgreSQL. */
+  postgresPoolMax: number;
+  /**
+   * NATS server(s) (nats://HOST:4222, comma-separated) carrying live-delivery, presence and
+   * revocation events between nodes; null = in-process (one node).
+   */
+  bus: string | null;
+  /** This node's name in logs and cluster events (a random id is added to it). */
+  nodeName: string | null;
+  /** How often a node tells the others it is alive; one not heard for 3 of these is gone (its users offline). */
+  clusterHeartbeatMs: number;
   tls: { cert: string; key: string } | null;
   /** FULL: a commit survives power loss; NORMAL: survives a process crash (kill -9) only. */
   synchronous: SyncLevel;
@@ -119,6 +135,11 @@ export const DEFAULTS: RelayConfig = {
   host: '127.0.0.1',
   port: 8787,
   db: './fastchat-relay.db',
+  postgres: null,
+  postgresPoolMax: 10,
+  bus: null,
+  nodeName: null,
+  clusterHeartbeatMs: 2000,
   tls: null,
   synchronous: 'FULL',
   maxBodyBytes: 256 * 1024,
@@ -187,6 +208,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
     'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
     'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'authRecheckMs',
+    'postgresPoolMax', 'clusterHeartbeatMs',
   ];
   for (const k of positive) {
     const v = c[k];
@@ -201,5 +223,15 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
   if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);
   if (c.integrityCheck !== 'quick' && c.integrityCheck !== 'full') throw new RangeError(`relay option integrityCheck must be quick or full, got ${String(c.integrityCheck)}`);
   if (c.argon2MemoryKiB < 8 * c.argon2Parallelism) throw new RangeError('argon2 memory must be at least 8 KiB per lane');
+  if (c.postgres !== null && !/^postgres(ql)?:\/\//.test(c.postgres)) throw new RangeError('the PostgreSQL store is a postgres://USER@HOST/DB url');
+  // Every node must see every blob: on PostgreSQL the blob directory is one they share.
+  if (c.postgres !== null && !c.blobDir) throw new RangeError('a PostgreSQL store needs --blob-dir: a directory every relay node shares (docs/SCALING.md)');
+  if (c.bus !== null && c.postgres === null) throw new RangeError('--bus connects relay nodes that share a PostgreSQL store (--store postgres://…); a SQLite relay is one node');
+  if (c.bus !== null && !c.bus.split(',').every((u) => /^nats:\/\/[^\s]+$/.test(u.trim()))) throw new RangeError('the bus is nats://HOST:PORT (comma-separated for several servers)');
   return c;
+}
+
+/** The SQLite file the relay runs on: null in memory or on PostgreSQL. */
+export function sqliteFile(c: RelayConfig): string | null {
+  return c.postgres !== null || c.db === ':memory:' || c.db === '' ? null : c.db;
 }

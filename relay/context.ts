@@ -1,20 +1,21 @@
 // Everything a handler needs, built once per relay instance and passed in (no module globals), so
 // tests can build several relays in one process and swap the store or the bus.
 import { Blobs } from './blobs/index.js';
-import { LocalBus, type Bus } from './bus.js';
+import { LocalBus, type Bus } from './bus/index.js';
 import { resolveConfig, type RelayConfig, type RelayOptions } from './config.js';
 import { Submitter } from './delivery/submitter.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Passwords } from './passwords.js';
-import { RateLimiter, type Limiter } from './ratelimit.js';
+import { MemoryCharger, RateLimiter, SharedCharger, type Limiter, type LimitCharger, type LimitSpec, type SharedLimit } from './ratelimit.js';
 import { Headroom } from './storage.js';
 import { openSqliteStore, type SqliteRelayStore, type Store } from './store/index.js';
+import type { PostgresStore } from './store/postgres/store.js';
 
 /** What the HTTP side needs from the WebSocket side (the Hub implements it). */
 export interface Presence {
   /** The online users `viewer` may see (relay/ws/hub.ts says who that is). */
-  onlineUsers(viewer: string): string[];
+  onlineUsers(viewer: string): Promise<string[]>;
 }
 
 export interface RelayContext {
@@ -24,12 +25,14 @@ export interface RelayContext {
   log: Logger;
   metrics: Metrics;
   passwords: Passwords;
+  /** Token buckets of message deliveries per device and per account (this node's memory). */
+  limits: { send: Limiter; sendAccount: Limiter };
   /**
-   * Token buckets: register/login per client address (/64 for IPv6, address.ts) and per account;
-   * message deliveries per device and per account; bundle fetches per requester and per
-   * (requester, target).
+   * Register/login/password change per client address (/64 for IPv6, address.ts) and per account;
+   * bundle fetches per requester and per (requester, target). In memory on one node, in the store
+   * (shared by every node) on PostgreSQL.
    */
-  limits: { address: Limiter; account: Limiter; send: Limiter; sendAccount: Limiter; bundles: Limiter; bundlesPerTarget: Limiter };
+  charge: LimitCharger['charge'];
   submitter: Submitter;
   /** Attachment blob files and their quota (relay/blobs/). */
   blobs: Blobs;
@@ -80,25 +83,38 @@ export function createContext(opts: RelayOptions = {}, parts: ContextParts = {})
     log,
     metrics,
     passwords: new Passwords(cfg),
-    limits: createLimits(cfg),
+    limits: sendLimits(cfg),
+    charge: chargerFor(cfg, store),
     submitter: new Submitter(store, bus, cfg, log, metrics, now, headroom),
-    blobs: new Blobs(cfg, store.blobs, log, now, headroom),
+    blobs: new Blobs(cfg, store.blobs, log, now, headroom, cfg.postgres !== null),
     headroom,
     expiryHold: null,
-    presence: { onlineUsers: () => [] }, // replaced by the Hub when WebSockets are attached
+    presence: { onlineUsers: async () => [] }, // replaced by the Hub when WebSockets are attached
     now,
   };
 }
 
-function createLimits(cfg: RelayConfig): RelayContext['limits'] {
+function sendLimits(cfg: RelayConfig): RelayContext['limits'] {
   const keys = cfg.rateLimitMaxKeys;
-  const { rateLimitPerAddress: addr, rateLimitPerAccount: acct, rateLimitSend: send, rateLimitSendAccount: sendAcct } = cfg;
+  const { rateLimitSend: send, rateLimitSendAccount: sendAcct } = cfg;
   return {
-    address: new RateLimiter(addr.burst, addr.perMinute, 'address', keys),
-    account: new RateLimiter(acct.burst, acct.perMinute, 'account', keys),
     send: new RateLimiter(send.burst, send.perSecond * 60, 'device', keys, 'messages'),
     sendAccount: new RateLimiter(sendAcct.burst, sendAcct.perSecond * 60, 'account', keys, 'messages'),
-    bundles: new RateLimiter(cfg.rateLimitBundles.burst, cfg.rateLimitBundles.perHour / 60, 'account', keys, 'key bundle fetches'),
-    bundlesPerTarget: new RateLimiter(cfg.rateLimitBundlesPerTarget.burst, cfg.rateLimitBundlesPerTarget.perHour / 60, 'account and target', keys, 'key bundle fetches'),
   };
+}
+
+/** The limits every node must share: in memory on one node, in the store on PostgreSQL. */
+function chargerFor(cfg: RelayConfig, store: Store): RelayContext['charge'] {
+  const specs: Record<SharedLimit, LimitSpec> = {
+    address: { ...cfg.rateLimitPerAddress, noun: 'attempts', what: 'address' },
+    account: { ...cfg.rateLimitPerAccount, noun: 'attempts', what: 'account' },
+    bundles: { burst: cfg.rateLimitBundles.burst, perMinute: cfg.rateLimitBundles.perHour / 60, noun: 'key bundle fetches', what: 'account' },
+    bundlesPerTarget: { burst: cfg.rateLimitBundlesPerTarget.burst, perMinute: cfg.rateLimitBundlesPerTarget.perHour / 60, noun: 'key bundle fetches', what: 'account and target' },
+  };
+  const shared = (store as Partial<PostgresStore>).takeTokens;
+  const inMemory = (s: LimitSpec): Limiter => new RateLimiter(s.burst, s.perMinute, s.what, cfg.rateLimitMaxKeys, s.noun);
+  const charger: LimitCharger = shared
+    ? new SharedCharger(specs, shared)
+    : new MemoryCharger({ address: inMemory(specs.address), account: inMemory(specs.account), bundles: inMemory(specs.bundles), bundlesPerTarget: inMemory(specs.bundlesPerTarget) });
+  return (charges, now, cost) => charger.charge(charges, now, cost);
 }

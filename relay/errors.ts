@@ -23,6 +23,7 @@ export const RELAY_ERROR_CODES = [
   'storage_full', // the relay's disk is below its headroom (--min-free-bytes): no new messages or blobs; acks still work
   'range_not_satisfiable', // a blob download Range outside the blob
   'too_many_devices', // a login with a new device id on an account at its device cap
+  'unavailable', // the relay cannot reach its database right now (a PostgreSQL restart): try again
   'internal', // a bug; the message says nothing more
 ] as const;
 
@@ -64,6 +65,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   storage_full: 507,
   rate_limited: 429,
   internal: 500,
+  unavailable: 503,
 };
 
 export function httpStatus(code: RelayErrorCode): number {
@@ -88,6 +90,7 @@ export const CLOSE = {
   policy: 1008, // repeated bad frames, banned
   tooBig: 1009, // a frame over maxFrameBytes
   unauthorized: 4001,
+  tryAgainLater: 1013, // the relay cannot reach its store right now
   replaced: 4002, // a newer connection of the same device took over
 } as const;
 
@@ -95,6 +98,7 @@ export const CLOSE = {
 export function wsCloseCode(code: RelayErrorCode): number | null {
   if (code === 'unauthorized') return CLOSE.unauthorized;
   if (code === 'banned') return CLOSE.policy;
+  if (code === 'unavailable') return CLOSE.tryAgainLater;
   return null;
 }
 
@@ -104,6 +108,7 @@ export function wsCloseCode(code: RelayErrorCode): number | null {
  */
 export function toRelayError(e: unknown): RelayError {
   if (e instanceof RelayError) return e;
+  if (isStoreUnavailable(e)) return new RelayError('unavailable', 'the relay cannot reach its database right now; try again shortly');
   if (isFastchatError(e)) {
     if (e.code === 'bad_signature') return new RelayError('bad_signature', e.message);
     if (e.code === 'malformed' || e.code === 'invalid_argument' || e.code === 'unsupported_version' || e.code === 'bad_key') {
@@ -111,6 +116,18 @@ export function toRelayError(e: unknown): RelayError {
     }
   }
   return new RelayError('internal', 'internal error');
+}
+
+/**
+ * The database did not answer (refused, reset, shutting down, a pool that timed out): nothing was
+ * done, and the same request may pass in a moment. PostgreSQL's codes: class 08 (connection
+ * exception), 57P01-57P03 (shutdown, crash recovery, not yet accepting connections).
+ */
+export function isStoreUnavailable(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === 'ECONNREFUSED' || code === 'ECONNRESET')) return true;
+  const message = (e as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);
 }
 
 export function errorBody(e: RelayError): { error: { code: RelayErrorCode; message: string } } {

@@ -5,4 +5,4 @@ export { RelayError, isRelayError, RELAY_ERROR_CODES, CLOSE, httpStatus, type Re
 export { createContext, type RelayContext } from './context.js';
 export { createApp } from './http/index.js';
 export { openSqliteStore, type Store } from './store/index.js';
-export { LocalBus, type Bus, type BusEvent } from './bus.js';
+export { LocalBus, type Bus, type BusEvent } from './bus/index.js';

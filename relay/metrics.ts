@@ -17,6 +17,7 @@ export function createMetrics() {
     // Set when /metrics or /healthz is read (relay/http/ops.ts).
     storageFree: new client.Gauge({ name: 'fastchat_storage_free_bytes', help: 'Free bytes on the database (or blob) disk, whichever is less', registers: [registry] }),
     storageFull: new client.Gauge({ name: 'fastchat_storage_full', help: '1 while free space is below --min-free-bytes: new messages and uploads are refused', registers: [registry] }),
+    busUp: new client.Gauge({ name: 'fastchat_bus_up', help: '1 while this node is connected to the bus between nodes (always 1 on one node)', registers: [registry] }),
     expiryHeld: new client.Gauge({ name: 'fastchat_expiry_held', help: '1 while the sweep holds back a mass expiry after a clock gap, waiting for an operator', registers: [registry] }),
   };
   client.collectDefaultMetrics({ register: registry });

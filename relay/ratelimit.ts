@@ -9,9 +9,11 @@
 // is charged to one shared overflow bucket instead: everyone new shares one burst until buckets
 // refill, which is stricter, never looser, than their own would be.
 //
-// Limiter is the face handlers use. This class is one process's memory; a relay of several nodes
-// (issue 19) shares buckets behind the same interface (e.g. in PostgreSQL or Redis), so a limit
-// holds across nodes.
+// Limiter is one process's memory. A relay of several nodes keeps the limits that guard secrets
+// and other users' keys — login, registration and password change per address and per account,
+// bundle fetches per requester and per (requester, target) — in PostgreSQL instead, shared by every
+// node (SharedCharger below, store/postgres/buckets.ts), so spreading attempts over nodes gains
+// nothing. Send limits stay in each node's memory: see docs/SCALING.md for why and what it costs.
 import { RelayError } from './errors.js';
 
 export interface Limiter {
@@ -70,9 +72,7 @@ export class RateLimiter implements Limiter {
 
   private refuseIfShort(b: Bucket, need: number): void {
     if (b.tokens >= need) return;
-    const rate = this.perMinute / 60_000;
-    const retryAfter = Math.max(1, Math.ceil((need - b.tokens) / rate / 1000));
-    throw new RelayError('rate_limited', `too many ${this.noun} for this ${this.what}, retry in ${retryAfter}s`, { retryAfter });
+    throw rateLimited({ perMinute: this.perMinute, noun: this.noun, what: this.what }, need - b.tokens);
   }
 
   /** The key's bucket brought up to `now`, made (full) when new. */
@@ -114,6 +114,54 @@ export class RateLimiter implements Limiter {
     const rate = this.perMinute / 60_000;
     for (const [k, b] of this.buckets) if (b.tokens + Math.max(0, now - b.at) * rate >= this.burst) this.buckets.delete(k);
     if (this.overflow && this.overflow.tokens + Math.max(0, now - this.overflow.at) * rate >= this.burst) this.overflow = null;
+  }
+}
+
+/** How a limit is named and refills (the same for a bucket in memory and one in the store). */
+export interface LimitSpec {
+  burst: number;
+  perMinute: number;
+  /** What is counted, and per what, for the refusal's message. */
+  noun: string;
+  what: string;
+}
+
+/** The refusal of a bucket `short` tokens short of what it needs. */
+export function rateLimited(spec: Pick<LimitSpec, 'perMinute' | 'noun' | 'what'>, short: number): RelayError {
+  const retryAfter = Math.max(1, Math.ceil(short / (spec.perMinute / 60_000) / 1000));
+  return new RelayError('rate_limited', `too many ${spec.noun} for this ${spec.what}, retry in ${retryAfter}s`, { retryAfter });
+}
+
+/** The limits every node of a relay must share (see the top of this file). */
+export type SharedLimit = 'address' | 'account' | 'bundles' | 'bundlesPerTarget';
+
+/** Charges shared limits: `cost` from every (limit, key) or from none; rejects with rate_limited. */
+export interface LimitCharger {
+  charge(charges: readonly { limit: SharedLimit; key: string }[], now: number, cost?: number): Promise<void>;
+}
+
+/** One node (SQLite): the buckets are this process's memory. */
+export class MemoryCharger implements LimitCharger {
+  constructor(private readonly limiters: Record<SharedLimit, Limiter>) {}
+
+  async charge(charges: readonly { limit: SharedLimit; key: string }[], now: number, cost = 1): Promise<void> {
+    takeAll(charges.map((c) => ({ limiter: this.limiters[c.limit], key: c.key })), now, cost);
+  }
+}
+
+/** The store's atomic take of several buckets (store/postgres/buckets.ts). */
+export type TakeTokens = (charges: { bucket: string; key: string; spec: LimitSpec }[], cost: number, now: number) => Promise<{ spec: LimitSpec; short: number } | null>;
+
+/** Several nodes (PostgreSQL): the buckets are rows every node charges in one transaction. */
+export class SharedCharger implements LimitCharger {
+  constructor(
+    private readonly specs: Record<SharedLimit, LimitSpec>,
+    private readonly take: TakeTokens,
+  ) {}
+
+  async charge(charges: readonly { limit: SharedLimit; key: string }[], now: number, cost = 1): Promise<void> {
+    const refused = await this.take(charges.map((c) => ({ bucket: c.limit, key: c.key, spec: this.specs[c.limit] })), cost, now);
+    if (refused) throw rateLimited(refused.spec, refused.short);
   }
 }
 

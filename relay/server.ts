@@ -8,8 +8,8 @@
 //  3. check the file read-only (store/verify.ts: integrity, commit counter against the high-water
 //     mark, relay id; a damaged or rolled-back database stops here, its -wal left as it was);
 //  4. only then open it for writing, and serve.
-// Steps 2-4 run synchronously after the listen callback, so no request is handled before the
-// app exists (the fetch below answers 503 if one ever were).
+// Until the app exists (opening a PostgreSQL store takes round trips) the fetch below answers 503;
+// the "listening" line is printed only after startRelay returns.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:http';
@@ -25,6 +25,9 @@ import { createApp } from './http/index.js';
 import { DatabaseLock } from './store/lock.js';
 import { MarkWriter, writeMarkNow } from './store/mark.js';
 import { openSqliteStore, type Store } from './store/index.js';
+import { openPostgresStore, redactUrl } from './store/postgres/index.js';
+import { LocalBus, type Bus } from './bus/index.js';
+import { NatsBus } from './bus/nats.js';
 import { assertServable, type DatabaseReport } from './store/verify.js';
 import { startSweeper } from './sweep.js';
 import { attachWebSockets } from './ws/attach.js';
@@ -38,9 +41,20 @@ interface OpenedDatabase {
   release(): void;
 }
 
-/** Steps 2-4 above for a database file; an injected store (tests) or ':memory:' skips them. */
-function openDatabase(cfg: RelayConfig, parts: ContextParts, log: Logger): OpenedDatabase {
+/**
+ * Steps 2-4 above for a database file; an injected store (tests) or ':memory:' skips them. A
+ * PostgreSQL store is shared by every node, so there is no lock or file to check: its schema
+ * version is checked instead (store/postgres/migrate.ts).
+ */
+async function openDatabase(cfg: RelayConfig, parts: ContextParts, log: Logger): Promise<OpenedDatabase> {
   if (parts.store) return { store: parts.store, report: null, release: () => {} };
+  if (cfg.postgres !== null) {
+    const store = await openPostgresStore(cfg.postgres, {
+      poolMax: cfg.postgresPoolMax,
+      onPoolError: (e) => log.warn({ event: 'store_connection_lost', err: { message: e.message } }, 'a PostgreSQL connection failed; it is replaced on next use'),
+    });
+    return { store, report: null, release: () => {} };
+  }
   const onModeFixed = modeFixedWarning(log);
   if (cfg.db === ':memory:' || cfg.db === '') return { store: openSqliteStore(cfg.db, { synchronous: cfg.synchronous, onModeFixed }), report: null, release: () => {} };
   const lock = DatabaseLock.take(cfg.db);
@@ -63,6 +77,13 @@ function openDatabase(cfg: RelayConfig, parts: ContextParts, log: Logger): Opene
     lock.release();
     throw e;
   }
+}
+
+/** The bus: NATS between nodes when configured, else in-process. */
+function openBus(cfg: RelayConfig, parts: ContextParts, log: Logger): Bus {
+  if (parts.bus) return parts.bus;
+  if (cfg.bus === null) return new LocalBus();
+  return new NatsBus({ servers: cfg.bus.split(',').map((u) => u.trim()), nodeName: cfg.nodeName, log });
 }
 
 export interface RunningRelay {
@@ -104,11 +125,11 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   let ctx: RelayContext;
   const log = parts.log ?? createLogger(cfg.logLevel);
   try {
-    db = openDatabase(cfg, parts, log);
+    db = await openDatabase(cfg, parts, log);
     try {
-      ctx = createContext(opts, { ...parts, log, store: db.store });
+      ctx = createContext(opts, { ...parts, log, store: db.store, bus: openBus(cfg, parts, log) });
     } catch (e) {
-      db.store.close();
+      await db.store.close();
       db.release();
       throw e;
     }
@@ -125,8 +146,8 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
   // `Expect: 100-continue` on a blob upload: answer from the headers alone (see precheckUpload).
-  server.on('checkContinue', (req, res) => {
-    const refusal = req.method === 'POST' && req.url?.split('?')[0] === '/v1/blobs' ? precheckUpload(ctx, req.headers.authorization, req.headers['content-length']) : null;
+  server.on('checkContinue', async (req, res) => {
+    const refusal = req.method === 'POST' && req.url?.split('?')[0] === '/v1/blobs' ? await precheckUpload(ctx, req.headers.authorization, req.headers['content-length']) : null;
     if (refusal) {
       ctx.metrics.rejects.inc({ code: refusal.code });
       res.writeHead(httpStatus(refusal.code), { 'content-type': 'application/json', connection: 'close', [RELAY_ID_HEADER]: relayId });
@@ -136,6 +157,8 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
     res.writeContinue();
     server.emit('request', req, res);
   });
+  const removed = await ctx.blobs.collectGarbage();
+  if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
   const ws = attachWebSockets(server, ctx);
   ws.wss.on('headers', (headers) => headers.push(`${RELAY_ID_HEADER}: ${relayId}`));
   const stopSweeper = startSweeper(ctx);
@@ -143,23 +166,27 @@ export async function startRelay(opts: RelayOptions = {}, parts: ContextParts = 
   const port = (server.address() as AddressInfo).port;
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   const url = `${cfg.tls ? 'https' : 'http'}://${host}:${port}`;
-  log.info({ event: 'listening', url, synchronous: cfg.synchronous, db: cfg.db, relayId }, 'relay listening');
+  log.info(
+    { event: 'listening', url, relayId, node: ctx.bus.node, ...(cfg.postgres === null ? { db: cfg.db, synchronous: cfg.synchronous } : { store: redactUrl(cfg.postgres), bus: cfg.bus ?? 'local' }) },
+    'relay listening',
+  );
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       log.info({ event: 'shutdown' }, 'relay shutting down');
-      stopSweeper();
+      const swept = stopSweeper();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      ctx.submitter.flush(); // in-flight writes are committed and acked before sockets close
+      await ctx.submitter.flush(); // in-flight writes are committed and acked before sockets close
       await new Promise((r) => setImmediate(r)); // let the acks of that flush go out
       await ws.close(CLOSE.goingAway);
       server.closeAllConnections();
       await stopped;
-      ctx.submitter.flush();
-      ctx.bus.close();
+      await ctx.submitter.flush();
+      await swept;
+      await ctx.bus.close();
       ctx.blobs.close();
-      ctx.store.close();
+      await ctx.store.close();
       db.release();
       log.info({ event: 'stopped' }, 'relay stopped');
     })();

@@ -15,16 +15,19 @@
 // -wal to grow into before a checkpoint.
 import { closeSync, existsSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { RelayConfig } from './config.js';
+import { sqliteFile, type RelayConfig } from './config.js';
 import type { Logger } from './log.js';
 
 /** The reserve: half the floor, at most 16 MiB (several full -wal checkpoints' worth of pages). */
 const RESERVE_MAX = 16 * 1024 * 1024;
 
-/** A database full or its file system out of space: the relay answers storage_full, not internal. */
+/**
+ * A database full or its file system out of space: the relay answers storage_full, not internal.
+ * (PostgreSQL's disk_full is 53100; its own disk is watched by its operator, not by --min-free-bytes.)
+ */
 export function isStorageError(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  return code === 'SQLITE_FULL' || code === 'ENOSPC';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === '53100';
 }
 
 export interface StorageStatus {
@@ -48,9 +51,11 @@ export class Headroom {
     /** Bytes free inside the database file (its free pages), reused before the file grows. */
     private readonly freeInside: () => number = () => 0,
   ) {
-    const inMemory = cfg.db === ':memory:' || cfg.db === '';
-    this.dbDir = inMemory ? null : dirname(resolve(cfg.db));
-    this.reservePath = inMemory || cfg.minFreeBytes === 0 ? null : `${cfg.db}-reserve`;
+    // On PostgreSQL the database's disk is its server's (its operator watches it); the blob
+    // directory's floor still holds.
+    const file = sqliteFile(cfg);
+    this.dbDir = file === null ? null : dirname(resolve(file));
+    this.reservePath = file === null || cfg.minFreeBytes === 0 ? null : `${file}-reserve`;
     this.reserveBytes = Math.min(RESERVE_MAX, Math.floor(cfg.minFreeBytes / 2));
   }
 

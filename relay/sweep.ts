@@ -37,23 +37,23 @@ export function holdReason(p: ExpiryPreview, now: number, sweepIntervalMs: numbe
 }
 
 /** One sweep. `force` (the operator's `relay expire`) skips the clock check. */
-export function sweepOnce(ctx: RelayContext, force = false): void {
+export async function sweepOnce(ctx: RelayContext, force = false): Promise<void> {
   const now = ctx.now();
-  const p = ctx.store.expiryPreview(now);
+  const p = await ctx.store.expiryPreview(now);
   const reason = force ? null : holdReason(p, now, ctx.cfg.sweepIntervalMs);
   if (reason !== null) {
     hold(ctx, { since: ctx.expiryHold?.since ?? now, reason, expiring: p.expiring, queued: p.queued, gapMs: now - p.clockHigh! });
     // Blobs only by the last trusted clock: whatever had expired by then (nothing new).
-    ctx.blobs.sweep(p.clockHigh!);
+    await ctx.blobs.sweep(p.clockHigh!);
     return;
   }
   if (ctx.expiryHold) ctx.log.warn({ event: 'expiry_resumed' }, 'expiry resumed: the clock is consistent with the last sweep again');
   ctx.expiryHold = null;
   lastHoldLog.delete(ctx);
-  const r = ctx.store.sweep(now, ctx.cfg.messageTtlMs);
+  const r = await ctx.store.sweep(now, ctx.cfg.messageTtlMs);
   if (r.messages > 0) ctx.metrics.expired.inc(r.messages);
   for (const n of r.notices) ctx.bus.publish({ kind: 'queued', user: n.to.user, device: n.to.device, upTo: n.deliveryId });
-  const blobs = ctx.blobs.sweep(now);
+  const blobs = await ctx.blobs.sweep(now);
   ctx.headroom.ensureReserve();
   if (r.messages > 0 || r.sessions > 0 || blobs > 0) {
     ctx.log.info({ event: 'sweep', messages: r.messages, sessions: r.sessions, blobs, notices: r.notices.length }, 'expired rows deleted');
@@ -70,20 +70,26 @@ function hold(ctx: RelayContext, h: ExpiryHold): void {
   lastHoldLog.set(ctx, now);
   ctx.log.warn(
     { event: 'expiry_held', expiring: h.expiring, queued: h.queued, gapHours: Math.round(h.gapMs / 3600_000) },
-    `expiry held: ${h.reason}. Nothing was deleted. If the clock is wrong, fix it; if it is right, run \`fastchat relay expire --db ${ctx.cfg.db}\``,
+    `expiry held: ${h.reason}. Nothing was deleted. If the clock is wrong, fix it; if it is right, run \`fastchat relay expire ${ctx.cfg.postgres === null ? `--db ${ctx.cfg.db}` : '--store URL'}\``,
   );
 }
 
-export function startSweeper(ctx: RelayContext): () => void {
+/** Sweeps now and every sweepIntervalMs; a sweep still running when the next is due is not doubled. */
+export function startSweeper(ctx: RelayContext): () => Promise<void> {
+  let running: Promise<void> | null = null;
   const run = (): void => {
-    try {
-      sweepOnce(ctx);
-    } catch (e) {
-      ctx.log.error({ err: errInfo(e) }, 'sweep failed');
-    }
+    if (running) return;
+    running = sweepOnce(ctx)
+      .catch((e: unknown) => ctx.log.error({ err: errInfo(e) }, 'sweep failed'))
+      .finally(() => {
+        running = null;
+      });
   };
   run();
   const t = setInterval(run, ctx.cfg.sweepIntervalMs);
   t.unref();
-  return () => clearInterval(t);
+  return async () => {
+    clearInterval(t);
+    await running;
+  };
 }

@@ -151,4 +151,20 @@ describe('chat: typed lines are never lost', () => {
     tmux.type('team', '/quit');
     await tmux.waitFor('team', /CHAT-EXIT=0/);
   });
+  it('opens a group chat for a group it was added to a moment ago, before any inbox ran', async () => {
+    await carol.ok(['group', 'create', '#fresh', '@alice']);
+    // alice has not received the invitation yet: chat runs the receive pass that brings it.
+    tmux.startFastchat('fresh', alice, ['chat', '#fresh']);
+    await tmux.waitFor('fresh', /^#fresh> $/m);
+    tmux.type('fresh', 'hello new group');
+    await tmux.waitFor('fresh', ownLine('hello new group', 'sent'));
+    const got = jsonLines((await carol.ok(['inbox', '--json'])).stdout).map((m) => m.text);
+    assert.deepEqual(got, ['hello new group']);
+    tmux.type('fresh', '/quit');
+    await tmux.waitFor('fresh', /CHAT-EXIT=0/);
+    // The same for send: a group created for alice is found without an inbox first.
+    await carol.ok(['group', 'create', '#fresher', '@alice']);
+    await alice.ok(['send', '#fresher', 'sent by name at once']);
+    assert.deepEqual(jsonLines((await carol.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['sent by name at once']);
+  });
 });

@@ -49,7 +49,7 @@ test('100 concurrent bundle fetches against 50 one-time prekeys hand out 50 dist
   // ...and half from this process, on its own connection to the file, while those run.
   const direct: { status: number; body: any }[] = [];
   for (let i = 0; i < FETCHES / 2; i++) {
-    const b = second.takeBundles('bob')!;
+    const b = (await second.takeBundles('bob'))!;
     const key = (u: Uint8Array): string => Buffer.from(u).toString('base64url');
     direct.push({
       status: 200,

@@ -7,26 +7,28 @@ import { track } from './procs.js';
 
 export const PASSWORD = 'bench password 1';
 
+/** The relay's flags in every measurement (the login figure's cost aside). */
+export const BENCH_RELAY_ARGS: readonly string[] = [
+  '--log-level', 'warn',
+  '--rate-limit-address', '100000000',
+  '--rate-limit-account', '100000000',
+  // One device pipelines ~30k msg/s here: the send limit would measure itself, not the relay.
+  '--rate-limit-send', '100000000',
+  '--rate-limit-send-burst', '100000000',
+  '--rate-limit-send-account', '100000000',
+  '--rate-limit-send-account-burst', '100000000',
+  // The idle figure logs thousands of devices of one account in.
+  '--max-devices', '100000000',
+  // Room for the drain figure's backlog plus whatever a slow receiver leaves queued.
+  '--queue-max-messages', '200000',
+  '--argon2-memory-kib', '256',
+  '--argon2-time', '1',
+];
+
 export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
   const relay = await startRelayProcess({
     ...(db ? { db } : {}),
-    args: [
-      '--log-level', 'warn',
-      '--rate-limit-address', '100000000',
-      '--rate-limit-account', '100000000',
-      // One device pipelines ~30k msg/s here: the send limit would measure itself, not the relay.
-      '--rate-limit-send', '100000000',
-      '--rate-limit-send-burst', '100000000',
-      '--rate-limit-send-account', '100000000',
-      '--rate-limit-send-account-burst', '100000000',
-      // The idle figure logs thousands of devices of one account in.
-      '--max-devices', '100000000',
-      // Room for the drain figure's backlog plus whatever a slow receiver leaves queued.
-      '--queue-max-messages', '200000',
-      '--argon2-memory-kib', '256',
-      '--argon2-time', '1',
-      ...extraArgs,
-    ],
+    args: [...BENCH_RELAY_ARGS, ...extraArgs],
     env: { FASTCHAT_RELAY_LOG_LEVEL: 'warn', ...env },
   });
   track(relay.proc);

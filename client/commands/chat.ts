@@ -34,6 +34,12 @@ export function register(program: Command): void {
       const { Chat, conversationOf } = await import('../chat/chat.js');
       const c = await openClient();
       try {
+        if (isGroupArg(peerArg)) {
+          // A group we were just added to is known here only once a receive pass has run.
+          const { resolveGroupAfterSync } = await import('../core/groups.js');
+          const { ownerSyncer } = await import('../chat/share.js');
+          await resolveGroupAfterSync(c, peerArg, await ownerSyncer(c.home.dir));
+        }
         const conv = conversationOf(c, peerArg);
         if (conv.kind === 'user' && ourAddress(c).user === conv.peer) throw new CliError('self', 'chatting with yourself is not supported');
         const chat = new Chat(c, conv);

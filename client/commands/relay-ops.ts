@@ -1,8 +1,11 @@
-// `fastchat relay check --db F [--quick] [--accept-loss] [--json]` and
-// `fastchat relay expire --db F [--dry-run] [--json]`: the operator's tools for the faults in
+// `fastchat relay check --db F [--quick] [--accept-loss] [--json]`,
+// `fastchat relay expire (--db F | --store URL) [--dry-run] [--json]` and
+// `fastchat relay migrate --store postgres://… [--json]`: the operator's tools for the faults in
 // docs/RELAY.md "Operations". `check` is read-only and safe beside a running relay.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CliError } from '../errors.js';
+import { storeOption } from './relay.js';
+import { withStore } from './relay-users.js';
 
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 
@@ -47,26 +50,46 @@ export function registerOps(relayCommand: Command): void {
   relayCommand
     .command('expire')
     .description("expire what is past its TTL now, by this machine's clock: lets go an expiry the relay held after a clock jump (senders get expiry notices)")
-    .requiredOption('--db <file>', 'the relay database file')
+    .option('--db <file>', 'the relay database file')
+    .addOption(new Option('--store <url>', 'the relay database: sqlite:FILE or postgres://USER@HOST/DB').env('FASTCHAT_RELAY_STORE'))
     .option('--dry-run', 'only say what would expire')
     .option('--json', 'print JSON')
-    .action(async (o: { db: string; dryRun?: boolean; json?: boolean }) => {
-      const admin = await import('../../relay/admin.js');
-      const { isRelayError } = await import('../../relay/errors.js');
-      let store;
-      try {
-        store = admin.openAdminStore(o.db);
-      } catch (e) {
-        if (isRelayError(e, 'not_found')) throw new CliError('not_found', e.message, { hint: 'pass the file the relay was started with (--db)' });
-        throw e;
-      }
-      try {
-        const r = admin.expireNow(store, Date.now(), o.dryRun === true);
+    .action(async (o: { db?: string; store?: string; dryRun?: boolean; json?: boolean }) => {
+      await withStore(o, async (store, admin) => {
+        const r = await admin.expireNow(store, Date.now(), o.dryRun === true);
         if (o.json) print(JSON.stringify(r));
         else if (!r.done) print(`at ${r.now}: ${r.expiring} of ${r.queued} queued deliveries and ${r.expiringSessions} of ${r.sessions} sessions would expire`);
         else print(`at ${r.now}: expired ${r.messages} messages (${r.expiring} undelivered deliveries; ${r.notices} expiry notices queued for their senders), ${r.expiringSessions} sessions, ${r.blobs} blobs`);
-      } finally {
-        store.close();
+      });
+    });
+
+  relayCommand
+    .command('migrate')
+    .description('apply the missing schema migrations to a PostgreSQL relay database (once per upgrade, before starting the nodes; a SQLite database is migrated when the relay opens it)')
+    .addOption(new Option('--store <url>', 'postgres://USER@HOST/DB').env('FASTCHAT_RELAY_STORE').makeOptionMandatory())
+    .option('--json', 'print JSON')
+    .action(async (o: { store: string; json?: boolean }) => {
+      const { postgres } = storeOption(o.store, undefined);
+      if (postgres === null) {
+        if (o.json) print(JSON.stringify({ engine: 'sqlite', applied: [] }));
+        else print('a SQLite database is migrated when the relay opens it: nothing to do');
+        return;
       }
+      const { migratePostgres } = await import('../../relay/store/postgres/index.js');
+      const { DatabaseRefused } = await import('../../relay/store/refused.js');
+      let r;
+      try {
+        r = await migratePostgres(postgres);
+      } catch (e) {
+        if (e instanceof DatabaseRefused) throw new CliError(e.code, e.message, { hint: e.hint });
+        const code = (e as { code?: string }).code;
+        if (code === 'ECONNREFUSED' || code === '3D000' || code === '28000' || code === '28P01') {
+          throw new CliError('database_unreachable', `cannot reach the PostgreSQL database: ${(e as Error).message}`, { hint: 'check that PostgreSQL runs and the URL, user and database are right' });
+        }
+        throw e;
+      }
+      if (o.json) print(JSON.stringify({ engine: 'postgres', ...r }));
+      else if (r.applied.length === 0) print(`schema version ${r.to}: up to date`);
+      else for (const m of r.applied) print(`applied migration ${m.version}: ${m.description}`);
     });
 }

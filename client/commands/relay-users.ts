@@ -1,78 +1,95 @@
-// `fastchat relay users list|ban|unban|delete --db F [--json]`: operator actions on a relay's
-// database. Safe while the relay runs (SQLite WAL + busy timeout); see relay/admin.ts.
-import type { Command } from 'commander';
-import { CliError, EXIT } from '../errors.js';
+// `fastchat relay users list|ban|unban|delete (--db F | --store URL) [--bus URL] [--json]`:
+// operator actions on a relay's database. Safe while the relay runs (SQLite WAL + busy timeout, or
+// PostgreSQL); see relay/admin.ts. With --bus, a ban or deletion is announced to every node, which
+// closes the account's sockets at once (otherwise at their next re-check).
+import { Option, type Command } from 'commander';
+import { CliError, EXIT, usageError } from '../errors.js';
+import { storeOption } from './relay.js';
 
 interface UsersOpts {
-  db: string;
+  db?: string;
+  store?: string;
+  bus?: string;
   json?: boolean;
 }
 
-export function registerUsers(relayCommand: Command): void {
-  const users = relayCommand.command('users').description('list, ban, unban or delete relay accounts (works on the database file)');
+/** --db or --store (one is needed), like `relay start`'s. */
+function where(cmd: Command): Command {
+  return cmd
+    .option('--db <file>', 'the relay database file')
+    .addOption(new Option('--store <url>', 'the relay database: sqlite:FILE or postgres://USER@HOST/DB').env('FASTCHAT_RELAY_STORE'))
+    .option('--json', 'print JSON');
+}
 
-  users
-    .command('list')
-    .description('list accounts with their devices and queued messages')
-    .requiredOption('--db <file>', 'the relay database file')
-    .option('--json', 'print JSON')
+export function registerUsers(relayCommand: Command): void {
+  const users = relayCommand.command('users').description('list, ban, unban or delete relay accounts (works on the database)');
+
+  where(users.command('list').description('list accounts with their devices and queued messages'))
     .action(async (opts: UsersOpts) => {
-      await withStore(opts.db, async (store, admin) => {
-        const list = admin.listUsers(store);
+      await withStore(opts, async (store, admin) => {
+        const list = await admin.listUsers(store);
         if (opts.json) return print(JSON.stringify({ users: list }));
         if (list.length === 0) return print('no accounts');
         print(table(['USERNAME', 'CREATED', 'DEVICES', 'QUEUED', 'BANNED'], list.map((u) => [u.username, u.createdAt, String(u.devices), String(u.queued), u.bannedAt ?? '-'])));
       });
     });
 
-  users
-    .command('ban <username>')
-    .description("ban an account: its tokens stop working and the relay closes its connections")
-    .requiredOption('--db <file>', 'the relay database file')
-    .option('--json', 'print JSON')
+  where(users.command('ban <username>').description("ban an account: its tokens stop working and the relay closes its connections"))
+    .addOption(new Option('--bus <url>', 'NATS of the relay nodes (nats://HOST:4222): they close the account\'s sockets at once').env('FASTCHAT_RELAY_BUS'))
     .action(async (username: string, opts: UsersOpts) => {
-      await withStore(opts.db, async (store, admin) => {
-        const r = admin.banUser(store, username, Date.now());
+      await withStore(opts, async (store, admin) => {
+        const r = await admin.banUser(store, username, Date.now());
         print(opts.json ? JSON.stringify(r) : `banned ${r.username} (since ${r.bannedAt})`);
+        await announce(admin, opts.bus, r.username);
       });
     });
 
-  users
-    .command('unban <username>')
-    .description('lift a ban')
-    .requiredOption('--db <file>', 'the relay database file')
-    .option('--json', 'print JSON')
+  where(users.command('unban <username>').description('lift a ban'))
     .action(async (username: string, opts: UsersOpts) => {
-      await withStore(opts.db, async (store, admin) => {
-        const r = admin.unbanUser(store, username);
+      await withStore(opts, async (store, admin) => {
+        const r = await admin.unbanUser(store, username);
         print(opts.json ? JSON.stringify(r) : `unbanned ${r.username}`);
       });
     });
 
-  users
-    .command('delete <username>')
-    .description('delete an account with its devices, keys, sessions and queued messages')
-    .requiredOption('--db <file>', 'the relay database file')
-    .option('--json', 'print JSON')
+  where(users.command('delete <username>').description('delete an account with its devices, keys, sessions and queued messages'))
+    .addOption(new Option('--bus <url>', 'NATS of the relay nodes (nats://HOST:4222): they close the account\'s sockets at once').env('FASTCHAT_RELAY_BUS'))
     .action(async (username: string, opts: UsersOpts) => {
-      await withStore(opts.db, async (store, admin) => {
-        const r = admin.deleteUser(store, username);
+      await withStore(opts, async (store, admin) => {
+        const r = await admin.deleteUser(store, username);
         print(opts.json ? JSON.stringify(r) : `deleted ${r.username}`);
+        await announce(admin, opts.bus, r.username);
       });
     });
 }
 
 type Admin = typeof import('../../relay/admin.js');
-type Store = ReturnType<Admin['openAdminStore']>;
+type Store = Awaited<ReturnType<Admin['openAdminStore']>>;
 
-async function withStore(db: string, fn: (store: Store, admin: Admin) => Promise<void>): Promise<void> {
+/** The change is made; the nodes hear of it on the bus, or (failing that) at their next re-check. */
+async function announce(admin: Admin, bus: string | undefined, username: string): Promise<void> {
+  if (!bus) return;
+  try {
+    await admin.announceRevocation(bus, username);
+  } catch (e) {
+    throw new CliError('bus_unreachable', `done in the database, but the bus at ${bus} did not take the announcement (${(e as Error).message})`, {
+      hint: 'the relay nodes close the account\'s sockets at their next re-check (--auth-recheck-seconds)',
+    });
+  }
+}
+
+export async function withStore(opts: { db?: string; store?: string }, fn: (store: Store, admin: Admin) => Promise<void>): Promise<void> {
+  if (opts.db === undefined && opts.store === undefined) throw usageError('name the relay database: --db FILE or --store URL');
+  const { db, postgres } = storeOption(opts.store, opts.db);
   const admin = await import('../../relay/admin.js');
   const { isRelayError } = await import('../../relay/errors.js');
+  const { DatabaseRefused } = await import('../../relay/store/refused.js');
   let store: Store;
   try {
-    store = admin.openAdminStore(db);
+    store = await admin.openAdminStore(db, postgres);
   } catch (e) {
     if (isRelayError(e, 'not_found')) throw new CliError('not_found', e.message, { hint: 'pass the file the relay was started with (--db)' });
+    if (e instanceof DatabaseRefused) throw new CliError(e.code, e.message, { hint: e.hint });
     throw e;
   }
   try {
@@ -82,7 +99,7 @@ async function withStore(db: string, fn: (store: Store, admin: Admin) => Promise
     if (isRelayError(e, 'unknown_user')) throw new CliError('unknown_user', e.message, { hint: 'see `fastchat relay users list --db FILE`' });
     throw e;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

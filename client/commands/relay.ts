@@ -25,7 +25,12 @@ export function register(program: Command): void {
     .description('start the relay (prints "fastchat relay listening on URL" when ready; logs JSON lines to stderr)')
     .addOption(opt('--host <host>', 'address to bind', 'HOST').default('127.0.0.1'))
     .addOption(opt('--port <port>', 'port (0 = any free port)', 'PORT', int('port')).default(8787))
-    .addOption(opt('--db <file>', 'SQLite database file', 'DB').default('./fastchat-relay.db'))
+    .addOption(opt('--db <file>', 'SQLite database file (one node)', 'DB'))
+    .addOption(opt('--store <url>', 'where the relay keeps its data: sqlite:FILE (the same as --db FILE) or postgres://USER@HOST/DB (shared by several relay nodes; run `relay migrate` first)', 'STORE'))
+    .addOption(opt('--bus <url>', 'NATS server(s) connecting the relay nodes, nats://HOST:4222 (comma-separated for a cluster); needs a postgres store', 'BUS'))
+    .addOption(opt('--node-name <name>', 'this node\'s name in logs and cluster events', 'NODE_NAME'))
+    .addOption(opt('--cluster-heartbeat-ms <n>', 'how often a node tells the others it is alive; one silent for 3 of these is gone and its users offline (default 2000)', 'CLUSTER_HEARTBEAT_MS', int('cluster-heartbeat-ms')))
+    .addOption(opt('--postgres-pool <n>', 'connections each node keeps to PostgreSQL (default 10)', 'POSTGRES_POOL', int('postgres-pool')))
     .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM); serves https/wss', 'TLS_CERT'))
     .addOption(opt('--tls-key <file>', 'TLS private key (PEM)', 'TLS_KEY'))
     .addOption(opt('--synchronous <level>', 'SQLite durability: full (survives power loss) or normal (survives a process crash)', 'SYNCHRONOUS').choices(['full', 'normal']).default('full'))
@@ -63,6 +68,7 @@ export function register(program: Command): void {
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
     .action(async (o: Record<string, any>) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
+      const where = storeOption(o.store, o.db);
       const { startRelay, DEFAULTS } = await import('../../relay/index.js');
       const sec = (v: number | undefined) => (v === undefined ? undefined : v * 1000);
       let relayHandle: Awaited<ReturnType<typeof startRelay>>;
@@ -70,7 +76,12 @@ export function register(program: Command): void {
         relayHandle = await startRelay({
           host: o.host,
           port: o.port,
-          db: o.db,
+          db: where.db,
+          postgres: where.postgres,
+          postgresPoolMax: o.postgresPool,
+          bus: o.bus,
+          nodeName: o.nodeName,
+          clusterHeartbeatMs: o.clusterHeartbeatMs,
           tls: o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey } : null,
           synchronous: o.synchronous === 'normal' ? 'NORMAL' : 'FULL',
           maxBodyBytes: o.maxBodyBytes,
@@ -163,4 +174,20 @@ export function register(program: Command): void {
 
   registerUsers(relay);
   registerOps(relay);
+}
+
+/**
+ * `--store sqlite:FILE` or `--store postgres://…`, or the older `--db FILE` (the two name one
+ * thing, so both at once is a usage error); neither: SQLite at ./fastchat-relay.db.
+ */
+export function storeOption(store: string | undefined, db: string | undefined): { db: string; postgres: string | null } {
+  if (store !== undefined && db !== undefined) throw usageError('--store and --db both name the database: give one');
+  if (store === undefined) return { db: db ?? './fastchat-relay.db', postgres: null };
+  if (store.startsWith('sqlite:')) {
+    const file = store.slice('sqlite:'.length);
+    if (!file) throw usageError('--store sqlite:FILE needs a file');
+    return { db: file, postgres: null };
+  }
+  if (/^postgres(ql)?:\/\//.test(store)) return { db: '', postgres: store };
+  throw usageError(`--store must be sqlite:FILE or postgres://USER@HOST/DB, got ${JSON.stringify(store.slice(0, 40))}`);
 }

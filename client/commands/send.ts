@@ -22,15 +22,17 @@ export function register(program: Command): void {
       if (text.length > MAX_TEXT_CHARS) throw usageError(`the message is longer than ${MAX_TEXT_CHARS} characters`);
       const { openClient, ourAddress } = await import('../core/context.js');
       if (isGroupArg(to)) {
-        const { sendGroupText } = await import('../core/groups.js');
+        const { resolveGroupAfterSync, sendGroupText } = await import('../core/groups.js');
         const g = await openClient();
         try {
           const { showSynced } = await import('./show-synced.js');
           const { refuseIfInvited } = await import('../core/requests.js');
-          refuseIfInvited(g, to);
           // While a chat of this home holds the relay connection, its socket does the receive pass.
           const { ownerSyncer } = await import('../chat/share.js');
-          const r = await sendGroupText(g, to, text, undefined, await ownerSyncer(g.home.dir));
+          const syncer = await ownerSyncer(g.home.dir);
+          await resolveGroupAfterSync(g, to, syncer);
+          refuseIfInvited(g, to);
+          const r = await sendGroupText(g, to, text, undefined, syncer);
           await showSynced(r.synced);
           const { synced: _synced, ...result } = r;
           if (opts.json) printJson(result);

@@ -116,6 +116,21 @@ async function syncFirst(c: Client, sync: Syncer): Promise<Synced & { offline: b
   }
 }
 
+/**
+ * resolveGroup, with one receive pass first when the name is not known here yet: a group we were
+ * just added to exists on this home only once its invitation is received, so `chat '#g'` and
+ * `send '#g'` used to say "no group named #g" until an `inbox` ran. Offline, the error stands.
+ */
+export async function resolveGroupAfterSync(c: Client, arg: string, sync: Syncer = syncOverSocket): Promise<StoredGroup> {
+  try {
+    return resolveGroup(c, arg);
+  } catch (e) {
+    if (!(e instanceof CliError) || e.code !== 'unknown_group') throw e;
+    if ((await syncFirst(c, sync)).offline) throw e;
+    return resolveGroup(c, arg);
+  }
+}
+
 export interface ChangeResult {
   group: string; // label
   groupId: string;
@@ -237,7 +252,7 @@ export function queueGroupMessage(c: Client, g: StoredGroup, id: string, text: s
  */
 export async function sendGroupText(c: Client, arg: string, text: string, file?: FileRef, sync: Syncer = syncOverSocket): Promise<GroupSendResult> {
   const t = relayTarget(c);
-  const first = resolveGroup(c, arg);
+  const first = await resolveGroupAfterSync(c, arg, sync);
   const synced = await syncFirst(c, sync);
   const g = loadGroup(c, first.groupId)!;
   const label = labelOf(c, g);

@@ -7,11 +7,11 @@
 // directory — a `.part` left by a crash, a file whose row was deleted (expiry, account deletion)
 // — is garbage, removed at start-up and by every sweep.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RelayConfig } from '../config.js';
+import { sqliteFile, type RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isStorageError, type Headroom } from '../storage.js';
@@ -20,6 +20,8 @@ import type { BlobIndex, BlobRecord } from '../store/types.js';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 const PART = '.part';
+/** In a shared blob directory, files younger than this may belong to another node's upload. */
+const SHARED_GRACE_MS = 15 * 60_000;
 
 export function isBlobId(s: string): boolean {
   return ID_PATTERN.test(s);
@@ -28,8 +30,8 @@ export function isBlobId(s: string): boolean {
 /** Where blobs live: the configured directory, else `<db>-blobs`; null for an in-memory DB. */
 function blobDirFor(cfg: RelayConfig): string | null {
   if (cfg.blobDir) return cfg.blobDir;
-  if (cfg.db === ':memory:' || cfg.db === '') return null;
-  return `${cfg.db}-blobs`;
+  const file = sqliteFile(cfg);
+  return file === null ? null : `${file}-blobs`;
 }
 
 /** Narrows the blob directory to 0700 and every blob file in it to 0600; returns how many changed. */
@@ -58,6 +60,8 @@ export class Blobs {
     private readonly log: Logger,
     private readonly now: () => number,
     private readonly headroom: Pick<Headroom, 'blobFits'> | null = null,
+    /** Other relay nodes use the same directory (a relay on PostgreSQL): see collectGarbage(). */
+    private readonly shared = false,
   ) {
     this.configuredDir = blobDirFor(cfg);
     if (this.configuredDir) {
@@ -65,8 +69,6 @@ export class Blobs {
       // A directory or files left by an older relay (or copied in) may be open to others.
       const fixed = secureBlobDir(this.configuredDir);
       if (fixed > 0) log.warn({ event: 'file_mode_fixed', dir: this.configuredDir, files: fixed }, 'blob directory or files were readable by others; narrowed to 0700/0600');
-      const removed = this.collectGarbage();
-      if (removed > 0) log.info({ event: 'blob_cleanup', files: removed }, 'removed unfinished or orphaned blob files');
     }
   }
 
@@ -89,27 +91,34 @@ export class Blobs {
    * Checks the declared size against the cap and the owner's quota and reserves it. Called before
    * a byte of the body is read, so an oversized or over-quota upload costs the relay nothing.
    */
-  reserve(owner: string, size: number): () => void {
+  async reserve(owner: string, size: number): Promise<() => void> {
     if (size > this.cfg.maxBlobBytes) throw new RelayError('payload_too_large', `blob over ${this.cfg.maxBlobBytes} bytes`);
+    // Counted in flight before the store is asked, so two uploads checked at once see each other.
     const pending = this.inflight.get(owner) ?? 0;
-    if (this.index.usage(owner) + pending + size > this.cfg.blobQuotaBytes) {
-      throw new RelayError('quota_exceeded', `blob storage quota of ${this.cfg.blobQuotaBytes} bytes exceeded`);
-    }
-    // Every upload in flight may still write all of its declared bytes.
-    let inflight = 0;
-    for (const n of this.inflight.values()) inflight += n;
-    if (this.headroom && !this.headroom.blobFits(this.dir, size + inflight)) {
-      throw new RelayError('storage_full', "the relay's disk is full: no new files are stored until its operator frees space");
-    }
     this.inflight.set(owner, pending + size);
     let released = false;
-    return () => {
+    const release = (): void => {
       if (released) return;
       released = true;
       const left = (this.inflight.get(owner) ?? size) - size;
       if (left > 0) this.inflight.set(owner, left);
       else this.inflight.delete(owner);
     };
+    try {
+      if ((await this.index.usage(owner)) + pending + size > this.cfg.blobQuotaBytes) {
+        throw new RelayError('quota_exceeded', `blob storage quota of ${this.cfg.blobQuotaBytes} bytes exceeded`);
+      }
+      // Every upload in flight may still write all of its declared bytes.
+      let inflight = 0;
+      for (const n of this.inflight.values()) inflight += n;
+      if (this.headroom && !this.headroom.blobFits(this.dir, inflight)) {
+        throw new RelayError('storage_full', "the relay's disk is full: no new files are stored until its operator frees space");
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
   }
 
   /**
@@ -138,7 +147,7 @@ export class Blobs {
       await rename(part, this.path(id));
       const now = this.now();
       const rec: BlobRecord = { id, owner, size, createdAt: now, expiresAt: now + this.cfg.blobTtlMs, recipients };
-      this.index.create(rec);
+      await this.index.create(rec);
       ok = true;
       return rec;
     } catch (e) {
@@ -156,8 +165,8 @@ export class Blobs {
   }
 
   /** The blob if `user` may read it (its owner or a recipient that has not acked), else not_found. */
-  readable(id: string, user: string): BlobRecord {
-    const rec = isBlobId(id) ? this.index.get(id) : undefined;
+  async readable(id: string, user: string): Promise<BlobRecord> {
+    const rec = isBlobId(id) ? await this.index.get(id) : undefined;
     // Existence is not revealed to anyone else: same answer as an unknown id.
     if (!rec || (rec.owner !== user && !rec.recipients.includes(user)) || rec.expiresAt <= this.now()) {
       throw new RelayError('not_found', 'no such blob');
@@ -166,23 +175,23 @@ export class Blobs {
   }
 
   /** The owner deletes the blob; a recipient acknowledges it (the last ack deletes it). */
-  release(id: string, user: string): 'deleted' | 'kept' {
-    const rec = this.readable(id, user);
+  async release(id: string, user: string): Promise<'deleted' | 'kept'> {
+    const rec = await this.readable(id, user);
     if (rec.recipients.includes(user)) {
-      const r = this.index.ack(id, user);
+      const r = await this.index.ack(id, user);
       if (r === 'deleted') this.unlink(id);
       if (r !== 'not_recipient') return r;
     }
     if (rec.owner !== user) throw new RelayError('not_found', 'no such blob');
-    if (this.index.delete(id)) this.unlink(id);
+    if (await this.index.delete(id)) this.unlink(id);
     return 'deleted';
   }
 
   /** Deletes expired blobs and garbage files; returns how many blobs expired. */
-  sweep(now: number): number {
-    const expired = this.index.expire(now);
+  async sweep(now: number): Promise<number> {
+    const expired = await this.index.expire(now);
     for (const id of expired) this.unlink(id);
-    this.collectGarbage();
+    await this.collectGarbage();
     return expired.length;
   }
 
@@ -199,8 +208,13 @@ export class Blobs {
     }
   }
 
-  /** Removes `.part` files not being written and files without a metadata row. */
-  private collectGarbage(): number {
+  /**
+   * Removes `.part` files not being written and files without a metadata row (at start-up and
+   * on every sweep). In a directory shared by several nodes another node may be writing a `.part`
+   * or be between its rename and its row: there, only files untouched for SHARED_GRACE_MS (longer
+   * than any upload may take) are garbage.
+   */
+  async collectGarbage(): Promise<number> {
     if (!this.configuredDir && !this.ephemeralDir) return 0;
     let names: string[];
     try {
@@ -209,15 +223,26 @@ export class Blobs {
       return 0;
     }
     const done = names.filter((n) => isBlobId(n));
-    const keep = this.index.existing(done);
+    const keep = await this.index.existing(done);
+    const cutoff = Date.now() - SHARED_GRACE_MS;
     let removed = 0;
     for (const n of names) {
       const id = n.endsWith(PART) ? n.slice(0, -PART.length) : n;
       if (this.writing.has(id) || keep.has(n)) continue;
       if (!isBlobId(id)) continue; // not ours: leave an operator's files alone
+      if (this.shared && !untouchedSince(join(this.dir, n), cutoff)) continue;
       rmSync(join(this.dir, n), { force: true });
       removed++;
     }
     return removed;
+  }
+}
+
+/** Whether the file was last modified before `cutoff` (a vanished file is not ours to remove). */
+function untouchedSince(file: string, cutoff: number): boolean {
+  try {
+    return statSync(file).mtimeMs < cutoff;
+  } catch {
+    return false;
   }
 }

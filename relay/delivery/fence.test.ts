@@ -30,7 +30,7 @@ async function relay(t: TestContext) {
     await ws.next('drained');
     return { http, ws };
   };
-  const queued = (u: string) => r.ctx.store.pending({ user: u, device: 1 }, 0, 1000).map((m) => m.clientId);
+  const queued = async (u: string) => (await r.ctx.store.pending({ user: u, device: 1 }, 0, 1000)).map((m) => m.clientId);
   return { r, user, queued, advance: (ms: number) => (clock += ms) };
 }
 
@@ -56,7 +56,7 @@ test('refuses a group message older than the newest epoch stored for its group, 
   assert.equal((await a.ws.sendMessage('e3-late', to, groupBody(7, 3))).code, 'stale_epoch');
   // A resubmission of an id already stored is a duplicate, not stale.
   assert.equal((await a.ws.sendMessage('e3', to, groupBody(7, 3))).type, 'sent');
-  assert.deepEqual(queued('bob'), ['e3', 'e3b', 'e4', 'other', 'pairwise', 'e2-synced']);
+  assert.deepEqual(await queued('bob'), ['e3', 'e3b', 'e4', 'other', 'pairwise', 'e2-synced']);
 });
 
 test('forgets a group\'s fence a message TTL after its last message', async (t) => {
@@ -66,6 +66,6 @@ test('forgets a group\'s fence a message TTL after its last message', async (t) 
   const to = [{ user: 'bob', device: 1 }];
   assert.equal((await a.ws.sendMessage('f9', to, groupBody(1, 9))).type, 'sent');
   assert.equal((await a.ws.sendMessage('f1', to, groupBody(1, 1))).code, 'stale_epoch');
-  r.ctx.store.sweep(advance(61_000), 60_000);
+  await r.ctx.store.sweep(advance(61_000), 60_000);
   assert.equal((await a.ws.sendMessage('f1-later', to, groupBody(1, 1))).type, 'sent');
 });

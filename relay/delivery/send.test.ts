@@ -23,7 +23,7 @@ async function relay(t: TestContext) {
     await ws.next('drained');
     return { http, ws };
   };
-  const queued = (user: string, device = 1) => r.ctx.store.pending({ user, device }, 0, 1000).map((m) => m.clientId);
+  const queued = async (user: string, device = 1) => (await r.ctx.store.pending({ user, device }, 0, 1000)).map((m) => m.clientId);
   return { r, user, queued, advance: (ms: number) => (clock += ms) };
 }
 
@@ -42,12 +42,12 @@ test('WebSocket sends and POST /v1/messages of one device share one bucket, and 
   assert.equal(h.status, 429);
   assert.equal(h.body.error.code, 'rate_limited');
   assert.equal(h.headers.get('retry-after'), '1');
-  assert.deepEqual(queued('bob'), ['w0', 'w1', 'w2', 'h0', 'h1']);
+  assert.deepEqual(await queued('bob'), ['w0', 'w1', 'w2', 'h0', 'h1']);
 
   advance(1000);
   assert.equal((await a.ws.sendMessage('w-over', to, BODY)).type, 'sent');
   assert.equal((await a.ws.sendMessage('w-again', to, BODY)).code, 'rate_limited');
-  assert.deepEqual(queued('bob'), ['w0', 'w1', 'w2', 'h0', 'h1', 'w-over']);
+  assert.deepEqual(await queued('bob'), ['w0', 'w1', 'w2', 'h0', 'h1', 'w-over']);
 });
 
 test('each device has its own bucket: another device of the same account, or another account, is not slowed', async (t) => {
@@ -61,7 +61,7 @@ test('each device has its own bucket: another device of the same account, or ano
   assert.equal((await a1.ws.sendMessage('a1-over', to, BODY)).code, 'rate_limited');
   assert.equal((await a2.ws.sendMessage('a2', to, BODY)).type, 'sent');
   assert.equal((await c.http.request('POST', '/v1/messages', { id: 'c', to, body: BODY })).status, 200);
-  assert.deepEqual(queued('bob').slice(-2), ['a2', 'c']);
+  assert.deepEqual((await queued('bob')).slice(-2), ['a2', 'c']);
 });
 
 test('a send costs one token per recipient device, and a fan-out above the burst costs the whole burst', async (t) => {
@@ -75,7 +75,7 @@ test('a send costs one token per recipient device, and a fan-out above the burst
   assert.equal(e.retryAfter, 1);
   // Over HTTP: on this WebSocket bob now waits for g2 to be sent again (docs/RELAY.md "Order").
   assert.equal((await a.http.request('POST', '/v1/messages', { id: 'one', to: [three[0]!], body: BODY })).status, 200);
-  assert.deepEqual(queued('carol'), ['g1']);
+  assert.deepEqual(await queued('carol'), ['g1']);
 
   advance(10_000); // full again: 5
   const six = [...three, ...three.map((x) => ({ ...x, device: 2 }))];

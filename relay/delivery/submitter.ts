@@ -1,6 +1,10 @@
 // Group commit. Every submission and ack that arrives in one event-loop turn is written in ONE
-// SQLite transaction at the end of the turn (setImmediate); only after that commit do senders get
-// their `sent` acks and recipients get pushed. One fsync per batch instead of per message is what
+// transaction at the end of the turn (setImmediate); only after that commit do senders get
+// their `sent` acks and recipients get pushed. One batch is committed at a time: what arrives
+// while a commit is in flight (a PostgreSQL round trip) waits for it and goes into the next
+// batch, so batches grow with the database's latency instead of piling up transactions, and the
+// sends of one connection are committed in the order they arrived. On SQLite the commit is done
+// when commitBatch returns, so the next batch is simply the next turn's. One fsync per batch instead of per message is what
 // makes synchronous=FULL affordable (measured on this machine: ~11k msg/s with one transaction per
 // message, ~31–43k msg/s batched); one transaction for acks and sends together halves the commits
 // of a turn that has both (the common case: a conversation both sends and acks).
@@ -9,7 +13,7 @@
 // with their bodies still in memory, so a connected, caught-up recipient gets them without the
 // store being read back; then the bus hears "device X has messages up to delivery id N", which is
 // all a remote node (or a connection that was behind) needs to read them from the store.
-import type { Bus } from '../bus.js';
+import type { Bus } from '../bus/index.js';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -46,6 +50,8 @@ export class Submitter {
   private submits: Waiting[] = [];
   private acks: AckRequest[] = [];
   private scheduled: NodeJS.Immediate | null = null;
+  /** The commit loop while it runs (one batch in flight at a time). */
+  private committing: Promise<void> | null = null;
   private pusher: LocalPusher | null = null;
 
   constructor(
@@ -83,18 +89,34 @@ export class Submitter {
   }
 
   private schedule(): void {
-    this.scheduled ??= setImmediate(() => this.flush());
+    // While a commit is in flight, the loop in flush() picks the new work up after it.
+    if (this.committing) return;
+    this.scheduled ??= setImmediate(() => void this.flush());
   }
 
-  /** Writes everything pending now (also called on shutdown so no accepted write is lost). */
-  flush(): void {
+  /**
+   * Commits everything pending now, and what arrives meanwhile, until nothing is left (also
+   * awaited on shutdown so no accepted write is lost).
+   */
+  async flush(): Promise<void> {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = null;
+    if (this.committing) return this.committing;
+    this.committing = (async () => {
+      try {
+        while (this.acks.length > 0 || this.submits.length > 0) await this.commitOnce();
+      } finally {
+        this.committing = null;
+      }
+    })();
+    return this.committing;
+  }
+
+  private async commitOnce(): Promise<void> {
     const acks = this.acks;
     this.acks = [];
     const batch = this.submits;
     this.submits = [];
-    if (acks.length === 0 && batch.length === 0) return;
     const reqs = batch.map((w) => w.req);
     const limits = {
       maxMessages: this.cfg.queueMaxMessages,
@@ -104,7 +126,7 @@ export class Submitter {
     };
     let results: SubmitResult[];
     try {
-      const r = this.store.commitBatch(acks, reqs, this.now(), limits);
+      const r = await this.store.commitBatch(acks, reqs, this.now(), limits);
       this.metrics.delivered.inc(r.acked);
       results = r.results;
     } catch (e) {
@@ -113,7 +135,7 @@ export class Submitter {
       // The shared transaction failed: retry the two halves apart, so a failing ack cannot cost a
       // sender its message (and the other way round).
       this.log.error({ err: errInfo(e), acks: acks.length, n: batch.length }, 'commit batch failed, retrying acks and sends apart');
-      results = this.commitApart(acks, reqs, limits);
+      results = await this.commitApart(acks, reqs, limits);
     }
     if (batch.length === 0) return;
     this.metrics.batchSize.observe(batch.length);
@@ -159,10 +181,10 @@ export class Submitter {
     });
   }
 
-  private commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number; storageFull: boolean }): SubmitResult[] {
+  private async commitApart(acks: AckRequest[], reqs: SubmitRequest[], limits: { maxMessages: number; maxBytes: number; ttlMs: number; storageFull: boolean }): Promise<SubmitResult[]> {
     if (acks.length > 0) {
       try {
-        this.metrics.delivered.inc(this.store.ackBatch(acks));
+        this.metrics.delivered.inc(await this.store.ackBatch(acks));
       } catch (e) {
         // Not fatal: unacked deliveries are simply pushed again on the next connection.
         this.log.error({ err: errInfo(e), n: acks.length }, 'ack batch failed');
@@ -170,7 +192,7 @@ export class Submitter {
     }
     if (reqs.length === 0) return [];
     try {
-      return this.store.submitBatch(reqs, this.now(), limits);
+      return await this.store.submitBatch(reqs, this.now(), limits);
     } catch (e) {
       this.log.error({ err: errInfo(e), n: reqs.length }, 'submit batch failed');
       const err = isStorageError(e) ? new RelayError('storage_full', "the relay's disk is full: no new messages are stored until its operator frees space") : new RelayError('internal', 'message could not be stored');

@@ -83,7 +83,7 @@ test('stores only a hash of the token and an argon2id hash of the password', asy
   const r = await testRelay();
   t.after(r.close);
   const token = await r.signup('carol');
-  const u = r.ctx.store.getUser('carol')!;
+  const u = (await r.ctx.store.getUser('carol'))!;
   assert.match(u.passwordHash, /^\$argon2id\$/);
   assert.ok(!u.passwordHash.includes('password123'));
   const db = (r.ctx.store as any).db;
@@ -97,7 +97,7 @@ test('a banned account cannot log in (403) and its existing token stops working 
   const r = await testRelay();
   t.after(r.close);
   const token = await r.signup('dave');
-  r.ctx.store.setBanned('dave', Date.now());
+  await r.ctx.store.setBanned('dave', Date.now());
   const used = await r.call('GET', '/v1/keys/count', undefined, token);
   assert.equal(used.status, 403);
   assert.equal(used.body.error.code, 'banned');

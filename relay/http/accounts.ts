@@ -10,7 +10,6 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { addressKey } from '../address.js';
 import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
-import { takeAll } from '../ratelimit.js';
 import { isUsername, loginBody, passwordBody, registerBody } from '../schemas.js';
 import { newToken, hashToken } from '../tokens.js';
 import { readJson } from './body.js';
@@ -25,9 +24,8 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
   const auth = requireAuth(ctx);
 
   /** The login buckets: the client's address (/64 for IPv6) and the account's name. */
-  const chargeLogin = (c: Context, username: string): void => {
-    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `login:${username}` }], ctx.now());
-  };
+  const chargeLogin = (c: Context, username: string): Promise<void> =>
+    ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }, { limit: 'account', key: `login:${username}` }], ctx.now());
 
   app.post('/v1/accounts', async (c) => {
     const { username, password } = await readJson(c, registerBody, ctx.cfg.maxBodyBytes);
@@ -35,10 +33,10 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw new RelayError('invalid_username', 'username must be 3-32 characters of a-z, 0-9 and _');
     }
     checkNewPassword(password);
-    takeAll([{ limiter: ctx.limits.address, key: addressKey(clientAddress(c)) }, { limiter: ctx.limits.account, key: `register:${username}` }], ctx.now());
-    if (ctx.store.getUser(username)) throw taken(username);
+    await ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }, { limit: 'account', key: `register:${username}` }], ctx.now());
+    if (await ctx.store.getUser(username)) throw taken(username);
     const hash = await ctx.passwords.hash(password);
-    if (!ctx.store.createUser(username, hash, ctx.now())) throw taken(username);
+    if (!(await ctx.store.createUser(username, hash, ctx.now()))) throw taken(username);
     ctx.log.info({ event: 'register', user: username }, 'account created');
     return c.json({ username }, 201);
   });
@@ -47,11 +45,11 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const started = performance.now();
     const { username, password, deviceId = 1 } = await readJson(c, loginBody, ctx.cfg.maxBodyBytes);
     if (!isUsername(username)) {
-      ctx.limits.address.take(addressKey(clientAddress(c)), ctx.now());
+      await ctx.charge([{ limit: 'address', key: addressKey(clientAddress(c)) }], ctx.now());
       throw badCredentials();
     }
-    chargeLogin(c, username);
-    const user = ctx.store.getUser(username);
+    await chargeLogin(c, username);
+    const user = await ctx.store.getUser(username);
     const ok = await ctx.passwords.verify(user?.passwordHash, password);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
     if (!user || !ok) {
@@ -59,29 +57,29 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw badCredentials();
     }
     if (user.bannedAt !== null) throw new RelayError('banned', 'account is banned');
-    if (!ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount)) {
+    if (!(await ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount))) {
       throw new RelayError('too_many_devices', `this account already has ${ctx.cfg.maxDevicesPerAccount} devices`);
     }
     const token = newToken();
     const expiresAt = ctx.now() + ctx.cfg.tokenTtlMs;
     // Only while the password is still the one just verified (a change may have committed while
     // argon2 ran): a password change must not leave a login made with the old password behind.
-    if (!ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash)) throw badCredentials();
+    if (!(await ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash))) throw badCredentials();
     ctx.log.info({ event: 'login', user: username, device: deviceId }, 'logged in');
     return c.json({ token, expiresAt: new Date(expiresAt).toISOString(), username, deviceId });
   });
 
-  app.delete('/v1/sessions', auth, (c) => {
+  app.delete('/v1/sessions', auth, async (c) => {
     const a = c.get('auth');
-    ctx.store.deleteSession(a.tokenHash);
+    await ctx.store.deleteSession(a.tokenHash);
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     ctx.log.info({ event: 'logout', user: a.user, device: a.device }, 'logged out');
     return c.body(null, 204);
   });
 
-  app.delete('/v1/sessions/all', auth, (c) => {
+  app.delete('/v1/sessions/all', auth, async (c) => {
     const a = c.get('auth');
-    const revoked = ctx.store.deleteSessions(a.user);
+    const revoked = await ctx.store.deleteSessions(a.user);
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     ctx.log.info({ event: 'logout_all', user: a.user, device: a.device, revoked }, 'logged out everywhere');
     return c.json({ revoked });
@@ -92,8 +90,8 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const a = c.get('auth');
     const { oldPassword, newPassword } = await readJson(c, passwordBody, ctx.cfg.maxBodyBytes);
     checkNewPassword(newPassword);
-    chargeLogin(c, a.user);
-    const user = ctx.store.getUser(a.user);
+    await chargeLogin(c, a.user);
+    const user = await ctx.store.getUser(a.user);
     const ok = await ctx.passwords.verify(user?.passwordHash, oldPassword);
     ctx.metrics.loginSeconds.observe((performance.now() - started) / 1000);
     if (!user || !ok) {
@@ -106,7 +104,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const token = newToken();
     const now = ctx.now();
     const expiresAt = now + ctx.cfg.tokenTtlMs;
-    const revoked = ctx.store.changePassword(a.user, user.passwordHash, newHash, { tokenHash: hashToken(token), device: a.device, now, expiresAt });
+    const revoked = await ctx.store.changePassword(a.user, user.passwordHash, newHash, { tokenHash: hashToken(token), device: a.device, now, expiresAt });
     // Another change won while argon2 ran; it revoked this caller's token as well.
     if (revoked === undefined) throw new RelayError('unauthorized', 'the password was changed meanwhile; log in again');
     ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });

@@ -20,10 +20,10 @@ export function bearer(header: string | undefined | null): string | null {
 }
 
 /** Looks the token up; throws unauthorized (unknown/expired/revoked) or banned. */
-export function authenticate(ctx: RelayContext, token: string | null): Auth {
+export async function authenticate(ctx: RelayContext, token: string | null): Promise<Auth> {
   if (!token || !looksLikeToken(token)) throw new RelayError('unauthorized', 'missing or invalid token');
   const tokenHash = hashToken(token);
-  const s = ctx.store.getSession(tokenHash, ctx.now());
+  const s = await ctx.store.getSession(tokenHash, ctx.now());
   if (!s) throw new RelayError('unauthorized', 'missing or invalid token');
   if (s.banned) throw new RelayError('banned', 'account is banned');
   return { user: s.user, device: s.device, tokenHash };
@@ -31,7 +31,7 @@ export function authenticate(ctx: RelayContext, token: string | null): Auth {
 
 export function requireAuth(ctx: RelayContext): MiddlewareHandler<Env> {
   return async (c, next) => {
-    c.set('auth', authenticate(ctx, bearer(c.req.header('authorization'))));
+    c.set('auth', await authenticate(ctx, bearer(c.req.header('authorization'))));
     await next();
   };
 }

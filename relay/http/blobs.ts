@@ -9,13 +9,13 @@ import { isUsername } from '../schemas.js';
 import { authenticate, bearer, requireAuth, type Env } from './auth.js';
 
 /** `to=alice,bob`: the accounts that may fetch the blob; the last one to acknowledge deletes it. */
-function recipientsOf(ctx: RelayContext, raw: string | undefined): string[] {
+async function recipientsOf(ctx: RelayContext, raw: string | undefined): Promise<string[]> {
   if (!raw) throw new RelayError('bad_request', 'name the recipients: ?to=user1,user2');
   const names = [...new Set(raw.split(',').map((s) => s.trim().toLowerCase()))];
   if (names.length > ctx.cfg.maxBlobRecipients) throw new RelayError('bad_request', `more than ${ctx.cfg.maxBlobRecipients} recipients`);
   for (const n of names) {
     if (!isUsername(n)) throw new RelayError('invalid_username', `invalid username: ${JSON.stringify(n.slice(0, 40))}`);
-    if (!ctx.store.getUser(n)) throw new RelayError('unknown_user', `no such user: ${n}`);
+    if (!(await ctx.store.getUser(n))) throw new RelayError('unknown_user', `no such user: ${n}`);
   }
   return names;
 }
@@ -45,10 +45,10 @@ function parseRange(header: string | undefined, size: number): { start: number; 
  * sent `Expect: 100-continue`: it is refused before it sends a byte, instead of racing our early
  * answer with its body (which can end in a reset instead of a readable 413/507).
  */
-export function precheckUpload(ctx: RelayContext, authorization: string | undefined, contentLength: string | undefined): RelayError | null {
+export async function precheckUpload(ctx: RelayContext, authorization: string | undefined, contentLength: string | undefined): Promise<RelayError | null> {
   try {
-    const a = authenticate(ctx, bearer(authorization));
-    ctx.blobs.reserve(a.user, declaredSize(contentLength))(); // check only: released at once
+    const a = await authenticate(ctx, bearer(authorization));
+    (await ctx.blobs.reserve(a.user, declaredSize(contentLength)))(); // check only: released at once
     return null;
   } catch (e) {
     return toRelayError(e);
@@ -62,9 +62,9 @@ export function blobRoutes(ctx: RelayContext): Hono<Env> {
   app.post('/v1/blobs', auth, async (c) => {
     const a = c.get('auth');
     const size = declaredSize(c.req.header('content-length'));
-    const release = ctx.blobs.reserve(a.user, size); // 413 / 507 here, before the body is read
+    const release = await ctx.blobs.reserve(a.user, size); // 413 / 507 here, before the body is read
     try {
-      const recipients = recipientsOf(ctx, c.req.query('to'));
+      const recipients = await recipientsOf(ctx, c.req.query('to'));
       const rec = await ctx.blobs.receive(a.user, size, recipients, c.req.raw.body);
       ctx.log.info({ event: 'blob_stored', user: a.user, size, recipients: recipients.length }, 'blob stored');
       return c.json({ id: rec.id, size: rec.size, expiresAt: new Date(rec.expiresAt).toISOString() }, 201);
@@ -73,9 +73,9 @@ export function blobRoutes(ctx: RelayContext): Hono<Env> {
     }
   });
 
-  app.get('/v1/blobs/:id', auth, (c) => {
+  app.get('/v1/blobs/:id', auth, async (c) => {
     const a = c.get('auth');
-    const rec = ctx.blobs.readable(c.req.param('id'), a.user);
+    const rec = await ctx.blobs.readable(c.req.param('id'), a.user);
     const range = parseRange(c.req.header('range'), rec.size);
     const { start, end } = range ?? { start: 0, end: rec.size - 1 };
     const stream = createReadStream(ctx.blobs.path(rec.id), { start, end, highWaterMark: 64 * 1024 });
@@ -89,9 +89,9 @@ export function blobRoutes(ctx: RelayContext): Hono<Env> {
     return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: range ? 206 : 200, headers });
   });
 
-  app.delete('/v1/blobs/:id', auth, (c) => {
+  app.delete('/v1/blobs/:id', auth, async (c) => {
     const a = c.get('auth');
-    const r = ctx.blobs.release(c.req.param('id'), a.user);
+    const r = await ctx.blobs.release(c.req.param('id'), a.user);
     if (r === 'deleted') ctx.log.info({ event: 'blob_deleted', user: a.user }, 'blob deleted');
     return c.body(null, 204);
   });

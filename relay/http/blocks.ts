@@ -23,21 +23,21 @@ export function blockRoutes(ctx: RelayContext): Hono<Env> {
   const app = new Hono<Env>();
   const auth = requireAuth(ctx);
 
-  app.put('/v1/blocks/:username', auth, (c) => {
+  app.put('/v1/blocks/:username', auth, async (c) => {
     const a = c.get('auth');
     const user = target(c.req.param('username'));
     if (user === a.user) throw new RelayError('bad_request', 'an account cannot block itself');
-    if (!ctx.store.getUser(user)) throw new RelayError('unknown_user', `unknown user: ${user}`);
-    if (!ctx.store.blocks.block(a.user, user, ctx.now(), MAX_BLOCKS)) throw new RelayError('quota_exceeded', `at most ${MAX_BLOCKS} blocks per account`);
+    if (!(await ctx.store.getUser(user))) throw new RelayError('unknown_user', `unknown user: ${user}`);
+    if (!(await ctx.store.blocks.block(a.user, user, ctx.now(), MAX_BLOCKS))) throw new RelayError('quota_exceeded', `at most ${MAX_BLOCKS} blocks per account`);
     return c.body(null, 204);
   });
 
-  app.delete('/v1/blocks/:username', auth, (c) => {
-    ctx.store.blocks.unblock(c.get('auth').user, target(c.req.param('username')));
+  app.delete('/v1/blocks/:username', auth, async (c) => {
+    await ctx.store.blocks.unblock(c.get('auth').user, target(c.req.param('username')));
     return c.body(null, 204);
   });
 
-  app.get('/v1/blocks', auth, (c) => c.json({ blocked: ctx.store.blocks.list(c.get('auth').user) }));
+  app.get('/v1/blocks', auth, async (c) => c.json({ blocked: await ctx.store.blocks.list(c.get('auth').user) }));
 
   return app;
 }

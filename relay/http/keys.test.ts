@@ -57,7 +57,7 @@ test('refuses a bundle whose identity or signed-prekey signature does not verify
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'bad_signature');
   }
-  assert.equal(r.ctx.store.hasBundle('bob', 1), false);
+  assert.equal(await r.ctx.store.hasBundle('bob', 1), false);
 });
 
 test('refuses keys of the wrong size, bad base64url or extra fields with bad_request', async (t) => {

@@ -10,7 +10,6 @@ import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
 import { isUsername, putKeysBody, rotateBody, topUpBody } from '../schemas.js';
 import type { DeviceBundle, OneTimePreKeyBytes } from '../store/index.js';
-import { takeAll } from '../ratelimit.js';
 import { readJson } from './body.js';
 import { requireAuth, type Env } from './auth.js';
 
@@ -27,7 +26,7 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     const spk = signedPreKeyFromJson(body.signedPreKey);
     verifySignedPreKey(identity, spk);
     const otks = parseOneTimePreKeys(body.oneTimePreKeys, ctx.cfg.maxOneTimePreKeys);
-    const n = ctx.store.putBundle(a.user, a.device, identity, spk, otks, ctx.now());
+    const n = await ctx.store.putBundle(a.user, a.device, identity, spk, otks, ctx.now());
     ctx.log.info({ event: 'keys_put', user: a.user, device: a.device, oneTimePreKeys: n }, 'bundle published');
     return c.json({ oneTimePreKeys: n });
   });
@@ -36,8 +35,8 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     const a = c.get('auth');
     const body = await readJson(c, topUpBody, ctx.cfg.maxBodyBytes);
     const otks = parseOneTimePreKeys(body.oneTimePreKeys, ctx.cfg.maxOneTimePreKeys);
-    ctx.store.touchDevice(a.user, a.device, ctx.now());
-    const n = ctx.store.addOneTimePreKeys(a.user, a.device, otks, ctx.cfg.maxOneTimePreKeys);
+    await ctx.store.touchDevice(a.user, a.device, ctx.now());
+    const n = await ctx.store.addOneTimePreKeys(a.user, a.device, otks, ctx.cfg.maxOneTimePreKeys);
     return c.json({ oneTimePreKeys: n });
   });
 
@@ -46,27 +45,27 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     const body = await readJson(c, rotateBody, ctx.cfg.maxBodyBytes);
     await sodiumReady();
     const spk = signedPreKeyFromJson(body.signedPreKey);
-    const identity = ctx.store.getIdentity(a.user, a.device);
+    const identity = await ctx.store.getIdentity(a.user, a.device);
     if (!identity) throw new RelayError('not_found', 'no key bundle published for this device yet');
     verifySignedPreKey(identity, spk);
-    ctx.store.setSignedPreKey(a.user, a.device, spk);
+    await ctx.store.setSignedPreKey(a.user, a.device, spk);
     return c.json({});
   });
 
-  app.get('/v1/keys/count', auth, (c) => {
+  app.get('/v1/keys/count', auth, async (c) => {
     const a = c.get('auth');
-    return c.json({ oneTimePreKeys: ctx.store.countOneTimePreKeys(a.user, a.device) });
+    return c.json({ oneTimePreKeys: await ctx.store.countOneTimePreKeys(a.user, a.device) });
   });
 
   // Registered before /v1/keys/:username so `identity` is never read as a username.
-  app.get('/v1/keys/:username/identity', auth, (c) => {
+  app.get('/v1/keys/:username/identity', auth, async (c) => {
     const username = c.req.param('username').toLowerCase();
-    const devices = isUsername(username) ? ctx.store.listIdentities(username) : undefined;
+    const devices = isUsername(username) ? await ctx.store.listIdentities(username) : undefined;
     if (!devices) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
     return c.json({ username, devices: devices.map((d) => ({ deviceId: d.deviceId, identity: identityJson(d.identity) })) });
   });
 
-  app.get('/v1/keys/:username', auth, (c) => {
+  app.get('/v1/keys/:username', auth, async (c) => {
     const a = c.get('auth');
     const username = c.req.param('username').toLowerCase();
     // Each fetch hands out one-time prekeys, so without a limit any account could empty a
@@ -75,9 +74,10 @@ export function keyRoutes(ctx: RelayContext): Hono<Env> {
     // silent downgrade would weaken the first message (no one-time prekey in X3DH) with no sign
     // to the sender, and would make a bundle without one normal from an honest relay.
     if (isUsername(username)) {
-      takeAll([{ limiter: ctx.limits.bundles, key: a.user }, { limiter: ctx.limits.bundlesPerTarget, key: `${a.user}\0${username}` }], ctx.now());
+      // (Bucket keys are text in PostgreSQL, which takes no NUL: the pair is joined with ">".)
+      await ctx.charge([{ limit: 'bundles', key: a.user }, { limit: 'bundlesPerTarget', key: `${a.user}>${username}` }], ctx.now());
     }
-    const bundles = isUsername(username) ? ctx.store.takeBundles(username) : undefined;
+    const bundles = isUsername(username) ? await ctx.store.takeBundles(username) : undefined;
     if (!bundles) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
     for (const b of bundles) {
       if (b.remaining < ctx.cfg.preKeysLowThreshold) ctx.bus.publish({ kind: 'prekeys_low', user: username, device: b.deviceId, count: b.remaining });

@@ -20,7 +20,7 @@ export function messageRoutes(ctx: RelayContext): Hono<Env> {
     return c.json({ id: f.id, storedAt: new Date(r.storedAt).toISOString() });
   });
 
-  app.get('/v1/presence', auth, (c) => c.json({ online: ctx.presence.onlineUsers(c.get('auth').user) }));
+  app.get('/v1/presence', auth, async (c) => c.json({ online: await ctx.presence.onlineUsers(c.get('auth').user) }));
 
   return app;
 }

@@ -27,25 +27,25 @@ export class SqliteBlobIndex implements BlobIndex {
     };
   }
 
-  create(rec: BlobRecord): void {
+  async create(rec: BlobRecord): Promise<void> {
     this.write(() => {
       this.s.insert.run(rec.id, rec.owner, rec.size, rec.createdAt, rec.expiresAt);
       for (const r of rec.recipients) this.s.insertRecipient.run(rec.id, r);
     });
   }
 
-  get(id: string): BlobRecord | undefined {
+  async get(id: string): Promise<BlobRecord | undefined> {
     const r = this.s.get.get(id) as Row | undefined;
     if (!r) return undefined;
     const recipients = (this.s.recipients.all(id) as Row[]).map((x) => x.username as string);
     return { id: r.id, owner: r.owner, size: r.size, createdAt: r.created_at, expiresAt: r.expires_at, recipients };
   }
 
-  usage(owner: string): number {
+  async usage(owner: string): Promise<number> {
     return (this.s.usage.get(owner) as Row).bytes as number;
   }
 
-  ack(id: string, user: string): 'deleted' | 'kept' | 'not_recipient' {
+  async ack(id: string, user: string): Promise<'deleted' | 'kept' | 'not_recipient'> {
     return this.write(() => {
       if (this.s.deleteRecipient.run(id, user).changes === 0) return 'not_recipient' as const;
       if ((this.s.left.get(id) as Row).n > 0) return 'kept' as const;
@@ -54,15 +54,15 @@ export class SqliteBlobIndex implements BlobIndex {
     });
   }
 
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
     return this.write(() => this.s.delete.run(id).changes > 0);
   }
 
-  expire(now: number): string[] {
+  async expire(now: number): Promise<string[]> {
     return this.write(() => (this.s.expire.all(now) as Row[]).map((r) => r.id as string));
   }
 
-  existing(ids: string[]): Set<string> {
+  async existing(ids: string[]): Promise<Set<string>> {
     return new Set(ids.filter((id) => this.s.exists.get(id) !== undefined));
   }
 }

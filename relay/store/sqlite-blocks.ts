@@ -24,7 +24,8 @@ export class SqliteBlocks implements BlockIndex {
     };
   }
 
-  block(blocker: string, blocked: string, now: number, max: number): boolean {
+  // The work is done when called (as the rest of the SQLite store): the promises are settled.
+  async block(blocker: string, blocked: string, now: number, max: number): Promise<boolean> {
     return this.write(() => {
       if (this.s.has.get(blocker, blocked)) return true;
       if ((this.s.count.get(blocker) as Row).n >= max) return false;
@@ -33,15 +34,20 @@ export class SqliteBlocks implements BlockIndex {
     });
   }
 
-  unblock(blocker: string, blocked: string): void {
+  async unblock(blocker: string, blocked: string): Promise<void> {
     this.write(() => this.s.remove.run(blocker, blocked));
   }
 
-  list(blocker: string): string[] {
+  async list(blocker: string): Promise<string[]> {
     return (this.s.list.all(blocker) as Row[]).map((r) => r.blocked as string);
   }
 
-  blocks(recipient: string, sender: string): boolean {
+  async blocks(recipient: string, sender: string): Promise<boolean> {
+    return this.isBlocked(recipient, sender);
+  }
+
+  /** blocks() for the store's own synchronous commit path. */
+  isBlocked(recipient: string, sender: string): boolean {
     return this.s.has.get(recipient, sender) !== undefined;
   }
 }

@@ -51,11 +51,11 @@ export class SqliteCorrespondents implements CorrespondentIndex {
     this.written.clear();
   }
 
-  visibleTo(viewer: string, now: number): string[] {
+  async visibleTo(viewer: string, now: number): Promise<string[]> {
     return (this.s.visibleTo.all(viewer, now) as Row[]).map((x) => x.sender as string);
   }
 
-  audienceOf(user: string, now: number): string[] {
+  async audienceOf(user: string, now: number): Promise<string[]> {
     return (this.s.audienceOf.all(user, now) as Row[]).map((x) => x.recipient as string);
   }
 

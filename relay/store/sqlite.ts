@@ -1,5 +1,6 @@
 // The SQLite Store (better-sqlite3: synchronous, so one transaction never interleaves with another
-// in this process).
+// in this process). Each method does its work when called and answers with a settled promise
+// (store/types.ts): the interface is PostgreSQL's, the cost is one microtask per await.
 //
 // Durability. WAL journal; `synchronous` is an option:
 //  - FULL (default): every commit fsyncs the WAL, so a message acknowledged to its sender survives
@@ -9,7 +10,8 @@
 //    That survives kill -9 of the process (the OS still writes the WAL) but a power loss can lose
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
-import { isRetryable, RelayError } from '../errors.js';
+import { RelayError } from '../errors.js';
+import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
 import { ensureMeta, readMeta } from './meta.js';
@@ -32,9 +34,6 @@ export interface SqliteStoreOptions {
   /** Told about each database file whose mode was too open and has been narrowed to 0600. */
   onModeFixed?: (file: string, oldMode: number) => void;
 }
-
-/** Most expired messages named in one expiry notice (a notice is one queued frame). */
-const NOTICE_MAX_MESSAGES = 500;
 
 type Row = Record<string, any>;
 
@@ -179,20 +178,20 @@ class SqliteStore implements SqliteRelayStore {
     return (this.db.pragma('freelist_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
-  createUser(username: string, passwordHash: string, now: number): boolean {
+  async createUser(username: string, passwordHash: string, now: number): Promise<boolean> {
     return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1);
   }
 
-  getUser(username: string): UserRecord | undefined {
+  async getUser(username: string): Promise<UserRecord | undefined> {
     const r = this.s.getUser.get(username) as Row | undefined;
     return r && { username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at };
   }
 
-  touchDevice(user: string, device: number, now: number): void {
+  async touchDevice(user: string, device: number, now: number): Promise<void> {
     this.write(() => this.s.touchDevice.run(user, device, now));
   }
 
-  addDevice(user: string, device: number, now: number, maxDevices: number): boolean {
+  async addDevice(user: string, device: number, now: number, maxDevices: number): Promise<boolean> {
     return this.write(() => {
       if (this.s.deviceExists.get(user, device) !== undefined) return true;
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
@@ -201,11 +200,11 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  deviceExists(user: string, device: number): boolean {
+  async deviceExists(user: string, device: number): Promise<boolean> {
     return this.s.deviceExists.get(user, device) !== undefined;
   }
 
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean {
+  async createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): Promise<boolean> {
     return this.write(() =>
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
@@ -213,20 +212,20 @@ class SqliteStore implements SqliteRelayStore {
     );
   }
 
-  getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined {
+  async getSession(tokenHash: Uint8Array, now: number): Promise<SessionRecord | undefined> {
     const r = this.s.getSession.get(tokenHash, now) as Row | undefined;
     return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null };
   }
 
-  deleteSession(tokenHash: Uint8Array): void {
+  async deleteSession(tokenHash: Uint8Array): Promise<void> {
     this.write(() => this.s.deleteSession.run(tokenHash));
   }
 
-  deleteSessions(user: string): number {
+  async deleteSessions(user: string): Promise<number> {
     return this.write(() => this.s.deleteSessions.run(user).changes);
   }
 
-  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined {
+  async changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined> {
     return this.write(() => {
       if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
       const revoked = this.s.deleteSessions.run(user).changes;
@@ -235,44 +234,48 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number {
+  async putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): Promise<number> {
     return this.write(() => {
       this.s.touchDevice.run(user, device, now);
       this.s.setBundle.run(id.dhPublic, id.signPublic, id.signature, spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device);
       this.s.clearOtks.run(user, device);
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
-      return this.countOneTimePreKeys(user, device);
+      return this.otkCount(user, device);
     });
   }
 
-  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number {
+  async addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): Promise<number> {
     return this.write(() => {
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
-      const n = this.countOneTimePreKeys(user, device);
+      const n = this.otkCount(user, device);
       // Throwing inside the transaction rolls the whole upload back.
       if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
       return n;
     });
   }
 
-  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean {
+  async setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): Promise<boolean> {
     return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1);
   }
 
-  countOneTimePreKeys(user: string, device: number): number {
+  async countOneTimePreKeys(user: string, device: number): Promise<number> {
+    return this.otkCount(user, device);
+  }
+
+  private otkCount(user: string, device: number): number {
     return (this.s.countOtks.get(user, device) as Row).n as number;
   }
 
-  hasBundle(user: string, device: number): boolean {
+  async hasBundle(user: string, device: number): Promise<boolean> {
     return this.s.hasBundle.get(user, device) !== undefined;
   }
 
-  getIdentity(user: string, device: number): PublicIdentityBytes | undefined {
+  async getIdentity(user: string, device: number): Promise<PublicIdentityBytes | undefined> {
     const r = this.s.getIdentity.get(user, device) as Row | undefined;
     return r && { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) };
   }
 
-  listIdentities(username: string): { deviceId: number; identity: PublicIdentityBytes }[] | undefined {
+  async listIdentities(username: string): Promise<{ deviceId: number; identity: PublicIdentityBytes }[] | undefined> {
     if (this.s.userExists.get(username) === undefined) return undefined;
     return (this.s.bundleDevices.all(username) as Row[]).map((r) => ({
       deviceId: r.device_id,
@@ -280,7 +283,7 @@ class SqliteStore implements SqliteRelayStore {
     }));
   }
 
-  takeBundles(username: string): DeviceBundle[] | undefined {
+  async takeBundles(username: string): Promise<DeviceBundle[] | undefined> {
     // IMMEDIATE takes the write lock up front, so two relays (or the admin tool) sharing the file
     // cannot both read the same key before either deletes it.
     return this.write(() => {
@@ -293,17 +296,17 @@ class SqliteStore implements SqliteRelayStore {
           identity: { dhPublic: u8(r.identity_dh), signPublic: u8(r.identity_sign), signature: u8(r.identity_sig) },
           signedPreKey: { id: r.spk_id, createdAt: r.spk_created_at, publicKey: u8(r.spk_public), signature: u8(r.spk_sig) },
           oneTimePreKey: k ? { id: k.key_id, publicKey: u8(k.public_key) } : null,
-          remaining: this.countOneTimePreKeys(username, r.device_id),
+          remaining: this.otkCount(username, r.device_id),
         };
       });
     });
   }
 
-  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[] {
-    return this.commitBatch([], reqs, now, limits).results;
+  async submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<SubmitResult[]> {
+    return (await this.commitBatch([], reqs, now, limits)).results;
   }
 
-  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] } {
+  async commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<{ acked: number; results: SubmitResult[] }> {
     try {
       return this.write(() => {
         // Acks first: a recipient that acked frees its quota for the sends of the same turn.
@@ -312,17 +315,8 @@ class SqliteStore implements SqliteRelayStore {
         // count/sum scan is the expensive part of a send, and inside one transaction nothing else
         // changes it.
         const usage = new Map<string, { n: number; bytes: number }>();
-        // Per stream, the recipients of a send refused earlier in this batch (SubmitRequest.stream).
-        const refused = new Set<string>();
-        const streamKeys = (r: SubmitRequest): string[] => r.to.map((a) => `${r.stream}\0${a.user}\0${a.device}`);
-        const results = reqs.map((r): SubmitResult => {
-          if (r.stream === undefined) return this.submitOne(r, now, limits, usage);
-          const keys = streamKeys(r);
-          if (keys.some((k) => refused.has(k))) return fail('out_of_order', 'an earlier send to the same recipient on this connection was refused; resend it first');
-          const res = this.submitOne(r, now, limits, usage);
-          if (!res.ok && isRetryable(res.error.code)) for (const k of keys) refused.add(k);
-          return res;
-        });
+        const holds = new StreamHolds();
+        const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, usage)));
         return { acked, results };
       });
     } catch (e) {
@@ -335,7 +329,7 @@ class SqliteStore implements SqliteRelayStore {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
     // Below the disk's headroom only what is already stored is answered (above); acks still commit.
-    if (limits.storageFull) return fail('storage_full', "the relay's disk is full: no new messages are stored until its operator frees space");
+    if (limits.storageFull) return storageFull();
     // The stale-epoch fence: a group message for an epoch older than one already stored for its
     // group comes from a member that has not applied a change the others have (a removal above
     // all), and would reach whom that change took out. Defence in depth: the client syncs before
@@ -343,16 +337,16 @@ class SqliteStore implements SqliteRelayStore {
     // synced and is still behind passes with `synced`.
     if (r.fence && !r.fence.synced) {
       const f = this.s.fence.get(Buffer.from(r.fence.groupId)) as Row | undefined;
-      if (f && r.fence.epoch < f.epoch) return fail('stale_epoch', `group epoch ${r.fence.epoch} is older than epoch ${f.epoch} already seen for this group`);
+      if (f && r.fence.epoch < f.epoch) return staleEpoch(r.fence.epoch, f.epoch);
     }
     const named = uniqueAddresses(r.to);
     for (const to of named) {
       if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
-      if (this.s.userExists.get(to.user) === undefined) return fail('unknown_user', `unknown user: ${to.user}`);
-      return fail('unknown_device', `unknown device: ${to.user}/${to.device}`);
+      if (this.s.userExists.get(to.user) === undefined) return unknownUser(to.user);
+      return unknownDevice(to);
     }
     // Recipients who block the sender get nothing; the sender is answered as for any send.
-    const recipients = named.filter((to) => !this.blocks.blocks(to.user, r.sender.user));
+    const recipients = named.filter((to) => !this.blocks.isBlocked(to.user, r.sender.user));
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
       let q = usage.get(k);
@@ -365,8 +359,7 @@ class SqliteStore implements SqliteRelayStore {
     });
     for (const [i, q] of queues.entries()) {
       if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) {
-        const to = recipients[i]!;
-        return fail('queue_full', `queue full for ${to.user}/${to.device}`);
+        return queueFull(recipients[i]!);
       }
     }
     for (const q of queues) {
@@ -384,7 +377,7 @@ class SqliteStore implements SqliteRelayStore {
     return { ok: true, duplicate: false, storedAt: now, recipients, deliveryIds, ...(revealedTo.length > 0 ? { revealedTo } : {}) };
   }
 
-  ackBatch(acks: AckRequest[]): number {
+  async ackBatch(acks: AckRequest[]): Promise<number> {
     return this.write(() => this.ackAll(acks));
   }
 
@@ -399,26 +392,19 @@ class SqliteStore implements SqliteRelayStore {
     return n;
   }
 
-  queuedFor(to: Address): number {
+  async queuedFor(to: Address): Promise<number> {
     return (this.s.queueUsage.get(to.user, to.device) as Row).n as number;
   }
 
-  pending(to: Address, afterId: number, limit: number): QueuedMessage[] {
-    return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => ({
-      deliveryId: r.id,
-      kind: r.kind,
-      clientId: r.client_id,
-      from: { user: r.sender, device: r.sender_device },
-      body: u8(r.body),
-      storedAt: r.stored_at,
-    }));
+  async pending(to: Address, afterId: number, limit: number): Promise<QueuedMessage[]> {
+    return (this.s.pending.all(to.user, to.device, afterId, limit) as Row[]).map((r) => queuedMessage(r.id, r as QueuedRow));
   }
 
-  expiryPreview(now: number): ExpiryPreview {
+  async expiryPreview(now: number): Promise<ExpiryPreview> {
     const sessions = this.s.countSessions.get(now) as Row;
     const high = this.s.clockHigh.get() as Row | undefined;
     return {
-      queued: this.queueDepth(),
+      queued: (this.s.queueDepth.get() as Row).n as number,
       expiring: (this.s.countExpiring.get(now) as Row).n as number,
       sessions: sessions.n as number,
       expiringSessions: sessions.expiring as number,
@@ -426,7 +412,7 @@ class SqliteStore implements SqliteRelayStore {
     };
   }
 
-  sweep(now: number, ttlMs: number): SweepResult {
+  async sweep(now: number, ttlMs: number): Promise<SweepResult> {
     return this.write(() => {
       const notices = this.queueExpiryNotices(now, ttlMs);
       const messages = this.s.expireMessages.run(now).changes + this.s.orphanMessages.run().changes;
@@ -456,8 +442,8 @@ class SqliteStore implements SqliteRelayStore {
     for (const { to, items } of bySender.values()) {
       if (this.s.deviceExists.get(to.user, to.device) === undefined) continue; // the sender's account is gone
       for (let i = 0; i < items.length; i += NOTICE_MAX_MESSAGES) {
-        const chunk = items.slice(i, i + NOTICE_MAX_MESSAGES).map((x) => ({ id: x.id, to: x.to, sentAt: new Date(x.storedAt).toISOString() }));
-        const body = Buffer.from(JSON.stringify(chunk));
+        const chunk = items.slice(i, i + NOTICE_MAX_MESSAGES);
+        const body = noticeBody(chunk);
         const id = this.s.insertNotice.run(body, now, now + ttlMs).lastInsertRowid;
         const deliveryId = Number(this.s.insertDelivery.run(id, to.user, to.device, body.length).lastInsertRowid);
         notices.push({ to, deliveryId, messages: chunk.length });
@@ -466,21 +452,21 @@ class SqliteStore implements SqliteRelayStore {
     return notices;
   }
 
-  queueDepth(): number {
+  async queueDepth(): Promise<number> {
     return (this.s.queueDepth.get() as Row).n as number;
   }
 
-  listUsers(): (UserRecord & { devices: number; queued: number })[] {
+  async listUsers(): Promise<(UserRecord & { devices: number; queued: number })[]> {
     return (this.s.listUsers.all() as Row[]).map((r) => ({
       username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, bannedAt: r.banned_at, devices: r.devices, queued: r.queued,
     }));
   }
 
-  setBanned(username: string, bannedAt: number | null): boolean {
+  async setBanned(username: string, bannedAt: number | null): Promise<boolean> {
     return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1);
   }
 
-  deleteUser(username: string): boolean {
+  async deleteUser(username: string): Promise<boolean> {
     return this.write(() => {
       const gone = this.s.deleteUser.run(username).changes === 1;
       if (gone) {
@@ -492,24 +478,11 @@ class SqliteStore implements SqliteRelayStore {
     });
   }
 
-  close(): void {
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-function fail(code: 'unknown_user' | 'unknown_device' | 'queue_full' | 'storage_full' | 'out_of_order' | 'stale_epoch', message: string): SubmitResult {
-  return { ok: false, error: new RelayError(code, message) };
-}
-
-function uniqueAddresses(to: Address[]): Address[] {
-  const seen = new Set<string>();
-  const out: Address[] = [];
-  for (const a of to) {
-    const k = `${a.user}\0${a.device}`;
-    if (!seen.has(k)) {
-      seen.add(k);
-      out.push(a);
-    }
-  }
-  return out;
 }

@@ -1,6 +1,11 @@
-// The storage interface every relay handler talks to. SQLite implements it today (sqlite.ts); a
-// PostgreSQL implementation can replace it without touching a handler, as long as each method
-// keeps its atomicity promise (written beside it).
+// The storage interface every relay handler talks to: SQLite (sqlite.ts, one node) and PostgreSQL
+// (postgres/, many nodes) implement it. Each method keeps the atomicity promise written beside it
+// on either engine; the store unit tests run against both (store.test.ts).
+//
+// Every method answers with a promise, because PostgreSQL is a round trip away. SQLite answers at
+// once (better-sqlite3 is synchronous): its methods do the work when called and return a settled
+// promise, so awaiting one costs a microtask, and the hot path (one commitBatch per event-loop
+// turn, one pending() per page of 100) awaits a handful per turn, not one per message.
 import type { RelayError } from '../errors.js';
 
 export interface Address {
@@ -142,126 +147,131 @@ export interface BlobRecord {
   recipients: string[];
 }
 
-/** Blob metadata (relay/blobs/ keeps the files). Each method is one transaction. */
 /**
  * Who has sent whom a message, for presence: a user's presence is visible to the accounts it has
  * sent a message to within the message TTL, and to nobody else.
  */
 export interface CorrespondentIndex {
-  /** Notes that `sender` sent to `recipients` (inside the submit transaction); returns those it is new for. */
-  record(sender: string, recipients: string[], now: number, expiresAt: number): string[];
   /** The accounts whose presence `viewer` may see. */
-  visibleTo(viewer: string, now: number): string[];
+  visibleTo(viewer: string, now: number): Promise<string[]>;
   /** The accounts that may see `user`'s presence. */
-  audienceOf(user: string, now: number): string[];
+  audienceOf(user: string, now: number): Promise<string[]>;
 }
 
+/** Blob metadata (relay/blobs/ keeps the files). Each method is one transaction. */
 export interface BlobIndex {
-  create(rec: BlobRecord): void;
-  get(id: string): BlobRecord | undefined;
+  create(rec: BlobRecord): Promise<void>;
+  get(id: string): Promise<BlobRecord | undefined>;
   /** Bytes of blobs the account owns. */
-  usage(owner: string): number;
+  usage(owner: string): Promise<number>;
   /**
    * A recipient is done with the blob. 'deleted' when it was the last one (the row is gone and
    * the caller removes the file), 'kept' when others still wait, 'not_recipient' otherwise.
    */
-  ack(id: string, user: string): 'deleted' | 'kept' | 'not_recipient';
-  delete(id: string): boolean;
+  ack(id: string, user: string): Promise<'deleted' | 'kept' | 'not_recipient'>;
+  delete(id: string): Promise<boolean>;
   /** Deletes expired rows and returns their ids (the caller removes the files). */
-  expire(now: number): string[];
+  expire(now: number): Promise<string[]>;
   /** Whether a row exists for each id (orphan-file clean-up). */
-  existing(ids: string[]): Set<string>;
+  existing(ids: string[]): Promise<Set<string>>;
 }
 
 export interface Store {
   /** This database's id, made once (relay/store/meta.ts); clients remember it. */
   readonly relayId: string;
   /** false when the (already case-folded) name exists. */
-  createUser(username: string, passwordHash: string, now: number): boolean;
-  getUser(username: string): UserRecord | undefined;
+  createUser(username: string, passwordHash: string, now: number): Promise<boolean>;
+  getUser(username: string): Promise<UserRecord | undefined>;
   /** Records that a device of the account exists (first login); idempotent. */
-  touchDevice(user: string, device: number, now: number): void;
+  touchDevice(user: string, device: number, now: number): Promise<void>;
   /**
    * Like touchDevice, but refuses (false) a device the account does not have yet when it already
    * has `maxDevices`. Counting and adding are one transaction, so concurrent logins (on any node)
    * cannot pass the cap together.
    */
-  addDevice(user: string, device: number, now: number, maxDevices: number): boolean;
-  deviceExists(user: string, device: number): boolean;
+  addDevice(user: string, device: number, now: number, maxDevices: number): Promise<boolean>;
+  deviceExists(user: string, device: number): Promise<boolean>;
 
   /**
    * Stores a login. With `passwordHash` (the hash the password was verified against), only while
    * the account's hash is still that one: a login verified against the old password while a
    * password change committed is refused (false), not left valid after the change.
    */
-  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): boolean;
+  createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): Promise<boolean>;
   /** The live session for a token hash, or undefined when unknown or expired. */
-  getSession(tokenHash: Uint8Array, now: number): SessionRecord | undefined;
-  deleteSession(tokenHash: Uint8Array): void;
+  getSession(tokenHash: Uint8Array, now: number): Promise<SessionRecord | undefined>;
+  deleteSession(tokenHash: Uint8Array): Promise<void>;
   /** Revokes every token of the account; returns how many there were. */
-  deleteSessions(user: string): number;
+  deleteSessions(user: string): Promise<number>;
   /**
    * Replaces the password hash, revokes every token of the account and stores `session` (the
    * caller's new login), in one transaction, only while the hash is still `oldHash` (the one the
    * old password was verified against; two concurrent changes cannot both win). Returns the
    * number of tokens revoked, or undefined when the hash had changed (nothing done).
    */
-  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): number | undefined;
+  changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined>;
 
   /** Replaces the device's whole bundle (identity, signed prekey, all one-time prekeys), atomically. */
-  putBundle(user: string, device: number, identity: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): number;
+  putBundle(user: string, device: number, identity: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): Promise<number>;
   /** Adds one-time prekeys (same id replaces); refuses when the total would pass `max`. Returns the count. */
-  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): number;
+  addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): Promise<number>;
   /** false when the device has no bundle yet. */
-  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): boolean;
-  countOneTimePreKeys(user: string, device: number): number;
-  hasBundle(user: string, device: number): boolean;
+  setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): Promise<boolean>;
+  countOneTimePreKeys(user: string, device: number): Promise<number>;
+  hasBundle(user: string, device: number): Promise<boolean>;
   /** The device's published public identity (to check a signed-prekey rotation against). */
-  getIdentity(user: string, device: number): PublicIdentityBytes | undefined;
+  getIdentity(user: string, device: number): Promise<PublicIdentityBytes | undefined>;
   /**
    * Every device's bundle of `username`, each with at most one one-time prekey that is deleted in
    * the same transaction (so no key is ever handed out twice). undefined = no such user.
    */
-  takeBundles(username: string): DeviceBundle[] | undefined;
+  takeBundles(username: string): Promise<DeviceBundle[] | undefined>;
   /**
    * Every device's public identity of `username`, consuming nothing: what a client checks before
    * each send to notice a changed key without spending a one-time prekey. undefined = no such user.
    */
-  listIdentities(username: string): { deviceId: number; identity: PublicIdentityBytes }[] | undefined;
+  listIdentities(username: string): Promise<{ deviceId: number; identity: PublicIdentityBytes }[] | undefined>;
 
   /**
    * Stores a batch of submissions in ONE transaction and commits before returning: each result is
    * durable when this returns. Dedup, recipient checks and quotas are decided inside it.
    */
-  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): SubmitResult[];
+  submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<SubmitResult[]>;
   /** Deletes deliveries acknowledged by their recipient (and bodies no one else waits for). */
-  ackBatch(acks: AckRequest[]): number;
+  ackBatch(acks: AckRequest[]): Promise<number>;
   /**
    * ackBatch then submitBatch in ONE transaction (one commit, one fsync, for everything that
    * arrived in an event-loop turn). Returns the number of deliveries deleted and the submit results.
    */
-  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): { acked: number; results: SubmitResult[] };
+  commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<{ acked: number; results: SubmitResult[] }>;
   /** How many deliveries are queued for a device (told in its `hello`). */
-  queuedFor(to: Address): number;
-  /** Queued messages of a device with delivery id > afterId, in order. */
-  pending(to: Address, afterId: number, limit: number): QueuedMessage[];
+  queuedFor(to: Address): Promise<number>;
+  /**
+   * Queued messages of a device with delivery id > afterId, in order. A device's delivery ids
+   * increase in commit order (whichever node commits): a reader that has seen id N never finds a
+   * smaller id committed later, which is what lets a connection keep a cursor (relay/ws/).
+   */
+  pending(to: Address, afterId: number, limit: number): Promise<QueuedMessage[]>;
 
   /** What sweep(now) would delete, and the clock of the last sweep (a jump shows as a gap). */
-  expiryPreview(now: number): ExpiryPreview;
+  expiryPreview(now: number): Promise<ExpiryPreview>;
   /**
    * Deletes expired messages, dedup records and sessions, and records `now` as the last sweep's
    * clock, in one transaction. Each sender device with an undelivered expired message first gets
    * an expiry notice in its queue (kept for `noticeTtlMs`).
    */
-  sweep(now: number, noticeTtlMs: number): SweepResult;
+  sweep(now: number, noticeTtlMs: number): Promise<SweepResult>;
   /** Total queued deliveries (a metric). */
-  queueDepth(): number;
+  queueDepth(): Promise<number>;
 
   // Operator actions (fastchat relay users ...).
-  listUsers(): (UserRecord & { devices: number; queued: number })[];
-  setBanned(username: string, bannedAt: number | null): boolean;
+  listUsers(): Promise<(UserRecord & { devices: number; queued: number })[]>;
+  setBanned(username: string, bannedAt: number | null): Promise<boolean>;
   /** Deletes the account with its devices, keys, sessions and queued messages. */
-  deleteUser(username: string): boolean;
+  deleteUser(username: string): Promise<boolean>;
+
+  /** Answers when the database does (for /healthz); rejects when it cannot be reached. */
+  ping(): Promise<void>;
 
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
@@ -269,7 +279,7 @@ export interface Store {
   /** Who has sent whom a message (presence). */
   readonly correspondents: CorrespondentIndex;
 
-  close(): void;
+  close(): Promise<void>;
 }
 
 export type { RelayError };
@@ -277,9 +287,9 @@ export type { RelayError };
 /** Whom each account refuses messages from (docs/RELAY.md "Blocks"). */
 export interface BlockIndex {
   /** Adds a block; false when the blocker already has `max` (nothing added). Idempotent. */
-  block(blocker: string, blocked: string, now: number, max: number): boolean;
-  unblock(blocker: string, blocked: string): void;
-  list(blocker: string): string[];
+  block(blocker: string, blocked: string, now: number, max: number): Promise<boolean>;
+  unblock(blocker: string, blocked: string): Promise<void>;
+  list(blocker: string): Promise<string[]>;
   /** Whether `recipient` blocks messages from `sender`. */
-  blocks(recipient: string, sender: string): boolean;
+  blocks(recipient: string, sender: string): Promise<boolean>;
 }

@@ -32,23 +32,26 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
     socket.on('error', () => {});
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {}); // e.g. 1009 from maxPayload: ws closes the socket itself
-      let auth;
-      try {
-        // The token travels only in the Authorization header: a URL is written to proxy and
-        // access logs, so a `?token=` is refused even when it is valid (docs/RELAY.md).
-        if (url.searchParams.has('token')) throw new RelayError('unauthorized', 'a token in the url is not accepted; send it as Authorization: Bearer');
-        auth = authenticate(ctx, bearer(req.headers.authorization));
-      } catch (e) {
-        const err = toRelayError(e);
-        ctx.metrics.rejects.inc({ code: err.code });
-        ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
-        ws.close(wsCloseCode(err.code) ?? CLOSE.unauthorized, err.code);
-        return;
-      }
-      const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device);
-      ws.on('close', () => hub.remove(conn));
-      hub.add(conn);
-      conn.start();
+      void (async () => {
+        let auth;
+        try {
+          // The token travels only in the Authorization header: a URL is written to proxy and
+          // access logs, so a `?token=` is refused even when it is valid (docs/RELAY.md).
+          if (url.searchParams.has('token')) throw new RelayError('unauthorized', 'a token in the url is not accepted; send it as Authorization: Bearer');
+          auth = await authenticate(ctx, bearer(req.headers.authorization));
+        } catch (e) {
+          const err = toRelayError(e);
+          ctx.metrics.rejects.inc({ code: err.code });
+          ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
+          ws.close(wsCloseCode(err.code) ?? CLOSE.unauthorized, err.code);
+          return;
+        }
+        if (ws.readyState !== ws.OPEN) return; // the peer left while its token was looked up
+        const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device);
+        ws.on('close', () => hub.remove(conn));
+        hub.add(conn);
+        await conn.start(hub.ready(conn.addr.user));
+      })();
     });
   });
 
@@ -57,7 +60,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
   }, ctx.cfg.wsPingIntervalMs);
   // Revocations made through this relay close sockets at once (the sessions_revoked bus event);
   // this catches bans and deletions made by another process on the database, and expiry.
-  const recheck = setInterval(() => hub.recheckAuth(), ctx.cfg.authRecheckMs);
+  const recheck = setInterval(() => void hub.recheckAuth(), ctx.cfg.authRecheckMs);
   ping.unref();
   recheck.unref();
 

@@ -17,13 +17,15 @@ import { chargeSend, toSubmitRequest } from '../delivery/send.js';
 import { CLOSE, isRetryable, RelayError, toRelayError } from '../errors.js';
 import { OrderGate } from './order-gate.js';
 import { clientFrame, describeIssue } from '../schemas.js';
-import type { Committed } from '../delivery/submitter.js';
-import type { Address } from '../store/index.js';
+import { errInfo, type Committed } from '../delivery/submitter.js';
+import type { Address, QueuedMessage } from '../store/index.js';
 import type { WriteBatch } from './writes.js';
 import { encodeBase64url } from '../wire/base64url.js';
 import { expiredFrame, messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
 
 const DRAIN_POLL_MS = 20;
+/** After a failed read of the store, the pump tries again this much later. */
+const STORE_RETRY_MS = 1000;
 let streams = 0;
 
 export class Connection {
@@ -32,13 +34,21 @@ export class Connection {
   private drainedSent = false;
   /** The cursor is at the last delivery committed for this device: offers may be pushed directly. */
   private live = false;
+  /** The hello went out: pushing may begin. */
+  private started = false;
   private pumpScheduled = false;
+  /** A read of the store is in flight; `again`: something was committed for us meanwhile. */
+  private reading = false;
+  private again = false;
   private drainTimer: NodeJS.Timeout | null = null;
   private badFrames = 0;
   /** Per-recipient order of this connection's sends across refusals. */
   private readonly order = new OrderGate();
-  /** Names this connection's sends to the store (SubmitRequest.stream). */
-  private readonly stream = ++streams;
+  /** Names this connection: its sends to the store (SubmitRequest.stream), and on the bus. */
+  readonly id = ++streams;
+  private readonly stream = this.id;
+  /** When it opened (the newer of two connections of one device wins, also across nodes). */
+  readonly openedAt: number;
   private alive = true;
   closed = false;
 
@@ -51,21 +61,34 @@ export class Connection {
     device: number,
   ) {
     this.addr = { user, device };
+    this.openedAt = ctx.now();
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
     });
   }
 
-  start(): void {
-    this.send({
-      type: 'hello',
-      user: this.addr.user,
-      device: this.addr.device,
-      oneTimePreKeys: this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device),
-      // So a client that stops before `drained` can say how much it left behind.
-      queued: this.ctx.store.queuedFor(this.addr),
-    });
+  /**
+   * Says hello, then pushes the queue. Nothing is pushed before the hello, and nothing is read
+   * before `ready` (the bus carries this user's events to this node from then on, so a commit on
+   * another node after the first read is heard).
+   */
+  async start(ready: Promise<void> = Promise.resolve()): Promise<void> {
+    let oneTimePreKeys: number;
+    let queued: number;
+    try {
+      await ready;
+      [oneTimePreKeys, queued] = await Promise.all([this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device), this.ctx.store.queuedFor(this.addr)]);
+    } catch (e) {
+      this.ctx.log.error({ err: errInfo(e) }, 'connection start failed');
+      this.sendError(new RelayError('internal', 'the relay cannot read its store right now'));
+      this.close(CLOSE.tryAgainLater, 'store unavailable');
+      return;
+    }
+    if (this.closed) return;
+    // So a client that stops before `drained` can say how much it left behind.
+    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys, queued });
+    this.started = true;
     this.pump();
   }
 
@@ -104,8 +127,11 @@ export class Connection {
    * the socket has room; otherwise (false) it is left in the store for the next read.
    */
   offer(m: Committed, sentAt: string): boolean {
-    if (!this.live || this.closed || this.ws.readyState !== this.ws.OPEN || m.deliveryId <= this.cursor || this.overHighWater()) {
+    if (m.deliveryId <= this.cursor) return false; // a read of the store already pushed it
+    if (!this.live || this.closed || this.ws.readyState !== this.ws.OPEN || this.overHighWater()) {
       this.live = false;
+      // A read in flight may have started before this commit: it must be followed by another.
+      if (this.reading) this.again = true;
       return false;
     }
     this.sendText(messageFrame(m.deliveryId, m.clientId, m.from.user, m.from.device, m.body, sentAt));
@@ -123,30 +149,51 @@ export class Connection {
   pump(): void {
     // Until that read has run, the store may hold messages before any new offer.
     this.live = false;
-    if (this.closed || this.pumpScheduled || this.drainTimer) return;
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    if (this.closed || !this.started || this.pumpScheduled || this.drainTimer) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
-      this.pumpNow();
+      void this.pumpPage();
     });
   }
 
-  private pumpNow(): void {
-    this.writes.run(() => this.pumpPage());
+  /**
+   * Reads one page after the cursor and pushes it. The read is asynchronous (store/types.ts), so
+   * a commit for this device can land while it is in flight; such a commit's offer or bus event
+   * sets `again`, and the page is followed by another read before the connection goes live.
+   */
+  private async pumpPage(): Promise<void> {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.reading = true;
+    this.again = false;
+    let batch;
+    try {
+      batch = await this.ctx.store.pending(this.addr, this.cursor, this.ctx.cfg.pushBatch);
+    } catch (e) {
+      // The store is unreachable (a database restart): nothing is lost, the queue stays where it
+      // is; try again shortly.
+      this.reading = false;
+      this.ctx.log.warn({ err: errInfo(e) }, 'queue read failed, retrying');
+      this.retryLater(STORE_RETRY_MS);
+      return;
+    }
+    this.reading = false;
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.writes.run(() => this.pushPage(batch));
   }
 
-  private pumpPage(): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    const batch = this.ctx.store.pending(this.addr, this.cursor, this.ctx.cfg.pushBatch);
+  private pushPage(batch: QueuedMessage[]): void {
     let sent = 0;
     for (const m of batch) {
+      if (m.deliveryId <= this.cursor) continue; // pushed live while the read was in flight
       // Checked before every frame: at most one frame above the high-water mark is ever buffered.
       if (this.overHighWater()) {
         this.ctx.metrics.pushed.inc(sent);
-        this.drainTimer = setTimeout(() => {
-          this.drainTimer = null;
-          this.pumpNow();
-        }, DRAIN_POLL_MS);
+        this.retryLater(DRAIN_POLL_MS);
         return;
       }
       this.sendText(
@@ -158,16 +205,25 @@ export class Connection {
       sent++;
     }
     this.ctx.metrics.pushed.inc(sent);
-    if (batch.length === this.ctx.cfg.pushBatch) {
-      this.pump(); // more to read: yield to other connections first
+    if (batch.length === this.ctx.cfg.pushBatch || this.again) {
+      this.pump(); // more to read, or committed during the read: yield to other connections first
       return;
     }
     if (!this.drainedSent) {
       this.drainedSent = true;
       this.send({ type: 'drained' });
     }
-    // Everything committed so far is pushed, and the pump runs on the event loop, between commits.
+    // Everything committed before the read is pushed, and nothing was committed for this device
+    // since it began (no offer or bus event came in between).
     this.live = true;
+  }
+
+  private retryLater(ms: number): void {
+    if (this.closed || this.drainTimer) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      void this.pumpPage();
+    }, ms);
   }
 
   /** More than wsHighWaterBytes are waiting for the kernel (corked frames are handed over first). */

@@ -1,10 +1,12 @@
-// All open connections of this relay, one per device: a newer connection of the same device
+// All open connections of this relay node, one per device: a newer connection of the same device
 // replaces the older one (closed with 4002), because two readers acking the same queue would
-// race. Listens on the bus for queued messages, presence changes and low prekeys.
-import type { Bus, BusEvent } from '../bus.js';
+// race — also when the two are on different nodes (device_connected on the bus: the newer wins
+// on both). Listens on the bus for queued messages, presence changes, revocations and low prekeys.
+import type { Bus, BusMessage } from '../bus/index.js';
 import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
-import type { Committed } from '../delivery/submitter.js';
+import { errInfo, type Committed } from '../delivery/submitter.js';
+import { ClusterPresence } from './cluster.js';
 import type { Connection } from './connection.js';
 import { WriteBatch } from './writes.js';
 
@@ -12,26 +14,51 @@ export class Hub {
   /** Coalesces socket writes of one commit or one backlog page (see writes.ts). */
   readonly writes = new WriteBatch();
   private readonly conns = new Map<string, Connection>();
-  /** Connected device count per user: presence is per user. */
-  private readonly users = new Map<string, number>();
+  /** The connections of each connected user: presence is per user. */
+  private readonly users = new Map<string, Set<Connection>>();
+  /** Per user: the bus has registered our interest (resolved), so its events reach this node. */
+  private readonly watching = new Map<string, Promise<void>>();
   private readonly unsubscribe: () => void;
+  /** Presence announcements still looking up their audience, per user (announce()). */
+  private readonly announcing = new Map<string, Promise<void>>();
+  private readonly cluster: ClusterPresence;
 
-  constructor(private readonly ctx: RelayContext, bus: Bus) {
+  constructor(
+    private readonly ctx: RelayContext,
+    private readonly bus: Bus,
+  ) {
+    this.cluster = new ClusterPresence({
+      bus,
+      localUsers: () => this.users.keys(),
+      isLocal: (u) => this.users.has(u),
+      changed: (u, online) => this.tellAudience(u, online),
+      heartbeatMs: ctx.cfg.clusterHeartbeatMs,
+    });
     this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
+    ctx.metrics.busUp.set(bus.status() === 'down' ? 0 : 1);
   }
 
   add(c: Connection): void {
     const key = keyOf(c.addr.user, c.addr.device);
     const old = this.conns.get(key);
     this.conns.set(key, c);
-    if (old) {
-      old.close(CLOSE.replaced, 'replaced');
-    } else {
-      const n = (this.users.get(c.addr.user) ?? 0) + 1;
-      this.users.set(c.addr.user, n);
-      if (n === 1) this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: true });
+    let mine = this.users.get(c.addr.user);
+    if (!mine) {
+      this.users.set(c.addr.user, (mine = new Set()));
+      this.watching.set(c.addr.user, this.bus.watch(c.addr.user));
     }
+    mine.add(c);
+    if (old) {
+      mine.delete(old);
+      old.close(CLOSE.replaced, 'replaced');
+    } else if (mine.size === 1) this.announce(c.addr.user, true);
+    this.bus.publish({ kind: 'device_connected', user: c.addr.user, device: c.addr.device, node: this.bus.node, conn: c.id, at: c.openedAt });
     this.ctx.metrics.connections.set(this.conns.size);
+  }
+
+  /** Resolves once events about `user` reach this node (Connection.start waits for it). */
+  ready(user: string): Promise<void> {
+    return this.watching.get(user) ?? Promise.resolve();
   }
 
   remove(c: Connection): void {
@@ -39,11 +66,14 @@ export class Hub {
     const key = keyOf(c.addr.user, c.addr.device);
     if (this.conns.get(key) !== c) return; // already replaced
     this.conns.delete(key);
-    const n = (this.users.get(c.addr.user) ?? 1) - 1;
-    if (n <= 0) {
+    const mine = this.users.get(c.addr.user);
+    mine?.delete(c);
+    if (mine?.size === 0) {
       this.users.delete(c.addr.user);
-      this.ctx.bus.publish({ kind: 'presence', user: c.addr.user, online: false });
-    } else this.users.set(c.addr.user, n);
+      this.watching.delete(c.addr.user);
+      this.bus.unwatch(c.addr.user);
+      this.announce(c.addr.user, false);
+    }
     this.ctx.metrics.connections.set(this.conns.size);
   }
 
@@ -68,18 +98,50 @@ export class Hub {
     if (pushed > 0) this.ctx.metrics.pushed.inc(pushed);
   }
 
-  /** Who `viewer` may see online: those who have sent it a message, and itself. */
-  onlineUsers(viewer: string): string[] {
-    const visible = new Set(this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));
+  /** Who `viewer` may see online, on any node: those who have sent it a message, and itself. */
+  async onlineUsers(viewer: string): Promise<string[]> {
+    const visible = new Set(await this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));
     visible.add(viewer);
-    return [...visible].filter((u) => this.users.has(u)).sort();
+    return [...visible].filter((u) => this.cluster.online(u)).sort();
+  }
+
+  /**
+   * Tells the bus that `user`'s first device connected here or its last one here left, with its
+   * audience (the accounts that may see it, store/types.ts CorrespondentIndex) looked up once here
+   * rather than by every listener. Announcements of one user go out in the order they were made.
+   */
+  private announce(user: string, online: boolean): void {
+    const prev = this.announcing.get(user) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.ctx.store.correspondents.audienceOf(user, this.ctx.now()))
+      .then(
+        (audience) => this.bus.publish({ kind: 'presence', user, online, audience, node: this.bus.node }),
+        (e: unknown) => this.ctx.log.warn({ err: errInfo(e) }, 'presence not announced: the store did not answer'),
+      )
+      .finally(() => {
+        if (this.announcing.get(user) === next) this.announcing.delete(user);
+      });
+    this.announcing.set(user, next);
+  }
+
+  /** The presence frame to the audience members connected here (only those: THREAT_MODEL "Presence"). */
+  private sendPresence(user: string, online: boolean, audience: Iterable<string>): void {
+    for (const viewer of audience) for (const c of this.users.get(viewer) ?? []) c.send({ type: 'presence', user, online });
+  }
+
+  /** A change learnt without an audience (a node expired, a resync): looked up here. */
+  private tellAudience(user: string, online: boolean): void {
+    this.ctx.store.correspondents.audienceOf(user, this.ctx.now()).then(
+      (audience) => this.sendPresence(user, online, audience),
+      (e: unknown) => this.ctx.log.warn({ err: errInfo(e) }, 'presence not told: the store did not answer'),
+    );
   }
 
   all(): Connection[] {
     return [...this.conns.values()];
   }
 
-  private onEvent(e: BusEvent): void {
+  private onEvent(e: BusMessage): void {
     switch (e.kind) {
       case 'queued':
         this.conns.get(keyOf(e.user, e.device))?.queued(e.upTo);
@@ -88,39 +150,68 @@ export class Hub {
         this.conns.get(keyOf(e.user, e.device))?.send({ type: 'prekeys_low', oneTimePreKeys: e.count });
         return;
       case 'sessions_revoked':
-        this.recheckAuth(e.user);
+        void this.recheckAuth(e.user);
         return;
-      case 'presence': {
-        // Only the users `e.user` has sent a message to hear it (docs/THREAT_MODEL.md "Presence").
-        const audience = new Set(this.ctx.store.correspondents.audienceOf(e.user, this.ctx.now()));
-        if (audience.size === 0) return;
-        for (const c of this.conns.values()) if (audience.has(c.addr.user)) c.send({ type: 'presence', user: e.user, online: e.online });
+      case 'device_connected': {
+        if (e.node === this.bus.node) return;
+        const c = this.conns.get(keyOf(e.user, e.device));
+        // The newer connection wins, on both nodes alike: by its start time, then by node id.
+        if (c && (e.at > c.openedAt || (e.at === c.openedAt && e.node > this.bus.node))) c.close(CLOSE.replaced, 'replaced');
         return;
       }
-      case 'presence_revealed':
-        if (!this.users.has(e.user)) return;
-        for (const c of this.conns.values()) if (c.addr.user === e.to) c.send({ type: 'presence', user: e.user, online: true });
+      case 'presence':
+        // Only the users `e.user` has sent a message to hear it (docs/THREAT_MODEL.md "Presence").
+        if (this.cluster.presence(e.node, e.user, e.online)) this.sendPresence(e.user, e.online, e.audience);
         return;
+      case 'presence_revealed':
+        if (this.cluster.online(e.user)) this.sendPresence(e.user, true, [e.to]);
+        return;
+      case 'bus_up':
+        this.ctx.metrics.busUp.set(1);
+        // Whatever happened on other nodes while we could not hear them: queues committed for our
+        // devices, revocations, connections of our devices elsewhere, who is online.
+        this.cluster.onBusUp();
+        for (const c of this.conns.values()) {
+          c.pump();
+          this.bus.publish({ kind: 'device_connected', user: c.addr.user, device: c.addr.device, node: this.bus.node, conn: c.id, at: c.openedAt });
+        }
+        void this.recheckAuth();
+        return;
+      case 'bus_down':
+        this.ctx.metrics.busUp.set(0);
+        this.cluster.onBusDown();
+        return;
+      default:
+        this.cluster.onCluster(e);
     }
   }
 
   /**
    * Closes every socket (of `user`, or of everyone) whose token was revoked or expired, or whose
-   * account was banned or deleted.
+   * account was banned or deleted. A store that does not answer closes nothing (it is asked again
+   * at the next re-check).
    */
-  recheckAuth(user?: string): void {
+  async recheckAuth(user?: string): Promise<void> {
     const now = this.ctx.now();
-    for (const c of this.conns.values()) {
-      if (user !== undefined && c.addr.user !== user) continue;
-      const s = this.ctx.store.getSession(c.tokenHash, now);
-      if (!s) {
-        c.sendError(new RelayError('unauthorized', 'session ended'));
-        c.close(CLOSE.unauthorized, 'unauthorized');
-      } else if (s.banned) {
-        c.sendError(new RelayError('banned', 'account is banned'));
-        c.close(CLOSE.policy, 'banned');
-      }
-    }
+    const conns = user === undefined ? [...this.conns.values()] : [...(this.users.get(user) ?? [])];
+    await Promise.all(
+      conns.map(async (c) => {
+        let s;
+        try {
+          s = await this.ctx.store.getSession(c.tokenHash, now);
+        } catch (e) {
+          this.ctx.log.warn({ err: errInfo(e) }, 'session re-check failed: the store did not answer');
+          return;
+        }
+        if (!s) {
+          c.sendError(new RelayError('unauthorized', 'session ended'));
+          c.close(CLOSE.unauthorized, 'unauthorized');
+        } else if (s.banned) {
+          c.sendError(new RelayError('banned', 'account is banned'));
+          c.close(CLOSE.policy, 'banned');
+        }
+      }),
+    );
   }
 
   closeAll(code: number, reason: string): void {
@@ -128,6 +219,7 @@ export class Hub {
   }
 
   stop(): void {
+    this.cluster.stop();
     this.unsubscribe();
   }
 }

@@ -103,7 +103,7 @@ test('a group send is stored once, pushed to every recipient device, and one ack
   b1.ws.send({ type: 'ping' });
   await b1.ws.next('pong');
   await new Promise((res) => setImmediate(res));
-  assert.equal(r.ctx.store.queueDepth(), 2);
+  assert.equal(await r.ctx.store.queueDepth(), 2);
 });
 
 test('sends prekeys_low to a connected device when a fetch leaves it below the threshold', async (t) => {
@@ -174,7 +174,7 @@ test('a live socket is closed within seconds when its account is banned or its t
   const { r, user } = await relay(t);
   const a = await user('alice');
   const b = await user('bob');
-  r.ctx.store.setBanned('alice', Date.now());
+  await r.ctx.store.setBanned('alice', Date.now());
   await b.http.request('DELETE', '/v1/sessions');
   assert.equal((await a.ws.closed).code, 1008);
   assert.equal((await b.ws.closed).code, 4001);

@@ -17,6 +17,8 @@ export interface StartRelayOptions {
   env?: Record<string, string>;
   /** Database file; default: a fresh file in a temp dir removed by stop() when the dir is ours. */
   db?: string;
+  /** A `--store` URL instead of the SQLite file (postgres://…: a node of a cluster, test/util/cluster.ts). */
+  store?: string;
   /** Port to bind (default 0 = any free port). Use the old port to restart "the same" relay. */
   port?: number;
   /** Milliseconds to wait for the listening line (default 20 s). */
@@ -56,7 +58,8 @@ export async function startRelayProcess(opts: StartRelayOptions = {}): Promise<R
     ownDir = mkdtempSync(join(tmpdir(), 'fastchat-relay-'));
     db = join(ownDir, 'relay.db');
   }
-  const args = [FASTCHAT_BIN, 'relay', 'start', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', db, ...(opts.args ?? [])];
+  const where = opts.store ? ['--store', opts.store] : ['--db', db];
+  const args = [FASTCHAT_BIN, 'relay', 'start', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), ...where, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, ...TEST_RELAY_ENV, ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliError } from '../../errors.js';
 import { ourAddress, relayTarget, type Client } from '../context.js';
-import { resolveGroup, type Syncer } from '../groups.js';
+import { resolveGroupAfterSync, type resolveGroup, type Syncer } from '../groups.js';
 import { assertSendable } from '../send-guard.js';
 import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
 import { sendText, type SendResult } from '../send.js';
@@ -38,7 +38,7 @@ export async function sendFile(c: Client, to: string, path: string, caption: str
   let recipients: string[];
   let group: ReturnType<typeof resolveGroup> | undefined;
   if (to.startsWith('#')) {
-    group = resolveGroup(c, to);
+    group = await resolveGroupAfterSync(c, to, sync);
     if (group.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of ${to}`);
     recipients = group.state.members.map((m) => m.user).filter((u) => u !== me);
     if (recipients.length === 0) throw new CliError('no_recipients', `${to} has no other members`);

@@ -1,0 +1,365 @@
+// The Store's promises (store/types.ts), checked against every engine: SQLite always, and
+// PostgreSQL on a server the test starts on 127.0.0.1 (test/util/postgres.ts). What only one
+// engine has (SQLite's commit counter and pragmas) is tested beside it (sqlite.test.ts).
+import { after, before, describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { isRelayError } from '../errors.js';
+import { LIMITS, msg, storeBackends, type StoreUnderTest } from '../../test/util/stores.js';
+import type { SubmitRequest } from './types.js';
+
+/** A group message of group `g` at `epoch` (its cleartext header, as send.ts reads it). */
+const grp = (id: string, to: [string, number][], g: number, epoch: number, synced = false): SubmitRequest => ({
+  ...msg(id, to),
+  fence: { groupId: new Uint8Array(32).fill(g), epoch, synced },
+});
+
+/** A store with alice/1, bob/1, bob/2 and carol/1. */
+async function populated(b: { open(t: TestContext): Promise<StoreUnderTest> }, t: TestContext): Promise<{ s: StoreUnderTest['store']; rows: StoreUnderTest['rows'] }> {
+  const u = await b.open(t);
+  const s = u.store;
+  for (const name of ['alice', 'bob', 'carol']) {
+    await s.createUser(name, '$argon2id$x', 0);
+    await s.touchDevice(name, 1, 0);
+  }
+  await s.touchDevice('bob', 2, 0);
+  return { s, rows: u.rows };
+}
+
+for (const backend of storeBackends()) {
+describe(`${backend.name} store`, () => {
+  before(() => backend.start());
+  after(() => backend.stop());
+  const engine = { setup: (t: TestContext) => populated(backend, t) };
+
+  test('a resubmitted client id returns the first ack and adds no rows', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const [a] = await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+    const [b] = await s.submitBatch([msg('m1', [['bob', 1]], 'different')], 2000, LIMITS);
+    assert.ok(a!.ok && b!.ok);
+    assert.ok(b && b.ok);
+    assert.equal(b.duplicate, true);
+    assert.equal(b.storedAt, 1000);
+    assert.equal(await rows('messages'), 1);
+    assert.equal(await rows('deliveries'), 1);
+  });
+
+  test('a duplicate is still recognised after the message was delivered and deleted', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+    const [d] = await s.pending({ user: 'bob', device: 1 }, 0, 10);
+    assert.equal((await s.ackBatch([{ to: { user: 'bob', device: 1 }, deliveryId: d!.deliveryId }])), 1);
+    const [again] = await s.submitBatch([msg('m1', [['bob', 1]])], 2000, LIMITS);
+    assert.ok(again && again.ok && again.duplicate);
+    assert.equal(await rows('messages'), 0);
+  });
+
+  test('a group message is stored once and deleted when the last recipient acknowledges it', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([msg('g1', [['bob', 1], ['bob', 2], ['carol', 1], ['carol', 1]])], 1000, LIMITS);
+    assert.equal(await rows('messages'), 1);
+    assert.equal(await rows('deliveries'), 3);
+    for (const [user, device] of [['bob', 1], ['bob', 2]] as const) {
+      const [d] = await s.pending({ user, device }, 0, 10);
+      await s.ackBatch([{ to: { user, device }, deliveryId: d!.deliveryId }]);
+    }
+    assert.equal(await rows('messages'), 1);
+    const [d] = await s.pending({ user: 'carol', device: 1 }, 0, 10);
+    assert.deepEqual(d!.from, { user: 'alice', device: 1 });
+    await s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: d!.deliveryId }]);
+    assert.equal(await rows('messages'), 0);
+  });
+
+  test('an ack names the recipient: another device cannot delete someone else\'s delivery', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+    const [d] = await s.pending({ user: 'bob', device: 1 }, 0, 10);
+    assert.equal((await s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: d!.deliveryId }])), 0);
+    assert.equal((await s.pending({ user: 'bob', device: 1 }, 0, 10)).length, 1);
+  });
+
+  test('refuses unknown users and devices and a full queue (count or bytes) with typed errors, storing nothing', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const lim = { ...LIMITS, maxMessages: 2, maxBytes: 12 };
+    const res = await s.submitBatch(
+      [msg('a', [['ghost', 1]]), msg('b', [['bob', 9]]), msg('c', [['bob', 1]], '12345'), msg('d', [['bob', 1]], '12345'), msg('e', [['bob', 1]], '12345'), msg('f', [['bob', 2]], 'x'.repeat(13))],
+      1000,
+      lim,
+    );
+    const codes = res.map((r) => (r.ok ? 'ok' : r.error.code));
+    assert.deepEqual(codes, ['unknown_user', 'unknown_device', 'ok', 'ok', 'queue_full', 'queue_full']);
+    assert.ok(res.every((r) => r.ok || isRelayError(r.error)));
+    // The refused group message to bob/1 (full) and carol/1 stores nothing for carol either.
+    const [g] = await s.submitBatch([msg('g', [['carol', 1], ['bob', 1]])], 1000, lim);
+    assert.ok(!g!.ok);
+    assert.equal((await s.pending({ user: 'carol', device: 1 }, 0, 10)).length, 0);
+    assert.equal(await rows('messages'), 2);
+  });
+
+  test('pending returns a device queue in order from a cursor', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([1, 2, 3, 4, 5].map((i) => msg(`m${i}`, [['bob', 1]], `body${i}`)), 1000, LIMITS);
+    const first = await s.pending({ user: 'bob', device: 1 }, 0, 2);
+    assert.deepEqual(first.map((m) => m.clientId), ['m1', 'm2']);
+    const rest = await s.pending({ user: 'bob', device: 1 }, first[1]!.deliveryId, 10);
+    assert.deepEqual(rest.map((m) => m.clientId), ['m3', 'm4', 'm5']);
+    assert.equal(new TextDecoder().decode(rest[2]!.body), 'body5');
+  });
+
+  test('the sweep deletes messages past their TTL, expired sessions and old dedup records', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([msg('old', [['bob', 1]])], 1000, LIMITS);
+    await s.submitBatch([msg('new', [['bob', 1]])], 50_000, LIMITS);
+    await s.createSession(new Uint8Array(32).fill(1), 'bob', 1, 0, 30_000);
+    const r = await s.sweep(1000 + LIMITS.ttlMs, LIMITS.ttlMs);
+    assert.equal(r.messages, 1);
+    assert.equal(r.sessions, 1);
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['new']);
+    assert.equal(await rows('sent_ids'), 1);
+  });
+
+  test('deleting a user removes its devices, keys, sessions and queued messages', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.putBundle('bob', 1, { dhPublic: new Uint8Array(32), signPublic: new Uint8Array(32), signature: new Uint8Array(64) }, { id: 1, createdAt: 0, publicKey: new Uint8Array(32), signature: new Uint8Array(64) }, [{ id: 1, publicKey: new Uint8Array(32) }], 0);
+    await s.createSession(new Uint8Array(32).fill(2), 'bob', 1, 0, 1e15);
+    await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+    assert.equal((await s.deleteUser('bob')), true);
+    for (const t of ['devices WHERE username = \'bob\'', 'one_time_prekeys', 'sessions', 'deliveries', 'messages']) assert.equal(await rows(t), 0, t);
+    assert.equal((await s.takeBundles('bob')), undefined);
+  });
+
+  test('commitBatch applies acks before sends in one transaction, and returns delivery ids the queue then lists', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const lim = { ...LIMITS, maxMessages: 1 };
+    const [first] = await s.submitBatch([msg('m1', [['bob', 1]])], 1000, lim);
+    assert.ok(first && first.ok);
+    const [queued] = await s.pending({ user: 'bob', device: 1 }, 0, 10);
+    assert.deepEqual(first.deliveryIds, [queued!.deliveryId]);
+    // bob's queue is full (1 of 1); his ack in the same batch makes room for the send.
+    const r = await s.commitBatch([{ to: { user: 'bob', device: 1 }, deliveryId: queued!.deliveryId }], [msg('m2', [['bob', 1], ['bob', 2]])], 2000, lim);
+    assert.equal(r.acked, 1);
+    const [second] = r.results;
+    assert.ok(second && second.ok && !second.duplicate);
+    assert.deepEqual(second.recipients, [{ user: 'bob', device: 1 }, { user: 'bob', device: 2 }]);
+    assert.equal(second.deliveryIds.length, 2);
+    for (const [i, d] of [1, 2].entries()) assert.equal(second.deliveryIds[i], (await s.pending({ user: 'bob', device: d }, 0, 10))[0]!.deliveryId);
+    assert.ok(second.deliveryIds[0]! > queued!.deliveryId);
+    assert.equal(await rows('messages'), 1);
+  });
+
+  test('below the disk headroom new messages are refused with storage_full, acks commit and a resubmit is still acked', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const [first] = await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
+    assert.ok(first!.ok);
+    const queued = (await s.pending({ user: 'bob', device: 1 }, 0, 10))[0]!;
+    const full = { ...LIMITS, storageFull: true };
+    const r = await s.commitBatch([{ to: { user: 'bob', device: 1 }, deliveryId: queued.deliveryId }], [msg('m2', [['bob', 1]]), msg('m1', [['bob', 1]])], 2000, full);
+    assert.equal(r.acked, 1, 'the ack committed');
+    const [m2, again] = r.results;
+    assert.ok(!m2!.ok && isRelayError(m2!.error, 'storage_full'), 'a new message is refused');
+    assert.ok(again!.ok && again!.duplicate, 'an already stored one is answered as stored');
+    assert.equal(await rows('deliveries'), 0);
+  });
+
+  test('the sweep queues an expiry notice to the sender of each undelivered expired message, and none for delivered ones', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.submitBatch([msg('gone1', [['bob', 1], ['carol', 1]]), msg('gone2', [['bob', 2]])], 1000, LIMITS);
+    await s.submitBatch([msg('fresh', [['bob', 1]])], 50_000, LIMITS);
+    // carol fetched gone1: only bob/1's copy of it expires undelivered.
+    const carol = (await s.pending({ user: 'carol', device: 1 }, 0, 10))[0]!;
+    await s.ackBatch([{ to: { user: 'carol', device: 1 }, deliveryId: carol.deliveryId }]);
+    const r = await s.sweep(1000 + LIMITS.ttlMs, LIMITS.ttlMs);
+    assert.equal(r.messages, 2);
+    assert.deepEqual(r.notices.map((n) => [n.to, n.messages]), [[{ user: 'alice', device: 1 }, 2]]);
+    const [notice] = await s.pending({ user: 'alice', device: 1 }, 0, 10);
+    assert.equal(notice!.kind, 'expired');
+    assert.equal(notice!.deliveryId, r.notices[0]!.deliveryId);
+    const items = JSON.parse(new TextDecoder().decode(notice!.body)) as { id: string; to: { user: string; device: number }; sentAt: string }[];
+    assert.deepEqual(items.map((i) => [i.id, i.to]), [['gone1', { user: 'bob', device: 1 }], ['gone2', { user: 'bob', device: 2 }]]);
+    assert.equal(items[0]!.sentAt, new Date(1000).toISOString());
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['fresh']);
+    // A notice never fetched expires in turn without a notice of its own: the next one names only 'fresh'.
+    const later = await s.sweep(10 * LIMITS.ttlMs, LIMITS.ttlMs);
+    assert.deepEqual(later.notices.map((n) => [n.to.user, n.messages]), [['alice', 1]]);
+    const left = await s.pending({ user: 'alice', device: 1 }, 0, 10);
+    assert.deepEqual(left.map((m) => JSON.parse(new TextDecoder().decode(m.body))[0].id), ['fresh']);
+    // It is acked like a message.
+    await s.ackBatch([{ to: { user: 'alice', device: 1 }, deliveryId: left[0]!.deliveryId }]);
+    assert.equal((await s.pending({ user: 'alice', device: 1 }, 0, 10)).length, 0);
+  });
+
+  test('an expiry preview counts what would go and the clock of the last sweep', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    assert.equal((await s.expiryPreview(0)).clockHigh, null);
+    await s.submitBatch([msg('a', [['bob', 1]]), msg('b', [['bob', 1], ['carol', 1]])], 1000, LIMITS);
+    await s.createSession(new Uint8Array(32).fill(1), 'bob', 1, 0, 30_000);
+    const p = await s.expiryPreview(1000 + LIMITS.ttlMs);
+    assert.deepEqual(p, { queued: 3, expiring: 3, sessions: 1, expiringSessions: 1, clockHigh: null });
+    await s.sweep(5000, LIMITS.ttlMs);
+    assert.equal((await s.expiryPreview(6000)).clockHigh, 5000);
+  });
+
+  test('the stale-epoch fence refuses an older epoch of a group within a batch and across batches, a synced send passes without lowering it, and the sweep forgets it', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const codes = (rs: Awaited<ReturnType<typeof s.submitBatch>>) => rs.map((r) => (r.ok ? 'ok' : r.error.code));
+    assert.deepEqual(codes(await s.submitBatch([grp('a3', [['bob', 1]], 1, 3), grp('a2', [['bob', 1]], 1, 2), grp('b0', [['bob', 1]], 2, 0)], 1000, LIMITS)), ['ok', 'stale_epoch', 'ok']);
+    assert.deepEqual(codes(await s.submitBatch([grp('a2b', [['carol', 1]], 1, 2), grp('a2s', [['carol', 1]], 1, 2, true), grp('a2c', [['carol', 1]], 1, 2), grp('a4', [['carol', 1]], 1, 4)], 2000, LIMITS)), ['stale_epoch', 'ok', 'stale_epoch', 'ok']);
+    assert.deepEqual(codes(await s.submitBatch([grp('a3x', [['bob', 1]], 1, 3), grp('a3', [['bob', 1]], 1, 3)], 3000, LIMITS)), ['stale_epoch', 'ok'], 'a resubmitted id is a duplicate, not stale');
+    assert.equal(await rows('group_fences WHERE epoch >= 0'), 2);
+    await s.sweep(2000 + LIMITS.ttlMs, LIMITS.ttlMs);
+    assert.equal(await rows('group_fences'), 0, 'forgotten a message TTL after the group\'s last message');
+    assert.deepEqual(codes(await s.submitBatch([grp('late', [['bob', 1]], 1, 1)], 70_000, LIMITS)), ['ok']);
+  });
+
+  test('within one batch, a send refused as queue_full refuses the later sends of its stream to that recipient (out_of_order), not those of other streams', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const limits = { ...LIMITS, maxBytes: 1000 };
+    const sized = (id: string, bytes: number, stream?: number): SubmitRequest => ({ ...msg(id, [['bob', 1]], 'x'.repeat(bytes)), ...(stream !== undefined ? { stream } : {}) });
+    assert.ok((await s.submitBatch([sized('m1', 600)], 1000, limits))[0]!.ok);
+    // m2 does not fit, m3 would: stored, it would reach bob before m2 is sent again.
+    const r = await s.submitBatch([sized('m2', 600, 7), sized('m3', 100, 7), sized('c1', 100, 8), { ...sized('m4', 100, 7), to: [{ user: 'carol', device: 1 }] }], 2000, limits);
+    assert.deepEqual(
+      r.map((x) => (x.ok ? 'ok' : x.error.code)),
+      ['queue_full', 'out_of_order', 'ok', 'ok'],
+    );
+    assert.ok(!r[1]!.ok && isRelayError(r[1]!.error, 'out_of_order'));
+    // Without a stream (HTTP, one request at a time per recipient) each send is judged alone.
+    assert.deepEqual((await s.submitBatch([sized('h1', 600), sized('h2', 100)], 3000, limits)).map((x) => (x.ok ? 'ok' : x.error.code)), ['queue_full', 'ok']);
+  });
+
+  test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const token = (n: number) => new Uint8Array(32).fill(n);
+    const session = (n: number) => ({ tokenHash: token(n), device: 1, now: 0, expiresAt: 1e15 });
+    assert.equal((await s.createSession(token(1), 'alice', 1, 0, 1e15)), true);
+    assert.equal((await s.createSession(token(2), 'alice', 2, 0, 1e15)), true);
+    assert.equal(await s.changePassword('alice', '$argon2id$x', '$argon2id$new', session(3)), 2);
+    assert.equal((await s.getSession(token(1), 1)), undefined);
+    assert.equal((await s.getSession(token(2), 1)), undefined);
+    assert.equal((await s.getSession(token(3), 1))?.user, 'alice');
+    // A login whose argon2 check ran against the old hash while the change committed.
+    assert.equal((await s.createSession(token(4), 'alice', 1, 0, 1e15, '$argon2id$x')), false);
+    assert.equal((await s.getSession(token(4), 1)), undefined);
+    // A second change verified against the old hash loses and changes nothing.
+    assert.equal(await s.changePassword('alice', '$argon2id$x', '$argon2id$other', session(5)), undefined);
+    assert.equal((await s.getUser('alice'))!.passwordHash, '$argon2id$new');
+    assert.equal((await s.getSession(token(3), 1))?.user, 'alice');
+    assert.equal((await s.createSession(token(6), 'alice', 1, 0, 1e15, '$argon2id$new')), true);
+    assert.equal((await s.deleteSessions('alice')), 2);
+  });
+
+  test('a recipient that blocks the sender gets nothing, the sender is answered as for any send, and the block is capped, listed and lifted', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    assert.equal(await s.blocks.block('bob', 'alice', 500, 2), true);
+    assert.equal(await s.blocks.block('bob', 'alice', 500, 2), true, 'idempotent');
+    assert.equal(await s.blocks.blocks('bob', 'alice'), true);
+    assert.equal(await s.blocks.blocks('alice', 'bob'), false, 'a block goes one way');
+    // To bob alone (both devices): acked, nothing kept but the dedup record.
+    const [only] = await s.submitBatch([msg('b1', [['bob', 1], ['bob', 2]])], 1000, LIMITS);
+    assert.ok(only && only.ok && !only.duplicate);
+    assert.deepEqual(only.recipients, []);
+    assert.equal(await rows('messages'), 0);
+    const [again] = await s.submitBatch([msg('b1', [['bob', 1]])], 1100, LIMITS);
+    assert.ok(again && again.ok && again.duplicate, 'a resend is a duplicate');
+    // To bob and carol in one batch with another send: carol alone gets it.
+    const [mixed, other] = await s.submitBatch([msg('b2', [['bob', 1], ['carol', 1]]), msg('b3', [['carol', 1]])], 1200, LIMITS);
+    assert.ok(mixed && mixed.ok && other && other.ok);
+    assert.deepEqual(mixed.recipients, [{ user: 'carol', device: 1 }]);
+    assert.equal((await s.pending({ user: 'bob', device: 1 }, 0, 10)).length, 0);
+    assert.deepEqual((await s.pending({ user: 'carol', device: 1 }, 0, 10)).map((m) => m.clientId), ['b2', 'b3']);
+    assert.equal(await s.blocks.block('bob', 'carol', 500, 2), true);
+    assert.equal(await s.blocks.block('bob', 'dave', 500, 2), false, 'the cap');
+    assert.deepEqual(await s.blocks.list('bob'), ['alice', 'carol']);
+    await s.blocks.unblock('bob', 'alice');
+    assert.deepEqual(await s.blocks.list('bob'), ['carol']);
+    const [after] = await s.submitBatch([msg('b4', [['bob', 1]])], 1300, LIMITS);
+    assert.ok(after && after.ok);
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['b4']);
+  });
+
+  test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    for (const d of [2, 3]) assert.equal((await s.addDevice('alice', d, 0, 3)), true);
+    assert.equal((await s.addDevice('alice', 4, 0, 3)), false);
+    assert.equal((await s.deviceExists('alice', 4)), false);
+    assert.equal((await s.addDevice('alice', 2, 0, 3)), true);
+  });
+});
+}
+
+// Two nodes on one database: what one store's transactions promise must hold against another's
+// running at the same moment (engines that nodes share only).
+for (const backend of storeBackends().filter((b) => b.shared)) {
+describe(`${backend.name} store, two nodes at once`, () => {
+  before(() => backend.start());
+  after(() => backend.stop());
+
+  const nodes = async (t: TestContext) => {
+    const u = await backend.open(t);
+    return { a: u.store, b: await u.twin!(), rows: u.rows };
+  };
+
+  test('concurrent logins of new devices on two nodes never pass the device cap', async (t) => {
+    const n = await nodes(t);
+    await n.a.createUser('alice', '$argon2id$x', 0);
+    const tries = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? n.a : n.b).addDevice('alice', i + 1, 0, 3)));
+    assert.equal(tries.filter(Boolean).length, 3);
+    assert.equal(await n.rows("devices WHERE username = 'alice'"), 3);
+  });
+
+  test('concurrent batches on two nodes for one device get distinct delivery ids in commit order, and the quota holds exactly', async (t) => {
+    const n = await nodes(t);
+    for (const u of ['alice', 'bob']) {
+      await n.a.createUser(u, '$argon2id$x', 0);
+      await n.a.touchDevice(u, 1, 0);
+    }
+    const lim = { ...LIMITS, maxMessages: 30 };
+    const batches = Array.from({ length: 12 }, (_, k) => Array.from({ length: 5 }, (_, i) => msg(`k${k}-${i}`, [['bob', 1]])));
+    const results = (await Promise.all(batches.map((b, k) => (k % 2 ? n.a : n.b).submitBatch(b, 1000, lim)))).flat();
+    const stored = results.filter((r) => r.ok && !r.duplicate);
+    assert.equal(stored.length, 30, 'exactly the quota was stored');
+    assert.ok(results.every((r) => r.ok || isRelayError(r.error, 'queue_full')));
+    const ids = stored.map((r) => (r.ok ? r.deliveryIds[0]! : 0));
+    assert.equal(new Set(ids).size, 30);
+    const queue = await n.a.pending({ user: 'bob', device: 1 }, 0, 100);
+    assert.deepEqual(queue.map((m) => m.deliveryId), [...ids].sort((x, y) => x - y));
+    // Within each batch the ids follow arrival order (a reader's cursor depends on it).
+    for (const b of batches) {
+      const mine = queue.filter((m) => b.some((x) => x.clientId === m.clientId)).map((m) => m.clientId);
+      assert.deepEqual(mine, b.map((x) => x.clientId).filter((id) => mine.includes(id)));
+    }
+  });
+
+  test("concurrent batches on two nodes to different recipients decide a group's stale-epoch fence one after the other", async (t) => {
+    const n = await nodes(t);
+    for (const u of ['alice', 'bob', 'carol']) {
+      await n.a.createUser(u, '$argon2id$x', 0);
+      await n.a.touchDevice(u, 1, 0);
+    }
+    // Node a sends [g 5, h 3] to bob while node b sends [h 5, g 3] to carol: in either order one
+    // of the two epoch-3 sends is behind the fence the other batch raised. Both passing would mean
+    // the batches read the fences before either raised them.
+    const rounds = 16;
+    const results = await Promise.all(Array.from({ length: rounds }, async (_, i) => {
+      const g = 2 * i + 1;
+      const h = 2 * i + 2;
+      const [ra, rb] = await Promise.all([
+        n.a.submitBatch([grp(`a${i}-g`, [['bob', 1]], g, 5), grp(`a${i}-h`, [['bob', 1]], h, 3)], 1000, LIMITS),
+        n.b.submitBatch([grp(`b${i}-h`, [['carol', 1]], h, 5), grp(`b${i}-g`, [['carol', 1]], g, 3)], 1000, LIMITS),
+      ]);
+      return [...ra!, ...rb!].filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.code));
+    }));
+    for (const [i, refused] of results.entries()) assert.deepEqual(refused, ['stale_epoch'], `round ${i}`);
+  });
+
+  test('concurrent bundle fetches on two nodes hand out each one-time prekey once', async (t) => {
+    const n = await nodes(t);
+    await n.a.createUser('bob', '$argon2id$x', 0);
+    const k = (i: number): Uint8Array => new Uint8Array(32).fill(i);
+    await n.a.putBundle('bob', 1, { dhPublic: k(1), signPublic: k(2), signature: new Uint8Array(64) }, { id: 1, createdAt: 0, publicKey: k(3), signature: new Uint8Array(64) }, Array.from({ length: 20 }, (_, i) => ({ id: i + 1, publicKey: k(i + 10) })), 0);
+    const got = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? n.a : n.b).takeBundles('bob')));
+    const ids = got.map((b) => b![0]!.oneTimePreKey?.id).filter((x): x is number => x !== undefined);
+    assert.equal(ids.length, 20);
+    assert.equal(new Set(ids).size, 20);
+  });
+});
+}
