@@ -22,7 +22,9 @@ export const RELAY_ERROR_CODES = [
   'quota_exceeded', // the uploader's blob storage quota would be exceeded; nothing was stored
   'storage_full', // the relay's disk is below its headroom (--min-free-bytes): no new messages or blobs; acks still work
   'range_not_satisfiable', // a blob download Range outside the blob
-  'too_many_devices', // a login with a new device id on an account at its device cap
+  'too_many_devices', // a login with a new device id on an account at its device cap, or a device list naming more devices than the cap
+  'bad_device_list', // an uploaded device list that does not parse, is another account's, does not follow the stored one, or leaves out the uploading device
+  'device_list_conflict', // an uploaded device list whose version the relay already holds (another device changed the list first): fetch and rebuild
   'unavailable', // the relay cannot reach its database right now (a PostgreSQL restart): try again
   'internal', // a bug; the message says nothing more
 ] as const;
@@ -47,6 +49,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   bad_request: 400,
   invalid_username: 400,
   bad_signature: 400,
+  bad_device_list: 400,
   bad_credentials: 401,
   unauthorized: 401,
   banned: 403,
@@ -57,6 +60,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   username_taken: 409,
   stale_epoch: 409,
   out_of_order: 409,
+  device_list_conflict: 409,
   payload_too_large: 413,
   length_required: 411,
   range_not_satisfiable: 416,

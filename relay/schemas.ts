@@ -22,6 +22,9 @@ export const putKeysBody = z.object({ identity: rawKey, signedPreKey: rawKey, on
 export const topUpBody = z.object({ oneTimePreKeys: z.array(rawKey).min(1).max(10_000) }).strict();
 export const rotateBody = z.object({ signedPreKey: rawKey }).strict();
 
+/** A signed device list, base64url (a list of MAX_DEVICES entries is under 1 KiB). */
+export const putDeviceListBody = z.object({ list: b64url.min(1).max(4096) }).strict();
+
 export const address = z.object({ user: z.string().max(64), device: deviceId }).strict();
 
 export const sendFields = {

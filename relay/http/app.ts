@@ -6,6 +6,7 @@ import { errInfo } from '../delivery/submitter.js';
 import { accountRoutes } from './accounts.js';
 import { blobRoutes } from './blobs.js';
 import { blockRoutes } from './blocks.js';
+import { deviceListRoutes } from './devices.js';
 import type { Env } from './auth.js';
 import { keyRoutes } from './keys.js';
 import { messageRoutes } from './messages.js';
@@ -16,6 +17,7 @@ export function createApp(ctx: RelayContext): Hono<Env> {
   app.route('/', opsRoutes(ctx));
   app.route('/', accountRoutes(ctx));
   app.route('/', keyRoutes(ctx));
+  app.route('/', deviceListRoutes(ctx));
   app.route('/', messageRoutes(ctx));
   app.route('/', blobRoutes(ctx));
   app.route('/', blockRoutes(ctx));

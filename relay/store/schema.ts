@@ -129,6 +129,17 @@ CREATE TABLE IF NOT EXISTS relay_meta (
   value
 ) WITHOUT ROWID;
 
+-- Every signed device list of an account (relay/device-lists.ts checks one before it is stored after
+-- the newest): the bytes as uploaded, opaque to the relay but for those checks; served with
+-- GET /v1/devices/:user?since=. The primary key is the backstop against two lists of one version.
+CREATE TABLE IF NOT EXISTS device_lists (
+  username  TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  version   INTEGER NOT NULL,
+  list      BLOB NOT NULL,
+  stored_at INTEGER NOT NULL,
+  PRIMARY KEY (username, version)
+) WITHOUT ROWID;
+
 -- Whom each account refuses messages from (sqlite-blocks.ts): the relay queues nothing from
 -- \`blocked\` for \`blocker\`.
 CREATE TABLE IF NOT EXISTS blocks (

@@ -11,6 +11,7 @@
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
+import { checkDeviceListUpload } from '../device-lists.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
@@ -149,6 +150,9 @@ class SqliteStore implements SqliteRelayStore {
       deleteUser: p('DELETE FROM users WHERE username = ?'),
       // The dedup record of a deleted account's sends: a new account of the same name must not have
       // its first messages acked as duplicates of the old one's and dropped.
+      lastDeviceList: p('SELECT list FROM device_lists WHERE username = ? ORDER BY version DESC LIMIT 1'),
+      putDeviceList: p('INSERT INTO device_lists (username, version, list, stored_at) VALUES (?, ?, ?, ?)'),
+      deviceLists: p('SELECT version, list FROM device_lists WHERE username = ? AND version > ? ORDER BY version LIMIT ?'),
       deleteSentIds: p('DELETE FROM sent_ids WHERE sender = ?'),
     };
   }
@@ -268,6 +272,21 @@ class SqliteStore implements SqliteRelayStore {
 
   async hasBundle(user: string, device: number): Promise<boolean> {
     return this.s.hasBundle.get(user, device) !== undefined;
+  }
+
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }> {
+    // One IMMEDIATE transaction: the newest list cannot change between reading and storing.
+    return this.write(() => {
+      const last = this.s.lastDeviceList.get(caller.user) as Row | undefined;
+      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
+      if (!r.duplicate) this.s.putDeviceList.run(caller.user, r.list.version, list, now);
+      return { version: r.list.version, duplicate: r.duplicate };
+    });
+  }
+
+  async deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined> {
+    if (this.s.userExists.get(username) === undefined) return undefined;
+    return (this.s.deviceLists.all(username, since, limit) as Row[]).map((r) => ({ version: r.version, list: u8(r.list) }));
   }
 
   async getIdentity(user: string, device: number): Promise<PublicIdentityBytes | undefined> {

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { isRelayError } from '../errors.js';
 import { LIMITS, msg, storeBackends, type StoreUnderTest } from '../../test/util/stores.js';
 import type { SubmitRequest } from './types.js';
+import { deviceListHash, parseDeviceList } from '../../crypto/device-list.js';
+import { chain, device, forged } from '../../test/util/device-lists.js';
 
 /** A group message of group `g` at `epoch` (its cleartext header, as send.ts reads it). */
 const grp = (id: string, to: [string, number][], g: number, epoch: number, synced = false): SubmitRequest => ({
@@ -283,6 +285,53 @@ describe(`${backend.name} store`, () => {
     assert.equal((await s.deviceExists('alice', 4)), false);
     assert.equal((await s.addDevice('alice', 2, 0, 3)), true);
   });
+
+  test('device lists: each stored only as the successor of the newest, and read back after a version', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const a = await chain('alice', 4);
+    const bytes = (v: number) => a.lists[v - 1]!.bytes;
+    const alice1 = { user: 'alice', device: 1 };
+    await refused(s.putDeviceList(alice1, bytes(2), 8, 0), 'bad_device_list', 'a first list of version 2');
+    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: false });
+    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: true });
+    await refused(s.putDeviceList(alice1, bytes(3), 8, 0), 'bad_device_list', 'version 3 after 1');
+    for (const v of [2, 3, 4]) assert.deepEqual(await s.putDeviceList(alice1, bytes(v), 8, 0), { version: v, duplicate: false });
+    await refused(s.putDeviceList(alice1, bytes(3), 8, 0), 'device_list_conflict', 'an older version again');
+    assert.equal(await rows('device_lists'), 4);
+    const since = async (v: number, limit = 10) => (await s.deviceLists('alice', v, limit))!.map((r) => [r.version, Buffer.from(r.list).toString('hex')]);
+    assert.deepEqual(await since(0), [1, 2, 3, 4].map((v) => [v, Buffer.from(bytes(v)).toString('hex')]));
+    assert.deepEqual((await since(2)).map(([v]) => v), [3, 4]);
+    assert.deepEqual((await since(1, 2)).map(([v]) => v), [2, 3]);
+    assert.deepEqual(await s.deviceLists('bob', 0, 10), []);
+    assert.equal(await s.deviceLists('nobody', 0, 10), undefined);
+  });
+
+  test('a device list whose previous hash is not the stored list\'s, or signed by another account key, is refused', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const a = await chain('alice', 2);
+    const alice1 = { user: 'alice', device: 1 };
+    await s.putDeviceList(alice1, a.lists[0]!.bytes, 8, 0);
+    const devices = a.lists[1]!.list.devices;
+    // Right key and version, but it follows another version 1 (a history the relay never stored).
+    const other1 = (await chain('alice', 1, 1, a.key)).lists[0]!.list;
+    await refused(s.putDeviceList(alice1, forged(a.key, { user: 'alice', version: 2, prevHash: deviceListHash(other1), devices }), 8, 0), 'bad_device_list', 'wrong previous hash');
+    // The right chain position under a key that is not the account's.
+    const stranger = (await chain('alice', 1)).key;
+    await refused(s.putDeviceList(alice1, forged(stranger, { user: 'alice', version: 2, prevHash: deviceListHash(a.lists[0]!.list), devices }), 8, 0), 'bad_device_list', 'another account key');
+    assert.equal(await rows('device_lists'), 1);
+    assert.deepEqual(await s.putDeviceList(alice1, a.lists[1]!.bytes, 8, 0), { version: 2, duplicate: false });
+  });
+
+  test("a device list is stored only for the uploader's own account, naming the uploading device, within the device cap", async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const a = await chain('alice', 1, 3);
+    await refused(s.putDeviceList({ user: 'bob', device: 1 }, a.lists[0]!.bytes, 8, 0), 'bad_device_list', "bob uploading alice's list");
+    await refused(s.putDeviceList({ user: 'alice', device: 4 }, a.lists[0]!.bytes, 8, 0), 'bad_device_list', 'a device not in the list');
+    await refused(s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 2, 0), 'too_many_devices', '3 devices over a cap of 2');
+    await refused(s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes.slice(0, -1), 8, 0), 'bad_device_list', 'a truncated list');
+    assert.equal(await rows('device_lists'), 0);
+    assert.deepEqual(await s.putDeviceList({ user: 'alice', device: 3 }, a.lists[0]!.bytes, 3, 0), { version: 1, duplicate: false });
+  });
 });
 }
 
@@ -351,6 +400,27 @@ describe(`${backend.name} store, two nodes at once`, () => {
     for (const [i, refused] of results.entries()) assert.deepEqual(refused, ['stale_epoch'], `round ${i}`);
   });
 
+  test('concurrent uploads of one device list version on two nodes: one is stored, the other refused as a conflict', async (t) => {
+    const n = await nodes(t);
+    await n.a.createUser('alice', '$argon2id$x', 0);
+    const a = await chain('alice', 1, 2);
+    await n.a.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 8, 0);
+    let newest = a.lists[0]!.list;
+    for (let round = 0; round < 12; round++) {
+      // Devices 1 and 2 each sign a different next version: devices 1, 2 and a third of their own.
+      const mine = (d: number) => forged(a.key, { user: 'alice', version: newest.version + 1, prevHash: deviceListHash(newest), devices: [...newest.devices.slice(0, 2), device(100 + 2 * round + d)] });
+      const tries = [mine(0), mine(1)];
+      const results = await Promise.allSettled(tries.map((b, i) => (i ? n.b : n.a).putDeviceList({ user: 'alice', device: i + 1 }, b, 99, 0)));
+      const won = results.findIndex((r) => r.status === 'fulfilled');
+      assert.ok(won >= 0, `round ${round}: one upload is stored`);
+      const lost = results[1 - won]!;
+      assert.ok(lost.status === 'rejected' && isRelayError(lost.reason, 'device_list_conflict'), `round ${round}: the other is a conflict, not ${lost.status === 'rejected' ? String(lost.reason) : 'stored'}`);
+      const stored = (await n.b.deviceLists('alice', newest.version, 10))!;
+      assert.deepEqual(stored.map((r) => Buffer.from(r.list).toString('hex')), [Buffer.from(tries[won]!).toString('hex')]);
+      newest = parseDeviceList(tries[won]!);
+    }
+  });
+
   test('concurrent bundle fetches on two nodes hand out each one-time prekey once', async (t) => {
     const n = await nodes(t);
     await n.a.createUser('bob', '$argon2id$x', 0);
@@ -362,4 +432,9 @@ describe(`${backend.name} store, two nodes at once`, () => {
     assert.equal(new Set(ids).size, 20);
   });
 });
+}
+
+/** `p` is refused with RelayError `code`. */
+async function refused(p: Promise<unknown>, code: Parameters<typeof isRelayError>[1], what: string): Promise<void> {
+  await assert.rejects(p, (e) => isRelayError(e, code) || assert.fail(`${what}: ${String(e)}`), what);
 }

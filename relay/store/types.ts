@@ -233,6 +233,16 @@ export interface Store {
   listIdentities(username: string): Promise<{ deviceId: number; identity: PublicIdentityBytes }[] | undefined>;
 
   /**
+   * Stores `list` (signed device list bytes) as the account's next, after checkDeviceListUpload
+   * (relay/device-lists.ts) passed it against the newest stored list, read in the same
+   * transaction: of two uploads of one version (on any node) one is stored and the other refused
+   * with device_list_conflict. A duplicate of the newest list is stored once. Throws RelayError.
+   */
+  putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }>;
+  /** The account's stored lists after version `since`, oldest first, at most `limit`. undefined = no such user. */
+  deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined>;
+
+  /**
    * Stores a batch of submissions in ONE transaction and commits before returning: each result is
    * durable when this returns. Dedup, recipient checks and quotas are decided inside it.
    */

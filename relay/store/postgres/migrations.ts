@@ -175,6 +175,21 @@ CREATE TABLE blocks (
 );
 `,
   },
+  {
+    version: 4,
+    description: 'device_lists: every signed device list of an account',
+    sql: `
+-- As SQLite's device_lists (store/schema.ts). An upload locks the account's users row (FOR NO KEY
+-- UPDATE) before reading the newest list, so two nodes storing a list of one account take turns.
+CREATE TABLE device_lists (
+  username  TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  version   BIGINT NOT NULL,
+  list      BYTEA NOT NULL,
+  stored_at BIGINT NOT NULL,
+  PRIMARY KEY (username, version)
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;

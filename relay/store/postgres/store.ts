@@ -21,6 +21,7 @@ import pg from 'pg';
 import { RelayError } from '../../errors.js';
 import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
+import { checkDeviceListUpload } from '../../device-lists.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
   AckRequest, Address, BlobIndex, BlobRecord, BlockIndex, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
@@ -252,6 +253,28 @@ export class PostgresStore implements Store {
 
   async hasBundle(user: string, device: number): Promise<boolean> {
     return (await this.one(this.pool, 'SELECT 1 FROM devices WHERE username = $1 AND device_id = $2 AND identity_dh IS NOT NULL', [user, device])) !== undefined;
+  }
+
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }> {
+    return this.tx(async (c) => {
+      // Locks the account row (NO KEY: rows referencing it are not blocked): an upload of the same
+      // account on another node waits here, then reads the list this one stored.
+      if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [caller.user])).rowCount !== 1) {
+        throw new RelayError('unknown_user', `unknown user: ${caller.user}`);
+      }
+      const last = await this.one(c, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [caller.user]);
+      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
+      if (!r.duplicate) {
+        await c.query('INSERT INTO device_lists (username, version, list, stored_at) VALUES ($1, $2, $3, $4)', [caller.user, r.list.version, Buffer.from(list), now]);
+      }
+      return { version: r.list.version, duplicate: r.duplicate };
+    });
+  }
+
+  async deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined> {
+    if ((await this.one(this.pool, 'SELECT 1 FROM users WHERE username = $1', [username])) === undefined) return undefined;
+    const rows = (await this.pool.query('SELECT version, list FROM device_lists WHERE username = $1 AND version > $2 ORDER BY version LIMIT $3', [username, since, limit])).rows as Row[];
+    return rows.map((r) => ({ version: r.version, list: u8(r.list) }));
   }
 
   async getIdentity(user: string, device: number): Promise<PublicIdentityBytes | undefined> {

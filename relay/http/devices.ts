@@ -1,0 +1,47 @@
+// Signed device lists (docs/RELAY.md "Device lists"): a device of the account uploads the next
+// version, anyone signed in fetches them. The relay keeps every version so a contact that last saw
+// version V can check the whole chain from V on (crypto/device-list.ts acceptDeviceLists).
+import { Hono } from 'hono';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { sodiumReady } from '../../crypto/sodium.js';
+import type { RelayContext } from '../context.js';
+import { RelayError } from '../errors.js';
+import { isUsername, putDeviceListBody } from '../schemas.js';
+import { readJson } from './body.js';
+import { requireAuth, type Env } from './auth.js';
+
+/** Lists in one GET; `more` says there are newer ones (ask again with since = the last version). */
+export const DEVICE_LISTS_PAGE = 64;
+
+export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
+  const app = new Hono<Env>();
+  const auth = requireAuth(ctx);
+
+  app.put('/v1/devices', auth, async (c) => {
+    const a = c.get('auth');
+    const body = await readJson(c, putDeviceListBody, ctx.cfg.maxBodyBytes);
+    await sodiumReady();
+    const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now());
+    if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version }, 'device list stored');
+    return c.json({ version: r.version, duplicate: r.duplicate });
+  });
+
+  // As GET /v1/keys/:username/identity: any signed-in account may read any account's lists.
+  app.get('/v1/devices/:username', auth, async (c) => {
+    const username = c.req.param('username').toLowerCase();
+    const since = sinceParam(c.req.query('since'));
+    const rows = isUsername(username) ? await ctx.store.deviceLists(username, since, DEVICE_LISTS_PAGE + 1) : undefined;
+    if (!rows) throw new RelayError('unknown_user', `unknown user: ${JSON.stringify(username.slice(0, 64))}`);
+    const page = rows.slice(0, DEVICE_LISTS_PAGE);
+    return c.json({ username, lists: page.map((r) => ({ version: r.version, list: toBase64url(r.list) })), more: rows.length > DEVICE_LISTS_PAGE });
+  });
+
+  return app;
+}
+
+/** `since`: a version the caller has (0 or absent: from the first). */
+function sinceParam(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  if (!/^\d{1,10}$/.test(raw)) throw new RelayError('bad_request', 'since must be a version number');
+  return Number(raw);
+}
