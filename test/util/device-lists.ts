@@ -18,18 +18,16 @@ export function device(n: number): DeviceEntry {
 }
 
 /**
- * `user`'s lists: version 1 names devices 1..first, and each later version adds the next device
- * id (version k names devices 1..first + k - 1), so every version keeps device 1.
+ * `user`'s lists: version 1 names devices 1..first, and each later version k those and one more,
+ * device first + k − 1 (which replaces the one version k − 1 added), so any number of versions
+ * stays within MAX_DEVICES and every version keeps devices 1..first.
  */
 export async function chain(user: string, versions: number, first = 1, key?: AccountKeyPair): Promise<Chain> {
   await sodiumReady();
   const k = key ?? generateAccountKey(systemRandom());
-  const devices = Array.from({ length: first }, (_, i) => device(i + 1));
-  const lists = [firstDeviceList(k, user, devices)];
-  for (let v = 2; v <= versions; v++) {
-    devices.push(device(devices.length + 1));
-    lists.push(nextDeviceList(k, lists[lists.length - 1]!.list, devices));
-  }
+  const base = Array.from({ length: first }, (_, i) => device(i + 1));
+  const lists = [firstDeviceList(k, user, base)];
+  for (let v = 2; v <= versions; v++) lists.push(nextDeviceList(k, lists[lists.length - 1]!.list, [...base, device(first + v - 1)]));
   return { key: k, lists };
 }
 

@@ -1,0 +1,105 @@
+// Signed device lists on a real relay process (docs/RELAY.md "Device lists"): a chain uploaded
+// version by version by the account's devices and read back with since=, and what the relay
+// refuses to store whoever asks: another account's list, a list that does not follow the stored
+// one, two lists of one version, more devices than --max-devices.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { toBase64url } from '../crypto/encoding.js';
+import { deviceListHash } from '../crypto/device-list.js';
+import { startRelayProcess } from './util/relay-process.js';
+import { RelayHttp } from './util/relay-client.js';
+import { RELAY_TEST_ARGS } from './util/fault.js';
+import { chain, device, forged } from './util/device-lists.js';
+
+const PASSWORD = 'correct horse battery';
+const put = (h: RelayHttp, bytes: Uint8Array) => h.request('PUT', '/v1/devices', { list: toBase64url(bytes) });
+
+test('a chain of device lists is stored version by version and read back after any version, a page at a time', { timeout: 120_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--max-devices', '3'] });
+  t.after(() => relay.stop());
+  const alice = new RelayHttp(relay.url);
+  await alice.signup('alice', PASSWORD, 1);
+  const bob = new RelayHttp(relay.url);
+  await bob.signup('bob');
+  const a = await chain('alice', 70);
+  for (const [i, l] of a.lists.entries()) {
+    const r = await put(alice, l.bytes);
+    assert.deepEqual([r.status, r.body], [200, { version: i + 1, duplicate: false }], `version ${i + 1}`);
+  }
+  // A retried upload of the newest list is stored once.
+  assert.deepEqual((await put(alice, a.lists[69]!.bytes)).body, { version: 70, duplicate: true });
+
+  const read = async (since?: number) => {
+    const r = await bob.request('GET', `/v1/devices/ALICE${since === undefined ? '' : `?since=${since}`}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as { username: string; lists: { version: number; list: string }[]; more: boolean };
+  };
+  const first = await read();
+  assert.equal(first.username, 'alice');
+  assert.deepEqual(first.lists.map((l) => l.version), Array.from({ length: 64 }, (_, i) => i + 1));
+  assert.equal(first.more, true);
+  const rest = await read(64);
+  assert.deepEqual(rest.lists, a.lists.slice(64).map((l, i) => ({ version: 65 + i, list: toBase64url(l.bytes) })));
+  assert.equal(rest.more, false);
+  assert.deepEqual(await read(70), { username: 'alice', lists: [], more: false });
+  assert.deepEqual(first.lists[0], { version: 1, list: toBase64url(a.lists[0]!.bytes) });
+
+  assert.equal((await bob.request('GET', '/v1/devices/alice', undefined, { token: null })).status, 401);
+  assert.equal((await bob.request('GET', '/v1/devices/nobody')).body.error.code, 'unknown_user');
+  assert.equal((await bob.request('GET', '/v1/devices/alice?since=-1')).body.error.code, 'bad_request');
+  assert.deepEqual((await read(0)).lists.length, 64);
+});
+
+test('a stranger account cannot store a device list for another account, not even one the account signed', { timeout: 60_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  t.after(() => relay.stop());
+  const alice = new RelayHttp(relay.url);
+  await alice.signup('alice', PASSWORD, 1);
+  const mallory = new RelayHttp(relay.url);
+  await mallory.signup('mallory');
+  const a = await chain('alice', 2);
+  const m = await chain('alice', 1); // mallory's own key, in alice's name
+  // Before alice has any list, and after: neither alice's real lists nor one under mallory's key.
+  for (const bytes of [a.lists[0]!.bytes, m.lists[0]!.bytes]) {
+    const r = await put(mallory, bytes);
+    assert.deepEqual([r.status, r.body.error?.code], [400, 'bad_device_list']);
+  }
+  assert.equal((await put(alice, a.lists[0]!.bytes)).status, 200);
+  for (const bytes of [a.lists[1]!.bytes, forged(m.key, { user: 'alice', version: 2, prevHash: deviceListHash(a.lists[0]!.list), devices: [...a.lists[0]!.list.devices, device(2)] })]) {
+    const r = await put(mallory, bytes);
+    assert.deepEqual([r.status, r.body.error?.code], [400, 'bad_device_list']);
+  }
+  const lists = (await mallory.request('GET', '/v1/devices/alice')).body.lists as unknown[];
+  assert.deepEqual(lists, [{ version: 1, list: toBase64url(a.lists[0]!.bytes) }]);
+  assert.deepEqual((await mallory.request('GET', '/v1/devices/mallory')).body.lists, []);
+});
+
+test("the account's own devices: a list not following the stored one, two of one version at once, and more devices than --max-devices are refused", { timeout: 60_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--max-devices', '3'] });
+  t.after(() => relay.stop());
+  const d1 = new RelayHttp(relay.url);
+  await d1.signup('alice', PASSWORD, 1);
+  const d2 = new RelayHttp(relay.url);
+  await d2.login('alice', PASSWORD, 2);
+  const a = await chain('alice', 1, 2);
+  assert.equal((await put(d1, a.lists[0]!.bytes)).status, 200);
+  const v1 = a.lists[0]!.list;
+  const next = (devices = [...v1.devices, device(3)], prevHash = deviceListHash(v1)) => forged(a.key, { user: 'alice', version: 2, prevHash, devices });
+
+  const wrongPrev = await put(d1, next(undefined, new Uint8Array(32).fill(7)));
+  assert.deepEqual([wrongPrev.status, wrongPrev.body.error?.code], [400, 'bad_device_list']);
+  const tooMany = await put(d1, next([...v1.devices, device(3), device(4)]));
+  assert.deepEqual([tooMany.status, tooMany.body.error?.code], [403, 'too_many_devices']);
+  const withoutMe = await put(d2, next([v1.devices[0]!, device(3)]));
+  assert.deepEqual([withoutMe.status, withoutMe.body.error?.code], [400, 'bad_device_list']);
+  const garbage = await d1.request('PUT', '/v1/devices', { list: 'AAAA' });
+  assert.deepEqual([garbage.status, garbage.body.error?.code], [400, 'bad_device_list']);
+  assert.equal((await d1.request('PUT', '/v1/devices', { list: 'not base64!' })).body.error?.code, 'bad_request');
+
+  // Both devices add a device of their own to version 1 at the same moment.
+  const [r1, r2] = await Promise.all([put(d1, next()), put(d2, next())]);
+  assert.deepEqual([r1.status, r2.status].sort(), [200, 409]);
+  assert.equal((r1.status === 409 ? r1 : r2).body.error.code, 'device_list_conflict');
+  const stored = (await d2.request('GET', '/v1/devices/alice?since=1')).body.lists as unknown[];
+  assert.equal(stored.length, 1);
+});
