@@ -10,24 +10,25 @@ import type { Address } from './store/types.js';
 
 /**
  * `bytes`, uploaded by `caller`, against `last` (the account's newest stored list, or null): it
- * parses, names the caller's account and device and at most `maxDevices` devices, and is `last`
- * again byte for byte (duplicate: a retried upload) or its successor under the same account key
- * (acceptDeviceLists). The first list of an account is any version-1 list. Sodium must be ready.
+ * parses, names the caller's device and at most `maxDevices` devices, and is `last` again byte for
+ * byte (duplicate: a retried upload) or, for the caller's account, its successor under the same
+ * account key (acceptDeviceLists). The first list of an account is any version-1 list. Sodium
+ * must be ready.
  */
 export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, bytes: Uint8Array, maxDevices: number): { list: DeviceList; duplicate: boolean } {
   const list = parsed(bytes);
-  if (list.user !== caller.user) throw new RelayError('bad_device_list', `a device list of ${list.user} cannot be uploaded by ${caller.user}`);
   if (list.devices.length > maxDevices) throw new RelayError('too_many_devices', `a device list names at most ${maxDevices} devices on this relay, not ${list.devices.length}`);
   if (!list.devices.some((d) => d.device === caller.device)) throw new RelayError('bad_device_list', `the uploading device ${caller.device} is not in the list`);
   if (last !== null && equalBytes(last, bytes)) return { list, duplicate: true };
   if (last === null && list.version !== 1) throw new RelayError('bad_device_list', `the account has no device list yet: the first is version 1, not ${list.version}`);
   const previous = last === null ? null : parsed(last);
   try {
+    // For the caller's account: another account's list is refused here (wrong_account).
     acceptDeviceLists({ user: caller.user, accountKey: previous?.accountKey ?? list.accountKey }, previous, [bytes]);
   } catch (e) {
     if (!isFastchatError(e)) throw e;
     if (e.code === 'stale_device_list' || e.code === 'fork') {
-      throw new RelayError('device_list_conflict', `version ${previous!.version} of the device list is stored already: fetch it and sign the next one`);
+      throw new RelayError('device_list_conflict', `the relay holds version ${previous!.version} of the device list already: fetch it and sign the next version`);
     }
     throw new RelayError('bad_device_list', e.message);
   }
