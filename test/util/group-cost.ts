@@ -20,17 +20,27 @@ export interface Cost {
 /**
  * A group of `n` made by the first; then, each counted until every member has received everything and
  * sent what that made it send: the create, an add, a rename, a removal, and the second member's first message
- * after the removal.
+ * after the removal; `readMs`: the client time each other member spent receiving that first message
+ * (its new sender key and the message: median and max over the members, on an in-memory relay).
  */
-export async function changeCosts(n: number): Promise<Record<'create' | 'add' | 'rename' | 'remove' | 'firstMessage', Cost>> {
+export async function changeCosts(n: number): Promise<Record<'create' | 'add' | 'rename' | 'remove' | 'firstMessage', Cost> & { readMs: { median: number; max: number } }> {
   const names = Array.from({ length: n + 1 }, (_, i) => `member${String(i).padStart(4, '0')}`);
   const sim = await GroupSim.create(names);
   try {
     let mark = 0;
+    /** Per member, the client time its receive passes took in the last counted step (ms). */
+    const work = new Map<string, number>();
     const counted = async (): Promise<Cost> => {
+      work.clear();
       // An honest relay delivering until nobody has anything left to receive (bounded: every
       // member's pass ends, and a round that delivers nothing ends the loop).
-      for (let round = 0; round < 10 && sim.pending.length > 0; round++) for (const u of names) await sim.syncAll(u, () => {});
+      for (let round = 0; round < 10 && sim.pending.length > 0; round++) {
+        for (const u of names) {
+          const started = performance.now();
+          await sim.syncAll(u, () => {});
+          work.set(u, (work.get(u) ?? 0) + performance.now() - started);
+        }
+      }
       assert.equal(sim.pending.length, 0, 'the group settled');
       const frames = sim.sent.slice(mark);
       mark = sim.sent.length;
@@ -59,7 +69,10 @@ export async function changeCosts(n: number): Promise<Record<'create' | 'add' | 
     queueGroupMessage(speaker, loadGroup(speaker, groupId)!, 'first-after-removal', 'hello', new Date(sim.clock).toISOString());
     await sim.flush(names[1]!);
     const firstMessage = await counted();
-    return { create, add, rename, remove, firstMessage };
+    // What reading that first message (and the new key before it) cost each other current member.
+    const readers = names.slice(2, n).map((u) => work.get(u) ?? 0).sort((a, b) => a - b);
+    const readMs = { median: readers[Math.floor(readers.length / 2)] ?? 0, max: readers.at(-1) ?? 0 };
+    return { create, add, rename, remove, firstMessage, readMs };
   } finally {
     sim.close();
   }
