@@ -36,7 +36,7 @@ export function storeApplied(c: Client, before: GroupState | null, applied: Appl
   }
   const gone = new Set([...(before?.members ?? []), ...applied.flatMap((a) => a.state.members)].map((m) => m.user));
   for (const m of last.members) gone.delete(m.user);
-  for (const user of gone) deleteTheirKeys(c, groupId, user);
+  for (const user of gone) deleteTheirKeys(c, groupId, user, last.epoch);
   if (member) retireStaleKey(c, last);
   else deleteOurKeys(c, groupId);
   return status;

@@ -55,6 +55,8 @@ import {
   listPending,
   loadGroup,
   loadRecords,
+  keyPurgedAfter,
+  keyStillServes,
   loadTheirKey,
   saveTheirKey,
   stateAtEpoch,
@@ -213,6 +215,11 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     return refusal(c, h.groupId, m, new Refused('stale_key', `@${h.sender} sent at epoch ${h.epoch} under a key of epoch ${h.keyEpoch}; keys from epoch ${at.keyFloor} on are read`));
   }
   const key = loadTheirKey(c, h.groupId, h.sender, h.keyEpoch);
+  if (!key && keyPurgedAfter(c, h.groupId, h.sender, h.keyEpoch)) {
+    // We deleted the sender's chains when a change took them out after this key was made; they
+    // were added back since, but that key is never sent again: refused, not held for ever.
+    return refusal(c, h.groupId, m, new Refused('stale_key', `@${h.sender} sent it under a key of epoch ${h.keyEpoch}, from before a change that took them out; it can no longer be read`));
+  }
   // Its key is on its way (or the relay withholds it): kept, and tried again when a key arrives.
   if (!key) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   let opened: ReturnType<typeof decryptGroupMessage>;
@@ -321,8 +328,9 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
       // Shared before a change we have applied: only a current member's, and only if the key still
       // serves now (no removal since it was made) or the epoch it was shared at is within its grace.
       if (memberKey(g.state, m.from.user) === undefined) throw new Refused('not_a_member', `@${m.from.user} is not a member any more`);
-      const servesNow = d.keyEpoch >= g.state.keyFloor && d.keyEpoch <= g.state.epoch;
-      if (!servesNow && (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS)) {
+      // The epochs a key serves, not the one it was shared at, decide: a key shared at an epoch
+      // whose grace is over still opens the messages of a later epoch that is within its grace.
+      if (!keyStillServes(c, d.groupId, d.keyEpoch, now)) {
         throw new Refused('late', `a sender key shared at epoch ${d.epoch}, which ended here before the grace allows`);
       }
     }

@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS group_epochs (
   key_floor INTEGER NOT NULL DEFAULT 0, -- the state's keyFloor: keys of older epochs are not read at this one
   PRIMARY KEY (group_id, epoch)
 );
+-- A member whose receiving chains we deleted because a change took them out, and the epoch that
+-- change made: a key of theirs made before it is never sent to us again, so a message under it
+-- that arrives later (sent before the change, delivered after they were added back) is refused,
+-- not held for a key that cannot come.
+CREATE TABLE IF NOT EXISTS group_key_purges (
+  group_id BLOB NOT NULL,
+  sender TEXT NOT NULL,
+  epoch INTEGER NOT NULL,              -- the newest epoch at which we deleted their chains
+  PRIMARY KEY (group_id, sender)
+);
 CREATE TABLE IF NOT EXISTS group_pending (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   group_id BLOB NOT NULL,

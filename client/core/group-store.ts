@@ -147,9 +147,34 @@ export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): v
     .run(b(groupId), now - GROUP_LATE_GRACE_MS);
 }
 
-/** A member who is out: none of their chains may open anything any more, of any epoch. */
-export function deleteTheirKeys(s: Store, groupId: Uint8Array, sender: string): void {
+/**
+ * Whether a key of epoch `keyEpoch` still opens something here: it serves an epoch E ≥ keyEpoch
+ * whose keyFloor is ≤ keyEpoch that is current or ended less than GROUP_LATE_GRACE_MS ago (the
+ * rule dropExpiredChains keeps chains by).
+ */
+export function keyStillServes(s: Store, groupId: Uint8Array, keyEpoch: number, now: number): boolean {
+  return (
+    s.db
+      .prepare('SELECT 1 FROM group_epochs WHERE group_id = ? AND epoch >= ? AND key_floor <= ? AND (ended_at IS NULL OR ended_at > ?) LIMIT 1')
+      .get(b(groupId), keyEpoch, keyEpoch, now - GROUP_LATE_GRACE_MS) !== undefined
+  );
+}
+
+/**
+ * A member who is out (at `epoch`): none of their chains may open anything any more, of any epoch;
+ * and none of their keys made before `epoch` will be waited for again (keyPurgedAfter).
+ */
+export function deleteTheirKeys(s: Store, groupId: Uint8Array, sender: string, epoch: number): void {
+  s.db
+    .prepare('INSERT INTO group_key_purges (group_id, sender, epoch) VALUES (?, ?, ?) ON CONFLICT (group_id, sender) DO UPDATE SET epoch = max(epoch, excluded.epoch)')
+    .run(b(groupId), sender, epoch);
   s.db.prepare('DELETE FROM group_sender_keys WHERE group_id = ? AND sender = ? AND ours = 0').run(b(groupId), sender);
+}
+
+/** Whether we deleted `sender`'s chains at an epoch after `keyEpoch`: such a key will not come again. */
+export function keyPurgedAfter(s: Store, groupId: Uint8Array, sender: string, keyEpoch: number): boolean {
+  const r = s.db.prepare('SELECT epoch FROM group_key_purges WHERE group_id = ? AND sender = ?').get(b(groupId), sender) as { epoch: number } | undefined;
+  return r !== undefined && r.epoch > keyEpoch;
 }
 
 /** How many messages of ended epochs this chain opened (0 when there is no such chain). */
