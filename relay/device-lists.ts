@@ -9,6 +9,13 @@ import { RelayError } from './errors.js';
 import type { Address } from './store/types.js';
 
 /**
+ * The most versions of one account's device list the relay keeps (versions run 1, 2, … with no
+ * gap, so this bounds its rows): far more than a lifetime of linking and removing devices, and at
+ * ~800 bytes a list, at most ~8 MB an account can make the relay keep this way.
+ */
+export const MAX_DEVICE_LIST_VERSIONS = 10_000;
+
+/**
  * `bytes`, uploaded by `caller`, against `last` (the account's newest stored list, or null): it
  * parses, names the caller's device and at most `maxDevices` devices, and is `last` again byte for
  * byte (duplicate: a retried upload) or, for the caller's account, its successor under the same
@@ -18,6 +25,7 @@ import type { Address } from './store/types.js';
 export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, bytes: Uint8Array, maxDevices: number): { list: DeviceList; duplicate: boolean } {
   const list = parsed(bytes);
   if (list.devices.length > maxDevices) throw new RelayError('too_many_devices', `a device list names at most ${maxDevices} devices on this relay, not ${list.devices.length}`);
+  if (list.version > MAX_DEVICE_LIST_VERSIONS) throw new RelayError('quota_exceeded', `the relay keeps at most ${MAX_DEVICE_LIST_VERSIONS} versions of an account's device list`);
   if (!list.devices.some((d) => d.device === caller.device)) throw new RelayError('bad_device_list', `the uploading device ${caller.device} is not in the list`);
   if (last !== null && equalBytes(last, bytes)) return { list, duplicate: true };
   if (last === null && list.version !== 1) throw new RelayError('bad_device_list', `the account has no device list yet: the first is version 1, not ${list.version}`);
