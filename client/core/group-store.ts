@@ -132,30 +132,32 @@ export function epochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochIn
 }
 
 /**
- * Drops the receiving chains nothing may open any more: a key of epoch K serves every epoch E ≥ K
- * whose keyFloor is ≤ K; once each of those has ended here more than GROUP_LATE_GRACE_MS ago (a
- * removal moved the floor past K, and the grace for what raced it is over), the chain goes. A
- * key that still serves the current epoch stays, however old.
+ * The one rule for how long a receiving chain opens anything: a key of epoch K serves every epoch
+ * E ≥ K whose keyFloor is ≤ K, and serves it while E is current or ended here less than
+ * GROUP_LATE_GRACE_MS ago. As SQL over an epoch row `e`, for `k` an SQL expression of K; its one
+ * parameter is the cut-off time (now − GROUP_LATE_GRACE_MS).
+ */
+const servesEpoch = (k: string): string => `e.epoch >= ${k} AND e.key_floor <= ${k} AND (e.ended_at IS NULL OR e.ended_at > ?)`;
+
+/**
+ * Drops the receiving chains nothing may open any more (servesEpoch): once a removal moved the
+ * floor past K and the grace for what raced it is over, the chain goes. A key that still serves
+ * the current epoch stays, however old.
  */
 export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): void {
   s.db
     .prepare(
       `DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND NOT EXISTS (
-         SELECT 1 FROM group_epochs e WHERE e.group_id = group_sender_keys.group_id AND e.epoch >= group_sender_keys.epoch
-           AND e.key_floor <= group_sender_keys.epoch AND (e.ended_at IS NULL OR e.ended_at > ?))`,
+         SELECT 1 FROM group_epochs e WHERE e.group_id = group_sender_keys.group_id AND ${servesEpoch('group_sender_keys.epoch')})`,
     )
     .run(b(groupId), now - GROUP_LATE_GRACE_MS);
 }
 
-/**
- * Whether a key of epoch `keyEpoch` still opens something here: it serves an epoch E ≥ keyEpoch
- * whose keyFloor is ≤ keyEpoch that is current or ended less than GROUP_LATE_GRACE_MS ago (the
- * rule dropExpiredChains keeps chains by).
- */
+/** Whether a key of epoch `keyEpoch` still opens something here (servesEpoch, as dropExpiredChains keeps chains). */
 export function keyStillServes(s: Store, groupId: Uint8Array, keyEpoch: number, now: number): boolean {
   return (
     s.db
-      .prepare('SELECT 1 FROM group_epochs WHERE group_id = ? AND epoch >= ? AND key_floor <= ? AND (ended_at IS NULL OR ended_at > ?) LIMIT 1')
+      .prepare(`SELECT 1 FROM group_epochs e WHERE e.group_id = ? AND ${servesEpoch('?')} LIMIT 1`)
       .get(b(groupId), keyEpoch, keyEpoch, now - GROUP_LATE_GRACE_MS) !== undefined
   );
 }
