@@ -28,6 +28,12 @@ export interface RelayConfig {
   nodeName: string | null;
   /** How often a node tells the others it is alive; one not heard for 3 of these is gone (its users offline). */
   clusterHeartbeatMs: number;
+  /**
+   * A user whose last connection closed is announced offline only this long afterwards, and only
+   * if no connection of it came back meanwhile (on any node): a reconnect sends no presence at all.
+   * 0 = announced at once.
+   */
+  presenceGraceMs: number;
   tls: { cert: string; key: string } | null;
   /** FULL: a commit survives power loss; NORMAL: survives a process crash (kill -9) only. */
   synchronous: SyncLevel;
@@ -141,6 +147,9 @@ export const DEFAULTS: RelayConfig = {
   bus: null,
   nodeName: null,
   clusterHeartbeatMs: 2000,
+  // The chat client's first three reconnect attempts come 0.5, 1 and 2 s after a drop
+  // (client/chat/link.ts): a network blip or a relay-side replacement is over well within this.
+  presenceGraceMs: 5000,
   tls: null,
   synchronous: 'FULL',
   maxBodyBytes: 256 * 1024,
@@ -225,6 +234,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     }
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
+  if (!Number.isSafeInteger(c.presenceGraceMs) || c.presenceGraceMs < 0) throw new RangeError(`relay option presenceGraceMs must be a non-negative integer, got ${String(c.presenceGraceMs)}`);
   if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);
   if (c.integrityCheck !== 'quick' && c.integrityCheck !== 'full') throw new RangeError(`relay option integrityCheck must be quick or full, got ${String(c.integrityCheck)}`);
   if (c.argon2MemoryKiB < 8 * c.argon2Parallelism) throw new RangeError('argon2 memory must be at least 8 KiB per lane');

@@ -78,12 +78,45 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
       const seen = await fay.http.request('GET', '/v1/presence');
       assert.deepEqual(seen.body.online, ['fay1', 'gus1']);
       await gus.ws.close();
-      await fay.ws.next((f) => f.type === 'presence' && f.user === 'gus1' && f.online === false, 10_000);
+      // Offline comes one grace (--presence-grace-ms, 5 s) after the close.
+      await fay.ws.next((f) => f.type === 'presence' && f.user === 'gus1' && f.online === false, 30_000);
       const gusAgain = await RelayWs.connect(c.nodes[2]!.wsUrl, gus.http.token!);
       await fay.ws.next((f) => f.type === 'presence' && f.user === 'gus1' && f.online === true, 10_000);
       await gusAgain.terminate();
     } finally {
       await Promise.all([fay.ws.terminate(), gus.ws.terminate()]);
+    }
+  });
+
+  test('a user who reconnects to another node, and whose device then moves to a third, sends its audience no presence frame; leaving is announced', async () => {
+    const hal = await user('hal1', 0);
+    const ivy = await user('ivy1', 1);
+    const sockets = [hal.ws, ivy.ws];
+    try {
+      assert.equal((await ivy.ws.sendMessage('i1', [{ user: 'hal1', device: 1 }], B)).type, 'sent');
+      await hal.ws.next((f) => f.type === 'presence' && f.user === 'ivy1' && f.online === true);
+      // ivy's socket on node 1 closes and she comes back on node 2, then her device opens a socket
+      // on node 0, which replaces the one on node 2 (4002).
+      await ivy.ws.close();
+      const onTwo = await RelayWs.connect(c.nodes[2]!.wsUrl, ivy.http.token!);
+      sockets.push(onTwo);
+      await onTwo.next('hello');
+      const onZero = await RelayWs.connect(c.nodes[0]!.wsUrl, ivy.http.token!);
+      sockets.push(onZero);
+      await onZero.next('hello');
+      assert.equal((await within(onTwo.closed, 10_000, 'the socket on node 2 is replaced')).code, 4002);
+      // The barrier: jon (node 2) writes to hal, and hal hears him come online. No frame about ivy
+      // came before it.
+      const jon = await user('jon1', 2);
+      sockets.push(jon.ws);
+      assert.equal((await jon.ws.sendMessage('j1', [{ user: 'hal1', device: 1 }], B)).type, 'sent');
+      await hal.ws.next((f) => f.type === 'presence' && f.user === 'jon1', 10_000);
+      assert.deepEqual(hal.ws.frames.filter((f) => f.type === 'presence'), [], 'a reconnect told hal something');
+      // ivy leaves for good: offline, after the grace.
+      await onZero.close();
+      assert.deepEqual(await hal.ws.next('presence', 30_000), { type: 'presence', user: 'ivy1', online: false });
+    } finally {
+      await Promise.all(sockets.map((s) => s.terminate()));
     }
   });
 

@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .addOption(opt('--bus <url>', 'NATS server(s) connecting the relay nodes, nats://HOST:4222 (comma-separated for a cluster); needs a postgres store', 'BUS'))
     .addOption(opt('--node-name <name>', 'this node\'s name in logs and cluster events', 'NODE_NAME'))
     .addOption(opt('--cluster-heartbeat-ms <n>', 'how often a node tells the others it is alive; one silent for 3 of these is gone and its users offline (default 2000)', 'CLUSTER_HEARTBEAT_MS', int('cluster-heartbeat-ms')))
+    .addOption(opt('--presence-grace-ms <n>', 'a user whose last connection closed is shown offline only this long afterwards, if it has not reconnected (0 = at once; default 5000)', 'PRESENCE_GRACE_MS', int('presence-grace-ms')))
     .addOption(opt('--postgres-pool <n>', 'connections each node keeps to PostgreSQL (default 10)', 'POSTGRES_POOL', int('postgres-pool')))
     .addOption(opt('--tls-cert <file>', 'TLS certificate (PEM); serves https/wss', 'TLS_CERT'))
     .addOption(opt('--tls-key <file>', 'TLS private key (PEM)', 'TLS_KEY'))
@@ -83,6 +84,7 @@ export function register(program: Command): void {
           bus: o.bus,
           nodeName: o.nodeName,
           clusterHeartbeatMs: o.clusterHeartbeatMs,
+          presenceGraceMs: o.presenceGraceMs,
           tls: o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey } : null,
           synchronous: o.synchronous === 'normal' ? 'NORMAL' : 'FULL',
           maxBodyBytes: o.maxBodyBytes,

@@ -2,6 +2,11 @@
 // replaces the older one (closed with 4002), because two readers acking the same queue would
 // race — also when the two are on different nodes (device_connected on the bus: the newer wins
 // on both). Listens on the bus for queued messages, presence changes, revocations and low prekeys.
+//
+// Presence rule (docs/RELAY.md "Presence"): a user is online from its first connection until
+// presenceGraceMs after its last one closed with none back. A reconnect — the same device
+// replacing its socket, another device still connected, or the user back within the grace, on
+// this node or another — sends no presence frame at all: the audience was never told it left.
 import type { Bus, BusMessage } from '../bus/index.js';
 import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
@@ -22,6 +27,9 @@ export class Hub {
   /** Presence announcements still looking up their audience, per user (announce()). */
   private readonly announcing = new Map<string, Promise<void>>();
   private readonly cluster: ClusterPresence;
+  /** Users whose last connection here closed less than presenceGraceMs ago: still online here. */
+  private readonly leaving = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
 
   constructor(
     private readonly ctx: RelayContext,
@@ -29,8 +37,8 @@ export class Hub {
   ) {
     this.cluster = new ClusterPresence({
       bus,
-      localUsers: () => this.users.keys(),
-      isLocal: (u) => this.users.has(u),
+      localUsers: () => this.localUsers(),
+      isLocal: (u) => this.users.has(u) || this.leaving.has(u),
       changed: (u, online) => this.tellAudience(u, online),
       heartbeatMs: ctx.cfg.clusterHeartbeatMs,
     });
@@ -51,9 +59,37 @@ export class Hub {
     if (old) {
       mine.delete(old);
       old.close(CLOSE.replaced, 'replaced');
-    } else if (mine.size === 1) this.announce(c.addr.user, true);
+    } else if (mine.size === 1) {
+      const grace = this.leaving.get(c.addr.user);
+      if (grace) {
+        // Back within the grace: nobody was told it left, so nobody is told it is back.
+        clearTimeout(grace);
+        this.leaving.delete(c.addr.user);
+      } else this.announce(c.addr.user, true);
+    }
     this.bus.publish({ kind: 'device_connected', user: c.addr.user, device: c.addr.device, node: this.bus.node, conn: c.id, at: c.openedAt });
     this.ctx.metrics.connections.set(this.conns.size);
+  }
+
+  /** The last connection of `user` here closed: offline after the grace, unless it comes back. */
+  private leave(user: string): void {
+    if (this.stopped) return;
+    const grace = this.ctx.cfg.presenceGraceMs;
+    if (grace === 0) {
+      this.announce(user, false);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.leaving.delete(user);
+      this.announce(user, false);
+    }, grace);
+    t.unref();
+    this.leaving.set(user, t);
+  }
+
+  private *localUsers(): Iterable<string> {
+    yield* this.users.keys();
+    yield* this.leaving.keys();
   }
 
   /** Resolves once events about `user` reach this node (Connection.start waits for it). */
@@ -72,7 +108,7 @@ export class Hub {
       this.users.delete(c.addr.user);
       this.watching.delete(c.addr.user);
       this.bus.unwatch(c.addr.user);
-      this.announce(c.addr.user, false);
+      this.leave(c.addr.user);
     }
     this.ctx.metrics.connections.set(this.conns.size);
   }
@@ -219,6 +255,9 @@ export class Hub {
   }
 
   stop(): void {
+    this.stopped = true;
+    for (const t of this.leaving.values()) clearTimeout(t);
+    this.leaving.clear();
     this.cluster.stop();
     this.unsubscribe();
   }

@@ -143,7 +143,8 @@ test('a slow reader never makes the relay buffer more than the high-water mark p
 });
 
 test('presence: a user is seen only by the users it has sent a message to; a stranger sees nothing', async (t) => {
-  const { user } = await relay(t);
+  // No grace: bob's leaving and coming back below are each announced (test/presence-reconnect.test.ts has the grace).
+  const { user } = await relay(t, { presenceGraceMs: 0 });
   const a = await user('alice');
   const b = await user('bob');
   const s = await user('stranger');
