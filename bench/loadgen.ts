@@ -28,9 +28,11 @@ export type LoadJob =
   | { mode: 'store'; target: Target; from: Peer; to: Peer; count: number; window: number; body: string; timeoutMs: number }
   | { mode: 'drain'; target: Target; peer: Peer; count: number; timeoutMs: number }
   | { mode: 'idle'; target: Target; peers: Peer[]; concurrency: number; timeoutMs: number }
-  | { mode: 'logins'; url: string; username: string; password: string; concurrency: number; durationMs: number };
+  | { mode: 'logins'; url: string; username: string; password: string; concurrency: number; durationMs: number }
+  | { mode: 'crowd'; target: Target; peers: Peer[]; concurrency: number; timeoutMs: number }
+  | { mode: 'probe'; target: Target; pairs: { from: Peer; to: Peer }[]; rate: number; body: string; maxMs: number };
 
-const FRAME = /^\{"type":"(message|send|sent|error|hello|drained)"(?:,"id":"([^"]*)")?(?:,"clientId":"([^"]*)")?/;
+const FRAME = /^\{"type":"(message|send|sent|error|hello|drained|presence)"(?:,"id":"([^"]*)")?(?:,"clientId":"([^"]*)")?/;
 
 interface Parsed {
   type: string;
@@ -144,23 +146,29 @@ async function throughput(j: Extract<LoadJob, { mode: 'throughput' }>) {
   return { perSecond: ((w1 - w0) * 1000) / (te - tw), measured: w1 - w0, seconds: (te - tw) / 1000, sent: totalSent, received: total, errors, totalSeconds: (te - t0) / 1000 };
 }
 
-/** Open loop at a fixed rate; latency is measured from each message's scheduled send time. */
-async function latency(j: Extract<LoadJob, { mode: 'latency' }>) {
-  const n = j.pairs.length;
-  const totalMs = j.warmupMs + j.measureMs;
-  const count = Math.ceil((j.rate * totalMs) / 1000);
+/**
+ * Open loop at a fixed rate over `pairs`, `count` messages or until `stop()` says so; latency is
+ * measured from each message's scheduled send time (no coordinated omission). `ready` is called
+ * once every pair is connected, with the wall-clock time the schedule starts at. `got[i]`: the
+ * latency of message i, NaN if it never arrived.
+ */
+async function openLoop(
+  target: Target, pairs: { from: Peer; to: Peer }[], rate: number, body: string, count: number, tag: string,
+  opts: { stop?: () => boolean; ready?: (epochMs: number) => void } = {},
+) {
+  const n = pairs.length;
   const scheduled = new Float64Array(count);
   const got = new Float64Array(count).fill(Number.NaN);
   let received = 0;
   let errors = 0;
   const senders: WebSocket[] = [];
   const receivers: WebSocket[] = [];
-  const tos = j.pairs.map((p) => toList([p.to]));
+  const tos = pairs.map((p) => toList([p.to]));
   for (let i = 0; i < n; i++) {
     receivers.push(
-      await connectReady(j.target, j.pairs[i]!.to, (f, ws) => {
+      await connectReady(target, pairs[i]!.to, (f, ws) => {
         if (f.type !== 'message' || !f.clientId) return;
-        ack(j.target, ws, f);
+        ack(target, ws, f);
         const seq = seqOf(f.clientId);
         if (seq >= 0 && seq < count && Number.isNaN(got[seq]!)) {
           got[seq] = performance.now() - scheduled[seq]!;
@@ -168,36 +176,45 @@ async function latency(j: Extract<LoadJob, { mode: 'latency' }>) {
         }
       }),
     );
-    senders.push(await connectReady(j.target, j.pairs[i]!.from, (f) => f.type === 'error' && errors++));
+    senders.push(await connectReady(target, pairs[i]!.from, (f) => f.type === 'error' && errors++));
   }
   const t0 = performance.now();
+  opts.ready?.(Date.now());
   let seq = 0;
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
-      const due = Math.min(count, Math.floor(((performance.now() - t0) * j.rate) / 1000));
-      while (seq < due) {
-        scheduled[seq] = t0 + (seq * 1000) / j.rate;
-        senders[seq % n]!.send(sendFrame(`L${seq}`, tos[seq % n]!, j.body));
+      const due = Math.min(count, Math.floor(((performance.now() - t0) * rate) / 1000));
+      const stop = opts.stop?.() ?? false;
+      while (seq < due && !stop) {
+        scheduled[seq] = t0 + (seq * 1000) / rate;
+        senders[seq % n]!.send(sendFrame(`${tag}${seq}`, tos[seq % n]!, body));
         seq++;
       }
-      if (seq >= count) {
+      if (seq >= count || stop) {
         clearInterval(tick);
         resolve();
       }
     }, 1);
   });
-  const elapsed = performance.now() - t0;
+  const elapsedMs = performance.now() - t0;
   const drainUntil = performance.now() + 5000;
-  while (received < count && performance.now() < drainUntil) await sleep(10);
+  while (received < seq && performance.now() < drainUntil) await sleep(10);
   await closeAll([...senders, ...receivers]);
+  return { got: got.subarray(0, seq), elapsedMs, errors };
+}
+
+/** Open loop at a fixed rate; the first warm-up's messages are not counted. */
+async function latency(j: Extract<LoadJob, { mode: 'latency' }>) {
+  const count = Math.ceil((j.rate * (j.warmupMs + j.measureMs)) / 1000);
+  const r = await openLoop(j.target, j.pairs, j.rate, j.body, count, 'L');
   const first = Math.ceil((j.warmupMs * j.rate) / 1000);
   const lat: number[] = [];
   let lost = 0;
   for (let i = first; i < count; i++) {
-    if (Number.isNaN(got[i]!)) lost++;
-    else lat.push(got[i]!);
+    if (Number.isNaN(r.got[i]!)) lost++;
+    else lat.push(r.got[i]!);
   }
-  return { latenciesMs: lat, lost, offeredPerSecond: (count * 1000) / elapsed, errors };
+  return { latenciesMs: lat, lost, offeredPerSecond: (count * 1000) / r.elapsedMs, errors: r.errors };
 }
 
 /** One sender, one frame addressed to every receiver; `window` frames in flight. */
@@ -340,6 +357,101 @@ async function logins(j: Extract<LoadJob, { mode: 'logins' }>) {
   return { perSecond: (statuses['200'] ?? 0) / seconds, statuses, seconds };
 }
 
+type Ctl = { post(m: object): void; on(type: string, fn: (m: any) => void): void };
+const told = (ctl: Ctl, type: string, untilMs: number): Promise<boolean> =>
+  Promise.race([new Promise<boolean>((r) => ctl.on(type, () => r(true))), sleep(Math.max(0, untilMs - performance.now())).then(() => false)]);
+
+/**
+ * A crowd of users that connect all at once when told ('connect'), then all drop their sockets and
+ * reconnect at once ('reconnect'), and close ('close'). A user is back when its queue is pushed
+ * (`drained`; the baseline: when the socket is open). Presence frames are counted per phase, and
+ * for a settle second after it (a frame a phase caused may come after its last `drained`).
+ */
+async function crowd(j: Extract<LoadJob, { mode: 'crowd' }>, ctl: Ctl) {
+  const deadline = performance.now() + j.timeoutMs;
+  const sockets = new Array<WebSocket | null>(j.peers.length).fill(null);
+  let presence = 0;
+  let messages = 0;
+  const onFrame = (f: Parsed, ws: WebSocket): void => {
+    if (f.type === 'presence') presence++;
+    else if (f.type === 'message') {
+      messages++;
+      ack(j.target, ws, f);
+    }
+  };
+  const open = (peer: Peer): Promise<WebSocket> => {
+    if (j.target.kind === 'baseline') return connect(j.target, peer, onFrame, 120_000);
+    let drained!: () => void;
+    const done = new Promise<void>((r) => (drained = r));
+    return connect(j.target, peer, (f, ws) => (f.type === 'drained' ? drained() : onFrame(f, ws)), 120_000).then(async (ws) => {
+      await Promise.race([done, sleep(120_000).then(() => Promise.reject(new Error('no drained frame')))]);
+      return ws;
+    });
+  };
+  const phase = async (): Promise<{ ms: number; failed: number; presence: number; messages: number }> => {
+    presence = 0;
+    messages = 0;
+    const t0 = performance.now();
+    let next = 0;
+    let failed = 0;
+    const worker = async (): Promise<void> => {
+      while (next < j.peers.length && performance.now() < deadline) {
+        const i = next++;
+        try {
+          sockets[i] = await open(j.peers[i]!);
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: j.concurrency }, worker));
+    const ms = performance.now() - t0;
+    await sleep(1000);
+    return { ms, failed, presence, messages };
+  };
+  ctl.post({ type: 'up' });
+  if (await told(ctl, 'connect', deadline)) {
+    ctl.post({ type: 'connected', ...(await phase()) });
+    if (await told(ctl, 'reconnect', deadline)) {
+      for (const ws of sockets) ws?.terminate();
+      ctl.post({ type: 'reconnected', ...(await phase()) });
+      await told(ctl, 'close', deadline);
+    }
+  }
+  const held = sockets.filter((w): w is WebSocket => w !== null);
+  await closeAll(held);
+  return { open: held.length };
+}
+
+/**
+ * Other users' traffic while a crowd connects: messages at a fixed rate over a few pairs until
+ * told to stop (or maxMs). Each latency (scheduled send to delivery) is kept with its scheduled
+ * wall-clock time, so the caller can cut it into the crowd's phases.
+ */
+async function probe(j: Extract<LoadJob, { mode: 'probe' }>, ctl: Ctl) {
+  let stop = false;
+  ctl.on('close', () => (stop = true));
+  let epoch0 = 0;
+  const r = await openLoop(j.target, j.pairs, j.rate, j.body, Math.ceil((j.rate * j.maxMs) / 1000), 'P', {
+    stop: () => stop,
+    ready: (at) => {
+      epoch0 = at;
+      ctl.post({ type: 'ready' });
+    },
+  });
+  const at: number[] = [];
+  const ms: number[] = [];
+  let lost = 0;
+  r.got.forEach((v, i) => {
+    if (Number.isNaN(v)) lost++;
+    else {
+      at.push(epoch0 + (i * 1000) / j.rate);
+      ms.push(v);
+    }
+  });
+  return { at, ms, lost, errors: r.errors };
+}
+
 workerMain<LoadJob, unknown>(async (job, ctl) => {
   switch (job.mode) {
     case 'throughput':
@@ -356,5 +468,9 @@ workerMain<LoadJob, unknown>(async (job, ctl) => {
       return idle(job, ctl);
     case 'logins':
       return logins(job);
+    case 'crowd':
+      return crowd(job, ctl);
+    case 'probe':
+      return probe(job, ctl);
   }
 });

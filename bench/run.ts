@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only relay,cluster,idle,crypto,client,login,cli,groups]`
+// `npm run bench [-- --quick] [-- --only relay,cluster,idle,reconnect,crypto,client,login,cli,groups]`
 // Runs every figure next to its baseline in this one run, prints the table and writes
 // bench/results.json with machine information. Every child process is stopped on the way out,
 // including on an error or Ctrl-C.
@@ -16,6 +16,7 @@ import { cryptoSuite } from './suites/crypto.js';
 import { groupsSuite } from './suites/groups.js';
 import { idleSuite } from './suites/idle.js';
 import { loginSuite } from './suites/login.js';
+import { reconnectSuite } from './suites/reconnect.js';
 import { relaySuite } from './suites/relay.js';
 
 const argv = process.argv.slice(2);
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
   await suite('client', () => clientSuite(p, relayOnePair, log));
   await suite('crypto', () => cryptoSuite(p));
   await suite('idle', () => idleSuite(p, log));
+  await suite('reconnect', () => reconnectSuite(p, log));
   await suite('login', () => loginSuite(p, log));
   await suite('cli', () => cliSuite(p));
   await suite('groups', () => groupsSuite(p, log));

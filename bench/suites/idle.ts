@@ -1,7 +1,7 @@
 // Item 5: memory per idle authenticated WebSocket. RSS of the server process (from /proc) before
 // and after N connections are open and settled; the same count against the baseline forwarder.
-// Connections are devices of one account, so the figure is the connection's own cost: with N
-// distinct users every connect would also broadcast presence to everyone online (O(N²) frames).
+// Connections are devices of one account, so the figure is the connection's own cost (N distinct
+// users with audiences connecting at once: the reconnect suite).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
