@@ -75,7 +75,7 @@ export function register(program: Command): void {
               hint: 'run it again when the relay is reachable',
             });
           }
-          const sn = t.safetyNumberWith(c, peer, shown.identity);
+          const sn = t.safetyNumberWith(c, peer, { identity: shown.identity, account: null });
           if (opts.json) printJson({ username: peer, trust: null, fingerprint: fingerprint(shown.identity), safetyNumber: sn, integrity: 'failed' });
           else {
             print(`!!! the stored record of @${peer} FAILED ITS INTEGRITY CHECK (changed outside fastchat); it is not trusted`);
@@ -84,7 +84,7 @@ export function register(program: Command): void {
           }
           return;
         }
-        const sn = t.safetyNumberWith(c, peer, shown.identity);
+        const sn = t.safetyNumberWith(c, peer, shown.keys);
         const bad = t.failedSessions(c, peer);
         if (opts.json) printJson({ username: peer, trust: shown.contact.trust, fingerprint: fingerprint(shown.identity), safetyNumber: sn, integrity: bad.length > 0 ? 'failed' : 'ok' });
         else {
