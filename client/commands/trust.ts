@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nBoth halves come from authenticated keys: yours from the keystore (needs the passphrase), the contact\'s from its sealed record.\nCompare the safety number with @user in person or over a call; if it matches, run `fastchat verify @user` (or `--accept <number>` for a changed key).',
+      '\nBoth halves come from authenticated keys: yours from the keystore (needs the passphrase), the contact\'s from its sealed record.\nIt is the number of both account keys when the contact\'s signed device list holds the identity you trust (it stays the\nsame when devices are added or removed), else of both identity keys (a contact whose relay serves no device list).\nCompare the safety number with @user in person or over a call; if it matches, run `fastchat verify @user` (or `--accept <number>` for a changed key).',
     )
     .action(async (peerArg: string | undefined, opts: { json?: boolean }) => {
       const { openClient } = await import('../core/context.js');
