@@ -12,18 +12,15 @@ import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { accountKeyOf } from '../client/core/keystore.js';
 import { chain, device } from './util/device-lists.js';
 import { deviceEntry, mintIdentity } from './util/forge.js';
-import { jsonLines, type TestHome } from './util/fastchat-cli.js';
+import { converse, jsonLines, type TestHome } from './util/fastchat-cli.js';
 import { hideDeviceLists, startHostileWorld, type HostileRelay } from './util/hostile-relay.js';
 import { withCore } from './util/client-core.js';
 import { RelayHttp } from './util/relay-client.js';
 import type { RelayProcess } from './util/relay-process.js';
 
-/** A session both ways: a first message each, each read. */
+/** A session both ways, and b's receipt read. */
 async function exchange(a: TestHome, b: TestHome): Promise<void> {
-  await a.ok(['send', `@${b.name}`, `hello ${b.name}`]);
-  await b.ok(['inbox']);
-  await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
-  await a.ok(['inbox']);
+  await converse(a, b);
   await b.ok(['inbox']);
 }
 
