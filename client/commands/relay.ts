@@ -53,6 +53,7 @@ export function register(program: Command): void {
     .addOption(opt('--rate-limit-bundles <n>', 'key bundle fetches (which hand out one-time prekeys) per requesting account per hour, over all targets (default 200)', 'RATE_LIMIT_BUNDLES', int('rate-limit-bundles')))
     .addOption(opt('--rate-limit-bundles-burst <n>', 'key bundle fetches a requesting account may make at once before --rate-limit-bundles applies (default 1000: one group of the largest size)', 'RATE_LIMIT_BUNDLES_BURST', int('rate-limit-bundles-burst')))
     .addOption(opt('--rate-limit-bundles-per-target <n>', 'key bundle fetches per requesting account per target account per hour (also the burst; default 6)', 'RATE_LIMIT_BUNDLES_PER_TARGET', int('rate-limit-bundles-per-target')))
+    .addOption(opt('--rate-limit-device-lists <n>', 'device list uploads (PUT /v1/devices) per account per hour (also the burst; default 20)', 'RATE_LIMIT_DEVICE_LISTS', int('rate-limit-device-lists')))
     .addOption(opt('--rate-limit-max-keys <n>', 'buckets each rate limiter keeps in memory (default 100000)', 'RATE_LIMIT_MAX_KEYS', int('rate-limit-max-keys')))
     .addOption(opt('--max-devices <n>', 'devices per account (default 8)', 'MAX_DEVICES', int('max-devices')))
     .addOption(opt('--auth-recheck-seconds <n>', 'how often open sockets are re-checked against bans and deletions made on the database by another process (default 5)', 'AUTH_RECHECK_SECONDS', int('auth-recheck-seconds')))
@@ -111,6 +112,7 @@ export function register(program: Command): void {
               ? undefined
               : { perHour: o.rateLimitBundles ?? DEFAULTS.rateLimitBundles.perHour, burst: o.rateLimitBundlesBurst ?? DEFAULTS.rateLimitBundles.burst },
           rateLimitBundlesPerTarget: o.rateLimitBundlesPerTarget === undefined ? undefined : { burst: o.rateLimitBundlesPerTarget, perHour: o.rateLimitBundlesPerTarget },
+          rateLimitDeviceLists: o.rateLimitDeviceLists === undefined ? undefined : { burst: o.rateLimitDeviceLists, perHour: o.rateLimitDeviceLists },
           rateLimitMaxKeys: o.rateLimitMaxKeys,
           maxDevicesPerAccount: o.maxDevices,
           authRecheckMs: sec(o.authRecheckSeconds),

@@ -190,6 +190,20 @@ CREATE TABLE device_lists (
 );
 `,
   },
+  {
+    version: 5,
+    description: 'removed_devices: device ids an account\'s device list removed',
+    sql: `
+-- As SQLite's removed_devices (store/schema.ts): no login as a device id the account's list
+-- removed, until a later list holds it again.
+CREATE TABLE removed_devices (
+  username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id  INTEGER NOT NULL,
+  removed_at BIGINT NOT NULL,
+  PRIMARY KEY (username, device_id)
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;
