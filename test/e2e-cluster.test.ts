@@ -32,7 +32,9 @@ describe('alice, bob and carol on three nodes of one relay', { timeout: 300_000 
   let carol: TestHome;
 
   before(async () => {
-    c = await startCluster(3, { args: ['--rate-limit-address', '1000'] });
+    // Grace 0: `who` below must not still list the users whose commands ended a moment ago (the
+    // grace itself is tested in test/presence-reconnect.test.ts and test/cluster-relay.test.ts).
+    c = await startCluster(3, { args: ['--rate-limit-address', '1000', '--presence-grace-ms', '0'] });
     tmp = makeTempRoot('fastchat-e2e-cluster-');
     [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => makeHome(tmp.root, n)) as [TestHome, TestHome, TestHome];
     await Promise.all([setUpUser(alice, c.nodes[0]!.url), setUpUser(bob, c.nodes[1]!.url), setUpUser(carol, c.nodes[2]!.url)]);

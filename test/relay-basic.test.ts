@@ -47,7 +47,8 @@ test('a real relay process registers, logs in, serves keys and delivers, redeliv
   await wb1.sendMessage('b1', [{ user: 'alice', device: 1 }], 'aGk');
   assert.deepEqual(await wa.next('presence'), { type: 'presence', user: 'bob', online: true });
   await wb1.terminate();
-  assert.deepEqual(await wa.next('presence'), { type: 'presence', user: 'bob', online: false });
+  // Offline comes one --presence-grace-ms (5 s) after the close, as bob did not come back.
+  assert.deepEqual(await wa.next('presence', 30_000), { type: 'presence', user: 'bob', online: false });
 
   // Reconnect: the unacknowledged message comes again; this time it is acked.
   const wb2 = await RelayWs.connect(relay.wsUrl, bob.token);
