@@ -73,6 +73,12 @@ export interface RelayConfig {
    */
   rateLimitBundles: { burst: number; perHour: number };
   rateLimitBundlesPerTarget: { burst: number; perHour: number };
+  /**
+   * PUT /v1/devices per account (all its devices together). A list changes when a device is
+   * linked or removed, so an honest account uploads a handful in its life; without a limit one
+   * account could keep the relay checking signatures under its account lock without end.
+   */
+  rateLimitDeviceLists: { burst: number; perHour: number };
   /** Most buckets each rate limiter keeps in memory (ratelimit.ts: a bucket not full is never forgotten). */
   rateLimitMaxKeys: number;
 
@@ -173,6 +179,8 @@ export const DEFAULTS: RelayConfig = {
   // 200 over all targets covers creating a large group at once.
   rateLimitBundles: { burst: 200, perHour: 200 },
   rateLimitBundlesPerTarget: { burst: 6, perHour: 6 },
+  // Linking or removing all 8 devices one after another in an afternoon stays well inside it.
+  rateLimitDeviceLists: { burst: 20, perHour: 20 },
   rateLimitMaxKeys: 100_000,
   maxDevicesPerAccount: 8,
   linkTtlMs: 10 * 60_000,
@@ -220,7 +228,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k} must be a positive number, got ${String(v)}`);
   }
-  for (const k of ['rateLimitPerAddress', 'rateLimitPerAccount', 'rateLimitSend', 'rateLimitSendAccount', 'rateLimitBundles', 'rateLimitBundlesPerTarget'] as const) {
+  for (const k of ['rateLimitPerAddress', 'rateLimitPerAccount', 'rateLimitSend', 'rateLimitSendAccount', 'rateLimitBundles', 'rateLimitBundlesPerTarget', 'rateLimitDeviceLists'] as const) {
     for (const [field, v] of Object.entries(c[k])) {
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new RangeError(`relay option ${k}.${field} must be a positive number, got ${String(v)}`);
     }

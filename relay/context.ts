@@ -29,7 +29,7 @@ export interface RelayContext {
   limits: { send: Limiter; sendAccount: Limiter };
   /**
    * Register/login/password change per client address (/64 for IPv6, address.ts) and per account;
-   * bundle fetches per requester and per (requester, target). In memory on one node, in the store
+   * bundle fetches per requester and per (requester, target); device list uploads per account. In memory on one node, in the store
    * (shared by every node) on PostgreSQL.
    */
   charge: LimitCharger['charge'];
@@ -110,11 +110,12 @@ function chargerFor(cfg: RelayConfig, store: Store): RelayContext['charge'] {
     account: { ...cfg.rateLimitPerAccount, noun: 'attempts', what: 'account' },
     bundles: { burst: cfg.rateLimitBundles.burst, perMinute: cfg.rateLimitBundles.perHour / 60, noun: 'key bundle fetches', what: 'account' },
     bundlesPerTarget: { burst: cfg.rateLimitBundlesPerTarget.burst, perMinute: cfg.rateLimitBundlesPerTarget.perHour / 60, noun: 'key bundle fetches', what: 'account and target' },
+    deviceLists: { burst: cfg.rateLimitDeviceLists.burst, perMinute: cfg.rateLimitDeviceLists.perHour / 60, noun: 'device list uploads', what: 'account' },
   };
   const shared = (store as Partial<PostgresStore>).takeTokens;
   const inMemory = (s: LimitSpec): Limiter => new RateLimiter(s.burst, s.perMinute, s.what, cfg.rateLimitMaxKeys, s.noun);
   const charger: LimitCharger = shared
     ? new SharedCharger(specs, shared)
-    : new MemoryCharger({ address: inMemory(specs.address), account: inMemory(specs.account), bundles: inMemory(specs.bundles), bundlesPerTarget: inMemory(specs.bundlesPerTarget) });
+    : new MemoryCharger({ address: inMemory(specs.address), account: inMemory(specs.account), bundles: inMemory(specs.bundles), bundlesPerTarget: inMemory(specs.bundlesPerTarget), deviceLists: inMemory(specs.deviceLists) });
   return (charges, now, cost) => charger.charge(charges, now, cost);
 }

@@ -133,7 +133,7 @@ export function rateLimited(spec: Pick<LimitSpec, 'perMinute' | 'noun' | 'what'>
 }
 
 /** The limits every node of a relay must share (see the top of this file). */
-export type SharedLimit = 'address' | 'account' | 'bundles' | 'bundlesPerTarget';
+export type SharedLimit = 'address' | 'account' | 'bundles' | 'bundlesPerTarget' | 'deviceLists';
 
 /** Charges shared limits: `cost` from every (limit, key) or from none; rejects with rate_limited. */
 export interface LimitCharger {

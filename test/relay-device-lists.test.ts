@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toBase64url } from '../crypto/encoding.js';
-import { deviceListHash } from '../crypto/device-list.js';
+import { deviceListHash, parseDeviceList } from '../crypto/device-list.js';
 import { startRelayProcess } from './util/relay-process.js';
-import { RelayHttp } from './util/relay-client.js';
+import { makeBundle, RelayHttp, RelayWs } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
 import { chain, device, forged } from './util/device-lists.js';
 
@@ -102,4 +102,78 @@ test("the account's own devices: a list not following the stored one, two of one
   assert.equal((r1.status === 409 ? r1 : r2).body.error.code, 'device_list_conflict');
   const stored = (await d2.request('GET', '/v1/devices/alice?since=1')).body.lists as unknown[];
   assert.equal(stored.length, 1);
+});
+
+/** Resolves with the close, or rejects after `ms` (a socket the relay should have closed at once). */
+async function closedWithin(ws: RelayWs, ms: number): Promise<{ code: number; reason: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([ws.closed, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('a device the new list leaves out is cut off at once: its socket closes, its queue and bundle are gone, and it cannot log in again until a list holds it', { timeout: 120_000 }, async (t) => {
+  // The periodic re-check an hour away: only the removal itself can close the socket in time.
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--auth-recheck-seconds', '3600'] });
+  t.after(() => relay.stop());
+  const d1 = new RelayHttp(relay.url);
+  await d1.signup('alice', PASSWORD, 1);
+  const d2 = new RelayHttp(relay.url);
+  const token2 = await d2.login('alice', PASSWORD, 2);
+  const bob = new RelayHttp(relay.url);
+  await bob.signup('bob');
+  assert.equal((await d2.request('PUT', '/v1/keys', (await makeBundle()).body)).status, 200);
+  const a = await chain('alice', 1, 2);
+  const v1 = a.lists[0]!.list;
+  assert.equal((await put(d1, a.lists[0]!.bytes)).status, 200);
+
+  // Device 2 is online and has been pushed a message it has not acknowledged yet (still queued).
+  const ws = await RelayWs.connect(relay.wsUrl, token2);
+  t.after(() => ws.terminate());
+  assert.equal((await bob.request('POST', '/v1/messages', { id: 'm1', to: [{ user: 'alice', device: 2 }], body: 'aGk' })).status, 200);
+  assert.equal((await ws.next('message', 10_000)).clientId, 'm1');
+
+  const v2 = forged(a.key, { user: 'alice', version: 2, prevHash: deviceListHash(v1), devices: [v1.devices[0]!] });
+  assert.equal((await put(d1, v2)).status, 200);
+  assert.equal((await closedWithin(ws, 20_000)).code, 4001);
+  assert.equal((await d2.request('GET', '/v1/presence')).status, 401, "device 2's token is revoked");
+  const keys = await bob.request('GET', '/v1/keys/alice');
+  assert.deepEqual(keys.body.devices.map((d: { deviceId: number }) => d.deviceId), [], 'no bundle of device 2 is served');
+  const again = await new RelayHttp(relay.url).request('POST', '/v1/sessions', { username: 'alice', password: PASSWORD, deviceId: 2 });
+  assert.deepEqual([again.status, again.body.error?.code], [403, 'device_removed']);
+  assert.equal((await bob.request('POST', '/v1/messages', { id: 'm2', to: [{ user: 'alice', device: 2 }], body: 'aGk' })).body.error?.code, 'unknown_device');
+
+  // The account adds device 2 back (a new version naming it): it logs in, and finds its old queue empty.
+  const v3 = forged(a.key, { user: 'alice', version: 3, prevHash: deviceListHash(parseDeviceList(v2)), devices: v1.devices });
+  assert.equal((await put(d1, v3)).status, 200);
+  const back = await d2.login('alice', PASSWORD, 2);
+  assert.equal((await bob.request('POST', '/v1/messages', { id: 'm3', to: [{ user: 'alice', device: 2 }], body: 'aGk' })).status, 200);
+  const ws2 = await RelayWs.connect(relay.wsUrl, back);
+  t.after(() => ws2.terminate());
+  assert.equal((await ws2.next('message', 10_000)).clientId, 'm3', 'the message queued before the removal was dropped');
+});
+
+test('device list uploads are limited per account (--rate-limit-device-lists): over it 429, nothing stored', { timeout: 60_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--rate-limit-device-lists', '3'] });
+  t.after(() => relay.stop());
+  const d1 = new RelayHttp(relay.url);
+  await d1.signup('alice', PASSWORD, 1);
+  const d2 = new RelayHttp(relay.url);
+  await d2.login('alice', PASSWORD, 2);
+  const a = await chain('alice', 4, 2);
+  for (const v of [1, 2, 3]) assert.equal((await put(v === 2 ? d2 : d1, a.lists[v - 1]!.bytes)).status, 200, `version ${v}`);
+  // The account's fourth upload in the hour, from either of its devices, even a retry.
+  for (const [h, bytes] of [[d1, a.lists[3]!.bytes], [d2, a.lists[2]!.bytes]] as const) {
+    const r = await put(h, bytes);
+    assert.deepEqual([r.status, r.body.error?.code], [429, 'rate_limited']);
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+  }
+  const stored = (await d1.request('GET', '/v1/devices/alice')).body.lists as unknown[];
+  assert.equal(stored.length, 3);
+  // Another account is not affected.
+  const bob = new RelayHttp(relay.url);
+  await bob.signup('bob');
+  assert.equal((await put(bob, (await chain('bob', 1)).lists[0]!.bytes)).status, 200);
 });

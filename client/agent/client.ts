@@ -7,6 +7,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { concat, fromBase64url, lp, Reader, toBase64url, wipe } from '../../crypto/encoding.js';
+import { encodeAccountKeyPair, parseAccountKeyPair } from '../../crypto/account.js';
 import { encodeIdentityKeyPair, parseIdentityKeyPair } from '../../crypto/identity.js';
 import { CliError } from '../errors.js';
 import type { Home } from '../core/home.js';
@@ -18,18 +19,20 @@ const START_TIMEOUT_MS = 20_000;
 
 /** The unlocked keystore contents in one byte string (the keystore's own file format is untouched). */
 function encodeSecrets(s: Secrets): Uint8Array {
-  return concat(lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey));
+  return concat(lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey), ...(s.account ? [lp(encodeAccountKeyPair(s.account))] : []));
 }
 
+/** An agent started by a fastchat from before account keys sends no account key. */
 function parseSecrets(b64: string): Secrets {
   const bytes = fromBase64url(b64);
   try {
     const r = new Reader(bytes);
     const identity = parseIdentityKeyPair(r.lp());
     const storageKey = r.lp();
+    const account = r.remaining > 0 ? parseAccountKeyPair(r.lp()) : undefined;
     r.end();
     if (storageKey.length !== 32) throw new Error('storage key size');
-    return { identity, storageKey };
+    return account ? { identity, storageKey, account } : { identity, storageKey };
   } catch {
     throw new CliError('bad_agent', 'the unlock agent answered something that is not a keystore', { hint: 'run `fastchat lock`, then `fastchat unlock` again' });
   } finally {

@@ -51,6 +51,7 @@ export function register(program: Command): void {
     .addOption(opt('--rate-limit-send-account-burst <n>', 'deliveries an account may send at once before --rate-limit-send-account applies (default 2000)', 'RATE_LIMIT_SEND_ACCOUNT_BURST', int('rate-limit-send-account-burst')))
     .addOption(opt('--rate-limit-bundles <n>', 'key bundle fetches (which hand out one-time prekeys) per requesting account per hour, over all targets (also the burst; default 200)', 'RATE_LIMIT_BUNDLES', int('rate-limit-bundles')))
     .addOption(opt('--rate-limit-bundles-per-target <n>', 'key bundle fetches per requesting account per target account per hour (also the burst; default 6)', 'RATE_LIMIT_BUNDLES_PER_TARGET', int('rate-limit-bundles-per-target')))
+    .addOption(opt('--rate-limit-device-lists <n>', 'device list uploads (PUT /v1/devices) per account per hour (also the burst; default 20)', 'RATE_LIMIT_DEVICE_LISTS', int('rate-limit-device-lists')))
     .addOption(opt('--rate-limit-max-keys <n>', 'buckets each rate limiter keeps in memory (default 100000)', 'RATE_LIMIT_MAX_KEYS', int('rate-limit-max-keys')))
     .addOption(opt('--max-devices <n>', 'devices per account (default 8)', 'MAX_DEVICES', int('max-devices')))
     .addOption(opt('--link-ttl-seconds <n>', 'a device-linking channel and its device ticket expire after this (default 600)', 'LINK_TTL_SECONDS', int('link-ttl-seconds')))
@@ -106,6 +107,7 @@ export function register(program: Command): void {
               : { perSecond: o.rateLimitSendAccount ?? DEFAULTS.rateLimitSendAccount.perSecond, burst: o.rateLimitSendAccountBurst ?? DEFAULTS.rateLimitSendAccount.burst },
           rateLimitBundles: o.rateLimitBundles === undefined ? undefined : { burst: o.rateLimitBundles, perHour: o.rateLimitBundles },
           rateLimitBundlesPerTarget: o.rateLimitBundlesPerTarget === undefined ? undefined : { burst: o.rateLimitBundlesPerTarget, perHour: o.rateLimitBundlesPerTarget },
+          rateLimitDeviceLists: o.rateLimitDeviceLists === undefined ? undefined : { burst: o.rateLimitDeviceLists, perHour: o.rateLimitDeviceLists },
           rateLimitMaxKeys: o.rateLimitMaxKeys,
           maxDevicesPerAccount: o.maxDevices,
           linkTtlMs: sec(o.linkTtlSeconds),

@@ -1,7 +1,8 @@
-// keygen: a new identity, a new storage key and fresh prekeys. Never overwrites existing keys
+// keygen: a new identity, a new account key, a new storage key and fresh prekeys. Never overwrites existing keys
 // unless forced; with --force the old store (sessions, prekeys, contacts, history) goes too,
 // because it is encrypted under the old storage key and bound to the old identity.
 import { toBase64url } from '../../crypto/encoding.js';
+import { generateAccountKey } from '../../crypto/account.js';
 import { encodePublicIdentity, fingerprint, generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
@@ -33,7 +34,7 @@ export async function keygen(opts: { force: boolean; warn?: (message: string) =>
   ensureHome(home);
   const passphrase = await getPassphrase({ confirm: true });
   const random = systemRandom();
-  const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES) };
+  const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES), account: generateAccountKey(random) };
   // Whatever store is here was sealed under a storage key that is gone (forced, or a keystore that
   // was deleted): it cannot be read, and keeping it would only confuse the rollback check.
   for (const f of [home.store, `${home.store}-wal`, `${home.store}-shm`, home.counter]) removeFile(f);

@@ -1,5 +1,5 @@
-// The keystore: the identity key pair and the storage key (which encrypts everything else at rest
-// in store.db) sealed under a key derived from the passphrase with argon2id (raw mode, 32 bytes)
+// The keystore: the identity key pair, the account key pair (which signs the account's device list,
+// crypto/account.ts) and the storage key (which encrypts everything else at rest in store.db) sealed under a key derived from the passphrase with argon2id (raw mode, 32 bytes)
 // and XChaCha20-Poly1305. A wrong passphrase fails the AEAD tag check, so nothing is ever derived
 // from a wrong key. The KDF parameters and salt are stored beside the ciphertext so they can be
 // raised later without breaking old files, and (format 2) bound into the AEAD associated data.
@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { aeadOpen, aeadSeal } from '../../crypto/aead.js';
 import { AEAD_NONCE_BYTES } from '../../crypto/consts.js';
 import { concat, lp, Reader, u32, u8, utf8, wipe } from '../../crypto/encoding.js';
+import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair, type AccountKeyPair } from '../../crypto/account.js';
 import { encodeIdentityKeyPair, parseIdentityKeyPair, type IdentityKeyPair } from '../../crypto/identity.js';
 import { sodium, type RandomBytes } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
@@ -21,7 +22,8 @@ import { writeSecretFile } from './home.js';
 
 /** Format 1: AD = the label alone. Format 2 (written since): AD also binds the KDF parameters and salt. */
 export const KEYSTORE_FORMAT = 2;
-const SECRETS_FORMAT = 1;
+/** Secrets 1: identity, storage key. Secrets 2 (written since device lists): and the account key. */
+const SECRETS_FORMAT = 2;
 const KEYSTORE_LABEL = 'fastchat/v1/keystore';
 export const STORAGE_KEY_BYTES = 32;
 const SALT_BYTES = 16;
@@ -115,6 +117,45 @@ const FileSchema = z.object({
 export interface Secrets {
   identity: IdentityKeyPair;
   storageKey: Uint8Array; // 32 bytes, encrypts sessions, prekeys and history in store.db
+  /**
+   * Signs the account's device list. Every keystore written since device lists has one; one written
+   * before gets one at its next unlock with the passphrase (Unlocked.upgrade). Absent only when an
+   * unlock agent started by an older fastchat serves the secrets: use accountKeyOf.
+   */
+  account?: AccountKeyPair;
+}
+
+/** This home's account key pair, or `no_account_key` (an older unlock agent holds the keys). */
+export function accountKeyOf(secrets: Secrets): AccountKeyPair {
+  if (!secrets.account) {
+    throw new CliError('no_account_key', 'the unlock agent holds keys from before account keys existed', { hint: 'run `fastchat unlock` again (it asks for the passphrase once and adds the account key)' });
+  }
+  return secrets.account;
+}
+
+/**
+ * The account key pair in its stored form (crypto/account.ts, 66 bytes): what linking sends to a
+ * new device of the account. Secret: never print or log it; wipe it after use.
+ */
+export function exportAccountKey(secrets: Secrets): Uint8Array {
+  return encodeAccountKeyPair(accountKeyOf(secrets));
+}
+
+/**
+ * Replaces this home's account key with `bytes` (exportAccountKey's form, from another device of
+ * the account) and rewrites the keystore at `path` under `passphrase` and `kdf` (sealed as any
+ * keystore). `secrets` is updated in place, so an open client signs with the new key at once.
+ * Throws `corrupt_account_key` for bytes that are not an account key pair (nothing written).
+ */
+export async function importAccountKey(path: string, passphrase: string, secrets: Secrets, bytes: Uint8Array, random: RandomBytes, kdf: KdfParams = DEFAULT_KDF): Promise<void> {
+  let account: AccountKeyPair;
+  try {
+    account = parseAccountKeyPair(bytes);
+  } catch {
+    throw new CliError('corrupt_account_key', 'the account key received is not a valid account key pair');
+  }
+  await writeKeystore(path, passphrase, { ...secrets, account }, random, kdf);
+  secrets.account = account;
 }
 
 function b64(bytes: Uint8Array): string {
@@ -158,17 +199,19 @@ async function deriveKey(passphrase: string, salt: Uint8Array, p: KdfParams): Pr
 }
 
 function encodeSecrets(s: Secrets): Uint8Array {
-  return concat(u8(SECRETS_FORMAT), lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey));
+  return concat(u8(SECRETS_FORMAT), lp(encodeIdentityKeyPair(s.identity)), lp(s.storageKey), lp(encodeAccountKeyPair(accountKeyOf(s))));
 }
 
 function parseSecrets(b: Uint8Array): Secrets {
   const r = new Reader(b);
-  if (r.u8() !== SECRETS_FORMAT) throw new CliError('corrupt_keystore', 'unsupported keystore version');
+  const format = r.u8();
+  if (format !== 1 && format !== 2) throw new CliError('corrupt_keystore', 'unsupported keystore version');
   const identity = parseIdentityKeyPair(r.lp());
   const storageKey = r.lp();
+  const account = format === 2 ? parseAccountKeyPair(r.lp()) : undefined;
   r.end();
   if (storageKey.length !== STORAGE_KEY_BYTES) throw new CliError('corrupt_keystore', 'keystore storage key has the wrong size');
-  return { identity, storageKey };
+  return account ? { identity, storageKey, account } : { identity, storageKey };
 }
 
 function writeSealed(path: string, key: Uint8Array, salt: Uint8Array, kdf: KdfParams, secrets: Secrets, random: RandomBytes): void {
@@ -196,7 +239,11 @@ export interface Unlocked {
   secrets: Secrets;
   /** The file's format before this unlock (1: written by an older fastchat). */
   format: 1 | 2;
-  /** Rewrites a format-1 file as format 2 under the same passphrase and KDF; a no-op for format 2. */
+  /**
+   * Brings a keystore written by an older fastchat up to date under the same passphrase and KDF:
+   * a format-1 file is rewritten as format 2, and one without an account key gets one (made here,
+   * and set in `secrets`, so call this before anything signs). A no-op for a current keystore.
+   */
   upgrade(random: RandomBytes): void;
 }
 
@@ -245,8 +292,8 @@ export async function unlockKeystore(path: string, passphrase: string): Promise<
   } finally {
     wipe(plain);
   }
-  if (f.v === KEYSTORE_FORMAT) wipe(key);
-  let upgraded = f.v === KEYSTORE_FORMAT;
+  let upgraded = f.v === KEYSTORE_FORMAT && secrets.account !== undefined;
+  if (upgraded) wipe(key);
   return {
     secrets,
     format: f.v,
@@ -254,6 +301,7 @@ export async function unlockKeystore(path: string, passphrase: string): Promise<
       if (upgraded) return;
       upgraded = true;
       try {
+        secrets.account ??= generateAccountKey(random);
         writeSealed(path, key, salt, kdf, secrets, random);
       } finally {
         wipe(key);

@@ -57,6 +57,7 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
       throw badCredentials();
     }
     if (user.bannedAt !== null) throw new RelayError('banned', 'account is banned');
+    if (await ctx.store.deviceRemoved(username, deviceId)) throw deviceRemoved(deviceId);
     if (!(await ctx.store.addDevice(username, deviceId, ctx.now(), ctx.cfg.maxDevicesPerAccount))) {
       throw new RelayError('too_many_devices', `this account already has ${ctx.cfg.maxDevicesPerAccount} devices`);
     }
@@ -64,7 +65,9 @@ export function accountRoutes(ctx: RelayContext): Hono<Env> {
     const expiresAt = ctx.now() + ctx.cfg.tokenTtlMs;
     // Only while the password is still the one just verified (a change may have committed while
     // argon2 ran): a password change must not leave a login made with the old password behind.
-    if (!(await ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash))) throw badCredentials();
+    if (!(await ctx.store.createSession(hashToken(token), username, deviceId, ctx.now(), expiresAt, user.passwordHash))) {
+      throw (await ctx.store.deviceRemoved(username, deviceId)) ? deviceRemoved(deviceId) : badCredentials();
+    }
     ctx.log.info({ event: 'login', user: username, device: deviceId }, 'logged in');
     return c.json({ token, expiresAt: new Date(expiresAt).toISOString(), username, deviceId });
   });
@@ -121,6 +124,10 @@ function checkNewPassword(password: string): void {
 
 function taken(username: string): RelayError {
   return new RelayError('username_taken', `username ${JSON.stringify(username)} is taken`);
+}
+
+function deviceRemoved(device: number): RelayError {
+  return new RelayError('device_removed', `device ${device} was removed from this account's device list; a device of the account must add it again first`);
 }
 
 function badCredentials(): RelayError {

@@ -19,10 +19,15 @@ export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
 
   app.put('/v1/devices', auth, async (c) => {
     const a = c.get('auth');
+    // Each upload is a signature check and a transaction holding the account's lists; an honest
+    // device uploads a list only when a device is linked or removed (docs/RELAY.md "Limits").
+    await ctx.charge([{ limit: 'deviceLists', key: a.user }], ctx.now());
     const body = await readJson(c, putDeviceListBody, ctx.cfg.maxBodyBytes);
     await sodiumReady();
     const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now());
-    if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version }, 'device list stored');
+    if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version, removed: r.removed }, 'device list stored');
+    // The removed devices' tokens are gone: every node closes their sockets now.
+    if (r.removed.length > 0) ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     return c.json({ version: r.version, duplicate: r.duplicate });
   });
 

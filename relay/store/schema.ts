@@ -140,6 +140,16 @@ CREATE TABLE IF NOT EXISTS device_lists (
   PRIMARY KEY (username, version)
 ) WITHOUT ROWID;
 
+-- Device ids an account's device list removed (a list held them, a later one does not), until a
+-- later list holds them again: no login as them (relay/http/accounts.ts), so a stolen device that
+-- was removed cannot come back under its old id and be served its account's messages.
+CREATE TABLE IF NOT EXISTS removed_devices (
+  username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id  INTEGER NOT NULL,
+  removed_at INTEGER NOT NULL,
+  PRIMARY KEY (username, device_id)
+) WITHOUT ROWID;
+
 -- Device linking (sqlite-linking.ts, docs/RELAY.md "Linking"): a new device's one-message channel,
 -- named by the first characters of its pairing code, holding its request and then the one message
 -- an existing device seals to it; deleted when read or expired. Only SHA-256 of the channel

@@ -22,6 +22,7 @@ export class SqliteLinking implements LinkingIndex {
       deleteChannel: p('DELETE FROM link_channels WHERE name = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
       deviceIds: p('SELECT device_id FROM devices WHERE username = ? UNION SELECT device_id FROM device_tickets WHERE username = ? AND expires_at > ?'),
+      removedIds: p('SELECT device_id FROM removed_devices WHERE username = ?'),
       issue: p('INSERT INTO device_tickets (ticket_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       ticket: p('SELECT username, device_id, expires_at FROM device_tickets WHERE ticket_hash = ?'),
       deleteTicket: p('DELETE FROM device_tickets WHERE ticket_hash = ?'),
@@ -72,8 +73,10 @@ export class SqliteLinking implements LinkingIndex {
       if (this.s.userExists.get(user) === undefined) return undefined;
       const taken = new Set((this.s.deviceIds.all(user, user, now) as Row[]).map((r) => r.device_id as number));
       if (taken.size >= maxDevices) return undefined;
+      // An id a device list removed stays refused (no login as it) until a list holds it again.
+      const removed = new Set((this.s.removedIds.all(user) as Row[]).map((r) => r.device_id as number));
       let device = 1;
-      while (taken.has(device)) device++;
+      while (taken.has(device) || removed.has(device)) device++;
       this.s.issue.run(ticketHash, user, device, now, expiresAt);
       return device;
     });

@@ -93,8 +93,10 @@ class SqliteStore implements SqliteRelayStore {
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
       countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      // Not for a removed device: a list removing it may commit while the login's argon2 runs.
       createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
-                              SELECT ?, username, ?, ?, ? FROM users WHERE username = ? AND password_hash = ?`),
+                              SELECT ?, u.username, ?, ?, ? FROM users u WHERE u.username = ? AND u.password_hash = ?
+                                AND NOT EXISTS (SELECT 1 FROM removed_devices r WHERE r.username = u.username AND r.device_id = ?)`),
       deleteSessions: p('DELETE FROM sessions WHERE username = ?'),
       setPasswordIfHash: p('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?'),
       getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
@@ -156,6 +158,12 @@ class SqliteStore implements SqliteRelayStore {
       lastDeviceList: p('SELECT list FROM device_lists WHERE username = ? ORDER BY version DESC LIMIT 1'),
       putDeviceList: p('INSERT INTO device_lists (username, version, list, stored_at) VALUES (?, ?, ?, ?)'),
       deviceLists: p('SELECT version, list FROM device_lists WHERE username = ? AND version > ? ORDER BY version LIMIT ?'),
+      markRemoved: p('INSERT OR REPLACE INTO removed_devices (username, device_id, removed_at) VALUES (?, ?, ?)'),
+      unmarkRemoved: p('DELETE FROM removed_devices WHERE username = ? AND device_id = ?'),
+      isRemoved: p('SELECT 1 FROM removed_devices WHERE username = ? AND device_id = ?'),
+      deleteDeviceSessions: p('DELETE FROM sessions WHERE username = ? AND device_id = ?'),
+      deleteDeviceQueue: p('DELETE FROM deliveries WHERE username = ? AND device_id = ? RETURNING message_id'),
+      deleteDevice: p('DELETE FROM devices WHERE username = ? AND device_id = ?'),
       deleteSentIds: p('DELETE FROM sent_ids WHERE sender = ?'),
     };
   }
@@ -215,7 +223,7 @@ class SqliteStore implements SqliteRelayStore {
     return this.write(() =>
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
-        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash).changes === 1,
+        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash, device).changes === 1,
     );
   }
 
@@ -277,14 +285,30 @@ class SqliteStore implements SqliteRelayStore {
     return this.s.hasBundle.get(user, device) !== undefined;
   }
 
-  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }> {
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
     // One IMMEDIATE transaction: the newest list cannot change between reading and storing.
     return this.write(() => {
       const last = this.s.lastDeviceList.get(caller.user) as Row | undefined;
       const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
-      if (!r.duplicate) this.s.putDeviceList.run(caller.user, r.list.version, list, now);
-      return { version: r.list.version, duplicate: r.duplicate };
+      if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
+      this.s.putDeviceList.run(caller.user, r.list.version, list, now);
+      for (const d of r.list.devices) this.s.unmarkRemoved.run(caller.user, d.device);
+      for (const d of r.removed) this.removeDevice(caller.user, d, now);
+      return { version: r.list.version, duplicate: false, removed: r.removed };
     });
+  }
+
+  /** Inside putDeviceList's transaction: everything the relay holds for the device, and its tokens. */
+  private removeDevice(user: string, device: number, now: number): void {
+    this.s.markRemoved.run(user, device, now);
+    this.s.deleteDeviceSessions.run(user, device);
+    const bodies = new Set((this.s.deleteDeviceQueue.all(user, device) as Row[]).map((r) => r.message_id as number));
+    for (const id of bodies) this.s.deleteMessageIfDone.run(id, id);
+    this.s.deleteDevice.run(user, device); // its bundle and one-time prekeys (ON DELETE CASCADE)
+  }
+
+  async deviceRemoved(user: string, device: number): Promise<boolean> {
+    return this.s.isRemoved.get(user, device) !== undefined;
   }
 
   async deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined> {

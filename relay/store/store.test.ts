@@ -343,10 +343,11 @@ describe(`${backend.name} store`, () => {
     const bytes = (v: number) => a.lists[v - 1]!.bytes;
     const alice1 = { user: 'alice', device: 1 };
     await refused(s.putDeviceList(alice1, bytes(2), 8, 0), 'bad_device_list', 'a first list of version 2');
-    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: false });
-    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: true });
+    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: false, removed: [] });
+    assert.deepEqual(await s.putDeviceList(alice1, bytes(1), 8, 0), { version: 1, duplicate: true, removed: [] });
     await refused(s.putDeviceList(alice1, bytes(3), 8, 0), 'bad_device_list', 'version 3 after 1');
-    for (const v of [2, 3, 4]) assert.deepEqual(await s.putDeviceList(alice1, bytes(v), 8, 0), { version: v, duplicate: false });
+    // Version v > 2 replaces the device version v − 1 added (test/util/device-lists.ts chain).
+    for (const v of [2, 3, 4]) assert.deepEqual(await s.putDeviceList(alice1, bytes(v), 8, 0), { version: v, duplicate: false, removed: v > 2 ? [v - 1] : [] });
     await refused(s.putDeviceList(alice1, bytes(3), 8, 0), 'device_list_conflict', 'an older version again');
     assert.equal(await rows('device_lists'), 4);
     const since = async (v: number, limit = 10) => (await s.deviceLists('alice', v, limit))!.map((r) => [r.version, Buffer.from(r.list).toString('hex')]);
@@ -370,7 +371,38 @@ describe(`${backend.name} store`, () => {
     const stranger = (await chain('alice', 1)).key;
     await refused(s.putDeviceList(alice1, forged(stranger, { user: 'alice', version: 2, prevHash: deviceListHash(a.lists[0]!.list), devices }), 8, 0), 'bad_device_list', 'another account key');
     assert.equal(await rows('device_lists'), 1);
-    assert.deepEqual(await s.putDeviceList(alice1, a.lists[1]!.bytes, 8, 0), { version: 2, duplicate: false });
+    assert.deepEqual(await s.putDeviceList(alice1, a.lists[1]!.bytes, 8, 0), { version: 2, duplicate: false, removed: [] });
+  });
+
+  test('a device a new list leaves out loses its tokens, queue, bundle and prekeys at once, and cannot log in until a list holds it again', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.touchDevice('alice', 2, 0);
+    const a = await chain('alice', 1, 2);
+    const v1 = a.lists[0]!.list;
+    const withOnly = (version: number, devices: typeof v1.devices, prev: typeof v1) => forged(a.key, { user: 'alice', version, prevHash: deviceListHash(prev), devices });
+    assert.deepEqual((await s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 8, 0)).removed, []);
+    await s.putBundle('alice', 2, { dhPublic: new Uint8Array(32), signPublic: new Uint8Array(32), signature: new Uint8Array(64) }, { id: 1, createdAt: 0, publicKey: new Uint8Array(32), signature: new Uint8Array(64) }, [{ id: 1, publicKey: new Uint8Array(32) }], 0);
+    for (const [i, d] of [1, 2].entries()) assert.ok(await s.createSession(new Uint8Array(32).fill(i + 1), 'alice', d, 0, 10_000, '$argon2id$x'));
+    // One message for device 2 alone, one for both devices.
+    await s.submitBatch([msg('only2', [['alice', 2]]), msg('both', [['alice', 1], ['alice', 2]])], 1000, LIMITS);
+    const v2bytes = withOnly(2, [v1.devices[0]!], v1);
+    assert.deepEqual(await s.putDeviceList({ user: 'alice', device: 1 }, v2bytes, 8, 0), { version: 2, duplicate: false, removed: [2] });
+    assert.equal(await s.getSession(new Uint8Array(32).fill(2), 1), undefined, "device 2's token");
+    assert.ok(await s.getSession(new Uint8Array(32).fill(1), 1), "device 1's token is kept");
+    assert.equal(await rows("deliveries WHERE username = 'alice' AND device_id = 2"), 0);
+    assert.deepEqual((await s.pending({ user: 'alice', device: 1 }, 0, 10)).map((m) => m.clientId), ['both']);
+    assert.equal(await rows('messages'), 1, 'the body only device 2 waited for is gone');
+    assert.equal(await rows("one_time_prekeys WHERE username = 'alice'"), 0);
+    assert.equal(await s.deviceExists('alice', 2), false);
+    assert.equal(await s.deviceRemoved('alice', 2), true);
+    assert.equal(await s.deviceRemoved('alice', 1), false);
+    assert.equal(await s.createSession(new Uint8Array(32).fill(3), 'alice', 2, 0, 10_000, '$argon2id$x'), false, 'a login as the removed device');
+    assert.ok(await s.createSession(new Uint8Array(32).fill(4), 'alice', 3, 0, 10_000, '$argon2id$x'), 'a device id no list ever held');
+    // The account adds device 2 back: it may log in again.
+    const v2 = parseDeviceList(v2bytes);
+    await s.putDeviceList({ user: 'alice', device: 1 }, withOnly(3, v1.devices, v2), 8, 0);
+    assert.equal(await s.deviceRemoved('alice', 2), false);
+    assert.ok(await s.createSession(new Uint8Array(32).fill(5), 'alice', 2, 0, 10_000, '$argon2id$x'));
   });
 
   test("a device list is stored only for the uploader's own account, naming the uploading device, within the device cap", async (t) => {
@@ -381,7 +413,7 @@ describe(`${backend.name} store`, () => {
     await refused(s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 2, 0), 'too_many_devices', '3 devices over a cap of 2');
     await refused(s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes.slice(0, -1), 8, 0), 'bad_device_list', 'a truncated list');
     assert.equal(await rows('device_lists'), 0);
-    assert.deepEqual(await s.putDeviceList({ user: 'alice', device: 3 }, a.lists[0]!.bytes, 3, 0), { version: 1, duplicate: false });
+    assert.deepEqual(await s.putDeviceList({ user: 'alice', device: 3 }, a.lists[0]!.bytes, 3, 0), { version: 1, duplicate: false, removed: [] });
   });
 });
 }

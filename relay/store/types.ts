@@ -237,8 +237,14 @@ export interface Store {
    * (relay/device-lists.ts) passed it against the newest stored list, read in the same
    * transaction: of two uploads of one version (on any node) one is stored and the other refused
    * with device_list_conflict. A duplicate of the newest list is stored once. Throws RelayError.
+   * A device the newest list held and `list` does not is removed in the same transaction: its
+   * tokens, queued deliveries (and bodies no one else waits for), bundle and one-time prekeys are
+   * deleted, and it is remembered as removed (deviceRemoved) until a later list holds it again.
+   * `removed`: those device ids (the caller tells their sockets, sessions_revoked).
    */
-  putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }>;
+  putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }>;
+  /** Whether the account's device list removed this device id (and no later list holds it again): no login as it. */
+  deviceRemoved(user: string, device: number): Promise<boolean>;
   /** The account's stored lists after version `since`, oldest first, at most `limit`. undefined = no such user. */
   deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined>;
 

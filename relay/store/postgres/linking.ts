@@ -50,8 +50,10 @@ export class PgLinking implements LinkingIndex {
       const rows = (await c.query('SELECT device_id FROM devices WHERE username = $1 UNION SELECT device_id FROM device_tickets WHERE username = $1 AND expires_at > $2', [user, now])).rows as Row[];
       const taken = new Set(rows.map((r) => r.device_id as number));
       if (taken.size >= maxDevices) return undefined;
+      // An id a device list removed stays refused (no login as it) until a list holds it again.
+      const removed = new Set(((await c.query('SELECT device_id FROM removed_devices WHERE username = $1', [user])).rows as Row[]).map((r) => r.device_id as number));
       let device = 1;
-      while (taken.has(device)) device++;
+      while (taken.has(device) || removed.has(device)) device++;
       await c.query('INSERT INTO device_tickets (ticket_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [ticketHash, user, device, now, expiresAt]);
       return device;
     });

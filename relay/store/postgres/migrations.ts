@@ -192,6 +192,20 @@ CREATE TABLE device_lists (
   },
   {
     version: 5,
+    description: 'removed_devices: device ids an account\'s device list removed',
+    sql: `
+-- As SQLite's removed_devices (store/schema.ts): no login as a device id the account's list
+-- removed, until a later list holds it again.
+CREATE TABLE removed_devices (
+  username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id  INTEGER NOT NULL,
+  removed_at BIGINT NOT NULL,
+  PRIMARY KEY (username, device_id)
+);
+`,
+  },
+  {
+    version: 6,
     description: 'link_channels, device_tickets: linking a new device',
     sql: `
 -- As SQLite's link_channels and device_tickets (store/schema.ts, postgres/linking.ts).

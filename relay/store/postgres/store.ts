@@ -167,8 +167,10 @@ export class PostgresStore implements Store {
       passwordHash === undefined
         ? await this.pool.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [tokenHash, user, device, now, expiresAt])
         : await this.pool.query(
+            // Not for a removed device: a list removing it may commit while the login's argon2 runs.
             `INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
-             SELECT $1, username, $2, $3, $4 FROM users WHERE username = $5 AND password_hash = $6`,
+             SELECT $1, u.username, $2, $3, $4 FROM users u WHERE u.username = $5 AND u.password_hash = $6
+               AND NOT EXISTS (SELECT 1 FROM removed_devices r WHERE r.username = u.username AND r.device_id = $2)`,
             [tokenHash, device, now, expiresAt, user, passwordHash],
           );
     return r.rowCount === 1;
@@ -258,7 +260,7 @@ export class PostgresStore implements Store {
     return (await this.one(this.pool, 'SELECT 1 FROM devices WHERE username = $1 AND device_id = $2 AND identity_dh IS NOT NULL', [user, device])) !== undefined;
   }
 
-  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean }> {
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
     return this.tx(async (c) => {
       // Locks the account row (NO KEY: rows referencing it are not blocked): an upload of the same
       // account on another node waits here, then reads the list this one stored.
@@ -267,11 +269,33 @@ export class PostgresStore implements Store {
       }
       const last = await this.one(c, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [caller.user]);
       const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
-      if (!r.duplicate) {
-        await c.query('INSERT INTO device_lists (username, version, list, stored_at) VALUES ($1, $2, $3, $4)', [caller.user, r.list.version, Buffer.from(list), now]);
-      }
-      return { version: r.list.version, duplicate: r.duplicate };
+      if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
+      await c.query('INSERT INTO device_lists (username, version, list, stored_at) VALUES ($1, $2, $3, $4)', [caller.user, r.list.version, Buffer.from(list), now]);
+      await c.query('DELETE FROM removed_devices WHERE username = $1 AND device_id = ANY($2::int[])', [caller.user, r.list.devices.map((d) => d.device)]);
+      for (const d of r.removed) await this.removeDevice(c, caller.user, d, now);
+      return { version: r.list.version, duplicate: false, removed: r.removed };
     });
+  }
+
+  /** Inside putDeviceList's transaction: everything the relay holds for the device, and its tokens. */
+  private async removeDevice(c: pg.PoolClient, user: string, device: number, now: number): Promise<void> {
+    await c.query(
+      `INSERT INTO removed_devices (username, device_id, removed_at) VALUES ($1, $2, $3)
+       ON CONFLICT (username, device_id) DO UPDATE SET removed_at = excluded.removed_at`,
+      [user, device, now],
+    );
+    await c.query('DELETE FROM sessions WHERE username = $1 AND device_id = $2', [user, device]);
+    // The queue head first, in the order commitBatch locks it: a batch queueing for this device
+    // waits here, then finds it gone (unknown_device), instead of deadlocking with the delete.
+    await c.query('SELECT 1 FROM queue_heads WHERE username = $1 AND device_id = $2 FOR UPDATE', [user, device]);
+    const del = await c.query('DELETE FROM deliveries WHERE username = $1 AND device_id = $2 RETURNING message_id', [user, device]);
+    const ids = [...new Set(del.rows.map((r) => r.message_id as number))];
+    if (ids.length > 0) await c.query('DELETE FROM messages m WHERE m.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id)', [ids]);
+    await c.query('DELETE FROM devices WHERE username = $1 AND device_id = $2', [user, device]); // bundle, prekeys, queue head
+  }
+
+  async deviceRemoved(user: string, device: number): Promise<boolean> {
+    return (await this.one(this.pool, 'SELECT 1 FROM removed_devices WHERE username = $1 AND device_id = $2', [user, device])) !== undefined;
   }
 
   async deviceLists(username: string, since: number, limit: number): Promise<{ version: number; list: Uint8Array }[] | undefined> {
