@@ -1,0 +1,214 @@
+// Linking a device end to end (docs/PROTOCOL.md D.11, docs/CLI.md "device"): the real `fastchat`
+// binary in two homes of alice and one of bob, a real relay process. The new device gets a login
+// without the password, the account's list then names both devices under one account key, and the
+// new home holds the account key and alice's contacts with their trust. Refused: a code typed
+// wrong, a code approved from another account's home, a code approved twice, an expired code, and
+// a provisioning message a relay altered on its way.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fromBase64url, toBase64url } from '../crypto/encoding.js';
+import { parseDeviceList } from '../crypto/device-list.js';
+import { sodiumReady } from '../crypto/sodium.js';
+import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './util/fastchat-cli.js';
+import { FASTCHAT_BIN } from './util/paths.js';
+import { startRelayProcess } from './util/relay-process.js';
+import { RelayHttp } from './util/relay-client.js';
+import { RELAY_TEST_ARGS } from './util/fault.js';
+
+await sodiumReady();
+
+interface Linking {
+  child: ChildProcess;
+  /** The first JSON line: {state:'waiting', code, fingerprint, expiresAt}. */
+  waiting: Promise<{ code: string; fingerprint: string }>;
+  /** Exit code and output once the process ends. */
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** `device link --json` in `home`, in the background: its code as soon as it prints it. */
+function startLink(home: TestHome, relayUrl: string, user: string): Linking {
+  const child = spawn(process.execPath, [FASTCHAT_BIN, 'device', 'link', '--relay', relayUrl, '--user', user, '--json'], {
+    env: { ...process.env, ...TEST_CLIENT_ENV, ...home.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let onLine: ((l: any) => void) | undefined;
+  const waiting = new Promise<{ code: string; fingerprint: string }>((resolve, reject) => {
+    onLine = resolve;
+    child.on('close', () => reject(new Error(`device link ended before printing a code\nstdout: ${stdout}\nstderr: ${stderr}`)));
+  });
+  waiting.catch(() => undefined);
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    const first = stdout.split('\n')[0];
+    if (stdout.includes('\n') && first) onLine?.(JSON.parse(first));
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, waiting, done };
+}
+
+/** Ends the process if a failed assertion left it waiting (bounded: it exits on its own at expiry). */
+function stopLink(l: Linking): void {
+  if (l.child.exitCode === null && l.child.signalCode === null) l.child.kill('SIGKILL');
+}
+
+function errorCode(stderr: string): string {
+  const lines = jsonLines(stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((l) => l.error);
+  return lines.length > 0 ? lines[lines.length - 1].error.code : `no json error in: ${stderr}`;
+}
+
+/** Every list the relay holds for `user`, read as a stranger account would. */
+async function listsOf(relayUrl: string, user: string): Promise<Uint8Array[]> {
+  const reader = new RelayHttp(relayUrl);
+  await reader.signup(`reader_${Math.random().toString(36).slice(2, 8)}`);
+  const r = await reader.request('GET', `/v1/devices/${user}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return (r.body.lists as { list: string }[]).map((l) => fromBase64url(l.list));
+}
+
+test('a new device linked with a code: it logs in as device 2, the list names both devices under one account key, and it holds the account key and the contacts; wrong-account, mistyped and replayed approvals are refused', { timeout: 240_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  t.after(async () => {
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const bob = makeHome(tmp.root, 'bob');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+  await converse(alice, bob);
+  await alice.ok(['verify', '@bob']);
+
+  const link = startLink(laptop, relay.url, 'alice');
+  t.after(() => stopLink(link));
+  const { code, fingerprint } = await link.waiting;
+  assert.match(code, /^[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$/);
+
+  // Bob's home: the relay shows alice's waiting device to alice's account only.
+  const byBob = await bob.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(byBob.code, 1, byBob.stderr);
+  assert.equal(errorCode(byBob.stderr), 'link_not_found');
+
+  // The right channel, a wrong secret part: the request's MAC does not verify; nothing is sent.
+  const last = code[code.length - 1] === '0' ? '1' : '0';
+  const typo = await alice.run(['device', 'approve', code.slice(0, -1) + last, '--yes', '--json']);
+  assert.equal(typo.code, 1, typo.stderr);
+  assert.equal(errorCode(typo.stderr), 'wrong_code');
+
+  const approved = await alice.ok(['device', 'approve', code.toUpperCase(), '--yes', '--json']);
+  const a = JSON.parse(approved.stdout);
+  assert.deepEqual([a.approved, a.user, a.device, a.fingerprint, a.contacts], [true, 'alice', 2, fingerprint, 1]);
+  assert.match(approved.stderr, new RegExp(fingerprint), 'the fingerprint is shown before approving');
+
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  const linked = jsonLines(end.stdout).at(-1);
+  assert.deepEqual([linked.state, linked.user, linked.device, linked.contacts, linked.deviceListVersion], ['linked', 'alice', 2, 1, 2]);
+
+  const who = JSON.parse((await laptop.ok(['whoami', '--json'])).stdout);
+  assert.deepEqual([who.username, who.deviceId, who.loggedIn, who.fingerprint], ['alice', 2, true, fingerprint]);
+
+  // The list: version 1 (alice's first device, started by the approval) and version 2 adding the
+  // laptop, both under one account key.
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
+  assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
+
+  // Each home checks the relay's lists under the account key it holds: the same key on both.
+  for (const home of [alice, laptop]) {
+    const rows = jsonLines((await home.ok(['device', 'list', '--json'])).stdout);
+    assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], home.name);
+    assert.equal(rows.find((r) => r.this).device, home === alice ? 1 : 2);
+  }
+  const contacts = jsonLines((await laptop.ok(['contacts', '--json'])).stdout);
+  assert.deepEqual(contacts.map((k) => [k.username, k.trust]), [['bob', 'verified']]);
+  const bobOnAlice = jsonLines((await alice.ok(['contacts', '--json'])).stdout);
+  assert.equal(contacts[0].fingerprint, bobOnAlice[0].fingerprint);
+
+  // The code is spent: approving it again finds nothing.
+  const again = await alice.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(again.code, 1, again.stderr);
+  assert.equal(errorCode(again.stderr), 'link_not_found');
+  assert.equal((await listsOf(relay.url, 'alice')).length, 2);
+});
+
+test('an expired code fails on both devices and links nothing', { timeout: 120_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--link-ttl-seconds', '2'] });
+  t.after(async () => {
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await setUpUser(alice, relay.url);
+  const link = startLink(laptop, relay.url, 'alice');
+  t.after(() => stopLink(link));
+  const { code } = await link.waiting;
+  const end = await link.done; // the relay drops the channel after 2 s; the new device gives up
+  assert.equal(end.code, 1, end.stderr);
+  assert.equal(errorCode(end.stderr), 'link_expired');
+  const late = await alice.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(late.code, 1, late.stderr);
+  assert.equal(errorCode(late.stderr), 'link_not_found');
+  assert.deepEqual(await listsOf(relay.url, 'alice'), []);
+  assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).username, null);
+});
+
+test('a provisioning message altered by the relay on its way is refused: the new device stays unlinked and the ticket unused', { timeout: 120_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  // The relay as the new device sees it: forwards everything, flips one bit of the message it hands over.
+  const proxy = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const up = http.request(relay.url + req.url, { method: req.method, headers: req.headers }, (ur) => {
+        const body: Buffer[] = [];
+        ur.on('data', (c: Buffer) => body.push(c));
+        ur.on('end', () => {
+          let out = Buffer.concat(body);
+          if (/^\/v1\/link\/[^/]+\/take$/.test(req.url ?? '') && ur.statusCode === 200) {
+            const j = JSON.parse(out.toString('utf8'));
+            const m = fromBase64url(j.message);
+            m[m.length - 20]! ^= 1;
+            out = Buffer.from(JSON.stringify({ message: toBase64url(m) }));
+          }
+          const headers = { ...ur.headers, 'content-length': String(out.length) };
+          delete headers['transfer-encoding'];
+          res.writeHead(ur.statusCode ?? 502, headers);
+          res.end(out);
+        });
+      });
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  t.after(async () => {
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await setUpUser(alice, relay.url);
+  const link = startLink(laptop, proxyUrl, 'alice');
+  t.after(() => stopLink(link));
+  const { code } = await link.waiting;
+  await alice.ok(['device', 'approve', code, '--yes', '--json']);
+  const end = await link.done;
+  assert.equal(end.code, 1, end.stderr);
+  assert.equal(errorCode(end.stderr), 'bad_provisioning_message');
+  assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).username, null, 'the new home is not logged in');
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).devices.length), [1], 'no device was added');
+  assert.equal(jsonLines((await laptop.ok(['contacts', '--json'])).stdout).length, 0, 'no contact was taken');
+});
