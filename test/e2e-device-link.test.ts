@@ -212,3 +212,37 @@ test('a provisioning message altered by the relay on its way is refused: the new
   assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).devices.length), [1], 'no device was added');
   assert.equal(jsonLines((await laptop.ok(['contacts', '--json'])).stdout).length, 0, 'no contact was taken');
 });
+
+test('a home that logged in to the account with its password but does not hold the account key cannot approve a device: the list stays as the account key signed it', { timeout: 180_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  t.after(async () => {
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await setUpUser(alice, relay.url);
+  const first = startLink(laptop, relay.url, 'alice');
+  t.after(() => stopLink(first));
+  await alice.ok(['device', 'approve', (await first.waiting).code, '--yes']);
+  assert.equal((await first.done).code, 0);
+
+  // Someone with alice's password and a home of their own (its own account key).
+  const thief = makeHome(tmp.root, 'thief', { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! });
+  await thief.ok(['keygen']);
+  await thief.ok(['login', 'alice', '--relay', relay.url, '--replace-keys']);
+  const phone = makeHome(tmp.root, 'phone');
+  const second = startLink(phone, relay.url, 'alice');
+  t.after(() => stopLink(second));
+  const { code } = await second.waiting;
+  const r = await thief.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(errorCode(r.stderr), 'not_account_holder');
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).version), [1, 2], 'no list was signed or stored');
+  // The code is still good for a device that holds the key.
+  await laptop.ok(['device', 'approve', code, '--yes']);
+  const end = await second.done;
+  assert.equal(end.code, 0, end.stderr);
+  assert.deepEqual(jsonLines((await phone.ok(['device', 'list', '--json'])).stdout).map((d) => d.device), [1, 2, 3]);
+});
