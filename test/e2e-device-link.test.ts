@@ -57,6 +57,47 @@ function stopLink(l: Linking): void {
   if (l.child.exitCode === null && l.child.signalCode === null) l.child.kill('SIGKILL');
 }
 
+/**
+ * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
+ * answer handed to `rewrite`, which may replace it (status and JSON body).
+ */
+async function startProxy(upstream: string, rewrite: (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const reqBody = Buffer.concat(chunks);
+      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
+        const body: Buffer[] = [];
+        ur.on('data', (c: Buffer) => body.push(c));
+        ur.on('end', () => {
+          let out = Buffer.concat(body);
+          let status = ur.statusCode ?? 502;
+          const changed = rewrite(req.url ?? '', status, out, reqBody);
+          if (changed) {
+            status = changed.status;
+            out = Buffer.from(JSON.stringify(changed.body));
+          }
+          const headers = { ...ur.headers, 'content-length': String(out.length), 'content-type': 'application/json' };
+          delete headers['transfer-encoding'];
+          res.writeHead(status, headers);
+          res.end(out);
+        });
+      });
+      up.on('error', () => res.destroy());
+      up.end(reqBody);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 function errorCode(stderr: string): string {
   const lines = jsonLines(stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((l) => l.error);
   return lines.length > 0 ? lines[lines.length - 1].error.code : `no json error in: ${stderr}`;
@@ -165,36 +206,15 @@ test('a provisioning message altered by the relay on its way is refused: the new
   const tmp = makeTempRoot('fastchat-link-');
   const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
   // The relay as the new device sees it: forwards everything, flips one bit of the message it hands over.
-  const proxy = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const up = http.request(relay.url + req.url, { method: req.method, headers: req.headers }, (ur) => {
-        const body: Buffer[] = [];
-        ur.on('data', (c: Buffer) => body.push(c));
-        ur.on('end', () => {
-          let out = Buffer.concat(body);
-          if (/^\/v1\/link\/[^/]+\/take$/.test(req.url ?? '') && ur.statusCode === 200) {
-            const j = JSON.parse(out.toString('utf8'));
-            const m = fromBase64url(j.message);
-            m[m.length - 20]! ^= 1;
-            out = Buffer.from(JSON.stringify({ message: toBase64url(m) }));
-          }
-          const headers = { ...ur.headers, 'content-length': String(out.length) };
-          delete headers['transfer-encoding'];
-          res.writeHead(ur.statusCode ?? 502, headers);
-          res.end(out);
-        });
-      });
-      up.on('error', () => res.destroy());
-      up.end(Buffer.concat(chunks));
-    });
+  const proxy = await startProxy(relay.url, (path, status, body) => {
+    if (!/^\/v1\/link\/[^/]+\/take$/.test(path) || status !== 200) return undefined;
+    const m = fromBase64url(JSON.parse(body.toString('utf8')).message);
+    m[m.length - 20]! ^= 1;
+    return { status, body: { message: toBase64url(m) } };
   });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const proxyUrl = proxy.url;
   t.after(async () => {
-    proxy.closeAllConnections();
-    await new Promise((r) => proxy.close(r));
+    await proxy.close();
     await relay.stop();
     tmp.cleanup();
   });
@@ -245,4 +265,34 @@ test('a home that logged in to the account with its password but does not hold t
   const end = await second.done;
   assert.equal(end.code, 0, end.stderr);
   assert.deepEqual(jsonLines((await phone.ok(['device', 'list', '--json'])).stdout).map((d) => d.device), [1, 2, 3]);
+});
+
+test("a relay that shows another account's waiting device to bob gets nothing from bob: his home refuses a request naming another account", { timeout: 120_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  // The relay keeps the request alice's new device left and serves it to bob when he asks for the code.
+  let aliceRequest: string | undefined;
+  const proxy = await startProxy(relay.url, (path, status, _body, reqBody) => {
+    if (path === '/v1/link' && status === 201) aliceRequest = JSON.parse(reqBody.toString('utf8')).request;
+    if (/^\/v1\/link\/[^/]+$/.test(path) && status === 404 && aliceRequest) return { status: 200, body: { request: aliceRequest } };
+    return undefined;
+  });
+  t.after(async () => {
+    await proxy.close();
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const bob = makeHome(tmp.root, 'bob');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, proxy.url)]);
+  const link = startLink(laptop, proxy.url, 'alice');
+  t.after(() => stopLink(link));
+  const { code } = await link.waiting;
+  const r = await bob.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(errorCode(r.stderr), 'wrong_account');
+  assert.deepEqual(await listsOf(relay.url, 'bob'), [], "bob's account signed no list and asked for no ticket");
+  await alice.ok(['device', 'approve', code, '--yes']);
+  assert.equal((await link.done).code, 0);
 });
