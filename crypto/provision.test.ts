@@ -68,6 +68,30 @@ test('a pairing code is 16 characters of the alphabet, shown in groups of four a
   assert.equal(parsePairingCode('oooo-iiii-llll-0000').code, '0000111111110000');
 });
 
+test('property: every code drawn is read back from its shown form, in any case, and names its channel', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 10, maxLength: 10 }), fc.boolean(), (bytes, upper) => {
+      const c = generatePairingCode(() => bytes.slice());
+      const shown = formatPairingCode(c);
+      assert.deepEqual(parsePairingCode(upper ? shown.toUpperCase() : shown), c);
+      assert.equal(c.channel, c.code.slice(0, 6));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('property: a request under any other code is wrong_code', () => {
+  const { pairing, request } = setup();
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 10, maxLength: 10 }), (bytes) => {
+      const other = generatePairingCode(() => bytes.slice());
+      fc.pre(other.code !== pairing.code);
+      assert.throws(() => openLinkRequest(other, request), code('wrong_code'));
+    }),
+    { numRuns: 100 },
+  );
+});
+
 test('a pairing code of the wrong length or with other characters is bad_code', () => {
   for (const bad of ['', 'abcd-efgh-jkmn-pqr', 'abcd-efgh-jkmn-pqrst', 'abcd-efgh-jkmn-pqru', 'abcd_efgh_jkmn_pqrs', 'x'.repeat(65)]) {
     assert.throws(() => parsePairingCode(bad), code('bad_code'), bad);
