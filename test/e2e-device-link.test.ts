@@ -296,3 +296,31 @@ test("a relay that shows another account's waiting device to bob gets nothing fr
   await alice.ok(['device', 'approve', code, '--yes']);
   assert.equal((await link.done).code, 0);
 });
+
+test('a device list changed by another device while the new one signs its own is signed again on top, and the link completes', { timeout: 120_000 }, async (t) => {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  // The first list the new device uploads is stored, but it is told another version won the race.
+  let conflicts = 0;
+  const proxy = await startProxy(relay.url, (path, status) => {
+    if (path !== '/v1/devices' || status !== 200 || conflicts > 0) return undefined;
+    conflicts++;
+    return { status: 409, body: { error: { code: 'device_list_conflict', message: 'another device stored this version first' } } };
+  });
+  t.after(async () => {
+    await proxy.close();
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await setUpUser(alice, relay.url);
+  const link = startLink(laptop, proxy.url, 'alice');
+  t.after(() => stopLink(link));
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  assert.equal(conflicts, 1);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2], [1, 2]], 'signed again on top of the version the relay holds');
+});

@@ -277,12 +277,20 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
  * than the approver sent (another device changed it meanwhile), on top of that one.
  */
 async function addSelfToList(c: Client, t: RelayTarget, user: string, m: ProvisionMessage, prior: DeviceList, me: PublicIdentity): Promise<DeviceList> {
-  const onRelay = await currentDeviceList(t, user, m.accountKey.publicKey);
-  const base = onRelay && onRelay.list.version > prior.version ? onRelay.list : prior;
   const entry = { device: m.device, dhPublic: me.dhPublic, signPublic: me.signPublic, addedAt: c.now() };
-  const next = nextDeviceList(m.accountKey, base, [...base.devices.filter((d) => d.device !== m.device), entry]);
-  await putDeviceList(t, next.bytes);
-  return next.list;
+  // Another device may store a version between our read and our upload (device_list_conflict):
+  // read again and sign on top of it, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const onRelay = await currentDeviceList(t, user, m.accountKey.publicKey);
+    const base = onRelay && onRelay.list.version > prior.version ? onRelay.list : prior;
+    const next = nextDeviceList(m.accountKey, base, [...base.devices.filter((d) => d.device !== m.device), entry]);
+    try {
+      await putDeviceList(t, next.bytes);
+      return next.list;
+    } catch (e) {
+      if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;
+    }
+  }
 }
 
 /** Asks the relay for the channel's message until it comes or the channel expires. */
