@@ -4,7 +4,7 @@
 // new home holds the account key and alice's contacts with their trust. Refused: a code typed
 // wrong, a code approved from another account's home, a code approved twice, an expired code, and
 // a provisioning message a relay altered on its way.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -61,7 +61,7 @@ function stopLink(l: Linking): void {
  * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
  * answer handed to `rewrite`, which may replace it (status and JSON body).
  */
-async function startProxy(upstream: string, rewrite: (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined): Promise<{ url: string; close(): Promise<void> }> {
+async function startProxy(upstream: string, rewrite: Rewrite): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -98,6 +98,28 @@ async function startProxy(upstream: string, rewrite: (path: string, status: numb
   };
 }
 
+type Rewrite = (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined;
+
+/** A temp root and a relay process (with a rewriting proxy in front when asked), all gone after the test. */
+async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rewrite } = {}) {
+  const tmp = makeTempRoot('fastchat-link-');
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, ...(opts.relayArgs ?? [])] });
+  const proxy = opts.rewrite ? await startProxy(relay.url, opts.rewrite) : undefined;
+  t.after(async () => {
+    await proxy?.close();
+    await relay.stop();
+    tmp.cleanup();
+  });
+  return { relay, proxyUrl: proxy?.url ?? relay.url, home: (name: string, env: Record<string, string> = {}) => makeHome(tmp.root, name, env) };
+}
+
+/** startLink, stopped after the test if it is still waiting. */
+function linkIn(t: TestContext, home: TestHome, relayUrl: string, user: string): Linking {
+  const l = startLink(home, relayUrl, user);
+  t.after(() => stopLink(l));
+  return l;
+}
+
 function errorCode(stderr: string): string {
   const lines = jsonLines(stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((l) => l.error);
   return lines.length > 0 ? lines[lines.length - 1].error.code : `no json error in: ${stderr}`;
@@ -113,21 +135,15 @@ async function listsOf(relayUrl: string, user: string): Promise<Uint8Array[]> {
 }
 
 test('a new device linked with a code: it logs in as device 2, the list names both devices under one account key, and it holds the account key and the contacts; wrong-account, mistyped and replayed approvals are refused', { timeout: 240_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
-  t.after(async () => {
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const bob = makeHome(tmp.root, 'bob');
-  const laptop = makeHome(tmp.root, 'laptop');
+  const { relay, home } = await world(t);
+  const alice = home('alice');
+  const bob = home('bob');
+  const laptop = home('laptop');
   await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
   await converse(alice, bob);
   await alice.ok(['verify', '@bob']);
 
-  const link = startLink(laptop, relay.url, 'alice');
-  t.after(() => stopLink(link));
+  const link = linkIn(t, laptop, relay.url, 'alice');
   const { code, fingerprint } = await link.waiting;
   assert.match(code, /^[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$/);
 
@@ -180,17 +196,11 @@ test('a new device linked with a code: it logs in as device 2, the list names bo
 });
 
 test('an expired code fails on both devices and links nothing', { timeout: 120_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--link-ttl-seconds', '2'] });
-  t.after(async () => {
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
+  const { relay, home } = await world(t, { relayArgs: ['--link-ttl-seconds', '2'] });
+  const alice = home('alice');
+  const laptop = home('laptop');
   await setUpUser(alice, relay.url);
-  const link = startLink(laptop, relay.url, 'alice');
-  t.after(() => stopLink(link));
+  const link = linkIn(t, laptop, relay.url, 'alice');
   const { code } = await link.waiting;
   const end = await link.done; // the relay drops the channel after 2 s; the new device gives up
   assert.equal(end.code, 1, end.stderr);
@@ -203,26 +213,19 @@ test('an expired code fails on both devices and links nothing', { timeout: 120_0
 });
 
 test('a provisioning message altered by the relay on its way is refused: the new device stays unlinked and the ticket unused', { timeout: 120_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
   // The relay as the new device sees it: forwards everything, flips one bit of the message it hands over.
-  const proxy = await startProxy(relay.url, (path, status, body) => {
-    if (!/^\/v1\/link\/[^/]+\/take$/.test(path) || status !== 200) return undefined;
-    const m = fromBase64url(JSON.parse(body.toString('utf8')).message);
-    m[m.length - 20]! ^= 1;
-    return { status, body: { message: toBase64url(m) } };
+  const { relay, proxyUrl, home } = await world(t, {
+    rewrite: (path, status, body) => {
+      if (!/^\/v1\/link\/[^/]+\/take$/.test(path) || status !== 200) return undefined;
+      const m = fromBase64url(JSON.parse(body.toString('utf8')).message);
+      m[m.length - 20]! ^= 1;
+      return { status, body: { message: toBase64url(m) } };
+    },
   });
-  const proxyUrl = proxy.url;
-  t.after(async () => {
-    await proxy.close();
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
+  const alice = home('alice');
+  const laptop = home('laptop');
   await setUpUser(alice, relay.url);
-  const link = startLink(laptop, proxyUrl, 'alice');
-  t.after(() => stopLink(link));
+  const link = linkIn(t, laptop, proxyUrl, 'alice');
   const { code } = await link.waiting;
   await alice.ok(['device', 'approve', code, '--yes', '--json']);
   const end = await link.done;
@@ -234,27 +237,20 @@ test('a provisioning message altered by the relay on its way is refused: the new
 });
 
 test('a home that logged in to the account with its password but does not hold the account key cannot approve a device: the list stays as the account key signed it', { timeout: 180_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
-  t.after(async () => {
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
+  const { relay, home } = await world(t);
+  const alice = home('alice');
+  const laptop = home('laptop');
   await setUpUser(alice, relay.url);
-  const first = startLink(laptop, relay.url, 'alice');
-  t.after(() => stopLink(first));
+  const first = linkIn(t, laptop, relay.url, 'alice');
   await alice.ok(['device', 'approve', (await first.waiting).code, '--yes']);
   assert.equal((await first.done).code, 0);
 
   // Someone with alice's password and a home of their own (its own account key).
-  const thief = makeHome(tmp.root, 'thief', { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! });
+  const thief = home('thief', { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! });
   await thief.ok(['keygen']);
   await thief.ok(['login', 'alice', '--relay', relay.url, '--replace-keys']);
-  const phone = makeHome(tmp.root, 'phone');
-  const second = startLink(phone, relay.url, 'alice');
-  t.after(() => stopLink(second));
+  const phone = home('phone');
+  const second = linkIn(t, phone, relay.url, 'alice');
   const { code } = await second.waiting;
   const r = await thief.run(['device', 'approve', code, '--yes', '--json']);
   assert.equal(r.code, 1, r.stderr);
@@ -268,26 +264,20 @@ test('a home that logged in to the account with its password but does not hold t
 });
 
 test("a relay that shows another account's waiting device to bob gets nothing from bob: his home refuses a request naming another account", { timeout: 120_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
   // The relay keeps the request alice's new device left and serves it to bob when he asks for the code.
   let aliceRequest: string | undefined;
-  const proxy = await startProxy(relay.url, (path, status, _body, reqBody) => {
-    if (path === '/v1/link' && status === 201) aliceRequest = JSON.parse(reqBody.toString('utf8')).request;
-    if (/^\/v1\/link\/[^/]+$/.test(path) && status === 404 && aliceRequest) return { status: 200, body: { request: aliceRequest } };
-    return undefined;
+  const { relay, proxyUrl, home } = await world(t, {
+    rewrite: (path, status, _body, reqBody) => {
+      if (path === '/v1/link' && status === 201) aliceRequest = JSON.parse(reqBody.toString('utf8')).request;
+      if (/^\/v1\/link\/[^/]+$/.test(path) && status === 404 && aliceRequest) return { status: 200, body: { request: aliceRequest } };
+      return undefined;
+    },
   });
-  t.after(async () => {
-    await proxy.close();
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const bob = makeHome(tmp.root, 'bob');
-  const laptop = makeHome(tmp.root, 'laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, proxy.url)]);
-  const link = startLink(laptop, proxy.url, 'alice');
-  t.after(() => stopLink(link));
+  const alice = home('alice');
+  const bob = home('bob');
+  const laptop = home('laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, proxyUrl)]);
+  const link = linkIn(t, laptop, proxyUrl, 'alice');
   const { code } = await link.waiting;
   const r = await bob.run(['device', 'approve', code, '--yes', '--json']);
   assert.equal(r.code, 1, r.stderr);
@@ -298,25 +288,19 @@ test("a relay that shows another account's waiting device to bob gets nothing fr
 });
 
 test('a device list changed by another device while the new one signs its own is signed again on top, and the link completes', { timeout: 120_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
   // The first list the new device uploads is stored, but it is told another version won the race.
   let conflicts = 0;
-  const proxy = await startProxy(relay.url, (path, status) => {
-    if (path !== '/v1/devices' || status !== 200 || conflicts > 0) return undefined;
-    conflicts++;
-    return { status: 409, body: { error: { code: 'device_list_conflict', message: 'another device stored this version first' } } };
+  const { relay, proxyUrl, home } = await world(t, {
+    rewrite: (path, status) => {
+      if (path !== '/v1/devices' || status !== 200 || conflicts > 0) return undefined;
+      conflicts++;
+      return { status: 409, body: { error: { code: 'device_list_conflict', message: 'another device stored this version first' } } };
+    },
   });
-  t.after(async () => {
-    await proxy.close();
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
+  const alice = home('alice');
+  const laptop = home('laptop');
   await setUpUser(alice, relay.url);
-  const link = startLink(laptop, proxy.url, 'alice');
-  t.after(() => stopLink(link));
+  const link = linkIn(t, laptop, proxyUrl, 'alice');
   await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
   const end = await link.done;
   assert.equal(end.code, 0, end.stderr);
