@@ -355,7 +355,7 @@ export const ACCOUNT_FORMAT_TAGS = {
   provisionMessage: 0x54,
 } as const;
 
-// ---- linking a device (crypto/provision.ts; docs/PROTOCOL.md D.7) -------------------------------
+// ---- linking a device (crypto/provision.ts; docs/PROTOCOL.md D.8) -------------------------------
 /**
  * The pairing code's alphabet: Crockford's base32, lower case (no i, l, o, u, so a code read
  * aloud or copied by hand has no look-alikes; the parser maps i, l → 1 and o → 0).

@@ -1,4 +1,4 @@
-// Linking a new device (docs/PROTOCOL.md D.7–D.10): the pairing code, the link request the new
+// Linking a new device (docs/PROTOCOL.md D.8–D.11): the pairing code, the link request the new
 // device leaves on the relay, and the provisioning message an existing device seals to it.
 //
 // Shaped after Signal's provisioning (a new device's ephemeral X25519 key, a message sealed to it

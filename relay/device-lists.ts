@@ -20,17 +20,29 @@ export const MAX_DEVICE_LIST_VERSIONS = 10_000;
  * parses, names the caller's device and at most `maxDevices` devices, and is `last` again byte for
  * byte (duplicate: a retried upload) or, for the caller's account, its successor under the same
  * account key (acceptDeviceLists). The first list of an account is any version-1 list. Sodium
- * must be ready. `removed`: the devices `last` held that the new list does not (docs/RELAY.md
+ * must be ready. `replace` (a device of the account starts a new history, e.g. under a new account
+ * key): any valid version-1 list of the caller's account, stored in place of every earlier one.
+ * `removed`: the devices `last` held that the new list does not (docs/RELAY.md
  * "Device lists": the store revokes their tokens and drops their queues in the same transaction).
  */
-export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, bytes: Uint8Array, maxDevices: number): { list: DeviceList; duplicate: boolean; removed: number[] } {
+export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, bytes: Uint8Array, maxDevices: number, replace = false): { list: DeviceList; duplicate: boolean; removed: number[] } {
   const list = parsed(bytes);
   if (list.devices.length > maxDevices) throw new RelayError('too_many_devices', `a device list names at most ${maxDevices} devices on this relay, not ${list.devices.length}`);
   if (list.version > MAX_DEVICE_LIST_VERSIONS) throw new RelayError('quota_exceeded', `the relay keeps at most ${MAX_DEVICE_LIST_VERSIONS} versions of an account's device list`);
   if (!list.devices.some((d) => d.device === caller.device)) throw new RelayError('bad_device_list', `the uploading device ${caller.device} is not in the list`);
   if (last !== null && equalBytes(last, bytes)) return { list, duplicate: true, removed: [] };
-  if (last === null && list.version !== 1) throw new RelayError('bad_device_list', `the account has no device list yet: the first is version 1, not ${list.version}`);
+  if ((last === null || replace) && list.version !== 1) throw new RelayError('bad_device_list', `a first device list (or one that replaces the account's lists) is version 1, not ${list.version}`);
   const previous = last === null ? null : parsed(last);
+  if (replace) {
+    // A new history (keygen --force, login --replace-keys): any account key, checked as a first list.
+    try {
+      acceptDeviceLists({ user: caller.user, accountKey: list.accountKey }, null, [bytes]);
+    } catch (e) {
+      if (!isFastchatError(e)) throw e;
+      throw new RelayError('bad_device_list', e.message);
+    }
+    return { list, duplicate: false, removed: removedFrom(previous, list) };
+  }
   try {
     // For the caller's account: another account's list is refused here (wrong_account).
     acceptDeviceLists({ user: caller.user, accountKey: previous?.accountKey ?? list.accountKey }, previous, [bytes]);
@@ -41,8 +53,12 @@ export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, 
     }
     throw new RelayError('bad_device_list', e.message);
   }
+  return { list, duplicate: false, removed: removedFrom(previous, list) };
+}
+
+function removedFrom(previous: DeviceList | null, list: DeviceList): number[] {
   const kept = new Set(list.devices.map((d) => d.device));
-  return { list, duplicate: false, removed: (previous?.devices ?? []).map((d) => d.device).filter((d) => !kept.has(d)) };
+  return (previous?.devices ?? []).map((d) => d.device).filter((d) => !kept.has(d));
 }
 
 function parsed(bytes: Uint8Array): DeviceList {

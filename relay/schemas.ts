@@ -23,7 +23,7 @@ export const topUpBody = z.object({ oneTimePreKeys: z.array(rawKey).min(1).max(1
 export const rotateBody = z.object({ signedPreKey: rawKey }).strict();
 
 /** A signed device list, base64url (a list of MAX_DEVICES entries is under 1 KiB). */
-export const putDeviceListBody = z.object({ list: b64url.min(1).max(4096) }).strict();
+export const putDeviceListBody = z.object({ list: b64url.min(1).max(4096), replace: z.literal(true).optional() }).strict();
 
 export const address = z.object({ user: z.string().max(64), device: deviceId }).strict();
 

@@ -1,4 +1,4 @@
-// Linking a device end to end (docs/PROTOCOL.md D.11, docs/CLI.md "device"): the real `fastchat`
+// Linking a device end to end (docs/PROTOCOL.md D.12, docs/CLI.md "device"): the real `fastchat`
 // binary in two homes of alice and one of bob, a real relay process. The new device gets a login
 // without the password, the account's list then names both devices under one account key, and the
 // new home holds the account key and alice's contacts with their trust. Refused: a code typed

@@ -8,7 +8,7 @@ import { encryptMessage, initiateSession } from '../crypto/session.js';
 import { encodePayload } from '../client/core/payload.js';
 import { converse, jsonLines, startScenarios, type TestHome } from './util/fastchat-cli.js';
 import type { RelayProcess } from './util/relay-process.js';
-import { queuedFor, serveKeysOf } from './util/tamper.js';
+import { dropDeviceLists, queuedFor, serveKeysOf } from './util/tamper.js';
 import { withCore } from './util/client-core.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -72,6 +72,10 @@ describe('key changes against a hostile relay', () => {
 
   it('verify --reject keeps the trusted key, and the rejected key stays refused for sends and first messages', async () => {
     const { alice, bob, mallory } = await homes('alice', 'bob', 'mallory');
+    // bob as a client from before device lists (his relay has none): the relay's swap is then a
+    // changed identity to decide on. A listed contact's swapped key is refused outright
+    // (test/hostile-relay-device-lists.test.ts).
+    dropDeviceLists(relay.db, bob.name);
     await converse(alice, bob);
     const trusted = jsonLines((await alice.ok(['contacts', '--json'])).stdout).find((c) => c.username === bob.name);
     serveKeysOf(relay.db, bob.name, mallory.name);

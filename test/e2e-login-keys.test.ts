@@ -1,7 +1,12 @@
 // A login from a second home must not silently replace the account's identity key for every
 // contact (issue 15, bug 5): it refuses and changes nothing, unless --replace-keys says so.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseDeviceList } from '../crypto/device-list.js';
+import { fromBase64url, toBase64url } from '../crypto/encoding.js';
+import { accountKeyOf } from '../client/core/keystore.js';
+import { withCore } from './util/client-core.js';
+import { RelayHttp } from './util/relay-client.js';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RelayProcess } from './util/relay-process.js';
@@ -51,9 +56,32 @@ describe('logging in from a second home', () => {
     await alice.ok(['login', 'alice']);
   });
 
+  it('refuses a home whose account key is not the one that signed the account\'s device list, publishing nothing', async () => {
+    // A free device id (no identity clash), but the keystore's account key is its own.
+    const tablet = makeHome(tmp.root, 'tablet', { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! });
+    await tablet.ok(['keygen']);
+    const cfg = JSON.parse(readFileSync(join(tablet.dir, 'config.json'), 'utf8'));
+    writeFileSync(join(tablet.dir, 'config.json'), JSON.stringify({ ...cfg, username: 'alice', deviceId: 2 }));
+    const reader = new RelayHttp(relay.url);
+    await reader.signup('reader');
+    const listsBefore = (await reader.request('GET', '/v1/devices/alice')).body.lists;
+    const r = await tablet.run(['login', 'alice', '--relay', relay.url, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(JSON.parse(r.stderr).error.code, 'account_key_differs');
+    assert.deepEqual((await reader.request('GET', '/v1/devices/alice')).body.lists, listsBefore, 'the list is as it was');
+    assert.deepEqual((await reader.request('GET', '/v1/keys/alice/identity')).body.devices.map((d: { deviceId: number }) => d.deviceId), [1], 'no keys of device 2 published');
+    assert.equal(existsSync(join(tablet.dir, 'token.json')), false, 'no token kept');
+  });
+
   it('replaces them with --replace-keys, and then contacts see a changed key', async () => {
     const r = await laptop.ok(['login', 'alice', '--relay', relay.url, '--replace-keys']);
     assert.match(r.stdout, /^logged in as @alice /m);
+    // The device list starts again under the laptop's account key.
+    const reader = new RelayHttp(relay.url);
+    await reader.login('reader', 'correct horse battery');
+    const lists = (await reader.request('GET', '/v1/devices/alice')).body.lists as { version: number; list: string }[];
+    const laptopKey = await withCore(laptop, (c) => toBase64url(accountKeyOf(c.secrets).publicKey));
+    assert.deepEqual(lists.map((l) => [l.version, toBase64url(parseDeviceList(fromBase64url(l.list)).accountKey)]), [[1, laptopKey]]);
     const send = await bob.run(['send', '@alice', 'who are you now?']);
     assert.equal(send.code, 4);
     assert.match(send.stderr, /identity key of @alice has changed/);

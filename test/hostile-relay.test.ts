@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { encodeEnvelope, parseEnvelope } from '../crypto/session.js';
 import { deviceEntry, firstMessage, messageFrame, mintIdentity, receipt } from './util/forge.js';
 import { jsonLines, runFastchat, type RunResult, type TestHome } from './util/fastchat-cli.js';
-import { fakeId, startHostileWorld, type HostileRelay, type MessageFrame } from './util/hostile-relay.js';
+import { fakeId, hideDeviceLists, startHostileWorld, type HostileRelay, type MessageFrame } from './util/hostile-relay.js';
 import { RelayHttp } from './util/relay-client.js';
 import type { RelayProcess } from './util/relay-process.js';
 
@@ -62,6 +62,9 @@ describe('a hostile relay against two homes', () => {
 
   it('blocks the send with exit 4 when it swaps the identity of a known contact, and nothing leaves for that contact', async () => {
     const [alice, bob] = [await home('alice1'), await home('bob1')];
+    // bob as a client from before device lists (his relay serves none): identity TOFU alone. With
+    // a list the swap is refused outright (test/hostile-relay-device-lists.test.ts).
+    const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
     await exchange(alice, bob);
     const mallory = mintIdentity();
     const off = hostile.onKeys((ctx) => (ctx.user === bob.name ? { ...ctx.answer, devices: [deviceEntry(mallory, 1, ctx.kind)] } : undefined));
@@ -74,10 +77,14 @@ describe('a hostile relay against two homes', () => {
     // Still blocked once the relay behaves: the change waits for the user's decision.
     assert.equal((await alice.run(['send', '@bob1', 'again'])).code, 4);
     assert.equal(hostile.sentBy(alice.name, bob.name).length, before);
+    offLists();
   });
 
   it('is caught on a first contact by comparing safety numbers: the two sides see different numbers', async () => {
     const [alice, bob] = [await home('alice2'), await home('bob2')];
+    // A relay attacking a first contact hides bob's device list too (else the swapped key is not
+    // the one bob's list holds, and is refused: test/hostile-relay-device-lists.test.ts).
+    const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
     const mallory = mintIdentity();
     const offKeys = hostile.onKeys((ctx) => (ctx.user === bob.name ? { ...ctx.answer, devices: [deviceEntry(mallory, 1, ctx.kind)] } : undefined));
     const offDeliver = hostile.onDeliver((f, to) => (to.user === bob.name ? 'drop' : undefined));
@@ -91,6 +98,7 @@ describe('a hostile relay against two homes', () => {
     assert.notEqual(aliceView.fingerprint, bobOwn.fingerprint, 'alice holds another key for bob than his own');
     assert.match(aliceView.safetyNumber, /^(\d{5} ){11}\d{5}$/);
     assert.notEqual(aliceView.safetyNumber, bobView.safetyNumber, 'reading the numbers to each other reveals the substitution');
+    offLists();
   });
 
   it('cannot substitute a signed prekey or the identity DH key: the first message is refused before anything is sent', async () => {
@@ -131,6 +139,9 @@ describe('a hostile relay against two homes', () => {
 
   it('cannot redirect a first message to another device of the account, even one holding the same keys', async () => {
     const [alice, bob] = [await home('alice5'), await home('bob5')];
+    // bob as a client from before device lists (a listed account's unlisted device 2 would be
+    // refused before anything is encrypted to it).
+    const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
     // bob copies his home to a second machine, which logs in as device 2 with the same keys.
     const copy: TestHome = { ...bob, dir: join(dirname(bob.dir), 'bob5-device2'), env: { ...bob.env, FASTCHAT_HOME: join(dirname(bob.dir), 'bob5-device2') } };
     cpSync(bob.dir, copy.dir, { recursive: true });
@@ -150,6 +161,7 @@ describe('a hostile relay against two homes', () => {
     const got = jsonLines(r.stdout);
     assert.deepEqual(texts(got), []);
     assert.deepEqual(failures(got), ['alice5:decrypt_failed']);
+    offLists();
   });
 
   it('cannot misattribute a message to another account or device: a relabelled copy fails and is never shown as theirs', async () => {

@@ -10,7 +10,7 @@ import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
 
-/** A stand-in link request: the relay reads its header and user only (D.8). */
+/** A stand-in link request: the relay reads its header and user only (D.9). */
 const request = (user: string) => toBase64url(concat(u8(1), u8(0x52), lp(utf8(user)), new Uint8Array(200).fill(1)));
 const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
 

@@ -10,13 +10,12 @@
 import { homedir } from 'node:os';
 import { gapGraceMs, gapLine, takeGaps } from '../core/gaps.js';
 import { expiredWarning, markExpired } from '../core/expired.js';
-import { fingerprintBytes, type PublicIdentity } from '../../crypto/identity.js';
-import { toHex } from '../../crypto/encoding.js';
 import { CliError } from '../errors.js';
 import { relayTarget, type Client } from '../core/context.js';
 import { listConversations, openingRows, ownState, rowsAfter, unreadCounts, type ConversationRef, type ConversationRow } from '../core/conversations.js';
 import type { Incoming } from '../core/incoming.js';
 import { processIncoming } from '../core/incoming.js';
+import { checkDeviceLists } from '../core/device-lists.js';
 import { checkBundles, deliverOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
 import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
@@ -555,7 +554,7 @@ export class Chat {
       // With a session the identity lookup suffices and spends none of the peer's one-time prekeys
       // (the relay limits bundle fetches per pair, docs/RELAY.md).
       const known = sessionDevices(this.c.db, this.c.sealer, peer).length > 0;
-      checkBundles(this.c, peer, known ? await fetchIdentities(this.t, peer) : await fetchBundles(this.t, peer));
+      checkBundles(this.c, peer, known ? await fetchIdentities(this.t, peer) : await fetchBundles(this.t, peer), await checkDeviceLists(this.c, this.t, peer));
     } catch (e) {
       if (e instanceof UntrustedIdentity) this.screen.print(this.warn(`!!! the identity key of @${peer} CHANGED — what you type is queued until you compare safety numbers (/verify).`));
       else if (e instanceof RejectedIdentity) this.screen.print(this.warn(`!!! @${peer} is using a key you rejected — nothing is sent to it.`));
@@ -715,7 +714,7 @@ export class Chat {
   }
 
   /** The key /verify last showed for each peer: /verify confirm accepts that key and no other. */
-  private readonly shownKeys = new Map<string, PublicIdentity>();
+  private readonly shownKeys = new Map<string, string>();
 
   private verify(confirm: boolean): void {
     if (this.conv.kind !== 'user') return this.screen.print(this.warn('! /verify is for a conversation with one user; `fastchat group info` shows the members\' keys'));
@@ -723,17 +722,18 @@ export class Chat {
     this.serial(async () => {
       if (!confirm) {
         const shown = await contactOrLookup(this.c, peer);
-        if (!shown.identity) return this.screen.print(this.warn(`! no key of @${peer} can be shown now`));
-        this.shownKeys.set(peer, shown.identity);
+        if (!shown.keys) return this.screen.print(this.warn(`! no key of @${peer} can be shown now`));
+        const number = safetyNumberWith(this.c, peer, shown.keys);
+        this.shownKeys.set(peer, number);
         const state = shown.contact ? shown.contact.trust : 'FAILED INTEGRITY CHECK';
-        this.screen.print(`safety number with @${peer} (${state}): ${safetyNumberWith(this.c, peer, shown.identity)}`);
+        this.screen.print(`safety number with @${peer} (${state}): ${number}`);
         this.screen.print('compare it with them out of band; if it matches, type /verify confirm');
         return;
       }
       const key = this.shownKeys.get(peer);
       if (!key) return this.screen.print(this.warn('! type /verify first: it shows the number to compare'));
       try {
-        const after = await verifyContact(this.c, peer, { accept: true, key: { kind: 'fingerprint', hex: toHex(fingerprintBytes(key)) } });
+        const after = await verifyContact(this.c, peer, { accept: true, key: { kind: 'safety', digits: key.replace(/\s/g, '') } });
         this.screen.print(`@${peer} is now ${after.trust}`);
       } catch (e) {
         if (!(e instanceof CliError)) throw e;

@@ -35,11 +35,11 @@ export function register(program: Command): void {
     .option('--relay <url>', 'relay URL (default: the one remembered in this home)')
     .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
     .option('--new-relay', 'the relay at this URL is a new one (its database was reset or replaced): log in there anyway')
-    .option('--replace-keys', 'replace the keys another home published for this account (every contact sees a changed key)')
+    .option('--replace-keys', 'replace the keys and device list another home published for this account (every contact sees a changed key)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      "\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt. An account has one device\nfor now: when the relay has other keys for it (published from another home), login refuses and\nchanges nothing, unless --replace-keys makes this home's keys the account's.",
+      "\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt. An account has one device\nfor now: when the relay has other keys for it (published from another home), or a device list\nsigned by another home's account key, login refuses and changes nothing, unless --replace-keys\nmakes this home's keys (and a new device list under its account key) the account's.",
     )
     .action(async (username: string, opts: { relay?: string; ca?: string; replaceKeys?: boolean; newRelay?: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');

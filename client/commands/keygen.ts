@@ -30,12 +30,16 @@ export function register(program: Command): void {
         // After --force on a registered home, the relay still has the old bundle: replace it now.
         if (opts.force && c.config.username && c.config.relay && loadToken(c.home)) {
           const { publishKeys } = await import('../core/prekeys.js');
-          const { relayTarget } = await import('../core/context.js');
+          const { publishDeviceList } = await import('../core/device-lists.js');
+          const { relayTarget, ourAddress } = await import('../core/context.js');
           try {
-            await publishKeys(c, relayTarget(c));
+            const t = relayTarget(c);
+            await publishKeys(c, t);
+            // The new account key starts a new device list in place of the old key's.
+            await publishDeviceList(c, t, c.config.username, ourAddress(c).device, { replace: true });
             published = true;
           } catch (e) {
-            warn(`new keys not published: ${e instanceof Error ? e.message : String(e)}; run \`fastchat login ${c.config.username}\``);
+            warn(`new keys not published: ${e instanceof Error ? e.message : String(e)}; run \`fastchat login ${c.config.username} --replace-keys\``);
           }
         }
         const fp = ownFingerprint(c);

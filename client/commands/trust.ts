@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nBoth halves come from authenticated keys: yours from the keystore (needs the passphrase), the contact\'s from its sealed record.\nCompare the safety number with @user in person or over a call; if it matches, run `fastchat verify @user` (or `--accept <number>` for a changed key).',
+      '\nBoth halves come from authenticated keys: yours from the keystore (needs the passphrase), the contact\'s from its sealed record.\nIt is the number of both account keys when the contact\'s signed device list holds the identity you trust (it stays the\nsame when devices are added or removed), else of both identity keys (a contact whose relay serves no device list).\nCompare the safety number with @user in person or over a call; if it matches, run `fastchat verify @user` (or `--accept <number>` for a changed key).',
     )
     .action(async (peerArg: string | undefined, opts: { json?: boolean }) => {
       const { openClient } = await import('../core/context.js');
@@ -75,7 +75,7 @@ export function register(program: Command): void {
               hint: 'run it again when the relay is reachable',
             });
           }
-          const sn = t.safetyNumberWith(c, peer, shown.identity);
+          const sn = t.safetyNumberWith(c, peer, { identity: shown.identity, account: null });
           if (opts.json) printJson({ username: peer, trust: null, fingerprint: fingerprint(shown.identity), safetyNumber: sn, integrity: 'failed' });
           else {
             print(`!!! the stored record of @${peer} FAILED ITS INTEGRITY CHECK (changed outside fastchat); it is not trusted`);
@@ -84,7 +84,7 @@ export function register(program: Command): void {
           }
           return;
         }
-        const sn = t.safetyNumberWith(c, peer, shown.identity);
+        const sn = t.safetyNumberWith(c, peer, shown.keys);
         const bad = t.failedSessions(c, peer);
         if (opts.json) printJson({ username: peer, trust: shown.contact.trust, fingerprint: fingerprint(shown.identity), safetyNumber: sn, integrity: bad.length > 0 ? 'failed' : 'ok' });
         else {

@@ -9,6 +9,7 @@ import { foldUsername } from '../format.js';
 import { CliError, usageError } from '../errors.js';
 import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
+import { AccountKeyDiffers, assertOwnAccountKey, publishDeviceList } from './device-lists.js';
 import { publishKeys } from './prekeys.js';
 import { getNewPassword, getPassword, passwordHint } from './prompt.js';
 import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
@@ -90,6 +91,16 @@ async function refuseOtherKeys(c: Client, t: RelayTarget, username: string, devi
   );
 }
 
+/** As refuseOtherKeys, for the account key: lists signed by another home's account key stay. */
+async function refuseOtherAccountKey(c: Client, t: RelayTarget, username: string): Promise<void> {
+  try {
+    await assertOwnAccountKey(c, t, username);
+  } catch (e) {
+    if (e instanceof AccountKeyDiffers) await deleteSession(t).catch(() => undefined);
+    throw e;
+  }
+}
+
 async function logInAndPublish(c: Client, t: RelayTarget, username: string, password: string, replaceKeys: boolean): Promise<AccountResult> {
   const deviceId = c.config.username === username ? (c.config.deviceId ?? 1) : 1;
   let s;
@@ -101,7 +112,10 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
     }
     throw e;
   }
-  if (!replaceKeys) await refuseOtherKeys(c, { ...t, token: s.token }, username, s.deviceId);
+  if (!replaceKeys) {
+    await refuseOtherKeys(c, { ...t, token: s.token }, username, s.deviceId);
+    await refuseOtherAccountKey(c, { ...t, token: s.token }, username);
+  }
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
   const relayId = relayIdSeen(t.url);
   c.config = { ...c.config, relay: t.url, username, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
@@ -109,6 +123,9 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
   if (!relayId) delete c.config.relayId;
   saveConfig(c.home, c.config);
   const n = await publishKeys(c, { ...t, token: s.token });
+  // Our device in our account's signed list (version 1 on a new account); --replace-keys starts a
+  // new list under this home's account key.
+  await publishDeviceList(c, { ...t, token: s.token }, username, s.deviceId, { replace: replaceKeys });
   return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
 }
 

@@ -1,4 +1,4 @@
-// The sealed contact record: what we decided about a contact's identity key, bound to the username
+// The sealed contact record: what we decided about a contact's identity key and account key, bound to the username
 // (at-rest column `contact`, row key [username]). The plain columns of the contacts table are a
 // readable copy; only this record is believed, and a copy that disagrees with it means someone
 // edited the file.
@@ -7,6 +7,12 @@ import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.j
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
+
+/** A contact's account key and the last device list accepted under it (docs/PROTOCOL.md D.5). */
+export interface PinnedAccount {
+  key: Uint8Array; // 32, Ed25519
+  list: Uint8Array; // the list's bytes as signed
+}
 
 export interface ContactRecord {
   identity: PublicIdentity; // the pinned key: first seen, or accepted by the user
@@ -18,9 +24,15 @@ export interface ContactRecord {
   /** Fingerprints (bytes) of keys the user rejected for this contact, newest last. */
   rejected: Uint8Array[];
   addedAt: number;
+  /** Pinned with the first device list seen (absent: the contact's relay has none, identity TOFU alone). */
+  account?: PinnedAccount | null;
+  /** A list under another account key, seen while trust = 'changed', waiting for `verify --accept`. */
+  pendingAccount?: PinnedAccount | null;
 }
 
-const RECORD_FORMAT = 1;
+/** Format 1: identity only. Format 2 (written since device lists): and the account pins. */
+const RECORD_FORMAT = 2;
+const MAX_PINNED_LIST_BYTES = 8192;
 /** Rejected keys remembered per contact; the oldest is forgotten beyond this. */
 export const MAX_REJECTED_KEYS = 16;
 const TRUSTS: readonly Trust[] = ['unverified', 'verified', 'changed'];
@@ -35,12 +47,27 @@ export function encodeContactRecord(r: ContactRecord): Uint8Array {
     u64(r.addedAt),
     u8(r.rejected.length),
     ...r.rejected,
+    pinned(r.account ?? null),
+    pinned(r.pendingAccount ?? null),
   );
+}
+
+function pinned(a: PinnedAccount | null): Uint8Array {
+  return a ? concat(u8(1), a.key, lp(a.list)) : u8(0);
+}
+
+function readPinned(r: Reader): PinnedAccount | null {
+  if (r.u8() === 0) return null;
+  const key = r.bytes(32);
+  const list = r.lp();
+  if (list.length > MAX_PINNED_LIST_BYTES) throw new Error('pinned device list too long');
+  return { key, list };
 }
 
 export function parseContactRecord(b: Uint8Array): ContactRecord {
   const r = new Reader(b);
-  if (r.u8() !== RECORD_FORMAT) throw new Error('unknown contact record format');
+  const format = r.u8();
+  if (format !== 1 && format !== RECORD_FORMAT) throw new Error('unknown contact record format');
   const identity = parsePublicIdentity(r.lp());
   const trust = TRUSTS[r.u8()];
   const trustBefore = TRUSTS[r.u8()];
@@ -49,8 +76,10 @@ export function parseContactRecord(b: Uint8Array): ContactRecord {
   const addedAt = r.u64();
   const rejected: Uint8Array[] = [];
   for (let n = r.u8(); n > 0; n--) rejected.push(r.bytes(FINGERPRINT_BYTES));
+  const account = format === 2 ? readPinned(r) : null;
+  const pendingAccount = format === 2 ? readPinned(r) : null;
   r.end();
-  return { identity, trust, pendingIdentity, trustBefore, rejected, addedAt };
+  return { identity, trust, pendingIdentity, trustBefore, rejected, addedAt, account, pendingAccount };
 }
 
 export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {

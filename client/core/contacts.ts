@@ -15,12 +15,13 @@ import {
   parseContactRecord,
   sameIdentity,
   type ContactRecord,
+  type PinnedAccount,
   type Trust,
 } from './contact-record.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadManifest, rowDigest, sameDigest, updateManifest, type Store } from './integrity/manifest.js';
 
-export { sameIdentity, type Trust };
+export { sameIdentity, type PinnedAccount, type Trust };
 
 export interface Contact extends ContactRecord {
   username: string;
@@ -44,6 +45,7 @@ interface Row {
   pending_identity: Buffer | null;
   updated_at: number;
   sealed: Buffer | null;
+  account_key: Buffer | null;
 }
 
 function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
@@ -62,14 +64,15 @@ function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
   const copyAgrees =
     equalBytes(encodePublicIdentity(rec.identity), new Uint8Array(r.identity)) &&
     rec.trust === r.trust &&
-    (pending === null ? copyPending === null : copyPending !== null && equalBytes(pending, copyPending));
+    (pending === null ? copyPending === null : copyPending !== null && equalBytes(pending, copyPending)) &&
+    (rec.account ? r.account_key !== null && equalBytes(rec.account.key, new Uint8Array(r.account_key)) : r.account_key === null);
   if (!copyAgrees) return failed('altered');
   return { ...rec, username: r.username, integrity: 'ok', updatedAt: r.updated_at };
 }
 
 /** The contact as stored and checked; undefined when we never saw this user. */
 export function readContact(s: Store, username: string): ContactRead | undefined {
-  const r = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed FROM contacts WHERE username = ?').get(username) as Row | undefined;
+  const r = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined;
   const listed = loadManifest(s).contacts.get(username);
   if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
   return check(s, r, listed);
@@ -77,7 +80,7 @@ export function readContact(s: Store, username: string): ContactRead | undefined
 
 /** Every contact the store holds or the manifest names, by username. */
 export function listContacts(s: Store): ContactRead[] {
-  const rows = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed FROM contacts').all() as Row[];
+  const rows = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts').all() as Row[];
   const m = loadManifest(s);
   const out = new Map<string, ContactRead>();
   for (const r of rows) out.set(r.username, check(s, r, m.contacts.get(r.username)));
@@ -109,9 +112,9 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
   const sealed = s.sealer.seal('contact', [username], encodeContactRecord(rec));
   s.db
     .prepare(
-      `INSERT INTO contacts (username, identity, trust, pending_identity, added_at, updated_at, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO contacts (username, identity, trust, pending_identity, added_at, updated_at, sealed, account_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (username) DO UPDATE SET identity = excluded.identity, trust = excluded.trust, pending_identity = excluded.pending_identity,
-         updated_at = excluded.updated_at, sealed = excluded.sealed`,
+         updated_at = excluded.updated_at, sealed = excluded.sealed, account_key = excluded.account_key`,
     )
     .run(
       username,
@@ -121,6 +124,7 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
       rec.addedAt,
       now,
       Buffer.from(sealed),
+      rec.account ? Buffer.from(rec.account.key) : null,
     );
   return sealed;
 }
@@ -131,18 +135,37 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
  * a record that failed its check, which is never overwritten here) or `rejected` (a key the user
  * rejected: nothing changes, and nothing is sent to or accepted from it). Call inside the
  * transaction that uses the identity.
+ *
+ * `account`: the contact's account key and newest device list as client/core/device-lists.ts
+ * accepted them from the relay (the identity is then one of the list's entries), or null when
+ * nothing is known of them here (the relay has no list for the contact, or the identity came in a
+ * message). The first list seen pins its account key (TOFU); a list under another account key is a
+ * change like a changed identity. A contact marked verified on its identity safety number is
+ * unverified again when its account key is first pinned: the number shown becomes the account's
+ * (trust.ts), and what the user compared does not vouch for that key.
  */
-export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number): 'new' | 'same' | 'changed' | 'rejected' {
+export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number, account: PinnedAccount | null = null): 'new' | 'same' | 'changed' | 'rejected' {
   const c = readContact(s, username);
   if (c?.integrity === 'failed') return 'changed';
   if (!c) {
-    writeContact(s, username, { identity, trust: 'unverified', pendingIdentity: null, trustBefore: 'unverified', rejected: [], addedAt: now }, now);
+    writeContact(s, username, { identity, trust: 'unverified', pendingIdentity: null, trustBefore: 'unverified', rejected: [], addedAt: now, account }, now);
     return 'new';
   }
-  if (sameIdentity(c.identity, identity)) return c.trust === 'changed' ? 'changed' : 'same';
-  if (isRejected(c, identity)) return 'rejected';
-  if (c.trust === 'changed' && c.pendingIdentity && sameIdentity(c.pendingIdentity, identity)) return 'changed';
+  const accountChanged = account !== null && c.account != null && !equalBytes(account.key, c.account.key);
+  if (sameIdentity(c.identity, identity) && !accountChanged) {
+    if (c.trust === 'changed') return 'changed';
+    if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
+      const trust = !c.account && c.trust === 'verified' ? 'unverified' : c.trust;
+      writeContact(s, username, { ...c, trust, account }, now);
+    }
+    return 'same';
+  }
+  if (!accountChanged && isRejected(c, identity)) return 'rejected';
+  if (c.trust === 'changed' && c.pendingIdentity && sameIdentity(c.pendingIdentity, identity) && (account === null || (c.pendingAccount != null && equalBytes(c.pendingAccount.key, account.key)))) {
+    return 'changed';
+  }
   const trustBefore = c.trust === 'changed' ? c.trustBefore : c.trust;
-  writeContact(s, username, { ...c, trust: 'changed', pendingIdentity: identity, trustBefore }, now);
+  const pendingAccount = account ?? (c.trust === 'changed' ? (c.pendingAccount ?? null) : null);
+  writeContact(s, username, { ...c, trust: 'changed', pendingIdentity: identity, trustBefore, pendingAccount }, now);
   return 'changed';
 }

@@ -132,6 +132,8 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declarat
   ['group_outbox', 'payload', 'BLOB'],
   // groups, format 3: the epoch from which sender keys must date, per epoch we applied
   ['group_epochs', 'key_floor', 'INTEGER NOT NULL DEFAULT 0'],
+  // The contact's pinned account key (readable copy of the sealed record's, contact-record.ts).
+  ['contacts', 'account_key', 'BLOB'],
 ];
 
 /** Indexes on added columns: created after the columns exist. */

@@ -21,6 +21,7 @@ import { keyForSend, queueRecords } from './group-keys.js';
 import { flushGroupOutbox, groupOutboxRowKey, type GroupFlushReport } from './group-outbox.js';
 import { countPending, groupLabel, listGroups, loadGroup, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
 import type { Incoming } from './incoming.js';
+import { checkDeviceLists } from './device-lists.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
@@ -63,10 +64,10 @@ async function lookUpMembers(c: Client, users: string[]): Promise<{ members: Gro
     if (user === me) throw usageError('you are always a member of your own group; name the others');
     // With a session the identity lookup suffices and spends none of the member's one-time
     // prekeys (the relay limits bundle fetches per pair of accounts).
-    if (sessionDevices(c.db, c.sealer, user).length > 0) checkBundles(c, user, await fetchIdentities(t, user));
+    if (sessionDevices(c.db, c.sealer, user).length > 0) checkBundles(c, user, await fetchIdentities(t, user), await checkDeviceLists(c, t, user));
     else {
       const b = await fetchBundles(t, user);
-      checkBundles(c, user, b);
+      checkBundles(c, user, b, await checkDeviceLists(c, t, user));
       bundles.set(user, b);
     }
     members.push({ user, signPublic: getContact(c, user)!.identity.signPublic });

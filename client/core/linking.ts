@@ -1,4 +1,4 @@
-// Linking a device to an account (docs/PROTOCOL.md D.7–D.11, docs/CLI.md "device"): the new
+// Linking a device to an account (docs/PROTOCOL.md D.8–D.12, docs/CLI.md "device"): the new
 // device's side (`device link`: open a channel, wait, receive, log in with the ticket, publish its
 // keys and the next device list) and an existing device's side (`device approve CODE`: fetch the
 // request, confirm its fingerprint, get a device ticket, seal and send the provisioning message).
@@ -179,7 +179,7 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   return { user, device: ticket.device, fingerprint: fp, contacts: contacts.length };
 }
 
-/** The contacts whose record verifies, the most recently updated first, as many as fit (D.9). */
+/** The contacts whose record verifies, the most recently updated first, as many as fit (D.10). */
 function contactsToSend(c: Client): ProvisionContact[] {
   const ok = listContacts(c).filter((k) => k.integrity === 'ok');
   ok.sort((a, b) => b.updatedAt - a.updatedAt);
@@ -206,7 +206,7 @@ export interface LinkResult {
 /**
  * Opens a channel for `user` on `relay`, tells `waiting` the code to type on a device of the
  * account, and waits (until the channel expires) for the provisioning message. Then: checks it
- * (D.10), logs in with the ticket, takes the account key into the keystore, stores the contacts,
+ * (D.11), logs in with the ticket, takes the account key into the keystore, stores the contacts,
  * publishes this home's keys and the next device list with this device in it.
  */
 export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void): Promise<LinkResult> {

@@ -11,6 +11,7 @@ import { encryptMessage, initiateSession, type SessionState } from '../../crypto
 import { CliError } from '../errors.js';
 import type { Sealer } from './at-rest.js';
 import { observeIdentity } from './contacts.js';
+import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
@@ -69,11 +70,21 @@ function insertQueued(c: Client, peer: string, p: Payload | FilePayload): void {
 /**
  * Records the identities of freshly fetched bundles (TOFU); throws UntrustedIdentity on a change
  * (or a record that failed its integrity check) and RejectedIdentity for a key the user rejected.
+ * `lists`: the peer's device lists as checkDeviceLists accepted them (device-lists.ts); a bundle
+ * for a device they do not hold with its keys is refused (DeviceNotListed) before anything is
+ * recorded, and the account key and list are pinned with the identity.
  */
-export function checkBundles(c: { db: DB; sealer: Sealer; now: () => number }, peer: string, bundles: { identity: PreKeyBundle['identity'] }[]): 'new' | 'same' {
+export function checkBundles(
+  c: { db: DB; sealer: Sealer; now: () => number },
+  peer: string,
+  bundles: { address: { device: number }; identity: PreKeyBundle['identity'] }[],
+  lists: ListCheck = { kind: 'none' },
+): 'new' | 'same' {
+  assertListed(peer, lists, bundles);
+  const account = lists.kind === 'accepted' ? lists.account : null;
   let seen: 'new' | 'same' = 'same';
   for (const b of bundles) {
-    const r = tx(c.db, () => observeIdentity(c, peer, b.identity, c.now()));
+    const r = tx(c.db, () => observeIdentity(c, peer, b.identity, c.now(), account));
     if (r === 'changed') throw new UntrustedIdentity(peer);
     if (r === 'rejected') throw new RejectedIdentity(peer);
     if (r === 'new') seen = 'new';
@@ -113,9 +124,9 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
       if (!t) continue;
       try {
         peerBundles = await fetchBundles(t, peer);
-        checkBundles(c, peer, peerBundles);
+        checkBundles(c, peer, peerBundles, await checkDeviceLists(c, t, peer));
       } catch (e) {
-        if (e instanceof UntrustedIdentity || e instanceof RejectedIdentity) {
+        if (e instanceof UntrustedIdentity || e instanceof RejectedIdentity || e instanceof DeviceListRefused || e instanceof DeviceNotListed) {
           report.held.push(peer);
           continue;
         }

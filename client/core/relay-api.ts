@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { verifyIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { bundleFromJson, identityFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { CliError } from '../errors.js';
 import { request, RelayError, type RelayTarget } from './relay-http.js';
 
@@ -12,6 +13,53 @@ const KeysAnswer = z.object({
   username: z.string(),
   devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown(), signedPreKey: z.unknown(), oneTimePreKey: z.unknown() })),
 });
+
+const DeviceListsAnswer = z.object({
+  username: z.string(),
+  lists: z.array(z.object({ version: z.number().int().positive(), list: z.string().max(8192) })).max(1000),
+  more: z.boolean(),
+});
+
+/** Pages of device lists one fetch follows at most: 200 × 64 lists covers the relay's 10,000 versions. */
+const MAX_DEVICE_LIST_PAGES = 200;
+
+/**
+ * Every device list of `username` after version `since`, oldest first, as bytes (nothing checked
+ * but the encoding: crypto/device-list.ts acceptDeviceLists decides what they are worth).
+ */
+export async function fetchDeviceLists(t: RelayTarget, username: string, since: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  let after = since;
+  for (let page = 0; page < MAX_DEVICE_LIST_PAGES; page++) {
+    let raw: unknown;
+    try {
+      raw = await request(t, 'GET', `/v1/devices/${encodeURIComponent(username)}?since=${after}`);
+    } catch (e) {
+      if (e instanceof RelayError && e.code === 'unknown_user') throw new CliError('unknown_user', `unknown user @${username} on this relay`);
+      // A relay from before device lists has no such route: nobody there has a list.
+      if (e instanceof RelayError && e.code === 'not_found') return [];
+      throw e;
+    }
+    const a = parse(DeviceListsAnswer, raw, 'device list');
+    for (const l of a.lists) {
+      // A relay serving a page out of order or going back would loop us: each page must go forward.
+      if (l.version <= after) throw new CliError('bad_response', 'the relay sent device lists out of order');
+      after = l.version;
+      try {
+        out.push(fromBase64url(l.list));
+      } catch {
+        throw new CliError('bad_response', 'the relay sent a device list that is not base64url');
+      }
+    }
+    if (!a.more || a.lists.length === 0) return out;
+  }
+  throw new CliError('bad_response', `the relay sent more than ${MAX_DEVICE_LIST_PAGES} pages of device lists`);
+}
+
+/** Stores our account's next device list (or, `replace`, a new version 1 in place of all). */
+export async function putDeviceList(t: RelayTarget, list: Uint8Array, replace = false): Promise<void> {
+  await request(t, 'PUT', '/v1/devices', { list: toBase64url(list), ...(replace ? { replace: true } : {}) });
+}
 
 const IdentitiesAnswer = z.object({ username: z.string(), devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown() })) });
 
@@ -90,13 +138,13 @@ function noKeys(username: string): CliError {
  * Every device's public identity of `username`, signatures verified, consuming no one-time
  * prekey: what `send` checks for a changed key when sessions already exist.
  */
-export async function fetchIdentities(t: RelayTarget, username: string): Promise<{ identity: PublicIdentity }[]> {
+export async function fetchIdentities(t: RelayTarget, username: string): Promise<{ address: { user: string; device: number }; identity: PublicIdentity }[]> {
   const a = parse(IdentitiesAnswer, await keyDirectory(t, username, '/identity'), 'key directory');
   if (a.devices.length === 0) throw noKeys(username);
   return a.devices.map((d) => {
     const identity = identityFromJson(d.identity);
     verifyIdentity(identity);
-    return { identity };
+    return { address: { user: username, device: d.deviceId }, identity };
   });
 }
 

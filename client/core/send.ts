@@ -4,6 +4,7 @@
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import type { FileRef } from './payload.js';
 import { relayTarget, type Client } from './context.js';
+import { checkDeviceLists } from './device-lists.js';
 import { checkBundles, encryptQueued, flushOutbox, queueText } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
 import { assertSendable } from './send-guard.js';
@@ -31,11 +32,11 @@ export async function sendText(c: Client, peer: string, text: string, file?: Fil
   let reached = false;
   try {
     if (sessionDevices(c.db, c.sealer, peer).length > 0) {
-      checkBundles(c, peer, await fetchIdentities(t, peer));
+      checkBundles(c, peer, await fetchIdentities(t, peer), await checkDeviceLists(c, t, peer));
       bundles = [];
     } else {
       bundles = await fetchBundles(t, peer);
-      checkBundles(c, peer, bundles);
+      checkBundles(c, peer, bundles, await checkDeviceLists(c, t, peer));
       for (const b of bundles) {
         const stale = staleSignedPreKey(b, c.now());
         if (stale) throw stale;

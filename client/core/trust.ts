@@ -7,14 +7,17 @@
 // passes the safety number or fingerprint they compared, and only a key with that number is
 // accepted, so a relay that swaps the pending key between `fingerprint` and `verify` gains nothing.
 import { fingerprint, fingerprintBytes, formatSafetyNumber, publicIdentity, safetyNumber, type PublicIdentity } from '../../crypto/identity.js';
-import { toHex } from '../../crypto/encoding.js';
+import { accountSafetyNumber } from '../../crypto/account.js';
+import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { CliError, EXIT, usageError } from '../errors.js';
-import { withoutRejected, withRejected } from './contact-record.js';
+import { withoutRejected, withRejected, type PinnedAccount } from './contact-record.js';
 import { readContact, sameIdentity, writeContact, type Contact, type ContactRead } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
+import { checkDeviceLists, listHolds, pinAccount } from './device-lists.js';
+import { accountKeyOf } from './keystore.js';
 import { checkBundles, UntrustedIdentity } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
 import { isUnreachable } from './relay-http.js';
@@ -24,6 +27,23 @@ import { RejectedIdentity } from './trust-errors.js';
 /** The identity to show for a contact: the new one while a change is pending. */
 export function shownIdentity(c: Contact): PublicIdentity {
   return c.pendingIdentity ?? c.identity;
+}
+
+/**
+ * What a safety number is computed from: an identity, and the account (key and last accepted list)
+ * it came with, if any. The number is the account's (D.2) only when that list holds the identity,
+ * i.e. the account key vouches for it; otherwise it is the identity's (§5), so accepting a key by
+ * its number never takes an identity on the word of an account key that did not list it.
+ */
+export interface Keys {
+  identity: PublicIdentity;
+  account: PinnedAccount | null;
+}
+
+/** The keys to show for a contact: the pending ones while a change is pending. */
+export function shownKeys(c: Contact): Keys {
+  if (c.trust === 'changed') return { identity: c.pendingIdentity ?? c.identity, account: c.pendingAccount ?? c.account ?? null };
+  return { identity: c.identity, account: c.account ?? null };
 }
 
 /** Identities our intact sessions with `peer` were made with (for a record that failed its check). */
@@ -55,33 +75,66 @@ async function directoryIdentities(c: Client, peer: string): Promise<PublicIdent
 }
 
 /** What `fingerprint @peer` shows: a contact, or for a failed record the key we would compare now. */
-export type Shown = { contact: Contact; identity: PublicIdentity } | { contact: null; failed: ContactRead; identity: PublicIdentity | null };
+export type Shown = { contact: Contact; identity: PublicIdentity; keys: Keys } | { contact: null; failed: ContactRead; identity: PublicIdentity | null; keys: Keys | null };
 
 /** A known contact, or (when logged in) one looked up in the key directory and recorded (TOFU). */
 export async function contactOrLookup(c: Client, peer: string): Promise<Shown> {
   const known = readContact(c, peer);
   if (known?.integrity === 'failed') {
     const candidate = sessionIdentities(c, peer)[0] ?? (await directoryIdentities(c, peer))[0] ?? null;
-    return { contact: null, failed: known, identity: candidate };
+    return { contact: null, failed: known, identity: candidate, keys: candidate ? { identity: candidate, account: null } : null };
   }
-  if (known) return { contact: known, identity: shownIdentity(known) };
-  const bundles = await fetchBundles(relayTarget(c), peer);
+  if (known) {
+    // A contact whose device list was never fetched here (only its messages were seen): fetch it
+    // first, so this side shows the account number the other side shows. A pending change is
+    // shown as it stands.
+    if (known.trust !== 'changed' && !known.account) await refreshKeys(c, peer);
+    const now = readContact(c, peer);
+    if (now?.integrity !== 'ok') throw new IntegrityError(peer, 'contact record');
+    return { contact: now, identity: shownIdentity(now), keys: shownKeys(now) };
+  }
+  const t = relayTarget(c);
+  const bundles = await fetchBundles(t, peer);
   try {
-    checkBundles(c, peer, bundles);
+    checkBundles(c, peer, bundles, await checkDeviceLists(c, t, peer));
   } catch (e) {
     if (!(e instanceof UntrustedIdentity) && !(e instanceof RejectedIdentity)) throw e;
   }
   const after = readContact(c, peer);
   if (after?.integrity !== 'ok') throw new IntegrityError(peer, 'contact record');
-  return { contact: after, identity: shownIdentity(after) };
+  return { contact: after, identity: shownIdentity(after), keys: shownKeys(after) };
 }
 
-/** The 60-digit number (unformatted) for our keystore identity and `theirs`. */
-function rawSafetyNumber(c: Client, peer: string, theirs: PublicIdentity): string {
-  return safetyNumber({ user: ourAddress(c).user, identity: publicIdentity(c.secrets.identity) }, { user: peer, identity: theirs });
+/**
+ * Before a known contact's number is shown: the account key of a contact whose device list was
+ * never fetched here (only its messages were seen), pinned if its list holds the identity we pin,
+ * so this side shows the account number the other side shows. Nothing else changes here: a key
+ * change is for a send to find and the user to decide. Offline, or refused, nothing changes.
+ */
+async function refreshKeys(c: Client, peer: string): Promise<void> {
+  try {
+    const lists = await checkDeviceLists(c, relayTarget(c), peer);
+    if (lists.kind === 'accepted') tx(c.db, () => pinAccount(c, peer, lists.account));
+  } catch (e) {
+    if (e instanceof CliError || isUnreachable(e)) return;
+    throw e;
+  }
 }
 
-export function safetyNumberWith(c: Client, peer: string, theirs: PublicIdentity): string {
+/**
+ * The 60-digit number (unformatted) with `theirs`: the account number (D.2) from our keystore's
+ * account key and theirs when their account key vouches for the identity (see Keys), else the
+ * identity number (§5) from our keystore identity and theirs.
+ */
+function rawSafetyNumber(c: Client, peer: string, theirs: Keys): string {
+  const me = ourAddress(c).user;
+  if (theirs.account && listHolds(theirs.account.list, theirs.identity)) {
+    return accountSafetyNumber({ user: me, accountKey: accountKeyOf(c.secrets).publicKey }, { user: peer, accountKey: theirs.account.key });
+  }
+  return safetyNumber({ user: me, identity: publicIdentity(c.secrets.identity) }, { user: peer, identity: theirs.identity });
+}
+
+export function safetyNumberWith(c: Client, peer: string, theirs: Keys): string {
   return formatSafetyNumber(rawSafetyNumber(c, peer, theirs));
 }
 
@@ -99,9 +152,17 @@ export function parseKeyRef(words: string[]): KeyRef {
   throw usageError('expected the 60-digit safety number or the 64-digit fingerprint you compared', 'copy it from `fastchat fingerprint @user` (spaces are fine)');
 }
 
-function matches(c: Client, peer: string, identity: PublicIdentity, ref: KeyRef): boolean {
-  if (ref.kind === 'fingerprint') return toHex(fingerprintBytes(identity)) === ref.hex;
-  return rawSafetyNumber(c, peer, identity) === ref.digits;
+/**
+ * A fingerprint names an identity only: it matches keys whose number is the identity's, never an
+ * account key (whose change leaves the identity fingerprint as it was).
+ */
+function matches(c: Client, peer: string, keys: Keys, ref: KeyRef): boolean {
+  if (ref.kind === 'fingerprint') return toHex(fingerprintBytes(keys.identity)) === ref.hex && !(keys.account && listHolds(keys.account.list, keys.identity));
+  return rawSafetyNumber(c, peer, keys) === ref.digits;
+}
+
+function sameKeys(a: Keys, b: Keys): boolean {
+  return sameIdentity(a.identity, b.identity) && (a.account === null ? b.account === null : b.account !== null && equalBytes(a.account.key, b.account.key) && equalBytes(a.account.list, b.account.list));
 }
 
 function notShown(peer: string): CliError {
@@ -137,7 +198,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
     if (!req.accept || !req.key) throw new IntegrityError(peer, 'contact record');
     const key = req.key;
     const candidates = [...sessionIdentities(c, peer), ...(await directoryIdentities(c, peer))];
-    const chosen = candidates.find((id) => matches(c, peer, id, key));
+    const chosen = candidates.find((id) => matches(c, peer, { identity: id, account: null }, key));
     if (!chosen) throw notShown(peer);
     return tx(c.db, () => {
       writeContact(c, peer, { identity: chosen, trust: 'verified', pendingIdentity: null, trustBefore: 'verified', rejected: [], addedAt: c.now() }, c.now());
@@ -153,7 +214,9 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
     return tx(c.db, () => {
       const now = readContact(c, peer);
       if (now?.integrity !== 'ok' || !now.pendingIdentity || !sameIdentity(now.pendingIdentity, pending)) throw notShown(peer);
-      writeContact(c, peer, { ...now, trust: now.trustBefore, pendingIdentity: null, rejected: withRejected(now.rejected, pending) }, c.now());
+      // A change of account key alone leaves the pending identity the pinned one: never reject that.
+      const rejected = sameIdentity(pending, now.identity) ? now.rejected : withRejected(now.rejected, pending);
+      writeContact(c, peer, { ...now, trust: now.trustBefore, pendingIdentity: null, pendingAccount: null, rejected }, c.now());
       dropSessions(c.db, c.sealer, peer, now.identity);
       return readContact(c, peer) as Contact;
     });
@@ -161,16 +224,16 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
   if (req.accept) {
     if (!req.key) throw usageError('--accept needs the safety number (or fingerprint) you compared', `fastchat verify @${peer} --accept <the number from \`fastchat fingerprint @${peer}\`>`);
     const key = req.key;
-    const candidates = [known.pendingIdentity, known.identity].filter((x): x is PublicIdentity => x !== null);
-    const chosen = candidates.find((id) => matches(c, peer, id, key));
+    const candidates = (k: Contact): Keys[] => [...(k.trust === 'changed' ? [shownKeys(k)] : []), { identity: k.identity, account: k.account ?? null }];
+    const chosen = candidates(known).find((keys) => matches(c, peer, keys, key));
     if (!chosen) throw notShown(peer);
     return tx(c.db, () => {
       // Re-read under the write lock: the pending key may have been replaced since we looked.
       const now = readContact(c, peer);
-      if (now?.integrity !== 'ok' || ![now.pendingIdentity, now.identity].some((x) => x && sameIdentity(x, chosen))) throw notShown(peer);
-      const rejectedPending = now.pendingIdentity && !sameIdentity(now.pendingIdentity, chosen) ? withRejected(now.rejected, now.pendingIdentity) : now.rejected;
-      writeContact(c, peer, { ...now, identity: chosen, trust: 'verified', pendingIdentity: null, rejected: withoutRejected(rejectedPending, chosen) }, c.now());
-      dropSessions(c.db, c.sealer, peer, chosen);
+      if (now?.integrity !== 'ok' || !candidates(now).some((x) => sameKeys(x, chosen))) throw notShown(peer);
+      const rejectedPending = now.pendingIdentity && !sameIdentity(now.pendingIdentity, chosen.identity) ? withRejected(now.rejected, now.pendingIdentity) : now.rejected;
+      writeContact(c, peer, { ...now, identity: chosen.identity, account: chosen.account, trust: 'verified', pendingIdentity: null, pendingAccount: null, rejected: withoutRejected(rejectedPending, chosen.identity) }, c.now());
+      dropSessions(c.db, c.sealer, peer, chosen.identity);
       return readContact(c, peer) as Contact;
     });
   }
@@ -180,10 +243,10 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
       hint: `compare the safety number (\`fastchat fingerprint @${peer}\`), then run \`fastchat verify @${peer} --accept <safety number>\` or \`--reject\``,
     });
   }
-  if (req.key && !matches(c, peer, known.identity, req.key)) throw notShown(peer);
+  if (req.key && !matches(c, peer, shownKeys(known), req.key)) throw notShown(peer);
   return tx(c.db, () => {
     const now = readContact(c, peer);
-    if (now?.integrity !== 'ok' || now.trust === 'changed' || !sameIdentity(now.identity, known.identity)) throw notShown(peer);
+    if (now?.integrity !== 'ok' || now.trust === 'changed' || !sameKeys(shownKeys(now), shownKeys(known))) throw notShown(peer);
     writeContact(c, peer, { ...now, trust: 'verified' }, c.now());
     return readContact(c, peer) as Contact;
   });

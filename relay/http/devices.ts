@@ -24,8 +24,8 @@ export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
     await ctx.charge([{ limit: 'deviceLists', key: a.user }], ctx.now());
     const body = await readJson(c, putDeviceListBody, ctx.cfg.maxBodyBytes);
     await sodiumReady();
-    const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now());
-    if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version, removed: r.removed }, 'device list stored');
+    const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now(), body.replace === true);
+    if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version, replace: body.replace === true, removed: r.removed }, 'device list stored');
     // The removed devices' tokens are gone: every node closes their sockets now.
     if (r.removed.length > 0) ctx.bus.publish({ kind: 'sessions_revoked', user: a.user });
     return c.json({ version: r.version, duplicate: r.duplicate });

@@ -1,4 +1,4 @@
-// Linking a new device (docs/RELAY.md "Linking", docs/PROTOCOL.md D.11). The relay carries two
+// Linking a new device (docs/RELAY.md "Linking", docs/PROTOCOL.md D.12). The relay carries two
 // opaque things and hands out one credential:
 //  - a channel, named by the first characters of the new device's pairing code, holding its link
 //    request and then the one sealed provisioning message an existing device of the account leaves;
@@ -23,7 +23,7 @@ import { requireAuth, type Env } from './auth.js';
 const CHANNEL = new RegExp(`^[${PAIRING_CODE_ALPHABET}]{${PAIRING_CHANNEL_CHARS}}$`);
 const b64url = z.string().regex(/^[A-Za-z0-9_-]*$/);
 const secret = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
-/** A link request is ~300 bytes (D.8); 1 KiB of base64url leaves room and bounds what a stranger stores. */
+/** A link request is ~300 bytes (D.9); 1 KiB of base64url leaves room and bounds what a stranger stores. */
 const openBody = z.object({ channel: z.string().max(16), request: b64url.min(1).max(1024) }).strict();
 const answerBody = z.object({ message: b64url.min(1) }).strict();
 const takeBody = z.object({ secret }).strict();
@@ -115,7 +115,7 @@ function channelName(raw: string): string {
   return name;
 }
 
-/** The account a link request names (its header and first field, D.8); the rest is not the relay's business. */
+/** The account a link request names (its header and first field, D.9); the rest is not the relay's business. */
 function requestUser(request: Uint8Array): string {
   try {
     const r = new Reader(request);

@@ -158,6 +158,7 @@ class SqliteStore implements SqliteRelayStore {
       lastDeviceList: p('SELECT list FROM device_lists WHERE username = ? ORDER BY version DESC LIMIT 1'),
       putDeviceList: p('INSERT INTO device_lists (username, version, list, stored_at) VALUES (?, ?, ?, ?)'),
       deviceLists: p('SELECT version, list FROM device_lists WHERE username = ? AND version > ? ORDER BY version LIMIT ?'),
+      deleteDeviceLists: p('DELETE FROM device_lists WHERE username = ?'),
       markRemoved: p('INSERT OR REPLACE INTO removed_devices (username, device_id, removed_at) VALUES (?, ?, ?)'),
       unmarkRemoved: p('DELETE FROM removed_devices WHERE username = ? AND device_id = ?'),
       isRemoved: p('SELECT 1 FROM removed_devices WHERE username = ? AND device_id = ?'),
@@ -285,12 +286,13 @@ class SqliteStore implements SqliteRelayStore {
     return this.s.hasBundle.get(user, device) !== undefined;
   }
 
-  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number, replace = false): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
     // One IMMEDIATE transaction: the newest list cannot change between reading and storing.
     return this.write(() => {
       const last = this.s.lastDeviceList.get(caller.user) as Row | undefined;
-      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
+      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices, replace);
       if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
+      if (replace) this.s.deleteDeviceLists.run(caller.user);
       this.s.putDeviceList.run(caller.user, r.list.version, list, now);
       for (const d of r.list.devices) this.s.unmarkRemoved.run(caller.user, d.device);
       for (const d of r.removed) this.removeDevice(caller.user, d, now);

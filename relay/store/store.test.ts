@@ -405,6 +405,22 @@ describe(`${backend.name} store`, () => {
     assert.ok(await s.createSession(new Uint8Array(32).fill(5), 'alice', 2, 0, 10_000, '$argon2id$x'));
   });
 
+  test('a replacing upload stores a version 1 under a new account key in place of every list, and removes the devices it leaves out', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const old = await chain('alice', 2, 2);
+    for (const l of old.lists) await s.putDeviceList({ user: 'alice', device: 1 }, l.bytes, 8, 0);
+    const fresh = await chain('alice', 2);
+    // Without replace, a new key's version 1 is refused; a replacing version 2 too.
+    await refused(s.putDeviceList({ user: 'alice', device: 1 }, fresh.lists[0]!.bytes, 8, 0), 'bad_device_list', 'another key without replace');
+    await refused(s.putDeviceList({ user: 'alice', device: 1 }, fresh.lists[1]!.bytes, 8, 0, true), 'bad_device_list', 'a replacing list of version 2');
+    assert.deepEqual(await s.putDeviceList({ user: 'alice', device: 1 }, fresh.lists[0]!.bytes, 8, 0, true), { version: 1, duplicate: false, removed: [2, 3] });
+    assert.equal(await rows("device_lists WHERE username = 'alice'"), 1);
+    assert.deepEqual((await s.deviceLists('alice', 0, 10))!.map((r) => Buffer.from(r.list).toString('hex')), [Buffer.from(fresh.lists[0]!.bytes).toString('hex')]);
+    assert.equal(await s.deviceRemoved('alice', 2), true);
+    // The new history goes on from its own version 1.
+    assert.equal((await s.putDeviceList({ user: 'alice', device: 1 }, fresh.lists[1]!.bytes, 8, 0)).version, 2);
+  });
+
   test("a device list is stored only for the uploader's own account, naming the uploading device, within the device cap", async (t) => {
     const { s, rows } = await engine.setup(t);
     const a = await chain('alice', 1, 3);

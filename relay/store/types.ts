@@ -241,8 +241,10 @@ export interface Store {
    * tokens, queued deliveries (and bodies no one else waits for), bundle and one-time prekeys are
    * deleted, and it is remembered as removed (deviceRemoved) until a later list holds it again.
    * `removed`: those device ids (the caller tells their sockets, sessions_revoked).
+   * `replace`: a version-1 list under any account key that takes the place of every stored list
+   * (checkDeviceListUpload); devices the previous newest list held and it does not are removed.
    */
-  putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }>;
+  putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number, replace?: boolean): Promise<{ version: number; duplicate: boolean; removed: number[] }>;
   /** Whether the account's device list removed this device id (and no later list holds it again): no login as it. */
   deviceRemoved(user: string, device: number): Promise<boolean>;
   /** The account's stored lists after version `since`, oldest first, at most `limit`. undefined = no such user. */

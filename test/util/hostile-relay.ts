@@ -76,6 +76,20 @@ export interface KeysContext {
   answer: { username: string; devices: any[] };
 }
 
+export interface DeviceListsContext {
+  /** The account whose device lists were asked for (GET /v1/devices/:user). */
+  user: string;
+  since: number;
+  requester: Addr | null;
+  /** The relay's answer: `{username, lists: [{version, list}], more}` as in docs/RELAY.md. */
+  answer: { username: string; lists: { version: number; list: string }[]; more: boolean };
+}
+
+/** A hook that hides `users`' device lists from everyone but themselves (a relay serving no list, as for a client from before device lists). */
+export function hideDeviceLists(...users: string[]): Hook<[DeviceListsContext], DeviceListsContext['answer']> {
+  return (ctx) => (users.includes(ctx.user) && ctx.requester?.user !== ctx.user ? { ...ctx.answer, lists: [], more: false } : undefined);
+}
+
 export interface BlobContext {
   id: string;
   /** The client's Range header, if any. */
@@ -129,6 +143,8 @@ export interface HostileRelay {
   /** Rewrite a key-directory answer (substitute identities or bundles, strip or reuse prekeys). */
   onKeys(fn: Hook<[ctx: KeysContext], KeysContext['answer']>): () => void;
   onBlob(fn: Hook<[ctx: BlobContext], BlobAnswer>): () => void;
+  /** Rewrite a device-list answer (serve an older list, one signed by another key, none at all). */
+  onDeviceLists(fn: Hook<[ctx: DeviceListsContext], DeviceListsContext['answer']>): () => void;
   /** Pushes a frame to `to`: now if it is connected, else right after its next `hello`. */
   inject(to: Addr, frame: Frame): void;
   /** Delivers held messages (all by default) to their recipient, or to `to` instead. */
@@ -197,6 +213,7 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
   const deliverHooks: Hook<[MessageFrame, Addr], DeliverVerdict>[] = [];
   const sendHooks: Hook<[SendFrame, Addr | null], SendVerdict>[] = [];
   const keysHooks: Hook<[KeysContext], KeysContext['answer']>[] = [];
+  const listHooks: Hook<[DeviceListsContext], DeviceListsContext['answer']>[] = [];
   const blobHooks: Hook<[BlobContext], BlobAnswer>[] = [];
   const log: Seen[] = [];
   const held: Held[] = [];
@@ -421,6 +438,14 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
         answerJson(res, status, headers, firstVerdict(keysHooks, ctx) ?? ctx.answer);
       });
     }
+    const lists = /^\/v1\/devices\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && lists && listHooks.length > 0) {
+      return forward(req, res, Buffer.alloc(0), (status, headers, answer) => {
+        if (status !== 200) return answerJson(res, status, headers, answer.toString('utf8'));
+        const ctx: DeviceListsContext = { user: decodeURIComponent(lists[1]!), since: Number(url.searchParams.get('since') ?? 0), requester: requesterOf(req), answer: JSON.parse(answer.toString('utf8')) };
+        answerJson(res, status, headers, firstVerdict(listHooks, ctx) ?? ctx.answer);
+      });
+    }
     const blob = /^\/v1\/blobs\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && blob && blobHooks.length > 0) {
       return forward(req, res, Buffer.alloc(0), (status, headers, answer) => {
@@ -480,6 +505,7 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
     onSend: (fn) => add(sendHooks, fn),
     onKeys: (fn) => add(keysHooks, fn),
     onBlob: (fn) => add(blobHooks, fn),
+    onDeviceLists: (fn) => add(listHooks, fn),
     inject: deliverTo,
     release(which = () => true, to) {
       let n = 0;
@@ -500,7 +526,7 @@ export async function startHostileRelay(upstreamUrl: string, opts: { record?: bo
     },
     recorded: () => Buffer.concat(wire),
     clearHooks() {
-      for (const l of [deliverHooks, sendHooks, keysHooks, blobHooks] as unknown[][]) l.length = 0;
+      for (const l of [deliverHooks, sendHooks, keysHooks, blobHooks, listHooks] as unknown[][]) l.length = 0;
     },
     async close() {
       for (const c of conns) {

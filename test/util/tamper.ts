@@ -37,6 +37,17 @@ export function serveKeysOf(relayDb: string, victim: string, attacker: string): 
   }
 }
 
+/** Deletes `user`'s device lists from the relay's database: the relay then serves none, as for a client from before device lists. */
+export function dropDeviceLists(relayDb: string, user: string): void {
+  const db = new Database(relayDb);
+  try {
+    db.pragma('busy_timeout = 10000');
+    db.prepare('DELETE FROM device_lists WHERE username = ?').run(user);
+  } finally {
+    db.close();
+  }
+}
+
 /** How many messages the relay holds for `user` (to see whether anything was sent). */
 export function queuedFor(relayDb: string, user: string): number {
   const db = new Database(relayDb, { readonly: true });

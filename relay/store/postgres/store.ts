@@ -260,7 +260,7 @@ export class PostgresStore implements Store {
     return (await this.one(this.pool, 'SELECT 1 FROM devices WHERE username = $1 AND device_id = $2 AND identity_dh IS NOT NULL', [user, device])) !== undefined;
   }
 
-  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
+  async putDeviceList(caller: Address, list: Uint8Array, maxDevices: number, now: number, replace = false): Promise<{ version: number; duplicate: boolean; removed: number[] }> {
     return this.tx(async (c) => {
       // Locks the account row (NO KEY: rows referencing it are not blocked): an upload of the same
       // account on another node waits here, then reads the list this one stored.
@@ -268,8 +268,9 @@ export class PostgresStore implements Store {
         throw new RelayError('unknown_user', `unknown user: ${caller.user}`);
       }
       const last = await this.one(c, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [caller.user]);
-      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices);
+      const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices, replace);
       if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
+      if (replace) await c.query('DELETE FROM device_lists WHERE username = $1', [caller.user]);
       await c.query('INSERT INTO device_lists (username, version, list, stored_at) VALUES ($1, $2, $3, $4)', [caller.user, r.list.version, Buffer.from(list), now]);
       await c.query('DELETE FROM removed_devices WHERE username = $1 AND device_id = ANY($2::int[])', [caller.user, r.list.devices.map((d) => d.device)]);
       for (const d of r.removed) await this.removeDevice(c, caller.user, d, now);

@@ -1,0 +1,168 @@
+// Signed device lists against a hostile relay, with the real binary (docs/THREAT_MODEL.md
+// "Malicious or compromised relay"): every home publishes its account's list at register, and a
+// contact pins the account key and the last list it accepted. The relay below serves keys of a
+// device the list does not hold, an older list, and a list under an account key of its own; each
+// is refused (or, for another account key, held as a key change for the user to decide), and the
+// user is told. A contact whose relay serves no list keeps working on its identity alone.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { accountSafetyNumber } from '../crypto/account.js';
+import { firstDeviceList, nextDeviceList, parseDeviceList } from '../crypto/device-list.js';
+import { fromBase64url, toBase64url } from '../crypto/encoding.js';
+import { accountKeyOf } from '../client/core/keystore.js';
+import { chain, device } from './util/device-lists.js';
+import { deviceEntry, mintIdentity } from './util/forge.js';
+import { jsonLines, type TestHome } from './util/fastchat-cli.js';
+import { hideDeviceLists, startHostileWorld, type HostileRelay } from './util/hostile-relay.js';
+import { withCore } from './util/client-core.js';
+import { RelayHttp } from './util/relay-client.js';
+import type { RelayProcess } from './util/relay-process.js';
+
+/** A session both ways: a first message each, each read. */
+async function exchange(a: TestHome, b: TestHome): Promise<void> {
+  await a.ok(['send', `@${b.name}`, `hello ${b.name}`]);
+  await b.ok(['inbox']);
+  await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
+  await a.ok(['inbox']);
+  await b.ok(['inbox']);
+}
+
+const contact = async (h: TestHome, peer: string): Promise<any> => jsonLines((await h.ok(['contacts', '--json'])).stdout).find((c) => c.username === peer);
+const numberWith = async (h: TestHome, peer: string): Promise<string> => JSON.parse((await h.ok(['fingerprint', `@${peer}`, '--json'])).stdout).safetyNumber;
+
+describe('device lists against a hostile relay', () => {
+  let relay: RelayProcess;
+  let hostile: HostileRelay;
+  let home: (name: string) => Promise<TestHome>;
+  let stop: () => Promise<void>;
+  let directory: RelayHttp;
+
+  before(async () => {
+    ({ relay, hostile, home, stop } = await startHostileWorld('fastchat-hostile-lists-'));
+    directory = new RelayHttp(relay.url);
+    await directory.signup('relay_own');
+  });
+  after(async () => {
+    await stop?.();
+  });
+
+  /** `user`'s device lists as the relay stores them. */
+  async function storedLists(user: string): Promise<Uint8Array[]> {
+    const r = await directory.request('GET', `/v1/devices/${user}`);
+    assert.equal(r.status, 200);
+    return (r.body.lists as { list: string }[]).map((l) => fromBase64url(l.list));
+  }
+
+  it('a home publishes its account list at register, and both sides then show one account safety number', async () => {
+    const [alice, bob] = [await home('alice1'), await home('bob1')];
+    const [list] = await storedLists(bob.name);
+    const parsed = parseDeviceList(list!);
+    const bobKey = await withCore(bob, (c) => accountKeyOf(c.secrets).publicKey);
+    assert.deepEqual([parsed.version, parsed.devices.map((d) => d.device), toBase64url(parsed.accountKey)], [1, [1], toBase64url(bobKey)]);
+    await exchange(alice, bob);
+    const aliceKey = await withCore(alice, (c) => accountKeyOf(c.secrets).publicKey);
+    const expected = accountSafetyNumber({ user: alice.name, accountKey: aliceKey }, { user: bob.name, accountKey: bobKey }).replace(/(\d{5})(?!$)/g, '$1 ');
+    assert.equal(await numberWith(alice, bob.name), expected);
+    assert.equal(await numberWith(bob, alice.name), expected);
+  });
+
+  it('refuses keys the relay serves for a device the signed list does not hold, or holds with other keys: nothing is sent', async () => {
+    const [alice, bob] = [await home('alice2'), await home('bob2')];
+    await exchange(alice, bob);
+    const mallory = mintIdentity();
+    for (const [what, devices] of [
+      ['an extra device', (d: any[], kind: 'bundle' | 'identity') => [...d, deviceEntry(mallory, 2, kind)]],
+      ["another key for bob's device 1", (_d: any[], kind: 'bundle' | 'identity') => [deviceEntry(mallory, 1, kind)]],
+    ] as const) {
+      const off = hostile.onKeys((ctx) => (ctx.user === bob.name ? { ...ctx.answer, devices: devices(ctx.answer.devices, ctx.kind) } : undefined));
+      const before = hostile.sentBy(alice.name, bob.name).length;
+      const r = await alice.run(['send', `@${bob.name}`, `past ${what}`]);
+      off();
+      assert.equal(r.code, 4, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, /signed device list/, what);
+      assert.equal(hostile.sentBy(alice.name, bob.name).length, before, `${what}: nothing left for bob`);
+      assert.equal((await contact(alice, bob.name)).trust, 'unverified', `${what}: no key change recorded either`);
+    }
+    // The relay behaves again: sending works without any decision by the user.
+    await alice.ok(['send', `@${bob.name}`, 'all good']);
+  });
+
+  it('refuses an older device list than the one accepted, and keeps the newer one', async () => {
+    const [alice, bob] = [await home('alice3'), await home('bob3')];
+    // bob's account adds a device: version 2, signed by bob's account key.
+    await withCore(bob, async (c) => {
+      const { putDeviceList } = await import('../client/core/relay-api.js');
+      const { relayTarget } = await import('../client/core/context.js');
+      const v1 = parseDeviceList((await storedLists(bob.name))[0]!);
+      await putDeviceList(relayTarget(c), nextDeviceList(accountKeyOf(c.secrets), v1, [...v1.devices, device(2)]).bytes);
+    });
+    await exchange(alice, bob);
+    const number = await numberWith(alice, bob.name);
+    // The relay serves version 1 only (as before the device was added).
+    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name ? { ...ctx.answer, lists: ctx.answer.lists.filter((l) => l.version === 1), more: false } : undefined));
+    const before = hostile.sentBy(alice.name, bob.name).length;
+    const r = await alice.run(['send', `@${bob.name}`, 'to the old list']);
+    off();
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /cannot be accepted \(an older version/);
+    assert.equal(hostile.sentBy(alice.name, bob.name).length, before);
+    await alice.ok(['send', `@${bob.name}`, 'to the real list']);
+    assert.equal(await numberWith(alice, bob.name), number, 'a device added under the account key leaves the number as it was');
+  });
+
+  it('holds a list under another account key as a key change: nothing sent until the user accepts the number they compared', async () => {
+    const [alice, bob] = [await home('alice4'), await home('bob4')];
+    await exchange(alice, bob);
+    const bobNumber = await numberWith(bob, alice.name);
+    // The relay's own account key, listing bob's real identity (which it cannot sign for bob).
+    const real = parseDeviceList((await storedLists(bob.name))[0]!);
+    const theirs = firstDeviceList((await chain(bob.name, 1)).key, bob.name, real.devices);
+    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name && ctx.requester?.user !== bob.name ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
+    const before = hostile.sentBy(alice.name, bob.name).length;
+    const r = await alice.run(['send', `@${bob.name}`, 'to whoever holds that key']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /changed/);
+    assert.equal(hostile.sentBy(alice.name, bob.name).length, before);
+    assert.equal((await contact(alice, bob.name)).trust, 'changed');
+    const shown = await numberWith(alice, bob.name);
+    assert.notEqual(shown, bobNumber, 'comparing numbers with bob reveals the relay key');
+    off();
+    // Still held once the relay behaves: the user decides. The number bob reads out names bob's
+    // own account key: accepting it keeps that key and drops the relay's.
+    assert.equal((await alice.run(['send', `@${bob.name}`, 'again'])).code, 4);
+    await alice.ok(['verify', `@${bob.name}`, '--accept', bobNumber]);
+    assert.equal((await contact(alice, bob.name)).trust, 'verified');
+    await alice.ok(['send', `@${bob.name}`, 'back to you']);
+    assert.equal(await numberWith(alice, bob.name), bobNumber);
+  });
+
+  it('does not carry a verified identity over to an account key first seen later: the contact is unverified again', async () => {
+    const [alice, bob] = [await home('alice5'), await home('bob5')];
+    // bob's relay serves alice no list at first (as for a client from before device lists).
+    const hide = hostile.onDeviceLists(hideDeviceLists(bob.name));
+    await exchange(alice, bob);
+    const legacy = await numberWith(alice, bob.name);
+    await alice.ok(['verify', `@${bob.name}`, legacy]);
+    assert.equal((await contact(alice, bob.name)).trust, 'verified');
+    hide();
+    // Now a list appears — here one under the relay's own key that lists bob's real identity.
+    const real = parseDeviceList((await storedLists(bob.name))[0]!);
+    const theirs = firstDeviceList((await chain(bob.name, 1)).key, bob.name, real.devices);
+    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name && ctx.requester?.user !== bob.name ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
+    await alice.ok(['send', `@${bob.name}`, 'with a list now']);
+    off();
+    const after = await contact(alice, bob.name);
+    assert.equal(after.trust, 'unverified', 'verified on the identity number does not vouch for an account key');
+    assert.notEqual(await numberWith(alice, bob.name), await numberWith(bob, alice.name), 'the number shown is the relay key\'s: comparing reveals it');
+  });
+
+  it('keeps working on identity trust for a contact whose relay serves no device list', async () => {
+    const [alice, bob] = [await home('alice6'), await home('bob6')];
+    const off = hostile.onDeviceLists(hideDeviceLists(bob.name));
+    await exchange(alice, bob);
+    await alice.ok(['send', `@${bob.name}`, 'no list, no problem']);
+    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
+    assert.deepEqual(got, ['no list, no problem']);
+    off();
+  });
+});
