@@ -10,8 +10,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
-import { parseDeviceList } from '../crypto/device-list.js';
-import { sodiumReady } from '../crypto/sodium.js';
+import { firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
+import { generateAccountKey } from '../crypto/account.js';
+import { generateIdentity } from '../crypto/identity.js';
+import { sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './util/fastchat-cli.js';
 import { FASTCHAT_BIN } from './util/paths.js';
 import { startRelayProcess } from './util/relay-process.js';
@@ -208,7 +210,7 @@ test('an expired code fails on both devices and links nothing', { timeout: 120_0
   const late = await alice.run(['device', 'approve', code, '--yes', '--json']);
   assert.equal(late.code, 1, late.stderr);
   assert.equal(errorCode(late.stderr), 'link_not_found');
-  assert.deepEqual(await listsOf(relay.url, 'alice'), []);
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).devices.map((d) => d.device)), [[1]], 'the list register made, unchanged');
   assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).username, null);
 });
 
@@ -236,31 +238,30 @@ test('a provisioning message altered by the relay on its way is refused: the new
   assert.equal(jsonLines((await laptop.ok(['contacts', '--json'])).stdout).length, 0, 'no contact was taken');
 });
 
-test('a home that logged in to the account with its password but does not hold the account key cannot approve a device: the list stays as the account key signed it', { timeout: 180_000 }, async (t) => {
-  const { relay, home } = await world(t);
+test('a device list the relay serves under another account key stops an approval before anything is signed or sent', { timeout: 180_000 }, async (t) => {
+  // The relay answers alice's list look-ups, while told to, with a list of alice signed by a key of its own.
+  const own = generateAccountKey(systemRandom());
+  const fake = generateIdentity(systemRandom());
+  const forged = firstDeviceList(own, 'alice', [{ device: 1, dhPublic: fake.dh.publicKey, signPublic: fake.signPublic, addedAt: 1 }]).bytes;
+  let forge = false;
+  const { relay, proxyUrl, home } = await world(t, {
+    rewrite: (path, status) => (forge && path.startsWith('/v1/devices/alice') && status === 200 ? { status, body: { username: 'alice', lists: [{ version: 1, list: toBase64url(forged) }], more: false } } : undefined),
+  });
   const alice = home('alice');
   const laptop = home('laptop');
-  await setUpUser(alice, relay.url);
-  const first = linkIn(t, laptop, relay.url, 'alice');
-  await alice.ok(['device', 'approve', (await first.waiting).code, '--yes']);
-  assert.equal((await first.done).code, 0);
-
-  // Someone with alice's password and a home of their own (its own account key).
-  const thief = home('thief', { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! });
-  await thief.ok(['keygen']);
-  await thief.ok(['login', 'alice', '--relay', relay.url, '--replace-keys']);
-  const phone = home('phone');
-  const second = linkIn(t, phone, relay.url, 'alice');
-  const { code } = await second.waiting;
-  const r = await thief.run(['device', 'approve', code, '--yes', '--json']);
+  await setUpUser(alice, proxyUrl);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  const { code } = await link.waiting;
+  const before = (await listsOf(relay.url, 'alice')).map((l) => toBase64url(l));
+  forge = true;
+  const r = await alice.run(['device', 'approve', code, '--yes', '--json']);
   assert.equal(r.code, 1, r.stderr);
   assert.equal(errorCode(r.stderr), 'not_account_holder');
-  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).version), [1, 2], 'no list was signed or stored');
-  // The code is still good for a device that holds the key.
-  await laptop.ok(['device', 'approve', code, '--yes']);
-  const end = await second.done;
-  assert.equal(end.code, 0, end.stderr);
-  assert.deepEqual(jsonLines((await phone.ok(['device', 'list', '--json'])).stdout).map((d) => d.device), [1, 2, 3]);
+  forge = false;
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => toBase64url(l)), before, 'no list was signed or stored');
+  // Nothing was spent: the same code still links once the relay serves the account's own list.
+  await alice.ok(['device', 'approve', code, '--yes']);
+  assert.equal((await link.done).code, 0);
 });
 
 test("a relay that shows another account's waiting device to bob gets nothing from bob: his home refuses a request naming another account", { timeout: 120_000 }, async (t) => {
@@ -282,7 +283,7 @@ test("a relay that shows another account's waiting device to bob gets nothing fr
   const r = await bob.run(['device', 'approve', code, '--yes', '--json']);
   assert.equal(r.code, 1, r.stderr);
   assert.equal(errorCode(r.stderr), 'wrong_account');
-  assert.deepEqual(await listsOf(relay.url, 'bob'), [], "bob's account signed no list and asked for no ticket");
+  assert.deepEqual((await listsOf(relay.url, 'bob')).map((l) => parseDeviceList(l).version), [1], "bob's home signed no list for it");
   await alice.ok(['device', 'approve', code, '--yes']);
   assert.equal((await link.done).code, 0);
 });
