@@ -27,6 +27,7 @@ async function commandModules(): Promise<Registrar[]> {
     import('./commands/conversations.js'),
     import('./commands/passphrase.js'),
     import('./commands/completion.js'),
+    import('./commands/device.js'),
   ]);
   return mods.map((m) => m.register);
 }

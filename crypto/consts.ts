@@ -89,6 +89,14 @@ export const LABELS = {
    * from an account key can never equal one made from a device identity of the same bytes.
    */
   accountSafetyNumber: 'fastchat/v1/account/safety-number',
+  /** HKDF info turning a pairing code into the code key (crypto/provision.ts). */
+  provisionCode: 'fastchat/v1/provision/code',
+  /** Ed25519 signature by a new device's identity over its link request body. */
+  provisionRequestSignature: 'fastchat/v1/provision/request-signature',
+  /** BLAKE2b-256 prefix of a link request's hash (bound into the provisioning envelope's AD). */
+  provisionRequestHash: 'fastchat/v1/provision/request-hash',
+  /** HKDF info of the key that seals the provisioning message. */
+  provisionMessage: 'fastchat/v1/provision/message',
 } as const;
 
 export type Label = (typeof LABELS)[keyof typeof LABELS];
@@ -342,4 +350,43 @@ export const ACCOUNT_FINGERPRINT_BYTES = FINGERPRINT_BYTES;
 export const ACCOUNT_FORMAT_TAGS = {
   accountKeyPair: 0x50,
   deviceList: 0x51,
+  linkRequest: 0x52,
+  provisionEnvelope: 0x53,
+  provisionMessage: 0x54,
 } as const;
+
+// ---- linking a device (crypto/provision.ts; docs/PROTOCOL.md D.8) -------------------------------
+/**
+ * The pairing code's alphabet: Crockford's base32, lower case (no i, l, o, u, so a code read
+ * aloud or copied by hand has no look-alikes; the parser maps i, l → 1 and o → 0).
+ */
+export const PAIRING_CODE_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+/** Characters of a pairing code: 16 × 5 bits = 80 bits, typed as four groups of four. */
+export const PAIRING_CODE_CHARS = 16;
+/**
+ * The first 6 characters (30 bits) name the relay's provisioning channel; the relay sees them.
+ * Collisions among the channels open at once are refused by the relay and the new device draws
+ * again. The other 10 (50 bits) never reach the relay: they key the request MAC and the message
+ * key, so a relay that does not know them can neither pass off its own request nor forge or alter
+ * the provisioning message; guessing them takes ~2^50 BLAKE2b operations per guess set, to be done
+ * before the channel expires (minutes).
+ */
+export const PAIRING_CHANNEL_CHARS = 6;
+/** Code key (HKDF output keyed by the code): the request MAC key and the message-key salt. */
+export const PROVISION_CODE_KEY_BYTES = 32;
+/** Link request MAC = keyed BLAKE2b-256: a forgery succeeds with probability 2^-256 per try. */
+export const PROVISION_MAC_BYTES = 32;
+/** Link request hash = BLAKE2b-256, bound into the envelope's associated data. */
+export const PROVISION_REQUEST_HASH_BYTES = 32;
+/**
+ * Largest provisioning message plaintext: bounds what a new device decrypts and what the relay
+ * keeps per channel. 160 KiB in base64url inside JSON stays under the relay's default 256 KiB body
+ * cap (docs/RELAY.md), so one PUT carries it.
+ */
+export const PROVISION_MESSAGE_MAX_BYTES = 160 * 1024;
+/**
+ * Most contacts one provisioning message carries: a contact is at most ~300 bytes (name, trust,
+ * two identities), so 500 of them fit PROVISION_MESSAGE_MAX_BYTES with the account key and a full
+ * device list. An approver with more sends the 500 most recently updated (CLI.md says so).
+ */
+export const PROVISION_MAX_CONTACTS = 500;

@@ -24,6 +24,9 @@ export const CRYPTO_ERROR_CODES = [
   'wrong_account', // a device list for another username than the one asked for
   'account_key_changed', // a device list under another account key than the one pinned for the contact
   'stale_device_list', // a device list older than the last one accepted (a rollback)
+  // linking (crypto/provision.ts)
+  'bad_code', // a pairing code that does not parse (length or characters)
+  'wrong_code', // a link request whose MAC does not verify under the code typed (wrong code, or not the new device's request)
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];

@@ -18,3 +18,4 @@ export * from './group/index.js';
 export * from './attachment.js';
 export * from './account.js';
 export * from './device-list.js';
+export * from './provision.js';

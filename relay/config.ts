@@ -92,6 +92,11 @@ export interface RelayConfig {
   /** Most devices of one account; a login with a new device id beyond it is refused (too_many_devices). */
   maxDevicesPerAccount: number;
   /**
+   * How long a linking channel (and a device ticket) lives (docs/RELAY.md "Linking"): long enough
+   * to walk to the other device and type a code, short enough that a forgotten one is gone soon.
+   */
+  linkTtlMs: number;
+  /**
    * How often live sockets are re-checked against the database. Logout, log-out-everywhere and a
    * password change close sockets at once; this catches what another process changed (a ban or
    * deletion by `fastchat relay users`) and token expiry.
@@ -192,6 +197,7 @@ export const DEFAULTS: RelayConfig = {
   rateLimitDeviceLists: { burst: 20, perHour: 20 },
   rateLimitMaxKeys: 100_000,
   maxDevicesPerAccount: 8,
+  linkTtlMs: 10 * 60_000,
   authRecheckMs: 5000,
   argon2MemoryKiB: 64 * 1024,
   argon2Time: 3,
@@ -229,7 +235,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
     'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
-    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'authRecheckMs',
+    'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'linkTtlMs', 'authRecheckMs',
     'postgresPoolMax', 'clusterHeartbeatMs',
   ];
   for (const k of positive) {

@@ -26,6 +26,9 @@ export const RELAY_ERROR_CODES = [
   'bad_device_list', // an uploaded device list that does not parse, is another account's, does not follow the stored one, or leaves out the uploading device
   'device_removed', // a login as a device id the account's device list removed (until a later list holds it again)
   'device_list_conflict', // an uploaded device list whose version the relay already holds (another device changed the list first): fetch and rebuild
+  'link_not_found', // no open linking channel of that name for this account: it expired, was used, or never existed
+  'link_conflict', // a linking channel name already open (the new device draws another code), or a channel already answered (a replayed approve)
+  'bad_ticket', // a device ticket that is unknown, expired or already redeemed
   'unavailable', // the relay cannot reach its database right now (a PostgreSQL restart): try again
   'internal', // a bug; the message says nothing more
 ] as const;
@@ -63,6 +66,9 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   stale_epoch: 409,
   out_of_order: 409,
   device_list_conflict: 409,
+  link_conflict: 409,
+  link_not_found: 404,
+  bad_ticket: 401,
   payload_too_large: 413,
   length_required: 411,
   range_not_satisfiable: 416,

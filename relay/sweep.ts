@@ -54,9 +54,11 @@ export async function sweepOnce(ctx: RelayContext, force = false): Promise<void>
   if (r.messages > 0) ctx.metrics.expired.inc(r.messages);
   for (const n of r.notices) ctx.bus.publish({ kind: 'queued', user: n.to.user, device: n.to.device, upTo: n.deliveryId });
   const blobs = await ctx.blobs.sweep(now);
+  // Linking channels and device tickets are minutes long and already ignored once expired.
+  const links = await ctx.store.linking.expire(now);
   ctx.headroom.ensureReserve();
-  if (r.messages > 0 || r.sessions > 0 || blobs > 0) {
-    ctx.log.info({ event: 'sweep', messages: r.messages, sessions: r.sessions, blobs, notices: r.notices.length }, 'expired rows deleted');
+  if (r.messages > 0 || r.sessions > 0 || blobs > 0 || links > 0) {
+    ctx.log.info({ event: 'sweep', messages: r.messages, sessions: r.sessions, blobs, links, notices: r.notices.length }, 'expired rows deleted');
   }
 }
 

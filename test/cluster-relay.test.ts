@@ -9,6 +9,7 @@ import { FASTCHAT_BIN } from './util/paths.js';
 import { RelayHttp, RelayWs, makeBundle } from './util/relay-client.js';
 import { RELAY_TEST_ARGS, waitFor, within } from './util/fault.js';
 import { TEST_RELAY_ENV } from './util/relay-process.js';
+import { concat, lp, toBase64url, u8, utf8 } from '../crypto/encoding.js';
 
 const B = 'aGVsbG8'; // "hello", base64url
 
@@ -181,6 +182,27 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
     } finally {
       await Promise.all([jo.ws.terminate(), jo2.terminate()]);
     }
+  });
+
+  test('linking a device across three nodes: the channel opened on one is answered on another and taken on a third, once; the ticket from one logs in on another, once', async () => {
+    const owner = new RelayHttp(c.nodes[1]!.url);
+    await owner.signup('linker', 'password123');
+    const node = (i: number) => new RelayHttp(c.nodes[i]!.url);
+    const request = toBase64url(concat(u8(1), u8(0x52), lp(utf8('linker')), new Uint8Array(200).fill(3)));
+    const opened = await node(0).request('POST', '/v1/link', { channel: 'kx7p2m', request });
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    assert.equal((await node(2).request('POST', '/v1/link', { channel: 'kx7p2m', request })).body.error.code, 'link_conflict');
+    assert.deepEqual((await owner.request('GET', '/v1/link/kx7p2m')).body, { request });
+    // Two answers at once through two nodes: exactly one is stored.
+    const answers = await Promise.all([1, 2].map((i) => node(i).request('PUT', '/v1/link/kx7p2m', { message: `bWVzc2FnZS0${i}` }, { token: owner.token! })));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 409]);
+    const takes = await Promise.all([0, 2].map((i) => node(i).request('POST', '/v1/link/kx7p2m/take', { secret: opened.body.secret })));
+    assert.deepEqual(takes.map((x) => x.status).sort(), [200, 404], 'read once across nodes');
+    const ticket = (await node(2).request('POST', '/v1/devices/tickets', undefined, { token: owner.token! })).body;
+    assert.equal(ticket.device, 2);
+    const redeems = await Promise.all([0, 1].map((i) => node(i).request('POST', '/v1/sessions/ticket', { ticket: ticket.ticket })));
+    assert.deepEqual(redeems.map((x) => x.status).sort(), [200, 401], 'redeemed once across nodes');
+    assert.deepEqual(redeems.find((x) => x.status === 200)!.body.deviceId, 2);
   });
 
   test('/healthz names the store and the bus and says 503 while the bus is down', async () => {

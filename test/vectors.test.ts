@@ -286,3 +286,32 @@ test('the devices vector is rebuilt from PROTOCOL.md alone: account keys, safety
   }
   assert.deepEqual(new Set((v.refused as J[]).map((r) => r.expect)), new Set(['account_key_changed', 'bad_signature', 'wrong_account', 'stale_device_list', 'fork', 'broken_chain', 'malformed']));
 });
+
+test('the provision vector is rebuilt from PROTOCOL.md alone: code, code key, request, plaintext, envelope and the refusals', () => {
+  const v = vectors('provision');
+  const code = spec.pairingCode(spec.seedStream('provision/code'));
+  assert.deepEqual([code, code.replace(/(.{4})(?!$)/g, '$1-'), code.slice(0, 6), spec.hex(spec.codeKey(code))], [v.code.code, v.code.shown, v.code.channel, v.code.codeKey]);
+  const id = spec.identity(spec.seedStream('provision/new-device'));
+  const ephPrivate = spec.seedStream('provision/new-device-ephemeral')(32);
+  const ephPublic = spec.x25519Base(ephPrivate);
+  assert.equal(spec.hex(spec.publicIdentity(id)), v.newDevice.identity);
+  const request = spec.linkRequest('alice', id, ephPublic, v.newDevice.createdAt, code);
+  assert.equal(spec.hex(request), v.request.encoded);
+  assert.equal(spec.hex(spec.linkRequestHash(request)), v.request.hash);
+  assert.equal(spec.linkRequestVerdict(code, request), 'ok');
+
+  const account = spec.accountKey(spec.seedStream('devices/alice/account'));
+  const bob = spec.identity(spec.seedStream('provision/contact-bob'));
+  const plaintext = spec.provisionPlaintext('alice', account.privateKey, spec.unhex(v.message.deviceList), 2, v.message.ticket, { user: 'bob', identity: spec.publicIdentity(bob) });
+  assert.equal(spec.hex(plaintext), v.message.plaintext);
+  const envelope = spec.provisionEnvelope(code, request, ephPublic, plaintext, spec.seedStream('provision/approver'));
+  assert.equal(spec.hex(envelope), v.envelope);
+  assert.equal(spec.hex(spec.openEnvelope(code, request, ephPrivate, envelope)!), v.message.plaintext);
+
+  assert.equal(spec.linkRequestVerdict(v.refused.requestUnderAnotherCode.code, request), v.refused.requestUnderAnotherCode.expect);
+  assert.equal(spec.linkRequestVerdict(code, spec.unhex(v.refused.requestMadeByTheRelay.request)), v.refused.requestMadeByTheRelay.expect);
+  assert.equal(spec.openEnvelope(code, request, ephPrivate, spec.unhex(v.refused.envelopeLastByteFlipped.envelope)), null);
+  assert.equal(v.refused.envelopeLastByteFlipped.expect, 'decrypt_failed');
+  assert.equal(v.refused.envelopeForAnotherAccount.expect, 'wrong_account');
+  assert.notEqual(spec.openEnvelope(code, request, ephPrivate, spec.unhex(v.refused.envelopeForAnotherAccount.envelope)), null);
+});

@@ -56,6 +56,7 @@ export function register(program: Command): void {
     .addOption(opt('--rate-limit-device-lists <n>', 'device list uploads (PUT /v1/devices) per account per hour (also the burst; default 20)', 'RATE_LIMIT_DEVICE_LISTS', int('rate-limit-device-lists')))
     .addOption(opt('--rate-limit-max-keys <n>', 'buckets each rate limiter keeps in memory (default 100000)', 'RATE_LIMIT_MAX_KEYS', int('rate-limit-max-keys')))
     .addOption(opt('--max-devices <n>', 'devices per account (default 8)', 'MAX_DEVICES', int('max-devices')))
+    .addOption(opt('--link-ttl-seconds <n>', 'a device-linking channel and its device ticket expire after this (default 600)', 'LINK_TTL_SECONDS', int('link-ttl-seconds')))
     .addOption(opt('--auth-recheck-seconds <n>', 'how often open sockets are re-checked against bans and deletions made on the database by another process (default 5)', 'AUTH_RECHECK_SECONDS', int('auth-recheck-seconds')))
     .addOption(opt('--argon2-memory-kib <n>', 'argon2id memory cost in KiB', 'ARGON2_MEMORY_KIB', int('argon2-memory-kib')))
     .addOption(opt('--argon2-time <n>', 'argon2id iterations', 'ARGON2_TIME', int('argon2-time')))
@@ -115,6 +116,7 @@ export function register(program: Command): void {
           rateLimitDeviceLists: o.rateLimitDeviceLists === undefined ? undefined : { burst: o.rateLimitDeviceLists, perHour: o.rateLimitDeviceLists },
           rateLimitMaxKeys: o.rateLimitMaxKeys,
           maxDevicesPerAccount: o.maxDevices,
+          linkTtlMs: sec(o.linkTtlSeconds),
           authRecheckMs: sec(o.authRecheckSeconds),
           argon2MemoryKiB: o.argon2MemoryKib,
           argon2Time: o.argon2Time,

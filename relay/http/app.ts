@@ -9,6 +9,7 @@ import { blockRoutes } from './blocks.js';
 import { deviceListRoutes } from './devices.js';
 import type { Env } from './auth.js';
 import { keyRoutes } from './keys.js';
+import { linkingRoutes } from './linking.js';
 import { messageRoutes } from './messages.js';
 import { opsRoutes } from './ops.js';
 
@@ -18,6 +19,7 @@ export function createApp(ctx: RelayContext): Hono<Env> {
   app.route('/', accountRoutes(ctx));
   app.route('/', keyRoutes(ctx));
   app.route('/', deviceListRoutes(ctx));
+  app.route('/', linkingRoutes(ctx));
   app.route('/', messageRoutes(ctx));
   app.route('/', blobRoutes(ctx));
   app.route('/', blockRoutes(ctx));

@@ -150,6 +150,31 @@ CREATE TABLE IF NOT EXISTS removed_devices (
   PRIMARY KEY (username, device_id)
 ) WITHOUT ROWID;
 
+-- Device linking (sqlite-linking.ts, docs/RELAY.md "Linking"): a new device's one-message channel,
+-- named by the first characters of its pairing code, holding its request and then the one message
+-- an existing device seals to it; deleted when read or expired. Only SHA-256 of the channel
+-- secret is kept, as of tokens.
+CREATE TABLE IF NOT EXISTS link_channels (
+  name        TEXT PRIMARY KEY,
+  username    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  request     BLOB NOT NULL,
+  secret_hash BLOB NOT NULL,
+  message     BLOB,                     -- NULL until answered
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS link_channels_expiry ON link_channels(expires_at);
+-- One-time device tickets: a device of the account asked for one; redeeming it logs a new device
+-- in as device_id without the password. SHA-256 of the ticket only.
+CREATE TABLE IF NOT EXISTS device_tickets (
+  ticket_hash BLOB PRIMARY KEY,
+  username    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id   INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS device_tickets_user ON device_tickets(username, expires_at);
+
 -- Whom each account refuses messages from (sqlite-blocks.ts): the relay queues nothing from
 -- \`blocked\` for \`blocker\`.
 CREATE TABLE IF NOT EXISTS blocks (

@@ -19,6 +19,7 @@ import { ensureMeta, readMeta } from './meta.js';
 import { ADDED_COLUMNS, SCHEMA } from './schema.js';
 import { SqliteBlobIndex } from './sqlite-blobs.js';
 import { SqliteBlocks } from './sqlite-blocks.js';
+import { SqliteLinking } from './sqlite-linking.js';
 import { SqliteCorrespondents } from './sqlite-correspondents.js';
 import type {
   AckRequest, Address, BlobIndex, DeviceBundle, ExpiryPreview, ExpiredNotice, OneTimePreKeyBytes, PublicIdentityBytes, QueueLimits, QueuedMessage,
@@ -69,6 +70,7 @@ class SqliteStore implements SqliteRelayStore {
   readonly blobs: BlobIndex;
   readonly correspondents: SqliteCorrespondents;
   readonly blocks: SqliteBlocks;
+  readonly linking: SqliteLinking;
   private readonly bump;
 
   constructor(
@@ -81,6 +83,7 @@ class SqliteStore implements SqliteRelayStore {
     this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
     this.correspondents = new SqliteCorrespondents(db);
     this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
+    this.linking = new SqliteLinking(db, (fn) => this.write(fn));
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),

@@ -278,6 +278,57 @@ describe(`${backend.name} store`, () => {
     assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['b4']);
   });
 
+  test('a linking channel: one per name while open, its request for its account only, one answer, read once with its secret, gone when expired', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const L = s.linking;
+    const req = Uint8Array.of(1, 2, 3);
+    const secret = new Uint8Array(32).fill(7);
+    assert.equal(await L.open('abc123', 'alice', req, secret, 1000, 2000), true);
+    assert.equal(await L.open('abc123', 'bob', req, secret, 1500, 2500), false, 'a live name is not taken over');
+    assert.deepEqual(await L.request('abc123', 'alice', 1500), req);
+    assert.equal(await L.request('abc123', 'bob', 1500), undefined, "another account does not see alice's request");
+    assert.equal(await L.answer('abc123', 'bob', Uint8Array.of(9), 1500), 'gone', 'nor answer it');
+    assert.equal(await L.take('abc123', secret, 1500), 'waiting');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(4, 5), 1500), 'stored');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(6), 1500), 'answered', 'a second answer (a replayed approve) is refused');
+    assert.equal(await L.take('abc123', new Uint8Array(32).fill(8), 1500), 'gone', 'a wrong secret reads nothing');
+    assert.deepEqual(await L.take('abc123', secret, 1500), { message: Uint8Array.of(4, 5) });
+    assert.equal(await L.take('abc123', secret, 1500), 'gone', 'read once');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(6), 1500), 'gone', 'an approve after the read finds nothing');
+    assert.equal(await rows('link_channels'), 0);
+    // Expiry: absent at once, replaceable, and swept.
+    assert.equal(await L.open('def456', 'alice', req, secret, 1000, 2000), true);
+    assert.equal(await L.request('def456', 'alice', 2000), undefined);
+    assert.equal(await L.answer('def456', 'alice', Uint8Array.of(1), 2000), 'gone');
+    assert.equal(await L.open('def456', 'bob', req, secret, 2000, 3000), true, 'an expired name is taken over');
+    assert.deepEqual(await L.request('def456', 'bob', 2500), req);
+    assert.equal(await L.expire(3000), 1);
+    assert.equal(await rows('link_channels'), 0);
+  });
+
+  test('a device ticket takes the next free device id, logs that device in once, and none is issued past the cap', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const L = s.linking;
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    // bob has devices 1 and 2: the next free id is 3, then 4 while the first ticket is live.
+    assert.equal(await L.issueTicket(h(1), 'bob', 1000, 2000, 8), 3);
+    assert.equal(await L.issueTicket(h(2), 'bob', 1000, 2000, 8), 4);
+    assert.equal(await L.issueTicket(h(3), 'bob', 1000, 2000, 4), undefined, 'devices and live tickets count against the cap');
+    assert.deepEqual(await L.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'bob', device: 3 });
+    assert.deepEqual(await s.getSession(h(11), 1500), { user: 'bob', device: 3, expiresAt: 9000, banned: false });
+    assert.equal(await s.deviceExists('bob', 3), true);
+    assert.equal(await L.redeemTicket(h(1), { tokenHash: h(12), now: 1500, expiresAt: 9000 }, 8), undefined, 'a ticket is redeemed once');
+    assert.equal(await L.redeemTicket(h(2), { tokenHash: h(13), now: 2000, expiresAt: 9000 }, 8), undefined, 'an expired ticket is refused');
+    assert.equal(await s.deviceExists('bob', 4), false);
+    // A login that took the ticket's id meanwhile wins; the ticket is spent, nothing else changes.
+    assert.equal(await L.issueTicket(h(4), 'alice', 3000, 4000, 8), 2);
+    await s.touchDevice('alice', 2, 3100);
+    assert.equal(await L.redeemTicket(h(4), { tokenHash: h(14), now: 3200, expiresAt: 9000 }, 8), undefined);
+    assert.equal(await s.getSession(h(14), 3200), undefined);
+    assert.equal(await L.issueTicket(h(5), 'nobody', 3000, 4000, 8), undefined);
+    assert.equal(await rows('device_tickets'), 0);
+  });
+
   test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', async (t) => {
     const { s, rows } = await engine.setup(t);
     for (const d of [2, 3]) assert.equal((await s.addDevice('alice', d, 0, 3)), true);

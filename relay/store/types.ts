@@ -294,6 +294,8 @@ export interface Store {
   /** Attachment blob metadata. */
   readonly blobs: BlobIndex;
   readonly blocks: BlockIndex;
+  /** Device-linking channels and device tickets. */
+  readonly linking: LinkingIndex;
   /** Who has sent whom a message (presence). */
   readonly correspondents: CorrespondentIndex;
 
@@ -310,4 +312,40 @@ export interface BlockIndex {
   list(blocker: string): Promise<string[]>;
   /** Whether `recipient` blocks messages from `sender`. */
   blocks(recipient: string, sender: string): Promise<boolean>;
+}
+
+/**
+ * Device linking (docs/RELAY.md "Linking"): anonymous one-message channels a new device opens and
+ * an existing device of the account answers, and one-time device tickets. Each method is one
+ * transaction; expired rows count as absent everywhere, before the sweep deletes them.
+ */
+export interface LinkingIndex {
+  /**
+   * Opens channel `name` for `user`'s new device with its request; an expired channel of that name
+   * is replaced. false when an unexpired one holds the name (nothing stored).
+   */
+  open(name: string, user: string, request: Uint8Array, secretHash: Uint8Array, now: number, expiresAt: number): Promise<boolean>;
+  /** The request of `user`'s unexpired channel `name`, or undefined (another account's is undefined too). */
+  request(name: string, user: string, now: number): Promise<Uint8Array | undefined>;
+  /** Stores the channel's one message: 'gone' when `user` has no such unexpired channel, 'answered' when it has a message already. */
+  answer(name: string, user: string, message: Uint8Array, now: number): Promise<'stored' | 'answered' | 'gone'>;
+  /**
+   * For the holder of the channel secret: the message, deleting the channel in the same
+   * transaction (it is read once); 'waiting' before it is answered; 'gone' when there is no such
+   * unexpired channel or the secret is not its secret.
+   */
+  take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'>;
+  /**
+   * Binds a new ticket to `user` and the lowest device id that is neither a device of the account
+   * nor held by an unexpired ticket. undefined when those together are `maxDevices` already.
+   */
+  issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined>;
+  /**
+   * Deletes the unexpired ticket and, in the same transaction, adds its device (still within
+   * `maxDevices`, and only if no login took that id meanwhile) and stores `session` for it.
+   * undefined (nothing done but deleting a spent ticket) when any of that fails.
+   */
+  redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<Address | undefined>;
+  /** Deletes expired channels and tickets; returns how many rows. */
+  expire(now: number): Promise<number>;
 }

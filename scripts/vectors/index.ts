@@ -11,6 +11,7 @@ import * as session from './session.js';
 import * as group from './group.js';
 import * as attachment from './attachment.js';
 import * as devices from './devices.js';
+import * as provision from './provision.js';
 
 export interface VectorArea {
   name: string;
@@ -29,6 +30,7 @@ export const AREAS: VectorArea[] = [
   { name: 'group', description: group.description, generate: group.generate },
   { name: 'attachment', description: attachment.description, generate: attachment.generate },
   { name: 'devices', description: devices.description, generate: devices.generate },
+  { name: 'provision', description: provision.description, generate: provision.generate },
 ];
 
 /** Uint8Array → lowercase hex, recursively; everything else as JSON has it. */

@@ -583,3 +583,49 @@ export function deviceListVerdict(user: string, pinned: Bytes, held: { version: 
   if (version !== held.version + 1 || !same(prevHash, deviceListHash(held.body))) return 'broken_chain';
   return 'accepted';
 }
+
+// ---- Linking a device (D.8–D.11) ------------------------------------------------------------------
+const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
+/** D.8: 10 bytes as 16 base32 characters, 5 bits each, most significant first. */
+export function pairingCode(draw: (n: number) => Bytes): string {
+  const bits = [...draw(10)].map((b) => b.toString(2).padStart(8, '0')).join('');
+  let code = '';
+  for (let i = 0; i < 80; i += 5) code += B32[parseInt(bits.slice(i, i + 5), 2)];
+  return code;
+}
+export const codeKey = (code: string): Bytes => hkdf(new Uint8Array(0), text(code), text('fastchat/v1/provision/code'), 32);
+/** D.9: body || signature || MAC. */
+export function linkRequest(user: string, id: Identity, ephemeralPublic: Bytes, createdAt: number, code: string): Bytes {
+  const body = cat(U8(1), U8(0x52), lp(text(user)), publicIdentity(id), ephemeralPublic, U64(createdAt));
+  const signed = cat(body, s().crypto_sign_detached(cat(text('fastchat/v1/provision/request-signature'), body), id.signPrivate));
+  return cat(signed, s().crypto_generichash(32, signed, codeKey(code)));
+}
+/** D.9, the approver's check: the error code, or "ok". */
+export function linkRequestVerdict(code: string, request: Bytes): string {
+  if (request.length < 2 || request[0] !== 1 || request[1] !== 0x52) return 'malformed';
+  const signed = request.subarray(0, request.length - 32);
+  if (!same(s().crypto_generichash(32, signed, codeKey(code)), request.subarray(request.length - 32))) return 'wrong_code';
+  return 'ok';
+}
+export const linkRequestHash = (request: Bytes): Bytes => H(32, cat(text('fastchat/v1/provision/request-hash'), request));
+/** D.10 plaintext with one contact of trust `verified`. */
+export const provisionPlaintext = (user: string, accountPrivate: Bytes, deviceList: Bytes, device: number, ticket: string, contact: { user: string; identity: Bytes }): Bytes =>
+  cat(U8(1), U8(0x54), lp(text(user)), U8(1), U8(0x50), accountPrivate, lp(deviceList), U32(device), lp(text(ticket)), U16(1), lp(text(contact.user)), U8(1), contact.identity, U8(0));
+/** D.11: header || AEAD(key, nonce, plaintext, header || requestHash). */
+export function provisionEnvelope(code: string, request: Bytes, newEphemeralPublic: Bytes, plaintext: Bytes, draw: (n: number) => Bytes): Bytes {
+  const priv = draw(32);
+  const nonce = draw(24);
+  const header = cat(U8(1), U8(0x53), x25519Base(priv), nonce);
+  const key = hkdf(codeKey(code), DH(priv, newEphemeralPublic), text('fastchat/v1/provision/message'), 32);
+  return cat(header, s().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, cat(header, linkRequestHash(request)), null, nonce, key));
+}
+/** D.11, the new device's side: the plaintext, or null when the envelope does not authenticate. */
+export function openEnvelope(code: string, request: Bytes, newEphemeralPrivate: Bytes, envelope: Bytes): Bytes | null {
+  const header = envelope.subarray(0, 58);
+  const key = hkdf(codeKey(code), DH(newEphemeralPrivate, envelope.subarray(2, 34)), text('fastchat/v1/provision/message'), 32);
+  try {
+    return s().crypto_aead_xchacha20poly1305_ietf_decrypt(null, envelope.subarray(58), cat(header, linkRequestHash(request)), envelope.subarray(34, 58), key);
+  } catch {
+    return null;
+  }
+}

@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { generateAccountKey } from '../../crypto/account.js';
 import { toBase64url } from '../../crypto/encoding.js';
 import { encodePublicIdentity, generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
@@ -78,7 +79,7 @@ async function makeMember(dir: string, name: string, relayUrl: string): Promise<
   const random = systemRandom();
   const home = homePaths(join(dir, name));
   ensureHome(home);
-  const secrets = { identity: generateIdentity(random), storageKey: random(32) };
+  const secrets = { identity: generateIdentity(random), storageKey: random(32), account: generateAccountKey(random) };
   const config = { identity: toBase64url(encodePublicIdentity(publicIdentity(secrets.identity))) };
   saveConfig(home, config);
   const c = assembleClient({ home, config, secrets, db: openDb(home.store), random, keystoreWasCurrent: false });

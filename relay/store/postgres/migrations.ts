@@ -204,6 +204,31 @@ CREATE TABLE removed_devices (
 );
 `,
   },
+  {
+    version: 6,
+    description: 'link_channels, device_tickets: linking a new device',
+    sql: `
+-- As SQLite's link_channels and device_tickets (store/schema.ts, postgres/linking.ts).
+CREATE TABLE link_channels (
+  name        TEXT PRIMARY KEY,
+  username    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  request     BYTEA NOT NULL,
+  secret_hash BYTEA NOT NULL,
+  message     BYTEA,
+  created_at  BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL
+);
+CREATE INDEX link_channels_expiry ON link_channels(expires_at);
+CREATE TABLE device_tickets (
+  ticket_hash BYTEA PRIMARY KEY,
+  username    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+  device_id   BIGINT NOT NULL,
+  created_at  BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL
+);
+CREATE INDEX device_tickets_user ON device_tickets(username, expires_at);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;

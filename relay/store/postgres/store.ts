@@ -21,6 +21,7 @@ import pg from 'pg';
 import { RelayError } from '../../errors.js';
 import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
+import { PgLinking } from './linking.js';
 import { checkDeviceListUpload } from '../../device-lists.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
@@ -68,6 +69,7 @@ export class PostgresStore implements Store {
   readonly takeTokens: TakeTokens;
   readonly blobs: BlobIndex;
   readonly blocks: BlockIndex;
+  readonly linking: PgLinking;
   readonly correspondents: CorrespondentIndex;
   /** `${sender}\0${recipient}` → when this node last wrote the pair's row. */
   private readonly written = new Map<string, number>();
@@ -78,6 +80,7 @@ export class PostgresStore implements Store {
   ) {
     this.blobs = new PgBlobIndex(pool, (fn) => this.tx(fn));
     this.blocks = new PgBlocks(pool, (fn) => this.tx(fn));
+    this.linking = new PgLinking(pool, (fn) => this.tx(fn));
     this.takeTokens = takeTokens((fn) => this.tx(fn));
     this.correspondents = {
       visibleTo: async (viewer, now) => (await pool.query('SELECT sender FROM correspondents WHERE recipient = $1 AND expires_at > $2', [viewer, now])).rows.map((r: Row) => r.sender as string),

@@ -1,0 +1,136 @@
+// `fastchat device link | approve | list`: devices of one account (docs/CLI.md "device").
+import type { Command } from 'commander';
+
+const LINK_HELP = `
+Run it on the new device, in a home of its own (FASTCHAT_HOME): it makes this home's keys when there
+are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt), shows a pairing code and this
+device's fingerprint, and waits until a device of the account approves the code
+(\`fastchat device approve CODE\` there) or the code expires (10 minutes on a default relay).
+It then logs in without the password, takes the account key, the contacts and their trust states,
+publishes its keys and signs the account's device list with itself added.
+With --json it prints one line {"state":"waiting",code,fingerprint,expiresAt} at once and one
+{"state":"linked",...} at the end.
+Example:
+  FASTCHAT_HOME=~/.fastchat-laptop fastchat device link --relay https://chat.example.org --user alice`;
+
+const APPROVE_HELP = `
+Run it on a device of the account. It shows the fingerprint of the device waiting with CODE and asks
+you to confirm it is the one the new device shows: that comparison is what keeps a relay from
+passing off a device of its own. Only then does it send the new device, encrypted end to end, the
+account key, the device list, the contacts with their trust states and a one-time login ticket.
+--yes skips the question (for scripts); without a terminal it is required.
+Exit codes: 0 approved, 1 refused or failed (nothing was sent), 2 usage.
+Example:
+  fastchat device approve abcd-efgh-jkmn-pqrs`;
+
+export function register(program: Command): void {
+  const device = program
+    .command('device')
+    .description('devices of your account: link a new one, approve it, list them')
+    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE');
+
+  device
+    .command('link')
+    .description('make this home a new device of an account (waits for `device approve` on another device)')
+    .requiredOption('--relay <url>', 'relay URL of the account')
+    .requiredOption('--user <name>', 'the account to join')
+    .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--json', 'print JSON lines')
+    .addHelpText('after', LINK_HELP)
+    .action(async (opts: { relay: string; user: string; ca?: string; json?: boolean }) => {
+      const a = await import('../core/account.js');
+      const user = a.checkUsername(opts.user);
+      const relay = a.checkRelayUrl(opts.relay);
+      const ca = a.checkCaFile(opts.ca);
+      const { hasKeys, homePaths } = await import('../core/home.js');
+      const { print, printJson, warn } = await import('../format.js');
+      const { getPassphrase } = await import('../core/prompt.js');
+      let c;
+      if (hasKeys(homePaths())) {
+        const { openClient } = await import('../core/context.js');
+        c = await openClient();
+      } else {
+        const { keygen } = await import('../core/keygen.js');
+        c = await keygen({ force: false, warn });
+      }
+      try {
+        const passphrase = await getPassphrase();
+        const { linkDevice } = await import('../core/linking.js');
+        const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, passphrase, (w) => {
+          if (opts.json) printJson({ state: 'waiting', ...w });
+          else {
+            print(`pairing code: ${w.code}`);
+            print(`this device's fingerprint: ${w.fingerprint}`);
+            print(`on a device of @${user}, run: fastchat device approve ${w.code}`);
+            print(`and check it shows this fingerprint. Waiting (the code expires at ${w.expiresAt}) …`);
+          }
+        });
+        if (opts.json) printJson({ state: 'linked', ...r });
+        else print(`linked: this home is @${r.user} device ${r.device} on ${r.relay}; ${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} received; device list version ${r.deviceListVersion}`);
+      } finally {
+        c.close();
+      }
+    });
+
+  device
+    .command('approve')
+    .description("approve a new device of your account by the code it shows, after checking its fingerprint")
+    .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs)')
+    .option('--yes', 'do not ask to confirm the fingerprint (for scripts)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', APPROVE_HELP)
+    .action(async (code: string, opts: { yes?: boolean; json?: boolean }) => {
+      const { openClient } = await import('../core/context.js');
+      const { approveDevice } = await import('../core/linking.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openClient();
+      try {
+        const r = await approveDevice(c, code, async (who) => {
+          process.stderr.write(`a new device asks to join @${who.user}\nits fingerprint: ${who.fingerprint}\n`);
+          if (opts.yes) return true;
+          return confirmFingerprint();
+        });
+        if (opts.json) printJson({ approved: true, ...r });
+        else print(`approved: the new device becomes @${r.user} device ${r.device} (${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} sent)`);
+      } finally {
+        c.close();
+      }
+    });
+
+  device
+    .command('list')
+    .description("the account's devices as its signed device list names them")
+    .option('--json', 'one JSON object per line: device, fingerprint, addedAt, this')
+    .action(async (opts: { json?: boolean }) => {
+      const { openClient } = await import('../core/context.js');
+      const { listDevices } = await import('../core/linking.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openClient();
+      try {
+        const r = await listDevices(c);
+        if (r.version === 0 && !opts.json) print('no device list yet: this account has one device (this one)');
+        for (const d of r.devices) {
+          if (opts.json) printJson({ ...d, version: r.version });
+          else print(`device ${d.device}${d.this ? ' (this one)' : ''}  added ${d.addedAt}  ${d.fingerprint}`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+}
+
+/** "yes" typed on the terminal; no terminal is a refusal with a hint, never a silent yes. */
+async function confirmFingerprint(): Promise<boolean> {
+  const { CliError } = await import('../errors.js');
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new CliError('confirmation_needed', 'approving a device needs a confirmation of its fingerprint; nothing was sent', { hint: 'run it in a terminal, or add --yes' });
+  }
+  const readline = await import('node:readline/promises');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question('is this the fingerprint the new device shows? type yes to approve: ');
+    return answer.trim().toLowerCase() === 'yes';
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,348 @@
+// Linking a device to an account (docs/PROTOCOL.md D.8–D.12, docs/CLI.md "device"): the new
+// device's side (`device link`: open a channel, wait, receive, log in with the ticket, publish its
+// keys and the next device list) and an existing device's side (`device approve CODE`: fetch the
+// request, confirm its fingerprint, get a device ticket, seal and send the provisioning message).
+// The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
+import { z } from 'zod';
+import { encodeAccountKeyPair } from '../../crypto/account.js';
+import { acceptDeviceLists, firstDeviceList, nextDeviceList, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { isCryptoError } from '../../crypto/errors.js';
+import { fingerprint, publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
+import { generateKeyPair } from '../../crypto/dh.js';
+import { PROVISION_MAX_CONTACTS } from '../../crypto/consts.js';
+import {
+  formatPairingCode,
+  generatePairingCode,
+  makeLinkRequest,
+  openLinkRequest,
+  openProvisionMessage,
+  parsePairingCode,
+  sealProvisionMessage,
+  type PairingCode,
+  type ProvisionContact,
+  type ProvisionMessage,
+} from '../../crypto/provision.js';
+import { CliError, usageError } from '../errors.js';
+import { saveConfig, saveToken } from './config.js';
+import { listContacts, writeContact } from './contacts.js';
+import type { Client } from './context.js';
+import { relayTarget } from './context.js';
+import { tx } from './db.js';
+import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
+import { publishKeys } from './prekeys.js';
+import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
+
+/** How often the new device asks the relay whether its channel was answered. */
+const POLL_MS = 1000;
+/** How many channel names the new device tries when the relay says one is taken. */
+const OPEN_TRIES = 3;
+
+const OpenAnswer = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/), expiresAt: z.string() });
+const TakeAnswer = z.union([z.object({ waiting: z.literal(true) }), z.object({ message: z.string().regex(/^[A-Za-z0-9_-]+$/) })]);
+const RequestAnswer = z.object({ request: z.string().regex(/^[A-Za-z0-9_-]+$/) });
+const TicketAnswer = z.object({ ticket: z.string().regex(/^[A-Za-z0-9_-]{43}$/), device: z.number().int().min(1), expiresAt: z.string() });
+const SessionAnswer = z.object({ token: z.string().min(1), expiresAt: z.string(), username: z.string(), deviceId: z.number().int().min(1) });
+const ListsAnswer = z.object({ lists: z.array(z.object({ version: z.number().int(), list: z.string() })), more: z.boolean() });
+
+function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
+  const r = schema.safeParse(v);
+  if (!r.success) throw new CliError('bad_response', `the relay sent a malformed ${what} answer`);
+  return r.data;
+}
+
+const isRelayCode = (e: unknown, code: string): boolean => e instanceof RelayError && e.code === code;
+
+// ---- device lists on the relay (what both sides need) -------------------------------------------
+
+/** Every list of `user` the relay holds, oldest first (pages of 64). */
+async function fetchDeviceLists(t: RelayTarget, user: string): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (let page = 0; page < 200; page++) {
+    const r = parse(ListsAnswer, await request(t, 'GET', `/v1/devices/${encodeURIComponent(user)}?since=${out.length}`), 'device list');
+    out.push(...r.lists.map((l) => fromBase64url(l.list)));
+    if (!r.more || r.lists.length === 0) return out;
+  }
+  return out;
+}
+
+/** The account's newest list, checked from version 1 under our account key; null when there is none. */
+async function currentDeviceList(t: RelayTarget, user: string, accountKey: Uint8Array): Promise<{ list: DeviceList; bytes: Uint8Array } | null> {
+  const lists = await fetchDeviceLists(t, user);
+  if (lists.length === 0) return null;
+  try {
+    const { list } = acceptDeviceLists({ user, accountKey }, null, lists);
+    return { list, bytes: lists[lists.length - 1]! };
+  } catch (e) {
+    if (isCryptoError(e, 'account_key_changed')) {
+      throw new CliError('not_account_holder', `the device list of @${user} is signed by another account key than this home holds: this home cannot add devices to it`, {
+        hint: 'approve from a device of the account that holds its account key (one linked with `fastchat device link`, or the first)',
+      });
+    }
+    throw new CliError('bad_device_list', `the relay serves a device list of @${user} that does not verify: ${(e as Error).message}`);
+  }
+}
+
+async function putDeviceList(t: RelayTarget, bytes: Uint8Array): Promise<void> {
+  await request(t, 'PUT', '/v1/devices', { list: toBase64url(bytes) });
+}
+
+// ---- the existing device: device approve ----------------------------------------------------------
+
+export interface LinkCandidate {
+  user: string;
+  fingerprint: string;
+}
+
+export interface ApproveResult {
+  user: string;
+  device: number;
+  fingerprint: string;
+  contacts: number;
+}
+
+/**
+ * Approves the new device waiting with `typed`. `confirm` is shown the new device's fingerprint and
+ * decides: the user compares it with what the new device prints, which is what stops a relay that
+ * passes off a request of its own (docs/THREAT_MODEL.md). Nothing is sent before it says yes.
+ */
+export async function approveDevice(c: Client, typed: string, confirm: (who: LinkCandidate) => Promise<boolean>): Promise<ApproveResult> {
+  let code: PairingCode;
+  try {
+    code = parsePairingCode(typed);
+  } catch {
+    throw usageError(`"${typed.slice(0, 40)}" is not a pairing code`, 'a code is 16 characters in four groups, as `fastchat device link` shows it, e.g. abcd-efgh-jkmn-pqrs');
+  }
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const ours = c.config.deviceId ?? 1;
+  let raw: string;
+  try {
+    raw = parse(RequestAnswer, await request(t, 'GET', `/v1/link/${code.channel}`), 'link request').request;
+  } catch (e) {
+    if (isRelayCode(e, 'link_not_found')) {
+      throw new CliError('link_not_found', `no device of @${user} is waiting with this code: it expired, was used already, or is mistyped`, {
+        hint: 'run `fastchat device link` on the new device again and type the code it shows',
+      });
+    }
+    throw e;
+  }
+  let req;
+  try {
+    req = openLinkRequest(code, fromBase64url(raw));
+  } catch (e) {
+    if (isCryptoError(e, 'wrong_code')) {
+      throw new CliError('wrong_code', 'the waiting device does not match this code: it is mistyped, or the relay served another request; nothing was sent', {
+        hint: 'type the code again exactly as the new device shows it',
+      });
+    }
+    throw new CliError('bad_link_request', `the waiting device's request does not verify (${isCryptoError(e) ? e.code : 'error'}); nothing was sent`);
+  }
+  if (req.user !== user) {
+    throw new CliError('wrong_account', `the waiting device asks to join @${req.user}, but this home is @${user}; nothing was sent`, {
+      hint: `approve it from a device of @${req.user}`,
+    });
+  }
+  const fp = fingerprint(req.identity);
+  if (!(await confirm({ user: req.user, fingerprint: fp }))) {
+    throw new CliError('not_confirmed', 'not approved: nothing was sent', { hint: 'approve only a device whose fingerprint matches the one it shows' });
+  }
+
+  const account = accountKeyOf(c.secrets);
+  let current = await currentDeviceList(t, user, account.publicKey);
+  if (current === null) {
+    // The account has no list yet (every device so far logged in with the password): this device
+    // starts it, so the new one has a list to add itself to.
+    const me = publicIdentity(c.secrets.identity);
+    current = firstDeviceList(account, user, [{ device: ours, dhPublic: me.dhPublic, signPublic: me.signPublic, addedAt: c.now() }]);
+    await putDeviceList(t, current.bytes);
+  } else if (!current.list.devices.some((d) => d.device === ours)) {
+    throw new CliError('not_account_holder', `this home (device ${ours}) is not in the device list of @${user}: it cannot add devices`);
+  }
+  let ticket;
+  try {
+    ticket = parse(TicketAnswer, await request(t, 'POST', '/v1/devices/tickets', undefined, { idempotent: false }), 'device ticket');
+  } catch (e) {
+    if (isRelayCode(e, 'too_many_devices')) throw new CliError('too_many_devices', `@${user} has as many devices as the relay allows; remove one first`);
+    throw e;
+  }
+  const contacts = contactsToSend(c);
+  const message: ProvisionMessage = { user, accountKey: account, deviceList: current.bytes, device: ticket.device, ticket: ticket.ticket, contacts };
+  const sealed = sealProvisionMessage(code, req, message, c.random);
+  try {
+    await request(t, 'PUT', `/v1/link/${code.channel}`, { message: toBase64url(sealed) });
+  } catch (e) {
+    if (isRelayCode(e, 'link_conflict')) throw new CliError('link_used', 'this code was approved already: a code links one device once');
+    if (isRelayCode(e, 'link_not_found')) throw new CliError('link_not_found', 'the code expired while it was being approved; nothing was linked', { hint: 'run `fastchat device link` again' });
+    throw e;
+  }
+  return { user, device: ticket.device, fingerprint: fp, contacts: contacts.length };
+}
+
+/** The contacts whose record verifies, the most recently updated first, as many as fit (D.10). */
+function contactsToSend(c: Client): ProvisionContact[] {
+  const ok = listContacts(c).filter((k) => k.integrity === 'ok');
+  ok.sort((a, b) => b.updatedAt - a.updatedAt);
+  return ok.slice(0, PROVISION_MAX_CONTACTS).map((k) => ({ user: k.username, trust: k.trust, identity: k.identity, pendingIdentity: k.trust === 'changed' ? k.pendingIdentity : null }));
+}
+
+// ---- the new device: device link ------------------------------------------------------------------
+
+export interface Waiting {
+  code: string; // as shown: abcd-efgh-jkmn-pqrs
+  fingerprint: string; // this device's identity
+  expiresAt: string;
+}
+
+export interface LinkResult {
+  user: string;
+  device: number;
+  relay: string;
+  fingerprint: string;
+  contacts: number;
+  deviceListVersion: number;
+}
+
+/**
+ * Opens a channel for `user` on `relay`, tells `waiting` the code to type on a device of the
+ * account, and waits (until the channel expires) for the provisioning message. Then: checks it
+ * (D.11), logs in with the ticket, takes the account key into the keystore, stores the contacts,
+ * publishes this home's keys and the next device list with this device in it.
+ */
+export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void): Promise<LinkResult> {
+  if (c.config.username) {
+    throw new CliError('already_registered', `this home is already @${c.config.username}'s`, { hint: 'link a new device from a new home (FASTCHAT_HOME)' });
+  }
+  const t: RelayTarget = { url: target.url, ...(target.ca ? { ca: target.ca } : {}) };
+  const me = publicIdentity(c.secrets.identity);
+  const ephemeral = generateKeyPair(c.random);
+  let opened: { code: PairingCode; request: Uint8Array; secret: string; expiresAt: string } | undefined;
+  for (let i = 0; i < OPEN_TRIES && !opened; i++) {
+    const code = generatePairingCode(c.random);
+    const req = makeLinkRequest(c.secrets.identity, ephemeral, { user, createdAt: c.now(), code });
+    try {
+      const r = parse(OpenAnswer, await request(t, 'POST', '/v1/link', { channel: code.channel, request: toBase64url(req) }, { idempotent: false }), 'link');
+      opened = { code, request: req, secret: r.secret, expiresAt: r.expiresAt };
+    } catch (e) {
+      if (isRelayCode(e, 'link_conflict')) continue;
+      if (isRelayCode(e, 'unknown_user')) throw new CliError('unknown_user', `there is no account @${user} on ${t.url}`);
+      throw e;
+    }
+  }
+  if (!opened) throw new CliError('link_busy', 'the relay refused three pairing codes in a row as taken; try again');
+  waiting({ code: formatPairingCode(opened.code), fingerprint: fingerprint(me), expiresAt: opened.expiresAt });
+
+  const envelope = await waitForMessage(t, opened.code.channel, opened.secret, Date.parse(opened.expiresAt));
+  let m: ProvisionMessage;
+  try {
+    m = openProvisionMessage(opened.code, opened.request, ephemeral.privateKey, envelope, user);
+  } catch (e) {
+    if (isCryptoError(e, 'wrong_account')) throw new CliError('wrong_account', `the device that approved is not @${user}'s; nothing was changed`);
+    throw new CliError('bad_provisioning_message', 'the message that came back does not open under the code (altered on the way, or not from the approving device); nothing was changed', {
+      hint: 'run `fastchat device link` again',
+    });
+  }
+  const prior = m.deviceList === null ? null : verifyDeviceList({ user, accountKey: m.accountKey.publicKey }, m.deviceList);
+  if (prior === null) throw new CliError('bad_provisioning_message', 'the approving device sent no device list; nothing was changed');
+
+  let s;
+  try {
+    s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', { ticket: m.ticket }, { idempotent: false }), 'login');
+  } catch (e) {
+    if (isRelayCode(e, 'bad_ticket')) throw new CliError('bad_ticket', 'the relay refused the device ticket (expired or used); nothing was changed', { hint: 'run `fastchat device link` again' });
+    throw e;
+  }
+  if (s.username !== user || s.deviceId !== m.device) {
+    throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
+  }
+  saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
+  const relayId = relayIdSeen(t.url);
+  c.config = { ...c.config, relay: t.url, username: user, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
+  saveConfig(c.home, c.config);
+  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
+  const now = c.now();
+  tx(c.db, () => {
+    for (const k of m.contacts) {
+      writeContact(c, k.user, { identity: k.identity, trust: k.trust, pendingIdentity: k.pendingIdentity, trustBefore: k.trust === 'verified' ? 'verified' : 'unverified', rejected: [], addedAt: now }, now);
+    }
+  });
+  const authed = { ...t, token: s.token, ...(relayId ? { relayId } : {}) };
+  await publishKeys(c, authed);
+  const next = await addSelfToList(c, authed, user, m, prior, me);
+  return { user, device: s.deviceId, relay: t.url, fingerprint: fingerprint(me), contacts: m.contacts.length, deviceListVersion: next.version };
+}
+
+/**
+ * Signs the next version with this device added and uploads it; when the relay holds a newer list
+ * than the approver sent (another device changed it meanwhile), on top of that one.
+ */
+async function addSelfToList(c: Client, t: RelayTarget, user: string, m: ProvisionMessage, prior: DeviceList, me: PublicIdentity): Promise<DeviceList> {
+  const entry = { device: m.device, dhPublic: me.dhPublic, signPublic: me.signPublic, addedAt: c.now() };
+  // Another device may store a version between our read and our upload (device_list_conflict):
+  // read again and sign on top of it, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const onRelay = await currentDeviceList(t, user, m.accountKey.publicKey);
+    const base = onRelay && onRelay.list.version > prior.version ? onRelay.list : prior;
+    const next = nextDeviceList(m.accountKey, base, [...base.devices.filter((d) => d.device !== m.device), entry]);
+    try {
+      await putDeviceList(t, next.bytes);
+      return next.list;
+    } catch (e) {
+      if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;
+    }
+  }
+}
+
+/** Asks the relay for the channel's message until it comes or the channel expires. */
+async function waitForMessage(t: RelayTarget, channel: string, secret: string, expiresAt: number): Promise<Uint8Array> {
+  const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
+  for (;;) {
+    let r;
+    try {
+      r = parse(TakeAnswer, await request(t, 'POST', `/v1/link/${channel}/take`, { secret }, { idempotent: true }), 'link');
+    } catch (e) {
+      if (isRelayCode(e, 'link_not_found')) {
+        throw new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
+      }
+      throw e;
+    }
+    if ('message' in r) return fromBase64url(r.message);
+    if (Date.now() > deadline) throw new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
+    await new Promise((res) => setTimeout(res, POLL_MS));
+  }
+}
+
+// ---- device list --------------------------------------------------------------------------------
+
+export interface DeviceRow {
+  device: number;
+  fingerprint: string;
+  addedAt: string;
+  this: boolean;
+}
+
+/** The account's newest device list as the relay serves it, checked under our account key. */
+export async function listDevices(c: Client): Promise<{ version: number; devices: DeviceRow[] }> {
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const ours = c.config.deviceId ?? 1;
+  const current = await currentDeviceList(t, user, accountKeyOf(c.secrets).publicKey);
+  if (current === null) {
+    const me = publicIdentity(c.secrets.identity);
+    return { version: 0, devices: [{ device: ours, fingerprint: fingerprint(me), addedAt: '', this: true }] };
+  }
+  return {
+    version: current.list.version,
+    devices: current.list.devices.map((d) => ({
+      device: d.device,
+      fingerprint: fingerprintOfKeys(d.dhPublic, d.signPublic),
+      addedAt: new Date(d.addedAt).toISOString(),
+      this: d.device === ours,
+    })),
+  };
+}
+
+/** §5's fingerprint of a listed device (the list carries both public keys, not the self-signature). */
+function fingerprintOfKeys(dhPublic: Uint8Array, signPublic: Uint8Array): string {
+  return fingerprint({ dhPublic, signPublic, signature: new Uint8Array(64) });
+}

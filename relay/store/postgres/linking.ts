@@ -1,0 +1,86 @@
+// Device linking on PostgreSQL (the LinkingIndex of store/types.ts, as ../sqlite-linking.ts). Every
+// change that must see a row as it is (one answer per channel, one read, one redemption per ticket)
+// is a single conditional statement, so two nodes racing on the same row cannot both succeed;
+// tickets and devices of one account are decided under its users row lock (as addDevice).
+import type pg from 'pg';
+import type { Address, LinkingIndex } from '../types.js';
+
+type Row = Record<string, any>;
+
+export class PgLinking implements LinkingIndex {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>,
+  ) {}
+
+  async open(name: string, user: string, request: Uint8Array, secretHash: Uint8Array, now: number, expiresAt: number): Promise<boolean> {
+    // An expired channel of the name is replaced; a live one is kept (the upsert's WHERE fails).
+    const r = await this.pool.query(
+      `INSERT INTO link_channels (name, username, request, secret_hash, message, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)
+       ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, request = EXCLUDED.request, secret_hash = EXCLUDED.secret_hash,
+         message = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+       WHERE link_channels.expires_at <= $5`,
+      [name, user, request, secretHash, now, expiresAt],
+    );
+    return r.rowCount === 1;
+  }
+
+  async request(name: string, user: string, now: number): Promise<Uint8Array | undefined> {
+    const r = (await this.pool.query('SELECT request FROM link_channels WHERE name = $1 AND username = $2 AND expires_at > $3', [name, user, now])).rows[0] as Row | undefined;
+    return r && new Uint8Array(r.request as Buffer);
+  }
+
+  async answer(name: string, user: string, message: Uint8Array, now: number): Promise<'stored' | 'answered' | 'gone'> {
+    const u = await this.pool.query('UPDATE link_channels SET message = $4 WHERE name = $1 AND username = $2 AND expires_at > $3 AND message IS NULL', [name, user, now, message]);
+    if (u.rowCount === 1) return 'stored';
+    const r = await this.pool.query('SELECT 1 FROM link_channels WHERE name = $1 AND username = $2 AND expires_at > $3', [name, user, now]);
+    return r.rowCount === 1 ? 'answered' : 'gone';
+  }
+
+  async take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'> {
+    const d = await this.pool.query('DELETE FROM link_channels WHERE name = $1 AND secret_hash = $2 AND expires_at > $3 AND message IS NOT NULL RETURNING message', [name, secretHash, now]);
+    if (d.rowCount === 1) return { message: new Uint8Array(d.rows[0].message as Buffer) };
+    const r = await this.pool.query('SELECT 1 FROM link_channels WHERE name = $1 AND secret_hash = $2 AND expires_at > $3', [name, secretHash, now]);
+    return r.rowCount === 1 ? 'waiting' : 'gone';
+  }
+
+  async issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined> {
+    return this.tx(async (c) => {
+      if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [user])).rowCount !== 1) return undefined;
+      const rows = (await c.query('SELECT device_id FROM devices WHERE username = $1 UNION SELECT device_id FROM device_tickets WHERE username = $1 AND expires_at > $2', [user, now])).rows as Row[];
+      const taken = new Set(rows.map((r) => r.device_id as number));
+      if (taken.size >= maxDevices) return undefined;
+      // An id a device list removed stays refused (no login as it) until a list holds it again.
+      const removed = new Set(((await c.query('SELECT device_id FROM removed_devices WHERE username = $1', [user])).rows as Row[]).map((r) => r.device_id as number));
+      let device = 1;
+      while (taken.has(device) || removed.has(device)) device++;
+      await c.query('INSERT INTO device_tickets (ticket_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [ticketHash, user, device, now, expiresAt]);
+      return device;
+    });
+  }
+
+  async redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<Address | undefined> {
+    return this.tx(async (c) => {
+      const t = (await c.query('DELETE FROM device_tickets WHERE ticket_hash = $1 RETURNING username, device_id, expires_at', [ticketHash])).rows[0] as Row | undefined;
+      if (!t || t.expires_at <= session.now) return undefined;
+      const user = t.username as string;
+      const device = t.device_id as number;
+      if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [user])).rowCount !== 1) return undefined;
+      if ((await c.query('SELECT 1 FROM devices WHERE username = $1 AND device_id = $2', [user, device])).rowCount! > 0) return undefined;
+      if ((await c.query('SELECT count(*) AS n FROM devices WHERE username = $1', [user])).rows[0].n >= maxDevices) return undefined;
+      await c.query(
+        `WITH d AS (INSERT INTO devices (username, device_id, created_at) VALUES ($1, $2, $3) RETURNING username, device_id)
+         INSERT INTO queue_heads (username, device_id) SELECT username, device_id FROM d`,
+        [user, device, session.now],
+      );
+      await c.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [session.tokenHash, user, device, session.now, session.expiresAt]);
+      return { user, device };
+    });
+  }
+
+  async expire(now: number): Promise<number> {
+    const a = await this.pool.query('DELETE FROM link_channels WHERE expires_at <= $1', [now]);
+    const b = await this.pool.query('DELETE FROM device_tickets WHERE expires_at <= $1', [now]);
+    return (a.rowCount ?? 0) + (b.rowCount ?? 0);
+  }
+}
