@@ -309,3 +309,25 @@ test('a device list changed by another device while the new one signs its own is
   const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
   assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2], [1, 2]], 'signed again on top of the version the relay holds');
 });
+
+test("a link whose device list upload is refused publishes none of the new device's keys, so a new contact still reaches the account", { timeout: 120_000 }, async (t) => {
+  // One list upload an hour: alice's register spends it, so the laptop's own list is refused (429)
+  // after it has logged in with the ticket.
+  const { relay, home } = await world(t, { relayArgs: ['--rate-limit-device-lists', '1'] });
+  const alice = home('alice');
+  const carol = home('carol');
+  const laptop = home('laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(carol, relay.url)]);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  const end = await link.done;
+  assert.notEqual(end.code, 0, 'the link cannot finish without its list');
+  assert.equal(errorCode(end.stderr), 'rate_limited');
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map(parseDeviceList).map((l) => l.devices.map((d) => d.device)), [[1]]);
+
+  // carol has no session with alice: her send fetches the bundles of every device of alice's, and
+  // would refuse the account (device_not_listed) if the unlisted laptop had published one.
+  await carol.ok(['send', '@alice', 'hello alice']);
+  const got = jsonLines((await alice.ok(['inbox', '--json'])).stdout);
+  assert.ok(got.some((m) => m.from === 'carol'), JSON.stringify(got));
+});

@@ -267,8 +267,11 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
     }
   });
   const authed = { ...t, token: s.token, ...(relayId ? { relayId } : {}) };
-  await publishKeys(c, authed);
+  // The list first, then the keys: contacts refuse a key for a device the account's list does not
+  // hold (device-lists.ts assertListed), so a bundle published before the list (or with a list
+  // upload that then failed) would make every new contact refuse the whole account.
   const next = await addSelfToList(c, authed, user, m, prior, me);
+  await publishKeys(c, authed);
   return { user, device: s.deviceId, relay: t.url, fingerprint: fingerprint(me), contacts: m.contacts.length, deviceListVersion: next.version };
 }
 
