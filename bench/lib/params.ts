@@ -14,6 +14,7 @@ export interface Params {
   idleCounts: number[]; // idle connections, measured cumulatively
   cryptoMs: number;
   clientMessages: number;
+  backlogMessages: number; // the backlog one client receives (pairwise, and group from 10 senders)
   loginMs: number;
   cliRuns: number;
 }
@@ -23,11 +24,11 @@ export function params(quick: boolean): Params {
     ? {
         quick, bodyBytes: 1024, warmupMs: 500, measureMs: 2000, maxMessages: 200_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 3000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [1000], cryptoMs: 400,
-        clientMessages: 1000, loginMs: 3000, cliRuns: 5,
+        clientMessages: 1000, backlogMessages: 1000, loginMs: 3000, cliRuns: 5,
       }
     : {
         quick, bodyBytes: 1024, warmupMs: 1000, measureMs: 5000, maxMessages: 1_000_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 10_000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [5000, 10_000], cryptoMs: 1500,
-        clientMessages: 10_000, loginMs: 8000, cliRuns: 15,
+        clientMessages: 10_000, backlogMessages: 10_000, loginMs: 8000, cliRuns: 15,
       };
 }
