@@ -20,7 +20,7 @@ import { createGroupCmd, queueGroupMessage, resolveGroupAfterSync } from '../cli
 import { keygen } from '../client/core/keygen.js';
 import { deliverOutbox, newMessageId, queueText } from '../client/core/outbox.js';
 import { syncInbox } from '../client/core/sync.js';
-import { workerMain } from './lib/procs.js';
+import { serveSteps, workerMain } from './lib/procs.js';
 
 export interface BacklogJob {
   username: string;
@@ -156,15 +156,7 @@ workerMain<BacklogJob, unknown>(async (j, ctl) => {
     }],
     ['rawDecrypt', async (m) => ({ pairwise: rawPairwiseDecrypt(c, m.count, m.bytes), group: rawGroupDecrypt(c, m.count, m.bytes) })],
   ]);
-  ctl.on('step', (m) => {
-    void steps.get(m.step)!(m).then(
-      (value) => ctl.post({ type: `done:${m.step}:${m.tag}`, value }),
-      (e: unknown) => ctl.post({ type: `done:${m.step}:${m.tag}`, error: e instanceof Error ? e.stack ?? e.message : String(e) }),
-    );
-  });
-  const finished = new Promise<void>((r) => ctl.on('finish', () => r()));
-  ctl.post({ type: 'ready' });
-  await finished;
+  await serveSteps(ctl, steps);
   c.close();
   return { done: true };
 });

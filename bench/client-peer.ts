@@ -10,7 +10,7 @@ import { deliverOutbox, queueText } from '../client/core/outbox.js';
 import { relayTarget } from '../client/core/context.js';
 import { RelaySocket } from '../client/core/relay-ws.js';
 import { performance } from 'node:perf_hooks';
-import { sleep, workerMain } from './lib/procs.js';
+import { serveSteps, sleep, workerMain } from './lib/procs.js';
 
 export interface PeerJob {
   username: string;
@@ -68,15 +68,7 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
       return { texts, failed, ms: performance.now() - t0 };
     }],
   ]);
-  ctl.on('step', (m) => {
-    void steps.get(m.step)!(m).then(
-      (value) => ctl.post({ type: `done:${m.step}:${m.tag}`, value }),
-      (e: unknown) => ctl.post({ type: `done:${m.step}:${m.tag}`, error: e instanceof Error ? e.message : String(e) }),
-    );
-  });
-  const finished = new Promise<void>((r) => ctl.on('finish', () => r()));
-  ctl.post({ type: 'ready' });
-  await finished;
+  await serveSteps(ctl, steps);
   socket.close();
   c.close();
   return { texts, failed };

@@ -8,21 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Params } from '../lib/params.js';
-import { startWorker, type Worker } from '../lib/procs.js';
+import { startWorker, step, type Worker } from '../lib/procs.js';
 import { PASSWORD, startBenchRelay } from '../lib/setup.js';
 import type { Row } from '../lib/stats.js';
 
 const GROUP_SENDERS = 10;
 const BYTES = 1000;
-
-let tag = 0;
-async function step(w: Worker<unknown>, s: Record<string, unknown>, timeoutMs: number): Promise<any> {
-  const t = ++tag;
-  w.send({ type: 'step', tag: t, ...s });
-  const m = await w.waitFor(`done:${s.step as string}:${t}`, timeoutMs);
-  if (m.error) throw new Error(`backlog ${s.step as string}: ${m.error}`);
-  return m.value;
-}
 
 export async function backlogSuite(p: Params, log: (s: string) => void): Promise<{ rows: Row[]; details: unknown }> {
   const dir = mkdtempSync(join(tmpdir(), 'fastchat-bench-backlog-'));
@@ -66,18 +57,19 @@ export async function backlogSuite(p: Params, log: (s: string) => void): Promise
     const group = await step(bob, { step: 'sync', profile: 'backlog-group' }, long);
 
     const raw = await step(bob, { step: 'rawDecrypt', count: Math.min(n, 2000), bytes: BYTES }, 300_000);
-    const rate = (r: { texts: number; ms: number }, want: number): number => (r.texts === want ? (r.texts * 1000) / r.ms : Number.NaN);
+    // The whole pass (stored, acked, then the receipts sent), as the user waits for it. A pass that
+    // ends before the backlog does (sync.ts stops waiting after 30 s) is still a rate: of what came.
+    const rate = (r: { texts: number; ms: number }): number => (r.texts * 1000) / r.ms;
     const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const got = (r: { texts: number }): string => (r.texts === n ? '' : `, only ${r.texts.toLocaleString('en-US')} in one pass`);
     const rows: Row[] = [
       {
-        id: 'backlog_pairwise', figure: `1 client receives ${n.toLocaleString('en-US')} pairwise msgs (backlog; RSS ≤ ${mib(pair.rssMax)})`, unit: 'msg/s', fastchat: rate(pair, n), baseline: raw.pairwise,
-        baselineName: 'ratchet decrypt alone, same size', better: 'higher', target: '≥ 5,000 msg/s', met: rate(pair, n) >= 5000,
-        ...(pair.texts !== n ? { note: `${pair.texts} of ${n} received` } : {}),
+        id: 'backlog_pairwise', figure: `1 client receives ${n.toLocaleString('en-US')} pairwise msgs (backlog; RSS ≤ ${mib(pair.rssMax)}${got(pair)})`, unit: 'msg/s', fastchat: rate(pair), baseline: raw.pairwise,
+        baselineName: 'ratchet decrypt alone, same size', better: 'higher', target: '≥ 5,000 msg/s', met: pair.texts === n && rate(pair) >= 5000,
       },
       {
-        id: 'backlog_group', figure: `1 client receives ${n.toLocaleString('en-US')} group msgs, ${GROUP_SENDERS} senders (RSS ≤ ${mib(group.rssMax)})`, unit: 'msg/s', fastchat: rate(group, n), baseline: raw.group,
-        baselineName: 'sender-key decrypt alone, same size', better: 'higher', target: '≥ 5,000 msg/s', met: rate(group, n) >= 5000,
-        ...(group.texts !== n ? { note: `${group.texts} of ${n} received` } : {}),
+        id: 'backlog_group', figure: `1 client receives ${n.toLocaleString('en-US')} group msgs, ${GROUP_SENDERS} senders (RSS ≤ ${mib(group.rssMax)}${got(group)})`, unit: 'msg/s', fastchat: rate(group), baseline: raw.group,
+        baselineName: 'sender-key decrypt alone, same size', better: 'higher', target: '≥ 5,000 msg/s', met: group.texts === n && rate(group) >= 5000,
       },
     ];
     return { rows, details: { bytes: BYTES, pairwise: pair, group, raw, sent: { pairwise: sentPair, group: sentGroup } } };
