@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only relay,cluster,idle,crypto,client,backlog,login,cli]`
+// `npm run bench [-- --quick] [-- --only relay,cluster,idle,crypto,client,backlog,login,cli,groups]`
 // Runs every figure next to its baseline in this one run, prints the table and writes
 // bench/results.json with machine information. Every child process is stopped on the way out,
 // including on an error or Ctrl-C.
@@ -14,6 +14,7 @@ import { clusterSuite } from './suites/cluster.js';
 import { backlogSuite } from './suites/backlog.js';
 import { clientSuite } from './suites/client.js';
 import { cryptoSuite } from './suites/crypto.js';
+import { groupsSuite } from './suites/groups.js';
 import { idleSuite } from './suites/idle.js';
 import { loginSuite } from './suites/login.js';
 import { relaySuite } from './suites/relay.js';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   await suite('idle', () => idleSuite(p, log));
   await suite('login', () => loginSuite(p, log));
   await suite('cli', () => cliSuite(p));
+  await suite('groups', () => groupsSuite(p, log));
 
   const cpu = cpus();
   const results = {

@@ -2,6 +2,7 @@
 // an operator can raise or lower each one, and docs/RELAY.md lists them with these defaults.
 
 import { availableParallelism } from 'node:os';
+import { MAX_GROUP_MEMBERS } from '../crypto/consts.js';
 
 /** How hard SQLite works to keep a committed transaction (see store/sqlite.ts for the trade-off). */
 export type SyncLevel = 'NORMAL' | 'FULL';
@@ -165,8 +166,12 @@ export const DEFAULTS: RelayConfig = {
   // An honest client fetches a bundle only to start a session (it checks keys later with the
   // identity route, which consumes nothing), so 6 an hour per target is far above its need, and a
   // stranger takes at most 6 + 6/hour of a victim's one-time prekeys (a client uploads 100).
-  // 200 over all targets covers creating a large group at once.
-  rateLimitBundles: { burst: 200, perHour: 200 },
+  // Over all targets, the burst is one group of the protocol's largest size: an admin who has no
+  // session with anyone fetches MAX_GROUP_MEMBERS - 1 bundles to create it, and a member who then
+  // speaks first fetches as many. The refill stays 200 an hour, so over a day one account reaches
+  // 5,800 targets instead of 4,800, and a second full group waits for it. What guards one victim's
+  // supply is the per-target limit below, unchanged.
+  rateLimitBundles: { burst: MAX_GROUP_MEMBERS, perHour: 200 },
   rateLimitBundlesPerTarget: { burst: 6, perHour: 6 },
   rateLimitMaxKeys: 100_000,
   maxDevicesPerAccount: 8,

@@ -1,9 +1,10 @@
 // A stranger account trying to empty a victim's one-time prekeys, against a real relay process
-// with the default bundle-fetch limits (docs/RELAY.md: 6 per hour per requester and target, 200 per
-// hour per requester). Every bundle fetch hands out one of the victim's one-time prekeys, so
+// with the default bundle-fetch limits (docs/RELAY.md: 6 per hour per requester and target; per
+// requester a burst of 1,000 — one group of the largest size — then 200 an hour). Every bundle fetch hands out one of the victim's one-time prekeys, so
 // without a limit a few dozen fetches empty the supply and the victim's next first messages lack
 // the one-time prekey's forward secrecy. Over a limit the fetch is refused and hands out nothing.
 import { test } from 'node:test';
+import { MAX_GROUP_MEMBERS } from '../crypto/consts.js';
 import assert from 'node:assert/strict';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp, makeBundle } from './util/relay-client.js';
@@ -58,7 +59,7 @@ test("a stranger account cannot drain a victim's one-time prekeys: fetches beyon
 
 test('one account fetching the bundles of many targets is stopped by the per-requester limit', { timeout: 60_000 }, async (t) => {
   const TOTAL = 10;
-  const relay = await startRelayProcess({ args: [...LOGIN_ARGS, '--rate-limit-bundles', String(TOTAL)] });
+  const relay = await startRelayProcess({ args: [...LOGIN_ARGS, '--rate-limit-bundles', String(TOTAL), '--rate-limit-bundles-burst', String(TOTAL)] });
   t.after(() => relay.stop());
   const targets: string[] = [];
   for (let i = 0; i < TOTAL + 3; i++) {
@@ -78,4 +79,35 @@ test('one account fetching the bundles of many targets is stopped by the per-req
     await owner.login(name, 'correct horse battery');
     assert.equal((await owner.request('GET', '/v1/keys/count')).body.oneTimePreKeys, 2, name);
   }
+});
+
+test('an admin with no sessions fetches one bundle per member to create a group of the largest size at once at the default limits, and a next group waits', { timeout: 240_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: LOGIN_ARGS });
+  t.after(() => relay.stop());
+  // The admin's MAX_GROUP_MEMBERS - 1 members, and one more (the first of a next group).
+  const names = Array.from({ length: MAX_GROUP_MEMBERS }, (_, i) => `member${String(i).padStart(4, '0')}`);
+  const registrar = new RelayHttp(relay.url);
+  for (let i = 0; i < names.length; i += 16) {
+    const statuses = await Promise.all(names.slice(i, i + 16).map(async (n) => (await registrar.register(n, 'correct horse battery')).status));
+    assert.ok(statuses.every((s) => s === 201), `registrations: ${statuses.join(',')}`);
+  }
+  const someone = new RelayHttp(relay.url);
+  await someone.login(names[0]!, 'correct horse battery');
+  assert.equal((await someone.putKeys((await makeBundle({ oneTimePreKeys: 5 })).body)).status, 200);
+
+  const admin = new RelayHttp(relay.url);
+  await admin.signup('admin');
+  const members = names.slice(0, MAX_GROUP_MEMBERS - 1);
+  const statuses: number[] = [];
+  for (const n of members) statuses.push((await admin.fetchKeys(n)).status);
+  const refusedAt = statuses.findIndex((s) => s !== 200);
+  assert.equal(refusedAt, -1, `refused after ${refusedAt} of ${members.length} fetches`);
+  assert.equal((await someone.request('GET', '/v1/keys/count')).body.oneTimePreKeys, 4, 'the fetch handed out a one-time prekey');
+  // The burst is one group: one fetch more, then one every 18 s (200 an hour), and the refusal says when.
+  assert.equal((await admin.fetchKeys(names.at(-1)!)).status, 200);
+  const next = await admin.fetchKeys(names[1]!);
+  assert.equal(next.status, 429);
+  assert.equal(next.body.error.code, 'rate_limited');
+  const wait = Number(next.headers.get('retry-after'));
+  assert.ok(wait >= 1 && wait <= 18, `retry-after ${wait}`);
 });

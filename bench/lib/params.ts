@@ -1,5 +1,6 @@
 // How big and how long each measurement is. `--quick` keeps the whole run under two minutes on two
-// cores; the full run stays under ten. Every load loop is bounded by these counts and times.
+// cores; the full run stays under ten, plus about four for the 1,000-member group through a relay
+// (groups). Every load loop is bounded by these counts and times.
 export interface Params {
   quick: boolean;
   bodyBytes: number; // pre-encrypted payload size for relay figures (1 KiB)
@@ -17,6 +18,8 @@ export interface Params {
   backlogMessages: number; // the backlog one client receives (pairwise, and group from 10 senders)
   loginMs: number;
   cliRuns: number;
+  groupCostSizes: number[]; // group sizes whose change costs are counted on an in-memory relay
+  groupRelaySizes: number[]; // group sizes run through a relay process at its default limits
 }
 
 export function params(quick: boolean): Params {
@@ -24,11 +27,11 @@ export function params(quick: boolean): Params {
     ? {
         quick, bodyBytes: 1024, warmupMs: 500, measureMs: 2000, maxMessages: 200_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 3000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [1000], cryptoMs: 400,
-        clientMessages: 1000, backlogMessages: 1000, loginMs: 3000, cliRuns: 5,
+        clientMessages: 1000, backlogMessages: 1000, loginMs: 3000, cliRuns: 5, groupCostSizes: [10], groupRelaySizes: [50],
       }
     : {
         quick, bodyBytes: 1024, warmupMs: 1000, measureMs: 5000, maxMessages: 1_000_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 10_000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [5000, 10_000], cryptoMs: 1500,
-        clientMessages: 10_000, backlogMessages: 10_000, loginMs: 8000, cliRuns: 15,
+        clientMessages: 10_000, backlogMessages: 10_000, loginMs: 8000, cliRuns: 15, groupCostSizes: [10, 100], groupRelaySizes: [100, 1000],
       };
 }

@@ -49,7 +49,8 @@ export function register(program: Command): void {
     .addOption(opt('--rate-limit-send-burst <n>', 'deliveries a device may send at once before --rate-limit-send applies (default 1000)', 'RATE_LIMIT_SEND_BURST', int('rate-limit-send-burst')))
     .addOption(opt('--rate-limit-send-account <n>', 'message deliveries per account (all its devices together) per second (default 400)', 'RATE_LIMIT_SEND_ACCOUNT', int('rate-limit-send-account')))
     .addOption(opt('--rate-limit-send-account-burst <n>', 'deliveries an account may send at once before --rate-limit-send-account applies (default 2000)', 'RATE_LIMIT_SEND_ACCOUNT_BURST', int('rate-limit-send-account-burst')))
-    .addOption(opt('--rate-limit-bundles <n>', 'key bundle fetches (which hand out one-time prekeys) per requesting account per hour, over all targets (also the burst; default 200)', 'RATE_LIMIT_BUNDLES', int('rate-limit-bundles')))
+    .addOption(opt('--rate-limit-bundles <n>', 'key bundle fetches (which hand out one-time prekeys) per requesting account per hour, over all targets (default 200)', 'RATE_LIMIT_BUNDLES', int('rate-limit-bundles')))
+    .addOption(opt('--rate-limit-bundles-burst <n>', 'key bundle fetches a requesting account may make at once before --rate-limit-bundles applies (default 1000: one group of the largest size)', 'RATE_LIMIT_BUNDLES_BURST', int('rate-limit-bundles-burst')))
     .addOption(opt('--rate-limit-bundles-per-target <n>', 'key bundle fetches per requesting account per target account per hour (also the burst; default 6)', 'RATE_LIMIT_BUNDLES_PER_TARGET', int('rate-limit-bundles-per-target')))
     .addOption(opt('--rate-limit-max-keys <n>', 'buckets each rate limiter keeps in memory (default 100000)', 'RATE_LIMIT_MAX_KEYS', int('rate-limit-max-keys')))
     .addOption(opt('--max-devices <n>', 'devices per account (default 8)', 'MAX_DEVICES', int('max-devices')))
@@ -103,7 +104,10 @@ export function register(program: Command): void {
             o.rateLimitSendAccount === undefined && o.rateLimitSendAccountBurst === undefined
               ? undefined
               : { perSecond: o.rateLimitSendAccount ?? DEFAULTS.rateLimitSendAccount.perSecond, burst: o.rateLimitSendAccountBurst ?? DEFAULTS.rateLimitSendAccount.burst },
-          rateLimitBundles: o.rateLimitBundles === undefined ? undefined : { burst: o.rateLimitBundles, perHour: o.rateLimitBundles },
+          rateLimitBundles:
+            o.rateLimitBundles === undefined && o.rateLimitBundlesBurst === undefined
+              ? undefined
+              : { perHour: o.rateLimitBundles ?? DEFAULTS.rateLimitBundles.perHour, burst: o.rateLimitBundlesBurst ?? DEFAULTS.rateLimitBundles.burst },
           rateLimitBundlesPerTarget: o.rateLimitBundlesPerTarget === undefined ? undefined : { burst: o.rateLimitBundlesPerTarget, perHour: o.rateLimitBundlesPerTarget },
           rateLimitMaxKeys: o.rateLimitMaxKeys,
           maxDevicesPerAccount: o.maxDevices,

@@ -199,6 +199,7 @@ export const RELAY_TEST_ARGS: string[] = [
   '--rate-limit-send-account', '1000000',
   '--rate-limit-send-account-burst', '1000000',
   '--rate-limit-bundles', '1000000',
+  '--rate-limit-bundles-burst', '1000000',
   '--rate-limit-bundles-per-target', '1000000',
 ];
 
