@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Params } from '../lib/params.js';
 import { startWorker, step, type Worker } from '../lib/procs.js';
-import { PASSWORD, startBenchRelay } from '../lib/setup.js';
+import { clientEnv, startBenchRelay } from '../lib/setup.js';
 import type { Row } from '../lib/stats.js';
 
 const GROUP_SENDERS = 10;
@@ -23,16 +23,8 @@ export async function backlogSuite(p: Params, log: (s: string) => void): Promise
   try {
     const names = ['bl_bob', ...Array.from({ length: GROUP_SENDERS }, (_, i) => `bl_s${i}`)];
     for (const name of names) {
-      const env = {
-        ...process.env,
-        FASTCHAT_HOME: join(dir, name),
-        FASTCHAT_PASSPHRASE: 'bench passphrase',
-        FASTCHAT_PASSWORD: PASSWORD,
-        FASTCHAT_KDF_MEMORY_KIB: '1024',
-        FASTCHAT_KDF_ITERATIONS: '1',
-        // Every first contact accepted: the figure is the receive path, not message requests.
-        FASTCHAT_REQUESTS: 'off',
-      };
+      // Every first contact accepted: the figure is the receive path, not message requests.
+      const env = clientEnv(dir, name, { FASTCHAT_REQUESTS: 'off' });
       workers.set(name, startWorker<unknown>('backlog-peer', { username: name, relay: relay.url }, 1_800_000, { env }));
     }
     await Promise.all([...workers.values()].map((w) => w.waitFor('ready', 120_000)));
