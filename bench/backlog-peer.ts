@@ -13,13 +13,12 @@ import { decryptGroupMessage, encryptGroupMessage } from '../crypto/group/group-
 import { generateIdentity, publicIdentity } from '../crypto/identity.js';
 import { generateSignedPreKey } from '../crypto/prekeys.js';
 import { acceptPreKeyMessage, decryptMessage, encryptMessage, initiateSession } from '../crypto/session.js';
-import { register } from '../client/core/account.js';
-import { openClient, relayTarget, type Client } from '../client/core/context.js';
+import { relayTarget, type Client } from '../client/core/context.js';
 import { flushGroupOutbox } from '../client/core/group-outbox.js';
 import { createGroupCmd, queueGroupMessage, resolveGroupAfterSync } from '../client/core/groups.js';
-import { keygen } from '../client/core/keygen.js';
 import { deliverOutbox, newMessageId, queueText } from '../client/core/outbox.js';
 import { syncInbox } from '../client/core/sync.js';
+import { registeredClient } from './lib/client-home.js';
 import { serveSteps, workerMain } from './lib/procs.js';
 
 export interface BacklogJob {
@@ -89,12 +88,7 @@ function rawGroupDecrypt(c: Client, count: number, bytes: number): number {
 }
 
 workerMain<BacklogJob, unknown>(async (j, ctl) => {
-  // Home, passphrase, password and a cheap keystore KDF come from the environment the parent set.
-  (await keygen({ force: false })).close();
-  let c: Client = await openClient();
-  await register(c, j.username, j.relay, undefined);
-  c.close();
-  c = await openClient();
+  const c = await registeredClient(j.username, j.relay);
 
   const steps = new Map<string, (m: any) => Promise<unknown>>([
     // Queues `count` texts of `bytes` to `peer`, then sends them all.

@@ -2,14 +2,12 @@
 // figure: the full path of a real message — outbox row, ratchet encryption, session state written
 // in the same transaction, HTTP send, relay store and push, WebSocket receive, decryption, history
 // row, relay ack. Steps are driven by the parent over IPC so two peers can be lined up.
-import { openClient, type Client } from '../client/core/context.js';
-import { register } from '../client/core/account.js';
-import { keygen } from '../client/core/keygen.js';
 import { processIncoming } from '../client/core/incoming.js';
 import { deliverOutbox, queueText } from '../client/core/outbox.js';
 import { relayTarget } from '../client/core/context.js';
 import { RelaySocket } from '../client/core/relay-ws.js';
 import { performance } from 'node:perf_hooks';
+import { registeredClient } from './lib/client-home.js';
 import { serveSteps, sleep, workerMain } from './lib/procs.js';
 
 export interface PeerJob {
@@ -18,12 +16,7 @@ export interface PeerJob {
 }
 
 workerMain<PeerJob, unknown>(async (j, ctl) => {
-  // Home, passphrase, password and a cheap keystore KDF come from the environment the parent set.
-  (await keygen({ force: false })).close();
-  let c: Client = await openClient();
-  await register(c, j.username, j.relay, undefined);
-  c.close();
-  c = await openClient();
+  const c = await registeredClient(j.username, j.relay);
   const t = relayTarget(c);
   let texts = 0;
   let failed = 0;
