@@ -235,8 +235,18 @@ export function afterCommit(db: DB, key: string, fn: () => void): void {
 
 /** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
 export function tx<T>(db: DB, fn: () => T): T {
-  // Nested: a savepoint inside the caller's transaction; its hooks run when that one commits.
-  if (db.inTransaction) return db.transaction(fn)();
+  // Nested: a savepoint inside the caller's transaction; its hooks run when that one commits. A
+  // savepoint that rolls back takes its hooks with it: the ones registered before it are put back
+  // (a rolled-back manifest save must not leave the counter file a generation ahead of the store).
+  if (db.inTransaction) {
+    const before = new Map(afterCommitHooks.get(db) ?? []);
+    try {
+      return db.transaction(fn)();
+    } catch (e) {
+      afterCommitHooks.set(db, before);
+      throw e;
+    }
+  }
   let result: T;
   try {
     result = db.transaction(fn).immediate();
