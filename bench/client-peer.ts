@@ -2,15 +2,13 @@
 // figure: the full path of a real message — outbox row, ratchet encryption, session state written
 // in the same transaction, HTTP send, relay store and push, WebSocket receive, decryption, history
 // row, relay ack. Steps are driven by the parent over IPC so two peers can be lined up.
-import { openClient, type Client } from '../client/core/context.js';
-import { register } from '../client/core/account.js';
-import { keygen } from '../client/core/keygen.js';
 import { processIncoming } from '../client/core/incoming.js';
 import { deliverOutbox, queueText } from '../client/core/outbox.js';
 import { relayTarget } from '../client/core/context.js';
 import { RelaySocket } from '../client/core/relay-ws.js';
 import { performance } from 'node:perf_hooks';
-import { sleep, workerMain } from './lib/procs.js';
+import { registeredClient } from './lib/client-home.js';
+import { serveSteps, sleep, workerMain } from './lib/procs.js';
 
 export interface PeerJob {
   username: string;
@@ -18,12 +16,7 @@ export interface PeerJob {
 }
 
 workerMain<PeerJob, unknown>(async (j, ctl) => {
-  // Home, passphrase, password and a cheap keystore KDF come from the environment the parent set.
-  (await keygen({ force: false })).close();
-  let c: Client = await openClient();
-  await register(c, j.username, j.relay, undefined);
-  c.close();
-  c = await openClient();
+  const c = await registeredClient(j.username, j.relay);
   const t = relayTarget(c);
   let texts = 0;
   let failed = 0;
@@ -68,15 +61,7 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
       return { texts, failed, ms: performance.now() - t0 };
     }],
   ]);
-  ctl.on('step', (m) => {
-    void steps.get(m.step)!(m).then(
-      (value) => ctl.post({ type: `done:${m.step}:${m.tag}`, value }),
-      (e: unknown) => ctl.post({ type: `done:${m.step}:${m.tag}`, error: e instanceof Error ? e.message : String(e) }),
-    );
-  });
-  const finished = new Promise<void>((r) => ctl.on('finish', () => r()));
-  ctl.post({ type: 'ready' });
-  await finished;
+  await serveSteps(ctl, steps);
   socket.close();
   c.close();
   return { texts, failed };

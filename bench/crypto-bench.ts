@@ -5,7 +5,7 @@ import { createSenderKey, type OurSenderKey } from '../crypto/group/sender-keys.
 import { encryptGroupMessage } from '../crypto/group/group-message.js';
 import { generateIdentity, publicIdentity } from '../crypto/identity.js';
 import { generateOneTimePreKeys, generateSignedPreKey, type PreKeyBundle } from '../crypto/prekeys.js';
-import { paddedLength } from '../crypto/padding.js';
+import { messagePaddedLength } from '../crypto/padding.js';
 import { acceptPreKeyMessage, decryptMessage, encryptMessage, type SessionState, initiateSession } from '../crypto/session.js';
 import { sodium, sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { x3dhInitiate, x3dhRespond } from '../crypto/x3dh.js';
@@ -32,9 +32,9 @@ workerMain<CryptoJob, unknown>(async ({ ms, bytes }) => {
     na.crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key);
   };
 
-  // The ratchet encrypts the padded plaintext: a 1 KiB message lands in the 2 KiB bucket (the
-  // padding's 0x80 marker makes it 1,025 bytes), so the same AEAD over the padded size is the fairer floor.
-  const padded = random(paddedLength(bytes));
+  // The ratchet encrypts the padded plaintext: a 1 KiB message lands in the 1,088-byte Padmé bucket
+  // (the padding's 0x80 marker makes it 1,025 bytes), so the same AEAD over the padded size is the fairer floor.
+  const padded = random(messagePaddedLength(bytes));
   const rawAeadPadded = (): void => {
     const c = na.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, nonce, key);
     na.crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key);

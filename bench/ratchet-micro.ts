@@ -3,7 +3,7 @@
 // (default 1500, at most 10,000) in alternating 10 ms slices, and at most 2,000,000 operations.
 // Prints µs per operation and the ratios against raw XChaCha20-Poly1305 seal+open.
 import { rates } from './lib/rates.js';
-import { paddedLength } from '../crypto/padding.js';
+import { messagePaddedLength } from '../crypto/padding.js';
 import { generateIdentity, publicIdentity } from '../crypto/identity.js';
 import { generateSignedPreKey } from '../crypto/prekeys.js';
 import { acceptPreKeyMessage, decryptMessage, encryptMessage, initiateSession, type SessionState } from '../crypto/session.js';
@@ -19,7 +19,7 @@ const plaintext = random(1024);
 const key = random(32);
 const nonce = random(24);
 const ad = random(64);
-const padded = random(paddedLength(plaintext.length));
+const padded = random(messagePaddedLength(plaintext.length));
 const seal = (p: Uint8Array) => (): void => {
   const c = na.crypto_aead_xchacha20poly1305_ietf_encrypt(p, ad, null, nonce, key);
   na.crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key);

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only relay,cluster,idle,reconnect,crypto,client,login,cli,groups]`
+// `npm run bench [-- --quick] [-- --only relay,cluster,idle,reconnect,crypto,client,backlog,login,cli,groups]`
 // Runs every figure next to its baseline in this one run, prints the table and writes
 // bench/results.json with machine information. Every child process is stopped on the way out,
 // including on an error or Ctrl-C.
@@ -11,6 +11,7 @@ import { BENCH_DIR, killAllNow, stopAll } from './lib/procs.js';
 import { formatMarkdown, formatTable, ratio, type Row } from './lib/stats.js';
 import { cliSuite } from './suites/cli.js';
 import { clusterSuite } from './suites/cluster.js';
+import { backlogSuite } from './suites/backlog.js';
 import { clientSuite } from './suites/client.js';
 import { cryptoSuite } from './suites/crypto.js';
 import { groupsSuite } from './suites/groups.js';
@@ -41,6 +42,9 @@ process.once('exit', killAllNow);
 
 async function main(): Promise<void> {
   const started = performance.now();
+  // The machine may be shared: only ratios against a baseline of the same run mean much, and the
+  // load average says how busy it was (printed with the table).
+  const loadavgAtStart = loadavg();
   const rows: Row[] = [];
   const details: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
   });
   await suite('cluster', () => clusterSuite(p, log));
   await suite('client', () => clientSuite(p, relayOnePair, log));
+  await suite('backlog', () => backlogSuite(p, log));
   await suite('crypto', () => cryptoSuite(p));
   await suite('idle', () => idleSuite(p, log));
   await suite('reconnect', () => reconnectSuite(p, log));
@@ -81,14 +86,16 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
     seconds: +((performance.now() - started) / 1000).toFixed(1),
-    machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform}-${process.arch}`, loadavgAtEnd: loadavg() },
+    machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform}-${process.arch}`, loadavgAtStart, loadavgAtEnd: loadavg() },
     rows: rows.map((r) => ({ ...r, ratio: ratio(r.fastchat, r.baseline) })),
     errors,
     details,
   };
   const file = join(BENCH_DIR, '../../bench/results.json');
   writeFileSync(file, `${JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  process.stdout.write(`\nfastchat bench (${results.mode}) — ${results.machine.cpu}, ${results.machine.cores} cores, node ${results.machine.node}, ${results.date}\n\n`);
+  const la = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+  process.stdout.write(`\nfastchat bench (${results.mode}) — ${results.machine.cpu}, ${results.machine.cores} cores, node ${results.machine.node}, ${results.date}\n`);
+  process.stdout.write(`load average (1, 5, 15 min): ${la(loadavgAtStart)} at start, ${la(results.machine.loadavgAtEnd)} at end\n\n`);
   process.stdout.write(`${formatTable(rows)}\n`);
   if (argv.includes('--markdown')) process.stdout.write(`\n${formatMarkdown(rows)}\n`);
   for (const [name, message] of Object.entries(errors)) process.stdout.write(`\n${name}: FAILED — ${message}\n`);

@@ -25,6 +25,7 @@ import {
 import { concat, equalBytes, Reader, u64, utf8, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { prf } from './kdf.js';
+import { padme } from './padding.js';
 import { sodium, type RandomBytes } from './sodium.js';
 
 const SIZE_PREFIX_BYTES = 8;
@@ -34,21 +35,6 @@ function checkSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0 || size > ATTACHMENT_MAX_BYTES) {
     throw new CryptoError('invalid_argument', `attachment size out of range: ${size}`);
   }
-}
-
-/**
- * Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication with
- * PURBs", PETS 2019): round L up so that only the top ~log2(log2(L)) bits below the leading one
- * may be set. Overhead is at most ~12%, and a size reveals O(log log L) bits instead of O(log L).
- */
-export function padme(length: number): number {
-  if (length < 2) return length;
-  let e = 0; // floor(log2 L), computed without floating point
-  while (2 ** (e + 1) <= length) e++;
-  let s = 0; // floor(log2 e) + 1 = bit length of e
-  while (2 ** s <= e) s++;
-  const step = 2 ** (e - s);
-  return Math.ceil(length / step) * step;
 }
 
 /** Length of P: size prefix + file + zeros, at least ATTACHMENT_MIN_PADDED_BYTES, Padmé-rounded. */

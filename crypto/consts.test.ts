@@ -17,7 +17,7 @@ test('every label carries a protocol version prefix fastchat/v<n>/', () => {
 });
 
 test('labels of changed derivations carry the version of the structure that uses them', () => {
-  assert.ok(LABELS.ratchetMessageKeys.startsWith(`fastchat/v${consts.MESSAGE_VERSION}/`));
+  assert.ok(LABELS.ratchetChain.startsWith(`fastchat/v${consts.MESSAGE_VERSION}/`));
   assert.ok(LABELS.attachmentKeys.startsWith(`fastchat/v${consts.ATTACHMENT_VERSION}/`));
 });
 

@@ -8,12 +8,15 @@
 export const PROTOCOL_VERSION = 1;
 /**
  * Version byte of pairwise messages (the envelope and its ratchet header). 2 since the header
- * carries a random salt mixed into the message keys (docs/PROTOCOL.md §8.2): in version 1 key and
+ * carries random bytes that keep (key, nonce) fresh (docs/PROTOCOL.md §8.8): in version 1 key and
  * nonce came from the chain alone, so a store rolled back to an older state (a backup restore, a
- * VM snapshot) encrypted the next messages under (key, nonce) pairs already used. A version-1
- * peer's envelope is refused with unsupported_version before any crypto, and the reverse.
+ * VM snapshot) encrypted the next messages under (key, nonce) pairs already used. 3 since one PRF
+ * call per chain step yields both the next chain key and the message key, the header's 24 random
+ * bytes are the AEAD nonce itself (no expansion of mk), and messages pad to Padmé sizes above
+ * 960 bytes (§9): a 1 KiB message was sealed as 2 KiB and cost 3.4× the raw AEAD (issue 20).
+ * A peer's envelope of another version is refused with unsupported_version before any crypto.
  */
-export const MESSAGE_VERSION = 2;
+export const MESSAGE_VERSION = 3;
 /**
  * Version byte of attachment blobs. 2 since a blob carries a commitment to its key (docs/PROTOCOL.md
  * "Attachments"): a version-1 blob could be built to open under two keys to two different files.
@@ -46,15 +49,11 @@ export const LABELS = {
   x3dh: 'fastchat/v1/x3dh',
   /** HKDF info of the ratchet's root-key step (KDF_RK). */
   ratchetRoot: 'fastchat/v1/ratchet/root',
-  /** Keyed-BLAKE2b message of the chain step that yields the next chain key (KDF_CK). */
-  ratchetChainKey: 'fastchat/v1/ratchet/chain-key',
-  /** Keyed-BLAKE2b message of the chain step that yields a message key (KDF_CK). */
-  ratchetMessageKey: 'fastchat/v1/ratchet/message-key',
   /**
-   * HKDF info expanding a message key and the header's random salt into the AEAD key and nonce.
-   * v2: the salt (MESSAGE_VERSION 2) makes this a different derivation from v1's.
+   * Keyed-BLAKE2b message of the chain step (KDF_CK): one 64-byte output is the next chain key
+   * and the message key. v3 (MESSAGE_VERSION 3); v1 and v2 made them with two calls and two labels.
    */
-  ratchetMessageKeys: 'fastchat/v2/ratchet/message-keys',
+  ratchetChain: 'fastchat/v3/ratchet/chain',
   /** First BLAKE2b input of one half of a safety number (separates it from the fingerprint). */
   safetyNumber: 'fastchat/v1/safety-number',
   /** Ed25519 signature by an admin's (or leaver's) identity key over a group change record. */
@@ -163,22 +162,26 @@ export const MAX_SKIPPED_KEYS = 2 * MAX_SKIP;
  */
 export const MAX_RECEIVING_CHAINS = 5;
 /**
- * Random bytes the sender draws for every message and sends in its header; they are mixed into the
- * message's AEAD key and nonce. A rolled-back sending state derives the same message key again, but
- * under a fresh salt it yields another (key, nonce): reuse is harmless (the Double Ratchet spec,
- * §5.2, asks for misuse resistance "in case a key is mistakenly used multiple times"). 16 bytes:
- * two encryptions of one message key collide with probability 2^-128.
+ * Random bytes the sender draws for every message and sends in its header: the XChaCha20-Poly1305
+ * nonce of the message, under the message key. A rolled-back sending state derives the same message
+ * key again, but with a fresh random 192-bit nonce, which is the use XChaCha20 was made for: reuse
+ * of the key is harmless (the Double Ratchet spec, §5.2, asks for misuse resistance "in case a key
+ * is mistakenly used multiple times"). Two encryptions under one message key share a nonce with
+ * probability 2^-192.
  */
-export const RATCHET_SALT_BYTES = 16;
-/** Ratchet header: version u8 || ratchet public key (32) || pn u32 || n u32 || salt (16). */
-export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4 + RATCHET_SALT_BYTES;
+export const RATCHET_NONCE_BYTES = AEAD_NONCE_BYTES;
+/** Ratchet header: version u8 || ratchet public key (32) || pn u32 || n u32 || nonce (24). */
+export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4 + RATCHET_NONCE_BYTES;
 /** Ratchet key material sizes: root, chain and message keys are all 32 bytes. */
 export const RATCHET_KEY_BYTES = 32;
 
 // ---- padding (crypto/padding.ts) ---------------------------------------------------------------
 /** Small messages pad to a multiple of this: one bucket holds a typical chat line and its marker. */
 export const PADDING_BLOCK_BYTES = 160;
-/** Largest multiple-of-PADDING_BLOCK_BYTES bucket; above it buckets are powers of two from 1024. */
+/**
+ * Largest multiple-of-PADDING_BLOCK_BYTES bucket; above it group messages pad to powers of two from
+ * 1024 and pairwise messages (MESSAGE_VERSION 3) to Padmé sizes (docs/PROTOCOL.md §9).
+ */
 export const PADDING_SMALL_MAX_BYTES = 960;
 /**
  * Largest plaintext one message carries (the padded form is then at most 64 KiB). Chat text is far
@@ -232,7 +235,7 @@ export const GROUP_CHAIN_KEY_BYTES = 32;
 /**
  * Random salt in every group message, expanded with the message key into the AEAD key and nonce:
  * a sender chain restored from an old copy derives the same message keys again, and two
- * encryptions under one message key then collide only with probability 2^-128 (as RATCHET_SALT_BYTES).
+ * encryptions under one message key then collide only with probability 2^-128.
  */
 export const GROUP_MESSAGE_SALT_BYTES = 16;
 /** Most message keys one group message may skip: the ratchet's MAX_SKIP, for the same reasons. */

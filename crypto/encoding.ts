@@ -162,6 +162,10 @@ export function toBase64url(b: Uint8Array): string {
   return s;
 }
 
+/** The value of each base64url character by its char code (the regex below admits no others). */
+const B64URL_VALUE = new Uint8Array(128);
+for (let i = 0; i < B64URL.length; i++) B64URL_VALUE[B64URL.charCodeAt(i)] = i;
+
 /** Strict: refuses padding, other alphabets, impossible lengths and non-canonical last chars. */
 export function fromBase64url(s: string): Uint8Array {
   if (!B64URL_RE.test(s) || s.length % 4 === 1) throw new CryptoError('malformed', 'invalid base64url');
@@ -169,8 +173,10 @@ export function fromBase64url(s: string): Uint8Array {
   let o = 0;
   let acc = 0;
   let bits = 0;
-  for (const ch of s) {
-    acc = (acc << 6) | B64URL.indexOf(ch);
+  // By char code through a table: every message body is decoded here (a search of the alphabet
+  // per character was a tenth of a client's CPU time receiving a group backlog).
+  for (let i = 0; i < s.length; i++) {
+    acc = (acc << 6) | B64URL_VALUE[s.charCodeAt(i)]!;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;

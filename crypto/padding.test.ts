@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isBucketSize, pad, paddedLength, unpad } from './padding.js';
+import { isBucketSize, isMessageBucketSize, messagePaddedLength, pad, padme, padMessage, paddedLength, unpad, unpaddedMessageLength } from './padding.js';
 import { MAX_PADDED_BYTES, MAX_PLAINTEXT_BYTES } from './consts.js';
 import { isCryptoError } from './errors.js';
 
@@ -99,4 +99,70 @@ test('unpad on random bytes throws only a CryptoError', () => {
       }
     }),
   );
+});
+
+// ---- pairwise messages: Padmé above 960 bytes (message version 3) -------------------------------
+
+/** Padmé as PROTOCOL.md §9 writes it, in floating point: the reference the integer path must match. */
+function padmeAsWritten(L: number): number {
+  if (L < 2) return L;
+  const E = Math.floor(Math.log2(L));
+  const S = Math.floor(Math.log2(E)) + 1;
+  const step = 2 ** (E - S);
+  return Math.ceil(L / step) * step;
+}
+
+test('pairwise messages pad to 160-byte buckets up to 960 bytes, then to Padmé sizes: 104 buckets, at most 1/16 over', () => {
+  const cases: [number, number][] = [
+    [0, 160], [959, 960], [960, 992], [991, 992], [992, 1024], [1023, 1024], [1024, 1088], [1087, 1088],
+    [1088, 1152], [2047, 2048], [2048, 2176], [32767, 32768], [32768, 34816], [MAX_PLAINTEXT_BYTES, MAX_PADDED_BYTES],
+  ];
+  for (const [len, size] of cases) assert.equal(messagePaddedLength(len), size, `length ${len}`);
+  const sizes = new Set<number>();
+  for (let len = 0; len <= MAX_PLAINTEXT_BYTES; len++) {
+    const size = messagePaddedLength(len);
+    sizes.add(size);
+    if (len + 1 > 960) assert.ok(size - (len + 1) <= (len + 1) / 16, `length ${len} pads to ${size}`);
+  }
+  assert.equal(sizes.size, 104);
+  let buckets = 0;
+  for (let size = 0; size <= MAX_PADDED_BYTES + 1; size++) {
+    if (isMessageBucketSize(size)) {
+      buckets++;
+      assert.ok(sizes.has(size), `${size} is a bucket no length pads to`);
+    }
+  }
+  assert.equal(buckets, 104);
+});
+
+test('padme, computed on integers, equals the formula of PROTOCOL.md for every size up to 2^40 (property)', () => {
+  for (let L = 0; L < 70_000; L++) assert.equal(padme(L), padmeAsWritten(L), `padme(${L})`);
+  for (const L of [2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 2 ** 32 - 1, 2 ** 32]) assert.equal(padme(L), padmeAsWritten(L), `padme(${L})`);
+  fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 40 }), (L) => assert.equal(padme(L), padmeAsWritten(L))));
+});
+
+test('padMessage then unpadding returns the plaintext; a spare bucket or a stray byte is malformed', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 5000 }), fc.constantFrom(0, 0x80), (body, last) => {
+      const pt = Uint8Array.from([...body, last]);
+      const padded = padMessage(pt);
+      assert.equal(padded.length, messagePaddedLength(pt.length));
+      assert.equal(unpaddedMessageLength(padded), pt.length);
+      assert.deepEqual(padded.subarray(0, pt.length), pt);
+    }),
+    { numRuns: 200 },
+  );
+  const bad = (b: Uint8Array) => assert.throws(() => unpaddedMessageLength(b), (e) => isCryptoError(e, 'malformed'));
+  // 1,000 bytes fit 1024: sealed as 1088 it is valid-looking but not canonical.
+  const spare = new Uint8Array(1088);
+  spare[1000] = 0x80;
+  bad(spare);
+  bad(new Uint8Array(1089)); // not a bucket
+  bad(new Uint8Array(2048).fill(0)); // no marker
+  const stray = padMessage(new Uint8Array(1024).fill(7));
+  stray[1087] = 1;
+  bad(stray);
+  // A group bucket that is no pairwise one (and the reverse) is refused by each scheme.
+  assert.ok(isBucketSize(2048) && isMessageBucketSize(2048));
+  assert.ok(!isMessageBucketSize(3000) && isMessageBucketSize(3072) && !isBucketSize(3072) && !isBucketSize(1088));
 });

@@ -10,7 +10,6 @@ import {
   encodeRatchetState,
   kdfCk,
   kdfRk,
-  messageKeys,
   parseHeader,
   parseRatchetState,
   ratchetDecrypt,
@@ -24,7 +23,8 @@ import { generateKeyPair } from './dh.js';
 import { aeadOpen } from './aead.js';
 import { concat, fromHex, toHex, utf8 } from './encoding.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
-import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS, RATCHET_HEADER_BYTES } from './consts.js';
+import { LABELS, MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS, RATCHET_HEADER_BYTES } from './consts.js';
+import { prf } from './kdf.js';
 
 await sodiumReady();
 const random = systemRandom();
@@ -276,9 +276,8 @@ test('a low-order ratchet key in a header is refused', () => {
 function windowDecrypts(bytes: Uint8Array, m: Sent): boolean {
   const ad = concat(AD, encodeHeader(m.header));
   const tryMk = (mk: Uint8Array): boolean => {
-    const { key, nonce } = messageKeys(mk, m.header.salt);
     try {
-      aeadOpen(key, nonce, m.ciphertext, ad);
+      aeadOpen(mk, m.header.nonce, m.ciphertext, ad);
       return true;
     } catch {
       return false;
@@ -343,14 +342,15 @@ test('KDF_RK splits one 64-byte HKDF output into the new root key and chain key'
   assert.equal(rk.length, 32);
   assert.equal(ck.length, 32);
   assert.notEqual(toHex(rk), toHex(ck));
+});
+
+test('KDF_CK splits one PRF output under LABELS.ratchetChain into the next chain key and the message key', () => {
+  const ck = new Uint8Array(32).fill(5);
+  const out = prf(ck, utf8(LABELS.ratchetChain));
   const [ck2, mk] = kdfCk(ck);
-  assert.notEqual(toHex(ck2), toHex(mk));
-  const { key, nonce } = messageKeys(mk, new Uint8Array(16).fill(3));
-  assert.equal(key.length, 32);
-  assert.equal(nonce.length, 24);
-  const other = messageKeys(mk, new Uint8Array(16).fill(4));
-  assert.notEqual(toHex(other.key), toHex(key), 'the salt changes the key');
-  assert.notEqual(toHex(other.nonce), toHex(nonce), 'the salt changes the nonce');
+  assert.equal(toHex(ck2), toHex(out.subarray(0, 32)));
+  assert.equal(toHex(mk), toHex(out.subarray(32, 64)));
+  assert.equal(toHex(ck), toHex(new Uint8Array(32).fill(5)), 'the input chain key is not written to');
 });
 
 test('the ratchet state round-trips through its encoding, and the parser refuses any other shape', () => {
@@ -433,14 +433,14 @@ test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b 
   const nextKeys = new Set<string>();
   for (const m of v.messages as J[]) {
     assert.ok(chainStarts.has(m.chainKey) || nextKeys.has(m.chainKey), `${m.id} chain key comes from a step or the previous message`);
-    assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/chain-key')).subarray(0, 32)), m.nextChainKey);
-    assert.equal(toHex(blake(h(m.chainKey), utf8('fastchat/v1/ratchet/message-key')).subarray(0, 32)), m.messageKey);
+    const chainOut = blake(h(m.chainKey), utf8('fastchat/v3/ratchet/chain'));
+    assert.equal(toHex(chainOut.subarray(0, 32)), m.nextChainKey);
+    assert.equal(toHex(chainOut.subarray(32, 64)), m.messageKey);
     nextKeys.add(m.nextChainKey);
-    assert.equal(m.header.salt.length, 32, 'a 16-byte salt per message');
-    const keys = rawHkdf(h(m.header.salt), h(m.messageKey), 'fastchat/v2/ratchet/message-keys', 56);
-    assert.equal(toHex(keys.subarray(0, 32)), m.aeadKey);
-    assert.equal(toHex(keys.subarray(32)), m.aeadNonce);
-    const header = concat(Uint8Array.of(2), h(m.header.dh), Uint8Array.of(0, 0, m.header.pn >> 8, m.header.pn & 255, 0, 0, m.header.n >> 8, m.header.n & 255), h(m.header.salt));
+    assert.equal(m.header.nonce.length, 48, 'a 24-byte nonce per message');
+    assert.equal(m.aeadKey, m.messageKey, 'the message key is the AEAD key');
+    assert.equal(m.aeadNonce, m.header.nonce, "the header's nonce is the AEAD nonce");
+    const header = concat(Uint8Array.of(3), h(m.header.dh), Uint8Array.of(0, 0, m.header.pn >> 8, m.header.pn & 255, 0, 0, m.header.n >> 8, m.header.n & 255), h(m.header.nonce));
     assert.equal(toHex(header), m.headerEncoded);
     assert.equal(m.aeadAssociatedData, v.associatedData + m.headerEncoded);
     const pt = s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, h(m.ciphertext), h(m.aeadAssociatedData), h(m.aeadNonce), h(m.aeadKey));
@@ -456,8 +456,8 @@ test('the ratchet vectors recompute step by step from raw X25519, keyed BLAKE2b 
 
 test('any header round-trips through encodeHeader and parseHeader (property)', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (dhKey, pn, n, salt) => {
-      const h = { dh: dhKey, pn, n, salt };
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.uint8Array({ minLength: 24, maxLength: 24 }), (dhKey, pn, n, nonce) => {
+      const h = { dh: dhKey, pn, n, nonce };
       const bytes = encodeHeader(h);
       assert.equal(bytes.length, RATCHET_HEADER_BYTES);
       assert.deepEqual(parseHeader(bytes), h);

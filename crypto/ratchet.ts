@@ -11,11 +11,12 @@
 //   total (oldest evicted) and MAX_RECEIVING_CHAINS (keys of older chains expire, counted in DH
 //   ratchet steps because crypto/ has no clock).
 //
-// And one addition to it: every header carries RATCHET_SALT_BYTES random bytes that the message
-// key is expanded with (messageKeys). The spec's ENCRYPT takes key and nonce from mk alone, which
-// is safe only while no mk is ever used twice; a state restored from a backup uses its message
-// keys again, and under a stream cipher two plaintexts under one (key, nonce) give away their XOR
-// (and the Poly1305 key). With the salt a reused mk still yields a fresh (key, nonce).
+// And one addition to it: every header carries RATCHET_NONCE_BYTES random bytes, the message's
+// XChaCha20-Poly1305 nonce (the spec's ENCRYPT takes key and nonce from mk alone, which is safe
+// only while no mk is ever used twice). A state restored from a backup uses its message keys again,
+// and under a stream cipher two plaintexts under one (key, nonce) give away their XOR (and the
+// Poly1305 key); with a random 192-bit nonce a reused mk is XChaCha20's ordinary random-nonce use.
+// (Version 2 expanded mk with a 16-byte salt by two more PRF calls; version 3 draws the nonce.)
 //
 // State values are immutable by contract: encrypt and decrypt never write to a state, its arrays
 // or its byte arrays; they return a new state that shares every field they did not change (copy
@@ -25,8 +26,6 @@
 // previous state still holds it (the old deep copy wiped only its own copy).
 import { aeadOpen, aeadSeal } from './aead.js';
 import {
-  AEAD_KEY_BYTES,
-  AEAD_NONCE_BYTES,
   LABELS,
   MAX_RECEIVING_CHAINS,
   MAX_SKIP,
@@ -35,7 +34,7 @@ import {
   PROTOCOL_VERSION,
   RATCHET_HEADER_BYTES,
   RATCHET_KEY_BYTES,
-  RATCHET_SALT_BYTES,
+  RATCHET_NONCE_BYTES,
   RATCHET_STATE_TAG,
   X25519_KEY_BYTES,
 } from './consts.js';
@@ -53,8 +52,8 @@ export interface RatchetHeader {
   pn: number;
   /** N: this message's number in the sender's current sending chain. */
   n: number;
-  /** RATCHET_SALT_BYTES drawn by the sender for this message, mixed into its key and nonce. */
-  salt: Uint8Array;
+  /** RATCHET_NONCE_BYTES drawn by the sender for this message: its AEAD nonce. */
+  nonce: Uint8Array;
 }
 
 export interface SkippedMessageKey {
@@ -91,40 +90,23 @@ export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [rootKey: Uint8Array, 
   return [out.slice(0, RATCHET_KEY_BYTES), out.slice(RATCHET_KEY_BYTES)];
 }
 
-const CHAIN_KEY_INPUT = utf8(LABELS.ratchetChainKey);
-const MESSAGE_KEY_INPUT = utf8(LABELS.ratchetMessageKey);
+const CHAIN_INPUT = utf8(LABELS.ratchetChain);
 
 /**
- * KDF_CK(ck): ck' = PRF(ck, LABELS.ratchetChainKey)[0..32], mk = PRF(ck, LABELS.ratchetMessageKey)[0..32]
- * (PRF = keyed BLAKE2b-512; the first 32 bytes of each 64-byte output are kept).
+ * KDF_CK(ck): out = PRF(ck, LABELS.ratchetChain) (keyed BLAKE2b-512, 64 bytes); ck' = out[0..32],
+ * mk = out[32..64]. One call per message: the halves of one PRF output are independent keys.
  */
 export function kdfCk(ck: Uint8Array): [chainKey: Uint8Array, messageKey: Uint8Array] {
-  return [prf(ck, CHAIN_KEY_INPUT).slice(0, RATCHET_KEY_BYTES), prf(ck, MESSAGE_KEY_INPUT).slice(0, RATCHET_KEY_BYTES)];
-}
-
-/**
- * Message key expansion: HKDF(salt = header.salt, IKM = mk, info = LABELS.ratchetMessageKeys, 56)
- * = key (32) || nonce (24). An mk is meant to encrypt one message; if a rolled-back state uses it
- * again, the fresh random salt still gives another (key, nonce).
- */
-export function messageKeys(mk: Uint8Array, salt: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  if (salt.length !== RATCHET_SALT_BYTES) throw new CryptoError('invalid_argument', `message salt must be ${RATCHET_SALT_BYTES} bytes`);
-  // The same HKDF, unrolled: 56 bytes are HKDF-Expand's first block alone, T(1) = PRF(PRK, info ||
-  // 0x01), whose input is a constant built once. This runs twice per message.
-  const prk = prf(salt, mk);
-  const t1 = prf(prk, MESSAGE_KEYS_T1_INPUT);
-  wipe(prk);
+  const out = prf(ck, CHAIN_INPUT);
   // slice, not subarray: a view of a small typed array makes V8 move it off the heap (slower).
-  const keys = { key: t1.slice(0, AEAD_KEY_BYTES), nonce: t1.slice(AEAD_KEY_BYTES, AEAD_KEY_BYTES + AEAD_NONCE_BYTES) };
-  wipe(t1);
+  const keys: [Uint8Array, Uint8Array] = [out.slice(0, RATCHET_KEY_BYTES), out.slice(RATCHET_KEY_BYTES)];
+  wipe(out);
   return keys;
 }
 
-const MESSAGE_KEYS_T1_INPUT = concat(utf8(LABELS.ratchetMessageKeys), u8(1));
-
 // ---- header ----------------------------------------------------------------------------------
 
-/** header = u8(MESSAGE_VERSION) || dh (32) || u32(pn) || u32(n) || salt (16): 57 bytes, all of it AEAD AD. */
+/** header = u8(MESSAGE_VERSION) || dh (32) || u32(pn) || u32(n) || nonce (24): 65 bytes, all of it AEAD AD. */
 export function encodeHeader(h: RatchetHeader): Uint8Array {
   const out = new Uint8Array(RATCHET_HEADER_BYTES);
   writeHeader(out, 0, h);
@@ -139,8 +121,8 @@ export function writeHeader(out: Uint8Array, offset: number, h: RatchetHeader): 
   if (!(h.dh instanceof Uint8Array) || h.dh.length !== X25519_KEY_BYTES) {
     throw new CryptoError('invalid_argument', 'header ratchet key must be 32 bytes');
   }
-  if (!(h.salt instanceof Uint8Array) || h.salt.length !== RATCHET_SALT_BYTES) {
-    throw new CryptoError('invalid_argument', `header salt must be ${RATCHET_SALT_BYTES} bytes`);
+  if (!(h.nonce instanceof Uint8Array) || h.nonce.length !== RATCHET_NONCE_BYTES) {
+    throw new CryptoError('invalid_argument', `header nonce must be ${RATCHET_NONCE_BYTES} bytes`);
   }
   checkU32(h.pn);
   checkU32(h.n);
@@ -148,7 +130,7 @@ export function writeHeader(out: Uint8Array, offset: number, h: RatchetHeader): 
   out.set(h.dh, offset + 1);
   putU32(out, offset + 1 + X25519_KEY_BYTES, h.pn);
   putU32(out, offset + 1 + X25519_KEY_BYTES + 4, h.n);
-  out.set(h.salt, offset + 1 + X25519_KEY_BYTES + 8);
+  out.set(h.nonce, offset + 1 + X25519_KEY_BYTES + 8);
 }
 
 /** u32(v) written at out[at..at+4], big-endian; v is checked by the caller. */
@@ -173,7 +155,7 @@ export function headerAssociatedData(ad: Uint8Array, h: RatchetHeader): Uint8Arr
 
 /**
  * Reads a header from a larger buffer (the envelope); the version is checked before anything else,
- * so a version-1 header (no salt, 41 bytes) is unsupported_version, never misread.
+ * so a version-1 (41 bytes) or version-2 (57 bytes) header is unsupported_version, never misread.
  */
 export function readHeader(r: Reader): RatchetHeader {
   const version = r.u8();
@@ -181,8 +163,8 @@ export function readHeader(r: Reader): RatchetHeader {
   const dhPub = r.bytes(X25519_KEY_BYTES);
   const pn = r.u32();
   const n = r.u32();
-  const salt = r.bytes(RATCHET_SALT_BYTES);
-  return { dh: dhPub, pn, n, salt };
+  const nonce = r.bytes(RATCHET_NONCE_BYTES);
+  return { dh: dhPub, pn, n, nonce };
 }
 
 export function parseHeader(bytes: Uint8Array): RatchetHeader {
@@ -263,12 +245,11 @@ export function ratchetEncrypt(
   if (DHs === null || state.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
   const [nextCKs, mk] = kdfCk(CKs);
   // Drawn after the deferred step's key pair (the vectors rely on the order).
-  const salt = random(RATCHET_SALT_BYTES);
-  if (!(salt instanceof Uint8Array) || salt.length !== RATCHET_SALT_BYTES) throw new CryptoError('invalid_argument', 'random source returned a wrong length');
-  const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns, salt };
-  const { key, nonce } = messageKeys(mk, salt);
-  const ciphertext = aeadSeal(key, nonce, plaintext, headerAssociatedData(ad, header));
-  wipe(mk, key);
+  const nonce = random(RATCHET_NONCE_BYTES);
+  if (!(nonce instanceof Uint8Array) || nonce.length !== RATCHET_NONCE_BYTES) throw new CryptoError('invalid_argument', 'random source returned a wrong length');
+  const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns, nonce };
+  const ciphertext = aeadSeal(mk, nonce, plaintext, headerAssociatedData(ad, header));
+  wipe(mk);
   return { state: { ...state, DHs, RK, CKs: nextCKs, Ns: state.Ns + 1 }, header, ciphertext };
 }
 
@@ -292,7 +273,7 @@ export function ratchetDecrypt(
 
   const skippedIndex = s.MKSKIPPED.findIndex((k) => k.n === header.n && equalBytes(k.dh, header.dh));
   if (skippedIndex >= 0) {
-    const plaintext = open(s.MKSKIPPED[skippedIndex]!.mk, header.salt, ciphertext, aeadAd);
+    const plaintext = aeadOpen(s.MKSKIPPED[skippedIndex]!.mk, header.nonce, ciphertext, aeadAd);
     s.MKSKIPPED = s.MKSKIPPED.filter((_, i) => i !== skippedIndex);
     return { state: s, plaintext };
   }
@@ -313,18 +294,9 @@ export function ratchetDecrypt(
   s.CKr = CKr;
   s.Nr += 1;
   try {
-    return { state: s, plaintext: open(mk, header.salt, ciphertext, aeadAd) };
+    return { state: s, plaintext: aeadOpen(mk, header.nonce, ciphertext, aeadAd) };
   } finally {
     wipe(mk);
-  }
-}
-
-function open(mk: Uint8Array, salt: Uint8Array, ciphertext: Uint8Array, aeadAd: Uint8Array): Uint8Array {
-  const { key, nonce } = messageKeys(mk, salt);
-  try {
-    return aeadOpen(key, nonce, ciphertext, aeadAd);
-  } finally {
-    wipe(key);
   }
 }
 

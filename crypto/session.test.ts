@@ -32,10 +32,10 @@ import {
 import type { PreKeyStore } from './x3dh.js';
 import type { Address } from './types.js';
 import { aeadOpen } from './aead.js';
-import { encodeHeader, kdfCk, messageKeys } from './ratchet.js';
+import { encodeHeader, kdfCk } from './ratchet.js';
 import { concat, fromHex, fromUtf8, toHex, utf8 } from './encoding.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
-import { pad, paddedLength } from './padding.js';
+import { messagePaddedLength, padMessage } from './padding.js';
 import { MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS } from './consts.js';
 
 await sodiumReady();
@@ -134,13 +134,11 @@ test('a session restored from an older copy never reuses a (key, nonce): the XOR
   // The rollback did re-derive the same message: same ratchet key, same number, same mk.
   assert.equal(toHex(sent[0]!.header.dh), toHex(sent[1]!.header.dh));
   assert.equal(sent[0]!.header.n, sent[1]!.header.n);
-  const keys = sent.map((m) => messageKeys(mk, m.header.salt));
-  sent.forEach((m, i) => aeadOpen(keys[i]!.key, keys[i]!.nonce, m.ciphertext, concat(ad, encodeHeader(m.header)))); // these are the keys used
-  assert.notEqual(toHex(keys[0]!.key), toHex(keys[1]!.key));
-  assert.notEqual(toHex(keys[0]!.nonce), toHex(keys[1]!.nonce));
-  // Under one (key, nonce), c1 XOR c2 = p1 XOR p2 byte for byte (a stream cipher); with fresh keys
-  // about 1 byte in 256 agrees by chance.
-  const p = texts.map(pad);
+  sent.forEach((m) => aeadOpen(mk, m.header.nonce, m.ciphertext, concat(ad, encodeHeader(m.header)))); // the key used: the same mk twice
+  assert.notEqual(toHex(sent[0]!.header.nonce), toHex(sent[1]!.header.nonce));
+  // Under one (key, nonce), c1 XOR c2 = p1 XOR p2 byte for byte (a stream cipher); under fresh
+  // nonces about 1 byte in 256 agrees by chance.
+  const p = texts.map(padMessage);
   let agree = 0;
   for (let i = 0; i < p[0]!.length; i++) if ((sent[0]!.ciphertext[i]! ^ sent[1]!.ciphertext[i]!) === (p[0]![i]! ^ p[1]![i]!)) agree++;
   assert.ok(agree < 16, `${agree} of ${p[0]!.length} bytes of c1 XOR c2 equal p1 XOR p2`);
@@ -155,8 +153,7 @@ test('a session restored from an older copy never reuses a (key, nonce): the XOR
       state = r.state;
       const [next, messageKey] = kdfCk(ck);
       ck = next;
-      const k = messageKeys(messageKey, parseEnvelope(r.envelope).header.salt);
-      pairs.add(toHex(concat(k.key, k.nonce)));
+      pairs.add(toHex(concat(messageKey, parseEnvelope(r.envelope).header.nonce)));
     }
   }
   assert.equal(pairs.size, 40);
@@ -300,9 +297,8 @@ function windowDecrypts(bytes: Uint8Array, ad: Uint8Array, envelope: Uint8Array)
   const e = parseEnvelope(envelope);
   const aeadAd = concat(ad, encodeHeader(e.header));
   const opens = (mk: Uint8Array): boolean => {
-    const { key, nonce } = messageKeys(mk, e.header.salt);
     try {
-      aeadOpen(key, nonce, e.ciphertext, aeadAd);
+      aeadOpen(mk, e.header.nonce, e.ciphertext, aeadAd);
       return true;
     } catch {
       return false;
@@ -351,7 +347,7 @@ test('the envelope length depends only on the padding bucket of the plaintext', 
     fc.property(fc.nat({ max: 5000 }), fc.nat({ max: 5000 }), (x, y) => {
       const ex = encryptMessage(alice.state, new Uint8Array(x), random).envelope;
       const ey = encryptMessage(alice.state, new Uint8Array(y).fill(0xff), random).envelope;
-      assert.equal(ex.length === ey.length, paddedLength(x) === paddedLength(y));
+      assert.equal(ex.length === ey.length, messagePaddedLength(x) === messagePaddedLength(y));
     }),
     { numRuns: 200 },
   );
@@ -383,12 +379,13 @@ test('session and envelope parsers check version and tag first and refuse traili
   code(() => parseSession(s.subarray(0, s.length - 1)), 'malformed');
   code(() => parseSession(concat(s, Uint8Array.of(0))), 'malformed');
   code(() => messageType(Uint8Array.of(1, ...m.subarray(1))), 'unsupported_version');
-  code(() => messageType(Uint8Array.of(3, ...m.subarray(1))), 'unsupported_version');
-  code(() => messageType(Uint8Array.of(2, 3, ...m.subarray(2))), 'malformed');
+  code(() => messageType(Uint8Array.of(2, ...m.subarray(1))), 'unsupported_version');
+  code(() => messageType(Uint8Array.of(4, ...m.subarray(1))), 'unsupported_version');
+  code(() => messageType(Uint8Array.of(3, 3, ...m.subarray(2))), 'malformed');
   code(() => messageType(m.subarray(0, m.length - 1)), 'malformed');
   code(() => messageType(new Uint8Array(0)), 'malformed');
   // Outside crypto/, a decrypt of junk is coarse, but for an envelope of another version.
-  code(() => decryptMessage(bob.state, Uint8Array.of(2, 9, 9)), 'decrypt_failed');
+  code(() => decryptMessage(bob.state, Uint8Array.of(3, 9, 9)), 'decrypt_failed');
   code(() => decryptMessage(bob.state, Uint8Array.of(9, 9, 9)), 'decrypt_failed');
   code(() => decryptMessage(bob.state, Uint8Array.of(9, 2, 9)), 'unsupported_version');
   // Not an envelope of any version (a group record, tag 0x30, sent as a message body).
@@ -428,14 +425,14 @@ test('any envelope round-trips through encodeEnvelope and parseEnvelope (propert
       fc.uint8Array({ minLength: 32, maxLength: 32 }),
       fc.nat({ max: 0xffffffff }),
       fc.nat({ max: 0xffffffff }),
-      fc.constantFrom(160, 320, 960, 1024, 4096),
+      fc.constantFrom(160, 320, 960, 992, 1024, 1088, 4096, 4352),
       fc.option(fc.nat({ max: 0xffffffff }), { nil: null }),
-      fc.uint8Array({ minLength: 16, maxLength: 16 }),
-      (isPreKey, dhKey, pn, n, bucket, oneTimePreKeyId, salt) => {
+      fc.uint8Array({ minLength: 24, maxLength: 24 }),
+      (isPreKey, dhKey, pn, n, bucket, oneTimePreKeyId, nonce) => {
         const e = {
           type: isPreKey ? ('prekey' as const) : ('message' as const),
           preKey: isPreKey ? { ...preKey, oneTimePreKeyId } : null,
-          header: { dh: dhKey, pn, n, salt },
+          header: { dh: dhKey, pn, n, nonce },
           ciphertext: random(bucket + 16),
         };
         const bytes = encodeEnvelope(e);
@@ -578,7 +575,7 @@ test('the session vectors have the documented envelope layout and decrypt from t
   ]);
   for (const m of msgs) {
     const env = h(m.envelope);
-    assert.equal(env[0], 2);
+    assert.equal(env[0], 3);
     assert.equal(env[1], m.type === 'prekey' ? 1 : 2);
     // Padding: plaintext || 0x80 || zeros, to the bucket; the ciphertext is that plus the 16-byte tag.
     const padded = h(m.paddedPlaintext);
@@ -587,13 +584,13 @@ test('the session vectors have the documented envelope layout and decrypt from t
     assert.equal(padded[ptLen], 0x80);
     assert.ok(padded.subarray(ptLen + 1).every((x) => x === 0));
     const x3dhLen = m.type === 'prekey' ? 128 + 32 + 4 + 5 : 0; // with a one-time prekey id
-    const header = env.subarray(2 + x3dhLen, 2 + x3dhLen + 57);
-    assert.equal(header[0], 2);
+    const header = env.subarray(2 + x3dhLen, 2 + x3dhLen + 65);
+    assert.equal(header[0], 3);
     assert.equal(toHex(header.subarray(1, 33)), m.ratchetHeader.dh);
-    assert.equal(toHex(header.subarray(41, 57)), m.ratchetHeader.salt);
-    assert.equal(env.length, 2 + x3dhLen + 57 + padded.length + 16);
+    assert.equal(toHex(header.subarray(41, 65)), m.ratchetHeader.nonce);
+    assert.equal(env.length, 2 + x3dhLen + 65 + padded.length + 16);
   }
-  assert.equal(h(msgs[1].paddedPlaintext).length, 1024);
+  assert.equal(h(msgs[1].paddedPlaintext).length, 1536);
   // Bob, from nothing but the published private keys, accepts the first message and follows on.
   const alice: Address = v.alice.address;
   const accepted = acceptPreKeyMessage(bob, v.bob.address, store, alice, h(msgs[0].envelope));

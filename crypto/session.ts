@@ -22,7 +22,7 @@ import {
 import { concat, lp, Reader, u8, wipe } from './encoding.js';
 import { coarse, CryptoError } from './errors.js';
 import { readPublicIdentity, writePublicIdentity, type IdentityKeyPair, type PublicIdentity } from './identity.js';
-import { isBucketSize, pad, unpaddedLength } from './padding.js';
+import { isMessageBucketSize, padMessage, unpaddedMessageLength } from './padding.js';
 import type { PreKeyBundle } from './prekeys.js';
 import {
   encodeRatchetState,
@@ -111,7 +111,7 @@ function readEnvelope(bytes: Uint8Array, ciphertextView: boolean): Envelope {
   const preKey = typeByte === ENVELOPE_TYPE_PREKEY ? readX3DHHeader(r) : null;
   const header = readHeader(r);
   const ciphertext = ciphertextView ? r.view(r.remaining) : r.bytes(r.remaining);
-  if (!isBucketSize(ciphertext.length - AEAD_TAG_BYTES)) {
+  if (!isMessageBucketSize(ciphertext.length - AEAD_TAG_BYTES)) {
     throw new CryptoError('malformed', `ciphertext length ${ciphertext.length} is not a padding bucket plus tag`);
   }
   return { type: typeByte === ENVELOPE_TYPE_PREKEY ? 'prekey' : 'message', preKey, header, ciphertext };
@@ -149,7 +149,7 @@ export function encryptMessage(
   plaintext: Uint8Array,
   random: RandomBytes,
 ): { state: SessionState; envelope: Uint8Array } {
-  const padded = pad(plaintext);
+  const padded = padMessage(plaintext);
   const r = ratchetEncrypt(state.ratchet, state.associatedData, padded, random);
   wipe(padded);
   const envelope = encodeEnvelope({
@@ -242,11 +242,11 @@ function isOtherVersion(bytes: Uint8Array): boolean {
 }
 
 /**
- * unpad() without its copy: the AEAD's output is a fresh buffer that nothing else holds, so the
+ * Unpadding (padMessage's inverse) without a copy: the AEAD's output is a fresh buffer that nothing else holds, so the
  * plaintext is a view of it (its .buffer also holds the padding, which is no secret).
  */
 function unpadView(padded: Uint8Array): Uint8Array {
-  return padded.subarray(0, unpaddedLength(padded));
+  return padded.subarray(0, unpaddedMessageLength(padded));
 }
 
 function copyIdentity(p: PublicIdentity): PublicIdentity {

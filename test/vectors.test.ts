@@ -206,9 +206,9 @@ test('the session vector is rebuilt from PROTOCOL.md alone: X3DH, every envelope
   const init = spec.x3dhInitiator(alice, A, spec.publicIdentity(bob), B, spk, { id: 500, publicKey: spec.x25519Base(opkPrivate) }, aDraw);
   const aliceR = spec.ratchetAlice(init.SK, spk.publicKey);
   const envelopes: string[] = [];
-  const m1 = spec.encrypt(aliceR, init.AD, spec.pad(spec.text('hello bob')), aDraw);
+  const m1 = spec.encrypt(aliceR, init.AD, spec.padMessage(spec.text('hello bob')), aDraw);
   envelopes.push(spec.hex(spec.envelope(init.header, m1.headerBytes, m1.ciphertext)));
-  const m2 = spec.encrypt(aliceR, init.AD, spec.pad(new Uint8Array(1000).fill(0x61)), aDraw);
+  const m2 = spec.encrypt(aliceR, init.AD, spec.padMessage(new Uint8Array(1500).fill(0x61)), aDraw);
   envelopes.push(spec.hex(spec.envelope(init.header, m2.headerBytes, m2.ciphertext)));
   const resp = spec.x3dhResponder(bob, B, spec.publicIdentity(alice), A, init.header.subarray(128, 160), spk.privateKey, opkPrivate);
   assert.equal(spec.hex(resp.SK), spec.hex(init.SK));
@@ -216,10 +216,10 @@ test('the session vector is rebuilt from PROTOCOL.md alone: X3DH, every envelope
   const bobR = spec.ratchetBob(resp.SK, { priv: spk.privateKey, pub: spk.publicKey });
   assert.equal(Buffer.from(spec.decrypt(bobR, resp.AD, m1.header, m1.ciphertext).subarray(0, 9)).toString(), 'hello bob');
   spec.decrypt(bobR, resp.AD, m2.header, m2.ciphertext);
-  const m3 = spec.encrypt(bobR, resp.AD, spec.pad(spec.text('hi alice')), bDraw);
+  const m3 = spec.encrypt(bobR, resp.AD, spec.padMessage(spec.text('hi alice')), bDraw);
   envelopes.push(spec.hex(spec.envelope(null, m3.headerBytes, m3.ciphertext)));
   spec.decrypt(aliceR, init.AD, m3.header, m3.ciphertext); // a reply decrypted: Alice stops sending the X3DH header
-  const m4 = spec.encrypt(aliceR, init.AD, spec.pad(new Uint8Array(0)), aDraw);
+  const m4 = spec.encrypt(aliceR, init.AD, spec.padMessage(new Uint8Array(0)), aDraw);
   envelopes.push(spec.hex(spec.envelope(null, m4.headerBytes, m4.ciphertext)));
   spec.decrypt(bobR, resp.AD, m4.header, m4.ciphertext);
   assert.deepEqual(envelopes, (v.messages as J[]).map((m) => m.envelope));

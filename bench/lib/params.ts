@@ -15,6 +15,7 @@ export interface Params {
   idleCounts: number[]; // idle connections, measured cumulatively
   cryptoMs: number;
   clientMessages: number;
+  backlogMessages: number; // the backlog one client receives (pairwise, and group from 10 senders)
   loginMs: number;
   cliRuns: number;
   groupCostSizes: number[]; // group sizes whose change costs are counted on an in-memory relay
@@ -27,13 +28,13 @@ export function params(quick: boolean): Params {
     ? {
         quick, bodyBytes: 1024, warmupMs: 500, measureMs: 2000, maxMessages: 200_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 3000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [1000], cryptoMs: 400,
-        clientMessages: 1000, loginMs: 3000, cliRuns: 5, groupCostSizes: [10], groupRelaySizes: [50],
+        clientMessages: 1000, backlogMessages: 1000, loginMs: 3000, cliRuns: 5, groupCostSizes: [10], groupRelaySizes: [50],
         crowdUsers: [200, 1000],
       }
     : {
         quick, bodyBytes: 1024, warmupMs: 1000, measureMs: 5000, maxMessages: 1_000_000, latencyRate: 2000, latencyPairs: 10,
         latencyMeasureMs: 10_000, fanoutRecipients: 100, drainCount: 10_000, idleCounts: [5000, 10_000], cryptoMs: 1500,
-        clientMessages: 10_000, loginMs: 8000, cliRuns: 15, groupCostSizes: [10, 100], groupRelaySizes: [100, 1000],
+        clientMessages: 10_000, backlogMessages: 10_000, loginMs: 8000, cliRuns: 15, groupCostSizes: [10, 100], groupRelaySizes: [100, 1000],
         crowdUsers: [1000, 3000, 10_000],
       };
 }

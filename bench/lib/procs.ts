@@ -125,6 +125,37 @@ export function workerMain<Job, Res>(run: (job: Job, ctl: { post(m: object): voi
   process.on('disconnect', () => setTimeout(() => process.exit(), 100).unref());
 }
 
+// ---- workers driven step by step over IPC (client-peer, backlog-peer) ------------------------
+
+let stepTag = 0;
+
+/** Asks worker `w` to run step `s.step` (with the other fields of `s`) and returns its answer. */
+export async function step(w: Worker<unknown>, s: Record<string, unknown>, timeoutMs: number): Promise<any> {
+  const t = ++stepTag;
+  w.send({ type: 'step', tag: t, ...s });
+  const m = await w.waitFor(`done:${s.step as string}:${t}`, timeoutMs);
+  if (m.error) throw new Error(`worker step ${s.step as string}: ${m.error}`);
+  return m.value;
+}
+
+type Ctl = { post(m: object): void; on(type: string, fn: (m: any) => void): void };
+
+/**
+ * Inside such a worker: answers each step with its handler's result, posts `ready`, and resolves
+ * once the parent says `finish`.
+ */
+export function serveSteps(ctl: Ctl, steps: Map<string, (m: any) => Promise<unknown>>): Promise<void> {
+  ctl.on('step', (m) => {
+    void steps.get(m.step)!(m).then(
+      (value) => ctl.post({ type: `done:${m.step}:${m.tag}`, value }),
+      (e: unknown) => ctl.post({ type: `done:${m.step}:${m.tag}`, error: e instanceof Error ? e.stack ?? e.message : String(e) }),
+    );
+  });
+  const finished = new Promise<void>((r) => ctl.on('finish', () => r()));
+  ctl.post({ type: 'ready' });
+  return finished;
+}
+
 /** Resident set size of a process in bytes, from /proc (Linux). */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

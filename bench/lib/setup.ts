@@ -2,6 +2,7 @@
 // `fastchat relay start` child process (test/util/relay-process.ts); setup uses a cheap argon2 cost
 // and lifted rate limits (login, and sends per device) so making hundreds of accounts from 127.0.0.1 is quick — except for the
 // login figure, which runs the relay at its default cost.
+import { join } from 'node:path';
 import { startRelayProcess, type RelayProcess } from '../../test/util/relay-process.js';
 import { track } from './procs.js';
 
@@ -24,6 +25,19 @@ export const BENCH_RELAY_ARGS: readonly string[] = [
   '--argon2-memory-kib', '256',
   '--argon2-time', '1',
 ];
+
+/** The environment of a client-core worker with its own home under `dir` and a cheap keystore KDF. */
+export function clientEnv(dir: string, name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    FASTCHAT_HOME: join(dir, name),
+    FASTCHAT_PASSPHRASE: 'bench passphrase',
+    FASTCHAT_PASSWORD: PASSWORD,
+    FASTCHAT_KDF_MEMORY_KIB: '1024',
+    FASTCHAT_KDF_ITERATIONS: '1',
+    ...extra,
+  };
+}
 
 export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
   const relay = await startRelayProcess({

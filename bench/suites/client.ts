@@ -6,18 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Params } from '../lib/params.js';
-import { startWorker, type Worker } from '../lib/procs.js';
-import { PASSWORD, startBenchRelay } from '../lib/setup.js';
+import { startWorker, step, type Worker } from '../lib/procs.js';
+import { clientEnv, startBenchRelay } from '../lib/setup.js';
 import type { Row } from '../lib/stats.js';
-
-let tag = 0;
-async function step(w: Worker<unknown>, s: Record<string, unknown>, timeoutMs: number): Promise<any> {
-  const t = ++tag;
-  w.send({ type: 'step', tag: t, ...s });
-  const m = await w.waitFor(`done:${s.step as string}:${t}`, timeoutMs);
-  if (m.error) throw new Error(`client ${s.step as string}: ${m.error}`);
-  return m.value;
-}
 
 export async function clientSuite(p: Params, relayOnePair: number, log: (s: string) => void): Promise<{ rows: Row[]; details: unknown }> {
   const dir = mkdtempSync(join(tmpdir(), 'fastchat-bench-client-'));
@@ -25,15 +16,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
   const peers: Worker<unknown>[] = [];
   try {
     for (const name of ['bench_alice', 'bench_bob']) {
-      const env = {
-        ...process.env,
-        FASTCHAT_HOME: join(dir, name),
-        FASTCHAT_PASSPHRASE: 'bench passphrase',
-        FASTCHAT_PASSWORD: PASSWORD,
-        FASTCHAT_KDF_MEMORY_KIB: '1024',
-        FASTCHAT_KDF_ITERATIONS: '1',
-      };
-      peers.push(startWorker<unknown>('client-peer', { username: name, relay: relay.url }, 600_000, { env }));
+      peers.push(startWorker<unknown>('client-peer', { username: name, relay: relay.url }, 600_000, { env: clientEnv(dir, name) }));
     }
     await Promise.all(peers.map((w) => w.waitFor('ready', 60_000)));
     const [a, b] = peers as [Worker<unknown>, Worker<unknown>];

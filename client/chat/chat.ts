@@ -14,7 +14,7 @@ import { CliError } from '../errors.js';
 import { relayTarget, type Client } from '../core/context.js';
 import { listConversations, openingRows, ownState, rowsAfter, unreadCounts, type ConversationRef, type ConversationRow } from '../core/conversations.js';
 import type { Incoming } from '../core/incoming.js';
-import { processIncoming } from '../core/incoming.js';
+import { IncomingPager } from '../core/incoming.js';
 import { checkDeviceLists } from '../core/device-lists.js';
 import { checkBundles, deliverOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
@@ -57,6 +57,9 @@ export class Chat {
   private readonly screen: Screen;
   private readonly mine: OwnLines;
   private link: RelayLink | undefined;
+  /** Message frames are stored a burst at a time; each result is shown as before, the screen once per burst. */
+  private readonly pager: IncomingPager;
+  private burstEnd = false;
   private owner: Owner | undefined;
   private guest: Guest | undefined;
   private online = new Set<string>();
@@ -78,6 +81,17 @@ export class Chat {
   constructor(private readonly c: Client, conv: ConversationRef) {
     this.conv = conv;
     this.t = relayTarget(c);
+    this.pager = new IncomingPager(c, {
+      result: (r) => {
+        this.handle(r);
+        this.scheduleBurstEnd();
+      },
+      // A store that cannot be written (not a message that fails to decrypt): the chat cannot go on.
+      fail: (e) => {
+        this.fatal = e instanceof Error ? e : new Error(String(e));
+        this.quit(1);
+      },
+    });
     this.done = new Promise((r) => (this.finished = r));
     this.screen = new Screen(`${this.label()}> `, (edge) => this.onPaste(edge));
     this.mine = new OwnLines(this.screen, (l) => this.ownBlock(l), (l) => this.stateOf(l.conv, l.id!));
@@ -92,6 +106,17 @@ export class Chat {
     if (conv.kind === 'user') return `@${conv.peer}`;
     const g = loadGroup(this.c, Buffer.from(conv.idHex, 'hex'));
     return g ? `#${labelOf(this.c, g)}` : `#${conv.idHex.slice(0, 8)}`;
+  }
+
+  /** After a burst of incoming messages: gaps and the screen are looked at once, not per message. */
+  private scheduleBurstEnd(): void {
+    if (this.burstEnd) return;
+    this.burstEnd = true;
+    queueMicrotask(() => {
+      this.burstEnd = false;
+      this.reportGaps();
+      this.scheduleRefresh();
+    });
   }
 
   /** Runs network work one piece at a time, in order, so messages leave in the order typed. */
@@ -144,12 +169,12 @@ export class Chat {
     this.link = new RelayLink(this.t, {
       onFrame: (f, socket) => {
         if (f.type === 'message') {
-          const r = processIncoming(this.c, f);
-          socket.ack(f.id);
-          this.handle(r);
-          this.reportGaps();
-          this.scheduleRefresh();
-        } else if (f.type === 'expired') {
+          // Stored a burst at a time (a backlog arrives as hundreds of frames), acked after it commits.
+          this.pager.push(f, (id) => socket.ack(id));
+          return;
+        }
+        this.pager.flush(); // what follows a message frame comes after it
+        if (f.type === 'expired') {
           const w = expiredWarning(markExpired(this.c, f.messages));
           socket.ack(f.id);
           if (w) this.notice(`! ${w}`);
@@ -749,6 +774,7 @@ export class Chat {
   quit(code: number): void {
     if (this.quitting) return;
     this.quitting = true;
+    this.pager.flush(); // frames that came in this turn: stored (and acked) before the link goes
     clearInterval(this.gapTimer);
     clearInterval(this.storeTimer);
     this.link?.stop();

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
@@ -13,7 +14,7 @@ import { getContact } from './contacts.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
-import { processIncoming } from './incoming.js';
+import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, queueText } from './outbox.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
@@ -193,5 +194,61 @@ describe('receiving messages', () => {
     const [next] = await send(alice, bob, 'after the replay');
     const r = processIncoming(bob, next!);
     assert.equal(r.kind === 'text' && r.text, 'after the replay');
+  });
+
+  // ---- IncomingPager: a burst in one transaction, acked after it commits ----------------------
+
+  /** What another process sees of bob's store: only committed rows. */
+  function committedSeen(c: Client, clientIds: string[]): string[] {
+    const other = new Database(c.home.store, { readonly: true });
+    try {
+      return clientIds.filter((id) => other.prepare('SELECT 1 FROM seen WHERE client_id = ?').get(id) !== undefined);
+    } finally {
+      other.close();
+    }
+  }
+
+  it('stores a burst of frames and acks each only once another connection can read the whole burst committed', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = [];
+    for (let i = 0; i < 5; i++) frames.push(...(await send(alice, bob, `burst ${i}`)));
+    const clientIds = frames.map((f) => f.clientId);
+    const acked: { id: string; committed: string[] }[] = [];
+    const results: Incoming[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => results.push(r), fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, (id) => acked.push({ id, committed: committedSeen(bob, clientIds) }));
+    assert.equal(acked.length, 0, 'nothing is acked in the turn the frames arrive');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(acked.map((a) => a.id), frames.map((f) => f.id));
+    // At the first ack the whole burst is already committed: one transaction, acked after it.
+    for (const a of acked) assert.deepEqual(a.committed, clientIds, `ack of ${a.id}`);
+    assert.deepEqual(results.map((r) => r.kind === 'text' && r.text), ['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4']);
+  });
+
+  it('a frame that fails to store stops the page: the frames before it are committed and acked, it and the rest are not', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = [];
+    for (let i = 0; i < 4; i++) frames.push(...(await send(alice, bob, `page ${i}`)));
+    const clientIds = frames.map((f) => f.clientId);
+    // A store failure on the third frame (a disk error, say): not a message that fails to decrypt.
+    bob.db.exec(`CREATE TEMP TRIGGER fail_third BEFORE INSERT ON seen WHEN NEW.client_id = '${clientIds[2]}' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END`);
+    const acked: string[] = [];
+    const failures: unknown[] = [];
+    const results: Incoming[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => results.push(r), fail: (e) => failures.push(e) });
+    for (const f of frames) pager.push(f, (id) => acked.push(id));
+    pager.flush();
+    assert.deepEqual(acked, [frames[0]!.id, frames[1]!.id]);
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]), /injected store failure/);
+    assert.deepEqual(committedSeen(bob, clientIds), clientIds.slice(0, 2));
+    // The relay pushes the unacked frames again; once the store works they are taken in order.
+    bob.db.exec('DROP TRIGGER fail_third');
+    for (const f of frames.slice(2)) pager.push(f, (id) => acked.push(id));
+    pager.flush();
+    assert.deepEqual(acked, frames.map((f) => f.id));
+    assert.deepEqual(results.map((r) => r.kind === 'text' && r.text), ['page 0', 'page 1', 'page 2', 'page 3']);
   });
 });

@@ -233,3 +233,72 @@ function admitGroupMessage(c: Client, r: Incoming): Incoming {
   if (r.file) c.db.prepare('DELETE FROM incoming_files WHERE sender = ? AND message_id = ?').run(r.from, r.id);
   return { kind: 'dropped', from: r.from, reason: blocked ? 'blocked' : 'request_full' };
 }
+
+/** Most frames one transaction takes: bounds how long the store's write lock is held. */
+export const INCOMING_PAGE_FRAMES = 256;
+
+/**
+ * Receives message frames a burst at a time: the frames that arrive together (a backlog page comes
+ * as hundreds in a few reads) are stored in one transaction, each in a savepoint of its own (so
+ * one frame's failure undoes only that frame), and acknowledged to the relay only after that
+ * transaction has committed. One commit, one store-counter write and one burst of acks per page
+ * instead of per message: receiving a backlog was a commit per message (docs/PERFORMANCE.md).
+ *
+ * A frame that throws (not a decrypt failure, which is a `failed` result, but a store error) stops
+ * the page: the frames before it are committed and acked, it and those after are not, and `fail`
+ * hears the error. `flush()` processes what is pending at once (before a frame that must come after
+ * the messages, e.g. `drained`).
+ */
+export class IncomingPager {
+  private pending: { frame: MessageFrame; ack: (deliveryId: string) => void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly c: Client,
+    private readonly on: { result(r: Incoming, f: MessageFrame): void; fail(e: unknown): void },
+  ) {}
+
+  /**
+   * Queues `f`, to be stored once the I/O of this turn of the event loop is read (setImmediate),
+   * and then acked with `ack` (the socket it came over).
+   */
+  push(f: MessageFrame, ack: (deliveryId: string) => void): void {
+    this.pending.push({ frame: f, ack });
+    if (this.pending.length >= INCOMING_PAGE_FRAMES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  flush(): void {
+    const page = this.pending;
+    this.pending = [];
+    if (page.length === 0) return;
+    const results: Incoming[] = [];
+    let error: unknown;
+    try {
+      tx(this.c.db, () => {
+        for (const { frame } of page) {
+          try {
+            results.push(processIncoming(this.c, frame));
+          } catch (e) {
+            error = e;
+            break;
+          }
+        }
+      });
+    } catch (e) {
+      // The commit itself failed: nothing of the page is stored, so nothing is acked.
+      this.on.fail(e);
+      return;
+    }
+    // Stored: only now may the relay forget them.
+    for (let i = 0; i < results.length; i++) page[i]!.ack(page[i]!.frame.id);
+    for (let i = 0; i < results.length; i++) this.on.result(results[i]!, page[i]!.frame);
+    if (error !== undefined) this.on.fail(error);
+  }
+}

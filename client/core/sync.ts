@@ -7,7 +7,7 @@ import { expireHeld } from './group-held.js';
 import { flushGroupOutbox, type GroupFlushReport } from './group-outbox.js';
 import { expiredWarning, markExpired } from './expired.js';
 import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
-import { processIncoming, type Incoming } from './incoming.js';
+import { IncomingPager, type Incoming } from './incoming.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
 import { RelayUnreachable, type RelayTarget } from './relay-http.js';
@@ -60,23 +60,35 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     wake = undefined;
     w?.();
   };
+  // Message frames are stored a burst at a time, one transaction each, and acked after it commits.
+  const pager = new IncomingPager(c, {
+    result: (r) => {
+      frames++;
+      // A group payload may release messages held until its key or change arrived.
+      for (const x of r.kind === 'control' ? r.released : [r]) {
+        if (x.kind === 'duplicate') {
+          if (x.replayed) opts.onWarning(`ignored a replayed message from @${x.from} (already received once)`);
+          continue;
+        }
+        if (x.kind !== 'receipt') received++;
+        opts.onIncoming(x);
+      }
+      pokeWaiter();
+    },
+    fail: (e) => {
+      failure ??= e;
+      pokeWaiter();
+    },
+  });
   const onFrame = (f: RelayFrame, socket: RelaySocket): void => {
     try {
       if (f.type === 'message') {
-        const r = processIncoming(c, f);
-        socket.ack(f.id);
-        frames++;
-        // A group payload may release messages held until its key or change arrived.
-        for (const x of r.kind === 'control' ? r.released : [r]) {
-          if (x.kind === 'duplicate') {
-            if (x.replayed) opts.onWarning(`ignored a replayed message from @${x.from} (already received once)`);
-            continue;
-          }
-          if (x.kind !== 'receipt') received++;
-          opts.onIncoming(x);
-        }
-        pokeWaiter();
-      } else if (f.type === 'expired') {
+        pager.push(f, (id) => socket.ack(id));
+        return;
+      }
+      // Every other frame comes after the messages before it: those are stored first.
+      pager.flush();
+      if (f.type === 'expired') {
         const w = expiredWarning(markExpired(c, f.messages));
         socket.ack(f.id);
         if (w) opts.onWarning(w);
@@ -135,6 +147,9 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       }
       if (failure !== undefined) throw failure;
     }
+    // Frames of the last turn are stored (and acked) before the pass reports.
+    pager.flush();
+    if (failure !== undefined) throw failure;
     const second = await deliverOutbox(c, t, socket);
     // Group messages only after a complete pass: what it taught us (a removal) comes first.
     const groups = drained && !second.unreachable ? await flushGroupOutbox(c, t, { afterSync: true }) : { sent: 0, failed: [], unreachable: second.unreachable, stale: [], pastFence: 0, behind: [] };

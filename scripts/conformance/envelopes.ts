@@ -20,6 +20,7 @@ export function envelopeCases(): { cases: Case[] } {
   receive(alice, send(bob, 'reply'));
   const message = send(alice, 'a short line');
   const long = send(alice, 'x'.repeat(1000));
+  const padme = send(alice, 'x'.repeat(1100));
   const set = (b: Uint8Array, at: number, v: number) => {
     const c = b.slice();
     c[at] = v;
@@ -32,10 +33,12 @@ export function envelopeCases(): { cases: Case[] } {
   return {
     cases: [
       accept('prekey_message', 'a PreKeyMessage with a one-time prekey id (§10.1, §7.4)', first),
-      accept('message', 'a Message in the first bucket: 59 + 160 + 16 bytes (§10.1)', message),
+      accept('message', 'a Message in the first bucket: 67 + 160 + 16 bytes (§10.1)', message),
       accept('message_1024_bucket', 'a Message in the 1024-byte bucket (§9)', long),
+      accept('message_1152_bucket', 'a Message in the Padmé bucket 1152, no power of two (§9)', padme),
       refuse('version_1', 'a version-1 envelope is refused by its first byte (§1)', set(message, 0, 1), 'unsupported_version'),
-      refuse('version_3', 'an unknown later version (§1)', set(message, 0, 3), 'unsupported_version'),
+      refuse('version_2', 'a version-2 envelope is refused by its first byte (§1, §8.3)', set(message, 0, 2), 'unsupported_version'),
+      refuse('version_4', 'an unknown later version (§1)', set(message, 0, 4), 'unsupported_version'),
       refuse('not_an_envelope', 'a group record (0x01 0x30) is no envelope of any version (§10.1)', concat(Uint8Array.of(1, 0x30), message.subarray(2)), 'malformed'),
       refuse('type_3', 'an unknown envelope type (§10.1)', set(message, 1, 3), 'malformed'),
       refuse('header_version_1', 'the ratchet header has its own version byte (§8.3)', set(message, 2, 1), 'unsupported_version'),

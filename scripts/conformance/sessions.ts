@@ -72,12 +72,12 @@ export function sessionCases(): { cases: Case[] } {
         bad[bad.length - 1]! ^= 1;
         return [no(bad, 'decrypt_failed'), ok(m, 'intact')];
       }),
-      run('tampered_salt', 'the salt is authenticated with the header (§8.3)', (alice) => {
-        const m = send(alice, 'salted');
+      run('tampered_nonce', 'the nonce is authenticated with the header (§8.3)', (alice) => {
+        const m = send(alice, 'nonce');
         const e = parseEnvelope(m);
-        const salt = e.header.salt.slice();
-        salt[0]! ^= 1;
-        return [no(encodeEnvelope({ ...e, header: { ...e.header, salt } }), 'decrypt_failed'), ok(m, 'salted')];
+        const nonce = e.header.nonce.slice();
+        nonce[0]! ^= 1;
+        return [no(encodeEnvelope({ ...e, header: { ...e.header, nonce } }), 'decrypt_failed'), ok(m, 'nonce')];
       }),
       run('rollback_same_slot', 'two messages for one chain position (a sender restored from an old copy): the first wins, the other is a duplicate (§8.8)', (alice, bob, begin) => {
         receive(bob, send(alice, 'first of this chain'));
@@ -89,11 +89,13 @@ export function sessionCases(): { cases: Case[] } {
         const [m1, m2] = restoredTwice(alice);
         return [ok(m1, 'before the restore'), no(m2, 'decrypt_failed')];
       }),
-      run('old_version', 'a version-1 envelope: unsupported_version, not decrypt_failed (§10.2)', (alice) => {
-        const m = send(alice, 'v2');
+      run('old_version', 'envelopes of versions 1 and 2: unsupported_version, not decrypt_failed (§10.2)', (alice) => {
+        const m = send(alice, 'v3');
         const v1 = m.slice();
         v1[0] = 1;
-        return [no(v1, 'unsupported_version'), ok(m, 'v2')];
+        const v2 = m.slice();
+        v2[0] = 2;
+        return [no(v1, 'unsupported_version'), no(v2, 'unsupported_version'), ok(m, 'v3')];
       }),
       run('truncated', 'an envelope cut short (§10.1)', (alice) => {
         const m = send(alice, 'whole');

@@ -14,7 +14,7 @@ export function generate(): unknown {
     { name: 'empty_salt_one_block', salt: new Uint8Array(0), ikm: random(32), info: utf8('fastchat/v1/test'), length: 32 },
     { name: 'zero_salt_x3dh_label', salt: new Uint8Array(64), ikm: random(128), info: utf8(LABELS.x3dh), length: 32 },
     { name: 'random_salt_exact_block', salt: random(64), ikm: random(32), info: utf8(LABELS.ratchetRoot), length: 64 },
-    { name: 'short_salt_multi_block', salt: random(16), ikm: random(40), info: utf8(LABELS.ratchetMessageKeys), length: 100 },
+    { name: 'short_salt_multi_block', salt: random(16), ikm: random(40), info: utf8(LABELS.ratchetChain), length: 100 },
     { name: 'four_blocks_empty_info', salt: random(64), ikm: random(1), info: new Uint8Array(0), length: 200 },
   ];
   const prfKey = random(64);

@@ -9,7 +9,6 @@ import {
   encodeRatchetState,
   kdfCk,
   kdfRk,
-  messageKeys,
   ratchetDecrypt,
   ratchetEncrypt,
   ratchetInitAlice,
@@ -19,7 +18,7 @@ import {
 import { seededRandom } from './seeded.js';
 
 export const description =
-  'Double Ratchet: KDF_RK(rk, dh) = HKDF(salt = rk, dh, "fastchat/v1/ratchet/root", 64) = rk || ck; KDF_CK(ck): ck = PRF(ck, "fastchat/v1/ratchet/chain-key")[0..32], mk = PRF(ck, "fastchat/v1/ratchet/message-key")[0..32]; (key, nonce) = HKDF(salt = header.salt, mk, "fastchat/v2/ratchet/message-keys", 56); AEAD AD = AD || header. The sending step runs at the first encrypt after a receiving step; each encrypt draws the new ratchet private key (if any) and then the 16-byte salt from its party\'s seed stream.';
+  'Double Ratchet (message version 3): KDF_RK(rk, dh) = HKDF(salt = rk, dh, "fastchat/v1/ratchet/root", 64) = rk || ck; KDF_CK(ck): out = PRF(ck, "fastchat/v3/ratchet/chain"), ck = out[0..32], mk = out[32..64]; AEAD key = mk, AEAD nonce = header.nonce; AEAD AD = AD || header. The sending step runs at the first encrypt after a receiving step; each encrypt draws the new ratchet private key (if any) and then the 24-byte nonce from its party\'s seed stream.';
 
 type Party = 'alice' | 'bob';
 
@@ -39,7 +38,7 @@ interface Message {
   id: string;
   from: Party;
   plaintext: Uint8Array;
-  header: { dh: Uint8Array; pn: number; n: number; salt: Uint8Array };
+  header: { dh: Uint8Array; pn: number; n: number; nonce: Uint8Array };
   headerEncoded: Uint8Array;
   chainKey: Uint8Array;
   nextChainKey: Uint8Array;
@@ -89,7 +88,6 @@ export function generate(): unknown {
       });
     }
     const [nextChainKey, messageKey] = kdfCk(chainKey);
-    const { key, nonce } = messageKeys(messageKey, r.header.salt);
     const headerEncoded = encodeHeader(r.header);
     messages.push({
       id,
@@ -100,8 +98,8 @@ export function generate(): unknown {
       chainKey,
       nextChainKey,
       messageKey,
-      aeadKey: key,
-      aeadNonce: nonce,
+      aeadKey: messageKey,
+      aeadNonce: r.header.nonce,
       aeadAssociatedData: concat(ad, headerEncoded),
       ciphertext: r.ciphertext,
     });

@@ -3,7 +3,7 @@
 // Message, with the padded plaintext of each and the stored session bytes of both sides after.
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { utf8 } from '../../crypto/encoding.js';
-import { pad } from '../../crypto/padding.js';
+import { padMessage } from '../../crypto/padding.js';
 import {
   encodeBundle,
   generateOneTimePreKeys,
@@ -27,7 +27,7 @@ import type { PreKeyStore } from '../../crypto/x3dh.js';
 import { seededRandom } from './seeded.js';
 
 export const description =
-  'Sessions: envelope = u8(1) || u8(type: 1 PreKeyMessage, 2 Message) || [X3DH header] || ratchet header (41) || XChaCha20-Poly1305(padded plaintext); padding = plaintext || 0x80 || zeros to the bucket (multiples of 160 to 960, then powers of two).';
+  'Sessions (message version 3): envelope = u8(3) || u8(type: 1 PreKeyMessage, 2 Message) || [X3DH header] || ratchet header (65) || XChaCha20-Poly1305(padded plaintext); padding = plaintext || 0x80 || zeros to the bucket (multiples of 160 to 960, then Padmé).';
 
 const ALICE: Address = { user: 'alice', device: 1 };
 const BOB: Address = { user: 'bob', device: 2 };
@@ -58,7 +58,7 @@ export function generate(): unknown {
       from,
       type: messageType(envelope),
       plaintext,
-      paddedPlaintext: pad(plaintext),
+      paddedPlaintext: padMessage(plaintext),
       ratchetHeader: e.header,
       envelope,
     });
@@ -73,7 +73,7 @@ export function generate(): unknown {
 
   const m1 = send(aliceSession, 'first_prekey_message', 'alice', utf8('hello bob'));
   aliceSession = m1.state;
-  const m2 = send(aliceSession, 'second_prekey_message', 'alice', new Uint8Array(1000).fill(0x61)); // the 1024 bucket
+  const m2 = send(aliceSession, 'second_prekey_message', 'alice', new Uint8Array(1500).fill(0x61)); // the Padmé bucket 1536
   aliceSession = m2.state;
   const accepted = acceptPreKeyMessage(bob, BOB, store, ALICE, m1.envelope);
   let bobSession = accepted.state;

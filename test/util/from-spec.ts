@@ -109,14 +109,13 @@ const kdfRk = (rk: Bytes, dh: Bytes): [Bytes, Bytes] => {
   const out = hkdf(rk, dh, text('fastchat/v1/ratchet/root'), 64);
   return [out.slice(0, 32), out.slice(32)];
 };
-const kdfCk = (ck: Bytes): [Bytes, Bytes] => [PRF(ck, text('fastchat/v1/ratchet/chain-key')).slice(0, 32), PRF(ck, text('fastchat/v1/ratchet/message-key')).slice(0, 32)];
-const messageKeys = (mk: Bytes, salt: Bytes) => {
-  const out = hkdf(salt, mk, text('fastchat/v2/ratchet/message-keys'), 56);
-  return { key: out.subarray(0, 32), nonce: out.subarray(32) };
+const kdfCk = (ck: Bytes): [Bytes, Bytes] => {
+  const out = PRF(ck, text('fastchat/v3/ratchet/chain'));
+  return [out.slice(0, 32), out.slice(32, 64)];
 };
 export const ratchetAlice = (SK: Bytes, theirs: Bytes): Ratchet => ({ DHs: null, DHr: theirs, RK: SK, CKs: null, CKr: null, Ns: 0, Nr: 0, PN: 0, previousDHr: [], MKSKIPPED: [] });
 export const ratchetBob = (SK: Bytes, ours: { priv: Bytes; pub: Bytes }): Ratchet => ({ DHs: ours, DHr: null, RK: SK, CKs: null, CKr: null, Ns: 0, Nr: 0, PN: 0, previousDHr: [], MKSKIPPED: [] });
-export const encodeHeader = (h: { dh: Bytes; pn: number; n: number; salt: Bytes }): Bytes => cat(U8(2), h.dh, U32(h.pn), U32(h.n), h.salt);
+export const encodeHeader = (h: { dh: Bytes; pn: number; n: number; nonce: Bytes }): Bytes => cat(U8(3), h.dh, U32(h.pn), U32(h.n), h.nonce);
 
 /** §8.5; mutates `S` (this implementation keeps one state per party). */
 export function encrypt(S: Ratchet, AD: Bytes, plaintext: Bytes, draw: (n: number) => Bytes) {
@@ -127,23 +126,19 @@ export function encrypt(S: Ratchet, AD: Bytes, plaintext: Bytes, draw: (n: numbe
   }
   const [ck, mk] = kdfCk(S.CKs);
   S.CKs = ck;
-  const salt = draw(16);
-  const header = { dh: S.DHs!.pub, pn: S.PN, n: S.Ns, salt };
+  const nonce = draw(24);
+  const header = { dh: S.DHs!.pub, pn: S.PN, n: S.Ns, nonce };
   S.Ns += 1;
-  const { key, nonce } = messageKeys(mk, salt);
   const headerBytes = encodeHeader(header);
-  return { header, headerBytes, ciphertext: s().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, cat(AD, headerBytes), null, nonce, key) };
+  return { header, headerBytes, ciphertext: s().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, cat(AD, headerBytes), null, nonce, mk) };
 }
 
 const same = (a: Bytes, b: Bytes) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** §8.6 for honest input (no failure paths); mutates `S`. */
-export function decrypt(S: Ratchet, AD: Bytes, header: { dh: Bytes; pn: number; n: number; salt: Bytes }, ciphertext: Bytes): Bytes {
+export function decrypt(S: Ratchet, AD: Bytes, header: { dh: Bytes; pn: number; n: number; nonce: Bytes }, ciphertext: Bytes): Bytes {
   const A = cat(AD, encodeHeader(header));
-  const open = (mk: Bytes) => {
-    const { key, nonce } = messageKeys(mk, header.salt);
-    return s().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, A, nonce, key);
-  };
+  const open = (mk: Bytes) => s().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, A, header.nonce, mk);
   const i = S.MKSKIPPED.findIndex((e) => e.n === header.n && same(e.dh, header.dh));
   if (i >= 0) {
     const pt = open(S.MKSKIPPED[i]!.mk);
@@ -194,13 +189,20 @@ export function encodeRatchetState(S: Ratchet): Bytes {
 }
 
 // ---- §9, §10, §11.2 ------------------------------------------------------------------------------
+/** §9, group messages: powers of two above 960 bytes. */
 export function pad(p: Bytes): Bytes {
   const m = p.length + 1;
   let size = m <= 960 ? Math.ceil(m / 160) * 160 : 1024;
   while (size < m) size *= 2;
   return cat(p, U8(0x80), new Uint8Array(size - m));
 }
-export const envelope = (x3dhHeader: Bytes | null, header: Bytes, ciphertext: Bytes): Bytes => cat(U8(2), U8(x3dhHeader ? 1 : 2), ...(x3dhHeader ? [x3dhHeader] : []), header, ciphertext);
+/** §9, pairwise messages: padme(m) above 960 bytes. */
+export function padMessage(p: Bytes): Bytes {
+  const m = p.length + 1;
+  const size = m <= 960 ? Math.ceil(m / 160) * 160 : padme(m);
+  return cat(p, U8(0x80), new Uint8Array(size - m));
+}
+export const envelope = (x3dhHeader: Bytes | null, header: Bytes, ciphertext: Bytes): Bytes => cat(U8(3), U8(x3dhHeader ? 1 : 2), ...(x3dhHeader ? [x3dhHeader] : []), header, ciphertext);
 export const encodeSession = (their: Address, theirIdentity: Bytes, AD: Bytes, pending: Bytes | null, S: Ratchet): Bytes =>
   cat(U8(1), U8(0x21), address(their), theirIdentity, lp(AD), pending ? cat(U8(1), pending) : U8(0), encodeRatchetState(S));
 
