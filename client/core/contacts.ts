@@ -19,6 +19,7 @@ import {
   type Trust,
 } from './contact-record.js';
 import { IntegrityError } from './integrity/errors.js';
+import { snapshot } from './db.js';
 import { loadManifest, rowDigest, sameDigest, updateManifest, type Store } from './integrity/manifest.js';
 
 export { sameIdentity, type PinnedAccount, type Trust };
@@ -72,16 +73,17 @@ function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
 
 /** The contact as stored and checked; undefined when we never saw this user. */
 export function readContact(s: Store, username: string): ContactRead | undefined {
-  const r = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined;
-  const listed = loadManifest(s).contacts.get(username);
+  const [r, listed] = snapshot(s.db, () => [
+    s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined,
+    loadManifest(s).contacts.get(username),
+  ] as const);
   if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
   return check(s, r, listed);
 }
 
 /** Every contact the store holds or the manifest names, by username. */
 export function listContacts(s: Store): ContactRead[] {
-  const rows = s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts').all() as Row[];
-  const m = loadManifest(s);
+  const [rows, m] = snapshot(s.db, () => [s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts').all() as Row[], loadManifest(s)] as const);
   const out = new Map<string, ContactRead>();
   for (const r of rows) out.set(r.username, check(s, r, m.contacts.get(r.username)));
   for (const username of m.contacts.keys()) if (!out.has(username)) out.set(username, { username, integrity: 'failed', why: 'deleted' });

@@ -235,6 +235,17 @@ export function afterCommit(db: DB, key: string, fn: () => void): void {
   hooks.set(key, fn);
 }
 
+/**
+ * Runs fn's reads on one snapshot of the store (a deferred transaction; inside a transaction, that
+ * one). A row and the manifest entry that vouches for it must be read together: read by two
+ * statements, another process sharing the home (a second chat window, a send while inbox runs) can
+ * commit both between them, and the old row then fails its check against the new manifest — a
+ * false integrity alarm that blocks sending to that contact.
+ */
+export function snapshot<T>(db: DB, fn: () => T): T {
+  return db.inTransaction ? fn() : db.transaction(fn).deferred();
+}
+
 /** Runs fn in one BEGIN IMMEDIATE transaction: the write lock is taken before anything is read. */
 export function tx<T>(db: DB, fn: () => T): T {
   // Nested: a savepoint inside the caller's transaction; its hooks run when that one commits. A

@@ -14,7 +14,7 @@ import type { PublicIdentity } from '../../crypto/identity.js';
 import { encodeSession, parseSession, sessionIdentity, type SessionState } from '../../crypto/session.js';
 import type { Sealer } from './at-rest.js';
 import { sameIdentity } from './contact-record.js';
-import type { DB } from './db.js';
+import { snapshot, type DB } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadManifest, rowDigest, sameDigest, sessionKey, splitSessionKey, updateManifest } from './integrity/manifest.js';
 
@@ -33,8 +33,7 @@ function digestOf(r: Row): Uint8Array {
 
 /** The row if it is the one the manifest names; undefined if there is none; throws if it was tampered with. */
 function checkedRow(db: DB, sealer: Sealer, user: string, device: number): Row | undefined {
-  const r = row(db, user, device);
-  const listed = loadManifest({ db, sealer }).sessions.get(sessionKey(user, device));
+  const [r, listed] = snapshot(db, () => [row(db, user, device), loadManifest({ db, sealer }).sessions.get(sessionKey(user, device))] as const);
   if (!r && !listed) return undefined;
   if (!r || !sameDigest(listed, digestOf(r))) throw new IntegrityError(user, `session (device ${device})`);
   return r;
@@ -72,8 +71,9 @@ export function sessionIntact(db: DB, sealer: Sealer, user: string, device: numb
 
 /** Devices with a session row, and devices the manifest says have one (a deleted row still counts). */
 export function sessionDevices(db: DB, sealer: Sealer, user: string): number[] {
-  const devices = new Set((db.prepare('SELECT device FROM sessions WHERE username = ?').all(user) as { device: number }[]).map((r) => r.device));
-  for (const k of loadManifest({ db, sealer }).sessions.keys()) {
+  const [rows, manifest] = snapshot(db, () => [db.prepare('SELECT device FROM sessions WHERE username = ?').all(user) as { device: number }[], loadManifest({ db, sealer })] as const);
+  const devices = new Set(rows.map((r) => r.device));
+  for (const k of manifest.sessions.keys()) {
     const s = splitSessionKey(k);
     if (s.user === user) devices.add(s.device);
   }
