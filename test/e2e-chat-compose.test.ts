@@ -33,11 +33,6 @@ describe('chat: composing and the other conversations', () => {
     tmp?.cleanup();
   });
 
-  const paste = (pane: string, text: string): void => {
-    tmux.run('set-buffer', '-b', 'p', text);
-    tmux.run('paste-buffer', '-p', '-b', 'p', '-t', pane); // -p: bracketed, as a terminal pastes
-  };
-
   it('asks once about a paste of several lines: one message, or one per line', async () => {
     const home = join(tmp.root, 'alice-os-home');
     mkdirSync(home);
@@ -46,14 +41,14 @@ describe('chat: composing and the other conversations', () => {
     await tmux.waitFor('alice', /^@bob> $/m);
     await tmux.waitFor('alice', /^—— \w+ \d{1,2} \w+ \d{4} ——$/m); // the day the history is from
 
-    paste('alice', 'line one\nline two\nline three');
+    tmux.paste('alice', 'line one\nline two\nline three');
     await tmux.waitFor('alice', /you pasted 3 lines/);
     await tmux.waitFor('alice', /send 3 lines as one message\? \[Y\/s\/n\] $/m);
     tmux.run('send-keys', '-t', 'alice', 'Enter');
     await tmux.waitFor('alice', /you: line one\n {2,}line two\n {2,}line three {2}\((sent|delivered)\)/);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['line one\nline two\nline three']);
 
-    paste('alice', 'first of two\nsecond of two\n');
+    tmux.paste('alice', 'first of two\nsecond of two\n');
     await tmux.waitFor('alice', /send 2 lines as one message\? \[Y\/s\/n\] $/m);
     tmux.type('alice', 's');
     await tmux.waitFor('alice', /you: second of two {2}\((sent|delivered)\)/);

@@ -56,6 +56,24 @@ describe('chat: typed lines are never lost', () => {
     await tmux.waitFor('start', /CHAT-EXIT=0/);
   });
 
+  it('asks about a paste of several lines made while chat still checks the peer\'s key, instead of sending each line', async () => {
+    relay.proc.kill('SIGSTOP');
+    try {
+      tmux.startFastchat('pastestart', alice, ['chat', '@bob']);
+      await tmux.waitFor('pastestart', /chat with @bob as @alice/);
+      tmux.paste('pastestart', 'pasted one\npasted two');
+      await tmux.waitFor('pastestart', /send 2 lines as one message\? \[Y\/s\/n\] $/m);
+      tmux.run('send-keys', '-t', 'pastestart', 'Enter');
+    } finally {
+      relay.proc.kill('SIGCONT');
+    }
+    await tmux.waitFor('pastestart', /you: pasted one\n {2,}pasted two {2}\((sent|delivered)\)/);
+    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
+    assert.deepEqual(got, ['pasted one\npasted two']);
+    tmux.type('pastestart', '/quit');
+    await tmux.waitFor('pastestart', /CHAT-EXIT=0/);
+  });
+
   it('refuses a chat with a user that does not exist, before anything is typed', async () => {
     tmux.startFastchat('nobody', alice, ['chat', '@nosuchuser']);
     const s = await tmux.waitFor('nobody', /CHAT-EXIT=\d/);

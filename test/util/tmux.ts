@@ -58,6 +58,12 @@ export class Tmux {
     this.run('send-keys', '-t', pane, 'Enter');
   }
 
+  /** Pastes `text` as a terminal does: bracketed when the program asked for it (\e[?2004h). */
+  paste(pane: string, text: string): void {
+    this.run('set-buffer', '-b', 'p', text);
+    this.run('paste-buffer', '-p', '-b', 'p', '-t', pane);
+  }
+
   /**
    * Runs the real binary in a new 160x40 session named `session`, with the home's environment.
    * When it ends the pane prints `CHAT-EXIT=<code>` and stays open, so a test can read both.
