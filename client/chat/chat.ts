@@ -416,18 +416,17 @@ export class Chat {
   // ---- typed lines -------------------------------------------------------------------------------
 
   private onLine(raw: string, early = false): void {
-    // A paste collects its lines even while chat starts: kept for later as lines, they would be
-    // sent one by one without the question a paste of several lines gets.
-    if (this.pasting) {
-      if (!early) this.screen.eraseTypedLine(raw);
-      this.pasting.push(raw);
-      return;
-    }
-    if (!this.ready) {
+    // A paste collects its lines even while chat starts: kept for later as typed lines, they would
+    // be sent one by one without the question a paste of several lines gets.
+    if (!this.ready && !this.pasting) {
       this.early.push(raw);
       return;
     }
     if (!early) this.screen.eraseTypedLine(raw);
+    if (this.pasting) {
+      this.pasting.push(raw);
+      return;
+    }
     if (this.pasted) return this.answerPaste(raw);
     const line = raw.trim();
     if (line.length === 0) return this.screen.prompt();
