@@ -22,6 +22,14 @@ export const MESSAGE_VERSION = 3;
  * "Attachments"): a version-1 blob could be built to open under two keys to two different files.
  */
 export const ATTACHMENT_VERSION = 2;
+/**
+ * Version byte of device lists (docs/PROTOCOL.md D.3). 2 since every entry carries its device's
+ * signature binding it to the account key (LABELS.deviceAccount): in version 1 an entry held
+ * public keys only, so a list under anyone's account key could name anyone's real identity, and a
+ * contact verified on that identity could not carry "verified" over to the account key. Version 1
+ * lists are refused (unsupported_version); a client reads them as no list (D.7).
+ */
+export const DEVICE_LIST_VERSION = 2;
 
 // ---- primitive sizes (libsodium) -------------------------------------------------------------
 export const X25519_KEY_BYTES = 32;
@@ -79,6 +87,11 @@ export const LABELS = {
   attachmentKeys: 'fastchat/v2/attachment/keys',
   /** Ed25519 signature by an account key over a device list body (crypto/device-list.ts). */
   deviceListSignature: 'fastchat/v1/device-list/signature',
+  /**
+   * Ed25519 signature by a device's identity signing key binding it to an account: account key,
+   * username, device id and the device's X25519 key (crypto/device-list.ts, one per list entry).
+   */
+  deviceAccount: 'fastchat/v1/device-account',
   /** BLAKE2b-256 prefix of a device list's hash (the chain link of the next version). */
   deviceListHash: 'fastchat/v1/device-list/hash',
   /** BLAKE2b-256 prefix of an account key's fingerprint (crypto/account.ts). */

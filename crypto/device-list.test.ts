@@ -7,10 +7,15 @@ import { rawDeviceList } from '../scripts/vectors/devices.js';
 import { concat, lp, toHex, u32, u64, u8, utf8 } from './encoding.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
 import { DEVICE_ID_MAX, LABELS, MAX_DEVICES } from './consts.js';
-import { generateAccountKey } from './account.js';
-import { generateIdentity } from './identity.js';
+import { generateAccountKey, type Account } from './account.js';
+import { generateIdentity, sign, type IdentityKeyPair } from './identity.js';
 import {
   acceptDeviceLists,
+  deviceAccountMessage,
+  deviceEntrySigned,
+  deviceListVouches,
+  isLegacyDeviceList,
+  signDeviceEntry,
   deviceListHash,
   diffDeviceLists,
   firstDeviceList,
@@ -29,10 +34,10 @@ const other = generateAccountKey(random);
 const alice = { user: 'alice', accountKey: acct.publicKey };
 
 /** Device identities are expensive enough to make once: a pool of 2 × MAX_DEVICES. */
-const pool: DeviceEntry[] = Array.from({ length: 2 * MAX_DEVICES }, (_, i) => {
-  const id = generateIdentity(random);
-  return { device: i + 1, dhPublic: id.dh.publicKey, signPublic: id.signPublic, addedAt: 1_767_225_600_000 + i * 1000 };
-});
+const identities: IdentityKeyPair[] = Array.from({ length: 2 * MAX_DEVICES }, () => generateIdentity(random));
+/** Identity i as device `device` of `account`, its entry signed by itself for that account. */
+const entryOf = (i: number, device: number, addedAt: number, account: Account = alice): DeviceEntry => signDeviceEntry(identities[i]!, account, device, addedAt);
+const pool: DeviceEntry[] = identities.map((_, i) => entryOf(i, i + 1, 1_767_225_600_000 + i * 1000));
 const dev = (n: number): DeviceEntry => pool[n - 1]!;
 
 function code(c: CryptoErrorCode) {
@@ -51,8 +56,8 @@ function history(): { lists: DeviceList[]; bytes: Uint8Array[] } {
 
 test('a device list has the byte layout of PROTOCOL.md and parses back to what was signed', () => {
   const { list, bytes } = firstDeviceList(acct, 'alice', [dev(2), dev(1)]);
-  const entry = (d: DeviceEntry) => concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt));
-  const body = concat(Uint8Array.of(1, 0x51), lp(utf8('alice')), acct.publicKey, u32(1), new Uint8Array(32), u8(2), entry(dev(1)), entry(dev(2)));
+  const entry = (d: DeviceEntry) => concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt), d.accountSignature);
+  const body = concat(Uint8Array.of(2, 0x51), lp(utf8('alice')), acct.publicKey, u32(1), new Uint8Array(32), u8(2), entry(dev(1)), entry(dev(2)));
   assert.equal(toHex(bytes.subarray(0, body.length)), toHex(body));
   assert.equal(bytes.length, body.length + 64);
   assert.ok(sodium().crypto_sign_verify_detached(bytes.subarray(body.length), concat(utf8(LABELS.deviceListSignature), body), acct.publicKey));
@@ -61,11 +66,77 @@ test('a device list has the byte layout of PROTOCOL.md and parses back to what w
   assert.deepEqual(parsed.devices.map((d) => d.device), [1, 2], 'entries are sorted by device id');
   assert.equal(toHex(deviceListHash(parsed)), toHex(sodium().crypto_generichash(32, concat(utf8(LABELS.deviceListHash), body), null)));
   assert.equal(toHex(signDeviceList(acct, { user: 'alice', version: 1, prevHash: new Uint8Array(32), devices: parsed.devices })), toHex(bytes));
+  // Each entry's signature: by the device's own identity, over label || account key || lp(user) || u32(id) || dhPublic.
+  for (const n of [1, 2]) {
+    const statement = concat(utf8(LABELS.deviceAccount), acct.publicKey, lp(utf8('alice')), u32(n), dev(n).dhPublic);
+    assert.equal(toHex(deviceAccountMessage(alice, n, dev(n).dhPublic)), toHex(statement));
+    assert.ok(sodium().crypto_sign_verify_detached(parsed.devices[n - 1]!.accountSignature, statement, dev(n).signPublic), `device ${n}`);
+  }
+});
+
+test('refuses an entry its device did not sign for this account: another key, none, another account key, user, device id or X25519 key', () => {
+  const v1 = firstDeviceList(acct, 'alice', [dev(1)]);
+  const withSecond = (accountSignature: Uint8Array) => rawList(acct, { listVersion: 2, prevHash: deviceListHash(v1.list), entries: [dev(1), { ...dev(2), accountSignature }] });
+  const statement = deviceAccountMessage(alice, 2, dev(2).dhPublic);
+  const cases: [string, Uint8Array][] = [
+    ['signed by another device', sign(identities[5]!, statement)],
+    ['signed by the account key itself', sodium().crypto_sign_detached(statement, acct.privateKey)],
+    ['no signature (zeros)', new Uint8Array(64)],
+    ['for another account key', sign(identities[1]!, deviceAccountMessage({ user: 'alice', accountKey: other.publicKey }, 2, dev(2).dhPublic))],
+    ['for another user', sign(identities[1]!, deviceAccountMessage({ user: 'bob', accountKey: acct.publicKey }, 2, dev(2).dhPublic))],
+    ['for another device id', sign(identities[1]!, deviceAccountMessage(alice, 3, dev(2).dhPublic))],
+    ['over another X25519 key', sign(identities[1]!, deviceAccountMessage(alice, 2, dev(3).dhPublic))],
+    ['without the label', sign(identities[1]!, statement.subarray(utf8(LABELS.deviceAccount).length))],
+  ];
+  assert.ok(deviceEntrySigned(alice, dev(2)));
+  for (const [what, sig] of cases) {
+    assert.equal(deviceEntrySigned(alice, { ...dev(2), accountSignature: sig }), false, what);
+    assert.throws(() => verifyDeviceList(alice, withSecond(sig)), code('bad_signature'), what);
+    assert.throws(() => acceptDeviceLists(alice, v1.list, [withSecond(sig)]), code('bad_signature'), what);
+    assert.throws(() => acceptDeviceLists(alice, null, [v1.bytes, withSecond(sig)]), code('bad_signature'), what);
+    // Nor is such a list made: the makers check what contacts will check.
+    assert.throws(() => nextDeviceList(acct, v1.list, [dev(1), { ...dev(2), accountSignature: sig }]), code('bad_signature'), what);
+  }
+  assert.throws(() => firstDeviceList(acct, 'alice', [{ ...dev(1), accountSignature: new Uint8Array(64) }]), code('bad_signature'));
+});
+
+test("an account key of someone else's cannot list a real identity: its own first list is refused, so nothing can vouch for it", () => {
+  // The relay (or mallory) makes its own account key and lists alice's device 1 — with alice's
+  // entry signature, which is for alice's key, or one of its own making.
+  const mallory = { user: 'alice', accountKey: other.publicKey };
+  for (const accountSignature of [dev(1).accountSignature, sign(identities[9]!, deviceAccountMessage(mallory, 1, dev(1).dhPublic))]) {
+    const theirs = rawList(other, { entries: [{ ...dev(1), accountSignature }] });
+    assert.throws(() => acceptDeviceLists(mallory, null, [theirs]), code('bad_signature'));
+  }
+  // Only alice's device itself could make one for mallory's key.
+  const vouched = signDeviceEntry(identities[0]!, mallory, 1, dev(1).addedAt);
+  assert.equal(acceptDeviceLists(mallory, null, [rawList(other, { entries: [vouched] })]).list.devices.length, 1);
+});
+
+test('an entry is signed once and carried forward: the same bytes in every later version, and deviceListVouches finds it', () => {
+  const { lists } = history();
+  assert.equal(toHex(lists[1]!.devices[1]!.accountSignature), toHex(lists[2]!.devices[0]!.accountSignature), 'device 2 in versions 2 and 3');
+  assert.ok(deviceListVouches(lists[2]!, { dhPublic: dev(2).dhPublic, signPublic: dev(2).signPublic }));
+  assert.equal(deviceListVouches(lists[2]!, { dhPublic: dev(1).dhPublic, signPublic: dev(1).signPublic }), false, 'removed in version 3');
+  assert.equal(deviceListVouches(lists[2]!, { dhPublic: dev(2).dhPublic, signPublic: dev(3).signPublic }), false, 'both keys must match one entry');
+  // A list that was never verified (bytes from storage): a bad entry signature vouches for nothing.
+  const unchecked = parseDeviceList(rawList(acct, { entries: [{ ...dev(1), accountSignature: new Uint8Array(64) }] }));
+  assert.equal(deviceListVouches(unchecked, { dhPublic: dev(1).dhPublic, signPublic: dev(1).signPublic }), false);
+});
+
+test('a version-1 list (entries without signatures) is refused as unsupported_version and recognised as one from before', () => {
+  const legacy = rawList(acct, { version: 1, entries: [dev(1)], legacyEntries: true });
+  assert.throws(() => parseDeviceList(legacy), code('unsupported_version'));
+  assert.throws(() => acceptDeviceLists(alice, null, [legacy]), code('unsupported_version'));
+  assert.ok(isLegacyDeviceList(legacy));
+  assert.equal(isLegacyDeviceList(firstDeviceList(acct, 'alice', [dev(1)]).bytes), false);
+  assert.equal(isLegacyDeviceList(Uint8Array.of(1, 0x50)), false, 'another structure of version 1');
+  assert.throws(() => parseDeviceList(rawList(acct, { version: 3, entries: [dev(1)] })), code('unsupported_version'));
 });
 
 test('the parser refuses another version, another tag, truncation and trailing bytes with typed errors', () => {
   const { bytes } = firstDeviceList(acct, 'alice', [dev(1)]);
-  assert.throws(() => parseDeviceList(rawList(acct, { version: 2, entries: [dev(1)] })), code('unsupported_version'));
+  assert.throws(() => parseDeviceList(rawList(acct, { version: 1, entries: [dev(1)] })), code('unsupported_version'));
   assert.throws(() => parseDeviceList(rawList(acct, { tag: 0x50, entries: [dev(1)] })), code('malformed'));
   assert.throws(() => parseDeviceList(rawList(acct, { user: 'Alice', entries: [dev(1)] })), code('malformed'));
   assert.throws(() => parseDeviceList(rawList(acct, { listVersion: 0, entries: [dev(1)] })), code('malformed'));
@@ -124,7 +195,7 @@ test('accepting the next version says which devices were added and removed', () 
 
 test('a device that keeps its id under new keys is reported as changed, not silently kept', () => {
   const { lists } = history();
-  const rekeyed = { ...dev(4), device: 2 };
+  const rekeyed = entryOf(3, 2, dev(4).addedAt);
   const next = nextDeviceList(acct, lists[2]!, [dev(3), rekeyed]);
   assert.deepEqual(diffDeviceLists(lists[2]!, next.list), { added: [], removed: [], changed: [{ before: dev(2), after: rekeyed }] });
 });
@@ -176,7 +247,7 @@ const entries = fc
     fc.tuple(
       fc.uniqueArray(fc.integer({ min: 1, max: DEVICE_ID_MAX }), { minLength: picks.length, maxLength: picks.length }),
       fc.array(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), { minLength: picks.length, maxLength: picks.length }),
-    ).map(([ids, times]) => picks.map((p, i) => ({ ...pool[p]!, device: ids[i]!, addedAt: times[i]! }))),
+    ).map(([ids, times]) => picks.map((p, i) => entryOf(p, ids[i]!, times[i]!))),
   );
 
 test('property: any valid list encodes, parses and re-encodes to the same bytes', () => {
@@ -224,7 +295,7 @@ test('property: a random byte changed to a random value in a random list is refu
 test('property: parsing random bytes, bare or behind a device-list header, throws only typed errors', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 900 }), (b) => {
-      for (const input of [b, concat(Uint8Array.of(1, 0x51), b)]) {
+      for (const input of [b, concat(Uint8Array.of(1, 0x51), b), concat(Uint8Array.of(2, 0x51), b)]) {
         try {
           verifyDeviceList(alice, input);
         } catch (e) {
@@ -293,5 +364,24 @@ test('property: over random add/remove histories the chain is accepted from any 
       }
     }),
     { numRuns: 60 },
+  );
+});
+
+test('property: an entry signature verifies for exactly the account key, user, device id and X25519 key it was made for', () => {
+  const user = fc.stringMatching(/^[a-z0-9_]{3,32}$/);
+  fc.assert(
+    fc.property(fc.nat(pool.length - 1), user, user, fc.integer({ min: 1, max: DEVICE_ID_MAX }), fc.integer({ min: 1, max: DEVICE_ID_MAX }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (i, u1, u2, d1, d2, key) => {
+      const account = { user: u1, accountKey: key };
+      const entry = entryOf(i, d1, 1, account);
+      assert.ok(deviceEntrySigned(account, entry));
+      if (u2 !== u1) assert.equal(deviceEntrySigned({ user: u2, accountKey: key }, entry), false);
+      if (d2 !== d1) assert.equal(deviceEntrySigned(account, { ...entry, device: d2 }), false);
+      assert.equal(deviceEntrySigned({ user: u1, accountKey: acct.publicKey }, entry), false);
+      assert.equal(deviceEntrySigned(account, { ...entry, dhPublic: identities[(i + 1) % identities.length]!.dh.publicKey }), false);
+      // Any list made of it round-trips with its signature.
+      const bytes = signDeviceList({ publicKey: key, privateKey: acct.privateKey }, { user: u1, version: 1, prevHash: new Uint8Array(32), devices: [entry] });
+      assert.equal(toHex(parseDeviceList(bytes).devices[0]!.accountSignature), toHex(entry.accountSignature));
+    }),
+    { numRuns: 100 },
   );
 });

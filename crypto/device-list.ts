@@ -3,22 +3,26 @@
 // the lists but holds no key that can sign one, so it can neither add a device nor, against a
 // contact that remembers the last list it accepted, serve an older list or splice two histories.
 //
+// Each entry also carries its device's own signature binding it to the account (deviceAccount):
+// only the holder of a device's identity key can put that identity in a list, so an account key
+// that lists an identity is one that identity vouched for (docs/PROTOCOL.md D.3, D.7).
+//
 // Spec: docs/PROTOCOL.md "Accounts and devices". Names match it one to one.
 import {
   ACCOUNT_FORMAT_TAGS,
   DEVICE_LIST_HASH_BYTES,
+  DEVICE_LIST_VERSION,
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
   LABELS,
   MAX_DEVICES,
-  PROTOCOL_VERSION,
   X25519_KEY_BYTES,
 } from './consts.js';
 import { concat, equalBytes, fromUtf8, isAllZero, lp, Reader, toHex, u32, u64, u8, utf8 } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { verify } from './identity.js';
+import { sign, verify, type IdentityKeyPair } from './identity.js';
 import { sodium } from './sodium.js';
-import { fixed, isValidDeviceId, isValidUsername, readFormatHeader } from './types.js';
+import { fixed, isValidDeviceId, isValidUsername } from './types.js';
 import type { Account, AccountKeyPair } from './account.js';
 
 /** One device of an account: its id in addresses, its identity public keys, when it was added. */
@@ -27,6 +31,8 @@ export interface DeviceEntry {
   dhPublic: Uint8Array; // 32, the device identity's X25519 key
   signPublic: Uint8Array; // 32, the device identity's Ed25519 key
   addedAt: number; // ms since the epoch, as the signing device's clock said; shown, never enforced
+  /** 64, Ed25519 by signPublic over deviceAccountMessage: the device itself says it is of this account. */
+  accountSignature: Uint8Array;
 }
 
 /** A parsed device list (structure only until verifyDeviceList has run on its bytes). */
@@ -48,8 +54,48 @@ export interface DeviceListDiff {
 }
 
 const ZERO_HASH = new Uint8Array(DEVICE_LIST_HASH_BYTES);
-/** u32 device || dhPublic || signPublic || u64 addedAt */
-const ENTRY_BYTES = 4 + X25519_KEY_BYTES + ED25519_PUBLIC_KEY_BYTES + 8;
+/** u32 device || dhPublic || signPublic || u64 addedAt || accountSignature */
+const ENTRY_BYTES = 4 + X25519_KEY_BYTES + ED25519_PUBLIC_KEY_BYTES + 8 + ED25519_SIGNATURE_BYTES;
+
+// ---- a device's own word: the entry signature ---------------------------------------------------
+
+/**
+ * What a device signs to be listed: utf8(LABELS.deviceAccount) || accountKey[32] || lp(utf8(user))
+ * || u32(device) || dhPublic[32]. Not the list version or addedAt, so the signature stays valid
+ * from one version of the list to the next and is carried forward unchanged.
+ */
+export function deviceAccountMessage(account: Account, device: number, dhPublic: Uint8Array): Uint8Array {
+  if (!isValidUsername(account.user)) throw new CryptoError('invalid_argument', `invalid username: ${JSON.stringify(account.user)}`);
+  if (!isValidDeviceId(device)) throw new CryptoError('invalid_argument', `invalid device id ${device}`);
+  return concat(utf8(LABELS.deviceAccount), fixed(account.accountKey, ED25519_PUBLIC_KEY_BYTES), lp(utf8(account.user)), u32(device), fixed(dhPublic, X25519_KEY_BYTES));
+}
+
+/** This device's entry for `account`'s list, signed with its own identity (the only key that can). */
+export function signDeviceEntry(identity: IdentityKeyPair, account: Account, device: number, addedAt: number): DeviceEntry {
+  const accountSignature = sign(identity, deviceAccountMessage(account, device, identity.dh.publicKey));
+  return { device, dhPublic: identity.dh.publicKey.slice(), signPublic: identity.signPublic.slice(), addedAt, accountSignature };
+}
+
+/** Whether `entry` carries its own device's signature for `account` (never throws). */
+export function deviceEntrySigned(account: Account, entry: DeviceEntry): boolean {
+  if (!isValidUsername(account.user) || !isValidDeviceId(entry.device) || entry.dhPublic.length !== X25519_KEY_BYTES) return false;
+  return verify(entry.signPublic, deviceAccountMessage(account, entry.device, entry.dhPublic), entry.accountSignature);
+}
+
+/**
+ * Whether `list` holds exactly these identity keys in an entry that identity signed for the list's
+ * account: the account key then speaks for an identity that said it belongs to it (D.7). A list
+ * verifyDeviceList accepted always does for the identities it names; this checks again for callers
+ * that hold list bytes from storage.
+ */
+export function deviceListVouches(list: DeviceList, identity: { dhPublic: Uint8Array; signPublic: Uint8Array }): boolean {
+  return list.devices.some((d) => equalBytes(d.dhPublic, identity.dhPublic) && equalBytes(d.signPublic, identity.signPublic) && deviceEntrySigned(list, d));
+}
+
+/** Whether a version-1 list (before entry signatures): refused by the parser, read as no list by clients (D.7). */
+export function isLegacyDeviceList(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0]! < DEVICE_LIST_VERSION && bytes[1] === ACCOUNT_FORMAT_TAGS.deviceList;
+}
 
 // ---- encoding ---------------------------------------------------------------------------------
 
@@ -58,7 +104,7 @@ function canonicalDevices(devices: DeviceEntry[]): DeviceEntry[] {
   const out = [...devices].sort((a, b) => a.device - b.device);
   const problem = devicesProblem(out);
   if (problem !== null) throw new CryptoError('invalid_argument', problem);
-  return out.map((d) => ({ device: d.device, dhPublic: d.dhPublic.slice(), signPublic: d.signPublic.slice(), addedAt: d.addedAt }));
+  return out.map((d) => ({ device: d.device, dhPublic: d.dhPublic.slice(), signPublic: d.signPublic.slice(), addedAt: d.addedAt, accountSignature: d.accountSignature.slice() }));
 }
 
 /** The rules every list's device entries obey; null when they do. Shared by encoder and parser. */
@@ -71,6 +117,7 @@ function devicesProblem(devices: DeviceEntry[]): string | null {
     if (i > 0 && devices[i - 1]!.device >= d.device) return `device ${d.device} is listed twice or out of order`;
     if (!(d.dhPublic instanceof Uint8Array) || d.dhPublic.length !== X25519_KEY_BYTES) return `device ${d.device}: dh key must be 32 bytes`;
     if (!(d.signPublic instanceof Uint8Array) || d.signPublic.length !== ED25519_PUBLIC_KEY_BYTES) return `device ${d.device}: signing key must be 32 bytes`;
+    if (!(d.accountSignature instanceof Uint8Array) || d.accountSignature.length !== ED25519_SIGNATURE_BYTES) return `device ${d.device}: its signature must be 64 bytes`;
     // One identity on two device ids would make a message to one readable as the other's.
     for (const k of ['d' + toHex(d.dhPublic), 's' + toHex(d.signPublic)]) {
       if (keys.has(k)) return `device ${d.device} repeats another device's identity key`;
@@ -81,7 +128,7 @@ function devicesProblem(devices: DeviceEntry[]): string | null {
 }
 
 function writeEntry(d: DeviceEntry): Uint8Array {
-  return concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt));
+  return concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt), d.accountSignature);
 }
 
 function readEntry(r: Reader): DeviceEntry {
@@ -89,19 +136,20 @@ function readEntry(r: Reader): DeviceEntry {
   const dhPublic = r.bytes(X25519_KEY_BYTES);
   const signPublic = r.bytes(ED25519_PUBLIC_KEY_BYTES);
   const addedAt = r.u64();
-  return { device, dhPublic, signPublic, addedAt };
+  const accountSignature = r.bytes(ED25519_SIGNATURE_BYTES);
+  return { device, dhPublic, signPublic, addedAt, accountSignature };
 }
 
 /**
  * body = version || tag || lp(utf8(user)) || accountKey[32] || u32(listVersion) || prevHash[32]
- *        || u8(n) || (u32(device) || dhPublic[32] || signPublic[32] || u64(addedAt)) × n
+ *        || u8(n) || (u32(device) || dhPublic[32] || signPublic[32] || u64(addedAt) || accountSignature[64]) × n
  */
 function deviceListBody(fields: { user: string; accountKey: Uint8Array; version: number; prevHash: Uint8Array; devices: DeviceEntry[] }): Uint8Array {
   if (!isValidUsername(fields.user)) throw new CryptoError('invalid_argument', `invalid username: ${JSON.stringify(fields.user)}`);
   if (!Number.isInteger(fields.version) || fields.version < 1) throw new CryptoError('invalid_argument', `device list version must be ≥ 1, not ${fields.version}`);
   const devices = canonicalDevices(fields.devices);
   return concat(
-    u8(PROTOCOL_VERSION),
+    u8(DEVICE_LIST_VERSION),
     u8(ACCOUNT_FORMAT_TAGS.deviceList),
     lp(utf8(fields.user)),
     fixed(fields.accountKey, ED25519_PUBLIC_KEY_BYTES),
@@ -117,7 +165,11 @@ export function deviceListSignatureMessage(body: Uint8Array): Uint8Array {
   return concat(utf8(LABELS.deviceListSignature), body);
 }
 
-/** list = body || Ed25519(accountKey, deviceListSignatureMessage(body)). Nothing is checked against a previous list. */
+/**
+ * list = body || Ed25519(accountKey, deviceListSignatureMessage(body)). Nothing is checked against
+ * a previous list, nor the entries' own signatures (verifyDeviceList does; the list makers below
+ * refuse an entry whose signature does not verify).
+ */
 export function signDeviceList(
   accountKey: AccountKeyPair,
   fields: { user: string; version: number; prevHash: Uint8Array; devices: DeviceEntry[] },
@@ -133,7 +185,9 @@ export function signDeviceList(
  */
 export function parseDeviceList(bytes: Uint8Array): DeviceList {
   const r = new Reader(bytes);
-  readFormatHeader(r, ACCOUNT_FORMAT_TAGS.deviceList, 'device list');
+  const version0 = r.u8();
+  if (version0 !== DEVICE_LIST_VERSION) throw new CryptoError('unsupported_version', `device list: unsupported version ${version0}`);
+  if (r.u8() !== ACCOUNT_FORMAT_TAGS.deviceList) throw new CryptoError('malformed', 'device list: wrong format tag');
   const user = fromUtf8(r.lp());
   if (!isValidUsername(user)) throw new CryptoError('malformed', 'device list: invalid username');
   const accountKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
@@ -164,9 +218,12 @@ export function deviceListHash(list: DeviceList): Uint8Array {
  * One list on its own, for the account pinned: parse; the user (wrong_account); the account key it
  * names is the pinned one (account_key_changed: a relay's own key, or the account really changed
  * it — the caller treats it like an identity change); the signature under the pinned key
- * (bad_signature); a version-1 list starts the chain (broken_chain).
+ * (bad_signature); every entry signed by its own device for this account (bad_signature: a list
+ * naming an identity that never said it belongs to this account key, e.g. a relay's own key
+ * listing someone's real identity); a version-1 list starts the chain (broken_chain).
+ * `checked`: entries (encoded) already verified under this account, skipped (acceptDeviceLists).
  */
-export function verifyDeviceList(account: Account, bytes: Uint8Array): DeviceList {
+export function verifyDeviceList(account: Account, bytes: Uint8Array, checked?: Set<string>): DeviceList {
   const list = parseDeviceList(bytes);
   if (list.user !== account.user) throw new CryptoError('wrong_account', `device list is for ${list.user}, not ${account.user}`);
   if (!equalBytes(list.accountKey, fixed(account.accountKey, ED25519_PUBLIC_KEY_BYTES))) {
@@ -174,6 +231,14 @@ export function verifyDeviceList(account: Account, bytes: Uint8Array): DeviceLis
   }
   if (!verify(account.accountKey, deviceListSignatureMessage(list.body), list.signature)) {
     throw new CryptoError('bad_signature', `device list of ${account.user} is not signed by its account key`);
+  }
+  for (const d of list.devices) {
+    const key = checked === undefined ? '' : toHex(writeEntry(d));
+    if (checked?.has(key)) continue;
+    if (!deviceEntrySigned(account, d)) {
+      throw new CryptoError('bad_signature', `device ${d.device} in the device list of ${account.user} did not sign that it belongs to this account key`);
+    }
+    checked?.add(key);
   }
   if (list.version === 1 && !isAllZero(list.prevHash)) throw new CryptoError('broken_chain', 'device list version 1 has a previous hash');
   return list;
@@ -194,8 +259,11 @@ export function acceptDeviceLists(account: Account, last: DeviceList | null, lis
     throw new CryptoError('invalid_argument', 'the last accepted list is of another account');
   }
   let current = last;
+  // An entry carried forward unchanged is checked once per call (the user and account key it is
+  // signed for are the same in every list here): a chain of k lists costs k + (devices) checks.
+  const checked = new Set<string>();
   for (const bytes of lists) {
-    const next = verifyDeviceList(account, bytes);
+    const next = verifyDeviceList(account, bytes, checked);
     if (current !== null) checkSuccessor(current, next);
     current = next;
   }

@@ -6,7 +6,7 @@ import { seededRandom } from '../scripts/vectors/seeded.js';
 import { isCryptoError, type CryptoErrorCode } from './errors.js';
 import { PAIRING_CODE_ALPHABET, PROVISION_MAX_CONTACTS } from './consts.js';
 import { generateAccountKey } from './account.js';
-import { firstDeviceList } from './device-list.js';
+import { firstDeviceList, signDeviceEntry } from './device-list.js';
 import { generateKeyPair } from './dh.js';
 import { generateIdentity, publicIdentity } from './identity.js';
 import {
@@ -43,7 +43,7 @@ function setup() {
 }
 
 function message(): ProvisionMessage {
-  const { bytes } = firstDeviceList(acct, 'alice', [{ device: 1, dhPublic: approver.dh.publicKey, signPublic: approver.signPublic, addedAt: 1 }]);
+  const { bytes } = firstDeviceList(acct, 'alice', [signDeviceEntry(approver, { user: 'alice', accountKey: acct.publicKey }, 1, 1)]);
   return {
     user: 'alice',
     accountKey: acct,

@@ -2,7 +2,7 @@
 // it after the account's last one. The relay cannot sign a list; these checks only keep it from
 // storing a history that no contact would accept, and tell the uploading device why at once.
 import type { DeviceList } from '../crypto/device-list.js';
-import { acceptDeviceLists, parseDeviceList } from '../crypto/device-list.js';
+import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList } from '../crypto/device-list.js';
 import { equalBytes } from '../crypto/encoding.js';
 import { isFastchatError } from '../crypto/errors.js';
 import { RelayError } from './errors.js';
@@ -24,13 +24,25 @@ export const MAX_DEVICE_LIST_VERSIONS = 10_000;
  * key): any valid version-1 list of the caller's account, stored in place of every earlier one.
  * `removed`: the devices `last` held that the new list does not (docs/RELAY.md
  * "Device lists": the store revokes their tokens and drops their queues in the same transaction).
+ * A `last` from before entry signatures (device list version 1) counts as none, and the upload
+ * replaces it; nobody is removed, since such a list is no one's word any more. `replaces`: the
+ * store deletes every earlier list of the account before it stores this one.
  */
-export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, bytes: Uint8Array, maxDevices: number, replace = false): { list: DeviceList; duplicate: boolean; removed: number[] } {
+export function checkDeviceListUpload(
+  caller: Address,
+  stored: Uint8Array | null,
+  bytes: Uint8Array,
+  maxDevices: number,
+  replace = false,
+): { list: DeviceList; duplicate: boolean; removed: number[]; replaces: boolean } {
+  const legacy = stored !== null && isLegacyDeviceList(stored);
+  const last = legacy ? null : stored;
+  replace ||= legacy;
   const list = parsed(bytes);
   if (list.devices.length > maxDevices) throw new RelayError('too_many_devices', `a device list names at most ${maxDevices} devices on this relay, not ${list.devices.length}`);
   if (list.version > MAX_DEVICE_LIST_VERSIONS) throw new RelayError('quota_exceeded', `the relay keeps at most ${MAX_DEVICE_LIST_VERSIONS} versions of an account's device list`);
   if (!list.devices.some((d) => d.device === caller.device)) throw new RelayError('bad_device_list', `the uploading device ${caller.device} is not in the list`);
-  if (last !== null && equalBytes(last, bytes)) return { list, duplicate: true, removed: [] };
+  if (last !== null && equalBytes(last, bytes)) return { list, duplicate: true, removed: [], replaces: false };
   if ((last === null || replace) && list.version !== 1) throw new RelayError('bad_device_list', `a first device list (or one that replaces the account's lists) is version 1, not ${list.version}`);
   const previous = last === null ? null : parsed(last);
   if (replace) {
@@ -41,7 +53,7 @@ export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, 
       if (!isFastchatError(e)) throw e;
       throw new RelayError('bad_device_list', e.message);
     }
-    return { list, duplicate: false, removed: removedFrom(previous, list) };
+    return { list, duplicate: false, removed: removedFrom(previous, list), replaces: true };
   }
   try {
     // For the caller's account: another account's list is refused here (wrong_account).
@@ -53,7 +65,7 @@ export function checkDeviceListUpload(caller: Address, last: Uint8Array | null, 
     }
     throw new RelayError('bad_device_list', e.message);
   }
-  return { list, duplicate: false, removed: removedFrom(previous, list) };
+  return { list, duplicate: false, removed: removedFrom(previous, list), replaces: false };
 }
 
 function removedFrom(previous: DeviceList | null, list: DeviceList): number[] {

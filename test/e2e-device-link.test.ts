@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
-import { firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
+import { firstDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/device-list.js';
 import { generateAccountKey } from '../crypto/account.js';
 import { generateIdentity } from '../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../crypto/sodium.js';
@@ -242,7 +242,7 @@ test('a device list the relay serves under another account key stops an approval
   // The relay answers alice's list look-ups, while told to, with a list of alice signed by a key of its own.
   const own = generateAccountKey(systemRandom());
   const fake = generateIdentity(systemRandom());
-  const forged = firstDeviceList(own, 'alice', [{ device: 1, dhPublic: fake.dh.publicKey, signPublic: fake.signPublic, addedAt: 1 }]).bytes;
+  const forged = firstDeviceList(own, 'alice', [signDeviceEntry(fake, { user: 'alice', accountKey: own.publicKey }, 1, 1)]).bytes;
   let forge = false;
   const { relay, proxyUrl, home } = await world(t, {
     rewrite: (path, status) => (forge && path.startsWith('/v1/devices/alice') && status === 200 ? { status, body: { username: 'alice', lists: [{ version: 1, list: toBase64url(forged) }], more: false } } : undefined),

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { accountSafetyNumber } from '../crypto/account.js';
-import { firstDeviceList, nextDeviceList, parseDeviceList } from '../crypto/device-list.js';
+import { firstDeviceList, nextDeviceList, parseDeviceList, signDeviceEntry, signDeviceList } from '../crypto/device-list.js';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { accountKeyOf } from '../client/core/keystore.js';
 import { chain, device } from './util/device-lists.js';
@@ -91,7 +91,7 @@ describe('device lists against a hostile relay', () => {
       const { putDeviceList } = await import('../client/core/relay-api.js');
       const { relayTarget } = await import('../client/core/context.js');
       const v1 = parseDeviceList((await storedLists(bob.name))[0]!);
-      await putDeviceList(relayTarget(c), nextDeviceList(accountKeyOf(c.secrets), v1, [...v1.devices, device(2)]).bytes);
+      await putDeviceList(relayTarget(c), nextDeviceList(accountKeyOf(c.secrets), v1, [...v1.devices, device(2, bob.name, accountKeyOf(c.secrets))]).bytes);
     });
     await exchange(alice, bob);
     const number = await numberWith(alice, bob.name);
@@ -111,10 +111,14 @@ describe('device lists against a hostile relay', () => {
     const [alice, bob] = [await home('alice4'), await home('bob4')];
     await exchange(alice, bob);
     const bobNumber = await numberWith(bob, alice.name);
-    // The relay's own account key, listing bob's real identity (which it cannot sign for bob).
-    const real = parseDeviceList((await storedLists(bob.name))[0]!);
-    const theirs = firstDeviceList((await chain(bob.name, 1)).key, bob.name, real.devices);
-    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name && ctx.requester?.user !== bob.name ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
+    // The relay's own account key listing a device of its own as bob's device 1 (its entry duly
+    // signed by that device for that key), and serving that device's keys for bob's device 1.
+    const relayKey = (await chain(bob.name, 1)).key;
+    const mallory = mintIdentity();
+    const theirs = firstDeviceList(relayKey, bob.name, [signDeviceEntry(mallory, { user: bob.name, accountKey: relayKey.publicKey }, 1, Date.now())]);
+    const forBob = (ctx: { user: string; requester?: { user: string } | null }) => ctx.user === bob.name && ctx.requester?.user !== bob.name;
+    const offLists = hostile.onDeviceLists((ctx) => (forBob(ctx) ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
+    const offKeys = hostile.onKeys((ctx) => (forBob(ctx) ? { ...ctx.answer, devices: [deviceEntry(mallory, 1, ctx.kind)] } : undefined));
     const before = hostile.sentBy(alice.name, bob.name).length;
     const r = await alice.run(['send', `@${bob.name}`, 'to whoever holds that key']);
     assert.equal(r.code, 4, r.stderr);
@@ -123,7 +127,8 @@ describe('device lists against a hostile relay', () => {
     assert.equal((await contact(alice, bob.name)).trust, 'changed');
     const shown = await numberWith(alice, bob.name);
     assert.notEqual(shown, bobNumber, 'comparing numbers with bob reveals the relay key');
-    off();
+    offLists();
+    offKeys();
     // Still held once the relay behaves: the user decides. The number bob reads out names bob's
     // own account key: accepting it keeps that key and drops the relay's.
     assert.equal((await alice.run(['send', `@${bob.name}`, 'again'])).code, 4);
@@ -133,24 +138,44 @@ describe('device lists against a hostile relay', () => {
     assert.equal(await numberWith(alice, bob.name), bobNumber);
   });
 
-  it('does not carry a verified identity over to an account key first seen later: the contact is unverified again', async () => {
-    const [alice, bob] = [await home('alice5'), await home('bob5')];
-    // bob's relay serves alice no list at first (as for a client from before device lists).
-    const hide = hostile.onDeviceLists(hideDeviceLists(bob.name));
+  it("refuses a list that puts a verified contact's real identity under another account key, and keeps the contact verified when its own account key is pinned", async () => {
+    const [alice, bob, carol] = [await home('alice5'), await home('bob5'), await home('carol5')];
+    // bob's and carol's relay serves alice no list at first (as for a client from before device lists).
+    const hide = hostile.onDeviceLists(hideDeviceLists(bob.name, carol.name));
     await exchange(alice, bob);
+    await exchange(alice, carol);
     const legacy = await numberWith(alice, bob.name);
     await alice.ok(['verify', `@${bob.name}`, legacy]);
+    await alice.ok(['verify', `@${carol.name}`, await numberWith(alice, carol.name)]);
     assert.equal((await contact(alice, bob.name)).trust, 'verified');
     hide();
-    // Now a list appears — here one under the relay's own key that lists bob's real identity.
+
+    // (a) A list under the relay's own key naming bob's real identity. Its entry carries bob's
+    // signature for bob's account key; one for the relay's key only bob's identity could make.
     const real = parseDeviceList((await storedLists(bob.name))[0]!);
-    const theirs = firstDeviceList((await chain(bob.name, 1)).key, bob.name, real.devices);
-    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name && ctx.requester?.user !== bob.name ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
-    await alice.ok(['send', `@${bob.name}`, 'with a list now']);
+    const swapped = signDeviceList((await chain(bob.name, 1)).key, { user: bob.name, version: 1, prevHash: new Uint8Array(32), devices: real.devices });
+    const off = hostile.onDeviceLists((ctx) => (ctx.user === bob.name && ctx.requester?.user !== bob.name ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(swapped) }], more: false } : undefined));
+    const before = hostile.sentBy(alice.name, bob.name).length;
+    const r = await alice.run(['send', `@${bob.name}`, 'under the relay key']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /cannot be accepted \(not signed by the account key or by the device it lists\)/);
+    assert.equal(hostile.sentBy(alice.name, bob.name).length, before, 'nothing left for bob');
+    assert.equal(await numberWith(alice, bob.name), legacy, 'no account key was pinned');
+    assert.equal((await contact(alice, bob.name)).trust, 'verified', 'no key change recorded either');
     off();
-    const after = await contact(alice, bob.name);
-    assert.equal(after.trust, 'unverified', 'verified on the identity number does not vouch for an account key');
-    assert.notEqual(await numberWith(alice, bob.name), await numberWith(bob, alice.name), 'the number shown is the relay key\'s: comparing reveals it');
+
+    // (b) bob's real list: the verified identity signed its entry for bob's account key, so the
+    // contact stays verified, now on the account number both sides show (fingerprint pins it).
+    const now = await numberWith(alice, bob.name);
+    assert.notEqual(now, legacy, 'the account number is shown from now on');
+    assert.equal(now, await numberWith(bob, alice.name));
+    assert.equal((await contact(alice, bob.name)).trust, 'verified');
+    await alice.ok(['send', `@${bob.name}`, 'still verified']);
+    assert.equal((await contact(alice, bob.name)).trust, 'verified');
+    // The same through a send (the key check before encrypting pins carol's account key).
+    await alice.ok(['send', `@${carol.name}`, 'pinned on the way']);
+    assert.equal((await contact(alice, carol.name)).trust, 'verified');
+    assert.equal(await numberWith(alice, carol.name), await numberWith(carol, alice.name));
   });
 
   it('keeps working on identity trust for a contact whose relay serves no device list', async () => {

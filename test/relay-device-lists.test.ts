@@ -65,7 +65,7 @@ test('a stranger account cannot store a device list for another account, not eve
     assert.deepEqual([r.status, r.body.error?.code], [400, 'bad_device_list']);
   }
   assert.equal((await put(alice, a.lists[0]!.bytes)).status, 200);
-  for (const bytes of [a.lists[1]!.bytes, forged(m.key, { user: 'alice', version: 2, prevHash: deviceListHash(a.lists[0]!.list), devices: [...a.lists[0]!.list.devices, device(2)] })]) {
+  for (const bytes of [a.lists[1]!.bytes, forged(m.key, { user: 'alice', version: 2, prevHash: deviceListHash(a.lists[0]!.list), devices: [...a.lists[0]!.list.devices, device(2, 'alice', m.key)] })]) {
     const r = await put(mallory, bytes);
     assert.deepEqual([r.status, r.body.error?.code], [400, 'bad_device_list']);
   }
@@ -84,13 +84,13 @@ test("the account's own devices: a list not following the stored one, two of one
   const a = await chain('alice', 1, 2);
   assert.equal((await put(d1, a.lists[0]!.bytes)).status, 200);
   const v1 = a.lists[0]!.list;
-  const next = (devices = [...v1.devices, device(3)], prevHash = deviceListHash(v1)) => forged(a.key, { user: 'alice', version: 2, prevHash, devices });
+  const next = (devices = [...v1.devices, device(3, 'alice', a.key)], prevHash = deviceListHash(v1)) => forged(a.key, { user: 'alice', version: 2, prevHash, devices });
 
   const wrongPrev = await put(d1, next(undefined, new Uint8Array(32).fill(7)));
   assert.deepEqual([wrongPrev.status, wrongPrev.body.error?.code], [400, 'bad_device_list']);
-  const tooMany = await put(d1, next([...v1.devices, device(3), device(4)]));
+  const tooMany = await put(d1, next([...v1.devices, device(3, 'alice', a.key), device(4, 'alice', a.key)]));
   assert.deepEqual([tooMany.status, tooMany.body.error?.code], [403, 'too_many_devices']);
-  const withoutMe = await put(d2, next([v1.devices[0]!, device(3)]));
+  const withoutMe = await put(d2, next([v1.devices[0]!, device(3, 'alice', a.key)]));
   assert.deepEqual([withoutMe.status, withoutMe.body.error?.code], [400, 'bad_device_list']);
   const garbage = await d1.request('PUT', '/v1/devices', { list: 'AAAA' });
   assert.deepEqual([garbage.status, garbage.body.error?.code], [400, 'bad_device_list']);

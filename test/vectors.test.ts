@@ -267,8 +267,12 @@ test('the devices vector is rebuilt from PROTOCOL.md alone: account keys, safety
   const alice = spec.accountKey(spec.seedStream('devices/alice/account'));
   const devices: spec.Device[] = (v.devices as J[]).map((d, i) => {
     const id = spec.identity(spec.seedStream(`devices/alice/device-${i + 1}`));
-    assert.deepEqual([spec.hex(id.dhPublic), spec.hex(id.signPublic), d.addedAt, d.device], [d.dhPublic, d.signPublic, 1_767_225_600_000 + (i + 1) * 60_000, i + 1]);
-    return { device: i + 1, dhPublic: id.dhPublic, signPublic: id.signPublic, addedAt: d.addedAt };
+    const accountSignature = spec.deviceAccountSignature(id.signPrivate, alice.publicKey, 'alice', i + 1, id.dhPublic);
+    assert.deepEqual(
+      [spec.hex(id.dhPublic), spec.hex(id.signPublic), d.addedAt, d.device, spec.hex(accountSignature)],
+      [d.dhPublic, d.signPublic, 1_767_225_600_000 + (i + 1) * 60_000, i + 1, d.accountSignature],
+    );
+    return { device: i + 1, dhPublic: id.dhPublic, signPublic: id.signPublic, addedAt: d.addedAt, accountSignature };
   });
   let prev: { version: number; body: Uint8Array } | null = null;
   for (const l of v.lists as J[]) {
@@ -284,7 +288,11 @@ test('the devices vector is rebuilt from PROTOCOL.md alone: account keys, safety
   for (const r of v.refused as J[]) {
     assert.equal(spec.deviceListVerdict('alice', alice.publicKey, held(r.held), spec.unhex(r.list)), r.expect, r.name);
   }
-  assert.deepEqual(new Set((v.refused as J[]).map((r) => r.expect)), new Set(['account_key_changed', 'bad_signature', 'wrong_account', 'stale_device_list', 'fork', 'broken_chain', 'malformed']));
+  assert.deepEqual(new Set((v.refused as J[]).map((r) => r.expect)), new Set(['account_key_changed', 'bad_signature', 'wrong_account', 'stale_device_list', 'fork', 'broken_chain', 'malformed', 'unsupported_version']));
+  // Each way an entry's own signature can fail (D.3) has its vector.
+  for (const name of ['entry_signed_by_another_key', 'entry_signature_missing', 'entry_signed_for_another_account_key', 'entry_signed_for_another_device_id']) {
+    assert.equal((v.refused as J[]).find((r) => r.name === name)?.expect, 'bad_signature', name);
+  }
 });
 
 test('the provision vector is rebuilt from PROTOCOL.md alone: code, code key, request, plaintext, envelope and the refusals', () => {
@@ -302,7 +310,15 @@ test('the provision vector is rebuilt from PROTOCOL.md alone: code, code key, re
 
   const account = spec.accountKey(spec.seedStream('devices/alice/account'));
   const bob = spec.identity(spec.seedStream('provision/contact-bob'));
-  const plaintext = spec.provisionPlaintext('alice', account.privateKey, spec.unhex(v.message.deviceList), 2, v.message.ticket, { user: 'bob', identity: spec.publicIdentity(bob) });
+  // The approver's list: version 1 naming alice's device 1 of the devices vector, its entry signed by that device (D.3).
+  const first = spec.identity(spec.seedStream('devices/alice/device-1'));
+  const entry = { device: 1, dhPublic: first.dhPublic, signPublic: first.signPublic, addedAt: 1_767_225_600_000 + 60_000 };
+  const deviceList = spec.signDeviceList(
+    account.privateKey,
+    spec.deviceListBody('alice', account.publicKey, 1, new Uint8Array(32), [{ ...entry, accountSignature: spec.deviceAccountSignature(first.signPrivate, account.publicKey, 'alice', 1, first.dhPublic) }]),
+  );
+  assert.equal(spec.hex(deviceList), v.message.deviceList);
+  const plaintext = spec.provisionPlaintext('alice', account.privateKey, deviceList, 2, v.message.ticket, { user: 'bob', identity: spec.publicIdentity(bob) });
   assert.equal(spec.hex(plaintext), v.message.plaintext);
   const envelope = spec.provisionEnvelope(code, request, ephPublic, plaintext, spec.seedStream('provision/approver'));
   assert.equal(spec.hex(envelope), v.envelope);

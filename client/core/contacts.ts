@@ -9,6 +9,7 @@
 // that fails any of these checks is `failed`: treated as a key change, never trusted.
 import { encodePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { equalBytes } from '../../crypto/encoding.js';
+import { deviceListVouches, isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
 import {
   encodeContactRecord,
   isRejected,
@@ -142,10 +143,15 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
  * accepted them from the relay (the identity is then one of the list's entries), or null when
  * nothing is known of them here (the relay has no list for the contact, or the identity came in a
  * message). The first list seen pins its account key (TOFU); a list under another account key is a
- * change like a changed identity. A contact marked verified on its identity safety number is
- * unverified again when its account key is first pinned: the number shown becomes the account's
- * (trust.ts), and what the user compared does not vouch for that key.
+ * change like a changed identity. A contact marked verified on its identity safety number stays
+ * verified when its account key is first pinned: the number shown becomes the account's (trust.ts),
+ * and the verified identity signed the list entry that binds it to that key (PROTOCOL.md D.7).
  */
+/** Whether the accepted list of `account` holds `identity`, signed by it for that account key. */
+function vouches(account: PinnedAccount, identity: PublicIdentity): boolean {
+  return !isLegacyDeviceList(account.list) && deviceListVouches(parseDeviceList(account.list), identity);
+}
+
 export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number, account: PinnedAccount | null = null): 'new' | 'same' | 'changed' | 'rejected' {
   const c = readContact(s, username);
   if (c?.integrity === 'failed') return 'changed';
@@ -157,7 +163,9 @@ export function observeIdentity(s: Store, username: string, identity: PublicIden
   if (sameIdentity(c.identity, identity) && !accountChanged) {
     if (c.trust === 'changed') return 'changed';
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
-      const trust = !c.account && c.trust === 'verified' ? 'unverified' : c.trust;
+      // Trust is kept: the identity pinned here signed, in the list, that it belongs to this account
+      // key (D.7), so a verified identity vouches for it. Checked again rather than assumed.
+      const trust = c.trust === 'verified' && !vouches(account, identity) ? 'unverified' : c.trust;
       writeContact(s, username, { ...c, trust, account }, now);
     }
     return 'same';

@@ -8,7 +8,17 @@
 // exactly as a changed identity is. A contact whose relay has no list at all (a client from before
 // device lists, or the second implementation of docs/SECOND_CLIENT.md) is trusted on its identity
 // alone, as before.
-import { acceptDeviceLists, firstDeviceList, nextDeviceList, parseDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
+import {
+  acceptDeviceLists,
+  deviceListVouches,
+  firstDeviceList,
+  isLegacyDeviceList,
+  nextDeviceList,
+  parseDeviceList,
+  signDeviceEntry,
+  type DeviceEntry,
+  type DeviceList,
+} from '../../crypto/device-list.js';
 import { equalBytes } from '../../crypto/encoding.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import { publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
@@ -54,7 +64,7 @@ const WHY: Record<string, string> = {
   stale_device_list: 'an older version than the one you accepted',
   fork: 'another list of a version you accepted',
   broken_chain: 'versions missing or not following the one you accepted',
-  bad_signature: 'not signed by the account key',
+  bad_signature: 'not signed by the account key or by the device it lists',
   wrong_account: "another account's list",
   malformed: 'not a device list',
 };
@@ -69,7 +79,9 @@ const WHY: Record<string, string> = {
 export async function checkDeviceLists(c: Client, t: RelayTarget, peer: string): Promise<ListCheck> {
   const rec = readContact(c, peer);
   const pin = rec?.integrity === 'ok' ? (rec.account ?? null) : null;
-  if (!pin) return firstSight(peer, await fetchDeviceLists(t, peer, 0));
+  // A pin from before entry signatures vouches for nothing (D.7): the chain is seen afresh, and
+  // one under the pinned key simply replaces it (another key is a change, as ever).
+  if (!pin || isLegacyDeviceList(pin.list)) return firstSight(peer, await fetchDeviceLists(t, peer, 0));
   const pinned = parseDeviceList(pin.list);
   // From the pinned version itself: the relay must serve it again byte for byte, then the rest.
   const lists = await fetchDeviceLists(t, peer, pinned.version - 1);
@@ -119,10 +131,13 @@ export function listedEntry(list: DeviceList, device: number, identity: PublicId
   return e && equalBytes(e.dhPublic, identity.dhPublic) && equalBytes(e.signPublic, identity.signPublic) ? e : undefined;
 }
 
-/** Whether some entry of the list `bytes` holds `identity` (trust.ts: does the account key vouch for it). */
+/**
+ * Whether the list `bytes` holds `identity` in an entry that identity signed for the list's
+ * account key (trust.ts: does the account key vouch for it). A pinned list from before entry
+ * signatures holds nothing: its number is the identity's until the contact republishes.
+ */
 export function listHolds(bytes: Uint8Array, identity: PublicIdentity): boolean {
-  const list = parseDeviceList(bytes);
-  return list.devices.some((d) => listedEntry(list, d.device, identity) !== undefined);
+  return !isLegacyDeviceList(bytes) && deviceListVouches(parseDeviceList(bytes), identity);
 }
 
 /** Refuses keys the relay serves for a device the accepted list does not hold with those keys. */
@@ -135,14 +150,16 @@ export function assertListed(peer: string, check: ListCheck, devices: { address:
 }
 
 /**
- * Pins `account` for a contact that has none yet, when its list holds the identity pinned for
- * them (otherwise that is a change, for a send to find). A verified contact becomes unverified:
- * its number becomes the account's, which the user has not compared. Call inside a transaction.
+ * Pins `account` for a contact that has none yet, when its
+ * list holds the identity pinned for them, signed by that identity for this account key (otherwise
+ * that is a change, for a send to find). Trust is kept: a contact verified on its identity number
+ * stays verified on the account number, because the verified identity itself signed that it belongs
+ * to this account key (D.7), which no one without its private key can do. Call inside a transaction.
  */
 export function pinAccount(c: Client, peer: string, account: PinnedAccount): void {
   const rec = readContact(c, peer);
   if (rec?.integrity !== 'ok' || rec.account || rec.trust === 'changed' || !listHolds(account.list, rec.identity)) return;
-  writeContact(c, peer, { ...rec, account, trust: 'unverified' }, c.now());
+  writeContact(c, peer, { ...rec, account }, c.now());
 }
 
 // ---- our own account's list -------------------------------------------------------------------
@@ -177,7 +194,7 @@ export async function assertOwnAccountKey(c: Client, t: RelayTarget, user: strin
 export async function publishDeviceList(c: Client, t: RelayTarget, user: string, device: number, opts: { replace?: boolean } = {}): Promise<number> {
   const key = accountKeyOf(c.secrets);
   const id = publicIdentity(c.secrets.identity);
-  const me: DeviceEntry = { device, dhPublic: id.dhPublic, signPublic: id.signPublic, addedAt: c.now() };
+  const me = signDeviceEntry(c.secrets.identity, { user, accountKey: key.publicKey }, device, c.now());
   const lists = await fetchDeviceLists(t, user, 0);
   if (lists.length > 0) {
     const newest = parseDeviceList(lists[lists.length - 1]!);
@@ -193,6 +210,8 @@ export async function publishDeviceList(c: Client, t: RelayTarget, user: string,
     }
     if (!opts.replace) throw new AccountKeyDiffers(user);
   }
+  // None (or only lists from before entry signatures, which fetchDeviceLists leaves out and the
+  // relay replaces with this upload, RELAY.md "Device lists"): version 1.
   const first = firstDeviceList(key, user, [me]);
   await putDeviceList(t, first.bytes, lists.length > 0);
   return 1;

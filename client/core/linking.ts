@@ -5,7 +5,7 @@
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
 import { z } from 'zod';
 import { encodeAccountKeyPair } from '../../crypto/account.js';
-import { acceptDeviceLists, firstDeviceList, nextDeviceList, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
+import { acceptDeviceLists, firstDeviceList, isLegacyDeviceList, nextDeviceList, signDeviceEntry, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { fingerprint, publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
@@ -68,7 +68,8 @@ async function fetchDeviceLists(t: RelayTarget, user: string): Promise<Uint8Arra
 
 /** The account's newest list, checked from version 1 under our account key; null when there is none. */
 async function currentDeviceList(t: RelayTarget, user: string, accountKey: Uint8Array): Promise<{ list: DeviceList; bytes: Uint8Array } | null> {
-  const lists = await fetchDeviceLists(t, user);
+  // Lists from before entry signatures are no list (D.7): the relay replaces them with the next upload.
+  const lists = (await fetchDeviceLists(t, user)).filter((b) => !isLegacyDeviceList(b));
   if (lists.length === 0) return null;
   try {
     const { list } = acceptDeviceLists({ user, accountKey }, null, lists);
@@ -153,8 +154,7 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   if (current === null) {
     // The account has no list yet (every device so far logged in with the password): this device
     // starts it, so the new one has a list to add itself to.
-    const me = publicIdentity(c.secrets.identity);
-    current = firstDeviceList(account, user, [{ device: ours, dhPublic: me.dhPublic, signPublic: me.signPublic, addedAt: c.now() }]);
+    current = firstDeviceList(account, user, [signDeviceEntry(c.secrets.identity, { user, accountKey: account.publicKey }, ours, c.now())]);
     await putDeviceList(t, current.bytes);
   } else if (!current.list.devices.some((d) => d.device === ours)) {
     throw new CliError('not_account_holder', `this home (device ${ours}) is not in the device list of @${user}: it cannot add devices`);
@@ -270,7 +270,7 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   // The list first, then the keys: contacts refuse a key for a device the account's list does not
   // hold (device-lists.ts assertListed), so a bundle published before the list (or with a list
   // upload that then failed) would make every new contact refuse the whole account.
-  const next = await addSelfToList(c, authed, user, m, prior, me);
+  const next = await addSelfToList(c, authed, user, m, prior);
   await publishKeys(c, authed);
   return { user, device: s.deviceId, relay: t.url, fingerprint: fingerprint(me), contacts: m.contacts.length, deviceListVersion: next.version };
 }
@@ -279,8 +279,9 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
  * Signs the next version with this device added and uploads it; when the relay holds a newer list
  * than the approver sent (another device changed it meanwhile), on top of that one.
  */
-async function addSelfToList(c: Client, t: RelayTarget, user: string, m: ProvisionMessage, prior: DeviceList, me: PublicIdentity): Promise<DeviceList> {
-  const entry = { device: m.device, dhPublic: me.dhPublic, signPublic: me.signPublic, addedAt: c.now() };
+async function addSelfToList(c: Client, t: RelayTarget, user: string, m: ProvisionMessage, prior: DeviceList): Promise<DeviceList> {
+  // Only this device can sign its own entry (D.3): the approver could list it but not vouch for it.
+  const entry = signDeviceEntry(c.secrets.identity, { user, accountKey: m.accountKey.publicKey }, m.device, c.now());
   // Another device may store a version between our read and our upload (device_list_conflict):
   // read again and sign on top of it, a few times.
   for (let attempt = 1; ; attempt++) {

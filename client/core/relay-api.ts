@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { verifyIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { bundleFromJson, identityFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { isLegacyDeviceList } from '../../crypto/device-list.js';
 import { CliError } from '../errors.js';
 import { request, RelayError, type RelayTarget } from './relay-http.js';
 
@@ -46,7 +47,10 @@ export async function fetchDeviceLists(t: RelayTarget, username: string, since: 
       if (l.version <= after) throw new CliError('bad_response', 'the relay sent device lists out of order');
       after = l.version;
       try {
-        out.push(fromBase64url(l.list));
+        const bytes = fromBase64url(l.list);
+        // A list from before entry signatures is no list (PROTOCOL.md D.7): it vouches for nobody,
+        // and the account's next upload replaces it on the relay.
+        if (!isLegacyDeviceList(bytes)) out.push(bytes);
       } catch {
         throw new CliError('bad_response', 'the relay sent a device list that is not base64url');
       }

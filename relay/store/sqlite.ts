@@ -292,7 +292,7 @@ class SqliteStore implements SqliteRelayStore {
       const last = this.s.lastDeviceList.get(caller.user) as Row | undefined;
       const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices, replace);
       if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
-      if (replace) this.s.deleteDeviceLists.run(caller.user);
+      if (r.replaces) this.s.deleteDeviceLists.run(caller.user);
       this.s.putDeviceList.run(caller.user, r.list.version, list, now);
       for (const d of r.list.devices) this.s.unmarkRemoved.run(caller.user, d.device);
       for (const d of r.removed) this.removeDevice(caller.user, d, now);

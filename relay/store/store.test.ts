@@ -507,7 +507,7 @@ describe(`${backend.name} store, two nodes at once`, () => {
     let newest = a.lists[0]!.list;
     for (let round = 0; round < 12; round++) {
       // Devices 1 and 2 each sign a different next version: devices 1, 2 and a third of their own.
-      const mine = (d: number) => forged(a.key, { user: 'alice', version: newest.version + 1, prevHash: deviceListHash(newest), devices: [...newest.devices.slice(0, 2), device(100 + 2 * round + d)] });
+      const mine = (d: number) => forged(a.key, { user: 'alice', version: newest.version + 1, prevHash: deviceListHash(newest), devices: [...newest.devices.slice(0, 2), device(100 + 2 * round + d, 'alice', a.key)] });
       const tries = [mine(0), mine(1)];
       const results = await Promise.allSettled(tries.map((b, i) => (i ? n.b : n.a).putDeviceList({ user: 'alice', device: i + 1 }, b, 99, 0)));
       const won = results.findIndex((r) => r.status === 'fulfilled');

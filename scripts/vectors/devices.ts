@@ -1,8 +1,9 @@
 // Accounts and device lists (crypto/account.ts, crypto/device-list.ts) from fixed seeds: an account
 // key with its fingerprint and safety-number half, a chain of three lists (a device linked, then
 // the first removed and a third linked) with every body, signature and hash, and lists a contact
-// must refuse, each with the last list it holds and the error code it must get.
-import { ACCOUNT_FORMAT_TAGS, LABELS, MAX_DEVICES, PROTOCOL_VERSION } from '../../crypto/consts.js';
+// must refuse, each with the last list it holds and the error code it must get. Every entry carries
+// its device's own signature binding it to alice's account key (D.3).
+import { ACCOUNT_FORMAT_TAGS, DEVICE_LIST_VERSION, LABELS, MAX_DEVICES } from '../../crypto/consts.js';
 import { concat, lp, u32, u64, u8, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { sodium } from '../../crypto/sodium.js';
@@ -15,26 +16,32 @@ import {
   generateAccountKey,
   type AccountKeyPair,
 } from '../../crypto/account.js';
-import { generateIdentity } from '../../crypto/identity.js';
+import { generateIdentity, sign, type IdentityKeyPair } from '../../crypto/identity.js';
 import {
   acceptDeviceLists,
+  deviceAccountMessage,
   deviceListHash,
   firstDeviceList,
   nextDeviceList,
+  signDeviceEntry,
   type DeviceEntry,
   type DeviceList,
 } from '../../crypto/device-list.js';
 import { seededRandom } from './seeded.js';
 
 export const description =
-  'Accounts and device lists: account key = Ed25519 from the 32-byte seed drawn from "devices/<user>/account"; account fingerprint = BLAKE2b-256(utf8(account fingerprint label) || key); account safety-number half as the identity half (PROTOCOL.md §5) under the account label and fingerprint; device n of alice is the identity drawn from "devices/alice/device-<n>", added at 1767225600000 + n * 60000; list = body || Ed25519(account key, utf8(signature label) || body), prevHash of version v+1 = BLAKE2b-256(utf8(hash label) || body of v); refused lists with the version of the chain held (0 = none) and their error code.';
+  'Accounts and device lists: account key = Ed25519 from the 32-byte seed drawn from "devices/<user>/account"; account fingerprint = BLAKE2b-256(utf8(account fingerprint label) || key); account safety-number half as the identity half (PROTOCOL.md §5) under the account label and fingerprint; device n of alice is the identity drawn from "devices/alice/device-<n>", added at 1767225600000 + n * 60000, its accountSignature = Ed25519(device identity, utf8(device-account label) || alice account key || lp(utf8("alice")) || u32(n) || dhPublic); list = body || Ed25519(account key, utf8(signature label) || body), prevHash of version v+1 = BLAKE2b-256(utf8(hash label) || body of v); refused lists with the version of the chain held (0 = none) and their error code.';
 
 export const ADDED_AT_BASE = 1_767_225_600_000;
 
-/** Alice's device n: its identity from its own seed, so a second implementation can rebuild it. */
-export function vectorDevice(n: number): DeviceEntry {
-  const id = generateIdentity(seededRandom(`devices/alice/device-${n}`));
-  return { device: n, dhPublic: id.dh.publicKey, signPublic: id.signPublic, addedAt: ADDED_AT_BASE + n * 60_000 };
+/** Alice's device n's identity, from its own seed, so a second implementation can rebuild it. */
+export function vectorIdentity(n: number): IdentityKeyPair {
+  return generateIdentity(seededRandom(`devices/alice/device-${n}`));
+}
+
+/** Alice's device n, its entry signed for alice's account key `accountKey`. */
+export function vectorDevice(n: number, accountKey: Uint8Array): DeviceEntry {
+  return signDeviceEntry(vectorIdentity(n), { user: 'alice', accountKey }, n, ADDED_AT_BASE + n * 60_000);
 }
 
 /**
@@ -43,17 +50,18 @@ export function vectorDevice(n: number): DeviceEntry {
  */
 export function rawDeviceList(
   key: AccountKeyPair,
-  o: { version?: number; tag?: number; user?: string; accountKey?: Uint8Array; listVersion?: number; prevHash?: Uint8Array; count?: number; entries: DeviceEntry[] },
+  o: { version?: number; tag?: number; user?: string; accountKey?: Uint8Array; listVersion?: number; prevHash?: Uint8Array; count?: number; entries: DeviceEntry[]; legacyEntries?: boolean },
 ): Uint8Array {
   const body = concat(
-    u8(o.version ?? PROTOCOL_VERSION),
+    u8(o.version ?? DEVICE_LIST_VERSION),
     u8(o.tag ?? ACCOUNT_FORMAT_TAGS.deviceList),
     lp(utf8(o.user ?? 'alice')),
     o.accountKey ?? key.publicKey,
     u32(o.listVersion ?? 1),
     o.prevHash ?? new Uint8Array(32),
     u8(o.count ?? o.entries.length),
-    ...o.entries.map((d) => concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt))),
+    // legacyEntries: version 1's 76-byte entries, without the device's signature.
+    ...o.entries.map((d) => concat(u32(d.device), d.dhPublic, d.signPublic, u64(d.addedAt), o.legacyEntries ? new Uint8Array(0) : d.accountSignature)),
   );
   return concat(body, sodium().crypto_sign_detached(concat(utf8(LABELS.deviceListSignature), body), key.privateKey));
 }
@@ -84,8 +92,14 @@ export function generate(): unknown {
   const alice = generateAccountKey(seededRandom('devices/alice/account'));
   const bob = generateAccountKey(seededRandom('devices/bob/account'));
   const mallory = generateAccountKey(seededRandom('devices/mallory/account'));
-  const devices = Array.from({ length: MAX_DEVICES + 1 }, (_, i) => vectorDevice(i + 1));
+  const devices = Array.from({ length: MAX_DEVICES + 1 }, (_, i) => vectorDevice(i + 1, alice.publicKey));
   const d = (n: number) => devices[n - 1]!;
+  // Entries whose device signature does not say "device n of alice under alice's account key".
+  const resigned = (n: number, f: { key?: IdentityKeyPair; accountKey?: Uint8Array; device?: number }): DeviceEntry => ({
+    ...d(n),
+    accountSignature: sign(f.key ?? vectorIdentity(n), deviceAccountMessage({ user: 'alice', accountKey: f.accountKey ?? alice.publicKey }, f.device ?? n, d(n).dhPublic)),
+  });
+  const mallorysDevice = generateIdentity(seededRandom('devices/mallory/device-1'));
 
   const v1 = firstDeviceList(alice, 'alice', [d(1)]);
   const v2 = nextDeviceList(alice, v1.list, [d(1), d(2)]);
@@ -104,12 +118,19 @@ export function generate(): unknown {
     { name: 'too_many_devices', held: 0, list: rawDeviceList(alice, { entries: devices }) },
     { name: 'duplicate_device_id', held: 0, list: rawDeviceList(alice, { entries: [d(1), { ...d(2), device: 1 }] }) },
     { name: 'one_identity_on_two_devices', held: 0, list: rawDeviceList(alice, { entries: [d(1), { ...d(1), device: 2 }] }) },
+    // The account key lists device 2's keys, but device 2 never signed for it (D.3 entry signatures).
+    { name: 'entry_signed_by_another_key', held: 1, list: rawDeviceList(alice, { listVersion: 2, prevHash: deviceListHash(v1.list), entries: [d(1), resigned(2, { key: mallorysDevice })] }) },
+    { name: 'entry_signature_missing', held: 1, list: rawDeviceList(alice, { listVersion: 2, prevHash: deviceListHash(v1.list), entries: [d(1), { ...d(2), accountSignature: new Uint8Array(64) }] }) },
+    { name: 'entry_signed_for_another_account_key', held: 1, list: rawDeviceList(alice, { listVersion: 2, prevHash: deviceListHash(v1.list), entries: [d(1), resigned(2, { accountKey: mallory.publicKey })] }) },
+    { name: 'entry_signed_for_another_device_id', held: 1, list: rawDeviceList(alice, { listVersion: 2, prevHash: deviceListHash(v1.list), entries: [d(1), resigned(2, { device: 3 })] }) },
+    { name: 'version_1_list_without_entry_signatures', held: 0, list: rawDeviceList(alice, { version: 1, entries: [d(1)], legacyEntries: true }) },
   ];
 
   return {
     labels: {
       deviceListSignature: utf8(LABELS.deviceListSignature),
       deviceListHash: utf8(LABELS.deviceListHash),
+      deviceAccount: utf8(LABELS.deviceAccount),
       accountFingerprint: utf8(LABELS.accountFingerprint),
       accountSafetyNumber: utf8(LABELS.accountSafetyNumber),
     },

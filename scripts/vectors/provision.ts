@@ -45,7 +45,7 @@ export function generate(): unknown {
   const newDevice = generateIdentity(seededRandom('provision/new-device'));
   const ephemeral = generateKeyPair(seededRandom('provision/new-device-ephemeral'));
   const account = generateAccountKey(seededRandom('devices/alice/account'));
-  const list = firstDeviceList(account, 'alice', [vectorDevice(1)]);
+  const list = firstDeviceList(account, 'alice', [vectorDevice(1, account.publicKey)]);
   const bob = publicIdentity(generateIdentity(seededRandom('provision/contact-bob')));
   const request = makeLinkRequest(newDevice, ephemeral, { user: 'alice', createdAt: CREATED_AT, code });
   const opened = openLinkRequest(code, request);

@@ -1,7 +1,7 @@
 // Device lists as a real account's devices sign them (crypto/device-list.ts), for the relay's
 // store and HTTP tests: a chain of versions under one account key, and the hostile variants.
 import { generateAccountKey, type AccountKeyPair } from '../../crypto/account.js';
-import { firstDeviceList, nextDeviceList, signDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
+import { firstDeviceList, nextDeviceList, signDeviceEntry, signDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
 import { generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 
@@ -11,10 +11,9 @@ export interface Chain {
   lists: { list: DeviceList; bytes: Uint8Array }[];
 }
 
-/** Device `n` with fresh identity keys. */
-export function device(n: number): DeviceEntry {
-  const id = generateIdentity(systemRandom());
-  return { device: n, dhPublic: id.dh.publicKey, signPublic: id.signPublic, addedAt: 1_767_225_600_000 + n };
+/** Device `n` of `user` with fresh identity keys, its entry signed by itself for `key` (D.3). */
+export function device(n: number, user: string, key: AccountKeyPair): DeviceEntry {
+  return signDeviceEntry(generateIdentity(systemRandom()), { user, accountKey: key.publicKey }, n, 1_767_225_600_000 + n);
 }
 
 /**
@@ -25,9 +24,9 @@ export function device(n: number): DeviceEntry {
 export async function chain(user: string, versions: number, first = 1, key?: AccountKeyPair): Promise<Chain> {
   await sodiumReady();
   const k = key ?? generateAccountKey(systemRandom());
-  const base = Array.from({ length: first }, (_, i) => device(i + 1));
+  const base = Array.from({ length: first }, (_, i) => device(i + 1, user, k));
   const lists = [firstDeviceList(k, user, base)];
-  for (let v = 2; v <= versions; v++) lists.push(nextDeviceList(k, lists[lists.length - 1]!.list, [...base, device(first + v - 1)]));
+  for (let v = 2; v <= versions; v++) lists.push(nextDeviceList(k, lists[lists.length - 1]!.list, [...base, device(first + v - 1, user, k)]));
   return { key: k, lists };
 }
 

@@ -545,9 +545,13 @@ export function safetyNumberHalf(label: string, user: string, fp: Bytes): string
   for (let k = 0; k < 6; k++) digits += String(Number(BigInt('0x' + hex(h.subarray(5 * k, 5 * k + 5))) % 100000n)).padStart(5, '0');
   return digits;
 }
-export interface Device { device: number; dhPublic: Bytes; signPublic: Bytes; addedAt: number }
+export interface Device { device: number; dhPublic: Bytes; signPublic: Bytes; addedAt: number; accountSignature: Bytes }
+/** D.3: what a device signs with its identity signing key to be listed under an account key. */
+export const deviceAccountStatement = (accountKey: Bytes, user: string, device: number, dhPublic: Bytes): Bytes => cat(text('fastchat/v1/device-account'), accountKey, lp(text(user)), U32(device), dhPublic);
+export const deviceAccountSignature = (signPrivate: Bytes, accountKey: Bytes, user: string, device: number, dhPublic: Bytes): Bytes =>
+  s().crypto_sign_detached(deviceAccountStatement(accountKey, user, device, dhPublic), signPrivate);
 export const deviceListBody = (user: string, key: Bytes, version: number, prevHash: Bytes, devices: Device[]): Bytes =>
-  cat(U8(1), U8(0x51), lp(text(user)), key, U32(version), prevHash, U8(devices.length), ...[...devices].sort((a, b) => a.device - b.device).map((d) => cat(U32(d.device), d.dhPublic, d.signPublic, U64(d.addedAt))));
+  cat(U8(2), U8(0x51), lp(text(user)), key, U32(version), prevHash, U8(devices.length), ...[...devices].sort((a, b) => a.device - b.device).map((d) => cat(U32(d.device), d.dhPublic, d.signPublic, U64(d.addedAt), d.accountSignature)));
 export const signDeviceList = (privateKey: Bytes, body: Bytes): Bytes => cat(body, s().crypto_sign_detached(cat(text('fastchat/v1/device-list/signature'), body), privateKey));
 export const deviceListHash = (body: Bytes): Bytes => H(32, cat(text('fastchat/v1/device-list/hash'), body));
 
@@ -555,7 +559,7 @@ export const deviceListHash = (body: Bytes): Bytes => H(32, cat(text('fastchat/v
 export function deviceListVerdict(user: string, pinned: Bytes, held: { version: number; body: Bytes } | null, list: Bytes): string {
   const num = (o: number, n: number) => Number(BigInt('0x' + (hex(list.subarray(o, o + n)) || '0')));
   if (list.length < 2) return 'malformed';
-  if (list[0] !== 1) return 'unsupported_version';
+  if (list[0] !== 2) return 'unsupported_version';
   if (list[1] !== 0x51 || list.length < 4) return 'malformed';
   const ulen = num(2, 2);
   let o = 4 + ulen;
@@ -566,11 +570,13 @@ export function deviceListVerdict(user: string, pinned: Bytes, held: { version: 
   const prevHash = list.subarray(o + 36, o + 68);
   const n = list[o + 68]!;
   o += 69;
-  if (version === 0 || n < 1 || n > 8 || list.length !== o + 76 * n + 64) return 'malformed';
+  if (version === 0 || n < 1 || n > 8 || list.length !== o + 140 * n + 64) return 'malformed';
   const ids: number[] = [];
   const keys = new Set<string>();
-  for (let i = 0; i < n; i++, o += 76) {
+  const entries: { device: number; dh: Bytes; sign: Bytes; sig: Bytes }[] = [];
+  for (let i = 0; i < n; i++, o += 140) {
     ids.push(num(o, 4));
+    entries.push({ device: num(o, 4), dh: list.subarray(o + 4, o + 36), sign: list.subarray(o + 36, o + 68), sig: list.subarray(o + 76, o + 140) });
     keys.add('d' + hex(list.subarray(o + 4, o + 36))).add('s' + hex(list.subarray(o + 36, o + 68)));
   }
   if (ids.some((id, i) => id < 1 || id > 2 ** 31 - 1 || (i > 0 && id <= ids[i - 1]!)) || keys.size !== 2 * n) return 'malformed';
@@ -578,6 +584,7 @@ export function deviceListVerdict(user: string, pinned: Bytes, held: { version: 
   if (name !== user) return 'wrong_account';
   if (!same(key, pinned)) return 'account_key_changed';
   if (!s().crypto_sign_verify_detached(list.subarray(o), cat(text('fastchat/v1/device-list/signature'), body), pinned)) return 'bad_signature';
+  if (entries.some((e) => !s().crypto_sign_verify_detached(e.sig, deviceAccountStatement(key, name, e.device, e.dh), e.sign))) return 'bad_signature';
   if (version === 1 && prevHash.some((b) => b !== 0)) return 'broken_chain';
   if (held === null) return 'accepted';
   if (version < held.version) return 'stale_device_list';

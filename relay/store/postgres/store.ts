@@ -270,7 +270,7 @@ export class PostgresStore implements Store {
       const last = await this.one(c, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [caller.user]);
       const r = checkDeviceListUpload(caller, last ? u8(last.list) : null, list, maxDevices, replace);
       if (r.duplicate) return { version: r.list.version, duplicate: true, removed: [] };
-      if (replace) await c.query('DELETE FROM device_lists WHERE username = $1', [caller.user]);
+      if (r.replaces) await c.query('DELETE FROM device_lists WHERE username = $1', [caller.user]);
       await c.query('INSERT INTO device_lists (username, version, list, stored_at) VALUES ($1, $2, $3, $4)', [caller.user, r.list.version, Buffer.from(list), now]);
       await c.query('DELETE FROM removed_devices WHERE username = $1 AND device_id = ANY($2::int[])', [caller.user, r.list.devices.map((d) => d.device)]);
       for (const d of r.removed) await this.removeDevice(c, caller.user, d, now);
