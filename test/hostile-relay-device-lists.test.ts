@@ -107,18 +107,29 @@ describe('device lists against a hostile relay', () => {
     assert.equal(await numberWith(alice, bob.name), number, 'a device added under the account key leaves the number as it was');
   });
 
+  /**
+   * Makes the relay serve, to everyone but `user`, a list of `user` under an account key of its own
+   * naming a device of its own as device 1 (its entry duly signed by that device for that key),
+   * and that device's keys for device 1. Returns the function that stops it.
+   */
+  async function serveOwnAccount(user: string): Promise<() => void> {
+    const relayKey = (await chain(user, 1)).key;
+    const mallory = mintIdentity();
+    const theirs = firstDeviceList(relayKey, user, [signDeviceEntry(mallory, { user, accountKey: relayKey.publicKey }, 1, Date.now())]);
+    const forUser = (ctx: { user: string; requester?: { user: string } | null }) => ctx.user === user && ctx.requester?.user !== user;
+    const offLists = hostile.onDeviceLists((ctx) => (forUser(ctx) ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
+    const offKeys = hostile.onKeys((ctx) => (forUser(ctx) ? { ...ctx.answer, devices: [deviceEntry(mallory, 1, ctx.kind)] } : undefined));
+    return () => {
+      offLists();
+      offKeys();
+    };
+  }
+
   it('holds a list under another account key as a key change: nothing sent until the user accepts the number they compared', async () => {
     const [alice, bob] = [await home('alice4'), await home('bob4')];
     await exchange(alice, bob);
     const bobNumber = await numberWith(bob, alice.name);
-    // The relay's own account key listing a device of its own as bob's device 1 (its entry duly
-    // signed by that device for that key), and serving that device's keys for bob's device 1.
-    const relayKey = (await chain(bob.name, 1)).key;
-    const mallory = mintIdentity();
-    const theirs = firstDeviceList(relayKey, bob.name, [signDeviceEntry(mallory, { user: bob.name, accountKey: relayKey.publicKey }, 1, Date.now())]);
-    const forBob = (ctx: { user: string; requester?: { user: string } | null }) => ctx.user === bob.name && ctx.requester?.user !== bob.name;
-    const offLists = hostile.onDeviceLists((ctx) => (forBob(ctx) ? { ...ctx.answer, lists: [{ version: 1, list: toBase64url(theirs.bytes) }], more: false } : undefined));
-    const offKeys = hostile.onKeys((ctx) => (forBob(ctx) ? { ...ctx.answer, devices: [deviceEntry(mallory, 1, ctx.kind)] } : undefined));
+    const off = await serveOwnAccount(bob.name);
     const before = hostile.sentBy(alice.name, bob.name).length;
     const r = await alice.run(['send', `@${bob.name}`, 'to whoever holds that key']);
     assert.equal(r.code, 4, r.stderr);
@@ -127,8 +138,7 @@ describe('device lists against a hostile relay', () => {
     assert.equal((await contact(alice, bob.name)).trust, 'changed');
     const shown = await numberWith(alice, bob.name);
     assert.notEqual(shown, bobNumber, 'comparing numbers with bob reveals the relay key');
-    offLists();
-    offKeys();
+    off();
     // Still held once the relay behaves: the user decides. The number bob reads out names bob's
     // own account key: accepting it keeps that key and drops the relay's.
     assert.equal((await alice.run(['send', `@${bob.name}`, 'again'])).code, 4);
@@ -176,6 +186,27 @@ describe('device lists against a hostile relay', () => {
     await alice.ok(['send', `@${carol.name}`, 'pinned on the way']);
     assert.equal((await contact(alice, carol.name)).trust, 'verified');
     assert.equal(await numberWith(alice, carol.name), await numberWith(carol, alice.name));
+  });
+
+  it('remembers an account key the user rejected: served again, it is refused as rejected, not pending again', async () => {
+    const [alice, bob] = [await home('alice7'), await home('bob7')];
+    await exchange(alice, bob);
+    const number = await numberWith(alice, bob.name);
+    const off = await serveOwnAccount(bob.name);
+    assert.equal((await alice.run(['send', `@${bob.name}`, 'first try'])).code, 4);
+    assert.equal((await contact(alice, bob.name)).trust, 'changed');
+    await alice.ok(['verify', `@${bob.name}`, '--reject']);
+    assert.equal((await contact(alice, bob.name)).trust, 'unverified');
+    // The relay keeps serving the same account key: refused and said so, nothing pending.
+    const before = hostile.sentBy(alice.name, bob.name).length;
+    const r = await alice.run(['send', `@${bob.name}`, 'second try']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /that you rejected/);
+    assert.equal(hostile.sentBy(alice.name, bob.name).length, before);
+    assert.equal((await contact(alice, bob.name)).trust, 'unverified', 'not a pending change again');
+    assert.equal(await numberWith(alice, bob.name), number);
+    off();
+    await alice.ok(['send', `@${bob.name}`, 'the real bob']);
   });
 
   it('keeps working on identity trust for a contact whose relay serves no device list', async () => {

@@ -5,6 +5,7 @@
 import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
+import { accountFingerprintBytes } from '../../crypto/account.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
 
@@ -99,5 +100,24 @@ export function withRejected(list: Uint8Array[], identity: PublicIdentity): Uint
 
 export function withoutRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
   const fp = fingerprintBytes(identity);
+  return list.filter((x) => !equalBytes(x, fp));
+}
+
+// A rejected account key is kept in the same list by its account fingerprint (PROTOCOL.md D.2):
+// 32 bytes like an identity fingerprint, under another label, so the two can never be taken for
+// each other (and the record format does not change).
+
+export function isAccountRejected(r: ContactRecord, accountKey: Uint8Array): boolean {
+  const fp = accountFingerprintBytes(accountKey);
+  return r.rejected.some((x) => equalBytes(x, fp));
+}
+
+export function withRejectedAccount(list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] {
+  const fp = accountFingerprintBytes(accountKey);
+  return [...list.filter((x) => !equalBytes(x, fp)), fp].slice(-MAX_REJECTED_KEYS);
+}
+
+export function withoutRejectedAccount(list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] {
+  const fp = accountFingerprintBytes(accountKey);
   return list.filter((x) => !equalBytes(x, fp));
 }

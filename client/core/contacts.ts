@@ -12,6 +12,7 @@ import { equalBytes } from '../../crypto/encoding.js';
 import { deviceListVouches, isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
 import {
   encodeContactRecord,
+  isAccountRejected,
   isRejected,
   parseContactRecord,
   sameIdentity,
@@ -160,6 +161,9 @@ export function observeIdentity(s: Store, username: string, identity: PublicIden
     return 'new';
   }
   const accountChanged = account !== null && c.account != null && !equalBytes(account.key, c.account.key);
+  // An account key the user rejected (verify --reject, or --accept of the keys it replaced) stays
+  // refused, as a rejected identity does, instead of coming back as a pending change each fetch.
+  if (account !== null && isAccountRejected(c, account.key) && !(c.account && equalBytes(c.account.key, account.key))) return 'rejected';
   if (sameIdentity(c.identity, identity) && !accountChanged) {
     if (c.trust === 'changed') return 'changed';
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {

@@ -13,7 +13,7 @@ export class UntrustedIdentity extends CliError {
 /** The relay serves (or a first message carries) a key the user rejected for this contact. */
 export class RejectedIdentity extends CliError {
   constructor(peer: string) {
-    super('identity_rejected', `the relay serves an identity key for @${peer} that you rejected; nothing is sent to @${peer}`, {
+    super('identity_rejected', `the relay serves an identity key (or account key) for @${peer} that you rejected; nothing is sent to @${peer}`, {
       exitCode: EXIT.untrusted,
       hint: `if ${peer} really has a new key, compare the safety number (\`fastchat fingerprint @${peer}\`) and run \`fastchat verify @${peer} --accept <safety number>\``,
     });

@@ -11,7 +11,7 @@ import { accountSafetyNumber } from '../../crypto/account.js';
 import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { CliError, EXIT, usageError } from '../errors.js';
-import { withoutRejected, withRejected, type PinnedAccount } from './contact-record.js';
+import { withoutRejected, withoutRejectedAccount, withRejected, withRejectedAccount, type PinnedAccount } from './contact-record.js';
 import { readContact, sameIdentity, writeContact, type Contact, type ContactRead } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
@@ -172,6 +172,17 @@ function notShown(peer: string): CliError {
   });
 }
 
+/**
+ * `rejected` with the pending account key added, when the user turns down the pending keys and that
+ * key is neither the pinned one nor the one being accepted: the next fetch then refuses it
+ * (contacts.ts observeIdentity) instead of showing the same change pending again.
+ */
+function rejectPendingAccount(now: Contact, rejected: Uint8Array[], accepted: PinnedAccount | null): Uint8Array[] {
+  const key = now.pendingAccount?.key;
+  if (!key || (now.account && equalBytes(now.account.key, key)) || (accepted && equalBytes(accepted.key, key))) return rejected;
+  return withRejectedAccount(rejected, key);
+}
+
 export interface VerifyRequest {
   /** The number the user compared. Required to accept a changed key or repair a failed record. */
   key?: KeyRef;
@@ -215,7 +226,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
       const now = readContact(c, peer);
       if (now?.integrity !== 'ok' || !now.pendingIdentity || !sameIdentity(now.pendingIdentity, pending)) throw notShown(peer);
       // A change of account key alone leaves the pending identity the pinned one: never reject that.
-      const rejected = sameIdentity(pending, now.identity) ? now.rejected : withRejected(now.rejected, pending);
+      const rejected = rejectPendingAccount(now, sameIdentity(pending, now.identity) ? now.rejected : withRejected(now.rejected, pending), null);
       writeContact(c, peer, { ...now, trust: now.trustBefore, pendingIdentity: null, pendingAccount: null, rejected }, c.now());
       dropSessions(c.db, c.sealer, peer, now.identity);
       return readContact(c, peer) as Contact;
@@ -231,8 +242,9 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
       // Re-read under the write lock: the pending key may have been replaced since we looked.
       const now = readContact(c, peer);
       if (now?.integrity !== 'ok' || !candidates(now).some((x) => sameKeys(x, chosen))) throw notShown(peer);
-      const rejectedPending = now.pendingIdentity && !sameIdentity(now.pendingIdentity, chosen.identity) ? withRejected(now.rejected, now.pendingIdentity) : now.rejected;
-      writeContact(c, peer, { ...now, identity: chosen.identity, account: chosen.account, trust: 'verified', pendingIdentity: null, pendingAccount: null, rejected: withoutRejected(rejectedPending, chosen.identity) }, c.now());
+      const rejectedPending = rejectPendingAccount(now, now.pendingIdentity && !sameIdentity(now.pendingIdentity, chosen.identity) ? withRejected(now.rejected, now.pendingIdentity) : now.rejected, chosen.account);
+      const rejected = withoutRejected(chosen.account ? withoutRejectedAccount(rejectedPending, chosen.account.key) : rejectedPending, chosen.identity);
+      writeContact(c, peer, { ...now, identity: chosen.identity, account: chosen.account, trust: 'verified', pendingIdentity: null, pendingAccount: null, rejected }, c.now());
       dropSessions(c.db, c.sealer, peer, chosen.identity);
       return readContact(c, peer) as Contact;
     });
