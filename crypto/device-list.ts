@@ -78,7 +78,7 @@ export function signDeviceEntry(identity: IdentityKeyPair, account: Account, dev
 
 /** Whether `entry` carries its own device's signature for `account` (never throws). */
 export function deviceEntrySigned(account: Account, entry: DeviceEntry): boolean {
-  if (!isValidUsername(account.user) || !isValidDeviceId(entry.device) || entry.dhPublic.length !== X25519_KEY_BYTES) return false;
+  if (!isValidUsername(account.user) || account.accountKey.length !== ED25519_PUBLIC_KEY_BYTES || !isValidDeviceId(entry.device) || entry.dhPublic.length !== X25519_KEY_BYTES) return false;
   return verify(entry.signPublic, deviceAccountMessage(account, entry.device, entry.dhPublic), entry.accountSignature);
 }
 
@@ -92,9 +92,12 @@ export function deviceListVouches(list: DeviceList, identity: { dhPublic: Uint8A
   return list.devices.some((d) => equalBytes(d.dhPublic, identity.dhPublic) && equalBytes(d.signPublic, identity.signPublic) && deviceEntrySigned(list, d));
 }
 
+/** The device list version before entry signatures (D.3). */
+const LEGACY_DEVICE_LIST_VERSION = 1;
+
 /** Whether a version-1 list (before entry signatures): refused by the parser, read as no list by clients (D.7). */
 export function isLegacyDeviceList(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0]! < DEVICE_LIST_VERSION && bytes[1] === ACCOUNT_FORMAT_TAGS.deviceList;
+  return bytes.length >= 2 && bytes[0] === LEGACY_DEVICE_LIST_VERSION && bytes[1] === ACCOUNT_FORMAT_TAGS.deviceList;
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
@@ -185,8 +188,9 @@ export function signDeviceList(
  */
 export function parseDeviceList(bytes: Uint8Array): DeviceList {
   const r = new Reader(bytes);
-  const version0 = r.u8();
-  if (version0 !== DEVICE_LIST_VERSION) throw new CryptoError('unsupported_version', `device list: unsupported version ${version0}`);
+  // Version first (a version-1 list has shorter entries and must not be misread), then the tag.
+  const format = r.u8();
+  if (format !== DEVICE_LIST_VERSION) throw new CryptoError('unsupported_version', `device list: unsupported version ${format}`);
   if (r.u8() !== ACCOUNT_FORMAT_TAGS.deviceList) throw new CryptoError('malformed', 'device list: wrong format tag');
   const user = fromUtf8(r.lp());
   if (!isValidUsername(user)) throw new CryptoError('malformed', 'device list: invalid username');
