@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
@@ -330,4 +331,72 @@ test("a link whose device list upload is refused publishes none of the new devic
   await carol.ok(['send', '@alice', 'hello alice']);
   const got = jsonLines((await alice.ok(['inbox', '--json'])).stdout);
   assert.ok(got.some((m) => m.from === 'carol'), JSON.stringify(got));
+});
+
+test('device remove: alice removes her laptop from her first device; its token stops working, its login is refused and nothing sent afterwards is stored for it', { timeout: 240_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const alice = home('alice');
+  const bob = home('bob');
+  const laptop = home('laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+  await converse(alice, bob);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  assert.equal((await link.done).code, 0);
+  const laptopFp = JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint as string;
+  const queued = () => {
+    const db = new Database(relay.db, { readonly: true });
+    try {
+      const rows = db.prepare("SELECT device_id, count(*) AS n FROM deliveries WHERE username = 'alice' GROUP BY device_id ORDER BY device_id").all() as { device_id: number; n: number }[];
+      const tokens = db.prepare("SELECT count(*) AS n FROM sessions WHERE username = 'alice' AND device_id = 2").get() as { n: number };
+      return { queues: rows.map((q) => [q.device_id, q.n]), tokensOf2: tokens.n };
+    } finally {
+      db.close();
+    }
+  };
+
+  // Before the removal the laptop is a device of the account: its token works and the relay queues
+  // for it (a stranger's raw message, as any sender's ciphertext would be).
+  await laptop.ok(['inbox']);
+  const stranger = new RelayHttp(relay.url);
+  await stranger.signup('stranger');
+  const toLaptop = (id: string) => stranger.request('POST', '/v1/messages', { id, to: [{ user: 'alice', device: 2 }], body: 'aGk' });
+  assert.equal((await toLaptop('m-before')).status, 200);
+  assert.deepEqual(queued(), { queues: [[2, 1]], tokensOf2: 1 });
+
+  const rows = jsonLines((await alice.ok(['device', 'list', '--json'])).stdout);
+  assert.deepEqual(rows.map((r) => [r.device, r.this]), [[1, true], [2, false]]);
+  // Refused, nothing changed: this home's own device, a device the list does not hold, no terminal to confirm on.
+  for (const [args, code] of [[['1', '--yes'], 'own_device'], [['7', '--yes'], 'unknown_device'], [['2'], 'confirmation_needed']] as const) {
+    const r = await alice.run(['device', 'remove', ...args, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(errorCode(r.stderr), code, args.join(' '));
+  }
+  assert.equal((await alice.run(['device', 'remove', 'two'])).code, 2);
+  assert.equal((await listsOf(relay.url, 'alice')).length, 2, 'nothing was uploaded');
+
+  const removed = await alice.ok(['device', 'remove', '2', '--yes', '--json']);
+  assert.deepEqual(JSON.parse(removed.stdout), { removed: true, user: 'alice', device: 2, fingerprint: laptopFp, deviceListVersion: 3 });
+  // What the question shows: the device as `device list` shows it.
+  assert.ok(removed.stderr.includes(laptopFp) && removed.stderr.includes(rows[1].addedAt), removed.stderr);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2], [1]]);
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1]);
+  assert.deepEqual(queued(), { queues: [], tokensOf2: 0 }, "the laptop's queue and tokens are gone");
+
+  // The laptop: its token no longer works, and it cannot log in again as device 2.
+  const inbox = await laptop.run(['inbox', '--json']);
+  assert.equal(inbox.code, 1, inbox.stderr);
+  assert.equal(errorCode(inbox.stderr), 'unauthorized');
+  const login = await laptop.run(['login', 'alice', '--json'], { env: { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! } });
+  assert.equal(login.code, 1, login.stderr);
+  assert.equal(errorCode(login.stderr), 'device_removed');
+
+  // Sent after the removal: bob's message is queued for alice's first device only, and the relay
+  // takes nothing addressed to the laptop.
+  await bob.ok(['send', '@alice', 'after the removal']);
+  const refused = await toLaptop('m-after');
+  assert.deepEqual([refused.status, refused.body.error?.code], [404, 'unknown_device']);
+  assert.deepEqual(queued(), { queues: [[1, 1]], tokensOf2: 0 });
+  assert.deepEqual(jsonLines((await alice.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['after the removal']);
 });

@@ -1,7 +1,8 @@
 // Linking a device to an account (docs/PROTOCOL.md D.8–D.12, docs/CLI.md "device"): the new
 // device's side (`device link`: open a channel, wait, receive, log in with the ticket, publish its
 // keys and the next device list) and an existing device's side (`device approve CODE`: fetch the
-// request, confirm its fingerprint, get a device ticket, seal and send the provisioning message).
+// request, confirm its fingerprint, get a device ticket, seal and send the provisioning message);
+// `device list` and `device remove N` (sign the next list without N).
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
 import { z } from 'zod';
 import { encodeAccountKeyPair } from '../../crypto/account.js';
@@ -336,13 +337,66 @@ export async function listDevices(c: Client): Promise<{ version: number; devices
   }
   return {
     version: current.list.version,
-    devices: current.list.devices.map((d) => ({
-      device: d.device,
-      fingerprint: fingerprintOfKeys(d.dhPublic, d.signPublic),
-      addedAt: new Date(d.addedAt).toISOString(),
-      this: d.device === ours,
-    })),
+    devices: current.list.devices.map((d) => deviceRow(d, ours)),
   };
+}
+
+// ---- device remove ------------------------------------------------------------------------------
+
+export interface RemoveResult {
+  user: string;
+  device: number;
+  fingerprint: string;
+  deviceListVersion: number;
+}
+
+/**
+ * Signs the account's next device list without `device` and uploads it: the relay then revokes the
+ * device's tokens, drops its queue and refuses its logins (docs/RELAY.md "Removing a device"), and
+ * contacts stop encrypting to it once they fetch the list. `confirm` is shown the device as the
+ * list names it and decides; nothing is uploaded before it says yes. This home's own device is
+ * refused: it would lock this home out, and the list must keep the uploading device.
+ */
+export async function removeDevice(c: Client, device: number, confirm: (d: DeviceRow) => Promise<boolean>): Promise<RemoveResult> {
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const ours = c.config.deviceId ?? 1;
+  if (device === ours) {
+    throw new CliError('own_device', `device ${device} is this home: a device cannot remove itself`, {
+      hint: `to cut this home off, run \`fastchat device remove ${device}\` on another device of @${user}; to stop using it, \`fastchat logout\` here`,
+    });
+  }
+  const account = accountKeyOf(c.secrets);
+  // Another device may store a version between our read and our upload: read again and sign on
+  // top of the newer list, a few times (the device must still be in it).
+  for (let attempt = 1; ; attempt++) {
+    const current = await currentDeviceList(t, user, account.publicKey);
+    const entry = current?.list.devices.find((d) => d.device === device);
+    if (!current || !entry) {
+      const ids = current ? current.list.devices.map((d) => d.device).join(', ') : String(ours);
+      throw new CliError('unknown_device', `device ${device} is not in the device list of @${user} (its devices: ${ids}); nothing was changed`, {
+        hint: 'see `fastchat device list`',
+      });
+    }
+    if (!current.list.devices.some((d) => d.device === ours)) {
+      throw new CliError('not_account_holder', `this home (device ${ours}) is not in the device list of @${user}: it cannot remove devices`);
+    }
+    const row = deviceRow(entry, ours);
+    if (attempt === 1 && !(await confirm(row))) {
+      throw new CliError('not_confirmed', `device ${device} was not removed: nothing was changed`);
+    }
+    const next = nextDeviceList(account, current.list, current.list.devices.filter((d) => d.device !== device));
+    try {
+      await putDeviceList(t, next.bytes);
+      return { user, device, fingerprint: row.fingerprint, deviceListVersion: next.list.version };
+    } catch (e) {
+      if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;
+    }
+  }
+}
+
+function deviceRow(d: DeviceList['devices'][number], ours: number): DeviceRow {
+  return { device: d.device, fingerprint: fingerprintOfKeys(d.dhPublic, d.signPublic), addedAt: new Date(d.addedAt).toISOString(), this: d.device === ours };
 }
 
 /** §5's fingerprint of a listed device (the list carries both public keys, not the self-signature). */
