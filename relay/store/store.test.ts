@@ -343,6 +343,26 @@ describe(`${backend.name} store`, () => {
     assert.equal(await rows('device_tickets'), 0);
   });
 
+  test('a device ticket skips a device id the device list removed, so a removed device cannot come back under its id through a ticket', async (t) => {
+    const { s } = await engine.setup(t);
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    await s.touchDevice('alice', 2, 0);
+    const a = await chain('alice', 1, 2);
+    const v1 = a.lists[0]!.list;
+    await s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 8, 0);
+    // Device 2 removed: its devices row is gone, so id 2 is the lowest id no device holds, but
+    // a stolen device 2 must not come back under it through a ticket either.
+    const v2 = forged(a.key, { user: 'alice', version: 2, prevHash: deviceListHash(v1), devices: [v1.devices[0]!] });
+    assert.deepEqual((await s.putDeviceList({ user: 'alice', device: 1 }, v2, 8, 0)).removed, [2]);
+    assert.equal(await s.deviceExists('alice', 2), false);
+    assert.equal(await s.linking.issueTicket(h(1), 'alice', 1000, 2000, 8), 3);
+    assert.deepEqual(await s.linking.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'alice', device: 3 });
+    assert.equal(await s.linking.issueTicket(h(2), 'alice', 1000, 2000, 8), 4, 'and the next one past it');
+    // Removed ids do not count against the cap: 1, 3 and the live ticket for 4 are three of 3.
+    assert.equal(await s.linking.issueTicket(h(3), 'alice', 1000, 2000, 3), undefined);
+    assert.equal(await s.deviceRemoved('alice', 2), true);
+  });
+
   test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', async (t) => {
     const { s, rows } = await engine.setup(t);
     for (const d of [2, 3]) assert.equal((await s.addDevice('alice', d, 0, 3)), true);
