@@ -20,6 +20,7 @@ import { FASTCHAT_BIN } from './util/paths.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
+import { Tmux } from './util/tmux.js';
 
 await sodiumReady();
 
@@ -399,4 +400,38 @@ test('device remove: alice removes her laptop from her first device; its token s
   assert.deepEqual([refused.status, refused.body.error?.code], [404, 'unknown_device']);
   assert.deepEqual(queued(), { queues: [[1, 1]], tokensOf2: 0 });
   assert.deepEqual(jsonLines((await alice.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['after the removal']);
+});
+
+test('device link on a terminal asks for the passphrase once (a new one twice, to confirm it), and the account key is sealed under that passphrase', { timeout: 180_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const tmux = new Tmux('fastchat-link');
+  t.after(() => tmux.killServer());
+  const alice = home('alice');
+  await setUpUser(alice, relay.url);
+  // A fresh home (keys made by device link) and one whose keys were made before; no passphrase in the environment.
+  const fresh = home('laptop', { FASTCHAT_PASSPHRASE: '' });
+  const desk = home('desk');
+  await desk.ok(['keygen']);
+  const typed = { laptop: 'laptop secret phrase', desk: desk.env.FASTCHAT_PASSPHRASE! };
+
+  for (const [h, prompts] of [[fresh, ['passphrase: ', 'passphrase (again): ']], [{ ...desk, env: { ...desk.env, FASTCHAT_PASSPHRASE: '' } }, ['passphrase: ']]] as const) {
+    const pane = `link-${h.name}`;
+    tmux.startFastchat(pane, h, ['device', 'link', '--relay', relay.url, '--user', 'alice']);
+    for (const p of prompts) {
+      await tmux.waitFor(pane, new RegExp(`${p.replace(/[()]/g, '\\$&')}$`, 'm'));
+      tmux.type(pane, typed[h.name as 'laptop' | 'desk']);
+    }
+    // The next thing on screen is the code: no further passphrase question (which would wait forever).
+    const screen = await tmux.waitFor(pane, /pairing code: (\S+)/, 30_000);
+    assert.equal(screen.match(/passphrase( \(again\))?: /g)?.length, prompts.length, screen);
+    const code = /pairing code: (\S+)/.exec(screen)![1]!;
+    await alice.ok(['device', 'approve', code, '--yes']);
+    await tmux.waitFor(pane, /CHAT-EXIT=0/, 60_000);
+  }
+  // Each keystore opens with the passphrase typed and holds the account key: the list checks out under it.
+  for (const [h, device] of [[fresh, 2], [desk, 3]] as const) {
+    const rows = jsonLines((await h.ok(['device', 'list', '--json'], { env: { FASTCHAT_PASSPHRASE: typed[h.name as 'laptop' | 'desk'] } })).stdout);
+    assert.deepEqual(rows.map((r) => r.device), [1, 2, 3], h.name);
+    assert.equal(rows.find((r) => r.this).device, device);
+  }
 });

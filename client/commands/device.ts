@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 
 const LINK_HELP = `
 Run it on the new device, in a home of its own (FASTCHAT_HOME): it makes this home's keys when there
-are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt), shows a pairing code and this
-device's fingerprint, and waits until a device of the account approves the code
-(\`fastchat device approve CODE\` there) or the code expires (10 minutes on a default relay).
+are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt, asked once; a new one twice),
+shows a pairing code and this device's fingerprint, and waits until a device of the account
+approves the code (\`fastchat device approve CODE\` there) or the code expires (10 minutes on a
+default relay).
 It then logs in without the password, takes the account key, the contacts and their trust states,
 publishes its keys and signs the account's device list with itself added.
 With --json it prints one line {"state":"waiting",code,fingerprint,expiresAt} at once and one
@@ -57,16 +58,19 @@ export function register(program: Command): void {
       const { hasKeys, homePaths } = await import('../core/home.js');
       const { print, printJson, warn } = await import('../format.js');
       const { getPassphrase } = await import('../core/prompt.js');
+      // The passphrase is asked once (a new one twice, to confirm it): the one that opens (or
+      // makes) the keystore is the one it is sealed under again with the account key.
       let c;
+      let passphrase = '';
       if (hasKeys(homePaths())) {
         const { openClient } = await import('../core/context.js');
-        c = await openClient();
+        c = await openClient({ useAgent: false, onPassphrase: (p) => (passphrase = p) });
       } else {
         const { keygen } = await import('../core/keygen.js');
-        c = await keygen({ force: false, warn });
+        passphrase = await getPassphrase({ confirm: true });
+        c = await keygen({ force: false, warn, passphrase });
       }
       try {
-        const passphrase = await getPassphrase();
         const { linkDevice } = await import('../core/linking.js');
         const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, passphrase, (w) => {
           if (opts.json) printJson({ state: 'waiting', ...w });
