@@ -435,3 +435,33 @@ test('device link on a terminal asks for the passphrase once (a new one twice, t
     assert.equal(rows.find((r) => r.this).device, device);
   }
 });
+
+test('an account with no device list on the relay (as a relay from before lists holds it): the approving device signs version 1 itself, and the link completes on top of it', { timeout: 120_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const alice = home('alice');
+  const laptop = home('laptop');
+  await setUpUser(alice, relay.url);
+  // What a relay from before device lists holds for an account: its keys, no list.
+  const db = new Database(relay.db);
+  try {
+    assert.equal(db.prepare("DELETE FROM device_lists WHERE username = 'alice'").run().changes, 1);
+  } finally {
+    db.close();
+  }
+  assert.deepEqual(await listsOf(relay.url, 'alice'), []);
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => [r.device, r.version]), [[1, 0]]);
+
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  const { fingerprint } = await link.waiting;
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
+  assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
+  for (const h of [alice, laptop]) {
+    const rows = jsonLines((await h.ok(['device', 'list', '--json'])).stdout);
+    assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], h.name);
+  }
+  assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint, fingerprint);
+});
