@@ -65,12 +65,14 @@ function stopLink(l: Linking): void {
  * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
  * answer handed to `rewrite`, which may replace it (status and JSON body).
  */
-async function startProxy(upstream: string, rewrite: Rewrite): Promise<{ url: string; close(): Promise<void> }> {
+async function startProxy(upstream: string, rewrite: Rewrite, hold?: Hold): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const reqBody = Buffer.concat(chunks);
+      // Held: never forwarded, never answered (the client waits until it is killed).
+      if (hold?.(req.method ?? '', req.url ?? '')) return;
       const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
         const body: Buffer[] = [];
         ur.on('data', (c: Buffer) => body.push(c));
@@ -103,12 +105,14 @@ async function startProxy(upstream: string, rewrite: Rewrite): Promise<{ url: st
 }
 
 type Rewrite = (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined;
+/** true: the request is held (not forwarded, not answered). */
+type Hold = (method: string, path: string) => boolean;
 
 /** A temp root and a relay process (with a rewriting proxy in front when asked), all gone after the test. */
-async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rewrite } = {}) {
+async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rewrite; hold?: Hold } = {}) {
   const tmp = makeTempRoot('fastchat-link-');
   const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, ...(opts.relayArgs ?? [])] });
-  const proxy = opts.rewrite ? await startProxy(relay.url, opts.rewrite) : undefined;
+  const proxy = opts.rewrite || opts.hold ? await startProxy(relay.url, opts.rewrite ?? (() => undefined), opts.hold) : undefined;
   t.after(async () => {
     await proxy?.close();
     await relay.stop();
@@ -464,4 +468,51 @@ test('an account with no device list on the relay (as a relay from before lists 
     assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], h.name);
   }
   assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint, fingerprint);
+});
+
+test('a link interrupted after its ticket logged the new device in (killed while uploading its list) is finished by running device link again', { timeout: 180_000 }, async (t) => {
+  let holding = true;
+  let held!: () => void;
+  const listUploadHeld = new Promise<void>((r) => (held = r));
+  const { relay, proxyUrl, home } = await world(t, {
+    hold: (method, path) => {
+      if (!holding || method !== 'PUT' || path !== '/v1/devices') return false;
+      held();
+      return true;
+    },
+  });
+  const alice = home('alice');
+  const bob = home('bob');
+  const laptop = home('laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+  await converse(alice, bob);
+  const link = linkIn(t, laptop, proxyUrl, 'alice');
+  const { fingerprint } = await link.waiting;
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  // The ticket is redeemed and the new device is uploading its list: the power goes.
+  await listUploadHeld;
+  link.child.kill('SIGKILL');
+  assert.equal((await link.done).code, null);
+  holding = false;
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).devices.map((d) => d.device)), [[1]], 'not in the list yet');
+
+  // Another link from this home is refused with what to do; the same one is finished.
+  const other = await laptop.run(['device', 'link', '--relay', proxyUrl, '--user', 'bob', '--json']);
+  assert.equal(other.code, 1, other.stderr);
+  assert.equal(errorCode(other.stderr), 'already_registered');
+  assert.match(other.stderr, /device link --relay \S+ --user alice/);
+  const again = await laptop.ok(['device', 'link', '--relay', proxyUrl, '--user', 'alice', '--json']);
+  const linked = jsonLines(again.stdout).at(-1);
+  assert.deepEqual([linked.state, linked.user, linked.device, linked.fingerprint, linked.contacts, linked.deviceListVersion], ['linked', 'alice', 2, fingerprint, 1, 2]);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2]]);
+  assert.deepEqual(jsonLines((await laptop.ok(['device', 'list', '--json'])).stdout).map((r) => [r.device, r.this]), [[1, false], [2, true]]);
+  // Finished: its keys are published, and a third run is refused.
+  const reader = new RelayHttp(relay.url);
+  await reader.signup('reader');
+  const ids = (await reader.request('GET', '/v1/keys/alice/identity')).body as { devices: { deviceId: number }[] };
+  assert.deepEqual(ids.devices.map((d) => d.deviceId).sort(), [1, 2]);
+  const third = await laptop.run(['device', 'link', '--relay', proxyUrl, '--user', 'alice', '--json']);
+  assert.equal(third.code, 1, third.stderr);
+  assert.equal(errorCode(third.stderr), 'already_registered');
 });

@@ -9,6 +9,7 @@ approves the code (\`fastchat device approve CODE\` there) or the code expires (
 default relay).
 It then logs in without the password, takes the account key, the contacts and their trust states,
 publishes its keys and signs the account's device list with itself added.
+Interrupted after the approval reached it, the same command run again in this home finishes the link.
 With --json it prints one line {"state":"waiting",code,fingerprint,expiresAt} at once and one
 {"state":"linked",...} at the end.
 Example:

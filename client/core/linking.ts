@@ -30,6 +30,7 @@ import { listContacts, writeContact } from './contacts.js';
 import type { Client } from './context.js';
 import { relayTarget } from './context.js';
 import { tx } from './db.js';
+import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
 import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
 import { publishKeys } from './prekeys.js';
 import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
@@ -211,8 +212,13 @@ export interface LinkResult {
  * publishes this home's keys and the next device list with this device in it.
  */
 export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void): Promise<LinkResult> {
+  if (c.config.linking && c.config.username === user && c.config.relay === target.url) return resumeLink(c);
   if (c.config.username) {
-    throw new CliError('already_registered', `this home is already @${c.config.username}'s`, { hint: 'link a new device from a new home (FASTCHAT_HOME)' });
+    throw new CliError('already_registered', `this home is already @${c.config.username}'s`, {
+      hint: c.config.linking
+        ? `it is half-way through linking as @${c.config.username} on ${c.config.relay}: run \`fastchat device link --relay ${c.config.relay} --user ${c.config.username}\` to finish that`
+        : 'link a new device from a new home (FASTCHAT_HOME)',
+    });
   }
   const t: RelayTarget = { url: target.url, ...(target.ca ? { ca: target.ca } : {}) };
   const me = publicIdentity(c.secrets.identity);
@@ -256,24 +262,58 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
+  // From here the ticket is spent and the provisioning message gone from the relay: what it
+  // brought is stored first (token, config marked `linking`, contacts, account key), so a link
+  // interrupted after this is finished by running `device link` again (resumeLink).
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
   const relayId = relayIdSeen(t.url);
-  c.config = { ...c.config, relay: t.url, username: user, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
+  c.config = { ...c.config, relay: t.url, username: user, deviceId: s.deviceId, linking: true, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
   saveConfig(c.home, c.config);
-  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
   const now = c.now();
   tx(c.db, () => {
     for (const k of m.contacts) {
       writeContact(c, k.user, { identity: k.identity, trust: k.trust, pendingIdentity: k.pendingIdentity, trustBefore: k.trust === 'verified' ? 'verified' : 'unverified', rejected: [], addedAt: now }, now);
     }
   });
+  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
   const authed = { ...t, token: s.token, ...(relayId ? { relayId } : {}) };
   // The list first, then the keys: contacts refuse a key for a device the account's list does not
   // hold (device-lists.ts assertListed), so a bundle published before the list (or with a list
   // upload that then failed) would make every new contact refuse the whole account.
   const next = await addSelfToList(c, authed, user, m, prior, me);
   await publishKeys(c, authed);
+  finishLinking(c);
   return { user, device: s.deviceId, relay: t.url, fingerprint: fingerprint(me), contacts: m.contacts.length, deviceListVersion: next.version };
+}
+
+function finishLinking(c: Client): void {
+  const { linking: _, ...rest } = c.config;
+  c.config = rest;
+  saveConfig(c.home, c.config);
+}
+
+/**
+ * Finishes a link that stopped after its ticket logged this home in (config `linking`): adds this
+ * device to the account's list under the account key it received, then publishes its keys. If the
+ * account key never reached the keystore, nothing can finish it: the code and ticket are spent.
+ */
+async function resumeLink(c: Client): Promise<LinkResult> {
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const device = c.config.deviceId ?? 1;
+  const me = publicIdentity(c.secrets.identity);
+  let version;
+  try {
+    version = await publishDeviceList(c, t, user, device);
+  } catch (e) {
+    if (!(e instanceof AccountKeyDiffers)) throw e;
+    throw new CliError('link_incomplete', `this home's link to @${user} stopped before the account key was stored, and cannot be finished (the code and its ticket are spent)`, {
+      hint: `link again from a new home: FASTCHAT_HOME=<new dir> fastchat device link --relay ${t.url} --user ${user}`,
+    });
+  }
+  await publishKeys(c, t);
+  finishLinking(c);
+  return { user, device, relay: t.url, fingerprint: fingerprint(me), contacts: listContacts(c).filter((k) => k.integrity === 'ok').length, deviceListVersion: version };
 }
 
 /**
