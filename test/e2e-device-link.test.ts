@@ -128,6 +128,15 @@ function linkIn(t: TestContext, home: TestHome, relayUrl: string, user: string):
   return l;
 }
 
+/** world() with alice and bob registered, each a contact of the other, and an empty home for alice's laptop. */
+async function aliceAndBob(t: TestContext, opts: Parameters<typeof world>[1] = {}) {
+  const w = await world(t, opts);
+  const [alice, bob, laptop] = [w.home('alice'), w.home('bob'), w.home('laptop')];
+  await Promise.all([setUpUser(alice, w.relay.url), setUpUser(bob, w.relay.url)]);
+  await converse(alice, bob);
+  return { ...w, alice, bob, laptop };
+}
+
 function errorCode(stderr: string): string {
   const lines = jsonLines(stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((l) => l.error);
   return lines.length > 0 ? lines[lines.length - 1].error.code : `no json error in: ${stderr}`;
@@ -143,12 +152,7 @@ async function listsOf(relayUrl: string, user: string): Promise<Uint8Array[]> {
 }
 
 test('a new device linked with a code: it logs in as device 2, the list names both devices under one account key, and it holds the account key and the contacts; wrong-account, mistyped and replayed approvals are refused', { timeout: 240_000 }, async (t) => {
-  const { relay, home } = await world(t);
-  const alice = home('alice');
-  const bob = home('bob');
-  const laptop = home('laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
-  await converse(alice, bob);
+  const { relay, alice, bob, laptop } = await aliceAndBob(t);
   await alice.ok(['verify', '@bob']);
 
   const link = linkIn(t, laptop, relay.url, 'alice');
@@ -339,12 +343,7 @@ test("a link whose device list upload is refused publishes none of the new devic
 });
 
 test('device remove: alice removes her laptop from her first device; its token stops working, its login is refused and nothing sent afterwards is stored for it', { timeout: 240_000 }, async (t) => {
-  const { relay, home } = await world(t);
-  const alice = home('alice');
-  const bob = home('bob');
-  const laptop = home('laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
-  await converse(alice, bob);
+  const { relay, alice, bob, laptop } = await aliceAndBob(t);
   const link = linkIn(t, laptop, relay.url, 'alice');
   await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
   assert.equal((await link.done).code, 0);
@@ -474,18 +473,13 @@ test('a link interrupted after its ticket logged the new device in (killed while
   let holding = true;
   let held!: () => void;
   const listUploadHeld = new Promise<void>((r) => (held = r));
-  const { relay, proxyUrl, home } = await world(t, {
+  const { relay, proxyUrl, alice, bob, laptop } = await aliceAndBob(t, {
     hold: (method, path) => {
       if (!holding || method !== 'PUT' || path !== '/v1/devices') return false;
       held();
       return true;
     },
   });
-  const alice = home('alice');
-  const bob = home('bob');
-  const laptop = home('laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
-  await converse(alice, bob);
   const link = linkIn(t, laptop, proxyUrl, 'alice');
   const { fingerprint } = await link.waiting;
   await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
