@@ -2,6 +2,7 @@
 // version, anyone signed in fetches them. The relay keeps every version so a contact that last saw
 // version V can check the whole chain from V on (crypto/device-list.ts acceptDeviceLists).
 import { Hono } from 'hono';
+import { isLegacyDeviceList } from '../../crypto/device-list.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { sodiumReady } from '../../crypto/sodium.js';
 import type { RelayContext } from '../context.js';
@@ -11,6 +12,14 @@ import { readJson } from './body.js';
 import { requireAuth, type Env } from './auth.js';
 
 /** Lists in one GET; `more` says there are newer ones (ask again with since = the last version). */
+/**
+ * How recent a password login must be for a `replace` upload (a new list under any account key, which
+ * cuts every other device off and shows every contact a changed key). The clients that replace
+ * (login --replace-keys, keygen --force) log in with the password just before; a token alone, or a
+ * device ticket's login, must not be enough (docs/THREAT_MODEL.md "replace-needs-password").
+ */
+export const REPLACE_LOGIN_WINDOW_MS = 5 * 60_000;
+
 export const DEVICE_LISTS_PAGE = 64;
 
 export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
@@ -23,6 +32,13 @@ export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
     // device uploads a list only when a device is linked or removed (docs/RELAY.md "Limits").
     await ctx.charge([{ limit: 'deviceLists', key: a.user }], ctx.now());
     const body = await readJson(c, putDeviceListBody, ctx.cfg.maxBodyBytes);
+    const fresh = a.passwordAt !== null && ctx.now() - a.passwordAt <= REPLACE_LOGIN_WINDOW_MS;
+    // Lists of the first format are replaced by whatever version 1 comes next (relay/device-lists.ts),
+    // as with `replace`, so that takes a fresh password login too (the upgrading client logs in
+    // first). They are never mixed with newer ones, so the oldest stored row says.
+    if (!fresh && (body.replace === true || (await holdsFirstFormatLists(ctx, a.user)))) {
+      throw new RelayError('password_login_required', `replacing the account's device lists needs a session made by a password login in the last ${REPLACE_LOGIN_WINDOW_MS / 60_000} minutes: log in with the password again, then upload`);
+    }
     await sodiumReady();
     const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now(), body.replace === true);
     if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version, replace: body.replace === true, removed: r.removed }, 'device list stored');
@@ -42,6 +58,12 @@ export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
   });
 
   return app;
+}
+
+/** Whether the account's stored lists are of the first format (an upload then replaces them all). */
+async function holdsFirstFormatLists(ctx: RelayContext, user: string): Promise<boolean> {
+  const [oldest] = (await ctx.store.deviceLists(user, 0, 1)) ?? [];
+  return oldest !== undefined && isLegacyDeviceList(oldest.list);
 }
 
 /** `since`: a version the caller has (0 or absent: from the first). */
