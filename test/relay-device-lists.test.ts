@@ -2,14 +2,14 @@
 // version by version by the account's devices and read back with since=, and what the relay
 // refuses to store whoever asks: another account's list, a list that does not follow the stored
 // one, two lists of one version, more devices than --max-devices.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { toBase64url } from '../crypto/encoding.js';
 import { deviceListHash, firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
-import { startRelayProcess } from './util/relay-process.js';
+import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { makeBundle, RelayHttp, RelayWs } from './util/relay-client.js';
 import { fakeTimeEnv, RELAY_TEST_ARGS } from './util/fault.js';
 import { chain, device, forged } from './util/device-lists.js';
@@ -183,14 +183,29 @@ test('device list uploads are limited per account (--rate-limit-device-lists): o
   assert.equal((await put(bob, (await chain('bob', 1)).lists[0]!.bytes)).status, 200);
 });
 
-test("a stolen token cannot replace the account's device lists: only a password login of the last minutes can", { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fastchat-replace-'));
+/**
+ * A relay on a database file of its own, with alice signed up as device 1; `later()` restarts it on
+ * the same file with its clock 10 minutes on (a token's password login is then old). Stopped after the test.
+ */
+async function relayWithAlice(t: TestContext, prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const db = join(dir, 'relay.db');
   let relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS });
   t.after(() => relay.stop());
   const d1 = new RelayHttp(relay.url);
   await d1.signup('alice', PASSWORD, 1);
+  const later = async (): Promise<RelayProcess> => {
+    await relay.stop();
+    relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS, env: fakeTimeEnv('+10m') });
+    return relay;
+  };
+  return { db, relay, d1, later };
+}
+
+test("a stolen token cannot replace the account's device lists: only a password login of the last minutes can", { timeout: 120_000 }, async (t) => {
+  const { relay: first, d1, later } = await relayWithAlice(t, 'fastchat-replace-');
+  let relay = first;
   const d2 = new RelayHttp(relay.url);
   const token2 = await d2.login('alice', PASSWORD, 2);
   const a = await chain('alice', 1, 2);
@@ -210,8 +225,7 @@ test("a stolen token cannot replace the account's device lists: only a password 
 
   // Device 1's token, stolen and used ten minutes after its login (the relay's clock moved on).
   const stolen = d1.token!;
-  await relay.stop();
-  relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS, env: fakeTimeEnv('+10m') });
+  relay = await later();
   const thief = new RelayHttp(relay.url);
   const byThief = await replace(thief, stolen);
   assert.deepEqual([byThief.status, byThief.body.error?.code], [403, 'password_login_required'], 'a token whose password login is 10 minutes old');
@@ -228,13 +242,8 @@ test("a stolen token cannot replace the account's device lists: only a password 
 });
 
 test('lists of the first format on the relay are replaced by the next version 1, and only from a password login of the last minutes', { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fastchat-first-format-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const db = join(dir, 'relay.db');
-  let relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS });
-  t.after(() => relay.stop());
-  const d1 = new RelayHttp(relay.url);
-  await d1.signup('alice', PASSWORD, 1);
+  const { db, d1, later } = await relayWithAlice(t, 'fastchat-first-format-');
+  let relay: RelayProcess;
   const a = await chain('alice', 1);
   // What a relay stored before entry signatures: two versions of the first format.
   const legacy = [1, 2].map((v) => rawDeviceList(a.key, { version: 1, user: 'alice', listVersion: v, entries: a.lists[0]!.list.devices, legacyEntries: true }));
@@ -246,8 +255,7 @@ test('lists of the first format on the relay are replaced by the next version 1,
 
   // A token whose password login is 10 minutes old (a thief's) cannot take the account over this way.
   const stolen = d1.token!;
-  await relay.stop();
-  relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS, env: fakeTimeEnv('+10m') });
+  relay = await later();
   const thief = new RelayHttp(relay.url);
   const theirs = (await chain('alice', 1)).lists[0]!.bytes;
   const r = await thief.request('PUT', '/v1/devices', { list: toBase64url(theirs) }, { token: stolen });

@@ -87,37 +87,34 @@ export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {
   return equalBytes(encodePublicIdentity(a), encodePublicIdentity(b));
 }
 
-export function isRejected(r: ContactRecord, identity: PublicIdentity): boolean {
-  const fp = fingerprintBytes(identity);
+// A rejected entry is a fingerprint: an identity's (§5), or for a rejected account key its account
+// fingerprint (PROTOCOL.md D.2) — 32 bytes like an identity fingerprint, under another label, so
+// the two can never be taken for each other (and the record format does not change).
+type Rejectable = { identity: PublicIdentity } | { accountKey: Uint8Array };
+
+function rejectedFp(k: Rejectable): Uint8Array {
+  return 'identity' in k ? fingerprintBytes(k.identity) : accountFingerprintBytes(k.accountKey);
+}
+
+function isRejectedFp(r: ContactRecord, k: Rejectable): boolean {
+  const fp = rejectedFp(k);
   return r.rejected.some((x) => equalBytes(x, fp));
 }
 
-/** The list with `identity` added (once, newest last, bounded). */
-export function withRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
-  const fp = fingerprintBytes(identity);
+/** The list with the key added (once, newest last, bounded). */
+function withRejectedFp(list: Uint8Array[], k: Rejectable): Uint8Array[] {
+  const fp = rejectedFp(k);
   return [...list.filter((x) => !equalBytes(x, fp)), fp].slice(-MAX_REJECTED_KEYS);
 }
 
-export function withoutRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
-  const fp = fingerprintBytes(identity);
+function withoutRejectedFp(list: Uint8Array[], k: Rejectable): Uint8Array[] {
+  const fp = rejectedFp(k);
   return list.filter((x) => !equalBytes(x, fp));
 }
 
-// A rejected account key is kept in the same list by its account fingerprint (PROTOCOL.md D.2):
-// 32 bytes like an identity fingerprint, under another label, so the two can never be taken for
-// each other (and the record format does not change).
-
-export function isAccountRejected(r: ContactRecord, accountKey: Uint8Array): boolean {
-  const fp = accountFingerprintBytes(accountKey);
-  return r.rejected.some((x) => equalBytes(x, fp));
-}
-
-export function withRejectedAccount(list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] {
-  const fp = accountFingerprintBytes(accountKey);
-  return [...list.filter((x) => !equalBytes(x, fp)), fp].slice(-MAX_REJECTED_KEYS);
-}
-
-export function withoutRejectedAccount(list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] {
-  const fp = accountFingerprintBytes(accountKey);
-  return list.filter((x) => !equalBytes(x, fp));
-}
+export const isRejected = (r: ContactRecord, identity: PublicIdentity): boolean => isRejectedFp(r, { identity });
+export const withRejected = (list: Uint8Array[], identity: PublicIdentity): Uint8Array[] => withRejectedFp(list, { identity });
+export const withoutRejected = (list: Uint8Array[], identity: PublicIdentity): Uint8Array[] => withoutRejectedFp(list, { identity });
+export const isAccountRejected = (r: ContactRecord, accountKey: Uint8Array): boolean => isRejectedFp(r, { accountKey });
+export const withRejectedAccount = (list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] => withRejectedFp(list, { accountKey });
+export const withoutRejectedAccount = (list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] => withoutRejectedFp(list, { accountKey });
