@@ -228,6 +228,28 @@ describe(`${backend.name} store`, () => {
     assert.deepEqual((await s.submitBatch([sized('h1', 600), sized('h2', 100)], 3000, limits)).map((x) => (x.ok ? 'ok' : x.error.code)), ['queue_full', 'ok']);
   });
 
+
+  test('within one batch, each send is judged on its own sender and recipients: a block of one sender holds no other, an unknown device stays refused, and a group body goes with its last ack of the batch', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.blocks.block('bob', 'alice', 500, 2);
+    const from = (user: string, r: SubmitRequest): SubmitRequest => ({ ...r, sender: { user, device: 1 } });
+    const r = await s.submitBatch([
+      msg('a1', [['bob', 1]]), from('carol', msg('c1', [['bob', 1]])), msg('a2', [['bob', 1], ['carol', 1]]),
+      msg('a3', [['bob', 9]]), from('carol', msg('c2', [['bob', 9]])), from('carol', msg('c3', [['bob', 1]])),
+    ], 1000, LIMITS);
+    assert.deepEqual(r.map((x) => (x.ok ? x.recipients.map((a) => `${a.user}/${a.device}`).join(',') : x.error.code)), ['', 'bob/1', 'carol/1', 'unknown_device', 'unknown_device', 'bob/1']);
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['c1', 'c3']);
+    // A group message to three devices: two acks in one batch keep its body, the third deletes it.
+    await s.blocks.unblock('bob', 'alice');
+    const [g] = await s.submitBatch([msg('g1', [['bob', 1], ['bob', 2], ['carol', 1]])], 2000, LIMITS);
+    assert.ok(g && g.ok);
+    const ack = (i: number) => ({ to: g.recipients[i]!, deliveryId: g.deliveryIds[i]! });
+    const before = await rows('messages');
+    assert.equal((await s.commitBatch([ack(0), ack(1)], [], 3000, LIMITS)).acked, 2);
+    assert.equal(await rows('messages'), before);
+    assert.equal((await s.commitBatch([ack(2), ack(0)], [], 3000, LIMITS)).acked, 1);
+    assert.equal(await rows('messages'), before - 1);
+  });
   test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', async (t) => {
     const { s, rows } = await engine.setup(t);
     const token = (n: number) => new Uint8Array(32).fill(n);
