@@ -148,6 +148,18 @@ describe(`${backend.name} store`, () => {
     assert.equal(await rows('messages'), 1);
   });
 
+  test('a refused send leaves no dedup record: the same id sent again once it can be stored is stored, in the same batch or a later one', async (t) => {
+    const { s } = await engine.setup(t);
+    const bob = { user: 'bob', device: 1 };
+    const lim = { ...LIMITS, maxMessages: 1 };
+    const first = await s.submitBatch([msg('m1', [['bob', 1]]), msg('m2', [['bob', 1]]), msg('m3', [['bob', 9]]), msg('m3', [['carol', 1]])], 1000, lim);
+    assert.deepEqual(first.map((r) => (r.ok ? (r.duplicate ? 'duplicate' : 'stored') : r.error.code)), ['stored', 'queue_full', 'unknown_device', 'stored']);
+    const [queued] = await s.pending(bob, 0, 10);
+    const r = await s.commitBatch([{ to: bob, deliveryId: queued!.deliveryId }], [msg('m2', [['bob', 1]])], 2000, lim);
+    assert.ok(r.results[0]!.ok && !r.results[0]!.duplicate);
+    assert.deepEqual((await s.pending(bob, 0, 10)).map((m) => m.clientId), ['m2']);
+  });
+
   test('below the disk headroom new messages are refused with storage_full, acks commit and a resubmit is still acked', async (t) => {
     const { s, rows } = await engine.setup(t);
     const [first] = await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
