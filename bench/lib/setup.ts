@@ -40,8 +40,12 @@ export function clientEnv(dir: string, name: string, extra: Record<string, strin
 }
 
 export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
+  // BENCH_RELAY_CPU_PROF=<dir>: every bench relay runs under node's CPU profiler, which writes
+  // <dir>/CPU.*.cpuprofile when the relay stops (docs/PERFORMANCE.md).
+  const prof = process.env.BENCH_RELAY_CPU_PROF;
   const relay = await startRelayProcess({
     ...(db ? { db } : {}),
+    ...(prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] } : {}),
     args: [...BENCH_RELAY_ARGS, ...extraArgs],
     env: { FASTCHAT_RELAY_LOG_LEVEL: 'warn', ...env },
   });

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LoadJob, Peer, Target } from '../loadgen.js';
 import type { Params } from '../lib/params.js';
+import { cpuSeconds } from '../lib/cpu.js';
 import { startWorker, type Worker } from '../lib/procs.js';
 import { signupAll, startBenchRelay } from '../lib/setup.js';
 import { summarize, type Row } from '../lib/stats.js';
@@ -42,16 +43,27 @@ export async function relaySuite(p: Params, log: (s: string) => void): Promise<R
     const pairs = (t: Target, n: number) => Array.from({ length: n }, (_, i) => ({ from: peer(t, `snd_${i}`), to: peer(t, `rcv_${i}`) }));
     const details: Any = {};
     const rows: Row[] = [];
+    // The relay's CPU per message of each relay run (in details and the log): unlike the rates, it
+    // barely moves with the machine's load, so it is what an A/B of relay code compares on a busy
+    // machine (docs/PERFORMANCE.md).
+    const relayCpu = async (label: string, run: () => Promise<Any>, count: (r: Any) => number): Promise<Any> => {
+      const c0 = cpuSeconds([relay.proc.pid!]);
+      const r = await run();
+      const us = ((cpuSeconds([relay.proc.pid!]) - c0) * 1e6) / Math.max(1, count(r));
+      log(`    relay CPU ${us.toFixed(1)} µs per ${label}`);
+      return { ...r, relayCpuUs: +us.toFixed(2) };
+    };
 
     // 1. Throughput, closed loop, 1 and 50 pairs.
     const tput: Any = {};
     for (const n of [1, 50]) {
       for (const t of [bt, rt]) {
         log(`  throughput ${t.kind} ${n} pair(s)`);
-        tput[`${t.kind}_${n}`] = await runLoad({
+        const run = () => runLoad({
           mode: 'throughput', target: t, pairs: pairs(t, n), window: n === 1 ? 256 : 32, body,
           warmupMs: p.warmupMs, measureMs: p.measureMs, maxMessages: p.maxMessages,
         });
+        tput[`${t.kind}_${n}`] = t.kind === 'relay' ? await relayCpu('message delivered', run, (r) => r.received) : await run();
       }
       const r = tput[`relay_${n}`].perSecond as number;
       const b = tput[`baseline_${n}`].perSecond as number;
@@ -84,10 +96,11 @@ export async function relaySuite(p: Params, log: (s: string) => void): Promise<R
     const fan: Any = {};
     for (const t of [bt, rt]) {
       log(`  fan-out ${t.kind} 1→${p.fanoutRecipients}`);
-      fan[t.kind] = await runLoad({
+      const run = () => runLoad({
         mode: 'fanout', target: t, from: peer(t, 'fan_sender'), to: Array.from({ length: p.fanoutRecipients }, (_, i) => peer(t, `grp_${i}`)),
         window: 8, body, warmupMs: p.warmupMs, measureMs: p.measureMs, maxMessages: Math.floor(p.maxMessages / 10),
       });
+      fan[t.kind] = t.kind === 'relay' ? await relayCpu('delivery', run, (r) => r.deliveries) : await run();
     }
     details.fanout = fan;
     rows.push({
@@ -97,9 +110,9 @@ export async function relaySuite(p: Params, log: (s: string) => void): Promise<R
 
     // 3. Durable store with the receiver offline, then the drain of that backlog on connect.
     log(`  store ${p.drainCount} for an offline receiver, then drain`);
-    const stored = await runLoad<Any>({
+    const stored = await relayCpu('message stored', () => runLoad<Any>({
       mode: 'store', target: rt, from: peer(rt, 'store_sender'), to: peer(rt, 'store_receiver'), count: p.drainCount, window: 256, body, timeoutMs: 60_000,
-    });
+    }), (r) => r.acked);
     const drained = await runLoad<Any>({ mode: 'drain', target: rt, peer: peer(rt, 'store_receiver'), count: p.drainCount, timeoutMs: 60_000 });
     details.store = stored;
     details.drain = drained;

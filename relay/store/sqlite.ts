@@ -39,6 +39,21 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, any>;
 
+/**
+ * What one commit batch has looked up, kept for the rest of it: inside its transaction nothing
+ * else writes, so a fact read for one send holds for the next. The queue usage is then counted up
+ * in memory (its count/sum scan is the most expensive read of a send); a group's recipients are
+ * checked once per batch, not once per frame.
+ */
+interface BatchMemo {
+  /** `${user}\0${device}` → the recipient queue's messages and bytes. */
+  usage: Map<string, { n: number; bytes: number }>;
+  /** `${user}\0${device}` → that device exists. */
+  devices: Map<string, boolean>;
+  /** `${recipient}\0${sender}` → the recipient blocks the sender. */
+  blocked: Map<string, boolean>;
+}
+
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** The SQLite store, plus what only a SQLite file has: the commit counter of its meta rows. */
@@ -360,12 +375,9 @@ class SqliteStore implements SqliteRelayStore {
       return this.write(() => {
         // Acks first: a recipient that acked frees its quota for the sends of the same turn.
         const acked = this.ackAll(acks);
-        // Queue usage is read once per recipient per batch and then counted up in memory: the
-        // count/sum scan is the expensive part of a send, and inside one transaction nothing else
-        // changes it.
-        const usage = new Map<string, { n: number; bytes: number }>();
+        const memo: BatchMemo = { usage: new Map(), devices: new Map(), blocked: new Map() };
         const holds = new StreamHolds();
-        const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, usage)));
+        const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, memo)));
         return { acked, results };
       });
     } catch (e) {
@@ -374,7 +386,7 @@ class SqliteStore implements SqliteRelayStore {
     }
   }
 
-  private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, usage: Map<string, { n: number; bytes: number }>): SubmitResult {
+  private submitOne(r: SubmitRequest, now: number, limits: QueueLimits, memo: BatchMemo): SubmitResult {
     const seen = this.s.sentId.get(r.sender.user, r.sender.device, r.clientId) as Row | undefined;
     if (seen) return { ok: true, duplicate: true, storedAt: seen.stored_at, recipients: [], deliveryIds: [] };
     // Below the disk's headroom only what is already stored is answered (above); acks still commit.
@@ -390,19 +402,27 @@ class SqliteStore implements SqliteRelayStore {
     }
     const named = uniqueAddresses(r.to);
     for (const to of named) {
-      if (this.s.deviceExists.get(to.user, to.device) !== undefined) continue;
+      const k = `${to.user}\0${to.device}`;
+      let exists = memo.devices.get(k);
+      if (exists === undefined) memo.devices.set(k, (exists = this.s.deviceExists.get(to.user, to.device) !== undefined));
+      if (exists) continue;
       if (this.s.userExists.get(to.user) === undefined) return unknownUser(to.user);
       return unknownDevice(to);
     }
     // Recipients who block the sender get nothing; the sender is answered as for any send.
-    const recipients = named.filter((to) => !this.blocks.isBlocked(to.user, r.sender.user));
+    const recipients = named.filter((to) => {
+      const k = `${to.user}\0${r.sender.user}`;
+      let blocked = memo.blocked.get(k);
+      if (blocked === undefined) memo.blocked.set(k, (blocked = this.blocks.isBlocked(to.user, r.sender.user)));
+      return !blocked;
+    });
     const queues = recipients.map((to) => {
       const k = `${to.user}\0${to.device}`;
-      let q = usage.get(k);
+      let q = memo.usage.get(k);
       if (!q) {
         const row = this.s.queueUsage.get(to.user, to.device) as Row;
         q = { n: row.n, bytes: row.bytes };
-        usage.set(k, q);
+        memo.usage.set(k, q);
       }
       return q;
     });
@@ -432,12 +452,16 @@ class SqliteStore implements SqliteRelayStore {
 
   private ackAll(acks: AckRequest[]): number {
     let n = 0;
+    // A body is deleted once its last delivery is: checked once per message after all the acks of
+    // the batch (a group message's recipients ack in the same turn: one check, not one per ack).
+    const bodies = new Set<number>();
     for (const a of acks) {
       const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
       if (!r) continue;
       n++;
-      this.s.deleteMessageIfDone.run(r.message_id, r.message_id);
+      bodies.add(r.message_id as number);
     }
+    for (const id of bodies) this.s.deleteMessageIfDone.run(id, id);
     return n;
   }
 

@@ -148,6 +148,18 @@ describe(`${backend.name} store`, () => {
     assert.equal(await rows('messages'), 1);
   });
 
+  test('a refused send leaves no dedup record: the same id sent again once it can be stored is stored, in the same batch or a later one', async (t) => {
+    const { s } = await engine.setup(t);
+    const bob = { user: 'bob', device: 1 };
+    const lim = { ...LIMITS, maxMessages: 1 };
+    const first = await s.submitBatch([msg('m1', [['bob', 1]]), msg('m2', [['bob', 1]]), msg('m3', [['bob', 9]]), msg('m3', [['carol', 1]])], 1000, lim);
+    assert.deepEqual(first.map((r) => (r.ok ? (r.duplicate ? 'duplicate' : 'stored') : r.error.code)), ['stored', 'queue_full', 'unknown_device', 'stored']);
+    const [queued] = await s.pending(bob, 0, 10);
+    const r = await s.commitBatch([{ to: bob, deliveryId: queued!.deliveryId }], [msg('m2', [['bob', 1]])], 2000, lim);
+    assert.ok(r.results[0]!.ok && !r.results[0]!.duplicate);
+    assert.deepEqual((await s.pending(bob, 0, 10)).map((m) => m.clientId), ['m2']);
+  });
+
   test('below the disk headroom new messages are refused with storage_full, acks commit and a resubmit is still acked', async (t) => {
     const { s, rows } = await engine.setup(t);
     const [first] = await s.submitBatch([msg('m1', [['bob', 1]])], 1000, LIMITS);
@@ -228,6 +240,28 @@ describe(`${backend.name} store`, () => {
     assert.deepEqual((await s.submitBatch([sized('h1', 600), sized('h2', 100)], 3000, limits)).map((x) => (x.ok ? 'ok' : x.error.code)), ['queue_full', 'ok']);
   });
 
+
+  test('within one batch, each send is judged on its own sender and recipients: a block of one sender holds no other, an unknown device stays refused, and a group body goes with its last ack of the batch', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    await s.blocks.block('bob', 'alice', 500, 2);
+    const from = (user: string, r: SubmitRequest): SubmitRequest => ({ ...r, sender: { user, device: 1 } });
+    const r = await s.submitBatch([
+      msg('a1', [['bob', 1]]), from('carol', msg('c1', [['bob', 1]])), msg('a2', [['bob', 1], ['carol', 1]]),
+      msg('a3', [['bob', 9]]), from('carol', msg('c2', [['bob', 9]])), from('carol', msg('c3', [['bob', 1]])),
+    ], 1000, LIMITS);
+    assert.deepEqual(r.map((x) => (x.ok ? x.recipients.map((a) => `${a.user}/${a.device}`).join(',') : x.error.code)), ['', 'bob/1', 'carol/1', 'unknown_device', 'unknown_device', 'bob/1']);
+    assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['c1', 'c3']);
+    // A group message to three devices: two acks in one batch keep its body, the third deletes it.
+    await s.blocks.unblock('bob', 'alice');
+    const [g] = await s.submitBatch([msg('g1', [['bob', 1], ['bob', 2], ['carol', 1]])], 2000, LIMITS);
+    assert.ok(g && g.ok);
+    const ack = (i: number) => ({ to: g.recipients[i]!, deliveryId: g.deliveryIds[i]! });
+    const before = await rows('messages');
+    assert.equal((await s.commitBatch([ack(0), ack(1)], [], 3000, LIMITS)).acked, 2);
+    assert.equal(await rows('messages'), before);
+    assert.equal((await s.commitBatch([ack(2), ack(0)], [], 3000, LIMITS)).acked, 1);
+    assert.equal(await rows('messages'), before - 1);
+  });
   test('a login verified against a password that has since changed is not stored, and of two changes from one old hash only the first wins', async (t) => {
     const { s, rows } = await engine.setup(t);
     const token = (n: number) => new Uint8Array(32).fill(n);

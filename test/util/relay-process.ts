@@ -23,6 +23,8 @@ export interface StartRelayOptions {
   port?: number;
   /** Milliseconds to wait for the listening line (default 20 s). */
   timeoutMs?: number;
+  /** Options for node itself, before the script (the bench's `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export interface RelayProcess {
@@ -60,7 +62,7 @@ export async function startRelayProcess(opts: StartRelayOptions = {}): Promise<R
   }
   const where = opts.store ? ['--store', opts.store] : ['--db', db];
   const args = [FASTCHAT_BIN, 'relay', 'start', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), ...where, ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
     env: { ...process.env, ...TEST_RELAY_ENV, ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
