@@ -5,6 +5,7 @@
 import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
+import { parseDeviceList } from '../../crypto/device-list.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
 
@@ -100,4 +101,24 @@ export function withRejected(list: Uint8Array[], identity: PublicIdentity): Uint
 export function withoutRejected(list: Uint8Array[], identity: PublicIdentity): Uint8Array[] {
   const fp = fingerprintBytes(identity);
   return list.filter((x) => !equalBytes(x, fp));
+}
+
+/**
+ * Whether the contact's pinned device list (accepted under the pinned account key) holds `device`
+ * with exactly `identity`'s keys: the account key vouches for that device's identity (fan-out).
+ */
+export function pinnedListHolds(r: ContactRecord, device: number, identity: PublicIdentity): boolean {
+  return r.account != null && listHoldsKey(r.account.list, identity, device);
+}
+
+/** Whether the device list `list` (bytes, already accepted) holds `identity`: for `device`, or for any device when none is named. */
+export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?: number): boolean {
+  return parseDeviceList(list).devices.some(
+    (e) => (device === undefined || e.device === device) && equalBytes(e.dhPublic, identity.dhPublic) && equalBytes(e.signPublic, identity.signPublic),
+  );
+}
+
+/** `identity` as used by `device` is this contact's key: the pinned identity, or its pinned list's entry for that device. */
+export function contactHolds(r: ContactRecord, device: number, identity: PublicIdentity): boolean {
+  return sameIdentity(r.identity, identity) || pinnedListHolds(r, device, identity);
 }

@@ -12,6 +12,8 @@ import { equalBytes } from '../../crypto/encoding.js';
 import {
   encodeContactRecord,
   isRejected,
+  listHoldsKey,
+  pinnedListHolds,
   parseContactRecord,
   sameIdentity,
   type ContactRecord,
@@ -145,8 +147,21 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
  * change like a changed identity. A contact marked verified on its identity safety number is
  * unverified again when its account key is first pinned: the number shown becomes the account's
  * (trust.ts), and what the user compared does not vouch for that key.
+ *
+ * `device`: the device the identity is used by. An identity that the contact's account key lists
+ * for that device (the list given under the pinned key, or else the pinned list) is one of the
+ * contact's keys, not a change: another device of theirs, or a device whose list entry changed
+ * (fan-out, docs/PROTOCOL.md D.13). A first list (nothing pinned yet) vouches for it only when it
+ * also holds the identity pinned so far.
  */
-export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number, account: PinnedAccount | null = null): 'new' | 'same' | 'changed' | 'rejected' {
+export function observeIdentity(
+  s: Store,
+  username: string,
+  identity: PublicIdentity,
+  now: number,
+  account: PinnedAccount | null = null,
+  device?: number,
+): 'new' | 'same' | 'changed' | 'rejected' {
   const c = readContact(s, username);
   if (c?.integrity === 'failed') return 'changed';
   if (!c) {
@@ -154,6 +169,16 @@ export function observeIdentity(s: Store, username: string, identity: PublicIden
     return 'new';
   }
   const accountChanged = account !== null && c.account != null && !equalBytes(account.key, c.account.key);
+  if (device !== undefined && !accountChanged && c.trust !== 'changed' && !sameIdentity(c.identity, identity)) {
+    const vouching: ContactRecord = { ...c, account: account ?? c.account ?? null };
+    const firstPin = !c.account && account !== null;
+    if (pinnedListHolds(vouching, device, identity) && (!firstPin || listHoldsKey(account.list, c.identity))) {
+      if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
+        writeContact(s, username, { ...c, trust: firstPin && c.trust === 'verified' ? 'unverified' : c.trust, account }, now);
+      }
+      return 'same';
+    }
+  }
   if (sameIdentity(c.identity, identity) && !accountChanged) {
     if (c.trust === 'changed') return 'changed';
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
@@ -171,3 +196,4 @@ export function observeIdentity(s: Store, username: string, identity: PublicIden
   writeContact(s, username, { ...c, trust: 'changed', pendingIdentity: identity, trustBefore, pendingAccount }, now);
   return 'changed';
 }
+

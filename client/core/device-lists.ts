@@ -16,6 +16,9 @@ import { CliError, EXIT } from '../errors.js';
 import type { PinnedAccount } from './contact-record.js';
 import type { Client } from './context.js';
 import { readContact, writeContact } from './contacts.js';
+import { tx } from './db.js';
+import { dropUnlistedSessions, refreshOwnList } from './fanout.js';
+import { ourAddress } from './context.js';
 import { accountKeyOf } from './keystore.js';
 import { fetchDeviceLists, putDeviceList } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
@@ -143,6 +146,32 @@ export function pinAccount(c: Client, peer: string, account: PinnedAccount): voi
   const rec = readContact(c, peer);
   if (rec?.integrity !== 'ok' || rec.account || rec.trust === 'changed' || !listHolds(account.list, rec.identity)) return;
   writeContact(c, peer, { ...rec, account, trust: 'unverified' }, c.now());
+}
+
+/**
+ * Checks `peer`'s lists now and, when they are under the pinned account key and newer than the
+ * pinned list, pins the newest and drops sessions with devices it no longer holds (fan-out, D.13).
+ * A list under another key changes nothing here: sending notices it (checkBundles). Returns
+ * whether a newer list was pinned.
+ */
+export async function refreshPinnedList(c: Client, t: RelayTarget, peer: string): Promise<boolean> {
+  const check = await checkDeviceLists(c, t, peer);
+  if (check.kind !== 'accepted') return false;
+  return tx(c.db, () => {
+    const rec = readContact(c, peer);
+    if (rec?.integrity !== 'ok' || !rec.account || rec.trust === 'changed' || !equalBytes(rec.account.key, check.account.key)) return false;
+    // Another process may have pinned a newer one meanwhile: never go back.
+    if (check.list.version <= parseDeviceList(rec.account.list).version) return false;
+    writeContact(c, peer, { ...rec, account: check.account }, c.now());
+    dropUnlistedSessions(c, peer);
+    return true;
+  });
+}
+
+/** The pager's list check (incoming.ts NeedsLists): our own account's, or a contact's pinned one. */
+export async function refreshListsOf(c: Client, t: RelayTarget, user: string): Promise<void> {
+  if (user === ourAddress(c).user) await refreshOwnList(c, t);
+  else await refreshPinnedList(c, t, user);
 }
 
 // ---- our own account's list -------------------------------------------------------------------
