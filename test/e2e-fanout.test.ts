@@ -96,3 +96,17 @@ test('a device that stays offline while the other is in use catches up in order:
   assert.deepEqual(seen, expected);
   assert.deepEqual((await inbox(bob)).map((m) => m.text), ['alice 0', 'alice 1', 'alice 2', 'alice 3']);
 });
+
+test("a new device that writes first is taken as the contact's own: bob checks alice's newest list and sees no key change", { timeout: 300_000 }, async (t) => {
+  const { alice, bob, laptop } = await linkedWorld(t);
+  // bob's pinned list of alice is still version 1 (device 1 only): the laptop's first message
+  // names an identity it does not hold, and version 2 does.
+  await laptop.ok(['send', '@bob', 'hello from my laptop']);
+  const got = await inbox(bob);
+  assert.deepEqual(got.map((m) => [m.from, m.text, m.identityChanged ?? false]), [['alice', 'hello from my laptop', false]]);
+  const contact = jsonLines((await bob.ok(['contacts', '--json'])).stdout).find((k) => k.username === 'alice');
+  assert.equal(contact.trust, 'unverified', 'not a key change');
+  await bob.ok(['send', '@alice', 'nice laptop']);
+  assert.deepEqual((await inbox(laptop)).map((m) => m.text), ['nice laptop']);
+  assert.deepEqual((await inbox(alice)).map((m) => m.text ?? m.error?.code), ['hello from my laptop', 'nice laptop']);
+});

@@ -128,6 +128,8 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
         if (peer === me) await refreshOwnList(c, t);
         else if (listedDevices(c, peer) !== null) await refreshPinnedList(c, t, peer);
       }
+      // A list accepted since (by `send`, or another process) may have left a device out.
+      if (peer !== me) tx(c.db, () => dropUnlistedSessions(c, peer));
       if (peer !== me && sendRefusal(c, peer)) {
         report.held.push(peer);
         continue;
