@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .command('inbox')
     .description('receive, decrypt and store pending messages, and print every unread one (and send what is queued)')
     .option('--wait <seconds>', 'if nothing is pending, wait up to this long for a message', '0')
-    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt, storedAt (files: file {name, path, size, mime}; missing messages: gap {missing, since})')
+    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt, storedAt (files: file {name, path, size, mime}; missing messages: gap {missing, since}; a copy of what you sent from another device: to, sentFrom)')
     .option('--out <dir>', 'save received files here (default: $FASTCHAT_HOME/files)')
     .action(async (opts: { wait: string; json?: boolean; out?: string }) => {
       const { parsePositiveInt, print, printJson, safeText, warn } = await import('../format.js');
