@@ -409,6 +409,9 @@ export async function deliverOutbox(c: Client, t: RelayTarget, socket?: RelaySoc
   let sealed: SealReport;
   try {
     await syncBlocks(c, t);
+    // Our own account's list, so that what this process queues next gets its sync copies (D.13).
+    const me = ourAddress(c).user;
+    if (listCheckDue(c, me)) await refreshOwnList(c, t);
     sealed = await encryptQueued(c, t);
   } catch (e) {
     if (!isUnreachable(e)) throw e;
