@@ -196,4 +196,3 @@ export function observeIdentity(
   writeContact(s, username, { ...c, trust: 'changed', pendingIdentity: identity, trustBefore, pendingAccount }, now);
   return 'changed';
 }
-

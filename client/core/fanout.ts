@@ -11,7 +11,7 @@
 // Our own account's list is checked under the account key this home holds and kept in `meta`
 // (own_device_list); the relay cannot add a device to it, only withhold a newer version.
 import { acceptDeviceLists, parseDeviceList, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
-import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { equalBytes, fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { sessionIdentity } from '../../crypto/session.js';
@@ -27,7 +27,7 @@ import { dropSession, loadSession, sessionDevices } from './sessions.js';
 /**
  * How old a check of a contact's (or our own) device list may be before a command that encrypts
  * for them checks again. `send` checks on every call; this bounds how long a long-running command
- * (chat, inbox --watch) or a receipt keeps encrypting to a list the account has since changed.
+ * (chat) or a receipt keeps encrypting to a list the account has since changed.
  */
 export const LIST_RECHECK_MS = 5 * 60_000;
 
@@ -106,7 +106,7 @@ export function dropUnlistedSessions(c: Client, peer: string): number[] {
 }
 
 function sameKey(a: Keys, b: Keys): boolean {
-  return Buffer.from(a.dhPublic).equals(Buffer.from(b.dhPublic)) && Buffer.from(a.signPublic).equals(Buffer.from(b.signPublic));
+  return equalBytes(a.dhPublic, b.dhPublic) && equalBytes(a.signPublic, b.signPublic);
 }
 
 // ---- our own account -------------------------------------------------------------------------
@@ -135,7 +135,7 @@ function otherDevices(c: Client, list: DeviceList): { device: number; identity: 
 /** Whether our own kept list holds `device` with `identity` (a sync copy must come from such a device). */
 export function ownListHolds(c: Client, device: number, identity: PublicIdentity): boolean {
   const own = ownList(c);
-  return own !== null && device !== ourAddress(c).device && own.devices.some((d) => d.device === device && sameKey({ dhPublic: d.dhPublic, signPublic: d.signPublic }, identity));
+  return own !== null && device !== ourAddress(c).device && own.devices.some((d) => d.device === device && sameKey(d, identity));
 }
 
 /** Whether our own kept list names another device than this one: sent messages then get sync copies. */
