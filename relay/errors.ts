@@ -25,6 +25,7 @@ export const RELAY_ERROR_CODES = [
   'too_many_devices', // a login with a new device id on an account at its device cap, or a device list naming more devices than the cap
   'bad_device_list', // an uploaded device list that does not parse, is another account's, does not follow the stored one, or leaves out the uploading device
   'device_removed', // a login as a device id the account's device list removed (until a later list holds it again)
+  'password_login_required', // a device-list upload with replace from a session not made by a password login in the last minutes
   'device_list_conflict', // an uploaded device list whose version the relay already holds (another device changed the list first): fetch and rebuild
   'link_not_found', // no open linking channel of that name for this account: it expired, was used, or never existed
   'link_conflict', // a linking channel name already open (the new device draws another code), or a channel already answered (a replayed approve)
@@ -59,6 +60,7 @@ const HTTP_STATUS: Record<RelayErrorCode, number> = {
   banned: 403,
   too_many_devices: 403,
   device_removed: 403,
+  password_login_required: 403,
   unknown_user: 404,
   unknown_device: 404,
   not_found: 404,

@@ -7,6 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
@@ -18,6 +19,7 @@ import { linkIn } from './util/linking.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
+import { Tmux } from './util/tmux.js';
 
 await sodiumReady();
 
@@ -25,12 +27,14 @@ await sodiumReady();
  * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
  * answer handed to `rewrite`, which may replace it (status and JSON body).
  */
-async function startProxy(upstream: string, rewrite: Rewrite): Promise<{ url: string; close(): Promise<void> }> {
+async function startProxy(upstream: string, rewrite: Rewrite, hold?: Hold): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const reqBody = Buffer.concat(chunks);
+      // Held: never forwarded, never answered (the client waits until it is killed).
+      if (hold?.(req.method ?? '', req.url ?? '')) return;
       const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
         const body: Buffer[] = [];
         ur.on('data', (c: Buffer) => body.push(c));
@@ -63,18 +67,29 @@ async function startProxy(upstream: string, rewrite: Rewrite): Promise<{ url: st
 }
 
 type Rewrite = (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined;
+/** true: the request is held (not forwarded, not answered). */
+type Hold = (method: string, path: string) => boolean;
 
 /** A temp root and a relay process (with a rewriting proxy in front when asked), all gone after the test. */
-async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rewrite } = {}) {
+async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rewrite; hold?: Hold } = {}) {
   const tmp = makeTempRoot('fastchat-link-');
   const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, ...(opts.relayArgs ?? [])] });
-  const proxy = opts.rewrite ? await startProxy(relay.url, opts.rewrite) : undefined;
+  const proxy = opts.rewrite || opts.hold ? await startProxy(relay.url, opts.rewrite ?? (() => undefined), opts.hold) : undefined;
   t.after(async () => {
     await proxy?.close();
     await relay.stop();
     tmp.cleanup();
   });
   return { relay, proxyUrl: proxy?.url ?? relay.url, home: (name: string, env: Record<string, string> = {}) => makeHome(tmp.root, name, env) };
+}
+
+/** world() with alice and bob registered, each a contact of the other, and an empty home for alice's laptop. */
+async function aliceAndBob(t: TestContext, opts: Parameters<typeof world>[1] = {}) {
+  const w = await world(t, opts);
+  const [alice, bob, laptop] = [w.home('alice'), w.home('bob'), w.home('laptop')];
+  await Promise.all([setUpUser(alice, w.relay.url), setUpUser(bob, w.relay.url)]);
+  await converse(alice, bob);
+  return { ...w, alice, bob, laptop };
 }
 
 function errorCode(stderr: string): string {
@@ -92,12 +107,7 @@ async function listsOf(relayUrl: string, user: string): Promise<Uint8Array[]> {
 }
 
 test('a new device linked with a code: it logs in as device 2, the list names both devices under one account key, and it holds the account key and the contacts; wrong-account, mistyped and replayed approvals are refused', { timeout: 240_000 }, async (t) => {
-  const { relay, home } = await world(t);
-  const alice = home('alice');
-  const bob = home('bob');
-  const laptop = home('laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
-  await converse(alice, bob);
+  const { relay, alice, bob, laptop } = await aliceAndBob(t);
   await alice.ok(['verify', '@bob']);
 
   const link = linkIn(t, laptop, relay.url, 'alice');
@@ -285,4 +295,173 @@ test("a link whose device list upload is refused publishes none of the new devic
   await carol.ok(['send', '@alice', 'hello alice']);
   const got = jsonLines((await alice.ok(['inbox', '--json'])).stdout);
   assert.ok(got.some((m) => m.from === 'carol'), JSON.stringify(got));
+});
+
+test('device remove: alice removes her laptop from her first device; its token stops working, its login is refused and nothing sent afterwards is stored for it', { timeout: 240_000 }, async (t) => {
+  const { relay, alice, bob, laptop } = await aliceAndBob(t);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  assert.equal((await link.done).code, 0);
+  const laptopFp = JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint as string;
+  const queued = () => {
+    const db = new Database(relay.db, { readonly: true });
+    try {
+      const rows = db.prepare("SELECT device_id, count(*) AS n FROM deliveries WHERE username = 'alice' GROUP BY device_id ORDER BY device_id").all() as { device_id: number; n: number }[];
+      const tokens = db.prepare("SELECT count(*) AS n FROM sessions WHERE username = 'alice' AND device_id = 2").get() as { n: number };
+      return { queues: rows.map((q) => [q.device_id, q.n]), tokensOf2: tokens.n };
+    } finally {
+      db.close();
+    }
+  };
+
+  // Before the removal the laptop is a device of the account: its token works and the relay queues
+  // for it (a stranger's raw message, as any sender's ciphertext would be).
+  await laptop.ok(['inbox']);
+  const stranger = new RelayHttp(relay.url);
+  await stranger.signup('stranger');
+  const toLaptop = (id: string) => stranger.request('POST', '/v1/messages', { id, to: [{ user: 'alice', device: 2 }], body: 'aGk' });
+  assert.equal((await toLaptop('m-before')).status, 200);
+  assert.deepEqual(queued(), { queues: [[2, 1]], tokensOf2: 1 });
+
+  const rows = jsonLines((await alice.ok(['device', 'list', '--json'])).stdout);
+  assert.deepEqual(rows.map((r) => [r.device, r.this]), [[1, true], [2, false]]);
+  // Refused, nothing changed: this home's own device, a device the list does not hold, no terminal to confirm on.
+  for (const [args, code] of [[['1', '--yes'], 'own_device'], [['7', '--yes'], 'unknown_device'], [['2'], 'confirmation_needed']] as const) {
+    const r = await alice.run(['device', 'remove', ...args, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(errorCode(r.stderr), code, args.join(' '));
+  }
+  assert.equal((await alice.run(['device', 'remove', 'two'])).code, 2);
+  assert.equal((await listsOf(relay.url, 'alice')).length, 2, 'nothing was uploaded');
+
+  const removed = await alice.ok(['device', 'remove', '2', '--yes', '--json']);
+  assert.deepEqual(JSON.parse(removed.stdout), { removed: true, user: 'alice', device: 2, fingerprint: laptopFp, deviceListVersion: 3 });
+  // What the question shows: the device as `device list` shows it.
+  assert.ok(removed.stderr.includes(laptopFp) && removed.stderr.includes(rows[1].addedAt), removed.stderr);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2], [1]]);
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1]);
+  assert.deepEqual(queued(), { queues: [], tokensOf2: 0 }, "the laptop's queue and tokens are gone");
+
+  // The laptop: its token no longer works, and it cannot log in again as device 2.
+  const inbox = await laptop.run(['inbox', '--json']);
+  assert.equal(inbox.code, 1, inbox.stderr);
+  assert.equal(errorCode(inbox.stderr), 'unauthorized');
+  const login = await laptop.run(['login', 'alice', '--json'], { env: { FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! } });
+  assert.equal(login.code, 1, login.stderr);
+  assert.equal(errorCode(login.stderr), 'device_removed');
+
+  // Sent after the removal: bob's message is queued for alice's first device only, and the relay
+  // takes nothing addressed to the laptop.
+  await bob.ok(['send', '@alice', 'after the removal']);
+  const refused = await toLaptop('m-after');
+  assert.deepEqual([refused.status, refused.body.error?.code], [404, 'unknown_device']);
+  assert.deepEqual(queued(), { queues: [[1, 1]], tokensOf2: 0 });
+  assert.deepEqual(jsonLines((await alice.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['after the removal']);
+});
+
+test('device link on a terminal asks for the passphrase once (a new one twice, to confirm it), and the account key is sealed under that passphrase', { timeout: 180_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const tmux = new Tmux('fastchat-link');
+  t.after(() => tmux.killServer());
+  const alice = home('alice');
+  await setUpUser(alice, relay.url);
+  // A fresh home (keys made by device link) and one whose keys were made before; no passphrase in the environment.
+  const fresh = home('laptop', { FASTCHAT_PASSPHRASE: '' });
+  const desk = home('desk');
+  await desk.ok(['keygen']);
+  const typed = { laptop: 'laptop secret phrase', desk: desk.env.FASTCHAT_PASSPHRASE! };
+
+  for (const [h, prompts] of [[fresh, ['passphrase: ', 'passphrase (again): ']], [{ ...desk, env: { ...desk.env, FASTCHAT_PASSPHRASE: '' } }, ['passphrase: ']]] as const) {
+    const pane = `link-${h.name}`;
+    tmux.startFastchat(pane, h, ['device', 'link', '--relay', relay.url, '--user', 'alice']);
+    for (const p of prompts) {
+      await tmux.waitFor(pane, new RegExp(`${p.replace(/[()]/g, '\\$&')}$`, 'm'));
+      tmux.type(pane, typed[h.name as 'laptop' | 'desk']);
+    }
+    // The next thing on screen is the code: no further passphrase question (which would wait forever).
+    const screen = await tmux.waitFor(pane, /pairing code: (\S+)/, 30_000);
+    assert.equal(screen.match(/passphrase( \(again\))?: /g)?.length, prompts.length, screen);
+    const code = /pairing code: (\S+)/.exec(screen)![1]!;
+    await alice.ok(['device', 'approve', code, '--yes']);
+    await tmux.waitFor(pane, /CHAT-EXIT=0/, 60_000);
+  }
+  // Each keystore opens with the passphrase typed and holds the account key: the list checks out under it.
+  for (const [h, device] of [[fresh, 2], [desk, 3]] as const) {
+    const rows = jsonLines((await h.ok(['device', 'list', '--json'], { env: { FASTCHAT_PASSPHRASE: typed[h.name as 'laptop' | 'desk'] } })).stdout);
+    assert.deepEqual(rows.map((r) => r.device), [1, 2, 3], h.name);
+    assert.equal(rows.find((r) => r.this).device, device);
+  }
+});
+
+test('an account with no device list on the relay (as a relay from before lists holds it): the approving device signs version 1 itself, and the link completes on top of it', { timeout: 120_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const alice = home('alice');
+  const laptop = home('laptop');
+  await setUpUser(alice, relay.url);
+  // What a relay from before device lists holds for an account: its keys, no list.
+  const db = new Database(relay.db);
+  try {
+    assert.equal(db.prepare("DELETE FROM device_lists WHERE username = 'alice'").run().changes, 1);
+  } finally {
+    db.close();
+  }
+  assert.deepEqual(await listsOf(relay.url, 'alice'), []);
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => [r.device, r.version]), [[1, 0]]);
+
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  const { fingerprint } = await link.waiting;
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
+  assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
+  for (const h of [alice, laptop]) {
+    const rows = jsonLines((await h.ok(['device', 'list', '--json'])).stdout);
+    assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], h.name);
+  }
+  assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint, fingerprint);
+});
+
+test('a link interrupted after its ticket logged the new device in (killed while uploading its list) is finished by running device link again', { timeout: 180_000 }, async (t) => {
+  let holding = true;
+  let held!: () => void;
+  const listUploadHeld = new Promise<void>((r) => (held = r));
+  const { relay, proxyUrl, alice, bob, laptop } = await aliceAndBob(t, {
+    hold: (method, path) => {
+      if (!holding || method !== 'PUT' || path !== '/v1/devices') return false;
+      held();
+      return true;
+    },
+  });
+  const link = linkIn(t, laptop, proxyUrl, 'alice');
+  const { fingerprint } = await link.waiting;
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  // The ticket is redeemed and the new device is uploading its list: the power goes.
+  await listUploadHeld;
+  link.child.kill('SIGKILL');
+  assert.equal((await link.done).code, null);
+  holding = false;
+  assert.deepEqual((await listsOf(relay.url, 'alice')).map((l) => parseDeviceList(l).devices.map((d) => d.device)), [[1]], 'not in the list yet');
+
+  // Another link from this home is refused with what to do; the same one is finished.
+  const other = await laptop.run(['device', 'link', '--relay', proxyUrl, '--user', 'bob', '--json']);
+  assert.equal(other.code, 1, other.stderr);
+  assert.equal(errorCode(other.stderr), 'already_registered');
+  assert.match(other.stderr, /device link --relay \S+ --user alice/);
+  const again = await laptop.ok(['device', 'link', '--relay', proxyUrl, '--user', 'alice', '--json']);
+  const linked = jsonLines(again.stdout).at(-1);
+  assert.deepEqual([linked.state, linked.user, linked.device, linked.fingerprint, linked.contacts, linked.deviceListVersion], ['linked', 'alice', 2, fingerprint, 1, 2]);
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2]]);
+  assert.deepEqual(jsonLines((await laptop.ok(['device', 'list', '--json'])).stdout).map((r) => [r.device, r.this]), [[1, false], [2, true]]);
+  // Finished: its keys are published, and a third run is refused.
+  const reader = new RelayHttp(relay.url);
+  await reader.signup('reader');
+  const ids = (await reader.request('GET', '/v1/keys/alice/identity')).body as { devices: { deviceId: number }[] };
+  assert.deepEqual(ids.devices.map((d) => d.deviceId).sort(), [1, 2]);
+  const third = await laptop.run(['device', 'link', '--relay', proxyUrl, '--user', 'alice', '--json']);
+  assert.equal(third.code, 1, third.stderr);
+  assert.equal(errorCode(third.stderr), 'already_registered');
 });

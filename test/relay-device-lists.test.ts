@@ -3,12 +3,15 @@
 // refuses to store whoever asks: another account's list, a list that does not follow the stored
 // one, two lists of one version, more devices than --max-devices.
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { toBase64url } from '../crypto/encoding.js';
-import { deviceListHash, parseDeviceList } from '../crypto/device-list.js';
+import { deviceListHash, firstDeviceList, parseDeviceList } from '../crypto/device-list.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { makeBundle, RelayHttp, RelayWs } from './util/relay-client.js';
-import { RELAY_TEST_ARGS } from './util/fault.js';
+import { fakeTimeEnv, RELAY_TEST_ARGS } from './util/fault.js';
 import { chain, device, forged } from './util/device-lists.js';
 
 const PASSWORD = 'correct horse battery';
@@ -176,4 +179,48 @@ test('device list uploads are limited per account (--rate-limit-device-lists): o
   const bob = new RelayHttp(relay.url);
   await bob.signup('bob');
   assert.equal((await put(bob, (await chain('bob', 1)).lists[0]!.bytes)).status, 200);
+});
+
+test("a stolen token cannot replace the account's device lists: only a password login of the last minutes can", { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-replace-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'relay.db');
+  let relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS });
+  t.after(() => relay.stop());
+  const d1 = new RelayHttp(relay.url);
+  await d1.signup('alice', PASSWORD, 1);
+  const d2 = new RelayHttp(relay.url);
+  const token2 = await d2.login('alice', PASSWORD, 2);
+  const a = await chain('alice', 1, 2);
+  assert.equal((await put(d1, a.lists[0]!.bytes)).status, 200);
+  // The thief's own account key, starting a new history in alice's name that leaves device 2 out.
+  const theirs = await chain('alice', 1);
+  const replace = (h: RelayHttp, token: string) => h.request('PUT', '/v1/devices', { list: toBase64url(theirs.lists[0]!.bytes), replace: true }, { token });
+
+  // A device ticket's login (what a linked device has) is fresh but no password was typed for it.
+  const ticket = await d1.request('POST', '/v1/devices/tickets');
+  assert.equal(ticket.status, 201);
+  const redeemed = await d1.request('POST', '/v1/sessions/ticket', { ticket: ticket.body.ticket }, { token: null });
+  assert.equal(redeemed.status, 200);
+  const ticketList = firstDeviceList(theirs.key, 'alice', [device(redeemed.body.deviceId)]).bytes;
+  const byTicket = await d1.request('PUT', '/v1/devices', { list: toBase64url(ticketList), replace: true }, { token: redeemed.body.token });
+  assert.deepEqual([byTicket.status, byTicket.body.error?.code], [403, 'password_login_required'], "a device ticket's login");
+
+  // Device 1's token, stolen and used ten minutes after its login (the relay's clock moved on).
+  const stolen = d1.token!;
+  await relay.stop();
+  relay = await startRelayProcess({ db, args: RELAY_TEST_ARGS, env: fakeTimeEnv('+10m') });
+  const thief = new RelayHttp(relay.url);
+  const byThief = await replace(thief, stolen);
+  assert.deepEqual([byThief.status, byThief.body.error?.code], [403, 'password_login_required'], 'a token whose password login is 10 minutes old');
+  // Nothing changed: alice's list stands and device 2 still works.
+  assert.deepEqual((await thief.request('GET', '/v1/devices/alice', undefined, { token: stolen })).body.lists, [{ version: 1, list: toBase64url(a.lists[0]!.bytes) }]);
+  assert.equal((await thief.request('GET', '/v1/devices/alice', undefined, { token: token2 })).status, 200, "device 2's token");
+
+  // The owner, who knows the password, can: a login just now, then the replacing upload.
+  const owner = new RelayHttp(relay.url);
+  const fresh = await owner.login('alice', PASSWORD, 1);
+  const r = await replace(owner, fresh);
+  assert.deepEqual([r.status, r.body], [200, { version: 1, duplicate: false }]);
+  assert.equal((await thief.request('GET', '/v1/devices/alice', undefined, { token: token2 })).status, 401, 'device 2 is cut off by the replacement');
 });

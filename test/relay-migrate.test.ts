@@ -61,10 +61,14 @@ describe('relay migrate', { timeout: 180_000 }, () => {
   test('a database one migration behind is refused until migrate brings the missing one', async (t) => {
     const url = await server.createDatabase();
     assert.equal((await runFastchat(['relay', 'migrate', '--store', url], {})).code, 0);
-    // As a database migrated by the previous release left it: the newest migration's table and row absent.
-    const tables = [...MIGRATIONS.at(-1)!.sql.matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
-    assert.ok(tables.length > 0, 'the newest migration creates a table');
-    await sql(url, `${tables.map((tb) => `DROP TABLE ${tb};`).join(' ')} DELETE FROM schema_migrations WHERE version = ${newest}`);
+    // As a database migrated by the previous release left it: the newest migration's tables, columns and row absent.
+    const newestSql = MIGRATIONS.at(-1)!.sql;
+    const undo = [
+      ...[...newestSql.matchAll(/CREATE TABLE (\w+)/g)].map((m) => `DROP TABLE ${m[1]};`),
+      ...[...newestSql.matchAll(/ALTER TABLE (\w+) ADD COLUMN (\w+)/g)].map((m) => `ALTER TABLE ${m[1]} DROP COLUMN ${m[2]};`),
+    ];
+    assert.ok(undo.length > 0, 'the newest migration creates a table or adds a column');
+    await sql(url, `${undo.join(' ')} DELETE FROM schema_migrations WHERE version = ${newest}`);
     assert.match(await startRefused(url), new RegExp(`is at schema version ${newest - 1}; this relay needs ${newest}`));
     const r = await runFastchat(['relay', 'migrate', '--store', url, '--json'], {});
     assert.deepEqual(JSON.parse(r.stdout).applied.map((m: { version: number }) => m.version), [newest]);

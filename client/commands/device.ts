@@ -1,13 +1,15 @@
-// `fastchat device link | approve | list`: devices of one account (docs/CLI.md "device").
+// `fastchat device link | approve | list | remove`: devices of one account (docs/CLI.md "device").
 import type { Command } from 'commander';
 
 const LINK_HELP = `
 Run it on the new device, in a home of its own (FASTCHAT_HOME): it makes this home's keys when there
-are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt), shows a pairing code and this
-device's fingerprint, and waits until a device of the account approves the code
-(\`fastchat device approve CODE\` there) or the code expires (10 minutes on a default relay).
+are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt, asked once; a new one twice),
+shows a pairing code and this device's fingerprint, and waits until a device of the account
+approves the code (\`fastchat device approve CODE\` there) or the code expires (10 minutes on a
+default relay).
 It then logs in without the password, takes the account key, the contacts and their trust states,
 publishes its keys and signs the account's device list with itself added.
+Interrupted after the approval reached it, the same command run again in this home finishes the link.
 With --json it prints one line {"state":"waiting",code,fingerprint,expiresAt} at once and one
 {"state":"linked",...} at the end.
 Example:
@@ -23,11 +25,23 @@ Exit codes: 0 approved, 1 refused or failed (nothing was sent), 2 usage.
 Example:
   fastchat device approve abcd-efgh-jkmn-pqrs`;
 
+const REMOVE_HELP = `
+Run it on another device of the account (a device cannot remove itself). It shows device N as
+\`fastchat device list\` does (fingerprint, when it was added) and asks you to type yes; then it signs
+the account's next device list without N with the account key and uploads it. The relay at once
+revokes N's tokens, closes its connections, drops the messages queued for it and refuses its
+logins (device_removed); contacts stop encrypting to it when they next fetch the list.
+N keeps what it already holds, including the account key (docs/THREAT_MODEL.md "Compromised device").
+--yes skips the question (for scripts); without a terminal it is required.
+Exit codes: 0 removed, 1 refused or failed (nothing changed), 2 usage.
+Example:
+  fastchat device remove 2`;
+
 export function register(program: Command): void {
   const device = program
     .command('device')
-    .description('devices of your account: link a new one, approve it, list them')
-    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE');
+    .description('devices of your account: link a new one, approve it, list them, remove one')
+    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE\nTo cut a device off (lost, stolen, sold): fastchat device remove N');
 
   device
     .command('link')
@@ -45,16 +59,19 @@ export function register(program: Command): void {
       const { hasKeys, homePaths } = await import('../core/home.js');
       const { print, printJson, warn } = await import('../format.js');
       const { getPassphrase } = await import('../core/prompt.js');
+      // The passphrase is asked once (a new one twice, to confirm it): the one that opens (or
+      // makes) the keystore is the one it is sealed under again with the account key.
       let c;
+      let passphrase = '';
       if (hasKeys(homePaths())) {
         const { openClient } = await import('../core/context.js');
-        c = await openClient();
+        c = await openClient({ useAgent: false, onPassphrase: (p) => (passphrase = p) });
       } else {
         const { keygen } = await import('../core/keygen.js');
-        c = await keygen({ force: false, warn });
+        passphrase = await getPassphrase({ confirm: true });
+        c = await keygen({ force: false, warn, passphrase });
       }
       try {
-        const passphrase = await getPassphrase();
         const { linkDevice } = await import('../core/linking.js');
         const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, passphrase, (w) => {
           if (opts.json) printJson({ state: 'waiting', ...w });
@@ -117,18 +134,49 @@ export function register(program: Command): void {
         c.close();
       }
     });
+
+  device
+    .command('remove')
+    .description('remove device N from your account: its tokens are revoked, its queue dropped, its logins refused')
+    .argument('<n>', 'the device id, as `fastchat device list` shows it')
+    .option('--yes', 'do not ask to confirm (for scripts)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', REMOVE_HELP)
+    .action(async (n: string, opts: { yes?: boolean; json?: boolean }) => {
+      const { usageError } = await import('../errors.js');
+      if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
+      const { openClient } = await import('../core/context.js');
+      const { removeDevice } = await import('../core/linking.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openClient();
+      try {
+        const r = await removeDevice(c, Number(n), async (d) => {
+          process.stderr.write(`device ${d.device} of @${c.config.username}  added ${d.addedAt}\nits fingerprint: ${d.fingerprint}\n`);
+          if (opts.yes) return true;
+          return confirmYes(`removing a device needs a confirmation; nothing was changed`, `remove device ${d.device}? it loses access to the account at once. type yes to remove: `);
+        });
+        if (opts.json) printJson({ removed: true, ...r });
+        else print(`removed: device ${r.device} of @${r.user} (device list version ${r.deviceListVersion}); the relay has cut it off`);
+      } finally {
+        c.close();
+      }
+    });
 }
 
 /** "yes" typed on the terminal; no terminal is a refusal with a hint, never a silent yes. */
 async function confirmFingerprint(): Promise<boolean> {
+  return confirmYes('approving a device needs a confirmation of its fingerprint; nothing was sent', 'is this the fingerprint the new device shows? type yes to approve: ');
+}
+
+async function confirmYes(refusal: string, question: string): Promise<boolean> {
   const { CliError } = await import('../errors.js');
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    throw new CliError('confirmation_needed', 'approving a device needs a confirmation of its fingerprint; nothing was sent', { hint: 'run it in a terminal, or add --yes' });
+    throw new CliError('confirmation_needed', refusal, { hint: 'run it in a terminal, or add --yes' });
   }
   const readline = await import('node:readline/promises');
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question('is this the fingerprint the new device shows? type yes to approve: ');
+    const answer = await rl.question(question);
     return answer.trim().toLowerCase() === 'yes';
   } finally {
     rl.close();

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nThe passphrase comes from FASTCHAT_PASSPHRASE or a hidden prompt.\n--force without --yes needs a terminal to confirm on.\nExamples:\n  FASTCHAT_HOME=/tmp/alice fastchat keygen\n  fastchat keygen --force',
+      '\nThe passphrase comes from FASTCHAT_PASSPHRASE or a hidden prompt.\n--force without --yes needs a terminal to confirm on.\n--force on a logged-in home publishes the new keys as `login --replace-keys` does: the account\npassword comes from FASTCHAT_PASSWORD or a prompt.\nExamples:\n  FASTCHAT_HOME=/tmp/alice fastchat keygen\n  fastchat keygen --force',
     )
     .action(async (opts: { force?: boolean; yes?: boolean; json?: boolean }) => {
       const { keygen, ownFingerprint } = await import('../core/keygen.js');
@@ -28,15 +28,12 @@ export function register(program: Command): void {
       try {
         let published = false;
         // After --force on a registered home, the relay still has the old bundle: replace it now.
+        // That is `login --replace-keys`: the relay takes a new device list under the new account
+        // key (which cuts the account's other devices off) only just after a password login.
         if (opts.force && c.config.username && c.config.relay && loadToken(c.home)) {
-          const { publishKeys } = await import('../core/prekeys.js');
-          const { publishDeviceList } = await import('../core/device-lists.js');
-          const { relayTarget, ourAddress } = await import('../core/context.js');
+          const { login } = await import('../core/account.js');
           try {
-            const t = relayTarget(c);
-            await publishKeys(c, t);
-            // The new account key starts a new device list in place of the old key's.
-            await publishDeviceList(c, t, c.config.username, ourAddress(c).device, { replace: true });
+            await login(c, c.config.username, undefined, undefined, true);
             published = true;
           } catch (e) {
             warn(`new keys not published: ${e instanceof Error ? e.message : String(e)}; run \`fastchat login ${c.config.username} --replace-keys\``);

@@ -110,6 +110,11 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
     if (e instanceof RelayError && e.code === 'bad_credentials') {
       throw new CliError('bad_credentials', `wrong username or password for @${username}`, { hint: passwordHint() });
     }
+    if (e instanceof RelayError && e.code === 'device_removed') {
+      throw new CliError('device_removed', `this home is device ${deviceId} of @${username}, which another device of the account removed: it cannot log in as that device again`, {
+        hint: `to use this computer for @${username} again, make a new home and link it: FASTCHAT_HOME=<new dir> fastchat device link --relay ${t.url} --user ${username}`,
+      });
+    }
     throw e;
   }
   if (!replaceKeys) {

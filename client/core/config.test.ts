@@ -12,13 +12,13 @@ describe('config.json and token.json', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('keeps the known fields of a valid config and drops unknown ones', () => {
-    const c = parseConfig({ relay: 'http://127.0.0.1:1', ca: '/x.pem', username: 'alice', deviceId: 3, identity: 'AAA', extra: 1 });
-    assert.deepEqual(c, { relay: 'http://127.0.0.1:1', ca: '/x.pem', username: 'alice', deviceId: 3, identity: 'AAA' });
+    const c = parseConfig({ relay: 'http://127.0.0.1:1', ca: '/x.pem', username: 'alice', deviceId: 3, identity: 'AAA', linking: true, extra: 1 });
+    assert.deepEqual(c, { relay: 'http://127.0.0.1:1', ca: '/x.pem', username: 'alice', deviceId: 3, identity: 'AAA', linking: true });
     assert.deepEqual(parseConfig({}), {});
   });
 
   it('refuses a config whose fields have the wrong type, null included', () => {
-    for (const bad of [[], null, 'x', { relay: 1 }, { username: null }, { identity: {} }, { deviceId: 0 }, { deviceId: 1.5 }, { deviceId: '1' }, { deviceId: 2 ** 60 }]) {
+    for (const bad of [[], null, 'x', { relay: 1 }, { username: null }, { identity: {} }, { deviceId: 0 }, { deviceId: 1.5 }, { deviceId: '1' }, { deviceId: 2 ** 60 }, { linking: false }, { linking: 'yes' }, { linking: null }]) {
       assert.equal(parseConfig(bad), undefined, JSON.stringify(bad));
     }
   });

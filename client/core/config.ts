@@ -14,6 +14,12 @@ export interface Config {
   identity?: string;
   /** The relay database's id (its `Fastchat-Relay-Id` header) when we registered or logged in there. */
   relayId?: string;
+  /**
+   * Set by `device link` once its ticket logged this home in, cleared when the device is in the
+   * account's list with its keys published: a link interrupted in between is finished by running
+   * `device link` again (linking.ts resumeLink).
+   */
+  linking?: true;
 }
 
 export interface TokenFile {
@@ -44,6 +50,10 @@ export function parseConfig(raw: unknown): Config | undefined {
     const d = raw.deviceId;
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1) return undefined;
     out.deviceId = d;
+  }
+  if ('linking' in raw && raw.linking !== undefined) {
+    if (raw.linking !== true) return undefined;
+    out.linking = true;
   }
   return out;
 }

@@ -64,7 +64,11 @@ export async function openPublic(): Promise<PublicHome> {
 }
 
 /** `useAgent: false`: ask for the passphrase even when an unlock agent runs (what `unlock` does). */
-export async function openClient(opts: { useAgent?: boolean } = {}): Promise<Client> {
+/**
+ * Opens this home with its keys. `onPassphrase` (with useAgent false) is handed the passphrase that
+ * opened the keystore, for a command that seals it again (device link stores the account key).
+ */
+export async function openClient(opts: { useAgent?: boolean; onPassphrase?: (passphrase: string) => void } = {}): Promise<Client> {
   const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { KEYSTORE_FORMAT }, { unlockHome }, { warn }, { checkConfigIdentity }] =
     await Promise.all([
       import('../../crypto/sodium.js'),
@@ -80,7 +84,7 @@ export async function openClient(opts: { useAgent?: boolean } = {}): Promise<Cli
   const home = homePaths();
   requireKeys(home);
   ensureHome(home);
-  const unlocked = await unlockHome(home, warn, opts.useAgent ?? true);
+  const unlocked = await unlockHome(home, warn, opts.useAgent ?? true, opts.onPassphrase);
   const random = systemRandom();
   // Our public identity is the keystore's; config.json only caches it for commands without a passphrase.
   const config = checkConfigIdentity(home, loadConfig(home), unlocked.secrets.identity, warn);

@@ -16,7 +16,8 @@ import { createInitialPreKeys } from './prekeys.js';
 import { getPassphrase } from './prompt.js';
 import { closeAgents } from './relay-http.js';
 
-export async function keygen(opts: { force: boolean; warn?: (message: string) => void }): Promise<Client> {
+/** `passphrase`: the new keystore's, when the caller asked for it already (device link); else asked here, twice. */
+export async function keygen(opts: { force: boolean; warn?: (message: string) => void; passphrase?: string }): Promise<Client> {
   await sodiumReady();
   const home = homePaths();
   if (hasKeys(home) && !opts.force) {
@@ -32,7 +33,7 @@ export async function keygen(opts: { force: boolean; warn?: (message: string) =>
     );
   }
   ensureHome(home);
-  const passphrase = await getPassphrase({ confirm: true });
+  const passphrase = opts.passphrase ?? (await getPassphrase({ confirm: true }));
   const random = systemRandom();
   const secrets = { identity: generateIdentity(random), storageKey: random(STORAGE_KEY_BYTES), account: generateAccountKey(random) };
   // Whatever store is here was sealed under a storage key that is gone (forced, or a keystore that

@@ -1,7 +1,8 @@
 // Linking a device to an account (docs/PROTOCOL.md D.8–D.12, docs/CLI.md "device"): the new
 // device's side (`device link`: open a channel, wait, receive, log in with the ticket, publish its
 // keys and the next device list) and an existing device's side (`device approve CODE`: fetch the
-// request, confirm its fingerprint, get a device ticket, seal and send the provisioning message).
+// request, confirm its fingerprint, get a device ticket, seal and send the provisioning message);
+// `device list` and `device remove N` (sign the next list without N).
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
 import { z } from 'zod';
 import { encodeAccountKeyPair } from '../../crypto/account.js';
@@ -29,6 +30,7 @@ import { listContacts, writeContact } from './contacts.js';
 import type { Client } from './context.js';
 import { relayTarget } from './context.js';
 import { tx } from './db.js';
+import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
 import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
 import { publishKeys } from './prekeys.js';
 import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
@@ -210,8 +212,13 @@ export interface LinkResult {
  * publishes this home's keys and the next device list with this device in it.
  */
 export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void): Promise<LinkResult> {
+  if (c.config.linking && c.config.username === user && c.config.relay === target.url) return resumeLink(c);
   if (c.config.username) {
-    throw new CliError('already_registered', `this home is already @${c.config.username}'s`, { hint: 'link a new device from a new home (FASTCHAT_HOME)' });
+    throw new CliError('already_registered', `this home is already @${c.config.username}'s`, {
+      hint: c.config.linking
+        ? `it is half-way through linking as @${c.config.username} on ${c.config.relay}: run \`fastchat device link --relay ${c.config.relay} --user ${c.config.username}\` to finish that`
+        : 'link a new device from a new home (FASTCHAT_HOME)',
+    });
   }
   const t: RelayTarget = { url: target.url, ...(target.ca ? { ca: target.ca } : {}) };
   const me = publicIdentity(c.secrets.identity);
@@ -255,24 +262,58 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
+  // From here the ticket is spent and the provisioning message gone from the relay: what it
+  // brought is stored first (token, config marked `linking`, contacts, account key), so a link
+  // interrupted after this is finished by running `device link` again (resumeLink).
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
   const relayId = relayIdSeen(t.url);
-  c.config = { ...c.config, relay: t.url, username: user, deviceId: s.deviceId, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
+  c.config = { ...c.config, relay: t.url, username: user, deviceId: s.deviceId, linking: true, ...(t.ca ? { ca: t.ca } : {}), ...(relayId ? { relayId } : {}) };
   saveConfig(c.home, c.config);
-  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
   const now = c.now();
   tx(c.db, () => {
     for (const k of m.contacts) {
       writeContact(c, k.user, { identity: k.identity, trust: k.trust, pendingIdentity: k.pendingIdentity, trustBefore: k.trust === 'verified' ? 'verified' : 'unverified', rejected: [], addedAt: now }, now);
     }
   });
+  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
   const authed = { ...t, token: s.token, ...(relayId ? { relayId } : {}) };
   // The list first, then the keys: contacts refuse a key for a device the account's list does not
   // hold (device-lists.ts assertListed), so a bundle published before the list (or with a list
   // upload that then failed) would make every new contact refuse the whole account.
   const next = await addSelfToList(c, authed, user, m, prior, me);
   await publishKeys(c, authed);
+  finishLinking(c);
   return { user, device: s.deviceId, relay: t.url, fingerprint: fingerprint(me), contacts: m.contacts.length, deviceListVersion: next.version };
+}
+
+function finishLinking(c: Client): void {
+  const { linking: _, ...rest } = c.config;
+  c.config = rest;
+  saveConfig(c.home, c.config);
+}
+
+/**
+ * Finishes a link that stopped after its ticket logged this home in (config `linking`): adds this
+ * device to the account's list under the account key it received, then publishes its keys. If the
+ * account key never reached the keystore, nothing can finish it: the code and ticket are spent.
+ */
+async function resumeLink(c: Client): Promise<LinkResult> {
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const device = c.config.deviceId ?? 1;
+  const me = publicIdentity(c.secrets.identity);
+  let version;
+  try {
+    version = await publishDeviceList(c, t, user, device);
+  } catch (e) {
+    if (!(e instanceof AccountKeyDiffers)) throw e;
+    throw new CliError('link_incomplete', `this home's link to @${user} stopped before the account key was stored, and cannot be finished (the code and its ticket are spent)`, {
+      hint: `link again from a new home: FASTCHAT_HOME=<new dir> fastchat device link --relay ${t.url} --user ${user}`,
+    });
+  }
+  await publishKeys(c, t);
+  finishLinking(c);
+  return { user, device, relay: t.url, fingerprint: fingerprint(me), contacts: listContacts(c).filter((k) => k.integrity === 'ok').length, deviceListVersion: version };
 }
 
 /**
@@ -336,13 +377,66 @@ export async function listDevices(c: Client): Promise<{ version: number; devices
   }
   return {
     version: current.list.version,
-    devices: current.list.devices.map((d) => ({
-      device: d.device,
-      fingerprint: fingerprintOfKeys(d.dhPublic, d.signPublic),
-      addedAt: new Date(d.addedAt).toISOString(),
-      this: d.device === ours,
-    })),
+    devices: current.list.devices.map((d) => deviceRow(d, ours)),
   };
+}
+
+// ---- device remove ------------------------------------------------------------------------------
+
+export interface RemoveResult {
+  user: string;
+  device: number;
+  fingerprint: string;
+  deviceListVersion: number;
+}
+
+/**
+ * Signs the account's next device list without `device` and uploads it: the relay then revokes the
+ * device's tokens, drops its queue and refuses its logins (docs/RELAY.md "Removing a device"), and
+ * contacts stop encrypting to it once they fetch the list. `confirm` is shown the device as the
+ * list names it and decides; nothing is uploaded before it says yes. This home's own device is
+ * refused: it would lock this home out, and the list must keep the uploading device.
+ */
+export async function removeDevice(c: Client, device: number, confirm: (d: DeviceRow) => Promise<boolean>): Promise<RemoveResult> {
+  const t = relayTarget(c);
+  const user = c.config.username!;
+  const ours = c.config.deviceId ?? 1;
+  if (device === ours) {
+    throw new CliError('own_device', `device ${device} is this home: a device cannot remove itself`, {
+      hint: `to cut this home off, run \`fastchat device remove ${device}\` on another device of @${user}; to stop using it, \`fastchat logout\` here`,
+    });
+  }
+  const account = accountKeyOf(c.secrets);
+  // Another device may store a version between our read and our upload: read again and sign on
+  // top of the newer list, a few times (the device must still be in it).
+  for (let attempt = 1; ; attempt++) {
+    const current = await currentDeviceList(t, user, account.publicKey);
+    const entry = current?.list.devices.find((d) => d.device === device);
+    if (!current || !entry) {
+      const ids = current ? current.list.devices.map((d) => d.device).join(', ') : String(ours);
+      throw new CliError('unknown_device', `device ${device} is not in the device list of @${user} (its devices: ${ids}); nothing was changed`, {
+        hint: 'see `fastchat device list`',
+      });
+    }
+    if (!current.list.devices.some((d) => d.device === ours)) {
+      throw new CliError('not_account_holder', `this home (device ${ours}) is not in the device list of @${user}: it cannot remove devices`);
+    }
+    const row = deviceRow(entry, ours);
+    if (attempt === 1 && !(await confirm(row))) {
+      throw new CliError('not_confirmed', `device ${device} was not removed: nothing was changed`);
+    }
+    const next = nextDeviceList(account, current.list, current.list.devices.filter((d) => d.device !== device));
+    try {
+      await putDeviceList(t, next.bytes);
+      return { user, device, fingerprint: row.fingerprint, deviceListVersion: next.list.version };
+    } catch (e) {
+      if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;
+    }
+  }
+}
+
+function deviceRow(d: DeviceList['devices'][number], ours: number): DeviceRow {
+  return { device: d.device, fingerprint: fingerprintOfKeys(d.dhPublic, d.signPublic), addedAt: new Date(d.addedAt).toISOString(), this: d.device === ours };
 }
 
 /** §5's fingerprint of a listed device (the list carries both public keys, not the self-signature). */

@@ -51,7 +51,7 @@ export class RelayError extends CliError {
   /** Seconds to wait before sending again (`Retry-After`, or `retryAfter` of a WebSocket error). */
   readonly retryAfter: number | undefined;
   constructor(status: number, code: string, message: string, retryAfter?: number) {
-    const hint = status === 401 ? 'the relay token expired or was revoked: run `fastchat login <username>`' : code === 'banned' ? 'the relay\'s operator banned this account; only they can lift it' : undefined;
+    const hint = status === 401 ? 'the relay token expired or was revoked (a logout, a password change, or this device removed from the account): run `fastchat login <username>`' : code === 'banned' ? 'the relay\'s operator banned this account; only they can lift it' : undefined;
     super(code, message, hint ? { hint } : {});
     this.name = 'RelayError';
     this.status = status;

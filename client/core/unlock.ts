@@ -18,7 +18,7 @@ function fileFormat(home: Home): 1 | 2 {
   }
 }
 
-export async function unlockHome(home: Home, warn: (m: string) => void, useAgent: boolean): Promise<Unlocked> {
+export async function unlockHome(home: Home, warn: (m: string) => void, useAgent: boolean, onPassphrase?: (passphrase: string) => void): Promise<Unlocked> {
   if (useAgent) {
     const { agentSecrets } = await import('../agent/client.js');
     const secrets = await agentSecrets(home, warn);
@@ -27,5 +27,9 @@ export async function unlockHome(home: Home, warn: (m: string) => void, useAgent
     // derived from the passphrase, so it waits for the next command that asks for it.
     if (secrets) return { secrets, format: fileFormat(home), upgrade: () => {} };
   }
-  return withPassphrase((passphrase) => unlockKeystore(home.keystore, passphrase), isWrongPassphrase);
+  return withPassphrase(async (passphrase) => {
+    const unlocked = await unlockKeystore(home.keystore, passphrase);
+    onPassphrase?.(passphrase);
+    return unlocked;
+  }, isWrongPassphrase);
 }

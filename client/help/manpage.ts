@@ -16,7 +16,7 @@ function roff(s: string): string {
 const ENVIRONMENT: [string, string][] = [
   ['FASTCHAT_HOME', 'the home folder (default ~/.fastchat): keys, store, config, token'],
   ['FASTCHAT_PASSPHRASE', 'the keystore passphrase, used when no unlock agent runs for the home (fastchat unlock); otherwise a hidden prompt with three tries'],
-  ['FASTCHAT_PASSWORD', 'the relay account password for register, login and passwd (the current one)'],
+  ['FASTCHAT_PASSWORD', 'the relay account password for register, login, passwd (the current one) and keygen --force on a logged-in home'],
   ['FASTCHAT_NEW_PASSWORD', 'the new relay account password for passwd'],
   ['FASTCHAT_KDF_MEMORY_KIB, FASTCHAT_KDF_ITERATIONS', 'argon2id cost of a new keystore (keygen)'],
   ['FASTCHAT_RELAY_*', 'every option of relay start, e.g. FASTCHAT_RELAY_PORT'],

@@ -8,6 +8,8 @@ export interface Auth {
   user: string;
   device: number;
   tokenHash: Uint8Array;
+  /** When the password was verified to make this session; null for a device ticket's login. */
+  passwordAt: number | null;
 }
 
 export type Env = { Variables: { auth: Auth } };
@@ -26,7 +28,7 @@ export async function authenticate(ctx: RelayContext, token: string | null): Pro
   const s = await ctx.store.getSession(tokenHash, ctx.now());
   if (!s) throw new RelayError('unauthorized', 'missing or invalid token');
   if (s.banned) throw new RelayError('banned', 'account is banned');
-  return { user: s.user, device: s.device, tokenHash };
+  return { user: s.user, device: s.device, tokenHash, passwordAt: s.passwordAt };
 }
 
 export function requireAuth(ctx: RelayContext): MiddlewareHandler<Env> {

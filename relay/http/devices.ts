@@ -11,6 +11,14 @@ import { readJson } from './body.js';
 import { requireAuth, type Env } from './auth.js';
 
 /** Lists in one GET; `more` says there are newer ones (ask again with since = the last version). */
+/**
+ * How recent a password login must be for a `replace` upload (a new list under any account key, which
+ * cuts every other device off and shows every contact a changed key). The clients that replace
+ * (login --replace-keys, keygen --force) log in with the password just before; a token alone, or a
+ * device ticket's login, must not be enough (docs/THREAT_MODEL.md "replace-needs-password").
+ */
+export const REPLACE_LOGIN_WINDOW_MS = 5 * 60_000;
+
 export const DEVICE_LISTS_PAGE = 64;
 
 export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
@@ -23,6 +31,9 @@ export function deviceListRoutes(ctx: RelayContext): Hono<Env> {
     // device uploads a list only when a device is linked or removed (docs/RELAY.md "Limits").
     await ctx.charge([{ limit: 'deviceLists', key: a.user }], ctx.now());
     const body = await readJson(c, putDeviceListBody, ctx.cfg.maxBodyBytes);
+    if (body.replace === true && !(a.passwordAt !== null && ctx.now() - a.passwordAt <= REPLACE_LOGIN_WINDOW_MS)) {
+      throw new RelayError('password_login_required', `replacing the account's device lists needs a session made by a password login in the last ${REPLACE_LOGIN_WINDOW_MS / 60_000} minutes: log in with the password again, then upload`);
+    }
     await sodiumReady();
     const r = await ctx.store.putDeviceList({ user: a.user, device: a.device }, fromBase64url(body.list), ctx.cfg.maxDevicesPerAccount, ctx.now(), body.replace === true);
     if (!r.duplicate) ctx.log.info({ event: 'device_list_put', user: a.user, device: a.device, version: r.version, replace: body.replace === true, removed: r.removed }, 'device list stored');

@@ -194,4 +194,8 @@ export const ADDED_COLUMNS: readonly (readonly [table: string, column: string, d
   // 'message': a sender's opaque ciphertext; 'expired': the relay's notice to a sender that some of
   // its messages expired undelivered (body: JSON, see docs/RELAY.md "Expiry notices").
   ['messages', 'kind', "TEXT NOT NULL DEFAULT 'message'"],
+  // When the password was verified to make the session (login, password change); NULL for a device
+  // ticket's login and for sessions from before it was recorded. PUT /v1/devices with `replace`
+  // needs a recent one (relay/http/devices.ts).
+  ['sessions', 'password_at', 'INTEGER'],
 ];

@@ -94,12 +94,13 @@ class SqliteStore implements SqliteRelayStore {
       countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       createSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       // Not for a removed device: a list removing it may commit while the login's argon2 runs.
-      createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
-                              SELECT ?, u.username, ?, ?, ? FROM users u WHERE u.username = ? AND u.password_hash = ?
+      createSessionIfHash: p(`INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at, password_at)
+                              SELECT ?, u.username, ?, ?, ?, ? FROM users u WHERE u.username = ? AND u.password_hash = ?
                                 AND NOT EXISTS (SELECT 1 FROM removed_devices r WHERE r.username = u.username AND r.device_id = ?)`),
       deleteSessions: p('DELETE FROM sessions WHERE username = ?'),
       setPasswordIfHash: p('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?'),
-      getSession: p(`SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s
+      passwordSession: p('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at, password_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      getSession: p(`SELECT s.username, s.device_id, s.expires_at, s.password_at, u.banned_at FROM sessions s
                      JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND s.expires_at > ?`),
       deleteSession: p('DELETE FROM sessions WHERE token_hash = ?'),
       setBundle: p(`UPDATE devices SET identity_dh = ?, identity_sign = ?, identity_sig = ?, spk_id = ?, spk_created_at = ?,
@@ -224,13 +225,13 @@ class SqliteStore implements SqliteRelayStore {
     return this.write(() =>
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
-        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, user, passwordHash, device).changes === 1,
+        : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, now, user, passwordHash, device).changes === 1,
     );
   }
 
   async getSession(tokenHash: Uint8Array, now: number): Promise<SessionRecord | undefined> {
     const r = this.s.getSession.get(tokenHash, now) as Row | undefined;
-    return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null };
+    return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null, passwordAt: r.password_at ?? null };
   }
 
   async deleteSession(tokenHash: Uint8Array): Promise<void> {
@@ -245,7 +246,7 @@ class SqliteStore implements SqliteRelayStore {
     return this.write(() => {
       if (this.s.setPasswordIfHash.run(newHash, user, oldHash).changes !== 1) return undefined;
       const revoked = this.s.deleteSessions.run(user).changes;
-      this.s.createSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt);
+      this.s.passwordSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt, session.now);
       return revoked;
     });
   }

@@ -249,6 +249,20 @@ describe(`${backend.name} store`, () => {
     assert.equal((await s.deleteSessions('alice')), 2);
   });
 
+  test('a session records when the password was verified for it: a login and a password change do, a device ticket does not', async (t) => {
+    const { s } = await engine.setup(t);
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    assert.equal(await s.createSession(h(1), 'alice', 1, 1000, 1e15, '$argon2id$x'), true);
+    assert.equal((await s.getSession(h(1), 1001))?.passwordAt, 1000, 'a password login');
+    assert.equal(await s.createSession(h(2), 'alice', 1, 1000, 1e15), true);
+    assert.equal((await s.getSession(h(2), 1001))?.passwordAt, null, 'a session no password was verified for');
+    assert.equal(await s.linking.issueTicket(h(3), 'alice', 2000, 9000, 8), 2);
+    assert.deepEqual(await s.linking.redeemTicket(h(3), { tokenHash: h(4), now: 2500, expiresAt: 1e15 }, 8), { user: 'alice', device: 2 });
+    assert.equal((await s.getSession(h(4), 2501))?.passwordAt, null, "a device ticket's login");
+    assert.equal(await s.changePassword('alice', '$argon2id$x', '$argon2id$new', { tokenHash: h(5), device: 1, now: 3000, expiresAt: 1e15 }), 3);
+    assert.equal((await s.getSession(h(5), 3001))?.passwordAt, 3000, 'a password change');
+  });
+
   test('a recipient that blocks the sender gets nothing, the sender is answered as for any send, and the block is capped, listed and lifted', async (t) => {
     const { s, rows } = await engine.setup(t);
     assert.equal(await s.blocks.block('bob', 'alice', 500, 2), true);
@@ -315,7 +329,7 @@ describe(`${backend.name} store`, () => {
     assert.equal(await L.issueTicket(h(2), 'bob', 1000, 2000, 8), 4);
     assert.equal(await L.issueTicket(h(3), 'bob', 1000, 2000, 4), undefined, 'devices and live tickets count against the cap');
     assert.deepEqual(await L.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'bob', device: 3 });
-    assert.deepEqual(await s.getSession(h(11), 1500), { user: 'bob', device: 3, expiresAt: 9000, banned: false });
+    assert.deepEqual(await s.getSession(h(11), 1500), { user: 'bob', device: 3, expiresAt: 9000, banned: false, passwordAt: null });
     assert.equal(await s.deviceExists('bob', 3), true);
     assert.equal(await L.redeemTicket(h(1), { tokenHash: h(12), now: 1500, expiresAt: 9000 }, 8), undefined, 'a ticket is redeemed once');
     assert.equal(await L.redeemTicket(h(2), { tokenHash: h(13), now: 2000, expiresAt: 9000 }, 8), undefined, 'an expired ticket is refused');
@@ -327,6 +341,26 @@ describe(`${backend.name} store`, () => {
     assert.equal(await s.getSession(h(14), 3200), undefined);
     assert.equal(await L.issueTicket(h(5), 'nobody', 3000, 4000, 8), undefined);
     assert.equal(await rows('device_tickets'), 0);
+  });
+
+  test('a device ticket skips a device id the device list removed, so a removed device cannot come back under its id through a ticket', async (t) => {
+    const { s } = await engine.setup(t);
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    await s.touchDevice('alice', 2, 0);
+    const a = await chain('alice', 1, 2);
+    const v1 = a.lists[0]!.list;
+    await s.putDeviceList({ user: 'alice', device: 1 }, a.lists[0]!.bytes, 8, 0);
+    // Device 2 removed: its devices row is gone, so id 2 is the lowest id no device holds, but
+    // a stolen device 2 must not come back under it through a ticket either.
+    const v2 = forged(a.key, { user: 'alice', version: 2, prevHash: deviceListHash(v1), devices: [v1.devices[0]!] });
+    assert.deepEqual((await s.putDeviceList({ user: 'alice', device: 1 }, v2, 8, 0)).removed, [2]);
+    assert.equal(await s.deviceExists('alice', 2), false);
+    assert.equal(await s.linking.issueTicket(h(1), 'alice', 1000, 2000, 8), 3);
+    assert.deepEqual(await s.linking.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'alice', device: 3 });
+    assert.equal(await s.linking.issueTicket(h(2), 'alice', 1000, 2000, 8), 4, 'and the next one past it');
+    // Removed ids do not count against the cap: 1, 3 and the live ticket for 4 are three of 3.
+    assert.equal(await s.linking.issueTicket(h(3), 'alice', 1000, 2000, 3), undefined);
+    assert.equal(await s.deviceRemoved('alice', 2), true);
   });
 
   test('addDevice refuses a new device beyond the cap and keeps accepting the existing ones', async (t) => {

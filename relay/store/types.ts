@@ -25,6 +25,12 @@ export interface SessionRecord {
   device: number;
   expiresAt: number;
   banned: boolean;
+  /**
+   * When the password was verified to make this session (a login or a password change), or null
+   * (a device ticket's login, or a session from before the relay recorded it): PUT /v1/devices
+   * with `replace` needs a recent one (relay/http/devices.ts).
+   */
+  passwordAt: number | null;
 }
 
 export interface PublicIdentityBytes {
@@ -195,7 +201,8 @@ export interface Store {
   /**
    * Stores a login. With `passwordHash` (the hash the password was verified against), only while
    * the account's hash is still that one: a login verified against the old password while a
-   * password change committed is refused (false), not left valid after the change.
+   * password change committed is refused (false), not left valid after the change. Only a
+   * session made with `passwordHash` records `now` as its passwordAt.
    */
   createSession(tokenHash: Uint8Array, user: string, device: number, now: number, expiresAt: number, passwordHash?: string): Promise<boolean>;
   /** The live session for a token hash, or undefined when unknown or expired. */
@@ -207,7 +214,8 @@ export interface Store {
    * Replaces the password hash, revokes every token of the account and stores `session` (the
    * caller's new login), in one transaction, only while the hash is still `oldHash` (the one the
    * old password was verified against; two concurrent changes cannot both win). Returns the
-   * number of tokens revoked, or undefined when the hash had changed (nothing done).
+   * number of tokens revoked, or undefined when the hash had changed (nothing done). `session`
+   * records `now` as its passwordAt (the old password was verified for it).
    */
   changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined>;
 

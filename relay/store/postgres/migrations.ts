@@ -229,6 +229,14 @@ CREATE TABLE device_tickets (
 CREATE INDEX device_tickets_user ON device_tickets(username, expires_at);
 `,
   },
+  {
+    version: 7,
+    description: 'sessions.password_at: when the password was verified to make the session',
+    sql: `
+-- As SQLite's (store/schema.ts ADDED_COLUMNS): NULL for a device ticket's login and for older rows.
+ALTER TABLE sessions ADD COLUMN password_at BIGINT;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -168,8 +168,8 @@ export class PostgresStore implements Store {
         ? await this.pool.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [tokenHash, user, device, now, expiresAt])
         : await this.pool.query(
             // Not for a removed device: a list removing it may commit while the login's argon2 runs.
-            `INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at)
-             SELECT $1, u.username, $2, $3, $4 FROM users u WHERE u.username = $5 AND u.password_hash = $6
+            `INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at, password_at)
+             SELECT $1, u.username, $2, $3, $4, $3 FROM users u WHERE u.username = $5 AND u.password_hash = $6
                AND NOT EXISTS (SELECT 1 FROM removed_devices r WHERE r.username = u.username AND r.device_id = $2)`,
             [tokenHash, device, now, expiresAt, user, passwordHash],
           );
@@ -179,10 +179,10 @@ export class PostgresStore implements Store {
   async getSession(tokenHash: Uint8Array, now: number): Promise<SessionRecord | undefined> {
     const r = await this.one(
       this.pool,
-      { name: 'get_session', text: 'SELECT s.username, s.device_id, s.expires_at, u.banned_at FROM sessions s JOIN users u ON u.username = s.username WHERE s.token_hash = $1 AND s.expires_at > $2' },
+      { name: 'get_session', text: 'SELECT s.username, s.device_id, s.expires_at, s.password_at, u.banned_at FROM sessions s JOIN users u ON u.username = s.username WHERE s.token_hash = $1 AND s.expires_at > $2' },
       [tokenHash, now],
     );
-    return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null };
+    return r && { user: r.username, device: r.device_id, expiresAt: r.expires_at, banned: r.banned_at !== null, passwordAt: r.password_at };
   }
 
   async deleteSession(tokenHash: Uint8Array): Promise<void> {
@@ -199,7 +199,7 @@ export class PostgresStore implements Store {
       const u = await c.query('UPDATE users SET password_hash = $1 WHERE username = $2 AND password_hash = $3', [newHash, user, oldHash]);
       if (u.rowCount !== 1) return undefined;
       const revoked = (await c.query('DELETE FROM sessions WHERE username = $1', [user])).rowCount ?? 0;
-      await c.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [session.tokenHash, user, session.device, session.now, session.expiresAt]);
+      await c.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at, password_at) VALUES ($1, $2, $3, $4, $5, $4)', [session.tokenHash, user, session.device, session.now, session.expiresAt]);
       return revoked;
     });
   }
