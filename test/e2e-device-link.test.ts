@@ -6,7 +6,6 @@
 // a provisioning message a relay altered on its way.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
@@ -15,51 +14,14 @@ import { firstDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/dev
 import { generateAccountKey } from '../crypto/account.js';
 import { generateIdentity } from '../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../crypto/sodium.js';
-import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './util/fastchat-cli.js';
-import { FASTCHAT_BIN } from './util/paths.js';
+import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { linkIn } from './util/linking.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
 import { Tmux } from './util/tmux.js';
 
 await sodiumReady();
-
-interface Linking {
-  child: ChildProcess;
-  /** The first JSON line: {state:'waiting', code, fingerprint, expiresAt}. */
-  waiting: Promise<{ code: string; fingerprint: string }>;
-  /** Exit code and output once the process ends. */
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-/** `device link --json` in `home`, in the background: its code as soon as it prints it. */
-function startLink(home: TestHome, relayUrl: string, user: string): Linking {
-  const child = spawn(process.execPath, [FASTCHAT_BIN, 'device', 'link', '--relay', relayUrl, '--user', user, '--json'], {
-    env: { ...process.env, ...TEST_CLIENT_ENV, ...home.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let onLine: ((l: any) => void) | undefined;
-  const waiting = new Promise<{ code: string; fingerprint: string }>((resolve, reject) => {
-    onLine = resolve;
-    child.on('close', () => reject(new Error(`device link ended before printing a code\nstdout: ${stdout}\nstderr: ${stderr}`)));
-  });
-  waiting.catch(() => undefined);
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-    const first = stdout.split('\n')[0];
-    if (stdout.includes('\n') && first) onLine?.(JSON.parse(first));
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, waiting, done };
-}
-
-/** Ends the process if a failed assertion left it waiting (bounded: it exits on its own at expiry). */
-function stopLink(l: Linking): void {
-  if (l.child.exitCode === null && l.child.signalCode === null) l.child.kill('SIGKILL');
-}
 
 /**
  * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
@@ -119,13 +81,6 @@ async function world(t: TestContext, opts: { relayArgs?: string[]; rewrite?: Rew
     tmp.cleanup();
   });
   return { relay, proxyUrl: proxy?.url ?? relay.url, home: (name: string, env: Record<string, string> = {}) => makeHome(tmp.root, name, env) };
-}
-
-/** startLink, stopped after the test if it is still waiting. */
-function linkIn(t: TestContext, home: TestHome, relayUrl: string, user: string): Linking {
-  const l = startLink(home, relayUrl, user);
-  t.after(() => stopLink(l));
-  return l;
 }
 
 /** world() with alice and bob registered, each a contact of the other, and an empty home for alice's laptop. */

@@ -11,8 +11,10 @@ import { firstDeviceList, nextDeviceList, parseDeviceList, signDeviceEntry, sign
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { accountKeyOf } from '../client/core/keystore.js';
 import { chain, device } from './util/device-lists.js';
-import { deviceEntry, mintIdentity } from './util/forge.js';
-import { converse, jsonLines, type TestHome } from './util/fastchat-cli.js';
+import { converse, jsonLines, makeHome, type TestHome } from './util/fastchat-cli.js';
+import { deviceEntry, firstMessage, messageFrame, mintIdentity } from './util/forge.js';
+import { startLink, stopLink } from './util/linking.js';
+import { dirname } from 'node:path';
 import { hideDeviceLists, startHostileWorld, type HostileRelay } from './util/hostile-relay.js';
 import { withCore } from './util/client-core.js';
 import { RelayHttp } from './util/relay-client.js';
@@ -217,5 +219,77 @@ describe('device lists against a hostile relay', () => {
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
     assert.deepEqual(got, ['no list, no problem']);
     off();
+  });
+
+  // ---- fan-out (docs/PROTOCOL.md D.13) ------------------------------------------------------
+
+  it('refuses a "sent by me" copy from a device of our own account that our signed list does not hold: nothing shows as sent', async () => {
+    const [alice, bob] = [await home('alice7'), await home('bob7')];
+    await exchange(alice, bob);
+    // The relay mints a key, calls it alice's device 2 (her list names device 1 only) and writes
+    // alice a copy of a message "she sent" to bob.
+    const minted = mintIdentity();
+    const bundle = (await directory.fetchKeys(alice.name)).body.devices[0];
+    const id = toBase64url(new Uint8Array(16).fill(7));
+    const sentAt = new Date().toISOString();
+    const copy = { v: 1 as const, type: 'sync' as const, id, sentAt, to: bob.name, message: { v: 1 as const, type: 'text' as const, id, text: 'I never wrote this', sentAt } };
+    const from = { user: alice.name, device: 2 };
+    hostile.inject({ user: alice.name, device: 1 }, messageFrame(from, firstMessage(minted, from, alice.name, bundle, copy)));
+    const r = await alice.ok(['inbox', '--json']);
+    assert.deepEqual(jsonLines(r.stdout).map((m) => m.error?.code), ['device_not_listed']);
+    const sent = jsonLines((await alice.ok(['history', `@${bob.name}`, '--json'])).stdout).map((m) => m.text);
+    assert.ok(!sent.includes('I never wrote this'), JSON.stringify(sent));
+  });
+
+  it("takes a first message from a device its contact's newest list does not hold as a key change, not as another device of theirs", async () => {
+    const [alice, bob] = [await home('alice8'), await home('bob8')];
+    await exchange(alice, bob);
+    // A minted key as bob's device 2: bob's list (fetched again by alice on seeing it) names device 1 only.
+    const minted = mintIdentity();
+    const bundle = (await directory.fetchKeys(alice.name)).body.devices[0];
+    const from = { user: bob.name, device: 2 };
+    const text = { v: 1 as const, type: 'text' as const, id: toBase64url(new Uint8Array(16).fill(8)), text: 'it is me, on a new device', sentAt: new Date().toISOString() };
+    hostile.inject({ user: alice.name, device: 1 }, messageFrame(from, firstMessage(minted, from, alice.name, bundle, text)));
+    const got = jsonLines((await alice.ok(['inbox', '--json'])).stdout);
+    assert.deepEqual(got.map((m) => [m.text, m.identityChanged]), [['it is me, on a new device', true]]);
+    assert.equal((await contact(alice, bob.name)).trust, 'changed', 'sending to bob is held until the user decides');
+  });
+
+  it("sends on to a contact's other devices when the relay refuses one that was removed from their list, and drops it at the next check", async () => {
+    const [alice, bob] = [await home('alice9'), await home('bob9')];
+    // bob links a second device (through this relay), and alice reaches both.
+    const laptop = makeHome(dirname(bob.dir), 'bob9laptop');
+    const link = startLink(laptop, hostile.url, bob.name);
+    try {
+      await bob.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+      assert.equal((await link.done).code, 0);
+    } finally {
+      stopLink(link);
+    }
+    await exchange(alice, bob);
+    await alice.ok(['send', `@${bob.name}`, 'to both']);
+    // The laptop: bob's own first message (a sent copy), alice's, then this one.
+    assert.deepEqual(jsonLines((await laptop.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['hello bob9', 'hello alice9', 'to both']);
+    await bob.ok(['inbox']);
+    // bob's account removes the laptop (version 3); the relay cuts it off. It keeps serving alice
+    // version 2, so she still encrypts to the laptop, and the relay answers unknown_device.
+    await withCore(bob, async (c) => {
+      const { putDeviceList } = await import('../client/core/relay-api.js');
+      const { relayTarget } = await import('../client/core/context.js');
+      const lists = await storedLists(bob.name);
+      const v2 = parseDeviceList(lists[lists.length - 1]!);
+      await putDeviceList(relayTarget(c), nextDeviceList(accountKeyOf(c.secrets), v2, v2.devices.filter((d) => d.device === 1)).bytes);
+    });
+    const old = hostile.onDeviceLists((ctx) => (ctx.user === bob.name ? { ...ctx.answer, lists: ctx.answer.lists.filter((l) => l.version <= 2), more: false } : undefined));
+    const r = JSON.parse((await alice.ok(['send', `@${bob.name}`, 'one device left', '--json'])).stdout);
+    old();
+    assert.equal(r.status, 'sent', JSON.stringify(r));
+    assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['one device left']);
+    // The next send checks bob's lists again: version 3, the session with device 2 dropped.
+    const toLaptop = (): number => hostile.sentBy(alice.name, bob.name).filter((f) => f.to.some((a) => a.device === 2)).length;
+    const before = toLaptop();
+    assert.equal(JSON.parse((await alice.ok(['send', `@${bob.name}`, 'just you', '--json'])).stdout).status, 'sent');
+    assert.equal(toLaptop(), before, 'nothing more for the removed device');
+    assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['just you']);
   });
 });

@@ -15,6 +15,7 @@ import { relayTarget, type Client } from '../core/context.js';
 import { listConversations, openingRows, ownState, rowsAfter, unreadCounts, type ConversationRef, type ConversationRow } from '../core/conversations.js';
 import type { Incoming } from '../core/incoming.js';
 import { IncomingPager } from '../core/incoming.js';
+import { refreshListsOf } from '../core/device-lists.js';
 import { checkDeviceLists } from '../core/device-lists.js';
 import { checkBundles, deliverOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
@@ -91,6 +92,7 @@ export class Chat {
         this.fatal = e instanceof Error ? e : new Error(String(e));
         this.quit(1);
       },
+      refreshLists: (user) => refreshListsOf(c, this.t, user),
     });
     this.done = new Promise((r) => (this.finished = r));
     this.screen = new Screen(`${this.label()}> `, (edge) => this.onPaste(edge));

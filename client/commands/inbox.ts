@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .command('inbox')
     .description('receive, decrypt and store pending messages, and print every unread one (and send what is queued)')
     .option('--wait <seconds>', 'if nothing is pending, wait up to this long for a message', '0')
-    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt, storedAt (files: file {name, path, size, mime}; missing messages: gap {missing, since})')
+    .option('--json', 'one JSON object per line: id, from, group, text, sentAt, receivedAt, storedAt (files: file {name, path, size, mime}; missing messages: gap {missing, since}; a copy of what you sent from another device: to, sentFrom)')
     .option('--out <dir>', 'save received files here (default: $FASTCHAT_HOME/files)')
     .action(async (opts: { wait: string; json?: boolean; out?: string }) => {
       const { parsePositiveInt, print, printJson, safeText, warn } = await import('../format.js');
@@ -59,12 +59,18 @@ export function register(program: Command): void {
         // inbox that only sent is not "no new messages". Counted by row, so a queued message that
         // ends failed or expired is not counted as sent.
         const queuedBefore = queuedOwn(c.db);
+        let copies = 0;
         const r = await syncInbox(c, t, {
           waitSeconds,
           onWarning: warn,
           onIncoming(m) {
             if (m.kind === 'text' || m.kind === 'failed') printer.poke();
-            else if (m.kind === 'group_event') {
+            else if (m.kind === 'sent_copy') {
+              // A message this account sent from another of its devices (docs/CLI.md "Several devices").
+              copies++;
+              if (opts.json) printJson({ id: m.id, from: c.config.username, to: m.to, group: null, text: m.text, sentAt: m.sentAt, receivedAt: null, sentFrom: m.device });
+              else print(`you → @${m.to} (from your device ${m.device}): ${safeText(m.text)}`);
+            } else if (m.kind === 'group_event') {
               const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
               if (opts.json) {
                 process.stderr.write(`${line}\n`);
@@ -117,7 +123,7 @@ export function register(program: Command): void {
         if (!r.drained) {
           const left = r.left === undefined || r.left === 0 ? 'some messages may still be' : `${r.left} message${r.left === 1 ? ' is' : 's are'} still`;
           process.stderr.write(`stopped before the relay had sent everything: ${left} queued there (run fastchat inbox again)\n`);
-        } else if (!opts.json && printer.shown + announced === 0) process.stderr.write('no new messages\n');
+        } else if (!opts.json && printer.shown + announced + copies === 0) process.stderr.write('no new messages\n');
       } finally {
         c.close();
       }

@@ -6,6 +6,7 @@ import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type Publi
 import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
 import { accountFingerprintBytes } from '../../crypto/account.js';
+import { isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
 
@@ -118,3 +119,25 @@ export const withoutRejected = (list: Uint8Array[], identity: PublicIdentity): U
 export const isAccountRejected = (r: ContactRecord, accountKey: Uint8Array): boolean => isRejectedFp(r, { accountKey });
 export const withRejectedAccount = (list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] => withRejectedFp(list, { accountKey });
 export const withoutRejectedAccount = (list: Uint8Array[], accountKey: Uint8Array): Uint8Array[] => withoutRejectedFp(list, { accountKey });
+
+/**
+ * Whether the contact's pinned device list (accepted under the pinned account key) holds `device`
+ * with exactly `identity`'s keys: the account key vouches for that device's identity (fan-out).
+ */
+export function pinnedListHolds(r: ContactRecord, device: number, identity: PublicIdentity): boolean {
+  return r.account != null && listHoldsKey(r.account.list, identity, device);
+}
+
+/** Whether the device list `list` (bytes, already accepted) holds `identity`: for `device`, or for any device when none is named. */
+export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?: number): boolean {
+  // A pinned list of the first format (before entry signatures, D.7) vouches for nothing.
+  if (isLegacyDeviceList(list)) return false;
+  return parseDeviceList(list).devices.some(
+    (e) => (device === undefined || e.device === device) && equalBytes(e.dhPublic, identity.dhPublic) && equalBytes(e.signPublic, identity.signPublic),
+  );
+}
+
+/** `identity` as used by `device` is this contact's key: the pinned identity, or its pinned list's entry for that device. */
+export function contactHolds(r: ContactRecord, device: number, identity: PublicIdentity): boolean {
+  return sameIdentity(r.identity, identity) || pinnedListHolds(r, device, identity);
+}

@@ -14,6 +14,8 @@ import {
   encodeContactRecord,
   isAccountRejected,
   isRejected,
+  listHoldsKey,
+  pinnedListHolds,
   parseContactRecord,
   sameIdentity,
   type ContactRecord,
@@ -133,6 +135,11 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
   return sealed;
 }
 
+/** Whether the accepted list of `account` holds `identity`, signed by it for that account key. */
+function vouches(account: PinnedAccount, identity: PublicIdentity): boolean {
+  return !isLegacyDeviceList(account.list) && deviceListVouches(parseDeviceList(account.list), identity);
+}
+
 /**
  * Records an identity seen for `username` (from the key directory or a first message) and says
  * what it means: `new` (first sight, now trusted), `same`, `changed` (contact now blocked; also for
@@ -147,13 +154,21 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
  * change like a changed identity. A contact marked verified on its identity safety number stays
  * verified when its account key is first pinned: the number shown becomes the account's (trust.ts),
  * and the verified identity signed the list entry that binds it to that key (PROTOCOL.md D.7).
+ *
+ * `device`: the device the identity is used by. An identity that the contact's account key lists
+ * for that device (the list given under the pinned key, or else the pinned list) is one of the
+ * contact's keys, not a change: another device of theirs, or a device whose list entry changed
+ * (fan-out, docs/PROTOCOL.md D.13). A first list (nothing pinned yet) vouches for it only when it
+ * also holds the identity pinned so far.
  */
-/** Whether the accepted list of `account` holds `identity`, signed by it for that account key. */
-function vouches(account: PinnedAccount, identity: PublicIdentity): boolean {
-  return !isLegacyDeviceList(account.list) && deviceListVouches(parseDeviceList(account.list), identity);
-}
-
-export function observeIdentity(s: Store, username: string, identity: PublicIdentity, now: number, account: PinnedAccount | null = null): 'new' | 'same' | 'changed' | 'rejected' {
+export function observeIdentity(
+  s: Store,
+  username: string,
+  identity: PublicIdentity,
+  now: number,
+  account: PinnedAccount | null = null,
+  device?: number,
+): 'new' | 'same' | 'changed' | 'rejected' {
   const c = readContact(s, username);
   if (c?.integrity === 'failed') return 'changed';
   if (!c) {
@@ -164,6 +179,18 @@ export function observeIdentity(s: Store, username: string, identity: PublicIden
   // An account key the user rejected (verify --reject, or --accept of the keys it replaced) stays
   // refused, as a rejected identity does, instead of coming back as a pending change each fetch.
   if (account !== null && isAccountRejected(c, account.key) && !(c.account && equalBytes(c.account.key, account.key))) return 'rejected';
+  if (device !== undefined && !accountChanged && c.trust !== 'changed' && !sameIdentity(c.identity, identity)) {
+    const vouching: ContactRecord = { ...c, account: account ?? c.account ?? null };
+    const firstPin = !c.account && account !== null;
+    if (pinnedListHolds(vouching, device, identity) && (!firstPin || listHoldsKey(account.list, c.identity))) {
+      if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
+        // Trust is kept on a first pin only when the identity pinned here vouches for the key (D.7).
+        const trust = firstPin && c.trust === 'verified' && !vouches(account, c.identity) ? 'unverified' : c.trust;
+        writeContact(s, username, { ...c, trust, account }, now);
+      }
+      return 'same';
+    }
+  }
   if (sameIdentity(c.identity, identity) && !accountChanged) {
     if (c.trust === 'changed') return 'changed';
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {

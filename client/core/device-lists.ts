@@ -24,8 +24,10 @@ import { isFastchatError } from '../../crypto/errors.js';
 import { publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { CliError, EXIT } from '../errors.js';
 import type { PinnedAccount } from './contact-record.js';
-import type { Client } from './context.js';
+import { ourAddress, type Client } from './context.js';
 import { readContact, writeContact } from './contacts.js';
+import { tx } from './db.js';
+import { dropUnlistedSessions, refreshOwnList } from './fanout.js';
 import { accountKeyOf } from './keystore.js';
 import { fetchDeviceLists, putDeviceList } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
@@ -160,6 +162,33 @@ export function pinAccount(c: Client, peer: string, account: PinnedAccount): voi
   const rec = readContact(c, peer);
   if (rec?.integrity !== 'ok' || rec.account || rec.trust === 'changed' || !listHolds(account.list, rec.identity)) return;
   writeContact(c, peer, { ...rec, account }, c.now());
+}
+
+/**
+ * Checks `peer`'s lists now and, when they are under the pinned account key and newer than the
+ * pinned list, pins the newest and drops sessions with devices it no longer holds (fan-out, D.13).
+ * A list under another key changes nothing here: sending notices it (checkBundles). Returns
+ * whether a newer list was pinned.
+ */
+export async function refreshPinnedList(c: Client, t: RelayTarget, peer: string): Promise<boolean> {
+  const check = await checkDeviceLists(c, t, peer);
+  if (check.kind !== 'accepted') return false;
+  return tx(c.db, () => {
+    const rec = readContact(c, peer);
+    if (rec?.integrity !== 'ok' || !rec.account || rec.trust === 'changed' || !equalBytes(rec.account.key, check.account.key)) return false;
+    // Another process may have pinned a newer one meanwhile: never go back.
+    // (A pinned list of the first format is replaced by any accepted one: its chain restarted, D.7.)
+    if (!isLegacyDeviceList(rec.account.list) && check.list.version <= parseDeviceList(rec.account.list).version) return false;
+    writeContact(c, peer, { ...rec, account: check.account }, c.now());
+    dropUnlistedSessions(c, peer);
+    return true;
+  });
+}
+
+/** The pager's list check (incoming.ts NeedsLists): our own account's, or a contact's pinned one. */
+export async function refreshListsOf(c: Client, t: RelayTarget, user: string): Promise<void> {
+  if (user === ourAddress(c).user) await refreshOwnList(c, t);
+  else await refreshPinnedList(c, t, user);
 }
 
 // ---- our own account's list -------------------------------------------------------------------

@@ -16,6 +16,9 @@ import { openDb } from './db.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, queueText } from './outbox.js';
+import { encodePayload } from './payload.js';
+import { loadSession } from './sessions.js';
+import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 
@@ -171,6 +174,21 @@ describe('receiving messages', () => {
     const receipts = bob.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'receipt'").get() as { n: number };
     assert.equal(receipts.n, 1, 'no receipt goes to the changed identity');
   });
+  it('refuses a "sent by me" copy from another user: only devices of our own account send those', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [f] = await send(alice, bob, 'hi');
+    processIncoming(bob, f!);
+    // bob, through his real session with alice, claims alice sent carol something.
+    const id = 'forged-copy-id';
+    const sentAt = new Date().toISOString();
+    const copy = encodePayload({ v: 1, type: 'sync', id, sentAt, to: 'carol', message: { v: 1, type: 'text', id, text: 'alice never wrote this', sentAt } });
+    const out = encryptMessage(loadSession(bob.db, bob.sealer, 'alice', 1)!, copy, systemRandom());
+    const r = processIncoming(alice, { type: 'message', id: 'relay-1', clientId: 'copy-1', from: { user: 'bob', device: 1 }, body: toBase64url(out.envelope), sentAt });
+    assert.equal(r.kind === 'failed' && r.reason, 'bad_payload', JSON.stringify(r));
+    assert.equal((alice.db.prepare("SELECT COUNT(*) AS n FROM messages WHERE peer = 'carol'").get() as { n: number }).n, 0, 'nothing stored as sent to carol');
+  });
+
   it('refuses a replayed first message made without a one-time prekey, leaving the session as it was', async () => {
     const alice = makeClient('alice');
     const bob = makeClient('bob');

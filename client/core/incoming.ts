@@ -8,14 +8,14 @@ import { isCryptoError } from '../../crypto/errors.js';
 import { fromBase64url } from '../../crypto/encoding.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity } from '../../crypto/session.js';
-import { isRejected } from './contact-record.js';
+import { contactHolds, isRejected } from './contact-record.js';
 import { isBlocked, observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
 import { nextArrival, tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt } from './outbox.js';
-import { parsePayload, PayloadError, type FileRef } from './payload.js';
+import { parsePayload, PayloadError, type FileRef, type SyncPayload } from './payload.js';
 import { fileLine } from './files/names.js';
 import { recordIncomingFile } from './files/store.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
@@ -23,7 +23,8 @@ import type { MessageFrame } from './relay-ws.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 import { listGroups } from './group-store.js';
-import { admitInvitedGroupMessage, admitMessage, invitedGroups, noteInvitation, standing } from './requests.js';
+import { ownListHolds } from './fanout.js';
+import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
 export type Incoming =
@@ -49,6 +50,8 @@ export type Incoming =
   // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
   | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
   | { kind: 'receipt'; from: string; id: string }
+  /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
+  | { kind: 'sent_copy'; id: string; to: string; device: number; text: string; sentAt: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
   | GroupIncoming;
@@ -67,12 +70,30 @@ export const FAILURE_TEXT: Record<string, string> = {
   new_identity: 'a receipt from an identity first seen in that very message: no message of ours went to it',
   identity_rejected: 'a first message under an identity key you rejected for this contact (not shown)',
   integrity_failed: 'our stored session with the sender failed its integrity check (changed outside fastchat); not used',
+  device_not_listed: "a message from a device of our own account that our account's device list does not hold (not shown)",
 };
 
 class Failure extends Error {
   constructor(readonly reason: string) {
     super(reason);
   }
+}
+
+/**
+ * A first message from a device whose identity the kept device list of the sender (a contact's
+ * pinned list, or our own account's) does not hold: their newest lists may. Thrown only when the
+ * caller can fetch lists (IncomingPager with `refreshLists`); nothing of the frame is stored, and
+ * it is processed again once the lists were checked.
+ */
+export class NeedsLists extends Error {
+  constructor(readonly user: string) {
+    super(`device lists of @${user} needed`);
+  }
+}
+
+export interface IncomingOptions {
+  /** Throw NeedsLists (instead of treating the key as unknown) when a newer list may hold it. */
+  mayFetchLists?: boolean;
 }
 
 /**
@@ -113,9 +134,11 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
   return undefined;
 }
 
-export function processIncoming(c: Client, f: MessageFrame): Incoming {
+export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOptions = {}): Incoming {
   const me = ourAddress(c);
   const from = f.from;
+  // From another device of our own account: only "sent by me" copies, only from a listed device.
+  const own = from.user === me.user;
   const now = c.now();
   const receivedAt = new Date(now).toISOString();
   return tx(c.db, (): Incoming => {
@@ -132,15 +155,28 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
       const opened = openWithSessions(c, from.user, from.device, envelope, now);
       if (opened) {
         ({ plaintext, identity } = opened);
-        // Flagged when the contact is blocked, and when the session disagrees with the pinned key.
-        const contact = readContact(c, from.user);
-        identityChanged = isBlocked(c, from.user) || contact === undefined || (contact.integrity === 'ok' && !sameIdentity(contact.identity, identity));
+        if (own) {
+          // The device may have left our list since the session began.
+          if (!ownListHolds(c, from.device, identity)) throw new Failure('device_not_listed');
+        } else {
+          // Flagged when the contact is blocked, and when the session disagrees with their keys.
+          const contact = readContact(c, from.user);
+          identityChanged = isBlocked(c, from.user) || contact === undefined || (contact.integrity === 'ok' && !contactHolds(contact, from.device, identity));
+        }
       } else if (messageType(envelope) === 'prekey') {
         const x3dh = parseEnvelope(envelope).preKey!;
         const ephemeral = Buffer.from(x3dh.ephemeral);
+        if (own && !ownListHolds(c, from.device, x3dh.identity)) {
+          if (opts.mayFetchLists) throw new NeedsLists(from.user);
+          throw new Failure('device_not_listed');
+        }
         // A key the user rejected starts no session and shows nothing (checked before any prekey is used).
         const known = readContact(c, from.user);
         if (known?.integrity === 'ok' && !sameIdentity(known.identity, x3dh.identity) && isRejected(known, x3dh.identity)) throw new Failure('identity_rejected');
+        // Another device of a contact whose account is pinned: their newest list may hold it (D.13).
+        if (opts.mayFetchLists && known?.integrity === 'ok' && known.account && known.trust !== 'changed' && !contactHolds(known, from.device, x3dh.identity)) {
+          throw new NeedsLists(from.user);
+        }
         // Our sessions could not open it, so it is a replay from an expired chain or a tampered
         // repeat of a first message: never a reason to start the session over.
         if (c.db.prepare('SELECT 1 FROM accepted_prekey_messages WHERE ephemeral = ?').get(ephemeral)) throw new Failure('decrypt_failed');
@@ -150,9 +186,11 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         if (!store.signedPreKey(x3dh.signedPreKeyId) || (x3dh.oneTimePreKeyId !== null && !store.oneTimePreKey(x3dh.oneTimePreKeyId))) throw new Failure('unknown_prekey');
         const r = acceptPreKeyMessage(c.secrets.identity, me, store, from, envelope);
         c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
-        const seenAs = observeIdentity(c, from.user, r.theirIdentity, now);
-        identityChanged = seenAs === 'changed' || seenAs === 'rejected';
-        newContact = seenAs === 'new';
+        if (!own) {
+          const seenAs = observeIdentity(c, from.user, r.theirIdentity, now, null, from.device);
+          identityChanged = seenAs === 'changed' || seenAs === 'rejected';
+          newContact = seenAs === 'new';
+        }
         replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
         noteGaps(c, from.user, from.device, undefined, r.state, parseEnvelope(envelope).header, now);
         if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
@@ -169,6 +207,9 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
         throw new Failure(reason);
       }
       const p = parsePayload(plaintext);
+      // A copy of what we sent comes only from our own listed devices, and they send nothing else.
+      if (own !== (p.type === 'sync')) throw new Failure('bad_payload');
+      if (p.type === 'sync') return storeSentCopy(c, from.device, p);
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');
@@ -220,6 +261,24 @@ export function processIncoming(c: Client, f: MessageFrame): Incoming {
 }
 
 /**
+ * A "sent by me" copy from another device of our account (D.13): stored in the conversation with
+ * `to` as an outgoing message that was sent. No receipt goes back (the copy is ours). A file's
+ * history line names the file; its blob is not fetched on this device.
+ */
+function storeSentCopy(c: Client, device: number, p: SyncPayload): Incoming {
+  if (p.message.id !== p.id || p.to === ourAddress(c).user) throw new Failure('bad_payload');
+  const m = p.message;
+  const line = m.type === 'file' ? fileLine(m.file, m.text) : m.text;
+  const inserted = c.db
+    .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'sent')")
+    .run(m.id, p.to, Buffer.from(c.sealer.seal('message', [p.to, 'out', m.id], utf8(line))), m.sentAt);
+  if (inserted.changes === 0) return { kind: 'duplicate', from: ourAddress(c).user };
+  // Writing to someone accepts them, on every device of the account.
+  markAccepted(c, p.to);
+  return { kind: 'sent_copy', id: m.id, to: p.to, device, text: line, sentAt: m.sentAt };
+}
+
+/**
  * A group message just stored: one from a blocked member is removed again (never shown), and one
  * in a group still an invitation is kept only within the invitation's bound. (Stored first, so
  * the sender's chain advances as in every other member's client.)
@@ -252,10 +311,19 @@ export const INCOMING_PAGE_FRAMES = 256;
 export class IncomingPager {
   private pending: { frame: MessageFrame; ack: (deliveryId: string) => void }[] = [];
   private scheduled = false;
+  /** A check of a sender's device lists in flight: no frame is stored until it ends (order). */
+  private checking: Promise<void> | undefined;
+  /** Frames (relay delivery ids) whose sender's lists were checked for them: processed as they are now. */
+  private readonly listsChecked = new Set<string>();
 
+  /**
+   * `refreshLists`: fetches and checks `user`'s device lists (a contact's, or our own account's),
+   * for a first message from a device the kept list does not hold (NeedsLists). Without it such a
+   * message is judged on the kept list alone.
+   */
   constructor(
     private readonly c: Client,
-    private readonly on: { result(r: Incoming, f: MessageFrame): void; fail(e: unknown): void },
+    private readonly on: { result(r: Incoming, f: MessageFrame): void; fail(e: unknown): void; refreshLists?(user: string): Promise<void> },
   ) {}
 
   /**
@@ -274,19 +342,27 @@ export class IncomingPager {
     }
   }
 
+  /** Resolves once no list check holds frames back (and what it held is stored). */
+  async settled(): Promise<void> {
+    while (this.checking) await this.checking;
+  }
+
   flush(): void {
+    if (this.checking) return; // stored, in order, once the check ends
     const page = this.pending;
     this.pending = [];
     if (page.length === 0) return;
     const results: Incoming[] = [];
     let error: unknown;
+    let needs: NeedsLists | undefined;
     try {
       tx(this.c.db, () => {
         for (const { frame } of page) {
           try {
-            results.push(processIncoming(this.c, frame));
+            results.push(processIncoming(this.c, frame, { mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id) }));
           } catch (e) {
-            error = e;
+            if (e instanceof NeedsLists) needs = e;
+            else error = e;
             break;
           }
         }
@@ -300,5 +376,20 @@ export class IncomingPager {
     for (let i = 0; i < results.length; i++) page[i]!.ack(page[i]!.frame.id);
     for (let i = 0; i < results.length; i++) this.on.result(results[i]!, page[i]!.frame);
     if (error !== undefined) this.on.fail(error);
+    else if (needs) this.checkLists(needs.user, page.slice(results.length));
+  }
+
+  /** Holds `rest` (its first frame needs `user`'s lists) and everything after, checks the lists, then goes on. */
+  private checkLists(user: string, rest: { frame: MessageFrame; ack: (deliveryId: string) => void }[]): void {
+    this.pending = [...rest, ...this.pending];
+    this.listsChecked.add(rest[0]!.frame.id);
+    this.checking = this.on
+      .refreshLists!(user)
+      // A list that cannot be had or checked leaves the kept one: the frame is judged on it.
+      .catch(() => undefined)
+      .then(() => {
+        this.checking = undefined;
+        this.flush();
+      });
   }
 }

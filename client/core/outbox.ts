@@ -5,16 +5,17 @@
 //      session state that produced it.
 // Rows leave the outbox only when the relay has acknowledged them (stored durably). The relay
 // deduplicates by client id, so resending after a lost answer is harmless.
-import { toBase64url } from '../../crypto/encoding.js';
+import { equalBytes, toBase64url } from '../../crypto/encoding.js';
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { encryptMessage, initiateSession, type SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
 import type { Sealer } from './at-rest.js';
 import { observeIdentity } from './contacts.js';
-import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, type ListCheck } from './device-lists.js';
+import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, type FilePayload, type FileRef, type Payload } from './payload.js';
+import { encodePayload, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
+import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
 import { fetchBundles, postMessage } from './relay-api.js';
@@ -43,6 +44,8 @@ export function queueText(c: Client, peer: string, text: string, file?: FileRef)
     // Writing to someone accepts them (and answers their request, if they sent one).
     markAccepted(c, peer);
     insertQueued(c, peer, payload);
+    // A "sent by me" copy for our account's other devices (D.13), queued beside it.
+    if (hasOtherDevices(c)) insertQueued(c, ourAddress(c).user, { v: 1, type: 'sync', id, sentAt, to: peer, message: payload });
     c.db
       .prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')")
       .run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
@@ -60,8 +63,9 @@ export function outboxRowKey(peer: string, messageId: string, kind: string): (st
   return [peer, messageId, kind];
 }
 
-function insertQueued(c: Client, peer: string, p: Payload | FilePayload): void {
-  const kind = p.type === 'file' ? 'text' : p.type;
+function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload): void {
+  // A file and a sync copy travel as texts do (the outbox's kinds are text, receipt and group).
+  const kind = p.type === 'receipt' ? 'receipt' : 'text';
   c.db
     .prepare('INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, ?, ?, ?, ?)')
     .run(p.id, kind, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, kind), encodePayload(p))), c.now());
@@ -84,7 +88,7 @@ export function checkBundles(
   const account = lists.kind === 'accepted' ? lists.account : null;
   let seen: 'new' | 'same' = 'same';
   for (const b of bundles) {
-    const r = tx(c.db, () => observeIdentity(c, peer, b.identity, c.now(), account));
+    const r = tx(c.db, () => observeIdentity(c, peer, b.identity, c.now(), account, b.address.device));
     if (r === 'changed') throw new UntrustedIdentity(peer);
     if (r === 'rejected') throw new RejectedIdentity(peer);
     if (r === 'new') seen = 'new';
@@ -114,31 +118,45 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
   const report: SealReport = { held: [], failed: [], rolledBack: false };
   if (storeAlarm(c)) return { ...report, rolledBack: true };
   const peers = (c.db.prepare('SELECT DISTINCT peer FROM outbox WHERE envelope IS NULL').all() as { peer: string }[]).map((r) => r.peer);
+  const me = ourAddress(c).user;
   for (const peer of peers) {
-    if (sendRefusal(c, peer)) {
-      report.held.push(peer);
-      continue;
-    }
     let peerBundles = bundles.get(peer);
-    if (sessionDevices(c.db, c.sealer, peer).length === 0 && !peerBundles) {
-      if (!t) continue;
-      try {
-        peerBundles = await fetchBundles(t, peer);
-        checkBundles(c, peer, peerBundles, await checkDeviceLists(c, t, peer));
-      } catch (e) {
-        if (e instanceof UntrustedIdentity || e instanceof RejectedIdentity || e instanceof DeviceListRefused || e instanceof DeviceNotListed) {
-          report.held.push(peer);
-          continue;
-        }
-        if (e instanceof CliError && e.code === 'unknown_user') {
-          // Queued while the relay was down, to a name the relay does not know: fail it visibly.
-          failQueued(c, peer, e.code);
-          report.failed.push({ peer, code: e.code, message: e.message });
-          continue;
-        }
-        if (e instanceof CliError && e.code === 'no_keys_published') continue;
-        throw e;
+    try {
+      // Fan-out (D.13): a contact's pinned list, and our own, are checked again when the last
+      // check in this process is older than LIST_RECHECK_MS (or a relay refused one of their devices).
+      if (t && listCheckDue(c, peer)) {
+        if (peer === me) await refreshOwnList(c, t);
+        else if (listedDevices(c, peer) !== null) await refreshPinnedList(c, t, peer);
       }
+      // A list accepted since (by `send`, or another process) may have left a device out.
+      if (peer !== me) tx(c.db, () => dropUnlistedSessions(c, peer));
+      if (peer !== me && sendRefusal(c, peer)) {
+        report.held.push(peer);
+        continue;
+      }
+      if (!peerBundles && needsBundles(c, peer)) {
+        // Without the relay, a listed device with no session waits too: the message stays queued
+        // rather than leave for some devices only.
+        if (!t) continue;
+        if (listedDevices(c, peer) === null || bundleFetchDue(c, peer)) {
+          noteBundlesFetched(c, peer);
+          peerBundles = await fetchBundles(t, peer);
+          if (peer !== me) checkBundles(c, peer, peerBundles, await checkDeviceLists(c, t, peer));
+        }
+      }
+    } catch (e) {
+      if (e instanceof UntrustedIdentity || e instanceof RejectedIdentity || e instanceof DeviceListRefused || e instanceof DeviceNotListed) {
+        report.held.push(peer);
+        continue;
+      }
+      if (e instanceof CliError && e.code === 'unknown_user') {
+        // Queued while the relay was down, to a name the relay does not know: fail it visibly.
+        failQueued(c, peer, e.code);
+        report.failed.push({ peer, code: e.code, message: e.message });
+        continue;
+      }
+      if (e instanceof CliError && e.code === 'no_keys_published') continue;
+      throw e;
     }
     const stale = (peerBundles ?? []).find((b) => staleSignedPreKey(b, c.now()));
     if (stale && sessionDevices(c.db, c.sealer, peer).length === 0) {
@@ -152,14 +170,44 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
   return report;
 }
 
+/**
+ * Whether encrypting for `peer` needs bundles: a contact with no list, when we have no session
+ * with any device of theirs; a contact with a pinned list (or our own account), when a device it
+ * holds has no session.
+ */
+function needsBundles(c: Client, peer: string): boolean {
+  const listed = listedDevices(c, peer);
+  const sessions = new Set(sessionDevices(c.db, c.sealer, peer));
+  if (listed === null) return sessions.size === 0;
+  return listed.some((d) => !sessions.has(d.device));
+}
+
 function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void {
   const me = ourAddress(c);
   tx(c.db, () => {
+    const own = peer === me.user;
     // Checked again under the write lock: another process may have changed the contact meanwhile.
-    if (sendRefusal(c, peer)) return;
+    if (!own && sendRefusal(c, peer)) return;
+    // With a list (a contact's pinned one, or our own): every device it holds, and only those.
+    dropUnlistedSessions(c, peer);
+    const listed = listedDevices(c, peer);
+    if (own && listed!.length === 0) {
+      // No other device of ours (any more): the copies have no one to go to.
+      c.db.prepare('DELETE FROM outbox WHERE peer = ? AND envelope IS NULL').run(peer);
+      return;
+    }
     const states = new Map<number, SessionState>();
     for (const device of sessionDevices(c.db, c.sealer, peer)) states.set(device, loadSession(c.db, c.sealer, peer, device)!);
-    if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
+    if (listed === null) {
+      if (states.size === 0) for (const b of bundles) states.set(b.address.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
+    } else {
+      for (const d of listed) {
+        if (states.has(d.device)) continue;
+        // Only the key the list holds for that device (our own list is not checked by checkBundles).
+        const b = bundles.find((x) => x.address.device === d.device && equalBytes(x.identity.dhPublic, d.identity.dhPublic) && equalBytes(x.identity.signPublic, d.identity.signPublic));
+        if (b) states.set(d.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
+      }
+    }
     if (states.size === 0) return;
     const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
@@ -280,6 +328,24 @@ async function flushPass(c: { db: DB }, t: RelayTarget, ws: RelaySocket | undefi
         if (!first || (first.code === 'out_of_order' && e.code !== 'out_of_order')) stopped.set(r.peer, e);
         return;
       }
+      if (e instanceof RelayError && (e.code === 'unknown_device' || e.code === 'device_removed')) {
+        // One device of the peer is gone (removed from their list, or never there): the others
+        // still count. Their lists are checked again before the next encryption for them, which
+        // drops the session with a device the list no longer holds.
+        forceListCheck(c, r.peer);
+        const failed = tx(c.db, () => {
+          c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+          if (r.kind !== 'text') return false;
+          const others = c.db.prepare("SELECT 1 FROM outbox WHERE peer = ? AND message_id = ? AND kind = 'text'").get(r.peer, r.message_id);
+          const taken = c.db.prepare("SELECT 1 FROM sent_client_ids WHERE kind = 'text' AND peer = ? AND message_id = ?").get(r.peer, r.message_id);
+          if (taken) markSentIfDone(c, r.peer, r.message_id);
+          if (taken || others) return false;
+          c.db.prepare("UPDATE messages SET status = 'failed', error = ? WHERE peer = ? AND direction = 'out' AND id = ?").run(e.code, r.peer, r.message_id);
+          return true;
+        });
+        if (failed) report.failed.push({ peer: r.peer, code: e.code, message: e.message });
+        return;
+      }
       if (e instanceof RelayError && e.status !== 401) {
         // The relay refuses this message for good (unknown user or device, too large): say so,
         // mark it failed in the history and drop it from the outbox.
@@ -343,6 +409,9 @@ export async function deliverOutbox(c: Client, t: RelayTarget, socket?: RelaySoc
   let sealed: SealReport;
   try {
     await syncBlocks(c, t);
+    // Our own account's list, so that what this process queues next gets its sync copies (D.13).
+    const me = ourAddress(c).user;
+    if (listCheckDue(c, me)) await refreshOwnList(c, t);
     sealed = await encryptQueued(c, t);
   } catch (e) {
     if (!isUnreachable(e)) throw e;

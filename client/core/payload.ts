@@ -7,6 +7,7 @@
 // written twice, as a check and as .meta(), and docs/PROTOCOL.md §12 says so).
 import { z } from 'zod';
 import { fromUtf8, utf8 } from '../../crypto/encoding.js';
+import { USERNAME_PATTERN } from '../../crypto/consts.js';
 
 export const PAYLOAD_VERSION = 1;
 /**
@@ -73,6 +74,19 @@ const FileSchema = z
   .object({ v: Version, type: z.literal('file'), id: Id, text: Text.describe('caption'), sentAt: SentAt, file: FileRefSchema })
   .describe('a file sent as an attachment');
 
+// A "sent by me" copy (docs/PROTOCOL.md D.13): a text or file this account sent to `to` from
+// another of its devices. Taken only from a device our own account's list holds.
+const SyncSchema = z
+  .object({
+    v: Version,
+    type: z.literal('sync'),
+    id: Id.describe('the id of the message copied (message.id)'),
+    sentAt: SentAt,
+    to: z.string().regex(USERNAME_PATTERN).describe('the user the message was sent to'),
+    message: z.union([TextSchema, FileSchema]).describe('the text or file payload as sent to them'),
+  })
+  .describe('a copy of a message sent from another device of this account');
+
 /** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
 export const PAYLOAD_SCHEMAS = {
   text: TextSchema,
@@ -80,6 +94,7 @@ export const PAYLOAD_SCHEMAS = {
   file: FileSchema,
   group_change: GroupChangeSchema,
   sender_key: SenderKeySchema,
+  sync: SyncSchema,
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
@@ -89,8 +104,9 @@ export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
 export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
 export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
 export type FilePayload = z.infer<typeof FileSchema>;
+export type SyncPayload = z.infer<typeof SyncSchema>;
 
-export function encodePayload(p: Payload | GroupControlPayload | FilePayload): Uint8Array {
+export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -99,7 +115,7 @@ export class PayloadError extends Error {
 }
 
 /** Strict UTF-8, JSON, a known `type`, then that type's schema; anything else is bad_payload. */
-export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));

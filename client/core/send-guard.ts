@@ -1,10 +1,12 @@
 // The checks every pairwise send passes before a message key is used: the store was not rolled
 // back, the contact record is intact and trusted, and every session we would encrypt with is
-// intact and was made with the identity key pinned for the contact (a session and a pin that
-// disagree can only come from a bug or an edited store; either way nothing is sent).
+// intact and was made with a key of the contact: the identity pinned for them, or the one their
+// pinned device list holds for that device (a session and a pin that disagree can only come from a
+// bug or an edited store; either way nothing is sent).
 import { sessionIdentity } from '../../crypto/session.js';
 import type { CliError } from '../errors.js';
-import { readContact, sameIdentity } from './contacts.js';
+import { contactHolds } from './contact-record.js';
+import { readContact } from './contacts.js';
 import { IntegrityError, StoreRolledBack } from './integrity/errors.js';
 import { loadManifest, type Alarm, type Store } from './integrity/manifest.js';
 import { loadSession, sessionDevices } from './sessions.js';
@@ -33,7 +35,7 @@ export function sendRefusal(s: Store, peer: string): CliError | undefined {
       if (e instanceof IntegrityError) return e;
       throw e;
     }
-    if (state && (!contact || !sameIdentity(sessionIdentity(state), contact.identity))) return new SessionMismatch(peer, device);
+    if (state && (!contact || !contactHolds(contact, device, sessionIdentity(state)))) return new SessionMismatch(peer, device);
   }
   return undefined;
 }

@@ -5,6 +5,7 @@ import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import type { FileRef } from './payload.js';
 import { relayTarget, type Client } from './context.js';
 import { checkDeviceLists } from './device-lists.js';
+import { noteListChecked, refreshOwnList } from './fanout.js';
 import { checkBundles, encryptQueued, flushOutbox, queueText } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
 import { assertSendable } from './send-guard.js';
@@ -42,6 +43,9 @@ export async function sendText(c: Client, peer: string, text: string, file?: Fil
         if (stale) throw stale;
       }
     }
+    noteListChecked(c, peer);
+    // Our own list too: a copy of the message goes to each other device of ours (D.13).
+    await refreshOwnList(c, t);
     reached = true;
   } catch (e) {
     if (!isUnreachable(e)) throw e;
@@ -58,7 +62,8 @@ export async function sendText(c: Client, peer: string, text: string, file?: Fil
     await encryptQueued(c, t, bundles && bundles.length > 0 ? new Map([[peer, bundles]]) : undefined);
     const r = await flushOutbox(c, t);
     if (r.unreachable) return { ...result, reason: 'relay unreachable' };
-    const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE message_id = ? AND kind = 'text'").get(q.id) as { n: number };
+    // The message's own rows (its copies to our other devices are not what `sent` means).
+    const left = c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE message_id = ? AND kind = 'text' AND peer = ?").get(q.id, peer) as { n: number };
     if (left.n > 0) {
       const f = r.failed.find((x) => x.peer === peer);
       return { ...result, reason: f ? `${f.code}: ${f.message}` : 'not acknowledged' };

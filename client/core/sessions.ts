@@ -116,6 +116,11 @@ export function promotePreviousSession(db: DB, sealer: Sealer, user: string, dev
   record(db, sealer, user, device);
 }
 
+/** Drops the session rows (current and previous) with one device of `user`. */
+export function dropSession(db: DB, sealer: Sealer, user: string, device: number): void {
+  deleteRow(db, sealer, user, device);
+}
+
 function deleteRow(db: DB, sealer: Sealer, user: string, device: number): void {
   db.prepare('DELETE FROM sessions WHERE username = ? AND device = ?').run(user, device);
   record(db, sealer, user, device);

@@ -8,6 +8,7 @@ import { flushGroupOutbox, type GroupFlushReport } from './group-outbox.js';
 import { expiredWarning, markExpired } from './expired.js';
 import { gapGraceMs, takeGaps, type Gap } from './gaps.js';
 import { IncomingPager, type Incoming } from './incoming.js';
+import { refreshListsOf } from './device-lists.js';
 import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
 import { RelayUnreachable, type RelayTarget } from './relay-http.js';
@@ -79,6 +80,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       failure ??= e;
       pokeWaiter();
     },
+    refreshLists: (user) => refreshListsOf(c, t, user),
   });
   const onFrame = (f: RelayFrame, socket: RelaySocket): void => {
     try {
@@ -147,8 +149,10 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       }
       if (failure !== undefined) throw failure;
     }
-    // Frames of the last turn are stored (and acked) before the pass reports.
+    // Frames of the last turn are stored (and acked) before the pass reports, those held for a
+    // device-list check included.
     pager.flush();
+    await pager.settled();
     if (failure !== undefined) throw failure;
     const second = await deliverOutbox(c, t, socket);
     // Group messages only after a complete pass: what it taught us (a removal) comes first.
