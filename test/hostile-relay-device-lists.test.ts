@@ -191,7 +191,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('remembers an account key the user rejected: served again, it is refused as rejected, not pending again', async () => {
-    const [alice, bob] = [await home('alice7'), await home('bob7')];
+    const [alice, bob] = [await home('alice10'), await home('bob10')];
     await exchange(alice, bob);
     const number = await numberWith(alice, bob.name);
     const off = await serveOwnAccount(bob.name);
