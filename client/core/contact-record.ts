@@ -137,7 +137,17 @@ export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?
   );
 }
 
-/** `identity` as used by `device` is this contact's key: the pinned identity, or its pinned list's entry for that device. */
+/**
+ * Whether the identity pinned for the contact is still one of their keys: yes, unless a list of the
+ * current format is pinned (or about to be: `list`) and no longer holds it. Its device was removed
+ * or re-keyed, and from then on only the list's entries are theirs (D.7): a removed device, in a
+ * thief's hands and let through by a relay, is not taken as the contact.
+ */
+export function pinnedIdentityListed(r: ContactRecord, list: Uint8Array | null = r.account?.list ?? null): boolean {
+  return list === null || isLegacyDeviceList(list) || listHoldsKey(list, r.identity);
+}
+
+/** `identity` as used by `device` is this contact's key: the pinned identity while it is listed, or its pinned list's entry for that device. */
 export function contactHolds(r: ContactRecord, device: number, identity: PublicIdentity): boolean {
-  return sameIdentity(r.identity, identity) || pinnedListHolds(r, device, identity);
+  return (sameIdentity(r.identity, identity) && pinnedIdentityListed(r)) || pinnedListHolds(r, device, identity);
 }

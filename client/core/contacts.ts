@@ -15,6 +15,7 @@ import {
   isAccountRejected,
   isRejected,
   listHoldsKey,
+  pinnedIdentityListed,
   pinnedListHolds,
   parseContactRecord,
   sameIdentity,
@@ -191,7 +192,7 @@ export function observeIdentity(
       return 'same';
     }
   }
-  if (sameIdentity(c.identity, identity) && !accountChanged) {
+  if (sameIdentity(c.identity, identity) && !accountChanged && pinnedIdentityListed(c, (account ?? c.account)?.list ?? null)) {
     if (c.trust === 'changed') return 'changed';
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
       // Trust is kept: the identity pinned here signed, in the list, that it belongs to this account

@@ -8,6 +8,7 @@
 // accepted, so a relay that swaps the pending key between `fingerprint` and `verify` gains nothing.
 import { fingerprint, fingerprintBytes, formatSafetyNumber, publicIdentity, safetyNumber, type PublicIdentity } from '../../crypto/identity.js';
 import { accountSafetyNumber } from '../../crypto/account.js';
+import { isLegacyDeviceList } from '../../crypto/device-list.js';
 import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { CliError, EXIT, usageError } from '../errors.js';
@@ -38,12 +39,29 @@ export function shownIdentity(c: Contact): PublicIdentity {
 export interface Keys {
   identity: PublicIdentity;
   account: PinnedAccount | null;
+  /**
+   * These are the contact's own pinned keys, not a pending change: with a list of the current
+   * format pinned, the list is their keys (D.7), so the number is the account's even once the
+   * device whose identity was pinned first has left the list.
+   */
+  pinned?: boolean;
+}
+
+/** The contact's pinned keys (see Keys.pinned). */
+function pinnedKeys(c: Contact): Keys {
+  return { identity: c.identity, account: c.account ?? null, pinned: true };
+}
+
+/** Whether the number for `theirs` is the account's: their account key vouches for these keys. */
+function accountVouches(theirs: Keys): boolean {
+  if (!theirs.account) return false;
+  return listHolds(theirs.account.list, theirs.identity) || (theirs.pinned === true && !isLegacyDeviceList(theirs.account.list));
 }
 
 /** The keys to show for a contact: the pending ones while a change is pending. */
 export function shownKeys(c: Contact): Keys {
   if (c.trust === 'changed') return { identity: c.pendingIdentity ?? c.identity, account: c.pendingAccount ?? c.account ?? null };
-  return { identity: c.identity, account: c.account ?? null };
+  return pinnedKeys(c);
 }
 
 /** Identities our intact sessions with `peer` were made with (for a record that failed its check). */
@@ -128,7 +146,7 @@ async function refreshKeys(c: Client, peer: string): Promise<void> {
  */
 function rawSafetyNumber(c: Client, peer: string, theirs: Keys): string {
   const me = ourAddress(c).user;
-  if (theirs.account && listHolds(theirs.account.list, theirs.identity)) {
+  if (theirs.account && accountVouches(theirs)) {
     return accountSafetyNumber({ user: me, accountKey: accountKeyOf(c.secrets).publicKey }, { user: peer, accountKey: theirs.account.key });
   }
   return safetyNumber({ user: me, identity: publicIdentity(c.secrets.identity) }, { user: peer, identity: theirs.identity });
@@ -157,7 +175,7 @@ export function parseKeyRef(words: string[]): KeyRef {
  * account key (whose change leaves the identity fingerprint as it was).
  */
 function matches(c: Client, peer: string, keys: Keys, ref: KeyRef): boolean {
-  if (ref.kind === 'fingerprint') return toHex(fingerprintBytes(keys.identity)) === ref.hex && !(keys.account && listHolds(keys.account.list, keys.identity));
+  if (ref.kind === 'fingerprint') return toHex(fingerprintBytes(keys.identity)) === ref.hex && !accountVouches(keys);
   return rawSafetyNumber(c, peer, keys) === ref.digits;
 }
 
@@ -235,7 +253,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
   if (req.accept) {
     if (!req.key) throw usageError('--accept needs the safety number (or fingerprint) you compared', `fastchat verify @${peer} --accept <the number from \`fastchat fingerprint @${peer}\`>`);
     const key = req.key;
-    const candidates = (k: Contact): Keys[] => [...(k.trust === 'changed' ? [shownKeys(k)] : []), { identity: k.identity, account: k.account ?? null }];
+    const candidates = (k: Contact): Keys[] => [...(k.trust === 'changed' ? [shownKeys(k)] : []), pinnedKeys(k)];
     const chosen = candidates(known).find((keys) => matches(c, peer, keys, key));
     if (!chosen) throw notShown(peer);
     return tx(c.db, () => {
