@@ -6,7 +6,7 @@ import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type Publi
 import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
 import { accountFingerprintBytes } from '../../crypto/account.js';
-import { isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
+import { deviceListVouches, isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
 
@@ -128,13 +128,25 @@ export function pinnedListHolds(r: ContactRecord, device: number, identity: Publ
   return r.account != null && listHoldsKey(r.account.list, identity, device);
 }
 
+/** Whether two sets of device keys are the same (both public keys; a list entry carries no identity self-signature). */
+export function sameDeviceKeys(a: { dhPublic: Uint8Array; signPublic: Uint8Array }, b: { dhPublic: Uint8Array; signPublic: Uint8Array }): boolean {
+  return equalBytes(a.dhPublic, b.dhPublic) && equalBytes(a.signPublic, b.signPublic);
+}
+
 /** Whether the device list `list` (bytes, already accepted) holds `identity`: for `device`, or for any device when none is named. */
 export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?: number): boolean {
   // A pinned list of the first format (before entry signatures, D.7) vouches for nothing.
   if (isLegacyDeviceList(list)) return false;
-  return parseDeviceList(list).devices.some(
-    (e) => (device === undefined || e.device === device) && equalBytes(e.dhPublic, identity.dhPublic) && equalBytes(e.signPublic, identity.signPublic),
-  );
+  return parseDeviceList(list).devices.some((e) => (device === undefined || e.device === device) && sameDeviceKeys(e, identity));
+}
+
+/**
+ * Whether the list `bytes` holds `identity` in an entry that identity signed for the list's
+ * account key (does the account key vouch for it, D.7). A pinned list from before entry
+ * signatures holds nothing: its number is the identity's until the contact republishes.
+ */
+export function listHolds(bytes: Uint8Array, identity: PublicIdentity): boolean {
+  return !isLegacyDeviceList(bytes) && deviceListVouches(parseDeviceList(bytes), identity);
 }
 
 /**

@@ -9,11 +9,11 @@
 // that fails any of these checks is `failed`: treated as a key change, never trusted.
 import { encodePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { equalBytes } from '../../crypto/encoding.js';
-import { deviceListVouches, isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
 import {
   encodeContactRecord,
   isAccountRejected,
   isRejected,
+  listHolds,
   listHoldsKey,
   pinnedIdentityListed,
   pinnedListHolds,
@@ -136,11 +136,6 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
   return sealed;
 }
 
-/** Whether the accepted list of `account` holds `identity`, signed by it for that account key. */
-function vouches(account: PinnedAccount, identity: PublicIdentity): boolean {
-  return !isLegacyDeviceList(account.list) && deviceListVouches(parseDeviceList(account.list), identity);
-}
-
 /**
  * Records an identity seen for `username` (from the key directory or a first message) and says
  * what it means: `new` (first sight, now trusted), `same`, `changed` (contact now blocked; also for
@@ -186,7 +181,7 @@ export function observeIdentity(
     if (pinnedListHolds(vouching, device, identity) && (!firstPin || listHoldsKey(account.list, c.identity))) {
       if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
         // Trust is kept on a first pin only when the identity pinned here vouches for the key (D.7).
-        const trust = firstPin && c.trust === 'verified' && !vouches(account, c.identity) ? 'unverified' : c.trust;
+        const trust = firstPin && c.trust === 'verified' && !listHolds(account.list, c.identity) ? 'unverified' : c.trust;
         writeContact(s, username, { ...c, trust, account }, now);
       }
       return 'same';
@@ -197,7 +192,7 @@ export function observeIdentity(
     if (account && (!c.account || !equalBytes(account.list, c.account.list))) {
       // Trust is kept: the identity pinned here signed, in the list, that it belongs to this account
       // key (D.7), so a verified identity vouches for it. Checked again rather than assumed.
-      const trust = c.trust === 'verified' && !vouches(account, identity) ? 'unverified' : c.trust;
+      const trust = c.trust === 'verified' && !listHolds(account.list, identity) ? 'unverified' : c.trust;
       writeContact(s, username, { ...c, trust, account }, now);
     }
     return 'same';

@@ -10,7 +10,6 @@
 // alone, as before.
 import {
   acceptDeviceLists,
-  deviceListVouches,
   firstDeviceList,
   isLegacyDeviceList,
   nextDeviceList,
@@ -23,7 +22,7 @@ import { equalBytes } from '../../crypto/encoding.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import { publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { CliError, EXIT } from '../errors.js';
-import type { PinnedAccount } from './contact-record.js';
+import { listHolds, sameDeviceKeys, type PinnedAccount } from './contact-record.js';
 import { ourAddress, type Client } from './context.js';
 import { readContact, writeContact } from './contacts.js';
 import { tx } from './db.js';
@@ -130,16 +129,7 @@ function safeParse(peer: string, bytes: Uint8Array): DeviceList {
 /** The entry of `list` for `device` if it holds exactly `identity`'s keys. */
 export function listedEntry(list: DeviceList, device: number, identity: PublicIdentity): DeviceEntry | undefined {
   const e = list.devices.find((d) => d.device === device);
-  return e && equalBytes(e.dhPublic, identity.dhPublic) && equalBytes(e.signPublic, identity.signPublic) ? e : undefined;
-}
-
-/**
- * Whether the list `bytes` holds `identity` in an entry that identity signed for the list's
- * account key (trust.ts: does the account key vouch for it). A pinned list from before entry
- * signatures holds nothing: its number is the identity's until the contact republishes.
- */
-export function listHolds(bytes: Uint8Array, identity: PublicIdentity): boolean {
-  return !isLegacyDeviceList(bytes) && deviceListVouches(parseDeviceList(bytes), identity);
+  return e && sameDeviceKeys(e, identity) ? e : undefined;
 }
 
 /** Refuses keys the relay serves for a device the accepted list does not hold with those keys. */

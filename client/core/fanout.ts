@@ -10,8 +10,9 @@
 //
 // Our own account's list is checked under the account key this home holds and kept in `meta`
 // (own_device_list); the relay cannot add a device to it, only withhold a newer version.
-import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
+import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
 import { equalBytes, fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { sameDeviceKeys } from './contact-record.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { sessionIdentity } from '../../crypto/session.js';
@@ -30,9 +31,6 @@ import { dropSession, loadSession, sessionDevices } from './sessions.js';
  * (chat) or a receipt keeps encrypting to a list the account has since changed.
  */
 export const LIST_RECHECK_MS = 5 * 60_000;
-
-/** An identity's two public keys, as a device list entry holds them. */
-type Keys = Pick<PublicIdentity, 'dhPublic' | 'signPublic'>;
 
 const checkedAt = new WeakMap<DB, Map<string, number>>();
 
@@ -69,8 +67,8 @@ export function noteBundlesFetched(c: Client, user: string): void {
   noteListChecked(c, BUNDLES + user);
 }
 
-/** The devices the pinned list of `peer` holds, or null when no account is pinned for them (TOFU). */
-export function listedDevices(c: Client, peer: string): { device: number; identity: Keys }[] | null {
+/** The entries of the pinned list of `peer` (our own other devices, for us), or null when no account is pinned for them (TOFU). */
+export function listedDevices(c: Client, peer: string): DeviceEntry[] | null {
   if (peer === ourAddress(c).user) {
     const own = ownList(c);
     return own ? otherDevices(c, own) : [];
@@ -78,7 +76,7 @@ export function listedDevices(c: Client, peer: string): { device: number; identi
   const rec = readContact(c, peer);
   // A pinned list of the first format vouches for nothing (D.7): the contact is on its identity alone until a new list is pinned.
   if (rec?.integrity !== 'ok' || !rec.account || isLegacyDeviceList(rec.account.list)) return null;
-  return parseDeviceList(rec.account.list).devices.map((d) => ({ device: d.device, identity: { dhPublic: d.dhPublic, signPublic: d.signPublic } }));
+  return parseDeviceList(rec.account.list).devices;
 }
 
 /**
@@ -94,7 +92,7 @@ export function dropUnlistedSessions(c: Client, peer: string): number[] {
     let keep = false;
     try {
       const state = loadSession(c.db, c.sealer, peer, device);
-      keep = state !== undefined && listed.some((d) => d.device === device && sameKey(d.identity, sessionIdentity(state)));
+      keep = state !== undefined && listed.some((d) => d.device === device && sameDeviceKeys(d, sessionIdentity(state)));
     } catch (e) {
       if (!(e instanceof IntegrityError)) throw e;
       continue; // left for sendRefusal to report
@@ -106,37 +104,46 @@ export function dropUnlistedSessions(c: Client, peer: string): number[] {
   return dropped;
 }
 
-function sameKey(a: Keys, b: Keys): boolean {
-  return equalBytes(a.dhPublic, b.dhPublic) && equalBytes(a.signPublic, b.signPublic);
-}
-
 // ---- our own account -------------------------------------------------------------------------
 
 const OWN_LIST_KEY = 'own_device_list';
+
+/**
+ * The last list ownList verified, per store: the stored text and the account key it was checked
+ * under. Every queued text, incoming copy and encryption for ourselves asks for the list, and a
+ * check is one signature per entry plus the list's.
+ */
+const verifiedOwn = new WeakMap<DB, { stored: string; accountKey: Uint8Array; list: DeviceList | null }>();
 
 /** Our account's newest accepted list, verified under this home's account key; null if none is kept. */
 export function ownList(c: Client): DeviceList | null {
   const stored = getMeta(c.db, OWN_LIST_KEY);
   if (!stored) return null;
+  const accountKey = accountKeyOf(c.secrets).publicKey;
+  const memo = verifiedOwn.get(c.db);
+  if (memo && memo.stored === stored && equalBytes(memo.accountKey, accountKey)) return memo.list;
+  let list: DeviceList | null;
   try {
-    return verifyDeviceList({ user: ourAddress(c).user, accountKey: accountKeyOf(c.secrets).publicKey }, fromBase64url(stored));
+    list = verifyDeviceList({ user: ourAddress(c).user, accountKey }, fromBase64url(stored));
   } catch (e) {
     // A list not under our key (edited, or from before a key replacement): none is believed.
-    if (isFastchatError(e)) return null;
-    throw e;
+    if (!isFastchatError(e)) throw e;
+    list = null;
   }
+  verifiedOwn.set(c.db, { stored, accountKey, list });
+  return list;
 }
 
 /** The devices of our own list other than this one. */
-function otherDevices(c: Client, list: DeviceList): { device: number; identity: Keys }[] {
+function otherDevices(c: Client, list: DeviceList): DeviceEntry[] {
   const me = ourAddress(c).device;
-  return list.devices.filter((d) => d.device !== me).map((d) => ({ device: d.device, identity: { dhPublic: d.dhPublic, signPublic: d.signPublic } }));
+  return list.devices.filter((d) => d.device !== me);
 }
 
 /** Whether our own kept list holds `device` with `identity` (a sync copy must come from such a device). */
 export function ownListHolds(c: Client, device: number, identity: PublicIdentity): boolean {
   const own = ownList(c);
-  return own !== null && device !== ourAddress(c).device && own.devices.some((d) => d.device === device && sameKey(d, identity));
+  return own !== null && device !== ourAddress(c).device && own.devices.some((d) => d.device === device && sameDeviceKeys(d, identity));
 }
 
 /** Whether our own kept list names another device than this one: sent messages then get sync copies. */

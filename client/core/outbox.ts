@@ -5,7 +5,8 @@
 //      session state that produced it.
 // Rows leave the outbox only when the relay has acknowledged them (stored durably). The relay
 // deduplicates by client id, so resending after a lost answer is harmless.
-import { equalBytes, toBase64url } from '../../crypto/encoding.js';
+import { toBase64url } from '../../crypto/encoding.js';
+import { sameDeviceKeys } from './contact-record.js';
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { encryptMessage, initiateSession, type SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
@@ -204,7 +205,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       for (const d of listed) {
         if (states.has(d.device)) continue;
         // Only the key the list holds for that device (our own list is not checked by checkBundles).
-        const b = bundles.find((x) => x.address.device === d.device && equalBytes(x.identity.dhPublic, d.identity.dhPublic) && equalBytes(x.identity.signPublic, d.identity.signPublic));
+        const b = bundles.find((x) => x.address.device === d.device && sameDeviceKeys(x.identity, d));
         if (b) states.set(d.device, initiateSession(c.secrets.identity, me, b, c.random, c.now()));
       }
     }
