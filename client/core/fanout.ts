@@ -9,17 +9,21 @@
 // bundle the relay serves when we have none.
 //
 // Our own account's list is checked under the account key this home holds and kept in `meta`
-// (own_device_list); the relay cannot add a device to it, only withhold a newer version.
+// (own_device_list); the relay cannot add a device to it, only withhold a newer version. The kept
+// text is listed in the integrity manifest (PROTOCOL.md S.4), so a disk writer cannot put back an
+// older list of ours (one still holding a device we removed since): a kept list the manifest does
+// not vouch for is not believed, and the next check fetches our lists again from version 1.
 import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
-import { equalBytes, fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { equalBytes, fromBase64url, toBase64url, utf8 } from '../../crypto/encoding.js';
 import { sameDeviceKeys } from './contact-record.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { readContact } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
-import { getMeta, setMeta, tx, type DB } from './db.js';
+import { getMeta, setMeta, snapshot, tx, type DB } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
+import { loadManifest, rowDigest, sameDigest, updateManifest } from './integrity/manifest.js';
 import { accountKeyOf } from './keystore.js';
 import { fetchDeviceLists } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
@@ -117,7 +121,7 @@ const verifiedOwn = new WeakMap<DB, { stored: string; accountKey: Uint8Array; li
 
 /** Our account's newest accepted list, verified under this home's account key; null if none is kept. */
 export function ownList(c: Client): DeviceList | null {
-  const stored = getMeta(c.db, OWN_LIST_KEY);
+  const stored = keptOwnList(c);
   if (!stored) return null;
   const accountKey = accountKeyOf(c.secrets).publicKey;
   const memo = verifiedOwn.get(c.db);
@@ -132,6 +136,18 @@ export function ownList(c: Client): DeviceList | null {
   }
   verifiedOwn.set(c.db, { stored, accountKey, list });
   return list;
+}
+
+/** The kept text of our own list, if the integrity manifest lists it with this digest. */
+function keptOwnList(c: Client): string | undefined {
+  const [stored, listed] = snapshot(c.db, () => [getMeta(c.db, OWN_LIST_KEY), loadManifest(c).values.get(OWN_LIST_KEY)] as const);
+  return stored !== undefined && sameDigest(listed, rowDigest(utf8(stored))) ? stored : undefined;
+}
+
+/** Keeps `text` as our own list, with its manifest entry, in the caller's transaction. */
+export function keepOwnList(c: Client, text: string): void {
+  setMeta(c.db, OWN_LIST_KEY, text);
+  updateManifest(c, (m) => m.values.set(OWN_LIST_KEY, rowDigest(utf8(text))));
 }
 
 /** The devices of our own list other than this one. */
@@ -173,7 +189,7 @@ export async function refreshOwnList(c: Client, t: RelayTarget): Promise<DeviceL
   }
   if (kept && list.version === kept.version) return kept;
   tx(c.db, () => {
-    setMeta(c.db, OWN_LIST_KEY, toBase64url(lists[lists.length - 1]!));
+    keepOwnList(c, toBase64url(lists[lists.length - 1]!));
     dropUnlistedSessions(c, me);
   });
   return list;

@@ -13,7 +13,13 @@ import type { Sealer } from '../at-rest.js';
 import type Database from 'better-sqlite3';
 import { afterCommit, type DB } from '../db.js';
 
+/**
+ * Format 1 names contact and session rows; format 2 adds kept values of the `meta` table (our own
+ * device list). A manifest with no kept value is still written as format 1, so a home with one
+ * device stays readable by a build from before format 2.
+ */
 const MANIFEST_FORMAT = 1;
+const MANIFEST_FORMAT_VALUES = 2;
 /**
  * Digest of a row's sealed bytes: BLAKE2b-128. The manifest is sealed, so a writer cannot change a
  * digest; replacing a row unnoticed needs another sealed value with the same digest, a second
@@ -37,6 +43,7 @@ export interface Manifest {
   alarm: Alarm | null;
   contacts: Map<string, Uint8Array>; // username → digest of contacts.sealed
   sessions: Map<string, Uint8Array>; // sessionKey(user, device) → digest of (state, previous)
+  values: Map<string, Uint8Array>; // meta key → digest of its value (keptValue.ts)
 }
 
 export interface Store {
@@ -70,11 +77,11 @@ export function sameDigest(a: Uint8Array | undefined, b: Uint8Array): boolean {
 }
 
 export function emptyManifest(): Manifest {
-  return { generation: 0, alarm: null, contacts: new Map(), sessions: new Map() };
+  return { generation: 0, alarm: null, contacts: new Map(), sessions: new Map(), values: new Map() };
 }
 
 export function encodeManifest(m: Manifest): Uint8Array {
-  const out: Uint8Array[] = [u8(MANIFEST_FORMAT), u64(m.generation)];
+  const out: Uint8Array[] = [u8(m.values.size > 0 ? MANIFEST_FORMAT_VALUES : MANIFEST_FORMAT), u64(m.generation)];
   if (m.alarm) out.push(u8(1), u8(ALARM_REASONS.indexOf(m.alarm.reason)), u64(m.alarm.at), u64(m.alarm.storeGeneration), u64(m.alarm.counterGeneration));
   else out.push(u8(0));
   const contacts = [...m.contacts].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -86,12 +93,18 @@ export function encodeManifest(m: Manifest): Uint8Array {
     const { user, device } = splitSessionKey(k);
     out.push(lp(utf8(user)), u32(device), d);
   }
+  if (m.values.size > 0) {
+    const values = [...m.values].sort(([a], [b]) => (a < b ? -1 : 1));
+    out.push(u32(values.length));
+    for (const [k, d] of values) out.push(lp(utf8(k)), d);
+  }
   return concat(...out);
 }
 
 export function parseManifest(b: Uint8Array): Manifest {
   const r = new Reader(b);
-  if (r.u8() !== MANIFEST_FORMAT) throw new Error('unknown manifest format');
+  const format = r.u8();
+  if (format !== MANIFEST_FORMAT && format !== MANIFEST_FORMAT_VALUES) throw new Error('unknown manifest format');
   const generation = r.u64();
   let alarm: Alarm | null = null;
   if (r.u8() === 1) {
@@ -106,8 +119,10 @@ export function parseManifest(b: Uint8Array): Manifest {
     const user = fromUtf8(r.lp());
     sessions.set(sessionKey(user, r.u32()), r.bytes(ROW_DIGEST_BYTES));
   }
+  const values = new Map<string, Uint8Array>();
+  if (format === MANIFEST_FORMAT_VALUES) for (let n = r.u32(); n > 0; n--) values.set(fromUtf8(r.lp()), r.bytes(ROW_DIGEST_BYTES));
   r.end();
-  return { generation, alarm, contacts, sessions };
+  return { generation, alarm, contacts, sessions, values };
 }
 
 const ROW: readonly string[] = ['store'];
@@ -142,7 +157,7 @@ function stmts(db: DB): { get: Database.Statement; put: Database.Statement } {
 }
 
 function copy(m: Manifest): Manifest {
-  return { generation: m.generation, alarm: m.alarm && { ...m.alarm }, contacts: new Map(m.contacts), sessions: new Map(m.sessions) };
+  return { generation: m.generation, alarm: m.alarm && { ...m.alarm }, contacts: new Map(m.contacts), sessions: new Map(m.sessions), values: new Map(m.values) };
 }
 
 export function loadManifest(s: Store): Manifest {
