@@ -13,7 +13,6 @@
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { encodeSession, parseSession, sessionIdentity, type SessionState } from '../../crypto/session.js';
 import type { Sealer } from './at-rest.js';
-import { sameIdentity } from './contact-record.js';
 import { snapshot, type DB } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadManifest, rowDigest, sameDigest, sessionKey, splitSessionKey, updateManifest } from './integrity/manifest.js';
@@ -127,11 +126,11 @@ function deleteRow(db: DB, sealer: Sealer, user: string, device: number): void {
 }
 
 /**
- * Keeps, for each device of `user`, only a session made with `keep` (the current one, or the
- * previous one brought back); drops the rest, rows that failed their check included. Without
- * `keep`, drops them all. Returns how many rows went.
+ * Keeps, for each device of `user`, only a session made with an identity `keep` holds for that
+ * device (the current one, or the previous one brought back); drops the rest, rows that failed
+ * their check included. Without `keep`, drops them all. Returns how many rows went.
  */
-export function dropSessions(db: DB, sealer: Sealer, user: string, keep?: PublicIdentity): number {
+export function dropSessions(db: DB, sealer: Sealer, user: string, keep?: (device: number, identity: PublicIdentity) => boolean): number {
   let n = 0;
   for (const device of sessionDevices(db, sealer, user)) {
     let current: SessionState | undefined;
@@ -145,12 +144,12 @@ export function dropSessions(db: DB, sealer: Sealer, user: string, keep?: Public
       n++;
       continue;
     }
-    if (keep && current && sameIdentity(sessionIdentity(current), keep)) {
+    if (keep && current && keep(device, sessionIdentity(current))) {
       db.prepare('UPDATE sessions SET previous = NULL WHERE username = ? AND device = ?').run(user, device);
       record(db, sealer, user, device);
       continue;
     }
-    if (keep && previous && sameIdentity(sessionIdentity(previous), keep)) {
+    if (keep && previous && keep(device, sessionIdentity(previous))) {
       db.prepare('UPDATE sessions SET state = previous, previous = NULL WHERE username = ? AND device = ?').run(user, device);
       record(db, sealer, user, device);
       continue;

@@ -12,7 +12,7 @@ import { isLegacyDeviceList } from '../../crypto/device-list.js';
 import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { CliError, EXIT, usageError } from '../errors.js';
-import { listHolds, withoutRejected, withoutRejectedAccount, withRejected, withRejectedAccount, type PinnedAccount } from './contact-record.js';
+import { contactHolds, listHolds, withoutRejected, withoutRejectedAccount, withRejected, withRejectedAccount, type PinnedAccount } from './contact-record.js';
 import { readContact, sameIdentity, writeContact, type Contact, type ContactRead } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
@@ -208,6 +208,17 @@ export interface VerifyRequest {
   reject?: boolean;
 }
 
+/**
+ * After a verify decision: drops the sessions made with keys the contact's record no longer holds,
+ * and keeps those with every device the pinned keys hold (the pinned identity, and each device of
+ * the pinned list), so settling a key change does not cost their other devices new X3DH setups.
+ */
+function keepSessionsOf(c: Client, peer: string): Contact {
+  const now = readContact(c, peer) as Contact;
+  dropSessions(c.db, c.sealer, peer, (device, identity) => contactHolds(now, device, identity));
+  return now;
+}
+
 function noContact(peer: string): CliError {
   return new CliError('unknown_contact', `no identity known for @${peer}`, { hint: `exchange a message first, or run \`fastchat fingerprint @${peer}\`` });
 }
@@ -231,8 +242,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
     if (!chosen) throw notShown(peer);
     return tx(c.db, () => {
       writeContact(c, peer, { identity: chosen, trust: 'verified', pendingIdentity: null, trustBefore: 'verified', rejected: [], addedAt: c.now() }, c.now());
-      dropSessions(c.db, c.sealer, peer, chosen);
-      return readContact(c, peer) as Contact;
+      return keepSessionsOf(c, peer);
     });
   }
   if (req.reject) {
@@ -246,8 +256,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
       // A change of account key alone leaves the pending identity the pinned one: never reject that.
       const rejected = rejectPendingAccount(now, sameIdentity(pending, now.identity) ? now.rejected : withRejected(now.rejected, pending), null);
       writeContact(c, peer, { ...now, trust: now.trustBefore, pendingIdentity: null, pendingAccount: null, rejected }, c.now());
-      dropSessions(c.db, c.sealer, peer, now.identity);
-      return readContact(c, peer) as Contact;
+      return keepSessionsOf(c, peer);
     });
   }
   if (req.accept) {
@@ -263,8 +272,7 @@ export async function verifyContact(c: Client, peer: string, req: VerifyRequest)
       const rejectedPending = rejectPendingAccount(now, now.pendingIdentity && !sameIdentity(now.pendingIdentity, chosen.identity) ? withRejected(now.rejected, now.pendingIdentity) : now.rejected, chosen.account);
       const rejected = withoutRejected(chosen.account ? withoutRejectedAccount(rejectedPending, chosen.account.key) : rejectedPending, chosen.identity);
       writeContact(c, peer, { ...now, identity: chosen.identity, account: chosen.account, trust: 'verified', pendingIdentity: null, pendingAccount: null, rejected }, c.now());
-      dropSessions(c.db, c.sealer, peer, chosen.identity);
-      return readContact(c, peer) as Contact;
+      return keepSessionsOf(c, peer);
     });
   }
   if (known.trust === 'changed') {
