@@ -162,6 +162,28 @@ test('a new device linked with a code: it logs in as device 2, the list names bo
   assert.equal((await listsOf(relay.url, 'alice')).length, 2);
 });
 
+test('the link address device link shows (as a QR code) approves like its code; one naming another account or relay is refused before anything is asked', { timeout: 180_000 }, async (t) => {
+  const { relay, alice, bob, laptop } = await aliceAndBob(t);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  const { code, link: address, fingerprint } = await link.waiting;
+  assert.equal(address, `fastchat:link?relay=${encodeURIComponent(relay.url)}&user=alice&code=${code}`);
+
+  // On bob's home the address names another account; edited to another relay on alice's: usage errors.
+  const byBob = await bob.run(['device', 'approve', address, '--yes', '--json']);
+  assert.equal(byBob.code, 2, byBob.stderr);
+  assert.match(byBob.stderr, /for @alice, and this home is @bob/);
+  const elsewhere = address.replace(encodeURIComponent(relay.url), encodeURIComponent('https://chat.example.org'));
+  const wrongRelay = await alice.run(['device', 'approve', elsewhere, '--yes', '--json']);
+  assert.equal(wrongRelay.code, 2, wrongRelay.stderr);
+  assert.match(wrongRelay.stderr, /for the relay https:\/\/chat\.example\.org/);
+
+  const approved = JSON.parse((await alice.ok(['device', 'approve', address, '--yes', '--json'])).stdout);
+  assert.deepEqual([approved.approved, approved.device, approved.fingerprint], [true, 2, fingerprint]);
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  assert.equal(jsonLines(end.stdout).at(-1).state, 'linked');
+});
+
 test('an expired code fails on both devices and links nothing', { timeout: 120_000 }, async (t) => {
   const { relay, home } = await world(t, { relayArgs: ['--link-ttl-seconds', '2'] });
   const alice = home('alice');
@@ -382,6 +404,8 @@ test('device link on a terminal asks for the passphrase once (a new one twice, t
     // The next thing on screen is the code: no further passphrase question (which would wait forever).
     const screen = await tmux.waitFor(pane, /pairing code: (\S+)/, 30_000);
     assert.equal(screen.match(/passphrase( \(again\))?: /g)?.length, prompts.length, screen);
+    // On a terminal the link address is drawn as a QR code above the code (client/qr.test.ts reads one back).
+    assert.ok(/^▀{29,}$/m.test(screen), `a QR code is drawn:\n${screen}`);
     const code = /pairing code: (\S+)/.exec(screen)![1]!;
     await alice.ok(['device', 'approve', code, '--yes']);
     await tmux.waitFor(pane, /CHAT-EXIT=0/, 60_000);

@@ -4,13 +4,15 @@ import type { Command } from 'commander';
 const LINK_HELP = `
 Run it on the new device, in a home of its own (FASTCHAT_HOME): it makes this home's keys when there
 are none (the passphrase comes from FASTCHAT_PASSPHRASE or a prompt, asked once; a new one twice),
-shows a pairing code and this device's fingerprint, and waits until a device of the account
+shows a pairing code, a QR code of the link address (fastchat:link?relay=…&user=…&code=…, for a
+device with a camera; only on a terminal, --no-qr leaves it out) and this device's fingerprint,
+and waits until a device of the account
 approves the code (\`fastchat device approve CODE\` there) or the code expires (10 minutes on a
 default relay).
 It then logs in without the password, takes the account key, the contacts and their trust states,
 publishes its keys and signs the account's device list with itself added.
 Interrupted after the approval reached it, the same command run again in this home finishes the link.
-With --json it prints one line {"state":"waiting",code,fingerprint,expiresAt} at once and one
+With --json it prints one line {"state":"waiting",code,link,fingerprint,expiresAt} at once and one
 {"state":"linked",...} at the end.
 Example:
   FASTCHAT_HOME=~/.fastchat-laptop fastchat device link --relay https://chat.example.org --user alice`;
@@ -23,7 +25,9 @@ account key, the device list, the contacts with their trust states and a one-tim
 --yes skips the question (for scripts); without a terminal it is required.
 Exit codes: 0 approved, 1 refused or failed (nothing was sent), 2 usage.
 Example:
-  fastchat device approve abcd-efgh-jkmn-pqrs`;
+  fastchat device approve abcd-efgh-jkmn-pqrs
+The link address the new device shows as a QR code (fastchat:link?…) is taken in place of CODE; it
+must name this account and this home's relay.`;
 
 const REMOVE_HELP = `
 Run it on another device of the account (a device cannot remove itself). It shows device N as
@@ -49,9 +53,10 @@ export function register(program: Command): void {
     .requiredOption('--relay <url>', 'relay URL of the account')
     .requiredOption('--user <name>', 'the account to join')
     .option('--ca <file>', 'PEM certificate to trust for an https relay with a self-signed certificate')
+    .option('--no-qr', 'do not draw the QR code of the link address')
     .option('--json', 'print JSON lines')
     .addHelpText('after', LINK_HELP)
-    .action(async (opts: { relay: string; user: string; ca?: string; json?: boolean }) => {
+    .action(async (opts: { relay: string; user: string; ca?: string; qr: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');
       const user = a.checkUsername(opts.user);
       const relay = a.checkRelayUrl(opts.relay);
@@ -73,9 +78,11 @@ export function register(program: Command): void {
       }
       try {
         const { linkDevice } = await import('../core/linking.js');
+        const { qrTerminal } = await import('../qr.js');
         const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, passphrase, (w) => {
           if (opts.json) printJson({ state: 'waiting', ...w });
           else {
+            if (opts.qr && process.stdout.isTTY) print(qrTerminal(w.link));
             print(`pairing code: ${w.code}`);
             print(`this device's fingerprint: ${w.fingerprint}`);
             print(`on a device of @${user}, run: fastchat device approve ${w.code}`);
@@ -92,7 +99,7 @@ export function register(program: Command): void {
   device
     .command('approve')
     .description("approve a new device of your account by the code it shows, after checking its fingerprint")
-    .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs)')
+    .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs), or its link address (fastchat:link?…)')
     .option('--yes', 'do not ask to confirm the fingerprint (for scripts)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', APPROVE_HELP)

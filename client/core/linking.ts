@@ -4,6 +4,7 @@
 // request, confirm its fingerprint, get a device ticket, seal and send the provisioning message);
 // `device list` and `device remove N` (sign the next list without N).
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
+import { codeOfLinkAddress, isLinkAddress, linkAddress } from './link-address.js';
 import { z } from 'zod';
 import { encodeAccountKeyPair } from '../../crypto/account.js';
 import { acceptDeviceLists, firstDeviceList, isLegacyDeviceList, nextDeviceList, signDeviceEntry, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
@@ -111,6 +112,7 @@ export interface ApproveResult {
  */
 export async function approveDevice(c: Client, typed: string, confirm: (who: LinkCandidate) => Promise<boolean>): Promise<ApproveResult> {
   let code: PairingCode;
+  if (isLinkAddress(typed)) typed = codeOfLinkAddress(typed, { relay: c.config.relay!, user: c.config.username! });
   try {
     code = parsePairingCode(typed);
   } catch {
@@ -192,6 +194,7 @@ function contactsToSend(c: Client): ProvisionContact[] {
 
 export interface Waiting {
   code: string; // as shown: abcd-efgh-jkmn-pqrs
+  link: string; // the link address (link-address.ts), shown as a QR code
   fingerprint: string; // this device's identity
   expiresAt: string;
 }
@@ -237,7 +240,8 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
     }
   }
   if (!opened) throw new CliError('link_busy', 'the relay refused three pairing codes in a row as taken; try again');
-  waiting({ code: formatPairingCode(opened.code), fingerprint: fingerprint(me), expiresAt: opened.expiresAt });
+  const shown = formatPairingCode(opened.code);
+  waiting({ code: shown, link: linkAddress({ relay: t.url, user, code: shown }), fingerprint: fingerprint(me), expiresAt: opened.expiresAt });
 
   const envelope = await waitForMessage(t, opened.code.channel, opened.secret, Date.parse(opened.expiresAt));
   let m: ProvisionMessage;

@@ -7,8 +7,8 @@ import { FASTCHAT_BIN } from './paths.js';
 
 export interface Linking {
   child: ChildProcess;
-  /** The first JSON line: {state:'waiting', code, fingerprint, expiresAt}. */
-  waiting: Promise<{ code: string; fingerprint: string }>;
+  /** The first JSON line: {state:'waiting', code, link, fingerprint, expiresAt}. */
+  waiting: Promise<{ code: string; link: string; fingerprint: string }>;
   /** Exit code and output once the process ends. */
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
@@ -22,7 +22,7 @@ export function startLink(home: TestHome, relayUrl: string, user: string): Linki
   let stdout = '';
   let stderr = '';
   let onLine: ((l: any) => void) | undefined;
-  const waiting = new Promise<{ code: string; fingerprint: string }>((resolve, reject) => {
+  const waiting = new Promise<{ code: string; link: string; fingerprint: string }>((resolve, reject) => {
     onLine = resolve;
     child.on('close', () => reject(new Error(`device link ended before printing a code\nstdout: ${stdout}\nstderr: ${stderr}`)));
   });
