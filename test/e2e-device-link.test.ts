@@ -10,12 +10,13 @@ import http from 'node:http';
 import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
-import { firstDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/device-list.js';
+import { firstDeviceList, nextDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/device-list.js';
 import { generateAccountKey } from '../crypto/account.js';
 import { generateIdentity } from '../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { linkIn } from './util/linking.js';
+import { openCore, withCore } from './util/client-core.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
@@ -488,4 +489,32 @@ test('a link interrupted after its ticket logged the new device in (killed while
   const third = await laptop.run(['device', 'link', '--relay', proxyUrl, '--user', 'alice', '--json']);
   assert.equal(third.code, 1, third.stderr);
   assert.equal(errorCode(third.stderr), 'already_registered');
+});
+
+test('device remove signs again on top when another device stores a newer list between its read and its upload (device_list_conflict), and the device is still removed', { timeout: 180_000 }, async (t) => {
+  const { relay, home } = await world(t);
+  const [alice, laptop] = [home('alice'), home('laptop')];
+  await setUpUser(alice, relay.url);
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
+  assert.equal((await link.done).code, 0);
+  const laptopCore = await openCore(laptop);
+  t.after(() => laptopCore.close());
+
+  const { removeDevice } = await import('../client/core/linking.js');
+  const { accountKeyOf } = await import('../client/core/keystore.js');
+  const { relayTarget } = await import('../client/core/context.js');
+  const { request } = await import('../client/core/relay-http.js');
+  const r = await withCore(alice, (c) =>
+    removeDevice(c, 2, async () => {
+      // While alice confirms, the laptop stores version 3 (the same devices, signed again).
+      const current = parseDeviceList((await listsOf(relay.url, 'alice')).at(-1)!);
+      const next = nextDeviceList(accountKeyOf(laptopCore.secrets), current, current.devices);
+      await request(relayTarget(laptopCore), 'PUT', '/v1/devices', { list: toBase64url(next.bytes) });
+      return true;
+    }),
+  );
+  assert.equal(r.deviceListVersion, 4, 'signed on top of the version the laptop stored');
+  const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]], [3, [1, 2]], [4, [1]]]);
 });
