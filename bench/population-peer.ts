@@ -49,6 +49,7 @@ export interface PopulationReport {
   reconnects: number;
   reconnectFailed: number;
   reconnectMsMax: number;
+  /** Presence frames received since the previous report (the cohort's join included). */
   presence: number;
   /** This process's event-loop delay over the window, ms (its own lag inflates the latencies). */
   lagP99Ms: number;
@@ -82,7 +83,7 @@ workerMain<PopulationJob, { users: number }>(async (job, ctl) => {
   lag.enable();
   let bodyTurn = 0;
 
-  const onFrame = (u: User, ws: WebSocket, data: WebSocket.RawData, hello: () => void): void => {
+  const onFrame = (ws: WebSocket, data: WebSocket.RawData, hello: () => void): void => {
     const buf = data as Buffer;
     const head = buf.toString('latin1', 0, Math.min(buf.length, 120));
     const m = FRAME.exec(head);
@@ -103,7 +104,6 @@ workerMain<PopulationJob, { users: number }>(async (job, ctl) => {
       refusals.at.push(at);
       refusals.code.push(String(f.code));
     }
-    void u;
   };
 
   /** Opens the user's socket; resolves once the relay's hello frame says it is registered. */
@@ -115,7 +115,7 @@ workerMain<PopulationJob, { users: number }>(async (job, ctl) => {
         reject(new Error('no hello within 60 s'));
       }, 60_000);
       ws.on('message', (d) =>
-        onFrame(u, ws, d, () => {
+        onFrame(ws, d, () => {
           clearTimeout(t);
           u.ws = ws;
           for (const f of u.pending.splice(0)) ws.send(f);
