@@ -1,6 +1,8 @@
 // How big and how long each measurement is. `--quick` keeps the whole run under two minutes on two
-// cores; the full run stays under ten, plus about four for the 1,000-member group through a relay
-// (groups). Every load loop is bounded by these counts and times.
+// cores (population adds about one); the full run stays under ten, plus about four for the
+// 1,000-member group through a relay (groups) and eight to twelve for the stepped population (five
+// 60 s windows and their joins; each join is cut off at 5 minutes). Every load loop is bounded by
+// these counts and times.
 export interface Params {
   quick: boolean;
   bodyBytes: number; // pre-encrypted payload size for relay figures (1 KiB)
