@@ -168,7 +168,8 @@ export async function populationSuite(p: Params, log: (s: string) => void): Prom
     log(`  population: relay pid ${pid}, its open file limit ${details.relayFdLimit}`);
     try {
       const bodies = Array.from({ length: 16 }, () => randomBytes(p.bodyBytes).toString('base64url'));
-      const maxMs = (steps.length * (holdMs + 120_000)) + 120_000;
+      // Every step: its join (at most JOIN_TIMEOUT_MS), settle, window, grace and report.
+      const maxMs = steps.length * (JOIN_TIMEOUT_MS + SETTLE_MS + holdMs + GRACE_MS + 60_000);
       const job: PopulationJob = {
         wsUrl: relay.wsUrl, bodies, minIntervalMs: 30_000, maxIntervalMs: 60_000, groupShare: 0.2, reconnectsPerUserMinute: 0.01, concurrency: CONCURRENCY, maxMs,
       };
