@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only relay,cluster,idle,reconnect,crypto,client,backlog,login,cli,groups]`
+// `npm run bench [-- --quick] [-- --only relay,cluster,idle,reconnect,crypto,client,backlog,login,cli,groups,population]`
 // Runs every figure next to its baseline in this one run, prints the table and writes
 // bench/results.json with machine information. Every child process is stopped on the way out,
 // including on an error or Ctrl-C.
@@ -17,6 +17,7 @@ import { cryptoSuite } from './suites/crypto.js';
 import { groupsSuite } from './suites/groups.js';
 import { idleSuite } from './suites/idle.js';
 import { loginSuite } from './suites/login.js';
+import { populationSuite } from './suites/population.js';
 import { reconnectSuite } from './suites/reconnect.js';
 import { relaySuite } from './suites/relay.js';
 
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
   await suite('login', () => loginSuite(p, log));
   await suite('cli', () => cliSuite(p));
   await suite('groups', () => groupsSuite(p, log));
+  await suite('population', () => populationSuite(p, log));
 
   const cpu = cpus();
   const results = {

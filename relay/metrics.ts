@@ -14,6 +14,8 @@ export function createMetrics() {
     rejects: new client.Counter({ name: 'fastchat_rejects_total', help: 'Requests and frames refused, by error code', labelNames: ['code'] as const, registers: [registry] }),
     loginSeconds: new client.Histogram({ name: 'fastchat_login_seconds', help: 'Login latency including argon2', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry] }),
     batchSize: new client.Histogram({ name: 'fastchat_commit_batch_size', help: 'Submissions per commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000], registers: [registry] }),
+    // With SQLite the commit (its fsync included) runs on the event loop: every socket waits for it.
+    commitSeconds: new client.Histogram({ name: 'fastchat_commit_seconds', help: 'Wall time of each commit batch (acks and sends), fsync included', buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] }),
     // Set when /metrics or /healthz is read (relay/http/ops.ts).
     storageFree: new client.Gauge({ name: 'fastchat_storage_free_bytes', help: 'Free bytes on the database (or blob) disk, whichever is less', registers: [registry] }),
     storageFull: new client.Gauge({ name: 'fastchat_storage_full', help: '1 while free space is below --min-free-bytes: new messages and uploads are refused', registers: [registry] }),

@@ -29,6 +29,7 @@ test('metrics count connections, stored and delivered messages, queue depth, rej
   const before = await scrape();
   assert.equal(metric(before, 'fastchat_ws_connections'), 0);
   assert.equal(metric(before, 'fastchat_messages_stored_total'), 0);
+  assert.equal(metric(before, 'fastchat_commit_seconds_count'), 0);
 
   const http = new RelayHttp(relay.url);
   const bobToken = await http.signup('bob');
@@ -55,6 +56,10 @@ test('metrics count connections, stored and delivered messages, queue depth, rej
   assert.equal(metric(mid, 'fastchat_rejects_total{code="out_of_order"}'), 1);
   assert.equal(metric(mid, 'fastchat_rejects_total{code="bad_credentials"}'), 1);
   assert.equal(metric(mid, 'fastchat_rejects_total{code="bad_request"}'), 1);
+  // Each of the 7 + 1 sends was committed in some batch, and each batch was timed.
+  assert.ok(metric(mid, 'fastchat_commit_seconds_count')! >= 1);
+  assert.ok(metric(mid, 'fastchat_commit_seconds_count')! <= 8);
+  assert.ok(metric(mid, 'fastchat_commit_seconds_sum')! > 0);
   // Three logins (two signups and the failed one) were timed.
   assert.equal(metric(mid, 'fastchat_login_seconds_count'), 3);
   assert.ok(metric(mid, 'fastchat_login_seconds_sum')! > 0);

@@ -39,13 +39,25 @@ export function clientEnv(dir: string, name: string, extra: Record<string, strin
   };
 }
 
-export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
-  // BENCH_RELAY_CPU_PROF=<dir>: every bench relay runs under node's CPU profiler, which writes
-  // <dir>/CPU.*.cpuprofile when the relay stops (docs/PERFORMANCE.md).
+/**
+ * A set-up relay for making many accounts before a measurement at the shipped defaults: cheap
+ * argon2 and lifted register/login limits, nothing else changed (reconnect, population).
+ */
+export const ACCOUNT_SETUP_ARGS: readonly string[] = ['--rate-limit-address', '100000000', '--rate-limit-account', '100000000', '--argon2-memory-kib', '256', '--argon2-time', '1', '--log-level', 'warn'];
+
+/**
+ * BENCH_RELAY_CPU_PROF=<dir>: every bench relay runs under node's CPU profiler, which writes
+ * <dir>/CPU.*.cpuprofile when the relay stops (docs/PERFORMANCE.md).
+ */
+export function relayProfilerArgs(): { nodeArgs?: string[] } {
   const prof = process.env.BENCH_RELAY_CPU_PROF;
+  return prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] } : {};
+}
+
+export async function startBenchRelay(extraArgs: string[] = [], env: Record<string, string> = {}, db?: string): Promise<RelayProcess> {
   const relay = await startRelayProcess({
     ...(db ? { db } : {}),
-    ...(prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] } : {}),
+    ...relayProfilerArgs(),
     args: [...BENCH_RELAY_ARGS, ...extraArgs],
     env: { FASTCHAT_RELAY_LOG_LEVEL: 'warn', ...env },
   });

@@ -19,7 +19,7 @@ import type { Peer, Target } from '../loadgen.js';
 import type { Params } from '../lib/params.js';
 import { cpuSeconds } from '../lib/cpu.js';
 import { openFileLimit, rssBytes, sleep, startWorker, track, type Worker } from '../lib/procs.js';
-import { login, pool, registerUser, PASSWORD } from '../lib/setup.js';
+import { ACCOUNT_SETUP_ARGS, login, pool, registerUser, PASSWORD } from '../lib/setup.js';
 import { summarize, type Row } from '../lib/stats.js';
 import { startRelayProcess, type RelayProcess } from '../../test/util/relay-process.js';
 
@@ -32,7 +32,6 @@ const CONCURRENCY = 256;
 const PROBE_PAIRS = 5;
 const PROBE_RATE = 200;
 const QUIET_MS = 3000;
-const SETUP_ARGS = ['--rate-limit-address', '100000000', '--rate-limit-account', '100000000', '--argon2-memory-kib', '256', '--argon2-time', '1', '--log-level', 'warn'];
 
 type Any = Record<string, any>;
 interface Phase { ms: number; failed: number; presence: number; messages: number }
@@ -136,7 +135,7 @@ export async function reconnectSuite(p: Params, log: (s: string) => void): Promi
   try {
     const db = join(dir, 'relay.db');
     const probeNames = Array.from({ length: PROBE_PAIRS * 2 }, (_, i) => `probe_${i}`);
-    const setup = await startRelay(db, SETUP_ARGS);
+    const setup = await startRelay(db, [...ACCOUNT_SETUP_ARGS]);
     let tokens: string[];
     let probeTokens: string[];
     try {

@@ -13,6 +13,7 @@
 // with their bodies still in memory, so a connected, caught-up recipient gets them without the
 // store being read back; then the bus hears "device X has messages up to delivery id N", which is
 // all a remote node (or a connection that was behind) needs to read them from the store.
+import { performance } from 'node:perf_hooks';
 import type { Bus } from '../bus/index.js';
 import type { RelayConfig } from '../config.js';
 import { RelayError } from '../errors.js';
@@ -125,8 +126,10 @@ export class Submitter {
       storageFull: batch.length > 0 && this.headroom !== null && this.headroom.messagesFull(),
     };
     let results: SubmitResult[];
+    const started = performance.now();
     try {
       const r = await this.store.commitBatch(acks, reqs, this.now(), limits);
+      this.metrics.commitSeconds.observe((performance.now() - started) / 1000);
       this.metrics.delivered.inc(r.acked);
       results = r.results;
     } catch (e) {
