@@ -3,10 +3,15 @@
 // never a libsodium exception with an internal message.
 import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from './consts.js';
 import { CryptoError } from './errors.js';
-import { xchachaOpen, xchachaSealInto } from './sodium-heap.js';
+import { type ChainStep, xchachaOpen, xchachaSealInto } from './sodium-heap.js';
 
-function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
-  if (key.length !== AEAD_KEY_BYTES) throw new CryptoError('invalid_argument', 'aead key must be 32 bytes');
+export type { ChainStep } from './sodium-heap.js';
+
+/** A 32-byte key, or a chain step whose derived key never leaves libsodium's memory (sodium-heap.ts). */
+export type AeadKey = Uint8Array | ChainStep;
+
+function checkKeyNonce(key: AeadKey, nonce: Uint8Array): void {
+  if (key instanceof Uint8Array && key.length !== AEAD_KEY_BYTES) throw new CryptoError('invalid_argument', 'aead key must be 32 bytes');
   if (nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError('invalid_argument', 'aead nonce must be 24 bytes');
 }
 
@@ -21,7 +26,7 @@ export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arr
  * aeadSeal with ciphertext || tag written into `out` at `offset`, for a caller that frames it (the
  * pairwise envelope), so the sealed bytes are not copied a second time.
  */
-export function aeadSealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array, offset: number): void {
+export function aeadSealInto(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array, offset: number): void {
   checkKeyNonce(key, nonce);
   if (!Number.isInteger(offset) || offset < 0 || out.length - offset < plaintext.length + AEAD_TAG_BYTES) {
     throw new CryptoError('invalid_argument', 'aead output buffer too small');
@@ -30,7 +35,7 @@ export function aeadSealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint
 }
 
 /** Throws `decrypt_failed` for any ciphertext that does not authenticate under key, nonce and ad. */
-export function aeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
+export function aeadOpen(key: AeadKey, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
   checkKeyNonce(key, nonce);
   if (ciphertext.length < AEAD_TAG_BYTES) throw new CryptoError('decrypt_failed', 'ciphertext shorter than the tag');
   const plaintext = xchachaOpen(key, nonce, ciphertext, ad);

@@ -24,7 +24,7 @@
 // message leaves the caller's state exactly as it was, without the cost of a deep copy per message.
 // The same holds for key material: a key the new state drops is not wiped, because the caller's
 // previous state still holds it (the old deep copy wiped only its own copy).
-import { aeadOpen, aeadSealInto } from './aead.js';
+import { aeadOpen, aeadSealInto, type ChainStep } from './aead.js';
 import {
   AEAD_TAG_BYTES,
   LABELS,
@@ -103,6 +103,15 @@ export function kdfCk(ck: Uint8Array): [chainKey: Uint8Array, messageKey: Uint8A
   const keys: [Uint8Array, Uint8Array] = [out.slice(0, RATCHET_KEY_BYTES), out.slice(RATCHET_KEY_BYTES)];
   wipe(out);
   return keys;
+}
+
+/**
+ * KDF_CK(ck) as an AEAD key: the AEAD is keyed with mk = PRF(ck, LABELS.ratchetChain)[32..64]
+ * inside libsodium's memory, and ck' (the first half) is written to `next`. The same bytes as
+ * kdfCk; one pass through the heap instead of two, and mk never reaches JavaScript.
+ */
+function chainStep(ck: Uint8Array, next: Uint8Array): ChainStep {
+  return { chainKey: ck, input: CHAIN_INPUT, nextChainKey: next };
 }
 
 // ---- header ----------------------------------------------------------------------------------
@@ -266,14 +275,14 @@ export function ratchetEncrypt(
     [RK, CKs] = kdfRk(RK, dh(DHs.privateKey, state.DHr));
   }
   if (DHs === null || state.Ns >= U32_MAX) throw new CryptoError('invalid_argument', 'sending chain exhausted');
-  const [nextCKs, mk] = kdfCk(CKs);
   // Drawn after the deferred step's key pair (the vectors rely on the order).
   const nonce = random(RATCHET_NONCE_BYTES);
   if (!(nonce instanceof Uint8Array) || nonce.length !== RATCHET_NONCE_BYTES) throw new CryptoError('invalid_argument', 'random source returned a wrong length');
   const header: RatchetHeader = { dh: DHs.publicKey.slice(), pn: state.PN, n: state.Ns, nonce };
   const sealed = new Uint8Array(reserve + plaintext.length + AEAD_TAG_BYTES);
-  aeadSealInto(mk, nonce, plaintext, associatedDataView(ad, header), sealed, reserve);
-  wipe(mk);
+  // CKs, mk = KDF_CK(CKs); ENCRYPT(mk, ...), with mk kept inside libsodium's memory (chainStep).
+  const nextCKs = new Uint8Array(RATCHET_KEY_BYTES);
+  aeadSealInto(chainStep(CKs, nextCKs), nonce, plaintext, associatedDataView(ad, header), sealed, reserve);
   const ciphertext = reserve === 0 ? sealed : sealed.subarray(reserve);
   return { state: { ...state, DHs, RK, CKs: nextCKs, Ns: state.Ns + 1 }, header, ciphertext, sealed };
 }
@@ -316,14 +325,12 @@ export function ratchetDecrypt(
     dhRatchetReceive(s, header.dh);
   }
   skipMessageKeys(s, header.n);
-  const [CKr, mk] = kdfCk(s.CKr!);
+  // CKr, mk = KDF_CK(CKr); DECRYPT(mk, ...), with mk kept inside libsodium's memory (chainStep).
+  const CKr = new Uint8Array(RATCHET_KEY_BYTES);
+  const plaintext = aeadOpen(chainStep(s.CKr!, CKr), header.nonce, ciphertext, aeadAd);
   s.CKr = CKr;
   s.Nr += 1;
-  try {
-    return { state: s, plaintext: aeadOpen(mk, header.nonce, ciphertext, aeadAd) };
-  } finally {
-    wipe(mk);
-  }
+  return { state: s, plaintext };
 }
 
 /**

@@ -118,3 +118,33 @@ test('no key, plaintext or hash input or output is left in the WebAssembly memor
   // Not asserted for the hash's output: libsodium's BLAKE2b leaves its final state in its own stack
   // frame in this memory (it did the same under libsodium-wrappers), which is not ours to clear.
 });
+
+test('a chain step seals and opens exactly as BLAKE2b-512(input, chainKey) split into next key || AEAD key, and leaves no chain key behind', () => {
+  const input = new TextEncoder().encode('fastchat/v3/ratchet/chain');
+  for (const n of [0, 1088, 300_000]) {
+    const chainKey = rand(32);
+    const out = na.crypto_generichash(64, input, chainKey);
+    const nonce = rand(24);
+    const p = rand(n);
+    const ad = rand(200);
+    const expected = na.crypto_aead_xchacha20poly1305_ietf_encrypt(p, ad, null, nonce, out.subarray(32));
+    const next = new Uint8Array(32);
+    const sealed = new Uint8Array(n + 16);
+    xchachaSealInto({ chainKey, input, nextChainKey: next }, nonce, p, ad, sealed, 0);
+    assert.equal(toHex(sealed), toHex(expected), `size ${n}`);
+    assert.equal(toHex(next), toHex(out.subarray(0, 32)));
+    const next2 = new Uint8Array(32);
+    assert.equal(toHex(xchachaOpen({ chainKey, input, nextChainKey: next2 }, nonce, sealed, ad)!), toHex(p));
+    assert.equal(toHex(next2), toHex(out.subarray(0, 32)));
+    sealed[0]! ^= 1;
+    assert.equal(xchachaOpen({ chainKey, input, nextChainKey: new Uint8Array(32) }, nonce, sealed, ad), null);
+  }
+  const fresh = rand(32);
+  xchachaSealInto({ chainKey: fresh, input, nextChainKey: new Uint8Array(32) }, rand(24), rand(100), rand(10), new Uint8Array(116), 0);
+  assert.equal(inHeap(fresh), false, 'the chain key was left in the memory');
+  const step = (chainKey: Uint8Array, inputBytes: Uint8Array, next: Uint8Array) => () =>
+    xchachaSealInto({ chainKey, input: inputBytes, nextChainKey: next }, rand(24), rand(1), rand(1), new Uint8Array(17), 0);
+  assert.throws(step(new Uint8Array(0), input, new Uint8Array(32)), /chain step/);
+  assert.throws(step(rand(32), new Uint8Array(65), new Uint8Array(32)), /chain step/);
+  assert.throws(step(rand(32), input, new Uint8Array(31)), /chain step/);
+});

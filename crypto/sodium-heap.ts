@@ -87,11 +87,47 @@ function release(m: SodiumModule, base: number): void {
 }
 
 /**
- * XChaCha20-Poly1305 seal of `plaintext` under `key`, `nonce` and `ad`, written to `out` at
- * `offset` (plaintext.length + 16 bytes: ciphertext || tag). Lengths are the caller's to check.
+ * A message key that is derived in the heap and never leaves it: the AEAD key is the second half
+ * of BLAKE2b-512(input, key = chainKey), and the first half is written to `nextChainKey` (32 bytes).
+ * This is the ratchet's KDF_CK followed by its ENCRYPT/DECRYPT (crypto/ratchet.ts), in one pass.
+ */
+export interface ChainStep {
+  chainKey: Uint8Array;
+  input: Uint8Array;
+  nextChainKey: Uint8Array;
+}
+
+/** key, or chain key | KDF input | KDF output (whose second half is the key): zeroed after each call. */
+const KEY_AREA = 3 * MAX_HASH_KEY_BYTES;
+
+/** Puts the AEAD key at the start of the region (deriving it for a ChainStep); returns its address. */
+function placeKey(m: SodiumModule, base: number, key: Uint8Array | ChainStep): number {
+  if (key instanceof Uint8Array) {
+    m.HEAPU8.set(key, base);
+    return base;
+  }
+  if (key.chainKey.length < 1 || key.chainKey.length > MAX_HASH_KEY_BYTES || key.input.length > MAX_HASH_KEY_BYTES || key.nextChainKey.length !== KEY_BYTES) {
+    throw new CryptoError('invalid_argument', 'chain step: key 1..64, input at most 64 and next chain key 32 bytes');
+  }
+  const input = base + MAX_HASH_KEY_BYTES;
+  const o = input + MAX_HASH_KEY_BYTES;
+  m.HEAPU8.set(key.chainKey, base);
+  m.HEAPU8.set(key.input, input);
+  if (m._crypto_generichash(o, 2 * KEY_BYTES, input, key.input.length, 0, base, key.chainKey.length) !== 0) {
+    m.HEAPU8.fill(0, base, base + KEY_AREA);
+    throw new CryptoError('invalid_argument', 'blake2b failed');
+  }
+  key.nextChainKey.set(m.HEAPU8.subarray(o, o + KEY_BYTES));
+  return o + KEY_BYTES;
+}
+
+/**
+ * XChaCha20-Poly1305 seal of `plaintext` under `key` (or the key of a chain step), `nonce` and
+ * `ad`, written to `out` at `offset` (plaintext.length + 16 bytes: ciphertext || tag). Lengths of
+ * key, nonce and output are the caller's to check.
  */
 export function xchachaSealInto(
-  key: Uint8Array,
+  key: Uint8Array | ChainStep,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   ad: Uint8Array,
@@ -100,52 +136,51 @@ export function xchachaSealInto(
 ): void {
   const m = module();
   const n = plaintext.length;
-  // Layout: key | nonce | ad | plaintext | ciphertext || tag
-  const size = KEY_BYTES + NONCE_BYTES + ad.length + n + n + TAG_BYTES;
+  // Layout: key area | nonce | ad | plaintext | ciphertext || tag
+  const size = KEY_AREA + NONCE_BYTES + ad.length + n + n + TAG_BYTES;
   const base = region(m, size);
-  const k = base;
-  const npub = k + KEY_BYTES;
+  const npub = base + KEY_AREA;
   const a = npub + NONCE_BYTES;
   const p = a + ad.length;
   const c = p + n;
+  const k = placeKey(m, base, key);
   let heap = m.HEAPU8;
-  heap.set(key, k);
   heap.set(nonce, npub);
   heap.set(ad, a);
   heap.set(plaintext, p);
   const rc = m._crypto_aead_xchacha20poly1305_ietf_encrypt(c, 0, p, n, 0, a, ad.length, 0, 0, npub, k);
   heap = m.HEAPU8;
   if (rc === 0) out.set(heap.subarray(c, c + n + TAG_BYTES), offset);
-  heap.fill(0, k, npub);
+  heap.fill(0, base, npub);
   heap.fill(0, p, c);
   release(m, base);
   if (rc !== 0) throw new CryptoError('invalid_argument', 'aead seal failed');
 }
 
 /**
- * XChaCha20-Poly1305 open of `ciphertext` (ciphertext || tag, at least 16 bytes): the plaintext
- * in a fresh array, or null when it does not authenticate. Nothing is copied out on failure.
+ * XChaCha20-Poly1305 open of `ciphertext` (ciphertext || tag, at least 16 bytes) under `key` (or
+ * the key of a chain step): the plaintext in a fresh array, or null when it does not authenticate.
+ * Nothing is copied out on failure (but a chain step's next chain key is written either way).
  */
-export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null {
+export function xchachaOpen(key: Uint8Array | ChainStep, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null {
   const m = module();
   const n = ciphertext.length - TAG_BYTES;
-  // Layout: key | nonce | ad | ciphertext || tag | plaintext
-  const size = KEY_BYTES + NONCE_BYTES + ad.length + ciphertext.length + n;
+  // Layout: key area | nonce | ad | ciphertext || tag | plaintext
+  const size = KEY_AREA + NONCE_BYTES + ad.length + ciphertext.length + n;
   const base = region(m, size);
-  const k = base;
-  const npub = k + KEY_BYTES;
+  const npub = base + KEY_AREA;
   const a = npub + NONCE_BYTES;
   const c = a + ad.length;
   const p = c + ciphertext.length;
+  const k = placeKey(m, base, key);
   let heap = m.HEAPU8;
-  heap.set(key, k);
   heap.set(nonce, npub);
   heap.set(ad, a);
   heap.set(ciphertext, c);
   const rc = m._crypto_aead_xchacha20poly1305_ietf_decrypt(p, 0, 0, c, ciphertext.length, 0, a, ad.length, 0, npub, k);
   heap = m.HEAPU8;
   const plaintext = rc === 0 ? heap.slice(p, p + n) : null;
-  heap.fill(0, k, npub);
+  heap.fill(0, base, npub);
   heap.fill(0, p, p + n);
   release(m, base);
   return plaintext;
