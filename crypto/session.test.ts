@@ -619,3 +619,16 @@ test('envelopes of consecutive messages share no byte: each stays as sent while 
   for (const s of sent.slice(0, 30)) s.envelope.fill(0xff); // the caller's to change
   for (const s of sent.slice(30)) assert.equal(dec(bob, s.envelope), s.text);
 });
+
+test('a decrypted session keeps nothing of the envelope: overwriting it afterwards changes no session byte', () => {
+  // The decrypt path reads the header's key and nonce as views of the envelope (session.ts
+  // readEnvelope); a state that kept one would change when the caller reuses its buffer.
+  const { alice, bob } = established();
+  for (const [from, to] of [[bob, alice], [alice, bob], [alice, bob], [bob, alice]] as const) {
+    const envelope = enc(from, 'a reply that starts a new ratchet chain, or continues one');
+    dec(to, envelope);
+    const before = toHex(encodeSession(to.state));
+    envelope.fill(0x5a);
+    assert.equal(toHex(encodeSession(to.state)), before);
+  }
+});
