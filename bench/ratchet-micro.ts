@@ -1,5 +1,6 @@
-// `node dist/bench/ratchet-micro.js [ms]`: bench item 6's ratchet figures alone, in this process,
-// for quick before/after checks and `node --cpu-prof`. Bounded: each figure runs for `ms`
+// `node dist/bench/ratchet-micro.js [ms] [figures]`: bench item 6's ratchet figures alone, in this
+// process, for quick before/after checks and `node --cpu-prof` (`figures`, e.g. `ratchetChain`,
+// runs only those, so a profile holds one loop). Bounded: each figure runs for `ms`
 // (default 1500, at most 10,000) in alternating 10 ms slices, and at most 2,000,000 operations.
 // Prints µs per operation and the ratios against raw XChaCha20-Poly1305 seal+open.
 import { rates } from './lib/rates.js';
@@ -46,7 +47,7 @@ b = reply.state;
 a = decryptMessage(a, reply.envelope).state;
 
 let turn = 0;
-const us = rates(ms, {
+const figures: Record<string, () => void> = {
   rawAead: seal(plaintext),
   rawAeadPadded: seal(padded),
   ratchetChain: () => {
@@ -61,7 +62,15 @@ const us = rates(ms, {
     if (turn % 2 === 1) [a, b] = [e.state, d];
     else [b, a] = [e.state, d];
   },
-}, MAX_OPS);
+};
+const chosen = process.argv[3]?.split(',');
+if (chosen !== undefined) {
+  for (const n of chosen) if (!(n in figures)) throw new Error(`unknown figure ${n}; figures: ${Object.keys(figures).join(', ')}`);
+  const us = rates(ms, Object.fromEntries(chosen.map((n) => [n, figures[n]!])), MAX_OPS);
+  for (const [n, x] of Object.entries(us)) process.stdout.write(`${n} ${x.usPerOp.toFixed(2)} µs\n`);
+  process.exit(0);
+}
+const us = rates(ms, figures, MAX_OPS);
 const r = Object.fromEntries(Object.entries(us).map(([n, x]) => [n, x.usPerOp]));
 const f = (x: number): string => x.toFixed(2);
 process.stdout.write(

@@ -4,14 +4,16 @@
 import { KDF_HASH_BYTES } from './consts.js';
 import { concat, u8, utf8 } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { sodium } from './sodium.js';
+import { blake2bKeyedInto } from './sodium-heap.js';
 
 /** PRF(key, data) = BLAKE2b-512(data, key). `key` is 1..64 bytes. */
 export function prf(key: Uint8Array, data: Uint8Array): Uint8Array {
   if (key.length < 1 || key.length > KDF_HASH_BYTES) {
     throw new CryptoError('invalid_argument', `prf key must be 1..64 bytes, got ${key.length}`);
   }
-  return sodium().crypto_generichash(KDF_HASH_BYTES, data, key);
+  const out = new Uint8Array(KDF_HASH_BYTES);
+  blake2bKeyedInto(key, data, KDF_HASH_BYTES, out, 0);
+  return out;
 }
 
 /** HKDF-Extract: PRK = PRF(salt, IKM); an empty salt means 64 zero bytes, as in the RFC. */

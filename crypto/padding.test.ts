@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isBucketSize, isMessageBucketSize, messagePaddedLength, pad, padme, padMessage, paddedLength, unpad, unpaddedMessageLength } from './padding.js';
+import { isBucketSize, isMessageBucketSize, messagePaddedLength, pad, padme, padMessage, padMessageInto, paddedLength, unpad, unpaddedMessageLength } from './padding.js';
 import { MAX_PADDED_BYTES, MAX_PLAINTEXT_BYTES } from './consts.js';
 import { isCryptoError } from './errors.js';
 
@@ -165,4 +165,19 @@ test('padMessage then unpadding returns the plaintext; a spare bucket or a stray
   // A group bucket that is no pairwise one (and the reverse) is refused by each scheme.
   assert.ok(isBucketSize(2048) && isMessageBucketSize(2048));
   assert.ok(!isMessageBucketSize(3000) && isMessageBucketSize(3072) && !isBucketSize(3072) && !isBucketSize(1088));
+});
+
+test('padMessageInto writes exactly padMessage\'s bytes over any earlier contents, and refuses a short buffer', () => {
+  const buffer = new Uint8Array(MAX_PADDED_BYTES);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 5000 }), fc.integer({ min: 1, max: 255 }), (pt, junk) => {
+      buffer.fill(junk); // what an earlier, longer message would have left if it were not wiped
+      const view = padMessageInto(pt, buffer);
+      assert.equal(view.buffer, buffer.buffer);
+      assert.deepEqual(view, padMessage(pt));
+    }),
+    { numRuns: 200 },
+  );
+  assert.throws(() => padMessageInto(new Uint8Array(1024), new Uint8Array(1087)), (e) => isCryptoError(e, 'invalid_argument'));
+  assert.throws(() => padMessageInto(new Uint8Array(MAX_PLAINTEXT_BYTES + 1), buffer), (e) => isCryptoError(e, 'invalid_argument'));
 });

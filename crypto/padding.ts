@@ -143,6 +143,19 @@ export function padMessage(plaintext: Uint8Array): Uint8Array {
   return padWith(PADME, plaintext);
 }
 
+/**
+ * padMessage written into `out` (at least messagePaddedLength(plaintext.length) bytes, any
+ * contents), returning the padded view of it: for the encrypt path, which reuses one buffer.
+ */
+export function padMessageInto(plaintext: Uint8Array, out: Uint8Array): Uint8Array {
+  const size = bucketOf(PADME, plaintext.length);
+  if (out.length < size) throw new CryptoError('invalid_argument', `padding buffer of ${out.length} bytes is under ${size}`);
+  out.set(plaintext);
+  out[plaintext.length] = MARKER;
+  out.fill(0, plaintext.length + 1, size);
+  return out.subarray(0, size);
+}
+
 /** Strict inverse of `padMessage`, returning the plaintext's length (the caller takes a view). */
 export function unpaddedMessageLength(padded: Uint8Array): number {
   return unpaddedLengthWith(PADME, padded);

@@ -479,3 +479,28 @@ test('header and ratchet-state parsers on random bytes throw only CryptoError (p
     }),
   );
 });
+
+test('a reserve in front of the ciphertext changes no byte of it, and the reserve is left zero for the caller', () => {
+  // The same state and the same randomness twice: with and without the reserve.
+  const { alice, bob } = pair();
+  const draws: Uint8Array[] = [];
+  const recorded = (n: number): Uint8Array => {
+    const b = random(n);
+    draws.push(b.slice());
+    return b;
+  };
+  const replay = (): ((n: number) => Uint8Array) => {
+    let i = 0;
+    return () => draws[i++]!.slice();
+  };
+  const plain = ratchetEncrypt(alice.state, AD, utf8('hello'), recorded);
+  const reserved = ratchetEncrypt(alice.state, AD, utf8('hello'), replay(), 77);
+  assert.equal(reserved.sealed.length, 77 + plain.ciphertext.length);
+  assert.ok(reserved.sealed.subarray(0, 77).every((b) => b === 0));
+  assert.equal(toHex(reserved.ciphertext), toHex(plain.ciphertext));
+  assert.equal(toHex(plain.sealed), toHex(plain.ciphertext));
+  assert.equal(new TextDecoder().decode(ratchetDecrypt(bob.state, AD, reserved.header, reserved.ciphertext).plaintext), 'hello');
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(() => ratchetEncrypt(alice.state, AD, utf8('x'), random, bad), (e) => isCryptoError(e, 'invalid_argument'));
+  }
+});

@@ -603,3 +603,32 @@ test('the session vectors have the documented envelope layout and decrypt from t
   // Alice's stored session decrypts Bob's reply only once: it was already consumed before storing.
   assert.throws(() => decryptMessage(parseSession(h(v.finalSessions.alice)), h(msgs[2].envelope)), (e) => isCryptoError(e, 'duplicate_message'));
 });
+
+test('envelopes of consecutive messages share no byte: each stays as sent while later ones are made and altered', () => {
+  // Small envelopes are carved from a shared buffer (ratchet.ts publicBytes); an overlap would
+  // let a later message overwrite an earlier one still waiting in a caller's hands.
+  const { alice, bob } = established();
+  const sizes = [0, 1, 200, 1024, 3000, 5000, 70, 959, 960, 2048];
+  const sent: { envelope: Uint8Array; copy: string; text: string }[] = [];
+  for (let i = 0; i < 60; i++) {
+    const text = 'x'.repeat(sizes[i % sizes.length]!) + `#${i}`;
+    const envelope = enc(alice, text);
+    sent.push({ envelope, copy: toHex(envelope), text });
+  }
+  for (const s of sent) assert.equal(toHex(s.envelope), s.copy);
+  for (const s of sent.slice(0, 30)) s.envelope.fill(0xff); // the caller's to change
+  for (const s of sent.slice(30)) assert.equal(dec(bob, s.envelope), s.text);
+});
+
+test('a decrypted session keeps nothing of the envelope: overwriting it afterwards changes no session byte', () => {
+  // The decrypt path reads the header's key and nonce as views of the envelope (session.ts
+  // readEnvelope); a state that kept one would change when the caller reuses its buffer.
+  const { alice, bob } = established();
+  for (const [from, to] of [[bob, alice], [alice, bob], [alice, bob], [bob, alice]] as const) {
+    const envelope = enc(from, 'a reply that starts a new ratchet chain, or continues one');
+    dec(to, envelope);
+    const before = toHex(encodeSession(to.state));
+    envelope.fill(0x5a);
+    assert.equal(toHex(encodeSession(to.state)), before);
+  }
+});
