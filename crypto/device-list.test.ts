@@ -17,6 +17,7 @@ import {
   isLegacyDeviceList,
   signDeviceEntry,
   deviceListHash,
+  deviceListHeader,
   diffDeviceLists,
   firstDeviceList,
   nextDeviceList,
@@ -384,4 +385,15 @@ test('property: an entry signature verifies for exactly the account key, user, d
     }),
     { numRuns: 100 },
   );
+});
+
+test('deviceListHeader reads the user and account key of a list of either format, and nothing else', () => {
+  const current = firstDeviceList(acct, 'alice', [dev(1)]).bytes;
+  const legacy = rawList(other, { version: 1, user: 'alice', entries: [dev(1)], legacyEntries: true });
+  assert.deepEqual(deviceListHeader(current), { user: 'alice', accountKey: acct.publicKey });
+  assert.deepEqual(deviceListHeader(legacy), { user: 'alice', accountKey: other.publicKey });
+  assert.throws(() => deviceListHeader(rawList(acct, { version: 3, entries: [dev(1)] })), code('unsupported_version'));
+  assert.throws(() => deviceListHeader(rawList(acct, { tag: 0x50, entries: [dev(1)] })), code('malformed'));
+  assert.throws(() => deviceListHeader(rawList(acct, { user: 'Not A Name', entries: [dev(1)] })), code('malformed'));
+  assert.throws(() => deviceListHeader(current.subarray(0, 20)), code('malformed'));
 });

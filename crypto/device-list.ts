@@ -100,6 +100,23 @@ export function isLegacyDeviceList(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === LEGACY_DEVICE_LIST_VERSION && bytes[1] === ACCOUNT_FORMAT_TAGS.deviceList;
 }
 
+/**
+ * The user and account key a list of either format names (the two formats share D.3's header up to
+ * the account key), checked for nothing else: not the signature, not the entries. For one question
+ * only — "is the relay's newest list of our account under this home's key" (D.7 item 1) — which
+ * must see a first-format list too: a home with another key must not take such an account over
+ * with a plain login. Never a reason to trust a key.
+ */
+export function deviceListHeader(bytes: Uint8Array): { user: string; accountKey: Uint8Array } {
+  const r = new Reader(bytes);
+  const format = r.u8();
+  if (format !== DEVICE_LIST_VERSION && format !== LEGACY_DEVICE_LIST_VERSION) throw new CryptoError('unsupported_version', `device list: unsupported version ${format}`);
+  if (r.u8() !== ACCOUNT_FORMAT_TAGS.deviceList) throw new CryptoError('malformed', 'device list: wrong format tag');
+  const user = fromUtf8(r.lp());
+  if (!isValidUsername(user)) throw new CryptoError('malformed', 'device list: invalid username');
+  return { user, accountKey: r.bytes(ED25519_PUBLIC_KEY_BYTES) };
+}
+
 // ---- encoding ---------------------------------------------------------------------------------
 
 /** Sorted copy; refuses what no list may hold, as the parser does, but as the caller's bug. */

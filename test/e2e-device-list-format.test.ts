@@ -11,10 +11,15 @@ import { DEVICE_LIST_VERSION } from '../crypto/consts.js';
 import { parseDeviceList } from '../crypto/device-list.js';
 import { readContact, writeContact } from '../client/core/contacts.js';
 import { tx } from '../client/core/db.js';
-import { accountKeyOf } from '../client/core/keystore.js';
 import { rawDeviceList } from '../scripts/vectors/devices.js';
 import { withCore } from './util/client-core.js';
-import { jsonLines, startUsers, type TestHome } from './util/fastchat-cli.js';
+import { cpSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { generateAccountKey } from '../crypto/account.js';
+import { systemRandom } from '../crypto/sodium.js';
+import { homePaths } from '../client/core/home.js';
+import { accountKeyOf, readKeystore, writeKeystore } from '../client/core/keystore.js';
+import { jsonLines, makeHome, startUsers, type TestHome } from './util/fastchat-cli.js';
 import type { RelayProcess } from './util/relay-process.js';
 
 describe('device lists of the first format after the upgrade', () => {
@@ -85,5 +90,38 @@ describe('device lists of the first format after the upgrade', () => {
     assert.notEqual(accountNumber, identityNumber);
     assert.equal(accountNumber, await numberWith(bob, 'alice'));
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['after the upgrade']);
+  });
+
+  it("a home with another account key that logs in to an account whose relay holds only a first-format list is refused (account_key_differs), and the list stays", async () => {
+    // alice's list as an older relay stored it: her account key, first format.
+    const aliceKey = await withCore(alice, (c) => accountKeyOf(c.secrets));
+    const read = (): Buffer[] => {
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        return (db.prepare("SELECT list FROM device_lists WHERE username = 'alice' ORDER BY version").all() as { list: Buffer }[]).map((r) => r.list);
+      } finally {
+        db.close();
+      }
+    };
+    const legacy = rawDeviceList(aliceKey, { version: 1, user: 'alice', entries: parseDeviceList(new Uint8Array(read()[0]!)).devices, legacyEntries: true });
+    const db = new Database(dbPath);
+    try {
+      db.prepare("UPDATE device_lists SET list = ? WHERE username = 'alice'").run(Buffer.from(legacy));
+    } finally {
+      db.close();
+    }
+    // A copy of alice's home from before account keys, which made an account key of its own when
+    // it was upgraded: the same identity as device 1, another account key.
+    const copyDir = join(dirname(alice.dir), 'alice-copy');
+    cpSync(alice.dir, copyDir, { recursive: true });
+    const other: TestHome = { ...makeHome(dirname(alice.dir), 'alice-copy', { FASTCHAT_PASSPHRASE: alice.env.FASTCHAT_PASSPHRASE!, FASTCHAT_PASSWORD: alice.env.FASTCHAT_PASSWORD! }) };
+    const keystore = homePaths(copyDir).keystore;
+    const secrets = await readKeystore(keystore, alice.env.FASTCHAT_PASSPHRASE!);
+    await writeKeystore(keystore, alice.env.FASTCHAT_PASSPHRASE!, { ...secrets, account: generateAccountKey(systemRandom()) }, systemRandom(), { memoryKiB: 1024, iterations: 1, parallelism: 1 });
+    await other.ok(['logout']);
+    const r = await other.run(['login', 'alice', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /account_key_differs/);
+    assert.deepEqual(read().map((b) => Buffer.compare(b, Buffer.from(legacy))), [0], 'the first-format list is still the only one');
   });
 });

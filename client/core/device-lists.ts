@@ -9,6 +9,7 @@
 // device lists, or the second implementation of docs/SECOND_CLIENT.md) is trusted on its identity
 // alone, as before.
 import {
+  deviceListHeader,
   acceptDeviceLists,
   firstDeviceList,
   isLegacyDeviceList,
@@ -197,10 +198,18 @@ export class AccountKeyDiffers extends CliError {
  * AccountKeyDiffers when they are not (login and register call it before they change anything).
  */
 export async function assertOwnAccountKey(c: Client, t: RelayTarget, user: string): Promise<void> {
-  const lists = await fetchDeviceLists(t, user, 0);
+  // First-format lists count here (D.7 item 7 reads them as no list for trust): the relay's newest
+  // list under another key means another home holds the account, whatever its format.
+  const lists = await fetchDeviceLists(t, user, 0, { firstFormat: true });
   if (lists.length === 0) return;
-  const newest = parseDeviceList(lists[lists.length - 1]!);
-  if (!equalBytes(newest.accountKey, accountKeyOf(c.secrets).publicKey)) throw new AccountKeyDiffers(user);
+  let newest: Uint8Array;
+  try {
+    newest = deviceListHeader(lists[lists.length - 1]!).accountKey;
+  } catch (e) {
+    if (isFastchatError(e)) throw new CliError('bad_response', `the relay served a device list of @${user} that does not parse (${e.code})`);
+    throw e;
+  }
+  if (!equalBytes(newest, accountKeyOf(c.secrets).publicKey)) throw new AccountKeyDiffers(user);
 }
 
 /**

@@ -28,7 +28,7 @@ const MAX_DEVICE_LIST_PAGES = 200;
  * Every device list of `username` after version `since`, oldest first, as bytes (nothing checked
  * but the encoding: crypto/device-list.ts acceptDeviceLists decides what they are worth).
  */
-export async function fetchDeviceLists(t: RelayTarget, username: string, since: number): Promise<Uint8Array[]> {
+export async function fetchDeviceLists(t: RelayTarget, username: string, since: number, opts: { firstFormat?: boolean } = {}): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   let after = since;
   for (let page = 0; page < MAX_DEVICE_LIST_PAGES; page++) {
@@ -50,7 +50,7 @@ export async function fetchDeviceLists(t: RelayTarget, username: string, since: 
         const bytes = fromBase64url(l.list);
         // A list from before entry signatures is no list (PROTOCOL.md D.7): it vouches for nobody,
         // and the account's next upload replaces it on the relay.
-        if (!isLegacyDeviceList(bytes)) out.push(bytes);
+        if (opts.firstFormat || !isLegacyDeviceList(bytes)) out.push(bytes);
       } catch {
         throw new CliError('bad_response', 'the relay sent a device list that is not base64url');
       }
