@@ -14,8 +14,8 @@ import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
 import { nextArrival, tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
-import { queueReceipt } from './outbox.js';
-import { parsePayload, PayloadError, type FileRef, type SyncPayload } from './payload.js';
+import { queueReceipt, queueReceipts } from './outbox.js';
+import { parsePayload, PayloadError, receiptIds, type FileRef, type SyncPayload } from './payload.js';
 import { fileLine } from './files/names.js';
 import { recordIncomingFile } from './files/store.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
@@ -49,7 +49,8 @@ export type Incoming =
     }
   // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
   | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
-  | { kind: 'receipt'; from: string; id: string }
+  /** ids: every message the receipt names (its `id` last). */
+  | { kind: 'receipt'; from: string; id: string; ids: string[] }
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
   | { kind: 'sent_copy'; id: string; to: string; device: number; text: string; sentAt: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
@@ -94,6 +95,11 @@ export class NeedsLists extends Error {
 export interface IncomingOptions {
   /** Throw NeedsLists (instead of treating the key as unknown) when a newer list may hold it. */
   mayFetchLists?: boolean;
+  /**
+   * Takes the receipt a stored message is owed, for the caller to queue within the same
+   * transaction (IncomingPager: one receipt per sender and page). Without it, queued at once.
+   */
+  receipt?: (peer: string, messageId: string) => void;
 }
 
 /**
@@ -227,8 +233,11 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         // under the peer's name would otherwise mark undelivered messages delivered).
         if (identityChanged) throw new Failure('identity_changed');
         if (newContact) throw new Failure('new_identity');
-        c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
-        return { kind: 'receipt', from: from.user, id: p.id };
+        // Every id it names (§12.2); an id we never sent to this peer changes nothing.
+        const ids = receiptIds(p);
+        const mark = c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?");
+        for (const id of ids) mark.run(from.user, id);
+        return { kind: 'receipt', from: from.user, id: p.id, ids };
       }
       const file = p.type === 'file' ? p.file : undefined;
       const body = c.sealer.seal('message', [from.user, 'in', p.id], utf8(file ? fileLine(file, p.text) : p.text));
@@ -246,7 +255,10 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });
       // Receipts go only to a trusted identity: an unverified new key learns nothing from us, and
       // a stranger learns nothing until the request is accepted (requests.ts sends them then).
-      if (!identityChanged && admit === 'show') queueReceipt(c, from.user, p.id);
+      if (!identityChanged && admit === 'show') {
+        if (opts.receipt) opts.receipt(from.user, p.id);
+        else queueReceipt(c, from.user, p.id);
+      }
       return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}), ...(admit === 'request' ? { request: true as const } : {}) };
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
@@ -357,15 +369,31 @@ export class IncomingPager {
     let needs: NeedsLists | undefined;
     try {
       tx(this.c.db, () => {
+        // The receipts the stored frames are owed, per sender in arrival order: queued once, at
+        // the page's end and in its transaction, so they commit (or not) with the messages.
+        const receipts = new Map<string, string[]>();
         for (const { frame } of page) {
+          const owed: [string, string][] = [];
           try {
-            results.push(processIncoming(this.c, frame, { mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id) }));
+            results.push(
+              processIncoming(this.c, frame, {
+                mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id),
+                receipt: (peer, id) => owed.push([peer, id]),
+              }),
+            );
           } catch (e) {
             if (e instanceof NeedsLists) needs = e;
             else error = e;
             break;
           }
+          // Only a frame that was stored (its savepoint kept) is owed a receipt.
+          for (const [peer, id] of owed) {
+            const ids = receipts.get(peer);
+            if (ids) ids.push(id);
+            else receipts.set(peer, [id]);
+          }
         }
+        for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
       });
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
