@@ -326,10 +326,36 @@ describe('receiving messages', () => {
     // A store failure (a disk error, say) on the third message's history row.
     bob.db.exec(`CREATE TEMP TRIGGER fail_third AFTER INSERT ON messages WHEN NEW.id = '${ids[2]}' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END`);
     const failures: unknown[] = [];
-    const pager = new IncomingPager(bob, { result: () => undefined, fail: (e) => failures.push(e) });
+    const texts: string[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => failures.push(e) });
     for (const f of frames) pager.push(f, () => undefined);
     pager.flush();
     assert.equal(failures.length, 1);
     assert.deepEqual(queuedReceipts(bob), [ids.slice(0, 2)]);
+    // The failed frame had decrypted before its row failed: the session step it took (in the
+    // page's session cache) is undone with its savepoint, so the relay's redelivery opens again.
+    bob.db.exec('DROP TRIGGER fail_third');
+    for (const f of frames.slice(2)) pager.push(f, () => undefined);
+    pager.flush();
+    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+  });
+
+  it('saves the session a page decrypted with once, at the page\'s end, and the saved state opens what comes next', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const frames = [];
+    for (let i = 0; i < 6; i++) frames.push(...(await send(alice, bob, `page ${i}`)));
+    bob.db.exec("CREATE TEMP TABLE session_writes (n INTEGER); CREATE TEMP TRIGGER count_session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO session_writes VALUES (1); END");
+    const texts: string[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2', 'page 3', 'page 4', 'page 5']);
+    assert.equal((bob.db.prepare('SELECT count(*) AS n FROM session_writes').get() as { n: number }).n, 1);
+    const [next] = await send(alice, bob, 'after the page');
+    const r = processIncoming(bob, next!);
+    assert.equal(r.kind === 'text' && r.text, 'after the page');
   });
 });
