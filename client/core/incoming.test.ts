@@ -52,7 +52,12 @@ async function send(a: Client, b: Client, text: string) {
   const bundle = bundleOf(b);
   checkBundles(a, b.config.username!, [bundle]);
   await encryptQueued(a, undefined, new Map([[b.config.username!, [bundle]]]));
-  const rows = a.db.prepare("SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND kind = 'text' ORDER BY seq").all() as { seq: number; client_id: string; envelope: Buffer }[];
+  return takeEncrypted(a, "kind = 'text'");
+}
+
+/** Takes `a`'s encrypted outbox rows (those `where` names) as the frames the relay would push, and empties the encrypted part of its outbox. */
+function takeEncrypted(a: Client, where: string, ...params: string[]) {
+  const rows = a.db.prepare(`SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND ${where} ORDER BY seq`).all(...params) as { seq: number; client_id: string; envelope: Buffer }[];
   a.db.prepare('DELETE FROM outbox WHERE envelope IS NOT NULL').run();
   return rows.map((r) => ({
     type: 'message' as const,
@@ -77,16 +82,7 @@ function queuedReceipts(c: Client): string[][] {
 /** Encrypts what `a` has queued for `b` (over the sessions it has) and returns the frames, as `send` does. */
 async function framesOfQueued(a: Client, b: Client) {
   await encryptQueued(a, undefined, new Map());
-  const rows = a.db.prepare('SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND peer = ? ORDER BY seq').all(b.config.username!) as { seq: number; client_id: string; envelope: Buffer }[];
-  a.db.prepare('DELETE FROM outbox WHERE envelope IS NOT NULL').run();
-  return rows.map((r) => ({
-    type: 'message' as const,
-    id: String(r.seq),
-    clientId: r.client_id,
-    from: { user: a.config.username!, device: 1 },
-    body: toBase64url(new Uint8Array(r.envelope)),
-    sentAt: new Date().toISOString(),
-  }));
+  return takeEncrypted(a, 'peer = ?', b.config.username!);
 }
 
 describe('receiving messages', () => {
