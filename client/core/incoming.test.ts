@@ -15,8 +15,8 @@ import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
-import { checkBundles, encryptQueued, queueText } from './outbox.js';
-import { encodePayload } from './payload.js';
+import { checkBundles, encryptQueued, outboxRowKey, queueText } from './outbox.js';
+import { encodePayload, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
@@ -52,7 +52,12 @@ async function send(a: Client, b: Client, text: string) {
   const bundle = bundleOf(b);
   checkBundles(a, b.config.username!, [bundle]);
   await encryptQueued(a, undefined, new Map([[b.config.username!, [bundle]]]));
-  const rows = a.db.prepare("SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND kind = 'text' ORDER BY seq").all() as { seq: number; client_id: string; envelope: Buffer }[];
+  return takeEncrypted(a, "kind = 'text'");
+}
+
+/** Takes `a`'s encrypted outbox rows (those `where` names) as the frames the relay would push, and empties the encrypted part of its outbox. */
+function takeEncrypted(a: Client, where: string, ...params: string[]) {
+  const rows = a.db.prepare(`SELECT seq, client_id, envelope FROM outbox WHERE envelope IS NOT NULL AND ${where} ORDER BY seq`).all(...params) as { seq: number; client_id: string; envelope: Buffer }[];
   a.db.prepare('DELETE FROM outbox WHERE envelope IS NOT NULL').run();
   return rows.map((r) => ({
     type: 'message' as const,
@@ -62,6 +67,22 @@ async function send(a: Client, b: Client, text: string) {
     body: toBase64url(new Uint8Array(r.envelope)),
     sentAt: new Date().toISOString(),
   }));
+}
+
+/** The message ids each receipt queued in `c`'s outbox names, in outbox order. */
+function queuedReceipts(c: Client): string[][] {
+  const rows = c.db.prepare("SELECT message_id, peer, payload FROM outbox WHERE kind = 'receipt' AND envelope IS NULL ORDER BY seq").all() as { message_id: string; peer: string; payload: Buffer }[];
+  return rows.map((r) => {
+    const p = parsePayload(c.sealer.open('outbox', outboxRowKey(r.peer, r.message_id, 'receipt'), new Uint8Array(r.payload)));
+    assert.equal(p.type, 'receipt');
+    return p.type === 'receipt' ? receiptIds(p) : [];
+  });
+}
+
+/** Encrypts what `a` has queued for `b` (over the sessions it has) and returns the frames, as `send` does. */
+async function framesOfQueued(a: Client, b: Client) {
+  await encryptQueued(a, undefined, new Map());
+  return takeEncrypted(a, 'peer = ?', b.config.username!);
 }
 
 describe('receiving messages', () => {
@@ -268,5 +289,69 @@ describe('receiving messages', () => {
     pager.flush();
     assert.deepEqual(acked, frames.map((f) => f.id));
     assert.deepEqual(results.map((r) => r.kind === 'text' && r.text), ['page 0', 'page 1', 'page 2', 'page 3']);
+  });
+
+  it("answers a page's messages with one receipt naming them all, which marks each delivered at the sender", async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = [];
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      frames.push(...(await send(alice, bob, `page ${i}`)));
+      sent.push((alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid DESC LIMIT 1").get() as { id: string }).id);
+    }
+    alice.db.prepare("UPDATE messages SET status = 'sent' WHERE direction = 'out'").run();
+    const pager = new IncomingPager(bob, { result: () => undefined, fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    assert.deepEqual(queuedReceipts(bob), [sent], 'one receipt, the ids in arrival order');
+    const [receipt, ...more] = await framesOfQueued(bob, alice);
+    assert.equal(more.length, 0, 'one message to the relay for the five receipts');
+    const r = processIncoming(alice, receipt!);
+    assert.deepEqual(r.kind === 'receipt' && r.ids, sent);
+    const status = alice.db.prepare("SELECT status FROM messages WHERE direction = 'out'").all() as { status: string }[];
+    assert.deepEqual(status.map((x) => x.status), sent.map(() => 'delivered'));
+  });
+
+  it('a page stopped by a store failure still queues the receipt of the frames committed before it, and names none after', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = [];
+    for (let i = 0; i < 3; i++) frames.push(...(await send(alice, bob, `page ${i}`)));
+    const ids = (alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { id: string }[]).map((x) => x.id);
+    // A store failure (a disk error, say) on the third message's history row.
+    bob.db.exec(`CREATE TEMP TRIGGER fail_third AFTER INSERT ON messages WHEN NEW.id = '${ids[2]}' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END`);
+    const failures: unknown[] = [];
+    const texts: string[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => failures.push(e) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    assert.equal(failures.length, 1);
+    assert.deepEqual(queuedReceipts(bob), [ids.slice(0, 2)]);
+    // The failed frame had decrypted before its row failed: the session step it took (in the
+    // page's session cache) is undone with its savepoint, so the relay's redelivery opens again.
+    bob.db.exec('DROP TRIGGER fail_third');
+    for (const f of frames.slice(2)) pager.push(f, () => undefined);
+    pager.flush();
+    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+  });
+
+  it('saves the session a page decrypted with once, at the page\'s end, and the saved state opens what comes next', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const frames = [];
+    for (let i = 0; i < 6; i++) frames.push(...(await send(alice, bob, `page ${i}`)));
+    bob.db.exec("CREATE TEMP TABLE session_writes (n INTEGER); CREATE TEMP TRIGGER count_session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO session_writes VALUES (1); END");
+    const texts: string[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2', 'page 3', 'page 4', 'page 5']);
+    assert.equal((bob.db.prepare('SELECT count(*) AS n FROM session_writes').get() as { n: number }).n, 1);
+    const [next] = await send(alice, bob, 'after the page');
+    const r = processIncoming(bob, next!);
+    assert.equal(r.kind === 'text' && r.text, 'after the page');
   });
 });

@@ -7,15 +7,15 @@
 import { isCryptoError } from '../../crypto/errors.js';
 import { fromBase64url } from '../../crypto/encoding.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
-import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity } from '../../crypto/session.js';
+import { acceptPreKeyMessage, decryptMessage, messageType, parseEnvelope, sessionIdentity, type SessionState } from '../../crypto/session.js';
 import { contactHolds, isRejected } from './contact-record.js';
-import { isBlocked, observeIdentity, readContact, sameIdentity } from './contacts.js';
+import { observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
 import { nextArrival, tx } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
-import { queueReceipt } from './outbox.js';
-import { parsePayload, PayloadError, type FileRef, type SyncPayload } from './payload.js';
+import { queueReceipt, queueReceipts } from './outbox.js';
+import { parsePayload, PayloadError, receiptIds, type FileRef, type SyncPayload } from './payload.js';
 import { fileLine } from './files/names.js';
 import { recordIncomingFile } from './files/store.js';
 import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
@@ -49,7 +49,8 @@ export type Incoming =
     }
   // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
   | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
-  | { kind: 'receipt'; from: string; id: string }
+  /** ids: every message the receipt names (its `id` last). */
+  | { kind: 'receipt'; from: string; id: string; ids: string[] }
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
   | { kind: 'sent_copy'; id: string; to: string; device: number; text: string; sentAt: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
@@ -94,6 +95,51 @@ export class NeedsLists extends Error {
 export interface IncomingOptions {
   /** Throw NeedsLists (instead of treating the key as unknown) when a newer list may hold it. */
   mayFetchLists?: boolean;
+  /**
+   * Takes the receipt a stored message is owed, for the caller to queue within the same
+   * transaction (IncomingPager: one receipt per sender and page). Without it, queued at once.
+   */
+  receipt?: (peer: string, messageId: string) => void;
+  /** The page's session cache (IncomingPager): current sessions kept in memory, saved at the page's end. */
+  sessions?: PageSessions;
+}
+
+/**
+ * The current session of each peer device a page of frames decrypted with, kept in memory across
+ * the page and saved once at its end, in the page's transaction: one load, seal, row write and
+ * integrity-manifest update per device and page instead of per message (docs/PERFORMANCE.md
+ * "Client backlog"). It holds only what frames that opened with the current session left; before
+ * any other path (the previous session, a first message, a group change, a failure report) all of
+ * it is saved and forgotten, so those read the store as it would be without the cache. A frame
+ * whose storing throws has its savepoint rolled back: `restore` takes the cache back with it.
+ */
+export class PageSessions {
+  private held = new Map<string, { user: string; device: number; state: SessionState; dirty: boolean }>();
+
+  constructor(private readonly c: Client) {}
+
+  current(user: string, device: number): SessionState | undefined {
+    return this.held.get(`${user}/${device}`)?.state;
+  }
+
+  put(user: string, device: number, state: SessionState): void {
+    this.held.set(`${user}/${device}`, { user, device, state, dirty: true });
+  }
+
+  /** Saves every changed session and forgets them all (inside the page's transaction). */
+  writeBack(): void {
+    for (const h of this.held.values()) if (h.dirty) saveSession(this.c.db, this.c.sealer, h.user, h.device, h.state, this.c.now());
+    this.held.clear();
+  }
+
+  /** The cache as it is before a frame, for `restore` when that frame's savepoint rolls back. */
+  mark(): Map<string, { user: string; device: number; state: SessionState; dirty: boolean }> {
+    return new Map(this.held);
+  }
+
+  restore(m: Map<string, { user: string; device: number; state: SessionState; dirty: boolean }>): void {
+    this.held = m;
+  }
 }
 
 /**
@@ -101,25 +147,31 @@ export interface IncomingOptions {
  * here too: the initiator repeats its X3DH header until we reply, and those repeats belong to the
  * session the first one created. Returns undefined when no session opens it.
  */
-function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number): { plaintext: Uint8Array; identity: PublicIdentity } | undefined {
+function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number, sessions: PageSessions | undefined): { plaintext: Uint8Array; identity: PublicIdentity } | undefined {
   // A row that failed its integrity check is never used (a first message replaces it).
-  let current;
-  try {
-    current = loadSession(c.db, c.sealer, user, device);
-  } catch (e) {
-    if (e instanceof IntegrityError) return undefined;
-    throw e;
+  let current = sessions?.current(user, device);
+  if (!current) {
+    try {
+      current = loadSession(c.db, c.sealer, user, device);
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      sessions?.writeBack();
+      return undefined;
+    }
   }
   if (current) {
     try {
       const r = decryptMessage(current, envelope);
-      saveSession(c.db, c.sealer, user, device, r.state, now);
+      if (sessions) sessions.put(user, device, r.state);
+      else saveSession(c.db, c.sealer, user, device, r.state, now);
       noteGaps(c, user, device, current, r.state, parseEnvelope(envelope).header, now);
       return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
     }
   }
+  // Off the common path: the store holds what the page decrypted before this frame.
+  sessions?.writeBack();
   const previous = loadPreviousSession(c.db, c.sealer, user, device);
   if (previous) {
     try {
@@ -152,16 +204,18 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       let identity: PublicIdentity;
       let identityChanged = false;
       let newContact = false;
-      const opened = openWithSessions(c, from.user, from.device, envelope, now);
+      const opened = openWithSessions(c, from.user, from.device, envelope, now, opts.sessions);
       if (opened) {
         ({ plaintext, identity } = opened);
         if (own) {
           // The device may have left our list since the session began.
           if (!ownListHolds(c, from.device, identity)) throw new Failure('device_not_listed');
         } else {
-          // Flagged when the contact is blocked, and when the session disagrees with their keys.
+          // Flagged when the contact is blocked (isBlocked: a record that failed its check, or a
+          // changed key), and when the session disagrees with their keys. One read of the record:
+          // it is unsealed, checked and parsed each time (docs/PERFORMANCE.md "Client backlog").
           const contact = readContact(c, from.user);
-          identityChanged = isBlocked(c, from.user) || contact === undefined || (contact.integrity === 'ok' && !contactHolds(contact, from.device, identity));
+          identityChanged = contact === undefined || contact.integrity === 'failed' || contact.trust === 'changed' || !contactHolds(contact, from.device, identity);
         }
       } else if (messageType(envelope) === 'prekey') {
         const x3dh = parseEnvelope(envelope).preKey!;
@@ -213,6 +267,8 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');
+        // Group changes may look at our sessions: they see them as stored.
+        opts.sessions?.writeBack();
         // A group that appears with this change is one we were added to: an invitation when the
         // one who added us is not accepted (requests.ts).
         const before = p.type === 'group_change' ? new Set(listGroups(c).map((g) => g.idHex)) : undefined;
@@ -227,8 +283,11 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         // under the peer's name would otherwise mark undelivered messages delivered).
         if (identityChanged) throw new Failure('identity_changed');
         if (newContact) throw new Failure('new_identity');
-        c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?").run(from.user, p.id);
-        return { kind: 'receipt', from: from.user, id: p.id };
+        // Every id it names (§12.2); an id we never sent to this peer changes nothing.
+        const ids = receiptIds(p);
+        const mark = c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?");
+        for (const id of ids) mark.run(from.user, id);
+        return { kind: 'receipt', from: from.user, id: p.id, ids };
       }
       const file = p.type === 'file' ? p.file : undefined;
       const body = c.sealer.seal('message', [from.user, 'in', p.id], utf8(file ? fileLine(file, p.text) : p.text));
@@ -246,7 +305,10 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });
       // Receipts go only to a trusted identity: an unverified new key learns nothing from us, and
       // a stranger learns nothing until the request is accepted (requests.ts sends them then).
-      if (!identityChanged && admit === 'show') queueReceipt(c, from.user, p.id);
+      if (!identityChanged && admit === 'show') {
+        if (opts.receipt) opts.receipt(from.user, p.id);
+        else queueReceipt(c, from.user, p.id);
+      }
       return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}), ...(admit === 'request' ? { request: true as const } : {}) };
     } catch (e) {
       const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
@@ -357,15 +419,37 @@ export class IncomingPager {
     let needs: NeedsLists | undefined;
     try {
       tx(this.c.db, () => {
+        // The receipts the stored frames are owed, per sender in arrival order: queued once, at
+        // the page's end and in its transaction, so they commit (or not) with the messages.
+        const receipts = new Map<string, string[]>();
+        const sessions = new PageSessions(this.c);
         for (const { frame } of page) {
+          const owed: [string, string][] = [];
+          const mark = sessions.mark();
           try {
-            results.push(processIncoming(this.c, frame, { mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id) }));
+            results.push(
+              processIncoming(this.c, frame, {
+                mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id),
+                receipt: (peer, id) => owed.push([peer, id]),
+                sessions,
+              }),
+            );
           } catch (e) {
+            // Its savepoint is rolled back: so is what it did to the cached sessions.
+            sessions.restore(mark);
             if (e instanceof NeedsLists) needs = e;
             else error = e;
             break;
           }
+          // Only a frame that was stored (its savepoint kept) is owed a receipt.
+          for (const [peer, id] of owed) {
+            const ids = receipts.get(peer);
+            if (ids) ids.push(id);
+            else receipts.set(peer, [id]);
+          }
         }
+        for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
+        sessions.writeBack();
       });
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.

@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -56,7 +56,25 @@ export function queueText(c: Client, peer: string, text: string, file?: FileRef)
 
 /** Stage 1 for a delivery receipt; call inside the transaction that stored the message. */
 export function queueReceipt(c: Client, peer: string, messageId: string): void {
-  insertQueued(c, peer, { v: 1, type: 'receipt', id: messageId, text: '', sentAt: new Date(c.now()).toISOString() });
+  queueReceipts(c, peer, [messageId]);
+}
+
+/**
+ * Stage 1 for the receipts of `messageIds` (in arrival order, no repeats), from one peer: one
+ * receipt payload per MAX_RECEIPT_IDS ids (PROTOCOL §12.2), instead of one encryption and one
+ * relay message per message that arrived. Call inside the transaction that stored the messages.
+ */
+export function queueReceipts(c: Client, peer: string, messageIds: readonly string[]): void {
+  const sentAt = new Date(c.now()).toISOString();
+  // A receipt naming an id twice is refused by its receiver: repeats go (none are expected).
+  const ids = [...new Set(messageIds)];
+  for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+    const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
+    // `id` is the newest: a client that predates `ids` marks only it, the one its user sees last.
+    const id = chunk[chunk.length - 1]!;
+    const p: Payload = chunk.length === 1 ? { v: 1, type: 'receipt', id, text: '', sentAt } : { v: 1, type: 'receipt', id, ids: chunk.slice(0, -1), text: '', sentAt };
+    insertQueued(c, peer, p);
+  }
 }
 
 /** The outbox payload's row key: peer, message id and kind name the row it belongs to. */

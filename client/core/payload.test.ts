@@ -1,7 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { utf8 } from '../../crypto/encoding.js';
-import { encodePayload, parsePayload, PayloadError } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, PayloadError, PAYLOAD_ID_PATTERN, receiptIds } from './payload.js';
+
+const SENT = '2025-01-02T03:04:05.000Z';
+const payloadId = fc.stringMatching(PAYLOAD_ID_PATTERN);
+/** A receipt as written: `id` the last of `all`, the others in `ids` (absent when there are none). */
+function receiptFor(all: string[]): Record<string, unknown> {
+  const id = all[all.length - 1]!;
+  return all.length === 1 ? { v: 1, type: 'receipt', id, text: '', sentAt: SENT } : { v: 1, type: 'receipt', id, ids: all.slice(0, -1), text: '', sentAt: SENT };
+}
+function parsesAs(json: unknown): unknown {
+  try {
+    return parsePayload(utf8(JSON.stringify(json)));
+  } catch (e) {
+    assert.ok(e instanceof PayloadError, String(e));
+    return 'bad_payload';
+  }
+}
 
 describe('payload', () => {
   it('round-trips a text message', () => {
@@ -17,5 +34,43 @@ describe('payload', () => {
 
   it('refuses an id that could not be a relay id', () => {
     assert.throws(() => parsePayload(utf8(JSON.stringify({ v: 1, type: 'text', id: 'a b', text: '', sentAt: '2025-01-02T03:04:05.000Z' }))), PayloadError);
+  });
+
+  it('takes a receipt naming 1..MAX_RECEIPT_IDS distinct ids, and gives them back in order', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(payloadId, { minLength: 1, maxLength: MAX_RECEIPT_IDS }), (all) => {
+        const p = parsePayload(utf8(JSON.stringify(receiptFor(all))));
+        assert.equal(p.type, 'receipt');
+        assert.deepEqual(p.type === 'receipt' && receiptIds(p), all);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a receipt that names an id twice, in ids or as id itself', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(payloadId, { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), (all, i, j) => {
+        const again = all[i % all.length]!;
+        const r = receiptFor(all);
+        const ids = [...((r.ids as string[] | undefined) ?? [])];
+        ids.splice(j % (ids.length + 1), 0, again);
+        assert.equal(parsesAs({ ...r, ids }), 'bad_payload');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a receipt with more than MAX_RECEIPT_IDS ids, an empty ids, or an id in ids that could not be a relay id', () => {
+    const many = Array.from({ length: MAX_RECEIPT_IDS + 1 }, (_, i) => `m${i}`);
+    assert.equal(parsesAs(receiptFor(many)), 'bad_payload');
+    assert.notEqual(parsesAs(receiptFor(many.slice(1))), 'bad_payload', 'exactly MAX_RECEIPT_IDS is taken');
+    assert.equal(parsesAs({ ...receiptFor(['a']), ids: [] }), 'bad_payload');
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }).filter((x) => !PAYLOAD_ID_PATTERN.test(x)), fc.jsonValue(), (badId, junk) => {
+        assert.equal(parsesAs({ ...receiptFor(['a']), ids: [badId] }), 'bad_payload');
+        if (!Array.isArray(junk)) assert.equal(parsesAs({ ...receiptFor(['a']), ids: junk }), 'bad_payload');
+      }),
+      { numRuns: 200 },
+    );
   });
 });

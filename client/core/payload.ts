@@ -17,6 +17,12 @@ export const PAYLOAD_VERSION = 1;
 export const MAX_TEXT_CHARS = 16_000;
 /** Payload ids: the relay's id alphabet, at most 48 characters (the relay allows 64). */
 export const PAYLOAD_ID_PATTERN = /^[A-Za-z0-9_-]{1,48}$/;
+/**
+ * Most message ids one receipt names (`id` and `ids` together): a receive pass stores a page of
+ * up to 256 frames (INCOMING_PAGE_FRAMES) and answers each sender's messages in it with one
+ * receipt. 256 ids of 48 characters are about 13 KB, well inside MAX_PLAINTEXT_BYTES.
+ */
+export const MAX_RECEIPT_IDS = 256;
 
 function codePoints(s: string): number {
   let n = 0;
@@ -37,8 +43,27 @@ const B64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
 // Top-level objects are not strict: a receiver ignores a field it does not know, so a later
 // version can add optional fields. The file reference is strict: it names what opens a blob.
 const TextSchema = z.object({ v: Version, type: z.literal('text'), id: Id, text: Text, sentAt: SentAt }).describe('a chat message');
+// `ids` is optional and top-level, so a client that predates it (and ignores unknown top-level
+// fields, §12.3 item 3) reads the receipt as one for `id` alone: fewer messages marked delivered
+// there, never an error. Repeats are refused: the sender never writes one, and a receiver's work
+// per receipt stays bounded by distinct ids.
+const ReceiptIds = z
+  .array(Id.describe('the id of a message that arrived'))
+  .min(1)
+  .max(MAX_RECEIPT_IDS - 1)
+  .refine((ids) => new Set(ids).size === ids.length, 'an id is repeated')
+  .meta({ uniqueItems: true })
+  .describe('the other messages that arrived, besides id (at most 255; no repeats, and not id itself)');
 const ReceiptSchema = z
-  .object({ v: Version, type: z.literal('receipt'), id: Id.describe('the id of the message that arrived'), text: Text.describe('sent empty; ignored'), sentAt: SentAt })
+  .object({
+    v: Version,
+    type: z.literal('receipt'),
+    id: Id.describe('the id of the (last) message that arrived'),
+    ids: ReceiptIds.optional(),
+    text: Text.describe('sent empty; ignored'),
+    sentAt: SentAt,
+  })
+  .refine((r) => !r.ids?.includes(r.id), 'id is repeated in ids')
   .describe('an end-to-end delivery receipt');
 
 // Group control (docs/PROTOCOL.md "Group transport"): binary group structures, base64url, carried
@@ -98,13 +123,18 @@ export const PAYLOAD_SCHEMAS = {
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
-/** text: a message; receipt: `id` names the message that arrived (text is empty). */
+/** text: a message; receipt: `id` (and `ids`, if any) name the messages that arrived (text is empty). */
 export type Payload = z.infer<typeof TextSchema> | z.infer<typeof ReceiptSchema>;
 export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
 export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
 export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
 export type FilePayload = z.infer<typeof FileSchema>;
 export type SyncPayload = z.infer<typeof SyncSchema>;
+
+/** Every message id a receipt names: `id` last, as the sender wrote them (receiptIds of queueReceipts). */
+export function receiptIds(p: z.infer<typeof ReceiptSchema>): string[] {
+  return p.ids ? [...p.ids, p.id] : [p.id];
+}
 
 export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload): Uint8Array {
   return utf8(JSON.stringify(p));
