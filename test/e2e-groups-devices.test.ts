@@ -2,7 +2,8 @@
 // "Several devices"): the real `fastchat` binary in two homes of alice linked with `device link` /
 // `device approve`, one home each for bob and carol, a real relay process. Groups name accounts:
 // what a member sends reaches every device of every other member and the sender's own other
-// devices; either device of alice can send and change the group; and removing a device makes every
+// devices; either device of alice can send and change the group; a device linked later learns the
+// groups from the account's other device; and removing a device makes every
 // member make a new sender key before its next send, so the removed device reads nothing after.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,9 @@ async function world(t: TestContext) {
   await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url), setUpUser(carol, relay.url)]);
   await converse(alice, bob);
   await converse(alice, carol);
+  // A group from before the laptop: it learns it from the desk once linked.
+  await alice.ok(['group', 'create', '#early', '@bob']);
+  await bob.ok(['inbox']);
   const link = linkIn(t, laptop, relay.url, 'alice');
   await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
   const end = await link.done;
@@ -77,6 +81,13 @@ test("a group with both of alice's devices: each reads and sends, a change on on
   assert.deepEqual(await groupTexts(alice), ['team:alice:from the laptop']);
   const deskHistory = jsonLines((await alice.ok(['history', '#team', '--json'])).stdout).map((m) => `${m.from}:${m.text}`);
   assert.deepEqual(deskHistory, ['bob:from bob', 'alice:from the desk', 'alice:from the laptop']);
+
+  // The group made before the laptop was linked: the desk shared it, and bob's key reaches the laptop.
+  const early = await info(laptop, '#early');
+  assert.deepEqual([early.status, early.members.map((m: any) => m.user)], ['active', ['alice', 'bob']]);
+  await bob.ok(['send', '#early', 'old group, new laptop']);
+  assert.deepEqual(await groupTexts(laptop), ['early:bob:old group, new laptop']);
+  assert.deepEqual(await groupTexts(alice), ['early:bob:old group, new laptop']);
 
   // A change made on the laptop (signed with the account key) applies everywhere, the desk included.
   await laptop.ok(['group', 'rename', '#team', 'crew']);

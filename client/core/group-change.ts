@@ -10,7 +10,7 @@ import { CryptoError } from '../../crypto/errors.js';
 import { hasOtherDevices } from './fanout.js';
 import { ourAuthor } from './group-devices.js';
 import { queueRecords, retireStaleKey } from './group-keys.js';
-import { appendRecord, deleteOurKeys, deleteTheirKeys, loadGroup, loadRecords, saveGroup, startedEpoch, type GroupStatus, type StoredGroup } from './group-store.js';
+import { appendRecord, deleteOurKeys, deleteTheirKeys, listGroups, loadGroup, loadRecords, saveGroup, startedEpoch, type GroupStatus, type StoredGroup } from './group-store.js';
 
 export interface Applied {
   record: Uint8Array;
@@ -66,3 +66,13 @@ export function commitChange(c: Client, current: StoredGroup, change: GroupOp): 
   return loadGroup(c, state.groupId)!;
 }
 
+
+/**
+ * Every group we are an active member of, as its whole chain, to our own other devices: a device
+ * linked since learns them (it is us: G.9 rule 1), one that holds them already finds nothing new.
+ * Call inside a transaction.
+ */
+export function shareGroupsWithOwnDevices(c: Client): void {
+  const me = ourAddress(c).user;
+  for (const g of listGroups(c)) if (g.status === 'active') queueRecords(c, me, loadRecords(c, g.groupId));
+}

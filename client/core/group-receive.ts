@@ -460,10 +460,12 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
       const state = applied[applied.length - 1]!.state;
       // A new group is authenticated by the session it came on: the peer signed its last change
       // (the create, or the add that brought us in) with the identity key that session proved.
-      // (Another device of ours counts as the peer: the group names us by our account key.)
       const last = parsed[parsed.length - 1]!;
       const listed = memberKey(state, m.from.user);
-      if (last.author !== m.from.user || !listed || !deviceOfMember(c, m.from.user, listed, m.from.device, identity)) {
+      // A device of ours (incoming.ts took it only from our own list) vouches for any chain that
+      // names us: it is us sharing a group it holds, whoever made its last change.
+      const fromUs = m.from.user === me;
+      if (!fromUs && (last.author !== m.from.user || !listed || !deviceOfMember(c, m.from.user, listed, m.from.device, identity))) {
         if (last.author === m.from.user) notTheirDevice(c, m, listed);
         throw new Refused('not_authorized', `@${m.from.user} sent a group whose last change is not theirs, or names another key for them`);
       }
@@ -485,6 +487,8 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
     }
     if (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) return orWait(i, () => settleSibling(c, m, g, records.slice(i), parsed.slice(i), out));
     if (i === parsed.length) {
+      // Another device of ours sharing our groups with a device linked since (group-change.ts): nothing new here.
+      if (m.from.user === me) return null;
       throw new Refused('wrong_epoch', `a replayed change: epoch ${parsed[parsed.length - 1]!.epoch} is already applied (the group is at epoch ${g.state.epoch})`);
     }
     if (parsed[i]!.epoch > g.state.epoch + 1) return waitFor(i);
