@@ -11,7 +11,7 @@ import { processIncoming } from '../client/core/incoming.js';
 import { closeAgents } from '../client/core/relay-http.js';
 import { withCore } from './util/client-core.js';
 import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { isGroupBody, relayBodies } from './util/group-e2e.js';
+import { isGroupBody, relayAs, relayBodies } from './util/group-e2e.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 
@@ -75,10 +75,24 @@ test("a group with both of alice's devices: each reads and sends, a change on on
   assert.deepEqual(await groupTexts(laptop), ['team:alice:from the desk']);
 
   // And from the laptop, with its own sender key.
+  const held = new Set(relayBodies(relay, 'alice', 'bob').map((b) => b.clientId));
   await laptop.ok(['send', '#team', 'from the laptop']);
+  const laptopBody = relayBodies(relay, 'alice', 'bob').find((b) => !held.has(b.clientId) && isGroupBody(b))!;
+  assert.ok(laptopBody, "the laptop's group message was captured");
   assert.deepEqual(await groupTexts(bob), ['team:alice:from the laptop']);
   assert.deepEqual(await groupTexts(carol), ['team:alice:from the laptop']);
   assert.deepEqual(await groupTexts(alice), ['team:alice:from the laptop']);
+  // The relay mints a device 3 of alice (her signed list holds 1 and 2) and sends the laptop's
+  // message again from it: bob refuses it; it is not a device of the member alice.
+  const minted = await relayAs(relay, 'alice', 3);
+  try {
+    assert.equal((await minted.sendMessage('minted-3', [{ user: 'bob', device: 1 }], laptopBody.body)).type, 'sent');
+  } finally {
+    await minted.close();
+  }
+  const refused = await inbox(bob);
+  assert.deepEqual(refused.map((m) => [m.text, m.error?.code]), [[null, 'not_a_member']]);
+  assert.match(refused[0].error.message, /device 3 of @alice is not one of their listed devices/);
   const deskHistory = jsonLines((await alice.ok(['history', '#team', '--json'])).stdout).map((m) => `${m.from}:${m.text}`);
   assert.deepEqual(deskHistory, ['bob:from bob', 'alice:from the desk', 'alice:from the laptop']);
 
