@@ -53,7 +53,7 @@ export function publicIdentity(id: IdentityKeyPair): PublicIdentity {
 }
 
 /** Ed25519 signature by the identity signing key. */
-export function sign(id: IdentityKeyPair, message: Uint8Array): Uint8Array {
+export function sign(id: Pick<IdentityKeyPair, 'signPrivate'>, message: Uint8Array): Uint8Array {
   if (id.signPrivate.length !== ED25519_SECRET_KEY_BYTES) throw new CryptoError('invalid_argument', 'signing key must be 64 bytes');
   return sodium().crypto_sign_detached(message, id.signPrivate);
 }

@@ -78,10 +78,10 @@ function anyKeyOpens(home: TestHome, body: string): Promise<boolean> {
   return withCore(home, (c) => {
     const bytes = fromBase64url(body);
     const h = peekGroupMessage(bytes);
-    const rows = c.db.prepare('SELECT group_id, sender, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; epoch: number }[];
+    const rows = c.db.prepare('SELECT group_id, sender, device, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; device: number; epoch: number }[];
     return rows.some((r) => {
       try {
-        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!;
+        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.device, r.epoch)!;
         decryptGroupMessage({ ...k, epoch: h.keyEpoch }, { groupId: h.groupId, epoch: h.epoch, transcript: h.transcript, keyFloor: 0 }, bytes);
         return true;
       } catch {
@@ -272,7 +272,8 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     await syncAll(bob, dave, alice);
     await withCore(alice, async (c) => {
       const g = listGroups(c).find((x) => x.state.name === 'fork')!;
-      const me = { user: 'alice', identity: c.secrets.identity };
+      const { ourAuthor } = await import('../client/core/group-devices.js');
+      const me = ourAuthor(c, g.state)!;
       queueRecords(c, 'bob', [proposeChange(g.state, me, { op: 'rename', name: 'fork for bob' }).record]);
       queueRecords(c, 'dave', [proposeChange(g.state, me, { op: 'rename', name: 'fork for dave' }).record]);
       await deliverOutbox(c, relayTarget(c));

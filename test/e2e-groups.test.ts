@@ -101,8 +101,9 @@ describe('groups between homes through a real relay', () => {
     const daveKey = await withCore(dave, (c) => c.secrets.identity.signPublic);
     await withCore(bob, async (c) => {
       const g = loadGroup(c, listGroups(c)[0]!.groupId)!;
+      const { ourAuthor } = await import('../client/core/group-devices.js');
       const record = signGroupChange(
-        { user: 'bob', identity: c.secrets.identity },
+        ourAuthor(c, g.state)!, // bob's member key: the signature is his, only the authority is missing
         { groupId: g.groupId, epoch: g.state.epoch + 1, prevHash: groupStateHash(g.state), change: { op: 'add', members: [{ user: 'dave', signPublic: daveKey }] } },
       );
       for (const peer of ['alice', 'carol']) queueRecords(c, peer, [record]);
@@ -177,7 +178,8 @@ describe('groups between homes through a real relay', () => {
   });
 
   it('shows a replayed group message once', async () => {
-    const ws = await relayAs(relay, 'alice');
+    // From the device that sent it (a group message is read only from a device of its sender's).
+    const ws = await relayAs(relay, 'alice', 1);
     try {
       const ack = await ws.sendMessage('replay-1', [{ user: 'bob', device: 1 }], afterRemoval.body);
       assert.equal(ack.type, 'sent');
@@ -228,14 +230,15 @@ describe('groups between homes through a real relay', () => {
     const { listGroups, loadTheirKey, loadOurKey } = await import('../client/core/group-store.js');
     const forgedBody = await withCore(bob, (c) => {
       const g = listGroups(c)[0]!;
-      const daves = loadTheirKey(c, g.groupId, 'dave', g.state.keyFloor)!;
+      const daves = loadTheirKey(c, g.groupId, 'dave', 1, g.state.keyFloor)!;
       const bobs = loadOurKey(c, g.groupId, 'bob')!;
       // Bob knows dave's chain key (every member does) but signs with his own key.
       const plaintext = encodePayload({ v: 1, type: 'text', id: 'forged_msg', text: 'dave says pay bob', sentAt: new Date().toISOString() });
       return toBase64url(encryptGroupMessage({ ...daves, signPublic: bobs.signPublic, signPrivate: bobs.signPrivate }, g.state, plaintext, (n) => sodium().randombytes_buf(n)).message);
     });
     for (const as of ['dave', 'bob']) {
-      const ws = await relayAs(relay, as);
+      // From each one's listed device 1: what is tested is the signature, not the device (e2e-groups-devices).
+      const ws = await relayAs(relay, as, 1);
       try {
         await ws.sendMessage(`forge-${as}`, [{ user: 'alice', device: 1 }], forgedBody);
       } finally {

@@ -68,8 +68,8 @@ export function register(program: Command): void {
             else if (m.kind === 'sent_copy') {
               // A message this account sent from another of its devices (docs/CLI.md "Several devices").
               copies++;
-              if (opts.json) printJson({ id: m.id, from: c.config.username, to: m.to, group: null, text: m.text, sentAt: m.sentAt, receivedAt: null, sentFrom: m.device });
-              else print(`you → @${m.to} (from your device ${m.device}): ${safeText(m.text)}`);
+              if (opts.json) printJson({ id: m.id, from: c.config.username, to: m.to, group: m.group?.label ?? null, text: m.text, sentAt: m.sentAt, receivedAt: null, sentFrom: m.device });
+              else print(`you → ${m.group ? `#${safeText(m.group.label)}` : `@${m.to}`} (from your device ${m.device}): ${safeText(m.text)}`);
             } else if (m.kind === 'group_event') {
               const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
               if (opts.json) {

@@ -3,7 +3,7 @@
 // always committed together with the message it produced or consumed, or not at all.
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import { GROUP_SCHEMA } from './group-schema.js';
+import { GROUP_SCHEMA, upgradeGroupTables } from './group-schema.js';
 
 export type DB = Database.Database;
 
@@ -161,6 +161,7 @@ export function openDb(path: string): DB {
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
   addMissingColumns(db);
+  upgradeGroupTables(db);
   db.exec(ADDED_INDEXES);
   acceptKnownPeers(db);
   for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
@@ -214,7 +215,9 @@ export function lazySchema(sql: string): (c: { db: DB }) => void {
   return (c) => {
     if (ready.has(c.db)) return;
     c.db.exec(sql);
-    ready.add(c.db);
+    // Made inside a transaction, the table exists only once it commits: a rollback (a frame put
+    // back until a device list is checked, incoming.ts NeedsLists) takes it away again.
+    afterCommit(c.db, `schema:${sql}`, () => ready.add(c.db));
   };
 }
 

@@ -23,9 +23,9 @@ import { equalBytes } from '../../crypto/encoding.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import { publicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { CliError, EXIT } from '../errors.js';
-import { listHolds, sameDeviceKeys, type PinnedAccount } from './contact-record.js';
+import { listHolds, listHoldsKey, sameDeviceKeys, type PinnedAccount } from './contact-record.js';
 import { ourAddress, type Client } from './context.js';
-import { readContact, writeContact } from './contacts.js';
+import { observeIdentity, readContact, writeContact } from './contacts.js';
 import { tx } from './db.js';
 import { dropUnlistedSessions, refreshOwnList } from './fanout.js';
 import { accountKeyOf } from './keystore.js';
@@ -166,6 +166,12 @@ export async function refreshPinnedList(c: Client, t: RelayTarget, peer: string)
   if (check.kind !== 'accepted') return false;
   return tx(c.db, () => {
     const rec = readContact(c, peer);
+    if (!rec) {
+      // Not a contact yet: the frame that asked for the list makes them one (group-receive.ts adopts it then).
+      fetchedFirst(c).set(peer, check.account);
+      return false;
+    }
+    if (rec.integrity === 'ok' && !rec.account) return pinFirstList(c, peer, check.account);
     if (rec?.integrity !== 'ok' || !rec.account || rec.trust === 'changed' || !equalBytes(rec.account.key, check.account.key)) return false;
     // Another process may have pinned a newer one meanwhile: never go back.
     // (A pinned list of the first format is replaced by any accepted one: its chain restarted, D.7.)
@@ -174,6 +180,32 @@ export async function refreshPinnedList(c: Client, t: RelayTarget, peer: string)
     dropUnlistedSessions(c, peer);
     return true;
   });
+}
+
+/** Lists fetched in this process for users who were not contacts yet, per store (bounded by the frames that ask). */
+const firstLists = new WeakMap<object, Map<string, PinnedAccount>>();
+
+function fetchedFirst(c: Client): Map<string, PinnedAccount> {
+  let m = firstLists.get(c.db);
+  if (!m) firstLists.set(c.db, (m = new Map()));
+  return m;
+}
+
+/**
+ * A contact known by identity alone (first seen in a message, or brought by linking) gets their
+ * account's list pinned as sending would pin it, when that list holds the pinned identity: a group
+ * that names them by their account key can then tell their devices (group-devices.ts).
+ */
+function pinFirstList(c: Client, peer: string, account: PinnedAccount): boolean {
+  const rec = readContact(c, peer);
+  if (rec?.integrity !== 'ok' || rec.account || rec.trust === 'changed' || !listHoldsKey(account.list, rec.identity)) return false;
+  return observeIdentity(c, peer, rec.identity, c.now(), account) === 'same';
+}
+
+/** Pins the list a receive pass fetched for `peer` before they were a contact (refreshPinnedList); call inside a transaction. */
+export function adoptFetchedList(c: Client, peer: string): void {
+  const account = firstLists.get(c.db)?.get(peer);
+  if (account && pinFirstList(c, peer, account)) firstLists.get(c.db)!.delete(peer);
 }
 
 /** The pager's list check (incoming.ts NeedsLists): our own account's, or a contact's pinned one. */

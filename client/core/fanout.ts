@@ -16,6 +16,7 @@
 import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
 import { equalBytes, fromBase64url, toBase64url, utf8 } from '../../crypto/encoding.js';
 import { sameDeviceKeys } from './contact-record.js';
+import { shareGroupsWithOwnDevices } from './group-change.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { sessionIdentity } from '../../crypto/session.js';
@@ -191,6 +192,9 @@ export async function refreshOwnList(c: Client, t: RelayTarget): Promise<DeviceL
   tx(c.db, () => {
     keepOwnList(c, toBase64url(lists[lists.length - 1]!));
     dropUnlistedSessions(c, me);
+    // A device linked since: it learns our groups from us (G.9); their keys follow at each member's next send.
+    const added = list.devices.filter((d) => kept !== null && !kept.devices.some((k) => k.device === d.device && sameDeviceKeys(k, d)));
+    if (added.length > 0) shareGroupsWithOwnDevices(c);
   });
   return list;
 }

@@ -6,8 +6,11 @@
 // transaction.
 import { isMember, parseGroupChange, proposeChange, type GroupChange, type GroupOp, type GroupState } from '../../crypto/group/index.js';
 import { ourAddress, type Client } from './context.js';
+import { CryptoError } from '../../crypto/errors.js';
+import { hasOtherDevices } from './fanout.js';
+import { ourAuthor } from './group-devices.js';
 import { queueRecords, retireStaleKey } from './group-keys.js';
-import { appendRecord, deleteOurKeys, deleteTheirKeys, loadGroup, loadRecords, saveGroup, startedEpoch, type GroupStatus, type StoredGroup } from './group-store.js';
+import { appendRecord, deleteOurKeys, deleteTheirKeys, listGroups, loadGroup, loadRecords, saveGroup, startedEpoch, type GroupStatus, type StoredGroup } from './group-store.js';
 
 export interface Applied {
   record: Uint8Array;
@@ -49,14 +52,27 @@ export function storeApplied(c: Client, before: GroupState | null, applied: Appl
  */
 export function commitChange(c: Client, current: StoredGroup, change: GroupOp): StoredGroup {
   const me = ourAddress(c).user;
-  const { state, record } = proposeChange(current.state, { user: me, identity: c.secrets.identity }, change);
+  const author = ourAuthor(c, current.state);
+  if (!author) throw new CryptoError('not_authorized', 'this group lists you under the key of another of your devices (made before account keys named members); change it from that device');
+  const { state, record } = proposeChange(current.state, author, change);
   const newcomers = new Set(change.op === 'add' ? change.members.map((m) => m.user) : []);
   const chain = newcomers.size > 0 ? [...loadRecords(c, state.groupId), record] : [];
   const told = new Set([...current.state.members.map((m) => m.user), ...state.members.map((m) => m.user)]);
-  told.delete(me);
+  // Our other devices apply what this one signs (they are us, G.9 rule 1).
+  if (!hasOtherDevices(c)) told.delete(me);
   // Only the records: keys follow lazily, with the first message each member sends on the new state.
   for (const user of told) queueRecords(c, user, newcomers.has(user) ? chain : [record]);
   storeApplied(c, current.state, [{ record, change: parseGroupChange(record), state }]);
   return loadGroup(c, state.groupId)!;
 }
 
+
+/**
+ * Every group we are an active member of, as its whole chain, to our own other devices: a device
+ * linked since learns them (it is us: G.9 rule 1), one that holds them already finds nothing new.
+ * Call inside a transaction.
+ */
+export function shareGroupsWithOwnDevices(c: Client): void {
+  const me = ourAddress(c).user;
+  for (const g of listGroups(c)) if (g.status === 'active') queueRecords(c, me, loadRecords(c, g.groupId));
+}

@@ -2,13 +2,15 @@
 // first send on a state, so a membership change costs the admin its records (O(N)) and nobody else
 // anything until they speak. At a send, the key we hold serves unless the state's keyFloor has
 // passed it (someone was removed or left since it was made) or someone we gave it to is no longer
-// a member (a concurrent change undid their add); then a new one is made. Either way, every member
-// of the state we send on who does not hold the key yet gets its distribution first: everyone after
-// a new key (O(N)), only the newcomers after an add. The distributions go through the ordinary
+// a member (a concurrent change undid their add), or a device we gave it to is no longer one of its
+// member's (the account removed it); then a new one is made. Either way, every device of every
+// member of the state we send on (our own other devices too) that does not hold the key yet gets
+// its distribution first: everyone after a new key (O(N)), only the newcomers after an add. The distributions go through the ordinary
 // outbox, so they are encrypted per device and retried like text.
 import { toBase64url } from '../../crypto/encoding.js';
-import { createSenderKey, encodeSenderKeyDistribution, isMember, senderKeyDistribution, type GroupState, type OurSenderKey } from '../../crypto/group/index.js';
+import { createSenderKey, encodeSenderKeyDistribution, memberKey, senderKeyDistribution, type GroupState, type OurSenderKey } from '../../crypto/group/index.js';
 import { ourAddress, type Client } from './context.js';
+import { groupRecipients, memberDevices } from './group-devices.js';
 import { addKeyHolders, deleteOurKeys, keyHolders, loadOurKey, saveOurKey } from './group-store.js';
 import { outboxRowKey } from './outbox.js';
 import { encodePayload, type GroupControlPayload } from './payload.js';
@@ -28,10 +30,18 @@ export function queueRecords(c: Client, peer: string, records: Uint8Array[]): vo
   queueControl(c, peer, { v: 1, type: 'group_change', id: newId(c), sentAt: new Date(c.now()).toISOString(), records: records.map(toBase64url) });
 }
 
-/** Whether our key may still be used on `state`: made no earlier than its keyFloor, and held by members only. */
+/**
+ * Whether our key may still be used on `state`: made no earlier than its keyFloor, and held by
+ * members' devices only. A device its account dropped from its list (ours included) is no longer
+ * one of the member's: our key must not open what we send next (G.5).
+ */
 function serves(c: Client, state: GroupState, ours: OurSenderKey): boolean {
   if (ours.epoch < state.keyFloor || ours.epoch > state.epoch) return false;
-  for (const holder of keyHolders(c, state.groupId, ours.epoch)) if (!isMember(state, holder)) return false;
+  for (const holder of keyHolders(c, state.groupId, ours.epoch)) {
+    const key = memberKey(state, holder.user);
+    if (!key) return false;
+    if (holder.device !== null && !memberDevices(c, holder.user, key).includes(holder.device)) return false;
+  }
   return true;
 }
 
@@ -60,12 +70,18 @@ export function keyForSend(c: Client, state: GroupState): { ours: OurSenderKey; 
     saveOurKey(c, ours);
   }
   const holders = keyHolders(c, state.groupId, ours.epoch);
-  const missing = state.members.map((m) => m.user).filter((u) => u !== me && !holders.has(u));
-  if (missing.length > 0) {
+  const held = new Set(holders.map((h) => `${h.user}/${h.device ?? ''}`));
+  const wholeMember = new Set(holders.filter((h) => h.device === null).map((h) => h.user));
+  // Per device, our own other devices included (they read what we send). A distribution goes to
+  // the member's account (the outbox encrypts it for each of its devices); a device that has it
+  // already keeps its chain where it is (group-receive.ts).
+  const devices = groupRecipients(c, state);
+  const users = [...new Set(devices.filter((d) => !held.has(`${d.user}/${d.device}`) && !wholeMember.has(d.user)).map((d) => d.user))];
+  if (users.length > 0) {
     const distribution = toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours, state)));
     const sentAt = new Date(c.now()).toISOString();
-    for (const user of missing) queueControl(c, user, { v: 1, type: 'sender_key', id: newId(c), sentAt, distribution });
-    addKeyHolders(c, state.groupId, ours.epoch, missing);
+    for (const user of users) queueControl(c, user, { v: 1, type: 'sender_key', id: newId(c), sentAt, distribution });
+    addKeyHolders(c, state.groupId, ours.epoch, devices.filter((d) => users.includes(d.user)));
   }
-  return { ours, sharedWith: missing };
+  return { ours, sharedWith: users };
 }

@@ -1,7 +1,7 @@
 // Group messages leave as ONE relay submission each (one per GROUP_FANOUT_MAX_RECIPIENTS recipient
 // devices): the message is encrypted once under our sender key and the relay stores the body once
-// and fans it out to the recipient list. Recipient devices are resolved at send time from our
-// pairwise sessions (the sender keys went over them).
+// and fans it out to the recipient list. Recipient devices are resolved at send time: every device
+// of every other member, and our own other devices (group-devices.ts).
 //
 // Only a flush that follows a receive pass sends group messages (sync before send, docs/PROTOCOL.md
 // G.9): what we learn in that pass (a removal above all) must come before what we send. A queued
@@ -17,8 +17,9 @@ import { equalBytes, toBase64url, toHex } from '../../crypto/encoding.js';
 import { encryptGroupMessage, isMember, peekGroupMessage } from '../../crypto/group/index.js';
 import type { RowKey } from './at-rest.js';
 import { ourAddress, type Client } from './context.js';
-import { tx, type DB } from './db.js';
+import { tx } from './db.js';
 import { rememberSent } from './expired.js';
+import { groupRecipients } from './group-devices.js';
 import { keyForSend } from './group-keys.js';
 import { loadGroup, saveOurKey } from './group-store.js';
 import { deliverOutbox } from './outbox.js';
@@ -41,11 +42,6 @@ export interface GroupFlushReport {
 /** What a queued group message's payload is sealed under (column `outbox`): its group and message id. */
 export function groupOutboxRowKey(groupId: Uint8Array, messageId: string): RowKey {
   return [groupId, messageId, 'group'];
-}
-
-function devicesOf(db: DB, user: string): number[] {
-  const rows = db.prepare('SELECT device FROM sessions WHERE username = ? ORDER BY device').all(user) as { device: number }[];
-  return rows.length > 0 ? rows.map((r) => r.device) : [1];
 }
 
 interface Row {
@@ -80,14 +76,14 @@ const RATE_LIMIT_WAIT_MS = 30_000;
  * current state (a new one after a removal), for its current members. Returns the row to send
  * (`keys`: distributions of our key were just queued, to go before it), or why it cannot be sent.
  */
-function current(c: Client, r: Row): (Row & { keys?: boolean }) | { fail: string } | 'behind' {
+function current(c: Client, r: Row): (Row & { keys?: boolean; to: Recipient[] }) | { fail: string } | 'behind' {
   return tx(c.db, () => {
     const g = loadGroup(c, new Uint8Array(r.group_id));
     if (!g || g.status !== 'active') return { fail: 'not_a_member' };
     const ahead = c.db.prepare('SELECT DISTINCT sender FROM group_pending WHERE group_id = ? AND epoch > ?').all(r.group_id, g.state.epoch) as { sender: string }[];
     if (ahead.some((a) => isMember(g.state, a.sender))) return 'behind';
     const h = peekGroupMessage(new Uint8Array(r.body));
-    if (h.epoch === g.state.epoch && equalBytes(h.transcript, g.state.transcript)) return r;
+    if (h.epoch === g.state.epoch && equalBytes(h.transcript, g.state.transcript)) return { ...r, to: groupRecipients(c, g.state) };
     if (!r.payload) return { fail: 'stale_epoch' }; // queued by a build that kept no payload
     const me = ourAddress(c).user;
     // A rolled-back store holds an old position of our sender chain: encrypting would reuse its keys.
@@ -99,9 +95,11 @@ function current(c: Client, r: Row): (Row & { keys?: boolean }) | { fail: string
     // A new client id too: parts of the old body the relay stored under the old one stay as they are.
     const clientId = toBase64url(c.random(16));
     c.db.prepare('UPDATE group_outbox SET body = ?, recipients = ?, client_id = ? WHERE seq = ?').run(Buffer.from(message), recipients, clientId, r.seq);
-    return { ...r, body: Buffer.from(message), recipients, client_id: clientId, keys: sharedWith.length > 0 };
+    return { ...r, body: Buffer.from(message), recipients, client_id: clientId, keys: sharedWith.length > 0, to: groupRecipients(c, g.state) };
   });
 }
+
+type Recipient = { user: string; device: number };
 
 /** How a submission reaches the relay: postMessage, or a test's own transport. */
 export type PostGroup = (clientId: string, to: { user: string; device: number }[], body: string, opts: { synced?: boolean }) => Promise<unknown>;
@@ -139,7 +137,7 @@ export async function flushGroupOutbox(
     // Encrypted again under a new key: its distributions leave first, so members do not hold the
     // message waiting for them until our next command.
     if (r.keys && pairwise) await pairwise();
-    const to = (JSON.parse(r.recipients) as string[]).flatMap((user) => devicesOf(c.db, user).map((device) => ({ user, device })));
+    const to = r.to;
     if (to.length === 0) {
       finish(c, r, 'sent', null); // a group of one: nothing to upload
       continue;

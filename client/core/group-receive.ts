@@ -43,6 +43,8 @@ import { nextArrival } from './db.js';
 import { noteGroupGaps } from './gaps.js';
 import { commitChange, storeApplied, type Applied } from './group-change.js';
 import { queueRecords } from './group-keys.js';
+import { adoptFetchedList } from './device-lists.js';
+import { deviceOfMember, isOurMemberKey, mayBeMemberDevice, memberKeyUnknown } from './group-devices.js';
 import { holdItem } from './group-held.js';
 import {
   addLate,
@@ -64,7 +66,7 @@ import {
   type Pending,
   type StoredGroup,
 } from './group-store.js';
-import type { Incoming } from './incoming.js';
+import { NeedsLists, type Incoming } from './incoming.js';
 import { parsePayload, PayloadError, type GroupControlPayload } from './payload.js';
 import { fileLine } from './files/names.js';
 import { recordIncomingFile } from './files/store.js';
@@ -128,6 +130,13 @@ interface Meta {
   clientId: string;
   sentAt: string;
   receivedAt: string;
+  /** A first delivery whose caller can fetch device lists (incoming.ts NeedsLists). */
+  mayFetchLists?: boolean;
+}
+
+/** The sender's device is not one we can tie to the member: their lists are fetched first when we may. */
+function notTheirDevice(c: Client, m: Meta, key: Uint8Array | undefined): void {
+  if (m.mayFetchLists && key && memberKeyUnknown(c, m.from.user, key)) throw new NeedsLists(m.from.user);
 }
 
 function refusal(c: Client, groupId: Uint8Array | null, m: Meta, e: unknown): Incoming {
@@ -202,9 +211,16 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (memberKey(g.state, h.sender) === undefined) {
     return refusal(c, h.groupId, m, new Refused('not_a_member', `@${h.sender} is not a member of #${refOf(c, g).label}`));
   }
+  // And only from a device of theirs: one their account removed (or never listed) reads as a stranger.
+  if (!mayBeMemberDevice(c, g.state, h.sender, m.from.device)) {
+    return refusal(c, h.groupId, m, new Refused('not_a_member', `device ${m.from.device} of @${h.sender} is not one of their listed devices`));
+  }
+  // The chain of the device the relay names: a relay naming another device of the sender finds a
+  // chain whose signature key does not verify the message.
+  const device = loadTheirKey(c, h.groupId, h.sender, m.from.device, h.keyEpoch) ? m.from.device : 0;
   const late = h.epoch < g.state.epoch;
   if (late) {
-    const used = countLate(c, h.groupId, h.sender, h.keyEpoch);
+    const used = countLate(c, h.groupId, h.sender, device, h.keyEpoch);
     if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS || used >= GROUP_LATE_GRACE_MESSAGES) {
       return refusal(c, h.groupId, m, new Refused('late', `@${h.sender} sent it at epoch ${h.epoch}, which ended here before the grace allows (${GROUP_LATE_GRACE_MESSAGES} messages, ${GROUP_LATE_GRACE_MS / 60000} minutes)`));
     }
@@ -214,7 +230,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (h.keyEpoch < at.keyFloor || h.keyEpoch > at.epoch) {
     return refusal(c, h.groupId, m, new Refused('stale_key', `@${h.sender} sent at epoch ${h.epoch} under a key of epoch ${h.keyEpoch}; keys from epoch ${at.keyFloor} on are read`));
   }
-  const key = loadTheirKey(c, h.groupId, h.sender, h.keyEpoch);
+  const key = loadTheirKey(c, h.groupId, h.sender, device, h.keyEpoch);
   if (!key && keyPurgedAfter(c, h.groupId, h.sender, h.keyEpoch)) {
     // We deleted the sender's chains when a change took them out after this key was made; they
     // were added back since, but that key is never sent again: refused, not held for ever.
@@ -229,9 +245,9 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);
   }
-  saveTheirKey(c, opened.state);
+  saveTheirKey(c, opened.state, device);
   noteGroupGaps(c, h.sender, m.from.device, key, opened.state, h.counter, now);
-  if (late) addLate(c, h.groupId, h.sender, h.keyEpoch);
+  if (late) addLate(c, h.groupId, h.sender, device, h.keyEpoch);
   let p;
   try {
     p = parsePayload(opened.plaintext);
@@ -239,11 +255,26 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   } catch (e) {
     return refusal(c, h.groupId, m, e);
   }
+  // From another device of ours: what we sent, shown as sent (not unread).
+  const own = h.sender === ourAddress(c).user;
   const inserted = c.db
-    .prepare("INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread, before_change) VALUES (?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
-    .run(Buffer.from(h.groupId), p.id, h.sender, Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))), p.sentAt, m.receivedAt, m.sentAt, nextArrival(c.db), late ? 1 : 0);
+    .prepare('INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, relay_at, status, unread, before_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(
+      Buffer.from(h.groupId),
+      p.id,
+      h.sender,
+      own ? 'out' : 'in',
+      Buffer.from(c.sealer.seal('group_message', [h.groupId, h.sender, p.id], utf8(p.type === 'file' ? fileLine(p.file, p.text) : p.text))),
+      p.sentAt,
+      m.receivedAt,
+      m.sentAt,
+      own ? 'sent' : 'received',
+      own ? 0 : nextArrival(c.db),
+      late ? 1 : 0,
+    );
   if (inserted.changes === 0) return { kind: 'duplicate', from: m.from.user };
   const file = p.type === 'file' ? p.file : undefined;
+  if (own) return { kind: 'sent_copy', id: p.id, to: null, group: refOf(c, g), device: m.from.device, text: file ? fileLine(file, p.text) : p.text, sentAt: p.sentAt };
   if (file) recordIncomingFile(c, { id: p.id, from: h.sender, group: h.groupId, file });
   return {
     kind: 'text',
@@ -266,6 +297,8 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
 
 export function receiveGroupControl(c: Client, m: Meta, identity: PublicIdentity, p: GroupControlPayload): Incoming {
   const out: Incoming[] = [];
+  // A list fetched for a sender who only now became a contact (this frame made them one).
+  adoptFetchedList(c, m.from.user);
   const groupId =
     p.type === 'sender_key'
       ? handleSenderKey(c, m, identity, fromBase64url(p.distribution), out, true)
@@ -336,11 +369,18 @@ function handleSenderKey(c: Client, m: Meta, identity: PublicIdentity, bytes: Ui
     }
     const state = d.epoch === g.state.epoch ? g.state : stateAtEpoch(c, d.groupId, d.epoch);
     if (!state) throw new Refused('wrong_epoch', `no state for epoch ${d.epoch}`);
-    const theirs = acceptSenderKeyDistribution(state, { user: m.from.user, signPublic: identity.signPublic }, bytes);
-    const existing = loadTheirKey(c, d.groupId, d.sender, d.keyEpoch);
+    // A key is a device's: taken only from a device of the member (G.9), and then checked against
+    // the member as the state lists them (their member key), as the session authenticated it.
+    const listed = memberKey(state, m.from.user);
+    if (!listed || !deviceOfMember(c, m.from.user, listed, m.from.device, identity)) {
+      notTheirDevice(c, m, listed);
+      throw new Refused('not_a_member', `device ${m.from.device} of @${m.from.user} is not a device of a member of the group`);
+    }
+    const theirs = acceptSenderKeyDistribution(state, { user: m.from.user, signPublic: listed }, bytes);
+    const existing = loadTheirKey(c, d.groupId, d.sender, m.from.device, d.keyEpoch);
     // The same chain again (a re-send) must not rewind it: that would make old messages readable twice.
     if (existing && equalBytes(existing.signPublic, theirs.signPublic)) return d.groupId;
-    saveTheirKey(c, theirs);
+    saveTheirKey(c, theirs, m.from.device);
   } catch (e) {
     out.push(refusal(c, d.groupId, m, e));
     return null;
@@ -422,11 +462,15 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
       // (the create, or the add that brought us in) with the identity key that session proved.
       const last = parsed[parsed.length - 1]!;
       const listed = memberKey(state, m.from.user);
-      if (last.author !== m.from.user || !listed || !equalBytes(listed, identity.signPublic)) {
+      // A device of ours (incoming.ts took it only from our own list) vouches for any chain that
+      // names us: it is us sharing a group it holds, whoever made its last change.
+      const fromUs = m.from.user === me;
+      if (!fromUs && (last.author !== m.from.user || !listed || !deviceOfMember(c, m.from.user, listed, m.from.device, identity))) {
+        if (last.author === m.from.user) notTheirDevice(c, m, listed);
         throw new Refused('not_authorized', `@${m.from.user} sent a group whose last change is not theirs, or names another key for them`);
       }
       const ours = memberKey(state, me);
-      if (!ours || !equalBytes(ours, c.secrets.identity.signPublic)) throw new Refused('not_a_member', 'we are not a member of that group');
+      if (!ours || !isOurMemberKey(c, ours)) throw new Refused('not_a_member', 'we are not a member of that group');
       storeApplied(c, null, applied);
       const ref = refFor(c, groupId)!;
       for (const a of applied) out.push({ kind: 'group_event', from: m.from.user, group: ref, text: describe(a.change) });
@@ -443,6 +487,8 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
     }
     if (i < parsed.length && parsed[i]!.epoch <= g.state.epoch) return orWait(i, () => settleSibling(c, m, g, records.slice(i), parsed.slice(i), out));
     if (i === parsed.length) {
+      // Another device of ours sharing our groups with a device linked since (group-change.ts): nothing new here.
+      if (m.from.user === me) return null;
       throw new Refused('wrong_epoch', `a replayed change: epoch ${parsed[parsed.length - 1]!.epoch} is already applied (the group is at epoch ${g.state.epoch})`);
     }
     if (parsed[i]!.epoch > g.state.epoch + 1) return waitFor(i);

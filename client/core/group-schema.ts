@@ -2,6 +2,38 @@
 // stored in the clear (the relay sees them in every group message header anyway); names,
 // membership, records and keys are sealed with the storage key like sessions. Columns added to a
 // table after it shipped are also listed in db.ts's ADDED_COLUMNS, so older homes get them.
+import type { DB } from './db.js';
+
+// Each device of a member keeps its own sending chain (two devices of one account never share
+// one: they would reuse its message keys), so a receiving chain is one per sender *device*.
+const SENDER_KEYS_TABLE = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+  group_id BLOB NOT NULL,
+  sender TEXT NOT NULL,                -- our username for our own sending chain
+  device INTEGER NOT NULL DEFAULT 0,   -- the sender's device its distribution came from (0: ours, or stored before devices counted)
+  epoch INTEGER NOT NULL,              -- the key epoch: the epoch the key was made in
+  ours INTEGER NOT NULL,               -- 1: encodeOurSenderKey, 0: encodeTheirSenderKey
+  key BLOB NOT NULL,                   -- sealed (row key without the device: see group-store.ts)
+  late INTEGER NOT NULL DEFAULT 0,     -- messages of ended epochs this chain opened (GROUP_LATE_GRACE_MESSAGES)
+  PRIMARY KEY (group_id, sender, device, epoch, ours)
+);`;
+
+/**
+ * A home from before per-device chains: its sender-key table gets the device column, which is part
+ * of the primary key, so the table is rebuilt (SQLite cannot change a key in place). Its chains
+ * keep device 0: each came from the one device we had a session with, and its own signature key
+ * still decides what it opens. Run after db.ts's added columns (the copy names `late`).
+ */
+export function upgradeGroupTables(db: DB): void {
+  const columns = db.prepare('PRAGMA table_info(group_sender_keys)').all() as { name: string }[];
+  if (columns.some((c) => c.name === 'device')) return;
+  db.transaction(() => {
+    db.exec(SENDER_KEYS_TABLE('group_sender_keys_v2'));
+    db.exec('INSERT INTO group_sender_keys_v2 (group_id, sender, device, epoch, ours, key, late) SELECT group_id, sender, 0, epoch, ours, key, late FROM group_sender_keys');
+    db.exec('DROP TABLE group_sender_keys');
+    db.exec('ALTER TABLE group_sender_keys_v2 RENAME TO group_sender_keys');
+  })();
+}
+
 export const GROUP_SCHEMA = `
 CREATE TABLE IF NOT EXISTS groups (
   group_id BLOB PRIMARY KEY,           -- 32 bytes
@@ -16,22 +48,14 @@ CREATE TABLE IF NOT EXISTS group_records (
   record BLOB NOT NULL,                -- sealed change record: the chain a new member replays
   PRIMARY KEY (group_id, epoch)
 );
-CREATE TABLE IF NOT EXISTS group_sender_keys (
-  group_id BLOB NOT NULL,
-  sender TEXT NOT NULL,                -- our username for our own sending chain
-  epoch INTEGER NOT NULL,              -- the key epoch: the epoch the key was made in
-  ours INTEGER NOT NULL,               -- 1: encodeOurSenderKey, 0: encodeTheirSenderKey
-  key BLOB NOT NULL,                   -- sealed
-  late INTEGER NOT NULL DEFAULT 0,     -- messages of ended epochs this chain opened (GROUP_LATE_GRACE_MESSAGES)
-  PRIMARY KEY (group_id, sender, epoch, ours)
-);
+${SENDER_KEYS_TABLE('group_sender_keys')}
 -- Whom we gave our own sending key of a key epoch (a distribution was queued for them): the rest
--- of the members get it before our next message; a holder who is no longer a member makes us
--- rotate. Deleted with the key.
+-- of the members' devices get it before our next message; a holder who is no longer a member, or a
+-- device no longer one of its member's, makes us rotate. Deleted with the key.
 CREATE TABLE IF NOT EXISTS group_key_shares (
   group_id BLOB NOT NULL,
   epoch INTEGER NOT NULL,              -- our key's epoch
-  member TEXT NOT NULL,
+  member TEXT NOT NULL,                -- 'user/device' (a username has no '/'); 'user' alone: written before devices counted
   PRIMARY KEY (group_id, epoch, member)
 );
 -- One row per epoch we applied: its membership transcript (to check what arrives for it) and when

@@ -180,13 +180,15 @@ export function keyPurgedAfter(s: Store, groupId: Uint8Array, sender: string, ke
 }
 
 /** How many messages of ended epochs this chain opened (0 when there is no such chain). */
-export function countLate(s: Store, groupId: Uint8Array, sender: string, epoch: number): number {
-  const r = s.db.prepare('SELECT late FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, epoch) as { late: number } | undefined;
+export function countLate(s: Store, groupId: Uint8Array, sender: string, device: number, epoch: number): number {
+  const r = s.db.prepare('SELECT late FROM group_sender_keys WHERE group_id = ? AND sender = ? AND device = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, device, epoch) as
+    | { late: number }
+    | undefined;
   return r?.late ?? 0;
 }
 
-export function addLate(s: Store, groupId: Uint8Array, sender: string, epoch: number): void {
-  s.db.prepare('UPDATE group_sender_keys SET late = late + 1 WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').run(b(groupId), sender, epoch);
+export function addLate(s: Store, groupId: Uint8Array, sender: string, device: number, epoch: number): void {
+  s.db.prepare('UPDATE group_sender_keys SET late = late + 1 WHERE group_id = ? AND sender = ? AND device = ? AND epoch = ? AND ours = 0').run(b(groupId), sender, device, epoch);
 }
 
 export function saveOurKey(s: Store, k: OurSenderKey): void {
@@ -209,28 +211,44 @@ export function deleteOurKeys(s: Store, groupId: Uint8Array): void {
   s.db.prepare('DELETE FROM group_key_shares WHERE group_id = ?').run(b(groupId));
 }
 
-/** Whom our key of `epoch` was given to. */
-export function keyHolders(s: Store, groupId: Uint8Array, epoch: number): Set<string> {
+/** A device our key was given to; `device` null for a holder recorded before devices counted (the member as a whole). */
+export interface KeyHolder {
+  user: string;
+  device: number | null;
+}
+
+/** Whom our key of `epoch` was given to, per device. */
+export function keyHolders(s: Store, groupId: Uint8Array, epoch: number): KeyHolder[] {
   const rows = s.db.prepare('SELECT member FROM group_key_shares WHERE group_id = ? AND epoch = ?').all(b(groupId), epoch) as { member: string }[];
-  return new Set(rows.map((r) => r.member));
+  return rows.map((r) => {
+    const [user, device] = r.member.split('/');
+    return { user: user!, device: device === undefined ? null : Number(device) };
+  });
 }
 
-export function addKeyHolders(s: Store, groupId: Uint8Array, epoch: number, members: string[]): void {
+export function addKeyHolders(s: Store, groupId: Uint8Array, epoch: number, devices: { user: string; device: number }[]): void {
   const insert = s.db.prepare('INSERT OR IGNORE INTO group_key_shares (group_id, epoch, member) VALUES (?, ?, ?)');
-  for (const m of members) insert.run(b(groupId), epoch, m);
+  for (const d of devices) insert.run(b(groupId), epoch, `${d.user}/${d.device}`);
 }
 
-/** Stores a receiving chain; its `late` count is kept when the chain only moved on. */
-export function saveTheirKey(s: Store, k: TheirSenderKey): void {
+// A receiving chain's row key leaves its device out (rows from before devices counted open as they
+// are): a chain moved to another device's row by someone editing the file opens nothing more, as
+// its own signature key checks every message.
+
+/** Stores `device`'s receiving chain; its `late` count is kept when the chain only moved on. */
+export function saveTheirKey(s: Store, k: TheirSenderKey, device: number): void {
   s.db
     .prepare(
-      'INSERT INTO group_sender_keys (group_id, sender, epoch, ours, key) VALUES (?, ?, ?, 0, ?) ON CONFLICT (group_id, sender, epoch, ours) DO UPDATE SET key = excluded.key',
+      'INSERT INTO group_sender_keys (group_id, sender, device, epoch, ours, key) VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (group_id, sender, device, epoch, ours) DO UPDATE SET key = excluded.key',
     )
-    .run(b(k.groupId), k.sender, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 0], encodeTheirSenderKey(k))));
+    .run(b(k.groupId), k.sender, device, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 0], encodeTheirSenderKey(k))));
 }
 
-export function loadTheirKey(s: Store, groupId: Uint8Array, sender: string, epoch: number): TheirSenderKey | undefined {
-  const r = s.db.prepare('SELECT key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, epoch) as { key: Buffer } | undefined;
+/** `sender`'s receiving chain of `epoch` from `device` (0: stored before devices counted). */
+export function loadTheirKey(s: Store, groupId: Uint8Array, sender: string, device: number, epoch: number): TheirSenderKey | undefined {
+  const r = s.db.prepare('SELECT key FROM group_sender_keys WHERE group_id = ? AND sender = ? AND device = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, device, epoch) as
+    | { key: Buffer }
+    | undefined;
   return r ? parseTheirSenderKey(s.sealer.open('group_sender_key', [groupId, sender, epoch, 0], new Uint8Array(r.key))) : undefined;
 }
 

@@ -21,7 +21,9 @@ import { keyForSend, queueRecords } from './group-keys.js';
 import { flushGroupOutbox, groupOutboxRowKey, type GroupFlushReport } from './group-outbox.js';
 import { countPending, groupLabel, listGroups, loadGroup, pendingForks, saveOurKey, type StoredGroup } from './group-store.js';
 import type { Incoming } from './incoming.js';
-import { checkDeviceLists } from './device-lists.js';
+import { checkDeviceLists, refreshListsOf } from './device-lists.js';
+import { contactMemberKey, ourAuthor } from './group-devices.js';
+import { hasOtherDevices, listCheckDue } from './fanout.js';
 import { checkBundles, encryptQueued, flushOutbox, type FlushReport } from './outbox.js';
 import { encodePayload, type FileRef } from './payload.js';
 import { fileLine } from './files/names.js';
@@ -70,7 +72,8 @@ async function lookUpMembers(c: Client, users: string[]): Promise<{ members: Gro
       checkBundles(c, user, b, await checkDeviceLists(c, t, user));
       bundles.set(user, b);
     }
-    members.push({ user, signPublic: getContact(c, user)!.identity.signPublic });
+    // Under their account key when a list of theirs is pinned: every device of theirs is then the member.
+    members.push({ user, signPublic: contactMemberKey(c, user)! });
   }
   return { members, bundles };
 }
@@ -106,6 +109,25 @@ export const syncOverSocket: Syncer = async (c) => {
   await syncInbox(c, relayTarget(c), { onIncoming: (m) => got.incoming.push(m), onWarning: (w) => got.warnings.push(w) });
   return got;
 };
+
+/**
+ * The device lists of the members (ours included) checked again when the last check in this
+ * process is older than LIST_RECHECK_MS, as fan-out does (D.13): a device an account added gets
+ * our key and message, and one it removed makes us rotate our key before we send (G.5). A list
+ * that cannot be had or checked leaves the pinned one (sending to that member reports it).
+ */
+async function refreshMemberLists(c: Client, users: string[]): Promise<void> {
+  const t = relayTarget(c);
+  for (const user of users) {
+    if (!listCheckDue(c, user)) continue;
+    try {
+      await refreshListsOf(c, t, user);
+    } catch (e) {
+      if (isUnreachable(e)) return; // sent (or queued) on the lists we hold
+      if (!(e instanceof CliError)) throw e;
+    }
+  }
+}
 
 /** Runs the receive pass; `offline` when the relay is unreachable (the send is then queued). */
 async function syncFirst(c: Client, sync: Syncer): Promise<Synced & { offline: boolean }> {
@@ -154,9 +176,11 @@ export async function createGroupCmd(c: Client, name: string, users: string[]): 
   checkNewName(name);
   const me = ourAddress(c).user;
   const { members, bundles } = await lookUpMembers(c, users);
+  await refreshMemberLists(c, [me]); // our other devices get the group too
   const g = tx(c.db, () => {
-    const { state, record } = createGroup({ user: me, identity: c.secrets.identity }, name, members, c.random);
-    for (const m of members) queueRecords(c, m.user, [record]);
+    const { state, record } = createGroup(ourAuthor(c)!, name, members, c.random);
+    // Our other devices hold the group too (they are us: G.9 rule 1).
+    for (const user of [...members.map((m) => m.user), ...(hasOtherDevices(c) ? [me] : [])]) queueRecords(c, user, [record]);
     storeApplied(c, null, [{ record, change: parseGroupChange(record), state }]);
     return loadGroup(c, state.groupId)!;
   });
@@ -191,6 +215,7 @@ export async function changeGroupCmd(c: Client, arg: string, req: ChangeRequest,
   let added: GroupMember[] = [];
   let bundles = new Map<string, PreKeyBundle[]>();
   if (req.op === 'add') ({ members: added, bundles } = await lookUpMembers(c, req.users));
+  if (!synced.offline) await refreshMemberLists(c, [me]); // our other devices get the change too
   const change: GroupOp =
     req.op === 'add' ? { op: 'add', members: added } : req.op === 'leave' || req.op === 'rename' ? req : { op: req.op, users: [...new Set(req.users)] };
   const after = tx(c.db, () => {
@@ -260,6 +285,7 @@ export async function sendGroupText(c: Client, arg: string, text: string, file?:
   if (g.status !== 'active') {
     throw new CliError('not_a_member', `you are no longer a member of #${label}${g.status === 'removed' ? ' (you were removed)' : ''}; nothing was sent`);
   }
+  if (!synced.offline) await refreshMemberLists(c, g.state.members.map((m) => m.user));
   const id = toBase64url(c.random(16));
   const sentAt = new Date(c.now()).toISOString();
   const recipients = queueGroupMessage(c, g, id, text, sentAt, file);
@@ -325,7 +351,7 @@ export interface GroupInfo {
   transcript: string; // hex, the membership transcript of the current epoch
 }
 
-export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: StoredGroup): GroupInfo {
+export function groupInfo(c: Client, g: StoredGroup): GroupInfo {
   const me = c.config.username;
   return {
     group: labelOf(c, g),
@@ -337,7 +363,9 @@ export function groupInfo(c: Pick<Client, 'db' | 'sealer' | 'config'>, g: Stored
     members: g.state.members.map((m) => {
       if (m.user === me) return { user: m.user, admin: isAdmin(g.state, m.user), you: true, trust: 'you' as const, keyMatches: true };
       const contact = getContact(c, m.user);
-      const keyMatches = contact !== undefined && Buffer.from(contact.identity.signPublic).equals(Buffer.from(m.signPublic));
+      const theirs = contact ? contactMemberKey(c, m.user) : undefined;
+      // Listed under their account key, or under an identity their pinned list (or TOFU pin) holds.
+      const keyMatches = theirs !== undefined && (Buffer.from(theirs).equals(Buffer.from(m.signPublic)) || Buffer.from(contact!.identity.signPublic).equals(Buffer.from(m.signPublic)));
       return { user: m.user, admin: isAdmin(g.state, m.user), you: false, trust: contact?.trust ?? ('unknown' as const), keyMatches };
     }),
     held: countPending(c, g.groupId),

@@ -52,7 +52,8 @@ export type Incoming =
   /** ids: every message the receipt names (its `id` last). */
   | { kind: 'receipt'; from: string; id: string; ids: string[] }
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
-  | { kind: 'sent_copy'; id: string; to: string; device: number; text: string; sentAt: string }
+  /** (`to` null and `group` set: a message this account sent to a group from another device.) */
+  | { kind: 'sent_copy'; id: string; to: string | null; group?: GroupRef; device: number; text: string; sentAt: string }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
   | GroupIncoming;
@@ -261,8 +262,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         throw new Failure(reason);
       }
       const p = parsePayload(plaintext);
-      // A copy of what we sent comes only from our own listed devices, and they send nothing else.
-      if (own !== (p.type === 'sync')) throw new Failure('bad_payload');
+      // A copy of what we sent comes only from our own listed devices, and they send nothing else
+      // but the groups we are in (a change made there, their sender key: G.9).
+      if (p.type === 'sync' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
       if (p.type === 'sync') return storeSentCopy(c, from.device, p);
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
@@ -272,8 +274,8 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         // A group that appears with this change is one we were added to: an invitation when the
         // one who added us is not accepted (requests.ts).
         const before = p.type === 'group_change' ? new Set(listGroups(c).map((g) => g.idHex)) : undefined;
-        const r = receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, identity, p);
-        if (before) for (const g of listGroups(c)) if (!before.has(g.idHex)) noteInvitation(c, g.idHex, from.user);
+        const r = receiveGroupControl(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, mayFetchLists: opts.mayFetchLists === true }, identity, p);
+        if (before && !own) for (const g of listGroups(c)) if (!before.has(g.idHex)) noteInvitation(c, g.idHex, from.user);
         return r;
       }
       if (p.type === 'receipt') {

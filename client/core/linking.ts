@@ -29,6 +29,7 @@ import { CliError, usageError } from '../errors.js';
 import { saveConfig, saveToken } from './config.js';
 import { listContacts, writeContact } from './contacts.js';
 import type { Client } from './context.js';
+import { refreshOwnList } from './fanout.js';
 import { relayTarget } from './context.js';
 import { tx } from './db.js';
 import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
@@ -433,6 +434,8 @@ export async function removeDevice(c: Client, device: number, confirm: (d: Devic
     const next = nextDeviceList(account, current.list, current.list.devices.filter((d) => d.device !== device));
     try {
       await putDeviceList(t, next.bytes);
+      // Kept here at once: our next group send rotates the sender key the removed device holds (G.5).
+      await refreshOwnList(c, t);
       return { user, device, fingerprint: row.fingerprint, deviceListVersion: next.list.version };
     } catch (e) {
       if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;

@@ -74,10 +74,13 @@ export interface GroupChange {
   signed: Uint8Array; // the record bytes the signature covers (everything before it)
 }
 
-/** Who signs a change: the account name and its identity key pair. */
+/**
+ * Who signs a change: the account name and the Ed25519 key pair the group lists it under (its
+ * member key: the account key, or one device's identity key, G.1).
+ */
 export interface GroupAuthor {
   user: string;
-  identity: IdentityKeyPair;
+  identity: Pick<IdentityKeyPair, 'signPublic' | 'signPrivate'>;
 }
 
 const ZERO_HASH = new Uint8Array(GROUP_HASH_BYTES);

@@ -88,8 +88,8 @@ class World {
   snapshotKeys(): void {
     for (const [name, c] of this.sim.users) {
       const mine = this.keysEver.get(name) ?? new Map<string, TheirSenderKey>();
-      for (const r of c.db.prepare('SELECT group_id, sender, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; epoch: number }[]) {
-        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.epoch)!;
+      for (const r of c.db.prepare('SELECT group_id, sender, device, epoch FROM group_sender_keys WHERE ours = 0').all() as { group_id: Buffer; sender: string; device: number; epoch: number }[]) {
+        const k = loadTheirKey(c, new Uint8Array(r.group_id), r.sender, r.device, r.epoch)!;
         mine.set(`${k.sender}/${k.epoch}/${toHex(k.signPublic)}`, k);
       }
       this.keysEver.set(name, mine);
