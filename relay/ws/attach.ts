@@ -55,7 +55,6 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
     });
   });
 
-
   return {
     hub,
     wss,
