@@ -55,21 +55,10 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
     });
   });
 
-  const ping = setInterval(() => {
-    for (const c of hub.all()) c.heartbeat();
-  }, ctx.cfg.wsPingIntervalMs);
-  // Revocations made through this relay close sockets at once (the sessions_revoked bus event);
-  // this catches bans and deletions made by another process on the database, and expiry.
-  const recheck = setInterval(() => void hub.recheckAuth(), ctx.cfg.authRecheckMs);
-  ping.unref();
-  recheck.unref();
-
   return {
     hub,
     wss,
     async close(code = CLOSE.goingAway) {
-      clearInterval(ping);
-      clearInterval(recheck);
       hub.closeAll(code, 'relay shutting down');
       hub.stop();
       ctx.submitter.setLocalPusher(null);

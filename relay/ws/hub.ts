@@ -7,12 +7,16 @@
 // presenceGraceMs after its last one closed with none back. A reconnect — the same device
 // replacing its socket, another device still connected, or the user back within the grace, on
 // this node or another — sends no presence frame at all: the audience was never told it left.
+//
+// Keep-alive pings and auth re-checks visit each socket once per their period, a slice of the
+// sockets per tick (rotation.ts), so neither stalls the event loop in proportion to the sockets.
 import type { Bus, BusMessage } from '../bus/index.js';
 import type { RelayContext } from '../context.js';
 import { CLOSE, RelayError } from '../errors.js';
 import { errInfo, type Committed } from '../delivery/submitter.js';
 import { ClusterPresence } from './cluster.js';
 import type { Connection } from './connection.js';
+import { Rotation } from './rotation.js';
 import { WriteBatch } from './writes.js';
 
 export class Hub {
@@ -30,6 +34,10 @@ export class Hub {
   /** Users whose last connection here closed less than presenceGraceMs ago: still online here. */
   private readonly leaving = new Map<string, NodeJS.Timeout>();
   private stopped = false;
+  /** Each socket is pinged once per wsPingIntervalMs, on its own slot of the period. */
+  readonly pings: Rotation<Connection>;
+  /** Each socket's session is read again once per authRecheckMs, on its own slot of the period. */
+  readonly rechecks: Rotation<Connection>;
 
   constructor(
     private readonly ctx: RelayContext,
@@ -44,6 +52,14 @@ export class Hub {
     });
     this.unsubscribe = bus.subscribe((e) => this.onEvent(e));
     ctx.metrics.busUp.set(bus.status() === 'down' ? 0 : 1);
+    this.pings = new Rotation(ctx.cfg.wsPingIntervalMs);
+    this.pings.start((conns) => {
+      for (const c of conns) c.heartbeat();
+    });
+    // Revocations made through a relay close sockets at once (the sessions_revoked bus event);
+    // this catches bans and deletions made by another process on the database, and expiry.
+    this.rechecks = new Rotation(ctx.cfg.authRecheckMs);
+    this.rechecks.start((conns) => void this.recheck(conns));
   }
 
   add(c: Connection): void {
@@ -56,8 +72,12 @@ export class Hub {
       this.watching.set(c.addr.user, this.bus.watch(c.addr.user));
     }
     mine.add(c);
+    this.pings.add(c);
+    this.rechecks.add(c);
     if (old) {
       mine.delete(old);
+      this.pings.delete(old);
+      this.rechecks.delete(old);
       old.close(CLOSE.replaced, 'replaced');
     } else if (mine.size === 1) {
       const grace = this.leaving.get(c.addr.user);
@@ -99,6 +119,8 @@ export class Hub {
 
   remove(c: Connection): void {
     c.onClosed();
+    this.pings.delete(c);
+    this.rechecks.delete(c);
     const key = keyOf(c.addr.user, c.addr.device);
     if (this.conns.get(key) !== c) return; // already replaced
     this.conns.delete(key);
@@ -227,9 +249,12 @@ export class Hub {
    * account was banned or deleted. A store that does not answer closes nothing (it is asked again
    * at the next re-check).
    */
-  async recheckAuth(user?: string): Promise<void> {
+  recheckAuth(user?: string): Promise<void> {
+    return this.recheck(user === undefined ? [...this.conns.values()] : [...(this.users.get(user) ?? [])]);
+  }
+
+  private async recheck(conns: Connection[]): Promise<void> {
     const now = this.ctx.now();
-    const conns = user === undefined ? [...this.conns.values()] : [...(this.users.get(user) ?? [])];
     await Promise.all(
       conns.map(async (c) => {
         let s;
@@ -256,6 +281,8 @@ export class Hub {
 
   stop(): void {
     this.stopped = true;
+    this.pings.stop();
+    this.rechecks.stop();
     for (const t of this.leaving.values()) clearTimeout(t);
     this.leaving.clear();
     this.cluster.stop();

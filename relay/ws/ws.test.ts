@@ -224,3 +224,104 @@ test('a backlog larger than one read, then live sends while it drains, arrive on
   await b.next('pong');
   assert.equal(b.frames.filter((f) => f.type === 'message').length, 0);
 });
+
+/**
+ * Calls of `spy` grouped by the turn of the event loop they were made in, each with its time and
+ * the connection (or token) it was for.
+ */
+function turns<K>(): { record: (key: K) => void; batches: { at: number; keys: K[] }[] } {
+  const batches: { at: number; keys: K[] }[] = [];
+  let open: { at: number; keys: K[] } | null = null;
+  return {
+    batches,
+    record(key) {
+      if (!open) {
+        open = { at: Date.now(), keys: [] };
+        batches.push(open);
+        setImmediate(() => {
+          open = null;
+        });
+      }
+      open.keys.push(key);
+    },
+  };
+}
+
+/** Every key of `keys` was visited within `boundMs` of `from`, and again at most `boundMs` apart. */
+function assertEachVisited(batches: { at: number; keys: string[] }[], keys: string[], from: number, until: number, boundMs: number): void {
+  for (const k of keys) {
+    const times = batches.filter((b) => b.keys.includes(k)).map((b) => b.at);
+    assert.ok(times.length >= Math.floor((until - from) / boundMs), `${k} visited ${times.length} times in ${until - from} ms`);
+    let last = from;
+    for (const at of [...times, until]) {
+      assert.ok(at - last <= boundMs, `${k} not visited for ${at - last} ms (bound ${boundMs} ms)`);
+      last = at;
+    }
+  }
+}
+
+test('the auth re-check reads a slice of the sockets per tick, and every socket within --auth-recheck-seconds', async (t) => {
+  const periodMs = 1000;
+  const { r, user } = await relay(t, { authRecheckMs: periodMs, rateLimitPerAddress: { burst: 100, perMinute: 100 } });
+  const n = 30;
+  for (let i = 0; i < n; i++) await user(`user${i}`);
+  const hub = r.ctx.presence as Hub;
+  const slots = hub.rechecks.slotCount;
+  assert.equal(slots, 10);
+  const seen = turns<string>();
+  const store = r.ctx.store;
+  const getSession = store.getSession.bind(store);
+  store.getSession = (tokenHash, now) => {
+    seen.record(Buffer.from(tokenHash).toString('hex'));
+    return getSession(tokenHash, now);
+  };
+  t.after(() => {
+    store.getSession = getSession;
+  });
+  const from = Date.now();
+  await new Promise((res) => setTimeout(res, 3 * periodMs));
+  const until = Date.now();
+  // One turn reads at most n / slots sessions (all n of them in one turn before: a 150–620 ms
+  // stall at 10,000 sockets), and every socket is read at least once per period.
+  const most = Math.max(...seen.batches.map((b) => b.keys.length));
+  assert.ok(most <= Math.ceil(n / slots), `${most} sessions read in one turn; at most ${Math.ceil(n / slots)} expected`);
+  const tokens = hub.all().map((c) => Buffer.from(c.tokenHash).toString('hex'));
+  assert.equal(tokens.length, n);
+  // The period, plus room for timers running late on a loaded machine.
+  assertEachVisited(seen.batches, tokens, from, until, periodMs + 600);
+});
+
+test('the keep-alive pings a slice of the sockets per tick, every socket once per interval, and drops one that stops answering', async (t) => {
+  const periodMs = 1000;
+  const { r, user } = await relay(t, { wsPingIntervalMs: periodMs, rateLimitPerAddress: { burst: 100, perMinute: 100 } });
+  const n = 30;
+  const users = [];
+  for (let i = 0; i < n; i++) users.push(await user(`user${i}`));
+  const hub = r.ctx.presence as Hub;
+  const slots = hub.pings.slotCount;
+  assert.equal(slots, 10);
+  const seen = turns<string>();
+  for (const c of hub.all()) {
+    const heartbeat = c.heartbeat.bind(c);
+    c.heartbeat = () => {
+      seen.record(c.addr.user);
+      heartbeat();
+    };
+  }
+  const from = Date.now();
+  await new Promise((res) => setTimeout(res, 3 * periodMs));
+  const until = Date.now();
+  const most = Math.max(...seen.batches.map((b) => b.keys.length));
+  assert.ok(most <= Math.ceil(n / slots), `${most} sockets pinged in one turn; at most ${Math.ceil(n / slots)} expected`);
+  assertEachVisited(seen.batches, users.map((_, i) => `user${i}`), from, until, periodMs + 600);
+  // A peer that stops reading answers no ping: it is dropped at its second ping unanswered, within
+  // two intervals (docs/RELAY.md), while the others stay.
+  const dead = users[0]!;
+  (dead.ws.ws as any)._socket.pause();
+  const stoppedAt = Date.now();
+  while (hub.all().some((c) => c.addr.user === 'user0')) {
+    assert.ok(Date.now() - stoppedAt < 2 * periodMs + 1000, 'the silent socket is still open');
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.equal(hub.all().length, n - 1);
+});
