@@ -54,7 +54,10 @@ export function isOurMemberKey(c: Client, key: Uint8Array): boolean {
   return (c.secrets.account !== undefined && equalBytes(key, c.secrets.account.publicKey)) || equalBytes(key, c.secrets.identity.signPublic);
 }
 
-/** The list of `user` (our own kept list, for us) that vouches for `key`, or null: the member is one device. */
+/**
+ * The list of `user` (our own kept list, for us) that vouches for `key`, or null: the member is one
+ * device. Empty when a contact's pinned list of the current format does not hold `key`.
+ */
 function vouchingList(c: Client, user: string, key: Uint8Array): DeviceEntry[] | null {
   if (user === ourAddress(c).user) {
     const own = ownList(c);
@@ -67,7 +70,10 @@ function vouchingList(c: Client, user: string, key: Uint8Array): DeviceEntry[] |
   if (rec?.integrity !== 'ok' || !rec.account || isLegacyDeviceList(rec.account.list)) return null;
   const devices = parseDeviceList(rec.account.list).devices;
   if (equalBytes(rec.account.key, key) || devices.some((d) => equalBytes(d.signPublic, key))) return devices;
-  return null;
+  // A list of the current format is pinned and does not hold this key: the device it named was
+  // removed (or re-keyed), so no device is that member's any more (D.7 item 4, as for pairwise
+  // messages): a removed device listed in an older group cannot go on writing as the member.
+  return [];
 }
 
 /**

@@ -17,6 +17,7 @@ import type { Client } from './context.js';
 import { openDb, tx } from './db.js';
 import { homePaths } from './home.js';
 import { safetyNumberWith, shownKeys } from './trust.js';
+import { deviceOfMember, memberDevices } from './group-devices.js';
 
 const random = systemRandom();
 let root: string;
@@ -62,4 +63,28 @@ test("a contact's first device removed from their list: its identity is no longe
   // The removed device writes to bob (a thief, through a relay that lets it): a key change, not alice.
   assert.equal(tx(bob.db, () => observeIdentity(bob, 'alice', id1, 4000, null, 1)), 'changed');
   assert.equal(getContact(bob, 'alice')!.trust, 'changed');
+});
+
+test("a group that lists a contact under their first device's identity stops taking that device once their list drops it", (t) => {
+  const bob = makeClient('bob-groups');
+  t.after(() => bob.db.close());
+  const accountKey = generateAccountKey(random);
+  const account = { user: 'alice', accountKey: accountKey.publicKey };
+  const [d1, d2] = [generateIdentity(random), generateIdentity(random)];
+  const v1 = firstDeviceList(accountKey, 'alice', [signDeviceEntry(d1, account, 1, 1000), signDeviceEntry(d2, account, 2, 2000)]);
+  const v2 = nextDeviceList(accountKey, v1.list, v1.list.devices.filter((d) => d.device === 2));
+  const [id1, id2] = [publicIdentity(d1), publicIdentity(d2)];
+  const pin = (list: Uint8Array): void =>
+    tx(bob.db, () => writeContact(bob, 'alice', { identity: id1, trust: 'verified', pendingIdentity: null, trustBefore: 'verified', rejected: [], addedAt: 1, account: { key: accountKey.publicKey, list } }, 1));
+  // An older group names alice under device 1's identity: while her list holds it, both devices are hers.
+  pin(v1.bytes);
+  assert.ok(deviceOfMember(bob, 'alice', id1.signPublic, 1, id1));
+  assert.deepEqual(memberDevices(bob, 'alice', id1.signPublic), [1, 2]);
+  // Her list drops device 1: it is no longer the member (a thief of it cannot write to the group as
+  // her), and nothing of the group goes to it.
+  pin(v2.bytes);
+  assert.ok(!deviceOfMember(bob, 'alice', id1.signPublic, 1, id1), "the removed device is not alice's in the group");
+  assert.deepEqual(memberDevices(bob, 'alice', id1.signPublic), []);
+  // Under her account key, device 2 is.
+  assert.ok(deviceOfMember(bob, 'alice', accountKey.publicKey, 2, id2));
 });
