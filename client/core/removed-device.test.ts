@@ -36,16 +36,21 @@ function makeClient(user: string): Client {
   return assembleClient({ home, config: { username: user, deviceId: 1 }, secrets, db: openDb(home.store), random, keystoreWasCurrent: false });
 }
 
-test("a contact's first device removed from their list: its identity is no longer theirs, and the number stays the account's", (t) => {
-  const bob = makeClient('bob');
-  t.after(() => bob.db.close());
-  // alice: device 1 (pinned by bob first) and a linked device 2, then a list without device 1.
+/** alice: device 1 (pinned by bob first) and a linked device 2 in list v1, then v2 without device 1. */
+function aliceRemovesDevice1() {
   const accountKey = generateAccountKey(random);
   const account = { user: 'alice', accountKey: accountKey.publicKey };
   const [d1, d2] = [generateIdentity(random), generateIdentity(random)];
   const v1 = firstDeviceList(accountKey, 'alice', [signDeviceEntry(d1, account, 1, 1000), signDeviceEntry(d2, account, 2, 2000)]);
   const v2 = nextDeviceList(accountKey, v1.list, v1.list.devices.filter((d) => d.device === 2));
   const [id1, id2] = [publicIdentity(d1), publicIdentity(d2)];
+  return { accountKey, v1, v2, id1, id2 };
+}
+
+test("a contact's first device removed from their list: its identity is no longer theirs, and the number stays the account's", (t) => {
+  const bob = makeClient('bob');
+  t.after(() => bob.db.close());
+  const { accountKey, v1, v2, id1, id2 } = aliceRemovesDevice1();
   tx(bob.db, () =>
     writeContact(bob, 'alice', { identity: id1, trust: 'verified', pendingIdentity: null, trustBefore: 'verified', rejected: [], addedAt: 1, account: { key: accountKey.publicKey, list: v1.bytes } }, 1),
   );
@@ -68,12 +73,7 @@ test("a contact's first device removed from their list: its identity is no longe
 test("a group that lists a contact under their first device's identity stops taking that device once their list drops it", (t) => {
   const bob = makeClient('bob-groups');
   t.after(() => bob.db.close());
-  const accountKey = generateAccountKey(random);
-  const account = { user: 'alice', accountKey: accountKey.publicKey };
-  const [d1, d2] = [generateIdentity(random), generateIdentity(random)];
-  const v1 = firstDeviceList(accountKey, 'alice', [signDeviceEntry(d1, account, 1, 1000), signDeviceEntry(d2, account, 2, 2000)]);
-  const v2 = nextDeviceList(accountKey, v1.list, v1.list.devices.filter((d) => d.device === 2));
-  const [id1, id2] = [publicIdentity(d1), publicIdentity(d2)];
+  const { accountKey, v1, v2, id1, id2 } = aliceRemovesDevice1();
   const pin = (list: Uint8Array): void =>
     tx(bob.db, () => writeContact(bob, 'alice', { identity: id1, trust: 'verified', pendingIdentity: null, trustBefore: 'verified', rejected: [], addedAt: 1, account: { key: accountKey.publicKey, list } }, 1));
   // An older group names alice under device 1's identity: while her list holds it, both devices are hers.
