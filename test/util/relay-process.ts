@@ -53,6 +53,31 @@ export const TEST_RELAY_ENV: Record<string, string> = {
   FASTCHAT_RELAY_LOG_LEVEL: 'info',
 };
 
+/**
+ * Relays still running in this process. A test file the runner kills on its timeout (SIGTERM), or
+ * one that ends without its cleanup, must not leave relays running on the machine: they are killed
+ * when this process exits.
+ */
+const live = new Set<ChildProcess>();
+let reaper = false;
+
+function killOnExit(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  if (reaper) return;
+  reaper = true;
+  const killAll = (): void => {
+    for (const p of live) p.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(code);
+    });
+  }
+}
+
 export async function startRelayProcess(opts: StartRelayOptions = {}): Promise<RelayProcess> {
   let ownDir: string | null = null;
   let db = opts.db;
@@ -66,6 +91,7 @@ export async function startRelayProcess(opts: StartRelayOptions = {}): Promise<R
     env: { ...process.env, ...TEST_RELAY_ENV, ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(proc);
   const stdout: string[] = [];
   const stderr: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -1,0 +1,40 @@
+// Every process a test starts is stopped by the test, even when the test runner kills the test
+// file on its timeout (it sends SIGTERM) before the test's own cleanup runs: the relays the file
+// started are killed when its process exits (test/util/relay-process.ts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+/** Running, as opposed to gone or a zombie (killed, not yet reaped by whoever adopted it). */
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-reaper-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'pid');
+  const fixture = fileURLToPath(new URL('./util/hang-with-relay.js', import.meta.url));
+  // A runner of its own: NODE_TEST_CONTEXT would make it report to ours instead of running the file.
+  const env: NodeJS.ProcessEnv = { ...process.env, FASTCHAT_REAPER_PID_FILE: pidFile };
+  delete env.NODE_TEST_CONTEXT;
+  const runner = spawn(process.execPath, ['--test', '--test-timeout=5000', fixture], { env, stdio: 'ignore' });
+  const code = await new Promise<number | null>((resolve) => runner.once('exit', resolve));
+  assert.notEqual(code, 0, 'the fixture times out');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  let alive = running(pid);
+  for (let i = 0; i < 20 && alive; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    alive = running(pid);
+  }
+  if (alive) process.kill(pid, 'SIGKILL');
+  assert.ok(!alive, `the relay ${pid} outlived the test file that started it`);
+});
