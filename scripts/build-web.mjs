@@ -1,0 +1,61 @@
+// Builds the web client (web/) into dist/web/, the static files the relay serves at `/`, and the
+// test-only bundle dist/web-test/vectors.js. Run by `npm run build` (so by `npm ci` through
+// `prepare`). Everything the page loads comes from this origin: no CDN, no third-party URL.
+//
+// Prints each script's size, raw and gzipped, and fails when one is over its budget: a page that
+// grows past it is a decision to make, not an accident.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+
+const OUT = 'dist/web';
+const TEST_OUT = 'dist/web-test';
+
+/**
+ * Budgets in bytes (raw, gzip). libsodium itself is most of both scripts: the standard build with
+ * its WebAssembly inlined as base64 is ~310 KB of app.js, the sumo build (for crypto_pwhash only)
+ * ~410 KB of kdf-worker.js. What the page adds on top is what these budgets watch.
+ */
+const BUDGETS = {
+  'app.js': { raw: 500_000, gzip: 180_000 },
+  'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
+  'style.css': { raw: 8_000, gzip: 2_000 },
+  'index.html': { raw: 8_000, gzip: 2_000 },
+};
+
+const common = {
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  legalComments: 'eof',
+  logLevel: 'warning',
+  // libsodium's loader falls back to Node's `require("crypto")` where Web Crypto is missing;
+  // browsers have Web Crypto, so that branch never runs and nothing is bundled for it.
+  external: ['crypto'],
+};
+
+rmSync(OUT, { recursive: true, force: true });
+rmSync(TEST_OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+await build({ ...common, entryPoints: { app: 'web/src/main.ts', 'kdf-worker': 'web/src/vault/kdf-worker.ts' }, outdir: OUT });
+for (const f of ['index.html', 'style.css']) copyFileSync(join('web', f), join(OUT, f));
+await build({ ...common, entryPoints: { vectors: 'web/test/vectors-entry.ts' }, outdir: TEST_OUT });
+
+let over = false;
+const rows = [];
+for (const [name, budget] of Object.entries(BUDGETS)) {
+  const bytes = readFileSync(join(OUT, name));
+  const raw = bytes.length;
+  const gzip = gzipSync(bytes, { level: 9 }).length;
+  const ok = raw <= budget.raw && gzip <= budget.gzip;
+  if (!ok) over = true;
+  rows.push(`  ${name.padEnd(14)} ${String(raw).padStart(8)} B  gzip ${String(gzip).padStart(7)} B  budget ${budget.raw} / ${budget.gzip}${ok ? '' : '  OVER BUDGET'}`);
+}
+console.log(`web client built into ${OUT}/:\n${rows.join('\n')}`);
+if (over) {
+  console.error('build-web: a file of the web client is over its size budget (scripts/build-web.mjs BUDGETS)');
+  process.exit(1);
+}

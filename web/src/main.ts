@@ -1,0 +1,107 @@
+// The page: load the crypto, create or unlock the vault (argon2id in a worker, and the page says
+// so), then show this browser's identity, computed by crypto/ exactly as the CLI computes it, and
+// the notes kept in the vault. The first screen of the web client; chat builds on it.
+import {
+  encodeIdentityKeyPair,
+  encodePublicIdentity,
+  fingerprint,
+  fromUtf8,
+  generateIdentity,
+  parseIdentityKeyPair,
+  publicIdentity,
+  sodiumReady,
+  systemRandom,
+  toHex,
+  utf8,
+} from '../../crypto/index.js';
+import { byId, setStatus, setText, textElement } from './dom.js';
+import { isVaultError, Vault } from './vault/index.js';
+
+const IDENTITY_BLOB = 'identity';
+const NOTES_BLOB = 'notes';
+
+let vault: Vault | null = null;
+
+async function start(): Promise<void> {
+  await sodiumReady();
+  await showLocked();
+  byId<HTMLFormElement>('unlock').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void unlock();
+  });
+  byId<HTMLFormElement>('note-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void saveNote();
+  });
+  byId('lock').addEventListener('click', () => {
+    vault?.lock();
+    vault = null;
+    void showLocked();
+  });
+}
+
+async function showLocked(): Promise<void> {
+  const exists = await Vault.exists();
+  byId('home').hidden = true;
+  byId('unlock').hidden = false;
+  setText(byId('unlock-button'), exists ? 'Unlock' : 'Create vault');
+  byId<HTMLInputElement>('passphrase').autocomplete = exists ? 'current-password' : 'new-password';
+  setStatus('ready', exists ? 'Locked. Enter your passphrase to unlock.' : 'No vault in this browser yet. Choose a passphrase to create one.');
+  byId('passphrase').focus();
+}
+
+async function unlock(): Promise<void> {
+  const input = byId<HTMLInputElement>('passphrase');
+  const button = byId<HTMLButtonElement>('unlock-button');
+  const passphrase = input.value;
+  input.disabled = button.disabled = true;
+  setStatus('working', 'Working: deriving your key from the passphrase (argon2id)…');
+  try {
+    vault = (await Vault.exists()) ? await Vault.open(passphrase) : await Vault.create(passphrase);
+    input.value = '';
+    await showHome(vault);
+  } catch (e) {
+    if (isVaultError(e)) setStatus('error', e.code === 'wrong_passphrase' ? 'Wrong passphrase.' : e.message);
+    else setStatus('error', `Could not unlock: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    input.disabled = button.disabled = false;
+  }
+}
+
+async function showHome(v: Vault): Promise<void> {
+  let stored = await v.get(IDENTITY_BLOB);
+  if (stored === null) {
+    stored = encodeIdentityKeyPair(generateIdentity(systemRandom()));
+    await v.put(IDENTITY_BLOB, stored);
+  }
+  const pub = publicIdentity(parseIdentityKeyPair(stored));
+  setText(byId('fingerprint'), fingerprint(pub));
+  setText(byId('identity-public'), toHex(encodePublicIdentity(pub)));
+  await renderNotes(v);
+  byId('unlock').hidden = true;
+  byId('home').hidden = false;
+  setStatus('ready', 'Unlocked.');
+}
+
+async function readNotes(v: Vault): Promise<string[]> {
+  const b = await v.get(NOTES_BLOB);
+  return b === null ? [] : (JSON.parse(fromUtf8(b)) as string[]);
+}
+
+async function renderNotes(v: Vault): Promise<void> {
+  const list = byId('notes');
+  list.replaceChildren(...(await readNotes(v)).map((n) => textElement('li', n)));
+}
+
+async function saveNote(): Promise<void> {
+  if (!vault) return;
+  const note = byId<HTMLTextAreaElement>('note');
+  const notes = await readNotes(vault);
+  notes.push(note.value);
+  await vault.put(NOTES_BLOB, utf8(JSON.stringify(notes)));
+  note.value = '';
+  await renderNotes(vault);
+  setStatus('ready', 'Note saved.');
+}
+
+start().catch((e: unknown) => setStatus('error', `The page failed to start: ${e instanceof Error ? e.message : String(e)}`));
