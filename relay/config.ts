@@ -145,6 +145,11 @@ export interface RelayConfig {
   /** Check run on the database before serving it: quick_check (default) or the full integrity_check. */
   integrityCheck: 'quick' | 'full';
 
+  /** Serve the web client (dist/web/) at `/` (docs/RELAY.md "Web client"); false: the API only. */
+  webClient: boolean;
+  /** Where the web client's built files are; null = dist/web/ beside the relay's code. */
+  webDir: string | null;
+
   /** pino level; 'silent' turns logging off. */
   logLevel: string;
 }
@@ -223,6 +228,8 @@ export const DEFAULTS: RelayConfig = {
   // most hosts. 64 MiB is that many times over and small next to any real disk.
   minFreeBytes: 64 * 1024 * 1024,
   integrityCheck: 'quick',
+  webClient: true,
+  webDir: null,
   logLevel: 'info',
 };
 
@@ -250,6 +257,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
   if (!Number.isSafeInteger(c.presenceGraceMs) || c.presenceGraceMs < 0) throw new RangeError(`relay option presenceGraceMs must be a non-negative integer, got ${String(c.presenceGraceMs)}`);
   if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);
+  if (typeof c.webClient !== 'boolean') throw new RangeError(`relay option webClient must be true or false, got ${String(c.webClient)}`);
   if (c.integrityCheck !== 'quick' && c.integrityCheck !== 'full') throw new RangeError(`relay option integrityCheck must be quick or full, got ${String(c.integrityCheck)}`);
   if (c.argon2MemoryKiB < 8 * c.argon2Parallelism) throw new RangeError('argon2 memory must be at least 8 KiB per lane');
   if (c.postgres !== null && !/^postgres(ql)?:\/\//.test(c.postgres)) throw new RangeError('the PostgreSQL store is a postgres://USER@HOST/DB url');

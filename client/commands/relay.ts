@@ -69,6 +69,7 @@ export function register(program: Command): void {
     .addOption(opt('--blob-ttl-seconds <n>', 'blobs not acknowledged by every recipient are deleted after this', 'BLOB_TTL_SECONDS', int('blob-ttl-seconds')))
     .addOption(opt('--min-free-bytes <n>', 'refuse new messages and uploads (storage_full) when the disk has less free space than this (0 = off; default 64 MiB)', 'MIN_FREE_BYTES', int('min-free-bytes')))
     .addOption(opt('--integrity-check <mode>', 'database check before serving: quick (quick_check) or full (integrity_check)', 'INTEGRITY_CHECK').choices(['quick', 'full']).default('quick'))
+    .addOption(opt('--no-web-client', 'do not serve the web client at / (the API and WebSocket only; env FASTCHAT_RELAY_NO_WEB_CLIENT=1)', 'NO_WEB_CLIENT'))
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|silent', 'LOG_LEVEL').default('info'))
     .action(async (o: Record<string, any>) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw usageError('--tls-cert and --tls-key go together');
@@ -129,6 +130,7 @@ export function register(program: Command): void {
           blobTtlMs: sec(o.blobTtlSeconds),
           minFreeBytes: o.minFreeBytes,
           integrityCheck: o.integrityCheck,
+          webClient: o.webClient,
           logLevel: o.logLevel,
         });
       } catch (e) {

@@ -12,6 +12,7 @@ import { keyRoutes } from './keys.js';
 import { linkingRoutes } from './linking.js';
 import { messageRoutes } from './messages.js';
 import { opsRoutes } from './ops.js';
+import { DEFAULT_WEB_DIR, loadWebFiles, webRoutes } from '../web/index.js';
 
 export function createApp(ctx: RelayContext): Hono<Env> {
   const app = new Hono<Env>();
@@ -23,6 +24,12 @@ export function createApp(ctx: RelayContext): Hono<Env> {
   app.route('/', messageRoutes(ctx));
   app.route('/', blobRoutes(ctx));
   app.route('/', blockRoutes(ctx));
+  if (ctx.cfg.webClient) {
+    const dir = ctx.cfg.webDir ?? DEFAULT_WEB_DIR;
+    const files = loadWebFiles(dir);
+    if (files) app.route('/', webRoutes(files));
+    else ctx.log.warn({ event: 'web_client_missing', dir }, 'the web client is not built (npm run build); serving the API only');
+  }
 
   app.notFound(() => {
     throw new RelayError('not_found', 'no such route');
