@@ -1,6 +1,7 @@
 // Every process a test starts is stopped by the test, even when the test runner kills the test
 // file on its timeout (it sends SIGTERM) before the test's own cleanup runs: the relays the file
-// started are killed when its process exits (test/util/relay-process.ts).
+// started are killed when its process exits (test/util/relay-process.ts), and so are its browsers
+// (test/util/browser.ts).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,15 +19,15 @@ function running(pid: number): boolean {
   }
 }
 
-test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
+/** Runs `fixture` under a runner of its own that kills it on `timeoutMs`; the pid the fixture wrote, and whether it still runs. */
+async function outlives(t: { after(fn: () => void): void }, fixture: string, timeoutMs: number): Promise<{ pid: number; alive: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), 'fastchat-reaper-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pidFile = join(dir, 'pid');
-  const fixture = fileURLToPath(new URL('./util/hang-with-relay.js', import.meta.url));
   // A runner of its own: NODE_TEST_CONTEXT would make it report to ours instead of running the file.
   const env: NodeJS.ProcessEnv = { ...process.env, FASTCHAT_REAPER_PID_FILE: pidFile };
   delete env.NODE_TEST_CONTEXT;
-  const runner = spawn(process.execPath, ['--test', '--test-timeout=5000', fixture], { env, stdio: 'ignore' });
+  const runner = spawn(process.execPath, ['--test', `--test-timeout=${timeoutMs}`, fileURLToPath(new URL(fixture, import.meta.url))], { env, stdio: 'ignore' });
   const code = await new Promise<number | null>((resolve) => runner.once('exit', resolve));
   assert.notEqual(code, 0, 'the fixture times out');
   const pid = Number(readFileSync(pidFile, 'utf8'));
@@ -35,6 +36,18 @@ test('a test file killed on its timeout leaves no relay running', { timeout: 60_
     await new Promise((r) => setTimeout(r, 100));
     alive = running(pid);
   }
+  return { pid, alive };
+}
+
+test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
+  const { pid, alive } = await outlives(t, './util/hang-with-relay.js', 5000);
   if (alive) process.kill(pid, 'SIGKILL');
   assert.ok(!alive, `the relay ${pid} outlived the test file that started it`);
+});
+
+test('a test file killed on its timeout leaves no browser running (test/util/browser.ts)', { timeout: 90_000 }, async (t) => {
+  // Chromium starts in a few seconds on a loaded machine: the fixture's timeout leaves room for it.
+  const { pid, alive } = await outlives(t, './util/hang-with-browser.js', 20_000);
+  if (alive) process.kill(-pid, 'SIGKILL');
+  assert.ok(!alive, `the browser ${pid} outlived the test file that started it`);
 });
