@@ -94,14 +94,17 @@ test('relay start --no-web-client serves the API only', async (t) => {
   assert.equal((await fetch(`${apiOnly.url}/healthz`)).status, 200);
 });
 
-async function openPage(t: { after(fn: () => Promise<void>): void }): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+async function openPage(t: { after(fn: () => Promise<void>): void; diagnostic(m: string): void }): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   const context = await chromium.browser.newContext();
   t.after(() => context.close());
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  const started = Date.now();
   await page.goto(relay.url);
   await page.waitForSelector('#status[data-state="ready"]');
+  // First load with an empty cache: the page fetched, libsodium compiled, IndexedDB asked.
+  t.diagnostic(`first load to ready: ${Date.now() - started} ms`);
   return { context, page, errors };
 }
 
