@@ -40,7 +40,7 @@ async function outlives(t: { after(fn: () => void): void }, fixture: string, tim
 }
 
 test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
-  const { pid, alive } = await outlives(t, './util/hang-with-relay.js', 5000);
+  const { pid, alive } = await outlives(t, './util/hang-with-relay.js', 15_000);
   if (alive) process.kill(pid, 'SIGKILL');
   assert.ok(!alive, `the relay ${pid} outlived the test file that started it`);
 });

@@ -5,11 +5,12 @@
 //   t.after(() => chromium.stop());
 //   const page = await (await chromium.browser.newContext()).newPage();
 //
-// Like relay-process.ts, every browser started here is killed when this process exits, also when
-// the test runner kills the file on its timeout (SIGTERM): a browser must not outlive its test.
+// Like a relay (relay-process.ts), every browser started here is killed when this process exits,
+// also when the test runner kills the file on its timeout (SIGTERM; reaper.ts).
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
+import { killOnExit } from './reaper.js';
 
 /** The Chromium binary: Debian's package (.ci/run installs it); FASTCHAT_CHROMIUM overrides. */
 export const CHROMIUM_PATH = process.env.FASTCHAT_CHROMIUM ?? '/usr/bin/chromium';
@@ -25,9 +26,6 @@ export interface BrowserHandle {
   stop(graceMs?: number): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-let reaper = false;
-
 /** Playwright starts Chromium as the leader of its own process group: kill the group (renderers, GPU, zygote). */
 function killGroup(proc: ChildProcess): void {
   if (proc.pid === undefined) return;
@@ -35,23 +33,6 @@ function killGroup(proc: ChildProcess): void {
     process.kill(-proc.pid, 'SIGKILL');
   } catch {
     proc.kill('SIGKILL');
-  }
-}
-
-function killOnExit(proc: ChildProcess): void {
-  live.add(proc);
-  proc.once('exit', () => live.delete(proc));
-  if (reaper) return;
-  reaper = true;
-  const killAll = (): void => {
-    for (const p of live) killGroup(p);
-  };
-  process.once('exit', killAll);
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.exit(code);
-    });
   }
 }
 
@@ -69,7 +50,7 @@ export async function startBrowser(): Promise<BrowserHandle> {
     handleSIGHUP: false,
   });
   const proc = server.process();
-  killOnExit(proc);
+  killOnExit(proc, killGroup);
   const browser = await chromium.connect(server.wsEndpoint());
   const exited = new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve();

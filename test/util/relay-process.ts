@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FASTCHAT_BIN } from './paths.js';
+import { killOnExit } from './reaper.js';
 
 export interface StartRelayOptions {
   /** Extra CLI args appended after the defaults (a repeated option overrides the default). */
@@ -52,31 +53,6 @@ export const TEST_RELAY_ENV: Record<string, string> = {
   FASTCHAT_RELAY_ARGON2_TIME: '1',
   FASTCHAT_RELAY_LOG_LEVEL: 'info',
 };
-
-/**
- * Relays still running in this process. A test file the runner kills on its timeout (SIGTERM), or
- * one that ends without its cleanup, must not leave relays running on the machine: they are killed
- * when this process exits.
- */
-const live = new Set<ChildProcess>();
-let reaper = false;
-
-function killOnExit(proc: ChildProcess): void {
-  live.add(proc);
-  proc.once('exit', () => live.delete(proc));
-  if (reaper) return;
-  reaper = true;
-  const killAll = (): void => {
-    for (const p of live) p.kill('SIGKILL');
-  };
-  process.once('exit', killAll);
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.exit(code);
-    });
-  }
-}
 
 export async function startRelayProcess(opts: StartRelayOptions = {}): Promise<RelayProcess> {
   let ownDir: string | null = null;
