@@ -1,5 +1,5 @@
 // Builds the web client (web/) into dist/web/, the static files the relay serves at `/`, and the
-// test-only bundle dist/web-test/vectors.js. Run by `npm run build` (so by `npm ci` through
+// test-only bundle dist/web-test/hooks.js. Run by `npm run build` (so by `npm ci` through
 // `prepare`). Everything the page loads comes from this origin: no CDN, no third-party URL.
 //
 // Prints each script's size, raw and gzipped, and fails when one is over its budget: a page that
@@ -42,7 +42,7 @@ rmSync(TEST_OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 await build({ ...common, entryPoints: { app: 'web/src/main.ts', 'kdf-worker': 'web/src/vault/kdf-worker.ts' }, outdir: OUT });
 for (const f of ['index.html', 'style.css']) copyFileSync(join('web', f), join(OUT, f));
-await build({ ...common, entryPoints: { vectors: 'web/test/vectors-entry.ts' }, outdir: TEST_OUT });
+await build({ ...common, entryPoints: { hooks: 'web/test/hooks-entry.ts' }, outdir: TEST_OUT });
 
 let over = false;
 const rows = [];
