@@ -31,7 +31,7 @@ async function start(): Promise<void> {
   });
   byId<HTMLFormElement>('note-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    void saveNote();
+    saveNote().catch(showError);
   });
   byId('lock').addEventListener('click', () => {
     vault?.lock();
@@ -61,11 +61,16 @@ async function unlock(): Promise<void> {
     input.value = '';
     await showHome(vault);
   } catch (e) {
-    if (isVaultError(e)) setStatus('error', e.code === 'wrong_passphrase' ? 'Wrong passphrase.' : e.message);
-    else setStatus('error', `Could not unlock: ${e instanceof Error ? e.message : String(e)}`);
+    showError(e);
   } finally {
     input.disabled = button.disabled = false;
   }
+}
+
+/** Errors end up in the status line; a wrong passphrase in words the user expects. */
+function showError(e: unknown): void {
+  if (isVaultError(e, 'wrong_passphrase')) setStatus('error', 'Wrong passphrase.');
+  else setStatus('error', e instanceof Error ? e.message : String(e));
 }
 
 async function showHome(v: Vault): Promise<void> {
@@ -85,7 +90,10 @@ async function showHome(v: Vault): Promise<void> {
 
 async function readNotes(v: Vault): Promise<string[]> {
   const b = await v.get(NOTES_BLOB);
-  return b === null ? [] : (JSON.parse(fromUtf8(b)) as string[]);
+  if (b === null) return [];
+  const notes: unknown = JSON.parse(fromUtf8(b));
+  if (!Array.isArray(notes) || !notes.every((n) => typeof n === 'string')) throw new Error('the notes in the vault are not a list of strings');
+  return notes;
 }
 
 async function renderNotes(v: Vault): Promise<void> {

@@ -10,7 +10,7 @@ import { HEADER_KEY, KDF_DEFAULT, SALT_BYTES, VAULT_VERSION } from './consts.js'
 import { VaultError } from './errors.js';
 import * as idb from './idb.js';
 import { deriveKeyInWorker, type DeriveKey } from './kdf.js';
-import { checkBlobName, checkHeader, openBlob, sealBlob, unwrapKey, wrapKey, type VaultHeader } from './seal.js';
+import { checkBlobName, checkHeader, checkKdf, openBlob, sealBlob, unwrapKey, wrapKey, type VaultHeader } from './seal.js';
 
 export interface VaultOptions {
   /** IndexedDB database name (tests use their own). */
@@ -52,11 +52,16 @@ export class Vault {
     }
     const cost = opts.kdf ?? KDF_DEFAULT;
     const kdf = { alg: 'argon2id13' as const, memoryKiB: cost.memoryKiB, iterations: cost.iterations, salt: random(SALT_BYTES) };
+    try {
+      checkKdf(kdf); // a cost open() would refuse is refused before argon2 runs
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     const passphraseKey = await (opts.derive ?? deriveKeyInWorker)(passphrase, kdf);
     const vaultKey = random(AEAD_KEY_BYTES);
     const header: VaultHeader = { version: VAULT_VERSION, kdf, wrappedKey: wrapKey(passphraseKey, vaultKey, random) };
     passphraseKey.fill(0);
-    checkHeader(header); // the cost given must be one open() accepts
     await idb.put(db, idb.STORE_META, HEADER_KEY, header);
     return new Vault(db, vaultKey, random);
   }

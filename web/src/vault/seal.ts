@@ -24,15 +24,20 @@ export interface VaultHeader {
 export function checkHeader(h: unknown): VaultHeader {
   const o = h as Partial<VaultHeader> | null;
   if (o === null || typeof o !== 'object' || o.version !== VAULT_VERSION) throw new VaultError('bad_vault', `unsupported vault version ${JSON.stringify((o as { version?: unknown } | null)?.version)}`);
-  const k = o.kdf as Partial<KdfParams> | undefined;
+  checkKdf(o.kdf);
+  // A wrapped key of any other length is not ours; checked before it reaches the AEAD.
+  if (!(o.wrappedKey instanceof Uint8Array) || o.wrappedKey.length !== AEAD_NONCE_BYTES + AEAD_KEY_BYTES + AEAD_TAG_BYTES) throw new VaultError('bad_vault', 'the wrapped vault key has the wrong length');
+  return o as VaultHeader;
+}
+
+/** The argon2id parameters, bounded before argon2 runs (KDF_MIN, KDF_MAX: why in consts.ts). */
+export function checkKdf(kdf: unknown): asserts kdf is KdfParams {
+  const k = kdf as Partial<KdfParams> | undefined;
   if (!k || k.alg !== 'argon2id13') throw new VaultError('bad_vault', 'the vault names an unknown key derivation');
   const { memoryKiB, iterations, salt } = k;
   if (!Number.isInteger(memoryKiB) || memoryKiB! < KDF_MIN.memoryKiB || memoryKiB! > KDF_MAX.memoryKiB) throw new VaultError('bad_vault', `argon2id memory ${String(memoryKiB)} KiB is outside ${KDF_MIN.memoryKiB}..${KDF_MAX.memoryKiB}`);
   if (!Number.isInteger(iterations) || iterations! < KDF_MIN.iterations || iterations! > KDF_MAX.iterations) throw new VaultError('bad_vault', `argon2id iterations ${String(iterations)} is outside ${KDF_MIN.iterations}..${KDF_MAX.iterations}`);
   if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw new VaultError('bad_vault', 'the vault salt is not 16 bytes');
-  // A wrapped key of any other length is not ours; checked before it reaches the AEAD.
-  if (!(o.wrappedKey instanceof Uint8Array) || o.wrappedKey.length !== AEAD_NONCE_BYTES + AEAD_KEY_BYTES + AEAD_TAG_BYTES) throw new VaultError('bad_vault', 'the wrapped vault key has the wrong length');
-  return o as VaultHeader;
 }
 
 export function checkBlobName(name: string): void {
