@@ -36,6 +36,16 @@ function sources(dir: string): string[] {
   return tsFiles(dir).filter((p) => !p.endsWith('.test.ts'));
 }
 
+test('docs/errors.md lists every error code the web client\'s vault raises', () => {
+  const errors = doc('errors.md');
+  const codes = new Set<string>();
+  for (const file of sources(join(ROOT, 'web/src'))) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/new VaultError\('([a-z_]+)'/g)) codes.add(m[1]!);
+  }
+  assert.ok(codes.size >= 8, `found only ${codes.size} vault codes: is the scan still matching?`);
+  assert.deepEqual(missing([...codes].sort(), errors, (c) => `| \`${c}\` |`), []);
+});
+
 test('docs/errors.md lists every error code the client raises', () => {
   const errors = doc('errors.md');
   const codes = new Set<string>();
