@@ -10,7 +10,7 @@ import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from './assemble.js';
-import { getContact } from './contacts.js';
+import { getContact, readContact } from './contacts.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
@@ -334,6 +334,41 @@ describe('receiving messages', () => {
     for (const f of frames.slice(2)) pager.push(f, () => undefined);
     pager.flush();
     assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+  });
+
+  // ---- the contact read per message (contacts.ts keeps checks of unchanged records) ----------
+
+  it('a key change in the middle of a page flags the frames after it, and no receipt goes for them', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const [before] = await send(alice, bob, 'before the change');
+    const impostor = makeClient('alice');
+    const [change] = await send(impostor, bob, 'it is me, alice');
+    const [after] = await send(alice, bob, 'after the change');
+    bob.db.prepare('DELETE FROM outbox').run();
+    const seen: [string, boolean][] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && seen.push([r.text, r.identityChanged]), fail: (e) => assert.fail(String(e)) });
+    for (const f of [before!, change!, after!]) pager.push(f, () => undefined);
+    pager.flush();
+    // The record read for the first frame was unchanged-and-trusted; the second rewrote it.
+    assert.deepEqual(seen, [['before the change', false], ['it is me, alice', true], ['after the change', true]]);
+    const sent = (alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { id: string }[]).map((x) => x.id);
+    assert.deepEqual(queuedReceipts(bob), [[sent[1]]], 'a receipt for the frame before the change only');
+  });
+
+  it('sees a contact record edited on disk after it was read and found sound', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    assert.equal(readContact(bob, 'alice')?.integrity, 'ok');
+    // The readable copy says verified; the sealed record does not: an edit, whatever was read before.
+    bob.db.prepare("UPDATE contacts SET trust = 'verified' WHERE username = 'alice'").run();
+    assert.deepEqual(readContact(bob, 'alice'), { username: 'alice', integrity: 'failed', why: 'altered' });
+    bob.db.prepare("UPDATE contacts SET trust = 'unverified' WHERE username = 'alice'").run();
+    assert.equal(readContact(bob, 'alice')?.integrity, 'ok');
   });
 
   it('saves the session a page decrypted with once, at the page\'s end, and the saved state opens what comes next', async () => {
