@@ -313,6 +313,23 @@ describe('receiving messages', () => {
     assert.deepEqual(status.map((x) => x.status), sent.map(() => 'delivered'));
   });
 
+  it('receipts of several pages waiting for the same peer leave as one, naming every message in arrival order', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const sent: string[] = [];
+    const pager = new IncomingPager(bob, { result: () => undefined, fail: (e) => assert.fail(String(e)) });
+    for (let i = 0; i < 3; i++) {
+      for (const f of await send(alice, bob, `page ${i}`)) pager.push(f, () => undefined);
+      sent.push((alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid DESC LIMIT 1").get() as { id: string }).id);
+      pager.flush();
+    }
+    assert.equal(queuedReceipts(bob).length, 3, 'one receipt queued per page');
+    const [receipt, ...more] = await framesOfQueued(bob, alice);
+    assert.equal(more.length, 0, 'one message to the relay for the three pages');
+    const r = processIncoming(alice, receipt!);
+    assert.deepEqual(r.kind === 'receipt' && r.ids, sent);
+  });
+
   it('a page stopped by a store failure still queues the receipt of the frames committed before it, and names none after', async () => {
     const alice = makeClient('alice');
     const bob = makeClient('bob');

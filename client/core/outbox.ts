@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -228,6 +228,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       }
     }
     if (states.size === 0) return;
+    mergeQueuedReceipts(c, peer);
     const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
       message_id: string;
@@ -248,6 +249,31 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
     }
     for (const [device, state] of states) saveSession(c.db, c.sealer, peer, device, state, c.now());
   });
+}
+
+/**
+ * The receipts queued for `peer` and not yet encrypted, merged into as few as MAX_RECEIPT_IDS
+ * allows, placed after everything queued before them. Each page of a conversation's messages
+ * queues one; while messages trickle in, a page is a frame or two, and the receipts were one
+ * encryption, one relay message and one decryption at the sender per message received
+ * (docs/PERFORMANCE.md "Client cores"). A receipt says nothing about order, so moving it later is
+ * harmless. Call inside the transaction that encrypts them.
+ */
+function mergeQueuedReceipts(c: Client, peer: string): void {
+  const rows = c.db.prepare("SELECT seq, message_id, payload FROM outbox WHERE peer = ? AND kind = 'receipt' AND envelope IS NULL ORDER BY seq").all(peer) as {
+    seq: number;
+    message_id: string;
+    payload: Buffer;
+  }[];
+  if (rows.length < 2) return;
+  const ids: string[] = [];
+  for (const r of rows) {
+    const p = parsePayload(c.sealer.open('outbox', outboxRowKey(peer, r.message_id, 'receipt'), new Uint8Array(r.payload)));
+    if (p.type !== 'receipt') continue;
+    ids.push(...receiptIds(p));
+    c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+  }
+  queueReceipts(c, peer, ids);
 }
 
 export interface FlushReport {
