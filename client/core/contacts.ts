@@ -25,7 +25,7 @@ import {
 } from './contact-record.js';
 import { IntegrityError } from './integrity/errors.js';
 import { snapshot } from './db.js';
-import { loadManifest, rowDigest, sameDigest, updateManifest, type Store } from './integrity/manifest.js';
+import { loadManifest, rowDigest, sameDigest, updateManifest, viewManifest, type Store } from './integrity/manifest.js';
 
 export { sameIdentity, type PinnedAccount, type Trust };
 
@@ -118,7 +118,7 @@ function checkCached(s: Store, r: Row, listed: Uint8Array | undefined): ContactR
 export function readContact(s: Store, username: string): ContactRead | undefined {
   const [r, listed] = snapshot(s.db, () => [
     s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined,
-    loadManifest(s).contacts.get(username),
+    viewManifest(s).contacts.get(username),
   ] as const);
   if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
   return checkCached(s, r, listed);
