@@ -78,7 +78,7 @@ function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
 
 /**
  * The last check of each contact, with the exact row and manifest entry it was made on. Every
- * message received reads its sender's record, and unsealing and checking it each time was a third
+ * message received reads its sender's record, and unsealing and checking it each time was 29 %
  * of storing a message (docs/PERFORMANCE.md "Client cores"). The row and the entry are still read
  * on every call, in the same snapshot, and the result is reused only when both are byte for byte
  * what was checked (and the sealer the same): a record written since, by this process or another

@@ -443,8 +443,8 @@ async function inWindow<T>(items: T[], window: number, run: (item: T) => Promise
 
 /**
  * Rows the relay acknowledged, removed from the outbox together: one transaction per turn of the
- * event loop (the `sent` answers of a window arrive in a few reads) instead of one per send, which
- * was a third of a sending client's CPU (docs/PERFORMANCE.md "Client cores"). A row still leaves
+ * event loop (the `sent` answers of a window arrive in a few reads) instead of one per send, whose
+ * commits were the largest cost of sending (docs/PERFORMANCE.md "Client cores"). A row still leaves
  * only once acknowledged; a crash before the commit resends it under the same client id, which
  * the relay deduplicates.
  */
