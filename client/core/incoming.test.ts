@@ -15,7 +15,8 @@ import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
-import { checkBundles, encryptQueued, outboxRowKey, queueText } from './outbox.js';
+import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } from './outbox.js';
+import type { RelaySocket } from './relay-ws.js';
 import { encodePayload, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { encryptMessage } from '../../crypto/session.js';
@@ -351,6 +352,32 @@ describe('receiving messages', () => {
     for (const f of frames.slice(2)) pager.push(f, () => undefined);
     pager.flush();
     assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+  });
+
+  // ---- sending: acknowledged rows leave the outbox together ---------------------------------
+
+  it('removes the sends the relay answered in one turn together, after that turn, and none before its answer', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    for (let i = 0; i < 5; i++) queueText(alice, 'bob', `window ${i}`);
+    const bundle = bundleOf(bob);
+    checkBundles(alice, 'bob', [bundle]);
+    await encryptQueued(alice, undefined, new Map([['bob', [bundle]]]));
+    // A socket whose relay answers only when told to.
+    const answers: (() => void)[] = [];
+    const socket = { open: true, submit: () => new Promise<string>((r) => answers.push(() => r(new Date().toISOString()))) } as unknown as RelaySocket;
+    const rows = (): number => (alice.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    const flushed = flushOutbox(alice, { url: 'http://127.0.0.1:9' }, socket);
+    while (answers.length < 5) await new Promise((r) => setImmediate(r));
+    assert.equal(rows(), 5, 'nothing leaves before its answer');
+    for (const answer of answers) answer();
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    assert.equal(rows(), 5, 'answered in this turn: removed together once it ends, not one commit each');
+    const report = await flushed;
+    assert.equal(report.sent, 5);
+    assert.equal(rows(), 0);
+    const status = alice.db.prepare("SELECT status FROM messages WHERE direction = 'out'").all() as { status: string }[];
+    assert.deepEqual(status.map((x) => x.status), ['sent', 'sent', 'sent', 'sent', 'sent']);
   });
 
   // ---- the contact read per message (contacts.ts keeps checks of unchanged records) ----------
