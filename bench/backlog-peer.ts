@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { createGroup } from '../crypto/group/membership.js';
 import { acceptSenderKeyDistribution, createSenderKey, senderKeyDistribution, encodeSenderKeyDistribution } from '../crypto/group/sender-keys.js';
 import { decryptGroupMessage, encryptGroupMessage } from '../crypto/group/group-message.js';
-import { generateIdentity, publicIdentity } from '../crypto/identity.js';
+import { generateIdentity, publicIdentity, sign, verify } from '../crypto/identity.js';
 import { generateSignedPreKey } from '../crypto/prekeys.js';
 import { acceptPreKeyMessage, decryptMessage, encryptMessage, initiateSession } from '../crypto/session.js';
 import { relayTarget, type Client } from '../client/core/context.js';
@@ -87,6 +87,19 @@ function rawGroupDecrypt(c: Client, count: number, bytes: number): number {
   return (count * 1000) / (performance.now() - t0);
 }
 
+/**
+ * Ed25519 verifications of `bytes`-long messages a second: the one check per group message that
+ * nothing amortizes (each message is signed by its sender), the wall the group backlog meets.
+ */
+function rawVerify(c: Client, count: number, bytes: number): number {
+  const id = generateIdentity(c.random);
+  const messages = Array.from({ length: count }, () => c.random(bytes));
+  const signatures = messages.map((m) => sign(id, m));
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) if (!verify(id.signPublic, messages[i]!, signatures[i]!)) throw new Error('a signature made here did not verify');
+  return (count * 1000) / (performance.now() - t0);
+}
+
 workerMain<BacklogJob, unknown>(async (j, ctl) => {
   const c = await registeredClient(j.username, j.relay);
 
@@ -148,7 +161,7 @@ workerMain<BacklogJob, unknown>(async (j, ctl) => {
         }
       }
     }],
-    ['rawDecrypt', async (m) => ({ pairwise: rawPairwiseDecrypt(c, m.count, m.bytes), group: rawGroupDecrypt(c, m.count, m.bytes) })],
+    ['rawDecrypt', async (m) => ({ pairwise: rawPairwiseDecrypt(c, m.count, m.bytes), group: rawGroupDecrypt(c, m.count, m.bytes), verify: rawVerify(c, m.count, m.bytes) })],
   ]);
   await serveSteps(ctl, steps);
   c.close();

@@ -2,10 +2,13 @@
 // figure: the full path of a real message — outbox row, ratchet encryption, session state written
 // in the same transaction, HTTP send, relay store and push, WebSocket receive, decryption, history
 // row, relay ack. Steps are driven by the parent over IPC so two peers can be lined up.
-import { processIncoming } from '../client/core/incoming.js';
+import { IncomingPager } from '../client/core/incoming.js';
 import { deliverOutbox, queueText } from '../client/core/outbox.js';
 import { relayTarget } from '../client/core/context.js';
 import { RelaySocket } from '../client/core/relay-ws.js';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { registeredClient } from './lib/client-home.js';
 import { serveSteps, sleep, workerMain } from './lib/procs.js';
@@ -21,13 +24,21 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
   let texts = 0;
   let failed = 0;
   let wake: (() => void) | null = null;
+  // As chat receives (client/chat/chat.ts): frames stored a burst at a time, one transaction
+  // each, acked once it commits.
+  let failure: unknown;
+  const pager = new IncomingPager(c, {
+    result: (r) => {
+      if (r.kind === 'text') texts++;
+      else if (r.kind === 'failed') failed++;
+      wake?.();
+    },
+    fail: (e) => {
+      failure ??= e;
+    },
+  });
   const { socket } = await RelaySocket.connect(t, (f, s) => {
-    if (f.type !== 'message') return;
-    const r = processIncoming(c, f);
-    s.ack(f.id);
-    if (r.kind === 'text') texts++;
-    else if (r.kind === 'failed') failed++;
-    wake?.();
+    if (f.type === 'message') pager.push(f, (id) => s.ack(id));
   });
   const waitTexts = async (n: number, timeoutMs: number): Promise<void> => {
     const end = performance.now() + timeoutMs;
@@ -36,7 +47,32 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
     }
   };
 
+  // The timed exchange, between measureStart and measureStop: this process's CPU time (what a
+  // loaded machine does not change much, unlike the rate) and, with BENCH_CPU_PROF=<dir>, a CPU
+  // profile written to <dir>/client-<username>.cpuprofile (setup and sessions left out).
+  let profiler: Session | undefined;
+  let cpu0 = process.cpuUsage();
   const steps = new Map<string, (m: any) => Promise<unknown>>([
+    ['measureStart', async () => {
+      if (process.env.BENCH_CPU_PROF) {
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      }
+      cpu0 = process.cpuUsage();
+      return true;
+    }],
+    ['measureStop', async () => {
+      const cpu = process.cpuUsage(cpu0);
+      if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(join(process.env.BENCH_CPU_PROF!, `client-${j.username}.cpuprofile`), JSON.stringify(profile));
+        profiler.disconnect();
+        profiler = undefined;
+      }
+      return { cpuMs: (cpu.user + cpu.system) / 1000 };
+    }],
     // Sends `count` texts to `peer` (queue all, then encrypt and deliver), measured.
     ['send', async (m) => {
       const t0 = performance.now();
@@ -58,6 +94,7 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
     ['receive', async (m) => {
       const t0 = performance.now();
       await waitTexts(m.count, m.timeoutMs);
+      if (failure !== undefined) throw failure;
       return { texts, failed, ms: performance.now() - t0 };
     }],
   ]);

@@ -49,6 +49,7 @@ export async function backlogSuite(p: Params, log: (s: string) => void): Promise
     const group = await step(bob, { step: 'sync', profile: 'backlog-group' }, long);
 
     const raw = await step(bob, { step: 'rawDecrypt', count: Math.min(n, 2000), bytes: BYTES }, 300_000);
+    log(`  backlog: raw decrypt ${raw.pairwise.toFixed(0)} pairwise, ${raw.group.toFixed(0)} group, Ed25519 verify alone ${raw.verify.toFixed(0)} msg/s (receiver's process)`);
     // The whole pass (stored, acked, then the receipts sent), as the user waits for it. A pass that
     // ends before the backlog does (sync.ts stops waiting after 30 s) is still a rate: of what came.
     const rate = (r: { texts: number; ms: number }): number => (r.texts * 1000) / r.ms;

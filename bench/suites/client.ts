@@ -28,6 +28,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
 
     const half = Math.floor(p.clientMessages / 2);
     log(`  client cores: ${half} each way`);
+    await Promise.all(peers.map((w) => step(w, { step: 'measureStart' }, 30_000)));
     const t0 = performance.now();
     const [sa, sb, ra, rb] = await Promise.all([
       step(a, { step: 'send', peer: 'bench_bob', count: half, bytes: 1000 }, 300_000),
@@ -36,6 +37,10 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
       step(b, { step: 'receive', count: 1 + half, timeoutMs: 240_000 }, 300_000),
     ]);
     const ms = performance.now() - t0;
+    // CPU per message, both processes together: the cost a loaded machine does not hide.
+    const cpu = (await Promise.all(peers.map((w) => step(w, { step: 'measureStop' }, 60_000)))) as { cpuMs: number }[];
+    const cpuMs = cpu.reduce((a, x) => a + x.cpuMs, 0);
+    log(`  client cores: ${(ms / 1000).toFixed(1)} s, ${((cpuMs * 1000) / (2 * half)).toFixed(0)} µs CPU per message (both processes)`);
     const received = ra.texts - 1 + (rb.texts - 1);
     for (const w of peers) w.send({ type: 'finish' });
     await Promise.all(peers.map((w) => w.result.catch(() => undefined)));
@@ -47,7 +52,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
           baselineName: 'relay 1:1, pre-encrypted', better: 'higher', ...(received !== 2 * half ? { note: `${received} of ${2 * half} received` } : {}),
         },
       ],
-      details: { ms, received, send: [sa, sb], receive: [ra, rb] },
+      details: { ms, cpuMs, cpuUsPerMessage: (cpuMs * 1000) / (2 * half), received, send: [sa, sb], receive: [ra, rb] },
     };
   } finally {
     await Promise.all(peers.map((w) => w.stop()));

@@ -6,7 +6,7 @@ import { fingerprintBytes, encodePublicIdentity, parsePublicIdentity, type Publi
 import { concat, equalBytes, lp, Reader, u64, u8 } from '../../crypto/encoding.js';
 import { FINGERPRINT_BYTES } from '../../crypto/consts.js';
 import { accountFingerprintBytes } from '../../crypto/account.js';
-import { deviceListVouches, isLegacyDeviceList, parseDeviceList } from '../../crypto/device-list.js';
+import { deviceListVouches, isLegacyDeviceList, parseDeviceList, type DeviceList } from '../../crypto/device-list.js';
 
 export type Trust = 'unverified' | 'verified' | 'changed';
 
@@ -133,11 +133,28 @@ export function sameDeviceKeys(a: { dhPublic: Uint8Array; signPublic: Uint8Array
   return equalBytes(a.dhPublic, b.dhPublic) && equalBytes(a.signPublic, b.signPublic);
 }
 
+/**
+ * Pinned lists parsed, by the very byte array a record holds: every message from a contact asks
+ * whether their list holds the sender's keys, and a record reused while unchanged (contacts.ts)
+ * keeps its array, so its list is parsed once instead of per message (docs/PERFORMANCE.md
+ * "Client cores"). A record read again after a change has new arrays, so nothing stale is found.
+ */
+const parsedLists = new WeakMap<Uint8Array, DeviceList>();
+
+export function parsedList(list: Uint8Array): DeviceList {
+  let parsed = parsedLists.get(list);
+  if (parsed === undefined) {
+    parsed = parseDeviceList(list);
+    parsedLists.set(list, parsed);
+  }
+  return parsed;
+}
+
 /** Whether the device list `list` (bytes, already accepted) holds `identity`: for `device`, or for any device when none is named. */
 export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?: number): boolean {
   // A pinned list of the first format (before entry signatures, D.7) vouches for nothing.
   if (isLegacyDeviceList(list)) return false;
-  return parseDeviceList(list).devices.some((e) => (device === undefined || e.device === device) && sameDeviceKeys(e, identity));
+  return parsedList(list).devices.some((e) => (device === undefined || e.device === device) && sameDeviceKeys(e, identity));
 }
 
 /**
@@ -146,7 +163,7 @@ export function listHoldsKey(list: Uint8Array, identity: PublicIdentity, device?
  * signatures holds nothing: its number is the identity's until the contact republishes.
  */
 export function listHolds(bytes: Uint8Array, identity: PublicIdentity): boolean {
-  return !isLegacyDeviceList(bytes) && deviceListVouches(parseDeviceList(bytes), identity);
+  return !isLegacyDeviceList(bytes) && deviceListVouches(parsedList(bytes), identity);
 }
 
 /**

@@ -25,7 +25,7 @@ import {
 } from './contact-record.js';
 import { IntegrityError } from './integrity/errors.js';
 import { snapshot } from './db.js';
-import { loadManifest, rowDigest, sameDigest, updateManifest, type Store } from './integrity/manifest.js';
+import { loadManifest, rowDigest, sameDigest, updateManifest, viewManifest, type Store } from './integrity/manifest.js';
 
 export { sameIdentity, type PinnedAccount, type Trust };
 
@@ -76,14 +76,52 @@ function check(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
   return { ...rec, username: r.username, integrity: 'ok', updatedAt: r.updated_at };
 }
 
+/**
+ * The last check of each contact, with the exact row and manifest entry it was made on. Every
+ * message received reads its sender's record, and unsealing and checking it each time was 29 %
+ * of storing a message (docs/PERFORMANCE.md "Client cores"). The row and the entry are still read
+ * on every call, in the same snapshot, and the result is reused only when both are byte for byte
+ * what was checked (and the sealer the same): a record written since, by this process or another
+ * sharing the home, or edited on disk, is checked again. Results are frozen, being shared.
+ */
+interface Checked {
+  sealer: Store['sealer'];
+  row: Row;
+  listed: Uint8Array;
+  read: ContactRead;
+}
+const checked = new WeakMap<Store['db'], Map<string, Checked>>();
+/** Contacts a store keeps checks of: past this the cache starts over (a bound, not a tuning). */
+const CHECKED_CONTACTS_MAX = 4096;
+
+const sameBlob = (a: Buffer | null, b: Buffer | null): boolean => (a === null ? b === null : b !== null && a.equals(b));
+
+function sameRow(a: Row, b: Row): boolean {
+  return (
+    a.username === b.username && a.trust === b.trust && a.updated_at === b.updated_at && a.identity.equals(b.identity) &&
+    sameBlob(a.pending_identity, b.pending_identity) && sameBlob(a.sealed, b.sealed) && sameBlob(a.account_key, b.account_key)
+  );
+}
+
+function checkCached(s: Store, r: Row, listed: Uint8Array | undefined): ContactRead {
+  if (listed === undefined) return check(s, r, listed);
+  let byName = checked.get(s.db);
+  const hit = byName?.get(r.username);
+  if (hit && hit.sealer === s.sealer && sameRow(hit.row, r) && equalBytes(hit.listed, listed)) return hit.read;
+  const read = Object.freeze(check(s, r, listed));
+  if (!byName || byName.size >= CHECKED_CONTACTS_MAX) checked.set(s.db, (byName = new Map()));
+  byName.set(r.username, { sealer: s.sealer, row: r, listed, read });
+  return read;
+}
+
 /** The contact as stored and checked; undefined when we never saw this user. */
 export function readContact(s: Store, username: string): ContactRead | undefined {
   const [r, listed] = snapshot(s.db, () => [
     s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined,
-    loadManifest(s).contacts.get(username),
+    viewManifest(s).contacts.get(username),
   ] as const);
   if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
-  return check(s, r, listed);
+  return checkCached(s, r, listed);
 }
 
 /** Every contact the store holds or the manifest names, by username. */

@@ -25,3 +25,15 @@ test('a savepoint that rolls back drops the after-commit hooks it registered and
   });
   assert.deepEqual(ran, ['generation 1']);
 });
+
+test("asking whether a message still has outbox rows is an index search, not a scan of the outbox", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-db-'));
+  const db = openDb(join(dir, 'store.db'));
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // outbox.ts markSentIfDone, once per acknowledged send: a scan made a burst of sends quadratic.
+  const plan = db.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) AS n FROM outbox WHERE peer = ? AND message_id = ? AND kind = 'text'").all('bob', 'x') as { detail: string }[];
+  assert.match(plan.map((p) => p.detail).join('\n'), /SEARCH outbox USING INDEX outbox_peer_message/);
+});

@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   envelope BLOB,                       -- ratchet envelope once encrypted (already ciphertext)
   created_at INTEGER NOT NULL
 );
+-- Each acknowledged send asks whether its message has rows left (outbox.ts markSentIfDone): without
+-- this, a scan of the whole outbox per send, quadratic in a burst (docs/PERFORMANCE.md).
+CREATE INDEX IF NOT EXISTS outbox_peer_message ON outbox (peer, message_id);
 -- X3DH ephemeral keys of first messages we accepted. Without a one-time prekey nothing else
 -- stops a relay from replaying an old first message once its ratchet chain has expired: it would
 -- decrypt again and install a stale session. Kept while the signed prekey they used is kept.

@@ -15,7 +15,7 @@
 // not vouch for is not believed, and the next check fetches our lists again from version 1.
 import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceList, type DeviceEntry, type DeviceList } from '../../crypto/device-list.js';
 import { equalBytes, fromBase64url, toBase64url, utf8 } from '../../crypto/encoding.js';
-import { sameDeviceKeys } from './contact-record.js';
+import { parsedList, sameDeviceKeys } from './contact-record.js';
 import { shareGroupsWithOwnDevices } from './group-change.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
@@ -81,7 +81,7 @@ export function listedDevices(c: Client, peer: string): DeviceEntry[] | null {
   const rec = readContact(c, peer);
   // A pinned list of the first format vouches for nothing (D.7): the contact is on its identity alone until a new list is pinned.
   if (rec?.integrity !== 'ok' || !rec.account || isLegacyDeviceList(rec.account.list)) return null;
-  return parseDeviceList(rec.account.list).devices;
+  return parsedList(rec.account.list).devices.slice();
 }
 
 /**

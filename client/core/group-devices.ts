@@ -11,11 +11,11 @@
 // a member whose chain came from that device; recipients and key holders are counted per device, so
 // a device the account drops from its list stops being one: every member that shared a key with
 // it makes a new one before its next send (G.5).
-import { isLegacyDeviceList, parseDeviceList, type DeviceEntry } from '../../crypto/device-list.js';
+import { isLegacyDeviceList, type DeviceEntry } from '../../crypto/device-list.js';
 import { equalBytes } from '../../crypto/encoding.js';
 import { memberKey, type GroupAuthor, type GroupState } from '../../crypto/group/index.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
-import { sameDeviceKeys } from './contact-record.js';
+import { parsedList, sameDeviceKeys } from './contact-record.js';
 import { readContact } from './contacts.js';
 import { ourAddress, type Client } from './context.js';
 import { ownList } from './fanout.js';
@@ -68,7 +68,7 @@ function vouchingList(c: Client, user: string, key: Uint8Array): DeviceEntry[] |
   }
   const rec = readContact(c, user);
   if (rec?.integrity !== 'ok' || !rec.account || isLegacyDeviceList(rec.account.list)) return null;
-  const devices = parseDeviceList(rec.account.list).devices;
+  const devices = parsedList(rec.account.list).devices.slice();
   if (equalBytes(rec.account.key, key) || devices.some((d) => equalBytes(d.signPublic, key))) return devices;
   // A list of the current format is pinned and does not hold this key: the device it named was
   // removed (or re-keyed), so no device is that member's any more (D.7 item 4, as for pairwise

@@ -10,12 +10,13 @@ import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from './assemble.js';
-import { getContact } from './contacts.js';
+import { getContact, readContact } from './contacts.js';
 import type { Client } from './context.js';
 import { openDb } from './db.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
-import { checkBundles, encryptQueued, outboxRowKey, queueText } from './outbox.js';
+import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } from './outbox.js';
+import type { RelaySocket } from './relay-ws.js';
 import { encodePayload, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { encryptMessage } from '../../crypto/session.js';
@@ -313,6 +314,23 @@ describe('receiving messages', () => {
     assert.deepEqual(status.map((x) => x.status), sent.map(() => 'delivered'));
   });
 
+  it('receipts of several pages waiting for the same peer leave as one, naming every message in arrival order', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const sent: string[] = [];
+    const pager = new IncomingPager(bob, { result: () => undefined, fail: (e) => assert.fail(String(e)) });
+    for (let i = 0; i < 3; i++) {
+      for (const f of await send(alice, bob, `page ${i}`)) pager.push(f, () => undefined);
+      sent.push((alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid DESC LIMIT 1").get() as { id: string }).id);
+      pager.flush();
+    }
+    assert.equal(queuedReceipts(bob).length, 3, 'one receipt queued per page');
+    const [receipt, ...more] = await framesOfQueued(bob, alice);
+    assert.equal(more.length, 0, 'one message to the relay for the three pages');
+    const r = processIncoming(alice, receipt!);
+    assert.deepEqual(r.kind === 'receipt' && r.ids, sent);
+  });
+
   it('a page stopped by a store failure still queues the receipt of the frames committed before it, and names none after', async () => {
     const alice = makeClient('alice');
     const bob = makeClient('bob');
@@ -334,6 +352,67 @@ describe('receiving messages', () => {
     for (const f of frames.slice(2)) pager.push(f, () => undefined);
     pager.flush();
     assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+  });
+
+  // ---- sending: acknowledged rows leave the outbox together ---------------------------------
+
+  it('removes the sends the relay answered in one turn together, after that turn, and none before its answer', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    for (let i = 0; i < 5; i++) queueText(alice, 'bob', `window ${i}`);
+    const bundle = bundleOf(bob);
+    checkBundles(alice, 'bob', [bundle]);
+    await encryptQueued(alice, undefined, new Map([['bob', [bundle]]]));
+    // A socket whose relay answers only when told to.
+    const answers: (() => void)[] = [];
+    const socket = { open: true, submit: () => new Promise<string>((r) => answers.push(() => r(new Date().toISOString()))) } as unknown as RelaySocket;
+    const rows = (): number => (alice.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    const flushed = flushOutbox(alice, { url: 'http://127.0.0.1:9' }, socket);
+    while (answers.length < 5) await new Promise((r) => setImmediate(r));
+    assert.equal(rows(), 5, 'nothing leaves before its answer');
+    for (const answer of answers) answer();
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    assert.equal(rows(), 5, 'answered in this turn: removed together once it ends, not one commit each');
+    const report = await flushed;
+    assert.equal(report.sent, 5);
+    assert.equal(rows(), 0);
+    const status = alice.db.prepare("SELECT status FROM messages WHERE direction = 'out'").all() as { status: string }[];
+    assert.deepEqual(status.map((x) => x.status), ['sent', 'sent', 'sent', 'sent', 'sent']);
+  });
+
+  // ---- the contact read per message (contacts.ts keeps checks of unchanged records) ----------
+
+  it('a key change in the middle of a page flags the frames after it, and no receipt goes for them', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const [before] = await send(alice, bob, 'before the change');
+    const impostor = makeClient('alice');
+    const [change] = await send(impostor, bob, 'it is me, alice');
+    const [after] = await send(alice, bob, 'after the change');
+    bob.db.prepare('DELETE FROM outbox').run();
+    const seen: [string, boolean][] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && seen.push([r.text, r.identityChanged]), fail: (e) => assert.fail(String(e)) });
+    for (const f of [before!, change!, after!]) pager.push(f, () => undefined);
+    pager.flush();
+    // The record read for the first frame was unchanged-and-trusted; the second rewrote it.
+    assert.deepEqual(seen, [['before the change', false], ['it is me, alice', true], ['after the change', true]]);
+    const sent = (alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { id: string }[]).map((x) => x.id);
+    assert.deepEqual(queuedReceipts(bob), [[sent[1]]], 'a receipt for the frame before the change only');
+  });
+
+  it('sees a contact record edited on disk after it was read and found sound', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    assert.equal(readContact(bob, 'alice')?.integrity, 'ok');
+    // The readable copy says verified; the sealed record does not: an edit, whatever was read before.
+    bob.db.prepare("UPDATE contacts SET trust = 'verified' WHERE username = 'alice'").run();
+    assert.deepEqual(readContact(bob, 'alice'), { username: 'alice', integrity: 'failed', why: 'altered' });
+    bob.db.prepare("UPDATE contacts SET trust = 'unverified' WHERE username = 'alice'").run();
+    assert.equal(readContact(bob, 'alice')?.integrity, 'ok');
   });
 
   it('saves the session a page decrypted with once, at the page\'s end, and the saved state opens what comes next', async () => {

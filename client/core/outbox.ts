@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -228,6 +228,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       }
     }
     if (states.size === 0) return;
+    mergeQueuedReceipts(c, peer);
     const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
       message_id: string;
@@ -248,6 +249,31 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
     }
     for (const [device, state] of states) saveSession(c.db, c.sealer, peer, device, state, c.now());
   });
+}
+
+/**
+ * The receipts queued for `peer` and not yet encrypted, merged into as few as MAX_RECEIPT_IDS
+ * allows, placed after everything queued before them. Each page of a conversation's messages
+ * queues one; while messages trickle in, a page is a frame or two, and the receipts were one
+ * encryption, one relay message and one decryption at the sender per message received
+ * (docs/PERFORMANCE.md "Client cores"). A receipt says nothing about order, so moving it later is
+ * harmless. Call inside the transaction that encrypts them.
+ */
+function mergeQueuedReceipts(c: Client, peer: string): void {
+  const rows = c.db.prepare("SELECT seq, message_id, payload FROM outbox WHERE peer = ? AND kind = 'receipt' AND envelope IS NULL ORDER BY seq").all(peer) as {
+    seq: number;
+    message_id: string;
+    payload: Buffer;
+  }[];
+  if (rows.length < 2) return;
+  const ids: string[] = [];
+  for (const r of rows) {
+    const p = parsePayload(c.sealer.open('outbox', outboxRowKey(peer, r.message_id, 'receipt'), new Uint8Array(r.payload)));
+    if (p.type !== 'receipt') continue;
+    ids.push(...receiptIds(p));
+    c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+  }
+  queueReceipts(c, peer, ids);
 }
 
 export interface FlushReport {
@@ -321,6 +347,7 @@ async function flushPass(c: { db: DB }, t: RelayTarget, ws: RelaySocket | undefi
     (r) => !peers || peers.has(r.peer),
   );
   const stopped = new Map<string, RelayError>();
+  const acked = new AckedRows(c);
   const sendRow = async (r: OutboxRow): Promise<void> => {
     if (stopped.has(r.peer) || report.unreachable) return;
     try {
@@ -328,15 +355,11 @@ async function flushPass(c: { db: DB }, t: RelayTarget, ws: RelaySocket | undefi
       const body = toBase64url(new Uint8Array(r.envelope));
       if (ws) await ws.submit(r.client_id, to, body);
       else await postMessage(t, r.client_id, to, body);
-      tx(c.db, () => {
-        c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
-        if (r.kind === 'text') {
-          markSentIfDone(c, r.peer, r.message_id);
-          rememberSent(c.db, r.client_id, 'text', r.peer, r.message_id, Date.now());
-        }
-      });
+      await acked.remove(r);
       report.sent++;
     } catch (e) {
+      // What was acknowledged before this answer leaves the outbox first, as it would one by one.
+      acked.commit();
       if (isUnreachable(e)) {
         report.unreachable = true;
         return;
@@ -416,6 +439,64 @@ async function inWindow<T>(items: T[], window: number, run: (item: T) => Promise
   }
   await Promise.all(running);
   if (failure) throw failure.e;
+}
+
+/**
+ * Rows the relay acknowledged, removed from the outbox together: one transaction per turn of the
+ * event loop (the `sent` answers of a window arrive in a few reads) instead of one per send, whose
+ * commits were the largest cost of sending (docs/PERFORMANCE.md "Client cores"). A row still leaves
+ * only once acknowledged; a crash before the commit resends it under the same client id, which
+ * the relay deduplicates.
+ */
+class AckedRows {
+  private rows: OutboxRow[] = [];
+  private batch: { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(private readonly c: { db: DB }) {}
+
+  /** Resolves once `r` is removed (committed), with the others of this turn. */
+  remove(r: OutboxRow): Promise<void> {
+    this.rows.push(r);
+    if (!this.batch) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      this.batch = { done, resolve, reject };
+      setImmediate(() => {
+        try {
+          this.commit();
+        } catch {
+          // Already handed to the batch's waiters.
+        }
+      });
+    }
+    return this.batch.done;
+  }
+
+  /** Removes what is waiting now, in one transaction (at once, e.g. before another outbox change). */
+  commit(): void {
+    const rows = this.rows;
+    const batch = this.batch;
+    this.rows = [];
+    this.batch = undefined;
+    if (!batch) return;
+    try {
+      tx(this.c.db, () => {
+        const now = Date.now();
+        for (const r of rows) {
+          this.c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+          if (r.kind === 'text') {
+            markSentIfDone(this.c, r.peer, r.message_id);
+            rememberSent(this.c.db, r.client_id, 'text', r.peer, r.message_id, now);
+          }
+        }
+      });
+    } catch (e) {
+      batch.reject(e);
+      throw e;
+    }
+    batch.resolve();
+  }
 }
 
 function markSentIfDone(c: { db: DB }, peer: string, messageId: string): void {

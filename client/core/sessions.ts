@@ -15,7 +15,7 @@ import { encodeSession, parseSession, sessionIdentity, type SessionState } from 
 import type { Sealer } from './at-rest.js';
 import { snapshot, type DB } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
-import { loadManifest, rowDigest, sameDigest, sessionKey, splitSessionKey, updateManifest } from './integrity/manifest.js';
+import { loadManifest, rowDigest, sameDigest, sessionKey, splitSessionKey, updateManifest, viewManifest } from './integrity/manifest.js';
 
 interface Row {
   state: Buffer;
@@ -32,7 +32,7 @@ function digestOf(r: Row): Uint8Array {
 
 /** The row if it is the one the manifest names; undefined if there is none; throws if it was tampered with. */
 function checkedRow(db: DB, sealer: Sealer, user: string, device: number): Row | undefined {
-  const [r, listed] = snapshot(db, () => [row(db, user, device), loadManifest({ db, sealer }).sessions.get(sessionKey(user, device))] as const);
+  const [r, listed] = snapshot(db, () => [row(db, user, device), viewManifest({ db, sealer }).sessions.get(sessionKey(user, device))] as const);
   if (!r && !listed) return undefined;
   if (!r || !sameDigest(listed, digestOf(r))) throw new IntegrityError(user, `session (device ${device})`);
   return r;

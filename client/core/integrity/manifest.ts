@@ -156,22 +156,40 @@ function stmts(db: DB): { get: Database.Statement; put: Database.Statement } {
   return st;
 }
 
-function copy(m: Manifest): Manifest {
+function copy(m: ManifestView): Manifest {
   return { generation: m.generation, alarm: m.alarm && { ...m.alarm }, contacts: new Map(m.contacts), sessions: new Map(m.sessions), values: new Map(m.values) };
 }
 
 export function loadManifest(s: Store): Manifest {
+  return copy(viewManifest(s));
+}
+
+/** The manifest as stored, read only: the cached one itself (no copy of its maps), for checks of one entry. */
+export interface ManifestView {
+  readonly generation: number;
+  readonly alarm: Readonly<Alarm> | null;
+  readonly contacts: ReadonlyMap<string, Uint8Array>;
+  readonly sessions: ReadonlyMap<string, Uint8Array>;
+  readonly values: ReadonlyMap<string, Uint8Array>;
+}
+
+/**
+ * As loadManifest, without the copy: a row check reads one entry per message, and copying every
+ * entry's map for it grew with the number of contacts and sessions (docs/PERFORMANCE.md "Client
+ * cores"). The stored row is still read each call; the cache answers only for its exact bytes.
+ */
+export function viewManifest(s: Store): ManifestView {
   const r = stmts(s.db).get.get() as { sealed: Buffer } | undefined;
   if (!r) throw new ManifestUnreadable('missing');
   const hit = cache.get(s.db);
-  if (hit && hit.sealed.equals(r.sealed)) return copy(hit.manifest);
+  if (hit && hit.sealed.equals(r.sealed)) return hit.manifest;
   let m: Manifest;
   try {
     m = parseManifest(s.sealer.open('manifest', ROW, new Uint8Array(r.sealed)));
   } catch {
     throw new ManifestUnreadable('unreadable');
   }
-  cache.set(s.db, { sealed: r.sealed, manifest: copy(m) });
+  cache.set(s.db, { sealed: r.sealed, manifest: m });
   return m;
 }
 
