@@ -20,7 +20,6 @@ const NODE_BOUND: Record<string, string> = {
   'client/core/passphrase.ts': 'the unlock agent (a Unix socket)',
   'client/core/account.ts': 'register/login check the --ca file and the home path (node:fs, node:path)',
   'client/core/integrity/counter.ts': 'the store counter file beside store.db (node:fs)',
-  'client/core/relay-http.ts': 'HTTP over node:http(s) with a CA file',
   'client/core/relay-ws.ts': 'the WebSocket of the ws package, node:events',
   'client/core/files/names.ts': 'file names of received attachments (node:path)',
   'client/core/files/send.ts': 'reads the file to send from disk',
@@ -34,6 +33,13 @@ const BROWSER_PACKAGES = new Set(['libsodium-wrappers', 'sql.js', 'zod']);
 const OUTSIDE = ['client/commands/', 'client/node/', 'client/chat/', 'client/agent/', 'relay/'];
 
 const dist = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * package.json "imports" (`#http-transport`): where a browser bundle resolves each, which is what
+ * the walk follows. The Node target is the CLI's adapter and is not walked.
+ */
+const pkg = JSON.parse(readFileSync(resolve(dist, '../package.json'), 'utf8')) as { imports?: Record<string, { browser?: string; default?: string }> };
+const browserImports = new Map(Object.entries(pkg.imports ?? {}).map(([name, to]) => [name, to.browser === undefined ? undefined : resolve(dist, '..', to.browser)]));
 const coreDir = join(dist, 'client/core');
 
 /** dist/x/y.js → x/y.ts, the name a person looks for. */
@@ -66,6 +72,10 @@ function problems(file: string): { leaks: string[]; next: string[] } {
       const target = resolve(dirname(file), spec);
       const name = sourceName(target);
       if (OUTSIDE.some((o) => name.startsWith(o))) leaks.push(`${sourceName(file)} imports ${name}`);
+      else next.push(target);
+    } else if (spec.startsWith('#')) {
+      const target = browserImports.get(spec);
+      if (target === undefined) leaks.push(`${sourceName(file)} imports ${spec}, which has no "browser" target in package.json "imports"`);
       else next.push(target);
     } else if (!BROWSER_PACKAGES.has(spec)) {
       leaks.push(`${sourceName(file)} imports ${spec}`);
@@ -104,8 +114,16 @@ describe('the client core seam', () => {
     assert.deepEqual(free, []);
   });
 
-  it('walks the whole core and what it imports', () => {
+  it('walks the whole core and what it imports, the browser side of package.json "imports" included', () => {
     const names = [...files.keys()].map(sourceName);
-    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'crypto/session.ts', 'client/errors.ts']) assert.ok(names.includes(expected), `${expected} walked`);
+    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'client/core/platform/fetch-http.ts', 'crypto/session.ts', 'client/errors.ts']) {
+      assert.ok(names.includes(expected), `${expected} walked`);
+    }
+  });
+
+  it('gives each package.json import a Node and a browser side that both exist', () => {
+    for (const [name, to] of Object.entries(pkg.imports ?? {})) {
+      for (const side of [to.browser, to.default]) assert.ok(side !== undefined && existsSync(resolve(dist, '..', side)), `${name}: ${side} exists`);
+    }
   });
 });
