@@ -5,6 +5,7 @@
 // admin that shows members different changes, a contact that squats a group id, a stranger).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type Database from 'better-sqlite3';
 import { GROUP_HELD_MAX_BYTES_PER_SENDER, GROUP_HELD_PER_SENDER, GROUP_LATE_GRACE_MESSAGES, GROUP_LATE_GRACE_MS } from '../crypto/consts.js';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import {
@@ -353,8 +354,9 @@ describe('groups against a hostile relay, hostile members and strangers', () => 
     // Pages in use after a checkpoint: the WAL's own size says nothing about growth.
     const storeOf = (h: TestHome): Promise<number> =>
       withCore(h, (c) => {
-        c.db.pragma('wal_checkpoint(TRUNCATE)');
-        return (c.db.pragma('page_count', { simple: true }) as number) * (c.db.pragma('page_size', { simple: true }) as number);
+        const db = c.db as Database.Database; // a CLI home's store: better-sqlite3 (client/node/sqlite.ts)
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        return (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
       });
     await carol.ok(['inbox']);
     const before = await storeOf(carol);

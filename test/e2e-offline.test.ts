@@ -9,7 +9,7 @@ import { fromBase64url, toBase64url, toHex } from '../crypto/encoding.js';
 import { parsePublicIdentity } from '../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { makeSealer } from '../client/core/at-rest.js';
-import { openDb } from '../client/core/db.js';
+import { openDb } from '../client/node/sqlite.js';
 import { readKeystore } from '../client/core/keystore.js';
 import { allOneTimePreKeys, getSignedPreKey } from '../client/core/prekey-store.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';

@@ -47,7 +47,7 @@ export function openConfig(): { home: Home; config: Config } {
 }
 
 export async function openPublic(): Promise<PublicHome> {
-  const [{ sodiumReady }, { openDb }, { closeAgents }] = await Promise.all([import('../../crypto/sodium.js'), import('./db.js'), import('./relay-http.js')]);
+  const [{ sodiumReady }, { openDb }, { closeAgents }] = await Promise.all([import('../../crypto/sodium.js'), import('../node/sqlite.js'), import('./relay-http.js')]);
   await sodiumReady();
   const home = homePaths();
   requireKeys(home);
@@ -72,7 +72,7 @@ export async function openClient(opts: { useAgent?: boolean; onPassphrase?: (pas
   const [{ sodiumReady, systemRandom }, { openDb }, { closeAgents }, { assembleClient }, { KEYSTORE_FORMAT }, { unlockHome }, { warn }, { checkConfigIdentity }] =
     await Promise.all([
       import('../../crypto/sodium.js'),
-      import('./db.js'),
+      import('../node/sqlite.js'),
       import('./relay-http.js'),
       import('./assemble.js'),
       import('./keystore.js'),

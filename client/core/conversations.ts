@@ -3,6 +3,7 @@
 // them stored — the relay connection's owner, another window, `send` in another terminal — by
 // reading the rows after the last one it showed.
 import type { Client } from './context.js';
+import type { SqlValue } from './platform/sql.js';
 import { groupLabel, listGroups, type StoredGroup } from './group-store.js';
 import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
 import { hiddenPeers, invitedGroups } from './requests.js';
@@ -24,7 +25,7 @@ interface Row extends StoredRow {
   before_change: number;
 }
 
-function read(c: Client, conv: ConversationRef, where: string, args: unknown[], order: 'ASC' | 'DESC', limit: number): ConversationRow[] {
+function read(c: Client, conv: ConversationRef, where: string, args: SqlValue[], order: 'ASC' | 'DESC', limit: number): ConversationRow[] {
   const rows =
     conv.kind === 'user'
       ? (c.db

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { afterCommit, openDb, tx } from './db.js';
+import { afterCommit, tx } from './db.js';
+import { openTestStore as openDb } from '../../test/util/client-store.js';
 
 test('a savepoint that rolls back drops the after-commit hooks it registered and keeps the earlier ones', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fastchat-db-'));

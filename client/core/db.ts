@@ -1,11 +1,12 @@
-// store.db: the local SQLite store. WAL mode and a busy timeout let two fastchat processes share
-// one home; every state change is one IMMEDIATE transaction (see `tx`), so a session state is
-// always committed together with the message it produced or consumed, or not at all.
-import Database from 'better-sqlite3';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+// store.db: the local SQLite store's schema and transactions. The platform opens the store
+// (client/node/sqlite.ts: a file shared by fastchat processes in WAL mode; platform/sqljs.ts: the
+// browser's) and hands it to initStore. Every state change is one IMMEDIATE transaction (see `tx`),
+// so a session state is always committed together with the message it produced or consumed, or not
+// at all.
 import { GROUP_SCHEMA, upgradeGroupTables } from './group-schema.js';
+import type { SqlStore } from './platform/sql.js';
 
-export type DB = Database.Database;
+export type DB = SqlStore;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -152,47 +153,14 @@ function addMissingColumns(db: DB): void {
   }
 }
 
-export function openDb(path: string): DB {
-  // Create the file 0600 before SQLite does, so it never exists with a wider mode.
-  if (!existsSync(path)) writeFileSync(path, '', { mode: 0o600 });
-  chmodSync(path, 0o600);
-  const db = new Database(path);
-  cacheStatements(db);
-  db.pragma('busy_timeout = 10000');
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
+/** Creates or upgrades the schema of a store the platform opened; returns it. */
+export function initStore(db: DB): DB {
   db.exec(SCHEMA);
   addMissingColumns(db);
   upgradeGroupTables(db);
   db.exec(ADDED_INDEXES);
   acceptKnownPeers(db);
-  for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
   return db;
-}
-
-/** Distinct SQL texts kept prepared; past this the cache starts over (dynamic SQL cannot grow it). */
-const STATEMENT_CACHE_SIZE = 512;
-
-/**
- * Makes db.prepare return one prepared statement per SQL text. The store's code prepares its
- * statements where it uses them, and compiling them again for every message was a seventh of the
- * CPU time of receiving a backlog (docs/PERFORMANCE.md). Safe because the client never changes a
- * statement's mode (pluck, raw, expand) nor iterates one: each use runs to completion before the
- * next can start, so a shared statement is never busy.
- */
-function cacheStatements(db: DB): void {
-  const prepare = db.prepare.bind(db);
-  const cache = new Map<string, Database.Statement>();
-  db.prepare = ((sql: string) => {
-    let s = cache.get(sql);
-    if (s === undefined) {
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
-      s = prepare(sql);
-      cache.set(sql, s);
-    }
-    return s;
-  }) as DB['prepare'];
 }
 
 /**

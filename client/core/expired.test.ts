@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDb } from './db.js';
+import { openTestStore as openDb } from '../../test/util/client-store.js';
 import { markExpired, rememberSent } from './expired.js';
 import { statusWord } from './status.js';
 

@@ -49,9 +49,9 @@ export function markExpired(c: Pick<Client, 'db'>, items: ExpiredItem[]): { peer
       if (known?.kind === 'group' && group.run(Buffer.from(known.peer, 'hex'), known.message_id).changes > 0) marked.push({ peer: it.to.user, id: known.message_id });
       if (known) continue;
       const m = /^m(.+)-\d+$/.exec(it.id);
-      if (m && pairwise.run(it.to.user, m[1]).changes > 0) marked.push({ peer: it.to.user, id: m[1]! });
+      if (m && pairwise.run(it.to.user, m[1]!).changes > 0) marked.push({ peer: it.to.user, id: m[1]! });
       const g = /^g(.+)$/.exec(it.id);
-      if (g && groupById.run(g[1]).changes > 0) marked.push({ peer: it.to.user, id: g[1]! });
+      if (g && groupById.run(g[1]!).changes > 0) marked.push({ peer: it.to.user, id: g[1]! });
     }
   });
   return marked;

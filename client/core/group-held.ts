@@ -13,6 +13,7 @@ import {
 } from '../../crypto/consts.js';
 import { toHex } from '../../crypto/encoding.js';
 import type { Client } from './context.js';
+import type { SqlValue } from './platform/sql.js';
 import { addPending, type Pending } from './group-store.js';
 
 export type HeldOutcome = 'held' | 'dropped';
@@ -22,7 +23,7 @@ interface Usage {
   bytes: number;
 }
 
-function usage(c: Pick<Client, 'db'>, where: string, arg?: unknown): Usage {
+function usage(c: Pick<Client, 'db'>, where: string, arg?: SqlValue): Usage {
   const r = c.db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM group_pending ${where}`).get(...(arg === undefined ? [] : [arg])) as Usage;
   return r;
 }

@@ -8,7 +8,8 @@ import { generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
 import { makeSealer } from './at-rest.js';
-import { openDb, type DB } from './db.js';
+import type { DB } from './db.js';
+import { openTestStore as openDb } from '../../test/util/client-store.js';
 import { groupLabel, listGroups, saveGroup } from './group-store.js';
 import { resolveGroup } from './groups.js';
 

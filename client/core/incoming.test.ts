@@ -4,7 +4,6 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
@@ -12,7 +11,7 @@ import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from './assemble.js';
 import { getContact, readContact } from './contacts.js';
 import type { Client } from './context.js';
-import { openDb } from './db.js';
+import { openReader, openTestStore as openDb } from '../../test/util/client-store.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } from './outbox.js';
@@ -240,7 +239,7 @@ describe('receiving messages', () => {
 
   /** What another process sees of bob's store: only committed rows. */
   function committedSeen(c: Client, clientIds: string[]): string[] {
-    const other = new Database(c.home.store, { readonly: true });
+    const other = openReader(c.home.store, c.db);
     try {
       return clientIds.filter((id) => other.prepare('SELECT 1 FROM seen WHERE client_id = ?').get(id) !== undefined);
     } finally {

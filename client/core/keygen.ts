@@ -9,7 +9,7 @@ import { CliError } from '../errors.js';
 import { assembleClient } from './assemble.js';
 import { loadConfig, saveConfig } from './config.js';
 import type { Client } from './context.js';
-import { openDb } from './db.js';
+import { openDb } from '../node/sqlite.js';
 import { ensureHome, hasKeys, homePaths, removeFile } from './home.js';
 import { belowOwaspMinimum, kdfParamsFromEnv, STORAGE_KEY_BYTES, writeKeystore } from './keystore.js';
 import { createInitialPreKeys } from './prekeys.js';

@@ -1,9 +1,8 @@
-// The relay's HTTP API (docs/RELAY.md) over node:http(s), which — unlike the global fetch — takes
-// a CA certificate, so a self-hosted relay with a self-signed certificate works via `--ca FILE`.
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+// The relay's HTTP API (docs/RELAY.md): requests, answers and their errors. The bytes travel over
+// the platform's transport (platform/http.ts): node:http(s) in the CLI, fetch in the browser.
+import { httpTransport } from '#http-transport';
 import { CliError } from '../errors.js';
+import { StaleConnection, type HttpAnswer } from './platform/http.js';
 
 export interface RelayTarget {
   url: string; // http(s)://host:port
@@ -81,24 +80,10 @@ export class RelayUnreachable extends CliError {
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
-const agents = new Map<string, http.Agent>();
-
-function agentFor(target: RelayTarget): http.Agent {
-  const key = `${target.url}|${target.ca ?? ''}`;
-  let a = agents.get(key);
-  if (!a) {
-    a = target.url.startsWith('https:')
-      ? new https.Agent({ keepAlive: true, ...(target.ca ? { ca: readFileSync(target.ca) } : {}) })
-      : new http.Agent({ keepAlive: true });
-    agents.set(key, a);
-  }
-  return a;
-}
 
 /** Frees keep-alive sockets so a short command can exit at once. */
 export function closeAgents(): void {
-  for (const a of agents.values()) a.destroy();
-  agents.clear();
+  httpTransport.close();
 }
 
 export interface RequestOptions {
@@ -110,13 +95,6 @@ export interface RequestOptions {
 }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
-
-/** The request went out on a kept-alive socket that the relay had already closed. */
-class StaleSocket extends Error {
-  constructor(readonly error: Error) {
-    super(error.message);
-  }
-}
 
 /**
  * One HTTP call. A keep-alive socket can go stale while this process is busy: the relay closes
@@ -131,72 +109,51 @@ export async function request<T = unknown>(target: RelayTarget, method: string, 
   try {
     return await requestOnce<T>(target, method, path, body, true);
   } catch (e) {
-    if (!(e instanceof StaleSocket)) throw e;
+    if (!(e instanceof StaleConnection)) throw e;
     if (!(opts.idempotent ?? IDEMPOTENT_METHODS.has(method))) throw new RelayUnreachable(target.url, e.error);
     try {
       return await requestOnce<T>(target, method, path, body, false);
     } catch (again) {
-      throw again instanceof StaleSocket ? new RelayUnreachable(target.url, again.error) : again;
+      throw again instanceof StaleConnection ? new RelayUnreachable(target.url, again.error) : again;
     }
   }
 }
 
-/** A connection dropped under a request: what a stale kept-alive socket produces. */
-function isConnectionDrop(e: Error): boolean {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ECONNRESET' || code === 'EPIPE';
-}
-
-function requestOnce<T>(target: RelayTarget, method: string, path: string, body: unknown, pooled: boolean): Promise<T> {
+async function requestOnce<T>(target: RelayTarget, method: string, path: string, body: unknown, pooled: boolean): Promise<T> {
   const url = new URL(path, target.url.endsWith('/') ? target.url : `${target.url}/`);
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const data = body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body));
   const headers: Record<string, string> = { accept: 'application/json' };
   if (data) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(data.length);
   }
   if (target.token) headers.authorization = `Bearer ${target.token}`;
-  const lib = url.protocol === 'https:' ? https : http;
-  // `agent: false` gives a one-off connection; it needs the CA itself.
-  const connection = pooled ? { agent: agentFor(target) } : { agent: false as const, ...(target.ca ? { ca: readFileSync(target.ca) } : {}) };
-  return new Promise<T>((resolve, reject) => {
-    const req = lib.request(url, { method, headers, ...connection, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      try {
-        checkRelayId(target, res.headers[RELAY_ID_HEADER]);
-      } catch (e) {
-        res.resume();
-        reject(e);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (e) => reject(new RelayUnreachable(target.url, e)));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const status = res.statusCode ?? 0;
-        let json: unknown;
-        try {
-          json = text.length > 0 ? JSON.parse(text) : {};
-        } catch {
-          json = undefined;
-        }
-        if (status >= 200 && status < 300) {
-          if (json === undefined) reject(new RelayError(status, 'bad_response', 'the relay answered with invalid JSON'));
-          else resolve(json as T);
-          return;
-        }
-        const err = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-        const code = typeof err?.code === 'string' ? err.code : `http_${status}`;
-        const message = typeof err?.message === 'string' ? err.message : `the relay answered ${status}`;
-        const retryAfter = Number(res.headers['retry-after']);
-        reject(new RelayError(status, code, message, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined));
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => reject(req.reusedSocket && isConnectionDrop(e) ? new StaleSocket(e) : new RelayUnreachable(target.url, e)));
-    if (data) req.write(data);
-    req.end();
-  });
+  // A synchronous throw (an unreadable CA file) is this home's problem, not an unreachable relay.
+  const sent = httpTransport.send({ url, method, headers, ...(data ? { body: data } : {}), ...(target.ca ? { ca: target.ca } : {}), fresh: !pooled, timeoutMs: REQUEST_TIMEOUT_MS });
+  let res: HttpAnswer;
+  try {
+    res = await sent;
+  } catch (e) {
+    throw e instanceof StaleConnection ? e : new RelayUnreachable(target.url, e);
+  }
+  checkRelayId(target, res.header(RELAY_ID_HEADER));
+  const status = res.status;
+  const text = new TextDecoder().decode(res.body);
+  let json: unknown;
+  try {
+    json = text.length > 0 ? JSON.parse(text) : {};
+  } catch {
+    json = undefined;
+  }
+  if (status >= 200 && status < 300) {
+    if (json === undefined) throw new RelayError(status, 'bad_response', 'the relay answered with invalid JSON');
+    return json as T;
+  }
+  const err = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof err?.code === 'string' ? err.code : `http_${status}`;
+  const message = typeof err?.message === 'string' ? err.message : `the relay answered ${status}`;
+  const retryAfter = Number(res.header('retry-after'));
+  throw new RelayError(status, code, message, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined);
 }
 
 export function isUnreachable(e: unknown): e is RelayUnreachable {

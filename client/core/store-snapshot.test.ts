@@ -10,7 +10,8 @@ import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { makeSealer } from './at-rest.js';
 import type { ContactRecord } from './contact-record.js';
 import { listContacts, readContact, writeContact } from './contacts.js';
-import { openDb, tx, type DB } from './db.js';
+import { tx, type DB } from './db.js';
+import { openDb } from '../node/sqlite.js';
 import { loadSession, saveSession, sessionDevices } from './sessions.js';
 import { emptyManifest, saveManifest, type Store } from './integrity/manifest.js';
 

@@ -10,7 +10,7 @@ export async function openCore(home: TestHome): Promise<Client> {
   const { homePaths } = await import('../../client/core/home.js');
   const { loadConfig } = await import('../../client/core/config.js');
   const { unlockKeystore, KEYSTORE_FORMAT } = await import('../../client/core/keystore.js');
-  const { openDb } = await import('../../client/core/db.js');
+  const { openDb } = await import('../../client/node/sqlite.js');
   const { assembleClient } = await import('../../client/core/assemble.js');
   await sodiumReady();
   const h = homePaths(home.dir);

@@ -12,7 +12,7 @@ import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { observeIdentity } from '../../client/core/contacts.js';
 import type { Client } from '../../client/core/context.js';
-import { openDb } from '../../client/core/db.js';
+import { openDb } from '../../client/node/sqlite.js';
 import { homePaths } from '../../client/core/home.js';
 import type { Incoming } from '../../client/core/incoming.js';
 import { processIncoming } from '../../client/core/incoming.js';

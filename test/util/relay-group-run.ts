@@ -22,7 +22,7 @@ import { register } from '../../client/core/account.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { saveConfig } from '../../client/core/config.js';
 import type { Client } from '../../client/core/context.js';
-import { openDb } from '../../client/core/db.js';
+import { openDb } from '../../client/node/sqlite.js';
 import { changeGroupCmd, createGroupCmd, sendGroupText, syncOverSocket } from '../../client/core/groups.js';
 import { ensureHome, homePaths } from '../../client/core/home.js';
 import type { Incoming } from '../../client/core/incoming.js';

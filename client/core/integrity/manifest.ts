@@ -10,8 +10,8 @@
 import { concat, lp, Reader, u32, u64, u8, utf8, fromUtf8, equalBytes } from '../../../crypto/encoding.js';
 import { sodium } from '../../../crypto/sodium.js';
 import type { Sealer } from '../at-rest.js';
-import type Database from 'better-sqlite3';
 import { afterCommit, type DB } from '../db.js';
+import type { SqlStatement } from '../platform/sql.js';
 
 /**
  * Format 1 names contact and session rows; format 2 adds kept values of the `meta` table (our own
@@ -142,9 +142,9 @@ interface Cached {
   manifest: Manifest;
 }
 const cache = new WeakMap<DB, Cached>();
-const statements = new WeakMap<DB, { get: Database.Statement; put: Database.Statement }>();
+const statements = new WeakMap<DB, { get: SqlStatement; put: SqlStatement }>();
 
-function stmts(db: DB): { get: Database.Statement; put: Database.Statement } {
+function stmts(db: DB): { get: SqlStatement; put: SqlStatement } {
   let st = statements.get(db);
   if (!st) {
     st = {
