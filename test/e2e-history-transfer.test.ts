@@ -41,7 +41,7 @@ const view = (m: any) => [m.id, m.from, m.to, m.text, m.sentAt, m.status];
 async function link(t: TestContext, relayUrl: string, alice: TestHome, laptop: TestHome, approveArgs: string[]): Promise<any> {
   const l = linkIn(t, laptop, relayUrl, 'alice');
   const code = (await l.waiting).code;
-  const approved = alice.ok(['device', 'approve', code, '--yes', '--json', ...approveArgs]);
+  const approved = alice.ok(['device', 'approve', code, '--yes', '--json', ...approveArgs], { timeoutMs: 120_000 });
   const end = await l.done;
   assert.equal(end.code, 0, end.stderr);
   return JSON.parse((await approved).stdout);
@@ -126,4 +126,26 @@ test('a history payload from a contact is refused: it shows as a failed message 
   const texts = (l: any[]) => l.filter((m) => !m.error).map((m) => [m.id, m.from, m.text]);
   assert.deepEqual(texts(await history(alice, 'bob')), texts(before));
   assert.deepEqual(await history(alice, 'carol'), []);
+});
+
+test('device approve --history when the new device does not finish linking in time: the approval stands, history_timeout, no history sent', { timeout: 300_000 }, async (t) => {
+  const { relay, alice, laptop } = await talkingWorld(t);
+  const l = linkIn(t, laptop, relay.url, 'alice');
+  const code = (await l.waiting).code;
+  // The new device stops (a laptop closed) before it takes the approval: it publishes nothing.
+  l.child.kill('SIGSTOP');
+  t.after(() => l.child.kill('SIGCONT'));
+  const started = Date.now();
+  const r = await alice.run(['device', 'approve', code, '--yes', '--json', '--history'], { timeoutMs: 150_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(Date.now() - started >= 60_000, 'it waited the full minute');
+  assert.deepEqual(JSON.parse(r.stdout), { ...JSON.parse(r.stdout), approved: true, device: 2, history: null });
+  assert.match(r.stderr, /waiting for device 2 to finish linking/);
+  assert.match(r.stderr, /history_timeout/);
+  // The approval stood: the laptop, woken up, finishes its link, and holds no history.
+  l.child.kill('SIGCONT');
+  const end = await l.done;
+  assert.equal(end.code, 0, end.stderr);
+  await laptop.ok(['inbox']);
+  assert.deepEqual(await history(laptop, 'bob'), []);
 });
