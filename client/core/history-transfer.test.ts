@@ -83,3 +83,39 @@ describe('the history payload schema', () => {
     });
   }
 });
+
+describe('historyBatches', () => {
+  it('cuts a long history into payloads under both bounds, oldest first, and leaves out what it cannot carry', async () => {
+    const { historyBatches, HISTORY_PAYLOAD_MAX_BYTES } = await import('./history-transfer.js');
+    const random = systemRandom();
+    const home = homePaths(join(root, 'desk'));
+    mkdirSync(home.dir, { recursive: true });
+    const c = assembleClient({ home, config: { username: 'alice', deviceId: 1 }, secrets: { identity: generateIdentity(random), storageKey: random(32) }, db: openDb(home.store), random, keystoreWasCurrent: false });
+    try {
+      const put = c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, ?, ?, ?, 'sent')");
+      const seal = (peer: string, id: string, text: string) => Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(text)));
+      const expected: string[] = [];
+      for (let i = 0; i < 1200; i++) {
+        const peer = i % 2 ? 'bob' : 'carol';
+        // Every 100th message is long (16,000 two-byte characters): byte-bound batches too.
+        put.run(`m${i}`, peer, 'out', seal(peer, `m${i}`, i % 100 === 0 ? 'é'.repeat(16_000) : `message ${i}`), SENT);
+        expected.push(`m${i}`);
+      }
+      put.run('sealed-elsewhere', 'bob', 'out', seal('bob', 'other-row', 'moved'), SENT); // unreadable here
+      put.run('from-stranger', 'dave', 'out', seal('dave', 'from-stranger', 'hi'), SENT);
+      c.db.prepare("INSERT INTO peer_states (username, state, since) VALUES ('dave', 'request', 0)").run();
+      const sent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
+      const batches = [...historyBatches(c, sent)];
+      for (const b of batches) {
+        assert.ok(b.entries.length <= HISTORY_MAX_ENTRIES);
+        assert.ok(encodePayload(b).length <= HISTORY_PAYLOAD_MAX_BYTES, `${encodePayload(b).length} bytes`);
+        assert.deepEqual(parsePayload(encodePayload(b)), b);
+      }
+      assert.ok(batches.length >= 4, `${batches.length} batches`);
+      assert.deepEqual(batches.flatMap((b) => b.entries.map((e) => e.id)), expected);
+      assert.equal(sent.skipped, 1, 'the unreadable one (a pending request is left out, not counted)');
+    } finally {
+      c.close();
+    }
+  });
+});

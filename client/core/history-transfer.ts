@@ -106,7 +106,7 @@ type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; bod
  * blocked, messages with no readable text (failed, or unreadable at rest), and any message the
  * entry schema refuses. A message still queued here leaves from here: it is sent as `sent`.
  */
-function* historyBatches(c: Client, sent: HistorySent): Generator<HistoryPayload> {
+export function* historyBatches(c: Client, sent: HistorySent): Generator<HistoryPayload> {
   const hidden = hiddenPeers(c);
   const base = utf8(JSON.stringify({ v: 1, type: 'history', id: 'x'.repeat(48), sentAt: new Date(c.now()).toISOString(), entries: [] })).length;
   let entries: HistoryPayloadEntry[] = [];
