@@ -32,7 +32,6 @@ export function payloadCases(): { cases: Case[] } {
     ok('group_change', 'records are base64url strings (§12.2)', { v: 1, type: 'group_change', id: 'g1', sentAt: SENT, records: ['AQIDBA', 'BQYH'] }),
     ok('sender_key', 'a distribution is a base64url string (§12.2)', { v: 1, type: 'sender_key', id: 'k1', sentAt: SENT, distribution: 'AQIDBAUG' }),
     ok('history', 'a batch of history for a device just linked, oldest first (§12.2, D.12 step 4)', history),
-    ok('history_500', 'a history batch of 500 entries, the most one may carry (§12.2)', { ...history, entries: Array.from({ length: 500 }, (_, i) => ({ ...entry, id: `m${i}` })) }),
     bad('not_json', 'not JSON (§12.3.1)', 'hello'),
     { name: 'not_utf8', about: 'bytes that are not UTF-8 (§12.3.1)', input: { payloadHex: '7b2276223a317dff' }, expect: 'refuse', error: 'bad_payload' },
     bad('array', 'a JSON array, not an object (§12.3.1)', [text]),
