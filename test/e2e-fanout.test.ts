@@ -5,24 +5,12 @@
 // device marks bob's message delivered; a device that stayed offline catches up in order.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { linkIn } from './util/linking.js';
-import { startRelayProcess } from './util/relay-process.js';
-import { RELAY_TEST_ARGS } from './util/fault.js';
+import { jsonLines, type TestHome } from './util/fastchat-cli.js';
+import { aliceBobAndLaptop, linkIn } from './util/linking.js';
 
 /** alice (device 1) and bob talking, then alice's laptop linked as her device 2. */
 async function linkedWorld(t: TestContext) {
-  const tmp = makeTempRoot('fastchat-fanout-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
-  t.after(async () => {
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const bob = makeHome(tmp.root, 'bob');
-  const laptop = makeHome(tmp.root, 'laptop');
-  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
-  await converse(alice, bob);
+  const { relay, alice, bob, laptop } = await aliceBobAndLaptop(t, 'fastchat-fanout-');
   await bob.ok(['inbox']); // alice's receipt
   const link = linkIn(t, laptop, relay.url, 'alice');
   await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);

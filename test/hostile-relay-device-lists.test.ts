@@ -241,6 +241,30 @@ describe('device lists against a hostile relay', () => {
     assert.ok(!sent.includes('I never wrote this'), JSON.stringify(sent));
   });
 
+  it('refuses history from a device of our own account that our signed list does not hold: nothing is added to any conversation', async () => {
+    const [alice, bob] = [await home('alice7h'), await home('bob7h')];
+    await exchange(alice, bob);
+    const before = jsonLines((await alice.ok(['history', `@${bob.name}`, '--json'])).stdout).map((m) => m.id);
+    // The relay mints a key, calls it alice's device 2 and sends her "history" of her talk with bob.
+    const minted = mintIdentity();
+    const bundle = (await directory.fetchKeys(alice.name)).body.devices[0];
+    const sentAt = new Date().toISOString();
+    const forged = {
+      v: 1 as const,
+      type: 'history' as const,
+      id: toBase64url(new Uint8Array(16).fill(9)),
+      sentAt,
+      entries: [{ peer: bob.name, direction: 'out' as const, id: toBase64url(new Uint8Array(16).fill(10)), sentAt, text: 'I never wrote this', status: 'delivered' as const }],
+    };
+    const from = { user: alice.name, device: 2 };
+    hostile.inject({ user: alice.name, device: 1 }, messageFrame(from, firstMessage(minted, from, alice.name, bundle, forged)));
+    const r = await alice.ok(['inbox', '--json']);
+    assert.deepEqual(jsonLines(r.stdout).map((m) => m.error?.code), ['device_not_listed']);
+    assert.doesNotMatch(r.stderr, /of history/);
+    const after = jsonLines((await alice.ok(['history', `@${bob.name}`, '--json'])).stdout);
+    assert.deepEqual(after.map((m) => m.id), before, 'nothing added');
+  });
+
   it("takes a first message from a device its contact's newest list does not hold as a key change, not as another device of theirs", async () => {
     const [alice, bob] = [await home('alice8'), await home('bob8')];
     await exchange(alice, bob);

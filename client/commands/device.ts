@@ -23,9 +23,18 @@ you to confirm it is the one the new device shows: that comparison is what keeps
 passing off a device of its own. Only then does it send the new device, encrypted end to end, the
 account key, the device list, the contacts with their trust states and a one-time login ticket.
 --yes skips the question (for scripts); without a terminal it is required.
-Exit codes: 0 approved, 1 refused or failed (nothing was sent), 2 usage.
+--history also sends the new device the messages of this home's conversations with people (not
+groups, not pending requests), oldest first, encrypted end to end to that device alone: it waits up
+to 60 s for the new device to finish linking, then sends them in batches. They arrive there as read,
+with their original times, and send no receipts. If the new device does not finish linking in time,
+the approval stands and no history is sent (exit 1, history_timeout).
+With --json it prints one object; with --history it holds "history":{entries,payloads,skipped,pending}
+(pending: batches still in the outbox when the relay could not be reached; they leave with the next
+command that sends).
+Exit codes: 0 approved, 1 refused or failed (nothing was sent; with --history: history not sent), 2 usage.
 Example:
   fastchat device approve abcd-efgh-jkmn-pqrs
+  fastchat device approve abcd-efgh-jkmn-pqrs --history
 The link address the new device shows as a QR code (fastchat:link?…) is taken in place of CODE; it
 must name this account and this home's relay.`;
 
@@ -101,10 +110,11 @@ export function register(program: Command): void {
     .description("approve a new device of your account by the code it shows, after checking its fingerprint")
     .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs), or its link address (fastchat:link?…)')
     .option('--yes', 'do not ask to confirm the fingerprint (for scripts)')
+    .option('--history', "also send the new device this home's message history, end to end encrypted")
     .option('--json', 'print the result as JSON')
     .addHelpText('after', APPROVE_HELP)
-    .action(async (code: string, opts: { yes?: boolean; json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+    .action(async (code: string, opts: { yes?: boolean; history?: boolean; json?: boolean }) => {
+      const { openClient, relayTarget } = await import('../core/context.js');
       const { approveDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -114,8 +124,26 @@ export function register(program: Command): void {
           if (opts.yes) return true;
           return confirmFingerprint();
         });
-        if (opts.json) printJson({ approved: true, ...r });
-        else print(`approved: the new device becomes @${r.user} device ${r.device} (${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} sent)`);
+        if (!opts.json) print(`approved: the new device becomes @${r.user} device ${r.device} (${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} sent)`);
+        if (!opts.history) {
+          if (opts.json) printJson({ approved: true, ...r });
+          return;
+        }
+        const { HISTORY_WAIT_MS, sendHistory } = await import('../core/history-transfer.js');
+        let h;
+        try {
+          h = await sendHistory(c, relayTarget(c), r.device, () => {
+            process.stderr.write(`waiting for device ${r.device} to finish linking before sending the history (up to ${HISTORY_WAIT_MS / 1000} s) …\n`);
+          });
+        } catch (e) {
+          if (opts.json) printJson({ approved: true, ...r, history: null });
+          throw e;
+        }
+        if (opts.json) printJson({ approved: true, ...r, history: h });
+        else {
+          print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${r.device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
+          if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
+        }
       } finally {
         c.close();
       }

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   message_id TEXT NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('text', 'receipt', 'group')), -- group: a group_change / sender_key payload
   peer TEXT NOT NULL,
-  device INTEGER,                      -- NULL until encrypted for each device of the peer
+  device INTEGER,                      -- NULL until encrypted for each device of the peer; set before that for a row meant for one device (queueForOwnDevice)
   client_id TEXT UNIQUE,               -- the relay's idempotency id, set once encrypted
   payload BLOB,                        -- sealed payload while not yet encrypted
   envelope BLOB,                       -- ratchet envelope once encrypted (already ciphertext)

@@ -24,6 +24,7 @@ import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 import { listGroups } from './group-store.js';
 import { ownListHolds } from './fanout.js';
+import { storeHistory } from './history-transfer.js';
 import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
@@ -54,6 +55,8 @@ export type Incoming =
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
   /** (`to` null and `group` set: a message this account sent to a group from another device.) */
   | { kind: 'sent_copy'; id: string; to: string | null; group?: GroupRef; device: number; text: string; sentAt: string }
+  /** A batch of history from our own device `device` (D.12 step 4): `added` of its `entries` were new here. */
+  | { kind: 'history'; device: number; entries: number; added: number }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
   | GroupIncoming;
@@ -262,10 +265,12 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         throw new Failure(reason);
       }
       const p = parsePayload(plaintext);
-      // A copy of what we sent comes only from our own listed devices, and they send nothing else
-      // but the groups we are in (a change made there, their sender key: G.9).
-      if (p.type === 'sync' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
+      // A copy of what we sent, and history for a device just linked, come only from our own
+      // listed devices, and they send nothing else but the groups we are in (a change made there,
+      // their sender key: G.9).
+      if (p.type === 'sync' || p.type === 'history' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
       if (p.type === 'sync') return storeSentCopy(c, from.device, p);
+      if (p.type === 'history') return storeHistory(c, from.device, p);
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');

@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type HistoryPayload, type Payload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -80,6 +80,17 @@ export function queueReceipts(c: Client, peer: string, messageIds: readonly stri
 /** The outbox payload's row key: peer, message id and kind name the row it belongs to. */
 export function outboxRowKey(peer: string, messageId: string, kind: string): (string | number)[] {
   return [peer, messageId, kind];
+}
+
+/**
+ * Stage 1 for a payload meant for one other device of our own account only (a history batch for a
+ * device just linked, docs/PROTOCOL.md D.12 step 4): the row names the device before it is encrypted.
+ */
+export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload): void {
+  const me = ourAddress(c).user;
+  c.db
+    .prepare("INSERT INTO outbox (message_id, kind, peer, device, payload, created_at) VALUES (?, 'text', ?, ?, ?, ?)")
+    .run(p.id, me, device, Buffer.from(c.sealer.seal('outbox', outboxRowKey(me, p.id, 'text'), encodePayload(p))), c.now());
 }
 
 function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload): void {
@@ -229,17 +240,26 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
     }
     if (states.size === 0) return;
     mergeQueuedReceipts(c, peer);
-    const rows = c.db.prepare('SELECT seq, message_id, kind, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
+    const rows = c.db.prepare('SELECT seq, message_id, kind, device, payload FROM outbox WHERE peer = ? AND envelope IS NULL ORDER BY seq').all(peer) as {
       seq: number;
       message_id: string;
       kind: string;
+      device: number | null;
       payload: Buffer;
     }[];
     const insert = c.db.prepare('INSERT INTO outbox (message_id, kind, peer, device, client_id, envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const r of rows) {
+      // A row queued for one device (queueForOwnDevice) goes to that device alone: it waits while
+      // there is no session with it, and is dropped once the list no longer holds it.
+      if (r.device !== null && listed !== null && !listed.some((d) => d.device === r.device)) {
+        c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
+        continue;
+      }
+      const devices = r.device === null ? [...states.keys()] : states.has(r.device) ? [r.device] : [];
+      if (devices.length === 0) continue;
       const plaintext = c.sealer.open('outbox', outboxRowKey(peer, r.message_id, r.kind), new Uint8Array(r.payload));
-      for (const [device, state] of states) {
-        const out = encryptMessage(state, plaintext, c.random);
+      for (const device of devices) {
+        const out = encryptMessage(states.get(device)!, plaintext, c.random);
         states.set(device, out.state);
         // The relay's idempotency id: random, so it names neither the message nor, for a receipt,
         // the message acknowledged (the relay would link the two). Fixed here, so a resend reuses it.

@@ -112,6 +112,37 @@ const SyncSchema = z
   })
   .describe('a copy of a message sent from another device of this account');
 
+// History for a newly linked device (docs/PROTOCOL.md D.12 step 4): the conversations the approving
+// device holds, a batch of entries per payload, oldest first. Taken only from a device our own
+// account's list holds; each entry is stored once per (peer, direction, id).
+/** Most entries one `history` payload carries (the sender also keeps each payload under HISTORY_PAYLOAD_MAX_BYTES). */
+export const HISTORY_MAX_ENTRIES = 500;
+/**
+ * Longest text of a history entry: a message's text, or a file's history line (the file name, up to
+ * 1,024 code points, and the caption, fileLine in files/names.ts).
+ */
+export const HISTORY_TEXT_MAX_CHARS = MAX_TEXT_CHARS + 1_100;
+export const HistoryEntrySchema = z
+  .object({
+    peer: z.string().regex(USERNAME_PATTERN).describe('the other side of the conversation'),
+    direction: z.enum(['in', 'out']).describe('in: from peer; out: sent by this account'),
+    id: Id.describe('the message id as the conversation holds it'),
+    sentAt: SentAt,
+    text: chars(HISTORY_TEXT_MAX_CHARS).describe("the message's text, or a file message's history line"),
+    status: z.enum(['received', 'sent', 'delivered', 'failed', 'expired']).describe('in: received; out: sent, delivered, failed or expired'),
+  })
+  .strict()
+  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction');
+const HistorySchema = z
+  .object({
+    v: Version,
+    type: z.literal('history'),
+    id: Id,
+    sentAt: SentAt,
+    entries: z.array(HistoryEntrySchema).min(1).max(HISTORY_MAX_ENTRIES).describe('messages of the history, oldest first'),
+  })
+  .describe("a batch of another device's message history, for a device of the same account just linked");
+
 /** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
 export const PAYLOAD_SCHEMAS = {
   text: TextSchema,
@@ -120,6 +151,7 @@ export const PAYLOAD_SCHEMAS = {
   group_change: GroupChangeSchema,
   sender_key: SenderKeySchema,
   sync: SyncSchema,
+  history: HistorySchema,
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
@@ -130,13 +162,15 @@ export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;
 export type GroupControlPayload = GroupChangePayload | SenderKeyPayload;
 export type FilePayload = z.infer<typeof FileSchema>;
 export type SyncPayload = z.infer<typeof SyncSchema>;
+export type HistoryPayload = z.infer<typeof HistorySchema>;
+export type HistoryPayloadEntry = z.infer<typeof HistoryEntrySchema>;
 
 /** Every message id a receipt names: `id` last, as the sender wrote them (receiptIds of queueReceipts). */
 export function receiptIds(p: z.infer<typeof ReceiptSchema>): string[] {
   return p.ids ? [...p.ids, p.id] : [p.id];
 }
 
-export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload): Uint8Array {
+export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -145,7 +179,7 @@ export class PayloadError extends Error {
 }
 
 /** Strict UTF-8, JSON, a known `type`, then that type's schema; anything else is bad_payload. */
-export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));

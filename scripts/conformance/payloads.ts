@@ -16,6 +16,8 @@ function bad(name: string, about: string, payload: unknown): Case {
 export function payloadCases(): { cases: Case[] } {
   const text = { v: 1, type: 'text', id: 'Qm9i_-42', text: 'hello ✓', sentAt: SENT };
   const file = { v: 1, type: 'file', id: 'f1', text: 'the plan', sentAt: SENT, file: { blob: 'AbCdEfGhIjKlMnOpQrStUv', key: KEY, hash: HASH, size: 1234, name: 'plan.txt', mime: 'text/plain' } };
+  const entry = { peer: 'bob', direction: 'out', id: 'm1', sentAt: SENT, text: 'hi bob', status: 'delivered' };
+  const history = { v: 1, type: 'history', id: 'h1', sentAt: SENT, entries: [entry, { peer: 'bob', direction: 'in', id: 'm2', sentAt: SENT, text: 'hi', status: 'received' }] };
   const cases: Case[] = [
     ok('text', 'a text message (§12.2)', text),
     ok('text_without_fraction', 'sentAt may omit the fraction (§12.1)', { ...text, sentAt: '2026-01-02T03:04:05Z' }),
@@ -29,6 +31,7 @@ export function payloadCases(): { cases: Case[] } {
     ok('file_largest', 'a file of 2^48 bytes (§12.2, A.2)', { ...file, file: { ...file.file, size: 2 ** 48 } }),
     ok('group_change', 'records are base64url strings (§12.2)', { v: 1, type: 'group_change', id: 'g1', sentAt: SENT, records: ['AQIDBA', 'BQYH'] }),
     ok('sender_key', 'a distribution is a base64url string (§12.2)', { v: 1, type: 'sender_key', id: 'k1', sentAt: SENT, distribution: 'AQIDBAUG' }),
+    ok('history', 'a batch of history for a device just linked, oldest first (§12.2, D.12 step 4)', history),
     bad('not_json', 'not JSON (§12.3.1)', 'hello'),
     { name: 'not_utf8', about: 'bytes that are not UTF-8 (§12.3.1)', input: { payloadHex: '7b2276223a317dff' }, expect: 'refuse', error: 'bad_payload' },
     bad('array', 'a JSON array, not an object (§12.3.1)', [text]),
@@ -58,6 +61,12 @@ export function payloadCases(): { cases: Case[] } {
     bad('file_size_fraction', 'a size that is not an integer (§12.2)', { ...file, file: { ...file.file, size: 1.5 } }),
     bad('file_name_too_long', 'a name of 1,025 code points (§12.2)', { ...file, file: { ...file.file, name: 'n'.repeat(1025) } }),
     bad('group_change_no_records', 'records holds at least one record (§12.2)', { v: 1, type: 'group_change', id: 'g1', sentAt: SENT, records: [] }),
+    bad('history_no_entries', 'a history batch holds at least one entry (§12.2)', { ...history, entries: [] }),
+    bad('history_501', 'a history batch of 501 entries (§12.2)', { ...history, entries: Array.from({ length: 501 }, (_, i) => ({ ...entry, id: `m${i}` })) }),
+    bad('history_in_not_received', 'an incoming entry is received, nothing else (§12.2)', { ...history, entries: [{ ...entry, direction: 'in' }] }),
+    bad('history_out_received', 'an outgoing entry is never received (§12.2)', { ...history, entries: [{ ...entry, status: 'received' }] }),
+    bad('history_entry_extra_field', 'no other field in a history entry; one bad entry refuses the batch (§12.2)', { ...history, entries: [entry, { ...entry, id: 'm3', unread: true }] }),
+    bad('history_entry_bad_peer', 'peer is a username (§12.2)', { ...history, entries: [{ ...entry, peer: '../bob' }] }),
     bad('sender_key_padded', 'base64url without padding (§12.2)', { v: 1, type: 'sender_key', id: 'k1', sentAt: SENT, distribution: 'AQIDBAU=' }),
   ];
   return { cases };

@@ -2,8 +2,10 @@
 // prints as soon as it prints it, and its end. Used by the linking and fan-out end-to-end tests.
 import type { TestContext } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { TEST_CLIENT_ENV, type TestHome } from './fastchat-cli.js';
+import { converse, makeHome, makeTempRoot, setUpUser, TEST_CLIENT_ENV, type TestHome } from './fastchat-cli.js';
 import { FASTCHAT_BIN } from './paths.js';
+import { startRelayProcess, type RelayProcess } from './relay-process.js';
+import { RELAY_TEST_ARGS } from './fault.js';
 
 export interface Linking {
   child: ChildProcess;
@@ -47,4 +49,24 @@ export function linkIn(t: TestContext, home: TestHome, relayUrl: string, user: s
   const l = startLink(home, relayUrl, user);
   t.after(() => stopLink(l));
   return l;
+}
+
+/**
+ * A relay process, alice and bob registered and each a contact of the other (one message each
+ * way), and an empty home for alice's laptop: the start of the multi-device tests. All of it is
+ * gone after the test.
+ */
+export async function aliceBobAndLaptop(t: TestContext, prefix: string): Promise<{ relay: RelayProcess; alice: TestHome; bob: TestHome; laptop: TestHome }> {
+  const tmp = makeTempRoot(prefix);
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  t.after(async () => {
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const alice = makeHome(tmp.root, 'alice');
+  const bob = makeHome(tmp.root, 'bob');
+  const laptop = makeHome(tmp.root, 'laptop');
+  await Promise.all([setUpUser(alice, relay.url), setUpUser(bob, relay.url)]);
+  await converse(alice, bob);
+  return { relay, alice, bob, laptop };
 }

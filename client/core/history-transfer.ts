@@ -1,0 +1,180 @@
+// History for a device just linked (docs/PROTOCOL.md D.12 step 4, docs/CLI.md "device approve
+// --history"): the approving device sends the conversations it holds to that one device, in
+// `history` payloads (§12) over a pairwise session like any other message, so the relay carries
+// only ciphertext; the new device stores them once each, as read, without receipts.
+import type { PreKeyBundle } from '../../crypto/prekeys.js';
+import { utf8 } from '../../crypto/encoding.js';
+import { isCryptoError } from '../../crypto/errors.js';
+import { CliError } from '../errors.js';
+import { sameDeviceKeys } from './contact-record.js';
+import { ourAddress, type Client } from './context.js';
+import { tx } from './db.js';
+import { refreshOwnList } from './fanout.js';
+import { encryptQueued, flushOutbox, newMessageId, queueForOwnDevice } from './outbox.js';
+import { HISTORY_MAX_ENTRIES, HistoryEntrySchema, PayloadError, type HistoryPayload, type HistoryPayloadEntry } from './payload.js';
+import { fetchBundles } from './relay-api.js';
+import type { RelayTarget } from './relay-http.js';
+import { hiddenPeers, markAccepted } from './requests.js';
+
+/**
+ * How long `device approve --history` waits for the new device to publish its list entry and keys
+ * (it does so seconds after the approval reaches it, D.12 step 3); past it, the approval stands
+ * and no history is sent.
+ */
+export const HISTORY_WAIT_MS = 60_000;
+/** How often the wait asks the relay again. */
+const HISTORY_POLL_MS = 1000;
+/**
+ * Largest encoded `history` payload the sender makes: under MAX_PLAINTEXT_BYTES (65,535), the most
+ * one ratchet message carries, with room to spare. An entry too long to fit alone is left out.
+ */
+export const HISTORY_PAYLOAD_MAX_BYTES = 60_000;
+/** Payloads queued, encrypted and flushed per step: a long history streams out, never held whole. */
+const HISTORY_STEP_PAYLOADS = 16;
+/** Messages read from the store per query. */
+const READ_PAGE = 1000;
+
+export interface HistorySent {
+  entries: number; // entries that left in history payloads (or wait in the outbox, see `pending`)
+  payloads: number;
+  skipped: number; // messages left out: unreadable at rest, or an id, time or text a payload cannot carry
+  pending: number; // payloads still in the outbox (relay unreachable): they leave with the next command that sends
+}
+
+/**
+ * Waits (up to HISTORY_WAIT_MS) until our own device list holds `device` and the relay serves its
+ * keys under that entry, then sends it every message of this home's pairwise conversations, oldest
+ * first, in batches. `waiting` is called once if the device is not there at the first look.
+ */
+export async function sendHistory(c: Client, t: RelayTarget, device: number, waiting: () => void): Promise<HistorySent> {
+  const bundles = await waitForOwnDevice(c, t, device, waiting);
+  const me = ourAddress(c).user;
+  const sent: HistorySent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
+  const ids: string[] = [];
+  let step: HistoryPayload[] = [];
+  const flush = async (): Promise<void> => {
+    tx(c.db, () => {
+      for (const p of step) queueForOwnDevice(c, device, p);
+    });
+    step = [];
+    await encryptQueued(c, t, new Map([[me, bundles]]));
+    await flushOutbox(c, t);
+  };
+  for (const batch of historyBatches(c, sent)) {
+    step.push(batch);
+    ids.push(batch.id);
+    sent.entries += batch.entries.length;
+    sent.payloads++;
+    if (step.length >= HISTORY_STEP_PAYLOADS) await flush();
+  }
+  if (step.length > 0) await flush();
+  sent.pending = countQueued(c, ids);
+  return sent;
+}
+
+/** Our own list's entry for `device` with the relay's bundles once both are there; throws history_timeout past HISTORY_WAIT_MS. */
+async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiting: () => void): Promise<PreKeyBundle[]> {
+  const me = ourAddress(c).user;
+  const deadline = Date.now() + HISTORY_WAIT_MS;
+  for (let first = true; ; first = false) {
+    const entry = (await refreshOwnList(c, t))?.devices.find((d) => d.device === device);
+    if (entry) {
+      let bundles: PreKeyBundle[] = [];
+      try {
+        bundles = await fetchBundles(t, me);
+      } catch (e) {
+        if (!(e instanceof CliError && e.code === 'no_keys_published')) throw e;
+      }
+      // Only keys the signed list holds for that device: the relay cannot slip in a device of its own.
+      if (bundles.some((b) => b.address.device === device && sameDeviceKeys(b.identity, entry))) return bundles;
+    }
+    if (Date.now() >= deadline) {
+      throw new CliError('history_timeout', `device ${device} was approved, but it did not publish its keys within ${HISTORY_WAIT_MS / 1000} s: no history was sent`, {
+        hint: `check that \`fastchat device link\` finished on the new device; history can only be sent at approval`,
+      });
+    }
+    if (first) waiting();
+    await new Promise((res) => setTimeout(res, HISTORY_POLL_MS));
+  }
+}
+
+type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
+
+/**
+ * The pairwise history as payloads, oldest first, each under HISTORY_PAYLOAD_MAX_BYTES and
+ * HISTORY_MAX_ENTRIES. Left out (counted in `sent.skipped`): conversations still requests or
+ * blocked, messages with no readable text (failed, or unreadable at rest), and any message the
+ * entry schema refuses. A message still queued here leaves from here: it is sent as `sent`.
+ */
+export function* historyBatches(c: Client, sent: HistorySent): Generator<HistoryPayload> {
+  const hidden = hiddenPeers(c);
+  const base = utf8(JSON.stringify({ v: 1, type: 'history', id: 'x'.repeat(48), sentAt: new Date(c.now()).toISOString(), entries: [] })).length;
+  let entries: HistoryPayloadEntry[] = [];
+  let bytes = base;
+  const make = (): HistoryPayload => ({ v: 1, type: 'history', id: newMessageId(c), sentAt: new Date(c.now()).toISOString(), entries });
+  for (let after = 0; ; ) {
+    const rows = c.db
+      .prepare('SELECT seq, id, peer, direction, body, sent_at, status FROM messages WHERE seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?')
+      .all(after, READ_PAGE) as Row[];
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.seq;
+    for (const r of rows) {
+      if (hidden.has(r.peer)) continue;
+      const e = entryOf(c, r);
+      const size = e ? utf8(JSON.stringify(e)).length + 1 : 0;
+      if (!e || base + size > HISTORY_PAYLOAD_MAX_BYTES) {
+        sent.skipped++;
+        continue;
+      }
+      if (entries.length >= HISTORY_MAX_ENTRIES || bytes + size > HISTORY_PAYLOAD_MAX_BYTES) {
+        yield make();
+        entries = [];
+        bytes = base;
+      }
+      entries.push(e);
+      bytes += size;
+    }
+  }
+  if (entries.length > 0) yield make();
+}
+
+function entryOf(c: Client, r: Row): HistoryPayloadEntry | null {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(c.sealer.open('message', [r.peer, r.direction, r.id], new Uint8Array(r.body)));
+  } catch (e) {
+    if (isCryptoError(e) || e instanceof TypeError) return null;
+    throw e;
+  }
+  const status = r.direction === 'in' ? 'received' : r.status === 'queued' ? 'sent' : r.status;
+  const parsed = HistoryEntrySchema.safeParse({ peer: r.peer, direction: r.direction, id: r.id, sentAt: r.sent_at, text, status });
+  return parsed.success ? parsed.data : null;
+}
+
+function countQueued(c: Client, ids: string[]): number {
+  if (ids.length === 0) return 0;
+  const have = new Set((c.db.prepare('SELECT DISTINCT message_id FROM outbox WHERE peer = ?').all(ourAddress(c).user) as { message_id: string }[]).map((r) => r.message_id));
+  return ids.filter((id) => have.has(id)).length;
+}
+
+// ---- the new device: storing what arrives -------------------------------------------------------
+
+/**
+ * Stores a `history` payload from our own device `device` (incoming.ts has checked that our list
+ * holds it): each entry once per (peer, direction, id), with the sender's sentAt and status, not
+ * unread, and no receipt. A payload naming our own account as a peer is refused whole.
+ */
+export function storeHistory(c: Client, device: number, p: HistoryPayload): { kind: 'history'; device: number; entries: number; added: number } {
+  const me = ourAddress(c).user;
+  if (p.entries.some((e) => e.peer === me)) throw new PayloadError('a history entry names this account as its peer');
+  // The approving device sends only accepted conversations: they are accepted here too (before
+  // the entries go in, so accepting a pending request here receipts its own messages, not these).
+  for (const peer of new Set(p.entries.map((e) => e.peer))) markAccepted(c, peer);
+  const insert = c.db.prepare('INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, ?, ?, ?, ?)');
+  let added = 0;
+  for (const e of p.entries) {
+    const body = Buffer.from(c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text)));
+    added += insert.run(e.id, e.peer, e.direction, body, e.sentAt, e.status).changes;
+  }
+  return { kind: 'history', device, entries: p.entries.length, added };
+}
