@@ -18,6 +18,13 @@ export function readTimes(path = TIMES_FILE) {
   }
 }
 
+/** Merges `times` into test-times.json: a partial run (run-tests.mjs <substring>) keeps the others' times. */
+function save(times) {
+  const merged = { ...readTimes(), ...times };
+  const sorted = Object.fromEntries(Object.keys(merged).sort().map((f) => [f, merged[f]]));
+  writeFileSync(TIMES_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+}
+
 export default async function* testTimes(source) {
   const started = Date.now();
   const times = {};
@@ -26,14 +33,13 @@ export default async function* testTimes(source) {
     const { file, name, nesting, details } = event.data;
     // The file's own event: node names the test after the file's path.
     if (!file || nesting !== 0 || name !== file) continue;
-    times[relative(process.cwd(), file)] = Math.round((details?.duration_ms ?? 0) / 100) / 10;
+    const f = relative(process.cwd(), file);
+    times[f] = Math.round((details?.duration_ms ?? 0) / 100) / 10;
+    // Saved as each file ends, so a run stopped midway (CI's own time limit) still leaves them.
+    save({ [f]: times[f] });
   }
   const files = Object.entries(times).sort((a, b) => b[1] - a[1]);
   if (files.length === 0) return;
-  // A partial run (run-tests.mjs <substring>) updates its files and keeps the others' times.
-  const merged = { ...readTimes(), ...times };
-  const sorted = Object.fromEntries(Object.keys(merged).sort().map((f) => [f, merged[f]]));
-  writeFileSync(TIMES_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
   const sum = files.reduce((s, [, t]) => s + t, 0);
   let out = `\ntest files: ${files.length}, wall ${((Date.now() - started) / 1000).toFixed(0)} s, sum of file times ${sum.toFixed(0)} s; slowest ${Math.min(SHOWN, files.length)}:\n`;
   for (const [f, t] of files.slice(0, SHOWN)) out += `${t.toFixed(1).padStart(8)} s  ${f}\n`;
