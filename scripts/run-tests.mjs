@@ -5,7 +5,8 @@
 // Two files run at once. They start slowest first (times from the last run on this machine,
 // test-times.json, over the committed scripts/test-times.json; a file in neither counts as slow),
 // so no long file starts last while the other lane sits idle. scripts/test-times.mjs records the
-// times and prints the slowest ten at the end.
+// times and prints the slowest ten at the end. Refresh the committed list after a full run on a
+// quiet machine: cp test-times.json scripts/test-times.json (only the order matters).
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
