@@ -9,35 +9,69 @@ export const VERSION = '0.1.0';
 
 export type Registrar = (program: Command) => void;
 
-async function commandModules(): Promise<Registrar[]> {
-  const mods = await Promise.all([
-    import('./commands/keygen.js'),
-    import('./commands/account.js'),
-    import('./commands/agent.js'),
-    import('./commands/send.js'),
-    import('./commands/send-file.js'),
-    import('./commands/inbox.js'),
-    import('./commands/chat.js'),
-    import('./commands/group.js'),
-    import('./commands/history.js'),
-    import('./commands/who.js'),
-    import('./commands/trust.js'),
-    import('./commands/relay.js'),
-    import('./commands/requests.js'),
-    import('./commands/conversations.js'),
-    import('./commands/passphrase.js'),
-    import('./commands/completion.js'),
-    import('./commands/device.js'),
-  ]);
-  return mods.map((m) => m.register);
+type CommandModule = () => Promise<{ register: Registrar }>;
+
+const keygen: CommandModule = () => import('./commands/keygen.js');
+const account: CommandModule = () => import('./commands/account.js');
+const agent: CommandModule = () => import('./commands/agent.js');
+const send: CommandModule = () => import('./commands/send.js');
+const sendFile: CommandModule = () => import('./commands/send-file.js');
+const inbox: CommandModule = () => import('./commands/inbox.js');
+const chat: CommandModule = () => import('./commands/chat.js');
+const group: CommandModule = () => import('./commands/group.js');
+const history: CommandModule = () => import('./commands/history.js');
+const who: CommandModule = () => import('./commands/who.js');
+const trust: CommandModule = () => import('./commands/trust.js');
+const relay: CommandModule = () => import('./commands/relay.js');
+const requests: CommandModule = () => import('./commands/requests.js');
+const conversations: CommandModule = () => import('./commands/conversations.js');
+const passphrase: CommandModule = () => import('./commands/passphrase.js');
+const completion: CommandModule = () => import('./commands/completion.js');
+const device: CommandModule = () => import('./commands/device.js');
+
+/** Every command module, in --help order. */
+const COMMAND_MODULES = [keygen, account, agent, send, sendFile, inbox, chat, group, history, who, trust, relay, requests, conversations, passphrase, completion, device];
+
+/**
+ * The module that registers each top-level command (and alias), so a run loads only the one it
+ * needs: each module pulls in commander definitions and their imports, about a tenth of a short
+ * command's start-up. A name missing here still works (every module is loaded, as for --help);
+ * client/program.test.ts checks that each name is registered by the module it points to.
+ */
+export const COMMAND_MODULE_OF: Readonly<Record<string, CommandModule>> = {
+  keygen,
+  register: account, login: account, logout: account, passwd: account, whoami: account,
+  unlock: agent, lock: agent,
+  send,
+  'send-file': sendFile,
+  inbox,
+  chat,
+  group,
+  history,
+  who,
+  contacts: trust, fingerprint: trust, verify: trust, 'reset-sessions': trust,
+  relay,
+  requests,
+  conversations, chats: conversations,
+  passphrase,
+  device,
+  // completion and man describe the whole program: they load every module.
+};
+
+async function registrars(modules: readonly CommandModule[]): Promise<Registrar[]> {
+  return (await Promise.all(modules.map((load) => load()))).map((m) => m.register);
 }
 
 /** Every command definition, for --help, shell completion and the man page. */
-export async function buildProgram(extra: Registrar[] = [], onUsageError: (text: string) => void = () => {}): Promise<Command> {
+export async function buildProgram(
+  extra: Registrar[] = [],
+  onUsageError: (text: string) => void = () => {},
+  modules: readonly CommandModule[] = COMMAND_MODULES,
+): Promise<Command> {
   const program = rootCommand(onUsageError)
     .description('end-to-end encrypted chat with a blind relay')
     .showSuggestionAfterError();
-  for (const register of [...(await commandModules()), ...extra]) register(program);
+  for (const register of [...(await registrars(modules)), ...extra]) register(program);
   return program;
 }
 
@@ -98,7 +132,10 @@ export async function main(argv: string[], extra: Registrar[] = []): Promise<num
   const onUsageError = (text: string): void => {
     usageText = text;
   };
-  const program = onlyVersion ? rootCommand(onUsageError) : await buildProgram(extra, onUsageError);
+  // A known command loads only its own module; anything else (help, a typo to suggest a fix for,
+  // an option first) loads them all.
+  const one = args[0] !== undefined && Object.hasOwn(COMMAND_MODULE_OF, args[0]) ? COMMAND_MODULE_OF[args[0]] : undefined;
+  const program = onlyVersion ? rootCommand(onUsageError) : await buildProgram(extra, onUsageError, one ? [one] : COMMAND_MODULES);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
