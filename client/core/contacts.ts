@@ -94,11 +94,11 @@ const checked = new WeakMap<Store['db'], Map<string, Checked>>();
 /** Contacts a store keeps checks of: past this the cache starts over (a bound, not a tuning). */
 const CHECKED_CONTACTS_MAX = 4096;
 
-const sameBlob = (a: Buffer | null, b: Buffer | null): boolean => (a === null ? b === null : b !== null && a.equals(b));
+const sameBlob = (a: Uint8Array | null, b: Uint8Array | null): boolean => (a === null ? b === null : b !== null && equalBytes(a, b));
 
 function sameRow(a: Row, b: Row): boolean {
   return (
-    a.username === b.username && a.trust === b.trust && a.updated_at === b.updated_at && a.identity.equals(b.identity) &&
+    a.username === b.username && a.trust === b.trust && a.updated_at === b.updated_at && equalBytes(a.identity, b.identity) &&
     sameBlob(a.pending_identity, b.pending_identity) && sameBlob(a.sealed, b.sealed) && sameBlob(a.account_key, b.account_key)
   );
 }

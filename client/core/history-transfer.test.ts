@@ -9,7 +9,7 @@ import { generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { assembleClient } from './assemble.js';
 import type { Client } from './context.js';
-import { openDb } from './db.js';
+import { openTestStore as openDb } from '../../test/util/client-store.js';
 import { history } from './history.js';
 import { storeHistory } from './history-transfer.js';
 import { homePaths } from './home.js';

@@ -173,7 +173,7 @@ export function storeHistory(c: Client, device: number, p: HistoryPayload): { ki
   const insert = c.db.prepare('INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, ?, ?, ?, ?)');
   let added = 0;
   for (const e of p.entries) {
-    const body = Buffer.from(c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text)));
+    const body = c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text));
     added += insert.run(e.id, e.peer, e.direction, body, e.sentAt, e.status).changes;
   }
   return { kind: 'history', device, entries: p.entries.length, added };

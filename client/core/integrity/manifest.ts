@@ -182,7 +182,7 @@ export function viewManifest(s: Store): ManifestView {
   const r = stmts(s.db).get.get() as { sealed: Buffer } | undefined;
   if (!r) throw new ManifestUnreadable('missing');
   const hit = cache.get(s.db);
-  if (hit && hit.sealed.equals(r.sealed)) return hit.manifest;
+  if (hit && equalBytes(hit.sealed, r.sealed)) return hit.manifest;
   let m: Manifest;
   try {
     m = parseManifest(s.sealer.open('manifest', ROW, new Uint8Array(r.sealed)));
