@@ -87,18 +87,16 @@ export function outboxRowKey(peer: string, messageId: string, kind: string): (st
  * device just linked, docs/PROTOCOL.md D.12 step 4): the row names the device before it is encrypted.
  */
 export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload): void {
-  const me = ourAddress(c).user;
-  c.db
-    .prepare("INSERT INTO outbox (message_id, kind, peer, device, payload, created_at) VALUES (?, 'text', ?, ?, ?, ?)")
-    .run(p.id, me, device, Buffer.from(c.sealer.seal('outbox', outboxRowKey(me, p.id, 'text'), encodePayload(p))), c.now());
+  insertQueued(c, ourAddress(c).user, p, device);
 }
 
-function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload): void {
-  // A file and a sync copy travel as texts do (the outbox's kinds are text, receipt and group).
+/** `device`: null for every device of the peer (chosen when encrypted), or the one device it is for. */
+function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload | HistoryPayload, device: number | null = null): void {
+  // A file, a sync copy and a history batch travel as texts do (the outbox's kinds are text, receipt and group).
   const kind = p.type === 'receipt' ? 'receipt' : 'text';
   c.db
-    .prepare('INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, ?, ?, ?, ?)')
-    .run(p.id, kind, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, kind), encodePayload(p))), c.now());
+    .prepare('INSERT INTO outbox (message_id, kind, peer, device, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(p.id, kind, peer, device, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, kind), encodePayload(p))), c.now());
 }
 
 /**
