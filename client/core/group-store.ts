@@ -3,7 +3,7 @@
 // not already public to the relay is sealed with the storage key. Callers run these inside the
 // transaction of the message that caused them.
 import { GROUP_LATE_GRACE_MS } from '../../crypto/consts.js';
-import { toHex } from '../../crypto/encoding.js';
+import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import {
   encodeGroupState,
@@ -44,17 +44,50 @@ interface GroupRow {
 
 const b = (u: Uint8Array): Buffer => Buffer.from(u);
 
+/**
+ * Each group's state as last opened, by the exact sealed bytes it came from: every group message
+ * reads its group, and labelling it reads all of them (docs/PERFORMANCE.md "Client backlog"). The
+ * row is still read each call, and only the same bytes under the same storage key skip the
+ * unseal and parse, so a change by another process sharing the home, or on disk, is opened again.
+ * A cached state is shared by its callers, so it is frozen: code that changed one in place would
+ * throw instead of changing another caller's copy.
+ */
+interface Opened {
+  sealer: Sealer;
+  sealed: Uint8Array;
+  state: GroupState;
+}
+const opened = new WeakMap<DB, Map<string, Opened>>();
+/** Groups a store keeps opened states of: past this the cache starts over (a bound, not a tuning). */
+const OPENED_GROUPS_MAX = 1024;
+
+function freezeState(state: GroupState): GroupState {
+  for (const m of state.members) Object.freeze(m);
+  Object.freeze(state.members);
+  Object.freeze(state.admins);
+  return Object.freeze(state);
+}
+
 /** undefined for a group stored by a build that spoke an older group format: it cannot continue (see oldFormatGroups). */
 function fromRow(s: Store, r: GroupRow): StoredGroup | undefined {
   const groupId = new Uint8Array(r.group_id);
+  const idHex = toHex(groupId);
+  let byId = opened.get(s.db);
+  const hit = byId?.get(idHex);
   let state: GroupState;
-  try {
-    state = parseGroupState(s.sealer.open('group_state', [groupId], new Uint8Array(r.state)));
-  } catch (e) {
-    if (isCryptoError(e, 'unsupported_version')) return undefined;
-    throw e;
+  if (hit && hit.sealer === s.sealer && equalBytes(hit.sealed, r.state)) {
+    state = hit.state;
+  } else {
+    try {
+      state = freezeState(parseGroupState(s.sealer.open('group_state', [groupId], new Uint8Array(r.state))));
+    } catch (e) {
+      if (isCryptoError(e, 'unsupported_version')) return undefined;
+      throw e;
+    }
+    if (!byId || byId.size >= OPENED_GROUPS_MAX) opened.set(s.db, (byId = new Map()));
+    byId.set(idHex, { sealer: s.sealer, sealed: new Uint8Array(r.state), state });
   }
-  return { groupId, idHex: toHex(groupId), state, status: r.status, createdAt: r.created_at };
+  return { groupId, idHex, state, status: r.status, createdAt: r.created_at };
 }
 
 export function loadGroup(s: Store, groupId: Uint8Array): StoredGroup | undefined {

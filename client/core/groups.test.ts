@@ -10,7 +10,7 @@ import { CliError } from '../errors.js';
 import { makeSealer } from './at-rest.js';
 import type { DB } from './db.js';
 import { openTestStore as openDb } from '../../test/util/client-store.js';
-import { groupLabel, listGroups, saveGroup } from './group-store.js';
+import { groupLabel, listGroups, loadGroup, saveGroup } from './group-store.js';
 import { resolveGroup } from './groups.js';
 
 describe('group names', () => {
@@ -48,5 +48,23 @@ describe('group names', () => {
     assert.equal(resolveGroup(store, '#ops').state.name, 'ops');
     assert.throws(() => resolveGroup(store, '#team'), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /names 2 groups/.test(e.message));
     assert.throws(() => resolveGroup(store, '#nope'), (e: unknown) => e instanceof CliError && e.code === 'unknown_group');
+  });
+
+  it('opens a group again when its row changes, never under another key, and its cached state cannot be changed in place', () => {
+    const ops = listGroups(store).find((g) => g.state.name === 'ops')!;
+    assert.equal(loadGroup(store, ops.groupId)!.state, loadGroup(store, ops.groupId)!.state, 'the same row bytes give the state already opened');
+    // A new row (saveGroup writes it and leaves the cache alone, as another process sharing the
+    // home would): the next read sees it.
+    saveGroup(store, { ...ops.state, name: 'ops-renamed' }, 'active', ops.createdAt);
+    assert.equal(loadGroup(store, ops.groupId)!.state.name, 'ops-renamed');
+    // The same bytes read under another storage key are unsealed (and fail), not answered from the cache.
+    const random = systemRandom();
+    assert.throws(() => loadGroup({ db, sealer: makeSealer(random(32), random) }, ops.groupId));
+    const state = loadGroup(store, ops.groupId)!.state;
+    assert.throws(() => state.members.push(state.members[0]!), TypeError);
+    assert.throws(() => {
+      state.name = 'changed';
+    }, TypeError);
+    assert.equal(loadGroup(store, ops.groupId)!.state.name, 'ops-renamed');
   });
 });
