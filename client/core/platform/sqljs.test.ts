@@ -104,10 +104,11 @@ describe('the client core on the sql.js store', () => {
     const files = CORE_TESTS.map((name) => fileURLToPath(new URL(`../${name}.test.js`, import.meta.url)));
     // A runner of its own: NODE_TEST_CONTEXT would make it report to ours instead of running the files.
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-    // --no-wasm-tier-up: Node 20 can deadlock at a natural exit while V8 still tiers up a large
-    // wasm module (sql.js's) on a worker thread (nodejs/node#54918: the main thread waits in
-    // NodePlatform::DrainTasks forever). Seen here as a test file that passed and never exited.
-    const r = spawnSync(process.execPath, ['--no-wasm-tier-up', '--test', '--test-concurrency=1', ...files], {
+    // Node 20 can deadlock at a natural exit after loading a large wasm module (sql.js's;
+    // nodejs/node#54918: the main thread waits in NodePlatform::DrainTasks forever). Seen here as
+    // a test file that passed and never exited. --no-wasm-tier-up made it rarer, not gone (gdb of
+    // a db.test.js hung 90 s with it); --test-force-exit ends each file by process.exit instead.
+    const r = spawnSync(process.execPath, ['--no-wasm-tier-up', '--test-force-exit', '--test', '--test-concurrency=1', ...files], {
       env: { ...env, FASTCHAT_TEST_STORE: 'sqljs' },
       encoding: 'utf8',
       timeout: 240_000,
