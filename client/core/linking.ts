@@ -126,6 +126,7 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   try {
     raw = parse(RequestAnswer, await request(t, 'GET', `/v1/link/${code.channel}`), 'link request').request;
   } catch (e) {
+    if (isRelayCode(e, 'link_conflict')) throw linkUsed();
     if (isRelayCode(e, 'link_not_found')) {
       throw new CliError('link_not_found', `no device of @${user} is waiting with this code: it expired, was used already, or is mistyped`, {
         hint: 'run `fastchat device link` on the new device again and type the code it shows',
@@ -177,11 +178,17 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   try {
     await request(t, 'PUT', `/v1/link/${code.channel}`, { message: toBase64url(sealed) });
   } catch (e) {
-    if (isRelayCode(e, 'link_conflict')) throw new CliError('link_used', 'this code was approved already: a code links one device once');
+    if (isRelayCode(e, 'link_conflict')) throw linkUsed();
     if (isRelayCode(e, 'link_not_found')) throw new CliError('link_not_found', 'the code expired while it was being approved; nothing was linked', { hint: 'run `fastchat device link` again' });
     throw e;
   }
   return { user, device: ticket.device, fingerprint: fp, contacts: contacts.length };
+}
+
+function linkUsed(): CliError {
+  return new CliError('link_used', 'this code was approved already: a code links one device once; nothing was sent', {
+    hint: 'the device it was approved for links with that approval; to link another device, run `fastchat device link` there',
+  });
 }
 
 /** The contacts whose record verifies, the most recently updated first, as many as fit (D.10). */
@@ -267,7 +274,7 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
-  // From here the ticket is spent and the provisioning message gone from the relay: what it
+  // From here the ticket is spent (the message stays takeable, but its ticket logs in once): what it
   // brought is stored first (token, config marked `linking`, contacts, account key), so a link
   // interrupted after this is finished by running `device link` again (resumeLink).
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
