@@ -9,7 +9,7 @@
 //  - The approver's answer is stored but its reply dropped: it sends it again, and the relay takes
 //    the same answer again as stored.
 // Its own file: it waits out the request timeout.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -111,8 +111,9 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
   };
 }
 
-test('a new device stopped while its take of the approval is in flight, and resumed after its request timed out, takes the approval again and links', { timeout: 180_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-sleep-');
+/** A relay process, the proxy in front of it, alice registered (through the proxy when `alice` says so) and an empty home for her laptop. */
+async function world(t: TestContext, alice: 'direct' | 'proxied') {
+  const tmp = makeTempRoot('fastchat-link-lost-');
   const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
   const proxy = await startLossyProxy(relay.url);
   t.after(async () => {
@@ -120,9 +121,14 @@ test('a new device stopped while its take of the approval is in flight, and resu
     await relay.stop();
     tmp.cleanup();
   });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
-  await setUpUser(alice, relay.url);
+  const homes = { alice: makeHome(tmp.root, 'alice'), laptop: makeHome(tmp.root, 'laptop') };
+  await setUpUser(homes.alice, alice === 'proxied' ? proxy.url : relay.url);
+  return { relay, proxy, ...homes };
+}
+
+test('a new device stopped while its take of the approval is in flight, and resumed after its request timed out, takes the approval again and links', { timeout: 180_000 }, async (t) => {
+  // Only the new device goes through the proxy.
+  const { relay, proxy, alice, laptop } = await world(t, 'direct');
 
   const link = linkIn(t, laptop, proxy.url, 'alice');
   const { code, fingerprint } = await link.waiting;
@@ -146,17 +152,8 @@ test('a new device stopped while its take of the approval is in flight, and resu
 });
 
 test('an approver whose answer the relay stored but whose reply was lost sends it again, the relay takes it as stored, and the link completes', { timeout: 180_000 }, async (t) => {
-  const tmp = makeTempRoot('fastchat-link-lost-');
-  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
-  const proxy = await startLossyProxy(relay.url);
-  t.after(async () => {
-    await proxy.close();
-    await relay.stop();
-    tmp.cleanup();
-  });
-  const alice = makeHome(tmp.root, 'alice');
-  const laptop = makeHome(tmp.root, 'laptop');
-  await setUpUser(alice, proxy.url);
+  // Only alice's home goes through the proxy.
+  const { relay, proxy, alice, laptop } = await world(t, 'proxied');
 
   const link = linkIn(t, laptop, relay.url, 'alice');
   const { code } = await link.waiting;
