@@ -35,12 +35,20 @@ import { tx } from './db.js';
 import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
 import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
 import { publishKeys } from './prekeys.js';
-import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
+import { isUnreachable, relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
 /** How often the new device asks the relay whether its channel was answered. */
 const POLL_MS = 1000;
 /** How many channel names the new device tries when the relay says one is taken. */
 const OPEN_TRIES = 3;
+/**
+ * The wait before asking again after a failure that may pass (isTransient): 1 s, doubled up to
+ * 5 s. Short, because a person is watching the new device; the take is cheap for the relay.
+ */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 5000;
+/** How often the approver sends its answer when the relay's reply does not come (waits 1+2+4 s). */
+const ANSWER_TRIES = 4;
 
 const OpenAnswer = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/), expiresAt: z.string() });
 const TakeAnswer = z.union([z.object({ waiting: z.literal(true) }), z.object({ message: z.string().regex(/^[A-Za-z0-9_-]+$/) })]);
@@ -56,6 +64,24 @@ function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
 }
 
 const isRelayCode = (e: unknown, code: string): boolean => e instanceof RelayError && e.code === code;
+
+/**
+ * A failure that may pass if asked again: the relay unreachable (down, a connection reset, or a
+ * request timed out: a laptop that slept in the middle of one wakes to its timeout), overloaded,
+ * or failing inside (5xx). Every other refusal is the relay's definite answer.
+ */
+function isTransient(e: unknown): boolean {
+  return isUnreachable(e) || (e instanceof RelayError && (e.status === 429 || e.status >= 500));
+}
+
+/** The wait before try `attempt + 1`: the backoff, or longer when the relay asked for it (Retry-After). */
+function retryDelayMs(attempt: number, e: unknown): number {
+  const backoff = Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+  const asked = e instanceof RelayError && e.retryAfter !== undefined ? e.retryAfter * 1000 : 0;
+  return Math.max(backoff, asked);
+}
+
+const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
 
 // ---- device lists on the relay (what both sides need) -------------------------------------------
 
@@ -126,6 +152,7 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   try {
     raw = parse(RequestAnswer, await request(t, 'GET', `/v1/link/${code.channel}`), 'link request').request;
   } catch (e) {
+    if (isRelayCode(e, 'link_conflict')) throw linkUsed();
     if (isRelayCode(e, 'link_not_found')) {
       throw new CliError('link_not_found', `no device of @${user} is waiting with this code: it expired, was used already, or is mistyped`, {
         hint: 'run `fastchat device link` on the new device again and type the code it shows',
@@ -175,13 +202,36 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   const message: ProvisionMessage = { user, accountKey: account, deviceList: current.bytes, device: ticket.device, ticket: ticket.ticket, contacts };
   const sealed = sealProvisionMessage(code, req, message, c.random);
   try {
-    await request(t, 'PUT', `/v1/link/${code.channel}`, { message: toBase64url(sealed) });
+    await answerChannel(t, code.channel, toBase64url(sealed));
   } catch (e) {
-    if (isRelayCode(e, 'link_conflict')) throw new CliError('link_used', 'this code was approved already: a code links one device once');
+    if (isRelayCode(e, 'link_conflict')) throw linkUsed();
     if (isRelayCode(e, 'link_not_found')) throw new CliError('link_not_found', 'the code expired while it was being approved; nothing was linked', { hint: 'run `fastchat device link` again' });
     throw e;
   }
   return { user, device: ticket.device, fingerprint: fp, contacts: contacts.length };
+}
+
+function linkUsed(): CliError {
+  return new CliError('link_used', 'this code was approved already: a code links one device once; nothing was sent', {
+    hint: 'the device it was approved for links with that approval; to link another device, run `fastchat device link` there',
+  });
+}
+
+/**
+ * Leaves the sealed message in the channel. Safe to send again: the relay keeps the same message
+ * as stored (a second, different one is link_conflict), so a reply lost to a timeout or a dropped
+ * connection is asked for again a few times before the approval fails.
+ */
+async function answerChannel(t: RelayTarget, channel: string, message: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await request(t, 'PUT', `/v1/link/${channel}`, { message });
+      return;
+    } catch (e) {
+      if (!isTransient(e) || attempt >= ANSWER_TRIES) throw e;
+      await sleep(retryDelayMs(attempt, e));
+    }
+  }
 }
 
 /** The contacts whose record verifies, the most recently updated first, as many as fit (D.10). */
@@ -267,7 +317,7 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
-  // From here the ticket is spent and the provisioning message gone from the relay: what it
+  // From here the ticket is spent (the message stays takeable, but its ticket logs in once): what it
   // brought is stored first (token, config marked `linking`, contacts, account key), so a link
   // interrupted after this is finished by running `device link` again (resumeLink).
   saveToken(c.home, { token: s.token, expiresAt: s.expiresAt });
@@ -343,22 +393,33 @@ async function addSelfToList(c: Client, t: RelayTarget, user: string, m: Provisi
   }
 }
 
-/** Asks the relay for the channel's message until it comes or the channel expires. */
+/**
+ * Asks the relay for the channel's message until it comes or the channel expires. The relay hands
+ * the message out until the channel expires (D.12), so a take whose reply is lost (the laptop
+ * slept in the middle of it and its request timed out on waking, or the connection dropped) is
+ * asked again after a short wait; only the relay's definite answer (no such channel, or not this
+ * secret's) ends the wait early.
+ */
 async function waitForMessage(t: RelayTarget, channel: string, secret: string, expiresAt: number): Promise<Uint8Array> {
   const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
+  const expired = () => new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
+  let failures = 0;
   for (;;) {
     let r;
     try {
       r = parse(TakeAnswer, await request(t, 'POST', `/v1/link/${channel}/take`, { secret }, { idempotent: true }), 'link');
+      failures = 0;
     } catch (e) {
-      if (isRelayCode(e, 'link_not_found')) {
-        throw new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
-      }
-      throw e;
+      if (isRelayCode(e, 'link_not_found')) throw expired();
+      if (!isTransient(e)) throw e;
+      const wait = retryDelayMs(++failures, e);
+      if (Date.now() + wait > deadline) throw e;
+      await sleep(wait);
+      continue;
     }
     if ('message' in r) return fromBase64url(r.message);
-    if (Date.now() > deadline) throw new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
-    await new Promise((res) => setTimeout(res, POLL_MS));
+    if (Date.now() > deadline) throw expired();
+    await sleep(POLL_MS);
   }
 }
 

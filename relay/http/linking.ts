@@ -2,7 +2,8 @@
 // opaque things and hands out one credential:
 //  - a channel, named by the first characters of the new device's pairing code, holding its link
 //    request and then the one sealed provisioning message an existing device of the account leaves;
-//    deleted when the new device reads it, and after linkTtlMs in any case;
+//    the new device may take it more than once (a reply lost to a sleeping laptop or a dropped
+//    connection is asked for again), and the channel is deleted after linkTtlMs;
 //  - a device ticket a logged-in device asks for: bound to its account and the next free device
 //    id, redeemed once (before it expires) for a login of that device, without the password.
 // Opening a channel and redeeming a ticket need no login and are charged to the caller's address
@@ -56,9 +57,12 @@ export function linkingRoutes(ctx: RelayContext): Hono<Env> {
   app.get('/v1/link/:channel', auth, async (c) => {
     const a = c.get('auth');
     await ctx.charge([{ limit: 'account', key: `link:${a.user}` }], ctx.now());
-    const request = await ctx.store.linking.request(channelName(c.req.param('channel')), a.user, ctx.now());
-    if (!request) throw notFound();
-    return c.json({ request: toBase64url(request) });
+    const r = await ctx.store.linking.request(channelName(c.req.param('channel')), a.user, ctx.now());
+    if (!r) throw notFound();
+    // Answered channels stay until they expire (the new device may take again): a second approval
+    // is told so here, before it asks for a device ticket it could not use.
+    if (r.answered) throw answeredAlready();
+    return c.json({ request: toBase64url(r.request) });
   });
 
   app.put('/v1/link/:channel', auth, async (c) => {
@@ -67,7 +71,7 @@ export function linkingRoutes(ctx: RelayContext): Hono<Env> {
     const body = await readJson(c, answerBody, ctx.cfg.maxBodyBytes);
     const r = await ctx.store.linking.answer(channel, a.user, fromBase64url(body.message), ctx.now());
     if (r === 'gone') throw notFound();
-    if (r === 'answered') throw new RelayError('link_conflict', 'this linking channel has been answered already');
+    if (r === 'answered') throw answeredAlready();
     ctx.log.info({ event: 'link_answered', user: a.user, device: a.device }, 'linking channel answered');
     return c.json({ stored: true });
   });
@@ -126,6 +130,10 @@ function requestUser(request: Uint8Array): string {
     // fall through
   }
   throw new RelayError('bad_request', 'request: not a link request');
+}
+
+function answeredAlready(): RelayError {
+  return new RelayError('link_conflict', 'this linking channel has been answered already');
 }
 
 function notFound(): RelayError {

@@ -19,7 +19,6 @@ export class SqliteLinking implements LinkingIndex {
       open: p('INSERT OR IGNORE INTO link_channels (name, username, request, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       channel: p('SELECT username, request, secret_hash, message FROM link_channels WHERE name = ? AND expires_at > ?'),
       answer: p('UPDATE link_channels SET message = ? WHERE name = ?'),
-      deleteChannel: p('DELETE FROM link_channels WHERE name = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
       deviceIds: p('SELECT device_id FROM devices WHERE username = ? UNION SELECT device_id FROM device_tickets WHERE username = ? AND expires_at > ?'),
       removedIds: p('SELECT device_id FROM removed_devices WHERE username = ?'),
@@ -43,29 +42,27 @@ export class SqliteLinking implements LinkingIndex {
     });
   }
 
-  async request(name: string, user: string, now: number): Promise<Uint8Array | undefined> {
+  async request(name: string, user: string, now: number): Promise<{ request: Uint8Array; answered: boolean } | undefined> {
     const r = this.s.channel.get(name, now) as Row | undefined;
-    return r && r.username === user ? u8(r.request) : undefined;
+    return r && r.username === user ? { request: u8(r.request), answered: r.message !== null } : undefined;
   }
 
   async answer(name: string, user: string, message: Uint8Array, now: number): Promise<'stored' | 'answered' | 'gone'> {
     return this.write(() => {
       const r = this.s.channel.get(name, now) as Row | undefined;
       if (!r || r.username !== user) return 'gone';
-      if (r.message !== null) return 'answered';
+      // The same message again is the approver's retry of a PUT whose answer it lost.
+      if (r.message !== null) return Buffer.from(message).equals(r.message) ? 'stored' : 'answered';
       this.s.answer.run(message, name);
       return 'stored';
     });
   }
 
   async take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'> {
-    return this.write(() => {
-      const r = this.s.channel.get(name, now) as Row | undefined;
-      if (!r || !Buffer.from(secretHash).equals(r.secret_hash)) return 'gone';
-      if (r.message === null) return 'waiting';
-      this.s.deleteChannel.run(name);
-      return { message: Uint8Array.from(r.message as Buffer) };
-    });
+    const r = this.s.channel.get(name, now) as Row | undefined;
+    if (!r || !Buffer.from(secretHash).equals(r.secret_hash)) return 'gone';
+    if (r.message === null) return 'waiting';
+    return { message: Uint8Array.from(r.message as Buffer) };
   }
 
   async issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined> {

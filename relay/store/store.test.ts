@@ -326,30 +326,37 @@ describe(`${backend.name} store`, () => {
     assert.deepEqual((await s.pending({ user: 'bob', device: 1 }, 0, 10)).map((m) => m.clientId), ['b4']);
   });
 
-  test('a linking channel: one per name while open, its request for its account only, one answer, read once with its secret, gone when expired', async (t) => {
+  test('a linking channel: one per name while open, its request for its account only, one answer, taken with its secret until it expires, gone when expired', async (t) => {
     const { s, rows } = await engine.setup(t);
     const L = s.linking;
     const req = Uint8Array.of(1, 2, 3);
     const secret = new Uint8Array(32).fill(7);
     assert.equal(await L.open('abc123', 'alice', req, secret, 1000, 2000), true);
     assert.equal(await L.open('abc123', 'bob', req, secret, 1500, 2500), false, 'a live name is not taken over');
-    assert.deepEqual(await L.request('abc123', 'alice', 1500), req);
+    assert.deepEqual(await L.request('abc123', 'alice', 1500), { request: req, answered: false });
     assert.equal(await L.request('abc123', 'bob', 1500), undefined, "another account does not see alice's request");
     assert.equal(await L.answer('abc123', 'bob', Uint8Array.of(9), 1500), 'gone', 'nor answer it');
     assert.equal(await L.take('abc123', secret, 1500), 'waiting');
     assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(4, 5), 1500), 'stored');
+    assert.deepEqual(await L.request('abc123', 'alice', 1500), { request: req, answered: true }, 'an answered channel says so (a second approve stops there)');
     assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(6), 1500), 'answered', 'a second answer (a replayed approve) is refused');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(4, 5), 1500), 'stored', 'the same answer again (an approver that lost the reply) stands');
     assert.equal(await L.take('abc123', new Uint8Array(32).fill(8), 1500), 'gone', 'a wrong secret reads nothing');
     assert.deepEqual(await L.take('abc123', secret, 1500), { message: Uint8Array.of(4, 5) });
-    assert.equal(await L.take('abc123', secret, 1500), 'gone', 'read once');
-    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(6), 1500), 'gone', 'an approve after the read finds nothing');
+    // A new device that lost the reply (asleep, or its connection dropped) takes it again.
+    assert.deepEqual(await L.take('abc123', secret, 1999), { message: Uint8Array.of(4, 5) }, 'taken again until it expires');
+    assert.equal(await L.take('abc123', new Uint8Array(32).fill(8), 1999), 'gone', 'still nothing for a wrong secret after a take');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(6), 1999), 'answered', 'nor a second answer after a take');
+    assert.equal(await L.take('abc123', secret, 2000), 'gone', 'and nothing once it expired');
+    assert.equal(await L.answer('abc123', 'alice', Uint8Array.of(4, 5), 2000), 'gone', 'an approve after expiry finds nothing');
+    assert.equal(await L.expire(2000), 1, 'the sweep deletes it');
     assert.equal(await rows('link_channels'), 0);
     // Expiry: absent at once, replaceable, and swept.
     assert.equal(await L.open('def456', 'alice', req, secret, 1000, 2000), true);
     assert.equal(await L.request('def456', 'alice', 2000), undefined);
     assert.equal(await L.answer('def456', 'alice', Uint8Array.of(1), 2000), 'gone');
     assert.equal(await L.open('def456', 'bob', req, secret, 2000, 3000), true, 'an expired name is taken over');
-    assert.deepEqual(await L.request('def456', 'bob', 2500), req);
+    assert.deepEqual(await L.request('def456', 'bob', 2500), { request: req, answered: false });
     assert.equal(await L.expire(3000), 1);
     assert.equal(await rows('link_channels'), 0);
   });

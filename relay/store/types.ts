@@ -333,14 +333,21 @@ export interface LinkingIndex {
    * is replaced. false when an unexpired one holds the name (nothing stored).
    */
   open(name: string, user: string, request: Uint8Array, secretHash: Uint8Array, now: number, expiresAt: number): Promise<boolean>;
-  /** The request of `user`'s unexpired channel `name`, or undefined (another account's is undefined too). */
-  request(name: string, user: string, now: number): Promise<Uint8Array | undefined>;
-  /** Stores the channel's one message: 'gone' when `user` has no such unexpired channel, 'answered' when it has a message already. */
+  /**
+   * The request of `user`'s unexpired channel `name` and whether it is answered, or undefined
+   * (another account's is undefined too).
+   */
+  request(name: string, user: string, now: number): Promise<{ request: Uint8Array; answered: boolean } | undefined>;
+  /**
+   * Stores the channel's one message: 'gone' when `user` has no such unexpired channel, 'answered'
+   * when it holds another message already. The same message again is 'stored' (an approver's retry
+   * of an answer whose reply it lost).
+   */
   answer(name: string, user: string, message: Uint8Array, now: number): Promise<'stored' | 'answered' | 'gone'>;
   /**
-   * For the holder of the channel secret: the message, deleting the channel in the same
-   * transaction (it is read once); 'waiting' before it is answered; 'gone' when there is no such
-   * unexpired channel or the secret is not its secret.
+   * For the holder of the channel secret: the message, as often as asked until the channel expires
+   * (a new device that lost the reply of its take, asleep or cut off, asks again); 'waiting' before
+   * it is answered; 'gone' when there is no such unexpired channel or the secret is not its secret.
    */
   take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'>;
   /**

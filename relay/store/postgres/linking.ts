@@ -1,5 +1,5 @@
 // Device linking on PostgreSQL (the LinkingIndex of store/types.ts, as ../sqlite-linking.ts). Every
-// change that must see a row as it is (one answer per channel, one read, one redemption per ticket)
+// change that must see a row as it is (one answer per channel, one redemption per ticket)
 // is a single conditional statement, so two nodes racing on the same row cannot both succeed;
 // tickets and devices of one account are decided under its users row lock (as addDevice).
 import type pg from 'pg';
@@ -25,23 +25,23 @@ export class PgLinking implements LinkingIndex {
     return r.rowCount === 1;
   }
 
-  async request(name: string, user: string, now: number): Promise<Uint8Array | undefined> {
-    const r = (await this.pool.query('SELECT request FROM link_channels WHERE name = $1 AND username = $2 AND expires_at > $3', [name, user, now])).rows[0] as Row | undefined;
-    return r && new Uint8Array(r.request as Buffer);
+  async request(name: string, user: string, now: number): Promise<{ request: Uint8Array; answered: boolean } | undefined> {
+    const r = (await this.pool.query('SELECT request, message IS NOT NULL AS answered FROM link_channels WHERE name = $1 AND username = $2 AND expires_at > $3', [name, user, now])).rows[0] as Row | undefined;
+    return r && { request: new Uint8Array(r.request as Buffer), answered: r.answered as boolean };
   }
 
   async answer(name: string, user: string, message: Uint8Array, now: number): Promise<'stored' | 'answered' | 'gone'> {
-    const u = await this.pool.query('UPDATE link_channels SET message = $4 WHERE name = $1 AND username = $2 AND expires_at > $3 AND message IS NULL', [name, user, now, message]);
+    // The same message again is the approver's retry of a PUT whose answer it lost: stored, as the first.
+    const u = await this.pool.query('UPDATE link_channels SET message = $4 WHERE name = $1 AND username = $2 AND expires_at > $3 AND (message IS NULL OR message = $4)', [name, user, now, message]);
     if (u.rowCount === 1) return 'stored';
     const r = await this.pool.query('SELECT 1 FROM link_channels WHERE name = $1 AND username = $2 AND expires_at > $3', [name, user, now]);
     return r.rowCount === 1 ? 'answered' : 'gone';
   }
 
   async take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'> {
-    const d = await this.pool.query('DELETE FROM link_channels WHERE name = $1 AND secret_hash = $2 AND expires_at > $3 AND message IS NOT NULL RETURNING message', [name, secretHash, now]);
-    if (d.rowCount === 1) return { message: new Uint8Array(d.rows[0].message as Buffer) };
-    const r = await this.pool.query('SELECT 1 FROM link_channels WHERE name = $1 AND secret_hash = $2 AND expires_at > $3', [name, secretHash, now]);
-    return r.rowCount === 1 ? 'waiting' : 'gone';
+    const r = (await this.pool.query('SELECT message FROM link_channels WHERE name = $1 AND secret_hash = $2 AND expires_at > $3', [name, secretHash, now])).rows[0] as Row | undefined;
+    if (!r) return 'gone';
+    return r.message === null ? 'waiting' : { message: new Uint8Array(r.message as Buffer) };
   }
 
   async issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined> {

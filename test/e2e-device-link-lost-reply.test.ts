@@ -1,0 +1,168 @@
+// Linking when a reply of the relay is lost (docs/PROTOCOL.md D.12, docs/RELAY.md "Linking"): the
+// real `fastchat` binary, a real relay process, and a proxy in front of the relay.
+//  - The new device sleeps in the middle of taking its approval: the proxy stops the `device link`
+//    process (SIGSTOP, as a laptop lid closing) while its take request is in flight, hands it the
+//    relay's answer while it is stopped, and resumes it (SIGCONT) after longer than the client's
+//    request timeout. On waking the request's timeout fires before the answer is read (timers run
+//    first), so the answer is lost: the link completes only because the relay hands the message
+//    out again and the client asks again.
+//  - The approver's answer is stored but its reply dropped: it sends it again, and the relay takes
+//    the same answer again as stored.
+// Its own file: it waits out the request timeout.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { jsonLines, makeHome, makeTempRoot, setUpUser } from './util/fastchat-cli.js';
+import { linkIn } from './util/linking.js';
+import { startRelayProcess } from './util/relay-process.js';
+import { RELAY_TEST_ARGS } from './util/fault.js';
+
+/** Longer than the client's request timeout (REQUEST_TIMEOUT_MS, 15 s, client/core/relay-http.ts). */
+const ASLEEP_MS = 18_000;
+const TAKE = /^\/v1\/link\/[^/]+\/take$/;
+
+/** The process's state letter in /proc (T: stopped). */
+function procState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (procState(pid) !== 'T') {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface LossyProxy {
+  url: string;
+  /** The next answer of the channel the relay stores: its reply is dropped (the connection destroyed). */
+  dropAnswerReply(): void;
+  /** How many answers (PUT of the channel) came through. */
+  answers(): number;
+  /** The next take the relay answers with the message: stop `pid` before handing it over, resume it ASLEEP_MS later. */
+  sleepOnAnswer(pid: number): Promise<void>;
+  /** How many takes the relay answered with the message. */
+  answeredTakes(): number;
+  close(): Promise<void>;
+}
+
+async function startLossyProxy(upstream: string): Promise<LossyProxy> {
+  let armed: { pid: number; slept: () => void } | undefined;
+  let answered = 0;
+  let answers = 0;
+  let dropAnswer = false;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
+        const body: Buffer[] = [];
+        ur.on('data', (c: Buffer) => body.push(c));
+        ur.on('end', async () => {
+          const out = Buffer.concat(body);
+          const headers = { ...ur.headers };
+          const isMessage = req.method === 'POST' && TAKE.test(req.url ?? '') && ur.statusCode === 200;
+          if (isMessage) answered++;
+          if (req.method === 'PUT' && /^\/v1\/link\/[^/]+$/.test(req.url ?? '')) {
+            answers++;
+            if (dropAnswer && ur.statusCode === 200) {
+              dropAnswer = false;
+              res.socket?.destroy();
+              return;
+            }
+          }
+          const sleeper = isMessage ? armed : undefined;
+          if (sleeper) {
+            armed = undefined;
+            // The request is in flight (the client waits for this answer): the lid closes now, and
+            // the answer arrives while the process is stopped.
+            process.kill(sleeper.pid, 'SIGSTOP');
+            await untilStopped(sleeper.pid);
+          }
+          res.writeHead(ur.statusCode ?? 502, headers);
+          res.end(out);
+          if (sleeper) {
+            setTimeout(() => {
+              process.kill(sleeper.pid, 'SIGCONT');
+              sleeper.slept();
+            }, ASLEEP_MS);
+          }
+        });
+      });
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sleepOnAnswer: (pid) => new Promise<void>((slept) => (armed = { pid, slept })),
+    answeredTakes: () => answered,
+    dropAnswerReply: () => (dropAnswer = true),
+    answers: () => answers,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** A relay process, the proxy in front of it, alice registered (through the proxy when `alice` says so) and an empty home for her laptop. */
+async function world(t: TestContext, alice: 'direct' | 'proxied') {
+  const tmp = makeTempRoot('fastchat-link-lost-');
+  const relay = await startRelayProcess({ args: RELAY_TEST_ARGS });
+  const proxy = await startLossyProxy(relay.url);
+  t.after(async () => {
+    await proxy.close();
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const homes = { alice: makeHome(tmp.root, 'alice'), laptop: makeHome(tmp.root, 'laptop') };
+  await setUpUser(homes.alice, alice === 'proxied' ? proxy.url : relay.url);
+  return { relay, proxy, ...homes };
+}
+
+test('a new device stopped while its take of the approval is in flight, and resumed after its request timed out, takes the approval again and links', { timeout: 180_000 }, async (t) => {
+  // Only the new device goes through the proxy.
+  const { relay, proxy, alice, laptop } = await world(t, 'direct');
+
+  const link = linkIn(t, laptop, proxy.url, 'alice');
+  const { code, fingerprint } = await link.waiting;
+  const slept = proxy.sleepOnAnswer(link.child.pid!);
+  const approved = JSON.parse((await alice.ok(['device', 'approve', code, '--yes', '--json'])).stdout);
+  assert.deepEqual([approved.approved, approved.device], [true, 2]);
+  await slept;
+
+  const end = await link.done;
+  assert.equal(end.code, 0, `the resumed link failed: ${end.stderr}`);
+  assert.deepEqual(jsonLines(end.stdout).at(-1), { ...jsonLines(end.stdout).at(-1), state: 'linked', user: 'alice', device: 2, fingerprint });
+  // The answer handed over while it slept was lost to the timeout; the message was taken again.
+  assert.equal(proxy.answeredTakes(), 2, 'the approval was taken twice');
+
+  // The old home lists the new device; the new home works (its token, its account key).
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1, 2]);
+  const rows = jsonLines((await laptop.ok(['device', 'list', '--json'])).stdout);
+  assert.deepEqual(rows.map((r) => [r.device, r.this]), [[1, false], [2, true]]);
+  const who = JSON.parse((await laptop.ok(['whoami', '--json'])).stdout);
+  assert.deepEqual([who.username, who.deviceId, who.loggedIn], ['alice', 2, true]);
+});
+
+test('an approver whose answer the relay stored but whose reply was lost sends it again, the relay takes it as stored, and the link completes', { timeout: 180_000 }, async (t) => {
+  // Only alice's home goes through the proxy.
+  const { relay, proxy, alice, laptop } = await world(t, 'proxied');
+
+  const link = linkIn(t, laptop, relay.url, 'alice');
+  const { code } = await link.waiting;
+  proxy.dropAnswerReply();
+  const r = await alice.run(['device', 'approve', code, '--yes', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([JSON.parse(r.stdout).approved, JSON.parse(r.stdout).device], [true, 2]);
+  assert.equal(proxy.answers(), 2, 'the answer was sent twice');
+  const end = await link.done;
+  assert.equal(end.code, 0, end.stderr);
+  assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((row) => row.device), [1, 2]);
+});
