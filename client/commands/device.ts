@@ -25,9 +25,9 @@ account key, the device list, the contacts with their trust states and a one-tim
 --yes skips the question (for scripts); without a terminal it is required.
 --history also sends the new device the messages of this home's conversations with people (not
 groups, not pending requests), oldest first, encrypted end to end to that device alone: it waits up
-to 60 s for the new device to finish linking, then sends them in batches. They arrive there as read,
-with their original times, and send no receipts. If the new device does not finish linking in time,
-the approval stands and no history is sent (exit 1, history_timeout).
+to 60 s (--wait SECONDS: 1 to 600) for the new device to finish linking, then sends them in batches.
+They arrive there as read, with their original times, and send no receipts. If the new device does
+not finish linking in time, the approval stands and no history is sent (exit 1, history_timeout).
 With --json it prints one object; with --history it holds "history":{entries,payloads,skipped,pending}
 (pending: batches still in the outbox when the relay could not be reached; they leave with the next
 command that sends).
@@ -35,6 +35,7 @@ Exit codes: 0 approved, 1 refused or failed (nothing was sent; with --history: h
 Example:
   fastchat device approve abcd-efgh-jkmn-pqrs
   fastchat device approve abcd-efgh-jkmn-pqrs --history
+  fastchat device approve abcd-efgh-jkmn-pqrs --history --wait 300
 The link address the new device shows as a QR code (fastchat:link?…) is taken in place of CODE; it
 must name this account and this home's relay.`;
 
@@ -111,9 +112,14 @@ export function register(program: Command): void {
     .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs), or its link address (fastchat:link?…)')
     .option('--yes', 'do not ask to confirm the fingerprint (for scripts)')
     .option('--history', "also send the new device this home's message history, end to end encrypted")
+    .option('--wait <seconds>', 'with --history: how long to wait for the new device to finish linking (1-600, default 60)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', APPROVE_HELP)
-    .action(async (code: string, opts: { yes?: boolean; history?: boolean; json?: boolean }) => {
+    .action(async (code: string, opts: { yes?: boolean; history?: boolean; wait?: string; json?: boolean }) => {
+      const { usageError } = await import('../errors.js');
+      if (opts.wait !== undefined && !opts.history) throw usageError('--wait goes with --history: it is how long to wait before sending the history', 'add --history, or leave out --wait');
+      const { checkHistoryWait, sendHistory } = await import('../core/history-transfer.js');
+      const waitMs = opts.wait === undefined ? undefined : checkHistoryWait(opts.wait);
       const { openClient, relayTarget } = await import('../core/context.js');
       const { approveDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
@@ -129,12 +135,12 @@ export function register(program: Command): void {
           if (opts.json) printJson({ approved: true, ...r });
           return;
         }
-        const { HISTORY_WAIT_MS, sendHistory } = await import('../core/history-transfer.js');
+        const { HISTORY_WAIT_MS } = await import('../core/history-transfer.js');
         let h;
         try {
           h = await sendHistory(c, relayTarget(c), r.device, () => {
-            process.stderr.write(`waiting for device ${r.device} to finish linking before sending the history (up to ${HISTORY_WAIT_MS / 1000} s) …\n`);
-          });
+            process.stderr.write(`waiting for device ${r.device} to finish linking before sending the history (up to ${(waitMs ?? HISTORY_WAIT_MS) / 1000} s) …\n`);
+          }, waitMs);
         } catch (e) {
           if (opts.json) printJson({ approved: true, ...r, history: null });
           throw e;

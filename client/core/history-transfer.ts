@@ -5,7 +5,7 @@
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
 import { utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
-import { CliError } from '../errors.js';
+import { CliError, usageError } from '../errors.js';
 import { sameDeviceKeys } from './contact-record.js';
 import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
@@ -17,11 +17,26 @@ import type { RelayTarget } from './relay-http.js';
 import { hiddenPeers, markAccepted } from './requests.js';
 
 /**
- * How long `device approve --history` waits for the new device to publish its list entry and keys
- * (it does so seconds after the approval reaches it, D.12 step 3); past it, the approval stands
- * and no history is sent.
+ * How long `device approve --history` waits by default for the new device to publish its list
+ * entry and keys (it does so seconds after the approval reaches it, D.12 step 3); past it, the
+ * approval stands and no history is sent. `--wait SECONDS` changes it within the bounds below.
  */
 export const HISTORY_WAIT_MS = 60_000;
+/**
+ * Bounds of `--wait`: at least a second (one look at the relay), at most ten minutes, the relay's
+ * default link-code lifetime: a new device that has not linked by then has lost its code anyway.
+ */
+export const HISTORY_WAIT_MIN_S = 1;
+export const HISTORY_WAIT_MAX_S = 600;
+
+/** `--wait SECONDS` as milliseconds: whole seconds within the bounds, else a usage error (exit 2). */
+export function checkHistoryWait(typed: string): number {
+  const s = /^\d{1,4}$/.test(typed) ? Number(typed) : NaN;
+  if (!(s >= HISTORY_WAIT_MIN_S && s <= HISTORY_WAIT_MAX_S)) {
+    throw usageError(`--wait "${typed.slice(0, 20)}" is not a number of seconds from ${HISTORY_WAIT_MIN_S} to ${HISTORY_WAIT_MAX_S}`, `e.g. --wait 120; without it the wait is ${HISTORY_WAIT_MS / 1000} s`);
+  }
+  return s * 1000;
+}
 /** How often the wait asks the relay again. */
 const HISTORY_POLL_MS = 1000;
 /**
@@ -42,12 +57,12 @@ export interface HistorySent {
 }
 
 /**
- * Waits (up to HISTORY_WAIT_MS) until our own device list holds `device` and the relay serves its
- * keys under that entry, then sends it every message of this home's pairwise conversations, oldest
+ * Waits (up to `waitMs`) until our own device list holds `device` and the relay serves its keys
+ * under that entry, then sends it every message of this home's pairwise conversations, oldest
  * first, in batches. `waiting` is called once if the device is not there at the first look.
  */
-export async function sendHistory(c: Client, t: RelayTarget, device: number, waiting: () => void): Promise<HistorySent> {
-  const bundles = await waitForOwnDevice(c, t, device, waiting);
+export async function sendHistory(c: Client, t: RelayTarget, device: number, waiting: () => void, waitMs = HISTORY_WAIT_MS): Promise<HistorySent> {
+  const bundles = await waitForOwnDevice(c, t, device, waiting, waitMs);
   const me = ourAddress(c).user;
   const sent: HistorySent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
   const ids: string[] = [];
@@ -72,10 +87,10 @@ export async function sendHistory(c: Client, t: RelayTarget, device: number, wai
   return sent;
 }
 
-/** Our own list's entry for `device` with the relay's bundles once both are there; throws history_timeout past HISTORY_WAIT_MS. */
-async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiting: () => void): Promise<PreKeyBundle[]> {
+/** Our own list's entry for `device` with the relay's bundles once both are there; throws history_timeout past `waitMs`. */
+async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiting: () => void, waitMs: number): Promise<PreKeyBundle[]> {
   const me = ourAddress(c).user;
-  const deadline = Date.now() + HISTORY_WAIT_MS;
+  const deadline = Date.now() + waitMs;
   for (let first = true; ; first = false) {
     const entry = (await refreshOwnList(c, t))?.devices.find((d) => d.device === device);
     if (entry) {
@@ -89,7 +104,7 @@ async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiti
       if (bundles.some((b) => b.address.device === device && sameDeviceKeys(b.identity, entry))) return bundles;
     }
     if (Date.now() >= deadline) {
-      throw new CliError('history_timeout', `device ${device} was approved, but it did not publish its keys within ${HISTORY_WAIT_MS / 1000} s: no history was sent`, {
+      throw new CliError('history_timeout', `device ${device} was approved, but it did not publish its keys within ${waitMs / 1000} s: no history was sent`, {
         hint: `check that \`fastchat device link\` finished on the new device; history can only be sent at approval`,
       });
     }
