@@ -23,8 +23,8 @@ you to confirm it is the one the new device shows: that comparison is what keeps
 passing off a device of its own. Only then does it send the new device, encrypted end to end, the
 account key, the device list, the contacts with their trust states and a one-time login ticket.
 --yes skips the question (for scripts); without a terminal it is required.
---history also sends the new device the messages of this home's conversations with people (not
-groups, not pending requests), oldest first, encrypted end to end to that device alone: it waits up
+--history also sends the new device the messages of this home's conversations with people and of
+its groups (not pending requests), oldest first, encrypted end to end to that device alone: it waits up
 to 60 s (--wait SECONDS: 1 to 600) for the new device to finish linking, then sends them in batches.
 They arrive there as read, with their original times, and send no receipts. If the new device does
 not finish linking in time, the approval stands and no history is sent (exit 1, history_timeout).

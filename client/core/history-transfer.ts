@@ -3,7 +3,7 @@
 // `history` payloads (§12) over a pairwise session like any other message, so the relay carries
 // only ciphertext; the new device stores them once each, as read, without receipts.
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
-import { utf8 } from '../../crypto/encoding.js';
+import { fromHex, toBase64url, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { CliError, usageError } from '../errors.js';
 import { sameDeviceKeys } from './contact-record.js';
@@ -11,7 +11,17 @@ import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
 import { refreshOwnList } from './fanout.js';
 import { encryptQueued, flushOutbox, newMessageId, queueForOwnDevice } from './outbox.js';
-import { HISTORY_MAX_ENTRIES, HistoryEntrySchema, PayloadError, type HistoryPayload, type HistoryPayloadEntry } from './payload.js';
+import { loadGroup, listGroups, loadRecords } from './group-store.js';
+import {
+  HISTORY_MAX_ENTRIES,
+  HistoryEntrySchema,
+  HistoryGroupEntrySchema,
+  PayloadError,
+  type GroupChangePayload,
+  type HistoryGroupEntry,
+  type HistoryPayload,
+  type HistoryPayloadEntry,
+} from './payload.js';
 import { fetchBundles } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
 import { hiddenPeers, markAccepted } from './requests.js';
@@ -66,7 +76,7 @@ export async function sendHistory(c: Client, t: RelayTarget, device: number, wai
   const me = ourAddress(c).user;
   const sent: HistorySent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
   const ids: string[] = [];
-  let step: HistoryPayload[] = [];
+  let step: (HistoryPayload | GroupChangePayload)[] = [];
   const flush = async (): Promise<void> => {
     tx(c.db, () => {
       for (const p of step) queueForOwnDevice(c, device, p);
@@ -75,11 +85,13 @@ export async function sendHistory(c: Client, t: RelayTarget, device: number, wai
     await encryptQueued(c, t, new Map([[me, bundles]]));
     await flushOutbox(c, t);
   };
-  for (const batch of historyBatches(c, sent)) {
-    step.push(batch);
-    ids.push(batch.id);
-    sent.entries += batch.entries.length;
-    sent.payloads++;
+  for (const p of historyBatches(c, sent)) {
+    step.push(p);
+    if (p.type === 'history') {
+      ids.push(p.id);
+      sent.entries += p.entries.length;
+      sent.payloads++;
+    }
     if (step.length >= HISTORY_STEP_PAYLOADS) await flush();
   }
   if (step.length > 0) await flush();
@@ -114,55 +126,117 @@ async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiti
 }
 
 type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
+type GroupRow = { seq: number; id: string; sender: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
+type Entry = HistoryPayloadEntry | HistoryGroupEntry;
 
-/**
- * The pairwise history as payloads, oldest first, each under HISTORY_PAYLOAD_MAX_BYTES and
- * HISTORY_MAX_ENTRIES. Left out (counted in `sent.skipped`): conversations still requests or
- * blocked, messages with no readable text (failed, or unreadable at rest), and any message the
- * entry schema refuses. A message still queued here leaves from here: it is sent as `sent`.
- */
-export function* historyBatches(c: Client, sent: HistorySent): Generator<HistoryPayload> {
-  const hidden = hiddenPeers(c);
-  const base = utf8(JSON.stringify({ v: 1, type: 'history', id: 'x'.repeat(48), sentAt: new Date(c.now()).toISOString(), entries: [] })).length;
-  let entries: HistoryPayloadEntry[] = [];
-  let bytes = base;
-  const make = (): HistoryPayload => ({ v: 1, type: 'history', id: newMessageId(c), sentAt: new Date(c.now()).toISOString(), entries });
-  for (let after = 0; ; ) {
-    const rows = c.db
-      .prepare('SELECT seq, id, peer, direction, body, sent_at, status FROM messages WHERE seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?')
-      .all(after, READ_PAGE) as Row[];
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1]!.seq;
-    for (const r of rows) {
-      if (hidden.has(r.peer)) continue;
-      const e = entryOf(c, r);
-      const size = e ? utf8(JSON.stringify(e)).length + 1 : 0;
-      if (!e || base + size > HISTORY_PAYLOAD_MAX_BYTES) {
-        sent.skipped++;
-        continue;
-      }
-      if (entries.length >= HISTORY_MAX_ENTRIES || bytes + size > HISTORY_PAYLOAD_MAX_BYTES) {
-        yield make();
-        entries = [];
-        bytes = base;
-      }
-      entries.push(e);
-      bytes += size;
-    }
+/** Entries gathered into payloads under both bounds; `add` returns the payload an entry closed, if any. */
+class Batcher {
+  private entries: Entry[] = [];
+  private bytes: number;
+  private readonly base: number;
+  constructor(
+    private readonly c: Client,
+    private readonly sent: HistorySent,
+  ) {
+    this.base = utf8(JSON.stringify({ v: 1, type: 'history', id: 'x'.repeat(48), sentAt: new Date(c.now()).toISOString(), entries: [] })).length;
+    this.bytes = this.base;
   }
-  if (entries.length > 0) yield make();
+  add(e: Entry | null): HistoryPayload | null {
+    const size = e ? utf8(JSON.stringify(e)).length + 1 : 0;
+    if (!e || this.base + size > HISTORY_PAYLOAD_MAX_BYTES) {
+      this.sent.skipped++;
+      return null;
+    }
+    const full = this.entries.length >= HISTORY_MAX_ENTRIES || this.bytes + size > HISTORY_PAYLOAD_MAX_BYTES ? this.end() : null;
+    this.entries.push(e);
+    this.bytes += size;
+    return full;
+  }
+  end(): HistoryPayload | null {
+    if (this.entries.length === 0) return null;
+    const p: HistoryPayload = { v: 1, type: 'history', id: newMessageId(this.c), sentAt: new Date(this.c.now()).toISOString(), entries: this.entries };
+    this.entries = [];
+    this.bytes = this.base;
+    return p;
+  }
 }
 
-function entryOf(c: Client, r: Row): HistoryPayloadEntry | null {
-  let text: string;
+/**
+ * The history as payloads, oldest first, each under HISTORY_PAYLOAD_MAX_BYTES and
+ * HISTORY_MAX_ENTRIES: the conversations with users first, then each group we are an active member
+ * of, its batches led by its chain (a `group_change` from the create record, G.9 rule 1), so the
+ * new device holds the group before its history arrives; a device that holds it finds nothing new.
+ * A batch holds one group's entries or pairwise ones only: a receiver that refuses one (a group it
+ * does not hold, a client from before group history) loses that batch, not the others.
+ * Left out (counted in `sent.skipped`): messages with no readable text (failed, or unreadable at
+ * rest), and any message the entry schema refuses. Left out uncounted: conversations still
+ * requests or blocked, and groups we left or were removed from. A message still queued here
+ * leaves from here: it is sent as `sent`.
+ */
+export function* historyBatches(c: Client, sent: HistorySent): Generator<HistoryPayload | GroupChangePayload> {
+  const hidden = hiddenPeers(c);
+  const pairwise = new Batcher(c, sent);
+  for (const rows of pages<Row>(c, 'SELECT seq, id, peer, direction, body, sent_at, status FROM messages WHERE seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?')) {
+    for (const r of rows) {
+      if (hidden.has(r.peer)) continue;
+      const p = pairwise.add(entryOf(c, r));
+      if (p) yield p;
+    }
+  }
+  const last = pairwise.end();
+  if (last) yield last;
+  for (const g of listGroups(c)) {
+    if (g.status !== 'active') continue;
+    const batcher = new Batcher(c, sent);
+    let chained = false;
+    const led = function* (p: HistoryPayload | null): Generator<HistoryPayload | GroupChangePayload> {
+      if (!p) return;
+      if (!chained) yield { v: 1, type: 'group_change', id: newMessageId(c), sentAt: new Date(c.now()).toISOString(), records: loadRecords(c, g.groupId).map(toBase64url) };
+      chained = true;
+      yield p;
+    };
+    const id = Buffer.from(g.groupId);
+    for (const rows of pages<GroupRow>(c, 'SELECT seq, id, sender, direction, body, sent_at, status FROM group_messages WHERE group_id = ? AND seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?', id)) {
+      for (const r of rows) yield* led(batcher.add(groupEntryOf(c, g.groupId, g.idHex, r)));
+    }
+    yield* led(batcher.end());
+  }
+}
+
+/** A query's rows READ_PAGE at a time, by seq (its last two parameters: after, limit). */
+function* pages<R extends { seq: number }>(c: Client, sql: string, ...first: Buffer[]): Generator<R[]> {
+  const stmt = c.db.prepare(sql);
+  for (let after = 0; ; ) {
+    const rows = stmt.all(...first, after, READ_PAGE) as R[];
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.seq;
+    yield rows;
+  }
+}
+
+/** The stored text of a message, or null when it does not open under its own row (or is not UTF-8). */
+function openText(c: Client, label: 'message' | 'group_message', row: (string | Uint8Array)[], body: Buffer): string | null {
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(c.sealer.open('message', [r.peer, r.direction, r.id], new Uint8Array(r.body)));
+    return new TextDecoder('utf-8', { fatal: true }).decode(c.sealer.open(label, row, new Uint8Array(body)));
   } catch (e) {
     if (isCryptoError(e) || e instanceof TypeError) return null;
     throw e;
   }
+}
+
+function entryOf(c: Client, r: Row): HistoryPayloadEntry | null {
+  const text = openText(c, 'message', [r.peer, r.direction, r.id], r.body);
+  if (text === null) return null;
   const status = r.direction === 'in' ? 'received' : r.status === 'queued' ? 'sent' : r.status;
   const parsed = HistoryEntrySchema.safeParse({ peer: r.peer, direction: r.direction, id: r.id, sentAt: r.sent_at, text, status });
+  return parsed.success ? parsed.data : null;
+}
+
+function groupEntryOf(c: Client, groupId: Uint8Array, group: string, r: GroupRow): HistoryGroupEntry | null {
+  const text = openText(c, 'group_message', [groupId, r.sender, r.id], r.body);
+  if (text === null) return null;
+  const status = r.direction === 'in' ? 'received' : r.status === 'queued' ? 'sent' : r.status;
+  const parsed = HistoryGroupEntrySchema.safeParse({ group, sender: r.sender, direction: r.direction, id: r.id, sentAt: r.sent_at, text, status });
   return parsed.success ? parsed.data : null;
 }
 
@@ -175,21 +249,49 @@ function countQueued(c: Client, ids: string[]): number {
 // ---- the new device: storing what arrives -------------------------------------------------------
 
 /**
+ * Why a `history` payload that parsed is refused whole (incoming.ts reports it as a failed message
+ * with this code): it names a group this device does not hold. The sender leads each group's
+ * history with its chain, so this is a group we were never in, or one whose chain was refused.
+ */
+export class HistoryRefused extends Error {
+  readonly code = 'history_unknown_group';
+}
+
+/**
  * Stores a `history` payload from our own device `device` (incoming.ts has checked that our list
- * holds it): each entry once per (peer, direction, id), with the sender's sentAt and status, not
- * unread, and no receipt. A payload naming our own account as a peer is refused whole.
+ * holds it): each pairwise entry once per (peer, direction, id), each group entry once per (group,
+ * sender, id), with the sender's sentAt and status, not unread, and no receipt. Refused whole,
+ * before anything is stored: a pairwise entry naming our own account as its peer, a group entry
+ * whose sender does not fit its direction (out is ours, in is another member's), and a group entry
+ * of a group this device does not hold (HistoryRefused).
  */
 export function storeHistory(c: Client, device: number, p: HistoryPayload): { kind: 'history'; device: number; entries: number; added: number } {
   const me = ourAddress(c).user;
-  if (p.entries.some((e) => e.peer === me)) throw new PayloadError('a history entry names this account as its peer');
+  const pairwise = p.entries.filter((e): e is HistoryPayloadEntry => 'peer' in e);
+  const grouped = p.entries.filter((e): e is HistoryGroupEntry => 'group' in e);
+  if (pairwise.some((e) => e.peer === me)) throw new PayloadError('a history entry names this account as its peer');
+  if (grouped.some((e) => (e.direction === 'out') !== (e.sender === me))) throw new PayloadError('a group history entry names a sender that does not fit its direction');
+  const groups = new Map<string, Uint8Array>();
+  for (const hex of new Set(grouped.map((e) => e.group))) {
+    const id = fromHex(hex);
+    if (!loadGroup(c, id)) throw new HistoryRefused(`history for group ${hex.slice(0, 16)}…, which this device does not hold`);
+    groups.set(hex, id);
+  }
   // The approving device sends only accepted conversations: they are accepted here too (before
   // the entries go in, so accepting a pending request here receipts its own messages, not these).
-  for (const peer of new Set(p.entries.map((e) => e.peer))) markAccepted(c, peer);
+  for (const peer of new Set(pairwise.map((e) => e.peer))) markAccepted(c, peer);
   const insert = c.db.prepare('INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertGroup = c.db.prepare('INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, status, unread) VALUES (?, ?, ?, ?, ?, ?, ?, 0)');
   let added = 0;
   for (const e of p.entries) {
-    const body = c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text));
-    added += insert.run(e.id, e.peer, e.direction, body, e.sentAt, e.status).changes;
+    if ('peer' in e) {
+      const body = c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text));
+      added += insert.run(e.id, e.peer, e.direction, body, e.sentAt, e.status).changes;
+    } else {
+      const id = groups.get(e.group)!;
+      const body = c.sealer.seal('group_message', [id, e.sender, e.id], utf8(e.text));
+      added += insertGroup.run(Buffer.from(id), e.id, e.sender, e.direction, body, e.sentAt, e.status).changes;
+    }
   }
   return { kind: 'history', device, entries: p.entries.length, added };
 }
