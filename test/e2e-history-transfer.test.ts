@@ -75,12 +75,30 @@ test('device approve --history: the new device shows the conversation with bob a
   assert.deepEqual((await history(laptop, 'bob')).map((m) => m.text), [...before.map((m) => m.text), 'after the link']);
 });
 
-test('device approve without --history: the new device holds none of the conversation from before the link', { timeout: 300_000 }, async (t) => {
+test('device approve without --history: the new device holds none of the conversation from before the link, until `device history 2` sends it', { timeout: 300_000 }, async (t) => {
   const { relay, alice, laptop } = await talkingWorld(t);
+  const before = await history(alice, 'bob');
   const r = await link(t, relay.url, alice, laptop, []);
   assert.deepEqual([r.approved, r.device, 'history' in r], [true, 2, false]);
   await laptop.ok(['inbox']);
   assert.deepEqual(await history(laptop, 'bob'), []);
+
+  // Not to this device, not to a device the list does not hold, not to something not a device id.
+  for (const [n, code, exit] of [['1', 'own_device', 1], ['3', 'unknown_device', 1], ['two', 'usage', 2]] as const) {
+    const refused = await alice.run(['device', 'history', n, '--json']);
+    assert.equal(refused.code, exit, refused.stderr);
+    assert.equal(JSON.parse(refused.stderr).error.code, code);
+    assert.equal(refused.stdout, '');
+  }
+  // Sent later, by the same path as at approval: in order, not unread.
+  const sent = JSON.parse((await alice.ok(['device', 'history', '2', '--json'])).stdout);
+  assert.deepEqual(sent, { device: 2, history: { entries: 8, payloads: 1, skipped: 0, pending: 0 } });
+  const taken = await laptop.run(['inbox', '--json']);
+  assert.equal(taken.code, 0, taken.stderr);
+  assert.deepEqual(jsonLines(taken.stdout), []);
+  assert.match(taken.stderr, /took 8 messages of history from your device 1/);
+  assert.deepEqual((await history(laptop, 'bob')).map(view), before.map(view));
+  assert.deepEqual(await inbox(laptop), [], 'nothing of it is unread');
 });
 
 test('a history payload from a contact is refused: it shows as a failed message and adds nothing to the conversation', { timeout: 300_000 }, async (t) => {

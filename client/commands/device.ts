@@ -1,4 +1,4 @@
-// `fastchat device link | approve | list | remove`: devices of one account (docs/CLI.md "device").
+// `fastchat device link | approve | history | list | remove`: devices of one account (docs/CLI.md "device").
 import type { Command } from 'commander';
 
 const LINK_HELP = `
@@ -39,6 +39,20 @@ Example:
 The link address the new device shows as a QR code (fastchat:link?…) is taken in place of CODE; it
 must name this account and this home's relay.`;
 
+const HISTORY_HELP = `
+Run it on a device of the account to send its history to device N, another device of the account
+that finished linking (listed in the signed device list, with its keys on the relay): what
+\`device approve --history\` sends, sent now, for a device approved without it or one whose
+approval timed out (history_timeout). The messages of this home's conversations with people and of
+its groups go oldest first, encrypted end to end to device N alone; they arrive there as read,
+with their original times, and send no receipts; a message N holds already is not added twice.
+It does not wait: device N must be listed with its keys (else unknown_device or
+no_keys_published), and not this device (own_device).
+With --json it prints one object {"device":N,"history":{entries,payloads,skipped,pending}}.
+Exit codes: 0 sent (or queued: pending), 1 refused or failed, 2 usage.
+Example:
+  fastchat device history 2`;
+
 const REMOVE_HELP = `
 Run it on another device of the account (a device cannot remove itself). It shows device N as
 \`fastchat device list\` does (fingerprint, when it was added) and asks you to type yes; then it signs
@@ -55,7 +69,7 @@ export function register(program: Command): void {
   const device = program
     .command('device')
     .description('devices of your account: link a new one, approve it, list them, remove one')
-    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE\nTo cut a device off (lost, stolen, sold): fastchat device remove N');
+    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE\nTo send a device linked earlier the history: fastchat device history N\nTo cut a device off (lost, stolen, sold): fastchat device remove N');
 
   device
     .command('link')
@@ -146,10 +160,29 @@ export function register(program: Command): void {
           throw e;
         }
         if (opts.json) printJson({ approved: true, ...r, history: h });
-        else {
-          print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${r.device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
-          if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
-        }
+        else printHistorySent(print, r.device, h);
+      } finally {
+        c.close();
+      }
+    });
+
+  device
+    .command('history')
+    .description("send this home's message history to another device of your account (one linked earlier)")
+    .argument('<n>', 'the device id, as `fastchat device list` shows it')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', HISTORY_HELP)
+    .action(async (n: string, opts: { json?: boolean }) => {
+      const { usageError } = await import('../errors.js');
+      if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
+      const { openClient, relayTarget } = await import('../core/context.js');
+      const { sendHistoryTo } = await import('../core/history-transfer.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openClient();
+      try {
+        const h = await sendHistoryTo(c, relayTarget(c), Number(n));
+        if (opts.json) printJson({ device: Number(n), history: h });
+        else printHistorySent(print, Number(n), h);
       } finally {
         c.close();
       }
@@ -202,6 +235,11 @@ export function register(program: Command): void {
         c.close();
       }
     });
+}
+
+function printHistorySent(print: (s: string) => void, device: number, h: { entries: number; skipped: number; pending: number }): void {
+  print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
+  if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
 }
 
 /** "yes" typed on the terminal; no terminal is a refusal with a hint, never a silent yes. */

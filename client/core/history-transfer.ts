@@ -68,11 +68,68 @@ export interface HistorySent {
 
 /**
  * Waits (up to `waitMs`) until our own device list holds `device` and the relay serves its keys
- * under that entry, then sends it every message of this home's pairwise conversations, oldest
- * first, in batches. `waiting` is called once if the device is not there at the first look.
+ * under that entry, then sends it this home's history (streamHistory). `waiting` is called once if
+ * the device is not there at the first look.
  */
 export async function sendHistory(c: Client, t: RelayTarget, device: number, waiting: () => void, waitMs = HISTORY_WAIT_MS): Promise<HistorySent> {
-  const bundles = await waitForOwnDevice(c, t, device, waiting, waitMs);
+  const deadline = Date.now() + waitMs;
+  for (let first = true; ; first = false) {
+    const found = await listedWithKeys(c, t, device);
+    if (found.bundles) return streamHistory(c, t, device, found.bundles);
+    if (Date.now() >= deadline) {
+      throw new CliError('history_timeout', `device ${device} was approved, but it did not publish its keys within ${waitMs / 1000} s: no history was sent`, {
+        hint: `check that \`fastchat device link\` finished on the new device, then send the history with \`fastchat device history ${device}\``,
+      });
+    }
+    if (first) waiting();
+    await new Promise((res) => setTimeout(res, HISTORY_POLL_MS));
+  }
+}
+
+/**
+ * `fastchat device history N`: this home's history to our own device N, now, by the same path as
+ * at approval, with no wait: N must be another device our signed list holds, and the relay must
+ * serve its keys under that list's entry.
+ */
+export async function sendHistoryTo(c: Client, t: RelayTarget, device: number): Promise<HistorySent> {
+  if (device === ourAddress(c).device) {
+    throw new CliError('own_device', `device ${device} is this home: history goes to another device of the account`, { hint: 'see `fastchat device list` for the others' });
+  }
+  const found = await listedWithKeys(c, t, device);
+  if (!found.listed) {
+    const ids = found.devices.join(', ') || 'none';
+    throw new CliError('unknown_device', `device ${device} is not in the device list of @${ourAddress(c).user} (its devices: ${ids}); no history was sent`, { hint: 'see `fastchat device list`' });
+  }
+  if (!found.bundles) {
+    throw new CliError('no_keys_published', `device ${device} is listed, but the relay serves no keys for it under its list entry; no history was sent`, {
+      hint: `check that \`fastchat device link\` finished on device ${device}, then run this again`,
+    });
+  }
+  return streamHistory(c, t, device, found.bundles);
+}
+
+/**
+ * One look at our own list (checked under the account key) and the relay's bundles: whether the
+ * list holds `device`, and the bundles when the relay serves one for it under that entry's keys
+ * (a bundle under any other key is not used: the relay cannot slip in a device of its own).
+ */
+async function listedWithKeys(c: Client, t: RelayTarget, device: number): Promise<{ devices: number[]; listed: boolean; bundles?: PreKeyBundle[] }> {
+  const devices = (await refreshOwnList(c, t))?.devices ?? [];
+  const entry = devices.find((d) => d.device === device);
+  const ids = devices.map((d) => d.device);
+  if (!entry) return { devices: ids, listed: false };
+  let bundles: PreKeyBundle[] = [];
+  try {
+    bundles = await fetchBundles(t, ourAddress(c).user);
+  } catch (e) {
+    if (!(e instanceof CliError && e.code === 'no_keys_published')) throw e;
+  }
+  const served = bundles.some((b) => b.address.device === device && sameDeviceKeys(b.identity, entry));
+  return { devices: ids, listed: true, ...(served ? { bundles } : {}) };
+}
+
+/** Sends `device` every message of this home's history (historyBatches), oldest first, HISTORY_STEP_PAYLOADS payloads at a time. */
+async function streamHistory(c: Client, t: RelayTarget, device: number, bundles: PreKeyBundle[]): Promise<HistorySent> {
   const me = ourAddress(c).user;
   const sent: HistorySent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
   const ids: string[] = [];
@@ -97,32 +154,6 @@ export async function sendHistory(c: Client, t: RelayTarget, device: number, wai
   if (step.length > 0) await flush();
   sent.pending = countQueued(c, ids);
   return sent;
-}
-
-/** Our own list's entry for `device` with the relay's bundles once both are there; throws history_timeout past `waitMs`. */
-async function waitForOwnDevice(c: Client, t: RelayTarget, device: number, waiting: () => void, waitMs: number): Promise<PreKeyBundle[]> {
-  const me = ourAddress(c).user;
-  const deadline = Date.now() + waitMs;
-  for (let first = true; ; first = false) {
-    const entry = (await refreshOwnList(c, t))?.devices.find((d) => d.device === device);
-    if (entry) {
-      let bundles: PreKeyBundle[] = [];
-      try {
-        bundles = await fetchBundles(t, me);
-      } catch (e) {
-        if (!(e instanceof CliError && e.code === 'no_keys_published')) throw e;
-      }
-      // Only keys the signed list holds for that device: the relay cannot slip in a device of its own.
-      if (bundles.some((b) => b.address.device === device && sameDeviceKeys(b.identity, entry))) return bundles;
-    }
-    if (Date.now() >= deadline) {
-      throw new CliError('history_timeout', `device ${device} was approved, but it did not publish its keys within ${waitMs / 1000} s: no history was sent`, {
-        hint: `check that \`fastchat device link\` finished on the new device; history can only be sent at approval`,
-      });
-    }
-    if (first) waiting();
-    await new Promise((res) => setTimeout(res, HISTORY_POLL_MS));
-  }
 }
 
 type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
