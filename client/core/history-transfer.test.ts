@@ -11,7 +11,7 @@ import { assembleClient } from './assemble.js';
 import type { Client } from './context.js';
 import { openTestStore as openDb } from '../../test/util/client-store.js';
 import { history } from './history.js';
-import { HistoryRefused, storeHistory } from './history-transfer.js';
+import { HistoryRefused, storeHistory } from './history-receive.js';
 import { createGroup } from '../../crypto/group/index.js';
 import { toHex } from '../../crypto/encoding.js';
 import { groupHistory } from './groups.js';

@@ -1,9 +1,10 @@
 // History for a device just linked (docs/PROTOCOL.md D.12 step 4, docs/CLI.md "device approve
 // --history"): the approving device sends the conversations it holds to that one device, in
 // `history` payloads (§12) over a pairwise session like any other message, so the relay carries
-// only ciphertext; the new device stores them once each, as read, without receipts.
+// only ciphertext; the new device stores them once each, as read, without receipts
+// (history-receive.ts).
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
-import { fromHex, toBase64url, utf8 } from '../../crypto/encoding.js';
+import { toBase64url, utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { CliError, usageError } from '../errors.js';
 import { sameDeviceKeys } from './contact-record.js';
@@ -11,12 +12,11 @@ import { ourAddress, type Client } from './context.js';
 import { tx } from './db.js';
 import { refreshOwnList } from './fanout.js';
 import { encryptQueued, flushOutbox, newMessageId, queueForOwnDevice } from './outbox.js';
-import { loadGroup, listGroups, loadRecords } from './group-store.js';
+import { listGroups, loadRecords } from './group-store.js';
 import {
   HISTORY_MAX_ENTRIES,
   HistoryEntrySchema,
   HistoryGroupEntrySchema,
-  PayloadError,
   type GroupChangePayload,
   type HistoryGroupEntry,
   type HistoryPayload,
@@ -24,7 +24,7 @@ import {
 } from './payload.js';
 import { fetchBundles } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
-import { hiddenPeers, markAccepted } from './requests.js';
+import { hiddenPeers } from './requests.js';
 
 /**
  * How long `device approve --history` waits by default for the new device to publish its list
@@ -156,8 +156,8 @@ async function streamHistory(c: Client, t: RelayTarget, device: number, bundles:
   return sent;
 }
 
-type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
-type GroupRow = { seq: number; id: string; sender: string; direction: 'in' | 'out'; body: Buffer; sent_at: string; status: string };
+type Row = { seq: number; id: string; peer: string; direction: 'in' | 'out'; body: Uint8Array; sent_at: string; status: string };
+type GroupRow = { seq: number; id: string; sender: string; direction: 'in' | 'out'; body: Uint8Array; sent_at: string; status: string };
 type Entry = HistoryPayloadEntry | HistoryGroupEntry;
 
 /** Entries gathered into payloads under both bounds; `add` returns the payload an entry closed, if any. */
@@ -226,7 +226,7 @@ export function* historyBatches(c: Client, sent: HistorySent): Generator<History
       chained = true;
       yield p;
     };
-    const id = Buffer.from(g.groupId);
+    const id = g.groupId;
     for (const rows of pages<GroupRow>(c, 'SELECT seq, id, sender, direction, body, sent_at, status FROM group_messages WHERE group_id = ? AND seq > ? AND body IS NOT NULL ORDER BY seq LIMIT ?', id)) {
       for (const r of rows) yield* led(batcher.add(groupEntryOf(c, g.groupId, g.idHex, r)));
     }
@@ -235,7 +235,7 @@ export function* historyBatches(c: Client, sent: HistorySent): Generator<History
 }
 
 /** A query's rows READ_PAGE at a time, by seq (its last two parameters: after, limit). */
-function* pages<R extends { seq: number }>(c: Client, sql: string, ...first: Buffer[]): Generator<R[]> {
+function* pages<R extends { seq: number }>(c: Client, sql: string, ...first: Uint8Array[]): Generator<R[]> {
   const stmt = c.db.prepare(sql);
   for (let after = 0; ; ) {
     const rows = stmt.all(...first, after, READ_PAGE) as R[];
@@ -246,7 +246,7 @@ function* pages<R extends { seq: number }>(c: Client, sql: string, ...first: Buf
 }
 
 /** The stored text of a message, or null when it does not open under its own row (or is not UTF-8). */
-function openText(c: Client, label: 'message' | 'group_message', row: (string | Uint8Array)[], body: Buffer): string | null {
+function openText(c: Client, label: 'message' | 'group_message', row: (string | Uint8Array)[], body: Uint8Array): string | null {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(c.sealer.open(label, row, new Uint8Array(body)));
   } catch (e) {
@@ -275,54 +275,4 @@ function countQueued(c: Client, ids: string[]): number {
   if (ids.length === 0) return 0;
   const have = new Set((c.db.prepare('SELECT DISTINCT message_id FROM outbox WHERE peer = ?').all(ourAddress(c).user) as { message_id: string }[]).map((r) => r.message_id));
   return ids.filter((id) => have.has(id)).length;
-}
-
-// ---- the new device: storing what arrives -------------------------------------------------------
-
-/**
- * Why a `history` payload that parsed is refused whole (incoming.ts reports it as a failed message
- * with this code): it names a group this device does not hold. The sender leads each group's
- * history with its chain, so this is a group we were never in, or one whose chain was refused.
- */
-export class HistoryRefused extends Error {
-  readonly code = 'history_unknown_group';
-}
-
-/**
- * Stores a `history` payload from our own device `device` (incoming.ts has checked that our list
- * holds it): each pairwise entry once per (peer, direction, id), each group entry once per (group,
- * sender, id), with the sender's sentAt and status, not unread, and no receipt. Refused whole,
- * before anything is stored: a pairwise entry naming our own account as its peer, a group entry
- * whose sender does not fit its direction (out is ours, in is another member's), and a group entry
- * of a group this device does not hold (HistoryRefused).
- */
-export function storeHistory(c: Client, device: number, p: HistoryPayload): { kind: 'history'; device: number; entries: number; added: number } {
-  const me = ourAddress(c).user;
-  const pairwise = p.entries.filter((e): e is HistoryPayloadEntry => 'peer' in e);
-  const grouped = p.entries.filter((e): e is HistoryGroupEntry => 'group' in e);
-  if (pairwise.some((e) => e.peer === me)) throw new PayloadError('a history entry names this account as its peer');
-  if (grouped.some((e) => (e.direction === 'out') !== (e.sender === me))) throw new PayloadError('a group history entry names a sender that does not fit its direction');
-  const groups = new Map<string, Uint8Array>();
-  for (const hex of new Set(grouped.map((e) => e.group))) {
-    const id = fromHex(hex);
-    if (!loadGroup(c, id)) throw new HistoryRefused(`history for group ${hex.slice(0, 16)}…, which this device does not hold`);
-    groups.set(hex, id);
-  }
-  // The approving device sends only accepted conversations: they are accepted here too (before
-  // the entries go in, so accepting a pending request here receipts its own messages, not these).
-  for (const peer of new Set(pairwise.map((e) => e.peer))) markAccepted(c, peer);
-  const insert = c.db.prepare('INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, ?, ?, ?, ?)');
-  const insertGroup = c.db.prepare('INSERT OR IGNORE INTO group_messages (group_id, id, sender, direction, body, sent_at, status, unread) VALUES (?, ?, ?, ?, ?, ?, ?, 0)');
-  let added = 0;
-  for (const e of p.entries) {
-    if ('peer' in e) {
-      const body = c.sealer.seal('message', [e.peer, e.direction, e.id], utf8(e.text));
-      added += insert.run(e.id, e.peer, e.direction, body, e.sentAt, e.status).changes;
-    } else {
-      const id = groups.get(e.group)!;
-      const body = c.sealer.seal('group_message', [id, e.sender, e.id], utf8(e.text));
-      added += insertGroup.run(Buffer.from(id), e.id, e.sender, e.direction, body, e.sentAt, e.status).changes;
-    }
-  }
-  return { kind: 'history', device, entries: p.entries.length, added };
 }

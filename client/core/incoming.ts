@@ -24,7 +24,7 @@ import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 import { listGroups } from './group-store.js';
 import { ownListHolds } from './fanout.js';
-import { HistoryRefused, storeHistory } from './history-transfer.js';
+import { HistoryRefused, storeHistory } from './history-receive.js';
 import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
