@@ -26,6 +26,19 @@ const inbox = async (h: TestHome): Promise<any[]> => jsonLines((await h.ok(['inb
 /** What two devices must agree on about a message. */
 const view = (m: any) => [m.id, m.from, m.to, m.text, m.sentAt, m.status];
 
+/**
+ * The history arrives with the laptop's first receive pass: stored as read, so nothing prints, and
+ * the conversation with bob is then `before`, in order, with nothing unread.
+ */
+async function takesHistory(laptop: TestHome, before: any[]): Promise<void> {
+  const taken = await laptop.run(['inbox', '--json']);
+  assert.equal(taken.code, 0, taken.stderr);
+  assert.deepEqual(jsonLines(taken.stdout), []);
+  assert.match(taken.stderr, /took 8 messages of history from your device 1/);
+  assert.deepEqual((await history(laptop, 'bob')).map(view), before.map(view));
+  assert.deepEqual(await inbox(laptop), [], 'nothing of it is unread');
+}
+
 async function link(t: TestContext, relayUrl: string, alice: TestHome, laptop: TestHome, approveArgs: string[]): Promise<any> {
   const l = linkIn(t, laptop, relayUrl, 'alice');
   const code = (await l.waiting).code;
@@ -47,13 +60,7 @@ test('device approve --history: the new device shows the conversation with bob a
   const bobSent = await withCore(bob, (c) => c.db.prepare("UPDATE messages SET status = 'sent' WHERE peer = 'alice' AND direction = 'out'").run().changes);
   assert.equal(bobSent, 4);
 
-  // The history arrives with the laptop's first receive pass: stored as read, so nothing prints.
-  const taken = await laptop.run(['inbox', '--json']);
-  assert.equal(taken.code, 0, taken.stderr);
-  assert.deepEqual(jsonLines(taken.stdout), []);
-  assert.match(taken.stderr, /took 8 messages of history from your device 1/);
-  assert.deepEqual((await history(laptop, 'bob')).map(view), before.map(view));
-  assert.deepEqual(await inbox(laptop), [], 'nothing of it is unread');
+  await takesHistory(laptop, before);
   // No receipt went to bob for the messages the laptop took.
   await bob.ok(['inbox']);
   assert.deepEqual((await history(bob, 'alice')).filter((m) => m.from === 'bob').map((m) => m.status), ['sent', 'sent', 'sent', 'sent']);
@@ -75,12 +82,25 @@ test('device approve --history: the new device shows the conversation with bob a
   assert.deepEqual((await history(laptop, 'bob')).map((m) => m.text), [...before.map((m) => m.text), 'after the link']);
 });
 
-test('device approve without --history: the new device holds none of the conversation from before the link', { timeout: 300_000 }, async (t) => {
+test('device approve without --history: the new device holds none of the conversation from before the link, until `device history 2` sends it', { timeout: 300_000 }, async (t) => {
   const { relay, alice, laptop } = await talkingWorld(t);
+  const before = await history(alice, 'bob');
   const r = await link(t, relay.url, alice, laptop, []);
   assert.deepEqual([r.approved, r.device, 'history' in r], [true, 2, false]);
   await laptop.ok(['inbox']);
   assert.deepEqual(await history(laptop, 'bob'), []);
+
+  // Not to this device, not to a device the list does not hold, not to something not a device id.
+  for (const [n, code, exit] of [['1', 'own_device', 1], ['3', 'unknown_device', 1], ['two', 'usage', 2]] as const) {
+    const refused = await alice.run(['device', 'history', n, '--json']);
+    assert.equal(refused.code, exit, refused.stderr);
+    assert.equal(JSON.parse(refused.stderr).error.code, code);
+    assert.equal(refused.stdout, '');
+  }
+  // Sent later, by the same path as at approval: in order, not unread.
+  const sent = JSON.parse((await alice.ok(['device', 'history', '2', '--json'])).stdout);
+  assert.deepEqual(sent, { device: 2, history: { entries: 8, payloads: 1, skipped: 0, pending: 0 } });
+  await takesHistory(laptop, before);
 });
 
 test('a history payload from a contact is refused: it shows as a failed message and adds nothing to the conversation', { timeout: 300_000 }, async (t) => {

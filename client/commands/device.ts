@@ -1,4 +1,4 @@
-// `fastchat device link | approve | list | remove`: devices of one account (docs/CLI.md "device").
+// `fastchat device link | approve | history | list | remove`: devices of one account (docs/CLI.md "device").
 import type { Command } from 'commander';
 
 const LINK_HELP = `
@@ -23,11 +23,11 @@ you to confirm it is the one the new device shows: that comparison is what keeps
 passing off a device of its own. Only then does it send the new device, encrypted end to end, the
 account key, the device list, the contacts with their trust states and a one-time login ticket.
 --yes skips the question (for scripts); without a terminal it is required.
---history also sends the new device the messages of this home's conversations with people (not
-groups, not pending requests), oldest first, encrypted end to end to that device alone: it waits up
-to 60 s for the new device to finish linking, then sends them in batches. They arrive there as read,
-with their original times, and send no receipts. If the new device does not finish linking in time,
-the approval stands and no history is sent (exit 1, history_timeout).
+--history also sends the new device the messages of this home's conversations with people and of
+its groups (not pending requests), oldest first, encrypted end to end to that device alone: it waits up
+to 60 s (--wait SECONDS: 1 to 600) for the new device to finish linking, then sends them in batches.
+They arrive there as read, with their original times, and send no receipts. If the new device does
+not finish linking in time, the approval stands and no history is sent (exit 1, history_timeout).
 With --json it prints one object; with --history it holds "history":{entries,payloads,skipped,pending}
 (pending: batches still in the outbox when the relay could not be reached; they leave with the next
 command that sends).
@@ -35,8 +35,23 @@ Exit codes: 0 approved, 1 refused or failed (nothing was sent; with --history: h
 Example:
   fastchat device approve abcd-efgh-jkmn-pqrs
   fastchat device approve abcd-efgh-jkmn-pqrs --history
+  fastchat device approve abcd-efgh-jkmn-pqrs --history --wait 300
 The link address the new device shows as a QR code (fastchat:link?…) is taken in place of CODE; it
 must name this account and this home's relay.`;
+
+const HISTORY_HELP = `
+Run it on a device of the account to send its history to device N, another device of the account
+that finished linking (listed in the signed device list, with its keys on the relay): what
+\`device approve --history\` sends, sent now, for a device approved without it or one whose
+approval timed out (history_timeout). The messages of this home's conversations with people and of
+its groups go oldest first, encrypted end to end to device N alone; they arrive there as read,
+with their original times, and send no receipts; a message N holds already is not added twice.
+It does not wait: device N must be listed with its keys (else unknown_device or
+no_keys_published), and not this device (own_device).
+With --json it prints one object {"device":N,"history":{entries,payloads,skipped,pending}}.
+Exit codes: 0 sent (or queued: pending), 1 refused or failed, 2 usage.
+Example:
+  fastchat device history 2`;
 
 const REMOVE_HELP = `
 Run it on another device of the account (a device cannot remove itself). It shows device N as
@@ -54,7 +69,7 @@ export function register(program: Command): void {
   const device = program
     .command('device')
     .description('devices of your account: link a new one, approve it, list them, remove one')
-    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE\nTo cut a device off (lost, stolen, sold): fastchat device remove N');
+    .addHelpText('after', '\nOn the new device: fastchat device link --relay URL --user NAME\nOn a device of the account: fastchat device approve CODE\nTo send a device linked earlier the history: fastchat device history N\nTo cut a device off (lost, stolen, sold): fastchat device remove N');
 
   device
     .command('link')
@@ -111,9 +126,14 @@ export function register(program: Command): void {
     .argument('<code>', 'the pairing code the new device shows (abcd-efgh-jkmn-pqrs), or its link address (fastchat:link?…)')
     .option('--yes', 'do not ask to confirm the fingerprint (for scripts)')
     .option('--history', "also send the new device this home's message history, end to end encrypted")
+    .option('--wait <seconds>', 'with --history: how long to wait for the new device to finish linking (1-600, default 60)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', APPROVE_HELP)
-    .action(async (code: string, opts: { yes?: boolean; history?: boolean; json?: boolean }) => {
+    .action(async (code: string, opts: { yes?: boolean; history?: boolean; wait?: string; json?: boolean }) => {
+      const { usageError } = await import('../errors.js');
+      if (opts.wait !== undefined && !opts.history) throw usageError('--wait goes with --history: it is how long to wait before sending the history', 'add --history, or leave out --wait');
+      const { checkHistoryWait, sendHistory } = await import('../core/history-transfer.js');
+      const waitMs = opts.wait === undefined ? undefined : checkHistoryWait(opts.wait);
       const { openClient, relayTarget } = await import('../core/context.js');
       const { approveDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
@@ -129,21 +149,40 @@ export function register(program: Command): void {
           if (opts.json) printJson({ approved: true, ...r });
           return;
         }
-        const { HISTORY_WAIT_MS, sendHistory } = await import('../core/history-transfer.js');
+        const { HISTORY_WAIT_MS } = await import('../core/history-transfer.js');
         let h;
         try {
           h = await sendHistory(c, relayTarget(c), r.device, () => {
-            process.stderr.write(`waiting for device ${r.device} to finish linking before sending the history (up to ${HISTORY_WAIT_MS / 1000} s) …\n`);
-          });
+            process.stderr.write(`waiting for device ${r.device} to finish linking before sending the history (up to ${(waitMs ?? HISTORY_WAIT_MS) / 1000} s) …\n`);
+          }, waitMs);
         } catch (e) {
           if (opts.json) printJson({ approved: true, ...r, history: null });
           throw e;
         }
         if (opts.json) printJson({ approved: true, ...r, history: h });
-        else {
-          print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${r.device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
-          if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
-        }
+        else printHistorySent(print, r.device, h);
+      } finally {
+        c.close();
+      }
+    });
+
+  device
+    .command('history')
+    .description("send this home's message history to another device of your account (one linked earlier)")
+    .argument('<n>', 'the device id, as `fastchat device list` shows it')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', HISTORY_HELP)
+    .action(async (n: string, opts: { json?: boolean }) => {
+      const { usageError } = await import('../errors.js');
+      if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
+      const { openClient, relayTarget } = await import('../core/context.js');
+      const { sendHistoryTo } = await import('../core/history-transfer.js');
+      const { print, printJson } = await import('../format.js');
+      const c = await openClient();
+      try {
+        const h = await sendHistoryTo(c, relayTarget(c), Number(n));
+        if (opts.json) printJson({ device: Number(n), history: h });
+        else printHistorySent(print, Number(n), h);
       } finally {
         c.close();
       }
@@ -196,6 +235,11 @@ export function register(program: Command): void {
         c.close();
       }
     });
+}
+
+function printHistorySent(print: (s: string) => void, device: number, h: { entries: number; skipped: number; pending: number }): void {
+  print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
+  if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
 }
 
 /** "yes" typed on the terminal; no terminal is a refusal with a hint, never a silent yes. */

@@ -72,7 +72,7 @@ export function register(program: Command): void {
               else print(`you → ${m.group ? `#${safeText(m.group.label)}` : `@${m.to}`} (from your device ${m.device}): ${safeText(m.text)}`);
             } else if (m.kind === 'history') {
               // History sent by `device approve --history` (docs/CLI.md "device"): stored as read, not printed.
-              process.stderr.write(`took ${m.added} ${m.added === 1 ? 'message' : 'messages'} of history from your device ${m.device} (see fastchat history @user)\n`);
+              process.stderr.write(`took ${m.added} ${m.added === 1 ? 'message' : 'messages'} of history from your device ${m.device} (see fastchat history @user or '#group')\n`);
             } else if (m.kind === 'group_event') {
               const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
               if (opts.json) {

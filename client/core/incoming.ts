@@ -24,7 +24,7 @@ import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
 import { listGroups } from './group-store.js';
 import { ownListHolds } from './fanout.js';
-import { storeHistory } from './history-transfer.js';
+import { HistoryRefused, storeHistory } from './history-receive.js';
 import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
@@ -76,6 +76,7 @@ export const FAILURE_TEXT: Record<string, string> = {
   identity_rejected: 'a first message under an identity key you rejected for this contact (not shown)',
   integrity_failed: 'our stored session with the sender failed its integrity check (changed outside fastchat); not used',
   device_not_listed: "a message from a device of our own account that our account's device list does not hold (not shown)",
+  history_unknown_group: 'a history batch from a device of our own account names a group this device does not hold (none of it stored)',
 };
 
 class Failure extends Error {
@@ -318,7 +319,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       }
       return { kind: 'text', id: p.id, from: from.user, device: from.device, text: p.text, sentAt: p.sentAt, receivedAt, relayAt: f.sentAt, identityChanged, newContact, ...(file ? { file } : {}), ...(admit === 'request' ? { request: true as const } : {}) };
     } catch (e) {
-      const reason = e instanceof Failure ? e.reason : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
+      const reason = e instanceof Failure ? e.reason : e instanceof HistoryRefused ? e.code : e instanceof PayloadError ? 'bad_payload' : isCryptoError(e) ? e.code : undefined;
       if (reason === undefined) throw e;
       if (reason === 'duplicate_message') return { kind: 'duplicate', from: from.user, replayed: true };
       c.db

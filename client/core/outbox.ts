@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type HistoryPayload, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -84,16 +84,17 @@ export function outboxRowKey(peer: string, messageId: string, kind: string): (st
 
 /**
  * Stage 1 for a payload meant for one other device of our own account only (a history batch for a
- * device just linked, docs/PROTOCOL.md D.12 step 4): the row names the device before it is encrypted.
+ * device just linked, and the chain of a group just before its history, docs/PROTOCOL.md D.12 step
+ * 4): the row names the device before it is encrypted.
  */
-export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload): void {
+export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload | GroupChangePayload): void {
   insertQueued(c, ourAddress(c).user, p, device);
 }
 
 /** `device`: null for every device of the peer (chosen when encrypted), or the one device it is for. */
-function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload | HistoryPayload, device: number | null = null): void {
+function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload | HistoryPayload | GroupChangePayload, device: number | null = null): void {
   // A file, a sync copy and a history batch travel as texts do (the outbox's kinds are text, receipt and group).
-  const kind = p.type === 'receipt' ? 'receipt' : 'text';
+  const kind = p.type === 'receipt' ? 'receipt' : p.type === 'group_change' ? 'group' : 'text';
   c.db
     .prepare('INSERT INTO outbox (message_id, kind, peer, device, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)')
     .run(p.id, kind, peer, device, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, kind), encodePayload(p))), c.now());

@@ -114,7 +114,9 @@ const SyncSchema = z
 
 // History for a newly linked device (docs/PROTOCOL.md D.12 step 4): the conversations the approving
 // device holds, a batch of entries per payload, oldest first. Taken only from a device our own
-// account's list holds; each entry is stored once per (peer, direction, id).
+// account's list holds. An entry is of a conversation with a user (`peer`: stored once per (peer,
+// direction, id)) or of a group (`group`: stored once per (group, sender, id)); the two shapes are
+// told apart by those fields, so a batch of pairwise entries is what it was before groups were sent.
 /** Most entries one `history` payload carries (the sender also keeps each payload under HISTORY_PAYLOAD_MAX_BYTES). */
 export const HISTORY_MAX_ENTRIES = 500;
 /**
@@ -122,24 +124,39 @@ export const HISTORY_MAX_ENTRIES = 500;
  * 1,024 code points, and the caption, fileLine in files/names.ts).
  */
 export const HISTORY_TEXT_MAX_CHARS = MAX_TEXT_CHARS + 1_100;
+const HistoryText = chars(HISTORY_TEXT_MAX_CHARS).describe("the message's text, or a file message's history line");
 export const HistoryEntrySchema = z
   .object({
     peer: z.string().regex(USERNAME_PATTERN).describe('the other side of the conversation'),
     direction: z.enum(['in', 'out']).describe('in: from peer; out: sent by this account'),
     id: Id.describe('the message id as the conversation holds it'),
     sentAt: SentAt,
-    text: chars(HISTORY_TEXT_MAX_CHARS).describe("the message's text, or a file message's history line"),
+    text: HistoryText,
     status: z.enum(['received', 'sent', 'delivered', 'failed', 'expired']).describe('in: received; out: sent, delivered, failed or expired'),
   })
   .strict()
-  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction');
+  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction')
+  .describe('a message of a conversation with a user');
+export const HistoryGroupEntrySchema = z
+  .object({
+    group: z.string().regex(/^[0-9a-f]{64}$/).describe('the group id (32 bytes) in lowercase hex'),
+    sender: z.string().regex(USERNAME_PATTERN).describe('the member who sent it: this account for out, another for in'),
+    direction: z.enum(['in', 'out']).describe('in: from another member; out: sent by this account'),
+    id: Id.describe("the message id as the group holds it (unique per group and sender)"),
+    sentAt: SentAt,
+    text: HistoryText,
+    status: z.enum(['received', 'sent', 'failed', 'expired']).describe('in: received; out: sent, failed or expired'),
+  })
+  .strict()
+  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction')
+  .describe('a message of a group conversation');
 const HistorySchema = z
   .object({
     v: Version,
     type: z.literal('history'),
     id: Id,
     sentAt: SentAt,
-    entries: z.array(HistoryEntrySchema).min(1).max(HISTORY_MAX_ENTRIES).describe('messages of the history, oldest first'),
+    entries: z.array(z.union([HistoryEntrySchema, HistoryGroupEntrySchema])).min(1).max(HISTORY_MAX_ENTRIES).describe('messages of the history, oldest first'),
   })
   .describe("a batch of another device's message history, for a device of the same account just linked");
 
@@ -164,6 +181,7 @@ export type FilePayload = z.infer<typeof FileSchema>;
 export type SyncPayload = z.infer<typeof SyncSchema>;
 export type HistoryPayload = z.infer<typeof HistorySchema>;
 export type HistoryPayloadEntry = z.infer<typeof HistoryEntrySchema>;
+export type HistoryGroupEntry = z.infer<typeof HistoryGroupEntrySchema>;
 
 /** Every message id a receipt names: `id` last, as the sender wrote them (receiptIds of queueReceipts). */
 export function receiptIds(p: z.infer<typeof ReceiptSchema>): string[] {
