@@ -20,7 +20,6 @@ const NODE_BOUND: Record<string, string> = {
   'client/core/passphrase.ts': 'the unlock agent (a Unix socket)',
   'client/core/account.ts': 'register/login check the --ca file and the home path (node:fs, node:path)',
   'client/core/integrity/counter.ts': 'the store counter file beside store.db (node:fs)',
-  'client/core/relay-ws.ts': 'the WebSocket of the ws package, node:events',
   'client/core/files/names.ts': 'file names of received attachments (node:path)',
   'client/core/files/send.ts': 'reads the file to send from disk',
   'client/core/files/transfer.ts': 'streams attachments between disk and the relay (node:http(s), node:fs)',
@@ -155,7 +154,7 @@ describe('the client core seam', () => {
 
   it('walks the whole core and what it imports, the browser side of package.json "imports" included', () => {
     const names = [...files.keys()].map(sourceName);
-    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'client/core/platform/fetch-http.ts', 'crypto/session.ts', 'client/errors.ts']) {
+    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'client/core/platform/fetch-http.ts', 'client/core/platform/browser-ws.ts', 'crypto/session.ts', 'client/errors.ts']) {
       assert.ok(names.includes(expected), `${expected} walked`);
     }
   });
