@@ -13,13 +13,11 @@ import { describe, it } from 'node:test';
 const NODE_BOUND: Record<string, string> = {
   'client/core/context.ts': 'openClient/openPublic open the home on disk (client/node/sqlite.ts)',
   'client/core/keygen.ts': 'makes a new home on disk (client/node/sqlite.ts)',
-  'client/core/home.ts': 'the home directory and its files (node:fs, node:os, node:path)',
   'client/core/home-inventory.ts': 'counts what a home holds on disk (better-sqlite3, node:fs)',
   'client/core/keystore.ts': 'argon2 (a native addon) and keystore.json on disk',
   'client/core/unlock.ts': 'reads the keystore file and asks the unlock agent (a Unix socket)',
   'client/core/passphrase.ts': 'the unlock agent (a Unix socket)',
   'client/core/account.ts': 'register/login check the --ca file and the home path (node:fs, node:path)',
-  'client/core/integrity/counter.ts': 'the store counter file beside store.db (node:fs)',
   'client/core/files/names.ts': 'file names of received attachments (node:path)',
   'client/core/files/send.ts': 'reads the file to send from disk',
   'client/core/files/transfer.ts': 'streams attachments between disk and the relay (node:http(s), node:fs)',
@@ -154,7 +152,7 @@ describe('the client core seam', () => {
 
   it('walks the whole core and what it imports, the browser side of package.json "imports" included', () => {
     const names = [...files.keys()].map(sourceName);
-    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'client/core/platform/fetch-http.ts', 'client/core/platform/browser-ws.ts', 'crypto/session.ts', 'client/errors.ts']) {
+    for (const expected of ['client/core/incoming.ts', 'client/core/db.ts', 'client/core/platform/sqljs.ts', 'client/core/platform/fetch-http.ts', 'client/core/platform/browser-ws.ts', 'client/core/platform/memory-files.ts', 'crypto/session.ts', 'client/errors.ts']) {
       assert.ok(names.includes(expected), `${expected} walked`);
     }
   });
