@@ -69,7 +69,7 @@ export function register(program: Command): void {
       const a = await import('../core/account.js');
       const user = a.checkUsername(opts.user);
       const relay = a.checkRelayUrl(opts.relay);
-      const ca = a.checkCaFile(opts.ca);
+      const ca = (await import('../node/ca-file.js')).checkCaFile(opts.ca);
       const { hasKeys, homePaths } = await import('../core/home.js');
       const { print, printJson, warn } = await import('../format.js');
       const { getPassphrase } = await import('../core/prompt.js');
@@ -78,7 +78,7 @@ export function register(program: Command): void {
       let c;
       let passphrase = '';
       if (hasKeys(homePaths())) {
-        const { openClient } = await import('../core/context.js');
+        const { openClient } = await import('../node/open-home.js');
         c = await openClient({ useAgent: false, onPassphrase: (p) => (passphrase = p) });
       } else {
         const { keygen } = await import('../core/keygen.js');
@@ -114,7 +114,8 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText('after', APPROVE_HELP)
     .action(async (code: string, opts: { yes?: boolean; history?: boolean; json?: boolean }) => {
-      const { openClient, relayTarget } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { relayTarget } = await import('../core/context.js');
       const { approveDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -154,7 +155,7 @@ export function register(program: Command): void {
     .description("the account's devices as its signed device list names them")
     .option('--json', 'one JSON object per line: device, fingerprint, addedAt, this')
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { listDevices } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -180,7 +181,7 @@ export function register(program: Command): void {
     .action(async (n: string, opts: { yes?: boolean; json?: boolean }) => {
       const { usageError } = await import('../errors.js');
       if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { removeDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();

@@ -1,8 +1,6 @@
 // The relay account of a home: register (create + log in + publish keys), log in again (which
 // also re-publishes our bundle, e.g. after `keygen --force`), log out (here or everywhere), change
 // the password.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { equalBytes } from '../../crypto/encoding.js';
 import { encodePublicIdentity, fingerprint, publicIdentity } from '../../crypto/identity.js';
 import { foldUsername } from '../format.js';
@@ -30,13 +28,6 @@ export function checkRelayUrl(url: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`the relay URL must be http or https, got "${url}"`);
   return u.origin;
-}
-
-export function checkCaFile(ca: string | undefined): string | undefined {
-  if (ca === undefined) return undefined;
-  const p = resolve(ca);
-  if (!existsSync(p)) throw usageError(`CA file not found: ${ca}`);
-  return p;
 }
 
 export interface AccountResult {

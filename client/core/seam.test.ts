@@ -11,14 +11,11 @@ import { describe, it } from 'node:test';
 
 /** Core files still tied to Node, with what ties them. */
 const NODE_BOUND: Record<string, string> = {
-  'client/core/context.ts': 'openClient/openPublic open the home on disk (client/node/sqlite.ts)',
   'client/core/keygen.ts': 'makes a new home on disk (client/node/sqlite.ts)',
   'client/core/home-inventory.ts': 'counts what a home holds on disk (better-sqlite3, node:fs)',
   'client/core/keystore.ts': 'argon2 (a native addon) and keystore.json on disk',
   'client/core/unlock.ts': 'reads the keystore file and asks the unlock agent (a Unix socket)',
   'client/core/passphrase.ts': 'the unlock agent (a Unix socket)',
-  'client/core/account.ts': 'register/login check the --ca file and the home path (node:fs, node:path)',
-  'client/core/files/names.ts': 'file names of received attachments (node:path)',
   'client/core/files/send.ts': 'reads the file to send from disk',
   'client/core/files/transfer.ts': 'streams attachments between disk and the relay (node:http(s), node:fs)',
 };
