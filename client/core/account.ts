@@ -9,7 +9,7 @@ import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
 import { AccountKeyDiffers, assertOwnAccountKey, publishDeviceList } from './device-lists.js';
 import { publishKeys } from './prekeys.js';
-import { getNewPassword, getPassword, passwordHint } from './prompt.js';
+import { getNewPassword, getPassword, passwordHint, passwordProblem } from './prompt.js';
 import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
 import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
@@ -125,7 +125,8 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
   return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
 }
 
-export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false): Promise<AccountResult> {
+/** `password`: given by a caller that asked for it already (the page's form); else from the prompt. */
+export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false, password?: string): Promise<AccountResult> {
   if (c.config.username && c.config.username !== username && loadToken(c.home)) {
     throw new CliError('already_registered', `this home is already logged in as @${c.config.username}`, {
       hint: 'use another FASTCHAT_HOME for a second account, or `fastchat logout` first',
@@ -133,7 +134,10 @@ export async function register(c: Client, username: string, relay: string, ca: s
   }
   const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}), ...expectedRelay(c, relay, newRelay) };
   await checkSameRelay(t);
-  const password = await getPassword({ fresh: true });
+  if (password !== undefined) {
+    const problem = passwordProblem(password);
+    if (problem) throw usageError(`the relay password is ${problem}`);
+  } else password = await getPassword({ fresh: true });
   try {
     await createAccount(t, username, password);
   } catch (e) {

@@ -19,14 +19,13 @@ import { encodeIdentityKeyPair, parseIdentityKeyPair, type IdentityKeyPair } fro
 import { sodium, type RandomBytes } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
 import { writeSecretFile } from './home.js';
-import { accountKeyOf, type Secrets } from './secrets.js';
+import { accountKeyOf, STORAGE_KEY_BYTES, type Secrets } from './secrets.js';
 
 /** Format 1: AD = the label alone. Format 2 (written since): AD also binds the KDF parameters and salt. */
 export const KEYSTORE_FORMAT = 2;
 /** Secrets 1: identity, storage key. Secrets 2 (written since device lists): and the account key. */
 const SECRETS_FORMAT = 2;
 const KEYSTORE_LABEL = 'fastchat/v1/keystore';
-export const STORAGE_KEY_BYTES = 32;
 const SALT_BYTES = 16;
 
 export interface KdfParams {
@@ -114,7 +113,7 @@ const FileSchema = z.object({
   ciphertext: z.string().max(4096),
 });
 
-export { accountKeyOf, exportAccountKey, type Secrets } from './secrets.js';
+export { accountKeyOf, exportAccountKey, STORAGE_KEY_BYTES, type Secrets } from './secrets.js';
 
 /**
  * Replaces this home's account key with `bytes` (exportAccountKey's form, from another device of

@@ -22,8 +22,9 @@ const NODE_BOUND: Record<string, string> = {
 
 /**
  * Files that use Node's globals, which a page does not have: Buffer (hex and byte helpers, to move
- * to crypto/encoding.ts) and process (environment switches, the terminal). Until each is rewritten
- * the browser bundle needs them defined; the list may only shrink.
+ * to crypto/encoding.ts), process (environment switches, the terminal) and setImmediate. Until each
+ * is rewritten the browser bundle needs them defined (web/src/node-globals.ts); the list may only
+ * shrink.
  */
 const NODE_GLOBALS = new Set([
   'client/colour.ts',
@@ -51,7 +52,7 @@ const NODE_GLOBALS = new Set([
   'client/core/unread.ts',
 ]);
 
-const usesNodeGlobals = (js: string): boolean => /\bBuffer\b|\bprocess\.(env|std|pid|exit|platform|argv)/.test(js);
+const usesNodeGlobals = (js: string): boolean => /\bBuffer\b|\bprocess\.(env|std|pid|exit|platform|argv)|\bsetImmediate\b/.test(js);
 
 /** npm packages that run in a browser as they are. */
 const BROWSER_PACKAGES = new Set(['libsodium-wrappers', 'sql.js', 'zod']);

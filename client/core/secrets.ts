@@ -4,6 +4,9 @@ import { encodeAccountKeyPair, type AccountKeyPair } from '../../crypto/account.
 import type { IdentityKeyPair } from '../../crypto/identity.js';
 import { CliError } from '../errors.js';
 
+/** The storage key's length: it encrypts sessions, prekeys and history in store.db. */
+export const STORAGE_KEY_BYTES = 32;
+
 /** What the keystore holds once unlocked. */
 export interface Secrets {
   identity: IdentityKeyPair;
