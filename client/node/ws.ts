@@ -2,7 +2,7 @@
 // upgrade and takes a CA certificate (a self-hosted relay with a self-signed one, `--ca FILE`).
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import type { SocketConnection, SocketHandlers, SocketOptions, SocketTransport } from '../core/platform/ws.js';
+import { connectionOf, type SocketConnection, type SocketHandlers, type SocketOptions, type SocketTransport } from '../core/platform/ws.js';
 import { RELAY_ID_HEADER } from '../core/relay-http.js';
 
 export const socketTransport: SocketTransport = {
@@ -26,18 +26,6 @@ export const socketTransport: SocketTransport = {
     ws.on('message', (data, isBinary) => {
       if (!isBinary) h.text(data.toString());
     });
-    return {
-      get isOpen() {
-        return ws.readyState === WebSocket.OPEN;
-      },
-      get isClosed() {
-        return ws.readyState === WebSocket.CLOSED;
-      },
-      send: (text) => ws.send(text),
-      close(code) {
-        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code);
-      },
-      terminate: () => ws.terminate(),
-    };
+    return connectionOf(ws, () => ws.terminate());
   },
 };

@@ -1,7 +1,7 @@
 // The WebSocket transport of the browser: the global WebSocket. It cannot set an Authorization
 // header, so the token goes in the first frame, `{"type":"auth","token":"<token>"}`, before
 // anything else is sent (docs/RELAY.md "WebSocket API"); never in the URL.
-import type { SocketConnection, SocketHandlers, SocketOptions, SocketTransport } from './ws.js';
+import { connectionOf, type SocketConnection, type SocketHandlers, type SocketOptions, type SocketTransport } from './ws.js';
 
 export const socketTransport: SocketTransport = {
   open(url: string, o: SocketOptions, h: SocketHandlers): SocketConnection {
@@ -28,19 +28,7 @@ export const socketTransport: SocketTransport = {
     ws.onmessage = (e) => {
       if (typeof e.data === 'string') h.text(e.data);
     };
-    return {
-      get isOpen() {
-        return ws.readyState === WebSocket.OPEN;
-      },
-      get isClosed() {
-        return ws.readyState === WebSocket.CLOSED;
-      },
-      send: (text) => ws.send(text),
-      close(code) {
-        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code);
-      },
-      // A browser has no abrupt close; a normal one is the nearest.
-      terminate: () => ws.close(),
-    };
+    // A browser has no abrupt close; a normal one is the nearest.
+    return connectionOf(ws, () => ws.close());
   },
 };

@@ -41,3 +41,32 @@ export interface SocketOptions {
 export interface SocketTransport {
   open(url: string, options: SocketOptions, handlers: SocketHandlers): SocketConnection;
 }
+
+/** What the `ws` package's socket and the browser's WebSocket have in common (RFC 6455's API). */
+export interface StandardSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  send(text: string): void;
+  close(code?: number): void;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+
+/** A SocketConnection over either socket; `terminate` drops it without a closing handshake. */
+export function connectionOf(ws: StandardSocket, terminate: () => void): SocketConnection {
+  return {
+    get isOpen() {
+      return ws.readyState === OPEN;
+    },
+    get isClosed() {
+      return ws.readyState === CLOSED;
+    },
+    send: (text) => ws.send(text),
+    close(code) {
+      if (ws.readyState === OPEN || ws.readyState === CONNECTING) ws.close(code);
+    },
+    terminate,
+  };
+}
