@@ -57,7 +57,19 @@ test('alice in Chromium and carol on the CLI talk both ways through one relay, a
   await page.goto(relay.url);
   await unlock(page);
 
+  // A name the relay refuses (carol's) is said so, and nothing is kept: after a reload the page
+  // asks for an account again.
   await page.waitForSelector('#register:not([hidden])');
+  await page.fill('#username', 'carol');
+  await page.fill('#password', 'password-of-alice');
+  await page.click('#register-button');
+  await page.waitForSelector('#status[data-state="error"]', { timeout: 60_000 });
+  assert.match((await page.textContent('#status'))!, /already taken/);
+  await page.reload();
+  await unlock(page);
+  await page.waitForSelector('#register:not([hidden])');
+  assert.equal(await page.isHidden('#chat'), true);
+
   await page.fill('#username', 'alice');
   await page.fill('#password', 'password-of-alice');
   await page.click('#register-button');

@@ -72,6 +72,10 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   start({ c, db, vault, peer: null, stopped: false, saving: Promise.resolve() });
 }
 
+/**
+ * Makes the home in memory and registers it; only an account the relay took is kept in the vault,
+ * so a refused one (a taken name, a short password) leaves the form as it was, and nothing stored.
+ */
 async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
   const username = checkUsername(byId<HTMLInputElement>('username').value);
   const password = byId<HTMLInputElement>('password').value;
@@ -84,12 +88,17 @@ async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<voi
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
-  createInitialPreKeys(c);
-  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify({ storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(secrets.account)) })));
-  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
-  await save(o);
-  await register(c, username, location.origin, undefined, false, password);
+  try {
+    createInitialPreKeys(c);
+    await register(c, username, location.origin, undefined, false, password);
+  } catch (e) {
+    c.close();
+    restoreFiles(new Map());
+    throw e;
+  }
   byId<HTMLInputElement>('password').value = '';
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify({ storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(secrets.account)) })));
   await save(o);
   start(o);
 }
