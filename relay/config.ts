@@ -125,6 +125,11 @@ export interface RelayConfig {
   wsMaxBadFrames: number;
   /** Server pings to detect dead peers; a socket that misses one pong is terminated. */
   wsPingIntervalMs: number;
+  /**
+   * A socket opened without an Authorization header (a browser cannot set one) must send its auth
+   * frame within this long, or it is closed as unauthorized.
+   */
+  wsAuthTimeoutMs: number;
 
   /** Blob files (encrypted attachments): this directory; null = `<db>-blobs` (a temp dir for ':memory:'). */
   blobDir: string | null;
@@ -218,6 +223,7 @@ export const DEFAULTS: RelayConfig = {
   pushBatch: 100,
   wsMaxBadFrames: 5,
   wsPingIntervalMs: 30_000,
+  wsAuthTimeoutMs: 5000,
   blobDir: null,
   maxBlobBytes: 100 * 1024 * 1024,
   blobQuotaBytes: 1024 * 1024 * 1024,
@@ -241,7 +247,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
   const positive: (keyof RelayConfig)[] = [
     'maxBodyBytes', 'maxFrameBytes', 'maxMessageBytes', 'maxRecipients', 'queueMaxMessages', 'queueMaxBytes',
     'messageTtlMs', 'sweepIntervalMs', 'tokenTtlMs', 'argon2MemoryKiB', 'argon2Time', 'argon2Parallelism',
-    'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs',
+    'argon2Concurrency', 'maxOneTimePreKeys', 'wsHighWaterBytes', 'pushBatch', 'wsMaxBadFrames', 'wsPingIntervalMs', 'wsAuthTimeoutMs',
     'maxBlobBytes', 'blobQuotaBytes', 'blobTtlMs', 'maxBlobRecipients', 'rateLimitMaxKeys', 'maxDevicesPerAccount', 'linkTtlMs', 'authRecheckMs',
     'postgresPoolMax', 'clusterHeartbeatMs',
   ];

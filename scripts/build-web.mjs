@@ -13,13 +13,18 @@ const OUT = 'dist/web';
 const TEST_OUT = 'dist/web-test';
 
 /**
- * Budgets in bytes (raw, gzip). libsodium itself is most of both scripts: the standard build with
- * its WebAssembly inlined as base64 is ~310 KB of app.js, the sumo build (for crypto_pwhash only)
- * ~410 KB of kdf-worker.js. What the page adds on top is what these budgets watch.
+ * Budgets in bytes (raw, gzip). libsodium itself is a large part of both scripts: the standard
+ * build with its WebAssembly inlined as base64 is ~430 KB of app.js, the sumo build (for
+ * crypto_pwhash only) ~410 KB of kdf-worker.js. Since the page chats through the client core,
+ * app.js also holds zod (~455 KB minified: the core's schemas, the largest part and the first to
+ * cut), the core (~120 KB), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
+ * itself is sql-wasm-browser.wasm, loaded once the vault is unlocked. What the page adds on top is
+ * what these budgets watch.
  */
 const BUDGETS = {
-  'app.js': { raw: 500_000, gzip: 180_000 },
+  'app.js': { raw: 1_200_000, gzip: 340_000 },
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
+  'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
   'style.css': { raw: 8_000, gzip: 2_000 },
   'index.html': { raw: 8_000, gzip: 2_000 },
 };
@@ -37,11 +42,17 @@ const common = {
   external: ['crypto'],
 };
 
+/** The page's bundle: the client core still reads Buffer and process (web/src/node-globals.ts). */
+const page = { ...common, inject: ['web/src/node-globals.ts'] };
+
 rmSync(OUT, { recursive: true, force: true });
 rmSync(TEST_OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-await build({ ...common, entryPoints: { app: 'web/src/main.ts', 'kdf-worker': 'web/src/vault/kdf-worker.ts' }, outdir: OUT });
+await build({ ...page, entryPoints: { app: 'web/src/main.ts' }, outdir: OUT });
+await build({ ...common, entryPoints: { 'kdf-worker': 'web/src/vault/kdf-worker.ts' }, outdir: OUT });
 for (const f of ['index.html', 'style.css']) copyFileSync(join('web', f), join(OUT, f));
+// SQLite for the page's store (sql.js's browser build asks for it by this name, next to the page).
+copyFileSync('node_modules/sql.js/dist/sql-wasm-browser.wasm', join(OUT, 'sql-wasm-browser.wasm'));
 await build({ ...common, entryPoints: { hooks: 'web/test/hooks-entry.ts' }, outdir: TEST_OUT });
 
 let over = false;
@@ -52,7 +63,7 @@ for (const [name, budget] of Object.entries(BUDGETS)) {
   const gzip = gzipSync(bytes, { level: 9 }).length;
   const ok = raw <= budget.raw && gzip <= budget.gzip;
   if (!ok) over = true;
-  rows.push(`  ${name.padEnd(14)} ${String(raw).padStart(8)} B  gzip ${String(gzip).padStart(7)} B  budget ${budget.raw} / ${budget.gzip}${ok ? '' : '  OVER BUDGET'}`);
+  rows.push(`  ${name.padEnd(22)} ${String(raw).padStart(8)} B  gzip ${String(gzip).padStart(7)} B  budget ${budget.raw} / ${budget.gzip}${ok ? '' : '  OVER BUDGET'}`);
 }
 console.log(`web client built into ${OUT}/:\n${rows.join('\n')}`);
 if (over) {

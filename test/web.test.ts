@@ -10,6 +10,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT } from './util/paths.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
+import { RelayHttp } from './util/relay-client.js';
 import { fingerprint, fromHex, parsePublicIdentity, sodiumReady } from '../crypto/index.js';
 
 await sodiumReady();
@@ -142,6 +143,26 @@ describe('the web client served by a relay process, in Chromium', { concurrency:
     const names = Object.keys(rendered);
     assert.ok(names.length >= 9, `only ${names.join(', ')}`);
     for (const name of names) assert.equal(rendered[name], readFileSync(join(ROOT, 'docs/vectors', `${name}.json`), 'utf8'), `docs/vectors/${name}.json differs in Chromium`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("the core's RelaySocket runs in Chromium over the browser's WebSocket: the token goes in the first frame, never the URL, and a bad one is refused", async (t) => {
+    const { page, errors } = await openPage(t);
+    await loadHooks(page);
+    const http = new RelayHttp(relay.url);
+    const token = await http.signup('webws');
+    const sockets: { url: string; sent: string[] }[] = [];
+    page.on('websocket', (ws) => {
+      const s = { url: ws.url(), sent: [] as string[] };
+      sockets.push(s);
+      ws.on('framesent', (f) => s.sent.push(String(f.payload)));
+    });
+    const ok = await page.evaluate((tok) => window.fastchatTest.relaySocket(tok), token);
+    assert.deepEqual(ok, { hello: { user: 'webws', device: 1 }, body: 'aGVsbG8' });
+    assert.equal(sockets[0]!.url, `${relay.url.replace('http', 'ws')}/v1/ws`, 'nothing in the URL');
+    assert.equal(sockets[0]!.sent[0], `{"type":"auth","token":"${token}"}`, 'the first frame is the auth frame, byte for byte');
+    const refused = await page.evaluate(() => window.fastchatTest.relaySocket('A'.repeat(43)));
+    assert.deepEqual(refused, { error: 'unauthorized' });
     assert.deepEqual(errors, []);
   });
 

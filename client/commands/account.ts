@@ -13,11 +13,11 @@ export function register(program: Command): void {
     .addHelpText('after', '\nThe account password comes from FASTCHAT_PASSWORD or a hidden prompt.\nExample:\n  fastchat register alice --relay http://127.0.0.1:8443')
     .action(async (username: string, opts: { relay: string; ca?: string; newRelay?: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { print, printJson } = await import('../format.js');
       const user = a.checkUsername(username);
       const relay = a.checkRelayUrl(opts.relay);
-      const ca = a.checkCaFile(opts.ca);
+      const ca = (await import('../node/ca-file.js')).checkCaFile(opts.ca);
       const c = await openClient();
       try {
         const r = await a.register(c, user, relay, ca, opts.newRelay === true);
@@ -43,11 +43,11 @@ export function register(program: Command): void {
     )
     .action(async (username: string, opts: { relay?: string; ca?: string; replaceKeys?: boolean; newRelay?: boolean; json?: boolean }) => {
       const a = await import('../core/account.js');
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { print, printJson } = await import('../format.js');
       const user = a.checkUsername(username);
       const relay = opts.relay === undefined ? undefined : a.checkRelayUrl(opts.relay);
-      const ca = a.checkCaFile(opts.ca);
+      const ca = (await import('../node/ca-file.js')).checkCaFile(opts.ca);
       const c = await openClient();
       try {
         const r = await a.login(c, user, relay, ca, opts.replaceKeys === true, opts.newRelay === true);
@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nWithout --all, a relay that cannot be reached still logs this home out locally.\nWith --all, the relay must be reached (otherwise nothing changes and the command fails).')
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       const { logout, logoutEverywhere } = await import('../core/account.js');
-      const { openPublic } = await import('../core/context.js');
+      const { openPublic } = await import('../node/open-home.js');
       const { print, printJson } = await import('../format.js');
       const c = await openPublic();
       try {
@@ -94,7 +94,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: { json?: boolean }) => {
       const { changePassword } = await import('../core/account.js');
-      const { openPublic } = await import('../core/context.js');
+      const { openPublic } = await import('../node/open-home.js');
       const { print, printJson } = await import('../format.js');
       const c = await openPublic();
       try {

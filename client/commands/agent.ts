@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const ms = parseDuration(opts.for);
       if (ms === undefined) throw usageError(`--for must be a duration from 1s to 7d such as 90s, 30m, 8h or 2d, got "${opts.for}"`);
       const [{ openClient }, { keystoreSha256, startAgent }, { wipe }, { print, printJson, shortTime }] = await Promise.all([
-        import('../core/context.js'),
+        import('../node/open-home.js'),
         import('../agent/client.js'),
         import('../../crypto/encoding.js'),
         import('../format.js'),

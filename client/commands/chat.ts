@@ -30,7 +30,8 @@ export function register(program: Command): void {
       const { isGroupArg, parsePeer } = await import('../format.js');
       if (!isGroupArg(peerArg)) parsePeer(peerArg); // a usage error before any passphrase prompt
       const { CliError } = await import('../errors.js');
-      const { openClient, ourAddress } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { ourAddress } = await import('../core/context.js');
       const { Chat, conversationOf } = await import('../chat/chat.js');
       const c = await openClient();
       try {

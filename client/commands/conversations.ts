@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per conversation: conversation, user or group (+ groupId), unread, last {from, text, at, status}')
     .addHelpText('after', '\nMessage requests and invitations are not listed: `fastchat requests` shows them.\nReads only this home; nothing is fetched or marked read.\nExample:\n  fastchat chats')
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { listConversations } = await import('../core/conversations.js');
       const { listInvitations, listRequests } = await import('../core/requests.js');
       const { conversationLine } = await import('../conversation-view.js');

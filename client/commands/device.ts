@@ -84,7 +84,7 @@ export function register(program: Command): void {
       const a = await import('../core/account.js');
       const user = a.checkUsername(opts.user);
       const relay = a.checkRelayUrl(opts.relay);
-      const ca = a.checkCaFile(opts.ca);
+      const ca = (await import('../node/ca-file.js')).checkCaFile(opts.ca);
       const { hasKeys, homePaths } = await import('../core/home.js');
       const { print, printJson, warn } = await import('../format.js');
       const { getPassphrase } = await import('../core/prompt.js');
@@ -93,7 +93,7 @@ export function register(program: Command): void {
       let c;
       let passphrase = '';
       if (hasKeys(homePaths())) {
-        const { openClient } = await import('../core/context.js');
+        const { openClient } = await import('../node/open-home.js');
         c = await openClient({ useAgent: false, onPassphrase: (p) => (passphrase = p) });
       } else {
         const { keygen } = await import('../core/keygen.js');
@@ -134,7 +134,8 @@ export function register(program: Command): void {
       if (opts.wait !== undefined && !opts.history) throw usageError('--wait goes with --history: it is how long to wait before sending the history', 'add --history, or leave out --wait');
       const { checkHistoryWait, sendHistory } = await import('../core/history-transfer.js');
       const waitMs = opts.wait === undefined ? undefined : checkHistoryWait(opts.wait);
-      const { openClient, relayTarget } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { relayTarget } = await import('../core/context.js');
       const { approveDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -175,7 +176,8 @@ export function register(program: Command): void {
     .action(async (n: string, opts: { json?: boolean }) => {
       const { usageError } = await import('../errors.js');
       if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
-      const { openClient, relayTarget } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { relayTarget } = await import('../core/context.js');
       const { sendHistoryTo } = await import('../core/history-transfer.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -193,7 +195,7 @@ export function register(program: Command): void {
     .description("the account's devices as its signed device list names them")
     .option('--json', 'one JSON object per line: device, fingerprint, addedAt, this')
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { listDevices } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();
@@ -219,7 +221,7 @@ export function register(program: Command): void {
     .action(async (n: string, opts: { yes?: boolean; json?: boolean }) => {
       const { usageError } = await import('../errors.js');
       if (!/^[1-9]\d{0,9}$/.test(n)) throw usageError(`"${n.slice(0, 20)}" is not a device id`, 'a device id is a number, as `fastchat device list` shows it');
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { removeDevice } = await import('../core/linking.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();

@@ -12,7 +12,7 @@ async function users(args: string[]): Promise<string[]> {
 }
 
 async function withClient<T>(fn: (c: import('../core/context.js').Client) => Promise<T>): Promise<T> {
-  const { openClient } = await import('../core/context.js');
+  const { openClient } = await import('../node/open-home.js');
   const c = await openClient();
   try {
     return await fn(c);

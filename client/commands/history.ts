@@ -13,7 +13,8 @@ export function register(program: Command): void {
       const { jsonMarks, messageBlock } = await import('../render.js');
       const peer = isGroupArg(peerArg) ? peerArg : parsePeer(peerArg);
       const n = parsePositiveInt(opts.lines, '-n');
-      const { openClient, ourAddress } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { ourAddress } = await import('../core/context.js');
       const { history } = await import('../core/history.js');
       const c = await openClient();
       try {

@@ -29,7 +29,8 @@ export function register(program: Command): void {
     .action(async (opts: { wait: string; json?: boolean; out?: string }) => {
       const { parsePositiveInt, print, printJson, safeText, warn } = await import('../format.js');
       const waitSeconds = parsePositiveInt(opts.wait, '--wait');
-      const { openClient, relayTarget } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { relayTarget } = await import('../core/context.js');
       const { syncInbox } = await import('../core/sync.js');
       const { GroupNotices, forkLine } = await import('../core/group-notices.js');
       const { UnreadPrinter } = await import('../unread-printer.js');

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per request or invitation')
     .addHelpText('after', REQUESTS_HELP)
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { listRequestsWithMessages } = await import('../requests-view.js');
       const c = await openClient();
       try {
@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .action(async (who: string, opts: { json?: boolean }) => {
       const { isGroupArg, parsePeer, print, printJson } = await import('../format.js');
       if (!isGroupArg(who)) parsePeer(who);
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { acceptCmd } = await import('../core/request-actions.js');
       const c = await openClient();
       try {
@@ -76,7 +76,7 @@ export function register(program: Command): void {
       const { isGroupArg, print, printJson } = await import('../format.js');
       const { usageError, CliError } = await import('../errors.js');
       if (!isGroupArg(arg)) throw usageError('decline takes a #group', "to refuse a person's request: fastchat block @user");
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { resolveGroup, labelOf, changeGroupCmd } = await import('../core/groups.js');
       const { acceptInvitation, invitedGroups } = await import('../core/requests.js');
       const { tx } = await import('../core/db.js');
@@ -106,7 +106,7 @@ export function register(program: Command): void {
     .action(async (who: string | undefined, opts: { json?: boolean }) => {
       const { parsePeer, print, printJson } = await import('../format.js');
       if (who !== undefined) parsePeer(who);
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const c = await openClient();
       try {
         if (who === undefined) {
@@ -134,7 +134,7 @@ export function register(program: Command): void {
     .action(async (who: string, opts: { json?: boolean }) => {
       const { parsePeer, print, printJson } = await import('../format.js');
       parsePeer(who);
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { unblockCmd } = await import('../core/request-actions.js');
       const c = await openClient();
       try {

@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const { existsSync, statSync } = await import('node:fs');
       if (!existsSync(path)) throw usageError(`no such file: ${path}`);
       if (!statSync(path).isFile()) throw usageError(`not a regular file: ${path}`);
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { sendFile } = await import('../core/files/send.js');
       const { humanBytes, safeFileName } = await import('../core/files/names.js');
       const c = await openClient();

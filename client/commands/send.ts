@@ -20,7 +20,8 @@ export function register(program: Command): void {
       const text = words.length === 1 && words[0] === '-' ? await readStdin(MAX_TEXT_CHARS) : words.join(' ');
       if (text.trim().length === 0) throw usageError('the message is empty');
       if (text.length > MAX_TEXT_CHARS) throw usageError(`the message is longer than ${MAX_TEXT_CHARS} characters`);
-      const { openClient, ourAddress } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
+      const { ourAddress } = await import('../core/context.js');
       if (isGroupArg(to)) {
         const { resolveGroupAfterSync, sendGroupText } = await import('../core/groups.js');
         const g = await openClient();

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per line: username, trust, fingerprint, addedAt')
     .addHelpText('after', '\nNeeds the passphrase: each contact record is checked against the store\'s integrity manifest.')
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { listContacts } = await import('../core/contacts.js');
       const { contactFingerprint, failedSessions } = await import('../core/trust.js');
       const { print, printJson } = await import('../format.js');
@@ -53,7 +53,7 @@ export function register(program: Command): void {
       '\nBoth halves come from authenticated keys: yours from the keystore (needs the passphrase), the contact\'s from its sealed record.\nIt is the number of both account keys when the contact\'s signed device list holds the identity you trust (it stays the\nsame when devices are added or removed), else of both identity keys (a contact whose relay serves no device list).\nCompare the safety number with @user in person or over a call; if it matches, run `fastchat verify @user` (or `--accept <number>` for a changed key).',
     )
     .action(async (peerArg: string | undefined, opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { fingerprint, publicIdentity } = await import('../../crypto/identity.js');
       const { parsePeer, print, printJson } = await import('../format.js');
       const { CliError, EXIT } = await import('../errors.js');
@@ -115,7 +115,7 @@ export function register(program: Command): void {
       if (opts.reject && words.length > 0) throw usageError('--reject takes no number');
       const t = await import('../core/trust.js');
       const key = words.length > 0 ? t.parseKeyRef(words) : undefined;
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const c = await openClient();
       try {
         const after = await t.verifyContact(c, peer, { ...(key ? { key } : {}), accept: opts.accept === true, reject: opts.reject === true });
@@ -136,7 +136,7 @@ export function register(program: Command): void {
       '\nWhen store.db is found older than this home last wrote it (a backup restored, an older copy put back),\nsending is refused: the old ratchet state would use message keys a second time. This drops that state;\nthe next message to each contact starts a new session with the key you trust for them.\nMessages a contact sent under an old session before learning of the new one fail to decrypt (reported).',
     )
     .action(async (opts: { json?: boolean }) => {
-      const { openClient } = await import('../core/context.js');
+      const { openClient } = await import('../node/open-home.js');
       const { resetSessions } = await import('../core/reset.js');
       const { print, printJson } = await import('../format.js');
       const c = await openClient();

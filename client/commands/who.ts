@@ -8,7 +8,8 @@ export function register(program: Command): void {
     .option('--json', 'print {"online":[...]}')
     .addHelpText('after', '\nThe relay shows a user\'s presence only to the users that user has sent a message to (in the\nlast 30 days, the relay\'s message TTL); everyone else, a stranger included, sees nothing.')
     .action(async (opts: { json?: boolean }) => {
-      const { openPublic, relayTarget } = await import('../core/context.js');
+      const { openPublic } = await import('../node/open-home.js');
+      const { relayTarget } = await import('../core/context.js');
       const { presence } = await import('../core/relay-api.js');
       const { print, printJson } = await import('../format.js');
       const c = await openPublic();

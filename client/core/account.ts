@@ -1,8 +1,6 @@
 // The relay account of a home: register (create + log in + publish keys), log in again (which
 // also re-publishes our bundle, e.g. after `keygen --force`), log out (here or everywhere), change
 // the password.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { equalBytes } from '../../crypto/encoding.js';
 import { encodePublicIdentity, fingerprint, publicIdentity } from '../../crypto/identity.js';
 import { foldUsername } from '../format.js';
@@ -11,7 +9,7 @@ import { clearToken, loadToken, saveConfig, saveToken } from './config.js';
 import { relayTarget, type Client, type PublicHome } from './context.js';
 import { AccountKeyDiffers, assertOwnAccountKey, publishDeviceList } from './device-lists.js';
 import { publishKeys } from './prekeys.js';
-import { getNewPassword, getPassword, passwordHint } from './prompt.js';
+import { getNewPassword, getPassword, passwordHint, passwordProblem } from './prompt.js';
 import { changePassword as changePasswordOnRelay, createAccount, createSession, deleteAllSessions, deleteSession, publishedIdentity } from './relay-api.js';
 import { relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
 
@@ -30,13 +28,6 @@ export function checkRelayUrl(url: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`the relay URL must be http or https, got "${url}"`);
   return u.origin;
-}
-
-export function checkCaFile(ca: string | undefined): string | undefined {
-  if (ca === undefined) return undefined;
-  const p = resolve(ca);
-  if (!existsSync(p)) throw usageError(`CA file not found: ${ca}`);
-  return p;
 }
 
 export interface AccountResult {
@@ -134,7 +125,8 @@ async function logInAndPublish(c: Client, t: RelayTarget, username: string, pass
   return { username, relay: t.url, deviceId: s.deviceId, oneTimePreKeys: n };
 }
 
-export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false): Promise<AccountResult> {
+/** `password`: given by a caller that asked for it already (the page's form); else from the prompt. */
+export async function register(c: Client, username: string, relay: string, ca: string | undefined, newRelay = false, password?: string): Promise<AccountResult> {
   if (c.config.username && c.config.username !== username && loadToken(c.home)) {
     throw new CliError('already_registered', `this home is already logged in as @${c.config.username}`, {
       hint: 'use another FASTCHAT_HOME for a second account, or `fastchat logout` first',
@@ -142,7 +134,10 @@ export async function register(c: Client, username: string, relay: string, ca: s
   }
   const t: RelayTarget = { url: relay, ...(ca ? { ca } : {}), ...expectedRelay(c, relay, newRelay) };
   await checkSameRelay(t);
-  const password = await getPassword({ fresh: true });
+  if (password !== undefined) {
+    const problem = passwordProblem(password);
+    if (problem) throw usageError(`the relay password is ${problem}`);
+  } else password = await getPassword({ fresh: true });
   try {
     await createAccount(t, username, password);
   } catch (e) {

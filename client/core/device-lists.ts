@@ -28,7 +28,7 @@ import { ourAddress, type Client } from './context.js';
 import { observeIdentity, readContact, writeContact } from './contacts.js';
 import { tx } from './db.js';
 import { dropUnlistedSessions, refreshOwnList } from './fanout.js';
-import { accountKeyOf } from './keystore.js';
+import { accountKeyOf } from './secrets.js';
 import { fetchDeviceLists, putDeviceList } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
 

@@ -25,7 +25,7 @@ import { ourAddress, type Client } from './context.js';
 import { getMeta, setMeta, snapshot, tx, type DB } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadManifest, rowDigest, sameDigest, updateManifest } from './integrity/manifest.js';
-import { accountKeyOf } from './keystore.js';
+import { accountKeyOf } from './secrets.js';
 import { fetchDeviceLists } from './relay-api.js';
 import type { RelayTarget } from './relay-http.js';
 import { dropSession, loadSession, sessionDevices } from './sessions.js';

@@ -1,8 +1,8 @@
 // FASTCHAT_HOME: where one user's keys, sessions and history live. The folder is 0700 and every
-// file in it that holds a secret is written 0600 (atomically, so a crash never leaves half a file).
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+// file in it that holds a secret is written 0600 (atomically, so a crash never leaves half a file):
+// client/node/home-files.ts, reached through `#home-files` (platform/files.ts); the page keeps its
+// home's files in memory and in its vault instead.
+import { homeFiles } from '#home-files';
 import { CliError } from '../errors.js';
 
 export interface Home {
@@ -14,49 +14,48 @@ export interface Home {
   token: string; // relay bearer token (secret, 0600, never printed)
 }
 
-export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.FASTCHAT_HOME;
-  return resolve(dir && dir.length > 0 ? dir : join(homedir(), '.fastchat'));
+/** FASTCHAT_HOME, else ~/.fastchat (in the page: its one home, kept in the vault). */
+export function homeDir(): string {
+  return homeFiles.defaultDir();
 }
 
 export function homePaths(dir: string = homeDir()): Home {
+  // `dir` is absolute (homeDir resolves it), so joining is appending.
+  const at = (name: string): string => `${dir.replace(/\/+$/, '')}/${name}`;
   return {
     dir,
-    keystore: join(dir, 'keystore.json'),
-    store: join(dir, 'store.db'),
-    counter: join(dir, 'store.counter'),
-    config: join(dir, 'config.json'),
-    token: join(dir, 'token.json'),
+    keystore: at('keystore.json'),
+    store: at('store.db'),
+    counter: at('store.counter'),
+    config: at('config.json'),
+    token: at('token.json'),
   };
 }
 
 /** Creates the home (0700) if needed and tightens its mode if it already exists. */
 export function ensureHome(home: Home): void {
-  mkdirSync(home.dir, { recursive: true, mode: 0o700 });
-  chmodSync(home.dir, 0o700);
+  homeFiles.makePrivateDir(home.dir);
 }
 
 export function hasKeys(home: Home): boolean {
-  return existsSync(home.keystore);
+  return homeFiles.exists(home.keystore);
 }
 
 /** Write-then-rename with mode 0600: readers see the old file or the new one, never a mix. */
 export function writeSecretFile(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  homeFiles.writeSecret(path, data);
 }
 
 export function readJsonFile(path: string): unknown {
-  if (!existsSync(path)) return undefined;
+  const bytes = homeFiles.read(path);
+  if (bytes === undefined) return undefined;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new CliError('corrupt_file', `cannot read ${path}: not valid JSON`, { cause: e });
   }
 }
 
 export function removeFile(path: string): void {
-  rmSync(path, { force: true });
+  homeFiles.remove(path);
 }

@@ -19,13 +19,13 @@ import { encodeIdentityKeyPair, parseIdentityKeyPair, type IdentityKeyPair } fro
 import { sodium, type RandomBytes } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
 import { writeSecretFile } from './home.js';
+import { accountKeyOf, STORAGE_KEY_BYTES, type Secrets } from './secrets.js';
 
 /** Format 1: AD = the label alone. Format 2 (written since): AD also binds the KDF parameters and salt. */
 export const KEYSTORE_FORMAT = 2;
 /** Secrets 1: identity, storage key. Secrets 2 (written since device lists): and the account key. */
 const SECRETS_FORMAT = 2;
 const KEYSTORE_LABEL = 'fastchat/v1/keystore';
-export const STORAGE_KEY_BYTES = 32;
 const SALT_BYTES = 16;
 
 export interface KdfParams {
@@ -113,33 +113,7 @@ const FileSchema = z.object({
   ciphertext: z.string().max(4096),
 });
 
-/** What the keystore holds once unlocked. */
-export interface Secrets {
-  identity: IdentityKeyPair;
-  storageKey: Uint8Array; // 32 bytes, encrypts sessions, prekeys and history in store.db
-  /**
-   * Signs the account's device list. Every keystore written since device lists has one; one written
-   * before gets one at its next unlock with the passphrase (Unlocked.upgrade). Absent only when an
-   * unlock agent started by an older fastchat serves the secrets: use accountKeyOf.
-   */
-  account?: AccountKeyPair;
-}
-
-/** This home's account key pair, or `no_account_key` (an older unlock agent holds the keys). */
-export function accountKeyOf(secrets: Secrets): AccountKeyPair {
-  if (!secrets.account) {
-    throw new CliError('no_account_key', 'the unlock agent holds keys from before account keys existed', { hint: 'run `fastchat unlock` again (it asks for the passphrase once and adds the account key)' });
-  }
-  return secrets.account;
-}
-
-/**
- * The account key pair in its stored form (crypto/account.ts, 66 bytes): what linking sends to a
- * new device of the account. Secret: never print or log it; wipe it after use.
- */
-export function exportAccountKey(secrets: Secrets): Uint8Array {
-  return encodeAccountKeyPair(accountKeyOf(secrets));
-}
+export { accountKeyOf, exportAccountKey, STORAGE_KEY_BYTES, type Secrets } from './secrets.js';
 
 /**
  * Replaces this home's account key with `bytes` (exportAccountKey's form, from another device of

@@ -4,7 +4,7 @@
 // touched, and a crash leaves the old file or the new one, never neither.
 import { systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
-import { openClient } from './context.js';
+import { openClient } from '../node/open-home.js';
 import { belowOwaspMinimum, kdfParamsFromEnv, writeKeystore } from './keystore.js';
 import { readHidden } from './prompt.js';
 import type { Home } from './home.js';

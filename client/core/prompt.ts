@@ -106,7 +106,7 @@ export async function getPassphrase(opts: { confirm?: boolean } = {}): Promise<s
 export const PASSWORD_MIN_CHARS = 8;
 export const PASSWORD_MAX_CHARS = 1024;
 
-function passwordProblem(p: string): string | undefined {
+export function passwordProblem(p: string): string | undefined {
   if (p.length < PASSWORD_MIN_CHARS) return `too short: at least ${PASSWORD_MIN_CHARS} characters`;
   if (p.length > PASSWORD_MAX_CHARS) return `too long: at most ${PASSWORD_MAX_CHARS} characters`;
   return undefined;

@@ -1,11 +1,13 @@
 // One WebSocket connection to the relay (docs/RELAY.md): validates each frame, turns it into an
 // event, and answers pings. Reconnecting is the caller's business (chat does, inbox does not).
-import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import WebSocket from 'ws';
+// The socket itself comes from `#ws-transport` (platform/ws.ts): the `ws` package in the CLI, the
+// browser's WebSocket in the page.
+import { socketTransport } from '#ws-transport';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
-import { checkRelayId, RELAY_ID_HEADER, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
+import { Emitter } from './emitter.js';
+import type { SocketConnection } from './platform/ws.js';
+import { checkRelayId, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
 const Addr = z.object({ user: z.string(), device: z.number().int() });
 const Frame = z.discriminatedUnion('type', [
@@ -39,14 +41,17 @@ const SEND_TIMEOUT_MS = 15_000;
 interface PendingSend {
   resolve: (storedAt: string) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
-export class RelaySocket extends EventEmitter<RelaySocketEvents> {
-  private ping: NodeJS.Timeout | undefined;
+export class RelaySocket extends Emitter<RelaySocketEvents> {
+  private ping: ReturnType<typeof setInterval> | undefined;
   /** Our `send` frames awaiting their answer, by client id; their answers are not emitted as frames. */
   private readonly sends = new Map<string, PendingSend>();
-  private constructor(private readonly ws: WebSocket, private readonly url: string) {
+  /** Waiting for the socket to close (closed()). */
+  private readonly onClosed: (() => void)[] = [];
+  private ws!: SocketConnection;
+  private constructor(private readonly url: string) {
     super();
   }
 
@@ -57,79 +62,71 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
    */
   static connect(t: RelayTarget, onFrame: (f: RelayFrame, socket: RelaySocket) => void): Promise<{ socket: RelaySocket; hello: HelloFrame }> {
     const url = `${t.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws`;
-    const ws = new WebSocket(url, {
-      headers: t.token ? { authorization: `Bearer ${t.token}` } : {},
-      handshakeTimeout: CONNECT_TIMEOUT_MS,
-      ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
-    });
-    const socket = new RelaySocket(ws, t.url);
+    const socket = new RelaySocket(t.url);
     socket.on('frame', (f) => onFrame(f, socket));
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (e: Error): void => {
         if (settled) return;
         settled = true;
-        ws.terminate();
+        socket.ws.terminate();
         reject(e);
       };
-      // The upgrade names the relay's database: a different one is refused before any frame.
-      ws.on('upgrade', (res) => {
-        try {
-          checkRelayId(t, res.headers[RELAY_ID_HEADER]);
-        } catch (e) {
-          fail(e as Error);
-        }
-      });
-      ws.on('unexpected-response', (_req, res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        fail(
-          status === 401
-            ? new RelayUnauthorized()
-            : new RelayUnreachable(t.url, new Error(`websocket upgrade refused with ${status}`)),
-        );
-      });
-      ws.on('error', (e) => fail(new RelayUnreachable(t.url, e)));
-      ws.on('close', (code, reason) => {
-        if (!settled) {
-          if (code === 4001) fail(new RelayUnauthorized());
-          else fail(new RelayUnreachable(t.url, new Error(describeClose(code))));
-          return;
-        }
-        socket.stopPing();
-        socket.failSends(new RelayUnreachable(t.url, new Error(describeClose(code))));
-        socket.emit('close', code, reason.toString());
-      });
-      ws.on('message', (data, isBinary) => {
-        if (isBinary) return;
-        let frame: RelayFrame;
-        try {
-          const parsed = Frame.safeParse(JSON.parse(data.toString()));
-          if (!parsed.success) return; // a frame type from a newer relay: ignore it
-          frame = parsed.data;
-        } catch {
-          return;
-        }
-        if (!settled && frame.type === 'hello') {
-          settled = true;
-          socket.startPing();
-          resolve({ socket, hello: frame });
-          return;
-        }
-        // An error before hello is the relay refusing this connection (banned, bad token): that,
-        // not the close that follows, is what the user needs to hear.
-        if (!settled && frame.type === 'error' && (frame.code === 'unauthorized' || frame.code === 'banned')) {
-          fail(frame.code === 'unauthorized' ? new RelayUnauthorized() : new RelayError(403, 'banned', 'the relay refused this account: it is banned'));
-          return;
-        }
-        if (socket.answerSend(frame)) return;
-        socket.emit('frame', frame);
+      socket.ws = socketTransport.open(url, { ...(t.token ? { token: t.token } : {}), ...(t.ca ? { ca: t.ca } : {}), timeoutMs: CONNECT_TIMEOUT_MS }, {
+        // The upgrade names the relay's database: a different one is refused before any frame.
+        upgrade(relayId) {
+          try {
+            checkRelayId(t, relayId);
+          } catch (e) {
+            fail(e as Error);
+          }
+        },
+        open() {},
+        refused(status) {
+          fail(status === 401 ? new RelayUnauthorized() : new RelayUnreachable(t.url, new Error(`websocket upgrade refused with ${status}`)));
+        },
+        error: (e) => fail(new RelayUnreachable(t.url, e)),
+        close(code, reason) {
+          for (const r of socket.onClosed.splice(0)) r();
+          if (!settled) {
+            if (code === 4001) fail(new RelayUnauthorized());
+            else fail(new RelayUnreachable(t.url, new Error(describeClose(code))));
+            return;
+          }
+          socket.stopPing();
+          socket.failSends(new RelayUnreachable(t.url, new Error(describeClose(code))));
+          socket.emit('close', code, reason);
+        },
+        text(data) {
+          let frame: RelayFrame;
+          try {
+            const parsed = Frame.safeParse(JSON.parse(data));
+            if (!parsed.success) return; // a frame type from a newer relay: ignore it
+            frame = parsed.data;
+          } catch {
+            return;
+          }
+          if (!settled && frame.type === 'hello') {
+            settled = true;
+            socket.startPing();
+            resolve({ socket, hello: frame });
+            return;
+          }
+          // An error before hello is the relay refusing this connection (banned, bad token): that,
+          // not the close that follows, is what the user needs to hear.
+          if (!settled && frame.type === 'error' && (frame.code === 'unauthorized' || frame.code === 'banned')) {
+            fail(frame.code === 'unauthorized' ? new RelayUnauthorized() : new RelayError(403, 'banned', 'the relay refused this account: it is banned'));
+            return;
+          }
+          if (socket.answerSend(frame)) return;
+          socket.emit('frame', frame);
+        },
       });
     });
   }
 
   send(frame: Record<string, unknown>): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.ws.isOpen) this.ws.send(JSON.stringify(frame));
   }
 
   /**
@@ -179,7 +176,7 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
   }
 
   get open(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.ws.isOpen;
   }
 
   /**
@@ -210,24 +207,29 @@ export class RelaySocket extends EventEmitter<RelaySocketEvents> {
 
   close(): void {
     this.stopPing();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
+    this.ws.close(1000);
   }
 
   /** Resolves when the socket is closed (at once if it already is). */
   closed(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((r) => this.ws.once('close', () => r()));
+    if (this.ws.isClosed) return Promise.resolve();
+    return new Promise((r) => this.onClosed.push(r));
   }
 
   private startPing(): void {
     this.ping = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
-    this.ping.unref();
+    unref(this.ping);
   }
 
   private stopPing(): void {
     if (this.ping) clearInterval(this.ping);
     this.ping = undefined;
   }
+}
+
+/** In Node the pings alone do not keep a process alive; a browser's timer is a number. */
+function unref(timer: unknown): void {
+  if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
 }
 
 /**

@@ -18,7 +18,7 @@ import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
 import { checkDeviceLists, pinAccount } from './device-lists.js';
-import { accountKeyOf } from './keystore.js';
+import { accountKeyOf } from './secrets.js';
 import { checkBundles, UntrustedIdentity } from './outbox.js';
 import { fetchBundles, fetchIdentities } from './relay-api.js';
 import { isUnreachable } from './relay-http.js';

@@ -27,12 +27,21 @@ function hasExactly(o: Obj, names: readonly string[]): boolean {
 const SEND_KEYS = ['type', 'id', 'to', 'body'] as const;
 const ACK_KEYS = ['type', 'id'] as const;
 const PING_KEYS = ['type'] as const;
+const AUTH_KEYS = ['type', 'token'] as const;
 const ADDRESS_KEYS = ['user', 'device'] as const;
 
 function isAddress(a: unknown): boolean {
   if (!isObject(a) || !hasExactly(a, ADDRESS_KEYS)) return false;
   const { user, device } = a;
   return typeof user === 'string' && user.length <= 64 && typeof device === 'number' && Number.isInteger(device) && device >= 1 && device <= DEVICE_ID_MAX;
+}
+
+/**
+ * The token of an auth frame, `{"type":"auth","token":"<token>"}` and nothing else (docs/RELAY.md
+ * "WebSocket API"), or undefined. Whether the token is any good is authenticate()'s to say.
+ */
+export function authFrameToken(v: unknown): string | undefined {
+  return isObject(v) && v.type === 'auth' && hasExactly(v, AUTH_KEYS) && typeof v.token === 'string' ? v.token : undefined;
 }
 
 /** A valid client frame, or undefined: then validate with zod's `clientFrame` for the verdict. */

@@ -255,6 +255,13 @@ export class Connection {
       this.close(CLOSE.invalidPayload, 'invalid frame');
       return;
     }
+    // The auth frame opens a socket that came without the header (attach.ts); here it is
+    // authenticated already, and a token sent again is refused rather than looked at.
+    if ((json as { type?: unknown } | null)?.type === 'auth') {
+      this.sendError(new RelayError('bad_request', 'this connection is already authenticated'));
+      this.close(CLOSE.policy, 'auth frame after hello');
+      return;
+    }
     // The hand-written check passes every valid frame; zod judges (and words) the rest.
     let f = parseClientFrame(json);
     if (f === undefined) {
@@ -344,7 +351,7 @@ export class Connection {
   }
 }
 
-function rawToString(data: RawData): string {
+export function rawToString(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');

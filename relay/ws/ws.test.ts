@@ -1,7 +1,9 @@
 // The WebSocket endpoint in-process (startRelay on 127.0.0.1:0 with an in-memory database).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { startRelay } from '../server.js';
+import { createLogger } from '../log.js';
 import type { RelayOptions } from '../config.js';
 import type { Hub } from './hub.js';
 import { RelayHttp, RelayWs, makeBundle } from '../../test/util/relay-client.js';
@@ -324,4 +326,116 @@ test('the keep-alive pings a slice of the sockets per tick, every socket once pe
     await new Promise((res) => setTimeout(res, 20));
   }
   assert.equal(hub.all().length, n - 1);
+});
+
+/** A socket opened the browser's way: no Authorization header, the token in the first frame. */
+async function byFrame(t: TestContext, wsUrl: string, token: string | null): Promise<RelayWs> {
+  const ws = await RelayWs.connect(wsUrl, null);
+  t.after(() => ws.terminate());
+  if (token !== null) ws.send({ type: 'auth', token });
+  return ws;
+}
+
+test('a socket without the header authenticates with its first frame, and is then like any other: rate limited, re-checked', async (t) => {
+  const { r, wsUrl, user } = await relay(t, { authRecheckMs: 200, rateLimitSend: { burst: 2, perSecond: 1 } });
+  const b = await user('bob');
+  const h = new RelayHttp(r.url);
+  await h.signup('alice');
+  const a = await byFrame(t, wsUrl, h.token);
+  assert.deepEqual(await a.next('hello'), { type: 'hello', user: 'alice', device: 1, oneTimePreKeys: 0, queued: 0 });
+  await a.next('drained');
+  assert.equal((await a.sendMessage('f1', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
+  assert.deepEqual((await b.ws.next('message')).from, { user: 'alice', device: 1 });
+  assert.equal((await a.sendMessage('f2', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
+  assert.equal((await a.sendMessage('f3', [{ user: 'bob', device: 1 }], 'aGk')).code, 'rate_limited');
+  // The re-check reads the session again: a ban made on the database closes the socket.
+  await r.ctx.store.setBanned('alice', Date.now());
+  assert.equal((await a.closed).code, 1008);
+});
+
+test('without the header, a first frame that is not an auth frame, or a bad token in one, is refused with unauthorized and 4001, and nothing is pushed', async (t) => {
+  const { r, wsUrl, user } = await relay(t);
+  const b = await user('bob');
+  // bob has a message waiting for a second device, so a push would have something to send.
+  const h2 = new RelayHttp(r.url);
+  await h2.login('bob', 'password123', 2);
+  await b.ws.sendMessage('w1', [{ user: 'bob', device: 2 }], 'aGk');
+  const cases: [string, (ws: RelayWs) => void][] = [
+    ['ping first', (ws) => ws.send({ type: 'ping' })],
+    ['send first', (ws) => ws.send({ type: 'send', id: 'x', to: [{ user: 'bob', device: 1 }], body: 'aGk' })],
+    ['not json', (ws) => ws.sendRaw('{"type":"auth",')],
+    ['binary', (ws) => ws.ws.send(Buffer.from(JSON.stringify({ type: 'auth', token: h2.token })), { binary: true })],
+    ['an extra field', (ws) => ws.send({ type: 'auth', token: h2.token, device: 2 })],
+    ['a wrong token', (ws) => ws.send({ type: 'auth', token: 'A'.repeat(43) })],
+    ['not a token', (ws) => ws.send({ type: 'auth', token: 42 })],
+  ];
+  for (const [name, first] of cases) {
+    const ws = await byFrame(t, wsUrl, null);
+    first(ws);
+    assert.equal((await ws.next('error')).code, 'unauthorized', name);
+    assert.equal((await ws.closed).code, 4001, name);
+    assert.deepEqual(ws.frames, [], `${name}: nothing but the error`);
+  }
+});
+
+test('a socket without the header that sends nothing is closed as unauthorized at the auth deadline', async (t) => {
+  const { wsUrl } = await relay(t, { wsAuthTimeoutMs: 300 });
+  const opened = Date.now();
+  const ws = await byFrame(t, wsUrl, null);
+  const err = await ws.next('error', 5000);
+  assert.equal(err.code, 'unauthorized');
+  assert.equal((await ws.closed).code, 4001);
+  const waited = Date.now() - opened;
+  assert.ok(waited >= 250 && waited < 3000, `closed after ${waited} ms (deadline 300 ms)`);
+});
+
+test('an auth frame is accepted once: a second one, or one on a header-authenticated socket, or a frame before hello, closes with 1008', async (t) => {
+  const { r, wsUrl } = await relay(t);
+  const h = new RelayHttp(r.url);
+  await h.signup('alice');
+  const twice = await byFrame(t, wsUrl, h.token);
+  await twice.next('drained');
+  twice.send({ type: 'auth', token: h.token });
+  assert.equal((await twice.next('error')).code, 'bad_request');
+  assert.equal((await twice.closed).code, 1008);
+  const header = await RelayWs.connect(wsUrl, h.token);
+  t.after(() => header.terminate());
+  await header.next('drained');
+  header.send({ type: 'auth', token: h.token });
+  assert.equal((await header.next('error')).code, 'bad_request');
+  assert.equal((await header.closed).code, 1008);
+  // A frame right behind the auth frame, before the hello: nothing but the auth frame is read.
+  const eager = await byFrame(t, wsUrl, h.token);
+  eager.send({ type: 'ping' });
+  assert.equal((await eager.closed).code, 1008);
+  assert.ok(!eager.frames.some((f) => f.type === 'hello' || f.type === 'pong'), JSON.stringify(eager.frames));
+});
+
+test('a token sent in an auth frame, good or bad, never reaches the relay log', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const r = await startRelay({ port: 0, db: ':memory:', argon2MemoryKiB: 256, argon2Time: 1, wsAuthTimeoutMs: 300 }, { log: createLogger('trace', sink) });
+  t.after(() => r.close());
+  const wsUrl = `${r.url.replace('http', 'ws')}/v1/ws`;
+  const h = new RelayHttp(r.url);
+  await h.signup('alice');
+  const good = await byFrame(t, wsUrl, h.token);
+  await good.next('drained');
+  good.send({ type: 'auth', token: h.token }); // a second auth frame: refused, token and all
+  await good.closed;
+  const bad = 'B'.repeat(43);
+  await (await byFrame(t, wsUrl, bad)).closed;
+  const odd = await byFrame(t, wsUrl, null);
+  odd.send({ type: 'auth', token: h.token, extra: 1 });
+  await odd.closed;
+  await (await byFrame(t, wsUrl, null)).closed; // silent until the deadline
+  await r.close();
+  assert.ok(lines.length > 0, 'the relay logged at trace level');
+  const all = lines.join('');
+  for (const secret of [h.token!, bad]) assert.ok(!all.includes(secret), 'a token is in the log');
 });

@@ -16,6 +16,7 @@ import {
 } from '../../crypto/index.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
 import { isVaultError, Vault } from './vault/index.js';
+import { closeChat, showChat } from './chat.js';
 
 const IDENTITY_BLOB = 'identity';
 const NOTES_BLOB = 'notes';
@@ -34,6 +35,7 @@ async function start(): Promise<void> {
     saveNote().catch(showError);
   });
   byId('lock').addEventListener('click', () => {
+    closeChat();
     vault?.lock();
     vault = null;
     void showLocked();
@@ -79,13 +81,15 @@ async function showHome(v: Vault): Promise<void> {
     stored = encodeIdentityKeyPair(generateIdentity(systemRandom()));
     await v.put(IDENTITY_BLOB, stored);
   }
-  const pub = publicIdentity(parseIdentityKeyPair(stored));
+  const identity = parseIdentityKeyPair(stored);
+  const pub = publicIdentity(identity);
   setText(byId('fingerprint'), fingerprint(pub));
   setText(byId('identity-public'), toHex(encodePublicIdentity(pub)));
   await renderNotes(v);
   byId('unlock').hidden = true;
   byId('home').hidden = false;
   setStatus('ready', 'Unlocked.');
+  await showChat(v, identity);
 }
 
 async function readNotes(v: Vault): Promise<string[]> {

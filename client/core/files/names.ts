@@ -1,7 +1,6 @@
 // File names from a peer are untrusted: they decide where bytes land on our disk and are printed
 // in a terminal. A name is reduced to one harmless path component before it is used, and a file
 // never replaces one that exists.
-import { extname } from 'node:path';
 import type { FileRef } from '../payload.js';
 
 /** Longest name kept, in UTF-8 bytes (most file systems allow 255). */
@@ -18,7 +17,7 @@ export function safeFileName(raw: string): string {
   name = name.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
   name = name.replace(/[:*?"<>|]/g, '_'); // reserved on Windows file systems
   if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) {
-    const ext = extname(name).slice(0, 16);
+    const ext = extension(name).slice(0, 16);
     let stem = name.slice(0, name.length - ext.length);
     while (new TextEncoder().encode(stem + ext).length > MAX_NAME_BYTES) stem = [...stem].slice(0, -1).join('');
     name = stem + ext;
@@ -26,9 +25,16 @@ export function safeFileName(raw: string): string {
   return name.length > 0 ? name : 'file';
 }
 
+/** node:path's extname (POSIX): the last component's last dot on, unless that dot leads it. */
+function extension(path: string): string {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && name !== '..' ? name.slice(dot) : '';
+}
+
 /** `name`, then `name (1).ext`, `name (2).ext`, ... */
 export function candidateNames(name: string): Generator<string> {
-  const ext = extname(name);
+  const ext = extension(name);
   const stem = ext.length > 0 && ext.length < name.length ? name.slice(0, -ext.length) : name;
   const e = stem === name ? '' : ext;
   return (function* () {
@@ -49,7 +55,7 @@ const MIME: Record<string, string> = {
 
 /** MIME type from the extension; unknown → application/octet-stream. */
 export function guessMime(name: string): string {
-  return MIME[extname(name).toLowerCase()] ?? 'application/octet-stream';
+  return MIME[extension(name).toLowerCase()] ?? 'application/octet-stream';
 }
 
 export function humanBytes(n: number): string {

@@ -6,10 +6,11 @@
 //
 // What it cannot see: the counter file rolled back together with store.db (a whole-home or VM
 // snapshot restore). Nothing local can; docs/THREAT_MODEL.md says so.
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { homeFiles } from '#home-files';
 import { Reader, u64, u8 } from '../../../crypto/encoding.js';
 import type { Sealer } from '../at-rest.js';
 import { writeSecretFile } from '../home.js';
+import type { Overwriter } from '../platform/files.js';
 
 const COUNTER_FORMAT = 1;
 const ROW: readonly string[] = ['store'];
@@ -17,9 +18,10 @@ const ROW: readonly string[] = ['store'];
 export type CounterRead = { kind: 'missing' } | { kind: 'unreadable' } | { kind: 'ok'; generation: number };
 
 export function readCounter(path: string, sealer: Sealer): CounterRead {
-  if (!existsSync(path)) return { kind: 'missing' };
+  const bytes = homeFiles.read(path);
+  if (bytes === undefined) return { kind: 'missing' };
   try {
-    const r = new Reader(sealer.open('counter', ROW, new Uint8Array(readFileSync(path))));
+    const r = new Reader(sealer.open('counter', ROW, bytes));
     if (r.u8() !== COUNTER_FORMAT) return { kind: 'unreadable' };
     const generation = r.u64();
     r.end();
@@ -59,23 +61,23 @@ export interface CounterSink {
  */
 export function counterSink(path: string, sealer: Sealer): CounterSink {
   let written = -1;
-  let fd: number | undefined;
+  let file: Overwriter | undefined;
   const sink = ((generation: number) => {
     if (generation <= written) return;
     try {
-      if (fd === undefined) {
-        if (!existsSync(path)) writeCounter(path, sealer, generation);
-        fd = openSync(path, 'r+');
+      if (file === undefined) {
+        if (!homeFiles.exists(path)) writeCounter(path, sealer, generation);
+        file = homeFiles.overwriter(path);
       }
-      writeSync(fd, sealCounter(sealer, generation), 0, undefined, 0);
+      file.write(sealCounter(sealer, generation));
       written = generation;
     } catch {
       // A full disk must not fail a message that is already committed; the next commit retries.
     }
   }) as CounterSink;
   sink.close = () => {
-    if (fd !== undefined) closeSync(fd);
-    fd = undefined;
+    file?.close();
+    file = undefined;
   };
   return sink;
 }

@@ -7,7 +7,8 @@ export const httpTransport: HttpTransport = {
     if (r.ca !== undefined) throw new Error('a CA file cannot be used from a browser: the browser checks the relay certificate itself');
     // content-length is the browser's to set: fetch refuses it as a forbidden header.
     const { 'content-length': _, ...headers } = r.headers;
-    const res = await fetch(r.url, { method: r.method, headers, ...(r.body ? { body: r.body } : {}), signal: AbortSignal.timeout(r.timeoutMs) });
+    // The DOM's fetch takes only ArrayBuffer-backed bytes; ours never live in a SharedArrayBuffer.
+    const res = await fetch(r.url, { method: r.method, headers, ...(r.body ? { body: r.body as Uint8Array<ArrayBuffer> } : {}), signal: AbortSignal.timeout(r.timeoutMs) });
     const body = new Uint8Array(await res.arrayBuffer());
     return { status: res.status, header: (name) => res.headers.get(name) ?? undefined, body };
   },

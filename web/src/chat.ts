@@ -1,0 +1,217 @@
+// The chat part of the page: an account of this browser on the relay that serves the page, built
+// from the client core the CLI runs (client/core: register, sendText, syncInbox, the store's
+// schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic here.
+//
+// The home lives in the vault, sealed under the passphrase: `account` (the storage key and the
+// account key; the identity is the vault's `identity`), and `home`, the sql.js image of store.db
+// with the home's files (config.json, token.json, store.counter). It is saved after every change.
+import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair } from '../../crypto/account.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
+import { encodePublicIdentity, publicIdentity, type IdentityKeyPair } from '../../crypto/identity.js';
+import { systemRandom } from '../../crypto/sodium.js';
+import { checkUsername, register } from '../../client/core/account.js';
+import { assembleClient } from '../../client/core/assemble.js';
+import { saveConfig, loadConfig } from '../../client/core/config.js';
+import { relayTarget, type Client } from '../../client/core/context.js';
+import { conversationRowsOf, listConversations } from '../../client/core/conversations.js';
+import { initStore } from '../../client/core/db.js';
+import { homePaths } from '../../client/core/home.js';
+import { restoreFiles, snapshotFiles } from '../../client/core/platform/memory-files.js';
+import { loadSqlJs, type SqlJsStore } from '../../client/core/platform/sqljs.js';
+import { createInitialPreKeys } from '../../client/core/prekeys.js';
+import { STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
+import { sendText } from '../../client/core/send.js';
+import { syncInbox } from '../../client/core/sync.js';
+import { byId, setStatus, setText, textElement } from './dom.js';
+import type { Vault } from './vault/index.js';
+
+const ACCOUNT_BLOB = 'account';
+const HOME_BLOB = 'home';
+/** How long one receive pass waits for live messages before the next one starts. */
+const LISTEN_SECONDS = 20;
+
+interface Open {
+  c: Client;
+  db: SqlJsStore;
+  vault: Vault;
+  peer: string | null;
+  stopped: boolean;
+  /** The saves in order (changed()). */
+  saving: Promise<void>;
+}
+
+let open: Open | null = null;
+
+/** store.db from its image (or a new one), with the schema created or upgraded as the CLI's is. */
+async function openStore(image?: Uint8Array): Promise<SqlJsStore> {
+  const db = (await loadSqlJs({ locateFile: (file) => `/${file}` })).open(image);
+  initStore(db);
+  return db;
+}
+
+/** After unlocking: the chat of this browser's account, or the form to make one. */
+export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  const account = await vault.get(ACCOUNT_BLOB);
+  const home = await vault.get(HOME_BLOB);
+  if (account === null || home === null) {
+    byId('register').hidden = false;
+    byId('chat').hidden = true;
+    byId<HTMLFormElement>('register').onsubmit = (e) => {
+      e.preventDefault();
+      makeAccount(vault, identity).catch(showFailure);
+    };
+    return;
+  }
+  const parts = JSON.parse(new TextDecoder().decode(account)) as { storageKey: string; account: string };
+  const saved = JSON.parse(new TextDecoder().decode(home)) as { files: Record<string, string>; store: string };
+  restoreFiles(new Map(Object.entries(saved.files).map(([k, v]) => [k, fromBase64url(v)])));
+  const db = await openStore(fromBase64url(saved.store));
+  const h = homePaths();
+  const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
+  const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
+  start({ c, db, vault, peer: null, stopped: false, saving: Promise.resolve() });
+}
+
+/**
+ * Makes the home in memory and registers it; only an account the relay took is kept in the vault,
+ * so a refused one (a taken name, a short password) leaves the form as it was, and nothing stored.
+ */
+async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  const username = checkUsername(byId<HTMLInputElement>('username').value);
+  const password = byId<HTMLInputElement>('password').value;
+  setStatus('working', `Working: registering @${username}…`);
+  const random = systemRandom();
+  const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), account: generateAccountKey(random) };
+  const h = homePaths();
+  restoreFiles(new Map());
+  const config = { identity: toBase64url(encodePublicIdentity(publicIdentity(identity))) };
+  saveConfig(h, config);
+  const db = await openStore();
+  const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
+  try {
+    createInitialPreKeys(c);
+    await register(c, username, location.origin, undefined, false, password);
+  } catch (e) {
+    c.close();
+    restoreFiles(new Map());
+    throw e;
+  }
+  byId<HTMLInputElement>('password').value = '';
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify({ storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(secrets.account)) })));
+  await save(o);
+  start(o);
+}
+
+/**
+ * Shows the change and saves the home soon: once the work in hand (a transaction of the receive
+ * pass) is over, one save after another, each a snapshot of the moment it starts.
+ */
+function changed(o: Open): void {
+  render(o);
+  setTimeout(() => {
+    o.saving = o.saving.then(() => save(o)).catch(showFailure);
+  }, 0);
+}
+
+/** store.db's image and the home's files, sealed into the vault. */
+async function save(o: Open): Promise<void> {
+  const files = Object.fromEntries([...snapshotFiles()].map(([k, v]) => [k, toBase64url(v)]));
+  await o.vault.put(HOME_BLOB, new TextEncoder().encode(JSON.stringify({ files, store: toBase64url(o.db.export()) })));
+}
+
+function start(o: Open): void {
+  open = o;
+  byId('register').hidden = true;
+  byId('chat').hidden = false;
+  setText(byId('me'), `@${o.c.config.username ?? ''}`);
+  byId<HTMLFormElement>('open-form').onsubmit = (e) => {
+    e.preventDefault();
+    const peer = checkUsername(byId<HTMLInputElement>('open-peer').value);
+    byId<HTMLInputElement>('open-peer').value = '';
+    select(o, peer);
+  };
+  byId<HTMLFormElement>('compose').onsubmit = (e) => {
+    e.preventDefault();
+    send(o).catch(showFailure);
+  };
+  render(o);
+  setStatus('ready', `Signed in as @${o.c.config.username ?? ''}.`);
+  void listen(o);
+}
+
+/** Receive passes, one after another, while the page is unlocked. */
+async function listen(o: Open): Promise<void> {
+  while (!o.stopped) {
+    try {
+      // Saved as each message is in, not only at the end of the pass: a reload or a closed tab
+      // in the middle of one keeps what was shown.
+      await syncInbox(o.c, relayTarget(o.c), { waitSeconds: LISTEN_SECONDS, onIncoming: () => changed(o), onWarning: () => {} });
+      changed(o);
+    } catch (e) {
+      if (o.stopped) return;
+      showFailure(e);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+async function send(o: Open): Promise<void> {
+  const input = byId<HTMLTextAreaElement>('message');
+  if (o.peer === null || input.value.length === 0) return;
+  const text = input.value;
+  input.value = '';
+  const r = await sendText(o.c, o.peer, text);
+  changed(o);
+  await o.saving;
+  setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);
+}
+
+function select(o: Open, peer: string): void {
+  o.peer = peer;
+  render(o);
+  byId('message').focus();
+}
+
+/** The conversation list and the open conversation, as text. */
+function render(o: Open): void {
+  const list = byId('conversations');
+  list.replaceChildren(
+    ...listConversations(o.c).flatMap((s) => {
+      if (s.ref.kind !== 'user') return [];
+      const peer = s.ref.peer;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = s.unread > 0 ? `${s.label} (${s.unread})` : s.label;
+      b.onclick = () => select(o, peer);
+      const li = document.createElement('li');
+      li.append(b);
+      return [li];
+    }),
+  );
+  const view = byId('messages');
+  byId('conversation').hidden = o.peer === null;
+  if (o.peer === null) return;
+  setText(byId('conversation-title'), `@${o.peer}`);
+  view.replaceChildren(
+    ...conversationRowsOf(o.c, { kind: 'user', peer: o.peer }).map((r) => {
+      const li = textElement('li', r.text ?? '(could not be decrypted)');
+      li.dataset.direction = r.direction;
+      li.dataset.status = r.status;
+      li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
+      return li;
+    }),
+  );
+}
+
+/** Stops listening (the page locks). */
+export function closeChat(): void {
+  if (!open) return;
+  open.stopped = true;
+  open.c.close();
+  open = null;
+}
+
+function showFailure(e: unknown): void {
+  setStatus('error', e instanceof Error ? e.message : String(e));
+}
