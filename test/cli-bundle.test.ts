@@ -1,5 +1,5 @@
 // The binary (bin/fastchat.cjs) runs dist/fastchat.cjs from V8's code cache (scripts/build-cli.mjs):
-// the cache the build made must be taken, or every command silently starts ~40 % slower; and a
+// the cache the build made must be taken, or every command silently takes ~20 % more CPU; and a
 // cache made for another bundle must not be, since V8 itself checks only the source's length and
 // would run the old code.
 import assert from 'node:assert/strict';
