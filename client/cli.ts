@@ -1,4 +1,5 @@
-// The `fastchat` binary's entry point (bin/fastchat.js imports it): runs the program (program.ts).
+// The `fastchat` program's entry point: runs the program (program.ts). scripts/build-cli.mjs bundles
+// it, with all it imports, into dist/fastchat.cjs, which the binary (bin/fastchat.cjs) runs.
 import { run } from './program.js';
 
 run(process.argv);

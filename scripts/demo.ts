@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, here.includes('/dist/') ? '../..' : '..');
-const BIN = join(ROOT, 'bin/fastchat.js');
+const BIN = join(ROOT, 'bin/fastchat.cjs');
 const dir = mkdtempSync(join(tmpdir(), 'fastchat-demo-'));
 const relayDb = join(dir, 'relay.db');
 

@@ -186,7 +186,7 @@ describe('every command says what happened', () => {
 });
 
 /**
- * Runs the real program (dist/client/program.js, what bin/fastchat.js runs) with one extra command
+ * Runs the real program (dist/client/program.js, what bin/fastchat.cjs runs, bundled) with one extra command
  * whose action is `body`, so a broken command can be simulated without shipping one.
  */
 function runWithCommand(body: string, args: string[]): RunResult {

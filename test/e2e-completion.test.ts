@@ -1,6 +1,6 @@
 // Shell completion and the man page, with the real binary: both come from the command definitions,
 // so they name every command --help lists; bash's script parses and completes; docs/fastchat.1 is
-// exactly what `fastchat man` prints (regenerate it with `node bin/fastchat.js man > docs/fastchat.1`).
+// exactly what `fastchat man` prints (regenerate it with `node bin/fastchat.cjs man > docs/fastchat.1`).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -67,7 +67,7 @@ describe('shell completion and the man page', () => {
 
   it('ships docs/fastchat.1 exactly as `fastchat man` prints it, naming every command', () => {
     const man = fastchat(['man']);
-    assert.equal(readFileSync(join(ROOT, 'docs/fastchat.1'), 'utf8'), man, 'regenerate: node bin/fastchat.js man > docs/fastchat.1');
+    assert.equal(readFileSync(join(ROOT, 'docs/fastchat.1'), 'utf8'), man, 'regenerate: node bin/fastchat.cjs man > docs/fastchat.1');
     const missing = paths.filter((p) => !man.includes(`.SS "fastchat ${p.join(' ').replace(/-/g, '\\-')} `));
     assert.deepEqual(missing, []);
     assert.match(man, /^\.TH FASTCHAT 1 /);

@@ -53,7 +53,7 @@ describe('device lists against a hostile relay', () => {
   }
 
   it('a home publishes its account list at register, and both sides then show one account safety number', async () => {
-    const [alice, bob] = [await home('alice1'), await home('bob1')];
+    const [alice, bob] = await Promise.all([home('alice1'), home('bob1')]);
     const [list] = await storedLists(bob.name);
     const parsed = parseDeviceList(list!);
     const bobKey = await withCore(bob, (c) => accountKeyOf(c.secrets).publicKey);
@@ -66,7 +66,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('refuses keys the relay serves for a device the signed list does not hold, or holds with other keys: nothing is sent', async () => {
-    const [alice, bob] = [await home('alice2'), await home('bob2')];
+    const [alice, bob] = await Promise.all([home('alice2'), home('bob2')]);
     await exchange(alice, bob);
     const mallory = mintIdentity();
     for (const [what, devices] of [
@@ -87,7 +87,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('refuses an older device list than the one accepted, and keeps the newer one', async () => {
-    const [alice, bob] = [await home('alice3'), await home('bob3')];
+    const [alice, bob] = await Promise.all([home('alice3'), home('bob3')]);
     // bob's account adds a device: version 2, signed by bob's account key.
     await withCore(bob, async (c) => {
       const { putDeviceList } = await import('../client/core/relay-api.js');
@@ -128,7 +128,7 @@ describe('device lists against a hostile relay', () => {
   }
 
   it('holds a list under another account key as a key change: nothing sent until the user accepts the number they compared', async () => {
-    const [alice, bob] = [await home('alice4'), await home('bob4')];
+    const [alice, bob] = await Promise.all([home('alice4'), home('bob4')]);
     await exchange(alice, bob);
     const bobNumber = await numberWith(bob, alice.name);
     const off = await serveOwnAccount(bob.name);
@@ -151,7 +151,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it("refuses a list that puts a verified contact's real identity under another account key, and keeps the contact verified when its own account key is pinned", async () => {
-    const [alice, bob, carol] = [await home('alice5'), await home('bob5'), await home('carol5')];
+    const [alice, bob, carol] = await Promise.all([home('alice5'), home('bob5'), home('carol5')]);
     // bob's and carol's relay serves alice no list at first (as for a client from before device lists).
     const hide = hostile.onDeviceLists(hideDeviceLists(bob.name, carol.name));
     await exchange(alice, bob);
@@ -191,7 +191,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('remembers an account key the user rejected: served again, it is refused as rejected, not pending again', async () => {
-    const [alice, bob] = [await home('alice10'), await home('bob10')];
+    const [alice, bob] = await Promise.all([home('alice10'), home('bob10')]);
     await exchange(alice, bob);
     const number = await numberWith(alice, bob.name);
     const off = await serveOwnAccount(bob.name);
@@ -212,7 +212,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('keeps working on identity trust for a contact whose relay serves no device list', async () => {
-    const [alice, bob] = [await home('alice6'), await home('bob6')];
+    const [alice, bob] = await Promise.all([home('alice6'), home('bob6')]);
     const off = hostile.onDeviceLists(hideDeviceLists(bob.name));
     await exchange(alice, bob);
     await alice.ok(['send', `@${bob.name}`, 'no list, no problem']);
@@ -224,7 +224,7 @@ describe('device lists against a hostile relay', () => {
   // ---- fan-out (docs/PROTOCOL.md D.13) ------------------------------------------------------
 
   it('refuses a "sent by me" copy from a device of our own account that our signed list does not hold: nothing shows as sent', async () => {
-    const [alice, bob] = [await home('alice7'), await home('bob7')];
+    const [alice, bob] = await Promise.all([home('alice7'), home('bob7')]);
     await exchange(alice, bob);
     // The relay mints a key, calls it alice's device 2 (her list names device 1 only) and writes
     // alice a copy of a message "she sent" to bob.
@@ -242,7 +242,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it('refuses history from a device of our own account that our signed list does not hold: nothing is added to any conversation', async () => {
-    const [alice, bob] = [await home('alice7h'), await home('bob7h')];
+    const [alice, bob] = await Promise.all([home('alice7h'), home('bob7h')]);
     await exchange(alice, bob);
     const before = jsonLines((await alice.ok(['history', `@${bob.name}`, '--json'])).stdout).map((m) => m.id);
     // The relay mints a key, calls it alice's device 2 and sends her "history" of her talk with bob.
@@ -266,7 +266,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it("takes a first message from a device its contact's newest list does not hold as a key change, not as another device of theirs", async () => {
-    const [alice, bob] = [await home('alice8'), await home('bob8')];
+    const [alice, bob] = await Promise.all([home('alice8'), home('bob8')]);
     await exchange(alice, bob);
     // A minted key as bob's device 2: bob's list (fetched again by alice on seeing it) names device 1 only.
     const minted = mintIdentity();
@@ -280,7 +280,7 @@ describe('device lists against a hostile relay', () => {
   });
 
   it("sends on to a contact's other devices when the relay refuses one that was removed from their list, and drops it at the next check", async () => {
-    const [alice, bob] = [await home('alice9'), await home('bob9')];
+    const [alice, bob] = await Promise.all([home('alice9'), home('bob9')]);
     // bob links a second device (through this relay), and alice reaches both.
     const laptop = makeHome(dirname(bob.dir), 'bob9laptop');
     const link = startLink(laptop, hostile.url, bob.name);

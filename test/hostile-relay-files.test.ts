@@ -24,7 +24,7 @@ describe('downloading a file from a hostile relay', () => {
   before(async () => {
     let home: (name: string) => Promise<TestHome>;
     ({ hostile, home, stop } = await startHostileWorld('fastchat-hostile-files-'));
-    [alice, bob] = [await home('alice'), await home('bob')];
+    [alice, bob] = await Promise.all([home('alice'), home('bob')]);
     dir = join(alice.dir, 'outgoing');
     mkdirSync(dir);
   });

@@ -29,7 +29,7 @@ describe('a hostile relay against the sender chains of a group', () => {
   });
 
   it('drops a group message it acked: once a later one from the same sender arrives and the bound passes, the member is told one is missing', async () => {
-    const [alice, bob] = [await home('alice'), await home('bob')];
+    const [alice, bob] = await Promise.all([home('alice'), home('bob')]);
     await alice.ok(['group', 'create', '#gaps', '@bob']);
     await alice.ok(['send', '#gaps', 'first']);
     assert.deepEqual(texts((await inbox(bob)).messages), ['alice:first']);

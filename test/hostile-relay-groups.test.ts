@@ -35,7 +35,7 @@ describe('groups behind a hostile relay', () => {
   before(async () => {
     let home: (name: string) => Promise<TestHome>;
     ({ relay, hostile, home, stop } = await startHostileWorld('fastchat-hostile-groups-', { record: true }));
-    [alice, bob, carol, dave] = [await home('alice'), await home('bob'), await home('carol'), await home('dave')];
+    [alice, bob, carol, dave] = await Promise.all([home('alice'), home('bob'), home('carol'), home('dave')]);
     await alice.ok(['group', 'create', `#${GROUP}`, '@bob', '@carol']);
     await alice.ok(['group', 'create', '#side', '@dave']);
     for (const h of [bob, carol, dave]) await h.ok(['inbox']);

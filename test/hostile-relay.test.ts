@@ -61,7 +61,7 @@ describe('a hostile relay against two homes', () => {
   }
 
   it('blocks the send with exit 4 when it swaps the identity of a known contact, and nothing leaves for that contact', async () => {
-    const [alice, bob] = [await home('alice1'), await home('bob1')];
+    const [alice, bob] = await Promise.all([home('alice1'), home('bob1')]);
     // bob as a client from before device lists (his relay serves none): identity TOFU alone. With
     // a list the swap is refused outright (test/hostile-relay-device-lists.test.ts).
     const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
@@ -81,7 +81,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('is caught on a first contact by comparing safety numbers: the two sides see different numbers', async () => {
-    const [alice, bob] = [await home('alice2'), await home('bob2')];
+    const [alice, bob] = await Promise.all([home('alice2'), home('bob2')]);
     // A relay attacking a first contact hides bob's device list too (else the swapped key is not
     // the one bob's list holds, and is refused: test/hostile-relay-device-lists.test.ts).
     const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
@@ -102,7 +102,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot substitute a signed prekey or the identity DH key: the first message is refused before anything is sent', async () => {
-    const [alice, bob] = [await home('alice3'), await home('bob3')];
+    const [alice, bob] = await Promise.all([home('alice3'), home('bob3')]);
     const other = mintIdentity();
     const swaps: [string, (d: any) => any][] = [
       ['signed prekey', (d) => ({ ...d, signedPreKey: (deviceEntry(other, 1, 'bundle') as any).signedPreKey })],
@@ -122,7 +122,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot redirect a first message to another account: it fails to decrypt there and is shown as a failure', async () => {
-    const [alice, bob, carol] = [await home('alice4'), await home('bob4'), await home('carol4')];
+    const [alice, bob, carol] = await Promise.all([home('alice4'), home('bob4'), home('carol4')]);
     const off = hostile.onDeliver((f, to) => {
       if (to.user !== bob.name || f.from.user !== alice.name) return undefined;
       hostile.inject({ user: carol.name, device: 1 }, { ...f, id: fakeId(), clientId: fakeId() });
@@ -138,7 +138,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot redirect a first message to another device of the account, even one holding the same keys', async () => {
-    const [alice, bob] = [await home('alice5'), await home('bob5')];
+    const [alice, bob] = await Promise.all([home('alice5'), home('bob5')]);
     // bob as a client from before device lists (a listed account's unlisted device 2 would be
     // refused before anything is encrypted to it).
     const offLists = hostile.onDeviceLists(hideDeviceLists(bob.name));
@@ -165,7 +165,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot misattribute a message to another account or device: a relabelled copy fails and is never shown as theirs', async () => {
-    const [alice, bob] = [await home('alice6'), await home('bob6')];
+    const [alice, bob] = await Promise.all([home('alice6'), home('bob6')]);
     await home('carol6');
     const relabel = (f: MessageFrame): MessageFrame[] => [
       { ...f, id: fakeId(), clientId: fakeId(), from: { user: 'carol6', device: 1 } },
@@ -190,7 +190,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot make a client accept a message replayed within a session: shown once, the replay reported', async () => {
-    const [alice, bob] = [await home('alice7'), await home('bob7')];
+    const [alice, bob] = await Promise.all([home('alice7'), home('bob7')]);
     await exchange(alice, bob);
     const off = hostile.onDeliver((f, to) => (to.user === bob.name ? { deliver: [f, { ...f, id: fakeId(), clientId: fakeId() }] } : undefined));
     await alice.ok(['send', '@bob7', 'pay 10 once']);
@@ -202,7 +202,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot make a client accept a replayed first message without a one-time prekey, even after the session it made is gone', async () => {
-    const [alice, bob] = [await home('alice8'), await home('bob8')];
+    const [alice, bob] = await Promise.all([home('alice8'), home('bob8')]);
     // The relay withholds bob's one-time prekeys, so X3DH alone cannot tell a replay.
     const off = hostile.onKeys((ctx) => (ctx.user === bob.name && ctx.kind === 'bundle' ? { ...ctx.answer, devices: ctx.answer.devices.map((d) => ({ ...d, oneTimePreKey: null })) } : undefined));
     await alice.ok(['send', '@bob8', 'the first message']);
@@ -227,7 +227,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('handing one one-time prekey to two initiators opens only the first message; the second fails visibly', async () => {
-    const [alice, carol, bob] = [await home('alice9'), await home('carol9'), await home('bob9')];
+    const [alice, carol, bob] = await Promise.all([home('alice9'), home('carol9'), home('bob9')]);
     let served: unknown;
     const off = hostile.onKeys((ctx) => {
       if (ctx.user !== bob.name || ctx.kind !== 'bundle') return undefined;
@@ -243,7 +243,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot alter or forge a message: tampered and forged ones are refused and the session reads the next honest one', async () => {
-    const [alice, bob] = [await home('alice10'), await home('bob10')];
+    const [alice, bob] = await Promise.all([home('alice10'), home('bob10')]);
     await exchange(alice, bob);
     const off = hostile.onDeliver((f, to) => {
       if (to.user !== bob.name) return undefined;
@@ -265,7 +265,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('reorders and duplicates without effect: every message is shown once, in the end all of them', async () => {
-    const [alice, bob] = [await home('alice11'), await home('bob11')];
+    const [alice, bob] = await Promise.all([home('alice11'), home('bob11')]);
     await exchange(alice, bob);
     let n = 0;
     const off = hostile.onDeliver((f, to) => {
@@ -285,7 +285,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('shows a new device the relay adds to a known account as a key change: sending stops until the user verifies', async () => {
-    const [alice, bob] = [await home('alice12'), await home('bob12')];
+    const [alice, bob] = await Promise.all([home('alice12'), home('bob12')]);
     await exchange(alice, bob);
     const mallory = mintIdentity();
     const off = hostile.onKeys((ctx) => (ctx.user === bob.name ? { ...ctx.answer, devices: [...ctx.answer.devices, deviceEntry(mallory, 2, ctx.kind)] } : undefined));
@@ -297,7 +297,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot forge a delivery receipt: one inside a first message under a changed identity leaves the message "sent"', async () => {
-    const [alice, bob] = [await home('alice13'), await home('bob13')];
+    const [alice, bob] = await Promise.all([home('alice13'), home('bob13')]);
     await exchange(alice, bob);
     // The relay acks alice's message without storing it: bob never gets it.
     const off = hostile.onSend((f, from) => (from?.user === alice.name ? 'lie' : undefined));
@@ -315,7 +315,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('cannot forge a delivery receipt from an identity first seen in that message', async () => {
-    const [alice, bob] = [await home('alice14'), await home('bob14')];
+    const [alice, bob] = await Promise.all([home('alice14'), home('bob14')]);
     // alice writes to bob while the relay plays dead: the message waits in her outbox, and she has
     // never seen a key of bob's.
     const config = join(alice.dir, 'config.json');
@@ -335,7 +335,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('learns nothing from client ids: they are random and link no receipt to its message', async () => {
-    const [alice, bob] = [await home('alice15'), await home('bob15')];
+    const [alice, bob] = await Promise.all([home('alice15'), home('bob15')]);
     await exchange(alice, bob);
     await alice.ok(['send', '@bob15', 'which one is acknowledged?']);
     await bob.ok(['inbox']);
@@ -355,7 +355,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('drops a message it acked: once a later one arrives and the bound passes, the receiver is told one is missing', async () => {
-    const [alice, bob] = [await home('alice16'), await home('bob16')];
+    const [alice, bob] = await Promise.all([home('alice16'), home('bob16')]);
     await exchange(alice, bob);
     let lied = 0;
     const off = hostile.onSend((f, from) => (from?.user === alice.name && lied++ === 0 ? 'lie' : undefined));
@@ -374,7 +374,7 @@ describe('a hostile relay against two homes', () => {
   });
 
   it('reports no gap for a message it only delivers out of order', async () => {
-    const [alice, bob] = [await home('alice17'), await home('bob17')];
+    const [alice, bob] = await Promise.all([home('alice17'), home('bob17')]);
     await exchange(alice, bob);
     const off = hostile.onDeliver((f, to) => {
       if (to.user !== bob.name) return undefined;

@@ -1,6 +1,6 @@
 // Client homes for end-to-end tests: each is a temp FASTCHAT_HOME with its own passphrase and
 // cheap argon2 (the defaults would make every command take a quarter second longer), and `run`
-// spawns the real `node bin/fastchat.js`.
+// spawns the real `node bin/fastchat.cjs`.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

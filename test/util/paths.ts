@@ -8,4 +8,4 @@ export const ROOT = resolve(here, here.includes(`${'/'}dist${'/'}`) ? '../../..'
 /** Third-party vectors vendored in the repository (test/vectors/README.md gives their provenance). */
 export const VENDORED_VECTORS = resolve(ROOT, 'test/vectors');
 /** The built CLI entry point used by end-to-end tests. */
-export const FASTCHAT_BIN = resolve(ROOT, 'bin/fastchat.js');
+export const FASTCHAT_BIN = resolve(ROOT, 'bin/fastchat.cjs');
