@@ -186,6 +186,14 @@ export function run(argv: string[], extra: Registrar[] = []): void {
   };
   process.on('unhandledRejection', fatal);
   process.on('uncaughtException', fatal);
+  // A reader that stopped reading (`fastchat --help | head`) is not an error of the command: the
+  // rest of the output has nowhere to go, so the process ends as it would have.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') fatal(e);
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+    });
+  }
   process.on('beforeExit', () => {
     if (settled) return;
     settled = true;

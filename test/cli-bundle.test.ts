@@ -3,7 +3,7 @@
 // cache made for another bundle must not be, since V8 itself checks only the source's length and
 // would run the old code.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -42,5 +42,16 @@ describe('the binary and its code cache', () => {
     writeFileSync(join(tmp.root, 'dist', 'fastchat.cjs'), changed);
     // No cache is offered at all (cachedDataRejected is then undefined), and the new code runs.
     assert.deepEqual(versionAndRejected(bin), { version: '9.1.0', rejected: 'undefined' });
+  });
+
+  it('ends quietly with exit 0 when its reader stops reading (fastchat --help | head -1)', async () => {
+    const child = spawn(process.execPath, [FASTCHAT_BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Our end of the pipe is closed before the binary has started, so its help text meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    assert.equal(stderr, '', 'nothing on stderr (it said "internal error: write EPIPE")');
+    assert.equal(code, 0);
   });
 });
