@@ -206,6 +206,15 @@ describe('a relay of three nodes', { timeout: 240_000 }, () => {
     const redeems = await Promise.all([0, 1].map((i) => node(i).request('POST', '/v1/sessions/ticket', { ticket: ticket.ticket })));
     assert.deepEqual(redeems.map((x) => x.status).sort(), [200, 401], 'redeemed once across nodes');
     assert.deepEqual(redeems.find((x) => x.status === 200)!.body.deviceId, 2);
+    // A new device that lost its redeem's reply asks again with the same session, here on two nodes
+    // at once: the same login on both; another session gets nothing from the same ticket.
+    const next = (await node(0).request('POST', '/v1/devices/tickets', undefined, { token: owner.token! })).body;
+    const session = 'Q'.repeat(43);
+    const again = await Promise.all([1, 2].map((i) => node(i).request('POST', '/v1/sessions/ticket', { ticket: next.ticket, session })));
+    assert.deepEqual(again.map((x) => x.status), [200, 200], JSON.stringify(again.map((x) => x.body)));
+    assert.deepEqual(again[0]!.body, again[1]!.body);
+    assert.deepEqual([again[0]!.body.token, again[0]!.body.deviceId], [session, next.device]);
+    assert.equal((await node(0).request('POST', '/v1/sessions/ticket', { ticket: next.ticket, session: 'R'.repeat(43) })).body.error.code, 'bad_ticket');
   });
 
   test('/healthz names the store and the bus and says 503 while the bus is down', async () => {

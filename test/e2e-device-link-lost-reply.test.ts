@@ -6,6 +6,10 @@
 //    request timeout. On waking the request's timeout fires before the answer is read (timers run
 //    first), so the answer is lost: the link completes only because the relay hands the message
 //    out again and the client asks again.
+//  - The new device sleeps in the middle of redeeming its device ticket, the same way: the login
+//    is lost to the timeout, and the link completes only because the relay answers the same ticket
+//    and session again with the same login (a lost login would leave device 2 on the relay outside
+//    the account's device list, holding a device slot).
 //  - The approver's answer is stored but its reply dropped: it sends it again, and the relay takes
 //    the same answer again as stored.
 // Its own file: it waits out the request timeout.
@@ -22,6 +26,7 @@ import { RELAY_TEST_ARGS } from './util/fault.js';
 /** Longer than the client's request timeout (REQUEST_TIMEOUT_MS, 15 s, client/core/relay-http.ts). */
 const ASLEEP_MS = 18_000;
 const TAKE = /^\/v1\/link\/[^/]+\/take$/;
+const REDEEM = /^\/v1\/sessions\/ticket$/;
 
 /** The process's state letter in /proc (T: stopped). */
 function procState(pid: number): string {
@@ -47,12 +52,17 @@ interface LossyProxy {
   sleepOnAnswer(pid: number): Promise<void>;
   /** How many takes the relay answered with the message. */
   answeredTakes(): number;
+  /** The next ticket redeem the relay answers with a login: as sleepOnAnswer. */
+  sleepOnLogin(pid: number): Promise<void>;
+  /** How many ticket redeems the relay answered with a login. */
+  logins(): number;
   close(): Promise<void>;
 }
 
 async function startLossyProxy(upstream: string): Promise<LossyProxy> {
-  let armed: { pid: number; slept: () => void } | undefined;
+  let armed: { pid: number; on: RegExp; slept: () => void } | undefined;
   let answered = 0;
+  let logins = 0;
   let answers = 0;
   let dropAnswer = false;
   const server = http.createServer((req, res) => {
@@ -67,6 +77,8 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
           const headers = { ...ur.headers };
           const isMessage = req.method === 'POST' && TAKE.test(req.url ?? '') && ur.statusCode === 200;
           if (isMessage) answered++;
+          const isLogin = req.method === 'POST' && REDEEM.test(req.url ?? '') && ur.statusCode === 200;
+          if (isLogin) logins++;
           if (req.method === 'PUT' && /^\/v1\/link\/[^/]+$/.test(req.url ?? '')) {
             answers++;
             if (dropAnswer && ur.statusCode === 200) {
@@ -75,7 +87,7 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
               return;
             }
           }
-          const sleeper = isMessage ? armed : undefined;
+          const sleeper = (isMessage || isLogin) && armed?.on.test(req.url ?? '') ? armed : undefined;
           if (sleeper) {
             armed = undefined;
             // The request is in flight (the client waits for this answer): the lid closes now, and
@@ -100,8 +112,10 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    sleepOnAnswer: (pid) => new Promise<void>((slept) => (armed = { pid, slept })),
+    sleepOnAnswer: (pid) => new Promise<void>((slept) => (armed = { pid, on: TAKE, slept })),
     answeredTakes: () => answered,
+    sleepOnLogin: (pid) => new Promise<void>((slept) => (armed = { pid, on: REDEEM, slept })),
+    logins: () => logins,
     dropAnswerReply: () => (dropAnswer = true),
     answers: () => answers,
     close: async () => {
@@ -126,13 +140,16 @@ async function world(t: TestContext, alice: 'direct' | 'proxied') {
   return { relay, proxy, ...homes };
 }
 
-test('a new device stopped while its take of the approval is in flight, and resumed after its request timed out, takes the approval again and links', { timeout: 180_000 }, async (t) => {
-  // Only the new device goes through the proxy.
-  const { relay, proxy, alice, laptop } = await world(t, 'direct');
-
+/**
+ * Only the new device goes through the proxy; `sleep` arms it to stop the `device link` process on
+ * one reply. Alice approves; the link must complete after it is resumed, with alice's list [1, 2]
+ * and the new home logged in as device 2 (its token, its account key).
+ */
+async function linkThroughSleep(t: TestContext, sleep: (proxy: LossyProxy, pid: number) => Promise<void>): Promise<LossyProxy> {
+  const { proxy, alice, laptop } = await world(t, 'direct');
   const link = linkIn(t, laptop, proxy.url, 'alice');
   const { code, fingerprint } = await link.waiting;
-  const slept = proxy.sleepOnAnswer(link.child.pid!);
+  const slept = sleep(proxy, link.child.pid!);
   const approved = JSON.parse((await alice.ok(['device', 'approve', code, '--yes', '--json'])).stdout);
   assert.deepEqual([approved.approved, approved.device], [true, 2]);
   await slept;
@@ -140,15 +157,24 @@ test('a new device stopped while its take of the approval is in flight, and resu
   const end = await link.done;
   assert.equal(end.code, 0, `the resumed link failed: ${end.stderr}`);
   assert.deepEqual(jsonLines(end.stdout).at(-1), { ...jsonLines(end.stdout).at(-1), state: 'linked', user: 'alice', device: 2, fingerprint });
-  // The answer handed over while it slept was lost to the timeout; the message was taken again.
-  assert.equal(proxy.answeredTakes(), 2, 'the approval was taken twice');
-
-  // The old home lists the new device; the new home works (its token, its account key).
   assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1, 2]);
   const rows = jsonLines((await laptop.ok(['device', 'list', '--json'])).stdout);
   assert.deepEqual(rows.map((r) => [r.device, r.this]), [[1, false], [2, true]]);
   const who = JSON.parse((await laptop.ok(['whoami', '--json'])).stdout);
   assert.deepEqual([who.username, who.deviceId, who.loggedIn], ['alice', 2, true]);
+  return proxy;
+}
+
+test('a new device stopped while its take of the approval is in flight, and resumed after its request timed out, takes the approval again and links', { timeout: 180_000 }, async (t) => {
+  const proxy = await linkThroughSleep(t, (p, pid) => p.sleepOnAnswer(pid));
+  // The answer handed over while it slept was lost to the timeout; the message was taken again.
+  assert.equal(proxy.answeredTakes(), 2, 'the approval was taken twice');
+});
+
+test('a new device stopped while its ticket redeem is in flight, and resumed after its request timed out, redeems again with the same session and links', { timeout: 180_000 }, async (t) => {
+  const proxy = await linkThroughSleep(t, (p, pid) => p.sleepOnLogin(pid));
+  // The login handed over while it slept was lost to the timeout; the same ticket and session logged in again.
+  assert.equal(proxy.logins(), 2, 'the ticket was redeemed twice');
 });
 
 test('an approver whose answer the relay stored but whose reply was lost sends it again, the relay takes it as stored, and the link completes', { timeout: 180_000 }, async (t) => {

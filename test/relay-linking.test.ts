@@ -88,3 +88,35 @@ test('a channel and a ticket are refused once --link-ttl-seconds has passed', { 
   assert.equal((await anon.request('POST', '/v1/link/ab12cd/take', { secret: opened.body.secret })).body.error.code, 'link_not_found', 'a taken message is gone with its channel');
   assert.equal((await anon.request('POST', '/v1/sessions/ticket', { ticket })).body.error.code, 'bad_ticket', 'an expired ticket logs nobody in');
 });
+
+test('a ticket redeemed with a session the new device drew answers that session again with the same login until the ticket expires, and no other session', { timeout: 60_000 }, async (t) => {
+  const relay = await startRelayProcess({ args: [...RELAY_TEST_ARGS, '--link-ttl-seconds', '3'] });
+  t.after(() => relay.stop());
+  const alice = new RelayHttp(relay.url);
+  await alice.signup('alice');
+  const anon = new RelayHttp(relay.url);
+  const ticket = (await alice.request('POST', '/v1/devices/tickets')).body.ticket as string;
+  const session = 'S'.repeat(42) + 'A';
+  const redeem = (s?: string) => anon.request('POST', '/v1/sessions/ticket', s === undefined ? { ticket } : { ticket, session: s });
+  assert.equal((await redeem('short')).body.error.code, 'bad_request', 'a session is a 43-character token');
+  const first = await redeem(session);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.deepEqual([first.body.token, first.body.username, first.body.deviceId], [session, 'alice', 2]);
+  // The reply was lost (the laptop slept): the same pair again is the same login, not a second device.
+  assert.deepEqual((await redeem(session)).body, first.body);
+  assert.equal((await redeem('T'.repeat(43))).body.error.code, 'bad_ticket', 'another session does not log in with a redeemed ticket');
+  assert.equal((await redeem()).body.error.code, 'bad_ticket', 'nor does an older client without a session');
+  const device2 = new RelayHttp(relay.url);
+  device2.token = session;
+  assert.equal((await device2.request('GET', '/v1/devices/alice')).status, 200, 'the session works');
+  assert.equal((await alice.request('POST', '/v1/devices/tickets')).body.device, 3, 'the next ticket takes the next id');
+  // Bounded wait until the ticket would have expired (the relay's clock, 3 s): then the same pair is refused too.
+  const deadline = Date.now() + 20_000;
+  let code: string | undefined;
+  while (code !== 'bad_ticket' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    code = (await redeem(session)).body.error?.code;
+  }
+  assert.equal(code, 'bad_ticket', 'a redeemed ticket is answered again only until it expires');
+  assert.equal((await device2.request('GET', '/v1/devices/alice')).status, 200, 'the session outlives its ticket');
+});

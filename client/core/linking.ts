@@ -307,13 +307,7 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   const prior = m.deviceList === null ? null : verifyDeviceList({ user, accountKey: m.accountKey.publicKey }, m.deviceList);
   if (prior === null) throw new CliError('bad_provisioning_message', 'the approving device sent no device list; nothing was changed');
 
-  let s;
-  try {
-    s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', { ticket: m.ticket }, { idempotent: false }), 'login');
-  } catch (e) {
-    if (isRelayCode(e, 'bad_ticket')) throw new CliError('bad_ticket', 'the relay refused the device ticket (expired or used); nothing was changed', { hint: 'run `fastchat device link` again' });
-    throw e;
-  }
+  const s = await redeemTicket(t, m.ticket, toBase64url(c.random(32)), Date.parse(opened.expiresAt));
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
@@ -389,6 +383,34 @@ async function addSelfToList(c: Client, t: RelayTarget, user: string, m: Provisi
       return next.list;
     } catch (e) {
       if (!isRelayCode(e, 'device_list_conflict') || attempt >= 3) throw e;
+    }
+  }
+}
+
+/**
+ * Logs in with the device ticket as the session token `session` this device drew. The relay
+ * answers the same ticket and session again with the same login until the ticket expires (D.12),
+ * so a redeem whose reply is lost (the laptop slept in the middle of it, the connection dropped)
+ * is asked again, as the take is, until the code's deadline; the ticket itself still logs in once.
+ */
+async function redeemTicket(t: RelayTarget, ticket: string, session: string, expiresAt: number): Promise<z.infer<typeof SessionAnswer>> {
+  const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', { ticket, session }, { idempotent: true }), 'login');
+      if (s.token !== session) throw new CliError('bad_response', 'the relay logged this home in with another session token than it asked for');
+      return s;
+    } catch (e) {
+      if (isRelayCode(e, 'bad_ticket')) {
+        // Refused on asking again: the try whose reply was lost may have logged the device in (a
+        // relay that does not answer a redeem again), so "nothing was changed" cannot be said.
+        if (attempt > 1) throw new CliError('bad_ticket', 'the relay refused the device ticket when asked again after a lost reply (expired, or a relay that answers a ticket once only); the lost try may have added this device on the relay', { hint: 'run `fastchat device link` again' });
+        throw new CliError('bad_ticket', 'the relay refused the device ticket (expired or used); nothing was changed', { hint: 'run `fastchat device link` again' });
+      }
+      if (!isTransient(e)) throw e;
+      const wait = retryDelayMs(attempt, e);
+      if (Date.now() + wait > deadline) throw e;
+      await sleep(wait);
     }
   }
 }

@@ -5,7 +5,9 @@
 //    the new device may take it more than once (a reply lost to a sleeping laptop or a dropped
 //    connection is asked for again), and the channel is deleted after linkTtlMs;
 //  - a device ticket a logged-in device asks for: bound to its account and the next free device
-//    id, redeemed once (before it expires) for a login of that device, without the password.
+//    id, redeemed once (before it expires) for a login of that device, without the password. The
+//    new device names the session token it wants; the same ticket and session again (a reply
+//    lost) get the same login until the ticket would have expired, any other session bad_ticket.
 // Opening a channel and redeeming a ticket need no login and are charged to the caller's address
 // as logins are; the rest is charged to the account.
 import { Hono, type Context } from 'hono';
@@ -28,7 +30,8 @@ const secret = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 const openBody = z.object({ channel: z.string().max(16), request: b64url.min(1).max(1024) }).strict();
 const answerBody = z.object({ message: b64url.min(1) }).strict();
 const takeBody = z.object({ secret }).strict();
-const redeemBody = z.object({ ticket: secret }).strict();
+/** `session`: the session token the new device drew (D.12); without it (an older client) the relay draws one, and a lost reply cannot be asked for again. */
+const redeemBody = z.object({ ticket: secret, session: secret.optional() }).strict();
 
 export function linkingRoutes(ctx: RelayContext): Hono<Env> {
   const app = new Hono<Env>();
@@ -99,15 +102,16 @@ export function linkingRoutes(ctx: RelayContext): Hono<Env> {
   });
 
   app.post('/v1/sessions/ticket', async (c) => {
-    const { ticket } = await readJson(c, redeemBody, ctx.cfg.maxBodyBytes);
+    const body = await readJson(c, redeemBody, ctx.cfg.maxBodyBytes);
     await byAddress(c);
-    const token = newToken();
+    // Only the token's hash is stored, as for every session (tokens.ts); the client's 256 random
+    // bits are as good a token as ours, and it can ask again with the same one.
+    const token = body.session ?? newToken();
     const now = ctx.now();
-    const expiresAt = now + ctx.cfg.tokenTtlMs;
-    const who = await ctx.store.linking.redeemTicket(hashToken(ticket), { tokenHash: hashToken(token), now, expiresAt }, ctx.cfg.maxDevicesPerAccount);
+    const who = await ctx.store.linking.redeemTicket(hashToken(body.ticket), { tokenHash: hashToken(token), now, expiresAt: now + ctx.cfg.tokenTtlMs }, ctx.cfg.maxDevicesPerAccount);
     if (!who) throw new RelayError('bad_ticket', 'the device ticket is unknown, expired or used');
     ctx.log.info({ event: 'login_ticket', user: who.user, device: who.device }, 'logged in with a device ticket');
-    return c.json({ token, expiresAt: new Date(expiresAt).toISOString(), username: who.user, deviceId: who.device });
+    return c.json({ token, expiresAt: new Date(who.expiresAt).toISOString(), username: who.user, deviceId: who.device });
   });
 
   return app;

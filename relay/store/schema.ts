@@ -165,7 +165,8 @@ CREATE TABLE IF NOT EXISTS link_channels (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS link_channels_expiry ON link_channels(expires_at);
 -- One-time device tickets: a device of the account asked for one; redeeming it logs a new device
--- in as device_id without the password. SHA-256 of the ticket only.
+-- in as device_id without the password. SHA-256 of the ticket only (and, once redeemed, of the
+-- session it was redeemed for: session_hash, ADDED_COLUMNS).
 CREATE TABLE IF NOT EXISTS device_tickets (
   ticket_hash BLOB PRIMARY KEY,
   username    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
@@ -198,4 +199,8 @@ export const ADDED_COLUMNS: readonly (readonly [table: string, column: string, d
   // ticket's login and for sessions from before it was recorded. PUT /v1/devices with `replace`
   // needs a recent one (relay/http/devices.ts).
   ['sessions', 'password_at', 'INTEGER'],
+  // SHA-256 of the session a device ticket was redeemed for; NULL while unredeemed. A redeemed
+  // ticket stays until it expires so the same session asking again gets the same login (its reply
+  // may have been lost) and every other session is refused (relay/store/sqlite-linking.ts).
+  ['device_tickets', 'session_hash', 'BLOB'],
 ];

@@ -20,11 +20,13 @@ export class SqliteLinking implements LinkingIndex {
       channel: p('SELECT username, request, secret_hash, message FROM link_channels WHERE name = ? AND expires_at > ?'),
       answer: p('UPDATE link_channels SET message = ? WHERE name = ?'),
       userExists: p('SELECT 1 FROM users WHERE username = ?'),
-      deviceIds: p('SELECT device_id FROM devices WHERE username = ? UNION SELECT device_id FROM device_tickets WHERE username = ? AND expires_at > ?'),
+      deviceIds: p('SELECT device_id FROM devices WHERE username = ? UNION SELECT device_id FROM device_tickets WHERE username = ? AND expires_at > ? AND session_hash IS NULL'),
       removedIds: p('SELECT device_id FROM removed_devices WHERE username = ?'),
       issue: p('INSERT INTO device_tickets (ticket_hash, username, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
-      ticket: p('SELECT username, device_id, expires_at FROM device_tickets WHERE ticket_hash = ?'),
-      deleteTicket: p('DELETE FROM device_tickets WHERE ticket_hash = ?'),
+      ticket: p('SELECT username, device_id, expires_at, session_hash FROM device_tickets WHERE ticket_hash = ?'),
+      spendTicket: p('UPDATE device_tickets SET session_hash = ? WHERE ticket_hash = ?'),
+      session: p('SELECT username, device_id, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?'),
+      sessionExists: p('SELECT 1 FROM sessions WHERE token_hash = ?'),
       deviceExists: p('SELECT 1 FROM devices WHERE username = ? AND device_id = ?'),
       countDevices: p('SELECT count(*) AS n FROM devices WHERE username = ?'),
       addDevice: p('INSERT INTO devices (username, device_id, created_at) VALUES (?, ?, ?)'),
@@ -79,19 +81,27 @@ export class SqliteLinking implements LinkingIndex {
     });
   }
 
-  async redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<Address | undefined> {
+  async redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<(Address & { expiresAt: number }) | undefined> {
     return this.write(() => {
       const t = this.s.ticket.get(ticketHash) as Row | undefined;
-      if (!t) return undefined;
-      this.s.deleteTicket.run(ticketHash);
-      if (t.expires_at <= session.now) return undefined;
+      if (!t || t.expires_at <= session.now) return undefined;
+      // Redeemed already: the same session again is a retry whose reply was lost, answered as the
+      // first (while that session lives); any other session is refused.
+      if (t.session_hash !== null) {
+        if (!Buffer.from(session.tokenHash).equals(t.session_hash)) return undefined;
+        const s = this.s.session.get(session.tokenHash, session.now) as Row | undefined;
+        return s && s.username === t.username && s.device_id === t.device_id ? { user: s.username as string, device: s.device_id as number, expiresAt: s.expires_at as number } : undefined;
+      }
+      // A session token in use already (only its holder could send it) logs nothing in twice.
+      if (this.s.sessionExists.get(session.tokenHash) !== undefined) return undefined;
+      this.s.spendTicket.run(session.tokenHash, ticketHash);
       const user = t.username as string;
       const device = t.device_id as number;
       if (this.s.deviceExists.get(user, device) !== undefined) return undefined; // a login took the id meanwhile
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return undefined;
       this.s.addDevice.run(user, device, session.now);
       this.s.createSession.run(session.tokenHash, user, device, session.now, session.expiresAt);
-      return { user, device };
+      return { user, device, expiresAt: session.expiresAt };
     });
   }
 

@@ -291,7 +291,7 @@ describe(`${backend.name} store`, () => {
     assert.equal(await s.createSession(h(2), 'alice', 1, 1000, 1e15), true);
     assert.equal((await s.getSession(h(2), 1001))?.passwordAt, null, 'a session no password was verified for');
     assert.equal(await s.linking.issueTicket(h(3), 'alice', 2000, 9000, 8), 2);
-    assert.deepEqual(await s.linking.redeemTicket(h(3), { tokenHash: h(4), now: 2500, expiresAt: 1e15 }, 8), { user: 'alice', device: 2 });
+    assert.deepEqual(await s.linking.redeemTicket(h(3), { tokenHash: h(4), now: 2500, expiresAt: 1e15 }, 8), { user: 'alice', device: 2, expiresAt: 1e15 });
     assert.equal((await s.getSession(h(4), 2501))?.passwordAt, null, "a device ticket's login");
     assert.equal(await s.changePassword('alice', '$argon2id$x', '$argon2id$new', { tokenHash: h(5), device: 1, now: 3000, expiresAt: 1e15 }), 3);
     assert.equal((await s.getSession(h(5), 3001))?.passwordAt, 3000, 'a password change');
@@ -369,7 +369,7 @@ describe(`${backend.name} store`, () => {
     assert.equal(await L.issueTicket(h(1), 'bob', 1000, 2000, 8), 3);
     assert.equal(await L.issueTicket(h(2), 'bob', 1000, 2000, 8), 4);
     assert.equal(await L.issueTicket(h(3), 'bob', 1000, 2000, 4), undefined, 'devices and live tickets count against the cap');
-    assert.deepEqual(await L.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'bob', device: 3 });
+    assert.deepEqual(await L.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'bob', device: 3, expiresAt: 9000 });
     assert.deepEqual(await s.getSession(h(11), 1500), { user: 'bob', device: 3, expiresAt: 9000, banned: false, passwordAt: null });
     assert.equal(await s.deviceExists('bob', 3), true);
     assert.equal(await L.redeemTicket(h(1), { tokenHash: h(12), now: 1500, expiresAt: 9000 }, 8), undefined, 'a ticket is redeemed once');
@@ -381,7 +381,32 @@ describe(`${backend.name} store`, () => {
     assert.equal(await L.redeemTicket(h(4), { tokenHash: h(14), now: 3200, expiresAt: 9000 }, 8), undefined);
     assert.equal(await s.getSession(h(14), 3200), undefined);
     assert.equal(await L.issueTicket(h(5), 'nobody', 3000, 4000, 8), undefined);
+    // Spent tickets stay until they expire (the same session may ask again), then go.
+    assert.equal(await L.expire(4000), 3);
     assert.equal(await rows('device_tickets'), 0);
+  });
+
+  test('a redeemed ticket answers the same session again with the same login until it expires, and every other session bad_ticket', async (t) => {
+    const { s, rows } = await engine.setup(t);
+    const L = s.linking;
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    assert.equal(await L.issueTicket(h(1), 'bob', 1000, 2000, 8), 3);
+    const first = await L.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8);
+    assert.deepEqual(first, { user: 'bob', device: 3, expiresAt: 9000 });
+    // The reply was lost: the same pair later gets the same answer (the session's expiry, not a new one), and no second device or session.
+    assert.deepEqual(await L.redeemTicket(h(1), { tokenHash: h(11), now: 1900, expiresAt: 9400 }, 8), first);
+    assert.equal(await rows("sessions WHERE username = 'bob' AND device_id = 3"), 1);
+    assert.equal(await L.redeemTicket(h(1), { tokenHash: h(12), now: 1600, expiresAt: 9000 }, 8), undefined, 'one login per ticket');
+    assert.equal(await s.getSession(h(12), 1600), undefined);
+    // Device 3 is bob's now: the next ticket takes 4.
+    assert.equal(await L.issueTicket(h(2), 'bob', 1600, 2600, 4), 4);
+    // After the ticket would have expired, the same pair is refused too, and the sweep removes it.
+    assert.equal(await L.redeemTicket(h(1), { tokenHash: h(11), now: 2000, expiresAt: 9000 }, 8), undefined);
+    assert.equal(await L.expire(2000), 1);
+    assert.deepEqual((await s.getSession(h(11), 2000))?.device, 3, 'the session itself lives on');
+    // A session token in use already is refused and does not spend the ticket.
+    assert.equal(await L.redeemTicket(h(2), { tokenHash: h(11), now: 2100, expiresAt: 9000 }, 8), undefined);
+    assert.deepEqual(await L.redeemTicket(h(2), { tokenHash: h(13), now: 2100, expiresAt: 9000 }, 8), { user: 'bob', device: 4, expiresAt: 9000 });
   });
 
   test('a device ticket skips a device id the device list removed, so a removed device cannot come back under its id through a ticket', async (t) => {
@@ -397,7 +422,7 @@ describe(`${backend.name} store`, () => {
     assert.deepEqual((await s.putDeviceList({ user: 'alice', device: 1 }, v2, 8, 0)).removed, [2]);
     assert.equal(await s.deviceExists('alice', 2), false);
     assert.equal(await s.linking.issueTicket(h(1), 'alice', 1000, 2000, 8), 3);
-    assert.deepEqual(await s.linking.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'alice', device: 3 });
+    assert.deepEqual(await s.linking.redeemTicket(h(1), { tokenHash: h(11), now: 1500, expiresAt: 9000 }, 8), { user: 'alice', device: 3, expiresAt: 9000 });
     assert.equal(await s.linking.issueTicket(h(2), 'alice', 1000, 2000, 8), 4, 'and the next one past it');
     // Removed ids do not count against the cap: 1, 3 and the live ticket for 4 are three of 3.
     assert.equal(await s.linking.issueTicket(h(3), 'alice', 1000, 2000, 3), undefined);

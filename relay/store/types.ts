@@ -352,15 +352,18 @@ export interface LinkingIndex {
   take(name: string, secretHash: Uint8Array, now: number): Promise<{ message: Uint8Array } | 'waiting' | 'gone'>;
   /**
    * Binds a new ticket to `user` and the lowest device id that is neither a device of the account
-   * nor held by an unexpired ticket. undefined when those together are `maxDevices` already.
+   * nor held by an unexpired ticket not yet redeemed. undefined when those together are `maxDevices` already.
    */
   issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined>;
   /**
-   * Deletes the unexpired ticket and, in the same transaction, adds its device (still within
-   * `maxDevices`, and only if no login took that id meanwhile) and stores `session` for it.
-   * undefined (nothing done but deleting a spent ticket) when any of that fails.
+   * Marks the unexpired ticket redeemed by `session` and, in the same transaction, adds its device
+   * (still within `maxDevices`, and only if no login took that id meanwhile) and stores `session`
+   * for it. The same ticket with the same session again (a redeem whose reply was lost) answers as
+   * the first did while the ticket would be unexpired and that session lives; any other session
+   * gets undefined: one login per ticket. undefined (nothing done but spending the ticket) when
+   * any of that fails; the redeemed ticket is deleted by expire() when it expires.
    */
-  redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<Address | undefined>;
+  redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<(Address & { expiresAt: number }) | undefined>;
   /** Deletes expired channels and tickets; returns how many rows. */
   expire(now: number): Promise<number>;
 }

@@ -47,7 +47,7 @@ export class PgLinking implements LinkingIndex {
   async issueTicket(ticketHash: Uint8Array, user: string, now: number, expiresAt: number, maxDevices: number): Promise<number | undefined> {
     return this.tx(async (c) => {
       if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [user])).rowCount !== 1) return undefined;
-      const rows = (await c.query('SELECT device_id FROM devices WHERE username = $1 UNION SELECT device_id FROM device_tickets WHERE username = $1 AND expires_at > $2', [user, now])).rows as Row[];
+      const rows = (await c.query('SELECT device_id FROM devices WHERE username = $1 UNION SELECT device_id FROM device_tickets WHERE username = $1 AND expires_at > $2 AND session_hash IS NULL', [user, now])).rows as Row[];
       const taken = new Set(rows.map((r) => r.device_id as number));
       if (taken.size >= maxDevices) return undefined;
       // An id a device list removed stays refused (no login as it) until a list holds it again.
@@ -59,10 +59,14 @@ export class PgLinking implements LinkingIndex {
     });
   }
 
-  async redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<Address | undefined> {
+  async redeemTicket(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number; expiresAt: number }, maxDevices: number): Promise<(Address & { expiresAt: number }) | undefined> {
+    // A session token in use already (only its holder could send it) logs nothing in twice.
+    if ((await this.pool.query('SELECT 1 FROM sessions WHERE token_hash = $1', [session.tokenHash])).rowCount! > 0) return this.redeemedBy(ticketHash, session);
     return this.tx(async (c) => {
-      const t = (await c.query('DELETE FROM device_tickets WHERE ticket_hash = $1 RETURNING username, device_id, expires_at', [ticketHash])).rows[0] as Row | undefined;
-      if (!t || t.expires_at <= session.now) return undefined;
+      // One conditional statement spends the ticket: of two nodes redeeming it at once, one waits
+      // for the other's commit, then finds it spent and answers as redeemedBy.
+      const t = (await c.query('UPDATE device_tickets SET session_hash = $2 WHERE ticket_hash = $1 AND session_hash IS NULL AND expires_at > $3 RETURNING username, device_id', [ticketHash, session.tokenHash, session.now])).rows[0] as Row | undefined;
+      if (!t) return this.redeemedBy(ticketHash, session, c);
       const user = t.username as string;
       const device = t.device_id as number;
       if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [user])).rowCount !== 1) return undefined;
@@ -74,8 +78,20 @@ export class PgLinking implements LinkingIndex {
         [user, device, session.now],
       );
       await c.query('INSERT INTO sessions (token_hash, username, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [session.tokenHash, user, device, session.now, session.expiresAt]);
-      return { user, device };
+      return { user, device, expiresAt: session.expiresAt };
     });
+  }
+
+  /** The login an unexpired ticket redeemed by this same session made, while that session lives (a retry whose reply was lost). */
+  private async redeemedBy(ticketHash: Uint8Array, session: { tokenHash: Uint8Array; now: number }, q: pg.Pool | pg.PoolClient = this.pool): Promise<(Address & { expiresAt: number }) | undefined> {
+    const r = (
+      await q.query(
+        `SELECT s.username, s.device_id, s.expires_at FROM device_tickets t JOIN sessions s ON s.token_hash = t.session_hash AND s.username = t.username AND s.device_id = t.device_id
+         WHERE t.ticket_hash = $1 AND t.session_hash = $2 AND t.expires_at > $3 AND s.expires_at > $3`,
+        [ticketHash, session.tokenHash, session.now],
+      )
+    ).rows[0] as Row | undefined;
+    return r && { user: r.username as string, device: r.device_id as number, expiresAt: r.expires_at as number };
   }
 
   async expire(now: number): Promise<number> {

@@ -237,6 +237,15 @@ CREATE INDEX device_tickets_user ON device_tickets(username, expires_at);
 ALTER TABLE sessions ADD COLUMN password_at BIGINT;
 `,
   },
+  {
+    version: 8,
+    description: 'device_tickets.session_hash: the session a device ticket was redeemed for',
+    sql: `
+-- As SQLite's (store/schema.ts ADDED_COLUMNS): NULL while unredeemed; a redeemed ticket stays until
+-- it expires, so the same session asking again gets the same login and any other is refused.
+ALTER TABLE device_tickets ADD COLUMN session_hash BYTEA;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION_PG = MIGRATIONS[MIGRATIONS.length - 1]!.version;
