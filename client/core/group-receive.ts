@@ -458,6 +458,11 @@ function handleChange(c: Client, m: Meta, identity: PublicIdentity, records: Uin
       if (parsed[0]!.change.op !== 'create') return waitFor(0);
       const applied = applyAll(null, records, parsed);
       const state = applied[applied.length - 1]!.state;
+      // A chain that leaves us out, from someone who was in it: the author of an add that brought
+      // us in sends it when the add lost to a concurrent change (settleSibling), and the relay may
+      // deliver it before the add. Held, it settles us once the add arrives (we are not in it);
+      // if the add never comes, it expires with the other held items.
+      if (memberKey(state, me) === undefined && m.from.user !== me && applied.some((a) => memberKey(a.state, m.from.user) !== undefined)) return waitFor(0);
       // A new group is authenticated by the session it came on: the peer signed its last change
       // (the create, or the add that brought us in) with the identity key that session proved.
       const last = parsed[parsed.length - 1]!;
