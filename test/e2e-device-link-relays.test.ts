@@ -3,8 +3,12 @@
 //  - The relay is stopped for a few seconds while the new device waits: `device link` says so on
 //    stderr once (what failed, until when it keeps asking), once more when the relay is back, and
 //    still links; stdout stays JSON lines, and neither stream holds the code.
+//  - An older relay refuses the `session` field of a ticket redeem with bad_request (its body
+//    schema is strict): the new device asks once more with `{ticket}` alone, and links.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { jsonLines, makeHome, startUsers } from './util/fastchat-cli.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
@@ -53,4 +57,68 @@ test('a new device whose relay stops for a few seconds while it waits says so on
   assert.equal(lines[1], ANSWERING);
   for (const part of [code, code.replaceAll('-', ''), ...code.split('-')]) assert.ok(!end.stderr.includes(part), `stderr holds ${part}`);
   assert.deepEqual(jsonLines((await homes.alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1, 2]);
+});
+
+/**
+ * What a relay from before the client-drawn session answers: `POST /v1/sessions/ticket` with a
+ * `session` field is refused as its strict body schema refuses it (400 bad_request, never passed
+ * on, as the old relay refused it before looking at the ticket); everything else is forwarded.
+ */
+async function startOldRelayFront(upstream: string): Promise<{ url: string; refused(): number; redeems(): number; close(): Promise<void> }> {
+  let refused = 0;
+  let redeems = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.method === 'POST' && req.url === '/v1/sessions/ticket') {
+        redeems++;
+        if ('session' in JSON.parse(body.toString('utf8'))) {
+          refused++;
+          const out = JSON.stringify({ error: { code: 'bad_request', message: "body: unrecognized key(s) in object: 'session'" } });
+          res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)) });
+          res.end(out);
+          return;
+        }
+      }
+      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    refused: () => refused,
+    redeems: () => redeems,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('a new device linking through a relay that refuses the session field of a ticket redeem (an older relay) redeems the ticket without it once and links', { timeout: 120_000 }, async (t) => {
+  const { tmp, relay, homes } = await startUsers(['alice'] as const, { relayArgs: RELAY_TEST_ARGS, prefix: 'fastchat-link-old-' });
+  const front = await startOldRelayFront(relay.url);
+  t.after(async () => {
+    await front.close();
+    await relay.stop();
+    tmp.cleanup();
+  });
+  const laptop = makeHome(tmp.root, 'laptop');
+  const link = linkIn(t, laptop, front.url, 'alice');
+  const { code, fingerprint } = await link.waiting;
+  await homes.alice.ok(['device', 'approve', code, '--yes', '--json']);
+  const end = await link.done;
+  assert.equal(end.code, 0, `the link failed: ${end.stderr}`);
+  assert.deepEqual(jsonLines(end.stdout).at(-1), { ...jsonLines(end.stdout).at(-1), state: 'linked', user: 'alice', device: 2, fingerprint });
+  assert.deepEqual([front.refused(), front.redeems()], [1, 2], 'one redeem with session refused, one without it');
+  assert.deepEqual(jsonLines((await homes.alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1, 2]);
+  // Logged in with the token the relay drew: the laptop reads its account's list with it.
+  assert.deepEqual(jsonLines((await laptop.ok(['device', 'list', '--json'])).stdout).map((r) => [r.device, r.this]), [[1, false], [2, true]]);
 });

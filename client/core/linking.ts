@@ -457,17 +457,27 @@ async function addSelfToList(c: Client, t: RelayTarget, user: string, m: Provisi
  * answers the same ticket and session again with the same login until the ticket expires (D.12),
  * so a redeem whose reply is lost (the laptop slept in the middle of it, the connection dropped)
  * is asked again, as the take is, until the code's deadline; the ticket itself still logs in once.
+ * A relay from before `session` refuses the unknown field with bad_request before it looks at the
+ * ticket (its body schema is strict), so that refusal is answered once with `{ticket}` alone: the
+ * relay then draws the token, and a lost reply of that redeem cannot be asked for again.
  */
 async function redeemTicket(t: RelayTarget, ticket: string, session: string, expiresAt: number, down: Outage): Promise<z.infer<typeof SessionAnswer>> {
   const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
+  let withSession = true;
   let failures = 0;
   for (;;) {
     try {
-      const s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', { ticket, session }, { idempotent: true }), 'login');
+      const body = withSession ? { ticket, session } : { ticket };
+      const s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', body, { idempotent: true }), 'login');
       down.answered();
-      if (s.token !== session) throw new CliError('bad_response', 'the relay logged this home in with another session token than it asked for');
+      if (withSession && s.token !== session) throw new CliError('bad_response', 'the relay logged this home in with another session token than it asked for');
       return s;
     } catch (e) {
+      if (withSession && isRelayCode(e, 'bad_request') && (e as RelayError).status === 400) {
+        down.answered();
+        withSession = false;
+        continue;
+      }
       if (isRelayCode(e, 'bad_ticket')) {
         // Refused on asking again: the try whose reply was lost may have logged the device in (a
         // relay that does not answer a redeem again), so "nothing was changed" cannot be said.
