@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startRelayProcess } from './util/relay-process.js';
+import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import { startPostgres } from './util/postgres.js';
 import { RelayHttp, RelayWs, makeBundle } from './util/relay-client.js';
 import { FASTCHAT_BIN } from './util/paths.js';
 import { RELAY_TEST_ARGS, within } from './util/fault.js';
@@ -136,13 +137,12 @@ test('relay users reports unknown users, bad names and a missing database file a
   assert.deepEqual(JSON.parse(empty.stdout), { users: [] });
 });
 
-test('relay users stranded lists a device a ticket login added that no signed list names, and remove-device frees its slot and cuts it off', { timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const db = join(dir, 'relay.db');
-  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--max-devices', '2'] });
-  t.after(() => relay.stop());
-
+/**
+ * The leftovers of a link whose ticket login reply was lost (before a ticket login could be asked
+ * again), found and freed with `relay users stranded` / `remove-device` run on `where` (the
+ * database options) while `relay` serves from it with --max-devices 2.
+ */
+async function strandedDevice(relay: RelayProcess, where: string[]): Promise<void> {
   const alice = new RelayHttp(relay.url);
   await alice.signup('alice', 'alice password');
   const list = (await chain('alice', 1)).lists[0]!;
@@ -158,29 +158,51 @@ test('relay users stranded lists a device a ticket login added that no signed li
   stranded.token = login.body.token as string;
   assert.equal((await alice.request('POST', '/v1/devices/tickets')).body.error.code, 'too_many_devices', 'the stranded device holds the second slot');
 
-  const found = await fastchat(['relay', 'users', 'stranded', '--db', db, '--json']);
+  const found = await fastchat(['relay', 'users', 'stranded', ...where, '--json']);
   assert.equal(found.code, 0, found.stderr);
   assert.deepEqual(JSON.parse(found.stdout).devices.map((d: { username: string; device: number }) => [d.username, d.device]), [['alice', 2]]);
-  assert.match((await fastchat(['relay', 'users', 'stranded', 'alice', '--db', db])).stdout, /^USERNAME\s+DEVICE\s+ADDED\nalice\s+2\s+\S+\n$/);
+  assert.match((await fastchat(['relay', 'users', 'stranded', 'alice', ...where])).stdout, /^USERNAME\s+DEVICE\s+ADDED\nalice\s+2\s+\S+\n$/);
 
-  const listed = await fastchat(['relay', 'users', 'remove-device', 'alice', '1', '--db', db]);
+  const listed = await fastchat(['relay', 'users', 'remove-device', 'alice', '1', ...where]);
   assert.equal(listed.code, 1);
   assert.match(listed.stderr, /^fastchat: error: device 1 of alice is not stranded/);
-  const noList = await fastchat(['relay', 'users', 'remove-device', 'bob', '1', '--db', db]);
+  const noList = await fastchat(['relay', 'users', 'remove-device', 'bob', '1', ...where]);
   assert.equal(noList.code, 1);
   assert.match(noList.stderr, /^fastchat: error: device 1 of bob is not stranded/);
-  const unknown = await fastchat(['relay', 'users', 'remove-device', 'alice', '7', '--db', db]);
+  const unknown = await fastchat(['relay', 'users', 'remove-device', 'alice', '7', ...where]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^fastchat: error: alice has no device 7 on this relay/);
-  assert.equal((await fastchat(['relay', 'users', 'remove-device', 'alice', 'two', '--db', db])).code, 2);
+  assert.equal((await fastchat(['relay', 'users', 'remove-device', 'alice', 'two', ...where])).code, 2);
   assert.equal((await alice.request('GET', '/v1/devices/alice')).status, 200, 'device 1 still logged in');
 
-  const removed = await fastchat(['relay', 'users', 'remove-device', 'alice', '2', '--db', db, '--json']);
+  const removed = await fastchat(['relay', 'users', 'remove-device', 'alice', '2', ...where, '--json']);
   assert.equal(removed.code, 0, removed.stderr);
   assert.deepEqual(JSON.parse(removed.stdout), { username: 'alice', device: 2, removed: true });
   assert.equal((await stranded.request('GET', '/v1/devices/alice')).status, 401, "the stranded device's token is revoked");
   const again = await new RelayHttp(relay.url).request('POST', '/v1/sessions', { username: 'alice', password: 'alice password', deviceId: 2 });
   assert.equal(again.body.error.code, 'device_removed', 'and it cannot log in again');
   assert.equal((await alice.request('POST', '/v1/devices/tickets')).status, 201, 'its slot is free');
-  assert.deepEqual(JSON.parse((await fastchat(['relay', 'users', 'stranded', '--db', db, '--json'])).stdout), { devices: [] });
+  assert.deepEqual(JSON.parse((await fastchat(['relay', 'users', 'stranded', ...where, '--json'])).stdout), { devices: [] });
+}
+
+test('relay users stranded lists a device a ticket login added that no signed list names, and remove-device frees its slot and cuts it off', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'relay.db');
+  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--max-devices', '2'] });
+  t.after(() => relay.stop());
+  await strandedDevice(relay, ['--db', db]);
+});
+
+test('relay users stranded and remove-device do the same on a PostgreSQL store', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-pg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startPostgres();
+  t.after(() => server.stop());
+  const url = await server.createDatabase();
+  const migrated = await fastchat(['relay', 'migrate', '--store', url]);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  const relay = await startRelayProcess({ store: url, args: [...RELAY_TEST_ARGS, '--max-devices', '2', '--blob-dir', dir], timeoutMs: 60_000 });
+  t.after(() => relay.stop());
+  await strandedDevice(relay, ['--store', url]);
 });
