@@ -22,7 +22,7 @@ function where(cmd: Command): Command {
 }
 
 export function registerUsers(relayCommand: Command): void {
-  const users = relayCommand.command('users').description('list, ban, unban or delete relay accounts (works on the database)');
+  const users = relayCommand.command('users').description('list, ban, unban or delete relay accounts, or free their stranded devices (works on the database)');
 
   where(users.command('list').description('list accounts with their devices and queued messages'))
     .action(async (opts: UsersOpts) => {
