@@ -88,6 +88,42 @@ export async function deleteUser(store: Store, username: string): Promise<{ user
   return { username: name, deleted: true };
 }
 
+/** A device the relay holds that its account's newest signed list does not name (Store.unlistedDevices). */
+export interface StrandedDevice {
+  username: string;
+  device: number;
+  createdAt: string;
+}
+
+/**
+ * The devices no signed list names, of one account or of every account: what a link whose ticket
+ * login reply was lost left behind (the device added on the relay, holding a slot of
+ * --max-devices, never in the list), or a home that could not sign itself in. A device added
+ * minutes ago may be a link still finishing: its createdAt says so.
+ */
+export async function strandedDevices(store: Store, username?: string): Promise<StrandedDevice[]> {
+  const names = username === undefined ? (await store.listUsers()).map((u) => u.username) : [normaliseUsername(username)];
+  const out: StrandedDevice[] = [];
+  for (const name of names) {
+    const devices = await store.unlistedDevices(name);
+    if (devices === undefined) throw new RelayError('unknown_user', `unknown user: ${name}`);
+    out.push(...devices.map((d) => ({ username: name, device: d.device, createdAt: new Date(d.createdAt).toISOString() })));
+  }
+  return out;
+}
+
+/**
+ * Removes a stranded device as a list leaving it out would: its tokens, queue and keys go, and it
+ * cannot log in again; its slot is free. 'listed': refused, because the newest list names it (only
+ * the account key removes it: `fastchat device remove`) or the account has no list; 'unknown': the
+ * relay holds no such device.
+ */
+export async function removeStrandedDevice(store: Store, username: string, device: number, now: number): Promise<'removed' | 'listed' | 'unknown'> {
+  const name = normaliseUsername(username);
+  if (!(await store.getUser(name))) throw new RelayError('unknown_user', `unknown user: ${name}`);
+  return store.removeUnlistedDevice(name, device, now);
+}
+
 /** `relay check`: the start-up checks, with the full integrity_check unless `quick`. Read-only. */
 export function checkDatabase(dbPath: string, mode: 'quick' | 'full'): DatabaseReport {
   if (!existsSync(dbPath) && readMark(dbPath) === null) throw new RelayError('not_found', `no relay database at ${dbPath}`);

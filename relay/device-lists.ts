@@ -68,6 +68,15 @@ export function checkDeviceListUpload(
   return { list, duplicate: false, removed: removedFrom(previous, list), replaces: false };
 }
 
+/**
+ * The device ids a stored list names; null for a list from before entry signatures (no one's word
+ * any more, D.7). The relay checked the list when it stored it: parsed here, not verified again.
+ */
+export function devicesNamed(stored: Uint8Array): Set<number> | null {
+  if (isLegacyDeviceList(stored)) return null;
+  return new Set(parsed(stored).devices.map((d) => d.device));
+}
+
 function removedFrom(previous: DeviceList | null, list: DeviceList): number[] {
   const kept = new Set(list.devices.map((d) => d.device));
   return (previous?.devices ?? []).map((d) => d.device).filter((d) => !kept.has(d));

@@ -1,4 +1,4 @@
-// `fastchat relay users list|ban|unban|delete --db F`, run as the real binary against the database
+// `fastchat relay users list|ban|unban|delete|stranded|remove-device --db F`, run as the real binary against the database
 // of a RUNNING relay: a ban stops the user's tokens at once and closes their socket; delete
 // removes the account with its keys and queued messages.
 import { test } from 'node:test';
@@ -8,10 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startRelayProcess } from './util/relay-process.js';
+import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
+import { startPostgres } from './util/postgres.js';
 import { RelayHttp, RelayWs, makeBundle } from './util/relay-client.js';
 import { FASTCHAT_BIN } from './util/paths.js';
 import { RELAY_TEST_ARGS, within } from './util/fault.js';
+import { chain } from './util/device-lists.js';
+import { toBase64url } from '../crypto/encoding.js';
 
 interface Run {
   code: number;
@@ -132,4 +135,74 @@ test('relay users reports unknown users, bad names and a missing database file a
   assert.equal(noDb.code, 2, 'usage error without --db');
   const empty = await fastchat(['relay', 'users', 'list', '--db', db, '--json']);
   assert.deepEqual(JSON.parse(empty.stdout), { users: [] });
+});
+
+/**
+ * The leftovers of a link whose ticket login reply was lost (before a ticket login could be asked
+ * again), found and freed with `relay users stranded` / `remove-device` run on `where` (the
+ * database options) while `relay` serves from it with --max-devices 2.
+ */
+async function strandedDevice(relay: RelayProcess, where: string[]): Promise<void> {
+  const alice = new RelayHttp(relay.url);
+  await alice.signup('alice', 'alice password');
+  const list = (await chain('alice', 1)).lists[0]!;
+  assert.equal((await alice.request('PUT', '/v1/devices', { list: toBase64url(list.bytes) })).status, 200);
+  // bob has no list: no list speaks for any of his devices, so none is stranded.
+  await new RelayHttp(relay.url).signup('bob', 'bob password');
+  // A link whose login reply was lost (before a ticket login could be asked again): device 2 is
+  // added on the relay, and its list upload never comes.
+  const ticket = (await alice.request('POST', '/v1/devices/tickets')).body.ticket as string;
+  const login = await new RelayHttp(relay.url).request('POST', '/v1/sessions/ticket', { ticket });
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  const stranded = new RelayHttp(relay.url);
+  stranded.token = login.body.token as string;
+  assert.equal((await alice.request('POST', '/v1/devices/tickets')).body.error.code, 'too_many_devices', 'the stranded device holds the second slot');
+
+  const found = await fastchat(['relay', 'users', 'stranded', ...where, '--json']);
+  assert.equal(found.code, 0, found.stderr);
+  assert.deepEqual(JSON.parse(found.stdout).devices.map((d: { username: string; device: number }) => [d.username, d.device]), [['alice', 2]]);
+  assert.match((await fastchat(['relay', 'users', 'stranded', 'alice', ...where])).stdout, /^USERNAME\s+DEVICE\s+ADDED\nalice\s+2\s+\S+\n$/);
+
+  const listed = await fastchat(['relay', 'users', 'remove-device', 'alice', '1', ...where]);
+  assert.equal(listed.code, 1);
+  assert.match(listed.stderr, /^fastchat: error: device 1 of alice is not stranded/);
+  const noList = await fastchat(['relay', 'users', 'remove-device', 'bob', '1', ...where]);
+  assert.equal(noList.code, 1);
+  assert.match(noList.stderr, /^fastchat: error: device 1 of bob is not stranded/);
+  const unknown = await fastchat(['relay', 'users', 'remove-device', 'alice', '7', ...where]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^fastchat: error: alice has no device 7 on this relay/);
+  assert.equal((await fastchat(['relay', 'users', 'remove-device', 'alice', 'two', ...where])).code, 2);
+  assert.equal((await alice.request('GET', '/v1/devices/alice')).status, 200, 'device 1 still logged in');
+
+  const removed = await fastchat(['relay', 'users', 'remove-device', 'alice', '2', ...where, '--json']);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.deepEqual(JSON.parse(removed.stdout), { username: 'alice', device: 2, removed: true });
+  assert.equal((await stranded.request('GET', '/v1/devices/alice')).status, 401, "the stranded device's token is revoked");
+  const again = await new RelayHttp(relay.url).request('POST', '/v1/sessions', { username: 'alice', password: 'alice password', deviceId: 2 });
+  assert.equal(again.body.error.code, 'device_removed', 'and it cannot log in again');
+  assert.equal((await alice.request('POST', '/v1/devices/tickets')).status, 201, 'its slot is free');
+  assert.deepEqual(JSON.parse((await fastchat(['relay', 'users', 'stranded', ...where, '--json'])).stdout), { devices: [] });
+}
+
+test('relay users stranded lists a device a ticket login added that no signed list names, and remove-device frees its slot and cuts it off', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'relay.db');
+  const relay = await startRelayProcess({ db, args: [...RELAY_TEST_ARGS, '--max-devices', '2'] });
+  t.after(() => relay.stop());
+  await strandedDevice(relay, ['--db', db]);
+});
+
+test('relay users stranded and remove-device do the same on a PostgreSQL store', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastchat-admin-pg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startPostgres();
+  t.after(() => server.stop());
+  const url = await server.createDatabase();
+  const migrated = await fastchat(['relay', 'migrate', '--store', url]);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  const relay = await startRelayProcess({ store: url, args: [...RELAY_TEST_ARGS, '--max-devices', '2', '--blob-dir', dir], timeoutMs: 60_000 });
+  t.after(() => relay.stop());
+  await strandedDevice(relay, ['--store', url]);
 });

@@ -1,5 +1,6 @@
 // `fastchat device link | approve | history | list | remove`: devices of one account (docs/CLI.md "device").
 import type { Command } from 'commander';
+import type { RetryNotices } from '../core/linking.js';
 
 const LINK_HELP = `
 Run it on the new device, in a home of its own (FASTCHAT_HOME): it makes this home's keys when there
@@ -12,6 +13,9 @@ default relay).
 It then logs in without the password, takes the account key, the contacts and their trust states,
 publishes its keys and signs the account's device list with itself added.
 Interrupted after the approval reached it, the same command run again in this home finishes the link.
+When the relay stops answering (down, the network gone, a laptop asleep), it keeps asking until the
+code expires and says so on stderr, once ("the relay is not answering (…); still trying until
+HH:MM — Ctrl-C to give up"), and once more when the relay answers again.
 With --json it prints one line {"state":"waiting",code,link,fingerprint,expiresAt} at once and one
 {"state":"linked",...} at the end.
 Example:
@@ -23,6 +27,8 @@ you to confirm it is the one the new device shows: that comparison is what keeps
 passing off a device of its own. Only then does it send the new device, encrypted end to end, the
 account key, the device list, the contacts with their trust states and a one-time login ticket.
 --yes skips the question (for scripts); without a terminal it is required.
+When the relay does not answer the approval, it sends it again up to 3 more times (about a minute at
+most) and says so on stderr, once, and once more when the relay answers again.
 --history also sends the new device the messages of this home's conversations with people and of
 its groups (not pending requests), oldest first, encrypted end to end to that device alone: it waits up
 to 60 s (--wait SECONDS: 1 to 600) for the new device to finish linking, then sends them in batches.
@@ -112,7 +118,7 @@ export function register(program: Command): void {
             print(`on a device of @${user}, run: fastchat device approve ${w.code}`);
             print(`and check it shows this fingerprint. Waiting (the code expires at ${w.expiresAt}) …`);
           }
-        });
+        }, await retryNotices());
         if (opts.json) printJson({ state: 'linked', ...r });
         else print(`linked: this home is @${r.user} device ${r.device} on ${r.relay}; ${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} received; device list version ${r.deviceListVersion}`);
       } finally {
@@ -144,7 +150,7 @@ export function register(program: Command): void {
           process.stderr.write(`a new device asks to join @${who.user}\nits fingerprint: ${who.fingerprint}\n`);
           if (opts.yes) return true;
           return confirmFingerprint();
-        });
+        }, await retryNotices());
         if (!opts.json) print(`approved: the new device becomes @${r.user} device ${r.device} (${r.contacts} ${r.contacts === 1 ? 'contact' : 'contacts'} sent)`);
         if (!opts.history) {
           if (opts.json) printJson({ approved: true, ...r });
@@ -242,6 +248,18 @@ export function register(program: Command): void {
 function printHistorySent(print: (s: string) => void, device: number, h: { entries: number; skipped: number; pending: number }): void {
   print(`history: ${h.entries} ${h.entries === 1 ? 'message' : 'messages'} sent to device ${device}${h.skipped > 0 ? ` (${h.skipped} left out: unreadable here, or too long for a batch)` : ''}`);
   if (h.pending > 0) print(`${h.pending} of its batches wait in the outbox (the relay could not be reached); they leave with the next command that sends`);
+}
+
+/**
+ * The lines on stderr while the relay does not answer and the command asks again (stdout stays
+ * the command's result, clean JSON with --json). They name what failed, never a token or the code.
+ */
+async function retryNotices(): Promise<RetryNotices> {
+  const { shortTime } = await import('../format.js');
+  return {
+    retrying: (why, until) => process.stderr.write(`the relay is not answering (${why}); still trying until ${shortTime(until).slice(-5)} — Ctrl-C to give up\n`),
+    through: () => process.stderr.write('the relay is answering again\n'),
+  };
 }
 
 /** "yes" typed on the terminal; no terminal is a refusal with a hint, never a silent yes. */

@@ -35,7 +35,7 @@ import { tx } from './db.js';
 import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
 import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
 import { publishKeys } from './prekeys.js';
-import { isUnreachable, relayIdSeen, RelayError, request, type RelayTarget } from './relay-http.js';
+import { isUnreachable, relayIdSeen, RelayError, request, REQUEST_TIMEOUT_MS, type RelayTarget } from './relay-http.js';
 
 /** How often the new device asks the relay whether its channel was answered. */
 const POLL_MS = 1000;
@@ -82,6 +82,64 @@ function retryDelayMs(attempt: number, e: unknown): number {
 }
 
 const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+/**
+ * What the person at the terminal hears while a step is asked again (the command prints it on
+ * stderr): once when the relay stops answering, with what failed and until when it is asked
+ * again (ms since the epoch), and once when it answers again. Without it a relay that is down
+ * looks like a link waiting for its approval, for up to the code's 10 minutes.
+ */
+export interface RetryNotices {
+  retrying(why: string, until: number): void;
+  through(): void;
+}
+
+/** A run of transient failures: `notices` hears once when it starts and once when it ends. */
+interface Outage {
+  failed(e: unknown, until: number): void;
+  answered(): void;
+}
+
+function outage(notices: RetryNotices | undefined): Outage {
+  let down = false;
+  return {
+    failed(e, until) {
+      if (down) return;
+      down = true;
+      notices?.retrying(failureOf(e), until);
+    },
+    answered() {
+      if (!down) return;
+      down = false;
+      notices?.through();
+    },
+  };
+}
+
+const SOCKET_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+/**
+ * A transient failure in a few words. Built from the error's code and status only, never its
+ * message: a message can quote a URL, and the path of a linking request holds part of the code.
+ */
+function failureOf(e: unknown): string {
+  if (e instanceof RelayError) return /^[a-z0-9_]{1,40}$/.test(e.code) ? `HTTP ${e.status} ${e.code}` : `HTTP ${e.status}`;
+  const cause = e instanceof Error ? e.cause : undefined;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const known = typeof code === 'string' ? SOCKET_FAILURES[code] : undefined;
+  if (known) return known;
+  if (cause instanceof Error && cause.message === 'timed out') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  return 'unreachable';
+}
 
 // ---- device lists on the relay (what both sides need) -------------------------------------------
 
@@ -137,7 +195,7 @@ export interface ApproveResult {
  * decides: the user compares it with what the new device prints, which is what stops a relay that
  * passes off a request of its own (docs/THREAT_MODEL.md). Nothing is sent before it says yes.
  */
-export async function approveDevice(c: Client, typed: string, confirm: (who: LinkCandidate) => Promise<boolean>): Promise<ApproveResult> {
+export async function approveDevice(c: Client, typed: string, confirm: (who: LinkCandidate) => Promise<boolean>, notices?: RetryNotices): Promise<ApproveResult> {
   let code: PairingCode;
   if (isLinkAddress(typed)) typed = codeOfLinkAddress(typed, { relay: c.config.relay!, user: c.config.username! });
   try {
@@ -202,7 +260,7 @@ export async function approveDevice(c: Client, typed: string, confirm: (who: Lin
   const message: ProvisionMessage = { user, accountKey: account, deviceList: current.bytes, device: ticket.device, ticket: ticket.ticket, contacts };
   const sealed = sealProvisionMessage(code, req, message, c.random);
   try {
-    await answerChannel(t, code.channel, toBase64url(sealed));
+    await answerChannel(t, code.channel, toBase64url(sealed), outage(notices));
   } catch (e) {
     if (isRelayCode(e, 'link_conflict')) throw linkUsed();
     if (isRelayCode(e, 'link_not_found')) throw new CliError('link_not_found', 'the code expired while it was being approved; nothing was linked', { hint: 'run `fastchat device link` again' });
@@ -222,13 +280,19 @@ function linkUsed(): CliError {
  * as stored (a second, different one is link_conflict), so a reply lost to a timeout or a dropped
  * connection is asked for again a few times before the approval fails.
  */
-async function answerChannel(t: RelayTarget, channel: string, message: string): Promise<void> {
+async function answerChannel(t: RelayTarget, channel: string, message: string, down: Outage): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await request(t, 'PUT', `/v1/link/${channel}`, { message });
+      down.answered();
       return;
     } catch (e) {
       if (!isTransient(e) || attempt >= ANSWER_TRIES) throw e;
+      // Each try left may wait for its answer up to the request timeout: with the waits between
+      // them, that is the latest this can end.
+      let until = Date.now();
+      for (let k = attempt; k < ANSWER_TRIES; k++) until += retryDelayMs(k, e) + REQUEST_TIMEOUT_MS;
+      down.failed(e, until);
       await sleep(retryDelayMs(attempt, e));
     }
   }
@@ -265,7 +329,7 @@ export interface LinkResult {
  * (D.11), logs in with the ticket, takes the account key into the keystore, stores the contacts,
  * publishes this home's keys and the next device list with this device in it.
  */
-export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void): Promise<LinkResult> {
+export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void, notices?: RetryNotices): Promise<LinkResult> {
   if (c.config.linking && c.config.username === user && c.config.relay === target.url) return resumeLink(c);
   if (c.config.username) {
     throw new CliError('already_registered', `this home is already @${c.config.username}'s`, {
@@ -294,7 +358,8 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   const shown = formatPairingCode(opened.code);
   waiting({ code: shown, link: linkAddress({ relay: t.url, user, code: shown }), fingerprint: fingerprint(me), expiresAt: opened.expiresAt });
 
-  const envelope = await waitForMessage(t, opened.code.channel, opened.secret, Date.parse(opened.expiresAt));
+  const down = outage(notices);
+  const envelope = await waitForMessage(t, opened.code.channel, opened.secret, Date.parse(opened.expiresAt), down);
   let m: ProvisionMessage;
   try {
     m = openProvisionMessage(opened.code, opened.request, ephemeral.privateKey, envelope, user);
@@ -307,7 +372,7 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
   const prior = m.deviceList === null ? null : verifyDeviceList({ user, accountKey: m.accountKey.publicKey }, m.deviceList);
   if (prior === null) throw new CliError('bad_provisioning_message', 'the approving device sent no device list; nothing was changed');
 
-  const s = await redeemTicket(t, m.ticket, toBase64url(c.random(32)), Date.parse(opened.expiresAt));
+  const s = await redeemTicket(t, m.ticket, toBase64url(c.random(32)), Date.parse(opened.expiresAt), down);
   if (s.username !== user || s.deviceId !== m.device) {
     throw new CliError('bad_response', `the relay logged this home in as @${s.username} device ${s.deviceId}, not the @${user} device ${m.device} that was approved`);
   }
@@ -392,24 +457,37 @@ async function addSelfToList(c: Client, t: RelayTarget, user: string, m: Provisi
  * answers the same ticket and session again with the same login until the ticket expires (D.12),
  * so a redeem whose reply is lost (the laptop slept in the middle of it, the connection dropped)
  * is asked again, as the take is, until the code's deadline; the ticket itself still logs in once.
+ * A relay from before `session` refuses the unknown field with bad_request before it looks at the
+ * ticket (its body schema is strict), so that refusal is answered once with `{ticket}` alone: the
+ * relay then draws the token, and a lost reply of that redeem cannot be asked for again.
  */
-async function redeemTicket(t: RelayTarget, ticket: string, session: string, expiresAt: number): Promise<z.infer<typeof SessionAnswer>> {
+async function redeemTicket(t: RelayTarget, ticket: string, session: string, expiresAt: number, down: Outage): Promise<z.infer<typeof SessionAnswer>> {
   const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
-  for (let attempt = 1; ; attempt++) {
+  let withSession = true;
+  let failures = 0;
+  for (;;) {
     try {
-      const s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', { ticket, session }, { idempotent: true }), 'login');
-      if (s.token !== session) throw new CliError('bad_response', 'the relay logged this home in with another session token than it asked for');
+      const body = withSession ? { ticket, session } : { ticket };
+      const s = parse(SessionAnswer, await request(t, 'POST', '/v1/sessions/ticket', body, { idempotent: true }), 'login');
+      down.answered();
+      if (withSession && s.token !== session) throw new CliError('bad_response', 'the relay logged this home in with another session token than it asked for');
       return s;
     } catch (e) {
+      if (withSession && isRelayCode(e, 'bad_request') && (e as RelayError).status === 400) {
+        down.answered();
+        withSession = false;
+        continue;
+      }
       if (isRelayCode(e, 'bad_ticket')) {
         // Refused on asking again: the try whose reply was lost may have logged the device in (a
         // relay that does not answer a redeem again), so "nothing was changed" cannot be said.
-        if (attempt > 1) throw new CliError('bad_ticket', 'the relay refused the device ticket when asked again after a lost reply (expired, or a relay that answers a ticket once only); the lost try may have added this device on the relay', { hint: 'run `fastchat device link` again' });
+        if (failures > 0) throw new CliError('bad_ticket', 'the relay refused the device ticket when asked again after a lost reply (expired, or a relay that answers a ticket once only); the lost try may have added this device on the relay', { hint: 'run `fastchat device link` again' });
         throw new CliError('bad_ticket', 'the relay refused the device ticket (expired or used); nothing was changed', { hint: 'run `fastchat device link` again' });
       }
       if (!isTransient(e)) throw e;
-      const wait = retryDelayMs(attempt, e);
+      const wait = retryDelayMs(++failures, e);
       if (Date.now() + wait > deadline) throw e;
+      down.failed(e, deadline);
       await sleep(wait);
     }
   }
@@ -422,7 +500,7 @@ async function redeemTicket(t: RelayTarget, ticket: string, session: string, exp
  * asked again after a short wait; only the relay's definite answer (no such channel, or not this
  * secret's) ends the wait early.
  */
-async function waitForMessage(t: RelayTarget, channel: string, secret: string, expiresAt: number): Promise<Uint8Array> {
+async function waitForMessage(t: RelayTarget, channel: string, secret: string, expiresAt: number, down: Outage): Promise<Uint8Array> {
   const deadline = (Number.isFinite(expiresAt) ? expiresAt : Date.now() + 600_000) + 5000;
   const expired = () => new CliError('link_expired', 'the pairing code expired before a device of the account approved it; nothing was changed', { hint: 'run `fastchat device link` again' });
   let failures = 0;
@@ -431,11 +509,13 @@ async function waitForMessage(t: RelayTarget, channel: string, secret: string, e
     try {
       r = parse(TakeAnswer, await request(t, 'POST', `/v1/link/${channel}/take`, { secret }, { idempotent: true }), 'link');
       failures = 0;
+      down.answered();
     } catch (e) {
       if (isRelayCode(e, 'link_not_found')) throw expired();
       if (!isTransient(e)) throw e;
       const wait = retryDelayMs(++failures, e);
       if (Date.now() + wait > deadline) throw e;
+      down.failed(e, deadline);
       await sleep(wait);
       continue;
     }

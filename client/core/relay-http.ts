@@ -79,7 +79,8 @@ export class RelayUnreachable extends CliError {
   }
 }
 
-const REQUEST_TIMEOUT_MS = 15_000;
+/** How long one request waits for its answer. */
+export const REQUEST_TIMEOUT_MS = 15_000;
 
 /** Frees keep-alive sockets so a short command can exit at once. */
 export function closeAgents(): void {

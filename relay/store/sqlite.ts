@@ -11,7 +11,7 @@
 //    the last acknowledged messages. Faster on slow disks; choose it only on a UPS-backed host.
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { checkDeviceListUpload } from '../device-lists.js';
+import { checkDeviceListUpload, devicesNamed } from '../device-lists.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from './batch.js';
 import type { SyncLevel } from '../config.js';
 import { secureDbFiles } from './file-modes.js';
@@ -181,6 +181,7 @@ class SqliteStore implements SqliteRelayStore {
       deleteDeviceSessions: p('DELETE FROM sessions WHERE username = ? AND device_id = ?'),
       deleteDeviceQueue: p('DELETE FROM deliveries WHERE username = ? AND device_id = ? RETURNING message_id'),
       deleteDevice: p('DELETE FROM devices WHERE username = ? AND device_id = ?'),
+      accountDevices: p('SELECT device_id, created_at FROM devices WHERE username = ? ORDER BY device_id'),
       deleteSentIds: p('DELETE FROM sent_ids WHERE sender = ?'),
     };
   }
@@ -548,6 +549,25 @@ class SqliteStore implements SqliteRelayStore {
         this.s.orphanMessages.run();
       }
       return gone;
+    });
+  }
+
+  async unlistedDevices(username: string): Promise<{ device: number; createdAt: number }[] | undefined> {
+    if (this.s.userExists.get(username) === undefined) return undefined;
+    const last = this.s.lastDeviceList.get(username) as Row | undefined;
+    const named = last ? devicesNamed(u8(last.list)) : null;
+    if (named === null) return [];
+    return (this.s.accountDevices.all(username) as Row[]).filter((r) => !named.has(r.device_id)).map((r) => ({ device: r.device_id, createdAt: r.created_at }));
+  }
+
+  async removeUnlistedDevice(username: string, device: number, now: number): Promise<'removed' | 'listed' | 'unknown'> {
+    return this.write(() => {
+      if (this.s.deviceExists.get(username, device) === undefined) return 'unknown';
+      const last = this.s.lastDeviceList.get(username) as Row | undefined;
+      const named = last ? devicesNamed(u8(last.list)) : null;
+      if (named === null || named.has(device)) return 'listed';
+      this.removeDevice(username, device, now);
+      return 'removed';
     });
   }
 

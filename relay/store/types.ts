@@ -295,6 +295,22 @@ export interface Store {
   setBanned(username: string, bannedAt: number | null): Promise<boolean>;
   /** Deletes the account with its devices, keys, sessions and queued messages. */
   deleteUser(username: string): Promise<boolean>;
+  /**
+   * The devices the relay holds for the account that its newest device list does not name, with
+   * when each was added: a device a ticket login added whose list upload never came (a link whose
+   * login reply was lost, before ticket redeems could be asked again), or a home that logged in
+   * with the password but could not sign itself into the list. None when the account has no list
+   * (or only one from before entry signatures): then no list speaks for any device. undefined = no
+   * such user.
+   */
+  unlistedDevices(username: string): Promise<{ device: number; createdAt: number }[] | undefined>;
+  /**
+   * Removes one of unlistedDevices as a list leaving it out would (its tokens, queue, bundle and
+   * prekeys; remembered as removed, so it cannot log in again), in one transaction that reads the
+   * newest list again: 'listed' (nothing done) when that list names it, or the account has no
+   * list; 'unknown' when the relay holds no such device.
+   */
+  removeUnlistedDevice(username: string, device: number, now: number): Promise<'removed' | 'listed' | 'unknown'>;
 
   /** Answers when the database does (for /healthz); rejects when it cannot be reached. */
   ping(): Promise<void>;

@@ -11,6 +11,8 @@ export interface Linking {
   child: ChildProcess;
   /** The first JSON line: {state:'waiting', code, link, fingerprint, expiresAt}. */
   waiting: Promise<{ code: string; link: string; fingerprint: string }>;
+  /** What it wrote on stderr so far. */
+  stderr(): string;
   /** Exit code and output once the process ends. */
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
@@ -36,7 +38,7 @@ export function startLink(home: TestHome, relayUrl: string, user: string): Linki
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, waiting, done };
+  return { child, waiting, stderr: () => stderr, done };
 }
 
 /** Ends the process if a failed assertion left it waiting (bounded: it exits on its own at expiry). */

@@ -22,7 +22,7 @@ import { RelayError } from '../../errors.js';
 import type { TakeTokens } from '../../ratelimit.js';
 import { takeTokens } from './buckets.js';
 import { PgLinking } from './linking.js';
-import { checkDeviceListUpload } from '../../device-lists.js';
+import { checkDeviceListUpload, devicesNamed } from '../../device-lists.js';
 import { NOTICE_MAX_MESSAGES, noticeBody, queuedMessage, type QueuedRow, queueFull, staleEpoch, storageFull, StreamHolds, uniqueAddresses, unknownDevice, unknownUser } from '../batch.js';
 import type {
   AckRequest, Address, BlobIndex, BlobRecord, BlockIndex, CorrespondentIndex, DeviceBundle, ExpiredNotice, ExpiryPreview, OneTimePreKeyBytes, PublicIdentityBytes,
@@ -708,6 +708,28 @@ export class PostgresStore implements Store {
     });
     if (gone) this.written.clear(); // its correspondent rows went with it (ON DELETE CASCADE)
     return gone;
+  }
+
+  async unlistedDevices(username: string): Promise<{ device: number; createdAt: number }[] | undefined> {
+    if ((await this.one(this.pool, 'SELECT 1 FROM users WHERE username = $1', [username])) === undefined) return undefined;
+    const last = await this.one(this.pool, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [username]);
+    const named = last ? devicesNamed(u8(last.list)) : null;
+    if (named === null) return [];
+    const rows = (await this.pool.query('SELECT device_id, created_at FROM devices WHERE username = $1 ORDER BY device_id', [username])).rows as Row[];
+    return rows.filter((r) => !named.has(r.device_id)).map((r) => ({ device: r.device_id, createdAt: Number(r.created_at) }));
+  }
+
+  async removeUnlistedDevice(username: string, device: number, now: number): Promise<'removed' | 'listed' | 'unknown'> {
+    return this.tx(async (c) => {
+      // The account row locked as putDeviceList locks it: a list upload of this account waits.
+      if ((await c.query('SELECT 1 FROM users WHERE username = $1 FOR NO KEY UPDATE', [username])).rowCount !== 1) return 'unknown';
+      if ((await this.one(c, 'SELECT 1 FROM devices WHERE username = $1 AND device_id = $2', [username, device])) === undefined) return 'unknown';
+      const last = await this.one(c, 'SELECT list FROM device_lists WHERE username = $1 ORDER BY version DESC LIMIT 1', [username]);
+      const named = last ? devicesNamed(u8(last.list)) : null;
+      if (named === null || named.has(device)) return 'listed';
+      await this.removeDevice(c, username, device, now);
+      return 'removed';
+    });
   }
 
   async ping(): Promise<void> {
