@@ -98,6 +98,7 @@ test('alice in Chromium and carol on the CLI talk both ways through one relay, a
   await page.reload();
   await unlock(page);
   await showsOrFails(page, '#chat:not([hidden])');
+  assert.equal(await page.textContent('#me'), '@alice', 'config.json came back from the vault');
   await page.click('#conversations button');
   await page.waitForSelector('#messages li');
   assert.deepEqual(await shown(page), [`out: ${toCarol}`, `in: ${toAlice}`]);
