@@ -17,7 +17,7 @@ const TEST_OUT = 'dist/web-test';
  * build with its WebAssembly inlined as base64 is ~430 KB of app.js, the sumo build (for
  * crypto_pwhash only) ~410 KB of kdf-worker.js. Since the page chats through the client core,
  * app.js also holds zod (~455 KB minified: the core's schemas, the largest part and the first to
- * cut), the core (~120 KB), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
+ * cut), the core (~135 KB, linking included), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
  * itself is sql-wasm-browser.wasm, loaded once the vault is unlocked. What the page adds on top is
  * what these budgets watch.
  */

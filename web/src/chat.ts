@@ -1,15 +1,18 @@
 // The chat part of the page: an account of this browser on the relay that serves the page, built
-// from the client core the CLI runs (client/core: register, sendText, syncInbox, the store's
-// schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic here.
+// from the client core the CLI runs (client/core: register or linkDevice, sendText, syncInbox, the
+// store's schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic
+// here. The account is a new one (register), or an existing one this browser joins as a linked
+// device, approved with `fastchat device approve CODE` on a device the account already has.
 //
 // The home lives in the vault, sealed under the passphrase: `account` (the storage key and the
 // account key; the identity is the vault's `identity`), and `home`, the sql.js image of store.db
 // with the home's files (config.json, token.json, store.counter). It is saved after every change.
-import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair } from '../../crypto/account.js';
+import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair, type AccountKeyPair } from '../../crypto/account.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { encodePublicIdentity, publicIdentity, type IdentityKeyPair } from '../../crypto/identity.js';
 import { systemRandom } from '../../crypto/sodium.js';
 import { checkUsername, register } from '../../client/core/account.js';
+import { linkDevice, type Waiting } from '../../client/core/linking.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { saveConfig, loadConfig } from '../../client/core/config.js';
 import { relayTarget, type Client } from '../../client/core/context.js';
@@ -19,7 +22,7 @@ import { homePaths } from '../../client/core/home.js';
 import { restoreFiles, snapshotFiles } from '../../client/core/platform/memory-files.js';
 import { loadSqlJs, type SqlJsStore } from '../../client/core/platform/sqljs.js';
 import { createInitialPreKeys } from '../../client/core/prekeys.js';
-import { STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
+import { accountKeyOf, STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
 import { sendText } from '../../client/core/send.js';
 import { syncInbox } from '../../client/core/sync.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
@@ -54,11 +57,19 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const account = await vault.get(ACCOUNT_BLOB);
   const home = await vault.get(HOME_BLOB);
   if (account === null || home === null) {
-    byId('register').hidden = false;
+    showAccountForms(true);
     byId('chat').hidden = true;
     byId<HTMLFormElement>('register').onsubmit = (e) => {
       e.preventDefault();
       makeAccount(vault, identity).catch(showFailure);
+    };
+    byId<HTMLFormElement>('link').onsubmit = (e) => {
+      e.preventDefault();
+      linkAccount(vault, identity).catch((err: unknown) => {
+        byId('pairing').hidden = true;
+        showAccountForms(true);
+        showFailure(err);
+      });
     };
     return;
   }
@@ -72,16 +83,21 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   start({ c, db, vault, peer: null, stopped: false, saving: Promise.resolve() });
 }
 
+/** The forms to register or link (shown until this browser has an account), or neither. */
+function showAccountForms(shown: boolean): void {
+  byId('register').hidden = !shown;
+  byId('link').hidden = !shown;
+}
+
 /**
- * Makes the home in memory and registers it; only an account the relay took is kept in the vault,
- * so a refused one (a taken name, a short password) leaves the form as it was, and nothing stored.
+ * A new home in memory for this browser's identity, with its first prekeys, not yet on the relay.
+ * `make` registers or links it; only a home the relay took is kept in the vault, so a refusal (a
+ * taken name, a short password, a code that expired) leaves the forms as they were, and nothing
+ * stored.
  */
-async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
-  const username = checkUsername(byId<HTMLInputElement>('username').value);
-  const password = byId<HTMLInputElement>('password').value;
-  setStatus('working', `Working: registering @${username}…`);
+async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (c: Client) => Promise<unknown>): Promise<void> {
   const random = systemRandom();
-  const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), account: generateAccountKey(random) };
+  const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), ...(account ? { account } : {}) };
   const h = homePaths();
   restoreFiles(new Map());
   const config = { identity: toBase64url(encodePublicIdentity(publicIdentity(identity))) };
@@ -90,17 +106,55 @@ async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<voi
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
   try {
     createInitialPreKeys(c);
-    await register(c, username, location.origin, undefined, false, password);
+    await make(c);
   } catch (e) {
     c.close();
     restoreFiles(new Map());
     throw e;
   }
-  byId<HTMLInputElement>('password').value = '';
   const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
-  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify({ storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(secrets.account)) })));
+  const parts = { storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(accountKeyOf(c.secrets))) };
+  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify(parts)));
   await save(o);
   start(o);
+}
+
+/** Registers a new account on this relay, under a new account key. */
+async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  const username = checkUsername(byId<HTMLInputElement>('username').value);
+  const password = byId<HTMLInputElement>('password').value;
+  setStatus('working', `Working: registering @${username}…`);
+  await newHome(vault, identity, generateAccountKey(systemRandom()), (c) => register(c, username, location.origin, undefined, false, password));
+  byId<HTMLInputElement>('password').value = '';
+}
+
+/**
+ * Links this browser to an existing account on this relay as its next device, as `fastchat device
+ * link` does: shows the pairing code and this browser's fingerprint, and waits until a device of
+ * the account approves it (or the code expires). The account key comes with the approval; the
+ * page keeps it in the vault with the rest of the home once the link is done (newHome).
+ */
+async function linkAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  const username = checkUsername(byId<HTMLInputElement>('link-username').value);
+  setStatus('working', `Working: asking the relay for a pairing code for @${username}…`);
+  showAccountForms(false);
+  // The account key is kept with the home in newHome, once the link is done: nothing of a link
+  // that stops half-way is kept (docs/WEB.md "Linking the browser to an existing account").
+  const keptWithTheHome = async (): Promise<void> => {};
+  await newHome(vault, identity, undefined, async (c) => {
+    await linkDevice(c, { url: location.origin }, username, keptWithTheHome, (w) => showPairing(username, w));
+  });
+  byId('pairing').hidden = true;
+}
+
+function showPairing(username: string, w: Waiting): void {
+  setText(byId('pairing-user'), `@${username}`);
+  setText(byId('pairing-code'), w.code);
+  setText(byId('pairing-command'), `fastchat device approve ${w.code}`);
+  setText(byId('pairing-fingerprint'), w.fingerprint);
+  setText(byId('pairing-expires'), new Date(w.expiresAt).toLocaleTimeString());
+  byId('pairing').hidden = false;
+  setStatus('working', `Waiting for a device of @${username} to approve this browser…`);
 }
 
 /**
@@ -122,7 +176,7 @@ async function save(o: Open): Promise<void> {
 
 function start(o: Open): void {
   open = o;
-  byId('register').hidden = true;
+  showAccountForms(false);
   byId('chat').hidden = false;
   setText(byId('me'), `@${o.c.config.username ?? ''}`);
   byId<HTMLFormElement>('open-form').onsubmit = (e) => {
@@ -161,6 +215,7 @@ async function send(o: Open): Promise<void> {
   if (o.peer === null || input.value.length === 0) return;
   const text = input.value;
   input.value = '';
+  setStatus('working', `Sending to @${o.peer}…`);
   const r = await sendText(o.c, o.peer, text);
   changed(o);
   await o.saving;
