@@ -91,3 +91,39 @@ test("the page links as alice's device 2, approved from her CLI, and both device
   assert.deepEqual((await inbox(alice)).map((m) => [m.from, m.text, m.sentFrom]), [['alice', again, 2]]);
   assert.deepEqual(errors, []);
 });
+
+test('a link that stops after the page logged in with the ticket (its device list upload failed) is finished at the next unlock', { timeout: 300_000 }, async (t) => {
+  const carol = makeHome(tmp.root, 'carol');
+  await setUpUser(carol, relay.url);
+  const { page, errors } = await openUnlocked(t, chromium, relay.url);
+  // The relay "goes away" for the list upload only: the ticket has logged the page in by then.
+  await page.route('**/v1/devices', (route) => (route.request().method() === 'PUT' ? route.abort() : route.continue()));
+  await page.waitForSelector('#link:not([hidden])');
+  await page.fill('#link-username', 'carol');
+  await page.click('#link-button');
+  await showsOrFails(page, '#pairing:not([hidden])');
+  await carol.ok(['device', 'approve', (await page.textContent('#pairing-code'))!, '--yes']);
+  await page.waitForSelector('#status[data-state="error"]', { timeout: 60_000 });
+  assert.match((await page.textContent('#status'))!, /Reload the page and unlock to finish it/);
+  assert.equal(await page.isHidden('#chat'), true);
+  assert.deepEqual(jsonLines((await carol.ok(['device', 'list', '--json'])).stdout).map((d) => d.device), [1], 'not in the list yet');
+
+  await page.unroute('**/v1/devices');
+  await page.reload();
+  await unlock(page);
+  await showsOrFails(page, '#chat:not([hidden])');
+  assert.equal(await page.textContent('#me'), '@carol');
+  const devices = jsonLines((await carol.ok(['device', 'list', '--json'])).stdout);
+  assert.deepEqual(devices.map((d) => d.device), [1, 2]);
+  assert.equal(devices[1].fingerprint, await page.textContent('#fingerprint'));
+  // Its keys are published: bob reaches both of carol's devices.
+  await bob.ok(['send', '@carol', 'hello carol']);
+  assert.deepEqual((await inbox(carol)).map((m) => [m.from, m.text]), [['bob', 'hello carol']]);
+  await page.fill('#open-peer', 'bob');
+  await page.click('#open-button');
+  const fromPage = 'hi bob, from carol in the browser';
+  assert.equal(await sendFromPage(page, fromPage), 'Sent.');
+  assert.deepEqual((await inbox(bob)).map((m) => [m.from, m.text]), [['carol', fromPage]]);
+  assert.deepEqual((await inbox(carol)).map((m) => [m.from, m.text, m.sentFrom]), [['carol', fromPage, 2]]);
+  assert.deepEqual(errors, []);
+});

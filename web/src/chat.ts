@@ -65,11 +65,7 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
     };
     byId<HTMLFormElement>('link').onsubmit = (e) => {
       e.preventDefault();
-      linkAccount(vault, identity).catch((err: unknown) => {
-        byId('pairing').hidden = true;
-        showAccountForms(true);
-        showFailure(err);
-      });
+      void linkAccount(vault, identity);
     };
     return;
   }
@@ -80,7 +76,22 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const h = homePaths();
   const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
   const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
-  start({ c, db, vault, peer: null, stopped: false, saving: Promise.resolve() });
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  if (c.config.linking) {
+    // A link that stopped after its ticket logged this browser in (linkAccount kept it): the
+    // core's linkDevice finishes it (the device list with this device, then its keys), as the
+    // CLI's `device link` does when run again.
+    const user = c.config.username!;
+    setStatus('working', `Working: finishing the link of this browser to @${user}…`);
+    try {
+      await linkDevice(c, { url: c.config.relay! }, user, async () => {}, () => {});
+      await save(o);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  }
+  start(o);
 }
 
 /** The forms to register or link (shown until this browser has an account), or neither. */
@@ -95,7 +106,7 @@ function showAccountForms(shown: boolean): void {
  * taken name, a short password, a code that expired) leaves the forms as they were, and nothing
  * stored.
  */
-async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (c: Client) => Promise<unknown>): Promise<void> {
+async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (o: Open) => Promise<unknown>): Promise<void> {
   const random = systemRandom();
   const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), ...(account ? { account } : {}) };
   const h = homePaths();
@@ -104,19 +115,24 @@ async function newHome(vault: Vault, identity: IdentityKeyPair, account: Account
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
   try {
     createInitialPreKeys(c);
-    await make(c);
+    await make(o);
   } catch (e) {
     c.close();
     restoreFiles(new Map());
     throw e;
   }
-  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
-  const parts = { storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(accountKeyOf(c.secrets))) };
-  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify(parts)));
-  await save(o);
+  await keepHome(o);
   start(o);
+}
+
+/** The home into the vault: its secrets but the identity (`account`), store.db and its files (`home`). */
+async function keepHome(o: Open): Promise<void> {
+  const parts = { storageKey: toBase64url(o.c.secrets.storageKey), account: toBase64url(encodeAccountKeyPair(accountKeyOf(o.c.secrets))) };
+  await o.vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify(parts)));
+  await save(o);
 }
 
 /** Registers a new account on this relay, under a new account key. */
@@ -124,27 +140,42 @@ async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<voi
   const username = checkUsername(byId<HTMLInputElement>('username').value);
   const password = byId<HTMLInputElement>('password').value;
   setStatus('working', `Working: registering @${username}…`);
-  await newHome(vault, identity, generateAccountKey(systemRandom()), (c) => register(c, username, location.origin, undefined, false, password));
+  await newHome(vault, identity, generateAccountKey(systemRandom()), (o) => register(o.c, username, location.origin, undefined, false, password));
   byId<HTMLInputElement>('password').value = '';
 }
 
 /**
  * Links this browser to an existing account on this relay as its next device, as `fastchat device
  * link` does: shows the pairing code and this browser's fingerprint, and waits until a device of
- * the account approves it (or the code expires). The account key comes with the approval; the
- * page keeps it in the vault with the rest of the home once the link is done (newHome).
+ * the account approves it (or the code expires). A failure before the approval's ticket logged the
+ * page in keeps nothing and shows the forms again. From that login on the ticket is spent: the
+ * home is kept in the vault at once with the account key (config.json marked `linking`), as the
+ * CLI keeps it in its keystore, and a link that stops after it is finished at the next unlock.
  */
 async function linkAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
-  const username = checkUsername(byId<HTMLInputElement>('link-username').value);
-  setStatus('working', `Working: asking the relay for a pairing code for @${username}…`);
-  showAccountForms(false);
-  // The account key is kept with the home in newHome, once the link is done: nothing of a link
-  // that stops half-way is kept (docs/WEB.md "Linking the browser to an existing account").
-  const keptWithTheHome = async (): Promise<void> => {};
-  await newHome(vault, identity, undefined, async (c) => {
-    await linkDevice(c, { url: location.origin }, username, keptWithTheHome, (w) => showPairing(username, w));
-  });
-  byId('pairing').hidden = true;
+  let kept = false;
+  try {
+    const username = checkUsername(byId<HTMLInputElement>('link-username').value);
+    setStatus('working', `Working: asking the relay for a pairing code for @${username}…`);
+    showAccountForms(false);
+    await newHome(vault, identity, undefined, async (o) => {
+      const keep = async (account: AccountKeyPair): Promise<void> => {
+        o.c.secrets.account = account;
+        await keepHome(o);
+        kept = true;
+      };
+      await linkDevice(o.c, { url: location.origin }, username, keep, (w) => showPairing(username, w));
+    });
+  } catch (e) {
+    if (kept) {
+      setStatus('error', `The link stopped after this browser logged in (${e instanceof Error ? e.message : String(e)}). Reload the page and unlock to finish it.`);
+    } else {
+      showAccountForms(true);
+      showFailure(e);
+    }
+  } finally {
+    byId('pairing').hidden = true;
+  }
 }
 
 function showPairing(username: string, w: Waiting): void {
