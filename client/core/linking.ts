@@ -260,10 +260,10 @@ export interface LinkResult {
 }
 
 /**
- * Keeps the account key a link brought with this home's secrets before the link goes on: the CLI
- * seals it into the keystore file (client/node/account-key.ts), so that a link stopped after this
- * is finished by resumeLink; the page keeps it in its vault with the rest of its home once the link
- * is done (web/src/chat.ts). linkDevice then puts it in `c.secrets`.
+ * Keeps the account key a link brought with this home's secrets before the link goes on, so that a
+ * link stopped after this is finished by resumeLink: the CLI seals it into the keystore file
+ * (client/node/account-key.ts), the page keeps it in its vault with the rest of its home
+ * (web/src/chat.ts). linkDevice then puts it in `c.secrets`.
  */
 export type KeepAccountKey = (account: AccountKeyPair) => Promise<void>;
 
