@@ -7,7 +7,7 @@
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const OUT = 'dist/web';
 const TEST_OUT = 'dist/web-test';
@@ -17,7 +17,7 @@ const TEST_OUT = 'dist/web-test';
  * build with its WebAssembly inlined as base64 is ~430 KB of app.js, the sumo build (for
  * crypto_pwhash only) ~410 KB of kdf-worker.js. Since the page chats through the client core,
  * app.js also holds zod (~455 KB minified: the core's schemas, the largest part and the first to
- * cut), the core (~120 KB), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
+ * cut), the core (~135 KB, linking included), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
  * itself is sql-wasm-browser.wasm, loaded once the vault is unlocked. What the page adds on top is
  * what these budgets watch.
  */
@@ -42,18 +42,43 @@ const common = {
   external: ['crypto'],
 };
 
+/**
+ * package.json "imports" (#home-files, #http-transport, #ws-transport) resolve to their browser
+ * side as source, as web/tsconfig.json maps them. Through package.json esbuild took the compiled
+ * file in dist/: a second copy of a module the page imports from source too. With memory-files
+ * twice, the core wrote the home's files (config.json, token.json, store.counter) into one copy and
+ * the page saved the other, empty, into its vault, so after a reload the page had no account.
+ */
+const imports = JSON.parse(readFileSync('package.json', 'utf8')).imports;
+const browserSources = {
+  name: 'browser-sources',
+  setup(b) {
+    b.onResolve({ filter: /^#/ }, (args) => {
+      const to = imports[args.path]?.browser;
+      if (to === undefined) return { errors: [{ text: `${args.path} has no "browser" side in package.json "imports"` }] };
+      return { path: resolve(to.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')) };
+    });
+  },
+};
+
 /** The page's bundle: the client core still reads Buffer and process (web/src/node-globals.ts). */
-const page = { ...common, inject: ['web/src/node-globals.ts'] };
+const page = { ...common, inject: ['web/src/node-globals.ts'], plugins: [browserSources], metafile: true };
 
 rmSync(OUT, { recursive: true, force: true });
 rmSync(TEST_OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-await build({ ...page, entryPoints: { app: 'web/src/main.ts' }, outdir: OUT });
+const app = await build({ ...page, entryPoints: { app: 'web/src/main.ts' }, outdir: OUT });
+// One copy of each module: the page is built from sources only, never from compiled files.
+const compiled = Object.keys(app.metafile.inputs).filter((f) => f.startsWith('dist/'));
+if (compiled.length > 0) {
+  console.error(`build-web: app.js bundles compiled files next to their sources (two copies of a module): ${compiled.join(', ')}`);
+  process.exit(1);
+}
 await build({ ...common, entryPoints: { 'kdf-worker': 'web/src/vault/kdf-worker.ts' }, outdir: OUT });
 for (const f of ['index.html', 'style.css']) copyFileSync(join('web', f), join(OUT, f));
 // SQLite for the page's store (sql.js's browser build asks for it by this name, next to the page).
 copyFileSync('node_modules/sql.js/dist/sql-wasm-browser.wasm', join(OUT, 'sql-wasm-browser.wasm'));
-await build({ ...common, entryPoints: { hooks: 'web/test/hooks-entry.ts' }, outdir: TEST_OUT });
+await build({ ...common, plugins: [browserSources], entryPoints: { hooks: 'web/test/hooks-entry.ts' }, outdir: TEST_OUT });
 
 let over = false;
 const rows = [];

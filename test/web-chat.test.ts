@@ -4,10 +4,10 @@
 // after a reload and the passphrase alice's history is still there. docs/WEB.md "Tests".
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const window: any, document: any;
@@ -28,34 +28,8 @@ after(async () => {
   tmp?.cleanup();
 });
 
-const PASSPHRASE = 'correct horse battery staple';
-
-async function unlock(page: Page): Promise<void> {
-  await page.waitForSelector('#status[data-state="ready"]');
-  await page.fill('#passphrase', PASSPHRASE);
-  await page.click('#unlock-button');
-  await page.waitForSelector('#home:not([hidden])', { timeout: 60_000 });
-}
-
-/** Waits for `selector` to show; a status error meanwhile fails at once, with its text. */
-async function showsOrFails(page: Page, selector: string): Promise<void> {
-  await page.waitForFunction((sel) => document.querySelector(sel) !== null || document.getElementById('status')?.dataset.state === 'error', selector, { timeout: 60_000 });
-  if ((await page.locator(selector).count()) === 0) assert.fail(`the page says: ${await page.textContent('#status')}`);
-}
-
-/** The texts of the open conversation, in order, with their direction. */
-function shown(page: Page): Promise<string[]> {
-  return page.$$eval('#messages li', (els) => els.map((e: any) => `${e.dataset.direction}: ${e.textContent}`));
-}
-
 test('alice in Chromium and carol on the CLI talk both ways through one relay, and a reload keeps the history', { timeout: 240_000 }, async (t) => {
-  const context = await chromium.browser.newContext();
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(relay.url);
-  await unlock(page);
+  const { page, errors } = await openUnlocked(t, chromium, relay.url);
 
   // A name the relay refuses (carol's) is said so, and nothing is kept: after a reload the page
   // asks for an account again.
@@ -80,10 +54,7 @@ test('alice in Chromium and carol on the CLI talk both ways through one relay, a
   const toCarol = 'hello carol <script>window.pwned=1</script> ✓';
   await page.fill('#open-peer', 'carol');
   await page.click('#open-button');
-  await page.fill('#message', toCarol);
-  await page.click('#send-button');
-  await page.waitForFunction(() => /^(Sent|Queued)|/.test(document.getElementById('status')?.textContent ?? '') && document.getElementById('status')?.textContent !== 'Signed in as @alice.', undefined, { timeout: 60_000 });
-  assert.equal(await page.textContent('#status'), 'Sent.');
+  assert.equal(await sendFromPage(page, toCarol), 'Sent.');
   assert.deepEqual(jsonLines((await carol.ok(['inbox', '--json'])).stdout).map((m) => [m.from, m.text]), [['alice', toCarol]]);
 
   // carol → alice: the page's receive pass shows it.
@@ -98,6 +69,7 @@ test('alice in Chromium and carol on the CLI talk both ways through one relay, a
   await page.reload();
   await unlock(page);
   await showsOrFails(page, '#chat:not([hidden])');
+  assert.equal(await page.textContent('#me'), '@alice', 'config.json came back from the vault');
   await page.click('#conversations button');
   await page.waitForSelector('#messages li');
   assert.deepEqual(await shown(page), [`out: ${toCarol}`, `in: ${toAlice}`]);

@@ -108,8 +108,9 @@ export function register(program: Command): void {
       }
       try {
         const { linkDevice } = await import('../core/linking.js');
+        const { keepInKeystore } = await import('../node/account-key.js');
         const { qrTerminal } = await import('../qr.js');
-        const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, passphrase, (w) => {
+        const r = await linkDevice(c, { url: relay, ...(ca ? { ca } : {}) }, user, keepInKeystore(c, passphrase), (w) => {
           if (opts.json) printJson({ state: 'waiting', ...w });
           else {
             if (opts.qr && process.stdout.isTTY) print(qrTerminal(w.link));

@@ -6,7 +6,7 @@
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
 import { codeOfLinkAddress, isLinkAddress, linkAddress } from './link-address.js';
 import { z } from 'zod';
-import { encodeAccountKeyPair } from '../../crypto/account.js';
+import type { AccountKeyPair } from '../../crypto/account.js';
 import { acceptDeviceLists, firstDeviceList, isLegacyDeviceList, nextDeviceList, signDeviceEntry, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
@@ -33,7 +33,7 @@ import { refreshOwnList } from './fanout.js';
 import { relayTarget } from './context.js';
 import { tx } from './db.js';
 import { AccountKeyDiffers, publishDeviceList } from './device-lists.js';
-import { accountKeyOf, importAccountKey, kdfParamsFromEnv } from './keystore.js';
+import { accountKeyOf } from './secrets.js';
 import { publishKeys } from './prekeys.js';
 import { isUnreachable, relayIdSeen, RelayError, request, REQUEST_TIMEOUT_MS, type RelayTarget } from './relay-http.js';
 
@@ -324,12 +324,20 @@ export interface LinkResult {
 }
 
 /**
+ * Keeps the account key a link brought with this home's secrets before the link goes on, so that a
+ * link stopped after this is finished by resumeLink: the CLI seals it into the keystore file
+ * (client/node/account-key.ts), the page keeps it in its vault with the rest of its home
+ * (web/src/chat.ts). linkDevice then puts it in `c.secrets`.
+ */
+export type KeepAccountKey = (account: AccountKeyPair) => Promise<void>;
+
+/**
  * Opens a channel for `user` on `relay`, tells `waiting` the code to type on a device of the
  * account, and waits (until the channel expires) for the provisioning message. Then: checks it
- * (D.11), logs in with the ticket, takes the account key into the keystore, stores the contacts,
+ * (D.11), logs in with the ticket, keeps the account key (`keepAccountKey`), stores the contacts,
  * publishes this home's keys and the next device list with this device in it.
  */
-export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, passphrase: string, waiting: (w: Waiting) => void, notices?: RetryNotices): Promise<LinkResult> {
+export async function linkDevice(c: Client, target: { url: string; ca?: string }, user: string, keepAccountKey: KeepAccountKey, waiting: (w: Waiting) => void, notices?: RetryNotices): Promise<LinkResult> {
   if (c.config.linking && c.config.username === user && c.config.relay === target.url) return resumeLink(c);
   if (c.config.username) {
     throw new CliError('already_registered', `this home is already @${c.config.username}'s`, {
@@ -389,7 +397,8 @@ export async function linkDevice(c: Client, target: { url: string; ca?: string }
       writeContact(c, k.user, { identity: k.identity, trust: k.trust, pendingIdentity: k.pendingIdentity, trustBefore: k.trust === 'verified' ? 'verified' : 'unverified', rejected: [], addedAt: now }, now);
     }
   });
-  await importAccountKey(c.home.keystore, passphrase, c.secrets, encodeAccountKeyPair(m.accountKey), c.random, kdfParamsFromEnv());
+  await keepAccountKey(m.accountKey);
+  c.secrets.account = m.accountKey;
   const authed = { ...t, token: s.token, ...(relayId ? { relayId } : {}) };
   // The list first, then the keys: contacts refuse a key for a device the account's list does not
   // hold (device-lists.ts assertListed), so a bundle published before the list (or with a list

@@ -1,8 +1,8 @@
 // The client core is the code the browser runs too (issue 18): it reaches storage and the network
 // only through what it is handed (platform/), never through Node. This walks the compiled imports
 // of client/core (what a bundler follows: `import type` is gone) and fails naming the file that
-// imports Node, a Node-only package, or the CLI around the core. The files below still do, until
-// their part is behind the platform seam too; the list may only shrink.
+// imports Node, a Node-only package, the CLI around the core, or one of the files below. Those still
+// do, until their part is behind the platform seam too; the list may only shrink.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -100,6 +100,8 @@ function problems(file: string): { leaks: string[]; next: string[] } {
       const target = resolve(dirname(file), spec);
       const name = sourceName(target);
       if (OUTSIDE.some((o) => name.startsWith(o))) leaks.push(`${sourceName(file)} imports ${name}`);
+      // Through a listed file the browser reaches Node all the same (linking.ts did, by keystore.ts).
+      else if (name in NODE_BOUND) leaks.push(`${sourceName(file)} imports ${name}, which is Node-bound`);
       else next.push(target);
     } else if (spec.startsWith('#')) {
       const target = browserImports.get(spec);
@@ -129,7 +131,7 @@ function walk(): Map<string, string[]> {
 describe('the client core seam', () => {
   const files = walk();
 
-  it('reaches Node, a Node-only package or the CLI only from the files still listed as Node-bound', () => {
+  it('reaches Node, a Node-only package, the CLI or a Node-bound file only from the files still listed as Node-bound', () => {
     const leaks = [...files].filter(([f]) => !(sourceName(f) in NODE_BOUND)).flatMap(([, l]) => l);
     assert.deepEqual(leaks, [], `the core must get storage and transport from client/core/platform, not import them:\n${leaks.join('\n')}`);
   });

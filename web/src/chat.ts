@@ -1,15 +1,18 @@
 // The chat part of the page: an account of this browser on the relay that serves the page, built
-// from the client core the CLI runs (client/core: register, sendText, syncInbox, the store's
-// schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic here.
+// from the client core the CLI runs (client/core: register or linkDevice, sendText, syncInbox, the
+// store's schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic
+// here. The account is a new one (register), or an existing one this browser joins as a linked
+// device, approved with `fastchat device approve CODE` on a device the account already has.
 //
 // The home lives in the vault, sealed under the passphrase: `account` (the storage key and the
 // account key; the identity is the vault's `identity`), and `home`, the sql.js image of store.db
 // with the home's files (config.json, token.json, store.counter). It is saved after every change.
-import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair } from '../../crypto/account.js';
+import { encodeAccountKeyPair, generateAccountKey, parseAccountKeyPair, type AccountKeyPair } from '../../crypto/account.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { encodePublicIdentity, publicIdentity, type IdentityKeyPair } from '../../crypto/identity.js';
 import { systemRandom } from '../../crypto/sodium.js';
 import { checkUsername, register } from '../../client/core/account.js';
+import { linkDevice, type Waiting } from '../../client/core/linking.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { saveConfig, loadConfig } from '../../client/core/config.js';
 import { relayTarget, type Client } from '../../client/core/context.js';
@@ -19,7 +22,7 @@ import { homePaths } from '../../client/core/home.js';
 import { restoreFiles, snapshotFiles } from '../../client/core/platform/memory-files.js';
 import { loadSqlJs, type SqlJsStore } from '../../client/core/platform/sqljs.js';
 import { createInitialPreKeys } from '../../client/core/prekeys.js';
-import { STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
+import { accountKeyOf, STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
 import { sendText } from '../../client/core/send.js';
 import { syncInbox } from '../../client/core/sync.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
@@ -54,11 +57,15 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const account = await vault.get(ACCOUNT_BLOB);
   const home = await vault.get(HOME_BLOB);
   if (account === null || home === null) {
-    byId('register').hidden = false;
+    showAccountForms(true);
     byId('chat').hidden = true;
     byId<HTMLFormElement>('register').onsubmit = (e) => {
       e.preventDefault();
       makeAccount(vault, identity).catch(showFailure);
+    };
+    byId<HTMLFormElement>('link').onsubmit = (e) => {
+      e.preventDefault();
+      void linkAccount(vault, identity);
     };
     return;
   }
@@ -69,38 +76,116 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const h = homePaths();
   const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
   const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
-  start({ c, db, vault, peer: null, stopped: false, saving: Promise.resolve() });
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  if (c.config.linking) {
+    // A link that stopped after its ticket logged this browser in (linkAccount kept it): the
+    // core's linkDevice finishes it (the device list with this device, then its keys), as the
+    // CLI's `device link` does when run again.
+    const user = c.config.username!;
+    setStatus('working', `Working: finishing the link of this browser to @${user}…`);
+    try {
+      await linkDevice(c, { url: c.config.relay! }, user, async () => {}, () => {});
+      await save(o);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  }
+  start(o);
+}
+
+/** The forms to register or link (shown until this browser has an account), or neither. */
+function showAccountForms(shown: boolean): void {
+  byId('register').hidden = !shown;
+  byId('link').hidden = !shown;
 }
 
 /**
- * Makes the home in memory and registers it; only an account the relay took is kept in the vault,
- * so a refused one (a taken name, a short password) leaves the form as it was, and nothing stored.
+ * A new home in memory for this browser's identity, with its first prekeys, not yet on the relay.
+ * `make` registers or links it; only a home the relay took is kept in the vault, so a refusal (a
+ * taken name, a short password, a code that expired) leaves the forms as they were, and nothing
+ * stored.
  */
-async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
-  const username = checkUsername(byId<HTMLInputElement>('username').value);
-  const password = byId<HTMLInputElement>('password').value;
-  setStatus('working', `Working: registering @${username}…`);
+async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (o: Open) => Promise<unknown>): Promise<void> {
   const random = systemRandom();
-  const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), account: generateAccountKey(random) };
+  const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), ...(account ? { account } : {}) };
   const h = homePaths();
   restoreFiles(new Map());
   const config = { identity: toBase64url(encodePublicIdentity(publicIdentity(identity))) };
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
+  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
   try {
     createInitialPreKeys(c);
-    await register(c, username, location.origin, undefined, false, password);
+    await make(o);
   } catch (e) {
     c.close();
     restoreFiles(new Map());
     throw e;
   }
-  byId<HTMLInputElement>('password').value = '';
-  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
-  await vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify({ storageKey: toBase64url(secrets.storageKey), account: toBase64url(encodeAccountKeyPair(secrets.account)) })));
-  await save(o);
+  await keepHome(o);
   start(o);
+}
+
+/** The home into the vault: its secrets but the identity (`account`), store.db and its files (`home`). */
+async function keepHome(o: Open): Promise<void> {
+  const parts = { storageKey: toBase64url(o.c.secrets.storageKey), account: toBase64url(encodeAccountKeyPair(accountKeyOf(o.c.secrets))) };
+  await o.vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify(parts)));
+  await save(o);
+}
+
+/** Registers a new account on this relay, under a new account key. */
+async function makeAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  const username = checkUsername(byId<HTMLInputElement>('username').value);
+  const password = byId<HTMLInputElement>('password').value;
+  setStatus('working', `Working: registering @${username}…`);
+  await newHome(vault, identity, generateAccountKey(systemRandom()), (o) => register(o.c, username, location.origin, undefined, false, password));
+  byId<HTMLInputElement>('password').value = '';
+}
+
+/**
+ * Links this browser to an existing account on this relay as its next device, as `fastchat device
+ * link` does: shows the pairing code and this browser's fingerprint, and waits until a device of
+ * the account approves it (or the code expires). A failure before the approval's ticket logged the
+ * page in keeps nothing and shows the forms again. From that login on the ticket is spent: the
+ * home is kept in the vault at once with the account key (config.json marked `linking`), as the
+ * CLI keeps it in its keystore, and a link that stops after it is finished at the next unlock.
+ */
+async function linkAccount(vault: Vault, identity: IdentityKeyPair): Promise<void> {
+  let kept = false;
+  try {
+    const username = checkUsername(byId<HTMLInputElement>('link-username').value);
+    setStatus('working', `Working: asking the relay for a pairing code for @${username}…`);
+    showAccountForms(false);
+    await newHome(vault, identity, undefined, async (o) => {
+      const keep = async (account: AccountKeyPair): Promise<void> => {
+        o.c.secrets.account = account;
+        await keepHome(o);
+        kept = true;
+      };
+      await linkDevice(o.c, { url: location.origin }, username, keep, (w) => showPairing(username, w));
+    });
+  } catch (e) {
+    if (kept) {
+      setStatus('error', `The link stopped after this browser logged in (${e instanceof Error ? e.message : String(e)}). Reload the page and unlock to finish it.`);
+    } else {
+      showAccountForms(true);
+      showFailure(e);
+    }
+  } finally {
+    byId('pairing').hidden = true;
+  }
+}
+
+function showPairing(username: string, w: Waiting): void {
+  setText(byId('pairing-user'), `@${username}`);
+  setText(byId('pairing-code'), w.code);
+  setText(byId('pairing-command'), `fastchat device approve ${w.code}`);
+  setText(byId('pairing-fingerprint'), w.fingerprint);
+  setText(byId('pairing-expires'), new Date(w.expiresAt).toLocaleTimeString());
+  byId('pairing').hidden = false;
+  setStatus('working', `Waiting for a device of @${username} to approve this browser…`);
 }
 
 /**
@@ -122,7 +207,7 @@ async function save(o: Open): Promise<void> {
 
 function start(o: Open): void {
   open = o;
-  byId('register').hidden = true;
+  showAccountForms(false);
   byId('chat').hidden = false;
   setText(byId('me'), `@${o.c.config.username ?? ''}`);
   byId<HTMLFormElement>('open-form').onsubmit = (e) => {
@@ -161,6 +246,7 @@ async function send(o: Open): Promise<void> {
   if (o.peer === null || input.value.length === 0) return;
   const text = input.value;
   input.value = '';
+  setStatus('working', `Sending to @${o.peer}…`);
   const r = await sendText(o.c, o.peer, text);
   changed(o);
   await o.saving;
