@@ -74,6 +74,9 @@ export function register(program: Command): void {
             } else if (m.kind === 'history') {
               // History sent by `device approve --history` (docs/CLI.md "device"): stored as read, not printed.
               process.stderr.write(`took ${m.added} ${m.added === 1 ? 'message' : 'messages'} of history from your device ${m.device} (see fastchat history @user or '#group')\n`);
+            } else if (m.kind === 'standings') {
+              // Whom the account accepted and blocked, from the device that approved this one.
+              if (m.accepted + m.blocked > 0) process.stderr.write(`took from your device ${m.device}: ${m.accepted} accepted ${m.accepted === 1 ? 'contact' : 'contacts'}, ${m.blocked} blocked\n`);
             } else if (m.kind === 'group_event') {
               const line = `${m.loud ? '!!! ' : ''}#${safeText(m.group.label)}: ${safeText(m.text)}`;
               if (opts.json) {

@@ -17,6 +17,7 @@ import { acceptDeviceLists, isLegacyDeviceList, parseDeviceList, verifyDeviceLis
 import { equalBytes, fromBase64url, toBase64url, utf8 } from '../../crypto/encoding.js';
 import { parsedList, sameDeviceKeys } from './contact-record.js';
 import { shareGroupsWithOwnDevices } from './group-change.js';
+import { shareStandingsWith } from './standings-sync.js';
 import { isFastchatError } from '../../crypto/errors.js';
 import type { PublicIdentity } from '../../crypto/identity.js';
 import { sessionIdentity } from '../../crypto/session.js';
@@ -195,6 +196,8 @@ export async function refreshOwnList(c: Client, t: RelayTarget): Promise<DeviceL
     // A device linked since: it learns our groups from us (G.9); their keys follow at each member's next send.
     const added = list.devices.filter((d) => kept !== null && !kept.devices.some((k) => k.device === d.device && sameDeviceKeys(k, d)));
     if (added.length > 0) shareGroupsWithOwnDevices(c);
+    // And whom we accepted and blocked, so its message requests agree with ours (D.12 step 5).
+    for (const d of added) if (d.device !== ourAddress(c).device) shareStandingsWith(c, d.device);
   });
   return list;
 }

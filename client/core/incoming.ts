@@ -25,6 +25,7 @@ import { loadPreviousSession, loadSession, promotePreviousSession, replaceSessio
 import { listGroups } from './group-store.js';
 import { ownListHolds } from './fanout.js';
 import { HistoryRefused, storeHistory } from './history-receive.js';
+import { storeStandings } from './standings-sync.js';
 import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
@@ -57,6 +58,8 @@ export type Incoming =
   | { kind: 'sent_copy'; id: string; to: string | null; group?: GroupRef; device: number; text: string; sentAt: string }
   /** A batch of history from our own device `device` (D.12 step 4): `added` of its `entries` were new here. */
   | { kind: 'history'; device: number; entries: number; added: number }
+  /** Whom the account accepted and blocked, from our own device `device` (D.12 step 5): newly taken here. */
+  | { kind: 'standings'; device: number; accepted: number; blocked: number }
   | { kind: 'duplicate'; from: string; replayed?: boolean } // replayed: same ciphertext under a new relay id
   | { kind: 'failed'; from: string; device: number; id: string; reason: string; message: string; receivedAt: string }
   | GroupIncoming;
@@ -266,12 +269,13 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         throw new Failure(reason);
       }
       const p = parsePayload(plaintext);
-      // A copy of what we sent, and history for a device just linked, come only from our own
-      // listed devices, and they send nothing else but the groups we are in (a change made there,
+      // A copy of what we sent, and history and standings for a device just linked, come only from
+      // our own listed devices, and they send nothing else but the groups we are in (a change made there,
       // their sender key: G.9).
-      if (p.type === 'sync' || p.type === 'history' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
+      if (p.type === 'sync' || p.type === 'history' || p.type === 'standings' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
       if (p.type === 'sync') return storeSentCopy(c, from.device, p);
       if (p.type === 'history') return storeHistory(c, from.device, p);
+      if (p.type === 'standings') return storeStandings(c, from.device, p);
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');

@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type SyncPayload } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type StandingsPayload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -87,12 +87,12 @@ export function outboxRowKey(peer: string, messageId: string, kind: string): (st
  * device just linked, and the chain of a group just before its history, docs/PROTOCOL.md D.12 step
  * 4): the row names the device before it is encrypted.
  */
-export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload | GroupChangePayload): void {
+export function queueForOwnDevice(c: Client, device: number, p: HistoryPayload | GroupChangePayload | StandingsPayload): void {
   insertQueued(c, ourAddress(c).user, p, device);
 }
 
 /** `device`: null for every device of the peer (chosen when encrypted), or the one device it is for. */
-function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload | HistoryPayload | GroupChangePayload, device: number | null = null): void {
+function insertQueued(c: Client, peer: string, p: Payload | FilePayload | SyncPayload | HistoryPayload | GroupChangePayload | StandingsPayload, device: number | null = null): void {
   // A file, a sync copy and a history batch travel as texts do (the outbox's kinds are text, receipt and group).
   const kind = p.type === 'receipt' ? 'receipt' : p.type === 'group_change' ? 'group' : 'text';
   c.db

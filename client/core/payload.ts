@@ -160,6 +160,23 @@ const HistorySchema = z
   })
   .describe("a batch of another device's message history, for a device of the same account just linked");
 
+// Whom this account accepted and blocked (requests.ts), for a device of the same account just
+// linked (docs/PROTOCOL.md D.12 step 5): without it the new device took the first message of every
+// contact as a message request. Taken only from a device our own account's list holds.
+/** Most users each list of one `standings` payload names (the newest standings first). */
+export const STANDINGS_MAX_USERS = 500;
+const StandingUsers = z.array(z.string().regex(USERNAME_PATTERN)).max(STANDINGS_MAX_USERS);
+const StandingsSchema = z
+  .object({
+    v: Version,
+    type: z.literal('standings'),
+    id: Id,
+    sentAt: SentAt,
+    accepted: StandingUsers.describe('users whose messages are shown as messages, not requests'),
+    blocked: StandingUsers.describe('users whose messages are not kept'),
+  })
+  .describe('whom this account accepted and blocked, for a device of the same account just linked');
+
 /** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
 export const PAYLOAD_SCHEMAS = {
   text: TextSchema,
@@ -169,6 +186,7 @@ export const PAYLOAD_SCHEMAS = {
   sender_key: SenderKeySchema,
   sync: SyncSchema,
   history: HistorySchema,
+  standings: StandingsSchema,
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
@@ -182,13 +200,14 @@ export type SyncPayload = z.infer<typeof SyncSchema>;
 export type HistoryPayload = z.infer<typeof HistorySchema>;
 export type HistoryPayloadEntry = z.infer<typeof HistoryEntrySchema>;
 export type HistoryGroupEntry = z.infer<typeof HistoryGroupEntrySchema>;
+export type StandingsPayload = z.infer<typeof StandingsSchema>;
 
 /** Every message id a receipt names: `id` last, as the sender wrote them (receiptIds of queueReceipts). */
 export function receiptIds(p: z.infer<typeof ReceiptSchema>): string[] {
   return p.ids ? [...p.ids, p.id] : [p.id];
 }
 
-export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload): Uint8Array {
+export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -197,7 +216,7 @@ export class PayloadError extends Error {
 }
 
 /** Strict UTF-8, JSON, a known `type`, then that type's schema; anything else is bad_payload. */
-export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));
