@@ -22,7 +22,7 @@ import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
 import type { MessageFrame } from './relay-ws.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
-import { listGroups } from './group-store.js';
+import { listGroups, PageSenderKeys } from './group-store.js';
 import { ownListHolds } from './fanout.js';
 import { HistoryRefused, storeHistory } from './history-receive.js';
 import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
@@ -107,6 +107,8 @@ export interface IncomingOptions {
   receipt?: (peer: string, messageId: string) => void;
   /** The page's session cache (IncomingPager): current sessions kept in memory, saved at the page's end. */
   sessions?: PageSessions;
+  /** The page's sender-key cache (IncomingPager, group-store.ts): the same for group receiving chains. */
+  groupKeys?: PageSenderKeys;
 }
 
 /**
@@ -204,7 +206,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
     c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
     try {
       const envelope = fromBase64url(f.body);
-      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, envelope));
+      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys }, envelope));
       let plaintext: Uint8Array;
       let identity: PublicIdentity;
       let identityChanged = false;
@@ -275,8 +277,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');
-        // Group changes may look at our sessions: they see them as stored.
+        // Group changes may look at our sessions and change sender keys: they see both as stored.
         opts.sessions?.writeBack();
+        opts.groupKeys?.writeBack();
         // A group that appears with this change is one we were added to: an invitation when the
         // one who added us is not accepted (requests.ts).
         const before = p.type === 'group_change' ? new Set(listGroups(c).map((g) => g.idHex)) : undefined;
@@ -431,20 +434,24 @@ export class IncomingPager {
         // the page's end and in its transaction, so they commit (or not) with the messages.
         const receipts = new Map<string, string[]>();
         const sessions = new PageSessions(this.c);
+        const groupKeys = new PageSenderKeys(this.c);
         for (const { frame } of page) {
           const owed: [string, string][] = [];
           const mark = sessions.mark();
+          const keysMark = groupKeys.mark();
           try {
             results.push(
               processIncoming(this.c, frame, {
                 mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id),
                 receipt: (peer, id) => owed.push([peer, id]),
                 sessions,
+                groupKeys,
               }),
             );
           } catch (e) {
-            // Its savepoint is rolled back: so is what it did to the cached sessions.
+            // Its savepoint is rolled back: so is what it did to the cached sessions and chains.
             sessions.restore(mark);
+            groupKeys.restore(keysMark);
             if (e instanceof NeedsLists) needs = e;
             else error = e;
             break;
@@ -458,6 +465,7 @@ export class IncomingPager {
         }
         for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
         sessions.writeBack();
+        groupKeys.writeBack();
       });
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
