@@ -22,6 +22,7 @@ import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, senderKeyDistribution } from '../../crypto/group/index.js';
+import { getMeta, nextArrival } from './db.js';
 import { storeApplied } from './group-change.js';
 import { queueControl } from './group-keys.js';
 import { loadTheirKey, saveTheirKey } from './group-store.js';
@@ -528,5 +529,23 @@ describe('receiving messages', () => {
     assert.deepEqual(texts, ['old chain 0', 'old chain 1', 'new chain 0', 'new chain 1']);
     assert.deepEqual(team.storedSignPublic(), newKey);
     assert.equal(team.storedCounter(), 2, 'the new chain as the page left it');
+  });
+
+  it('numbers the unread messages of a page in order, pairwise and group alike, and writes the counter once, where the next message continues', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const team = groupWith(alice, bob);
+    const frames = [team.frame('group 0'), ...(await send(alice, bob, 'pairwise 0')), team.frame('group 1'), ...(await send(alice, bob, 'pairwise 1'))];
+    bob.db.exec("CREATE TEMP TABLE counter_writes (n INTEGER); CREATE TEMP TRIGGER count_counter_writes AFTER UPDATE ON meta WHEN NEW.key = 'arrival' BEGIN INSERT INTO counter_writes VALUES (1); END");
+    const before = Number(getMeta(bob.db, 'arrival'));
+    const pager = new IncomingPager(bob, { result: () => undefined, fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    const unread = (bob.db.prepare("SELECT unread FROM messages WHERE direction = 'in' AND unread > ? UNION ALL SELECT unread FROM group_messages WHERE unread > ? ORDER BY unread").all(before, before) as { unread: number }[]).map((r) => r.unread);
+    assert.deepEqual(unread, [before + 1, before + 2, before + 3, before + 4]);
+    assert.equal((bob.db.prepare('SELECT count(*) AS n FROM counter_writes').get() as { n: number }).n, 1, 'one write of the counter for the page');
+    assert.equal(nextArrival(bob.db), before + 5, 'the next number, outside any page, follows the page\'s last');
   });
 });

@@ -12,7 +12,7 @@ import { contactHolds, isRejected } from './contact-record.js';
 import { observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
-import { nextArrival, tx } from './db.js';
+import { nextArrival, tx, withPageArrivals } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt, queueReceipts } from './outbox.js';
 import { parsePayload, PayloadError, receiptIds, type FileRef, type SyncPayload } from './payload.js';
@@ -429,7 +429,7 @@ export class IncomingPager {
     let error: unknown;
     let needs: NeedsLists | undefined;
     try {
-      tx(this.c.db, () => {
+      tx(this.c.db, () => withPageArrivals(this.c.db, (arrivals) => {
         // The receipts the stored frames are owed, per sender in arrival order: queued once, at
         // the page's end and in its transaction, so they commit (or not) with the messages.
         const receipts = new Map<string, string[]>();
@@ -439,6 +439,7 @@ export class IncomingPager {
           const owed: [string, string][] = [];
           const mark = sessions.mark();
           const keysMark = groupKeys.mark();
+          const arrivalsMark = arrivals.mark();
           try {
             results.push(
               processIncoming(this.c, frame, {
@@ -449,9 +450,10 @@ export class IncomingPager {
               }),
             );
           } catch (e) {
-            // Its savepoint is rolled back: so is what it did to the cached sessions and chains.
+            // Its savepoint is rolled back: so is what it did to the cached sessions and chains, and the arrival numbers it took.
             sessions.restore(mark);
             groupKeys.restore(keysMark);
+            arrivals.restore(arrivalsMark);
             if (e instanceof NeedsLists) needs = e;
             else error = e;
             break;
@@ -466,7 +468,7 @@ export class IncomingPager {
         for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
         sessions.writeBack();
         groupKeys.writeBack();
-      });
+      }));
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
       this.on.fail(e);
