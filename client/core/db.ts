@@ -258,11 +258,66 @@ export function setMeta(db: DB, key: string, value: string): void {
 
 /**
  * The next arrival number of this home (1, 2, …), for a message being stored as unread. Call inside
- * the transaction that stores it, so numbers follow commit order.
+ * the transaction that stores it, so numbers follow commit order. Within withPageArrivals, taken
+ * from the page's counter.
  */
 export function nextArrival(db: DB): number {
+  const page = pageArrivals.get(db);
+  if (page) return page.take();
   const row = db
     .prepare("INSERT INTO meta (key, value) VALUES ('arrival', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
     .get() as { value: string | number };
   return Number(row.value);
+}
+
+/**
+ * Arrival numbers of one transaction that stores many messages (IncomingPager's page): the counter
+ * is read when the first number is taken and written once, when the page ends, instead of an
+ * upsert on `meta` per message (docs/PERFORMANCE.md "Group backlog, round six"). The numbers stay
+ * unique and increasing across processes sharing the home because the page holds the store's
+ * write lock (BEGIN IMMEDIATE) from that read to its commit, and every nextArrival of this process
+ * during the page takes them from here. A frame whose savepoint rolls back gives its numbers back
+ * (`mark`/`restore`), as the upsert it replaces was rolled back with it.
+ */
+export class PageArrivals {
+  /** The last number handed out (undefined until the counter is read), and the one stored. */
+  private last: number | undefined;
+  private stored: number | undefined;
+
+  constructor(private readonly db: DB) {}
+
+  take(): number {
+    if (this.last === undefined) this.stored = this.last = Number(getMeta(this.db, 'arrival') ?? 0);
+    return ++this.last;
+  }
+
+  save(): void {
+    if (this.last !== undefined && this.last !== this.stored) setMeta(this.db, 'arrival', String(this.last));
+    this.stored = this.last;
+  }
+
+  mark(): number | undefined {
+    return this.last;
+  }
+
+  restore(m: number | undefined): void {
+    this.last = m;
+  }
+}
+
+const pageArrivals = new WeakMap<DB, PageArrivals>();
+
+/** Runs `fn` (inside a transaction) with nextArrival taking from one counter, saved when `fn` returns. */
+export function withPageArrivals<T>(db: DB, fn: (arrivals: PageArrivals) => T): T {
+  if (!db.inTransaction) throw new Error('withPageArrivals runs inside the transaction that stores the page');
+  if (pageArrivals.has(db)) throw new Error('withPageArrivals does not nest');
+  const arrivals = new PageArrivals(db);
+  pageArrivals.set(db, arrivals);
+  try {
+    const r = fn(arrivals);
+    arrivals.save();
+    return r;
+  } finally {
+    pageArrivals.delete(db);
+  }
 }

@@ -35,6 +35,7 @@ import {
   type GroupMessageHeader,
   type GroupState,
   type SenderKeyDistribution,
+  type TheirSenderKey,
 } from '../../crypto/group/index.js';
 import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import type { Address } from '../../crypto/types.js';
@@ -62,6 +63,7 @@ import {
   loadTheirKey,
   saveTheirKey,
   stateAtEpoch,
+  type PageSenderKeys,
   truncateChain,
   type Pending,
   type StoredGroup,
@@ -132,6 +134,8 @@ interface Meta {
   receivedAt: string;
   /** A first delivery whose caller can fetch device lists (incoming.ts NeedsLists). */
   mayFetchLists?: boolean;
+  /** The page's sender-key cache (IncomingPager): chains kept in memory, saved at the page's end. */
+  keys?: PageSenderKeys;
 }
 
 /** The sender's device is not one we can tie to the member: their lists are fetched first when we may. */
@@ -192,7 +196,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   const g = loadGroup(c, h.groupId);
   if (!g) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   const now = c.now();
-  dropExpiredChains(c, h.groupId, now);
+  if (dropExpiredChains(c, h.groupId, now) > 0) m.keys?.forgetDeleted();
   // Our state stops at the record that took us out. What arrives after it was sent after it (the
   // relay queues in order), by a member that had not applied it yet: not ours to read any more.
   // One sent at a later epoch is also kept (bounded, group-held.ts), silently: a change that adds
@@ -215,10 +219,15 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (!mayBeMemberDevice(c, g.state, h.sender, m.from.device)) {
     return refusal(c, h.groupId, m, new Refused('not_a_member', `device ${m.from.device} of @${h.sender} is not one of their listed devices`));
   }
+  const late = h.epoch < g.state.epoch;
+  // The page's cache serves the common path; a late message (its count is kept on the chain's row)
+  // reads and writes the store as it is without the cache.
+  if (late) m.keys?.writeBack();
+  const keys = late ? undefined : m.keys;
+  const load = (device: number): TheirSenderKey | undefined => (keys ? keys.load(h.groupId, h.sender, device, h.keyEpoch) : loadTheirKey(c, h.groupId, h.sender, device, h.keyEpoch));
   // The chain of the device the relay names: a relay naming another device of the sender finds a
   // chain whose signature key does not verify the message.
-  const device = loadTheirKey(c, h.groupId, h.sender, m.from.device, h.keyEpoch) ? m.from.device : 0;
-  const late = h.epoch < g.state.epoch;
+  const device = load(m.from.device) ? m.from.device : 0;
   if (late) {
     const used = countLate(c, h.groupId, h.sender, device, h.keyEpoch);
     if (epoch.endedAt === null || now - epoch.endedAt > GROUP_LATE_GRACE_MS || used >= GROUP_LATE_GRACE_MESSAGES) {
@@ -230,7 +239,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (h.keyEpoch < at.keyFloor || h.keyEpoch > at.epoch) {
     return refusal(c, h.groupId, m, new Refused('stale_key', `@${h.sender} sent at epoch ${h.epoch} under a key of epoch ${h.keyEpoch}; keys from epoch ${at.keyFloor} on are read`));
   }
-  const key = loadTheirKey(c, h.groupId, h.sender, device, h.keyEpoch);
+  const key = load(device);
   if (!key && keyPurgedAfter(c, h.groupId, h.sender, h.keyEpoch)) {
     // We deleted the sender's chains when a change took them out after this key was made; they
     // were added back since, but that key is never sent again: refused, not held for ever.
@@ -245,7 +254,8 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);
   }
-  saveTheirKey(c, opened.state, device);
+  if (keys) keys.put(opened.state, device);
+  else saveTheirKey(c, opened.state, device);
   noteGroupGaps(c, h.sender, m.from.device, key, opened.state, h.counter, now);
   if (late) addLate(c, h.groupId, h.sender, device, h.keyEpoch);
   let p;

@@ -175,15 +175,15 @@ const servesEpoch = (k: string): string => `e.epoch >= ${k} AND e.key_floor <= $
 /**
  * Drops the receiving chains nothing may open any more (servesEpoch): once a removal moved the
  * floor past K and the grace for what raced it is over, the chain goes. A key that still serves
- * the current epoch stays, however old.
+ * the current epoch stays, however old. Returns how many chains went.
  */
-export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): void {
-  s.db
+export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): number {
+  return s.db
     .prepare(
       `DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND NOT EXISTS (
          SELECT 1 FROM group_epochs e WHERE e.group_id = group_sender_keys.group_id AND ${servesEpoch('group_sender_keys.epoch')})`,
     )
-    .run(b(groupId), now - GROUP_LATE_GRACE_MS);
+    .run(b(groupId), now - GROUP_LATE_GRACE_MS).changes;
 }
 
 /** Whether a key of epoch `keyEpoch` still opens something here (servesEpoch, as dropExpiredChains keeps chains). */
@@ -283,6 +283,74 @@ export function loadTheirKey(s: Store, groupId: Uint8Array, sender: string, devi
     | { key: Buffer }
     | undefined;
   return r ? parseTheirSenderKey(s.sealer.open('group_sender_key', [groupId, sender, epoch, 0], new Uint8Array(r.key))) : undefined;
+}
+
+/** Whether `device`'s receiving chain of `epoch` still has its row (a delete may have taken it). */
+function theirKeyKept(s: Store, groupId: Uint8Array, sender: string, device: number, epoch: number): boolean {
+  return s.db.prepare('SELECT 1 FROM group_sender_keys WHERE group_id = ? AND sender = ? AND device = ? AND epoch = ? AND ours = 0').get(b(groupId), sender, device, epoch) !== undefined;
+}
+
+interface HeldKey {
+  device: number;
+  key: TheirSenderKey;
+  dirty: boolean;
+}
+
+/**
+ * The receiving chains a page of frames (incoming.ts IncomingPager) opened group messages with,
+ * kept in memory across the page and saved once at its end, in the page's transaction: one load
+ * (read, unseal, parse) and one seal and write per chain and page instead of two loads and a save
+ * per message (docs/PERFORMANCE.md "Group backlog, round six"). The rules are PageSessions': it
+ * holds only chains loaded from their rows and what group messages on the common path did to
+ * them; before any other path that reads or writes group_sender_keys (a sender key or group change
+ * arriving, a late message, held messages retried) all of it is saved and forgotten, so that path
+ * reads the store as it would be without the cache. A frame whose savepoint rolls back takes the
+ * cache back with `restore`.
+ */
+export class PageSenderKeys {
+  private held = new Map<string, HeldKey>();
+
+  constructor(private readonly s: Store) {}
+
+  // The sender last: a username cannot then make two chains share an entry.
+  private static id(groupId: Uint8Array, sender: string, device: number, epoch: number): string {
+    return `${toHex(groupId)}/${device}/${epoch}/${sender}`;
+  }
+
+  /** loadTheirKey through the cache. */
+  load(groupId: Uint8Array, sender: string, device: number, epoch: number): TheirSenderKey | undefined {
+    const id = PageSenderKeys.id(groupId, sender, device, epoch);
+    const h = this.held.get(id);
+    if (h) return h.key;
+    const key = loadTheirKey(this.s, groupId, sender, device, epoch);
+    if (key) this.held.set(id, { device, key, dirty: false });
+    return key;
+  }
+
+  /** saveTheirKey, at the page's end. */
+  put(key: TheirSenderKey, device: number): void {
+    this.held.set(PageSenderKeys.id(key.groupId, key.sender, device, key.epoch), { device, key, dirty: true });
+  }
+
+  /** After rows were deleted (dropExpiredChains): the chains they held are forgotten, unsaved, as they open nothing any more. */
+  forgetDeleted(): void {
+    for (const [id, h] of this.held) if (!theirKeyKept(this.s, h.key.groupId, h.key.sender, h.device, h.key.epoch)) this.held.delete(id);
+  }
+
+  /** Saves every chain that moved and forgets them all (inside the page's transaction). */
+  writeBack(): void {
+    for (const h of this.held.values()) if (h.dirty) saveTheirKey(this.s, h.key, h.device);
+    this.held.clear();
+  }
+
+  /** The cache as it is before a frame, for `restore` when that frame's savepoint rolls back. */
+  mark(): Map<string, HeldKey> {
+    return new Map(this.held);
+  }
+
+  restore(m: Map<string, HeldKey>): void {
+    this.held = m;
+  }
 }
 
 export interface Pending {

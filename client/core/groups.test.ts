@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createGroup } from '../../crypto/group/index.js';
+import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, senderKeyDistribution } from '../../crypto/group/index.js';
 import { generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
 import { CliError } from '../errors.js';
 import { makeSealer } from './at-rest.js';
 import type { DB } from './db.js';
 import { openTestStore as openDb } from '../../test/util/client-store.js';
-import { groupLabel, listGroups, loadGroup, saveGroup } from './group-store.js';
+import { dropExpiredChains, groupLabel, listGroups, loadGroup, loadTheirKey, PageSenderKeys, saveGroup, saveTheirKey } from './group-store.js';
 import { resolveGroup } from './groups.js';
 
 describe('group names', () => {
@@ -66,5 +66,23 @@ describe('group names', () => {
       state.name = 'changed';
     }, TypeError);
     assert.equal(loadGroup(store, ops.groupId)!.state.name, 'ops-renamed');
+  });
+
+  it("does not put back at a page's end a receiving chain whose row a delete took during the page", () => {
+    const random = systemRandom();
+    const alice = { user: 'alice', identity: generateIdentity(random) };
+    const { state } = createGroup(alice, 'keys', [], random);
+    const chain = acceptSenderKeyDistribution(state, state.members[0]!, encodeSenderKeyDistribution(senderKeyDistribution(createSenderKey(state, 'alice', random), state)));
+    db.transaction(() => {
+      saveTheirKey(store, chain, 1);
+      const page = new PageSenderKeys(store);
+      assert.ok(page.load(state.groupId, 'alice', 1, 0));
+      page.put({ ...chain, counter: 1 }, 1);
+      // No epoch row serves the chain (this group's epochs were never stored): it goes, as a chain does once its grace is over.
+      assert.equal(dropExpiredChains(store, state.groupId, Date.now()), 1);
+      page.forgetDeleted();
+      page.writeBack();
+    }).immediate();
+    assert.equal(loadTheirKey(store, state.groupId, 'alice', 1, 0), undefined);
   });
 });

@@ -15,12 +15,17 @@ import { openReader, openTestStore as openDb } from '../../test/util/client-stor
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } from './outbox.js';
-import type { RelaySocket } from './relay-ws.js';
+import type { MessageFrame, RelaySocket } from './relay-ws.js';
 import { encodePayload, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
+import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, senderKeyDistribution } from '../../crypto/group/index.js';
+import { getMeta, nextArrival } from './db.js';
+import { storeApplied } from './group-change.js';
+import { queueControl } from './group-keys.js';
+import { loadTheirKey, saveTheirKey } from './group-store.js';
 
 let root: string;
 let seq = 0;
@@ -83,6 +88,66 @@ function queuedReceipts(c: Client): string[][] {
 async function framesOfQueued(a: Client, b: Client) {
   await encryptQueued(a, undefined, new Map());
   return takeEncrypted(a, 'peer = ?', b.config.username!);
+}
+
+/** Counts the row updates of `table` in `c`'s store from now on (a temporary trigger). */
+function countUpdates(c: Client, table: string, when = '1'): () => number {
+  const counter = `updates_of_${table}`;
+  c.db.exec(`CREATE TEMP TABLE ${counter} (n INTEGER); CREATE TEMP TRIGGER count_${counter} AFTER UPDATE ON ${table} WHEN ${when} BEGIN INSERT INTO ${counter} VALUES (1); END`);
+  return () => (c.db.prepare(`SELECT count(*) AS n FROM ${counter}`).get() as { n: number }).n;
+}
+
+/** An IncomingPager on `c` keeping the texts it stored and the failures it heard; `page` stores frames as one page. */
+function recordingPager(c: Client) {
+  const texts: string[] = [];
+  const failures: unknown[] = [];
+  const pager = new IncomingPager(c, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => failures.push(e) });
+  return {
+    texts,
+    failures,
+    page(frames: MessageFrame[]): void {
+      for (const f of frames) pager.push(f, () => undefined);
+      pager.flush();
+    },
+  };
+}
+
+/** Stores `frames` as one page and returns the texts it stored, in order (no failure expected). */
+function receivePage(c: Client, frames: MessageFrame[]): string[] {
+  const r = recordingPager(c);
+  r.page(frames);
+  assert.deepEqual(r.failures, []);
+  return r.texts;
+}
+
+/**
+ * A group alice made with bob in it, as bob holds it (the create record applied), with alice's
+ * sending chain distributed to bob; `frame` is alice's next group text as the relay pushes it.
+ */
+function groupWith(alice: Client, bob: Client) {
+  const { state, record } = createGroup({ user: 'alice', identity: alice.secrets.identity }, 'team', [{ user: 'bob', signPublic: bob.secrets.identity.signPublic }], alice.random);
+  storeApplied(bob, null, [{ record, change: parseGroupChange(record), state }]);
+  let ours = createSenderKey(state, 'alice', alice.random);
+  const sender = state.members.find((m) => m.user === 'alice')!;
+  saveTheirKey(bob, acceptSenderKeyDistribution(state, sender, encodeSenderKeyDistribution(senderKeyDistribution(ours, state))), 1);
+  let n = 0;
+  return {
+    /** alice starts a new chain and queues its distribution to bob (as a pairwise message), as a send after a key is retired does. */
+    newChain() {
+      ours = createSenderKey(state, 'alice', alice.random);
+      queueControl(alice, 'bob', { v: 1, type: 'sender_key', id: `k${n}`, sentAt: new Date().toISOString(), distribution: toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours, state))) });
+      return ours.signPublic;
+    },
+    frame(text: string) {
+      const id = `g${n++}`;
+      const r = encryptGroupMessage(ours, state, encodePayload({ v: 1, type: 'text', id, text, sentAt: new Date().toISOString() }), alice.random);
+      ours = r.state;
+      return { type: 'message' as const, id: `relay-${id}`, clientId: `client-${id}`, from: { user: 'alice', device: 1 }, body: toBase64url(r.message), sentAt: new Date().toISOString() };
+    },
+    /** The counter of alice's chain as bob's store holds it (the next message it has no key for). */
+    storedCounter: () => loadTheirKey(bob, state.groupId, 'alice', 1, 0)!.counter,
+    storedSignPublic: () => loadTheirKey(bob, state.groupId, 'alice', 1, 0)!.signPublic,
+  };
 }
 
 describe('receiving messages', () => {
@@ -338,19 +403,15 @@ describe('receiving messages', () => {
     const ids = (alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { id: string }[]).map((x) => x.id);
     // A store failure (a disk error, say) on the third message's history row.
     bob.db.exec(`CREATE TEMP TRIGGER fail_third AFTER INSERT ON messages WHEN NEW.id = '${ids[2]}' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END`);
-    const failures: unknown[] = [];
-    const texts: string[] = [];
-    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => failures.push(e) });
-    for (const f of frames) pager.push(f, () => undefined);
-    pager.flush();
-    assert.equal(failures.length, 1);
+    const pager = recordingPager(bob);
+    pager.page(frames);
+    assert.equal(pager.failures.length, 1);
     assert.deepEqual(queuedReceipts(bob), [ids.slice(0, 2)]);
     // The failed frame had decrypted before its row failed: the session step it took (in the
     // page's session cache) is undone with its savepoint, so the relay's redelivery opens again.
     bob.db.exec('DROP TRIGGER fail_third');
-    for (const f of frames.slice(2)) pager.push(f, () => undefined);
-    pager.flush();
-    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2']);
+    pager.page(frames.slice(2));
+    assert.deepEqual(pager.texts, ['page 0', 'page 1', 'page 2']);
   });
 
   // ---- sending: acknowledged rows leave the outbox together ---------------------------------
@@ -421,15 +482,79 @@ describe('receiving messages', () => {
     processIncoming(bob, first!);
     const frames = [];
     for (let i = 0; i < 6; i++) frames.push(...(await send(alice, bob, `page ${i}`)));
-    bob.db.exec("CREATE TEMP TABLE session_writes (n INTEGER); CREATE TEMP TRIGGER count_session_writes AFTER UPDATE ON sessions BEGIN INSERT INTO session_writes VALUES (1); END");
-    const texts: string[] = [];
-    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && texts.push(r.text), fail: (e) => assert.fail(String(e)) });
-    for (const f of frames) pager.push(f, () => undefined);
-    pager.flush();
-    assert.deepEqual(texts, ['page 0', 'page 1', 'page 2', 'page 3', 'page 4', 'page 5']);
-    assert.equal((bob.db.prepare('SELECT count(*) AS n FROM session_writes').get() as { n: number }).n, 1);
+    const sessionWrites = countUpdates(bob, 'sessions');
+    assert.deepEqual(receivePage(bob, frames), ['page 0', 'page 1', 'page 2', 'page 3', 'page 4', 'page 5']);
+    assert.equal(sessionWrites(), 1);
     const [next] = await send(alice, bob, 'after the page');
     const r = processIncoming(bob, next!);
     assert.equal(r.kind === 'text' && r.text, 'after the page');
+  });
+
+  // ---- group receiving chains and arrival numbers once per page ----------------------------
+
+  it('saves a group sender chain a page opened once, at the page\'s end, and the saved chain refuses a replay of what it opened', () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const team = groupWith(alice, bob);
+    const frames = [0, 1, 2, 3, 4, 5].map((i) => team.frame(`group ${i}`));
+    const keyWrites = countUpdates(bob, 'group_sender_keys');
+    assert.deepEqual(receivePage(bob, frames), ['group 0', 'group 1', 'group 2', 'group 3', 'group 4', 'group 5']);
+    assert.equal(keyWrites(), 1, 'one write of the chain for the page');
+    assert.equal(team.storedCounter(), 6, 'the chain as the page left it');
+    // The relay handing the first frame again under a new id: the chain knows it, whatever the history says.
+    const r = processIncoming(bob, { ...frames[0]!, id: 'again', clientId: 'again' });
+    assert.deepEqual(r, { kind: 'duplicate', from: 'alice', replayed: true });
+    const next = processIncoming(bob, team.frame('after the page'));
+    assert.equal(next.kind === 'text' && next.text, 'after the page');
+  });
+
+  it('a page stopped by a store failure in a group message takes the chain step of that frame back, so its redelivery opens', () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const team = groupWith(alice, bob);
+    const frames = [0, 1, 2, 3].map((i) => team.frame(`group ${i}`));
+    // A store failure (a disk error, say) on the third message's row, after its chain stepped.
+    bob.db.exec("CREATE TEMP TRIGGER fail_third AFTER INSERT ON group_messages WHEN NEW.id = 'g2' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    const pager = recordingPager(bob);
+    pager.page(frames);
+    assert.equal(pager.failures.length, 1);
+    assert.deepEqual(pager.texts, ['group 0', 'group 1']);
+    assert.equal(team.storedCounter(), 2, 'the chain as the two stored frames left it');
+    bob.db.exec('DROP TRIGGER fail_third');
+    pager.page(frames.slice(2));
+    assert.deepEqual(pager.texts, ['group 0', 'group 1', 'group 2', 'group 3']);
+  });
+
+  it('a sender key arriving in the middle of a page replaces the chain the page holds: what follows opens with the new one, and the page\'s end does not put the old one back', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const team = groupWith(alice, bob);
+    const before = [team.frame('old chain 0'), team.frame('old chain 1')];
+    const newKey = team.newChain();
+    await encryptQueued(alice, undefined, new Map());
+    const distribution = takeEncrypted(alice, "kind = 'group'");
+    assert.equal(distribution.length, 1);
+    const frames = [...before, ...distribution, team.frame('new chain 0'), team.frame('new chain 1')];
+    assert.deepEqual(receivePage(bob, frames), ['old chain 0', 'old chain 1', 'new chain 0', 'new chain 1']);
+    assert.deepEqual(team.storedSignPublic(), newKey);
+    assert.equal(team.storedCounter(), 2, 'the new chain as the page left it');
+  });
+
+  it('numbers the unread messages of a page in order, pairwise and group alike, and writes the counter once, where the next message continues', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const team = groupWith(alice, bob);
+    const frames = [team.frame('group 0'), ...(await send(alice, bob, 'pairwise 0')), team.frame('group 1'), ...(await send(alice, bob, 'pairwise 1'))];
+    const counterWrites = countUpdates(bob, 'meta', "NEW.key = 'arrival'");
+    const before = Number(getMeta(bob.db, 'arrival'));
+    assert.equal(receivePage(bob, frames).length, 4);
+    const unread = (bob.db.prepare("SELECT unread FROM messages WHERE direction = 'in' AND unread > ? UNION ALL SELECT unread FROM group_messages WHERE unread > ? ORDER BY unread").all(before, before) as { unread: number }[]).map((r) => r.unread);
+    assert.deepEqual(unread, [before + 1, before + 2, before + 3, before + 4]);
+    assert.equal(counterWrites(), 1, 'one write of the counter for the page');
+    assert.equal(nextArrival(bob.db), before + 5, 'the next number, outside any page, follows the page\'s last');
   });
 });

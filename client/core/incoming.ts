@@ -12,7 +12,7 @@ import { contactHolds, isRejected } from './contact-record.js';
 import { observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
-import { nextArrival, tx } from './db.js';
+import { nextArrival, tx, withPageArrivals } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt, queueReceipts } from './outbox.js';
 import { parsePayload, PayloadError, receiptIds, type FileRef, type SyncPayload } from './payload.js';
@@ -22,7 +22,7 @@ import { deleteOneTimePreKey, preKeyStore } from './prekey-store.js';
 import type { MessageFrame } from './relay-ws.js';
 import { IntegrityError } from './integrity/errors.js';
 import { loadPreviousSession, loadSession, promotePreviousSession, replaceSession, saveSession } from './sessions.js';
-import { listGroups } from './group-store.js';
+import { listGroups, PageSenderKeys } from './group-store.js';
 import { ownListHolds } from './fanout.js';
 import { HistoryRefused, storeHistory } from './history-receive.js';
 import { storeStandings } from './standings-sync.js';
@@ -110,6 +110,8 @@ export interface IncomingOptions {
   receipt?: (peer: string, messageId: string) => void;
   /** The page's session cache (IncomingPager): current sessions kept in memory, saved at the page's end. */
   sessions?: PageSessions;
+  /** The page's sender-key cache (IncomingPager, group-store.ts): the same for group receiving chains. */
+  groupKeys?: PageSenderKeys;
 }
 
 /**
@@ -207,7 +209,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
     c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
     try {
       const envelope = fromBase64url(f.body);
-      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt }, envelope));
+      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys }, envelope));
       let plaintext: Uint8Array;
       let identity: PublicIdentity;
       let identityChanged = false;
@@ -279,8 +281,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       if (p.type === 'group_change' || p.type === 'sender_key') {
         // Group state follows only identities we trust: a changed key waits for `verify --accept`.
         if (identityChanged) throw new Failure('identity_changed');
-        // Group changes may look at our sessions: they see them as stored.
+        // Group changes may look at our sessions and change sender keys: they see both as stored.
         opts.sessions?.writeBack();
+        opts.groupKeys?.writeBack();
         // A group that appears with this change is one we were added to: an invitation when the
         // one who added us is not accepted (requests.ts).
         const before = p.type === 'group_change' ? new Set(listGroups(c).map((g) => g.idHex)) : undefined;
@@ -430,25 +433,31 @@ export class IncomingPager {
     let error: unknown;
     let needs: NeedsLists | undefined;
     try {
-      tx(this.c.db, () => {
+      tx(this.c.db, () => withPageArrivals(this.c.db, (arrivals) => {
         // The receipts the stored frames are owed, per sender in arrival order: queued once, at
         // the page's end and in its transaction, so they commit (or not) with the messages.
         const receipts = new Map<string, string[]>();
         const sessions = new PageSessions(this.c);
+        const groupKeys = new PageSenderKeys(this.c);
         for (const { frame } of page) {
           const owed: [string, string][] = [];
           const mark = sessions.mark();
+          const keysMark = groupKeys.mark();
+          const arrivalsMark = arrivals.mark();
           try {
             results.push(
               processIncoming(this.c, frame, {
                 mayFetchLists: this.on.refreshLists !== undefined && !this.listsChecked.has(frame.id),
                 receipt: (peer, id) => owed.push([peer, id]),
                 sessions,
+                groupKeys,
               }),
             );
           } catch (e) {
-            // Its savepoint is rolled back: so is what it did to the cached sessions.
+            // Its savepoint is rolled back: so is what it did to the cached sessions and chains, and the arrival numbers it took.
             sessions.restore(mark);
+            groupKeys.restore(keysMark);
+            arrivals.restore(arrivalsMark);
             if (e instanceof NeedsLists) needs = e;
             else error = e;
             break;
@@ -462,7 +471,8 @@ export class IncomingPager {
         }
         for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
         sessions.writeBack();
-      });
+        groupKeys.writeBack();
+      }));
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
       this.on.fail(e);
