@@ -1,37 +1,21 @@
 // storeStandings (docs/PROTOCOL.md D.12 step 5) on a real store: what a device just linked takes
 // from the account's other device, and what it refuses whole.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateIdentity } from '../../crypto/identity.js';
-import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
-import { openTestStore as openDb } from '../../test/util/client-store.js';
-import { assembleClient } from './assemble.js';
+import { openTestClient } from '../../test/util/client-store.js';
 import type { Client } from './context.js';
-import { homePaths } from './home.js';
 import { parsePayload, encodePayload, PayloadError, STANDINGS_MAX_USERS, type StandingsPayload } from './payload.js';
 import { admitMessage, block, standing } from './requests.js';
 import { storeStandings } from './standings-sync.js';
 
-let root: string;
 let client: Client;
+let cleanup: () => void;
 const standings = (accepted: string[], blocked: string[]): StandingsPayload => ({ v: 1, type: 'standings', id: 's1', sentAt: '2026-01-02T03:04:05.678Z', accepted, blocked });
 
 before(async () => {
-  await sodiumReady();
-  root = mkdtempSync(join(tmpdir(), 'fastchat-standings-'));
-  const random = systemRandom();
-  const home = homePaths(join(root, 'laptop'));
-  mkdirSync(home.dir, { recursive: true });
-  client = assembleClient({ home, config: { username: 'alice', deviceId: 2 }, secrets: { identity: generateIdentity(random), storageKey: random(32) }, db: openDb(home.store), random, keystoreWasCurrent: false });
+  ({ client, cleanup } = await openTestClient('fastchat-standings-'));
 });
-after(() => {
-  client?.close();
-  rmSync(root, { recursive: true, force: true });
-});
-
+after(() => cleanup?.());
 describe('storeStandings', () => {
   it('accepts and blocks users this device has no standing for, and turns a request waiting here into an accepted conversation', () => {
     process.env.FASTCHAT_REQUESTS = 'on';

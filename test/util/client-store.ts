@@ -4,6 +4,14 @@
 // that way). A sql.js store lives in memory: closing it keeps its bytes under its path for this
 // process, and opening the path again reads them back, as the browser keeps its store in IndexedDB.
 import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateIdentity } from '../../crypto/identity.js';
+import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
+import { assembleClient } from '../../client/core/assemble.js';
+import type { Client } from '../../client/core/context.js';
+import { homePaths } from '../../client/core/home.js';
 import { initStore, type DB } from '../../client/core/db.js';
 import { loadSqlJs } from '../../client/core/platform/sqljs.js';
 import { openDb } from '../../client/node/sqlite.js';
@@ -38,5 +46,26 @@ export function openReader(path: string, db: DB): Pick<DB, 'prepare' | 'close'> 
       return db.prepare(sql);
     },
     close() {},
+  };
+}
+
+/**
+ * A client core of `username`'s device `deviceId` on a test store in a fresh temporary home, for
+ * unit tests that need a whole Client (sodium ready, a new identity and storage key). `cleanup`
+ * closes it and removes the home.
+ */
+export async function openTestClient(prefix: string, username = 'alice', deviceId = 2): Promise<{ client: Client; cleanup(): void }> {
+  await sodiumReady();
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const random = systemRandom();
+  const home = homePaths(join(root, 'home'));
+  mkdirSync(home.dir, { recursive: true });
+  const client = assembleClient({ home, config: { username, deviceId }, secrets: { identity: generateIdentity(random), storageKey: random(32) }, db: openTestStore(home.store), random, keystoreWasCurrent: false });
+  return {
+    client,
+    cleanup() {
+      client.close();
+      rmSync(root, { recursive: true, force: true });
+    },
   };
 }
