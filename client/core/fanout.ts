@@ -177,7 +177,8 @@ export function hasOtherDevices(c: Client): boolean {
  * home's own checks at login report those). Sessions with devices the new list leaves out are dropped.
  */
 export async function refreshOwnList(c: Client, t: RelayTarget): Promise<DeviceList | null> {
-  const me = ourAddress(c).user;
+  const self = ourAddress(c);
+  const me = self.user;
   const kept = ownList(c);
   const lists = await fetchDeviceLists(t, me, kept ? kept.version - 1 : 0);
   noteListChecked(c, me);
@@ -197,7 +198,7 @@ export async function refreshOwnList(c: Client, t: RelayTarget): Promise<DeviceL
     const added = list.devices.filter((d) => kept !== null && !kept.devices.some((k) => k.device === d.device && sameDeviceKeys(k, d)));
     if (added.length > 0) shareGroupsWithOwnDevices(c);
     // And whom we accepted and blocked, so its message requests agree with ours (D.12 step 5).
-    for (const d of added) if (d.device !== ourAddress(c).device) shareStandingsWith(c, d.device);
+    for (const d of added) if (d.device !== self.device) shareStandingsWith(c, d.device);
   });
   return list;
 }

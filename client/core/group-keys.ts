@@ -12,12 +12,8 @@ import { createSenderKey, encodeSenderKeyDistribution, memberKey, senderKeyDistr
 import { ourAddress, type Client } from './context.js';
 import { groupRecipients, memberDevices } from './group-devices.js';
 import { addKeyHolders, deleteOurKeys, keyHolders, loadOurKey, saveOurKey } from './group-store.js';
-import { outboxRowKey } from './outbox.js';
-import { encodePayload, type GroupControlPayload } from './payload.js';
-
-function newId(c: Client): string {
-  return toBase64url(c.random(16));
-}
+import { newMessageId, outboxRowKey } from './outbox.js';
+import { encodePayload, type GroupChangePayload, type GroupControlPayload } from './payload.js';
 
 /** Queues a group payload for one peer (stage 1 of the outbox); call inside a transaction. */
 export function queueControl(c: Client, peer: string, p: GroupControlPayload): void {
@@ -26,8 +22,13 @@ export function queueControl(c: Client, peer: string, p: GroupControlPayload): v
     .run(p.id, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, 'group'), encodePayload(p))), c.now());
 }
 
+/** A `group_change` payload carrying `records` (a chain, or the records of one change). */
+export function groupChangePayload(c: Client, records: Uint8Array[]): GroupChangePayload {
+  return { v: 1, type: 'group_change', id: newMessageId(c), sentAt: new Date(c.now()).toISOString(), records: records.map(toBase64url) };
+}
+
 export function queueRecords(c: Client, peer: string, records: Uint8Array[]): void {
-  queueControl(c, peer, { v: 1, type: 'group_change', id: newId(c), sentAt: new Date(c.now()).toISOString(), records: records.map(toBase64url) });
+  queueControl(c, peer, groupChangePayload(c, records));
 }
 
 /**
@@ -80,7 +81,7 @@ export function keyForSend(c: Client, state: GroupState): { ours: OurSenderKey; 
   if (users.length > 0) {
     const distribution = toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours, state)));
     const sentAt = new Date(c.now()).toISOString();
-    for (const user of users) queueControl(c, user, { v: 1, type: 'sender_key', id: newId(c), sentAt, distribution });
+    for (const user of users) queueControl(c, user, { v: 1, type: 'sender_key', id: newMessageId(c), sentAt, distribution });
     addKeyHolders(c, state.groupId, ours.epoch, devices.filter((d) => users.includes(d.user)));
   }
   return { ours, sharedWith: users };

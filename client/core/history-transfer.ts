@@ -4,7 +4,7 @@
 // only ciphertext; the new device stores them once each, as read, without receipts
 // (history-receive.ts).
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
-import { toBase64url, utf8 } from '../../crypto/encoding.js';
+import { utf8 } from '../../crypto/encoding.js';
 import { isCryptoError } from '../../crypto/errors.js';
 import { CliError, usageError } from '../errors.js';
 import { sameDeviceKeys } from './contact-record.js';
@@ -13,6 +13,7 @@ import { tx } from './db.js';
 import { refreshOwnList } from './fanout.js';
 import { encryptQueued, flushOutbox, newMessageId, queueForOwnDevice } from './outbox.js';
 import { listGroups, loadRecords } from './group-store.js';
+import { groupChangePayload } from './group-keys.js';
 import {
   HISTORY_MAX_ENTRIES,
   HistoryEntrySchema,
@@ -222,7 +223,7 @@ export function* historyBatches(c: Client, sent: HistorySent): Generator<History
     let chained = false;
     const led = function* (p: HistoryPayload | null): Generator<HistoryPayload | GroupChangePayload> {
       if (!p) return;
-      if (!chained) yield { v: 1, type: 'group_change', id: newMessageId(c), sentAt: new Date(c.now()).toISOString(), records: loadRecords(c, g.groupId).map(toBase64url) };
+      if (!chained) yield groupChangePayload(c, loadRecords(c, g.groupId));
       chained = true;
       yield p;
     };
