@@ -15,10 +15,9 @@
 // Its own file: it waits out the request timeout.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { jsonLines, makeHome, makeTempRoot, setUpUser } from './util/fastchat-cli.js';
+import { startHttpFront } from './util/http-front.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
@@ -65,63 +64,43 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
   let logins = 0;
   let answers = 0;
   let dropAnswer = false;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
-        const body: Buffer[] = [];
-        ur.on('data', (c: Buffer) => body.push(c));
-        ur.on('end', async () => {
-          const out = Buffer.concat(body);
-          const headers = { ...ur.headers };
-          const isMessage = req.method === 'POST' && TAKE.test(req.url ?? '') && ur.statusCode === 200;
-          if (isMessage) answered++;
-          const isLogin = req.method === 'POST' && REDEEM.test(req.url ?? '') && ur.statusCode === 200;
-          if (isLogin) logins++;
-          if (req.method === 'PUT' && /^\/v1\/link\/[^/]+$/.test(req.url ?? '')) {
-            answers++;
-            if (dropAnswer && ur.statusCode === 200) {
-              dropAnswer = false;
-              res.socket?.destroy();
-              return;
-            }
-          }
-          const sleeper = (isMessage || isLogin) && armed?.on.test(req.url ?? '') ? armed : undefined;
-          if (sleeper) {
-            armed = undefined;
-            // The request is in flight (the client waits for this answer): the lid closes now, and
-            // the answer arrives while the process is stopped.
-            process.kill(sleeper.pid, 'SIGSTOP');
-            await untilStopped(sleeper.pid);
-          }
-          res.writeHead(ur.statusCode ?? 502, headers);
-          res.end(out);
-          if (sleeper) {
-            setTimeout(() => {
-              process.kill(sleeper.pid, 'SIGCONT');
-              sleeper.slept();
-            }, ASLEEP_MS);
-          }
-        });
-      });
-      up.on('error', () => res.destroy());
-      up.end(Buffer.concat(chunks));
-    });
+  const front = await startHttpFront(upstream, {
+    after: async (req, reply) => {
+      const isMessage = req.method === 'POST' && TAKE.test(req.url) && reply.status === 200;
+      if (isMessage) answered++;
+      const isLogin = req.method === 'POST' && REDEEM.test(req.url) && reply.status === 200;
+      if (isLogin) logins++;
+      if (req.method === 'PUT' && /^\/v1\/link\/[^/]+$/.test(req.url)) {
+        answers++;
+        if (dropAnswer && reply.status === 200) {
+          dropAnswer = false;
+          return 'drop';
+        }
+      }
+      const sleeper = (isMessage || isLogin) && armed?.on.test(req.url) ? armed : undefined;
+      if (sleeper) {
+        armed = undefined;
+        // The request is in flight (the client waits for this answer): the lid closes now, and
+        // the answer arrives while the process is stopped.
+        process.kill(sleeper.pid, 'SIGSTOP');
+        await untilStopped(sleeper.pid);
+        setTimeout(() => {
+          process.kill(sleeper.pid, 'SIGCONT');
+          sleeper.slept();
+        }, ASLEEP_MS);
+      }
+      return undefined;
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: front.url,
     sleepOnAnswer: (pid) => new Promise<void>((slept) => (armed = { pid, on: TAKE, slept })),
     answeredTakes: () => answered,
     sleepOnLogin: (pid) => new Promise<void>((slept) => (armed = { pid, on: REDEEM, slept })),
     logins: () => logins,
     dropAnswerReply: () => (dropAnswer = true),
     answers: () => answers,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
+    close: () => front.close(),
   };
 }
 

@@ -9,9 +9,8 @@
 //    once, sends it again, says the relay answers again, and the link completes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, startUsers } from './util/fastchat-cli.js';
+import { startHttpFront } from './util/http-front.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
@@ -68,35 +67,13 @@ type Refusal = { status: number; code: string; message: string };
  * A relay as a client behind it sees it: each request is shown to `refuse` first, and refused with
  * what it returns (never passed on), else forwarded to `upstream` as it is.
  */
-async function startFront(upstream: string, refuse: (method: string, url: string, body: Buffer) => Refusal | undefined): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const r = refuse(req.method ?? '', req.url ?? '', body);
-      if (r) {
-        const out = JSON.stringify({ error: { code: r.code, message: r.message } });
-        res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)) });
-        res.end(out);
-        return;
-      }
-      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      up.end(body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+function startFront(upstream: string, refuse: (method: string, url: string, body: Buffer) => Refusal | undefined): Promise<{ url: string; close(): Promise<void> }> {
+  return startHttpFront(upstream, {
+    before: (req) => {
+      const r = refuse(req.method, req.url, req.body);
+      return r && { status: r.status, json: { error: { code: r.code, message: r.message } } };
     },
-  };
+  });
 }
 
 test('a new device linking through a relay that refuses the session field of a ticket redeem (an older relay) redeems the ticket without it once and links', { timeout: 120_000 }, async (t) => {

@@ -6,15 +6,14 @@
 // a provisioning message a relay altered on its way.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import Database from 'better-sqlite3';
-import type { AddressInfo } from 'node:net';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { firstDeviceList, nextDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/device-list.js';
 import { generateAccountKey } from '../crypto/account.js';
 import { generateIdentity } from '../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../crypto/sodium.js';
 import { converse, jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { startHttpFront } from './util/http-front.js';
 import { linkIn } from './util/linking.js';
 import { openCore, withCore } from './util/client-core.js';
 import { startRelayProcess } from './util/relay-process.js';
@@ -25,46 +24,17 @@ import { Tmux } from './util/tmux.js';
 await sodiumReady();
 
 /**
- * A relay as a client behind it sees it: every request forwarded to `upstream` as is, and each
- * answer handed to `rewrite`, which may replace it (status and JSON body).
+ * A relay as a client behind it sees it: every request forwarded to `upstream` as is (unless `hold`
+ * keeps it), and each answer handed to `rewrite`, which may replace it (status and JSON body).
  */
-async function startProxy(upstream: string, rewrite: Rewrite, hold?: Hold): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const reqBody = Buffer.concat(chunks);
-      // Held: never forwarded, never answered (the client waits until it is killed).
-      if (hold?.(req.method ?? '', req.url ?? '')) return;
-      const up = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (ur) => {
-        const body: Buffer[] = [];
-        ur.on('data', (c: Buffer) => body.push(c));
-        ur.on('end', () => {
-          let out = Buffer.concat(body);
-          let status = ur.statusCode ?? 502;
-          const changed = rewrite(req.url ?? '', status, out, reqBody);
-          if (changed) {
-            status = changed.status;
-            out = Buffer.from(JSON.stringify(changed.body));
-          }
-          const headers = { ...ur.headers, 'content-length': String(out.length), 'content-type': 'application/json' };
-          delete headers['transfer-encoding'];
-          res.writeHead(status, headers);
-          res.end(out);
-        });
-      });
-      up.on('error', () => res.destroy());
-      up.end(reqBody);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+function startProxy(upstream: string, rewrite: Rewrite, hold?: Hold): Promise<{ url: string; close(): Promise<void> }> {
+  return startHttpFront(upstream, {
+    before: (req) => (hold?.(req.method, req.url) ? 'hold' : undefined),
+    after: (req, reply) => {
+      const changed = rewrite(req.url, reply.status, reply.body, req.body);
+      return changed && { status: changed.status, json: changed.body };
     },
-  };
+  });
 }
 
 type Rewrite = (path: string, status: number, body: Buffer, reqBody: Buffer) => { status: number; body: unknown } | undefined;
