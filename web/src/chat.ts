@@ -1,7 +1,8 @@
 // The chat part of the page: an account of this browser on the relay that serves the page, built
 // from the client core the CLI runs (client/core: register or linkDevice, sendText, syncInbox, the
 // store's schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic
-// here. The account is a new one (register), or an existing one this browser joins as a linked
+// here (the conversation list and view, and every other part of the page: features.ts). The
+// account is a new one (register), or an existing one this browser joins as a linked
 // device, approved with `fastchat device approve CODE` on a device the account already has.
 //
 // The home lives in the vault, sealed under the passphrase: `account` (the storage key and the
@@ -15,35 +16,24 @@ import { checkUsername, register } from '../../client/core/account.js';
 import { linkDevice, type Waiting } from '../../client/core/linking.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { saveConfig, loadConfig } from '../../client/core/config.js';
-import { relayTarget, type Client } from '../../client/core/context.js';
-import { conversationRowsOf, listConversations } from '../../client/core/conversations.js';
+import { relayTarget } from '../../client/core/context.js';
 import { initStore } from '../../client/core/db.js';
 import { homePaths } from '../../client/core/home.js';
-import { restoreFiles, snapshotFiles } from '../../client/core/platform/memory-files.js';
+import { restoreFiles } from '../../client/core/platform/memory-files.js';
 import { loadSqlJs, type SqlJsStore } from '../../client/core/platform/sqljs.js';
 import { createInitialPreKeys } from '../../client/core/prekeys.js';
 import { accountKeyOf, STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
-import { sendText } from '../../client/core/send.js';
 import { syncInbox } from '../../client/core/sync.js';
-import { byId, setStatus, setText, textElement } from './dom.js';
+import { byId, setStatus, setText } from './dom.js';
+import './features.js';
+import { changed, HOME_BLOB, save, showFailure, startAll, stopAll, type Session } from './session.js';
 import type { Vault } from './vault/index.js';
 
 const ACCOUNT_BLOB = 'account';
-const HOME_BLOB = 'home';
 /** How long one receive pass waits for live messages before the next one starts. */
 const LISTEN_SECONDS = 20;
 
-interface Open {
-  c: Client;
-  db: SqlJsStore;
-  vault: Vault;
-  peer: string | null;
-  stopped: boolean;
-  /** The saves in order (changed()). */
-  saving: Promise<void>;
-}
-
-let open: Open | null = null;
+let open: Session | null = null;
 
 /** store.db from its image (or a new one), with the schema created or upgraded as the CLI's is. */
 async function openStore(image?: Uint8Array): Promise<SqlJsStore> {
@@ -76,7 +66,7 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const h = homePaths();
   const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
   const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
-  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
   if (c.config.linking) {
     // A link that stopped after its ticket logged this browser in (linkAccount kept it): the
     // core's linkDevice finishes it (the device list with this device, then its keys), as the
@@ -106,7 +96,7 @@ function showAccountForms(shown: boolean): void {
  * taken name, a short password, a code that expired) leaves the forms as they were, and nothing
  * stored.
  */
-async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (o: Open) => Promise<unknown>): Promise<void> {
+async function newHome(vault: Vault, identity: IdentityKeyPair, account: AccountKeyPair | undefined, make: (o: Session) => Promise<unknown>): Promise<void> {
   const random = systemRandom();
   const secrets = { identity, storageKey: random(STORAGE_KEY_BYTES), ...(account ? { account } : {}) };
   const h = homePaths();
@@ -115,7 +105,7 @@ async function newHome(vault: Vault, identity: IdentityKeyPair, account: Account
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
-  const o: Open = { c, db, vault, peer: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
   try {
     createInitialPreKeys(c);
     await make(o);
@@ -129,7 +119,7 @@ async function newHome(vault: Vault, identity: IdentityKeyPair, account: Account
 }
 
 /** The home into the vault: its secrets but the identity (`account`), store.db and its files (`home`). */
-async function keepHome(o: Open): Promise<void> {
+async function keepHome(o: Session): Promise<void> {
   const parts = { storageKey: toBase64url(o.c.secrets.storageKey), account: toBase64url(encodeAccountKeyPair(accountKeyOf(o.c.secrets))) };
   await o.vault.put(ACCOUNT_BLOB, new TextEncoder().encode(JSON.stringify(parts)));
   await save(o);
@@ -188,45 +178,18 @@ function showPairing(username: string, w: Waiting): void {
   setStatus('working', `Waiting for a device of @${username} to approve this browser…`);
 }
 
-/**
- * Shows the change and saves the home soon: once the work in hand (a transaction of the receive
- * pass) is over, one save after another, each a snapshot of the moment it starts.
- */
-function changed(o: Open): void {
-  render(o);
-  setTimeout(() => {
-    o.saving = o.saving.then(() => save(o)).catch(showFailure);
-  }, 0);
-}
-
-/** store.db's image and the home's files, sealed into the vault. */
-async function save(o: Open): Promise<void> {
-  const files = Object.fromEntries([...snapshotFiles()].map(([k, v]) => [k, toBase64url(v)]));
-  await o.vault.put(HOME_BLOB, new TextEncoder().encode(JSON.stringify({ files, store: toBase64url(o.db.export()) })));
-}
-
-function start(o: Open): void {
+function start(o: Session): void {
   open = o;
   showAccountForms(false);
   byId('chat').hidden = false;
   setText(byId('me'), `@${o.c.config.username ?? ''}`);
-  byId<HTMLFormElement>('open-form').onsubmit = (e) => {
-    e.preventDefault();
-    const peer = checkUsername(byId<HTMLInputElement>('open-peer').value);
-    byId<HTMLInputElement>('open-peer').value = '';
-    select(o, peer);
-  };
-  byId<HTMLFormElement>('compose').onsubmit = (e) => {
-    e.preventDefault();
-    send(o).catch(showFailure);
-  };
-  render(o);
+  startAll(o);
   setStatus('ready', `Signed in as @${o.c.config.username ?? ''}.`);
   void listen(o);
 }
 
 /** Receive passes, one after another, while the page is unlocked. */
-async function listen(o: Open): Promise<void> {
+async function listen(o: Session): Promise<void> {
   while (!o.stopped) {
     try {
       // Saved as each message is in, not only at the end of the pass: a reload or a closed tab
@@ -241,63 +204,11 @@ async function listen(o: Open): Promise<void> {
   }
 }
 
-async function send(o: Open): Promise<void> {
-  const input = byId<HTMLTextAreaElement>('message');
-  if (o.peer === null || input.value.length === 0) return;
-  const text = input.value;
-  input.value = '';
-  setStatus('working', `Sending to @${o.peer}…`);
-  const r = await sendText(o.c, o.peer, text);
-  changed(o);
-  await o.saving;
-  setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);
-}
-
-function select(o: Open, peer: string): void {
-  o.peer = peer;
-  render(o);
-  byId('message').focus();
-}
-
-/** The conversation list and the open conversation, as text. */
-function render(o: Open): void {
-  const list = byId('conversations');
-  list.replaceChildren(
-    ...listConversations(o.c).flatMap((s) => {
-      if (s.ref.kind !== 'user') return [];
-      const peer = s.ref.peer;
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = s.unread > 0 ? `${s.label} (${s.unread})` : s.label;
-      b.onclick = () => select(o, peer);
-      const li = document.createElement('li');
-      li.append(b);
-      return [li];
-    }),
-  );
-  const view = byId('messages');
-  byId('conversation').hidden = o.peer === null;
-  if (o.peer === null) return;
-  setText(byId('conversation-title'), `@${o.peer}`);
-  view.replaceChildren(
-    ...conversationRowsOf(o.c, { kind: 'user', peer: o.peer }).map((r) => {
-      const li = textElement('li', r.text ?? '(could not be decrypted)');
-      li.dataset.direction = r.direction;
-      li.dataset.status = r.status;
-      li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
-      return li;
-    }),
-  );
-}
-
 /** Stops listening (the page locks). */
 export function closeChat(): void {
   if (!open) return;
   open.stopped = true;
+  stopAll(open);
   open.c.close();
   open = null;
-}
-
-function showFailure(e: unknown): void {
-  setStatus('error', e instanceof Error ? e.message : String(e));
 }

@@ -1,0 +1,87 @@
+// The conversation list and the conversation on screen: pairwise chats and groups alike, each a
+// ConversationRef of the core, drawn as text from the store (conversations.ts) after every change.
+// Sending goes through the core: sendText to a user, sendGroupText to a group.
+import { conversationRowsOf, listConversations, type ConversationRef } from '../../client/core/conversations.js';
+import { checkUsername } from '../../client/core/account.js';
+import { sendGroupText } from '../../client/core/groups.js';
+import { listGroups } from '../../client/core/group-store.js';
+import { sendText } from '../../client/core/send.js';
+import { byId, setStatus, setText, textElement } from './dom.js';
+import { changed, select, showFailure, type Feature, type Session } from './session.js';
+
+export const conversations: Feature = {
+  start(s) {
+    byId<HTMLFormElement>('open-form').onsubmit = (e) => {
+      e.preventDefault();
+      const peer = checkUsername(byId<HTMLInputElement>('open-peer').value);
+      byId<HTMLInputElement>('open-peer').value = '';
+      select(s, { kind: 'user', peer });
+    };
+    byId<HTMLFormElement>('compose').onsubmit = (e) => {
+      e.preventDefault();
+      send(s).catch(showFailure);
+    };
+  },
+  render,
+};
+
+export function sameRef(a: ConversationRef | null, b: ConversationRef | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.kind === 'user' ? b.kind === 'user' && a.peer === b.peer : b.kind === 'group' && a.idHex === b.idHex;
+}
+
+/** `@bob`, or a group's label with its `#`, as the conversation list shows it. */
+export function labelOfRef(s: Session, ref: ConversationRef): string {
+  if (ref.kind === 'user') return `@${ref.peer}`;
+  return listConversations(s.c).find((x) => sameRef(x.ref, ref))?.label ?? `#${ref.idHex.slice(0, 8)}`;
+}
+
+async function send(s: Session): Promise<void> {
+  const input = byId<HTMLTextAreaElement>('message');
+  const ref = s.ref;
+  if (ref === null || input.value.length === 0) return;
+  const text = input.value;
+  input.value = '';
+  const label = labelOfRef(s, ref);
+  setStatus('working', `Sending to ${label}…`);
+  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text);
+  changed(s);
+  await s.saving;
+  setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);
+}
+
+/** The `name~id` form the core resolves to exactly this group. */
+export function groupArg(s: Session, idHex: string): string {
+  const g = listGroups(s.c).find((x) => x.idHex === idHex);
+  if (g === undefined) throw new Error(`this home holds no group ${idHex.slice(0, 8)}`);
+  return `${g.state.name}~${idHex}`;
+}
+
+/** The conversation list and the open conversation, as text. */
+function render(s: Session): void {
+  byId('conversations').replaceChildren(
+    ...listConversations(s.c).map((x) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = x.unread > 0 ? `${x.label} (${x.unread})` : x.label;
+      if (sameRef(x.ref, s.ref)) b.setAttribute('aria-current', 'true');
+      b.onclick = () => select(s, x.ref);
+      const li = document.createElement('li');
+      li.append(b);
+      return li;
+    }),
+  );
+  const ref = s.ref;
+  byId('conversation').hidden = ref === null;
+  if (ref === null) return;
+  setText(byId('conversation-title'), labelOfRef(s, ref));
+  byId('messages').replaceChildren(
+    ...conversationRowsOf(s.c, ref).map((r) => {
+      const li = textElement('li', r.text ?? '(could not be decrypted)');
+      li.dataset.direction = r.direction;
+      li.dataset.status = r.status;
+      li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
+      return li;
+    }),
+  );
+}

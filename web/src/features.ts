@@ -1,0 +1,6 @@
+// The parts of the chat page, in the order they start and render (session.ts says what a part is).
+// A new part is a file of its own and one line here.
+import { useFeatures } from './session.js';
+import { conversations } from './conversation-view.js';
+
+useFeatures([conversations]);

@@ -1,0 +1,84 @@
+// What every part of the chat page shares once an account is open: the client core assembled over
+// sql.js (`c`, `db`), the vault it is saved into, the conversation on screen, and the few acts all
+// parts need: show a change and save it, open a conversation, say a failure.
+//
+// Each part of the page (the conversation list and view in chat.ts, groups, files, …) is a Feature
+// in features.ts: `start` once the account is open, `render` after every change. A part keeps its
+// own code in its own file; this one and features.ts are the only places they meet.
+import { toBase64url } from '../../crypto/encoding.js';
+import type { Client } from '../../client/core/context.js';
+import type { ConversationRef } from '../../client/core/conversations.js';
+import { snapshotFiles } from '../../client/core/platform/memory-files.js';
+import type { SqlJsStore } from '../../client/core/platform/sqljs.js';
+import { byId, setStatus } from './dom.js';
+import type { Vault } from './vault/index.js';
+
+export const HOME_BLOB = 'home';
+
+export interface Session {
+  c: Client;
+  db: SqlJsStore;
+  vault: Vault;
+  /** The conversation on screen, or none. */
+  ref: ConversationRef | null;
+  stopped: boolean;
+  /** The saves in order (changed()). */
+  saving: Promise<void>;
+}
+
+export interface Feature {
+  /** Once the account is open (after a reload too): wire the part's controls. */
+  start?(s: Session): void;
+  /** After every change: draw the part from the store. Must not throw for a missing element. */
+  render?(s: Session): void;
+  /** The page locks: stop timers, sockets, anything started. */
+  stop?(s: Session): void;
+}
+
+let features: readonly Feature[] = [];
+
+/** Set once by features.ts (kept apart so a part can import this file without a cycle). */
+export function useFeatures(list: readonly Feature[]): void {
+  features = list;
+}
+
+export function startAll(s: Session): void {
+  for (const f of features) f.start?.(s);
+  renderAll(s);
+}
+
+export function renderAll(s: Session): void {
+  for (const f of features) f.render?.(s);
+}
+
+export function stopAll(s: Session): void {
+  for (const f of features) f.stop?.(s);
+}
+
+/**
+ * Shows the change and saves the home soon: once the work in hand (a transaction of the receive
+ * pass) is over, one save after another, each a snapshot of the moment it starts.
+ */
+export function changed(s: Session): void {
+  renderAll(s);
+  setTimeout(() => {
+    s.saving = s.saving.then(() => save(s)).catch(showFailure);
+  }, 0);
+}
+
+/** store.db's image and the home's files, sealed into the vault. */
+export async function save(s: Session): Promise<void> {
+  const files = Object.fromEntries([...snapshotFiles()].map(([k, v]) => [k, toBase64url(v)]));
+  await s.vault.put(HOME_BLOB, new TextEncoder().encode(JSON.stringify({ files, store: toBase64url(s.db.export()) })));
+}
+
+/** Puts a conversation on screen, its input focused. */
+export function select(s: Session, ref: ConversationRef): void {
+  s.ref = ref;
+  renderAll(s);
+  byId('message').focus();
+}
+
+export function showFailure(e: unknown): void {
+  setStatus('error', e instanceof Error ? e.message : String(e));
+}
