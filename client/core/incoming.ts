@@ -204,9 +204,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
   const now = c.now();
   const receivedAt = new Date(now).toISOString();
   return tx(c.db, (): Incoming => {
-    const seen = c.db.prepare('SELECT 1 FROM seen WHERE sender = ? AND device = ? AND client_id = ?').get(from.user, from.device, f.clientId);
-    if (seen) return { kind: 'duplicate', from: from.user };
-    c.db.prepare('INSERT INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
+    // One statement: the row exists already (changes 0) exactly when the frame was seen before.
+    const first = c.db.prepare('INSERT OR IGNORE INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
+    if (first.changes === 0) return { kind: 'duplicate', from: from.user };
     try {
       const envelope = fromBase64url(f.body);
       if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys }, envelope));
