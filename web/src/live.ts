@@ -36,6 +36,7 @@ interface Live {
   /** Frames stored in sql.js, to ack once a vault save holds them. */
   acks: { socket: RelaySocket; id: string }[];
   ackScheduled: boolean;
+  drawScheduled: boolean;
   /** Network work one piece at a time, in order (chat's `serial`). */
   busy: Promise<void>;
   online: Set<string>;
@@ -50,12 +51,21 @@ export const live: Feature = {
     const l: Live = {
       link: undefined as unknown as RelayLink,
       pager: new IncomingPager(s.c, {
-        result: () => renderAll(s),
+        // A backlog arrives as hundreds of results in one turn: the page is drawn once for them.
+        result: () => {
+          if (l.drawScheduled) return;
+          l.drawScheduled = true;
+          queueMicrotask(() => {
+            l.drawScheduled = false;
+            if (!s.stopped) renderAll(s);
+          });
+        },
         fail: (e) => showFailure(e),
         refreshLists: (user) => refreshListsOf(s.c, t, user),
       }),
       acks: [],
       ackScheduled: false,
+      drawScheduled: false,
       busy: Promise.resolve(),
       online: new Set(),
       onVisible: () => {
