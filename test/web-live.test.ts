@@ -15,7 +15,7 @@ import { Tmux } from './util/tmux.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
-declare const document: any, IDBDatabase: any, getComputedStyle: any;
+declare const document: any, IDBDatabase: any, getComputedStyle: any, Event: any;
 
 let relay: RelayProcess;
 let chromium: BrowserHandle;
@@ -94,6 +94,20 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   // The time and status are drawn (style.css reads them), not only kept in attributes.
   const drawn = await page.evaluate(() => getComputedStyle(document.querySelector('#messages li[data-direction="out"]'), '::after').content);
   assert.match(drawn, /\d\d:\d\d · delivered/);
+
+  // A hidden tab reads nothing: carol's next message counts as unread until the tab shows again.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await carol.ok(['send', '@alice', 'while the tab was hidden']);
+  await appears(page, 'while the tab was hidden', 10_000);
+  assert.equal(await page.textContent('#conversations li button'), '@carol (1)');
+  await page.evaluate(() => {
+    delete document.visibilityState; // the own property goes; Document.prototype's getter is back
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.waitForFunction(() => document.querySelector('#conversations li button')?.textContent === '@carol', undefined, { timeout: 5_000 });
 
   // carol's `fastchat chat` keeps a connection: alice's list shows her online.
   tmux.startFastchat('carol', carol, ['chat', '@alice']);
