@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
@@ -108,6 +108,19 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
     document.dispatchEvent(new Event('visibilitychange'));
   });
   await page.waitForFunction(() => document.querySelector('#conversations li button')?.textContent === '@carol', undefined, { timeout: 5_000 });
+
+  // A group send from the page: its receive pass first (sync before send) is a round trip on the
+  // kept socket, not a second connection of this device (which the relay would take as replacing
+  // the kept one).
+  await carol.ok(['group', 'create', '#team', '@alice']);
+  await page.waitForSelector('#conversations li button:has-text("#team")', { timeout: 15_000 });
+  const before = sockets.length;
+  await page.click('#conversations li button:has-text("#team")');
+  assert.equal(await sendFromPage(page, 'hello team'), 'Sent.');
+  assert.ok(jsonLines((await carol.ok(['inbox', '--json'])).stdout).some((m) => m.from === 'alice' && m.text === 'hello team'));
+  assert.equal(sockets.length, before, `the group send opened ${sockets.length - before} more WebSocket(s)`);
+  assert.equal(await page.getAttribute('#live-state', 'data-state'), 'up');
+  await page.click('#conversations li[data-peer="carol"] button');
 
   // carol's `fastchat chat` keeps a connection: alice's list shows her online.
   tmux.startFastchat('carol', carol, ['chat', '@alice']);

@@ -9,6 +9,7 @@ import { sendText } from '../../client/core/send.js';
 import { dayLine, localDay, whenShown } from '../../client/conversation-view.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
 import { changed, select, showFailure, type Feature, type Session } from './session.js';
+import { liveSyncer } from './live.js'; // the receive pass before a group send: on the kept socket
 
 export const conversations: Feature = {
   start(s) {
@@ -45,7 +46,7 @@ async function send(s: Session): Promise<void> {
   input.value = '';
   const label = labelOfRef(s, ref);
   setStatus('working', `Sending to ${label}…`);
-  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text);
+  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s));
   changed(s);
   await s.saving;
   setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);

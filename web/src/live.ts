@@ -18,11 +18,12 @@ import { relayTarget, type Client } from '../../client/core/context.js';
 import { refreshListsOf } from '../../client/core/device-lists.js';
 import { expiredWarning, markExpired } from '../../client/core/expired.js';
 import { flushGroupOutbox } from '../../client/core/group-outbox.js';
+import type { Syncer } from '../../client/core/groups.js';
 import { expireHeld } from '../../client/core/group-held.js';
 import { IncomingPager } from '../../client/core/incoming.js';
 import { deliverOutbox } from '../../client/core/outbox.js';
 import { presence } from '../../client/core/relay-api.js';
-import { isUnreachable } from '../../client/core/relay-http.js';
+import { isUnreachable, RelayUnreachable } from '../../client/core/relay-http.js';
 import { RelayLink } from '../../client/core/relay-link.js';
 import type { RelaySocket } from '../../client/core/relay-ws.js';
 import { maintainKeys } from '../../client/core/sync.js';
@@ -162,6 +163,21 @@ export const live: Feature = {
     showLink('down', 'Locked.');
   },
 };
+
+/**
+ * The receive pass before a group send (client/core/groups.ts Syncer), as chat's: a round trip on
+ * the kept socket, whose frames are being stored and acked after the vault save. The core's
+ * default, a whole syncInbox pass, would open a second connection of this device, which the relay
+ * takes as replacing the kept one (close 4002), and would ack at the sql.js commit.
+ */
+export function liveSyncer(s: Session): Syncer {
+  return async () => {
+    const socket = running.get(s)?.link.openSocket;
+    if (!socket) throw new RelayUnreachable(relayTarget(s.c).url, new Error('the page is not connected to the relay'));
+    await socket.roundTrip();
+    return { incoming: [], warnings: [] };
+  };
+}
 
 /**
  * Holds the ack of frame `id` until a vault save that starts after now (after the transaction that
