@@ -191,6 +191,8 @@ function ackAfterSave(s: Session, l: Live, socket: RelaySocket, id: string, flus
   setTimeout(() => {
     l.ackScheduled = false;
     const batch = l.acks.splice(0);
+    // Locked meanwhile: the store is closed and nothing is acked; the relay gives them again.
+    if (s.stopped) return;
     s.saving = s.saving
       .then(() => save(s))
       .then(() => {
