@@ -38,7 +38,7 @@ import { invitedGroups, listInvitations, listRequests, standing } from '../core/
 import { RejectedIdentity } from '../core/trust-errors.js';
 import { acceptCmd, blockCmd, unblockCmd } from '../core/request-actions.js';
 import { conversationLine, dayLine, localDay } from '../conversation-view.js';
-import { RelayLink } from './link.js';
+import { RelayLink } from '../core/relay-link.js';
 import { OwnLines, type OwnLine } from './own-lines.js';
 import { Screen } from './screen.js';
 import { joinHome, type Guest, type Owner, type ShareMsg } from './share.js';

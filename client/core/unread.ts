@@ -85,6 +85,15 @@ export function markIncomingShown(c: Client, from: string, id: string, groupIdHe
 }
 
 /**
+ * Marks every received message of a conversation shown (the web page has it on screen, in a tab
+ * that is visible); returns how many were unread.
+ */
+export function markConversationShown(c: Client, conversation: { peer: string } | { groupIdHex: string }): number {
+  if ('peer' in conversation) return c.db.prepare("UPDATE messages SET unread = 0 WHERE peer = ? AND direction = 'in' AND unread > 0").run(conversation.peer).changes;
+  return c.db.prepare("UPDATE group_messages SET unread = 0 WHERE group_id = ? AND direction = 'in' AND unread > 0").run(Buffer.from(conversation.groupIdHex, 'hex')).changes;
+}
+
+/**
  * How many of a conversation's last messages reach back to its oldest unread one (0 if none is
  * unread): what chat shows on opening so nothing unread is skipped.
  */

@@ -1,7 +1,7 @@
 // The chat part of the page: an account of this browser on the relay that serves the page, built
-// from the client core the CLI runs (client/core: register or linkDevice, sendText, syncInbox, the
-// store's schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic
-// here (the conversation list and view, and every other part of the page: features.ts). The
+// from the client core the CLI runs (client/core: register or linkDevice, sendText, the store's
+// schema and integrity), over sql.js, fetch and the browser's WebSocket. No protocol logic here
+// (the conversation list and view, receiving in live.ts, every other part of the page: features.ts). The
 // account is a new one (register), or an existing one this browser joins as a linked
 // device, approved with `fastchat device approve CODE` on a device the account already has.
 //
@@ -16,22 +16,18 @@ import { checkUsername, register } from '../../client/core/account.js';
 import { linkDevice, type Waiting } from '../../client/core/linking.js';
 import { assembleClient } from '../../client/core/assemble.js';
 import { saveConfig, loadConfig } from '../../client/core/config.js';
-import { relayTarget } from '../../client/core/context.js';
 import { initStore } from '../../client/core/db.js';
 import { homePaths } from '../../client/core/home.js';
 import { restoreFiles } from '../../client/core/platform/memory-files.js';
 import { loadSqlJs, type SqlJsStore } from '../../client/core/platform/sqljs.js';
 import { createInitialPreKeys } from '../../client/core/prekeys.js';
 import { accountKeyOf, STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
-import { syncInbox } from '../../client/core/sync.js';
 import { byId, setStatus, setText } from './dom.js';
 import './features.js';
-import { changed, HOME_BLOB, save, showFailure, startAll, stopAll, type Session } from './session.js';
+import { HOME_BLOB, save, showFailure, startAll, stopAll, type Session } from './session.js';
 import type { Vault } from './vault/index.js';
 
 const ACCOUNT_BLOB = 'account';
-/** How long one receive pass waits for live messages before the next one starts. */
-const LISTEN_SECONDS = 20;
 
 let open: Session | null = null;
 
@@ -185,26 +181,9 @@ function start(o: Session): void {
   setText(byId('me'), `@${o.c.config.username ?? ''}`);
   startAll(o);
   setStatus('ready', `Signed in as @${o.c.config.username ?? ''}.`);
-  void listen(o);
 }
 
-/** Receive passes, one after another, while the page is unlocked. */
-async function listen(o: Session): Promise<void> {
-  while (!o.stopped) {
-    try {
-      // Saved as each message is in, not only at the end of the pass: a reload or a closed tab
-      // in the middle of one keeps what was shown.
-      await syncInbox(o.c, relayTarget(o.c), { waitSeconds: LISTEN_SECONDS, onIncoming: () => changed(o), onWarning: () => {} });
-      changed(o);
-    } catch (e) {
-      if (o.stopped) return;
-      showFailure(e);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  }
-}
-
-/** Stops listening (the page locks). */
+/** The page locks: every part stops (live.ts closes its socket), then the core. */
 export function closeChat(): void {
   if (!open) return;
   open.stopped = true;

@@ -6,8 +6,10 @@ import { checkUsername } from '../../client/core/account.js';
 import { sendGroupText } from '../../client/core/groups.js';
 import { listGroups } from '../../client/core/group-store.js';
 import { sendText } from '../../client/core/send.js';
+import { dayLine, localDay, whenShown } from '../../client/conversation-view.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
 import { changed, select, showFailure, type Feature, type Session } from './session.js';
+import { liveSyncer } from './live.js'; // the receive pass before a group send: on the kept socket
 
 export const conversations: Feature = {
   start(s) {
@@ -44,7 +46,7 @@ async function send(s: Session): Promise<void> {
   input.value = '';
   const label = labelOfRef(s, ref);
   setStatus('working', `Sending to ${label}…`);
-  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text);
+  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s));
   changed(s);
   await s.saving;
   setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);
@@ -68,6 +70,7 @@ function render(s: Session): void {
       b.onclick = () => select(s, x.ref);
       const li = document.createElement('li');
       li.append(b);
+      if (x.ref.kind === 'user') li.dataset.peer = x.ref.peer; // live.ts marks who is online
       return li;
     }),
   );
@@ -75,12 +78,20 @@ function render(s: Session): void {
   byId('conversation').hidden = ref === null;
   if (ref === null) return;
   setText(byId('conversation-title'), labelOfRef(s, ref));
+  let lastDay = '';
   byId('messages').replaceChildren(
     ...conversationRowsOf(s.c, ref).map((r) => {
       const li = textElement('li', r.text ?? '(could not be decrypted)');
       li.dataset.direction = r.direction;
       li.dataset.status = r.status;
       li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
+      // Time, status and the day it starts are drawn by style.css from these (part: live), so
+      // the item's text stays the message's.
+      const at = r.direction === 'in' ? (r.receivedAt ?? r.sentAt) : r.sentAt;
+      li.dataset.time = whenShown(at);
+      const day = localDay(at);
+      if (day !== lastDay) li.dataset.day = dayLine(at);
+      lastDay = day;
       return li;
     }),
   );

@@ -1,7 +1,8 @@
-// The chat's relay link: a WebSocket that comes back by itself when the relay restarts or the
-// network drops (backoff from 0.5 s up to 10 s), and says so once per change.
-import { describeClose, RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from '../core/relay-ws.js';
-import { RelayError, WrongRelay, type RelayTarget } from '../core/relay-http.js';
+// A kept relay link: a WebSocket that comes back by itself when the relay restarts or the network
+// drops (backoff from 0.5 s up to 10 s), and says so once per change. `fastchat chat` (client/chat)
+// and the web page's live updates (web/src/live.ts) keep their socket with it.
+import { describeClose, RelayUnauthorized, RelaySocket, type HelloFrame, type RelayFrame } from './relay-ws.js';
+import { RelayError, WrongRelay, type RelayTarget } from './relay-http.js';
 
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -16,7 +17,7 @@ export interface LinkEvents {
 export class RelayLink {
   private socket: RelaySocket | undefined;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private backoff = MIN_BACKOFF_MS;
   private everUp = false;
   private down = false;

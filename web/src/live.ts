@@ -1,0 +1,217 @@
+// Live updates: one WebSocket to the relay, kept open while the page is unlocked and reconnected
+// with backoff when it drops (the core's RelayLink, the link `fastchat chat` keeps). Its frames go
+// where chat's go: message frames through the core's IncomingPager (stored a burst at a time),
+// expired notices to markExpired, `drained` lets the queued group messages go, presence frames
+// mark contacts online in the conversation list. Receipts the stored messages are owed leave
+// through the core's outbox over the same socket.
+//
+// Acked only once in the vault. The pager acks a frame as soon as its sql.js transaction commits,
+// but sql.js is memory: the page's "stored" is the vault save (session.ts save). An ack before it
+// lets the relay forget a message that a tab closed in between never kept, so the page holds the
+// acks and sends them after a save that started after the commit. A socket that drops in between
+// loses only the acks: the relay sends those messages again, and the core takes them as duplicates.
+//
+// What is on screen counts as read: the open conversation's messages, while the tab is visible,
+// are marked shown (the core's markConversationShown; chat marks what it drew), so unread counts
+// fall. Read receipts and typing indicators are not in the protocol yet (docs/WEB.md).
+import { relayTarget, type Client } from '../../client/core/context.js';
+import { refreshListsOf } from '../../client/core/device-lists.js';
+import { expiredWarning, markExpired } from '../../client/core/expired.js';
+import { flushGroupOutbox } from '../../client/core/group-outbox.js';
+import type { Syncer } from '../../client/core/groups.js';
+import { expireHeld } from '../../client/core/group-held.js';
+import { IncomingPager } from '../../client/core/incoming.js';
+import { deliverOutbox } from '../../client/core/outbox.js';
+import { presence } from '../../client/core/relay-api.js';
+import { isUnreachable, RelayUnreachable } from '../../client/core/relay-http.js';
+import { RelayLink } from '../../client/core/relay-link.js';
+import type { RelaySocket } from '../../client/core/relay-ws.js';
+import { maintainKeys } from '../../client/core/sync.js';
+import { markConversationShown } from '../../client/core/unread.js';
+import { byId, setText } from './dom.js';
+import { changed, renderAll, save, showFailure, type Feature, type Session } from './session.js';
+
+interface Live {
+  link: RelayLink;
+  pager: IncomingPager;
+  /** Frames stored in sql.js, to ack once a vault save holds them. */
+  acks: { socket: RelaySocket; id: string }[];
+  ackScheduled: boolean;
+  drawScheduled: boolean;
+  /** Network work one piece at a time, in order (chat's `serial`). */
+  busy: Promise<void>;
+  online: Set<string>;
+  onVisible: () => void;
+}
+
+const running = new WeakMap<Session, Live>();
+
+export const live: Feature = {
+  start(s) {
+    const t = relayTarget(s.c);
+    const l: Live = {
+      link: undefined as unknown as RelayLink,
+      pager: new IncomingPager(s.c, {
+        // A backlog arrives as hundreds of results in one turn: the page is drawn once for them.
+        result: () => {
+          if (l.drawScheduled) return;
+          l.drawScheduled = true;
+          queueMicrotask(() => {
+            l.drawScheduled = false;
+            if (!s.stopped) renderAll(s);
+          });
+        },
+        fail: (e) => showFailure(e),
+        refreshLists: (user) => refreshListsOf(s.c, t, user),
+      }),
+      acks: [],
+      ackScheduled: false,
+      drawScheduled: false,
+      busy: Promise.resolve(),
+      online: new Set(),
+      onVisible: () => {
+        if (document.visibilityState === 'visible') renderAll(s);
+      },
+    };
+    const serial = (fn: () => Promise<void>): void => {
+      l.busy = l.busy.then(fn).catch((e: unknown) => {
+        if (!s.stopped && !isUnreachable(e)) showFailure(e);
+      });
+    };
+    // Receipts the stored messages are owed, our queued messages: over the kept socket.
+    const flush = (): void =>
+      serial(async () => {
+        await deliverOutbox(s.c, t, l.link.openSocket);
+        changed(s);
+      });
+    l.link = new RelayLink(t, {
+      onFrame: (f, socket) => {
+        if (s.stopped) return;
+        if (f.type === 'message') {
+          l.pager.push(f, (id) => ackAfterSave(s, l, socket, id, flush));
+          return;
+        }
+        l.pager.flush(); // what follows a message frame comes after it
+        if (f.type === 'expired') {
+          const w = expiredWarning(markExpired(s.c, f.messages));
+          ackAfterSave(s, l, socket, f.id, flush);
+          renderAll(s);
+          if (w) showFailure(w);
+        } else if (f.type === 'drained') {
+          // The backlog is in: queued group messages may go now (sync before send).
+          serial(async () => {
+            await flushGroupOutbox(s.c, t, { afterSync: true });
+            changed(s);
+          });
+        } else if (f.type === 'presence') {
+          if (f.online) l.online.add(f.user);
+          else l.online.delete(f.user);
+          renderAll(s);
+        } else if (f.type === 'prekeys_low') {
+          serial(() => maintainKeys(s.c, t, f.oneTimePreKeys, () => {}));
+        } else if (f.type === 'error') {
+          showFailure(`relay error: ${f.code}${f.message ? ` (${f.message})` : ''}`);
+        }
+      },
+      onUp: (hello) => {
+        showLink('up', 'Connected: messages arrive as they are sent.');
+        expireHeld(s.c, s.c.now());
+        serial(async () => {
+          await maintainKeys(s.c, t, hello.oneTimePreKeys, () => {});
+          try {
+            l.online = new Set(await presence(t));
+          } catch {
+            // presence is a nicety; the next presence frame corrects it
+          }
+          await deliverOutbox(s.c, t, l.link.openSocket);
+          changed(s);
+        });
+      },
+      onDown: (reason) => showLink('down', `Disconnected (${reason}); reconnecting…`),
+      onFatal: (e) => {
+        showLink('down', 'Disconnected.');
+        showFailure(e);
+      },
+    });
+    running.set(s, l);
+    document.addEventListener('visibilitychange', l.onVisible);
+    showLink('connecting', 'Connecting to the relay…');
+    l.link.start();
+  },
+  render(s) {
+    const l = running.get(s);
+    if (!l) return;
+    for (const li of document.querySelectorAll<HTMLElement>('#conversations li[data-peer]')) {
+      const on = l.online.has(li.dataset.peer!);
+      li.dataset.online = String(on);
+      li.querySelector('.presence')?.remove();
+      if (on) {
+        const mark = document.createElement('span');
+        mark.className = 'presence';
+        mark.textContent = 'online';
+        li.append(mark);
+      }
+    }
+    if (markOnScreenRead(s.c, s)) changed(s);
+  },
+  stop(s) {
+    const l = running.get(s);
+    if (!l) return;
+    running.delete(s);
+    document.removeEventListener('visibilitychange', l.onVisible);
+    l.link.stop();
+    showLink('down', 'Locked.');
+  },
+};
+
+/**
+ * The receive pass before a group send (client/core/groups.ts Syncer), as chat's: a round trip on
+ * the kept socket, whose frames are being stored and acked after the vault save. The core's
+ * default, a whole syncInbox pass, would open a second connection of this device, which the relay
+ * takes as replacing the kept one (close 4002), and would ack at the sql.js commit.
+ */
+export function liveSyncer(s: Session): Syncer {
+  return async () => {
+    const socket = running.get(s)?.link.openSocket;
+    if (!socket) throw new RelayUnreachable(relayTarget(s.c).url, new Error('the page is not connected to the relay'));
+    await socket.roundTrip();
+    return { incoming: [], warnings: [] };
+  };
+}
+
+/**
+ * Holds the ack of frame `id` until a vault save that starts after now (after the transaction that
+ * stored it) is done; then acks on the socket it came over and flushes the receipts it is owed.
+ */
+function ackAfterSave(s: Session, l: Live, socket: RelaySocket, id: string, flush: () => void): void {
+  l.acks.push({ socket, id });
+  if (l.ackScheduled) return;
+  l.ackScheduled = true;
+  // One save for the burst: the pager acks a page of frames in one turn.
+  setTimeout(() => {
+    l.ackScheduled = false;
+    const batch = l.acks.splice(0);
+    // Locked meanwhile: the store is closed and nothing is acked; the relay gives them again.
+    if (s.stopped) return;
+    s.saving = s.saving
+      .then(() => save(s))
+      .then(() => {
+        for (const a of batch) a.socket.ack(a.id);
+        flush();
+      })
+      .catch(showFailure);
+  }, 0);
+}
+
+/** Marks the open conversation's incoming messages shown while the tab is visible; true if any was unread. */
+function markOnScreenRead(c: Client, s: Session): boolean {
+  const ref = s.ref;
+  if (ref === null || document.visibilityState !== 'visible') return false;
+  return markConversationShown(c, ref.kind === 'user' ? { peer: ref.peer } : { groupIdHex: ref.idHex }) > 0;
+}
+
+function showLink(state: 'connecting' | 'up' | 'down', text: string): void {
+  const el = byId('live-state');
+  el.dataset.state = state;
+  setText(el, text);
+}
