@@ -78,11 +78,11 @@ const rowWith = (page: Page, text: string) => page.locator('#messages li', { has
 /** Waits until the image in `row` has loaded; its natural width and its src. */
 async function loadedImage(page: Page, text: string): Promise<{ width: number; src: string }> {
   await page.waitForFunction(
-    (t) => [...document.querySelectorAll('#messages li')].some((li: any) => li.textContent.includes(t) && li.querySelector('img')?.complete && li.querySelector('img').naturalWidth > 0),
+    (t) => [...document.querySelectorAll('#messages li')].some((li: any) => li.textContent.includes(t) && li.querySelector('img[src^="blob:"]')?.complete && li.querySelector('img[src^="blob:"]').naturalWidth > 0),
     text,
     { timeout: 60_000 },
   );
-  const img = rowWith(page, text).locator('img');
+  const img = rowWith(page, text).locator('img[src^="blob:"]');
   return { width: await img.evaluate((e: any) => e.naturalWidth), src: (await img.getAttribute('src'))! };
 }
 
@@ -136,7 +136,8 @@ test('images go both ways between the page and the CLI, to a user and to a group
   assert.equal(shownImage.width, 64);
   assert.match(shownImage.src, /^blob:/);
   const saved = await download(page, safe);
-  assert.equal(saved.name, safe, 'offered under its safe name');
+  assert.equal(await rowWith(page, safe).locator('a[download]').getAttribute('download'), safe, 'offered under its safe name');
+  assert.equal(saved.name, safe);
   assert.equal(sha256(saved.bytes), sha256(sunset), 'the page shows the bytes carol sent');
   assert.equal(await rowWith(page, safe).locator('a[download]').getAttribute('href'), shownImage.src, 'the image is those bytes');
   assert.equal(await page.locator('#messages img:not([src^="blob:"])').count(), 0, 'an element was made of the file name');
@@ -161,7 +162,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
     document.getElementById('file-input').files = dt.files;
   });
   await page.click('#file-send');
-  await page.waitForSelector('#status[data-state="error"]');
+  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
   assert.match((await page.textContent('#status'))!, /"big\.bin" is 26 MB: the page sends files up to 25 MB/);
   assert.equal((await page.$$('#messages li')).length, before);
 

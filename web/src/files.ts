@@ -36,8 +36,9 @@ interface Shown {
 }
 
 interface State {
-  /** Vault names of the files kept (`file-…`). */
+  /** Vault names of the files kept (`file-…`), once read from the vault (`ready`). */
   kept: Set<string>;
+  ready: boolean;
   /** Object URLs made so far, by vault name; revoked when the page locks. */
   urls: Map<string, Shown>;
   loading: Set<string>;
@@ -62,12 +63,13 @@ function vaultName(sender: string, id: string): string {
 
 export const files: Feature = {
   start(s) {
-    const st: State = { kept: new Set(), urls: new Map(), loading: new Set(), fetching: false, retryAt: 0 };
+    const st: State = { kept: new Set(), ready: false, urls: new Map(), loading: new Set(), fetching: false, retryAt: 0 };
     states.set(s, st);
     s.vault
       .names()
       .then((names) => {
         for (const n of names) if (n.startsWith('file-')) st.kept.add(n);
+        st.ready = true;
         renderAll(s);
       })
       .catch(showFailure);
@@ -144,7 +146,8 @@ async function attach(s: Session): Promise<void> {
 
 /** Fetches the files that arrived, one pass at a time, into the vault. */
 function fetchSoon(s: Session, st: State): void {
-  if (st.fetching || s.stopped || Date.now() < st.retryAt) return;
+  // Not before the vault said what it holds: a file kept before the tab closed is not fetched again.
+  if (!st.ready || st.fetching || s.stopped || Date.now() < st.retryAt) return;
   const due = pendingFiles(s.c).filter((f) => !fileWaits(s.c, f) && f.file.size <= PAGE_MAX_FILE_BYTES);
   if (due.length === 0) return;
   // Kept before a save of the home recorded it (the tab closed in between): done, not fetched again.
