@@ -18,7 +18,7 @@ import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './u
 import { openUnlocked, showsOrFails } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
-declare const document: any, DataTransfer: any, File: any;
+declare const document: any, window: any, DataTransfer: any, File: any;
 
 let relay: RelayProcess;
 let chromium: BrowserHandle;
@@ -112,6 +112,18 @@ test('images go both ways between the page and the CLI, to a user and to a group
   await page.fill('#open-peer', 'carol');
   await page.click('#open-button');
 
+  // Every label the progress line shows, in order (what a person sees while a file moves).
+  await page.evaluate(() => {
+    const w = window as any;
+    w.progressSeen = [];
+    const line = document.getElementById('file-progress-line');
+    // Each record keeps the text it added, so labels replaced within one task are all seen.
+    new w.MutationObserver((records: any[]) => {
+      for (const r of records) for (const n of r.addedNodes) w.progressSeen.push(n.textContent);
+    }).observe(line, { subtree: true, childList: true });
+  });
+  const progressSeen = async (): Promise<string[]> => page.evaluate(() => (window as any).progressSeen);
+
   // alice → carol: carol's CLI saves exactly the bytes alice chose in the page.
   const view = png(40, 30, 1);
   assert.equal(await sendFileFromPage(page, { name: 'view.png', mimeType: 'image/png', buffer: view }), 'Sent view.png.');
@@ -122,6 +134,8 @@ test('images go both ways between the page and the CLI, to a user and to a group
   assert.equal(sha256(got[0]!.bytes), sha256(view), 'carol got the bytes alice sent');
   // alice's own copy is shown too, from the vault.
   assert.equal((await loadedImage(page, '[file] view.png')).width, 40);
+  assert.ok((await progressSeen()).some((l) => /^Encrypting view\.png: .* of /.test(l)), 'progress while encrypting');
+  assert.ok((await progressSeen()).some((l) => /^Uploading view\.png: .* of /.test(l)), 'progress while uploading');
 
   // carol → alice: an image whose name is HTML. It is shown inline (decoded: naturalWidth), the
   // bytes behind it are carol's, and its name is text: the sanitized name, no element made of it.
@@ -134,6 +148,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   await carol.ok(['send-file', '@alice', join(dir, evilName)]);
   const shownImage = await loadedImage(page, safe);
   assert.equal(shownImage.width, 64);
+  assert.ok((await progressSeen()).some((l) => l.startsWith(`Receiving ${safe}: `)), 'progress while receiving');
   assert.match(shownImage.src, /^blob:/);
   const saved = await download(page, safe);
   assert.equal(await rowWith(page, safe).locator('a[download]').getAttribute('download'), safe, 'offered under its safe name');

@@ -10,7 +10,7 @@ interface Xhr {
   open(method: string, url: string): void;
   setRequestHeader(name: string, value: string): void;
   send(body: Uint8Array): void;
-  upload: { onprogress: ((e: { loaded: number }) => void) | null };
+  upload: { onprogress: ((e: { loaded: number }) => void) | null; onload: (() => void) | null };
   onload: (() => void) | null;
   onerror: (() => void) | null;
   onabort: (() => void) | null;
@@ -46,6 +46,8 @@ export function fetchBlobHttp(onSent: (bytes: number, total: number) => void = (
         xhr.open('POST', urlOf(t, path));
         for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
         xhr.upload.onprogress = (e) => onSent(e.loaded, length);
+        // A small body may be sent without a progress event: its end is one too.
+        xhr.upload.onload = () => onSent(length, length);
         xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
         xhr.onerror = () => reject(new Error('the upload failed: the relay could not be reached'));
         xhr.onabort = () => reject(new Error('the upload was stopped'));
