@@ -11,7 +11,7 @@
 // sender's quota) until its TTL, and lose it after. The page's own limit (PAGE_MAX_FILE_BYTES)
 // bounds what it holds in memory: it seals an upload whole (fetch cannot stream a request body
 // over HTTP/1.1) and decrypts a download whole.
-import { toHex, utf8 } from '../../crypto/encoding.js';
+import { concat, toHex, utf8 } from '../../crypto/encoding.js';
 import { sodium } from '../../crypto/sodium.js';
 import { relayTarget } from '../../client/core/context.js';
 import { fetchPending, sendFileFrom } from '../../client/core/files/exchange.js';
@@ -161,7 +161,7 @@ function fetchSoon(s: Session, st: State): void {
     async keep(part: ReturnType<typeof memoryPart>, f: IncomingFile): Promise<string> {
       const chunks: Uint8Array[] = [];
       for await (const c of openBlob(part.read(), f.file)) chunks.push(c);
-      const bytes = join(chunks);
+      const bytes = concat(...chunks);
       const name = vaultName(f.from, f.id);
       await s.vault.put(name, bytes);
       st.kept.add(name);
@@ -181,16 +181,6 @@ function fetchSoon(s: Session, st: State): void {
       hideProgress();
       if (!s.stopped) changed(s);
     });
-}
-
-function join(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** An object URL for a kept file, made once: an image by its bytes, anything else as opaque bytes. */

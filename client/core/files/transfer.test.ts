@@ -3,6 +3,7 @@
 // node:http, is tested end to end (test/e2e-files.test.ts, test/hostile-relay-files.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { concat } from '../../../crypto/encoding.js';
 import { sodiumReady, systemRandom } from '../../../crypto/sodium.js';
 import { bytesSource, downloadBlob, memoryPart, NO_PROGRESS, openBlob, uploadFile, type BlobAnswer, type BlobHttp } from './transfer.js';
 
@@ -12,16 +13,14 @@ const t = { url: 'http://relay.invalid', token: 'tok' };
 
 /** A relay that keeps one blob; `lie` changes what a download answers. */
 function memoryRelay(lie: (blob: Uint8Array, from: number) => { status: number; headers: Record<string, string>; body: Uint8Array } = (b, from) => ({ status: from > 0 ? 206 : 200, headers: (from > 0 ? { 'content-range': `bytes ${from}-${b.length - 1}/${b.length}` } : {}) as Record<string, string>, body: b.subarray(from) })) {
-  let stored = new Uint8Array(0);
+  let stored: Uint8Array = new Uint8Array(0);
   const asked: string[] = [];
   const http: BlobHttp = {
     async upload(_t, path, length, body) {
       asked.push(`POST ${path}`);
       const parts: Uint8Array[] = [];
       for await (const c of body) parts.push(c.slice());
-      stored = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let at = 0;
-      for (const p of parts) (stored.set(p, at), (at += p.length));
+      stored = concat(...parts);
       assert.equal(stored.length, length, 'the announced length is the body\'s');
       return { status: 201, text: JSON.stringify({ id: 'blob-1' }) };
     },
@@ -46,10 +45,7 @@ function memoryRelay(lie: (blob: Uint8Array, from: number) => { status: number; 
 async function all(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const c of it) parts.push(c);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
+  return concat(...parts);
 }
 
 test('a file in memory goes up and comes back through the same protocol code, byte for byte', async () => {

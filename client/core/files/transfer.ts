@@ -5,7 +5,7 @@
 // rules, the errors) are here once; how bytes reach the wire and the disk is the BlobHttp and
 // the source/part the caller hands in (client/node/file-transfer.ts, platform/fetch-blob-http.ts).
 import { AttachmentOpener, AttachmentSealer, attachmentBlobSize } from '../../../crypto/attachment.js';
-import { fromBase64url, toBase64url } from '../../../crypto/encoding.js';
+import { concat, fromBase64url, toBase64url } from '../../../crypto/encoding.js';
 import { isCryptoError } from '../../../crypto/errors.js';
 import type { RandomBytes } from '../../../crypto/sodium.js';
 import { CliError } from '../../errors.js';
@@ -73,15 +73,7 @@ export function memoryPart(): BlobPart & { bytes(): Uint8Array } {
     async remove() {
       parts = [];
     },
-    bytes() {
-      const out = new Uint8Array(size());
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
-    },
+    bytes: () => concat(...parts),
   };
 }
 
