@@ -128,9 +128,10 @@ async function attach(s: Session): Promise<void> {
     setStatus('error', `"${name}" is ${humanBytes(chosen.size)}: the page sends files up to ${humanBytes(PAGE_MAX_FILE_BYTES)}. Send a larger one with the CLI (fastchat send-file).`);
     return;
   }
+  // Working from the first moment: reading a large file takes a while, and the page says so.
+  setStatus('working', `Sending ${name} to ${labelOfRef(s, ref)}…`);
   const bytes = new Uint8Array(await chosen.arrayBuffer());
   const to = ref.kind === 'user' ? ref.peer : `#${groupArg(s, ref.idHex)}`;
-  setStatus('working', `Sending ${name} to ${labelOfRef(s, ref)}…`);
   const http = fetchBlobHttp((n, total) => showProgress(`Uploading ${name}`, n, total));
   const r = await sendFileFrom(s.c, http, to, async () => bytesSource(chosen.name, bytes), '', (src) => progressOf(`Encrypting ${name}`, src.size), pageSync);
   hideProgress();
