@@ -16,8 +16,7 @@ const NODE_BOUND: Record<string, string> = {
   'client/core/keystore.ts': 'argon2 (a native addon) and keystore.json on disk',
   'client/core/unlock.ts': 'reads the keystore file and asks the unlock agent (a Unix socket)',
   'client/core/passphrase.ts': 'the unlock agent (a Unix socket)',
-  'client/core/files/send.ts': 'reads the file to send from disk',
-  'client/core/files/transfer.ts': 'streams attachments between disk and the relay (node:http(s), node:fs)',
+  'client/core/files/send.ts': 'the CLI\'s face of files: paths on disk, streamed over node:http(s) (client/node/file-transfer.ts)',
 };
 
 /**

@@ -84,6 +84,9 @@ function render(s: Session): void {
       const li = textElement('li', r.text ?? '(could not be decrypted)');
       li.dataset.direction = r.direction;
       li.dataset.status = r.status;
+      // What a part adds to a message finds it by these (files.ts: a file's preview).
+      li.dataset.id = r.id;
+      li.dataset.from = r.from;
       li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
       // Time, status and the day it starts are drawn by style.css from these (part: live), so
       // the item's text stays the message's.

@@ -3,5 +3,6 @@
 import { useFeatures } from './session.js';
 import { conversations } from './conversation-view.js';
 import { live } from './live.js';
+import { files } from './files.js';
 
-useFeatures([conversations, live]);
+useFeatures([conversations, live, files]);

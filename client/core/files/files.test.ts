@@ -7,8 +7,8 @@ import { AttachmentSealer } from '../../../crypto/attachment.js';
 import { concat, toBase64url } from '../../../crypto/encoding.js';
 import { sodiumReady, systemRandom } from '../../../crypto/sodium.js';
 import { encodePayload, parsePayload, type FileRef } from '../payload.js';
-import { candidateNames, fileLine, guessMime, safeFileName } from './names.js';
-import { decryptToFile } from './transfer.js';
+import { candidateNames, fileLine, guessMime, imageTypeOf, safeFileName } from './names.js';
+import { decryptToFile, filePart } from '../../node/file-transfer.js';
 
 await sodiumReady();
 
@@ -49,6 +49,20 @@ test('MIME types come from the extension, unknown ones are octet-stream', () => 
   assert.equal(fileLine({ name: '../x.txt', size: 1500 }, 'hi'), '[file] x.txt (1.5 kB) — hi');
 });
 
+test('an image is known by its first bytes, never by its name', () => {
+  const b = (...x: number[]): Uint8Array => Uint8Array.from([...x, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(imageTypeOf(b(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)), 'image/png');
+  assert.equal(imageTypeOf(b(0xff, 0xd8, 0xff, 0xe0)), 'image/jpeg');
+  assert.equal(imageTypeOf(new TextEncoder().encode('GIF89a...')), 'image/gif');
+  assert.equal(imageTypeOf(new TextEncoder().encode('GIF87a...')), 'image/gif');
+  assert.equal(imageTypeOf(new TextEncoder().encode('RIFF\x00\x00\x00\x00WEBPVP8 ')), 'image/webp');
+  assert.equal(imageTypeOf(new TextEncoder().encode('RIFF\x00\x00\x00\x00WAVEfmt ')), null, 'a WAV is RIFF too');
+  assert.equal(imageTypeOf(new TextEncoder().encode('<svg onload=alert(1)>')), null, 'SVG can carry script: never inline');
+  assert.equal(imageTypeOf(new TextEncoder().encode('<html><script>x</script>')), null);
+  assert.equal(imageTypeOf(b(0x89, 0x50, 0x4e, 0x47).subarray(0, 4)), null, 'a PNG signature cut short');
+  assert.equal(imageTypeOf(new Uint8Array(0)), null);
+});
+
 test('a file payload round-trips and a malformed reference is refused', () => {
   const file: FileRef = { blob: 'A'.repeat(22), key: 'B'.repeat(42) + 'E', hash: 'C'.repeat(42) + 'Q', size: 10, name: 'x.txt', mime: 'text/plain' };
   const p = { v: 1 as const, type: 'file' as const, id: 'm1', text: 'caption', sentAt: '2025-01-02T03:04:05.000Z', file };
@@ -72,18 +86,18 @@ test('saving never overwrites, never escapes the folder, and leaves nothing when
   const { blob, ref } = sealFile(content, '../../escape.txt');
   const part = join(dir, 'blob.part');
   writeFileSync(part, blob);
-  const first = await decryptToFile(part, ref, out);
+  const first = await decryptToFile(filePart(part), ref, out);
   assert.equal(first, join(out, 'escape.txt'));
   assert.deepEqual(new Uint8Array(readFileSync(first)), content);
-  const second = await decryptToFile(part, ref, out);
+  const second = await decryptToFile(filePart(part), ref, out);
   assert.equal(second, join(out, 'escape (1).txt'));
   assert.ok(!existsSync(join(dir, 'escape.txt')));
 
   const bad = blob.slice();
   bad[bad.length - 5]! ^= 1;
   writeFileSync(part, bad);
-  await assert.rejects(decryptToFile(part, { ...ref, name: 'tampered.txt' }, out), (e: any) => e.code === 'integrity' && /integrity/.test(e.message));
+  await assert.rejects(decryptToFile(filePart(part), { ...ref, name: 'tampered.txt' }, out), (e: any) => e.code === 'integrity' && /integrity/.test(e.message));
   writeFileSync(part, blob.subarray(0, blob.length - 100));
-  await assert.rejects(decryptToFile(part, { ...ref, name: 'cut.txt' }, out), (e: any) => e.code === 'integrity');
+  await assert.rejects(decryptToFile(filePart(part), { ...ref, name: 'cut.txt' }, out), (e: any) => e.code === 'integrity');
   assert.deepEqual(readdirSync(out).sort(), ['escape (1).txt', 'escape.txt'], 'no partial or temp file left');
 });

@@ -74,3 +74,17 @@ export function humanBytes(n: number): string {
 export function fileLine(f: Pick<FileRef, 'name' | 'size'>, caption: string): string {
   return `[file] ${safeFileName(f.name)} (${humanBytes(f.size)})${caption ? ` — ${caption}` : ''}`;
 }
+
+/**
+ * The image type of a file by its first bytes (PNG, JPEG, GIF, WebP), or null. A page shows a file
+ * inline only when its bytes say it is one of these: a peer's name or MIME type (an `.png` that is
+ * HTML, an SVG with script) decides nothing.
+ */
+export function imageTypeOf(bytes: Uint8Array): 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp' | null {
+  const starts = (sig: number[], at = 0): boolean => bytes.length >= at + sig.length && sig.every((b, i) => bytes[at + i] === b);
+  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png';
+  if (starts([0xff, 0xd8, 0xff])) return 'image/jpeg';
+  if (starts([0x47, 0x49, 0x46, 0x38, 0x37, 0x61]) || starts([0x47, 0x49, 0x46, 0x38, 0x39, 0x61])) return 'image/gif'; // GIF87a, GIF89a
+  if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return 'image/webp'; // RIFF....WEBP
+  return null;
+}

@@ -1,15 +1,8 @@
 // A one-line progress bar on stderr (bytes, rate, ETA), drawn only when stderr is a terminal.
 import { humanBytes } from './names.js';
+import { NO_PROGRESS as NONE, type Progress } from './transfer.js';
 
-export interface Progress {
-  update(bytes: number): void;
-  /** The transfer finished: the bar is drawn complete and its line ended. */
-  done(): void;
-  /** The transfer stopped (an error): the bar is taken off its line, so what is printed next starts a line of its own. */
-  clear(): void;
-}
-
-const NONE: Progress = { update() {}, done() {}, clear() {} };
+export type { Progress };
 
 function clock(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--:--';

@@ -1,79 +1,24 @@
-// Sending and fetching files. Sending: upload the encrypted blob, then send an ordinary message of
-// type `file` through the same path as text (sendText / sendGroupText). Fetching: every pending
-// file message of the store is downloaded, checked, decrypted and saved, then acknowledged.
-import { mkdirSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+// The CLI's face of file transfer (exchange.ts does the work): files from a path, a progress bar
+// on stderr, fetched files saved into a folder on disk.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliError } from '../../errors.js';
-import { ourAddress, relayTarget, type Client } from '../context.js';
-import { resolveGroupAfterSync, type resolveGroup, type Syncer } from '../groups.js';
-import { assertSendable } from '../send-guard.js';
-import { isUnreachable, RelayError, request, type RelayTarget } from '../relay-http.js';
-import { sendText, type SendResult } from '../send.js';
+import type { Client } from '../context.js';
+import type { Syncer } from '../groups.js';
+import type { RelayTarget } from '../relay-http.js';
+import { decryptToFile, filePart, nodeBlobHttp, pathSource } from '../../node/file-transfer.js';
+import { fetchPending, sendFileFrom, type FetchedFile, type SendFileResult } from './exchange.js';
 import { safeFileName } from './names.js';
-import { fileWaits } from '../requests.js';
 import { progressBar } from './progress.js';
-import { markFile, pendingFiles, type IncomingFile } from './store.js';
-import { attachmentBlobSize, decryptToFile, downloadBlob, uploadFile } from './transfer.js';
+import type { IncomingFile } from './store.js';
 
-/** JSON has one form for a peer (as `send` and `history`): `to` the bare username, or a group. */
-export interface SendFileResult {
-  id: string;
-  to: string | null;
-  group: string | null;
-  groupId?: string;
-  file: { name: string; size: number; mime: string; blob: string };
-  status: 'sent' | 'queued';
-  reason?: string;
-  recipients?: number;
-}
+export type { FetchedFile, SendFileResult };
 
 /**
  * `to` is "@user" / "user" (validated by the command) or "#group". `sync`: the receive pass a group
  * send runs first (chat passes its own: a second connection of this device would replace its socket).
  */
-export async function sendFile(c: Client, to: string, path: string, caption: string, showProgress: boolean, sync?: Syncer): Promise<SendFileResult> {
-  const t = relayTarget(c);
-  const me = ourAddress(c).user;
-  let recipients: string[];
-  let group: ReturnType<typeof resolveGroup> | undefined;
-  if (to.startsWith('#')) {
-    group = await resolveGroupAfterSync(c, to, sync);
-    if (group.status !== 'active') throw new CliError('not_a_member', `you are no longer a member of ${to}`);
-    recipients = group.state.members.map((m) => m.user).filter((u) => u !== me);
-    if (recipients.length === 0) throw new CliError('no_recipients', `${to} has no other members`);
-  } else {
-    if (to === me) throw new CliError('self', 'sending to yourself is not supported');
-    // Refuse before uploading anything a message we could not send anyway.
-    assertSendable(c, to);
-    recipients = [to];
-  }
-  const size = statSync(path, { throwIfNoEntry: false })?.size;
-  if (size === undefined) throw new CliError('no_file', `cannot read ${path}`);
-  const progress = progressBar(`sending ${safeFileName(path.split(/[/\\]/).pop() ?? '')}`, size, showProgress);
-  let up;
-  try {
-    up = await uploadFile(t, path, recipients, c.random, progress);
-  } catch (e) {
-    if (!isUnreachable(e)) throw e;
-    throw new CliError('relay_unreachable', e.message, { cause: e, hint: 'a file is not queued like a message: send it again once the relay can be reached' });
-  }
-  const file = { name: up.ref.name, size: up.ref.size, mime: up.ref.mime, blob: up.ref.blob };
-  if (group) {
-    const { sendGroupText } = await import('../groups.js');
-    const r = await sendGroupText(c, to, caption, up.ref, sync);
-    return { id: r.id, to: null, group: r.group, groupId: r.groupId, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}), recipients: r.recipients };
-  }
-  const r: SendResult = await sendText(c, to, caption, up.ref);
-  return { id: r.id, to, group: null, file, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
-}
-
-export interface FetchedFile {
-  id: string;
-  from: string;
-  group: Uint8Array | null;
-  file: { name: string; path: string | null; size: number; mime: string };
-  error?: { code: string; message: string };
+export function sendFile(c: Client, to: string, path: string, caption: string, showProgress: boolean, sync?: Syncer): Promise<SendFileResult> {
+  return sendFileFrom(c, nodeBlobHttp, to, () => pathSource(path), caption, (src) => progressBar(`sending ${safeFileName(src.name)}`, src.size, showProgress), sync);
 }
 
 export function filesDir(c: Client): string {
@@ -81,50 +26,15 @@ export function filesDir(c: Client): string {
 }
 
 /**
- * Fetches every pending file (or only `only`), saving into `outDir`. A relay that cannot be
- * reached leaves the file pending for the next run (the partial blob stays and is resumed); an
- * integrity failure or a blob that is gone marks it failed. Never throws for one file.
+ * Fetches every pending file (or only `only`), saving into `outDir`; partial blobs wait in the
+ * home's files/.partial and are resumed by the next run.
  */
 export async function fetchPendingFiles(c: Client, t: RelayTarget, outDir: string, showProgress: boolean, only?: (f: IncomingFile) => boolean): Promise<FetchedFile[]> {
-  const out: FetchedFile[] = [];
   const partDir = join(filesDir(c), '.partial');
   mkdirSync(partDir, { recursive: true, mode: 0o700 });
-  for (const f of pendingFiles(c)) {
-    if (only && !only(f)) continue;
-    // From someone not accepted: waits for a yes (client/core/requests.ts).
-    if (fileWaits(c, f)) continue;
-    const base = { id: f.id, from: f.from, group: f.group };
-    const meta = { name: safeFileName(f.file.name), size: f.file.size, mime: f.file.mime };
-    const part = join(partDir, `${f.file.blob}.blob`);
-    try {
-      const blobSize = attachmentBlobSize(f.file.size);
-      // The bar's line is always ended (or cleared), so the next line printed starts a line of its own.
-      const bar = progressBar(`receiving ${meta.name}`, blobSize, showProgress);
-      try {
-        await downloadBlob(t, f.file.blob, blobSize, part, bar);
-        bar.done();
-      } finally {
-        bar.clear();
-      }
-      const path = await decryptToFile(part, f.file, outDir);
-      await rm(part, { force: true });
-      markFile(c, f.from, f.id, 'done', path, null);
-      // "I have it": the relay deletes the blob once every recipient said so.
-      await request(t, 'DELETE', `/v1/blobs/${encodeURIComponent(f.file.blob)}`).catch(() => {});
-      out.push({ ...base, file: { ...meta, path } });
-    } catch (e) {
-      const code = e instanceof CliError ? e.code : 'failed';
-      const message = e instanceof Error ? e.message : String(e);
-      const permanent = (e instanceof CliError && e.code === 'integrity') || (e instanceof RelayError && (e.status === 404 || e.status === 416));
-      if (permanent) {
-        await rm(part, { force: true });
-        markFile(c, f.from, f.id, 'failed', null, code);
-        // A blob that fails its check never will pass it: release it instead of waiting for the TTL.
-        if (code === 'integrity') await request(t, 'DELETE', `/v1/blobs/${encodeURIComponent(f.file.blob)}`).catch(() => {});
-      }
-      out.push({ ...base, file: { ...meta, path: null }, error: { code: e instanceof RelayError && e.status === 404 ? 'blob_gone' : code, message: e instanceof RelayError && e.status === 404 ? 'the file is no longer on the relay (expired or deleted)' : message } });
-      if (!permanent && !(e instanceof RelayError)) break; // relay unreachable: try the rest next time
-    }
-  }
-  return out;
+  return fetchPending(c, t, nodeBlobHttp, {
+    part: async (f) => filePart(join(partDir, `${f.file.blob}.blob`)),
+    keep: (part, f) => decryptToFile(part, f.file, outDir),
+    progress: (f, total) => progressBar(`receiving ${safeFileName(f.file.name)}`, total, showProgress),
+  }, only);
 }

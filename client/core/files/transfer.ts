@@ -1,142 +1,191 @@
-// Moving blobs: file on disk → encrypt chunk by chunk → streamed upload, and streamed download
-// (resumable with Range) → decrypt → temp file → final name. Every step is a stream pipeline, so
-// memory holds a few 64 KiB chunks whatever the file size.
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { link, mkdir, open, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
-import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+// Moving blobs, the same for the CLI and the page: a file's bytes (a FileSource: a path in the
+// CLI, bytes in memory in the page) → encrypt chunk by chunk → upload, and download (resumable
+// with Range, into a BlobPart: a file in the CLI, memory in the page) → check → decrypt. The
+// encryption, the chunking and the relay's blob protocol (POST /v1/blobs, ranges, the integrity
+// rules, the errors) are here once; how bytes reach the wire and the disk is the BlobHttp and
+// the source/part the caller hands in (client/node/file-transfer.ts, platform/fetch-blob-http.ts).
 import { AttachmentOpener, AttachmentSealer, attachmentBlobSize } from '../../../crypto/attachment.js';
-import { fromBase64url, toBase64url } from '../../../crypto/encoding.js';
+import { concat, fromBase64url, toBase64url } from '../../../crypto/encoding.js';
 import { isCryptoError } from '../../../crypto/errors.js';
 import type { RandomBytes } from '../../../crypto/sodium.js';
 import { CliError } from '../../errors.js';
 import type { FileRef } from '../payload.js';
 import { RelayError, RelayUnreachable, type RelayTarget } from '../relay-http.js';
-import { candidateNames, guessMime, safeFileName } from './names.js';
-import type { Progress } from './progress.js';
+import { guessMime, safeFileName } from './names.js';
 
 /** Attempts per download before giving up for this run (each resumes where the last stopped). */
 const DOWNLOAD_ATTEMPTS = 4;
-const IDLE_TIMEOUT_MS = 30_000;
 
-function requestOptions(t: RelayTarget, method: string, path: string, headers: Record<string, string>): { lib: typeof http | typeof https; url: URL; opts: https.RequestOptions } {
-  const url = new URL(path, t.url.endsWith('/') ? t.url : `${t.url}/`);
-  const https_ = url.protocol === 'https:';
+/** Progress of one transfer, as callbacks: a bar on a terminal (progress.ts), an element in the page. */
+export interface Progress {
+  update(bytes: number): void;
+  /** The transfer finished: the bar is drawn complete and its line ended. */
+  done(): void;
+  /** The transfer stopped (an error): the bar is taken off its line, so what is printed next starts a line of its own. */
+  clear(): void;
+}
+
+export const NO_PROGRESS: Progress = { update() {}, done() {}, clear() {} };
+
+/** The file to send: its name (the last path component is sent), size, and its bytes in order. */
+export interface FileSource {
+  name: string;
+  size: number;
+  /** The bytes, `size` of them; yielding another number is refused as `file_changed`. */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** A file in memory (the page's file input). */
+export function bytesSource(name: string, bytes: Uint8Array): FileSource {
   return {
-    lib: https_ ? https : http,
-    url,
-    // A connection of its own (no keep-alive pool): an upload the relay refused mid-body must not
-    // leave a half-written request on a socket that the next call would reuse.
-    opts: { method, agent: false, headers: { ...headers, ...(t.token ? { authorization: `Bearer ${t.token}` } : {}) }, timeout: IDLE_TIMEOUT_MS, ...(https_ && t.ca ? { ca: readFileSync(t.ca) } : {}) },
+    name,
+    size: bytes.length,
+    async *chunks() {
+      for (let i = 0; i < bytes.length; i += 64 * 1024) yield bytes.subarray(i, i + 64 * 1024);
+    },
   };
 }
 
-async function errorFrom(res: http.IncomingMessage): Promise<RelayError> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) {
-    chunks.push(c as Buffer);
-    if (chunks.length > 64) break;
-  }
-  let code = `http_${res.statusCode}`;
-  let message = `the relay answered ${res.statusCode}`;
-  try {
-    const e = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (typeof e?.code === 'string') code = e.code;
-    if (typeof e?.message === 'string') message = e.message;
-  } catch {
-    // not JSON: keep the status
-  }
-  return new RelayError(res.statusCode ?? 0, code, message);
+/** Where a blob's ciphertext collects while it downloads: kept across attempts (and runs) to resume. */
+export interface BlobPart {
+  size(): Promise<number>;
+  /** Writes `chunks` after what is there (`append`), or in place of it. */
+  write(chunks: AsyncIterable<Uint8Array>, append: boolean): Promise<void>;
+  read(): AsyncIterable<Uint8Array>;
+  remove(): Promise<void>;
 }
 
-const UPLOAD_HINTS: Record<string, string> = {
+/** A part in memory. */
+export function memoryPart(): BlobPart & { bytes(): Uint8Array } {
+  let parts: Uint8Array[] = [];
+  const size = (): number => parts.reduce((n, p) => n + p.length, 0);
+  return {
+    async size() {
+      return size();
+    },
+    async write(chunks, append) {
+      if (!append) parts = [];
+      for await (const c of chunks) parts.push(c.slice());
+    },
+    async *read() {
+      yield* parts;
+    },
+    async remove() {
+      parts = [];
+    },
+    bytes: () => concat(...parts),
+  };
+}
+
+/** A relay's answer to a blob request: its status, headers and body as it arrives. */
+export interface BlobAnswer {
+  status: number;
+  header(name: string): string | undefined;
+  body: AsyncIterable<Uint8Array>;
+  /** The body ended as the server meant it to (not broken off); asked after reading it. */
+  complete(): boolean;
+  /** Stops reading (an answer refused from its headers). */
+  cancel(): void;
+}
+
+/**
+ * How blob requests reach the relay: node:http streaming both ways in the CLI, fetch and
+ * XMLHttpRequest in the page. Rejects only when no answer came (the relay is unreachable), or with
+ * the error the body's iterable threw.
+ */
+export interface BlobHttp {
+  /** POST of exactly `length` bytes; the answer's body is read whole (it is a small JSON). */
+  upload(t: RelayTarget, path: string, length: number, body: AsyncIterable<Uint8Array>): Promise<{ status: number; text: string }>;
+  /** GET from byte `from` on (a Range request when from > 0). */
+  download(t: RelayTarget, path: string, from: number): Promise<BlobAnswer>;
+}
+
+export const UPLOAD_HINTS: Record<string, string> = {
   quota_exceeded: 'your files on the relay count against a quota until every recipient has fetched them; try again later, or ask the relay operator (--blob-quota-bytes)',
   payload_too_large: 'the relay has a size limit for files (--max-blob-bytes); split the file or ask the operator',
   unknown_user: 'check the recipient\'s username',
   storage_full: 'the relay\'s disk is full, so it takes no new files or messages until its operator frees space; try again later',
 };
 
+/** The relay's `{"error":{"code","message"}}`, or the bare status when the body is not that. */
+export function relayErrorOf(status: number, text: string): RelayError {
+  let code = `http_${status}`;
+  let message = `the relay answered ${status}`;
+  try {
+    const e = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof e?.code === 'string') code = e.code;
+    if (typeof e?.message === 'string') message = e.message;
+  } catch {
+    // not JSON: keep the status
+  }
+  return new RelayError(status, code, message);
+}
+
+/** Reads at most `max` bytes of an error body (a relay could stream one forever). */
+async function boundedText(body: AsyncIterable<Uint8Array>, max = 64 * 1024): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of body) {
+    chunks.push(c);
+    n += c.length;
+    if (n >= max) break;
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c.subarray(0, n - at), at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
 export interface Uploaded {
   ref: FileRef;
   blobSize: number;
 }
 
-/** Encrypts `path` under a fresh key while streaming it to the relay for `recipients`. */
-export async function uploadFile(t: RelayTarget, path: string, recipients: string[], random: RandomBytes, progress: Progress): Promise<Uploaded> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new CliError('no_file', `cannot read ${path}`);
-  }
-  if (!st.isFile()) throw new CliError('no_file', `${path} is not a regular file`);
-  const sealer = new AttachmentSealer(st.size, random);
+/** Encrypts `src` under a fresh key while it streams to the relay for `recipients`. */
+export async function uploadFile(t: RelayTarget, http: BlobHttp, src: FileSource, recipients: string[], random: RandomBytes, progress: Progress): Promise<Uploaded> {
+  const sealer = new AttachmentSealer(src.size, random);
   const to = recipients.map(encodeURIComponent).join(',');
-  // Expect: 100-continue: the relay refuses a too-large or over-quota upload from the headers,
-  // before any byte of the body is on the wire (otherwise its early answer races our body).
-  const { lib, url, opts } = requestOptions(t, 'POST', `/v1/blobs?to=${to}`, { 'content-type': 'application/octet-stream', 'content-length': String(sealer.blobSize), accept: 'application/json', expect: '100-continue' });
-  const req = lib.request(url, opts);
-  let expectTimer: NodeJS.Timeout | undefined;
-  const mayStart = new Promise<void>((resolve) => {
-    req.once('continue', resolve);
-    // A request that failed (relay unreachable) starts nothing, but must not leave this pending:
-    // `uploading` is awaited on the error path too.
-    req.once('error', () => resolve());
-    expectTimer = setTimeout(resolve, 2000); // a server that ignores Expect: send anyway (RFC 9110 §10.1.1)
-  }).finally(() => clearTimeout(expectTimer));
-  req.flushHeaders();
-  const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
-    req.once('response', resolve);
-    req.once('error', reject);
-  });
-  req.on('timeout', () => req.destroy(new Error('timed out')));
   let sent = 0;
-  async function* encrypt(src: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
-    for await (const chunk of src) {
+  async function* encrypt(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of src.chunks()) {
       for (const c of sealer.push(chunk)) yield c;
       sent += chunk.length;
       progress.update(sent);
     }
     yield* sealer.finish();
   }
-  // The upload runs while we wait for the answer: the relay may refuse (413, 507) before the body.
-  const uploading = mayStart.then(() => pipeline(createReadStream(path, { highWaterMark: 64 * 1024 }), encrypt, req)).then(() => null, (e: unknown) => e);
-  let res: http.IncomingMessage;
+  let res: { status: number; text: string };
   try {
-    res = await answered;
+    res = await http.upload(t, `/v1/blobs?to=${to}`, sealer.blobSize, encrypt());
   } catch (e) {
-    const failed = await uploading;
-    if (isCryptoError(failed)) throw new CliError('file_changed', `${path} changed size while it was being sent`);
+    if (isCryptoError(e)) throw new CliError('file_changed', `${src.name} changed size while it was being sent`);
+    if (e instanceof CliError) throw e;
     throw new RelayUnreachable(t.url, e);
   }
-  if (res.statusCode !== 201) {
-    clearTimeout(expectTimer); // refused from the headers: the body is never sent
-    req.destroy();
-    const err = await errorFrom(res);
+  if (res.status !== 201) {
+    const err = relayErrorOf(res.status, res.text);
     const hint = UPLOAD_HINTS[err.code];
     throw new CliError(err.code, `the relay refused the file (${err.code}): ${err.message}`, hint ? { hint } : {});
   }
-  const failed = await uploading;
-  if (failed) throw new RelayUnreachable(t.url, failed);
-  const body = JSON.parse(await textOf(res)) as { id?: unknown };
-  if (typeof body.id !== 'string') throw new CliError('bad_response', 'the relay answered an upload without a blob id');
+  let id: unknown;
+  try {
+    id = (JSON.parse(res.text) as { id?: unknown }).id;
+  } catch {
+    id = undefined;
+  }
+  if (typeof id !== 'string') throw new CliError('bad_response', 'the relay answered an upload without a blob id');
   progress.done();
   const { hash, blobSize } = sealer.sealed();
-  const name = basename(path);
-  return { ref: { blob: body.id, key: toBase64url(sealer.key), hash: toBase64url(hash), size: st.size, name, mime: guessMime(name) }, blobSize };
-}
-
-async function textOf(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  const name = src.name.split(/[/\\]/).pop() ?? '';
+  return { ref: { blob: id, key: toBase64url(sealer.key), hash: toBase64url(hash), size: src.size, name, mime: guessMime(name) }, blobSize };
 }
 
 /**
- * Downloads the blob to `part` (ciphertext), resuming from whatever `part` already holds with a
- * Range request, retrying a broken transfer a few times. Memory: one socket read at a time.
+ * Downloads the blob into `part` (ciphertext), resuming from whatever `part` already holds with a
+ * Range request, retrying a broken transfer a few times. Memory: one read at a time.
  *
  * The message named the file's size, so the blob's size is known before a byte arrives: the relay
  * must send exactly the rest of a blob of that size. More bytes, a range or length that says
@@ -144,18 +193,18 @@ async function textOf(res: http.IncomingMessage): Promise<string> {
  * or serving another blob), never a reason to keep writing or to retry. A connection that breaks
  * off leaves a consistent prefix, which the next attempt resumes.
  */
-export async function downloadBlob(t: RelayTarget, blobId: string, blobSize: number, part: string, progress: Progress): Promise<void> {
+export async function downloadBlob(t: RelayTarget, http: BlobHttp, blobId: string, blobSize: number, part: BlobPart, progress: Progress): Promise<void> {
   let lastError: unknown;
   for (let attempt = 0; attempt < DOWNLOAD_ATTEMPTS; attempt++) {
-    let have = existsSync(part) ? statSync(part).size : 0;
+    let have = await part.size();
     if (have > blobSize) {
-      await rm(part, { force: true });
+      await part.remove();
       have = 0;
     }
     if (have === blobSize) return;
     try {
-      await fetchRange(t, blobId, part, have, blobSize, progress);
-      const now = statSync(part).size;
+      await fetchRange(t, http, blobId, part, have, blobSize, progress);
+      const now = await part.size();
       if (now === blobSize) return;
       lastError = new Error(`download stopped at ${now} of ${blobSize} bytes`);
     } catch (e) {
@@ -174,40 +223,38 @@ export class DownloadIntegrityError extends CliError {
 }
 
 /** The answer must be exactly bytes `from`..blobSize-1 (206) or the whole blob (200). */
-function expectedStart(res: http.IncomingMessage, from: number, blobSize: number): number {
+function expectedStart(res: BlobAnswer, from: number, blobSize: number): number {
   let start = 0;
-  if (res.statusCode === 206) {
-    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers['content-range'] ?? '');
+  if (res.status === 206) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.header('content-range') ?? '');
     if (!m || Number(m[1]) !== from || Number(m[2]) !== blobSize - 1 || Number(m[3]) !== blobSize) {
-      throw new DownloadIntegrityError(`answered the range ${JSON.stringify(res.headers['content-range'] ?? null)} where bytes ${from}-${blobSize - 1}/${blobSize} were asked for`);
+      throw new DownloadIntegrityError(`answered the range ${JSON.stringify(res.header('content-range') ?? null)} where bytes ${from}-${blobSize - 1}/${blobSize} were asked for`);
     }
     start = from;
   }
-  const length = res.headers['content-length'];
+  const length = res.header('content-length');
   if (length !== undefined && Number(length) !== blobSize - start) {
     throw new DownloadIntegrityError(`announced ${length} bytes where the rest of the file's blob is ${blobSize - start}`);
   }
   return start;
 }
 
-async function fetchRange(t: RelayTarget, blobId: string, part: string, from: number, blobSize: number, progress: Progress): Promise<void> {
-  const { lib, url, opts } = requestOptions(t, 'GET', `/v1/blobs/${encodeURIComponent(blobId)}`, from > 0 ? { range: `bytes=${from}-` } : {});
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = lib.request(url, opts, resolve);
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-  if (res.statusCode !== 200 && res.statusCode !== 206) throw await errorFrom(res);
+async function fetchRange(t: RelayTarget, http: BlobHttp, blobId: string, part: BlobPart, from: number, blobSize: number, progress: Progress): Promise<void> {
+  const res = await http.download(t, `/v1/blobs/${encodeURIComponent(blobId)}`, from);
+  if (res.status !== 200 && res.status !== 206) {
+    const text = await boundedText(res.body);
+    res.cancel();
+    throw relayErrorOf(res.status, text);
+  }
   let start: number;
   try {
     start = expectedStart(res, from, blobSize);
   } catch (e) {
-    res.destroy();
+    res.cancel();
     throw e;
   }
   let got = start;
-  async function* count(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  async function* count(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     for await (const c of src) {
       // Stop at the blob's size: a relay streaming more must not fill the disk.
       if (got + c.length > blobSize) throw new DownloadIntegrityError(`sent more than the ${blobSize} bytes of the file's blob`);
@@ -217,51 +264,30 @@ async function fetchRange(t: RelayTarget, blobId: string, part: string, from: nu
     }
   }
   try {
-    await pipeline(res, count, createWriteStream(part, { flags: start > 0 ? 'a' : 'w', mode: 0o600 }));
+    await part.write(count(res.body), start > 0);
   } catch (e) {
-    res.destroy();
+    res.cancel();
     throw e;
   }
   // The answer ended as complete (not broken off) yet short: the relay says this is all there is.
-  if (got < blobSize && res.complete) throw new DownloadIntegrityError(`ended the file's blob after ${got} of its ${blobSize} bytes`);
+  if (got < blobSize && res.complete()) throw new DownloadIntegrityError(`ended the file's blob after ${got} of its ${blobSize} bytes`);
 }
 
 /**
- * Decrypts the downloaded blob into a hidden temp file beside the destination and gives it its
- * final name only when the opener accepted the whole blob (FINAL chunk, hash). The final name is
- * taken with link(), which fails if the name exists: an existing file is never replaced, even by a
- * race with another process. Returns the path written.
+ * The file's bytes from its downloaded blob, in order. The opener checks the key commitment
+ * before the first byte and the hash and FINAL chunk at the end: a caller keeps what it wrote only
+ * once the iteration ended without throwing. A failed check is the CliError `integrity`.
  */
-export async function decryptToFile(part: string, ref: FileRef, outDir: string): Promise<string> {
-  await mkdir(outDir, { recursive: true, mode: 0o700 });
-  const opener = new AttachmentOpener({ key: fromBase64url(ref.key), size: ref.size, hash: fromBase64url(ref.hash) });
-  const tmp = join(outDir, `.fastchat-${ref.blob}.tmp`);
-  async function* decrypt(src: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
-    for await (const c of src) yield* opener.pull(c);
-    opener.finish();
-  }
+export async function* openBlob(blob: AsyncIterable<Uint8Array>, ref: FileRef): AsyncGenerator<Uint8Array> {
   try {
-    await pipeline(createReadStream(part, { highWaterMark: 64 * 1024 }), decrypt, createWriteStream(tmp, { mode: 0o600 }));
-    const fh = await open(tmp, 'r');
-    await fh.sync();
-    await fh.close();
-    for (const name of candidateNames(safeFileName(ref.name))) {
-      const dest = join(outDir, name);
-      try {
-        await link(tmp, dest);
-        return dest;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-    }
-    throw new Error('unreachable');
+    const opener = new AttachmentOpener({ key: fromBase64url(ref.key), size: ref.size, hash: fromBase64url(ref.hash) });
+    for await (const c of blob) yield* opener.pull(c);
+    opener.finish();
   } catch (e) {
     if (isCryptoError(e)) {
       throw new CliError('integrity', `the file "${safeFileName(ref.name)}" failed its integrity check (${e.message}): the blob on the relay was altered or truncated; nothing was saved`);
     }
     throw e;
-  } finally {
-    await rm(tmp, { force: true });
   }
 }
 
