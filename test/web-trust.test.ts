@@ -3,7 +3,8 @@
 // real `fastchat` homes on one real relay process. carol's key changes (`keygen --force`, as
 // test/e2e-key-change.test.ts makes one): the page's send is refused with the warning shown and
 // nothing reaches carol; the safety screen shows the number carol's CLI shows, and once alice
-// accepts there the message goes. dave, a stranger, writes: his message waits under Requests, not in
+// accepts there the message goes. Accepting names the number shown: a key that changed again after
+// the screen was drawn (dave's) is not taken. dave, a stranger, writes: his message waits under Requests, not in
 // the conversation list, until accepted. eve, another, is blocked: her later message never shows.
 // A reload keeps all of it. docs/WEB.md "Trust, requests and blocking".
 import { after, before, test } from 'node:test';
@@ -162,7 +163,25 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.equal(await page.locator('#request-list li').count(), 0);
   assert.deepEqual(await listed(page), ['@carol', '@dave']);
 
-  // A reload keeps the decisions: carol verified, dave a conversation, eve blocked.
+  // Accepting names the number on the screen: dave's key changes (his message under it shows the
+  // change), the screen shows its number, then his key changes again before alice clicks: the
+  // click is refused and nothing is taken.
+  await dave.ok(['keygen', '--force', '--yes']);
+  await dave.ok(['send', '@alice', 'dave on a new phone']);
+  await waitForText(page, '#messages li', 'dave on a new phone');
+  await page.waitForSelector('#key-warning:not([hidden])');
+  assert.equal(await clickAndSettle(page, '#key-warning-open'), 'The safety number with @dave is shown.');
+  const daveFirst = await page.textContent('#safety-number');
+  await dave.ok(['keygen', '--force', '--yes']);
+  await dave.ok(['send', '@alice', 'dave on another phone']);
+  await waitForText(page, '#messages li', 'dave on another phone');
+  assert.equal(await clickAndSettle(page, '#safety-accept'), 'no identity key of @dave has the number you gave; nothing was marked');
+  assert.equal(await page.isVisible('#key-warning'), true);
+  assert.equal(await clickAndSettle(page, '#safety-open'), 'The safety number with @dave is shown.');
+  assert.notEqual(await page.textContent('#safety-number'), daveFirst);
+  assert.equal(await page.textContent('#safety-state'), 'The identity key of @dave CHANGED: this is the safety number with the new key.');
+
+  // A reload keeps the decisions: carol verified, dave a conversation whose change waits, eve blocked.
   await page.reload();
   await unlock(page);
   await showsOrFails(page, '#chat:not([hidden])');
@@ -173,6 +192,8 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.equal(await clickAndSettle(page, '#safety-open'), 'The safety number with @carol is shown.');
   assert.equal(await page.textContent('#safety-state'), '@carol is verified.');
   assert.equal(await page.textContent('#safety-number'), newNumber);
+  await page.click('#conversations button:has-text("@dave")');
+  await page.waitForSelector('#key-warning:not([hidden])');
 
   // Unblocking makes eve a stranger again: her next message is a request.
   assert.equal(await clickAndSettle(page, '#blocked-list button[aria-label="Unblock @eve"]'), 'Unblocked @eve: their next message arrives as a request.');
