@@ -6,7 +6,7 @@
 // accepts there the message goes. Accepting names the number shown: a key that changed again after
 // the screen was drawn (dave's) is not taken. dave, a stranger, writes: his message waits under Requests, not in
 // the conversation list, until accepted. eve, another, is blocked: her later message never shows.
-// A reload keeps all of it. docs/WEB.md "Trust, requests and blocking".
+// A reload keeps all of it; a group eve puts alice in waits as an invitation until joined. docs/WEB.md "Trust, requests and blocking".
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -200,5 +200,16 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.equal(await page.locator('#blocked-list li').count(), 0);
   await eve.ok(['send', '@alice', 'third from eve']);
   await waitForText(page, '#request-list li[data-user="eve"] ol li', 'third from eve');
+
+  // A group eve, not accepted, puts alice in is an invitation: not a conversation until joined.
+  await eve.ok(['group', 'create', '#party', '@alice']);
+  await eve.ok(['send', '#party', 'welcome to the party']);
+  await page.waitForFunction(() => [...document.querySelectorAll('#invitation-list li')].some((e: any) => e.textContent.startsWith('@eve invited you to #party (members: ')), undefined, { timeout: 60_000 });
+  assert.deepEqual(await listed(page), ['@carol', '@dave']);
+  assert.equal(await clickAndSettle(page, '#invitation-list button[aria-label="Join #party"]'), 'Joined #party: its messages are shown from now on.');
+  assert.deepEqual(await listed(page), ['#party', '@carol', '@dave']);
+  assert.equal(await page.locator('#invitation-list li').count(), 0);
+  await page.click('#conversations button:has-text("#party")');
+  assert.deepEqual(await shown(page), ['in: welcome to the party']);
   assert.deepEqual(errors, []);
 });

@@ -15,7 +15,9 @@ import { conversationRowsOf } from '../../client/core/conversations.js';
 import { deliverOutbox } from '../../client/core/outbox.js';
 import { isUnreachable } from '../../client/core/relay-http.js';
 import { acceptCmd, blockCmd, unblockCmd } from '../../client/core/request-actions.js';
-import { blockedUsers, listRequests, REQUEST_MAX_MESSAGES } from '../../client/core/requests.js';
+import { listGroups } from '../../client/core/group-store.js';
+import { labelOf } from '../../client/core/groups.js';
+import { blockedUsers, listInvitations, listRequests, REQUEST_MAX_MESSAGES } from '../../client/core/requests.js';
 import { sendRefusal } from '../../client/core/send-guard.js';
 import { contactOrLookup, safetyNumberWith, verifyContact, type VerifyRequest } from '../../client/core/trust.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
@@ -178,10 +180,12 @@ function renderSafety(s: Session): void {
   byId('safety-reject').hidden = on.trust !== 'changed';
 }
 
-/** Each request with its messages (as text), to accept or block; then who is blocked, to unblock. */
+/**
+ * Each request with its messages (as text), to accept or block; each group invitation, to join
+ * (`fastchat requests accept '#group'`); then who is blocked, to unblock.
+ */
 function renderRequests(s: Session): void {
   const requests = listRequests(s.c);
-  byId('requests-empty').hidden = requests.length > 0;
   byId('request-list').replaceChildren(
     ...requests.map((r) => {
       const li = document.createElement('li');
@@ -196,6 +200,19 @@ function renderRequests(s: Session): void {
         button(`Accept the request of @${r.user}`, 'Accept', () => act(s, () => acceptCmd(s.c, `@${r.user}`)).catch(showFailure)),
         button(`Block @${r.user}`, 'Block', () => act(s, () => blockCmd(s.c, `@${r.user}`)).catch(showFailure)),
       );
+      return li;
+    }),
+  );
+  const invitations = listInvitations(s.c);
+  byId('requests-empty').hidden = requests.length + invitations.length > 0;
+  byId('invitation-list').replaceChildren(
+    ...invitations.map((i) => {
+      const g = listGroups(s.c).find((x) => x.idHex === i.groupIdHex);
+      const label = g ? labelOf(s.c, g) : i.groupIdHex.slice(0, 8);
+      const members = g ? g.state.members.map((m) => `@${m.user}`).join(' ') : '';
+      const li = textElement('li', `@${i.inviter} invited you to #${label} (members: ${members}; ${i.messages} message${i.messages === 1 ? '' : 's'} waiting) `);
+      li.dataset.group = i.groupIdHex;
+      li.append(button(`Join #${label}`, 'Join', () => act(s, () => acceptCmd(s.c, `#${g ? g.state.name : label}~${i.groupIdHex}`)).catch(showFailure)));
       return li;
     }),
   );
