@@ -211,5 +211,12 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.equal(await page.locator('#invitation-list li').count(), 0);
   await page.click('#conversations button:has-text("#party")');
   assert.deepEqual(await shown(page), ['in: welcome to the party']);
+
+  // Block from an open conversation: it leaves the screen and the list, and is listed as blocked.
+  await page.click('#conversations button:has-text("@dave")');
+  assert.equal(await clickAndSettle(page, '#block-open'), 'Blocked @dave: nothing of theirs is kept or shown, and the relay stops queueing their messages for you.');
+  assert.equal(await page.isHidden('#conversation'), true);
+  assert.deepEqual(await listed(page), ['#party', '@carol']);
+  assert.deepEqual(await page.$$eval('#blocked-list li', (els) => els.map((e: any) => e.dataset.user)), ['dave']);
   assert.deepEqual(errors, []);
 });
