@@ -8,6 +8,7 @@ import { listGroups } from '../../client/core/group-store.js';
 import { sendText } from '../../client/core/send.js';
 import { dayLine, localDay, whenShown } from '../../client/conversation-view.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
+import { refusesSend } from './trust.js';
 import { changed, select, showFailure, type Feature, type Session } from './session.js';
 import { liveSyncer } from './live.js'; // the receive pass before a group send: on the kept socket
 
@@ -42,11 +43,20 @@ async function send(s: Session): Promise<void> {
   const input = byId<HTMLTextAreaElement>('message');
   const ref = s.ref;
   if (ref === null || input.value.length === 0) return;
+  if (ref.kind === 'user' && refusesSend(s, ref.peer)) return; // trust.ts: a changed key, said in words
   const text = input.value;
   input.value = '';
   const label = labelOfRef(s, ref);
   setStatus('working', `Sending to ${label}…`);
-  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s));
+  let r;
+  try {
+    r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s));
+  } catch (e) {
+    // Refused (a key change noticed on the way, trust.ts shows it): the text stays to send later.
+    if (input.value.length === 0) input.value = text;
+    changed(s);
+    throw e;
+  }
   changed(s);
   await s.saving;
   setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);

@@ -4,5 +4,6 @@ import { useFeatures } from './session.js';
 import { conversations } from './conversation-view.js';
 import { live } from './live.js';
 import { files } from './files.js';
+import { trust } from './trust.js';
 
-useFeatures([conversations, live, files]);
+useFeatures([conversations, live, files, trust]);
