@@ -70,6 +70,30 @@ describe('key changes against a hostile relay', () => {
     assert.equal((await alice.run(['verify', `@${bob.name}`, '--accept'])).code, 2);
   });
 
+  it('a key change learned from a message shows the number the other side shows, and accepting it takes the new account too', async () => {
+    const { alice, bob } = await homes('alice', 'bob');
+    await converse(alice, bob);
+    // alice's receipt for bob's last message is sealed for his old keys: bob takes it in first (a
+    // message in flight when its recipient throws his keys away cannot be read after, by design).
+    await alice.ok(['inbox']);
+    await bob.ok(['inbox']);
+    await bob.ok(['keygen', '--force', '--yes']); // new identity and account key, re-published
+    await bob.ok(['send', `@${alice.name}`, 'new keys, same bob']);
+    // alice learns of the change from bob's first message under the new key, not from a send.
+    assert.deepEqual(jsonLines((await alice.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['new keys, same bob']);
+    const rec = jsonLines((await alice.ok(['contacts', '--json'])).stdout).find((c) => c.username === bob.name);
+    assert.equal(rec.trust, 'changed');
+    // Read to each other over the phone: the two numbers must be the same one (before the fix:
+    // alice showed the identity number of bob's new key, bob the account number).
+    const hers = await safetyNumber(alice, bob);
+    assert.equal(hers, await safetyNumber(bob, alice), 'both sides show one safety number');
+    await alice.ok(['verify', `@${bob.name}`, '--accept', hers]);
+    // What she accepted is all of bob's new keys: her next send finds no second change.
+    await alice.ok(['send', `@${bob.name}`, 'number checked']);
+    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout);
+    assert.deepEqual(got.map((m) => m.text), ['number checked'], JSON.stringify(got));
+  });
+
   it('verify --reject keeps the trusted key, and the rejected key stays refused for sends and first messages', async () => {
     const { alice, bob, mallory } = await homes('alice', 'bob', 'mallory');
     // bob as a client from before device lists (his relay has none): the relay's swap is then a

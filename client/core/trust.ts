@@ -13,7 +13,7 @@ import { equalBytes, toHex } from '../../crypto/encoding.js';
 import { sessionIdentity } from '../../crypto/session.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { contactHolds, listHolds, withoutRejected, withoutRejectedAccount, withRejected, withRejectedAccount, type PinnedAccount } from './contact-record.js';
-import { readContact, sameIdentity, writeContact, type Contact, type ContactRead } from './contacts.js';
+import { observeIdentity, readContact, sameIdentity, writeContact, type Contact, type ContactRead } from './contacts.js';
 import { ourAddress, relayTarget, type Client } from './context.js';
 import { tx } from './db.js';
 import { IntegrityError } from './integrity/errors.js';
@@ -104,9 +104,12 @@ export async function contactOrLookup(c: Client, peer: string): Promise<Shown> {
   }
   if (known) {
     // A contact whose device list was never fetched here (only its messages were seen): fetch it
-    // first, so this side shows the account number the other side shows. A pending change is
-    // shown as it stands.
+    // first, so this side shows the account number the other side shows. A change learned from a
+    // message names only the new identity: its account is fetched the same way and kept pending
+    // with it, or this side would show the identity number while theirs shows the account number,
+    // and the two could not be compared (nor would accepting it take the account it came with).
     if (known.trust !== 'changed' && !known.account) await refreshKeys(c, peer);
+    else if (known.trust === 'changed' && known.pendingIdentity && !known.pendingAccount) await refreshPendingKeys(c, peer, known.pendingIdentity);
     const now = readContact(c, peer);
     if (now?.integrity !== 'ok') throw new IntegrityError(peer, 'contact record');
     return { contact: now, identity: shownIdentity(now), keys: shownKeys(now) };
@@ -133,6 +136,22 @@ async function refreshKeys(c: Client, peer: string): Promise<void> {
   try {
     const lists = await checkDeviceLists(c, relayTarget(c), peer);
     if (lists.kind === 'accepted') tx(c.db, () => pinAccount(c, peer, lists.account));
+  } catch (e) {
+    if (e instanceof CliError || isUnreachable(e)) return;
+    throw e;
+  }
+}
+
+/**
+ * Before a pending change is shown: the account key whose list holds the pending identity, kept
+ * as the change's pending account (observeIdentity), never accepted. A list that does not hold it
+ * (a relay serving someone else's chain) changes nothing, and the identity number is shown.
+ * Offline, or refused, nothing changes.
+ */
+async function refreshPendingKeys(c: Client, peer: string, pending: PublicIdentity): Promise<void> {
+  try {
+    const lists = await checkDeviceLists(c, relayTarget(c), peer);
+    if (lists.kind === 'accepted' && listHolds(lists.account.list, pending)) tx(c.db, () => observeIdentity(c, peer, pending, c.now(), lists.account));
   } catch (e) {
     if (e instanceof CliError || isUnreachable(e)) return;
     throw e;
