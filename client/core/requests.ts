@@ -7,6 +7,7 @@
 //
 // The standing of each peer is a row of peer_states: accepted, request or blocked. No row means
 // never seen: the first message makes it a request.
+import { toHex } from '../../crypto/encoding.js';
 import type { Client } from './context.js';
 import { nextArrival, tx, type DB } from './db.js';
 import type { IncomingFile } from './files/store.js';
@@ -54,7 +55,7 @@ export function blockedUsers(c: { db: DB }): string[] {
 
 /** Group ids (hex) of invitations not yet accepted. */
 export function invitedGroups(c: { db: DB }): Set<string> {
-  return new Set((c.db.prepare('SELECT group_id FROM group_invites').all() as { group_id: Buffer }[]).map((r) => r.group_id.toString('hex')));
+  return new Set((c.db.prepare('SELECT group_id FROM group_invites').all() as { group_id: Uint8Array }[]).map((r) => toHex(r.group_id)));
 }
 
 function setStanding(c: { db: DB }, user: string, state: Standing, now: number, relay: 'block' | 'unblock' | null = null): void {
@@ -205,8 +206,8 @@ export function listInvitations(c: { db: DB }): Invitation[] {
         `SELECT i.group_id, i.inviter, i.at, i.dropped, (SELECT COUNT(*) FROM group_messages m WHERE m.group_id = i.group_id AND m.direction = 'in') AS messages
          FROM group_invites i ORDER BY i.at`,
       )
-      .all() as { group_id: Buffer; inviter: string; at: number; dropped: number; messages: number }[]
-  ).map((r) => ({ groupIdHex: r.group_id.toString('hex'), inviter: r.inviter, at: r.at, messages: r.messages, dropped: r.dropped }));
+      .all() as { group_id: Uint8Array; inviter: string; at: number; dropped: number; messages: number }[]
+  ).map((r) => ({ groupIdHex: toHex(r.group_id), inviter: r.inviter, at: r.at, messages: r.messages, dropped: r.dropped }));
 }
 
 // ---- the request list -----------------------------------------------------------------------------
