@@ -26,7 +26,7 @@ import { accountKeyOf, STORAGE_KEY_BYTES } from '../../client/core/secrets.js';
 import { syncInbox } from '../../client/core/sync.js';
 import { byId, setStatus, setText } from './dom.js';
 import './features.js';
-import { changed, HOME_BLOB, save, showFailure, startAll, stopAll, type Session } from './session.js';
+import { changed, HOME_BLOB, listening, save, showFailure, startAll, stopAll, type Session } from './session.js';
 import type { Vault } from './vault/index.js';
 
 const ACCOUNT_BLOB = 'account';
@@ -66,7 +66,7 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const h = homePaths();
   const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
   const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
-  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve(), core: Promise.resolve(), pending: 0 };
   if (c.config.linking) {
     // A link that stopped after its ticket logged this browser in (linkAccount kept it): the
     // core's linkDevice finishes it (the device list with this device, then its keys), as the
@@ -105,7 +105,7 @@ async function newHome(vault: Vault, identity: IdentityKeyPair, account: Account
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
-  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve(), core: Promise.resolve(), pending: 0 };
   try {
     createInitialPreKeys(c);
     await make(o);
@@ -194,7 +194,8 @@ async function listen(o: Session): Promise<void> {
     try {
       // Saved as each message is in, not only at the end of the pass: a reload or a closed tab
       // in the middle of one keeps what was shown.
-      await syncInbox(o.c, relayTarget(o.c), { waitSeconds: LISTEN_SECONDS, onIncoming: () => changed(o), onWarning: () => {} });
+      // In turn with sends and group changes (session.ts exclusive), which end its wait.
+      await listening(o, (stop) => syncInbox(o.c, relayTarget(o.c), { waitSeconds: LISTEN_SECONDS, stopWaiting: stop, onIncoming: () => changed(o), onWarning: () => {} }));
       changed(o);
     } catch (e) {
       if (o.stopped) return;
@@ -208,6 +209,7 @@ async function listen(o: Session): Promise<void> {
 export function closeChat(): void {
   if (!open) return;
   open.stopped = true;
+  open.stopListening?.();
   stopAll(open);
   open.c.close();
   open = null;

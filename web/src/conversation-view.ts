@@ -7,7 +7,7 @@ import { sendGroupText } from '../../client/core/groups.js';
 import { listGroups } from '../../client/core/group-store.js';
 import { sendText } from '../../client/core/send.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
-import { changed, select, showFailure, type Feature, type Session } from './session.js';
+import { changed, exclusive, select, showFailure, type Feature, type Session } from './session.js';
 
 export const conversations: Feature = {
   start(s) {
@@ -44,7 +44,7 @@ async function send(s: Session): Promise<void> {
   input.value = '';
   const label = labelOfRef(s, ref);
   setStatus('working', `Sending to ${label}…`);
-  const r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text);
+  const r = await exclusive(s, (): Promise<{ status: string; reason?: string }> => (ref.kind === 'user' ? sendText(s.c, ref.peer, text) : sendGroupText(s.c, groupArg(s, ref.idHex), text)));
   changed(s);
   await s.saving;
   setStatus('ready', r.status === 'sent' ? 'Sent.' : `Queued: ${r.reason ?? 'the relay is not reachable'}.`);

@@ -24,6 +24,12 @@ export interface Session {
   stopped: boolean;
   /** The saves in order (changed()). */
   saving: Promise<void>;
+  /** The core work in order (exclusive()): the receive passes and every send or change. */
+  core: Promise<unknown>;
+  /** Pieces of core work asked for and not finished (the one running included). */
+  pending: number;
+  /** Ends the wait of the receive pass running now, if one is (chat.ts listen). */
+  stopListening?: () => void;
 }
 
 export interface Feature {
@@ -70,6 +76,40 @@ export function changed(s: Session): void {
 export async function save(s: Session): Promise<void> {
   const files = Object.fromEntries([...snapshotFiles()].map(([k, v]) => [k, toBase64url(v)]));
   await s.vault.put(HOME_BLOB, new TextEncoder().encode(JSON.stringify({ files, store: toBase64url(s.db.export()) })));
+}
+
+/**
+ * Runs core work that reaches the store and the relay one piece at a time, in the order asked.
+ * Two at once are not safe on one account: each core call that sends first runs its own receive
+ * pass (groups.ts syncOverSocket), whose socket replaces the listening one at the relay (one
+ * connection per device, close 4002), and two passes encrypting the same outbox rows at once could
+ * open two sessions to one device. The CLI's chat does the same (client/chat/chat.ts `serial`). A
+ * receive pass waiting for live messages ends its wait at once when other work asks.
+ */
+export function exclusive<T>(s: Session, work: () => Promise<T>): Promise<T> {
+  s.pending++;
+  s.stopListening?.();
+  const run = s.core.then(() => work()).finally(() => s.pending--);
+  s.core = run.catch(() => {});
+  return run;
+}
+
+/**
+ * A receive pass that waits for live messages (`stop` ends its wait), in turn with the other core
+ * work: it does not wait at all when work is already asked for behind it, and stops waiting when
+ * work is asked for while it waits.
+ */
+export function listening<T>(s: Session, pass: (stop: AbortSignal) => Promise<T>): Promise<T> {
+  return exclusive(s, async () => {
+    const stop = new AbortController();
+    s.stopListening = () => stop.abort();
+    if (s.pending > 1) stop.abort();
+    try {
+      return await pass(stop.signal);
+    } finally {
+      s.stopListening = undefined;
+    }
+  });
 }
 
 /** Puts a conversation on screen, its input focused. */
