@@ -22,7 +22,7 @@ const TEST_OUT = 'dist/web-test';
  * what these budgets watch.
  */
 const BUDGETS = {
-  'app.js': { raw: 1_200_000, gzip: 340_000 },
+  'app.js': { raw: 1_209_871, gzip: 343_242 }, // + the groups part (web/src/groups.ts, the core's group commands, the core lock): 9,871 / 3,242 B
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
   'style.css': { raw: 8_000, gzip: 2_000 },

@@ -81,6 +81,11 @@ function render(s: Session): void {
       li.dataset.direction = r.direction;
       li.dataset.status = r.status;
       li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
+      // In a group, who wrote it (the groups part): its own element, the text stays a text node.
+      if (ref.kind === 'group' && r.direction === 'in') {
+        li.dataset.from = r.from;
+        li.prepend(Object.assign(textElement('span', `@${r.from}: `), { className: 'from' }));
+      }
       return li;
     }),
   );

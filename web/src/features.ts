@@ -2,5 +2,6 @@
 // A new part is a file of its own and one line here.
 import { useFeatures } from './session.js';
 import { conversations } from './conversation-view.js';
+import { groups } from './groups.js';
 
-useFeatures([conversations]);
+useFeatures([conversations, groups]);
