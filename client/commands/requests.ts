@@ -46,12 +46,17 @@ export function register(program: Command): void {
       }
     });
 
+  // `requests accept|decline … --json`: commander gives a --json after the subcommand to
+  // `requests` itself (its own --json, for the list), so the subcommands read both.
+  const jsonOf = (own: { json?: boolean }): { json?: boolean } => ({ json: Boolean(own.json || requests.opts<{ json?: boolean }>().json) });
+
   requests
     .command('accept')
     .description('accept a request (@user: their messages are shown, files fetched, receipts sent) or an invitation (#group: join it)')
     .argument('<who>', '@user or #group')
     .option('--json', 'print the result as JSON')
-    .action(async (who: string, opts: { json?: boolean }) => {
+    .action(async (who: string, own: { json?: boolean }) => {
+      const opts = jsonOf(own);
       const { isGroupArg, parsePeer, print, printJson } = await import('../format.js');
       if (!isGroupArg(who)) parsePeer(who);
       const { openClient } = await import('../node/open-home.js');
@@ -72,22 +77,17 @@ export function register(program: Command): void {
     .description('decline a group invitation: leave the group (its members see you leave); nobody is blocked')
     .argument('<group>', '#group')
     .option('--json', 'print the result as JSON')
-    .action(async (arg: string, opts: { json?: boolean }) => {
+    .action(async (arg: string, own: { json?: boolean }) => {
+      const opts = jsonOf(own);
       const { isGroupArg, print, printJson } = await import('../format.js');
-      const { usageError, CliError } = await import('../errors.js');
+      const { usageError } = await import('../errors.js');
       if (!isGroupArg(arg)) throw usageError('decline takes a #group', "to refuse a person's request: fastchat block @user");
       const { openClient } = await import('../node/open-home.js');
-      const { resolveGroup, labelOf, changeGroupCmd } = await import('../core/groups.js');
-      const { acceptInvitation, invitedGroups } = await import('../core/requests.js');
-      const { tx } = await import('../core/db.js');
+      const { declineCmd } = await import('../core/request-actions.js');
       const c = await openClient();
       try {
-        const g = resolveGroup(c, arg);
-        const label = labelOf(c, g);
-        if (!invitedGroups(c).has(g.idHex)) throw new CliError('nothing_pending', `#${label} is not an invitation waiting for you`);
-        await changeGroupCmd(c, `#${g.state.name}~${g.idHex}`, { op: 'leave' });
-        tx(c.db, () => acceptInvitation(c, g.idHex)); // the invitation is answered
-        if (opts.json) printJson({ declined: label, groupId: g.idHex });
+        const { label, groupId } = await declineCmd(c, arg);
+        if (opts.json) printJson({ declined: label, groupId });
         else print(`declined #${label}: you left the group`);
       } finally {
         c.close();

@@ -2,6 +2,7 @@
 // The store is what every fastchat process of a home shares, so a chat window shows what any of
 // them stored — the relay connection's owner, another window, `send` in another terminal — by
 // reading the rows after the last one it showed.
+import { toHex } from '../../crypto/encoding.js';
 import type { Client } from './context.js';
 import type { SqlValue } from './platform/sql.js';
 import { groupLabel, listGroups, type StoredGroup } from './group-store.js';
@@ -102,11 +103,11 @@ export function unreadCounts(c: Client): { label: string; ref: ConversationRef; 
   for (const r of c.db.prepare("SELECT peer, COUNT(*) AS n FROM messages WHERE unread > 0 AND direction = 'in' GROUP BY peer").all() as { peer: string; n: number }[]) {
     if (!hidden.has(r.peer)) out.push({ label: `@${r.peer}`, ref: { kind: 'user', peer: r.peer }, n: r.n });
   }
-  const groups = c.db.prepare("SELECT group_id, COUNT(*) AS n FROM group_messages WHERE unread > 0 AND direction = 'in' GROUP BY group_id").all() as { group_id: Buffer; n: number }[];
+  const groups = c.db.prepare("SELECT group_id, COUNT(*) AS n FROM group_messages WHERE unread > 0 AND direction = 'in' GROUP BY group_id").all() as { group_id: Uint8Array; n: number }[];
   if (groups.length > 0) {
     const labels = groupLabels(c);
     for (const r of groups) {
-      const hex = r.group_id.toString('hex');
+      const hex = toHex(r.group_id);
       if (invited.has(hex)) continue;
       out.push({ label: `#${labels.get(hex)?.label ?? hex.slice(0, 8)}`, ref: { kind: 'group', idHex: hex }, n: r.n });
     }

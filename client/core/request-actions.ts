@@ -6,8 +6,8 @@ import { CliError, usageError } from '../errors.js';
 import { isGroupArg, parsePeer } from '../format.js';
 import type { Client } from './context.js';
 import { tx } from './db.js';
-import { labelOf, resolveGroup } from './groups.js';
-import { acceptInvitation, acceptRequest, block, markAccepted, standing, unblock } from './requests.js';
+import { changeGroupCmd, labelOf, resolveGroup, type Syncer } from './groups.js';
+import { acceptInvitation, acceptRequest, block, invitedGroups, markAccepted, standing, unblock } from './requests.js';
 
 function user(c: Client, arg: string): string {
   const u = parsePeer(arg);
@@ -27,6 +27,19 @@ export function acceptCmd(c: Client, arg: string): string {
   if (s === 'accepted') return `@${u} is already accepted`;
   tx(c.db, () => (s === 'request' ? acceptRequest(c, u) : markAccepted(c, u)));
   return `accepted @${u}: their messages are shown, their files fetched, and they get receipts`;
+}
+
+/**
+ * Declines a group invitation: we leave the group (its members see us leave; nobody is blocked),
+ * then the invitation is answered. `fastchat requests decline` and the page's Decline.
+ */
+export async function declineCmd(c: Client, arg: string, sync?: Syncer): Promise<{ label: string; groupId: string }> {
+  const g = resolveGroup(c, arg);
+  const label = labelOf(c, g);
+  if (!invitedGroups(c).has(g.idHex)) throw new CliError('nothing_pending', `#${label} is not an invitation waiting for you`);
+  await changeGroupCmd(c, `#${g.state.name}~${g.idHex}`, { op: 'leave' }, sync);
+  tx(c.db, () => acceptInvitation(c, g.idHex)); // the invitation is answered
+  return { label, groupId: g.idHex };
 }
 
 export function blockCmd(c: Client, arg: string): string {

@@ -20,6 +20,12 @@ const DRAIN_TIMEOUT_MS = 30_000;
 
 export interface SyncOptions {
   waitSeconds?: number;
+  /**
+   * Ends the wait for live messages early: the pass still stores, acks and flushes what it has and
+   * returns. A page that listens in long passes aborts it when a send needs the connection (a
+   * second socket of the device would replace the first one at the relay).
+   */
+  stopWaiting?: AbortSignal;
   onIncoming(r: Incoming): void;
   onWarning(message: string): void;
 }
@@ -108,6 +114,8 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     }
   };
   const { socket, hello } = await RelaySocket.connect(t, onFrame);
+  const stopped = (): boolean => opts.stopWaiting?.aborted === true;
+  opts.stopWaiting?.addEventListener('abort', pokeWaiter);
   const expired = expireHeld(c, c.now());
   let closed = false;
   let closeReason = '';
@@ -137,13 +145,13 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     const waitMs = (opts.waitSeconds ?? 0) * 1000;
     // Not drained: the report says so (`drained`, `left`). Drained but closed before or while
     // waiting: the wait that was asked for did not happen, which is an error, not "no messages".
-    if (waitMs > 0 && received === 0 && drained) {
+    if (waitMs > 0 && received === 0 && drained && !stopped()) {
       const until = Date.now() + waitMs;
-      while (received === 0 && !closed && failure === undefined && Date.now() < until) await waitFor(until - Date.now());
+      while (received === 0 && !closed && !stopped() && failure === undefined && Date.now() < until) await waitFor(until - Date.now());
       if (received === 0 && closed) throw new RelayUnreachable(t.url, new Error(`${closeReason}, while waiting for messages`));
       // A burst rarely arrives as one frame: collect until the line goes quiet.
       let before = received > 0 ? -1 : received;
-      while (received !== before && !closed && failure === undefined) {
+      while (received !== before && !closed && !stopped() && failure === undefined) {
         before = received;
         await waitFor(QUIET_MS);
       }
@@ -167,6 +175,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       expired,
     };
   } finally {
+    opts.stopWaiting?.removeEventListener('abort', pokeWaiter);
     socket.close();
   }
 }

@@ -3,6 +3,7 @@
 // the transaction that stores the message, and cleared only by the code that showed it, after the
 // output was handed to the OS (inbox) or drawn (chat). So a crash between the relay's ack and the
 // printing can repeat the one message being shown, never skip one.
+import { toHex } from '../../crypto/encoding.js';
 import { listGroups, groupLabel, loadGroup } from './group-store.js';
 import type { Client } from './context.js';
 import { storedEntry, type StoredEntry, type StoredRow } from './history.js';
@@ -22,7 +23,7 @@ interface Row extends StoredRow {
   seq: number;
   unread: number;
   from_user: string;
-  group_id: Buffer | null;
+  group_id: Uint8Array | null;
   identity_changed: number;
   before_change: number;
 }
@@ -54,8 +55,8 @@ export function unreadAfter(c: Client, after: number, limit: number): UnreadMess
     .sort((a, b) => a[1].unread - b[1].unread)
     .slice(0, limit);
   const labels = new Map<string, { id: string; label: string } | null>();
-  const labelFor = (groupId: Buffer): { id: string; label: string } | null => {
-    const hex = groupId.toString('hex');
+  const labelFor = (groupId: Uint8Array): { id: string; label: string } | null => {
+    const hex = toHex(groupId);
     if (!labels.has(hex)) {
       const g = loadGroup(c, new Uint8Array(groupId));
       labels.set(hex, g ? { id: g.idHex, label: groupLabel(listGroups(c), g) } : { id: hex, label: hex.slice(0, 8) });

@@ -62,7 +62,7 @@ export async function showChat(vault: Vault, identity: IdentityKeyPair): Promise
   const h = homePaths();
   const secrets = { identity, storageKey: fromBase64url(parts.storageKey), account: parseAccountKeyPair(fromBase64url(parts.account)) };
   const c = assembleClient({ home: h, config: loadConfig(h), secrets, db, random: systemRandom(), keystoreWasCurrent: true });
-  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve(), core: Promise.resolve() };
   if (c.config.linking) {
     // A link that stopped after its ticket logged this browser in (linkAccount kept it): the
     // core's linkDevice finishes it (the device list with this device, then its keys), as the
@@ -101,7 +101,7 @@ async function newHome(vault: Vault, identity: IdentityKeyPair, account: Account
   saveConfig(h, config);
   const db = await openStore();
   const c = assembleClient({ home: h, config, secrets, db, random, keystoreWasCurrent: false });
-  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve() };
+  const o: Session = { c, db, vault, ref: null, stopped: false, saving: Promise.resolve(), core: Promise.resolve() };
   try {
     createInitialPreKeys(c);
     await make(o);

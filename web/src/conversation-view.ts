@@ -9,7 +9,7 @@ import { sendText } from '../../client/core/send.js';
 import { dayLine, localDay, whenShown } from '../../client/conversation-view.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
 import { refusesSend } from './trust.js';
-import { changed, select, showFailure, type Feature, type Session } from './session.js';
+import { changed, exclusive, select, showFailure, type Feature, type Session } from './session.js';
 import { liveSyncer } from './live.js'; // the receive pass before a group send: on the kept socket
 
 export const conversations: Feature = {
@@ -48,9 +48,10 @@ async function send(s: Session): Promise<void> {
   input.value = '';
   const label = labelOfRef(s, ref);
   setStatus('working', `Sending to ${label}…`);
-  let r;
+  let r: { status: string; reason?: string };
   try {
-    r = ref.kind === 'user' ? await sendText(s.c, ref.peer, text) : await sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s));
+    // In turn with the page's other core work (session.ts exclusive).
+    r = await exclusive(s, (): Promise<{ status: string; reason?: string }> => (ref.kind === 'user' ? sendText(s.c, ref.peer, text) : sendGroupText(s.c, groupArg(s, ref.idHex), text, undefined, liveSyncer(s))));
   } catch (e) {
     // Refused (a key change noticed on the way, trust.ts shows it): the text stays to send later.
     if (input.value.length === 0) input.value = text;
@@ -98,6 +99,8 @@ function render(s: Session): void {
       li.dataset.id = r.id;
       li.dataset.from = r.from;
       li.title = `${r.direction === 'out' ? 'sent' : 'from @' + r.from} ${r.sentAt}`;
+      // In a group, who wrote it (the groups part): its own element, the text stays a text node.
+      if (ref.kind === 'group' && r.direction === 'in') li.prepend(Object.assign(textElement('span', `@${r.from}: `), { className: 'from' }));
       // Time, status and the day it starts are drawn by style.css from these (part: live), so
       // the item's text stays the message's.
       const at = r.direction === 'in' ? (r.receivedAt ?? r.sentAt) : r.sentAt;

@@ -5,5 +5,6 @@ import { conversations } from './conversation-view.js';
 import { live } from './live.js';
 import { files } from './files.js';
 import { trust } from './trust.js';
+import { groups } from './groups.js';
 
-useFeatures([conversations, live, files, trust]);
+useFeatures([conversations, live, files, trust, groups]);

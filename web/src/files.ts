@@ -22,7 +22,7 @@ import { fetchBlobHttp } from '../../client/core/platform/fetch-blob-http.js';
 import { fileWaits } from '../../client/core/requests.js';
 import { groupArg, labelOfRef } from './conversation-view.js';
 import { byId, setStatus, textElement } from './dom.js';
-import { changed, renderAll, showFailure, type Feature, type Session } from './session.js';
+import { changed, exclusive, renderAll, showFailure, type Feature, type Session } from './session.js';
 import { liveSyncer } from './live.js';
 
 /** The largest file the page sends or fetches: it holds one whole in memory, sealed and open. */
@@ -125,7 +125,8 @@ async function attach(s: Session): Promise<void> {
   const bytes = new Uint8Array(await chosen.arrayBuffer());
   const to = ref.kind === 'user' ? ref.peer : `#${groupArg(s, ref.idHex)}`;
   const http = fetchBlobHttp((n, total) => showProgress(`Uploading ${name}`, n, total));
-  const r = await sendFileFrom(s.c, http, to, async () => bytesSource(chosen.name, bytes), '', (src) => progressOf(`Encrypting ${name}`, src.size), liveSyncer(s));
+  // In turn with the page's other core work (session.ts exclusive).
+  const r = await exclusive(s, () => sendFileFrom(s.c, http, to, async () => bytesSource(chosen.name, bytes), '', (src) => progressOf(`Encrypting ${name}`, src.size), liveSyncer(s)));
   hideProgress();
   input.value = '';
   // Our copy, so the conversation shows what we sent as it shows what we receive.

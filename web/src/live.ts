@@ -29,7 +29,7 @@ import type { RelaySocket } from '../../client/core/relay-ws.js';
 import { maintainKeys } from '../../client/core/sync.js';
 import { markConversationShown } from '../../client/core/unread.js';
 import { byId, setText } from './dom.js';
-import { changed, renderAll, save, showFailure, type Feature, type Session } from './session.js';
+import { changed, exclusive, renderAll, save, showFailure, type Feature, type Session } from './session.js';
 
 interface Live {
   link: RelayLink;
@@ -38,8 +38,6 @@ interface Live {
   acks: { socket: RelaySocket; id: string }[];
   ackScheduled: boolean;
   drawScheduled: boolean;
-  /** Network work one piece at a time, in order (chat's `serial`). */
-  busy: Promise<void>;
   online: Set<string>;
   onVisible: () => void;
 }
@@ -67,14 +65,15 @@ export const live: Feature = {
       acks: [],
       ackScheduled: false,
       drawScheduled: false,
-      busy: Promise.resolve(),
       online: new Set(),
       onVisible: () => {
         if (document.visibilityState === 'visible') renderAll(s);
       },
     };
     const serial = (fn: () => Promise<void>): void => {
-      l.busy = l.busy.then(fn).catch((e: unknown) => {
+      // In turn with sends, group changes and files (session.ts exclusive): two at once could
+      // encrypt the same outbox rows.
+      exclusive(s, fn).catch((e: unknown) => {
         if (!s.stopped && !isUnreachable(e)) showFailure(e);
       });
     };

@@ -24,6 +24,8 @@ export interface Session {
   stopped: boolean;
   /** The saves in order (changed()). */
   saving: Promise<void>;
+  /** The core work in order (exclusive()): every send, change, file and outbox flush. */
+  core: Promise<unknown>;
 }
 
 export interface Feature {
@@ -70,6 +72,20 @@ export function changed(s: Session): void {
 export async function save(s: Session): Promise<void> {
   const files = Object.fromEntries([...snapshotFiles()].map(([k, v]) => [k, toBase64url(v)]));
   await s.vault.put(HOME_BLOB, new TextEncoder().encode(JSON.stringify({ files, store: toBase64url(s.db.export()) })));
+}
+
+/**
+ * Runs core work that reaches the store and the relay one piece at a time, in the order asked:
+ * sends, group changes, files, and live.ts's outbox flushes. Two at once are not safe on one
+ * account: two flushes encrypting the same outbox rows could open two sessions to one device. The
+ * CLI's chat does the same (client/chat/chat.ts `serial`). A core call that runs a receive pass
+ * first is given live.ts's `liveSyncer` (a round trip on the kept socket), never the core's
+ * default, whose own socket would replace the kept one at the relay (close 4002).
+ */
+export function exclusive<T>(s: Session, work: () => Promise<T>): Promise<T> {
+  const run = s.core.then(() => work());
+  s.core = run.catch(() => {});
+  return run;
 }
 
 /** Puts a conversation on screen, its input focused. */

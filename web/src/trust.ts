@@ -21,7 +21,7 @@ import { blockedUsers, listInvitations, listRequests, REQUEST_MAX_MESSAGES } fro
 import { sendRefusal } from '../../client/core/send-guard.js';
 import { contactOrLookup, safetyNumberWith, verifyContact, type VerifyRequest } from '../../client/core/trust.js';
 import { byId, setStatus, setText, textElement } from './dom.js';
-import { changed, renderAll, showFailure, type Feature, type Session } from './session.js';
+import { changed, exclusive, renderAll, showFailure, type Feature, type Session } from './session.js';
 
 /** The safety number screen as last computed: for one peer, the number the user compares. */
 interface Shown {
@@ -117,7 +117,7 @@ async function act(s: Session, decision: () => string): Promise<void> {
   changed(s);
   setStatus('working', `Working: ${said}…`);
   try {
-    await deliverOutbox(s.c, relayTarget(s.c));
+    await exclusive(s, () => deliverOutbox(s.c, relayTarget(s.c)));
   } catch (e) {
     if (!isUnreachable(e)) throw e;
   }

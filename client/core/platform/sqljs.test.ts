@@ -5,6 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { loadSqlJs, type SqlJs } from './sqljs.js';
+import { initStore } from '../db.js';
+import { invitedGroups, listInvitations } from '../requests.js';
 
 let sqljs: SqlJs;
 before(async () => {
@@ -28,6 +30,17 @@ describe('the sql.js store', () => {
     assert.deepEqual([...rows[0]!.data], [...bytes]);
     assert.deepEqual([...rows[1]!.data], [0, 255]);
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t WHERE data = ?').get(bytes) as { n: number }).n, 1, 'a BLOB parameter compares as a BLOB');
+  });
+
+  it('names a group invitation by its id in hex, as on disk: a BLOB read is a Uint8Array, not a Buffer', () => {
+    // The page once showed an invitation as a conversation: `.toString('hex')` on a Uint8Array
+    // gives "223,154,…", which matched no group, so the invitation hid nothing.
+    const db = sqljs.open();
+    initStore(db);
+    const id = new Uint8Array(32).fill(0xab);
+    db.prepare('INSERT INTO group_invites (group_id, inviter, at) VALUES (?, ?, ?)').run(id, 'alice', 1);
+    assert.deepEqual([...invitedGroups({ db })], ['ab'.repeat(32)]);
+    assert.deepEqual(listInvitations({ db }).map((i) => [i.groupIdHex, i.inviter]), [['ab'.repeat(32), 'alice']]);
   });
 
   it('reports the rows a statement changed and the last inserted rowid', () => {

@@ -1,0 +1,177 @@
+// Groups in the page: create one (a name and members), and for the group on screen its members
+// (groupInfo), add, remove, make admin, rename and leave; group invitations, which the page holds
+// until they are answered. Every act is the core's (client/core/groups.ts createGroupCmd and
+// changeGroupCmd, request-actions.ts acceptCmd and declineCmd), run in turn with the receive
+// passes (session.ts exclusive); the core checks the rules (only admins change, the name's form),
+// and what it refuses is said in the status line in its own words.
+//
+// Invitations: the page's home has message requests on (requestsOn), so a group made by someone
+// this account never wrote to is an invitation (client/core/requests.ts): hidden from the
+// conversation list, nothing sent to it, until Join (it becomes a conversation) or Decline (we
+// leave the group, its members see us leave; nobody is blocked) — what `fastchat requests accept`
+// and `decline` do.
+import { usageError } from '../../client/errors.js';
+import { checkUsername } from '../../client/core/account.js';
+import { changeGroupCmd, createGroupCmd, groupInfo, type ChangeRequest, type ChangeResult } from '../../client/core/groups.js';
+import { listGroups } from '../../client/core/group-store.js';
+import { acceptCmd, declineCmd } from '../../client/core/request-actions.js';
+import { listInvitations } from '../../client/core/requests.js';
+import { groupArg } from './conversation-view.js';
+import { byId, setStatus, setText, textElement } from './dom.js';
+import { changed, exclusive, select, showFailure, type Feature, type Session } from './session.js';
+import { liveSyncer } from './live.js';
+
+export const groups: Feature = {
+  start(s) {
+    byId<HTMLFormElement>('group-create').onsubmit = (e) => {
+      e.preventDefault();
+      void act(s, async () => {
+        const name = groupName(byId<HTMLInputElement>('group-name').value);
+        const users = usernames(byId<HTMLInputElement>('group-members').value);
+        setStatus('working', `Creating #${name}…`);
+        const r = await exclusive(s, () => createGroupCmd(s.c, name, users));
+        byId<HTMLInputElement>('group-name').value = '';
+        byId<HTMLInputElement>('group-members').value = '';
+        select(s, { kind: 'group', idHex: r.groupId });
+        return `Created #${r.group} with ${r.members.map((u) => `@${u}`).join(' ')}${delivery(r)}.`;
+      });
+    };
+    byId<HTMLFormElement>('group-add').onsubmit = (e) => {
+      e.preventDefault();
+      void change(s, { op: 'add', users: usernames(byId<HTMLInputElement>('group-add-users').value) }, () => (byId<HTMLInputElement>('group-add-users').value = ''));
+    };
+    byId<HTMLFormElement>('group-rename').onsubmit = (e) => {
+      e.preventDefault();
+      void change(s, { op: 'rename', name: groupName(byId<HTMLInputElement>('group-new-name').value) }, () => (byId<HTMLInputElement>('group-new-name').value = ''));
+    };
+    byId('group-leave').onclick = () => void change(s, { op: 'leave' });
+  },
+  render(s) {
+    renderInvitations(s);
+    renderPanel(s);
+  },
+};
+
+/** A group name as typed: a leading `#` is dropped (the core checks the rest). */
+function groupName(typed: string): string {
+  return typed.trim().replace(/^#/, '');
+}
+
+/** `bob, @carol dave` → each checked as a username (a bad one is said by name). */
+function usernames(typed: string): string[] {
+  const users = typed
+    .split(/[\s,]+/)
+    .filter((u) => u.length > 0)
+    .map((u) => checkUsername(u.replace(/^@/, '')));
+  if (users.length === 0) throw usageError('name at least one member (a username)');
+  return users;
+}
+
+/** What did not go out at once, said after the change. */
+function delivery(r: ChangeResult): string {
+  if (r.delivery.unreachable) return ' (queued: the relay is not reachable)';
+  if (r.delivery.held.length > 0) return ` (held for ${r.delivery.held.map((u) => `@${u}`).join(' ')}: their identity key changed)`;
+  return '';
+}
+
+/** Runs a group act and says its outcome or its failure in the status line; the page stays usable. */
+async function act(s: Session, work: () => Promise<string>): Promise<void> {
+  try {
+    const said = await work();
+    changed(s);
+    setStatus('ready', said);
+  } catch (e) {
+    changed(s);
+    showFailure(e);
+  }
+}
+
+const DONE: Record<ChangeRequest['op'], string> = { add: 'Added to', remove: 'Removed from', promote: 'Made admin of', leave: 'You left', rename: 'Renamed to' };
+
+/** A change of the group on screen, by id (another group may have its name). */
+function change(s: Session, req: ChangeRequest, after?: () => void): Promise<void> {
+  return act(s, async () => {
+    const ref = s.ref;
+    if (ref?.kind !== 'group') throw usageError('open a group first');
+    const arg = groupArg(s, ref.idHex);
+    setStatus('working', `Working: ${req.op} in #${arg.slice(0, arg.lastIndexOf('~'))}…`);
+    const r = await exclusive(s, () => changeGroupCmd(s.c, arg, req, liveSyncer(s)));
+    after?.();
+    const who = 'users' in req ? ` ${req.users.map((u) => `@${u}`).join(' ')}` : '';
+    return `${DONE[req.op]} #${r.group}${who} (members: ${r.members.map((u) => `@${u}`).join(' ')})${delivery(r)}.`;
+  });
+}
+
+function button(text: string, label: string, onclick: () => void): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.onclick = onclick;
+  return b;
+}
+
+/** Invitations waiting for Join or Decline (none while every inviter is accepted). */
+function renderInvitations(s: Session): void {
+  const held = new Map(listGroups(s.c).map((g) => [g.idHex, g]));
+  const invitations = listInvitations(s.c).filter((i) => held.has(i.groupIdHex));
+  byId('group-invitations').hidden = invitations.length === 0;
+  byId('group-invitation-list').replaceChildren(
+    ...invitations.map((i) => {
+      const name = held.get(i.groupIdHex)!.state.name;
+      const li = textElement('li', `#${name} from @${i.inviter}${i.messages > 0 ? ` (${i.messages} message${i.messages === 1 ? '' : 's'} waiting)` : ''} `);
+      li.dataset.group = i.groupIdHex;
+      const arg = `${name}~${i.groupIdHex}`; // by id: another group may have its name
+      li.append(
+        button('Join', `Join #${name}`, () =>
+          void act(s, async () => {
+            setStatus('working', `Joining #${name}…`);
+            const said = await exclusive(s, async () => acceptCmd(s.c, `#${arg}`));
+            select(s, { kind: 'group', idHex: i.groupIdHex });
+            return `${said[0]!.toUpperCase()}${said.slice(1)}.`;
+          }),
+        ),
+        ' ',
+        button('Decline', `Decline #${name}`, () =>
+          void act(s, async () => {
+            setStatus('working', `Declining #${name}…`);
+            const r = await exclusive(s, () => declineCmd(s.c, `#${arg}`, liveSyncer(s)));
+            return `Declined #${r.label}: you left the group.`;
+          }),
+        ),
+      );
+      return li;
+    }),
+  );
+}
+
+const STATUS: Record<string, string> = { removed: 'You were removed from this group: you cannot send to it any more.', left: 'You left this group.' };
+
+/** The members of the group on screen, and the controls its admins have. */
+function renderPanel(s: Session): void {
+  const ref = s.ref;
+  const g = ref?.kind === 'group' ? listGroups(s.c).find((x) => x.idHex === ref.idHex) : undefined;
+  byId('group-panel').hidden = g === undefined;
+  if (g === undefined) return;
+  const info = groupInfo(s.c, g);
+  const me = info.members.find((m) => m.you);
+  const active = info.status === 'active';
+  const admin = active && me?.admin === true;
+  const panel = byId('group-panel');
+  panel.dataset.status = info.status;
+  setText(byId('group-state'), STATUS[info.status] ?? (admin ? 'You are an admin of this group.' : 'You are a member of this group; its admins change it.'));
+  byId('group-member-list').replaceChildren(
+    ...info.members.map((m) => {
+      const li = textElement('li', `@${m.user}${m.admin ? ' (admin)' : ''}${m.you ? ' (you)' : ''}${!m.you && !m.keyMatches ? ' (key does not match the one you trust)' : ''} `);
+      li.dataset.user = m.user;
+      if (admin && !m.you) {
+        li.append(button('Remove', `Remove @${m.user} from the group`, () => void change(s, { op: 'remove', users: [m.user] })));
+        if (!m.admin) li.append(' ', button('Make admin', `Make @${m.user} an admin`, () => void change(s, { op: 'promote', users: [m.user] })));
+      }
+      return li;
+    }),
+  );
+  byId('group-add').hidden = !admin;
+  byId('group-rename').hidden = !admin;
+  byId('group-leave').hidden = !active;
+}
