@@ -2,5 +2,9 @@
 // A new part is a file of its own and one line here.
 import { useFeatures } from './session.js';
 import { conversations } from './conversation-view.js';
+import { look } from './look.js';
+import { emoji } from './emoji.js';
+import { notifications } from './notify.js';
+import { search } from './search-view.js';
 
-useFeatures([conversations]);
+useFeatures([conversations, look, emoji, notifications, search]);
