@@ -22,11 +22,13 @@ const TEST_OUT = 'dist/web-test';
  * what these budgets watch.
  */
 const BUDGETS = {
-  'app.js': { raw: 1_200_000, gzip: 342_537 },
+  'app.js': { raw: 1_200_000, gzip: 342_554 },
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
-  'style.css': { raw: 8_000, gzip: 2_000 },
-  'index.html': { raw: 8_000, gzip: 2_000 },
+  // The look (light and dark colours, the phone layout, the emoji picker, search and notification
+  // markup) took these to ~5 KB raw / 1.8 KB gzip and ~4.6 / 1.5 KB; the other parts add theirs.
+  'style.css': { raw: 12_000, gzip: 3_000 },
+  'index.html': { raw: 12_000, gzip: 3_000 },
 };
 
 const common = {

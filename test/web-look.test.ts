@@ -221,6 +221,7 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.press('#search-query', 'Enter');
   await page.waitForSelector('#search-results:not([hidden])');
   assert.deepEqual(await hits(), ['the harbour at noon?']);
+  assert.equal(await page.textContent('#search-summary'), '1 message holds “HARBOUR”:');
   await shootAll(page, '4-search', ['desktop']);
   await page.fill('#search-query', 'zebra');
   await page.press('#search-query', 'Enter');

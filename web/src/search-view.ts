@@ -14,9 +14,10 @@ function close(): void {
 function hitItem(s: Session, h: SearchHit): HTMLElement {
   const b = document.createElement('button');
   b.type = 'button';
-  const who = h.direction === 'out' ? 'you' : `@${h.from}`;
+  // Who wrote, where the label does not already say it (a chat with @bob: bob or you).
+  const who = h.direction === 'out' ? ['you'] : h.ref.kind === 'group' ? [`@${h.from}`] : [];
   const when = new Date(h.direction === 'in' ? (h.receivedAt ?? h.sentAt) : h.sentAt).toLocaleString();
-  b.append(textElement('span', `${h.label} · ${who} · ${when}`), textElement('span', h.text));
+  b.append(textElement('span', [h.label, ...who, when].join(' · ')), textElement('span', h.text));
   b.dataset.conversation = h.label;
   b.onclick = () => {
     close();
@@ -31,7 +32,7 @@ function run(s: Session): void {
   const query = byId<HTMLInputElement>('search-query').value;
   const hits = searchHistory(s.c, query);
   byId('search-hits').replaceChildren(...hits.map((h) => hitItem(s, h)));
-  setText(byId('search-summary'), hits.length === 0 ? `No message holds “${query.trim()}”.` : `${hits.length} message${hits.length === 1 ? '' : 's'} hold “${query.trim()}”:`);
+  setText(byId('search-summary'), hits.length === 0 ? `No message holds “${query.trim()}”.` : `${hits.length} ${hits.length === 1 ? 'message holds' : 'messages hold'} “${query.trim()}”:`);
   byId('search-results').hidden = false;
 }
 
