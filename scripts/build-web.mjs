@@ -22,7 +22,7 @@ const TEST_OUT = 'dist/web-test';
  * what these budgets watch.
  */
 const BUDGETS = {
-  'app.js': { raw: 1_200_000, gzip: 342_554 },
+  'app.js': { raw: 1_200_000, gzip: 342_792 },
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
   // The look (light and dark colours, the phone layout, the emoji picker, search and notification

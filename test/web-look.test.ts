@@ -212,6 +212,21 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.keyboard.press('Escape');
   assert.equal(await page.isVisible('#emoji-picker'), false, 'Escape did not close the picker');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'emoji-button');
+  // By keyboard: the picker is one Tab stop, the arrow keys move in its grid (a row is 8).
+  await page.fill('#message', '');
+  await page.focus('#emoji-button');
+  await page.keyboard.press('Enter');
+  const focusedEmoji = (): Promise<string | null> => page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? null);
+  assert.equal(await focusedEmoji(), 'grinning face');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedEmoji(), 'neutral face');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'send-button', 'Tab did not leave the picker in one step');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focusedEmoji(), 'neutral face');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.inputValue('#message'), '😐');
   await page.fill('#message', '');
 
   // Search: the bodies are sealed in the store; the core opens them and finds the one that holds

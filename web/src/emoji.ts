@@ -63,6 +63,19 @@ export function insertAtCaret(field: HTMLTextAreaElement, text: string): void {
   field.dispatchEvent(new Event('input', { bubbles: true }));
 }
 
+/**
+ * The grid is one stop for Tab (not 48): the arrow keys move inside it, as in a toolbar or a
+ * grid of the ARIA practices, by one or by a row (as many columns as style.css lays out).
+ */
+function arrowStep(key: string): number {
+  const columns = getComputedStyle(picker()).gridTemplateColumns.split(' ').length;
+  return ({ ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -1000, End: 1000 } as Record<string, number>)[key] ?? 0;
+}
+
+function roving(all: HTMLButtonElement[], current: HTMLButtonElement | null | undefined): void {
+  for (const b of all) b.tabIndex = b === current ? 0 : -1;
+}
+
 function picker(): HTMLElement {
   return byId('emoji-picker');
 }
@@ -96,17 +109,27 @@ export const emoji: Feature = {
         return b;
       }),
     );
+    roving([...picker().querySelectorAll('button')], picker().querySelector('button'));
     setOpen(false);
     toggle.onclick = () => {
       const opening = picker().hidden === true;
       setOpen(opening);
-      if (opening) picker().querySelector('button')?.focus();
+      if (opening) picker().querySelector<HTMLButtonElement>('button[tabindex="0"]')?.focus();
     };
     picker().onkeydown = (e) => {
-      if (e.key !== 'Escape') return;
-      e.preventDefault(); // handled: look.ts does not also go back to the list
-      setOpen(false);
-      toggle.focus();
+      if (e.key === 'Escape') {
+        e.preventDefault(); // handled: look.ts does not also go back to the list
+        setOpen(false);
+        toggle.focus();
+        return;
+      }
+      const step = arrowStep(e.key);
+      if (step === 0) return;
+      e.preventDefault();
+      const all = [...picker().querySelectorAll('button')];
+      const next = all[Math.max(0, Math.min(all.length - 1, all.indexOf(document.activeElement as HTMLButtonElement) + step))];
+      roving(all, next);
+      next?.focus();
     };
     document.addEventListener('click', onOutsideClick);
   },
