@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createGroup } from '../../crypto/group/index.js';
+import { systemRandom } from '../../crypto/sodium.js';
 import { openTestClient } from '../../test/util/client-store.js';
+import { saveGroup } from './group-store.js';
 import type { Client } from './context.js';
 import { searchHistory, SEARCH_MAX_QUERY_CHARS } from './search.js';
 
@@ -45,6 +48,26 @@ test('search leaves out message requests and blocked users, as the conversation 
   c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES ('m3', 'bob', 'in', ?, '2026-01-01T10:02:00.000Z', 'received')").run(moved);
 
   assert.deepEqual(searchHistory(c, 'secret plan').map((h) => h.id), ['m2']);
+});
+
+/** A group of alice's, named `name`, with one message of `sender` in it, sealed as group-receive.ts seals it. */
+function groupWith(c: Client, name: string, sender: string, text: string): Uint8Array {
+  const { state } = createGroup({ user: 'alice', identity: c.secrets.identity }, name, [], systemRandom());
+  saveGroup(c, state, 'active', 1);
+  const body = c.sealer.seal('group_message', [state.groupId, sender, 'g1'], new TextEncoder().encode(text));
+  c.db.prepare("INSERT INTO group_messages (group_id, id, sender, direction, body, sent_at, received_at, status) VALUES (?, 'g1', ?, 'in', ?, '2026-01-01T10:00:00.000Z', '2026-01-01T10:00:00.000Z', 'received')").run(Buffer.from(state.groupId), sender, Buffer.from(body));
+  return state.groupId;
+}
+
+test('search finds group messages under the group label and sender, and leaves out a group invitation not accepted', async (t) => {
+  const { client: c, cleanup } = await openTestClient('fastchat-search-');
+  t.after(cleanup);
+  const team = groupWith(c, 'team', 'bob', 'harbour plans for the team');
+  const invite = groupWith(c, 'strangers', 'mallory', 'harbour plans from strangers');
+  c.db.prepare("INSERT INTO group_invites (group_id, inviter, at) VALUES (?, 'mallory', 0)").run(Buffer.from(invite));
+  const hits = searchHistory(c, 'harbour');
+  assert.deepEqual(hits.map((h) => [h.label, h.from, h.text]), [['#team', 'bob', 'harbour plans for the team']]);
+  assert.deepEqual(hits[0]!.ref, { kind: 'group', idHex: Buffer.from(team).toString('hex') });
 });
 
 test('an empty or overlong search is refused with bad_query', async (t) => {
