@@ -106,7 +106,7 @@ export function unreadCounts(c: Client): { label: string; ref: ConversationRef; 
   if (groups.length > 0) {
     const labels = groupLabels(c);
     for (const r of groups) {
-      const hex = r.group_id.toString('hex');
+      const hex = Buffer.from(r.group_id).toString('hex');
       if (invited.has(hex)) continue;
       out.push({ label: `#${labels.get(hex)?.label ?? hex.slice(0, 8)}`, ref: { kind: 'group', idHex: hex }, n: r.n });
     }

@@ -58,7 +58,7 @@ function finish(c: Pick<Client, 'db'>, r: Row, status: 'sent' | 'failed', error:
   tx(c.db, () => {
     c.db.prepare('DELETE FROM group_outbox WHERE seq = ?').run(r.seq);
     c.db.prepare("UPDATE group_messages SET status = ?, error = ? WHERE group_id = ? AND direction = 'out' AND id = ?").run(status, error, r.group_id, r.message_id);
-    if (status === 'sent') for (const id of clientIds) rememberSent(c.db, id, 'group', r.group_id.toString('hex'), r.message_id, Date.now());
+    if (status === 'sent') for (const id of clientIds) rememberSent(c.db, id, 'group', Buffer.from(r.group_id).toString('hex'), r.message_id, Date.now());
   });
 }
 

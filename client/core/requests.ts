@@ -54,7 +54,7 @@ export function blockedUsers(c: { db: DB }): string[] {
 
 /** Group ids (hex) of invitations not yet accepted. */
 export function invitedGroups(c: { db: DB }): Set<string> {
-  return new Set((c.db.prepare('SELECT group_id FROM group_invites').all() as { group_id: Buffer }[]).map((r) => r.group_id.toString('hex')));
+  return new Set((c.db.prepare('SELECT group_id FROM group_invites').all() as { group_id: Buffer }[]).map((r) => Buffer.from(r.group_id).toString('hex')));
 }
 
 function setStanding(c: { db: DB }, user: string, state: Standing, now: number, relay: 'block' | 'unblock' | null = null): void {
@@ -206,7 +206,7 @@ export function listInvitations(c: { db: DB }): Invitation[] {
          FROM group_invites i ORDER BY i.at`,
       )
       .all() as { group_id: Buffer; inviter: string; at: number; dropped: number; messages: number }[]
-  ).map((r) => ({ groupIdHex: r.group_id.toString('hex'), inviter: r.inviter, at: r.at, messages: r.messages, dropped: r.dropped }));
+  ).map((r) => ({ groupIdHex: Buffer.from(r.group_id).toString('hex'), inviter: r.inviter, at: r.at, messages: r.messages, dropped: r.dropped }));
 }
 
 // ---- the request list -----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ export function unreadAfter(c: Client, after: number, limit: number): UnreadMess
     .slice(0, limit);
   const labels = new Map<string, { id: string; label: string } | null>();
   const labelFor = (groupId: Buffer): { id: string; label: string } | null => {
-    const hex = groupId.toString('hex');
+    const hex = Buffer.from(groupId).toString('hex');
     if (!labels.has(hex)) {
       const g = loadGroup(c, new Uint8Array(groupId));
       labels.set(hex, g ? { id: g.idHex, label: groupLabel(listGroups(c), g) } : { id: hex, label: hex.slice(0, 8) });
