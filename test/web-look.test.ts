@@ -111,6 +111,9 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   t.after(() => context.close());
   await context.addInitScript(instrument);
   const page = await context.newPage();
+  // A first load takes 6–10 s here and far more when the machine is shared: not 30 s of patience.
+  page.setDefaultTimeout(90_000);
+  page.setDefaultNavigationTimeout(90_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(relay.url);
