@@ -25,8 +25,10 @@ const BUDGETS = {
   'app.js': { raw: 1_240_000, gzip: 352_000 },
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
-  'style.css': { raw: 8_000, gzip: 2_000 },
-  'index.html': { raw: 8_000, gzip: 2_000 },
+  // The look (light and dark colours, the phone layout, the emoji picker, search and notification
+  // markup) took these to ~5 KB raw / 1.8 KB gzip and ~4.6 / 1.5 KB; the other parts add theirs.
+  'style.css': { raw: 12_000, gzip: 3_000 },
+  'index.html': { raw: 12_000, gzip: 3_000 },
 };
 
 const common = {

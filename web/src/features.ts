@@ -6,5 +6,9 @@ import { live } from './live.js';
 import { files } from './files.js';
 import { trust } from './trust.js';
 import { groups } from './groups.js';
+import { look } from './look.js';
+import { emoji } from './emoji.js';
+import { notifications } from './notify.js';
+import { search } from './search-view.js';
 
-useFeatures([conversations, live, files, trust, groups]);
+useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search]);

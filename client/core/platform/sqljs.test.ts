@@ -110,10 +110,10 @@ describe('the sql.js store', () => {
  * processes sharing one store file) and own-list-integrity.test (a disk writer changing the file
  * while the home has it open), which are about the store on disk.
  */
-const CORE_TESTS = ['incoming', 'groups', 'db', 'expired', 'removed-device', 'verify-keeps-listed'];
+const CORE_TESTS = ['incoming', 'groups', 'db', 'expired', 'removed-device', 'verify-keeps-listed', 'search'];
 
 describe('the client core on the sql.js store', () => {
-  it('passes the core unit tests that run it on a store: incoming, groups, db, expired, removed-device, verify-keeps-listed', () => {
+  it('passes the core unit tests that run it on a store: incoming, groups, db, expired, removed-device, verify-keeps-listed, search', () => {
     const files = CORE_TESTS.map((name) => fileURLToPath(new URL(`../${name}.test.js`, import.meta.url)));
     // A runner of its own: NODE_TEST_CONTEXT would make it report to ours instead of running the files.
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
