@@ -210,7 +210,7 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.deepEqual(await listed(page), ['#party', '@carol', '@dave']);
   assert.equal(await page.locator('#invitation-list li').count(), 0);
   await page.click('#conversations button:has-text("#party")');
-  assert.deepEqual(await shown(page), ['in: welcome to the party']);
+  assert.deepEqual(await shown(page), ['in: @eve: welcome to the party'], 'a group row names its sender (groups part)');
 
   // Block from an open conversation: it leaves the screen and the list, and is listed as blocked.
   await page.click('#conversations button:has-text("@dave")');
