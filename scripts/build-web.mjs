@@ -16,13 +16,16 @@ const TEST_OUT = 'dist/web-test';
  * Budgets in bytes (raw, gzip). libsodium itself is a large part of both scripts: the standard
  * build with its WebAssembly inlined as base64 is ~430 KB of app.js, the sumo build (for
  * crypto_pwhash only) ~410 KB of kdf-worker.js. Since the page chats through the client core,
- * app.js also holds zod (~455 KB minified: the core's schemas, the largest part and the first to
- * cut), the core (~135 KB, linking included), sql.js's loader (~60 KB) and the `buffer` package (~20 KB); SQLite
- * itself is sql-wasm-browser.wasm, loaded once the vault is unlocked. What the page adds on top is
- * what these budgets watch.
+ * app.js also holds the core (~140 KB, linking included), sql.js's loader (~60 KB), the `buffer`
+ * package (~20 KB) and zod/mini for the core's schemas (~31 KB); SQLite itself is
+ * sql-wasm-browser.wasm, loaded once the vault is unlocked. What the page adds on top is what these
+ * budgets watch. app.js was 1,185,010 B (gzip 337,870) with full zod (~455 KB of it, all its
+ * locales: it does not tree-shake) and 758,945 B (gzip 254,065) once the core took zod/mini. The
+ * page's parts of session 9 (live updates, files, trust and requests, groups, the look) added
+ * ~53 KB (gzip ~17 KB): 811,567 B (gzip 271,521); the budget is that plus ~10 %.
  */
 const BUDGETS = {
-  'app.js': { raw: 1_240_000, gzip: 352_000 },
+  'app.js': { raw: 900_000, gzip: 300_000 },
   'kdf-worker.js': { raw: 580_000, gzip: 210_000 },
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
   // The look (light and dark colours, the phone layout, the emoji picker, search and notification

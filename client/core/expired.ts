@@ -3,6 +3,7 @@
 // as stored ("sent"), so without the notice the sender would read "sent" forever. The relay is
 // trusted with delivery status anyway (it could drop a message and still say "sent"), so a
 // notice needs no more proof than a `sent` ack does.
+import { fromHex } from '../../crypto/encoding.js';
 import type { Client } from './context.js';
 import { tx, type DB } from './db.js';
 import { EXPIRED_WORD } from './status.js';
@@ -46,7 +47,7 @@ export function markExpired(c: Pick<Client, 'db'>, items: ExpiredItem[]): { peer
     for (const it of items) {
       const known = lookup.get(it.id) as { kind: string; peer: string; message_id: string } | undefined;
       if (known?.kind === 'text' && pairwise.run(known.peer, known.message_id).changes > 0) marked.push({ peer: known.peer, id: known.message_id });
-      if (known?.kind === 'group' && group.run(Buffer.from(known.peer, 'hex'), known.message_id).changes > 0) marked.push({ peer: it.to.user, id: known.message_id });
+      if (known?.kind === 'group' && group.run(fromHex(known.peer), known.message_id).changes > 0) marked.push({ peer: it.to.user, id: known.message_id });
       if (known) continue;
       const m = /^m(.+)-\d+$/.exec(it.id);
       if (m && pairwise.run(it.to.user, m[1]!).changes > 0) marked.push({ peer: it.to.user, id: m[1]! });

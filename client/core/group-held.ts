@@ -37,7 +37,7 @@ export function holdItem(c: Pick<Client, 'db' | 'sealer'>, p: Omit<Pending, 'seq
   const size = p.body.length;
   const bySender = usage(c, 'WHERE sender = ?', p.sender);
   if (bySender.n + 1 > GROUP_HELD_PER_SENDER || bySender.bytes + size > GROUP_HELD_MAX_BYTES_PER_SENDER) return 'dropped';
-  if (usage(c, 'WHERE group_id = ?', Buffer.from(p.groupId)).n + 1 > GROUP_HELD_PER_GROUP) return 'dropped';
+  if (usage(c, 'WHERE group_id = ?', p.groupId).n + 1 > GROUP_HELD_PER_GROUP) return 'dropped';
   const all = usage(c, '');
   if (all.n + 1 > GROUP_HELD_TOTAL || all.bytes + size > GROUP_HELD_MAX_BYTES) return 'dropped';
   addPending(c, p);
@@ -47,7 +47,7 @@ export function holdItem(c: Pick<Client, 'db' | 'sealer'>, p: Omit<Pending, 'seq
 /** Deletes held items older than GROUP_HELD_TTL_MS; returns how many per group id (hex). */
 export function expireHeld(c: Pick<Client, 'db'>, now: number): Map<string, number> {
   const cutoff = new Date(now - GROUP_HELD_TTL_MS).toISOString();
-  const rows = c.db.prepare('DELETE FROM group_pending WHERE received_at < ? RETURNING group_id').all(cutoff) as { group_id: Buffer }[];
+  const rows = c.db.prepare('DELETE FROM group_pending WHERE received_at < ? RETURNING group_id').all(cutoff) as { group_id: Uint8Array }[];
   const out = new Map<string, number>();
   for (const r of rows) {
     const id = toHex(new Uint8Array(r.group_id));

@@ -19,7 +19,7 @@ import { encodePayload, type GroupChangePayload, type GroupControlPayload } from
 export function queueControl(c: Client, peer: string, p: GroupControlPayload): void {
   c.db
     .prepare("INSERT INTO outbox (message_id, kind, peer, payload, created_at) VALUES (?, 'group', ?, ?, ?)")
-    .run(p.id, peer, Buffer.from(c.sealer.seal('outbox', outboxRowKey(peer, p.id, 'group'), encodePayload(p))), c.now());
+    .run(p.id, peer, c.sealer.seal('outbox', outboxRowKey(peer, p.id, 'group'), encodePayload(p)), c.now());
 }
 
 /** A `group_change` payload carrying `records` (a chain, or the records of one change). */

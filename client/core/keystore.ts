@@ -10,7 +10,7 @@
 // libsodium's constant-time codec, not a table lookup indexed by secret bytes.
 import argon2 from 'argon2';
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { aeadOpen, aeadSeal } from '../../crypto/aead.js';
 import { AEAD_NONCE_BYTES } from '../../crypto/consts.js';
 import { concat, lp, Reader, u32, u8, utf8, wipe } from '../../crypto/encoding.js';
@@ -100,17 +100,18 @@ export function kdfParamsFromEnv(env: NodeJS.ProcessEnv = process.env): KdfParam
   return p;
 }
 
+// zod/mini (zod's tree-shakable API): the web page bundles this file.
 const FileSchema = z.object({
   v: z.union([z.literal(1), z.literal(2)]),
   kdf: z.object({
     alg: z.literal('argon2id'),
-    salt: z.string().max(128),
-    memoryKiB: z.number().int(),
-    iterations: z.number().int(),
-    parallelism: z.number().int(),
+    salt: z.string().check(z.maxLength(128)),
+    memoryKiB: z.number().check(z.int()),
+    iterations: z.number().check(z.int()),
+    parallelism: z.number().check(z.int()),
   }),
-  nonce: z.string().max(64),
-  ciphertext: z.string().max(4096),
+  nonce: z.string().check(z.maxLength(64)),
+  ciphertext: z.string().check(z.maxLength(4096)),
 });
 
 export { accountKeyOf, exportAccountKey, STORAGE_KEY_BYTES, type Secrets } from './secrets.js';

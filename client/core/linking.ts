@@ -5,7 +5,7 @@
 // `device list` and `device remove N` (sign the next list without N).
 // The protocol rules are crypto/provision.ts; this file is the order of the steps and the relay.
 import { codeOfLinkAddress, isLinkAddress, linkAddress } from './link-address.js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { AccountKeyPair } from '../../crypto/account.js';
 import { acceptDeviceLists, firstDeviceList, isLegacyDeviceList, nextDeviceList, signDeviceEntry, verifyDeviceList, type DeviceList } from '../../crypto/device-list.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
@@ -50,14 +50,17 @@ const RETRY_MAX_MS = 5000;
 /** How often the approver sends its answer when the relay's reply does not come (waits 1+2+4 s). */
 const ANSWER_TRIES = 4;
 
-const OpenAnswer = z.object({ secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/), expiresAt: z.string() });
-const TakeAnswer = z.union([z.object({ waiting: z.literal(true) }), z.object({ message: z.string().regex(/^[A-Za-z0-9_-]+$/) })]);
-const RequestAnswer = z.object({ request: z.string().regex(/^[A-Za-z0-9_-]+$/) });
-const TicketAnswer = z.object({ ticket: z.string().regex(/^[A-Za-z0-9_-]{43}$/), device: z.number().int().min(1), expiresAt: z.string() });
-const SessionAnswer = z.object({ token: z.string().min(1), expiresAt: z.string(), username: z.string(), deviceId: z.number().int().min(1) });
-const ListsAnswer = z.object({ lists: z.array(z.object({ version: z.number().int(), list: z.string() })), more: z.boolean() });
+// zod/mini (zod's tree-shakable API): the web page bundles this file.
+const pattern = (re: RegExp) => z.string().check(z.regex(re));
+const int = () => z.number().check(z.int());
+const OpenAnswer = z.object({ secret: pattern(/^[A-Za-z0-9_-]{43}$/), expiresAt: z.string() });
+const TakeAnswer = z.union([z.object({ waiting: z.literal(true) }), z.object({ message: pattern(/^[A-Za-z0-9_-]+$/) })]);
+const RequestAnswer = z.object({ request: pattern(/^[A-Za-z0-9_-]+$/) });
+const TicketAnswer = z.object({ ticket: pattern(/^[A-Za-z0-9_-]{43}$/), device: int().check(z.minimum(1)), expiresAt: z.string() });
+const SessionAnswer = z.object({ token: z.string().check(z.minLength(1)), expiresAt: z.string(), username: z.string(), deviceId: int().check(z.minimum(1)) });
+const ListsAnswer = z.object({ lists: z.array(z.object({ version: int(), list: z.string() })), more: z.boolean() });
 
-function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
+function parse<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
   const r = schema.safeParse(v);
   if (!r.success) throw new CliError('bad_response', `the relay sent a malformed ${what} answer`);
   return r.data;

@@ -1,11 +1,13 @@
 // What travels inside the ratchet: a small JSON object (the crypto layer pads it). Validated with
-// zod after decryption, so a peer running other code cannot make us store or print garbage.
+// zod after decryption, so a peer running other code cannot make us store or print garbage. The
+// schemas use zod/mini, zod's tree-shakable functional API: the web page bundles this file, and
+// full zod was ~455 KB of its script (docs/WEB.md "Build and size budget").
 //
 // These validators are the one source of truth for the payload format: docs/schemas/<type>.json
 // are generated from them (`npm run schemas`, scripts/gen-schemas.ts) and a test fails when the
 // files differ, so only what JSON Schema can say is used here (a limit a schema cannot express is
-// written twice, as a check and as .meta(), and docs/PROTOCOL.md §12 says so).
-import { z } from 'zod';
+// written twice, as a refine check and as z.meta(), and docs/PROTOCOL.md §12 says so).
+import * as z from 'zod/mini';
 import { fromUtf8, utf8 } from '../../crypto/encoding.js';
 import { USERNAME_PATTERN } from '../../crypto/consts.js';
 
@@ -30,87 +32,98 @@ function codePoints(s: string): number {
   return n;
 }
 
-const Version = z.literal(PAYLOAD_VERSION).describe('payload format version');
-const Id = z.string().regex(PAYLOAD_ID_PATTERN).describe('the sender\'s id for this message, unique per sender');
-const SentAt = z.iso.datetime().describe('sender\'s clock, ISO 8601 UTC ending in Z');
-/** A string of at most `max` code points (zod's .max counts UTF-16 units; JSON Schema counts code points). */
-const chars = (max: number) => z.string().refine((s) => codePoints(s) <= max, `longer than ${max} code points`).meta({ maxLength: max });
+/** `schema` with a description, for docs/schemas (zod/mini's z.describe, as a check). */
+const describe = <T extends z.ZodMiniType>(schema: T, description: string): T => schema.check(z.describe(description)) as T;
+const pattern = (re: RegExp) => z.string().check(z.regex(re));
+const Version = describe(z.literal(PAYLOAD_VERSION), 'payload format version');
+const Id = describe(pattern(PAYLOAD_ID_PATTERN), 'the sender\'s id for this message, unique per sender');
+const SentAt = describe(z.iso.datetime(), 'sender\'s clock, ISO 8601 UTC ending in Z');
+/** A string of at most `max` code points (zod's maxLength counts UTF-16 units; JSON Schema counts code points). */
+const chars = (max: number) => z.string().check(z.refine((s) => codePoints(s) <= max, `longer than ${max} code points`), z.meta({ maxLength: max }));
 const Text = chars(MAX_TEXT_CHARS);
 /** 32 bytes in canonical base64url: 43 characters, the last one's two unused bits zero. */
-const Bytes32 = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/);
-const B64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
+const Bytes32 = pattern(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/);
+const B64 = pattern(/^[A-Za-z0-9_-]+$/);
+const B64Max = (max: number) => B64.check(z.maxLength(max));
+const Username = pattern(USERNAME_PATTERN);
 
 // Top-level objects are not strict: a receiver ignores a field it does not know, so a later
 // version can add optional fields. The file reference is strict: it names what opens a blob.
-const TextSchema = z.object({ v: Version, type: z.literal('text'), id: Id, text: Text, sentAt: SentAt }).describe('a chat message');
+const TextSchema = describe(z.object({ v: Version, type: z.literal('text'), id: Id, text: Text, sentAt: SentAt }), 'a chat message');
 // `ids` is optional and top-level, so a client that predates it (and ignores unknown top-level
 // fields, §12.3 item 3) reads the receipt as one for `id` alone: fewer messages marked delivered
 // there, never an error. Repeats are refused: the sender never writes one, and a receiver's work
 // per receipt stays bounded by distinct ids.
-const ReceiptIds = z
-  .array(Id.describe('the id of a message that arrived'))
-  .min(1)
-  .max(MAX_RECEIPT_IDS - 1)
-  .refine((ids) => new Set(ids).size === ids.length, 'an id is repeated')
-  .meta({ uniqueItems: true })
-  .describe('the other messages that arrived, besides id (at most 255; no repeats, and not id itself)');
-const ReceiptSchema = z
-  .object({
-    v: Version,
-    type: z.literal('receipt'),
-    id: Id.describe('the id of the (last) message that arrived'),
-    ids: ReceiptIds.optional(),
-    text: Text.describe('sent empty; ignored'),
-    sentAt: SentAt,
-  })
-  .refine((r) => !r.ids?.includes(r.id), 'id is repeated in ids')
-  .describe('an end-to-end delivery receipt');
+const ReceiptIds = describe(
+  z.array(describe(Id, 'the id of a message that arrived')).check(
+    z.minLength(1),
+    z.maxLength(MAX_RECEIPT_IDS - 1),
+    z.refine((ids) => new Set(ids).size === ids.length, 'an id is repeated'),
+    z.meta({ uniqueItems: true }),
+  ),
+  'the other messages that arrived, besides id (at most 255; no repeats, and not id itself)',
+);
+const ReceiptSchema = describe(
+  z
+    .object({
+      v: Version,
+      type: z.literal('receipt'),
+      id: describe(Id, 'the id of the (last) message that arrived'),
+      ids: z.optional(ReceiptIds),
+      text: describe(Text, 'sent empty; ignored'),
+      sentAt: SentAt,
+    })
+    .check(z.refine((r) => !r.ids?.includes(r.id), 'id is repeated in ids')),
+  'an end-to-end delivery receipt',
+);
 
 // Group control (docs/PROTOCOL.md "Group transport"): binary group structures, base64url, carried
 // by the pairwise sessions. The bounds only stop absurd input; crypto/group parses every byte.
-const GroupChangeSchema = z
-  .object({
+const GroupChangeSchema = describe(
+  z.object({
     v: Version,
     type: z.literal('group_change'),
     id: Id,
     sentAt: SentAt,
-    records: z.array(B64.max(200_000)).min(1).max(10_000).describe('one change record, or the chain from the create record'),
-  })
-  .describe('group membership change records');
-const SenderKeySchema = z
-  .object({ v: Version, type: z.literal('sender_key'), id: Id, sentAt: SentAt, distribution: B64.max(1_000).describe('a SenderKeyDistribution') })
-  .describe('a sender-key distribution');
+    records: describe(z.array(B64Max(200_000)).check(z.minLength(1), z.maxLength(10_000)), 'one change record, or the chain from the create record'),
+  }),
+  'group membership change records',
+);
+const SenderKeySchema = describe(
+  z.object({ v: Version, type: z.literal('sender_key'), id: Id, sentAt: SentAt, distribution: describe(B64Max(1_000), 'a SenderKeyDistribution') }),
+  'a sender-key distribution',
+);
 
 // A file (docs/CLI.md "Files"): the encrypted blob's id on the relay and what opens and checks it
 // (crypto/attachment.ts); `text` is the caption. name and mime are the sender's word only: the
 // receiver neutralises the name before it touches the disk (client/core/files/names.ts).
-const FileRefSchema = z
-  .object({
-    blob: z.string().regex(/^[A-Za-z0-9_-]{22}$/).describe('relay blob id'),
-    key: Bytes32.describe('attachment key, 32 bytes base64url'),
-    hash: Bytes32.describe('BLAKE2b-256 of the blob, 32 bytes base64url'),
-    size: z.number().int().min(0).max(2 ** 48).describe('file size in bytes'),
-    name: chars(1024).describe('file name as the sender gave it; the receiver neutralises it'),
-    mime: chars(255).describe('MIME type as the sender gave it'),
-  })
-  .strict();
+const FileRefSchema = z.strictObject({
+  blob: describe(pattern(/^[A-Za-z0-9_-]{22}$/), 'relay blob id'),
+  key: describe(Bytes32, 'attachment key, 32 bytes base64url'),
+  hash: describe(Bytes32, 'BLAKE2b-256 of the blob, 32 bytes base64url'),
+  size: describe(z.number().check(z.int(), z.minimum(0), z.maximum(2 ** 48)), 'file size in bytes'),
+  name: describe(chars(1024), 'file name as the sender gave it; the receiver neutralises it'),
+  mime: describe(chars(255), 'MIME type as the sender gave it'),
+});
 export type FileRef = z.infer<typeof FileRefSchema>;
-const FileSchema = z
-  .object({ v: Version, type: z.literal('file'), id: Id, text: Text.describe('caption'), sentAt: SentAt, file: FileRefSchema })
-  .describe('a file sent as an attachment');
+const FileSchema = describe(
+  z.object({ v: Version, type: z.literal('file'), id: Id, text: describe(Text, 'caption'), sentAt: SentAt, file: FileRefSchema }),
+  'a file sent as an attachment',
+);
 
 // A "sent by me" copy (docs/PROTOCOL.md D.13): a text or file this account sent to `to` from
 // another of its devices. Taken only from a device our own account's list holds.
-const SyncSchema = z
-  .object({
+const SyncSchema = describe(
+  z.object({
     v: Version,
     type: z.literal('sync'),
-    id: Id.describe('the id of the message copied (message.id)'),
+    id: describe(Id, 'the id of the message copied (message.id)'),
     sentAt: SentAt,
-    to: z.string().regex(USERNAME_PATTERN).describe('the user the message was sent to'),
-    message: z.union([TextSchema, FileSchema]).describe('the text or file payload as sent to them'),
-  })
-  .describe('a copy of a message sent from another device of this account');
+    to: describe(Username, 'the user the message was sent to'),
+    message: describe(z.union([TextSchema, FileSchema]), 'the text or file payload as sent to them'),
+  }),
+  'a copy of a message sent from another device of this account',
+);
 
 // History for a newly linked device (docs/PROTOCOL.md D.12 step 4): the conversations the approving
 // device holds, a batch of entries per payload, oldest first. Taken only from a device our own
@@ -124,58 +137,63 @@ export const HISTORY_MAX_ENTRIES = 500;
  * 1,024 code points, and the caption, fileLine in files/names.ts).
  */
 export const HISTORY_TEXT_MAX_CHARS = MAX_TEXT_CHARS + 1_100;
-const HistoryText = chars(HISTORY_TEXT_MAX_CHARS).describe("the message's text, or a file message's history line");
-export const HistoryEntrySchema = z
-  .object({
-    peer: z.string().regex(USERNAME_PATTERN).describe('the other side of the conversation'),
-    direction: z.enum(['in', 'out']).describe('in: from peer; out: sent by this account'),
-    id: Id.describe('the message id as the conversation holds it'),
-    sentAt: SentAt,
-    text: HistoryText,
-    status: z.enum(['received', 'sent', 'delivered', 'failed', 'expired']).describe('in: received; out: sent, delivered, failed or expired'),
-  })
-  .strict()
-  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction')
-  .describe('a message of a conversation with a user');
-export const HistoryGroupEntrySchema = z
-  .object({
-    group: z.string().regex(/^[0-9a-f]{64}$/).describe('the group id (32 bytes) in lowercase hex'),
-    sender: z.string().regex(USERNAME_PATTERN).describe('the member who sent it: this account for out, another for in'),
-    direction: z.enum(['in', 'out']).describe('in: from another member; out: sent by this account'),
-    id: Id.describe("the message id as the group holds it (unique per group and sender)"),
-    sentAt: SentAt,
-    text: HistoryText,
-    status: z.enum(['received', 'sent', 'failed', 'expired']).describe('in: received; out: sent, failed or expired'),
-  })
-  .strict()
-  .refine((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction')
-  .describe('a message of a group conversation');
-const HistorySchema = z
-  .object({
+const HistoryText = describe(chars(HISTORY_TEXT_MAX_CHARS), "the message's text, or a file message's history line");
+const statusFitsDirection = z.refine<{ direction: 'in' | 'out'; status: string }>((e) => (e.direction === 'in') === (e.status === 'received'), 'status does not fit direction');
+export const HistoryEntrySchema = describe(
+  z
+    .strictObject({
+      peer: describe(Username, 'the other side of the conversation'),
+      direction: describe(z.enum(['in', 'out']), 'in: from peer; out: sent by this account'),
+      id: describe(Id, 'the message id as the conversation holds it'),
+      sentAt: SentAt,
+      text: HistoryText,
+      status: describe(z.enum(['received', 'sent', 'delivered', 'failed', 'expired']), 'in: received; out: sent, delivered, failed or expired'),
+    })
+    .check(statusFitsDirection),
+  'a message of a conversation with a user',
+);
+export const HistoryGroupEntrySchema = describe(
+  z
+    .strictObject({
+      group: describe(pattern(/^[0-9a-f]{64}$/), 'the group id (32 bytes) in lowercase hex'),
+      sender: describe(Username, 'the member who sent it: this account for out, another for in'),
+      direction: describe(z.enum(['in', 'out']), 'in: from another member; out: sent by this account'),
+      id: describe(Id, 'the message id as the group holds it (unique per group and sender)'),
+      sentAt: SentAt,
+      text: HistoryText,
+      status: describe(z.enum(['received', 'sent', 'failed', 'expired']), 'in: received; out: sent, failed or expired'),
+    })
+    .check(statusFitsDirection),
+  'a message of a group conversation',
+);
+const HistorySchema = describe(
+  z.object({
     v: Version,
     type: z.literal('history'),
     id: Id,
     sentAt: SentAt,
-    entries: z.array(z.union([HistoryEntrySchema, HistoryGroupEntrySchema])).min(1).max(HISTORY_MAX_ENTRIES).describe('messages of the history, oldest first'),
-  })
-  .describe("a batch of another device's message history, for a device of the same account just linked");
+    entries: describe(z.array(z.union([HistoryEntrySchema, HistoryGroupEntrySchema])).check(z.minLength(1), z.maxLength(HISTORY_MAX_ENTRIES)), 'messages of the history, oldest first'),
+  }),
+  "a batch of another device's message history, for a device of the same account just linked",
+);
 
 // Whom this account accepted and blocked (requests.ts), for a device of the same account just
 // linked (docs/PROTOCOL.md D.12 step 5): without it the new device took the first message of every
 // contact as a message request. Taken only from a device our own account's list holds.
 /** Most users each list of one `standings` payload names (the newest standings first). */
 export const STANDINGS_MAX_USERS = 500;
-const StandingUsers = z.array(z.string().regex(USERNAME_PATTERN)).max(STANDINGS_MAX_USERS);
-const StandingsSchema = z
-  .object({
+const StandingUsers = z.array(Username).check(z.maxLength(STANDINGS_MAX_USERS));
+const StandingsSchema = describe(
+  z.object({
     v: Version,
     type: z.literal('standings'),
     id: Id,
     sentAt: SentAt,
-    accepted: StandingUsers.describe('users whose messages are shown as messages, not requests'),
-    blocked: StandingUsers.describe('users whose messages are not kept'),
-  })
-  .describe('whom this account accepted and blocked, for a device of the same account just linked');
+    accepted: describe(StandingUsers, 'users whose messages are shown as messages, not requests'),
+    blocked: describe(StandingUsers, 'users whose messages are not kept'),
+  }),
+  'whom this account accepted and blocked, for a device of the same account just linked',
+);
 
 /** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
 export const PAYLOAD_SCHEMAS = {

@@ -1,7 +1,7 @@
 // Typed calls of the relay's HTTP API. Answers are validated before use: the relay is not trusted
 // with anything that matters (a bad bundle fails its signatures in verifyBundle), but a malformed
 // answer should be a clear error, not a TypeError somewhere later.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { verifyIdentity, type PublicIdentity } from '../../crypto/identity.js';
 import { bundleFromJson, identityFromJson, verifyBundle, type PreKeyBundle, type PublicOneTimePreKeyJson, type PublicSignedPreKeyJson, type PublicIdentityJson } from '../../crypto/prekeys.js';
 import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
@@ -9,15 +9,17 @@ import { isLegacyDeviceList } from '../../crypto/device-list.js';
 import { CliError } from '../errors.js';
 import { request, RelayError, type RelayTarget } from './relay-http.js';
 
-const SessionAnswer = z.object({ token: z.string().min(1), expiresAt: z.string(), username: z.string(), deviceId: z.number().int() });
+// zod/mini (zod's tree-shakable API): the web page bundles this file.
+const int = () => z.number().check(z.int());
+const SessionAnswer = z.object({ token: z.string().check(z.minLength(1)), expiresAt: z.string(), username: z.string(), deviceId: int() });
 const KeysAnswer = z.object({
   username: z.string(),
-  devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown(), signedPreKey: z.unknown(), oneTimePreKey: z.unknown() })),
+  devices: z.array(z.object({ deviceId: int(), identity: z.unknown(), signedPreKey: z.unknown(), oneTimePreKey: z.unknown() })),
 });
 
 const DeviceListsAnswer = z.object({
   username: z.string(),
-  lists: z.array(z.object({ version: z.number().int().positive(), list: z.string().max(8192) })).max(1000),
+  lists: z.array(z.object({ version: int().check(z.positive()), list: z.string().check(z.maxLength(8192)) })).check(z.maxLength(1000)),
   more: z.boolean(),
 });
 
@@ -65,9 +67,9 @@ export async function putDeviceList(t: RelayTarget, list: Uint8Array, replace = 
   await request(t, 'PUT', '/v1/devices', { list: toBase64url(list), ...(replace ? { replace: true } : {}) });
 }
 
-const IdentitiesAnswer = z.object({ username: z.string(), devices: z.array(z.object({ deviceId: z.number().int(), identity: z.unknown() })) });
+const IdentitiesAnswer = z.object({ username: z.string(), devices: z.array(z.object({ deviceId: int(), identity: z.unknown() })) });
 
-function parse<T>(schema: z.ZodType<T>, v: unknown, what: string): T {
+function parse<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
   const r = schema.safeParse(v);
   if (!r.success) throw new CliError('bad_response', `the relay sent a malformed ${what} answer`);
   return r.data;
@@ -85,14 +87,14 @@ export async function deleteSession(t: RelayTarget): Promise<void> {
   await request(t, 'DELETE', '/v1/sessions');
 }
 
-const RevokedAnswer = z.object({ revoked: z.number().int().nonnegative() });
+const RevokedAnswer = z.object({ revoked: int().check(z.nonnegative()) });
 
 /** Revokes every token of the account (this one too); returns how many there were. */
 export async function deleteAllSessions(t: RelayTarget): Promise<number> {
   return parse(RevokedAnswer, await request(t, 'DELETE', '/v1/sessions/all'), 'logout').revoked;
 }
 
-const PasswordAnswer = SessionAnswer.extend({ revoked: z.number().int().nonnegative() });
+const PasswordAnswer = z.extend(SessionAnswer, { revoked: int().check(z.nonnegative()) });
 
 /** Changes the password; every token is revoked and the answer carries this device's new one. */
 export async function changePassword(t: RelayTarget, oldPassword: string, newPassword: string): Promise<z.infer<typeof PasswordAnswer>> {

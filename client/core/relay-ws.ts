@@ -3,24 +3,26 @@
 // The socket itself comes from `#ws-transport` (platform/ws.ts): the `ws` package in the CLI, the
 // browser's WebSocket in the page.
 import { socketTransport } from '#ws-transport';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CliError } from '../errors.js';
 import { Emitter } from './emitter.js';
 import type { SocketConnection } from './platform/ws.js';
 import { checkRelayId, RelayError, RelayUnreachable, type RelayTarget } from './relay-http.js';
 
-const Addr = z.object({ user: z.string(), device: z.number().int() });
+// zod/mini (zod's tree-shakable API): the web page bundles this file.
+const int = () => z.number().check(z.int());
+const Addr = z.object({ user: z.string(), device: int() });
 const Frame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), user: z.string(), device: z.number().int(), oneTimePreKeys: z.number().int().optional(), queued: z.number().int().nonnegative().optional() }),
-  z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.string().optional() }),
+  z.object({ type: z.literal('hello'), user: z.string(), device: int(), oneTimePreKeys: z.optional(int()), queued: z.optional(int().check(z.nonnegative())) }),
+  z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.optional(z.string()) }),
   z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
   z.object({ type: z.literal('drained') }),
   z.object({ type: z.literal('presence'), user: z.string(), online: z.boolean() }),
-  z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: z.number().int() }),
-  z.object({ type: z.literal('error'), code: z.string(), message: z.string().optional(), id: z.string().optional(), retryAfter: z.number().nonnegative().optional() }),
+  z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: int() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.optional(z.string()), id: z.optional(z.string()), retryAfter: z.optional(z.number().check(z.nonnegative())) }),
   z.object({ type: z.literal('pong') }),
   // The relay's notice that some of our messages expired undelivered (docs/RELAY.md); ack it by id.
-  z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.string().optional() })).max(10_000) }),
+  z.object({ type: z.literal('expired'), id: z.string(), messages: z.array(z.object({ id: z.string(), to: Addr, sentAt: z.optional(z.string()) })).check(z.maxLength(10_000)) }),
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
 export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
