@@ -6,16 +6,14 @@
 // limit is refused with a message.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
-import type { Page } from 'playwright-core';
 import { safeFileName } from '../client/core/files/names.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { openUnlocked, showsOrFails } from './util/web-page.js';
+import { download, loadedImage, png, receivesFiles, rowWith, sendFileFromPage, sha256 } from './util/web-files.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any, window: any, DataTransfer: any, File: any;
@@ -35,67 +33,6 @@ after(async () => {
   await Promise.all([relay?.stop(), chromium?.stop()]);
   tmp?.cleanup();
 });
-
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** A real PNG of `w`×`h` pixels (RGB, colours from `seed`), so a browser decodes it. */
-function png(w: number, h: number, seed: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const rows = Buffer.alloc(h * (1 + 3 * w));
-  for (let y = 0; y < h; y++) for (let x = 0; x < 3 * w; x++) rows[y * (1 + 3 * w) + 1 + x] = (x * 7 + y * 13 + seed) & 0xff;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
-}
-
-/** Attaches `file` in the open conversation and sends it; the status line once the page is done. */
-async function sendFileFromPage(page: Page, file: { name: string; mimeType: string; buffer: Buffer }): Promise<string> {
-  await page.setInputFiles('#file-input', file);
-  await page.click('#file-send');
-  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
-  return (await page.textContent('#status')) ?? '';
-}
-
-/** The file carol's inbox saved for a message from alice (its JSON line), read from disk. */
-async function carolReceives(): Promise<{ line: any; bytes: Buffer }[]> {
-  const lines = jsonLines((await carol.ok(['inbox', '--json'])).stdout).filter((m) => m.file);
-  return lines.map((line) => ({ line, bytes: readFileSync(line.file.path) }));
-}
-
-/** The message row of the open conversation whose text holds `text`. */
-const rowWith = (page: Page, text: string) => page.locator('#messages li', { hasText: text });
-
-/** Waits until the image in `row` has loaded; its natural width and its src. */
-async function loadedImage(page: Page, text: string): Promise<{ width: number; src: string }> {
-  await page.waitForFunction(
-    (t) => [...document.querySelectorAll('#messages li')].some((li: any) => li.textContent.includes(t) && li.querySelector('img[src^="blob:"]')?.complete && li.querySelector('img[src^="blob:"]').naturalWidth > 0),
-    text,
-    { timeout: 60_000 },
-  );
-  const img = rowWith(page, text).locator('img[src^="blob:"]');
-  return { width: await img.evaluate((e: any) => e.naturalWidth), src: (await img.getAttribute('src'))! };
-}
-
-let downloads = 0;
-
-/** Clicks the download link in the row holding `text`: the name it suggests and the bytes. */
-async function download(page: Page, text: string): Promise<{ name: string; bytes: Buffer }> {
-  const link = rowWith(page, text).locator('a[download]');
-  const [d] = await Promise.all([page.waitForEvent('download'), link.click()]);
-  const to = join(tmp.root, `download-${++downloads}`);
-  await d.saveAs(to);
-  return { name: d.suggestedFilename(), bytes: readFileSync(to) };
-}
 
 test('images go both ways between the page and the CLI, to a user and to a group, shown inline and byte-equal', { timeout: 300_000 }, async (t) => {
   const { page, errors } = await openUnlocked(t, chromium, relay.url);
@@ -127,7 +64,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   // alice → carol: carol's CLI saves exactly the bytes alice chose in the page.
   const view = png(40, 30, 1);
   assert.equal(await sendFileFromPage(page, { name: 'view.png', mimeType: 'image/png', buffer: view }), 'Sent view.png.');
-  const got = await carolReceives();
+  const got = await receivesFiles(carol);
   assert.equal(got.length, 1);
   assert.equal(got[0]!.line.from, 'alice');
   assert.equal(got[0]!.line.file.name, 'view.png');
@@ -150,7 +87,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   assert.equal(shownImage.width, 64);
   assert.ok((await progressSeen()).some((l) => l.startsWith(`Receiving ${safe}: `)), 'progress while receiving');
   assert.match(shownImage.src, /^blob:/);
-  const saved = await download(page, safe);
+  const saved = await download(page, safe, tmp.root);
   assert.equal(await rowWith(page, safe).locator('a[download]').getAttribute('download'), safe, 'offered under its safe name');
   assert.equal(saved.name, safe);
   assert.equal(sha256(saved.bytes), sha256(sunset), 'the page shows the bytes carol sent');
@@ -165,7 +102,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   await carol.ok(['send-file', '@alice', join(dir, 'fake.png')]);
   await page.waitForSelector('#messages li:has-text("fake.png") a[download]', { timeout: 60_000 });
   assert.equal(await rowWith(page, 'fake.png').locator('img').count(), 0, 'shown as an image by its name');
-  const fake = await download(page, 'fake.png');
+  const fake = await download(page, 'fake.png', tmp.root);
   assert.equal(sha256(fake.bytes), sha256(notImage));
 
   // Over the page's limit: refused before anything is read or sent, with the reason.
@@ -187,7 +124,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   await page.click('#conversations button:has-text("#pics")');
   const groupImage = png(20, 20, 3);
   assert.equal(await sendFileFromPage(page, { name: 'for-the-group.png', mimeType: 'image/png', buffer: groupImage }), 'Sent for-the-group.png.');
-  const inGroup = await carolReceives();
+  const inGroup = await receivesFiles(carol);
   assert.equal(inGroup.length, 1);
   assert.equal(inGroup[0]!.line.from, 'alice');
   assert.equal(inGroup[0]!.line.group, 'pics');
