@@ -63,7 +63,7 @@ export function searchHistory(c: Client, query: string, limit = SEARCH_MAX_RESUL
   const groups = listGroups(c);
   for (const g of groups) {
     if (invited.has(g.idHex)) continue;
-    const id = Buffer.from(g.groupId);
+    const id = g.groupId;
     const rows = c.db.prepare('SELECT id, sender, direction, body, sent_at, received_at, relay_at, status, error FROM group_messages WHERE group_id = ? ORDER BY seq').all(id) as (StoredRow & { sender: string })[];
     const label = `#${groupLabel(groups, g)}`;
     for (const r of rows) keep(storedEntry(c, r, 'group_message', [id, r.sender, r.id]), { kind: 'group', idHex: g.idHex }, label, r.sender);
