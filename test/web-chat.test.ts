@@ -2,34 +2,19 @@
 // and keys published over fetch, the home kept in the vault), carol uses the real `fastchat` CLI,
 // both on one real relay process. alice → carol and carol → alice arrive with the exact text, and
 // after a reload and the passphrase alice's history is still there. docs/WEB.md "Tests".
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines } from './util/fastchat-cli.js';
+import { webScene } from './util/web-scene.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const window: any, document: any;
 
-let relay: RelayProcess;
-let chromium: BrowserHandle;
-let tmp: ReturnType<typeof makeTempRoot>;
-let carol: TestHome;
-
-before(async () => {
-  tmp = makeTempRoot('fastchat-web-chat-');
-  [relay, chromium] = await Promise.all([startRelayProcess(), startBrowser()]);
-  carol = makeHome(tmp.root, 'carol');
-  await setUpUser(carol, relay.url);
-});
-after(async () => {
-  await Promise.all([relay?.stop(), chromium?.stop()]);
-  tmp?.cleanup();
-});
+const scene = webScene('fastchat-web-chat-');
 
 test('alice in Chromium and carol on the CLI talk both ways through one relay, and a reload keeps the history', { timeout: 240_000 }, async (t) => {
-  const { page, errors } = await openUnlocked(t, chromium, relay.url);
+  const { page, errors } = await openUnlocked(t, scene.chromium, scene.relay.url);
 
   // A name the relay refuses (carol's) is said so, and nothing is kept: after a reload the page
   // asks for an account again.
@@ -55,11 +40,11 @@ test('alice in Chromium and carol on the CLI talk both ways through one relay, a
   await page.fill('#open-peer', 'carol');
   await page.click('#open-button');
   assert.equal(await sendFromPage(page, toCarol), 'Sent.');
-  assert.deepEqual(jsonLines((await carol.ok(['inbox', '--json'])).stdout).map((m) => [m.from, m.text]), [['alice', toCarol]]);
+  assert.deepEqual(jsonLines((await scene.carol.ok(['inbox', '--json'])).stdout).map((m) => [m.from, m.text]), [['alice', toCarol]]);
 
   // carol → alice: the page's receive pass shows it.
   const toAlice = 'hi alice, from the terminal';
-  await carol.ok(['send', '@alice', toAlice]);
+  await scene.carol.ok(['send', '@alice', toAlice]);
   await page.waitForFunction((text) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === text), toAlice, { timeout: 60_000 });
   assert.deepEqual(await shown(page), [`out: ${toCarol}`, `in: ${toAlice}`]);
   assert.equal(await page.locator('#messages script').count(), 0, 'the message was parsed as HTML');

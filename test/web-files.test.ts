@@ -4,38 +4,22 @@
 // (loaded, and its bytes the ones carol sent), a file named like HTML is shown as text and offered
 // under its safe name, a text file named .png is not shown as an image, and a file over the page's
 // limit is refused with a message.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { safeFileName } from '../client/core/files/names.js';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { webScene } from './util/web-scene.js';
 import { openUnlocked, showsOrFails } from './util/web-page.js';
 import { download, loadedImage, png, receivesFiles, rowWith, sendFileFromPage, sha256 } from './util/web-files.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any, window: any, DataTransfer: any, File: any;
 
-let relay: RelayProcess;
-let chromium: BrowserHandle;
-let tmp: ReturnType<typeof makeTempRoot>;
-let carol: TestHome;
-
-before(async () => {
-  tmp = makeTempRoot('fastchat-web-files-');
-  [relay, chromium] = await Promise.all([startRelayProcess(), startBrowser()]);
-  carol = makeHome(tmp.root, 'carol');
-  await setUpUser(carol, relay.url);
-});
-after(async () => {
-  await Promise.all([relay?.stop(), chromium?.stop()]);
-  tmp?.cleanup();
-});
+const scene = webScene('fastchat-web-files-');
 
 test('images go both ways between the page and the CLI, to a user and to a group, shown inline and byte-equal', { timeout: 300_000 }, async (t) => {
-  const { page, errors } = await openUnlocked(t, chromium, relay.url);
+  const { page, errors } = await openUnlocked(t, scene.chromium, scene.relay.url);
   const dialogs: string[] = [];
   page.on('dialog', (d) => {
     dialogs.push(d.message());
@@ -64,7 +48,7 @@ test('images go both ways between the page and the CLI, to a user and to a group
   // alice → carol: carol's CLI saves exactly the bytes alice chose in the page.
   const view = png(40, 30, 1);
   assert.equal(await sendFileFromPage(page, { name: 'view.png', mimeType: 'image/png', buffer: view }), 'Sent view.png.');
-  const got = await receivesFiles(carol);
+  const got = await receivesFiles(scene.carol);
   assert.equal(got.length, 1);
   assert.equal(got[0]!.line.from, 'alice');
   assert.equal(got[0]!.line.file.name, 'view.png');
@@ -78,16 +62,16 @@ test('images go both ways between the page and the CLI, to a user and to a group
   // bytes behind it are carol's, and its name is text: the sanitized name, no element made of it.
   const evilName = '<img src=x onerror=alert(1)>.png';
   const safe = safeFileName(evilName);
-  const dir = join(tmp.root, 'carol-files');
+  const dir = join(scene.tmp.root, 'carol-files');
   mkdirSync(dir);
   const sunset = png(64, 48, 2);
   writeFileSync(join(dir, evilName), sunset);
-  await carol.ok(['send-file', '@alice', join(dir, evilName)]);
+  await scene.carol.ok(['send-file', '@alice', join(dir, evilName)]);
   const shownImage = await loadedImage(page, safe);
   assert.equal(shownImage.width, 64);
   assert.ok((await progressSeen()).some((l) => l.startsWith(`Receiving ${safe}: `)), 'progress while receiving');
   assert.match(shownImage.src, /^blob:/);
-  const saved = await download(page, safe, tmp.root);
+  const saved = await download(page, safe, scene.tmp.root);
   assert.equal(await rowWith(page, safe).locator('a[download]').getAttribute('download'), safe, 'offered under its safe name');
   assert.equal(saved.name, safe);
   assert.equal(sha256(saved.bytes), sha256(sunset), 'the page shows the bytes carol sent');
@@ -99,10 +83,10 @@ test('images go both ways between the page and the CLI, to a user and to a group
   // A text file named .png is a download, never an image: the bytes decide.
   const notImage = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(2)"></svg> not a png');
   writeFileSync(join(dir, 'fake.png'), notImage);
-  await carol.ok(['send-file', '@alice', join(dir, 'fake.png')]);
+  await scene.carol.ok(['send-file', '@alice', join(dir, 'fake.png')]);
   await page.waitForSelector('#messages li:has-text("fake.png") a[download]', { timeout: 60_000 });
   assert.equal(await rowWith(page, 'fake.png').locator('img').count(), 0, 'shown as an image by its name');
-  const fake = await download(page, 'fake.png', tmp.root);
+  const fake = await download(page, 'fake.png', scene.tmp.root);
   assert.equal(sha256(fake.bytes), sha256(notImage));
 
   // Over the page's limit: refused before anything is read or sent, with the reason.
@@ -119,12 +103,12 @@ test('images go both ways between the page and the CLI, to a user and to a group
   assert.equal((await page.$$('#messages li')).length, before);
 
   // A group carol makes with alice: alice's image to it reaches carol byte-equal, as a group file.
-  await carol.ok(['group', 'create', '#pics', '@alice']);
+  await scene.carol.ok(['group', 'create', '#pics', '@alice']);
   await page.waitForSelector('#conversations button:has-text("#pics")', { timeout: 60_000 });
   await page.click('#conversations button:has-text("#pics")');
   const groupImage = png(20, 20, 3);
   assert.equal(await sendFileFromPage(page, { name: 'for-the-group.png', mimeType: 'image/png', buffer: groupImage }), 'Sent for-the-group.png.');
-  const inGroup = await receivesFiles(carol);
+  const inGroup = await receivesFiles(scene.carol);
   assert.equal(inGroup.length, 1);
   assert.equal(inGroup[0]!.line.from, 'alice');
   assert.equal(inGroup[0]!.line.group, 'pics');

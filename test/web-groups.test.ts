@@ -5,52 +5,26 @@
 // carol's CLI; carol (made admin by alice in the page) removes bob with the CLI, and bob's page
 // says he is no longer a member and refuses to send. Sends and changes run while each page keeps
 // listening: the status line never says the listening connection was knocked off. docs/WEB.md "Groups".
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { openUnlocked, sendFromPage, shown, showsOrFails } from './util/web-page.js';
+import { jsonLines } from './util/fastchat-cli.js';
+import { webScene } from './util/web-scene.js';
+import { clickAndSettle, openUnlocked, registerInPage, sendFromPage, shown } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any, window: any, MutationObserver: any;
 
-let relay: RelayProcess;
-let chromium: BrowserHandle;
-let tmp: ReturnType<typeof makeTempRoot>;
-let carol: TestHome;
-
-before(async () => {
-  tmp = makeTempRoot('fastchat-web-groups-');
-  [relay, chromium] = await Promise.all([startRelayProcess(), startBrowser()]);
-  carol = makeHome(tmp.root, 'carol');
-  await setUpUser(carol, relay.url);
-});
-after(async () => {
-  await Promise.all([relay?.stop(), chromium?.stop()]);
-  tmp?.cleanup();
-});
+const scene = webScene('fastchat-web-groups-');
 
 /** Registers `name` in the page, and from then on keeps every text the status line shows (window.statuses). */
 async function register(page: Page, name: string): Promise<void> {
-  await page.waitForSelector('#register:not([hidden])');
-  await page.fill('#username', name);
-  await page.fill('#password', `password-of-${name}`);
-  await page.click('#register-button');
-  await showsOrFails(page, '#chat:not([hidden])');
+  await registerInPage(page, name);
   await page.evaluate(() => {
     const el = document.getElementById('status');
     window.statuses = [`${el.dataset.state}: ${el.textContent}`];
     new MutationObserver(() => window.statuses.push(`${el.dataset.state}: ${el.textContent}`)).observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
   });
-}
-
-/** Clicks `selector` and waits until the page is done working; the status line then. */
-async function act(page: Page, selector: string): Promise<string> {
-  await page.click(selector);
-  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
-  return (await page.textContent('#status')) ?? '';
 }
 
 /** Waits for a message row ending in `text` in the open conversation; its sender attribute and the text shown. */
@@ -69,7 +43,7 @@ async function row(page: Page, text: string): Promise<{ from: string | null; sen
 const members = (page: Page): Promise<string[]> => page.$$eval('#group-member-list li', (els) => els.map((e: any) => e.dataset.user));
 
 test('a group of two browsers and a CLI: create, invitation, messages with their sender, rename, removal', { timeout: 300_000 }, async (t) => {
-  const [a, b] = await Promise.all([openUnlocked(t, chromium, relay.url), openUnlocked(t, chromium, relay.url)]);
+  const [a, b] = await Promise.all([openUnlocked(t, scene.chromium, scene.relay.url), openUnlocked(t, scene.chromium, scene.relay.url)]);
   const alice = a.page;
   const bob = b.page;
   await register(alice, 'alice');
@@ -84,11 +58,11 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
 
   // alice makes the group in the page and makes carol an admin.
   await alice.fill('#group-members', 'bob @carol');
-  assert.match(await act(alice, '#group-create-button'), /^Created #team with @alice @bob @carol\.$/);
+  assert.match(await clickAndSettle(alice, '#group-create-button'), /^Created #team with @alice @bob @carol\.$/);
   assert.equal(await alice.textContent('#conversation-title'), '#team');
   assert.deepEqual(await members(alice), ['alice', 'bob', 'carol']);
   assert.match((await alice.textContent('#group-member-list li[data-user="alice"]'))!, /\(admin\) \(you\)/);
-  assert.match(await act(alice, 'button[aria-label="Make @carol an admin"]'), /^Made admin of #team @carol/);
+  assert.match(await clickAndSettle(alice, 'button[aria-label="Make @carol an admin"]'), /^Made admin of #team @carol/);
   assert.match((await alice.textContent('#group-member-list li[data-user="carol"]'))!, /\(admin\)/);
 
   // bob never wrote to alice: the group is an invitation, not a conversation, until he joins.
@@ -97,7 +71,7 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   });
   assert.match((await bob.textContent('#group-invitation-list li'))!, /^#team from @alice/);
   assert.equal(await bob.locator('#conversations button', { hasText: '#team' }).count(), 0);
-  assert.match(await act(bob, 'button[aria-label="Join #team"]'), /^Joined #team/);
+  assert.match(await clickAndSettle(bob, 'button[aria-label="Join #team"]'), /^Joined #team/);
   assert.equal(await bob.isHidden('#group-invitations'), true);
   assert.equal(await bob.textContent('#conversation-title'), '#team');
   assert.deepEqual(await members(bob), ['alice', 'bob', 'carol']);
@@ -110,24 +84,24 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   const t1 = Date.now();
   assert.equal(await sendFromPage(bob, 'from bob'), 'Sent.');
   t.diagnostic(`a group send from the page while it listens took ${t1 - t0} ms (alice), ${Date.now() - t1} ms (bob)`);
-  await carol.ok(['send', '#team', 'from carol']);
+  await scene.carol.ok(['send', '#team', 'from carol']);
   assert.deepEqual(await row(bob, 'from alice <b>'), { from: 'alice', sender: '@alice: ', shown: '@alice: from alice <b>' });
   assert.deepEqual(await row(bob, 'from carol'), { from: 'carol', sender: '@carol: ', shown: '@carol: from carol' });
   assert.deepEqual(await row(alice, 'from bob'), { from: 'bob', sender: '@bob: ', shown: '@bob: from bob' });
   assert.deepEqual(await row(alice, 'from carol'), { from: 'carol', sender: '@carol: ', shown: '@carol: from carol' });
   assert.equal((await shown(alice))[0], 'out: from alice <b>', 'our own rows carry no sender');
-  const got = jsonLines((await carol.ok(['inbox', '--json'])).stdout).filter((m) => m.text !== undefined && m.group !== undefined);
+  const got = jsonLines((await scene.carol.ok(['inbox', '--json'])).stdout).filter((m) => m.text !== undefined && m.group !== undefined);
   assert.deepEqual(got.map((m) => `${m.group}:${m.from}:${m.text}`).sort(), ['team:alice:from alice <b>', 'team:bob:from bob']);
 
   // A rename from the page reaches carol's CLI.
   await alice.fill('#group-new-name', '#crew');
-  assert.match(await act(alice, '#group-rename-button'), /^Renamed to #crew/);
-  await carol.ok(['inbox']);
-  const info = JSON.parse((await carol.ok(['group', 'info', '#crew', '--json'])).stdout);
+  assert.match(await clickAndSettle(alice, '#group-rename-button'), /^Renamed to #crew/);
+  await scene.carol.ok(['inbox']);
+  const info = JSON.parse((await scene.carol.ok(['group', 'info', '#crew', '--json'])).stdout);
   assert.equal(info.name, 'crew');
 
   // carol removes bob with the CLI: bob's page says he is out and refuses to send.
-  await carol.ok(['group', 'remove', '#crew', '@bob']);
+  await scene.carol.ok(['group', 'remove', '#crew', '@bob']);
   await bob.waitForSelector('#group-panel[data-status="removed"]', { timeout: 60_000 });
   assert.match((await bob.textContent('#group-state'))!, /You were removed from this group/);
   assert.equal(await bob.isHidden('#group-leave'), true);
@@ -138,23 +112,23 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   assert.deepEqual(await members(alice), ['alice', 'carol']);
 
   // An invitation declined in the page: bob leaves the group, carol's CLI sees him go.
-  await carol.ok(['group', 'create', '#side', '@bob']);
+  await scene.carol.ok(['group', 'create', '#side', '@bob']);
   await bob.waitForSelector('#group-invitation-list li', { timeout: 60_000 });
   assert.match((await bob.textContent('#group-invitation-list li'))!, /^#side from @carol/);
-  assert.match(await act(bob, 'button[aria-label="Decline #side"]'), /^Declined #side: you left the group\.$/);
+  assert.match(await clickAndSettle(bob, 'button[aria-label="Decline #side"]'), /^Declined #side: you left the group\.$/);
   assert.equal(await bob.isHidden('#group-invitations'), true);
   // Declined is left: the group stays in the list as one bob left (as `group list` keeps it).
   await bob.locator('#conversations button', { hasText: '#side' }).click();
   await bob.waitForSelector('#group-panel[data-status="left"]');
   assert.equal(await bob.textContent('#group-state'), 'You left this group.');
-  await carol.ok(['inbox']);
-  assert.deepEqual(JSON.parse((await carol.ok(['group', 'info', '#side', '--json'])).stdout).members.map((m: any) => m.user), ['carol']);
+  await scene.carol.ok(['inbox']);
+  assert.deepEqual(JSON.parse((await scene.carol.ok(['group', 'info', '#side', '--json'])).stdout).members.map((m: any) => m.user), ['carol']);
 
   // alice leaves #crew from the page; carol, its other admin, is then its only member.
-  assert.match(await act(alice, '#group-leave'), /^You left #crew/);
+  assert.match(await clickAndSettle(alice, '#group-leave'), /^You left #crew/);
   await alice.waitForSelector('#group-panel[data-status="left"]');
-  await carol.ok(['inbox']);
-  assert.deepEqual(JSON.parse((await carol.ok(['group', 'info', '#crew', '--json'])).stdout).members.map((m: any) => m.user), ['carol']);
+  await scene.carol.ok(['inbox']);
+  assert.deepEqual(JSON.parse((await scene.carol.ok(['group', 'info', '#crew', '--json'])).stdout).members.map((m: any) => m.user), ['carol']);
 
   // The pages listened all along while they sent and changed the group: no pass failed.
   for (const [name, page] of [['alice', alice], ['bob', bob]] as const) {

@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
-import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
+import { clickAndSettle, openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any;
@@ -54,13 +54,6 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
-}
-
-/** Clicks `selector` and waits for the page to be done (the status line no longer working). */
-async function clickAndSettle(page: Page, selector: string): Promise<string> {
-  await page.click(selector);
-  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
-  return (await page.textContent('#status')) ?? '';
 }
 
 test("a changed key blocks the page's sends with a warning until accepted on the safety screen; strangers wait as requests; a blocked user stays unseen", { timeout: 300_000 }, async (t) => {
@@ -204,11 +197,12 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   // A group eve, not accepted, puts alice in is an invitation: not a conversation until joined.
   await eve.ok(['group', 'create', '#party', '@alice']);
   await eve.ok(['send', '#party', 'welcome to the party']);
-  await page.waitForFunction(() => [...document.querySelectorAll('#invitation-list li')].some((e: any) => e.textContent.startsWith('@eve invited you to #party (members: ')), undefined, { timeout: 60_000 });
+  // (Listed by the groups part, with Join and Decline.)
+  await page.waitForFunction(() => [...document.querySelectorAll('#group-invitation-list li')].some((e: any) => e.textContent.startsWith('#party from @eve (1 message waiting)')), undefined, { timeout: 60_000 });
   assert.deepEqual(await listed(page), ['@carol', '@dave']);
-  assert.equal(await clickAndSettle(page, '#invitation-list button[aria-label="Join #party"]'), 'Joined #party: its messages are shown from now on.');
+  assert.equal(await clickAndSettle(page, '#group-invitation-list button[aria-label="Join #party"]'), 'Joined #party: its messages are shown from now on.');
   assert.deepEqual(await listed(page), ['#party', '@carol', '@dave']);
-  assert.equal(await page.locator('#invitation-list li').count(), 0);
+  assert.equal(await page.locator('#group-invitation-list li').count(), 0);
   await page.click('#conversations button:has-text("#party")');
   assert.deepEqual(await shown(page), ['in: @eve: welcome to the party'], 'a group row names its sender (groups part)');
 

@@ -51,3 +51,19 @@ export async function sendFromPage(page: Page, text: string): Promise<string> {
   await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
   return (await page.textContent('#status')) ?? '';
 }
+
+/** Clicks `selector` and waits until the page is done working; the status line then. */
+export async function clickAndSettle(page: Page, selector: string): Promise<string> {
+  await page.click(selector);
+  await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'working', undefined, { timeout: 60_000 });
+  return (await page.textContent('#status')) ?? '';
+}
+
+/** Registers `name` (password `password-of-NAME`) in an unlocked page and waits for its chats. */
+export async function registerInPage(page: Page, name: string): Promise<void> {
+  await page.waitForSelector('#register:not([hidden])');
+  await page.fill('#username', name);
+  await page.fill('#password', `password-of-${name}`);
+  await page.click('#register-button');
+  await showsOrFails(page, '#chat:not([hidden])');
+}

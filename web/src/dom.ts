@@ -27,3 +27,13 @@ export function setStatus(state: StatusState, text: string): void {
   el.dataset.state = state;
   el.textContent = text;
 }
+
+/** A button showing `text`, named `label` for screen readers (which say the label, not the text). */
+export function labelledButton(text: string, label: string, onclick: () => void): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.onclick = onclick;
+  return b;
+}

@@ -17,7 +17,7 @@ import { listGroups } from '../../client/core/group-store.js';
 import { acceptCmd, declineCmd } from '../../client/core/request-actions.js';
 import { listInvitations } from '../../client/core/requests.js';
 import { groupArg } from './conversation-view.js';
-import { byId, setStatus, setText, textElement } from './dom.js';
+import { byId, labelledButton, setStatus, setText, textElement } from './dom.js';
 import { changed, exclusive, select, showFailure, type Feature, type Session } from './session.js';
 import { liveSyncer } from './live.js';
 
@@ -102,15 +102,6 @@ function change(s: Session, req: ChangeRequest, after?: () => void): Promise<voi
   });
 }
 
-function button(text: string, label: string, onclick: () => void): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = text;
-  b.setAttribute('aria-label', label);
-  b.onclick = onclick;
-  return b;
-}
-
 /** Invitations waiting for Join or Decline (none while every inviter is accepted). */
 function renderInvitations(s: Session): void {
   const held = new Map(listGroups(s.c).map((g) => [g.idHex, g]));
@@ -123,7 +114,7 @@ function renderInvitations(s: Session): void {
       li.dataset.group = i.groupIdHex;
       const arg = `${name}~${i.groupIdHex}`; // by id: another group may have its name
       li.append(
-        button('Join', `Join #${name}`, () =>
+        labelledButton('Join', `Join #${name}`, () =>
           void act(s, async () => {
             setStatus('working', `Joining #${name}…`);
             const said = await exclusive(s, async () => acceptCmd(s.c, `#${arg}`));
@@ -132,7 +123,7 @@ function renderInvitations(s: Session): void {
           }),
         ),
         ' ',
-        button('Decline', `Decline #${name}`, () =>
+        labelledButton('Decline', `Decline #${name}`, () =>
           void act(s, async () => {
             setStatus('working', `Declining #${name}…`);
             const r = await exclusive(s, () => declineCmd(s.c, `#${arg}`, liveSyncer(s)));
@@ -165,8 +156,8 @@ function renderPanel(s: Session): void {
       const li = textElement('li', `@${m.user}${m.admin ? ' (admin)' : ''}${m.you ? ' (you)' : ''}${!m.you && !m.keyMatches ? ' (key does not match the one you trust)' : ''} `);
       li.dataset.user = m.user;
       if (admin && !m.you) {
-        li.append(button('Remove', `Remove @${m.user} from the group`, () => void change(s, { op: 'remove', users: [m.user] })));
-        if (!m.admin) li.append(' ', button('Make admin', `Make @${m.user} an admin`, () => void change(s, { op: 'promote', users: [m.user] })));
+        li.append(labelledButton('Remove', `Remove @${m.user} from the group`, () => void change(s, { op: 'remove', users: [m.user] })));
+        if (!m.admin) li.append(' ', labelledButton('Make admin', `Make @${m.user} an admin`, () => void change(s, { op: 'promote', users: [m.user] })));
       }
       return li;
     }),

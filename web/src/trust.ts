@@ -20,7 +20,7 @@ import { labelOf } from '../../client/core/groups.js';
 import { blockedUsers, listInvitations, listRequests, REQUEST_MAX_MESSAGES } from '../../client/core/requests.js';
 import { sendRefusal } from '../../client/core/send-guard.js';
 import { contactOrLookup, safetyNumberWith, verifyContact, type VerifyRequest } from '../../client/core/trust.js';
-import { byId, setStatus, setText, textElement } from './dom.js';
+import { byId, labelledButton, setStatus, setText, textElement } from './dom.js';
 import { changed, exclusive, renderAll, showFailure, type Feature, type Session } from './session.js';
 
 /** The safety number screen as last computed: for one peer, the number the user compares. */
@@ -128,15 +128,6 @@ async function act(s: Session, decision: () => string): Promise<void> {
 
 const capital = (t: string): string => t.charAt(0).toUpperCase() + t.slice(1);
 
-function button(label: string, text: string, onclick: () => void): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = text;
-  b.setAttribute('aria-label', label);
-  b.onclick = onclick;
-  return b;
-}
-
 function render(s: Session): void {
   renderWarning(s);
   renderSafety(s);
@@ -181,8 +172,8 @@ function renderSafety(s: Session): void {
 }
 
 /**
- * Each request with its messages (as text), to accept or block; each group invitation, to join
- * (`fastchat requests accept '#group'`); then who is blocked, to unblock.
+ * Each request with its messages (as text), to accept or block; then who is blocked, to unblock.
+ * Group invitations are the groups part's (groups.ts: Join and Decline).
  */
 function renderRequests(s: Session): void {
   const requests = listRequests(s.c);
@@ -197,30 +188,18 @@ function renderRequests(s: Session): void {
       li.append(textElement('p', `@${r.user} wrote to you (${r.messages} message${r.messages === 1 ? '' : 's'}):`), list);
       if (r.dropped > 0) li.append(textElement('p', `${r.dropped} more not kept: a stranger may leave at most ${REQUEST_MAX_MESSAGES} messages before you accept.`));
       li.append(
-        button(`Accept the request of @${r.user}`, 'Accept', () => act(s, () => acceptCmd(s.c, `@${r.user}`)).catch(showFailure)),
-        button(`Block @${r.user}`, 'Block', () => act(s, () => blockCmd(s.c, `@${r.user}`)).catch(showFailure)),
+        labelledButton('Accept', `Accept the request of @${r.user}`, () => act(s, () => acceptCmd(s.c, `@${r.user}`)).catch(showFailure)),
+        labelledButton('Block', `Block @${r.user}`, () => act(s, () => blockCmd(s.c, `@${r.user}`)).catch(showFailure)),
       );
       return li;
     }),
   );
-  const invitations = listInvitations(s.c);
-  byId('requests-empty').hidden = requests.length + invitations.length > 0;
-  byId('invitation-list').replaceChildren(
-    ...invitations.map((i) => {
-      const g = listGroups(s.c).find((x) => x.idHex === i.groupIdHex);
-      const label = g ? labelOf(s.c, g) : i.groupIdHex.slice(0, 8);
-      const members = g ? g.state.members.map((m) => `@${m.user}`).join(' ') : '';
-      const li = textElement('li', `@${i.inviter} invited you to #${label} (members: ${members}; ${i.messages} message${i.messages === 1 ? '' : 's'} waiting) `);
-      li.dataset.group = i.groupIdHex;
-      li.append(button(`Join #${label}`, 'Join', () => act(s, () => acceptCmd(s.c, `#${g ? g.state.name : label}~${i.groupIdHex}`)).catch(showFailure)));
-      return li;
-    }),
-  );
+  byId('requests-empty').hidden = requests.length > 0;
   byId('blocked-list').replaceChildren(
     ...blockedUsers(s.c).map((u) => {
       const li = textElement('li', `@${u} `);
       li.dataset.user = u;
-      li.append(button(`Unblock @${u}`, 'Unblock', () => act(s, () => unblockCmd(s.c, `@${u}`)).catch(showFailure)));
+      li.append(labelledButton('Unblock', `Unblock @${u}`, () => act(s, () => unblockCmd(s.c, `@${u}`)).catch(showFailure)));
       return li;
     }),
   );
