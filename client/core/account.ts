@@ -153,12 +153,14 @@ export async function register(c: Client, username: string, relay: string, ca: s
   return logInAndPublish(c, t, username, password, false);
 }
 
-export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined, replaceKeys = false, newRelay = false): Promise<AccountResult> {
+/** `password`: given by a caller that asked for it already (the page's "log in again" form); else from the prompt. */
+export async function login(c: Client, username: string, relay: string | undefined, ca: string | undefined, replaceKeys = false, newRelay = false, password?: string): Promise<AccountResult> {
   const url = relay ?? c.config.relay;
   if (!url) throw usageError('no relay URL', 'pass --relay URL (it is remembered afterwards)');
   const t: RelayTarget = { url, ...((ca ?? (relay ? undefined : c.config.ca)) ? { ca: (ca ?? c.config.ca)! } : {}), ...expectedRelay(c, url, newRelay) };
   await checkSameRelay(t);
-  return logInAndPublish(c, t, username, await getPassword(), replaceKeys);
+  if (password !== undefined && password.length === 0) throw usageError('the relay password is empty');
+  return logInAndPublish(c, t, username, password ?? (await getPassword()), replaceKeys);
 }
 
 /** Revokes the token on the relay (best effort) and forgets it locally. */

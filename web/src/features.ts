@@ -10,5 +10,6 @@ import { look } from './look.js';
 import { emoji } from './emoji.js';
 import { notifications } from './notify.js';
 import { search } from './search-view.js';
+import { account } from './account.js';
 
-useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search]);
+useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search, account]);

@@ -17,6 +17,7 @@ import {
 import { byId, setStatus, setText, textElement } from './dom.js';
 import { isVaultError, Vault } from './vault/index.js';
 import { closeChat, showChat } from './chat.js';
+import { useLock } from './account.js';
 
 const IDENTITY_BLOB = 'identity';
 const NOTES_BLOB = 'notes';
@@ -34,21 +35,25 @@ async function start(): Promise<void> {
     e.preventDefault();
     saveNote().catch(showError);
   });
-  byId('lock').addEventListener('click', () => {
-    closeChat();
-    vault?.lock();
-    vault = null;
-    void showLocked();
-  });
+  byId('lock').addEventListener('click', () => lock());
+  useLock(lock); // the idle lock (account.ts) locks as the button does
 }
 
-async function showLocked(): Promise<void> {
+/** The chat stops, the vault wipes its keys from memory; `why` says what locked it, if not the button. */
+function lock(why?: string): void {
+  closeChat();
+  vault?.lock();
+  vault = null;
+  void showLocked(why);
+}
+
+async function showLocked(why?: string): Promise<void> {
   const exists = await Vault.exists();
   byId('home').hidden = true;
   byId('unlock').hidden = false;
   setText(byId('unlock-button'), exists ? 'Unlock' : 'Create vault');
   byId<HTMLInputElement>('passphrase').autocomplete = exists ? 'current-password' : 'new-password';
-  setStatus('ready', exists ? 'Locked. Enter your passphrase to unlock.' : 'No vault in this browser yet. Choose a passphrase to create one.');
+  setStatus('ready', exists ? `${why ?? 'Locked.'} Enter your passphrase to unlock.` : 'No vault in this browser yet. Choose a passphrase to create one.');
   byId('passphrase').focus();
 }
 

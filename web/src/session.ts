@@ -96,5 +96,16 @@ export function select(s: Session, ref: ConversationRef): void {
 }
 
 export function showFailure(e: unknown): void {
+  if (takeFailure?.(e)) return;
   setStatus('error', e instanceof Error ? e.message : String(e));
+}
+
+let takeFailure: ((e: unknown) => boolean) | null = null;
+
+/**
+ * account.ts: every failure passes here first; one that is the relay refusing this device's token
+ * (expired or revoked) it takes (true) and asks for the password instead of saying the error.
+ */
+export function whenFailing(take: ((e: unknown) => boolean) | null): void {
+  takeFailure = take;
 }
