@@ -18,7 +18,7 @@ import {
   type TheirSenderKey,
 } from '../../crypto/group/index.js';
 import type { Sealer } from './at-rest.js';
-import type { DB } from './db.js';
+import { forgetPageReads, pageRead, type DB } from './db.js';
 
 export type GroupStatus = 'active' | 'removed' | 'left';
 
@@ -90,9 +90,12 @@ function fromRow(s: Store, r: GroupRow): StoredGroup | undefined {
   return { groupId, idHex, state, status: r.status, createdAt: r.created_at };
 }
 
+/** Once per page and group (db.ts pageRead): saveGroup forgets it. */
 export function loadGroup(s: Store, groupId: Uint8Array): StoredGroup | undefined {
-  const r = s.db.prepare('SELECT * FROM groups WHERE group_id = ?').get(b(groupId)) as GroupRow | undefined;
-  return r ? fromRow(s, r) : undefined;
+  return pageRead(s.db, 'group', toHex(groupId), () => {
+    const r = s.db.prepare('SELECT * FROM groups WHERE group_id = ?').get(b(groupId)) as GroupRow | undefined;
+    return r ? fromRow(s, r) : undefined;
+  });
 }
 
 export function listGroups(s: Store): StoredGroup[] {
@@ -111,6 +114,9 @@ export function saveGroup(s: Store, state: GroupState, status: GroupStatus, now:
       'INSERT INTO groups (group_id, state, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, status = excluded.status, updated_at = excluded.updated_at',
     )
     .run(b(state.groupId), b(s.sealer.seal('group_state', [state.groupId], encodeGroupState(state))), status, now, now);
+  // A page reads the group again, and every label (one group's name may change another's).
+  forgetPageReads(s.db, 'group', toHex(state.groupId));
+  forgetPageReads(s.db, 'group-label');
 }
 
 export function appendRecord(s: Store, groupId: Uint8Array, epoch: number, record: Uint8Array): void {
@@ -123,6 +129,7 @@ export function truncateChain(s: Store, groupId: Uint8Array, from: number): void
   for (const table of ['group_records', 'group_epochs', 'group_sender_keys', 'group_key_shares']) {
     s.db.prepare(`DELETE FROM ${table} WHERE group_id = ? AND epoch >= ?`).run(b(groupId), from);
   }
+  forgetPageReads(s.db, 'group-epoch');
 }
 
 /** The chain from the create record up to `upTo` (inclusive; all when absent). */
@@ -155,9 +162,15 @@ export function startedEpoch(s: Store, state: GroupState, now: number): void {
   s.db
     .prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, transcript, started_at, ended_at, key_floor) VALUES (?, ?, ?, ?, NULL, ?)')
     .run(groupId, state.epoch, b(state.transcript), now, state.keyFloor);
+  forgetPageReads(s.db, 'group-epoch');
 }
 
+/** Once per page, group and epoch (db.ts pageRead): startedEpoch and truncateChain forget it. */
 export function epochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
+  return pageRead(s.db, 'group-epoch', `${toHex(groupId)}/${epoch}`, () => readEpochInfo(s, groupId, epoch));
+}
+
+function readEpochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
   const r = s.db.prepare('SELECT transcript, started_at, ended_at, key_floor FROM group_epochs WHERE group_id = ? AND epoch = ?').get(b(groupId), epoch) as
     | { transcript: Buffer; started_at: number; ended_at: number | null; key_floor: number }
     | undefined;
@@ -430,4 +443,14 @@ export function groupLabel(all: StoredGroup[], g: StoredGroup): string {
   let n = 4;
   while (n < 64 && same.some((o) => o.idHex.startsWith(g.idHex.slice(0, n)))) n += 2;
   return `${g.state.name}~${g.idHex.slice(0, n)}`;
+}
+
+/**
+ * The label of a stored group `g` (groupLabel over every group we hold): once per page and group
+ * (db.ts pageRead), as each group message is labelled and labelling reads every group's row.
+ * saveGroup forgets every label.
+ */
+export function storedGroupLabel(s: Store, g: StoredGroup): string {
+  // The label is of g's id and name and the other groups' names: a `g` read before a change keeps its own.
+  return pageRead(s.db, 'group-label', `${g.idHex}/${g.state.name}`, () => groupLabel(listGroups(s), g));
 }
