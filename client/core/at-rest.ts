@@ -34,9 +34,18 @@ export interface Sealer {
 }
 
 /** Tag bytes keep a string, a number and a byte string with the same bytes apart. */
-const PART_STRING = 0x73;
-const PART_NUMBER = 0x6e;
-const PART_BYTES = 0x62;
+const PART_STRING = Uint8Array.of(0x73);
+const PART_NUMBER = Uint8Array.of(0x6e);
+const PART_BYTES = Uint8Array.of(0x62);
+
+/** lp(utf8(label)) per column, made once: every value sealed or opened builds an AD. */
+const columnLabels = new Map<Column, Uint8Array>();
+
+function columnLabel(column: Column): Uint8Array {
+  let label = columnLabels.get(column);
+  if (!label) columnLabels.set(column, (label = lp(utf8(`fastchat/v1/at-rest/${column}`))));
+  return label;
+}
 
 /**
  * AD = lp(utf8("fastchat/v1/at-rest/" || column)) || u8(parts) || part* ; each part is
@@ -44,12 +53,14 @@ const PART_BYTES = 0x62;
  * this format differ from the format-1 AD (the bare label), so an old value never opens as a new one.
  */
 export function atRestAd(column: Column, row: RowKey): Uint8Array {
-  const parts = row.map((p) => {
-    if (typeof p === 'string') return concat(u8(PART_STRING), lp(utf8(p)));
-    if (typeof p === 'number') return concat(u8(PART_NUMBER), u64(p));
-    return concat(u8(PART_BYTES), lp(p));
-  });
-  return concat(lp(utf8(`fastchat/v1/at-rest/${column}`)), u8(row.length), ...parts);
+  // One copy into the AD (concat), not one per part and another for the whole.
+  const parts: Uint8Array[] = [columnLabel(column), u8(row.length)];
+  for (const p of row) {
+    if (typeof p === 'string') parts.push(PART_STRING, lp(utf8(p)));
+    else if (typeof p === 'number') parts.push(PART_NUMBER, u64(p));
+    else parts.push(PART_BYTES, lp(p));
+  }
+  return concat(...parts);
 }
 
 export function makeSealer(storageKey: Uint8Array, random: RandomBytes): Sealer {

@@ -24,7 +24,7 @@ import {
   type Trust,
 } from './contact-record.js';
 import { IntegrityError } from './integrity/errors.js';
-import { snapshot } from './db.js';
+import { forgetPageReads, pageRead, snapshot } from './db.js';
 import { loadManifest, rowDigest, sameDigest, updateManifest, viewManifest, type Store } from './integrity/manifest.js';
 
 export { sameIdentity, type PinnedAccount, type Trust };
@@ -114,13 +114,20 @@ function checkCached(s: Store, r: Row, listed: Uint8Array | undefined): ContactR
   return read;
 }
 
-/** The contact as stored and checked; undefined when we never saw this user. */
+/**
+ * The contact as stored and checked; undefined when we never saw this user. Once per page and
+ * contact (db.ts pageRead): putContactRow and every manifest save forget it.
+ */
 export function readContact(s: Store, username: string): ContactRead | undefined {
+  return pageRead(s.db, 'contact', username, () => readStored(s, username));
+}
+
+function readStored(s: Store, username: string): ContactRead | undefined {
   const [r, listed] = snapshot(s.db, () => [
     s.db.prepare('SELECT username, identity, trust, pending_identity, updated_at, sealed, account_key FROM contacts WHERE username = ?').get(username) as Row | undefined,
     viewManifest(s).contacts.get(username),
   ] as const);
-  if (!r) return listed ? { username, integrity: 'failed', why: 'deleted' } : undefined;
+  if (!r) return listed ? Object.freeze({ username, integrity: 'failed', why: 'deleted' } as const) : undefined;
   return checkCached(s, r, listed);
 }
 
@@ -171,6 +178,7 @@ export function putContactRow(s: Store, username: string, rec: ContactRecord, no
       Buffer.from(sealed),
       rec.account ? Buffer.from(rec.account.key) : null,
     );
+  forgetPageReads(s.db, 'contact', username);
   return sealed;
 }
 

@@ -231,6 +231,8 @@ export function tx<T>(db: DB, fn: () => T): T {
       return db.transaction(fn)();
     } catch (e) {
       afterCommitHooks.set(db, before);
+      // What the page read may be what the rolled-back statements wrote (see withPageReads).
+      pageReads.get(db)?.clear();
       throw e;
     }
   }
@@ -319,5 +321,56 @@ export function withPageArrivals<T>(db: DB, fn: (arrivals: PageArrivals) => T): 
     return r;
   } finally {
     pageArrivals.delete(db);
+  }
+}
+
+/**
+ * Reads that every message of a page repeats (a sender's standing and contact record, the
+ * integrity manifest, a group's row, label and epoch): within withPageReads each is made once and
+ * kept until the page ends, instead of a statement (and a compare of the row's bytes) per message
+ * (docs/PERFORMANCE.md "Client backlog, round seven"). Keeping them is sound because the page
+ * holds the store's write lock (BEGIN IMMEDIATE) from before its first read to its commit, so no
+ * other process changes a row meanwhile; in this process, every function that writes such a row
+ * forgets what the page kept of its kind (forgetPageReads), and a savepoint that rolls back (a
+ * frame whose storing failed, tx) forgets everything, as the rows are then back to what they were
+ * before it. A kept value is shared by its readers: callers must not change it. A page is one
+ * client's (one storage key), so what it keeps is not keyed by the sealer.
+ */
+const pageReads = new WeakMap<DB, Map<string, Map<string, unknown>>>();
+
+/** `read()` once per page for (kind, key); outside withPageReads, every call reads. */
+export function pageRead<T>(db: DB, kind: string, key: string, read: () => T): T {
+  const page = pageReads.get(db);
+  if (!page) return read();
+  let kept = page.get(kind);
+  if (!kept) page.set(kind, (kept = new Map()));
+  if (kept.has(key)) return kept.get(key) as T;
+  const value = read();
+  kept.set(key, value);
+  return value;
+}
+
+/** Whether a page keeps reads now (withPageReads). */
+export function inPage(db: DB): boolean {
+  return pageReads.has(db);
+}
+
+/** A write to rows of `kind` (one `key`, or all): the page reads them again. */
+export function forgetPageReads(db: DB, kind: string, key?: string): void {
+  const kept = pageReads.get(db)?.get(kind);
+  if (!kept) return;
+  if (key === undefined) kept.clear();
+  else kept.delete(key);
+}
+
+/** Runs `fn` (inside the transaction that stores a page) with its repeated reads kept (pageRead). */
+export function withPageReads<T>(db: DB, fn: () => T): T {
+  if (!db.inTransaction) throw new Error('withPageReads runs inside the transaction that stores the page');
+  if (pageReads.has(db)) throw new Error('withPageReads does not nest');
+  pageReads.set(db, new Map());
+  try {
+    return fn();
+  } finally {
+    pageReads.delete(db);
   }
 }

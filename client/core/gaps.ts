@@ -50,8 +50,14 @@ const key = (dh: Uint8Array, n: number): string => `${Buffer.from(dh).toString('
  * Call in the transaction that stores `after`.
  */
 export function noteGaps(c: Pick<Client, 'db'>, peer: string, device: number, before: SessionState | undefined, after: SessionState, arrived: { dh: Uint8Array; n: number }, now: number): void {
-  const known = new Set((before?.ratchet.MKSKIPPED ?? []).map((k) => key(k.dh, k.n)));
-  recordGaps(c, peer, device, arrived, after.ratchet.MKSKIPPED.filter((k) => !known.has(key(k.dh, k.n))), now);
+  const skipped = before?.ratchet.MKSKIPPED ?? [];
+  const known = new Set(skipped.map((k) => key(k.dh, k.n)));
+  const fresh = known.size === 0 ? after.ratchet.MKSKIPPED : after.ratchet.MKSKIPPED.filter((k) => !known.has(key(k.dh, k.n)));
+  // A gap row is written only for a key the session skipped: a message that was not one (the
+  // next of its chain, nearly every message) has none to close. A first message (no `before`) may
+  // follow a session whose rows are still there, so it always closes its own.
+  const wasSkipped = before === undefined || known.has(key(arrived.dh, arrived.n));
+  recordGaps(c, peer, device, wasSkipped ? arrived : undefined, fresh, now);
 }
 
 /**
@@ -63,12 +69,15 @@ export function noteGroupGaps(c: Pick<Client, 'db'>, sender: string, device: num
   const chain = concat(after.groupId, u32(after.epoch));
   const known = new Set(before.skipped.map((k) => k.counter));
   const fresh = after.skipped.filter((k) => !known.has(k.counter)).map((k) => ({ dh: chain, n: k.counter }));
-  recordGaps(c, sender, device, { dh: chain, n: counter }, fresh, now);
+  // As noteGaps: only a counter the chain had skipped can have a gap row to close.
+  recordGaps(c, sender, device, known.has(counter) ? { dh: chain, n: counter } : undefined, fresh, now);
 }
 
-function recordGaps(c: Pick<Client, 'db'>, peer: string, device: number, arrived: { dh: Uint8Array; n: number }, fresh: { dh: Uint8Array; n: number }[], now: number): void {
+/** `arrived`: the message that closes its own gap row, when it can have one. */
+function recordGaps(c: Pick<Client, 'db'>, peer: string, device: number, arrived: { dh: Uint8Array; n: number } | undefined, fresh: { dh: Uint8Array; n: number }[], now: number): void {
+  if (!arrived && fresh.length === 0) return;
   ensure(c);
-  c.db.prepare('DELETE FROM message_gaps WHERE peer = ? AND device = ? AND dh = ? AND n = ?').run(peer, device, Buffer.from(arrived.dh), arrived.n);
+  if (arrived) c.db.prepare('DELETE FROM message_gaps WHERE peer = ? AND device = ? AND dh = ? AND n = ?').run(peer, device, Buffer.from(arrived.dh), arrived.n);
   if (fresh.length === 0) return;
   const insert = c.db.prepare('INSERT OR IGNORE INTO message_gaps (peer, device, dh, n, seen_at) VALUES (?, ?, ?, ?, ?)');
   for (const k of fresh) insert.run(peer, device, Buffer.from(k.dh), k.n, now);

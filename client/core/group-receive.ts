@@ -53,8 +53,7 @@ import {
   deletePending,
   dropExpiredChains,
   epochInfo,
-  groupLabel,
-  listGroups,
+  storedGroupLabel,
   listPending,
   loadGroup,
   loadRecords,
@@ -119,7 +118,7 @@ export function isGroupMessageBody(body: Uint8Array): boolean {
 }
 
 function refOf(c: Client, g: StoredGroup): GroupRef {
-  return { id: g.idHex, label: groupLabel(listGroups(c), g) };
+  return { id: g.idHex, label: storedGroupLabel(c, g) };
 }
 
 function refFor(c: Client, groupId: Uint8Array): GroupRef | null {

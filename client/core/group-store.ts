@@ -18,7 +18,7 @@ import {
   type TheirSenderKey,
 } from '../../crypto/group/index.js';
 import type { Sealer } from './at-rest.js';
-import type { DB } from './db.js';
+import { forgetPageReads, inPage, pageRead, type DB } from './db.js';
 
 export type GroupStatus = 'active' | 'removed' | 'left';
 
@@ -90,9 +90,12 @@ function fromRow(s: Store, r: GroupRow): StoredGroup | undefined {
   return { groupId, idHex, state, status: r.status, createdAt: r.created_at };
 }
 
+/** Once per page and group (db.ts pageRead): saveGroup forgets it. */
 export function loadGroup(s: Store, groupId: Uint8Array): StoredGroup | undefined {
-  const r = s.db.prepare('SELECT * FROM groups WHERE group_id = ?').get(b(groupId)) as GroupRow | undefined;
-  return r ? fromRow(s, r) : undefined;
+  return pageRead(s.db, 'group', toHex(groupId), () => {
+    const r = s.db.prepare('SELECT * FROM groups WHERE group_id = ?').get(b(groupId)) as GroupRow | undefined;
+    return r ? fromRow(s, r) : undefined;
+  });
 }
 
 export function listGroups(s: Store): StoredGroup[] {
@@ -111,6 +114,9 @@ export function saveGroup(s: Store, state: GroupState, status: GroupStatus, now:
       'INSERT INTO groups (group_id, state, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, status = excluded.status, updated_at = excluded.updated_at',
     )
     .run(b(state.groupId), b(s.sealer.seal('group_state', [state.groupId], encodeGroupState(state))), status, now, now);
+  // A page reads the group again, and every label (one group's name may change another's).
+  forgetPageReads(s.db, 'group', toHex(state.groupId));
+  forgetPageReads(s.db, 'group-label');
 }
 
 export function appendRecord(s: Store, groupId: Uint8Array, epoch: number, record: Uint8Array): void {
@@ -123,6 +129,8 @@ export function truncateChain(s: Store, groupId: Uint8Array, from: number): void
   for (const table of ['group_records', 'group_epochs', 'group_sender_keys', 'group_key_shares']) {
     s.db.prepare(`DELETE FROM ${table} WHERE group_id = ? AND epoch >= ?`).run(b(groupId), from);
   }
+  forgetPageReads(s.db, 'group-epoch');
+  forgetPageReads(s.db, 'chain-expiry');
 }
 
 /** The chain from the create record up to `upTo` (inclusive; all when absent). */
@@ -155,9 +163,16 @@ export function startedEpoch(s: Store, state: GroupState, now: number): void {
   s.db
     .prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, transcript, started_at, ended_at, key_floor) VALUES (?, ?, ?, ?, NULL, ?)')
     .run(groupId, state.epoch, b(state.transcript), now, state.keyFloor);
+  forgetPageReads(s.db, 'group-epoch');
+  forgetPageReads(s.db, 'chain-expiry');
 }
 
+/** Once per page, group and epoch (db.ts pageRead): startedEpoch and truncateChain forget it. */
 export function epochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
+  return pageRead(s.db, 'group-epoch', `${toHex(groupId)}/${epoch}`, () => readEpochInfo(s, groupId, epoch));
+}
+
+function readEpochInfo(s: Store, groupId: Uint8Array, epoch: number): EpochInfo | undefined {
   const r = s.db.prepare('SELECT transcript, started_at, ended_at, key_floor FROM group_epochs WHERE group_id = ? AND epoch = ?').get(b(groupId), epoch) as
     | { transcript: Buffer; started_at: number; ended_at: number | null; key_floor: number }
     | undefined;
@@ -178,12 +193,36 @@ const servesEpoch = (k: string): string => `e.epoch >= ${k} AND e.key_floor <= $
  * the current epoch stays, however old. Returns how many chains went.
  */
 export function dropExpiredChains(s: Store, groupId: Uint8Array, now: number): number {
-  return s.db
+  // Every group message asks; within a page the answer is kept until the first moment a chain
+  // left may stop being served (a write of a chain or an epoch forgets it, as does a rollback).
+  const due = inPage(s.db) ? pageRead(s.db, 'chain-expiry', toHex(groupId), () => ({ at: Number.NEGATIVE_INFINITY })) : undefined;
+  if (due && now < due.at) return 0;
+  const dropped = s.db
     .prepare(
       `DELETE FROM group_sender_keys WHERE group_id = ? AND ours = 0 AND NOT EXISTS (
          SELECT 1 FROM group_epochs e WHERE e.group_id = group_sender_keys.group_id AND ${servesEpoch('group_sender_keys.epoch')})`,
     )
     .run(b(groupId), now - GROUP_LATE_GRACE_MS).changes;
+  if (due) due.at = nextChainExpiry(s, groupId);
+  return dropped;
+}
+
+/**
+ * When the first receiving chain of the group left stops being served by time alone (servesEpoch):
+ * a chain of key epoch K is served while an epoch E ≥ K with keyFloor ≤ K is current, or ended
+ * less than GROUP_LATE_GRACE_MS ago; so it stops at the last such end + the grace, or never while
+ * one is current. Infinity when none stops by time.
+ */
+function nextChainExpiry(s: Store, groupId: Uint8Array): number {
+  const r = s.db
+    .prepare(
+      `SELECT MIN(t) AS at FROM (
+         SELECT CASE WHEN SUM(e.ended_at IS NULL) > 0 THEN NULL ELSE MAX(e.ended_at) + ? END AS t
+         FROM group_sender_keys k JOIN group_epochs e ON e.group_id = k.group_id AND e.epoch >= k.epoch AND e.key_floor <= k.epoch
+         WHERE k.group_id = ? AND k.ours = 0 GROUP BY k.epoch)`,
+    )
+    .get(GROUP_LATE_GRACE_MS, b(groupId)) as { at: number | null };
+  return r.at ?? Number.POSITIVE_INFINITY;
 }
 
 /** Whether a key of epoch `keyEpoch` still opens something here (servesEpoch, as dropExpiredChains keeps chains). */
@@ -275,6 +314,8 @@ export function saveTheirKey(s: Store, k: TheirSenderKey, device: number): void 
       'INSERT INTO group_sender_keys (group_id, sender, device, epoch, ours, key) VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (group_id, sender, device, epoch, ours) DO UPDATE SET key = excluded.key',
     )
     .run(b(k.groupId), k.sender, device, k.epoch, b(s.sealer.seal('group_sender_key', [k.groupId, k.sender, k.epoch, 0], encodeTheirSenderKey(k))));
+  // It may be a new chain, of an epoch that stops being served before the others.
+  forgetPageReads(s.db, 'chain-expiry', toHex(k.groupId));
 }
 
 /** `sender`'s receiving chain of `epoch` from `device` (0: stored before devices counted). */
@@ -430,4 +471,14 @@ export function groupLabel(all: StoredGroup[], g: StoredGroup): string {
   let n = 4;
   while (n < 64 && same.some((o) => o.idHex.startsWith(g.idHex.slice(0, n)))) n += 2;
   return `${g.state.name}~${g.idHex.slice(0, n)}`;
+}
+
+/**
+ * The label of a stored group `g` (groupLabel over every group we hold): once per page and group
+ * (db.ts pageRead), as each group message is labelled and labelling reads every group's row.
+ * saveGroup forgets every label.
+ */
+export function storedGroupLabel(s: Store, g: StoredGroup): string {
+  // The label is of g's id and name and the other groups' names: a `g` read before a change keeps its own.
+  return pageRead(s.db, 'group-label', `${g.idHex}/${g.state.name}`, () => groupLabel(listGroups(s), g));
 }

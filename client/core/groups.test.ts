@@ -6,11 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, senderKeyDistribution } from '../../crypto/group/index.js';
 import { generateIdentity } from '../../crypto/identity.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
+import { GROUP_LATE_GRACE_MS } from '../../crypto/consts.js';
 import { CliError } from '../errors.js';
 import { makeSealer } from './at-rest.js';
-import type { DB } from './db.js';
+import { withPageReads, type DB } from './db.js';
 import { openTestStore as openDb } from '../../test/util/client-store.js';
-import { dropExpiredChains, groupLabel, listGroups, loadGroup, loadTheirKey, PageSenderKeys, saveGroup, saveTheirKey } from './group-store.js';
+import { dropExpiredChains, groupLabel, listGroups, loadGroup, loadTheirKey, PageSenderKeys, saveGroup, saveTheirKey, startedEpoch } from './group-store.js';
 import { resolveGroup } from './groups.js';
 
 describe('group names', () => {
@@ -83,6 +84,27 @@ describe('group names', () => {
       page.forgetDeleted();
       page.writeBack();
     }).immediate();
+    assert.equal(loadTheirKey(store, state.groupId, 'alice', 1, 0), undefined);
+  });
+
+  it('within a page, drops a receiving chain at the first message after its grace ends, counting from an epoch that started during the page', () => {
+    const random = systemRandom();
+    const alice = { user: 'alice', identity: generateIdentity(random) };
+    const { state } = createGroup(alice, 'grace', [], random);
+    const chain = acceptSenderKeyDistribution(state, state.members[0]!, encodeSenderKeyDistribution(senderKeyDistribution(createSenderKey(state, 'alice', random), state)));
+    const t = 1_000_000;
+    db.transaction(() =>
+      withPageReads(db, () => {
+        startedEpoch(store, state, t);
+        saveTheirKey(store, chain, 1);
+        // Epoch 0 is current: the chain is served, whatever the time (the page keeps that answer).
+        assert.equal(dropExpiredChains(store, state.groupId, t), 0);
+        // A removal starts epoch 1 with a key floor past the chain: epoch 0 ends, its grace runs.
+        startedEpoch(store, { ...state, epoch: 1, keyFloor: 1 }, t + 1);
+        assert.equal(dropExpiredChains(store, state.groupId, t + GROUP_LATE_GRACE_MS), 0, 'within the grace');
+        assert.equal(dropExpiredChains(store, state.groupId, t + 1 + GROUP_LATE_GRACE_MS), 1, 'the grace is over');
+      }),
+    ).immediate();
     assert.equal(loadTheirKey(store, state.groupId, 'alice', 1, 0), undefined);
   });
 });

@@ -21,7 +21,7 @@ import { loadSession } from './sessions.js';
 import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
-import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, senderKeyDistribution } from '../../crypto/group/index.js';
+import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, proposeChange, senderKeyDistribution } from '../../crypto/group/index.js';
 import { getMeta, nextArrival } from './db.js';
 import { storeApplied } from './group-change.js';
 import { queueControl } from './group-keys.js';
@@ -124,8 +124,10 @@ function receivePage(c: Client, frames: MessageFrame[]): string[] {
  * A group alice made with bob in it, as bob holds it (the create record applied), with alice's
  * sending chain distributed to bob; `frame` is alice's next group text as the relay pushes it.
  */
-function groupWith(alice: Client, bob: Client) {
-  const { state, record } = createGroup({ user: 'alice', identity: alice.secrets.identity }, 'team', [{ user: 'bob', signPublic: bob.secrets.identity.signPublic }], alice.random);
+function groupWith(alice: Client, bob: Client, name = 'team', ids = 'g') {
+  const created = createGroup({ user: 'alice', identity: alice.secrets.identity }, name, [{ user: 'bob', signPublic: bob.secrets.identity.signPublic }], alice.random);
+  const { record } = created;
+  let { state } = created;
   storeApplied(bob, null, [{ record, change: parseGroupChange(record), state }]);
   let ours = createSenderKey(state, 'alice', alice.random);
   const sender = state.members.find((m) => m.user === 'alice')!;
@@ -138,8 +140,14 @@ function groupWith(alice: Client, bob: Client) {
       queueControl(alice, 'bob', { v: 1, type: 'sender_key', id: `k${n}`, sentAt: new Date().toISOString(), distribution: toBase64url(encodeSenderKeyDistribution(senderKeyDistribution(ours, state))) });
       return ours.signPublic;
     },
+    /** alice renames the group and queues the record to bob (as a pairwise message); her chain goes on. */
+    rename(name: string) {
+      const r = proposeChange(state, { user: 'alice', identity: alice.secrets.identity }, { op: 'rename', name });
+      state = r.state;
+      queueControl(alice, 'bob', { v: 1, type: 'group_change', id: `c${n++}`, sentAt: new Date().toISOString(), records: [toBase64url(r.record)] });
+    },
     frame(text: string) {
-      const id = `g${n++}`;
+      const id = `${ids}${n++}`;
       const r = encryptGroupMessage(ours, state, encodePayload({ v: 1, type: 'text', id, text, sentAt: new Date().toISOString() }), alice.random);
       ours = r.state;
       return { type: 'message' as const, id: `relay-${id}`, clientId: `client-${id}`, from: { user: 'alice', device: 1 }, body: toBase64url(r.message), sentAt: new Date().toISOString() };
@@ -540,6 +548,34 @@ describe('receiving messages', () => {
     assert.deepEqual(receivePage(bob, frames), ['old chain 0', 'old chain 1', 'new chain 0', 'new chain 1']);
     assert.deepEqual(team.storedSignPublic(), newKey);
     assert.equal(team.storedCounter(), 2, 'the new chain as the page left it');
+  });
+
+  // ---- reads a page keeps (db.ts pageRead) ---------------------------------------------------
+
+  it('a rename in the middle of a page is read by the frames after it: the renamed group at its new epoch, and the labels of both groups that now share a name', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const [first] = await send(alice, bob, 'first');
+    processIncoming(bob, first!);
+    const team = groupWith(alice, bob);
+    const other = groupWith(alice, bob, 'other', 'o');
+    const before = team.frame('before the rename');
+    other.rename('team');
+    await encryptQueued(alice, undefined, new Map());
+    const change = takeEncrypted(alice, "kind = 'group'");
+    assert.equal(change.length, 1);
+    const frames = [before, ...change, team.frame('after the rename'), other.frame('renamed, at epoch 1')];
+    const seen: string[] = [];
+    const pager = new IncomingPager(bob, { result: (r) => r.kind === 'text' && seen.push(`#${r.group?.label}: ${r.text}`), fail: (e) => assert.fail(String(e)) });
+    for (const f of frames) pager.push(f, () => undefined);
+    pager.flush();
+    // With the labels kept past the rename, the third is still "#team"; with the renamed group's
+    // row kept, the last is held (its epoch 1 is ahead of the kept state) and never shown.
+    assert.equal(seen.length, 3, seen.join(' | '));
+    assert.equal(seen[0], '#team: before the rename');
+    assert.match(seen[1]!, /^#team~[0-9a-f]{4,}: after the rename$/);
+    assert.match(seen[2]!, /^#team~[0-9a-f]{4,}: renamed, at epoch 1$/);
+    assert.notEqual(seen[1]!.split(':')[0], seen[2]!.split(':')[0]);
   });
 
   it('numbers the unread messages of a page in order, pairwise and group alike, and writes the counter once, where the next message continues', async () => {

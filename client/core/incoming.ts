@@ -12,7 +12,7 @@ import { contactHolds, isRejected } from './contact-record.js';
 import { observeIdentity, readContact, sameIdentity } from './contacts.js';
 import { noteGaps } from './gaps.js';
 import { ourAddress, type Client } from './context.js';
-import { nextArrival, tx, withPageArrivals } from './db.js';
+import { nextArrival, tx, withPageArrivals, withPageReads } from './db.js';
 import { isGroupMessageBody, receiveGroupControl, receiveGroupMessage, type GroupIncoming, type GroupRef } from './group-receive.js';
 import { queueReceipt, queueReceipts } from './outbox.js';
 import { parsePayload, PayloadError, receiptIds, type FileRef, type SyncPayload } from './payload.js';
@@ -26,7 +26,7 @@ import { listGroups, PageSenderKeys } from './group-store.js';
 import { ownListHolds } from './fanout.js';
 import { HistoryRefused, storeHistory } from './history-receive.js';
 import { storeStandings } from './standings-sync.js';
-import { admitInvitedGroupMessage, admitMessage, invitedGroups, markAccepted, noteInvitation, standing } from './requests.js';
+import { admitInvitedGroupMessage, admitMessage, isInvitedGroup, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
 
 export type Incoming =
@@ -363,7 +363,7 @@ function storeSentCopy(c: Client, device: number, p: SyncPayload): Incoming {
 function admitGroupMessage(c: Client, r: Incoming): Incoming {
   if (r.kind !== 'text' || !r.group) return r;
   const blocked = standing(c, r.from) === 'blocked';
-  if (!blocked && (!invitedGroups(c).has(r.group.id) || admitInvitedGroupMessage(c, r.group.id))) return r;
+  if (!blocked && (!isInvitedGroup(c, r.group.id) || admitInvitedGroupMessage(c, r.group.id))) return r;
   const gid = Buffer.from(r.group.id, 'hex');
   c.db.prepare("DELETE FROM group_messages WHERE group_id = ? AND sender = ? AND direction = 'in' AND id = ?").run(gid, r.from, r.id);
   if (r.file) c.db.prepare('DELETE FROM incoming_files WHERE sender = ? AND message_id = ?').run(r.from, r.id);
@@ -433,7 +433,7 @@ export class IncomingPager {
     let error: unknown;
     let needs: NeedsLists | undefined;
     try {
-      tx(this.c.db, () => withPageArrivals(this.c.db, (arrivals) => {
+      tx(this.c.db, () => withPageArrivals(this.c.db, (arrivals) => withPageReads(this.c.db, () => {
         // The receipts the stored frames are owed, per sender in arrival order: queued once, at
         // the page's end and in its transaction, so they commit (or not) with the messages.
         const receipts = new Map<string, string[]>();
@@ -472,7 +472,7 @@ export class IncomingPager {
         for (const [peer, ids] of receipts) queueReceipts(this.c, peer, ids);
         sessions.writeBack();
         groupKeys.writeBack();
-      }));
+      })));
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
       this.on.fail(e);

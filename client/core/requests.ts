@@ -9,7 +9,7 @@
 // never seen: the first message makes it a request.
 import { toHex } from '../../crypto/encoding.js';
 import type { Client } from './context.js';
-import { nextArrival, tx, type DB } from './db.js';
+import { forgetPageReads, nextArrival, pageRead, tx, type DB } from './db.js';
 import type { IncomingFile } from './files/store.js';
 import { queueReceipt } from './outbox.js';
 import { CliError } from '../errors.js';
@@ -40,8 +40,8 @@ export function requestsOn(): boolean {
 }
 
 export function standing(c: { db: DB }, user: string): Standing | undefined {
-  const r = c.db.prepare('SELECT state FROM peer_states WHERE username = ?').get(user) as { state: Standing } | undefined;
-  return r?.state;
+  // Once per page and sender (db.ts pageRead): every write of a state below forgets it.
+  return pageRead(c.db, 'standing', user, () => (c.db.prepare('SELECT state FROM peer_states WHERE username = ?').get(user) as { state: Standing } | undefined)?.state);
 }
 
 /** Users whose messages are not shown as conversations: pending requests and blocked users. */
@@ -51,6 +51,11 @@ export function hiddenPeers(c: { db: DB }): Set<string> {
 
 export function blockedUsers(c: { db: DB }): string[] {
   return (c.db.prepare("SELECT username FROM peer_states WHERE state = 'blocked' ORDER BY username").all() as { username: string }[]).map((r) => r.username);
+}
+
+/** Whether the group (hex id) is an invitation not yet accepted: once per page and group (db.ts pageRead). */
+export function isInvitedGroup(c: { db: DB }, groupIdHex: string): boolean {
+  return pageRead(c.db, 'invited', groupIdHex, () => c.db.prepare('SELECT 1 FROM group_invites WHERE group_id = ?').get(Buffer.from(groupIdHex, 'hex')) !== undefined);
 }
 
 /** Group ids (hex) of invitations not yet accepted. */
@@ -67,6 +72,7 @@ function setStanding(c: { db: DB }, user: string, state: Standing, now: number, 
          relay_pending = COALESCE(excluded.relay_pending, peer_states.relay_pending)`,
     )
     .run(user, state, now, relay);
+  forgetPageReads(c.db, 'standing', user);
 }
 
 /**
@@ -147,6 +153,7 @@ export function block(c: Client, user: string): void {
 export function unblock(c: Client, user: string): boolean {
   if (standing(c, user) !== 'blocked') return false;
   c.db.prepare("UPDATE peer_states SET state = 'request', since = ?, relay_pending = 'unblock', dropped = 0 WHERE username = ?").run(c.now(), user);
+  forgetPageReads(c.db, 'standing', user);
   return true;
 }
 
@@ -168,6 +175,7 @@ export function relayToldOf(c: { db: DB }, user: string, action: 'block' | 'unbl
 export function noteInvitation(c: Client, groupIdHex: string, inviter: string): boolean {
   if (!requestsOn() || standing(c, inviter) === 'accepted') return false;
   c.db.prepare('INSERT OR IGNORE INTO group_invites (group_id, inviter, at) VALUES (?, ?, ?)').run(Buffer.from(groupIdHex, 'hex'), inviter, c.now());
+  forgetPageReads(c.db, 'invited');
   return true;
 }
 
@@ -189,6 +197,7 @@ export function refuseIfInvited(c: Client, arg: string): void {
 
 export function acceptInvitation(c: Client, groupIdHex: string): boolean {
   const r = c.db.prepare('DELETE FROM group_invites WHERE group_id = ? RETURNING inviter').get(Buffer.from(groupIdHex, 'hex')) as { inviter: string } | undefined;
+  forgetPageReads(c.db, 'invited');
   return r !== undefined;
 }
 

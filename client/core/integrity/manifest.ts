@@ -10,7 +10,7 @@
 import { concat, lp, Reader, u32, u64, u8, utf8, fromUtf8, equalBytes } from '../../../crypto/encoding.js';
 import { sodium } from '../../../crypto/sodium.js';
 import type { Sealer } from '../at-rest.js';
-import { afterCommit, type DB } from '../db.js';
+import { afterCommit, forgetPageReads, pageRead, type DB } from '../db.js';
 import type { SqlStatement } from '../platform/sql.js';
 
 /**
@@ -179,6 +179,11 @@ export interface ManifestView {
  * cores"). The stored row is still read each call; the cache answers only for its exact bytes.
  */
 export function viewManifest(s: Store): ManifestView {
+  // Once per page (db.ts pageRead): saveManifest forgets it.
+  return pageRead(s.db, 'manifest', '', () => readManifest(s));
+}
+
+function readManifest(s: Store): Manifest {
   const r = stmts(s.db).get.get() as { sealed: Buffer } | undefined;
   if (!r) throw new ManifestUnreadable('missing');
   const hit = cache.get(s.db);
@@ -211,6 +216,9 @@ export function saveManifest(s: Store, m: Manifest): void {
   const sealed = Buffer.from(s.sealer.seal('manifest', ROW, encodeManifest(m)));
   stmts(s.db).put.run(sealed);
   cache.set(s.db, { sealed, manifest: copy(m) });
+  // What a page kept of the manifest, and the contact checks made against it, are read again.
+  forgetPageReads(s.db, 'manifest');
+  forgetPageReads(s.db, 'contact');
   const sink = sinks.get(s.db);
   // The generation this transaction commits (a rolled-back savepoint's save is replaced by a later one).
   const generation = m.generation;
