@@ -1,7 +1,9 @@
 // Live updates in the page (web/src/live.ts, docs/WEB.md "Live updates"): alice in Chromium, carol
 // a real `fastchat` home, one real relay process. Messages from carol's CLI appear over one kept
 // WebSocket (the page opens no second one for them); alice's message shows delivered once carol's
-// CLI received it; carol's `fastchat chat` puts her online in alice's list; the relay restarted on
+// CLI received it, and read once carol's `fastchat chat` shows it; carol's messages the page shows
+// in a visible tab are read in her history, one that came while the tab was hidden not until it
+// shows; carol's `fastchat chat` puts her online in alice's list; the relay restarted on
 // the same port and database is reconnected to and received from; and a message whose vault save
 // failed is not acked, so the relay gives it again after a reload.
 import { after, before, test } from 'node:test';
@@ -39,6 +41,22 @@ after(async () => {
 /** Waits until the open conversation shows `text` (from anyone). */
 function appears(page: Page, text: string, timeout: number): Promise<unknown> {
   return page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === t), text, { timeout });
+}
+
+/** Polls `check` every 300 ms until it holds; fails after `timeoutMs` saying `what`. */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** The status of each of carol's messages to alice, by text, after an inbox pass took in what came. */
+async function carolsStatuses(): Promise<Record<string, string>> {
+  await carol.ok(['inbox']);
+  const h = jsonLines((await carol.ok(['history', '@alice', '-n', '100', '--json'])).stdout);
+  return Object.fromEntries(h.filter((m) => m.from === 'carol').map((m) => [m.text, m.status]));
 }
 
 /** The data-status of our message `text` in the open conversation. */
@@ -96,6 +114,14 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   const drawn = await page.evaluate(() => getComputedStyle(document.querySelector('#messages li[data-direction="out"]'), '::after').content);
   assert.match(drawn, /\d\d:\d\d · delivered/);
 
+  // Read receipts: the page, carol's conversation on screen in a visible tab, sends one naming her
+  // three messages; her history shows them read (before, sent or delivered).
+  const terminal = ['one from the terminal', 'two from the terminal', 'three from the terminal'];
+  await until(async () => {
+    const st = await carolsStatuses();
+    return terminal.every((x) => st[x] === 'read');
+  }, "the page's read receipt for carol's three messages");
+
   // A hidden tab reads nothing: carol's next message counts as unread until the tab shows again.
   await page.evaluate(() => {
     Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
@@ -104,11 +130,16 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   await carol.ok(['send', '@alice', 'while the tab was hidden']);
   await appears(page, 'while the tab was hidden', 10_000);
   assert.equal(await page.textContent('#conversations li button'), '@carol (1)');
+  // Delivered, and not read: nobody looked.
+  await until(async () => (await carolsStatuses())['while the tab was hidden'] === 'delivered', 'the delivery receipt of the hidden-tab message');
+  await new Promise((r) => setTimeout(r, 1_000)); // time for a read receipt that must not go
+  assert.equal((await carolsStatuses())['while the tab was hidden'], 'delivered', 'read while the tab was hidden');
   await page.evaluate(() => {
     delete document.visibilityState; // the own property goes; Document.prototype's getter is back
     document.dispatchEvent(new Event('visibilitychange'));
   });
   await page.waitForFunction(() => document.querySelector('#conversations li button')?.textContent === '@carol', undefined, { timeout: 5_000 });
+  await until(async () => (await carolsStatuses())['while the tab was hidden'] === 'read', 'the read receipt once the tab shows again');
 
   // A group send from the page: its receive pass first (sync before send) is a round trip on the
   // kept socket, not a second connection of this device (which the relay would take as replacing
@@ -123,12 +154,27 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   assert.equal(await page.getAttribute('#live-state', 'data-state'), 'up');
   await page.click('#conversations li[data-peer="carol"] button');
 
+  // carol's `inbox` runs took in and printed alice's first message: delivered, never read.
+  assert.equal(await statusOf(page, hello), 'delivered', 'read after `inbox` alone');
+
   // carol's `fastchat chat` keeps a connection: alice's list shows her online.
   tmux.startFastchat('carol', carol, ['chat', '@alice']);
   await tmux.waitFor('carol', /@alice> /, 30_000);
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="true"] .presence', { timeout: 15_000 });
+  // Her chat drew alice's message (inbox had printed it, which sent no read receipt): now it is read.
+  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].find((e: any) => e.textContent === t)?.dataset.status === 'read', hello, { timeout: 15_000 });
   tmux.type('carol', 'typed in the chat');
   await appears(page, 'typed in the chat', 10_000);
+  // The page has it on screen: carol's chat redraws her line as read.
+  await tmux.waitFor('carol', /you: typed in the chat {2}\(read\)/, 15_000);
+  // "Send read receipts" off: what the page shows meanwhile stays delivered in carol's chat.
+  await page.uncheck('#read-receipts');
+  tmux.type('carol', 'while alice has them off');
+  await appears(page, 'while alice has them off', 10_000);
+  await tmux.waitFor('carol', /you: while alice has them off {2}\(delivered\)/, 15_000);
+  await new Promise((r) => setTimeout(r, 1_500)); // time for a read receipt that must not come
+  assert.doesNotMatch(tmux.screen('carol'), /while alice has them off {2}\(read\)/);
+  await page.check('#read-receipts');
 
   // The relay goes away and comes back on the same port and database: the page says it is
   // reconnecting, then connects again (one more socket) and receives.

@@ -73,13 +73,14 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   assert.deepEqual(await inboxTexts(carol), ['hello carol']);
   await carol.ok(['send', '@alice', 'hi alice']);
   await waitForText(page, '#messages li', 'hi alice');
-  // The page's delivery receipt for it (sent at the end of its receive pass) reaches carol before
-  // her key changes, so that after the change nothing at all from alice is in her inbox.
+  // The page's delivery receipt for it (sent at the end of its receive pass) and its read receipt
+  // (the conversation is on screen) reach carol before her key changes, so that after the change
+  // nothing at all from alice is in her inbox.
   await until(async () => {
     await carol.ok(['inbox']);
     const h = jsonLines((await carol.ok(['history', '@alice', '--json'])).stdout);
-    return h.find((m) => m.text === 'hi alice')?.status === 'delivered';
-  }, "the page's receipt for carol's message");
+    return h.find((m) => m.text === 'hi alice')?.status === 'read';
+  }, "the page's receipts for carol's message");
 
   // The safety screen before any change: the number carol's CLI shows for alice, both
   // fingerprints as `fastchat fingerprint` prints them; marking verified is `verify`.

@@ -27,6 +27,7 @@ import { sendRefusal } from '../core/send-guard.js';
 import { isGroupArg, parsePeer, safeText } from '../format.js';
 import { messageBlock, type MessageView } from '../render.js';
 import { markIncomingShown } from '../core/unread.js';
+import { queueReadReceipts, readReceiptsOn, setReadReceipts } from '../core/read-receipts.js';
 import { labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
 import { flushGroupOutbox } from '../core/group-outbox.js';
 import { forkLine, GroupNotices } from '../core/group-notices.js';
@@ -47,13 +48,15 @@ const HISTORY_ON_OPEN = 10;
 /** How often the store is read for what another process of the home wrote (a few indexed queries). */
 const STORE_POLL_MS = 2000;
 const HELP =
-  'commands: /list  /who  /history N  /verify [confirm]  /file PATH  /requests  /accept  /block  /quit (or Ctrl-D)  @user or #group to switch  //text sends "/text"';
+  'commands: /list  /who  /history N  /verify [confirm]  /file PATH  /requests  /accept  /block  /read-receipts on|off  /quit (or Ctrl-D)  @user or #group to switch  //text sends "/text"';
 
 export class Chat {
   private conv: ConversationRef;
   /** The last row of the conversation shown here: what is stored after it is new. */
   private cursor = 0;
   private lastDay = '';
+  /** Ids of the peer's messages drawn since the last read receipt was queued (read-receipts.ts). */
+  private drawn: string[] = [];
   private readonly t: RelayTarget;
   private readonly screen: Screen;
   private readonly mine: OwnLines;
@@ -324,6 +327,7 @@ export class Chat {
   private refresh(): void {
     if (this.quitting) return;
     this.showNew();
+    this.sendReadReceipts();
     this.mine.refresh();
     this.updatePrompt();
     this.owner?.broadcast({ type: 'changed' });
@@ -358,6 +362,17 @@ export class Chat {
     this.daySeparator(r.receivedAt ?? r.sentAt);
     this.screen.printBlock(messageBlock(this.view(r), '', this.screen.columns, this.screen.paint));
     markIncomingShown(this.c, r.from, r.id, this.conv.kind === 'group' ? this.conv.idHex : undefined);
+    if (this.conv.kind === 'user') this.drawn.push(r.id);
+  }
+
+  /**
+   * What was drawn is read: one read receipt for the messages of it that owe one, sent now (before
+   * the chat is ready it waits in the outbox for the connection's first flush).
+   */
+  private sendReadReceipts(): void {
+    const ids = this.drawn.splice(0);
+    if (ids.length === 0 || this.conv.kind !== 'user') return;
+    if (queueReadReceipts(this.c, this.conv.peer, ids) > 0 && this.ready) this.flushOutbox();
   }
 
   private view(r: ConversationRow): MessageView {
@@ -387,7 +402,7 @@ export class Chat {
     return messageBlock(v, '', this.screen.columns, this.screen.paint);
   }
 
-  /** Our message's state as shown: queued (and why it waits), sent, delivered, failed (and why). */
+  /** Our message's state as shown: queued (and why it waits), sent, delivered, read, failed (and why). */
   private stateOf(conv: ConversationRef, id: string): string | undefined {
     const s = ownState(this.c, conv, id);
     if (!s) return undefined;
@@ -617,6 +632,7 @@ export class Chat {
     this.screen.print(`— now chatting with ${this.label()}${conv.kind === 'user' ? ` (${this.online.has(conv.peer) ? 'online' : 'offline'})` : ''} —`);
     if (conv.kind === 'user' && standing(this.c, conv.peer) === 'request') this.screen.print(`* @${conv.peer} is not a contact yet: what you write accepts the request (/block @${conv.peer} to refuse)`);
     this.showOpening();
+    this.sendReadReceipts();
     this.updatePrompt();
     if (conv.kind === 'user') this.serial(() => this.checkPeerIdentity(conv.peer, false));
   }
@@ -659,6 +675,8 @@ export class Chat {
         return this.verify(args[0] === 'confirm');
       case '/file':
         return this.sendFileLine(line.slice(cmd.length).trim());
+      case '/read-receipts':
+        return this.readReceiptsSetting(args[0]);
       case '/help':
         return this.screen.print(HELP);
       default:
@@ -666,6 +684,13 @@ export class Chat {
         this.screen.print(this.warn(`! unknown command ${safeText(cmd)}: the line is back in the input (start it with // to send a leading /; /help lists the commands)`));
         this.screen.putBack(line);
     }
+  }
+
+  /** /read-receipts on|off: this device's setting (read-receipts.ts); alone, says what it is. */
+  private readReceiptsSetting(arg: string | undefined): void {
+    if (arg === 'on' || arg === 'off') setReadReceipts(this.c, arg === 'on');
+    else if (arg !== undefined) return this.screen.print(this.warn('! usage: /read-receipts on|off'));
+    this.screen.print(`* read receipts are ${readReceiptsOn(this.c) ? 'on: contacts see when you have read their messages' : 'off: contacts see delivered, never read'}`);
   }
 
   private printConversations(): void {

@@ -1,4 +1,4 @@
-// Our own lines in a chat, each shown with its state — queued, sent, delivered, failed — and
+// Our own lines in a chat, each shown with its state — queued, sent, delivered, read, failed — and
 // redrawn in place as the state changes (client/chat/screen.ts update), or, once the line has
 // scrolled away, told on a new line. A line is never shown as ours without its state.
 import type { ConversationRef } from '../core/conversations.js';
@@ -15,9 +15,13 @@ export interface OwnLine {
   handle: Handle | undefined;
 }
 
-/** States after which nothing changes any more. Group messages have no receipts: sent is final. */
+/**
+ * States after which nothing changes any more. Delivered is not: a read receipt may follow (unless
+ * the peer turned them off; the line is then let go with the oldest, MAX_FOLLOWED). Group messages
+ * have no receipts: sent is final.
+ */
 function isFinal(l: OwnLine): boolean {
-  return l.state === 'delivered' || l.state === 'expired' || l.state.startsWith('failed') || l.state.startsWith('not sent') || (l.conv.kind === 'group' && l.state === 'sent');
+  return l.state === 'read' || l.state === 'expired' || l.state.startsWith('failed') || l.state.startsWith('not sent') || (l.conv.kind === 'group' && l.state === 'sent');
 }
 
 /** Lines still followed; older ones are let go (their state is in `history`). */

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('history')
-    .description('show the stored conversation with a user or group in arrival order (sent / delivered marks on your messages)')
+    .description('show the stored conversation with a user or group in arrival order (sent / delivered / read marks on your messages)')
     .argument('<peer>', '@username or #group')
     .option('-n, --lines <n>', 'how many messages (the most recent)', '20')
     .option('--json', 'one JSON object per line: id, from, to, group, text, sentAt, receivedAt, storedAt, status (identityChanged, clockSkew when true)')

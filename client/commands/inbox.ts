@@ -15,7 +15,7 @@ function sentSince(db: DB, before: Queued): number {
   const sent = (table: string, seqs: number[]): number =>
     seqs.length === 0
       ? 0
-      : (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('sent', 'delivered')`).get(JSON.stringify(seqs)) as { n: number }).n;
+      : (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE seq IN (SELECT value FROM json_each(?)) AND status IN ('sent', 'delivered', 'read')`).get(JSON.stringify(seqs)) as { n: number }).n;
   return sent('messages', before.pairwise) + sent('group_messages', before.group);
 }
 

@@ -70,7 +70,7 @@ export function openingRows(c: Client, conv: ConversationRef, n: number): Conver
   return read(c, conv, 'seq >= ?', [oldestUnread.s], 'ASC', 1_000_000);
 }
 
-/** Our message's state: queued, sent, delivered or failed (with the reason). */
+/** Our message's state: queued, sent, delivered, read or failed (with the reason). */
 export function ownState(c: Client, conv: ConversationRef, id: string): { status: string; error: string | null } | undefined {
   return (
     conv.kind === 'user'

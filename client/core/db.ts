@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS messages (
   body BLOB,                           -- sealed text; NULL for a message that failed to decrypt
   sent_at TEXT NOT NULL,
   received_at TEXT,
-  status TEXT NOT NULL,                -- out: queued | sent | delivered ; in: received | failed
+  status TEXT NOT NULL,                -- out: queued | sent | delivered | read | failed | expired ; in: received | failed
   error TEXT,
   identity_changed INTEGER NOT NULL DEFAULT 0,
   UNIQUE (peer, direction, id)
@@ -138,11 +138,16 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, declarat
   ['group_epochs', 'key_floor', 'INTEGER NOT NULL DEFAULT 0'],
   // The contact's pinned account key (readable copy of the sealed record's, contact-record.ts).
   ['contacts', 'account_key', 'BLOB'],
+  // 1 while an incoming message is owed a read receipt: set when it is stored with a delivery
+  // receipt, cleared when a chat or the page shows it (read-receipts.ts). A row of an older home owes none.
+  ['messages', 'read_owed', 'INTEGER NOT NULL DEFAULT 0'],
 ];
 
 /** Indexes on added columns: created after the columns exist. */
 const ADDED_INDEXES = `
 CREATE INDEX IF NOT EXISTS messages_unread ON messages (unread) WHERE unread > 0;
+-- The page asks on every draw which of the open conversation's messages owe a read receipt.
+CREATE INDEX IF NOT EXISTS messages_read_owed ON messages (peer) WHERE read_owed = 1;
 CREATE INDEX IF NOT EXISTS group_messages_unread ON group_messages (unread) WHERE unread > 0;
 `;
 

@@ -131,6 +131,11 @@ describe('the history payload schema', () => {
   it('accepts a well-formed batch', () => {
     assert.deepEqual(parsePayload(encodePayload(ok)), ok);
   });
+  it('accepts a pairwise entry marked read (a later sender may send it), and refuses a group entry marked read', () => {
+    const read = payload([{ ...entry('m1', 'out', 'hi'), status: 'read' as const }]);
+    assert.deepEqual(parsePayload(encodePayload(read)), read);
+    assert.throws(() => parsePayload(bytes(payload([{ ...gentry('ab'.repeat(32)), direction: 'out', sender: 'alice', status: 'read' }] as never))), PayloadError);
+  });
   it('accepts a batch of group entries, and one mixing both shapes', () => {
     const mixed = payload([entry('m1', 'out', 'hi'), gentry('ab'.repeat(32))] as never);
     assert.deepEqual(parsePayload(encodePayload(mixed)), mixed);
@@ -191,6 +196,23 @@ describe('historyBatches', () => {
       assert.ok(batches.length >= 4, `${batches.length} batches`);
       assert.deepEqual(batches.flatMap((b) => b.entries.map((e) => e.id)), expected);
       assert.equal(sent.skipped, 1, 'the unreadable one (a pending request is left out, not counted)');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('sends a message read by its peer as delivered, which a device that predates read receipts takes', async () => {
+    const { historyBatches } = await import('./history-transfer.js');
+    const random = systemRandom();
+    const home = homePaths(join(root, 'desk-read'));
+    mkdirSync(home.dir, { recursive: true });
+    const c = assembleClient({ home, config: { username: 'alice', deviceId: 1 }, secrets: { identity: generateIdentity(random), storageKey: random(32) }, db: openDb(home.store), random, keystoreWasCurrent: false });
+    try {
+      const put = c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, 'bob', 'out', ?, ?, ?)");
+      for (const [id, status] of [['m1', 'read'], ['m2', 'delivered'], ['m3', 'sent']] as const) put.run(id, Buffer.from(c.sealer.seal('message', ['bob', 'out', id], new TextEncoder().encode(id))), SENT, status);
+      const sent = { entries: 0, payloads: 0, skipped: 0, pending: 0 };
+      const entries = [...historyBatches(c, sent)].flatMap((b) => (b.type === 'history' ? b.entries : []));
+      assert.deepEqual(entries.map((e) => [e.id, e.status]), [['m1', 'delivered'], ['m2', 'delivered'], ['m3', 'sent']]);
     } finally {
       c.close();
     }

@@ -259,7 +259,9 @@ function openText(c: Client, label: 'message' | 'group_message', row: (string | 
 function entryOf(c: Client, r: Row): HistoryPayloadEntry | null {
   const text = openText(c, 'message', [r.peer, r.direction, r.id], r.body);
   if (text === null) return null;
-  const status = r.direction === 'in' ? 'received' : r.status === 'queued' ? 'sent' : r.status;
+  // `read` goes as `delivered`: a device that predates read receipts refuses a batch naming it
+  // (docs/PROTOCOL.md §12.2, history entries), and a message read was delivered.
+  const status = r.direction === 'in' ? 'received' : r.status === 'queued' ? 'sent' : r.status === 'read' ? 'delivered' : r.status;
   const parsed = HistoryEntrySchema.safeParse({ peer: r.peer, direction: r.direction, id: r.id, sentAt: r.sent_at, text, status });
   return parsed.success ? parsed.data : null;
 }

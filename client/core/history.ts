@@ -19,7 +19,7 @@ export interface StoredEntry {
   sentAt: string; // the sender's clock (ours for 'out')
   receivedAt: string | null;
   relayAt: string | null; // the relay's clock when it stored an incoming message
-  status: string; // out: queued | sent | delivered | failed | expired (undelivered, client/core/expired.ts) ; in: received | failed
+  status: string; // out: queued | sent | delivered | read | failed | expired (undelivered, client/core/expired.ts) ; in: received | failed
   error: string | null;
 }
 

@@ -18,6 +18,7 @@ import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } fro
 import type { MessageFrame, RelaySocket } from './relay-ws.js';
 import { encodePayload, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
+import { queueReadReceipts, readReceiptsOn, setReadReceipts } from './read-receipts.js';
 import { encryptMessage } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
@@ -401,6 +402,44 @@ describe('receiving messages', () => {
     assert.equal(more.length, 0, 'one message to the relay for the three pages');
     const r = processIncoming(alice, receipt!);
     assert.deepEqual(r.kind === 'receipt' && r.ids, sent);
+  });
+
+  it('sends a read receipt for the messages shown, once each and apart from delivery receipts; it marks them read, and a later delivery receipt leaves them read', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = [];
+    for (let i = 0; i < 3; i++) frames.push(...(await send(alice, bob, `read ${i}`)));
+    const sent = (alice.db.prepare("SELECT id FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { id: string }[]).map((x) => x.id);
+    alice.db.prepare("UPDATE messages SET status = 'sent' WHERE direction = 'out'").run();
+    const pager = recordingPager(bob);
+    pager.page(frames);
+    // Two of the three shown; the delivery receipt (queued with the page) is still in the outbox.
+    assert.equal(queueReadReceipts(bob, 'alice', sent.slice(0, 2)), 2);
+    assert.equal(queueReadReceipts(bob, 'alice', sent.slice(0, 2)), 0, 'each message is receipted read once');
+    assert.equal(queueReadReceipts(bob, 'alice', ['not-theirs']), 0);
+    // Its bytes have the key order docs/PROTOCOL.md §12.2 shows.
+    const row = bob.db.prepare("SELECT message_id, payload FROM outbox WHERE kind = 'receipt' ORDER BY seq DESC LIMIT 1").get() as { message_id: string; payload: Buffer };
+    const bytes = bob.sealer.open('outbox', outboxRowKey('alice', row.message_id, 'receipt'), new Uint8Array(row.payload));
+    assert.deepEqual(Object.keys(JSON.parse(new TextDecoder().decode(bytes))), ['v', 'type', 'id', 'ids', 'text', 'sentAt', 'read']);
+    const [delivery, read, ...more] = await framesOfQueued(bob, alice);
+    assert.equal(more.length, 0, 'one delivery receipt and one read receipt: merged each with its own kind');
+    // The read receipt first (its marks stand), then the delivery receipt: it does not undo them.
+    const r = processIncoming(alice, read!);
+    assert.ok(r.kind === 'receipt' && r.read === true);
+    assert.deepEqual(r.kind === 'receipt' && r.ids, sent.slice(0, 2));
+    const d = processIncoming(alice, delivery!);
+    assert.ok(d.kind === 'receipt' && d.read === undefined);
+    assert.deepEqual(d.kind === 'receipt' && d.ids, sent);
+    const status = () => (alice.db.prepare("SELECT status FROM messages WHERE direction = 'out' ORDER BY rowid").all() as { status: string }[]).map((x) => x.status);
+    assert.deepEqual(status(), ['read', 'read', 'delivered']);
+
+    // Turned off: the third is shown, nothing is queued, and it owes nothing once they are on again.
+    setReadReceipts(bob, false);
+    assert.equal(readReceiptsOn(bob), false);
+    assert.equal(queueReadReceipts(bob, 'alice'), 0);
+    setReadReceipts(bob, true);
+    assert.equal(queueReadReceipts(bob, 'alice'), 0);
+    assert.deepEqual(await framesOfQueued(bob, alice), []);
   });
 
   it('a page stopped by a store failure still queues the receipt of the frames committed before it, and names none after', async () => {

@@ -52,7 +52,7 @@ export type Incoming =
   // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
   | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
   /** ids: every message the receipt names (its `id` last). */
-  | { kind: 'receipt'; from: string; id: string; ids: string[] }
+  | { kind: 'receipt'; from: string; id: string; ids: string[]; read?: true }
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
   /** (`to` null and `group` set: a message this account sent to a group from another device.) */
   | { kind: 'sent_copy'; id: string; to: string | null; group?: GroupRef; device: number; text: string; sentAt: string }
@@ -300,9 +300,13 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         if (newContact) throw new Failure('new_identity');
         // Every id it names (§12.2); an id we never sent to this peer changes nothing.
         const ids = receiptIds(p);
-        const mark = c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ?");
+        // A read receipt marks read; a delivery receipt marks delivered, never back from read (a
+        // delivery receipt may come after the read one: another device of theirs, a late page).
+        const mark = p.read
+          ? c.db.prepare("UPDATE messages SET status = 'read' WHERE peer = ? AND direction = 'out' AND id = ?")
+          : c.db.prepare("UPDATE messages SET status = 'delivered' WHERE peer = ? AND direction = 'out' AND id = ? AND status <> 'read'");
         for (const id of ids) mark.run(from.user, id);
-        return { kind: 'receipt', from: from.user, id: p.id, ids };
+        return { kind: 'receipt', from: from.user, id: p.id, ids, ...(p.read ? { read: true as const } : {}) };
       }
       const file = p.type === 'file' ? p.file : undefined;
       const body = c.sealer.seal('message', [from.user, 'in', p.id], utf8(file ? fileLine(file, p.text) : p.text));
@@ -313,8 +317,10 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         return { kind: 'dropped', from: from.user, reason: standing(c, from.user) === 'blocked' ? 'blocked' : 'request_full' };
       }
       const inserted = c.db
-        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, relay_at, status, identity_changed, unread) VALUES (?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?)")
-        .run(p.id, from.user, Buffer.from(body), p.sentAt, receivedAt, f.sentAt, identityChanged ? 1 : 0, nextArrival(c.db));
+        .prepare("INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, relay_at, status, identity_changed, unread, read_owed) VALUES (?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?, ?)")
+        // read_owed: a message that gets a delivery receipt (below) gets a read receipt once a
+        // chat or the page shows it (read-receipts.ts).
+        .run(p.id, from.user, Buffer.from(body), p.sentAt, receivedAt, f.sentAt, identityChanged ? 1 : 0, nextArrival(c.db), !identityChanged && admit === 'show' ? 1 : 0);
       if (inserted.changes === 0) return { kind: 'duplicate', from: from.user };
       // The blob is fetched after this transaction (network); the key waits sealed in the store.
       if (file) recordIncomingFile(c, { id: p.id, from: from.user, group: null, file });

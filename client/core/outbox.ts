@@ -64,7 +64,7 @@ export function queueReceipt(c: Client, peer: string, messageId: string): void {
  * receipt payload per MAX_RECEIPT_IDS ids (PROTOCOL §12.2), instead of one encryption and one
  * relay message per message that arrived. Call inside the transaction that stored the messages.
  */
-export function queueReceipts(c: Client, peer: string, messageIds: readonly string[]): void {
+export function queueReceipts(c: Client, peer: string, messageIds: readonly string[], read = false): void {
   const sentAt = new Date(c.now()).toISOString();
   // A receipt naming an id twice is refused by its receiver: repeats go (none are expected).
   const ids = [...new Set(messageIds)];
@@ -73,7 +73,8 @@ export function queueReceipts(c: Client, peer: string, messageIds: readonly stri
     // `id` is the newest: a client that predates `ids` marks only it, the one its user sees last.
     const id = chunk[chunk.length - 1]!;
     const p: Payload = chunk.length === 1 ? { v: 1, type: 'receipt', id, text: '', sentAt } : { v: 1, type: 'receipt', id, ids: chunk.slice(0, -1), text: '', sentAt };
-    insertQueued(c, peer, p);
+    // A read receipt (read-receipts.ts) is the same payload with `read: true` (PROTOCOL §12.2).
+    insertQueued(c, peer, read ? { ...p, read: true } : p);
   }
 }
 
@@ -285,14 +286,17 @@ function mergeQueuedReceipts(c: Client, peer: string): void {
     payload: Buffer;
   }[];
   if (rows.length < 2) return;
-  const ids: string[] = [];
+  // Delivery and read receipts merge each with its own kind: a message read was delivered, but a
+  // read receipt must not carry ids that were only delivered.
+  const ids = { delivered: [] as string[], read: [] as string[] };
   for (const r of rows) {
     const p = parsePayload(c.sealer.open('outbox', outboxRowKey(peer, r.message_id, 'receipt'), new Uint8Array(r.payload)));
     if (p.type !== 'receipt') continue;
-    ids.push(...receiptIds(p));
+    (p.read ? ids.read : ids.delivered).push(...receiptIds(p));
     c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
   }
-  queueReceipts(c, peer, ids);
+  queueReceipts(c, peer, ids.delivered);
+  queueReceipts(c, peer, ids.read, true);
 }
 
 export interface FlushReport {

@@ -73,4 +73,36 @@ describe('payload', () => {
       { numRuns: 200 },
     );
   });
+
+  it('takes a read receipt (`read: true`) naming 1..MAX_RECEIPT_IDS ids, and refuses any other value of read', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(payloadId, { minLength: 1, maxLength: MAX_RECEIPT_IDS }), fc.jsonValue(), (all, junk) => {
+        const p = parsePayload(utf8(JSON.stringify({ ...receiptFor(all), read: true })));
+        assert.ok(p.type === 'receipt' && p.read === true);
+        assert.deepEqual(p.type === 'receipt' && receiptIds(p), all);
+        // A delivery receipt says nothing of read; `read: false` or anything else is not a receipt.
+        const d = parsePayload(utf8(JSON.stringify(receiptFor(all))));
+        assert.ok(d.type === 'receipt' && d.read === undefined);
+        if (junk !== true) assert.equal(parsesAs({ ...receiptFor(all), read: junk }), 'bad_payload');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads the read receipt docs/PROTOCOL.md §12.2 gives byte for byte', () => {
+    const doc = '{"v":1,"type":"receipt","id":"Qm9iJ3Mgc2Vjb25k","ids":["Qm9iJ3MgZmlyc3Q"],"text":"","sentAt":"2025-01-02T03:04:05.000Z","read":true}';
+    const p = parsePayload(utf8(doc));
+    assert.ok(p.type === 'receipt' && p.read === true);
+    assert.deepEqual(receiptIds(p), ['Qm9iJ3MgZmlyc3Q', 'Qm9iJ3Mgc2Vjb25k']);
+    // The key order is the sender's (incoming.test.ts checks queueReceipts writes this one).
+    const written = { v: 1 as const, type: 'receipt' as const, id: 'Qm9iJ3Mgc2Vjb25k', ids: ['Qm9iJ3MgZmlyc3Q'], text: '', sentAt: '2025-01-02T03:04:05.000Z', read: true as const };
+    assert.equal(new TextDecoder().decode(encodePayload(written)), doc);
+  });
+
+  it('lets an unknown top-level field through, as a client that predates `read` does with it (§12.3 item 3)', () => {
+    // What makes `read` safe to send to an older client: it ignores the field and marks delivered.
+    const p = parsePayload(utf8(JSON.stringify({ ...receiptFor(['a', 'b']), later: { x: 1 } })));
+    assert.ok(p.type === 'receipt');
+    assert.deepEqual(receiptIds(p), ['a', 'b']);
+  });
 });

@@ -53,7 +53,9 @@ const TextSchema = describe(z.object({ v: Version, type: z.literal('text'), id: 
 // `ids` is optional and top-level, so a client that predates it (and ignores unknown top-level
 // fields, §12.3 item 3) reads the receipt as one for `id` alone: fewer messages marked delivered
 // there, never an error. Repeats are refused: the sender never writes one, and a receiver's work
-// per receipt stays bounded by distinct ids.
+// per receipt stays bounded by distinct ids. `read: true` (optional, top-level for the same
+// reason) makes it a read receipt: a client that predates it reads it as a delivery receipt, which
+// is true of a message that was read, so it shows delivered where a newer one shows read.
 const ReceiptIds = describe(
   z.array(describe(Id, 'the id of a message that arrived')).check(
     z.minLength(1),
@@ -70,11 +72,12 @@ const ReceiptSchema = describe(
       type: z.literal('receipt'),
       id: describe(Id, 'the id of the (last) message that arrived'),
       ids: z.optional(ReceiptIds),
+      read: z.optional(describe(z.literal(true), 'present: the recipient has seen the messages (a read receipt); absent: they arrived')),
       text: describe(Text, 'sent empty; ignored'),
       sentAt: SentAt,
     })
     .check(z.refine((r) => !r.ids?.includes(r.id), 'id is repeated in ids')),
-  'an end-to-end delivery receipt',
+  'an end-to-end delivery or read receipt',
 );
 
 // Group control (docs/PROTOCOL.md "Group transport"): binary group structures, base64url, carried
@@ -147,7 +150,9 @@ export const HistoryEntrySchema = describe(
       id: describe(Id, 'the message id as the conversation holds it'),
       sentAt: SentAt,
       text: HistoryText,
-      status: describe(z.enum(['received', 'sent', 'delivered', 'failed', 'expired']), 'in: received; out: sent, delivered, failed or expired'),
+      // `read` is accepted, not yet sent: a device that predates it refuses the whole batch for
+      // one, so a sender writes a read message as `delivered` (history-transfer.ts entryOf).
+      status: describe(z.enum(['received', 'sent', 'delivered', 'read', 'failed', 'expired']), 'in: received; out: sent, delivered, read, failed or expired'),
     })
     .check(statusFitsDirection),
   'a message of a conversation with a user',
@@ -208,7 +213,7 @@ export const PAYLOAD_SCHEMAS = {
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
-/** text: a message; receipt: `id` (and `ids`, if any) name the messages that arrived (text is empty). */
+/** text: a message; receipt: `id` (and `ids`, if any) name the messages that arrived, or with `read` were seen (text is empty). */
 export type Payload = z.infer<typeof TextSchema> | z.infer<typeof ReceiptSchema>;
 export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
 export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;

@@ -124,6 +124,8 @@ export function acceptRequest(c: Client, user: string): void {
   setStanding(c, user, 'accepted', c.now());
   const rows = c.db.prepare("SELECT id, identity_changed FROM messages WHERE peer = ? AND direction = 'in' AND status = 'received'").all(user) as { id: string; identity_changed: number }[];
   for (const r of rows) if (r.identity_changed === 0) queueReceipt(c, user, r.id);
+  // …and read receipts once shown, as for a contact's messages (read-receipts.ts).
+  c.db.prepare("UPDATE messages SET read_owed = 1 WHERE peer = ? AND direction = 'in' AND status = 'received' AND identity_changed = 0").run(user);
   c.db.prepare('UPDATE peer_states SET dropped = 0 WHERE username = ?').run(user);
   showWaitingFilesAgain(c, user);
 }

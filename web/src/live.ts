@@ -13,7 +13,9 @@
 //
 // What is on screen counts as read: the open conversation's messages, while the tab is visible,
 // are marked shown (the core's markConversationShown; chat marks what it drew), so unread counts
-// fall. Read receipts and typing indicators are not in the protocol yet (docs/WEB.md).
+// fall, and a user's messages that owe a read receipt get one (the core's queueReadReceipts, one
+// per pass naming them all), sent over the kept socket like the delivery receipts. Typing
+// indicators are not built (docs/WEB.md).
 import { relayTarget, type Client } from '../../client/core/context.js';
 import { refreshListsOf } from '../../client/core/device-lists.js';
 import { expiredWarning, markExpired } from '../../client/core/expired.js';
@@ -28,6 +30,7 @@ import { RelayLink } from '../../client/core/relay-link.js';
 import type { RelaySocket } from '../../client/core/relay-ws.js';
 import { maintainKeys } from '../../client/core/sync.js';
 import { markConversationShown } from '../../client/core/unread.js';
+import { queueReadReceipts, readReceiptsOn, setReadReceipts } from '../../client/core/read-receipts.js';
 import { byId, setText } from './dom.js';
 import { changed, exclusive, renderAll, save, showFailure, type Feature, type Session } from './session.js';
 
@@ -40,6 +43,8 @@ interface Live {
   drawScheduled: boolean;
   online: Set<string>;
   onVisible: () => void;
+  /** Sends what the outbox holds (receipts, queued messages) over the kept socket. */
+  flush: () => void;
 }
 
 const running = new WeakMap<Session, Live>();
@@ -69,6 +74,7 @@ export const live: Feature = {
       onVisible: () => {
         if (document.visibilityState === 'visible') renderAll(s);
       },
+      flush: () => undefined,
     };
     const serial = (fn: () => Promise<void>): void => {
       // In turn with sends, group changes and files (session.ts exclusive): two at once could
@@ -78,11 +84,11 @@ export const live: Feature = {
       });
     };
     // Receipts the stored messages are owed, our queued messages: over the kept socket.
-    const flush = (): void =>
+    const flush = (l.flush = (): void =>
       serial(async () => {
         await deliverOutbox(s.c, t, l.link.openSocket);
         changed(s);
-      });
+      }));
     l.link = new RelayLink(t, {
       onFrame: (f, socket) => {
         if (s.stopped) return;
@@ -134,6 +140,13 @@ export const live: Feature = {
     });
     running.set(s, l);
     document.addEventListener('visibilitychange', l.onVisible);
+    // This device's read receipt setting (the core's, as chat's /read-receipts), kept in the vault.
+    const box = byId<HTMLInputElement>('read-receipts');
+    box.checked = readReceiptsOn(s.c);
+    box.onchange = () => {
+      setReadReceipts(s.c, box.checked);
+      changed(s);
+    };
     showLink('connecting', 'Connecting to the relay…');
     l.link.start();
   },
@@ -151,7 +164,20 @@ export const live: Feature = {
         li.append(mark);
       }
     }
-    if (markOnScreenRead(s.c, s)) changed(s);
+    const r = markOnScreenRead(s.c, s);
+    if (r.shown) changed(s);
+    // After a save, as the delivery receipts (ackAfterSave): a receipt, read or not, never leaves
+    // for a message the vault does not hold yet (one that came in this very turn).
+    if (r.receipted)
+      setTimeout(() => {
+        if (s.stopped) return; // locked meanwhile: the store is closed; it waits in the outbox
+        s.saving = s.saving
+          .then(() => save(s))
+          .then(() => {
+            if (!s.stopped) l.flush();
+          })
+          .catch(showFailure);
+      }, 0);
   },
   stop(s) {
     const l = running.get(s);
@@ -202,11 +228,16 @@ function ackAfterSave(s: Session, l: Live, socket: RelaySocket, id: string, flus
   }, 0);
 }
 
-/** Marks the open conversation's incoming messages shown while the tab is visible; true if any was unread. */
-function markOnScreenRead(c: Client, s: Session): boolean {
+/**
+ * Marks the open conversation's incoming messages shown while the tab is visible, and queues the
+ * read receipt a user's messages are owed (none with the setting off). shown: any was unread;
+ * receipted: a read receipt waits to be flushed.
+ */
+function markOnScreenRead(c: Client, s: Session): { shown: boolean; receipted: boolean } {
   const ref = s.ref;
-  if (ref === null || document.visibilityState !== 'visible') return false;
-  return markConversationShown(c, ref.kind === 'user' ? { peer: ref.peer } : { groupIdHex: ref.idHex }) > 0;
+  if (ref === null || document.visibilityState !== 'visible') return { shown: false, receipted: false };
+  const shown = markConversationShown(c, ref.kind === 'user' ? { peer: ref.peer } : { groupIdHex: ref.idHex }) > 0;
+  return { shown, receipted: ref.kind === 'user' && queueReadReceipts(c, ref.peer) > 0 };
 }
 
 function showLink(state: 'connecting' | 'up' | 'down', text: string): void {
