@@ -45,13 +45,13 @@ describe('chat: composing and the other conversations', () => {
     await tmux.waitFor('alice', /you pasted 3 lines/);
     await tmux.waitFor('alice', /send 3 lines as one message\? \[Y\/s\/n\] $/m);
     tmux.run('send-keys', '-t', 'alice', 'Enter');
-    await tmux.waitFor('alice', /you: line one\n {2,}line two\n {2,}line three {2}\((sent|delivered)\)/);
+    await tmux.waitFor('alice', /you: line one\n {2,}line two\n {2,}line three {2}\((sent|delivered|read)\)/);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['line one\nline two\nline three']);
 
     tmux.paste('alice', 'first of two\nsecond of two\n');
     await tmux.waitFor('alice', /send 2 lines as one message\? \[Y\/s\/n\] $/m);
     tmux.type('alice', 's');
-    await tmux.waitFor('alice', /you: second of two {2}\((sent|delivered)\)/);
+    await tmux.waitFor('alice', /you: second of two {2}\((sent|delivered|read)\)/);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['first of two', 'second of two']);
 
     tmux.type('alice', '/file ~/notes.bin');

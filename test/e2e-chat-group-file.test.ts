@@ -17,7 +17,7 @@ const sha = (path: string): string => createHash('sha256').update(readFileSync(p
  * our own lines end with their state, "  (sent)".
  */
 const chatLine = (who: string, text: string): RegExp =>
-  new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  ${who}: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${who === 'you' ? '  \\((queued|sent|delivered)\\)' : ''}$`, 'm');
+  new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  ${who}: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${who === 'you' ? '  \\((queued|sent|delivered|read)\\)' : ''}$`, 'm');
 
 async function inbox(home: TestHome): Promise<any[]> {
   return jsonLines((await home.ok(['inbox', '--json'])).stdout);

@@ -48,7 +48,7 @@ describe('chat: typed lines are never lost', () => {
     } finally {
       relay.proc.kill('SIGCONT');
     }
-    await tmux.waitFor('start', ownLine('typed while starting', '(sent|delivered)'));
+    await tmux.waitFor('start', ownLine('typed while starting', '(sent|delivered|read)'));
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
     assert.deepEqual(got, ['typed while starting']);
     await tmux.waitFor('start', ownLine('typed while starting', 'delivered'));
@@ -67,7 +67,7 @@ describe('chat: typed lines are never lost', () => {
     } finally {
       relay.proc.kill('SIGCONT');
     }
-    await tmux.waitFor('pastestart', /you: pasted one\n {2,}pasted two {2}\((sent|delivered)\)/);
+    await tmux.waitFor('pastestart', /you: pasted one\n {2,}pasted two {2}\((sent|delivered|read)\)/);
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
     assert.deepEqual(got, ['pasted one\npasted two']);
     tmux.type('pastestart', '/quit');
@@ -91,7 +91,7 @@ describe('chat: typed lines are never lost', () => {
     // Clear the input (Ctrl-U), then the escape: // sends one leading slash.
     tmux.run('send-keys', '-t', 'slash', 'C-u');
     tmux.type('slash', '//shrug it happens');
-    await tmux.waitFor('slash', ownLine('/shrug it happens', '(sent|delivered)'));
+    await tmux.waitFor('slash', ownLine('/shrug it happens', '(sent|delivered|read)'));
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
     assert.deepEqual(got, ['/shrug it happens']);
     tmux.type('slash', '/quit');
@@ -146,7 +146,7 @@ describe('chat: typed lines are never lost', () => {
     tmux.type('changed', '/verify');
     await tmux.waitFor('changed', /type \/verify confirm/);
     tmux.type('changed', '/verify confirm');
-    await tmux.waitFor('changed', ownLine('are you really bob?', '(sent|delivered)'));
+    await tmux.waitFor('changed', ownLine('are you really bob?', '(sent|delivered|read)'));
     const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text);
     assert.deepEqual(got, ['are you really bob?']);
     tmux.type('changed', '/quit');

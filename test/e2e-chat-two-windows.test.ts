@@ -41,7 +41,7 @@ describe('chat: two windows on one home', () => {
     await tmux.waitFor('two', /@bob: to both windows/);
 
     tmux.type('two', 'typed in the second window');
-    await tmux.waitFor('two', /you: typed in the second window {2}\((sent|delivered)\)/);
+    await tmux.waitFor('two', /you: typed in the second window {2}\((sent|delivered|read)\)/);
     // The first window shows it too: it is this home's conversation.
     await tmux.waitFor('one', /you: typed in the second window/);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['typed in the second window']);
@@ -66,7 +66,7 @@ describe('chat: two windows on one home', () => {
     await bob.ok(['send', '@alice', 'after the first window quit']);
     await tmux.waitFor('two', /@bob: after the first window quit/);
     tmux.type('two', 'from the window that took over');
-    await tmux.waitFor('two', /you: from the window that took over {2}\((sent|delivered)\)/);
+    await tmux.waitFor('two', /you: from the window that took over {2}\((sent|delivered|read)\)/);
     assert.deepEqual(jsonLines((await bob.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['from the window that took over']);
     tmux.type('two', '/quit');
     await tmux.waitFor('two', /CHAT-EXIT=0/);

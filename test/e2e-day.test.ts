@@ -52,7 +52,7 @@ describe('a day in the terminal', () => {
     tmux.type('day', '/accept');
     await tmux.waitFor('day', /accepted @dave/);
     tmux.type('day', 'hello dave, good to hear from you');
-    await tmux.waitFor('day', /you: hello dave, good to hear from you {2}\((sent|delivered)\)/);
+    await tmux.waitFor('day', /you: hello dave, good to hear from you {2}\((sent|delivered|read)\)/);
     assert.deepEqual(jsonLines((await dave.ok(['inbox', '--json'])).stdout).map((m) => m.text), ['hello dave, good to hear from you']);
 
     // A spammer: blocked from the chat; the relay stops queueing for alice from them.
@@ -87,14 +87,14 @@ describe('a day in the terminal', () => {
     tmux.run('paste-buffer', '-p', '-b', 'p', '-t', 'day');
     await tmux.waitFor('day', /send 3 lines as one message\? \[Y\/s\/n\] $/m);
     tmux.run('send-keys', '-t', 'day', 'Enter');
-    await tmux.waitFor('day', /and the cake {2}\((sent|delivered)\)/);
+    await tmux.waitFor('day', /and the cake {2}\((sent|delivered|read)\)/);
 
     // A line that is no command stays in the input; // sends it.
     tmux.type('day', '/shrug that is life');
     await tmux.waitFor('day', /^@bob> \/shrug that is life$/m);
     tmux.run('send-keys', '-t', 'day', 'C-u');
     tmux.type('day', '//shrug that is life');
-    await tmux.waitFor('day', /you: \/shrug that is life {2}\((sent|delivered)\)/);
+    await tmux.waitFor('day', /you: \/shrug that is life {2}\((sent|delivered|read)\)/);
 
     // The relay restarts: a line typed meanwhile is queued, then sent and delivered.
     const { port, db } = relay;
