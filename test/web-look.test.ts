@@ -127,7 +127,9 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   const dark = await background(page);
   assert.notEqual(dark, light, 'prefers-color-scheme: dark does not change the background');
   await page.emulateMedia({ colorScheme: 'light' });
-  assert.equal(await page.getAttribute('#theme-toggle', 'aria-pressed'), 'false');
+  // The page hears of the system's change by a 'change' event that may come after emulateMedia
+  // returns (CI read 'true' here once): wait for it, and fail if it never comes.
+  await page.waitForSelector('#theme-toggle[aria-pressed="false"]', { state: 'attached', timeout: 10_000 });
   await page.click('#theme-toggle');
   assert.equal(await background(page), dark, 'the toggle did not change the background');
   assert.equal(await page.getAttribute('#theme-toggle', 'aria-pressed'), 'true');
