@@ -36,9 +36,19 @@ export const sendFields = {
 };
 export const sendBody = z.object(sendFields).strict();
 
+const deliveryId = z.string().regex(/^[0-9]{1,16}$/);
+
+/**
+ * The most delivery ids one `acks` frame may name; hello tells the client (`maxAcks`). A receiver
+ * acks a stored page of up to 256 messages at once, so 1,000 leaves room without letting one frame
+ * queue unbounded work.
+ */
+export const MAX_ACKS = 1000;
+
 export const clientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('send'), ...sendFields }).strict(),
-  z.object({ type: z.literal('ack'), id: z.string().regex(/^[0-9]{1,16}$/) }).strict(),
+  z.object({ type: z.literal('ack'), id: deliveryId }).strict(),
+  z.object({ type: z.literal('acks'), ids: z.array(deliveryId).min(1).max(MAX_ACKS) }).strict(),
   z.object({ type: z.literal('ping') }).strict(),
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;

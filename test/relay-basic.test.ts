@@ -27,7 +27,7 @@ test('a real relay process registers, logs in, serves keys and delivers, redeliv
 
   const wa = await RelayWs.connect(relay.wsUrl, alice.token);
   t.after(() => wa.terminate());
-  assert.deepEqual(await wa.next('hello'), { type: 'hello', user: 'alice', device: 1, oneTimePreKeys: 0, queued: 0 });
+  assert.deepEqual(await wa.next('hello'), { type: 'hello', user: 'alice', device: 1, oneTimePreKeys: 0, queued: 0, maxAcks: 1000 });
   await wa.next('drained');
 
   const sent = await wa.sendMessage('c1', [{ user: 'bob', device: 1 }], 'Y2lwaGVydGV4dA');

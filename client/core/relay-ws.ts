@@ -13,7 +13,7 @@ import { checkRelayId, RelayError, RelayUnreachable, type RelayTarget } from './
 const int = () => z.number().check(z.int());
 const Addr = z.object({ user: z.string(), device: int() });
 const Frame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), user: z.string(), device: int(), oneTimePreKeys: z.optional(int()), queued: z.optional(int().check(z.nonnegative())) }),
+  z.object({ type: z.literal('hello'), user: z.string(), device: int(), oneTimePreKeys: z.optional(int()), queued: z.optional(int().check(z.nonnegative())), maxAcks: z.optional(int()) }),
   z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.optional(z.string()) }),
   z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
   z.object({ type: z.literal('drained') }),
@@ -53,6 +53,11 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
   /** Waiting for the socket to close (closed()). */
   private readonly onClosed: (() => void)[] = [];
   private ws!: SocketConnection;
+  /** Delivery ids acked since the last frame went out: sent as one `acks` frame (ack()). */
+  private acks: string[] = [];
+  private acksScheduled = false;
+  /** How many ids one `acks` frame may name (hello's `maxAcks`); 0: this relay takes one `ack` per id. */
+  private maxAcks = 0;
   private constructor(private readonly url: string) {
     super();
   }
@@ -110,6 +115,7 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
           }
           if (!settled && frame.type === 'hello') {
             settled = true;
+            socket.maxAcks = frame.maxAcks !== undefined && frame.maxAcks >= 1 ? frame.maxAcks : 0;
             socket.startPing();
             resolve({ socket, hello: frame });
             return;
@@ -128,6 +134,7 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
   }
 
   send(frame: Record<string, unknown>): void {
+    this.flushAcks(); // every frame goes out in the order it was made: the acks made before it first
     if (this.ws.isOpen) this.ws.send(JSON.stringify(frame));
   }
 
@@ -173,8 +180,29 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
     this.sends.clear();
   }
 
+  /**
+   * Tells the relay it may delete the message `deliveryId` (we stored it). The acks of one turn go
+   * out together, before any later frame and at the latest in a microtask: a stored page of 256
+   * messages is one `acks` frame (one socket write) where the relay says it takes them, not 256.
+   */
   ack(deliveryId: string): void {
-    this.send({ type: 'ack', id: deliveryId });
+    this.acks.push(deliveryId);
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    queueMicrotask(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    if (this.acks.length === 0) return;
+    const ids = this.acks;
+    this.acks = [];
+    if (!this.ws.isOpen) return; // not deleted: the relay gives them again and we know them as seen
+    if (this.maxAcks === 0) {
+      for (const id of ids) this.ws.send(JSON.stringify({ type: 'ack', id }));
+      return;
+    }
+    for (let i = 0; i < ids.length; i += this.maxAcks) this.ws.send(JSON.stringify({ type: 'acks', ids: ids.slice(i, i + this.maxAcks) }));
   }
 
   get open(): boolean {
@@ -209,6 +237,7 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
 
   close(): void {
     this.stopPing();
+    this.flushAcks();
     this.ws.close(1000);
   }
 

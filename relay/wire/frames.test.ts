@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { clientFrame } from '../schemas.js';
+import { clientFrame, MAX_ACKS } from '../schemas.js';
 import { messageFrame, parseClientFrame, sentFrame } from './frames.js';
 
 const zodAccepts = (v: unknown): boolean => clientFrame.safeParse(v).success;
@@ -20,11 +20,24 @@ const send = fc.record({
 const frames = fc.oneof(
   fc.tuple(send, maybeExtra).map(([f, x]) => ({ ...f, ...(x ?? {}) })),
   fc.record({ type: fc.constant('ack'), id: fc.oneof(fc.stringMatching(/^[0-9]{0,18}$/), fc.integer(), fc.string()) }, { requiredKeys: ['type'] }),
+  fc.tuple(
+    fc.record({
+      type: fc.constantFrom('acks', 'ack'),
+      ids: fc.oneof(
+        fc.array(fc.oneof(fc.stringMatching(/^[0-9]{1,16}$/), fc.stringMatching(/^[0-9]{0,18}$/), fc.integer(), fc.string({ maxLength: 3 })), { maxLength: 5 }),
+        fc.array(fc.stringMatching(/^[0-9]{1,16}$/), { minLength: 1, maxLength: 5 }),
+        // at and over the limit of one frame
+        fc.constantFrom(MAX_ACKS, MAX_ACKS + 1).map((n) => Array.from({ length: n }, (_, i) => String(i))),
+        fc.constantFrom('1', 1, null, {}),
+      ),
+    }, { requiredKeys: ['type'] }),
+    maybeExtra,
+  ).map(([f, x]) => ({ ...f, ...(x ?? {}) })),
   fc.constantFrom<unknown>({ type: 'ping' }, { type: 'ping', x: 1 }, [], null, 'send', 42, [{ type: 'ping' }]),
   fc.jsonValue(),
 );
 
-test('accepts a frame only if the zod schema accepts it, and accepts every valid send, ack and ping', () => {
+test('accepts a frame only if the zod schema accepts it, and accepts every valid send, ack, acks and ping', () => {
   fc.assert(
     fc.property(frames, (f) => {
       const v = JSON.parse(JSON.stringify(f) ?? 'null'); // what arrives: JSON.parse output
@@ -33,6 +46,15 @@ test('accepts a frame only if the zod schema accepts it, and accepts every valid
     }),
     { numRuns: 20_000 },
   );
+});
+
+test('an acks frame names 1 to MAX_ACKS delivery ids, nothing else', () => {
+  const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => String(i + 1));
+  for (const n of [1, 2, MAX_ACKS]) assert.deepEqual(parseClientFrame({ type: 'acks', ids: ids(n) }), { type: 'acks', ids: ids(n) });
+  for (const bad of [{ type: 'acks', ids: [] }, { type: 'acks', ids: ids(MAX_ACKS + 1) }, { type: 'acks', ids: ['1', 'x'] }, { type: 'acks', ids: [1] }, { type: 'acks', ids: ['1'], id: '1' }]) {
+    assert.equal(parseClientFrame(bad), undefined);
+    assert.equal(zodAccepts(bad), false);
+  }
 });
 
 test('a __proto__ key from JSON.parse is an extra field, as zod sees it', () => {

@@ -5,7 +5,7 @@
 // schema, which decides and words the error (so error codes and messages stay zod's).
 // relay/wire/frames.test.ts checks the two agree on random and mutated frames.
 import { DEVICE_ID_MAX } from '../../crypto/consts.js';
-import type { ClientFrame } from '../schemas.js';
+import { MAX_ACKS, type ClientFrame } from '../schemas.js';
 
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -26,6 +26,7 @@ function hasExactly(o: Obj, names: readonly string[]): boolean {
 
 const SEND_KEYS = ['type', 'id', 'to', 'body'] as const;
 const ACK_KEYS = ['type', 'id'] as const;
+const ACKS_KEYS = ['type', 'ids'] as const;
 const PING_KEYS = ['type'] as const;
 const AUTH_KEYS = ['type', 'token'] as const;
 const ADDRESS_KEYS = ['user', 'device'] as const;
@@ -59,6 +60,13 @@ export function parseClientFrame(v: unknown): ClientFrame | undefined {
     }
     case 'ack':
       return hasExactly(v, ACK_KEYS) && typeof v.id === 'string' && DELIVERY_ID.test(v.id) ? (v as ClientFrame) : undefined;
+    case 'acks': {
+      if (!hasExactly(v, ACKS_KEYS)) return undefined;
+      const { ids } = v;
+      if (!Array.isArray(ids) || ids.length < 1 || ids.length > MAX_ACKS) return undefined;
+      for (const id of ids) if (typeof id !== 'string' || !DELIVERY_ID.test(id)) return undefined;
+      return v as ClientFrame;
+    }
     case 'ping':
       return hasExactly(v, PING_KEYS) ? (v as ClientFrame) : undefined;
     default:

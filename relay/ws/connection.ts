@@ -16,7 +16,7 @@ import type { RelayContext } from '../context.js';
 import { chargeSend, toSubmitRequest } from '../delivery/send.js';
 import { CLOSE, isRetryable, RelayError, toRelayError } from '../errors.js';
 import { OrderGate } from './order-gate.js';
-import { clientFrame, describeIssue } from '../schemas.js';
+import { clientFrame, describeIssue, MAX_ACKS } from '../schemas.js';
 import { errInfo, type Committed } from '../delivery/submitter.js';
 import type { Address, QueuedMessage } from '../store/index.js';
 import type { WriteBatch } from './writes.js';
@@ -87,7 +87,9 @@ export class Connection {
     }
     if (this.closed) return;
     // So a client that stops before `drained` can say how much it left behind.
-    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys, queued });
+    // `maxAcks`: this relay takes `acks` frames naming up to that many delivery ids (a client that
+    // does not see it acks one id per frame).
+    this.send({ type: 'hello', user: this.addr.user, device: this.addr.device, oneTimePreKeys, queued, maxAcks: MAX_ACKS });
     this.started = true;
     this.pump();
   }
@@ -279,6 +281,9 @@ export class Connection {
         return;
       case 'ack':
         this.ctx.submitter.ack(this.addr, Number(f.id));
+        return;
+      case 'acks':
+        for (const id of f.ids) this.ctx.submitter.ack(this.addr, Number(id));
         return;
       case 'send': {
         const { seq, waitFor } = this.order.admit(f.id, f.to);

@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import type { RelayOptions } from '../config.js';
 import type { Hub } from './hub.js';
 import { RelayHttp, RelayWs, makeBundle } from '../../test/util/relay-client.js';
+import { MAX_ACKS } from '../schemas.js';
 
 async function relay(t: TestContext, opts: RelayOptions = {}) {
   const r = await startRelay({ port: 0, db: ':memory:', argon2MemoryKiB: 256, argon2Time: 1, logLevel: 'silent', ...opts });
@@ -106,6 +107,43 @@ test('a group send is stored once, pushed to every recipient device, and one ack
   await b1.ws.next('pong');
   await new Promise((res) => setImmediate(res));
   assert.equal(await r.ctx.store.queueDepth(), 2);
+});
+
+test('one acks frame removes every copy it names, only of its own device; hello says how many it may name', async (t) => {
+  const { r, wsUrl, user } = await relay(t);
+  const a = await user('alice');
+  const h = new RelayHttp(r.url);
+  await h.signup('bob', 'password123', 1);
+  const b = await RelayWs.connect(wsUrl, h.token);
+  t.after(() => b.terminate());
+  const hello = await b.next('hello');
+  assert.equal(hello.maxAcks, MAX_ACKS);
+  await b.next('drained');
+  const c = await user('carol');
+  for (const id of ['m1', 'm2', 'm3']) await a.ws.sendMessage(id, [{ user: 'bob', device: 1 }, { user: 'carol', device: 1 }], 'aGk');
+  const bobs = [await b.next('message'), await b.next('message'), await b.next('message')];
+  const carols = [await c.ws.next('message'), await c.ws.next('message'), await c.ws.next('message')];
+  const settle = async (ws: RelayWs): Promise<void> => {
+    ws.send({ type: 'ping' });
+    await ws.next('pong');
+    await new Promise((res) => setImmediate(res));
+  };
+  // carol naming bob's copies (and an id nobody has) removes nothing of bob's.
+  c.ws.send({ type: 'acks', ids: [bobs[0]!.id, bobs[1]!.id, '999999'] });
+  await settle(c.ws);
+  assert.equal(await r.ctx.store.queueDepth(), 6);
+  b.send({ type: 'acks', ids: [bobs[0]!.id, bobs[2]!.id, bobs[0]!.id] });
+  await settle(b);
+  assert.equal(await r.ctx.store.queueDepth(), 4);
+  assert.equal(await r.ctx.store.queuedFor({ user: 'bob', device: 1 }), 1);
+  c.ws.send({ type: 'acks', ids: carols.map((m) => m.id) });
+  await settle(c.ws);
+  assert.equal(await r.ctx.store.queueDepth(), 1);
+  // Over the limit: refused as a bad frame, nothing removed.
+  b.send({ type: 'acks', ids: [bobs[1]!.id, ...Array.from({ length: MAX_ACKS }, (_, i) => String(i + 10_000))] });
+  assert.equal((await b.next('error')).code, 'bad_request');
+  await settle(b);
+  assert.equal(await r.ctx.store.queueDepth(), 1);
 });
 
 test('sends prekeys_low to a connected device when a fetch leaves it below the threshold', async (t) => {
@@ -342,7 +380,7 @@ test('a socket without the header authenticates with its first frame, and is the
   const h = new RelayHttp(r.url);
   await h.signup('alice');
   const a = await byFrame(t, wsUrl, h.token);
-  assert.deepEqual(await a.next('hello'), { type: 'hello', user: 'alice', device: 1, oneTimePreKeys: 0, queued: 0 });
+  assert.deepEqual(await a.next('hello'), { type: 'hello', user: 'alice', device: 1, oneTimePreKeys: 0, queued: 0, maxAcks: MAX_ACKS });
   await a.next('drained');
   assert.equal((await a.sendMessage('f1', [{ user: 'bob', device: 1 }], 'aGk')).type, 'sent');
   assert.deepEqual((await b.ws.next('message')).from, { user: 'alice', device: 1 });
