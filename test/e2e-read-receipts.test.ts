@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RelayProcess } from './util/relay-process.js';
 import { converse, jsonLines, makeTempRoot, startUsers, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
+import { until } from './util/until.js';
 
 describe('read receipts', () => {
   const tmux = new Tmux('fastchat-read');
@@ -30,14 +31,6 @@ describe('read receipts', () => {
     await alice.ok(['inbox']);
     const h = jsonLines((await alice.ok(['history', '@bob', '-n', '100', '--json'])).stdout);
     return Object.fromEntries(h.filter((m) => m.from === 'alice').map((m) => [m.text, m.status]));
-  }
-
-  async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
   }
 
   /** alice's message `text` reaches `delivered`, then stays there for a while (no read receipt). */

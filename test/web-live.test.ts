@@ -14,6 +14,7 @@ import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
+import { until } from './util/until.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
@@ -41,15 +42,6 @@ after(async () => {
 /** Waits until the open conversation shows `text` (from anyone). */
 function appears(page: Page, text: string, timeout: number): Promise<unknown> {
   return page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === t), text, { timeout });
-}
-
-/** Polls `check` every 300 ms until it holds; fails after `timeoutMs` saying `what`. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 /** The status of each of carol's messages to alice, by text, after an inbox pass took in what came. */
