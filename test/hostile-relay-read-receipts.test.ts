@@ -5,7 +5,7 @@
 // and with read receipts off, opening a conversation must hand it nothing at all.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { converse, jsonLines, type TestHome } from './util/fastchat-cli.js';
+import { converse, jsonLines, statusesTo, type TestHome } from './util/fastchat-cli.js';
 import { startHostileWorld, type HostileRelay, type Seen } from './util/hostile-relay.js';
 import { Tmux } from './util/tmux.js';
 import { until } from './util/until.js';
@@ -35,13 +35,6 @@ describe('what a hostile relay sees of read receipts', () => {
     length: String(s.frame.body).length,
   });
 
-  /** `a`'s messages to `b`, text → status, after an inbox pass took in the receipts that came. */
-  async function statuses(a: TestHome, b: TestHome): Promise<Record<string, string>> {
-    await a.ok(['inbox']);
-    const h = jsonLines((await a.ok(['history', `@${b.name}`, '-n', '100', '--json'])).stdout);
-    return Object.fromEntries(h.filter((m) => m.from === a.name).map((m) => [m.text, m.status]));
-  }
-
   async function quit(pane: string): Promise<void> {
     tmux.type(pane, '/quit');
     await tmux.waitFor(pane, /CHAT-EXIT=0/, 30_000);
@@ -56,11 +49,11 @@ describe('what a hostile relay sees of read receipts', () => {
     tmux.startFastchat('bob', bob, ['chat', '@alice']);
     await tmux.waitFor('bob', /^@alice> $/m, 30_000);
     // The read receipt of what the chat drew on opening ('hello bob') is out before we count.
-    await until(async () => (await statuses(alice, bob))['hello bob'] === 'read', "the read receipt of the chat's first screen");
+    await until(async () => (await statusesTo(alice, bob.name))['hello bob'] === 'read', "the read receipt of the chat's first screen");
     const mark = sends('bob').length;
     await alice.ok(['send', '@bob', 'are you there?']);
     await tmux.waitFor('bob', /@alice: are you there\?/, 30_000);
-    await until(async () => (await statuses(alice, bob))['are you there?'] === 'read', 'the read receipt of the message drawn live');
+    await until(async () => (await statusesTo(alice, bob.name))['are you there?'] === 'read', 'the read receipt of the message drawn live');
     const receipts = sends('bob').slice(mark);
     assert.equal(receipts.length, 2, 'one delivery receipt and one read receipt');
     tmux.type('bob', 'yes');
@@ -87,7 +80,7 @@ describe('what a hostile relay sees of read receipts', () => {
     tmux.startFastchat('bob2', bob, ['chat', '@alice']);
     await tmux.waitFor('bob2', /@alice: three/, 30_000);
     await until(async () => {
-      const st = await statuses(alice, bob);
+      const st = await statusesTo(alice, bob.name);
       return three.every((t) => st[t] === 'read');
     }, 'the read receipt naming the three');
     await quit('bob2');
@@ -107,7 +100,7 @@ describe('what a hostile relay sees of read receipts', () => {
     let mark = sends('bob2').length;
     tmux.startFastchat('on', bob, ['chat', '@alice2']);
     await tmux.waitFor('on', /@alice2: with them on/, 30_000);
-    await until(async () => (await statuses(alice, bob))['with them on'] === 'read', 'the read receipt with them on');
+    await until(async () => (await statusesTo(alice, bob.name))['with them on'] === 'read', 'the read receipt with them on');
     tmux.type('on', '/read-receipts off');
     await tmux.waitFor('on', /read receipts are off/, 30_000);
     await quit('on');
@@ -122,6 +115,6 @@ describe('what a hostile relay sees of read receipts', () => {
     await new Promise((r) => setTimeout(r, 2_000)); // time for a message that must not go
     await quit('off');
     assert.deepEqual(sends('bob2').slice(mark).map(looks), [], 'opening the conversation with read receipts off sent the relay something');
-    assert.equal((await statuses(alice, bob))['with them off'], 'delivered');
+    assert.equal((await statusesTo(alice, bob.name))['with them off'], 'delivered');
   });
 });

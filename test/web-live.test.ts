@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, makeHome, makeTempRoot, setUpUser, statusesTo, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 import { until } from './util/until.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
@@ -45,11 +45,7 @@ function appears(page: Page, text: string, timeout: number): Promise<unknown> {
 }
 
 /** The status of each of carol's messages to alice, by text, after an inbox pass took in what came. */
-async function carolsStatuses(): Promise<Record<string, string>> {
-  await carol.ok(['inbox']);
-  const h = jsonLines((await carol.ok(['history', '@alice', '-n', '100', '--json'])).stdout);
-  return Object.fromEntries(h.filter((m) => m.from === 'carol').map((m) => [m.text, m.status]));
-}
+const carolsStatuses = (): Promise<Record<string, string>> => statusesTo(carol, 'alice');
 
 /** The data-status of our message `text` in the open conversation. */
 function statusOf(page: Page, text: string): Promise<string | undefined> {
