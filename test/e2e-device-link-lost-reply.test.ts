@@ -21,6 +21,7 @@ import { startHttpFront } from './util/http-front.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
+import { until } from './util/until.js';
 
 /** Longer than the client's request timeout (REQUEST_TIMEOUT_MS, 15 s, client/core/relay-http.ts). */
 const ASLEEP_MS = 18_000;
@@ -33,12 +34,8 @@ function procState(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
-async function untilStopped(pid: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (procState(pid) !== 'T') {
-    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function untilStopped(pid: number): Promise<void> {
+  return until(() => procState(pid) === 'T', `process ${pid} to stop`, { timeoutMs: 10_000, everyMs: 10 });
 }
 
 interface LossyProxy {

@@ -14,17 +14,10 @@ import { startHttpFront } from './util/http-front.js';
 import { linkIn } from './util/linking.js';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
+import { until } from './util/until.js';
 
 const NOT_ANSWERING = /^the relay is not answering \(([^)]*)\); still trying until \d\d:\d\d — Ctrl-C to give up$/;
 const ANSWERING = 'the relay is answering again';
-
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a new device whose relay stops for a few seconds while it waits says so on stderr, once, says when the relay is back, and links', { timeout: 120_000 }, async (t) => {
   const { tmp, relay: first, dbPath, homes } = await startUsers(['alice'] as const, { relayArgs: RELAY_TEST_ARGS, prefix: 'fastchat-link-down-' });
@@ -37,10 +30,10 @@ test('a new device whose relay stops for a few seconds while it waits says so on
   const { code, fingerprint } = await link.waiting;
 
   await relay.stop();
-  await until('the not-answering notice', () => link.stderr().includes('the relay is not answering'));
+  await until(() => link.stderr().includes('the relay is not answering'), 'the not-answering notice', { everyMs: 50 });
   await new Promise((r) => setTimeout(r, 3000));
   relay = await startRelayProcess({ db: dbPath, port: first.port, args: RELAY_TEST_ARGS });
-  await until('the answering-again notice', () => link.stderr().includes(ANSWERING));
+  await until(() => link.stderr().includes(ANSWERING), 'the answering-again notice', { everyMs: 50 });
 
   const approved = JSON.parse((await homes.alice.ok(['device', 'approve', code, '--yes', '--json'])).stdout);
   assert.equal(approved.device, 2);

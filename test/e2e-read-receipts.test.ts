@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RelayProcess } from './util/relay-process.js';
-import { converse, jsonLines, makeTempRoot, startUsers, type TestHome } from './util/fastchat-cli.js';
+import { converse, makeTempRoot, startUsers, statusesTo, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
+import { until } from './util/until.js';
 
 describe('read receipts', () => {
   const tmux = new Tmux('fastchat-read');
@@ -26,19 +27,7 @@ describe('read receipts', () => {
   });
 
   /** alice's messages to bob, text → status, after an inbox pass took in the receipts that came. */
-  async function aliceStatuses(): Promise<Record<string, string>> {
-    await alice.ok(['inbox']);
-    const h = jsonLines((await alice.ok(['history', '@bob', '-n', '100', '--json'])).stdout);
-    return Object.fromEntries(h.filter((m) => m.from === 'alice').map((m) => [m.text, m.status]));
-  }
-
-  async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
+  const aliceStatuses = (): Promise<Record<string, string>> => statusesTo(alice, 'bob');
 
   /** alice's message `text` reaches `delivered`, then stays there for a while (no read receipt). */
   async function staysDelivered(text: string): Promise<void> {

@@ -12,6 +12,7 @@ import { sodiumReady } from '../crypto/sodium.js';
 import { readKeystore } from '../client/core/keystore.js';
 import type { RelayProcess } from './util/relay-process.js';
 import { jsonLines, makeTempRoot, type RunResult, type TestHome, startUsers } from './util/fastchat-cli.js';
+import { until } from './util/until.js';
 
 const NO_PASSPHRASE = { FASTCHAT_PASSPHRASE: '' };
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -26,12 +27,8 @@ function alive(pid: number): boolean {
 }
 
 /** Waits (bounded) until the process is gone; never asserts how long that took. */
-async function gone(pid: number, deadlineMs = 30_000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (alive(pid)) {
-    assert.ok(Date.now() < until, `process ${pid} is still running`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function gone(pid: number, deadlineMs = 30_000): Promise<void> {
+  return until(() => !alive(pid), `process ${pid} to exit`, { timeoutMs: deadlineMs, everyMs: 100 });
 }
 
 /** Asks the agent directly over its socket, as any local process could try to. */

@@ -9,6 +9,7 @@ import { concat, lp, toBase64url, u8, utf8 } from '../crypto/encoding.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
 import { RELAY_TEST_ARGS } from './util/fault.js';
+import { until } from './util/until.js';
 
 /** A stand-in link request: the relay reads its header and user only (D.9). */
 const request = (user: string) => toBase64url(concat(u8(1), u8(0x52), lp(utf8(user)), new Uint8Array(200).fill(1)));
@@ -77,13 +78,7 @@ test('a channel and a ticket are refused once --link-ttl-seconds has passed', { 
   assert.deepEqual((await alice.request('PUT', '/v1/link/ab12cd', { message: 'c2VhbGVk' })).body, { stored: true });
   assert.deepEqual((await anon.request('POST', '/v1/link/ab12cd/take', { secret: opened.body.secret })).body, { message: 'c2VhbGVk' });
   // Bounded wait for the channel to expire (the relay's clock, 1 s).
-  const deadline = Date.now() + 20_000;
-  let status = 200;
-  while (status !== 404 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    status = (await alice.request('GET', '/v1/link/ab12cd')).status;
-  }
-  assert.equal(status, 404, 'the channel expired');
+  await until(async () => (await alice.request('GET', '/v1/link/ab12cd')).status === 404, 'the channel to expire', { timeoutMs: 20_000, everyMs: 200 });
   assert.equal((await alice.request('PUT', '/v1/link/ab12cd', { message: 'AAAA' })).body.error.code, 'link_not_found');
   assert.equal((await anon.request('POST', '/v1/link/ab12cd/take', { secret: opened.body.secret })).body.error.code, 'link_not_found', 'a taken message is gone with its channel');
   assert.equal((await anon.request('POST', '/v1/sessions/ticket', { ticket })).body.error.code, 'bad_ticket', 'an expired ticket logs nobody in');
@@ -111,12 +106,6 @@ test('a ticket redeemed with a session the new device drew answers that session 
   assert.equal((await device2.request('GET', '/v1/devices/alice')).status, 200, 'the session works');
   assert.equal((await alice.request('POST', '/v1/devices/tickets')).body.device, 3, 'the next ticket takes the next id');
   // Bounded wait until the ticket would have expired (the relay's clock, 3 s): then the same pair is refused too.
-  const deadline = Date.now() + 20_000;
-  let code: string | undefined;
-  while (code !== 'bad_ticket' && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 300));
-    code = (await redeem(session)).body.error?.code;
-  }
-  assert.equal(code, 'bad_ticket', 'a redeemed ticket is answered again only until it expires');
+  await until(async () => (await redeem(session)).body.error?.code === 'bad_ticket', 'a redeemed ticket to be answered again only until it expires', { timeoutMs: 20_000 });
   assert.equal((await device2.request('GET', '/v1/devices/alice')).status, 200, 'the session outlives its ticket');
 });

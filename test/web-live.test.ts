@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
-import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { jsonLines, makeHome, makeTempRoot, setUpUser, statusesTo, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
+import { until } from './util/until.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
@@ -43,21 +44,8 @@ function appears(page: Page, text: string, timeout: number): Promise<unknown> {
   return page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === t), text, { timeout });
 }
 
-/** Polls `check` every 300 ms until it holds; fails after `timeoutMs` saying `what`. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 /** The status of each of carol's messages to alice, by text, after an inbox pass took in what came. */
-async function carolsStatuses(): Promise<Record<string, string>> {
-  await carol.ok(['inbox']);
-  const h = jsonLines((await carol.ok(['history', '@alice', '-n', '100', '--json'])).stdout);
-  return Object.fromEntries(h.filter((m) => m.from === 'carol').map((m) => [m.text, m.status]));
-}
+const carolsStatuses = (): Promise<Record<string, string>> => statusesTo(carol, 'alice');
 
 /** The data-status of our message `text` in the open conversation. */
 function statusOf(page: Page, text: string): Promise<string | undefined> {
@@ -78,6 +66,16 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   // down is no connection): each receives at least the relay's hello.
   const sockets: string[] = [];
   page.on('websocket', (ws) => ws.once('framereceived', () => sockets.push(ws.url())));
+  // Every message the page hands the relay: a `send` frame on its socket, or a POST /v1/messages.
+  let relaySends = 0;
+  page.on('websocket', (ws) =>
+    ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string' && JSON.parse(f.payload).type === 'send') relaySends++;
+    }),
+  );
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/v1/messages') relaySends++;
+  });
   await registerAlice(page);
   await page.waitForSelector('#live-state[data-state="up"]', { timeout: 30_000 });
 
@@ -163,17 +161,25 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="true"] .presence', { timeout: 15_000 });
   // Her chat drew alice's message (inbox had printed it, which sent no read receipt): now it is read.
   await page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].find((e: any) => e.textContent === t)?.dataset.status === 'read', hello, { timeout: 15_000 });
+  let sendsBefore = relaySends;
   tmux.type('carol', 'typed in the chat');
   await appears(page, 'typed in the chat', 10_000);
   // The page has it on screen: carol's chat redraws her line as read.
   await tmux.waitFor('carol', /you: typed in the chat {2}\(read\)/, 15_000);
-  // "Send read receipts" off: what the page shows meanwhile stays delivered in carol's chat.
+  // Playwright reports the page's frames a moment after they left: wait for them, then count.
+  await until(() => relaySends - sendsBefore >= 2, "the page's delivery and read receipts, as the test sees its frames");
+  assert.equal(relaySends - sendsBefore, 2, 'with read receipts on, a message shown: its delivery receipt and its read receipt');
+  // "Send read receipts" off: what the page shows meanwhile stays delivered in carol's chat, and
+  // the relay gets the delivery receipt alone, nothing in the read receipt's place.
   await page.uncheck('#read-receipts');
+  sendsBefore = relaySends;
   tmux.type('carol', 'while alice has them off');
   await appears(page, 'while alice has them off', 10_000);
   await tmux.waitFor('carol', /you: while alice has them off {2}\(delivered\)/, 15_000);
+  await until(() => relaySends - sendsBefore >= 1, "the page's delivery receipt, as the test sees its frames");
   await new Promise((r) => setTimeout(r, 1_500)); // time for a read receipt that must not come
   assert.doesNotMatch(tmux.screen('carol'), /while alice has them off {2}\(read\)/);
+  assert.equal(relaySends - sendsBefore, 1, 'with read receipts off, a message shown: its delivery receipt alone');
   await page.check('#read-receipts');
 
   // The relay goes away and comes back on the same port and database: the page says it is

@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
+import { until } from './util/until.js';
 import { clickAndSettle, openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
@@ -48,14 +49,6 @@ async function waitForText(page: Page, selector: string, text: string): Promise<
   await page.waitForFunction(([sel, t]) => [...document.querySelectorAll(sel)].some((e: any) => e.textContent === t), [selector, text] as const, { timeout: 60_000 });
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
 test("a changed key blocks the page's sends with a warning until accepted on the safety screen; strangers wait as requests; a blocked user stays unseen", { timeout: 300_000 }, async (t) => {
   const { page, errors } = await openUnlocked(t, chromium, relay.url);
   await page.waitForSelector('#register:not([hidden])');
@@ -80,7 +73,7 @@ test("a changed key blocks the page's sends with a warning until accepted on the
     await carol.ok(['inbox']);
     const h = jsonLines((await carol.ok(['history', '@alice', '--json'])).stdout);
     return h.find((m) => m.text === 'hi alice')?.status === 'read';
-  }, "the page's receipts for carol's message");
+  }, "the page's receipts for carol's message", { timeoutMs: 60_000, everyMs: 1000 });
 
   // The safety screen before any change: the number carol's CLI shows for alice, both
   // fingerprints as `fastchat fingerprint` prints them; marking verified is `verify`.

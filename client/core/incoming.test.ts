@@ -14,9 +14,9 @@ import type { Client } from './context.js';
 import { openReader, openTestStore as openDb } from '../../test/util/client-store.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
-import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueText } from './outbox.js';
+import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueReceipts, queueText } from './outbox.js';
 import type { MessageFrame, RelaySocket } from './relay-ws.js';
-import { encodePayload, parsePayload, receiptIds } from './payload.js';
+import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { queueReadReceipts, readReceiptsOn, setReadReceipts } from './read-receipts.js';
 import { encryptMessage } from '../../crypto/session.js';
@@ -440,6 +440,32 @@ describe('receiving messages', () => {
     setReadReceipts(bob, true);
     assert.equal(queueReadReceipts(bob, 'alice'), 0);
     assert.deepEqual(await framesOfQueued(bob, alice), []);
+  });
+
+  it('encrypts a delivery receipt and a read receipt naming as many messages to one length, for every count one may name, and one naming a message as long as a short text', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    receivePage(bob, await send(alice, bob, 'hello'));
+    await framesOfQueued(bob, alice); // the delivery receipt of 'hello'
+    const random = systemRandom();
+    const ids = Array.from({ length: MAX_RECEIPT_IDS }, () => toBase64url(random(16)));
+    const apart: string[] = [];
+    for (let k = 1; k <= MAX_RECEIPT_IDS; k++) {
+      queueReceipts(bob, 'alice', ids.slice(0, k));
+      queueReceipts(bob, 'alice', ids.slice(0, k), true);
+      const [delivery, read, ...more] = await framesOfQueued(bob, alice);
+      assert.equal(more.length, 0, `${k} ids: one receipt of each kind`);
+      if (k === 1) {
+        // They are what they claim to be: the first a delivery receipt, the second a read receipt.
+        const kinds = [delivery!, read!].map((f) => processIncoming(alice, f)).map((r) => r.kind === 'receipt' && (r.read ?? false));
+        assert.deepEqual(kinds, [false, true]);
+        queueText(bob, 'alice', 'ok');
+        const [text] = await framesOfQueued(bob, alice);
+        assert.equal(text!.body.length, read!.body.length, 'a short text is as long as a receipt naming one message');
+      }
+      if (delivery!.body.length !== read!.body.length) apart.push(`${k}: ${delivery!.body.length} vs ${read!.body.length}`);
+    }
+    assert.deepEqual(apart, [], 'counts of ids where a read receipt is not as long as the delivery receipt');
   });
 
   it('a page stopped by a store failure still queues the receipt of the frames committed before it, and names none after', async () => {

@@ -15,7 +15,7 @@ import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
-import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type StandingsPayload, type SyncPayload } from './payload.js';
+import { DELIVERY_RECEIPT_TEXT, encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type StandingsPayload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
 import { rememberSent } from './expired.js';
@@ -72,8 +72,10 @@ export function queueReceipts(c: Client, peer: string, messageIds: readonly stri
     const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
     // `id` is the newest: a client that predates `ids` marks only it, the one its user sees last.
     const id = chunk[chunk.length - 1]!;
-    const p: Payload = chunk.length === 1 ? { v: 1, type: 'receipt', id, text: '', sentAt } : { v: 1, type: 'receipt', id, ids: chunk.slice(0, -1), text: '', sentAt };
-    // A read receipt (read-receipts.ts) is the same payload with `read: true` (PROTOCOL §12.2).
+    // A read receipt (read-receipts.ts) is the same payload with `read: true` (PROTOCOL §12.2);
+    // a delivery receipt's `text` is as long as that field, so the relay sees one length for both.
+    const text = read ? '' : DELIVERY_RECEIPT_TEXT;
+    const p: Payload = chunk.length === 1 ? { v: 1, type: 'receipt', id, text, sentAt } : { v: 1, type: 'receipt', id, ids: chunk.slice(0, -1), text, sentAt };
     insertQueued(c, peer, read ? { ...p, read: true } : p);
   }
 }

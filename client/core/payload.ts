@@ -25,6 +25,15 @@ export const PAYLOAD_ID_PATTERN = /^[A-Za-z0-9_-]{1,48}$/;
  * receipt. 256 ids of 48 characters are about 13 KB, well inside MAX_PLAINTEXT_BYTES.
  */
 export const MAX_RECEIPT_IDS = 256;
+/**
+ * The `text` of a delivery receipt (a receiver ignores it): as many characters as `,"read":true`
+ * adds to a read receipt, so a delivery receipt and a read receipt naming as many messages encode
+ * to one length and pad to one bucket (docs/PROTOCOL.md §12.2 "Read receipts"). With `""` in both,
+ * those 12 bytes put the read receipt in a larger bucket than the delivery receipt for 25 of the
+ * 256 counts (3, 9, 22, 35 …), and the relay, which knows how many messages it delivered, could
+ * tell the two kinds apart by their size.
+ */
+export const DELIVERY_RECEIPT_TEXT = ' '.repeat(',"read":true'.length);
 
 function codePoints(s: string): number {
   let n = 0;
@@ -73,7 +82,7 @@ const ReceiptSchema = describe(
       id: describe(Id, 'the id of the (last) message that arrived'),
       ids: z.optional(ReceiptIds),
       read: z.optional(describe(z.literal(true), 'present: the recipient has seen the messages (a read receipt); absent: they arrived')),
-      text: describe(Text, 'sent empty; ignored'),
+      text: describe(Text, 'ignored: sent as 12 spaces in a delivery receipt and empty in a read receipt, so both kinds naming as many messages have one length'),
       sentAt: SentAt,
     })
     .check(z.refine((r) => !r.ids?.includes(r.id), 'id is repeated in ids')),
@@ -213,7 +222,7 @@ export const PAYLOAD_SCHEMAS = {
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
-/** text: a message; receipt: `id` (and `ids`, if any) name the messages that arrived, or with `read` were seen (text is empty). */
+/** text: a message; receipt: `id` (and `ids`, if any) name the messages that arrived, or with `read` were seen (text is filler). */
 export type Payload = z.infer<typeof TextSchema> | z.infer<typeof ReceiptSchema>;
 export type GroupChangePayload = z.infer<typeof GroupChangeSchema>;
 export type SenderKeyPayload = z.infer<typeof SenderKeySchema>;

@@ -27,6 +27,7 @@ export function payloadCases(): { cases: Case[] } {
     ok('receipt', 'a receipt names the id of the message that arrived (§12.2)', { v: 1, type: 'receipt', id: 'Qm9i_-42', text: '', sentAt: SENT }),
     ok('receipt_ids', 'a receipt naming several messages: ids besides id (§12.2)', { v: 1, type: 'receipt', id: 'm3', ids: ['m1', 'm2'], text: '', sentAt: SENT }),
     ok('receipt_read', 'a read receipt: the messages were shown to the recipient (§12.2 "Read receipts")', { v: 1, type: 'receipt', id: 'm2', ids: ['m1'], text: '', sentAt: SENT, read: true }),
+    ok('receipt_delivery_filler', 'a delivery receipt as the reference client writes it: its ignored text is twelve spaces, the length of ,"read":true (§12.2 "One length for both kinds")', { v: 1, type: 'receipt', id: 'm2', ids: ['m1'], text: ' '.repeat(12), sentAt: SENT }),
     ok('receipt_ids_256', 'a receipt naming 256 messages, the most one may (§12.2)', { v: 1, type: 'receipt', id: 'm255', ids: Array.from({ length: 255 }, (_, i) => `m${i}`), text: '', sentAt: SENT }),
     ok('file', 'a file reference, every field (§12.2)', file),
     ok('file_largest', 'a file of 2^48 bytes (§12.2, A.2)', { ...file, file: { ...file.file, size: 2 ** 48 } }),

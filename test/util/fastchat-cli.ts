@@ -154,3 +154,10 @@ export async function converse(a: TestHome, b: TestHome): Promise<void> {
   await b.ok(['send', `@${a.name}`, `hello ${a.name}`]);
   await a.ok(['inbox']);
 }
+
+/** `a`'s own messages to `peer`, text → status, after an inbox pass took in the receipts that came. */
+export async function statusesTo(a: TestHome, peer: string): Promise<Record<string, string>> {
+  await a.ok(['inbox']);
+  const h = jsonLines((await a.ok(['history', `@${peer}`, '-n', '100', '--json'])).stdout);
+  return Object.fromEntries(h.filter((m) => m.from === a.name).map((m) => [m.text, m.status]));
+}

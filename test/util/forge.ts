@@ -1,7 +1,7 @@
 // What a hostile relay can make with keys of its own: an identity that is validly self-signed
 // under any username it serves, a bundle device entry for it, and first messages from it to any
 // user whose bundle it holds. Used with test/util/hostile-relay.ts.
-import { encodePayload, type Payload } from '../../client/core/payload.js';
+import { DELIVERY_RECEIPT_TEXT, encodePayload, type Payload } from '../../client/core/payload.js';
 import { toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity, type IdentityKeyPair } from '../../crypto/identity.js';
 import { bundleFromJson, bundleToJson, generateSignedPreKey, publicSignedPreKey } from '../../crypto/prekeys.js';
@@ -32,7 +32,7 @@ export function firstMessage(identity: IdentityKeyPair, as: Addr, to: string, de
 
 /** A receipt payload for message `id`, as the client writes it. */
 export function receipt(id: string): Payload {
-  return { v: 1, type: 'receipt', id, text: '', sentAt: new Date().toISOString() };
+  return { v: 1, type: 'receipt', id, text: DELIVERY_RECEIPT_TEXT, sentAt: new Date().toISOString() };
 }
 
 /** A `message` frame the relay pushes, claiming `from`. */

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FASTCHAT_BIN } from './paths.js';
 import { killOnExit } from './reaper.js';
+import { until } from './until.js';
 
 export interface StartRelayOptions {
   /** Extra CLI args appended after the defaults (a repeated option overrides the default). */
@@ -148,11 +149,7 @@ function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {
  * Waits (bounded by a deadline, polling /metrics) until the relay holds `n` WebSocket connections:
  * how a test knows a client command is connected, e.g. `inbox --wait` running in the background.
  */
-export async function waitForSockets(url: string, n: number, deadlineMs = 20_000): Promise<void> {
-  const until = Date.now() + deadlineMs;
+export function waitForSockets(url: string, n: number, deadlineMs = 20_000): Promise<void> {
   const line = new RegExp(`^fastchat_ws_connections ${n}$`, 'm');
-  while (!line.test(await (await fetch(`${url}/metrics`)).text())) {
-    if (Date.now() > until) throw new Error(`the relay never held ${n} WebSocket connection(s)`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return until(async () => line.test(await (await fetch(`${url}/metrics`)).text()), `the relay to hold ${n} WebSocket connection(s)`, { timeoutMs: deadlineMs, everyMs: 100 });
 }
