@@ -4,7 +4,7 @@
 // the sender; the new field is validated like the rest of the frame.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { RelayHttp, RelayWs } from './util/relay-client.js';
 import { startRelayProcess } from './util/relay-process.js';
 
@@ -14,7 +14,8 @@ function dbBytes(db: string): Buffer {
   return Buffer.concat([db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
 }
 
-test('an ephemeral send reaches only a device connected now, is never stored, and is never delivered later', async (t) => {
+/** A relay process with alice (connected, her backlog drained) and bob (logged in), stopped after the test. */
+async function aliceAndBob(t: TestContext) {
   const relay = await startRelayProcess();
   t.after(() => relay.stop());
   const alice = new RelayHttp(relay.url);
@@ -24,7 +25,11 @@ test('an ephemeral send reaches only a device connected now, is never stored, an
   const wa = await RelayWs.connect(relay.wsUrl, alice.token);
   t.after(() => wa.terminate());
   await wa.next('drained');
-  const to = [{ user: 'bob', device: 1 }];
+  return { relay, alice, bob, wa, to: [{ user: 'bob', device: 1 }] };
+}
+
+test('an ephemeral send reaches only a device connected now, is never stored, and is never delivered later', async (t) => {
+  const { relay, bob, wa, to } = await aliceAndBob(t);
 
   // bob connected: pushed at once, as an `ephemeral` frame without a delivery id.
   const wb = await RelayWs.connect(relay.wsUrl, bob.token);
@@ -64,16 +69,7 @@ test('an ephemeral send reaches only a device connected now, is never stored, an
 });
 
 test('an ephemeral send is charged and checked like any send, and a recipient who blocks the sender gets nothing', async (t) => {
-  const relay = await startRelayProcess();
-  t.after(() => relay.stop());
-  const alice = new RelayHttp(relay.url);
-  const bob = new RelayHttp(relay.url);
-  await alice.signup('alice');
-  await bob.signup('bob');
-  const wa = await RelayWs.connect(relay.wsUrl, alice.token);
-  t.after(() => wa.terminate());
-  await wa.next('drained');
-  const to = [{ user: 'bob', device: 1 }];
+  const { relay, alice, bob, wa, to } = await aliceAndBob(t);
   const refusal = async (frame: { id: string; [k: string]: unknown }) => {
     wa.send(frame);
     const f = await wa.next((x) => x.id === frame.id);

@@ -304,7 +304,6 @@ export class Connection {
           if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
           return;
         }
-        let req;
         try {
           // Charged first: a refused send is never decoded, queued or stored.
           chargeSend(this.ctx.limits, this.addr, f.to.length, this.ctx.now());
@@ -313,14 +312,8 @@ export class Connection {
           if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
           return;
         }
-        try {
-          req = toSubmitRequest(this.addr, f, this.ctx.cfg);
-        } catch (e) {
-          const err = toRelayError(e);
-          if (err.code === 'bad_request') this.badFrame(err, f.id);
-          else this.sendError(err, f.id);
-          return;
-        }
+        const req = this.checkSend(f);
+        if (!req) return;
         const id = f.id;
         const to = f.to;
         this.ctx.submitter.submitThen({ ...req, stream: this.stream }, (r) => {
@@ -347,16 +340,8 @@ export class Connection {
       this.refuseUncharged(toRelayError(e), f.id);
       return;
     }
-    let req;
-    try {
-      req = toSubmitRequest(this.addr, f, this.ctx.cfg);
-      if (req.body.length > EPHEMERAL_MAX_BYTES) throw new RelayError('payload_too_large', `an ephemeral body is at most ${EPHEMERAL_MAX_BYTES} bytes`);
-    } catch (e) {
-      const err = toRelayError(e);
-      if (err.code === 'bad_request') this.badFrame(err, f.id);
-      else this.sendError(err, f.id);
-      return;
-    }
+    const req = this.checkSend(f, EPHEMERAL_MAX_BYTES);
+    if (!req) return;
     const id = f.id;
     const frame = ephemeralFrame(id, this.addr.user, this.addr.device, f.body, new Date(this.ctx.now()).toISOString());
     const sender = this.addr.user;
@@ -370,6 +355,23 @@ export class Connection {
         this.sendError(new RelayError('internal', 'the relay cannot read its store right now'), id);
       },
     );
+  }
+
+  /**
+   * The send as the store takes it, or undefined once its refusal is answered (a malformed one
+   * counts as a bad frame). `maxBody`: a bound tighter than maxMessageBytes (ephemeral sends).
+   */
+  private checkSend(f: Extract<ClientFrame, { type: 'send' }>, maxBody?: number): ReturnType<typeof toSubmitRequest> | undefined {
+    try {
+      const req = toSubmitRequest(this.addr, f, this.ctx.cfg);
+      if (maxBody !== undefined && req.body.length > maxBody) throw new RelayError('payload_too_large', `an ephemeral body is at most ${maxBody} bytes`);
+      return req;
+    } catch (e) {
+      const err = toRelayError(e);
+      if (err.code === 'bad_request') this.badFrame(err, f.id);
+      else this.sendError(err, f.id);
+      return undefined;
+    }
   }
 
   /** Answers a refused send; a retryable refusal holds its recipients (OrderGate). */
