@@ -20,8 +20,9 @@ import { checkBundles, encryptQueued, queueText } from './outbox.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { block } from './requests.js';
+import type { RelaySocket } from './relay-ws.js';
 import { loadSession } from './sessions.js';
-import { openTyping, sealTyping, setTyping, TYPING_IDLE_MS, TYPING_REPEAT_MS, TYPING_SHOW_MS, TypingSender, TypingShown, type Timers, type TypingState } from './typing.js';
+import { openTyping, sealTyping, sendTyping, setTyping, TYPING_IDLE_MS, TYPING_REPEAT_MS, TYPING_SHOW_MS, TypingSender, TypingShown, type Timers, type TypingState } from './typing.js';
 
 let root: string;
 let seq = 0;
@@ -137,6 +138,28 @@ describe('typing indicators', () => {
     const flipped = t.body.slice(0, -2) + (t.body.endsWith('A') ? 'BA' : 'AA');
     assert.equal(openTyping(bob, { ...t, body: flipped }), undefined);
     assert.equal(openTyping(bob, { ...t, from: { user: 'carol', device: 1 } }), undefined);
+  });
+
+  it('stops sending on a connection whose relay refused an ephemeral send as a bad frame (a relay that predates them)', async () => {
+    const { alice } = await pair();
+    const tried: string[] = [];
+    const socket = (refuse: string | undefined) =>
+      ({
+        open: true,
+        submitEphemeral: async (id: string) => {
+          tried.push(id);
+          if (refuse) throw Object.assign(new Error(refuse), { code: refuse });
+        },
+      }) as unknown as RelaySocket;
+    const old = socket('bad_request');
+    await sendTyping(alice, old, 'bob', 'started');
+    await sendTyping(alice, old, 'bob', 'stopped');
+    assert.equal(tried.length, 1, 'a second bad frame on a relay that closes the socket after five');
+    // A refusal that is no bad frame (rate limited) loses only that indicator.
+    const busy = socket('rate_limited');
+    await sendTyping(alice, busy, 'bob', 'started');
+    await sendTyping(alice, busy, 'bob', 'stopped');
+    assert.equal(tried.length, 3);
   });
 
   it('sends none with the setting off, and none to or from a blocked user or an unaccepted request', async () => {
