@@ -45,8 +45,17 @@ const deliveryId = z.string().regex(/^[0-9]{1,16}$/);
  */
 export const MAX_ACKS = 1000;
 
+/**
+ * `ephemeral: true` (WebSocket only, docs/RELAY.md "Ephemeral sends"): pushed to the recipient
+ * devices connected now and never stored. `synced` is about a stored group message, so not both.
+ */
+const sendFrame = z
+  .object({ type: z.literal('send'), ...sendFields, ephemeral: z.literal(true).optional() })
+  .strict()
+  .refine((f) => !(f.ephemeral && f.synced), { message: 'an ephemeral send is never stored, so it cannot be synced', path: ['ephemeral'] });
+
 export const clientFrame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('send'), ...sendFields }).strict(),
+  sendFrame,
   z.object({ type: z.literal('ack'), id: deliveryId }).strict(),
   z.object({ type: z.literal('acks'), ids: z.array(deliveryId).min(1).max(MAX_ACKS) }).strict(),
   z.object({ type: z.literal('ping') }).strict(),

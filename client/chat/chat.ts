@@ -28,6 +28,7 @@ import { isGroupArg, parsePeer, safeText } from '../format.js';
 import { messageBlock, type MessageView } from '../render.js';
 import { markIncomingShown } from '../core/unread.js';
 import { queueReadReceipts, readReceiptsOn, setReadReceipts } from '../core/read-receipts.js';
+import { openTyping, sendTyping, setTyping, TYPING_SHOW_MS, TypingSender, TypingShown, typingOn, type TypingState } from '../core/typing.js';
 import { labelOf, resolveGroup, sendGroupText, type Syncer } from '../core/groups.js';
 import { flushGroupOutbox } from '../core/group-outbox.js';
 import { forkLine, GroupNotices } from '../core/group-notices.js';
@@ -48,7 +49,7 @@ const HISTORY_ON_OPEN = 10;
 /** How often the store is read for what another process of the home wrote (a few indexed queries). */
 const STORE_POLL_MS = 2000;
 const HELP =
-  'commands: /list  /who  /history N  /verify [confirm]  /file PATH  /requests  /accept  /block  /read-receipts on|off  /quit (or Ctrl-D)  @user or #group to switch  //text sends "/text"';
+  'commands: /list  /who  /history N  /verify [confirm]  /file PATH  /requests  /accept  /block  /read-receipts on|off  /typing on|off  /quit (or Ctrl-D)  @user or #group to switch  //text sends "/text"';
 
 export class Chat {
   private conv: ConversationRef;
@@ -67,6 +68,10 @@ export class Chat {
   private owner: Owner | undefined;
   private guest: Guest | undefined;
   private online = new Set<string>();
+  /** Typing indicators (core/typing.ts): when ours go, and who is typing to us. */
+  private readonly typing = new TypingSender((peer, state) => this.sendTypingNow(peer, state));
+  private readonly typists = new TypingShown();
+  private typistTimer: NodeJS.Timeout | undefined;
   /** Lines typed before the chat was ready (it was still checking the peer's key): sent once it is. */
   private ready = false;
   private readonly early: string[] = [];
@@ -104,6 +109,8 @@ export class Chat {
     this.screen.rl.on('line', (line) => this.onLine(line));
     this.screen.rl.on('close', () => this.quit(0)); // Ctrl-D
     this.screen.rl.on('SIGINT', () => this.quit(0)); // Ctrl-C
+    // Every key changes the input: typing.ts decides when an indicator goes (never once per key).
+    if (this.screen.tty) process.stdin.on('keypress', () => setImmediate(() => this.onKey()));
   }
 
   /** `@bob`, or the group's current label (it follows renames and name clashes: the id is what we keep). */
@@ -155,6 +162,7 @@ export class Chat {
     else this.becomeOwner(share);
     this.ready = true;
     for (const line of this.early.splice(0)) this.onLine(line, true);
+    if (this.screen.tty) this.onKey(); // keys pressed while it started count from now
     this.gapTimer = setInterval(() => this.reportGaps(), Math.max(this.graceMs, 5000));
     this.gapTimer.unref();
     // What other processes of the home store without telling us (`send` in another terminal, a
@@ -178,6 +186,7 @@ export class Chat {
           this.pager.push(f, (id) => socket.ack(id));
           return;
         }
+        if (f.type === 'ephemeral') return this.heardTyping(openTyping(this.c, f)); // nothing stored, nothing to ack
         this.pager.flush(); // what follows a message frame comes after it
         if (f.type === 'expired') {
           const w = expiredWarning(markExpired(this.c, f.messages));
@@ -289,6 +298,7 @@ export class Chat {
   private handle(r: Incoming): void {
     if (r.kind === 'control') for (const x of r.released) this.handle(x);
     else if (r.kind === 'text') {
+      if (!r.group) this.typists.ended(r.from); // the message they were typing is here
       if (r.request && !this.announced.has(r.from)) {
         this.announced.add(r.from);
         this.notice(`* message request from @${r.from}: type @${r.from} to read it, /accept @${r.from} or /block @${r.from}`);
@@ -422,7 +432,8 @@ export class Chat {
       .map((u) => `${u.label} ${u.n}`);
     const requests = listRequests(this.c).filter((r) => r.unread > 0).length + listInvitations(this.c).length;
     if (requests > 0) parts.push(`${requests} request${requests === 1 ? '' : 's'}`);
-    const prompt = `${parts.length > 0 ? `${this.screen.paint('warn', `[${parts.join(', ')}]`)} ` : ''}${this.label()}> `;
+    const typist = this.conv.kind === 'user' && this.typists.isTyping(this.conv.peer, Date.now()) ? `${this.screen.paint('dim', `${this.conv.peer} is typing…`)} ` : '';
+    const prompt = `${parts.length > 0 ? `${this.screen.paint('warn', `[${parts.join(', ')}]`)} ` : ''}${typist}${this.label()}> `;
     if (this.pasted) return; // the paste question holds the prompt
     if (prompt !== this.prompted) {
       this.prompted = prompt;
@@ -440,6 +451,7 @@ export class Chat {
       return;
     }
     if (!early) this.screen.eraseTypedLine(raw);
+    this.typing.stop(); // sent, or a command: not typing any more
     if (this.pasting) {
       this.pasting.push(raw);
       return;
@@ -626,6 +638,7 @@ export class Chat {
       return;
     }
     if (conv.kind === 'user' && conv.peer === this.c.config.username) return this.screen.print(this.warn('! that is you'));
+    this.typing.stop();
     this.conv = conv;
     this.cursor = 0;
     this.lastDay = '';
@@ -677,6 +690,8 @@ export class Chat {
         return this.sendFileLine(line.slice(cmd.length).trim());
       case '/read-receipts':
         return this.readReceiptsSetting(args[0]);
+      case '/typing':
+        return this.typingSetting(args[0]);
       case '/help':
         return this.screen.print(HELP);
       default:
@@ -691,6 +706,40 @@ export class Chat {
     if (arg === 'on' || arg === 'off') setReadReceipts(this.c, arg === 'on');
     else if (arg !== undefined) return this.screen.print(this.warn('! usage: /read-receipts on|off'));
     this.screen.print(`* read receipts are ${readReceiptsOn(this.c) ? 'on: contacts see when you have read their messages' : 'off: contacts see delivered, never read'}`);
+  }
+
+  /** /typing on|off: whether this device sends typing indicators (core/typing.ts); alone, says which. */
+  private typingSetting(arg: string | undefined): void {
+    if (arg === 'on' || arg === 'off') {
+      if (arg === 'off') this.typing.stop();
+      setTyping(this.c, arg === 'on');
+    } else if (arg !== undefined) return this.screen.print(this.warn('! usage: /typing on|off'));
+    this.screen.print(`* typing indicators are ${typingOn(this.c) ? 'on: contacts see when you are typing to them' : 'off: contacts never see you typing'}`);
+  }
+
+  // ---- typing indicators (core/typing.ts) --------------------------------------------------------
+
+  /** A key was pressed: what the input holds now, for the conversation on screen. */
+  private onKey(): void {
+    if (!this.ready || this.pasting || this.pasted || this.quitting) return;
+    this.typing.input(this.conv.kind === 'user' ? this.conv.peer : null, this.screen.rl.line);
+  }
+
+  /** Over our own connection only: a second window (a guest) sends none. Best effort, never queued. */
+  private sendTypingNow(peer: string, state: TypingState): void {
+    const socket = this.link?.openSocket;
+    if (this.guest || !socket) return;
+    sendTyping(this.c, socket, peer, state).catch((e: unknown) => this.screen.print(this.warn(`! typing indicator: ${e instanceof Error ? e.message : String(e)}`)));
+  }
+
+  private heardTyping(t: { from: string; state: TypingState } | undefined): void {
+    if (!t) return;
+    this.typists.heard(t.from, t.state, Date.now());
+    this.updatePrompt();
+    // Once its time is up, the prompt is drawn without it.
+    clearTimeout(this.typistTimer);
+    this.typistTimer = setTimeout(() => this.updatePrompt(), TYPING_SHOW_MS + 100);
+    this.typistTimer.unref();
   }
 
   private printConversations(): void {
@@ -804,6 +853,8 @@ export class Chat {
     if (this.quitting) return;
     this.quitting = true;
     this.pager.flush(); // frames that came in this turn: stored (and acked) before the link goes
+    this.typing.stop();
+    clearTimeout(this.typistTimer);
     clearInterval(this.gapTimer);
     clearInterval(this.storeTimer);
     this.link?.stop();

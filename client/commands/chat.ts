@@ -19,6 +19,8 @@ export function register(program: Command): void {
         '  /who, /history N, /verify [confirm], /file PATH (send a file; ~ is your home folder), /help',
         '  /read-receipts on|off  whether @user sees "read" on messages this chat shows you (on unless',
         '                     turned off; per device). inbox and history never send read receipts.',
+        '  /typing on|off     whether @user sees that you are typing to them (on unless turned off;',
+        '                     per device). Who types to you shows before the prompt: "bob is typing…".',
         '  /quit, Ctrl-D, Ctrl-C',
         'A paste of several lines asks once: one message, one message per line, or none.',
         'A second chat on the same home works through the first one\'s relay connection.',

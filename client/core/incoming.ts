@@ -28,6 +28,7 @@ import { HistoryRefused, storeHistory } from './history-receive.js';
 import { storeStandings } from './standings-sync.js';
 import { admitInvitedGroupMessage, admitMessage, isInvitedGroup, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
+import { isTypingPlaintext } from './typing.js';
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
@@ -49,8 +50,9 @@ export type Incoming =
       /** From a stranger (client/core/requests.ts): kept, not shown as a message. */
       request?: true;
     }
-  // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there).
-  | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' }
+  // Not kept: from a blocked user, or a request (or invitation) past its bound (counted there), or a
+  // typing indicator that came as a stored message (typing.ts: it takes no session position).
+  | { kind: 'dropped'; from: string; reason: 'blocked' | 'request_full' | 'typing' }
   /** ids: every message the receipt names (its `id` last). */
   | { kind: 'receipt'; from: string; id: string; ids: string[]; read?: true }
   /** A message this account sent to `to` from its other device `device` (a "sent by me" copy). */
@@ -157,7 +159,14 @@ export class PageSessions {
  * here too: the initiator repeats its X3DH header until we reply, and those repeats belong to the
  * session the first one created. Returns undefined when no session opens it.
  */
-function openWithSessions(c: Client, user: string, device: number, envelope: Uint8Array, now: number, sessions: PageSessions | undefined): { plaintext: Uint8Array; identity: PublicIdentity } | undefined {
+function openWithSessions(
+  c: Client,
+  user: string,
+  device: number,
+  envelope: Uint8Array,
+  now: number,
+  sessions: PageSessions | undefined,
+): { plaintext: Uint8Array; identity: PublicIdentity; typing?: true } | undefined {
   // A row that failed its integrity check is never used (a first message replaces it).
   let current = sessions?.current(user, device);
   if (!current) {
@@ -172,6 +181,9 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
   if (current) {
     try {
       const r = decryptMessage(current, envelope);
+      // A typing indicator takes no position in the chain, however it came (typing.ts): the
+      // state it made is dropped, so the sender's next message, in the same position, opens.
+      if (isTypingPlaintext(r.plaintext)) return { plaintext: r.plaintext, identity: sessionIdentity(r.state), typing: true };
       if (sessions) sessions.put(user, device, r.state);
       else saveSession(c.db, c.sealer, user, device, r.state, now);
       noteGaps(c, user, device, current, r.state, parseEnvelope(envelope).header, now);
@@ -186,6 +198,7 @@ function openWithSessions(c: Client, user: string, device: number, envelope: Uin
   if (previous) {
     try {
       const r = decryptMessage(previous, envelope);
+      if (isTypingPlaintext(r.plaintext)) return { plaintext: r.plaintext, identity: sessionIdentity(r.state), typing: true };
       promotePreviousSession(c.db, c.sealer, user, device, r.state, now);
       noteGaps(c, user, device, previous, r.state, parseEnvelope(envelope).header, now);
       return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
@@ -215,6 +228,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       let identityChanged = false;
       let newContact = false;
       const opened = openWithSessions(c, from.user, from.device, envelope, now, opts.sessions);
+      if (opened?.typing) return { kind: 'dropped', from: from.user, reason: 'typing' };
       if (opened) {
         ({ plaintext, identity } = opened);
         if (own) {
@@ -249,6 +263,8 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         const store = preKeyStore(c.db, c.sealer);
         if (!store.signedPreKey(x3dh.signedPreKeyId) || (x3dh.oneTimePreKeyId !== null && !store.oneTimePreKey(x3dh.oneTimePreKeyId))) throw new Failure('unknown_prekey');
         const r = acceptPreKeyMessage(c.secrets.identity, me, store, from, envelope);
+        // Never sent in a first message (typing.ts); one that is spends no prekey and starts nothing.
+        if (isTypingPlaintext(r.plaintext)) return { kind: 'dropped', from: from.user, reason: 'typing' };
         c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
         if (!own) {
           const seenAs = observeIdentity(c, from.user, r.theirIdentity, now, null, from.device);
@@ -275,6 +291,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
       // our own listed devices, and they send nothing else but the groups we are in (a change made there,
       // their sender key: G.9).
       if (p.type === 'sync' || p.type === 'history' || p.type === 'standings' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
+      // Only a typing payload the byte search above missed gets here (a sender writing its JSON
+      // oddly): not kept. Its session did advance; only that sender's own next message can suffer.
+      if (p.type === 'typing') return { kind: 'dropped', from: from.user, reason: 'typing' };
       if (p.type === 'sync') return storeSentCopy(c, from.device, p);
       if (p.type === 'history') return storeHistory(c, from.device, p);
       if (p.type === 'standings') return storeStandings(c, from.device, p);

@@ -105,4 +105,25 @@ describe('payload', () => {
     assert.ok(p.type === 'receipt');
     assert.deepEqual(receiptIds(p), ['a', 'b']);
   });
+
+  it('takes a typing indicator with state started or stopped, and nothing else as its state', () => {
+    fc.assert(
+      fc.property(payloadId, fc.jsonValue(), (id, junk) => {
+        for (const state of ['started', 'stopped'] as const) {
+          const p = { v: 1 as const, type: 'typing' as const, id, sentAt: SENT, state };
+          assert.deepEqual(parsePayload(encodePayload(p)), p);
+        }
+        if (junk !== 'started' && junk !== 'stopped') assert.equal(parsesAs({ v: 1, type: 'typing', id, sentAt: SENT, state: junk }), 'bad_payload');
+        assert.equal(parsesAs({ v: 1, type: 'typing', id, sentAt: SENT }), 'bad_payload');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads the typing indicator docs/PROTOCOL.md §12.2 gives byte for byte, and writes it so', () => {
+    const doc = '{"v":1,"type":"typing","id":"Qm9iIHR5cGVz","sentAt":"2025-01-02T03:04:05.000Z","state":"started"}';
+    const p = parsePayload(utf8(doc));
+    assert.ok(p.type === 'typing' && p.state === 'started');
+    assert.equal(new TextDecoder().decode(encodePayload({ v: 1, type: 'typing', id: 'Qm9iIHR5cGVz', sentAt: '2025-01-02T03:04:05.000Z', state: 'started' })), doc);
+  });
 });

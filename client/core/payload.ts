@@ -209,6 +209,20 @@ const StandingsSchema = describe(
   'whom this account accepted and blocked, for a device of the same account just linked',
 );
 
+// A typing indicator (docs/PROTOCOL.md §12.2 "Typing indicators"): sent only in an ephemeral
+// relay frame, never stored or receipted, and it never advances a session: the sender throws away
+// the ratchet state it encrypted with, the receiver the state it decrypted with (client/core/typing.ts).
+const TypingSchema = describe(
+  z.object({
+    v: Version,
+    type: z.literal('typing'),
+    id: Id,
+    sentAt: SentAt,
+    state: describe(z.enum(['started', 'stopped']), 'started: the sender is typing in this conversation; stopped: they stopped without sending'),
+  }),
+  'a typing indicator (ephemeral: never stored, never advances a session)',
+);
+
 /** One schema per payload type, by its `type`; docs/schemas/<type>.json is generated from each. */
 export const PAYLOAD_SCHEMAS = {
   text: TextSchema,
@@ -219,6 +233,7 @@ export const PAYLOAD_SCHEMAS = {
   sync: SyncSchema,
   history: HistorySchema,
   standings: StandingsSchema,
+  typing: TypingSchema,
 } as const;
 export type PayloadType = keyof typeof PAYLOAD_SCHEMAS;
 
@@ -233,13 +248,14 @@ export type HistoryPayload = z.infer<typeof HistorySchema>;
 export type HistoryPayloadEntry = z.infer<typeof HistoryEntrySchema>;
 export type HistoryGroupEntry = z.infer<typeof HistoryGroupEntrySchema>;
 export type StandingsPayload = z.infer<typeof StandingsSchema>;
+export type TypingPayload = z.infer<typeof TypingSchema>;
 
 /** Every message id a receipt names: `id` last, as the sender wrote them (receiptIds of queueReceipts). */
 export function receiptIds(p: z.infer<typeof ReceiptSchema>): string[] {
   return p.ids ? [...p.ids, p.id] : [p.id];
 }
 
-export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload): Uint8Array {
+export function encodePayload(p: Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload | TypingPayload): Uint8Array {
   return utf8(JSON.stringify(p));
 }
 
@@ -248,7 +264,7 @@ export class PayloadError extends Error {
 }
 
 /** Strict UTF-8, JSON, a known `type`, then that type's schema; anything else is bad_payload. */
-export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload {
+export function parsePayload(bytes: Uint8Array): Payload | GroupControlPayload | FilePayload | SyncPayload | HistoryPayload | StandingsPayload | TypingPayload {
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(bytes));

@@ -16,6 +16,9 @@ const Frame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('hello'), user: z.string(), device: int(), oneTimePreKeys: z.optional(int()), queued: z.optional(int().check(z.nonnegative())), maxAcks: z.optional(int()) }),
   z.object({ type: z.literal('sent'), id: z.string(), storedAt: z.optional(z.string()) }),
   z.object({ type: z.literal('message'), id: z.string(), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
+  // An ephemeral send of another device (a typing indicator, client/core/typing.ts): not stored, not acked.
+  z.object({ type: z.literal('ephemeral'), clientId: z.string(), from: Addr, body: z.string(), sentAt: z.string() }),
+  z.object({ type: z.literal('relayed'), id: z.string() }),
   z.object({ type: z.literal('drained') }),
   z.object({ type: z.literal('presence'), user: z.string(), online: z.boolean() }),
   z.object({ type: z.literal('prekeys_low'), oneTimePreKeys: int() }),
@@ -26,6 +29,7 @@ const Frame = z.discriminatedUnion('type', [
 ]);
 export type RelayFrame = z.infer<typeof Frame>;
 export type MessageFrame = Extract<RelayFrame, { type: 'message' }>;
+export type EphemeralFrame = Extract<RelayFrame, { type: 'ephemeral' }>;
 export type HelloFrame = Extract<RelayFrame, { type: 'hello' }>;
 
 /** Pings keep NAT and proxies from dropping an idle chat. */
@@ -147,6 +151,20 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
    * sends may be in flight without reordering.
    */
   submit(id: string, to: { user: string; device: number }[], body: string): Promise<string> {
+    return this.request({ type: 'send', id, to, body });
+  }
+
+  /**
+   * An ephemeral send (docs/RELAY.md "Ephemeral sends"): pushed by the relay to the recipient
+   * devices connected now, never stored. Resolves on `relayed`, which does not say whether any
+   * device got it.
+   */
+  async submitEphemeral(id: string, to: { user: string; device: number }[], body: string): Promise<void> {
+    await this.request({ type: 'send', id, to, body, ephemeral: true });
+  }
+
+  private request(frame: { type: 'send'; id: string; to: { user: string; device: number }[]; body: string; ephemeral?: true }): Promise<string> {
+    const id = frame.id;
     if (!this.open) return Promise.reject(new RelayUnreachable(this.url, new Error('the connection is closed')));
     if (this.sends.has(id)) return Promise.reject(new Error(`client id ${id} is already in flight`));
     return new Promise((resolve, reject) => {
@@ -155,18 +173,19 @@ export class RelaySocket extends Emitter<RelaySocketEvents> {
         reject(new RelayUnreachable(this.url, new Error('no answer to a send in time')));
       }, SEND_TIMEOUT_MS);
       this.sends.set(id, { resolve, reject, timer });
-      this.send({ type: 'send', id, to, body });
+      this.send(frame);
     });
   }
 
   /** Settles a pending `submit` with its answer; true when the frame was one. */
   private answerSend(f: RelayFrame): boolean {
-    if ((f.type !== 'sent' && f.type !== 'error') || f.id === undefined) return false;
+    if ((f.type !== 'sent' && f.type !== 'error' && f.type !== 'relayed') || f.id === undefined) return false;
     const p = this.sends.get(f.id);
     if (!p) return false;
     this.sends.delete(f.id);
     clearTimeout(p.timer);
     if (f.type === 'sent') p.resolve(f.storedAt ?? new Date().toISOString());
+    else if (f.type === 'relayed') p.resolve('');
     // The WebSocket answer has no HTTP status: the code says what it is (isRetryableRefusal).
     else p.reject(new RelayError(f.code === 'internal' ? 500 : 400, f.code, f.message ?? f.code, f.retryAfter));
     return true;

@@ -27,6 +27,13 @@ export function toSubmitRequest(sender: Address, f: { id: string; to: { user: st
   return { sender, clientId: f.id, to, body, bodyText: f.body, ...(group ? { fence: { ...group, synced: f.synced === true } } : {}) };
 }
 
+/**
+ * Largest body of an ephemeral send. A typing indicator is a few hundred bytes (PROTOCOL §12.2);
+ * the bound keeps the one path that writes nothing down from carrying bulk data past the store,
+ * its quotas and its sweep.
+ */
+export const EPHEMERAL_MAX_BYTES = 4096;
+
 function tooLarge(cfg: RelayConfig): RelayError {
   return new RelayError('payload_too_large', `message body over ${cfg.maxMessageBytes} bytes`);
 }

@@ -94,3 +94,16 @@ export function expiredFrame(deliveryId: number, messagesJson: Uint8Array): stri
 export function sentFrame(clientId: string, storedAt: string): string {
   return `{"type":"sent","id":${JSON.stringify(clientId)},"storedAt":"${storedAt}"}`;
 }
+
+/**
+ * An ephemeral message (docs/RELAY.md "Ephemeral sends"): as `message`, without a delivery id,
+ * since nothing is stored and there is nothing to ack. `body` was checked as base64url on the way in.
+ */
+export function ephemeralFrame(clientId: string, fromUser: string, fromDevice: number, body: string, sentAt: string): string {
+  return `{"type":"ephemeral","clientId":${JSON.stringify(clientId)},"from":{"user":${JSON.stringify(fromUser)},"device":${fromDevice}},"body":"${body}","sentAt":"${sentAt}"}`;
+}
+
+/** The answer to an ephemeral send: the same whether it reached a device or none. */
+export function relayedFrame(clientId: string): string {
+  return `{"type":"relayed","id":${JSON.stringify(clientId)}}`;
+}

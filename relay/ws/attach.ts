@@ -54,7 +54,7 @@ export function attachWebSockets(server: Server, ctx: RelayContext): WsEndpoint 
         }
         byFrame?.stop();
         if (ws.readyState !== ws.OPEN) return; // the peer left while its token was looked up
-        const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device);
+        const conn = new Connection(ctx, hub.writes, ws, auth.tokenHash, auth.user, auth.device, (to, frame) => hub.pushEphemeral(to, frame));
         ws.on('close', () => hub.remove(conn));
         hub.add(conn);
         await conn.start(hub.ready(conn.addr.user));

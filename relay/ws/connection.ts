@@ -13,15 +13,15 @@
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { RelayContext } from '../context.js';
-import { chargeSend, toSubmitRequest } from '../delivery/send.js';
+import { chargeSend, EPHEMERAL_MAX_BYTES, toSubmitRequest } from '../delivery/send.js';
 import { CLOSE, isRetryable, RelayError, toRelayError } from '../errors.js';
 import { OrderGate } from './order-gate.js';
-import { clientFrame, describeIssue, MAX_ACKS } from '../schemas.js';
+import { clientFrame, describeIssue, MAX_ACKS, type ClientFrame } from '../schemas.js';
 import { errInfo, type Committed } from '../delivery/submitter.js';
 import type { Address, QueuedMessage } from '../store/index.js';
 import type { WriteBatch } from './writes.js';
 import { encodeBase64url } from '../wire/base64url.js';
-import { expiredFrame, messageFrame, parseClientFrame, sentFrame } from '../wire/frames.js';
+import { ephemeralFrame, expiredFrame, messageFrame, parseClientFrame, relayedFrame, sentFrame } from '../wire/frames.js';
 
 const DRAIN_POLL_MS = 20;
 /** After a failed read of the store, the pump tries again this much later. */
@@ -59,6 +59,8 @@ export class Connection {
     readonly tokenHash: Uint8Array,
     user: string,
     device: number,
+    /** Pushes an ephemeral frame to a device if it is connected to this node (Hub.pushEphemeral). */
+    private readonly ephemeral: (to: Address, frame: string) => void = () => {},
   ) {
     this.addr = { user, device };
     this.openedAt = ctx.now();
@@ -138,6 +140,16 @@ export class Connection {
     }
     this.sendText(messageFrame(m.deliveryId, m.clientId, m.from.user, m.from.device, m.body, sentAt));
     this.cursor = m.deliveryId;
+    return true;
+  }
+
+  /**
+   * An ephemeral frame for this device: written now if the socket is past its hello and has room,
+   * else dropped (it is never stored, so there is nothing to read later).
+   */
+  pushEphemeral(frame: string): boolean {
+    if (!this.started || this.closed || this.ws.readyState !== this.ws.OPEN || this.overHighWater()) return false;
+    this.sendText(frame);
     return true;
   }
 
@@ -286,6 +298,10 @@ export class Connection {
         for (const id of f.ids) this.ctx.submitter.ack(this.addr, Number(id));
         return;
       case 'send': {
+        if (f.ephemeral) {
+          this.relayEphemeral(f);
+          return;
+        }
         const { seq, waitFor } = this.order.admit(f.id, f.to);
         if (waitFor !== undefined) {
           // Not charged: it is refused for the order's sake, and will be sent again.
@@ -293,7 +309,6 @@ export class Connection {
           if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
           return;
         }
-        let req;
         try {
           // Charged first: a refused send is never decoded, queued or stored.
           chargeSend(this.ctx.limits, this.addr, f.to.length, this.ctx.now());
@@ -302,14 +317,8 @@ export class Connection {
           if (this.refuseUncharged(err, f.id)) this.held(f.id, seq, f.to, err);
           return;
         }
-        try {
-          req = toSubmitRequest(this.addr, f, this.ctx.cfg);
-        } catch (e) {
-          const err = toRelayError(e);
-          if (err.code === 'bad_request') this.badFrame(err, f.id);
-          else this.sendError(err, f.id);
-          return;
-        }
+        const req = this.checkSend(f);
+        if (!req) return;
         const id = f.id;
         const to = f.to;
         this.ctx.submitter.submitThen({ ...req, stream: this.stream }, (r) => {
@@ -318,6 +327,55 @@ export class Connection {
         });
         return;
       }
+    }
+  }
+
+  /**
+   * An ephemeral send (docs/RELAY.md "Ephemeral sends"): charged and checked as any send, then
+   * pushed to each recipient device connected to this node now, and forgotten. Nothing of it is
+   * written to the store, and a device that connects later never gets it. The answer (`relayed`)
+   * is the same whether it reached a device or none, so a sender learns nothing of who is connected
+   * (presence has its own audience, THREAT_MODEL "Presence"); a recipient who blocks the sender
+   * gets nothing, as with stored sends. It holds no recipient for order: it is in no queue.
+   */
+  private relayEphemeral(f: Extract<ClientFrame, { type: 'send' }>): void {
+    try {
+      chargeSend(this.ctx.limits, this.addr, f.to.length, this.ctx.now());
+    } catch (e) {
+      this.refuseUncharged(toRelayError(e), f.id);
+      return;
+    }
+    const req = this.checkSend(f, EPHEMERAL_MAX_BYTES);
+    if (!req) return;
+    const id = f.id;
+    const frame = ephemeralFrame(id, this.addr.user, this.addr.device, f.body, new Date(this.ctx.now()).toISOString());
+    const sender = this.addr.user;
+    void Promise.all(req.to.map(async (to) => ((await this.ctx.store.blocks.blocks(to.user, sender)) ? undefined : to))).then(
+      (targets) => {
+        for (const to of targets) if (to) this.ephemeral(to, frame);
+        this.sendText(relayedFrame(id));
+      },
+      (e: unknown) => {
+        this.ctx.log.warn({ err: errInfo(e) }, 'ephemeral send dropped: the store did not answer');
+        this.sendError(new RelayError('internal', 'the relay cannot read its store right now'), id);
+      },
+    );
+  }
+
+  /**
+   * The send as the store takes it, or undefined once its refusal is answered (a malformed one
+   * counts as a bad frame). `maxBody`: a bound tighter than maxMessageBytes (ephemeral sends).
+   */
+  private checkSend(f: Extract<ClientFrame, { type: 'send' }>, maxBody?: number): ReturnType<typeof toSubmitRequest> | undefined {
+    try {
+      const req = toSubmitRequest(this.addr, f, this.ctx.cfg);
+      if (maxBody !== undefined && req.body.length > maxBody) throw new RelayError('payload_too_large', `an ephemeral body is at most ${maxBody} bytes`);
+      return req;
+    } catch (e) {
+      const err = toRelayError(e);
+      if (err.code === 'bad_request') this.badFrame(err, f.id);
+      else this.sendError(err, f.id);
+      return undefined;
     }
   }
 

@@ -156,6 +156,15 @@ export class Hub {
     if (pushed > 0) this.ctx.metrics.pushed.inc(pushed);
   }
 
+  /**
+   * An ephemeral frame (docs/RELAY.md "Ephemeral sends") for `to`, if that device is connected to
+   * this node; otherwise it is gone. The bus carries no bodies (bus/index.ts), so a device on
+   * another node of a cluster does not get it.
+   */
+  pushEphemeral(to: { user: string; device: number }, frame: string): void {
+    this.conns.get(keyOf(to.user, to.device))?.pushEphemeral(frame);
+  }
+
   /** Who `viewer` may see online, on any node: those who have sent it a message, and itself. */
   async onlineUsers(viewer: string): Promise<string[]> {
     const visible = new Set(await this.ctx.store.correspondents.visibleTo(viewer, this.ctx.now()));

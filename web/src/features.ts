@@ -11,5 +11,6 @@ import { emoji } from './emoji.js';
 import { notifications } from './notify.js';
 import { search } from './search-view.js';
 import { account } from './account.js';
+import { typing } from './typing.js';
 
-useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search, account]);
+useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search, account, typing]);

@@ -15,19 +15,20 @@
 // are marked shown (the core's markConversationShown; chat marks what it drew), so unread counts
 // fall, and a user's messages that owe a read receipt get one (the core's queueReadReceipts, one
 // per pass naming them all), sent over the kept socket like the delivery receipts. Typing
-// indicators are not built (docs/WEB.md).
+// indicators (typing.ts) hear this socket's ephemeral frames and the stored results through
+// `listen`, and send over `liveSocket`.
 import { relayTarget, type Client } from '../../client/core/context.js';
 import { refreshListsOf } from '../../client/core/device-lists.js';
 import { expiredWarning, markExpired } from '../../client/core/expired.js';
 import { flushGroupOutbox } from '../../client/core/group-outbox.js';
 import type { Syncer } from '../../client/core/groups.js';
 import { expireHeld } from '../../client/core/group-held.js';
-import { IncomingPager } from '../../client/core/incoming.js';
+import { IncomingPager, type Incoming } from '../../client/core/incoming.js';
 import { deliverOutbox } from '../../client/core/outbox.js';
 import { presence } from '../../client/core/relay-api.js';
 import { isUnreachable, RelayUnreachable } from '../../client/core/relay-http.js';
 import { RelayLink } from '../../client/core/relay-link.js';
-import type { RelaySocket } from '../../client/core/relay-ws.js';
+import type { EphemeralFrame, RelaySocket } from '../../client/core/relay-ws.js';
 import { maintainKeys } from '../../client/core/sync.js';
 import { markConversationShown } from '../../client/core/unread.js';
 import { queueReadReceipts, readReceiptsOn, setReadReceipts } from '../../client/core/read-receipts.js';
@@ -49,6 +50,22 @@ interface Live {
 
 const running = new WeakMap<Session, Live>();
 
+/** What another part hears of the kept socket (typing.ts): ephemeral frames, and each stored result. */
+export interface LiveListener {
+  ephemeral?(s: Session, f: EphemeralFrame): void;
+  stored?(s: Session, r: Incoming): void;
+}
+const listeners: LiveListener[] = [];
+
+export function listen(l: LiveListener): void {
+  listeners.push(l);
+}
+
+/** The kept socket while it is open. */
+export function liveSocket(s: Session): RelaySocket | undefined {
+  return running.get(s)?.link.openSocket;
+}
+
 export const live: Feature = {
   start(s) {
     const t = relayTarget(s.c);
@@ -56,7 +73,8 @@ export const live: Feature = {
       link: undefined as unknown as RelayLink,
       pager: new IncomingPager(s.c, {
         // A backlog arrives as hundreds of results in one turn: the page is drawn once for them.
-        result: () => {
+        result: (r) => {
+          for (const x of listeners) x.stored?.(s, r);
           if (l.drawScheduled) return;
           l.drawScheduled = true;
           queueMicrotask(() => {
@@ -94,6 +112,10 @@ export const live: Feature = {
         if (s.stopped) return;
         if (f.type === 'message') {
           l.pager.push(f, (id) => ackAfterSave(s, l, socket, id, flush));
+          return;
+        }
+        if (f.type === 'ephemeral') {
+          for (const x of listeners) x.ephemeral?.(s, f);
           return;
         }
         l.pager.flush(); // what follows a message frame comes after it
