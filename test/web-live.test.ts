@@ -15,6 +15,7 @@ import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { Tmux } from './util/tmux.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any, IDBDatabase: any, getComputedStyle: any, Event: any;
@@ -168,13 +169,17 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   // The page has it on screen: carol's chat redraws her line as read.
   await tmux.waitFor('carol', /you: typed in the chat {2}\(read\)/, 15_000);
   // "Send read receipts" off: what the page shows meanwhile stays delivered in carol's chat.
+  await openMenu(page);
   await page.uncheck('#read-receipts');
+  await closeMenu(page);
   tmux.type('carol', 'while alice has them off');
   await appears(page, 'while alice has them off', 10_000);
   await tmux.waitFor('carol', /you: while alice has them off {2}\(delivered\)/, 15_000);
   await new Promise((r) => setTimeout(r, 1_500)); // time for a read receipt that must not come
   assert.doesNotMatch(tmux.screen('carol'), /while alice has them off {2}\(read\)/);
+  await openMenu(page);
   await page.check('#read-receipts');
+  await closeMenu(page);
 
   // The relay goes away and comes back on the same port and database: the page says it is
   // reconnecting, then connects again (one more socket) and receives.
