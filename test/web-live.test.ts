@@ -3,7 +3,8 @@
 // WebSocket (the page opens no second one for them); alice's message shows delivered once carol's
 // CLI received it, and read once carol's `fastchat chat` shows it; carol's messages the page shows
 // in a visible tab are read in her history, one that came while the tab was hidden not until it
-// shows; carol's `fastchat chat` puts her online in alice's list; the relay restarted on
+// shows; carol's `fastchat chat` puts her online in alice's list and in the open conversation's
+// header (offline there while the page's own link is down); the relay restarted on
 // the same port and database is reconnected to and received from; and a message whose vault save
 // failed is not acked, so the relay gives it again after a reload.
 import { after, before, test } from 'node:test';
@@ -162,6 +163,9 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   tmux.startFastchat('carol', carol, ['chat', '@alice']);
   await tmux.waitFor('carol', /@alice> /, 30_000);
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="true"] .presence', { timeout: 15_000 });
+  // and so does the header of her conversation, open on alice's screen (from the same frames).
+  await page.waitForSelector('#peer-presence[data-online="true"]', { timeout: 15_000 });
+  assert.equal(await page.textContent('#peer-presence'), 'online');
   // Her chat drew alice's message (inbox had printed it, which sent no read receipt): now it is read.
   await page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].find((e: any) => e.textContent === t)?.dataset.status === 'read', hello, { timeout: 15_000 });
   tmux.type('carol', 'typed in the chat');
@@ -185,9 +189,13 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   // reconnecting, then connects again (one more socket) and receives.
   await relay.stop();
   await page.waitForSelector('#live-state[data-state="down"]', { timeout: 15_000 });
+  // Without the link the page hears no presence: nobody is shown online meanwhile.
+  assert.equal(await page.textContent('#peer-presence'), 'offline', 'online shown while the page cannot hear presence');
+  assert.equal(await page.locator('#conversations .presence').count(), 0);
   relay = await startRelayProcess({ db: relay.db, port: relay.port });
   await page.waitForSelector('#live-state[data-state="up"]', { timeout: 30_000 });
   await tmux.waitFor('carol', /reconnected to the relay/, 30_000, { scrolled: true });
+  await page.waitForSelector('#peer-presence[data-online="true"]', { timeout: 15_000 });
   tmux.type('carol', 'after the restart');
   await appears(page, 'after the restart', 15_000);
   assert.equal(sockets.length, 2, `the page opened ${sockets.length} WebSockets across one restart: ${sockets.join(', ')}`);
@@ -196,6 +204,7 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   tmux.type('carol', '/quit');
   await tmux.waitFor('carol', /CHAT-EXIT=0/, 15_000);
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="false"]', { timeout: 20_000 });
+  assert.equal(await page.textContent('#peer-presence'), 'offline');
   assert.equal(await page.locator('#conversations .presence').count(), 0);
   assert.deepEqual(errors, []);
 });
