@@ -177,6 +177,10 @@ test('theme, two panes, menu, phone layout, keyboard, emoji, search, notificatio
   await page.keyboard.press('Enter');
   assert.equal(await page.getAttribute('#menu-button', 'aria-expanded'), 'true');
   assert.equal(await focused(), 'menu', 'opening the menu left the focus behind');
+  // What a screen reader is told: an expanded "Menu" button and a region named Menu.
+  assert.equal(await page.getByRole('button', { name: 'Menu', expanded: true }).count(), 1);
+  assert.equal(await page.getByRole('region', { name: 'Menu' }).isVisible(), true);
+  assert.equal(await page.getByRole('button', { name: 'Close the menu' }).isVisible(), true);
   assert.equal(await page.isVisible('#notify-button'), true);
   assert.equal(await page.isVisible('#auto-lock'), true);
   await shootAll(page, '2-menu');
@@ -323,6 +327,7 @@ test('theme, two panes, menu, phone layout, keyboard, emoji, search, notificatio
   await page.click('#group-leave');
   assert.equal(await page.isVisible('#leave-dialog'), true);
   assert.equal(await page.textContent('#leave-heading'), 'Leave #walkers?');
+  assert.equal(await page.getByRole('dialog', { name: 'Leave #walkers?' }).isVisible(), true, 'the question is not a dialog named by its heading');
   assert.equal(await focused(), 'leave-cancel', 'Cancel is not the default');
   await shootAll(page, '8-leave', ['desktop']);
   await page.keyboard.press('Enter');
