@@ -30,8 +30,10 @@ const BUDGETS = {
   'sql-wasm-browser.wasm': { raw: 700_000, gzip: 345_000 },
   // The look (light and dark colours, the phone layout, the emoji picker, search and notification
   // markup) took these to ~5 KB raw / 1.8 KB gzip and ~4.6 / 1.5 KB; the other parts add theirs.
-  'style.css': { raw: 12_000, gzip: 3_000 },
-  'index.html': { raw: 12_000, gzip: 3_000 },
+  // The two panes, the menu and the Leave question (session 10) took them from 7,471 / 2,499 and
+  // 9,889 / 2,654 B to 10,109 / 3,086 and 12,501 / 3,304 B; raised to leave ~10 % for what comes.
+  'style.css': { raw: 12_000, gzip: 3_500 },
+  'index.html': { raw: 14_000, gzip: 3_700 },
 };
 
 const common = {

@@ -16,6 +16,7 @@ import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { RelayHttp } from './util/relay-client.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { openUnlocked, PASSPHRASE, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any;
@@ -192,7 +193,9 @@ test('the page locks itself after the chosen time without input, as the Lock but
   await context.clock.fastForward('01:00:00');
   assert.equal(await page.isVisible('#chat'), true);
 
+  await openMenu(page);
   await page.selectOption('#auto-lock', '15');
+  await closeMenu(page);
   await statusSays(page, /^This page locks after 15 minutes without input\.$/);
   await context.clock.fastForward('10:00');
   await page.mouse.move(20, 20); // the user is there: the deadline moves to 15 minutes from now

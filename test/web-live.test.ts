@@ -3,7 +3,8 @@
 // WebSocket (the page opens no second one for them); alice's message shows delivered once carol's
 // CLI received it, and read once carol's `fastchat chat` shows it; carol's messages the page shows
 // in a visible tab are read in her history, one that came while the tab was hidden not until it
-// shows; carol's `fastchat chat` puts her online in alice's list; the relay restarted on
+// shows; carol's `fastchat chat` puts her online in alice's list and in the open conversation's
+// header (offline there while the page's own link is down); the relay restarted on
 // the same port and database is reconnected to and received from; and a message whose vault save
 // failed is not acked, so the relay gives it again after a reload.
 import { after, before, test } from 'node:test';
@@ -16,6 +17,7 @@ import { jsonLines, makeHome, makeTempRoot, setUpUser, statusesTo, type TestHome
 import { Tmux } from './util/tmux.js';
 import { until } from './util/until.js';
 import { openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any, IDBDatabase: any, getComputedStyle: any, Event: any;
@@ -159,6 +161,9 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   tmux.startFastchat('carol', carol, ['chat', '@alice']);
   await tmux.waitFor('carol', /@alice> /, 30_000);
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="true"] .presence', { timeout: 15_000 });
+  // and so does the header of her conversation, open on alice's screen (from the same frames).
+  await page.waitForSelector('#peer-presence[data-online="true"]', { timeout: 15_000 });
+  assert.equal(await page.textContent('#peer-presence'), 'online');
   // Her chat drew alice's message (inbox had printed it, which sent no read receipt): now it is read.
   await page.waitForFunction((t) => [...document.querySelectorAll('#messages li')].find((e: any) => e.textContent === t)?.dataset.status === 'read', hello, { timeout: 15_000 });
   let sendsBefore = relaySends;
@@ -171,7 +176,9 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   assert.equal(relaySends - sendsBefore, 2, 'with read receipts on, a message shown: its delivery receipt and its read receipt');
   // "Send read receipts" off: what the page shows meanwhile stays delivered in carol's chat, and
   // the relay gets the delivery receipt alone, nothing in the read receipt's place.
+  await openMenu(page);
   await page.uncheck('#read-receipts');
+  await closeMenu(page);
   sendsBefore = relaySends;
   tmux.type('carol', 'while alice has them off');
   await appears(page, 'while alice has them off', 10_000);
@@ -180,15 +187,21 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   await new Promise((r) => setTimeout(r, 1_500)); // time for a read receipt that must not come
   assert.doesNotMatch(tmux.screen('carol'), /while alice has them off {2}\(read\)/);
   assert.equal(relaySends - sendsBefore, 1, 'with read receipts off, a message shown: its delivery receipt alone');
+  await openMenu(page);
   await page.check('#read-receipts');
+  await closeMenu(page);
 
   // The relay goes away and comes back on the same port and database: the page says it is
   // reconnecting, then connects again (one more socket) and receives.
   await relay.stop();
   await page.waitForSelector('#live-state[data-state="down"]', { timeout: 15_000 });
+  // Without the link the page hears no presence: nobody is shown online meanwhile.
+  assert.equal(await page.textContent('#peer-presence'), 'offline', 'online shown while the page cannot hear presence');
+  assert.equal(await page.locator('#conversations .presence').count(), 0);
   relay = await startRelayProcess({ db: relay.db, port: relay.port });
   await page.waitForSelector('#live-state[data-state="up"]', { timeout: 30_000 });
   await tmux.waitFor('carol', /reconnected to the relay/, 30_000, { scrolled: true });
+  await page.waitForSelector('#peer-presence[data-online="true"]', { timeout: 15_000 });
   tmux.type('carol', 'after the restart');
   await appears(page, 'after the restart', 15_000);
   assert.equal(sockets.length, 2, `the page opened ${sockets.length} WebSockets across one restart: ${sockets.join(', ')}`);
@@ -197,6 +210,7 @@ test('messages arrive over one kept socket, receipts and presence show, and the 
   tmux.type('carol', '/quit');
   await tmux.waitFor('carol', /CHAT-EXIT=0/, 15_000);
   await page.waitForSelector('#conversations li[data-peer="carol"][data-online="false"]', { timeout: 20_000 });
+  assert.equal(await page.textContent('#peer-presence'), 'offline');
   assert.equal(await page.locator('#conversations .presence').count(), 0);
   assert.deepEqual(errors, []);
 });

@@ -1,11 +1,14 @@
 // The page's look and daily comfort (docs/WEB.md "Look and comfort"): alice in Chromium, carol a
 // real `fastchat` home, one real relay process. The theme toggle changes the page's colours and is
-// kept across a reload (and it is the only thing in localStorage); a phone-sized screen shows the
-// list or the conversation, never both; the keyboard alone reaches the message field and Enter
-// sends (Shift+Enter a new line); the emoji picker inserts at the caret; search finds a message and
-// not another; notification permission is asked only from the button, and a notification names
-// the sender, never the text. Screenshots of the main screens (desktop 1280×800 and phone 390×844,
-// light and dark) are written under test-output/web-look/ (printed).
+// kept across a reload (and it is the only thing in localStorage); at 1280×800 the list and the
+// conversation sit side by side within the window, the page does not scroll and the messages do
+// in their own pane; the menu opens and closes by keyboard; a phone-sized screen shows the list or
+// the conversation, never both; the keyboard alone reaches the message field and Enter sends
+// (Shift+Enter a new line); the emoji picker inserts at the caret; search finds a message and not
+// another; notification permission is asked only from the button, and a notification names the
+// sender, never the text; Leave in a group asks first, and only its confirmation leaves.
+// Screenshots of the main screens (desktop 1280×800 and phone 390×844, light and dark) are written
+// under test-output/web-look/ (printed).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -15,7 +18,8 @@ import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
 import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { ROOT } from './util/paths.js';
-import { showsOrFails, unlock } from './util/web-page.js';
+import { clickAndSettle, showsOrFails, unlock } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const window: any, document: any, localStorage: any, getComputedStyle: any, Document: any;
@@ -106,7 +110,7 @@ async function oneOfListAndConversation(page: Page): Promise<'list' | 'conversat
   return list ? 'list' : 'conversation';
 }
 
-test('theme, phone layout, keyboard, emoji, search and notifications of the page, with screenshots of each screen', { timeout: 300_000 }, async (t) => {
+test('theme, two panes, menu, phone layout, keyboard, emoji, search, notifications and the Leave question of the page, with screenshots of each screen', { timeout: 300_000 }, async (t) => {
   const context = await chromium.browser.newContext({ viewport: DESKTOP, colorScheme: 'light' });
   t.after(() => context.close());
   await context.addInitScript(instrument);
@@ -153,10 +157,7 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.click('#register-button');
   await showsOrFails(page, '#chat:not([hidden])');
   assert.equal((await notified(page)).requested, 0, 'notification permission was asked without the button');
-  assert.equal(await page.isVisible('#notify-button'), true);
 
-  // Keyboard alone: Tab reaches the field to open a chat, Enter opens it; from the top of the page
-  // Tab reaches the message field; Shift+Enter is a new line, Enter sends.
   const tabTo = async (id: string): Promise<void> => {
     await page.evaluate(() => document.activeElement?.blur());
     for (let i = 0; i < 80; i++) {
@@ -165,6 +166,30 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
     }
     assert.fail(`80 presses of Tab did not reach #${id}`);
   };
+  const focused = (): Promise<string | undefined> => page.evaluate(() => document.activeElement?.id);
+
+  // The menu (identity, notes, settings, a new group, blocked) is closed once an account is open;
+  // by keyboard alone its button opens it with the focus in it, and Escape closes it, focus back on
+  // the button.
+  assert.equal(await page.isHidden('#menu'), true, 'the menu is open on the chat');
+  assert.equal(await page.isHidden('#notify-button'), true);
+  await tabTo('menu-button');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#menu-button', 'aria-expanded'), 'true');
+  assert.equal(await focused(), 'menu', 'opening the menu left the focus behind');
+  // What a screen reader is told: an expanded "Menu" button and a region named Menu.
+  assert.equal(await page.getByRole('button', { name: 'Menu', expanded: true }).count(), 1);
+  assert.equal(await page.getByRole('region', { name: 'Menu' }).isVisible(), true);
+  assert.equal(await page.getByRole('button', { name: 'Close the menu' }).isVisible(), true);
+  assert.equal(await page.isVisible('#notify-button'), true);
+  assert.equal(await page.isVisible('#auto-lock'), true);
+  await shootAll(page, '2-menu');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isHidden('#menu'), true, 'Escape did not close the menu');
+  assert.equal(await focused(), 'menu-button');
+
+  // Keyboard alone: Tab reaches the field to open a chat, Enter opens it; from the top of the page
+  // Tab reaches the message field; Shift+Enter is a new line, Enter sends.
   await tabTo('open-peer');
   await page.keyboard.type('carol');
   await page.keyboard.press('Enter');
@@ -187,8 +212,10 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await waitForMessage(page, 'the harbour at noon?');
   assert.deepEqual(await notified(page), { requested: 0, shown: [] });
   await page.evaluate(() => window.__setHidden(false));
+  await openMenu(page);
   await page.click('#notify-button');
   await page.waitForFunction(() => document.getElementById('notify-button')?.textContent === 'Notifications are on');
+  await closeMenu(page);
   assert.equal((await notified(page)).requested, 1);
   await carol.ok(['send', '@alice', 'bring the blue umbrella']);
   await waitForMessage(page, 'bring the blue umbrella');
@@ -198,7 +225,14 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await waitForMessage(page, 'a secret meeting point: the old mill');
   await page.evaluate(() => window.__setHidden(false));
   assert.deepEqual((await notified(page)).shown, [{ title: 'fastchat', body: 'New message from @carol' }]);
-  await shootAll(page, '2-conversation');
+  // The header says what the list says of carol (online for the relay's grace after her CLI ran).
+  const listed = (await page.getAttribute('#conversations li[data-peer="carol"]', 'data-online')) === 'true';
+  assert.equal(await page.textContent('#peer-presence'), listed ? 'online' : 'offline', "carol's presence in the header is not the list's");
+  await shootAll(page, '3-conversation');
+
+  // Two panes at desktop width: the list and the conversation side by side, both within the
+  // window, the message field on screen without scrolling the page.
+  await twoPanes(page);
 
   // The emoji picker: it inserts at the caret, in place of the selection, and Escape closes it,
   // back to its button.
@@ -207,7 +241,7 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.click('#emoji-button');
   assert.equal(await page.isVisible('#emoji-picker'), true);
   assert.equal(await page.getAttribute('#emoji-button', 'aria-expanded'), 'true');
-  await shootAll(page, '3-emoji', ['desktop']);
+  await shootAll(page, '4-emoji', ['desktop']);
   await page.setViewportSize(DESKTOP);
   await page.click('#emoji-picker button[aria-label="thumbs up"]');
   assert.equal(await page.inputValue('#message'), 'a👍b');
@@ -242,7 +276,7 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.waitForSelector('#search-results:not([hidden])');
   assert.deepEqual(await hits(), ['the harbour at noon?']);
   assert.equal(await page.textContent('#search-summary'), '1 message holds “HARBOUR”:');
-  await shootAll(page, '4-search', ['desktop']);
+  await shootAll(page, '5-search', ['desktop']);
   await page.fill('#search-query', 'zebra');
   await page.press('#search-query', 'Enter');
   assert.deepEqual(await hits(), []);
@@ -253,11 +287,11 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   // Phone width: the conversation or the list, never both; the back control and Escape go back.
   await page.setViewportSize(PHONE);
   assert.equal(await oneOfListAndConversation(page), 'conversation');
-  await shootAll(page, '5-phone-conversation', ['phone']);
+  await shootAll(page, '6-phone-conversation', ['phone']);
   await page.setViewportSize(PHONE);
   await page.click('#back');
   assert.equal(await oneOfListAndConversation(page), 'list');
-  await shootAll(page, '6-phone-list', ['phone']);
+  await shootAll(page, '7-phone-list', ['phone']);
   await page.setViewportSize(PHONE);
   await page.click('#conversations button');
   assert.equal(await oneOfListAndConversation(page), 'conversation');
@@ -265,6 +299,71 @@ test('theme, phone layout, keyboard, emoji, search and notifications of the page
   await page.keyboard.press('Escape');
   assert.equal(await oneOfListAndConversation(page), 'list', 'Escape on a phone did not go back to the list');
   assert.match(await page.evaluate(() => document.activeElement?.textContent), /^@carol\b/, 'focus is not on the conversation left');
+  // The list is drawn anew when a message comes: the focus stays on carol's conversation.
+  await carol.ok(['send', '@alice', 'are you there?']);
+  await page.waitForSelector('#conversations button:has-text("@carol (1)")', { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), '@carol (1)', 'a redrawn list lost the focus');
+
+  // Back at desktop width, a long message: the messages scroll in their own pane, which shows the
+  // newest, and the page itself still does not scroll.
+  await page.setViewportSize(DESKTOP);
+  await page.click('#conversations button');
+  await page.fill('#message', Array.from({ length: 40 }, (_, i) => `line ${i + 1}`).join('\n'));
+  assert.equal(await clickAndSettle(page, '#send-button'), 'Sent.');
+  await twoPanes(page);
+  const pane = await page.$eval('#messages', (m: any) => ({ scrolls: m.scrollHeight > m.clientHeight, atEnd: m.scrollHeight - m.scrollTop - m.clientHeight }));
+  assert.equal(pane.scrolls, true, 'the messages do not scroll on their own');
+  assert.ok(pane.atEnd < 2, `the newest message is ${pane.atEnd} px below the pane's end`);
+
+  // Leave asks first: Cancel has the focus (Enter cancels), Escape cancels, and only "Leave the
+  // group" leaves; carol's CLI sees alice go.
+  await openMenu(page);
+  await page.fill('#group-name', 'walkers');
+  await page.fill('#group-members', 'carol');
+  assert.match(await clickAndSettle(page, '#group-create-button'), /^Created #walkers with @alice @carol\.$/);
+  assert.equal(await page.isHidden('#menu'), true, 'the menu stays over the new group');
+  // (The last admin may not leave: carol is made one first.)
+  assert.match(await clickAndSettle(page, 'button[aria-label="Make @carol an admin"]'), /^Made admin of #walkers @carol/);
+  await page.click('#group-leave');
+  assert.equal(await page.isVisible('#leave-dialog'), true);
+  assert.equal(await page.textContent('#leave-heading'), 'Leave #walkers?');
+  assert.equal(await page.getByRole('dialog', { name: 'Leave #walkers?' }).isVisible(), true, 'the question is not a dialog named by its heading');
+  assert.equal(await focused(), 'leave-cancel', 'Cancel is not the default');
+  await shootAll(page, '8-leave', ['desktop']);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.isHidden('#leave-dialog'), true);
+  await page.click('#group-leave');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isHidden('#leave-dialog'), true, 'Escape did not close the question');
+  await new Promise((r) => setTimeout(r, 500)); // time for a leave that must not start
+  assert.equal(await page.getAttribute('#group-panel', 'data-status'), 'active', 'Cancel or Escape left the group');
+  await page.click('#group-leave');
+  assert.match(await clickAndSettle(page, '#leave-confirm'), /^You left #walkers/);
+  assert.equal(await page.getAttribute('#group-panel', 'data-status'), 'left');
+  await carol.ok(['inbox']);
+  assert.deepEqual(JSON.parse((await carol.ok(['group', 'info', '#walkers', '--json'])).stdout).members.map((m: any) => m.user), ['carol']);
 
   assert.deepEqual(errors, []);
 });
+
+/**
+ * At 1280×800 with a conversation open: the list pane and the conversation side by side (the list
+ * left, the tops level), each wholly within the window, the message field and Send on screen, and
+ * a page that does not scroll.
+ */
+async function twoPanes(page: Page): Promise<void> {
+  const box = async (sel: string): Promise<{ x: number; y: number; width: number; height: number }> => {
+    const b = await page.locator(sel).boundingBox();
+    assert.ok(b !== null, `${sel} is not on screen`);
+    return b;
+  };
+  const list = await box('#list-pane');
+  const conv = await box('#conversation');
+  assert.ok(list.x + list.width <= conv.x, `the list (${list.x}+${list.width}) is not left of the conversation (${conv.x})`);
+  assert.ok(Math.abs(list.y - conv.y) < 1, `the panes' tops differ: ${list.y} and ${conv.y}`);
+  for (const [name, b] of [['list', list], ['conversation', conv], ['compose', await box('#compose')], ['send', await box('#send-button')], ['conversations', await box('#conversations')]] as const) {
+    assert.ok(b.x >= 0 && b.y >= 0 && b.x + b.width <= DESKTOP.width && b.y + b.height <= DESKTOP.height, `the ${name} is not within the 1280×800 window: ${JSON.stringify(b)}`);
+  }
+  const doc = await page.evaluate(() => ({ scroll: document.scrollingElement.scrollHeight, inner: window.innerHeight }));
+  assert.ok(doc.scroll <= doc.inner, `the page scrolls: ${doc.scroll} px in a ${doc.inner} px window`);
+}

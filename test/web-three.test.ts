@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { jsonLines } from './util/fastchat-cli.js';
 import { webScene } from './util/web-scene.js';
 import { clickAndSettle, openUnlocked, registerInPage, sendFromPage } from './util/web-page.js';
+import { openMenu } from './util/web-menu.js';
 import { download, loadedImage, png, receivesFiles, sendFileFromPage, sha256 } from './util/web-files.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
@@ -54,6 +55,7 @@ test('two browsers and a CLI: alice ↔ bob and alice ↔ carol both ways, and i
   await arrives(alice, 'hi alice, from the terminal');
 
   // A group of the three, made in alice's page (bob accepted alice: no invitation to answer).
+  await openMenu(alice);
   await alice.fill('#group-name', 'three');
   await alice.fill('#group-members', 'bob carol');
   assert.match(await clickAndSettle(alice, '#group-create-button'), /^Created #three with @alice @bob @carol\.$/);

@@ -15,6 +15,7 @@ import { startBrowser, type BrowserHandle } from './util/browser.js';
 import { jsonLines, makeHome, makeTempRoot, setUpUser, type TestHome } from './util/fastchat-cli.js';
 import { until } from './util/until.js';
 import { clickAndSettle, openUnlocked, sendFromPage, shown, showsOrFails, unlock } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any;
@@ -183,7 +184,9 @@ test("a changed key blocks the page's sends with a warning until accepted on the
   await page.waitForSelector('#key-warning:not([hidden])');
 
   // Unblocking makes eve a stranger again: her next message is a request.
+  await openMenu(page);
   assert.equal(await clickAndSettle(page, '#blocked-list button[aria-label="Unblock @eve"]'), 'Unblocked @eve: their next message arrives as a request.');
+  await closeMenu(page);
   assert.equal(await page.locator('#blocked-list li').count(), 0);
   await eve.ok(['send', '@alice', 'third from eve']);
   await waitForText(page, '#request-list li[data-user="eve"] ol li', 'third from eve');

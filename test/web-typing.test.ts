@@ -8,6 +8,7 @@ import type { Page } from 'playwright-core';
 import { Tmux } from './util/tmux.js';
 import { webScene } from './util/web-scene.js';
 import { openUnlocked, registerInPage, sendFromPage } from './util/web-page.js';
+import { closeMenu, openMenu } from './util/web-menu.js';
 
 // The callbacks given to page.evaluate run in Chromium; this Node program has no DOM types.
 declare const document: any;
@@ -61,7 +62,9 @@ test('typing shows both ways between the page and a terminal chat, clears on idl
   await tmux.waitFor('carol', /^@alice> $/m, 5_000);
 
   // Unchecked, the page sends none.
+  await openMenu(page);
   await page.uncheck('#typing-setting');
+  await closeMenu(page);
   await page.type('#message', 'quietly', { delay: 40 });
   await new Promise((r) => setTimeout(r, 3_000));
   assert.doesNotMatch(tmux.screen('carol'), /alice is typing…/);

@@ -70,21 +70,32 @@ export function groupArg(s: Session, idHex: string): string {
   return `${g.state.name}~${idHex}`;
 }
 
+/** Which conversation each button of the list opens. */
+const refOfButton = new WeakMap<Element, ConversationRef>();
+
 /** The conversation list and the open conversation, as text. */
 function render(s: Session): void {
-  byId('conversations').replaceChildren(
+  // The list is drawn anew after every change (a message, a presence frame): the keyboard's place
+  // in it moves to the new button of the same conversation, not to the page's start.
+  const list = byId('conversations');
+  const focused = document.activeElement !== null ? refOfButton.get(document.activeElement) : undefined;
+  let refocus: HTMLButtonElement | undefined;
+  list.replaceChildren(
     ...listConversations(s.c).map((x) => {
       const b = document.createElement('button');
       b.type = 'button';
       b.textContent = x.unread > 0 ? `${x.label} (${x.unread})` : x.label;
       if (sameRef(x.ref, s.ref)) b.setAttribute('aria-current', 'true');
       b.onclick = () => select(s, x.ref);
+      refOfButton.set(b, x.ref);
+      if (focused !== undefined && sameRef(x.ref, focused)) refocus = b;
       const li = document.createElement('li');
       li.append(b);
       if (x.ref.kind === 'user') li.dataset.peer = x.ref.peer; // live.ts marks who is online
       return li;
     }),
   );
+  refocus?.focus();
   const ref = s.ref;
   byId('conversation').hidden = ref === null;
   if (ref === null) return;

@@ -1,5 +1,6 @@
 // The parts of the chat page, in the order they start and render (session.ts says what a part is).
-// A new part is a file of its own and one line here.
+// A new part is a file of its own and one line here. layout is last: it scrolls the messages the
+// others have drawn.
 import { useFeatures } from './session.js';
 import { conversations } from './conversation-view.js';
 import { live } from './live.js';
@@ -12,5 +13,7 @@ import { notifications } from './notify.js';
 import { search } from './search-view.js';
 import { account } from './account.js';
 import { typing } from './typing.js';
+import { layout } from './layout.js';
 
-useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search, account, typing]);
+// layout stays last: it scrolls the messages the other parts have drawn.
+useFeatures([conversations, look, live, files, trust, groups, emoji, notifications, search, account, typing, layout]);

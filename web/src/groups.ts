@@ -1,9 +1,9 @@
 // Groups in the page: create one (a name and members), and for the group on screen its members
-// (groupInfo), add, remove, make admin, rename and leave; group invitations, which the page holds
-// until they are answered. Every act is the core's (client/core/groups.ts createGroupCmd and
-// changeGroupCmd, request-actions.ts acceptCmd and declineCmd), run in turn with the receive
-// passes (session.ts exclusive); the core checks the rules (only admins change, the name's form),
-// and what it refuses is said in the status line in its own words.
+// (groupInfo), add, remove, make admin, rename and leave (once confirmed); group invitations, which
+// the page holds until they are answered. Every act is the core's (client/core/groups.ts
+// createGroupCmd and changeGroupCmd, request-actions.ts acceptCmd and declineCmd), run in turn with
+// the receive passes (session.ts exclusive); the core checks the rules (only admins change, the
+// name's form), and what it refuses is said in the status line in its own words.
 //
 // Invitations: the page's home has message requests on (requestsOn), so a group made by someone
 // this account never wrote to is an invitation (client/core/requests.ts): hidden from the
@@ -14,9 +14,10 @@ import { usageError } from '../../client/errors.js';
 import { checkUsername } from '../../client/core/account.js';
 import { changeGroupCmd, createGroupCmd, groupInfo, type ChangeRequest, type ChangeResult } from '../../client/core/groups.js';
 import { listGroups } from '../../client/core/group-store.js';
+import type { ConversationRef } from '../../client/core/conversations.js';
 import { acceptCmd, declineCmd } from '../../client/core/request-actions.js';
 import { listInvitations } from '../../client/core/requests.js';
-import { groupArg } from './conversation-view.js';
+import { groupArg, labelOfRef, sameRef } from './conversation-view.js';
 import { byId, labelledButton, setStatus, setText, textElement } from './dom.js';
 import { changed, exclusive, select, showFailure, type Feature, type Session } from './session.js';
 import { liveSyncer } from './live.js';
@@ -44,13 +45,49 @@ export const groups: Feature = {
       e.preventDefault();
       void change(s, { op: 'rename', name: groupName(byId<HTMLInputElement>('group-new-name').value) }, () => (byId<HTMLInputElement>('group-new-name').value = ''));
     };
-    byId('group-leave').onclick = () => void change(s, { op: 'leave' });
+    byId('group-leave').onclick = () => askLeave(s);
+    byId('leave-cancel').onclick = () => answerLeave(s, false);
+    byId('leave-confirm').onclick = () => answerLeave(s, true);
   },
   render(s) {
     renderInvitations(s);
     renderPanel(s);
   },
+  stop() {
+    // Locked with the question open: no answer, and nothing left.
+    answerLeave(null, false);
+  },
 };
+
+/** The group the last Leave question named (Escape closes it and leaves this, answered by nothing). */
+let leaving: ConversationRef | null = null;
+
+const leaveDialog = (): HTMLDialogElement => byId<HTMLDialogElement>('leave-dialog');
+
+/**
+ * Leave asks first, in a modal dialog: leaving cannot be undone from this side (only an admin adds
+ * us back). Cancel has the focus, so Enter is Cancel; Escape closes it as Cancel does.
+ */
+function askLeave(s: Session): void {
+  const ref = s.ref;
+  if (ref?.kind !== 'group') return;
+  leaving = ref;
+  setText(byId('leave-group'), labelOfRef(s, ref));
+  leaveDialog().showModal();
+}
+
+/**
+ * The answer, in the button's own click (its status line is set before the click returns): only
+ * "Leave the group" leaves, and only the group the question named.
+ */
+function answerLeave(s: Session | null, leave: boolean): void {
+  const ref = leaving;
+  leaving = null;
+  leaveDialog().close();
+  if (!leave || ref === null || s === null) return;
+  if (!sameRef(s.ref, ref)) showFailure(usageError('another conversation came on screen meanwhile: you did not leave the group'));
+  else void change(s, { op: 'leave' });
+}
 
 /** A group name as typed: a leading `#` is dropped (the core checks the rest). */
 function groupName(typed: string): string {

@@ -2,8 +2,8 @@
 // with backoff when it drops (the core's RelayLink, the link `fastchat chat` keeps). Its frames go
 // where chat's go: message frames through the core's IncomingPager (stored a burst at a time),
 // expired notices to markExpired, `drained` lets the queued group messages go, presence frames
-// mark contacts online in the conversation list. Receipts the stored messages are owed leave
-// through the core's outbox over the same socket.
+// mark contacts online in the conversation list and in the open conversation's header. Receipts
+// the stored messages are owed leave through the core's outbox over the same socket.
 //
 // Acked only once in the vault. The pager acks a frame as soon as its sql.js transaction commits,
 // but sql.js is memory: the page's "stored" is the vault save (session.ts save). An ack before it
@@ -154,9 +154,13 @@ export const live: Feature = {
           changed(s);
         });
       },
-      onDown: (reason) => showLink('down', `Disconnected (${reason}); reconnecting…`),
+      onDown: (reason) => {
+        showLink('down', `Disconnected (${reason}); reconnecting…`);
+        notHearing(s, l);
+      },
       onFatal: (e) => {
         showLink('down', 'Disconnected.');
+        notHearing(s, l);
         showFailure(e);
       },
     });
@@ -186,6 +190,7 @@ export const live: Feature = {
         li.append(mark);
       }
     }
+    showPeerPresence(s, l.online);
     const r = markOnScreenRead(s.c, s);
     if (r.shown) changed(s);
     // After a save, as the delivery receipts (ackAfterSave): a receipt, read or not, never leaves
@@ -260,6 +265,27 @@ function markOnScreenRead(c: Client, s: Session): { shown: boolean; receipted: b
   if (ref === null || document.visibilityState !== 'visible') return { shown: false, receipted: false };
   const shown = markConversationShown(c, ref.kind === 'user' ? { peer: ref.peer } : { groupIdHex: ref.idHex }) > 0;
   return { shown, receipted: ref.kind === 'user' && queueReadReceipts(c, ref.peer) > 0 };
+}
+
+/**
+ * Without the link the page hears no presence frames: nobody is shown online until the next
+ * connection asks the relay again (onUp), rather than as they were when it dropped.
+ */
+function notHearing(s: Session, l: Live): void {
+  if (l.online.size === 0 || s.stopped) return;
+  l.online = new Set();
+  renderAll(s);
+}
+
+/** The open conversation's header says whether its peer is online (a group's has no such line). */
+function showPeerPresence(s: Session, online: ReadonlySet<string>): void {
+  const el = byId('peer-presence');
+  const peer = s.ref?.kind === 'user' ? s.ref.peer : null;
+  el.hidden = peer === null;
+  if (peer === null) return;
+  const on = online.has(peer);
+  el.dataset.online = String(on);
+  setText(el, on ? 'online' : 'offline');
 }
 
 function showLink(state: 'connecting' | 'up' | 'down', text: string): void {

@@ -1,7 +1,7 @@
 // The page's look and daily comfort: the light or dark theme, the phone-sized layout (the list or
 // the conversation, with a back control) and the keyboard (Enter sends, Shift+Enter starts a new
 // line, Escape goes back). The emoji picker, notifications and search are parts of their own
-// (emoji.ts, notify.ts, search-view.ts).
+// (emoji.ts, notify.ts, search-view.ts), and so are the two panes and the menu (layout.ts).
 //
 // The theme follows prefers-color-scheme until the user picks one with the toggle; that choice is
 // the one thing the page keeps in localStorage (a theme is not a secret, and it must apply before

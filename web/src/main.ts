@@ -50,6 +50,7 @@ function lock(why?: string): void {
 async function showLocked(why?: string): Promise<void> {
   const exists = await Vault.exists();
   byId('home').hidden = true;
+  byId('lock').hidden = true; // in the top bar, outside #home
   byId('unlock').hidden = false;
   setText(byId('unlock-button'), exists ? 'Unlock' : 'Create vault');
   byId<HTMLInputElement>('passphrase').autocomplete = exists ? 'current-password' : 'new-password';
@@ -93,6 +94,7 @@ async function showHome(v: Vault): Promise<void> {
   await renderNotes(v);
   byId('unlock').hidden = true;
   byId('home').hidden = false;
+  byId('lock').hidden = false;
   setStatus('ready', 'Unlocked.');
   await showChat(v, identity);
 }
