@@ -76,6 +76,13 @@ test("the page links as alice's device 2, approved from her CLI, and both device
   await page.waitForFunction((text) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === text), fromBob, { timeout: 60_000 });
   assert.deepEqual(await shown(page), [`out: ${fromPage}`, `in: ${fromBob}`]);
 
+  // From alice's CLI: bob gets it, and the page shows it as hers, sent (the sync copy, D.13).
+  const fromCli = 'typed on the CLI, device 1';
+  await alice.ok(['send', '@bob', fromCli]);
+  assert.deepEqual((await inbox(bob)).map((m) => [m.from, m.text]), [['alice', fromCli]]);
+  await page.waitForFunction((text) => [...document.querySelectorAll('#messages li')].some((e: any) => e.textContent === text), fromCli, { timeout: 60_000 });
+  assert.deepEqual(await shown(page), [`out: ${fromPage}`, `in: ${fromBob}`, `out: ${fromCli}`]);
+
   // After a reload the vault holds the linked home: the conversation, and the account's key (the
   // next send is copied to the CLI again, which needs the page's own device list to verify).
   await page.reload();
@@ -84,7 +91,7 @@ test("the page links as alice's device 2, approved from her CLI, and both device
   assert.equal(await page.textContent('#me'), '@alice');
   await page.click('#conversations button');
   await page.waitForSelector('#messages li');
-  assert.deepEqual(await shown(page), [`out: ${fromPage}`, `in: ${fromBob}`]);
+  assert.deepEqual(await shown(page), [`out: ${fromPage}`, `in: ${fromBob}`, `out: ${fromCli}`]);
   const again = 'and again after a reload';
   assert.equal(await sendFromPage(page, again), 'Sent.');
   assert.deepEqual((await inbox(bob)).map((m) => [m.from, m.text]), [['alice', again]]);
