@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 
 /** Running, as opposed to gone or a zombie (killed, not yet reaped by whoever adopted it). */
 function running(pid: number): boolean {
@@ -39,15 +39,19 @@ async function outlives(t: { after(fn: () => void): void }, fixture: string, tim
   return { pid, alive };
 }
 
-test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
-  const { pid, alive } = await outlives(t, './util/hang-with-relay.js', 15_000);
-  if (alive) process.kill(pid, 'SIGKILL');
-  assert.ok(!alive, `the relay ${pid} outlived the test file that started it`);
-});
+// The two wait for their fixture's timeout (15 s and 20 s, most of it idle): run side by side they
+// take the longer of the two instead of the sum. Each has its own fixture, directory and process.
+describe('processes outliving a test file killed on its timeout', { concurrency: true }, () => {
+  test('a test file killed on its timeout leaves no relay running', { timeout: 60_000 }, async (t) => {
+    const { pid, alive } = await outlives(t, './util/hang-with-relay.js', 15_000);
+    if (alive) process.kill(pid, 'SIGKILL');
+    assert.ok(!alive, `the relay ${pid} outlived the test file that started it`);
+  });
 
-test('a test file killed on its timeout leaves no browser running (test/util/browser.ts)', { timeout: 90_000 }, async (t) => {
-  // Chromium starts in a few seconds on a loaded machine: the fixture's timeout leaves room for it.
-  const { pid, alive } = await outlives(t, './util/hang-with-browser.js', 20_000);
-  if (alive) process.kill(-pid, 'SIGKILL');
-  assert.ok(!alive, `the browser ${pid} outlived the test file that started it`);
+  test('a test file killed on its timeout leaves no browser running (test/util/browser.ts)', { timeout: 90_000 }, async (t) => {
+    // Chromium starts in a few seconds on a loaded machine: the fixture's timeout leaves room for it.
+    const { pid, alive } = await outlives(t, './util/hang-with-browser.js', 20_000);
+    if (alive) process.kill(-pid, 'SIGKILL');
+    assert.ok(!alive, `the browser ${pid} outlived the test file that started it`);
+  });
 });
