@@ -25,6 +25,8 @@ import { until } from './util/until.js';
 
 /** Longer than the client's request timeout (REQUEST_TIMEOUT_MS, 15 s, client/core/relay-http.ts). */
 const ASLEEP_MS = 18_000;
+/** After waking, how long the answer is held: the overdue timeout has fired by then, even under load. */
+const WOKEN_MS = 3_000;
 const TAKE = /^\/v1\/link\/[^/]+\/take$/;
 const REDEEM = /^\/v1\/sessions\/ticket$/;
 
@@ -44,7 +46,7 @@ interface LossyProxy {
   dropAnswerReply(): void;
   /** How many answers (PUT of the channel) came through. */
   answers(): number;
-  /** The next take the relay answers with the message: stop `pid` before handing it over, resume it ASLEEP_MS later. */
+  /** The next take the relay answers with the message: stop `pid`, resume it ASLEEP_MS later, then hand the answer over. */
   sleepOnAnswer(pid: number): Promise<void>;
   /** How many takes the relay answered with the message. */
   answeredTakes(): number;
@@ -81,10 +83,15 @@ async function startLossyProxy(upstream: string): Promise<LossyProxy> {
         // the answer arrives while the process is stopped.
         process.kill(sleeper.pid, 'SIGSTOP');
         await untilStopped(sleeper.pid);
-        setTimeout(() => {
-          process.kill(sleeper.pid, 'SIGCONT');
-          sleeper.slept();
-        }, ASLEEP_MS);
+        await new Promise((r) => setTimeout(r, ASLEEP_MS));
+        process.kill(sleeper.pid, 'SIGCONT');
+        sleeper.slept();
+        // The answer (which the relay handed over while the process slept) reaches it only after
+        // it woke, so its overdue request timeout fires first. Handed over during the sleep, it
+        // sat in the socket, and libuv may read it before running the timers (a process stopped
+        // in epoll_wait): then it was taken once, and the retake this test is about never ran
+        // (CI saw 1 take, not 2).
+        await new Promise((r) => setTimeout(r, WOKEN_MS));
       }
       return undefined;
     },
