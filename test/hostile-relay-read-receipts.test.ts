@@ -24,8 +24,13 @@ describe('what a hostile relay sees of read receipts', () => {
     await stop?.();
   });
 
-  /** Every message `from` handed the relay (WebSocket `send` frames and POSTs), oldest first. */
-  const sends = (from: string): Seen[] => hostile.log.filter((s) => s.dir === 'up' && s.frame.type === 'send' && s.conn?.user === from);
+  /**
+   * Every message `from` handed the relay to store (WebSocket `send` frames and POSTs), oldest
+   * first. Typing indicators (ephemeral sends, which bob's chat makes as the test types "yes") are
+   * not among them: the relay tells those by their flag, as THREAT_MODEL's relay-typing-metadata
+   * says; a receipt is never sent that way.
+   */
+  const sends = (from: string): Seen[] => hostile.log.filter((s) => s.dir === 'up' && s.frame.type === 'send' && s.frame.ephemeral !== true && s.conn?.user === from);
 
   /** All the relay can compare of one message besides its timing: fields, recipients, client id's form, body length. */
   const looks = (s: Seen) => ({
