@@ -28,7 +28,6 @@ import { HistoryRefused, storeHistory } from './history-receive.js';
 import { storeStandings } from './standings-sync.js';
 import { admitInvitedGroupMessage, admitMessage, isInvitedGroup, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
-import { isTypingPlaintext } from './typing.js';
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
@@ -166,7 +165,7 @@ function openWithSessions(
   envelope: Uint8Array,
   now: number,
   sessions: PageSessions | undefined,
-): { plaintext: Uint8Array; identity: PublicIdentity; typing?: true } | undefined {
+): { parsed: Parsed; identity: PublicIdentity } | undefined {
   // A row that failed its integrity check is never used (a first message replaces it).
   let current = sessions?.current(user, device);
   if (!current) {
@@ -181,13 +180,14 @@ function openWithSessions(
   if (current) {
     try {
       const r = decryptMessage(current, envelope);
+      const parsed = parseOnce(r.plaintext);
       // A typing indicator takes no position in the chain, however it came (typing.ts): the
       // state it made is dropped, so the sender's next message, in the same position, opens.
-      if (isTypingPlaintext(r.plaintext)) return { plaintext: r.plaintext, identity: sessionIdentity(r.state), typing: true };
+      if (isTyping(parsed)) return { parsed, identity: sessionIdentity(r.state) };
       if (sessions) sessions.put(user, device, r.state);
       else saveSession(c.db, c.sealer, user, device, r.state, now);
       noteGaps(c, user, device, current, r.state, parseEnvelope(envelope).header, now);
-      return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
+      return { parsed, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
     }
@@ -198,15 +198,35 @@ function openWithSessions(
   if (previous) {
     try {
       const r = decryptMessage(previous, envelope);
-      if (isTypingPlaintext(r.plaintext)) return { plaintext: r.plaintext, identity: sessionIdentity(r.state), typing: true };
+      const parsed = parseOnce(r.plaintext);
+      if (isTyping(parsed)) return { parsed, identity: sessionIdentity(r.state) };
       promotePreviousSession(c.db, c.sealer, user, device, r.state, now);
       noteGaps(c, user, device, previous, r.state, parseEnvelope(envelope).header, now);
-      return { plaintext: r.plaintext, identity: sessionIdentity(r.state) };
+      return { parsed, identity: sessionIdentity(r.state) };
     } catch (e) {
       if (isCryptoError(e, 'duplicate_message')) throw e;
     }
   }
   return undefined;
+}
+
+/**
+ * A decrypted payload, parsed once before its session state is kept: whether it is a typing
+ * indicator decides that (it keeps none), and processIncoming uses the same parse. A payload that
+ * does not parse keeps its error until processIncoming fails the message with it.
+ */
+type Parsed = { payload: ReturnType<typeof parsePayload> } | { error: unknown };
+
+function parseOnce(plaintext: Uint8Array): Parsed {
+  try {
+    return { payload: parsePayload(plaintext) };
+  } catch (e) {
+    return { error: e };
+  }
+}
+
+function isTyping(p: Parsed): boolean {
+  return 'payload' in p && p.payload.type === 'typing';
 }
 
 export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOptions = {}): Incoming {
@@ -223,14 +243,14 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
     try {
       const envelope = fromBase64url(f.body);
       if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys }, envelope));
-      let plaintext: Uint8Array;
+      let parsed: Parsed;
       let identity: PublicIdentity;
       let identityChanged = false;
       let newContact = false;
       const opened = openWithSessions(c, from.user, from.device, envelope, now, opts.sessions);
-      if (opened?.typing) return { kind: 'dropped', from: from.user, reason: 'typing' };
+      if (opened && isTyping(opened.parsed)) return { kind: 'dropped', from: from.user, reason: 'typing' };
       if (opened) {
-        ({ plaintext, identity } = opened);
+        ({ parsed, identity } = opened);
         if (own) {
           // The device may have left our list since the session began.
           if (!ownListHolds(c, from.device, identity)) throw new Failure('device_not_listed');
@@ -263,8 +283,9 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         const store = preKeyStore(c.db, c.sealer);
         if (!store.signedPreKey(x3dh.signedPreKeyId) || (x3dh.oneTimePreKeyId !== null && !store.oneTimePreKey(x3dh.oneTimePreKeyId))) throw new Failure('unknown_prekey');
         const r = acceptPreKeyMessage(c.secrets.identity, me, store, from, envelope);
+        parsed = parseOnce(r.plaintext);
         // Never sent in a first message (typing.ts); one that is spends no prekey and starts nothing.
-        if (isTypingPlaintext(r.plaintext)) return { kind: 'dropped', from: from.user, reason: 'typing' };
+        if (isTyping(parsed)) return { kind: 'dropped', from: from.user, reason: 'typing' };
         c.db.prepare('INSERT INTO accepted_prekey_messages (ephemeral, signed_prekey_id, at) VALUES (?, ?, ?)').run(ephemeral, x3dh.signedPreKeyId, now);
         if (!own) {
           const seenAs = observeIdentity(c, from.user, r.theirIdentity, now, null, from.device);
@@ -274,7 +295,6 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         replaceSession(c.db, c.sealer, from.user, from.device, r.state, now);
         noteGaps(c, from.user, from.device, undefined, r.state, parseEnvelope(envelope).header, now);
         if (r.usedOneTimePreKeyId !== null) deleteOneTimePreKey(c.db, r.usedOneTimePreKeyId);
-        plaintext = r.plaintext;
         identity = r.theirIdentity;
       } else {
         let reason = 'no_session';
@@ -286,13 +306,14 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
         }
         throw new Failure(reason);
       }
-      const p = parsePayload(plaintext);
+      // A payload that did not parse fails here, its session position spent, as any bad payload.
+      if ('error' in parsed) throw parsed.error;
+      const p = parsed.payload;
       // A copy of what we sent, and history and standings for a device just linked, come only from
       // our own listed devices, and they send nothing else but the groups we are in (a change made there,
       // their sender key: G.9).
       if (p.type === 'sync' || p.type === 'history' || p.type === 'standings' ? !own : own && p.type !== 'group_change' && p.type !== 'sender_key') throw new Failure('bad_payload');
-      // Only a typing payload the byte search above missed gets here (a sender writing its JSON
-      // oddly): not kept. Its session did advance; only that sender's own next message can suffer.
+      // Dropped above before any state was kept; here only for the payload's type.
       if (p.type === 'typing') return { kind: 'dropped', from: from.user, reason: 'typing' };
       if (p.type === 'sync') return storeSentCopy(c, from.device, p);
       if (p.type === 'history') return storeHistory(c, from.device, p);

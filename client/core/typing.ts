@@ -139,29 +139,6 @@ export function openTyping(c: Client, f: EphemeralFrame): { from: string; state:
   }
 }
 
-const TYPING_MARK = new TextEncoder().encode('"typing"');
-
-/**
- * Whether a decrypted plaintext is a typing payload (incoming.ts: one that came as a stored message
- * must not advance the session either). A byte search first, so the common message is not parsed twice.
- */
-export function isTypingPlaintext(plaintext: Uint8Array): boolean {
-  if (!holds(plaintext, TYPING_MARK)) return false;
-  try {
-    return parsePayload(plaintext).type === 'typing';
-  } catch {
-    return false;
-  }
-}
-
-function holds(haystack: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
-}
-
 export interface Timers {
   now(): number;
   set(fn: () => void, ms: number): unknown;
