@@ -3,7 +3,7 @@
 // in the same transaction, HTTP send, relay store and push, WebSocket receive, decryption, history
 // row, relay ack. Steps are driven by the parent over IPC so two peers can be lined up.
 import { IncomingPager } from '../client/core/incoming.js';
-import { deliverOutbox, queueText } from '../client/core/outbox.js';
+import { deliverOutbox, queueText, queueTexts } from '../client/core/outbox.js';
 import { relayTarget } from '../client/core/context.js';
 import { RelaySocket } from '../client/core/relay-ws.js';
 import { writeFileSync } from 'node:fs';
@@ -49,8 +49,10 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
 
   // The timed exchange, between measureStart and measureStop: this process's CPU time (what a
   // loaded machine does not change much, unlike the rate) and, with BENCH_CPU_PROF=<dir>, a CPU
-  // profile written to <dir>/client-<username>.cpuprofile (setup and sessions left out).
+  // profile written to <dir>/client-<username>-<n>.cpuprofile for the n-th exchange (setup and
+  // sessions left out).
   let profiler: Session | undefined;
+  let profiles = 0;
   let cpu0 = process.cpuUsage();
   const steps = new Map<string, (m: any) => Promise<unknown>>([
     ['measureStart', async () => {
@@ -67,16 +69,23 @@ workerMain<PeerJob, unknown>(async (j, ctl) => {
       const cpu = process.cpuUsage(cpu0);
       if (profiler) {
         const { profile } = await profiler.post('Profiler.stop');
-        writeFileSync(join(process.env.BENCH_CPU_PROF!, `client-${j.username}.cpuprofile`), JSON.stringify(profile));
+        writeFileSync(join(process.env.BENCH_CPU_PROF!, `client-${j.username}-${++profiles}.cpuprofile`), JSON.stringify(profile));
         profiler.disconnect();
         profiler = undefined;
       }
       return { cpuMs: (cpu.user + cpu.system) / 1000 };
     }],
-    // Sends `count` texts to `peer` (queue all, then encrypt and deliver), measured.
+    // Sends `count` texts to `peer` (queue all, then encrypt and deliver), measured. `perQueue`
+    // lines are queued in one transaction: 1 as typed lines are (chat, send), more as chat's
+    // "s" to a paste queues its lines (queueTexts).
     ['send', async (m) => {
       const t0 = performance.now();
-      for (let i = 0; i < m.count; i++) queueText(c, m.peer, `bench message ${i} `.padEnd(m.bytes, '.'));
+      const per: number = m.perQueue ?? 1;
+      for (let i = 0; i < m.count; i += per) {
+        const texts = Array.from({ length: Math.min(per, m.count - i) }, (_, k) => `bench message ${i + k} `.padEnd(m.bytes, '.'));
+        if (texts.length === 1) queueText(c, m.peer, texts[0]!);
+        else queueTexts(c, m.peer, texts);
+      }
       const queuedMs = performance.now() - t0;
       // Over the open WebSocket, as inbox and chat send. As the client does: what stays in the
       // outbox (receipts queued meanwhile) is sent again (bounded here).

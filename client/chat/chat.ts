@@ -17,7 +17,7 @@ import type { Incoming } from '../core/incoming.js';
 import { IncomingPager } from '../core/incoming.js';
 import { refreshListsOf } from '../core/device-lists.js';
 import { checkDeviceLists } from '../core/device-lists.js';
-import { checkBundles, deliverOutbox, queueText, UntrustedIdentity } from '../core/outbox.js';
+import { checkBundles, deliverOutbox, queueText, queueTexts, UntrustedIdentity } from '../core/outbox.js';
 import { fetchBundles, fetchIdentities, presence } from '../core/relay-api.js';
 import { isUnreachable, RelayUnreachable, type RelayTarget } from '../core/relay-http.js';
 import { sessionDevices } from '../core/sessions.js';
@@ -500,8 +500,7 @@ export class Chat {
     }
     if (a === 's') {
       done();
-      for (const l of lines) if (l.trim().length > 0) this.send(l);
-      return;
+      return this.sendLines(lines.filter((l) => l.trim().length > 0));
     }
     if (a === 'n' || a === 'no') {
       done();
@@ -529,6 +528,28 @@ export class Chat {
     }
     this.daySeparator(q.sentAt);
     this.mine.show(conv, q.id, text, q.sentAt, this.stateOf(conv, q.id) ?? 'queued');
+    this.flushOutbox();
+  }
+
+  /** Each line its own message, queued to the peer in one transaction: all of them or none. */
+  private sendLines(lines: string[]): void {
+    const conv = this.conv;
+    // A group's lines, and a line send() would refuse, take the one-line path each.
+    if (conv.kind === 'group' || lines.length < 2 || lines.some((l) => l.length > MAX_TEXT_CHARS)) {
+      for (const l of lines) this.send(l);
+      return;
+    }
+    let queued: { id: string; sentAt: string }[];
+    try {
+      queued = queueTexts(this.c, conv.peer, lines);
+    } catch (e) {
+      this.screen.print(this.warn(`! none of the ${lines.length} lines was sent: ${e instanceof Error ? e.message : String(e)}`));
+      return;
+    }
+    queued.forEach((q, i) => {
+      this.daySeparator(q.sentAt);
+      this.mine.show(conv, q.id, lines[i]!, q.sentAt, this.stateOf(conv, q.id) ?? 'queued');
+    });
     this.flushOutbox();
   }
 

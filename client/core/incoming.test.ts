@@ -14,7 +14,7 @@ import type { Client } from './context.js';
 import { openReader, openTestStore as openDb } from '../../test/util/client-store.js';
 import { homePaths } from './home.js';
 import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
-import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueReceipts, queueText } from './outbox.js';
+import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueReceipts, queueText, queueTexts } from './outbox.js';
 import type { MessageFrame, RelaySocket } from './relay-ws.js';
 import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
@@ -96,6 +96,23 @@ function countUpdates(c: Client, table: string, when = '1'): () => number {
   const counter = `updates_of_${table}`;
   c.db.exec(`CREATE TEMP TABLE ${counter} (n INTEGER); CREATE TEMP TRIGGER count_${counter} AFTER UPDATE ON ${table} WHEN ${when} BEGIN INSERT INTO ${counter} VALUES (1); END`);
   return () => (c.db.prepare(`SELECT count(*) AS n FROM ${counter}`).get() as { n: number }).n;
+}
+
+/** Counts the outermost transactions `c` runs from now on (each one commit). */
+function countTransactions(c: Client): () => number {
+  let n = 0;
+  const open = c.db.transaction.bind(c.db);
+  c.db.transaction = <T,>(fn: () => T) => {
+    const t = open(fn);
+    const counting = () => t();
+    counting.deferred = () => t.deferred();
+    counting.immediate = () => {
+      n++;
+      return t.immediate();
+    };
+    return counting;
+  };
+  return () => n;
 }
 
 /** An IncomingPager on `c` keeping the texts it stored and the failures it heard; `page` stores frames as one page. */
@@ -511,6 +528,27 @@ describe('receiving messages', () => {
     assert.equal(rows(), 0);
     const status = alice.db.prepare("SELECT status FROM messages WHERE direction = 'out'").all() as { status: string }[];
     assert.deepEqual(status.map((x) => x.status), ['sent', 'sent', 'sent', 'sent', 'sent']);
+  });
+
+  it('queues several lines as their own messages in one transaction: they arrive in order, and a line that fails to store leaves none queued', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const counted = countTransactions(alice);
+    const queued = queueTexts(alice, 'bob', ['one', 'two', 'three']);
+    assert.equal(counted(), 1, 'one commit for the three lines');
+    assert.equal(new Set(queued.map((q) => q.id)).size, 3);
+    const bundle = bundleOf(bob);
+    checkBundles(alice, 'bob', [bundle]);
+    await encryptQueued(alice, undefined, new Map([['bob', [bundle]]]));
+    const pager = recordingPager(bob);
+    pager.page(takeEncrypted(alice, "kind = 'text'"));
+    assert.deepEqual(pager.texts, ['one', 'two', 'three']);
+    // A store failure on the second line's history row: the first is not left queued alone.
+    alice.db.exec("CREATE TEMP TRIGGER fail_second AFTER INSERT ON messages WHEN (SELECT COUNT(*) FROM outbox WHERE envelope IS NULL) = 2 BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    assert.throws(() => queueTexts(alice, 'bob', ['four', 'five']), /injected store failure/);
+    alice.db.exec('DROP TRIGGER fail_second');
+    assert.equal((alice.db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'out'").get() as { n: number }).n, 3);
+    assert.equal((alice.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE envelope IS NULL').get() as { n: number }).n, 0);
   });
 
   // ---- the contact read per message (contacts.ts keeps checks of unchanged records) ----------
