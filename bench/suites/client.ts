@@ -2,10 +2,11 @@
 // messages through a relay process with real crypto and real local stores. Baseline: the same
 // relay path with pre-encrypted payloads and no client store (the 1:1 figure of this run).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Params } from '../lib/params.js';
+import { cpuSeconds } from '../lib/cpu.js';
 import { startWorker, step, type Worker } from '../lib/procs.js';
 import { clientEnv, startBenchRelay } from '../lib/setup.js';
 import type { Row } from '../lib/stats.js';
@@ -38,6 +39,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
     for (const run of runs) {
       log(`  client cores: ${half} each way, ${run.how}`);
       await Promise.all(peers.map((w) => step(w, { step: 'measureStart' }, 30_000)));
+      const relayCpu0 = cpuSeconds([relay.proc.pid!]);
       const t0 = performance.now();
       const [sa, sb, ra, rb] = await Promise.all([
         step(a, { step: 'send', peer: 'bench_bob', count: half, bytes: 1000, perQueue: run.perQueue }, 300_000),
@@ -46,10 +48,14 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
         step(b, { step: 'receive', count: total + 1 + half, timeoutMs: 240_000 }, 300_000),
       ]);
       const ms = performance.now() - t0;
-      // CPU per message, both processes together: the cost a loaded machine does not hide.
+      const relayUs = ((cpuSeconds([relay.proc.pid!]) - relayCpu0) * 1e6) / (2 * half);
+      // CPU per message, both processes together: the cost a loaded machine does not hide. With the
+      // relay's, it bounds the rate on this machine: every core busy, nothing else running.
       const cpu = (await Promise.all(peers.map((w) => step(w, { step: 'measureStop' }, 60_000)))) as { cpuMs: number }[];
       const cpuMs = cpu.reduce((a, x) => a + x.cpuMs, 0);
-      log(`  client cores: ${(ms / 1000).toFixed(1)} s, ${((cpuMs * 1000) / (2 * half)).toFixed(0)} µs CPU per message (both processes)`);
+      const clientUs = (cpuMs * 1000) / (2 * half);
+      const bound = (availableParallelism() * 1e6) / (clientUs + relayUs);
+      log(`  client cores: ${(ms / 1000).toFixed(1)} s, ${clientUs.toFixed(0)} µs CPU per message (both clients), relay ${relayUs.toFixed(0)} µs: at most ${bound.toFixed(0)} msg/s on ${availableParallelism()} cores`);
       const received = ra.texts - 1 - total + (rb.texts - 1 - total);
       total += half;
       const rate = received === 2 * half ? (received * 1000) / ms : Number.NaN;
@@ -57,7 +63,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
         id: run.id, figure: `2 client cores, ${(2 * half).toLocaleString('en-US')} msgs (both ways; ${run.how})`, unit: 'msg/s', fastchat: rate, baseline: relayOnePair,
         baselineName: 'relay 1:1, pre-encrypted', better: 'higher', ...(received !== 2 * half ? { note: `${received} of ${2 * half} received` } : {}),
       });
-      details[run.id] = { ms, cpuMs, cpuUsPerMessage: (cpuMs * 1000) / (2 * half), received, send: [sa, sb], receive: [ra, rb] };
+      details[run.id] = { ms, cpuMs, cpuUsPerMessage: clientUs, relayCpuUsPerMessage: relayUs, cpuBoundMsgPerS: bound, received, send: [sa, sb], receive: [ra, rb] };
     }
     for (const w of peers) w.send({ type: 'finish' });
     await Promise.all(peers.map((w) => w.result.catch(() => undefined)));
