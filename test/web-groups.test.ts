@@ -71,7 +71,8 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   assert.equal(await alice.textContent('#group-state'), 'You are its only admin: make another member admin before you leave.');
   await alice.click('#group-leave');
   assert.equal(await alice.getAttribute('#status', 'data-state'), 'error');
-  assert.equal(await alice.textContent('#status'), 'cannot leave: the last admin must promote another member before leaving');
+  const lastAdminSaid = await alice.textContent('#status');
+  assert.equal(lastAdminSaid, 'cannot leave: the last admin must promote another member before leaving');
   assert.equal(await alice.isHidden('#leave-dialog'), true, 'the last admin is asked to confirm a leave the core refuses');
   assert.match(await clickAndSettle(alice, 'button[aria-label="Make @carol an admin"]'), /^Made admin of #team @carol/);
   assert.match((await alice.textContent('#group-member-list li[data-user="carol"]'))!, /\(admin\)/);
@@ -125,6 +126,10 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
 
   // An invitation declined in the page: bob leaves the group, carol's CLI sees him go.
   await scene.carol.ok(['group', 'create', '#side', '@bob']);
+  // carol is its last admin: her CLI refuses her leave in the words alice's page said for #team.
+  const cliLeave = await scene.carol.run(['group', 'leave', '#side']);
+  assert.equal(cliLeave.code, 1);
+  assert.equal(cliLeave.stderr.trim(), `fastchat: error: ${lastAdminSaid}`);
   await bob.waitForSelector('#group-invitation-list li', { timeout: 60_000 });
   assert.match((await bob.textContent('#group-invitation-list li'))!, /^#side from @carol/);
   assert.match(await clickAndSettle(bob, 'button[aria-label="Decline #side"]'), /^Declined #side: you left the group\.$/);
