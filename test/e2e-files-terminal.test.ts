@@ -5,35 +5,21 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { RelayProcess } from './util/relay-process.js';
-import { makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
-import { Tmux } from './util/tmux.js';
+import { describe, it } from 'node:test';
+import { chatPair } from './util/chat-pair.js';
 
 /** The file's message line: a time at the start of a line, then the sender. */
 const fileLine = (name: string): RegExp => new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  @alice: \\[file\\] ${name.replace('.', '\\.')} `, 'm');
 
 describe('inbox: a received file in a terminal', () => {
-  const tmux = new Tmux('fastchat-files-tty');
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
-
-  before(async () => {
-    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob'], { prefix: 'fastchat-files-tty-' }));
-  });
-  after(async () => {
-    tmux.killServer();
-    await relay?.stop();
-    tmp?.cleanup();
-  });
+  const pair = chatPair('fastchat-files-tty', { converse: false });
+  const { tmux } = pair;
 
   it('ends the progress bar\'s line: the file\'s line that follows starts with its time', async () => {
-    const p = join(tmp.root, 'big.bin');
+    const p = join(pair.tmp.root, 'big.bin');
     writeFileSync(p, randomBytes(2_000_000));
-    await alice.ok(['send-file', '@bob', p]);
-    tmux.startFastchat('inbox', bob, ['inbox']);
+    await pair.alice.ok(['send-file', '@bob', p]);
+    tmux.startFastchat('inbox', pair.bob, ['inbox']);
     const s = await tmux.waitFor('inbox', /CHAT-EXIT=\d/, 30_000);
     assert.match(s, /receiving big\.bin \[/, `the bar was drawn:\n${s}`);
     assert.match(s, fileLine('big.bin'), s);
@@ -41,13 +27,13 @@ describe('inbox: a received file in a terminal', () => {
   });
 
   it('prints a resumed download with its time, like any other', async () => {
-    const p = join(tmp.root, 'resumed.bin');
+    const p = join(pair.tmp.root, 'resumed.bin');
     writeFileSync(p, randomBytes(300_000));
-    const r = JSON.parse((await alice.ok(['send-file', '@bob', p, '--json'])).stdout);
+    const r = JSON.parse((await pair.alice.ok(['send-file', '@bob', p, '--json'])).stdout);
     // An earlier attempt got the first bytes of the blob before the connection broke.
-    const blob = readFileSync(join(`${relay.db}-blobs`, r.file.blob));
-    writeFileSync(join(bob.dir, 'files', '.partial', `${r.file.blob}.blob`), blob.subarray(0, 100_000));
-    tmux.startFastchat('resume', bob, ['inbox']);
+    const blob = readFileSync(join(`${pair.relay.db}-blobs`, r.file.blob));
+    writeFileSync(join(pair.bob.dir, 'files', '.partial', `${r.file.blob}.blob`), blob.subarray(0, 100_000));
+    tmux.startFastchat('resume', pair.bob, ['inbox']);
     const s = await tmux.waitFor('resume', /CHAT-EXIT=\d/, 30_000);
     assert.match(s, fileLine('resumed.bin'), s);
     assert.match(s, /CHAT-EXIT=0/);

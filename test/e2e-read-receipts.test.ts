@@ -3,31 +3,17 @@
 // makes it read in alice's history and her chat; with `/read-receipts off` (kept across chats)
 // what his chat shows stays delivered, then and after he turns them back on.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { RelayProcess } from './util/relay-process.js';
-import { converse, makeTempRoot, startUsers, statusesTo, type TestHome } from './util/fastchat-cli.js';
-import { Tmux } from './util/tmux.js';
+import { describe, it } from 'node:test';
+import { statusesTo } from './util/fastchat-cli.js';
+import { chatPair } from './util/chat-pair.js';
 import { until } from './util/until.js';
 
 describe('read receipts', () => {
-  const tmux = new Tmux('fastchat-read');
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
-
-  before(async () => {
-    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob'], { prefix: 'fastchat-read-' }));
-    await converse(alice, bob);
-  });
-  after(async () => {
-    tmux.killServer();
-    await relay?.stop();
-    tmp?.cleanup();
-  });
+  const pair = chatPair('fastchat-read');
+  const { tmux } = pair;
 
   /** alice's messages to bob, text → status, after an inbox pass took in the receipts that came. */
-  const aliceStatuses = (): Promise<Record<string, string>> => statusesTo(alice, 'bob');
+  const aliceStatuses = (): Promise<Record<string, string>> => statusesTo(pair.alice, 'bob');
 
   /** alice's message `text` reaches `delivered`, then stays there for a while (no read receipt). */
   async function staysDelivered(text: string): Promise<void> {
@@ -37,16 +23,16 @@ describe('read receipts', () => {
   }
 
   it("marks alice's message read once bob's chat shows it, never for inbox alone", async () => {
-    await alice.ok(['send', '@bob', 'first, for inbox']);
-    await bob.ok(['inbox']);
+    await pair.alice.ok(['send', '@bob', 'first, for inbox']);
+    await pair.bob.ok(['inbox']);
     await staysDelivered('first, for inbox');
 
-    tmux.startFastchat('bob', bob, ['chat', '@alice']);
+    tmux.startFastchat('bob', pair.bob, ['chat', '@alice']);
     await tmux.waitFor('bob', /@alice: first, for inbox/);
     await until(async () => (await aliceStatuses())['first, for inbox'] === 'read', 'the read receipt of the message bob\'s chat drew');
 
     // Live: alice's chat shows her line go from delivered to read while bob's chat has it on screen.
-    tmux.startFastchat('alice', alice, ['chat', '@bob']);
+    tmux.startFastchat('alice', pair.alice, ['chat', '@bob']);
     await tmux.waitFor('alice', /^@bob> $/m);
     tmux.type('alice', 'seen live');
     await tmux.waitFor('bob', /@alice: seen live/);
@@ -61,8 +47,8 @@ describe('read receipts', () => {
     tmux.type('bob', '/quit');
     await tmux.waitFor('bob', /CHAT-EXIT=0/);
 
-    await alice.ok(['send', '@bob', 'while off']);
-    tmux.startFastchat('bob2', bob, ['chat', '@alice']);
+    await pair.alice.ok(['send', '@bob', 'while off']);
+    tmux.startFastchat('bob2', pair.bob, ['chat', '@alice']);
     await tmux.waitFor('bob2', /@alice: while off/);
     tmux.type('bob2', '/read-receipts');
     await tmux.waitFor('bob2', /read receipts are off/);
@@ -70,7 +56,7 @@ describe('read receipts', () => {
 
     tmux.type('bob2', '/read-receipts on');
     await tmux.waitFor('bob2', /read receipts are on/);
-    await alice.ok(['send', '@bob', 'after on again']);
+    await pair.alice.ok(['send', '@bob', 'after on again']);
     await tmux.waitFor('bob2', /@alice: after on again/);
     await until(async () => (await aliceStatuses())['after on again'] === 'read', 'the read receipt once they are on again');
     assert.equal((await aliceStatuses())['while off'], 'delivered', 'shown while off, receipted later');

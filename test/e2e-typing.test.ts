@@ -3,35 +3,20 @@
 // "alice is typing…" and clears once she stops or sends; with /typing off nothing shows; and what
 // she typed while bob was away (dropped by the relay) leaves no "never arrived" notice at bob.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { RelayProcess } from './util/relay-process.js';
-import { converse, makeTempRoot, startUsers, type TestHome } from './util/fastchat-cli.js';
-import { Tmux } from './util/tmux.js';
+import { describe, it } from 'node:test';
+import { chatPair } from './util/chat-pair.js';
 
 describe('typing indicators in chat', () => {
-  const tmux = new Tmux('fastchat-typing');
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
-
-  before(async () => {
-    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob'], { prefix: 'fastchat-typing-' }));
-    await converse(alice, bob);
-  });
-  after(async () => {
-    tmux.killServer();
-    await relay?.stop();
-    tmp?.cleanup();
-  });
+  const pair = chatPair('fastchat-typing');
+  const { tmux } = pair;
 
   /** Keys typed into a pane without Enter. */
   const keys = (pane: string, text: string): void => void tmux.run('send-keys', '-t', pane, '-l', text);
   const typingLine = /alice is typing…/;
 
   it("shows alice typing in bob's chat, and clears it when she stops and when she sends", async () => {
-    tmux.startFastchat('bob', bob, ['chat', '@alice']);
-    tmux.startFastchat('alice', alice, ['chat', '@bob']);
+    tmux.startFastchat('bob', pair.bob, ['chat', '@alice']);
+    tmux.startFastchat('alice', pair.alice, ['chat', '@bob']);
     // Connected (the presence line follows the connection), not only drawn: keys before that send nothing yet.
     await tmux.waitFor('bob', /\* @alice is (online|offline)/, 30_000);
     await tmux.waitFor('alice', /\* @bob is (online|offline)/, 30_000);
@@ -78,10 +63,10 @@ describe('typing indicators in chat', () => {
     }
     tmux.run('send-keys', '-t', 'alice', 'Enter');
     await tmux.waitFor('alice', /you: x0x1x2/);
-    const inbox = await bob.ok(['inbox'], { env: { FASTCHAT_GAP_GRACE_SECONDS: '0' } });
+    const inbox = await pair.bob.ok(['inbox'], { env: { FASTCHAT_GAP_GRACE_SECONDS: '0' } });
     assert.match(inbox.stdout, /x0x1x2/);
     assert.doesNotMatch(inbox.stdout + inbox.stderr, /never arrived/);
-    const again = await bob.ok(['inbox'], { env: { FASTCHAT_GAP_GRACE_SECONDS: '0' } });
+    const again = await pair.bob.ok(['inbox'], { env: { FASTCHAT_GAP_GRACE_SECONDS: '0' } });
     assert.doesNotMatch(again.stdout + again.stderr, /never arrived/);
     tmux.type('alice', '/quit');
     await tmux.waitFor('alice', /CHAT-EXIT=0/);

@@ -66,8 +66,17 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   assert.equal(await alice.textContent('#conversation-title'), '#team');
   assert.deepEqual(await members(alice), ['alice', 'bob', 'carol']);
   assert.match((await alice.textContent('#group-member-list li[data-user="alice"]'))!, /\(admin\) \(you\)/);
+  // alice is its only admin: the panel says so, and Leave says at once, in the words of the CLI's
+  // `group leave`, that she may not, instead of asking her to confirm a leave the core refuses.
+  assert.equal(await alice.textContent('#group-state'), 'You are its only admin: make another member admin before you leave.');
+  await alice.click('#group-leave');
+  assert.equal(await alice.getAttribute('#status', 'data-state'), 'error');
+  const lastAdminSaid = await alice.textContent('#status');
+  assert.equal(lastAdminSaid, 'cannot leave: the last admin must promote another member before leaving');
+  assert.equal(await alice.isHidden('#leave-dialog'), true, 'the last admin is asked to confirm a leave the core refuses');
   assert.match(await clickAndSettle(alice, 'button[aria-label="Make @carol an admin"]'), /^Made admin of #team @carol/);
   assert.match((await alice.textContent('#group-member-list li[data-user="carol"]'))!, /\(admin\)/);
+  assert.equal(await alice.textContent('#group-state'), 'You are an admin of this group.');
 
   // bob never wrote to alice: the group is an invitation, not a conversation, until he joins.
   await bob.waitForSelector('#group-invitation-list li', { timeout: 60_000 }).catch(async (e) => {
@@ -117,6 +126,10 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
 
   // An invitation declined in the page: bob leaves the group, carol's CLI sees him go.
   await scene.carol.ok(['group', 'create', '#side', '@bob']);
+  // carol is its last admin: her CLI refuses her leave in the words alice's page said for #team.
+  const cliLeave = await scene.carol.run(['group', 'leave', '#side']);
+  assert.equal(cliLeave.code, 1);
+  assert.equal(cliLeave.stderr.trim(), `fastchat: error: ${lastAdminSaid}`);
   await bob.waitForSelector('#group-invitation-list li', { timeout: 60_000 });
   assert.match((await bob.textContent('#group-invitation-list li'))!, /^#side from @carol/);
   assert.match(await clickAndSettle(bob, 'button[aria-label="Decline #side"]'), /^Declined #side: you left the group\.$/);
@@ -139,7 +152,7 @@ test('a group of two browsers and a CLI: create, invitation, messages with their
   // The pages listened all along while they sent and changed the group: no pass failed.
   for (const [name, page] of [['alice', alice], ['bob', bob]] as const) {
     const statuses: string[] = await page.evaluate(() => window.statuses);
-    const failures = statuses.filter((s) => s.startsWith('error:') && !/carol!|no longer a member/.test(s));
+    const failures = statuses.filter((s) => s.startsWith('error:') && !/carol!|no longer a member|last admin/.test(s));
     assert.deepEqual(failures, [], `${name}'s status line said`);
   }
   assert.deepEqual([...a.errors, ...b.errors], []);

@@ -5,12 +5,15 @@
 //   t.after(() => chromium.stop());
 //   const page = await (await chromium.browser.newContext()).newPage();
 //
-// Like a relay (relay-process.ts), every browser started here is killed when this process exits,
-// also when the test runner kills the file on its timeout (SIGTERM; reaper.ts).
+// Unlike a relay (relay-process.ts), a browser needs no reaper: Playwright always drives Chromium
+// over --remote-debugging-pipe, a pipe only this process holds (close-on-exec, so no child of a
+// test inherits it). However this process ends (the runner's SIGTERM on a timeout, SIGKILL, a
+// crash), the pipe closes and Chromium shuts down with its whole process group, within 200 ms
+// here; test/relay-process-reaper.test.ts checks that, and fails if Chromium is ever launched over
+// a debugging port instead.
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
-import { killOnExit } from './reaper.js';
 
 /** The Chromium binary: Debian's package (.ci/run installs it); FASTCHAT_CHROMIUM overrides. */
 export const CHROMIUM_PATH = process.env.FASTCHAT_CHROMIUM ?? '/usr/bin/chromium';
@@ -44,13 +47,12 @@ export async function startBrowser(): Promise<BrowserHandle> {
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: CHROMIUM_ARGS,
-    // Ours, above: Playwright's own handlers would race the relay reaper's for the same signals.
+    // Playwright's own handlers would race the relay reaper's (reaper.ts) for the same signals.
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
   });
   const proc = server.process();
-  killOnExit(proc, killGroup);
   const browser = await chromium.connect(server.wsEndpoint());
   const exited = new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve();

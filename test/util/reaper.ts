@@ -1,6 +1,6 @@
 // Every process a test starts is stopped by the test, even when the test runner kills the test
-// file on its timeout (SIGTERM) before the test's own cleanup runs: relays (relay-process.ts) and
-// browsers (browser.ts) register here and are killed when this process exits.
+// file on its timeout (SIGTERM) before the test's own cleanup runs: relays (relay-process.ts)
+// register here and are killed when this process exits. Browsers need not (browser.ts says why).
 import type { ChildProcess } from 'node:child_process';
 
 const live = new Map<ChildProcess, (p: ChildProcess) => void>();

@@ -1,6 +1,6 @@
 // Groups in the page: create one (a name and members), and for the group on screen its members
-// (groupInfo), add, remove, make admin, rename and leave (once confirmed); group invitations, which
-// the page holds until they are answered. Every act is the core's (client/core/groups.ts
+// (groupInfo), add, remove, make admin, rename and leave (once confirmed; the last admin is told at
+// once that it may not); group invitations, which the page holds until they are answered. Every act is the core's (client/core/groups.ts
 // createGroupCmd and changeGroupCmd, request-actions.ts acceptCmd and declineCmd), run in turn with
 // the receive passes (session.ts exclusive); the core checks the rules (only admins change, the
 // name's form), and what it refuses is said in the status line in its own words.
@@ -10,10 +10,13 @@
 // conversation list, nothing sent to it, until Join (it becomes a conversation) or Decline (we
 // leave the group, its members see us leave; nobody is blocked) — what `fastchat requests accept`
 // and `decline` do.
-import { usageError } from '../../client/errors.js';
+import { CliError, usageError } from '../../client/errors.js';
+import { isCryptoError } from '../../crypto/errors.js';
+import { proposeChange } from '../../crypto/group/index.js';
 import { checkUsername } from '../../client/core/account.js';
 import { changeGroupCmd, createGroupCmd, groupInfo, type ChangeRequest, type ChangeResult } from '../../client/core/groups.js';
-import { listGroups } from '../../client/core/group-store.js';
+import { ourAuthor } from '../../client/core/group-devices.js';
+import { listGroups, type StoredGroup } from '../../client/core/group-store.js';
 import type { ConversationRef } from '../../client/core/conversations.js';
 import { acceptCmd, declineCmd } from '../../client/core/request-actions.js';
 import { listInvitations } from '../../client/core/requests.js';
@@ -64,13 +67,44 @@ let leaving: ConversationRef | null = null;
 
 const leaveDialog = (): HTMLDialogElement => byId<HTMLDialogElement>('leave-dialog');
 
+/** The group on screen, if a group is. */
+function groupOnScreen(s: Session): StoredGroup | undefined {
+  const ref = s.ref;
+  return ref?.kind === 'group' ? listGroups(s.c).find((x) => x.idHex === ref.idHex) : undefined;
+}
+
+/**
+ * Why the core would refuse our leave (the last admin of a group with other members), asked of the
+ * group as this page holds it: the leave is proposed and dropped, nothing stored or sent. So the
+ * rule stays the core's and its words are the ones `fastchat group leave` prints. Leave itself
+ * still asks the core after a receive pass, which may know better.
+ */
+function leaveRefusal(s: Session, g: StoredGroup): CliError | null {
+  const author = ourAuthor(s.c, g.state);
+  if (author === undefined) return null; // the core says why when we leave
+  try {
+    proposeChange(g.state, author, { op: 'leave' });
+    return null;
+  } catch (e) {
+    if (isCryptoError(e)) return new CliError(e.code, `cannot leave: ${e.message}`);
+    throw e;
+  }
+}
+
 /**
  * Leave asks first, in a modal dialog: leaving cannot be undone from this side (only an admin adds
- * us back). Cancel has the focus, so Enter is Cancel; Escape closes it as Cancel does.
+ * us back). Cancel has the focus, so Enter is Cancel; Escape closes it as Cancel does. A leave the
+ * core would refuse is said at once instead, not after the question.
  */
 function askLeave(s: Session): void {
   const ref = s.ref;
-  if (ref?.kind !== 'group') return;
+  const g = groupOnScreen(s);
+  if (ref?.kind !== 'group' || g === undefined) return;
+  const refusal = leaveRefusal(s, g);
+  if (refusal !== null) {
+    showFailure(refusal);
+    return;
+  }
   leaving = ref;
   setText(byId('leave-group'), labelOfRef(s, ref));
   leaveDialog().showModal();
@@ -177,8 +211,7 @@ const STATUS: Record<string, string> = { removed: 'You were removed from this gr
 
 /** The members of the group on screen, and the controls its admins have. */
 function renderPanel(s: Session): void {
-  const ref = s.ref;
-  const g = ref?.kind === 'group' ? listGroups(s.c).find((x) => x.idHex === ref.idHex) : undefined;
+  const g = groupOnScreen(s);
   byId('group-panel').hidden = g === undefined;
   if (g === undefined) return;
   const info = groupInfo(s.c, g);
@@ -187,7 +220,12 @@ function renderPanel(s: Session): void {
   const admin = active && me?.admin === true;
   const panel = byId('group-panel');
   panel.dataset.status = info.status;
-  setText(byId('group-state'), STATUS[info.status] ?? (admin ? 'You are an admin of this group.' : 'You are a member of this group; its admins change it.'));
+  const role = !admin
+    ? 'You are a member of this group; its admins change it.'
+    : leaveRefusal(s, g) === null
+      ? 'You are an admin of this group.'
+      : 'You are its only admin: make another member admin before you leave.';
+  setText(byId('group-state'), STATUS[info.status] ?? role);
   byId('group-member-list').replaceChildren(
     ...info.members.map((m) => {
       const li = textElement('li', `@${m.user}${m.admin ? ' (admin)' : ''}${m.you ? ' (you)' : ''}${!m.you && !m.keyMatches ? ' (key does not match the one you trust)' : ''} `);
