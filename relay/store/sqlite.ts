@@ -41,17 +41,63 @@ type Row = Record<string, any>;
 
 /**
  * What one commit batch has looked up, kept for the rest of it: inside its transaction nothing
- * else writes, so a fact read for one send holds for the next. The queue usage is then counted up
- * in memory (its count/sum scan is the most expensive read of a send); a group's recipients are
- * checked once per batch, not once per frame.
+ * else writes, so a fact read for one send holds for the next. A group's recipients are checked
+ * once per batch, not once per frame. (The queue usage is kept longer: QueueUsage.)
  */
 interface BatchMemo {
-  /** `${user}\0${device}` → the recipient queue's messages and bytes. */
-  usage: Map<string, { n: number; bytes: number }>;
   /** `${user}\0${device}` → that device exists. */
   devices: Map<string, boolean>;
   /** `${recipient}\0${sender}` → the recipient blocks the sender. */
   blocked: Map<string, boolean>;
+}
+
+/**
+ * The usage (messages, bytes) of recipient queues, counted up and down in memory across commit
+ * batches instead of scanned per batch: the count/sum over a queue's deliveries costs in
+ * proportion to the queue (4.4 µs per message at 5,000 queued; docs/PERFORMANCE.md). It holds
+ * only while this store alone wrote since it was counted, which the commit counter tells: every
+ * write transaction of every process on the file (another relay's admin command, the sweep, a
+ * device removal, ackBatch) counts it up, and `PRAGMA data_version` changes when any other
+ * connection commits. A commit batch finds both where its own last batch left them, or forgets
+ * everything. Bounded: past MAX_QUEUES queues it starts over.
+ */
+class QueueUsage {
+  private static readonly MAX_QUEUES = 50_000;
+  private readonly queues = new Map<string, { n: number; bytes: number }>();
+  /** The commit counter this usage is exact at; -1: nothing is known. */
+  private at = -1;
+  /** This connection's `PRAGMA data_version` then: it changes when another connection commits. */
+  private version = -1;
+
+  /**
+   * Called first in a commit batch's transaction with the counter and data_version as they are.
+   * data_version also catches a writer that does not count (a raw sqlite3 session on the file).
+   */
+  begin(commits: number, version: number): void {
+    if (commits !== this.at || version !== this.version || this.queues.size > QueueUsage.MAX_QUEUES) this.queues.clear();
+    this.at = commits + 1; // what this batch's own count makes it, if it commits
+    this.version = version; // our own commits leave it as it is
+  }
+
+  /** The batch did not commit: nothing counted is known to hold. */
+  forget(): void {
+    this.queues.clear();
+    this.at = -1;
+  }
+
+  get(key: string, count: () => { n: number; bytes: number }): { n: number; bytes: number } {
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = count()));
+    return q;
+  }
+
+  /** An acked delivery left a queue (one not counted yet is counted when a send needs it). */
+  removed(key: string, size: number): void {
+    const q = this.queues.get(key);
+    if (!q) return;
+    q.n -= 1;
+    q.bytes -= size;
+  }
 }
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -87,6 +133,9 @@ class SqliteStore implements SqliteRelayStore {
   readonly blocks: SqliteBlocks;
   readonly linking: SqliteLinking;
   private readonly bump;
+  private readonly commitCount;
+  private readonly dataVersion;
+  private readonly usage = new QueueUsage();
 
   constructor(
     private readonly db: Database.Database,
@@ -95,6 +144,10 @@ class SqliteStore implements SqliteRelayStore {
   ) {
     const bumpStmt = db.prepare("UPDATE relay_meta SET value = value + 1 WHERE key = 'commits' RETURNING value");
     this.bump = (): number => (bumpStmt.get() as { value: number }).value;
+    const commitsStmt = db.prepare("SELECT value FROM relay_meta WHERE key = 'commits'");
+    this.commitCount = (): number => (commitsStmt.get() as { value: number }).value;
+    const versionStmt = db.prepare('PRAGMA data_version').pluck();
+    this.dataVersion = (): number => versionStmt.get() as number;
     this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
     this.correspondents = new SqliteCorrespondents(db);
     this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
@@ -143,7 +196,7 @@ class SqliteStore implements SqliteRelayStore {
                      ON CONFLICT (group_id) DO UPDATE SET epoch = max(epoch, excluded.epoch), updated_at = excluded.updated_at, expires_at = excluded.expires_at`),
       expireFences: p('DELETE FROM group_fences WHERE expires_at <= ?'),
       queueUsage: p('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM deliveries WHERE username = ? AND device_id = ?'),
-      deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id'),
+      deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id, size'),
       deleteMessageIfDone: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
       pending: p(`SELECT d.id, m.kind, m.client_id, m.sender, m.sender_device, m.body, m.stored_at FROM deliveries d
                   JOIN messages m ON m.id = d.message_id
@@ -374,15 +427,17 @@ class SqliteStore implements SqliteRelayStore {
   async commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<{ acked: number; results: SubmitResult[] }> {
     try {
       return this.write(() => {
+        this.usage.begin(this.commitCount(), this.dataVersion());
         // Acks first: a recipient that acked frees its quota for the sends of the same turn.
         const acked = this.ackAll(acks);
-        const memo: BatchMemo = { usage: new Map(), devices: new Map(), blocked: new Map() };
+        const memo: BatchMemo = { devices: new Map(), blocked: new Map() };
         const holds = new StreamHolds();
         const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, memo)));
         return { acked, results };
       });
     } catch (e) {
       this.correspondents.forgetWritten();
+      this.usage.forget();
       throw e;
     }
   }
@@ -417,16 +472,12 @@ class SqliteStore implements SqliteRelayStore {
       if (blocked === undefined) memo.blocked.set(k, (blocked = this.blocks.isBlocked(to.user, r.sender.user)));
       return !blocked;
     });
-    const queues = recipients.map((to) => {
-      const k = `${to.user}\0${to.device}`;
-      let q = memo.usage.get(k);
-      if (!q) {
+    const queues = recipients.map((to) =>
+      this.usage.get(`${to.user}\0${to.device}`, () => {
         const row = this.s.queueUsage.get(to.user, to.device) as Row;
-        q = { n: row.n, bytes: row.bytes };
-        memo.usage.set(k, q);
-      }
-      return q;
-    });
+        return { n: row.n, bytes: row.bytes };
+      }),
+    );
     for (const [i, q] of queues.entries()) {
       if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) {
         return queueFull(recipients[i]!);
@@ -460,6 +511,7 @@ class SqliteStore implements SqliteRelayStore {
       const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
       if (!r) continue;
       n++;
+      this.usage.removed(`${a.to.user}\0${a.to.device}`, r.size as number);
       bodies.add(r.message_id as number);
     }
     for (const id of bodies) this.s.deleteMessageIfDone.run(id, id);
