@@ -90,3 +90,33 @@ test("a queue's quota holds exactly across batches while other writers change th
   assert.equal(await send(a, 2_000_000), 'queue_full');
   assert.equal(queued(), 3);
 });
+
+test('the queue usage counted once is kept across batches and across writes that change no queue (a login, a device, an ack), and counted again after one that may (the sweep)', async () => {
+  const s = openSqliteStore(':memory:');
+  for (const name of ['alice', 'bob']) {
+    await s.createUser(name, '$argon2id$x', 0);
+    await s.touchDevice(name, 1, 0);
+  }
+  // Count the scans of a queue's usage (the statement the memory saves).
+  const stmts = (s as any).s;
+  const real = stmts.queueUsage;
+  let scans = 0;
+  stmts.queueUsage = { get: (...args: unknown[]) => (scans++, real.get(...args)) };
+  const send = async (id: string): Promise<number> => {
+    const [r] = await s.submitBatch([msg(id, [['bob', 1]])], 1000, LIMITS);
+    assert.ok(r!.ok && !r!.duplicate);
+    return r!.deliveryIds[0]!;
+  };
+  const first = await send('m1');
+  await send('m2');
+  assert.equal(scans, 1, 'counted once, kept for the next batch');
+  await s.createSession(new Uint8Array(32).fill(7), 'alice', 1, 1000, 5000);
+  await s.touchDevice('alice', 2, 1000);
+  await s.ackBatch([{ to: { user: 'bob', device: 1 }, deliveryId: first }]);
+  await send('m3');
+  assert.equal(scans, 1, 'a login, a new device and an ack keep it');
+  await s.sweep(1000, LIMITS.ttlMs);
+  await send('m4');
+  assert.equal(scans, 2, 'counted again after the sweep');
+  assert.deepEqual((s as any).usage.queues.get('bob\0' + '1'), { n: 3, bytes: 3 * msg('x', []).body.length }, 'and exact: m2, m3, m4');
+});

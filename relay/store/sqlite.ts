@@ -57,9 +57,11 @@ interface BatchMemo {
  * proportion to the queue (4.4 µs per message at 5,000 queued; docs/PERFORMANCE.md). It holds
  * only while this store alone wrote since it was counted, which the commit counter tells: every
  * write transaction of every process on the file (another relay's admin command, the sweep, a
- * device removal, ackBatch) counts it up, and `PRAGMA data_version` changes when any other
- * connection commits. A commit batch finds both where its own last batch left them, or forgets
- * everything. Bounded: past MAX_QUEUES queues it starts over.
+ * device removal) counts it up, and `PRAGMA data_version` changes when any other connection
+ * commits. This store's own writes that leave every queue as it was (a login, a key upload; an
+ * ackBatch, which counts its acks down here) say so (`write(fn, 'queues kept')`) and keep it. A
+ * commit batch finds both where its own last batch left them, or forgets everything. Bounded:
+ * past MAX_QUEUES queues it starts over.
  */
 class QueueUsage {
   private static readonly MAX_QUEUES = 50_000;
@@ -77,6 +79,14 @@ class QueueUsage {
     if (commits !== this.at || version !== this.version || this.queues.size > QueueUsage.MAX_QUEUES) this.queues.clear();
     this.at = commits + 1; // what this batch's own count makes it, if it commits
     this.version = version; // our own commits leave it as it is
+  }
+
+  /**
+   * A write transaction of this store that changed no queue committed as number `commits`: if the
+   * usage was exact just before it, it still is.
+   */
+  passed(commits: number): void {
+    if (this.at === commits - 1) this.at = commits;
   }
 
   /** The batch did not commit: nothing counted is known to hold. */
@@ -148,10 +158,10 @@ class SqliteStore implements SqliteRelayStore {
     this.commitCount = (): number => (commitsStmt.get() as { value: number }).value;
     const versionStmt = db.prepare('PRAGMA data_version').pluck();
     this.dataVersion = (): number => versionStmt.get() as number;
-    this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
+    this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn, 'queues kept'));
     this.correspondents = new SqliteCorrespondents(db);
-    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
-    this.linking = new SqliteLinking(db, (fn) => this.write(fn));
+    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn, 'queues kept'));
+    this.linking = new SqliteLinking(db, (fn) => this.write(fn, 'queues kept'));
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -243,14 +253,21 @@ class SqliteStore implements SqliteRelayStore {
    * Every write goes through here: one IMMEDIATE transaction that also counts up the commit
    * counter, and once it committed, the high-water mark outside the file hears the new count.
    */
-  private write<T>(fn: () => T): T {
+  private write<T>(fn: () => T, queues: 'queues kept' | 'queues changed' = 'queues changed'): T {
     if (this.db.inTransaction) return fn(); // inside another write: that one counts and reports
     let commits = 0;
-    const r = this.db.transaction(() => {
-      const out = fn();
-      commits = this.bump();
-      return out;
-    }).immediate();
+    let r: T;
+    try {
+      r = this.db.transaction(() => {
+        const out = fn();
+        commits = this.bump();
+        return out;
+      }).immediate();
+    } catch (e) {
+      this.usage.forget(); // what it counted in memory was rolled back in the file
+      throw e;
+    }
+    if (queues === 'queues kept') this.usage.passed(commits);
     this.onCommit(commits);
     return r;
   }
@@ -265,7 +282,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async createUser(username: string, passwordHash: string, now: number): Promise<boolean> {
-    return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1);
+    return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1, 'queues kept');
   }
 
   async getUser(username: string): Promise<UserRecord | undefined> {
@@ -274,7 +291,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async touchDevice(user: string, device: number, now: number): Promise<void> {
-    this.write(() => this.s.touchDevice.run(user, device, now));
+    this.write(() => this.s.touchDevice.run(user, device, now), 'queues kept');
   }
 
   async addDevice(user: string, device: number, now: number, maxDevices: number): Promise<boolean> {
@@ -283,7 +300,7 @@ class SqliteStore implements SqliteRelayStore {
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
       this.s.touchDevice.run(user, device, now);
       return true;
-    });
+    }, 'queues kept');
   }
 
   async deviceExists(user: string, device: number): Promise<boolean> {
@@ -295,6 +312,7 @@ class SqliteStore implements SqliteRelayStore {
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
         : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, now, user, passwordHash, device).changes === 1,
+      'queues kept',
     );
   }
 
@@ -304,11 +322,11 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async deleteSession(tokenHash: Uint8Array): Promise<void> {
-    this.write(() => this.s.deleteSession.run(tokenHash));
+    this.write(() => this.s.deleteSession.run(tokenHash), 'queues kept');
   }
 
   async deleteSessions(user: string): Promise<number> {
-    return this.write(() => this.s.deleteSessions.run(user).changes);
+    return this.write(() => this.s.deleteSessions.run(user).changes, 'queues kept');
   }
 
   async changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined> {
@@ -317,7 +335,7 @@ class SqliteStore implements SqliteRelayStore {
       const revoked = this.s.deleteSessions.run(user).changes;
       this.s.passwordSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt, session.now);
       return revoked;
-    });
+    }, 'queues kept');
   }
 
   async putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): Promise<number> {
@@ -327,7 +345,7 @@ class SqliteStore implements SqliteRelayStore {
       this.s.clearOtks.run(user, device);
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
       return this.otkCount(user, device);
-    });
+    }, 'queues kept');
   }
 
   async addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): Promise<number> {
@@ -337,11 +355,11 @@ class SqliteStore implements SqliteRelayStore {
       // Throwing inside the transaction rolls the whole upload back.
       if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
       return n;
-    });
+    }, 'queues kept');
   }
 
   async setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): Promise<boolean> {
-    return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1);
+    return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1, 'queues kept');
   }
 
   async countOneTimePreKeys(user: string, device: number): Promise<number> {
@@ -417,7 +435,7 @@ class SqliteStore implements SqliteRelayStore {
           remaining: this.otkCount(username, r.device_id),
         };
       });
-    });
+    }, 'queues kept');
   }
 
   async submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<SubmitResult[]> {
@@ -499,7 +517,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async ackBatch(acks: AckRequest[]): Promise<number> {
-    return this.write(() => this.ackAll(acks));
+    return this.write(() => this.ackAll(acks), 'queues kept');
   }
 
   private ackAll(acks: AckRequest[]): number {
@@ -589,7 +607,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async setBanned(username: string, bannedAt: number | null): Promise<boolean> {
-    return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1);
+    return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1, 'queues kept');
   }
 
   async deleteUser(username: string): Promise<boolean> {
