@@ -52,6 +52,13 @@ export interface RelayConfig {
   queueMaxBytes: number;
   /** Undelivered messages are deleted after this long. */
   messageTtlMs: number;
+  /**
+   * A turn that brought only acks is committed this much later (or with the next sends' commit,
+   * whichever comes first), so acks ride along instead of paying a commit of their own. An ack
+   * not yet committed is only a redelivery after a crash (clients deduplicate); sends are never
+   * deferred. 0 = commit every turn's acks at the end of the turn.
+   */
+  ackCommitDelayMs: number;
   /** How often expired messages and sessions are swept, and bans re-checked on live sockets. */
   sweepIntervalMs: number;
 
@@ -171,6 +178,9 @@ export const DEFAULTS: RelayConfig = {
   // The chat client's first three reconnect attempts come 0.5, 1 and 2 s after a drop
   // (client/chat/link.ts): a network blip or a relay-side replacement is over well within this.
   presenceGraceMs: 5000,
+  // A few ms: one fsync saved per ack-only turn under load (docs/PERFORMANCE.md "Relay ratios,
+  // round three"), while a crash still redelivers at most the acks of that long.
+  ackCommitDelayMs: 5,
   tls: null,
   synchronous: 'FULL',
   maxBodyBytes: 256 * 1024,
@@ -261,6 +271,7 @@ export function resolveConfig(opts: RelayOptions = {}): RelayConfig {
     }
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new RangeError(`invalid port: ${c.port}`);
+  if (!Number.isSafeInteger(c.ackCommitDelayMs) || c.ackCommitDelayMs < 0 || c.ackCommitDelayMs > 60_000) throw new RangeError(`relay option ackCommitDelayMs must be an integer from 0 to 60000, got ${String(c.ackCommitDelayMs)}`);
   if (!Number.isSafeInteger(c.presenceGraceMs) || c.presenceGraceMs < 0) throw new RangeError(`relay option presenceGraceMs must be a non-negative integer, got ${String(c.presenceGraceMs)}`);
   if (!Number.isSafeInteger(c.minFreeBytes) || c.minFreeBytes < 0) throw new RangeError(`relay option minFreeBytes must be a non-negative integer, got ${String(c.minFreeBytes)}`);
   if (typeof c.webClient !== 'boolean') throw new RangeError(`relay option webClient must be true or false, got ${String(c.webClient)}`);

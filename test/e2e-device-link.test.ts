@@ -6,6 +6,7 @@
 // a provisioning message a relay altered on its way.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import Database from 'better-sqlite3';
 import { fromBase64url, toBase64url } from '../crypto/encoding.js';
 import { firstDeviceList, nextDeviceList, parseDeviceList, signDeviceEntry } from '../crypto/device-list.js';
@@ -18,7 +19,7 @@ import { linkIn } from './util/linking.js';
 import { openCore, withCore } from './util/client-core.js';
 import { startRelayProcess } from './util/relay-process.js';
 import { RelayHttp } from './util/relay-client.js';
-import { RELAY_TEST_ARGS } from './util/fault.js';
+import { RELAY_TEST_ARGS, waitFor } from './util/fault.js';
 import { Tmux } from './util/tmux.js';
 
 await sodiumReady();
@@ -312,6 +313,13 @@ describe('linking devices', { concurrency: 2 }, () => {
       }
     };
 
+    // The relay commits an ack-only turn up to a few ms after it (docs/RELAY.md "Durability"): the
+    // acks of the command that just ran may still be on their way to the file.
+    const queuedSettles = async (want: ReturnType<typeof queued>, what?: string): Promise<void> => {
+      await waitFor(() => isDeepStrictEqual(queued(), want), 5000, 'the relay queues to settle').catch(() => {});
+      assert.deepEqual(queued(), want, what);
+    };
+
     // Before the removal the laptop is a device of the account: its token works and the relay queues
     // for it (a stranger's raw message, as any sender's ciphertext would be).
     await laptop.ok(['inbox']);
@@ -319,7 +327,7 @@ describe('linking devices', { concurrency: 2 }, () => {
     await stranger.signup('stranger');
     const toLaptop = (id: string) => stranger.request('POST', '/v1/messages', { id, to: [{ user: 'alice', device: 2 }], body: 'aGk' });
     assert.equal((await toLaptop('m-before')).status, 200);
-    assert.deepEqual(queued(), { queues: [[2, 1]], tokensOf2: 1 });
+    await queuedSettles({ queues: [[2, 1]], tokensOf2: 1 });
 
     const rows = jsonLines((await alice.ok(['device', 'list', '--json'])).stdout);
     assert.deepEqual(rows.map((r) => [r.device, r.this]), [[1, true], [2, false]]);
@@ -339,7 +347,7 @@ describe('linking devices', { concurrency: 2 }, () => {
     const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
     assert.deepEqual(lists.map((l) => l.devices.map((d) => d.device)), [[1], [1, 2], [1]]);
     assert.deepEqual(jsonLines((await alice.ok(['device', 'list', '--json'])).stdout).map((r) => r.device), [1]);
-    assert.deepEqual(queued(), { queues: [], tokensOf2: 0 }, "the laptop's queue and tokens are gone");
+    await queuedSettles({ queues: [], tokensOf2: 0 }, "the laptop's queue and tokens are gone");
 
     // The laptop: its token no longer works, and it cannot log in again as device 2.
     const inbox = await laptop.run(['inbox', '--json']);

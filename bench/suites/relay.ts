@@ -46,12 +46,18 @@ export async function relaySuite(p: Params, log: (s: string) => void): Promise<R
     // The relay's CPU per message of each relay run (in details and the log): unlike the rates, it
     // barely moves with the machine's load, so it is what an A/B of relay code compares on a busy
     // machine (docs/PERFORMANCE.md).
+    // With it, the relay's commits (transactions, each with its fsync) per 100 of the same unit:
+    // how well acks and sends share commits, which no load on the machine changes much.
+    const commits = async (): Promise<number> => Number(/^fastchat_commit_seconds_count (\d+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1] ?? Number.NaN);
     const relayCpu = async (label: string, run: () => Promise<Any>, count: (r: Any) => number): Promise<Any> => {
+      const k0 = await commits();
       const c0 = cpuSeconds([relay.proc.pid!]);
       const r = await run();
-      const us = ((cpuSeconds([relay.proc.pid!]) - c0) * 1e6) / Math.max(1, count(r));
-      log(`    relay CPU ${us.toFixed(1)} µs per ${label}`);
-      return { ...r, relayCpuUs: +us.toFixed(2) };
+      const n = Math.max(1, count(r));
+      const us = ((cpuSeconds([relay.proc.pid!]) - c0) * 1e6) / n;
+      const per100 = ((await commits()) - k0) * 100 / n;
+      log(`    relay CPU ${us.toFixed(1)} µs per ${label}, ${per100.toFixed(2)} commits per 100`);
+      return { ...r, relayCpuUs: +us.toFixed(2), relayCommitsPer100: +per100.toFixed(3) };
     };
 
     // 1. Throughput, closed loop, 1 and 50 pairs.

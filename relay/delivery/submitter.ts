@@ -9,6 +9,15 @@
 // message, ~31–43k msg/s batched); one transaction for acks and sends together halves the commits
 // of a turn that has both (the common case: a conversation both sends and acks).
 //
+// A turn that brought only acks is not committed at its end but up to `ackCommitDelayMs` later,
+// or with the next turn that brings a send, whichever comes first: an ack-only commit is a whole
+// commit (and fsync) for a few deletes. Only acks wait. An ack not yet committed is the client
+// saying it has a message; lost in a crash, it only makes the relay push that message again (clients
+// deduplicate by sender and client id). A send is committed at the end of its turn as before and
+// answered `sent` only after that commit. Whatever reads a device's queue for a new connection
+// first commits the acks waiting (`commitAcks`), so a reconnect to the same process is not
+// pushed what it just acked.
+//
 // After the commit, the messages just stored are handed to the local pusher (the WebSocket hub)
 // with their bodies still in memory, so a connected, caught-up recipient gets them without the
 // store being read back; then the bus hears "device X has messages up to delivery id N", which is
@@ -51,6 +60,10 @@ export class Submitter {
   private submits: Waiting[] = [];
   private acks: AckRequest[] = [];
   private scheduled: NodeJS.Immediate | null = null;
+  /** The commit of ack-only work, `ackCommitDelayMs` after the first of those acks. */
+  private ackTimer: NodeJS.Timeout | null = null;
+  /** The acks pending are to be committed with the next batch even without a send (flush()). */
+  private acksDue = false;
   /** The commit loop while it runs (one batch in flight at a time). */
   private committing: Promise<void> | null = null;
   private pusher: LocalPusher | null = null;
@@ -86,28 +99,63 @@ export class Submitter {
 
   ack(to: Address, deliveryId: number): void {
     this.acks.push({ to, deliveryId });
-    this.schedule();
-  }
-
-  private schedule(): void {
-    // While a commit is in flight, the loop in flush() picks the new work up after it.
-    if (this.committing) return;
-    this.scheduled ??= setImmediate(() => void this.flush());
+    if (this.cfg.ackCommitDelayMs === 0) this.schedule();
+    else this.scheduleAcks();
   }
 
   /**
-   * Commits everything pending now, and what arrives meanwhile, until nothing is left (also
-   * awaited on shutdown so no accepted write is lost).
+   * Commits the acks waiting for their delay now (and anything else pending): called before a
+   * device's queue is read for a new connection, so a device that acked and reconnected at once is
+   * not pushed again what it acked.
    */
-  async flush(): Promise<void> {
+  async commitAcks(): Promise<void> {
+    if (this.acks.length > 0 || this.committing) await this.flush();
+  }
+
+  private schedule(): void {
+    // While a commit is in flight, the loop in run() picks the new work up after it.
+    if (this.committing) return;
+    this.scheduled ??= setImmediate(() => void this.run());
+  }
+
+  /** Ack-only work: committed after the delay, unless a send's commit (schedule) takes it first. */
+  private scheduleAcks(): void {
+    // A commit in flight or a send's commit about to run takes the acks, or starts the timer after.
+    if (this.committing || this.scheduled) return;
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = null;
+      void this.flush();
+    }, this.cfg.ackCommitDelayMs);
+  }
+
+  /**
+   * Commits everything pending now, acks included, and what arrives meanwhile (also awaited on
+   * shutdown so no accepted write is lost).
+   */
+  flush(): Promise<void> {
+    this.acksDue = true;
+    return this.run();
+  }
+
+  /** Sends are always due; acks when their delay is over, flush() asked, or there is no delay. */
+  private due(): boolean {
+    return this.submits.length > 0 || (this.acks.length > 0 && (this.acksDue || this.cfg.ackCommitDelayMs === 0));
+  }
+
+  /** Commits batches while work is due, one in flight at a time. */
+  private run(): Promise<void> {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = null;
-    if (this.committing) return this.committing;
+    if (this.committing) return this.committing.then(() => (this.due() ? this.run() : undefined));
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     this.committing = (async () => {
       try {
-        while (this.acks.length > 0 || this.submits.length > 0) await this.commitOnce();
+        while (this.due()) await this.commitOnce();
       } finally {
         this.committing = null;
+        // Acks that arrived during the commit and were not due wait for their delay.
+        if (this.acks.length > 0) this.scheduleAcks();
       }
     })();
     return this.committing;
@@ -116,6 +164,7 @@ export class Submitter {
   private async commitOnce(): Promise<void> {
     const acks = this.acks;
     this.acks = [];
+    this.acksDue = false;
     const batch = this.submits;
     this.submits = [];
     const reqs = batch.map((w) => w.req);

@@ -41,17 +41,73 @@ type Row = Record<string, any>;
 
 /**
  * What one commit batch has looked up, kept for the rest of it: inside its transaction nothing
- * else writes, so a fact read for one send holds for the next. The queue usage is then counted up
- * in memory (its count/sum scan is the most expensive read of a send); a group's recipients are
- * checked once per batch, not once per frame.
+ * else writes, so a fact read for one send holds for the next. A group's recipients are checked
+ * once per batch, not once per frame. (The queue usage is kept longer: QueueUsage.)
  */
 interface BatchMemo {
-  /** `${user}\0${device}` → the recipient queue's messages and bytes. */
-  usage: Map<string, { n: number; bytes: number }>;
   /** `${user}\0${device}` → that device exists. */
   devices: Map<string, boolean>;
   /** `${recipient}\0${sender}` → the recipient blocks the sender. */
   blocked: Map<string, boolean>;
+}
+
+/**
+ * The usage (messages, bytes) of recipient queues, counted up and down in memory across commit
+ * batches instead of scanned per batch: the count/sum over a queue's deliveries costs in
+ * proportion to the queue (4.4 µs per message at 5,000 queued; docs/PERFORMANCE.md). It holds
+ * only while this store alone wrote since it was counted, which the commit counter tells: every
+ * write transaction of every process on the file (another relay's admin command, the sweep, a
+ * device removal) counts it up, and `PRAGMA data_version` changes when any other connection
+ * commits. This store's own writes that leave every queue as it was (a login, a key upload; an
+ * ackBatch, which counts its acks down here) say so (`write(fn, 'queues kept')`) and keep it. A
+ * commit batch finds both where its own last batch left them, or forgets everything. Bounded:
+ * past MAX_QUEUES queues it starts over.
+ */
+class QueueUsage {
+  private static readonly MAX_QUEUES = 50_000;
+  private readonly queues = new Map<string, { n: number; bytes: number }>();
+  /** The commit counter this usage is exact at; -1: nothing is known. */
+  private at = -1;
+  /** This connection's `PRAGMA data_version` then: it changes when another connection commits. */
+  private version = -1;
+
+  /**
+   * Called first in a commit batch's transaction with the counter and data_version as they are.
+   * data_version also catches a writer that does not count (a raw sqlite3 session on the file).
+   */
+  begin(commits: number, version: number): void {
+    if (commits !== this.at || version !== this.version || this.queues.size > QueueUsage.MAX_QUEUES) this.queues.clear();
+    this.at = commits + 1; // what this batch's own count makes it, if it commits
+    this.version = version; // our own commits leave it as it is
+  }
+
+  /**
+   * A write transaction of this store that changed no queue committed as number `commits`: if the
+   * usage was exact just before it, it still is.
+   */
+  passed(commits: number): void {
+    if (this.at === commits - 1) this.at = commits;
+  }
+
+  /** The batch did not commit: nothing counted is known to hold. */
+  forget(): void {
+    this.queues.clear();
+    this.at = -1;
+  }
+
+  get(key: string, count: () => { n: number; bytes: number }): { n: number; bytes: number } {
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = count()));
+    return q;
+  }
+
+  /** An acked delivery left a queue (one not counted yet is counted when a send needs it). */
+  removed(key: string, size: number): void {
+    const q = this.queues.get(key);
+    if (!q) return;
+    q.n -= 1;
+    q.bytes -= size;
+  }
 }
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -87,6 +143,9 @@ class SqliteStore implements SqliteRelayStore {
   readonly blocks: SqliteBlocks;
   readonly linking: SqliteLinking;
   private readonly bump;
+  private readonly commitCount;
+  private readonly dataVersion;
+  private readonly usage = new QueueUsage();
 
   constructor(
     private readonly db: Database.Database,
@@ -95,10 +154,14 @@ class SqliteStore implements SqliteRelayStore {
   ) {
     const bumpStmt = db.prepare("UPDATE relay_meta SET value = value + 1 WHERE key = 'commits' RETURNING value");
     this.bump = (): number => (bumpStmt.get() as { value: number }).value;
-    this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn));
+    const commitsStmt = db.prepare("SELECT value FROM relay_meta WHERE key = 'commits'");
+    this.commitCount = (): number => (commitsStmt.get() as { value: number }).value;
+    const versionStmt = db.prepare('PRAGMA data_version').pluck();
+    this.dataVersion = (): number => versionStmt.get() as number;
+    this.blobs = new SqliteBlobIndex(db, (fn) => this.write(fn, 'queues kept'));
     this.correspondents = new SqliteCorrespondents(db);
-    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn));
-    this.linking = new SqliteLinking(db, (fn) => this.write(fn));
+    this.blocks = new SqliteBlocks(db, (fn) => this.write(fn, 'queues kept'));
+    this.linking = new SqliteLinking(db, (fn) => this.write(fn, 'queues kept'));
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       createUser: p('INSERT OR IGNORE INTO users (username, password_hash, created_at) VALUES (?, ?, ?)'),
@@ -143,7 +206,7 @@ class SqliteStore implements SqliteRelayStore {
                      ON CONFLICT (group_id) DO UPDATE SET epoch = max(epoch, excluded.epoch), updated_at = excluded.updated_at, expires_at = excluded.expires_at`),
       expireFences: p('DELETE FROM group_fences WHERE expires_at <= ?'),
       queueUsage: p('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM deliveries WHERE username = ? AND device_id = ?'),
-      deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id'),
+      deleteDelivery: p('DELETE FROM deliveries WHERE id = ? AND username = ? AND device_id = ? RETURNING message_id, size'),
       deleteMessageIfDone: p('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
       pending: p(`SELECT d.id, m.kind, m.client_id, m.sender, m.sender_device, m.body, m.stored_at FROM deliveries d
                   JOIN messages m ON m.id = d.message_id
@@ -190,14 +253,21 @@ class SqliteStore implements SqliteRelayStore {
    * Every write goes through here: one IMMEDIATE transaction that also counts up the commit
    * counter, and once it committed, the high-water mark outside the file hears the new count.
    */
-  private write<T>(fn: () => T): T {
+  private write<T>(fn: () => T, queues: 'queues kept' | 'queues changed' = 'queues changed'): T {
     if (this.db.inTransaction) return fn(); // inside another write: that one counts and reports
     let commits = 0;
-    const r = this.db.transaction(() => {
-      const out = fn();
-      commits = this.bump();
-      return out;
-    }).immediate();
+    let r: T;
+    try {
+      r = this.db.transaction(() => {
+        const out = fn();
+        commits = this.bump();
+        return out;
+      }).immediate();
+    } catch (e) {
+      this.usage.forget(); // what it counted in memory was rolled back in the file
+      throw e;
+    }
+    if (queues === 'queues kept') this.usage.passed(commits);
     this.onCommit(commits);
     return r;
   }
@@ -212,7 +282,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async createUser(username: string, passwordHash: string, now: number): Promise<boolean> {
-    return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1);
+    return this.write(() => this.s.createUser.run(username, passwordHash, now).changes === 1, 'queues kept');
   }
 
   async getUser(username: string): Promise<UserRecord | undefined> {
@@ -221,7 +291,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async touchDevice(user: string, device: number, now: number): Promise<void> {
-    this.write(() => this.s.touchDevice.run(user, device, now));
+    this.write(() => this.s.touchDevice.run(user, device, now), 'queues kept');
   }
 
   async addDevice(user: string, device: number, now: number, maxDevices: number): Promise<boolean> {
@@ -230,7 +300,7 @@ class SqliteStore implements SqliteRelayStore {
       if (((this.s.countDevices.get(user) as Row).n as number) >= maxDevices) return false;
       this.s.touchDevice.run(user, device, now);
       return true;
-    });
+    }, 'queues kept');
   }
 
   async deviceExists(user: string, device: number): Promise<boolean> {
@@ -242,6 +312,7 @@ class SqliteStore implements SqliteRelayStore {
       passwordHash === undefined
         ? this.s.createSession.run(tokenHash, user, device, now, expiresAt).changes === 1
         : this.s.createSessionIfHash.run(tokenHash, device, now, expiresAt, now, user, passwordHash, device).changes === 1,
+      'queues kept',
     );
   }
 
@@ -251,11 +322,11 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async deleteSession(tokenHash: Uint8Array): Promise<void> {
-    this.write(() => this.s.deleteSession.run(tokenHash));
+    this.write(() => this.s.deleteSession.run(tokenHash), 'queues kept');
   }
 
   async deleteSessions(user: string): Promise<number> {
-    return this.write(() => this.s.deleteSessions.run(user).changes);
+    return this.write(() => this.s.deleteSessions.run(user).changes, 'queues kept');
   }
 
   async changePassword(user: string, oldHash: string, newHash: string, session: { tokenHash: Uint8Array; device: number; now: number; expiresAt: number }): Promise<number | undefined> {
@@ -264,7 +335,7 @@ class SqliteStore implements SqliteRelayStore {
       const revoked = this.s.deleteSessions.run(user).changes;
       this.s.passwordSession.run(session.tokenHash, user, session.device, session.now, session.expiresAt, session.now);
       return revoked;
-    });
+    }, 'queues kept');
   }
 
   async putBundle(user: string, device: number, id: PublicIdentityBytes, spk: SignedPreKeyBytes, otks: OneTimePreKeyBytes[], now: number): Promise<number> {
@@ -274,7 +345,7 @@ class SqliteStore implements SqliteRelayStore {
       this.s.clearOtks.run(user, device);
       for (const k of otks) this.s.putOtk.run(user, device, k.id, k.publicKey);
       return this.otkCount(user, device);
-    });
+    }, 'queues kept');
   }
 
   async addOneTimePreKeys(user: string, device: number, otks: OneTimePreKeyBytes[], max: number): Promise<number> {
@@ -284,11 +355,11 @@ class SqliteStore implements SqliteRelayStore {
       // Throwing inside the transaction rolls the whole upload back.
       if (n > max) throw new RelayError('bad_request', `too many one-time prekeys: ${n} > ${max}`);
       return n;
-    });
+    }, 'queues kept');
   }
 
   async setSignedPreKey(user: string, device: number, spk: SignedPreKeyBytes): Promise<boolean> {
-    return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1);
+    return this.write(() => this.s.setSpk.run(spk.id, spk.createdAt, spk.publicKey, spk.signature, user, device).changes === 1, 'queues kept');
   }
 
   async countOneTimePreKeys(user: string, device: number): Promise<number> {
@@ -364,7 +435,7 @@ class SqliteStore implements SqliteRelayStore {
           remaining: this.otkCount(username, r.device_id),
         };
       });
-    });
+    }, 'queues kept');
   }
 
   async submitBatch(reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<SubmitResult[]> {
@@ -374,15 +445,17 @@ class SqliteStore implements SqliteRelayStore {
   async commitBatch(acks: AckRequest[], reqs: SubmitRequest[], now: number, limits: QueueLimits): Promise<{ acked: number; results: SubmitResult[] }> {
     try {
       return this.write(() => {
+        this.usage.begin(this.commitCount(), this.dataVersion());
         // Acks first: a recipient that acked frees its quota for the sends of the same turn.
         const acked = this.ackAll(acks);
-        const memo: BatchMemo = { usage: new Map(), devices: new Map(), blocked: new Map() };
+        const memo: BatchMemo = { devices: new Map(), blocked: new Map() };
         const holds = new StreamHolds();
         const results = reqs.map((r) => holds.judge(r, () => this.submitOne(r, now, limits, memo)));
         return { acked, results };
       });
     } catch (e) {
       this.correspondents.forgetWritten();
+      this.usage.forget();
       throw e;
     }
   }
@@ -417,16 +490,12 @@ class SqliteStore implements SqliteRelayStore {
       if (blocked === undefined) memo.blocked.set(k, (blocked = this.blocks.isBlocked(to.user, r.sender.user)));
       return !blocked;
     });
-    const queues = recipients.map((to) => {
-      const k = `${to.user}\0${to.device}`;
-      let q = memo.usage.get(k);
-      if (!q) {
+    const queues = recipients.map((to) =>
+      this.usage.get(`${to.user}\0${to.device}`, () => {
         const row = this.s.queueUsage.get(to.user, to.device) as Row;
-        q = { n: row.n, bytes: row.bytes };
-        memo.usage.set(k, q);
-      }
-      return q;
-    });
+        return { n: row.n, bytes: row.bytes };
+      }),
+    );
     for (const [i, q] of queues.entries()) {
       if (q.n + 1 > limits.maxMessages || q.bytes + r.body.length > limits.maxBytes) {
         return queueFull(recipients[i]!);
@@ -448,7 +517,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async ackBatch(acks: AckRequest[]): Promise<number> {
-    return this.write(() => this.ackAll(acks));
+    return this.write(() => this.ackAll(acks), 'queues kept');
   }
 
   private ackAll(acks: AckRequest[]): number {
@@ -460,6 +529,7 @@ class SqliteStore implements SqliteRelayStore {
       const r = this.s.deleteDelivery.get(a.deliveryId, a.to.user, a.to.device) as Row | undefined;
       if (!r) continue;
       n++;
+      this.usage.removed(`${a.to.user}\0${a.to.device}`, r.size as number);
       bodies.add(r.message_id as number);
     }
     for (const id of bodies) this.s.deleteMessageIfDone.run(id, id);
@@ -537,7 +607,7 @@ class SqliteStore implements SqliteRelayStore {
   }
 
   async setBanned(username: string, bannedAt: number | null): Promise<boolean> {
-    return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1);
+    return this.write(() => this.s.setBanned.run(bannedAt, username).changes === 1, 'queues kept');
   }
 
   async deleteUser(username: string): Promise<boolean> {

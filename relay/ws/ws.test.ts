@@ -105,8 +105,28 @@ test('a group send is stored once, pushed to every recipient device, and one ack
   b1.ws.ack(got[0]!.id);
   b1.ws.send({ type: 'ping' });
   await b1.ws.next('pong');
-  await new Promise((res) => setImmediate(res));
+  // Frames are handled in order, so the ack is taken; an ack-only turn's commit waits up to
+  // ackCommitDelayMs (delivery/submitter.ts): commit it now.
+  await r.ctx.submitter.commitAcks();
   assert.equal(await r.ctx.store.queueDepth(), 2);
+});
+
+test('a device that acked and reconnects at once is not pushed what it acked, though the ack still waited for its commit', async (t) => {
+  // A delay no test waits out: only the new connection's start can commit the ack.
+  const { r, wsUrl, user } = await relay(t, { ackCommitDelayMs: 60_000 });
+  const a = await user('alice');
+  const b = await user('bob');
+  await a.ws.sendMessage('m1', [{ user: 'bob', device: 1 }], 'aGk');
+  b.ws.ack((await b.ws.next('message')).id);
+  b.ws.send({ type: 'ping' });
+  await b.ws.next('pong');
+  assert.equal(await r.ctx.store.queueDepth(), 1, 'the ack waits for its commit');
+  await b.ws.close();
+  const again = await RelayWs.connect(wsUrl, b.http.token);
+  t.after(() => again.terminate());
+  assert.equal((await again.next('hello')).queued, 0);
+  await again.next('drained');
+  assert.equal(again.frames.filter((f) => f.type === 'message').length, 0);
 });
 
 test('one acks frame removes every copy it names, only of its own device; hello says how many it may name', async (t) => {
@@ -126,7 +146,7 @@ test('one acks frame removes every copy it names, only of its own device; hello 
   const settle = async (ws: RelayWs): Promise<void> => {
     ws.send({ type: 'ping' });
     await ws.next('pong');
-    await new Promise((res) => setImmediate(res));
+    await r.ctx.submitter.commitAcks(); // the acks are taken; their commit may wait (delivery/submitter.ts)
   };
   // carol naming bob's copies (and an id nobody has) removes nothing of bob's.
   c.ws.send({ type: 'acks', ids: [bobs[0]!.id, bobs[1]!.id, '999999'] });
