@@ -13,13 +13,13 @@ import { getContact, readContact } from './contacts.js';
 import type { Client } from './context.js';
 import { openReader, openTestStore as openDb } from '../../test/util/client-store.js';
 import { homePaths } from './home.js';
-import { IncomingPager, processIncoming, type Incoming } from './incoming.js';
+import { INCOMING_PAGE_FRAMES, IncomingPager, processIncoming, type Incoming } from './incoming.js';
 import { checkBundles, encryptQueued, flushOutbox, outboxRowKey, queueReceipts, queueText, queueTexts } from './outbox.js';
 import type { MessageFrame, RelaySocket } from './relay-ws.js';
 import { encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds } from './payload.js';
 import { loadSession } from './sessions.js';
 import { queueReadReceipts, readReceiptsOn, setReadReceipts } from './read-receipts.js';
-import { encryptMessage } from '../../crypto/session.js';
+import { encryptMessage, initiateSession } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, proposeChange, senderKeyDistribution } from '../../crypto/group/index.js';
@@ -354,6 +354,52 @@ describe('receiving messages', () => {
     // At the first ack the whole burst is already committed: one transaction, acked after it.
     for (const a of acked) assert.deepEqual(a.committed, clientIds, `ack of ${a.id}`);
     assert.deepEqual(results.map((r) => r.kind === 'text' && r.text), ['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4']);
+  });
+
+  it('stores what a list check held back a page at a time, acking each page once it committed', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const team = groupWith(alice, bob);
+    // A first message from a device of bob's own account that his kept list does not hold: the
+    // pager checks his lists before it stores anything after it, and the relay goes on pushing.
+    const twin = initiateSession(generateIdentity(bob.random), { user: 'bob', device: 2 }, bundleOf(bob), bob.random, Date.now());
+    const unlisted = encryptMessage(twin, encodePayload({ v: 1, type: 'text', id: 'twin', text: 'from a device not listed', sentAt: new Date().toISOString() }), bob.random).envelope;
+    const frames: MessageFrame[] = [
+      { type: 'message', id: 'relay-twin', clientId: 'client-twin', from: { user: 'bob', device: 2 }, body: toBase64url(unlisted), sentAt: new Date().toISOString() },
+      ...Array.from({ length: 2 * INCOMING_PAGE_FRAMES + 10 }, (_, i) => team.frame(`group ${i}`)),
+    ];
+    let endCheck!: () => void;
+    const checks: string[] = [];
+    const results: Incoming[] = [];
+    const pager = new IncomingPager(bob, {
+      result: (r) => results.push(r),
+      fail: (e) => assert.fail(String(e)),
+      refreshLists: (user) => {
+        checks.push(user);
+        return new Promise<void>((r) => (endCheck = r));
+      },
+    });
+    const seenRows = (): number => {
+      const other = openReader(bob.home.store, bob.db);
+      try {
+        return (other.prepare('SELECT count(*) AS n FROM seen').get() as { n: number }).n;
+      } finally {
+        other.close();
+      }
+    };
+    const committedAtAck: number[] = [];
+    for (const f of frames) pager.push(f, () => committedAtAck.push(seenRows()));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(checks, ['bob']);
+    assert.equal(committedAtAck.length, 0, 'nothing is stored while the check holds the frames');
+    endCheck();
+    await pager.settled();
+    assert.equal(committedAtAck.length, frames.length);
+    // Three transactions of at most a page each, every ack after its own page's commit (with one
+    // transaction for all, every ack saw all of them committed).
+    assert.deepEqual([...new Set(committedAtAck)], [INCOMING_PAGE_FRAMES, 2 * INCOMING_PAGE_FRAMES, frames.length]);
+    assert.deepEqual(results.map((r) => r.kind), ['failed', ...frames.slice(1).map(() => 'text')]);
+    assert.equal(results[0]!.kind === 'failed' && results[0]!.reason, 'device_not_listed');
   });
 
   it('a frame that fails to store stops the page: the frames before it are committed and acked, it and the rest are not', async () => {

@@ -471,10 +471,23 @@ export class IncomingPager {
   }
 
   flush(): void {
-    if (this.checking) return; // stored, in order, once the check ends
-    const page = this.pending;
-    this.pending = [];
-    if (page.length === 0) return;
+    // A page at a time, even when more is pending: while a list check holds the frames back, the
+    // relay goes on pushing (it does not wait for acks), so thousands may be waiting when it ends.
+    // Taken as one page they were one transaction holding the write lock for the whole backlog,
+    // with every frame and result in memory, and acked only at its end (docs/PERFORMANCE.md
+    // "Group backlog, round nine": the group pass stored 9,878 of its 10,000 texts that way).
+    while (!this.checking && this.pending.length > 0) {
+      const page = this.pending.splice(0, INCOMING_PAGE_FRAMES);
+      if (!this.storePage(page)) return;
+    }
+  }
+
+  /**
+   * Stores `page` in one transaction and acks what it stored. False when it stopped: a store
+   * failure (what is still pending is dropped with the page's rest, unacked, for the relay to
+   * push again in order) or a list check (which holds the rest and goes on when it ends).
+   */
+  private storePage(page: { frame: MessageFrame; ack: (deliveryId: string) => void }[]): boolean {
     const results: Incoming[] = [];
     let error: unknown;
     let needs: NeedsLists | undefined;
@@ -521,14 +534,23 @@ export class IncomingPager {
       })));
     } catch (e) {
       // The commit itself failed: nothing of the page is stored, so nothing is acked.
+      this.pending = [];
       this.on.fail(e);
-      return;
+      return false;
     }
     // Stored: only now may the relay forget them.
     for (let i = 0; i < results.length; i++) page[i]!.ack(page[i]!.frame.id);
     for (let i = 0; i < results.length; i++) this.on.result(results[i]!, page[i]!.frame);
-    if (error !== undefined) this.on.fail(error);
-    else if (needs) this.checkLists(needs.user, page.slice(results.length));
+    if (error !== undefined) {
+      this.pending = [];
+      this.on.fail(error);
+      return false;
+    }
+    if (needs) {
+      this.checkLists(needs.user, page.slice(results.length));
+      return false;
+    }
+    return true;
   }
 
   /** Holds `rest` (its first frame needs `user`'s lists) and everything after, checks the lists, then goes on. */
