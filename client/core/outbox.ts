@@ -37,34 +37,39 @@ export function newMessageId(c: Client): string {
 
 /** Stage 1 for a text: outbox row + history row, one transaction. */
 export function queueText(c: Client, peer: string, text: string, file?: FileRef): { id: string; sentAt: string } {
-  return queueTexts(c, peer, [text], file)[0]!;
+  return tx(c.db, () => textQueuer(c, peer)(text, file));
 }
 
 /**
  * Stage 1 for several texts to one peer at once (a paste sent line by line): each its own message,
  * in order, all in one transaction — every line is stored or none is. A transaction per line costs
  * about two thirds of queueing a line (its commit writes ~7.5 WAL pages; docs/PERFORMANCE.md
- * "Client cores, round nine"). `file`, when given, is the first text's.
+ * "Client cores, round nine").
  */
-export function queueTexts(c: Client, peer: string, texts: readonly string[], file?: FileRef): { id: string; sentAt: string }[] {
+export function queueTexts(c: Client, peer: string, texts: readonly string[]): { id: string; sentAt: string }[] {
   return tx(c.db, () => {
-    // Writing to someone accepts them (and answers their request, if they sent one).
-    markAccepted(c, peer);
-    const copies = hasOtherDevices(c);
-    const history = c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')");
-    return texts.map((text, i) => {
-      const id = newMessageId(c);
-      const sentAt = new Date(c.now()).toISOString();
-      const f = i === 0 ? file : undefined;
-      // A file message (client/core/files/) takes the same path; its history line names the file.
-      const payload: Payload | FilePayload = f ? { v: 1, type: 'file', id, text, sentAt, file: f } : { v: 1, type: 'text', id, text, sentAt };
-      insertQueued(c, peer, payload);
-      // A "sent by me" copy for our account's other devices (D.13), queued beside it.
-      if (copies) insertQueued(c, ourAddress(c).user, { v: 1, type: 'sync', id, sentAt, to: peer, message: payload });
-      history.run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(f ? fileLine(f, text) : text))), sentAt);
-      return { id, sentAt };
-    });
+    const queue = textQueuer(c, peer);
+    return texts.map((text) => queue(text));
   });
+}
+
+/** Queues texts to `peer`, each its own message; call inside the transaction that stores them. */
+function textQueuer(c: Client, peer: string): (text: string, file?: FileRef) => { id: string; sentAt: string } {
+  // Writing to someone accepts them (and answers their request, if they sent one).
+  markAccepted(c, peer);
+  const copies = hasOtherDevices(c);
+  const history = c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')");
+  return (text, file) => {
+    const id = newMessageId(c);
+    const sentAt = new Date(c.now()).toISOString();
+    // A file message (client/core/files/) takes the same path; its history line names the file.
+    const payload: Payload | FilePayload = file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt };
+    insertQueued(c, peer, payload);
+    // A "sent by me" copy for our account's other devices (D.13), queued beside it.
+    if (copies) insertQueued(c, ourAddress(c).user, { v: 1, type: 'sync', id, sentAt, to: peer, message: payload });
+    history.run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
+    return { id, sentAt };
+  };
 }
 
 /** Stage 1 for a delivery receipt; call inside the transaction that stored the message. */
