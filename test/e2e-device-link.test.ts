@@ -64,6 +64,22 @@ async function aliceAndBob(t: TestContext, opts: Parameters<typeof world>[1] = {
   return { ...w, alice, bob, laptop };
 }
 
+/**
+ * After the laptop linked as alice's device 2: the relay holds version 1 (alice's first device)
+ * and version 2 adding the laptop, both under one account key, and each home, checking them under
+ * the account key it holds, lists both devices at version 2 (`this` on its own).
+ */
+async function assertLinkedAsSecond(relayUrl: string, alice: TestHome, laptop: TestHome): Promise<void> {
+  const lists = (await listsOf(relayUrl, 'alice')).map(parseDeviceList);
+  assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
+  assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
+  for (const home of [alice, laptop]) {
+    const rows = jsonLines((await home.ok(['device', 'list', '--json'])).stdout);
+    assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], home.name);
+    assert.equal(rows.find((r) => r.this).device, home === alice ? 1 : 2);
+  }
+}
+
 function errorCode(stderr: string): string {
   const lines = jsonLines(stderr.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((l) => l.error);
   return lines.length > 0 ? lines[lines.length - 1].error.code : `no json error in: ${stderr}`;
@@ -115,17 +131,8 @@ describe('linking devices', { concurrency: 2 }, () => {
     assert.deepEqual([who.username, who.deviceId, who.loggedIn, who.fingerprint], ['alice', 2, true, fingerprint]);
 
     // The list: version 1 (alice's first device, started by the approval) and version 2 adding the
-    // laptop, both under one account key.
-    const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
-    assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
-    assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
-
-    // Each home checks the relay's lists under the account key it holds: the same key on both.
-    for (const home of [alice, laptop]) {
-      const rows = jsonLines((await home.ok(['device', 'list', '--json'])).stdout);
-      assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], home.name);
-      assert.equal(rows.find((r) => r.this).device, home === alice ? 1 : 2);
-    }
+    // laptop, both under one account key, checked by each home under the key it holds.
+    await assertLinkedAsSecond(relay.url, alice, laptop);
     const contacts = jsonLines((await laptop.ok(['contacts', '--json'])).stdout);
     assert.deepEqual(contacts.map((k) => [k.username, k.trust]), [['bob', 'verified']]);
     const bobOnAlice = jsonLines((await alice.ok(['contacts', '--json'])).stdout);
@@ -422,13 +429,7 @@ describe('linking devices', { concurrency: 2 }, () => {
     await alice.ok(['device', 'approve', (await link.waiting).code, '--yes']);
     const end = await link.done;
     assert.equal(end.code, 0, end.stderr);
-    const lists = (await listsOf(relay.url, 'alice')).map(parseDeviceList);
-    assert.deepEqual(lists.map((l) => [l.version, l.devices.map((d) => d.device)]), [[1, [1]], [2, [1, 2]]]);
-    assert.equal(toBase64url(lists[0]!.accountKey), toBase64url(lists[1]!.accountKey));
-    for (const h of [alice, laptop]) {
-      const rows = jsonLines((await h.ok(['device', 'list', '--json'])).stdout);
-      assert.deepEqual(rows.map((r) => [r.device, r.version]), [[1, 2], [2, 2]], h.name);
-    }
+    await assertLinkedAsSecond(relay.url, alice, laptop);
     assert.equal(JSON.parse((await laptop.ok(['whoami', '--json'])).stdout).fingerprint, fingerprint);
   });
 
