@@ -24,6 +24,9 @@ import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
 import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, proposeChange, senderKeyDistribution } from '../../crypto/group/index.js';
 import { getMeta, nextArrival } from './db.js';
+import { noteListChecked } from './fanout.js';
+import { generateAccountKey } from '../../crypto/account.js';
+import { firstDeviceList, signDeviceEntry } from '../../crypto/device-list.js';
 import { storeApplied } from './group-change.js';
 import { queueControl } from './group-keys.js';
 import { loadTheirKey, saveTheirKey } from './group-store.js';
@@ -93,8 +96,17 @@ async function framesOfQueued(a: Client, b: Client) {
 
 /** Counts the row updates of `table` in `c`'s store from now on (a temporary trigger). */
 function countUpdates(c: Client, table: string, when = '1'): () => number {
-  const counter = `updates_of_${table}`;
-  c.db.exec(`CREATE TEMP TABLE ${counter} (n INTEGER); CREATE TEMP TRIGGER count_${counter} AFTER UPDATE ON ${table} WHEN ${when} BEGIN INSERT INTO ${counter} VALUES (1); END`);
+  return countRows(c, 'UPDATE', table, when);
+}
+
+/** Counts the rows inserted into `table` in `c`'s store from now on (a temporary trigger). */
+function countInserts(c: Client, table: string, when = '1'): () => number {
+  return countRows(c, 'INSERT', table, when);
+}
+
+function countRows(c: Client, event: 'UPDATE' | 'INSERT', table: string, when: string): () => number {
+  const counter = `${event.toLowerCase()}s_of_${table}`;
+  c.db.exec(`CREATE TEMP TABLE ${counter} (n INTEGER); CREATE TEMP TRIGGER count_${counter} AFTER ${event} ON ${table} WHEN ${when} BEGIN INSERT INTO ${counter} VALUES (1); END`);
   return () => (c.db.prepare(`SELECT count(*) AS n FROM ${counter}`).get() as { n: number }).n;
 }
 
@@ -589,12 +601,60 @@ describe('receiving messages', () => {
     const pager = recordingPager(bob);
     pager.page(takeEncrypted(alice, "kind = 'text'"));
     assert.deepEqual(pager.texts, ['one', 'two', 'three']);
-    // A store failure on the second line's history row: the first is not left queued alone.
-    alice.db.exec("CREATE TEMP TRIGGER fail_second AFTER INSERT ON messages WHEN (SELECT COUNT(*) FROM outbox WHERE envelope IS NULL) = 2 BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    // A store failure on the second line's history row: the first is not left queued alone (the
+    // session now exists, so the lines are encrypted as they are queued: nor is its envelope).
+    alice.db.exec("CREATE TEMP TRIGGER fail_second AFTER INSERT ON messages WHEN (SELECT COUNT(*) FROM messages WHERE direction = 'out') = 5 BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
     assert.throws(() => queueTexts(alice, 'bob', ['four', 'five']), /injected store failure/);
     alice.db.exec('DROP TRIGGER fail_second');
     assert.equal((alice.db.prepare("SELECT COUNT(*) AS n FROM messages WHERE direction = 'out'").get() as { n: number }).n, 3);
-    assert.equal((alice.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE envelope IS NULL').get() as { n: number }).n, 0);
+    assert.equal((alice.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n, 0);
+    // The ratchet step of the rolled-back line went with it: the next line opens after 'three'.
+    queueTexts(alice, 'bob', ['six']);
+    pager.page(takeEncrypted(alice, "kind = 'text'"));
+    assert.deepEqual(pager.texts, ['one', 'two', 'three', 'six']);
+  });
+
+  it('encrypts a line in the transaction that queues it once a session exists: no sealed payload row, and the saved session goes on', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const frames = await send(alice, bob, 'first');
+    const payloadRows = countInserts(alice, 'outbox', 'NEW.envelope IS NULL');
+    const counted = countTransactions(alice);
+    queueText(alice, 'bob', 'second');
+    queueTexts(alice, 'bob', ['third', 'fourth']);
+    assert.equal(counted(), 2, 'one commit per call: queued and encrypted together');
+    assert.equal(payloadRows(), 0, 'no sealed payload row written');
+    const rows = alice.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'text' AND envelope IS NOT NULL AND client_id IS NOT NULL").get() as { n: number };
+    assert.equal(rows.n, 3, 'the envelope rows a resend finds');
+    // Each line took its own ratchet step, saved with its envelope: bob opens all in order.
+    assert.deepEqual(receivePage(bob, [...frames, ...takeEncrypted(alice, "kind = 'text'")]), ['first', 'second', 'third', 'fourth']);
+  });
+
+  it('queues a line as a sealed payload, encrypted later, while a check of the contact\'s device list is due, and after it while an earlier line waits', async () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    // bob's account key and list, pinned by alice with his bundle (as `send` pins them).
+    const accountKey = generateAccountKey(systemRandom());
+    const list = firstDeviceList(accountKey, 'bob', [signDeviceEntry(bob.secrets.identity, { user: 'bob', accountKey: accountKey.publicKey }, 1, 1000)]);
+    const bundle = bundleOf(bob);
+    checkBundles(alice, 'bob', [bundle], { kind: 'accepted', account: { key: accountKey.publicKey, list: list.bytes }, list: list.list });
+    queueText(alice, 'bob', 'first');
+    await encryptQueued(alice, undefined, new Map([['bob', [bundle]]]));
+    const frames = takeEncrypted(alice, "kind = 'text'");
+    const payloadRows = countInserts(alice, 'outbox', 'NEW.envelope IS NULL');
+    // No check of bob's list in this process yet: the next encryption (with a relay) checks it first.
+    queueText(alice, 'bob', 'second');
+    assert.equal(payloadRows(), 1, 'queued for encryptQueued, which checks the list first');
+    // Checked now; but 'second' still waits unencrypted, and 'third' must not leave before it.
+    noteListChecked(alice, 'bob');
+    queueText(alice, 'bob', 'third');
+    assert.equal(payloadRows(), 2, 'queued behind the line that waits');
+    await encryptQueued(alice, undefined, new Map());
+    frames.push(...takeEncrypted(alice, "kind = 'text'"));
+    queueText(alice, 'bob', 'fourth');
+    assert.equal(payloadRows(), 2, 'nothing waits and the check is fresh: encrypted as it is queued');
+    frames.push(...takeEncrypted(alice, "kind = 'text'"));
+    assert.deepEqual(receivePage(bob, frames), ['first', 'second', 'third', 'fourth']);
   });
 
   // ---- the contact read per message (contacts.ts keeps checks of unchanged records) ----------

@@ -8,13 +8,15 @@
 import { toBase64url } from '../../crypto/encoding.js';
 import { sameDeviceKeys } from './contact-record.js';
 import type { PreKeyBundle } from '../../crypto/prekeys.js';
-import { encryptMessage, initiateSession, type SessionState } from '../../crypto/session.js';
+import { encryptMessage, initiateSession, sessionIdentity, type SessionState } from '../../crypto/session.js';
 import { CliError } from '../errors.js';
 import type { Sealer } from './at-rest.js';
 import { observeIdentity } from './contacts.js';
 import { assertListed, checkDeviceLists, DeviceListRefused, DeviceNotListed, refreshPinnedList, type ListCheck } from './device-lists.js';
 import { ourAddress, type Client } from './context.js';
 import { tx, type DB } from './db.js';
+import type { SqlStatement } from './platform/sql.js';
+import { IntegrityError } from './integrity/errors.js';
 import { DELIVERY_RECEIPT_TEXT, encodePayload, MAX_RECEIPT_IDS, parsePayload, receiptIds, type FilePayload, type FileRef, type GroupChangePayload, type HistoryPayload, type Payload, type StandingsPayload, type SyncPayload } from './payload.js';
 import { bundleFetchDue, dropUnlistedSessions, forceListCheck, noteBundlesFetched, hasOtherDevices, listCheckDue, listedDevices, refreshOwnList } from './fanout.js';
 import { fileLine } from './files/names.js';
@@ -35,9 +37,17 @@ export function newMessageId(c: Client): string {
   return toBase64url(c.random(16));
 }
 
-/** Stage 1 for a text: outbox row + history row, one transaction. */
+/**
+ * Stage 1 for a text: outbox row + history row, one transaction (stage 2 too, when it can be done
+ * at once: see directEncrypter).
+ */
 export function queueText(c: Client, peer: string, text: string, file?: FileRef): { id: string; sentAt: string } {
-  return tx(c.db, () => textQueuer(c, peer)(text, file));
+  return tx(c.db, () => {
+    const q = textQueuer(c, peer);
+    const r = q.queue(text, file);
+    q.done();
+    return r;
+  });
 }
 
 /**
@@ -48,27 +58,88 @@ export function queueText(c: Client, peer: string, text: string, file?: FileRef)
  */
 export function queueTexts(c: Client, peer: string, texts: readonly string[]): { id: string; sentAt: string }[] {
   return tx(c.db, () => {
-    const queue = textQueuer(c, peer);
-    return texts.map((text) => queue(text));
+    const q = textQueuer(c, peer);
+    const r = texts.map((text) => q.queue(text));
+    q.done();
+    return r;
   });
 }
 
+interface TextQueuer {
+  queue(text: string, file?: FileRef): { id: string; sentAt: string };
+  /** Saves the sessions the texts were encrypted with; call before the transaction ends. */
+  done(): void;
+}
+
 /** Queues texts to `peer`, each its own message; call inside the transaction that stores them. */
-function textQueuer(c: Client, peer: string): (text: string, file?: FileRef) => { id: string; sentAt: string } {
+function textQueuer(c: Client, peer: string): TextQueuer {
   // Writing to someone accepts them (and answers their request, if they sent one).
   markAccepted(c, peer);
+  const me = ourAddress(c).user;
   const copies = hasOtherDevices(c);
+  const direct = directEncrypter(c, peer);
+  const directCopies = copies ? directEncrypter(c, me) : undefined;
   const history = c.db.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, status) VALUES (?, ?, 'out', ?, ?, 'queued')");
-  return (text, file) => {
-    const id = newMessageId(c);
-    const sentAt = new Date(c.now()).toISOString();
-    // A file message (client/core/files/) takes the same path; its history line names the file.
-    const payload: Payload | FilePayload = file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt };
-    insertQueued(c, peer, payload);
-    // A "sent by me" copy for our account's other devices (D.13), queued beside it.
-    if (copies) insertQueued(c, ourAddress(c).user, { v: 1, type: 'sync', id, sentAt, to: peer, message: payload });
-    history.run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
-    return { id, sentAt };
+  return {
+    queue: (text, file) => {
+      const id = newMessageId(c);
+      const sentAt = new Date(c.now()).toISOString();
+      // A file message (client/core/files/) takes the same path; its history line names the file.
+      const payload: Payload | FilePayload = file ? { v: 1, type: 'file', id, text, sentAt, file } : { v: 1, type: 'text', id, text, sentAt };
+      if (direct) direct.encrypt(payload);
+      else insertQueued(c, peer, payload);
+      // A "sent by me" copy for our account's other devices (D.13), queued beside it.
+      if (copies) {
+        const copy: SyncPayload = { v: 1, type: 'sync', id, sentAt, to: peer, message: payload };
+        if (directCopies) directCopies.encrypt(copy);
+        else insertQueued(c, me, copy);
+      }
+      history.run(id, peer, Buffer.from(c.sealer.seal('message', [peer, 'out', id], new TextEncoder().encode(file ? fileLine(file, text) : text))), sentAt);
+      return { id, sentAt };
+    },
+    done: () => {
+      direct?.done();
+      directCopies?.done();
+    },
+  };
+}
+
+/**
+ * Stage 2 done in the transaction of stage 1, for texts to `peer` — when encryptQueued would do
+ * nothing else first for them: the store is not rolled back, no device-list check of theirs is due
+ * (LIST_RECHECK_MS), nothing refuses sending to them (send-guard.ts), a session exists with every
+ * device their pinned list holds and with no other (none to drop, no bundle to fetch), and nothing
+ * of theirs but receipts waits unencrypted (their rows must leave in order; a receipt may move).
+ * Then the sealed payload row is never written, read, deleted and replaced by the envelope rows
+ * (docs/PERFORMANCE.md "Client cores, round ten"). Otherwise undefined: the texts are queued and
+ * encryptQueued takes them as before. The envelopes and the sessions that made them (`done`)
+ * commit together, and the envelope rows are what a resend after a crash finds.
+ */
+function directEncrypter(c: Client, peer: string): { encrypt(p: Payload | FilePayload | SyncPayload): void; done(): void } | undefined {
+  const own = peer === ourAddress(c).user;
+  if (storeAlarm(c) || listCheckWanted(c, peer)) return undefined;
+  if (!own && sendRefusal(c, peer)) return undefined;
+  if (c.db.prepare("SELECT 1 FROM outbox WHERE peer = ? AND envelope IS NULL AND kind <> 'receipt' LIMIT 1").get(peer)) return undefined;
+  const listed = listedDevices(c, peer);
+  const states = new Map<number, SessionState>();
+  for (const device of sessionDevices(c.db, c.sealer, peer)) {
+    let state: SessionState | undefined;
+    try {
+      state = loadSession(c.db, c.sealer, peer, device);
+    } catch (e) {
+      if (e instanceof IntegrityError) return undefined; // encryptQueued reports it
+      throw e;
+    }
+    if (!state || (listed !== null && !listed.some((d) => d.device === device && sameDeviceKeys(d, sessionIdentity(state))))) return undefined;
+    states.set(device, state);
+  }
+  if (states.size === 0 || (listed !== null && listed.some((d) => !states.has(d.device)))) return undefined;
+  const insert = envelopeInsert(c);
+  return {
+    encrypt: (p) => encryptRow(c, insert, states, [...states.keys()], peer, p.id, 'text', encodePayload(p)),
+    done: () => {
+      for (const [device, state] of states) saveSession(c.db, c.sealer, peer, device, state, c.now());
+    },
   };
 }
 
@@ -174,9 +245,9 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
     try {
       // Fan-out (D.13): a contact's pinned list, and our own, are checked again when the last
       // check in this process is older than LIST_RECHECK_MS (or a relay refused one of their devices).
-      if (t && listCheckDue(c, peer)) {
+      if (t && listCheckWanted(c, peer)) {
         if (peer === me) await refreshOwnList(c, t);
-        else if (listedDevices(c, peer) !== null) await refreshPinnedList(c, t, peer);
+        else await refreshPinnedList(c, t, peer);
       }
       // A list accepted since (by `send`, or another process) may have left a device out.
       if (peer !== me) tx(c.db, () => dropUnlistedSessions(c, peer));
@@ -218,6 +289,14 @@ export async function encryptQueued(c: Client, t: RelayTarget | undefined, bundl
     encryptForPeer(c, peer, peerBundles ?? []);
   }
   return report;
+}
+
+/**
+ * Whether encryptQueued checks `peer`'s device lists before encrypting for them (given a relay):
+ * ours, or a contact's pinned ones, when the last check is due. A contact with no list has none to check.
+ */
+function listCheckWanted(c: Client, peer: string): boolean {
+  return listCheckDue(c, peer) && (peer === ourAddress(c).user || listedDevices(c, peer) !== null);
 }
 
 /**
@@ -267,7 +346,7 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       device: number | null;
       payload: Buffer;
     }[];
-    const insert = c.db.prepare('INSERT INTO outbox (message_id, kind, peer, device, client_id, envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insert = envelopeInsert(c);
     for (const r of rows) {
       // A row queued for one device (queueForOwnDevice) goes to that device alone: it waits while
       // there is no session with it, and is dropped once the list no longer holds it.
@@ -277,18 +356,29 @@ function encryptForPeer(c: Client, peer: string, bundles: PreKeyBundle[]): void 
       }
       const devices = r.device === null ? [...states.keys()] : states.has(r.device) ? [r.device] : [];
       if (devices.length === 0) continue;
-      const plaintext = c.sealer.open('outbox', outboxRowKey(peer, r.message_id, r.kind), new Uint8Array(r.payload));
-      for (const device of devices) {
-        const out = encryptMessage(states.get(device)!, plaintext, c.random);
-        states.set(device, out.state);
-        // The relay's idempotency id: random, so it names neither the message nor, for a receipt,
-        // the message acknowledged (the relay would link the two). Fixed here, so a resend reuses it.
-        insert.run(r.message_id, r.kind, peer, device, newMessageId(c), Buffer.from(out.envelope), c.now());
-      }
+      encryptRow(c, insert, states, devices, peer, r.message_id, r.kind, c.sealer.open('outbox', outboxRowKey(peer, r.message_id, r.kind), new Uint8Array(r.payload)));
       c.db.prepare('DELETE FROM outbox WHERE seq = ?').run(r.seq);
     }
     for (const [device, state] of states) saveSession(c.db, c.sealer, peer, device, state, c.now());
   });
+}
+
+function envelopeInsert(c: Client): SqlStatement {
+  return c.db.prepare('INSERT INTO outbox (message_id, kind, peer, device, client_id, envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+}
+
+/**
+ * One envelope row per device for a payload, each from the device's session in `states` (advanced
+ * there: the caller saves them in the same transaction).
+ */
+function encryptRow(c: Client, insert: SqlStatement, states: Map<number, SessionState>, devices: number[], peer: string, messageId: string, kind: string, plaintext: Uint8Array): void {
+  for (const device of devices) {
+    const out = encryptMessage(states.get(device)!, plaintext, c.random);
+    states.set(device, out.state);
+    // The relay's idempotency id: random, so it names neither the message nor, for a receipt,
+    // the message acknowledged (the relay would link the two). Fixed here, so a resend reuses it.
+    insert.run(messageId, kind, peer, device, newMessageId(c), Buffer.from(out.envelope), c.now());
+  }
 }
 
 /**
