@@ -69,9 +69,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 -- Each acknowledged send asks whether its message has rows left (outbox.ts markSentIfDone): without
 -- this, a scan of the whole outbox per send, quadratic in a burst (docs/PERFORMANCE.md).
 CREATE INDEX IF NOT EXISTS outbox_peer_message ON outbox (peer, message_id);
--- Whether a peer has rows waiting to be encrypted (outbox.ts directEncrypter, per queued line):
--- only those rows, not the encrypted ones waiting for the relay, which a burst queues by thousands.
-CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (peer, kind) WHERE envelope IS NULL;
 -- X3DH ephemeral keys of first messages we accepted. Without a one-time prekey nothing else
 -- stops a relay from replaying an old first message once its ratchet chain has expired: it would
 -- decrypt again and install a stale session. Kept while the signed prekey they used is kept.

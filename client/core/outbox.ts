@@ -124,8 +124,12 @@ function textQueuer(c: Client, peer: string, count: number): TextQueuer {
  */
 function directEncrypter(c: Client, peer: string, count: number): { encrypt(p: Payload | FilePayload | SyncPayload): void; done(): void } | undefined {
   const own = peer === ourAddress(c).user;
-  const waiting = count > 1 ? "kind IN ('text', 'group') AND envelope IS NULL" : "kind IN ('text', 'group')";
-  if (c.db.prepare(`SELECT 1 FROM outbox WHERE peer = ? AND ${waiting} LIMIT 1`).get(peer)) return undefined;
+  // Found through client_id's index (NULL until encrypted): the rows waiting for encryption, of
+  // every peer, are few (a burst leaves as envelopes); not through the peer's index, which would
+  // read every encrypted row of theirs still waiting to leave, and a partial index of its own
+  // wrote a page more per queued line (docs/PERFORMANCE.md "Client cores, round ten").
+  const waiting = count > 1 ? "client_id IS NULL AND envelope IS NULL AND peer = ? AND kind IN ('text', 'group')" : "peer = ? AND kind IN ('text', 'group')";
+  if (c.db.prepare(`SELECT 1 FROM outbox WHERE ${waiting} LIMIT 1`).get(peer)) return undefined;
   if (listCheckWanted(c, peer) || storeAlarm(c) || (!own && sendRefusal(c, peer))) return undefined;
   const listed = listedDevices(c, peer);
   const states = new Map<number, SessionState>();
