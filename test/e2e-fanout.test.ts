@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsonLines, type TestHome } from './util/fastchat-cli.js';
 import { aliceBobAndLaptop, linkIn } from './util/linking.js';
+import { withCore } from './util/client-core.js';
 
 /** alice (device 1) and bob talking, then alice's laptop linked as her device 2. */
 async function linkedWorld(t: TestContext) {
@@ -97,4 +98,30 @@ test("a new device that writes first is taken as the contact's own: bob checks a
   await bob.ok(['send', '@alice', 'nice laptop']);
   assert.deepEqual((await inbox(laptop)).map((m) => m.text), ['nice laptop']);
   assert.deepEqual((await inbox(alice)).map((m) => m.text ?? m.error?.code), ['hello from my laptop', 'nice laptop']);
+});
+
+test("a long-running sender checks bob's list and its own once: the next line and its copy are encrypted in the transaction that queues them", { timeout: 300_000 }, async (t) => {
+  const { alice, bob, laptop } = await linkedWorld(t);
+  await withCore(alice, async (c) => {
+    // As chat runs: the core in this process, flushing after each line.
+    const { deliverOutbox, queueText } = await import('../client/core/outbox.js');
+    const { listedDevices } = await import('../client/core/fanout.js');
+    const { relayTarget } = await import('../client/core/context.js');
+    assert.ok(listedDevices(c, 'bob') !== null, "bob's list is pinned (else there is no check to make)");
+    const payloadRows = (peer: string): number => (c.db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE peer = ? AND envelope IS NULL').get(peer) as { n: number }).n;
+    // Started, it flushes (our own list is checked then: the laptop gets copies).
+    const target = relayTarget(c);
+    await deliverOutbox(c, target);
+    // No check of bob's lists in this process yet: the line waits for the flush, which makes it.
+    queueText(c, 'bob', 'first of the session');
+    assert.equal(payloadRows('bob'), 1);
+    assert.equal((await deliverOutbox(c, target)).pending, 0);
+    // Checked by that flush (client/core/outbox.ts notes it): not again for LIST_RECHECK_MS.
+    queueText(c, 'bob', 'second of the session');
+    assert.equal(payloadRows('bob') + payloadRows('alice'), 0, 'encrypted in the transaction that queued them, the copy too');
+    assert.equal((c.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE peer = 'alice'").get() as { n: number }).n, 1, 'the copy for the laptop');
+    assert.equal((await deliverOutbox(c, target)).pending, 0);
+  });
+  assert.deepEqual((await inbox(bob)).map((m) => m.text), ['first of the session', 'second of the session']);
+  assert.deepEqual((await inbox(laptop)).map((m) => [m.to, m.text]), [['bob', 'first of the session'], ['bob', 'second of the session']]);
 });

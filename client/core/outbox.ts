@@ -2,7 +2,8 @@
 //   1. queued: the payload, sealed at rest, addressed to a peer (no session needed, so `send`
 //      works with the relay down);
 //   2. encrypted: one ratchet envelope per peer device, written in the same transaction as the
-//      session state that produced it.
+//      session state that produced it — in stage 1's own transaction when nothing has to be
+//      fetched or checked first (directEncrypter), the payload row then never written.
 // Rows leave the outbox only when the relay has acknowledged them (stored durably). The relay
 // deduplicates by client id, so resending after a lost answer is harmless.
 import { toBase64url } from '../../crypto/encoding.js';
@@ -124,10 +125,11 @@ function textQueuer(c: Client, peer: string, count: number): TextQueuer {
  */
 function directEncrypter(c: Client, peer: string, count: number): { encrypt(p: Payload | FilePayload | SyncPayload): void; done(): void } | undefined {
   const own = peer === ourAddress(c).user;
-  // Found through client_id's index (NULL until encrypted): the rows waiting for encryption, of
-  // every peer, are few (a burst leaves as envelopes); not through the peer's index, which would
-  // read every encrypted row of theirs still waiting to leave, and a partial index of its own
-  // wrote a page more per queued line (docs/PERFORMANCE.md "Client cores, round ten").
+  // One line: any row of theirs (the peer's index, its first entry). Several: the rows waiting
+  // for encryption, through client_id's index (NULL until encrypted: its NULL entries are those
+  // rows, of every peer, and few); the peer's index would read every envelope of theirs waiting to
+  // leave, and a partial index of their own wrote a WAL page more per queued line
+  // (docs/PERFORMANCE.md "Client cores, round ten").
   const waiting = count > 1 ? "client_id IS NULL AND envelope IS NULL AND peer = ? AND kind IN ('text', 'group')" : "peer = ? AND kind IN ('text', 'group')";
   if (c.db.prepare(`SELECT 1 FROM outbox WHERE ${waiting} LIMIT 1`).get(peer)) return undefined;
   if (listCheckWanted(c, peer) || storeAlarm(c) || (!own && sendRefusal(c, peer))) return undefined;
