@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Params } from '../lib/params.js';
 import { cpuSeconds } from '../lib/cpu.js';
+import { commitsBetween, relayCommits } from '../lib/relay-commits.js';
 import { startWorker, step, type Worker } from '../lib/procs.js';
 import { clientEnv, startBenchRelay } from '../lib/setup.js';
 import type { Row } from '../lib/stats.js';
@@ -39,6 +40,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
     for (const run of runs) {
       log(`  client cores: ${half} each way, ${run.how}`);
       await Promise.all(peers.map((w) => step(w, { step: 'measureStart' }, 30_000)));
+      const commits0 = await relayCommits(relay.url);
       const relayCpu0 = cpuSeconds([relay.proc.pid!]);
       const t0 = performance.now();
       const [sa, sb, ra, rb] = await Promise.all([
@@ -49,13 +51,16 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
       ]);
       const ms = performance.now() - t0;
       const relayUs = ((cpuSeconds([relay.proc.pid!]) - relayCpu0) * 1e6) / (2 * half);
+      // The relay's commits: the clients' sends arrive a few dozen per commit here, against ~160 in
+      // the relay's own 1:1 figure, and each commit has a fixed cost (round ten).
+      const commits = commitsBetween(commits0, await relayCommits(relay.url), 2 * half);
       // CPU per message, both processes together: the cost a loaded machine does not hide. With the
       // relay's, it bounds the rate on this machine: every core busy, nothing else running.
       const cpu = (await Promise.all(peers.map((w) => step(w, { step: 'measureStop' }, 60_000)))) as { cpuMs: number }[];
       const cpuMs = cpu.reduce((a, x) => a + x.cpuMs, 0);
       const clientUs = (cpuMs * 1000) / (2 * half);
       const bound = (availableParallelism() * 1e6) / (clientUs + relayUs);
-      log(`  client cores: ${(ms / 1000).toFixed(1)} s, ${clientUs.toFixed(0)} µs CPU per message (both clients), relay ${relayUs.toFixed(0)} µs: at most ${bound.toFixed(0)} msg/s on ${availableParallelism()} cores`);
+      log(`  client cores: ${(ms / 1000).toFixed(1)} s, ${clientUs.toFixed(0)} µs CPU per message (both clients), relay ${relayUs.toFixed(0)} µs (${commits.per100.toFixed(2)} commits per 100, ${commits.sendsPerCommit.toFixed(0)} sends each): at most ${bound.toFixed(0)} msg/s on ${availableParallelism()} cores`);
       const received = ra.texts - 1 - total + (rb.texts - 1 - total);
       total += half;
       const rate = received === 2 * half ? (received * 1000) / ms : Number.NaN;
@@ -63,7 +68,7 @@ export async function clientSuite(p: Params, relayOnePair: number, log: (s: stri
         id: run.id, figure: `2 client cores, ${(2 * half).toLocaleString('en-US')} msgs (both ways; ${run.how})`, unit: 'msg/s', fastchat: rate, baseline: relayOnePair,
         baselineName: 'relay 1:1, pre-encrypted', better: 'higher', ...(received !== 2 * half ? { note: `${received} of ${2 * half} received` } : {}),
       });
-      details[run.id] = { ms, cpuMs, cpuUsPerMessage: clientUs, relayCpuUsPerMessage: relayUs, cpuBoundMsgPerS: bound, received, send: [sa, sb], receive: [ra, rb] };
+      details[run.id] = { ms, cpuMs, cpuUsPerMessage: clientUs, relayCpuUsPerMessage: relayUs, relayCommitsPer100: commits.per100, relaySendsPerCommit: commits.sendsPerCommit, cpuBoundMsgPerS: bound, received, send: [sa, sb], receive: [ra, rb] };
     }
     for (const w of peers) w.send({ type: 'finish' });
     await Promise.all(peers.map((w) => w.result.catch(() => undefined)));
