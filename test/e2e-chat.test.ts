@@ -1,34 +1,22 @@
 // `fastchat chat` through a real terminal: two tmux panes on a private tmux server, one per home.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startRelayProcess, type RelayProcess } from './util/relay-process.js';
-import { makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
-import { Tmux } from './util/tmux.js';
-
-const tmux = new Tmux();
-const waitFor = tmux.waitFor.bind(tmux);
-
-function startChat(home: TestHome, peer: string): void {
-  tmux.startFastchat(home.name, home, ['chat', `@${peer}`]);
-}
+import { before, describe, it } from 'node:test';
+import { startRelayProcess } from './util/relay-process.js';
+import type { TestHome } from './util/fastchat-cli.js';
+import { chatPair } from './util/chat-pair.js';
 
 describe('fastchat chat in a terminal', () => {
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
+  const pair = chatPair('fastchat-chat', { converse: false });
+  const { tmux } = pair;
+  const waitFor = tmux.waitFor.bind(tmux);
+  const startChat = (home: TestHome, peer: string): void => tmux.startFastchat(home.name, home, ['chat', `@${peer}`]);
 
   before(async () => {
-    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob']));
-    await alice.ok(['send', '@bob', 'sent before the chat opened']);
-  });
-  after(async () => {
-    tmux.killServer();
-    await relay?.stop();
-    tmp?.cleanup();
+    await pair.alice.ok(['send', '@bob', 'sent before the chat opened']);
   });
 
   it('lets two users exchange lines, answers /who, survives a relay restart, and exits 0 on /quit', async () => {
+    const { alice, bob } = pair;
     startChat(alice, 'bob');
     startChat(bob, 'alice');
     await waitFor('alice', /@bob> /);
@@ -52,10 +40,10 @@ describe('fastchat chat in a terminal', () => {
     await waitFor('alice', /online: @alice @bob/);
 
     // The relay restarts: both chats reconnect by themselves and keep talking.
-    const { port, db } = relay;
-    await relay.stop();
+    const { port, db } = pair.relay;
+    await pair.relay.stop();
     await waitFor('alice', /relay is (restarting|unreachable)/);
-    relay = await startRelayProcess({ db, port });
+    pair.relay = await startRelayProcess({ db, port });
     await waitFor('alice', /reconnected to the relay/);
     await waitFor('bob', /reconnected to the relay/);
     tmux.type('alice', 'after the restart');

@@ -3,47 +3,36 @@
 // the passphrase came from, a password's length rule told before it is typed, one JSON form for a
 // peer, and chat --help naming every in-chat command.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { RelayProcess } from './util/relay-process.js';
-import { jsonLines, makeHome, makeTempRoot, type TestHome, startUsers } from './util/fastchat-cli.js';
-import { Tmux } from './util/tmux.js';
-
-const tmux = new Tmux('fastchat-small');
+import { before, describe, it } from 'node:test';
+import { jsonLines, makeHome, type TestHome } from './util/fastchat-cli.js';
+import { chatPair } from './util/chat-pair.js';
 
 describe('small things people hit on their first day', () => {
-  let relay: RelayProcess;
-  let tmp: ReturnType<typeof makeTempRoot>;
-  let alice: TestHome;
-  let bob: TestHome;
+  const pair = chatPair('fastchat-small', { converse: false });
+  const { tmux } = pair;
   /** alice's home, with no passphrase or password in the environment: prompts are asked. */
   let aliceTyping: TestHome;
 
-  before(async () => {
-    ({ relay, tmp, homes: { alice, bob } } = await startUsers(['alice', 'bob'], { prefix: 'fastchat-small-' }));
-    aliceTyping = makeHome(tmp.root, 'alice', { FASTCHAT_PASSPHRASE: '', FASTCHAT_PASSWORD: '' });
-  });
-  after(async () => {
-    tmux.killServer();
-    await relay?.stop();
-    tmp?.cleanup();
+  before(() => {
+    aliceTyping = makeHome(pair.tmp.root, 'alice', { FASTCHAT_PASSPHRASE: '', FASTCHAT_PASSWORD: '' });
   });
 
   it('folds @Bob to @bob everywhere a username is read, as the relay does', async () => {
-    const sent = JSON.parse((await alice.ok(['send', '@Bob', 'to a capital B', '--json'])).stdout);
+    const sent = JSON.parse((await pair.alice.ok(['send', '@Bob', 'to a capital B', '--json'])).stdout);
     assert.equal(sent.to, 'bob');
-    const got = jsonLines((await bob.ok(['inbox', '--json'])).stdout);
+    const got = jsonLines((await pair.bob.ok(['inbox', '--json'])).stdout);
     assert.deepEqual(got.map((m) => [m.from, m.text]), [['alice', 'to a capital B']]);
-    assert.equal(JSON.parse((await alice.ok(['fingerprint', '@BOB', '--json'])).stdout).username, 'bob');
-    assert.equal(jsonLines((await alice.ok(['history', '@bOb', '--json'])).stdout).length, 1);
-    const carol = makeHome(tmp.root, 'carol');
+    assert.equal(JSON.parse((await pair.alice.ok(['fingerprint', '@BOB', '--json'])).stdout).username, 'bob');
+    assert.equal(jsonLines((await pair.alice.ok(['history', '@bOb', '--json'])).stdout).length, 1);
+    const carol = makeHome(pair.tmp.root, 'carol');
     await carol.ok(['keygen']);
-    assert.match((await carol.ok(['register', 'Carol', '--relay', relay.url])).stdout, /^registered @carol /m);
+    assert.match((await carol.ok(['register', 'Carol', '--relay', pair.relay.url])).stdout, /^registered @carol /m);
   });
 
   it('says to quote a #group when the shell took it for a comment', async () => {
     // `fastchat chat #team` reaches fastchat as `fastchat chat`.
     for (const args of [['chat'], ['send'], ['group', 'info']]) {
-      const r = await alice.run(args);
+      const r = await pair.alice.run(args);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /^fastchat: error: missing required argument/m);
       assert.match(r.stderr, /^hint: if you typed a #group, quote it: in a shell # starts a comment/m, args.join(' '));
@@ -52,15 +41,15 @@ describe('small things people hit on their first day', () => {
   });
 
   it('names every in-chat command, /file too, in chat --help', async () => {
-    const help = (await alice.ok(['chat', '--help'])).stdout;
+    const help = (await pair.alice.ok(['chat', '--help'])).stdout;
     for (const cmd of ['/who', '/history', '/verify', '/file', '/help', '/quit']) assert.ok(help.includes(cmd), cmd);
   });
 
   it('has one JSON form for a peer: to is the bare username or null, group the label or null', async () => {
-    await alice.ok(['group', 'create', '#team', '@bob']);
-    const user = JSON.parse((await alice.ok(['send', '@bob', 'x', '--json'])).stdout);
+    await pair.alice.ok(['group', 'create', '#team', '@bob']);
+    const user = JSON.parse((await pair.alice.ok(['send', '@bob', 'x', '--json'])).stdout);
     assert.deepEqual([user.to, user.group], ['bob', null]);
-    const group = JSON.parse((await alice.ok(['send', '#team', 'y', '--json'])).stdout);
+    const group = JSON.parse((await pair.alice.ok(['send', '#team', 'y', '--json'])).stdout);
     assert.deepEqual([group.to, group.group], [null, 'team']);
   });
 
@@ -69,7 +58,7 @@ describe('small things people hit on their first day', () => {
     await tmux.waitFor('tries', /passphrase: $/m);
     tmux.type('tries', 'wrong once');
     await tmux.waitFor('tries', /wrong passphrase; try again\npassphrase: $/m);
-    tmux.type('tries', alice.env.FASTCHAT_PASSPHRASE!);
+    tmux.type('tries', pair.alice.env.FASTCHAT_PASSPHRASE!);
     const ok = await tmux.waitFor('tries', /CHAT-EXIT=\d+/);
     assert.match(ok, /CHAT-EXIT=0/);
     assert.match(ok, /you: /);
@@ -84,40 +73,40 @@ describe('small things people hit on their first day', () => {
     assert.match(failed, /CHAT-EXIT=1/);
     assert.doesNotMatch(failed, /FASTCHAT_PASSPHRASE/);
     // From the environment, the hint names the variable.
-    const env = await alice.run(['history', '@bob'], { env: { FASTCHAT_PASSPHRASE: 'not it' } });
+    const env = await pair.alice.run(['history', '@bob'], { env: { FASTCHAT_PASSPHRASE: 'not it' } });
     assert.match(env.stderr, /^hint: check FASTCHAT_PASSPHRASE/m);
   });
 
   it('words a wrong password\'s hint by where the password came from', async () => {
     tmux.startFastchat('password', aliceTyping, ['login', 'alice']);
     await tmux.waitFor('password', /passphrase: $/m);
-    tmux.type('password', alice.env.FASTCHAT_PASSPHRASE!);
+    tmux.type('password', pair.alice.env.FASTCHAT_PASSPHRASE!);
     await tmux.waitFor('password', /relay password: $/m);
     tmux.type('password', 'not the password');
     const typed = await tmux.waitFor('password', /CHAT-EXIT=\d+/);
     assert.match(typed, /^fastchat: error: wrong username or password for @alice$/m);
     assert.match(typed, /^hint: check the username and the password you typed/m);
     assert.doesNotMatch(typed, /FASTCHAT_PASSWORD/);
-    const env = await alice.run(['login', 'alice'], { env: { FASTCHAT_PASSWORD: 'not the password' } });
+    const env = await pair.alice.run(['login', 'alice'], { env: { FASTCHAT_PASSWORD: 'not the password' } });
     assert.match(env.stderr, /^hint: check FASTCHAT_PASSWORD$/m);
   });
 
   it('asks for the passphrase at a terminal once the agent is locked', async () => {
-    await alice.ok(['unlock', '--for', '1h']);
+    await pair.alice.ok(['unlock', '--for', '1h']);
     tmux.startFastchat('unlocked', aliceTyping, ['history', '@bob', '-n', '1']);
     assert.match(await tmux.waitFor('unlocked', /CHAT-EXIT=\d+/), /CHAT-EXIT=0/);
     assert.doesNotMatch(tmux.screen('unlocked'), /passphrase:/);
-    await alice.ok(['lock']);
+    await pair.alice.ok(['lock']);
     tmux.startFastchat('locked', aliceTyping, ['history', '@bob', '-n', '1']);
     await tmux.waitFor('locked', /passphrase: $/m);
-    tmux.type('locked', alice.env.FASTCHAT_PASSPHRASE!);
+    tmux.type('locked', pair.alice.env.FASTCHAT_PASSPHRASE!);
     assert.match(await tmux.waitFor('locked', /CHAT-EXIT=\d+/), /CHAT-EXIT=0/);
   });
 
   it('tells the password length rule before it is typed and checks it before asking again', async () => {
-    const dave = makeHome(tmp.root, 'dave', { FASTCHAT_PASSWORD: '' });
+    const dave = makeHome(pair.tmp.root, 'dave', { FASTCHAT_PASSWORD: '' });
     await dave.ok(['keygen']);
-    tmux.startFastchat('register', dave, ['register', 'dave', '--relay', relay.url]);
+    tmux.startFastchat('register', dave, ['register', 'dave', '--relay', pair.relay.url]);
     await tmux.waitFor('register', /relay password \(8 to 1024 characters\): $/m);
     tmux.type('register', 'short');
     const screen = await tmux.waitFor('register', /too short: at least 8 characters; try again\nrelay password \(8 to 1024 characters\): $/m);
@@ -128,9 +117,9 @@ describe('small things people hit on their first day', () => {
     const done = await tmux.waitFor('register', /CHAT-EXIT=\d+/);
     assert.match(done, /^registered @dave /m);
     assert.match(done, /CHAT-EXIT=0/);
-    const erin = makeHome(tmp.root, 'erin', { FASTCHAT_PASSWORD: 'short' });
+    const erin = makeHome(pair.tmp.root, 'erin', { FASTCHAT_PASSWORD: 'short' });
     await erin.ok(['keygen']);
-    const env = await erin.run(['register', 'erin', '--relay', relay.url]);
+    const env = await erin.run(['register', 'erin', '--relay', pair.relay.url]);
     assert.equal(env.code, 2);
     assert.match(env.stderr, /the relay password in FASTCHAT_PASSWORD is too short: at least 8 characters/);
   });

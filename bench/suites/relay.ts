@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { LoadJob, Peer, Target } from '../loadgen.js';
 import type { Params } from '../lib/params.js';
 import { cpuSeconds } from '../lib/cpu.js';
+import { commitsBetween, relayCommits } from '../lib/relay-commits.js';
 import { startWorker, type Worker } from '../lib/procs.js';
 import { signupAll, startBenchRelay } from '../lib/setup.js';
 import { summarize, type Row } from '../lib/stats.js';
@@ -48,14 +49,13 @@ export async function relaySuite(p: Params, log: (s: string) => void): Promise<R
     // machine (docs/PERFORMANCE.md).
     // With it, the relay's commits (transactions, each with its fsync) per 100 of the same unit:
     // how well acks and sends share commits, which no load on the machine changes much.
-    const commits = async (): Promise<number> => Number(/^fastchat_commit_seconds_count (\d+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1] ?? Number.NaN);
     const relayCpu = async (label: string, run: () => Promise<Any>, count: (r: Any) => number): Promise<Any> => {
-      const k0 = await commits();
+      const k0 = await relayCommits(relay.url);
       const c0 = cpuSeconds([relay.proc.pid!]);
       const r = await run();
       const n = Math.max(1, count(r));
       const us = ((cpuSeconds([relay.proc.pid!]) - c0) * 1e6) / n;
-      const per100 = ((await commits()) - k0) * 100 / n;
+      const { per100 } = commitsBetween(k0, await relayCommits(relay.url), n);
       log(`    relay CPU ${us.toFixed(1)} µs per ${label}, ${per100.toFixed(2)} commits per 100`);
       return { ...r, relayCpuUs: +us.toFixed(2), relayCommitsPer100: +per100.toFixed(3) };
     };

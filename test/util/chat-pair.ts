@@ -1,7 +1,7 @@
 // alice and bob, two real `fastchat` homes on one real relay process, with a tmux server for their
-// terminals: the fixture of the chat tests that drive `fastchat chat` and `inbox` in panes
-// (e2e-typing, e2e-read-receipts, e2e-chat-two-windows, e2e-files-terminal). Call it in a
-// describe: it registers the before and after hooks there.
+// terminals: the fixture of the tests that drive `fastchat chat`, `inbox` and prompts in panes
+// (e2e-chat, e2e-cli-small, e2e-typing, e2e-read-receipts, e2e-chat-two-windows,
+// e2e-files-terminal). Call it in a describe: it registers the before and after hooks there.
 //
 //   const pair = chatPair('fastchat-typing');
 //   const { tmux } = pair;
