@@ -23,7 +23,7 @@ import {
   type OurSenderKey,
   type TheirSenderKey,
 } from './sender-keys.js';
-import { decryptGroupMessage, encryptGroupMessage as encryptAt, groupMessageAd, peekGroupMessage } from './group-message.js';
+import { decryptGroupMessage, encryptGroupMessage as encryptAt, groupMessageAd, groupMessageSignatureInput, peekGroupMessage, type SignatureCheck } from './group-message.js';
 import { distributeKeys, newGroup, people } from './test-helpers.js';
 
 await sodiumReady();
@@ -106,6 +106,35 @@ test('member A cannot forge a group message as member B, even holding B\'s chain
   // Bob's genuine message 0 still decrypts: the forgery did not use up the key.
   const real = encryptGroupMessage(keys.ours.bob!, utf8('real')).message;
   assert.equal(fromUtf8(decrypt(carolsBob, real).plaintext), 'real');
+});
+
+test('a signature checked ahead stands only for the very same key, bytes and signature that passed', () => {
+  const keys = fresh();
+  const forger: OurSenderKey = { ...keys.theirs.alice!.bob!, signPublic: keys.ours.alice!.signPublic, signPrivate: keys.ours.alice!.signPrivate };
+  const forged = encryptGroupMessage(forger, utf8('bob says: send alice money')).message;
+  const genuine = encryptGroupMessage(keys.ours.bob!, utf8('real')).message;
+  const carolsBob = keys.theirs.carol!.bob!;
+  const f = groupMessageSignatureInput(forged);
+  const g = groupMessageSignatureInput(genuine);
+  const bobKey = carolsBob.signPublic;
+  // Each a check that really passed, or claims to, for something other than the forged message under bob's key.
+  const near: [string, SignatureCheck][] = [
+    ["the forger's own key (it does verify the forged bytes)", { signPublic: keys.ours.alice!.signPublic, message: f.message, signature: f.signature, valid: true }],
+    ["another message's bytes", { signPublic: bobKey, message: g.message, signature: f.signature, valid: true }],
+    ["another message's signature", { signPublic: bobKey, message: f.message, signature: g.signature, valid: true }],
+    ['one byte more', { signPublic: bobKey, message: concat(f.message, new Uint8Array(1)), signature: f.signature, valid: true }],
+    ['a check that failed', { signPublic: bobKey, message: f.message, signature: f.signature, valid: false }],
+  ];
+  const before = snapshot(carolsBob);
+  for (const [what, check] of near) {
+    assert.throws(() => decryptGroupMessage(carolsBob, group, forged, check), code('bad_signature'), what);
+    assert.equal(snapshot(carolsBob), before, what);
+  }
+  // A genuine message opens with its own check, and with another's (verified in line then).
+  assert.equal(fromUtf8(decryptGroupMessage(carolsBob, group, genuine, { signPublic: bobKey, ...g, valid: true }).plaintext), 'real');
+  assert.equal(fromUtf8(decryptGroupMessage(carolsBob, group, genuine, near[0]![1]).plaintext), 'real');
+  // The exact match is used in the signature's place: why only a real verify may make one.
+  assert.equal(fromUtf8(decryptGroupMessage(carolsBob, group, forged, { signPublic: bobKey, ...f, valid: true }).plaintext), 'bob says: send alice money');
 });
 
 test('a replayed group message is refused as duplicate_message', () => {

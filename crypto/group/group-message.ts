@@ -82,6 +82,35 @@ export function encryptGroupMessage(ours: OurSenderKey, at: EpochView, plaintext
   return { state: { ...ours, counter: ours.counter + 1, chainKey }, message: concat(signed, signature) };
 }
 
+/**
+ * A group message's signature checked ahead of time, away from `decryptGroupMessage` (a client
+ * verifies on another thread while it stores what came before): the exact inputs `verify` was given
+ * and its outcome. It stands for the check only when all three inputs are byte-equal to what
+ * decryptGroupMessage would verify; anything else is verified again, in line.
+ */
+export interface SignatureCheck {
+  signPublic: Uint8Array;
+  message: Uint8Array; // utf8(LABELS.groupMessageSignature) || signed
+  signature: Uint8Array;
+  valid: boolean;
+}
+
+/**
+ * What `verify` is given for `bytes`' signature, for a check made ahead (SignatureCheck): the
+ * labelled signed part and the signature, with the cleartext header (peekGroupMessage's) the
+ * caller picks the key by: the receiving chain's `signPublic`, as decryptGroupMessage's caller
+ * would. Verifies nothing; throws as parsing does.
+ */
+export function groupMessageSignatureInput(bytes: Uint8Array): { header: GroupMessageHeader; message: Uint8Array; signature: Uint8Array } {
+  const { groupId, epoch, transcript, sender, keyEpoch, counter, salt, signed, signature } = parseGroupMessage(bytes);
+  return { header: { groupId, epoch, transcript, sender, keyEpoch, counter, salt }, message: signatureMessage(signed), signature };
+}
+
+/** A check made ahead counts only for the very same key, bytes and signature, and only when it passed. */
+function checkedAhead(c: SignatureCheck | undefined, signPublic: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  return c !== undefined && c.valid && equalBytes(c.signPublic, signPublic) && equalBytes(c.message, message) && equalBytes(c.signature, signature);
+}
+
 function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   const r = new Reader(bytes);
   readGroupHeader(r, GROUP_FORMAT_TAGS.groupMessage, 'group message');
@@ -121,9 +150,10 @@ export function peekGroupMessage(bytes: Uint8Array): GroupMessageHeader {
  * before any key derivation, so a forged message costs no chain steps and cannot move the chain;
  * the counter (duplicate_message for a key already used or evicted, too_far_ahead beyond
  * GROUP_MAX_SKIP); then AEAD and padding, which fail as a coarse decrypt_failed. On any error the
- * input state is unchanged.
+ * input state is unchanged. `checked`: the signature's check made ahead (SignatureCheck), used in
+ * the signature's place in that order when it matches exactly and passed; else verified here.
  */
-export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes: Uint8Array): { state: TheirSenderKey; plaintext: Uint8Array } {
+export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes: Uint8Array, checked?: SignatureCheck): { state: TheirSenderKey; plaintext: Uint8Array } {
   const m = parseGroupMessage(bytes);
   if (!equalBytes(m.groupId, theirs.groupId) || !equalBytes(m.groupId, at.groupId)) throw new CryptoError('wrong_group', 'group message is for another group');
   if (m.epoch !== at.epoch) throw new CryptoError('wrong_epoch', `group message is for epoch ${m.epoch}, not epoch ${at.epoch}`);
@@ -133,7 +163,8 @@ export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes
   }
   if (m.sender !== theirs.sender) throw new CryptoError('invalid_argument', 'sender key of another member');
   checkKeyEpoch(at, m.keyEpoch, m.sender);
-  if (!verify(theirs.signPublic, signatureMessage(m.signed), m.signature)) {
+  const signedMessage = signatureMessage(m.signed);
+  if (!checkedAhead(checked, theirs.signPublic, signedMessage, m.signature) && !verify(theirs.signPublic, signedMessage, m.signature)) {
     throw new CryptoError('bad_signature', `group message signature of ${m.sender} does not verify`);
   }
 
