@@ -15,6 +15,8 @@ import { relayTarget, type Client } from '../core/context.js';
 import { listConversations, openingRows, ownState, rowsAfter, unreadCounts, type ConversationRef, type ConversationRow } from '../core/conversations.js';
 import type { Incoming } from '../core/incoming.js';
 import { IncomingPager } from '../core/incoming.js';
+import { openSignatureVerifier } from '#signature-verifier';
+import type { SignatureVerifier } from '../core/platform/signatures.js';
 import { refreshListsOf } from '../core/device-lists.js';
 import { checkDeviceLists } from '../core/device-lists.js';
 import { checkBundles, deliverOutbox, queueText, queueTexts, UntrustedIdentity } from '../core/outbox.js';
@@ -64,6 +66,8 @@ export class Chat {
   private link: RelayLink | undefined;
   /** Message frames are stored a burst at a time; each result is shown as before, the screen once per burst. */
   private readonly pager: IncomingPager;
+  /** Group message signatures checked on a worker thread while a page before them is stored. */
+  private readonly signatures: SignatureVerifier | undefined = openSignatureVerifier();
   private burstEnd = false;
   private owner: Owner | undefined;
   private guest: Guest | undefined;
@@ -101,6 +105,7 @@ export class Chat {
         this.quit(1);
       },
       refreshLists: (user) => refreshListsOf(c, this.t, user),
+      signatures: this.signatures,
     });
     this.done = new Promise((r) => (this.finished = r));
     this.screen = new Screen(`${this.label()}> `, (edge) => this.onPaste(edge));
@@ -874,6 +879,7 @@ export class Chat {
     if (this.quitting) return;
     this.quitting = true;
     this.pager.flush(); // frames that came in this turn: stored (and acked) before the link goes
+    this.signatures?.close();
     this.typing.stop();
     clearTimeout(this.typistTimer);
     clearInterval(this.gapTimer);

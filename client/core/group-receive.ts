@@ -35,6 +35,7 @@ import {
   type GroupMessageHeader,
   type GroupState,
   type SenderKeyDistribution,
+  type SignatureCheck,
   type TheirSenderKey,
 } from '../../crypto/group/index.js';
 import { encodePublicIdentity, parsePublicIdentity, type PublicIdentity } from '../../crypto/identity.js';
@@ -135,6 +136,8 @@ interface Meta {
   mayFetchLists?: boolean;
   /** The page's sender-key cache (IncomingPager): chains kept in memory, saved at the page's end. */
   keys?: PageSenderKeys;
+  /** The message's signature checked ahead (IncomingPager, signatures-ahead.ts); crypto/ compares it. */
+  signature?: SignatureCheck | undefined;
 }
 
 /** The sender's device is not one we can tie to the member: their lists are fetched first when we may. */
@@ -248,7 +251,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (!key) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   let opened: ReturnType<typeof decryptGroupMessage>;
   try {
-    opened = decryptGroupMessage(key, at, body);
+    opened = decryptGroupMessage(key, at, body, m.signature);
   } catch (e) {
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);

@@ -28,6 +28,9 @@ import { HistoryRefused, storeHistory } from './history-receive.js';
 import { storeStandings } from './standings-sync.js';
 import { admitInvitedGroupMessage, admitMessage, isInvitedGroup, markAccepted, noteInvitation, standing } from './requests.js';
 import { utf8 } from '../../crypto/encoding.js';
+import type { SignatureCheck } from '../../crypto/group/index.js';
+import type { SignatureVerifier } from './platform/signatures.js';
+import { SignaturesAhead, type AheadCheck } from './signatures-ahead.js';
 
 export type Incoming =
   // sentAt: the sender's clock (its claim); relayAt: the relay's clock when it stored the message.
@@ -113,6 +116,8 @@ export interface IncomingOptions {
   sessions?: PageSessions;
   /** The page's sender-key cache (IncomingPager, group-store.ts): the same for group receiving chains. */
   groupKeys?: PageSenderKeys;
+  /** The frame's group message signature, checked ahead (IncomingPager, signatures-ahead.ts). */
+  signature?: SignatureCheck;
 }
 
 /**
@@ -242,7 +247,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
     if (first.changes === 0) return { kind: 'duplicate', from: from.user };
     try {
       const envelope = fromBase64url(f.body);
-      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys }, envelope));
+      if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys, signature: opts.signature }, envelope));
       let parsed: Parsed;
       let identity: PublicIdentity;
       let identityChanged = false;
@@ -420,6 +425,14 @@ function admitGroupMessage(c: Client, r: Incoming): Incoming {
 export const INCOMING_PAGE_FRAMES = 256;
 
 /**
+ * Longest a page waits for its signatures checked ahead before it is stored with the rest verified
+ * in line: a verifier that hangs (or a worker slow to start on a busy machine) delays, never stops.
+ */
+export const SIGNATURE_WAIT_MS = 1000;
+
+type PendingFrame = { frame: MessageFrame; ack: (deliveryId: string) => void; signature?: AheadCheck | undefined };
+
+/**
  * Receives message frames a burst at a time: the frames that arrive together (a backlog page comes
  * as hundreds in a few reads) are stored in one transaction, each in a savepoint of its own (so
  * one frame's failure undoes only that frame), and acknowledged to the relay only after that
@@ -429,11 +442,19 @@ export const INCOMING_PAGE_FRAMES = 256;
  * A frame that throws (not a decrypt failure, which is a `failed` result, but a store error) stops
  * the page: the frames before it are committed and acked, it and those after are not, and `fail`
  * hears the error. `flush()` processes what is pending at once (before a frame that must come after
- * the messages, e.g. `drained`).
+ * the messages, e.g. `expired`).
+ *
+ * With a `signatures` verifier, each group message's signature is checked ahead as its frame
+ * arrives (signatures-ahead.ts: on the second core while this thread stores the page before), and
+ * a page is stored once its checks are in (at most SIGNATURE_WAIT_MS); `flush()` does not wait:
+ * what is not checked yet is verified in line. Either way order, acks and list checks are as above.
  */
 export class IncomingPager {
-  private pending: { frame: MessageFrame; ack: (deliveryId: string) => void }[] = [];
+  private pending: PendingFrame[] = [];
   private scheduled = false;
+  private readonly ahead: SignaturesAhead | undefined;
+  /** The first page's checks are out: it is stored when they come in, or when the timer fires. */
+  private waiting: { frames: number; timer: ReturnType<typeof setTimeout>; promise: Promise<void>; done: () => void } | undefined;
   /** A check of a sender's device lists in flight: no frame is stored until it ends (order). */
   private checking: Promise<void> | undefined;
   /** Frames (relay delivery ids) whose sender's lists were checked for them: processed as they are now. */
@@ -446,28 +467,83 @@ export class IncomingPager {
    */
   constructor(
     private readonly c: Client,
-    private readonly on: { result(r: Incoming, f: MessageFrame): void; fail(e: unknown): void; refreshLists?(user: string): Promise<void> },
-  ) {}
+    private readonly on: { result(r: Incoming, f: MessageFrame): void; fail(e: unknown): void; refreshLists?(user: string): Promise<void>; signatures?: SignatureVerifier | undefined },
+  ) {
+    this.ahead = on.signatures ? new SignaturesAhead(c, on.signatures, () => this.checksAnswered()) : undefined;
+  }
 
   /**
    * Queues `f`, to be stored once the I/O of this turn of the event loop is read (setImmediate),
    * and then acked with `ack` (the socket it came over).
    */
   push(f: MessageFrame, ack: (deliveryId: string) => void): void {
-    this.pending.push({ frame: f, ack });
-    if (this.pending.length >= INCOMING_PAGE_FRAMES) this.flush();
+    this.pending.push({ frame: f, ack, signature: this.ahead?.start(f) });
+    // While a page waits for its checks, the rest goes to the verifier a turn's frames at a time.
+    if (this.pending.length >= INCOMING_PAGE_FRAMES && !this.waiting) this.storeChecked();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
-        this.flush();
+        this.storeChecked();
       });
     }
   }
 
-  /** Resolves once no list check holds frames back (and what it held is stored). */
+  /** Resolves once no list check or signature check holds frames back (and what they held is stored). */
   async settled(): Promise<void> {
-    while (this.checking) await this.checking;
+    for (;;) {
+      this.storeChecked();
+      const wait = this.checking ?? this.waiting?.promise;
+      if (!wait) return;
+      await wait;
+    }
+  }
+
+  /** Without a verifier, flush(); with one, stores the pages whose checks are in and waits for the next one's. */
+  private storeChecked(): void {
+    if (!this.ahead) return this.flush();
+    while (!this.checking && !this.waiting && this.pending.length > 0) {
+      // The next page's checks whose sender's chain a stored page brought start now, to be done
+      // by the time that page is stored. Not this page's: waiting for them would leave this
+      // thread idle for as long as verifying them in line takes it.
+      for (let i = INCOMING_PAGE_FRAMES; i < Math.min(2 * INCOMING_PAGE_FRAMES, this.pending.length); i++) {
+        const a = this.pending[i]!.signature;
+        if (a && !a.job) this.ahead.retry(a);
+      }
+      this.ahead.send();
+      const n = Math.min(INCOMING_PAGE_FRAMES, this.pending.length);
+      if (this.pending.slice(0, n).some((p) => p.signature?.out === true)) {
+        let done!: () => void;
+        const promise = new Promise<void>((r) => (done = r));
+        // Kept referenced: a pass waiting only for a worker (which never holds the process) goes on.
+        const timer = setTimeout(() => this.checksLate(), SIGNATURE_WAIT_MS);
+        this.waiting = { frames: n, timer, promise, done };
+        return;
+      }
+      if (!this.storePage(this.pending.splice(0, n))) return;
+    }
+  }
+
+  private checksAnswered(): void {
+    const w = this.waiting;
+    if (!w || this.pending.slice(0, w.frames).some((p) => p.signature?.out === true)) return;
+    this.endWait();
+    this.storeChecked();
+  }
+
+  /** The first page's checks did not come in time: it is stored without the missing ones (verified in line). */
+  private checksLate(): void {
+    const n = this.waiting?.frames ?? 0;
+    this.endWait();
+    if (!this.checking && this.pending.length > 0 && this.storePage(this.pending.splice(0, n))) this.storeChecked();
+  }
+
+  private endWait(): void {
+    const w = this.waiting;
+    if (!w) return;
+    this.waiting = undefined;
+    clearTimeout(w.timer);
+    w.done();
   }
 
   flush(): void {
@@ -476,6 +552,7 @@ export class IncomingPager {
     // Taken as one page they were one transaction holding the write lock for the whole backlog,
     // with every frame and result in memory, and acked only at its end (docs/PERFORMANCE.md
     // "Group backlog, round nine": the group pass stored 9,878 of its 10,000 texts that way).
+    this.endWait(); // what is not checked yet is verified in line
     while (!this.checking && this.pending.length > 0) {
       const page = this.pending.splice(0, INCOMING_PAGE_FRAMES);
       if (!this.storePage(page)) return;
@@ -487,7 +564,7 @@ export class IncomingPager {
    * failure (what is still pending is dropped with the page's rest, unacked, for the relay to
    * push again in order) or a list check (which holds the rest and goes on when it ends).
    */
-  private storePage(page: { frame: MessageFrame; ack: (deliveryId: string) => void }[]): boolean {
+  private storePage(page: PendingFrame[]): boolean {
     const results: Incoming[] = [];
     let error: unknown;
     let needs: NeedsLists | undefined;
@@ -498,7 +575,7 @@ export class IncomingPager {
         const receipts = new Map<string, string[]>();
         const sessions = new PageSessions(this.c);
         const groupKeys = new PageSenderKeys(this.c);
-        for (const { frame } of page) {
+        for (const { frame, signature } of page) {
           const owed: [string, string][] = [];
           const mark = sessions.mark();
           const keysMark = groupKeys.mark();
@@ -510,6 +587,7 @@ export class IncomingPager {
                 receipt: (peer, id) => owed.push([peer, id]),
                 sessions,
                 groupKeys,
+                signature: signature?.check,
               }),
             );
           } catch (e) {
@@ -539,6 +617,7 @@ export class IncomingPager {
       return false;
     }
     // Stored: only now may the relay forget them.
+    this.ahead?.stored();
     for (let i = 0; i < results.length; i++) page[i]!.ack(page[i]!.frame.id);
     for (let i = 0; i < results.length; i++) this.on.result(results[i]!, page[i]!.frame);
     if (error !== undefined) {
@@ -554,7 +633,7 @@ export class IncomingPager {
   }
 
   /** Holds `rest` (its first frame needs `user`'s lists) and everything after, checks the lists, then goes on. */
-  private checkLists(user: string, rest: { frame: MessageFrame; ack: (deliveryId: string) => void }[]): void {
+  private checkLists(user: string, rest: PendingFrame[]): void {
     this.pending = [...rest, ...this.pending];
     this.listsChecked.add(rest[0]!.frame.id);
     this.checking = this.on
@@ -563,7 +642,7 @@ export class IncomingPager {
       .catch(() => undefined)
       .then(() => {
         this.checking = undefined;
-        this.flush();
+        this.storeChecked();
       });
   }
 }

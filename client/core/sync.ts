@@ -13,6 +13,7 @@ import { deliverOutbox, type FlushReport } from './outbox.js';
 import { rotateIfDue, topUpIfLow } from './prekeys.js';
 import { RelayUnreachable, type RelayTarget } from './relay-http.js';
 import { describeClose, RelaySocket, type RelayFrame } from './relay-ws.js';
+import { openSignatureVerifier } from '#signature-verifier';
 
 /** After a live message, keep listening this long for the rest of a burst before returning. */
 const QUIET_MS = 400;
@@ -67,7 +68,9 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     wake = undefined;
     w?.();
   };
-  // Message frames are stored a burst at a time, one transaction each, and acked after it commits.
+  // Message frames are stored a burst at a time, one transaction each, and acked after it commits;
+  // group message signatures are checked ahead on another thread where there is one (incoming.ts).
+  const signatures = openSignatureVerifier();
   const pager = new IncomingPager(c, {
     result: (r) => {
       frames++;
@@ -87,11 +90,21 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       pokeWaiter();
     },
     refreshLists: (user) => refreshListsOf(c, t, user),
+    signatures,
   });
   const onFrame = (f: RelayFrame, socket: RelaySocket): void => {
     try {
       if (f.type === 'message') {
         pager.push(f, (id) => socket.ack(id));
+        return;
+      }
+      // `drained` is noted once the messages before it are stored (their signatures checked
+      // ahead: a flush here would verify the last pages' in line).
+      if (f.type === 'drained') {
+        void pager.settled().then(() => {
+          drained = true;
+          pokeWaiter();
+        });
         return;
       }
       // Every other frame comes after the messages before it: those are stored first.
@@ -100,9 +113,6 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
         const w = expiredWarning(markExpired(c, f.messages));
         socket.ack(f.id);
         if (w) opts.onWarning(w);
-      } else if (f.type === 'drained') {
-        drained = true;
-        pokeWaiter();
       } else if (f.type === 'prekeys_low') {
         void maintainKeys(c, t, f.oneTimePreKeys, opts.onWarning);
       } else if (f.type === 'error') {
@@ -158,8 +168,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
       if (failure !== undefined) throw failure;
     }
     // Frames of the last turn are stored (and acked) before the pass reports, those held for a
-    // device-list check included.
-    pager.flush();
+    // device-list check or their signatures' checks included.
     await pager.settled();
     if (failure !== undefined) throw failure;
     const second = await deliverOutbox(c, t, socket);
@@ -176,6 +185,7 @@ export async function syncInbox(c: Client, t: RelayTarget, opts: SyncOptions): P
     };
   } finally {
     opts.stopWaiting?.removeEventListener('abort', pokeWaiter);
+    signatures?.close();
     socket.close();
   }
 }

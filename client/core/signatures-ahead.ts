@@ -1,0 +1,122 @@
+// Group message signatures checked ahead, for IncomingPager: each group frame's check starts as it
+// arrives, on a SignatureVerifier (a worker thread in the CLI), so that a page's checks run on the
+// second core while the main thread stores the page before it; the page waits for its own checks
+// before its transaction, and decryptGroupMessage takes each outcome as a SignatureCheck — which
+// crypto/ uses only for the very key, bytes and signature it verifies, else it verifies in line.
+// A frame not checked ahead (no verifier, not a group message, a sender key that arrives in the
+// same page, a check not answered in time, a verifier that failed) is verified in line, as before.
+import { fromBase64url, toHex } from '../../crypto/encoding.js';
+import { groupMessageSignatureInput, looksLikeGroupMessage, type GroupMessageHeader, type SignatureCheck } from '../../crypto/group/index.js';
+import type { Client } from './context.js';
+import { loadTheirKey } from './group-store.js';
+import type { SignatureJob, SignatureVerifier } from './platform/signatures.js';
+import type { MessageFrame } from './relay-ws.js';
+
+/**
+ * One group frame's check: `job` once its sender's chain was found and the check sent, `out` until
+ * the verifier answered, `check` set when it passed.
+ */
+export interface AheadCheck {
+  readonly header: GroupMessageHeader;
+  readonly device: number;
+  readonly message: Uint8Array;
+  readonly signature: Uint8Array;
+  job: SignatureJob | undefined;
+  out: boolean;
+  check: SignatureCheck | undefined;
+}
+
+export class SignaturesAhead {
+  private batch: AheadCheck[] = [];
+  /** signPublic of the receiving chains frames named, by chain: read once, not per frame. */
+  private readonly keys = new Map<string, Uint8Array>();
+  /** Chains not in the store when last looked for: not looked for again until a page is stored. */
+  private missing = new Set<string>();
+
+  /** `answered`: called after each batch's outcomes came in (or cannot come). */
+  constructor(
+    private readonly c: Client,
+    private readonly verifier: SignatureVerifier,
+    private readonly answered: () => void,
+  ) {}
+
+  /**
+   * `f`'s check when it is a group message (undefined otherwise, or when it does not parse: it is
+   * refused when stored, as it would be without this), started when its sender's chain is stored.
+   */
+  start(f: MessageFrame): AheadCheck | undefined {
+    let input: ReturnType<typeof groupMessageSignatureInput>;
+    try {
+      const body = fromBase64url(f.body);
+      if (!looksLikeGroupMessage(body)) return undefined;
+      input = groupMessageSignatureInput(body);
+    } catch {
+      return undefined;
+    }
+    const a: AheadCheck = { header: input.header, device: f.from.device, message: input.message, signature: input.signature, job: undefined, out: false, check: undefined };
+    this.retry(a);
+    return a;
+  }
+
+  /**
+   * Starts `a` if it waits for its chain and the chain is stored now: a backlog's frames arrive
+   * long before the page holding their sender's key is stored (the relay pushes without waiting).
+   */
+  retry(a: AheadCheck): void {
+    if (a.job) return;
+    const signPublic = this.keyOf(a.header, a.device);
+    if (!signPublic) return;
+    a.job = { signPublic, message: a.message, signature: a.signature };
+    a.out = true;
+    this.batch.push(a);
+  }
+
+  /** A page was stored: chains it brought may serve the frames after it. */
+  stored(): void {
+    if (this.missing.size > 0) this.missing = new Set();
+  }
+
+  /** Hands the checks started since the last call to the verifier. */
+  send(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.verifier.verify(
+      batch.map((a) => a.job!),
+      (valid) => {
+        for (let i = 0; i < batch.length; i++) {
+          const a = batch[i]!;
+          a.out = false;
+          if (valid?.[i] === true) a.check = { ...a.job!, valid: true };
+        }
+        this.answered();
+      },
+    );
+  }
+
+  close(): void {
+    this.verifier.close();
+  }
+
+  /**
+   * The chain group-receive.ts opens the message with: the device the relay names, else device 0
+   * (a chain kept from before devices were told apart). A chain that changed since it was read
+   * here only makes crypto/ verify in line (the key is compared).
+   */
+  private keyOf(h: GroupMessageHeader, device: number): Uint8Array | undefined {
+    for (const d of [device, 0]) {
+      const id = `${toHex(h.groupId)}/${d}/${h.keyEpoch}/${h.sender}`;
+      const kept = this.keys.get(id);
+      if (kept) return kept;
+      if (this.missing.has(id)) continue;
+      const key = loadTheirKey(this.c, h.groupId, h.sender, d, h.keyEpoch);
+      if (!key) {
+        this.missing.add(id);
+        continue;
+      }
+      this.keys.set(id, key.signPublic);
+      return key.signPublic;
+    }
+    return undefined;
+  }
+}
