@@ -118,6 +118,8 @@ export interface IncomingOptions {
   groupKeys?: PageSenderKeys;
   /** The frame's group message signature, checked ahead (IncomingPager, signatures-ahead.ts). */
   signature?: SignatureCheck;
+  /** The frame's body, decoded already (IncomingPager, for the check ahead): not decoded twice. */
+  envelope?: Uint8Array;
 }
 
 /**
@@ -246,7 +248,7 @@ export function processIncoming(c: Client, f: MessageFrame, opts: IncomingOption
     const first = c.db.prepare('INSERT OR IGNORE INTO seen (sender, device, client_id, at) VALUES (?, ?, ?, ?)').run(from.user, from.device, f.clientId, now);
     if (first.changes === 0) return { kind: 'duplicate', from: from.user };
     try {
-      const envelope = fromBase64url(f.body);
+      const envelope = opts.envelope ?? fromBase64url(f.body);
       if (isGroupMessageBody(envelope)) return admitGroupMessage(c, receiveGroupMessage(c, { from, clientId: f.clientId, sentAt: f.sentAt, receivedAt, keys: opts.groupKeys, signature: opts.signature }, envelope));
       let parsed: Parsed;
       let identity: PublicIdentity;
@@ -430,7 +432,7 @@ export const INCOMING_PAGE_FRAMES = 256;
  */
 export const SIGNATURE_WAIT_MS = 1000;
 
-type PendingFrame = { frame: MessageFrame; ack: (deliveryId: string) => void; signature?: AheadCheck | undefined };
+type PendingFrame = { frame: MessageFrame; ack: (deliveryId: string) => void; envelope?: Uint8Array | undefined; signature?: AheadCheck | undefined };
 
 /**
  * Receives message frames a burst at a time: the frames that arrive together (a backlog page comes
@@ -477,7 +479,16 @@ export class IncomingPager {
    * and then acked with `ack` (the socket it came over).
    */
   push(f: MessageFrame, ack: (deliveryId: string) => void): void {
-    this.pending.push({ frame: f, ack, signature: this.ahead?.start(f) });
+    if (!this.ahead) this.pending.push({ frame: f, ack });
+    else {
+      let envelope: Uint8Array | undefined;
+      try {
+        envelope = fromBase64url(f.body);
+      } catch {
+        // decoded again when stored, and refused there
+      }
+      this.pending.push({ frame: f, ack, envelope, signature: envelope && this.ahead.start(f, envelope) });
+    }
     // While a page waits for its checks, the rest goes to the verifier a turn's frames at a time.
     if (this.pending.length >= INCOMING_PAGE_FRAMES && !this.waiting) this.storeChecked();
     else if (!this.scheduled) {
@@ -575,7 +586,7 @@ export class IncomingPager {
         const receipts = new Map<string, string[]>();
         const sessions = new PageSessions(this.c);
         const groupKeys = new PageSenderKeys(this.c);
-        for (const { frame, signature } of page) {
+        for (const { frame, signature, envelope } of page) {
           const owed: [string, string][] = [];
           const mark = sessions.mark();
           const keysMark = groupKeys.mark();
@@ -588,6 +599,7 @@ export class IncomingPager {
                 sessions,
                 groupKeys,
                 signature: signature?.check,
+                envelope,
               }),
             );
           } catch (e) {

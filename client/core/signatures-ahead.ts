@@ -5,7 +5,7 @@
 // crypto/ uses only for the very key, bytes and signature it verifies, else it verifies in line.
 // A frame not checked ahead (no verifier, not a group message, a sender key that arrives in the
 // same page, a check not answered in time, a verifier that failed) is verified in line, as before.
-import { fromBase64url, toHex } from '../../crypto/encoding.js';
+import { toHex } from '../../crypto/encoding.js';
 import { groupMessageSignatureInput, looksLikeGroupMessage, type GroupMessageHeader, type SignatureCheck } from '../../crypto/group/index.js';
 import type { Client } from './context.js';
 import { loadTheirKey } from './group-store.js';
@@ -41,14 +41,13 @@ export class SignaturesAhead {
   ) {}
 
   /**
-   * `f`'s check when it is a group message (undefined otherwise, or when it does not parse: it is
+   * The check of `f` (its body decoded) when it is a group message (undefined otherwise, or when it does not parse: it is
    * refused when stored, as it would be without this), started when its sender's chain is stored.
    */
-  start(f: MessageFrame): AheadCheck | undefined {
+  start(f: MessageFrame, body: Uint8Array): AheadCheck | undefined {
+    if (!looksLikeGroupMessage(body)) return undefined;
     let input: ReturnType<typeof groupMessageSignatureInput>;
     try {
-      const body = fromBase64url(f.body);
-      if (!looksLikeGroupMessage(body)) return undefined;
       input = groupMessageSignatureInput(body);
     } catch {
       return undefined;

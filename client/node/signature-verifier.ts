@@ -45,10 +45,11 @@ class WorkerVerifier implements SignatureVerifier {
     if (this.worker) return this.worker;
     try {
       const w = this.make();
-      w.unref();
       w.on('message', (m: { id: number; valid: unknown }) => this.answer(m));
       w.on('error', () => this.fail());
       w.on('exit', () => this.fail());
+      // After the listeners: adding a 'message' listener refs the worker's port again.
+      w.unref();
       this.worker = w;
       return w;
     } catch {
