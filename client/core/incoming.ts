@@ -441,7 +441,13 @@ export const INCOMING_PAGE_FRAMES = 256;
  */
 export const SIGNATURE_WAIT_MS = 1000;
 
-type PendingFrame = { frame: MessageFrame; ack: (deliveryId: string) => void; envelope?: Uint8Array | undefined; signature?: AheadCheck | undefined };
+/**
+ * Frames checked ahead (decoded, their signature handed to the verifier): the page stored next and
+ * the two after it, so the worker has two pages' store time to check a page.
+ */
+const AHEAD_FRAMES = 3 * INCOMING_PAGE_FRAMES;
+
+type PendingFrame = { frame: MessageFrame; ack: (deliveryId: string) => void; prepared?: boolean; envelope?: Uint8Array | undefined; signature?: AheadCheck | undefined };
 
 /**
  * Receives message frames a burst at a time: the frames that arrive together (a backlog page comes
@@ -488,19 +494,13 @@ export class IncomingPager {
    * and then acked with `ack` (the socket it came over).
    */
   push(f: MessageFrame, ack: (deliveryId: string) => void): void {
-    // Only a group message is decoded here, and kept decoded for its page: a pairwise frame kept
-    // decoded from its arrival to its page's store (thousands, in a backlog) cost the pairwise pass
-    // ≈ 10 µs of main-thread CPU per message.
-    if (!this.ahead || !mayBeGroupMessage(f.body)) this.pending.push({ frame: f, ack });
-    else {
-      let envelope: Uint8Array | undefined;
-      try {
-        envelope = fromBase64url(f.body);
-      } catch {
-        // decoded again when stored, and refused there
-      }
-      this.pending.push({ frame: f, ack, envelope, signature: envelope && this.ahead.start(f, envelope) });
-    }
+    const p: PendingFrame = { frame: f, ack };
+    this.pending.push(p);
+    // Checked ahead only within AHEAD_FRAMES: the relay pushes a whole backlog without
+    // waiting for acks, and every frame decoded and handed to the worker on arrival held 10,000
+    // group frames three times over (the group pass's RSS 150 → 261 MiB); the rest is prepared as
+    // it comes within reach (storeChecked).
+    if (this.pending.length <= AHEAD_FRAMES) this.prepare(p);
     // While a page waits for its checks, the rest goes to the verifier a turn's frames at a time.
     if (this.pending.length >= INCOMING_PAGE_FRAMES && !this.waiting) this.storeChecked();
     else if (!this.scheduled) {
@@ -510,6 +510,23 @@ export class IncomingPager {
         this.storeChecked();
       });
     }
+  }
+
+  /**
+   * With a verifier, decodes `p` if it is a group message (kept decoded for its page) and starts
+   * its check. Only a group message: a pairwise frame kept decoded from its arrival to its page's
+   * store (thousands, in a backlog) cost the pairwise pass ≈ 10 µs of main-thread CPU per message.
+   */
+  private prepare(p: PendingFrame): void {
+    if (!this.ahead || p.prepared) return;
+    p.prepared = true;
+    if (!mayBeGroupMessage(p.frame.body)) return;
+    try {
+      p.envelope = fromBase64url(p.frame.body);
+    } catch {
+      return; // decoded again when stored, and refused there
+    }
+    p.signature = this.ahead.start(p.frame, p.envelope);
   }
 
   /** Resolves once no list check or signature check holds frames back (and what they held is stored). */
@@ -526,12 +543,14 @@ export class IncomingPager {
   private storeChecked(): void {
     if (!this.ahead) return this.flush();
     while (!this.checking && !this.waiting && this.pending.length > 0) {
-      // The next page's checks whose sender's chain a stored page brought start now, to be done
-      // by the time that page is stored. Not this page's: waiting for them would leave this
-      // thread idle for as long as verifying them in line takes it.
-      for (let i = INCOMING_PAGE_FRAMES; i < Math.min(2 * INCOMING_PAGE_FRAMES, this.pending.length); i++) {
-        const a = this.pending[i]!.signature;
-        if (a && !a.job) this.ahead.retry(a);
+      // The next pages' checks start now, to be done by the time their page is stored: those of
+      // frames that came in beyond AHEAD_FRAMES, and those whose sender's chain a stored page
+      // brought. Not this page's: waiting for them would leave this thread idle for as long as
+      // verifying them in line takes it.
+      for (let i = INCOMING_PAGE_FRAMES; i < Math.min(AHEAD_FRAMES, this.pending.length); i++) {
+        const p = this.pending[i]!;
+        if (!p.prepared) this.prepare(p);
+        else if (p.signature && !p.signature.job) this.ahead.retry(p.signature);
       }
       this.ahead.send();
       const n = Math.min(INCOMING_PAGE_FRAMES, this.pending.length);

@@ -20,7 +20,7 @@ import type { Client } from '../core/context.js';
 import { storeApplied } from '../core/group-change.js';
 import { saveTheirKey } from '../core/group-store.js';
 import { homePaths } from '../core/home.js';
-import { IncomingPager, SIGNATURE_WAIT_MS, type Incoming } from '../core/incoming.js';
+import { INCOMING_PAGE_FRAMES, IncomingPager, SIGNATURE_WAIT_MS, type Incoming } from '../core/incoming.js';
 import { encodePayload } from '../core/payload.js';
 import type { SignatureJob, SignatureVerifier } from '../core/platform/signatures.js';
 import type { MessageFrame } from '../core/relay-ws.js';
@@ -120,6 +120,37 @@ describe('group message signatures checked on a worker thread', () => {
       assert.deepEqual(answered.map((x, i) => (x ? null : i)).filter((i) => i !== null), [200]);
     } finally {
       v.close();
+    }
+  });
+
+  it('checks a backlog pushed at once at most three pages ahead of what it stored, and checks every frame on the worker', async () => {
+    const t = aliceToBob();
+    const texts = Array.from({ length: 5 * INCOMING_PAGE_FRAMES }, (_, i) => `text ${i}`);
+    const frames = t.frames(texts);
+    const inner = openSignatureVerifier();
+    let stored = 0;
+    /** Jobs handed to the verifier while `stored` frames were stored: never more than three pages beyond. */
+    let mostAhead = 0;
+    let handed = 0;
+    const counting: SignatureVerifier = {
+      verify(jobs, done) {
+        handed += jobs.length;
+        mostAhead = Math.max(mostAhead, handed - stored);
+        inner.verify(jobs, done);
+      },
+      close: () => inner.close(),
+    };
+    try {
+      const results: Incoming[] = [];
+      const pager = new IncomingPager(t.bob, { result: (r) => (results.push(r), stored++), fail: (e) => assert.fail(String(e)), signatures: counting });
+      // As the relay pushes a backlog: every frame before the pager stores anything.
+      for (const f of frames) pager.push(f, () => undefined);
+      await pager.settled();
+      assert.deepEqual(summary(results), texts);
+      assert.equal(handed, frames.length, 'every frame was checked on the worker');
+      assert.ok(mostAhead <= 3 * INCOMING_PAGE_FRAMES, `${mostAhead} frames were out to the verifier beyond what was stored`);
+    } finally {
+      counting.close();
     }
   });
 
