@@ -102,8 +102,8 @@ export interface SignatureCheck {
  * would. Verifies nothing; throws as parsing does.
  */
 export function groupMessageSignatureInput(bytes: Uint8Array): { header: GroupMessageHeader; message: Uint8Array; signature: Uint8Array } {
-  const { groupId, epoch, transcript, sender, keyEpoch, counter, salt, signed, signature } = parseGroupMessage(bytes);
-  return { header: { groupId, epoch, transcript, sender, keyEpoch, counter, salt }, message: signatureMessage(signed), signature };
+  const m = parseGroupMessage(bytes);
+  return { header: headerOf(m), message: signatureMessage(m.signed), signature: m.signature };
 }
 
 /** A check made ahead counts only for the very same key, bytes and signature, and only when it passed. */
@@ -136,7 +136,11 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
 
 /** Parses and validates the structure; returns the cleartext header. Verifies nothing. */
 export function peekGroupMessage(bytes: Uint8Array): GroupMessageHeader {
-  const { groupId, epoch, transcript, sender, keyEpoch, counter, salt } = parseGroupMessage(bytes);
+  return headerOf(parseGroupMessage(bytes));
+}
+
+/** The cleartext header of a parsed message, without its ciphertext and signature. */
+function headerOf({ groupId, epoch, transcript, sender, keyEpoch, counter, salt }: ParsedGroupMessage): GroupMessageHeader {
   return { groupId, epoch, transcript, sender, keyEpoch, counter, salt };
 }
 
