@@ -19,7 +19,7 @@ import type { Peer, Target } from '../loadgen.js';
 import type { Params } from '../lib/params.js';
 import { cpuSeconds } from '../lib/cpu.js';
 import { openFileLimit, rssBytes, sleep, startWorker, track, type Worker } from '../lib/procs.js';
-import { ACCOUNT_SETUP_ARGS, login, pool, registerUser, PASSWORD } from '../lib/setup.js';
+import { ACCOUNT_SETUP_ARGS, login, pool, registerUser, relayProfilerArgs, PASSWORD } from '../lib/setup.js';
 import { summarize, type Row } from '../lib/stats.js';
 import { startRelayProcess, type RelayProcess } from '../../test/util/relay-process.js';
 
@@ -40,19 +40,25 @@ const name = (i: number): string => `crowd_${i}`;
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function startRelay(db: string, args: string[] = []): Promise<RelayProcess> {
-  const r = await startRelayProcess({ db, args: ['--log-level', 'warn', ...args], env: { FASTCHAT_RELAY_LOG_LEVEL: 'warn' } });
+  const r = await startRelayProcess({ db, ...relayProfilerArgs(), args: ['--log-level', 'warn', ...args], env: { FASTCHAT_RELAY_LOG_LEVEL: 'warn' } });
   track(r.proc);
   return r;
 }
 
-/** The event-loop lag the relay saw since the last scrape (prom-client resets its histogram then). */
-async function lag(url: string): Promise<{ maxMs: number; p99Ms: number }> {
+/**
+ * The event-loop lag the relay saw since the last scrape (prom-client resets its histogram then),
+ * and its commits so far: how many, and their wall time in ms, fsync included (cumulative).
+ */
+async function lag(url: string): Promise<{ maxMs: number; p99Ms: number; commits: number; commitMs: number }> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(60_000) })).text();
-  const get = (m: string): number => {
+  const get = (m: string, scale = 1000): number => {
     const line = text.split('\n').find((l) => l.startsWith(`${m} `));
-    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000 : Number.NaN;
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) * scale : Number.NaN;
   };
-  return { maxMs: get('nodejs_eventloop_lag_max_seconds'), p99Ms: get('nodejs_eventloop_lag_p99_seconds') };
+  return {
+    maxMs: get('nodejs_eventloop_lag_max_seconds'), p99Ms: get('nodejs_eventloop_lag_p99_seconds'),
+    commits: get('fastchat_commit_seconds_count', 1), commitMs: get('fastchat_commit_seconds_sum'),
+  };
 }
 
 /** Runs one crowd of `peers` against `target` through its two phases, with the probe and the relay's own figures. */
@@ -70,7 +76,7 @@ async function runCrowd(target: Target, peers: Peer[], relay: RelayProcess | nul
     await Promise.all(workers.map((w) => w.waitFor('up', 60_000)));
     const pid = relay?.proc.pid;
     const step = async (cmd: string, answer: string): Promise<Any> => {
-      if (relay) await lag(relay.url);
+      const before = relay ? await lag(relay.url) : null;
       const cpu0 = pid ? cpuSeconds([pid]) : 0;
       const t0 = Date.now();
       for (const w of workers) w.send({ type: cmd });
@@ -81,7 +87,13 @@ async function runCrowd(target: Target, peers: Peer[], relay: RelayProcess | nul
       const out: Any = {
         seconds: ms / 1000, t0, t1, failed: sum(got, 'failed'), presenceFrames: sum(got, 'presence'), messages: sum(got, 'messages'), loadavg: loadavg(),
       };
-      if (relay && pid) Object.assign(out, { lag: await lag(relay.url), relayCpuSeconds: cpuSeconds([pid]) - cpu0, relayRssMiB: rssBytes(pid) / 1048576 });
+      if (relay && pid && before) {
+        const after = await lag(relay.url);
+        Object.assign(out, {
+          lag: after, relayCpuSeconds: cpuSeconds([pid]) - cpu0, relayRssMiB: rssBytes(pid) / 1048576,
+          commits: after.commits - before.commits, commitMs: after.commitMs - before.commitMs,
+        });
+      }
       return out;
     };
     await sleep(QUIET_MS);
@@ -183,7 +195,8 @@ export async function reconnectSuite(p: Params, log: (s: string) => void): Promi
             d[key] = await runCrowd({ kind: 'relay', wsUrl: relay.wsUrl }, crowd, relay, probePairs, body, timeoutMs);
             const r = d[key];
             log(
-              `    cold ${r.cold.seconds.toFixed(1)} s (${r.cold.presenceFrames} presence frames, lag max ${r.cold.lag.maxMs.toFixed(0)} ms, RSS ${r.cold.relayRssMiB.toFixed(0)} MiB, p99 ${r.probe.cold.p99.toFixed(1)} ms, load ${r.cold.loadavg[0].toFixed(2)}); ` +
+              `    cold ${r.cold.seconds.toFixed(1)} s (${r.cold.presenceFrames} presence frames, lag max ${r.cold.lag.maxMs.toFixed(0)} ms, relay CPU ${r.cold.relayCpuSeconds.toFixed(2)} s, ` +
+                `${r.cold.commits} commits taking ${r.cold.commitMs.toFixed(0)} ms, RSS ${r.cold.relayRssMiB.toFixed(0)} MiB, p99 ${r.probe.cold.p99.toFixed(1)} ms, load ${r.cold.loadavg[0].toFixed(2)}); ` +
                 `warm ${r.warm.seconds.toFixed(1)} s (${r.warm.presenceFrames} presence frames, p99 ${r.probe.warm.p99.toFixed(1)} ms); quiet p99 ${r.probe.quiet.p99.toFixed(1)} ms`,
             );
           } finally {
