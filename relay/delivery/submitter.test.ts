@@ -89,3 +89,16 @@ test('commitAcks commits the acks waiting for their delay at once (a reconnectin
   await submitter.commitAcks();
   assert.deepEqual(queued(), []);
 });
+
+test("commitAcks for a connecting device commits that device's acks, and leaves other devices' acks waiting", async (t) => {
+  const { submitter, send, queued } = await setup(t, 60_000);
+  const id = deliveryId(await send('m1'));
+  submitter.ack(BOB, id);
+  await turn();
+  await submitter.commitAcks({ user: 'alice', device: 1 });
+  assert.deepEqual(queued(), [id], "another user's connect does not commit bob's ack");
+  await submitter.commitAcks({ user: 'bob', device: 2 });
+  assert.deepEqual(queued(), [id], "nor does bob's other device's");
+  await submitter.commitAcks(BOB);
+  assert.deepEqual(queued(), [], "bob's own connect does");
+});

@@ -15,8 +15,8 @@
 // saying it has a message; lost in a crash, it only makes the relay push that message again (clients
 // deduplicate by sender and client id). A send is committed at the end of its turn as before and
 // answered `sent` only after that commit. Whatever reads a device's queue for a new connection
-// first commits the acks waiting (`commitAcks`), so a reconnect to the same process is not
-// pushed what it just acked.
+// first commits that device's acks waiting (`commitAcks`), so a reconnect to the same process is
+// not pushed what it just acked.
 //
 // After the commit, the messages just stored are handed to the local pusher (the WebSocket hub)
 // with their bodies still in memory, so a connected, caught-up recipient gets them without the
@@ -104,12 +104,17 @@ export class Submitter {
   }
 
   /**
-   * Commits the acks waiting for their delay now (and anything else pending): called before a
-   * device's queue is read for a new connection, so a device that acked and reconnected at once is
-   * not pushed again what it acked.
+   * Commits the acks waiting for their delay now (and anything else pending): called with the
+   * device before its queue is read for a new connection, so a device that acked and reconnected
+   * at once is not pushed again what it acked. Other devices' acks keep waiting: in a mass
+   * reconnect every connect used to force a commit of its own for acks that were not its
+   * (docs/PERFORMANCE.md, "A connect commits only its own acks"). A commit in flight is waited
+   * for either way, as it may hold this device's acks.
    */
-  async commitAcks(): Promise<void> {
-    if (this.acks.length > 0 || this.committing) await this.flush();
+  async commitAcks(of?: Address): Promise<void> {
+    const mine = of === undefined ? this.acks.length > 0 : this.acks.some((a) => a.to.device === of.device && a.to.user === of.user);
+    if (mine) await this.flush();
+    else if (this.committing) await this.committing;
   }
 
   private schedule(): void {

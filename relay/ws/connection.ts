@@ -81,7 +81,7 @@ export class Connection {
     try {
       await ready;
       // Acks of this device's last connection may still wait for their commit (submitter.ts).
-      await this.ctx.submitter.commitAcks();
+      await this.ctx.submitter.commitAcks(this.addr);
       [oneTimePreKeys, queued] = await Promise.all([this.ctx.store.countOneTimePreKeys(this.addr.user, this.addr.device), this.ctx.store.queuedFor(this.addr)]);
     } catch (e) {
       this.ctx.log.error({ err: errInfo(e) }, 'connection start failed');
