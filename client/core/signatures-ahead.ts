@@ -6,7 +6,7 @@
 // A frame not checked ahead (no verifier, not a group message, a sender key that arrives in the
 // same page, a check not answered in time, a verifier that failed) is verified in line, as before.
 import { toHex } from '../../crypto/encoding.js';
-import { looksLikeGroupMessage, parseGroupMessage, type GroupMessageHeader, type ParsedGroupMessage, type SignatureCheck } from '../../crypto/group/index.js';
+import { looksLikeGroupMessage, parseGroupMessage, type ParsedGroupMessage, type SignatureCheck } from '../../crypto/group/index.js';
 import type { Client } from './context.js';
 import { loadTheirKey } from './group-store.js';
 import type { SignatureJob, SignatureVerifier } from './platform/signatures.js';
@@ -20,6 +20,8 @@ export interface AheadCheck {
   /** The frame's message, parsed once here: its check carries it on to group-receive.ts and decrypt. */
   readonly parsed: ParsedGroupMessage;
   readonly device: number;
+  /** The ids of the chains it may be read with (keyOf), made once: a frame is retried once per page stored. */
+  readonly chains: readonly { readonly device: number; readonly id: string }[];
   job: SignatureJob | undefined;
   out: boolean;
   check: SignatureCheck | undefined;
@@ -51,7 +53,9 @@ export class SignaturesAhead {
     } catch {
       return undefined;
     }
-    const a: AheadCheck = { parsed, device: f.from.device, job: undefined, out: false, check: undefined };
+    const group = toHex(parsed.groupId);
+    const chains = [f.from.device, 0].map((device) => ({ device, id: `${group}/${device}/${parsed.keyEpoch}/${parsed.sender}` }));
+    const a: AheadCheck = { parsed, device: f.from.device, chains, job: undefined, out: false, check: undefined };
     this.retry(a);
     return a;
   }
@@ -62,7 +66,7 @@ export class SignaturesAhead {
    */
   retry(a: AheadCheck): void {
     if (a.job) return;
-    const signPublic = this.keyOf(a.parsed, a.device);
+    const signPublic = this.keyOf(a);
     if (!signPublic) return;
     a.job = { signPublic, message: a.parsed.signatureMessage, signature: a.parsed.signature };
     a.out = true;
@@ -101,9 +105,9 @@ export class SignaturesAhead {
    * (a chain kept from before devices were told apart). A chain that changed since it was read
    * here only makes crypto/ verify in line (the key is compared).
    */
-  private keyOf(h: GroupMessageHeader, device: number): Uint8Array | undefined {
-    for (const d of [device, 0]) {
-      const id = `${toHex(h.groupId)}/${d}/${h.keyEpoch}/${h.sender}`;
+  private keyOf(a: AheadCheck): Uint8Array | undefined {
+    const h = a.parsed;
+    for (const { device: d, id } of a.chains) {
       const kept = this.keys.get(id);
       if (kept) return kept;
       if (this.missing.has(id)) continue;
