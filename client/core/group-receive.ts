@@ -28,12 +28,13 @@ import {
   looksLikeGroupMessage,
   memberKey,
   parseGroupChange,
+  parseGroupMessage,
   parseSenderKeyDistribution,
-  peekGroupMessage,
   preferSibling,
   type GroupChange,
   type GroupMessageHeader,
   type GroupState,
+  type ParsedGroupMessage,
   type SenderKeyDistribution,
   type SignatureCheck,
   type TheirSenderKey,
@@ -175,9 +176,11 @@ function holdFork(c: Client, g: StoredGroup, p: Omit<Pending, 'seq'>, ours: Uint
 // ---- group messages --------------------------------------------------------------------------
 
 export function receiveGroupMessage(c: Client, m: Meta, body: Uint8Array): Incoming {
-  let h: GroupMessageHeader;
+  let h: ParsedGroupMessage;
   try {
-    h = peekGroupMessage(body);
+    // Parsed once: on arrival with its check ahead (for these very bytes), else here.
+    const carried = m.signature?.parsed;
+    h = carried !== undefined && carried.bytes === body ? carried : parseGroupMessage(body);
   } catch (e) {
     return refusal(c, null, m, e);
   }
@@ -194,7 +197,7 @@ function pendingMessage(h: GroupMessageHeader, m: Meta, body: Uint8Array, fork: 
 }
 
 /** `first`: the first time this message is handled (hold it if it must wait); else a retry. */
-function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8Array, first: boolean): Incoming | 'still_held' {
+function openGroupMessage(c: Client, h: ParsedGroupMessage, m: Meta, body: Uint8Array, first: boolean): Incoming | 'still_held' {
   const g = loadGroup(c, h.groupId);
   if (!g) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   const now = c.now();
@@ -251,7 +254,7 @@ function openGroupMessage(c: Client, h: GroupMessageHeader, m: Meta, body: Uint8
   if (!key) return first ? hold(c, pendingMessage(h, m, body), 'a group message') : 'still_held';
   let opened: ReturnType<typeof decryptGroupMessage>;
   try {
-    opened = decryptGroupMessage(key, at, body, m.signature);
+    opened = decryptGroupMessage(key, at, h, m.signature);
   } catch (e) {
     if (isCryptoError(e, 'duplicate_message')) return { kind: 'duplicate', from: m.from.user, replayed: true };
     return refusal(c, h.groupId, m, e);
@@ -592,7 +595,7 @@ function retryPending(c: Client, groupId: Uint8Array, out: Incoming[]): void {
     for (const p of listPending(c, groupId)) {
       const m: Meta = { from: { user: p.sender, device: p.device }, clientId: p.clientId, sentAt: p.sentAt, receivedAt: p.receivedAt };
       let r: Incoming | Uint8Array | null | 'still_held';
-      if (p.kind === 'message') r = openGroupMessage(c, peekGroupMessage(p.body), m, p.body, false);
+      if (p.kind === 'message') r = openGroupMessage(c, parseGroupMessage(p.body), m, p.body, false);
       else {
         const identity: PublicIdentity = parsePublicIdentity(p.identity!);
         r = p.kind === 'change' ? handleChange(c, m, identity, decodeChain(p.body), out, false) : handleSenderKey(c, m, identity, p.body, out, false);

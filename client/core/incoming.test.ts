@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { toBase64url } from '../../crypto/encoding.js';
+import { fromBase64url, toBase64url } from '../../crypto/encoding.js';
 import { generateIdentity, publicIdentity } from '../../crypto/identity.js';
 import { publicOneTimePreKey, publicSignedPreKey, type PreKeyBundle } from '../../crypto/prekeys.js';
 import { sodiumReady, systemRandom } from '../../crypto/sodium.js';
@@ -22,7 +22,7 @@ import { queueReadReceipts, readReceiptsOn, setReadReceipts } from './read-recei
 import { encryptMessage, initiateSession } from '../../crypto/session.js';
 import { allOneTimePreKeys, currentSignedPreKey } from './prekey-store.js';
 import { createInitialPreKeys } from './prekeys.js';
-import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, parseGroupChange, proposeChange, senderKeyDistribution } from '../../crypto/group/index.js';
+import { acceptSenderKeyDistribution, createGroup, createSenderKey, encodeSenderKeyDistribution, encryptGroupMessage, groupMessageSignatureInput, parseGroupChange, parseGroupMessage, proposeChange, senderKeyDistribution } from '../../crypto/group/index.js';
 import { getMeta, nextArrival } from './db.js';
 import { noteListChecked } from './fanout.js';
 import { generateAccountKey } from '../../crypto/account.js';
@@ -729,6 +729,25 @@ describe('receiving messages', () => {
     assert.deepEqual(r, { kind: 'duplicate', from: 'alice', replayed: true });
     const next = processIncoming(bob, team.frame('after the page'));
     assert.equal(next.kind === 'text' && next.text, 'after the page');
+  });
+
+  it('opens the frame it is given, not the message parsed on arrival that a check ahead for other bytes carries', () => {
+    const alice = makeClient('alice');
+    const bob = makeClient('bob');
+    const team = groupWith(alice, bob);
+    const first = team.frame('first');
+    const second = team.frame('second');
+    // The check (passed, for alice's real key) and parse of the first frame, handed with the second.
+    const other = parseGroupMessage(fromBase64url(first.body));
+    const input = groupMessageSignatureInput(other);
+    const check = { signPublic: team.storedSignPublic(), message: input.message, signature: input.signature, valid: true, parsed: other };
+    const r = processIncoming(bob, second, { signature: check });
+    assert.equal(r.kind === 'text' && r.text, 'second');
+    // With its own bytes, the parse it carries is the one opened.
+    const body = fromBase64url(first.body);
+    const own = parseGroupMessage(body);
+    const mine = processIncoming(bob, first, { signature: { ...check, parsed: own }, envelope: body });
+    assert.equal(mine.kind === 'text' && mine.text, 'first');
   });
 
   it('a page stopped by a store failure in a group message takes the chain step of that frame back, so its redelivery opens', () => {

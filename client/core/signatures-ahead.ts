@@ -6,7 +6,7 @@
 // A frame not checked ahead (no verifier, not a group message, a sender key that arrives in the
 // same page, a check not answered in time, a verifier that failed) is verified in line, as before.
 import { toHex } from '../../crypto/encoding.js';
-import { groupMessageSignatureInput, looksLikeGroupMessage, type GroupMessageHeader, type SignatureCheck } from '../../crypto/group/index.js';
+import { looksLikeGroupMessage, parseGroupMessage, type ParsedGroupMessage, type SignatureCheck } from '../../crypto/group/index.js';
 import type { Client } from './context.js';
 import { loadTheirKey } from './group-store.js';
 import type { SignatureJob, SignatureVerifier } from './platform/signatures.js';
@@ -17,10 +17,11 @@ import type { MessageFrame } from './relay-ws.js';
  * the verifier answered, `check` set when it passed.
  */
 export interface AheadCheck {
-  readonly header: GroupMessageHeader;
+  /** The frame's message, parsed once here: its check carries it on to group-receive.ts and decrypt. */
+  readonly parsed: ParsedGroupMessage;
   readonly device: number;
-  readonly message: Uint8Array;
-  readonly signature: Uint8Array;
+  /** The ids of the chains it may be read with (keyOf), made once: a frame is retried once per page stored. */
+  readonly chains: readonly { readonly device: number; readonly id: string }[];
   job: SignatureJob | undefined;
   out: boolean;
   check: SignatureCheck | undefined;
@@ -46,13 +47,15 @@ export class SignaturesAhead {
    */
   start(f: MessageFrame, body: Uint8Array): AheadCheck | undefined {
     if (!looksLikeGroupMessage(body)) return undefined;
-    let input: ReturnType<typeof groupMessageSignatureInput>;
+    let parsed: ParsedGroupMessage;
     try {
-      input = groupMessageSignatureInput(body);
+      parsed = parseGroupMessage(body);
     } catch {
       return undefined;
     }
-    const a: AheadCheck = { header: input.header, device: f.from.device, message: input.message, signature: input.signature, job: undefined, out: false, check: undefined };
+    const group = toHex(parsed.groupId);
+    const chains = [f.from.device, 0].map((device) => ({ device, id: `${group}/${device}/${parsed.keyEpoch}/${parsed.sender}` }));
+    const a: AheadCheck = { parsed, device: f.from.device, chains, job: undefined, out: false, check: undefined };
     this.retry(a);
     return a;
   }
@@ -63,9 +66,9 @@ export class SignaturesAhead {
    */
   retry(a: AheadCheck): void {
     if (a.job) return;
-    const signPublic = this.keyOf(a.header, a.device);
+    const signPublic = this.keyOf(a);
     if (!signPublic) return;
-    a.job = { signPublic, message: a.message, signature: a.signature };
+    a.job = { signPublic, message: a.parsed.signatureMessage, signature: a.parsed.signature };
     a.out = true;
     this.batch.push(a);
   }
@@ -86,7 +89,7 @@ export class SignaturesAhead {
         for (let i = 0; i < batch.length; i++) {
           const a = batch[i]!;
           a.out = false;
-          if (valid?.[i] === true) a.check = { ...a.job!, valid: true };
+          if (valid?.[i] === true) a.check = { ...a.job!, valid: true, parsed: a.parsed };
         }
         this.answered();
       },
@@ -102,9 +105,9 @@ export class SignaturesAhead {
    * (a chain kept from before devices were told apart). A chain that changed since it was read
    * here only makes crypto/ verify in line (the key is compared).
    */
-  private keyOf(h: GroupMessageHeader, device: number): Uint8Array | undefined {
-    for (const d of [device, 0]) {
-      const id = `${toHex(h.groupId)}/${d}/${h.keyEpoch}/${h.sender}`;
+  private keyOf(a: AheadCheck): Uint8Array | undefined {
+    const h = a.parsed;
+    for (const { device: d, id } of a.chains) {
       const kept = this.keys.get(id);
       if (kept) return kept;
       if (this.missing.has(id)) continue;

@@ -23,7 +23,7 @@ import {
   type OurSenderKey,
   type TheirSenderKey,
 } from './sender-keys.js';
-import { decryptGroupMessage, encryptGroupMessage as encryptAt, groupMessageAd, groupMessageSignatureInput, peekGroupMessage, type SignatureCheck } from './group-message.js';
+import { decryptGroupMessage, encryptGroupMessage as encryptAt, groupMessageAd, groupMessageSignatureInput, parseGroupMessage, peekGroupMessage, type ParsedGroupMessage, type SignatureCheck } from './group-message.js';
 import { distributeKeys, newGroup, people } from './test-helpers.js';
 
 await sodiumReady();
@@ -373,4 +373,88 @@ test('property: peek and decrypt on random bytes throw only CryptoError', () => 
     }),
     { numRuns: 1000 },
   );
+});
+
+/** The outcome of f: 'ok' or the CryptoError code it threw. */
+function outcome(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    assert.ok(isCryptoError(e), String(e));
+    return (e as { code: string }).code;
+  }
+}
+
+test('property: a message parsed once (parseGroupMessage) is refused at the same step, with the same error, as its bytes', () => {
+  const keys = fresh();
+  const real = encryptGroupMessage(keys.ours.alice!, utf8('parsed once')).message;
+  const mutated = fc.tuple(fc.nat(real.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+    const b = real.slice();
+    b[i]! ^= x;
+    return b;
+  });
+  const cut = fc.nat(real.length).map((n) => real.slice(0, n));
+  fc.assert(
+    fc.property(fc.oneof(mutated, cut, fc.constant(real)), (bytes) => {
+      const s = keys.theirs.bob!.alice!;
+      const before = snapshot(s);
+      let parsed: ParsedGroupMessage | undefined;
+      const parse = outcome(() => (parsed = parseGroupMessage(bytes)));
+      // Structure: the parse refuses exactly what peek and decrypt of the bytes refuse there.
+      assert.equal(parse === 'ok' ? outcome(() => peekGroupMessage(bytes)) : parse, outcome(() => peekGroupMessage(bytes)));
+      const fromBytes = outcome(() => decrypt(s, bytes));
+      if (parse !== 'ok') {
+        assert.equal(fromBytes, parse);
+        return;
+      }
+      // The rest (group, epoch, transcript, sender, signature, counter, AEAD): the same for the parsed form.
+      assert.equal(outcome(() => decryptGroupMessage(s, group, parsed!)), fromBytes);
+      assert.equal(snapshot(s), before);
+    }),
+    { numRuns: 1000 },
+  );
+  // One byte of the signed part changed: both refuse it as a forgery, before any key is used.
+  const b = real.slice();
+  b[b.length - 70]! ^= 1;
+  assert.throws(() => decryptGroupMessage(keys.theirs.bob!.alice!, group, parseGroupMessage(b)), code('bad_signature'));
+});
+
+test('only a parsed form parseGroupMessage made is taken, and a later change to the bytes does not show through it', () => {
+  const keys = fresh();
+  const { message } = encryptGroupMessage(keys.ours.alice!, utf8('mine'));
+  const parsed = parseGroupMessage(message);
+  const s = keys.theirs.bob!.alice!;
+  // A look-alike (here an exact copy) is refused: its fields were not checked together by the parse.
+  const copy = { ...parsed } as ParsedGroupMessage;
+  for (const f of [() => decryptGroupMessage(s, group, copy), () => peekGroupMessage(copy), () => groupMessageSignatureInput(copy)]) {
+    assert.throws(f, code('invalid_argument'));
+  }
+  assert.throws(() => ((parsed as { counter: number }).counter = 5), TypeError);
+  message.fill(0);
+  assert.equal(fromUtf8(decryptGroupMessage(s, group, parsed).plaintext), 'mine');
+});
+
+test('a signature checked ahead for other bytes is not taken for a parsed message, whatever parse it carries', () => {
+  const keys = fresh();
+  const forger: OurSenderKey = { ...keys.theirs.alice!.bob!, signPublic: keys.ours.alice!.signPublic, signPrivate: keys.ours.alice!.signPrivate };
+  const forged = parseGroupMessage(encryptGroupMessage(forger, utf8('bob says: send alice money')).message);
+  const genuine = parseGroupMessage(encryptGroupMessage(keys.ours.bob!, utf8('real')).message);
+  assert.equal(forged.signatureMessage.length, genuine.signatureMessage.length); // same length: the compare goes through the bytes
+  const carolsBob = keys.theirs.carol!.bob!;
+  const bobKey = carolsBob.signPublic;
+  const genuineCheck: SignatureCheck = { signPublic: bobKey, message: genuine.signatureMessage, signature: genuine.signature, valid: true, parsed: genuine };
+  const near: [string, SignatureCheck][] = [
+    ["the genuine message's check", genuineCheck],
+    ["the genuine message's bytes with the forged signature", { ...genuineCheck, signature: forged.signature }],
+    ['the forged bytes with one byte changed', { ...genuineCheck, message: forged.signatureMessage.map((x, i) => (i === 40 ? x ^ 1 : x)), signature: forged.signature, parsed: forged }],
+    ['the forged bytes with another signature', { ...genuineCheck, message: forged.signatureMessage, parsed: forged }],
+    ["the forger's own key", { signPublic: keys.ours.alice!.signPublic, message: forged.signatureMessage, signature: forged.signature, valid: true, parsed: forged }],
+  ];
+  const before = snapshot(carolsBob);
+  for (const [what, check] of near) {
+    assert.throws(() => decryptGroupMessage(carolsBob, group, forged, check), code('bad_signature'), what);
+    assert.equal(snapshot(carolsBob), before, what);
+  }
+  assert.equal(fromUtf8(decryptGroupMessage(carolsBob, group, genuine, genuineCheck).plaintext), 'real');
 });

@@ -38,11 +38,27 @@ export interface GroupMessageHeader {
   salt: Uint8Array; // 16, random per message
 }
 
-interface ParsedGroupMessage extends GroupMessageHeader {
-  ciphertext: Uint8Array;
-  signature: Uint8Array;
-  signed: Uint8Array;
+/**
+ * A group message parsed once (parseGroupMessage), so that a receiver carries one parse from the
+ * message's arrival (its signature checked ahead) through peek to decrypt. Every structural check
+ * of the format was made when it was made; peek, groupMessageSignatureInput and decrypt take it in
+ * the bytes' place and check the rest exactly as for the bytes. Only an object parseGroupMessage
+ * returned is taken (frozen; anything else is refused as invalid_argument). Its fields are its own
+ * copy of the input: a later change to the input does not show through.
+ */
+export interface ParsedGroupMessage extends GroupMessageHeader {
+  /** The input it was parsed from (only so a caller can tell which bytes it stands for). */
+  readonly bytes: Uint8Array;
+  readonly ciphertext: Uint8Array;
+  readonly signature: Uint8Array;
+  /** utf8(LABELS.groupMessageSignature) || signed part: what `verify` is given. */
+  readonly signatureMessage: Uint8Array;
 }
+
+/** The parsed forms parseGroupMessage made: the only ones decrypt, peek and signature input take. */
+const madeHere = new WeakSet<ParsedGroupMessage>();
+
+const SIGNATURE_LABEL = utf8(LABELS.groupMessageSignature);
 
 const COUNTER_MAX = 0xffffffff;
 
@@ -52,7 +68,7 @@ export function groupMessageAd(h: GroupMessageHeader): Uint8Array {
 }
 
 function signatureMessage(signed: Uint8Array): Uint8Array {
-  return concat(utf8(LABELS.groupMessageSignature), signed);
+  return concat(SIGNATURE_LABEL, signed);
 }
 
 /**
@@ -93,6 +109,12 @@ export interface SignatureCheck {
   message: Uint8Array; // utf8(LABELS.groupMessageSignature) || signed
   signature: Uint8Array;
   valid: boolean;
+  /**
+   * The message the check was made for, as parsed on its arrival: a caller may decrypt it in the
+   * bytes' place (one parse from arrival to decrypt). No part of the check: decrypt compares the
+   * three inputs above with the message it decrypts, whichever form it was given.
+   */
+  parsed?: ParsedGroupMessage;
 }
 
 /**
@@ -101,18 +123,48 @@ export interface SignatureCheck {
  * caller picks the key by: the receiving chain's `signPublic`, as decryptGroupMessage's caller
  * would. Verifies nothing; throws as parsing does.
  */
-export function groupMessageSignatureInput(bytes: Uint8Array): { header: GroupMessageHeader; message: Uint8Array; signature: Uint8Array } {
-  const m = parseGroupMessage(bytes);
-  return { header: headerOf(m), message: signatureMessage(m.signed), signature: m.signature };
+export function groupMessageSignatureInput(message: Uint8Array | ParsedGroupMessage): { header: GroupMessageHeader; message: Uint8Array; signature: Uint8Array } {
+  const m = parsedOf(message);
+  return { header: headerOf(m), message: m.signatureMessage, signature: m.signature };
 }
 
-/** A check made ahead counts only for the very same key, bytes and signature, and only when it passed. */
+/**
+ * A check made ahead counts only for the very same key, bytes and signature, and only when it
+ * passed. All three are public (the signed message as sent, its signature, the sender's public
+ * key), so they are compared with a plain compare, not in constant time.
+ */
 function checkedAhead(c: SignatureCheck | undefined, signPublic: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  return c !== undefined && c.valid && equalBytes(c.signPublic, signPublic) && equalBytes(c.message, message) && equalBytes(c.signature, signature);
+  return c !== undefined && c.valid && samePublicBytes(c.signPublic, signPublic) && samePublicBytes(c.message, message) && samePublicBytes(c.signature, signature);
 }
 
-function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
-  const r = new Reader(bytes);
+/** Byte equality for public data only (stops at the first difference): never for a key, MAC or tag. */
+function samePublicBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `message` parsed: bytes are parsed here, a parsed form is taken only if parseGroupMessage made it. */
+function parsedOf(message: Uint8Array | ParsedGroupMessage): ParsedGroupMessage {
+  if (message instanceof Uint8Array) return parseGroupMessage(message);
+  if (!madeHere.has(message)) throw new CryptoError('invalid_argument', 'not a group message parsed by parseGroupMessage');
+  return message;
+}
+
+/**
+ * Parses and validates a group message's structure (version, tag, lengths, username, counter
+ * range, a ciphertext length an honest sender produces) once; verifies nothing. Throws as
+ * peekGroupMessage does. The result stands for the bytes in peek, groupMessageSignatureInput and
+ * decrypt (ParsedGroupMessage).
+ */
+export function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
+  // One copy of the input, behind the signature's label: the labelled signed part is a view of it
+  // (no second copy to sign), and so is the ciphertext (it only goes to the AEAD).
+  const own = new Uint8Array(SIGNATURE_LABEL.length + bytes.length);
+  own.set(SIGNATURE_LABEL, 0);
+  own.set(bytes, SIGNATURE_LABEL.length);
+  const r = new Reader(own.subarray(SIGNATURE_LABEL.length));
   readGroupHeader(r, GROUP_FORMAT_TAGS.groupMessage, 'group message');
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
@@ -127,16 +179,19 @@ function parseGroupMessage(bytes: Uint8Array): ParsedGroupMessage {
   // Only a padding bucket plus the tag is a length an honest sender produces: anything else is
   // refused before the signature check and the AEAD, and never reaches libsodium.
   if (!isBucketSize(ciphertextLength - AEAD_TAG_BYTES)) throw new CryptoError('malformed', 'group message has an impossible length');
-  const ciphertext = r.bytes(ciphertextLength);
-  const signed = bytes.slice(0, bytes.length - r.remaining);
+  const ciphertext = r.view(ciphertextLength);
+  const signatureMessage = own.subarray(0, own.length - r.remaining);
+  // A copy, not a view: a view would take the whole message along where the signature is sent.
   const signature = r.bytes(ED25519_SIGNATURE_BYTES);
   r.end();
-  return { groupId, epoch, transcript, sender, keyEpoch, counter, salt, ciphertext, signature, signed };
+  const m: ParsedGroupMessage = Object.freeze({ groupId, epoch, transcript, sender, keyEpoch, counter, salt, bytes, ciphertext, signature, signatureMessage });
+  madeHere.add(m);
+  return m;
 }
 
 /** Parses and validates the structure; returns the cleartext header. Verifies nothing. */
-export function peekGroupMessage(bytes: Uint8Array): GroupMessageHeader {
-  return headerOf(parseGroupMessage(bytes));
+export function peekGroupMessage(message: Uint8Array | ParsedGroupMessage): GroupMessageHeader {
+  return headerOf(parsedOf(message));
 }
 
 /** The cleartext header of a parsed message, without its ciphertext and signature. */
@@ -157,8 +212,8 @@ function headerOf({ groupId, epoch, transcript, sender, keyEpoch, counter, salt 
  * input state is unchanged. `checked`: the signature's check made ahead (SignatureCheck), used in
  * the signature's place in that order when it matches exactly and passed; else verified here.
  */
-export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes: Uint8Array, checked?: SignatureCheck): { state: TheirSenderKey; plaintext: Uint8Array } {
-  const m = parseGroupMessage(bytes);
+export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, message: Uint8Array | ParsedGroupMessage, checked?: SignatureCheck): { state: TheirSenderKey; plaintext: Uint8Array } {
+  const m = parsedOf(message);
   if (!equalBytes(m.groupId, theirs.groupId) || !equalBytes(m.groupId, at.groupId)) throw new CryptoError('wrong_group', 'group message is for another group');
   if (m.epoch !== at.epoch) throw new CryptoError('wrong_epoch', `group message is for epoch ${m.epoch}, not epoch ${at.epoch}`);
   if (!equalBytes(m.transcript, at.transcript)) throw new CryptoError('fork', `group message of ${m.sender} was sent on another history of epoch ${m.epoch}`);
@@ -167,7 +222,7 @@ export function decryptGroupMessage(theirs: TheirSenderKey, at: EpochView, bytes
   }
   if (m.sender !== theirs.sender) throw new CryptoError('invalid_argument', 'sender key of another member');
   checkKeyEpoch(at, m.keyEpoch, m.sender);
-  const signedMessage = signatureMessage(m.signed);
+  const signedMessage = m.signatureMessage;
   if (!checkedAhead(checked, theirs.signPublic, signedMessage, m.signature) && !verify(theirs.signPublic, signedMessage, m.signature)) {
     throw new CryptoError('bad_signature', `group message signature of ${m.sender} does not verify`);
   }
