@@ -49,7 +49,7 @@ async function startRelay(db: string, args: string[] = []): Promise<RelayProcess
  * The event-loop lag the relay saw since the last scrape (prom-client resets its histogram then),
  * and its commits so far: how many, and their wall time in ms, fsync included (cumulative).
  */
-async function lag(url: string): Promise<{ maxMs: number; p99Ms: number; commits: number; commitMs: number }> {
+async function scrape(url: string): Promise<{ maxMs: number; p99Ms: number; commits: number; commitMs: number }> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(60_000) })).text();
   const get = (m: string, scale = 1000): number => {
     const line = text.split('\n').find((l) => l.startsWith(`${m} `));
@@ -76,7 +76,7 @@ async function runCrowd(target: Target, peers: Peer[], relay: RelayProcess | nul
     await Promise.all(workers.map((w) => w.waitFor('up', 60_000)));
     const pid = relay?.proc.pid;
     const step = async (cmd: string, answer: string): Promise<Any> => {
-      const before = relay ? await lag(relay.url) : null;
+      const before = relay ? await scrape(relay.url) : null;
       const cpu0 = pid ? cpuSeconds([pid]) : 0;
       const t0 = Date.now();
       for (const w of workers) w.send({ type: cmd });
@@ -88,7 +88,7 @@ async function runCrowd(target: Target, peers: Peer[], relay: RelayProcess | nul
         seconds: ms / 1000, t0, t1, failed: sum(got, 'failed'), presenceFrames: sum(got, 'presence'), messages: sum(got, 'messages'), loadavg: loadavg(),
       };
       if (relay && pid && before) {
-        const after = await lag(relay.url);
+        const after = await scrape(relay.url);
         Object.assign(out, {
           lag: after, relayCpuSeconds: cpuSeconds([pid]) - cpu0, relayRssMiB: rssBytes(pid) / 1048576,
           commits: after.commits - before.commits, commitMs: after.commitMs - before.commitMs,
